@@ -1,0 +1,213 @@
+/* arena.c - the one reservation: regions weights|kv|scratch|staging carved from a single
+ * mapping, aligned bump allocation with marks, and used/peak statistics per region.
+ * The only heap allocation is the small el_arena struct, made once in el_arena_init. */
+#include "arena/arena.h"
+
+#include "platform/platform.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1024.0 * 1024.0)
+
+typedef struct el_arena_region {
+    uint8_t *base;     /* 4 KiB aligned start inside the mapping */
+    uint64_t capacity; /* bytes, a multiple of 4 KiB */
+    uint64_t offset;   /* bytes handed out so far (padding included) */
+    uint64_t peak;     /* highest offset seen */
+} el_arena_region;
+
+struct el_arena {
+    void *mapping;                          /* from x_reserve */
+    uint64_t reserved;                      /* bytes given to x_reserve (page multiple) */
+    unsigned flags_got;                     /* EL_ARENA_* actually obtained */
+    void (*release)(void *p, uint64_t bytes); /* the x_release matching x_reserve */
+    el_arena_region region[EL_REGION_COUNT];
+};
+
+static const char *const k_region_names[EL_REGION_COUNT] = {"weights", "kv", "scratch",
+                                                            "staging"};
+
+const char *el_region_name(el_region r) {
+    if ((int)r < 0 || r >= EL_REGION_COUNT) return "unknown";
+    return k_region_names[r];
+}
+
+el_status el_arena_init(el_arena **out, const el_arena_params *params) {
+    if (!out) return el_errorf(EL_E_USAGE, "el_arena_init: out is NULL");
+    *out = NULL;
+    if (!params) return el_errorf(EL_E_USAGE, "el_arena_init: params is NULL");
+    if (params->size == 0)
+        return el_errorf(EL_E_USAGE, "arena: size is 0; give a size such as --arena 512M");
+    unsigned known = EL_ARENA_LOCK | EL_ARENA_HUGEPAGES | EL_ARENA_PREFAULT;
+    if (params->flags & ~known)
+        return el_errorf(EL_E_USAGE, "arena: unknown flags 0x%x", params->flags & ~known);
+
+    /* Region capacities and the arena are counted in whole 4 KiB blocks: a region start
+     * must be 4 KiB aligned for O_DIRECT staging, and the mapping is made of pages anyway,
+     * so rounding size up costs no memory. */
+    uint64_t size, cap[EL_REGION_COUNT], sum = 0;
+    if (!el_align_up_u64(params->size, EL_ALIGN_IO, &size))
+        return el_errorf(EL_E_USAGE, "arena: size %llu bytes is too large",
+                         (unsigned long long)params->size);
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        if (!el_align_up_u64(params->region_bytes[r], EL_ALIGN_IO, &cap[r]) ||
+            !el_add_u64(sum, cap[r], &sum))
+            return el_errorf(EL_E_USAGE, "arena: region %s of %llu bytes overflows the sum of "
+                             "regions", k_region_names[r],
+                             (unsigned long long)params->region_bytes[r]);
+    }
+    if (sum > size)
+        return el_errorf(EL_E_USAGE,
+                         "arena: regions need %llu bytes (%.2f MiB; weights %llu, kv %llu, "
+                         "scratch %llu, staging %llu, each rounded up to 4 KiB) but the arena "
+                         "size is %llu bytes (%.2f MiB); give a larger --arena or smaller regions",
+                         (unsigned long long)sum, (double)sum / MIB,
+                         (unsigned long long)cap[EL_REGION_WEIGHTS],
+                         (unsigned long long)cap[EL_REGION_KV],
+                         (unsigned long long)cap[EL_REGION_SCRATCH],
+                         (unsigned long long)cap[EL_REGION_STAGING],
+                         (unsigned long long)params->size, (double)params->size / MIB);
+    cap[EL_REGION_SCRATCH] += size - sum;
+
+    uint64_t reserve;
+    if (!el_align_up_u64(size, el_page_size(), &reserve))
+        return el_errorf(EL_E_USAGE, "arena: size %llu bytes is too large",
+                         (unsigned long long)params->size);
+
+    el_arena *a = calloc(1, sizeof *a);
+    if (!a)
+        return el_errorf(EL_E_NOMEM, "arena: cannot allocate its %zu-byte descriptor",
+                         sizeof *a);
+    const el_platform_methods *m = el_platform_get();
+    void *p = NULL;
+    unsigned got = 0;
+    el_status s = m->x_reserve(reserve, params->flags, &p, &got);
+    if (s != EL_OK || !p) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", s != EL_OK ? el_last_error() : "no memory returned");
+        free(a);
+        el_mem_report mr;
+        uint64_t avail = el_mem_report_get(&mr) == EL_OK ? mr.mem_available : 0;
+        char avail_text[96];
+        if (avail)
+            snprintf(avail_text, sizeof avail_text, "%llu bytes (%.2f MiB)",
+                     (unsigned long long)avail, (double)avail / MIB);
+        else
+            snprintf(avail_text, sizeof avail_text, "unknown");
+        return el_errorf(EL_E_NOMEM,
+                         "arena: reserving %llu bytes (%.2f MiB) failed (%s); MemAvailable is "
+                         "%s; try a smaller --arena", (unsigned long long)reserve,
+                         (double)reserve / MIB, why, avail_text);
+    }
+    if ((uintptr_t)p & (EL_ALIGN_IO - 1)) {
+        m->x_release(p, reserve);
+        free(a);
+        return el_errorf(EL_E_USAGE, "arena: platform '%s' returned memory %p that is not "
+                         "4 KiB aligned", m->name, p);
+    }
+    a->mapping = p;
+    a->reserved = reserve;
+    a->flags_got = got;
+    a->release = m->x_release;
+    uint8_t *at = p;
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        a->region[r].base = at;
+        a->region[r].capacity = cap[r];
+        at += cap[r];
+    }
+    *out = a;
+    return EL_OK;
+}
+
+void el_arena_deinit(el_arena *a) {
+    if (!a) return;
+    a->release(a->mapping, a->reserved);
+    free(a);
+}
+
+void el_arena_stats_get(const el_arena *a, el_arena_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!a) return;
+    out->reserved = a->reserved;
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        const el_arena_region *g = &a->region[r];
+        out->region[r].capacity = g->capacity;
+        out->region[r].used = g->offset;
+        out->region[r].peak = g->peak;
+        out->used += g->offset;
+        out->peak += g->peak;
+    }
+    out->locked = (a->flags_got & EL_ARENA_LOCK) != 0;
+    out->hugepages = (a->flags_got & EL_ARENA_HUGEPAGES) != 0;
+}
+
+el_status el_arena_alloc(el_arena *a, el_region r, uint64_t bytes, size_t align, void **out) {
+    assert(a && out && (int)r >= 0 && r < EL_REGION_COUNT);
+    if (bytes == 0)
+        return el_errorf(EL_E_USAGE, "arena region %s: allocation of 0 bytes", el_region_name(r));
+    if (align == 0 || (align & (align - 1)) || align > EL_ALIGN_IO)
+        return el_errorf(EL_E_USAGE, "arena region %s: alignment %zu is not a power of two "
+                         "<= %u", el_region_name(r), align, EL_ALIGN_IO);
+    el_arena_region *g = &a->region[r];
+    uint64_t start, end;
+    /* The base is 4 KiB aligned, so an aligned offset is an aligned address. */
+    if (!el_align_up_u64(g->offset, align, &start) || !el_add_u64(start, bytes, &end) ||
+        end > g->capacity) {
+        uint64_t avail = g->capacity - g->offset;
+        return el_errorf(EL_E_NOFIT,
+                         "arena region %s: requested %llu bytes (%.2f MiB), available %llu "
+                         "bytes (%.2f MiB of %.2f MiB); plan a larger %s region or a larger "
+                         "--arena", el_region_name(r), (unsigned long long)bytes,
+                         (double)bytes / MIB, (unsigned long long)avail, (double)avail / MIB,
+                         (double)g->capacity / MIB, el_region_name(r));
+    }
+    g->offset = end;
+    if (end > g->peak) g->peak = end;
+    *out = g->base + start;
+    return EL_OK;
+}
+
+el_status el_arena_calloc(el_arena *a, el_region r, uint64_t bytes, size_t align, void **out) {
+    void *p = NULL;
+    el_status s = el_arena_alloc(a, r, bytes, align, &p);
+    if (s != EL_OK) return s;
+    memset(p, 0, (size_t)bytes);
+    *out = p;
+    return EL_OK;
+}
+
+uint64_t el_arena_mark(const el_arena *a, el_region r) {
+    assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
+    return a->region[r].offset;
+}
+
+void el_arena_release(el_arena *a, el_region r, uint64_t mark) {
+    assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
+    el_arena_region *g = &a->region[r];
+    assert(mark <= g->offset && "el_arena_release: mark is newer than the region's offset");
+    if (mark <= g->offset) g->offset = mark; /* release builds ignore a stale mark */
+}
+
+void el_arena_reset(el_arena *a, el_region r) {
+    assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
+    a->region[r].offset = 0;
+}
+
+void *el_arena_region_base(const el_arena *a, el_region r) {
+    assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
+    return a->region[r].base;
+}
+
+uint64_t el_arena_region_capacity(const el_arena *a, el_region r) {
+    assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
+    return a->region[r].capacity;
+}
+
+uint64_t el_arena_region_available(const el_arena *a, el_region r) {
+    assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
+    return a->region[r].capacity - a->region[r].offset;
+}

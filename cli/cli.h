@@ -1,0 +1,68 @@
+/* cli.h - shared pieces of the `edgeload` command: common model options, the
+ * open -> plan -> check -> arena -> load sequence every model command runs, reports and
+ * error printing. Each subcommand lives in cli/cmd_<name>.c and is listed in cli/main.c. */
+#ifndef EL_CLI_H
+#define EL_CLI_H
+
+#include "edgeload.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Options shared by model commands (inspect, plan, load, generate, ...). */
+typedef struct el_cli_opts {
+    const char *model;          /* positional MODEL */
+    uint64_t arena;             /* --arena SIZE (0 = not given) */
+    el_plan_params plan;        /* --ctx, --batch, --dtype, --chunk */
+    bool json;                  /* --json */
+    int progress;               /* --progress 1 / --no-progress 0 / auto -1 */
+    bool direct_io;             /* --direct */
+    const char *tokenizer;      /* --tokenizer FILE */
+    unsigned arena_flags;       /* --mlock, --hugepages */
+} el_cli_opts;
+
+void el_cli_opts_init(el_cli_opts *o);
+/* Tries to consume the common option at argv[*i] (and its value, advancing *i).
+ * Returns 1 if consumed, 0 if argv[*i] is not a common option, -1 on a bad value
+ * (message printed to stderr). */
+int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o);
+/* Prints the common options' help lines. */
+void el_cli_common_help(FILE *f);
+
+/* Prints "edgeload: error: <el_last_error() or status text>" to stderr; returns the exit
+ * code for s. */
+int el_cli_fail(el_status s);
+/* Prints "edgeload: usage: ..." to stderr; returns 1. */
+int el_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A model opened, planned and loaded into its arena. */
+typedef struct el_cli_loaded {
+    el_model *model;
+    el_plan plan;
+    uint64_t arena_bytes;
+    el_arena *arena;
+    el_load_stats stats;
+    double t_start;             /* el_now() before open: time to first token counts from it */
+} el_cli_loaded;
+
+/* Opens o->model, plans (--ctx/--dtype/...), checks the plan against --arena (default: the
+ * plan's total), warns when the arena exceeds MemAvailable, reserves the arena, loads with a
+ * progress bar when asked. On failure prints the error, cleans up and returns the exit code
+ * (so callers `return rc;`); 0 on success. */
+int el_cli_load(const el_cli_opts *o, el_cli_loaded *out);
+void el_cli_unload(el_cli_loaded *l);
+/* The memory report: arena reserved/used/peak per region, VmHWM, bytes read, seconds, MB/s.
+ * Human-readable to f, or one JSON object when json. */
+void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json);
+
+/* Writes s as a JSON string literal (quotes, escapes; s is valid UTF-8). */
+void el_cli_json_string(FILE *f, const char *s);
+
+/* Subcommands: argv[0] is the subcommand name. Return the process exit code. */
+int el_cmd_inspect(int argc, char **argv);
+int el_cmd_plan(int argc, char **argv);
+int el_cmd_load(int argc, char **argv);
+int el_cmd_generate(int argc, char **argv);
+int el_cmd_tokenize(int argc, char **argv);
+
+#endif /* EL_CLI_H */

@@ -1,0 +1,227 @@
+/* common.c - what every model command shares: options, the open -> plan -> check ->
+ * arena -> load sequence, the progress bar, the memory report, error printing. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void el_cli_opts_init(el_cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->plan.dtype = EL_DT_NONE;
+    o->progress = -1;
+}
+
+static int parse_u32(const char *opt, const char *v, uint32_t min, uint32_t *out) {
+    char *end;
+    if (!v || !*v || *v == '-') return el_cli_usage("%s needs a number", opt), -1;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || x < min || x > UINT32_MAX)
+        return el_cli_usage("%s %s: expected an integer >= %u", opt, v, min), -1;
+    *out = (uint32_t)x;
+    return 1;
+}
+
+int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+#define NEED_VALUE()                                                  \
+    do {                                                              \
+        if (!v) return el_cli_usage("%s needs a value", a), -1;       \
+        (*i)++;                                                       \
+    } while (0)
+    if (!strcmp(a, "--arena")) {
+        NEED_VALUE();
+        if (el_size_parse(v, &o->arena) != EL_OK) return el_cli_usage("--arena: %s", el_last_error()), -1;
+        return 1;
+    }
+    if (!strcmp(a, "--chunk")) {
+        NEED_VALUE();
+        if (el_size_parse(v, &o->plan.chunk_bytes) != EL_OK)
+            return el_cli_usage("--chunk: %s", el_last_error()), -1;
+        return 1;
+    }
+    if (!strcmp(a, "--ctx")) {
+        NEED_VALUE();
+        return parse_u32(a, v, 1, &o->plan.ctx);
+    }
+    if (!strcmp(a, "--batch")) {
+        NEED_VALUE();
+        return parse_u32(a, v, 1, &o->plan.batch);
+    }
+    if (!strcmp(a, "--dtype")) {
+        NEED_VALUE();
+        if (el_dtype_parse(v, &o->plan.dtype) != EL_OK) return el_cli_usage("--dtype: %s", el_last_error()), -1;
+        return 1;
+    }
+    if (!strcmp(a, "--tokenizer")) {
+        NEED_VALUE();
+        o->tokenizer = v;
+        return 1;
+    }
+    if (!strcmp(a, "--json")) return o->json = true, 1;
+    if (!strcmp(a, "--progress")) return o->progress = 1, 1;
+    if (!strcmp(a, "--no-progress")) return o->progress = 0, 1;
+    if (!strcmp(a, "--direct")) return o->direct_io = true, 1;
+    if (!strcmp(a, "--mlock")) return o->arena_flags |= EL_ARENA_LOCK, 1;
+    if (!strcmp(a, "--hugepages")) return o->arena_flags |= EL_ARENA_HUGEPAGES, 1;
+#undef NEED_VALUE
+    return 0;
+}
+
+void el_cli_common_help(FILE *f) {
+    fputs("  --arena SIZE      the one memory reservation, e.g. 512M, 1.5G (default: the plan's total)\n"
+          "  --ctx N           context length in tokens (default: the model's maximum)\n"
+          "  --batch N         sequences per pass (default 1)\n"
+          "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
+          "  --chunk SIZE      I/O chunk (default 4M)\n"
+          "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
+          "  --direct          read with O_DIRECT (bypass the page cache)\n"
+          "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
+          "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
+          "  --json            machine-readable output\n",
+          f);
+}
+
+int el_cli_fail(el_status s) {
+    const char *msg = el_last_error();
+    fprintf(stderr, "edgeload: error: %s\n", msg && *msg ? msg : el_status_str(s));
+    return el_status_exit_code(s);
+}
+
+int el_cli_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("edgeload: usage: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see --help)\n", stderr);
+    va_end(ap);
+    return 1;
+}
+
+typedef struct progress_state {
+    double last;
+    bool shown;
+} progress_state;
+
+static void progress_cb(const el_load_progress *p, void *user) {
+    progress_state *st = user;
+    double t = now_s();
+    bool final = p->bytes_done >= p->bytes_total;
+    if (!final && t - st->last < 0.1) return;
+    st->last = t;
+    st->shown = true;
+    double frac = p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : 1.0;
+    double mbs = p->seconds > 0 ? (double)p->bytes_done / p->seconds / 1e6 : 0;
+    double eta = mbs > 0 ? (double)(p->bytes_total - p->bytes_done) / (mbs * 1e6) : 0;
+    char done[32], total[32], bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    el_size_format(p->bytes_done, done, sizeof done);
+    el_size_format(p->bytes_total, total, sizeof total);
+    fprintf(stderr, "\rloading [%s] %5.1f%%  %s / %s  %.0f MB/s  ETA %.1fs   ", bar, frac * 100,
+            done, total, mbs, eta);
+    fflush(stderr);
+}
+
+int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
+    memset(out, 0, sizeof *out);
+    out->t_start = now_s();
+    el_model_open_params op = {o->tokenizer};
+    el_status s = el_model_open(o->model, &op, &out->model);
+    if (s != EL_OK) return el_cli_fail(s);
+    if ((s = el_plan_make(out->model, &o->plan, &out->plan)) != EL_OK) goto fail;
+    out->arena_bytes = o->arena ? o->arena : out->plan.total_bytes;
+    if ((s = el_plan_check(out->model, &out->plan, out->arena_bytes)) != EL_OK) goto fail;
+    el_mem_report mr;
+    if (el_mem_report_get(&mr) == EL_OK && mr.mem_available && out->arena_bytes > mr.mem_available) {
+        char a[32], b[32];
+        fprintf(stderr, "edgeload: warning: the arena (%s) is larger than MemAvailable (%s): "
+                "the OOM killer may end this process while it loads\n",
+                el_size_format(out->arena_bytes, a, sizeof a),
+                el_size_format(mr.mem_available, b, sizeof b));
+    }
+    el_arena_params ap;
+    el_plan_arena_params(&out->plan, out->arena_bytes, o->arena_flags, &ap);
+    if ((s = el_arena_init(&out->arena, &ap)) != EL_OK) goto fail;
+    progress_state ps = {0, false};
+    bool bar = o->progress == 1 || (o->progress == -1 && isatty(STDERR_FILENO) && !o->json);
+    el_load_params lp = {o->direct_io, bar ? progress_cb : NULL, &ps};
+    s = el_model_load(out->model, &out->plan, out->arena, &lp, &out->stats);
+    if (ps.shown) fputc('\n', stderr);
+    if (s != EL_OK) goto fail;
+    return 0;
+fail:;
+    int rc = el_cli_fail(s);
+    el_cli_unload(out);
+    return rc;
+}
+
+void el_cli_unload(el_cli_loaded *l) {
+    el_arena_deinit(l->arena);
+    el_model_close(l->model);
+    l->arena = NULL;
+    l->model = NULL;
+}
+
+void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json) {
+    el_arena_stats st;
+    el_arena_stats_get(l->arena, &st);
+    el_mem_report mr = {0, 0, 0};
+    el_mem_report_get(&mr);
+    double mbs = l->stats.seconds > 0 ? (double)l->stats.bytes_read / l->stats.seconds / 1e6 : 0;
+    if (json) {
+        fprintf(f, "{\"arena\":{\"reserved\":%llu,\"used\":%llu,\"peak\":%llu,\"regions\":{",
+                (unsigned long long)st.reserved, (unsigned long long)st.used,
+                (unsigned long long)st.peak);
+        for (int r = 0; r < EL_REGION_COUNT; r++)
+            fprintf(f, "%s\"%s\":{\"capacity\":%llu,\"used\":%llu,\"peak\":%llu}", r ? "," : "",
+                    el_region_name(r), (unsigned long long)st.region[r].capacity,
+                    (unsigned long long)st.region[r].used, (unsigned long long)st.region[r].peak);
+        fprintf(f, "}},\"vm_hwm\":%llu,\"vm_rss\":%llu,\"bytes_read\":%llu,\"tensors\":%llu,"
+                "\"seconds\":%.6f,\"mb_per_s\":%.1f}",
+                (unsigned long long)mr.vm_hwm, (unsigned long long)mr.vm_rss,
+                (unsigned long long)l->stats.bytes_read, (unsigned long long)l->stats.tensors,
+                l->stats.seconds, mbs);
+        return;
+    }
+    char a[32], b[32], c[32];
+    fprintf(f, "memory report\n");
+    fprintf(f, "  arena      %s reserved, %s used, %s peak%s%s\n",
+            el_size_format(st.reserved, a, sizeof a), el_size_format(st.used, b, sizeof b),
+            el_size_format(st.peak, c, sizeof c), st.locked ? ", locked" : "",
+            st.hugepages ? ", huge pages" : "");
+    for (int r = 0; r < EL_REGION_COUNT; r++)
+        fprintf(f, "    %-8s %12s capacity  %12s used  %12s peak\n", el_region_name(r),
+                el_size_format(st.region[r].capacity, a, sizeof a),
+                el_size_format(st.region[r].used, b, sizeof b),
+                el_size_format(st.region[r].peak, c, sizeof c));
+    fprintf(f, "  process    peak RSS (VmHWM) %s, now %s\n", el_size_format(mr.vm_hwm, a, sizeof a),
+            el_size_format(mr.vm_rss, b, sizeof b));
+    fprintf(f, "  load       %s read, %llu tensors, %.3f s, %.0f MB/s\n",
+            el_size_format(l->stats.bytes_read, a, sizeof a), (unsigned long long)l->stats.tensors,
+            l->stats.seconds, mbs);
+}
+
+void el_cli_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}

@@ -1,0 +1,47 @@
+/* main.c - the `edgeload` command: dispatches to the subcommands in cli/cmd_*.c. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct el_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} el_cmd;
+
+static const el_cmd k_cmds[] = {
+    {"inspect", el_cmd_inspect, "list a model's files, tensors, dtypes, shapes and bytes"},
+    {"plan", el_cmd_plan, "show the memory plan; exit 3 if it does not fit --arena"},
+    {"load", el_cmd_load, "load the weights into the arena and report memory and speed"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "edgeload %s - model loader and inference runtime for fixed-memory devices\n\n"
+               "usage: edgeload COMMAND [options]   (edgeload COMMAND --help for its options)\n\n"
+               "commands:\n", EL_VERSION_STRING);
+    for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
+        fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
+    fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 invalid or corrupt input, 3 does not fit,\n"
+               "            4 I/O error, 5 requested device unavailable\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("edgeload %s\n", EL_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
+        if (!strcmp(argv[1], k_cmds[i].name)) return k_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "edgeload: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 1;
+}

@@ -1,0 +1,240 @@
+/* edgeload.h - the public API: open a model (headers only), plan, reserve one arena, load
+ * weights into it, run. The only header users include.
+ *
+ * Ownership, once for all: every pointer returned by an el_* function is owned by the
+ * library object it came from and stays valid until that object's _close/_deinit; strings
+ * passed in are copied when they must outlive the call. Every _deinit/_close accepts NULL.
+ * Fallible functions return el_status; el_last_error() then holds a one-line message (what
+ * was needed, what was there, what to do) for the calling thread. */
+#ifndef EDGELOAD_H
+#define EDGELOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EL_VERSION_STRING "0.1.0"
+
+/* ---- status ------------------------------------------------------------------------ */
+
+/* X(name, cli exit code, text). The exit codes are the CLI contract (README). */
+#define EL_STATUS_LIST(X)                                                   \
+    X(EL_OK, 0, "ok")                                                       \
+    X(EL_E_USAGE, 1, "invalid argument")                                    \
+    X(EL_E_INVALID, 2, "invalid or corrupt input")                          \
+    X(EL_E_UNSUPPORTED, 2, "unsupported input")                             \
+    X(EL_E_NOFIT, 3, "does not fit")                                        \
+    X(EL_E_NOMEM, 3, "memory reservation failed")                           \
+    X(EL_E_IO, 4, "I/O error")                                              \
+    X(EL_E_NODEV, 5, "requested device unavailable")
+
+typedef enum el_status {
+#define EL_X_ENUM(name, code, text) name,
+    EL_STATUS_LIST(EL_X_ENUM)
+#undef EL_X_ENUM
+    EL_STATUS_COUNT
+} el_status;
+
+const char *el_status_str(el_status s);     /* static string; "unknown status" if out of range */
+int el_status_exit_code(el_status s);       /* the CLI exit code for s */
+const char *el_last_error(void);            /* thread-local message of the last failure ("" if none) */
+
+/* ---- sizes ------------------------------------------------------------------------- */
+
+/* Parses "1.5G", "512M", "4096K", "123" (bytes), optional "iB"/"B" suffix ("1.5GiB"); K/M/G/T
+ * are powers of 1024. Strict: no sign, no spaces, no trailing junk, overflow rejected.
+ * EL_E_USAGE with a message on failure. */
+el_status el_size_parse(const char *text, uint64_t *out_bytes);
+/* Human form "1.50 GiB" into buf (always NUL-terminated); returns buf. */
+char *el_size_format(uint64_t bytes, char *buf, size_t cap);
+
+/* ---- element types ----------------------------------------------------------------- */
+
+/* X(name, safetensors spelling, bytes per element) */
+#define EL_DTYPE_LIST(X)       \
+    X(EL_DT_F64, "F64", 8)     \
+    X(EL_DT_F32, "F32", 4)     \
+    X(EL_DT_F16, "F16", 2)     \
+    X(EL_DT_BF16, "BF16", 2)   \
+    X(EL_DT_I64, "I64", 8)     \
+    X(EL_DT_I32, "I32", 4)     \
+    X(EL_DT_I16, "I16", 2)     \
+    X(EL_DT_I8, "I8", 1)       \
+    X(EL_DT_U8, "U8", 1)       \
+    X(EL_DT_BOOL, "BOOL", 1)
+
+typedef enum el_dtype {
+    EL_DT_NONE = -1, /* "keep as stored" where a target dtype is asked for */
+#define EL_X_ENUM(name, str, size) name,
+    EL_DTYPE_LIST(EL_X_ENUM)
+#undef EL_X_ENUM
+    EL_DT_COUNT
+} el_dtype;
+
+const char *el_dtype_name(el_dtype t);      /* "F32", ...; "NONE" */
+size_t el_dtype_size(el_dtype t);           /* bytes per element; 0 for EL_DT_NONE */
+/* Case-insensitive: "f32", "F16", "bf16", "fp16", "float32", "float16" ... EL_E_USAGE if unknown. */
+el_status el_dtype_parse(const char *text, el_dtype *out);
+
+/* ---- memory regions and the arena -------------------------------------------------- */
+
+typedef enum el_region {
+    EL_REGION_WEIGHTS, /* persistent model weights */
+    EL_REGION_KV,      /* KV cache, per session */
+    EL_REGION_SCRATCH, /* activations, mark/release per forward pass */
+    EL_REGION_STAGING, /* chunk buffers, only while loading */
+    EL_REGION_COUNT
+} el_region;
+
+const char *el_region_name(el_region r);    /* "weights", "kv", "scratch", "staging" */
+
+typedef struct el_arena el_arena;
+
+enum {
+    EL_ARENA_LOCK = 1u << 0,      /* mlock the arena; falls back with a warning */
+    EL_ARENA_HUGEPAGES = 1u << 1, /* MAP_HUGETLB, then THP advice; falls back with a warning */
+    EL_ARENA_PREFAULT = 1u << 2,  /* touch every page at init so later use cannot fault-OOM */
+};
+
+typedef struct el_arena_params {
+    uint64_t size;                             /* bytes to reserve, > 0 */
+    uint64_t region_bytes[EL_REGION_COUNT];    /* capacity per region; sum <= size; the
+                                                  remainder is added to scratch */
+    unsigned flags;                            /* EL_ARENA_* */
+} el_arena_params;
+
+typedef struct el_region_stats {
+    uint64_t capacity; /* bytes */
+    uint64_t used;     /* bytes now allocated (alignment padding included) */
+    uint64_t peak;     /* highest used */
+} el_region_stats;
+
+typedef struct el_arena_stats {
+    uint64_t reserved;                         /* bytes mapped at init */
+    uint64_t used;                             /* sum of region used */
+    uint64_t peak;                             /* sum of region peaks */
+    el_region_stats region[EL_REGION_COUNT];
+    bool locked;                               /* mlock succeeded */
+    bool hugepages;                            /* backed by explicit huge pages */
+} el_arena_stats;
+
+/* The one reservation. Regions are carved in the order weights|kv|scratch|staging, each
+ * 4 KiB aligned. EL_E_NOMEM (with requested and MemAvailable bytes) if the mapping fails,
+ * EL_E_USAGE if the regions do not add up within size. */
+el_status el_arena_init(el_arena **out, const el_arena_params *params);
+void el_arena_deinit(el_arena *a);
+void el_arena_stats_get(const el_arena *a, el_arena_stats *out);
+
+/* ---- models ------------------------------------------------------------------------ */
+
+#define EL_MAX_DIMS 8
+
+typedef struct el_model el_model;
+
+typedef struct el_tensor_info {
+    const char *name;             /* owned by the model */
+    el_dtype dtype;               /* as stored in the file */
+    uint32_t ndim;
+    uint64_t shape[EL_MAX_DIMS];
+    uint64_t nbytes;              /* bytes in the file */
+    uint32_t file_index;          /* index into the model's files */
+    uint64_t file_offset;         /* absolute offset of the first byte in that file */
+    el_dtype loaded_dtype;        /* dtype in the arena (after a load; else planned) */
+    const void *data;             /* in the arena after el_model_load, else NULL */
+} el_tensor_info;
+
+typedef struct el_model_open_params {
+    const char *tokenizer_path;   /* optional explicit tokenizer file; NULL = next to model */
+} el_model_open_params;
+
+/* Reads headers only: format, config, tensor table (validated completely), no weights.
+ * path: a .safetensors file, a folder with model.safetensors or a sharded index,
+ * or a llama2.c checkpoint. params may be NULL. */
+el_status el_model_open(const char *path, const el_model_open_params *params, el_model **out);
+void el_model_close(el_model *m);
+
+const char *el_model_format(const el_model *m);       /* "safetensors", "safetensors-sharded", "llama2c" */
+const char *el_model_family(const el_model *m);       /* "llama", "gpt2", "bert", or "generic" */
+size_t el_model_file_count(const el_model *m);
+const char *el_model_file_path(const el_model *m, size_t i);
+uint64_t el_model_file_size(const el_model *m, size_t i);
+size_t el_model_tensor_count(const el_model *m);
+/* Tensor i in file order; EL_E_USAGE if i is out of range. */
+el_status el_model_tensor(const el_model *m, size_t i, el_tensor_info *out);
+/* By name; EL_E_INVALID with the name if absent. */
+el_status el_model_tensor_find(const el_model *m, const char *name, el_tensor_info *out);
+
+/* ---- the memory plan --------------------------------------------------------------- */
+
+typedef struct el_plan_params {
+    uint32_t ctx;                 /* context length in tokens; 0 = the model's maximum */
+    uint32_t batch;               /* sequences per pass; 0 = 1 */
+    el_dtype dtype;               /* weight dtype in the arena; EL_DT_NONE = as stored */
+    uint64_t chunk_bytes;         /* I/O chunk; 0 = 4 MiB */
+} el_plan_params;
+
+typedef struct el_plan {
+    el_plan_params params;                   /* as resolved (defaults filled in) */
+    uint64_t region_bytes[EL_REGION_COUNT];  /* bytes per region, 4 KiB multiples */
+    uint64_t total_bytes;                    /* sum: the arena this model needs */
+    uint64_t read_bytes;                     /* weight bytes to read from storage */
+    uint64_t tensor_count;
+} el_plan;
+
+/* Computes every region from headers, config and params; reads no weight. */
+el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan *out);
+/* Checks a plan against an arena size. EL_E_NOFIT when it does not fit, with a message
+ * giving needed, available and missing bytes and what would fit ("--dtype f16 needs ...",
+ * "--ctx 512 saves ..."). */
+el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_bytes);
+/* Arena parameters for a plan in an arena of arena_bytes. */
+void el_plan_arena_params(const el_plan *plan, uint64_t arena_bytes, unsigned flags,
+                          el_arena_params *out);
+
+/* ---- loading ----------------------------------------------------------------------- */
+
+typedef struct el_load_progress {
+    uint64_t bytes_done;          /* bytes read from storage so far */
+    uint64_t bytes_total;         /* bytes to read */
+    double seconds;               /* since load start */
+} el_load_progress;
+
+typedef void (*el_progress_fn)(const el_load_progress *p, void *user);
+
+typedef struct el_load_params {
+    bool direct_io;               /* O_DIRECT reads through aligned staging */
+    el_progress_fn progress;      /* optional, called from the calling thread */
+    void *progress_user;
+} el_load_params;
+
+typedef struct el_load_stats {
+    uint64_t bytes_read;          /* from storage */
+    uint64_t tensors;             /* tensors placed */
+    double seconds;               /* wall time of the load */
+} el_load_stats;
+
+/* Streams every tensor into the weights region of an arena made from the same plan
+ * (converting dtype as the plan says). Allocates nothing on the heap. Once it returns
+ * EL_OK, el_model_tensor*() report where each tensor landed. params and stats may be NULL. */
+el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
+                        const el_load_params *params, el_load_stats *stats);
+
+/* ---- process facts ----------------------------------------------------------------- */
+
+typedef struct el_mem_report {
+    uint64_t vm_rss;              /* bytes, /proc/self/status VmRSS */
+    uint64_t vm_hwm;              /* bytes, VmHWM: the peak resident set */
+    uint64_t mem_available;       /* bytes, /proc/meminfo MemAvailable; 0 if unknown */
+} el_mem_report;
+
+el_status el_mem_report_get(el_mem_report *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGELOAD_H */

@@ -1,0 +1,301 @@
+/* load.c - the streaming loader: an I/O thread reads every tensor, in file order, straight
+ * into its final place in the weights region; tensors that need a dtype conversion (or any
+ * tensor under O_DIRECT) go through two chunk-sized staging slots in the arena, which the
+ * calling thread drains into place while the next chunk is read. Never a whole-file buffer,
+ * never a second copy of a tensor, no heap allocation. */
+#include "arena/arena.h"
+#include "kernels/fp16.h"
+#include "loader/load_impl.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "edgeload reads little-endian files in place: a big-endian host needs swaps");
+
+void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n) {
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    if (from == to) {
+        memcpy(dst, src, n * el_dtype_size(from));
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        float v;
+        uint16_t h;
+        switch (from) {
+        case EL_DT_F32: memcpy(&v, s + 4 * i, 4); break;
+        case EL_DT_F16: memcpy(&h, s + 2 * i, 2); v = el_fp16_to_fp32(h); break;
+        default: memcpy(&h, s + 2 * i, 2); v = el_bf16_to_fp32(h); break; /* BF16 */
+        }
+        switch (to) {
+        case EL_DT_F32: memcpy(d + 4 * i, &v, 4); break;
+        case EL_DT_F16: h = el_fp32_to_fp16(v); memcpy(d + 2 * i, &h, 2); break;
+        default: h = el_fp32_to_bf16(v); memcpy(d + 2 * i, &h, 2); break; /* BF16 */
+        }
+    }
+}
+
+/* One staging slot: bytes [src_off, src_off + len) of a tensor's file range, found at
+ * buf + skew (skew > 0 only under O_DIRECT, whose reads start on a page). */
+typedef struct el_slot {
+    uint8_t *buf;
+    bool full;
+    uint32_t tensor;
+    uint64_t elem;   /* first element of the piece in the tensor */
+    uint64_t count;  /* elements in the piece */
+    uint64_t skew;
+} el_slot;
+
+typedef struct el_loader {
+    el_model *m;
+    el_dtype target;
+    uint64_t chunk;           /* bytes per read */
+    bool direct;
+    el_file direct_files[EL_MAX_FILES]; /* O_DIRECT descriptors (direct mode only) */
+    uint8_t *weights;         /* weights region base */
+    el_slot slots[EL_STAGING_SLOTS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool io_done;             /* the I/O thread has finished (ok or not) */
+    bool stop;                /* the caller asks the I/O thread to stop */
+    el_status io_status;
+    char io_msg[1024];
+    atomic_uint_fast64_t bytes_done;
+} el_loader;
+
+static bool should_stop(el_loader *L) {
+    pthread_mutex_lock(&L->mu);
+    bool s = L->stop;
+    pthread_mutex_unlock(&L->mu);
+    return s;
+}
+
+/* Reads [off, off + n) of file fi into buf through the O_DIRECT descriptor: the aligned
+ * window [wa, wb) lands at buf; the part past the file's last whole page comes through the
+ * buffered descriptor. Returns the skew of off within buf. */
+static el_status read_direct(el_loader *L, uint32_t fi, uint8_t *buf, uint64_t off,
+                             uint64_t n, uint64_t *skew) {
+    el_file *df = &L->direct_files[fi];
+    uint64_t wa = off & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
+    uint64_t end = off + n;
+    uint64_t body_end = df->size & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
+    uint64_t wb;
+    el_align_up_u64(end, EL_DIRECT_ALIGN, &wb);
+    if (wb > body_end) wb = body_end > wa ? body_end : wa;
+    el_status s = EL_OK;
+    if (wb > wa) s = el_file_read_at(df, buf, (size_t)(wb - wa), wa);
+    if (s == EL_OK && end > wb) s = el_file_read_at(&L->m->files[fi], buf + (wb - wa),
+                                                    (size_t)(end - wb), wb);
+    *skew = off - wa;
+    return s;
+}
+
+/* The I/O thread: every tensor in file order. */
+static void *io_main(void *arg) {
+    el_loader *L = arg;
+    el_model *m = L->m;
+    el_status s = EL_OK;
+    unsigned next_slot = 0;
+    for (size_t ti = 0; s == EL_OK && ti < m->tensors.count; ti++) {
+        el_tensor *t = &m->tensors.items[ti];
+        uint8_t *dst = L->weights + t->arena_offset;
+        el_file *f = &m->files[t->file];
+        if (!L->direct && !el_plan_converts(t->dtype, L->target)) {
+            /* Same bytes in the arena as in the file: read them straight into place. */
+            for (uint64_t o = 0; s == EL_OK && o < t->nbytes; o += L->chunk) {
+                uint64_t n = t->nbytes - o < L->chunk ? t->nbytes - o : L->chunk;
+                s = el_file_read_at(f, dst + o, (size_t)n, t->offset + o);
+                if (s == EL_OK) atomic_fetch_add(&L->bytes_done, n);
+                if (should_stop(L)) s = EL_E_IO;
+            }
+            continue;
+        }
+        /* Through staging, whole elements per piece. */
+        uint64_t es = el_dtype_size(t->dtype);
+        /* A slot holds chunk + one page (plan.c); an O_DIRECT window adds up to two
+         * partial pages around the piece. */
+        uint64_t room = L->direct ? L->chunk - EL_DIRECT_ALIGN : L->chunk;
+        uint64_t per = room / es, total = t->nbytes / es;
+        for (uint64_t e = 0; s == EL_OK && e < total; e += per) {
+            uint64_t cnt = total - e < per ? total - e : per;
+            el_slot *sl = &L->slots[next_slot];
+            pthread_mutex_lock(&L->mu);
+            while (sl->full && !L->stop) pthread_cond_wait(&L->cv, &L->mu);
+            bool stop = L->stop;
+            pthread_mutex_unlock(&L->mu);
+            if (stop) {
+                s = EL_E_IO;
+                break;
+            }
+            uint64_t off = t->offset + e * es, skew = 0;
+            if (L->direct)
+                s = read_direct(L, t->file, sl->buf, off, cnt * es, &skew);
+            else
+                s = el_file_read_at(f, sl->buf, (size_t)(cnt * es), off);
+            if (s != EL_OK) break;
+            atomic_fetch_add(&L->bytes_done, cnt * es);
+            pthread_mutex_lock(&L->mu);
+            sl->tensor = (uint32_t)ti;
+            sl->elem = e;
+            sl->count = cnt;
+            sl->skew = skew;
+            sl->full = true;
+            pthread_cond_broadcast(&L->cv);
+            pthread_mutex_unlock(&L->mu);
+            next_slot = (next_slot + 1) % EL_STAGING_SLOTS;
+        }
+    }
+    pthread_mutex_lock(&L->mu);
+    L->io_status = s;
+    if (s != EL_OK) snprintf(L->io_msg, sizeof L->io_msg, "%s", el_last_error());
+    L->io_done = true;
+    pthread_cond_broadcast(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
+static void report(el_loader *L, const el_load_params *p, uint64_t total, double t0) {
+    if (!p || !p->progress) return;
+    el_load_progress pr = {atomic_load(&L->bytes_done), total, el_now() - t0};
+    p->progress(&pr, p->progress_user);
+}
+
+/* Lays the tensors out in the weights region (64-byte aligned, file order) exactly as
+ * el_plan_make counted them. */
+static el_status layout(el_model *m, const el_plan *plan, uint64_t *end) {
+    uint64_t w = 0;
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        el_tensor *t = &m->tensors.items[i];
+        uint64_t bytes;
+        el_status s = el_plan_tensor_bytes(t, plan->params.dtype, &bytes);
+        if (s != EL_OK) return s;
+        el_align_up_u64(w, EL_TENSOR_ALIGN, &w);
+        t->arena_offset = w;
+        t->loaded_dtype = el_plan_loaded_dtype(t->dtype, plan->params.dtype);
+        w += bytes;
+    }
+    *end = w;
+    return EL_OK;
+}
+
+el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
+                        const el_load_params *params, el_load_stats *stats) {
+    if (!m || !plan || !a) return el_errorf(EL_E_USAGE, "el_model_load: NULL argument");
+    if (m->loaded) return el_errorf(EL_E_USAGE, "%s: already loaded", m->path);
+    if (plan->tensor_count != m->tensors.count)
+        return el_errorf(EL_E_USAGE, "%s: the plan was made for another model (%llu tensors, "
+                         "model has %zu)", m->path, (unsigned long long)plan->tensor_count,
+                         m->tensors.count);
+    double t0 = el_now();
+    el_status s;
+    uint64_t wbytes;
+    if ((s = layout(m, plan, &wbytes)) != EL_OK) return s;
+
+    el_loader L;
+    memset(&L, 0, sizeof L);
+    L.m = m;
+    L.target = plan->params.dtype;
+    L.chunk = plan->params.chunk_bytes;
+    L.direct = params && params->direct_io;
+    atomic_init(&L.bytes_done, 0);
+
+    /* All arena memory first: weights, then the staging slots. */
+    void *w = NULL;
+    uint64_t staging_mark = el_arena_mark(a, EL_REGION_STAGING);
+    uint64_t weights_mark = el_arena_mark(a, EL_REGION_WEIGHTS);
+    for (uint32_t i = 0; i < EL_MAX_FILES; i++) L.direct_files[i].fd = -1;
+    if (wbytes > 0 && (s = el_arena_alloc(a, EL_REGION_WEIGHTS, wbytes, EL_ALIGN_IO, &w)) != EL_OK)
+        return s;
+    L.weights = w;
+    for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) {
+        void *buf;
+        s = el_arena_alloc(a, EL_REGION_STAGING, L.chunk + EL_DIRECT_ALIGN, EL_ALIGN_IO, &buf);
+        if (s != EL_OK) {
+            el_arena_release(a, EL_REGION_STAGING, staging_mark);
+            el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
+            return s;
+        }
+        L.slots[i].buf = buf;
+    }
+    for (uint32_t i = 0; L.direct && s == EL_OK && i < m->file_count; i++)
+        s = el_file_open(&L.direct_files[i], m->files[i].path, EL_FILE_DIRECT);
+
+    el_thread io = {0};
+    bool locks = false;
+    if (s == EL_OK) {
+        pthread_mutex_init(&L.mu, NULL);
+        pthread_cond_init(&L.cv, NULL);
+        locks = true;
+        s = el_thread_start(&io, io_main, &L);
+    }
+    unsigned next_slot = 0;
+    while (s == EL_OK) {
+        el_slot *sl = &L.slots[next_slot];
+        pthread_mutex_lock(&L.mu);
+        while (!sl->full && !L.io_done) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&L.cv, &L.mu, &ts);
+            if (!sl->full && !L.io_done) {
+                pthread_mutex_unlock(&L.mu);
+                report(&L, params, plan->read_bytes, t0);
+                pthread_mutex_lock(&L.mu);
+            }
+        }
+        bool have = sl->full;
+        pthread_mutex_unlock(&L.mu);
+        if (!have) break; /* the I/O thread is done and nothing is left */
+        el_tensor *t = &m->tensors.items[sl->tensor];
+        uint64_t dsz = el_dtype_size(t->loaded_dtype);
+        el_convert(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
+                   L.weights + t->arena_offset + sl->elem * dsz, sl->count);
+        pthread_mutex_lock(&L.mu);
+        sl->full = false;
+        pthread_cond_broadcast(&L.cv);
+        pthread_mutex_unlock(&L.mu);
+        next_slot = (next_slot + 1) % EL_STAGING_SLOTS;
+        report(&L, params, plan->read_bytes, t0);
+    }
+    if (io.started) {
+        if (s != EL_OK) {
+            pthread_mutex_lock(&L.mu);
+            L.stop = true;
+            pthread_cond_broadcast(&L.cv);
+            pthread_mutex_unlock(&L.mu);
+        }
+        el_thread_join(&io);
+        if (s == EL_OK && L.io_status != EL_OK) s = el_error_set(L.io_status, L.io_msg);
+    }
+    if (locks) {
+        pthread_cond_destroy(&L.cv);
+        pthread_mutex_destroy(&L.mu);
+    }
+    for (uint32_t i = 0; L.direct && i < m->file_count; i++) el_file_close(&L.direct_files[i]);
+    /* Staging is only for loading: give it back to the region. */
+    el_arena_release(a, EL_REGION_STAGING, staging_mark);
+    if (s != EL_OK) {
+        el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
+        return s;
+    }
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        el_tensor *t = &m->tensors.items[i];
+        t->data = L.weights + t->arena_offset;
+    }
+    m->loaded = true;
+    report(&L, params, plan->read_bytes, t0);
+    if (stats) {
+        stats->bytes_read = atomic_load(&L.bytes_done);
+        stats->tensors = m->tensors.count;
+        stats->seconds = el_now() - t0;
+    }
+    return EL_OK;
+}

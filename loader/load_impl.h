@@ -1,0 +1,22 @@
+/* load_impl.h - pieces shared by the plan and the streaming loader (internal): the
+ * weights layout rule and the dtype conversion decisions, so both compute the same. */
+#ifndef EL_LOAD_IMPL_H
+#define EL_LOAD_IMPL_H
+
+#include "loader/model_impl.h"
+
+#define EL_TENSOR_ALIGN 64u  /* every tensor starts on a cache line in the weights region */
+#define EL_STAGING_SLOTS 2u  /* double buffering: the I/O thread fills one, the caller drains one */
+
+/* True if a tensor stored as `from` is converted when loading with target dtype
+ * (float types only; EL_DT_NONE keeps everything as stored). */
+bool el_plan_converts(el_dtype from, el_dtype target);
+/* The dtype a tensor stored as `from` has in the arena. */
+el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target);
+/* Bytes the tensor takes in the arena. */
+el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out);
+
+/* Converts n elements from src (any alignment) to dst (float types; same type = copy). */
+void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n);
+
+#endif /* EL_LOAD_IMPL_H */

@@ -1,0 +1,68 @@
+/* model_impl.h - the model object behind el_model (internal) and the family table that
+ * model families (llama, gpt2, bert) plug into: tensor roles, plan sizes, forward passes.
+ * The loader never asks "which family"; it calls through the table. */
+#ifndef EL_MODEL_IMPL_H
+#define EL_MODEL_IMPL_H
+
+#include "edgeload.h"
+#include "loader/safetensors.h"
+#include "platform/platform.h"
+
+#define EL_MAX_FILES 256 /* shards per model */
+
+typedef struct el_model el_model;
+
+typedef struct el_family {
+    const char *name; /* "llama", ... */
+    /* True if the family recognises the opened model (config model_type, tensor names). */
+    bool (*detect)(const el_model *m);
+    /* Validates config against the tensor table (names, shapes) and sizes the per-session
+     * regions for params: KV cache and scratch bytes. Reads no weight. */
+    el_status (*plan)(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
+                      uint64_t *scratch_bytes);
+    /* Optional open-time work after detection (tokenizer, config checks); may malloc.
+     * Family data goes in m->family_data; close frees it. */
+    el_status (*open)(el_model *m);
+    void (*close)(el_model *m);
+    /* Families may add members below (sessions, forward passes). */
+} el_family;
+
+/* Registered families, NULL-terminated (models/families.c). */
+extern const el_family *const el_families[];
+
+struct el_model {
+    char path[1024];                 /* as given */
+    char format[32];                 /* "safetensors", "safetensors-sharded", "llama2c" */
+    el_file files[EL_MAX_FILES];     /* open for the model's lifetime */
+    uint32_t file_count;
+    el_tensor_table tensors;         /* file order */
+    el_config config;                /* from config.json or the checkpoint header */
+    bool has_config;
+    const el_family *family;         /* NULL = generic (loadable, not runnable) */
+    char tokenizer_path[1024];       /* "" if none found */
+    /* Family-specific open-time data (e.g. llama2.c rope layout), owned by the family. */
+    uint32_t flags;
+    void *family_data;               /* owned by the family (open/close) */
+    bool loaded;                     /* el_model_load succeeded */
+};
+
+enum {
+    EL_MODEL_ROPE_INTERLEAVED = 1u << 0, /* llama2.c q/k layout (pairs), not rotate-half */
+};
+
+/* llama2.c legacy checkpoints (loader/llama2c.c). */
+/* True if the 28-byte header is a plausible llama2.c header for a file of file_size bytes. */
+bool el_llama2c_detect(const uint8_t head[28], uint64_t file_size);
+/* With m->files[0] open: validates the header against the exact file size and fills
+ * m->config, m->tensors (HF Llama names, file offsets; freq_cis tables skipped), m->format
+ * ("llama2c") and m->flags (EL_MODEL_ROPE_INTERLEAVED). */
+el_status el_llama2c_read(el_model *m);
+
+/* Opens one more file into m (EL_E_USAGE past EL_MAX_FILES); *index gets its index. */
+el_status el_model_add_file(el_model *m, const char *path, uint32_t *index);
+/* Appends a tensor (name copied). For loaders that synthesise tables (llama2.c). */
+el_status el_tensor_table_push(el_tensor_table *t, const el_tensor *tensor);
+/* Index of a tensor by exact name, or -1. Linear; open-time only. */
+long el_model_find(const el_model *m, const char *name);
+
+#endif /* EL_MODEL_IMPL_H */

@@ -1,0 +1,180 @@
+/* plan.c - the memory plan: every region's bytes from headers, config and runtime
+ * parameters, computed before anything is reserved or read; and the "does not fit"
+ * message that says what would. */
+#include "loader/load_impl.h"
+
+#include <stdarg.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define EL_CHUNK_DEFAULT (4u * 1024u * 1024u)
+#define EL_PAGE 4096u
+
+bool el_plan_converts(el_dtype from, el_dtype target) {
+    if (target == EL_DT_NONE || from == target) return false;
+    bool float_from = from == EL_DT_F32 || from == EL_DT_F16 || from == EL_DT_BF16;
+    bool float_to = target == EL_DT_F32 || target == EL_DT_F16 || target == EL_DT_BF16;
+    return float_from && float_to;
+}
+
+el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target) {
+    return el_plan_converts(from, target) ? target : from;
+}
+
+el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out) {
+    el_dtype to = el_plan_loaded_dtype(t->dtype, target);
+    uint64_t n = t->nbytes / el_dtype_size(t->dtype), bytes;
+    if (!el_mul_u64(n, el_dtype_size(to), &bytes))
+        return el_errorf(EL_E_INVALID, "tensor '%s': size overflows", t->name);
+    *out = bytes;
+    return EL_OK;
+}
+
+static el_status round_page(uint64_t v, uint64_t *out) {
+    if (!el_align_up_u64(v, EL_PAGE, out))
+        return el_errorf(EL_E_NOFIT, "plan: region of %llu bytes overflows",
+                         (unsigned long long)v);
+    return EL_OK;
+}
+
+el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan *out) {
+    el_plan p;
+    memset(&p, 0, sizeof p);
+    el_plan_params in = {0, 0, EL_DT_NONE, 0};
+    if (params) in = *params;
+    if (in.dtype != EL_DT_NONE && in.dtype != EL_DT_F32 && in.dtype != EL_DT_F16 &&
+        in.dtype != EL_DT_BF16)
+        return el_errorf(EL_E_USAGE, "--dtype %s: weights can be loaded as f32, f16 or bf16",
+                         el_dtype_name(in.dtype));
+    if (in.batch == 0) in.batch = 1;
+    if (in.chunk_bytes == 0) in.chunk_bytes = EL_CHUNK_DEFAULT;
+    if (in.chunk_bytes < 64u * 1024u || in.chunk_bytes > (1ull << 30) ||
+        in.chunk_bytes % EL_PAGE)
+        return el_errorf(EL_E_USAGE,
+                         "--chunk %llu: must be a multiple of 4 KiB between 64 KiB and 1 GiB",
+                         (unsigned long long)in.chunk_bytes);
+    if (in.ctx == 0 && m->has_config) in.ctx = m->config.max_positions;
+    p.params = in;
+
+    /* Weights: each tensor at a 64-byte boundary, in file order (load.c lays them out
+     * the same way). */
+    uint64_t w = 0;
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        const el_tensor *t = &m->tensors.items[i];
+        uint64_t bytes;
+        el_status s = el_plan_tensor_bytes(t, in.dtype, &bytes);
+        if (s != EL_OK) return s;
+        if (!el_align_up_u64(w, EL_TENSOR_ALIGN, &w) || !el_add_u64(w, bytes, &w))
+            return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
+        if (!el_add_u64(p.read_bytes, t->nbytes, &p.read_bytes))
+            return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
+    }
+    p.tensor_count = m->tensors.count;
+    el_status s = round_page(w, &p.region_bytes[EL_REGION_WEIGHTS]);
+    if (s != EL_OK) return s;
+
+    /* Staging: two chunk slots (double buffering) plus one page each for O_DIRECT's
+     * aligned windows. */
+    if (!el_mul_u64(in.chunk_bytes + EL_PAGE, EL_STAGING_SLOTS,
+                    &p.region_bytes[EL_REGION_STAGING]))
+        return el_errorf(EL_E_USAGE, "--chunk too large");
+
+    if (m->family && m->family->plan) {
+        uint64_t kv = 0, scratch = 0;
+        s = m->family->plan(m, &p.params, &kv, &scratch);
+        if (s != EL_OK) return s;
+        if ((s = round_page(kv, &p.region_bytes[EL_REGION_KV])) != EL_OK) return s;
+        if ((s = round_page(scratch, &p.region_bytes[EL_REGION_SCRATCH])) != EL_OK) return s;
+    }
+    for (int r = 0; r < EL_REGION_COUNT; r++)
+        if (!el_add_u64(p.total_bytes, p.region_bytes[r], &p.total_bytes))
+            return el_errorf(EL_E_NOFIT, "plan: total overflows");
+    *out = p;
+    return EL_OK;
+}
+
+/* Appends to a bounded message buffer. */
+static void appendf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void appendf(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+    if (*len >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len += (size_t)n;
+    if (*len >= cap) *len = cap - 1;
+}
+
+el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_bytes) {
+    if (plan->total_bytes <= arena_bytes) return EL_OK;
+    char msg[900], a[32], b[32], c[32], x[32];
+    size_t len = 0;
+    el_size_format(plan->total_bytes, a, sizeof a);
+    el_size_format(arena_bytes, b, sizeof b);
+    el_size_format(plan->total_bytes - arena_bytes, c, sizeof c);
+    appendf(msg, sizeof msg, &len, "%s needs %s (%llu bytes: ", m->path, a,
+            (unsigned long long)plan->total_bytes);
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        el_size_format(plan->region_bytes[r], x, sizeof x);
+        appendf(msg, sizeof msg, &len, "%s%s %s", r ? ", " : "", el_region_name(r), x);
+    }
+    appendf(msg, sizeof msg, &len, "); the arena is %s (%llu bytes): missing %s.", b,
+            (unsigned long long)arena_bytes, c);
+
+    /* What would fit: smaller weight dtypes, then a shorter context, then a smaller chunk. */
+    const char *fits = " Would fit:";
+    bool any = false;
+    static const el_dtype smaller[] = {EL_DT_F16, EL_DT_BF16};
+    for (size_t i = 0; i < sizeof smaller / sizeof smaller[0]; i++) {
+        el_plan_params q = plan->params;
+        if (q.dtype == smaller[i]) continue;
+        q.dtype = smaller[i];
+        el_plan alt;
+        if (el_plan_make(m, &q, &alt) != EL_OK || alt.total_bytes >= plan->total_bytes) continue;
+        el_size_format(alt.total_bytes, x, sizeof x);
+        appendf(msg, sizeof msg, &len, "%s --dtype %s needs %s%s", any ? ";" : fits,
+                smaller[i] == EL_DT_F16 ? "f16" : "bf16", x,
+                alt.total_bytes <= arena_bytes ? " (fits)" : "");
+        any = true;
+        break; /* bf16 is the same size as f16: one suggestion is enough */
+    }
+    if (plan->region_bytes[EL_REGION_KV] > 0 && plan->params.ctx > 16) {
+        /* Largest power-of-two context (below the current one) that fits. */
+        for (uint32_t ctx = 1u << 30; ctx >= 16; ctx >>= 1) {
+            if (ctx >= plan->params.ctx) continue;
+            el_plan_params q = plan->params;
+            q.ctx = ctx;
+            el_plan alt;
+            if (el_plan_make(m, &q, &alt) != EL_OK) continue;
+            if (alt.total_bytes > arena_bytes && ctx > 16) continue;
+            el_size_format(plan->total_bytes - alt.total_bytes, x, sizeof x);
+            appendf(msg, sizeof msg, &len, "%s --ctx %u saves %s%s", any ? ";" : fits, ctx, x,
+                    alt.total_bytes <= arena_bytes ? " (fits)" : " (not enough alone)");
+            any = true;
+            break;
+        }
+    }
+    if (plan->params.batch > 1) {
+        el_plan_params q = plan->params;
+        q.batch = 1;
+        el_plan alt;
+        if (el_plan_make(m, &q, &alt) == EL_OK) {
+            el_size_format(alt.total_bytes, x, sizeof x);
+            appendf(msg, sizeof msg, &len, "%s --batch 1 needs %s", any ? ";" : fits, x);
+            any = true;
+        }
+    }
+    el_size_format(plan->total_bytes, x, sizeof x);
+    appendf(msg, sizeof msg, &len, "%s --arena %s (the plan's total)", any ? ";" : fits, x);
+    return el_error_set(EL_E_NOFIT, msg);
+}
+
+void el_plan_arena_params(const el_plan *plan, uint64_t arena_bytes, unsigned flags,
+                          el_arena_params *out) {
+    memset(out, 0, sizeof *out);
+    out->size = arena_bytes;
+    memcpy(out->region_bytes, plan->region_bytes, sizeof out->region_bytes);
+    out->flags = flags;
+}

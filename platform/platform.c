@@ -1,0 +1,220 @@
+/* platform.c - the OS-neutral half of the platform layer: the methods-table dispatch, the
+ * el_file_* wrappers (exact reads over short reads and EINTR, O_DIRECT alignment rules),
+ * process-wide I/O accounting and fault injection. Each OS supplies one platform_<os>.c
+ * with its methods table and the process facts (memory report, threads, CPU count). */
+#include "platform/platform.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Defined by the one platform_<os>.c compiled for this target. */
+extern const el_platform_methods el_platform_os_methods;
+
+/* ---- methods table ------------------------------------------------------------------ */
+
+/* A custom table is copied here with its NULL members filled from the OS table, so a test
+ * can override only x_pread, say. The pointer is atomic only so that a reader on an I/O
+ * thread never sees a torn value; swapping tables while files are open is still a bug. */
+static el_platform_methods g_custom;
+static const el_platform_methods *_Atomic g_methods = &el_platform_os_methods;
+
+const el_platform_methods *el_platform_get(void) {
+    return atomic_load_explicit(&g_methods, memory_order_acquire);
+}
+
+void el_platform_set(const el_platform_methods *m) {
+    if (!m) {
+        atomic_store_explicit(&g_methods, &el_platform_os_methods, memory_order_release);
+        return;
+    }
+    const el_platform_methods *d = &el_platform_os_methods;
+    el_platform_methods c = *m;
+    if (!c.name) c.name = "custom";
+    if (!c.x_open) c.x_open = d->x_open;
+    if (!c.x_pread) c.x_pread = d->x_pread;
+    if (!c.x_close) c.x_close = d->x_close;
+    if (!c.x_reserve) c.x_reserve = d->x_reserve;
+    if (!c.x_release) c.x_release = d->x_release;
+    if (!c.x_now) c.x_now = d->x_now;
+    g_custom = c;
+    atomic_store_explicit(&g_methods, &g_custom, memory_order_release);
+}
+
+double el_now(void) { return el_platform_get()->x_now(); }
+
+/* ---- I/O accounting ----------------------------------------------------------------- */
+
+static _Atomic uint64_t g_io_reads;  /* successful x_pread calls */
+static _Atomic uint64_t g_io_bytes;  /* bytes they returned */
+
+void el_io_stats_get(el_io_stats *out) {
+    out->reads = atomic_load_explicit(&g_io_reads, memory_order_relaxed);
+    out->bytes = atomic_load_explicit(&g_io_bytes, memory_order_relaxed);
+}
+
+void el_io_stats_reset(void) {
+    atomic_store_explicit(&g_io_reads, 0, memory_order_relaxed);
+    atomic_store_explicit(&g_io_bytes, 0, memory_order_relaxed);
+}
+
+/* ---- fault injection ---------------------------------------------------------------- */
+
+/* What the fault plan says about one read attempt. */
+typedef struct fault_decision {
+    bool fail;      /* fail this read with an injected EIO */
+    bool eintr;     /* deliver one EINTR before the real read */
+    bool shorten;   /* return at most half of what was asked */
+} fault_decision;
+
+#ifdef EL_FAULT_INJECTION
+/* Atomics because the loader reads on an I/O thread while tests set plans on the main one. */
+static _Atomic uint64_t g_fault_fail_nth;
+static _Atomic uint32_t g_fault_short_every;
+static _Atomic uint32_t g_fault_eintr_every;
+static _Atomic uint64_t g_fault_calls; /* read attempts since the last el_fault_set */
+
+bool el_fault_set(const el_fault_plan *p) {
+    el_fault_plan z = {0};
+    if (!p) p = &z;
+    atomic_store(&g_fault_fail_nth, p->fail_read_nth);
+    atomic_store(&g_fault_short_every, p->short_read_every);
+    atomic_store(&g_fault_eintr_every, p->eintr_every);
+    atomic_store(&g_fault_calls, 0);
+    return true;
+}
+
+void el_fault_clear(void) { el_fault_set(NULL); }
+
+/* Claims the number of the next read attempt (1-based) and decides its faults. */
+static fault_decision fault_next(void) {
+    fault_decision d = {false, false, false};
+    uint64_t nth = atomic_load_explicit(&g_fault_fail_nth, memory_order_relaxed);
+    uint32_t se = atomic_load_explicit(&g_fault_short_every, memory_order_relaxed);
+    uint32_t ee = atomic_load_explicit(&g_fault_eintr_every, memory_order_relaxed);
+    if (!nth && !se && !ee) return d;
+    uint64_t k = atomic_fetch_add_explicit(&g_fault_calls, 1, memory_order_relaxed) + 1;
+    d.fail = nth != 0 && k == nth;
+    d.eintr = ee != 0 && k % ee == 0;
+    d.shorten = se != 0 && k % se == 0;
+    return d;
+}
+#else
+bool el_fault_set(const el_fault_plan *p) {
+    (void)p;
+    return false;
+}
+void el_fault_clear(void) {}
+static fault_decision fault_next(void) {
+    fault_decision d = {false, false, false};
+    return d;
+}
+#endif
+
+/* ---- files -------------------------------------------------------------------------- */
+
+/* A zeroed el_file has fd 0 and an empty path; an open one always has a path, so checking
+ * both keeps a close on a zeroed struct from closing stdin. */
+static bool file_is_open(const el_file *f) { return f && f->fd >= 0 && f->path[0] != 0; }
+
+el_status el_file_open(el_file *f, const char *path, unsigned flags) {
+    if (!f) return el_errorf(EL_E_USAGE, "el_file_open: f is NULL");
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (!path || !*path) return el_errorf(EL_E_USAGE, "el_file_open: empty path");
+    if (flags & ~(unsigned)EL_FILE_DIRECT)
+        return el_errorf(EL_E_USAGE, "%s: unknown open flags 0x%x", path, flags);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    el_status s = el_platform_get()->x_open(f, path, flags);
+    if (s != EL_OK) {
+        f->fd = -1; /* x_open closes what it opened before failing */
+        f->path[0] = 0;
+    }
+    return s;
+}
+
+void el_file_close(el_file *f) {
+    if (!file_is_open(f)) return;
+    el_platform_get()->x_close(f);
+    f->fd = -1;
+}
+
+/* Reads exactly n bytes at off. For a direct file, buf, off and n must be multiples of
+ * EL_DIRECT_ALIGN; because the last block of a file is then only reachable by reading past
+ * its end, a direct read may extend past end of file up to the next EL_DIRECT_ALIGN
+ * boundary and the bytes beyond the end are zero-filled. Anything further is truncation. */
+el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off) {
+    if (!file_is_open(f)) return el_errorf(EL_E_USAGE, "el_file_read_at: file is not open");
+    if (n == 0) return EL_OK;
+    if (!buf) return el_errorf(EL_E_USAGE, "%s: el_file_read_at with a NULL buffer", f->path);
+    uint64_t end;
+    if (!el_add_u64(off, n, &end))
+        return el_errorf(EL_E_USAGE, "%s: read of %zu bytes at offset %llu overflows", f->path,
+                         n, (unsigned long long)off);
+    if (f->direct && (((uintptr_t)buf | off | n) & (EL_DIRECT_ALIGN - 1)))
+        return el_errorf(EL_E_USAGE,
+                         "%s: O_DIRECT read needs buffer, offset and length aligned to %u "
+                         "bytes (buffer %p, offset %llu, length %zu); use aligned staging",
+                         f->path, EL_DIRECT_ALIGN, buf, (unsigned long long)off, n);
+
+    const el_platform_methods *m = el_platform_get();
+    uint8_t *dst = buf;
+    size_t got = 0;
+    fault_decision d = {false, false, false};
+    bool have_d = false; /* a decision claimed but not yet spent on a real read */
+    while (got < n) {
+        if (!have_d) {
+            d = fault_next();
+            have_d = true;
+        }
+        if (d.fail)
+            return el_errorf(EL_E_IO, "%s: read of %zu bytes at offset %llu failed: injected "
+                             "I/O error (fault injection)", f->path, n - got,
+                             (unsigned long long)(off + got));
+        size_t want = n - got;
+        if (d.shorten) {
+            if (f->direct) /* keep the next read aligned: shorten only by whole blocks */
+                want = want >= 2 * EL_DIRECT_ALIGN ? (want / 2) & ~(size_t)(EL_DIRECT_ALIGN - 1)
+                                                   : want;
+            else
+                want = want >= 2 ? want / 2 : 1;
+        }
+        int64_t r;
+        if (d.eintr) {
+            d.eintr = false; /* once: the retry below does the real read */
+            r = -EINTR;
+        } else {
+            r = m->x_pread(f, dst + got, want, off + got);
+            have_d = false;
+        }
+        if (r == -EINTR) continue;
+        if (r < 0)
+            return el_errorf(EL_E_IO, "%s: read of %zu bytes at offset %llu failed: %s",
+                             f->path, n - got, (unsigned long long)(off + got),
+                             strerror((int)-r));
+        if ((uint64_t)r > want)
+            return el_errorf(EL_E_IO, "%s: platform '%s' returned %lld bytes for a read of %zu",
+                             f->path, m->name, (long long)r, want);
+        if (r > 0) {
+            atomic_fetch_add_explicit(&g_io_reads, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&g_io_bytes, (uint64_t)r, memory_order_relaxed);
+            got += (size_t)r;
+        }
+        /* Direct I/O cannot continue from an unaligned position: a short direct read that
+         * leaves one means end of file, as does 0. */
+        bool eof = r == 0 || (f->direct && (got & (EL_DIRECT_ALIGN - 1)));
+        if (!eof || got == n) continue;
+        uint64_t file_end = off + got, tail_limit;
+        if (f->direct && el_align_up_u64(file_end, EL_DIRECT_ALIGN, &tail_limit) &&
+            end <= tail_limit) {
+            memset(dst + got, 0, n - got);
+            return EL_OK;
+        }
+        return el_errorf(EL_E_INVALID,
+                         "%s: truncated: needed %zu bytes at offset %llu, file has %llu bytes; "
+                         "the file is incomplete or its header is wrong", f->path, n,
+                         (unsigned long long)off, (unsigned long long)file_end);
+    }
+    return EL_OK;
+}

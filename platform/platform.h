@@ -1,0 +1,124 @@
+/* platform.h - the OS layer: storage, memory backing, clock, RSS/meminfo, threads, errors.
+ *
+ * The core calls the thin el_* wrappers below; they dispatch to one methods table per
+ * platform (SQLite os-layer style) and apply fault injection when a test asks for it.
+ * Everything here is internal to the library. */
+#ifndef EL_PLATFORM_H
+#define EL_PLATFORM_H
+
+#include "edgeload.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+/* Sets the calling thread's last-error message (printf-style) and returns s, so callers
+ * write `return el_errorf(EL_E_INVALID, "%s: header length %llu past end", ...)`. */
+el_status el_errorf(el_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies a message verbatim (used to carry a worker thread's message to the caller). */
+el_status el_error_set(el_status s, const char *msg);
+
+/* ---- overflow-checked size arithmetic (every size from untrusted input goes here) -- */
+
+static inline bool el_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline bool el_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+/* Rounds v up to a multiple of align (a power of two); false on overflow. */
+static inline bool el_align_up_u64(uint64_t v, uint64_t align, uint64_t *out) {
+    uint64_t t;
+    if (!el_add_u64(v, align - 1, &t)) return false;
+    *out = t & ~(align - 1);
+    return true;
+}
+
+/* ---- storage ------------------------------------------------------------------------ */
+
+enum {
+    EL_FILE_DIRECT = 1u << 0, /* O_DIRECT: buffers, offsets and lengths 4 KiB aligned */
+};
+
+#define EL_DIRECT_ALIGN 4096u
+
+/* One open file or block device. Caller-owned storage: opening allocates nothing. */
+typedef struct el_file {
+    int fd;            /* -1 when closed */
+    uint64_t size;     /* bytes (st_size, or BLKGETSIZE64 for block devices) */
+    bool is_blockdev;
+    bool direct;       /* opened with O_DIRECT */
+    char path[1024];   /* for messages; truncated if longer */
+} el_file;
+
+/* The per-platform methods. A read may be short or fail with EINTR; the wrappers loop. */
+typedef struct el_platform_methods {
+    const char *name;
+    /* Opens path read-only; fills fd, size, is_blockdev, direct. */
+    el_status (*x_open)(el_file *f, const char *path, unsigned flags);
+    /* One read attempt: returns bytes read (0 at end of file) or -errno. */
+    int64_t (*x_pread)(el_file *f, void *buf, size_t n, uint64_t off);
+    void (*x_close)(el_file *f);
+    /* Memory backing: an anonymous private mapping of bytes (page-rounded). */
+    el_status (*x_reserve)(uint64_t bytes, unsigned flags, void **out, unsigned *flags_got);
+    void (*x_release)(void *p, uint64_t bytes);
+    double (*x_now)(void); /* monotonic seconds */
+} el_platform_methods;
+
+const el_platform_methods *el_platform_get(void);
+/* Replaces the methods (tests); NULL restores the default. Not thread-safe: call before use. */
+void el_platform_set(const el_platform_methods *m);
+
+el_status el_file_open(el_file *f, const char *path, unsigned flags);
+/* Reads exactly n bytes at off, looping over short reads and EINTR. End of file before n
+ * bytes: EL_E_INVALID ("truncated"); a read error: EL_E_IO. Messages name the file. */
+el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off);
+void el_file_close(el_file *f); /* safe on a closed or zeroed-then-closed file */
+/* Drops the file's pages from the page cache (posix_fadvise DONTNEED); for benchmarks. */
+void el_file_drop_cache(el_file *f);
+
+/* ---- I/O accounting and fault injection ------------------------------------------- */
+
+typedef struct el_io_stats {
+    uint64_t reads;    /* successful x_pread calls */
+    uint64_t bytes;    /* bytes they returned */
+} el_io_stats;
+
+/* Process-wide counters of every read through el_file_read_at (atomic). */
+void el_io_stats_get(el_io_stats *out);
+void el_io_stats_reset(void);
+
+typedef struct el_fault_plan {
+    uint64_t fail_read_nth;   /* 1-based x_pread call that fails with EIO; 0 = never */
+    uint32_t short_read_every;/* every Nth read returns at most half what was asked; 0 = never */
+    uint32_t eintr_every;     /* every Nth read fails with EINTR first; 0 = never */
+} el_fault_plan;
+
+/* Fault injection (compiled in when EL_FAULT_INJECTION is defined; otherwise these
+ * return false / do nothing). Counters restart at each set. */
+bool el_fault_set(const el_fault_plan *p);
+void el_fault_clear(void);
+
+/* ---- memory, clock, process facts -------------------------------------------------- */
+
+double el_now(void); /* monotonic seconds */
+/* Reads VmRSS/VmHWM from /proc/self/status and MemAvailable from /proc/meminfo. */
+el_status el_mem_report_get(el_mem_report *out);
+uint64_t el_page_size(void);
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+typedef struct el_thread {
+    pthread_t handle;
+    bool started;
+} el_thread;
+
+el_status el_thread_start(el_thread *t, void *(*fn)(void *), void *arg);
+void el_thread_join(el_thread *t);
+unsigned el_cpu_count(void); /* online CPUs, >= 1 */
+
+#endif /* EL_PLATFORM_H */

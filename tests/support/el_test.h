@@ -1,0 +1,94 @@
+/* el_test.h - the tiny test harness every tests/test_*.c uses: checks that count and
+ * continue, a closing "N passed, N failed" line, skips (exit 77), temp folders, and
+ * helpers that write safetensors files. */
+#ifndef EL_TEST_H
+#define EL_TEST_H
+
+#include "edgeload.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern int el_test_passed;
+extern int el_test_failed;
+
+#define EL_CHECK(cond)                                                                  \
+    do {                                                                                \
+        if (cond) {                                                                     \
+            el_test_passed++;                                                           \
+        } else {                                                                        \
+            el_test_failed++;                                                           \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+        }                                                                               \
+    } while (0)
+
+/* Checks a status and prints el_last_error() when it differs. */
+#define EL_CHECK_STATUS(expr, want)                                                     \
+    do {                                                                                \
+        el_status el_got_ = (expr);                                                     \
+        if (el_got_ == (want)) {                                                        \
+            el_test_passed++;                                                           \
+        } else {                                                                        \
+            el_test_failed++;                                                           \
+            fprintf(stderr, "FAIL %s:%d: %s = %s, want %s (%s)\n", __FILE__, __LINE__,  \
+                    #expr, el_status_str(el_got_), el_status_str(want), el_last_error());\
+        }                                                                               \
+    } while (0)
+
+#define EL_CHECK_OK(expr) EL_CHECK_STATUS(expr, EL_OK)
+
+/* Prints "<name>: N passed, N failed" and returns the exit code (0 iff none failed). */
+int el_test_finish(const char *name);
+/* Prints a reason and exits 77 (ctest reports the test skipped). */
+void el_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A fresh empty temp folder under $TMPDIR (or /tmp), removed by el_test_tmpdir_cleanup.
+ * Returns the path (static storage). */
+const char *el_test_tmpdir(void);
+void el_test_tmpdir_cleanup(void);
+/* path = dir + "/" + name into a static rotating buffer (8 slots). */
+const char *el_test_path(const char *name);
+
+/* Writes bytes to path; returns false on failure. */
+bool el_test_write_file(const char *path, const void *data, size_t n);
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. Test code only. */
+char *el_test_read_file(const char *path, size_t *n);
+
+/* A safetensors file from a JSON header string and a data section: writes
+ * u64le(len(json)) + json + data. */
+bool el_test_write_safetensors_raw(const char *path, const char *json, const void *data,
+                                   size_t data_len);
+
+/* Spec of one tensor for el_test_write_safetensors: data is filled with a deterministic
+ * pattern from seed (for f32: values in [-1, 1); for others: bytes). */
+typedef struct el_test_tensor {
+    const char *name;
+    el_dtype dtype;
+    uint32_t ndim;
+    uint64_t shape[EL_MAX_DIMS];
+} el_test_tensor;
+
+/* Writes a valid safetensors file with the tensors in order, contiguous. */
+bool el_test_write_safetensors(const char *path, const el_test_tensor *t, size_t n,
+                               uint32_t seed);
+/* Fills buf (nbytes) with the data el_test_write_safetensors stores for tensor number
+ * tensor_index under seed: floats (F32/F16/BF16/F64) in [-1, 1), other dtypes bytes.
+ * Tests regenerate it to check loads byte for byte, in chunks (offset = byte offset in
+ * the tensor, a multiple of the element size). */
+void el_test_fill(uint32_t seed, size_t tensor_index, el_dtype dt, uint64_t offset,
+                  void *buf, uint64_t nbytes);
+
+/* Peak RSS (VmHWM) in bytes, 0 if unknown. */
+uint64_t el_test_vmhwm(void);
+
+/* The shared models folder ($EL_SHARED_MODELS, else EL_SOURCE_DIR/../shared/models);
+ * NULL if it does not exist. */
+const char *el_test_shared_models(void);
+
+/* Runs the CLI (path from $EL_CLI) with args through /bin/sh, capturing stdout and stderr
+ * into malloc'd strings (either may be NULL to discard). Returns the exit code, or -1. */
+int el_test_run_cli(const char *args, char **out, char **err);
+
+#endif /* EL_TEST_H */
