@@ -98,7 +98,7 @@ def build_tokenizer(vocab, merges, style):
     """style: "legacy" (Llama-2 / TinyLlama tokenizer.json: Prepend + Replace normalizer, no
     pre-tokenizer), "metaspace" (what transformers' LlamaTokenizer builds today: Metaspace
     pre-tokenizer, prepend_scheme "first", split false) or "metaspace_split" (older Metaspace
-    files: prepend_scheme "always", split true, Metaspace decoder)."""
+    files: prepend_scheme "always", split true, a Metaspace decoder step)."""
     from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import BPE
 
@@ -117,7 +117,9 @@ def build_tokenizer(vocab, merges, style):
     elif style == "metaspace_split":
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPIECE, prepend_scheme="always",
                                                      split=True)
-        tok.decoder = decoders.Metaspace(replacement=SPIECE, prepend_scheme="always", split=True)
+        tok.decoder = decoders.Sequence([
+            decoders.Metaspace(replacement=SPIECE, prepend_scheme="always", split=True),
+            decoders.ByteFallback(), decoders.Fuse()])
     else:
         raise ValueError(style)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
@@ -128,6 +130,34 @@ def build_tokenizer(vocab, merges, style):
 
 
 TOKENIZER_STYLES = ["legacy", "metaspace", "metaspace_split"]
+
+
+def build_ignore_merges_tokenizer():
+    """A hand-made vocabulary where ignore_merges changes the result: "▁abc" is a token no
+    merge produces, so only a tokenizer that looks whole words up first emits it."""
+    from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab["<0x%02X>" % b] = len(vocab)
+    for t in [SPIECE, "a", "b", "c", SPIECE + "a", "bc", SPIECE + "abc", "ab"]:
+        vocab[t] = len(vocab)
+    merges = [(SPIECE, "a"), ("b", "c"), ("a", "b")]
+    tok = Tokenizer(BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True,
+                        fuse_unk=True, dropout=None, ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPIECE, prepend_scheme="always",
+                                                 split=True)
+    tok.decoder = decoders.Sequence([decoders.Replace(SPIECE, " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(content=" ", left=1)])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t in ("<unk>", "<s>", "</s>")])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return tok
+
+
+IGNORE_MERGES_CASES = ["abc", "abc abc", "abcabc", "xabc", "ab bc", "", "ab\u00fc"]
 
 # Strings whose ids HF records; the C tokenizer must reproduce them exactly.
 CASES = [
@@ -170,8 +200,13 @@ def make_tokenizers():
     os.makedirs(TOKDIR, exist_ok=True)
     vocab, merges = train_tokenizer()
     out = {"versions": versions(), "tokenizers": {}}
-    for style in TOKENIZER_STYLES:
-        tok = build_tokenizer(vocab, merges, style)
+    for style in TOKENIZER_STYLES + ["ignore_merges"]:
+        if style == "ignore_merges":
+            tok = build_ignore_merges_tokenizer()
+            strings = IGNORE_MERGES_CASES
+        else:
+            tok = build_tokenizer(vocab, merges, style)
+            strings = CASES
         fname = "tokenizer.json" if style == "legacy" else "tokenizer_%s.json" % style
         path = os.path.join(TOKDIR, fname)
         text = tok.to_str(pretty=True)
@@ -186,7 +221,7 @@ def make_tokenizers():
         hf = PreTrainedTokenizerFast(tokenizer_file=path, bos_token="<s>", eos_token="</s>",
                                      unk_token="<unk>")
         cases = []
-        for s in CASES:
+        for s in strings:
             enc = tok.encode(s, add_special_tokens=True)
             ids = list(enc.ids)
             ids_tf = hf(s, add_special_tokens=True)["input_ids"]

@@ -1,0 +1,121 @@
+/* cpu.h - the CPU backend's building blocks (internal): a fixed thread pool and the kernels
+ * the transformer forward passes are written against. Matrices are row-major; weights are
+ * [out, in] like torch.nn.Linear and llama2.c, so y = W x reads each weight row once.
+ *
+ * Kernels allocate nothing and never fail: shapes are checked once, when a session binds
+ * its weights. Each kernel has an AVX2/FMA/F16C path chosen at run time (x86-64) and a
+ * portable C path; the pool decides which (tests force the portable one to compare). */
+#ifndef EL_KERNELS_CPU_H
+#define EL_KERNELS_CPU_H
+
+#include "edgeload.h"
+#include "platform/platform.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- instruction set ----------------------------------------------------------------- */
+
+typedef enum el_isa {
+    EL_ISA_AUTO = 0,     /* the best this CPU supports */
+    EL_ISA_PORTABLE = 1, /* plain C */
+    EL_ISA_AVX2 = 2,     /* AVX2 + FMA + F16C (x86-64) */
+} el_isa;
+
+/* The best ISA of this CPU (cached after the first call). */
+el_isa el_cpu_isa_best(void);
+const char *el_isa_name(el_isa isa);
+
+/* ---- thread pool ---------------------------------------------------------------------- */
+
+#define EL_POOL_MAX_THREADS 64
+
+/* A job: called once per thread with its index ith in [0, nth); it splits the work itself. */
+typedef void (*el_pool_fn)(void *ctx, unsigned ith, unsigned nth);
+
+typedef struct el_pool el_pool;
+
+typedef struct el_pool_worker {
+    el_pool *pool;
+    unsigned ith; /* 1..n_threads-1; the caller is 0 */
+    el_thread thread;
+} el_pool_worker;
+
+/* Caller-owned storage (sessions put it in the arena's scratch region). Workers spin
+ * briefly for the next job, then sleep on a condition variable: no thread is created per
+ * token, and an idle pool costs nothing. */
+struct el_pool {
+    unsigned n_threads;               /* including the calling thread, 1..EL_POOL_MAX_THREADS */
+    el_isa isa;                       /* resolved (never EL_ISA_AUTO) */
+    pthread_mutex_t mu;               /* guards sleeping and waking */
+    pthread_cond_t cv;
+    bool sync_ready;                  /* mu and cv initialised */
+    _Atomic unsigned generation;      /* bumped once per job */
+    _Atomic unsigned pending;         /* workers still running the current job */
+    _Atomic bool stop;
+    el_pool_fn fn;                    /* the current job */
+    void *ctx;
+    el_pool_worker workers[EL_POOL_MAX_THREADS];
+};
+
+/* Starts n_threads - 1 workers (n_threads 0 = online CPUs, capped at EL_POOL_MAX_THREADS).
+ * EL_E_USAGE if n_threads > EL_POOL_MAX_THREADS or isa is not available on this CPU;
+ * EL_E_NOMEM if a thread cannot start (the pool is then torn down). */
+el_status el_pool_init(el_pool *p, unsigned n_threads, el_isa isa);
+/* Stops and joins the workers. Accepts NULL and a pool whose init failed. */
+void el_pool_deinit(el_pool *p);
+/* Runs fn on every thread (the caller is thread 0) and returns when all are done. */
+void el_pool_run(el_pool *p, el_pool_fn fn, void *ctx);
+/* Runs fn on all threads only when work (any unit, e.g. multiply-adds) is at least
+ * EL_POOL_MIN_WORK; below it on the calling thread alone: waking workers costs more than
+ * a tiny matrix (stories260K's largest is 32K multiply-adds). */
+#define EL_POOL_MIN_WORK (256u * 1024u)
+void el_pool_run_sized(el_pool *p, uint64_t work, el_pool_fn fn, void *ctx);
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/* y[t, :] = W x[t, :] for t < n. W: [out, in] of wt (F32, F16 or BF16), x: [n, in] f32,
+ * y: [n, out] f32 (ldy = row stride of y in floats, >= out). Rows of W are split across
+ * the pool's threads; all n rows of x reuse each weight row while it is in cache. */
+void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
+                   el_dtype wt, size_t n, size_t in, size_t out);
+
+/* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w for n rows of dim (w: dim of wt). out may
+ * equal x. */
+void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w, el_dtype wt,
+                    size_t n, size_t dim, float eps);
+
+/* Rotates n_heads heads of head_dim (even) in place for one position. cos/sin: head_dim/2
+ * entries, cos[i] = cos(pos * theta^(-2i/head_dim)). interleaved: pairs (2i, 2i+1)
+ * (llama2.c); else rotate-half pairs (i, i + head_dim/2) (Hugging Face). */
+void el_cpu_rope(float *x, size_t n_heads, size_t head_dim, const float *cos, const float *sin,
+                 bool interleaved);
+
+/* In place: x = softmax(x) over n > 0 entries (max-subtracted). */
+void el_cpu_softmax(const el_pool *p, float *x, size_t n);
+
+/* In place: gate = silu(gate) * up, n entries. */
+void el_cpu_swiglu(const el_pool *p, float *gate, const float *up, size_t n);
+
+/* y += x, n entries. */
+void el_cpu_add(const el_pool *p, float *y, const float *x, size_t n);
+
+/* Row id of a [rows, dim] table of dt, as f32 into out (dim floats). */
+void el_cpu_embed(float *out, const void *table, el_dtype dt, size_t dim, size_t id);
+
+/* Index of the largest of n > 0 entries (the first on ties; NaN never wins). */
+size_t el_cpu_argmax(const float *x, size_t n);
+
+/* Causal grouped-query attention for n query rows at positions pos0 .. pos0+n-1 over a
+ * KV cache that already holds positions 0 .. pos0+n-1.
+ *   q:   [n, n_heads * head_dim]        out: [n, n_heads * head_dim]
+ *   k,v: [>= pos0+n, n_kv_heads * head_dim] (this layer's cache rows)
+ *   att: n_heads * att_stride floats of scratch (att_stride >= pos0 + n)
+ * Query head h reads KV head h / (n_heads / n_kv_heads). Heads are split across threads. */
+void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, const float *v,
+                      float *att, size_t att_stride, size_t n, size_t pos0, size_t n_heads,
+                      size_t n_kv_heads, size_t head_dim);
+
+#endif /* EL_KERNELS_CPU_H */

@@ -1,0 +1,140 @@
+/* pool.c - the fixed CPU thread pool: workers are started once (session init), wait for a
+ * job by spinning briefly and then sleeping on a condition variable, run their share, and
+ * report done through an atomic counter the caller spins on. Nothing allocates per job. */
+#include "kernels/cpu/cpu.h"
+
+#include <string.h>
+
+/* Spins before sleeping: long enough to catch the next matmul of the same token, short
+ * enough that an idle session does not burn a core (about 50-100 us). */
+#define EL_POOL_SPIN 2000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+el_isa el_cpu_isa_best(void) {
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v >= 0) return (el_isa)v;
+    v = EL_ISA_PORTABLE;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        v = EL_ISA_AVX2;
+#endif
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    return (el_isa)v;
+}
+
+const char *el_isa_name(el_isa isa) {
+    switch (isa) {
+    case EL_ISA_AUTO: return "auto";
+    case EL_ISA_PORTABLE: return "portable";
+    case EL_ISA_AVX2: return "avx2";
+    }
+    return "unknown";
+}
+
+static void *worker_main(void *arg) {
+    el_pool_worker *w = arg;
+    el_pool *p = w->pool;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        for (int i = 0; g == seen && i < EL_POOL_SPIN; i++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen)
+                pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = g;
+        if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        p->fn(p->ctx, w->ith, p->n_threads);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+    }
+    return NULL;
+}
+
+el_status el_pool_init(el_pool *p, unsigned n_threads, el_isa isa) {
+    memset(p, 0, sizeof *p);
+    el_isa best = el_cpu_isa_best();
+    if (isa == EL_ISA_AUTO) isa = best;
+    if (isa == EL_ISA_AVX2 && best != EL_ISA_AVX2)
+        return el_errorf(EL_E_USAGE, "thread pool: this CPU lacks AVX2/FMA/F16C");
+    if (n_threads == 0) {
+        n_threads = el_cpu_count();
+        if (n_threads > EL_POOL_MAX_THREADS) n_threads = EL_POOL_MAX_THREADS;
+    }
+    if (n_threads > EL_POOL_MAX_THREADS)
+        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", n_threads, EL_POOL_MAX_THREADS);
+    p->n_threads = n_threads;
+    p->isa = isa;
+    if (n_threads == 1) return EL_OK;
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return el_errorf(EL_E_NOMEM, "thread pool: cannot create a mutex");
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return el_errorf(EL_E_NOMEM, "thread pool: cannot create a condition variable");
+    }
+    p->sync_ready = true;
+    for (unsigned i = 1; i < n_threads; i++) {
+        p->workers[i].pool = p;
+        p->workers[i].ith = i;
+        el_status s = el_thread_start(&p->workers[i].thread, worker_main, &p->workers[i]);
+        if (s != EL_OK) {
+            el_pool_deinit(p);
+            return el_errorf(EL_E_NOMEM, "thread pool: cannot start thread %u of %u", i,
+                             n_threads);
+        }
+    }
+    return EL_OK;
+}
+
+void el_pool_deinit(el_pool *p) {
+    if (!p || !p->sync_ready) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store_explicit(&p->stop, true, memory_order_release);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 1; i < p->n_threads; i++)
+        if (p->workers[i].thread.started) el_thread_join(&p->workers[i].thread);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    p->sync_ready = false;
+}
+
+void el_pool_run(el_pool *p, el_pool_fn fn, void *ctx) {
+    if (p->n_threads <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+    /* The bump happens under the mutex so a worker between its last check and its wait
+     * cannot miss it. */
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    fn(ctx, 0, p->n_threads);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) cpu_relax();
+}
+
+void el_pool_run_sized(el_pool *p, uint64_t work, el_pool_fn fn, void *ctx) {
+    if (work < EL_POOL_MIN_WORK || p->n_threads <= 1)
+        fn(ctx, 0, 1);
+    else
+        el_pool_run(p, fn, ctx);
+}

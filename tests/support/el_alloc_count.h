@@ -1,0 +1,80 @@
+/* el_alloc_count.h - a process-wide counting allocator for "nothing allocates after init"
+ * tests. Include it in exactly one test source. Plain builds interpose malloc, calloc,
+ * realloc, aligned_alloc, posix_memalign and memalign over glibc's (__libc_*), so every
+ * heap allocation in the process is seen, libc's own included; sanitizer builds register
+ * the sanitizer allocator's hook instead. Arm it after init; read the count after the work. */
+#ifndef EL_ALLOC_COUNT_H
+#define EL_ALLOC_COUNT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+static atomic_int el_alloc_armed;
+static atomic_long el_alloc_calls;
+
+static inline void el_alloc_note(void) {
+    if (atomic_load_explicit(&el_alloc_armed, memory_order_relaxed))
+        atomic_fetch_add(&el_alloc_calls, 1);
+}
+
+#ifdef EL_SANITIZED
+#include <sanitizer/allocator_interface.h>
+static void el_alloc_hook_malloc(const volatile void *p, size_t n) {
+    (void)p;
+    (void)n;
+    el_alloc_note();
+}
+static void el_alloc_hook_free(const volatile void *p) { (void)p; }
+static inline void el_alloc_install(void) {
+    __sanitizer_install_malloc_and_free_hooks(el_alloc_hook_malloc, el_alloc_hook_free);
+}
+#else
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+void *malloc(size_t n) {
+    el_alloc_note();
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    el_alloc_note();
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    el_alloc_note();
+    return __libc_realloc(p, n);
+}
+void *memalign(size_t al, size_t n) {
+    el_alloc_note();
+    return __libc_memalign(al, n);
+}
+void *aligned_alloc(size_t al, size_t n) {
+    el_alloc_note();
+    return __libc_memalign(al, n);
+}
+int posix_memalign(void **out, size_t al, size_t n) {
+    el_alloc_note();
+    void *p = __libc_memalign(al, n);
+    if (!p) return 12; /* ENOMEM */
+    *out = p;
+    return 0;
+}
+void free(void *p) { __libc_free(p); }
+static inline void el_alloc_install(void) {}
+#endif
+
+static inline void el_alloc_arm(void) {
+    atomic_store(&el_alloc_calls, 0);
+    atomic_store(&el_alloc_armed, 1);
+}
+/* Disarms and returns the allocations seen while armed. */
+static inline long el_alloc_disarm(void) {
+    atomic_store(&el_alloc_armed, 0);
+    return atomic_load(&el_alloc_calls);
+}
+
+#endif /* EL_ALLOC_COUNT_H */
