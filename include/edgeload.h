@@ -233,6 +233,10 @@ typedef struct el_mem_report {
 
 el_status el_mem_report_get(el_mem_report *out);
 
+/* ---- sessions, tokens, generation ------------------------------------------------- */
+
+#include "edgeload_session.h"
+
 #ifdef __cplusplus
 }
 #endif

@@ -137,8 +137,8 @@ el_status el_json_parse(const char *json, size_t len, const char *fname, struct 
         size_t pos = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
         if (pos + 1 >= len)
             return el_errorf(EL_E_INVALID,
-                             "%s: not valid JSON: it ends early at byte %zu of %zu "
-                             "(truncated file?)",
+                             "%s: not valid JSON: parse error at byte %zu of %zu, its "
+                             "end (truncated?)",
                              fname, pos, len);
         return el_errorf(EL_E_INVALID, "%s: not valid JSON: parse error near byte %zu of %zu",
                          fname, pos, len);

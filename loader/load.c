@@ -83,8 +83,8 @@ static el_status read_direct(el_loader *L, uint32_t fi, uint8_t *buf, uint64_t o
     uint64_t wa = off & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
     uint64_t end = off + n;
     uint64_t body_end = df->size & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
-    uint64_t wb;
-    el_align_up_u64(end, EL_DIRECT_ALIGN, &wb);
+    uint64_t wb = end;
+    if (!el_align_up_u64(end, EL_DIRECT_ALIGN, &wb)) wb = body_end;
     if (wb > body_end) wb = body_end > wa ? body_end : wa;
     el_status s = EL_OK;
     if (wb > wa) s = el_file_read_at(df, buf, (size_t)(wb - wa), wa);
@@ -170,10 +170,11 @@ static el_status layout(el_model *m, const el_plan *plan, uint64_t *end) {
     uint64_t w = 0;
     for (size_t i = 0; i < m->tensors.count; i++) {
         el_tensor *t = &m->tensors.items[i];
-        uint64_t bytes;
+        uint64_t bytes = 0;
         el_status s = el_plan_tensor_bytes(t, plan->params.dtype, &bytes);
         if (s != EL_OK) return s;
-        el_align_up_u64(w, EL_TENSOR_ALIGN, &w);
+        if (!el_align_up_u64(w, EL_TENSOR_ALIGN, &w))
+            return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
         t->arena_offset = w;
         t->loaded_dtype = el_plan_loaded_dtype(t->dtype, plan->params.dtype);
         w += bytes;
@@ -192,7 +193,7 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
                          m->tensors.count);
     double t0 = el_now();
     el_status s;
-    uint64_t wbytes;
+    uint64_t wbytes = 0;
     if ((s = layout(m, plan, &wbytes)) != EL_OK) return s;
 
     el_loader L;

@@ -126,7 +126,7 @@ static el_status open_sharded(el_model *m, const char *index_path) {
     dir_of(index_path, dir, sizeof dir);
     /* Every shard is opened and its header validated before any weight is read. */
     for (size_t i = 0; s == EL_OK && i < idx.shard_count; i++) {
-        uint32_t fi;
+        uint32_t fi = 0;
         s = join_path(shard, sizeof shard, dir, idx.shards[i]);
         if (s == EL_OK && !is_file(shard))
             s = el_errorf(EL_E_INVALID, "%s: shard '%s' listed in the index is missing",
@@ -163,7 +163,7 @@ static int cmp_file_order(const void *a, const void *b) {
 
 /* Decides the format of a single file from its first bytes. */
 static el_status open_file(el_model *m, const char *path) {
-    uint32_t fi;
+    uint32_t fi = 0;
     el_status s = el_model_add_file(m, path, &fi);
     if (s != EL_OK) return s;
     el_file *f = &m->files[fi];

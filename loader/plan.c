@@ -62,7 +62,7 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     uint64_t w = 0;
     for (size_t i = 0; i < m->tensors.count; i++) {
         const el_tensor *t = &m->tensors.items[i];
-        uint64_t bytes;
+        uint64_t bytes = 0;
         el_status s = el_plan_tensor_bytes(t, in.dtype, &bytes);
         if (s != EL_OK) return s;
         if (!el_align_up_u64(w, EL_TENSOR_ALIGN, &w) || !el_add_u64(w, bytes, &w))

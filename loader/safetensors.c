@@ -201,23 +201,21 @@ static el_status parse_tensor(const cJSON *m, const char *fname, const char *pna
         return el_errorf(EL_E_INVALID,
                          "%s: tensor '%s': data_offsets: expected [begin, end], got %s", fname,
                          pname, el_json_describe(offs, got, sizeof got));
+    size_t count = 0;
+    for (const cJSON *c = offs->child; c; c = c->next) count++;
+    if (count != 2)
+        return el_errorf(EL_E_INVALID,
+                         "%s: tensor '%s': data_offsets: expected 2 numbers [begin, end], got "
+                         "%zu",
+                         fname, pname, count);
     uint64_t be[2];
     int k = 0;
     for (const cJSON *c = offs->child; c; c = c->next, k++) {
-        if (k >= 2) break;
         if (!el_json_get_u64(c, EL_U53, &be[k]))
             return el_errorf(EL_E_INVALID,
                              "%s: tensor '%s': data_offsets[%d]: expected an integer in "
                              "0..2^53, got %s",
                              fname, pname, k, el_json_describe(c, got, sizeof got));
-    }
-    if (k != 2) {
-        int total = 0;
-        for (const cJSON *c = offs->child; c; c = c->next) total++;
-        return el_errorf(EL_E_INVALID,
-                         "%s: tensor '%s': data_offsets: expected 2 numbers [begin, end], got "
-                         "%d",
-                         fname, pname, total);
     }
     if (be[0] > be[1])
         return el_errorf(EL_E_INVALID,

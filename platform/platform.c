@@ -192,20 +192,20 @@ el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off) {
         if (r < 0)
             return el_errorf(EL_E_IO, "%s: read of %zu bytes at offset %llu failed: %s",
                              f->path, n - got, (unsigned long long)(off + got),
-                             strerror((int)-r));
+                             strerror(r >= -4095 ? (int)-r : EIO));
         if ((uint64_t)r > want)
             return el_errorf(EL_E_IO, "%s: platform '%s' returned %lld bytes for a read of %zu",
                              f->path, m->name, (long long)r, want);
-        if (r > 0) {
-            atomic_fetch_add_explicit(&g_io_reads, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&g_io_bytes, (uint64_t)r, memory_order_relaxed);
-            got += (size_t)r;
-        }
+        atomic_fetch_add_explicit(&g_io_reads, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g_io_bytes, (uint64_t)r, memory_order_relaxed);
+        got += (size_t)r;
         /* Direct I/O cannot continue from an unaligned position: a short direct read that
          * leaves one means end of file, as does 0. */
         bool eof = r == 0 || (f->direct && (got & (EL_DIRECT_ALIGN - 1)));
         if (!eof || got == n) continue;
-        uint64_t file_end = off + got, tail_limit;
+        /* Data then end of file pins the size exactly; end of file at the first read only
+         * says the file ends at or before off, so fall back to the size seen at open. */
+        uint64_t file_end = got > 0 ? off + got : f->size <= off ? f->size : off, tail_limit;
         if (f->direct && el_align_up_u64(file_end, EL_DIRECT_ALIGN, &tail_limit) &&
             end <= tail_limit) {
             memset(dst + got, 0, n - got);

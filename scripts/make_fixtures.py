@@ -62,6 +62,26 @@ def versions():
     return out
 
 
+def write_json(path, obj):
+    """JSON with one list element (case, id list) per line: readable diffs, small files."""
+    def dump(o, indent):
+        pad = " " * indent
+        if isinstance(o, dict) and any(isinstance(v, (dict, list)) and v and
+                                       isinstance(v, dict) or
+                                       (isinstance(v, list) and v and isinstance(v[0], dict))
+                                       for v in o.values()):
+            items = [pad + "  " + json.dumps(k, ensure_ascii=False) + ": " +
+                     dump(v, indent + 2).lstrip() for k, v in o.items()]
+            return pad + "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        if isinstance(o, list) and o and isinstance(o[0], dict):
+            return pad + "[\n" + ",\n".join(dump(v, indent + 2) for v in o) + "\n" + pad + "]"
+        return pad + json.dumps(o, ensure_ascii=False, separators=(", ", ": "))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(dump(obj, 0) + "\n")
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f) == obj
+
+
 # ---------------------------------------------------------------------------- tokenizer
 
 def train_tokenizer(total_vocab=512):
@@ -129,36 +149,6 @@ def build_tokenizer(vocab, merges, style):
     return tok
 
 
-TOKENIZER_STYLES = ["legacy", "metaspace", "metaspace_split"]
-
-
-def build_ignore_merges_tokenizer():
-    """A hand-made vocabulary where ignore_merges changes the result: "▁abc" is a token no
-    merge produces, so only a tokenizer that looks whole words up first emits it."""
-    from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers, processors
-    from tokenizers.models import BPE
-
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
-    for b in range(256):
-        vocab["<0x%02X>" % b] = len(vocab)
-    for t in [SPIECE, "a", "b", "c", SPIECE + "a", "bc", SPIECE + "abc", "ab"]:
-        vocab[t] = len(vocab)
-    merges = [(SPIECE, "a"), ("b", "c"), ("a", "b")]
-    tok = Tokenizer(BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True,
-                        fuse_unk=True, dropout=None, ignore_merges=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPIECE, prepend_scheme="always",
-                                                 split=True)
-    tok.decoder = decoders.Sequence([decoders.Replace(SPIECE, " "), decoders.ByteFallback(),
-                                     decoders.Fuse(), decoders.Strip(content=" ", left=1)])
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
-                            for t in ("<unk>", "<s>", "</s>")])
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
-    return tok
-
-
-IGNORE_MERGES_CASES = ["abc", "abc abc", "abcabc", "xabc", "ab bc", "", "ab\u00fc"]
-
 # Strings whose ids HF records; the C tokenizer must reproduce them exactly.
 CASES = [
     "",
@@ -175,11 +165,11 @@ CASES = [
     "ends with newline\n",
     "\n\nblank lines\n\n",
     "tab\tseparated\tvalues",
-    "café résumé",
-    "über naïve",
-    "日本語",
+    "caf\u00e9 r\u00e9sum\u00e9",
+    "\u00fcber na\u00efve",
+    "\u65e5\u672c\u8a9e",
     "emoji \U0001F600 and \U0001F680!",
-    "mixed 日本 text with é and ü",
+    "mixed \u65e5\u672c text with \u00e9 and \u00fc",
     "digits 0123456789 and 3.14159",
     "punctuation: ,.;:!?'\"()[]{}<>-_/\\|@#$%^&*+=~`",
     "zzzz qqqq xxxx",
@@ -187,9 +177,79 @@ CASES = [
     "A" * 40,
     "special <s> inside and </s> too",
     "<s>",
+    "</s> at the start",
     "\u00a0non-breaking\u00a0space",
     "\U0010FFFD",
     "aaaa bbbb aaaa",
+    SPIECE + " a literal \u2581 in the text " + SPIECE + SPIECE,
+]
+
+# Longer than the C tokenizer's fixed word buffer (1024 symbols) or than a small ids
+# buffer: the whole corpus, and one 1500-character word.
+LONG_CASES = [CORPUS, "A" * 1500]
+
+
+def _small_tokenizer(tokens, merges, byte_fallback, fuse_unk, ignore_merges, metaspace):
+    """A hand-made vocabulary (specials, optional byte tokens, then tokens) for behaviours the
+    trained one never shows."""
+    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers
+    from tokenizers import processors
+    from tokenizers.models import BPE
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    if byte_fallback:
+        for b in range(256):
+            vocab["<0x%02X>" % b] = len(vocab)
+    for t in tokens:
+        vocab[t] = len(vocab)
+    tok = Tokenizer(BPE(vocab=vocab, merges=merges, unk_token="<unk>",
+                        byte_fallback=byte_fallback, fuse_unk=fuse_unk, dropout=None,
+                        ignore_merges=ignore_merges))
+    if metaspace:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPIECE, prepend_scheme="always",
+                                                     split=True)
+    else:
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend(SPIECE),
+                                               normalizers.Replace(" ", SPIECE)])
+    tok.decoder = decoders.Sequence([decoders.Replace(SPIECE, " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(content=" ", left=1)])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t in ("<unk>", "<s>", "</s>")])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return tok
+
+
+def build_ignore_merges_tokenizer():
+    """ignore_merges: "▁abc" is a token no merge produces, so only a tokenizer that looks
+    whole words up first emits it; "abcabc" shows rank order ("b c" before "a b")."""
+    return _small_tokenizer([SPIECE, "a", "b", "c", SPIECE + "a", "bc", SPIECE + "abc", "ab"],
+                            [(SPIECE, "a"), ("b", "c"), ("a", "b")],
+                            byte_fallback=True, fuse_unk=True, ignore_merges=True,
+                            metaspace=True)
+
+
+def build_unk_tokenizer(fuse):
+    """No byte fallback: characters outside the vocabulary become <unk>, runs of them one
+    <unk> when fuse_unk is set."""
+    return _small_tokenizer([SPIECE, "a", "b", SPIECE + "a"], [(SPIECE, "a")],
+                            byte_fallback=False, fuse_unk=fuse, ignore_merges=False,
+                            metaspace=False)
+
+
+SMALL_CASES = ["abc", "abc abc", "abcabc", "xabc", "ab bc", "", "ab\u00fc", "aéé b", "ééé",
+               "a日本b", "é a é", "b a"]
+
+# name -> (file name, builder, strings); the first three share one trained vocabulary.
+TOKENIZERS = [
+    ("legacy", "tokenizer.json", None, None),
+    ("metaspace", "tokenizer_metaspace.json", None, None),
+    ("metaspace_split", "tokenizer_metaspace_split.json", None, None),
+    ("ignore_merges", "tokenizer_ignore_merges.json", build_ignore_merges_tokenizer,
+     SMALL_CASES),
+    ("unk_fuse", "tokenizer_unk_fuse.json", lambda: build_unk_tokenizer(True), SMALL_CASES),
+    ("unk_nofuse", "tokenizer_unk_nofuse.json", lambda: build_unk_tokenizer(False),
+     SMALL_CASES),
 ]
 
 
@@ -200,14 +260,12 @@ def make_tokenizers():
     os.makedirs(TOKDIR, exist_ok=True)
     vocab, merges = train_tokenizer()
     out = {"versions": versions(), "tokenizers": {}}
-    for style in TOKENIZER_STYLES + ["ignore_merges"]:
-        if style == "ignore_merges":
-            tok = build_ignore_merges_tokenizer()
-            strings = IGNORE_MERGES_CASES
-        else:
+    for style, fname, builder, strings in TOKENIZERS:
+        if builder is None:
             tok = build_tokenizer(vocab, merges, style)
-            strings = CASES
-        fname = "tokenizer.json" if style == "legacy" else "tokenizer_%s.json" % style
+            strings = CASES + LONG_CASES
+        else:
+            tok = builder()
         path = os.path.join(TOKDIR, fname)
         text = tok.to_str(pretty=True)
         if style == "legacy":
@@ -224,23 +282,22 @@ def make_tokenizers():
         for s in strings:
             enc = tok.encode(s, add_special_tokens=True)
             ids = list(enc.ids)
-            ids_tf = hf(s, add_special_tokens=True)["input_ids"]
-            assert ids_tf == ids, (style, s, ids, ids_tf)
-            ids_nobos = list(tok.encode(s, add_special_tokens=False).ids)
-            cases.append({
+            assert hf(s, add_special_tokens=True)["input_ids"] == ids, (style, s)
+            decoded = tok.decode(ids, skip_special_tokens=True)
+            assert hf.decode(ids, skip_special_tokens=True) == decoded, (style, s)
+            case = {
                 "text": s,
-                "ids": ids,                      # with BOS, as Llama encodes a prompt
-                "ids_no_bos": ids_nobos,
-                "tokens": list(enc.tokens),
-                "decoded": tok.decode(ids, skip_special_tokens=True),
-                "decoded_transformers": hf.decode(ids, skip_special_tokens=True),
-            })
+                "ids": ids,  # with BOS, as Llama encodes a prompt
+                "ids_no_bos": list(tok.encode(s, add_special_tokens=False).ids),
+                "decoded": decoded,  # skip_special_tokens=True
+            }
+            if len(s) < 200:
+                case["tokens"] = list(enc.tokens)  # for people reading a failure
+            cases.append(case)
         out["tokenizers"][style] = {"file": fname, "vocab_size": tok.get_vocab_size(),
                                     "bos_id": 1, "eos_id": 2, "cases": cases}
-    with open(os.path.join(TOKDIR, "cases.json"), "w", encoding="utf-8") as f:
-        json.dump(out, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-    return out
+    write_json(os.path.join(TOKDIR, "cases.json"), out)
+    return vocab
 
 
 def main():

@@ -404,6 +404,9 @@ static void test_lock_fallback(void) {
 
 /* A mark newer than the offset is a bug: asserts in debug builds, ignored in release. */
 static void test_bad_release(void) {
+#ifndef NDEBUG
+    printf("expect an assertion message from a child process next:\n");
+#endif
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {

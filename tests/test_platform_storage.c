@@ -61,6 +61,9 @@ static void test_exact(const char *path) {
     EL_CHECK(contains(el_last_error(), "truncated: needed 200 bytes at offset 1048599, file has "
                                        "1048699"));
     EL_CHECK_STATUS(el_file_read_at(&f, buf, 1, FILE_BYTES), EL_E_INVALID);
+    EL_CHECK(contains(el_last_error(), "needed 1 bytes at offset 1048699, file has 1048699"));
+    EL_CHECK_STATUS(el_file_read_at(&f, buf, 1, FILE_BYTES + 5000), EL_E_INVALID);
+    EL_CHECK(contains(el_last_error(), "file has 1048699 bytes"));
     EL_CHECK_STATUS(el_file_read_at(&f, buf, 10, UINT64_MAX - 5), EL_E_USAGE);
 
     el_file_drop_cache(&f);
@@ -222,13 +225,14 @@ static void test_direct(void) {
             bool zeros = true;
             for (size_t i = 123; i < 4096; i++) zeros = zeros && buf[i] == 0;
             EL_CHECK(zeros);
-            /* a span that includes the tail, read in one go */
-            EL_CHECK_OK(el_file_read_at(&f, buf, 3 * 65536, 1048576 - 2 * 65536));
+            /* a span that ends with the tail block, read in one go */
+            EL_CHECK_OK(el_file_read_at(&f, buf, 2 * 65536 + 4096, 1048576 - 2 * 65536));
             EL_CHECK(memcmp(buf, g_data + 1048576 - 2 * 65536, 2 * 65536 + 123) == 0);
             /* further than the block holding the end is truncation */
             EL_CHECK_STATUS(el_file_read_at(&f, buf, 8192, 1048576), EL_E_INVALID);
             EL_CHECK(contains(el_last_error(), "truncated"));
             EL_CHECK_STATUS(el_file_read_at(&f, buf, 4096, 1048576 + 4096), EL_E_INVALID);
+            EL_CHECK(contains(el_last_error(), "file has 1048699 bytes"));
             /* short reads stay block-aligned under fault injection */
             el_fault_plan plan = {.short_read_every = 1, .eintr_every = 3};
             if (el_fault_set(&plan)) {

@@ -44,9 +44,20 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
 void el_tokenizer_close(el_tokenizer *t);
 
 /* Backends (el_tokenizer_open dispatches by content). */
+/* llama2.c tokenizer.bin from bytes in memory (data, len; name for messages). vocab_size 0
+ * = as many tokens as the file holds. Used by el_tokenizer_llama2c_open, tests and fuzzing. */
+el_status el_tokenizer_llama2c_parse(const void *data, size_t len, const char *name,
+                                     uint32_t vocab_size, el_tokenizer **out);
 el_status el_tokenizer_llama2c_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 /* HF tokenizer.json with a BPE model (tokenizer/hf_bpe.c). */
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+
+/* UTF-8 helpers shared by the backends. el_utf8_check returns the offset of the first
+ * byte that does not start a valid sequence (overlongs, surrogates and > U+10FFFF are
+ * invalid), or n when all of s[0..n) is valid. el_utf8_len is the length (1..4) of the
+ * valid sequence starting at s[i] (i < n, s already checked). */
+size_t el_utf8_check(const char *s, size_t n);
+size_t el_utf8_len(const char *s, size_t n, size_t i);
 
 static inline el_status el_tokenizer_encode(const el_tokenizer *t, const char *text,
                                             size_t len, bool add_bos, int32_t *ids,

@@ -19,7 +19,9 @@ static inline void el_alloc_note(void) {
 }
 
 #ifdef EL_SANITIZED
-#include <sanitizer/allocator_interface.h>
+/* From the sanitizer runtimes' allocator interface (gcc ships no header for it). */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
 static void el_alloc_hook_malloc(const volatile void *p, size_t n) {
     (void)p;
     (void)n;

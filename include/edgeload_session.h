@@ -1,0 +1,121 @@
+/* edgeload_session.h - running a loaded model: sessions (KV cache, activations and a fixed
+ * thread pool, all inside the arena), tokenization and text generation. Included by
+ * edgeload.h; not meant to be included on its own.
+ *
+ * The walk: el_model_open -> el_plan_make -> el_arena_init -> el_model_load ->
+ * el_session_init -> el_generate (or el_session_forward) ... -> el_session_deinit.
+ * Nothing in this header allocates on the heap after el_session_init returns. */
+#ifndef EDGELOAD_SESSION_H
+#define EDGELOAD_SESSION_H
+
+#ifndef EDGELOAD_H
+#error "include edgeload.h, not edgeload_session.h"
+#endif
+
+/* ---- devices ----------------------------------------------------------------------- */
+
+typedef enum el_device {
+    EL_DEVICE_CPU = 0,  /* the default */
+    EL_DEVICE_CUDA = 1, /* EL_E_NODEV when not built with CUDA or no GPU is present */
+    EL_DEVICE_AUTO = 2, /* CUDA when available, else the CPU */
+} el_device;
+
+/* "cpu", "cuda", "auto" -> *out; EL_E_USAGE otherwise. */
+el_status el_device_parse(const char *text, el_device *out);
+const char *el_device_name(el_device d);
+/* True if sessions can run on d in this build and on this machine (CPU: always). */
+bool el_device_available(el_device d);
+
+/* ---- sessions ---------------------------------------------------------------------- */
+
+typedef struct el_session el_session;
+
+typedef struct el_session_params {
+    unsigned threads;        /* CPU threads including the caller; 0 = online CPUs (max 64) */
+    el_device device;        /* EL_DEVICE_CPU (0) by default */
+    uint32_t prefill_chunk;  /* prompt tokens per forward pass; 0 or more than planned = the
+                                planned maximum (64, or ctx if smaller) */
+} el_session_params;
+
+/* Creates a session over a loaded model: KV cache from the arena's kv region; activations,
+ * logits, sampling buffers, the session object and the thread pool from its scratch region
+ * (the plan sized both exactly); binds every weight by tensor name with shape and dtype
+ * checks (f32, f16 or bf16 as loaded); starts the pool's threads. The context length is the
+ * plan's. Errors: EL_E_USAGE (model not loaded, plan from another model), EL_E_UNSUPPORTED
+ * (family cannot run, weight dtype), EL_E_INVALID (missing tensor, wrong shape), EL_E_NOFIT
+ * (the arena's kv/scratch regions are smaller than the plan), EL_E_NODEV (device).
+ * params may be NULL. The model and arena must outlive the session. */
+el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
+                          const el_session_params *params, el_session **out);
+/* Stops the threads and returns the session's kv and scratch memory to the arena. */
+void el_session_deinit(el_session *s);
+
+uint32_t el_session_ctx(const el_session *s);       /* context length in tokens */
+uint32_t el_session_vocab(const el_session *s);     /* logits per position */
+uint32_t el_session_pos(const el_session *s);       /* tokens in the KV cache */
+unsigned el_session_threads(const el_session *s);
+/* Forgets the KV cache: the next forward starts at position 0. */
+void el_session_reset(el_session *s);
+
+/* Runs n >= 1 tokens at positions pos .. pos+n-1 (prefilled in batches, one matmul per
+ * weight per batch), appending them to the KV cache. *logits: vocab floats for the last
+ * token, valid until the next call on s. EL_E_NOFIT if pos + n > ctx, EL_E_INVALID for an
+ * id outside the vocabulary (the cache is then unchanged). */
+el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const float **logits);
+
+/* ---- tokens ------------------------------------------------------------------------ */
+
+/* Encodes len bytes of UTF-8 text with the model's tokenizer (opened with the model: the
+ * --tokenizer file, else one found next to it). Writes at most cap ids; the encoder works
+ * inside ids, so cap must hold the text's tokens before merging (at most len + 2):
+ * EL_E_NOFIT with that count in *n otherwise. EL_E_INVALID for invalid UTF-8 (naming the
+ * byte), EL_E_UNSUPPORTED / EL_E_INVALID when the model has no usable tokenizer. */
+el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_bos,
+                      int32_t *ids, size_t cap, size_t *n);
+/* The bytes token id stands for after token prev (-1 if none): the leading space of the
+ * first word after BOS is dropped, <0xXX> tokens give their raw byte. NUL-terminated in buf
+ * (capacity cap); *n = bytes without the NUL. */
+el_status el_token_piece(const el_model *m, int32_t prev, int32_t id, char *buf, size_t cap,
+                         size_t *n);
+/* BOS and EOS ids of the model's tokenizer (-1 if none or no tokenizer). */
+void el_token_special(const el_model *m, int32_t *bos, int32_t *eos);
+
+/* ---- generation -------------------------------------------------------------------- */
+
+typedef struct el_sampler_params {
+    float temperature;  /* 0 = greedy (argmax); else logits / temperature before softmax */
+    uint32_t top_k;     /* keep the k most likely tokens; 0 = all */
+    float top_p;        /* keep the smallest set whose probability reaches top_p; >= 1 = all */
+    uint64_t seed;      /* xorshift seed: the same seed gives the same text */
+} el_sampler_params;
+
+/* temperature 1, top_k 0, top_p 0.9, seed 0 (llama2.c's defaults). */
+void el_sampler_params_default(el_sampler_params *p);
+
+/* Called once per generated token with its id and the text it adds (bytes, not
+ * NUL-terminated; may be an incomplete UTF-8 sequence when a character spans byte tokens).
+ * Return false to stop. */
+typedef bool (*el_token_fn)(void *user, int32_t id, const char *piece, size_t len);
+
+typedef struct el_gen_stats {
+    uint32_t prompt_tokens;      /* including BOS */
+    uint32_t generated_tokens;   /* passed to the callback */
+    double prompt_seconds;       /* tokenize + prefill + first sample */
+    double gen_seconds;          /* the decode steps after the first generated token */
+    double first_token_seconds;  /* from el_generate's start to the first token's callback */
+    double prompt_tok_per_s;     /* prompt_tokens / prompt_seconds */
+    double gen_tok_per_s;        /* (generated_tokens - 1) / gen_seconds: decode speed */
+    bool stopped_at_eos;         /* the model ended the text (EOS) */
+} el_gen_stats;
+
+/* Encodes prompt (BOS first), prefills it, then samples up to n_new tokens, calling
+ * on_token for each; stops early at EOS (not passed to the callback) or when on_token
+ * returns false. Starts from an empty KV cache. Errors (nothing generated then):
+ * EL_E_INVALID for invalid UTF-8; EL_E_NOFIT when the prompt is longer than the context or
+ * prompt + n_new tokens do not fit (the message names the --ctx that would).
+ * sp NULL = greedy; stats may be NULL. */
+el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
+                      const el_sampler_params *sp, el_token_fn on_token, void *user,
+                      el_gen_stats *stats);
+
+#endif /* EDGELOAD_SESSION_H */

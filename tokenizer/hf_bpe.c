@@ -1,0 +1,1382 @@
+/* hf_bpe.c - the Hugging Face tokenizer.json BPE backend (Llama, TinyLlama, Mistral-style
+ * files: SentencePiece-shaped BPE with byte fallback), reproducing the `tokenizers` library's
+ * ids exactly for the pipelines it accepts.
+ *
+ * Accepted (anything else is EL_E_UNSUPPORTED naming the component):
+ *   added_tokens   matched on the raw text, leftmost-longest, before normalization (as HF
+ *                  does for normalized=false tokens); lstrip/rstrip/single_word false
+ *   normalizer     null, Prepend, Replace (String pattern of one character), or a Sequence
+ *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁")
+ *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
+ *                  add_prefix_space, split true/false), alone or as a one-element Sequence
+ *   model          BPE: vocab, merges ("a b" strings or [a, b] pairs), unk_token, fuse_unk,
+ *                  byte_fallback, ignore_merges; no dropout, no subword prefix/suffix
+ *   post_processor null or TemplateProcessing "<special> $A" (gives the BOS id)
+ *   decoder        Metaspace, or a Sequence of Replace, ByteFallback, Fuse, Strip (stop 0),
+ *                  Metaspace
+ *
+ * All tables are built at open. encode allocates nothing: the symbols of one word are
+ * merged in a fixed stack buffer (HF_WORD_MAX), or in the caller's ids buffer when a word
+ * is longer; the text between added tokens is processed as HF does (one BPE "word" per
+ * pre-token), split further only where the vocabulary proves that no merge can cross the
+ * split (see hf_split_safe), which gives identical ids with bounded work space. */
+#include "tokenizer/tokenizer.h"
+
+#include "loader/safetensors.h"
+#include "platform/platform.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HF_FILE_MAX (256ull << 20)  /* bytes of tokenizer.json accepted (Llama-3's is 9 MB) */
+#define HF_TOKENS_MAX (1u << 22)    /* ids accepted (Gemma has 256 K) */
+#define HF_WORD_MAX 1024            /* symbols of one word merged in stack memory */
+#define HF_WORD_BYTES 1024          /* bytes of a word kept for ignore_merges lookups */
+#define HF_OPS_MAX 8                /* normalizer / decoder steps */
+#define HF_STR_MAX 32               /* bytes of a Prepend / Replace / Metaspace string */
+
+/* ---- the tokenizer ----------------------------------------------------------------- */
+
+enum { HF_OP_PREPEND, HF_OP_REPLACE };
+
+typedef struct hf_op {
+    int kind;                   /* HF_OP_* */
+    char pat[8];                /* REPLACE: the one character replaced (UTF-8) */
+    uint32_t pat_len;           /* bytes */
+    char text[HF_STR_MAX];      /* PREPEND: the prefix; REPLACE: the replacement */
+    uint32_t text_len;          /* bytes, > 0 */
+} hf_op;
+
+enum { HF_SCHEME_ALWAYS, HF_SCHEME_FIRST, HF_SCHEME_NEVER };
+
+typedef struct hf_merge {
+    uint64_t key;               /* (left id << 32) | right id; UINT64_MAX = empty slot */
+    uint32_t rank;              /* position in merges: lower merges first */
+    int32_t result;             /* id of left + right */
+} hf_merge;
+
+enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1 };
+
+typedef struct hf_tok {
+    el_tokenizer base;
+    char path[256];             /* for messages, truncated */
+
+    /* vocabulary: ids 0..n-1, dense */
+    uint32_t n;
+    char *pool;                 /* every token's bytes, each NUL-terminated */
+    uint32_t *off;              /* (n) offset of token i in pool */
+    uint32_t *len;              /* (n) bytes of token i */
+    uint8_t *flags;             /* (n) HF_TOK_* */
+    uint8_t *byte;              /* (n) the byte a <0xXX> token stands for */
+    int32_t byte_id[256];       /* id of <0xXX>, -1 if absent */
+    int32_t *vslot;             /* string -> id open-addressing table, -1 = empty */
+    uint32_t vmask;             /* slots - 1 */
+    uint32_t max_tok_len;       /* bytes of the longest token */
+
+    /* merges */
+    hf_merge *mslot;            /* open-addressing table */
+    uint64_t mmask;             /* slots - 1 */
+    uint32_t n_merges;
+
+    /* added tokens, matched on the raw text */
+    int32_t *added;             /* (n_added) ids sorted by first byte, then longest first */
+    uint32_t n_added;
+    uint32_t added_start[257];  /* added[added_start[b] .. added_start[b + 1]) start with b */
+
+    /* BPE options */
+    int32_t unk_id;             /* -1 if none */
+    bool byte_fallback;
+    bool fuse_unk;
+    bool ignore_merges;
+
+    /* normalizer */
+    hf_op norm[HF_OPS_MAX];
+    uint32_t n_norm;
+
+    /* Metaspace pre-tokenizer */
+    bool ms;
+    char ms_rep[8];             /* the replacement character (UTF-8) */
+    uint32_t ms_rep_len;
+    int ms_scheme;              /* HF_SCHEME_* */
+    bool ms_split;              /* split before every replacement character */
+
+    /* Extra word splits that cannot change the result (hf_split_safe) */
+    bool split_safe;
+    char split_ch[8];           /* split before this character when it follows another */
+    uint32_t split_ch_len;
+
+    /* decoder */
+    hf_op dec[HF_OPS_MAX];      /* Replace steps, applied in order */
+    uint32_t n_dec;
+    bool dec_byte_fallback;     /* <0xXX> -> the raw byte */
+    uint32_t dec_strip_start;   /* leading ' ' characters stripped */
+    bool dec_strip_each;        /* strip every token (Strip before any Fuse), else the first */
+    bool dec_ms_first;          /* Metaspace decoder: drop the first token's replacement chars */
+    char dec_ms_rep[8];
+    uint32_t dec_ms_rep_len;
+} hf_tok;
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+/* Length of the UTF-8 character at s[0..n), 0 if invalid (overlong, surrogate, > U+10FFFF,
+ * truncated). */
+static size_t hf_utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+    return len;
+}
+
+/* True if s (n bytes) is exactly one valid UTF-8 character. */
+static bool hf_one_char(const char *s, size_t n) {
+    return n > 0 && hf_utf8_len((const unsigned char *)s, n) == n;
+}
+
+static uint64_t hf_hash_bytes(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static uint64_t hf_hash_pair(uint64_t key) {
+    key *= 0x9E3779B97F4A7C15ull;
+    return key ^ (key >> 31);
+}
+
+static int32_t hf_vocab_find(const hf_tok *t, const char *s, size_t n) {
+    uint64_t i = hf_hash_bytes(s, n) & t->vmask;
+    for (;;) {
+        int32_t id = t->vslot[i];
+        if (id < 0) return -1;
+        if (t->len[id] == n && memcmp(t->pool + t->off[id], s, n) == 0) return id;
+        i = (i + 1) & t->vmask;
+    }
+}
+
+static const hf_merge *hf_merge_find(const hf_tok *t, int32_t a, int32_t b) {
+    uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    uint64_t i = hf_hash_pair(key) & t->mmask;
+    for (;;) {
+        const hf_merge *m = &t->mslot[i];
+        if (m->key == key) return m;
+        if (m->key == UINT64_MAX) return NULL;
+        i = (i + 1) & t->mmask;
+    }
+}
+
+static const char *hf_tok_str(const hf_tok *t, int32_t id) {
+    return t->pool + t->off[id];
+}
+
+/* ---- encode ------------------------------------------------------------------------ */
+
+/* Encoder state: lives on encode's stack, so encode allocates nothing. */
+typedef struct hf_enc {
+    const hf_tok *t;
+    int32_t *ids;               /* caller's buffer */
+    size_t cap;                 /* its capacity in ids */
+    size_t count;               /* ids produced so far; may pass cap (then only counted) */
+    bool inexact;               /* a word outgrew all work space: count is an upper bound */
+    el_status st;               /* first failure */
+    size_t text_off;            /* byte offset of the character being processed */
+
+    /* the current piece (text between added tokens) */
+    bool ms_first_pending;      /* Metaspace has not seen the piece's first character */
+    bool ms_prepend;            /* Metaspace prepends its replacement to this piece */
+    bool last_was_split;        /* previous character was split_ch (hf_split_safe) */
+
+    /* the current word */
+    int32_t *w;                 /* symbols: stack or &ids[count] */
+    size_t wlen;                /* symbols in the word (counted past wcap on overflow) */
+    size_t wcap;                /* capacity of w */
+    bool w_in_ids;              /* w lives in the caller's buffer */
+    bool w_over;                /* no room anywhere: symbols only counted */
+    bool pending_unk;           /* HF's deferred (possibly fused) unknown token */
+    char wb[HF_WORD_BYTES];     /* the word's bytes, for ignore_merges */
+    size_t wb_len;
+    bool wb_over;               /* word longer than wb: cannot be a token */
+    int32_t stack[HF_WORD_MAX];
+} hf_enc;
+
+static void hf_word_reset(hf_enc *e) {
+    e->w = e->stack;
+    e->wlen = 0;
+    e->wcap = HF_WORD_MAX;
+    e->w_in_ids = false;
+    e->w_over = false;
+    e->pending_unk = false;
+    e->wb_len = 0;
+    e->wb_over = false;
+}
+
+static void hf_word_push(hf_enc *e, int32_t id) {
+    if (!e->w_over && e->wlen == e->wcap) {
+        /* The stack buffer is full: carry on in the caller's buffer if it has room. */
+        if (!e->w_in_ids && e->count < e->cap && e->cap - e->count > e->wlen) {
+            memcpy(e->ids + e->count, e->w, e->wlen * sizeof *e->w);
+            e->w = e->ids + e->count;
+            e->wcap = e->cap - e->count;
+            e->w_in_ids = true;
+        } else {
+            e->w_over = true;
+        }
+    }
+    if (!e->w_over) e->w[e->wlen] = id;
+    e->wlen++;
+}
+
+/* Merges the lowest-ranked adjacent pair, leftmost first, until no pair merges: the order
+ * HF's priority queue produces. Returns the new symbol count. */
+static size_t hf_bpe(const hf_tok *t, int32_t *s, size_t m) {
+    while (m > 1) {
+        uint32_t best = UINT32_MAX;
+        size_t at = 0;
+        int32_t res = -1;
+        for (size_t i = 0; i + 1 < m; i++) {
+            const hf_merge *g = hf_merge_find(t, s[i], s[i + 1]);
+            if (g && g->rank < best) {
+                best = g->rank;
+                at = i;
+                res = g->result;
+            }
+        }
+        if (res < 0) break;
+        s[at] = res;
+        memmove(s + at + 1, s + at + 2, (m - at - 2) * sizeof *s);
+        m--;
+    }
+    return m;
+}
+
+static void hf_emit(hf_enc *e, int32_t id) {
+    if (e->count < e->cap) e->ids[e->count] = id;
+    e->count++;
+}
+
+static void hf_word_flush(hf_enc *e) {
+    const hf_tok *t = e->t;
+    if (e->pending_unk) {
+        e->pending_unk = false;
+        hf_word_push(e, t->unk_id);
+    }
+    if (e->wlen == 0) return;
+    if (e->w_over) {
+        e->count += e->wlen;
+        e->inexact = true;
+    } else {
+        int32_t whole = -1;
+        if (t->ignore_merges && !e->wb_over) whole = hf_vocab_find(t, e->wb, e->wb_len);
+        size_t m;
+        if (whole >= 0) {
+            e->w[0] = whole;
+            m = 1;
+        } else {
+            m = hf_bpe(t, e->w, e->wlen);
+        }
+        if (e->w_in_ids) {
+            e->count += m; /* already in place */
+        } else {
+            for (size_t i = 0; i < m; i++) hf_emit(e, e->w[i]);
+        }
+    }
+    hf_word_reset(e);
+}
+
+static bool hf_is(const char *c, size_t n, const char *s, size_t sn) {
+    return n == sn && memcmp(c, s, n) == 0;
+}
+
+/* One character of a word: its vocabulary id, else its byte tokens, else unk (HF's
+ * merge_word, including its quirk of not flushing a pending unk before byte tokens). */
+static void hf_word_char(hf_enc *e, const char *c, size_t n) {
+    const hf_tok *t = e->t;
+    bool is_split = false;
+    if (t->ms && t->ms_split) {
+        if (hf_is(c, n, t->ms_rep, t->ms_rep_len) && (e->wlen > 0 || e->pending_unk))
+            hf_word_flush(e);
+    } else if (t->split_safe) {
+        is_split = hf_is(c, n, t->split_ch, t->split_ch_len);
+        if (is_split && !e->last_was_split && (e->wlen > 0 || e->pending_unk))
+            hf_word_flush(e);
+    }
+    e->last_was_split = is_split;
+
+    if (e->wb_len + n <= sizeof e->wb) {
+        memcpy(e->wb + e->wb_len, c, n);
+        e->wb_len += n;
+    } else {
+        e->wb_over = true;
+    }
+
+    int32_t id = hf_vocab_find(t, c, n);
+    if (id >= 0) {
+        if (e->pending_unk) {
+            e->pending_unk = false;
+            hf_word_push(e, t->unk_id);
+        }
+        hf_word_push(e, id);
+        return;
+    }
+    if (t->byte_fallback) {
+        bool all = true;
+        for (size_t k = 0; k < n; k++) all = all && t->byte_id[(unsigned char)c[k]] >= 0;
+        if (all) {
+            for (size_t k = 0; k < n; k++) hf_word_push(e, t->byte_id[(unsigned char)c[k]]);
+            return;
+        }
+    }
+    if (t->unk_id < 0) {
+        if (e->st == EL_OK)
+            e->st = el_errorf(EL_E_INVALID,
+                              "%s: the character at byte %zu of the text is not in the "
+                              "vocabulary and the tokenizer has neither byte fallback nor an "
+                              "unk_token",
+                              t->path, e->text_off);
+        return;
+    }
+    if (!e->pending_unk) {
+        e->pending_unk = true;
+    } else if (!t->fuse_unk) {
+        hf_word_push(e, t->unk_id);
+    }
+}
+
+/* One character out of the normalizer: the Metaspace pre-tokenizer's part, then the word. */
+static void hf_pretok_char(hf_enc *e, const char *c, size_t n) {
+    const hf_tok *t = e->t;
+    if (t->ms) {
+        if (n == 1 && c[0] == ' ') {
+            c = t->ms_rep;
+            n = t->ms_rep_len;
+        }
+        if (e->ms_first_pending) {
+            e->ms_first_pending = false;
+            if (e->ms_prepend && !hf_is(c, n, t->ms_rep, t->ms_rep_len))
+                hf_word_char(e, t->ms_rep, t->ms_rep_len);
+        }
+    }
+    hf_word_char(e, c, n);
+}
+
+/* Feeds character c through normalizer steps from..n_norm-1 (each Replace maps one
+ * character to a string; the recursion depth is at most HF_OPS_MAX). */
+static void hf_norm_char(hf_enc *e, const char *c, size_t n, uint32_t from) {
+    const hf_tok *t = e->t;
+    for (uint32_t j = from; j < t->n_norm; j++) {
+        const hf_op *op = &t->norm[j];
+        if (op->kind != HF_OP_REPLACE || !hf_is(c, n, op->pat, op->pat_len)) continue;
+        for (uint32_t k = 0; k < op->text_len;) {
+            size_t cl = hf_utf8_len((const unsigned char *)op->text + k, op->text_len - k);
+            hf_norm_char(e, op->text + k, cl, j + 1);
+            k += (uint32_t)cl;
+        }
+        return;
+    }
+    hf_pretok_char(e, c, n);
+}
+
+/* The text between two added tokens (or the ends): normalized and pre-tokenized on its
+ * own, as HF does; at_start when it begins at byte 0 of the input (prepend_scheme first). */
+static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_start) {
+    const hf_tok *t = e->t;
+    if (m == 0) return; /* HF drops empty pieces before any normalizer runs */
+    e->ms_first_pending = t->ms;
+    e->ms_prepend = t->ms && (t->ms_scheme == HF_SCHEME_ALWAYS ||
+                              (t->ms_scheme == HF_SCHEME_FIRST && at_start));
+    e->last_was_split = false;
+    hf_word_reset(e);
+    /* Prepend steps act on non-empty text, later steps in front of earlier ones; each
+     * prefix passes through the steps after its own. */
+    e->text_off = base;
+    for (uint32_t j = t->n_norm; j-- > 0;) {
+        const hf_op *op = &t->norm[j];
+        if (op->kind != HF_OP_PREPEND) continue;
+        for (uint32_t k = 0; k < op->text_len;) {
+            size_t cl = hf_utf8_len((const unsigned char *)op->text + k, op->text_len - k);
+            hf_norm_char(e, op->text + k, cl, j + 1);
+            k += (uint32_t)cl;
+        }
+    }
+    for (size_t i = 0; i < m && e->st == EL_OK;) {
+        size_t cl = hf_utf8_len((const unsigned char *)p + i, m - i); /* validated */
+        e->text_off = base + i;
+        hf_norm_char(e, p + i, cl, 0);
+        i += cl;
+    }
+    hf_word_flush(e);
+}
+
+/* The added token starting at s[0..n) (longest first), or -1. */
+static int32_t hf_added_at(const hf_tok *t, const char *s, size_t n, size_t *tlen) {
+    unsigned b = (unsigned char)s[0];
+    for (uint32_t k = t->added_start[b]; k < t->added_start[b + 1]; k++) {
+        int32_t id = t->added[k];
+        size_t l = t->len[id];
+        if (l <= n && memcmp(s, hf_tok_str(t, id), l) == 0) {
+            *tlen = l;
+            return id;
+        }
+    }
+    return -1;
+}
+
+static el_status hf_encode(const el_tokenizer *base, const char *text, size_t len,
+                           bool add_bos, int32_t *ids, size_t cap, size_t *n) {
+    const hf_tok *t = (const hf_tok *)base;
+    *n = 0;
+    if (!text && len > 0) return el_errorf(EL_E_USAGE, "hf-bpe encode: text is NULL");
+    for (size_t i = 0; i < len;) {
+        size_t cl = hf_utf8_len((const unsigned char *)text + i, len - i);
+        if (cl == 0)
+            return el_errorf(EL_E_INVALID,
+                             "text is not valid UTF-8 at byte %zu (0x%02x): pass UTF-8 text",
+                             i, (unsigned char)text[i]);
+        i += cl;
+    }
+    if (add_bos && t->base.bos_id < 0)
+        return el_errorf(EL_E_USAGE,
+                         "%s: BOS requested but the tokenizer defines none (no <s> token and "
+                         "no post_processor prefix)",
+                         t->path);
+
+    hf_enc e;
+    e.t = t;
+    e.ids = ids;
+    e.cap = ids ? cap : 0;
+    e.count = 0;
+    e.inexact = false;
+    e.st = EL_OK;
+    e.text_off = 0;
+    hf_word_reset(&e);
+    if (add_bos) hf_emit(&e, t->base.bos_id);
+
+    size_t piece = 0;
+    for (size_t i = 0; i < len && e.st == EL_OK;) {
+        size_t tl = 0;
+        int32_t id = t->n_added ? hf_added_at(t, text + i, len - i, &tl) : -1;
+        if (id < 0) {
+            i++;
+            continue;
+        }
+        hf_piece(&e, text + piece, i - piece, piece, piece == 0);
+        hf_emit(&e, id);
+        i += tl;
+        piece = i;
+    }
+    if (e.st == EL_OK) hf_piece(&e, text + piece, len - piece, piece, piece == 0);
+    if (e.st != EL_OK) return e.st;
+    *n = e.count;
+    if (e.count > e.cap)
+        return el_errorf(EL_E_NOFIT,
+                         "the text needs %s%zu token ids but the buffer holds %zu",
+                         e.inexact ? "up to " : "", e.count, e.cap);
+    return EL_OK;
+}
+
+/* ---- decode ------------------------------------------------------------------------ */
+
+/* Appends s[0..n) to buf (capacity cap, one byte kept for the NUL) at *o; counts past cap. */
+static void hf_put(char *buf, size_t cap, size_t *o, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++, (*o)++)
+        if (*o + 1 < cap) buf[*o] = s[i];
+}
+
+/* Writes character c through decoder Replace steps from..n_dec-1. */
+static void hf_dec_char(const hf_tok *t, const char *c, size_t n, uint32_t from, char *buf,
+                        size_t cap, size_t *o) {
+    for (uint32_t j = from; j < t->n_dec; j++) {
+        const hf_op *op = &t->dec[j];
+        if (!hf_is(c, n, op->pat, op->pat_len)) continue;
+        for (uint32_t k = 0; k < op->text_len;) {
+            size_t cl = hf_utf8_len((const unsigned char *)op->text + k, op->text_len - k);
+            hf_dec_char(t, op->text + k, cl, j + 1, buf, cap, o);
+            k += (uint32_t)cl;
+        }
+        return;
+    }
+    hf_put(buf, cap, o, c, n);
+}
+
+static el_status hf_decode(const el_tokenizer *base, int32_t prev, int32_t id, char *buf,
+                           size_t cap, size_t *n) {
+    const hf_tok *t = (const hf_tok *)base;
+    *n = 0;
+    if (id < 0 || (uint32_t)id >= t->n)
+        return el_errorf(EL_E_INVALID, "%s: token id %d is out of range [0, %u)", t->path,
+                         (int)id, (unsigned)t->n);
+    size_t o = 0;
+    if (t->flags[id] & HF_TOK_SPECIAL) {
+        /* skip_special_tokens, as generation output is shown */
+    } else if ((t->flags[id] & HF_TOK_BYTE) && t->dec_byte_fallback) {
+        char b = (char)t->byte[id];
+        hf_put(buf, cap, &o, &b, 1);
+    } else {
+        /* HF strips at the start of the decoded sequence; one token at a time, that is
+         * the token after BOS (or the very first). */
+        bool first = prev < 0 || prev == t->base.bos_id;
+        const char *s = hf_tok_str(t, id);
+        size_t sl = t->len[id];
+        uint32_t strip = (first || t->dec_strip_each) ? t->dec_strip_start : 0;
+        for (size_t i = 0; i < sl;) {
+            size_t cl = hf_utf8_len((const unsigned char *)s + i, sl - i);
+            if (cl == 0) cl = 1; /* tokens need not be valid UTF-8; pass bytes through */
+            if (first && t->dec_ms_first && hf_is(s + i, cl, t->dec_ms_rep, t->dec_ms_rep_len)) {
+                i += cl;
+                continue;
+            }
+            char tmp[HF_STR_MAX * 4];
+            size_t tl = 0;
+            /* Render the character, then apply Strip to what it became. */
+            hf_dec_char(t, s + i, cl, 0, tmp, sizeof tmp, &tl);
+            if (tl >= sizeof tmp) tl = sizeof tmp - 1;
+            size_t k = 0;
+            while (strip > 0 && k < tl && tmp[k] == ' ') {
+                k++;
+                strip--;
+            }
+            if (k < tl) strip = 0; /* Strip stops at the first other character */
+            hf_put(buf, cap, &o, tmp + k, tl - k);
+            i += cl;
+        }
+    }
+    *n = o;
+    if (cap > 0) buf[o < cap ? o : cap - 1] = 0;
+    if (o + 1 > cap)
+        return el_errorf(EL_E_NOFIT, "token %d decodes to %zu bytes but the buffer holds %zu",
+                         (int)id, o + 1, cap);
+    return EL_OK;
+}
+
+/* ---- open / close ------------------------------------------------------------------ */
+
+static void hf_close(el_tokenizer *base) {
+    hf_tok *t = (hf_tok *)base;
+    if (!t) return;
+    free(t->pool);
+    free(t->off);
+    free(t->len);
+    free(t->flags);
+    free(t->byte);
+    free(t->vslot);
+    free(t->mslot);
+    free(t->added);
+    free(t);
+}
+
+static const el_tokenizer_vtable hf_vtable = {
+    .name = "hf-bpe",
+    .encode = hf_encode,
+    .decode = hf_decode,
+    .close = hf_close,
+};
+
+/* A field that may be absent or null. */
+static const cJSON *hf_get(const cJSON *obj, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return (v && !cJSON_IsNull(v)) ? v : NULL;
+}
+
+static el_status hf_bad_type(const hf_tok *t, const char *field, const char *want,
+                             const cJSON *got) {
+    char d[64];
+    return el_errorf(EL_E_INVALID, "%s: %s must be %s, got %s", t->path, field, want,
+                     el_json_describe(got, d, sizeof d));
+}
+
+static el_status hf_get_bool(const hf_tok *t, const cJSON *obj, const char *key,
+                             const char *where, bool *out) {
+    const cJSON *v = hf_get(obj, key);
+    if (!v) return EL_OK; /* keep the default */
+    if (!cJSON_IsBool(v)) {
+        char f[96];
+        snprintf(f, sizeof f, "%s.%s", where, key);
+        return hf_bad_type(t, f, "true or false", v);
+    }
+    *out = cJSON_IsTrue(v);
+    return EL_OK;
+}
+
+/* A string of 1..HF_STR_MAX-1 bytes of valid UTF-8 (one_char: exactly one character). */
+static el_status hf_get_str(const hf_tok *t, const cJSON *obj, const char *key,
+                            const char *where, bool one_char, char *out, uint32_t *out_len) {
+    const cJSON *v = hf_get(obj, key);
+    char f[96];
+    snprintf(f, sizeof f, "%s.%s", where, key);
+    if (!v || !cJSON_IsString(v))
+        return hf_bad_type(t, f, one_char ? "a one-character string" : "a string", v);
+    size_t n = strlen(v->valuestring);
+    if (n == 0 || n >= HF_STR_MAX || !el_utf8_valid(v->valuestring, n) ||
+        (one_char && !hf_one_char(v->valuestring, n))) {
+        char d[64];
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: %s is %s; supported: %s of at most %d bytes", t->path, f,
+                         el_json_describe(v, d, sizeof d),
+                         one_char ? "one character" : "a non-empty UTF-8 string",
+                         HF_STR_MAX - 1);
+    }
+    memcpy(out, v->valuestring, n);
+    *out_len = (uint32_t)n;
+    return EL_OK;
+}
+
+static const char *hf_type_of(const cJSON *obj) {
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(obj, "type");
+    return cJSON_IsString(ty) ? ty->valuestring : NULL;
+}
+
+/* A Replace step: {"pattern": {"String": "<one char>"}, "content": "..."}. */
+static el_status hf_parse_replace(const hf_tok *t, const cJSON *o, const char *where,
+                                  hf_op *op) {
+    const cJSON *pat = hf_get(o, "pattern");
+    const cJSON *ps = pat ? cJSON_GetObjectItemCaseSensitive(pat, "String") : NULL;
+    if (!cJSON_IsObject(pat) || !cJSON_IsString(ps))
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: %s Replace with a non-String (regex) pattern is not supported",
+                         t->path, where);
+    size_t pn = strlen(ps->valuestring);
+    if (!hf_one_char(ps->valuestring, pn) || pn >= sizeof op->pat)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: %s Replace pattern must be one character (got %zu bytes)",
+                         t->path, where, pn);
+    memcpy(op->pat, ps->valuestring, pn);
+    op->pat_len = (uint32_t)pn;
+    op->kind = HF_OP_REPLACE;
+    return hf_get_str(t, o, "content", where, false, op->text, &op->text_len);
+}
+
+static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
+    const cJSON *nz = hf_get(root, "normalizer");
+    if (!nz) return EL_OK;
+    if (!cJSON_IsObject(nz)) return hf_bad_type(t, "normalizer", "an object or null", nz);
+    const char *ty = hf_type_of(nz);
+    const cJSON *list = NULL;
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        list = hf_get(nz, "normalizers");
+        if (!cJSON_IsArray(list))
+            return hf_bad_type(t, "normalizer.normalizers", "an array", list);
+    }
+    int count = list ? cJSON_GetArraySize(list) : 1;
+    if (count > HF_OPS_MAX)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: normalizer has %d steps; at most %d supported",
+                         t->path, count, HF_OPS_MAX);
+    for (int i = 0; i < count; i++) {
+        const cJSON *o = list ? cJSON_GetArrayItem(list, i) : nz;
+        const char *oty = cJSON_IsObject(o) ? hf_type_of(o) : NULL;
+        char where[48];
+        snprintf(where, sizeof where, "normalizer[%d]", i);
+        hf_op *op = &t->norm[t->n_norm];
+        memset(op, 0, sizeof *op);
+        el_status st;
+        if (oty && strcmp(oty, "Prepend") == 0) {
+            op->kind = HF_OP_PREPEND;
+            st = hf_get_str(t, o, "prepend", where, false, op->text, &op->text_len);
+        } else if (oty && strcmp(oty, "Replace") == 0) {
+            st = hf_parse_replace(t, o, where, op);
+        } else {
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: %s type '%s' is not supported by the hf-bpe tokenizer "
+                             "(supported: Prepend, Replace, Sequence)",
+                             t->path, where, oty ? oty : "?");
+        }
+        if (st != EL_OK) return st;
+        t->n_norm++;
+    }
+    return EL_OK;
+}
+
+static el_status hf_parse_scheme(const hf_tok *t, const cJSON *o, const char *where,
+                                 int *scheme) {
+    const cJSON *ps = hf_get(o, "prepend_scheme");
+    if (ps) {
+        if (cJSON_IsString(ps) && strcmp(ps->valuestring, "always") == 0) {
+            *scheme = HF_SCHEME_ALWAYS;
+        } else if (cJSON_IsString(ps) && strcmp(ps->valuestring, "first") == 0) {
+            *scheme = HF_SCHEME_FIRST;
+        } else if (cJSON_IsString(ps) && strcmp(ps->valuestring, "never") == 0) {
+            *scheme = HF_SCHEME_NEVER;
+        } else {
+            char f[64];
+            snprintf(f, sizeof f, "%s.prepend_scheme", where);
+            return hf_bad_type(t, f, "\"always\", \"first\" or \"never\"", ps);
+        }
+        return EL_OK;
+    }
+    bool add = true; /* older files: add_prefix_space */
+    el_status st = hf_get_bool(t, o, "add_prefix_space", where, &add);
+    *scheme = add ? HF_SCHEME_ALWAYS : HF_SCHEME_NEVER;
+    return st;
+}
+
+static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
+    const cJSON *pt = hf_get(root, "pre_tokenizer");
+    if (!pt) return EL_OK;
+    if (!cJSON_IsObject(pt)) return hf_bad_type(t, "pre_tokenizer", "an object or null", pt);
+    const char *ty = hf_type_of(pt);
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        const cJSON *list = hf_get(pt, "pretokenizers");
+        if (!cJSON_IsArray(list))
+            return hf_bad_type(t, "pre_tokenizer.pretokenizers", "an array", list);
+        if (cJSON_GetArraySize(list) == 0) return EL_OK;
+        if (cJSON_GetArraySize(list) != 1)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: pre_tokenizer Sequence of %d steps is not supported by the "
+                             "hf-bpe tokenizer (one Metaspace step only)",
+                             t->path, cJSON_GetArraySize(list));
+        pt = cJSON_GetArrayItem(list, 0);
+        ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
+    }
+    if (!ty || strcmp(ty, "Metaspace") != 0)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer type '%s' is not supported by the hf-bpe "
+                         "tokenizer (supported: Metaspace, or none)",
+                         t->path, ty ? ty : "?");
+    t->ms = true;
+    t->ms_split = true;
+    el_status st = hf_get_str(t, pt, "replacement", "pre_tokenizer", true, t->ms_rep,
+                              &t->ms_rep_len);
+    if (st == EL_OK) st = hf_parse_scheme(t, pt, "pre_tokenizer", &t->ms_scheme);
+    if (st == EL_OK) st = hf_get_bool(t, pt, "split", "pre_tokenizer", &t->ms_split);
+    return st;
+}
+
+static el_status hf_parse_decoder(hf_tok *t, const cJSON *root) {
+    const cJSON *d = hf_get(root, "decoder");
+    if (!d)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: decoder is null; the hf-bpe tokenizer needs a Metaspace or "
+                         "Replace/ByteFallback/Fuse/Strip decoder to turn pieces into text",
+                         t->path);
+    if (!cJSON_IsObject(d)) return hf_bad_type(t, "decoder", "an object", d);
+    const char *ty = hf_type_of(d);
+    const cJSON *list = NULL;
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        list = hf_get(d, "decoders");
+        if (!cJSON_IsArray(list)) return hf_bad_type(t, "decoder.decoders", "an array", list);
+    }
+    int count = list ? cJSON_GetArraySize(list) : 1;
+    bool fused = false;
+    for (int i = 0; i < count; i++) {
+        const cJSON *o = list ? cJSON_GetArrayItem(list, i) : d;
+        const char *oty = cJSON_IsObject(o) ? hf_type_of(o) : NULL;
+        char where[48];
+        snprintf(where, sizeof where, "decoder[%d]", i);
+        el_status st = EL_OK;
+        if (oty && strcmp(oty, "Replace") == 0) {
+            if (t->n_dec == HF_OPS_MAX)
+                return el_errorf(EL_E_UNSUPPORTED, "%s: more than %d decoder Replace steps",
+                                 t->path, HF_OPS_MAX);
+            hf_op *op = &t->dec[t->n_dec];
+            memset(op, 0, sizeof *op);
+            st = hf_parse_replace(t, o, where, op);
+            if (st == EL_OK) t->n_dec++;
+        } else if (oty && strcmp(oty, "ByteFallback") == 0) {
+            t->dec_byte_fallback = true;
+        } else if (oty && strcmp(oty, "Fuse") == 0) {
+            fused = true;
+        } else if (oty && strcmp(oty, "Strip") == 0) {
+            const cJSON *c = hf_get(o, "content");
+            const cJSON *start = hf_get(o, "start");
+            const cJSON *stop = hf_get(o, "stop");
+            uint64_t a = 0, b = 0;
+            if (!cJSON_IsString(c) || strcmp(c->valuestring, " ") != 0)
+                return el_errorf(EL_E_UNSUPPORTED,
+                                 "%s: %s Strip of anything but ' ' is not supported", t->path,
+                                 where);
+            if (!el_json_get_u64(start, 64, &a) || !el_json_get_u64(stop, 64, &b))
+                return hf_bad_type(t, where, "a Strip with integer start and stop",
+                                   start ? stop : start);
+            if (b != 0)
+                return el_errorf(EL_E_UNSUPPORTED,
+                                 "%s: %s Strip with stop %llu: stripping the end of the text "
+                                 "cannot be done token by token; only stop 0 is supported",
+                                 t->path, where, (unsigned long long)b);
+            t->dec_strip_start = (uint32_t)a;
+            t->dec_strip_each = !fused;
+        } else if (oty && strcmp(oty, "Metaspace") == 0) {
+            int scheme = HF_SCHEME_ALWAYS;
+            st = hf_get_str(t, o, "replacement", where, true, t->dec_ms_rep,
+                            &t->dec_ms_rep_len);
+            if (st == EL_OK) st = hf_parse_scheme(t, o, where, &scheme);
+            if (st == EL_OK && t->n_dec < HF_OPS_MAX) {
+                /* Every replacement character becomes ' ' (the first token: dropped). */
+                hf_op *op = &t->dec[t->n_dec++];
+                memset(op, 0, sizeof *op);
+                op->kind = HF_OP_REPLACE;
+                memcpy(op->pat, t->dec_ms_rep, t->dec_ms_rep_len);
+                op->pat_len = t->dec_ms_rep_len;
+                op->text[0] = ' ';
+                op->text_len = 1;
+                t->dec_ms_first = scheme != HF_SCHEME_NEVER;
+            } else if (st == EL_OK) {
+                st = el_errorf(EL_E_UNSUPPORTED, "%s: more than %d decoder steps", t->path,
+                               HF_OPS_MAX);
+            }
+        } else {
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: %s type '%s' is not supported by the hf-bpe tokenizer "
+                             "(supported: Replace, ByteFallback, Fuse, Strip, Metaspace)",
+                             t->path, where, oty ? oty : "?");
+        }
+        if (st != EL_OK) return st;
+    }
+    return EL_OK;
+}
+
+/* TemplateProcessing "<special> $A": the special token's id is the BOS. */
+static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
+    const cJSON *pp = hf_get(root, "post_processor");
+    *bos = -1;
+    if (!pp) return EL_OK;
+    const char *ty = cJSON_IsObject(pp) ? hf_type_of(pp) : NULL;
+    if (!ty || strcmp(ty, "TemplateProcessing") != 0)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: post_processor type '%s' is not supported by the hf-bpe "
+                         "tokenizer (supported: TemplateProcessing \"<s> $A\", or none)",
+                         t->path, ty ? ty : "?");
+    const cJSON *single = hf_get(pp, "single");
+    if (!cJSON_IsArray(single))
+        return hf_bad_type(t, "post_processor.single", "an array", single);
+    int count = cJSON_GetArraySize(single);
+    bool seen_a = false;
+    for (int i = 0; i < count; i++) {
+        const cJSON *it = cJSON_GetArrayItem(single, i);
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(it, "SpecialToken");
+        const cJSON *sq = cJSON_GetObjectItemCaseSensitive(it, "Sequence");
+        if (sq && !seen_a) {
+            seen_a = true;
+            continue;
+        }
+        const cJSON *name = sp ? cJSON_GetObjectItemCaseSensitive(sp, "id") : NULL;
+        if (!cJSON_IsString(name) || seen_a || i != 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: post_processor.single item %d: only one special token "
+                             "before $A is supported (it becomes the BOS)",
+                             t->path, i);
+        const cJSON *map = hf_get(pp, "special_tokens");
+        const cJSON *ent = map ? cJSON_GetObjectItemCaseSensitive(map, name->valuestring) : NULL;
+        const cJSON *idl = ent ? cJSON_GetObjectItemCaseSensitive(ent, "ids") : NULL;
+        uint64_t v;
+        if (!cJSON_IsArray(idl) || cJSON_GetArraySize(idl) != 1 ||
+            !el_json_get_u64(cJSON_GetArrayItem(idl, 0), INT32_MAX, &v))
+            return el_errorf(EL_E_INVALID,
+                             "%s: post_processor.special_tokens['%s'].ids must be a list of "
+                             "one token id",
+                             t->path, name->valuestring);
+        *bos = (int32_t)v;
+    }
+    if (!seen_a)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: post_processor.single has no $A sequence",
+                         t->path);
+    return EL_OK;
+}
+
+static bool hf_is_byte_token(const char *s, size_t n, uint8_t *b) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return false;
+    const char *h1 = memchr(hex, s[3], 16), *h2 = memchr(hex, s[4], 16);
+    if (!h1 || !h2 || !s[3] || !s[4]) return false;
+    *b = (uint8_t)(((h1 - hex) << 4) | (h2 - hex));
+    return true;
+}
+
+/* Merge "a b" or ["a", "b"] -> its two halves (pointers into the tree or into buf). */
+static el_status hf_merge_parts(const hf_tok *t, const cJSON *m, uint32_t i, char *buf,
+                                size_t cap, const char **a, const char **b) {
+    if (cJSON_IsString(m)) {
+        const char *s = m->valuestring;
+        const char *sp = strchr(s, ' ');
+        size_t sl = strlen(s);
+        if (!sp || strchr(sp + 1, ' ') || sp == s || sp[1] == 0 || sl >= cap) {
+            char d[64];
+            return el_errorf(EL_E_INVALID,
+                             "%s: model.merges[%u] is %s: expected two tokens separated by "
+                             "one space",
+                             t->path, (unsigned)i, el_json_describe(m, d, sizeof d));
+        }
+        memcpy(buf, s, sl + 1);
+        buf[sp - s] = 0;
+        *a = buf;
+        *b = buf + (sp - s) + 1;
+        return EL_OK;
+    }
+    if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
+        cJSON_IsString(cJSON_GetArrayItem(m, 0)) && cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
+        *a = cJSON_GetArrayItem(m, 0)->valuestring;
+        *b = cJSON_GetArrayItem(m, 1)->valuestring;
+        return EL_OK;
+    }
+    char d[64];
+    return el_errorf(EL_E_INVALID,
+                     "%s: model.merges[%u] is %s: expected \"a b\" or [\"a\", \"b\"]",
+                     t->path, (unsigned)i, el_json_describe(m, d, sizeof d));
+}
+
+static uint64_t hf_pow2_at_least(uint64_t v) {
+    uint64_t p = 16;
+    while (p < v) p <<= 1;
+    return p;
+}
+
+/* The vocabulary tables from model.vocab and added_tokens. */
+static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *added) {
+    /* Pass 1: the id range. */
+    uint64_t max_id = 0;
+    bool any = false;
+    int na = added ? cJSON_GetArraySize(added) : 0;
+    for (const cJSON *it = vocab->child; it; it = it->next) {
+        uint64_t v;
+        if (!el_json_get_u64(it, HF_TOKENS_MAX - 1, &v)) {
+            char d[64], p[64];
+            return el_errorf(EL_E_INVALID,
+                             "%s: model.vocab['%s'] is %s: token ids must be integers in "
+                             "[0, %u)",
+                             t->path, el_json_printable(it->string, strlen(it->string), p,
+                                                        sizeof p),
+                             el_json_describe(it, d, sizeof d), (unsigned)HF_TOKENS_MAX);
+        }
+        if (v > max_id) max_id = v;
+        any = true;
+    }
+    for (int i = 0; i < na; i++) {
+        const cJSON *o = cJSON_GetArrayItem(added, i);
+        const cJSON *idv = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "id") : NULL;
+        uint64_t v;
+        if (!el_json_get_u64(idv, HF_TOKENS_MAX - 1, &v)) {
+            char f[48];
+            snprintf(f, sizeof f, "added_tokens[%d].id", i);
+            return hf_bad_type(t, f, "an integer token id", idv);
+        }
+        if (v > max_id) max_id = v;
+        any = true;
+    }
+    if (!any)
+        return el_errorf(EL_E_INVALID, "%s: model.vocab is empty: not a usable tokenizer",
+                         t->path);
+    uint32_t n = (uint32_t)max_id + 1;
+    t->n = n;
+
+    const char **str = calloc(n, sizeof *str);
+    t->off = calloc(n, sizeof *t->off);
+    t->len = calloc(n, sizeof *t->len);
+    t->flags = calloc(n, 1);
+    t->byte = calloc(n, 1);
+    if (!str || !t->off || !t->len || !t->flags || !t->byte) {
+        free(str);
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for %u tokens", t->path, n);
+    }
+    el_status st = EL_OK;
+    uint64_t pool_bytes = 0;
+    /* Pass 2: strings per id; duplicates and gaps are corrupt files. */
+    for (const cJSON *it = vocab->child; it && st == EL_OK; it = it->next) {
+        uint64_t v = 0;
+        (void)el_json_get_u64(it, HF_TOKENS_MAX - 1, &v);
+        if (str[v]) {
+            char p1[64], p2[64];
+            st = el_errorf(EL_E_INVALID,
+                           "%s: model.vocab gives id %llu to both '%s' and '%s'", t->path,
+                           (unsigned long long)v,
+                           el_json_printable(str[v], strlen(str[v]), p1, sizeof p1),
+                           el_json_printable(it->string, strlen(it->string), p2, sizeof p2));
+            break;
+        }
+        if (it->string[0] == 0) {
+            st = el_errorf(EL_E_INVALID, "%s: model.vocab has an empty token (id %llu)",
+                           t->path, (unsigned long long)v);
+            break;
+        }
+        str[v] = it->string;
+        pool_bytes += strlen(it->string) + 1;
+    }
+    for (int i = 0; i < na && st == EL_OK; i++) {
+        const cJSON *o = cJSON_GetArrayItem(added, i);
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "content");
+        uint64_t v = 0;
+        (void)el_json_get_u64(cJSON_GetObjectItemCaseSensitive(o, "id"), HF_TOKENS_MAX - 1, &v);
+        char where[48];
+        snprintf(where, sizeof where, "added_tokens[%d]", i);
+        if (!cJSON_IsString(c) || c->valuestring[0] == 0) {
+            char f[64];
+            snprintf(f, sizeof f, "%s.content", where);
+            st = hf_bad_type(t, f, "a non-empty string", c);
+            break;
+        }
+        static const char *const unsupported[] = {"lstrip", "rstrip", "single_word",
+                                                  "normalized"};
+        for (size_t k = 0; k < 4 && st == EL_OK; k++) {
+            bool b = false;
+            st = hf_get_bool(t, o, unsupported[k], where, &b);
+            if (st == EL_OK && b) {
+                char p[64];
+                st = el_errorf(EL_E_UNSUPPORTED,
+                               "%s: %s ('%s') has %s true: the hf-bpe tokenizer supports "
+                               "added tokens matched verbatim on the raw text only",
+                               t->path, where,
+                               el_json_printable(c->valuestring, strlen(c->valuestring), p,
+                                                 sizeof p),
+                               unsupported[k]);
+            }
+        }
+        bool special = false;
+        if (st == EL_OK) st = hf_get_bool(t, o, "special", where, &special);
+        if (st != EL_OK) break;
+        if (str[v] && strcmp(str[v], c->valuestring) != 0) {
+            char p1[64], p2[64];
+            st = el_errorf(EL_E_INVALID,
+                           "%s: %s gives id %llu to '%s' but model.vocab has '%s' there",
+                           t->path, where, (unsigned long long)v,
+                           el_json_printable(c->valuestring, strlen(c->valuestring), p1,
+                                             sizeof p1),
+                           el_json_printable(str[v], strlen(str[v]), p2, sizeof p2));
+            break;
+        }
+        if (!str[v]) {
+            str[v] = c->valuestring;
+            pool_bytes += strlen(c->valuestring) + 1;
+        }
+        if (special) t->flags[v] |= HF_TOK_SPECIAL;
+    }
+    for (uint32_t i = 0; i < n && st == EL_OK; i++) {
+        if (!str[i])
+            st = el_errorf(EL_E_INVALID,
+                           "%s: no token has id %u although ids go up to %u: a token id is "
+                           "out of range (ids must be 0..n-1 without gaps)",
+                           t->path, (unsigned)i, (unsigned)(n - 1));
+    }
+    if (st == EL_OK && pool_bytes > UINT32_MAX)
+        st = el_errorf(EL_E_UNSUPPORTED, "%s: %llu bytes of token strings; at most 4 GiB",
+                       t->path, (unsigned long long)pool_bytes);
+    if (st == EL_OK) {
+        t->pool = malloc(pool_bytes);
+        uint64_t slots = hf_pow2_at_least((uint64_t)n * 2);
+        t->vslot = malloc(slots * sizeof *t->vslot);
+        if (!t->pool || !t->vslot) {
+            st = el_errorf(EL_E_NOMEM, "%s: out of memory for the vocabulary", t->path);
+        } else {
+            t->vmask = (uint32_t)(slots - 1);
+            memset(t->vslot, 0xff, slots * sizeof *t->vslot);
+            for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+            uint32_t used = 0;
+            for (uint32_t i = 0; i < n && st == EL_OK; i++) {
+                size_t l = strlen(str[i]);
+                if (!el_utf8_valid(str[i], l)) {
+                    st = el_errorf(EL_E_INVALID, "%s: token %u is not valid UTF-8", t->path,
+                                   (unsigned)i);
+                    break;
+                }
+                memcpy(t->pool + used, str[i], l + 1);
+                t->off[i] = used;
+                t->len[i] = (uint32_t)l;
+                used += (uint32_t)l + 1;
+                if (l > t->max_tok_len) t->max_tok_len = (uint32_t)l;
+                uint8_t b;
+                if (hf_is_byte_token(str[i], l, &b)) {
+                    t->flags[i] |= HF_TOK_BYTE;
+                    t->byte[i] = b;
+                    if (t->byte_id[b] < 0) t->byte_id[b] = (int32_t)i;
+                }
+                /* Same string twice (e.g. an added token repeating a vocab entry under
+                 * another id): the first id keeps the string, as model.vocab is a map. */
+                if (hf_vocab_find(t, str[i], l) >= 0) {
+                    if (!(t->flags[i] & HF_TOK_SPECIAL)) {
+                        char p[64];
+                        st = el_errorf(EL_E_INVALID, "%s: token '%s' appears twice (id %u)",
+                                       t->path, el_json_printable(str[i], l, p, sizeof p),
+                                       (unsigned)i);
+                    }
+                    continue;
+                }
+                uint64_t h = hf_hash_bytes(str[i], l) & t->vmask;
+                while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
+                t->vslot[h] = (int32_t)i;
+            }
+        }
+    }
+    /* Added tokens for matching: sorted by first byte, longest first. */
+    if (st == EL_OK && na > 0) {
+        t->added = malloc((size_t)na * sizeof *t->added);
+        if (!t->added) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+        for (int i = 0; i < na && st == EL_OK; i++) {
+            uint64_t v = 0;
+            (void)el_json_get_u64(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(added, i),
+                                                                   "id"),
+                                  HF_TOKENS_MAX - 1, &v);
+            bool dup = false;
+            for (uint32_t k = 0; k < t->n_added; k++) dup = dup || t->added[k] == (int32_t)v;
+            if (dup) continue;
+            /* insertion sort: few added tokens (Llama: 3; at most a few hundred) */
+            uint32_t k = t->n_added++;
+            unsigned char fb = (unsigned char)t->pool[t->off[v]];
+            while (k > 0) {
+                int32_t p = t->added[k - 1];
+                unsigned char pb = (unsigned char)t->pool[t->off[p]];
+                if (pb < fb || (pb == fb && t->len[p] >= t->len[v])) break;
+                t->added[k] = p;
+                k--;
+            }
+            t->added[k] = (int32_t)v;
+        }
+        if (st == EL_OK) {
+            uint32_t k = 0;
+            for (unsigned b = 0; b <= 256; b++) {
+                while (b < 256 && k < t->n_added &&
+                       (unsigned char)t->pool[t->off[t->added[k]]] < b)
+                    k++;
+                t->added_start[b] = b < 256 ? k : t->n_added;
+            }
+        }
+    }
+    free(str);
+    return st;
+}
+
+static el_status hf_build_merges(hf_tok *t, const cJSON *merges) {
+    int nm = merges ? cJSON_GetArraySize(merges) : 0;
+    uint64_t slots = hf_pow2_at_least((uint64_t)(nm > 0 ? nm : 1) * 2);
+    t->mslot = malloc(slots * sizeof *t->mslot);
+    if (!t->mslot) return el_errorf(EL_E_NOMEM, "%s: out of memory for %d merges", t->path, nm);
+    t->mmask = slots - 1;
+    for (uint64_t i = 0; i < slots; i++) t->mslot[i].key = UINT64_MAX;
+    char *buf = malloc((size_t)t->max_tok_len * 2 + 2);
+    if (!buf) return el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+    el_status st = EL_OK;
+    uint32_t i = 0;
+    for (const cJSON *m = merges ? merges->child : NULL; m && st == EL_OK; m = m->next, i++) {
+        const char *a = NULL, *b = NULL;
+        st = hf_merge_parts(t, m, i, buf, (size_t)t->max_tok_len * 2 + 2, &a, &b);
+        if (st != EL_OK) break;
+        size_t al = strlen(a), bl = strlen(b);
+        int32_t ia = hf_vocab_find(t, a, al), ib = hf_vocab_find(t, b, bl);
+        if (ia < 0 || ib < 0) {
+            char p[64];
+            const char *bad = ia < 0 ? a : b;
+            st = el_errorf(EL_E_INVALID,
+                           "%s: model.merges[%u] names '%s', which is not in model.vocab",
+                           t->path, (unsigned)i,
+                           el_json_printable(bad, strlen(bad), p, sizeof p));
+            break;
+        }
+        int32_t ir = -1;
+        if (al + bl <= t->max_tok_len) {
+            char cat[2 * HF_STR_MAX];
+            const char *ab = cat;
+            char *heap = NULL;
+            if (al + bl > sizeof cat) ab = heap = malloc(al + bl);
+            if (!ab) {
+                st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+                break;
+            }
+            memcpy((char *)ab, a, al);
+            memcpy((char *)ab + al, b, bl);
+            ir = hf_vocab_find(t, ab, al + bl);
+            free(heap);
+        }
+        if (ir < 0) {
+            char p1[64], p2[64];
+            st = el_errorf(EL_E_INVALID,
+                           "%s: model.merges[%u] ('%s' + '%s'): the merged token is not in "
+                           "model.vocab",
+                           t->path, (unsigned)i, el_json_printable(a, al, p1, sizeof p1),
+                           el_json_printable(b, bl, p2, sizeof p2));
+            break;
+        }
+        /* As in HF (a map built in order), a repeated pair takes the later rank. */
+        uint64_t key = ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib;
+        uint64_t h = hf_hash_pair(key) & t->mmask;
+        while (t->mslot[h].key != UINT64_MAX && t->mslot[h].key != key) h = (h + 1) & t->mmask;
+        if (t->mslot[h].key == UINT64_MAX) t->n_merges++;
+        t->mslot[h].key = key;
+        t->mslot[h].rank = i;
+        t->mslot[h].result = ir;
+    }
+    free(buf);
+    return st;
+}
+
+/* Whether words may also be split before split_ch (U+2581 or the Metaspace replacement)
+ * where it follows another character, without changing any id. A merge result spanning
+ * such a split would be a token with split_ch right after a different character; if the
+ * merges make no such token, no merge ever crosses the split, merges on either side never
+ * interact, and lowest-rank-first on the whole word equals it on each part. The character
+ * itself must be a token (else unk fusing could cross). ignore_merges looks whole words up
+ * first, so it keeps words whole. */
+static void hf_split_safe(hf_tok *t) {
+    static const char spiece[] = "\xe2\x96\x81";
+    if (t->ms) {
+        memcpy(t->split_ch, t->ms_rep, t->ms_rep_len);
+        t->split_ch_len = t->ms_rep_len;
+    } else {
+        memcpy(t->split_ch, spiece, 3);
+        t->split_ch_len = 3;
+    }
+    t->split_safe = false;
+    if (t->ignore_merges || (t->ms && t->ms_split)) return;
+    if (hf_vocab_find(t, t->split_ch, t->split_ch_len) < 0) return;
+    for (uint64_t i = 0; i <= t->mmask; i++) {
+        if (t->mslot[i].key == UINT64_MAX) continue;
+        int32_t r = t->mslot[i].result;
+        const char *s = hf_tok_str(t, r);
+        size_t n = t->len[r];
+        bool prev_is_split = false, have_prev = false;
+        for (size_t k = 0; k < n;) {
+            size_t cl = hf_utf8_len((const unsigned char *)s + k, n - k);
+            if (cl == 0) cl = 1;
+            bool is_split = hf_is(s + k, cl, t->split_ch, t->split_ch_len);
+            if (is_split && have_prev && !prev_is_split) return;
+            have_prev = true;
+            prev_is_split = is_split;
+            k += cl;
+        }
+    }
+    t->split_safe = true;
+}
+
+static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
+    if (!cJSON_IsObject(root)) return hf_bad_type(t, "the top level", "an object", root);
+    const cJSON *model = hf_get(root, "model");
+    if (!cJSON_IsObject(model)) return hf_bad_type(t, "model", "an object", model);
+    const char *ty = hf_type_of(model);
+    if (!ty)
+        return el_errorf(EL_E_INVALID, "%s: model.type is missing: expected \"BPE\"", t->path);
+    if (strcmp(ty, "BPE") != 0)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: model.type '%s' is not supported by the hf-bpe tokenizer (BPE "
+                         "only)",
+                         t->path, ty);
+    const cJSON *dropout = hf_get(model, "dropout");
+    if (dropout && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0.0))
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: model.dropout is set: BPE dropout (random merges) is a "
+                         "training feature and is not supported",
+                         t->path);
+    static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = hf_get(model, affixes[i]);
+        if (v && !(cJSON_IsString(v) && v->valuestring[0] == 0))
+            return el_errorf(EL_E_UNSUPPORTED, "%s: model.%s is set: not supported", t->path,
+                             affixes[i]);
+    }
+    el_status st = hf_get_bool(t, model, "fuse_unk", "model", &t->fuse_unk);
+    if (st == EL_OK) st = hf_get_bool(t, model, "byte_fallback", "model", &t->byte_fallback);
+    if (st == EL_OK) st = hf_get_bool(t, model, "ignore_merges", "model", &t->ignore_merges);
+    if (st != EL_OK) return st;
+
+    const cJSON *vocab = hf_get(model, "vocab");
+    if (!cJSON_IsObject(vocab)) return hf_bad_type(t, "model.vocab", "an object", vocab);
+    const cJSON *merges = hf_get(model, "merges");
+    if (merges && !cJSON_IsArray(merges))
+        return hf_bad_type(t, "model.merges", "an array", merges);
+    const cJSON *added = hf_get(root, "added_tokens");
+    if (added && !cJSON_IsArray(added))
+        return hf_bad_type(t, "added_tokens", "an array", added);
+
+    st = hf_build_vocab(t, vocab, added);
+    if (st == EL_OK) st = hf_build_merges(t, merges);
+    if (st != EL_OK) return st;
+
+    t->unk_id = -1;
+    const cJSON *unk = hf_get(model, "unk_token");
+    if (unk) {
+        if (!cJSON_IsString(unk)) return hf_bad_type(t, "model.unk_token", "a string", unk);
+        t->unk_id = hf_vocab_find(t, unk->valuestring, strlen(unk->valuestring));
+        if (t->unk_id < 0) {
+            char p[64];
+            return el_errorf(EL_E_INVALID, "%s: model.unk_token '%s' is not in model.vocab",
+                             t->path,
+                             el_json_printable(unk->valuestring, strlen(unk->valuestring), p,
+                                               sizeof p));
+        }
+    }
+    if (t->ignore_merges && t->max_tok_len > HF_WORD_BYTES)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: a token of %u bytes with ignore_merges: at most %d supported",
+                         t->path, (unsigned)t->max_tok_len, HF_WORD_BYTES);
+
+    st = hf_parse_normalizer(t, root);
+    if (st == EL_OK) st = hf_parse_pretok(t, root);
+    if (st == EL_OK) st = hf_parse_decoder(t, root);
+    int32_t bos = -1;
+    if (st == EL_OK) st = hf_parse_post(t, root, &bos);
+    if (st != EL_OK) return st;
+    if (bos >= 0 && (uint32_t)bos >= t->n)
+        return el_errorf(EL_E_INVALID,
+                         "%s: post_processor BOS id %d is out of range: the vocabulary has "
+                         "%u tokens",
+                         t->path, (int)bos, (unsigned)t->n);
+    t->base.bos_id = bos >= 0 ? bos : hf_vocab_find(t, "<s>", 3);
+    t->base.eos_id = hf_vocab_find(t, "</s>", 4);
+    t->base.vocab_size = t->n;
+    hf_split_safe(t);
+
+    if (vocab_size != 0 && vocab_size != t->n)
+        return el_errorf(EL_E_INVALID,
+                         "%s: the tokenizer has %u tokens but the model's vocab_size is %u: "
+                         "use the tokenizer that came with the model",
+                         t->path, (unsigned)t->n, (unsigned)vocab_size);
+    return EL_OK;
+}
+
+el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+    *out = NULL;
+    if (!path) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path is NULL");
+    el_file f;
+    el_status st = el_file_open(&f, path, 0);
+    if (st != EL_OK) return st;
+    if (f.size == 0 || f.size > HF_FILE_MAX) {
+        el_file_close(&f);
+        return el_errorf(EL_E_INVALID,
+                         "%s: %llu bytes: a tokenizer.json must be 1 byte to %llu MiB", path,
+                         (unsigned long long)f.size, HF_FILE_MAX >> 20);
+    }
+    char *json = malloc((size_t)f.size);
+    if (!json) {
+        el_file_close(&f);
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for %llu bytes", path,
+                         (unsigned long long)f.size);
+    }
+    st = el_file_read_at(&f, json, (size_t)f.size, 0);
+    size_t json_len = (size_t)f.size;
+    el_file_close(&f);
+    cJSON *root = NULL;
+    if (st == EL_OK) st = el_json_parse(json, json_len, path, &root);
+    free(json);
+    if (st != EL_OK) return st;
+
+    hf_tok *t = calloc(1, sizeof *t);
+    if (!t) {
+        cJSON_Delete(root);
+        return el_errorf(EL_E_NOMEM, "%s: out of memory", path);
+    }
+    t->base.vt = &hf_vtable;
+    snprintf(t->path, sizeof t->path, "%s", path);
+    st = hf_parse(t, root, vocab_size);
+    cJSON_Delete(root);
+    if (st != EL_OK) {
+        hf_close(&t->base);
+        return st;
+    }
+    *out = &t->base;
+    return EL_OK;
+}
