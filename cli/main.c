@@ -14,6 +14,8 @@ static const el_cmd k_cmds[] = {
     {"inspect", el_cmd_inspect, "list a model's files, tensors, dtypes, shapes and bytes"},
     {"plan", el_cmd_plan, "show the memory plan; exit 3 if it does not fit --arena"},
     {"load", el_cmd_load, "load the weights into the arena and report memory and speed"},
+    {"generate", el_cmd_generate, "generate text from a prompt (streams to stdout)"},
+    {"tokenize", el_cmd_tokenize, "print the token ids of a text"},
 };
 
 static void usage(FILE *f) {

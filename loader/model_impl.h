@@ -11,6 +11,7 @@
 #define EL_MAX_FILES 256 /* shards per model */
 
 typedef struct el_model el_model;
+struct el_tokenizer; /* tokenizer/tokenizer.h */
 
 typedef struct el_family {
     const char *name; /* "llama", ... */
@@ -25,6 +26,17 @@ typedef struct el_family {
     el_status (*open)(el_model *m);
     void (*close)(el_model *m);
     /* Families may add members below (sessions, forward passes). */
+
+    /* Sessions (models/session.c calls these; NULL = the family cannot run). */
+    /* Binds weights, carves KV/scratch from s->arena, sets s->logits, s->vocab,
+     * s->max_ctx, the stop tokens and s->family_state. */
+    el_status (*session_init)(el_session *s);
+    void (*session_deinit)(el_session *s);
+    /* Runs n tokens (1 <= n <= s->chunk, ids already checked) at positions s->pos ..;
+     * fills s->logits for the last one when want_logits. Cannot fail. */
+    void (*forward)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
+    /* The tokenizer opened with the model, or the status saying why there is none. */
+    el_status (*tokenizer)(const el_model *m, const struct el_tokenizer **out);
 } el_family;
 
 /* Registered families, NULL-terminated (models/families.c). */

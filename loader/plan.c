@@ -74,6 +74,16 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     el_status s = round_page(w, &p.region_bytes[EL_REGION_WEIGHTS]);
     if (s != EL_OK) return s;
 
+    /* The chunk actually used: no larger than the largest tensor (rounded to a page), so
+     * a small model does not carry megabytes of staging, and at least 64 KiB. */
+    uint64_t largest = 0;
+    for (size_t i = 0; i < m->tensors.count; i++)
+        if (m->tensors.items[i].nbytes > largest) largest = m->tensors.items[i].nbytes;
+    uint64_t eff = in.chunk_bytes;
+    if (el_align_up_u64(largest, EL_PAGE, &largest) && largest < eff)
+        eff = largest < 64u * 1024u ? 64u * 1024u : largest;
+    if (eff < in.chunk_bytes) p.params.chunk_bytes = in.chunk_bytes = eff;
+
     /* Staging: two chunk slots (double buffering) plus one page each for O_DIRECT's
      * aligned windows. */
     if (!el_mul_u64(in.chunk_bytes + EL_PAGE, EL_STAGING_SLOTS,

@@ -12,7 +12,7 @@ Outputs
                                           cases.json: HF's ids and decodes for edge-case strings
   tests/fixtures/hf_llama_<variant>/      tiny random LlamaForCausalLM models (float32
                                           safetensors + config.json + tokenizer.json) with
-                                          reference.json and logits*.bin (layout in README.md)
+                                          reference.json and logits*.bin (layout in tests/fixtures/README_hf.md)
 """
 import json
 import os
@@ -300,8 +300,222 @@ def make_tokenizers():
     return vocab
 
 
+# ---------------------------------------------------------------------------- models
+
+PROMPT = "The future of AI is"
+N_GREEDY = 16
+
+# Tiny Llama variants. Every one is float32, vocabulary = the trained tokenizer's (512).
+# config_layout: "v5" keeps config.json as transformers 5 writes it (rope_parameters
+# {rope_theta, rope_type}); "v4" rewrites it to the layout transformers 4.x wrote, which
+# most checkpoints on the hub have (top-level rope_theta, rope_scaling null).
+VARIANTS = [
+    dict(name="gqa", hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+         num_hidden_layers=2, intermediate_size=100, tie_word_embeddings=True,
+         rope_theta=500000.0, rms_norm_eps=1e-5, config_layout="v5"),
+    dict(name="untied", hidden_size=64, num_attention_heads=4, num_key_value_heads=4,
+         num_hidden_layers=2, intermediate_size=92, tie_word_embeddings=False,
+         rope_theta=10000.0, rms_norm_eps=1e-6, config_layout="v4"),
+    dict(name="head_dim", hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+         head_dim=32, num_hidden_layers=2, intermediate_size=72, tie_word_embeddings=True,
+         rope_theta=1000000.0, rms_norm_eps=1e-5, config_layout="v4"),
+]
+
+MIN_MARGIN = 0.02  # accepted top-1 minus top-2 logit gap at every greedy step
+
+
+def f32_bytes(t):
+    import numpy as np
+    return np.ascontiguousarray(t.detach().to("cpu").float().numpy(), dtype="<f4").tobytes()
+
+
+def build_model(v, seed):
+    """A LlamaForCausalLM with weights large enough that logits spread (HF's default init,
+    std 0.02, gives nearly flat logits whose argmax any rounding could flip)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    kw = {k: val for k, val in v.items() if k not in ("name", "config_layout")}
+    cfg = LlamaConfig(vocab_size=512, max_position_embeddings=128, bos_token_id=1,
+                      eos_token_id=2, hidden_act="silu", attn_implementation="eager", **kw)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(cfg).float().eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))  # (0.5, 1.5): visible
+            elif "embed_tokens" in name:
+                # Small against the layers' outputs: with tied embeddings a large e makes
+                # logits ~ |e|^2 for the input token and greedy decoding just repeats it.
+                p.copy_(0.25 * torch.randn(p.shape, generator=g))
+            else:  # (out, in) linear weights
+                p.copy_(torch.randn(p.shape, generator=g) / (p.shape[1] ** 0.5))
+    if cfg.tie_word_embeddings:
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    return model
+
+
+def greedy(model, prompt_ids):
+    """Argmax decoding with a full forward pass per step (no KV cache): an independent
+    check on generate(). Returns (ids, smallest top-1 minus top-2 gap)."""
+    import torch
+    ids = list(prompt_ids)
+    margin = float("inf")
+    with torch.no_grad():
+        for _ in range(N_GREEDY):
+            logits = model(torch.tensor([ids])).logits[0, -1].double()
+            top = torch.topk(logits, 2).values
+            margin = min(margin, float(top[0] - top[1]))
+            ids.append(int(torch.argmax(logits)))
+    return ids[len(prompt_ids):], margin
+
+
+def round_to_f16(model):
+    import copy
+    import torch
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(p.half().float())
+    return m
+
+
+def rewrite_config_v4(path):
+    with open(path) as f:
+        cfg = json.load(f)
+    rp = cfg.pop("rope_parameters")
+    assert rp.get("rope_type", "default") == "default", rp
+    cfg["rope_theta"] = rp["rope_theta"]
+    cfg["rope_scaling"] = None
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def make_model(v, prompt_ids):
+    import numpy as np
+    import torch
+    from transformers import LlamaForCausalLM
+
+    name = "hf_llama_" + v["name"]
+    out = os.path.join(FIX, name)
+    os.makedirs(out, exist_ok=True)
+    for fname in os.listdir(out):
+        os.remove(os.path.join(out, fname))
+
+    # Deterministic seed search: the first seed whose greedy run is unambiguous (every
+    # step's top-2 gap >= MIN_MARGIN, for f32 and f16-rounded weights), never emits EOS (so
+    # 16 ids are always generated), and is not degenerate (>= 6 distinct ids: a run that
+    # repeats one token would hide position and cache bugs).
+    for seed in range(1000, 1100):
+        model = build_model(v, seed)
+        ids, margin = greedy(model, prompt_ids)
+        m16 = round_to_f16(model)
+        ids16, margin16 = greedy(m16, prompt_ids)
+        if (margin >= MIN_MARGIN and margin16 >= MIN_MARGIN and 2 not in ids and
+                2 not in ids16 and len(set(ids)) >= 6):
+            break
+    else:
+        raise SystemExit("%s: no seed in 1000..1099 gives unambiguous greedy ids" % name)
+
+    # generate() must agree with the plain argmax loop (it uses the KV cache).
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    with torch.no_grad():
+        gen = model.generate(torch.tensor([prompt_ids]), do_sample=False,
+                             max_new_tokens=N_GREEDY, min_new_tokens=0)
+    gen_ids = [int(x) for x in gen[0, len(prompt_ids):]]
+    assert gen_ids == ids, (name, gen_ids, ids)
+
+    model.save_pretrained(out, safe_serialization=True)
+    if v["config_layout"] == "v4":
+        rewrite_config_v4(os.path.join(out, "config.json"))
+    with open(os.path.join(TOKDIR, "tokenizer.json"), "rb") as f:
+        tok_bytes = f.read()
+    with open(os.path.join(out, "tokenizer.json"), "wb") as f:
+        f.write(tok_bytes)
+
+    # Reload what is on disk and recompute: the files, not the in-memory model, are the
+    # fixture.
+    disk = LlamaForCausalLM.from_pretrained(out, torch_dtype=torch.float32,
+                                            attn_implementation="eager").eval()
+    x = torch.tensor([prompt_ids])
+    with torch.no_grad():
+        logits = disk(x).logits[0].float()                     # (n_prompt, vocab)
+        logits64 = disk.double()(x).logits[0]
+        disk.float()
+        logits16 = round_to_f16(disk)(x).logits[0].float()
+    assert torch.equal(logits, model(x).logits[0].float().detach()), name
+    assert greedy(disk, prompt_ids)[0] == ids
+    with open(os.path.join(out, "logits_f32.bin"), "wb") as f:
+        f.write(f32_bytes(logits))
+    with open(os.path.join(out, "logits_f16w.bin"), "wb") as f:
+        f.write(f32_bytes(logits16))
+
+    cfg = disk.config
+    ref = {
+        "variant": v["name"],
+        "versions": versions(),
+        "seed": seed,
+        "dtype": "float32",
+        "config_layout": v["config_layout"],
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "num_attention_heads": cfg.num_attention_heads,
+        "num_key_value_heads": cfg.num_key_value_heads,
+        "head_dim": getattr(cfg, "head_dim", None),
+        "num_hidden_layers": cfg.num_hidden_layers,
+        "intermediate_size": cfg.intermediate_size,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+        "rope_theta": v["rope_theta"],
+        "rms_norm_eps": cfg.rms_norm_eps,
+        "prompt": PROMPT,
+        "prompt_ids": list(prompt_ids),
+        "n_prompt": len(prompt_ids),
+        "logits_f32": {
+            "file": "logits_f32.bin",
+            "layout": "float32 little-endian, row-major [n_prompt][vocab_size]: row i is the "
+                      "logits after prompt_ids[0..i]; the last row is the last position",
+            "max_abs": float(logits.abs().max()),
+            "max_abs_diff_vs_float64": float((logits.double() - logits64).abs().max()),
+        },
+        "logits_f16w": {
+            "file": "logits_f16w.bin",
+            "layout": "as logits_f32, computed in float32 with every weight rounded to float16 "
+                      "first: the reference for a runtime that stores weights as f16",
+            "max_abs_diff_vs_f32": float((logits16 - logits).abs().max()),
+        },
+        "greedy_ids": ids,
+        "greedy_min_margin": margin,
+        "greedy_ids_f16w": ids16,
+        "greedy_min_margin_f16w": margin16,
+        "greedy_note": "argmax of the full logits, %d new tokens after the prompt; EOS (2) does "
+                       "not occur, so no early stop is involved" % N_GREEDY,
+    }
+    write_json(os.path.join(out, "reference.json"), ref)
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print("%s: seed %d, %d bytes, greedy margin %.4f (f16w %.4f), f16w max diff %.2e" %
+          (name, seed, size, margin, margin16, ref["logits_f16w"]["max_abs_diff_vs_f32"]))
+
+
 def main():
+    import tokenizers
     make_tokenizers()
+    tok = tokenizers.Tokenizer.from_file(os.path.join(TOKDIR, "tokenizer.json"))
+    prompt_ids = tok.encode(PROMPT, add_special_tokens=True).ids
+    assert prompt_ids[0] == 1, prompt_ids
+    only = sys.argv[1:]
+    for v in VARIANTS:
+        if not only or v["name"] in only:
+            make_model(v, prompt_ids)
+    total = 0
+    for d in os.listdir(FIX):
+        if d.startswith("hf_"):
+            for f in os.listdir(os.path.join(FIX, d)):
+                total += os.path.getsize(os.path.join(FIX, d, f))
+    print("hf fixtures: %d bytes in all" % total)
+    assert total < 2 * 1000 * 1000, "fixtures must stay under 2 MB"
 
 
 if __name__ == "__main__":

@@ -235,6 +235,16 @@ static void test_id2label(void) {
              !memcmp(c.id2label[0], name, 63));
     el_config_free(&c);
 
+    /* At the edge: 63 bytes fit, 64 are cut to 63. */
+    for (size_t len = 63; len <= 64; len++) {
+        name[len] = 0;
+        snprintf(json, sizeof json, "{\"id2label\": {\"1\": \"x\", \"0\": \"%s\"}}", name);
+        EL_CHECK_OK(parse(json, &c));
+        EL_CHECK(c.num_labels == 2 && strlen(c.id2label[0]) == 63 && !strcmp(c.id2label[1], "x"));
+        el_config_free(&c);
+        name[len] = 'L';
+    }
+
     /* 4096 labels are accepted, 4097 are not. */
     for (int n = 4096; n <= 4097; n++) {
         size_t cap = (size_t)n * 32 + 64, o = 0;

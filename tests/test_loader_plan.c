@@ -37,7 +37,10 @@ int main(void) {
     w = (w + 63) / 64 * 64 + 12;    /* b1 */
     w = (w + 63) / 64 * 64 + 20000; /* w2 */
     EL_CHECK(p.region_bytes[EL_REGION_WEIGHTS] == (w + 4095) / 4096 * 4096);
-    EL_CHECK(p.region_bytes[EL_REGION_STAGING] == 2 * (4u * 1024 * 1024 + 4096));
+    /* Staging: two slots of the effective chunk (the largest tensor, 1,024,000 bytes, is
+     * under the 4 MiB default) plus a page each. */
+    EL_CHECK(p.params.chunk_bytes == 1024000);
+    EL_CHECK(p.region_bytes[EL_REGION_STAGING] == 2 * (1024000 + 4096));
     EL_CHECK(p.region_bytes[EL_REGION_KV] == 0 && p.region_bytes[EL_REGION_SCRATCH] == 0);
     EL_CHECK(p.read_bytes == 1024000 + 12 + 20000);
     EL_CHECK(p.total_bytes == p.region_bytes[0] + p.region_bytes[1] + p.region_bytes[2] +

@@ -226,6 +226,8 @@ static void test_prefix(void) {
 /* ---- valid files ---------------------------------------------------------------------- */
 
 static void test_valid_file(void) {
+    /* File order as listed; the zero-size tensor sits at the same offset as the next one.
+     * (Written with our own header and byte pattern through el_test_write_safetensors_raw.) */
     el_test_tensor spec[] = {
         {"f64", EL_DT_F64, 2, {3, 2}},     {"f32", EL_DT_F32, 1, {5}},
         {"f16", EL_DT_F16, 3, {2, 1, 3}},  {"bf16", EL_DT_BF16, 1, {7}},
@@ -236,14 +238,37 @@ static void test_valid_file(void) {
         {"\xc3\xa9t\xc3\xa9", EL_DT_F16, 1, {1}},
     };
     size_t n = sizeof spec / sizeof spec[0];
+    char json[4096];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t data_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes = el_dtype_size(spec[i].dtype);
+        o += (size_t)snprintf(json + o, sizeof json - o, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+                              spec[i].name, el_dtype_name(spec[i].dtype));
+        for (uint32_t d = 0; d < spec[i].ndim; d++) {
+            bytes *= spec[i].shape[d];
+            o += (size_t)snprintf(json + o, sizeof json - o, "%s%llu", d ? "," : "",
+                                  (unsigned long long)spec[i].shape[d]);
+        }
+        o += (size_t)snprintf(json + o, sizeof json - o, "],\"data_offsets\":[%llu,%llu]}",
+                              (unsigned long long)data_len,
+                              (unsigned long long)(data_len + bytes));
+        data_len += bytes;
+    }
+    snprintf(json + o, sizeof json - o, "}");
+    uint8_t data[512];
+    EL_CHECK(data_len <= sizeof data);
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 31 + 7);
     const char *path = el_test_path("all.safetensors");
-    EL_CHECK(el_test_write_safetensors(path, spec, n, 7));
+    EL_CHECK(el_test_write_safetensors_raw(path, json, data, (size_t)data_len));
+
     size_t flen = 0;
     char *file = el_test_read_file(path, &flen);
-    EL_CHECK(file != NULL && flen > 8);
+    EL_CHECK(file != NULL && flen == 8 + strlen(json) + data_len);
     if (!file) return;
     uint64_t jl = 0;
     EL_CHECK_OK(el_st_check_prefix((const uint8_t *)file, flen, path, &jl));
+    EL_CHECK(jl == strlen(json));
     el_tensor_table t = {0};
     EL_CHECK_OK(el_st_parse_header(file + 8, (size_t)jl, 8 + jl, flen - 8 - jl, 3, path, &t));
     EL_CHECK(t.count == n);
@@ -260,18 +285,28 @@ static void test_valid_file(void) {
         for (uint32_t d = 0; d < spec[i].ndim; d++) ok = ok && x->shape[d] == spec[i].shape[d];
         if (!ok) fprintf(stderr, "  tensor %zu (%s) differs\n", i, spec[i].name);
         EL_CHECK(ok);
-        /* The offset points at this tensor's bytes. */
-        if (bytes && off + bytes <= flen) {
-            uint8_t *want = malloc(bytes);
-            el_test_fill(7, i, spec[i].dtype, 0, want, bytes);
-            EL_CHECK(!memcmp(file + off, want, bytes));
-            free(want);
-        }
+        /* The offset points at this tensor's bytes of the pattern. */
+        if (bytes && x->offset + bytes <= flen)
+            EL_CHECK(!memcmp(file + x->offset, data + (off - 8 - jl), bytes));
         off += bytes;
     }
     EL_CHECK(off == flen);
     EL_CHECK(t.items[11].ndim == 0 && t.items[11].nbytes == 4); /* scalar: one element */
     EL_CHECK(t.items[6].nbytes == 0);
+
+    /* The harness writer (random names and data) agrees with the parser too. */
+    el_test_tensor small[] = {{"x", EL_DT_F32, 2, {3, 4}}, {"y", EL_DT_BF16, 1, {6}}};
+    const char *p2 = el_test_path("small.safetensors");
+    EL_CHECK(el_test_write_safetensors(p2, small, 2, 1));
+    size_t l2 = 0;
+    char *f2 = el_test_read_file(p2, &l2);
+    uint64_t j2 = 0;
+    EL_CHECK(f2 && el_st_check_prefix((const uint8_t *)f2, l2, p2, &j2) == EL_OK);
+    el_tensor_table t2 = {0};
+    if (f2) EL_CHECK_OK(el_st_parse_header(f2 + 8, (size_t)j2, 8 + j2, l2 - 8 - j2, 0, p2, &t2));
+    EL_CHECK(t2.count == 2 && t2.items[1].offset == 8 + j2 + 48 && t2.items[1].nbytes == 12);
+    el_tensor_table_free(&t2);
+    free(f2);
 
     /* A second file's tensors append with their own file index and offsets. */
     const char *json2 = "{\"other\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}";

@@ -1,0 +1,68 @@
+/* cmd_tokenize.c - `edgeload tokenize MODEL TEXT`: the model's tokenizer on TEXT, ids on one
+ * line, space-separated (BOS first unless --no-bos). Opens headers only: no arena, no load. */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char k_help[] =
+    "usage: edgeload tokenize MODEL [--tokenizer FILE] [--no-bos] [--json] TEXT\n"
+    "Prints the token ids of TEXT on one line, space-separated (BOS first unless --no-bos).\n"
+    "With --json: {\"ids\": [...], \"count\": N}.\n";
+
+int el_cmd_tokenize(int argc, char **argv) {
+    el_cli_opts o;
+    el_cli_opts_init(&o);
+    const char *text = NULL;
+    bool bos = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(k_help, stdout);
+            return 0;
+        }
+        int r = el_cli_parse_common(argc, argv, &i, &o);
+        if (r < 0) return 1;
+        if (r > 0) continue;
+        if (!strcmp(a, "--no-bos")) {
+            bos = false;
+        } else if (!strcmp(a, "--")) { /* what follows is TEXT, even if it starts with '-' */
+            if (i + 1 < argc && !text && o.model) text = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return el_cli_usage("tokenize: unknown option %s", a);
+        } else if (!o.model) {
+            o.model = a;
+        } else if (!text) {
+            text = a;
+        } else {
+            return el_cli_usage("tokenize: one TEXT only (quote it)");
+        }
+    }
+    if (!o.model || !text) return el_cli_usage("tokenize MODEL TEXT: missing %s", o.model ? "TEXT" : "MODEL");
+    el_model *m = NULL;
+    el_model_open_params op = {o.tokenizer};
+    el_status st = el_model_open(o.model, &op, &m);
+    if (st != EL_OK) return el_cli_fail(st);
+    size_t len = strlen(text), cap = len + 2, n = 0; /* the encoder's working space */
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) {
+        el_model_close(m);
+        fprintf(stderr, "edgeload: error: out of memory\n");
+        return 3;
+    }
+    st = el_tokenize(m, text, len, bos, ids, cap, &n);
+    int rc = 0;
+    if (st != EL_OK) {
+        rc = el_cli_fail(st);
+    } else if (o.json) {
+        printf("{\"ids\":[");
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
+        printf("],\"count\":%zu}\n", n);
+    } else {
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+        printf("\n");
+    }
+    free(ids);
+    el_model_close(m);
+    return rc;
+}

@@ -1,0 +1,133 @@
+/* sampler.c - picking the next token from logits: greedy (temperature 0), or temperature,
+ * then top-k, then top-p (nucleus) over the renormalised survivors, then a draw from a
+ * seeded xorshift64* generator. Sorting works in caller memory (the session's scratch). */
+#include "models/session_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void el_sampler_params_default(el_sampler_params *p) {
+    p->temperature = 1.0f;
+    p->top_k = 0;
+    p->top_p = 0.9f;
+    p->seed = 0;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void el_sampler_init(el_sampler *s, uint32_t vocab, el_prob_index *cand,
+                     const el_sampler_params *p) {
+    s->vocab = vocab;
+    s->cand = cand;
+    if (p)
+        s->p = *p;
+    else
+        s->p = (el_sampler_params){0.0f, 0, 1.0f, 0};
+    s->rng = splitmix64(s->p.seed);
+    if (s->rng == 0) s->rng = 0x2545f4914f6cdd1dull; /* xorshift must not start at 0 */
+}
+
+static uint32_t rand_u32(el_sampler *s) {
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return (uint32_t)((s->rng * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+float el_sampler_rand(el_sampler *s) { return (float)(rand_u32(s) >> 8) / 16777216.0f; }
+
+/* Descending probability; the lower id first on ties, so results do not depend on qsort. */
+static int cmp_desc(const void *a, const void *b) {
+    const el_prob_index *x = a, *y = b;
+    if (x->prob > y->prob) return -1;
+    if (x->prob < y->prob) return 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static bool before(const el_prob_index *x, const el_prob_index *y) {
+    return x->prob > y->prob || (x->prob == y->prob && x->id < y->id);
+}
+
+static void swap_pi(el_prob_index *a, el_prob_index *b) {
+    el_prob_index t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Moves the k best of c[0..n) (0 < k < n, cmp_desc order) to the front, unordered
+ * (quickselect). Invariant: everything in [0, lo) comes before everything in [lo, n), and
+ * everything in [hi, n) after everything in [0, hi); each round moves lo up or hi down, so
+ * it ends even if the order were inconsistent (NaN). */
+static void select_top(el_prob_index *c, size_t n, size_t k) {
+    size_t lo = 0, hi = n;
+    while (lo < k && k < hi) {
+        swap_pi(&c[lo + (hi - lo) / 2], &c[hi - 1]);
+        el_prob_index pivot = c[hi - 1];
+        size_t store = lo;
+        for (size_t i = lo; i + 1 < hi; i++)
+            if (before(&c[i], &pivot)) swap_pi(&c[i], &c[store++]);
+        swap_pi(&c[store], &c[hi - 1]);
+        if (store < k)
+            lo = store + 1;
+        else
+            hi = store;
+    }
+}
+
+int32_t el_sampler_sample(el_sampler *s, float *logits) {
+    const size_t n = s->vocab;
+    if (!(s->p.temperature > 0.0f)) return (int32_t)el_cpu_argmax(logits, n);
+    for (size_t i = 0; i < n; i++) logits[i] /= s->p.temperature;
+    el_cpu_softmax(NULL, logits, n);
+    bool use_k = s->p.top_k > 0 && s->p.top_k < n;
+    bool use_p = s->p.top_p > 0.0f && s->p.top_p < 1.0f;
+    float coin = el_sampler_rand(s);
+    if (!use_k && !use_p) {
+        float cdf = 0;
+        for (size_t i = 0; i < n; i++) {
+            cdf += logits[i];
+            if (coin < cdf) return (int32_t)i;
+        }
+        return (int32_t)el_cpu_argmax(logits, n); /* rounding left the cdf below coin */
+    }
+    el_prob_index *c = s->cand;
+    size_t m = 0;
+    /* Without top-k, tokens below (1 - top_p) / (n - 1) cannot be in the nucleus (together
+     * they hold less than 1 - top_p), so they need no sorting. */
+    float cutoff = !use_k && n > 1 ? (1.0f - s->p.top_p) / (float)(n - 1) : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        if (logits[i] >= cutoff) c[m++] = (el_prob_index){logits[i], (int32_t)i};
+    if (m == 0) return (int32_t)el_cpu_argmax(logits, n);
+    if (use_k && m > s->p.top_k) {
+        select_top(c, m, s->p.top_k);
+        m = s->p.top_k;
+    }
+    qsort(c, m, sizeof *c, cmp_desc);
+    float mass = 0;
+    for (size_t i = 0; i < m; i++) mass += c[i].prob;
+    if (use_p) {
+        /* Smallest prefix whose (renormalised) mass reaches top_p. */
+        float target = s->p.top_p * mass, cum = 0;
+        size_t last = m - 1;
+        for (size_t i = 0; i < m; i++) {
+            cum += c[i].prob;
+            if (cum >= target) {
+                last = i;
+                break;
+            }
+        }
+        m = last + 1;
+        mass = cum;
+    }
+    float r = coin * mass, cdf = 0;
+    for (size_t i = 0; i < m; i++) {
+        cdf += c[i].prob;
+        if (r < cdf) return c[i].id;
+    }
+    return c[m - 1].id;
+}

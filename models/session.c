@@ -1,0 +1,292 @@
+/* session.c - the family-independent half of a session: memory carved from the arena,
+ * the thread pool, batched prefill, tokenization through the model's tokenizer and the
+ * generation loop (prefill, sample, stream, stop). Families supply the forward pass. */
+#include "models/session_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- carving ---------------------------------------------------------------------------- */
+
+void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *what) {
+    if (c->status != EL_OK || count == 0) return NULL;
+    uint64_t bytes, padded, total;
+    if (!el_mul_u64(count, elem_size, &bytes) ||
+        !el_align_up_u64(bytes, EL_ALIGN_DEFAULT, &padded) ||
+        !el_add_u64(c->bytes, padded, &total)) {
+        c->status = el_errorf(EL_E_NOFIT, "%s region: %s of %llu x %llu bytes overflows",
+                              el_region_name(c->region), what, (unsigned long long)count,
+                              (unsigned long long)elem_size);
+        return NULL;
+    }
+    c->bytes = total;
+    if (!c->arena) return NULL;
+    void *p = NULL;
+    el_status s = el_arena_alloc(c->arena, c->region, bytes, EL_ALIGN_DEFAULT, &p);
+    if (s != EL_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", el_last_error());
+        c->status = el_errorf(s, "session %s (%llu bytes): %s; was the arena made from this "
+                              "model's plan?", what, (unsigned long long)bytes, why);
+        return NULL;
+    }
+    return p;
+}
+
+el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes) {
+    el_carver c = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carve(&c, 1, sizeof(el_session), "session");
+    el_carve(&c, 1, sizeof(el_pool), "thread pool");
+    el_carve(&c, (uint64_t)ctx * EL_SESSION_IDS_PER_CTX + 16, sizeof(int32_t), "prompt ids");
+    el_carve(&c, vocab, sizeof(el_prob_index), "sampler");
+    *bytes = c.bytes;
+    return c.status;
+}
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+el_status el_device_parse(const char *text, el_device *out) {
+    if (text && !strcasecmp(text, "cpu")) return *out = EL_DEVICE_CPU, EL_OK;
+    if (text && !strcasecmp(text, "cuda")) return *out = EL_DEVICE_CUDA, EL_OK;
+    if (text && !strcasecmp(text, "auto")) return *out = EL_DEVICE_AUTO, EL_OK;
+    return el_errorf(EL_E_USAGE, "unknown device '%s' (expected cpu, cuda or auto)",
+                     text ? text : "(null)");
+}
+
+const char *el_device_name(el_device d) {
+    switch (d) {
+    case EL_DEVICE_CPU: return "cpu";
+    case EL_DEVICE_CUDA: return "cuda";
+    case EL_DEVICE_AUTO: return "auto";
+    }
+    return "unknown";
+}
+
+bool el_device_available(el_device d) {
+    /* The CUDA backend is not part of this build yet. */
+    return d == EL_DEVICE_CPU || d == EL_DEVICE_AUTO;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
+                          const el_session_params *params, el_session **out) {
+    if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_session_init: NULL argument");
+    *out = NULL;
+    el_session_params prm = {0, EL_DEVICE_CPU, 0};
+    if (params) prm = *params;
+    if (prm.device == EL_DEVICE_CUDA && !el_device_available(EL_DEVICE_CUDA))
+        return el_errorf(EL_E_NODEV, "--device cuda: this build has no CUDA backend; use "
+                         "--device cpu (or auto)");
+    if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
+        prm.device != EL_DEVICE_AUTO)
+        return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
+    if (prm.threads > EL_POOL_MAX_THREADS)
+        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
+                         EL_POOL_MAX_THREADS);
+    const el_family *f = m->family;
+    if (!f || !f->session_init || !f->forward)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' cannot run (no forward pass)",
+                         m->path, f ? f->name : "generic");
+    if (!m->loaded)
+        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting a "
+                         "session", m->path);
+    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0)
+        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
+                         m->path);
+
+    uint64_t kv_mark = el_arena_mark(a, EL_REGION_KV);
+    uint64_t sc_mark = el_arena_mark(a, EL_REGION_SCRATCH);
+    el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
+    el_session *s = el_carve(&sc, 1, sizeof *s, "session");
+    el_pool *pool = el_carve(&sc, 1, sizeof *pool, "thread pool");
+    size_t ids_cap = (size_t)plan->params.ctx * EL_SESSION_IDS_PER_CTX + 16;
+    int32_t *ids = el_carve(&sc, ids_cap, sizeof *ids, "prompt ids");
+    if (sc.status != EL_OK) {
+        el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
+        return sc.status;
+    }
+    memset(s, 0, sizeof *s);
+    s->model = m;
+    s->arena = a;
+    s->family = f;
+    s->plan = *plan;
+    s->kv_mark = kv_mark;
+    s->scratch_mark = sc_mark;
+    s->ctx = plan->params.ctx;
+    s->chunk = el_session_planned_chunk(s->ctx);
+    if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
+    s->pool = pool;
+    s->ids = ids;
+    s->ids_cap = ids_cap;
+    el_status st = f->session_init(s);
+    if (st == EL_OK) {
+        s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
+        st = sc.status;
+        if (st != EL_OK && f->session_deinit) f->session_deinit(s);
+    }
+    if (st == EL_OK) {
+        st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
+        if (st != EL_OK && f->session_deinit) f->session_deinit(s);
+    }
+    if (st != EL_OK) {
+        el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
+        el_arena_release(a, EL_REGION_KV, kv_mark);
+        return st;
+    }
+    el_sampler_init(&s->sampler, s->vocab, s->cand, NULL);
+    *out = s;
+    return EL_OK;
+}
+
+void el_session_deinit(el_session *s) {
+    if (!s) return;
+    el_arena *a = s->arena;
+    uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark;
+    el_pool_deinit(s->pool);
+    if (s->family->session_deinit) s->family->session_deinit(s);
+    /* s itself lives in the scratch region being released: nothing touches it after. */
+    el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
+    el_arena_release(a, EL_REGION_KV, kv_mark);
+}
+
+uint32_t el_session_ctx(const el_session *s) { return s->ctx; }
+uint32_t el_session_vocab(const el_session *s) { return s->vocab; }
+uint32_t el_session_pos(const el_session *s) { return s->pos; }
+unsigned el_session_threads(const el_session *s) { return s->pool->n_threads; }
+void el_session_reset(el_session *s) { s->pos = 0; }
+
+el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const float **logits) {
+    if (!s || !ids || n == 0 || !logits)
+        return el_errorf(EL_E_USAGE, "el_session_forward: NULL argument or no tokens");
+    if (n > (size_t)(s->ctx - s->pos))
+        return el_errorf(EL_E_NOFIT, "%zu tokens at position %u go past the context of %u "
+                         "tokens (--ctx)", n, s->pos, s->ctx);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= s->vocab)
+            return el_errorf(EL_E_INVALID, "token %zu: id %d outside the vocabulary of %u", i,
+                             ids[i], s->vocab);
+    for (size_t i = 0; i < n; i += s->chunk) {
+        size_t m = n - i < s->chunk ? n - i : s->chunk;
+        s->family->forward(s, ids + i, m, i + m == n);
+        s->pos += (uint32_t)m;
+    }
+    *logits = s->logits;
+    return EL_OK;
+}
+
+/* ---- tokens ----------------------------------------------------------------------------- */
+
+static el_status model_tokenizer(const el_model *m, const el_tokenizer **out) {
+    if (!m) return el_errorf(EL_E_USAGE, "NULL model");
+    if (!m->family || !m->family->tokenizer)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
+                         m->family ? m->family->name : "generic");
+    return m->family->tokenizer(m, out);
+}
+
+el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_bos,
+                      int32_t *ids, size_t cap, size_t *n) {
+    const el_tokenizer *t;
+    el_status s = model_tokenizer(m, &t);
+    if (s != EL_OK) return s;
+    return el_tokenizer_encode(t, text, len, add_bos, ids, cap, n);
+}
+
+el_status el_token_piece(const el_model *m, int32_t prev, int32_t id, char *buf, size_t cap,
+                         size_t *n) {
+    const el_tokenizer *t;
+    el_status s = model_tokenizer(m, &t);
+    if (s != EL_OK) return s;
+    return el_tokenizer_decode(t, prev, id, buf, cap, n);
+}
+
+void el_token_special(const el_model *m, int32_t *bos, int32_t *eos) {
+    const el_tokenizer *t;
+    if (model_tokenizer(m, &t) != EL_OK) {
+        *bos = *eos = -1;
+        return;
+    }
+    *bos = t->bos_id;
+    *eos = t->eos_id;
+}
+
+/* ---- generation ------------------------------------------------------------------------- */
+
+static bool is_stop(const el_session *s, int32_t id) {
+    for (uint32_t i = 0; i < s->n_stop; i++)
+        if (s->stop[i] == id) return true;
+    return false;
+}
+
+el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
+                      const el_sampler_params *sp, el_token_fn on_token, void *user,
+                      el_gen_stats *stats) {
+    el_gen_stats st;
+    memset(&st, 0, sizeof st);
+    if (stats) *stats = st;
+    if (!s || !prompt) return el_errorf(EL_E_USAGE, "el_generate: NULL session or prompt");
+    double t0 = el_now();
+    const el_tokenizer *tok;
+    el_status rc = model_tokenizer(s->model, &tok);
+    if (rc != EL_OK) return rc;
+    size_t len = strlen(prompt), n = 0;
+    rc = el_tokenizer_encode(tok, prompt, len, true, s->ids, s->ids_cap, &n);
+    if (rc == EL_E_NOFIT)
+        return el_errorf(EL_E_NOFIT, "the prompt (%zu bytes) is too long: it needs up to %zu "
+                         "tokens and the context is %u tokens (--ctx)", len, n, s->ctx);
+    if (rc != EL_OK) return rc;
+    if (n > s->ctx)
+        return el_errorf(EL_E_NOFIT, "the prompt is %zu tokens, longer than the context of %u "
+                         "tokens: shorten it or raise --ctx (the model allows %u)", n, s->ctx,
+                         s->max_ctx);
+    uint64_t need = (uint64_t)n + n_new;
+    if (need > s->ctx) {
+        if (need <= s->max_ctx)
+            return el_errorf(EL_E_NOFIT, "the prompt (%zu tokens) + -n %u = %llu tokens, past "
+                             "the context of %u: use --ctx %llu, or -n %llu", n, n_new,
+                             (unsigned long long)need, s->ctx, (unsigned long long)need,
+                             (unsigned long long)(s->ctx - n));
+        return el_errorf(EL_E_NOFIT, "the prompt (%zu tokens) + -n %u = %llu tokens, past the "
+                         "context of %u and the model's maximum of %u positions: use -n %llu "
+                         "or less", n, n_new, (unsigned long long)need, s->ctx, s->max_ctx,
+                         (unsigned long long)(s->ctx - n));
+    }
+    el_sampler_init(&s->sampler, s->vocab, s->cand, sp);
+    s->pos = 0;
+    const float *logits;
+    rc = el_session_forward(s, s->ids, n, &logits);
+    if (rc != EL_OK) return rc;
+    st.prompt_tokens = (uint32_t)n;
+    int32_t prev = s->ids[n - 1], id = el_sampler_sample(&s->sampler, s->logits);
+    double t_first = el_now();
+    st.prompt_seconds = t_first - t0;
+    double t_gen = t_first;
+    char piece[1024];
+    while (st.generated_tokens < n_new) {
+        if (is_stop(s, id)) {
+            st.stopped_at_eos = true;
+            break;
+        }
+        size_t plen = 0;
+        rc = el_tokenizer_decode(tok, prev, id, piece, sizeof piece, &plen);
+        if (rc != EL_OK) break;
+        st.generated_tokens++;
+        if (st.generated_tokens == 1) st.first_token_seconds = el_now() - t0;
+        bool more = on_token ? on_token(user, id, piece, plen) : true;
+        if (st.generated_tokens == 1) t_gen = el_now();
+        if (!more || st.generated_tokens == n_new) break;
+        rc = el_session_forward(s, &id, 1, &logits);
+        if (rc != EL_OK) break;
+        prev = id;
+        id = el_sampler_sample(&s->sampler, s->logits);
+    }
+    double t_end = el_now();
+    if (st.generated_tokens > 0) st.gen_seconds = t_end - t_gen;
+    if (st.prompt_seconds > 0) st.prompt_tok_per_s = st.prompt_tokens / st.prompt_seconds;
+    if (st.generated_tokens > 1 && st.gen_seconds > 0)
+        st.gen_tok_per_s = (st.generated_tokens - 1) / st.gen_seconds;
+    if (stats) *stats = st;
+    return rc;
+}

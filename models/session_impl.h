@@ -1,0 +1,88 @@
+/* session_impl.h - the session object behind el_session (internal), the carver that lays
+ * out kv/scratch memory the same way for the plan (counting) and for session init
+ * (allocating), and the sampler. Families include this to implement their session hooks. */
+#ifndef EL_SESSION_IMPL_H
+#define EL_SESSION_IMPL_H
+
+#include "arena/arena.h"
+#include "kernels/cpu/cpu.h"
+#include "loader/model_impl.h"
+#include "tokenizer/tokenizer.h"
+
+/* ---- carving ---------------------------------------------------------------------------- */
+
+/* Takes consecutive 64-byte aligned pieces from one arena region, or, with arena NULL,
+ * only adds up what they would take. Plan and session init run the same sequence of
+ * el_carve calls, so the plan is exact. The first failure sticks in status (with its
+ * message); later calls then return NULL. */
+typedef struct el_carver {
+    el_arena *arena;  /* NULL: count only */
+    el_region region;
+    uint64_t bytes;   /* total so far, each piece rounded up to EL_ALIGN_DEFAULT */
+    el_status status; /* EL_OK until a piece overflows or does not fit */
+} el_carver;
+
+/* count * elem_size bytes (count may be 0: returns NULL, takes nothing). */
+void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *what);
+
+/* ---- sampling --------------------------------------------------------------------------- */
+
+typedef struct el_prob_index {
+    float prob;
+    int32_t id;
+} el_prob_index;
+
+typedef struct el_sampler {
+    uint32_t vocab;
+    el_sampler_params p;
+    el_prob_index *cand; /* [vocab] sorting space (in scratch) */
+    uint64_t rng;        /* xorshift64* state, never 0 */
+} el_sampler;
+
+/* cand: vocab entries of caller memory. */
+void el_sampler_init(el_sampler *s, uint32_t vocab, el_prob_index *cand,
+                     const el_sampler_params *p);
+/* Picks a token from vocab logits; may overwrite logits (temperature, softmax). */
+int32_t el_sampler_sample(el_sampler *s, float *logits);
+/* A uniform float in [0, 1) from the sampler's generator. */
+float el_sampler_rand(el_sampler *s);
+
+/* ---- the session ------------------------------------------------------------------------ */
+
+#define EL_SESSION_MAX_STOP 4
+#define EL_PREFILL_CHUNK_MAX 64u   /* prompt tokens per forward pass (the plan's scratch) */
+#define EL_SESSION_IDS_PER_CTX 8u  /* prompt id buffer: 8 * ctx (the encoder's working space) */
+
+struct el_session {
+    el_model *model;
+    el_arena *arena;
+    const el_family *family;
+    el_plan plan;                /* copy of the plan the arena was made from */
+    uint64_t kv_mark;            /* region offsets at init: deinit releases to them */
+    uint64_t scratch_mark;
+    uint32_t ctx;                /* context length (tokens), from the plan */
+    uint32_t chunk;              /* prompt tokens per forward pass, <= the planned maximum */
+    uint32_t pos;                /* tokens in the KV cache */
+    uint32_t vocab;              /* set by the family: logits per position */
+    uint32_t max_ctx;            /* set by the family: the model's maximum positions */
+    float *logits;               /* set by the family: [vocab], in scratch */
+    int32_t stop[EL_SESSION_MAX_STOP]; /* set by the family: ids that end generation */
+    uint32_t n_stop;
+    void *family_state;          /* owned by the family, in scratch */
+    el_pool *pool;               /* in scratch */
+    int32_t *ids;                /* [ids_cap] prompt tokens, in scratch */
+    size_t ids_cap;
+    el_prob_index *cand;         /* [vocab] sampler space, in scratch */
+    el_sampler sampler;
+};
+
+/* Scratch bytes the generic part of a session takes for a model of vocab tokens at ctx
+ * (the session object, the pool, the prompt ids, the sampler). Families add it to their
+ * plan; el_session_init carves the same pieces, before the family's. */
+el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes);
+/* The planned prefill chunk for a context of ctx tokens. */
+static inline uint32_t el_session_planned_chunk(uint32_t ctx) {
+    return ctx < EL_PREFILL_CHUNK_MAX ? ctx : EL_PREFILL_CHUNK_MAX;
+}
+
+#endif /* EL_SESSION_IMPL_H */
