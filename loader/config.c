@@ -213,7 +213,26 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
                              fname, key, el_json_describe(v, got, sizeof got));
         c->norm_eps = v->valuedouble;
     }
-    if ((v = find(root, "rope_theta"))) {
+    /* transformers 5 writes RoPE settings as "rope_parameters": {"rope_theta": ..,
+     * "rope_type": ..}; 4.x wrote a top-level rope_theta and "rope_scaling". Only plain
+     * RoPE is implemented: scaled variants are refused rather than run wrong. */
+    const cJSON *rp = find(root, "rope_parameters");
+    if (rp && !cJSON_IsNull(rp)) {
+        if (!cJSON_IsObject(rp))
+            return el_errorf(EL_E_INVALID, "%s: rope_parameters: expected an object, got %s",
+                             fname, el_json_describe(rp, got, sizeof got));
+        const cJSON *rt = find(rp, "rope_type");
+        if (rt && !(cJSON_IsString(rt) && !strcmp(rt->valuestring, "default")))
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: rope_parameters.rope_type %s: only \"default\" RoPE is supported",
+                             fname, el_json_describe(rt, got, sizeof got));
+    }
+    const cJSON *rs = find(root, "rope_scaling");
+    if (rs && !cJSON_IsNull(rs))
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: rope_scaling is set: scaled RoPE (linear, dynamic, yarn, llama3) "
+                         "is not supported", fname);
+    if ((v = find(root, "rope_theta")) || (rp && (v = find(rp, "rope_theta")))) {
         if (!cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && isfinite(v->valuedouble)))
             return el_errorf(EL_E_INVALID, "%s: rope_theta: expected a positive number, got %s",
                              fname, el_json_describe(v, got, sizeof got));

@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
-"""make_fixtures.py - builds the Hugging Face reference fixtures under tests/fixtures/ (developer-run).
+"""make_fixtures.py - builds the Hugging Face reference fixtures in tests/fixtures/ (developer-run).
 
 Run scripts/fixtures_venv.sh once, then:
-    .venv-fixtures/bin/python scripts/make_fixtures.py
+    .venv-fixtures/bin/python scripts/make_fixtures.py [VARIANT...]
+(the tokenizers always, then every model variant or only those named: gqa untied head_dim).
 CI never runs this: its outputs are committed. Everything is seeded, so a rerun with the same
 library versions rewrites the same bytes (the versions used are recorded in each JSON file).
 
 Outputs
   tests/fixtures/hf_tokenizer/            a small Llama-shaped tokenizer.json trained here
-                                          (no hub access) in three pipeline styles, and
-                                          cases.json: HF's ids and decodes for edge-case strings
+                                          (no hub access) in three pipeline styles, three
+                                          hand-made ones, and cases.json: HF's ids and
+                                          decodes for edge-case strings
   tests/fixtures/hf_llama_<variant>/      tiny random LlamaForCausalLM models (float32
                                           safetensors + config.json + tokenizer.json) with
-                                          reference.json and logits*.bin (layout in tests/fixtures/README_hf.md)
+                                          reference.json and logits*.bin
+The layouts and how each fixture was made: tests/fixtures/README_hf.md.
 """
 import json
 import os
-import struct
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,12 +66,12 @@ def versions():
 
 def write_json(path, obj):
     """JSON with one list element (case, id list) per line: readable diffs, small files."""
+    def nested(v):
+        return isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict))
+
     def dump(o, indent):
         pad = " " * indent
-        if isinstance(o, dict) and any(isinstance(v, (dict, list)) and v and
-                                       isinstance(v, dict) or
-                                       (isinstance(v, list) and v and isinstance(v[0], dict))
-                                       for v in o.values()):
+        if isinstance(o, dict) and any(nested(v) for v in o.values()):
             items = [pad + "  " + json.dumps(k, ensure_ascii=False) + ": " +
                      dump(v, indent + 2).lstrip() for k, v in o.items()]
             return pad + "{\n" + ",\n".join(items) + "\n" + pad + "}"
@@ -178,6 +180,7 @@ CASES = [
     "special <s> inside and </s> too",
     "<s>",
     "</s> at the start",
+    "<s>no space after the BOS",
     "\u00a0non-breaking\u00a0space",
     "\U0010FFFD",
     "aaaa bbbb aaaa",

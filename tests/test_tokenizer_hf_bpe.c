@@ -236,7 +236,8 @@ static const char *write_tok(const char *name, const tok_parts *p) {
              p->added ? p->added : A_OK, p->normalizer ? p->normalizer : N_OK,
              p->pretok ? p->pretok : "null", p->post ? p->post : "null",
              p->decoder ? p->decoder : D_OK, p->type ? p->type : "\"BPE\"",
-             p->model_extra ? p->model_extra : ",\"unk_token\":\"<unk>\"", p->vocab ? p->vocab : V_OK,
+             p->model_extra ? p->model_extra : ",\"unk_token\":\"<unk>\"",
+             p->vocab ? p->vocab : V_OK,
              p->merges ? p->merges : M_OK);
     const char *path = el_test_path(name);
     EL_CHECK(el_test_write_file(path, json, strlen(json)));
@@ -348,13 +349,18 @@ static void check_bad_files(void) {
     expect_open("vocab_dup_id.json", &x, EL_E_INVALID, "id 3");
     x = base;
     x.vocab = "{\"<unk>\":0,\"<s>\":1,\"</s>\":2,\"" SP "\":3,\"a\":4,\"a\":5}";
-    expect_open("vocab_dup_token.json", &x, EL_E_INVALID, "twice");
+    expect_open("vocab_dup_token.json", &x, EL_E_INVALID, "appears twice");
     x = base;
     x.vocab = "[\"<unk>\"]";
     expect_open("vocab_array.json", &x, EL_E_INVALID, "model.vocab");
     x = base;
     x.added = "[{\"id\":1,\"content\":\"<bos>\",\"special\":true}]";
     expect_open("added_conflict.json", &x, EL_E_INVALID, "added_tokens[0]");
+    x = base; /* an added token repeating a vocabulary string under a new id is fine */
+    x.vocab = "{\"<unk>\":0,\"<s>\":1,\"</s>\":2,\"" SP "\":3,\"a\":4,\"" SP "a\":5}";
+    x.added = "[{\"id\":1,\"content\":\"<s>\",\"special\":true},"
+              "{\"id\":6,\"content\":\"a\",\"special\":false}]";
+    expect_open("added_repeat.json", &x, EL_OK, NULL);
     x = base;
     x.model_extra = ",\"unk_token\":\"<nope>\"";
     expect_open("unk_missing.json", &x, EL_E_INVALID, "unk_token");
@@ -370,7 +376,8 @@ static void check_bad_files(void) {
     x.pretok = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false}";
     expect_open("bytelevel.json", &x, EL_E_UNSUPPORTED, "ByteLevel");
     x = base;
-    x.pretok = "{\"type\":\"Metaspace\",\"replacement\":\"" SP "\",\"prepend_scheme\":\"sometimes\"}";
+    x.pretok = "{\"type\":\"Metaspace\",\"replacement\":\"" SP "\","
+               "\"prepend_scheme\":\"sometimes\"}";
     expect_open("scheme.json", &x, EL_E_INVALID, "prepend_scheme");
     x = base;
     x.decoder = "{\"type\":\"ByteLevel\"}";

@@ -225,12 +225,24 @@ static void test_malformed(void) {
     EL_CHECK_STATUS(el_tokenizer_llama2c_parse(b, o, "max", 0, &t), EL_E_INVALID);
     free(good);
 
-    /* Dispatch: a JSON tokenizer is recognised (and not yet supported); a missing file is
-     * an I/O error. */
+    /* Dispatch by content: JSON (even after whitespace) goes to the tokenizer.json backend,
+     * which refuses this one naming the file; a real one opens there; a SentencePiece
+     * .model is refused by name; a missing file is an I/O error. */
     const char *json = el_test_path("tokenizer.json");
     EL_CHECK(el_test_write_file(json, "  \n{\"model\": {}}", 16));
-    EL_CHECK_STATUS(el_tokenizer_open(json, 512, &t), EL_E_UNSUPPORTED);
-    EL_CHECK(strstr(el_last_error(), "tokenizer.json"));
+    el_status s = el_tokenizer_open(json, 512, &t);
+    EL_CHECK(s != EL_OK && strstr(el_last_error(), "tokenizer.json"));
+    const char *hf = EL_SOURCE_DIR "/tests/fixtures/hf_llama_gqa/tokenizer.json";
+    struct stat st;
+    if (stat(hf, &st) == 0) {
+        EL_CHECK_OK(el_tokenizer_open(hf, 0, &t));
+        EL_CHECK(t && strcmp(t->vt->name, "hf-bpe") == 0);
+        el_tokenizer_close(t);
+    }
+    const char *spm = el_test_path("tokenizer.model");
+    EL_CHECK(el_test_write_file(spm, "\x0a\x09\x0a\x05<unk>", 9));
+    EL_CHECK_STATUS(el_tokenizer_open(spm, 512, &t), EL_E_UNSUPPORTED);
+    EL_CHECK(strstr(el_last_error(), "SentencePiece"));
     EL_CHECK_STATUS(el_tokenizer_open(el_test_path("absent.bin"), 512, &t), EL_E_IO);
 }
 

@@ -15,9 +15,10 @@
  *   decoder        Metaspace, or a Sequence of Replace, ByteFallback, Fuse, Strip (stop 0),
  *                  Metaspace
  *
- * All tables are built at open. encode allocates nothing: the symbols of one word are
- * merged in a fixed stack buffer (HF_WORD_MAX), or in the caller's ids buffer when a word
- * is longer; the text between added tokens is processed as HF does (one BPE "word" per
+ * vocab_size 0 skips the check against the model's vocabulary (tools that only tokenize).
+ * All tables are built at open. encode allocates nothing (it uses about 5 KiB of stack):
+ * the symbols of one word are merged in a fixed stack buffer (HF_WORD_MAX), or in the
+ * caller's ids buffer when a word is longer; the text between added tokens is processed as HF does (one BPE "word" per
  * pre-token), split further only where the vocabulary proves that no merge can cross the
  * split (see hf_split_safe), which gives identical ids with bounded work space. */
 #include "tokenizer/tokenizer.h"
@@ -57,7 +58,7 @@ typedef struct hf_merge {
     int32_t result;             /* id of left + right */
 } hf_merge;
 
-enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1 };
+enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2 };
 
 typedef struct hf_tok {
     el_tokenizer base;
@@ -472,6 +473,7 @@ static el_status hf_encode(const el_tokenizer *base, const char *text, size_t le
     e.text_off = 0;
     hf_word_reset(&e);
     if (add_bos) hf_emit(&e, t->base.bos_id);
+    if (len == 0) text = ""; /* no arithmetic on a NULL pointer below */
 
     size_t piece = 0;
     for (size_t i = 0; i < len && e.st == EL_OK;) {
@@ -1008,6 +1010,7 @@ static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *adde
             break;
         }
         str[v] = it->string;
+        t->flags[v] |= HF_TOK_VOCAB;
         pool_bytes += strlen(it->string) + 1;
     }
     for (int i = 0; i < na && st == EL_OK; i++) {
@@ -1094,23 +1097,34 @@ static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *adde
                 uint8_t b;
                 if (hf_is_byte_token(str[i], l, &b)) {
                     t->flags[i] |= HF_TOK_BYTE;
+                    if (t->byte_id[b] < 0 && (t->flags[i] & HF_TOK_VOCAB))
+                        t->byte_id[b] = (int32_t)i; /* HF falls back on model.vocab's */
                     t->byte[i] = b;
-                    if (t->byte_id[b] < 0) t->byte_id[b] = (int32_t)i;
                 }
-                /* Same string twice (e.g. an added token repeating a vocab entry under
-                 * another id): the first id keeps the string, as model.vocab is a map. */
-                if (hf_vocab_find(t, str[i], l) >= 0) {
-                    if (!(t->flags[i] & HF_TOK_SPECIAL)) {
-                        char p[64];
-                        st = el_errorf(EL_E_INVALID, "%s: token '%s' appears twice (id %u)",
-                                       t->path, el_json_printable(str[i], l, p, sizeof p),
-                                       (unsigned)i);
+            }
+            /* String -> id: model.vocab's entries first (BPE looks strings up there), then
+             * added tokens that model.vocab lacks. A string twice in model.vocab is corrupt;
+             * an added token repeating a vocab string under another id keeps the vocab id
+             * for BPE (it is still matched as an added token by its own id). */
+            for (int pass = 0; pass < 2 && st == EL_OK; pass++) {
+                for (uint32_t i = 0; i < n && st == EL_OK; i++) {
+                    bool in_vocab = (t->flags[i] & HF_TOK_VOCAB) != 0;
+                    if (in_vocab != (pass == 0)) continue;
+                    const char *ts = hf_tok_str(t, (int32_t)i);
+                    if (hf_vocab_find(t, ts, t->len[i]) >= 0) {
+                        if (in_vocab) {
+                            char p[64];
+                            st = el_errorf(EL_E_INVALID,
+                                           "%s: token '%s' appears twice in model.vocab (id %u)",
+                                           t->path, el_json_printable(ts, t->len[i], p, sizeof p),
+                                           (unsigned)i);
+                        }
+                        continue;
                     }
-                    continue;
+                    uint64_t h = hf_hash_bytes(ts, t->len[i]) & t->vmask;
+                    while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
+                    t->vslot[h] = (int32_t)i;
                 }
-                uint64_t h = hf_hash_bytes(str[i], l) & t->vmask;
-                while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
-                t->vslot[h] = (int32_t)i;
             }
         }
     }
@@ -1339,6 +1353,7 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
 }
 
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
     if (!path) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path is NULL");
     el_file f;

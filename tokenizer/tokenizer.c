@@ -1,6 +1,6 @@
 /* tokenizer.c - el_tokenizer_open: picks the backend from the file's content (a JSON object
- * is an HF tokenizer.json, anything else a llama2.c tokenizer.bin) and the UTF-8 helpers the
- * backends share. */
+ * is an HF tokenizer.json (tokenizer/hf_bpe.c), anything else a llama2.c tokenizer.bin) and
+ * the UTF-8 helpers the backends share. */
 #include "tokenizer/tokenizer.h"
 
 #include "platform/platform.h"
@@ -67,11 +67,7 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
     size_t i = 0;
     while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
         i++;
-    if (i < n && head[i] == '{')
-        return el_errorf(EL_E_UNSUPPORTED,
-                         "%s: tokenizer.json support comes with HF Llama (not built yet); "
-                         "pass a llama2.c tokenizer.bin with --tokenizer",
-                         path);
+    if (i < n && head[i] == '{') return el_tokenizer_hf_bpe_open(path, vocab_size, out);
     /* SentencePiece's protobuf starts with field 1 (pieces), wire type 2: byte 0x0a. */
     if (n > 0 && head[0] == 0x0a && ends_with(path, ".model"))
         return el_errorf(EL_E_UNSUPPORTED,

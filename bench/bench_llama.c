@@ -1,0 +1,121 @@
+/* bench_llama.c - Llama prompt and decode speed on stories260K (or another Llama model):
+ * for 1 and 2 threads and f32/f16 weights, the median of 5 runs of
+ *   prompt: one batched prefill of a 256-token prompt (tokens per second), and
+ *   decode:  256 greedy tokens after "Once upon a time" through el_generate (tokens per
+ *            second after the first, the way llama2.c's `run` reports).
+ * Usage: bench_llama [MODEL] [--runs N]   (default assets/stories260K/stories260K.bin,
+ * run from the repository root). Prints a table; never run by ctest. */
+#include "edgeload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROMPT_TOKENS 256
+#define DECODE_TOKENS 256
+#define MAX_RUNS 21
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "bench_llama: %s: %s\n", what, el_last_error());
+    return 2;
+}
+
+/* One weight dtype: loads the model into its own arena and measures both thread counts. */
+static int bench_dtype(const char *path, el_dtype dtype, int runs) {
+    el_model *m = NULL;
+    if (el_model_open(path, NULL, &m) != EL_OK) return fail(path);
+    el_plan_params pp = {0, 1, dtype, 64 * 1024};
+    el_plan plan;
+    el_arena_params ap;
+    el_arena *a = NULL;
+    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    if (el_model_load(m, &plan, a, NULL, NULL) != EL_OK) return fail("load");
+    if (plan.params.ctx < PROMPT_TOKENS || plan.params.ctx < DECODE_TOKENS + 8) {
+        fprintf(stderr, "bench_llama: the model's context (%u) is below %d tokens\n",
+                plan.params.ctx, PROMPT_TOKENS);
+        return 2;
+    }
+    /* A 256-token prompt: a story sentence repeated, BOS first. */
+    static char text[16384];
+    size_t len = 0;
+    while (len + 200 < sizeof text)
+        len += (size_t)snprintf(text + len, sizeof text - len,
+                                "Once upon a time, there was a little girl named Lily. She "
+                                "loved to play outside in the park with her friends. ");
+    static int32_t ids[16384 + 2];
+    size_t n = 0;
+    if (el_tokenize(m, text, len, true, ids, sizeof ids / sizeof ids[0], &n) != EL_OK)
+        return fail("tokenize");
+    if (n < PROMPT_TOKENS) {
+        fprintf(stderr, "bench_llama: the prompt text gives only %zu tokens\n", n);
+        return 2;
+    }
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+        el_session *s = NULL;
+        if (el_session_init(m, a, &plan, &sp, &s) != EL_OK) return fail("session");
+        double prompt[MAX_RUNS], decode[MAX_RUNS];
+        el_sampler_params greedy = {0.0f, 0, 1.0f, 0};
+        const float *logits;
+        el_gen_stats st;
+        /* Warm-up (page faults in the KV cache and scratch). */
+        el_session_reset(s);
+        el_session_forward(s, ids, PROMPT_TOKENS, &logits);
+        el_generate(s, "Once upon a time", DECODE_TOKENS, &greedy, NULL, NULL, &st);
+        for (int r = 0; r < runs; r++) {
+            el_session_reset(s);
+            double t0 = now_s();
+            if (el_session_forward(s, ids, PROMPT_TOKENS, &logits) != EL_OK) return fail("forward");
+            prompt[r] = PROMPT_TOKENS / (now_s() - t0);
+            if (el_generate(s, "Once upon a time", DECODE_TOKENS, &greedy, NULL, NULL, &st) != EL_OK)
+                return fail("generate");
+            decode[r] = st.gen_tok_per_s;
+        }
+        printf("| %-7s | %7u | %24.0f | %24.0f |\n", el_dtype_name(dtype == EL_DT_NONE ? EL_DT_F32 : dtype),
+               threads, median(prompt, runs), median(decode, runs));
+        fflush(stdout);
+        el_session_deinit(s);
+    }
+    el_arena_deinit(a);
+    el_model_close(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *path = "assets/stories260K/stories260K.bin";
+    int runs = 5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            runs = atoi(argv[++i]);
+            if (runs < 1 || runs > MAX_RUNS) runs = 5;
+        } else {
+            path = argv[i];
+        }
+    }
+    printf("bench_llama: %s, median of %d runs; prompt = one %d-token prefill, decode = %d "
+           "greedy tokens\n\n", path, runs, PROMPT_TOKENS, DECODE_TOKENS);
+    printf("| weights | threads | prompt tok/s (batched)   | decode tok/s             |\n");
+    printf("|---------|---------|--------------------------|--------------------------|\n");
+    int rc = bench_dtype(path, EL_DT_NONE, runs);
+    if (rc == 0) rc = bench_dtype(path, EL_DT_F16, runs);
+    return rc;
+}
