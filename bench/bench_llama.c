@@ -86,12 +86,14 @@ static int bench_dtype(const char *path, el_dtype dtype, int runs) {
             double t0 = now_s();
             if (el_session_forward(s, ids, PROMPT_TOKENS, &logits) != EL_OK) return fail("forward");
             prompt[r] = PROMPT_TOKENS / (now_s() - t0);
-            if (el_generate(s, "Once upon a time", DECODE_TOKENS, &greedy, NULL, NULL, &st) != EL_OK)
-                return fail("generate");
+            el_status gs = el_generate(s, "Once upon a time", DECODE_TOKENS, &greedy, NULL,
+                                       NULL, &st);
+            if (gs != EL_OK) return fail("generate");
             decode[r] = st.gen_tok_per_s;
         }
-        printf("| %-7s | %7u | %24.0f | %24.0f |\n", el_dtype_name(dtype == EL_DT_NONE ? EL_DT_F32 : dtype),
-               threads, median(prompt, runs), median(decode, runs));
+        printf("| %-7s | %7u | %24.0f | %24.0f |\n",
+               el_dtype_name(dtype == EL_DT_NONE ? EL_DT_F32 : dtype), threads,
+               median(prompt, runs), median(decode, runs));
         fflush(stdout);
         el_session_deinit(s);
     }

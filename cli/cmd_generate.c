@@ -157,7 +157,8 @@ int el_cmd_generate(int argc, char **argv) {
         } else if (a[0] == '-' && a[1]) {
             return el_cli_usage("generate: unknown option %s", a);
         } else {
-            if (o.model) return el_cli_usage("generate: one MODEL only (got %s and %s)", o.model, a);
+            if (o.model)
+                return el_cli_usage("generate: one MODEL only (got %s and %s)", o.model, a);
             o.model = a;
             continue;
         }

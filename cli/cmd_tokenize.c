@@ -38,7 +38,8 @@ int el_cmd_tokenize(int argc, char **argv) {
             return el_cli_usage("tokenize: one TEXT only (quote it)");
         }
     }
-    if (!o.model || !text) return el_cli_usage("tokenize MODEL TEXT: missing %s", o.model ? "TEXT" : "MODEL");
+    if (!o.model || !text)
+        return el_cli_usage("tokenize MODEL TEXT: missing %s", o.model ? "TEXT" : "MODEL");
     el_model *m = NULL;
     el_model_open_params op = {o.tokenizer};
     el_status st = el_model_open(o.model, &op, &m);

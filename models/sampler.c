@@ -1,10 +1,10 @@
 /* sampler.c - picking the next token from logits: greedy (temperature 0), or temperature,
  * then top-k, then top-p (nucleus) over the renormalised survivors, then a draw from a
- * seeded xorshift64* generator. Sorting works in caller memory (the session's scratch). */
+ * seeded xorshift64* generator. Sorting works in caller memory (the session's scratch) and
+ * allocates nothing. */
 #include "models/session_impl.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 void el_sampler_params_default(el_sampler_params *p) {
     p->temperature = 1.0f;
@@ -41,14 +41,6 @@ static uint32_t rand_u32(el_sampler *s) {
 
 float el_sampler_rand(el_sampler *s) { return (float)(rand_u32(s) >> 8) / 16777216.0f; }
 
-/* Descending probability; the lower id first on ties, so results do not depend on qsort. */
-static int cmp_desc(const void *a, const void *b) {
-    const el_prob_index *x = a, *y = b;
-    if (x->prob > y->prob) return -1;
-    if (x->prob < y->prob) return 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static bool before(const el_prob_index *x, const el_prob_index *y) {
     return x->prob > y->prob || (x->prob == y->prob && x->id < y->id);
 }
@@ -57,6 +49,28 @@ static void swap_pi(el_prob_index *a, el_prob_index *b) {
     el_prob_index t = *a;
     *a = *b;
     *b = t;
+}
+
+/* Sorts c[0..n) best first (heapsort: in place, O(n log n)). Not qsort: glibc's qsort may
+ * malloc a merge buffer, and this runs once per generated token. */
+static void sift_down(el_prob_index *c, size_t root, size_t end) {
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= end) return;
+        if (child + 1 < end && before(&c[child], &c[child + 1])) child++;
+        if (!before(&c[root], &c[child])) return;
+        swap_pi(&c[root], &c[child]);
+        root = child;
+    }
+}
+
+static void sort_best_first(el_prob_index *c, size_t n) {
+    /* A heap whose root is the worst entry; moving it to the back leaves the best first. */
+    for (size_t i = n / 2; i-- > 0;) sift_down(c, i, n);
+    for (size_t end = n; end > 1; end--) {
+        swap_pi(&c[0], &c[end - 1]);
+        sift_down(c, 0, end - 1);
+    }
 }
 
 /* Moves the k best of c[0..n) (0 < k < n, cmp_desc order) to the front, unordered
@@ -107,7 +121,7 @@ int32_t el_sampler_sample(el_sampler *s, float *logits) {
         select_top(c, m, s->p.top_k);
         m = s->p.top_k;
     }
-    qsort(c, m, sizeof *c, cmp_desc);
+    sort_best_first(c, m);
     float mass = 0;
     for (size_t i = 0; i < m; i++) mass += c[i].prob;
     if (use_p) {

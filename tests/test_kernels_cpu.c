@@ -243,6 +243,14 @@ static void test_elementwise(el_pool *p) {
     }
     EL_CHECK(bad == 0);
     EL_CHECK(fabs(tot - 1.0) < 1e-5);
+    for (size_t i = 0; i < 77; i++) y[i] = x[i] = (float)i * -3.0f; /* down to -228 */
+    el_cpu_softmax(p, y, 77);
+    mx = 0, sum = 0;
+    for (size_t i = 0; i < 77; i++) sum += exp((double)x[i]);
+    bad = 0;
+    for (size_t i = 0; i < 77; i++)
+        if (!(fabs(y[i] - exp((double)x[i]) / sum) <= 1e-6)) bad++;
+    EL_CHECK(bad == 0);
     float one = 3.0f;
     el_cpu_softmax(p, &one, 1);
     EL_CHECK(one == 1.0f);
@@ -258,6 +266,18 @@ static void test_elementwise(el_pool *p) {
     }
     EL_CHECK(bad == 0);
 
+    /* Large |x|: the vector exp clamps instead of overflowing; silu(-90) ~ 0, silu(90) = 90. */
+    for (size_t i = 0; i < 77; i++) y[i] = x[i] = (float)((double)i - 38) * 2.5f;
+    for (size_t i = 0; i < 77; i++) z[i] = 1.0f;
+    el_cpu_swiglu(p, y, z, 77);
+    bad = 0;
+    for (size_t i = 0; i < 77; i++) {
+        double g = x[i], want = g / (1.0 + exp(-g));
+        if (!close_to(y[i], want, fabs(want) + 1e-30) || y[i] != y[i]) bad++;
+    }
+    EL_CHECK(bad == 0);
+    fill(x, 77);
+    fill(z, 77);
     memcpy(y, x, sizeof y);
     el_cpu_add(p, y, z, 77);
     bad = 0;
@@ -315,6 +335,7 @@ static void test_attention(el_pool *p) {
     /* (n queries, pos0, heads, kv heads, head_dim); the last is big enough to be split. */
     static const size_t cases[][5] = {
         {1, 0, 1, 1, 2}, {1, 9, 8, 4, 8}, {5, 0, 8, 4, 8}, {3, 4, 6, 2, 12}, {2, 30, 4, 4, 17},
+        {1, 2, 2, 1, 16}, {2, 5, 4, 2, 24}, {3, 11, 6, 3, 40}, {1, 6, 2, 2, 8},
         {7, 100, 8, 2, 64},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

@@ -58,13 +58,80 @@ static EL_AVX2 float dot_avx2(const float *a, const float *b, size_t n) {
     return r;
 }
 
-static EL_AVX2 void axpy_avx2(float *y, float a, const float *x, size_t n) {
-    __m256 av = _mm256_set1_ps(a);
+/* e^x for 8 floats: x = n ln2 + r with |r| <= ln2/2, e^r from a degree-6 polynomial
+ * (Cephes expf coefficients), 2^n through the exponent bits. Relative error ~2e-7 over the
+ * clamped range; inputs below -87.3 give ~0 (softmax and SiLU only need that). */
+static inline __attribute__((always_inline)) EL_AVX2 __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    e = _mm256_slli_epi32(e, 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __attribute__((always_inline)) EL_AVX2 float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline __attribute__((always_inline)) EL_AVX2 float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static EL_AVX2 void softmax_avx2(float *x, size_t n) {
+    size_t i = 0, n8 = n & ~(size_t)7;
+    float mx = x[0];
+    if (n8) {
+        __m256 m = _mm256_loadu_ps(x);
+        for (i = 8; i < n8; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+        mx = hmax8(m);
+    }
+    for (i = n8; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    __m256 mv = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    for (i = 0; i < n8; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    for (i = n8; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i < n8; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (i = n8; i < n; i++) x[i] *= 1.0f / sum;
+}
+
+static EL_AVX2 void swiglu_avx2(float *gate, const float *up, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
-                                                _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g * (1.0f / (1.0f + expf(-g))) * up[i];
+    }
 }
 #endif
 
@@ -74,17 +141,6 @@ static inline float dot(el_isa isa, const float *a, const float *b, size_t n) {
 #endif
     (void)isa;
     return dot_portable(a, b, n);
-}
-
-static inline void axpy(el_isa isa, float *y, float a, const float *x, size_t n) {
-#if defined(__x86_64__)
-    if (isa == EL_ISA_AVX2) {
-        axpy_avx2(y, a, x, n);
-        return;
-    }
-#endif
-    (void)isa;
-    axpy_portable(y, a, x, n);
 }
 
 /* ---- RMSNorm -------------------------------------------------------------------------- */
@@ -130,8 +186,7 @@ void el_cpu_rope(float *x, size_t n_heads, size_t head_dim, const float *cos, co
 
 /* ---- softmax, SwiGLU, add, embedding, argmax ------------------------------------------- */
 
-void el_cpu_softmax(const el_pool *p, float *x, size_t n) {
-    (void)p;
+static void softmax_portable(float *x, size_t n) {
     float mx = x[0];
     for (size_t i = 1; i < n; i++)
         if (x[i] > mx) mx = x[i];
@@ -144,8 +199,24 @@ void el_cpu_softmax(const el_pool *p, float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-void el_cpu_swiglu(const el_pool *p, float *gate, const float *up, size_t n) {
+void el_cpu_softmax(const el_pool *p, float *x, size_t n) {
+#if defined(__x86_64__)
+    if ((p ? p->isa : el_cpu_isa_best()) == EL_ISA_AVX2) {
+        softmax_avx2(x, n);
+        return;
+    }
+#endif
     (void)p;
+    softmax_portable(x, n);
+}
+
+void el_cpu_swiglu(const el_pool *p, float *gate, const float *up, size_t n) {
+#if defined(__x86_64__)
+    if (p->isa == EL_ISA_AVX2) {
+        swiglu_avx2(gate, up, n);
+        return;
+    }
+#endif
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         gate[i] = g * (1.0f / (1.0f + expf(-g))) * up[i];
@@ -192,25 +263,97 @@ typedef struct att_job {
     el_isa isa;
 } att_job;
 
-static void att_run(void *ctx, unsigned ith, unsigned nth) {
-    const att_job *j = ctx;
+/* One head, query rows t of the job: scores, softmax, weighted sum of values. */
+static void att_heads_portable(const att_job *j, size_t h0, size_t h1) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hd);
-    size_t h0 = j->n_heads * ith / nth, h1 = j->n_heads * (ith + 1) / nth;
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
         for (size_t t = 0; t < j->n; t++) {
             const size_t len = j->pos0 + t + 1; /* causal: keys 0..pos */
             const float *q = j->q + t * qd + h * hd;
-            for (size_t s = 0; s < len; s++) att[s] = dot(j->isa, q, j->k + s * kvd + kvo, hd) * scale;
-            el_cpu_softmax(NULL, att, len);
+            for (size_t s = 0; s < len; s++)
+                att[s] = dot_portable(q, j->k + s * kvd + kvo, hd) * scale;
+            softmax_portable(att, len);
             float *o = j->out + t * qd + h * hd;
             for (size_t i = 0; i < hd; i++) o[i] = 0;
-            for (size_t s = 0; s < len; s++) axpy(j->isa, o, att[s], j->v + s * kvd + kvo, hd);
+            for (size_t s = 0; s < len; s++) axpy_portable(o, att[s], j->v + s * kvd + kvo, hd);
         }
     }
+}
+
+#if defined(__x86_64__)
+/* The same with head_dim a multiple of 8: scores four keys at a time (one horizontal sum
+ * for four dot products), values accumulated 32 outputs at a time in registers. */
+static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
+    const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
+    const size_t group = j->n_heads / j->n_kv_heads;
+    const __m128 scale = _mm_set1_ps(1.0f / sqrtf((float)hd));
+    for (size_t h = h0; h < h1; h++) {
+        float *att = j->att + h * j->att_stride;
+        const size_t kvo = (h / group) * hd;
+        const float *kb = j->k + kvo, *vb = j->v + kvo;
+        for (size_t t = 0; t < j->n; t++) {
+            const size_t len = j->pos0 + t + 1;
+            const float *q = j->q + t * qd + h * hd;
+            size_t s = 0;
+            for (; s + 4 <= len; s += 4) {
+                const float *k0 = kb + s * kvd, *k1 = k0 + kvd, *k2 = k1 + kvd, *k3 = k2 + kvd;
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                for (size_t i = 0; i < hd; i += 8) {
+                    __m256 qv = _mm256_loadu_ps(q + i);
+                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+                }
+                __m256 ab = _mm256_hadd_ps(a0, a1), cd = _mm256_hadd_ps(a2, a3);
+                __m256 abcd = _mm256_hadd_ps(ab, cd);
+                __m128 r = _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+                _mm_storeu_ps(att + s, _mm_mul_ps(r, scale));
+            }
+            for (; s < len; s++) {
+                const float *k0 = kb + s * kvd;
+                __m256 a0 = _mm256_setzero_ps();
+                for (size_t i = 0; i < hd; i += 8)
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k0 + i), a0);
+                att[s] = hsum8(a0) * _mm_cvtss_f32(scale);
+            }
+            softmax_avx2(att, len);
+            float *o = j->out + t * qd + h * hd;
+            for (size_t ib = 0; ib < hd; ib += 32) {
+                const size_t w = hd - ib < 32 ? hd - ib : 32; /* 8, 16, 24 or 32 outputs */
+                __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+                for (size_t u = 0; u < len; u++) {
+                    const float *vr = vb + u * kvd + ib;
+                    __m256 a = _mm256_broadcast_ss(att + u);
+                    o0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr), o0);
+                    if (w > 8) o1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 8), o1);
+                    if (w > 16) o2 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 16), o2);
+                    if (w > 24) o3 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 24), o3);
+                }
+                _mm256_storeu_ps(o + ib, o0);
+                if (w > 8) _mm256_storeu_ps(o + ib + 8, o1);
+                if (w > 16) _mm256_storeu_ps(o + ib + 16, o2);
+                if (w > 24) _mm256_storeu_ps(o + ib + 24, o3);
+            }
+        }
+    }
+}
+#endif
+
+static void att_run(void *ctx, unsigned ith, unsigned nth) {
+    const att_job *j = ctx;
+    size_t h0 = j->n_heads * ith / nth, h1 = j->n_heads * (ith + 1) / nth;
+#if defined(__x86_64__)
+    if (j->isa == EL_ISA_AVX2 && j->head_dim % 8 == 0) {
+        att_heads_avx2(j, h0, h1);
+        return;
+    }
+#endif
+    att_heads_portable(j, h0, h1);
 }
 
 void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, const float *v,

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 static atomic_int el_alloc_armed;
 static atomic_long el_alloc_calls;
