@@ -85,7 +85,7 @@ void el_token_special(const el_model *m, int32_t *bos, int32_t *eos);
 typedef struct el_sampler_params {
     float temperature;  /* 0 = greedy (argmax); else logits / temperature before softmax */
     uint32_t top_k;     /* keep the k most likely tokens; 0 = all */
-    float top_p;        /* keep the smallest set whose probability reaches top_p; >= 1 = all */
+    float top_p;        /* keep the smallest set whose probability reaches top_p; 0 or >= 1 = all */
     uint64_t seed;      /* xorshift seed: the same seed gives the same text */
 } el_sampler_params;
 

@@ -1,8 +1,12 @@
 /* pool.c - the fixed CPU thread pool: workers are started once (session init), wait for a
  * job by spinning briefly and then sleeping on a condition variable, run their share, and
  * report done through an atomic counter the caller spins on. Nothing allocates per job. */
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include "kernels/cpu/cpu.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* Spins before sleeping: long enough to catch the next matmul of the same token, short
@@ -24,8 +28,11 @@ el_isa el_cpu_isa_best(void) {
     v = EL_ISA_PORTABLE;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    /* f16c through cpuid leaf 1 (ECX bit 29): clang 14 does not know "f16c" as a
+     * __builtin_cpu_supports feature name. */
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         v = EL_ISA_AVX2;
 #endif
     atomic_store_explicit(&cached, v, memory_order_relaxed);
@@ -129,7 +136,14 @@ void el_pool_run(el_pool *p, el_pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n_threads);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) cpu_relax();
+    /* Spin for the stragglers; past the spin budget a worker has probably been preempted
+     * (more runnable threads than cores), so give the core away instead of burning it. */
+    for (unsigned i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; i++) {
+        if (i < EL_POOL_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 void el_pool_run_sized(el_pool *p, uint64_t work, el_pool_fn fn, void *ctx) {

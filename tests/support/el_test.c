@@ -152,7 +152,7 @@ void el_test_fill(uint32_t seed, size_t tensor_index, el_dtype dt, uint64_t offs
         case EL_DT_F16: { uint16_t h = el_fp32_to_fp16(v); memcpy(out + i, &h, 2); } break;
         case EL_DT_BF16: { uint16_t h = el_fp32_to_bf16(v); memcpy(out + i, &h, 2); } break;
         default:
-            for (size_t k = 0; k < es && i + k < nbytes; k++) out[i + k] = (uint8_t)(r >> (8 * k));
+            for (size_t k = 0; k < es && i + k < nbytes; k++) out[i + k] = (uint8_t)(((uint64_t)r * 0x9e3779b97f4a7c15ull) >> (8 * k));
         }
     }
 }
