@@ -65,7 +65,31 @@ typedef struct el_loader {
     el_status io_status;
     char io_msg[1024];
     atomic_uint_fast64_t bytes_done;
+    atomic_uint_fast64_t io_pos;   /* weights offset the I/O thread has reached */
+    uint64_t pop_pos;              /* weights offset the caller has populated up to */
+    uint64_t wbytes;               /* weights bytes laid out */
+    bool pop_ok;                   /* the kernel populates (MADV_POPULATE_WRITE) */
 } el_loader;
+
+#define EL_POPULATE_STEP (8u * 1024u * 1024u)
+
+/* The caller's spare work while the I/O thread reads: fault in the next stretch of the
+ * weights region ahead of it, so page faults (and huge-page zeroing) overlap with reading
+ * instead of following it. Content-preserving, so racing the reader is harmless.
+ * Returns false when there is nothing left to do. */
+static bool populate_ahead(el_loader *L) {
+    if (!L->pop_ok || L->pop_pos >= L->wbytes) return false;
+    uint64_t io = atomic_load(&L->io_pos);
+    if (L->pop_pos < io + L->chunk) L->pop_pos = io + L->chunk; /* never behind the reader */
+    if (L->pop_pos >= L->wbytes) return false;
+    uint64_t n = L->wbytes - L->pop_pos < EL_POPULATE_STEP ? L->wbytes - L->pop_pos : EL_POPULATE_STEP;
+    if (!el_mem_populate(L->weights + L->pop_pos, n)) {
+        L->pop_ok = false;
+        return false;
+    }
+    L->pop_pos += n;
+    return true;
+}
 
 static bool should_stop(el_loader *L) {
     pthread_mutex_lock(&L->mu);
@@ -104,10 +128,12 @@ static void *io_main(void *arg) {
         el_tensor *t = &m->tensors.items[ti];
         uint8_t *dst = L->weights + t->arena_offset;
         el_file *f = &m->files[t->file];
+        atomic_store(&L->io_pos, t->arena_offset);
         if (!L->direct && !el_plan_converts(t->dtype, L->target)) {
             /* Same bytes in the arena as in the file: read them straight into place. */
             for (uint64_t o = 0; s == EL_OK && o < t->nbytes; o += L->chunk) {
                 uint64_t n = t->nbytes - o < L->chunk ? t->nbytes - o : L->chunk;
+                atomic_store(&L->io_pos, t->arena_offset + o);
                 s = el_file_read_at(f, dst + o, (size_t)n, t->offset + o);
                 if (s == EL_OK) atomic_fetch_add(&L->bytes_done, n);
                 if (should_stop(L)) s = EL_E_IO;
@@ -212,6 +238,9 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
     if (wbytes > 0 && (s = el_arena_alloc(a, EL_REGION_WEIGHTS, wbytes, EL_ALIGN_IO, &w)) != EL_OK)
         return s;
     L.weights = w;
+    L.wbytes = wbytes;
+    L.pop_ok = wbytes >= 2ull * EL_POPULATE_STEP; /* small models: not worth a syscall */
+    atomic_init(&L.io_pos, 0);
     for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) {
         void *buf;
         s = el_arena_alloc(a, EL_REGION_STAGING, L.chunk + EL_DIRECT_ALIGN, EL_ALIGN_IO, &buf);
@@ -238,6 +267,10 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         el_slot *sl = &L.slots[next_slot];
         pthread_mutex_lock(&L.mu);
         while (!sl->full && !L.io_done) {
+            pthread_mutex_unlock(&L.mu);
+            bool worked = populate_ahead(&L);
+            pthread_mutex_lock(&L.mu);
+            if (worked) continue;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 100 * 1000 * 1000;

@@ -304,3 +304,16 @@ unsigned el_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1u;
 }
+
+bool el_mem_populate(void *p, uint64_t n) {
+#ifdef MADV_POPULATE_WRITE
+    uint64_t page = el_page_size();
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    uintptr_t e = (uintptr_t)p + n;
+    return n == 0 || madvise((void *)a, (size_t)(e - a), MADV_POPULATE_WRITE) == 0;
+#else
+    (void)p;
+    (void)n;
+    return false;
+#endif
+}

@@ -37,6 +37,9 @@
 #define HF_WORD_BYTES 1024          /* bytes of a word kept for ignore_merges lookups */
 #define HF_OPS_MAX 8                /* normalizer / decoder steps */
 #define HF_STR_MAX 32               /* bytes of a Prepend / Replace / Metaspace string */
+#define HF_NORM_GROWTH_MAX 256      /* characters one character may become in the normalizer */
+#define HF_DEC_CHAR_BYTES (HF_STR_MAX * 4) /* bytes one character may become in the decoder,
+                                              NUL included (hf_decode's buffer) */
 
 /* ---- the tokenizer ----------------------------------------------------------------- */
 
@@ -549,7 +552,7 @@ static el_status hf_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
                 i += cl;
                 continue;
             }
-            char tmp[HF_STR_MAX * 4];
+            char tmp[HF_DEC_CHAR_BYTES];
             size_t tl = 0;
             /* Render the character, then apply Strip to what it became. */
             hf_dec_char(t, s + i, cl, 0, tmp, sizeof tmp, &tl);
@@ -669,6 +672,53 @@ static el_status hf_parse_replace(const hf_tok *t, const cJSON *o, const char *w
     return hf_get_str(t, o, "content", where, false, op->text, &op->text_len);
 }
 
+/* Adds to *count what character c (cl bytes) becomes through the Replace steps
+ * ops[from..n): characters, or bytes when in_bytes; stops adding once past limit. */
+static void hf_growth(const hf_op *ops, uint32_t n, uint32_t from, const char *c, size_t cl,
+                      bool in_bytes, uint64_t limit, uint64_t *count) {
+    for (uint32_t j = from; j < n; j++) {
+        const hf_op *op = &ops[j];
+        if (op->kind != HF_OP_REPLACE || !hf_is(c, cl, op->pat, op->pat_len)) continue;
+        for (uint32_t k = 0; k < op->text_len && *count <= limit;) {
+            size_t l = hf_utf8_len((const unsigned char *)op->text + k, op->text_len - k);
+            hf_growth(ops, n, j + 1, op->text + k, l, in_bytes, limit, count);
+            k += (uint32_t)l;
+        }
+        return;
+    }
+    *count += in_bytes ? cl : 1;
+}
+
+/* Replace steps feed each other, so what one character becomes grows exponentially with
+ * the steps (8 steps that each turn "a" into 31 a's make 31^8 characters of every "a", and
+ * encode and decode would run for hours): refuses steps where a character (a Replace
+ * pattern from the first step; any other character stays itself) or a Prepend text (through
+ * the steps after it) becomes more than limit. The walk stops at the limit, so this check
+ * does bounded work. */
+static el_status hf_check_growth(const hf_tok *t, const hf_op *ops, uint32_t n, bool in_bytes,
+                                 uint64_t limit, const char *what) {
+    for (uint32_t j = 0; j < n; j++) {
+        const hf_op *op = &ops[j];
+        uint64_t count = 0;
+        if (op->kind == HF_OP_REPLACE) {
+            hf_growth(ops, n, 0, op->pat, op->pat_len, in_bytes, limit, &count);
+        } else {
+            for (uint32_t k = 0; k < op->text_len && count <= limit;) {
+                size_t l = hf_utf8_len((const unsigned char *)op->text + k, op->text_len - k);
+                hf_growth(ops, n, j + 1, op->text + k, l, in_bytes, limit, &count);
+                k += (uint32_t)l;
+            }
+        }
+        if (count > limit)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: %s step %u makes more than %llu %s out of one character "
+                             "(its Replace steps feed each other); at most %llu are supported",
+                             t->path, what, (unsigned)j, (unsigned long long)limit,
+                             in_bytes ? "bytes" : "characters", (unsigned long long)limit);
+    }
+    return EL_OK;
+}
+
 static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
     const cJSON *nz = hf_get(root, "normalizer");
     if (!nz) return EL_OK;
@@ -706,7 +756,7 @@ static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
         if (st != EL_OK) return st;
         t->n_norm++;
     }
-    return EL_OK;
+    return hf_check_growth(t, t->norm, t->n_norm, false, HF_NORM_GROWTH_MAX, "normalizer");
 }
 
 static el_status hf_parse_scheme(const hf_tok *t, const cJSON *o, const char *where,
@@ -844,7 +894,7 @@ static el_status hf_parse_decoder(hf_tok *t, const cJSON *root) {
         }
         if (st != EL_OK) return st;
     }
-    return EL_OK;
+    return hf_check_growth(t, t->dec, t->n_dec, true, HF_DEC_CHAR_BYTES - 1, "decoder");
 }
 
 /* TemplateProcessing "<special> $A": the special token's id is the BOS. */
