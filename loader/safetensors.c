@@ -208,7 +208,7 @@ static el_status parse_tensor(const cJSON *m, const char *fname, const char *pna
                          "%s: tensor '%s': data_offsets: expected 2 numbers [begin, end], got "
                          "%zu",
                          fname, pname, count);
-    uint64_t be[2];
+    uint64_t be[2] = {0, 0};
     int k = 0;
     for (const cJSON *c = offs->child; c; c = c->next, k++) {
         if (!el_json_get_u64(c, EL_U53, &be[k]))
