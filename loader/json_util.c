@@ -2,6 +2,7 @@
  * headers, sharded indexes, config.json): a bounded lexical pre-scan, strict UTF-8, exact
  * integers from doubles, and printable fragments for error messages. */
 #include "loader/safetensors.h"
+#include "tokenizer/tokenizer.h"
 #include "platform/platform.h"
 
 #include <cjson/cJSON.h>
@@ -10,38 +11,7 @@
 
 #define EL_JSON_U53_MAX 9007199254740992.0 /* 2^53: every integer up to here is exact */
 
-bool el_utf8_valid(const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned lo = 0x80, hi = 0xBF; /* range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0; /* overlong */
-            if (c == 0xED) hi = 0x9F; /* UTF-16 surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90; /* overlong */
-            if (c == 0xF4) hi = 0x8F; /* > U+10FFFF */
-        } else {
-            return false; /* continuation byte, C0/C1 overlong lead, or F5..FF */
-        }
-        if (n - i < len) return false;
-        if (p[i + 1] < lo || p[i + 1] > hi) return false;
-        for (size_t k = 2; k < len; k++)
-            if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
-        i += len;
-    }
-    return true;
-}
+bool el_utf8_valid(const char *s, size_t n) { return el_utf8_check(s, n) == n; }
 
 static bool is_hex(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

@@ -29,16 +29,6 @@ static el_status join_path(char *out, size_t cap, const char *dir, const char *n
     return EL_OK;
 }
 
-static void dir_of(const char *path, char *out, size_t cap) {
-    snprintf(out, cap, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (!slash)
-        snprintf(out, cap, ".");
-    else if (slash == out)
-        out[1] = 0;
-    else
-        *slash = 0;
-}
 
 el_status el_model_add_file(el_model *m, const char *path, uint32_t *index) {
     if (m->file_count >= EL_MAX_FILES)
@@ -123,7 +113,7 @@ static el_status open_sharded(el_model *m, const char *index_path) {
     free(json);
     if (s != EL_OK) return s;
     char dir[1024], shard[1200];
-    dir_of(index_path, dir, sizeof dir);
+    el_path_dir(index_path, dir, sizeof dir);
     /* Every shard is opened and its header validated before any weight is read. */
     for (size_t i = 0; s == EL_OK && i < idx.shard_count; i++) {
         uint32_t fi = 0;
@@ -215,7 +205,7 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
     } else if (!is_file(path)) {
         s = el_errorf(EL_E_IO, "%s: %s", path, strerror(errno));
     } else {
-        dir_of(path, dir, sizeof dir);
+        el_path_dir(path, dir, sizeof dir);
         size_t pl = strlen(path);
         if (pl >= 11 && !strcmp(path + pl - 11, ".index.json"))
             s = open_sharded(m, path);

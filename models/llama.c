@@ -291,16 +291,6 @@ static el_status llama_plan(const el_model *m, const el_plan_params *p, uint64_t
     return EL_OK;
 }
 
-static void dir_of(const char *path, char *out, size_t cap) {
-    snprintf(out, cap, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (!slash)
-        snprintf(out, cap, ".");
-    else if (slash == out)
-        out[1] = 0;
-    else
-        *slash = 0;
-}
 
 static bool file_exists(const char *p) {
     FILE *f = fopen(p, "rb");
@@ -326,7 +316,7 @@ static el_status llama_open(el_model *m) {
         return EL_OK;
     }
     char dir[1024], cand[4][32], path[1100];
-    dir_of(m->files[0].path, dir, sizeof dir);
+    el_path_dir(m->files[0].path, dir, sizeof dir);
     snprintf(cand[0], sizeof cand[0], "tokenizer.json");
     snprintf(cand[1], sizeof cand[1], "tokenizer.model");
     snprintf(cand[2], sizeof cand[2], "tok%u.bin", vocab);

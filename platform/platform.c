@@ -218,3 +218,14 @@ el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off) {
     }
     return EL_OK;
 }
+
+void el_path_dir(const char *path, char *out, size_t cap) {
+    snprintf(out, cap, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == out)
+        out[1] = 0;
+    else
+        *slash = 0;
+}

@@ -109,6 +109,8 @@ double el_now(void); /* monotonic seconds */
 /* Reads VmRSS/VmHWM from /proc/self/status and MemAvailable from /proc/meminfo. */
 el_status el_mem_report_get(el_mem_report *out);
 uint64_t el_page_size(void);
+/* The folder part of path into out ("." if none, "/" for the root); NUL-terminated. */
+void el_path_dir(const char *path, char *out, size_t cap);
 /* Faults [p, p + n) in, writable, without changing its contents (MADV_POPULATE_WRITE), so
  * it is safe while another thread writes there. False where the kernel lacks it. */
 bool el_mem_populate(void *p, uint64_t n);
