@@ -22,6 +22,7 @@ static bool is_hex(unsigned char c) {
 static el_status json_scan(const char *json, size_t len, int max_depth, bool strict,
                            const char *fname) {
     const unsigned char *p = (const unsigned char *)json;
+    uint64_t values = 1; /* cJSON nodes: at most one per ',' and per container, plus one */
     int depth = 0;
     bool in_str = false;
     size_t str_start = 0;
@@ -70,7 +71,15 @@ static el_status json_scan(const char *json, size_t len, int max_depth, bool str
         if (c == '"') {
             in_str = true;
             str_start = i;
-        } else if (c == '[' || c == '{') {
+        } else if ((c == ',' || c == '[' || c == '{') && ++values > EL_JSON_VALUES_MAX) {
+            return el_errorf(EL_E_INVALID,
+                             "%s: more than %u JSON values (at byte %zu): parsing would need "
+                             "over %u MiB; the file is corrupt or hostile",
+                             fname, EL_JSON_VALUES_MAX, i,
+                             (unsigned)(EL_JSON_VALUES_MAX / (1024u * 1024u / 64u)));
+        }
+        if (in_str) continue;
+        if (c == '[' || c == '{') {
             if (++depth > max_depth)
                 return el_errorf(EL_E_INVALID,
                                  "%s: JSON nests deeper than %d (at byte %zu); the file is "

@@ -16,6 +16,10 @@
 
 #define EL_ST_HEADER_MAX (100u * 1000u * 1000u) /* bytes of JSON header accepted */
 #define EL_JSON_DEPTH_MAX 64                    /* nesting accepted in any JSON we read */
+/* JSON values accepted in one document: cJSON spends ~64 bytes per value, so a hostile
+ * header of "[0,0,0,...]" under the 100 MB cap would otherwise need ~3 GB while parsing.
+ * 4M values (~256 MiB transient) is ~4x a 128k-vocab tokenizer.json. */
+#define EL_JSON_VALUES_MAX 4000000u
 #define EL_NAME_MAX 512                         /* bytes in a tensor name */
 
 /* One tensor as stored. name is owned by the table that holds it. */
