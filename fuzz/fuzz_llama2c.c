@@ -104,7 +104,8 @@ static void check_model(const uint8_t *data, size_t size) {
         CHECK(ti.dtype == EL_DT_F32 && ti.file_index == 0 && ti.data == NULL);
         uint64_t elems = 1;
         for (uint32_t d = 0; d < ti.ndim; d++) elems *= ti.shape[d];
-        CHECK(ti.nbytes == elems * 4 && ti.file_offset >= end && ti.file_offset + ti.nbytes <= size);
+        CHECK(ti.nbytes == elems * 4 && ti.file_offset >= end &&
+              ti.file_offset + ti.nbytes <= size);
         end = ti.file_offset + ti.nbytes;
     }
     el_tensor_info emb;

@@ -67,7 +67,9 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
     size_t i = 0;
     while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
         i++;
-    if (i < n && head[i] == '{') return el_tokenizer_hf_bpe_open(path, vocab_size, out);
+    /* All whitespace so far is JSON too (a long indent): a llama2.c tokenizer.bin cannot
+     * start with it (its max_token_length would be at least 0x09090909). */
+    if (i == n ? n > 0 : head[i] == '{') return el_tokenizer_hf_bpe_open(path, vocab_size, out);
     /* SentencePiece's protobuf starts with field 1 (pieces), wire type 2: byte 0x0a. */
     if (n > 0 && head[0] == 0x0a && ends_with(path, ".model"))
         return el_errorf(EL_E_UNSUPPORTED,
