@@ -106,20 +106,6 @@ static void run_session(el_model *m, el_session *s, counts *c) {
     EL_CHECK(plen > 0 && piece[0] != ' '); /* the dummy-prefix space after BOS is dropped */
 }
 
-static void *noop(void *arg) { return arg; }
-
-/* Allocations the runtime makes to start and join one thread (the loader starts one I/O
- * thread per load): none with plain glibc once the first thread has run, a few
- * runtime-internal blocks under the sanitizers (AsanThread::Init's pthread_getattr_np and
- * its cpuset, seen with gdb). */
-static long thread_cost(void) {
-    el_thread t = {0};
-    el_alloc_arm();
-    el_status s = el_thread_start(&t, noop, NULL);
-    if (s == EL_OK) el_thread_join(&t);
-    return el_alloc_disarm();
-}
-
 /* One walk open -> plan -> arena -> load -> session -> generate, counting allocations in
  * the load, generate and prefill windows. */
 static counts run(el_dtype dt, unsigned threads) {
@@ -174,7 +160,7 @@ int main(void) {
     printf("warm-up (not counted): load %ld, greedy %ld, sampled %ld, prefill %ld "
            "allocations\n", w.load, w.greedy, w.sampled, w.prefill);
 
-    long cost = thread_cost();
+    long cost = el_alloc_thread_cost();
     printf("allocations to start and join a bare thread: %ld\n", cost);
 #ifndef EL_SANITIZED
     EL_CHECK(cost == 0);

@@ -8,17 +8,6 @@
 
 #include <stdlib.h>
 
-static void *noop(void *arg) { return arg; }
-
-/* Allocations the runtime makes to start and join one thread (the loader starts one). */
-static long thread_cost(void) {
-    el_thread t = {0};
-    el_alloc_arm();
-    el_status s = el_thread_start(&t, noop, NULL);
-    if (s == EL_OK) el_thread_join(&t);
-    return el_alloc_disarm();
-}
-
 static long load_counting(const char *file, el_dtype dt) {
     el_model *m = NULL;
     el_arena *a = NULL;
@@ -58,7 +47,7 @@ int main(void) {
     /* After that, loading may allocate only what starting its one I/O thread costs in this
      * runtime: nothing with plain glibc (asserted), a few runtime-internal blocks under the
      * sanitizers (AsanThread setup, measured here as a bare thread start + join). */
-    long cost = thread_cost();
+    long cost = el_alloc_thread_cost();
     printf("allocations to start and join a bare thread: %ld\n", cost);
 #ifndef EL_SANITIZED
     EL_CHECK(cost == 0);

@@ -6,6 +6,8 @@
 #ifndef EL_ALLOC_COUNT_H
 #define EL_ALLOC_COUNT_H
 
+#include "platform/platform.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,6 +80,20 @@ static inline void el_alloc_arm(void) {
 static inline long el_alloc_disarm(void) {
     atomic_store(&el_alloc_armed, 0);
     return atomic_load(&el_alloc_calls);
+}
+
+static void *el_alloc_noop(void *arg) { return arg; }
+
+/* Allocations the runtime makes to start and join one thread (the loader starts one I/O
+ * thread per load): none with plain glibc once a first thread has run, a few
+ * runtime-internal blocks under the sanitizers (AsanThread::Init's pthread_getattr_np and
+ * its cpuset, seen with gdb). Tests assert a load costs exactly this. */
+static inline long el_alloc_thread_cost(void) {
+    el_thread t = {0};
+    el_alloc_arm();
+    el_status s = el_thread_start(&t, el_alloc_noop, NULL);
+    if (s == EL_OK) el_thread_join(&t);
+    return el_alloc_disarm();
 }
 
 #endif /* EL_ALLOC_COUNT_H */
