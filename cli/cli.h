@@ -19,6 +19,8 @@ typedef struct el_cli_opts {
     bool direct_io;             /* --direct */
     const char *tokenizer;      /* --tokenizer FILE */
     unsigned arena_flags;       /* --mlock, --hugepages */
+    uint64_t offset;            /* --offset BYTES: an image inside a partition/device */
+    const char *board;          /* --board NAME: defaults from boards/NAME.json */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);
@@ -64,5 +66,11 @@ int el_cmd_plan(int argc, char **argv);
 int el_cmd_load(int argc, char **argv);
 int el_cmd_generate(int argc, char **argv);
 int el_cmd_tokenize(int argc, char **argv);
+int el_cmd_embed(int argc, char **argv);    /* cli/cmd_bert.c */
+int el_cmd_classify(int argc, char **argv); /* cli/cmd_bert.c */
+int el_cmd_pack(int argc, char **argv);     /* cli/cmd_image.c */
+int el_cmd_verify(int argc, char **argv);   /* cli/cmd_image.c */
+int el_cmd_flash(int argc, char **argv);    /* cli/cmd_image.c */
+int el_cmd_serve(int argc, char **argv);    /* cli/cmd_serve.c */
 
 #endif /* EL_CLI_H */

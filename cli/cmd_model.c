@@ -39,7 +39,7 @@ int el_cmd_inspect(int argc, char **argv) {
                         "Lists files, tensors (name, dtype, shape, bytes) and the config; reads headers only.\n");
     if (rc) return rc < 0 ? 0 : rc;
     el_model *m;
-    el_model_open_params op = {o.tokenizer};
+    el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
     el_status s = el_model_open(o.model, &op, &m);
     if (s != EL_OK) return el_cli_fail(s);
     size_t nt = el_model_tensor_count(m);
@@ -136,7 +136,7 @@ int el_cmd_plan(int argc, char **argv) {
                         "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n");
     if (rc) return rc < 0 ? 0 : rc;
     el_model *m;
-    el_model_open_params op = {o.tokenizer};
+    el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
     el_status s = el_model_open(o.model, &op, &m);
     if (s != EL_OK) return el_cli_fail(s);
     el_plan p;

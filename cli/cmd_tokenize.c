@@ -41,7 +41,7 @@ int el_cmd_tokenize(int argc, char **argv) {
     if (!o.model || !text)
         return el_cli_usage("tokenize MODEL TEXT: missing %s", o.model ? "TEXT" : "MODEL");
     el_model *m = NULL;
-    el_model_open_params op = {o.tokenizer};
+    el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
     el_status st = el_model_open(o.model, &op, &m);
     if (st != EL_OK) return el_cli_fail(st);
     size_t len = strlen(text), cap = len + 2, n = 0; /* the encoder's working space */

@@ -63,6 +63,16 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
         if (el_dtype_parse(v, &o->plan.dtype) != EL_OK) return el_cli_usage("--dtype: %s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--offset")) {
+        NEED_VALUE();
+        if (el_size_parse(v, &o->offset) != EL_OK) return el_cli_usage("--offset: %s", el_last_error()), -1;
+        return 1;
+    }
+    if (!strcmp(a, "--board")) {
+        NEED_VALUE();
+        o->board = v;
+        return 1;
+    }
     if (!strcmp(a, "--tokenizer")) {
         NEED_VALUE();
         o->tokenizer = v;
@@ -85,6 +95,8 @@ void el_cli_common_help(FILE *f) {
           "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
+          "  --offset BYTES    an .elimg image starting this far into MODEL (partition, device)\n"
+          "  --board NAME      defaults (arena, threads) from boards/NAME.json\n"
           "  --direct          read with O_DIRECT (bypass the page cache)\n"
           "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
           "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
@@ -137,7 +149,7 @@ static void progress_cb(const el_load_progress *p, void *user) {
 int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     memset(out, 0, sizeof *out);
     out->t_start = now_s();
-    el_model_open_params op = {o->tokenizer};
+    el_model_open_params op = {.tokenizer_path = o->tokenizer, .offset = o->offset};
     el_status s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
     if ((s = el_plan_make(out->model, &o->plan, &out->plan)) != EL_OK) goto fail;

@@ -16,6 +16,12 @@ static const el_cmd k_cmds[] = {
     {"load", el_cmd_load, "load the weights into the arena and report memory and speed"},
     {"generate", el_cmd_generate, "generate text from a prompt (streams to stdout)"},
     {"tokenize", el_cmd_tokenize, "print the token ids of a text"},
+    {"embed", el_cmd_embed, "sentence embeddings from an encoder (BERT)"},
+    {"classify", el_cmd_classify, "classify texts with an encoder's classification head"},
+    {"pack", el_cmd_pack, "pack a model into a flashable .elimg image"},
+    {"verify", el_cmd_verify, "check every CRC of an .elimg image"},
+    {"flash", el_cmd_flash, "write an image to a device, partition or file and verify it"},
+    {"serve", el_cmd_serve, "load once, answer JSON-line requests until stopped"},
 };
 
 static void usage(FILE *f) {

@@ -149,6 +149,8 @@ typedef struct el_tensor_info {
 
 typedef struct el_model_open_params {
     const char *tokenizer_path;   /* optional explicit tokenizer file; NULL = next to model */
+    uint64_t offset;              /* byte offset of an .elimg image inside path (a raw
+                                     partition or block device); 0 = the start */
 } el_model_open_params;
 
 /* Reads headers only: format, config, tensor table (validated completely), no weights.

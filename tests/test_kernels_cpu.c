@@ -366,6 +366,63 @@ static void test_attention(el_pool *p) {
     }
 }
 
+/* LayerNorm against a double-precision reference (including a row with a large mean,
+ * where a one-pass variance would cancel), GELU both ways against libm, bias adds. */
+static void test_layernorm_gelu(el_pool *p) {
+    enum { N = 3, D = 67 };
+    float x[N * D], src_w[D], src_b[D], out[N * D];
+    fill(x, N * D);
+    for (size_t i = 0; i < D; i++) x[2 * D + i] = 1000.0f + x[2 * D + i];
+    fill(src_w, D);
+    fill(src_b, D);
+    for (int f = 0; f < 3; f++) {
+        el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
+        void *w = make_weights(src_w, D, dt), *b = make_weights(src_b, D, dt);
+        for (int with_b = 0; with_b < 2; with_b++) {
+            el_cpu_layernorm(p, out, x, w, with_b ? b : NULL, dt, N, D, 1e-5f);
+            int bad = 0;
+            for (size_t t = 0; t < N; t++) {
+                double mean = 0, var = 0;
+                for (size_t i = 0; i < D; i++) mean += x[t * D + i];
+                mean /= D;
+                for (size_t i = 0; i < D; i++) var += (x[t * D + i] - mean) * (x[t * D + i] - mean);
+                double inv = 1.0 / sqrt(var / D + 1e-5);
+                for (size_t i = 0; i < D; i++) {
+                    double want = (x[t * D + i] - mean) * inv * wval(w, dt, i) +
+                                  (with_b ? wval(b, dt, i) : 0.0);
+                    if (fabs(out[t * D + i] - want) > 1e-4 * (1 + fabs(want))) bad++;
+                }
+            }
+            EL_CHECK(bad == 0);
+        }
+        float y[2 * 5];
+        for (size_t i = 0; i < 10; i++) y[i] = (float)i;
+        el_cpu_add_bias(y, 5, b, dt, 2, 4); /* the 5th column is padding: untouched */
+        bool ok = y[4] == 4.0f && y[9] == 9.0f;
+        for (size_t t = 0; t < 2; t++)
+            for (size_t i = 0; i < 4; i++)
+                ok = ok && y[t * 5 + i] == (float)(t * 5 + i) + (float)wval(b, dt, i);
+        EL_CHECK(ok);
+        free(w);
+        free(b);
+    }
+    float g[41], h[41];
+    for (size_t i = 0; i < 41; i++) g[i] = h[i] = (float)((double)i - 20) * 0.37f;
+    el_cpu_gelu_tanh(p, g, 41);
+    el_cpu_gelu_erf(p, h, 41);
+    int bad = 0;
+    for (size_t i = 0; i < 41; i++) {
+        double v = ((double)i - 20) * 0.37f;
+        double wt = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+        double we = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+        if (fabs(g[i] - wt) > 1e-6 * (1 + fabs(wt)) || fabs(h[i] - we) > 1e-6 * (1 + fabs(we)))
+            bad++;
+    }
+    EL_CHECK(bad == 0);
+    /* The two differ (by up to ~1e-3 near |x| = 2): the family must pick the right one. */
+    EL_CHECK(fabs(g[15] - h[15]) > 1e-5);
+}
+
 int main(void) {
     test_pool();
     test_rope();
@@ -381,6 +438,7 @@ int main(void) {
             EL_CHECK_OK(el_pool_init(&p, nt, g_isas[i]));
             test_matmul(&p);
             test_rmsnorm(&p);
+            test_layernorm_gelu(&p);
             test_elementwise(&p);
             test_attention(&p);
             el_pool_deinit(&p);

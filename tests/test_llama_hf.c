@@ -224,7 +224,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
 
 /* A tokenizer.json whose vocabulary is not the model's is refused when named explicitly. */
 static void check_vocab_mismatch(const ref *r) {
-    el_model_open_params op = {FIXDIR "/hf_tokenizer/tokenizer_ignore_merges.json"};
+    el_model_open_params op = {.tokenizer_path = FIXDIR "/hf_tokenizer/tokenizer_ignore_merges.json"};
     el_model *m = NULL;
     el_status st = el_model_open(r->dir, &op, &m);
     EL_CHECK_STATUS(st, EL_E_INVALID);

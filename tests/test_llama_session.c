@@ -169,7 +169,7 @@ static void test_tokenizer_option(void) {
     if (!tok) return;
     const char *cut = el_test_path("tok_cut.bin");
     EL_CHECK(el_test_write_file(cut, tok, len - 100));
-    el_model_open_params op = {cut};
+    el_model_open_params op = {.tokenizer_path = cut};
     el_model *m = NULL;
     EL_CHECK_STATUS(el_model_open(STORIES_BIN, &op, &m), EL_E_INVALID);
     EL_CHECK(strstr(el_last_error(), "--tokenizer") != NULL);

@@ -87,6 +87,12 @@ void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void 
 void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w, el_dtype wt,
                     size_t n, size_t dim, float eps);
 
+/* out[t] = (x[t] - mean) / sqrt(var + eps) * w + b for n rows of dim (population
+ * variance, as torch.nn.LayerNorm). w, b: dim entries of wt; b may be NULL. out may
+ * equal x. */
+void el_cpu_layernorm(const el_pool *p, float *out, const float *x, const void *w,
+                      const void *b, el_dtype wt, size_t n, size_t dim, float eps);
+
 /* Rotates n_heads heads of head_dim (even) in place for one position. cos/sin: head_dim/2
  * entries, cos[i] = cos(pos * theta^(-2i/head_dim)). interleaved: pairs (2i, 2i+1)
  * (llama2.c); else rotate-half pairs (i, i + head_dim/2) (Hugging Face). */
@@ -98,6 +104,15 @@ void el_cpu_softmax(const el_pool *p, float *x, size_t n);
 
 /* In place: gate = silu(gate) * up, n entries. */
 void el_cpu_swiglu(const el_pool *p, float *gate, const float *up, size_t n);
+
+/* In place, n entries: x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GPT-2's
+ * "gelu_new", torch's gelu(approximate="tanh")). */
+void el_cpu_gelu_tanh(const el_pool *p, float *x, size_t n);
+/* In place, n entries: x = 0.5 x (1 + erf(x / sqrt(2))) (BERT's exact "gelu"). */
+void el_cpu_gelu_erf(const el_pool *p, float *x, size_t n);
+
+/* y[t, :] += b for n rows of out entries (row stride ldy floats); b: out entries of bt. */
+void el_cpu_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, size_t n, size_t out);
 
 /* y += x, n entries. */
 void el_cpu_add(const el_pool *p, float *y, const float *x, size_t n);

@@ -161,6 +161,36 @@ void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w,
     }
 }
 
+/* ---- LayerNorm ------------------------------------------------------------------------ */
+
+void el_cpu_layernorm(const el_pool *p, float *out, const float *x, const void *w,
+                      const void *b, el_dtype wt, size_t n, size_t dim, float eps) {
+    (void)p;
+    for (size_t t = 0; t < n; t++) {
+        const float *xr = x + t * dim;
+        float *o = out + t * dim;
+        /* Two passes in double: the mean first, then the spread around it (no
+         * cancellation when |mean| >> spread, as in residual streams). */
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < dim; i++) mean += xr[i];
+        mean /= (double)dim;
+        for (size_t i = 0; i < dim; i++) {
+            double d = xr[i] - mean;
+            var += d * d;
+        }
+        float inv = (float)(1.0 / sqrt(var / (double)dim + eps));
+        float m = (float)mean;
+        if (wt == EL_DT_F32) {
+            const float *wf = w, *bf = b;
+            for (size_t i = 0; i < dim; i++)
+                o[i] = (xr[i] - m) * inv * wf[i] + (bf ? bf[i] : 0.0f);
+        } else {
+            for (size_t i = 0; i < dim; i++)
+                o[i] = (xr[i] - m) * inv * w_at(w, wt, i) + (b ? w_at(b, wt, i) : 0.0f);
+        }
+    }
+}
+
 /* ---- RoPE ----------------------------------------------------------------------------- */
 
 void el_cpu_rope(float *x, size_t n_heads, size_t head_dim, const float *cos, const float *sin,
@@ -363,4 +393,32 @@ void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, co
     /* Work: score and value multiply-adds over every (head, query, key). */
     uint64_t work = (uint64_t)n_heads * n * (pos0 + n) * head_dim * 2;
     el_pool_run_sized(p, work, att_run, &j);
+}
+
+/* ---- GELU and bias -------------------------------------------------------------------- */
+
+void el_cpu_gelu_tanh(const el_pool *p, float *x, size_t n) {
+    (void)p;
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void el_cpu_gelu_erf(const el_pool *p, float *x, size_t n) {
+    (void)p;
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+}
+
+void el_cpu_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, size_t n, size_t out) {
+    for (size_t t = 0; t < n; t++) {
+        float *yr = y + t * ldy;
+        if (bt == EL_DT_F32) {
+            const float *bf = b;
+            for (size_t i = 0; i < out; i++) yr[i] += bf[i];
+        } else {
+            for (size_t i = 0; i < out; i++) yr[i] += w_at(b, bt, i);
+        }
+    }
 }
