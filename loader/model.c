@@ -281,3 +281,13 @@ el_status el_model_tensor_find(const el_model *m, const char *name, el_tensor_in
     fill_info(&m->tensors.items[i], out);
     return EL_OK;
 }
+
+bool el_model_side_file(const el_model *m, const char *name, char *path, size_t cap) {
+    if (m->file_count == 0 || !name || !*name || strchr(name, '/')) return false;
+    char dir[1024];
+    el_path_dir(m->files[0].path, dir, sizeof dir);
+    int k = snprintf(path, cap, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= cap) return false;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}

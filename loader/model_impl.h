@@ -74,6 +74,11 @@ el_status el_llama2c_read(el_model *m);
 el_status el_model_add_file(el_model *m, const char *path, uint32_t *index);
 /* Appends a tensor (name copied). For loaders that synthesise tables (llama2.c). */
 el_status el_tensor_table_push(el_tensor_table *t, const el_tensor *tensor);
+/* A file that travels with the model (tokenizer.json, vocab.txt, merges.txt, ...): for a
+ * folder or file model, name next to the model's first file; for a packed image, the copy
+ * stored inside it. True with a path el_file/fopen can open in path (capacity cap); false
+ * when the model has no such file. Families find side files only through this. */
+bool el_model_side_file(const el_model *m, const char *name, char *path, size_t cap);
 /* Index of a tensor by exact name, or -1. Linear; open-time only. */
 long el_model_find(const el_model *m, const char *name);
 

@@ -292,12 +292,6 @@ static el_status llama_plan(const el_model *m, const el_plan_params *p, uint64_t
 }
 
 
-static bool file_exists(const char *p) {
-    FILE *f = fopen(p, "rb");
-    if (f) fclose(f);
-    return f != NULL;
-}
-
 /* The tokenizer: the explicit path must open; otherwise the first file next to the model
  * that opens wins, and when none does, el_tokenize reports why later (so inspect, plan and
  * load still work on a model whose tokenizer we cannot read). */
@@ -315,8 +309,7 @@ static el_status llama_open(el_model *m) {
         }
         return EL_OK;
     }
-    char dir[1024], cand[4][32], path[1100];
-    el_path_dir(m->files[0].path, dir, sizeof dir);
+    char cand[4][32], path[sizeof m->tokenizer_path];
     snprintf(cand[0], sizeof cand[0], "tokenizer.json");
     snprintf(cand[1], sizeof cand[1], "tokenizer.model");
     snprintf(cand[2], sizeof cand[2], "tok%u.bin", vocab);
@@ -327,11 +320,10 @@ static el_status llama_open(el_model *m) {
              vocab);
     bool first_failure = true;
     for (int i = 0; i < 4; i++) {
-        int k = snprintf(path, sizeof path, "%s/%s", dir, cand[i]);
-        if (k < 0 || (size_t)k >= sizeof m->tokenizer_path || !file_exists(path)) continue;
+        if (!el_model_side_file(m, cand[i], path, sizeof path)) continue;
         el_status s = el_tokenizer_open(path, vocab, &d->tok);
         if (s == EL_OK) {
-            memcpy(m->tokenizer_path, path, (size_t)k + 1);
+            memcpy(m->tokenizer_path, path, sizeof path);
             return EL_OK;
         }
         if (first_failure) {
