@@ -18,7 +18,7 @@
 /* merges.txt -> a JSON array of "a b" strings. Lines: an optional "#version" first line,
  * then "a b" each; CRLF accepted; a final newline optional. */
 static el_status gpt2_merges(const char *txt, size_t len, const char *name, cJSON *arr) {
-    size_t line = 0;
+    size_t line = 0, count = 0;
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(txt + i, '\n', len - i);
         size_t end = nl ? (size_t)(nl - txt) : len;
@@ -40,7 +40,7 @@ static el_status gpt2_merges(const char *txt, size_t len, const char *name, cJSO
         }
         if (!el_utf8_valid(s, n))
             return el_errorf(EL_E_INVALID, "%s: merges line %zu is not valid UTF-8", name, line);
-        if ((unsigned)cJSON_GetArraySize(arr) >= GPT2_MERGES_MAX)
+        if (++count > GPT2_MERGES_MAX)
             return el_errorf(EL_E_UNSUPPORTED, "%s: more than %u merges", name, GPT2_MERGES_MAX);
         char buf[512];
         char *heap = NULL;

@@ -123,7 +123,7 @@ static el_status open_json(const char *path, uint32_t vocab_size, el_tokenizer *
     if (st != EL_OK) return st;
     const cJSON *model = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "model")
                                               : NULL;
-    if (model) {
+    if (cJSON_IsObject(model)) { /* (a vocab.json may hold a token "model") */
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
         if (cJSON_IsString(ty) && !strcmp(ty->valuestring, "WordPiece"))
             st = el_tokenizer_wordpiece_from_json(root, path, vocab_size, out);
