@@ -121,9 +121,13 @@ def bert():
     assert tok("Hello, world!")["input_ids"] == [101, 7592, 1010, 2088, 999, 102]
     pairs = []
     for a, b in PAIRS:
-        e = tok(a, b)
-        pairs.append({"a": a, "b": b, "a_hex": hx(a), "b_hex": hx(b), "ids": e["input_ids"],
-                      "type_ids": e["token_type_ids"]})
+        # the tokenizers library itself: transformers' tok(a, "") drops an empty b (Python
+        # falsiness), tokenizers encodes the pair [CLS] a [SEP] [SEP]
+        e = tok.backend_tokenizer.encode(a, b)
+        if b:
+            assert e.ids == tok(a, b)["input_ids"]
+        pairs.append({"a": a, "b": b, "a_hex": hx(a), "b_hex": hx(b), "ids": e.ids,
+                      "type_ids": e.type_ids})
     trunc = []
     for a, b, m in TRUNC:
         e = tok(a, b, truncation="longest_first", max_length=m)

@@ -108,10 +108,10 @@ el_status el_tokenizer_gpt2_from_json(const struct cJSON *vocab, const char *mer
  * matched verbatim in the raw text first, as HF does. add_bos prepends [CLS] only; use
  * el_tokenizer_encode_pair for model inputs.
  * decode (one token after prev): specials give nothing (skip_special_tokens); "##x" gives
- * "x"; other tokens get a leading ' ' unless first (prev < 0 or a special), or the token is
- * one of . , ? ! ' or follows ' -- HF's decoder joins with ' ', strips "##" and cleans up
- * " ." " ?" " !" " ," " ' " " n't" " 'm" " 's" " 've" " 're"; this per-token form gives the
- * same text except for HF's " do not" -> " don't" rewrite (not done). */
+ * "x"; other tokens get a leading ' ' unless first (prev < 0 or prev is [CLS]) or one of
+ * . , ? ! -- HF's WordPiece decoder (cleanup true) cleans each token on its own, so this
+ * gives HF's decode(ids, skip_special_tokens=True) except where a special other than [CLS]
+ * starts the text (HF drops it and the next token is first; here it gets a space). */
 el_status el_tokenizer_wordpiece_open(const char *vocab_txt, bool lowercase,
                                       uint32_t vocab_size, el_tokenizer **out);
 /* From vocab.txt bytes in memory (name for messages). */
@@ -124,7 +124,8 @@ el_status el_tokenizer_wordpiece_from_json(const struct cJSON *root, const char 
 
 /* BERT inputs: [CLS] a [SEP] (b [SEP] when b != NULL), truncated longest-first (as HF's
  * default TruncationStrategy) to max_len ids in total; type_ids 0 for [CLS] a [SEP], 1 for
- * b [SEP] (type_ids may be NULL). *truncated says whether anything was cut. Wordpiece
+ * b [SEP] (type_ids may be NULL; an empty b still makes a pair: [CLS] a [SEP] [SEP], as
+ * tokenizers' encode((a, "")) does). *truncated says whether anything was cut. Wordpiece
  * tokenizers only (EL_E_USAGE otherwise; also for max_len below the 2 or 3 special ids).
  * Allocates nothing. cap < needed -> EL_E_NOFIT with *n needed. Invalid UTF-8 in a or b
  * -> EL_E_INVALID naming the text and byte offset. */

@@ -449,8 +449,10 @@ el_status el_tokenizer_encode_pair(const el_tokenizer *base, const char *a, size
 
 /* ---- decode ------------------------------------------------------------------------ */
 
+/* HF's WordPiece decoder cleans every token on its own (" ." -> "." and so on): of its
+ * rules only the four one-character ones can match a token with its leading space. */
 static bool wp_no_space_before(const char *s, size_t n) {
-    return n == 1 && (s[0] == '.' || s[0] == ',' || s[0] == '?' || s[0] == '!' || s[0] == '\'');
+    return n == 1 && (s[0] == '.' || s[0] == ',' || s[0] == '?' || s[0] == '!');
 }
 
 static el_status wp_decode(const el_tokenizer *base, int32_t prev, int32_t id, char *buf,
@@ -469,8 +471,8 @@ static el_status wp_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
         s += t->prefix_len;
         sl -= t->prefix_len;
     } else {
-        bool first = prev < 0 || (uint32_t)prev >= t->n || (t->flags[prev] & WP_TOK_SPECIAL);
-        space = !first && !wp_no_space_before(s, sl) && !wp_is(t, prev, "'");
+        bool first = prev < 0 || prev == t->base.cls_id;
+        space = !first && !wp_no_space_before(s, sl);
     }
     size_t o = (space ? 1 : 0) + sl;
     *n = o;
