@@ -586,6 +586,9 @@ int el_cmd_serve(int argc, char **argv) {
     }
     if (!o.model) return el_cli_usage("serve MODEL: missing MODEL");
     if (o.json) return el_cli_usage("serve: replies are always JSON lines; drop --json");
+    /* A service touches its whole arena once at start: later requests cannot fault it in
+     * (no OOM mid-request, and VmHWM is flat from the first request on). */
+    o.arena_flags |= EL_ARENA_PREFAULT;
     int lfd = -1;
     if (sock_path) {
         int rc = open_socket(sock_path, &lfd);
