@@ -201,7 +201,7 @@ static void test_malformed(void) {
         {"{\"id\":12,\"prompt\":\"Hi\",\"max_tokens\":3,\"temperature\":-1}", "temperature", 12},
         {"{\"id\":13,\"prompt\":\"Hi\",\"max_tokens\":3,\"top_p\":1.5}", "top_p", 13},
         {"{\"id\":14,\"prompt\":\"Hi\",\"max_tokens\":3,\"seed\":-2}", "seed", 14},
-        {"{\"id\":15,\"prompt\":\"Hi\\ud800\",\"max_tokens\":3}", "", 15}, /* lone surrogate */
+        {"{\"id\":15,\"prompt\":\"Hi\\ud800\",\"max_tokens\":3}", "not valid JSON", -1}, /* lone surrogate */
         {"{\"id\":16,\"prompt\":\"a\xff\",\"max_tokens\":3}", "not valid UTF-8", -1},
         {"{\"id\":17,\"prompt\":\"a\\u0000b\",\"max_tokens\":3}", "\\u0000", -1},
         {"{\"id\":18,\"prompt\":\"Once upon a time\",\"max_tokens\":510}", "max_tokens <= 507", 18},
@@ -217,18 +217,6 @@ static void test_malformed(void) {
     cJSON_Delete(good.done);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         EL_CHECK(send_line(cases[i].line));
-        if (!strcmp(cases[i].want, "")) {
-            /* A lone surrogate: cJSON may reject the escape or pass a replacement through;
-             * either way one reply line, an error or a generation, and the loop goes on. */
-            cJSON *j = next_reply();
-            EL_CHECK(j != NULL);
-            while (j && !cJSON_GetObjectItem(j, "done") && !cJSON_GetObjectItem(j, "error")) {
-                cJSON_Delete(j);
-                j = next_reply();
-            }
-            cJSON_Delete(j);
-            continue;
-        }
         check_error(&cases[i]);
     }
     /* A NUL byte inside a line and a blank line (ignored, no reply). */
@@ -293,6 +281,14 @@ static void test_sigterm_mid_request(void) {
 
 static void test_vmhwm_flat(void) {
     const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--threads", "2", NULL};
+#ifdef EL_SANITIZED
+    /* ASan parks freed blocks in a quarantine (up to 256 MiB) instead of reusing them, so
+     * the per-request cJSON tree would look like growth; reuse them at once instead. */
+    char asan[1024];
+    const char *prev = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", prev ? prev : "", prev ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+#endif
     if (!start(args)) return;
     static const char *const prompts[] = {"Once upon a time", "Lily", "The cat", "",
                                           "One day, a little boy named Tim went to the park",
