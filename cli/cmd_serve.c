@@ -76,6 +76,7 @@ typedef struct out_line {
     char buf[EL_SERVE_OUT_CAP];
     size_t n;
     bool failed; /* the reader went away (EPIPE) or the write failed */
+    int err;     /* errno of that failure */
 } out_line;
 
 static void out_raw(out_line *o, const char *s, size_t n) {
@@ -138,6 +139,7 @@ static void out_end(out_line *o) {
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             o->failed = true;
+            o->err = w < 0 ? errno : EIO;
             break;
         }
         done += (size_t)w;
@@ -634,9 +636,10 @@ int el_cmd_serve(int argc, char **argv) {
     int end = lfd >= 0 ? serve_socket(&sv, &g_in, lfd) : serve_stream(&sv, &g_in, 0, 1);
     rc = 0;
     if (end == LINE_ERROR && lfd < 0) {
+        int e = sv.out.failed ? sv.out.err : errno;
         fprintf(stderr, "edgeload: error: %s: %s\n",
                 sv.out.failed ? "cannot write replies to stdout" : "cannot read stdin",
-                strerror(errno));
+                strerror(e));
         rc = el_status_exit_code(EL_E_IO);
     }
     fprintf(stderr, "edgeload: served %llu request(s), %llu error(s), %llu token(s); %s\n",
