@@ -98,7 +98,7 @@ void el_cli_common_help(FILE *f) {
           "  --chunk SIZE      I/O chunk (default 4M)\n"
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
           "  --offset BYTES    an .elimg image starting this far into MODEL (partition, device)\n"
-          "  --board NAME      defaults (arena, threads) from boards/NAME.json, or a .json path\n"
+          "  --board NAME      defaults (arena, threads) from boards/NAME.json\n"
           "  --direct          read with O_DIRECT (bypass the page cache)\n"
           "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
           "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
