@@ -51,10 +51,13 @@ typedef struct el_cli_loaded {
     el_arena *arena;
     el_load_stats stats;
     double t_start;             /* el_now() before open: time to first token counts from it */
+    unsigned board_threads;     /* --board's default_threads (0 = none / all online CPUs);
+                                   commands use it when --threads is not given */
 } el_cli_loaded;
 
-/* Opens o->model, plans (--ctx/--dtype/...), checks the plan against --arena (default: the
- * plan's total), warns when the arena exceeds MemAvailable, reserves the arena, loads with a
+/* Reads --board when given (its default_arena and default_threads become the defaults),
+ * opens o->model, plans (--ctx/--dtype/...), checks the plan against --arena (default: the
+ * board's default_arena, else the plan's total), warns when the arena exceeds MemAvailable, reserves the arena, loads with a
  * progress bar when asked. On failure prints the error, cleans up and returns the exit code
  * (so callers `return rc;`); 0 on success. */
 int el_cli_load(const el_cli_opts *o, el_cli_loaded *out);

@@ -177,7 +177,7 @@ int el_cmd_generate(int argc, char **argv) {
     el_cli_loaded L;
     int rc = el_cli_load(&o, &L);
     if (rc) return rc;
-    el_session_params ps = {(unsigned)threads, device, 0};
+    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, device, 0};
     el_session *s = NULL;
     el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
     if (st != EL_OK) {

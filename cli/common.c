@@ -2,6 +2,8 @@
  * arena -> load sequence, the progress bar, the memory report, error printing. */
 #include "cli/cli.h"
 
+#include "cli/board.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,11 +168,19 @@ static void progress_cb(const el_load_progress *p, void *user) {
 int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     memset(out, 0, sizeof *out);
     out->t_start = now_s();
+    uint64_t board_arena = 0;
+    if (o->board) {
+        el_board b;
+        el_status bs = el_board_load(o->board, &b);
+        if (bs != EL_OK) return el_cli_fail(bs);
+        board_arena = b.default_arena;
+        out->board_threads = b.default_threads;
+    }
     el_model_open_params op = {.tokenizer_path = o->tokenizer, .offset = o->offset};
     el_status s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
     if ((s = el_plan_make(out->model, &o->plan, &out->plan)) != EL_OK) goto fail;
-    out->arena_bytes = o->arena ? o->arena : out->plan.total_bytes;
+    out->arena_bytes = o->arena ? o->arena : board_arena ? board_arena : out->plan.total_bytes;
     if ((s = el_plan_check(out->model, &out->plan, out->arena_bytes)) != EL_OK) goto fail;
     el_mem_report mr;
     if (el_mem_report_get(&mr) == EL_OK && mr.mem_available && out->arena_bytes > mr.mem_available) {
