@@ -88,6 +88,11 @@ static void test_cli(int count) {
     free(out);
     free(err);
     out = err = NULL;
+    rc = el_test_run_cli("serve " STORIES_BIN " --device cuda < /dev/null", &out, &err);
+    EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:"));
+    free(out);
+    free(err);
+    out = err = NULL;
     EL_CHECK(el_test_run_cli("generate " STORIES_BIN " --device tpu", NULL, &err) == 1);
     EL_CHECK(err && strstr(err, "unknown device"));
     free(err);
