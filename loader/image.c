@@ -669,9 +669,17 @@ bool el_image_side_file(const el_model *m, const char *name, char *path, size_t 
     return false;
 }
 
-unsigned el_image_decode_threads(void) {
+void el_image_staging(const el_img_meta *m, unsigned *threads, uint64_t *slot_bytes) {
     unsigned n = el_cpu_count();
-    return n < 1 ? 1 : n > EL_IMG_DECODE_THREADS_MAX ? EL_IMG_DECODE_THREADS_MAX : n;
+    if (n > EL_IMG_DECODE_THREADS_MAX) n = EL_IMG_DECODE_THREADS_MAX;
+    if (n > m->h.chunk_count) n = m->h.chunk_count;
+    if (n < 1) n = 1;
+    uint32_t largest = 0;
+    for (uint32_t i = 0; i < m->h.chunk_count; i++)
+        if (m->chunks[i].codec != EL_IMG_CODEC_NONE && m->chunks[i].raw_size > largest)
+            largest = m->chunks[i].raw_size;
+    *threads = n;
+    *slot_bytes = ((uint64_t)largest + EL_IMG_ALIGN - 1) & ~(uint64_t)(EL_IMG_ALIGN - 1);
 }
 
 el_status el_image_plan(const el_model *m, el_plan *p) {
@@ -686,16 +694,16 @@ el_status el_image_plan(const el_model *m, el_plan *p) {
                              el_dtype_name(t->dtype), el_dtype_name(want), el_dtype_name(want));
     }
     uint64_t slot = 0, staging = 0, stored = 0;
-    if (!el_align_up_u64(img->meta.h.chunk_size, EL_IMG_ALIGN, &slot) ||
-        !el_mul_u64(slot, 2ull * el_image_decode_threads(), &staging))
-        return el_errorf(EL_E_NOFIT, "%s: staging size overflows", m->path);
+    unsigned n = 1;
+    el_image_staging(&img->meta, &n, &slot);
+    staging = slot * 2u * n; /* slot <= 1 GiB, n <= 4 */
     for (uint32_t i = 0; i < img->meta.h.chunk_count; i++) stored += img->meta.chunks[i].stored_size;
     if (p->region_bytes[EL_REGION_WEIGHTS] < img->meta.h.payload_size)
         return el_errorf(EL_E_INVALID, "%s: payload of %llu bytes does not match the weights "
                          "layout (%llu bytes)", m->path, (unsigned long long)img->meta.h.payload_size,
                          (unsigned long long)p->region_bytes[EL_REGION_WEIGHTS]);
     p->params.chunk_bytes = img->meta.h.chunk_size;
-    p->region_bytes[EL_REGION_STAGING] = img->meta.h.chunk_count ? staging : 0;
+    p->region_bytes[EL_REGION_STAGING] = staging;
     p->read_bytes = stored;
     return EL_OK;
 }

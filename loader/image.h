@@ -146,8 +146,11 @@ bool el_image_side_file(const el_model *m, const char *name, char *path, size_t 
 /* Plan hook: rejects a dtype that would convert (the payload is placed as packed), sizes
  * staging for the largest stored chunk and the decode workers, read_bytes = stored bytes. */
 el_status el_image_plan(const el_model *m, el_plan *p);
-/* Decode workers a load uses: online CPUs capped at EL_IMG_DECODE_THREADS_MAX. */
-unsigned el_image_decode_threads(void);
+/* Decode workers a load uses (online CPUs capped at EL_IMG_DECODE_THREADS_MAX and at the
+ * chunk count) and the bytes of one staging slot (the largest encoded chunk's raw size, page
+ * rounded; 0 when every chunk is stored plain and read straight into place). Staging is
+ * 2 * threads * slot (double-buffered batches of `threads` chunks). */
+void el_image_staging(const el_img_meta *m, unsigned *threads, uint64_t *slot_bytes);
 /* el_model_load for images (loader/image_load.c). */
 el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
                         const el_load_params *params, el_load_stats *stats);

@@ -145,15 +145,15 @@ el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
     /* Arena: the weights (page-rounded so O_DIRECT reads of the last chunk stay inside),
      * then the staging slots, as many decode threads as staging holds. */
     uint64_t wbytes = 0, sbytes = 0;
-    if (!el_align_up_u64(meta->h.payload_size, EL_IMG_ALIGN, &wbytes) ||
-        !el_align_up_u64(meta->h.chunk_size, EL_IMG_ALIGN, &sbytes))
+    unsigned n = 1;
+    if (!el_align_up_u64(meta->h.payload_size, EL_IMG_ALIGN, &wbytes))
         return el_errorf(EL_E_INVALID, "%s: sizes overflow", m->path);
+    el_image_staging(meta, &n, &sbytes);
     L.slot_bytes = sbytes;
     el_arena_stats st;
     el_arena_stats_get(a, &st);
     uint64_t cap = st.region[EL_REGION_STAGING].capacity - st.region[EL_REGION_STAGING].used;
-    unsigned n = el_image_decode_threads();
-    while (n > 1 && cap / (2 * sbytes) < n) n--;
+    while (n > 1 && sbytes && cap / (2 * sbytes) < n) n--; /* an arena from a smaller plan */
     L.n = n;
     L.batches = (meta->h.chunk_count + n - 1) / n;
     uint64_t staging_mark = el_arena_mark(a, EL_REGION_STAGING);
@@ -162,7 +162,7 @@ el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
     el_status s = EL_OK;
     if (wbytes > 0) s = el_arena_alloc(a, EL_REGION_WEIGHTS, wbytes, EL_ALIGN_IO, &w);
     L.weights = w;
-    for (unsigned i = 0; s == EL_OK && meta->h.chunk_count && i < 2 * n; i++) {
+    for (unsigned i = 0; s == EL_OK && sbytes && i < 2 * n; i++) {
         void *buf = NULL;
         s = el_arena_alloc(a, EL_REGION_STAGING, sbytes, EL_ALIGN_IO, &buf);
         L.slot[i] = buf;

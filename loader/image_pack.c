@@ -441,6 +441,9 @@ el_status el_image_pack(const char *src, const char *out, const el_image_pack_pa
     }
     if (s == EL_OK && (fd = mkstemp(tmpname)) < 0)
         s = el_errorf(EL_E_IO, "%s: cannot create a temporary file in %s: %s", out, dir, strerror(errno));
+    /* mkstemp makes the file 0600; an image is as readable as any file we write. */
+    if (s == EL_OK && fchmod(fd, 0644) != 0)
+        s = el_errorf(EL_E_IO, "%s: chmod: %s", tmpname, strerror(errno));
     if (s == EL_OK) s = write_image(m, &plan, p, payload, psize, chunk, side, nside, fd, tmpname, &st);
     if (s == EL_OK) s = el_fd_sync(fd, tmpname);
     if (fd >= 0 && close(fd) != 0 && s == EL_OK)
