@@ -507,7 +507,8 @@ el_status el_img_meta_read(el_file *f, uint64_t base, el_img_meta *out) {
     return s;
 }
 
-const char *el_img_chunk_where(const el_img_meta *m, uint32_t ci, char *buf, size_t cap) {
+const char *el_img_chunk_where(const el_img_meta *m, const el_tensor_table *tensors,
+                               uint32_t ci, char *buf, size_t cap) {
     const el_img_chunk *c = &m->chunks[ci];
     uint64_t lo = (uint64_t)ci * m->h.chunk_size, hi = lo + c->raw_size;
     int n = snprintf(buf, cap, "chunk %u (image offset %llu, %u stored bytes, %s; payload "
@@ -516,13 +517,13 @@ const char *el_img_chunk_where(const el_img_meta *m, uint32_t ci, char *buf, siz
                      (unsigned long long)hi);
     size_t len = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
     /* Tensors overlapping [lo, hi): binary search for the first that ends after lo. */
-    const el_tensor *t = m->tensors.items;
-    size_t a = 0, b = m->tensors.count, shown = 0;
+    const el_tensor *t = tensors->items;
+    size_t a = 0, b = tensors->count, shown = 0;
     while (a < b) {
         size_t mid = (a + b) / 2;
         if (t[mid].arena_offset + t[mid].nbytes <= lo) a = mid + 1; else b = mid;
     }
-    for (size_t i = a; i < m->tensors.count && t[i].arena_offset < hi; i++) {
+    for (size_t i = a; i < tensors->count && t[i].arena_offset < hi; i++) {
         if (t[i].nbytes == 0) continue;
         if (len + 80 >= cap) {
             n = snprintf(buf + len, cap - len, " ...");

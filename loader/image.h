@@ -114,8 +114,10 @@ void el_img_meta_free(el_img_meta *m); /* zeroed or NULL is fine */
 bool el_img_magic_ok(const uint8_t head[EL_IMG_MAGIC_LEN]);
 
 /* "chunk 3 (stored at image offset 0x5000, 4096 bytes; payload 196608..262144; tensors
- * a, b, ...)" into buf: the location part of every chunk message. */
-const char *el_img_chunk_where(const el_img_meta *m, uint32_t ci, char *buf, size_t cap);
+ * a, b, ...)" into buf: the location part of every chunk message. tensors: the image's
+ * table (m->tensors, or the model's once the image is opened as one). */
+const char *el_img_chunk_where(const el_img_meta *m, const el_tensor_table *tensors,
+                               uint32_t ci, char *buf, size_t cap);
 
 /* Decodes chunk c: checks the CRC of stored (stored_size bytes), decodes into dst
  * (raw_size bytes) and checks the raw CRC. scratch: at least raw_size bytes, may be the

@@ -72,7 +72,7 @@ static void *io_main(void *arg) {
                 snprintf(why, sizeof why, "%s", el_last_error());
                 char where[512];
                 s = el_errorf(s, "%s; reading %s", why,
-                              el_img_chunk_where(L->meta, ci, where, sizeof where));
+                              el_img_chunk_where(L->meta, &L->m->tensors, ci, where, sizeof where));
             }
             atomic_fetch_add(&L->bytes_done, c->stored_size);
         }
@@ -105,7 +105,7 @@ static void decode_job(void *ctx, unsigned ith, unsigned nth) {
 static el_status chunk_error(const img_loader *L, uint32_t ci, int why) {
     const el_img_chunk *c = &L->meta->chunks[ci];
     char where[600];
-    el_img_chunk_where(L->meta, ci, where, sizeof where);
+    el_img_chunk_where(L->meta, &L->m->tensors, ci, where, sizeof where);
     const char *what = why == 1 ? "CRC32C of the stored bytes does not match"
                      : why == 2 ? "LZ4 data is corrupt (decoding failed or gave the wrong size)"
                                 : "CRC32C of the decoded bytes does not match";

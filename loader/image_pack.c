@@ -494,12 +494,12 @@ el_status el_image_verify(const char *path, uint64_t base, el_image_verify_repor
         if (s != EL_OK) {
             char why[600];
             snprintf(why, sizeof why, "%s", el_last_error());
-            s = el_errorf(s, "%s; reading %s", why, el_img_chunk_where(&meta, ci, where, sizeof where));
+            s = el_errorf(s, "%s; reading %s", why, el_img_chunk_where(&meta, &meta.tensors, ci, where, sizeof where));
             break;
         }
         int why = el_img_decode(c, src, dst, src);
         if (why)
-            s = el_errorf(EL_E_INVALID, "%s: %s: %s", path, el_img_chunk_where(&meta, ci, where, sizeof where),
+            s = el_errorf(EL_E_INVALID, "%s: %s: %s", path, el_img_chunk_where(&meta, &meta.tensors, ci, where, sizeof where),
                           why == 1 ? "CRC32C of the stored bytes does not match"
                           : why == 2 ? "LZ4 data is corrupt"
                                      : "CRC32C of the decoded bytes does not match");
