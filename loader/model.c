@@ -152,9 +152,9 @@ static int cmp_file_order(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* An .elimg image at offset in path: opens it into m (m->image set). Not an image: at
- * offset 0 EL_OK with m->image NULL (the caller tries the other formats); at any other
- * offset an error, since --offset only means something for images. */
+/* An .elimg image at offset (> 0) in path: opens it into m; not an image there is an
+ * error, since --offset only means something for images (at offset 0, open_file finds the
+ * magic among the first bytes it reads anyway). */
 static el_status open_image(el_model *m, const char *path, uint64_t offset) {
     el_file f;
     el_status s = el_file_open(&f, path, 0);
@@ -164,10 +164,8 @@ static el_status open_image(el_model *m, const char *path, uint64_t offset) {
               el_file_read_at(&f, magic, sizeof magic, offset) == EL_OK && el_img_magic_ok(magic);
     el_file_close(&f);
     if (!ok)
-        return offset ? el_errorf(EL_E_INVALID, "%s: no edgeload image at --offset %llu (magic "
-                                  "\"ELIMG\\0\\r\\n\" not found there)", path,
-                                  (unsigned long long)offset)
-                      : EL_OK;
+        return el_errorf(EL_E_INVALID, "%s: no edgeload image at --offset %llu (magic "
+                         "\"ELIMG\\0\\r\\n\" not found there)", path, (unsigned long long)offset);
     uint32_t fi = 0;
     if ((s = el_model_add_file(m, path, &fi)) != EL_OK) return s;
     return el_image_open(m, offset);
@@ -184,6 +182,7 @@ static el_status open_file(el_model *m, const char *path) {
     size_t n = f->size < sizeof head ? (size_t)f->size : sizeof head;
     if (n > 0 && (s = el_file_read_at(f, head, n, 0)) != EL_OK) return s;
     uint64_t json_len;
+    if (n >= EL_IMG_MAGIC_LEN && el_img_magic_ok(head)) return el_image_open(m, 0);
     if (n > 8 && head[8] == '{') {
         s = el_st_check_prefix(head, f->size, path, &json_len);
         if (s != EL_OK) return s;
@@ -226,8 +225,8 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
         }
     } else if (!is_file(path)) {
         s = el_errorf(EL_E_IO, "%s: %s", path, strerror(errno));
-    } else if ((s = open_image(m, path, params ? params->offset : 0)) != EL_OK || m->image) {
-        /* an image (or an --offset that found none) */
+    } else if (params && params->offset) {
+        s = open_image(m, path, params->offset); /* --offset: only images have one */
     } else {
         el_path_dir(path, dir, sizeof dir);
         size_t pl = strlen(path);
