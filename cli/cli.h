@@ -82,5 +82,8 @@ int el_cmd_verify(int argc, char **argv);   /* cli/cmd_image.c */
 int el_cmd_flash(int argc, char **argv);    /* cli/cmd_image.c */
 int el_cmd_serve(int argc, char **argv);    /* cli/cmd_serve.c */
 int el_cmd_devices(int argc, char **argv);  /* cli/cmd_devices.c */
+/* inspect's image part (cli/cmd_image.c): header, codec statistics, chunks; a no-op for a
+ * model that is not an image. With json, the member ,"image":{...} of inspect's object. */
+void el_cli_inspect_image(const el_model *m, bool json);
 
 #endif /* EL_CLI_H */

@@ -55,7 +55,9 @@ int el_cmd_inspect(int argc, char **argv) {
     if (o.json) {
         printf("{\"model\":");
         el_cli_json_string(stdout, o.model);
-        printf(",\"format\":\"%s\",\"family\":\"%s\",\"files\":[", el_model_format(m), el_model_family(m));
+        printf(",\"format\":\"%s\",\"family\":\"%s\"", el_model_format(m), el_model_family(m));
+        el_cli_inspect_image(m, true);
+        printf(",\"files\":[");
         for (size_t i = 0; i < el_model_file_count(m); i++) {
             printf("%s{\"path\":", i ? "," : "");
             el_cli_json_string(stdout, el_model_file_path(m, i));
@@ -79,6 +81,7 @@ int el_cmd_inspect(int argc, char **argv) {
         for (size_t i = 0; i < el_model_file_count(m); i++)
             printf("file %zu   %s (%s)\n", i, el_model_file_path(m, i),
                    el_size_format(el_model_file_size(m, i), a, sizeof a));
+        el_cli_inspect_image(m, false);
         printf("tensors  %zu, %s (%llu bytes)", nt, el_size_format(total, a, sizeof a), (unsigned long long)total);
         for (int d = 0; d < EL_DT_COUNT; d++)
             if (per_dtype[d]) printf("; %s %s", el_dtype_name((el_dtype)d), el_size_format(per_dtype[d], a, sizeof a));

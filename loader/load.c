@@ -5,6 +5,7 @@
  * never a second copy of a tensor, no heap allocation. */
 #include "arena/arena.h"
 #include "kernels/fp16.h"
+#include "loader/image.h"
 #include "loader/load_impl.h"
 
 #include <pthread.h>
@@ -217,6 +218,7 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         return el_errorf(EL_E_USAGE, "%s: the plan was made for another model (%llu tensors, "
                          "model has %zu)", m->path, (unsigned long long)plan->tensor_count,
                          m->tensors.count);
+    if (m->image) return el_image_load(m, plan, a, params, stats);
     double t0 = el_now();
     el_status s;
     uint64_t wbytes = 0;

@@ -1,6 +1,7 @@
 /* model.c - el_model_open: finds the model's files, reads and validates every header
  * (safetensors, sharded index, llama2.c checkpoint, config.json) and builds the tensor
  * table in file order. Reads no weight bytes; heap use is bounded by the headers. */
+#include "loader/image.h"
 #include "loader/model_impl.h"
 
 #include <errno.h>
@@ -151,6 +152,25 @@ static int cmp_file_order(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
+/* An .elimg image at offset (> 0) in path: opens it into m; not an image there is an
+ * error, since --offset only means something for images (at offset 0, open_file finds the
+ * magic among the first bytes it reads anyway). */
+static el_status open_image(el_model *m, const char *path, uint64_t offset) {
+    el_file f;
+    el_status s = el_file_open(&f, path, 0);
+    if (s != EL_OK) return s;
+    uint8_t magic[EL_IMG_MAGIC_LEN] = {0};
+    bool ok = offset <= f.size && f.size - offset >= sizeof magic &&
+              el_file_read_at(&f, magic, sizeof magic, offset) == EL_OK && el_img_magic_ok(magic);
+    el_file_close(&f);
+    if (!ok)
+        return el_errorf(EL_E_INVALID, "%s: no edgeload image at --offset %llu (magic "
+                         "\"ELIMG\\0\\r\\n\" not found there)", path, (unsigned long long)offset);
+    uint32_t fi = 0;
+    if ((s = el_model_add_file(m, path, &fi)) != EL_OK) return s;
+    return el_image_open(m, offset);
+}
+
 /* Decides the format of a single file from its first bytes. */
 static el_status open_file(el_model *m, const char *path) {
     uint32_t fi = 0;
@@ -162,6 +182,7 @@ static el_status open_file(el_model *m, const char *path) {
     size_t n = f->size < sizeof head ? (size_t)f->size : sizeof head;
     if (n > 0 && (s = el_file_read_at(f, head, n, 0)) != EL_OK) return s;
     uint64_t json_len;
+    if (n >= EL_IMG_MAGIC_LEN && el_img_magic_ok(head)) return el_image_open(m, 0);
     if (n > 8 && head[8] == '{') {
         s = el_st_check_prefix(head, f->size, path, &json_len);
         if (s != EL_OK) return s;
@@ -204,6 +225,8 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
         }
     } else if (!is_file(path)) {
         s = el_errorf(EL_E_IO, "%s: %s", path, strerror(errno));
+    } else if (params && params->offset) {
+        s = open_image(m, path, params->offset); /* --offset: only images have one */
     } else {
         el_path_dir(path, dir, sizeof dir);
         size_t pl = strlen(path);
@@ -213,9 +236,11 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
             s = open_file(m, path);
     }
     /* A llama2.c checkpoint carries its config in its header; others read config.json. */
-    if (s == EL_OK && !m->has_config) s = open_config(m, dir);
+    if (s == EL_OK && !m->has_config && !m->image) s = open_config(m, dir);
     if (s == EL_OK) {
-        qsort(m->tensors.items, m->tensors.count, sizeof(el_tensor), cmp_file_order);
+        /* An image's table is already in payload order (its layout depends on that order). */
+        if (!m->image)
+            qsort(m->tensors.items, m->tensors.count, sizeof(el_tensor), cmp_file_order);
         for (size_t i = 0; el_families[i] && !m->family; i++)
             if (el_families[i]->detect(m)) m->family = el_families[i];
         if (m->family && m->family->open) s = m->family->open(m);
@@ -231,13 +256,14 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
 void el_model_close(el_model *m) {
     if (!m) return;
     if (m->family && m->family->close) m->family->close(m);
+    el_image_close(m);
     for (uint32_t i = 0; i < m->file_count; i++) el_file_close(&m->files[i]);
     el_tensor_table_free(&m->tensors);
     el_config_free(&m->config);
     free(m);
 }
 
-const char *el_model_format(const el_model *m) { return m->format; }
+const char *el_model_format(const el_model *m) { return m->image ? "elimg" : m->format; }
 
 const char *el_model_family(const el_model *m) {
     return m->family ? m->family->name : "generic";
@@ -284,6 +310,7 @@ el_status el_model_tensor_find(const el_model *m, const char *name, el_tensor_in
 
 bool el_model_side_file(const el_model *m, const char *name, char *path, size_t cap) {
     if (m->file_count == 0 || !name || !*name || strchr(name, '/')) return false;
+    if (m->image) return el_image_side_file(m, name, path, cap);
     char dir[1024];
     el_path_dir(m->files[0].path, dir, sizeof dir);
     int k = snprintf(path, cap, "%s/%s", dir, name);

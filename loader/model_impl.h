@@ -56,6 +56,9 @@ struct el_model {
     uint32_t flags;
     void *family_data;               /* owned by the family (open/close) */
     bool loaded;                     /* el_model_load succeeded */
+    /* Opened from an .elimg image (loader/image.h): then format is the source's format
+     * (families key on it) and el_model_format() says "elimg". NULL otherwise. */
+    struct el_image *image;
 };
 
 enum {

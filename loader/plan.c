@@ -1,6 +1,7 @@
 /* plan.c - the memory plan: every region's bytes from headers, config and runtime
  * parameters, computed before anything is reserved or read; and the "does not fit"
  * message that says what would. */
+#include "loader/image.h"
 #include "loader/load_impl.h"
 
 #include <stdarg.h>
@@ -89,6 +90,8 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     if (!el_mul_u64(in.chunk_bytes + EL_PAGE, EL_STAGING_SLOTS,
                     &p.region_bytes[EL_REGION_STAGING]))
         return el_errorf(EL_E_USAGE, "--chunk too large");
+    /* An image: staging for its stored chunks and decode workers, its dtype as packed. */
+    if (m->image && (s = el_image_plan(m, &p)) != EL_OK) return s;
 
     if (m->family && m->family->plan) {
         uint64_t kv = 0, scratch = 0;

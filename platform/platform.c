@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Defined by the one platform_<os>.c compiled for this target. */
 extern const el_platform_methods el_platform_os_methods;
@@ -74,6 +75,8 @@ static _Atomic uint64_t g_fault_fail_nth;
 static _Atomic uint32_t g_fault_short_every;
 static _Atomic uint32_t g_fault_eintr_every;
 static _Atomic uint64_t g_fault_calls; /* read attempts since the last el_fault_set */
+static _Atomic uint64_t g_fault_write_nth;
+static _Atomic uint64_t g_fault_writes; /* write operations since the last el_fault_set */
 
 bool el_fault_set(const el_fault_plan *p) {
     el_fault_plan z = {0};
@@ -85,7 +88,23 @@ bool el_fault_set(const el_fault_plan *p) {
     return true;
 }
 
-void el_fault_clear(void) { el_fault_set(NULL); }
+bool el_fault_set_write(uint64_t fail_write_nth) {
+    atomic_store(&g_fault_write_nth, fail_write_nth);
+    atomic_store(&g_fault_writes, 0);
+    return true;
+}
+
+/* True if this write operation is the one the plan fails. */
+static bool fault_write_next(void) {
+    uint64_t nth = atomic_load_explicit(&g_fault_write_nth, memory_order_relaxed);
+    if (!nth) return false;
+    return atomic_fetch_add_explicit(&g_fault_writes, 1, memory_order_relaxed) + 1 == nth;
+}
+
+void el_fault_clear(void) {
+    el_fault_set(NULL);
+    el_fault_set_write(0);
+}
 
 /* Claims the number of the next read attempt (1-based) and decides its faults. */
 static fault_decision fault_next(void) {
@@ -106,11 +125,52 @@ bool el_fault_set(const el_fault_plan *p) {
     return false;
 }
 void el_fault_clear(void) {}
+bool el_fault_set_write(uint64_t fail_write_nth) {
+    (void)fail_write_nth;
+    return false;
+}
 static fault_decision fault_next(void) {
     fault_decision d = {false, false, false};
     return d;
 }
+static bool fault_write_next(void) { return false; }
 #endif
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+el_status el_fd_write_at(int fd, const void *buf, size_t n, uint64_t off, const char *what) {
+    if (fault_write_next())
+        return el_errorf(EL_E_IO, "%s: write of %zu bytes at offset %llu failed: injected I/O "
+                         "error (fault injection)", what, n, (unsigned long long)off);
+    const uint8_t *p = buf;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = pwrite(fd, p + done, n - done, (off_t)(off + done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return el_errorf(EL_E_IO, "%s: write of %zu bytes at offset %llu failed: %s", what,
+                             n - done, (unsigned long long)(off + done),
+                             w < 0 ? strerror(errno) : "no progress");
+        done += (size_t)w;
+    }
+    return EL_OK;
+}
+
+el_status el_fd_sync(int fd, const char *what) {
+    if (fault_write_next())
+        return el_errorf(EL_E_IO, "%s: fsync failed: injected I/O error (fault injection)", what);
+    if (fsync(fd) != 0) return el_errorf(EL_E_IO, "%s: fsync failed: %s", what, strerror(errno));
+    return EL_OK;
+}
+
+el_status el_path_rename(const char *from, const char *to) {
+    if (fault_write_next())
+        return el_errorf(EL_E_IO, "rename %s -> %s failed: injected I/O error (fault injection)",
+                         from, to);
+    if (rename(from, to) != 0)
+        return el_errorf(EL_E_IO, "rename %s -> %s failed: %s", from, to, strerror(errno));
+    return EL_OK;
+}
 
 /* ---- files -------------------------------------------------------------------------- */
 

@@ -101,7 +101,20 @@ typedef struct el_fault_plan {
 /* Fault injection (compiled in when EL_FAULT_INJECTION is defined; otherwise these
  * return false / do nothing). Counters restart at each set. */
 bool el_fault_set(const el_fault_plan *p);
-void el_fault_clear(void);
+void el_fault_clear(void); /* clears the read and the write plans */
+/* Write faults: the nth (1-based) write operation from now (el_fd_write_at, el_fd_sync,
+ * el_path_rename) fails with an injected EIO; 0 = never. False without EL_FAULT_INJECTION. */
+bool el_fault_set_write(uint64_t fail_write_nth);
+
+/* ---- writing (pack, flash) ---------------------------------------------------------- */
+
+/* Writes exactly n bytes at off (loops over short writes and EINTR). EL_E_IO naming what
+ * (a path) on failure. Each call is one write operation for fault injection. */
+el_status el_fd_write_at(int fd, const void *buf, size_t n, uint64_t off, const char *what);
+/* fsync(fd); one write operation for fault injection. */
+el_status el_fd_sync(int fd, const char *what);
+/* rename(from, to); one write operation for fault injection. */
+el_status el_path_rename(const char *from, const char *to);
 
 /* ---- memory, clock, process facts -------------------------------------------------- */
 

@@ -1,0 +1,201 @@
+/* image.h - the flashable packed image .elimg (internal): the byte-exact on-disk layout
+ * (docs/FORMAT.md is the specification), its validating parsers, and the pack, load,
+ * verify and flash operations.
+ *
+ * Trust rule: nothing from an image is used before its CRC32C checks out and every field
+ * has been validated (sizes overflow-checked, regions inside the image and disjoint). The
+ * parsers work on bytes in memory so the fuzz target calls them directly. */
+#ifndef EL_IMAGE_H
+#define EL_IMAGE_H
+
+#include "loader/model_impl.h"
+
+#define EL_IMG_MAGIC "ELIMG\0\r\n"          /* 8 bytes at offset 0 */
+#define EL_IMG_MAGIC_LEN 8u
+#define EL_IMG_HEADER_SIZE 128u
+#define EL_IMG_VERSION_MAJOR 1u
+#define EL_IMG_VERSION_MINOR 0u
+#define EL_IMG_ENTRY_SIZE 32u                /* bytes per chunk table entry */
+#define EL_IMG_ALIGN 4096u                   /* payload_offset and every chunk */
+#define EL_IMG_CHUNK_MIN (64u * 1024u)
+#define EL_IMG_CHUNK_MAX (1u << 30)
+#define EL_IMG_CHUNKS_MAX (1u << 24)         /* chunks per image */
+#define EL_IMG_MANIFEST_MAX (64u * 1024u * 1024u)
+#define EL_IMG_SIDE_MAX (64u * 1024u * 1024u) /* bytes per side file */
+#define EL_IMG_SIDE_FILES_MAX 16u
+#define EL_IMG_DECODE_THREADS_MAX 4u          /* decode workers a load uses at most */
+
+typedef enum el_img_codec {
+    EL_IMG_CODEC_NONE = 0,
+    EL_IMG_CODEC_LZ4 = 1,
+    EL_IMG_CODEC_SHUFFLE_LZ4 = 2,
+    EL_IMG_CODEC_COUNT
+} el_img_codec;
+
+const char *el_img_codec_name(el_img_codec c);           /* "none", "lz4", "shuffle-lz4" */
+el_status el_img_codec_parse(const char *s, el_img_codec *out); /* EL_E_USAGE if unknown */
+
+/* The fixed header, decoded (all fields little-endian on disk, offsets relative to the
+ * image's first byte). */
+typedef struct el_img_header {
+    uint16_t version_major, version_minor;
+    uint32_t flags;
+    uint32_t header_size;       /* 128 */
+    uint32_t chunk_count;
+    uint64_t manifest_offset, manifest_size;
+    uint64_t table_offset;      /* chunk table: chunk_count * 32 bytes */
+    uint64_t payload_offset;    /* first chunk, 4 KiB aligned */
+    uint64_t payload_size;      /* uncompressed payload = the weights region's used bytes */
+    uint64_t chunk_size;        /* raw bytes per chunk (the last may be shorter) */
+    uint64_t image_size;        /* bytes of the whole image */
+    uint32_t manifest_crc, table_crc, header_crc;
+} el_img_header;
+
+/* One chunk table entry, decoded. */
+typedef struct el_img_chunk {
+    uint64_t offset;            /* of the stored bytes, from the image start */
+    uint32_t stored_size;       /* bytes on disk */
+    uint32_t raw_size;          /* bytes once decoded */
+    uint8_t codec;              /* el_img_codec */
+    uint8_t elem_size;          /* byte-shuffle element size (1, 2, 4, 8); 0 unless shuffled */
+    uint32_t crc_stored;        /* CRC32C of the stored bytes */
+    uint32_t crc_raw;           /* CRC32C of the decoded bytes */
+} el_img_chunk;
+
+/* A file stored inside the image (tokenizer.json, vocab.txt, ...). */
+typedef struct el_img_side {
+    char name[64];
+    uint64_t offset, size;
+    uint32_t crc;
+} el_img_side;
+
+/* Everything the manifest says, typed. Owned heap memory; free with el_img_meta_free. */
+typedef struct el_img_meta {
+    el_img_header h;
+    el_img_chunk *chunks;       /* h.chunk_count */
+    el_tensor_table tensors;    /* payload order; offset = arena_offset = payload offset,
+                                   dtype = loaded_dtype = as placed */
+    char *config_json;          /* the model config as JSON text (NULL if none) */
+    uint32_t model_flags;       /* EL_MODEL_* */
+    char source_format[32];     /* "safetensors", "llama2c", ... */
+    char producer[64];
+    char pack_codec[16];        /* codec asked for at pack time */
+    char pack_dtype[16];        /* "as-stored", "F16", ... */
+    uint64_t plan_total;        /* arena bytes at pack time (informational) */
+    el_img_side side[EL_IMG_SIDE_FILES_MAX];
+    uint32_t side_count;
+} el_img_meta;
+
+/* Header: checks magic, header CRC, version (major must match; a newer minor is read),
+ * flags (no unknown bit), reserved bytes zero, every size/offset/alignment and that the
+ * regions are disjoint and end within image_size <= avail (the bytes from the image start
+ * to the end of its file). EL_E_INVALID/EL_E_UNSUPPORTED naming the field. */
+el_status el_img_header_parse(const uint8_t raw[EL_IMG_HEADER_SIZE], uint64_t avail,
+                              const char *name, el_img_header *out);
+/* Chunk table (h->chunk_count * 32 bytes, CRC already unchecked): CRC, then each entry:
+ * raw size as the header implies, known codec, stored size in 1..raw (== raw for none),
+ * element size, reserved zero, 4 KiB-aligned offsets in order and not overlapping, inside
+ * the payload area. out has h->chunk_count entries. */
+el_status el_img_table_parse(const uint8_t *tbl, size_t len, const el_img_header *h,
+                             const char *name, el_img_chunk *out);
+/* Manifest (CRC checked here too): JSON (depth-capped), schema of docs/FORMAT.md, tensor
+ * records laid out by the weights layout rule and ending exactly at payload_size, side
+ * files inside the image and disjoint. Fills everything of out but h and chunks. */
+el_status el_img_manifest_parse(const char *json, size_t len, const el_img_header *h,
+                                const char *name, el_img_meta *out);
+/* All three from a whole image in memory (the fuzz target; tests). */
+el_status el_img_meta_parse_memory(const uint8_t *img, size_t len, const char *name,
+                                   el_img_meta *out);
+/* All three from a file, the image starting at base. */
+el_status el_img_meta_read(el_file *f, uint64_t base, el_img_meta *out);
+void el_img_meta_free(el_img_meta *m); /* zeroed or NULL is fine */
+
+/* True if the 8 bytes are the image magic. */
+bool el_img_magic_ok(const uint8_t head[EL_IMG_MAGIC_LEN]);
+
+/* "chunk 3 (stored at image offset 0x5000, 4096 bytes; payload 196608..262144; tensors
+ * a, b, ...)" into buf: the location part of every chunk message. tensors: the image's
+ * table (m->tensors, or the model's once the image is opened as one). */
+const char *el_img_chunk_where(const el_img_meta *m, const el_tensor_table *tensors,
+                               uint32_t ci, char *buf, size_t cap);
+
+/* Decodes chunk c: checks the CRC of stored (stored_size bytes), decodes into dst
+ * (raw_size bytes) and checks the raw CRC. scratch: at least raw_size bytes, may be the
+ * stored buffer itself (it is reused after LZ4 decoding). Returns 0 ok, 1 stored CRC
+ * mismatch, 2 LZ4 error, 3 raw CRC mismatch (no message: callers may be worker threads). */
+int el_img_decode(const el_img_chunk *c, const uint8_t *stored, uint8_t *dst, uint8_t *scratch);
+/* Byte-shuffle: n bytes, elem-byte elements split into planes (the tail n % elem bytes
+ * stays in place at the end); unshuffle is the inverse. src and dst do not overlap. */
+void el_img_shuffle(const uint8_t *src, uint8_t *dst, size_t n, unsigned elem);
+void el_img_unshuffle(const uint8_t *src, uint8_t *dst, size_t n, unsigned elem);
+
+/* ---- the model side --------------------------------------------------------------------- */
+
+/* The image state an el_model opened from an image carries (m->image). */
+typedef struct el_image {
+    el_img_meta meta;
+    uint64_t base;              /* image start inside files[0] */
+    int side_fd[EL_IMG_SIDE_FILES_MAX]; /* memfd per side file, -1 if none */
+} el_image;
+
+/* With files[0] open and the magic seen at base: reads and validates everything, fills
+ * m->tensors, m->config, m->flags, m->format (the source's format), m->image, and the side
+ * files (each CRC-checked into a memfd). */
+el_status el_image_open(el_model *m, uint64_t base);
+void el_image_close(el_model *m);
+/* el_model_side_file for images. */
+bool el_image_side_file(const el_model *m, const char *name, char *path, size_t cap);
+/* Plan hook: rejects a dtype that would convert (the payload is placed as packed), sizes
+ * staging for the largest stored chunk and the decode workers, read_bytes = stored bytes. */
+el_status el_image_plan(const el_model *m, el_plan *p);
+/* Decode workers a load uses (online CPUs capped at EL_IMG_DECODE_THREADS_MAX and at the
+ * chunk count) and the bytes of one staging slot (the largest encoded chunk's raw size, page
+ * rounded; 0 when every chunk is stored plain and read straight into place). Staging is
+ * 2 * threads * slot (double-buffered batches of `threads` chunks). */
+void el_image_staging(const el_img_meta *m, unsigned *threads, uint64_t *slot_bytes);
+/* el_model_load for images (loader/image_load.c). */
+el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
+                        const el_load_params *params, el_load_stats *stats);
+
+/* ---- tools ------------------------------------------------------------------------------- */
+
+typedef struct el_image_pack_params {
+    el_dtype dtype;             /* EL_DT_NONE = as stored */
+    el_img_codec codec;
+    uint64_t chunk_bytes;       /* 0 = 1 MiB */
+    const char *tokenizer_path; /* as el_model_open_params */
+    uint64_t src_offset;        /* source is an image at this offset (repack) */
+} el_image_pack_params;
+
+typedef struct el_image_pack_stats {
+    uint64_t raw_bytes[EL_DT_COUNT];    /* payload bytes per dominant dtype of chunks */
+    uint64_t stored_bytes[EL_DT_COUNT];
+    uint64_t raw_total, stored_total;   /* payload */
+    uint64_t image_bytes;
+    uint32_t chunks, chunks_by_codec[EL_IMG_CODEC_COUNT];
+} el_image_pack_stats;
+
+/* Packs the model at src into out: a temporary file in out's folder, fsync, rename,
+ * fsync of the folder. On any failure the temporary file is removed and out is untouched. */
+el_status el_image_pack(const char *src, const char *out, const el_image_pack_params *p,
+                        el_image_pack_stats *stats);
+
+typedef struct el_image_verify_report {
+    uint32_t chunks;
+    uint64_t stored_bytes, raw_bytes;
+    uint32_t side_files;
+} el_image_verify_report;
+
+/* Checks every CRC of the image at base in path (header, table, manifest, side files, every
+ * chunk stored and decoded). EL_E_INVALID naming the first bad chunk (index, offset, tensors). */
+el_status el_image_verify(const char *path, uint64_t base, el_image_verify_report *r);
+
+/* Writes the image file img to target at offset (aligned writes, fsync), then reads it
+ * back and verifies every CRC. Refuses (EL_E_USAGE) a target smaller than offset + image
+ * and a target that is, or is a partition of a disk that holds, a mounted filesystem. */
+el_status el_image_flash(const char *img, const char *target, uint64_t offset,
+                         el_image_verify_report *r);
+/* The mount check alone: EL_E_USAGE naming the mount point if target is mounted. */
+el_status el_image_target_check_mounted(const char *target);
+
+#endif /* EL_IMAGE_H */

@@ -1,0 +1,516 @@
+/* image_pack.c - the image tools: pack (load the source with the normal loader into an
+ * arena, cut the weights region into chunks, encode, CRC, write atomically), verify (every
+ * CRC, every chunk decoded) and flash (aligned writes to a device, partition or file, fsync,
+ * read back and verify). These are host-side tools: they allocate freely; the no-allocation
+ * rule is for el_model_load. */
+#include "arena/arena.h"
+#include "loader/image.h"
+#include "loader/load_impl.h"
+#include "platform/crc32c.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PACK_CHUNK_DEFAULT (1024u * 1024u)
+#define CONFIG_MAX (16u * 1024u * 1024u)
+
+static void wr16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void wr32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void wr64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Reads a whole file of at most max bytes (malloc'd; *len its size). */
+static el_status read_whole(const char *path, uint64_t max, uint8_t **out, size_t *len) {
+    el_file f;
+    el_status s = el_file_open(&f, path, 0);
+    if (s != EL_OK) return s;
+    if (f.size > max) {
+        el_file_close(&f);
+        return el_errorf(EL_E_INVALID, "%s: %llu bytes, more than the %llu an image stores", path,
+                         (unsigned long long)f.size, (unsigned long long)max);
+    }
+    uint8_t *buf = malloc((size_t)f.size + 1);
+    if (!buf) s = el_errorf(EL_E_NOMEM, "%s: out of memory", path);
+    if (s == EL_OK && f.size) s = el_file_read_at(&f, buf, (size_t)f.size, 0);
+    if (s == EL_OK) {
+        buf[f.size] = 0;
+        *out = buf;
+        *len = (size_t)f.size;
+    } else {
+        free(buf);
+    }
+    el_file_close(&f);
+    return s;
+}
+
+/* ---- manifest ----------------------------------------------------------------------------- */
+
+static cJSON *synth_config(const el_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    if (c->model_type[0]) cJSON_AddStringToObject(o, "model_type", c->model_type);
+    if (c->architecture[0]) {
+        cJSON *a = cJSON_AddArrayToObject(o, "architectures");
+        if (a) cJSON_AddItemToArray(a, cJSON_CreateString(c->architecture));
+    }
+    if (c->hidden_act[0]) cJSON_AddStringToObject(o, "hidden_act", c->hidden_act);
+#define NUM(key, v) if (v) cJSON_AddNumberToObject(o, key, (double)(v))
+    NUM("hidden_size", c->hidden_size);
+    NUM("intermediate_size", c->intermediate_size);
+    NUM("num_hidden_layers", c->num_layers);
+    NUM("num_attention_heads", c->num_heads);
+    NUM("num_key_value_heads", c->num_kv_heads);
+    NUM("head_dim", c->head_dim);
+    NUM("vocab_size", c->vocab_size);
+    NUM("max_position_embeddings", c->max_positions);
+    NUM("type_vocab_size", c->type_vocab_size);
+    NUM("rms_norm_eps", c->norm_eps);
+    NUM("rope_theta", c->rope_theta);
+#undef NUM
+    if (c->has_tie_word_embeddings) cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
+    if (c->bos_token_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", (double)c->bos_token_id);
+    if (c->eos_token_id >= 0) cJSON_AddNumberToObject(o, "eos_token_id", (double)c->eos_token_id);
+    if (c->pad_token_id >= 0) cJSON_AddNumberToObject(o, "pad_token_id", (double)c->pad_token_id);
+    return o;
+}
+
+/* The config object: the source's config.json (its content; parsed and re-serialised), the
+ * config of an image being repacked, or one synthesised from a checkpoint header (llama2.c).
+ * NULL (EL_OK) when the model has none. */
+static el_status config_json(const el_model *m, cJSON **out) {
+    *out = NULL;
+    char path[1200];
+    uint8_t *text = NULL;
+    size_t len = 0;
+    el_status s = EL_OK;
+    if (m->image && m->image->meta.config_json) {
+        const char *t = m->image->meta.config_json;
+        return el_json_parse(t, strlen(t), "config", out);
+    }
+    if (!m->image && strcmp(m->format, "llama2c") &&
+        el_model_side_file(m, "config.json", path, sizeof path)) {
+        if ((s = read_whole(path, CONFIG_MAX, &text, &len)) != EL_OK) return s;
+        s = el_json_parse((const char *)text, len, path, out);
+        free(text);
+        return s;
+    }
+    if (!m->has_config) return EL_OK;
+    *out = synth_config(&m->config);
+    return *out ? EL_OK : el_errorf(EL_E_NOMEM, "out of memory");
+}
+
+static const char *const k_side_names[] = {
+    "tokenizer.json", "tokenizer.model", "tokenizer.bin", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.json", "merges.txt", "vocab.txt", NULL,
+};
+
+typedef struct side_src {
+    char name[64];
+    char path[1200];
+    uint8_t *data;
+    size_t len;
+} side_src;
+
+static bool side_has(const side_src *s, uint32_t n, const char *name) {
+    for (uint32_t i = 0; i < n; i++)
+        if (!strcmp(s[i].name, name)) return true;
+    return false;
+}
+
+static el_status side_add(side_src *s, uint32_t *n, const char *name, const char *path) {
+    if (side_has(s, *n, name) || *n >= EL_IMG_SIDE_FILES_MAX) return EL_OK;
+    side_src *d = &s[*n];
+    snprintf(d->name, sizeof d->name, "%s", name);
+    snprintf(d->path, sizeof d->path, "%s", path);
+    el_status st = read_whole(path, EL_IMG_SIDE_MAX, &d->data, &d->len);
+    if (st == EL_OK) (*n)++;
+    return st;
+}
+
+/* The files that travel with the model: an explicit --tokenizer, the known tokenizer and
+ * vocabulary names next to the source, tok<vocab>.bin (llama2.c). */
+static el_status collect_side(const el_model *m, const char *tokenizer_path, side_src *s,
+                              uint32_t *n) {
+    char path[1200], name[64];
+    el_status st = EL_OK;
+    if (tokenizer_path) {
+        const char *base = strrchr(tokenizer_path, '/');
+        base = base ? base + 1 : tokenizer_path;
+        snprintf(name, sizeof name, "%s", base);
+        if ((st = side_add(s, n, name, tokenizer_path)) != EL_OK) return st;
+    }
+    for (int i = 0; k_side_names[i] && st == EL_OK; i++)
+        if (el_model_side_file(m, k_side_names[i], path, sizeof path))
+            st = side_add(s, n, k_side_names[i], path);
+    snprintf(name, sizeof name, "tok%u.bin", m->config.vocab_size);
+    if (st == EL_OK && m->config.vocab_size && el_model_side_file(m, name, path, sizeof path))
+        st = side_add(s, n, name, path);
+    return st;
+}
+
+static cJSON *make_manifest(const el_model *m, const el_plan *plan, const el_image_pack_params *p,
+                            uint64_t chunk, uint64_t payload, cJSON *config, const side_src *side,
+                            uint32_t nside, const uint64_t *side_off) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "format", "edgeload-image");
+    cJSON_AddStringToObject(root, "producer", "edgeload " EL_VERSION_STRING);
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    if (model) {
+        cJSON_AddStringToObject(model, "family", el_model_family(m));
+        cJSON_AddStringToObject(model, "source_format", m->format);
+        cJSON *fl = cJSON_AddArrayToObject(model, "flags");
+        if (fl && (m->flags & EL_MODEL_ROPE_INTERLEAVED))
+            cJSON_AddItemToArray(fl, cJSON_CreateString("rope_interleaved"));
+        if (config) cJSON_AddItemToObject(model, "config", config);
+    }
+    cJSON *pk = cJSON_AddObjectToObject(root, "pack");
+    if (pk) {
+        cJSON_AddStringToObject(pk, "codec", el_img_codec_name(p->codec));
+        cJSON_AddNumberToObject(pk, "chunk_size", (double)chunk);
+        cJSON_AddStringToObject(pk, "dtype", p->dtype == EL_DT_NONE ? "as-stored" : el_dtype_name(p->dtype));
+    }
+    cJSON *pl = cJSON_AddObjectToObject(root, "plan");
+    if (pl) {
+        cJSON_AddNumberToObject(pl, "ctx", plan->params.ctx);
+        cJSON_AddNumberToObject(pl, "batch", plan->params.batch);
+        for (int r = 0; r < EL_REGION_COUNT; r++)
+            cJSON_AddNumberToObject(pl, el_region_name((el_region)r), (double)plan->region_bytes[r]);
+        cJSON_AddNumberToObject(pl, "total", (double)plan->total_bytes);
+    }
+    cJSON *py = cJSON_AddObjectToObject(root, "payload");
+    if (py) {
+        cJSON_AddNumberToObject(py, "size", (double)payload);
+        cJSON_AddNumberToObject(py, "tensor_alignment", EL_TENSOR_ALIGN);
+    }
+    cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
+    for (size_t i = 0; ts && i < m->tensors.count; i++) {
+        const el_tensor *t = &m->tensors.items[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) continue;
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "dtype", el_dtype_name(t->loaded_dtype));
+        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+        for (uint32_t d = 0; sh && d < t->ndim; d++)
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON_AddNumberToObject(o, "offset", (double)t->arena_offset);
+        cJSON_AddNumberToObject(o, "bytes", (double)(t->nbytes / el_dtype_size(t->dtype) *
+                                                     el_dtype_size(t->loaded_dtype)));
+        cJSON_AddArrayToObject(o, "flags");
+        cJSON_AddItemToArray(ts, o);
+    }
+    cJSON *fs = cJSON_AddArrayToObject(root, "files");
+    for (uint32_t i = 0; fs && i < nside; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) continue;
+        cJSON_AddStringToObject(o, "name", side[i].name);
+        cJSON_AddNumberToObject(o, "offset", (double)side_off[i]);
+        cJSON_AddNumberToObject(o, "size", (double)side[i].len);
+        cJSON_AddNumberToObject(o, "crc32c", (double)el_crc32c(0, side[i].data, side[i].len));
+        cJSON_AddItemToArray(fs, o);
+    }
+    return root;
+}
+
+/* ---- chunks --------------------------------------------------------------------------------- */
+
+/* The element size and dtype of the tensor covering most of [lo, hi) (the shuffle's
+ * element size; padding counts for nothing). */
+static el_dtype dominant(const el_model *m, uint64_t lo, uint64_t hi) {
+    uint64_t best = 0;
+    el_dtype dt = EL_DT_U8;
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        const el_tensor *t = &m->tensors.items[i];
+        uint64_t bytes = t->nbytes / el_dtype_size(t->dtype) * el_dtype_size(t->loaded_dtype);
+        uint64_t a = t->arena_offset > lo ? t->arena_offset : lo;
+        uint64_t b = t->arena_offset + bytes < hi ? t->arena_offset + bytes : hi;
+        if (b > a && b - a > best) {
+            best = b - a;
+            dt = t->loaded_dtype;
+        }
+    }
+    return dt;
+}
+
+/* Encodes raw (n bytes) with codec into out (capacity LZ4_compressBound(n)); tmp: n bytes.
+ * Keeps "none" when the encoding does not shrink the chunk. */
+static void encode(const uint8_t *raw, size_t n, el_img_codec codec, unsigned elem, uint8_t *out,
+                   int cap, uint8_t *tmp, el_img_chunk *c) {
+    c->codec = EL_IMG_CODEC_NONE;
+    c->elem_size = 0;
+    c->stored_size = (uint32_t)n;
+    if (codec == EL_IMG_CODEC_NONE) return;
+    const uint8_t *src = raw;
+    if (codec == EL_IMG_CODEC_SHUFFLE_LZ4) {
+        el_img_shuffle(raw, tmp, n, elem);
+        src = tmp;
+    }
+    int k = LZ4_compress_default((const char *)src, (char *)out, (int)n, cap);
+    if (k <= 0 || (size_t)k >= n) return;
+    c->codec = (uint8_t)codec;
+    c->elem_size = codec == EL_IMG_CODEC_SHUFFLE_LZ4 ? (uint8_t)elem : 0;
+    c->stored_size = (uint32_t)k;
+}
+
+/* ---- pack ------------------------------------------------------------------------------------ */
+
+typedef struct pack_out {
+    char tmp[1200];
+    int fd;
+} pack_out;
+
+static el_status write_image(const el_model *m, const el_plan *plan, const el_image_pack_params *p,
+                             const uint8_t *payload, uint64_t psize, uint64_t chunk,
+                             side_src *side, uint32_t nside, int fd, const char *tmpname,
+                             el_image_pack_stats *st) {
+    el_status s = EL_OK;
+    uint64_t count64 = psize / chunk + (psize % chunk != 0);
+    if (count64 > EL_IMG_CHUNKS_MAX)
+        return el_errorf(EL_E_USAGE, "%llu chunks: more than %u; use a larger --chunk",
+                         (unsigned long long)count64, EL_IMG_CHUNKS_MAX);
+    uint32_t count = (uint32_t)count64;
+    uint64_t table_off = EL_IMG_HEADER_SIZE, table_len = (uint64_t)count * EL_IMG_ENTRY_SIZE;
+    uint64_t pos = table_off + table_len, side_off[EL_IMG_SIDE_FILES_MAX];
+    for (uint32_t i = 0; i < nside; i++) {
+        pos = (pos + 7) & ~7ull;
+        side_off[i] = pos;
+        pos += side[i].len;
+    }
+    uint64_t man_off = (pos + 7) & ~7ull;
+    cJSON *config = NULL;
+    if ((s = config_json(m, &config)) != EL_OK) return s;
+    cJSON *man = make_manifest(m, plan, p, chunk, psize, config, side, nside, side_off);
+    char *mtext = man ? cJSON_PrintUnformatted(man) : NULL;
+    cJSON_Delete(man);
+    if (!mtext) {
+        if (!man) cJSON_Delete(config);
+        return el_errorf(EL_E_NOMEM, "out of memory building the manifest");
+    }
+    size_t mlen = strlen(mtext);
+    uint64_t payload_off = (man_off + mlen + EL_IMG_ALIGN - 1) & ~(uint64_t)(EL_IMG_ALIGN - 1);
+
+    uint8_t *table = calloc(1, table_len ? (size_t)table_len : 1);
+    int cap = LZ4_compressBound((int)chunk);
+    uint8_t *out = malloc((size_t)cap), *tmp = malloc((size_t)chunk);
+    if (!table || !out || !tmp) s = el_errorf(EL_E_NOMEM, "out of memory");
+    uint64_t at = payload_off, last_end = man_off + mlen;
+    for (uint32_t ci = 0; s == EL_OK && ci < count; ci++) {
+        uint64_t lo = (uint64_t)ci * chunk;
+        size_t n = (size_t)(psize - lo < chunk ? psize - lo : chunk);
+        el_dtype dt = dominant(m, lo, lo + n);
+        el_img_chunk c;
+        memset(&c, 0, sizeof c);
+        encode(payload + lo, n, p->codec, (unsigned)el_dtype_size(dt), out, cap, tmp, &c);
+        const uint8_t *stored = c.codec == EL_IMG_CODEC_NONE ? payload + lo : out;
+        c.raw_size = (uint32_t)n;
+        c.offset = at;
+        c.crc_stored = el_crc32c(0, stored, c.stored_size);
+        c.crc_raw = el_crc32c(0, payload + lo, n);
+        s = el_fd_write_at(fd, stored, c.stored_size, at, tmpname);
+        uint8_t *e = table + (size_t)ci * EL_IMG_ENTRY_SIZE;
+        wr64(e, c.offset);
+        wr32(e + 8, c.stored_size);
+        wr32(e + 12, c.raw_size);
+        e[16] = c.codec;
+        e[17] = c.elem_size;
+        wr32(e + 20, c.crc_stored);
+        wr32(e + 24, c.crc_raw);
+        last_end = at + c.stored_size;
+        at = (at + c.stored_size + EL_IMG_ALIGN - 1) & ~(uint64_t)(EL_IMG_ALIGN - 1);
+        st->raw_bytes[dt] += n;
+        st->stored_bytes[dt] += c.stored_size;
+        st->raw_total += n;
+        st->stored_total += c.stored_size;
+        st->chunks_by_codec[c.codec]++;
+    }
+    /* The image ends at a 4 KiB boundary (flashing stays aligned); the pad after the last
+     * chunk (or after the manifest when there is none) is written so the file is exactly
+     * image_size long. */
+    uint64_t image_size = count ? at : payload_off;
+    if (s == EL_OK && image_size > last_end) {
+        static const uint8_t zeros[EL_IMG_ALIGN];
+        s = el_fd_write_at(fd, zeros, (size_t)(image_size - last_end), last_end, tmpname);
+    }
+    for (uint32_t i = 0; s == EL_OK && i < nside; i++)
+        s = el_fd_write_at(fd, side[i].data, side[i].len, side_off[i], tmpname);
+    if (s == EL_OK) s = el_fd_write_at(fd, mtext, mlen, man_off, tmpname);
+    if (s == EL_OK) s = el_fd_write_at(fd, table, (size_t)table_len, table_off, tmpname);
+    if (s == EL_OK) {
+        uint8_t h[EL_IMG_HEADER_SIZE];
+        memset(h, 0, sizeof h);
+        memcpy(h, EL_IMG_MAGIC, EL_IMG_MAGIC_LEN);
+        wr16(h + 8, EL_IMG_VERSION_MAJOR);
+        wr16(h + 10, EL_IMG_VERSION_MINOR);
+        wr32(h + 12, 0);
+        wr32(h + 16, EL_IMG_HEADER_SIZE);
+        wr32(h + 20, count);
+        wr64(h + 24, man_off);
+        wr64(h + 32, mlen);
+        wr64(h + 40, table_off);
+        wr64(h + 48, payload_off);
+        wr64(h + 56, psize);
+        wr64(h + 64, chunk);
+        wr64(h + 72, image_size);
+        wr32(h + 80, el_crc32c(0, mtext, mlen));
+        wr32(h + 84, el_crc32c(0, table, (size_t)table_len));
+        wr32(h + 124, el_crc32c(0, h, 124));
+        s = el_fd_write_at(fd, h, sizeof h, 0, tmpname);
+    }
+    st->chunks = count;
+    st->image_bytes = image_size;
+    free(mtext);
+    free(table);
+    free(out);
+    free(tmp);
+    return s;
+}
+
+/* Loads src into an arena with the normal loader: the weights region is then the payload. */
+static el_status load_source(const char *src, const el_image_pack_params *p, el_model **mo,
+                             el_plan *plan, el_arena **ao) {
+    el_model_open_params op = {.tokenizer_path = p->tokenizer_path, .offset = p->src_offset};
+    el_status s = el_model_open(src, &op, mo);
+    if (s != EL_OK) return s;
+    el_plan_params pp = {0, 0, p->dtype, 0};
+    if ((s = el_plan_make(*mo, &pp, plan)) != EL_OK) return s;
+    el_arena_params ap;
+    el_plan_arena_params(plan, 0, 0, &ap);
+    /* Only weights and staging are used while packing. */
+    ap.region_bytes[EL_REGION_KV] = ap.region_bytes[EL_REGION_SCRATCH] = 0;
+    ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING];
+    if (ap.size == 0) ap.size = EL_IMG_ALIGN;
+    if ((s = el_arena_init(ao, &ap)) != EL_OK) return s;
+    return el_model_load(*mo, plan, *ao, NULL, NULL);
+}
+
+static el_status sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return el_errorf(EL_E_IO, "%s: cannot open the folder to fsync it: %s", dir, strerror(errno));
+    el_status s = el_fd_sync(fd, dir);
+    close(fd);
+    return s;
+}
+
+el_status el_image_pack(const char *src, const char *out, const el_image_pack_params *p,
+                        el_image_pack_stats *stats) {
+    el_image_pack_stats st;
+    memset(&st, 0, sizeof st);
+    uint64_t chunk = p->chunk_bytes ? p->chunk_bytes : PACK_CHUNK_DEFAULT;
+    if (chunk < EL_IMG_CHUNK_MIN || chunk > EL_IMG_CHUNK_MAX || chunk % EL_IMG_ALIGN)
+        return el_errorf(EL_E_USAGE, "--chunk %llu: must be a multiple of 4 KiB between 64 KiB "
+                         "and 1 GiB", (unsigned long long)chunk);
+    if ((unsigned)p->codec >= EL_IMG_CODEC_COUNT) return el_errorf(EL_E_USAGE, "unknown codec");
+    el_model *m = NULL;
+    el_arena *a = NULL;
+    el_plan plan;
+    side_src side[EL_IMG_SIDE_FILES_MAX];
+    memset(side, 0, sizeof side);
+    uint32_t nside = 0;
+    el_status s = load_source(src, p, &m, &plan, &a);
+    if (s == EL_OK) s = collect_side(m, p->tokenizer_path, side, &nside);
+    /* The payload: the weights region from its base to the end of the last tensor. */
+    const uint8_t *payload = NULL;
+    uint64_t psize = 0;
+    for (size_t i = 0; s == EL_OK && i < m->tensors.count; i++) {
+        const el_tensor *t = &m->tensors.items[i];
+        uint64_t end = t->arena_offset + t->nbytes / el_dtype_size(t->dtype) * el_dtype_size(t->loaded_dtype);
+        if (!payload) payload = (const uint8_t *)t->data - t->arena_offset;
+        if (end > psize) psize = end;
+    }
+    char dir[1024], tmpname[1200];
+    el_path_dir(out, dir, sizeof dir);
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    int fd = -1;
+    if (s == EL_OK) {
+        int k = snprintf(tmpname, sizeof tmpname, "%s/.%s.tmp.XXXXXX", dir, base);
+        if (k < 0 || (size_t)k >= sizeof tmpname) s = el_errorf(EL_E_USAGE, "%s: path too long", out);
+    }
+    if (s == EL_OK && (fd = mkstemp(tmpname)) < 0)
+        s = el_errorf(EL_E_IO, "%s: cannot create a temporary file in %s: %s", out, dir, strerror(errno));
+    /* mkstemp makes the file 0600; an image is as readable as any file we write. */
+    if (s == EL_OK && fchmod(fd, 0644) != 0)
+        s = el_errorf(EL_E_IO, "%s: chmod: %s", tmpname, strerror(errno));
+    if (s == EL_OK) s = write_image(m, &plan, p, payload, psize, chunk, side, nside, fd, tmpname, &st);
+    if (s == EL_OK) s = el_fd_sync(fd, tmpname);
+    if (fd >= 0 && close(fd) != 0 && s == EL_OK)
+        s = el_errorf(EL_E_IO, "%s: close failed: %s", tmpname, strerror(errno));
+    if (s == EL_OK) s = el_path_rename(tmpname, out);
+    if (fd >= 0 && s != EL_OK) unlink(tmpname); /* a failed rename leaves it in place */
+    /* After the rename the new image is in place; the folder's fsync makes that durable. */
+    if (s == EL_OK) s = sync_dir(dir);
+    for (uint32_t i = 0; i < nside; i++) free(side[i].data);
+    el_arena_deinit(a);
+    el_model_close(m);
+    if (stats) *stats = st;
+    return s;
+}
+
+/* ---- verify ------------------------------------------------------------------------------------ */
+
+el_status el_image_verify(const char *path, uint64_t base, el_image_verify_report *r) {
+    el_image_verify_report rep;
+    memset(&rep, 0, sizeof rep);
+    el_file f;
+    el_status s = el_file_open(&f, path, 0);
+    if (s != EL_OK) return s;
+    el_img_meta meta;
+    if ((s = el_img_meta_read(&f, base, &meta)) != EL_OK) {
+        el_file_close(&f);
+        return s;
+    }
+    for (uint32_t i = 0; s == EL_OK && i < meta.side_count; i++) {
+        const el_img_side *sf = &meta.side[i];
+        uint8_t *buf = malloc(sf->size ? (size_t)sf->size : 1);
+        if (!buf) s = el_errorf(EL_E_NOMEM, "out of memory");
+        if (s == EL_OK) s = el_file_read_at(&f, buf, (size_t)sf->size, base + sf->offset);
+        uint32_t crc = s == EL_OK ? el_crc32c(0, buf, (size_t)sf->size) : 0;
+        if (s == EL_OK && crc != sf->crc)
+            s = el_errorf(EL_E_INVALID, "%s: file '%s' stored in the image (offset %llu, %llu "
+                          "bytes): CRC32C 0x%08x, the manifest says 0x%08x", path, sf->name,
+                          (unsigned long long)sf->offset, (unsigned long long)sf->size, crc, sf->crc);
+        free(buf);
+        rep.side_files++;
+    }
+    uint8_t *src = malloc((size_t)meta.h.chunk_size), *dst = malloc((size_t)meta.h.chunk_size);
+    if (!src || !dst) s = el_errorf(EL_E_NOMEM, "out of memory");
+    for (uint32_t ci = 0; s == EL_OK && ci < meta.h.chunk_count; ci++) {
+        const el_img_chunk *c = &meta.chunks[ci];
+        char where[600];
+        s = el_file_read_at(&f, src, c->stored_size, base + c->offset);
+        if (s != EL_OK) {
+            char why[600];
+            snprintf(why, sizeof why, "%s", el_last_error());
+            s = el_errorf(s, "%s; reading %s", why, el_img_chunk_where(&meta, &meta.tensors, ci, where, sizeof where));
+            break;
+        }
+        int why = el_img_decode(c, src, dst, src);
+        if (why)
+            s = el_errorf(EL_E_INVALID, "%s: %s: %s", path, el_img_chunk_where(&meta, &meta.tensors, ci, where, sizeof where),
+                          why == 1 ? "CRC32C of the stored bytes does not match"
+                          : why == 2 ? "LZ4 data is corrupt"
+                                     : "CRC32C of the decoded bytes does not match");
+        rep.chunks++;
+        rep.stored_bytes += c->stored_size;
+        rep.raw_bytes += c->raw_size;
+    }
+    free(src);
+    free(dst);
+    el_img_meta_free(&meta);
+    el_file_close(&f);
+    if (r) *r = rep;
+    return s;
+}

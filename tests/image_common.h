@@ -1,0 +1,89 @@
+/* image_common.h - helpers the image tests share: load a model (source or image) into its
+ * own arena, compare tensors, find stories260K, and locate a packed image's regions. */
+#ifndef EL_TEST_IMAGE_COMMON_H
+#define EL_TEST_IMAGE_COMMON_H
+
+#include "tests/support/el_test.h"
+
+#include "loader/image.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct img_loaded {
+    el_model *m;
+    el_plan plan;
+    el_arena *a;
+} img_loaded;
+
+/* Opens (at offset), plans with dtype, reserves the plan's arena, loads. */
+static inline el_status img_load(const char *path, uint64_t offset, el_dtype dt, img_loaded *out) {
+    memset(out, 0, sizeof *out);
+    el_model_open_params op = {.tokenizer_path = NULL, .offset = offset};
+    el_status s = el_model_open(path, &op, &out->m);
+    el_plan_params pp = {16, 1, dt, 0};
+    if (s == EL_OK) s = el_plan_make(out->m, &pp, &out->plan);
+    el_arena_params ap;
+    if (s == EL_OK) {
+        el_plan_arena_params(&out->plan, out->plan.total_bytes, 0, &ap);
+        s = el_arena_init(&out->a, &ap);
+    }
+    if (s == EL_OK) s = el_model_load(out->m, &out->plan, out->a, NULL, NULL);
+    return s;
+}
+
+static inline void img_unload(img_loaded *l) {
+    el_arena_deinit(l->a);
+    el_model_close(l->m);
+    memset(l, 0, sizeof *l);
+}
+
+/* Number of tensors of a that differ from b by name, dtype, shape or bytes (-1: counts differ). */
+static inline long img_tensor_diffs(const el_model *a, const el_model *b) {
+    size_t n = el_model_tensor_count(a);
+    if (n != el_model_tensor_count(b)) return -1;
+    long bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        el_tensor_info x, y;
+        el_model_tensor(a, i, &x);
+        if (el_model_tensor_find(b, x.name, &y) != EL_OK) {
+            bad++;
+            continue;
+        }
+        uint64_t bx = x.nbytes / el_dtype_size(x.dtype) * el_dtype_size(x.loaded_dtype);
+        uint64_t by = y.nbytes / el_dtype_size(y.dtype) * el_dtype_size(y.loaded_dtype);
+        if (x.loaded_dtype != y.loaded_dtype || x.ndim != y.ndim || bx != by ||
+            memcmp(x.shape, y.shape, sizeof x.shape) || (bx && memcmp(x.data, y.data, bx))) {
+            fprintf(stderr, "   tensor %s differs\n", x.name);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static inline const char *img_stories(void) {
+    static char path[1200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/assets/stories260K/stories260K.bin", EL_SOURCE_DIR);
+    if (stat(path, &st) == 0) return path;
+    const char *sh = el_test_shared_models();
+    if (!sh) return NULL;
+    snprintf(path, sizeof path, "%s/stories260K/stories260K.bin", sh);
+    return stat(path, &st) == 0 ? path : NULL;
+}
+
+/* A test model: several dtypes, a few tensors larger than a 64 KiB chunk, one of random
+ * bytes (does not compress: stored plain) and small ones (chunks spanning tensors). */
+static const el_test_tensor k_img_tensors[] = {
+    {"embed.weight", EL_DT_F32, 2, {96, 512}},   /* 192 KiB */
+    {"norm.weight", EL_DT_F32, 1, {100}},
+    {"layer.0.w", EL_DT_F16, 2, {128, 300}},     /* 75 KiB */
+    {"layer.0.b", EL_DT_BF16, 1, {77}},
+    {"noise.u8", EL_DT_U8, 1, {150000}},
+    {"ids.i32", EL_DT_I32, 1, {1000}},
+    {"head.weight", EL_DT_F32, 2, {64, 333}},
+};
+#define IMG_NTENSORS (sizeof k_img_tensors / sizeof k_img_tensors[0])
+
+#endif
