@@ -201,4 +201,38 @@ static void fz_check_texts(const el_tokenizer *t, const uint8_t *data, size_t si
     fz_check_encode(t, tail, k, round_trip && !memchr(tail, '<', k));
 }
 
+/* BERT pairs (WordPiece only; others must refuse): [CLS] a [SEP] b [SEP] within max_len,
+ * type ids 0 then 1, the room needed reported exactly. */
+static void fz_check_pairs(const el_tokenizer *t, const uint8_t *data, size_t size) {
+    static int32_t types[FZ_IDS_CAP];
+    size_t k = size < FZ_TEXT_MAX ? size : FZ_TEXT_MAX;
+    const char *a = (const char *)data, *b = (const char *)data + size - k / 2;
+    bool valid_a = el_utf8_check(a, k) == k, valid_b = el_utf8_check(b, k / 2) == k / 2;
+    static const size_t lens[] = {3, 8, 64, 512};
+    for (size_t j = 0; j < 4; j++) {
+        size_t n = 0;
+        bool tr = false;
+        el_status st = el_tokenizer_encode_pair(t, a, k, j & 1 ? NULL : b, k / 2, lens[j], fz_ids,
+                                                types, FZ_IDS_CAP, &n, &tr);
+        if (strcmp(t->vt->name, "wordpiece") != 0) {
+            CHECK(st == EL_E_USAGE);
+            return;
+        }
+        if (!valid_a || (!(j & 1) && !valid_b)) {
+            CHECK(st == EL_E_INVALID);
+            continue;
+        }
+        CHECK(st == EL_OK);
+        CHECK(n >= 2 && n <= lens[j] && fz_ids[0] == t->cls_id && fz_ids[n - 1] == t->sep_id);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(fz_ids[i] >= 0 && (uint32_t)fz_ids[i] < t->vocab_size);
+            CHECK(types[i] == 0 || types[i] == 1);
+            if (i > 0) CHECK(types[i] >= types[i - 1]);
+        }
+        size_t m = 0;
+        CHECK(el_tokenizer_encode_pair(t, a, k, j & 1 ? NULL : b, k / 2, lens[j], fz_ids, NULL,
+                                       n - 1, &m, &tr) == EL_E_NOFIT && m == n);
+    }
+}
+
 #endif /* EL_FUZZ_COMMON_H */

@@ -1,9 +1,10 @@
-/* fuzz_tokenizer_json.c - libFuzzer target for the HF tokenizer.json BPE backend
- * (tokenizer/hf_bpe.c): the input is a whole tokenizer.json. The backend's only entry point
- * takes a path, so the input is written to one scratch file per process. When it opens,
- * fixed strings and the input's own bytes (valid UTF-8 or not) are encoded and every id is
- * decoded, and the results are checked against the contracts in tokenizer.h
- * (fuzz/fuzz_common.h), so logic bugs crash too, not only memory errors. */
+/* fuzz_tokenizer_json.c - libFuzzer target for HF tokenizer.json files: the input is a whole
+ * tokenizer.json, opened through el_tokenizer_open, which picks the BPE backend
+ * (tokenizer/hf_bpe.c: byte fallback or ByteLevel) or WordPiece (tokenizer/wordpiece.c) by
+ * model.type. The entry points take a path, so the input is written to one scratch file per
+ * process. When it opens, fixed strings and the input's own bytes (valid UTF-8 or not) are
+ * encoded and every id is decoded, and the results are checked against the contracts in
+ * tokenizer.h (fuzz/fuzz_common.h), so logic bugs crash too, not only memory errors. */
 #include "fuzz/fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -11,8 +12,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fz_path("tokjson", "tokenizer.json");
     fz_write(path, data, size);
+    size_t i = 0;
+    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+        i++;
+    bool json = i < size && data[i] == '{';
     el_tokenizer *t = (el_tokenizer *)&data; /* any non-NULL value: open must clear it */
-    el_status st = el_tokenizer_hf_bpe_open(path, 0, &t);
+    el_status st = json ? el_tokenizer_open(path, 0, &t) : el_tokenizer_hf_bpe_open(path, 0, &t);
     if (st != EL_OK) {
         CHECK(t == NULL && el_last_error()[0] != 0);
         return 0;
@@ -20,22 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(t != NULL);
     /* A vocabulary size other than the file's is refused. */
     el_tokenizer *t2 = NULL;
-    CHECK(el_tokenizer_hf_bpe_open(path, t->vocab_size + 1, &t2) == EL_E_INVALID && !t2);
-    /* el_tokenizer_open picks this backend for the same bytes when they start as JSON
-     * does: '{' after JSON whitespace. (cJSON also skips other control characters, which
-     * are not JSON; the dispatcher need not.) */
-    size_t i = 0;
-    while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
-        i++;
-    if (i < size && data[i] == '{') {
-        CHECK(el_tokenizer_open(path, t->vocab_size, &t2) == EL_OK && t2 &&
+    CHECK(el_tokenizer_open(path, t->vocab_size + 1, &t2) == EL_E_INVALID && !t2);
+    /* The BPE backend's own entry point gives the same tokenizer. */
+    if (!strcmp(t->vt->name, "hf-bpe")) {
+        CHECK(el_tokenizer_hf_bpe_open(path, t->vocab_size, &t2) == EL_OK && t2 &&
               t2->vocab_size == t->vocab_size && t2->bos_id == t->bos_id &&
-              t2->eos_id == t->eos_id && !strcmp(t2->vt->name, t->vt->name));
+              t2->eos_id == t->eos_id);
         el_tokenizer_close(t2);
     }
-
     fz_check_vocab(t);
     fz_check_texts(t, data, size, false);
+    fz_check_pairs(t, data, size);
     el_tokenizer_close(t);
     return 0;
 }

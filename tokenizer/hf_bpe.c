@@ -289,8 +289,10 @@ typedef struct hf_heap {
     size_t hn;
 } hf_heap;
 
+/* Pair at position a before pair at b: lower rank, then further left. */
 static bool hf_heap_less(const hf_heap *q, int32_t a, int32_t b) {
-    return q->rk[a] < q->rk[b] || (q->rk[a] == q->rk[b] && a < b);
+    uint32_t ra = q->rk[a], rb = q->rk[b];
+    return ra < rb || (ra == rb && a < b);
 }
 
 static void hf_heap_place(hf_heap *q, size_t i, int32_t pos) {

@@ -352,11 +352,7 @@ static el_status wp_encode(const el_tokenizer *base, const char *text, size_t le
     *n = 0;
     el_status st = wp_check_text("text", text, len);
     if (st != EL_OK) return st;
-    wp_enc e;
-    e.t = t;
-    e.ids = ids;
-    e.cap = ids ? cap : 0;
-    e.count = 0;
+    wp_enc e = {.t = t, .ids = ids, .cap = ids ? cap : 0, .count = 0};
     if (add_bos) wp_emit(&e, t->base.cls_id);
     if (len > 0) wp_text(&e, text, len);
     *n = e.count;
@@ -410,11 +406,7 @@ el_status el_tokenizer_encode_pair(const el_tokenizer *base, const char *a, size
     if (st != EL_OK) return st;
 
     /* Count both, then write what stays of each (encoding writes a prefix of its ids). */
-    wp_enc e;
-    e.t = t;
-    e.ids = NULL;
-    e.cap = 0;
-    e.count = 0;
+    wp_enc e = {.t = t, .ids = NULL, .cap = 0, .count = 0};
     if (alen) wp_text(&e, a, alen);
     size_t la = e.count;
     e.count = 0;
