@@ -36,6 +36,9 @@ typedef struct img_loader {
     char io_msg[1024];
     atomic_uint_fast64_t bytes_done;
     uint32_t cur_batch;         /* the batch being decoded */
+    uint64_t pop_pos;           /* weights offset the caller has populated up to */
+    uint64_t wbytes;            /* weights bytes */
+    bool pop_ok;                /* the kernel populates (MADV_POPULATE_WRITE) */
     int result[SLOTS_MAX / 2];  /* el_img_decode result per chunk of the batch */
 } img_loader;
 
@@ -102,6 +105,23 @@ static void decode_job(void *ctx, unsigned ith, unsigned nth) {
     }
 }
 
+#define POPULATE_STEP (8u * 1024u * 1024u)
+
+/* The caller's spare work while it waits for the I/O thread: fault in the weights pages
+ * from batch b on, so page faults (and huge-page zeroing) overlap with reading instead of
+ * landing in the reads and decodes. Content-preserving, so racing the writers is harmless
+ * (as in load.c). False when there is nothing left to do. */
+static bool populate_ahead(img_loader *L, uint32_t b) {
+    if (!L->pop_ok) return false;
+    uint64_t from = (uint64_t)b * L->n * L->meta->h.chunk_size;
+    if (L->pop_pos < from) L->pop_pos = from;
+    if (L->pop_pos >= L->wbytes) return false;
+    uint64_t left = L->wbytes - L->pop_pos, n = left < POPULATE_STEP ? left : POPULATE_STEP;
+    if (!el_mem_populate(L->weights + L->pop_pos, n)) return L->pop_ok = false;
+    L->pop_pos += n;
+    return true;
+}
+
 static el_status chunk_error(const img_loader *L, uint32_t ci, int why) {
     const el_img_chunk *c = &L->meta->chunks[ci];
     char where[600];
@@ -162,6 +182,8 @@ el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
     el_status s = EL_OK;
     if (wbytes > 0) s = el_arena_alloc(a, EL_REGION_WEIGHTS, wbytes, EL_ALIGN_IO, &w);
     L.weights = w;
+    L.wbytes = wbytes;
+    L.pop_ok = true;
     for (unsigned i = 0; s == EL_OK && sbytes && i < 2 * n; i++) {
         void *buf = NULL;
         s = el_arena_alloc(a, EL_REGION_STAGING, sbytes, EL_ALIGN_IO, &buf);
@@ -186,7 +208,12 @@ el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
     }
     for (uint32_t b = 0; s == EL_OK && b < L.batches; b++) {
         pthread_mutex_lock(&L.mu);
-        while (L.batch_read <= b && !L.io_done) pthread_cond_wait(&L.cv, &L.mu);
+        while (L.batch_read <= b && !L.io_done) {
+            pthread_mutex_unlock(&L.mu);
+            bool worked = populate_ahead(&L, b);
+            pthread_mutex_lock(&L.mu);
+            if (!worked && L.batch_read <= b && !L.io_done) pthread_cond_wait(&L.cv, &L.mu);
+        }
         bool have = L.batch_read > b;
         pthread_mutex_unlock(&L.mu);
         if (!have) break; /* the I/O thread failed: its status is taken below */
