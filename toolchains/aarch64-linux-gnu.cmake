@@ -75,7 +75,7 @@ foreach(_el_pc liblz4 libcjson)
 endforeach()
 set(ENV{PKG_CONFIG_LIBDIR} "${EL_AARCH64_PKGCONFIG}")
 set(ENV{PKG_CONFIG_PATH} "")
-set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
+set(ENV{PKG_CONFIG_SYSROOT_DIR} "${CMAKE_SYSROOT}") # set by jetson.cmake for a board rootfs
 
 # Libraries and headers come from the target's paths; programs (pkg-config, python3) from
 # the build machine.
