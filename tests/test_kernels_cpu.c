@@ -239,8 +239,8 @@ static void test_elementwise(el_pool *p) {
     memcpy(y, x, sizeof y);
     el_cpu_softmax(p, y, 77);
     double mx = x[0], sum = 0, tot = 0;
-    /* Not fmax: gcc 12 for aarch64 crashes vectorising an fmax reduction over widened floats
-     * at -O3 (the cross build in scripts/test.sh). */
+    /* Not fmax: gcc 12 for aarch64 has an internal compiler error vectorising an fmax
+     * reduction over floats widened to double (the cross build in scripts/test.sh). */
     for (size_t i = 1; i < 77; i++) mx = x[i] > mx ? x[i] : mx;
     for (size_t i = 0; i < 77; i++) sum += exp((double)x[i] - mx);
     int bad = 0;

@@ -26,8 +26,8 @@ static void histogram(el_sampler *s, const float *logits, size_t n, double *freq
 /* softmax(logits / temp) in double, restricted to keep[] (renormalised). */
 static void expected(const float *logits, size_t n, double temp, const bool *keep, double *p) {
     double mx = -1e300, sum = 0;
-    /* Not fmax: gcc 12 for aarch64 crashes vectorising an fmax reduction over widened floats
-     * at -O3 (the cross build in scripts/test.sh). */
+    /* Not fmax: gcc 12 for aarch64 has an internal compiler error vectorising an fmax
+     * reduction over floats widened to double (the cross build in scripts/test.sh). */
     for (size_t i = 0; i < n; i++) {
         double v = logits[i] / temp;
         mx = v > mx ? v : mx;
