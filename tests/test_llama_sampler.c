@@ -26,7 +26,12 @@ static void histogram(el_sampler *s, const float *logits, size_t n, double *freq
 /* softmax(logits / temp) in double, restricted to keep[] (renormalised). */
 static void expected(const float *logits, size_t n, double temp, const bool *keep, double *p) {
     double mx = -1e300, sum = 0;
-    for (size_t i = 0; i < n; i++) mx = fmax(mx, logits[i] / temp);
+    /* Not fmax: gcc 12 for aarch64 has an internal compiler error vectorising an fmax
+     * reduction over floats widened to double (the cross build in scripts/test.sh). */
+    for (size_t i = 0; i < n; i++) {
+        double v = logits[i] / temp;
+        mx = v > mx ? v : mx;
+    }
     for (size_t i = 0; i < n; i++) sum += (p[i] = keep[i] ? exp(logits[i] / temp - mx) : 0);
     for (size_t i = 0; i < n; i++) p[i] /= sum;
 }

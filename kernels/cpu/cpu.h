@@ -3,8 +3,9 @@
  * [out, in] like torch.nn.Linear and llama2.c, so y = W x reads each weight row once.
  *
  * Kernels allocate nothing and never fail: shapes are checked once, when a session binds
- * its weights. Each kernel has an AVX2/FMA/F16C path chosen at run time (x86-64) and a
- * portable C path; the pool decides which (tests force the portable one to compare). */
+ * its weights. Each kernel has an AVX2/FMA/F16C path chosen at run time (x86-64), a NEON
+ * path compiled for aarch64 (Advanced SIMD is part of ARMv8-A, so every aarch64 CPU has it)
+ * and a portable C path; the pool decides which (tests force the portable one to compare). */
 #ifndef EL_KERNELS_CPU_H
 #define EL_KERNELS_CPU_H
 
@@ -22,9 +23,11 @@ typedef enum el_isa {
     EL_ISA_AUTO = 0,     /* the best this CPU supports */
     EL_ISA_PORTABLE = 1, /* plain C */
     EL_ISA_AVX2 = 2,     /* AVX2 + FMA + F16C (x86-64) */
+    EL_ISA_NEON = 3,     /* Advanced SIMD with FP16 conversion (aarch64 builds) */
 } el_isa;
 
-/* The best ISA of this CPU (cached after the first call). */
+/* The best ISA of this CPU for this build (cached after the first call): AVX2 on x86-64
+ * CPUs that have it, NEON in aarch64 builds, else portable. */
 el_isa el_cpu_isa_best(void);
 const char *el_isa_name(el_isa isa);
 

@@ -1,7 +1,8 @@
 /* ops.c - the small per-token kernels around the matmuls: RMSNorm, RoPE (interleaved and
  * rotate-half), softmax, SwiGLU, residual add, embedding lookup, argmax and causal
  * grouped-query attention over the KV cache. The reductions (sums of squares, dot products)
- * have explicit AVX2 paths because C compilers may not reorder float sums on their own. */
+ * have explicit AVX2 (x86-64) and NEON (aarch64) paths because C compilers may not reorder
+ * float sums on their own; so do the exp-based ops (softmax, SwiGLU, GELU) on NEON. */
 #include "kernels/cpu/cpu.h"
 #include "kernels/fp16.h"
 
@@ -10,6 +11,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define EL_AVX2 __attribute__((target("avx2,fma,f16c")))
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 static inline float w_at(const void *w, el_dtype wt, size_t i) {
@@ -135,9 +138,180 @@ static EL_AVX2 void swiglu_avx2(float *gate, const float *up, size_t n) {
 }
 #endif
 
+/* ---- NEON (aarch64) ------------------------------------------------------------------- */
+
+#if defined(__aarch64__)
+#define EL_INLINE static inline __attribute__((always_inline))
+
+/* 4 entries of a weight/bias vector of wt at i, as f32 (F16 widens with FCVTL: exact). */
+EL_INLINE float32x4_t load4w(const void *w, el_dtype wt, size_t i) {
+    switch (wt) {
+    case EL_DT_F16:
+        return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
+    case EL_DT_BF16:
+        return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
+    default: return vld1q_f32((const float *)w + i);
+    }
+}
+
+static float dot_neon(const float *a, const float *b, size_t n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    float r = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* e^x for 4 floats, the same reduction and Cephes polynomial as exp8 (AVX2): x = n ln2 + r,
+ * |r| <= ln2/2, 2^n through the exponent bits; inputs clamped to [-87.3, 88.3]. */
+EL_INLINE float32x4_t exp4(float32x4_t x) {
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
+    float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+static void softmax_neon(float *x, size_t n) {
+    size_t i = 0, n4 = n & ~(size_t)3;
+    float mx = x[0];
+    if (n4) {
+        float32x4_t m = vld1q_f32(x);
+        for (i = 4; i < n4; i += 4) m = vmaxq_f32(m, vld1q_f32(x + i));
+        mx = vmaxvq_f32(m);
+    }
+    for (i = n4; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    float32x4_t mv = vdupq_n_f32(mx), acc = vdupq_n_f32(0);
+    for (i = 0; i < n4; i += 4) {
+        float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), mv));
+        vst1q_f32(x + i, e);
+        acc = vaddq_f32(acc, e);
+    }
+    float sum = vaddvq_f32(acc);
+    for (i = n4; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = 1.0f / sum;
+    for (i = 0; i < n4; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+    for (i = n4; i < n; i++) x[i] *= inv;
+}
+
+/* x / (1 + e^-z) for 4 floats: x * sigmoid(z), the shape of SiLU and of tanh-GELU. */
+EL_INLINE float32x4_t x_sigmoid4(float32x4_t x, float32x4_t z) {
+    return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(z))));
+}
+
+static void swiglu_neon(float *gate, const float *up, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t g = vld1q_f32(gate + i);
+        vst1q_f32(gate + i, vmulq_f32(x_sigmoid4(g, g), vld1q_f32(up + i)));
+    }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g * (1.0f / (1.0f + expf(-g))) * up[i];
+    }
+}
+
+/* 0.5 x (1 + tanh(u)) = x sigmoid(2u): one exp, no cancellation near u = 0. */
+static void gelu_tanh_neon(float *x, size_t n) {
+    const float k2 = 2.0f * 0.7978845608028654f; /* 2 sqrt(2 / pi) */
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        float32x4_t v3 = vmulq_f32(vmulq_f32(v, v), v);
+        float32x4_t z = vmulq_n_f32(vfmaq_n_f32(v, v3, 0.044715f), k2);
+        vst1q_f32(x + i, x_sigmoid4(v, z));
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+/* o = w * (s * x), n entries, in the portable path's order (bit-identical results). */
+static void scale_mul_neon(float *o, const float *x, float s, const void *w, el_dtype wt,
+                           size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(o + i, vmulq_f32(load4w(w, wt, i), vmulq_n_f32(vld1q_f32(x + i), s)));
+    for (; i < n; i++) o[i] = w_at(w, wt, i) * (s * x[i]);
+}
+
+/* Mean and population variance of n floats, summed in double (two passes), 4 at a time. */
+static void mean_var_neon(const float *x, size_t n, double *mean_out, double *var_out) {
+    float64x2_t s0 = vdupq_n_f64(0), s1 = s0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(v)));
+        s1 = vaddq_f64(s1, vcvt_high_f64_f32(v));
+    }
+    double mean = vaddvq_f64(vaddq_f64(s0, s1));
+    for (; i < n; i++) mean += x[i];
+    mean /= (double)n;
+    const float64x2_t mv = vdupq_n_f64(mean);
+    s0 = vdupq_n_f64(0);
+    s1 = s0;
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        float64x2_t d0 = vsubq_f64(vcvt_f64_f32(vget_low_f32(v)), mv);
+        float64x2_t d1 = vsubq_f64(vcvt_high_f64_f32(v), mv);
+        s0 = vfmaq_f64(s0, d0, d0);
+        s1 = vfmaq_f64(s1, d1, d1);
+    }
+    double var = vaddvq_f64(vaddq_f64(s0, s1));
+    for (; i < n; i++) {
+        double d = x[i] - mean;
+        var += d * d;
+    }
+    *mean_out = mean;
+    *var_out = var;
+}
+
+/* o = (x - m) * inv * w + b (b may be NULL), n entries. */
+static void norm_affine_neon(float *o, const float *x, float m, float inv, const void *w,
+                             const void *b, el_dtype wt, size_t n) {
+    size_t i = 0;
+    const float32x4_t mv = vdupq_n_f32(m);
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vmulq_n_f32(vsubq_f32(vld1q_f32(x + i), mv), inv);
+        float32x4_t bias = b ? load4w(b, wt, i) : vdupq_n_f32(0);
+        vst1q_f32(o + i, vfmaq_f32(bias, v, load4w(w, wt, i)));
+    }
+    for (; i < n; i++) o[i] = (x[i] - m) * inv * w_at(w, wt, i) + (b ? w_at(b, wt, i) : 0.0f);
+}
+
+/* f16/bf16/f32 -> f32, n entries (exact: FCVTL widens without rounding). */
+static void widen_neon(float *out, const void *src, el_dtype dt, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, load4w(src, dt, i));
+    for (; i < n; i++) out[i] = w_at(src, dt, i);
+}
+#endif
+
 static inline float dot(el_isa isa, const float *a, const float *b, size_t n) {
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) return dot_avx2(a, b, n);
+#elif defined(__aarch64__)
+    if (isa == EL_ISA_NEON) return dot_neon(a, b, n);
 #endif
     (void)isa;
     return dot_portable(a, b, n);
@@ -152,6 +326,12 @@ void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w,
         float *o = out + t * dim;
         float ss = dot(p->isa, xr, xr, dim) / (float)dim + eps;
         ss = 1.0f / sqrtf(ss);
+#if defined(__aarch64__)
+        if (p->isa == EL_ISA_NEON) {
+            scale_mul_neon(o, xr, ss, w, wt, dim);
+            continue;
+        }
+#endif
         if (wt == EL_DT_F32) {
             const float *wf = w;
             for (size_t i = 0; i < dim; i++) o[i] = wf[i] * (ss * xr[i]);
@@ -165,10 +345,18 @@ void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w,
 
 void el_cpu_layernorm(const el_pool *p, float *out, const float *x, const void *w,
                       const void *b, el_dtype wt, size_t n, size_t dim, float eps) {
-    (void)p;
     for (size_t t = 0; t < n; t++) {
         const float *xr = x + t * dim;
         float *o = out + t * dim;
+#if defined(__aarch64__)
+        if (p->isa == EL_ISA_NEON) {
+            double mean = 0, var = 0;
+            mean_var_neon(xr, dim, &mean, &var);
+            float inv = (float)(1.0 / sqrt(var / (double)dim + eps));
+            norm_affine_neon(o, xr, (float)mean, inv, w, b, wt, dim);
+            continue;
+        }
+#endif
         /* Two passes in double: the mean first, then the spread around it (no
          * cancellation when |mean| >> spread, as in residual streams). */
         double mean = 0, var = 0;
@@ -235,6 +423,11 @@ void el_cpu_softmax(const el_pool *p, float *x, size_t n) {
         softmax_avx2(x, n);
         return;
     }
+#elif defined(__aarch64__)
+    if ((p ? p->isa : el_cpu_isa_best()) == EL_ISA_NEON) {
+        softmax_neon(x, n);
+        return;
+    }
 #endif
     (void)p;
     softmax_portable(x, n);
@@ -246,6 +439,11 @@ void el_cpu_swiglu(const el_pool *p, float *gate, const float *up, size_t n) {
         swiglu_avx2(gate, up, n);
         return;
     }
+#elif defined(__aarch64__)
+    if (p->isa == EL_ISA_NEON) {
+        swiglu_neon(gate, up, n);
+        return;
+    }
 #endif
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
@@ -254,19 +452,28 @@ void el_cpu_swiglu(const el_pool *p, float *gate, const float *up, size_t n) {
 }
 
 void el_cpu_add(const el_pool *p, float *y, const float *x, size_t n) {
+    size_t i = 0;
+#if defined(__aarch64__)
+    if (p->isa == EL_ISA_NEON)
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vld1q_f32(x + i)));
+#endif
     (void)p;
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    for (; i < n; i++) y[i] += x[i];
 }
 
 void el_cpu_embed(float *out, const void *table, el_dtype dt, size_t dim, size_t id) {
     size_t esz = dt == EL_DT_F32 ? 4u : 2u;
     const void *row = (const char *)table + id * dim * esz;
+#if defined(__aarch64__)
+    widen_neon(out, row, dt, dim); /* exact, so no portable twin to compare */
+#else
     if (dt == EL_DT_F32) {
         const float *r = row;
         for (size_t i = 0; i < dim; i++) out[i] = r[i];
     } else {
         for (size_t i = 0; i < dim; i++) out[i] = w_at(row, dt, i);
     }
+#endif
 }
 
 size_t el_cpu_argmax(const float *x, size_t n) {
@@ -374,12 +581,76 @@ static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
 }
 #endif
 
+#if defined(__aarch64__)
+/* The same with head_dim a multiple of 4: scores four keys at a time (pairwise adds turn
+ * four dot products into one vector), values accumulated 16 outputs at a time in
+ * registers. */
+static void att_heads_neon(const att_job *j, size_t h0, size_t h1) {
+    const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
+    const size_t group = j->n_heads / j->n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (size_t h = h0; h < h1; h++) {
+        float *att = j->att + h * j->att_stride;
+        const size_t kvo = (h / group) * hd;
+        const float *kb = j->k + kvo, *vb = j->v + kvo;
+        for (size_t t = 0; t < j->n; t++) {
+            const size_t len = j->pos0 + t + 1;
+            const float *q = j->q + t * qd + h * hd;
+            size_t s = 0;
+            for (; s + 4 <= len; s += 4) {
+                const float *k0 = kb + s * kvd, *k1 = k0 + kvd, *k2 = k1 + kvd, *k3 = k2 + kvd;
+                float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;
+                for (size_t i = 0; i < hd; i += 4) {
+                    float32x4_t qv = vld1q_f32(q + i);
+                    a0 = vfmaq_f32(a0, qv, vld1q_f32(k0 + i));
+                    a1 = vfmaq_f32(a1, qv, vld1q_f32(k1 + i));
+                    a2 = vfmaq_f32(a2, qv, vld1q_f32(k2 + i));
+                    a3 = vfmaq_f32(a3, qv, vld1q_f32(k3 + i));
+                }
+                float32x4_t r = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
+                vst1q_f32(att + s, vmulq_n_f32(r, scale));
+            }
+            for (; s < len; s++) {
+                const float *k0 = kb + s * kvd;
+                float32x4_t a0 = vdupq_n_f32(0);
+                for (size_t i = 0; i < hd; i += 4)
+                    a0 = vfmaq_f32(a0, vld1q_f32(q + i), vld1q_f32(k0 + i));
+                att[s] = vaddvq_f32(a0) * scale;
+            }
+            softmax_neon(att, len);
+            float *o = j->out + t * qd + h * hd;
+            for (size_t ib = 0; ib < hd; ib += 16) {
+                const size_t w = hd - ib < 16 ? hd - ib : 16; /* 4, 8, 12 or 16 outputs */
+                float32x4_t o0 = vdupq_n_f32(0), o1 = o0, o2 = o0, o3 = o0;
+                for (size_t u = 0; u < len; u++) {
+                    const float *vr = vb + u * kvd + ib;
+                    const float a = att[u];
+                    o0 = vfmaq_n_f32(o0, vld1q_f32(vr), a);
+                    if (w > 4) o1 = vfmaq_n_f32(o1, vld1q_f32(vr + 4), a);
+                    if (w > 8) o2 = vfmaq_n_f32(o2, vld1q_f32(vr + 8), a);
+                    if (w > 12) o3 = vfmaq_n_f32(o3, vld1q_f32(vr + 12), a);
+                }
+                vst1q_f32(o + ib, o0);
+                if (w > 4) vst1q_f32(o + ib + 4, o1);
+                if (w > 8) vst1q_f32(o + ib + 8, o2);
+                if (w > 12) vst1q_f32(o + ib + 12, o3);
+            }
+        }
+    }
+}
+#endif
+
 static void att_run(void *ctx, unsigned ith, unsigned nth) {
     const att_job *j = ctx;
     size_t h0 = j->n_heads * ith / nth, h1 = j->n_heads * (ith + 1) / nth;
 #if defined(__x86_64__)
     if (j->isa == EL_ISA_AVX2 && j->head_dim % 8 == 0) {
         att_heads_avx2(j, h0, h1);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (j->isa == EL_ISA_NEON && j->head_dim % 4 == 0) {
+        att_heads_neon(j, h0, h1);
         return;
     }
 #endif
@@ -398,7 +669,12 @@ void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, co
 /* ---- GELU and bias -------------------------------------------------------------------- */
 
 void el_cpu_gelu_tanh(const el_pool *p, float *x, size_t n) {
-    (void)p;
+#if defined(__aarch64__)
+    if (p->isa == EL_ISA_NEON) {
+        gelu_tanh_neon(x, n);
+        return;
+    }
+#endif
     const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -414,11 +690,18 @@ void el_cpu_gelu_erf(const el_pool *p, float *x, size_t n) {
 void el_cpu_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, size_t n, size_t out) {
     for (size_t t = 0; t < n; t++) {
         float *yr = y + t * ldy;
+#if defined(__aarch64__) /* exact either way: f16/bf16 widen exactly, one add each */
+        size_t i = 0;
+        for (; i + 4 <= out; i += 4)
+            vst1q_f32(yr + i, vaddq_f32(vld1q_f32(yr + i), load4w(b, bt, i)));
+        for (; i < out; i++) yr[i] += w_at(b, bt, i);
+#else
         if (bt == EL_DT_F32) {
             const float *bf = b;
             for (size_t i = 0; i < out; i++) yr[i] += bf[i];
         } else {
             for (size_t i = 0; i < out; i++) yr[i] += w_at(b, bt, i);
         }
+#endif
     }
 }

@@ -39,6 +39,8 @@ el_isa el_cpu_isa_best(void) {
     bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         v = EL_ISA_AVX2;
+#elif defined(__aarch64__)
+    v = EL_ISA_NEON; /* mandatory in ARMv8-A: nothing to probe */
 #endif
     atomic_store_explicit(&cached, v, memory_order_relaxed);
     return (el_isa)v;
@@ -49,6 +51,7 @@ const char *el_isa_name(el_isa isa) {
     case EL_ISA_AUTO: return "auto";
     case EL_ISA_PORTABLE: return "portable";
     case EL_ISA_AVX2: return "avx2";
+    case EL_ISA_NEON: return "neon";
     }
     return "unknown";
 }
@@ -116,6 +119,10 @@ el_status el_pool_init(el_pool *p, unsigned n_threads, el_isa isa) {
     if (isa == EL_ISA_AUTO) isa = best;
     if (isa == EL_ISA_AVX2 && best != EL_ISA_AVX2)
         return el_errorf(EL_E_USAGE, "thread pool: this CPU lacks AVX2/FMA/F16C");
+    if (isa == EL_ISA_NEON && best != EL_ISA_NEON)
+        return el_errorf(EL_E_USAGE, "thread pool: NEON kernels exist only in aarch64 builds");
+    if (isa != EL_ISA_PORTABLE && isa != EL_ISA_AVX2 && isa != EL_ISA_NEON)
+        return el_errorf(EL_E_USAGE, "thread pool: unknown instruction set %d", (int)isa);
     if (n_threads == 0) {
         n_threads = el_cpu_count();
         if (n_threads > EL_POOL_MAX_THREADS) n_threads = EL_POOL_MAX_THREADS;
