@@ -23,10 +23,10 @@
 #                        CUDA 11/12 toolkit, which lacks sm_110).
 # Every missing piece stops the configure with what to install or set.
 #
-# edgeload's CUDA backend (EL_CUDA) is not built yet: these settings (CMAKE_CUDA_COMPILER,
-# CMAKE_CUDA_HOST_COMPILER, CMAKE_CUDA_ARCHITECTURES, CUDAToolkit_ROOT) take effect when it
-# calls enable_language(CUDA) / find_package(CUDAToolkit). Until then this builds the CPU
-# side with the NEON kernels, exactly like aarch64-linux-gnu.cmake.
+# These settings (CMAKE_CUDA_COMPILER, CMAKE_CUDA_HOST_COMPILER, CMAKE_CUDA_ARCHITECTURES,
+# CUDAToolkit_ROOT) feed CMakeLists.txt's enable_language(CUDA) / find_package(CUDAToolkit)
+# (EL_CUDA=AUTO|ON): kernels/cuda is compiled for these architectures. No model runs on the
+# GPU yet, so the binary runs models on the CPU with the NEON kernels.
 
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES
      CUDA_TOOLKIT_ROOT EL_JETSON_SYSROOT EL_JETSON_CUDA_ARCHS CMAKE_CUDA_HOST_COMPILER)
@@ -107,6 +107,7 @@ if("110" IN_LIST EL_JETSON_CUDA_ARCHS AND _el_cuda_major LESS 13)
                       "boards only.")
 endif()
 
+set(EL_CUDA_CROSS ON) # CMakeLists.txt: CUDA in a cross build only when the toolchain says so
 set(CMAKE_CUDA_COMPILER "${CUDA_TOOLKIT_ROOT}/bin/nvcc")
 set(CMAKE_CUDA_ARCHITECTURES "${EL_JETSON_CUDA_ARCHS}")
 set(CUDAToolkit_ROOT "${CUDA_TOOLKIT_ROOT}")
