@@ -400,10 +400,18 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc) {
     return EL_OK;
 }
 
+/* Rows of x per matmul call: the kernel streams every x row past each block of weight rows,
+ * so x should stay in cache (128 x 1024 floats = 512 KiB); a batch of 32 x 128 tokens in
+ * one call made MiniLM 30% slower per sequence than one sequence. */
+#define BERT_MM_ROWS 128u
+
 /* y[rows, out] = x W^T + b. */
 static void linear(el_pool *p, float *y, const float *x, const bert_w *w, const bert_w *b,
                    size_t rows, size_t in, size_t out) {
-    el_cpu_matmul(p, y, out, x, w->p, w->dt, rows, in, out);
+    for (size_t r0 = 0; r0 < rows; r0 += BERT_MM_ROWS) {
+        const size_t n = rows - r0 < BERT_MM_ROWS ? rows - r0 : BERT_MM_ROWS;
+        el_cpu_matmul(p, y + r0 * out, out, x + r0 * in, w->p, w->dt, n, in, out);
+    }
     el_cpu_add_bias(y, out, b->p, b->dt, rows, out);
 }
 
