@@ -19,6 +19,7 @@ void el_cli_opts_init(el_cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->plan.dtype = EL_DT_NONE;
     o->progress = -1;
+    o->device = EL_DEVICE_AUTO;
 }
 
 static int parse_u32(const char *opt, const char *v, uint32_t min, uint32_t *out) {
@@ -68,6 +69,12 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
         if (el_size_parse(v, &o->offset) != EL_OK) return el_cli_usage("--offset: %s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--device")) {
+        NEED_VALUE();
+        if (el_device_parse(v, &o->device) != EL_OK)
+            return el_cli_usage("--device: %s", el_last_error()), -1;
+        return 1;
+    }
     if (!strcmp(a, "--board")) {
         NEED_VALUE();
         o->board = v;
@@ -97,11 +104,21 @@ void el_cli_common_help(FILE *f) {
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
           "  --offset BYTES    an .elimg image starting this far into MODEL (partition, device)\n"
           "  --board NAME      defaults (arena, threads) from boards/NAME.json\n"
+          "  --device D        auto, cpu or cuda (default auto: CUDA when it can run here, else\n"
+          "                    the CPU, saying which and why); cuda unavailable -> exit 5\n"
           "  --direct          read with O_DIRECT (bypass the page cache)\n"
           "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
           "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
           "  --json            machine-readable output\n",
           f);
+}
+
+int el_cli_device(const el_cli_opts *o, el_device *out) {
+    char why[700];
+    el_status s = el_device_resolve(o->device, out, why, sizeof why);
+    if (s != EL_OK) return el_cli_fail(s);
+    if (o->device != EL_DEVICE_CPU) fprintf(stderr, "edgeload: device: %s\n", why);
+    return 0;
 }
 
 int el_cli_fail(el_status s) {
