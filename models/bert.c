@@ -342,13 +342,43 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
     return EL_OK;
 }
 
+/* The tokenizer: the explicit path (--tokenizer) must open; otherwise tokenizer.json, else
+ * vocab.txt found with the model (el_model_side_file). When none opens, the error is kept
+ * for el_encoder_tokenize, so inspect, plan, load and --ids still work. */
 static el_status bert_open(el_model *m) {
     bert_model_data *d = calloc(1, sizeof *d);
     if (!d) return el_errorf(EL_E_NOMEM, "out of memory");
     m->family_data = d;
-    d->tok_status = EL_E_UNSUPPORTED;
-    snprintf(d->tok_error, sizeof d->tok_error, "%.300s: WordPiece tokenization is not "
-             "available in this build", m->path);
+    uint32_t vocab = m->config.vocab_size;
+    if (m->tokenizer_path[0]) {
+        el_status s = el_tokenizer_open(m->tokenizer_path, vocab, &d->tok);
+        if (s != EL_OK) {
+            char why[600];
+            snprintf(why, sizeof why, "%s", el_last_error());
+            return el_errorf(s, "--tokenizer: %s", why);
+        }
+        return EL_OK;
+    }
+    static const char *const cand[] = {"tokenizer.json", "vocab.txt"};
+    char path[sizeof m->tokenizer_path];
+    d->tok_status = EL_E_INVALID;
+    snprintf(d->tok_error, sizeof d->tok_error, "%.300s: no tokenizer next to the model "
+             "(tokenizer.json or vocab.txt): pass --tokenizer FILE, or token ids with --ids",
+             m->path);
+    bool first_failure = true;
+    for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
+        if (!el_model_side_file(m, cand[i], path, sizeof path)) continue;
+        el_status s = el_tokenizer_open(path, vocab, &d->tok);
+        if (s == EL_OK) {
+            memcpy(m->tokenizer_path, path, sizeof path);
+            return EL_OK;
+        }
+        if (first_failure) {
+            d->tok_status = s;
+            snprintf(d->tok_error, sizeof d->tok_error, "%s", el_last_error());
+            first_failure = false;
+        }
+    }
     return EL_OK;
 }
 

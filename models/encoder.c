@@ -36,9 +36,15 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     *out = NULL;
     el_encoder_params prm = {0, EL_DEVICE_CPU};
     if (params) prm = *params;
-    if (prm.device == EL_DEVICE_CUDA && !el_device_available(EL_DEVICE_CUDA))
-        return el_errorf(EL_E_NODEV, "--device cuda: this build has no CUDA backend; use "
-                         "--device cpu (or auto)");
+    if (prm.device == EL_DEVICE_CUDA) {
+        /* No encoder runs on CUDA yet: the reason (no backend, no GPU, no forward pass). */
+        el_device got;
+        char why[600];
+        el_status s = el_device_resolve(EL_DEVICE_CUDA, &got, why, sizeof why);
+        if (s != EL_OK) return s;
+        return el_errorf(EL_E_NODEV, "--device cuda: encoders run on the CPU only in this "
+                         "version; use --device cpu or auto");
+    }
     if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
@@ -247,16 +253,17 @@ el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids
 el_status el_encoder_tokenize(const el_encoder *e, const char *a, size_t alen, const char *b,
                               size_t blen, size_t max_len, int32_t *ids, int32_t *type_ids,
                               size_t cap, size_t *n, bool *truncated) {
-    (void)a;
-    (void)alen;
-    (void)b;
-    (void)blen;
-    (void)max_len;
-    (void)ids;
-    (void)type_ids;
-    (void)cap;
-    (void)n;
-    (void)truncated;
-    return el_errorf(EL_E_UNSUPPORTED, "%s: WordPiece tokenization is not available in this "
-                     "build", e ? e->model->path : "(null)");
+    if (!e || !a || !ids || !n) return el_errorf(EL_E_USAGE, "el_encoder_tokenize: NULL argument");
+    const el_model *m = e->model;
+    if (!m->family->tokenizer)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
+                         m->family->name);
+    const el_tokenizer *t = NULL;
+    el_status s = m->family->tokenizer(m, &t);
+    if (s != EL_OK) return s;
+    if (max_len == 0 || max_len > e->max_seq) max_len = e->max_seq;
+    bool cut = false;
+    s = el_tokenizer_encode_pair(t, a, alen, b, blen, max_len, ids, type_ids, cap, n, &cut);
+    if (truncated) *truncated = cut;
+    return s;
 }

@@ -76,8 +76,44 @@ static void minilm(char **out, char **err) {
         bb += (double)want[i] * want[i];
     }
     double cs = ab / sqrt(aa * bb);
-    fprintf(stderr, "   all-MiniLM-L6-v2 via the CLI: cosine %.8f with transformers\n", cs);
+    fprintf(stderr, "   all-MiniLM-L6-v2 via the CLI (--ids): cosine %.8f with transformers\n", cs);
     EL_CHECK(cs > 0.9999);
+
+    /* The same sentence as text, through the model's tokenizer. */
+    snprintf(args, sizeof args, "embed %s --normalize \"%s\"", dir,
+             cJSON_GetObjectItem(c0, "text")->valuestring);
+    EL_CHECK(cli(args, out, err) == 0);
+    static float got2[512];
+    EL_CHECK(parse_line(*out, got2, 512) == 384 && !memcmp(got, got2, sizeof got));
+    /* Empty text: [CLS] [SEP], one vector. */
+    snprintf(args, sizeof args, "embed %s --json \"\"", dir);
+    EL_CHECK(cli(args, out, err) == 0);
+    cJSON *r = cJSON_Parse(*out);
+    const cJSON *e0 = r ? cJSON_GetArrayItem(cJSON_GetObjectItem(r, "embeddings"), 0) : NULL;
+    EL_CHECK(e0 && cJSON_GetObjectItem(e0, "tokens")->valuedouble == 2 &&
+             cJSON_GetArraySize(cJSON_GetObjectItem(e0, "embedding")) == 384);
+    cJSON_Delete(r);
+    /* Longer than --ctx: cut with a notice, or exit 2 with --no-truncate. */
+    snprintf(args, sizeof args, "embed %s --ctx 16 --json \"one two three four five six seven "
+             "eight nine ten eleven twelve thirteen fourteen fifteen sixteen\"", dir);
+    EL_CHECK(cli(args, out, err) == 0);
+    EL_CHECK(strstr(*err, "notice") && strstr(*err, "longer than 16 tokens"));
+    r = cJSON_Parse(*out);
+    e0 = r ? cJSON_GetArrayItem(cJSON_GetObjectItem(r, "embeddings"), 0) : NULL;
+    EL_CHECK(e0 && cJSON_GetObjectItem(e0, "tokens")->valuedouble == 16 &&
+             cJSON_IsTrue(cJSON_GetObjectItem(e0, "truncated")));
+    cJSON_Delete(r);
+    snprintf(args, sizeof args, "embed %s --ctx 16 --no-truncate \"one two three four five six "
+             "seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen\"", dir);
+    EL_CHECK(cli(args, out, err) == 2 && strstr(*err, "--no-truncate"));
+    /* Invalid UTF-8 on stdin: exit 2 naming the byte. */
+    snprintf(args, sizeof args, "--version >/dev/null; { printf 'ok\\ncaf\\351\\n' | "
+             "\"${EL_CLI:-%s/edgeload}\" embed %s; }", EL_BINARY_DIR, dir);
+    EL_CHECK(cli(args, out, err) == 2);
+    EL_CHECK(strstr(*err, "text 1") && strstr(*err, "UTF-8"));
+    /* No classification head. */
+    snprintf(args, sizeof args, "classify %s hello", dir);
+    EL_CHECK(cli(args, out, err) == 2);
     free(ids);
     free(want);
     cJSON_Delete(j);
@@ -189,6 +225,9 @@ int main(void) {
              strstr(out, "--no-truncate") && strstr(out, "--pooling"));
     EL_CHECK(cli("classify --help", &out, &err) == 0 && strstr(out, "LABEL_0") &&
              strstr(out, "Exit codes"));
+    /* Text for a model without tokenizer files: exit 2, pointing at --ids / --tokenizer. */
+    EL_CHECK(cli("embed " FIX "/hf_bert_base hello", &out, &err) == 2);
+    EL_CHECK(strstr(err, "--tokenizer") && strstr(err, "--ids"));
     /* classify refuses embed-only options */
     EL_CHECK(cli("classify " FIX "/hf_bert_cls --normalize --ids \"1\"", &out, &err) == 1);
 

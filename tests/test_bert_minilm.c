@@ -4,10 +4,13 @@
  * 71-token passage) recorded in tests/fixtures/minilm_embeddings.json by
  * scripts/fixtures_bert.py. All eight run as one padded batch; every embedding must have
  * cosine > 0.9999 with its recording (f32 weights; f16 weights > 0.999), with 1 and 2
- * threads. Skips with a message when the weights are absent. */
+ * threads. The model's own tokenizer (tokenizer.json, WordPiece) must give the recorded ids
+ * (BertTokenizerFast's), and tokenizing + embedding all eight again allocates nothing (a
+ * counting allocator armed around them). Skips with a message when the weights are absent. */
 // ctest-labels: bert;model;real
 // ctest-timeout: 240
 #include "tests/llama_fixture.h"
+#include "tests/support/el_alloc_count.h"
 
 #include <math.h>
 #include <string.h>
@@ -81,6 +84,41 @@ static void run(const char *dir, const cases *c, el_dtype dt, unsigned threads, 
         fprintf(stderr, "-- weights %s, %u thread(s): %zu sentences in one batch, lowest cosine "
                 "%.8f (bound %.4f)\n", dt == EL_DT_F16 ? "f16" : "f32", threads, c->n, worst,
                 min_cos);
+
+        /* The texts through the model's tokenizer: the recorded ids, and no allocation while
+         * tokenizing and embedding them (the pool's threads have run once above). */
+        static int32_t ids[MAX_CASES * SEQ], types[MAX_CASES * SEQ];
+        static uint32_t lens[MAX_CASES];
+        static float out2[MAX_CASES * 384];
+        el_status ts[MAX_CASES];
+        el_alloc_arm();
+        for (size_t i = 0; i < c->n; i++) {
+            size_t n = 0;
+            bool cut = true;
+            ts[i] = el_encoder_tokenize(e, c->text[i], strlen(c->text[i]), NULL, 0, 0,
+                                        ids + i * SEQ, types + i * SEQ, SEQ, &n, &cut);
+            lens[i] = (uint32_t)n;
+            if (cut) ts[i] = EL_E_NOFIT;
+        }
+        el_status es = el_embed(e, ids, types, lens, (uint32_t)c->n, SEQ, EL_POOLING_MEAN, true,
+                                out2, sizeof out2 / sizeof out2[0]);
+        long allocs = el_alloc_disarm();
+        EL_CHECK_OK(es);
+        EL_CHECK(allocs == 0);
+        size_t same = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            EL_CHECK_OK(ts[i]);
+            bool eq = lens[i] == c->lengths[i] &&
+                      !memcmp(ids + i * SEQ, c->ids + i * SEQ, lens[i] * sizeof *ids) &&
+                      !memcmp(types + i * SEQ, c->types + i * SEQ, lens[i] * sizeof *ids);
+            if (!eq) fprintf(stderr, "   case %zu (\"%.40s\"): ids differ from BertTokenizerFast's\n",
+                             i, c->text[i]);
+            same += eq;
+        }
+        EL_CHECK(same == c->n);
+        EL_CHECK(es == EL_OK && !memcmp(out2, out, c->n * 384 * sizeof *out));
+        fprintf(stderr, "   tokenizer: %zu of %zu texts give transformers' ids; tokenize + embed "
+                "allocated %ld times\n", same, c->n, allocs);
     }
     el_encoder_deinit(e);
     el_arena_deinit(a);
@@ -89,6 +127,7 @@ static void run(const char *dir, const cases *c, el_dtype dt, unsigned threads, 
 
 int main(void) {
     const char *dir = model_dir();
+    el_alloc_install();
     cJSON *j = fixture_load(FIXTURE);
     static cases c;
     const cJSON *e;
