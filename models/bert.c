@@ -203,7 +203,8 @@ static el_status bert_tensors(const el_model *m, const bert_cfg *c, el_dtype tar
             return s;
     }
     char name[160], base[160];
-    bert_layer tmp;
+    bert_layer tmp; /* where checks (layers NULL) bind to */
+    memset(&tmp, 0, sizeof tmp);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         bert_layer *L = layers ? &layers[l] : &tmp;
         const struct {
