@@ -432,9 +432,12 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc) {
 }
 
 /* Rows of x per matmul call: the kernel streams every x row past each block of weight rows,
- * so x should stay in cache (128 x 1024 floats = 512 KiB); a batch of 32 x 128 tokens in
- * one call made MiniLM 30% slower per sequence than one sequence. */
+ * so x should stay in cache (128 x 1024 floats = 512 KiB). Measured with bench_bert on
+ * MiniLM, 32 x 128 tokens: one call over all 4096 rows ran 12% (1 thread) to 18% (2
+ * threads) slower per sequence than 128-row calls. */
+#ifndef BERT_MM_ROWS
 #define BERT_MM_ROWS 128u
+#endif
 
 /* y[rows, out] = x W^T + b. */
 static void linear(el_pool *p, float *y, const float *x, const bert_w *w, const bert_w *b,
