@@ -124,4 +124,91 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
                       const el_sampler_params *sp, el_token_fn on_token, void *user,
                       el_gen_stats *stats);
 
+/* ---- encoders (BERT): hidden states, embeddings, classification -------------------- */
+
+/* The walk: el_model_open -> el_plan_make (ctx = tokens per sequence, batch = sequences per
+ * call) -> el_arena_init -> el_model_load -> el_encoder_init -> el_embed / el_classify /
+ * el_encode ... -> el_encoder_deinit. An encoder has no KV cache: everything it needs comes
+ * from the arena's scratch region, sized exactly by the plan for batch x ctx tokens.
+ * Nothing allocates on the heap after el_encoder_init returns. */
+typedef struct el_encoder el_encoder;
+
+typedef struct el_encoder_params {
+    unsigned threads;  /* CPU threads including the caller; 0 = online CPUs (max 64) */
+    el_device device;  /* EL_DEVICE_CPU (0) by default */
+} el_encoder_params;
+
+/* Creates an encoder over a loaded model of an encoder family (bert): binds every weight by
+ * name with shape and dtype checks, carves its activations from the scratch region (the
+ * plan sized them for plan->params.batch sequences of plan->params.ctx tokens) and starts
+ * the pool's threads. Errors: EL_E_UNSUPPORTED (not an encoder family, weight dtype),
+ * EL_E_USAGE (model not loaded, plan from another model), EL_E_INVALID (missing tensor,
+ * wrong shape), EL_E_NOFIT (scratch smaller than the plan), EL_E_NODEV. params may be NULL.
+ * The model and arena must outlive the encoder. */
+el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
+                          const el_encoder_params *params, el_encoder **out);
+/* Stops the threads and returns the encoder's scratch memory to the arena. NULL is fine. */
+void el_encoder_deinit(el_encoder *e);
+
+uint32_t el_encoder_max_batch(const el_encoder *e); /* sequences per call (the plan's batch) */
+uint32_t el_encoder_max_seq(const el_encoder *e);   /* tokens per sequence (the plan's ctx) */
+uint32_t el_encoder_dim(const el_encoder *e);       /* hidden size: floats per vector */
+unsigned el_encoder_threads(const el_encoder *e);
+/* Outputs of the classification head (0 when the model has none). */
+uint32_t el_encoder_labels(const el_encoder *e);
+/* Name of label i: config.json id2label, else "LABEL_<i>" (as transformers names them);
+ * NULL if i >= el_encoder_labels. */
+const char *el_encoder_label(const el_encoder *e, uint32_t i);
+/* True when the names come from id2label. */
+bool el_encoder_labels_named(const el_encoder *e);
+
+/* Tokenizes one text, or a pair (b non-NULL), for this encoder with the model's tokenizer:
+ * [CLS] a [SEP] (b [SEP]), token type 0 for a's part and 1 for b's, cut to max_len tokens
+ * (0 = el_encoder_max_seq; longest-first truncation of the texts, the special tokens are
+ * kept). Writes *n <= cap ids (and type ids when type_ids is non-NULL); *truncated (may be
+ * NULL) says whether text was dropped. Empty text gives [CLS] [SEP]. EL_E_INVALID for
+ * invalid UTF-8 (naming the byte), EL_E_UNSUPPORTED when the model has no WordPiece
+ * tokenizer, EL_E_NOFIT if cap < the result. Allocates nothing. */
+el_status el_encoder_tokenize(const el_encoder *e, const char *a, size_t alen, const char *b,
+                              size_t blen, size_t max_len, int32_t *ids, int32_t *type_ids,
+                              size_t cap, size_t *n, bool *truncated);
+
+/* Runs the encoder over batch sequences in one pass. ids and type_ids are [batch, seq]
+ * row-major (type_ids NULL = all 0); sequence i is ids[i*seq .. i*seq + lengths[i] - 1],
+ * the rest of its row is padding and is never read. 1 <= batch <= max_batch,
+ * 1 <= lengths[i] <= seq <= max_seq. Padding costs nothing: the valid tokens are packed
+ * before the matmuls. *hidden: the last hidden states, [batch, seq, dim] (rows past a
+ * sequence's length are 0), valid until the next call on e. Errors (nothing computed):
+ * EL_E_USAGE for counts out of range, EL_E_INVALID for an id outside the vocabulary or a
+ * type id outside type_vocab_size (naming sequence and position). */
+el_status el_encode(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                    const uint32_t *lengths, uint32_t batch, uint32_t seq,
+                    const float **hidden);
+
+typedef enum el_pooling {
+    EL_POOLING_MEAN = 0, /* mean of the last hidden states over the sequence's tokens
+                            (sentence-transformers' mean pooling, special tokens included) */
+    EL_POOLING_CLS = 1,  /* the hidden state of the first token ([CLS]) */
+} el_pooling;
+
+/* "mean", "cls" -> *out; EL_E_USAGE otherwise. */
+el_status el_pooling_parse(const char *text, el_pooling *out);
+
+/* el_encode, then one vector per sequence into out ([batch, dim], cap floats), pooled as
+ * asked; normalize divides each by its L2 norm (max(norm, 1e-12), as
+ * torch.nn.functional.normalize). EL_E_USAGE if cap < batch * dim. */
+el_status el_embed(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                   const uint32_t *lengths, uint32_t batch, uint32_t seq, el_pooling pooling,
+                   bool normalize, float *out, size_t cap);
+
+/* el_encode, then the classification head (BertForSequenceClassification: pooler
+ * tanh(W h_[CLS] + b), then the classifier) per sequence: logits [batch, labels] into
+ * logits (cap floats each for logits and probs); probs (may be NULL): softmax over the
+ * labels, or the sigmoid of the one logit of a single-output head (as transformers'
+ * text-classification pipeline). EL_E_UNSUPPORTED when the model has no classification
+ * head (or no pooler), EL_E_USAGE if cap < batch * labels. */
+el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                      const uint32_t *lengths, uint32_t batch, uint32_t seq, float *logits,
+                      float *probs, size_t cap);
+
 #endif /* EDGELOAD_SESSION_H */

@@ -12,6 +12,7 @@
 
 typedef struct el_model el_model;
 struct el_tokenizer; /* tokenizer/tokenizer.h */
+typedef struct el_carver el_carver; /* models/session_impl.h */
 
 typedef struct el_family {
     const char *name; /* "llama", ... */
@@ -37,6 +38,20 @@ typedef struct el_family {
     void (*forward)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
     /* The tokenizer opened with the model, or the status saying why there is none. */
     el_status (*tokenizer)(const el_model *m, const struct el_tokenizer **out);
+
+    /* Encoders (models/encoder.c calls these; NULL = not an encoder family). */
+    /* Binds weights, carves the family's activations from e's scratch carver (the same
+     * sequence the family's plan counted) and sets e->dim, e->vocab, e->n_types,
+     * e->n_labels, e->labels, e->out and e->family_state. */
+    el_status (*encoder_init)(el_encoder *e, el_carver *scratch);
+    /* Runs e->n_seq sequences, already checked, packed: sequence i is rows
+     * e->starts[i] .. + e->lengths[i] - 1 of ids / type_ids (type_ids NULL = all 0). Returns
+     * the last hidden states in the same packed rows, [rows, e->dim], valid until the next
+     * call. Cannot fail. */
+    const float *(*encode)(el_encoder *e, const int32_t *ids, const int32_t *type_ids);
+    /* After encode: the classification head on each sequence's first row of hidden into
+     * logits [n_seq, e->n_labels]. NULL when the family has no head. */
+    void (*classify)(el_encoder *e, const float *hidden, float *logits);
 } el_family;
 
 /* Registered families, NULL-terminated (models/families.c). */

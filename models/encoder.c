@@ -1,0 +1,269 @@
+/* encoder.c - the family-independent half of an encoder (BERT-style models): memory carved
+ * from the arena's scratch region, the thread pool, input checks, packing a padded batch
+ * into rows of valid tokens, pooling, normalisation and label probabilities. Families
+ * supply the layers (el_family.encoder_init / encode / classify). */
+#include "models/encoder_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+void el_encoder_carve_generic(el_carver *sc, uint32_t batch, uint32_t seq, el_encoder **e,
+                              el_pool **pool, uint32_t **starts, uint32_t **lengths,
+                              int32_t **ids, int32_t **type_ids) {
+    uint64_t tokens = (uint64_t)batch * seq;
+    *e = el_carve(sc, 1, sizeof **e, "encoder");
+    *pool = el_carve(sc, 1, sizeof **pool, "thread pool");
+    *starts = el_carve(sc, batch, sizeof **starts, "sequence starts");
+    *lengths = el_carve(sc, batch, sizeof **lengths, "sequence lengths");
+    *ids = el_carve(sc, tokens, sizeof **ids, "packed ids");
+    *type_ids = el_carve(sc, tokens, sizeof **type_ids, "packed type ids");
+}
+
+el_status el_pooling_parse(const char *text, el_pooling *out) {
+    if (text && !strcasecmp(text, "mean")) return *out = EL_POOLING_MEAN, EL_OK;
+    if (text && !strcasecmp(text, "cls")) return *out = EL_POOLING_CLS, EL_OK;
+    return el_errorf(EL_E_USAGE, "unknown pooling '%s' (expected mean or cls)",
+                     text ? text : "(null)");
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
+                          const el_encoder_params *params, el_encoder **out) {
+    if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_encoder_init: NULL argument");
+    *out = NULL;
+    el_encoder_params prm = {0, EL_DEVICE_CPU};
+    if (params) prm = *params;
+    if (prm.device == EL_DEVICE_CUDA) {
+        /* No encoder runs on CUDA yet: the reason (no backend, no GPU, no forward pass). */
+        el_device got;
+        char why[600];
+        el_status s = el_device_resolve(EL_DEVICE_CUDA, &got, why, sizeof why);
+        if (s != EL_OK) return s;
+        return el_errorf(EL_E_NODEV, "--device cuda: encoders run on the CPU only in this "
+                         "version; use --device cpu or auto");
+    }
+    if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
+        prm.device != EL_DEVICE_AUTO)
+        return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
+    if (prm.threads > EL_POOL_MAX_THREADS)
+        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
+                         EL_POOL_MAX_THREADS);
+    const el_family *f = m->family;
+    if (!f || !f->encoder_init || !f->encode)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' is not an encoder (embed and "
+                         "classify run BERT-style models)", m->path, f ? f->name : "generic");
+    if (!m->loaded)
+        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting an "
+                         "encoder", m->path);
+    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0 ||
+        plan->params.batch == 0)
+        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
+                         m->path);
+
+    uint64_t mark = el_arena_mark(a, EL_REGION_SCRATCH);
+    el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
+    el_encoder *e = NULL;
+    el_pool *pool = NULL;
+    uint32_t *starts = NULL, *lengths = NULL;
+    int32_t *ids = NULL, *tids = NULL;
+    el_encoder_carve_generic(&sc, plan->params.batch, plan->params.ctx, &e, &pool, &starts,
+                             &lengths, &ids, &tids);
+    if (sc.status != EL_OK) {
+        el_arena_release(a, EL_REGION_SCRATCH, mark);
+        return sc.status;
+    }
+    memset(e, 0, sizeof *e);
+    e->model = m;
+    e->arena = a;
+    e->family = f;
+    e->plan = *plan;
+    e->scratch_mark = mark;
+    e->max_batch = plan->params.batch;
+    e->max_seq = plan->params.ctx;
+    e->pool = pool;
+    e->starts = starts;
+    e->lengths = lengths;
+    e->ids = ids;
+    e->type_ids = tids;
+    el_status st = f->encoder_init(e, &sc);
+    if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
+    if (st != EL_OK) {
+        el_arena_release(a, EL_REGION_SCRATCH, mark);
+        return st;
+    }
+    *out = e;
+    return EL_OK;
+}
+
+void el_encoder_deinit(el_encoder *e) {
+    if (!e) return;
+    el_arena *a = e->arena;
+    uint64_t mark = e->scratch_mark;
+    el_pool_deinit(e->pool);
+    /* e lives in the scratch being released: nothing touches it after. */
+    el_arena_release(a, EL_REGION_SCRATCH, mark);
+}
+
+uint32_t el_encoder_max_batch(const el_encoder *e) { return e->max_batch; }
+uint32_t el_encoder_max_seq(const el_encoder *e) { return e->max_seq; }
+uint32_t el_encoder_dim(const el_encoder *e) { return e->dim; }
+unsigned el_encoder_threads(const el_encoder *e) { return e->pool->n_threads; }
+uint32_t el_encoder_labels(const el_encoder *e) { return e->n_labels; }
+bool el_encoder_labels_named(const el_encoder *e) { return e->labels_named; }
+
+const char *el_encoder_label(const el_encoder *e, uint32_t i) {
+    return e && i < e->n_labels ? e->labels[i] : NULL;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+/* Checks a call's inputs and packs them: the valid tokens of every sequence, one after the
+ * other, into e->ids / e->type_ids with e->starts / e->lengths. */
+static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                      const uint32_t *lengths, uint32_t batch, uint32_t seq) {
+    if (!e || !ids || !lengths)
+        return el_errorf(EL_E_USAGE, "el_encode: NULL encoder, ids or lengths");
+    if (batch == 0 || batch > e->max_batch)
+        return el_errorf(EL_E_USAGE, "%u sequences in one call: the encoder was planned for "
+                         "1 to %u (--batch)", batch, e->max_batch);
+    if (seq == 0 || seq > e->max_seq)
+        return el_errorf(EL_E_USAGE, "sequence length %u: the encoder was planned for 1 to %u "
+                         "tokens (--ctx)", seq, e->max_seq);
+    uint32_t row = 0;
+    for (uint32_t b = 0; b < batch; b++) {
+        const uint32_t len = lengths[b];
+        if (len == 0 || len > seq)
+            return el_errorf(EL_E_USAGE, "sequence %u: length %u, expected 1 to %u", b, len, seq);
+        const int32_t *ir = ids + (size_t)b * seq;
+        const int32_t *tr = type_ids ? type_ids + (size_t)b * seq : NULL;
+        for (uint32_t t = 0; t < len; t++) {
+            if (ir[t] < 0 || (uint32_t)ir[t] >= e->vocab)
+                return el_errorf(EL_E_INVALID, "sequence %u, token %u: id %d outside the "
+                                 "vocabulary of %u", b, t, ir[t], e->vocab);
+            if (tr && (tr[t] < 0 || (uint32_t)tr[t] >= e->n_types))
+                return el_errorf(EL_E_INVALID, "sequence %u, token %u: token type %d outside "
+                                 "the model's %u types", b, t, tr[t], e->n_types);
+            e->ids[row + t] = ir[t];
+            e->type_ids[row + t] = tr ? tr[t] : 0;
+        }
+        e->starts[b] = row;
+        e->lengths[b] = len;
+        row += len;
+    }
+    e->n_seq = batch;
+    e->n_rows = row;
+    return EL_OK;
+}
+
+el_status el_encode(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                    const uint32_t *lengths, uint32_t batch, uint32_t seq,
+                    const float **hidden) {
+    if (!hidden) return el_errorf(EL_E_USAGE, "el_encode: NULL hidden");
+    el_status s = pack(e, ids, type_ids, lengths, batch, seq);
+    if (s != EL_OK) return s;
+    const float *h = e->family->encode(e, e->ids, e->type_ids);
+    const size_t dim = e->dim;
+    for (uint32_t b = 0; b < batch; b++) {
+        float *dst = e->out + (size_t)b * seq * dim;
+        const size_t len = e->lengths[b];
+        memcpy(dst, h + (size_t)e->starts[b] * dim, len * dim * sizeof *dst);
+        memset(dst + len * dim, 0, (seq - len) * dim * sizeof *dst);
+    }
+    *hidden = e->out;
+    return EL_OK;
+}
+
+el_status el_embed(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                   const uint32_t *lengths, uint32_t batch, uint32_t seq, el_pooling pooling,
+                   bool normalize, float *out, size_t cap) {
+    if (!out) return el_errorf(EL_E_USAGE, "el_embed: NULL out");
+    if (pooling != EL_POOLING_MEAN && pooling != EL_POOLING_CLS)
+        return el_errorf(EL_E_USAGE, "el_embed: unknown pooling %d", (int)pooling);
+    el_status s = pack(e, ids, type_ids, lengths, batch, seq);
+    if (s != EL_OK) return s;
+    const size_t dim = e->dim;
+    if (cap / dim < batch)
+        return el_errorf(EL_E_USAGE, "el_embed: out holds %zu floats, %u vectors of %zu need "
+                         "%zu", cap, batch, dim, (size_t)batch * dim);
+    const float *h = e->family->encode(e, e->ids, e->type_ids);
+    for (uint32_t b = 0; b < batch; b++) {
+        float *o = out + (size_t)b * dim;
+        const float *rows = h + (size_t)e->starts[b] * dim;
+        const size_t len = e->lengths[b];
+        if (pooling == EL_POOLING_CLS) {
+            memcpy(o, rows, dim * sizeof *o);
+        } else {
+            /* Sum in double: 512 tokens of float would lose digits the 1e-4 checks see. */
+            for (size_t i = 0; i < dim; i++) {
+                double acc = 0;
+                for (size_t t = 0; t < len; t++) acc += rows[t * dim + i];
+                o[i] = (float)(acc / (double)len);
+            }
+        }
+        if (normalize) {
+            double ss = 0;
+            for (size_t i = 0; i < dim; i++) ss += (double)o[i] * o[i];
+            double norm = sqrt(ss);
+            float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
+            for (size_t i = 0; i < dim; i++) o[i] *= inv;
+        }
+    }
+    return EL_OK;
+}
+
+el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
+                      const uint32_t *lengths, uint32_t batch, uint32_t seq, float *logits,
+                      float *probs, size_t cap) {
+    if (!logits) return el_errorf(EL_E_USAGE, "el_classify: NULL logits");
+    if (e && (!e->family->classify || e->n_labels == 0))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: the model has no classification head "
+                         "(classifier.weight and pooler.dense.weight): use embed",
+                         e->model->path);
+    el_status s = pack(e, ids, type_ids, lengths, batch, seq);
+    if (s != EL_OK) return s;
+    const size_t nl = e->n_labels;
+    if (cap / nl < batch)
+        return el_errorf(EL_E_USAGE, "el_classify: logits hold %zu floats, %u sequences of %zu "
+                         "labels need %zu", cap, batch, nl, (size_t)batch * nl);
+    const float *h = e->family->encode(e, e->ids, e->type_ids);
+    e->family->classify(e, h, logits);
+    if (!probs) return EL_OK;
+    for (uint32_t b = 0; b < batch; b++) {
+        const float *l = logits + (size_t)b * nl;
+        float *p = probs + (size_t)b * nl;
+        if (nl == 1) {
+            p[0] = 1.0f / (1.0f + expf(-l[0]));
+            continue;
+        }
+        float mx = l[0];
+        for (size_t i = 1; i < nl; i++)
+            if (l[i] > mx) mx = l[i];
+        double sum = 0;
+        for (size_t i = 0; i < nl; i++) sum += p[i] = expf(l[i] - mx);
+        for (size_t i = 0; i < nl; i++) p[i] = (float)(p[i] / sum);
+    }
+    return EL_OK;
+}
+
+/* ---- tokens ----------------------------------------------------------------------------- */
+
+el_status el_encoder_tokenize(const el_encoder *e, const char *a, size_t alen, const char *b,
+                              size_t blen, size_t max_len, int32_t *ids, int32_t *type_ids,
+                              size_t cap, size_t *n, bool *truncated) {
+    if (!e || !a || !ids || !n) return el_errorf(EL_E_USAGE, "el_encoder_tokenize: NULL argument");
+    const el_model *m = e->model;
+    if (!m->family->tokenizer)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
+                         m->family->name);
+    const el_tokenizer *t = NULL;
+    el_status s = m->family->tokenizer(m, &t);
+    if (s != EL_OK) return s;
+    if (max_len == 0 || max_len > e->max_seq) max_len = e->max_seq;
+    bool cut = false;
+    s = el_tokenizer_encode_pair(t, a, alen, b, blen, max_len, ids, type_ids, cap, n, &cut);
+    if (truncated) *truncated = cut;
+    return s;
+}
