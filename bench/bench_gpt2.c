@@ -252,19 +252,90 @@ static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
     return 0;
 }
 
+/* --model mode: one greedy generation from prompt ids through the public API, timed from
+ * before el_model_open, as one JSON line (bench/seed_gpt2.py uses it where `edgeload
+ * generate` has no tokenizer for the model). */
+static int run_model(const char *dir, const char *id_list, int n_new, el_dtype dtype,
+                     uint32_t ctx) {
+    static int32_t ids[1024];
+    size_t n = 0;
+    for (const char *p = id_list; *p && n < 1024;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return fprintf(stderr, "--ids: bad list\n"), 1;
+        ids[n++] = (int32_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    double t0 = now_s();
+    el_model *m = NULL;
+    if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
+    el_plan_params pp = {ctx, 1, dtype, 0};
+    el_plan plan;
+    el_arena_params ap;
+    el_arena *a = NULL;
+    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_load_stats ls;
+    if (el_model_load(m, &plan, a, NULL, &ls) != EL_OK) return fail("load");
+    el_session *s = NULL;
+    if (el_session_init(m, a, &plan, NULL, &s) != EL_OK) return fail("session");
+    const float *lg = NULL;
+    if (el_session_forward(s, ids, n, &lg) != EL_OK) return fail("prefill");
+    uint32_t vocab = el_session_vocab(s);
+    int32_t out[256];
+    double t_first = 0;
+    for (int k = 0; k < n_new && k < 256; k++) {
+        int32_t next = 0;
+        for (uint32_t v = 1; v < vocab; v++)
+            if (lg[v] > lg[next]) next = (int32_t)v;
+        out[k] = next;
+        if (k == 0) t_first = now_s();
+        if (k + 1 < n_new && el_session_forward(s, &next, 1, &lg) != EL_OK) return fail("decode");
+    }
+    double t_end = now_s();
+    el_mem_report mr;
+    el_mem_report_get(&mr);
+    printf("{\"ids\":[");
+    for (int k = 0; k < n_new && k < 256; k++) printf("%s%d", k ? "," : "", out[k]);
+    printf("],\"load_s\":%.6f,\"ttft_s\":%.6f,\"gen_tok_s\":%.3f,\"arena\":%llu,"
+           "\"vm_hwm\":%llu,\"threads\":%u}\n", ls.seconds, t_first - t0,
+           n_new > 1 ? (n_new - 1) / (t_end - t_first) : 0.0,
+           (unsigned long long)plan.total_bytes, (unsigned long long)mr.vm_hwm,
+           el_session_threads(s));
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int runs = 5;
-    const char *keep = NULL;
+    int runs = 5, n_new = 20;
+    const char *keep = NULL, *model = NULL, *id_list = NULL;
+    el_dtype dtype = EL_DT_NONE;
+    uint32_t ctx = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--keep") && i + 1 < argc) {
             keep = argv[++i];
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+        } else if (!strcmp(argv[i], "--ids") && i + 1 < argc) {
+            id_list = argv[++i];
+        } else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
+            n_new = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            ctx = (uint32_t)atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            if (el_dtype_parse(argv[++i], &dtype) != EL_OK) return fail("--dtype");
         } else {
-            fprintf(stderr, "usage: bench_gpt2 [--runs N] [--keep DIR]\n");
+            fprintf(stderr, "usage: bench_gpt2 [--runs N] [--keep DIR]\n"
+                    "       bench_gpt2 --model DIR --ids 1,2,3 [-n N] [--dtype f16] [--ctx N]\n");
             return 1;
         }
     }
+    if (model) return run_model(model, id_list ? id_list : "", n_new, dtype, ctx);
     if (runs < 1 || runs > MAX_RUNS) return fprintf(stderr, "--runs: 1..%d\n", MAX_RUNS), 1;
     char dir[1024];
     if (keep) {

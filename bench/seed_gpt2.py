@@ -43,6 +43,20 @@ torch.manual_seed(1234)
 cfg = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=1024, n_layer=24, n_head=16,
                  bos_token_id=50256, eos_token_id=50256)
 m = GPT2LMHeadModel(cfg).float().eval()
+# GPT-2's init (std 0.02) gives near-flat logits and a greedy run that repeats one token; the
+# fixtures' scaling spreads them so the id comparison means something.
+g = torch.Generator().manual_seed(1234)
+with torch.no_grad():
+    for name, p in m.named_parameters():
+        if ".ln_" in name or "ln_f" in name:
+            p.copy_(0.5 + torch.rand(p.shape, generator=g) if name.endswith("weight")
+                   else 0.1 * torch.randn(p.shape, generator=g))
+        elif "wte" in name or "wpe" in name:
+            p.copy_(0.25 * torch.randn(p.shape, generator=g))
+        elif name.endswith(".bias"):
+            p.copy_(0.1 * torch.randn(p.shape, generator=g))
+        else:
+            p.copy_(torch.randn(p.shape, generator=g) / (p.shape[0] ** 0.5))
 m.save_pretrained(out, safe_serialization=True)
 shutil.copy(os.path.join(tok, "encoder.json"), os.path.join(out, "vocab.json"))
 shutil.copy(os.path.join(tok, "vocab.bpe"), os.path.join(out, "merges.txt"))
@@ -84,7 +98,7 @@ tok = AutoTokenizer.from_pretrained(path)
 ids = tok(prompt, return_tensors="pt")["input_ids"]
 clock = Clock()
 with torch.no_grad():
-    out = model.generate(ids, do_sample=False, max_new_tokens=%d, min_new_tokens=%d,
+    out = model.generate(ids, do_sample=False, max_new_tokens=N_NEW, min_new_tokens=N_NEW,
                          pad_token_id=50256, streamer=clock)
 t_end = time.perf_counter()
 gen = [int(x) for x in out[0, ids.shape[1]:]]
@@ -94,7 +108,7 @@ print(json.dumps({"ids": gen, "prompt_ids": [int(x) for x in ids[0]],
                   "gen_tok_s": (len(gen) - 1) / (t_end - first) if len(gen) > 1 else 0,
                   "rss_after_import": base, "note": note,
                   "dtype": str(next(model.parameters()).dtype)}))
-""" % (N_NEW, N_NEW)
+""".replace("N_NEW", str(N_NEW))
 
 
 def run_child(argv):
@@ -221,6 +235,28 @@ def main():
                     "-n", str(N_NEW), "-p", PROMPT, "--json", "--no-progress",
                     "--threads", str(args.threads)] + extra + ctx
             code, out, err, peak, wall = run_measured(argv)
+            if code and "tokenizer" in err and rows:
+                # No GPT-2 tokenizer in this build yet: the same load + greedy run through the
+                # public API from (a)'s prompt ids (bench_gpt2 --model).
+                print("%s: %s -> running bench_gpt2 --model with (a)'s prompt ids" %
+                      (name, err.strip()[-300:]))
+                name = name.replace("edgeload generate", "bench_gpt2 --model (ids)")
+                bench = os.path.join(os.path.dirname(args.edgeload), "bench_gpt2")
+                ids = ",".join(str(x) for x in rows[0]["prompt_ids"])
+                code, out, err, peak, wall = run_measured(
+                    [bench, "--model", mdir, "--ids", ids, "-n", str(N_NEW)] + extra + ctx)
+                if code:
+                    print("%s failed (exit %d): %s" % (name, code, err.strip()[-1500:]))
+                    continue
+                j = json.loads(out)
+                r = {"name": name, "ids": j["ids"], "load_s": j["load_s"], "ttft_s": j["ttft_s"],
+                     "gen_tok_s": j["gen_tok_s"], "peak": peak, "wall": wall,
+                     "arena": j["arena"], "vm_hwm": j["vm_hwm"], "note": "no tokenizer: ids in"}
+                rows.append(r)
+                print("%s: arena %.0f MiB, peak %.0f MiB, load %.2f s, first token %.2f s, "
+                      "%.1f tok/s" % (name, r["arena"] / 2**20, peak / 2**20, r["load_s"],
+                                      r["ttft_s"], r["gen_tok_s"]), flush=True)
+                continue
             if code:
                 print("%s failed (exit %d): %s" % (name, code, err.strip()[-1500:]))
                 continue
