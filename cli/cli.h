@@ -21,6 +21,7 @@ typedef struct el_cli_opts {
     unsigned arena_flags;       /* --mlock, --hugepages */
     uint64_t offset;            /* --offset BYTES: an image inside a partition/device */
     const char *board;          /* --board NAME: defaults from boards/NAME.json */
+    el_device device;           /* --device auto|cpu|cuda (default auto) */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);
@@ -30,6 +31,11 @@ void el_cli_opts_init(el_cli_opts *o);
 int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o);
 /* Prints the common options' help lines. */
 void el_cli_common_help(FILE *f);
+
+/* Resolves o->device for a command that runs a model: prints "edgeload: device: <which>
+ * (<why>)" to stderr unless --device cpu was asked, and sets *out. Returns 0, or the exit
+ * code (5) after printing the error when --device cuda cannot run here. */
+int el_cli_device(const el_cli_opts *o, el_device *out);
 
 /* Prints "edgeload: error: <el_last_error() or status text>" to stderr; returns the exit
  * code for s. */
@@ -45,10 +51,13 @@ typedef struct el_cli_loaded {
     el_arena *arena;
     el_load_stats stats;
     double t_start;             /* el_now() before open: time to first token counts from it */
+    unsigned board_threads;     /* --board's default_threads (0 = none / all online CPUs);
+                                   commands use it when --threads is not given */
 } el_cli_loaded;
 
-/* Opens o->model, plans (--ctx/--dtype/...), checks the plan against --arena (default: the
- * plan's total), warns when the arena exceeds MemAvailable, reserves the arena, loads with a
+/* Reads --board when given (its default_arena and default_threads become the defaults),
+ * opens o->model, plans (--ctx/--dtype/...), checks the plan against --arena (default: the
+ * board's default_arena, else the plan's total), warns when the arena exceeds MemAvailable, reserves the arena, loads with a
  * progress bar when asked. On failure prints the error, cleans up and returns the exit code
  * (so callers `return rc;`); 0 on success. */
 int el_cli_load(const el_cli_opts *o, el_cli_loaded *out);
@@ -72,5 +81,6 @@ int el_cmd_pack(int argc, char **argv);     /* cli/cmd_image.c */
 int el_cmd_verify(int argc, char **argv);   /* cli/cmd_image.c */
 int el_cmd_flash(int argc, char **argv);    /* cli/cmd_image.c */
 int el_cmd_serve(int argc, char **argv);    /* cli/cmd_serve.c */
+int el_cmd_devices(int argc, char **argv);  /* cli/cmd_devices.c */
 
 #endif /* EL_CLI_H */

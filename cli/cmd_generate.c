@@ -19,7 +19,7 @@ static const char k_help[] =
     "  --top-p P          nucleus sampling threshold (default 0.9; 1 = off)\n"
     "  --seed S           random seed (default: from the clock; printed in the report)\n"
     "  --threads N        CPU threads (default: all online CPUs)\n"
-    "  --device D         cpu, cuda or auto (default cpu)\n";
+    "  --device D         auto, cpu or cuda (default auto: the CPU until CUDA can run here)\n";
 
 static double now_s(void) {
     struct timespec ts;
@@ -123,7 +123,6 @@ int el_cmd_generate(int argc, char **argv) {
     el_cli_opts_init(&o);
     const char *prompt = "";
     double steps = 256, temp = 1.0, top_k = 0, top_p = 0.9, seed = -1, threads = 0;
-    el_device device = EL_DEVICE_CPU;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -150,10 +149,6 @@ int el_cmd_generate(int argc, char **argv) {
             rc = parse_num(a, v, 0, 1.8e19, &seed);
         } else if (!strcmp(a, "--threads")) {
             rc = parse_num(a, v, 0, 64, &threads);
-        } else if (!strcmp(a, "--device")) {
-            if (!v) return el_cli_usage("%s needs a value", a);
-            if (el_device_parse(v, &device) != EL_OK)
-                return el_cli_usage("--device: %s", el_last_error());
         } else if (a[0] == '-' && a[1]) {
             return el_cli_usage("generate: unknown option %s", a);
         } else {
@@ -169,12 +164,9 @@ int el_cmd_generate(int argc, char **argv) {
     if (steps != (double)(uint32_t)steps || top_k != (double)(uint32_t)top_k ||
         threads != (double)(unsigned)threads)
         return el_cli_usage("-n, --top-k and --threads take whole numbers");
-    if (!el_device_available(device)) {
-        fprintf(stderr, "edgeload: error: --device %s: this build has no CUDA backend (build "
-                "with -DEL_CUDA=ON on a machine with the CUDA toolkit), or use --device cpu\n",
-                el_device_name(device));
-        return el_status_exit_code(EL_E_NODEV);
-    }
+    el_device device = EL_DEVICE_CPU;
+    int drc = el_cli_device(&o, &device);
+    if (drc) return drc;
     el_sampler_params sp;
     el_sampler_params_default(&sp);
     sp.temperature = (float)temp;
@@ -185,7 +177,7 @@ int el_cmd_generate(int argc, char **argv) {
     el_cli_loaded L;
     int rc = el_cli_load(&o, &L);
     if (rc) return rc;
-    el_session_params ps = {(unsigned)threads, device, 0};
+    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, device, 0};
     el_session *s = NULL;
     el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
     if (st != EL_OK) {

@@ -1,6 +1,8 @@
 /* cmd_model.c - the model commands that need no session: inspect, plan, load. */
 #include "cli/cli.h"
 
+#include "cli/board.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +112,7 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                (unsigned long long)p->params.chunk_bytes);
         for (int r = 0; r < EL_REGION_COUNT; r++)
             printf("%s\"%s\":%llu", r ? "," : "", el_region_name(r), (unsigned long long)p->region_bytes[r]);
-        printf("},\"total\":%llu,\"read_bytes\":%llu,\"arena\":%llu,\"fits\":%s}\n",
+        printf("},\"total\":%llu,\"read_bytes\":%llu,\"arena\":%llu,\"fits\":%s",
                (unsigned long long)p->total_bytes, (unsigned long long)p->read_bytes,
                (unsigned long long)arena, fits ? "true" : "false");
         return;
@@ -129,12 +131,82 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
     printf("  arena    %12s: %s\n", el_size_format(arena, a, sizeof a), fits ? "fits" : "DOES NOT FIT");
 }
 
+/* What the plan means on a board: fit against its typical free RAM and its default arena,
+ * load time per storage kind (read bytes / MB/s), and the decode bound from its memory
+ * bandwidth (every weight byte is read once per generated token). */
+static void print_board(const el_board *b, const el_plan *p, uint64_t arena, bool arena_given,
+                        bool fits, bool json) {
+    uint64_t wbytes = p->region_bytes[EL_REGION_WEIGHTS];
+    double tok_s = wbytes ? b->mem_bandwidth_gb_s * 1e9 / (double)wbytes : 0;
+    bool fits_free = p->total_bytes <= b->ram_typical_free;
+    bool fits_default = p->total_bytes <= b->default_arena;
+    if (json) {
+        printf(",\"board\":{\"name\":");
+        el_cli_json_string(stdout, b->name);
+        printf(",\"file\":");
+        el_cli_json_string(stdout, b->path);
+        printf(",\"ram_total\":%llu,\"ram_shared_with_gpu\":%s,\"ram_typical_free\":%llu,"
+               "\"memory_bandwidth_gb_s\":%.9g,\"cpu\":{\"arch\":\"%s\",\"model\":",
+               (unsigned long long)b->ram_total, b->ram_shared_with_gpu ? "true" : "false",
+               (unsigned long long)b->ram_typical_free, b->mem_bandwidth_gb_s, b->cpu_arch);
+        el_cli_json_string(stdout, b->cpu_model);
+        printf(",\"cores\":%u,\"features\":[", b->cpu_cores);
+        for (size_t i = 0; i < b->cpu_feature_count; i++)
+            printf("%s\"%s\"", i ? "," : "", b->cpu_features[i]);
+        printf("]},\"cuda_arch\":");
+        if (b->cuda_arch[0])
+            printf("\"%s\"", b->cuda_arch);
+        else
+            printf("null");
+        printf(",\"default_arena\":%llu,\"default_threads\":%u,\"arena\":%llu,"
+               "\"arena_from\":\"%s\",\"fits_arena\":%s,\"fits_free_ram\":%s,"
+               "\"fits_default_arena\":%s,\"load\":[",
+               (unsigned long long)b->default_arena, b->default_threads,
+               (unsigned long long)arena, arena_given ? "--arena" : "board",
+               fits ? "true" : "false", fits_free ? "true" : "false",
+               fits_default ? "true" : "false");
+        for (size_t i = 0; i < b->storage_count; i++)
+            printf("%s{\"kind\":\"%s\",\"read_mb_s\":%.9g,\"basis\":\"%s\",\"seconds\":%.9g}",
+                   i ? "," : "", b->storage[i].kind, b->storage[i].read_mb_s, b->storage[i].basis,
+                   (double)p->read_bytes / (b->storage[i].read_mb_s * 1e6));
+        printf("],\"decode_bytes_per_token\":%llu,\"decode_tok_s_bound\":%.9g}",
+               (unsigned long long)wbytes, tok_s);
+        return;
+    }
+    char x[32], y[32], z[32];
+    printf("board %s (%s)\n", b->name, b->path);
+    printf("  RAM      %s%s; typically %s free after boot\n",
+           el_size_format(b->ram_total, x, sizeof x),
+           b->ram_shared_with_gpu ? ", shared by CPU and GPU" : "",
+           el_size_format(b->ram_typical_free, y, sizeof y));
+    printf("  plan     %s: %s the typical free RAM, %s the default arena (%s)\n",
+           el_size_format(p->total_bytes, x, sizeof x), fits_free ? "fits" : "DOES NOT FIT",
+           fits_default ? "fits" : "DOES NOT FIT", el_size_format(b->default_arena, y, sizeof y));
+    printf("  arena    %s (%s): %s; the model needs %s\n", el_size_format(arena, x, sizeof x),
+           arena_given ? "--arena" : "the board's default", fits ? "fits" : "DOES NOT FIT",
+           el_size_format(p->total_bytes, z, sizeof z));
+    for (size_t i = 0; i < b->storage_count; i++)
+        printf("  load     %-9s %8.0f MB/s (%s): %.3g s for %s\n", b->storage[i].kind,
+               b->storage[i].read_mb_s, b->storage[i].basis,
+               (double)p->read_bytes / (b->storage[i].read_mb_s * 1e6),
+               el_size_format(p->read_bytes, x, sizeof x));
+    printf("  decode   at most %.1f tok/s: %.1f GB/s over %s of weights read per token\n", tok_s,
+           b->mem_bandwidth_gb_s, el_size_format(wbytes, x, sizeof x));
+}
+
 int el_cmd_plan(int argc, char **argv) {
     el_cli_opts o;
     int rc = parse_args(argc, argv, &o,
-                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--json]\n"
-                        "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n");
+                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--board NAME] [--json]\n"
+                        "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n"
+                        "With --board: fit against the board's typical free RAM and default arena, load time\n"
+                        "from each of its storage kinds, and the decode tok/s bound from its memory bandwidth.\n");
     if (rc) return rc < 0 ? 0 : rc;
+    el_board board;
+    if (o.board) {
+        el_status bs = el_board_load(o.board, &board);
+        if (bs != EL_OK) return el_cli_fail(bs);
+    }
     el_model *m;
     el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
     el_status s = el_model_open(o.model, &op, &m);
@@ -146,10 +218,20 @@ int el_cmd_plan(int argc, char **argv) {
         el_model_close(m);
         return rc;
     }
-    uint64_t arena = o.arena ? o.arena : p.total_bytes;
+    uint64_t arena = o.arena ? o.arena : o.board ? board.default_arena : p.total_bytes;
     s = el_plan_check(m, &p, arena);
     print_plan(m, &p, arena, o.json, s == EL_OK);
+    if (o.board) print_board(&board, &p, arena, o.arena != 0, s == EL_OK, o.json);
+    if (o.json) printf("}\n");
     rc = s == EL_OK ? 0 : el_cli_fail(s);
+    if (rc == 0 && o.board && p.total_bytes > board.ram_typical_free) {
+        char x[32], y[32];
+        fprintf(stderr, "edgeload: error: the plan needs %s, more than the %s that %s typically "
+                "has free after boot; try --ctx or --dtype f16 (see above)\n",
+                el_size_format(p.total_bytes, x, sizeof x),
+                el_size_format(board.ram_typical_free, y, sizeof y), board.name);
+        rc = el_status_exit_code(EL_E_NOFIT);
+    }
     el_model_close(m);
     return rc;
 }

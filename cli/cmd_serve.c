@@ -1,9 +1,658 @@
-/* cmd_serve.c - placeholder until the command lands. */
+/* cmd_serve.c - `edgeload serve`: load a model once, then answer JSON-line requests on
+ * stdin/stdout (or on a Unix socket, one connection at a time) until EOF or a signal.
+ * The protocol, limits and exit codes are in docs/SERVE.md.
+ *
+ * Memory: after the load every buffer here is static and fixed (the request line, the
+ * output line, the prompt-id check); the only heap use per request is cJSON's tree of the
+ * one request line, bounded by EL_SERVE_LINE_MAX and freed before the next. Signals only
+ * set a flag and write a byte to a pipe; the loop checks between requests. */
 #include "cli/cli.h"
 
+#include "loader/safetensors.h"
+#include "platform/platform.h"
+#include "tokenizer/tokenizer.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define EL_SERVE_LINE_MAX 65536u /* bytes of one request line, the newline not counted */
+#define EL_SERVE_ID_MAX 128u     /* bytes of a string id */
+#define EL_SERVE_OUT_CAP 16384u  /* one reply line: id (<= 6 x 128) + piece (<= 6 x 1024) */
+
+static const char k_help[] =
+    "usage: edgeload serve MODEL [--arena SIZE] [--ctx N] [--threads N] [--socket PATH]\n"
+    "                      [--board NAME] [--tokenizer FILE]\n"
+    "Loads MODEL once, then answers one JSON request per line until EOF or SIGTERM/SIGINT:\n"
+    "  {\"id\":1,\"prompt\":\"Once upon a time\",\"max_tokens\":32}   (optional: \"temperature\"\n"
+    "  (default 0 = greedy), \"top_k\", \"top_p\", \"seed\"; {\"cmd\":\"stats\"} reports memory)\n"
+    "Replies, one JSON object per line: {\"id\":..,\"token\":\"..\",\"token_id\":N} per token, then\n"
+    "{\"id\":..,\"done\":true,...} with timings, or {\"id\":..,\"error\":\"..\"}. See docs/SERVE.md.\n"
+    "  --socket PATH      listen on a Unix socket instead of stdin/stdout (one client at a time)\n"
+    "  --threads N        CPU threads (default: the board's, else all online CPUs)\n";
+
+/* ---- stop flag: set by SIGTERM/SIGINT, seen by the loop between requests ------------- */
+
+static volatile sig_atomic_t g_stop;
+static int g_wake[2] = {-1, -1}; /* self-pipe: the handler writes, poll() wakes */
+
+static void on_signal(int sig) {
+    (void)sig;
+    int saved = errno;
+    g_stop = 1;
+    if (g_wake[1] >= 0) {
+        ssize_t r = write(g_wake[1], "x", 1);
+        (void)r; /* a full pipe already wakes the loop */
+    }
+    errno = saved;
+}
+
+static int install_signals(void) {
+    if (pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: poll() returns EINTR; writes retry themselves */
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) return -1;
+    signal(SIGPIPE, SIG_IGN); /* a client that goes away is an EPIPE, not a death */
+    return 0;
+}
+
+/* ---- output: one reply line at a time in a fixed buffer, written with write(2) ------ */
+
+typedef struct out_line {
+    int fd;
+    char buf[EL_SERVE_OUT_CAP];
+    size_t n;
+    bool failed; /* the reader went away (EPIPE) or the write failed */
+    int err;     /* errno of that failure */
+} out_line;
+
+static void out_raw(out_line *o, const char *s, size_t n) {
+    if (n > sizeof o->buf - 1 - o->n) n = sizeof o->buf - 1 - o->n; /* room for '\n' */
+    memcpy(o->buf + o->n, s, n);
+    o->n += n;
+}
+
+static void out_fmt(out_line *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_fmt(out_line *o, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (w > 0) out_raw(o, tmp, (size_t)w < sizeof tmp ? (size_t)w : sizeof tmp - 1);
+}
+
+/* s[0..n) as a JSON string; bytes that are not valid UTF-8 become U+FFFD. */
+static void out_json_bytes(out_line *o, const char *s, size_t n) {
+    out_raw(o, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            out_raw(o, e, 2);
+            i++;
+        } else if (c < 0x20) {
+            if (c == '\n')
+                out_raw(o, "\\n", 2);
+            else if (c == '\t')
+                out_raw(o, "\\t", 2);
+            else
+                out_fmt(o, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            out_raw(o, s + i, 1);
+            i++;
+        } else {
+            size_t bad = el_utf8_check(s + i, n - i);
+            if (bad == 0) {
+                out_raw(o, "\\ufffd", 6);
+                i++;
+            } else {
+                size_t k = el_utf8_len(s + i, n - i, 0);
+                out_raw(o, s + i, k);
+                i += k;
+            }
+        }
+    }
+    out_raw(o, "\"", 1);
+}
+
+/* Ends the line and writes it whole; retries short writes and EINTR. */
+static void out_end(out_line *o) {
+    o->buf[o->n++] = '\n';
+    size_t done = 0;
+    while (done < o->n && !o->failed) {
+        ssize_t w = write(o->fd, o->buf + done, o->n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            o->failed = true;
+            o->err = w < 0 ? errno : EIO;
+            break;
+        }
+        done += (size_t)w;
+    }
+    o->n = 0;
+}
+
+/* ---- input: lines from a fixed buffer, never longer than EL_SERVE_LINE_MAX ---------- */
+
+typedef struct in_lines {
+    int fd;
+    char buf[EL_SERVE_LINE_MAX + 1]; /* one full line + its newline */
+    size_t len;                      /* bytes held */
+    size_t consumed;                 /* bytes of the line handed out last, to drop */
+    bool discarding;                 /* inside a too-long line: skip to its newline */
+    bool eof;
+} in_lines;
+
+enum { LINE_OK, LINE_TOO_LONG, LINE_EOF, LINE_STOP, LINE_ERROR };
+
+/* The next line (without its newline, NUL-terminated in place) in *line / *n. */
+static int in_next(in_lines *in, char **line, size_t *n) {
+    if (in->consumed) {
+        memmove(in->buf, in->buf + in->consumed, in->len - in->consumed);
+        in->len -= in->consumed;
+        in->consumed = 0;
+    }
+    for (;;) {
+        char *nl = memchr(in->buf, '\n', in->len);
+        if (in->discarding) {
+            if (nl) {
+                in->consumed = (size_t)(nl - in->buf) + 1;
+                in->discarding = false;
+                memmove(in->buf, in->buf + in->consumed, in->len - in->consumed);
+                in->len -= in->consumed;
+                in->consumed = 0;
+                continue;
+            }
+            in->len = 0;
+        } else if (nl) {
+            *nl = 0;
+            *line = in->buf;
+            *n = (size_t)(nl - in->buf);
+            in->consumed = *n + 1;
+            return LINE_OK;
+        } else if (in->len == sizeof in->buf) {
+            in->len = 0;
+            in->discarding = true;
+            return LINE_TOO_LONG;
+        } else if (in->eof) {
+            if (in->len == 0) return LINE_EOF;
+            /* A last line without its newline: there is room, buf holds < LINE_MAX + 1. */
+            *line = in->buf;
+            *n = in->len;
+            in->consumed = in->len;
+            return LINE_OK;
+        }
+        if (in->eof) return LINE_EOF;
+        if (g_stop) return LINE_STOP;
+        struct pollfd p[2] = {{in->fd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
+        int r = poll(p, 2, -1);
+        if (r < 0 && errno != EINTR) return LINE_ERROR;
+        if (g_stop) return LINE_STOP;
+        if (r <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t got = read(in->fd, in->buf + in->len, sizeof in->buf - in->len);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (got < 0) return LINE_ERROR;
+        if (got == 0)
+            in->eof = true;
+        else
+            in->len += (size_t)got;
+    }
+}
+
+/* ---- the server state ---------------------------------------------------------------- */
+
+typedef struct server {
+    el_cli_loaded *L;
+    el_session *s;
+    out_line out;
+    uint64_t requests, errors, tokens; /* since start */
+    /* the request being answered */
+    char id[6 * EL_SERVE_ID_MAX + 8];  /* the id as JSON text; "" when unknown */
+    char carry[4];                     /* bytes of a character split across tokens */
+    size_t ncarry;
+    uint32_t n_tokens;
+} server;
+
+static int32_t g_prompt_ids[EL_SERVE_LINE_MAX + 2]; /* the prompt-length check (len + 2) */
+
+static void reply_start(server *sv) {
+    out_raw(&sv->out, "{", 1);
+    if (sv->id[0]) {
+        out_raw(&sv->out, "\"id\":", 5);
+        out_raw(&sv->out, sv->id, strlen(sv->id));
+        out_raw(&sv->out, ",", 1);
+    }
+}
+
+/* Always returns 0, so that handlers can `return reply_error(...)`. */
+static int reply_error(server *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reply_error(server *sv, const char *fmt, ...) {
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sv->errors++;
+    reply_start(sv);
+    out_raw(&sv->out, "\"error\":", 8);
+    out_json_bytes(&sv->out, msg, strlen(msg));
+    out_raw(&sv->out, "}", 1);
+    out_end(&sv->out);
+    return 0;
+}
+
+/* Length of the complete prefix of s[0..n): a trailing lead byte whose sequence is cut
+ * short stays out (it may be completed by the next token). */
+static size_t complete_prefix(const char *s, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        if ((c & 0xc0) == 0x80) continue; /* continuation: look further back */
+        size_t want = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 1;
+        return want > back ? n - back : n;
+    }
+    return n;
+}
+
+static bool on_token(void *user, int32_t id, const char *piece, size_t len) {
+    server *sv = user;
+    char text[4 + 1024];
+    size_t n = sv->ncarry;
+    memcpy(text, sv->carry, n);
+    if (len > sizeof text - n) len = sizeof text - n;
+    memcpy(text + n, piece, len);
+    n += len;
+    size_t keep = complete_prefix(text, n);
+    sv->ncarry = n - keep;
+    memcpy(sv->carry, text + keep, sv->ncarry);
+    reply_start(sv);
+    out_raw(&sv->out, "\"token\":", 8);
+    out_json_bytes(&sv->out, text, keep);
+    out_fmt(&sv->out, ",\"token_id\":%d}", id);
+    out_end(&sv->out);
+    sv->n_tokens++;
+    return !sv->out.failed; /* the client went away: stop generating */
+}
+
+/* ---- one request ----------------------------------------------------------------------- */
+
+enum { F_ID = 1, F_PROMPT = 2, F_MAX = 4, F_TEMP = 8, F_TOPK = 16, F_TOPP = 32, F_SEED = 64,
+       F_CMD = 128 };
+
+static unsigned field_bit(const char *k) {
+    static const char *const names[] = {"id", "prompt", "max_tokens", "temperature",
+                                        "top_k", "top_p", "seed", "cmd"};
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(k, names[i])) return 1u << i;
+    return 0;
+}
+
+/* Stores the request's id as JSON text in sv->id; false (with an error reply) if invalid. */
+static bool take_id(server *sv, const cJSON *id) {
+    if (cJSON_IsString(id)) {
+        size_t n = strlen(id->valuestring);
+        if (n > EL_SERVE_ID_MAX) {
+            reply_error(sv, "\"id\" is %zu bytes; at most %u", n, EL_SERVE_ID_MAX);
+            return false;
+        }
+        out_line tmp;
+        tmp.n = 0;
+        out_json_bytes(&tmp, id->valuestring, n);
+        memcpy(sv->id, tmp.buf, tmp.n);
+        sv->id[tmp.n] = 0;
+        return true;
+    }
+    if (cJSON_IsNumber(id) && isfinite(id->valuedouble)) {
+        double d = id->valuedouble;
+        if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+            snprintf(sv->id, sizeof sv->id, "%.0f", d);
+        else
+            snprintf(sv->id, sizeof sv->id, "%.17g", d);
+        return true;
+    }
+    char got[64];
+    reply_error(sv, "\"id\" must be a string or a number, got %s",
+                el_json_describe(id, got, sizeof got));
+    return false;
+}
+
+static int reply_stats(server *sv) {
+    el_mem_report mr = {0, 0, 0};
+    el_mem_report_get(&mr);
+    el_arena_stats st;
+    el_arena_stats_get(sv->L->arena, &st);
+    reply_start(sv);
+    out_fmt(&sv->out, "\"stats\":{\"requests\":%llu,\"errors\":%llu,\"tokens\":%llu,",
+            (unsigned long long)sv->requests, (unsigned long long)sv->errors,
+            (unsigned long long)sv->tokens);
+    out_fmt(&sv->out, "\"vm_hwm\":%llu,\"vm_rss\":%llu,\"arena_reserved\":%llu,"
+            "\"arena_peak\":%llu,\"ctx\":%u,\"threads\":%u}}",
+            (unsigned long long)mr.vm_hwm, (unsigned long long)mr.vm_rss,
+            (unsigned long long)st.reserved, (unsigned long long)st.peak, el_session_ctx(sv->s),
+            el_session_threads(sv->s));
+    out_end(&sv->out);
+    return 0;
+}
+
+/* A number field in [lo, hi] (integral when integer); false with an error reply. */
+static bool get_num(server *sv, const cJSON *it, const char *name, double lo, double hi,
+                    bool integer, double *out) {
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < lo ||
+        it->valuedouble > hi || (integer && it->valuedouble != floor(it->valuedouble))) {
+        char got[64];
+        reply_error(sv, "\"%s\" must be %s in [%.17g, %.17g], got %s", name,
+                    integer ? "an integer" : "a number", lo, hi,
+                    el_json_describe(it, got, sizeof got));
+        return false;
+    }
+    *out = it->valuedouble;
+    return true;
+}
+
+static int handle_request(server *sv, const cJSON *root) {
+    uint32_t ctx = el_session_ctx(sv->s);
+    const cJSON *f[8] = {0};
+    unsigned seen = 0;
+    const cJSON *it;
+    /* The id first, so that every later error carries it. */
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    if (id && !take_id(sv, id)) return 0;
+    cJSON_ArrayForEach(it, root) {
+        unsigned bit = field_bit(it->string);
+        if (!bit) {
+            char name[80];
+            el_json_printable(it->string, strlen(it->string), name, sizeof name);
+            return reply_error(sv, "unknown field \"%s\" (known: id, prompt, max_tokens, "
+                               "temperature, top_k, top_p, seed, cmd)", name);
+        }
+        if (seen & bit) return reply_error(sv, "field \"%s\" appears twice", it->string);
+        seen |= bit;
+        f[__builtin_ctz(bit)] = it;
+    }
+    if (seen & F_CMD) {
+        const cJSON *cmd = f[7];
+        if (!cJSON_IsString(cmd) || strcmp(cmd->valuestring, "stats"))
+            return reply_error(sv, "\"cmd\" must be \"stats\"");
+        if (seen & ~(F_CMD | F_ID)) return reply_error(sv, "a \"cmd\" request takes only \"id\"");
+        return reply_stats(sv);
+    }
+    if (!(seen & F_ID)) return reply_error(sv, "missing field \"id\"");
+    if (!(seen & F_PROMPT)) return reply_error(sv, "missing field \"prompt\"");
+    if (!(seen & F_MAX)) return reply_error(sv, "missing field \"max_tokens\"");
+    const cJSON *prompt = f[1];
+    if (!cJSON_IsString(prompt)) {
+        char got[64];
+        return reply_error(sv, "\"prompt\" must be a string, got %s",
+                           el_json_describe(prompt, got, sizeof got));
+    }
+    size_t plen = strlen(prompt->valuestring);
+    size_t bad = el_utf8_check(prompt->valuestring, plen);
+    if (bad != plen) return reply_error(sv, "\"prompt\" is not valid UTF-8 (at byte %zu)", bad);
+    double max_tokens = 0, temp = 0, top_k = 0, top_p = 0.9, seed = 0;
+    if (!get_num(sv, f[2], "max_tokens", 1, ctx, true, &max_tokens) ||
+        ((seen & F_TEMP) && !get_num(sv, f[3], "temperature", 0, 100, false, &temp)) ||
+        ((seen & F_TOPK) && !get_num(sv, f[4], "top_k", 0, 1e9, true, &top_k)) ||
+        ((seen & F_TOPP) && !get_num(sv, f[5], "top_p", 0, 1, false, &top_p)) ||
+        ((seen & F_SEED) && !get_num(sv, f[6], "seed", 0, 9007199254740992.0, true, &seed)))
+        return 0;
+    /* The prompt's length in tokens, to say what does not fit in this protocol's words. */
+    size_t n_prompt = 0;
+    el_status st = el_tokenize(sv->L->model, prompt->valuestring, plen, true, g_prompt_ids,
+                               sizeof g_prompt_ids / sizeof g_prompt_ids[0], &n_prompt);
+    if (st != EL_OK) return reply_error(sv, "%s", el_last_error());
+    if (n_prompt > ctx)
+        return reply_error(sv, "the prompt is %zu tokens, longer than the context of %u tokens "
+                           "(serve --ctx)", n_prompt, ctx);
+    if (n_prompt + (uint64_t)max_tokens > ctx)
+        return reply_error(sv, "the prompt (%zu tokens) + max_tokens %.0f is past the context "
+                           "of %u tokens: use max_tokens <= %zu", n_prompt, max_tokens, ctx,
+                           (size_t)ctx - n_prompt);
+    el_sampler_params sp;
+    el_sampler_params_default(&sp);
+    sp.temperature = (float)temp;
+    sp.top_k = (uint32_t)top_k;
+    sp.top_p = (float)top_p;
+    sp.seed = (uint64_t)seed;
+    sv->ncarry = 0;
+    sv->n_tokens = 0;
+    el_session_reset(sv->s);
+    el_gen_stats gs;
+    st = el_generate(sv->s, prompt->valuestring, (uint32_t)max_tokens, &sp, on_token, sv, &gs);
+    sv->tokens += sv->n_tokens;
+    if (sv->out.failed) return 0;
+    if (st != EL_OK) return reply_error(sv, "%s", el_last_error());
+    reply_start(sv);
+    out_fmt(&sv->out, "\"done\":true,\"tokens\":%u,\"prompt_tokens\":%u,\"prefill_ms\":%.3f,"
+            "\"decode_tok_s\":%.1f,\"stopped_at_eos\":%s", gs.generated_tokens,
+            gs.prompt_tokens, gs.prompt_seconds * 1e3, gs.gen_tok_per_s,
+            gs.stopped_at_eos ? "true" : "false");
+    if (sv->ncarry) { /* bytes that never became a character */
+        out_raw(&sv->out, ",\"tail\":", 8);
+        out_json_bytes(&sv->out, sv->carry, sv->ncarry);
+    }
+    out_raw(&sv->out, "}", 1);
+    out_end(&sv->out);
+    return 0;
+}
+
+static int handle_line(server *sv, char *line, size_t n) {
+    while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t')) n--;
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i == n) return 0; /* blank lines are keep-alives: no reply */
+    sv->id[0] = 0;
+    sv->requests++;
+    size_t bad = el_utf8_check(line, n);
+    if (bad != n) return reply_error(sv, "the request is not valid UTF-8 (at byte %zu)", bad);
+    cJSON *root = NULL;
+    if (el_json_parse(line, n, "request", &root) != EL_OK)
+        return reply_error(sv, "%s", el_last_error());
+    if (!cJSON_IsObject(root)) {
+        reply_error(sv, "a request is one JSON object per line");
+    } else {
+        handle_request(sv, root);
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* Serves one stream (stdin/stdout, or a socket connection) until EOF, a stop or a write
+ * failure. Returns LINE_EOF, LINE_STOP or LINE_ERROR. */
+static int serve_stream(server *sv, in_lines *in, int in_fd, int out_fd) {
+    in->fd = in_fd;
+    in->len = in->consumed = 0;
+    in->discarding = in->eof = false;
+    sv->out.fd = out_fd;
+    sv->out.n = 0;
+    sv->out.failed = false;
+    for (;;) {
+        if (g_stop) return LINE_STOP; /* finish the request in hand, start no other */
+        char *line = NULL;
+        size_t n = 0;
+        int r = in_next(in, &line, &n);
+        if (r == LINE_TOO_LONG) {
+            sv->id[0] = 0;
+            sv->requests++;
+            reply_error(sv, "the request line is longer than %u bytes", EL_SERVE_LINE_MAX);
+        } else if (r == LINE_OK) {
+            handle_line(sv, line, n);
+        } else {
+            return r;
+        }
+        if (sv->out.failed) return LINE_ERROR;
+    }
+}
+
+/* ---- the socket ------------------------------------------------------------------------ */
+
+static int open_socket(const char *path, int *out_fd) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path)
+        return el_cli_usage("--socket %s: the path is longer than %zu bytes", path,
+                            sizeof addr.sun_path - 1);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    struct stat sb;
+    if (lstat(path, &sb) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            fprintf(stderr, "edgeload: error: --socket %s exists and is not a socket; remove it "
+                    "or choose another path\n", path);
+            return 1;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0;
+        if (probe >= 0) close(probe);
+        if (live) {
+            fprintf(stderr, "edgeload: error: --socket %s: another server is listening there\n",
+                    path);
+            return 1;
+        }
+        unlink(path); /* a stale socket from a server that did not clean up */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) {
+        fprintf(stderr, "edgeload: error: --socket %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return el_status_exit_code(EL_E_IO);
+    }
+    *out_fd = fd;
+    return 0;
+}
+
+static int serve_socket(server *sv, in_lines *in, int lfd) {
+    while (!g_stop) {
+        struct pollfd p[2] = {{lfd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
+        int r = poll(p, 2, -1);
+        if (r < 0 && errno != EINTR) return LINE_ERROR;
+        if (g_stop) break;
+        if (r <= 0 || !(p[0].revents & POLLIN)) continue;
+        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (cfd < 0) continue; /* the client gave up before we accepted */
+        int rc = serve_stream(sv, in, cfd, cfd);
+        close(cfd);
+        if (rc == LINE_STOP) break;
+    }
+    return LINE_STOP;
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+static in_lines g_in; /* 64 KiB: static, not on the stack */
+
 int el_cmd_serve(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "edgeload: error: 'serve' is not implemented yet\n");
-    return 1;
+    el_cli_opts o;
+    el_cli_opts_init(&o);
+    const char *sock_path = NULL;
+    long threads = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(k_help, stdout);
+            el_cli_common_help(stdout);
+            return 0;
+        }
+        int r = el_cli_parse_common(argc, argv, &i, &o);
+        if (r < 0) return 1;
+        if (r > 0) continue;
+        if (!strcmp(a, "--socket")) {
+            if (!v || !*v) return el_cli_usage("--socket needs a path");
+            sock_path = v;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            char *end = NULL;
+            threads = v ? strtol(v, &end, 10) : -1;
+            if (!v || !*v || *end || threads < 0 || threads > 64)
+                return el_cli_usage("--threads: expected an integer in [0, 64]");
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            return el_cli_usage("serve: unknown option %s", a);
+        } else {
+            if (o.model) return el_cli_usage("serve: one MODEL only (got %s and %s)", o.model, a);
+            o.model = a;
+        }
+    }
+    if (!o.model) return el_cli_usage("serve MODEL: missing MODEL");
+    if (o.json) return el_cli_usage("serve: replies are always JSON lines; drop --json");
+    /* A service touches its whole arena once at start: later requests cannot fault it in
+     * (no OOM mid-request, and VmHWM is flat from the first request on). */
+    o.arena_flags |= EL_ARENA_PREFAULT;
+    el_device device = EL_DEVICE_CPU;
+    int drc = el_cli_device(&o, &device);
+    if (drc) return drc;
+    int lfd = -1;
+    if (sock_path) {
+        int rc = open_socket(sock_path, &lfd);
+        if (rc) return rc;
+    }
+    if (install_signals() != 0) {
+        fprintf(stderr, "edgeload: error: cannot set up signal handling: %s\n", strerror(errno));
+        if (lfd >= 0) close(lfd), unlink(sock_path);
+        return el_status_exit_code(EL_E_IO);
+    }
+    /* Worker threads inherit a mask with the stop signals blocked, so the handler runs on
+     * this thread; a signal during the load waits and is seen by the loop. */
+    sigset_t stop_set, old_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    el_cli_loaded L;
+    int rc = el_cli_load(&o, &L);
+    el_session *s = NULL;
+    if (rc == 0) {
+        el_session_params ps = {threads >= 0 ? (unsigned)threads : L.board_threads, device,
+                                0};
+        el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
+        if (st != EL_OK) {
+            rc = el_cli_fail(st);
+            el_cli_unload(&L);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    if (rc) {
+        if (lfd >= 0) close(lfd), unlink(sock_path);
+        return rc;
+    }
+    sv.L = &L;
+    sv.s = s;
+    char a[32];
+    fprintf(stderr, "edgeload: serving %s (ctx %u, %u thread(s), arena %s) on %s\n", o.model,
+            el_session_ctx(s), el_session_threads(s), el_size_format(L.arena_bytes, a, sizeof a),
+            sock_path ? sock_path : "stdin/stdout");
+    int end = lfd >= 0 ? serve_socket(&sv, &g_in, lfd) : serve_stream(&sv, &g_in, 0, 1);
+    rc = 0;
+    if (end == LINE_ERROR && lfd < 0) {
+        int e = sv.out.failed ? sv.out.err : errno;
+        fprintf(stderr, "edgeload: error: %s: %s\n",
+                sv.out.failed ? "cannot write replies to stdout" : "cannot read stdin",
+                strerror(e));
+        rc = el_status_exit_code(EL_E_IO);
+    }
+    fprintf(stderr, "edgeload: served %llu request(s), %llu error(s), %llu token(s); %s\n",
+            (unsigned long long)sv.requests, (unsigned long long)sv.errors,
+            (unsigned long long)sv.tokens, g_stop ? "stopped by a signal" : "end of input");
+    if (lfd >= 0) {
+        close(lfd);
+        unlink(sock_path);
+    }
+    el_session_deinit(s);
+    el_cli_unload(&L);
+    return rc;
 }

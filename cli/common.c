@@ -2,6 +2,8 @@
  * arena -> load sequence, the progress bar, the memory report, error printing. */
 #include "cli/cli.h"
 
+#include "cli/board.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@ void el_cli_opts_init(el_cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->plan.dtype = EL_DT_NONE;
     o->progress = -1;
+    o->device = EL_DEVICE_AUTO;
 }
 
 static int parse_u32(const char *opt, const char *v, uint32_t min, uint32_t *out) {
@@ -68,6 +71,12 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
         if (el_size_parse(v, &o->offset) != EL_OK) return el_cli_usage("--offset: %s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--device")) {
+        NEED_VALUE();
+        if (el_device_parse(v, &o->device) != EL_OK)
+            return el_cli_usage("--device: %s", el_last_error()), -1;
+        return 1;
+    }
     if (!strcmp(a, "--board")) {
         NEED_VALUE();
         o->board = v;
@@ -97,11 +106,21 @@ void el_cli_common_help(FILE *f) {
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
           "  --offset BYTES    an .elimg image starting this far into MODEL (partition, device)\n"
           "  --board NAME      defaults (arena, threads) from boards/NAME.json\n"
+          "  --device D        auto, cpu or cuda (default auto: CUDA when it can run here, else\n"
+          "                    the CPU, saying which and why); cuda unavailable -> exit 5\n"
           "  --direct          read with O_DIRECT (bypass the page cache)\n"
           "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
           "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
           "  --json            machine-readable output\n",
           f);
+}
+
+int el_cli_device(const el_cli_opts *o, el_device *out) {
+    char why[700];
+    el_status s = el_device_resolve(o->device, out, why, sizeof why);
+    if (s != EL_OK) return el_cli_fail(s);
+    if (o->device != EL_DEVICE_CPU) fprintf(stderr, "edgeload: device: %s\n", why);
+    return 0;
 }
 
 int el_cli_fail(el_status s) {
@@ -149,11 +168,19 @@ static void progress_cb(const el_load_progress *p, void *user) {
 int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     memset(out, 0, sizeof *out);
     out->t_start = now_s();
+    uint64_t board_arena = 0;
+    if (o->board) {
+        el_board b;
+        el_status bs = el_board_load(o->board, &b);
+        if (bs != EL_OK) return el_cli_fail(bs);
+        board_arena = b.default_arena;
+        out->board_threads = b.default_threads;
+    }
     el_model_open_params op = {.tokenizer_path = o->tokenizer, .offset = o->offset};
     el_status s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
     if ((s = el_plan_make(out->model, &o->plan, &out->plan)) != EL_OK) goto fail;
-    out->arena_bytes = o->arena ? o->arena : out->plan.total_bytes;
+    out->arena_bytes = o->arena ? o->arena : board_arena ? board_arena : out->plan.total_bytes;
     if ((s = el_plan_check(out->model, &out->plan, out->arena_bytes)) != EL_OK) goto fail;
     el_mem_report mr;
     if (el_mem_report_get(&mr) == EL_OK && mr.mem_available && out->arena_bytes > mr.mem_available) {

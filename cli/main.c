@@ -22,6 +22,7 @@ static const el_cmd k_cmds[] = {
     {"verify", el_cmd_verify, "check every CRC of an .elimg image"},
     {"flash", el_cmd_flash, "write an image to a device, partition or file and verify it"},
     {"serve", el_cmd_serve, "load once, answer JSON-line requests until stopped"},
+    {"devices", el_cmd_devices, "list the GPUs this build can use (or say why none)"},
 };
 
 static void usage(FILE *f) {

@@ -25,6 +25,12 @@ el_status el_device_parse(const char *text, el_device *out);
 const char *el_device_name(el_device d);
 /* True if sessions can run on d in this build and on this machine (CPU: always). */
 bool el_device_available(el_device d);
+/* The device a session on d will use, and why, as one line into why (capacity cap):
+ * CPU stays the CPU; AUTO picks CUDA when it can run here, else the CPU, saying what was
+ * missing (no CUDA backend in this build, no GPU or driver, no CUDA forward pass yet);
+ * CUDA -> EL_E_NODEV with the same reason when it cannot run here. Probes the GPU only
+ * for AUTO and CUDA. */
+el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap);
 
 /* ---- sessions ---------------------------------------------------------------------- */
 

@@ -2,6 +2,7 @@
  * the thread pool, batched prefill, tokenization through the model's tokenizer and the
  * generation loop (prefill, sample, stream, stop). Families supply the forward pass. */
 #include "models/session_impl.h"
+#include "platform/gpu.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,8 +65,53 @@ const char *el_device_name(el_device d) {
 }
 
 bool el_device_available(el_device d) {
-    /* The CUDA backend is not part of this build yet. */
+    /* GPU discovery exists (platform/gpu.h) but no family has a CUDA forward pass yet. */
     return d == EL_DEVICE_CPU || d == EL_DEVICE_AUTO;
+}
+
+/* Why CUDA cannot run a session here, into why. */
+static void cuda_unavailable(char *why, size_t cap) {
+    int n = 0;
+    if (!el_gpu_built()) {
+        snprintf(why, cap, "this build has no CUDA backend (configure with -DEL_CUDA=ON on a "
+                 "machine with the CUDA toolkit)");
+        return;
+    }
+    if (el_gpu_count(&n) != EL_OK) {
+        snprintf(why, cap, "%s", el_last_error());
+        return;
+    }
+    if (n == 0) {
+        snprintf(why, cap, "no CUDA device found");
+        return;
+    }
+    el_gpu_info g;
+    if (el_gpu_info_get(0, &g) != EL_OK) {
+        snprintf(why, cap, "%s", el_last_error());
+        return;
+    }
+    snprintf(why, cap, "GPU 0 (%s, sm_%d%d) is present, but this version has no CUDA forward "
+             "pass yet", g.name, g.cc_major, g.cc_minor);
+}
+
+el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap) {
+    char reason[512];
+    switch (d) {
+    case EL_DEVICE_CPU:
+        *out = EL_DEVICE_CPU;
+        snprintf(why, cap, "cpu (requested)");
+        return EL_OK;
+    case EL_DEVICE_AUTO:
+        cuda_unavailable(reason, sizeof reason);
+        *out = EL_DEVICE_CPU;
+        snprintf(why, cap, "cpu (auto: %s)", reason);
+        return EL_OK;
+    case EL_DEVICE_CUDA:
+        cuda_unavailable(reason, sizeof reason);
+        snprintf(why, cap, "cuda unavailable: %s", reason);
+        return el_errorf(EL_E_NODEV, "--device cuda: %s; use --device cpu or auto", reason);
+    }
+    return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -76,9 +122,11 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     *out = NULL;
     el_session_params prm = {0, EL_DEVICE_CPU, 0};
     if (params) prm = *params;
-    if (prm.device == EL_DEVICE_CUDA && !el_device_available(EL_DEVICE_CUDA))
-        return el_errorf(EL_E_NODEV, "--device cuda: this build has no CUDA backend; use "
-                         "--device cpu (or auto)");
+    if (prm.device == EL_DEVICE_CUDA && !el_device_available(EL_DEVICE_CUDA)) {
+        el_device got;
+        char why[600];
+        return el_device_resolve(EL_DEVICE_CUDA, &got, why, sizeof why);
+    }
     if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);

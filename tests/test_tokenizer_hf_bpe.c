@@ -399,7 +399,7 @@ static void check_bad_files(void) {
     x.model_extra = ",\"unk_token\":\"<unk>\",\"continuing_subword_prefix\":\"##\"";
     expect_open("prefix.json", &x, EL_E_UNSUPPORTED, "continuing_subword_prefix");
     x = base;
-    x.post = "{\"type\":\"ByteLevel\"}";
+    x.post = "{\"type\":\"RobertaProcessing\"}";
     expect_open("post.json", &x, EL_E_UNSUPPORTED, "post_processor");
     x = base;
     x.post = "{\"type\":\"TemplateProcessing\",\"single\":[{\"Sequence\":{\"id\":\"A\"}},"

@@ -8,22 +8,31 @@
  *   normalizer     null, Prepend, Replace (String pattern of one character), or a Sequence
  *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁")
  *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
- *                  add_prefix_space, split true/false), alone or as a one-element Sequence
+ *                  add_prefix_space, split true/false), alone or as a one-element Sequence;
+ *                  or ByteLevel (GPT-2, RoBERTa: add_prefix_space false, use_regex true):
+ *                  GPT-2's split pattern (hf_bl_pretoken), then every byte of a pre-token
+ *                  becomes its byte-level character (bytes_to_unicode); the normalizer must
+ *                  be null then, and every byte must have its token (no unk is needed)
  *   model          BPE: vocab, merges ("a b" strings or [a, b] pairs), unk_token, fuse_unk,
  *                  byte_fallback, ignore_merges; no dropout, no subword prefix/suffix
- *   post_processor null or TemplateProcessing "<special> $A" (gives the BOS id)
+ *   post_processor null, ByteLevel (ids unchanged) or TemplateProcessing "<special> $A"
+ *                  (gives the BOS id)
  *   decoder        Metaspace, or a Sequence of Replace, ByteFallback, Fuse, Strip (stop 0),
- *                  Metaspace
+ *                  Metaspace; or ByteLevel alone (each character back to its byte)
  *
  * vocab_size 0 skips the check against the model's vocabulary (tools that only tokenize).
- * All tables are built at open. encode allocates nothing (it uses about 5 KiB of stack):
+ * All tables are built at open. encode allocates nothing (it uses about 26 KiB of stack):
  * the symbols of one word are merged in a fixed stack buffer (HF_WORD_MAX), or in the
- * caller's ids buffer when a word is longer; the text between added tokens is processed as HF does (one BPE "word" per
+ * caller's ids buffer when a word is longer. Merging follows HF's priority queue (lowest
+ * rank, then leftmost) with an indexed heap over the word's pairs, O(m log m) for m
+ * symbols; a word in the caller's buffer uses 5 m more ids of it behind the word as heap
+ * space when they are free, else falls back to rescanning (O(m^2), m <= cap); the text between added tokens is processed as HF does (one BPE "word" per
  * pre-token), split further only where the vocabulary proves that no merge can cross the
  * split (see hf_split_safe), which gives identical ids with bounded work space. */
 #include "tokenizer/tokenizer.h"
 
 #include "loader/safetensors.h"
+#include "tokenizer/unicode.h"
 #include "platform/platform.h"
 
 #include <cjson/cJSON.h>
@@ -31,13 +40,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HF_FILE_MAX (256ull << 20)  /* bytes of tokenizer.json accepted (Llama-3's is 9 MB) */
 #define HF_TOKENS_MAX (1u << 22)    /* ids accepted (Gemma has 256 K) */
 #define HF_WORD_MAX 1024            /* symbols of one word merged in stack memory */
 #define HF_WORD_BYTES 1024          /* bytes of a word kept for ignore_merges lookups */
 #define HF_OPS_MAX 8                /* normalizer / decoder steps */
 #define HF_STR_MAX 32               /* bytes of a Prepend / Replace / Metaspace string */
 #define HF_NORM_GROWTH_MAX 256      /* characters one character may become in the normalizer */
+#define HF_BL_CHARS 324            /* byte-level characters are below U+0144 */
 #define HF_DEC_CHAR_BYTES (HF_STR_MAX * 4) /* bytes one character may become in the decoder,
                                               NUL included (hf_decode's buffer) */
 
@@ -110,6 +119,12 @@ typedef struct hf_tok {
     bool split_safe;
     char split_ch[8];           /* split before this character when it follows another */
     uint32_t split_ch_len;
+
+    /* ByteLevel pre-tokenizer (GPT-2): bytes -> their one-character tokens */
+    bool bl;
+    int32_t bl_id[256];         /* id of the token for byte b (all present when bl) */
+    bool dec_bl;                /* ByteLevel decoder: characters back to bytes */
+    int16_t bl_byte[HF_BL_CHARS]; /* code point -> the byte it stands for, -1 if none */
 
     /* decoder */
     hf_op dec[HF_OPS_MAX];      /* Replace steps, applied in order */
@@ -195,6 +210,18 @@ static const char *hf_tok_str(const hf_tok *t, int32_t id) {
     return t->pool + t->off[id];
 }
 
+/* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the other 68
+ * (controls, space, DEL, NBSP, soft hyphen...) for U+0100 onwards in byte order. */
+static uint32_t hf_bl_char_of(unsigned b) {
+    if ((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))
+        return b;
+    uint32_t k = 0;
+    for (unsigned c = 0; c < b; c++)
+        if (!((c >= 0x21 && c <= 0x7e) || (c >= 0xa1 && c <= 0xac) || (c >= 0xae && c <= 0xff)))
+            k++;
+    return 256 + k;
+}
+
 /* ---- encode ------------------------------------------------------------------------ */
 
 /* Encoder state: lives on encode's stack, so encode allocates nothing. */
@@ -223,6 +250,7 @@ typedef struct hf_enc {
     size_t wb_len;
     bool wb_over;               /* word longer than wb: cannot be a token */
     int32_t stack[HF_WORD_MAX];
+    int32_t work[5 * HF_WORD_MAX]; /* hf_bpe's heap and links for a word in stack */
 } hf_enc;
 
 static void hf_word_reset(hf_enc *e) {
@@ -252,9 +280,99 @@ static void hf_word_push(hf_enc *e, int32_t id) {
     e->wlen++;
 }
 
+/* The merge heap over a word's symbols s[0..m): pair (i, nx[i]) has rank rk[i]
+ * (UINT32_MAX: no merge); h[0..hn) holds the positions with a rank as a binary heap by
+ * (rank, position), at[i] is i's index in h or -1. Five int32 per symbol. */
+typedef struct hf_heap {
+    int32_t *h, *at, *nx, *pv;
+    uint32_t *rk;
+    size_t hn;
+} hf_heap;
+
+static bool hf_heap_less(const hf_heap *q, int32_t a, int32_t b) {
+    return q->rk[a] < q->rk[b] || (q->rk[a] == q->rk[b] && a < b);
+}
+
+static void hf_heap_place(hf_heap *q, size_t i, int32_t pos) {
+    q->h[i] = pos;
+    q->at[pos] = (int32_t)i;
+}
+
+static void hf_heap_fix(hf_heap *q, size_t i) {
+    int32_t pos = q->h[i];
+    while (i > 0 && hf_heap_less(q, pos, q->h[(i - 1) / 2])) { /* up */
+        hf_heap_place(q, i, q->h[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) { /* down */
+        size_t c = 2 * i + 1;
+        if (c >= q->hn) break;
+        if (c + 1 < q->hn && hf_heap_less(q, q->h[c + 1], q->h[c])) c++;
+        if (!hf_heap_less(q, q->h[c], pos)) break;
+        hf_heap_place(q, i, q->h[c]);
+        i = c;
+    }
+    hf_heap_place(q, i, pos);
+}
+
+/* Sets the rank of the pair at pos (UINT32_MAX removes it). */
+static void hf_heap_set(hf_heap *q, int32_t pos, uint32_t rank) {
+    int32_t i = q->at[pos];
+    q->rk[pos] = rank;
+    if (i < 0) {
+        if (rank == UINT32_MAX) return;
+        q->hn++;
+        hf_heap_place(q, q->hn - 1, pos);
+        hf_heap_fix(q, q->hn - 1);
+        return;
+    }
+    if (rank == UINT32_MAX) {
+        q->at[pos] = -1;
+        q->hn--;
+        if ((size_t)i == q->hn) return;
+        hf_heap_place(q, (size_t)i, q->h[q->hn]);
+        hf_heap_fix(q, (size_t)i);
+        return;
+    }
+    hf_heap_fix(q, (size_t)i);
+}
+
+static uint32_t hf_pair_rank(const hf_tok *t, int32_t a, int32_t b) {
+    const hf_merge *g = hf_merge_find(t, a, b);
+    return g ? g->rank : UINT32_MAX;
+}
+
 /* Merges the lowest-ranked adjacent pair, leftmost first, until no pair merges: the order
- * HF's priority queue produces. Returns the new symbol count. */
-static size_t hf_bpe(const hf_tok *t, int32_t *s, size_t m) {
+ * HF's priority queue produces. work holds 5 * m int32. Returns the new symbol count. */
+static size_t hf_bpe_heap(const hf_tok *t, int32_t *s, size_t m, int32_t *work) {
+    hf_heap q = {.h = work, .at = work + m, .nx = work + 2 * m, .pv = work + 3 * m,
+                 .rk = (uint32_t *)(work + 4 * m), .hn = 0};
+    for (size_t i = 0; i < m; i++) {
+        q.at[i] = -1;
+        q.nx[i] = (int32_t)i + 1;
+        q.pv[i] = (int32_t)i - 1;
+        q.rk[i] = UINT32_MAX;
+    }
+    for (size_t i = 0; i + 1 < m; i++)
+        hf_heap_set(&q, (int32_t)i, hf_pair_rank(t, s[i], s[i + 1]));
+    while (q.hn > 0) {
+        int32_t pos = q.h[0];
+        int32_t j = q.nx[pos];
+        s[pos] = hf_merge_find(t, s[pos], s[j])->result;
+        hf_heap_set(&q, j, UINT32_MAX); /* j is gone */
+        q.nx[pos] = q.nx[j];
+        if ((size_t)q.nx[j] < m) q.pv[q.nx[j]] = pos;
+        if (q.pv[pos] >= 0) hf_heap_set(&q, q.pv[pos], hf_pair_rank(t, s[q.pv[pos]], s[pos]));
+        hf_heap_set(&q, pos,
+                    (size_t)q.nx[pos] < m ? hf_pair_rank(t, s[pos], s[q.nx[pos]]) : UINT32_MAX);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m; i = (size_t)q.nx[i]) s[k++] = s[i];
+    return k;
+}
+
+/* The same by rescanning, for a word in the caller's buffer without room for the heap. */
+static size_t hf_bpe_scan(const hf_tok *t, int32_t *s, size_t m) {
     while (m > 1) {
         uint32_t best = UINT32_MAX;
         size_t at = 0;
@@ -280,6 +398,15 @@ static void hf_emit(hf_enc *e, int32_t id) {
     e->count++;
 }
 
+/* Merges the current word with the heap when work space exists for it. */
+static size_t hf_bpe_word(hf_enc *e) {
+    size_t m = e->wlen;
+    if (!e->w_in_ids) return hf_bpe_heap(e->t, e->w, m, e->work);
+    size_t room = e->cap - e->count; /* ids from the word's start to the buffer's end */
+    if (m <= room / 6) return hf_bpe_heap(e->t, e->w, m, e->w + m);
+    return hf_bpe_scan(e->t, e->w, m);
+}
+
 static void hf_word_flush(hf_enc *e) {
     const hf_tok *t = e->t;
     if (e->pending_unk) {
@@ -298,7 +425,7 @@ static void hf_word_flush(hf_enc *e) {
             e->w[0] = whole;
             m = 1;
         } else {
-            m = hf_bpe(t, e->w, e->wlen);
+            m = hf_bpe_word(e);
         }
         if (e->w_in_ids) {
             e->count += m; /* already in place */
@@ -402,11 +529,91 @@ static void hf_norm_char(hf_enc *e, const char *c, size_t n, uint32_t from) {
     hf_pretok_char(e, c, n);
 }
 
+/* ---- ByteLevel: GPT-2's pre-tokenization ------------------------------------------ */
+
+enum { HF_BL_SPACE, HF_BL_LETTER, HF_BL_NUMBER, HF_BL_OTHER };
+
+/* The class of the character at s[i] for the GPT-2 pattern; *len = its bytes. */
+static int hf_bl_class(const char *s, size_t n, size_t i, size_t *len) {
+    uint32_t cp;
+    *len = el_uni_decode(s + i, n - i, &cp);
+    if (el_uni_is_space(cp)) return HF_BL_SPACE;
+    int k = el_uni_class(cp);
+    if (k == EL_UNI_LETTER) return HF_BL_LETTER;
+    if (k == EL_UNI_NUMBER) return HF_BL_NUMBER;
+    return HF_BL_OTHER;
+}
+
+/* The end of the pre-token starting at s[i] (i < n) under GPT-2's pattern
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * (alternatives tried in order, each greedy; \s is White_Space). */
+static size_t hf_bl_pretoken(const char *s, size_t n, size_t i) {
+    if (s[i] == '\'' && i + 1 < n) {
+        char c = s[i + 1];
+        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+        if (i + 2 < n) {
+            char d = s[i + 2];
+            if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l'))
+                return i + 3;
+        }
+    }
+    size_t len = 0, j = i;
+    int k = hf_bl_class(s, n, i, &len);
+    if (s[i] == ' ' && i + 1 < n) { /* " ?" before a letter, number or other run */
+        size_t l2 = 0;
+        int k2 = hf_bl_class(s, n, i + 1, &l2);
+        if (k2 != HF_BL_SPACE) {
+            j = i + 1;
+            k = k2;
+            len = l2;
+        }
+    }
+    if (k != HF_BL_SPACE) {
+        j += len;
+        while (j < n && hf_bl_class(s, n, j, &len) == k) j += len;
+        return j;
+    }
+    /* Whitespace: the run, less its last character when a non-space follows (so that
+     * character can lead the next pre-token), unless that leaves nothing. */
+    size_t end = i, last = i;
+    while (end < n && hf_bl_class(s, n, end, &len) == HF_BL_SPACE) {
+        last = end;
+        end += len;
+    }
+    if (end == n || last == i) return end;
+    return last;
+}
+
+/* Pushes the byte-level symbols of s[0..n) into the current word. */
+static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
+    const hf_tok *t = e->t;
+    for (size_t k = 0; k < n; k++) {
+        int32_t id = t->bl_id[s[k]];
+        hf_word_push(e, id);
+        if (e->wb_len + t->len[id] <= sizeof e->wb) {
+            memcpy(e->wb + e->wb_len, hf_tok_str(t, id), t->len[id]);
+            e->wb_len += t->len[id];
+        } else {
+            e->wb_over = true;
+        }
+    }
+}
+
 /* The text between two added tokens (or the ends): normalized and pre-tokenized on its
  * own, as HF does; at_start when it begins at byte 0 of the input (prepend_scheme first). */
 static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_start) {
     const hf_tok *t = e->t;
     if (m == 0) return; /* HF drops empty pieces before any normalizer runs */
+    if (t->bl) {
+        for (size_t i = 0; i < m && e->st == EL_OK;) {
+            size_t end = hf_bl_pretoken(p, m, i);
+            hf_word_reset(e);
+            hf_bl_word(e, (const unsigned char *)p + i, end - i);
+            hf_word_flush(e);
+            i = end;
+        }
+        return;
+    }
     e->ms_first_pending = t->ms;
     e->ms_prepend = t->ms && (t->ms_scheme == HF_SCHEME_ALWAYS ||
                               (t->ms_scheme == HF_SCHEME_FIRST && at_start));
@@ -535,6 +742,23 @@ static el_status hf_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
     size_t o = 0;
     if (t->flags[id] & HF_TOK_SPECIAL) {
         /* skip_special_tokens, as generation output is shown */
+    } else if (t->dec_bl) {
+        const char *s = hf_tok_str(t, id);
+        size_t sl = t->len[id];
+        for (size_t i = 0; i < sl;) {
+            size_t cl = hf_utf8_len((const unsigned char *)s + i, sl - i);
+            if (cl == 0) cl = 1;
+            uint32_t cp = 0;
+            (void)el_uni_decode(s + i, cl, &cp);
+            int b = cp < HF_BL_CHARS ? t->bl_byte[cp] : -1;
+            if (b >= 0) {
+                char c = (char)b;
+                hf_put(buf, cap, &o, &c, 1);
+            } else {
+                hf_put(buf, cap, &o, s + i, cl); /* not a byte character: as it is */
+            }
+            i += cl;
+        }
     } else if ((t->flags[id] & HF_TOK_BYTE) && t->dec_byte_fallback) {
         char b = (char)t->byte[id];
         hf_put(buf, cap, &o, &b, 1);
@@ -800,10 +1024,28 @@ static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
         pt = cJSON_GetArrayItem(list, 0);
         ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
     }
+    if (ty && strcmp(ty, "ByteLevel") == 0) {
+        bool prefix = false, regex = true;
+        el_status st = hf_get_bool(t, pt, "add_prefix_space", "pre_tokenizer", &prefix);
+        if (st == EL_OK) st = hf_get_bool(t, pt, "use_regex", "pre_tokenizer", &regex);
+        if (st != EL_OK) return st;
+        if (prefix || !regex)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: ByteLevel pre_tokenizer with %s is not supported (GPT-2's "
+                             "add_prefix_space false, use_regex true only)",
+                             t->path, prefix ? "add_prefix_space true" : "use_regex false");
+        if (t->n_norm > 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: a normalizer before the ByteLevel pre_tokenizer is not "
+                             "supported",
+                             t->path);
+        t->bl = true;
+        return EL_OK;
+    }
     if (!ty || strcmp(ty, "Metaspace") != 0)
         return el_errorf(EL_E_UNSUPPORTED,
                          "%s: pre_tokenizer type '%s' is not supported by the hf-bpe "
-                         "tokenizer (supported: Metaspace, or none)",
+                         "tokenizer (supported: Metaspace, ByteLevel, or none)",
                          t->path, ty ? ty : "?");
     t->ms = true;
     t->ms_split = true;
@@ -844,6 +1086,13 @@ static el_status hf_parse_decoder(hf_tok *t, const cJSON *root) {
             memset(op, 0, sizeof *op);
             st = hf_parse_replace(t, o, where, op);
             if (st == EL_OK) t->n_dec++;
+        } else if (oty && strcmp(oty, "ByteLevel") == 0) {
+            if (count != 1)
+                return el_errorf(EL_E_UNSUPPORTED,
+                                 "%s: a ByteLevel decoder together with other decoders is not "
+                                 "supported",
+                                 t->path);
+            t->dec_bl = true;
         } else if (oty && strcmp(oty, "ByteFallback") == 0) {
             t->dec_byte_fallback = true;
         } else if (oty && strcmp(oty, "Fuse") == 0) {
@@ -889,7 +1138,8 @@ static el_status hf_parse_decoder(hf_tok *t, const cJSON *root) {
         } else {
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: %s type '%s' is not supported by the hf-bpe tokenizer "
-                             "(supported: Replace, ByteFallback, Fuse, Strip, Metaspace)",
+                             "(supported: Replace, ByteFallback, Fuse, Strip, Metaspace, "
+                             "ByteLevel)",
                              t->path, where, oty ? oty : "?");
         }
         if (st != EL_OK) return st;
@@ -903,10 +1153,12 @@ static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
     *bos = -1;
     if (!pp) return EL_OK;
     const char *ty = cJSON_IsObject(pp) ? hf_type_of(pp) : NULL;
+    if (ty && strcmp(ty, "ByteLevel") == 0) return EL_OK; /* offsets only; ids unchanged */
     if (!ty || strcmp(ty, "TemplateProcessing") != 0)
         return el_errorf(EL_E_UNSUPPORTED,
                          "%s: post_processor type '%s' is not supported by the hf-bpe "
-                         "tokenizer (supported: TemplateProcessing \"<s> $A\", or none)",
+                         "tokenizer (supported: TemplateProcessing \"<s> $A\", ByteLevel, or "
+                         "none)",
                          t->path, ty ? ty : "?");
     const cJSON *single = hf_get(pp, "single");
     if (!cJSON_IsArray(single))
@@ -1317,6 +1569,24 @@ static void hf_split_safe(hf_tok *t) {
     t->split_safe = true;
 }
 
+/* ByteLevel tables: every byte's token and the inverse map for decoding. */
+static el_status hf_bl_setup(hf_tok *t) {
+    for (uint32_t c = 0; c < HF_BL_CHARS; c++) t->bl_byte[c] = -1;
+    for (unsigned b = 0; b < 256; b++) {
+        uint32_t cp = hf_bl_char_of(b);
+        char u[4];
+        size_t ul = el_uni_encode(cp, u);
+        t->bl_byte[cp] = (int16_t)b;
+        t->bl_id[b] = hf_vocab_find(t, u, ul);
+        if (t->bl_id[b] < 0)
+            return el_errorf(EL_E_INVALID,
+                             "%s: byte-level BPE: the vocabulary has no token for byte 0x%02x "
+                             "(character U+%04X); every byte needs one",
+                             t->path, b, (unsigned)cp);
+    }
+    return EL_OK;
+}
+
 static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     if (!cJSON_IsObject(root)) return hf_bad_type(t, "the top level", "an object", root);
     const cJSON *model = hf_get(root, "model");
@@ -1389,8 +1659,21 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
                          "%s: post_processor BOS id %d is out of range: the vocabulary has "
                          "%u tokens",
                          t->path, (int)bos, (unsigned)t->n);
+    if (t->bl != t->dec_bl)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: a ByteLevel %s needs a ByteLevel %s as well", t->path,
+                         t->bl ? "pre_tokenizer" : "decoder",
+                         t->bl ? "decoder" : "pre_tokenizer");
+    if (t->bl) st = hf_bl_setup(t);
+    if (st != EL_OK) return st;
     t->base.bos_id = bos >= 0 ? bos : hf_vocab_find(t, "<s>", 3);
     t->base.eos_id = hf_vocab_find(t, "</s>", 4);
+    if (t->bl) { /* GPT-2: <|endoftext|> begins and ends texts */
+        int32_t eot = hf_vocab_find(t, "<|endoftext|>", 13);
+        if (t->base.bos_id < 0) t->base.bos_id = eot;
+        if (t->base.eos_id < 0) t->base.eos_id = eot;
+    }
+    t->base.unk_id = t->unk_id;
     t->base.vocab_size = t->n;
     hf_split_safe(t);
 
@@ -1402,46 +1685,32 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     return EL_OK;
 }
 
-el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
+                                        uint32_t vocab_size, el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
-    if (!path) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path is NULL");
-    el_file f;
-    el_status st = el_file_open(&f, path, 0);
-    if (st != EL_OK) return st;
-    if (f.size == 0 || f.size > HF_FILE_MAX) {
-        el_file_close(&f);
-        return el_errorf(EL_E_INVALID,
-                         "%s: %llu bytes: a tokenizer.json must be 1 byte to %llu MiB", path,
-                         (unsigned long long)f.size, HF_FILE_MAX >> 20);
-    }
-    char *json = malloc((size_t)f.size);
-    if (!json) {
-        el_file_close(&f);
-        return el_errorf(EL_E_NOMEM, "%s: out of memory for %llu bytes", path,
-                         (unsigned long long)f.size);
-    }
-    st = el_file_read_at(&f, json, (size_t)f.size, 0);
-    size_t json_len = (size_t)f.size;
-    el_file_close(&f);
-    cJSON *root = NULL;
-    if (st == EL_OK) st = el_json_parse(json, json_len, path, &root);
-    free(json);
-    if (st != EL_OK) return st;
-
     hf_tok *t = calloc(1, sizeof *t);
-    if (!t) {
-        cJSON_Delete(root);
-        return el_errorf(EL_E_NOMEM, "%s: out of memory", path);
-    }
+    if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", name);
     t->base.vt = &hf_vtable;
-    snprintf(t->path, sizeof t->path, "%s", path);
-    st = hf_parse(t, root, vocab_size);
-    cJSON_Delete(root);
+    el_tokenizer_base_init(&t->base);
+    snprintf(t->path, sizeof t->path, "%s", name);
+    el_status st = hf_parse(t, root, vocab_size);
     if (st != EL_OK) {
         hf_close(&t->base);
         return st;
     }
     *out = &t->base;
     return EL_OK;
+}
+
+el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
+    *out = NULL;
+    if (!path) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path is NULL");
+    cJSON *root = NULL;
+    el_status st = el_tokenizer_read_json(path, &root);
+    if (st != EL_OK) return st;
+    st = el_tokenizer_hf_bpe_from_json(root, path, vocab_size, out);
+    cJSON_Delete(root);
+    return st;
 }

@@ -327,9 +327,11 @@ el_status el_tokenizer_llama2c_parse(const void *data, size_t size, const char *
     for (int v = 0; v < 256 && t->byte_fallback; v++)
         if (t->byte_val[L2C_BYTE0 + v] != v) t->byte_fallback = false;
     t->base.vt = &k_l2c_vt;
+    el_tokenizer_base_init(&t->base);
     t->base.vocab_size = t->n;
     t->base.bos_id = 1; /* llama2.c's fixed ids: 0 <unk>, 1 <s>, 2 </s> */
     t->base.eos_id = 2;
+    t->base.unk_id = 0;
     *out = &t->base;
     return EL_OK;
 }

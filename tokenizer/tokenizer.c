@@ -1,11 +1,15 @@
-/* tokenizer.c - el_tokenizer_open: picks the backend from the file's content (a JSON object
- * is an HF tokenizer.json (tokenizer/hf_bpe.c), anything else a llama2.c tokenizer.bin) and
- * the UTF-8 helpers the backends share. */
+/* tokenizer.c - el_tokenizer_open: picks the backend from the file's content (see
+ * tokenizer.h), the JSON reading and the UTF-8 helpers the backends share. */
 #include "tokenizer/tokenizer.h"
 
+#include "loader/safetensors.h"
 #include "platform/platform.h"
 
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 size_t el_utf8_len(const char *s, size_t n, size_t i) {
     unsigned char c = (unsigned char)s[i];
@@ -47,10 +51,142 @@ size_t el_utf8_check(const char *str, size_t n) {
     return n;
 }
 
+void el_tokenizer_base_init(el_tokenizer *t) {
+    t->bos_id = t->eos_id = t->unk_id = -1;
+    t->cls_id = t->sep_id = t->pad_id = t->mask_id = -1;
+}
+
+/* Reads a whole file of at most max bytes (malloc'd, NUL-terminated; *len without it). */
+static el_status read_file(const char *path, uint64_t max, char **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    el_file f;
+    el_status st = el_file_open(&f, path, 0);
+    if (st != EL_OK) return st;
+    if (f.size == 0 || f.size > max) {
+        el_file_close(&f);
+        return el_errorf(EL_E_INVALID, "%s: %llu bytes: a tokenizer file must be 1 byte to "
+                         "%llu MiB", path, (unsigned long long)f.size,
+                         (unsigned long long)(max >> 20));
+    }
+    char *buf = malloc((size_t)f.size + 1);
+    if (!buf) {
+        el_file_close(&f);
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for %llu bytes", path,
+                         (unsigned long long)f.size);
+    }
+    st = el_file_read_at(&f, buf, (size_t)f.size, 0);
+    *len = (size_t)f.size;
+    el_file_close(&f);
+    if (st != EL_OK) {
+        free(buf);
+        return st;
+    }
+    buf[*len] = 0;
+    *out = buf;
+    return EL_OK;
+}
+
+el_status el_tokenizer_read_json(const char *path, cJSON **root) {
+    *root = NULL;
+    char *json = NULL;
+    size_t len = 0;
+    el_status st = read_file(path, EL_TOKENIZER_JSON_MAX, &json, &len);
+    if (st != EL_OK) return st;
+    st = el_json_parse(json, len, path, root);
+    free(json);
+    return st;
+}
+
 /* True if the path's file name ends with suffix. */
 static bool ends_with(const char *path, const char *suffix) {
     size_t a = strlen(path), b = strlen(suffix);
     return a >= b && !strcmp(path + a - b, suffix);
+}
+
+/* dir of path + "/" + name into buf; false if it does not fit. */
+static bool sibling(const char *path, const char *name, char *buf, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+    int k = snprintf(buf, cap, "%.*s%s", (int)dl, path, name);
+    return k > 0 && (size_t)k < cap;
+}
+
+static bool file_exists(const char *path) {
+    return access(path, F_OK) == 0;
+}
+
+/* A JSON file: tokenizer.json by model.type, else a GPT-2 vocab.json. */
+static el_status open_json(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+    cJSON *root = NULL;
+    el_status st = el_tokenizer_read_json(path, &root);
+    if (st != EL_OK) return st;
+    const cJSON *model = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "model")
+                                              : NULL;
+    if (cJSON_IsObject(model)) { /* (a vocab.json may hold a token "model") */
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
+        if (cJSON_IsString(ty) && !strcmp(ty->valuestring, "WordPiece"))
+            st = el_tokenizer_wordpiece_from_json(root, path, vocab_size, out);
+        else
+            st = el_tokenizer_hf_bpe_from_json(root, path, vocab_size, out);
+        cJSON_Delete(root);
+        return st;
+    }
+    /* vocab.json / encoder.json: the merges lie next to it. */
+    static const char *const names[] = {"merges.txt", "vocab.bpe"};
+    char mp[1024];
+    const char *found = NULL;
+    for (size_t i = 0; i < 2 && !found; i++)
+        if (sibling(path, names[i], mp, sizeof mp) && file_exists(mp)) found = mp;
+    if (!found) {
+        cJSON_Delete(root);
+        return el_errorf(EL_E_INVALID,
+                         "%s: a JSON file without \"model\" is read as a GPT-2 vocab.json, "
+                         "but there is no merges.txt or vocab.bpe next to it",
+                         path);
+    }
+    char *merges = NULL;
+    size_t mlen = 0;
+    st = read_file(found, EL_TOKENIZER_JSON_MAX, &merges, &mlen);
+    if (st == EL_OK) {
+        char name[1100];
+        snprintf(name, sizeof name, "%s + %s", path, found);
+        st = el_tokenizer_gpt2_from_json(root, merges, mlen, name, vocab_size, out);
+    }
+    free(merges);
+    cJSON_Delete(root);
+    return st;
+}
+
+/* A vocab.txt: do_lower_case from tokenizer_config.json next to it (default true). */
+static el_status open_vocab_txt(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+    bool lower = true;
+    char cp[1024];
+    if (sibling(path, "tokenizer_config.json", cp, sizeof cp) && file_exists(cp)) {
+        cJSON *cfg = NULL;
+        el_status st = el_tokenizer_read_json(cp, &cfg);
+        if (st != EL_OK) return st;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "do_lower_case");
+        if (cJSON_IsBool(v)) lower = cJSON_IsTrue(v);
+        cJSON_Delete(cfg);
+    }
+    return el_tokenizer_wordpiece_open(path, lower, vocab_size, out);
+}
+
+/* Looks like text with lines: no NUL in the head, a newline in it (or all of a short
+ * file), and valid UTF-8 up to the last newline. A llama2.c tokenizer.bin starts with an
+ * int32 max_token_length, so with NUL bytes. */
+static bool looks_like_lines(const unsigned char *head, size_t n, bool whole) {
+    if (n == 0 || memchr(head, 0, n)) return false;
+    const unsigned char *nl = NULL;
+    for (size_t i = n; i-- > 0;)
+        if (head[i] == '\n') {
+            nl = head + i;
+            break;
+        }
+    if (!nl) return whole;
+    size_t m = (size_t)(nl - head);
+    return el_utf8_check((const char *)head, m) == m;
 }
 
 el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
@@ -59,8 +195,9 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
     el_file f;
     el_status s = el_file_open(&f, path, 0);
     if (s != EL_OK) return s;
-    unsigned char head[64];
+    unsigned char head[256];
     size_t n = f.size < sizeof head ? (size_t)f.size : sizeof head;
+    bool whole = f.size <= sizeof head;
     s = n ? el_file_read_at(&f, head, n, 0) : EL_OK;
     el_file_close(&f);
     if (s != EL_OK) return s;
@@ -69,13 +206,15 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
         i++;
     /* All whitespace so far is JSON too (a long indent): a llama2.c tokenizer.bin cannot
      * start with it (its max_token_length would be at least 0x09090909). */
-    if (i == n ? n > 0 : head[i] == '{') return el_tokenizer_hf_bpe_open(path, vocab_size, out);
+    if (i == n ? n > 0 : head[i] == '{') return open_json(path, vocab_size, out);
     /* SentencePiece's protobuf starts with field 1 (pieces), wire type 2: byte 0x0a. */
     if (n > 0 && head[0] == 0x0a && ends_with(path, ".model"))
         return el_errorf(EL_E_UNSUPPORTED,
                          "%s: SentencePiece .model files are not read; use the model's "
                          "tokenizer.json or a llama2.c tokenizer.bin",
                          path);
+    if (ends_with(path, ".txt") || looks_like_lines(head, n, whole))
+        return open_vocab_txt(path, vocab_size, out);
     return el_tokenizer_llama2c_open(path, vocab_size, out);
 }
 

@@ -1,6 +1,7 @@
 /* tokenizer.h - one interface over the tokenizer kinds (internal): llama2.c tokenizer.bin
  * (SentencePiece-style BPE with scores), HF tokenizer.json BPE with byte fallback (Llama,
- * TinyLlama, SmolLM), and later GPT-2 byte-level BPE and BERT WordPiece.
+ * TinyLlama, SmolLM) or byte-level (GPT-2, from tokenizer.json or vocab.json + merges.txt),
+ * and BERT WordPiece (tokenizer.json or vocab.txt).
  *
  * Tokenizers are built at model-open time (malloc allowed there) and are read-only after:
  * encode and decode allocate nothing, so they may run after the arena is committed. */
@@ -8,6 +9,8 @@
 #define EL_TOKENIZER_H
 
 #include "edgeload.h"
+
+struct cJSON;
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,15 +34,34 @@ typedef struct el_tokenizer_vtable {
     void (*close)(el_tokenizer *t);
 } el_tokenizer_vtable;
 
+/* Special ids, -1 where the tokenizer has none. GPT-2 (byte-level): bos = eos =
+ * <|endoftext|> (50256 in the real vocabulary), no unk (every byte has a token). WordPiece:
+ * bos = [CLS], eos = [SEP], and the BERT specials below. */
 struct el_tokenizer {
     const el_tokenizer_vtable *vt;
     uint32_t vocab_size;
-    int32_t bos_id;      /* -1 if none */
-    int32_t eos_id;      /* -1 if none */
+    int32_t bos_id;      /* prepended by encode's add_bos */
+    int32_t eos_id;
+    int32_t unk_id;      /* hf-bpe: model.unk_token; WordPiece: [UNK] (always present) */
+    int32_t cls_id;      /* WordPiece: [CLS] (always present) */
+    int32_t sep_id;      /* WordPiece: [SEP] (always present) */
+    int32_t pad_id;      /* WordPiece: [PAD] */
+    int32_t mask_id;     /* WordPiece: [MASK] */
 };
 
-/* Opens a tokenizer file by content (tokenizer.json, llama2.c tokenizer.bin).
- * vocab_size is the model's; a tokenizer of another size -> EL_E_INVALID with both. */
+/* Sets every special id of a new tokenizer to -1 (backends call it first). */
+void el_tokenizer_base_init(el_tokenizer *t);
+
+/* Opens a tokenizer file by content:
+ *   tokenizer.json, model.type "BPE"   -> hf-bpe (byte fallback or ByteLevel, tokenizer/hf_bpe.c)
+ *   tokenizer.json, model.type "WordPiece" -> wordpiece (lowercase from its BertNormalizer)
+ *   another JSON object (vocab.json / encoder.json) -> GPT-2 byte-level BPE with the
+ *                       merges.txt or vocab.bpe in the same folder (neither -> EL_E_INVALID)
+ *   a text file of tokens, one a line (vocab.txt) -> wordpiece, lowercase from
+ *                       tokenizer_config.json's do_lower_case in the same folder (default true)
+ *   anything else      -> llama2.c tokenizer.bin
+ * vocab_size is the model's (0: no check); a tokenizer of another size -> EL_E_INVALID with
+ * both. */
 el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 void el_tokenizer_close(el_tokenizer *t);
 
@@ -51,6 +73,70 @@ el_status el_tokenizer_llama2c_parse(const void *data, size_t len, const char *n
 el_status el_tokenizer_llama2c_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 /* HF tokenizer.json with a BPE model (tokenizer/hf_bpe.c). */
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+/* The same from a parsed tokenizer.json (root is only read; name for messages). */
+el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *name,
+                                        uint32_t vocab_size, el_tokenizer **out);
+
+/* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
+ * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else a mismatch ->
+ * EL_E_INVALID naming both. <|endoftext|>, when in the vocabulary, is a special token
+ * matched in the text (as GPT2TokenizerFast does) and is bos_id and eos_id. Errors
+ * (EL_E_INVALID unless said): a missing merges file (EL_E_IO), a vocab.json that is not an
+ * object of token -> integer id, duplicate or missing ids, a merges line that is not two
+ * tokens, a merge naming a token not in the vocabulary or whose result is not in it, a byte
+ * without its token. */
+el_status el_tokenizer_gpt2_open(const char *vocab_json, const char *merges_txt,
+                                 uint32_t vocab_size, el_tokenizer **out);
+/* The same from parsed vocab.json and merges text in memory (merges, mlen bytes; names for
+ * messages). Used by el_tokenizer_open and fuzzing. */
+el_status el_tokenizer_gpt2_from_json(const struct cJSON *vocab, const char *merges,
+                                      size_t mlen, const char *name, uint32_t vocab_size,
+                                      el_tokenizer **out);
+
+/* BERT WordPiece from vocab.txt (one token per line) (tokenizer/wordpiece.c). lowercase:
+ * uncased models (lower casing + accent stripping, as HF BertNormalizer with
+ * lowercase=True, strip_accents=None). vocab_size 0 = as many tokens as the file has.
+ * [UNK], [CLS] and [SEP] must be in the vocabulary (EL_E_INVALID naming the missing one);
+ * a token twice, an empty line before the end, or invalid UTF-8 -> EL_E_INVALID.
+ *
+ * encode: HF's BertNormalizer (clean text: control characters, U+FFFD and NUL removed,
+ * whitespace to ' '; CJK ideographs set apart; uncased: NFD, Mn removed, lower case),
+ * BertPreTokenizer (split on whitespace, every punctuation character its own word), then
+ * greedy longest-match-first WordPiece with "##" continuations, [UNK] for a word that
+ * cannot be spelled or has more than 100 characters (max_input_chars_per_word). The
+ * special tokens ([PAD] [UNK] [CLS] [SEP] [MASK], or tokenizer.json's added_tokens) are
+ * matched verbatim in the raw text first, as HF does. add_bos prepends [CLS] only; use
+ * el_tokenizer_encode_pair for model inputs.
+ * decode (one token after prev): specials give nothing (skip_special_tokens); "##x" gives
+ * "x"; other tokens get a leading ' ' unless first (prev < 0 or prev is [CLS]) or one of
+ * . , ? ! -- HF's WordPiece decoder (cleanup true) cleans each token on its own, so this
+ * gives HF's decode(ids, skip_special_tokens=True) except where a special other than [CLS]
+ * starts the text (HF drops it and the next token is first; here it gets a space). */
+el_status el_tokenizer_wordpiece_open(const char *vocab_txt, bool lowercase,
+                                      uint32_t vocab_size, el_tokenizer **out);
+/* From vocab.txt bytes in memory (name for messages). */
+el_status el_tokenizer_wordpiece_parse(const char *data, size_t len, const char *name,
+                                       bool lowercase, uint32_t vocab_size, el_tokenizer **out);
+/* From a parsed tokenizer.json with model.type "WordPiece" (BertNormalizer or null
+ * normalizer, BertPreTokenizer, WordPiece decoder). */
+el_status el_tokenizer_wordpiece_from_json(const struct cJSON *root, const char *name,
+                                           uint32_t vocab_size, el_tokenizer **out);
+
+/* BERT inputs: [CLS] a [SEP] (b [SEP] when b != NULL), truncated longest-first (as HF's
+ * default TruncationStrategy) to max_len ids in total; type_ids 0 for [CLS] a [SEP], 1 for
+ * b [SEP] (type_ids may be NULL; an empty b still makes a pair: [CLS] a [SEP] [SEP], as
+ * tokenizers' encode((a, "")) does). *truncated says whether anything was cut. Wordpiece
+ * tokenizers only (EL_E_USAGE otherwise; also for max_len below the 2 or 3 special ids).
+ * Allocates nothing. cap < needed -> EL_E_NOFIT with *n needed. Invalid UTF-8 in a or b
+ * -> EL_E_INVALID naming the text and byte offset. */
+el_status el_tokenizer_encode_pair(const el_tokenizer *t, const char *a, size_t alen,
+                                   const char *b, size_t blen, size_t max_len, int32_t *ids,
+                                   int32_t *type_ids, size_t cap, size_t *n, bool *truncated);
+
+/* Reads and parses a JSON tokenizer file (at most EL_TOKENIZER_JSON_MAX bytes); the caller
+ * frees *root with cJSON_Delete. */
+#define EL_TOKENIZER_JSON_MAX (256ull << 20)
+el_status el_tokenizer_read_json(const char *path, struct cJSON **root);
 
 /* UTF-8 helpers shared by the backends. el_utf8_check returns the offset of the first
  * byte that does not start a valid sequence (overlongs, surrogates and > U+10FFFF are

@@ -1,0 +1,66 @@
+/* attention.cu - causal grouped-query attention over the KV cache: one block per (query
+ * row, head); the row's scores sit in dynamic shared memory (max-subtracted softmax), then
+ * each thread owns output dimensions and walks the value rows (coalesced across threads). */
+#include "kernels/cuda/cuda_common.cuh"
+
+#define THREADS 128
+#define SHARED_MAX (96u * 1024u) /* bytes of scores we ask for: 24K positions */
+
+__global__ void attention_kernel(float *out, const float *q, const float *k, const float *v,
+                                 size_t pos0, size_t n_heads, size_t n_kv_heads,
+                                 size_t head_dim) {
+    extern __shared__ float sc[];
+    size_t t = blockIdx.x, h = blockIdx.y;
+    size_t kvh = h / (n_heads / n_kv_heads);
+    size_t len = pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
+    size_t qd = n_heads * head_dim, kd = n_kv_heads * head_dim;
+    const float *qr = q + t * qd + h * head_dim;
+    float scale = rsqrtf((float)head_dim);
+    float m = -INFINITY;
+    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
+        const float *kr = k + j * kd + kvh * head_dim;
+        float s = 0.0f;
+        for (size_t d = 0; d < head_dim; d++) s += qr[d] * kr[d];
+        s *= scale;
+        sc[j] = s;
+        m = fmaxf(m, s);
+    }
+    m = el_block_max(m);
+    float sum = 0.0f;
+    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
+        float e = expf(sc[j] - m);
+        sc[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / el_block_sum(sum); /* its barriers also publish sc[] */
+    float *o = out + t * qd + h * head_dim;
+    for (size_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float acc = 0.0f;
+        for (size_t j = 0; j < len; j++) acc += sc[j] * v[j * kd + kvh * head_dim + d];
+        o[d] = acc * inv;
+    }
+}
+
+extern "C" size_t el_cuda_attention_max_ctx(void) { return SHARED_MAX / sizeof(float); }
+
+extern "C" el_status el_cuda_attention(float *out, const float *q, const float *k,
+                                       const float *v, size_t n, size_t pos0, size_t n_heads,
+                                       size_t n_kv_heads, size_t head_dim, el_cuda_stream st) {
+    if (n == 0) return EL_OK;
+    if (n_kv_heads == 0 || n_heads % n_kv_heads)
+        return el_errorf(EL_E_USAGE, "attention: %zu heads over %zu KV heads", n_heads, n_kv_heads);
+    size_t ctx = pos0 + n;
+    if (ctx > el_cuda_attention_max_ctx())
+        return el_errorf(EL_E_UNSUPPORTED, "CUDA attention: context %zu > %zu positions", ctx,
+                         el_cuda_attention_max_ctx());
+    size_t shm = ctx * sizeof(float);
+    if (shm > 48u * 1024u)
+        EL_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int)shm));
+    dim3 grid((unsigned)n, (unsigned)n_heads);
+    attention_kernel<<<grid, THREADS, shm, (cudaStream_t)st>>>(out, q, k, v, pos0, n_heads,
+                                                               n_kv_heads, head_dim);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}

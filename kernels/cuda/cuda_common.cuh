@@ -1,0 +1,74 @@
+/* cuda_common.cuh - what every CUDA op shares: the CHECK macro that turns a runtime error
+ * into an el_status with file, line and the runtime's text, f16 loads, block reductions.
+ * Internal to kernels/cuda; the C side sees only kernels/cuda/cuda_ops.h. */
+#ifndef EL_CUDA_COMMON_CUH
+#define EL_CUDA_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "kernels/cuda/cuda_ops.h"
+
+extern "C" {
+#include "platform/platform.h"
+}
+
+/* Evaluates a runtime call; on failure records it (el_cuda_last_error) and returns
+ * EL_E_NODEV from the enclosing function. */
+#define EL_CUDA_CHECK(call)                                                       \
+    do {                                                                          \
+        cudaError_t el_e_ = (call);                                               \
+        if (el_e_ != cudaSuccess) return el_cuda_fail(el_e_, #call, __FILE__, __LINE__); \
+    } while (0)
+
+/* After a launch: the launch's own error (bad configuration), not an async fault. */
+#define EL_CUDA_LAUNCHED() EL_CUDA_CHECK(cudaGetLastError())
+
+extern "C" el_status el_cuda_fail(cudaError_t e, const char *what, const char *file, int line);
+
+static __device__ __forceinline__ float el_ld(const void *w, el_dtype dt, size_t i) {
+    if (dt == EL_DT_F16) return __half2float(((const __half *)w)[i]);
+    if (dt == EL_DT_BF16) {
+        uint32_t b = (uint32_t)((const uint16_t *)w)[i] << 16;
+        return __uint_as_float(b);
+    }
+    return ((const float *)w)[i];
+}
+
+static __device__ __forceinline__ float el_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float el_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets it. */
+static __device__ __forceinline__ float el_block_sum(float v) {
+    __shared__ float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = el_warp_sum(v);
+    __syncthreads(); /* part[] may still be read by a previous call */
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    int nw = (int)(blockDim.x >> 5);
+    v = lane < nw ? part[lane] : 0.0f;
+    return el_warp_sum(v);
+}
+
+static __device__ __forceinline__ float el_block_max(float v) {
+    __shared__ float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = el_warp_max(v);
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    int nw = (int)(blockDim.x >> 5);
+    v = lane < nw ? part[lane] : -INFINITY;
+    return el_warp_max(v);
+}
+
+#endif /* EL_CUDA_COMMON_CUH */

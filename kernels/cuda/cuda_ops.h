@@ -1,0 +1,65 @@
+/* cuda_ops.h - the CUDA kernels, callable from C (internal; builds with EL_HAVE_CUDA only).
+ * Each op mirrors the CPU kernel of the same name in kernels/cpu/cpu.h: same shapes, same
+ * layouts (weights [out, in] as placed by the loader), f32 activations, f32/f16/bf16
+ * weights, and runs on the caller's stream without synchronising. Pointers are device (or
+ * managed) memory. Every call returns EL_OK or EL_E_NODEV naming the failed runtime call
+ * (el_last_error). Launch errors are reported at once; faults inside a kernel surface at
+ * the caller's next synchronisation. No op allocates: scratch comes from the caller.
+ *
+ * Status: compiled in every CUDA build; checked against the CPU kernels only by
+ * tests/test_kernels_cuda.c (label `cuda`), which needs a GPU to run. */
+#ifndef EL_KERNELS_CUDA_OPS_H
+#define EL_KERNELS_CUDA_OPS_H
+
+#include "edgeload.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct CUstream_st *el_cuda_stream; /* cudaStream_t; NULL = the legacy stream */
+
+/* y[t, :] = W x[t, :] for t < n (ldy = row stride of y in floats). */
+el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
+                         size_t n, size_t in, size_t out, el_cuda_stream st);
+/* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
+el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,
+                          size_t dim, float eps, el_cuda_stream st);
+/* out = (x - mean) / sqrt(var + eps) * w + b (b may be NULL), n rows of dim. */
+el_status el_cuda_layernorm(float *out, const float *x, const void *w, const void *b,
+                            el_dtype wt, size_t n, size_t dim, float eps, el_cuda_stream st);
+/* Rotates n rows (positions pos0 .. pos0+n-1) of n_heads heads of head_dim, row stride
+ * ld floats; theta: RoPE base; interleaved as in el_cpu_rope. */
+el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads, size_t head_dim,
+                       size_t pos0, float theta, bool interleaved, el_cuda_stream st);
+/* In place over n rows of len: softmax per row. */
+el_status el_cuda_softmax(float *x, size_t n, size_t len, el_cuda_stream st);
+/* Element-wise, n entries: gate = silu(gate) * up; x = gelu_tanh(x); x = gelu_erf(x); y += x. */
+el_status el_cuda_swiglu(float *gate, const float *up, size_t n, el_cuda_stream st);
+el_status el_cuda_gelu_tanh(float *x, size_t n, el_cuda_stream st);
+el_status el_cuda_gelu_erf(float *x, size_t n, el_cuda_stream st);
+el_status el_cuda_add(float *y, const float *x, size_t n, el_cuda_stream st);
+/* y[t, :] += b for n rows of out entries (row stride ldy). */
+el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, size_t n,
+                           size_t out, el_cuda_stream st);
+/* out[t, :] = table[ids[t], :] as f32, n rows of dim; ids in device memory, < rows. */
+el_status el_cuda_embed(float *out, const void *table, el_dtype dt, size_t dim,
+                        const int32_t *ids, size_t n, el_cuda_stream st);
+/* *idx = index of the largest of n entries (the first on ties; NaN never wins). */
+el_status el_cuda_argmax(const float *x, size_t n, int32_t *idx, el_cuda_stream st);
+/* Causal grouped-query attention, as el_cpu_attention: q, out [n, n_heads * head_dim];
+ * k, v: the layer's cache [>= pos0 + n, n_kv_heads * head_dim]. Scores live in shared
+ * memory: pos0 + n <= el_cuda_attention_max_ctx() or EL_E_UNSUPPORTED. */
+el_status el_cuda_attention(float *out, const float *q, const float *k, const float *v,
+                            size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
+                            size_t head_dim, el_cuda_stream st);
+size_t el_cuda_attention_max_ctx(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EL_KERNELS_CUDA_OPS_H */

@@ -1,0 +1,258 @@
+/* test_kernels_cuda.c - every CUDA op against the CPU kernel of the same name, on random
+ * inputs of awkward sizes, by normalised mean squared error
+ *     nmse = sum (gpu - cpu)^2 / sum cpu^2.
+ * Both sides compute in f32 from the same weight bits (f16/bf16 weights are widened the
+ * same way), so only summation order and libm differ: the bound is 1e-9 for every op and
+ * dtype (f32 rounding alone gives ~1e-13). argmax must agree exactly.
+ * Needs a CUDA build and a GPU; skips (77) saying so otherwise: "compiled, not run". */
+// ctest-labels: cuda;kernels
+// ctest-timeout: 120
+#include "tests/support/el_test.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/fp16.h"
+#include "platform/gpu.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+
+#include <cuda_runtime_api.h>
+
+#define NMSE_MAX 1e-9
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((double)(g_rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+static void fill(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+}
+
+static double nmse(const float *got, const float *want, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d;
+        den += (double)want[i] * want[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* Device copies (test-only allocations; the runtime never allocates after init). */
+static void *dev_copy(const void *src, size_t bytes) {
+    void *d = NULL;
+    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
+    if (src) cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
+    return d;
+}
+static void host_copy(void *dst, const void *d, size_t bytes) {
+    cudaDeviceSynchronize();
+    cudaMemcpy(dst, d, bytes, cudaMemcpyDeviceToHost);
+}
+
+static void *weights(const float *src, size_t n, el_dtype dt) {
+    size_t es = dt == EL_DT_F32 ? 4 : 2;
+    void *w = malloc(n * es);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == EL_DT_F32) ((float *)w)[i] = src[i];
+        else if (dt == EL_DT_F16) ((uint16_t *)w)[i] = el_fp32_to_fp16(src[i]);
+        else ((uint16_t *)w)[i] = el_fp32_to_bf16(src[i]);
+    }
+    return w;
+}
+
+#define CHECK_NMSE(got, want, n, what)                                             \
+    do {                                                                           \
+        double e_ = nmse(got, want, n);                                            \
+        if (!(e_ <= NMSE_MAX)) fprintf(stderr, "%s: nmse %.3g\n", what, e_);        \
+        EL_CHECK(e_ <= NMSE_MAX);                                                  \
+    } while (0)
+
+static void test_matmul_norms(el_pool *p) {
+    const size_t shapes[][3] = {{1, 67, 45}, {5, 256, 130}, {19, 1000, 77}};
+    for (int f = 0; f < 3; f++) {
+        el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
+        size_t es = dt == EL_DT_F32 ? 4 : 2;
+        for (size_t s = 0; s < 3; s++) {
+            size_t n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+            float *x = malloc(n * in * 4), *src = malloc(in * out * 4);
+            float *want = malloc(n * out * 4), *got = malloc(n * out * 4);
+            fill(x, n * in);
+            fill(src, in * out);
+            void *w = weights(src, in * out, dt);
+            el_cpu_matmul(p, want, out, x, w, dt, n, in, out);
+            float *dx = dev_copy(x, n * in * 4), *dy = dev_copy(NULL, n * out * 4);
+            void *dw = dev_copy(w, in * out * es);
+            EL_CHECK_OK(el_cuda_matmul(dy, out, dx, dw, dt, n, in, out, NULL));
+            host_copy(got, dy, n * out * 4);
+            CHECK_NMSE(got, want, n * out, "matmul");
+
+            /* Norms over the same rows (dim = in), weights from the first in entries. */
+            float *nw = malloc(n * in * 4), *ng = malloc(n * in * 4);
+            float *dn = dev_copy(NULL, n * in * 4);
+            el_cpu_rmsnorm(p, nw, x, w, dt, n, in, 1e-5f);
+            EL_CHECK_OK(el_cuda_rmsnorm(dn, dx, dw, dt, n, in, 1e-5f, NULL));
+            host_copy(ng, dn, n * in * 4);
+            CHECK_NMSE(ng, nw, n * in, "rmsnorm");
+            void *b = (char *)dw + in * es; /* the next in weights serve as the bias */
+            el_cpu_layernorm(p, nw, x, w, (char *)w + in * es, dt, n, in, 1e-5f);
+            EL_CHECK_OK(el_cuda_layernorm(dn, dx, dw, b, dt, n, in, 1e-5f, NULL));
+            host_copy(ng, dn, n * in * 4);
+            CHECK_NMSE(ng, nw, n * in, "layernorm");
+            /* Bias add on rows of out with padding stride out + 3. */
+            cudaFree(dy);
+            float *pad = malloc(n * (out + 3) * 4), *pad2 = malloc(n * (out + 3) * 4);
+            fill(pad, n * (out + 3));
+            memcpy(pad2, pad, n * (out + 3) * 4);
+            dy = dev_copy(pad, n * (out + 3) * 4);
+            el_cpu_add_bias(pad, out + 3, w, dt, n, out);
+            EL_CHECK_OK(el_cuda_add_bias(dy, out + 3, dw, dt, n, out, NULL));
+            host_copy(pad2, dy, n * (out + 3) * 4);
+            CHECK_NMSE(pad2, pad, n * (out + 3), "add_bias");
+            cudaFree(dx);
+            cudaFree(dy);
+            cudaFree(dw);
+            cudaFree(dn);
+            free(x), free(src), free(want), free(got), free(w), free(nw), free(ng), free(pad),
+                free(pad2);
+        }
+    }
+}
+
+static void test_elementwise(el_pool *p) {
+    enum { N = 1237 };
+    float a[N], b[N], want[N], got[N];
+    fill(a, N);
+    fill(b, N);
+    for (size_t i = 0; i < N; i++) a[i] *= 6; /* reach the tails of silu/gelu */
+    float *da = dev_copy(a, sizeof a), *db = dev_copy(b, sizeof b);
+    memcpy(want, a, sizeof a);
+    el_cpu_swiglu(p, want, b, N);
+    EL_CHECK_OK(el_cuda_swiglu(da, db, N, NULL));
+    host_copy(got, da, sizeof got);
+    CHECK_NMSE(got, want, N, "swiglu");
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    memcpy(want, a, sizeof a);
+    el_cpu_gelu_tanh(p, want, N);
+    EL_CHECK_OK(el_cuda_gelu_tanh(da, N, NULL));
+    host_copy(got, da, sizeof got);
+    CHECK_NMSE(got, want, N, "gelu_tanh");
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    memcpy(want, a, sizeof a);
+    el_cpu_gelu_erf(p, want, N);
+    EL_CHECK_OK(el_cuda_gelu_erf(da, N, NULL));
+    host_copy(got, da, sizeof got);
+    CHECK_NMSE(got, want, N, "gelu_erf");
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    memcpy(want, a, sizeof a);
+    el_cpu_add(p, want, b, N);
+    EL_CHECK_OK(el_cuda_add(da, db, N, NULL));
+    host_copy(got, da, sizeof got);
+    CHECK_NMSE(got, want, N, "add");
+    /* softmax over 3 rows of 411; the CPU kernel runs row by row. */
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    memcpy(want, a, sizeof a);
+    for (int r = 0; r < 3; r++) el_cpu_softmax(p, want + r * 411, 411);
+    EL_CHECK_OK(el_cuda_softmax(da, 3, 411, NULL));
+    host_copy(got, da, 3 * 411 * 4);
+    CHECK_NMSE(got, want, 3 * 411, "softmax");
+    /* argmax: exact, including a tie (first wins) and a NaN that must not win. */
+    a[700] = 50.0f;
+    a[900] = 50.0f;
+    a[10] = NAN;
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    int32_t *di = dev_copy(NULL, sizeof(int32_t)), idx = -1;
+    EL_CHECK_OK(el_cuda_argmax(da, N, di, NULL));
+    host_copy(&idx, di, sizeof idx);
+    EL_CHECK(idx == (int32_t)el_cpu_argmax(a, N) && idx == 700);
+    cudaFree(da);
+    cudaFree(db);
+    cudaFree(di);
+}
+
+static void test_embed_rope_attention(el_pool *p) {
+    enum { ROWS = 50, DIM = 96, NT = 7, POS0 = 13, NH = 4, NKV = 2, HD = 24 };
+    float table[ROWS * DIM];
+    fill(table, ROWS * DIM);
+    int32_t ids[NT] = {3, 49, 0, 17, 17, 8, 22};
+    for (int f = 0; f < 2; f++) {
+        el_dtype dt = f ? EL_DT_F16 : EL_DT_F32;
+        void *w = weights(table, ROWS * DIM, dt);
+        float want[NT * DIM], got[NT * DIM];
+        for (int t = 0; t < NT; t++) el_cpu_embed(want + t * DIM, w, dt, DIM, (size_t)ids[t]);
+        void *dw = dev_copy(w, ROWS * DIM * (f ? 2 : 4));
+        int32_t *dids = dev_copy(ids, sizeof ids);
+        float *dout = dev_copy(NULL, sizeof got);
+        EL_CHECK_OK(el_cuda_embed(dout, dw, dt, DIM, dids, NT, NULL));
+        host_copy(got, dout, sizeof got);
+        CHECK_NMSE(got, want, NT * DIM, "embed");
+        cudaFree(dw), cudaFree(dids), cudaFree(dout);
+        free(w);
+    }
+    /* RoPE at positions POS0.., both layouts, against the CPU kernel with its tables. */
+    for (int il = 0; il < 2; il++) {
+        float x[NT * NH * HD], want[NT * NH * HD], got[NT * NH * HD];
+        fill(x, NT * NH * HD);
+        memcpy(want, x, sizeof x);
+        for (int t = 0; t < NT; t++) {
+            float c[HD / 2], s[HD / 2];
+            for (int i = 0; i < HD / 2; i++) {
+                double ang = (double)(POS0 + t) * pow(10000.0, -2.0 * i / HD);
+                c[i] = (float)cos(ang);
+                s[i] = (float)sin(ang);
+            }
+            el_cpu_rope(want + t * NH * HD, NH, HD, c, s, il != 0);
+        }
+        float *dx = dev_copy(x, sizeof x);
+        EL_CHECK_OK(el_cuda_rope(dx, NH * HD, NT, NH, HD, POS0, 10000.0f, il != 0, NULL));
+        host_copy(got, dx, sizeof got);
+        CHECK_NMSE(got, want, NT * NH * HD, "rope");
+        cudaFree(dx);
+    }
+    /* Attention: NT new rows at POS0 over a cache of POS0 + NT rows, GQA 4 over 2. */
+    size_t ctx = POS0 + NT;
+    float *q = malloc(NT * NH * HD * 4), *k = malloc(ctx * NKV * HD * 4),
+          *v = malloc(ctx * NKV * HD * 4), *want = malloc(NT * NH * HD * 4),
+          *got = malloc(NT * NH * HD * 4), *att = malloc(NH * ctx * 4);
+    fill(q, NT * NH * HD);
+    fill(k, ctx * NKV * HD);
+    fill(v, ctx * NKV * HD);
+    el_cpu_attention(p, want, q, k, v, att, ctx, NT, POS0, NH, NKV, HD);
+    float *dq = dev_copy(q, NT * NH * HD * 4), *dk = dev_copy(k, ctx * NKV * HD * 4),
+          *dv = dev_copy(v, ctx * NKV * HD * 4), *dout = dev_copy(NULL, NT * NH * HD * 4);
+    EL_CHECK_OK(el_cuda_attention(dout, dq, dk, dv, NT, POS0, NH, NKV, HD, NULL));
+    host_copy(got, dout, NT * NH * HD * 4);
+    CHECK_NMSE(got, want, NT * NH * HD, "attention");
+    EL_CHECK_STATUS(el_cuda_attention(dout, dq, dk, dv, 1, el_cuda_attention_max_ctx(), NH,
+                                      NKV, HD, NULL),
+                    EL_E_UNSUPPORTED);
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dout);
+    free(q), free(k), free(v), free(want), free(got), free(att);
+}
+#endif /* EL_HAVE_CUDA */
+
+int main(void) {
+#ifndef EL_HAVE_CUDA
+    el_test_skip("this build has no CUDA backend (EL_CUDA=OFF or no toolkit)");
+#else
+    int n = 0;
+    if (el_gpu_count(&n) != EL_OK || n == 0) {
+        el_test_skip("the CUDA kernels are compiled but not run: %s",
+                     el_last_error()[0] ? el_last_error() : "no GPU");
+    }
+    el_pool p;
+    EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
+    test_matmul_norms(&p);
+    test_elementwise(&p);
+    test_embed_rope_attention(&p);
+    el_pool_deinit(&p);
+    EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);
+#endif
+    return el_test_finish("test_kernels_cuda");
+}

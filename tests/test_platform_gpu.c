@@ -1,0 +1,106 @@
+/* test_platform_gpu.c - GPU discovery and device choice on whatever machine runs it: with
+ * no GPU (or no CUDA backend) every path answers with a reason instead of failing; with a
+ * GPU the attributes are sane. `devices` lists exactly what the library counts, `--device
+ * auto` says which device it chose and why, and `--device cuda` that cannot run exits 5. */
+// ctest-labels: platform;cli
+// ctest-timeout: 60
+#include "platform/gpu.h"
+#include "tests/llama_fixture.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+static void test_library(int *count) {
+#ifdef EL_HAVE_CUDA
+    EL_CHECK(el_gpu_built());
+#else
+    EL_CHECK(!el_gpu_built());
+#endif
+    int n = -1;
+    el_status s = el_gpu_count(&n);
+    if (s != EL_OK) {
+        /* No backend or no driver: a reason, and no devices. */
+        EL_CHECK_STATUS(s, EL_E_NODEV);
+        EL_CHECK(n == 0 && strlen(el_last_error()) > 10);
+    } else {
+        EL_CHECK(n >= 0);
+    }
+    *count = n < 0 ? 0 : n;
+    for (int i = 0; i < *count; i++) {
+        el_gpu_info g;
+        EL_CHECK_OK(el_gpu_info_get(i, &g));
+        EL_CHECK(g.index == i && g.name[0] && g.cc_major >= 5 && g.sm_count > 0);
+        EL_CHECK(g.total_bytes > 0 && g.free_bytes > 0);
+        fprintf(stderr, "GPU %d: %s sm_%d%d integrated=%d managed=%d concurrent=%d\n", i,
+                g.name, g.cc_major, g.cc_minor, g.integrated, g.managed, g.concurrent_managed);
+    }
+    el_gpu_info g;
+    EL_CHECK_STATUS(el_gpu_info_get(*count, &g), EL_E_NODEV); /* one past the last */
+    char buf[96];
+    EL_CHECK(strlen(el_gpu_versions(buf, sizeof buf)) > 0);
+
+    /* No family has a CUDA forward pass yet: auto picks the CPU and says why; cuda refuses. */
+    el_device d = EL_DEVICE_CUDA;
+    char why[700];
+    EL_CHECK_OK(el_device_resolve(EL_DEVICE_AUTO, &d, why, sizeof why));
+    EL_CHECK(d == EL_DEVICE_CPU && !strncmp(why, "cpu (auto: ", 11));
+    EL_CHECK_STATUS(el_device_resolve(EL_DEVICE_CUDA, &d, why, sizeof why), EL_E_NODEV);
+    EL_CHECK(strstr(el_last_error(), "--device cuda") != NULL);
+    EL_CHECK_OK(el_device_resolve(EL_DEVICE_CPU, &d, why, sizeof why));
+    EL_CHECK(d == EL_DEVICE_CPU);
+}
+
+static void test_cli(int count) {
+    char *out = NULL, *err = NULL;
+    int rc = el_test_run_cli("devices --json", &out, &err);
+    EL_CHECK(rc == 0 && out);
+    cJSON *j = out ? cJSON_Parse(out) : NULL;
+    EL_CHECK(j != NULL);
+    if (j) {
+        const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j, "devices");
+        EL_CHECK(cJSON_IsArray(devs) && cJSON_GetArraySize(devs) == count);
+        EL_CHECK(count > 0 || cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "why_none")));
+        cJSON_Delete(j);
+    }
+    free(out);
+    free(err);
+    out = err = NULL;
+    EL_CHECK(el_test_run_cli("devices", &out, &err) == 0);
+    EL_CHECK(out && (count ? strstr(out, "GPU 0:") : strstr(out, "no GPUs: ")) != NULL);
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    rc = el_test_run_cli("generate " STORIES_BIN " -p Once -n 3 --temp 0 --device cuda", &out,
+                         &err);
+    EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:") && out && !*out);
+    free(out);
+    free(err);
+    out = err = NULL;
+    rc = el_test_run_cli("generate " STORIES_BIN " -p Once -n 3 --temp 0", &out, &err);
+    EL_CHECK(rc == 0 && err && strstr(err, "edgeload: device: cpu (auto: "));
+    free(out);
+    free(err);
+    out = err = NULL;
+    rc = el_test_run_cli("generate " STORIES_BIN " -p Once -n 3 --temp 0 --device cpu", &out,
+                         &err);
+    EL_CHECK(rc == 0 && err && !strstr(err, "edgeload: device:"));
+    free(out);
+    free(err);
+    out = err = NULL;
+    rc = el_test_run_cli("serve " STORIES_BIN " --device cuda < /dev/null", &out, &err);
+    EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:"));
+    free(out);
+    free(err);
+    out = err = NULL;
+    EL_CHECK(el_test_run_cli("generate " STORIES_BIN " --device tpu", NULL, &err) == 1);
+    EL_CHECK(err && strstr(err, "unknown device"));
+    free(err);
+}
+
+int main(void) {
+    int count = 0;
+    test_library(&count);
+    test_cli(count);
+    return el_test_finish("test_platform_gpu");
+}
