@@ -295,18 +295,38 @@ static el_status gpt2_plan(const el_model *m, const el_plan_params *p, uint64_t 
  * plan and load still work on a model without a tokenizer). */
 static void open_tokenizer(el_model *m, gpt2_model_data *d) {
     uint32_t vocab = m->config.vocab_size;
-    char path[sizeof m->tokenizer_path];
+    char path[sizeof m->tokenizer_path], merges[sizeof m->tokenizer_path];
     d->tok_status = EL_E_INVALID;
     snprintf(d->tok_error, sizeof d->tok_error, "%.300s: no tokenizer found next to the model "
-             "(tokenizer.json): pass --tokenizer FILE", m->path);
-    if (!el_model_side_file(m, "tokenizer.json", path, sizeof path)) return;
-    el_status s = el_tokenizer_open(path, vocab, &d->tok);
-    if (s == EL_OK) {
-        memcpy(m->tokenizer_path, path, sizeof path);
-        return;
+             "(tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe): pass "
+             "--tokenizer FILE", m->path);
+    static const char *const pairs[2][2] = {{"vocab.json", "merges.txt"},
+                                            {"encoder.json", "vocab.bpe"}};
+    bool first_failure = true;
+    for (int i = 0; i < 3; i++) {
+        el_status s;
+        if (i == 0) {
+            if (!el_model_side_file(m, "tokenizer.json", path, sizeof path)) continue;
+            s = el_tokenizer_open(path, vocab, &d->tok);
+        } else {
+            if (!el_model_side_file(m, pairs[i - 1][0], path, sizeof path)) continue;
+            if (!el_model_side_file(m, pairs[i - 1][1], merges, sizeof merges)) {
+                s = el_errorf(EL_E_INVALID, "%.400s is next to the model but %s is missing",
+                              path, pairs[i - 1][1]);
+            } else {
+                s = el_tokenizer_gpt2_open(path, merges, vocab, &d->tok);
+            }
+        }
+        if (s == EL_OK) {
+            memcpy(m->tokenizer_path, path, sizeof path);
+            return;
+        }
+        if (first_failure) {
+            d->tok_status = s;
+            snprintf(d->tok_error, sizeof d->tok_error, "%s", el_last_error());
+            first_failure = false;
+        }
     }
-    d->tok_status = s;
-    snprintf(d->tok_error, sizeof d->tok_error, "%s", el_last_error());
 }
 
 /* True for [transformer.]h.N.<a Conv1D weight>. */
@@ -389,6 +409,7 @@ static el_status gpt2_session_init(el_session *s) {
     s->vocab = c.vocab;
     s->max_ctx = c.max_pos;
     s->n_stop = 0;
+    s->no_bos = true; /* GPT-2 prompts start with their first token, as transformers encodes */
     int32_t bos = -1, eos = -1;
     el_token_special(m, &bos, &eos);
     if (m->config.eos_token_id >= 0 && m->config.eos_token_id < (int64_t)c.vocab)
