@@ -1,7 +1,8 @@
 /* load.c - the streaming loader: an I/O thread reads every tensor, in file order, straight
- * into its final place in the weights region; tensors that need a dtype conversion (or any
- * tensor under O_DIRECT) go through two chunk-sized staging slots in the arena, which the
- * calling thread drains into place while the next chunk is read. Never a whole-file buffer,
+ * into its final place in the weights region; tensors that need a dtype conversion or a
+ * transpose (transpose2d), or any tensor under O_DIRECT, go through two chunk-sized staging
+ * slots in the arena, which the calling thread drains into place while the next chunk is
+ * read. Never a whole-file buffer,
  * never a second copy of a tensor, no heap allocation. */
 #include "arena/arena.h"
 #include "kernels/fp16.h"
@@ -38,6 +39,84 @@ void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t
         default: h = el_fp32_to_bf16(v); memcpy(d + 2 * i, &h, 2); break; /* BF16 */
         }
     }
+}
+
+/* ---- transposing conversion (transpose2d tensors) ---------------------------------------- */
+
+#define EL_TP_BLOCK 32u /* rows x cols per cache block: 32 source rows of 32 elements */
+
+typedef enum tp_kind { TP_COPY1, TP_COPY2, TP_COPY4, TP_COPY8, TP_F32_F16, TP_CONVERT } tp_kind;
+
+static tp_kind tp_kind_of(el_dtype from, el_dtype to) {
+    if (from == to) {
+        switch (el_dtype_size(from)) {
+        case 1: return TP_COPY1;
+        case 2: return TP_COPY2;
+        case 4: return TP_COPY4;
+        default: return TP_COPY8;
+        }
+    }
+    return from == EL_DT_F32 && to == EL_DT_F16 ? TP_F32_F16 : TP_CONVERT;
+}
+
+/* Writes the transpose of an nr x nc block: source element (i, j) at src + (i * ld + j) * ses
+ * goes to dst + (j * rows + i) * des. One loop per kind so the inner loop has no switch. */
+#define TP_LOOP(STMT)                                                                             for (uint64_t j = 0; j < nc; j++) {                                                               const uint8_t *sp = src + j * ses;                                                            uint8_t *dp = dst + j * rows * des;                                                           for (uint64_t i = 0; i < nr; i++, sp += ld * ses, dp += des) { STMT; }                    }
+static void tp_block(tp_kind k, el_dtype from, el_dtype to, const uint8_t *src, uint64_t ld,
+                     size_t ses, uint8_t *dst, uint64_t rows, size_t des, uint64_t nr,
+                     uint64_t nc) {
+    switch (k) {
+    case TP_COPY1: TP_LOOP(*dp = *sp) break;
+    case TP_COPY2: TP_LOOP(memcpy(dp, sp, 2)) break;
+    case TP_COPY4: TP_LOOP(memcpy(dp, sp, 4)) break;
+    case TP_COPY8: TP_LOOP(memcpy(dp, sp, 8)) break;
+    case TP_F32_F16:
+        TP_LOOP(float v; memcpy(&v, sp, 4); uint16_t h = el_fp32_to_fp16(v); memcpy(dp, &h, 2))
+        break;
+    case TP_CONVERT: TP_LOOP(el_convert(from, sp, to, dp, 1)) break;
+    }
+}
+#undef TP_LOOP
+
+/* The transpose of source rows [r0, r0 + nr) restricted to columns [c0, c0 + nc), where src
+ * points at element (r0, c0) and rows are cols elements apart, walked in cache blocks. */
+static void tp_rect(tp_kind k, el_dtype from, el_dtype to, const uint8_t *src, uint8_t *dst,
+                    uint64_t rows, uint64_t cols, uint64_t r0, uint64_t nr, uint64_t c0,
+                    uint64_t nc) {
+    const size_t ses = el_dtype_size(from), des = el_dtype_size(to);
+    for (uint64_t cb = 0; cb < nc; cb += EL_TP_BLOCK) {
+        uint64_t bc = nc - cb < EL_TP_BLOCK ? nc - cb : EL_TP_BLOCK;
+        for (uint64_t rb = 0; rb < nr; rb += EL_TP_BLOCK) {
+            uint64_t br = nr - rb < EL_TP_BLOCK ? nr - rb : EL_TP_BLOCK;
+            tp_block(k, from, to, src + (rb * cols + cb) * ses, cols, ses,
+                     dst + ((c0 + cb) * rows + r0 + rb) * des, rows, des, br, bc);
+        }
+    }
+}
+
+void el_convert_transposed(el_dtype from, const void *src, el_dtype to, void *dst,
+                           uint64_t rows, uint64_t cols, uint64_t elem0, uint64_t count) {
+    if (count == 0 || cols == 0) return;
+    const tp_kind k = tp_kind_of(from, to);
+    const size_t ses = el_dtype_size(from);
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    uint64_t r = elem0 / cols, c = elem0 % cols, left = count;
+    if (c) { /* the tail of a stored row the previous piece began */
+        uint64_t nc = cols - c < left ? cols - c : left;
+        tp_rect(k, from, to, s, d, rows, cols, r, 1, c, nc);
+        s += nc * ses;
+        left -= nc;
+        r++;
+    }
+    uint64_t full = left / cols;
+    if (full) {
+        tp_rect(k, from, to, s, d, rows, cols, r, full, 0, cols);
+        s += full * cols * ses;
+        left -= full * cols;
+        r += full;
+    }
+    if (left) tp_rect(k, from, to, s, d, rows, cols, r, 1, 0, left); /* a row's head */
 }
 
 /* One staging slot: bytes [src_off, src_off + len) of a tensor's file range, found at
@@ -130,7 +209,7 @@ static void *io_main(void *arg) {
         uint8_t *dst = L->weights + t->arena_offset;
         el_file *f = &m->files[t->file];
         atomic_store(&L->io_pos, t->arena_offset);
-        if (!L->direct && !el_plan_converts(t->dtype, L->target)) {
+        if (!L->direct && !el_plan_staged(t, L->target)) {
             /* Same bytes in the arena as in the file: read them straight into place. */
             for (uint64_t o = 0; s == EL_OK && o < t->nbytes; o += L->chunk) {
                 uint64_t n = t->nbytes - o < L->chunk ? t->nbytes - o : L->chunk;
@@ -147,6 +226,10 @@ static void *io_main(void *arg) {
          * partial pages around the piece. */
         uint64_t room = L->direct ? L->chunk - EL_DIRECT_ALIGN : L->chunk;
         uint64_t per = room / es, total = t->nbytes / es;
+        /* Transposed tensors: whole stored rows per piece when one fits, so the drain
+         * transposes full cache blocks. */
+        if (t->transpose2d && t->shape[1] > 0 && per >= t->shape[1])
+            per -= per % t->shape[1];
         for (uint64_t e = 0; s == EL_OK && e < total; e += per) {
             uint64_t cnt = total - e < per ? total - e : per;
             el_slot *sl = &L->slots[next_slot];
@@ -292,8 +375,13 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         if (!have) break; /* the I/O thread is done and nothing is left */
         el_tensor *t = &m->tensors.items[sl->tensor];
         uint64_t dsz = el_dtype_size(t->loaded_dtype);
-        el_convert(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
-                   L.weights + t->arena_offset + sl->elem * dsz, sl->count);
+        if (t->transpose2d)
+            el_convert_transposed(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
+                                  L.weights + t->arena_offset, t->shape[0], t->shape[1],
+                                  sl->elem, sl->count);
+        else
+            el_convert(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
+                       L.weights + t->arena_offset + sl->elem * dsz, sl->count);
         pthread_mutex_lock(&L.mu);
         sl->full = false;
         pthread_cond_broadcast(&L.cv);

@@ -19,4 +19,14 @@ el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *ou
 /* Converts n elements from src (any alignment) to dst (float types; same type = copy). */
 void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n);
 
+/* True if the tensor goes through the staging slots when loading with target dtype (a
+ * dtype conversion, or transpose2d); false = read straight into place (unless O_DIRECT). */
+bool el_plan_staged(const el_tensor *t, el_dtype target);
+/* For a transpose2d tensor: src holds elements [elem0, elem0 + count) of the stored
+ * row-major [rows, cols] matrix (dtype from, any alignment); each is converted to `to` and
+ * written to its place in dst, the start of the whole [cols, rows] transpose. Cache-blocked
+ * for the whole stored rows of the piece. */
+void el_convert_transposed(el_dtype from, const void *src, el_dtype to, void *dst,
+                           uint64_t rows, uint64_t cols, uint64_t elem0, uint64_t count);
+
 #endif /* EL_LOAD_IMPL_H */

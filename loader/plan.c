@@ -23,6 +23,10 @@ el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target) {
     return el_plan_converts(from, target) ? target : from;
 }
 
+bool el_plan_staged(const el_tensor *t, el_dtype target) {
+    return t->transpose2d || el_plan_converts(t->dtype, target);
+}
+
 el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out) {
     el_dtype to = el_plan_loaded_dtype(t->dtype, target);
     uint64_t n = t->nbytes / el_dtype_size(t->dtype), bytes;
@@ -63,6 +67,9 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     uint64_t w = 0;
     for (size_t i = 0; i < m->tensors.count; i++) {
         const el_tensor *t = &m->tensors.items[i];
+        if (t->transpose2d && t->ndim != 2)
+            return el_errorf(EL_E_INVALID, "%s: tensor '%s' is marked for transposing at load "
+                             "but has %u dimensions, not 2", m->path, t->name, t->ndim);
         uint64_t bytes = 0;
         el_status s = el_plan_tensor_bytes(t, in.dtype, &bytes);
         if (s != EL_OK) return s;

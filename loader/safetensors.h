@@ -31,6 +31,11 @@ typedef struct el_tensor {
     uint64_t nbytes;                /* product(shape) * dtype size */
     uint32_t file;                  /* index of the file that holds it */
     uint64_t offset;                /* absolute offset of the first byte in that file */
+    /* Set by the family's open hook (before the plan): */
+    bool transpose2d;               /* stored [rows, cols] = shape, placed in the arena as
+                                       [cols, rows] (the transpose), e.g. GPT-2's Conv1D
+                                       [in, out] weights placed as [out, in] like nn.Linear.
+                                       2-D only; always loaded through staging. */
     /* Filled by the plan / load: */
     el_dtype loaded_dtype;          /* dtype in the arena */
     uint64_t arena_offset;          /* offset in the weights region */

@@ -280,7 +280,7 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     el_status rc = model_tokenizer(s->model, &tok);
     if (rc != EL_OK) return rc;
     size_t len = strlen(prompt), n = 0;
-    rc = el_tokenizer_encode(tok, prompt, len, true, s->ids, s->ids_cap, &n);
+    rc = el_tokenizer_encode(tok, prompt, len, !s->no_bos, s->ids, s->ids_cap, &n);
     if (rc == EL_E_NOFIT)
         return el_errorf(EL_E_NOFIT, "the prompt (%zu bytes) is too long: it needs up to %zu "
                          "tokens and the context is %u tokens (--ctx)", len, n, s->ctx);

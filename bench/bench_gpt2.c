@@ -1,0 +1,403 @@
+/* bench_gpt2.c - GPT-2 decode speed on a generated GPT-2 124M-shaped model (12 layers, 768
+ * wide, 12 heads, vocab 50257, n_positions 1024; seeded random f32 weights written as an HF
+ * folder into a temp dir), against the memory-bandwidth bound measured in the same run.
+ *
+ * For f32 and f16 weights and 1 and 2 threads: the median of 5 runs of 64 greedy decode steps
+ * after an 8-token prompt (tokens per second). The bound: read bandwidth (a streaming sum with
+ * the same thread count, median of 5) divided by the weight bytes one token reads (every
+ * weight except the position table, of which one row is read; the classifier reads all of
+ * wte). Bandwidth is measured over a buffer the size of those weight bytes (the same cache
+ * levels decode goes through: a big-L3 machine holds much of a 124M model) and over 2 GiB
+ * (memory proper); the table gives tok/s as a fraction of both bounds.
+ *
+ * Usage: bench_gpt2 [--runs N] [--keep DIR]   (DIR: write the model there and keep it).
+ * Never run by ctest. */
+#include "edgeload.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIM 768
+#define HEADS 12
+#define LAYERS 12
+#define VOCAB 50257
+#define NPOS 1024
+#define CTX 256
+#define PROMPT 8
+#define STEPS 64
+#define MAX_RUNS 21
+#define BW_BYTES (2048ull << 20) /* 4x the 504 MiB L3 this VM reports */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- the model ------------------------------------------------------------------------ */
+
+typedef struct spec {
+    char name[64];
+    uint64_t d0, d1; /* d1 = 0: 1-D */
+} spec;
+
+static size_t specs(spec *s) {
+    size_t n = 0;
+#define T(D0, D1, ...) (snprintf(s[n].name, sizeof s[n].name, __VA_ARGS__), s[n].d0 = (D0), s[n++].d1 = (D1))
+    T(VOCAB, DIM, "wte.weight");
+    T(NPOS, DIM, "wpe.weight");
+    for (int l = 0; l < LAYERS; l++) {
+        T(DIM, 0, "h.%d.ln_1.weight", l);
+        T(DIM, 0, "h.%d.ln_1.bias", l);
+        T(DIM, 3 * DIM, "h.%d.attn.c_attn.weight", l);
+        T(3 * DIM, 0, "h.%d.attn.c_attn.bias", l);
+        T(DIM, DIM, "h.%d.attn.c_proj.weight", l);
+        T(DIM, 0, "h.%d.attn.c_proj.bias", l);
+        T(DIM, 0, "h.%d.ln_2.weight", l);
+        T(DIM, 0, "h.%d.ln_2.bias", l);
+        T(DIM, 4 * DIM, "h.%d.mlp.c_fc.weight", l);
+        T(4 * DIM, 0, "h.%d.mlp.c_fc.bias", l);
+        T(4 * DIM, DIM, "h.%d.mlp.c_proj.weight", l);
+        T(DIM, 0, "h.%d.mlp.c_proj.bias", l);
+    }
+    T(DIM, 0, "ln_f.weight");
+    T(DIM, 0, "ln_f.bias");
+#undef T
+    return n;
+}
+
+/* Writes dir/config.json and dir/model.safetensors (f32, values ~ N(0, 0.02)-sized, layer
+ * norms ~1) from a fixed seed. Returns 0 or prints why not. */
+static int write_model(const char *dir) {
+    static spec s[2 + 12 * LAYERS + 2];
+    size_t n = specs(s);
+    static char json[65536];
+    size_t len = (size_t)snprintf(json, sizeof json, "{");
+    uint64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes = s[i].d0 * (s[i].d1 ? s[i].d1 : 1) * 4;
+        if (s[i].d1)
+            len += (size_t)snprintf(json + len, sizeof json - len, "%s\"%s\":{\"dtype\":\"F32\","
+                                    "\"shape\":[%llu,%llu],\"data_offsets\":[%llu,%llu]}",
+                                    i ? "," : "", s[i].name, (unsigned long long)s[i].d0,
+                                    (unsigned long long)s[i].d1, (unsigned long long)off,
+                                    (unsigned long long)(off + bytes));
+        else
+            len += (size_t)snprintf(json + len, sizeof json - len, "%s\"%s\":{\"dtype\":\"F32\","
+                                    "\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}",
+                                    i ? "," : "", s[i].name, (unsigned long long)s[i].d0,
+                                    (unsigned long long)off, (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    len += (size_t)snprintf(json + len, sizeof json - len, "}");
+    while (len % 8) json[len++] = ' ';
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) return fprintf(stderr, "bench_gpt2: cannot write %s\n", path), 2;
+    uint64_t hl = len;
+    fwrite(&hl, 8, 1, f);
+    fwrite(json, 1, len, f);
+    static float buf[1 << 18];
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t left = s[i].d0 * (s[i].d1 ? s[i].d1 : 1);
+        bool norm = strstr(s[i].name, "ln_") && strstr(s[i].name, "weight");
+        while (left) {
+            size_t k = left < (1u << 18) ? (size_t)left : (1u << 18);
+            for (size_t j = 0; j < k; j++) {
+                rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+                float u = (float)((rng * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f - 0.5f;
+                buf[j] = norm ? 1.0f + 0.2f * u : 0.07f * u; /* std ~0.02 */
+            }
+            if (fwrite(buf, 4, k, f) != k) {
+                fclose(f);
+                return fprintf(stderr, "bench_gpt2: short write to %s\n", path), 2;
+            }
+            left -= k;
+        }
+    }
+    if (fclose(f) != 0) return fprintf(stderr, "bench_gpt2: cannot write %s\n", path), 2;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    f = fopen(path, "w");
+    if (!f) return fprintf(stderr, "bench_gpt2: cannot write %s\n", path), 2;
+    fprintf(f, "{\"model_type\":\"gpt2\",\"architectures\":[\"GPT2LMHeadModel\"],"
+            "\"activation_function\":\"gelu_new\",\"n_embd\":%d,\"n_head\":%d,\"n_layer\":%d,"
+            "\"n_positions\":%d,\"vocab_size\":%d,\"layer_norm_epsilon\":1e-05,"
+            "\"bos_token_id\":50256,\"eos_token_id\":50256}\n", DIM, HEADS, LAYERS, NPOS, VOCAB);
+    fclose(f);
+    return 0;
+}
+
+/* ---- memory read bandwidth ------------------------------------------------------------ */
+
+typedef struct bw_job {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} bw_job;
+
+/* 32-byte vectors (GCC/Clang vector extension, any target): four independent sums keep
+ * enough loads in flight that memory, not the adds, is the limit. */
+typedef uint64_t v4u64 __attribute__((vector_size(32)));
+
+static void *bw_read(void *arg) {
+    bw_job *j = arg;
+    const v4u64 *p = (const v4u64 *)j->p;
+    size_t n = j->n / 4;
+    v4u64 a = {0}, b = {0}, c = {0}, d = {0};
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        a += p[i];
+        b += p[i + 1];
+        c += p[i + 2];
+        d += p[i + 3];
+    }
+    v4u64 s = a + b + c + d;
+    j->sum = s[0] + s[1] + s[2] + s[3];
+    return NULL;
+}
+
+/* Bytes per second read by `threads` threads streaming through buf (median of runs). */
+static double bandwidth(const uint64_t *buf, size_t words, int threads, int runs) {
+    double t[MAX_RUNS];
+    volatile uint64_t sink = 0;
+    for (int r = 0; r < runs; r++) {
+        pthread_t th[2];
+        bw_job jobs[2];
+        size_t per = words / (size_t)threads;
+        double t0 = now_s();
+        for (int k = 0; k < threads; k++) {
+            jobs[k] = (bw_job){buf + (size_t)k * per, per, 0};
+            if (k) pthread_create(&th[k], NULL, bw_read, &jobs[k]);
+        }
+        bw_read(&jobs[0]);
+        for (int k = 1; k < threads; k++) pthread_join(th[k], NULL);
+        t[r] = (double)(per * (size_t)threads * 8) / (now_s() - t0);
+        for (int k = 0; k < threads; k++) sink += jobs[k].sum;
+    }
+    (void)sink;
+    return median(t, runs);
+}
+
+/* ---- decode --------------------------------------------------------------------------- */
+
+static int fail(const char *what) {
+    fprintf(stderr, "bench_gpt2: %s: %s\n", what, el_last_error());
+    return 2;
+}
+
+/* Decode tok/s (median of runs) for each thread count; *touched = weight bytes per token. */
+static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
+                       uint64_t *touched, uint64_t *arena) {
+    el_model *m = NULL;
+    if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
+    el_plan_params pp = {CTX, 1, dtype, 0};
+    el_plan plan;
+    el_arena_params ap;
+    el_arena *a = NULL;
+    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_load_stats ls;
+    if (el_model_load(m, &plan, a, NULL, &ls) != EL_OK) return fail("load");
+    *arena = plan.total_bytes;
+    *touched = 0;
+    for (size_t i = 0; i < el_model_tensor_count(m); i++) {
+        el_tensor_info ti;
+        el_model_tensor(m, i, &ti);
+        if (strcmp(ti.name, "wpe.weight"))
+            *touched += ti.nbytes / el_dtype_size(ti.dtype) * el_dtype_size(ti.loaded_dtype);
+    }
+    fprintf(stderr, "  %s: loaded %.0f MB in %.2f s\n", dtype == EL_DT_F16 ? "f16" : "f32",
+            ls.bytes_read / 1e6, ls.seconds);
+    for (unsigned th = 1; th <= 2; th++) {
+        el_session_params sp = {th, EL_DEVICE_CPU, 0};
+        el_session *s = NULL;
+        if (el_session_init(m, a, &plan, &sp, &s) != EL_OK) return fail("session");
+        double t[MAX_RUNS];
+        for (int r = 0; r < runs; r++) {
+            int32_t ids[PROMPT] = {464, 2003, 286, 9552, 318, 262, 3287, 286};
+            const float *lg = NULL;
+            el_session_reset(s);
+            if (el_session_forward(s, ids, PROMPT, &lg) != EL_OK) return fail("prefill");
+            double t0 = now_s();
+            for (int k = 0; k < STEPS; k++) {
+                int32_t next = 0;
+                for (int32_t v = 1; v < VOCAB; v++)
+                    if (lg[v] > lg[next]) next = v;
+                if (el_session_forward(s, &next, 1, &lg) != EL_OK) return fail("decode");
+            }
+            t[r] = STEPS / (now_s() - t0);
+        }
+        tps[th - 1] = median(t, runs);
+        el_session_deinit(s);
+    }
+    el_arena_deinit(a);
+    el_model_close(m);
+    return 0;
+}
+
+/* --model mode: one greedy generation from prompt ids through the public API, timed from
+ * before el_model_open, as one JSON line (bench/seed_gpt2.py uses it where `edgeload
+ * generate` has no tokenizer for the model). */
+static int run_model(const char *dir, const char *id_list, int n_new, el_dtype dtype,
+                     uint32_t ctx) {
+    static int32_t ids[1024];
+    size_t n = 0;
+    for (const char *p = id_list; *p && n < 1024;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return fprintf(stderr, "--ids: bad list\n"), 1;
+        ids[n++] = (int32_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    double t0 = now_s();
+    el_model *m = NULL;
+    if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
+    el_plan_params pp = {ctx, 1, dtype, 0};
+    el_plan plan;
+    el_arena_params ap;
+    el_arena *a = NULL;
+    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_load_stats ls;
+    if (el_model_load(m, &plan, a, NULL, &ls) != EL_OK) return fail("load");
+    el_session *s = NULL;
+    if (el_session_init(m, a, &plan, NULL, &s) != EL_OK) return fail("session");
+    const float *lg = NULL;
+    if (el_session_forward(s, ids, n, &lg) != EL_OK) return fail("prefill");
+    uint32_t vocab = el_session_vocab(s);
+    int32_t out[256];
+    double t_first = 0;
+    for (int k = 0; k < n_new && k < 256; k++) {
+        int32_t next = 0;
+        for (uint32_t v = 1; v < vocab; v++)
+            if (lg[v] > lg[next]) next = (int32_t)v;
+        out[k] = next;
+        if (k == 0) t_first = now_s();
+        if (k + 1 < n_new && el_session_forward(s, &next, 1, &lg) != EL_OK) return fail("decode");
+    }
+    double t_end = now_s();
+    el_mem_report mr;
+    el_mem_report_get(&mr);
+    printf("{\"ids\":[");
+    for (int k = 0; k < n_new && k < 256; k++) printf("%s%d", k ? "," : "", out[k]);
+    printf("],\"load_s\":%.6f,\"ttft_s\":%.6f,\"gen_tok_s\":%.3f,\"arena\":%llu,"
+           "\"vm_hwm\":%llu,\"threads\":%u}\n", ls.seconds, t_first - t0,
+           n_new > 1 ? (n_new - 1) / (t_end - t_first) : 0.0,
+           (unsigned long long)plan.total_bytes, (unsigned long long)mr.vm_hwm,
+           el_session_threads(s));
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int runs = 5, n_new = 20;
+    const char *keep = NULL, *model = NULL, *id_list = NULL;
+    el_dtype dtype = EL_DT_NONE;
+    uint32_t ctx = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            runs = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--keep") && i + 1 < argc) {
+            keep = argv[++i];
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+        } else if (!strcmp(argv[i], "--ids") && i + 1 < argc) {
+            id_list = argv[++i];
+        } else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
+            n_new = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            ctx = (uint32_t)atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            if (el_dtype_parse(argv[++i], &dtype) != EL_OK) return fail("--dtype");
+        } else {
+            fprintf(stderr, "usage: bench_gpt2 [--runs N] [--keep DIR]\n"
+                    "       bench_gpt2 --model DIR --ids 1,2,3 [-n N] [--dtype f16] [--ctx N]\n");
+            return 1;
+        }
+    }
+    if (model) return run_model(model, id_list ? id_list : "", n_new, dtype, ctx);
+    if (runs < 1 || runs > MAX_RUNS) return fprintf(stderr, "--runs: 1..%d\n", MAX_RUNS), 1;
+    char dir[1024];
+    if (keep) {
+        snprintf(dir, sizeof dir, "%s", keep);
+        mkdir(dir, 0755);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/bench_gpt2.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) return fprintf(stderr, "bench_gpt2: cannot make a temp dir\n"), 2;
+    }
+    struct stat st;
+    char mpath[1100];
+    snprintf(mpath, sizeof mpath, "%s/model.safetensors", dir);
+    if (stat(mpath, &st) != 0) {
+        double t0 = now_s();
+        int rc = write_model(dir);
+        if (rc) return rc;
+        fprintf(stderr, "wrote a GPT-2 124M-shaped model to %s in %.1f s\n", dir, now_s() - t0);
+    }
+
+    double tps[2][2];
+    uint64_t touched[2], arena[2];
+    static const el_dtype dts[2] = {EL_DT_NONE, EL_DT_F16};
+    for (int d = 0; d < 2; d++) {
+        int rc = bench_dtype(dir, dts[d], runs, tps[d], &touched[d], &arena[d]);
+        if (rc) return rc;
+    }
+
+    /* Read bandwidth, same run: over BW_BYTES (past any cache this machine reports), and
+     * over a buffer the size of each dtype's per-token weight bytes (what decode streams,
+     * through the same cache hierarchy: the bound quoted below). */
+    uint64_t *buf = NULL;
+    if (posix_memalign((void **)&buf, 4096, BW_BYTES)) return fprintf(stderr, "no memory\n"), 3;
+    memset(buf, 1, BW_BYTES);
+    double bw_big[2], bw_ws[2][2];
+    for (int th = 0; th < 2; th++) {
+        bw_big[th] = bandwidth(buf, BW_BYTES / 8, th + 1, runs);
+        for (int d = 0; d < 2; d++) bw_ws[d][th] = bandwidth(buf, touched[d] / 8, th + 1, runs);
+    }
+    free(buf);
+
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("GPT-2 124M shape (12 x 768, vocab 50257), ctx %d, %d-token prompt, %d decode steps, "
+           "median of %d; %ld CPUs online\n", CTX, PROMPT, STEPS, runs, cpus);
+    printf("read bandwidth over %llu MiB: 1 thread %.2f GB/s, 2 threads %.2f GB/s\n",
+           (unsigned long long)(BW_BYTES >> 20), bw_big[0] / 1e9, bw_big[1] / 1e9);
+    printf("%-8s %-8s %10s %12s %10s %14s %12s %9s %12s\n", "weights", "threads", "arena MB",
+           "bytes/token", "tok/s", "bw(ws) GB/s", "bound tok/s", "fraction",
+           "vs big-buf");
+    for (int d = 0; d < 2; d++)
+        for (int th = 0; th < 2; th++) {
+            double bound = bw_ws[d][th] / (double)touched[d];
+            double bound_big = bw_big[th] / (double)touched[d];
+            printf("%-8s %-8d %10.1f %11.1fM %10.2f %14.2f %12.2f %9.2f %12.2f\n",
+                   d ? "f16" : "f32", th + 1, arena[d] / 1e6, touched[d] / 1e6, tps[d][th],
+                   bw_ws[d][th] / 1e9, bound, tps[d][th] / bound, tps[d][th] / bound_big);
+        }
+    if (!keep) {
+        unlink(mpath);
+        snprintf(mpath, sizeof mpath, "%s/config.json", dir);
+        unlink(mpath);
+        rmdir(dir);
+    }
+    return 0;
+}
