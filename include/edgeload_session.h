@@ -75,7 +75,9 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
  * --tokenizer file, else one found next to it). Writes at most cap ids; the encoder works
  * inside ids, so cap must hold the text's tokens before merging (at most len + 2):
  * EL_E_NOFIT with that count in *n otherwise. EL_E_INVALID for invalid UTF-8 (naming the
- * byte), EL_E_UNSUPPORTED / EL_E_INVALID when the model has no usable tokenizer. */
+ * byte), EL_E_UNSUPPORTED / EL_E_INVALID when the model has no usable tokenizer. add_bos
+ * prepends BOS for models whose prompts start with it (Llama); GPT-2 prompts never do, as
+ * in transformers. */
 el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_bos,
                       int32_t *ids, size_t cap, size_t *n);
 /* The bytes token id stands for after token prev (-1 if none): the leading space of the

@@ -26,6 +26,9 @@ typedef struct el_family {
      * Family data goes in m->family_data; close frees it. */
     el_status (*open)(el_model *m);
     void (*close)(el_model *m);
+    /* Prompts are encoded without BOS even when asked (GPT-2: transformers starts a prompt
+     * with its first token; <|endoftext|> only separates documents). */
+    bool prompt_without_bos;
     /* Families may add members below (sessions, forward passes). */
 
     /* Sessions (models/session.c calls these; NULL = the family cannot run). */

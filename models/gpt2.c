@@ -409,7 +409,6 @@ static el_status gpt2_session_init(el_session *s) {
     s->vocab = c.vocab;
     s->max_ctx = c.max_pos;
     s->n_stop = 0;
-    s->no_bos = true; /* GPT-2 prompts start with their first token, as transformers encodes */
     int32_t bos = -1, eos = -1;
     el_token_special(m, &bos, &eos);
     if (m->config.eos_token_id >= 0 && m->config.eos_token_id < (int64_t)c.vocab)
@@ -481,6 +480,7 @@ static void gpt2_forward(el_session *s, const int32_t *ids, size_t n, bool want_
 
 const el_family el_family_gpt2 = {
     .name = "gpt2",
+    .prompt_without_bos = true,
     .detect = gpt2_detect,
     .plan = gpt2_plan,
     .open = gpt2_open,

@@ -239,7 +239,8 @@ el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_
     const el_tokenizer *t;
     el_status s = model_tokenizer(m, &t);
     if (s != EL_OK) return s;
-    return el_tokenizer_encode(t, text, len, add_bos, ids, cap, n);
+    return el_tokenizer_encode(t, text, len, add_bos && !m->family->prompt_without_bos, ids,
+                               cap, n);
 }
 
 el_status el_token_piece(const el_model *m, int32_t prev, int32_t id, char *buf, size_t cap,
@@ -280,7 +281,8 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     el_status rc = model_tokenizer(s->model, &tok);
     if (rc != EL_OK) return rc;
     size_t len = strlen(prompt), n = 0;
-    rc = el_tokenizer_encode(tok, prompt, len, !s->no_bos, s->ids, s->ids_cap, &n);
+    rc = el_tokenizer_encode(tok, prompt, len, !s->family->prompt_without_bos, s->ids,
+                             s->ids_cap, &n);
     if (rc == EL_E_NOFIT)
         return el_errorf(EL_E_NOFIT, "the prompt (%zu bytes) is too long: it needs up to %zu "
                          "tokens and the context is %u tokens (--ctx)", len, n, s->ctx);

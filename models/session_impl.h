@@ -68,7 +68,6 @@ struct el_session {
     float *logits;               /* set by the family: [vocab], in scratch */
     int32_t stop[EL_SESSION_MAX_STOP]; /* set by the family: ids that end generation */
     uint32_t n_stop;
-    bool no_bos;                 /* set by the family: prompts are encoded without BOS (GPT-2) */
     void *family_state;          /* owned by the family, in scratch */
     el_pool *pool;               /* in scratch */
     int32_t *ids;                /* [ids_cap] prompt tokens, in scratch */

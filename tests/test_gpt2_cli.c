@@ -2,7 +2,8 @@
  * hf_gpt2_vocab50257 fixture with the real tokenizer files from ../shared/models (linked in as
  * vocab.json + merges.txt, and as encoder.json + vocab.bpe) prints exactly transformers' text
  * for "The future of AI is" with 16 greedy tokens, and its ids; a prompt longer than
- * n_positions exits 3. Skips without ../shared/models. */
+ * n_positions exits 3; the same text from .elimg images packed from it. Skips without
+ * ../shared/models. */
 // ctest-labels: gpt2;model;cli
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
@@ -76,6 +77,20 @@ int main(void) {
         EL_CHECK(link_into(d, vocab, k ? "encoder.json" : "vocab.json"));
         EL_CHECK(link_into(d, merges, k ? "vocab.bpe" : "merges.txt"));
         check_folder(d, text, want_ids);
+    }
+
+    /* Packed into an .elimg image (every codec; --dtype f32 widens the f16 weights): the
+     * Conv1D weights travel already transposed, the tokenizer files inside the image, and
+     * the text is still transformers' text. */
+    const char *packs[] = {"--codec none", "--codec lz4", "--codec shuffle-lz4 --dtype f32"};
+    for (int k = 0; k < 3; k++) {
+        char img[800], pargs[1800];
+        snprintf(img, sizeof img, "%s/gpt2_%d.elimg", el_test_tmpdir(), k);
+        snprintf(pargs, sizeof pargs, "pack '%s' -o '%s' %s --chunk 64K", a, img, packs[k]);
+        EL_CHECK(el_test_run_cli(pargs, NULL, NULL) == 0);
+        check_folder(img, text, want_ids);
+        snprintf(pargs, sizeof pargs, "verify '%s'", img);
+        EL_CHECK(el_test_run_cli(pargs, NULL, NULL) == 0);
     }
 
     /* Longer than n_positions (32 here): exit 3 with the reason. */
