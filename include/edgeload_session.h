@@ -205,9 +205,10 @@ el_status el_embed(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
 
 /* el_encode, then the classification head (BertForSequenceClassification: pooler
  * tanh(W h_[CLS] + b), then the classifier) per sequence: logits [batch, labels] into
- * logits (cap floats each for logits and probs); probs (may be NULL): softmax over the
- * labels, or the sigmoid of the one logit of a single-output head (as transformers'
- * text-classification pipeline). EL_E_UNSUPPORTED when the model has no classification
+ * logits (cap floats each for logits and probs); probs (may be NULL), as transformers'
+ * text-classification pipeline: config problem_type "regression" -> the logits as they
+ * are; "multi_label_classification" or a single-output head -> a sigmoid per label; else
+ * softmax over the labels. EL_E_UNSUPPORTED when the model has no classification
  * head (or no pooler), EL_E_USAGE if cap < batch * labels. */
 el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
                       const uint32_t *lengths, uint32_t batch, uint32_t seq, float *logits,

@@ -194,6 +194,15 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
         (st = get_string(v, key, c->hidden_act, sizeof c->hidden_act, false, fname)) != EL_OK)
         return st;
 
+    if ((v = find(root, "position_embedding_type")) &&
+        (st = get_string(v, "position_embedding_type", c->position_embedding_type,
+                         sizeof c->position_embedding_type, false, fname)) != EL_OK)
+        return st;
+    if ((v = find(root, "problem_type")) &&
+        (st = get_string(v, "problem_type", c->problem_type, sizeof c->problem_type, false,
+                         fname)) != EL_OK)
+        return st;
+
     for (size_t i = 0; i < sizeof k_u32_fields / sizeof k_u32_fields[0]; i++) {
         const u32_field *f = &k_u32_fields[i];
         if (!(v = find_any(root, f->keys, 3, &key))) continue;

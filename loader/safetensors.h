@@ -101,6 +101,8 @@ typedef struct el_config {
     char model_type[32];            /* "llama", "gpt2", "bert", ... */
     char architecture[64];          /* architectures[0] */
     char hidden_act[32];            /* hidden_act / activation_function */
+    char position_embedding_type[32]; /* BERT: "absolute" ("" = absent = absolute) */
+    char problem_type[48];          /* classifier heads: "single_label_classification", ... */
     uint32_t hidden_size;           /* hidden_size | n_embd | dim */
     uint32_t intermediate_size;     /* intermediate_size | n_inner (0 = 4 * hidden) */
     uint32_t num_layers;            /* num_hidden_layers | n_layer */

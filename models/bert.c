@@ -64,6 +64,16 @@ static el_status bert_config(const el_model *m, bert_cfg *c) {
     else
         return el_errorf(EL_E_UNSUPPORTED, "%s: config hidden_act '%s': the bert family runs "
                          "gelu, gelu_new and gelu_pytorch_tanh", m->path, k->hidden_act);
+    if (k->position_embedding_type[0] && strcmp(k->position_embedding_type, "absolute"))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config position_embedding_type '%s': the bert "
+                         "family runs absolute position embeddings only", m->path,
+                         k->position_embedding_type);
+    if (k->problem_type[0] && strcmp(k->problem_type, "single_label_classification") &&
+        strcmp(k->problem_type, "multi_label_classification") &&
+        strcmp(k->problem_type, "regression"))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config problem_type '%s': expected "
+                         "single_label_classification, multi_label_classification or "
+                         "regression", m->path, k->problem_type);
     c->dim = k->hidden_size;
     c->inter = k->intermediate_size;
     c->n_layers = k->num_layers;

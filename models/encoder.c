@@ -231,11 +231,19 @@ el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids
     const float *h = e->family->encode(e, e->ids, e->type_ids);
     e->family->classify(e, h, logits);
     if (!probs) return EL_OK;
+    /* As transformers' pipelines: one label or multi-label heads -> an independent sigmoid
+     * per label; single-label heads -> softmax; regression -> the raw value. */
+    const char *pt = e->model->config.problem_type;
+    bool multi = !strcmp(pt, "multi_label_classification"), regression = !strcmp(pt, "regression");
     for (uint32_t b = 0; b < batch; b++) {
         const float *l = logits + (size_t)b * nl;
         float *p = probs + (size_t)b * nl;
-        if (nl == 1) {
-            p[0] = 1.0f / (1.0f + expf(-l[0]));
+        if (regression) {
+            for (size_t i = 0; i < nl; i++) p[i] = l[i];
+            continue;
+        }
+        if (nl == 1 || multi) {
+            for (size_t i = 0; i < nl; i++) p[i] = 1.0f / (1.0f + expf(-l[i]));
             continue;
         }
         float mx = l[0];
