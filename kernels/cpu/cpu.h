@@ -57,6 +57,7 @@ struct el_pool {
     bool sync_ready;                  /* mu and cv initialised */
     _Atomic unsigned generation;      /* bumped once per job */
     _Atomic unsigned pending;         /* workers still running the current job */
+    _Atomic unsigned started;         /* workers that have begun running (init waits for all) */
     _Atomic bool stop;
     el_pool_fn fn;                    /* the current job */
     void *ctx;

@@ -60,6 +60,7 @@ static void *worker_main(void *arg) {
     el_pool_worker *w = arg;
     el_pool *p = w->pool;
     unsigned seen = 0;
+    atomic_fetch_add_explicit(&p->started, 1, memory_order_release);
     for (;;) {
         unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
         double deadline = 0;
@@ -149,6 +150,9 @@ el_status el_pool_init(el_pool *p, unsigned n_threads, el_isa isa) {
                              n_threads);
         }
     }
+    /* Return only once every worker runs: whatever a thread's start costs (the C library's
+     * and a sanitizer's per-thread setup) is then paid inside init, never in a later job. */
+    while (atomic_load_explicit(&p->started, memory_order_acquire) < n_threads - 1) sched_yield();
     pin_workers(p);
     return EL_OK;
 }
