@@ -22,23 +22,33 @@ esac
 step() { printf '\n== %s ==\n' "$*"; }
 
 # Tests run under qemu-aarch64 (user-mode emulation; the CLI too, through $EL_CLI), chosen
-# to keep the step within about 2 minutes on a 2-core machine, build included (measured:
-# 10-20 s build, then 21 tests; the two slowest,, test_llama_noalloc and test_llama_sampler,
-# 16-27 s and 10-14 s). They cover every kernel on the NEON and portable paths, the arena,
-# loader, platform, tokenizer and sampler units, and the llama paths end to end
-# (stories260K's 64 greedy ids against the recorded reference the native run checks too,
-# the HF and llama2c fixtures, the CLI, no allocation after the arena is committed).
+# to keep the step within about 2 minutes on a 2-core machine, build included. They cover
+# every kernel on the NEON and portable paths (and the ARMv8 CRC32C instructions), the
+# arena, loader (with the load-time transpose), platform, tokenizer and sampler units, the
+# llama paths end to end (stories260K's 64 greedy ids against the recorded reference the
+# native run checks too), the GPT-2 and BERT fixtures against transformers, the CLIs, packed
+# images (round trip, corruption), boards, and no allocation after the arena is committed.
 # Not run under qemu, because they measure the process's memory and under qemu that is the
-# emulator's (both run natively in steps 1 and 2):
+# emulator's (all run natively in steps 1 and 2):
 #   test_platform_mem     RSS after prefaulting: qemu does not pass MADV_POPULATE_* through;
-#   test_loader_peak_rss  VmHWM within arena + 16 MiB, but qemu itself takes ~18 MiB.
+#   test_loader_peak_rss, test_gpt2_noalloc  VmHWM within arena + 16 MiB, but qemu itself
+#                         takes ~18 MiB;
+#   test_serve            VmHWM flat over 1,000 requests (and ~10x slower emulated).
+# Also not run: test_image_atomic (kills and fault-injects pack: platform code, no
+# architecture-specific path; 8 s), test_bert_minilm (60 s emulated, the same kernels as
+# test_bert_hf), test_kernels_cuda (no CUDA in this build).
 # A test added later runs under qemu only once it is named here.
 arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu
   test_loader_config test_loader_hostile test_loader_index test_loader_noalloc
   test_loader_plan test_loader_safetensors test_loader_stream
   test_platform_storage test_platform_thread test_tokenizer_hf_bpe test_tokenizer_llama2c
   test_llama_cli test_llama_hf test_llama_llama2c test_llama_noalloc test_llama_sampler
-  test_llama_session test_llama_stories)
+  test_llama_session test_llama_stories
+  test_tokenizer_gpt2 test_tokenizer_wordpiece test_loader_transpose
+  test_gpt2_bad test_gpt2_cli test_gpt2_hf
+  test_bert_attention test_bert_cli test_bert_config test_bert_hf test_bert_noalloc test_bert_plan
+  test_image_crc32c test_image_roundtrip test_image_corrupt test_image_noalloc
+  test_boards test_platform_gpu)
 
 arm64_step() {
   step "aarch64 cross build (-Werror) and tests under qemu-aarch64"

@@ -108,7 +108,7 @@ static void minilm(char **out, char **err) {
     EL_CHECK(cli(args, out, err) == 2 && strstr(*err, "--no-truncate"));
     /* Invalid UTF-8 on stdin: exit 2 naming the byte. */
     snprintf(args, sizeof args, "--version >/dev/null; { printf 'ok\\ncaf\\351\\n' | "
-             "\"${EL_CLI:-%s/edgeload}\" embed %s; }", EL_BINARY_DIR, dir);
+             "${EL_CLI:-%s/edgeload} embed %s; }", EL_BINARY_DIR, dir);
     EL_CHECK(cli(args, out, err) == 2);
     EL_CHECK(strstr(*err, "text 1") && strstr(*err, "UTF-8"));
     /* No classification head. */
@@ -148,7 +148,7 @@ int main(void) {
     EL_CHECK(el_test_write_file(in, lines, strlen(lines)));
     char args[1024];
     /* el_test_run_cli gives the command /dev/null as stdin: run a group that reads the file. */
-    snprintf(args, sizeof args, "--version >/dev/null; { \"${EL_CLI:-%s/edgeload}\" embed %s/hf_bert_base "
+    snprintf(args, sizeof args, "--version >/dev/null; { ${EL_CLI:-%s/edgeload} embed %s/hf_bert_base "
              "--ids --batch 2 --json < '%s'; }", EL_BINARY_DIR, FIX, in);
     rc = cli(args, &out, &err);
     EL_CHECK(rc == 0);

@@ -150,9 +150,10 @@ void el_cpu_attention_bidir(el_pool *p, float *out, const float *q, const float 
 
 /* ---- GELU over the pool ----------------------------------------------------------------- */
 
-/* The loops are here rather than calls into ops.c so that a pool job never calls a kernel
- * that might itself dispatch to the pool. */
+/* Each thread runs ops.c's serial kernel (which never dispatches to the pool itself, and
+ * takes the pool only for its instruction set) on its slice. */
 typedef struct gelu_job {
+    const el_pool *pool;
     float *x;
     size_t n;
     bool tanh_approx;
@@ -160,21 +161,21 @@ typedef struct gelu_job {
 
 static void gelu_run(void *ctx, unsigned ith, unsigned nth) {
     const gelu_job *j = ctx;
-    float *x = j->x;
-    size_t i0 = j->n * ith / nth, i1 = j->n * (ith + 1) / nth;
-    if (j->tanh_approx) {
-        const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
-        for (size_t i = i0; i < i1; i++) {
-            float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
-        }
-    } else {
-        for (size_t i = i0; i < i1; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
-    }
+    /* Slices start on multiples of 16 elements, so every element takes the same (vector or
+     * scalar tail) path of the serial kernel as it would alone: results do not depend on
+     * the thread count. */
+    size_t blocks = (j->n + 15) / 16;
+    size_t i0 = blocks * ith / nth * 16, i1 = blocks * (ith + 1) / nth * 16;
+    if (i1 > j->n) i1 = j->n;
+    if (i0 >= i1) return;
+    if (j->tanh_approx)
+        el_cpu_gelu_tanh(j->pool, j->x + i0, i1 - i0);
+    else
+        el_cpu_gelu_erf(j->pool, j->x + i0, i1 - i0);
 }
 
 void el_cpu_gelu_par(el_pool *p, float *x, size_t n, bool tanh_approx) {
-    gelu_job j = {x, n, tanh_approx};
+    gelu_job j = {p, x, n, tanh_approx};
     /* erff / tanhf cost about as much as a few dozen multiply-adds each. */
     el_pool_run_sized(p, (uint64_t)n * 32, gelu_run, &j);
 }
