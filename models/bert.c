@@ -7,6 +7,7 @@
  * residual + LayerNorm; the optional pooler (tanh) and classifier head. */
 #include "loader/load_impl.h"
 #include "models/encoder_impl.h"
+#include "models/family_tok.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -314,12 +315,6 @@ static el_status resolve_ctx(const el_model *m, const bert_cfg *c, uint32_t want
 
 /* ---- family hooks ----------------------------------------------------------------------- */
 
-typedef struct bert_model_data {
-    el_tokenizer *tok;     /* NULL if none could be opened */
-    el_status tok_status;  /* why not */
-    char tok_error[512];
-} bert_model_data;
-
 static bool bert_detect(const el_model *m) {
     if (!m->has_config) return false;
     if (strcmp(m->config.model_type, "bert") && strncmp(m->config.architecture, "Bert", 4))
@@ -353,62 +348,12 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
     return EL_OK;
 }
 
-/* The tokenizer: the explicit path (--tokenizer) must open; otherwise tokenizer.json, else
- * vocab.txt found with the model (el_model_side_file). When none opens, the error is kept
- * for el_encoder_tokenize, so inspect, plan, load and --ids still work. */
+/* The tokenizer (models/family_tok.c): tokenizer.json, else vocab.txt. When none opens,
+ * the reason is kept for el_encoder_tokenize, so inspect, plan, load and --ids still work. */
 static el_status bert_open(el_model *m) {
-    bert_model_data *d = calloc(1, sizeof *d);
-    if (!d) return el_errorf(EL_E_NOMEM, "out of memory");
-    m->family_data = d;
-    uint32_t vocab = m->config.vocab_size;
-    if (m->tokenizer_path[0]) {
-        el_status s = el_tokenizer_open(m->tokenizer_path, vocab, &d->tok);
-        if (s != EL_OK) {
-            char why[600];
-            snprintf(why, sizeof why, "%s", el_last_error());
-            return el_errorf(s, "--tokenizer: %s", why);
-        }
-        return EL_OK;
-    }
-    static const char *const cand[] = {"tokenizer.json", "vocab.txt"};
-    char path[sizeof m->tokenizer_path];
-    d->tok_status = EL_E_INVALID;
-    snprintf(d->tok_error, sizeof d->tok_error, "%.300s: no tokenizer next to the model "
-             "(tokenizer.json or vocab.txt): pass --tokenizer FILE, or token ids with --ids",
-             m->path);
-    bool first_failure = true;
-    for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
-        if (!el_model_side_file(m, cand[i], path, sizeof path)) continue;
-        el_status s = el_tokenizer_open(path, vocab, &d->tok);
-        if (s == EL_OK) {
-            memcpy(m->tokenizer_path, path, sizeof path);
-            return EL_OK;
-        }
-        if (first_failure) {
-            d->tok_status = s;
-            snprintf(d->tok_error, sizeof d->tok_error, "%s", el_last_error());
-            first_failure = false;
-        }
-    }
-    return EL_OK;
-}
-
-static void bert_close(el_model *m) {
-    bert_model_data *d = m->family_data;
-    if (!d) return;
-    el_tokenizer_close(d->tok);
-    free(d);
-    m->family_data = NULL;
-}
-
-static el_status bert_tokenizer(const el_model *m, const el_tokenizer **out) {
-    const bert_model_data *d = m->family_data;
-    if (d && d->tok) {
-        *out = d->tok;
-        return EL_OK;
-    }
-    if (!d) return el_errorf(EL_E_INVALID, "%s: no tokenizer", m->path);
-    return el_error_set(d->tok_status, d->tok_error);
+    static const char *const names[] = {"tokenizer.json", "vocab.txt"};
+    return el_family_tok_open(m, names, 2, "tokenizer.json or vocab.txt; or give token ids "
+                              "with --ids");
 }
 
 static el_status bert_encoder_init(el_encoder *e, el_carver *sc) {
@@ -516,11 +461,11 @@ const el_family el_family_bert = {
     .detect = bert_detect,
     .plan = bert_plan,
     .open = bert_open,
-    .close = bert_close,
+    .close = el_family_tok_close,
     .session_init = NULL,
     .session_deinit = NULL,
     .forward = NULL,
-    .tokenizer = bert_tokenizer,
+    .tokenizer = el_family_tok_get,
     .encoder_init = bert_encoder_init,
     .encode = bert_encode,
     .classify = bert_classify,

@@ -9,6 +9,7 @@
  * so the loader places them as [out, in] (nn.Linear's layout, the one every matmul kernel
  * takes) while streaming them in: no second copy, no transposed kernel. */
 #include "loader/load_impl.h"
+#include "models/family_tok.h"
 #include "models/session_impl.h"
 
 #include <ctype.h>
@@ -255,12 +256,6 @@ static el_status resolve_ctx(const el_model *m, const gpt2_cfg *c, uint32_t want
 
 /* ---- family hooks ----------------------------------------------------------------------- */
 
-typedef struct gpt2_model_data {
-    el_tokenizer *tok;    /* NULL if none could be opened */
-    el_status tok_status; /* why not */
-    char tok_error[512];
-} gpt2_model_data;
-
 static bool gpt2_detect(const el_model *m) {
     if (!m->has_config || strcmp(m->config.model_type, "gpt2")) return false;
     return (el_model_find(m, "wte.weight") >= 0 &&
@@ -290,45 +285,6 @@ static el_status gpt2_plan(const el_model *m, const el_plan_params *p, uint64_t 
     return EL_OK;
 }
 
-/* Opens the tokenizer: the explicit path must open; otherwise the first of the files next
- * to the model that opens wins; when none does, el_tokenize reports why later (so inspect,
- * plan and load still work on a model without a tokenizer). */
-static void open_tokenizer(el_model *m, gpt2_model_data *d) {
-    uint32_t vocab = m->config.vocab_size;
-    char path[sizeof m->tokenizer_path], merges[sizeof m->tokenizer_path];
-    d->tok_status = EL_E_INVALID;
-    snprintf(d->tok_error, sizeof d->tok_error, "%.300s: no tokenizer found next to the model "
-             "(tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe): pass "
-             "--tokenizer FILE", m->path);
-    static const char *const pairs[2][2] = {{"vocab.json", "merges.txt"},
-                                            {"encoder.json", "vocab.bpe"}};
-    bool first_failure = true;
-    for (int i = 0; i < 3; i++) {
-        el_status s;
-        if (i == 0) {
-            if (!el_model_side_file(m, "tokenizer.json", path, sizeof path)) continue;
-            s = el_tokenizer_open(path, vocab, &d->tok);
-        } else {
-            if (!el_model_side_file(m, pairs[i - 1][0], path, sizeof path)) continue;
-            if (!el_model_side_file(m, pairs[i - 1][1], merges, sizeof merges)) {
-                s = el_errorf(EL_E_INVALID, "%.400s is next to the model but %s is missing",
-                              path, pairs[i - 1][1]);
-            } else {
-                s = el_tokenizer_gpt2_open(path, merges, vocab, &d->tok);
-            }
-        }
-        if (s == EL_OK) {
-            memcpy(m->tokenizer_path, path, sizeof path);
-            return;
-        }
-        if (first_failure) {
-            d->tok_status = s;
-            snprintf(d->tok_error, sizeof d->tok_error, "%s", el_last_error());
-            first_failure = false;
-        }
-    }
-}
-
 /* True for [transformer.]h.N.<a Conv1D weight>. */
 static bool is_conv1d(const char *name) {
     const char *s = name;
@@ -342,43 +298,16 @@ static bool is_conv1d(const char *name) {
 }
 
 static el_status gpt2_open(el_model *m) {
-    gpt2_model_data *d = calloc(1, sizeof *d);
-    if (!d) return el_errorf(EL_E_NOMEM, "out of memory");
-    m->family_data = d;
     /* Conv1D weights: placed transposed (see the top of this file). Only 2-D ones: a
      * wrong shape is reported by the plan, with the shape the config implies. */
     for (size_t i = 0; i < m->tensors.count; i++)
         if (m->tensors.items[i].ndim == 2 && is_conv1d(m->tensors.items[i].name))
             m->tensors.items[i].transpose2d = true;
-    if (m->tokenizer_path[0]) {
-        el_status s = el_tokenizer_open(m->tokenizer_path, m->config.vocab_size, &d->tok);
-        if (s != EL_OK) {
-            char why[600];
-            snprintf(why, sizeof why, "%s", el_last_error());
-            return el_errorf(s, "--tokenizer: %s", why);
-        }
-        return EL_OK;
-    }
-    open_tokenizer(m, d);
-    return EL_OK;
-}
-
-static void gpt2_close(el_model *m) {
-    gpt2_model_data *d = m->family_data;
-    if (!d) return;
-    el_tokenizer_close(d->tok);
-    free(d);
-    m->family_data = NULL;
-}
-
-static el_status gpt2_tokenizer(const el_model *m, const el_tokenizer **out) {
-    const gpt2_model_data *d = m->family_data;
-    if (d && d->tok) {
-        *out = d->tok;
-        return EL_OK;
-    }
-    if (!d) return el_errorf(EL_E_INVALID, "%s: no tokenizer", m->path);
-    return el_error_set(d->tok_status, d->tok_error);
+    /* The tokenizer (models/family_tok.c); when none opens, el_tokenize reports why later. */
+    static const char *const names[] = {"tokenizer.json", "vocab.json+merges.txt",
+                                        "encoder.json+vocab.bpe"};
+    return el_family_tok_open(m, names, 3, "tokenizer.json, vocab.json + merges.txt, or "
+                              "encoder.json + vocab.bpe");
 }
 
 static el_status gpt2_session_init(el_session *s) {
@@ -484,9 +413,9 @@ const el_family el_family_gpt2 = {
     .detect = gpt2_detect,
     .plan = gpt2_plan,
     .open = gpt2_open,
-    .close = gpt2_close,
+    .close = el_family_tok_close,
     .session_init = gpt2_session_init,
     .session_deinit = NULL,
     .forward = gpt2_forward,
-    .tokenizer = gpt2_tokenizer,
+    .tokenizer = el_family_tok_get,
 };

@@ -4,6 +4,7 @@
  * (k and v written straight into the KV cache), RoPE (interleaved pairs for llama2.c,
  * rotate-half for HF), grouped-query attention, SwiGLU FFN, final norm, classifier. */
 #include "loader/load_impl.h"
+#include "models/family_tok.h"
 #include "models/session_impl.h"
 
 #include <math.h>
@@ -255,12 +256,6 @@ static el_status resolve_ctx(const el_model *m, const llama_cfg *c, uint32_t wan
 
 /* ---- family hooks ----------------------------------------------------------------------- */
 
-typedef struct llama_model_data {
-    el_tokenizer *tok;     /* NULL if none could be opened */
-    el_status tok_status;  /* why not */
-    char tok_error[512];
-} llama_model_data;
-
 static bool llama_detect(const el_model *m) {
     if (!strcmp(m->format, "llama2c")) return true;
     if (!m->has_config) return false;
@@ -292,65 +287,13 @@ static el_status llama_plan(const el_model *m, const el_plan_params *p, uint64_t
 }
 
 
-/* The tokenizer: the explicit path must open; otherwise the first file next to the model
- * that opens wins, and when none does, el_tokenize reports why later (so inspect, plan and
- * load still work on a model whose tokenizer we cannot read). */
+/* The tokenizer (models/family_tok.c); when none opens, el_tokenize reports why later. */
 static el_status llama_open(el_model *m) {
-    llama_model_data *d = calloc(1, sizeof *d);
-    if (!d) return el_errorf(EL_E_NOMEM, "out of memory");
-    m->family_data = d;
-    uint32_t vocab = m->config.vocab_size;
-    if (m->tokenizer_path[0]) {
-        el_status s = el_tokenizer_open(m->tokenizer_path, vocab, &d->tok);
-        if (s != EL_OK) {
-            char why[600];
-            snprintf(why, sizeof why, "%s", el_last_error());
-            return el_errorf(s, "--tokenizer: %s", why);
-        }
-        return EL_OK;
-    }
-    char cand[4][32], path[sizeof m->tokenizer_path];
-    snprintf(cand[0], sizeof cand[0], "tokenizer.json");
-    snprintf(cand[1], sizeof cand[1], "tokenizer.model");
-    snprintf(cand[2], sizeof cand[2], "tok%u.bin", vocab);
-    snprintf(cand[3], sizeof cand[3], "tokenizer.bin");
-    d->tok_status = EL_E_INVALID;
-    snprintf(d->tok_error, sizeof d->tok_error, "%.300s: no tokenizer found next to the model "
-             "(tokenizer.json, tok%u.bin or tokenizer.bin): pass --tokenizer FILE", m->path,
-             vocab);
-    bool first_failure = true;
-    for (int i = 0; i < 4; i++) {
-        if (!el_model_side_file(m, cand[i], path, sizeof path)) continue;
-        el_status s = el_tokenizer_open(path, vocab, &d->tok);
-        if (s == EL_OK) {
-            memcpy(m->tokenizer_path, path, sizeof path);
-            return EL_OK;
-        }
-        if (first_failure) {
-            d->tok_status = s;
-            snprintf(d->tok_error, sizeof d->tok_error, "%s", el_last_error());
-            first_failure = false;
-        }
-    }
-    return EL_OK;
-}
-
-static void llama_close(el_model *m) {
-    llama_model_data *d = m->family_data;
-    if (!d) return;
-    el_tokenizer_close(d->tok);
-    free(d);
-    m->family_data = NULL;
-}
-
-static el_status llama_tokenizer(const el_model *m, const el_tokenizer **out) {
-    const llama_model_data *d = m->family_data;
-    if (d && d->tok) {
-        *out = d->tok;
-        return EL_OK;
-    }
-    if (!d) return el_errorf(EL_E_INVALID, "%s: no tokenizer", m->path);
-    return el_error_set(d->tok_status, d->tok_error);
+    char tokbin[32], what[96];
+    snprintf(tokbin, sizeof tokbin, "tok%u.bin", m->config.vocab_size);
+    snprintf(what, sizeof what, "tokenizer.json, %s or tokenizer.bin", tokbin);
+    const char *const names[] = {"tokenizer.json", "tokenizer.model", tokbin, "tokenizer.bin"};
+    return el_family_tok_open(m, names, 4, what);
 }
 
 static el_status llama_session_init(el_session *s) {
@@ -435,9 +378,9 @@ const el_family el_family_llama = {
     .detect = llama_detect,
     .plan = llama_plan,
     .open = llama_open,
-    .close = llama_close,
+    .close = el_family_tok_close,
     .session_init = llama_session_init,
     .session_deinit = NULL,
     .forward = llama_forward,
-    .tokenizer = llama_tokenizer,
+    .tokenizer = el_family_tok_get,
 };
