@@ -8,6 +8,7 @@
  * Usage: bench_bert [MODEL_DIR] [--runs N]   (default .cache/all-MiniLM-L6-v2, run from the
  * repository root). Prints a table; exits 0 with a message when the model is absent; never
  * run by ctest. */
+#include "bench/bench_util.h"
 #include "edgeload.h"
 #include "kernels/cpu/cpu.h"
 
@@ -20,22 +21,6 @@
 #define SEQ 128
 #define MAX_BATCH 32
 #define MAX_RUNS 21
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int fail(const char *what) {
     fprintf(stderr, "bench_bert: %s: %s\n", what, el_last_error());
@@ -54,15 +39,15 @@ static double matmul_gflops(unsigned threads, int runs) {
     double t[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
         const int reps = 20;
-        double t0 = now_s();
+        double t0 = bench_now();
         for (int k = 0; k < reps; k++) el_cpu_matmul(&pool, y, out, x, w, EL_DT_F32, n, in, out);
-        t[r] = (now_s() - t0) / reps;
+        t[r] = (bench_now() - t0) / reps;
     }
     el_pool_deinit(&pool);
     free(x);
     free(w);
     free(y);
-    return 2.0 * n * in * out / median(t, runs) / 1e9;
+    return 2.0 * n * in * out / bench_median(t, runs) / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -124,11 +109,11 @@ int main(int argc, char **argv) {
             if (el_encode(e, ids, NULL, lengths, B, SEQ, &h) != EL_OK) return fail("encode");
             double t[MAX_RUNS];
             for (int r = 0; r < runs; r++) {
-                double t0 = now_s();
+                double t0 = bench_now();
                 if (el_encode(e, ids, NULL, lengths, B, SEQ, &h) != EL_OK) return fail("encode");
-                t[r] = now_s() - t0;
+                t[r] = bench_now() - t0;
             }
-            double s = median(t, runs), gf = flops_seq * B / s / 1e9;
+            double s = bench_median(t, runs), gf = flops_seq * B / s / 1e9;
             printf("%6u %8u %12.4f %12.1f %12.2f %14.2f %9.0f%%\n", B, th, s, B / s, gf, base,
                    100.0 * gf / base);
         }

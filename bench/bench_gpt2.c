@@ -12,6 +12,7 @@
  *
  * Usage: bench_gpt2 [--runs N] [--keep DIR]   (DIR: write the model there and keep it).
  * Never run by ctest. */
+#include "bench/bench_util.h"
 #include "edgeload.h"
 
 #include <pthread.h>
@@ -32,22 +33,6 @@
 #define STEPS 64
 #define MAX_RUNS 21
 #define BW_BYTES (2048ull << 20) /* 4x the 504 MiB L3 this VM reports */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* ---- the model ------------------------------------------------------------------------ */
 
@@ -180,18 +165,18 @@ static double bandwidth(const uint64_t *buf, size_t words, int threads, int runs
         pthread_t th[2];
         bw_job jobs[2];
         size_t per = words / (size_t)threads;
-        double t0 = now_s();
+        double t0 = bench_now();
         for (int k = 0; k < threads; k++) {
             jobs[k] = (bw_job){buf + (size_t)k * per, per, 0};
             if (k) pthread_create(&th[k], NULL, bw_read, &jobs[k]);
         }
         bw_read(&jobs[0]);
         for (int k = 1; k < threads; k++) pthread_join(th[k], NULL);
-        t[r] = (double)(per * (size_t)threads * 8) / (now_s() - t0);
+        t[r] = (double)(per * (size_t)threads * 8) / (bench_now() - t0);
         for (int k = 0; k < threads; k++) sink += jobs[k].sum;
     }
     (void)sink;
-    return median(t, runs);
+    return bench_median(t, runs);
 }
 
 /* ---- decode --------------------------------------------------------------------------- */
@@ -235,16 +220,16 @@ static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
             const float *lg = NULL;
             el_session_reset(s);
             if (el_session_forward(s, ids, PROMPT, &lg) != EL_OK) return fail("prefill");
-            double t0 = now_s();
+            double t0 = bench_now();
             for (int k = 0; k < STEPS; k++) {
                 int32_t next = 0;
                 for (int32_t v = 1; v < VOCAB; v++)
                     if (lg[v] > lg[next]) next = v;
                 if (el_session_forward(s, &next, 1, &lg) != EL_OK) return fail("decode");
             }
-            t[r] = STEPS / (now_s() - t0);
+            t[r] = STEPS / (bench_now() - t0);
         }
-        tps[th - 1] = median(t, runs);
+        tps[th - 1] = bench_median(t, runs);
         el_session_deinit(s);
     }
     el_arena_deinit(a);
@@ -266,7 +251,7 @@ static int run_model(const char *dir, const char *id_list, int n_new, el_dtype d
         ids[n++] = (int32_t)v;
         p = *end == ',' ? end + 1 : end;
     }
-    double t0 = now_s();
+    double t0 = bench_now();
     el_model *m = NULL;
     if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
     el_plan_params pp = {ctx, 1, dtype, 0};
@@ -290,10 +275,10 @@ static int run_model(const char *dir, const char *id_list, int n_new, el_dtype d
         for (uint32_t v = 1; v < vocab; v++)
             if (lg[v] > lg[next]) next = (int32_t)v;
         out[k] = next;
-        if (k == 0) t_first = now_s();
+        if (k == 0) t_first = bench_now();
         if (k + 1 < n_new && el_session_forward(s, &next, 1, &lg) != EL_OK) return fail("decode");
     }
-    double t_end = now_s();
+    double t_end = bench_now();
     el_mem_report mr;
     el_mem_report_get(&mr);
     printf("{\"ids\":[");
@@ -350,10 +335,10 @@ int main(int argc, char **argv) {
     char mpath[1100];
     snprintf(mpath, sizeof mpath, "%s/model.safetensors", dir);
     if (stat(mpath, &st) != 0) {
-        double t0 = now_s();
+        double t0 = bench_now();
         int rc = write_model(dir);
         if (rc) return rc;
-        fprintf(stderr, "wrote a GPT-2 124M-shaped model to %s in %.1f s\n", dir, now_s() - t0);
+        fprintf(stderr, "wrote a GPT-2 124M-shaped model to %s in %.1f s\n", dir, bench_now() - t0);
     }
 
     double tps[2][2];

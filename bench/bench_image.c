@@ -11,6 +11,7 @@
  * and each load. Medians of --reps runs (default 5). Files go to /var/tmp (not tmpfs).
  *
  * usage: bench_image [--reps N] [--stories PATH] [--no-gpt2] [--chunk SIZE] [--keep] */
+#include "bench/bench_util.h"
 #include "edgeload.h"
 #include "kernels/fp16.h"
 #include "loader/image.h"
@@ -23,32 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void drop_cache(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return;
-    fdatasync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    close(fd);
-}
-
-static void reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
 
 /* ---- the GPT-2 124M-shaped model --------------------------------------------------------- */
 
@@ -144,26 +119,13 @@ static int write_gpt2(const char *path) {
 
 /* ---- measurements -------------------------------------------------------------------------- */
 
-static double raw_read(const char *path, uint64_t *bytes) {
-    char *buf = aligned_alloc(4096, 4u << 20);
-    int fd = open(path, O_RDONLY);
-    double t0 = el_now();
-    ssize_t n;
-    *bytes = 0;
-    while (fd >= 0 && (n = read(fd, buf, 4u << 20)) > 0) *bytes += (uint64_t)n;
-    double t = el_now() - t0;
-    if (fd >= 0) close(fd);
-    free(buf);
-    return t;
-}
-
 /* One load; returns seconds; *payload = weight bytes placed, *hwm = VmHWM, *arena. */
 static double load_once(const char *path, uint64_t *payload, uint64_t *hwm, uint64_t *arena) {
     el_model *m;
     el_arena *a;
     el_plan p;
     el_plan_params pp = {256, 1, EL_DT_NONE, 0};
-    reset_hwm();
+    bench_reset_hwm();
     double t0 = el_now();
     if (el_model_open(path, NULL, &m) != EL_OK || el_plan_make(m, &pp, &p) != EL_OK) {
         fprintf(stderr, "bench_image: %s\n", el_last_error());
@@ -250,10 +212,10 @@ static void bench_model(const char *label, const char *src, uint64_t chunk, int 
     uint64_t fbytes[4] = {0}, payload = 0, arena = 0, h = 0;
     for (int r = 0; r < reps; r++)
         for (int v = 0; v < 4; v++) {
-            drop_cache(files[v]);
-            double t = raw_read(files[v], &fbytes[v]);
+            bench_drop_cache(files[v]);
+            double t = bench_raw_read(files[v], &fbytes[v]);
             raw[v][r] = fbytes[v] / t / 1e6;
-            drop_cache(files[v]);
+            bench_drop_cache(files[v]);
             t = load_once(files[v], &payload, &h, &arena);
             load[v][r] = payload / t / 1e6;
             hwm[v][r] = h / 1048576.0;
@@ -264,7 +226,7 @@ static void bench_model(const char *label, const char *src, uint64_t chunk, int 
            "vs st load", "vs raw", "VmHWM MiB");
     double base = 0;
     for (int v = 0; v < 4; v++) {
-        double mr = median(raw[v], reps), ml = median(load[v], reps), mh = median(hwm[v], reps);
+        double mr = bench_median(raw[v], reps), ml = bench_median(load[v], reps), mh = bench_median(hwm[v], reps);
         if (v == 0) base = ml;
         char name[32];
         snprintf(name, sizeof name, "%s", v == 0 ? "safetensors" : el_img_codec_name(codecs[v - 1]));

@@ -5,6 +5,7 @@
  *            second after the first, the way llama2.c's `run` reports).
  * Usage: bench_llama [MODEL] [--runs N]   (default assets/stories260K/stories260K.bin,
  * run from the repository root). Prints a table; never run by ctest. */
+#include "bench/bench_util.h"
 #include "edgeload.h"
 
 #include <stdio.h>
@@ -15,22 +16,6 @@
 #define PROMPT_TOKENS 256
 #define DECODE_TOKENS 256
 #define MAX_RUNS 21
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int fail(const char *what) {
     fprintf(stderr, "bench_llama: %s: %s\n", what, el_last_error());
@@ -83,9 +68,9 @@ static int bench_dtype(const char *path, el_dtype dtype, int runs) {
         el_generate(s, "Once upon a time", DECODE_TOKENS, &greedy, NULL, NULL, &st);
         for (int r = 0; r < runs; r++) {
             el_session_reset(s);
-            double t0 = now_s();
+            double t0 = bench_now();
             if (el_session_forward(s, ids, PROMPT_TOKENS, &logits) != EL_OK) return fail("forward");
-            prompt[r] = PROMPT_TOKENS / (now_s() - t0);
+            prompt[r] = PROMPT_TOKENS / (bench_now() - t0);
             el_status gs = el_generate(s, "Once upon a time", DECODE_TOKENS, &greedy, NULL,
                                        NULL, &st);
             if (gs != EL_OK) return fail("generate");
@@ -93,7 +78,7 @@ static int bench_dtype(const char *path, el_dtype dtype, int runs) {
         }
         printf("| %-7s | %7u | %24.0f | %24.0f |\n",
                el_dtype_name(dtype == EL_DT_NONE ? EL_DT_F32 : dtype), threads,
-               median(prompt, runs), median(decode, runs));
+               bench_median(prompt, runs), bench_median(decode, runs));
         fflush(stdout);
         el_session_deinit(s);
     }

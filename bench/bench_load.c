@@ -10,6 +10,7 @@
  * a load (VmHWM reset through /proc/self/clear_refs before it).
  *
  * usage: bench_load [--file PATH] [--size-mib N] [--reps N] [--keep] [--hugepages] */
+#include "bench/bench_util.h"
 #include "edgeload.h"
 #include "platform/platform.h"
 
@@ -18,32 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void drop_cache(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return;
-    fdatasync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    close(fd);
-}
-
-static void reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
 
 static int write_model(const char *path, uint64_t mib) {
     /* n tensors of 16 MiB f32 each: [1024, 4096]. */
@@ -70,19 +45,6 @@ static int write_model(const char *path, uint64_t mib) {
     return fclose(f);
 }
 
-static double raw_read(const char *path, uint64_t *bytes) {
-    char *buf = aligned_alloc(4096, 4u << 20);
-    int fd = open(path, O_RDONLY);
-    double t0 = el_now();
-    ssize_t n;
-    *bytes = 0;
-    while ((n = read(fd, buf, 4u << 20)) > 0) *bytes += (uint64_t)n;
-    double t = el_now() - t0;
-    close(fd);
-    free(buf);
-    return t;
-}
-
 static unsigned g_arena_flags;
 
 static double edgeload_load(const char *path, el_dtype dt, uint64_t *bytes, uint64_t *hwm,
@@ -92,7 +54,7 @@ static double edgeload_load(const char *path, el_dtype dt, uint64_t *bytes, uint
     el_plan p;
     el_plan_params pp = {0, 0, dt, 0};
     el_load_stats st;
-    reset_hwm();
+    bench_reset_hwm();
     double t0 = el_now();
     if (el_model_open(path, NULL, &m) != EL_OK || el_plan_make(m, &pp, &p) != EL_OK) {
         fprintf(stderr, "bench_load: %s\n", el_last_error());
@@ -146,22 +108,22 @@ int main(int argc, char **argv) {
     double raw[100], load[100], f16[100], hwm_ratio[100];
     uint64_t fbytes = 0, lbytes = 0, hwm = 0, arena = 0;
     for (int r = 0; r < reps; r++) {
-        drop_cache(file);
+        bench_drop_cache(file);
         raw[r] = (double)0;
-        double t = raw_read(file, &fbytes);
+        double t = bench_raw_read(file, &fbytes);
         raw[r] = fbytes / t / 1e6;
-        drop_cache(file);
+        bench_drop_cache(file);
         t = edgeload_load(file, EL_DT_NONE, &lbytes, &hwm, &arena);
         load[r] = lbytes / t / 1e6;
         hwm_ratio[r] = (double)hwm / (double)fbytes;
-        drop_cache(file);
+        bench_drop_cache(file);
         t = edgeload_load(file, EL_DT_F16, &lbytes, &hwm, &arena);
         f16[r] = lbytes / t / 1e6;
         printf("rep %d: raw %.0f MB/s, load %.0f MB/s, load --dtype f16 %.0f MB/s, VmHWM/file %.3f\n",
                r + 1, raw[r], load[r], f16[r], hwm_ratio[r]);
     }
-    double mr = median(raw, reps), ml = median(load, reps), mf = median(f16, reps);
-    double mh = median(hwm_ratio, reps);
+    double mr = bench_median(raw, reps), ml = bench_median(load, reps), mf = bench_median(f16, reps);
+    double mh = bench_median(hwm_ratio, reps);
     printf("\nfile %.1f MiB, %d reps, page cache dropped before each run (medians)\n",
            fbytes / 1048576.0, reps);
     printf("  raw sequential read      %8.0f MB/s\n", mr);

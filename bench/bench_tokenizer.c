@@ -14,22 +14,13 @@
  * --dump FILE writes the text to FILE and the ids to FILE.gpt2.ids / FILE.wordpiece.ids.
  *
  * usage: bench_tokenizer [--models DIR] [--reps N] [--mib N] [--dump FILE] */
+#include "bench/bench_util.h"
 #include "platform/platform.h"
 #include "tokenizer/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint32_t rng(void) {
@@ -132,13 +123,13 @@ int main(int argc, char **argv) {
     }
     (void)sink;
     double mb = (double)len / 1e6;
-    double base = median(t_base, reps);
+    double base = bench_median(t_base, reps);
     printf("text: %zu bytes of generated mixed text, %d repetitions, medians\n", len, reps);
     printf("%-10s %10s %12s %14s %10s\n", "pass", "ms", "MB/s", "ids/s", "x baseline");
     printf("%-10s %10.3f %12.1f %14s %10s\n", "utf8", base * 1e3, mb / base, "-", "1.0");
     static const char *const names[2] = {"gpt2", "wordpiece"};
     for (int k = 0; k < 2; k++) {
-        double m = median(t_tok[k], reps);
+        double m = bench_median(t_tok[k], reps);
         printf("%-10s %10.3f %12.1f %14.0f %10.1f  (%zu ids)\n", names[k], m * 1e3, mb / m,
                (double)n_ids[k] / m, m / base, n_ids[k]);
     }
