@@ -67,6 +67,7 @@ HF = r"""
 import json, os, sys, time, warnings
 t_import = time.perf_counter()
 import torch
+import transformers
 from transformers import AutoTokenizer, GPT2LMHeadModel
 from transformers.generation.streamers import BaseStreamer
 torch.set_num_threads(int(sys.argv[4]))
@@ -107,6 +108,7 @@ print(json.dumps({"ids": gen, "prompt_ids": [int(x) for x in ids[0]],
                   "text": tok.decode(out[0]), "load_s": t_load - t0, "ttft_s": first - t0,
                   "gen_tok_s": (len(gen) - 1) / (t_end - first) if len(gen) > 1 else 0,
                   "rss_after_import": base, "note": note,
+                  "transformers": transformers.__version__,
                   "dtype": str(next(model.parameters()).dtype)}))
 """.replace("N_NEW", str(N_NEW))
 
@@ -117,8 +119,9 @@ def run_child(argv):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
-def run_measured(argv):
-    """fork/exec with os.wait4: the child's own ru_maxrss (KiB on Linux)."""
+def run_measured(argv, env=None):
+    """fork/exec with os.wait4: the child's own ru_maxrss (KiB on Linux). env: extra
+    environment variables for the child."""
     t0 = time.perf_counter()
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
@@ -129,6 +132,8 @@ def run_measured(argv):
         os.close(r_out)
         os.close(r_err)
         try:
+            if env:
+                os.execvpe(argv[0], argv, dict(os.environ, **env))
             os.execvp(argv[0], argv)
         finally:
             os._exit(127)
@@ -182,6 +187,11 @@ def main():
     ap.add_argument("--ctx", type=int, default=0, help="edgeload --ctx (default: n_positions)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--hf4", metavar="DIR",
+                    help="also run (a) and (b) with the transformers 4.x installed in DIR "
+                         "(pip install --target DIR 'transformers<5' and its dependencies; "
+                         "put first on PYTHONPATH), where from_pretrained still builds the "
+                         "model and then copies the weights in")
     args = ap.parse_args()
 
     tmp = None
@@ -206,20 +216,26 @@ def main():
                 pass
 
         rows = []
-        for name, low in (("(a) transformers from_pretrained", "0"),
-                          ("(b) from_pretrained(low_cpu_mem_usage=True)", "1")):
+        hf_runs = [("(a) transformers from_pretrained", "0", None),
+                   ("(b) from_pretrained(low_cpu_mem_usage=True)", "1", None)]
+        if args.hf4:
+            hf_runs += [("(a4) transformers 4.x from_pretrained", "0", {"PYTHONPATH": args.hf4}),
+                        ("(b4) 4.x from_pretrained(low_cpu_mem_usage=True)", "1",
+                         {"PYTHONPATH": args.hf4})]
+        for name, low, env in hf_runs:
             code, out, err, peak, wall = run_measured(
-                [sys.executable, "-c", HF, mdir, PROMPT, low, str(args.threads)])
+                [sys.executable, "-c", HF, mdir, PROMPT, low, str(args.threads)], env)
             if code:
                 print("%s failed (exit %d):\n%s" % (name, code, err[-2000:]))
                 continue
             r = json.loads(out.strip().splitlines()[-1])
             r.update(name=name, peak=peak, wall=wall)
             rows.append(r)
-            print("%s: peak %.0f MiB (after import %.0f MiB), load %.2f s, first token %.2f s, "
-                  "%.1f tok/s, dtype %s %s" % (name, peak / 2**20, r["rss_after_import"] / 2**20,
-                                               r["load_s"], r["ttft_s"], r["gen_tok_s"],
-                                               r["dtype"], r["note"]), flush=True)
+            print("%s: transformers %s, peak %.0f MiB (after import %.0f MiB), load %.2f s, "
+                  "first token %.2f s, %.1f tok/s, dtype %s %s" % (
+                      name, r["transformers"], peak / 2**20, r["rss_after_import"] / 2**20,
+                      r["load_s"], r["ttft_s"], r["gen_tok_s"], r["dtype"], r["note"]),
+                  flush=True)
         ref_ids = rows[0]["ids"] if rows else None
 
         for name, extra in (("(c) edgeload generate (f32)", []),
