@@ -180,8 +180,13 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     el_status s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
     if ((s = el_plan_make(out->model, &o->plan, &out->plan)) != EL_OK) goto fail;
-    out->arena_bytes = o->arena ? o->arena : board_arena ? board_arena : out->plan.total_bytes;
-    if ((s = el_plan_check(out->model, &out->plan, out->arena_bytes)) != EL_OK) goto fail;
+    /* --arena is the reservation. A board's default_arena is a budget: the plan must fit
+     * it, but only what the plan needs is reserved (serve prefaults its arena: a 48 GiB
+     * board budget must not become 48 GiB of touched memory for a small model). */
+    out->arena_bytes = o->arena ? o->arena : out->plan.total_bytes;
+    if ((s = el_plan_check(out->model, &out->plan,
+                           o->arena || !board_arena ? out->arena_bytes : board_arena)) != EL_OK)
+        goto fail;
     el_mem_report mr;
     if (el_mem_report_get(&mr) == EL_OK && mr.mem_available && out->arena_bytes > mr.mem_available) {
         char a[32], b[32];

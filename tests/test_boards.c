@@ -383,9 +383,17 @@ static void test_fit_and_defaults(void) {
     EL_CHECK(rc == 3 && j && cJSON_IsTrue(cJSON_GetObjectItem(j, "fits")));
     cJSON_Delete(j);
 
-    /* --board defaults on a model command: arena 64M, 1 thread; explicit flags win. */
+    /* --board defaults on a model command: 1 thread, the plan checked against the 64M
+     * budget and only the plan's total reserved; explicit flags win. */
     el_test_write_file(path, k_good, strlen(k_good));
     char args[1024], *out = NULL;
+    rc = el_test_run_cli("plan " STORIES_BIN " --json", &out, NULL);
+    j = out ? cJSON_Parse(out) : NULL;
+    const double plan_total = j ? num(j, "total") : -1;
+    EL_CHECK(rc == 0 && plan_total > 0 && plan_total < 64.0 * 1024 * 1024);
+    cJSON_Delete(j);
+    free(out);
+    out = NULL;
     snprintf(args, sizeof args,
              "generate " STORIES_BIN " --board %s -p Lily -n 3 --temp 0 --json", path);
     rc = el_test_run_cli(args, &out, NULL);
@@ -393,7 +401,7 @@ static void test_fit_and_defaults(void) {
     EL_CHECK(rc == 0 && j);
     EL_CHECK(num(cJSON_GetObjectItem(j, "stats"), "threads") == 1);
     const cJSON *arena = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "memory"), "arena");
-    EL_CHECK(num(arena, "reserved") == 64.0 * 1024 * 1024);
+    EL_CHECK(num(arena, "reserved") == plan_total);
     cJSON_Delete(j);
     free(out);
     snprintf(args, sizeof args, "generate " STORIES_BIN " --board %s -p Lily -n 3 --temp 0 "
@@ -406,13 +414,29 @@ static void test_fit_and_defaults(void) {
     EL_CHECK(num(arena, "reserved") == 16.0 * 1024 * 1024);
     cJSON_Delete(j);
     free(out);
-    /* load --board: the board's arena. */
+    /* load --board: the plan's total within the board's budget. */
     snprintf(args, sizeof args, "load " STORIES_BIN " --board %s --json", path);
     rc = el_test_run_cli(args, &out, NULL);
     j = out ? cJSON_Parse(out) : NULL;
-    EL_CHECK(rc == 0 && j && num(cJSON_GetObjectItem(j, "arena"), "reserved") == 64.0 * 1024 * 1024);
+    EL_CHECK(rc == 0 && j && num(cJSON_GetObjectItem(j, "arena"), "reserved") == plan_total);
     cJSON_Delete(j);
     free(out);
+    /* A budget smaller than the plan: exit 3 before anything is read, naming the need. */
+    {
+        char small[4096];
+        const char *at = strstr(k_good, "\"default_arena\":\"64M\"");
+        EL_CHECK(at != NULL && strlen(k_good) < sizeof small);
+        if (at) {
+            int pre = (int)(at - k_good);
+            snprintf(small, sizeof small, "%.*s\"default_arena\":\"1M\"%s", pre, k_good,
+                     at + strlen("\"default_arena\":\"64M\""));
+            el_test_write_file(path, small, strlen(small));
+            char *err = NULL;
+            snprintf(args, sizeof args, "generate " STORIES_BIN " --board %s -p Lily -n 3", path);
+            EL_CHECK(el_test_run_cli(args, NULL, &err) == 3 && err && strstr(err, "needs"));
+            free(err);
+        }
+    }
     /* A broken board on a model command: 2, nothing loaded. */
     el_test_write_file(path, "{", 1);
     snprintf(args, sizeof args, "load " STORIES_BIN " --board %s", path);
