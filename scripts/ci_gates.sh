@@ -16,7 +16,8 @@ vg() {
   local want=$1; shift
   local rc=0
   valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
-    --errors-for-leak-kinds=definite,indirect "$cli" "$@" >"$work/out" 2>"$work/err" || rc=$?
+    --errors-for-leak-kinds=definite,indirect "$cli" "$@" <"${valgrind_stdin:-/dev/null}" \
+    >"$work/out" 2>"$work/err" || rc=$?
   if [[ $rc -ne $want ]]; then
     echo "ci_gates: valgrind $cli $* exited $rc, expected $want" >&2
     cat "$work/err" >&2
@@ -47,6 +48,17 @@ vg 2 inspect "$work/bad.safetensors"
 if [[ -f assets/stories260K/stories260K.bin ]] && "$cli" --help | grep -q generate; then
   vg 0 inspect assets/stories260K/stories260K.bin
   vg 0 generate assets/stories260K/stories260K.bin -p "Once upon a time" -n 8 --temp 0 --no-progress
+  vg 0 plan assets/stories260K/stories260K.bin --board generic-x86_64 --json
+  vg 0 pack assets/stories260K/stories260K.bin -o "$work/s.elimg" --codec shuffle-lz4 --chunk 64K
+  vg 0 verify "$work/s.elimg"
+  vg 0 generate "$work/s.elimg" -p "Once" -n 4 --temp 0 --no-progress
+  printf '{"id":1,"prompt":"Once","max_tokens":4}\nnot json\n' >"$work/req"
+  valgrind_stdin="$work/req" vg 0 serve assets/stories260K/stories260K.bin
+  vg 0 devices
+fi
+if [[ -d tests/fixtures/hf_bert_cls ]]; then
+  vg 0 classify tests/fixtures/hf_bert_cls --ids "1 2 3 4" "5 6 7"
+  vg 0 embed tests/fixtures/hf_bert_base --ids --normalize "1 2 3"
 fi
 
 echo "-- cppcheck"
