@@ -8,6 +8,7 @@
 #include "loader/load_impl.h"
 #include "models/encoder_impl.h"
 #include "models/family_tok.h"
+#include "models/weights.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -37,14 +38,6 @@ typedef struct bert_cfg {
 
 
 /* Shape of tensor i as "[a, b]" for messages. */
-static void shape_str(const el_tensor *t, char *buf, size_t cap) {
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (uint32_t d = 0; d < t->ndim && len + 24 < cap; d++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? ", " : "",
-                                (unsigned long long)t->shape[d]);
-    snprintf(buf + len, cap - len, "]");
-}
-
 static bool has_tensor(const el_model *m, const char *prefix, const char *name) {
     char full[200];
     snprintf(full, sizeof full, "%s%s", prefix, name);
@@ -104,7 +97,7 @@ static el_status bert_config(const el_model *m, bert_cfg *c) {
         const el_tensor *t = &m->tensors.items[ci];
         if (t->ndim != 2 || t->shape[1] != c->dim || t->shape[0] == 0 || t->shape[0] > 65536) {
             char got[96];
-            shape_str(t, got, sizeof got);
+            el_shape_str(t, got, sizeof got);
             return el_errorf(EL_E_INVALID, "%s: tensor classifier.weight has shape %s, "
                              "expected [labels, %u] with 1..65536 labels", m->path, got, c->dim);
         }
@@ -115,10 +108,7 @@ static el_status bert_config(const el_model *m, bert_cfg *c) {
 
 /* ---- tensors ---------------------------------------------------------------------------- */
 
-typedef struct bert_w {
-    const void *p; /* in the arena (NULL when only checking) */
-    el_dtype dt;   /* as loaded (or as planned) */
-} bert_w;
+typedef el_weight bert_w;
 
 typedef struct bert_layer {
     bert_w wq, bq, wk, bk, wv, bv; /* [dim, dim], [dim] */
@@ -136,38 +126,9 @@ typedef struct bert_weights {
     bert_w cls_w, cls_b;           /* classifier [n_labels, dim], [n_labels] (with a head) */
 } bert_weights;
 
-/* Finds prefix+name, checks its shape ([rows, cols], or [cols] when rows is 0) and its
- * arena dtype (target: the plan's dtype when planning, EL_DT_COUNT when loaded). */
 static el_status bind(const el_model *m, const char *prefix, const char *name, uint64_t rows,
                       uint64_t cols, el_dtype target, bert_w *out) {
-    char full[200];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    long i = el_model_find(m, full);
-    if (i < 0)
-        return el_errorf(EL_E_INVALID, "%s: missing tensor %s (bert family)", m->path, full);
-    const el_tensor *t = &m->tensors.items[i];
-    bool ok = rows ? t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols
-                   : t->ndim == 1 && t->shape[0] == cols;
-    if (!ok) {
-        char got[96];
-        shape_str(t, got, sizeof got);
-        if (rows)
-            return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies "
-                             "[%llu, %llu]", m->path, full, got, (unsigned long long)rows,
-                             (unsigned long long)cols);
-        return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies [%llu]",
-                         m->path, full, got, (unsigned long long)cols);
-    }
-    el_dtype dt = target == EL_DT_COUNT ? t->loaded_dtype : el_plan_loaded_dtype(t->dtype, target);
-    if (dt != EL_DT_F32 && dt != EL_DT_F16 && dt != EL_DT_BF16)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is %s in the arena; the CPU kernels "
-                         "take F32, F16 or BF16 weights (try --dtype f16)", m->path, full,
-                         el_dtype_name(dt));
-    out->p = target == EL_DT_COUNT ? t->data : NULL;
-    out->dt = dt;
-    if (target == EL_DT_COUNT && !out->p)
-        return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
-    return EL_OK;
+    return el_weight_bind(m, "bert", prefix, name, rows, cols, target, out);
 }
 
 /* A LayerNorm: base.weight / base.bias, or the older base.gamma / base.beta spelling; both

@@ -11,6 +11,7 @@
 #include "loader/load_impl.h"
 #include "models/family_tok.h"
 #include "models/session_impl.h"
+#include "models/weights.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -77,10 +78,7 @@ static el_status gpt2_config(const el_model *m, gpt2_cfg *c) {
 
 /* ---- tensors ---------------------------------------------------------------------------- */
 
-typedef struct gpt2_w {
-    const void *p; /* in the arena (NULL when only checking) */
-    el_dtype dt;   /* as loaded (or as planned) */
-} gpt2_w;
+typedef el_weight gpt2_w;
 
 typedef struct gpt2_layer {
     gpt2_w ln1_w, ln1_b;   /* [dim] */
@@ -92,46 +90,9 @@ typedef struct gpt2_layer {
     gpt2_w out_w, out_b;   /* [dim, inner] (stored [inner, dim]), [dim] */
 } gpt2_layer;
 
-static void shape_text(const el_tensor *t, char *buf, size_t cap) {
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (uint32_t d = 0; d < t->ndim && len + 24 < cap; d++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? ", " : "",
-                                (unsigned long long)t->shape[d]);
-    snprintf(buf + len, cap - len, "]");
-}
-
-/* Finds prefix + name, checks its stored shape ([rows, cols], or [cols] when rows is 0) and
- * its arena dtype (target: the plan's dtype when planning, EL_DT_COUNT once loaded). */
 static el_status bind(const el_model *m, const char *prefix, const char *name, uint64_t rows,
                       uint64_t cols, el_dtype target, gpt2_w *out) {
-    char full[192];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    long i = el_model_find(m, full);
-    if (i < 0)
-        return el_errorf(EL_E_INVALID, "%s: missing tensor %s (gpt2 family)", m->path, full);
-    const el_tensor *t = &m->tensors.items[i];
-    bool ok = rows ? t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols
-                   : t->ndim == 1 && t->shape[0] == cols;
-    if (!ok) {
-        char got[96];
-        shape_text(t, got, sizeof got);
-        if (rows)
-            return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies "
-                             "[%llu, %llu]", m->path, full, got, (unsigned long long)rows,
-                             (unsigned long long)cols);
-        return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies [%llu]",
-                         m->path, full, got, (unsigned long long)cols);
-    }
-    el_dtype dt = target == EL_DT_COUNT ? t->loaded_dtype : el_plan_loaded_dtype(t->dtype, target);
-    if (dt != EL_DT_F32 && dt != EL_DT_F16 && dt != EL_DT_BF16)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is %s in the arena; the CPU kernels "
-                         "take F32, F16 or BF16 weights (try --dtype f16)", m->path, full,
-                         el_dtype_name(dt));
-    out->p = target == EL_DT_COUNT ? t->data : NULL;
-    out->dt = dt;
-    if (target == EL_DT_COUNT && !out->p)
-        return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
-    return EL_OK;
+    return el_weight_bind(m, "gpt2", prefix, name, rows, cols, target, out);
 }
 
 /* The Conv1D weights of a block ([in, out] as stored), by suffix. */

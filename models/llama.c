@@ -6,6 +6,7 @@
 #include "loader/load_impl.h"
 #include "models/family_tok.h"
 #include "models/session_impl.h"
+#include "models/weights.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -88,10 +89,7 @@ static el_status llama_config(const el_model *m, llama_cfg *c) {
 
 /* ---- tensors ---------------------------------------------------------------------------- */
 
-typedef struct llama_w {
-    const void *p; /* in the arena (NULL when only checking) */
-    el_dtype dt;   /* as loaded (or as planned) */
-} llama_w;
+typedef el_weight llama_w;
 
 typedef struct llama_layer {
     llama_w attn_norm; /* [dim] */
@@ -105,40 +103,9 @@ typedef struct llama_layer {
     llama_w down;      /* [dim, hidden] */
 } llama_layer;
 
-/* Finds a tensor, checks its shape ([rows, cols], or [cols] when rows is 0) and its arena
- * dtype (target: the plan's dtype when planning, EL_DT_COUNT when the model is loaded). */
 static el_status bind(const el_model *m, const char *name, uint64_t rows, uint64_t cols,
                       el_dtype target, llama_w *out) {
-    long i = el_model_find(m, name);
-    if (i < 0)
-        return el_errorf(EL_E_INVALID, "%s: missing tensor %s (llama family)", m->path, name);
-    const el_tensor *t = &m->tensors.items[i];
-    bool ok = rows ? t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols
-                   : t->ndim == 1 && t->shape[0] == cols;
-    if (!ok) {
-        char got[96] = "[";
-        size_t len = 1;
-        for (uint32_t d = 0; d < t->ndim && len < sizeof got - 24; d++)
-            len += (size_t)snprintf(got + len, sizeof got - len, "%s%llu", d ? ", " : "",
-                                    (unsigned long long)t->shape[d]);
-        snprintf(got + len, sizeof got - len, "]");
-        if (rows)
-            return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies "
-                             "[%llu, %llu]", m->path, name, got, (unsigned long long)rows,
-                             (unsigned long long)cols);
-        return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies [%llu]",
-                         m->path, name, got, (unsigned long long)cols);
-    }
-    el_dtype dt = target == EL_DT_COUNT ? t->loaded_dtype : el_plan_loaded_dtype(t->dtype, target);
-    if (dt != EL_DT_F32 && dt != EL_DT_F16 && dt != EL_DT_BF16)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is %s in the arena; the CPU kernels "
-                         "take F32, F16 or BF16 weights (try --dtype f16)", m->path, name,
-                         el_dtype_name(dt));
-    out->p = target == EL_DT_COUNT ? t->data : NULL;
-    out->dt = dt;
-    if (target == EL_DT_COUNT && !out->p)
-        return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, name);
-    return EL_OK;
+    return el_weight_bind(m, "llama", "", name, rows, cols, target, out);
 }
 
 /* Checks (layers NULL) or binds every tensor. */

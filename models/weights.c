@@ -1,0 +1,48 @@
+/* weights.c - see weights.h. */
+#include "models/weights.h"
+#include "loader/load_impl.h"
+#include "platform/platform.h"
+
+#include <stdio.h>
+
+void el_shape_str(const el_tensor *t, char *buf, size_t cap) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t d = 0; d < t->ndim && len + 24 < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? ", " : "",
+                                (unsigned long long)t->shape[d]);
+    snprintf(buf + len, cap - len, "]");
+}
+
+el_status el_weight_bind(const el_model *m, const char *family, const char *prefix,
+                         const char *name, uint64_t rows, uint64_t cols, el_dtype target,
+                         el_weight *out) {
+    char full[200];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    long i = el_model_find(m, full);
+    if (i < 0)
+        return el_errorf(EL_E_INVALID, "%s: missing tensor %s (%s family)", m->path, full,
+                         family);
+    const el_tensor *t = &m->tensors.items[i];
+    bool ok = rows ? t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols
+                   : t->ndim == 1 && t->shape[0] == cols;
+    if (!ok) {
+        char got[96];
+        el_shape_str(t, got, sizeof got);
+        if (rows)
+            return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies "
+                             "[%llu, %llu]", m->path, full, got, (unsigned long long)rows,
+                             (unsigned long long)cols);
+        return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies [%llu]",
+                         m->path, full, got, (unsigned long long)cols);
+    }
+    el_dtype dt = target == EL_DT_COUNT ? t->loaded_dtype : el_plan_loaded_dtype(t->dtype, target);
+    if (dt != EL_DT_F32 && dt != EL_DT_F16 && dt != EL_DT_BF16)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is %s in the arena; the CPU kernels "
+                         "take F32, F16 or BF16 weights (try --dtype f16)", m->path, full,
+                         el_dtype_name(dt));
+    out->p = target == EL_DT_COUNT ? t->data : NULL;
+    out->dt = dt;
+    if (target == EL_DT_COUNT && !out->p)
+        return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
+    return EL_OK;
+}

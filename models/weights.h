@@ -1,0 +1,26 @@
+/* weights.h - binding a family's weights by name (internal): the lookup, the shape check
+ * against what the config implies, and the dtype check every family does the same way. */
+#ifndef EL_MODELS_WEIGHTS_H
+#define EL_MODELS_WEIGHTS_H
+
+#include "loader/model_impl.h"
+
+/* A weight as the kernels take it. */
+typedef struct el_weight {
+    const void *p; /* in the arena (NULL when only checking a plan) */
+    el_dtype dt;   /* as loaded (or as planned) */
+} el_weight;
+
+/* "[a, b, c]" for t's shape into buf (capacity cap). */
+void el_shape_str(const el_tensor *t, char *buf, size_t cap);
+
+/* Finds prefix + name, checks its stored shape ([rows, cols], or [cols] when rows is 0) and
+ * its arena dtype (target: the plan's dtype when planning, EL_DT_COUNT once loaded: then
+ * out->p is the data). EL_E_INVALID for a missing tensor ("(<family> family)") or a wrong
+ * shape (with the shape the config implies), EL_E_UNSUPPORTED for a dtype the CPU kernels
+ * do not take, EL_E_USAGE when binding a model that is not loaded. */
+el_status el_weight_bind(const el_model *m, const char *family, const char *prefix,
+                         const char *name, uint64_t rows, uint64_t cols, el_dtype target,
+                         el_weight *out);
+
+#endif /* EL_MODELS_WEIGHTS_H */
