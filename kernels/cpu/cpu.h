@@ -103,6 +103,11 @@ void el_cpu_layernorm(const el_pool *p, float *out, const float *x, const void *
 void el_cpu_rope(float *x, size_t n_heads, size_t head_dim, const float *cos, const float *sin,
                  bool interleaved);
 
+/* Vector primitives on the given instruction set (for kernels in other files): the dot
+ * product of n floats, and y += a x. */
+float el_cpu_dot(el_isa isa, const float *a, const float *b, size_t n);
+void el_cpu_axpy(el_isa isa, float *y, float a, const float *x, size_t n);
+
 /* In place: x = softmax(x) over n > 0 entries (max-subtracted). */
 void el_cpu_softmax(const el_pool *p, float *x, size_t n);
 

@@ -1,81 +1,10 @@
 /* encoder.c - kernels the encoder (BERT) forward pass needs beyond the decoder's: multi-head
  * attention in both directions over a batch of sequences of different lengths (the padding
- * mask), and the exact GELU spread over the pool's threads. The dot products have an AVX2
- * path because compilers do not reorder float sums on their own. */
+ * mask), and the exact GELU spread over the pool's threads. Dot products and axpy come
+ * from ops.c (el_cpu_dot / el_cpu_axpy: AVX2, NEON or portable, by the pool's ISA). */
 #include "kernels/cpu/cpu.h"
 
 #include <math.h>
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define EL_AVX2 __attribute__((target("avx2,fma")))
-#endif
-
-/* ---- dot product and axpy --------------------------------------------------------------- */
-
-static float enc_dot_portable(const float *a, const float *b, size_t n) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-#if defined(__x86_64__)
-static EL_AVX2 float enc_dot_avx2(const float *a, const float *b, size_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s0 = _mm256_add_ps(s0, s1);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    float r = _mm_cvtss_f32(s);
-    for (; i < n; i++) r += a[i] * b[i];
-    return r;
-}
-
-static EL_AVX2 void enc_axpy_avx2(float *y, float a, const float *x, size_t n) {
-    const __m256 av = _mm256_set1_ps(a);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-#endif
-
-static void enc_axpy_portable(float *y, float a, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-static inline float enc_dot(el_isa isa, const float *a, const float *b, size_t n) {
-#if defined(__x86_64__)
-    if (isa == EL_ISA_AVX2) return enc_dot_avx2(a, b, n);
-#endif
-    (void)isa;
-    return enc_dot_portable(a, b, n);
-}
-
-static inline void enc_axpy(el_isa isa, float *y, float a, const float *x, size_t n) {
-#if defined(__x86_64__)
-    if (isa == EL_ISA_AVX2) {
-        enc_axpy_avx2(y, a, x, n);
-        return;
-    }
-#endif
-    (void)isa;
-    enc_axpy_portable(y, a, x, n);
-}
 
 /* ---- bidirectional attention ------------------------------------------------------------ */
 
@@ -104,7 +33,7 @@ static void bidir_unit(const bidir_job *j, size_t b, size_t h) {
         const float *q = j->q + (r0 + t) * j->ld + off;
         float mx = -INFINITY;
         for (size_t s = 0; s < len; s++) {
-            float d = enc_dot(j->isa, q, j->k + (r0 + s) * j->ld + off, hd) * scale;
+            float d = el_cpu_dot(j->isa, q, j->k + (r0 + s) * j->ld + off, hd) * scale;
             att[s] = d;
             if (d > mx) mx = d;
         }
@@ -117,7 +46,7 @@ static void bidir_unit(const bidir_job *j, size_t b, size_t h) {
         float *o = j->out + (r0 + t) * j->ld + off;
         for (size_t i = 0; i < hd; i++) o[i] = 0;
         for (size_t s = 0; s < len; s++)
-            enc_axpy(j->isa, o, att[s] * inv, j->v + (r0 + s) * j->ld + off, hd);
+            el_cpu_axpy(j->isa, o, att[s] * inv, j->v + (r0 + s) * j->ld + off, hd);
     }
 }
 

@@ -317,6 +317,43 @@ static inline float dot(el_isa isa, const float *a, const float *b, size_t n) {
     return dot_portable(a, b, n);
 }
 
+float el_cpu_dot(el_isa isa, const float *a, const float *b, size_t n) {
+    return dot(isa, a, b, n);
+}
+
+#if defined(__x86_64__)
+static EL_AVX2 void axpy_avx2(float *y, float a, const float *x, size_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+#elif defined(__aarch64__)
+static void axpy_neon(float *y, float a, const float *x, size_t n) {
+    const float32x4_t av = vdupq_n_f32(a);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), av, vld1q_f32(x + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+#endif
+
+void el_cpu_axpy(el_isa isa, float *y, float a, const float *x, size_t n) {
+#if defined(__x86_64__)
+    if (isa == EL_ISA_AVX2) {
+        axpy_avx2(y, a, x, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (isa == EL_ISA_NEON) {
+        axpy_neon(y, a, x, n);
+        return;
+    }
+#endif
+    (void)isa;
+    axpy_portable(y, a, x, n);
+}
+
 /* ---- RMSNorm -------------------------------------------------------------------------- */
 
 void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w, el_dtype wt,
