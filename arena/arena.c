@@ -3,6 +3,7 @@
  * The only heap allocation is the small el_arena struct, made once in el_arena_init. */
 #include "arena/arena.h"
 
+#include "platform/gpu.h"
 #include "platform/platform.h"
 
 #include <assert.h>
@@ -24,11 +25,36 @@ struct el_arena {
     uint64_t reserved;                      /* bytes given to x_reserve (page multiple) */
     unsigned flags_got;                     /* EL_ARENA_* actually obtained */
     void (*release)(void *p, uint64_t bytes); /* the x_release matching x_reserve */
+    el_memory memory;                       /* where the GPU regions live */
+    void *gpu_block;                        /* CUDA memory: weights|kv|act */
+    uint64_t gpu_bytes;
+    void *pinned_block;                     /* device memory: staging, page-locked */
     el_arena_region region[EL_REGION_COUNT];
 };
 
+static void arena_release_gpu(el_arena *a) {
+    if (a->gpu_block)
+        el_gpu_release(a->memory == EL_MEMORY_CUDA_MANAGED ? EL_GPU_MEM_MANAGED : EL_GPU_MEM_DEVICE,
+                       a->gpu_block);
+    if (a->pinned_block) el_gpu_release(EL_GPU_MEM_PINNED, a->pinned_block);
+    a->gpu_block = a->pinned_block = NULL;
+}
+
 static const char *const k_region_names[EL_REGION_COUNT] = {"weights", "kv", "scratch",
-                                                            "staging"};
+                                                            "staging", "act"};
+
+const char *el_memory_name(el_memory m) {
+    switch (m) {
+    case EL_MEMORY_HOST: return "host";
+    case EL_MEMORY_CUDA_MANAGED: return "managed";
+    case EL_MEMORY_CUDA_DEVICE: return "device";
+    }
+    return "unknown";
+}
+
+bool el_region_on_gpu(el_region r) {
+    return r == EL_REGION_WEIGHTS || r == EL_REGION_KV || r == EL_REGION_ACT;
+}
 
 const char *el_region_name(el_region r) {
     if ((int)r < 0 || r >= EL_REGION_COUNT) return "unknown";
@@ -72,8 +98,20 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
                          (unsigned long long)params->size, (double)params->size / MIB);
     cap[EL_REGION_SCRATCH] += size - sum;
 
+    /* Which regions go where: everything in one host mapping, or the GPU regions in one
+     * CUDA block (and, for device memory, staging in pinned host memory). */
+    const el_memory mem = params->memory;
+    if (mem != EL_MEMORY_HOST && mem != EL_MEMORY_CUDA_MANAGED && mem != EL_MEMORY_CUDA_DEVICE)
+        return el_errorf(EL_E_USAGE, "arena: unknown memory kind %d", (int)mem);
+    uint64_t host_bytes = 0, gpu_bytes = 0, pinned_bytes = 0;
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        uint64_t *to = &host_bytes;
+        if (mem != EL_MEMORY_HOST && el_region_on_gpu((el_region)r)) to = &gpu_bytes;
+        else if (mem == EL_MEMORY_CUDA_DEVICE && r == EL_REGION_STAGING) to = &pinned_bytes;
+        *to += cap[r]; /* no overflow: the sum was checked above */
+    }
     uint64_t reserve;
-    if (!el_align_up_u64(size, el_page_size(), &reserve))
+    if (!el_align_up_u64(host_bytes, el_page_size(), &reserve))
         return el_errorf(EL_E_USAGE, "arena: size %llu bytes is too large",
                          (unsigned long long)params->size);
 
@@ -81,6 +119,22 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     if (!a)
         return el_errorf(EL_E_NOMEM, "arena: cannot allocate its %zu-byte descriptor",
                          sizeof *a);
+    a->memory = mem;
+    if (mem != EL_MEMORY_HOST) {
+        el_status gs = EL_OK;
+        if (gpu_bytes)
+            gs = el_gpu_reserve(params->gpu, mem == EL_MEMORY_CUDA_MANAGED ? EL_GPU_MEM_MANAGED
+                                                                            : EL_GPU_MEM_DEVICE,
+                                gpu_bytes, &a->gpu_block);
+        if (gs == EL_OK && pinned_bytes)
+            gs = el_gpu_reserve(params->gpu, EL_GPU_MEM_PINNED, pinned_bytes, &a->pinned_block);
+        if (gs != EL_OK) {
+            arena_release_gpu(a);
+            free(a);
+            return gs;
+        }
+        a->gpu_bytes = gpu_bytes;
+    }
     const el_platform_methods *m = el_platform_get();
     void *p = NULL;
     unsigned got = 0;
@@ -88,6 +142,7 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     if (s != EL_OK || !p) {
         char why[512];
         snprintf(why, sizeof why, "%s", s != EL_OK ? el_last_error() : "no memory returned");
+        arena_release_gpu(a);
         free(a);
         el_mem_report mr;
         uint64_t avail = el_mem_report_get(&mr) == EL_OK ? mr.mem_available : 0;
@@ -104,6 +159,7 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     }
     if ((uintptr_t)p & (EL_ALIGN_IO - 1)) {
         m->x_release(p, reserve);
+        arena_release_gpu(a);
         free(a);
         return el_errorf(EL_E_USAGE, "arena: platform '%s' returned memory %p that is not "
                          "4 KiB aligned", m->name, p);
@@ -112,11 +168,14 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     a->reserved = reserve;
     a->flags_got = got;
     a->release = m->x_release;
-    uint8_t *at = p;
+    uint8_t *host_at = p, *gpu_at = a->gpu_block, *pinned_at = a->pinned_block;
     for (int r = 0; r < EL_REGION_COUNT; r++) {
-        a->region[r].base = at;
+        uint8_t **at = &host_at;
+        if (mem != EL_MEMORY_HOST && el_region_on_gpu((el_region)r)) at = &gpu_at;
+        else if (mem == EL_MEMORY_CUDA_DEVICE && r == EL_REGION_STAGING) at = &pinned_at;
+        a->region[r].base = *at;
         a->region[r].capacity = cap[r];
-        at += cap[r];
+        if (cap[r]) *at += cap[r];
     }
     *out = a;
     return EL_OK;
@@ -125,8 +184,11 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
 void el_arena_deinit(el_arena *a) {
     if (!a) return;
     a->release(a->mapping, a->reserved);
+    arena_release_gpu(a);
     free(a);
 }
+
+el_memory el_arena_memory(const el_arena *a) { return a ? a->memory : EL_MEMORY_HOST; }
 
 void el_arena_stats_get(const el_arena *a, el_arena_stats *out) {
     if (!out) return;
@@ -141,6 +203,11 @@ void el_arena_stats_get(const el_arena *a, el_arena_stats *out) {
         out->used += g->offset;
         out->peak += g->peak;
     }
+    out->reserved += a->gpu_bytes;
+    for (int r = 0; a->pinned_block && r < EL_REGION_COUNT; r++)
+        if (r == EL_REGION_STAGING) out->reserved += a->region[r].capacity;
+    out->memory = a->memory;
+    out->gpu_reserved = a->gpu_bytes;
     out->locked = (a->flags_got & EL_ARENA_LOCK) != 0;
     out->hugepages = (a->flags_got & EL_ARENA_HUGEPAGES) != 0;
 }

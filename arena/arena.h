@@ -25,6 +25,9 @@ uint64_t el_arena_mark(const el_arena *a, el_region r);
 void el_arena_release(el_arena *a, el_region r, uint64_t mark);
 void el_arena_reset(el_arena *a, el_region r); /* release to 0 */
 
+/* Where the GPU regions (weights, kv, act) live: host memory or CUDA memory. */
+el_memory el_arena_memory(const el_arena *a);
+
 /* Region bounds: base pointer (4 KiB aligned) and capacity in bytes. */
 void *el_arena_region_base(const el_arena *a, el_region r);
 uint64_t el_arena_region_capacity(const el_arena *a, el_region r);

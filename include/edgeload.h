@@ -85,12 +85,13 @@ el_status el_dtype_parse(const char *text, el_dtype *out);
 typedef enum el_region {
     EL_REGION_WEIGHTS, /* persistent model weights */
     EL_REGION_KV,      /* KV cache, per session */
-    EL_REGION_SCRATCH, /* activations, mark/release per forward pass */
+    EL_REGION_SCRATCH, /* host-side session state: session, pool, ids, sampler, tables */
     EL_REGION_STAGING, /* chunk buffers, only while loading */
+    EL_REGION_ACT,     /* activations the kernels read and write (GPU memory on CUDA) */
     EL_REGION_COUNT
 } el_region;
 
-const char *el_region_name(el_region r);    /* "weights", "kv", "scratch", "staging" */
+const char *el_region_name(el_region r);    /* "weights", "kv", "scratch", "staging", "act" */
 
 typedef struct el_arena el_arena;
 
@@ -100,11 +101,27 @@ enum {
     EL_ARENA_PREFAULT = 1u << 2,  /* touch every page at init so later use cannot fault-OOM */
 };
 
+/* Where the arena's memory comes from. On a GPU the regions the kernels touch (weights,
+ * kv, act) live in one CUDA allocation; scratch (and staging) stay on the host. */
+typedef enum el_memory {
+    EL_MEMORY_HOST = 0,     /* one host mapping: the CPU backend */
+    EL_MEMORY_CUDA_MANAGED, /* weights|kv|act: one cudaMallocManaged block (integrated GPUs:
+                               the loader writes it in place, the kernels read it there) */
+    EL_MEMORY_CUDA_DEVICE,  /* weights|kv|act: one cudaMalloc block; staging: pinned host
+                               memory (cudaHostAlloc) the loader copies through */
+} el_memory;
+
+const char *el_memory_name(el_memory m); /* "host", "managed", "device" */
+/* True for the regions that live in GPU memory under a CUDA backing. */
+bool el_region_on_gpu(el_region r);
+
 typedef struct el_arena_params {
     uint64_t size;                             /* bytes to reserve, > 0 */
     uint64_t region_bytes[EL_REGION_COUNT];    /* capacity per region; sum <= size; the
                                                   remainder is added to scratch */
-    unsigned flags;                            /* EL_ARENA_* */
+    unsigned flags;                            /* EL_ARENA_* (host memory only) */
+    el_memory memory;                          /* EL_MEMORY_HOST (0) by default */
+    int gpu;                                   /* CUDA device index for CUDA memory */
 } el_arena_params;
 
 typedef struct el_region_stats {
@@ -120,11 +137,15 @@ typedef struct el_arena_stats {
     el_region_stats region[EL_REGION_COUNT];
     bool locked;                               /* mlock succeeded */
     bool hugepages;                            /* backed by explicit huge pages */
+    el_memory memory;                          /* where weights|kv|act live */
+    uint64_t gpu_reserved;                     /* of reserved: bytes in CUDA memory */
 } el_arena_stats;
 
-/* The one reservation. Regions are carved in the order weights|kv|scratch|staging, each
+/* The one reservation. Regions are carved in the order weights|kv|scratch|staging|act, each
  * 4 KiB aligned. EL_E_NOMEM (with requested and MemAvailable bytes) if the mapping fails,
- * EL_E_USAGE if the regions do not add up within size. */
+ * EL_E_USAGE if the regions do not add up within size. CUDA memory (params->memory): the
+ * GPU regions come from one CUDA allocation made here and nowhere else; EL_E_NODEV (with
+ * requested and free bytes) when it fails or the build/machine has no CUDA. */
 el_status el_arena_init(el_arena **out, const el_arena_params *params);
 void el_arena_deinit(el_arena *a);
 void el_arena_stats_get(const el_arena *a, el_arena_stats *out);
@@ -177,6 +198,8 @@ typedef struct el_plan_params {
     uint32_t batch;               /* sequences per pass; 0 = 1 */
     el_dtype dtype;               /* weight dtype in the arena; EL_DT_NONE = as stored */
     uint64_t chunk_bytes;         /* I/O chunk; 0 = 4 MiB */
+    el_memory memory;             /* the arena's backing; EL_MEMORY_CUDA_DEVICE adds the
+                                     pinned upload buffers to staging */
 } el_plan_params;
 
 typedef struct el_plan {

@@ -384,12 +384,13 @@ static el_status load_source(const char *src, const el_image_pack_params *p, el_
     el_model_open_params op = {.tokenizer_path = p->tokenizer_path, .offset = p->src_offset};
     el_status s = el_model_open(src, &op, mo);
     if (s != EL_OK) return s;
-    el_plan_params pp = {0, 0, p->dtype, 0};
+    el_plan_params pp = {0, 0, p->dtype, 0, EL_MEMORY_HOST};
     if ((s = el_plan_make(*mo, &pp, plan)) != EL_OK) return s;
     el_arena_params ap;
     el_plan_arena_params(plan, 0, 0, &ap);
     /* Only weights and staging are used while packing. */
     ap.region_bytes[EL_REGION_KV] = ap.region_bytes[EL_REGION_SCRATCH] = 0;
+    ap.region_bytes[EL_REGION_ACT] = 0;
     ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING];
     if (ap.size == 0) ap.size = EL_IMG_ALIGN;
     if ((s = el_arena_init(ao, &ap)) != EL_OK) return s;

@@ -19,9 +19,9 @@ typedef struct el_family {
     /* True if the family recognises the opened model (config model_type, tensor names). */
     bool (*detect)(const el_model *m);
     /* Validates config against the tensor table (names, shapes) and sizes the per-session
-     * regions for params: KV cache and scratch bytes. Reads no weight. */
+     * regions for params: KV cache, activation (act) and scratch bytes. Reads no weight. */
     el_status (*plan)(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
-                      uint64_t *scratch_bytes);
+                      uint64_t *act_bytes, uint64_t *scratch_bytes);
     /* Optional open-time work after detection (tokenizer, config checks); may malloc.
      * Family data goes in m->family_data; close frees it. */
     el_status (*open)(el_model *m);
@@ -46,7 +46,7 @@ typedef struct el_family {
     /* Binds weights, carves the family's activations from e's scratch carver (the same
      * sequence the family's plan counted) and sets e->dim, e->vocab, e->n_types,
      * e->n_labels, e->labels, e->out and e->family_state. */
-    el_status (*encoder_init)(el_encoder *e, el_carver *scratch);
+    el_status (*encoder_init)(el_encoder *e, el_carver *scratch, el_carver *act);
     /* Runs e->n_seq sequences, already checked, packed: sequence i is rows
      * e->starts[i] .. + e->lengths[i] - 1 of ids / type_ids (type_ids NULL = all 0). Returns
      * the last hidden states in the same packed rows, [rows, e->dim], valid until the next

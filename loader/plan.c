@@ -46,7 +46,7 @@ static el_status round_page(uint64_t v, uint64_t *out) {
 el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan *out) {
     el_plan p;
     memset(&p, 0, sizeof p);
-    el_plan_params in = {0, 0, EL_DT_NONE, 0};
+    el_plan_params in = {0, 0, EL_DT_NONE, 0, EL_MEMORY_HOST};
     if (params) in = *params;
     if (in.dtype != EL_DT_NONE && in.dtype != EL_DT_F32 && in.dtype != EL_DT_F16 &&
         in.dtype != EL_DT_BF16)
@@ -100,11 +100,22 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     /* An image: staging for its stored chunks and decode workers, its dtype as packed. */
     if (m->image && (s = el_image_plan(m, &p)) != EL_OK) return s;
 
+    /* Device memory: the loader converts each piece into one of EL_STAGING_SLOTS pinned
+     * upload buffers (up to twice the piece: f16 -> f32) and copies it to the GPU from
+     * there, while the next piece is read. */
+    if (in.memory == EL_MEMORY_CUDA_DEVICE) {
+        uint64_t up;
+        if (!el_mul_u64(in.chunk_bytes, 2 * EL_STAGING_SLOTS, &up) ||
+            !el_add_u64(p.region_bytes[EL_REGION_STAGING], up, &p.region_bytes[EL_REGION_STAGING]))
+            return el_errorf(EL_E_USAGE, "--chunk too large");
+    }
+
     if (m->family && m->family->plan) {
-        uint64_t kv = 0, scratch = 0;
-        s = m->family->plan(m, &p.params, &kv, &scratch);
+        uint64_t kv = 0, act = 0, scratch = 0;
+        s = m->family->plan(m, &p.params, &kv, &act, &scratch);
         if (s != EL_OK) return s;
         if ((s = round_page(kv, &p.region_bytes[EL_REGION_KV])) != EL_OK) return s;
+        if ((s = round_page(act, &p.region_bytes[EL_REGION_ACT])) != EL_OK) return s;
         if ((s = round_page(scratch, &p.region_bytes[EL_REGION_SCRATCH])) != EL_OK) return s;
     }
     for (int r = 0; r < EL_REGION_COUNT; r++)

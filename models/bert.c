@@ -230,20 +230,21 @@ typedef struct bert_state {
 
 /* The one sequence of carves after the generic encoder's, run by the plan (counting) and by
  * encoder init (allocating). */
-static bert_state *bert_carve(el_carver *sc, const bert_cfg *c, uint32_t batch, uint32_t seq,
-                              float **logits, char (**labels)[EL_LABEL_NAME_MAX]) {
+static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, uint32_t batch,
+                              uint32_t seq, float **logits,
+                              char (**labels)[EL_LABEL_NAME_MAX]) {
     const uint64_t rows = (uint64_t)batch * seq;
     const uint64_t ffn_rows = rows < BERT_FFN_ROWS ? rows : BERT_FFN_ROWS;
     bert_state *st = el_carve(sc, 1, sizeof *st, "bert state");
     bert_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
     float *bufs[4];
     for (int i = 0; i < 4; i++)
-        bufs[i] = el_carve(sc, rows * c->dim, sizeof(float), "activations");
-    float *ffn = el_carve(sc, ffn_rows * c->inter, sizeof(float), "FFN activations");
-    float *att = el_carve(sc, (uint64_t)batch * c->n_heads * seq, sizeof(float),
+        bufs[i] = el_carve(act, rows * c->dim, sizeof(float), "activations");
+    float *ffn = el_carve(act, ffn_rows * c->inter, sizeof(float), "FFN activations");
+    float *att = el_carve(act, (uint64_t)batch * c->n_heads * seq, sizeof(float),
                           "attention scores");
-    float *cls = el_carve(sc, c->n_labels ? (uint64_t)batch * c->dim : 0, sizeof(float), "pooler");
-    float *pooled = el_carve(sc, c->n_labels ? (uint64_t)batch * c->dim : 0, sizeof(float),
+    float *cls = el_carve(act, c->n_labels ? (uint64_t)batch * c->dim : 0, sizeof(float), "pooler");
+    float *pooled = el_carve(act, c->n_labels ? (uint64_t)batch * c->dim : 0, sizeof(float),
                              "pooler");
     *logits = el_carve(sc, (uint64_t)batch * c->n_labels, sizeof(float), "logits");
     *labels = el_carve(sc, c->n_labels, EL_LABEL_NAME_MAX, "label names");
@@ -285,7 +286,7 @@ static bool bert_detect(const el_model *m) {
 }
 
 static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
-                           uint64_t *scratch_bytes) {
+                           uint64_t *act_bytes, uint64_t *scratch_bytes) {
     bert_cfg c;
     el_status s = bert_config(m, &c);
     if (s != EL_OK) return s;
@@ -294,7 +295,7 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
     uint32_t ctx = 0;
     if ((s = resolve_ctx(m, &c, p->ctx, &ctx)) != EL_OK) return s;
     const uint32_t batch = p->batch ? p->batch : 1;
-    el_carver sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carver sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK}, act = {NULL, EL_REGION_ACT, 0, EL_OK};
     el_encoder *e;
     el_pool *pool;
     uint32_t *starts, *lengths;
@@ -302,9 +303,11 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
     float *logits;
     char(*labels)[EL_LABEL_NAME_MAX];
     el_encoder_carve_generic(&sc, batch, ctx, &e, &pool, &starts, &lengths, &ids, &tids);
-    bert_carve(&sc, &c, batch, ctx, &logits, &labels);
+    bert_carve(&sc, &act, &c, batch, ctx, &logits, &labels);
     if (sc.status != EL_OK) return sc.status;
+    if (act.status != EL_OK) return act.status;
     *kv_bytes = 0;
+    *act_bytes = act.bytes;
     *scratch_bytes = sc.bytes;
     return EL_OK;
 }
@@ -317,7 +320,7 @@ static el_status bert_open(el_model *m) {
                               "with --ids");
 }
 
-static el_status bert_encoder_init(el_encoder *e, el_carver *sc) {
+static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act) {
     const el_model *m = e->model;
     bert_cfg c;
     el_status s = bert_config(m, &c);
@@ -326,8 +329,9 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc) {
     if ((s = resolve_ctx(m, &c, e->max_seq, &ctx)) != EL_OK) return s;
     float *logits;
     char(*labels)[EL_LABEL_NAME_MAX];
-    bert_state *st = bert_carve(sc, &c, e->max_batch, ctx, &logits, &labels);
+    bert_state *st = bert_carve(sc, act, &c, e->max_batch, ctx, &logits, &labels);
     if (sc->status != EL_OK) return sc->status;
+    if (act->status != EL_OK) return act->status;
     if ((s = bert_tensors(m, &c, EL_DT_COUNT, st->layers, &st->w)) != EL_OK) return s;
     e->family_state = st;
     e->dim = c.dim;

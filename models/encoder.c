@@ -64,7 +64,9 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
                          m->path);
 
     uint64_t mark = el_arena_mark(a, EL_REGION_SCRATCH);
+    uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carver act = {a, EL_REGION_ACT, 0, EL_OK};
     el_encoder *e = NULL;
     el_pool *pool = NULL;
     uint32_t *starts = NULL, *lengths = NULL;
@@ -81,6 +83,7 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     e->family = f;
     e->plan = *plan;
     e->scratch_mark = mark;
+    e->act_mark = act_mark;
     e->max_batch = plan->params.batch;
     e->max_seq = plan->params.ctx;
     e->pool = pool;
@@ -88,9 +91,10 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     e->lengths = lengths;
     e->ids = ids;
     e->type_ids = tids;
-    el_status st = f->encoder_init(e, &sc);
+    el_status st = f->encoder_init(e, &sc, &act);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
+        el_arena_release(a, EL_REGION_ACT, act_mark);
         el_arena_release(a, EL_REGION_SCRATCH, mark);
         return st;
     }
@@ -101,9 +105,10 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
 void el_encoder_deinit(el_encoder *e) {
     if (!e) return;
     el_arena *a = e->arena;
-    uint64_t mark = e->scratch_mark;
+    uint64_t mark = e->scratch_mark, act_mark = e->act_mark;
     el_pool_deinit(e->pool);
     /* e lives in the scratch being released: nothing touches it after. */
+    el_arena_release(a, EL_REGION_ACT, act_mark);
     el_arena_release(a, EL_REGION_SCRATCH, mark);
 }
 

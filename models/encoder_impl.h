@@ -13,6 +13,7 @@ struct el_encoder {
     const el_family *family;
     el_plan plan;                 /* copy of the plan the arena was made from */
     uint64_t scratch_mark;        /* scratch offset at init: deinit releases to it */
+    uint64_t act_mark;            /* act offset at init, likewise */
     uint32_t max_batch;           /* sequences per call, from the plan */
     uint32_t max_seq;             /* tokens per sequence, from the plan */
     el_pool *pool;                /* in scratch */

@@ -168,11 +168,13 @@ typedef struct gpt2_state {
     float *h;            /* [chunk, inner] MLP hidden */
     float *att;          /* [n_heads, ctx] attention scores */
     float *logits;       /* [vocab] */
+    int32_t *gpu_ids;    /* [2 * chunk] ids, then positions, where the GPU reads them (act) */
+    float *host_logits;  /* [vocab] logits copied back from the GPU (scratch) */
 } gpt2_state;
 
 /* The one sequence of carves, run by the plan (counting) and by session init (allocating). */
-static gpt2_state *gpt2_carve(el_carver *kv, el_carver *sc, const gpt2_cfg *c, uint32_t ctx,
-                              uint32_t batch, uint32_t chunk) {
+static gpt2_state *gpt2_carve(el_carver *kv, el_carver *act, el_carver *sc, const gpt2_cfg *c,
+                              uint32_t ctx, uint32_t batch, uint32_t chunk) {
     gpt2_state *st = el_carve(sc, 1, sizeof *st, "gpt2 state");
     gpt2_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
     uint64_t cache = (uint64_t)c->n_layers * ctx * c->dim;
@@ -180,9 +182,13 @@ static gpt2_state *gpt2_carve(el_carver *kv, el_carver *sc, const gpt2_cfg *c, u
     float *bufs[6];
     const uint64_t widths[6] = {c->dim, c->dim, c->dim, c->dim, c->dim, c->inner};
     for (int i = 0; i < 6; i++)
-        bufs[i] = el_carve(sc, (uint64_t)chunk * widths[i], sizeof(float), "activations");
-    float *att = el_carve(sc, (uint64_t)c->n_heads * ctx, sizeof(float), "attention scores");
-    float *logits = el_carve(sc, c->vocab, sizeof(float), "logits");
+        bufs[i] = el_carve(act, (uint64_t)chunk * widths[i], sizeof(float), "activations");
+    float *att = el_carve(act, (uint64_t)c->n_heads * ctx, sizeof(float), "attention scores");
+    float *logits = el_carve(act, c->vocab, sizeof(float), "logits");
+    /* The GPU's view of the ids and positions, and the host's copy of the logits (unused
+     * on the CPU; the plan is the same on every device). */
+    int32_t *gids = el_carve(act, 2 * (uint64_t)chunk, sizeof(int32_t), "token ids");
+    float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
     if (!st) return NULL;
     memset(st, 0, sizeof *st);
     st->c = *c;
@@ -199,6 +205,8 @@ static gpt2_state *gpt2_carve(el_carver *kv, el_carver *sc, const gpt2_cfg *c, u
     st->h = bufs[5];
     st->att = att;
     st->logits = logits;
+    st->gpu_ids = gids;
+    st->host_logits = hlogits;
     return st;
 }
 
@@ -226,7 +234,7 @@ static bool gpt2_detect(const el_model *m) {
 }
 
 static el_status gpt2_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
-                           uint64_t *scratch_bytes) {
+                           uint64_t *act_bytes, uint64_t *scratch_bytes) {
     gpt2_cfg c;
     el_status s = gpt2_config(m, &c);
     if (s != EL_OK) return s;
@@ -235,9 +243,12 @@ static el_status gpt2_plan(const el_model *m, const el_plan_params *p, uint64_t 
     uint32_t ctx = 0;
     if ((s = resolve_ctx(m, &c, p->ctx, &ctx)) != EL_OK) return s;
     el_carver kv = {NULL, EL_REGION_KV, 0, EL_OK}, sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
-    gpt2_carve(&kv, &sc, &c, ctx, p->batch ? p->batch : 1, el_session_planned_chunk(ctx));
+    el_carver act = {NULL, EL_REGION_ACT, 0, EL_OK};
+    gpt2_carve(&kv, &act, &sc, &c, ctx, p->batch ? p->batch : 1, el_session_planned_chunk(ctx));
     if (kv.status != EL_OK) return kv.status;
+    if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
+    *act_bytes = act.bytes;
     uint64_t generic;
     if ((s = el_session_plan_scratch(c.vocab, ctx, &generic)) != EL_OK) return s;
     *kv_bytes = kv.bytes;
@@ -280,9 +291,11 @@ static el_status gpt2_session_init(el_session *s) {
     if ((st = resolve_ctx(m, &c, s->ctx, &ctx)) != EL_OK) return st;
     el_carver kv = {s->arena, EL_REGION_KV, 0, EL_OK};
     el_carver sc = {s->arena, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carver act = {s->arena, EL_REGION_ACT, 0, EL_OK};
     uint32_t batch = s->plan.params.batch ? s->plan.params.batch : 1;
-    gpt2_state *G = gpt2_carve(&kv, &sc, &c, ctx, batch, el_session_planned_chunk(ctx));
+    gpt2_state *G = gpt2_carve(&kv, &act, &sc, &c, ctx, batch, el_session_planned_chunk(ctx));
     if (kv.status != EL_OK) return kv.status;
+    if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
     for (size_t k = 0; k < sizeof k_conv1d / sizeof k_conv1d[0]; k++) {
         char name[64];

@@ -168,12 +168,14 @@ typedef struct llama_state {
     float *logits;       /* [vocab] */
     float *rope_cos;     /* [ctx, head_dim / 2] */
     float *rope_sin;     /* [ctx, head_dim / 2] */
+    int32_t *gpu_ids;    /* [chunk] the batch's ids where the GPU reads them (act) */
+    float *host_logits;  /* [vocab] logits copied back from the GPU (scratch) */
 } llama_state;
 
 /* The one sequence of carves, run by the plan (counting) and by session init (allocating).
  * batch: sequences the plan sized the KV cache for (the session uses the first). */
-static llama_state *llama_carve(el_carver *kv, el_carver *sc, const llama_cfg *c, uint32_t ctx,
-                                uint32_t batch, uint32_t chunk) {
+static llama_state *llama_carve(el_carver *kv, el_carver *act, el_carver *sc, const llama_cfg *c,
+                                uint32_t ctx, uint32_t batch, uint32_t chunk) {
     llama_state *st = el_carve(sc, 1, sizeof *st, "llama state");
     llama_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
     uint64_t cache = (uint64_t)c->n_layers * ctx * c->kv_dim;
@@ -181,11 +183,15 @@ static llama_state *llama_carve(el_carver *kv, el_carver *sc, const llama_cfg *c
     float *bufs[7];
     const uint64_t widths[7] = {c->dim, c->dim, c->dim, c->q_dim, c->q_dim, c->hidden, c->hidden};
     for (int i = 0; i < 7; i++)
-        bufs[i] = el_carve(sc, (uint64_t)chunk * widths[i], sizeof(float), "activations");
-    float *att = el_carve(sc, (uint64_t)c->n_heads * ctx, sizeof(float), "attention scores");
-    float *logits = el_carve(sc, c->vocab, sizeof(float), "logits");
-    float *rc = el_carve(sc, (uint64_t)ctx * (c->head_dim / 2), sizeof(float), "RoPE table");
-    float *rs = el_carve(sc, (uint64_t)ctx * (c->head_dim / 2), sizeof(float), "RoPE table");
+        bufs[i] = el_carve(act, (uint64_t)chunk * widths[i], sizeof(float), "activations");
+    float *att = el_carve(act, (uint64_t)c->n_heads * ctx, sizeof(float), "attention scores");
+    float *logits = el_carve(act, c->vocab, sizeof(float), "logits");
+    float *rc = el_carve(act, (uint64_t)ctx * (c->head_dim / 2), sizeof(float), "RoPE table");
+    float *rs = el_carve(act, (uint64_t)ctx * (c->head_dim / 2), sizeof(float), "RoPE table");
+    /* The GPU's view of the ids and the host's copy of the logits (unused on the CPU, where
+     * logits above is host memory already; the plan is the same on every device). */
+    int32_t *gids = el_carve(act, chunk, sizeof(int32_t), "token ids");
+    float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
     if (!st) return NULL;
     memset(st, 0, sizeof *st);
     st->c = *c;
@@ -205,6 +211,8 @@ static llama_state *llama_carve(el_carver *kv, el_carver *sc, const llama_cfg *c
     st->logits = logits;
     st->rope_cos = rc;
     st->rope_sin = rs;
+    st->gpu_ids = gids;
+    st->host_logits = hlogits;
     return st;
 }
 
@@ -233,7 +241,7 @@ static bool llama_detect(const el_model *m) {
 }
 
 static el_status llama_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
-                            uint64_t *scratch_bytes) {
+                            uint64_t *act_bytes, uint64_t *scratch_bytes) {
     llama_cfg c;
     el_status s = llama_config(m, &c);
     if (s != EL_OK) return s;
@@ -242,9 +250,12 @@ static el_status llama_plan(const el_model *m, const el_plan_params *p, uint64_t
     uint32_t ctx = 0;
     if ((s = resolve_ctx(m, &c, p->ctx, &ctx)) != EL_OK) return s;
     el_carver kv = {NULL, EL_REGION_KV, 0, EL_OK}, sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
-    llama_carve(&kv, &sc, &c, ctx, p->batch ? p->batch : 1, el_session_planned_chunk(ctx));
+    el_carver act = {NULL, EL_REGION_ACT, 0, EL_OK};
+    llama_carve(&kv, &act, &sc, &c, ctx, p->batch ? p->batch : 1, el_session_planned_chunk(ctx));
     if (kv.status != EL_OK) return kv.status;
+    if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
+    *act_bytes = act.bytes;
     uint64_t generic;
     if ((s = el_session_plan_scratch(c.vocab, ctx, &generic)) != EL_OK) return s;
     *kv_bytes = kv.bytes;
@@ -272,9 +283,11 @@ static el_status llama_session_init(el_session *s) {
     if ((st = resolve_ctx(m, &c, s->ctx, &ctx)) != EL_OK) return st;
     el_carver kv = {s->arena, EL_REGION_KV, 0, EL_OK};
     el_carver sc = {s->arena, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carver act = {s->arena, EL_REGION_ACT, 0, EL_OK};
     uint32_t batch = s->plan.params.batch ? s->plan.params.batch : 1;
-    llama_state *L = llama_carve(&kv, &sc, &c, ctx, batch, el_session_planned_chunk(ctx));
+    llama_state *L = llama_carve(&kv, &act, &sc, &c, ctx, batch, el_session_planned_chunk(ctx));
     if (kv.status != EL_OK) return kv.status;
+    if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
     if ((st = llama_tensors(m, &c, EL_DT_COUNT, L->layers, &L->embed, &L->norm, &L->cls)) !=
         EL_OK)

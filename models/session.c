@@ -146,6 +146,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
 
     uint64_t kv_mark = el_arena_mark(a, EL_REGION_KV);
     uint64_t sc_mark = el_arena_mark(a, EL_REGION_SCRATCH);
+    uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
     el_session *s = el_carve(&sc, 1, sizeof *s, "session");
     el_pool *pool = el_carve(&sc, 1, sizeof *pool, "thread pool");
@@ -162,6 +163,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     s->plan = *plan;
     s->kv_mark = kv_mark;
     s->scratch_mark = sc_mark;
+    s->act_mark = act_mark;
     s->ctx = plan->params.ctx;
     s->chunk = el_session_planned_chunk(s->ctx);
     if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
@@ -179,6 +181,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         if (st != EL_OK && f->session_deinit) f->session_deinit(s);
     }
     if (st != EL_OK) {
+        el_arena_release(a, EL_REGION_ACT, act_mark);
         el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
         el_arena_release(a, EL_REGION_KV, kv_mark);
         return st;
@@ -191,10 +194,11 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
 void el_session_deinit(el_session *s) {
     if (!s) return;
     el_arena *a = s->arena;
-    uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark;
+    uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark, act_mark = s->act_mark;
     el_pool_deinit(s->pool);
     if (s->family->session_deinit) s->family->session_deinit(s);
     /* s itself lives in the scratch region being released: nothing touches it after. */
+    el_arena_release(a, EL_REGION_ACT, act_mark);
     el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
     el_arena_release(a, EL_REGION_KV, kv_mark);
 }

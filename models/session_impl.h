@@ -60,6 +60,7 @@ struct el_session {
     el_plan plan;                /* copy of the plan the arena was made from */
     uint64_t kv_mark;            /* region offsets at init: deinit releases to them */
     uint64_t scratch_mark;
+    uint64_t act_mark;
     uint32_t ctx;                /* context length (tokens), from the plan */
     uint32_t chunk;              /* prompt tokens per forward pass, <= the planned maximum */
     uint32_t pos;                /* tokens in the KV cache */

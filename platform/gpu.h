@@ -37,4 +37,42 @@ el_status el_gpu_info_get(int i, el_gpu_info *out);
 /* The runtime and driver versions as "runtime 13.0, driver 12.8" (or why not) into buf. */
 const char *el_gpu_versions(char *buf, size_t cap);
 
+/* ---- memory: the arena's CUDA reservations (made at arena init only) ---------------- */
+
+typedef enum el_gpu_mem {
+    EL_GPU_MEM_DEVICE,  /* cudaMalloc */
+    EL_GPU_MEM_MANAGED, /* cudaMallocManaged (attached globally) */
+    EL_GPU_MEM_PINNED,  /* cudaHostAlloc: page-locked host memory for async copies */
+} el_gpu_mem;
+
+/* Reserves bytes of kind k on GPU gpu (the calling thread's current device becomes gpu).
+ * EL_E_NODEV naming the kind, the requested bytes and the device's free bytes when the
+ * runtime refuses, or when the build has no CUDA. */
+el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out);
+void el_gpu_release(el_gpu_mem k, void *p);
+/* Reservations made so far by this process (every kind): tests check that nothing after
+ * arena init reserves. */
+uint64_t el_gpu_reserve_count(void);
+
+/* ---- streams and copies (the session's and the loader's) ----------------------------- */
+
+typedef struct el_gpu_stream el_gpu_stream; /* a cudaStream_t */
+
+el_status el_gpu_stream_create(el_gpu_stream **out);
+void el_gpu_stream_destroy(el_gpu_stream *st);
+/* Waits for everything queued on st; a kernel fault surfaces here as EL_E_NODEV. */
+el_status el_gpu_sync(el_gpu_stream *st);
+/* Queues a copy of bytes (any direction; pointers say which) on st. */
+el_status el_gpu_copy_async(void *dst, const void *src, uint64_t bytes, el_gpu_stream *st);
+/* Queues a strided copy: height rows of width bytes, dst rows dpitch apart, src spitch. */
+el_status el_gpu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint64_t spitch,
+                              uint64_t width, uint64_t height, el_gpu_stream *st);
+
+/* Events: a mark on a stream the host can wait for (the loader's staging ring). */
+typedef struct el_gpu_event el_gpu_event;
+el_status el_gpu_event_create(el_gpu_event **out);
+void el_gpu_event_destroy(el_gpu_event *e);
+el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st);
+el_status el_gpu_event_wait(el_gpu_event *e);
+
 #endif /* EL_PLATFORM_GPU_H */

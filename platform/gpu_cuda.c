@@ -98,6 +98,112 @@ const char *el_gpu_versions(char *buf, size_t cap) {
     return buf;
 }
 
+/* ---- memory --------------------------------------------------------------------------- */
+
+static uint64_t g_reserve_count; /* only arena init reserves, from one thread */
+
+static const char *mem_kind_name(el_gpu_mem k) {
+    return k == EL_GPU_MEM_DEVICE ? "device memory (cudaMalloc)"
+           : k == EL_GPU_MEM_MANAGED ? "managed memory (cudaMallocManaged)"
+                                     : "pinned host memory (cudaHostAlloc)";
+}
+
+el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
+    *out = NULL;
+    cudaError_t e = cudaSetDevice(gpu);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return cuda_fail(e, "cudaSetDevice");
+    }
+    void *p = NULL;
+    if (k == EL_GPU_MEM_DEVICE) e = cudaMalloc(&p, (size_t)bytes);
+    else if (k == EL_GPU_MEM_MANAGED) e = cudaMallocManaged(&p, (size_t)bytes, cudaMemAttachGlobal);
+    else e = cudaHostAlloc(&p, (size_t)bytes, cudaHostAllocDefault);
+    if (e != cudaSuccess || !p) {
+        (void)cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        (void)cudaMemGetInfo(&fr, &tot);
+        (void)cudaGetLastError();
+        el_mem_report r;
+        if (k == EL_GPU_MEM_PINNED && el_mem_report_get(&r) == EL_OK) fr = r.mem_available;
+        return el_errorf(EL_E_NODEV, "GPU %d: reserving %llu bytes (%.2f MiB) of %s failed: "
+                         "%s; %llu bytes (%.2f MiB) free%s", gpu, (unsigned long long)bytes,
+                         (double)bytes / 1048576.0, mem_kind_name(k), cudaGetErrorString(e),
+                         (unsigned long long)fr, (double)fr / 1048576.0,
+                         k == EL_GPU_MEM_PINNED ? " on the host" : " on the device");
+    }
+    g_reserve_count++;
+    *out = p;
+    return EL_OK;
+}
+
+void el_gpu_release(el_gpu_mem k, void *p) {
+    if (!p) return;
+    if (k == EL_GPU_MEM_PINNED) (void)cudaFreeHost(p);
+    else (void)cudaFree(p);
+    (void)cudaGetLastError();
+}
+
+uint64_t el_gpu_reserve_count(void) { return g_reserve_count; }
+
+/* ---- streams, copies, events ------------------------------------------------------------ */
+
+el_status el_gpu_stream_create(el_gpu_stream **out) {
+    cudaStream_t st = NULL;
+    cudaError_t e = cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaStreamCreateWithFlags");
+    *out = (el_gpu_stream *)st;
+    return EL_OK;
+}
+
+void el_gpu_stream_destroy(el_gpu_stream *st) {
+    if (st) (void)cudaStreamDestroy((cudaStream_t)st);
+}
+
+el_status el_gpu_sync(el_gpu_stream *st) {
+    cudaError_t e = cudaStreamSynchronize((cudaStream_t)st);
+    if (e != cudaSuccess) return cuda_fail(e, "a kernel on the GPU (cudaStreamSynchronize)");
+    return EL_OK;
+}
+
+el_status el_gpu_copy_async(void *dst, const void *src, uint64_t bytes, el_gpu_stream *st) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDefault, (cudaStream_t)st);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemcpyAsync");
+    return EL_OK;
+}
+
+el_status el_gpu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint64_t spitch,
+                              uint64_t width, uint64_t height, el_gpu_stream *st) {
+    cudaError_t e = cudaMemcpy2DAsync(dst, (size_t)dpitch, src, (size_t)spitch, (size_t)width,
+                                      (size_t)height, cudaMemcpyDefault, (cudaStream_t)st);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemcpy2DAsync");
+    return EL_OK;
+}
+
+el_status el_gpu_event_create(el_gpu_event **out) {
+    cudaEvent_t ev = NULL;
+    cudaError_t e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaEventCreateWithFlags");
+    *out = (el_gpu_event *)ev;
+    return EL_OK;
+}
+
+void el_gpu_event_destroy(el_gpu_event *ev) {
+    if (ev) (void)cudaEventDestroy((cudaEvent_t)ev);
+}
+
+el_status el_gpu_event_record(el_gpu_event *ev, el_gpu_stream *st) {
+    cudaError_t e = cudaEventRecord((cudaEvent_t)ev, (cudaStream_t)st);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaEventRecord");
+    return EL_OK;
+}
+
+el_status el_gpu_event_wait(el_gpu_event *ev) {
+    cudaError_t e = cudaEventSynchronize((cudaEvent_t)ev);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaEventSynchronize");
+    return EL_OK;
+}
+
 #else /* !EL_HAVE_CUDA */
 
 bool el_gpu_built(void) { return false; }
@@ -119,5 +225,41 @@ const char *el_gpu_versions(char *buf, size_t cap) {
     snprintf(buf, cap, "no CUDA backend in this build");
     return buf;
 }
+
+el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
+    (void)gpu, (void)k, (void)bytes;
+    *out = NULL;
+    int n;
+    return el_gpu_count(&n);
+}
+void el_gpu_release(el_gpu_mem k, void *p) { (void)k, (void)p; }
+uint64_t el_gpu_reserve_count(void) { return 0; }
+el_status el_gpu_stream_create(el_gpu_stream **out) {
+    *out = NULL;
+    int n;
+    return el_gpu_count(&n);
+}
+void el_gpu_stream_destroy(el_gpu_stream *st) { (void)st; }
+el_status el_gpu_sync(el_gpu_stream *st) { return (void)st, EL_OK; }
+el_status el_gpu_copy_async(void *dst, const void *src, uint64_t bytes, el_gpu_stream *st) {
+    (void)st;
+    memcpy(dst, src, (size_t)bytes);
+    return EL_OK;
+}
+el_status el_gpu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint64_t spitch,
+                              uint64_t width, uint64_t height, el_gpu_stream *st) {
+    (void)st;
+    for (uint64_t r = 0; r < height; r++)
+        memcpy((char *)dst + r * dpitch, (const char *)src + r * spitch, (size_t)width);
+    return EL_OK;
+}
+el_status el_gpu_event_create(el_gpu_event **out) {
+    *out = NULL;
+    int n;
+    return el_gpu_count(&n);
+}
+void el_gpu_event_destroy(el_gpu_event *e) { (void)e; }
+el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st) { return (void)e, (void)st, EL_OK; }
+el_status el_gpu_event_wait(el_gpu_event *e) { return (void)e, EL_OK; }
 
 #endif

@@ -125,7 +125,7 @@ static uint64_t rchar(void) {
 static el_plan plan_of(el_model *m, uint32_t batch, uint32_t ctx, el_dtype dt) {
     el_plan p;
     memset(&p, 0, sizeof p);
-    el_plan_params pp = {ctx, batch, dt, 0};
+    el_plan_params pp = {ctx, batch, dt, 0, EL_MEMORY_HOST};
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     return p;
 }
@@ -150,11 +150,11 @@ int main(void) {
     EL_CHECK(p32.region_bytes[EL_REGION_WEIGHTS] == (w32 + 4095) / 4096 * 4096);
     EL_CHECK(p16.region_bytes[EL_REGION_WEIGHTS] == (w16 + 4095) / 4096 * 4096);
     EL_CHECK(p32.region_bytes[EL_REGION_KV] == 0 && b8.region_bytes[EL_REGION_KV] == 0);
-    /* Scratch: activations for batch x ctx tokens. Four [tokens, 1024] f32 buffers alone are
+    /* act: activations for batch x ctx tokens. Four [tokens, 1024] f32 buffers alone are
      * 16 KiB per token; the FFN buffer is capped at 256 rows. */
-    uint64_t s1 = p32.region_bytes[EL_REGION_SCRATCH], s8 = b8.region_bytes[EL_REGION_SCRATCH];
-    uint64_t s8c = c128.region_bytes[EL_REGION_SCRATCH];
-    printf("scratch: batch 1 x 512: %llu, batch 8 x 512: %llu, batch 8 x 128: %llu bytes\n",
+    uint64_t s1 = p32.region_bytes[EL_REGION_ACT], s8 = b8.region_bytes[EL_REGION_ACT];
+    uint64_t s8c = c128.region_bytes[EL_REGION_ACT];
+    printf("act: batch 1 x 512: %llu, batch 8 x 512: %llu, batch 8 x 128: %llu bytes\n",
            (unsigned long long)s1, (unsigned long long)s8, (unsigned long long)s8c);
     EL_CHECK(s1 >= 512ull * 16384 && s8 >= 8ull * 512 * 16384 && s8c >= 8ull * 128 * 16384);
     EL_CHECK(s8 > s8c && s8c > s1 / 2);

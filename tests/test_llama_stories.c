@@ -61,7 +61,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     EL_CHECK(!strcmp(el_model_family(m), "llama"));
     EL_CHECK(!strcmp(el_model_format(m), "llama2c"));
     /* A small arena: the smallest I/O chunk, so staging does not dwarf a 1 MB model. */
-    el_plan_params pp = {0, 1, dtype, 64 * 1024};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 512);
@@ -89,6 +89,8 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     el_arena_stats as;
     el_arena_stats_get(a, &as);
     EL_CHECK(as.region[EL_REGION_SCRATCH].used <= plan.region_bytes[EL_REGION_SCRATCH]);
+    EL_CHECK(as.region[EL_REGION_ACT].used <= plan.region_bytes[EL_REGION_ACT]);
+    EL_CHECK(as.region[EL_REGION_ACT].used > 0);
     EL_CHECK(as.region[EL_REGION_KV].used == plan.region_bytes[EL_REGION_KV]);
 
     /* Prompt ids. */
@@ -136,6 +138,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     el_session_deinit(s);
     el_arena_stats_get(a, &as);
     EL_CHECK(as.region[EL_REGION_KV].used == 0 && as.region[EL_REGION_SCRATCH].used == 0);
+    EL_CHECK(as.region[EL_REGION_ACT].used == 0);
     sp.prefill_chunk = 3;
     s = NULL;
     EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
