@@ -22,6 +22,9 @@ typedef struct el_cli_opts {
     uint64_t offset;            /* --offset BYTES: an image inside a partition/device */
     const char *board;          /* --board NAME: defaults from boards/NAME.json */
     el_device device;           /* --device auto|cpu|cuda (default auto) */
+    el_cuda_memory cuda_memory; /* --cuda-memory auto|managed|device */
+    bool runs;                  /* set by commands that run the model: el_cli_load resolves
+                                   --device and reserves the arena where it will run */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);
@@ -32,10 +35,6 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o);
 /* Prints the common options' help lines. */
 void el_cli_common_help(FILE *f);
 
-/* Resolves o->device for a command that runs a model: prints "edgeload: device: <which>
- * (<why>)" to stderr unless --device cpu was asked, and sets *out. Returns 0, or the exit
- * code (5) after printing the error when --device cuda cannot run here. */
-int el_cli_device(const el_cli_opts *o, el_device *out);
 
 /* Prints "edgeload: error: <el_last_error() or status text>" to stderr; returns the exit
  * code for s. */
@@ -53,9 +52,14 @@ typedef struct el_cli_loaded {
     double t_start;             /* el_now() before open: time to first token counts from it */
     unsigned board_threads;     /* --board's default_threads (0 = none / all online CPUs);
                                    commands use it when --threads is not given */
+    el_device device;           /* where the model runs (o->runs): the CPU or CUDA */
 } el_cli_loaded;
 
-/* Reads --board when given (its default_arena and default_threads become the defaults),
+/* With o->runs, first resolves --device for the opened model (printing "edgeload: device:
+ * <which> (<why>)" unless --device cpu) and plans for that device's memory; --device auto
+ * falls back to the CPU, saying so, when the GPU arena cannot be reserved; --device cuda
+ * then exits 5 with requested and free bytes.
+ * Reads --board when given (its default_arena and default_threads become the defaults),
  * opens o->model, plans (--ctx/--dtype/...), checks the plan against --arena (default: the
  * board's default_arena, else the plan's total), warns when the arena exceeds MemAvailable, reserves the arena, loads with a
  * progress bar when asked. On failure prints the error, cleans up and returns the exit code

@@ -325,13 +325,12 @@ static int bert_main(int argc, char **argv, bool classify) {
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc < 0 ? 0 : rc;
 
-    el_device device = EL_DEVICE_CPU;
-    if ((rc = el_cli_device(&c.o, &device)) != 0) return rc;
+    c.o.runs = true;
     el_cli_loaded L;
     if ((rc = el_cli_load(&c.o, &L)) != 0) return rc;
     double t_loaded = now_s();
     el_encoder *e = NULL;
-    el_encoder_params ep = {c.threads, device};
+    el_encoder_params ep = {c.threads, L.device};
     el_status s = el_encoder_init(L.model, L.arena, &L.plan, &ep, &e);
     if (s != EL_OK) {
         rc = el_cli_fail(s);

@@ -164,9 +164,7 @@ int el_cmd_generate(int argc, char **argv) {
     if (steps != (double)(uint32_t)steps || top_k != (double)(uint32_t)top_k ||
         threads != (double)(unsigned)threads)
         return el_cli_usage("-n, --top-k and --threads take whole numbers");
-    el_device device = EL_DEVICE_CPU;
-    int drc = el_cli_device(&o, &device);
-    if (drc) return drc;
+    o.runs = true;
     el_sampler_params sp;
     el_sampler_params_default(&sp);
     sp.temperature = (float)temp;
@@ -177,7 +175,7 @@ int el_cmd_generate(int argc, char **argv) {
     el_cli_loaded L;
     int rc = el_cli_load(&o, &L);
     if (rc) return rc;
-    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, device, 0};
+    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0};
     el_session *s = NULL;
     el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
     if (st != EL_OK) {

@@ -591,9 +591,7 @@ int el_cmd_serve(int argc, char **argv) {
     /* A service touches its whole arena once at start: later requests cannot fault it in
      * (no OOM mid-request, and VmHWM is flat from the first request on). */
     o.arena_flags |= EL_ARENA_PREFAULT;
-    el_device device = EL_DEVICE_CPU;
-    int drc = el_cli_device(&o, &device);
-    if (drc) return drc;
+    o.runs = true;
     int lfd = -1;
     if (sock_path) {
         int rc = open_socket(sock_path, &lfd);
@@ -617,7 +615,7 @@ int el_cmd_serve(int argc, char **argv) {
     int rc = el_cli_load(&o, &L);
     el_session *s = NULL;
     if (rc == 0) {
-        el_session_params ps = {threads >= 0 ? (unsigned)threads : L.board_threads, device,
+        el_session_params ps = {threads >= 0 ? (unsigned)threads : L.board_threads, L.device,
                                 0};
         el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
         if (st != EL_OK) {

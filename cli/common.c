@@ -77,6 +77,12 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
             return el_cli_usage("--device: %s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--cuda-memory")) {
+        NEED_VALUE();
+        if (el_cuda_memory_parse(v, &o->cuda_memory) != EL_OK)
+            return el_cli_usage("--cuda-memory: %s", el_last_error()), -1;
+        return 1;
+    }
     if (!strcmp(a, "--board")) {
         NEED_VALUE();
         o->board = v;
@@ -108,19 +114,13 @@ void el_cli_common_help(FILE *f) {
           "  --board NAME      defaults (arena, threads) from boards/NAME.json\n"
           "  --device D        auto, cpu or cuda (default auto: CUDA when it can run here, else\n"
           "                    the CPU, saying which and why); cuda unavailable -> exit 5\n"
+          "  --cuda-memory M   managed or device: where a GPU arena lives (default auto:\n"
+          "                    managed on integrated GPUs, device + pinned staging on others)\n"
           "  --direct          read with O_DIRECT (bypass the page cache)\n"
           "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
           "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
           "  --json            machine-readable output\n",
           f);
-}
-
-int el_cli_device(const el_cli_opts *o, el_device *out) {
-    char why[700];
-    el_status s = el_device_resolve(o->device, out, why, sizeof why);
-    if (s != EL_OK) return el_cli_fail(s);
-    if (o->device != EL_DEVICE_CPU) fprintf(stderr, "edgeload: device: %s\n", why);
-    return 0;
 }
 
 int el_cli_fail(el_status s) {
@@ -179,7 +179,18 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     el_model_open_params op = {.tokenizer_path = o->tokenizer, .offset = o->offset};
     el_status s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
-    if ((s = el_plan_make(out->model, &o->plan, &out->plan)) != EL_OK) goto fail;
+    el_plan_params pp = o->plan;
+    pp.memory = EL_MEMORY_HOST;
+    out->device = EL_DEVICE_CPU;
+    char why[800];
+    why[0] = 0;
+    if (o->runs) {
+        s = el_device_resolve_model(out->model, o->device, o->cuda_memory, &out->device,
+                                    &pp.memory, why, sizeof why);
+        if (s != EL_OK) goto fail;
+    }
+replan:
+    if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK) goto fail;
     /* --arena is the reservation. A board's default_arena is a budget: the plan must fit
      * it, but only what the plan needs is reserved (serve prefaults its arena: a 48 GiB
      * board budget must not become 48 GiB of touched memory for a small model). */
@@ -197,7 +208,17 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     }
     el_arena_params ap;
     el_plan_arena_params(&out->plan, out->arena_bytes, o->arena_flags, &ap);
-    if ((s = el_arena_init(&out->arena, &ap)) != EL_OK) goto fail;
+    ap.memory = pp.memory;
+    s = el_arena_init(&out->arena, &ap);
+    if (s == EL_E_NODEV && o->device == EL_DEVICE_AUTO && pp.memory != EL_MEMORY_HOST) {
+        /* The GPU cannot hold the arena: the CPU runs it, and says why. */
+        snprintf(why, sizeof why, "cpu (auto: %s)", el_last_error());
+        pp.memory = EL_MEMORY_HOST;
+        out->device = EL_DEVICE_CPU;
+        goto replan;
+    }
+    if (s != EL_OK) goto fail;
+    if (o->runs && o->device != EL_DEVICE_CPU) fprintf(stderr, "edgeload: device: %s\n", why);
     progress_state ps = {0, false};
     bool bar = o->progress == 1 || (o->progress == -1 && isatty(STDERR_FILENO) && !o->json);
     el_load_params lp = {o->direct_io, bar ? progress_cb : NULL, &ps};

@@ -32,6 +32,21 @@ bool el_device_available(el_device d);
  * for AUTO and CUDA. */
 el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap);
 
+/* --cuda-memory: which CUDA memory holds the GPU regions. AUTO: managed on integrated GPUs
+ * (Jetson: CPU and GPU share DRAM, the loader writes in place), device memory plus a pinned
+ * staging ring on discrete ones (managed for .elimg images there). */
+typedef enum el_cuda_memory {
+    EL_CUDA_MEMORY_AUTO = 0,
+    EL_CUDA_MEMORY_MANAGED = 1,
+    EL_CUDA_MEMORY_DEVICE = 2,
+} el_cuda_memory;
+el_status el_cuda_memory_parse(const char *text, el_cuda_memory *out);
+
+/* el_device_resolve for one opened model: also needs the model's family to have a CUDA
+ * forward pass, and picks the arena's memory (*mem: EL_MEMORY_HOST for the CPU). */
+el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
+                                  el_device *out, el_memory *mem, char *why, size_t cap);
+
 /* ---- sessions ---------------------------------------------------------------------- */
 
 typedef struct el_session el_session;

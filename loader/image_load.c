@@ -147,6 +147,10 @@ el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
     double t0 = el_now();
     if (plan->params.chunk_bytes != meta->h.chunk_size)
         return el_errorf(EL_E_USAGE, "%s: the plan was not made for this image", m->path);
+    if (el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: images decode in place, which GPU device memory "
+                         "does not allow: use --cuda-memory managed (the default for images)",
+                         m->path);
     img_loader L;
     memset(&L, 0, sizeof L);
     L.m = m;

@@ -8,6 +8,7 @@
 #include "kernels/fp16.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
+#include "platform/gpu.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -152,6 +153,15 @@ typedef struct el_loader {
     uint64_t pop_pos;              /* weights offset the caller has populated up to */
     uint64_t wbytes;               /* weights bytes laid out */
     bool pop_ok;                   /* the kernel populates (MADV_POPULATE_WRITE) */
+    /* Weights in GPU device memory: every piece goes through staging, is converted into
+     * an upload buffer (pinned) and copied to its place on the stream; a buffer is reused
+     * once its copy's event has completed. */
+    bool gpu;
+    el_gpu_stream *stream;
+    uint8_t *up[EL_STAGING_SLOTS];
+    el_gpu_event *up_done[EL_STAGING_SLOTS];
+    bool up_pending[EL_STAGING_SLOTS];
+    unsigned up_next;
 } el_loader;
 
 #define EL_POPULATE_STEP (8u * 1024u * 1024u)
@@ -212,7 +222,7 @@ static void *io_main(void *arg) {
         uint8_t *dst = L->weights + t->arena_offset;
         el_file *f = &m->files[t->file];
         atomic_store(&L->io_pos, t->arena_offset);
-        if (!L->direct && !el_plan_staged(t, L->target)) {
+        if (!L->direct && !L->gpu && !el_plan_staged(t, L->target)) {
             /* Same bytes in the arena as in the file: read them straight into place. */
             for (uint64_t o = 0; s == EL_OK && o < t->nbytes; o += L->chunk) {
                 uint64_t n = t->nbytes - o < L->chunk ? t->nbytes - o : L->chunk;
@@ -271,6 +281,54 @@ static void *io_main(void *arg) {
     return NULL;
 }
 
+/* Device memory: converts a staged piece into the next upload buffer and queues its copies
+ * into place. A transposed piece is transposed here, then placed with one strided copy per
+ * run of whole rows (a run of columns of the placed [cols, rows] matrix) or per part row. */
+static el_status drain_to_gpu(el_loader *L, const el_tensor *t, const uint8_t *src,
+                              uint64_t elem, uint64_t count) {
+    unsigned k = L->up_next;
+    L->up_next = (k + 1) % EL_STAGING_SLOTS;
+    el_status s = EL_OK;
+    if (L->up_pending[k] && (s = el_gpu_event_wait(L->up_done[k])) != EL_OK) return s;
+    L->up_pending[k] = false;
+    uint8_t *out = L->up[k], *w = L->weights + t->arena_offset;
+    const el_dtype from = t->dtype, to = t->loaded_dtype;
+    const uint64_t ses = el_dtype_size(from), des = el_dtype_size(to);
+    if (!t->transpose2d) {
+        el_convert(from, src, to, out, count);
+        s = el_gpu_copy_async(w + elem * des, out, count * des, L->stream);
+    } else {
+        const uint64_t rows = t->shape[0], cols = t->shape[1];
+        uint64_t r = elem / cols, c = elem % cols, left = count;
+        while (s == EL_OK && left) {
+            uint64_t nr = c == 0 ? left / cols : 0;
+            if (nr) { /* whole rows r .. r + nr: out becomes their [cols, nr] transpose */
+                el_convert_transposed(from, src, to, out, nr, cols, 0, nr * cols);
+                s = el_gpu_copy2d_async(w + r * des, rows * des, out, nr * des, nr * des, cols,
+                                        L->stream);
+                src += nr * cols * ses;
+                out += nr * cols * des;
+                left -= nr * cols;
+                r += nr;
+                continue;
+            }
+            /* Part of row r, columns c .. c + nc: one element per placed row. */
+            uint64_t nc = cols - c < left ? cols - c : left;
+            el_convert(from, src, to, out, nc);
+            s = el_gpu_copy2d_async(w + (c * rows + r) * des, rows * des, out, des, des, nc,
+                                    L->stream);
+            src += nc * ses;
+            out += nc * des;
+            left -= nc;
+            c += nc;
+            if (c == cols) c = 0, r++;
+        }
+    }
+    if (s == EL_OK) s = el_gpu_event_record(L->up_done[k], L->stream);
+    if (s == EL_OK) L->up_pending[k] = true;
+    return s;
+}
+
 static void report(el_loader *L, const el_load_params *p, uint64_t total, double t0) {
     if (!p || !p->progress) return;
     el_load_progress pr = {atomic_load(&L->bytes_done), total, el_now() - t0};
@@ -327,7 +385,9 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         return s;
     L.weights = w;
     L.wbytes = wbytes;
-    L.pop_ok = wbytes >= 2ull * EL_POPULATE_STEP; /* small models: not worth a syscall */
+    L.gpu = el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE;
+    /* Small models are not worth a syscall; GPU memory is the driver's to fault in. */
+    L.pop_ok = wbytes >= 2ull * EL_POPULATE_STEP && el_arena_memory(a) == EL_MEMORY_HOST;
     atomic_init(&L.io_pos, 0);
     for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) {
         void *buf;
@@ -339,6 +399,13 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         }
         L.slots[i].buf = buf;
     }
+    for (unsigned i = 0; L.gpu && s == EL_OK && i < EL_STAGING_SLOTS; i++) {
+        void *buf = NULL;
+        s = el_arena_alloc(a, EL_REGION_STAGING, 2 * L.chunk, EL_ALIGN_IO, &buf);
+        if (s == EL_OK) s = el_gpu_event_create(&L.up_done[i]);
+        L.up[i] = buf;
+    }
+    if (L.gpu && s == EL_OK) s = el_gpu_stream_create(&L.stream);
     for (uint32_t i = 0; L.direct && s == EL_OK && i < m->file_count; i++)
         s = el_file_open(&L.direct_files[i], m->files[i].path, EL_FILE_DIRECT);
 
@@ -378,7 +445,9 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         if (!have) break; /* the I/O thread is done and nothing is left */
         el_tensor *t = &m->tensors.items[sl->tensor];
         uint64_t dsz = el_dtype_size(t->loaded_dtype);
-        if (t->transpose2d)
+        if (L.gpu)
+            s = drain_to_gpu(&L, t, sl->buf + sl->skew, sl->elem, sl->count);
+        else if (t->transpose2d)
             el_convert_transposed(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
                                   L.weights + t->arena_offset, t->shape[0], t->shape[1],
                                   sl->elem, sl->count);
@@ -407,6 +476,12 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         pthread_mutex_destroy(&L.mu);
     }
     for (uint32_t i = 0; L.direct && i < m->file_count; i++) el_file_close(&L.direct_files[i]);
+    if (L.stream) { /* every copy out of staging lands before staging is given back */
+        el_status ss = el_gpu_sync(L.stream);
+        if (s == EL_OK) s = ss;
+        el_gpu_stream_destroy(L.stream);
+    }
+    for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) el_gpu_event_destroy(L.up_done[i]);
     /* Staging is only for loading: give it back to the region. */
     el_arena_release(a, EL_REGION_STAGING, staging_mark);
     if (s != EL_OK) {

@@ -39,6 +39,10 @@ typedef struct el_family {
     /* Runs n tokens (1 <= n <= s->chunk, ids already checked) at positions s->pos ..;
      * fills s->logits for the last one when want_logits. Cannot fail. */
     void (*forward)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
+    /* The same on the GPU (CUDA builds; NULL = CPU only): queues the pass on the session's
+     * stream, with the logits copied back to s->logits; the caller synchronises. Fails only
+     * when the runtime refuses a launch or copy (EL_E_NODEV with the runtime's reason). */
+    el_status (*forward_cuda)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
     /* The tokenizer opened with the model, or the status saying why there is none. */
     el_status (*tokenizer)(const el_model *m, const struct el_tokenizer **out);
 

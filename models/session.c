@@ -64,54 +64,103 @@ const char *el_device_name(el_device d) {
     return "unknown";
 }
 
-bool el_device_available(el_device d) {
-    /* GPU discovery exists (platform/gpu.h) but no family has a CUDA forward pass yet. */
-    return d == EL_DEVICE_CPU || d == EL_DEVICE_AUTO;
+el_status el_cuda_memory_parse(const char *text, el_cuda_memory *out) {
+    if (text && !strcasecmp(text, "auto")) return *out = EL_CUDA_MEMORY_AUTO, EL_OK;
+    if (text && !strcasecmp(text, "managed")) return *out = EL_CUDA_MEMORY_MANAGED, EL_OK;
+    if (text && !strcasecmp(text, "device")) return *out = EL_CUDA_MEMORY_DEVICE, EL_OK;
+    return el_errorf(EL_E_USAGE, "unknown CUDA memory '%s' (expected managed, device or auto)",
+                     text ? text : "(null)");
 }
 
-/* Why CUDA cannot run a session here, into why. */
-static void cuda_unavailable(char *why, size_t cap) {
+/* GPU 0, or why there is none usable, into why (returns false then). */
+static bool cuda_gpu(el_gpu_info *g, char *why, size_t cap) {
     int n = 0;
     if (!el_gpu_built()) {
         snprintf(why, cap, "this build has no CUDA backend (configure with -DEL_CUDA=ON on a "
                  "machine with the CUDA toolkit)");
-        return;
+        return false;
     }
     if (el_gpu_count(&n) != EL_OK) {
         snprintf(why, cap, "%s", el_last_error());
-        return;
+        return false;
     }
     if (n == 0) {
         snprintf(why, cap, "no CUDA device found");
-        return;
+        return false;
     }
-    el_gpu_info g;
-    if (el_gpu_info_get(0, &g) != EL_OK) {
+    if (el_gpu_info_get(0, g) != EL_OK) {
         snprintf(why, cap, "%s", el_last_error());
-        return;
+        return false;
     }
-    snprintf(why, cap, "GPU 0 (%s, sm_%d%d) is present, but this version has no CUDA forward "
-             "pass yet", g.name, g.cc_major, g.cc_minor);
+    return true;
 }
 
-el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap) {
-    char reason[512];
-    switch (d) {
-    case EL_DEVICE_CPU:
-        *out = EL_DEVICE_CPU;
+bool el_device_available(el_device d) {
+    if (d != EL_DEVICE_CUDA) return d == EL_DEVICE_CPU || d == EL_DEVICE_AUTO;
+    el_gpu_info g;
+    char why[256];
+    return cuda_gpu(&g, why, sizeof why);
+}
+
+/* Resolves d; m (may be NULL) must have a CUDA forward pass for CUDA. */
+static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_device *out,
+                         el_memory *mem, char *why, size_t cap) {
+    char reason[600];
+    el_gpu_info g;
+    *out = EL_DEVICE_CPU;
+    *mem = EL_MEMORY_HOST;
+    if (d == EL_DEVICE_CPU) {
         snprintf(why, cap, "cpu (requested)");
         return EL_OK;
-    case EL_DEVICE_AUTO:
-        cuda_unavailable(reason, sizeof reason);
-        *out = EL_DEVICE_CPU;
-        snprintf(why, cap, "cpu (auto: %s)", reason);
-        return EL_OK;
-    case EL_DEVICE_CUDA:
-        cuda_unavailable(reason, sizeof reason);
+    }
+    if (d != EL_DEVICE_AUTO && d != EL_DEVICE_CUDA)
+        return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
+    bool ok = cuda_gpu(&g, reason, sizeof reason);
+    if (ok && m && (!m->family || !m->family->forward_cuda)) {
+        snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but the %s family has no CUDA "
+                 "forward pass yet", g.name, m->family ? m->family->name : "generic");
+        ok = false;
+    }
+    if (!ok) {
+        if (d == EL_DEVICE_AUTO) {
+            snprintf(why, cap, "cpu (auto: %s)", reason);
+            return EL_OK;
+        }
         snprintf(why, cap, "cuda unavailable: %s", reason);
         return el_errorf(EL_E_NODEV, "--device cuda: %s; use --device cpu or auto", reason);
     }
-    return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
+    el_memory chosen = EL_MEMORY_CUDA_DEVICE;
+    const char *because = "discrete GPU: device memory, pinned staging";
+    if (cm == EL_CUDA_MEMORY_MANAGED) {
+        chosen = EL_MEMORY_CUDA_MANAGED;
+        because = "managed memory (--cuda-memory managed)";
+    } else if (cm == EL_CUDA_MEMORY_DEVICE) {
+        because = "device memory (--cuda-memory device)";
+    } else if (g.integrated) {
+        chosen = EL_MEMORY_CUDA_MANAGED;
+        because = "integrated GPU: managed memory shared with the CPU";
+    } else if (m && m->image) {
+        chosen = EL_MEMORY_CUDA_MANAGED;
+        because = "discrete GPU, .elimg image: managed memory";
+    }
+    if (chosen == EL_MEMORY_CUDA_MANAGED && !g.managed)
+        return el_errorf(EL_E_NODEV, "GPU 0 (%s) does not support managed memory; use "
+                         "--cuda-memory device", g.name);
+    *out = EL_DEVICE_CUDA;
+    *mem = chosen;
+    snprintf(why, cap, "cuda (%sGPU 0: %s, sm_%d%d, %s)", d == EL_DEVICE_AUTO ? "auto: " : "",
+             g.name, g.cc_major, g.cc_minor, because);
+    return EL_OK;
+}
+
+el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap) {
+    el_memory mem;
+    return resolve(NULL, d, EL_CUDA_MEMORY_AUTO, out, &mem, why, cap);
+}
+
+el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
+                                  el_device *out, el_memory *mem, char *why, size_t cap) {
+    return resolve(m, d, cm, out, mem, why, cap);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -122,14 +171,20 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     *out = NULL;
     el_session_params prm = {0, EL_DEVICE_CPU, 0};
     if (params) prm = *params;
-    if (prm.device == EL_DEVICE_CUDA && !el_device_available(EL_DEVICE_CUDA)) {
-        el_device got;
-        char why[600];
-        return el_device_resolve(EL_DEVICE_CUDA, &got, why, sizeof why);
-    }
     if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
+    /* The arena decides: CUDA memory runs on the GPU, host memory on the CPU. */
+    const bool on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && prm.device != EL_DEVICE_CPU;
+    if (prm.device == EL_DEVICE_CUDA && !on_gpu)
+        return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
+                         "el_arena_params.memory = managed or device (el_device_resolve_model "
+                         "picks one)");
+    if (prm.device == EL_DEVICE_CPU && el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE)
+        return el_errorf(EL_E_USAGE, "the CPU cannot run from an arena in GPU device memory");
+    if (on_gpu && (!m->family || !m->family->forward_cuda))
+        return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
+                         m->family ? m->family->name : "generic");
     if (prm.threads > EL_POOL_MAX_THREADS)
         return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
                          EL_POOL_MAX_THREADS);
@@ -170,7 +225,15 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     s->pool = pool;
     s->ids = ids;
     s->ids_cap = ids_cap;
-    el_status st = f->session_init(s);
+    s->on_gpu = on_gpu;
+    el_status st = EL_OK;
+    if (on_gpu) {
+        el_gpu_stream *gs = NULL;
+        st = el_gpu_stream_create(&gs);
+        s->gpu_stream = gs;
+    }
+    if (st == EL_OK) st = f->session_init(s);
+    if (st == EL_OK && on_gpu) st = el_gpu_sync(s->gpu_stream); /* init's uploads, kernels */
     if (st == EL_OK) {
         s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
         st = sc.status;
@@ -181,6 +244,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         if (st != EL_OK && f->session_deinit) f->session_deinit(s);
     }
     if (st != EL_OK) {
+        el_gpu_stream_destroy(s->gpu_stream);
         el_arena_release(a, EL_REGION_ACT, act_mark);
         el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
         el_arena_release(a, EL_REGION_KV, kv_mark);
@@ -197,6 +261,10 @@ void el_session_deinit(el_session *s) {
     uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark, act_mark = s->act_mark;
     el_pool_deinit(s->pool);
     if (s->family->session_deinit) s->family->session_deinit(s);
+    if (s->on_gpu) {
+        (void)el_gpu_sync(s->gpu_stream);
+        el_gpu_stream_destroy(s->gpu_stream);
+    }
     /* s itself lives in the scratch region being released: nothing touches it after. */
     el_arena_release(a, EL_REGION_ACT, act_mark);
     el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
@@ -221,7 +289,13 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
                              ids[i], s->vocab);
     for (size_t i = 0; i < n; i += s->chunk) {
         size_t m = n - i < s->chunk ? n - i : s->chunk;
-        s->family->forward(s, ids + i, m, i + m == n);
+        if (s->on_gpu) {
+            el_status st = s->family->forward_cuda(s, ids + i, m, i + m == n);
+            if (st == EL_OK) st = el_gpu_sync(s->gpu_stream);
+            if (st != EL_OK) return st;
+        } else {
+            s->family->forward(s, ids + i, m, i + m == n);
+        }
         s->pos += (uint32_t)m;
     }
     *logits = s->logits;

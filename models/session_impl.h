@@ -71,6 +71,8 @@ struct el_session {
     uint32_t n_stop;
     void *family_state;          /* owned by the family, in scratch */
     el_pool *pool;               /* in scratch */
+    bool on_gpu;                 /* forward_cuda on gpu_stream; weights|kv|act in CUDA memory */
+    void *gpu_stream;            /* el_gpu_stream (cudaStream_t) */
     int32_t *ids;                /* [ids_cap] prompt tokens, in scratch */
     size_t ids_cap;
     el_prob_index *cand;         /* [vocab] sampler space, in scratch */
