@@ -12,6 +12,10 @@
 #include "models/family_tok.h"
 #include "models/session_impl.h"
 #include "models/weights.h"
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#include "platform/gpu.h"
+#endif
 
 #include <ctype.h>
 #include <stdio.h>
@@ -168,7 +172,7 @@ typedef struct gpt2_state {
     float *h;            /* [chunk, inner] MLP hidden */
     float *att;          /* [n_heads, ctx] attention scores */
     float *logits;       /* [vocab] */
-    int32_t *gpu_ids;    /* [2 * chunk] ids, then positions, where the GPU reads them (act) */
+    int32_t *gpu_ids;    /* [chunk] the batch's ids where the GPU reads them (act) */
     float *host_logits;  /* [vocab] logits copied back from the GPU (scratch) */
 } gpt2_state;
 
@@ -187,7 +191,7 @@ static gpt2_state *gpt2_carve(el_carver *kv, el_carver *act, el_carver *sc, cons
     float *logits = el_carve(act, c->vocab, sizeof(float), "logits");
     /* The GPU's view of the ids and positions, and the host's copy of the logits (unused
      * on the CPU; the plan is the same on every device). */
-    int32_t *gids = el_carve(act, 2 * (uint64_t)chunk, sizeof(int32_t), "token ids");
+    int32_t *gids = el_carve(act, chunk, sizeof(int32_t), "token ids");
     float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
     if (!st) return NULL;
     memset(st, 0, sizeof *st);
@@ -308,7 +312,7 @@ static el_status gpt2_session_init(el_session *s) {
                            &G->lnf_b, &G->cls)) != EL_OK)
         return st;
     s->family_state = G;
-    s->logits = G->logits;
+    s->logits = s->on_gpu ? G->host_logits : G->logits;
     s->vocab = c.vocab;
     s->max_ctx = c.max_pos;
     s->n_stop = 0;
@@ -381,6 +385,64 @@ static void gpt2_forward(el_session *s, const int32_t *ids, size_t n, bool want_
     el_cpu_matmul(p, G->logits, c->vocab, G->xb, G->cls.p, G->cls.dt, 1, dim, c->vocab);
 }
 
+#ifdef EL_HAVE_CUDA
+static el_status layernorm_cuda(float *out, const float *x, const gpt2_w *w, const gpt2_w *b,
+                                size_t n, size_t dim, float eps, el_cuda_stream g) {
+    if (w->dt == b->dt) return el_cuda_layernorm(out, x, w->p, b->p, w->dt, n, dim, eps, g);
+    EL_TRY(el_cuda_layernorm(out, x, w->p, NULL, w->dt, n, dim, eps, g));
+    return el_cuda_add_bias(out, dim, b->p, b->dt, n, dim, g);
+}
+
+/* y = W x + b for a [out, in] weight on the GPU. */
+static el_status linear_cuda(float *y, size_t ldy, const float *x, const void *w,
+                             const void *b, el_dtype wt, el_dtype bt, size_t n, size_t in,
+                             size_t out, el_cuda_stream g) {
+    EL_TRY(el_cuda_matmul(y, ldy, x, w, wt, n, in, out, g));
+    return el_cuda_add_bias(y, ldy, b, bt, n, out, g);
+}
+
+/* gpt2_forward on the GPU: the same steps on the session's stream; only the ids go up and
+ * the last position's logits come back. */
+static el_status gpt2_forward_cuda(el_session *s, const int32_t *ids, size_t n,
+                                   bool want_logits) {
+    gpt2_state *G = s->family_state;
+    const gpt2_cfg *c = &G->c;
+    el_cuda_stream g = s->gpu_stream;
+    const size_t dim = c->dim, inner = c->inner, pos = s->pos, ctx = G->ctx;
+    EL_TRY(el_gpu_copy_async(G->gpu_ids, ids, n * sizeof *ids, s->gpu_stream));
+    EL_TRY(el_cuda_embed(G->x, G->wte.p, G->wte.dt, dim, G->gpu_ids, n, g));
+    EL_TRY(el_cuda_add_rows(G->x, G->wpe.p, G->wpe.dt, dim, pos, n, g));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const gpt2_layer *w = &G->layers[l];
+        float *kc = G->kc + (size_t)l * ctx * dim, *vc = G->vc + (size_t)l * ctx * dim;
+        EL_TRY(layernorm_cuda(G->xb, G->x, &w->ln1_w, &w->ln1_b, n, dim, c->eps, g));
+        float *outs[3] = {G->q, kc + pos * dim, vc + pos * dim};
+        for (size_t j = 0; j < 3; j++)
+            EL_TRY(linear_cuda(outs[j], dim, G->xb, row_at(&w->attn_w, j * dim, dim),
+                               row_at(&w->attn_b, j, dim), w->attn_w.dt, w->attn_b.dt, n, dim,
+                               dim, g));
+        EL_TRY(el_cuda_attention(G->att_out, G->q, kc, vc, n, pos, c->n_heads, c->n_heads,
+                                 c->head_dim, g));
+        EL_TRY(linear_cuda(G->xb2, dim, G->att_out, w->proj_w.p, w->proj_b.p, w->proj_w.dt,
+                           w->proj_b.dt, n, dim, dim, g));
+        EL_TRY(el_cuda_add(G->x, G->xb2, n * dim, g));
+        EL_TRY(layernorm_cuda(G->xb, G->x, &w->ln2_w, &w->ln2_b, n, dim, c->eps, g));
+        EL_TRY(linear_cuda(G->h, inner, G->xb, w->fc_w.p, w->fc_b.p, w->fc_w.dt, w->fc_b.dt, n,
+                           dim, inner, g));
+        EL_TRY(c->gelu_erf ? el_cuda_gelu_erf(G->h, n * inner, g)
+                           : el_cuda_gelu_tanh(G->h, n * inner, g));
+        EL_TRY(linear_cuda(G->xb2, dim, G->h, w->out_w.p, w->out_b.p, w->out_w.dt, w->out_b.dt,
+                           n, inner, dim, g));
+        EL_TRY(el_cuda_add(G->x, G->xb2, n * dim, g));
+    }
+    if (!want_logits) return EL_OK;
+    EL_TRY(layernorm_cuda(G->xb, G->x + (n - 1) * dim, &G->lnf_w, &G->lnf_b, 1, dim, c->eps, g));
+    EL_TRY(el_cuda_matmul(G->logits, c->vocab, G->xb, G->cls.p, G->cls.dt, 1, dim, c->vocab, g));
+    return el_gpu_copy_async(G->host_logits, G->logits, (uint64_t)c->vocab * sizeof(float),
+                             s->gpu_stream);
+}
+#endif
+
 const el_family el_family_gpt2 = {
     .name = "gpt2",
     .prompt_without_bos = true,
@@ -391,5 +453,8 @@ const el_family el_family_gpt2 = {
     .session_init = gpt2_session_init,
     .session_deinit = NULL,
     .forward = gpt2_forward,
+#ifdef EL_HAVE_CUDA
+    .forward_cuda = gpt2_forward_cuda,
+#endif
     .tokenizer = el_family_tok_get,
 };

@@ -7,6 +7,10 @@
 #include "models/family_tok.h"
 #include "models/session_impl.h"
 #include "models/weights.h"
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#include "platform/gpu.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -294,7 +298,12 @@ static el_status llama_session_init(el_session *s) {
         return st;
     /* RoPE angles in float, the way llama2.c and HF compute them. */
     const uint32_t half = c.head_dim / 2;
-    for (uint32_t i = 0; i < half; i++) {
+#ifdef EL_HAVE_CUDA
+    if (s->on_gpu && (st = el_cuda_rope_table(L->rope_cos, L->rope_sin, ctx, c.head_dim, c.theta,
+                                              s->gpu_stream)) != EL_OK)
+        return st;
+#endif
+    for (uint32_t i = 0; i < half && !s->on_gpu; i++) {
         float freq = 1.0f / powf(c.theta, (float)(2 * i) / (float)c.head_dim);
         for (uint32_t p = 0; p < ctx; p++) {
             float a = (float)p * freq;
@@ -303,7 +312,7 @@ static el_status llama_session_init(el_session *s) {
         }
     }
     s->family_state = L;
-    s->logits = L->logits;
+    s->logits = s->on_gpu ? L->host_logits : L->logits;
     s->vocab = c.vocab;
     s->max_ctx = c.max_pos ? c.max_pos : ctx;
     s->n_stop = 0;
@@ -353,6 +362,47 @@ static void llama_forward(el_session *s, const int32_t *ids, size_t n, bool want
     el_cpu_matmul(p, L->logits, c->vocab, L->xb, L->cls.p, L->cls.dt, 1, dim, c->vocab);
 }
 
+#ifdef EL_HAVE_CUDA
+/* llama_forward on the GPU: the same steps on the session's stream; only the ids go up and
+ * the last position's logits come back. */
+static el_status llama_forward_cuda(el_session *s, const int32_t *ids, size_t n,
+                                    bool want_logits) {
+    llama_state *L = s->family_state;
+    const llama_cfg *c = &L->c;
+    el_cuda_stream g = s->gpu_stream;
+    const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
+    const size_t hd = c->head_dim, half = hd / 2, pos = s->pos, ctx = L->ctx;
+    const float *cs = L->rope_cos + pos * half, *sn = L->rope_sin + pos * half;
+    EL_TRY(el_gpu_copy_async(L->gpu_ids, ids, n * sizeof *ids, s->gpu_stream));
+    EL_TRY(el_cuda_embed(L->x, L->embed.p, L->embed.dt, dim, L->gpu_ids, n, g));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const llama_layer *w = &L->layers[l];
+        float *kc = L->kc + (size_t)l * ctx * kvd, *vc = L->vc + (size_t)l * ctx * kvd;
+        EL_TRY(el_cuda_rmsnorm(L->xb, L->x, w->attn_norm.p, w->attn_norm.dt, n, dim, c->eps, g));
+        EL_TRY(el_cuda_matmul(L->q, qd, L->xb, w->wq.p, w->wq.dt, n, dim, qd, g));
+        EL_TRY(el_cuda_matmul(kc + pos * kvd, kvd, L->xb, w->wk.p, w->wk.dt, n, dim, kvd, g));
+        EL_TRY(el_cuda_matmul(vc + pos * kvd, kvd, L->xb, w->wv.p, w->wv.dt, n, dim, kvd, g));
+        EL_TRY(el_cuda_rope(L->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved, g));
+        EL_TRY(el_cuda_rope(kc + pos * kvd, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved, g));
+        EL_TRY(el_cuda_attention(L->att_out, L->q, kc, vc, n, pos, c->n_heads, c->n_kv_heads, hd,
+                              g));
+        EL_TRY(el_cuda_matmul(L->xb2, dim, L->att_out, w->wo.p, w->wo.dt, n, qd, dim, g));
+        EL_TRY(el_cuda_add(L->x, L->xb2, n * dim, g));
+        EL_TRY(el_cuda_rmsnorm(L->xb, L->x, w->ffn_norm.p, w->ffn_norm.dt, n, dim, c->eps, g));
+        EL_TRY(el_cuda_matmul(L->hb, hid, L->xb, w->gate.p, w->gate.dt, n, dim, hid, g));
+        EL_TRY(el_cuda_matmul(L->hb2, hid, L->xb, w->up.p, w->up.dt, n, dim, hid, g));
+        EL_TRY(el_cuda_swiglu(L->hb, L->hb2, n * hid, g));
+        EL_TRY(el_cuda_matmul(L->xb2, dim, L->hb, w->down.p, w->down.dt, n, hid, dim, g));
+        EL_TRY(el_cuda_add(L->x, L->xb2, n * dim, g));
+    }
+    if (!want_logits) return EL_OK;
+    EL_TRY(el_cuda_rmsnorm(L->xb, L->x + (n - 1) * dim, L->norm.p, L->norm.dt, 1, dim, c->eps, g));
+    EL_TRY(el_cuda_matmul(L->logits, c->vocab, L->xb, L->cls.p, L->cls.dt, 1, dim, c->vocab, g));
+    return el_gpu_copy_async(L->host_logits, L->logits, (uint64_t)c->vocab * sizeof(float),
+                             s->gpu_stream);
+}
+#endif
+
 const el_family el_family_llama = {
     .name = "llama",
     .detect = llama_detect,
@@ -362,5 +412,8 @@ const el_family el_family_llama = {
     .session_init = llama_session_init,
     .session_deinit = NULL,
     .forward = llama_forward,
+#ifdef EL_HAVE_CUDA
+    .forward_cuda = llama_forward_cuda,
+#endif
     .tokenizer = el_family_tok_get,
 };

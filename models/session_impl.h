@@ -25,6 +25,13 @@ typedef struct el_carver {
 /* count * elem_size bytes (count may be 0: returns NULL, takes nothing). */
 void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *what);
 
+/* Returns from the enclosing function when call fails (GPU forward passes). */
+#define EL_TRY(call)                                                                           \
+    do {                                                                                       \
+        el_status el_try_ = (call);                                                            \
+        if (el_try_ != EL_OK) return el_try_;                                                  \
+    } while (0)
+
 /* ---- sampling --------------------------------------------------------------------------- */
 
 typedef struct el_prob_index {

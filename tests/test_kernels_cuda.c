@@ -192,29 +192,51 @@ static void test_embed_rope_attention(el_pool *p) {
         EL_CHECK_OK(el_cuda_embed(dout, dw, dt, DIM, dids, NT, NULL));
         host_copy(got, dout, sizeof got);
         CHECK_NMSE(got, want, NT * DIM, "embed");
+        /* add_rows: positions POS0 .. POS0 + NT - 1 added on top (GPT-2's wpe). */
+        for (int t = 0; t < NT; t++) {
+            float row[DIM];
+            el_cpu_embed(row, w, dt, DIM, (size_t)(POS0 + t));
+            for (int i = 0; i < DIM; i++) want[t * DIM + i] += row[i];
+        }
+        EL_CHECK_OK(el_cuda_add_rows(dout, dw, dt, DIM, POS0, NT, NULL));
+        host_copy(got, dout, sizeof got);
+        CHECK_NMSE(got, want, NT * DIM, "add_rows");
         cudaFree(dw), cudaFree(dids), cudaFree(dout);
         free(w);
     }
-    /* RoPE at positions POS0.., both layouts, against the CPU kernel with its tables. */
+    /* RoPE tables: the GPU fills [POS0 + NT, HD/2] as llama.c does on the CPU (float). */
+    enum { NP = POS0 + NT, HALF = HD / 2 };
+    float tc[NP * HALF], ts[NP * HALF], gc[NP * HALF], gs[NP * HALF];
+    for (int i = 0; i < HALF; i++) {
+        float freq = 1.0f / powf(10000.0f, (float)(2 * i) / (float)HD);
+        for (int q = 0; q < NP; q++) {
+            tc[q * HALF + i] = cosf((float)q * freq);
+            ts[q * HALF + i] = sinf((float)q * freq);
+        }
+    }
+    float *dtc = dev_copy(NULL, sizeof tc), *dts = dev_copy(NULL, sizeof ts);
+    EL_CHECK_OK(el_cuda_rope_table(dtc, dts, NP, HD, 10000.0f, NULL));
+    host_copy(gc, dtc, sizeof gc);
+    host_copy(gs, dts, sizeof gs);
+    CHECK_NMSE(gc, tc, NP * HALF, "rope table cos");
+    CHECK_NMSE(gs, ts, NP * HALF, "rope table sin");
+    /* RoPE at positions POS0.., both layouts, against the CPU kernel with the same tables. */
     for (int il = 0; il < 2; il++) {
         float x[NT * NH * HD], want[NT * NH * HD], got[NT * NH * HD];
         fill(x, NT * NH * HD);
         memcpy(want, x, sizeof x);
-        for (int t = 0; t < NT; t++) {
-            float c[HD / 2], s[HD / 2];
-            for (int i = 0; i < HD / 2; i++) {
-                double ang = (double)(POS0 + t) * pow(10000.0, -2.0 * i / HD);
-                c[i] = (float)cos(ang);
-                s[i] = (float)sin(ang);
-            }
-            el_cpu_rope(want + t * NH * HD, NH, HD, c, s, il != 0);
-        }
-        float *dx = dev_copy(x, sizeof x);
-        EL_CHECK_OK(el_cuda_rope(dx, NH * HD, NT, NH, HD, POS0, 10000.0f, il != 0, NULL));
+        for (int t = 0; t < NT; t++)
+            el_cpu_rope(want + t * NH * HD, NH, HD, tc + (POS0 + t) * HALF,
+                        ts + (POS0 + t) * HALF, il != 0);
+        float *dx = dev_copy(x, sizeof x), *dc = dev_copy(tc, sizeof tc),
+              *ds = dev_copy(ts, sizeof ts);
+        EL_CHECK_OK(el_cuda_rope(dx, NH * HD, NT, NH, HD, dc + POS0 * HALF, ds + POS0 * HALF,
+                                 il != 0, NULL));
         host_copy(got, dx, sizeof got);
         CHECK_NMSE(got, want, NT * NH * HD, "rope");
-        cudaFree(dx);
+        cudaFree(dx), cudaFree(dc), cudaFree(ds);
     }
+    cudaFree(dtc), cudaFree(dts);
     /* Attention: NT new rows at POS0 over a cache of POS0 + NT rows, GQA 4 over 2. */
     size_t ctx = POS0 + NT;
     float *q = malloc(NT * NH * HD * 4), *k = malloc(ctx * NKV * HD * 4),

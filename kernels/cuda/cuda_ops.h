@@ -31,10 +31,15 @@ el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt
 /* out = (x - mean) / sqrt(var + eps) * w + b (b may be NULL), n rows of dim. */
 el_status el_cuda_layernorm(float *out, const float *x, const void *w, const void *b,
                             el_dtype wt, size_t n, size_t dim, float eps, el_cuda_stream st);
-/* Rotates n rows (positions pos0 .. pos0+n-1) of n_heads heads of head_dim, row stride
- * ld floats; theta: RoPE base; interleaved as in el_cpu_rope. */
+/* Rotates n rows of n_heads heads of head_dim (row stride ld floats) by the angles of n
+ * consecutive positions: cos/sin point at the first one's row of a [positions, head_dim/2]
+ * table (el_cuda_rope_table); interleaved as in el_cpu_rope. */
 el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads, size_t head_dim,
-                       size_t pos0, float theta, bool interleaved, el_cuda_stream st);
+                       const float *cos, const float *sin, bool interleaved, el_cuda_stream st);
+/* Fills the [ctx, head_dim/2] tables in float as llama.c's session init does on the CPU:
+ * freq_i = 1 / theta^(2i / head_dim), angle = pos * freq_i. */
+el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim, float theta,
+                             el_cuda_stream st);
 /* In place over n rows of len: softmax per row. */
 el_status el_cuda_softmax(float *x, size_t n, size_t len, el_cuda_stream st);
 /* Element-wise, n entries: gate = silu(gate) * up; x = gelu_tanh(x); x = gelu_erf(x); y += x. */
@@ -48,6 +53,9 @@ el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, siz
 /* out[t, :] = table[ids[t], :] as f32, n rows of dim; ids in device memory, < rows. */
 el_status el_cuda_embed(float *out, const void *table, el_dtype dt, size_t dim,
                         const int32_t *ids, size_t n, el_cuda_stream st);
+/* y[t, :] += table[row0 + t, :] as f32 for t < n (GPT-2's learned positions). */
+el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim, size_t row0,
+                           size_t n, el_cuda_stream st);
 /* *idx = index of the largest of n entries (the first on ties; NaN never wins). */
 el_status el_cuda_argmax(const float *x, size_t n, int32_t *idx, el_cuda_stream st);
 /* Causal grouped-query attention, as el_cpu_attention: q, out [n, n_heads * head_dim];

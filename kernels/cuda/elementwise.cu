@@ -1,4 +1,5 @@
-/* elementwise.cu - SwiGLU, GELU (tanh and erf), residual and bias adds, embedding rows. */
+/* elementwise.cu - SwiGLU, GELU (tanh and erf), residual and bias adds, embedding rows and
+ * added position rows. */
 #include "kernels/cuda/cuda_common.cuh"
 
 #define THREADS 256
@@ -48,6 +49,14 @@ __global__ void embed_kernel(float *out, const void *table, el_dtype dt, size_t 
     for (size_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = el_ld(table, dt, row * dim + i);
 }
 
+/* y[t, :] += table[row0 + t, :], one block per row. */
+__global__ void add_rows_kernel(float *y, const void *table, el_dtype dt, size_t dim,
+                                size_t row0) {
+    float *o = y + blockIdx.x * dim;
+    size_t row = row0 + blockIdx.x;
+    for (size_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] += el_ld(table, dt, row * dim + i);
+}
+
 #define LAUNCH_N(kernel, n, ...)                                                   \
     do {                                                                           \
         if ((n) == 0) return EL_OK;                                                \
@@ -81,6 +90,14 @@ extern "C" el_status el_cuda_embed(float *out, const void *table, el_dtype dt, s
                                    const int32_t *ids, size_t n, el_cuda_stream st) {
     if (n == 0) return EL_OK;
     embed_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(out, table, dt, dim, ids);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}
+
+extern "C" el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim,
+                                      size_t row0, size_t n, el_cuda_stream st) {
+    if (n == 0) return EL_OK;
+    add_rows_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, table, dt, dim, row0);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

@@ -1,16 +1,16 @@
-/* rope.cu - rotary position embedding over n rows of heads; angles computed in double
- * (pos * theta^(-2i/d) loses digits in float at long positions). */
+/* rope.cu - rotary position embedding from the session's angle tables (the same float
+ * tables the CPU path uses, so both rotate by identical angles), and the kernel that fills
+ * those tables on the GPU. */
 #include "kernels/cuda/cuda_common.cuh"
 
-__global__ void rope_kernel(float *x, size_t ld, size_t n_heads, size_t head_dim, size_t pos0,
-                            float theta, bool interleaved) {
+__global__ void rope_kernel(float *x, size_t ld, size_t n_heads, size_t head_dim,
+                            const float *cos_t, const float *sin_t, bool interleaved) {
     size_t t = blockIdx.x;
     size_t half = head_dim / 2;
-    double pos = (double)(pos0 + t);
+    const float *cr = cos_t + t * half, *sr = sin_t + t * half;
     for (size_t k = threadIdx.x; k < n_heads * half; k += blockDim.x) {
         size_t h = k / half, i = k % half;
-        double ang = pos * pow((double)theta, -2.0 * (double)i / (double)head_dim);
-        float c = (float)cos(ang), s = (float)sin(ang);
+        float c = cr[i], s = sr[i];
         float *v = x + t * ld + h * head_dim;
         size_t ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
         float a = v[ia], b = v[ib];
@@ -19,12 +19,31 @@ __global__ void rope_kernel(float *x, size_t ld, size_t n_heads, size_t head_dim
     }
 }
 
+/* One block per position: freq_i = 1 / theta^(2i / head_dim) in float, as the CPU. */
+__global__ void rope_table_kernel(float *cos_t, float *sin_t, size_t head_dim, float theta) {
+    size_t p = blockIdx.x, half = head_dim / 2;
+    for (size_t i = threadIdx.x; i < half; i += blockDim.x) {
+        float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+        float a = (float)p * freq;
+        cos_t[p * half + i] = cosf(a);
+        sin_t[p * half + i] = sinf(a);
+    }
+}
+
 extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,
-                                  size_t head_dim, size_t pos0, float theta, bool interleaved,
-                                  el_cuda_stream st) {
+                                  size_t head_dim, const float *cos, const float *sin,
+                                  bool interleaved, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    rope_kernel<<<(unsigned)n, 128, 0, (cudaStream_t)st>>>(x, ld, n_heads, head_dim, pos0, theta,
+    rope_kernel<<<(unsigned)n, 128, 0, (cudaStream_t)st>>>(x, ld, n_heads, head_dim, cos, sin,
                                                           interleaved);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}
+
+extern "C" el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim,
+                                        float theta, el_cuda_stream st) {
+    if (ctx == 0 || head_dim < 2) return EL_OK;
+    rope_table_kernel<<<(unsigned)ctx, 64, 0, (cudaStream_t)st>>>(cos, sin, head_dim, theta);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
