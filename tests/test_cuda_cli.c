@@ -1,0 +1,88 @@
+/* test_cuda_cli.c - device selection through `edgeload generate`: --device cuda prints the
+ * same greedy text as --device cpu for stories260K (with --cuda-memory managed and
+ * device, f32 and f16) and says which device it picked; `auto` picks the GPU. Under the
+ * cudasim emulator also the failure paths, which a real GPU cannot be made to show: no
+ * device, no driver (exit 5 for cuda, a CPU fallback saying why for auto), and an arena
+ * larger than the GPU's memory (exit 5 naming requested and free bytes; auto falls back).
+ * Needs a CUDA build and a GPU or the emulator; skips saying which is missing. */
+// ctest-labels: cuda;cli
+// ctest-timeout: 300
+#include "tests/llama_fixture.h"
+#include "platform/gpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GEN "generate '" STORIES_BIN "' -p 'Once upon a time' -n 32 --temp 0 --no-progress"
+
+/* Runs args; returns the exit code, stdout and stderr into *out / *err (malloc'd). */
+static int cli(const char *args, char **out, char **err) {
+    *out = *err = NULL;
+    return el_test_run_cli(args, out, err);
+}
+
+static bool has(const char *s, const char *needle) { return s && strstr(s, needle); }
+
+static void same_text(const char *extra, const char *want, const char *why_has) {
+    char args[1200], *out, *err;
+    snprintf(args, sizeof args, GEN " %s", extra);
+    int rc = cli(args, &out, &err);
+    bool ok = rc == 0 && out && want && !strcmp(out, want) && has(err, why_has);
+    if (!ok) fprintf(stderr, "[%s] rc %d\n  got  %s  want %s  stderr %s\n", extra, rc, out, want, err);
+    EL_CHECK(ok);
+    free(out);
+    free(err);
+}
+
+int main(void) {
+    if (!el_gpu_built())
+        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
+                     "-DEL_CUDA_SIM=ON for the emulator)");
+    int n = 0;
+    if (el_gpu_count(&n) != EL_OK || n == 0)
+        el_test_skip("the CUDA path is compiled but not run: %s",
+                     n == 0 ? "no CUDA device" : el_last_error());
+    fixture_require_stories();
+    char *cpu = NULL, *err = NULL;
+    EL_CHECK(cli(GEN " --device cpu", &cpu, &err) == 0);
+    EL_CHECK(cpu && strlen(cpu) > 20);
+    free(err);
+    same_text("--device cuda --cuda-memory managed", cpu, "edgeload: device: cuda (GPU 0:");
+    same_text("--device cuda --cuda-memory device", cpu, "device memory (--cuda-memory device)");
+    same_text("--device auto", cpu, "edgeload: device: cuda (auto: GPU 0:");
+    /* f16 weights on both sides: the same text again. */
+    char *cpu16 = NULL;
+    EL_CHECK(cli(GEN " --device cpu --dtype f16", &cpu16, &err) == 0);
+    free(err);
+    same_text("--device cuda --dtype f16 --cuda-memory device", cpu16, "cuda");
+    free(cpu16);
+    char *out = NULL;
+    EL_CHECK(cli(GEN " --device cuda --cuda-memory sideways", &out, &err) == 1);
+    EL_CHECK(has(err, "--cuda-memory"));
+    free(out), free(err);
+#ifdef EL_CUDA_SIM
+    /* No device: cuda exits 5 saying so; auto runs on the CPU and says why. */
+    setenv("ELSIM_DEVICES", "0", 1);
+    EL_CHECK(cli(GEN " --device cuda", &out, &err) == 5);
+    EL_CHECK(has(err, "no CUDA device"));
+    free(out), free(err);
+    same_text("--device auto", cpu, "cpu (auto: no CUDA device found)");
+    unsetenv("ELSIM_DEVICES");
+    setenv("ELSIM_NO_DRIVER", "1", 1);
+    EL_CHECK(cli(GEN " --device cuda", &out, &err) == 5);
+    EL_CHECK(has(err, "driver"));
+    free(out), free(err);
+    same_text("--device auto", cpu, "cpu (auto:");
+    unsetenv("ELSIM_NO_DRIVER");
+    /* A GPU with 1 MiB: the arena does not fit there. */
+    setenv("ELSIM_MEM_MB", "1", 1);
+    EL_CHECK(cli(GEN " --device cuda --cuda-memory device", &out, &err) == 5);
+    EL_CHECK(has(err, "reserving") && has(err, "free"));
+    fprintf(stderr, "too small GPU: %s", err ? err : "");
+    free(out), free(err);
+    same_text("--device auto --cuda-memory device", cpu, "cpu (auto: GPU 0: reserving");
+    unsetenv("ELSIM_MEM_MB");
+#endif
+    free(cpu);
+    return el_test_finish("test_cuda_cli");
+}

@@ -1,0 +1,175 @@
+/* test_cuda_models.c - whole models on the GPU against the same models on the CPU: the
+ * bundled stories260K (llama2.c), the tiny HF Llama (GQA) and GPT-2 fixtures, each loaded
+ * into managed memory and into device memory (through the pinned staging ring), with f32
+ * and f16 weights. Checked: the prompt's logits by normalised mean squared error
+ *     nmse = sum (gpu - cpu)^2 / sum cpu^2
+ * against the CPU with the same weights (bound 1e-8 for f32 and f16 alike: both sides
+ * compute in f32 from the same weight bits, only summation order and libm differ), the
+ * GPU with f16 weights against the CPU with f32 weights (bound 1e-4: f16 rounding of the
+ * weights), 32 greedy ids after the prompt identical to the CPU's, and no CUDA reservation
+ * after the arena's (el_gpu_reserve_count; under the emulator also its own count of every
+ * cudaMalloc* call, kernels and runtime included).
+ * Needs a CUDA build and a GPU (or the cudasim emulator build); skips saying which is
+ * missing otherwise. */
+// ctest-labels: cuda;model
+// ctest-timeout: 300
+#include "tests/llama_fixture.h"
+#include "platform/gpu.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifdef EL_CUDA_SIM
+#include "cudasim.h"
+#endif
+
+#define FIX EL_SOURCE_DIR "/tests/fixtures"
+#define NMSE_SAME 1e-8
+#define NMSE_F16_VS_F32 1e-4
+#define GREEDY 32
+
+typedef struct run_out {
+    float *logits; /* [vocab] after the prompt (malloc'd) */
+    uint32_t vocab;
+    int32_t ids[GREEDY];
+    int steps; /* greedy ids compared: GREEDY, or fewer where the context is shorter */
+} run_out;
+
+static double nmse(const float *got, const float *want, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d;
+        den += (double)want[i] * want[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+static int32_t argmax(const float *x, uint32_t n) {
+    int32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = (int32_t)i;
+    return best;
+}
+
+/* Open, plan, reserve in mem, load, run the prompt, then GREEDY greedy steps. */
+static bool run(const char *path, el_dtype dt, el_memory mem, const int32_t *prompt,
+                size_t n_prompt, run_out *out) {
+    memset(out, 0, sizeof *out);
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(path, NULL, &m));
+    if (!m) return false;
+    el_plan_params pp = {0, 1, dt, 64 * 1024, mem}; /* the model's whole context */
+    el_plan plan;
+    el_arena *a = NULL;
+    el_session *s = NULL;
+    bool ok = false;
+    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+    el_arena_params ap;
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    ap.memory = mem;
+    if (el_arena_init(&a, &ap) != EL_OK) {
+        fprintf(stderr, "arena (%s): %s\n", el_memory_name(mem), el_last_error());
+        EL_CHECK(!"arena init");
+        goto done;
+    }
+    uint64_t reserved = el_gpu_reserve_count();
+#ifdef EL_CUDA_SIM
+    elsim_stats before, after;
+    elsim_stats_get(&before);
+#endif
+    EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+    el_session_params sp = {1, mem == EL_MEMORY_HOST ? EL_DEVICE_CPU : EL_DEVICE_CUDA, 0};
+    EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    if (!s) goto done;
+    const float *lg = NULL;
+    EL_CHECK_OK(el_session_forward(s, prompt, n_prompt, &lg));
+    if (!lg) goto done;
+    out->vocab = el_session_vocab(s);
+    out->logits = malloc(out->vocab * sizeof(float));
+    memcpy(out->logits, lg, out->vocab * sizeof(float));
+    int32_t id = argmax(lg, out->vocab);
+    int room = (int)el_session_ctx(s) - (int)n_prompt;
+    out->steps = room < GREEDY ? room : GREEDY;
+    for (int i = 0; i < out->steps; i++) {
+        out->ids[i] = id;
+        if (i + 1 == out->steps) break; /* the last id needs no forward pass */
+        if (el_session_forward(s, &id, 1, &lg) != EL_OK) {
+            EL_CHECK(!"forward");
+            goto done;
+        }
+        id = argmax(lg, out->vocab);
+    }
+    el_session_deinit(s);
+    s = NULL;
+    EL_CHECK(el_gpu_reserve_count() == reserved); /* nothing reserved after arena init */
+#ifdef EL_CUDA_SIM
+    elsim_stats_get(&after);
+    EL_CHECK(after.malloc_calls == before.malloc_calls);
+    EL_CHECK(after.malloc_managed_calls == before.malloc_managed_calls);
+    EL_CHECK(after.host_alloc_calls == before.host_alloc_calls);
+    if (mem != EL_MEMORY_HOST) EL_CHECK(after.launches > before.launches);
+#endif
+    ok = true;
+done:
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+    return ok;
+}
+
+static void compare(const char *what, const char *path, const int32_t *prompt, size_t n) {
+    run_out cpu32, cpu16;
+    fprintf(stderr, "== %s\n", what);
+    if (!run(path, EL_DT_F32, EL_MEMORY_HOST, prompt, n, &cpu32)) return;
+    if (!run(path, EL_DT_F16, EL_MEMORY_HOST, prompt, n, &cpu16)) return;
+    const el_memory mems[2] = {EL_MEMORY_CUDA_MANAGED, EL_MEMORY_CUDA_DEVICE};
+    for (int k = 0; k < 2; k++) {
+        run_out g32, g16;
+        if (!run(path, EL_DT_F32, mems[k], prompt, n, &g32)) continue;
+        if (!run(path, EL_DT_F16, mems[k], prompt, n, &g16)) continue;
+        EL_CHECK(g32.vocab == cpu32.vocab && g16.vocab == cpu32.vocab);
+        double e32 = nmse(g32.logits, cpu32.logits, cpu32.vocab);
+        double e16 = nmse(g16.logits, cpu16.logits, cpu32.vocab);
+        double x16 = nmse(g16.logits, cpu32.logits, cpu32.vocab);
+        size_t ib = (size_t)cpu32.steps * sizeof(int32_t);
+        int same32 = g32.steps == cpu32.steps && !memcmp(g32.ids, cpu32.ids, ib);
+        int same16 = g16.steps == cpu16.steps && !memcmp(g16.ids, cpu16.ids, ib);
+        fprintf(stderr, "   %-7s f32 nmse %.3g, f16 nmse %.3g (vs CPU f32: %.3g), %d greedy "
+                "ids %s / %s\n", el_memory_name(mems[k]), e32, e16, x16, cpu32.steps,
+                same32 ? "equal" : "DIFFER", same16 ? "equal" : "DIFFER");
+        EL_CHECK(e32 <= NMSE_SAME);
+        EL_CHECK(e16 <= NMSE_SAME);
+        EL_CHECK(x16 <= NMSE_F16_VS_F32);
+        EL_CHECK(same32);
+        EL_CHECK(same16);
+        free(g32.logits);
+        free(g16.logits);
+    }
+    free(cpu32.logits);
+    free(cpu16.logits);
+}
+
+int main(void) {
+    if (!el_gpu_built())
+        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
+                     "-DEL_CUDA_SIM=ON for the emulator)");
+    int n = 0;
+    if (el_gpu_count(&n) != EL_OK || n == 0)
+        el_test_skip("the CUDA forward passes are compiled but not run: %s",
+                     n == 0 ? "no CUDA device" : el_last_error());
+    el_gpu_info g;
+    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    fprintf(stderr, "GPU 0: %s (sm_%d%d, %s)\n", g.name, g.cc_major, g.cc_minor,
+            g.integrated ? "integrated" : "discrete");
+    fixture_require_stories();
+    static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 2365, 281};
+    compare("stories260K (llama2.c)", STORIES_BIN, stories, sizeof stories / sizeof *stories);
+    static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
+    compare("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama);
+    static const int32_t gpt2[] = {464, 2003, 286, 9552, 318};
+    compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2);
+    static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
+    compare("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s);
+    return el_test_finish("test_cuda_models");
+}
