@@ -253,8 +253,9 @@ void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json) {
             fprintf(f, "%s\"%s\":{\"capacity\":%llu,\"used\":%llu,\"peak\":%llu}", r ? "," : "",
                     el_region_name(r), (unsigned long long)st.region[r].capacity,
                     (unsigned long long)st.region[r].used, (unsigned long long)st.region[r].peak);
-        fprintf(f, "}},\"vm_hwm\":%llu,\"vm_rss\":%llu,\"bytes_read\":%llu,\"tensors\":%llu,"
+        fprintf(f, "},\"memory\":\"%s\",\"gpu_reserved\":%llu},\"vm_hwm\":%llu,\"vm_rss\":%llu,\"bytes_read\":%llu,\"tensors\":%llu,"
                 "\"seconds\":%.6f,\"mb_per_s\":%.1f}",
+                el_memory_name(st.memory), (unsigned long long)st.gpu_reserved,
                 (unsigned long long)mr.vm_hwm, (unsigned long long)mr.vm_rss,
                 (unsigned long long)l->stats.bytes_read, (unsigned long long)l->stats.tensors,
                 l->stats.seconds, mbs);
@@ -266,6 +267,9 @@ void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json) {
             el_size_format(st.reserved, a, sizeof a), el_size_format(st.used, b, sizeof b),
             el_size_format(st.peak, c, sizeof c), st.locked ? ", locked" : "",
             st.hugepages ? ", huge pages" : "");
+    if (st.memory != EL_MEMORY_HOST)
+        fprintf(f, "  gpu        %s of it in CUDA %s memory (weights, kv, act)\n",
+                el_size_format(st.gpu_reserved, a, sizeof a), el_memory_name(st.memory));
     for (int r = 0; r < EL_REGION_COUNT; r++)
         fprintf(f, "    %-8s %12s capacity  %12s used  %12s peak\n", el_region_name(r),
                 el_size_format(st.region[r].capacity, a, sizeof a),
