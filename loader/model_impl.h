@@ -59,6 +59,10 @@ typedef struct el_family {
     /* After encode: the classification head on each sequence's first row of hidden into
      * logits [n_seq, e->n_labels]. NULL when the family has no head. */
     void (*classify)(el_encoder *e, const float *hidden, float *logits);
+    /* The same two on the GPU (CUDA builds; NULL = CPU only), queued on e->gpu_stream; the
+     * caller synchronises before reading *hidden (host memory) or logits. */
+    el_status (*encode_cuda)(el_encoder *e, const float **hidden);
+    el_status (*classify_cuda)(el_encoder *e, float *logits);
 } el_family;
 
 /* Registered families, NULL-terminated (models/families.c). */

@@ -9,6 +9,10 @@
 #include "models/encoder_impl.h"
 #include "models/family_tok.h"
 #include "models/weights.h"
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#include "platform/gpu.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -226,12 +230,18 @@ typedef struct bert_state {
     float *att;               /* [batch * n_heads, seq] attention scores */
     float *cls;               /* [batch, dim] [CLS] rows (with a head) */
     float *pooled;            /* [batch, dim] pooler output (with a head) */
+    /* GPU plans only (the arena's weights and act in CUDA memory): */
+    float *host_hidden;       /* [batch * seq, dim] hidden states copied back (scratch) */
+    int32_t *host_idx;        /* [5, batch * seq] ids, type ids, positions, sequence start
+                                 and length per row, built here (scratch) ... */
+    int32_t *gpu_idx;         /* ... and where the kernels read them (act) */
+    float *gpu_logits;        /* [batch, n_labels] (act) */
 } bert_state;
 
 /* The one sequence of carves after the generic encoder's, run by the plan (counting) and by
  * encoder init (allocating). */
 static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, uint32_t batch,
-                              uint32_t seq, float **logits,
+                              uint32_t seq, bool gpu, float **logits,
                               char (**labels)[EL_LABEL_NAME_MAX]) {
     const uint64_t rows = (uint64_t)batch * seq;
     const uint64_t ffn_rows = rows < BERT_FFN_ROWS ? rows : BERT_FFN_ROWS;
@@ -248,6 +258,10 @@ static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, 
                              "pooler");
     *logits = el_carve(sc, (uint64_t)batch * c->n_labels, sizeof(float), "logits");
     *labels = el_carve(sc, c->n_labels, EL_LABEL_NAME_MAX, "label names");
+    float *hh = el_carve(sc, gpu ? rows * c->dim : 0, sizeof(float), "hidden states (host)");
+    int32_t *hidx = el_carve(sc, gpu ? 5 * rows : 0, sizeof(int32_t), "row indices (host)");
+    int32_t *gidx = el_carve(act, gpu ? 5 * rows : 0, sizeof(int32_t), "row indices");
+    float *glog = el_carve(act, gpu ? (uint64_t)batch * c->n_labels : 0, sizeof(float), "logits");
     if (!st) return NULL;
     memset(st, 0, sizeof *st);
     st->c = *c;
@@ -263,6 +277,10 @@ static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, 
     st->att = att;
     st->cls = cls;
     st->pooled = pooled;
+    st->host_hidden = hh;
+    st->host_idx = hidx;
+    st->gpu_idx = gidx;
+    st->gpu_logits = glog;
     return st;
 }
 
@@ -303,7 +321,7 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
     float *logits;
     char(*labels)[EL_LABEL_NAME_MAX];
     el_encoder_carve_generic(&sc, batch, ctx, &e, &pool, &starts, &lengths, &ids, &tids);
-    bert_carve(&sc, &act, &c, batch, ctx, &logits, &labels);
+    bert_carve(&sc, &act, &c, batch, ctx, p->memory != EL_MEMORY_HOST, &logits, &labels);
     if (sc.status != EL_OK) return sc.status;
     if (act.status != EL_OK) return act.status;
     *kv_bytes = 0;
@@ -329,7 +347,8 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act)
     if ((s = resolve_ctx(m, &c, e->max_seq, &ctx)) != EL_OK) return s;
     float *logits;
     char(*labels)[EL_LABEL_NAME_MAX];
-    bert_state *st = bert_carve(sc, act, &c, e->max_batch, ctx, &logits, &labels);
+    bert_state *st = bert_carve(sc, act, &c, e->max_batch, ctx,
+                                e->plan.params.memory != EL_MEMORY_HOST, &logits, &labels);
     if (sc->status != EL_OK) return sc->status;
     if (act->status != EL_OK) return act->status;
     if ((s = bert_tensors(m, &c, EL_DT_COUNT, st->layers, &st->w)) != EL_OK) return s;
@@ -340,7 +359,10 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act)
     e->n_labels = c.n_labels;
     e->labels = labels;
     e->logits = logits;
-    e->out = st->q;
+    e->out = e->on_gpu ? st->host_hidden : st->q;
+    if (e->on_gpu && !st->host_hidden)
+        return el_errorf(EL_E_USAGE, "%s: the encoder runs on the GPU but the plan was made for "
+                         "host memory", m->path);
     e->labels_named = c.n_labels && m->config.id2label && m->config.num_labels == c.n_labels;
     for (uint32_t i = 0; i < c.n_labels; i++) {
         if (e->labels_named)
@@ -421,6 +443,85 @@ static void bert_classify(el_encoder *e, const float *hidden, float *logits) {
     linear(e->pool, logits, S->pooled, &S->w.cls_w, &S->w.cls_b, n, dim, c->n_labels);
 }
 
+#ifdef EL_HAVE_CUDA
+/* bert_encode on the GPU: the packed ids, type ids, positions and each row's sequence go
+ * up; the hidden states come back to host_hidden. */
+static el_status bert_encode_cuda(el_encoder *e, const float **hidden) {
+    bert_state *S = e->family_state;
+    const bert_cfg *c = &S->c;
+    el_cuda_stream g = e->gpu_stream;
+    const size_t dim = c->dim, rows = e->n_rows;
+    int32_t *hi = S->host_idx, *di = S->gpu_idx;
+    size_t max_len = 0;
+    for (uint32_t b = 0; b < e->n_seq; b++) {
+        if (e->lengths[b] > max_len) max_len = e->lengths[b];
+        for (uint32_t t = 0; t < e->lengths[b]; t++) {
+            const size_t r = (size_t)e->starts[b] + t;
+            hi[r] = e->ids[r];
+            hi[rows + r] = e->type_ids ? e->type_ids[r] : 0;
+            hi[2 * rows + r] = (int32_t)t;
+            hi[3 * rows + r] = (int32_t)e->starts[b];
+            hi[4 * rows + r] = (int32_t)e->lengths[b];
+        }
+    }
+    EL_TRY(el_gpu_copy_async(di, hi, 5 * rows * sizeof *hi, e->gpu_stream));
+    EL_TRY(el_cuda_embed(S->x, S->w.word.p, S->w.word.dt, dim, di, rows, g));
+    EL_TRY(el_cuda_embed_add(S->x, S->w.pos.p, S->w.pos.dt, dim, di + 2 * rows, rows, g));
+    EL_TRY(el_cuda_embed_add(S->x, S->w.type.p, S->w.type.dt, dim, di + rows, rows, g));
+    EL_TRY(el_cuda_layernorm(S->x, S->x, S->w.ln_w.p, S->w.ln_b.p, S->w.ln_w.dt, rows, dim,
+                             c->eps, g));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const bert_layer *L = &S->layers[l];
+        EL_TRY(el_cuda_linear(S->q, dim, S->x, L->wq.p, L->wq.dt, L->bq.p, L->bq.dt, rows, dim,
+                              dim, g));
+        EL_TRY(el_cuda_linear(S->k, dim, S->x, L->wk.p, L->wk.dt, L->bk.p, L->bk.dt, rows, dim,
+                              dim, g));
+        EL_TRY(el_cuda_linear(S->v, dim, S->x, L->wv.p, L->wv.dt, L->bv.p, L->bv.dt, rows, dim,
+                              dim, g));
+        EL_TRY(el_cuda_attention_bidir(S->q, S->q, S->k, S->v, rows, di + 3 * rows,
+                                       di + 4 * rows, max_len, c->n_heads, c->head_dim, g));
+        EL_TRY(el_cuda_linear(S->k, dim, S->q, L->wo.p, L->wo.dt, L->bo.p, L->bo.dt, rows, dim,
+                              dim, g));
+        EL_TRY(el_cuda_add(S->k, S->x, rows * dim, g));
+        EL_TRY(el_cuda_layernorm(S->x, S->k, L->ln1_w.p, L->ln1_b.p, L->ln1_w.dt, rows, dim,
+                                 c->eps, g));
+        for (size_t r0 = 0; r0 < rows; r0 += S->ffn_rows) {
+            const size_t n = rows - r0 < S->ffn_rows ? rows - r0 : S->ffn_rows;
+            EL_TRY(el_cuda_linear(S->ffn, c->inter, S->x + r0 * dim, L->wi.p, L->wi.dt, L->bi.p,
+                                  L->bi.dt, n, dim, c->inter, g));
+            EL_TRY(c->gelu_tanh ? el_cuda_gelu_tanh(S->ffn, n * c->inter, g)
+                                : el_cuda_gelu_erf(S->ffn, n * c->inter, g));
+            EL_TRY(el_cuda_linear(S->k + r0 * dim, dim, S->ffn, L->wo2.p, L->wo2.dt, L->bo2.p,
+                                  L->bo2.dt, n, c->inter, dim, g));
+        }
+        EL_TRY(el_cuda_add(S->k, S->x, rows * dim, g));
+        EL_TRY(el_cuda_layernorm(S->x, S->k, L->ln2_w.p, L->ln2_b.p, L->ln2_w.dt, rows, dim,
+                                 c->eps, g));
+    }
+    *hidden = S->host_hidden;
+    return el_gpu_copy_async(S->host_hidden, S->x, rows * dim * sizeof(float), e->gpu_stream);
+}
+
+/* bert_classify on the GPU, after bert_encode_cuda: pooler and classifier on each
+ * sequence's first row; the logits come back into logits. */
+static el_status bert_classify_cuda(el_encoder *e, float *logits) {
+    bert_state *S = e->family_state;
+    const bert_cfg *c = &S->c;
+    el_cuda_stream g = e->gpu_stream;
+    const size_t dim = c->dim, n = e->n_seq;
+    for (size_t b = 0; b < n; b++)
+        EL_TRY(el_gpu_copy_async(S->cls + b * dim, S->x + (size_t)e->starts[b] * dim,
+                                 dim * sizeof(float), e->gpu_stream));
+    EL_TRY(el_cuda_linear(S->pooled, dim, S->cls, S->w.pool_w.p, S->w.pool_w.dt, S->w.pool_b.p,
+                          S->w.pool_b.dt, n, dim, dim, g));
+    EL_TRY(el_cuda_tanh(S->pooled, n * dim, g));
+    EL_TRY(el_cuda_linear(S->gpu_logits, c->n_labels, S->pooled, S->w.cls_w.p, S->w.cls_w.dt,
+                          S->w.cls_b.p, S->w.cls_b.dt, n, dim, c->n_labels, g));
+    return el_gpu_copy_async(logits, S->gpu_logits, n * c->n_labels * sizeof(float),
+                             e->gpu_stream);
+}
+#endif
+
 const el_family el_family_bert = {
     .name = "bert",
     .detect = bert_detect,
@@ -434,4 +535,8 @@ const el_family el_family_bert = {
     .encoder_init = bert_encoder_init,
     .encode = bert_encode,
     .classify = bert_classify,
+#ifdef EL_HAVE_CUDA
+    .encode_cuda = bert_encode_cuda,
+    .classify_cuda = bert_classify_cuda,
+#endif
 };

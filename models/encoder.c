@@ -3,6 +3,7 @@
  * into rows of valid tokens, pooling, normalisation and label probabilities. Families
  * supply the layers (el_family.encoder_init / encode / classify). */
 #include "models/encoder_impl.h"
+#include "platform/gpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,18 +37,23 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     *out = NULL;
     el_encoder_params prm = {0, EL_DEVICE_CPU};
     if (params) prm = *params;
-    if (prm.device == EL_DEVICE_CUDA) {
-        /* No encoder runs on CUDA yet: the reason (no backend, no GPU, no forward pass). */
-        el_device got;
-        char why[600];
-        el_status s = el_device_resolve(EL_DEVICE_CUDA, &got, why, sizeof why);
-        if (s != EL_OK) return s;
-        return el_errorf(EL_E_NODEV, "--device cuda: encoders run on the CPU only in this "
-                         "version; use --device cpu or auto");
-    }
     if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
+    /* The arena decides, as for sessions: CUDA memory runs on the GPU. */
+    const bool on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && prm.device != EL_DEVICE_CPU;
+    if (prm.device == EL_DEVICE_CUDA && !on_gpu)
+        return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
+                         "el_arena_params.memory = managed or device");
+    if (prm.device == EL_DEVICE_CPU && el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE)
+        return el_errorf(EL_E_USAGE, "the CPU cannot run from an arena in GPU device memory");
+    if (on_gpu && (!m->family || !m->family->encode_cuda))
+        return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
+                         m->family ? m->family->name : "generic");
+    if (on_gpu && plan->params.memory != el_arena_memory(a))
+        return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
+                         m->path, el_memory_name(plan->params.memory),
+                         el_memory_name(el_arena_memory(a)));
     if (prm.threads > EL_POOL_MAX_THREADS)
         return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
                          EL_POOL_MAX_THREADS);
@@ -91,9 +97,17 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     e->lengths = lengths;
     e->ids = ids;
     e->type_ids = tids;
-    el_status st = f->encoder_init(e, &sc, &act);
+    e->on_gpu = on_gpu;
+    el_status st = EL_OK;
+    if (on_gpu) {
+        el_gpu_stream *gs = NULL;
+        st = el_gpu_stream_create(&gs);
+        e->gpu_stream = gs;
+    }
+    if (st == EL_OK) st = f->encoder_init(e, &sc, &act);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
+        el_gpu_stream_destroy(e->gpu_stream);
         el_arena_release(a, EL_REGION_ACT, act_mark);
         el_arena_release(a, EL_REGION_SCRATCH, mark);
         return st;
@@ -107,6 +121,10 @@ void el_encoder_deinit(el_encoder *e) {
     el_arena *a = e->arena;
     uint64_t mark = e->scratch_mark, act_mark = e->act_mark;
     el_pool_deinit(e->pool);
+    if (e->on_gpu) {
+        (void)el_gpu_sync(e->gpu_stream);
+        el_gpu_stream_destroy(e->gpu_stream);
+    }
     /* e lives in the scratch being released: nothing touches it after. */
     el_arena_release(a, EL_REGION_ACT, act_mark);
     el_arena_release(a, EL_REGION_SCRATCH, mark);
@@ -163,18 +181,32 @@ static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids
     return EL_OK;
 }
 
+/* The family's encoder on the encoder's device: *h = the packed hidden states, in host
+ * memory. */
+static el_status run_encode(el_encoder *e, const float **h) {
+    if (!e->on_gpu) {
+        *h = e->family->encode(e, e->ids, e->type_ids);
+        return EL_OK;
+    }
+    el_status s = e->family->encode_cuda(e, h);
+    return s == EL_OK ? el_gpu_sync(e->gpu_stream) : s;
+}
+
 el_status el_encode(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
                     const uint32_t *lengths, uint32_t batch, uint32_t seq,
                     const float **hidden) {
     if (!hidden) return el_errorf(EL_E_USAGE, "el_encode: NULL hidden");
     el_status s = pack(e, ids, type_ids, lengths, batch, seq);
     if (s != EL_OK) return s;
-    const float *h = e->family->encode(e, e->ids, e->type_ids);
+    const float *h = NULL;
+    if ((s = run_encode(e, &h)) != EL_OK) return s;
     const size_t dim = e->dim;
-    for (uint32_t b = 0; b < batch; b++) {
+    /* Packed rows to [batch, seq, dim], last sequence first: each moves to an offset at or
+     * past its own, so h may be e->out (the GPU's host copy is). */
+    for (uint32_t b = batch; b-- > 0;) {
         float *dst = e->out + (size_t)b * seq * dim;
         const size_t len = e->lengths[b];
-        memcpy(dst, h + (size_t)e->starts[b] * dim, len * dim * sizeof *dst);
+        memmove(dst, h + (size_t)e->starts[b] * dim, len * dim * sizeof *dst);
         memset(dst + len * dim, 0, (seq - len) * dim * sizeof *dst);
     }
     *hidden = e->out;
@@ -193,7 +225,8 @@ el_status el_embed(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
     if (cap / dim < batch)
         return el_errorf(EL_E_USAGE, "el_embed: out holds %zu floats, %u vectors of %zu need "
                          "%zu", cap, batch, dim, (size_t)batch * dim);
-    const float *h = e->family->encode(e, e->ids, e->type_ids);
+    const float *h = NULL;
+    if ((s = run_encode(e, &h)) != EL_OK) return s;
     for (uint32_t b = 0; b < batch; b++) {
         float *o = out + (size_t)b * dim;
         const float *rows = h + (size_t)e->starts[b] * dim;
@@ -233,8 +266,15 @@ el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids
     if (cap / nl < batch)
         return el_errorf(EL_E_USAGE, "el_classify: logits hold %zu floats, %u sequences of %zu "
                          "labels need %zu", cap, batch, nl, (size_t)batch * nl);
-    const float *h = e->family->encode(e, e->ids, e->type_ids);
-    e->family->classify(e, h, logits);
+    if (e->on_gpu) {
+        const float *h = NULL;
+        if ((s = e->family->encode_cuda(e, &h)) != EL_OK ||
+            (s = e->family->classify_cuda(e, logits)) != EL_OK ||
+            (s = el_gpu_sync(e->gpu_stream)) != EL_OK)
+            return s;
+    } else {
+        e->family->classify(e, e->family->encode(e, e->ids, e->type_ids), logits);
+    }
     if (!probs) return EL_OK;
     /* As transformers' pipelines: one label or multi-label heads -> an independent sigmoid
      * per label; single-label heads -> softmax; regression -> the raw value. */

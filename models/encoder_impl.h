@@ -34,6 +34,8 @@ struct el_encoder {
                                      unpacks the hidden states into it) */
     float *logits;                /* [max_batch, n_labels] (NULL without a head) */
     void *family_state;           /* owned by the family, in scratch */
+    bool on_gpu;                  /* encode_cuda on gpu_stream; weights|act in CUDA memory */
+    void *gpu_stream;             /* el_gpu_stream (cudaStream_t) */
 };
 
 /* Scratch bytes the generic part of an encoder takes for batch sequences of seq tokens

@@ -393,14 +393,6 @@ static el_status layernorm_cuda(float *out, const float *x, const gpt2_w *w, con
     return el_cuda_add_bias(out, dim, b->p, b->dt, n, dim, g);
 }
 
-/* y = W x + b for a [out, in] weight on the GPU. */
-static el_status linear_cuda(float *y, size_t ldy, const float *x, const void *w,
-                             const void *b, el_dtype wt, el_dtype bt, size_t n, size_t in,
-                             size_t out, el_cuda_stream g) {
-    EL_TRY(el_cuda_matmul(y, ldy, x, w, wt, n, in, out, g));
-    return el_cuda_add_bias(y, ldy, b, bt, n, out, g);
-}
-
 /* gpt2_forward on the GPU: the same steps on the session's stream; only the ids go up and
  * the last position's logits come back. */
 static el_status gpt2_forward_cuda(el_session *s, const int32_t *ids, size_t n,
@@ -418,21 +410,21 @@ static el_status gpt2_forward_cuda(el_session *s, const int32_t *ids, size_t n,
         EL_TRY(layernorm_cuda(G->xb, G->x, &w->ln1_w, &w->ln1_b, n, dim, c->eps, g));
         float *outs[3] = {G->q, kc + pos * dim, vc + pos * dim};
         for (size_t j = 0; j < 3; j++)
-            EL_TRY(linear_cuda(outs[j], dim, G->xb, row_at(&w->attn_w, j * dim, dim),
-                               row_at(&w->attn_b, j, dim), w->attn_w.dt, w->attn_b.dt, n, dim,
-                               dim, g));
+            EL_TRY(el_cuda_linear(outs[j], dim, G->xb, row_at(&w->attn_w, j * dim, dim),
+                                  w->attn_w.dt, row_at(&w->attn_b, j, dim), w->attn_b.dt, n,
+                                  dim, dim, g));
         EL_TRY(el_cuda_attention(G->att_out, G->q, kc, vc, n, pos, c->n_heads, c->n_heads,
                                  c->head_dim, g));
-        EL_TRY(linear_cuda(G->xb2, dim, G->att_out, w->proj_w.p, w->proj_b.p, w->proj_w.dt,
-                           w->proj_b.dt, n, dim, dim, g));
+        EL_TRY(el_cuda_linear(G->xb2, dim, G->att_out, w->proj_w.p, w->proj_w.dt, w->proj_b.p,
+                              w->proj_b.dt, n, dim, dim, g));
         EL_TRY(el_cuda_add(G->x, G->xb2, n * dim, g));
         EL_TRY(layernorm_cuda(G->xb, G->x, &w->ln2_w, &w->ln2_b, n, dim, c->eps, g));
-        EL_TRY(linear_cuda(G->h, inner, G->xb, w->fc_w.p, w->fc_b.p, w->fc_w.dt, w->fc_b.dt, n,
-                           dim, inner, g));
+        EL_TRY(el_cuda_linear(G->h, inner, G->xb, w->fc_w.p, w->fc_w.dt, w->fc_b.p, w->fc_b.dt,
+                              n, dim, inner, g));
         EL_TRY(c->gelu_erf ? el_cuda_gelu_erf(G->h, n * inner, g)
                            : el_cuda_gelu_tanh(G->h, n * inner, g));
-        EL_TRY(linear_cuda(G->xb2, dim, G->h, w->out_w.p, w->out_b.p, w->out_w.dt, w->out_b.dt,
-                           n, inner, dim, g));
+        EL_TRY(el_cuda_linear(G->xb2, dim, G->h, w->out_w.p, w->out_w.dt, w->out_b.p,
+                              w->out_b.dt, n, inner, dim, g));
         EL_TRY(el_cuda_add(G->x, G->xb2, n * dim, g));
     }
     if (!want_logits) return EL_OK;

@@ -116,7 +116,7 @@ static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_d
     if (d != EL_DEVICE_AUTO && d != EL_DEVICE_CUDA)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
     bool ok = cuda_gpu(&g, reason, sizeof reason);
-    if (ok && m && (!m->family || !m->family->forward_cuda)) {
+    if (ok && m && (!m->family || (!m->family->forward_cuda && !m->family->encode_cuda))) {
         snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but the %s family has no CUDA "
                  "forward pass yet", g.name, m->family ? m->family->name : "generic");
         ok = false;

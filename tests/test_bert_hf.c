@@ -283,7 +283,7 @@ static void plan_limits(const ref *r) {
     el_plan p2;
     pp.batch = 4;
     EL_CHECK_OK(el_plan_make(m, &pp, &p2));
-    EL_CHECK(p2.region_bytes[EL_REGION_SCRATCH] > p.region_bytes[EL_REGION_SCRATCH]);
+    EL_CHECK(p2.region_bytes[EL_REGION_ACT] > p.region_bytes[EL_REGION_ACT]);
     pp.ctx = r->max_pos + 1;
     EL_CHECK_STATUS(el_plan_make(m, &pp, &p), EL_E_USAGE);
     /* A session (decoder API) on an encoder is refused with a status, not run. */

@@ -64,3 +64,62 @@ extern "C" el_status el_cuda_attention(float *out, const float *q, const float *
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
+
+/* One block per (packed row, head): the row's sequence is its whole context. Reads of the
+ * row's own q end before the barriers in el_block_max, so out may be q. */
+__global__ void attention_bidir_kernel(float *out, const float *q, const float *k,
+                                       const float *v, const int32_t *seq_start,
+                                       const int32_t *seq_len, size_t n_heads,
+                                       size_t head_dim) {
+    extern __shared__ float sc[];
+    size_t r = blockIdx.x, h = blockIdx.y;
+    size_t s0 = (size_t)seq_start[r], len = (size_t)seq_len[r];
+    size_t ld = n_heads * head_dim;
+    const float *qr = q + r * ld + h * head_dim;
+    float scale = rsqrtf((float)head_dim);
+    float m = -INFINITY;
+    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
+        const float *kr = k + (s0 + j) * ld + h * head_dim;
+        float s = 0.0f;
+        for (size_t d = 0; d < head_dim; d++) s += qr[d] * kr[d];
+        s *= scale;
+        sc[j] = s;
+        m = fmaxf(m, s);
+    }
+    m = el_block_max(m);
+    float sum = 0.0f;
+    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
+        float e = expf(sc[j] - m);
+        sc[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / el_block_sum(sum);
+    float *o = out + r * ld + h * head_dim;
+    for (size_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float acc = 0.0f;
+        for (size_t j = 0; j < len; j++) acc += sc[j] * v[(s0 + j) * ld + h * head_dim + d];
+        o[d] = acc * inv;
+    }
+}
+
+extern "C" el_status el_cuda_attention_bidir(float *out, const float *q, const float *k,
+                                             const float *v, size_t rows,
+                                             const int32_t *seq_start, const int32_t *seq_len,
+                                             size_t max_len, size_t n_heads, size_t head_dim,
+                                             el_cuda_stream st) {
+    if (rows == 0) return EL_OK;
+    if (max_len == 0 || max_len > el_cuda_attention_max_ctx())
+        return el_errorf(EL_E_UNSUPPORTED, "CUDA attention: sequence of %zu tokens (1 to %zu)",
+                         max_len, el_cuda_attention_max_ctx());
+    size_t shm = max_len * sizeof(float);
+    if (shm > 48u * 1024u)
+        EL_CUDA_CHECK(cudaFuncSetAttribute(attention_bidir_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int)shm));
+    dim3 grid((unsigned)rows, (unsigned)n_heads);
+    attention_bidir_kernel<<<grid, THREADS, shm, (cudaStream_t)st>>>(out, q, k, v, seq_start,
+                                                                     seq_len, n_heads,
+                                                                     head_dim);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}

@@ -25,6 +25,10 @@ typedef struct CUstream_st *el_cuda_stream; /* cudaStream_t; NULL = the legacy s
 /* y[t, :] = W x[t, :] for t < n (ldy = row stride of y in floats). */
 el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          size_t n, size_t in, size_t out, el_cuda_stream st);
+/* el_cuda_matmul, then + b per row when b is not NULL (bt: b's dtype). */
+el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
+                         const void *b, el_dtype bt, size_t n, size_t in, size_t out,
+                         el_cuda_stream st);
 /* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
 el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,
                           size_t dim, float eps, el_cuda_stream st);
@@ -56,6 +60,12 @@ el_status el_cuda_embed(float *out, const void *table, el_dtype dt, size_t dim,
 /* y[t, :] += table[row0 + t, :] as f32 for t < n (GPT-2's learned positions). */
 el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim, size_t row0,
                            size_t n, el_cuda_stream st);
+/* y[t, :] += table[idx[t], :] as f32 for t < n; idx in device memory (BERT's positions
+ * and token types). */
+el_status el_cuda_embed_add(float *y, const void *table, el_dtype dt, size_t dim,
+                            const int32_t *idx, size_t n, el_cuda_stream st);
+/* x = tanh(x), n entries (BERT's pooler). */
+el_status el_cuda_tanh(float *x, size_t n, el_cuda_stream st);
 /* *idx = index of the largest of n entries (the first on ties; NaN never wins). */
 el_status el_cuda_argmax(const float *x, size_t n, int32_t *idx, el_cuda_stream st);
 /* Causal grouped-query attention, as el_cpu_attention: q, out [n, n_heads * head_dim];
@@ -65,6 +75,14 @@ el_status el_cuda_attention(float *out, const float *q, const float *k, const fl
                             size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
                             size_t head_dim, el_cuda_stream st);
 size_t el_cuda_attention_max_ctx(void);
+/* Bidirectional attention over packed sequences, as el_cpu_attention_bidir: q, k, v, out
+ * [rows, n_heads * head_dim] (out may be q); row r attends to rows seq_start[r] ..
+ * seq_start[r] + seq_len[r] - 1 (its own sequence; both arrays in device memory).
+ * max_len: the longest sequence (<= el_cuda_attention_max_ctx()). */
+el_status el_cuda_attention_bidir(float *out, const float *q, const float *k, const float *v,
+                                  size_t rows, const int32_t *seq_start, const int32_t *seq_len,
+                                  size_t max_len, size_t n_heads, size_t head_dim,
+                                  el_cuda_stream st);
 
 #ifdef __cplusplus
 }

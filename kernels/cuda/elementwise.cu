@@ -57,6 +57,20 @@ __global__ void add_rows_kernel(float *y, const void *table, el_dtype dt, size_t
     for (size_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] += el_ld(table, dt, row * dim + i);
 }
 
+/* y[t, :] += table[idx[t], :], one block per row. */
+__global__ void embed_add_kernel(float *y, const void *table, el_dtype dt, size_t dim,
+                                 const int32_t *idx) {
+    float *o = y + blockIdx.x * dim;
+    size_t row = (size_t)idx[blockIdx.x];
+    for (size_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] += el_ld(table, dt, row * dim + i);
+}
+
+__global__ void tanh_kernel(float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] = tanhf(x[i]);
+}
+
 #define LAUNCH_N(kernel, n, ...)                                                   \
     do {                                                                           \
         if ((n) == 0) return EL_OK;                                                \
@@ -100,4 +114,16 @@ extern "C" el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, 
     add_rows_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, table, dt, dim, row0);
     EL_CUDA_LAUNCHED();
     return EL_OK;
+}
+
+extern "C" el_status el_cuda_embed_add(float *y, const void *table, el_dtype dt, size_t dim,
+                                       const int32_t *idx, size_t n, el_cuda_stream st) {
+    if (n == 0) return EL_OK;
+    embed_add_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, table, dt, dim, idx);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}
+
+extern "C" el_status el_cuda_tanh(float *x, size_t n, el_cuda_stream st) {
+    LAUNCH_N(tanh_kernel, n, x, n);
 }

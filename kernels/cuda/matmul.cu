@@ -59,3 +59,11 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
+
+extern "C" el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w,
+                                    el_dtype wt, const void *b, el_dtype bt, size_t n,
+                                    size_t in, size_t out, el_cuda_stream st) {
+    el_status s = el_cuda_matmul(y, ldy, x, w, wt, n, in, out, st);
+    if (s != EL_OK || !b) return s;
+    return el_cuda_add_bias(y, ldy, b, bt, n, out, st);
+}
