@@ -51,7 +51,7 @@ __global__ void embed_kernel(float *out, const void *table, el_dtype dt, size_t 
 #define LAUNCH_N(kernel, n, ...)                                                   \
     do {                                                                           \
         if ((n) == 0) return EL_OK;                                                \
-        kernel<<<blocks_for(n), THREADS, 0, (cudaStream_t)st>>>(__VA_ARGS__);      \
+        EL_LAUNCH(kernel, blocks_for(n), THREADS, 0, (cudaStream_t)st)(__VA_ARGS__); \
         EL_CUDA_LAUNCHED();                                                        \
         return EL_OK;                                                              \
     } while (0)
@@ -72,7 +72,7 @@ extern "C" el_status el_cuda_add(float *y, const float *x, size_t n, el_cuda_str
 extern "C" el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dtype bt,
                                       size_t n, size_t out, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    add_bias_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, ldy, b, bt, out);
+    EL_LAUNCH(add_bias_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(y, ldy, b, bt, out);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -80,7 +80,7 @@ extern "C" el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dt
 extern "C" el_status el_cuda_embed(float *out, const void *table, el_dtype dt, size_t dim,
                                    const int32_t *ids, size_t n, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    embed_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(out, table, dt, dim, ids);
+    EL_LAUNCH(embed_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(out, table, dt, dim, ids);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

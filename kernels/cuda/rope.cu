@@ -23,8 +23,8 @@ extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,
                                   size_t head_dim, size_t pos0, float theta, bool interleaved,
                                   el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    rope_kernel<<<(unsigned)n, 128, 0, (cudaStream_t)st>>>(x, ld, n_heads, head_dim, pos0, theta,
-                                                          interleaved);
+    EL_LAUNCH(rope_kernel, (unsigned)n, 128, 0, (cudaStream_t)st)(x, ld, n_heads, head_dim, pos0,
+                                                                  theta, interleaved);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
