@@ -181,6 +181,15 @@ void config_read(void) {
     cfg.integrated = env_long("ELSIM_INTEGRATED", 0, 0, 1) != 0;
     cfg.concurrent_managed = env_long("ELSIM_CONCURRENT_MANAGED", cfg.integrated ? 0 : 1, 0, 1) != 0;
     cfg.mem_bytes = (uint64_t)env_long("ELSIM_MEM_MB", 4096, 1, 1L << 24) << 20;
+    const char *mb = getenv("ELSIM_MEM_MB");
+    if (cfg.integrated && (!mb || !*mb)) { /* a Jetson's GPU memory is the machine's DRAM */
+        FILE *f = fopen("/proc/meminfo", "r");
+        unsigned long long kb = 0;
+        if (f) {
+            if (fscanf(f, "MemTotal: %llu kB", &kb) == 1 && kb) cfg.mem_bytes = kb << 10;
+            fclose(f);
+        }
+    }
     cfg.cc_major = 9;
     cfg.cc_minor = 0;
     const char *cc = getenv("ELSIM_CC");
