@@ -4,7 +4,12 @@
  * Both sides compute in f32 from the same weight bits (f16/bf16 weights are widened the
  * same way), so only summation order and libm differ: the bound is 1e-9 for every op and
  * dtype (f32 rounding alone gives ~1e-13). argmax must agree exactly.
- * Needs a CUDA build and a GPU; skips (77) saying so otherwise: "compiled, not run". */
+ * Needs a CUDA build and a GPU; skips (77) saying so otherwise: "compiled, not run". It says
+ * which device ran it: a GPU's name, or "cudasim (simulated, CPU)" in -DEL_CUDA_SIM=ON builds,
+ * where every op runs three times, with the emulated threads of each block resumed in
+ * reverse, forward and random order (a missing __syncthreads shows in one of them: reverse
+ * when a thread reads what a lower one writes, forward when it reads what a higher one
+ * writes, as tree reductions do). */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
@@ -20,6 +25,9 @@
 #include "kernels/cuda/cuda_ops.h"
 
 #include <cuda_runtime_api.h>
+#ifdef EL_CUDA_SIM
+#include "cudasim.h"
+#endif
 
 #define NMSE_MAX 1e-9
 
@@ -268,11 +276,30 @@ int main(void) {
         el_test_skip("the CUDA kernels are compiled but not run: %s",
                      el_last_error()[0] ? el_last_error() : "no GPU");
     }
+    el_gpu_info g;
+    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    printf("test_kernels_cuda: running on GPU 0: %s (sm_%d%d)\n", g.name, g.cc_major, g.cc_minor);
     el_pool p;
     EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
-    test_matmul_norms(&p);
-    test_elementwise(&p);
-    test_embed_rope_attention(&p);
+#ifdef EL_CUDA_SIM
+    EL_CHECK(!strcmp(g.name, ELSIM_DEVICE_NAME));
+    const elsim_order orders[] = {ELSIM_REVERSE, ELSIM_FORWARD, ELSIM_RANDOM};
+    for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
+        elsim_set_order(orders[o], 12345);
+        printf("test_kernels_cuda: emulated threads in %s order\n", elsim_order_name(orders[o]));
+        int failed = el_test_failed;
+#else
+    {
+#endif
+        test_matmul_norms(&p);
+        test_elementwise(&p);
+        test_embed_rope_attention(&p);
+#ifdef EL_CUDA_SIM
+        if (el_test_failed != failed)
+            fprintf(stderr, "test_kernels_cuda: the failures above are in %s order\n",
+                    elsim_order_name(orders[o]));
+#endif
+    }
     el_pool_deinit(&p);
     EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);
 #endif

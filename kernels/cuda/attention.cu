@@ -9,7 +9,7 @@
 __global__ void attention_kernel(float *out, const float *q, const float *k, const float *v,
                                  size_t pos0, size_t n_heads, size_t n_kv_heads,
                                  size_t head_dim) {
-    extern __shared__ float sc[];
+    EL_DYN_SHARED(float, sc);
     size_t t = blockIdx.x, h = blockIdx.y;
     size_t kvh = h / (n_heads / n_kv_heads);
     size_t len = pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
@@ -59,8 +59,8 @@ extern "C" el_status el_cuda_attention(float *out, const float *q, const float *
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            (int)shm));
     dim3 grid((unsigned)n, (unsigned)n_heads);
-    attention_kernel<<<grid, THREADS, shm, (cudaStream_t)st>>>(out, q, k, v, pos0, n_heads,
-                                                               n_kv_heads, head_dim);
+    EL_LAUNCH(attention_kernel, grid, THREADS, shm, (cudaStream_t)st)(out, q, k, v, pos0, n_heads,
+                                                                      n_kv_heads, head_dim);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -71,7 +71,7 @@ __global__ void attention_bidir_kernel(float *out, const float *q, const float *
                                        const float *v, const int32_t *seq_start,
                                        const int32_t *seq_len, size_t n_heads,
                                        size_t head_dim) {
-    extern __shared__ float sc[];
+    EL_DYN_SHARED(float, sc);
     size_t r = blockIdx.x, h = blockIdx.y;
     size_t s0 = (size_t)seq_start[r], len = (size_t)seq_len[r];
     size_t ld = n_heads * head_dim;
@@ -117,7 +117,7 @@ extern "C" el_status el_cuda_attention_bidir(float *out, const float *q, const f
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            (int)shm));
     dim3 grid((unsigned)rows, (unsigned)n_heads);
-    attention_bidir_kernel<<<grid, THREADS, shm, (cudaStream_t)st>>>(out, q, k, v, seq_start,
+    EL_LAUNCH(attention_bidir_kernel, grid, THREADS, shm, (cudaStream_t)st)(out, q, k, v, seq_start,
                                                                      seq_len, n_heads,
                                                                      head_dim);
     EL_CUDA_LAUNCHED();

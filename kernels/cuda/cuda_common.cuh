@@ -25,6 +25,19 @@ extern "C" {
 /* After a launch: the launch's own error (bad configuration), not an async fault. */
 #define EL_CUDA_LAUNCHED() EL_CUDA_CHECK(cudaGetLastError())
 
+/* The two source-level hooks that let tests/cudasim run these kernels on the CPU (builds with
+ * -DEL_CUDA_SIM=ON compile the .cu files with g++ against tests/cudasim/include):
+ *   EL_LAUNCH(kernel, grid, block, shmem, stream)(args...)   a launch; nvcc: <<<...>>>
+ *   EL_DYN_SHARED(type, name);   the dynamic shared buffer; nvcc: extern __shared__ type name[]
+ * Use them for every launch and every dynamic shared array. */
+#ifdef EL_CUDA_SIM
+#define EL_LAUNCH(kernel, grid, block, shmem, stream) ELSIM_LAUNCH(kernel, grid, block, shmem, stream)
+#define EL_DYN_SHARED(type, name) ELSIM_DYN_SHARED(type, name)
+#else
+#define EL_LAUNCH(kernel, grid, block, shmem, stream) kernel<<<(grid), (block), (shmem), (stream)>>>
+#define EL_DYN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 extern "C" el_status el_cuda_fail(cudaError_t e, const char *what, const char *file, int line);
 
 static __device__ __forceinline__ float el_ld(const void *w, el_dtype dt, size_t i) {

@@ -74,7 +74,7 @@ __global__ void tanh_kernel(float *x, size_t n) {
 #define LAUNCH_N(kernel, n, ...)                                                   \
     do {                                                                           \
         if ((n) == 0) return EL_OK;                                                \
-        kernel<<<blocks_for(n), THREADS, 0, (cudaStream_t)st>>>(__VA_ARGS__);      \
+        EL_LAUNCH(kernel, blocks_for(n), THREADS, 0, (cudaStream_t)st)(__VA_ARGS__); \
         EL_CUDA_LAUNCHED();                                                        \
         return EL_OK;                                                              \
     } while (0)
@@ -95,7 +95,7 @@ extern "C" el_status el_cuda_add(float *y, const float *x, size_t n, el_cuda_str
 extern "C" el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dtype bt,
                                       size_t n, size_t out, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    add_bias_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, ldy, b, bt, out);
+    EL_LAUNCH(add_bias_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(y, ldy, b, bt, out);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -103,7 +103,7 @@ extern "C" el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dt
 extern "C" el_status el_cuda_embed(float *out, const void *table, el_dtype dt, size_t dim,
                                    const int32_t *ids, size_t n, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    embed_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(out, table, dt, dim, ids);
+    EL_LAUNCH(embed_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(out, table, dt, dim, ids);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -111,7 +111,7 @@ extern "C" el_status el_cuda_embed(float *out, const void *table, el_dtype dt, s
 extern "C" el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim,
                                       size_t row0, size_t n, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    add_rows_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, table, dt, dim, row0);
+    EL_LAUNCH(add_rows_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(y, table, dt, dim, row0);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -119,7 +119,7 @@ extern "C" el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, 
 extern "C" el_status el_cuda_embed_add(float *y, const void *table, el_dtype dt, size_t dim,
                                        const int32_t *idx, size_t n, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    embed_add_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(y, table, dt, dim, idx);
+    EL_LAUNCH(embed_add_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(y, table, dt, dim, idx);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

@@ -51,11 +51,12 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
     dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)), block(32 * ROWS_PER_BLOCK);
     cudaStream_t s = (cudaStream_t)st;
     if (wt == EL_DT_F16)
-        matmul_kernel<__half><<<grid, block, 0, s>>>(y, ldy, x, (const __half *)w, n, in, out);
+        EL_LAUNCH(matmul_kernel<__half>, grid, block, 0, s)(y, ldy, x, (const __half *)w, n, in, out);
     else if (wt == EL_DT_BF16)
-        matmul_kernel<uint16_t><<<grid, block, 0, s>>>(y, ldy, x, (const uint16_t *)w, n, in, out);
+        EL_LAUNCH(matmul_kernel<uint16_t>, grid, block, 0, s)(y, ldy, x, (const uint16_t *)w, n, in,
+                                                              out);
     else
-        matmul_kernel<float><<<grid, block, 0, s>>>(y, ldy, x, (const float *)w, n, in, out);
+        EL_LAUNCH(matmul_kernel<float>, grid, block, 0, s)(y, ldy, x, (const float *)w, n, in, out);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

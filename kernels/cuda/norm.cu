@@ -35,7 +35,7 @@ __global__ void layernorm_kernel(float *out, const float *x, const void *w, cons
 extern "C" el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt,
                                      size_t n, size_t dim, float eps, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    rmsnorm_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(out, x, w, wt, dim, eps);
+    EL_LAUNCH(rmsnorm_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(out, x, w, wt, dim, eps);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -44,7 +44,8 @@ extern "C" el_status el_cuda_layernorm(float *out, const float *x, const void *w
                                        const void *b, el_dtype wt, size_t n, size_t dim,
                                        float eps, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    layernorm_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(out, x, w, b, wt, dim, eps);
+    EL_LAUNCH(layernorm_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(out, x, w, b, wt, dim,
+                                                                         eps);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

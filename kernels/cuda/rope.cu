@@ -34,7 +34,7 @@ extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,
                                   size_t head_dim, const float *cos, const float *sin,
                                   bool interleaved, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    rope_kernel<<<(unsigned)n, 128, 0, (cudaStream_t)st>>>(x, ld, n_heads, head_dim, cos, sin,
+    EL_LAUNCH(rope_kernel, (unsigned)n, 128, 0, (cudaStream_t)st)(x, ld, n_heads, head_dim, cos, sin,
                                                           interleaved);
     EL_CUDA_LAUNCHED();
     return EL_OK;
@@ -43,7 +43,7 @@ extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,
 extern "C" el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim,
                                         float theta, el_cuda_stream st) {
     if (ctx == 0 || head_dim < 2) return EL_OK;
-    rope_table_kernel<<<(unsigned)ctx, 64, 0, (cudaStream_t)st>>>(cos, sin, head_dim, theta);
+    EL_LAUNCH(rope_table_kernel, (unsigned)ctx, 64, 0, (cudaStream_t)st)(cos, sin, head_dim, theta);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

@@ -50,13 +50,13 @@ __global__ void argmax_kernel(const float *x, size_t n, int32_t *idx) {
 
 extern "C" el_status el_cuda_softmax(float *x, size_t n, size_t len, el_cuda_stream st) {
     if (n == 0 || len == 0) return EL_OK;
-    softmax_kernel<<<(unsigned)n, THREADS, 0, (cudaStream_t)st>>>(x, len);
+    EL_LAUNCH(softmax_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(x, len);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
 
 extern "C" el_status el_cuda_argmax(const float *x, size_t n, int32_t *idx, el_cuda_stream st) {
-    argmax_kernel<<<1, THREADS, 0, (cudaStream_t)st>>>(x, n, idx);
+    EL_LAUNCH(argmax_kernel, 1, THREADS, 0, (cudaStream_t)st)(x, n, idx);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

@@ -1,0 +1,65 @@
+/* cudasim.h - what tests can ask the CUDA emulator (tests/cudasim/cudasim.cc) beyond the
+ * runtime API: call counts and live bytes per memory kind (for "nothing allocates after
+ * init" checks on the GPU paths), the emulated thread order, the queue, the text of the last
+ * error. Only in builds with -DEL_CUDA_SIM=ON (EL_CUDA_SIM is defined there). */
+#ifndef ELSIM_CUDASIM_H
+#define ELSIM_CUDASIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The device name every emulated device reports: never mistaken for a GPU. */
+#define ELSIM_DEVICE_NAME "cudasim (simulated, CPU)"
+
+typedef struct elsim_stats {
+    /* calls that succeeded since the start or elsim_reset_stats() */
+    uint64_t malloc_calls;        /* cudaMalloc */
+    uint64_t managed_calls;       /* cudaMallocManaged */
+    uint64_t host_alloc_calls;    /* cudaHostAlloc + cudaMallocHost */
+    uint64_t host_register_calls; /* cudaHostRegister */
+    uint64_t free_calls;          /* cudaFree + cudaFreeHost */
+    uint64_t launches;            /* kernel launches queued (valid configurations) */
+    uint64_t launch_errors;       /* launches refused (cudaGetLastError reports them) */
+    uint64_t kernels_run;         /* launches executed */
+    uint64_t blocks_run;          /* blocks executed */
+    uint64_t memcpys;             /* cudaMemcpy*, executed */
+    uint64_t memsets;             /* cudaMemset*, executed */
+    uint64_t syncs;               /* points where queued work ran */
+    /* now (not reset) */
+    uint64_t device_bytes;        /* live cudaMalloc bytes (as requested) */
+    uint64_t managed_bytes;       /* live cudaMallocManaged bytes */
+    uint64_t host_bytes;          /* live cudaHostAlloc / cudaMallocHost bytes */
+    uint64_t device_bytes_peak;   /* largest device + managed bytes live at once */
+    uint64_t pending;             /* queued operations not yet run */
+} elsim_stats;
+
+void elsim_stats_get(elsim_stats *out);
+/* Zeroes the call counters (live and peak bytes stay). */
+void elsim_reset_stats(void);
+
+/* Order in which the threads of a block are resumed in each phase between barriers.
+ * Reverse (the default) runs thread n-1 first: a thread that reads, without a barrier, what
+ * a LOWER thread writes sees stale data. Forward catches reads of what a HIGHER thread
+ * writes (tree reductions). Random shuffles every phase (seeded). ELSIM_ORDER=forward|
+ * reverse|random|random:SEED sets it at start. */
+typedef enum elsim_order { ELSIM_REVERSE = 0, ELSIM_FORWARD = 1, ELSIM_RANDOM = 2 } elsim_order;
+void elsim_set_order(elsim_order order, uint64_t seed);
+elsim_order elsim_get_order(void);
+const char *elsim_order_name(elsim_order order);
+
+/* The emulator's explanation of the last failed runtime call of this thread ("" if none). */
+const char *elsim_last_message(void);
+
+/* Runs every queued operation, frees everything (as cudaDeviceReset) and reads the ELSIM_*
+ * environment again (tests that change it with setenv). */
+void elsim_reconfigure(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ELSIM_CUDASIM_H */
