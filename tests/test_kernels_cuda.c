@@ -83,11 +83,13 @@ static void *weights(const float *src, size_t n, el_dtype dt) {
     } while (0)
 
 static void test_matmul_norms(el_pool *p) {
-    const size_t shapes[][3] = {{1, 67, 45}, {5, 256, 130}, {19, 1000, 77}};
+    /* n, in, out: element-wise loads (in 67), 16-byte loads (256, 1000, 512: decode), a
+     * second pass of input rows (19 > 8). */
+    const size_t shapes[][3] = {{1, 67, 45}, {5, 256, 130}, {19, 1000, 77}, {1, 512, 33}};
     for (int f = 0; f < 3; f++) {
         el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
         size_t es = dt == EL_DT_F32 ? 4 : 2;
-        for (size_t s = 0; s < 3; s++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             size_t n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
             float *x = malloc(n * in * 4), *src = malloc(in * out * 4);
             float *want = malloc(n * out * 4), *got = malloc(n * out * 4);
