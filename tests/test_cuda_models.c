@@ -17,6 +17,7 @@
 #include "platform/gpu.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef EL_CUDA_SIM
@@ -176,5 +177,20 @@ int main(void) {
     compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2, 8);
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
     compare("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s, GREEDY);
+#ifdef EL_CUDA_SIM
+    /* The Jetson rules: an integrated GPU without concurrent managed access, where the
+     * emulator faults any CPU touch of managed memory while GPU work is queued; and the
+     * threads of each block resumed in random order instead of reverse. */
+    setenv("ELSIM_INTEGRATED", "1", 1);
+    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
+    elsim_reconfigure();
+    elsim_set_order(ELSIM_RANDOM, 7);
+    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    EL_CHECK(g.integrated && !g.concurrent_managed);
+    compare("stories260K, integrated GPU, random thread order", STORIES_BIN, stories,
+            sizeof stories / sizeof *stories, GREEDY);
+    compare("hf_gpt2_small, integrated GPU, random thread order", FIX "/hf_gpt2_small", gpt2s,
+            sizeof gpt2s / sizeof *gpt2s, GREEDY);
+#endif
     return el_test_finish("test_cuda_models");
 }
