@@ -165,6 +165,10 @@ int main(int argc, char **argv) {
     printf("GPU 0: %s, sm_%d%d, %s, %.1f GiB; arena memory: %s\n", g.name, g.cc_major,
            g.cc_minor, g.integrated ? "integrated" : "discrete",
            (double)g.total_bytes / 1073741824.0, el_memory_name(mem));
+#ifdef EL_CUDA_SIM
+    printf("cudasim build: the GPU is emulated on the CPU; every number below is a CPU timing "
+           "of the emulation, not a GPU speed\n");
+#endif
     printf("device bandwidth (D2D copy, median of %d): %.1f GB/s\n", runs, bw / 1e9);
     printf("host RSS: %.1f MiB before CUDA, +%.1f MiB for the CUDA context\n",
            (double)m0.vm_rss / 1048576.0, ctx_mib);
