@@ -18,13 +18,17 @@
  *     does not (and a kernel touching host-attached memory faults);
  *   - shuffles, votes, events, stream order, host functions, copy validation, the memory
  *     limit, poisoned fresh memory, allocation counts, float <-> half against kernels/fp16.h,
- *     and the device table under ELSIM_DEVICES=0, ELSIM_NO_DRIVER=1, ELSIM_INTEGRATED=1. */
+ *     and the device table under ELSIM_DEVICES=0, ELSIM_NO_DRIVER=1, ELSIM_INTEGRATED=1;
+ *   - the emulator itself: no heap allocation in launches, copies, events and
+ *     synchronisation (so GPU "nothing allocates after init" tests count only edgeload's),
+ *     and a second host thread queueing copies while the main one launches and syncs. */
 // ctest-labels: cuda;cudasim
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
 #include "kernels/fp16.h"
 #include "platform/gpu.h"
 #include "tests/cudasim/selftest.h"
+#include "tests/support/el_alloc_count.h"
 
 #include <cuda_runtime_api.h>
 #include <cudasim.h>
@@ -51,6 +55,7 @@ static int child(void (*fn)(void)) {
         close(fd[0]);
         dup2(fd[1], 2);
         close(fd[1]);
+        el_test_failed = 0; /* the child's exit code counts its own checks only */
         fn();
         fflush(stderr);
         _exit(el_test_failed ? 1 : 0);
@@ -617,6 +622,94 @@ static void test_counts(void) {
     OK(cudaFree(x));
 }
 
+/* Launches, async copies and sets, events, stream and device synchronisation, synchronous
+ * copies: no heap allocation in the emulator (after a first round: thread stacks are mapped
+ * on first use, with mmap anyway). */
+static void test_noalloc(void) {
+    enum { N = 4096 };
+    float *d = NULL, *h = NULL;
+    cudaStream_t s = NULL;
+    cudaEvent_t e = NULL;
+    OK(cudaMalloc((void **)&d, N * sizeof(float)));
+    OK(cudaMallocHost((void **)&h, N * sizeof(float)));
+    OK(cudaStreamCreate(&s));
+    OK(cudaEventCreate(&e));
+    el_alloc_install();
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) el_alloc_arm();
+        OK(cudaMemsetAsync(d, 0, N * sizeof(float), s));
+        for (int i = 0; i < 50; i++) st_scale(d, d, 1.5f, N, s);
+        st_reduce(d, d, 256, 1, s);
+        OK(cudaEventRecord(e, s));
+        OK(cudaMemcpyAsync(h, d, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+        OK(cudaStreamWaitEvent(NULL, e, 0));
+        OK(cudaEventSynchronize(e));
+        OK(cudaStreamSynchronize(s));
+        OK(cudaMemcpy(d, h, N * sizeof(float), cudaMemcpyHostToDevice));
+        OK(cudaDeviceSynchronize());
+    }
+    long calls = el_alloc_disarm();
+    if (calls) fprintf(stderr, "noalloc: %ld heap allocations in the emulator\n", calls);
+    EL_CHECK(calls == 0);
+    OK(cudaEventDestroy(e));
+    OK(cudaStreamDestroy(s));
+    OK(cudaFree(d));
+    OK(cudaFreeHost(h));
+}
+
+/* An I/O thread queues H2D copies from pinned chunks (waiting on each copy's event before
+ * refilling) while the main thread launches and synchronises: the lock keeps it consistent. */
+typedef struct io_job {
+    float *dst;   /* device, CHUNKS * CHUNK floats */
+    bool ok;
+} io_job;
+enum { CHUNKS = 64, CHUNK = 1024 };
+
+static void *io_thread(void *arg) {
+    io_job *j = arg;
+    cudaStream_t s = NULL;
+    cudaEvent_t done = NULL;
+    float *stage = NULL;
+    j->ok = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess &&
+            cudaEventCreateWithFlags(&done, cudaEventDisableTiming) == cudaSuccess &&
+            cudaMallocHost((void **)&stage, CHUNK * sizeof(float)) == cudaSuccess;
+    for (int c = 0; j->ok && c < CHUNKS; c++) {
+        for (int i = 0; i < CHUNK; i++) stage[i] = (float)(c * CHUNK + i);
+        j->ok = cudaMemcpyAsync(j->dst + c * CHUNK, stage, CHUNK * sizeof(float),
+                                cudaMemcpyHostToDevice, s) == cudaSuccess &&
+                cudaEventRecord(done, s) == cudaSuccess &&
+                cudaEventSynchronize(done) == cudaSuccess;
+    }
+    if (stage) cudaFreeHost(stage);
+    if (done) cudaEventDestroy(done);
+    if (s) cudaStreamDestroy(s);
+    return NULL;
+}
+
+static void test_threads(void) {
+    float *d = NULL, *w = NULL;
+    OK(cudaMalloc((void **)&d, CHUNKS * CHUNK * sizeof(float)));
+    OK(cudaMalloc((void **)&w, CHUNK * sizeof(float)));
+    OK(cudaMemset(w, 0, CHUNK * sizeof(float)));
+    io_job j = {d, false};
+    el_thread t = {0};
+    EL_CHECK_OK(el_thread_start(&t, io_thread, &j));
+    for (int i = 0; i < 200; i++) {
+        st_scale(w, w, 1.0f, CHUNK, NULL);
+        if (i % 10 == 0) OK(cudaDeviceSynchronize());
+    }
+    el_thread_join(&t);
+    EL_CHECK(j.ok);
+    static float h[CHUNKS * CHUNK];
+    OK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    bool right = true;
+    for (int i = 0; i < CHUNKS * CHUNK; i++)
+        if (h[i] != (float)i) right = false;
+    EL_CHECK(right);
+    OK(cudaFree(d));
+    OK(cudaFree(w));
+}
+
 int main(void) {
 #ifndef EL_CUDA_SIM
     el_test_skip("the CUDA emulator's tests run only in -DEL_CUDA_SIM=ON builds");
@@ -635,6 +728,8 @@ int main(void) {
     test_shuffles();
     test_memory();
     test_counts();
+    test_noalloc();
+    test_threads();
     test_children();
     elsim_set_order(ELSIM_REVERSE, 1);
     OK(cudaDeviceReset());
