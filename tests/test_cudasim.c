@@ -3,7 +3,8 @@
  * under it mean something. Crashes are the expected outcome of some cases: those run in a
  * forked child whose exit and stderr the test checks (the emulator names what was touched).
  *   - the host writing to cudaMalloc memory faults; a kernel writing past the end of a block,
- *     past its dynamic shared memory, or into a freed block faults, naming the kernel;
+ *     past its dynamic shared memory, or into a freed block faults, naming the kernel; a
+ *     launch with a host pointer argument is refused;
  *   - results are not there before synchronising: a cudaMemcpyAsync destination read before
  *     cudaStreamSynchronize holds the old bytes, and a pinned staging buffer refilled before
  *     the async copy that reads it ran sends the new bytes (an event wait fixes both);
@@ -111,12 +112,25 @@ static void c_kernel_overruns(void) {
     cudaDeviceSynchronize();
 }
 
-static void c_kernel_after_free(void) {
+static void c_freed_pointer_arg(void) {
     float *d = NULL;
     cudaMalloc((void **)&d, 1 << 16);
     cudaFree(d);
     st_store(d, 10, 1.0f, NULL);
+}
+
+static void c_kernel_after_free(void) { /* the same with the launch check off: a fault */
+    setenv("ELSIM_CHECK_ARGS", "0", 1);
+    elsim_reconfigure();
+    c_freed_pointer_arg();
     cudaDeviceSynchronize();
+}
+
+static void c_host_pointer_arg(void) {
+    float host[64] = {0};
+    float *d = NULL;
+    cudaMalloc((void **)&d, sizeof host);
+    st_scale(d, host, 2.0f, 64, NULL); /* the host array instead of its device copy */
 }
 
 static void c_dyn_shared_overrun(void) {
@@ -217,7 +231,10 @@ static void test_children(void) {
     EXPECT_CRASH(c_host_touches_device, "the host touched device memory");
     EXPECT_CRASH(c_kernel_overruns, "256 bytes past the end of a 4000-byte cudaMalloc block");
     EXPECT_CRASH(c_kernel_overruns, "kernel store_kernel (launched at ");
+    EXPECT_CRASH(c_freed_pointer_arg, "it lies in a block that was freed");
     EXPECT_CRASH(c_kernel_after_free, "freed (use after free)");
+    EXPECT_CRASH(c_host_pointer_arg, "scale_kernel launched at ");
+    EXPECT_CRASH(c_host_pointer_arg, "with argument 1 = ");
     EXPECT_CRASH(c_dyn_shared_overrun, "past the 1008 bytes of dynamic shared memory");
     EXPECT_CRASH(c_deadlock, "deadlock in kernel deadlock_kernel");
     EXPECT_CRASH(c_bad_mask, "which does not include the calling lane 5");
@@ -717,7 +734,7 @@ int main(void) {
     /* a known starting point, whatever the caller's environment says */
     const char *vars[] = {"ELSIM_DEVICES", "ELSIM_NO_DRIVER", "ELSIM_INTEGRATED",
                           "ELSIM_CONCURRENT_MANAGED", "ELSIM_MEM_MB", "ELSIM_CC", "ELSIM_ORDER",
-                          "ELSIM_POISON"};
+                          "ELSIM_POISON", "ELSIM_CHECK_ARGS"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
     elsim_reconfigure();
     test_identity();

@@ -139,6 +139,7 @@ struct Config {
     uint64_t seed;
     bool poison;             /* ELSIM_POISON (default 1): fresh allocations read 0xff */
     bool verbose;            /* ELSIM_VERBOSE=1: print every failed call's explanation */
+    bool check_args;         /* ELSIM_CHECK_ARGS (default 1): pointer arguments of launches */
     size_t stack_bytes;      /* ELSIM_STACK_KB per emulated thread */
 };
 
@@ -212,6 +213,7 @@ void config_read(void) {
     }
     cfg.poison = env_long("ELSIM_POISON", 1, 0, 1) != 0;
     cfg.verbose = env_long("ELSIM_VERBOSE", 0, 0, 1) != 0;
+    cfg.check_args = env_long("ELSIM_CHECK_ARGS", 1, 0, 1) != 0;
 #ifdef ELSIM_ASAN
     long kb_def = 256; /* instrumented frames are larger */
 #else
@@ -698,7 +700,10 @@ void ensure_dyn_shared(void) {
 void fiber_init(Fiber *f) {
     size_t size = g_stack_stride - g_page;
 #ifdef ELSIM_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(f->stack, size); /* frames of the block before */
+    /* Frames that returned left no poison; the only frames that never return are each
+     * fiber's first ones, at the top of its stack: clear that part for the next block. */
+    size_t top = size < ((size_t)32 << 10) ? size : (size_t)32 << 10;
+    ASAN_UNPOISON_MEMORY_REGION(f->stack + size - top, top);
     f->fake_stack = NULL;
 #endif
 #if defined(ELSIM_UCONTEXT)
@@ -1469,6 +1474,24 @@ void *elsim::launch_begin(const void *fn, const char *name, const char *file, in
     c->shmem = shmem;
     g_reserved = c;
     return c->args; /* the lock stays held until launch_commit */
+}
+
+void elsim::launch_check_pointer(int i, const void *p) {
+    if (!p || !cfg.check_args) return;
+    const char *c = (const char *)p;
+    for (int k = 0; k < g_nallocs; k++) {
+        const Alloc &a = g_allocs[k];
+        if (a.kind && c >= a.ptr && c <= a.ptr + a.size) return; /* one past the end too */
+    }
+    const char *why = "it is host memory the device cannot reach (pageableMemoryAccess is 0: "
+                      "only cudaMalloc, cudaMallocManaged and pinned host memory are reachable)";
+    for (unsigned k = 0; k < FREED_RING && k < g_nfreed; k++)
+        if (c >= g_freed[k].ptr && c < g_freed[k].ptr + g_freed[k].size)
+            why = "it lies in a block that was freed";
+    const Cmd *r = g_reserved;
+    fatal("kernel %s launched at %s:%d with argument %d = %p: %s; a GPU faults when the kernel "
+          "uses it (ELSIM_CHECK_ARGS=0 turns this check off)", r->name, r->file, r->line, i, p,
+          why);
 }
 
 void elsim::launch_commit(void (*run)(void *), void (*destroy)(void *)) {
