@@ -495,7 +495,8 @@ void describe_fault(char *addr, char *buf, size_t cap) {
     bool host = !strncmp(who, "the host", 8);
     for (int i = 0; i < g_nallocs; i++) {
         const Alloc &a = g_allocs[i];
-        if (!a.kind || addr < a.base || addr >= a.base + a.map_len) continue;
+        if (!a.kind || a.kind == K_REGISTERED || addr < a.base || addr >= a.base + a.map_len)
+            continue;
         if (addr >= a.ptr + a.size) {
             snprintf(buf, cap, "%s touched %p, %zu bytes past the end of a %zu-byte %s block at %p",
                      who, (void *)addr, (size_t)(addr - (a.ptr + a.size)), a.size,
