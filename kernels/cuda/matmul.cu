@@ -38,8 +38,10 @@ __global__ void matmul_kernel(float *y, size_t ldy, const float *x, const W *w, 
         }
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) {
-            float s = el_warp_sum(acc[t]);
-            if (lane == 0 && (size_t)t < nt) y[(t0 + t) * ldy + row] = s;
+            if ((size_t)t < nt) { /* nt is the same for the whole warp: no divergence */
+                float s = el_warp_sum(acc[t]);
+                if (lane == 0) y[(t0 + t) * ldy + row] = s;
+            }
         }
     }
 }
