@@ -91,7 +91,8 @@ static bool crashed(int st) { return st != -1 && !(WIFEXITED(st) && WEXITSTATUS(
     do {                                                                                      \
         int st_ = child(fn);                                                                  \
         EL_CHECK(!crashed(st_));                                                              \
-        if (crashed(st_)) fprintf(stderr, "child %s: status 0x%x; stderr:\n%s\n", #fn, st_, g_err); \
+        if (crashed(st_))                                                                     \
+            fprintf(stderr, "child %s: status 0x%x; stderr:\n%s\n", #fn, st_, g_err);        \
     } while (0)
 
 static void integrated(void) {

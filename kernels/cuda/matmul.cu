@@ -53,7 +53,8 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
     dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)), block(32 * ROWS_PER_BLOCK);
     cudaStream_t s = (cudaStream_t)st;
     if (wt == EL_DT_F16)
-        EL_LAUNCH(matmul_kernel<__half>, grid, block, 0, s)(y, ldy, x, (const __half *)w, n, in, out);
+        EL_LAUNCH(matmul_kernel<__half>, grid, block, 0, s)(y, ldy, x, (const __half *)w, n, in,
+                                                            out);
     else if (wt == EL_DT_BF16)
         EL_LAUNCH(matmul_kernel<uint16_t>, grid, block, 0, s)(y, ldy, x, (const uint16_t *)w, n, in,
                                                               out);

@@ -170,7 +170,8 @@ void config_read(void) {
     cfg.devices = (int)env_long("ELSIM_DEVICES", 1, 0, 16);
     cfg.no_driver = env_long("ELSIM_NO_DRIVER", 0, 0, 1) != 0;
     cfg.integrated = env_long("ELSIM_INTEGRATED", 0, 0, 1) != 0;
-    cfg.concurrent_managed = env_long("ELSIM_CONCURRENT_MANAGED", cfg.integrated ? 0 : 1, 0, 1) != 0;
+    cfg.concurrent_managed =
+        env_long("ELSIM_CONCURRENT_MANAGED", cfg.integrated ? 0 : 1, 0, 1) != 0;
     cfg.mem_bytes = (uint64_t)env_long("ELSIM_MEM_MB", 4096, 1, 1L << 24) << 20;
     const char *mb = getenv("ELSIM_MEM_MB");
     if (cfg.integrated && (!mb || !*mb)) { /* a Jetson's GPU memory is the machine's DRAM */
@@ -187,7 +188,8 @@ void config_read(void) {
     if (cc && *cc) {
         int ma = 0, mi = 0;
         char tail = 0;
-        if (sscanf(cc, "%d.%d%c", &ma, &mi, &tail) == 2 && ma >= 5 && ma <= 20 && mi >= 0 && mi <= 9) {
+        if (sscanf(cc, "%d.%d%c", &ma, &mi, &tail) == 2 && ma >= 5 && ma <= 20 && mi >= 0 &&
+            mi <= 9) {
             cfg.cc_major = ma;
             cfg.cc_minor = mi;
         } else {

@@ -90,7 +90,8 @@ template <typename T> static inline T shfl(unsigned mask, T v, int mode, int arg
 }
 } // namespace elsim
 
-template <typename T> static inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = 32) {
+template <typename T>
+static inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = 32) {
     return elsim::shfl(mask, var, 0, srcLane, width);
 }
 template <typename T>
