@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # test.sh - builds edgeload and runs every check CI runs:
 #   1. Release build, warnings as errors, full ctest suite;
-#   2. Debug build under ASan+UBSan (no recovery, leak detection), full ctest suite;
-#   3. aarch64 cross build (toolchains/aarch64-linux-gnu.cmake, Release, -Werror) and a
+#   2. the CUDA emulator build (-DEL_CUDA_SIM=ON, tests/cudasim: the CUDA kernels and runtime
+#      calls run on the CPU): Release -Werror, full ctest suite (the `cuda` tests run there,
+#      and the CPU paths pass in a CUDA-enabled build); then its `cuda` tests under
+#      ASan+UBSan (see cudasim_step below);
+#   3. Debug build under ASan+UBSan (no recovery, leak detection), full ctest suite;
+#   4. aarch64 cross build (toolchains/aarch64-linux-gnu.cmake, Release, -Werror) and a
 #      chosen part of the suite under qemu-aarch64 (see arm64_step below);
-#   4. the extra gates in scripts/ci_gates.sh when present (valgrind, static analysis, fuzz).
-# Usage: scripts/test.sh [--quick | --arm64]
-#   --quick: step 1 only;  --arm64: step 3 only.
-# Step 3 needs `scripts/setup.sh --arm64`. Without it the step fails in CI (CI=true) and is
+#   5. the extra gates in scripts/ci_gates.sh when present (valgrind, static analysis, fuzz).
+# Usage: scripts/test.sh [--quick | --cudasim | --arm64]
+#   --quick: step 1 only;  --cudasim: step 2 only;  --arm64: step 4 only.
+# Step 4 needs `scripts/setup.sh --arm64`. Without it the step fails in CI (CI=true) and is
 # skipped with a warning elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +19,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 t0=$(date +%s)
 mode=${1:-}
 case "$mode" in
-  ""|--quick|--arm64) ;;
-  *) echo "test.sh: unknown option '$mode' (usage: scripts/test.sh [--quick | --arm64])" >&2; exit 1 ;;
+  ""|--quick|--cudasim|--arm64) ;;
+  *) echo "test.sh: unknown option '$mode' (usage: scripts/test.sh [--quick | --cudasim | --arm64])" >&2; exit 1 ;;
 esac
 
 step() { printf '\n== %s ==\n' "$*"; }
@@ -92,8 +96,37 @@ arm64_step() {
   echo "test.sh: aarch64 step took $(( $(date +%s) - a0 )) s"
 }
 
+# The CUDA emulator (tests/cudasim): no GPU and no nvcc needed. The whole suite runs in its
+# Release build (~30 s on 2 cores, build included); the sanitizer pass builds and runs only
+# the `cuda` tests (the emulator's self-tests, every CUDA kernel against the CPU; ~15 s).
+cudasim_step() {
+  step "CUDA emulator build (-DEL_CUDA_SIM=ON, -Werror): full suite"
+  local c0
+  c0=$(date +%s)
+  cmake -S . -B build-cudasim -DCMAKE_BUILD_TYPE=Release -DEL_WERROR=ON -DEL_CUDA_SIM=ON \
+        -DEL_CUDA=OFF >/dev/null
+  cmake --build build-cudasim -j"$jobs"
+  (cd build-cudasim && ctest --output-on-failure -j"$jobs")
+  step "CUDA emulator under address,undefined sanitizers: the cuda tests"
+  cmake -S . -B build-cudasim-asan -DCMAKE_BUILD_TYPE=Debug -DEL_WERROR=ON -DEL_CUDA_SIM=ON \
+        -DEL_CUDA=OFF -DEL_SANITIZE=address,undefined >/dev/null
+  local targets=()
+  for src in $(grep -l '^// ctest-labels: .*\bcuda\b' tests/test_*.c); do
+    targets+=("$(basename "$src" .c)")
+  done
+  cmake --build build-cudasim-asan -j"$jobs" --target edgeload_cli "${targets[@]}"
+  (cd build-cudasim-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure -j"$jobs" -L cuda)
+  echo "test.sh: CUDA emulator steps took $(( $(date +%s) - c0 )) s"
+}
+
 if [[ "$mode" == "--arm64" ]]; then
   arm64_step
+  exit 0
+fi
+if [[ "$mode" == "--cudasim" ]]; then
+  cudasim_step
   exit 0
 fi
 
@@ -111,6 +144,8 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
 if [[ "$mode" == "--quick" ]]; then exit 0; fi
+
+cudasim_step
 
 step "debug build under address,undefined sanitizers"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEL_WERROR=ON \

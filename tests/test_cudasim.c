@@ -3,7 +3,8 @@
  * under it mean something. Crashes are the expected outcome of some cases: those run in a
  * forked child whose exit and stderr the test checks (the emulator names what was touched).
  *   - the host writing to cudaMalloc memory faults; a kernel writing past the end of a block,
- *     past its dynamic shared memory, or into a freed block faults, naming the kernel;
+ *     past its dynamic shared memory, or into a freed block faults, naming the kernel; a
+ *     launch with a host pointer argument is refused;
  *   - results are not there before synchronising: a cudaMemcpyAsync destination read before
  *     cudaStreamSynchronize holds the old bytes, and a pinned staging buffer refilled before
  *     the async copy that reads it ran sends the new bytes (an event wait fixes both);
@@ -18,13 +19,17 @@
  *     does not (and a kernel touching host-attached memory faults);
  *   - shuffles, votes, events, stream order, host functions, copy validation, the memory
  *     limit, poisoned fresh memory, allocation counts, float <-> half against kernels/fp16.h,
- *     and the device table under ELSIM_DEVICES=0, ELSIM_NO_DRIVER=1, ELSIM_INTEGRATED=1. */
+ *     and the device table under ELSIM_DEVICES=0, ELSIM_NO_DRIVER=1, ELSIM_INTEGRATED=1;
+ *   - the emulator itself: no heap allocation in launches, copies, events and
+ *     synchronisation (so GPU "nothing allocates after init" tests count only edgeload's),
+ *     and a second host thread queueing copies while the main one launches and syncs. */
 // ctest-labels: cuda;cudasim
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
 #include "kernels/fp16.h"
 #include "platform/gpu.h"
 #include "tests/cudasim/selftest.h"
+#include "tests/support/el_alloc_count.h"
 
 #include <cuda_runtime_api.h>
 #include <cudasim.h>
@@ -51,6 +56,7 @@ static int child(void (*fn)(void)) {
         close(fd[0]);
         dup2(fd[1], 2);
         close(fd[1]);
+        el_test_failed = 0; /* the child's exit code counts its own checks only */
         fn();
         fflush(stderr);
         _exit(el_test_failed ? 1 : 0);
@@ -85,7 +91,8 @@ static bool crashed(int st) { return st != -1 && !(WIFEXITED(st) && WEXITSTATUS(
     do {                                                                                      \
         int st_ = child(fn);                                                                  \
         EL_CHECK(!crashed(st_));                                                              \
-        if (crashed(st_)) fprintf(stderr, "child %s: status 0x%x; stderr:\n%s\n", #fn, st_, g_err); \
+        if (crashed(st_))                                                                     \
+            fprintf(stderr, "child %s: status 0x%x; stderr:\n%s\n", #fn, st_, g_err);        \
     } while (0)
 
 static void integrated(void) {
@@ -106,12 +113,25 @@ static void c_kernel_overruns(void) {
     cudaDeviceSynchronize();
 }
 
-static void c_kernel_after_free(void) {
+static void c_freed_pointer_arg(void) {
     float *d = NULL;
     cudaMalloc((void **)&d, 1 << 16);
     cudaFree(d);
     st_store(d, 10, 1.0f, NULL);
+}
+
+static void c_kernel_after_free(void) { /* the same with the launch check off: a fault */
+    setenv("ELSIM_CHECK_ARGS", "0", 1);
+    elsim_reconfigure();
+    c_freed_pointer_arg();
     cudaDeviceSynchronize();
+}
+
+static void c_host_pointer_arg(void) {
+    float host[64] = {0};
+    float *d = NULL;
+    cudaMalloc((void **)&d, sizeof host);
+    st_scale(d, host, 2.0f, 64, NULL); /* the host array instead of its device copy */
 }
 
 static void c_dyn_shared_overrun(void) {
@@ -212,7 +232,10 @@ static void test_children(void) {
     EXPECT_CRASH(c_host_touches_device, "the host touched device memory");
     EXPECT_CRASH(c_kernel_overruns, "256 bytes past the end of a 4000-byte cudaMalloc block");
     EXPECT_CRASH(c_kernel_overruns, "kernel store_kernel (launched at ");
+    EXPECT_CRASH(c_freed_pointer_arg, "it lies in a block that was freed");
     EXPECT_CRASH(c_kernel_after_free, "freed (use after free)");
+    EXPECT_CRASH(c_host_pointer_arg, "scale_kernel launched at ");
+    EXPECT_CRASH(c_host_pointer_arg, "with argument 1 = ");
     EXPECT_CRASH(c_dyn_shared_overrun, "past the 1008 bytes of dynamic shared memory");
     EXPECT_CRASH(c_deadlock, "deadlock in kernel deadlock_kernel");
     EXPECT_CRASH(c_bad_mask, "which does not include the calling lane 5");
@@ -617,6 +640,94 @@ static void test_counts(void) {
     OK(cudaFree(x));
 }
 
+/* Launches, async copies and sets, events, stream and device synchronisation, synchronous
+ * copies: no heap allocation in the emulator (after a first round: thread stacks are mapped
+ * on first use, with mmap anyway). */
+static void test_noalloc(void) {
+    enum { N = 4096 };
+    float *d = NULL, *h = NULL;
+    cudaStream_t s = NULL;
+    cudaEvent_t e = NULL;
+    OK(cudaMalloc((void **)&d, N * sizeof(float)));
+    OK(cudaMallocHost((void **)&h, N * sizeof(float)));
+    OK(cudaStreamCreate(&s));
+    OK(cudaEventCreate(&e));
+    el_alloc_install();
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) el_alloc_arm();
+        OK(cudaMemsetAsync(d, 0, N * sizeof(float), s));
+        for (int i = 0; i < 50; i++) st_scale(d, d, 1.5f, N, s);
+        st_reduce(d, d, 256, 1, s);
+        OK(cudaEventRecord(e, s));
+        OK(cudaMemcpyAsync(h, d, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+        OK(cudaStreamWaitEvent(NULL, e, 0));
+        OK(cudaEventSynchronize(e));
+        OK(cudaStreamSynchronize(s));
+        OK(cudaMemcpy(d, h, N * sizeof(float), cudaMemcpyHostToDevice));
+        OK(cudaDeviceSynchronize());
+    }
+    long calls = el_alloc_disarm();
+    if (calls) fprintf(stderr, "noalloc: %ld heap allocations in the emulator\n", calls);
+    EL_CHECK(calls == 0);
+    OK(cudaEventDestroy(e));
+    OK(cudaStreamDestroy(s));
+    OK(cudaFree(d));
+    OK(cudaFreeHost(h));
+}
+
+/* An I/O thread queues H2D copies from pinned chunks (waiting on each copy's event before
+ * refilling) while the main thread launches and synchronises: the lock keeps it consistent. */
+typedef struct io_job {
+    float *dst;   /* device, CHUNKS * CHUNK floats */
+    bool ok;
+} io_job;
+enum { CHUNKS = 64, CHUNK = 1024 };
+
+static void *io_thread(void *arg) {
+    io_job *j = arg;
+    cudaStream_t s = NULL;
+    cudaEvent_t done = NULL;
+    float *stage = NULL;
+    j->ok = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess &&
+            cudaEventCreateWithFlags(&done, cudaEventDisableTiming) == cudaSuccess &&
+            cudaMallocHost((void **)&stage, CHUNK * sizeof(float)) == cudaSuccess;
+    for (int c = 0; j->ok && c < CHUNKS; c++) {
+        for (int i = 0; i < CHUNK; i++) stage[i] = (float)(c * CHUNK + i);
+        j->ok = cudaMemcpyAsync(j->dst + c * CHUNK, stage, CHUNK * sizeof(float),
+                                cudaMemcpyHostToDevice, s) == cudaSuccess &&
+                cudaEventRecord(done, s) == cudaSuccess &&
+                cudaEventSynchronize(done) == cudaSuccess;
+    }
+    if (stage) cudaFreeHost(stage);
+    if (done) cudaEventDestroy(done);
+    if (s) cudaStreamDestroy(s);
+    return NULL;
+}
+
+static void test_threads(void) {
+    float *d = NULL, *w = NULL;
+    OK(cudaMalloc((void **)&d, CHUNKS * CHUNK * sizeof(float)));
+    OK(cudaMalloc((void **)&w, CHUNK * sizeof(float)));
+    OK(cudaMemset(w, 0, CHUNK * sizeof(float)));
+    io_job j = {d, false};
+    el_thread t = {0};
+    EL_CHECK_OK(el_thread_start(&t, io_thread, &j));
+    for (int i = 0; i < 200; i++) {
+        st_scale(w, w, 1.0f, CHUNK, NULL);
+        if (i % 10 == 0) OK(cudaDeviceSynchronize());
+    }
+    el_thread_join(&t);
+    EL_CHECK(j.ok);
+    static float h[CHUNKS * CHUNK];
+    OK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    bool right = true;
+    for (int i = 0; i < CHUNKS * CHUNK; i++)
+        if (h[i] != (float)i) right = false;
+    EL_CHECK(right);
+    OK(cudaFree(d));
+    OK(cudaFree(w));
+}
+
 int main(void) {
 #ifndef EL_CUDA_SIM
     el_test_skip("the CUDA emulator's tests run only in -DEL_CUDA_SIM=ON builds");
@@ -624,7 +735,7 @@ int main(void) {
     /* a known starting point, whatever the caller's environment says */
     const char *vars[] = {"ELSIM_DEVICES", "ELSIM_NO_DRIVER", "ELSIM_INTEGRATED",
                           "ELSIM_CONCURRENT_MANAGED", "ELSIM_MEM_MB", "ELSIM_CC", "ELSIM_ORDER",
-                          "ELSIM_POISON"};
+                          "ELSIM_POISON", "ELSIM_CHECK_ARGS"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
     elsim_reconfigure();
     test_identity();
@@ -635,6 +746,8 @@ int main(void) {
     test_shuffles();
     test_memory();
     test_counts();
+    test_noalloc();
+    test_threads();
     test_children();
     elsim_set_order(ELSIM_REVERSE, 1);
     OK(cudaDeviceReset());

@@ -1,7 +1,10 @@
 /* test_platform_gpu.c - GPU discovery and device choice on whatever machine runs it: with
  * no GPU (or no CUDA backend) every path answers with a reason instead of failing; with a
  * GPU the attributes are sane. `devices` lists exactly what the library counts, `--device
- * auto` says which device it chose and why, and `--device cuda` that cannot run exits 5. */
+ * auto` says which device it chose and why, and `--device cuda` that cannot run exits 5.
+ * Under the CUDA emulator (-DEL_CUDA_SIM=ON) also: the emulated device is named as such, and
+ * `devices` answers right for no device (ELSIM_DEVICES=0), no driver (ELSIM_NO_DRIVER=1) and
+ * an integrated, Jetson-like device (ELSIM_INTEGRATED=1). */
 // ctest-labels: platform;cli
 // ctest-timeout: 60
 #include "platform/gpu.h"
@@ -98,9 +101,53 @@ static void test_cli(int count) {
     free(err);
 }
 
+#ifdef EL_CUDA_SIM
+#include "cudasim.h"
+
+/* `devices` with one ELSIM_* variable set: stdout into *out (malloc'd), exit code returned. */
+static int devices_with(const char *var, const char *args, char **out) {
+    setenv(var, "1", 1);
+    if (!strcmp(var, "ELSIM_DEVICES")) setenv(var, "0", 1);
+    char *err = NULL;
+    int rc = el_test_run_cli(args, out, &err);
+    unsetenv(var);
+    free(err);
+    return rc;
+}
+
+static void test_emulated(int count) {
+    EL_CHECK(count >= 1);
+    el_gpu_info g;
+    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    EL_CHECK(!strcmp(g.name, ELSIM_DEVICE_NAME) && g.cc_major == 9 && g.cc_minor == 0);
+    char *out = NULL;
+    EL_CHECK(devices_with("ELSIM_DEVICES", "devices", &out) == 0);
+    EL_CHECK(out && strstr(out, "no GPUs: no CUDA device found"));
+    free(out);
+    out = NULL;
+    EL_CHECK(devices_with("ELSIM_NO_DRIVER", "devices", &out) == 0);
+    EL_CHECK(out && strstr(out, "no GPUs: no NVIDIA driver is installed"));
+    free(out);
+    out = NULL;
+    EL_CHECK(devices_with("ELSIM_NO_DRIVER", "devices --json", &out) == 0);
+    EL_CHECK(out && strstr(out, "\"runtime 13.0, no driver\"") && strstr(out, "\"devices\":[]"));
+    free(out);
+    out = NULL;
+    EL_CHECK(devices_with("ELSIM_INTEGRATED", "devices", &out) == 0);
+    EL_CHECK(out && strstr(out, "GPU 0: " ELSIM_DEVICE_NAME ", sm_90") &&
+             strstr(out, "integrated (shares DRAM with the CPU)") &&
+             strstr(out, "concurrent managed access no") &&
+             strstr(out, "arena backing: managed (cudaMallocManaged)"));
+    free(out);
+}
+#endif
+
 int main(void) {
     int count = 0;
     test_library(&count);
     test_cli(count);
+#ifdef EL_CUDA_SIM
+    test_emulated(count);
+#endif
     return el_test_finish("test_platform_gpu");
 }

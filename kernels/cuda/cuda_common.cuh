@@ -31,10 +31,12 @@ extern "C" {
  *   EL_DYN_SHARED(type, name);   the dynamic shared buffer; nvcc: extern __shared__ type name[]
  * Use them for every launch and every dynamic shared array. */
 #ifdef EL_CUDA_SIM
-#define EL_LAUNCH(kernel, grid, block, shmem, stream) ELSIM_LAUNCH(kernel, grid, block, shmem, stream)
+#define EL_LAUNCH(kernel, grid, block, shmem, stream)                                 \
+    ELSIM_LAUNCH(kernel, grid, block, shmem, stream)
 #define EL_DYN_SHARED(type, name) ELSIM_DYN_SHARED(type, name)
 #else
-#define EL_LAUNCH(kernel, grid, block, shmem, stream) kernel<<<(grid), (block), (shmem), (stream)>>>
+#define EL_LAUNCH(kernel, grid, block, shmem, stream)                                 \
+    kernel<<<(grid), (block), (shmem), (stream)>>>
 #define EL_DYN_SHARED(type, name) extern __shared__ type name[]
 #endif
 

@@ -37,11 +37,9 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-#if defined(__x86_64__)
-#include <xmmintrin.h>
-#elif !defined(__aarch64__)
+#if (!defined(__x86_64__) && !defined(__aarch64__)) || defined(ELSIM_FORCE_UCONTEXT)
 #include <ucontext.h>
-#define ELSIM_UCONTEXT 1
+#define ELSIM_UCONTEXT 1 /* the portable (slower: a syscall per switch) fallback */
 #endif
 
 /* The built-in variables kernels read (declared in cuda_runtime.h). */
@@ -51,8 +49,10 @@ dim3 blockDim, gridDim;
 namespace {
 
 /* ======================================================================================
- * Fiber context switch: callee-saved registers and the FP control words on the old stack,
- * then the stack pointer swapped (no signal mask, no syscall). ucontext elsewhere. */
+ * Fiber context switch: the callee-saved registers on the old stack, then the stack pointer
+ * swapped (no signal mask, no syscall). The FP control words (MXCSR, x87 CW, FPCR) are not
+ * switched: every fiber runs on the thread that synchronises, and kernels do not change
+ * rounding modes (saving them cost two thirds of a switch). ucontext elsewhere. */
 
 struct Ctx {
     void *sp;
@@ -77,14 +77,8 @@ __asm__(".text\n"
         "  pushq %r13\n"
         "  pushq %r14\n"
         "  pushq %r15\n"
-        "  subq $8, %rsp\n"
-        "  stmxcsr (%rsp)\n"
-        "  fnstcw 4(%rsp)\n"
         "  movq %rsp, (%rdi)\n"
         "  movq %rsi, %rsp\n"
-        "  ldmxcsr (%rsp)\n"
-        "  fldcw 4(%rsp)\n"
-        "  addq $8, %rsp\n"
         "  popq %r15\n"
         "  popq %r14\n"
         "  popq %r13\n"
@@ -99,7 +93,7 @@ __asm__(".text\n"
         ".hidden elsim_ctx_switch\n"
         ".type elsim_ctx_switch,%function\n"
         "elsim_ctx_switch:\n"
-        "  sub sp, sp, #176\n"
+        "  sub sp, sp, #160\n"
         "  stp x19, x20, [sp, #0]\n"
         "  stp x21, x22, [sp, #16]\n"
         "  stp x23, x24, [sp, #32]\n"
@@ -110,8 +104,6 @@ __asm__(".text\n"
         "  stp d10, d11, [sp, #112]\n"
         "  stp d12, d13, [sp, #128]\n"
         "  stp d14, d15, [sp, #144]\n"
-        "  mrs x9, fpcr\n"
-        "  str x9, [sp, #160]\n"
         "  mov x9, sp\n"
         "  str x9, [x0]\n"
         "  mov sp, x1\n"
@@ -125,9 +117,7 @@ __asm__(".text\n"
         "  ldp d10, d11, [sp, #112]\n"
         "  ldp d12, d13, [sp, #128]\n"
         "  ldp d14, d15, [sp, #144]\n"
-        "  ldr x9, [sp, #160]\n"
-        "  msr fpcr, x9\n"
-        "  add sp, sp, #176\n"
+        "  add sp, sp, #160\n"
         "  ret\n"
         ".size elsim_ctx_switch, .-elsim_ctx_switch\n");
 #endif
@@ -149,6 +139,7 @@ struct Config {
     uint64_t seed;
     bool poison;             /* ELSIM_POISON (default 1): fresh allocations read 0xff */
     bool verbose;            /* ELSIM_VERBOSE=1: print every failed call's explanation */
+    bool check_args;         /* ELSIM_CHECK_ARGS (default 1): pointer arguments of launches */
     size_t stack_bytes;      /* ELSIM_STACK_KB per emulated thread */
 };
 
@@ -179,7 +170,8 @@ void config_read(void) {
     cfg.devices = (int)env_long("ELSIM_DEVICES", 1, 0, 16);
     cfg.no_driver = env_long("ELSIM_NO_DRIVER", 0, 0, 1) != 0;
     cfg.integrated = env_long("ELSIM_INTEGRATED", 0, 0, 1) != 0;
-    cfg.concurrent_managed = env_long("ELSIM_CONCURRENT_MANAGED", cfg.integrated ? 0 : 1, 0, 1) != 0;
+    cfg.concurrent_managed =
+        env_long("ELSIM_CONCURRENT_MANAGED", cfg.integrated ? 0 : 1, 0, 1) != 0;
     cfg.mem_bytes = (uint64_t)env_long("ELSIM_MEM_MB", 4096, 1, 1L << 24) << 20;
     const char *mb = getenv("ELSIM_MEM_MB");
     if (cfg.integrated && (!mb || !*mb)) { /* a Jetson's GPU memory is the machine's DRAM */
@@ -196,7 +188,8 @@ void config_read(void) {
     if (cc && *cc) {
         int ma = 0, mi = 0;
         char tail = 0;
-        if (sscanf(cc, "%d.%d%c", &ma, &mi, &tail) == 2 && ma >= 5 && ma <= 20 && mi >= 0 && mi <= 9) {
+        if (sscanf(cc, "%d.%d%c", &ma, &mi, &tail) == 2 && ma >= 5 && ma <= 20 && mi >= 0 &&
+            mi <= 9) {
             cfg.cc_major = ma;
             cfg.cc_minor = mi;
         } else {
@@ -222,6 +215,7 @@ void config_read(void) {
     }
     cfg.poison = env_long("ELSIM_POISON", 1, 0, 1) != 0;
     cfg.verbose = env_long("ELSIM_VERBOSE", 0, 0, 1) != 0;
+    cfg.check_args = env_long("ELSIM_CHECK_ARGS", 1, 0, 1) != 0;
 #ifdef ELSIM_ASAN
     long kb_def = 256; /* instrumented frames are larger */
 #else
@@ -503,7 +497,8 @@ void describe_fault(char *addr, char *buf, size_t cap) {
     bool host = !strncmp(who, "the host", 8);
     for (int i = 0; i < g_nallocs; i++) {
         const Alloc &a = g_allocs[i];
-        if (!a.kind || addr < a.base || addr >= a.base + a.map_len) continue;
+        if (!a.kind || a.kind == K_REGISTERED || addr < a.base || addr >= a.base + a.map_len)
+            continue;
         if (addr >= a.ptr + a.size) {
             snprintf(buf, cap, "%s touched %p, %zu bytes past the end of a %zu-byte %s block at %p",
                      who, (void *)addr, (size_t)(addr - (a.ptr + a.size)), a.size,
@@ -602,11 +597,13 @@ void ensure_altstack(void) {
 }
 
 /* ======================================================================================
- * The block scheduler. Each thread of a block is a fiber on its own stack; one phase resumes
- * every runnable fiber once (in the configured order) and each runs until it exits or
- * reaches a barrier. Between phases, a block barrier opens when every live thread of the
- * block waits at it, a warp barrier when every live lane its mask names waits at the same
- * warp operation with the same mask. Nothing to open: a deadlock, reported and aborted. */
+ * The block scheduler. Each thread of a block is a fiber on its own stack. A phase runs
+ * the block from one __syncthreads to the next: warp by warp in the configured order, each
+ * warp as far as it can go before the next starts (its lanes in the configured order, each
+ * until it exits or reaches a barrier; a warp barrier opens when every live lane its mask
+ * names waits at the same warp operation with the same mask), so warps run ahead of one
+ * another as a GPU may let them. The block barrier opens when every live thread waits at
+ * it. A phase that ends with some thread at neither: a deadlock, reported and aborted. */
 
 enum { F_RUN, F_BLOCK, F_WARP, F_DONE };
 enum { OP_SYNCWARP = 1, OP_SHFL, OP_BALLOT };
@@ -636,6 +633,9 @@ struct Block {
     int bar_in, bar_out; /* __syncthreads_count: arrivals with pred, published at release */
     Warp warps[MAX_THREADS / 32];
     uint64_t rng;
+    int cur_warp;          /* the warp running now */
+    int lane_order[32];    /* its lanes in this sweep's order */
+    int lane_n, lane_pos;  /* lanes in the order; position of the running one */
     Ctx main; /* the scheduler */
 #ifdef ELSIM_ASAN
     const void *main_stack;
@@ -703,32 +703,29 @@ void ensure_dyn_shared(void) {
 void fiber_init(Fiber *f) {
     size_t size = g_stack_stride - g_page;
 #ifdef ELSIM_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(f->stack, size); /* frames of the block before */
+    /* Frames that returned left no poison; the only frames that never return are each
+     * fiber's first ones, at the top of its stack: clear that part for the next block. */
+    size_t top = size < ((size_t)32 << 10) ? size : (size_t)32 << 10;
+    ASAN_UNPOISON_MEMORY_REGION(f->stack + size - top, top);
     f->fake_stack = NULL;
 #endif
-#if defined(__x86_64__)
-    uint64_t *sp = (uint64_t *)(f->stack + size); /* 16-aligned */
-    uint16_t fcw = 0;
-    __asm__ volatile("fnstcw %0" : "=m"(fcw));
-    *--sp = 0;                                /* fiber_main's return address: none */
-    *--sp = (uint64_t)(uintptr_t)&fiber_main; /* where the first switch "returns" */
-    for (int i = 0; i < 6; i++) *--sp = 0;    /* rbp rbx r12 r13 r14 r15 */
-    *--sp = (uint64_t)_mm_getcsr() | ((uint64_t)fcw << 32);
-    f->ctx.sp = sp;
-#elif defined(__aarch64__)
-    uint64_t *sp = (uint64_t *)(f->stack + size - 176);
-    memset(sp, 0, 176);
-    uint64_t fpcr = 0;
-    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
-    sp[11] = (uint64_t)(uintptr_t)&fiber_main; /* x30 */
-    sp[20] = fpcr;
-    f->ctx.sp = sp;
-#else
+#if defined(ELSIM_UCONTEXT)
     getcontext(&f->ctx.uc);
     f->ctx.uc.uc_stack.ss_sp = f->stack;
     f->ctx.uc.uc_stack.ss_size = size;
     f->ctx.uc.uc_link = NULL;
     makecontext(&f->ctx.uc, (void (*)(void))fiber_main, 0);
+#elif defined(__x86_64__)
+    uint64_t *sp = (uint64_t *)(f->stack + size); /* 16-aligned */
+    *--sp = 0;                                /* fiber_main's return address: none */
+    *--sp = (uint64_t)(uintptr_t)&fiber_main; /* where the first switch "returns" */
+    for (int i = 0; i < 6; i++) *--sp = 0;    /* rbp rbx r12 r13 r14 r15 */
+    f->ctx.sp = sp;
+#else /* aarch64 */
+    uint64_t *sp = (uint64_t *)(f->stack + size - 160);
+    memset(sp, 0, 160);
+    sp[11] = (uint64_t)(uintptr_t)&fiber_main; /* x30 */
+    f->ctx.sp = sp;
 #endif
 }
 
@@ -755,8 +752,31 @@ void resume(Fiber *f) {
     g_cur = NULL;
 }
 
-/* Fiber -> scheduler (exiting: never resumed). */
+/* The next runnable lane of the running warp at or after position k of the sweep's order. */
+inline Fiber *next_runnable(int k) {
+    for (; k < g_blk.lane_n; k++) {
+        Fiber *f = &g_fibers[g_blk.cur_warp * 32 + g_blk.lane_order[k]];
+        if (f->state == F_RUN) {
+            g_blk.lane_pos = k;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+/* Fiber f blocks or exits (exiting: never resumed): on to the next runnable lane of its warp
+ * directly (one switch instead of two), or back to the scheduler. Sanitizer builds always
+ * go through the scheduler (the stack bounds they are told must be the scheduler's). */
 void yield(Fiber *f, bool exiting) {
+#ifndef ELSIM_ASAN
+    Fiber *next = next_runnable(g_blk.lane_pos + 1);
+    if (next) {
+        g_cur = next;
+        threadIdx = next->tid;
+        ctx_switch(&f->ctx, &next->ctx);
+        return;
+    }
+#endif
 #ifdef ELSIM_ASAN
     __sanitizer_start_switch_fiber(exiting ? NULL : &f->fake_stack, g_blk.main_stack,
                                    g_blk.main_stack_size);
@@ -899,13 +919,11 @@ void fill_order(int *order, int n) {
  * operation that cannot open: a deadlock the caller reports). Warps run ahead of each other
  * as far as a GPU may let them: one whole warp before the next. */
 void run_warp(int w) {
-    int lanes = g_blk.n - w * 32 < 32 ? g_blk.n - w * 32 : 32, order[32];
+    g_blk.cur_warp = w;
+    g_blk.lane_n = g_blk.n - w * 32 < 32 ? g_blk.n - w * 32 : 32;
     do {
-        fill_order(order, lanes);
-        for (int k = 0; k < lanes; k++) {
-            Fiber *f = &g_fibers[w * 32 + order[k]];
-            if (f->state == F_RUN) resume(f);
-        }
+        fill_order(g_blk.lane_order, g_blk.lane_n);
+        for (Fiber *f = next_runnable(0); f; f = next_runnable(g_blk.lane_pos + 1)) resume(f);
     } while (release_warp(w));
 }
 
@@ -1459,6 +1477,24 @@ void *elsim::launch_begin(const void *fn, const char *name, const char *file, in
     c->shmem = shmem;
     g_reserved = c;
     return c->args; /* the lock stays held until launch_commit */
+}
+
+void elsim::launch_check_pointer(int i, const void *p) {
+    if (!p || !cfg.check_args) return;
+    const char *c = (const char *)p;
+    for (int k = 0; k < g_nallocs; k++) {
+        const Alloc &a = g_allocs[k];
+        if (a.kind && c >= a.ptr && c <= a.ptr + a.size) return; /* one past the end too */
+    }
+    const char *why = "it is host memory the device cannot reach (pageableMemoryAccess is 0: "
+                      "only cudaMalloc, cudaMallocManaged and pinned host memory are reachable)";
+    for (unsigned k = 0; k < FREED_RING && k < g_nfreed; k++)
+        if (c >= g_freed[k].ptr && c < g_freed[k].ptr + g_freed[k].size)
+            why = "it lies in a block that was freed";
+    const Cmd *r = g_reserved;
+    fatal("kernel %s launched at %s:%d with argument %d = %p: %s; a GPU faults when the kernel "
+          "uses it (ELSIM_CHECK_ARGS=0 turns this check off)", r->name, r->file, r->line, i, p,
+          why);
 }
 
 void elsim::launch_commit(void (*run)(void *), void (*destroy)(void *)) {

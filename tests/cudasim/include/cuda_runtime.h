@@ -90,7 +90,8 @@ template <typename T> static inline T shfl(unsigned mask, T v, int mode, int arg
 }
 } // namespace elsim
 
-template <typename T> static inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = 32) {
+template <typename T>
+static inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = 32) {
     return elsim::shfl(mask, var, 0, srcLane, width);
 }
 template <typename T>
@@ -270,6 +271,15 @@ void *launch_begin(const void *fn, const char *name, const char *file, int line,
                    dim3 block, size_t shmem, cudaStream_t stream, size_t size);
 /* Queues the launch whose arguments were constructed in the slot. */
 void launch_commit(void (*run)(void *), void (*destroy)(void *));
+/* Between the two: pointer argument i of the launch must be NULL or point into (or one past)
+ * memory the device can reach, else a fatal error (a GPU faults when the kernel uses it). */
+void launch_check_pointer(int i, const void *p);
+
+template <typename T> static inline void check_arg(int i, const T &v) {
+    if constexpr (std::is_pointer<T>::value &&
+                  !std::is_function<typename std::remove_pointer<T>::type>::value)
+        launch_check_pointer(i, (const void *)v);
+}
 
 template <typename... P> struct closure {
     void (*fn)(P...);
@@ -279,6 +289,9 @@ template <typename... P> struct closure {
         std::apply(c->fn, c->args); /* each emulated thread gets its own parameter copies */
     }
     static void destroy(void *self) { static_cast<closure *>(self)->~closure(); }
+    template <size_t... I> void check(std::index_sequence<I...>) const {
+        (check_arg((int)I, std::get<I>(args)), ...);
+    }
 };
 
 template <typename... P> struct launcher {
@@ -296,7 +309,8 @@ template <typename... P> struct launcher {
         void *slot = launch_begin((const void *)fn, name, file, line, grid, block, shmem, stream,
                                   sizeof(C));
         if (!slot) return;
-        new (slot) C{fn, std::tuple<typename std::decay<P>::type...>(std::forward<A>(a)...)};
+        C *c = new (slot) C{fn, std::tuple<typename std::decay<P>::type...>(std::forward<A>(a)...)};
+        c->check(std::index_sequence_for<P...>{});
         launch_commit(&C::run, &C::destroy);
     }
 };

@@ -41,11 +41,14 @@ void elsim_stats_get(elsim_stats *out);
 /* Zeroes the call counters (live and peak bytes stay). */
 void elsim_reset_stats(void);
 
-/* Order in which the threads of a block are resumed in each phase between barriers.
- * Reverse (the default) runs thread n-1 first: a thread that reads, without a barrier, what
- * a LOWER thread writes sees stale data. Forward catches reads of what a HIGHER thread
- * writes (tree reductions). Random shuffles every phase (seeded). ELSIM_ORDER=forward|
- * reverse|random|random:SEED sets it at start. */
+/* The order in which a block's warps run between two __syncthreads (each warp as far as it
+ * can go before the next), and a warp's lanes between two warp operations. Reverse (the
+ * default) runs the last warp and lane first: a thread that reads, without a barrier, what a
+ * LOWER thread writes (a broadcast from thread 0) sees stale data. Forward catches reads of
+ * what a HIGHER thread writes (tree reductions). Random shuffles both (seeded) every phase.
+ * Any order catches a thread writing what another warp has yet to read (a missing barrier
+ * before shared memory is reused). ELSIM_ORDER=forward|reverse|random|random:SEED sets it
+ * at start. */
 typedef enum elsim_order { ELSIM_REVERSE = 0, ELSIM_FORWARD = 1, ELSIM_RANDOM = 2 } elsim_order;
 void elsim_set_order(elsim_order order, uint64_t seed);
 elsim_order elsim_get_order(void);
