@@ -395,7 +395,8 @@ static void test_fit_and_defaults(void) {
     free(out);
     out = NULL;
     snprintf(args, sizeof args,
-             "generate " STORIES_BIN " --board %s -p Lily -n 3 --temp 0 --json", path);
+             "generate " STORIES_BIN " --board %s -p Lily -n 3 --temp 0 --json --device cpu",
+             path);
     rc = el_test_run_cli(args, &out, NULL);
     j = out ? cJSON_Parse(out) : NULL;
     EL_CHECK(rc == 0 && j);

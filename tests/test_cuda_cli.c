@@ -4,14 +4,17 @@
  * cudasim emulator also the failure paths, which a real GPU cannot be made to show: no
  * device, no driver (exit 5 for cuda, a CPU fallback saying why for auto), and an arena
  * larger than the GPU's memory (exit 5 naming requested and free bytes; auto falls back).
+ * serve --device cuda answers a request with the CPU's tokens.
  * Needs a CUDA build and a GPU or the emulator; skips saying which is missing. */
 // ctest-labels: cuda;cli
 // ctest-timeout: 300
 #include "tests/llama_fixture.h"
 #include "platform/gpu.h"
+#include "tests/support/el_test_proc.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GEN "generate '" STORIES_BIN "' -p 'Once upon a time' -n 32 --temp 0 --no-progress"
 
@@ -28,7 +31,8 @@ static void same_text(const char *extra, const char *want, const char *why_has) 
     snprintf(args, sizeof args, GEN " %s", extra);
     int rc = cli(args, &out, &err);
     bool ok = rc == 0 && out && want && !strcmp(out, want) && has(err, why_has);
-    if (!ok) fprintf(stderr, "[%s] rc %d\n  got  %s  want %s  stderr %s\n", extra, rc, out, want, err);
+    if (!ok)
+        fprintf(stderr, "[%s] rc %d\n  got  %s  want %s  stderr %s\n", extra, rc, out, want, err);
     EL_CHECK(ok);
     free(out);
     free(err);
@@ -56,6 +60,25 @@ int main(void) {
     free(err);
     same_text("--device cuda --dtype f16 --cuda-memory device", cpu16, "cuda");
     free(cpu16);
+    /* serve on the GPU answers with the CPU's tokens (the token lines: the last carries
+     * timings). */
+    static char tok[2][16384];
+    for (int d = 0; d < 2; d++) {
+        const char *args[] = {"serve", STORIES_BIN, "--device", d ? "cuda" : "cpu", NULL};
+        el_test_proc p;
+        size_t len = 0;
+        EL_CHECK(el_test_proc_start(&p, args, NULL));
+        const char line[] = "{\"id\":1,\"prompt\":\"Once upon a time\",\"max_tokens\":32}\n";
+        EL_CHECK(el_test_proc_write(&p, line, sizeof line - 1));
+        el_test_proc_close_stdin(&p);
+        char l[1024];
+        long n;
+        while ((n = el_test_proc_readline(&p, l, sizeof l, 120000)) >= 0 && !strstr(l, "\"done\""))
+            len += (size_t)snprintf(tok[d] + len, sizeof tok[d] - len, "%s\n", l);
+        EL_CHECK(n >= 0 && len > 0 && len < sizeof tok[d]);
+        EL_CHECK(el_test_proc_wait(&p, 60000) == 0);
+    }
+    EL_CHECK(strstr(tok[0], "token_id") && !strcmp(tok[0], tok[1]));
     char *out = NULL;
     EL_CHECK(cli(GEN " --device cuda --cuda-memory sideways", &out, &err) == 1);
     EL_CHECK(has(err, "--cuda-memory"));

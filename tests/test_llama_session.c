@@ -125,7 +125,7 @@ static void test_sampling_and_reuse(void) {
     el_session *s = NULL;
     el_session_params bad = {0, EL_DEVICE_CUDA, 0};
     EL_CHECK_STATUS(el_session_init(L.m, L.a, &L.plan, &bad, &s), EL_E_NODEV);
-    EL_CHECK(!el_device_available(EL_DEVICE_CUDA) && el_device_available(EL_DEVICE_CPU));
+    EL_CHECK(el_device_available(EL_DEVICE_CPU)); /* CUDA: tests/test_platform_gpu.c */
     bad = (el_session_params){65, EL_DEVICE_CPU, 0};
     EL_CHECK_STATUS(el_session_init(L.m, L.a, &L.plan, &bad, &s), EL_E_USAGE);
     el_device d;

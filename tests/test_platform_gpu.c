@@ -42,13 +42,21 @@ static void test_library(int *count) {
     char buf[96];
     EL_CHECK(strlen(el_gpu_versions(buf, sizeof buf)) > 0);
 
-    /* No family has a CUDA forward pass yet: auto picks the CPU and says why; cuda refuses. */
+    /* With a GPU auto picks it and cuda resolves; without, auto picks the CPU and says why
+     * and cuda refuses. */
     el_device d = EL_DEVICE_CUDA;
     char why[700];
     EL_CHECK_OK(el_device_resolve(EL_DEVICE_AUTO, &d, why, sizeof why));
-    EL_CHECK(d == EL_DEVICE_CPU && !strncmp(why, "cpu (auto: ", 11));
-    EL_CHECK_STATUS(el_device_resolve(EL_DEVICE_CUDA, &d, why, sizeof why), EL_E_NODEV);
-    EL_CHECK(strstr(el_last_error(), "--device cuda") != NULL);
+    if (*count > 0) {
+        EL_CHECK(d == EL_DEVICE_CUDA && !strncmp(why, "cuda (auto: GPU 0: ", 19));
+        EL_CHECK_OK(el_device_resolve(EL_DEVICE_CUDA, &d, why, sizeof why));
+        EL_CHECK(d == EL_DEVICE_CUDA && el_device_available(EL_DEVICE_CUDA));
+    } else {
+        EL_CHECK(d == EL_DEVICE_CPU && !strncmp(why, "cpu (auto: ", 11));
+        EL_CHECK_STATUS(el_device_resolve(EL_DEVICE_CUDA, &d, why, sizeof why), EL_E_NODEV);
+        EL_CHECK(strstr(el_last_error(), "--device cuda") != NULL);
+        EL_CHECK(!el_device_available(EL_DEVICE_CUDA));
+    }
     EL_CHECK_OK(el_device_resolve(EL_DEVICE_CPU, &d, why, sizeof why));
     EL_CHECK(d == EL_DEVICE_CPU);
 }
@@ -76,12 +84,16 @@ static void test_cli(int count) {
 
     rc = el_test_run_cli("generate " STORIES_BIN " -p Once -n 3 --temp 0 --device cuda", &out,
                          &err);
-    EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:") && out && !*out);
+    if (count > 0)
+        EL_CHECK(rc == 0 && err && strstr(err, "edgeload: device: cuda (GPU 0: ") && out && *out);
+    else
+        EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:") && out && !*out);
     free(out);
     free(err);
     out = err = NULL;
     rc = el_test_run_cli("generate " STORIES_BIN " -p Once -n 3 --temp 0", &out, &err);
-    EL_CHECK(rc == 0 && err && strstr(err, "edgeload: device: cpu (auto: "));
+    const char *picked = count > 0 ? "edgeload: device: cuda (auto: " : "edgeload: device: cpu (auto: ";
+    EL_CHECK(rc == 0 && err && strstr(err, picked));
     free(out);
     free(err);
     out = err = NULL;
@@ -92,7 +104,10 @@ static void test_cli(int count) {
     free(err);
     out = err = NULL;
     rc = el_test_run_cli("serve " STORIES_BIN " --device cuda < /dev/null", &out, &err);
-    EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:"));
+    if (count > 0)
+        EL_CHECK(rc == 0 && err && strstr(err, "edgeload: device: cuda"));
+    else
+        EL_CHECK(rc == 5 && err && strstr(err, "--device cuda:"));
     free(out);
     free(err);
     out = err = NULL;

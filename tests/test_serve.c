@@ -1,7 +1,8 @@
 /* test_serve.c - `edgeload serve` on the bundled model, driven through its pipes: greedy
  * replies equal `edgeload generate` and the llama2.c reference ids; malformed requests get
  * error lines and the loop goes on; SIGTERM mid-request finishes it and exits 0; 1,000
- * requests leave VmHWM where the first left it; the Unix socket answers the same. */
+ * requests leave VmHWM where the first left it; the Unix socket answers the same. All on
+ * the CPU (--device cpu): serve on the GPU is in tests/test_cuda_cli.c. */
 // ctest-labels: llama;cli;serve
 // ctest-timeout: 300
 #include "tests/llama_fixture.h"
@@ -107,9 +108,9 @@ static double num(const cJSON *j, const char *k) {
 static void test_greedy_matches_generate(void) {
     char *gen = NULL;
     int rc = el_test_run_cli("generate " STORIES_BIN " -p 'Once upon a time' -n 40 --temp 0 "
-                             "--arena 16M", &gen, NULL);
+                             "--device cpu --arena 16M", &gen, NULL);
     EL_CHECK(rc == 0 && gen);
-    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", NULL};
+    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", NULL};
     if (!start(args)) return;
     gen_reply g;
     EL_CHECK(send_line("{\"id\":7,\"prompt\":\"Once upon a time\",\"max_tokens\":40}"));
@@ -217,7 +218,7 @@ static void test_malformed(void) {
         {"{\"cmd\":\"reboot\"}", "\"cmd\" must be \"stats\"", -1},
         {too_long, "longer than 65536 bytes", -1},
     };
-    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", NULL};
+    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", NULL};
     if (!start(args)) return;
     gen_reply good;
     EL_CHECK(send_line("{\"id\":100,\"prompt\":\"Once upon a time\",\"max_tokens\":12}"));
@@ -251,7 +252,7 @@ static void test_malformed(void) {
 /* ---- signals ------------------------------------------------------------------------ */
 
 static void test_sigterm_mid_request(void) {
-    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", NULL};
+    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", NULL};
     if (!start(args)) return;
     /* A one-page stdout pipe: serve blocks in write() inside request 1 until we read, so the
      * signal lands mid-request for sure. Request 2 is already queued on stdin. */
@@ -288,7 +289,8 @@ static void test_sigterm_mid_request(void) {
 /* ---- memory across 1,000 requests -------------------------------------------------- */
 
 static void test_vmhwm_flat(void) {
-    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--threads", "2", NULL};
+    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", "--threads",
+                          "2", NULL};
 #ifdef EL_SANITIZED
     /* ASan parks freed blocks in a quarantine (up to 256 MiB) instead of reusing them, so
      * the per-request cJSON tree would look like growth; reuse them at once instead. */
@@ -386,9 +388,10 @@ static bool socket_request(const char *path, const char *req, char *text, size_t
 
 static void test_socket(void) {
     char *gen = NULL;
-    el_test_run_cli("generate " STORIES_BIN " -p 'Once upon a time' -n 25 --temp 0", &gen, NULL);
+    el_test_run_cli("generate " STORIES_BIN " -p 'Once upon a time' -n 25 --temp 0 --device cpu", &gen, NULL);
     const char *sock = el_test_path("serve.sock");
-    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--socket", sock, NULL};
+    const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", "--socket",
+                          sock, NULL};
     if (!start(args)) return;
     char text[8192], want[8300];
     bool done = false;
@@ -405,7 +408,7 @@ static void test_socket(void) {
     EL_CHECK(done);
     /* A second server on the same path refuses (exit 1) while the first listens. */
     char args2[1024];
-    snprintf(args2, sizeof args2, "serve " STORIES_BIN " --arena 16M --socket %s", sock);
+    snprintf(args2, sizeof args2, "serve " STORIES_BIN " --arena 16M --device cpu --socket %s", sock);
     EL_CHECK(el_test_run_cli(args2, NULL, NULL) == 1);
     EL_CHECK(kill(g_p.pid, SIGTERM) == 0);
     EL_CHECK(el_test_proc_wait(&g_p, TIMEOUT_MS) == 0);
@@ -422,14 +425,14 @@ static void test_usage(void) {
     EL_CHECK(el_test_run_cli("serve " STORIES_BIN " --arena 64K", NULL, NULL) == 3);
     /* EOF at once: exit 0, nothing on stdout. */
     char *out = NULL;
-    EL_CHECK(el_test_run_cli("serve " STORIES_BIN " --arena 16M", &out, NULL) == 0);
+    EL_CHECK(el_test_run_cli("serve " STORIES_BIN " --arena 16M --device cpu", &out, NULL) == 0);
     EL_CHECK(out && out[0] == 0);
     free(out);
     /* A regular file where the socket should go: 1, the file is untouched. */
     const char *f = el_test_path("not_a_socket");
     EL_CHECK(el_test_write_file(f, "keep", 4));
     char args[1024];
-    snprintf(args, sizeof args, "serve " STORIES_BIN " --arena 16M --socket %s", f);
+    snprintf(args, sizeof args, "serve " STORIES_BIN " --arena 16M --device cpu --socket %s", f);
     EL_CHECK(el_test_run_cli(args, NULL, NULL) == 1);
     size_t n = 0;
     char *kept = el_test_read_file(f, &n);
