@@ -226,6 +226,7 @@ typedef struct server {
     char carry[4];                     /* bytes of a character split across tokens */
     size_t ncarry;
     uint32_t n_tokens;
+    bool device_lost;                  /* a GPU failure: answer it, then stop serving */
 } server;
 
 static int32_t g_prompt_ids[EL_SERVE_LINE_MAX + 2]; /* the prompt-length check (len + 2) */
@@ -434,6 +435,10 @@ static int handle_request(server *sv, const cJSON *root) {
     st = el_generate(sv->s, prompt->valuestring, (uint32_t)max_tokens, &sp, on_token, sv, &gs);
     sv->tokens += sv->n_tokens;
     if (sv->out.failed) return 0;
+    /* A failed launch or a faulted kernel leaves the CUDA context unusable: every later
+     * request would fail the same way, so the service ends (exit 5) for its supervisor to
+     * restart it, rather than answering errors forever. */
+    if (st == EL_E_NODEV) sv->device_lost = true;
     if (st != EL_OK) return reply_error(sv, "%s", el_last_error());
     reply_start(sv);
     out_fmt(&sv->out, "\"done\":true,\"tokens\":%u,\"prompt_tokens\":%u,\"prefill_ms\":%.3f,"
@@ -494,6 +499,7 @@ static int serve_stream(server *sv, in_lines *in, int in_fd, int out_fd) {
             return r;
         }
         if (sv->out.failed) return LINE_ERROR;
+        if (sv->device_lost) return LINE_STOP;
     }
 }
 
@@ -545,7 +551,7 @@ static int serve_socket(server *sv, in_lines *in, int lfd) {
         if (cfd < 0) continue; /* the client gave up before we accepted */
         int rc = serve_stream(sv, in, cfd, cfd);
         close(cfd);
-        if (rc == LINE_STOP) break;
+        if (rc == LINE_STOP || sv->device_lost) break;
     }
     return LINE_STOP;
 }
@@ -643,9 +649,13 @@ int el_cmd_serve(int argc, char **argv) {
                 strerror(e));
         rc = el_status_exit_code(EL_E_IO);
     }
+    if (sv.device_lost) rc = el_status_exit_code(EL_E_NODEV);
     fprintf(stderr, "edgeload: served %llu request(s), %llu error(s), %llu token(s); %s\n",
             (unsigned long long)sv.requests, (unsigned long long)sv.errors,
-            (unsigned long long)sv.tokens, g_stop ? "stopped by a signal" : "end of input");
+            (unsigned long long)sv.tokens,
+            sv.device_lost ? "stopped: the GPU failed (see the error reply)"
+            : g_stop       ? "stopped by a signal"
+                           : "end of input");
     if (lfd >= 0) {
         close(lfd);
         unlink(sock_path);

@@ -162,7 +162,10 @@ void el_gpu_stream_destroy(el_gpu_stream *st) {
 
 el_status el_gpu_sync(el_gpu_stream *st) {
     cudaError_t e = cudaStreamSynchronize((cudaStream_t)st);
-    if (e != cudaSuccess) return cuda_fail(e, "a kernel on the GPU (cudaStreamSynchronize)");
+    if (e != cudaSuccess)
+        return el_errorf(EL_E_NODEV, "the GPU failed while running a kernel "
+                         "(cudaStreamSynchronize: %s); the CUDA context cannot be used after "
+                         "this: restart, or run with --device cpu", cudaGetErrorString(e));
     return EL_OK;
 }
 

@@ -3,7 +3,9 @@
  * device, f32 and f16) and says which device it picked; `auto` picks the GPU. Under the
  * cudasim emulator also the failure paths, which a real GPU cannot be made to show: no
  * device, no driver (exit 5 for cuda, a CPU fallback saying why for auto), and an arena
- * larger than the GPU's memory (exit 5 naming requested and free bytes; auto falls back).
+ * larger than the GPU's memory (exit 5 naming requested and free bytes; auto falls back),
+ * a refused launch and a faulted kernel (exit 5 with the reason; serve answers the request
+ * with an error line and stops with exit 5).
  * serve --device cuda answers a request with the CPU's tokens.
  * Needs a CUDA build and a GPU or the emulator; skips saying which is missing. */
 // ctest-labels: cuda;cli
@@ -105,6 +107,36 @@ int main(void) {
     free(out), free(err);
     same_text("--device auto --cuda-memory device", cpu, "cpu (auto: GPU 0: reserving");
     unsetenv("ELSIM_MEM_MB");
+    /* A refused launch and a faulted kernel: exit 5 with the runtime's reason, no hang. */
+    setenv("ELSIM_FAIL_LAUNCH", "40", 1);
+    EL_CHECK(cli(GEN " --device cuda", &out, &err) == 5);
+    EL_CHECK(has(err, "too many resources requested for launch"));
+    free(out), free(err);
+    unsetenv("ELSIM_FAIL_LAUNCH");
+    setenv("ELSIM_FAULT_KERNEL", "100", 1);
+    EL_CHECK(cli(GEN " --device cuda", &out, &err) == 5);
+    EL_CHECK(has(err, "the GPU failed while running a kernel") &&
+             has(err, "illegal memory access"));
+    free(out), free(err);
+    /* serve answers the failed request with an error line, then stops with exit 5. */
+    {
+        const char *args[] = {"serve", STORIES_BIN, "--device", "cuda", NULL};
+        el_test_proc p;
+        EL_CHECK(el_test_proc_start(&p, args, NULL));
+        const char two[] = "{\"id\":1,\"prompt\":\"Once\",\"max_tokens\":32}\n"
+                           "{\"id\":2,\"prompt\":\"Once\",\"max_tokens\":32}\n";
+        EL_CHECK(el_test_proc_write(&p, two, sizeof two - 1));
+        el_test_proc_close_stdin(&p);
+        char l[1024];
+        bool error_line = false, second = false;
+        while (el_test_proc_readline(&p, l, sizeof l, 120000) >= 0) {
+            if (strstr(l, "\"error\"") && strstr(l, "the GPU failed")) error_line = true;
+            if (strstr(l, "\"id\":2")) second = true;
+        }
+        EL_CHECK(error_line && !second);
+        EL_CHECK(el_test_proc_wait(&p, 60000) == 5);
+    }
+    unsetenv("ELSIM_FAULT_KERNEL");
 #endif
     free(cpu);
     return el_test_finish("test_cuda_cli");

@@ -141,6 +141,8 @@ struct Config {
     bool verbose;            /* ELSIM_VERBOSE=1: print every failed call's explanation */
     bool check_args;         /* ELSIM_CHECK_ARGS (default 1): pointer arguments of launches */
     size_t stack_bytes;      /* ELSIM_STACK_KB per emulated thread */
+    long fail_launch;        /* ELSIM_FAIL_LAUNCH=N: the Nth valid launch is refused */
+    long fault_kernel;       /* ELSIM_FAULT_KERNEL=N: the Nth kernel run "faults" */
 };
 
 Config cfg;
@@ -197,6 +199,8 @@ void config_read(void) {
         }
     }
     cfg.smem_optin = smem_optin_for(cfg.cc_major, cfg.cc_minor);
+    cfg.fail_launch = env_long("ELSIM_FAIL_LAUNCH", 0, 0, 1L << 40);
+    cfg.fault_kernel = env_long("ELSIM_FAULT_KERNEL", 0, 0, 1L << 40);
     cfg.order = ELSIM_REVERSE;
     cfg.seed = 1;
     const char *o = getenv("ELSIM_ORDER");
@@ -1046,12 +1050,28 @@ void copy_2d(const Cmd *c) {
         memcpy((char *)c->dst + r * c->dpitch, (const char *)c->src + r * c->spitch, c->width);
 }
 
+/* Fault injection (ELSIM_FAIL_LAUNCH / ELSIM_FAULT_KERNEL): launches and kernel runs seen
+ * since the configuration was read, and a fault the next synchronisation reports. */
+long g_launches_seen, g_kernels_seen;
+bool g_fault_pending;
+
+/* What a synchronisation returns after draining: the injected fault once, else success. */
+cudaError_t take_fault(const char *api) {
+    if (!g_fault_pending) return cudaSuccess;
+    g_fault_pending = false;
+    return fail(cudaErrorIllegalAddress, "%s: kernel run %ld faulted on purpose "
+                "(ELSIM_FAULT_KERNEL=%ld)", api, cfg.fault_kernel, cfg.fault_kernel);
+}
+
 void exec(Cmd *c) {
     g_exec = c;
     switch (c->kind) {
     case C_KERNEL:
         set_mode(MODE_KERNEL, c->st);
-        run_kernel(c);
+        if (cfg.fault_kernel && ++g_kernels_seen == cfg.fault_kernel)
+            g_fault_pending = true; /* the kernel does not run; the next sync reports it */
+        else
+            run_kernel(c);
         c->destroy(c->args);
         g_pending_kernels--;
         c->st->pending_kernels--;
@@ -1462,6 +1482,9 @@ void *elsim::launch_begin(const void *fn, const char *name, const char *file, in
                  "up to %zu on sm_%d%d)", name, file, line, shmem, func_limit(fn),
                  cfg.smem_optin, cfg.cc_major, cfg.cc_minor);
     }
+    if (e == cudaSuccess && cfg.fail_launch && ++g_launches_seen == cfg.fail_launch)
+        e = fail(cudaErrorLaunchOutOfResources, "launch of %s at %s:%d refused on purpose "
+                 "(ELSIM_FAIL_LAUNCH=%ld)", name, file, line, cfg.fail_launch);
     if (e != cudaSuccess) {
         g_stats.launch_errors++;
         pthread_mutex_unlock(&g_lock);
@@ -1681,7 +1704,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
 cudaError_t cudaDeviceSynchronize(void) {
     ENTER("cudaDeviceSynchronize");
     drain_all();
-    return cudaSuccess;
+    return take_fault("cudaDeviceSynchronize");
 }
 
 cudaError_t cudaDeviceReset(void) {
@@ -2055,7 +2078,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     cudaError_t e = get_stream(stream, &st, "cudaStreamSynchronize");
     if (e != cudaSuccess) return e;
     drain_to(st->last_seq);
-    return cudaSuccess;
+    return take_fault("cudaStreamSynchronize");
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
@@ -2150,7 +2173,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     cudaError_t e = get_event(event, "cudaEventSynchronize");
     if (e != cudaSuccess) return e;
     if (event->recorded) drain_to(event->rec_seq);
-    return cudaSuccess;
+    return take_fault("cudaEventSynchronize");
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t event) {
@@ -2251,6 +2274,8 @@ void elsim_reconfigure(void) {
     Lock lock;
     reset_all();
     config_read();
+    g_launches_seen = g_kernels_seen = 0;
+    g_fault_pending = false;
     t_device = 0;
 }
 
