@@ -40,16 +40,10 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
-    /* The arena decides, as for sessions: CUDA memory runs on the GPU. */
-    const bool on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && prm.device != EL_DEVICE_CPU;
-    if (prm.device == EL_DEVICE_CUDA && !on_gpu)
-        return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
-                         "el_arena_params.memory = managed or device");
-    if (prm.device == EL_DEVICE_CPU && el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE)
-        return el_errorf(EL_E_USAGE, "the CPU cannot run from an arena in GPU device memory");
-    if (on_gpu && (!m->family || !m->family->encode_cuda))
-        return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
-                         m->family ? m->family->name : "generic");
+    bool on_gpu = false; /* the arena decides, as for sessions */
+    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->encode_cuda,
+                                       &on_gpu);
+    if (ds != EL_OK) return ds;
     if (on_gpu && plan->params.memory != el_arena_memory(a))
         return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
                          m->path, el_memory_name(plan->params.memory),

@@ -163,6 +163,21 @@ el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory
     return resolve(m, d, cm, out, mem, why, cap);
 }
 
+el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
+                              bool has_cuda_pass, bool *on_gpu) {
+    *on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && d != EL_DEVICE_CPU;
+    if (d == EL_DEVICE_CUDA && !*on_gpu)
+        return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
+                         "el_arena_params.memory = managed or device (el_device_resolve_model "
+                         "picks one)");
+    if (d == EL_DEVICE_CPU && el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE)
+        return el_errorf(EL_E_USAGE, "the CPU cannot run from an arena in GPU device memory");
+    if (*on_gpu && !has_cuda_pass)
+        return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
+                         m->family ? m->family->name : "generic");
+    return EL_OK;
+}
+
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
@@ -174,17 +189,10 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
-    /* The arena decides: CUDA memory runs on the GPU, host memory on the CPU. */
-    const bool on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && prm.device != EL_DEVICE_CPU;
-    if (prm.device == EL_DEVICE_CUDA && !on_gpu)
-        return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
-                         "el_arena_params.memory = managed or device (el_device_resolve_model "
-                         "picks one)");
-    if (prm.device == EL_DEVICE_CPU && el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE)
-        return el_errorf(EL_E_USAGE, "the CPU cannot run from an arena in GPU device memory");
-    if (on_gpu && (!m->family || !m->family->forward_cuda))
-        return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
-                         m->family ? m->family->name : "generic");
+    bool on_gpu = false;
+    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->forward_cuda,
+                                       &on_gpu);
+    if (ds != EL_OK) return ds;
     if (prm.threads > EL_POOL_MAX_THREADS)
         return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
                          EL_POOL_MAX_THREADS);

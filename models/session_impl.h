@@ -32,6 +32,12 @@ void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *wha
         if (el_try_ != EL_OK) return el_try_;                                                  \
     } while (0)
 
+/* Where a session or encoder on d runs, given its arena: the GPU when the arena is in CUDA
+ * memory and d is not the CPU (the family needs a CUDA pass: has_cuda_pass); errors for
+ * --device cuda on a host arena and for the CPU on GPU device memory. */
+el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
+                              bool has_cuda_pass, bool *on_gpu);
+
 /* ---- sampling --------------------------------------------------------------------------- */
 
 typedef struct el_prob_index {

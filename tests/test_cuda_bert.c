@@ -19,16 +19,6 @@
 #define B 3
 #define SEQ 12
 
-static double nmse(const float *got, const float *want, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - want[i];
-        num += d * d;
-        den += (double)want[i] * want[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
 typedef struct outs {
     float hidden[B * SEQ * 64];
     float emb[B * 64];
@@ -94,9 +84,9 @@ static void compare(const char *name) {
         for (int k = 0; k < 2; k++) {
             if (!run(dir, dts[d], mems[k], &gpu)) continue;
             size_t nh = (size_t)B * SEQ * cpu.dim;
-            double eh = nmse(gpu.hidden, cpu.hidden, nh);
-            double ee = nmse(gpu.emb, cpu.emb, (size_t)B * cpu.dim);
-            double el = cpu.labels ? nmse(gpu.logits, cpu.logits, (size_t)B * cpu.labels) : 0;
+            double eh = el_test_nmse(gpu.hidden, cpu.hidden, nh);
+            double ee = el_test_nmse(gpu.emb, cpu.emb, (size_t)B * cpu.dim);
+            double el = cpu.labels ? el_test_nmse(gpu.logits, cpu.logits, (size_t)B * cpu.labels) : 0;
             bool pad0 = true;
             for (int b = 0; b < B; b++)
                 for (size_t i = k_len[b] * cpu.dim; i < SEQ * cpu.dim; i++)

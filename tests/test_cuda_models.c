@@ -36,16 +36,6 @@ typedef struct run_out {
     int steps; /* greedy ids compared: GREEDY, or fewer where the context is shorter */
 } run_out;
 
-static double nmse(const float *got, const float *want, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - want[i];
-        num += d * d;
-        den += (double)want[i] * want[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
 static int32_t argmax(const float *x, uint32_t n) {
     int32_t best = 0;
     for (uint32_t i = 1; i < n; i++)
@@ -134,9 +124,9 @@ static void compare(const char *what, const char *path, const int32_t *prompt, s
         if (!run(path, EL_DT_F32, mems[k], prompt, n, greedy, &g32)) continue;
         if (!run(path, EL_DT_F16, mems[k], prompt, n, greedy, &g16)) continue;
         EL_CHECK(g32.vocab == cpu32.vocab && g16.vocab == cpu32.vocab);
-        double e32 = nmse(g32.logits, cpu32.logits, cpu32.vocab);
-        double e16 = nmse(g16.logits, cpu16.logits, cpu32.vocab);
-        double x16 = nmse(g16.logits, cpu32.logits, cpu32.vocab);
+        double e32 = el_test_nmse(g32.logits, cpu32.logits, cpu32.vocab);
+        double e16 = el_test_nmse(g16.logits, cpu16.logits, cpu32.vocab);
+        double x16 = el_test_nmse(g16.logits, cpu32.logits, cpu32.vocab);
         size_t ib = (size_t)cpu32.steps * sizeof(int32_t);
         int same32 = g32.steps == cpu32.steps && !memcmp(g32.ids, cpu32.ids, ib);
         int same16 = g16.steps == cpu16.steps && !memcmp(g16.ids, cpu16.ids, ib);

@@ -42,16 +42,6 @@ static void fill(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = frand();
 }
 
-static double nmse(const float *got, const float *want, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - want[i];
-        num += d * d;
-        den += (double)want[i] * want[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* Device copies (test-only allocations; the runtime never allocates after init). */
 static void *dev_copy(const void *src, size_t bytes) {
     void *d = NULL;
@@ -77,7 +67,7 @@ static void *weights(const float *src, size_t n, el_dtype dt) {
 
 #define CHECK_NMSE(got, want, n, what)                                             \
     do {                                                                           \
-        double e_ = nmse(got, want, n);                                            \
+        double e_ = el_test_nmse(got, want, n);                                            \
         if (!(e_ <= NMSE_MAX)) fprintf(stderr, "%s: nmse %.3g\n", what, e_);        \
         EL_CHECK(e_ <= NMSE_MAX);                                                  \
     } while (0)
@@ -267,6 +257,46 @@ static void test_embed_rope_attention(el_pool *p) {
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dout);
     free(q), free(k), free(v), free(want), free(got), free(att);
 }
+/* Bidirectional attention over three packed sequences (lengths 5, 1, 9), in place as BERT
+ * runs it, against the CPU kernel; plus the tanh and embed_add BERT uses. */
+static void test_bidir(el_pool *p) {
+    enum { NH = 3, HD = 20, LD = NH * HD, ROWS = 15, NSEQ = 3 };
+    const uint32_t starts[NSEQ] = {0, 5, 6}, lens[NSEQ] = {5, 1, 9};
+    static float q[ROWS * LD], k[ROWS * LD], v[ROWS * LD], want[ROWS * LD], got[ROWS * LD];
+    static float att[NSEQ * NH * 9];
+    fill(q, ROWS * LD), fill(k, ROWS * LD), fill(v, ROWS * LD);
+    memcpy(want, q, sizeof q);
+    el_cpu_attention_bidir(p, want, want, k, v, LD, starts, lens, NSEQ, NH, HD, att, 9);
+    int32_t rs[ROWS], rl[ROWS];
+    for (int b = 0; b < NSEQ; b++)
+        for (uint32_t t = 0; t < lens[b]; t++) {
+            rs[starts[b] + t] = (int32_t)starts[b];
+            rl[starts[b] + t] = (int32_t)lens[b];
+        }
+    float *dq = dev_copy(q, sizeof q), *dk = dev_copy(k, sizeof k), *dv = dev_copy(v, sizeof v);
+    int32_t *drs = dev_copy(rs, sizeof rs), *drl = dev_copy(rl, sizeof rl);
+    EL_CHECK_OK(el_cuda_attention_bidir(dq, dq, dk, dv, ROWS, drs, drl, 9, NH, HD, NULL));
+    host_copy(got, dq, sizeof got);
+    CHECK_NMSE(got, want, ROWS * LD, "attention_bidir");
+    /* tanh */
+    for (int i = 0; i < ROWS * LD; i++) want[i] = tanhf(q[i]);
+    float *dt = dev_copy(q, sizeof q);
+    EL_CHECK_OK(el_cuda_tanh(dt, ROWS * LD, NULL));
+    host_copy(got, dt, sizeof got);
+    CHECK_NMSE(got, want, ROWS * LD, "tanh");
+    /* embed_add: rows of k (as a table) picked by index, added to v */
+    int32_t idx[ROWS];
+    for (int i = 0; i < ROWS; i++) idx[i] = (i * 7) % ROWS;
+    for (int r = 0; r < ROWS; r++)
+        for (int i = 0; i < LD; i++) want[r * LD + i] = v[r * LD + i] + k[idx[r] * LD + i];
+    int32_t *didx = dev_copy(idx, sizeof idx);
+    EL_CHECK_OK(el_cuda_embed_add(dv, dk, EL_DT_F32, LD, didx, ROWS, NULL));
+    host_copy(got, dv, sizeof got);
+    CHECK_NMSE(got, want, ROWS * LD, "embed_add");
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(drs), cudaFree(drl), cudaFree(dt);
+    cudaFree(didx);
+}
+
 #endif /* EL_HAVE_CUDA */
 
 int main(void) {
@@ -296,6 +326,7 @@ int main(void) {
         test_matmul_norms(&p);
         test_elementwise(&p);
         test_embed_rope_attention(&p);
+        test_bidir(&p);
 #ifdef EL_CUDA_SIM
         if (el_test_failed != failed)
             fprintf(stderr, "test_kernels_cuda: the failures above are in %s order\n",

@@ -1,24 +1,23 @@
-/* attention.cu - causal grouped-query attention over the KV cache: one block per (query
- * row, head); the row's scores sit in dynamic shared memory (max-subtracted softmax), then
- * each thread owns output dimensions and walks the value rows (coalesced across threads). */
+/* attention.cu - causal grouped-query attention over the KV cache, and bidirectional
+ * attention over packed sequences (BERT): one block per (query row, head); the row's
+ * scores sit in dynamic shared memory (max-subtracted softmax), then each thread owns
+ * output dimensions and walks the value rows (coalesced across threads). */
 #include "kernels/cuda/cuda_common.cuh"
 
 #define THREADS 128
 #define SHARED_MAX (96u * 1024u) /* bytes of scores we ask for: 24K positions */
 
-__global__ void attention_kernel(float *out, const float *q, const float *k, const float *v,
-                                 size_t pos0, size_t n_heads, size_t n_kv_heads,
-                                 size_t head_dim) {
-    EL_DYN_SHARED(float, sc);
-    size_t t = blockIdx.x, h = blockIdx.y;
-    size_t kvh = h / (n_heads / n_kv_heads);
-    size_t len = pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
-    size_t qd = n_heads * head_dim, kd = n_kv_heads * head_dim;
-    const float *qr = q + t * qd + h * head_dim;
+/* One query row against len key/value rows (row j at kb + j * ld, vb + j * ld): the
+ * scores in sc (dynamic shared memory), max-subtracted softmax, then each thread owns
+ * output dimensions and walks the value rows. Reads of qr end before the first barrier,
+ * so o may alias qr. */
+static __device__ __forceinline__ void attend_row(float *o, const float *qr, const float *kb,
+                                                  const float *vb, size_t ld, size_t len,
+                                                  size_t head_dim, float *sc) {
     float scale = rsqrtf((float)head_dim);
     float m = -INFINITY;
     for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
-        const float *kr = k + j * kd + kvh * head_dim;
+        const float *kr = kb + j * ld;
         float s = 0.0f;
         for (size_t d = 0; d < head_dim; d++) s += qr[d] * kr[d];
         s *= scale;
@@ -33,12 +32,23 @@ __global__ void attention_kernel(float *out, const float *q, const float *k, con
         sum += e;
     }
     float inv = 1.0f / el_block_sum(sum); /* its barriers also publish sc[] */
-    float *o = out + t * qd + h * head_dim;
     for (size_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
         float acc = 0.0f;
-        for (size_t j = 0; j < len; j++) acc += sc[j] * v[j * kd + kvh * head_dim + d];
+        for (size_t j = 0; j < len; j++) acc += sc[j] * vb[j * ld + d];
         o[d] = acc * inv;
     }
+}
+
+__global__ void attention_kernel(float *out, const float *q, const float *k, const float *v,
+                                 size_t pos0, size_t n_heads, size_t n_kv_heads,
+                                 size_t head_dim) {
+    EL_DYN_SHARED(float, sc);
+    size_t t = blockIdx.x, h = blockIdx.y;
+    size_t kvh = h / (n_heads / n_kv_heads);
+    size_t qd = n_heads * head_dim, kd = n_kv_heads * head_dim;
+    attend_row(out + t * qd + h * head_dim, q + t * qd + h * head_dim, k + kvh * head_dim,
+               v + kvh * head_dim, kd, pos0 + t + 1 /* causal: positions 0 .. pos0 + t */,
+               head_dim, sc);
 }
 
 extern "C" size_t el_cuda_attention_max_ctx(void) { return SHARED_MAX / sizeof(float); }
@@ -65,41 +75,18 @@ extern "C" el_status el_cuda_attention(float *out, const float *q, const float *
     return EL_OK;
 }
 
-/* One block per (packed row, head): the row's sequence is its whole context. Reads of the
- * row's own q end before the barriers in el_block_max, so out may be q. */
+/* One block per (packed row, head): the row's sequence is its whole context; out may be
+ * q. */
 __global__ void attention_bidir_kernel(float *out, const float *q, const float *k,
                                        const float *v, const int32_t *seq_start,
                                        const int32_t *seq_len, size_t n_heads,
                                        size_t head_dim) {
     EL_DYN_SHARED(float, sc);
     size_t r = blockIdx.x, h = blockIdx.y;
-    size_t s0 = (size_t)seq_start[r], len = (size_t)seq_len[r];
-    size_t ld = n_heads * head_dim;
-    const float *qr = q + r * ld + h * head_dim;
-    float scale = rsqrtf((float)head_dim);
-    float m = -INFINITY;
-    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
-        const float *kr = k + (s0 + j) * ld + h * head_dim;
-        float s = 0.0f;
-        for (size_t d = 0; d < head_dim; d++) s += qr[d] * kr[d];
-        s *= scale;
-        sc[j] = s;
-        m = fmaxf(m, s);
-    }
-    m = el_block_max(m);
-    float sum = 0.0f;
-    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
-        float e = expf(sc[j] - m);
-        sc[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / el_block_sum(sum);
-    float *o = out + r * ld + h * head_dim;
-    for (size_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float acc = 0.0f;
-        for (size_t j = 0; j < len; j++) acc += sc[j] * v[(s0 + j) * ld + h * head_dim + d];
-        o[d] = acc * inv;
-    }
+    size_t s0 = (size_t)seq_start[r], ld = n_heads * head_dim;
+    attend_row(out + r * ld + h * head_dim, q + r * ld + h * head_dim,
+               k + s0 * ld + h * head_dim, v + s0 * ld + h * head_dim, ld,
+               (size_t)seq_len[r], head_dim, sc);
 }
 
 extern "C" el_status el_cuda_attention_bidir(float *out, const float *q, const float *k,

@@ -201,6 +201,16 @@ bool el_test_write_safetensors(const char *path, const el_test_tensor *t, size_t
     return fclose(f) == 0 && ok;
 }
 
+double el_test_nmse(const float *got, const float *want, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d;
+        den += (double)want[i] * want[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
 uint64_t el_test_vmhwm(void) {
     el_mem_report r;
     return el_mem_report_get(&r) == EL_OK ? r.vm_hwm : 0;

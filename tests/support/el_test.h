@@ -80,6 +80,10 @@ bool el_test_write_safetensors(const char *path, const el_test_tensor *t, size_t
 void el_test_fill(uint32_t seed, size_t tensor_index, el_dtype dt, uint64_t offset,
                   void *buf, uint64_t nbytes);
 
+/* Normalised mean squared error sum (got - want)^2 / sum want^2 (the plain sum when want is
+ * all zero): how the CUDA tests compare the GPU with the CPU. */
+double el_test_nmse(const float *got, const float *want, size_t n);
+
 /* Peak RSS (VmHWM) in bytes, 0 if unknown. */
 uint64_t el_test_vmhwm(void);
 
