@@ -138,8 +138,10 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     const el_platform_methods *m = el_platform_get();
     void *p = NULL;
     unsigned got = 0;
-    el_status s = m->x_reserve(reserve, params->flags, &p, &got);
-    if (s != EL_OK || !p) {
+    /* Every region may be on the GPU (a model without sessions in device memory): then
+     * there is no host mapping at all. */
+    el_status s = reserve ? m->x_reserve(reserve, params->flags, &p, &got) : EL_OK;
+    if (reserve && (s != EL_OK || !p)) {
         char why[512];
         snprintf(why, sizeof why, "%s", s != EL_OK ? el_last_error() : "no memory returned");
         arena_release_gpu(a);
@@ -183,7 +185,7 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
 
 void el_arena_deinit(el_arena *a) {
     if (!a) return;
-    a->release(a->mapping, a->reserved);
+    if (a->mapping) a->release(a->mapping, a->reserved);
     arena_release_gpu(a);
     free(a);
 }

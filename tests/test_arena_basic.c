@@ -5,6 +5,7 @@
 #include "tests/support/el_test.h"
 
 #include "arena/arena.h"
+#include "platform/gpu.h"
 #include "platform/platform.h"
 
 #include <linux/capability.h>
@@ -427,7 +428,47 @@ static void test_bad_release(void) {
 #endif
 }
 
+/* CUDA memory (with a GPU or the emulator): weights|kv|act in one GPU block, scratch on the
+ * host, staging pinned for device memory; one reservation per kind at init; a GPU too
+ * small gives EL_E_NODEV with requested and free bytes. Without a GPU: EL_E_NODEV. */
+static void test_cuda_memory(void) {
+    el_arena_params p = {4 * MI, {MI, MI / 2, 64 * 1024, 256 * 1024, MI / 4}, 0,
+                         EL_MEMORY_CUDA_DEVICE, 0};
+    el_arena *a = NULL;
+    if (!el_device_available(EL_DEVICE_CUDA)) {
+        EL_CHECK_STATUS(el_arena_init(&a, &p), EL_E_NODEV);
+        printf("note: no GPU: CUDA arenas are only checked to refuse\n");
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        p.memory = k ? EL_MEMORY_CUDA_MANAGED : EL_MEMORY_CUDA_DEVICE;
+        uint64_t before = el_gpu_reserve_count();
+        EL_CHECK_OK(el_arena_init(&a, &p));
+        if (!a) continue;
+        EL_CHECK(el_gpu_reserve_count() == before + (k ? 1 : 2));
+        el_arena_stats st;
+        el_arena_stats_get(a, &st);
+        EL_CHECK(st.memory == p.memory);
+        EL_CHECK(st.gpu_reserved == MI + MI / 2 + MI / 4);
+        uint8_t *w = el_arena_region_base(a, EL_REGION_WEIGHTS);
+        EL_CHECK((uint8_t *)el_arena_region_base(a, EL_REGION_KV) == w + MI);
+        EL_CHECK((uint8_t *)el_arena_region_base(a, EL_REGION_ACT) == w + MI + MI / 2);
+        uint8_t *sc = el_arena_region_base(a, EL_REGION_SCRATCH);
+        EL_CHECK(sc < w || sc >= w + st.gpu_reserved); /* scratch is not in the GPU block */
+        sc[0] = 1; /* the host may write scratch */
+        EL_CHECK(el_region_on_gpu(EL_REGION_ACT) && !el_region_on_gpu(EL_REGION_SCRATCH));
+        el_arena_deinit(a);
+        a = NULL;
+    }
+    p.memory = EL_MEMORY_CUDA_DEVICE;
+    p.region_bytes[EL_REGION_WEIGHTS] = 1ull << 46; /* 64 TiB: no GPU has it */
+    p.size = p.region_bytes[EL_REGION_WEIGHTS] + 4 * MI;
+    EL_CHECK_STATUS(el_arena_init(&a, &p), EL_E_NODEV);
+    EL_CHECK(strstr(el_last_error(), "reserving") && strstr(el_last_error(), "free"));
+}
+
 int main(void) {
+    test_cuda_memory();
     test_layout_and_alloc();
     test_params();
     test_reservation();

@@ -2,13 +2,17 @@
  * [cols, rows], as GPT-2's Conv1D weights) land transposed in the arena, element for element,
  * with and without a dtype conversion (f32 -> f16, f32 -> bf16, f16 -> f32, bf16 kept), with
  * pieces that split stored rows (a 64 KiB chunk smaller than the tensor, rows longer than the
- * chunk), through O_DIRECT windows, next to untouched as-stored tensors; and the piecewise
- * converter directly, at arbitrary piece boundaries. */
+ * chunk), through O_DIRECT windows, next to untouched as-stored tensors; the same into GPU
+ * device memory through the pinned upload ring and into managed memory when a GPU (or the
+ * cudasim emulator) is there; and the piecewise converter directly, at arbitrary piece
+ * boundaries. */
 // ctest-labels: loader
 #include "tests/support/el_test.h"
 
 #include "kernels/fp16.h"
+#include "arena/arena.h"
 #include "loader/load_impl.h"
+#include "platform/gpu.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +87,10 @@ static long check_tensor(el_model *m, size_t i, el_dtype target) {
     return bad;
 }
 
-static void load_and_check(const char *path, el_dtype target, bool direct) {
-    fprintf(stderr, "-- target %s%s\n", target == EL_DT_NONE ? "as stored" : el_dtype_name(target),
-            direct ? ", O_DIRECT" : "");
+static void load_and_check(const char *path, el_dtype target, bool direct, el_memory mem) {
+    fprintf(stderr, "-- target %s%s, %s memory\n",
+            target == EL_DT_NONE ? "as stored" : el_dtype_name(target),
+            direct ? ", O_DIRECT" : "", el_memory_name(mem));
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (!m) return;
@@ -94,17 +99,31 @@ static void load_and_check(const char *path, el_dtype target, bool direct) {
         EL_CHECK(k >= 0);
         if (k >= 0) m->tensors.items[k].transpose2d = marked(i);
     }
-    el_plan_params pp = {0, 0, target, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 0, target, 64 * 1024, mem};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.chunk_bytes == 64 * 1024);
     el_arena_params ap;
     el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    ap.memory = mem;
     el_arena *a = NULL;
     EL_CHECK_OK(el_arena_init(&a, &ap));
     el_load_params lp = {direct, NULL, NULL};
     el_load_stats st = {0, 0, 0};
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, &lp, &st));
+    uint8_t *host = NULL; /* GPU device memory: the weights copied back to check them */
+    if (a && m->loaded && mem == EL_MEMORY_CUDA_DEVICE) {
+        uint64_t wb = plan.region_bytes[EL_REGION_WEIGHTS];
+        uint8_t *base = el_arena_region_base(a, EL_REGION_WEIGHTS);
+        el_gpu_stream *gs = NULL;
+        host = malloc(wb);
+        EL_CHECK_OK(el_gpu_stream_create(&gs));
+        EL_CHECK_OK(el_gpu_copy_async(host, base, wb, gs));
+        EL_CHECK_OK(el_gpu_sync(gs));
+        el_gpu_stream_destroy(gs);
+        for (size_t i = 0; i < m->tensors.count; i++)
+            m->tensors.items[i].data = host + ((uint8_t *)m->tensors.items[i].data - base);
+    }
     if (a && m->loaded) {
         EL_CHECK(st.bytes_read == plan.read_bytes);
         for (size_t i = 0; i < NT; i++) {
@@ -118,6 +137,7 @@ static void load_and_check(const char *path, el_dtype target, bool direct) {
         /* No second copy: the weights region holds each tensor once. */
         EL_CHECK(as.region[EL_REGION_WEIGHTS].used <= plan.region_bytes[EL_REGION_WEIGHTS]);
     }
+    free(host);
     el_arena_deinit(a);
     el_model_close(m);
 }
@@ -167,15 +187,26 @@ int main(void) {
     check_pieces(EL_DT_BF16, EL_DT_BF16, 65, 33);
     check_pieces(EL_DT_U8, EL_DT_U8, 1, 77);
 
-    load_and_check(file, EL_DT_NONE, false);
-    load_and_check(file, EL_DT_F16, false);
-    load_and_check(file, EL_DT_BF16, false);
-    load_and_check(file, EL_DT_F32, false);
+    load_and_check(file, EL_DT_NONE, false, EL_MEMORY_HOST);
+    load_and_check(file, EL_DT_F16, false, EL_MEMORY_HOST);
+    load_and_check(file, EL_DT_BF16, false, EL_MEMORY_HOST);
+    load_and_check(file, EL_DT_F32, false, EL_MEMORY_HOST);
+    /* With a GPU (or the emulator): through the pinned upload ring into device memory, and
+     * into managed memory. */
+    const bool gpu = el_device_available(EL_DEVICE_CUDA);
+    for (int k = 0; gpu && k < 2; k++) {
+        el_memory mem = k ? EL_MEMORY_CUDA_MANAGED : EL_MEMORY_CUDA_DEVICE;
+        load_and_check(file, EL_DT_NONE, false, mem);
+        load_and_check(file, EL_DT_F16, false, mem);
+        load_and_check(file, EL_DT_F32, false, mem);
+    }
+    if (!gpu) printf("note: no GPU: the loads into GPU memory are not exercised here\n");
     el_file probe;
     if (el_file_open(&probe, file, EL_FILE_DIRECT) == EL_OK) {
         el_file_close(&probe);
-        load_and_check(file, EL_DT_NONE, true);
-        load_and_check(file, EL_DT_F16, true);
+        load_and_check(file, EL_DT_NONE, true, EL_MEMORY_HOST);
+        load_and_check(file, EL_DT_F16, true, EL_MEMORY_HOST);
+        if (gpu) load_and_check(file, EL_DT_F16, true, EL_MEMORY_CUDA_DEVICE);
     } else {
         printf("note: O_DIRECT refused in %s: the direct-I/O transpose is not exercised here\n",
                el_test_tmpdir());
