@@ -50,6 +50,7 @@ static const u32_field k_u32_fields[] = {
     {{"vocab_size", NULL, NULL}, offsetof(el_config, vocab_size)},
     {{"max_position_embeddings", "n_positions", NULL}, offsetof(el_config, max_positions)},
     {{"type_vocab_size", NULL, NULL}, offsetof(el_config, type_vocab_size)},
+    {{"sliding_window", NULL, NULL}, offsetof(el_config, sliding_window)},
 };
 
 /* Copies a UTF-8 string into dst (capacity cap), cutting at a character boundary. */
@@ -247,13 +248,20 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
                              fname, el_json_describe(v, got, sizeof got));
         c->rope_theta = v->valuedouble;
     }
-    if ((v = find(root, "tie_word_embeddings"))) {
+    static const struct { const char *key; size_t off, has; } bools[] = {
+        {"tie_word_embeddings", offsetof(el_config, tie_word_embeddings),
+         offsetof(el_config, has_tie_word_embeddings)},
+        {"attention_bias", offsetof(el_config, attention_bias), 0},
+        {"mlp_bias", offsetof(el_config, mlp_bias), 0},
+        {"use_sliding_window", offsetof(el_config, use_sliding_window), 0},
+    };
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        if (!(v = find(root, bools[i].key))) continue;
         if (!cJSON_IsBool(v))
-            return el_errorf(EL_E_INVALID,
-                             "%s: tie_word_embeddings: expected true or false, got %s", fname,
-                             el_json_describe(v, got, sizeof got));
-        c->tie_word_embeddings = cJSON_IsTrue(v);
-        c->has_tie_word_embeddings = true;
+            return el_errorf(EL_E_INVALID, "%s: %s: expected true or false, got %s", fname,
+                             bools[i].key, el_json_describe(v, got, sizeof got));
+        *((bool *)((char *)c + bools[i].off)) = cJSON_IsTrue(v);
+        if (bools[i].has) *((bool *)((char *)c + bools[i].has)) = true;
     }
 
     static const struct { const char *key; size_t off; } ids[] = {

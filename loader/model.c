@@ -242,7 +242,7 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
         if (!m->image)
             qsort(m->tensors.items, m->tensors.count, sizeof(el_tensor), cmp_file_order);
         for (size_t i = 0; el_families[i] && !m->family; i++)
-            if (el_families[i]->detect(m)) m->family = el_families[i];
+            if (el_families[i]->detect(el_families[i], m)) m->family = el_families[i];
         if (m->family && m->family->open) s = m->family->open(m);
     }
     if (s != EL_OK) {

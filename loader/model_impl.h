@@ -16,8 +16,9 @@ typedef struct el_carver el_carver; /* models/session_impl.h */
 
 typedef struct el_family {
     const char *name; /* "llama", ... */
+    const void *arch; /* decoder families: their el_arch (models/arch.h) */
     /* True if the family recognises the opened model (config model_type, tensor names). */
-    bool (*detect)(const el_model *m);
+    bool (*detect)(const struct el_family *f, const el_model *m);
     /* Validates config against the tensor table (names, shapes) and sizes the per-session
      * regions for params: KV cache, activation (act) and scratch bytes. Reads no weight. */
     el_status (*plan)(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
@@ -29,20 +30,18 @@ typedef struct el_family {
     /* Prompts are encoded without BOS even when asked (GPT-2: transformers starts a prompt
      * with its first token; <|endoftext|> only separates documents). */
     bool prompt_without_bos;
-    /* Families may add members below (sessions, forward passes). */
 
-    /* Sessions (models/session.c calls these; NULL = the family cannot run). */
+    /* Sessions (models/session.c calls these; NULL = the family cannot run). The passes run
+     * on s->ops (the CPU's or the GPU's op table, models/ops.h). */
     /* Binds weights, carves KV/scratch from s->arena, sets s->logits, s->vocab,
      * s->max_ctx, the stop tokens and s->family_state. */
     el_status (*session_init)(el_session *s);
     void (*session_deinit)(el_session *s);
     /* Runs n tokens (1 <= n <= s->chunk, ids already checked) at positions s->pos ..;
-     * fills s->logits for the last one when want_logits. Cannot fail. */
-    void (*forward)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
-    /* The same on the GPU (CUDA builds; NULL = CPU only): queues the pass on the session's
-     * stream, with the logits copied back to s->logits; the caller synchronises. Fails only
-     * when the runtime refuses a launch or copy (EL_E_NODEV with the runtime's reason). */
-    el_status (*forward_cuda)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
+     * fills s->logits for the last one when want_logits (queued on the GPU: the caller
+     * synchronises). Fails only when the backend refuses a launch or copy (EL_E_NODEV
+     * with the runtime's reason). */
+    el_status (*forward)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
     /* The tokenizer opened with the model, or the status saying why there is none. */
     el_status (*tokenizer)(const el_model *m, const struct el_tokenizer **out);
 
@@ -52,17 +51,13 @@ typedef struct el_family {
      * e->n_labels, e->labels, e->out and e->family_state. */
     el_status (*encoder_init)(el_encoder *e, el_carver *scratch, el_carver *act);
     /* Runs e->n_seq sequences, already checked, packed: sequence i is rows
-     * e->starts[i] .. + e->lengths[i] - 1 of ids / type_ids (type_ids NULL = all 0). Returns
-     * the last hidden states in the same packed rows, [rows, e->dim], valid until the next
-     * call. Cannot fail. */
-    const float *(*encode)(el_encoder *e, const int32_t *ids, const int32_t *type_ids);
-    /* After encode: the classification head on each sequence's first row of hidden into
-     * logits [n_seq, e->n_labels]. NULL when the family has no head. */
-    void (*classify)(el_encoder *e, const float *hidden, float *logits);
-    /* The same two on the GPU (CUDA builds; NULL = CPU only), queued on e->gpu_stream; the
-     * caller synchronises before reading *hidden (host memory) or logits. */
-    el_status (*encode_cuda)(el_encoder *e, const float **hidden);
-    el_status (*classify_cuda)(el_encoder *e, float *logits);
+     * e->starts[i] .. + e->lengths[i] - 1 of e->ids / e->type_ids (type_ids NULL = all 0),
+     * on e->ops. *hidden: the last hidden states in the same packed rows, [rows, e->dim],
+     * host memory, valid until the next call (on the GPU once the caller synchronised). */
+    el_status (*encode)(el_encoder *e, const float **hidden);
+    /* After encode: the classification head on each sequence's first row into logits
+     * [n_seq, e->n_labels] (host memory). NULL when the family has no head. */
+    el_status (*classify)(el_encoder *e, float *logits);
 } el_family;
 
 /* Registered families, NULL-terminated (models/families.c). */

@@ -116,6 +116,10 @@ typedef struct el_config {
     double rope_theta;              /* 0 = 10000 */
     bool tie_word_embeddings;
     bool has_tie_word_embeddings;
+    bool attention_bias;            /* Llama: q, k, v and o projections have biases */
+    bool mlp_bias;                  /* Llama: gate, up and down projections have biases */
+    bool use_sliding_window;        /* Qwen2: sliding_window applies only when true */
+    uint32_t sliding_window;        /* attention window in tokens (0 = none / null) */
     int64_t bos_token_id;           /* -1 if absent */
     int64_t eos_token_id;           /* -1 if absent (first of a list) */
     int64_t pad_token_id;           /* -1 if absent */

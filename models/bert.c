@@ -8,11 +8,7 @@
 #include "loader/load_impl.h"
 #include "models/encoder_impl.h"
 #include "models/family_tok.h"
-#include "models/weights.h"
-#ifdef EL_HAVE_CUDA
-#include "kernels/cuda/cuda_ops.h"
-#include "platform/gpu.h"
-#endif
+#include "models/ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -230,11 +226,11 @@ typedef struct bert_state {
     float *att;               /* [batch * n_heads, seq] attention scores */
     float *cls;               /* [batch, dim] [CLS] rows (with a head) */
     float *pooled;            /* [batch, dim] pooler output (with a head) */
-    /* GPU plans only (the arena's weights and act in CUDA memory): */
-    float *host_hidden;       /* [batch * seq, dim] hidden states copied back (scratch) */
     int32_t *host_idx;        /* [5, batch * seq] ids, type ids, positions, sequence start
                                  and length per row, built here (scratch) ... */
+    /* GPU plans only (the arena's weights and act in CUDA memory): */
     int32_t *gpu_idx;         /* ... and where the kernels read them (act) */
+    float *host_hidden;       /* [batch * seq, dim] hidden states copied back (scratch) */
     float *gpu_logits;        /* [batch, n_labels] (act) */
 } bert_state;
 
@@ -259,7 +255,7 @@ static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, 
     *logits = el_carve(sc, (uint64_t)batch * c->n_labels, sizeof(float), "logits");
     *labels = el_carve(sc, c->n_labels, EL_LABEL_NAME_MAX, "label names");
     float *hh = el_carve(sc, gpu ? rows * c->dim : 0, sizeof(float), "hidden states (host)");
-    int32_t *hidx = el_carve(sc, gpu ? 5 * rows : 0, sizeof(int32_t), "row indices (host)");
+    int32_t *hidx = el_carve(sc, 5 * rows, sizeof(int32_t), "row indices (host)");
     int32_t *gidx = el_carve(act, gpu ? 5 * rows : 0, sizeof(int32_t), "row indices");
     float *glog = el_carve(act, gpu ? (uint64_t)batch * c->n_labels : 0, sizeof(float), "logits");
     if (!st) return NULL;
@@ -295,7 +291,8 @@ static el_status resolve_ctx(const el_model *m, const bert_cfg *c, uint32_t want
 
 /* ---- family hooks ----------------------------------------------------------------------- */
 
-static bool bert_detect(const el_model *m) {
+static bool bert_detect(const el_family *f, const el_model *m) {
+    (void)f;
     if (!m->has_config) return false;
     if (strcmp(m->config.model_type, "bert") && strncmp(m->config.architecture, "Bert", 4))
         return false;
@@ -373,88 +370,17 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act)
     return EL_OK;
 }
 
-/* Rows of x per matmul call: the kernel streams every x row past each block of weight rows,
- * so x should stay in cache (128 x 1024 floats = 512 KiB). Measured with bench_bert on
- * MiniLM, 32 x 128 tokens: one call over all 4096 rows ran 12% (1 thread) to 18% (2
- * threads) slower per sequence than 128-row calls. */
-#ifndef BERT_MM_ROWS
-#define BERT_MM_ROWS 128u
-#endif
-
-/* y[rows, out] = x W^T + b. */
-static void linear(el_pool *p, float *y, const float *x, const bert_w *w, const bert_w *b,
-                   size_t rows, size_t in, size_t out) {
-    for (size_t r0 = 0; r0 < rows; r0 += BERT_MM_ROWS) {
-        const size_t n = rows - r0 < BERT_MM_ROWS ? rows - r0 : BERT_MM_ROWS;
-        el_cpu_matmul(p, y + r0 * out, out, x + r0 * in, w->p, w->dt, n, in, out);
-    }
-    el_cpu_add_bias(y, out, b->p, b->dt, rows, out);
-}
-
-static const float *bert_encode(el_encoder *e, const int32_t *ids, const int32_t *type_ids) {
-    bert_state *S = e->family_state;
-    const bert_cfg *c = &S->c;
-    el_pool *p = e->pool;
-    const size_t dim = c->dim, rows = e->n_rows;
-    /* Embeddings: word + position (0.. within each sequence) + token type, LayerNorm. */
-    float *tmp = S->q;
+/* Packs the batch's row indices (ids, type ids, positions, each row's sequence start and
+ * length) into host_idx and, off the host, uploads them. */
+static el_status bert_rows(el_encoder *e, bert_state *S, const int32_t **idx, el_seqs *sq) {
+    const size_t rows = e->n_rows;
+    int32_t *hi = S->host_idx;
+    sq->start = e->starts;
+    sq->len = e->lengths;
+    sq->n_seq = e->n_seq;
+    sq->max_len = 0;
     for (uint32_t b = 0; b < e->n_seq; b++) {
-        for (uint32_t t = 0; t < e->lengths[b]; t++) {
-            const size_t r = (size_t)e->starts[b] + t;
-            float *xr = S->x + r * dim;
-            el_cpu_embed(xr, S->w.word.p, S->w.word.dt, dim, (size_t)ids[r]);
-            el_cpu_embed(tmp, S->w.pos.p, S->w.pos.dt, dim, t);
-            for (size_t i = 0; i < dim; i++) xr[i] += tmp[i];
-            el_cpu_embed(tmp, S->w.type.p, S->w.type.dt, dim, (size_t)type_ids[r]);
-            for (size_t i = 0; i < dim; i++) xr[i] += tmp[i];
-        }
-    }
-    el_cpu_layernorm(p, S->x, S->x, S->w.ln_w.p, S->w.ln_b.p, S->w.ln_w.dt, rows, dim, c->eps);
-    for (uint32_t l = 0; l < c->n_layers; l++) {
-        const bert_layer *L = &S->layers[l];
-        linear(p, S->q, S->x, &L->wq, &L->bq, rows, dim, dim);
-        linear(p, S->k, S->x, &L->wk, &L->bk, rows, dim, dim);
-        linear(p, S->v, S->x, &L->wv, &L->bv, rows, dim, dim);
-        el_cpu_attention_bidir(p, S->q, S->q, S->k, S->v, dim, e->starts, e->lengths, e->n_seq,
-                               c->n_heads, c->head_dim, S->att, S->seq);
-        linear(p, S->k, S->q, &L->wo, &L->bo, rows, dim, dim);
-        el_cpu_add(p, S->k, S->x, rows * dim);
-        el_cpu_layernorm(p, S->x, S->k, L->ln1_w.p, L->ln1_b.p, L->ln1_w.dt, rows, dim, c->eps);
-        for (size_t r0 = 0; r0 < rows; r0 += S->ffn_rows) {
-            const size_t n = rows - r0 < S->ffn_rows ? rows - r0 : S->ffn_rows;
-            linear(p, S->ffn, S->x + r0 * dim, &L->wi, &L->bi, n, dim, c->inter);
-            el_cpu_gelu_par(p, S->ffn, n * c->inter, c->gelu_tanh);
-            linear(p, S->k + r0 * dim, S->ffn, &L->wo2, &L->bo2, n, c->inter, dim);
-        }
-        el_cpu_add(p, S->k, S->x, rows * dim);
-        el_cpu_layernorm(p, S->x, S->k, L->ln2_w.p, L->ln2_b.p, L->ln2_w.dt, rows, dim, c->eps);
-    }
-    return S->x;
-}
-
-static void bert_classify(el_encoder *e, const float *hidden, float *logits) {
-    bert_state *S = e->family_state;
-    const bert_cfg *c = &S->c;
-    const size_t dim = c->dim, n = e->n_seq;
-    for (size_t b = 0; b < n; b++)
-        memcpy(S->cls + b * dim, hidden + (size_t)e->starts[b] * dim, dim * sizeof(float));
-    linear(e->pool, S->pooled, S->cls, &S->w.pool_w, &S->w.pool_b, n, dim, dim);
-    for (size_t i = 0; i < n * dim; i++) S->pooled[i] = tanhf(S->pooled[i]);
-    linear(e->pool, logits, S->pooled, &S->w.cls_w, &S->w.cls_b, n, dim, c->n_labels);
-}
-
-#ifdef EL_HAVE_CUDA
-/* bert_encode on the GPU: the packed ids, type ids, positions and each row's sequence go
- * up; the hidden states come back to host_hidden. */
-static el_status bert_encode_cuda(el_encoder *e, const float **hidden) {
-    bert_state *S = e->family_state;
-    const bert_cfg *c = &S->c;
-    el_cuda_stream g = e->gpu_stream;
-    const size_t dim = c->dim, rows = e->n_rows;
-    int32_t *hi = S->host_idx, *di = S->gpu_idx;
-    size_t max_len = 0;
-    for (uint32_t b = 0; b < e->n_seq; b++) {
-        if (e->lengths[b] > max_len) max_len = e->lengths[b];
+        if (e->lengths[b] > sq->max_len) sq->max_len = e->lengths[b];
         for (uint32_t t = 0; t < e->lengths[b]; t++) {
             const size_t r = (size_t)e->starts[b] + t;
             hi[r] = e->ids[r];
@@ -464,63 +390,80 @@ static el_status bert_encode_cuda(el_encoder *e, const float **hidden) {
             hi[4 * rows + r] = (int32_t)e->lengths[b];
         }
     }
-    EL_TRY(el_gpu_copy_async(di, hi, 5 * rows * sizeof *hi, e->gpu_stream));
-    EL_TRY(el_cuda_embed(S->x, S->w.word.p, S->w.word.dt, dim, di, rows, g));
-    EL_TRY(el_cuda_embed_add(S->x, S->w.pos.p, S->w.pos.dt, dim, di + 2 * rows, rows, g));
-    EL_TRY(el_cuda_embed_add(S->x, S->w.type.p, S->w.type.dt, dim, di + rows, rows, g));
-    EL_TRY(el_cuda_layernorm(S->x, S->x, S->w.ln_w.p, S->w.ln_b.p, S->w.ln_w.dt, rows, dim,
-                             c->eps, g));
-    for (uint32_t l = 0; l < c->n_layers; l++) {
-        const bert_layer *L = &S->layers[l];
-        EL_TRY(el_cuda_linear(S->q, dim, S->x, L->wq.p, L->wq.dt, L->bq.p, L->bq.dt, rows, dim,
-                              dim, g));
-        EL_TRY(el_cuda_linear(S->k, dim, S->x, L->wk.p, L->wk.dt, L->bk.p, L->bk.dt, rows, dim,
-                              dim, g));
-        EL_TRY(el_cuda_linear(S->v, dim, S->x, L->wv.p, L->wv.dt, L->bv.p, L->bv.dt, rows, dim,
-                              dim, g));
-        EL_TRY(el_cuda_attention_bidir(S->q, S->q, S->k, S->v, rows, di + 3 * rows,
-                                       di + 4 * rows, max_len, c->n_heads, c->head_dim, g));
-        EL_TRY(el_cuda_linear(S->k, dim, S->q, L->wo.p, L->wo.dt, L->bo.p, L->bo.dt, rows, dim,
-                              dim, g));
-        EL_TRY(el_cuda_add(S->k, S->x, rows * dim, g));
-        EL_TRY(el_cuda_layernorm(S->x, S->k, L->ln1_w.p, L->ln1_b.p, L->ln1_w.dt, rows, dim,
-                                 c->eps, g));
-        for (size_t r0 = 0; r0 < rows; r0 += S->ffn_rows) {
-            const size_t n = rows - r0 < S->ffn_rows ? rows - r0 : S->ffn_rows;
-            EL_TRY(el_cuda_linear(S->ffn, c->inter, S->x + r0 * dim, L->wi.p, L->wi.dt, L->bi.p,
-                                  L->bi.dt, n, dim, c->inter, g));
-            EL_TRY(c->gelu_tanh ? el_cuda_gelu_tanh(S->ffn, n * c->inter, g)
-                                : el_cuda_gelu_erf(S->ffn, n * c->inter, g));
-            EL_TRY(el_cuda_linear(S->k + r0 * dim, dim, S->ffn, L->wo2.p, L->wo2.dt, L->bo2.p,
-                                  L->bo2.dt, n, c->inter, dim, g));
-        }
-        EL_TRY(el_cuda_add(S->k, S->x, rows * dim, g));
-        EL_TRY(el_cuda_layernorm(S->x, S->k, L->ln2_w.p, L->ln2_b.p, L->ln2_w.dt, rows, dim,
-                                 c->eps, g));
+    *idx = hi;
+    if (!e->ops->host_visible) {
+        el_exec x = {e->pool, e->gpu_stream};
+        EL_TRY(e->ops->upload(&x, S->gpu_idx, hi, 5 * rows * sizeof *hi));
+        *idx = S->gpu_idx;
     }
-    *hidden = S->host_hidden;
-    return el_gpu_copy_async(S->host_hidden, S->x, rows * dim * sizeof(float), e->gpu_stream);
+    sq->row_start = *idx + 3 * rows;
+    sq->row_len = *idx + 4 * rows;
+    return EL_OK;
 }
 
-/* bert_classify on the GPU, after bert_encode_cuda: pooler and classifier on each
- * sequence's first row; the logits come back into logits. */
-static el_status bert_classify_cuda(el_encoder *e, float *logits) {
+/* Embeddings (word + position within the sequence + token type, LayerNorm), then per
+ * layer: q, k, v; attention within each sequence; output dense + residual + LayerNorm;
+ * FFN (in chunks of ffn_rows) + residual + LayerNorm. */
+static el_status bert_encode(el_encoder *e, const float **hidden) {
     bert_state *S = e->family_state;
     const bert_cfg *c = &S->c;
-    el_cuda_stream g = e->gpu_stream;
+    const el_ops *o = e->ops;
+    const el_exec ex = {e->pool, e->gpu_stream}, *x = &ex;
+    const size_t dim = c->dim, rows = e->n_rows;
+    const int32_t *di;
+    el_seqs sq;
+    EL_TRY(bert_rows(e, S, &di, &sq));
+    EL_TRY(o->embed(x, S->x, S->w.word, dim, di, rows));
+    EL_TRY(o->embed_add(x, S->x, S->w.pos, dim, di + 2 * rows, 0, rows));
+    EL_TRY(o->embed_add(x, S->x, S->w.type, dim, di + rows, 0, rows));
+    EL_TRY(o->norm(x, EL_NORM_LAYER, S->x, S->x, S->w.ln_w, S->w.ln_b, rows, dim, c->eps));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const bert_layer *L = &S->layers[l];
+        EL_TRY(o->linear(x, S->q, dim, S->x, L->wq, L->bq, rows, dim, dim));
+        EL_TRY(o->linear(x, S->k, dim, S->x, L->wk, L->bk, rows, dim, dim));
+        EL_TRY(o->linear(x, S->v, dim, S->x, L->wv, L->bv, rows, dim, dim));
+        EL_TRY(o->attention_bidir(x, S->q, S->q, S->k, S->v, &sq, c->n_heads, c->head_dim,
+                                  S->att, S->seq));
+        EL_TRY(o->linear(x, S->k, dim, S->q, L->wo, L->bo, rows, dim, dim));
+        EL_TRY(o->add(x, S->k, S->x, rows * dim));
+        EL_TRY(o->norm(x, EL_NORM_LAYER, S->x, S->k, L->ln1_w, L->ln1_b, rows, dim, c->eps));
+        for (size_t r0 = 0; r0 < rows; r0 += S->ffn_rows) {
+            const size_t n = rows - r0 < S->ffn_rows ? rows - r0 : S->ffn_rows;
+            EL_TRY(o->linear(x, S->ffn, c->inter, S->x + r0 * dim, L->wi, L->bi, n, dim,
+                             c->inter));
+            EL_TRY(o->act(x, c->gelu_tanh ? EL_ACT_GELU_TANH : EL_ACT_GELU_ERF, S->ffn, NULL,
+                          n * c->inter));
+            EL_TRY(o->linear(x, S->k + r0 * dim, dim, S->ffn, L->wo2, L->bo2, n, c->inter, dim));
+        }
+        EL_TRY(o->add(x, S->k, S->x, rows * dim));
+        EL_TRY(o->norm(x, EL_NORM_LAYER, S->x, S->k, L->ln2_w, L->ln2_b, rows, dim, c->eps));
+    }
+    if (o->host_visible) {
+        *hidden = S->x;
+        return EL_OK;
+    }
+    *hidden = S->host_hidden;
+    return o->download(x, S->host_hidden, S->x, rows * dim * sizeof(float));
+}
+
+/* After bert_encode: the pooler (dense + tanh) and the classifier on each sequence's
+ * first row. */
+static el_status bert_classify(el_encoder *e, float *logits) {
+    bert_state *S = e->family_state;
+    const bert_cfg *c = &S->c;
+    const el_ops *o = e->ops;
+    const el_exec ex = {e->pool, e->gpu_stream}, *x = &ex;
     const size_t dim = c->dim, n = e->n_seq;
     for (size_t b = 0; b < n; b++)
-        EL_TRY(el_gpu_copy_async(S->cls + b * dim, S->x + (size_t)e->starts[b] * dim,
-                                 dim * sizeof(float), e->gpu_stream));
-    EL_TRY(el_cuda_linear(S->pooled, dim, S->cls, S->w.pool_w.p, S->w.pool_w.dt, S->w.pool_b.p,
-                          S->w.pool_b.dt, n, dim, dim, g));
-    EL_TRY(el_cuda_tanh(S->pooled, n * dim, g));
-    EL_TRY(el_cuda_linear(S->gpu_logits, c->n_labels, S->pooled, S->w.cls_w.p, S->w.cls_w.dt,
-                          S->w.cls_b.p, S->w.cls_b.dt, n, dim, c->n_labels, g));
-    return el_gpu_copy_async(logits, S->gpu_logits, n * c->n_labels * sizeof(float),
-                             e->gpu_stream);
+        EL_TRY(o->copy(x, S->cls + b * dim, S->x + (size_t)e->starts[b] * dim, dim));
+    EL_TRY(o->linear(x, S->pooled, dim, S->cls, S->w.pool_w, S->w.pool_b, n, dim, dim));
+    EL_TRY(o->act(x, EL_ACT_TANH, S->pooled, NULL, n * dim));
+    float *lg = o->host_visible ? logits : S->gpu_logits;
+    EL_TRY(o->linear(x, lg, c->n_labels, S->pooled, S->w.cls_w, S->w.cls_b, n, dim,
+                     c->n_labels));
+    if (o->host_visible) return EL_OK;
+    return o->download(x, logits, lg, n * c->n_labels * sizeof(float));
 }
-#endif
 
 const el_family el_family_bert = {
     .name = "bert",
@@ -528,15 +471,8 @@ const el_family el_family_bert = {
     .plan = bert_plan,
     .open = bert_open,
     .close = el_family_tok_close,
-    .session_init = NULL,
-    .session_deinit = NULL,
-    .forward = NULL,
     .tokenizer = el_family_tok_get,
     .encoder_init = bert_encoder_init,
     .encode = bert_encode,
     .classify = bert_classify,
-#ifdef EL_HAVE_CUDA
-    .encode_cuda = bert_encode_cuda,
-    .classify_cuda = bert_classify_cuda,
-#endif
 };

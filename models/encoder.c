@@ -41,7 +41,7 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
     bool on_gpu = false; /* the arena decides, as for sessions */
-    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->encode_cuda,
+    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->encode,
                                        &on_gpu);
     if (ds != EL_OK) return ds;
     if (on_gpu && plan->params.memory != el_arena_memory(a))
@@ -92,6 +92,7 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     e->ids = ids;
     e->type_ids = tids;
     e->on_gpu = on_gpu;
+    e->ops = el_ops_for(on_gpu);
     el_status st = EL_OK;
     if (on_gpu) {
         el_gpu_stream *gs = NULL;
@@ -178,12 +179,8 @@ static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids
 /* The family's encoder on the encoder's device: *h = the packed hidden states, in host
  * memory. */
 static el_status run_encode(el_encoder *e, const float **h) {
-    if (!e->on_gpu) {
-        *h = e->family->encode(e, e->ids, e->type_ids);
-        return EL_OK;
-    }
-    el_status s = e->family->encode_cuda(e, h);
-    return s == EL_OK ? el_gpu_sync(e->gpu_stream) : s;
+    el_status s = e->family->encode(e, h);
+    return s == EL_OK && e->on_gpu ? el_gpu_sync(e->gpu_stream) : s;
 }
 
 el_status el_encode(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
@@ -260,15 +257,10 @@ el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids
     if (cap / nl < batch)
         return el_errorf(EL_E_USAGE, "el_classify: logits hold %zu floats, %u sequences of %zu "
                          "labels need %zu", cap, batch, nl, (size_t)batch * nl);
-    if (e->on_gpu) {
-        const float *h = NULL;
-        if ((s = e->family->encode_cuda(e, &h)) != EL_OK ||
-            (s = e->family->classify_cuda(e, logits)) != EL_OK ||
-            (s = el_gpu_sync(e->gpu_stream)) != EL_OK)
-            return s;
-    } else {
-        e->family->classify(e, e->family->encode(e, e->ids, e->type_ids), logits);
-    }
+    const float *h = NULL;
+    if ((s = e->family->encode(e, &h)) != EL_OK || (s = e->family->classify(e, logits)) != EL_OK ||
+        (e->on_gpu && (s = el_gpu_sync(e->gpu_stream)) != EL_OK))
+        return s;
     if (!probs) return EL_OK;
     /* As transformers' pipelines: one label or multi-label heads -> an independent sigmoid
      * per label; single-label heads -> softmax; regression -> the raw value. */

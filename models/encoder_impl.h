@@ -34,7 +34,8 @@ struct el_encoder {
                                      unpacks the hidden states into it) */
     float *logits;                /* [max_batch, n_labels] (NULL without a head) */
     void *family_state;           /* owned by the family, in scratch */
-    bool on_gpu;                  /* encode_cuda on gpu_stream; weights|act in CUDA memory */
+    bool on_gpu;                  /* on gpu_stream; weights|act in CUDA memory */
+    const el_ops *ops;            /* the backend the encoder runs on */
     void *gpu_stream;             /* el_gpu_stream (cudaStream_t) */
 };
 

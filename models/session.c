@@ -116,9 +116,9 @@ static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_d
     if (d != EL_DEVICE_AUTO && d != EL_DEVICE_CUDA)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
     bool ok = cuda_gpu(&g, reason, sizeof reason);
-    if (ok && m && (!m->family || (!m->family->forward_cuda && !m->family->encode_cuda))) {
-        snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but the %s family has no CUDA "
-                 "forward pass yet", g.name, m->family ? m->family->name : "generic");
+    if (ok && m && (!m->family || (!m->family->forward && !m->family->encode))) {
+        snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but the %s family has no "
+                 "forward pass", g.name, m->family ? m->family->name : "generic");
         ok = false;
     }
     if (!ok) {
@@ -190,7 +190,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         prm.device != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
     bool on_gpu = false;
-    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->forward_cuda,
+    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->forward,
                                        &on_gpu);
     if (ds != EL_OK) return ds;
     if (prm.threads > EL_POOL_MAX_THREADS)
@@ -234,6 +234,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     s->ids = ids;
     s->ids_cap = ids_cap;
     s->on_gpu = on_gpu;
+    s->ops = el_ops_for(on_gpu);
     el_status st = EL_OK;
     if (on_gpu) {
         el_gpu_stream *gs = NULL;
@@ -297,13 +298,9 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
                              ids[i], s->vocab);
     for (size_t i = 0; i < n; i += s->chunk) {
         size_t m = n - i < s->chunk ? n - i : s->chunk;
-        if (s->on_gpu) {
-            el_status st = s->family->forward_cuda(s, ids + i, m, i + m == n);
-            if (st == EL_OK) st = el_gpu_sync(s->gpu_stream);
-            if (st != EL_OK) return st;
-        } else {
-            s->family->forward(s, ids + i, m, i + m == n);
-        }
+        el_status st = s->family->forward(s, ids + i, m, i + m == n);
+        if (st == EL_OK && s->on_gpu) st = el_gpu_sync(s->gpu_stream);
+        if (st != EL_OK) return st;
         s->pos += (uint32_t)m;
     }
     *logits = s->logits;

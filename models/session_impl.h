@@ -6,6 +6,7 @@
 
 #include "arena/arena.h"
 #include "kernels/cpu/cpu.h"
+#include "models/ops.h"
 #include "loader/model_impl.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,13 +25,6 @@ typedef struct el_carver {
 
 /* count * elem_size bytes (count may be 0: returns NULL, takes nothing). */
 void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *what);
-
-/* Returns from the enclosing function when call fails (GPU forward passes). */
-#define EL_TRY(call)                                                                           \
-    do {                                                                                       \
-        el_status el_try_ = (call);                                                            \
-        if (el_try_ != EL_OK) return el_try_;                                                  \
-    } while (0)
 
 /* Where a session or encoder on d runs, given its arena: the GPU when the arena is in CUDA
  * memory and d is not the CPU (the family needs a CUDA pass: has_cuda_pass); errors for
@@ -84,7 +78,8 @@ struct el_session {
     uint32_t n_stop;
     void *family_state;          /* owned by the family, in scratch */
     el_pool *pool;               /* in scratch */
-    bool on_gpu;                 /* forward_cuda on gpu_stream; weights|kv|act in CUDA memory */
+    bool on_gpu;                 /* on gpu_stream; weights|kv|act in CUDA memory */
+    const el_ops *ops;           /* the backend the forward pass runs on */
     void *gpu_stream;            /* el_gpu_stream (cudaStream_t) */
     int32_t *ids;                /* [ids_cap] prompt tokens, in scratch */
     size_t ids_cap;

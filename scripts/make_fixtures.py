@@ -322,6 +322,21 @@ VARIANTS = [
     dict(name="head_dim", hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
          head_dim=32, num_hidden_layers=2, intermediate_size=72, tie_word_embeddings=True,
          rope_theta=1000000.0, rms_norm_eps=1e-5, config_layout="v4"),
+    # Other decoder architectures on the same code (models/arch.c): Llama with every
+    # optional bias, Qwen2 (q/k/v biases) and Mistral (sliding window as long as the
+    # context, so the window never binds; a longer --ctx is refused).
+    dict(name="bias", hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+         num_hidden_layers=2, intermediate_size=80, tie_word_embeddings=True,
+         rope_theta=10000.0, rms_norm_eps=1e-6, attention_bias=True, mlp_bias=True,
+         config_layout="v5"),
+    dict(name="qwen2", arch="qwen2", hidden_size=64, num_attention_heads=4,
+         num_key_value_heads=2, num_hidden_layers=2, intermediate_size=96,
+         tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6,
+         use_sliding_window=False, config_layout="v5"),
+    dict(name="mistral", arch="mistral", hidden_size=64, num_attention_heads=4,
+         num_key_value_heads=1, num_hidden_layers=2, intermediate_size=88,
+         tie_word_embeddings=False, rope_theta=10000.0, rms_norm_eps=1e-5,
+         sliding_window=128, config_layout="v5"),
 ]
 
 MIN_MARGIN = 0.02  # accepted top-1 minus top-2 logit gap at every greedy step
@@ -332,17 +347,24 @@ def f32_bytes(t):
     return np.ascontiguousarray(t.detach().to("cpu").float().numpy(), dtype="<f4").tobytes()
 
 
+def arch_classes(v):
+    import transformers as T
+    arch = v.get("arch", "llama")
+    return {"llama": (T.LlamaConfig, T.LlamaForCausalLM),
+            "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM),
+            "mistral": (T.MistralConfig, T.MistralForCausalLM)}[arch]
+
+
 def build_model(v, seed):
     """A LlamaForCausalLM with weights large enough that logits spread (HF's default init,
     std 0.02, gives nearly flat logits whose argmax any rounding could flip)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    kw = {k: val for k, val in v.items() if k not in ("name", "config_layout")}
-    cfg = LlamaConfig(vocab_size=512, max_position_embeddings=128, bos_token_id=1,
-                      eos_token_id=2, hidden_act="silu", attn_implementation="eager", **kw)
+    config_cls, model_cls = arch_classes(v)
+    kw = {k: val for k, val in v.items() if k not in ("name", "config_layout", "arch")}
+    cfg = config_cls(vocab_size=512, max_position_embeddings=128, bos_token_id=1,
+                     eos_token_id=2, hidden_act="silu", attn_implementation="eager", **kw)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(cfg).float().eval()
+    model = model_cls(cfg).float().eval()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -352,6 +374,8 @@ def build_model(v, seed):
                 # Small against the layers' outputs: with tied embeddings a large e makes
                 # logits ~ |e|^2 for the input token and greedy decoding just repeats it.
                 p.copy_(0.25 * torch.randn(p.shape, generator=g))
+            elif p.ndim == 1:  # biases (bias variants): visible next to the products
+                p.copy_(0.2 * torch.randn(p.shape, generator=g))
             else:  # (out, in) linear weights
                 p.copy_(torch.randn(p.shape, generator=g) / (p.shape[1] ** 0.5))
     if cfg.tie_word_embeddings:
@@ -397,9 +421,7 @@ def rewrite_config_v4(path):
 
 
 def make_model(v, prompt_ids):
-    import numpy as np
     import torch
-    from transformers import LlamaForCausalLM
 
     name = "hf_llama_" + v["name"]
     out = os.path.join(FIX, name)
@@ -441,8 +463,8 @@ def make_model(v, prompt_ids):
 
     # Reload what is on disk and recompute: the files, not the in-memory model, are the
     # fixture.
-    disk = LlamaForCausalLM.from_pretrained(out, torch_dtype=torch.float32,
-                                            attn_implementation="eager").eval()
+    disk = arch_classes(v)[1].from_pretrained(out, torch_dtype=torch.float32,
+                                              attn_implementation="eager").eval()
     x = torch.tensor([prompt_ids])
     with torch.no_grad():
         logits = disk(x).logits[0].float()                     # (n_prompt, vocab)
@@ -459,6 +481,7 @@ def make_model(v, prompt_ids):
     cfg = disk.config
     ref = {
         "variant": v["name"],
+        "family": v.get("arch", "llama"),
         "versions": versions(),
         "seed": seed,
         "dtype": "float32",
@@ -518,7 +541,7 @@ def main():
             for f in os.listdir(os.path.join(FIX, d)):
                 total += os.path.getsize(os.path.join(FIX, d, f))
     print("hf fixtures: %d bytes in all" % total)
-    assert total < 2 * 1000 * 1000, "fixtures must stay under 2 MB"
+    assert total < 5 * 1000 * 1000, "fixtures must stay under 5 MB"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-/* test_llama_hf.c - tiny Hugging Face LlamaForCausalLM folders (tests/fixtures/hf_llama_*,
- * made by scripts/make_fixtures.py with transformers) through the public API: open the
+/* test_llama_hf.c - tiny Hugging Face decoder folders (tests/fixtures/hf_llama_*, made by
+ * scripts/make_fixtures.py with transformers: LlamaForCausalLM in three shapes and with
+ * every optional bias, Qwen2ForCausalLM, MistralForCausalLM; reference.json names the
+ * family each must open as) through the public API: open the
  * folder, plan, arena, load, session; logits at every prompt position and 16 greedy ids
  * against transformers' recordings, with the weights as stored (f32) and converted to f16;
  * then the same prompt through the model's tokenizer.json and el_generate. */
@@ -27,6 +29,7 @@
 typedef struct ref {
     char dir[512];
     const char *variant;
+    const char *family; /* "llama", "qwen2", "mistral" */
     uint32_t vocab;
     bool tied;
     int32_t prompt_ids[64];
@@ -77,6 +80,8 @@ static bool ref_load(const char *variant, ref *r) {
     if (!r->json) return false;
     r->vocab = (uint32_t)cJSON_GetObjectItem(r->json, "vocab_size")->valuedouble;
     r->tied = cJSON_IsTrue(cJSON_GetObjectItem(r->json, "tie_word_embeddings"));
+    const cJSON *fam = cJSON_GetObjectItem(r->json, "family");
+    r->family = cJSON_IsString(fam) ? fam->valuestring : "llama";
     r->prompt = cJSON_GetObjectItem(r->json, "prompt")->valuestring;
     r->n_prompt = get_ids(cJSON_GetObjectItem(r->json, "prompt_ids"), r->prompt_ids, 64);
     size_t g = get_ids(cJSON_GetObjectItem(r->json, "greedy_ids"), r->greedy, N_GREEDY);
@@ -131,7 +136,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(r->dir, NULL, &m));
     if (!m) return;
-    EL_CHECK(strcmp(el_model_family(m), "llama") == 0);
+    EL_CHECK(strcmp(el_model_family(m), r->family) == 0);
     EL_CHECK(strcmp(el_model_format(m), "safetensors") == 0);
     el_tensor_info ti;
     EL_CHECK_OK(el_model_tensor_find(m, "model.embed_tokens.weight", &ti));
@@ -235,7 +240,8 @@ static void check_vocab_mismatch(const ref *r) {
 }
 
 int main(void) {
-    static const char *const variants[] = {"gqa", "untied", "head_dim"};
+    static const char *const variants[] = {"gqa", "untied", "head_dim", "bias", "qwen2",
+                                           "mistral"};
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         ref r;
         if (ref_load(variants[i], &r)) {

@@ -1,0 +1,232 @@
+/* arch.c - the decoder architectures (see arch.h): one row each, and their families. */
+#include "models/arch.h"
+#include "models/family_tok.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Hugging Face's Llama layout, shared by Llama, Mistral and Qwen2. */
+#define HF_LLAMA_NAMES                                                                         \
+    [EL_R_EMBED] = "model.embed_tokens.weight", [EL_R_OUT_NORM] = "model.norm.weight",        \
+    [EL_R_HEAD] = "lm_head.weight",                                                           \
+    [EL_R_ATTN_NORM] = "model.layers.%u.input_layernorm.weight",                              \
+    [EL_R_Q] = "model.layers.%u.self_attn.q_proj.weight",                                     \
+    [EL_R_Q_B] = "model.layers.%u.self_attn.q_proj.bias",                                     \
+    [EL_R_K] = "model.layers.%u.self_attn.k_proj.weight",                                     \
+    [EL_R_K_B] = "model.layers.%u.self_attn.k_proj.bias",                                     \
+    [EL_R_V] = "model.layers.%u.self_attn.v_proj.weight",                                     \
+    [EL_R_V_B] = "model.layers.%u.self_attn.v_proj.bias",                                     \
+    [EL_R_O] = "model.layers.%u.self_attn.o_proj.weight",                                     \
+    [EL_R_O_B] = "model.layers.%u.self_attn.o_proj.bias",                                     \
+    [EL_R_FFN_NORM] = "model.layers.%u.post_attention_layernorm.weight",                      \
+    [EL_R_GATE] = "model.layers.%u.mlp.gate_proj.weight",                                     \
+    [EL_R_GATE_B] = "model.layers.%u.mlp.gate_proj.bias",                                     \
+    [EL_R_UP] = "model.layers.%u.mlp.up_proj.weight",                                         \
+    [EL_R_UP_B] = "model.layers.%u.mlp.up_proj.bias",                                         \
+    [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",                                     \
+    [EL_R_DOWN_B] = "model.layers.%u.mlp.down_proj.bias"
+
+#define HF_KEYS                                                                                \
+    .key_dim = "hidden_size", .key_layers = "num_hidden_layers",                               \
+    .key_heads = "num_attention_heads", .key_pos = "max_position_embeddings"
+
+#define BPE_TOKENIZERS                                                                         \
+    .tok_names = {"tokenizer.json", "vocab.json+merges.txt", "encoder.json+vocab.bpe"},       \
+    .tok_what = "tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe"
+
+static const el_arch k_llama = {
+    HF_KEYS,
+    .name = "llama",
+    .model_types = {"llama", NULL},
+    .prefixes = {"", NULL},
+    .names = {HF_LLAMA_NAMES},
+    .norm = EL_NORM_RMS,
+    .llama2c = true,
+    .eps_default = 1e-6f, /* LlamaConfig's */
+    .theta_default = 10000.0f,
+    .tok_names = {"tokenizer.json", "tokenizer.model", "tok%u.bin", "tokenizer.bin"},
+    .tok_what = "tokenizer.json, tok%u.bin or tokenizer.bin",
+};
+
+static const el_arch k_mistral = {
+    HF_KEYS,
+    .name = "mistral",
+    .model_types = {"mistral", NULL},
+    .prefixes = {"", NULL},
+    .names = {HF_LLAMA_NAMES},
+    .norm = EL_NORM_RMS,
+    .eps_default = 1e-6f,
+    .theta_default = 10000.0f,
+    .tok_names = {"tokenizer.json", "tokenizer.model"},
+    .tok_what = "tokenizer.json",
+};
+
+static const el_arch k_qwen2 = {
+    HF_KEYS,
+    .name = "qwen2",
+    .model_types = {"qwen2", NULL},
+    .prefixes = {"", NULL},
+    .names = {HF_LLAMA_NAMES},
+    .norm = EL_NORM_RMS,
+    .biases = EL_BIAS_QKV,
+    .eps_default = 1e-6f,
+    .theta_default = 10000.0f,
+    BPE_TOKENIZERS,
+};
+
+static const el_arch k_gpt2 = {
+    .key_dim = "n_embd", .key_layers = "n_layer", .key_heads = "n_head",
+    .key_pos = "n_positions",
+    .name = "gpt2",
+    .model_types = {"gpt2", NULL},
+    .prefixes = {"transformer.", "", NULL},
+    .names = {
+        [EL_R_EMBED] = "wte.weight", [EL_R_POS] = "wpe.weight",
+        [EL_R_OUT_NORM] = "ln_f.weight", [EL_R_OUT_NORM_B] = "ln_f.bias",
+        [EL_R_HEAD] = "lm_head.weight",
+        [EL_R_ATTN_NORM] = "h.%u.ln_1.weight", [EL_R_ATTN_NORM_B] = "h.%u.ln_1.bias",
+        [EL_R_QKV] = "h.%u.attn.c_attn.weight", [EL_R_QKV_B] = "h.%u.attn.c_attn.bias",
+        [EL_R_O] = "h.%u.attn.c_proj.weight", [EL_R_O_B] = "h.%u.attn.c_proj.bias",
+        [EL_R_FFN_NORM] = "h.%u.ln_2.weight", [EL_R_FFN_NORM_B] = "h.%u.ln_2.bias",
+        [EL_R_UP] = "h.%u.mlp.c_fc.weight", [EL_R_UP_B] = "h.%u.mlp.c_fc.bias",
+        [EL_R_DOWN] = "h.%u.mlp.c_proj.weight", [EL_R_DOWN_B] = "h.%u.mlp.c_proj.bias",
+    },
+    .norm = EL_NORM_LAYER,
+    .learned_pos = true,
+    .conv1d = true,
+    .tied_default = true,
+    .biases = EL_BIAS_QKV | EL_BIAS_O | EL_BIAS_MLP | EL_BIAS_NORM,
+    .ffn_mult_default = 4,
+    .eps_default = 1e-5f, /* GPT2Config's */
+    BPE_TOKENIZERS,
+};
+
+el_bias_mask el_arch_bias_of(el_role r) {
+    switch (r) {
+    case EL_R_QKV_B: case EL_R_Q_B: case EL_R_K_B: case EL_R_V_B: return EL_BIAS_QKV;
+    case EL_R_O_B: return EL_BIAS_O;
+    case EL_R_GATE_B: case EL_R_UP_B: case EL_R_DOWN_B: return EL_BIAS_MLP;
+    case EL_R_OUT_NORM_B: case EL_R_ATTN_NORM_B: case EL_R_FFN_NORM_B: return EL_BIAS_NORM;
+    default: return (el_bias_mask)0;
+    }
+}
+
+bool el_arch_is_conv1d_role(el_role r) {
+    return r == EL_R_QKV || r == EL_R_O || r == EL_R_UP || r == EL_R_DOWN;
+}
+
+void el_arch_name(char *buf, size_t cap, const char *fmt, uint32_t layer) {
+    const char *u = strstr(fmt, "%u");
+    if (!u) {
+        snprintf(buf, cap, "%s", fmt);
+        return;
+    }
+    snprintf(buf, cap, "%.*s%u%s", (int)(u - fmt), fmt, layer, u + 2);
+}
+
+/* name against a format whose only conversion is %u (one or more digits). */
+static bool match_fmt(const char *fmt, const char *s) {
+    while (*fmt) {
+        if (fmt[0] == '%' && fmt[1] == 'u') {
+            if (!isdigit((unsigned char)*s)) return false;
+            while (isdigit((unsigned char)*s)) s++;
+            fmt += 2;
+        } else if (*fmt++ != *s++) {
+            return false;
+        }
+    }
+    return *s == '\0';
+}
+
+bool el_arch_is_conv1d_name(const el_arch *a, const char *name) {
+    for (size_t p = 0; p < EL_ARCH_MAX_PREFIX && a->prefixes[p]; p++) {
+        size_t pl = strlen(a->prefixes[p]);
+        if (strncmp(name, a->prefixes[p], pl)) continue;
+        for (int r = EL_R_FIRST_LAYER; r < EL_R_COUNT; r++)
+            if (el_arch_is_conv1d_role((el_role)r) && a->names[r] &&
+                match_fmt(a->names[r], name + pl))
+                return true;
+    }
+    return false;
+}
+
+bool el_arch_matches_type(const el_arch *a, const char *model_type) {
+    for (size_t i = 0; i < 4 && a->model_types[i]; i++)
+        if (!strcmp(a->model_types[i], model_type)) return true;
+    return false;
+}
+
+/* A bias tensor in the file that the config says the model does not have. */
+static el_status stray_bias(const el_arch *a, const el_model *m, el_role r, const char *why) {
+    char name[160];
+    el_arch_name(name, sizeof name, a->names[r], 0);
+    if (el_model_find(m, name) >= 0)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is present but %s: the model as "
+                         "configured would not use it", m->path, name, why);
+    return EL_OK;
+}
+
+el_status el_arch_check_config(const el_arch *a, const el_model *m, el_act_kind *act,
+                               uint32_t *biases, uint32_t *window) {
+    const el_config *k = &m->config;
+    const char *ha = k->hidden_act;
+    *biases = a->biases;
+    *window = 0;
+    if (a->conv1d) { /* GPT-2's activation_function */
+        if (!ha[0] || !strcmp(ha, "gelu_new") || !strcmp(ha, "gelu_pytorch_tanh"))
+            *act = EL_ACT_GELU_TANH;
+        else if (!strcmp(ha, "gelu"))
+            *act = EL_ACT_GELU_ERF;
+        else
+            return el_errorf(EL_E_UNSUPPORTED, "%s: config activation_function '%s': the %s "
+                             "family runs gelu_new / gelu_pytorch_tanh (tanh GELU) and gelu",
+                             m->path, ha, a->name);
+        return EL_OK;
+    }
+    if (ha[0] && strcmp(ha, "silu") && strcmp(ha, "swish"))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config hidden_act '%s': the %s family runs "
+                         "SwiGLU (silu) only", m->path, ha, a->name);
+    *act = EL_ACT_SWIGLU;
+    el_status s;
+    if (k->attention_bias) *biases |= EL_BIAS_QKV | EL_BIAS_O;
+    if (k->mlp_bias) *biases |= EL_BIAS_MLP;
+    if (!(*biases & EL_BIAS_QKV) &&
+        (s = stray_bias(a, m, EL_R_Q_B, "config attention_bias is false")) != EL_OK)
+        return s;
+    if (!(*biases & EL_BIAS_O) &&
+        (s = stray_bias(a, m, EL_R_O_B, "config attention_bias is false")) != EL_OK)
+        return s;
+    if (!(*biases & EL_BIAS_MLP) &&
+        (s = stray_bias(a, m, EL_R_GATE_B, "config mlp_bias is false")) != EL_OK)
+        return s;
+    /* Mistral applies sliding_window whenever it is set; Qwen2 only with use_sliding_window
+     * (then from layer max_window_layers on: refused below rather than half-applied). */
+    if (!strcmp(a->name, "qwen2")) {
+        if (k->use_sliding_window && k->sliding_window)
+            return el_errorf(EL_E_UNSUPPORTED, "%s: config use_sliding_window is true: "
+                             "Qwen2 sliding-window layers are not supported", m->path);
+    } else {
+        *window = k->sliding_window;
+    }
+    return EL_OK;
+}
+
+#define DECODER_FAMILY(var, ar, nm, nobos)                                                    \
+    const el_family var = {                                                                    \
+        .name = nm,                                                                            \
+        .arch = &ar,                                                                           \
+        .prompt_without_bos = nobos,                                                           \
+        .detect = el_decoder_detect,                                                           \
+        .plan = el_decoder_plan,                                                               \
+        .open = el_decoder_open,                                                               \
+        .close = el_family_tok_close,                                                          \
+        .session_init = el_decoder_session_init,                                               \
+        .forward = el_decoder_forward,                                                         \
+        .tokenizer = el_family_tok_get,                                                        \
+    }
+
+DECODER_FAMILY(el_family_llama, k_llama, "llama", false);
+DECODER_FAMILY(el_family_mistral, k_mistral, "mistral", false);
+DECODER_FAMILY(el_family_qwen2, k_qwen2, "qwen2", false);
+DECODER_FAMILY(el_family_gpt2, k_gpt2, "gpt2", true);

@@ -1,0 +1,460 @@
+/* decoder.c - the one decoder-only transformer, written once against the op table
+ * (models/ops.h), and the architectures it runs, described as data (models/arch.c):
+ * Llama (llama2.c checkpoints and HF folders), Mistral, Qwen2 and GPT-2 are rows of that
+ * table, not code. Per layer:
+ *   xb = norm(x); q, k, v = linear(xb) (k and v straight into the KV cache), RoPE on q, k
+ *   (unless learned positions), causal GQA, x += linear_o(att); xb = norm(x);
+ *   h = act(linear_gate(xb)) * linear_up(xb) (gated) or act(linear_up(xb)); x += down(h).
+ * Then the final norm and the classifier on the last position. A config feature the
+ * description does not cover is refused by name in decoder_config (plan and run alike). */
+#include "loader/load_impl.h"
+#include "models/arch.h"
+#include "models/family_tok.h"
+#include "models/session_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+typedef struct dec_cfg {
+    const el_arch *a;
+    char prefix[16];     /* tensor name prefix found in the file ("" or e.g. "transformer.") */
+    uint32_t dim;        /* hidden size */
+    uint32_t hidden;     /* FFN width */
+    uint32_t n_layers;
+    uint32_t n_heads;
+    uint32_t n_kv_heads;
+    uint32_t head_dim;
+    uint32_t q_dim;      /* n_heads * head_dim */
+    uint32_t kv_dim;     /* n_kv_heads * head_dim */
+    uint32_t vocab;
+    uint32_t max_pos;    /* 0 = not stated */
+    float eps;
+    float theta;
+    el_act_kind act;
+    uint32_t biases;     /* EL_BIAS_* present in this model */
+    uint32_t window;     /* sliding attention window (0 = none): contexts past it refused */
+    bool tied;           /* classifier = embedding */
+    bool interleaved;    /* RoPE pairs (2i, 2i+1) (llama2.c, GGUF) vs rotate-half (HF) */
+} dec_cfg;
+
+static const el_arch *arch_of(const el_model *m) { return m->family->arch; }
+
+
+static el_status decoder_config(const el_model *m, dec_cfg *c) {
+    const el_config *k = &m->config;
+    const el_arch *a = arch_of(m);
+    memset(c, 0, sizeof *c);
+    c->a = a;
+    if (!m->has_config)
+        return el_errorf(EL_E_INVALID, "%s: no config.json next to the model", m->path);
+    el_status s = el_arch_check_config(a, m, &c->act, &c->biases, &c->window);
+    if (s != EL_OK) return s;
+    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
+        if (el_model_find(m, name) >= 0) {
+            snprintf(c->prefix, sizeof c->prefix, "%s", a->prefixes[i]);
+            break;
+        }
+    }
+    c->dim = k->hidden_size;
+    c->n_layers = k->num_layers;
+    c->n_heads = k->num_heads;
+    c->n_kv_heads = k->num_kv_heads ? k->num_kv_heads : k->num_heads;
+    c->vocab = k->vocab_size;
+    c->max_pos = k->max_positions;
+    uint64_t hidden = k->intermediate_size ? k->intermediate_size
+                                           : (uint64_t)a->ffn_mult_default * c->dim;
+    if (!c->dim || !hidden || !c->n_layers || !c->n_heads || !c->vocab)
+        return el_errorf(EL_E_INVALID, "%s: config needs hidden_size, intermediate_size, "
+                         "num_hidden_layers, num_attention_heads and vocab_size > 0 (got %u, "
+                         "%llu, %u, %u, %u)", m->path, c->dim, (unsigned long long)hidden,
+                         c->n_layers, c->n_heads, c->vocab);
+    if (a->learned_pos && !c->max_pos)
+        return el_errorf(EL_E_INVALID, "%s: config needs n_positions (max_position_embeddings) "
+                         "> 0: the %s architecture learns its positions", m->path, a->name);
+    if (c->n_heads % c->n_kv_heads)
+        return el_errorf(EL_E_INVALID, "%s: num_attention_heads %u is not a multiple of "
+                         "num_key_value_heads %u", m->path, c->n_heads, c->n_kv_heads);
+    c->head_dim = k->head_dim;
+    if (!c->head_dim) {
+        if (c->dim % c->n_heads)
+            return el_errorf(EL_E_INVALID, "%s: %s %u is not a multiple of %s %u%s", m->path,
+                             a->key_dim, c->dim, a->key_heads, c->n_heads,
+                             a->learned_pos ? "" : " (and no head_dim)");
+        c->head_dim = c->dim / c->n_heads;
+    }
+    if (!a->learned_pos && c->head_dim % 2)
+        return el_errorf(EL_E_INVALID, "%s: head_dim %u must be even for RoPE", m->path,
+                         c->head_dim);
+    uint64_t qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
+    if (qd > (1u << 24) || c->dim > (1u << 24) || hidden > (1u << 26) || c->n_layers > 4096)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: dimensions too large (hidden %u, heads x "
+                         "head_dim %llu, FFN %llu, layers %u)", m->path, c->dim,
+                         (unsigned long long)qd, (unsigned long long)hidden, c->n_layers);
+    c->hidden = (uint32_t)hidden;
+    c->q_dim = (uint32_t)qd;
+    c->kv_dim = (uint32_t)kvd;
+    c->eps = k->norm_eps > 0 ? (float)k->norm_eps : a->eps_default;
+    c->theta = k->rope_theta > 0 ? (float)k->rope_theta : a->theta_default;
+    char head[160];
+    snprintf(head, sizeof head, "%s", a->names[EL_R_HEAD]);
+    bool has_head = el_model_find(m, head) >= 0;
+    c->tied = k->has_tie_word_embeddings ? k->tie_word_embeddings
+                                         : (a->tied_default || !has_head);
+    if (!c->tied && !has_head)
+        return el_errorf(EL_E_INVALID, "%s: tie_word_embeddings is false but there is no "
+                         "%s", m->path, head);
+    c->interleaved = (m->flags & EL_MODEL_ROPE_INTERLEAVED) != 0;
+    return EL_OK;
+}
+
+/* ---- tensors ---------------------------------------------------------------------------- */
+
+typedef struct dec_layer {
+    el_weight w[EL_R_COUNT]; /* by role; p NULL for roles the model has not */
+} dec_layer;
+
+/* Rows and columns (as placed) of each role, 0 rows = a vector. */
+static void role_shape(const dec_cfg *c, el_role r, uint64_t *rows, uint64_t *cols) {
+    const uint64_t d = c->dim, q = c->q_dim, kv = c->kv_dim, h = c->hidden;
+    uint64_t shape[EL_R_COUNT][2] = {
+        [EL_R_EMBED] = {c->vocab, d},      [EL_R_POS] = {c->max_pos, d},
+        [EL_R_OUT_NORM] = {0, d},          [EL_R_OUT_NORM_B] = {0, d},
+        [EL_R_HEAD] = {c->vocab, d},
+        [EL_R_ATTN_NORM] = {0, d},         [EL_R_ATTN_NORM_B] = {0, d},
+        [EL_R_QKV] = {q + 2 * kv, d},      [EL_R_QKV_B] = {0, q + 2 * kv},
+        [EL_R_Q] = {q, d},                 [EL_R_Q_B] = {0, q},
+        [EL_R_K] = {kv, d},                [EL_R_K_B] = {0, kv},
+        [EL_R_V] = {kv, d},                [EL_R_V_B] = {0, kv},
+        [EL_R_O] = {d, q},                 [EL_R_O_B] = {0, d},
+        [EL_R_FFN_NORM] = {0, d},          [EL_R_FFN_NORM_B] = {0, d},
+        [EL_R_GATE] = {h, d},              [EL_R_GATE_B] = {0, h},
+        [EL_R_UP] = {h, d},                [EL_R_UP_B] = {0, h},
+        [EL_R_DOWN] = {d, h},              [EL_R_DOWN_B] = {0, d},
+    };
+    *rows = shape[r][0];
+    *cols = shape[r][1];
+    /* Conv1D weights are stored [in, out]: the table above is the placed shape. */
+    if (c->a->conv1d && *rows && el_arch_is_conv1d_role(r)) {
+        uint64_t t = *rows;
+        *rows = *cols;
+        *cols = t;
+    }
+}
+
+/* Does the model have role r (given its architecture and config)? */
+static bool has_role(const dec_cfg *c, el_role r) {
+    if (!c->a->names[r]) return false;
+    if (r == EL_R_HEAD) return !c->tied;
+    if (r == EL_R_POS) return c->a->learned_pos;
+    el_bias_mask bm = el_arch_bias_of(r);
+    return bm == 0 || (c->biases & bm);
+}
+
+/* Checks (layers NULL: binds to a dummy) or binds every tensor; target as el_weight_bind. */
+static el_status dec_tensors(const el_model *m, const dec_cfg *c, el_dtype target,
+                             dec_layer *layers, dec_layer *top) {
+    const el_arch *a = c->a;
+    dec_layer tmp;
+    el_status s;
+    char name[160];
+    for (int r = 0; r < EL_R_FIRST_LAYER; r++) {
+        if (!has_role(c, (el_role)r)) continue;
+        uint64_t rows, cols;
+        role_shape(c, (el_role)r, &rows, &cols);
+        const char *px = r == EL_R_HEAD ? "" : c->prefix;
+        if ((s = el_weight_bind(m, a->name, px, a->names[r], rows, cols, target,
+                                &top->w[r])) != EL_OK)
+            return s;
+    }
+    if (c->tied) top->w[EL_R_HEAD] = top->w[EL_R_EMBED];
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        dec_layer *L = layers ? &layers[l] : &tmp;
+        memset(L, 0, sizeof *L);
+        for (int r = EL_R_FIRST_LAYER; r < EL_R_COUNT; r++) {
+            if (!has_role(c, (el_role)r)) continue;
+            uint64_t rows, cols;
+            role_shape(c, (el_role)r, &rows, &cols);
+            el_arch_name(name, sizeof name, a->names[r], l);
+            if ((s = el_weight_bind(m, a->name, c->prefix, name, rows, cols, target,
+                                    &L->w[r])) != EL_OK)
+                return s;
+        }
+        /* Fused QKV: views of the q, k and v row blocks (and of the bias). */
+        if (has_role(c, EL_R_QKV)) {
+            el_weight w = L->w[EL_R_QKV], b = L->w[EL_R_QKV_B];
+            L->w[EL_R_Q] = w;
+            L->w[EL_R_K] = el_weight_rows(w, c->q_dim, c->dim);
+            L->w[EL_R_V] = el_weight_rows(w, (size_t)c->q_dim + c->kv_dim, c->dim);
+            if (b.p || has_role(c, EL_R_QKV_B)) {
+                L->w[EL_R_Q_B] = b;
+                L->w[EL_R_K_B] = el_weight_rows(b, 1, c->q_dim);
+                L->w[EL_R_V_B] = el_weight_rows(b, 1, (size_t)c->q_dim + c->kv_dim);
+            }
+        }
+    }
+    /* A layer the config does not know about means the config and the weights disagree. */
+    char extra[192];
+    el_arch_name(name, sizeof name, a->names[EL_R_ATTN_NORM], c->n_layers);
+    snprintf(extra, sizeof extra, "%s%s", c->prefix, name);
+    if (el_model_find(m, extra) >= 0)
+        return el_errorf(EL_E_INVALID, "%s: tensor %s exists but config %s is %u", m->path,
+                         extra, a->key_layers, c->n_layers);
+    return EL_OK;
+}
+
+/* ---- memory layout ---------------------------------------------------------------------- */
+
+typedef struct dec_state {
+    dec_cfg c;
+    uint32_t ctx;        /* positions in the cache */
+    uint32_t chunk;      /* rows of the batch buffers */
+    dec_layer top;       /* model-level roles */
+    dec_layer *layers;   /* [n_layers] */
+    float *kc;           /* [n_layers, ctx, kv_dim] keys (RoPE applied) */
+    float *vc;           /* [n_layers, ctx, kv_dim] values */
+    float *x;            /* [chunk, dim] residual stream */
+    float *xb;           /* [chunk, dim] normed input of a block */
+    float *xb2;          /* [chunk, dim] block output before the residual add */
+    float *q;            /* [chunk, q_dim] */
+    float *att_out;      /* [chunk, q_dim] */
+    float *hb;           /* [chunk, hidden] gate (or up), then the activation */
+    float *hb2;          /* [chunk, hidden] up (gated FFNs only) */
+    float *att;          /* [n_heads, ctx] attention scores (CPU) */
+    float *logits;       /* [vocab] */
+    float *rope_cos;     /* [ctx, head_dim / 2] (RoPE only) */
+    float *rope_sin;     /* [ctx, head_dim / 2] */
+    int32_t *dev_ids;    /* [chunk] the batch's ids where the backend reads them (act) */
+    float *host_logits;  /* [vocab] logits copied back from the backend (scratch) */
+} dec_state;
+
+/* The one sequence of carves, run by the plan (counting) and by session init (allocating).
+ * batch: sequences the plan sized the KV cache for (the session uses the first). */
+static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const dec_cfg *c,
+                            uint32_t ctx, uint32_t batch, uint32_t chunk) {
+    const bool gated = c->act == EL_ACT_SWIGLU, rope = !c->a->learned_pos;
+    dec_state *st = el_carve(sc, 1, sizeof *st, "decoder state");
+    dec_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
+    uint64_t cache = (uint64_t)c->n_layers * ctx * c->kv_dim;
+    float *kc = el_carve(kv, 2 * cache * batch, sizeof(float), "KV cache");
+    float *bufs[7];
+    const uint64_t widths[7] = {c->dim, c->dim, c->dim, c->q_dim, c->q_dim, c->hidden,
+                                gated ? c->hidden : 0};
+    for (int i = 0; i < 7; i++)
+        bufs[i] = el_carve(act, (uint64_t)chunk * widths[i], sizeof(float), "activations");
+    float *att = el_carve(act, (uint64_t)c->n_heads * ctx, sizeof(float), "attention scores");
+    float *logits = el_carve(act, c->vocab, sizeof(float), "logits");
+    uint64_t rope_n = rope ? (uint64_t)ctx * (c->head_dim / 2) : 0;
+    float *rc = el_carve(act, rope_n, sizeof(float), "RoPE table");
+    float *rs = el_carve(act, rope_n, sizeof(float), "RoPE table");
+    /* The backend's view of the ids and the host's copy of the logits (unused on the CPU,
+     * where both are host memory already; the plan is the same on every device). */
+    int32_t *ids = el_carve(act, chunk, sizeof(int32_t), "token ids");
+    float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
+    if (!st) return NULL;
+    memset(st, 0, sizeof *st);
+    st->c = *c;
+    st->ctx = ctx;
+    st->chunk = chunk;
+    st->layers = layers;
+    st->kc = kc;
+    st->vc = kc ? kc + cache : NULL;
+    st->x = bufs[0];
+    st->xb = bufs[1];
+    st->xb2 = bufs[2];
+    st->q = bufs[3];
+    st->att_out = bufs[4];
+    st->hb = bufs[5];
+    st->hb2 = bufs[6];
+    st->att = att;
+    st->logits = logits;
+    st->rope_cos = rc;
+    st->rope_sin = rs;
+    st->dev_ids = ids;
+    st->host_logits = hlogits;
+    return st;
+}
+
+/* The context: --ctx, else the model's maximum; never more than it. */
+static el_status resolve_ctx(const el_model *m, const dec_cfg *c, uint32_t want, uint32_t *ctx) {
+    if (want == 0) want = c->max_pos;
+    if (want == 0)
+        return el_errorf(EL_E_USAGE, "%s: the config states no max_position_embeddings: pass "
+                         "--ctx", m->path);
+    if (c->max_pos && want > c->max_pos)
+        return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u tokens (%s); use --ctx "
+                         "%u or less", want, m->path, c->a->learned_pos ? "has learned positions"
+                         : "was trained", c->max_pos, c->a->key_pos, c->max_pos);
+    if (c->window && want > c->window)
+        return el_errorf(EL_E_UNSUPPORTED, "--ctx %u: %s attends over a sliding window of %u "
+                         "tokens (config sliding_window), which is not implemented: use --ctx "
+                         "%u or less, where the window changes nothing", want, m->path,
+                         c->window, c->window);
+    *ctx = want;
+    return EL_OK;
+}
+
+/* ---- family hooks ----------------------------------------------------------------------- */
+
+bool el_decoder_detect(const el_family *f, const el_model *m) {
+    const el_arch *a = f->arch;
+    if (a->llama2c && !strcmp(m->format, "llama2c")) return true;
+    if (!m->has_config || !el_arch_matches_type(a, m->config.model_type)) return false;
+    char name[160];
+    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
+        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
+        if (el_model_find(m, name) >= 0) return true;
+    }
+    return false;
+}
+
+el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
+                              uint64_t *act_bytes, uint64_t *scratch_bytes) {
+    dec_cfg c;
+    el_status s = decoder_config(m, &c);
+    if (s != EL_OK) return s;
+    dec_layer top;
+    memset(&top, 0, sizeof top);
+    if ((s = dec_tensors(m, &c, p->dtype, NULL, &top)) != EL_OK) return s;
+    uint32_t ctx = 0;
+    if ((s = resolve_ctx(m, &c, p->ctx, &ctx)) != EL_OK) return s;
+    el_carver kv = {NULL, EL_REGION_KV, 0, EL_OK}, sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carver act = {NULL, EL_REGION_ACT, 0, EL_OK};
+    dec_carve(&kv, &act, &sc, &c, ctx, p->batch ? p->batch : 1, el_session_planned_chunk(ctx));
+    if (kv.status != EL_OK) return kv.status;
+    if (act.status != EL_OK) return act.status;
+    if (sc.status != EL_OK) return sc.status;
+    uint64_t generic;
+    if ((s = el_session_plan_scratch(c.vocab, ctx, &generic)) != EL_OK) return s;
+    *kv_bytes = kv.bytes;
+    *act_bytes = act.bytes;
+    if (!el_add_u64(sc.bytes, generic, scratch_bytes))
+        return el_errorf(EL_E_NOFIT, "%s: scratch size overflows", m->path);
+    return EL_OK;
+}
+
+el_status el_decoder_open(el_model *m) {
+    const el_arch *a = arch_of(m);
+    /* Conv1D weights are placed transposed ([in, out] -> [out, in]) while they stream in:
+     * the kernels take nn.Linear's layout. Only 2-D ones: a wrong shape is reported by the
+     * plan, with the shape the config implies. */
+    if (a->conv1d)
+        for (size_t i = 0; i < m->tensors.count; i++)
+            if (m->tensors.items[i].ndim == 2 && el_arch_is_conv1d_name(a, m->tensors.items[i].name))
+                m->tensors.items[i].transpose2d = true;
+    char names[EL_ARCH_MAX_TOK][32];
+    const char *np[EL_ARCH_MAX_TOK];
+    size_t n = 0;
+    for (; n < EL_ARCH_MAX_TOK && a->tok_names[n]; n++) {
+        el_arch_name(names[n], sizeof names[n], a->tok_names[n], m->config.vocab_size);
+        np[n] = names[n];
+    }
+    char what[160];
+    el_arch_name(what, sizeof what, a->tok_what, m->config.vocab_size);
+    return el_family_tok_open(m, np, n, what);
+}
+
+el_status el_decoder_session_init(el_session *s) {
+    const el_model *m = s->model;
+    dec_cfg c;
+    el_status st = decoder_config(m, &c);
+    if (st != EL_OK) return st;
+    uint32_t ctx = 0;
+    if ((st = resolve_ctx(m, &c, s->ctx, &ctx)) != EL_OK) return st;
+    el_carver kv = {s->arena, EL_REGION_KV, 0, EL_OK};
+    el_carver sc = {s->arena, EL_REGION_SCRATCH, 0, EL_OK};
+    el_carver act = {s->arena, EL_REGION_ACT, 0, EL_OK};
+    uint32_t batch = s->plan.params.batch ? s->plan.params.batch : 1;
+    dec_state *D = dec_carve(&kv, &act, &sc, &c, ctx, batch, el_session_planned_chunk(ctx));
+    if (kv.status != EL_OK) return kv.status;
+    if (act.status != EL_OK) return act.status;
+    if (sc.status != EL_OK) return sc.status;
+    if (c.a->conv1d)
+        for (size_t i = 0; i < m->tensors.count; i++)
+            if (m->tensors.items[i].ndim == 2 && !m->tensors.items[i].transpose2d &&
+                el_arch_is_conv1d_name(c.a, m->tensors.items[i].name))
+                return el_errorf(EL_E_USAGE, "%s: %s was loaded untransposed", m->path,
+                                 m->tensors.items[i].name);
+    if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
+    if (D->rope_cos) {
+        el_exec x = {s->pool, s->gpu_stream};
+        if ((st = s->ops->rope_table(&x, D->rope_cos, D->rope_sin, ctx, c.head_dim, c.theta)) !=
+            EL_OK)
+            return st;
+    }
+    s->family_state = D;
+    s->logits = s->ops->host_visible ? D->logits : D->host_logits;
+    s->vocab = c.vocab;
+    s->max_ctx = c.max_pos ? c.max_pos : ctx;
+    s->n_stop = 0;
+    int32_t bos = -1, eos = -1;
+    el_token_special(m, &bos, &eos);
+    if (m->config.eos_token_id >= 0 && m->config.eos_token_id < (int64_t)c.vocab)
+        s->stop[s->n_stop++] = (int32_t)m->config.eos_token_id;
+    if (eos >= 0 && eos < (int32_t)c.vocab && (s->n_stop == 0 || eos != s->stop[0]))
+        s->stop[s->n_stop++] = eos;
+    /* llama2.c's data separates stories with BOS and has no EOS: BOS ends a text. */
+    if (!strcmp(m->format, "llama2c") && bos >= 0) s->stop[s->n_stop++] = bos;
+    return EL_OK;
+}
+
+/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits. */
+el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool want_logits) {
+    dec_state *D = s->family_state;
+    const dec_cfg *c = &D->c;
+    const el_ops *o = s->ops;
+    const el_exec ex = {s->pool, s->gpu_stream}, *x = &ex;
+    const el_norm_kind nk = c->a->norm;
+    const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
+    const size_t hd = c->head_dim, pos = s->pos, ctx = D->ctx;
+    const float eps = c->eps;
+    const el_weight *top = D->top.w;
+    const int32_t *dids = ids;
+    if (!o->host_visible) {
+        EL_TRY(o->upload(x, D->dev_ids, ids, n * sizeof *ids));
+        dids = D->dev_ids;
+    }
+    EL_TRY(o->embed(x, D->x, top[EL_R_EMBED], dim, dids, n));
+    if (c->a->learned_pos) EL_TRY(o->embed_add(x, D->x, top[EL_R_POS], dim, NULL, pos, n));
+    const float *cs = D->rope_cos ? D->rope_cos + pos * (hd / 2) : NULL;
+    const float *sn = D->rope_sin ? D->rope_sin + pos * (hd / 2) : NULL;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const el_weight *w = D->layers[l].w;
+        float *kc = D->kc + (size_t)l * ctx * kvd, *vc = D->vc + (size_t)l * ctx * kvd;
+        EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], n, dim, eps));
+        EL_TRY(o->linear(x, D->q, qd, D->xb, w[EL_R_Q], w[EL_R_Q_B], n, dim, qd));
+        EL_TRY(o->linear(x, kc + pos * kvd, kvd, D->xb, w[EL_R_K], w[EL_R_K_B], n, dim, kvd));
+        EL_TRY(o->linear(x, vc + pos * kvd, kvd, D->xb, w[EL_R_V], w[EL_R_V_B], n, dim, kvd));
+        if (cs) {
+            EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
+            EL_TRY(o->rope(x, kc + pos * kvd, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+        }
+        EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->att, ctx, n, pos, c->n_heads,
+                            c->n_kv_heads, hd));
+        EL_TRY(o->linear(x, D->xb2, dim, D->att_out, w[EL_R_O], w[EL_R_O_B], n, qd, dim));
+        EL_TRY(o->add(x, D->x, D->xb2, n * dim));
+        EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], n, dim, eps));
+        if (c->act == EL_ACT_SWIGLU) {
+            EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_GATE], w[EL_R_GATE_B], n, dim, hid));
+            EL_TRY(o->linear(x, D->hb2, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
+            EL_TRY(o->act(x, c->act, D->hb, D->hb2, n * hid));
+        } else {
+            EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
+            EL_TRY(o->act(x, c->act, D->hb, NULL, n * hid));
+        }
+        EL_TRY(o->linear(x, D->xb2, dim, D->hb, w[EL_R_DOWN], w[EL_R_DOWN_B], n, hid, dim));
+        EL_TRY(o->add(x, D->x, D->xb2, n * dim));
+    }
+    if (!want_logits) return EL_OK;
+    EL_TRY(o->norm(x, nk, D->xb, D->x + (n - 1) * dim, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B],
+                   1, dim, eps));
+    el_weight none = {NULL, EL_DT_F32};
+    EL_TRY(o->linear(x, D->logits, c->vocab, D->xb, top[EL_R_HEAD], none, 1, dim, c->vocab));
+    if (o->host_visible) return EL_OK;
+    return o->download(x, D->host_logits, D->logits, (size_t)c->vocab * sizeof(float));
+}

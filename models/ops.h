@@ -1,0 +1,107 @@
+/* ops.h - the op table a backend fills and the forward passes (models/decoder.c,
+ * models/bert.c) are written against, once: they never know which backend runs them.
+ * Shapes and layouts are those of kernels/cpu/cpu.h (row-major, weights [out, in], f32
+ * activations). Pointers are in the arena: host memory for the CPU, CUDA memory for the
+ * GPU. Every op returns EL_OK or the backend's failure (a refused launch: EL_E_NODEV); the
+ * CPU never fails. Ops queue work and may return before it is done; the caller
+ * synchronises (el_gpu_sync) before the host reads results. */
+#ifndef EL_MODELS_OPS_H
+#define EL_MODELS_OPS_H
+
+#include "kernels/cpu/cpu.h"
+#include "models/weights.h"
+
+/* Returns from the enclosing function when call fails. */
+#define EL_TRY(call)                                                                           \
+    do {                                                                                       \
+        el_status el_try_ = (call);                                                            \
+        if (el_try_ != EL_OK) return el_try_;                                                  \
+    } while (0)
+
+/* Where ops run: the CPU's thread pool, the GPU's stream. */
+typedef struct el_exec {
+    el_pool *pool;  /* CPU: the session's pool */
+    void *stream;   /* CUDA: el_gpu_stream (cudaStream_t) */
+} el_exec;
+
+typedef enum el_norm_kind {
+    EL_NORM_RMS,   /* x / sqrt(mean(x^2) + eps) * w */
+    EL_NORM_LAYER, /* (x - mean) / sqrt(var + eps) * w + b */
+} el_norm_kind;
+
+typedef enum el_act_kind {
+    EL_ACT_SWIGLU,    /* x = silu(x) * up */
+    EL_ACT_GELU_TANH, /* GPT-2's gelu_new */
+    EL_ACT_GELU_ERF,  /* exact gelu */
+    EL_ACT_TANH,      /* BERT's pooler */
+} el_act_kind;
+
+/* Packed sequences of an encoder batch: sequence b is rows start[b] .. start[b] + len[b] - 1.
+ * The CPU reads the per-sequence arrays; the GPU the per-row ones (backend memory). */
+typedef struct el_seqs {
+    const uint32_t *start, *len; /* [n_seq] host */
+    size_t n_seq, max_len;
+    const int32_t *row_start, *row_len; /* [rows] backend memory: each row's sequence */
+} el_seqs;
+
+typedef struct el_ops {
+    const char *name;   /* "cpu", "cuda" */
+    bool host_visible;  /* activations are host memory: no copies to or from the host */
+    /* bytes between host memory and backend memory. */
+    el_status (*upload)(const el_exec *x, void *dst, const void *src, size_t bytes);
+    el_status (*download)(const el_exec *x, void *dst, const void *src, size_t bytes);
+    /* out[t] = table[ids[t]] as f32 for t < n (ids in backend memory, checked < rows). */
+    el_status (*embed)(const el_exec *x, float *out, el_weight table, size_t dim,
+                       const int32_t *ids, size_t n);
+    /* y[t] += table[idx[t]] (idx in backend memory), or with idx NULL y[t] += table[row0 + t]. */
+    el_status (*embed_add)(const el_exec *x, float *y, el_weight table, size_t dim,
+                           const int32_t *idx, size_t row0, size_t n);
+    /* n rows of dim; b (LayerNorm bias) may have p NULL; out may equal in. */
+    el_status (*norm)(const el_exec *x, el_norm_kind k, float *out, const float *in,
+                      el_weight w, el_weight b, size_t n, size_t dim, float eps);
+    /* y[t, :] = W in[t, :] (+ b when b.p) for t < n; ldy: y's row stride in floats. */
+    el_status (*linear)(const el_exec *x, float *y, size_t ldy, const float *in, el_weight w,
+                        el_weight b, size_t n, size_t in_dim, size_t out_dim);
+    /* Fills [ctx, head_dim / 2] RoPE tables in float, the way llama2.c and HF compute them:
+     * angle = pos * theta^(-2i / head_dim). */
+    el_status (*rope_table)(const el_exec *x, float *cos, float *sin, size_t ctx,
+                            size_t head_dim, float theta);
+    /* Rotates n rows (stride ld) of heads x head_dim by consecutive positions; cos/sin: the
+     * first position's row of a [positions, head_dim / 2] table. */
+    el_status (*rope)(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
+                      size_t head_dim, const float *cos, const float *sin, bool interleaved);
+    /* Causal GQA over the layer's cache (see el_cpu_attention); att: CPU scores scratch. */
+    el_status (*attention)(const el_exec *x, float *out, const float *q, const float *k,
+                           const float *v, float *att, size_t att_stride, size_t n,
+                           size_t pos0, size_t heads, size_t kv_heads, size_t head_dim);
+    /* Bidirectional attention within each packed sequence (q, k, v, out: row stride ld =
+     * heads * head_dim; out may be q); att: CPU scores scratch of att_stride per head. */
+    el_status (*attention_bidir)(const el_exec *x, float *out, const float *q, const float *k,
+                                 const float *v, const el_seqs *s, size_t heads,
+                                 size_t head_dim, float *att, size_t att_stride);
+    /* In place over n entries (up: SwiGLU's second input, else NULL). */
+    el_status (*act)(const el_exec *x, el_act_kind k, float *v, const float *up, size_t n);
+    /* y += v, n entries. */
+    el_status (*add)(const el_exec *x, float *y, const float *v, size_t n);
+    /* y = v, n floats, both backend memory. */
+    el_status (*copy)(const el_exec *x, float *y, const float *v, size_t n);
+} el_ops;
+
+extern const el_ops el_ops_cpu;  /* models/ops_cpu.c */
+#ifdef EL_HAVE_CUDA
+extern const el_ops el_ops_cuda; /* models/ops_cuda.c */
+#endif
+
+/* The table for a session or encoder: CUDA when on_gpu (CUDA builds), else the CPU. */
+static inline const el_ops *el_ops_for(bool on_gpu) {
+#ifdef EL_HAVE_CUDA
+    if (on_gpu) return &el_ops_cuda;
+#endif
+    (void)on_gpu;
+    return &el_ops_cpu;
+}
+
+/* A view of rows r0.. of a [rows, cols] weight (fused QKV: q, k and v row blocks). */
+el_weight el_weight_rows(el_weight w, size_t r0, size_t cols);
+
+#endif /* EL_MODELS_OPS_H */

@@ -1,0 +1,103 @@
+/* ops_cuda.c - the CUDA backend's op table (models/ops.h) over kernels/cuda, queued on the
+ * exec's stream (CUDA builds only). */
+#include "models/ops.h"
+
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#include "platform/gpu.h"
+
+#define ST(x) ((el_cuda_stream)(x)->stream)
+
+static el_status cu_memcpy(const el_exec *x, void *dst, const void *src, size_t bytes) {
+    return el_gpu_copy_async(dst, src, bytes, x->stream);
+}
+
+static el_status cu_embed(const el_exec *x, float *out, el_weight t, size_t dim,
+                          const int32_t *ids, size_t n) {
+    return el_cuda_embed(out, t.p, t.dt, dim, ids, n, ST(x));
+}
+
+static el_status cu_embed_add(const el_exec *x, float *y, el_weight t, size_t dim,
+                              const int32_t *idx, size_t row0, size_t n) {
+    if (idx) return el_cuda_embed_add(y, t.p, t.dt, dim, idx, n, ST(x));
+    return el_cuda_add_rows(y, t.p, t.dt, dim, row0, n, ST(x));
+}
+
+static el_status cu_norm(const el_exec *x, el_norm_kind k, float *out, const float *in,
+                         el_weight w, el_weight b, size_t n, size_t dim, float eps) {
+    if (k == EL_NORM_RMS) return el_cuda_rmsnorm(out, in, w.p, w.dt, n, dim, eps, ST(x));
+    if (!b.p || b.dt == w.dt)
+        return el_cuda_layernorm(out, in, w.p, b.p, w.dt, n, dim, eps, ST(x));
+    EL_TRY(el_cuda_layernorm(out, in, w.p, NULL, w.dt, n, dim, eps, ST(x)));
+    return el_cuda_add_bias(out, dim, b.p, b.dt, n, dim, ST(x));
+}
+
+static el_status cu_linear(const el_exec *x, float *y, size_t ldy, const float *in,
+                           el_weight w, el_weight b, size_t n, size_t in_dim, size_t out_dim) {
+    return el_cuda_linear(y, ldy, in, w.p, w.dt, b.p, b.dt, n, in_dim, out_dim, ST(x));
+}
+
+static el_status cu_rope_table(const el_exec *x, float *cos, float *sin, size_t ctx,
+                               size_t head_dim, float theta) {
+    return el_cuda_rope_table(cos, sin, ctx, head_dim, theta, ST(x));
+}
+
+static el_status cu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
+                         size_t head_dim, const float *cos, const float *sin, bool interleaved) {
+    return el_cuda_rope(v, ld, n, heads, head_dim, cos, sin, interleaved, ST(x));
+}
+
+static el_status cu_attention(const el_exec *x, float *out, const float *q, const float *k,
+                              const float *v, float *att, size_t att_stride, size_t n,
+                              size_t pos0, size_t heads, size_t kv_heads, size_t head_dim) {
+    (void)att, (void)att_stride; /* scores live in shared memory */
+    return el_cuda_attention(out, q, k, v, n, pos0, heads, kv_heads, head_dim, ST(x));
+}
+
+static el_status cu_attention_bidir(const el_exec *x, float *out, const float *q,
+                                    const float *k, const float *v, const el_seqs *s,
+                                    size_t heads, size_t head_dim, float *att,
+                                    size_t att_stride) {
+    (void)att, (void)att_stride;
+    size_t rows = 0;
+    for (size_t b = 0; b < s->n_seq; b++) rows = s->start[b] + s->len[b];
+    return el_cuda_attention_bidir(out, q, k, v, rows, s->row_start, s->row_len, s->max_len,
+                                   heads, head_dim, ST(x));
+}
+
+static el_status cu_act(const el_exec *x, el_act_kind k, float *v, const float *up, size_t n) {
+    switch (k) {
+    case EL_ACT_SWIGLU: return el_cuda_swiglu(v, up, n, ST(x));
+    case EL_ACT_GELU_TANH: return el_cuda_gelu_tanh(v, n, ST(x));
+    case EL_ACT_GELU_ERF: return el_cuda_gelu_erf(v, n, ST(x));
+    case EL_ACT_TANH: return el_cuda_tanh(v, n, ST(x));
+    }
+    return el_errorf(EL_E_USAGE, "unknown activation %d", (int)k);
+}
+
+static el_status cu_add(const el_exec *x, float *y, const float *v, size_t n) {
+    return el_cuda_add(y, v, n, ST(x));
+}
+
+static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
+    return cu_memcpy(x, y, v, n * sizeof *y);
+}
+
+const el_ops el_ops_cuda = {
+    .name = "cuda",
+    .host_visible = false,
+    .upload = cu_memcpy,
+    .download = cu_memcpy,
+    .embed = cu_embed,
+    .embed_add = cu_embed_add,
+    .norm = cu_norm,
+    .linear = cu_linear,
+    .rope_table = cu_rope_table,
+    .rope = cu_rope,
+    .attention = cu_attention,
+    .attention_bidir = cu_attention_bidir,
+    .act = cu_act,
+    .add = cu_add,
+    .copy = cu_copy,
+};
+#endif
