@@ -6,7 +6,7 @@
 #define EL_MODELS_ARCH_H
 
 #include "loader/model_impl.h"
-#include "models/ops.h"
+#include "kernels/ops.h"
 
 /* Tensor roles. Model-level roles come first; layer roles' names take the layer index. */
 typedef enum el_role {

@@ -8,7 +8,7 @@
 #include "loader/load_impl.h"
 #include "models/encoder_impl.h"
 #include "models/family_tok.h"
-#include "models/ops.h"
+#include "models/weights.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* decoder.c - the one decoder-only transformer, written once against the op table
- * (models/ops.h), and the architectures it runs, described as data (models/arch.c):
+ * (kernels/ops.h), and the architectures it runs, described as data (models/arch.c):
  * Llama (llama2.c checkpoints and HF folders), Mistral, Qwen2 and GPT-2 are rows of that
  * table, not code. Per layer:
  *   xb = norm(x); q, k, v = linear(xb) (k and v straight into the KV cache), RoPE on q, k
@@ -9,6 +9,7 @@
  * description does not cover is refused by name in decoder_config (plan and run alike). */
 #include "loader/load_impl.h"
 #include "models/arch.h"
+#include "models/weights.h"
 #include "models/family_tok.h"
 #include "models/session_impl.h"
 
@@ -287,9 +288,10 @@ static el_status resolve_ctx(const el_model *m, const dec_cfg *c, uint32_t want,
         return el_errorf(EL_E_USAGE, "%s: the config states no max_position_embeddings: pass "
                          "--ctx", m->path);
     if (c->max_pos && want > c->max_pos)
-        return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u tokens (%s); use --ctx "
+        return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u %s (%s); use --ctx "
                          "%u or less", want, m->path, c->a->learned_pos ? "has learned positions"
-                         : "was trained", c->max_pos, c->a->key_pos, c->max_pos);
+                         : "was trained", c->max_pos, c->a->learned_pos ? "tokens" : "positions",
+                         c->a->key_pos, c->max_pos);
     if (c->window && want > c->window)
         return el_errorf(EL_E_UNSUPPORTED, "--ctx %u: %s attends over a sliding window of %u "
                          "tokens (config sliding_window), which is not implemented: use --ctx "

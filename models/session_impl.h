@@ -6,7 +6,7 @@
 
 #include "arena/arena.h"
 #include "kernels/cpu/cpu.h"
-#include "models/ops.h"
+#include "kernels/ops.h"
 #include "loader/model_impl.h"
 #include "tokenizer/tokenizer.h"
 

@@ -46,8 +46,3 @@ el_status el_weight_bind(const el_model *m, const char *family, const char *pref
         return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
     return EL_OK;
 }
-
-el_weight el_weight_rows(el_weight w, size_t r0, size_t cols) {
-    if (w.p) w.p = (const uint8_t *)w.p + r0 * cols * el_dtype_size(w.dt);
-    return w;
-}

@@ -3,13 +3,8 @@
 #ifndef EL_MODELS_WEIGHTS_H
 #define EL_MODELS_WEIGHTS_H
 
+#include "kernels/ops.h"
 #include "loader/model_impl.h"
-
-/* A weight as the kernels take it. */
-typedef struct el_weight {
-    const void *p; /* in the arena (NULL when only checking a plan) */
-    el_dtype dt;   /* as loaded (or as planned) */
-} el_weight;
 
 /* "[a, b, c]" for t's shape into buf (capacity cap). */
 void el_shape_str(const el_tensor *t, char *buf, size_t cap);

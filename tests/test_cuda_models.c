@@ -1,5 +1,6 @@
 /* test_cuda_models.c - whole models on the GPU against the same models on the CPU: the
- * bundled stories260K (llama2.c), the tiny HF Llama (GQA) and GPT-2 fixtures, each loaded
+ * bundled stories260K (llama2.c), the tiny HF Llama (GQA, all biases), Qwen2, Mistral and
+ * GPT-2 fixtures, each loaded
  * into managed memory and into device memory (through the pinned staging ring), with f32
  * and f16 weights. Checked: the prompt's logits by normalised mean squared error
  *     nmse = sum (gpu - cpu)^2 / sum cpu^2
@@ -163,6 +164,11 @@ int main(void) {
             GREEDY);
     static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
     compare("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama, GREEDY);
+    /* The other decoder architectures: every optional bias, Qwen2, Mistral (untied, MQA). */
+    compare("hf_llama_bias", FIX "/hf_llama_bias", llama, sizeof llama / sizeof *llama, GREEDY);
+    compare("hf_llama_qwen2", FIX "/hf_llama_qwen2", llama, sizeof llama / sizeof *llama, GREEDY);
+    compare("hf_llama_mistral", FIX "/hf_llama_mistral", llama, sizeof llama / sizeof *llama,
+            GREEDY);
     static const int32_t gpt2[] = {464, 2003, 286, 9552, 318};
     compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2, 8);
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};

@@ -1,6 +1,6 @@
-/* ops_cuda.c - the CUDA backend's op table (models/ops.h) over kernels/cuda, queued on the
+/* ops_table.c - the CUDA backend's op table (kernels/ops.h) over kernels/cuda, queued on the
  * exec's stream (CUDA builds only). */
-#include "models/ops.h"
+#include "kernels/ops.h"
 
 #ifdef EL_HAVE_CUDA
 #include "kernels/cuda/cuda_ops.h"

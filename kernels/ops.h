@@ -1,15 +1,21 @@
-/* ops.h - the op table a backend fills and the forward passes (models/decoder.c,
- * models/bert.c) are written against, once: they never know which backend runs them.
+/* ops.h - the op table a backend fills (kernels/cpu/ops_table.c, kernels/cuda/ops_table.c)
+ * and the forward passes (models/decoder.c, models/bert.c) are written against, once:
+ * they never know which backend runs them.
  * Shapes and layouts are those of kernels/cpu/cpu.h (row-major, weights [out, in], f32
  * activations). Pointers are in the arena: host memory for the CPU, CUDA memory for the
  * GPU. Every op returns EL_OK or the backend's failure (a refused launch: EL_E_NODEV); the
  * CPU never fails. Ops queue work and may return before it is done; the caller
  * synchronises (el_gpu_sync) before the host reads results. */
-#ifndef EL_MODELS_OPS_H
-#define EL_MODELS_OPS_H
+#ifndef EL_KERNELS_OPS_H
+#define EL_KERNELS_OPS_H
 
 #include "kernels/cpu/cpu.h"
-#include "models/weights.h"
+
+/* A weight as the kernels take it. */
+typedef struct el_weight {
+    const void *p; /* in the arena (NULL when only checking a plan, or an absent bias) */
+    el_dtype dt;   /* as loaded (or as planned) */
+} el_weight;
 
 /* Returns from the enclosing function when call fails. */
 #define EL_TRY(call)                                                                           \
@@ -87,9 +93,9 @@ typedef struct el_ops {
     el_status (*copy)(const el_exec *x, float *y, const float *v, size_t n);
 } el_ops;
 
-extern const el_ops el_ops_cpu;  /* models/ops_cpu.c */
+extern const el_ops el_ops_cpu;  /* kernels/cpu/ops_table.c */
 #ifdef EL_HAVE_CUDA
-extern const el_ops el_ops_cuda; /* models/ops_cuda.c */
+extern const el_ops el_ops_cuda; /* kernels/cuda/ops_table.c */
 #endif
 
 /* The table for a session or encoder: CUDA when on_gpu (CUDA builds), else the CPU. */
@@ -104,4 +110,4 @@ static inline const el_ops *el_ops_for(bool on_gpu) {
 /* A view of rows r0.. of a [rows, cols] weight (fused QKV: q, k and v row blocks). */
 el_weight el_weight_rows(el_weight w, size_t r0, size_t cols);
 
-#endif /* EL_MODELS_OPS_H */
+#endif /* EL_KERNELS_OPS_H */

@@ -1,5 +1,5 @@
-/* ops_cpu.c - the CPU backend's op table (models/ops.h) over kernels/cpu. */
-#include "models/ops.h"
+/* ops_table.c - the CPU backend's op table (kernels/ops.h) over kernels/cpu. */
+#include "kernels/ops.h"
 
 #include <math.h>
 #include <string.h>
@@ -137,3 +137,8 @@ const el_ops el_ops_cpu = {
     .add = cpu_add,
     .copy = cpu_copy,
 };
+
+el_weight el_weight_rows(el_weight w, size_t r0, size_t cols) {
+    if (w.p) w.p = (const uint8_t *)w.p + r0 * cols * el_dtype_size(w.dt);
+    return w;
+}

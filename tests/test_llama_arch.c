@@ -1,0 +1,151 @@
+/* test_llama_arch.c - what the decoder refuses by name rather than runs wrong, on the
+ * transformers fixtures (tests/fixtures/hf_llama_{bias,qwen2,mistral}) with their config
+ * edited: a Mistral sliding window shorter than the context (refused; a context within
+ * the window runs and still matches transformers, since the window then changes nothing),
+ * biases in the file that the config says are absent, biases the config asks for that
+ * are missing, Qwen2 sliding-window layers, scaled RoPE, an unknown activation. */
+// ctest-labels: llama;model
+#include "tests/support/el_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXDIR EL_SOURCE_DIR "/tests/fixtures"
+
+/* Copies fixture dir's config.json (with the first occurrence of `from` replaced by `to`,
+ * then of from2 by to2 unless NULL), model.safetensors and tokenizer.json into a fresh
+ * folder; returns its path. */
+static const char *edited2(const char *fixture, const char *name, const char *from,
+                           const char *to, const char *from2, const char *to2) {
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/%s", el_test_tmpdir(), name);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/%s/model.safetensors' "
+             "'%s/%s/tokenizer.json' '%s/'", dir, FIXDIR, fixture, FIXDIR, fixture, dir);
+    EL_CHECK(system(cmd) == 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/config.json", FIXDIR, fixture);
+    char *cfg = el_test_read_file(path, NULL);
+    EL_CHECK(cfg != NULL);
+    if (!cfg) return dir;
+    for (int k = 0; k < 2 && cfg; k++) {
+        const char *f = k ? from2 : from, *t = k ? to2 : to;
+        if (!f) break;
+        char *at = strstr(cfg, f);
+        EL_CHECK(at != NULL);
+        size_t n = strlen(cfg) + strlen(t) + 1;
+        char *out = at ? malloc(n) : NULL;
+        if (out) snprintf(out, n, "%.*s%s%s", (int)(at - cfg), cfg, t, at + strlen(f));
+        free(cfg);
+        cfg = out;
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    EL_CHECK(cfg && el_test_write_file(path, cfg, strlen(cfg)));
+    free(cfg);
+    return dir;
+}
+
+static const char *edited(const char *fixture, const char *name, const char *from,
+                          const char *to) {
+    return edited2(fixture, name, from, to, NULL, NULL);
+}
+
+/* Opens dir and plans ctx (0 = the model's); checks the status and, on failure, that the
+ * message names needle. */
+static void expect_plan(const char *dir, uint32_t ctx, el_status want, const char *needle) {
+    el_model *m = NULL;
+    el_status s = el_model_open(dir, NULL, &m);
+    if (s == EL_OK) {
+        el_plan_params pp = {ctx, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+        el_plan plan;
+        s = el_plan_make(m, &pp, &plan);
+    }
+    EL_CHECK_STATUS(s, want);
+    if (s != EL_OK) {
+        fprintf(stderr, "   %s\n", el_last_error());
+        EL_CHECK(needle && strstr(el_last_error(), needle));
+    }
+    el_model_close(m);
+}
+
+/* The mistral fixture with an 8-token window run at --ctx 8: the 8 prompt positions'
+ * logits equal transformers' full-context ones (the window covers them all). */
+static void window_within(const char *dir) {
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(dir, NULL, &m));
+    if (!m) return;
+    el_plan_params pp = {8, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan plan;
+    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+    el_arena_params ap;
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    el_arena *a = NULL;
+    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_session *s = NULL;
+    if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+    if (a) EL_CHECK_OK(el_session_init(m, a, &plan, NULL, &s));
+    size_t n = 0;
+    float *want = (float *)el_test_read_file(FIXDIR "/hf_llama_mistral/logits_f32.bin", &n);
+    static const int32_t prompt[8] = {1, 352, 483, 452, 394, 373, 286, 393};
+    char *ref = el_test_read_file(FIXDIR "/hf_llama_mistral/reference.json", NULL);
+    EL_CHECK(ref && strstr(ref, "\"prompt_ids\": [1, 352, 483, 452, 394, 373, 286, 393]"));
+    EL_CHECK(n == 8 * 512 * sizeof(float));
+    float worst = 0;
+    const float *lg = NULL;
+    for (size_t i = 0; s && want && n == 8 * 512 * sizeof(float) && i < 8; i++) {
+        EL_CHECK_OK(el_session_forward(s, &prompt[i], 1, &lg));
+        for (size_t v = 0; lg && v < 512; v++)
+            worst = fmaxf(worst, fabsf(lg[v] - want[i * 512 + v]));
+    }
+    fprintf(stderr, "   window 8, --ctx 8: logits max |diff| %.3g vs transformers\n", worst);
+    EL_CHECK(lg && worst <= 1e-4f);
+    /* The context is full: a ninth token is refused, never attended past the window. */
+    if (s) EL_CHECK_STATUS(el_session_forward(s, &prompt[0], 1, &lg), EL_E_NOFIT);
+    free(ref);
+    free(want);
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+}
+
+int main(void) {
+    fprintf(stderr, "-- Mistral sliding window\n");
+    const char *d = edited("hf_llama_mistral", "window8", "\"sliding_window\": 128",
+                           "\"sliding_window\": 8");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "sliding_window");
+    expect_plan(d, 9, EL_E_UNSUPPORTED, "use --ctx 8 or less");
+    expect_plan(d, 8, EL_OK, NULL);
+    window_within(d);
+
+    fprintf(stderr, "-- biases the config does not have\n");
+    d = edited("hf_llama_bias", "noattnbias", "\"attention_bias\": true",
+               "\"attention_bias\": false");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "q_proj.bias is present but config attention_bias");
+    d = edited("hf_llama_bias", "nomlpbias", "\"mlp_bias\": true", "\"mlp_bias\": false");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "gate_proj.bias is present but config mlp_bias");
+
+    fprintf(stderr, "-- biases the config asks for and the file lacks\n");
+    d = edited("hf_llama_qwen2", "qwen2mlpbias", "\"hidden_act\"",
+               "\"mlp_bias\": true, \"hidden_act\"");
+    expect_plan(d, 0, EL_E_INVALID, "missing tensor model.layers.0.mlp.gate_proj.bias");
+    d = edited("hf_llama_mistral", "mistralbias", "\"hidden_act\"",
+               "\"attention_bias\": true, \"hidden_act\"");
+    expect_plan(d, 0, EL_E_INVALID, "missing tensor model.layers.0.self_attn.q_proj.bias");
+
+    fprintf(stderr, "-- features not implemented\n");
+    d = edited("hf_llama_qwen2", "qwen2window", "\"use_sliding_window\": false",
+               "\"use_sliding_window\": true");
+    expect_plan(d, 0, EL_OK, NULL); /* sliding_window is null: nothing to apply */
+    d = edited2("hf_llama_qwen2", "qwen2window2", "\"sliding_window\": null",
+                "\"sliding_window\": 32", "\"use_sliding_window\": false",
+                "\"use_sliding_window\": true");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "use_sliding_window");
+    d = edited("hf_llama_bias", "ropescaled", "\"hidden_act\"",
+               "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}, \"hidden_act\"");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "rope_scaling");
+    d = edited("hf_llama_qwen2", "qwen2gelu", "\"hidden_act\": \"silu\"",
+               "\"hidden_act\": \"gelu\"");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "hidden_act 'gelu'");
+    return el_test_finish("test_llama_arch");
+}
