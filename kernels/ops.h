@@ -10,6 +10,7 @@
 #define EL_KERNELS_OPS_H
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/rope_freq.h"
 
 /* A weight as the kernels take it. */
 typedef struct el_weight {
@@ -69,9 +70,9 @@ typedef struct el_ops {
     el_status (*linear)(const el_exec *x, float *y, size_t ldy, const float *in, el_weight w,
                         el_weight b, size_t n, size_t in_dim, size_t out_dim);
     /* Fills [ctx, head_dim / 2] RoPE tables in float, the way llama2.c and HF compute them:
-     * angle = pos * theta^(-2i / head_dim). */
+     * angle = pos * el_rope_inv_freq(r, i, head_dim) (kernels/rope_freq.h). */
     el_status (*rope_table)(const el_exec *x, float *cos, float *sin, size_t ctx,
-                            size_t head_dim, float theta);
+                            size_t head_dim, el_rope r);
     /* Rotates n rows (stride ld) of heads x head_dim by consecutive positions; cos/sin: the
      * first position's row of a [positions, head_dim / 2] table. */
     el_status (*rope)(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,

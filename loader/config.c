@@ -171,6 +171,50 @@ static el_status get_id2label(const cJSON *v, el_config *c, const char *fname) {
     return EL_OK;
 }
 
+/* A RoPE scaling object (rope_scaling, or rope_parameters): its type ("rope_type", or
+ * "type" in older files) and the fields that type needs. */
+static el_status parse_rope(const cJSON *o, const char *key, el_config *c, const char *fname) {
+    char got[128];
+    if (!cJSON_IsObject(o))
+        return el_errorf(EL_E_INVALID, "%s: %s: expected an object, got %s", fname, key,
+                         el_json_describe(o, got, sizeof got));
+    const cJSON *rt = find(o, "rope_type");
+    if (!rt) rt = find(o, "type");
+    const char *type = "default";
+    if (rt) {
+        if (!cJSON_IsString(rt))
+            return el_errorf(EL_E_INVALID, "%s: %s.rope_type: expected a string, got %s", fname,
+                             key, el_json_describe(rt, got, sizeof got));
+        type = rt->valuestring;
+    }
+    if (strcmp(type, "default") && strcmp(type, "linear") && strcmp(type, "llama3"))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: %s.rope_type '%.32s': scaled RoPE of this type "
+                         "is not supported (supported: default, linear, llama3)", fname, key,
+                         type);
+    snprintf(c->rope_type, sizeof c->rope_type, "%s", type);
+    if (!strcmp(type, "default")) return EL_OK;
+    static const struct { const char *k; size_t off; bool llama3_only; } f[] = {
+        {"factor", offsetof(el_config, rope_factor), false},
+        {"low_freq_factor", offsetof(el_config, rope_low_freq_factor), true},
+        {"high_freq_factor", offsetof(el_config, rope_high_freq_factor), true},
+        {"original_max_position_embeddings", offsetof(el_config, rope_original_max_pos), true},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (f[i].llama3_only && strcmp(type, "llama3")) continue;
+        const cJSON *v = find(o, f[i].k);
+        if (!v || !cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && v->valuedouble < 1e9))
+            return el_errorf(EL_E_INVALID, "%s: %s.%s: %s RoPE needs a positive number, got %s",
+                             fname, key, f[i].k, type,
+                             v ? el_json_describe(v, got, sizeof got) : "nothing");
+        memcpy((char *)c + f[i].off, &v->valuedouble, sizeof(double));
+    }
+    if (!strcmp(type, "llama3") && !(c->rope_low_freq_factor < c->rope_high_freq_factor))
+        return el_errorf(EL_E_INVALID, "%s: %s: low_freq_factor %g must be below "
+                         "high_freq_factor %g", fname, key, c->rope_low_freq_factor,
+                         c->rope_high_freq_factor);
+    return EL_OK;
+}
+
 static el_status parse_fields(const cJSON *root, el_config *c, const char *fname) {
     char got[128];
     const char *key;
@@ -224,24 +268,17 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
         c->norm_eps = v->valuedouble;
     }
     /* transformers 5 writes RoPE settings as "rope_parameters": {"rope_theta": ..,
-     * "rope_type": ..}; 4.x wrote a top-level rope_theta and "rope_scaling". Only plain
-     * RoPE is implemented: scaled variants are refused rather than run wrong. */
+     * "rope_type": .., scaling fields}; 4.x wrote a top-level rope_theta and "rope_scaling".
+     * default, linear and llama3 are implemented; other types are refused by name. */
     const cJSON *rp = find(root, "rope_parameters");
-    if (rp && !cJSON_IsNull(rp)) {
-        if (!cJSON_IsObject(rp))
-            return el_errorf(EL_E_INVALID, "%s: rope_parameters: expected an object, got %s",
-                             fname, el_json_describe(rp, got, sizeof got));
-        const cJSON *rt = find(rp, "rope_type");
-        if (rt && !(cJSON_IsString(rt) && !strcmp(rt->valuestring, "default")))
-            return el_errorf(EL_E_UNSUPPORTED,
-                             "%s: rope_parameters.rope_type %s: only \"default\" RoPE is supported",
-                             fname, el_json_describe(rt, got, sizeof got));
-    }
+    if (rp && !cJSON_IsNull(rp) && !cJSON_IsObject(rp))
+        return el_errorf(EL_E_INVALID, "%s: rope_parameters: expected an object, got %s",
+                         fname, el_json_describe(rp, got, sizeof got));
+    if (rp && cJSON_IsNull(rp)) rp = NULL;
     const cJSON *rs = find(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs))
-        return el_errorf(EL_E_UNSUPPORTED,
-                         "%s: rope_scaling is set: scaled RoPE (linear, dynamic, yarn, llama3) "
-                         "is not supported", fname);
+    if (rs && !cJSON_IsNull(rs) && (st = parse_rope(rs, "rope_scaling", c, fname)) != EL_OK)
+        return st;
+    if (rp && (st = parse_rope(rp, "rope_parameters", c, fname)) != EL_OK) return st;
     if ((v = find(root, "rope_theta")) || (rp && (v = find(rp, "rope_theta")))) {
         if (!cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && isfinite(v->valuedouble)))
             return el_errorf(EL_E_INVALID, "%s: rope_theta: expected a positive number, got %s",

@@ -32,7 +32,7 @@ typedef struct el_family {
     bool prompt_without_bos;
 
     /* Sessions (models/session.c calls these; NULL = the family cannot run). The passes run
-     * on s->ops (the CPU's or the GPU's op table, models/ops.h). */
+     * on s->ops (the CPU's or the GPU's op table, kernels/ops.h). */
     /* Binds weights, carves KV/scratch from s->arena, sets s->logits, s->vocab,
      * s->max_ctx, the stop tokens and s->family_state. */
     el_status (*session_init)(el_session *s);

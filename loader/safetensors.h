@@ -114,6 +114,11 @@ typedef struct el_config {
     uint32_t type_vocab_size;       /* BERT token types */
     double norm_eps;                /* rms_norm_eps | layer_norm_epsilon | layer_norm_eps */
     double rope_theta;              /* 0 = 10000 */
+    char rope_type[16];             /* "" / "default", "linear", "llama3" (others refused) */
+    double rope_factor;             /* linear, llama3 */
+    double rope_low_freq_factor;    /* llama3 */
+    double rope_high_freq_factor;   /* llama3 */
+    double rope_original_max_pos;   /* llama3: original_max_position_embeddings */
     bool tie_word_embeddings;
     bool has_tie_word_embeddings;
     bool attention_bias;            /* Llama: q, k, v and o projections have biases */

@@ -34,7 +34,7 @@ typedef struct dec_cfg {
     uint32_t vocab;
     uint32_t max_pos;    /* 0 = not stated */
     float eps;
-    float theta;
+    el_rope rope;        /* base and scaling */
     el_act_kind act;
     uint32_t biases;     /* EL_BIAS_* present in this model */
     uint32_t window;     /* sliding attention window (0 = none): contexts past it refused */
@@ -101,7 +101,17 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
     c->q_dim = (uint32_t)qd;
     c->kv_dim = (uint32_t)kvd;
     c->eps = k->norm_eps > 0 ? (float)k->norm_eps : a->eps_default;
-    c->theta = k->rope_theta > 0 ? (float)k->rope_theta : a->theta_default;
+    c->rope.theta = k->rope_theta > 0 ? (float)k->rope_theta : a->theta_default;
+    c->rope.type = !strcmp(k->rope_type, "linear")   ? EL_ROPE_LINEAR
+                   : !strcmp(k->rope_type, "llama3") ? EL_ROPE_LLAMA3
+                                                     : EL_ROPE_DEFAULT;
+    c->rope.factor = (float)k->rope_factor;
+    c->rope.low_freq_factor = (float)k->rope_low_freq_factor;
+    c->rope.high_freq_factor = (float)k->rope_high_freq_factor;
+    c->rope.original_max_pos = (float)k->rope_original_max_pos;
+    if (c->rope.type != EL_ROPE_DEFAULT && a->learned_pos)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config rope scaling '%s' on the %s "
+                         "architecture, which has no RoPE", m->path, k->rope_type, a->name);
     char head[160];
     snprintf(head, sizeof head, "%s", a->names[EL_R_HEAD]);
     bool has_head = el_model_find(m, head) >= 0;
@@ -385,7 +395,7 @@ el_status el_decoder_session_init(el_session *s) {
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
     if (D->rope_cos) {
         el_exec x = {s->pool, s->gpu_stream};
-        if ((st = s->ops->rope_table(&x, D->rope_cos, D->rope_sin, ctx, c.head_dim, c.theta)) !=
+        if ((st = s->ops->rope_table(&x, D->rope_cos, D->rope_sin, ctx, c.head_dim, c.rope)) !=
             EL_OK)
             return st;
     }

@@ -215,7 +215,7 @@ static void test_embed_rope_attention(el_pool *p) {
         }
     }
     float *dtc = dev_copy(NULL, sizeof tc), *dts = dev_copy(NULL, sizeof ts);
-    EL_CHECK_OK(el_cuda_rope_table(dtc, dts, NP, HD, 10000.0f, NULL));
+    EL_CHECK_OK(el_cuda_rope_table(dtc, dts, NP, HD, (el_rope){10000.0f, EL_ROPE_DEFAULT, 1, 1, 1, 1}, NULL));
     host_copy(gc, dtc, sizeof gc);
     host_copy(gs, dts, sizeof gs);
     CHECK_NMSE(gc, tc, NP * HALF, "rope table cos");

@@ -266,7 +266,44 @@ static void test_id2label(void) {
     }
 }
 
+/* RoPE scaling in both layouts: what is read, what is refused by name. */
+static void test_rope(void) {
+    el_config c;
+    memset(&c, 0, sizeof c);
+    EL_CHECK_OK(parse("{\"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}, "
+                      "\"rope_theta\": 10000.0}", &c));
+    EL_CHECK(!strcmp(c.rope_type, "linear") && c.rope_factor == 4.0 && c.rope_theta == 10000.0);
+    el_config_free(&c);
+    memset(&c, 0, sizeof c);
+    EL_CHECK_OK(parse("{\"rope_parameters\": {\"rope_type\": \"llama3\", \"rope_theta\": 5e5, "
+                      "\"factor\": 32.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                      "\"original_max_position_embeddings\": 8192}}", &c));
+    EL_CHECK(!strcmp(c.rope_type, "llama3") && c.rope_factor == 32.0 &&
+             c.rope_high_freq_factor == 4.0 && c.rope_original_max_pos == 8192.0 &&
+             c.rope_theta == 5e5);
+    el_config_free(&c);
+    static const char *const refused[] = {"dynamic", "yarn", "longrope", "su"};
+    for (size_t i = 0; i < 4; i++) {
+        char json[160];
+        snprintf(json, sizeof json, "{\"rope_scaling\": {\"rope_type\": \"%s\", \"factor\": "
+                 "2.0}}", refused[i]);
+        memset(&c, 0, sizeof c);
+        EL_CHECK_STATUS(parse(json, &c), EL_E_UNSUPPORTED);
+        EL_CHECK(err_has(refused[i]) && err_has("not supported"));
+    }
+    expect_fail("{\"rope_scaling\": {\"type\": \"linear\"}}", "rope_scaling.factor");
+    expect_fail("{\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8, "
+                "\"low_freq_factor\": 1, \"high_freq_factor\": 4}}",
+                "original_max_position_embeddings");
+    expect_fail("{\"rope_parameters\": {\"rope_type\": \"llama3\", \"factor\": 8, "
+                "\"low_freq_factor\": 4, \"high_freq_factor\": 1, "
+                "\"original_max_position_embeddings\": 64}}", "low_freq_factor");
+    expect_fail("{\"rope_scaling\": [1]}", "rope_scaling");
+    expect_fail("{\"rope_scaling\": {\"type\": 3}}", "rope_type");
+}
+
 int main(void) {
+    test_rope();
     test_minilm();
     test_gpt2();
     test_llama();

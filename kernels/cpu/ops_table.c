@@ -58,11 +58,11 @@ static el_status cpu_linear(const el_exec *x, float *y, size_t ldy, const float 
 }
 
 static el_status cpu_rope_table(const el_exec *x, float *cos, float *sin, size_t ctx,
-                                size_t head_dim, float theta) {
+                                size_t head_dim, el_rope r) {
     (void)x;
     const size_t half = head_dim / 2;
     for (size_t i = 0; i < half; i++) {
-        float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+        float freq = el_rope_inv_freq(r, i, head_dim);
         for (size_t p = 0; p < ctx; p++) {
             float a = (float)p * freq;
             cos[p * half + i] = cosf(a);

@@ -12,6 +12,7 @@
 #define EL_KERNELS_CUDA_OPS_H
 
 #include "edgeload.h"
+#include "kernels/rope_freq.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -40,9 +41,9 @@ el_status el_cuda_layernorm(float *out, const float *x, const void *w, const voi
  * table (el_cuda_rope_table); interleaved as in el_cpu_rope. */
 el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads, size_t head_dim,
                        const float *cos, const float *sin, bool interleaved, el_cuda_stream st);
-/* Fills the [ctx, head_dim/2] tables in float as llama.c's session init does on the CPU:
- * freq_i = 1 / theta^(2i / head_dim), angle = pos * freq_i. */
-el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim, float theta,
+/* Fills the [ctx, head_dim/2] tables in float as the CPU's table op does:
+ * freq_i = el_rope_inv_freq(r, i, head_dim), angle = pos * freq_i. */
+el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim, el_rope r,
                              el_cuda_stream st);
 /* In place over n rows of len: softmax per row. */
 el_status el_cuda_softmax(float *x, size_t n, size_t len, el_cuda_stream st);

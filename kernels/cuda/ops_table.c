@@ -38,8 +38,8 @@ static el_status cu_linear(const el_exec *x, float *y, size_t ldy, const float *
 }
 
 static el_status cu_rope_table(const el_exec *x, float *cos, float *sin, size_t ctx,
-                               size_t head_dim, float theta) {
-    return el_cuda_rope_table(cos, sin, ctx, head_dim, theta, ST(x));
+                               size_t head_dim, el_rope r) {
+    return el_cuda_rope_table(cos, sin, ctx, head_dim, r, ST(x));
 }
 
 static el_status cu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,

@@ -19,11 +19,11 @@ __global__ void rope_kernel(float *x, size_t ld, size_t n_heads, size_t head_dim
     }
 }
 
-/* One block per position: freq_i = 1 / theta^(2i / head_dim) in float, as the CPU. */
-__global__ void rope_table_kernel(float *cos_t, float *sin_t, size_t head_dim, float theta) {
+/* One block per position: freq_i from kernels/rope_freq.h, as the CPU. */
+__global__ void rope_table_kernel(float *cos_t, float *sin_t, size_t head_dim, el_rope r) {
     size_t p = blockIdx.x, half = head_dim / 2;
     for (size_t i = threadIdx.x; i < half; i += blockDim.x) {
-        float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+        float freq = el_rope_inv_freq(r, i, head_dim);
         float a = (float)p * freq;
         cos_t[p * half + i] = cosf(a);
         sin_t[p * half + i] = sinf(a);
@@ -41,9 +41,9 @@ extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,
 }
 
 extern "C" el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim,
-                                        float theta, el_cuda_stream st) {
+                                        el_rope r, el_cuda_stream st) {
     if (ctx == 0 || head_dim < 2) return EL_OK;
-    EL_LAUNCH(rope_table_kernel, (unsigned)ctx, 64, 0, (cudaStream_t)st)(cos, sin, head_dim, theta);
+    EL_LAUNCH(rope_table_kernel, (unsigned)ctx, 64, 0, (cudaStream_t)st)(cos, sin, head_dim, r);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
