@@ -192,6 +192,10 @@ static el_status parse_rope(const cJSON *o, const char *key, el_config *c, const
                          "is not supported (supported: default, linear, llama3)", fname, key,
                          type);
     snprintf(c->rope_type, sizeof c->rope_type, "%s", type);
+    const cJSON *prf = find(o, "partial_rotary_factor");
+    if (prf && !(cJSON_IsNumber(prf) && prf->valuedouble == 1.0))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: %s.partial_rotary_factor %s: partial RoPE is "
+                         "not supported", fname, key, el_json_describe(prf, got, sizeof got));
     if (!strcmp(type, "default")) return EL_OK;
     static const struct { const char *k; size_t off; bool llama3_only; } f[] = {
         {"factor", offsetof(el_config, rope_factor), false},
@@ -279,6 +283,9 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
     if (rs && !cJSON_IsNull(rs) && (st = parse_rope(rs, "rope_scaling", c, fname)) != EL_OK)
         return st;
     if (rp && (st = parse_rope(rp, "rope_parameters", c, fname)) != EL_OK) return st;
+    if ((v = find(root, "partial_rotary_factor")) && !(cJSON_IsNumber(v) && v->valuedouble == 1.0))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: partial_rotary_factor %s: partial RoPE is not "
+                         "supported", fname, el_json_describe(v, got, sizeof got));
     if ((v = find(root, "rope_theta")) || (rp && (v = find(rp, "rope_theta")))) {
         if (!cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && isfinite(v->valuedouble)))
             return el_errorf(EL_E_INVALID, "%s: rope_theta: expected a positive number, got %s",

@@ -75,6 +75,29 @@ static const el_arch k_qwen2 = {
     BPE_TOKENIZERS,
 };
 
+/* Phi-3: the Llama layout with fused qkv_proj and gate_up_proj. */
+static const el_arch k_phi3 = {
+    HF_KEYS,
+    .name = "phi3",
+    .model_types = {"phi3", NULL},
+    .prefixes = {"", NULL},
+    .names = {
+        [EL_R_EMBED] = "model.embed_tokens.weight", [EL_R_OUT_NORM] = "model.norm.weight",
+        [EL_R_HEAD] = "lm_head.weight",
+        [EL_R_ATTN_NORM] = "model.layers.%u.input_layernorm.weight",
+        [EL_R_QKV] = "model.layers.%u.self_attn.qkv_proj.weight",
+        [EL_R_O] = "model.layers.%u.self_attn.o_proj.weight",
+        [EL_R_FFN_NORM] = "model.layers.%u.post_attention_layernorm.weight",
+        [EL_R_GATE_UP] = "model.layers.%u.mlp.gate_up_proj.weight",
+        [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",
+    },
+    .norm = EL_NORM_RMS,
+    .eps_default = 1e-5f,
+    .theta_default = 10000.0f,
+    .tok_names = {"tokenizer.json", "tokenizer.model"},
+    .tok_what = "tokenizer.json",
+};
+
 static const el_arch k_gpt2 = {
     .key_dim = "n_embd", .key_layers = "n_layer", .key_heads = "n_head",
     .key_pos = "n_positions",
@@ -160,6 +183,7 @@ bool el_arch_matches_type(const el_arch *a, const char *model_type) {
 /* A bias tensor in the file that the config says the model does not have. */
 static el_status stray_bias(const el_arch *a, const el_model *m, el_role r, const char *why) {
     char name[160];
+    if (!a->names[r]) return EL_OK;
     el_arch_name(name, sizeof name, a->names[r], 0);
     if (el_model_find(m, name) >= 0)
         return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is present but %s: the model as "
@@ -229,4 +253,5 @@ el_status el_arch_check_config(const el_arch *a, const el_model *m, el_act_kind 
 DECODER_FAMILY(el_family_llama, k_llama, "llama", false);
 DECODER_FAMILY(el_family_mistral, k_mistral, "mistral", false);
 DECODER_FAMILY(el_family_qwen2, k_qwen2, "qwen2", false);
+DECODER_FAMILY(el_family_phi3, k_phi3, "phi3", false);
 DECODER_FAMILY(el_family_gpt2, k_gpt2, "gpt2", true);

@@ -26,6 +26,7 @@ typedef enum el_role {
     EL_R_O, EL_R_O_B, /* [dim, q_dim], [dim] */
     EL_R_FFN_NORM,    /* [dim] */
     EL_R_FFN_NORM_B,  /* [dim] */
+    EL_R_GATE_UP,           /* [2 hidden, dim] fused gate | up rows (Phi-3) */
     EL_R_GATE, EL_R_GATE_B, /* [hidden, dim], [hidden] (gated FFNs) */
     EL_R_UP, EL_R_UP_B,     /* [hidden, dim], [hidden] */
     EL_R_DOWN, EL_R_DOWN_B, /* [dim, hidden], [dim] */

@@ -144,6 +144,7 @@ static void role_shape(const dec_cfg *c, el_role r, uint64_t *rows, uint64_t *co
         [EL_R_V] = {kv, d},                [EL_R_V_B] = {0, kv},
         [EL_R_O] = {d, q},                 [EL_R_O_B] = {0, d},
         [EL_R_FFN_NORM] = {0, d},          [EL_R_FFN_NORM_B] = {0, d},
+        [EL_R_GATE_UP] = {2 * h, d},
         [EL_R_GATE] = {h, d},              [EL_R_GATE_B] = {0, h},
         [EL_R_UP] = {h, d},                [EL_R_UP_B] = {0, h},
         [EL_R_DOWN] = {d, h},              [EL_R_DOWN_B] = {0, d},
@@ -207,6 +208,10 @@ static el_status dec_tensors(const el_model *m, const dec_cfg *c, el_dtype targe
                 L->w[EL_R_K_B] = el_weight_rows(b, 1, c->q_dim);
                 L->w[EL_R_V_B] = el_weight_rows(b, 1, (size_t)c->q_dim + c->kv_dim);
             }
+        }
+        if (has_role(c, EL_R_GATE_UP)) { /* fused gate | up: views of the two row blocks */
+            L->w[EL_R_GATE] = L->w[EL_R_GATE_UP];
+            L->w[EL_R_UP] = el_weight_rows(L->w[EL_R_GATE_UP], c->hidden, c->dim);
         }
     }
     /* A layer the config does not know about means the config and the weights disagree. */

@@ -346,6 +346,11 @@ VARIANTS = [
          rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=8.0,
                               low_freq_factor=1.0, high_freq_factor=4.0,
                               original_max_position_embeddings=32)),
+    # Phi-3: fused qkv_proj and gate_up_proj.
+    dict(name="phi3", arch="phi3", hidden_size=64, num_attention_heads=4,
+         num_key_value_heads=2, num_hidden_layers=2, intermediate_size=80,
+         tie_word_embeddings=False, rope_theta=10000.0, rms_norm_eps=1e-5, pad_token_id=0,
+         config_layout="v5"),
     dict(name="linear", hidden_size=64, num_attention_heads=4, num_key_value_heads=4,
          num_hidden_layers=2, intermediate_size=64, tie_word_embeddings=True,
          rope_theta=10000.0, rms_norm_eps=1e-6, config_layout="v4_linear",
@@ -365,7 +370,8 @@ def arch_classes(v):
     arch = v.get("arch", "llama")
     return {"llama": (T.LlamaConfig, T.LlamaForCausalLM),
             "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM),
-            "mistral": (T.MistralConfig, T.MistralForCausalLM)}[arch]
+            "mistral": (T.MistralConfig, T.MistralForCausalLM),
+            "phi3": (T.Phi3Config, T.Phi3ForCausalLM)}[arch]
 
 
 def build_model(v, seed):

@@ -1,6 +1,6 @@
 /* test_cuda_models.c - whole models on the GPU against the same models on the CPU: the
- * bundled stories260K (llama2.c), the tiny HF Llama (GQA, all biases), Qwen2, Mistral and
- * GPT-2 fixtures, each loaded
+ * bundled stories260K (llama2.c), the tiny HF Llama (GQA, all biases, llama3 RoPE), Qwen2,
+ * Mistral, Phi-3 and GPT-2 fixtures, each loaded
  * into managed memory and into device memory (through the pinned staging ring), with f32
  * and f16 weights. Checked: the prompt's logits by normalised mean squared error
  *     nmse = sum (gpu - cpu)^2 / sum cpu^2
@@ -168,6 +168,9 @@ int main(void) {
     compare("hf_llama_bias", FIX "/hf_llama_bias", llama, sizeof llama / sizeof *llama, GREEDY);
     compare("hf_llama_qwen2", FIX "/hf_llama_qwen2", llama, sizeof llama / sizeof *llama, GREEDY);
     compare("hf_llama_mistral", FIX "/hf_llama_mistral", llama, sizeof llama / sizeof *llama,
+            GREEDY);
+    compare("hf_llama_phi3", FIX "/hf_llama_phi3", llama, sizeof llama / sizeof *llama, GREEDY);
+    compare("hf_llama_llama3", FIX "/hf_llama_llama3", llama, sizeof llama / sizeof *llama,
             GREEDY);
     static const int32_t gpt2[] = {464, 2003, 286, 9552, 318};
     compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2, 8);

@@ -3,7 +3,8 @@
  * edited: a Mistral sliding window shorter than the context (refused; a context within
  * the window runs and still matches transformers, since the window then changes nothing),
  * biases in the file that the config says are absent, biases the config asks for that
- * are missing, Qwen2 sliding-window layers, scaled RoPE, an unknown activation. */
+ * are missing, Qwen2 sliding-window layers, RoPE types and partial RoPE not implemented,
+ * an unknown activation. */
 // ctest-labels: llama;model
 #include "tests/support/el_test.h"
 
@@ -147,5 +148,14 @@ int main(void) {
     d = edited("hf_llama_qwen2", "qwen2gelu", "\"hidden_act\": \"silu\"",
                "\"hidden_act\": \"gelu\"");
     expect_plan(d, 0, EL_E_UNSUPPORTED, "hidden_act 'gelu'");
+    d = edited("hf_llama_phi3", "phi3partial", "\"partial_rotary_factor\": 1.0",
+               "\"partial_rotary_factor\": 0.5");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "partial_rotary_factor");
+    d = edited("hf_llama_phi3", "phi3longrope", "\"rope_type\": \"default\"",
+               "\"rope_type\": \"longrope\"");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "longrope");
+    d = edited("hf_llama_phi3", "phi3window", "\"sliding_window\": null",
+               "\"sliding_window\": 16");
+    expect_plan(d, 0, EL_E_UNSUPPORTED, "sliding_window");
     return el_test_finish("test_llama_arch");
 }
