@@ -34,10 +34,12 @@ typedef struct el_exec {
 typedef enum el_norm_kind {
     EL_NORM_RMS,   /* x / sqrt(mean(x^2) + eps) * w */
     EL_NORM_LAYER, /* (x - mean) / sqrt(var + eps) * w + b */
+    EL_NORM_RMS_1P, /* x / sqrt(mean(x^2) + eps) * (1 + w) (Gemma) */
 } el_norm_kind;
 
 typedef enum el_act_kind {
     EL_ACT_SWIGLU,    /* x = silu(x) * up */
+    EL_ACT_GEGLU,     /* x = gelu_tanh(x) * up (Gemma) */
     EL_ACT_GELU_TANH, /* GPT-2's gelu_new */
     EL_ACT_GELU_ERF,  /* exact gelu */
     EL_ACT_TANH,      /* BERT's pooler */
@@ -77,10 +79,12 @@ typedef struct el_ops {
      * first position's row of a [positions, head_dim / 2] table. */
     el_status (*rope)(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
                       size_t head_dim, const float *cos, const float *sin, bool interleaved);
-    /* Causal GQA over the layer's cache (see el_cpu_attention); att: CPU scores scratch. */
+    /* Causal GQA over the layer's cache (see el_cpu_attention_ex: window 0 = all keys,
+     * scores times scale); att: CPU scores scratch. */
     el_status (*attention)(const el_exec *x, float *out, const float *q, const float *k,
                            const float *v, float *att, size_t att_stride, size_t n,
-                           size_t pos0, size_t heads, size_t kv_heads, size_t head_dim);
+                           size_t pos0, size_t heads, size_t kv_heads, size_t head_dim,
+                           size_t window, float scale);
     /* Bidirectional attention within each packed sequence (q, k, v, out: row stride ld =
      * heads * head_dim; out may be q); att: CPU scores scratch of att_stride per head. */
     el_status (*attention_bidir)(const el_exec *x, float *out, const float *q, const float *k,
@@ -88,6 +92,8 @@ typedef struct el_ops {
                                  size_t head_dim, float *att, size_t att_stride);
     /* In place over n entries (up: SwiGLU's second input, else NULL). */
     el_status (*act)(const el_exec *x, el_act_kind k, float *v, const float *up, size_t n);
+    /* v *= s, n entries. */
+    el_status (*scale)(const el_exec *x, float *v, float s, size_t n);
     /* y += v, n entries. */
     el_status (*add)(const el_exec *x, float *y, const float *v, size_t n);
     /* y = v, n floats, both backend memory. */

@@ -51,6 +51,8 @@ static const u32_field k_u32_fields[] = {
     {{"max_position_embeddings", "n_positions", NULL}, offsetof(el_config, max_positions)},
     {{"type_vocab_size", NULL, NULL}, offsetof(el_config, type_vocab_size)},
     {{"sliding_window", NULL, NULL}, offsetof(el_config, sliding_window)},
+    {{"max_window_layers", NULL, NULL}, offsetof(el_config, max_window_layers)},
+    {{"sliding_window_pattern", NULL, NULL}, offsetof(el_config, sliding_window_pattern)},
 };
 
 /* Copies a UTF-8 string into dst (capacity cap), cutting at a character boundary. */
@@ -171,6 +173,38 @@ static el_status get_id2label(const cJSON *v, el_config *c, const char *fname) {
     return EL_OK;
 }
 
+/* A positive finite number into *out. */
+static el_status get_positive(const cJSON *v, const char *key, double *out, const char *fname) {
+    char got[128];
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && isfinite(v->valuedouble)))
+        return el_errorf(EL_E_INVALID, "%s: %s: expected a positive number, got %s", fname, key,
+                         el_json_describe(v, got, sizeof got));
+    *out = v->valuedouble;
+    return EL_OK;
+}
+
+/* layer_types: "full_attention" or "sliding_attention" per layer (at most 4096). */
+static el_status get_layer_types(const cJSON *v, el_config *c, const char *fname) {
+    char got[128];
+    if (!cJSON_IsArray(v))
+        return el_errorf(EL_E_INVALID, "%s: layer_types: expected a list, got %s", fname,
+                         el_json_describe(v, got, sizeof got));
+    uint32_t n = 0;
+    for (const cJSON *e = v->child; e; e = e->next, n++) {
+        if (n >= 64 * 64)
+            return el_errorf(EL_E_INVALID, "%s: layer_types: more than %u entries", fname,
+                             64 * 64);
+        bool sliding = cJSON_IsString(e) && !strcmp(e->valuestring, "sliding_attention");
+        if (!sliding && !(cJSON_IsString(e) && !strcmp(e->valuestring, "full_attention")))
+            return el_errorf(EL_E_UNSUPPORTED, "%s: layer_types[%u]: %s: expected "
+                             "\"full_attention\" or \"sliding_attention\"", fname, n,
+                             el_json_describe(e, got, sizeof got));
+        if (sliding) c->sliding_layers[n / 64] |= 1ull << (n % 64);
+    }
+    c->n_layer_types = n;
+    return EL_OK;
+}
+
 /* A RoPE scaling object (rope_scaling, or rope_parameters): its type ("rope_type", or
  * "type" in older files) and the fields that type needs. */
 static el_status parse_rope(const cJSON *o, const char *key, el_config *c, const char *fname) {
@@ -238,8 +272,9 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
                                          sizeof c->architecture, true, fname)) != EL_OK)
             return st;
     }
-    static const char *const act_keys[] = {"hidden_act", "activation_function"};
-    if ((v = find_any(root, act_keys, 2, &key)) &&
+    static const char *const act_keys[] = {"hidden_act", "activation_function",
+                                           "hidden_activation"};
+    if ((v = find_any(root, act_keys, 3, &key)) &&
         (st = get_string(v, key, c->hidden_act, sizeof c->hidden_act, false, fname)) != EL_OK)
         return st;
 
@@ -282,7 +317,43 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
     const cJSON *rs = find(root, "rope_scaling");
     if (rs && !cJSON_IsNull(rs) && (st = parse_rope(rs, "rope_scaling", c, fname)) != EL_OK)
         return st;
-    if (rp && (st = parse_rope(rp, "rope_parameters", c, fname)) != EL_OK) return st;
+    /* Gemma 3 (transformers 5) nests them per layer type. */
+    const cJSON *rp_full = rp ? find(rp, "full_attention") : NULL;
+    const cJSON *rp_slide = rp ? find(rp, "sliding_attention") : NULL;
+    if (rp_full || rp_slide) {
+        if (rp_full && (st = parse_rope(rp_full, "rope_parameters.full_attention", c, fname)) !=
+                           EL_OK)
+            return st;
+        if (rp_slide) {
+            el_config loc;
+            memset(&loc, 0, sizeof loc);
+            if ((st = parse_rope(rp_slide, "rope_parameters.sliding_attention", &loc, fname)) !=
+                EL_OK)
+                return st;
+            if (loc.rope_type[0] && strcmp(loc.rope_type, "default"))
+                return el_errorf(EL_E_UNSUPPORTED, "%s: rope_parameters.sliding_attention: "
+                                 "scaled RoPE on sliding layers is not supported", fname);
+            if ((v = find(rp_slide, "rope_theta")) &&
+                (st = get_positive(v, "rope_parameters.sliding_attention.rope_theta",
+                                   &c->rope_local_theta, fname)) != EL_OK)
+                return st;
+        }
+        rp = rp_full;
+    } else if (rp && (st = parse_rope(rp, "rope_parameters", c, fname)) != EL_OK) {
+        return st;
+    }
+    if ((v = find(root, "rope_local_base_freq")) &&
+        (st = get_positive(v, "rope_local_base_freq", &c->rope_local_theta, fname)) != EL_OK)
+        return st;
+    if ((v = find(root, "query_pre_attn_scalar")) &&
+        (st = get_positive(v, "query_pre_attn_scalar", &c->query_pre_attn_scalar, fname)) !=
+            EL_OK)
+        return st;
+    static const char *const caps[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    for (size_t i = 0; i < 2; i++)
+        if (find(root, caps[i])) snprintf(c->softcapping, sizeof c->softcapping, "%s", caps[i]);
+    if ((v = find(root, "layer_types")) && (st = get_layer_types(v, c, fname)) != EL_OK)
+        return st;
     if ((v = find(root, "partial_rotary_factor")) && !(cJSON_IsNumber(v) && v->valuedouble == 1.0))
         return el_errorf(EL_E_UNSUPPORTED, "%s: partial_rotary_factor %s: partial RoPE is not "
                          "supported", fname, el_json_describe(v, got, sizeof got));
@@ -298,6 +369,7 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
         {"attention_bias", offsetof(el_config, attention_bias), 0},
         {"mlp_bias", offsetof(el_config, mlp_bias), 0},
         {"use_sliding_window", offsetof(el_config, use_sliding_window), 0},
+        {"use_bidirectional_attention", offsetof(el_config, bidirectional), 0},
     };
     for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
         if (!(v = find(root, bools[i].key))) continue;

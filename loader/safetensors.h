@@ -124,7 +124,15 @@ typedef struct el_config {
     bool attention_bias;            /* Llama: q, k, v and o projections have biases */
     bool mlp_bias;                  /* Llama: gate, up and down projections have biases */
     bool use_sliding_window;        /* Qwen2: sliding_window applies only when true */
+    bool bidirectional;             /* use_bidirectional_attention (Gemma 3 encoders) */
     uint32_t sliding_window;        /* attention window in tokens (0 = none / null) */
+    uint32_t max_window_layers;     /* Qwen2: layers from here on use the window */
+    uint32_t sliding_window_pattern; /* Gemma 3 without layer_types: every Nth layer global */
+    uint32_t n_layer_types;         /* layer_types entries (0 = absent) */
+    uint64_t sliding_layers[64];    /* bit i: layer_types[i] is "sliding_attention" */
+    double rope_local_theta;        /* Gemma 3 sliding layers' RoPE base (0 = absent) */
+    double query_pre_attn_scalar;   /* Gemma: scores scaled by its -1/2 power (0 = absent) */
+    char softcapping[40];           /* a logit softcapping key that is set ("" = none) */
     int64_t bos_token_id;           /* -1 if absent */
     int64_t eos_token_id;           /* -1 if absent (first of a list) */
     int64_t pad_token_id;           /* -1 if absent */

@@ -56,6 +56,7 @@ static const el_arch k_mistral = {
     .prefixes = {"", NULL},
     .names = {HF_LLAMA_NAMES},
     .norm = EL_NORM_RMS,
+    .window_rule = EL_WIN_ALL,
     .eps_default = 1e-6f,
     .theta_default = 10000.0f,
     .tok_names = {"tokenizer.json", "tokenizer.model"},
@@ -70,6 +71,7 @@ static const el_arch k_qwen2 = {
     .names = {HF_LLAMA_NAMES},
     .norm = EL_NORM_RMS,
     .biases = EL_BIAS_QKV,
+    .window_rule = EL_WIN_QWEN2,
     .eps_default = 1e-6f,
     .theta_default = 10000.0f,
     BPE_TOKENIZERS,
@@ -92,8 +94,49 @@ static const el_arch k_phi3 = {
         [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",
     },
     .norm = EL_NORM_RMS,
+    .window_rule = EL_WIN_ALL,
     .eps_default = 1e-5f,
     .theta_default = 10000.0f,
+    .tok_names = {"tokenizer.json", "tokenizer.model"},
+    .tok_what = "tokenizer.json",
+};
+
+/* Gemma 3 (text): (1 + w) RMSNorm before and after attention and FFN, per-head q/k norms,
+ * GeGLU, embeddings times sqrt(dim), local (sliding) and global layers with their own RoPE
+ * bases, scores scaled by query_pre_attn_scalar^-1/2. */
+static const el_arch k_gemma3 = {
+    HF_KEYS,
+    .name = "gemma3",
+    .model_types = {"gemma3_text", NULL},
+    .prefixes = {"", NULL},
+    .names = {
+        [EL_R_EMBED] = "model.embed_tokens.weight", [EL_R_OUT_NORM] = "model.norm.weight",
+        [EL_R_HEAD] = "lm_head.weight",
+        [EL_R_ATTN_NORM] = "model.layers.%u.input_layernorm.weight",
+        [EL_R_Q] = "model.layers.%u.self_attn.q_proj.weight",
+        [EL_R_Q_B] = "model.layers.%u.self_attn.q_proj.bias",
+        [EL_R_K] = "model.layers.%u.self_attn.k_proj.weight",
+        [EL_R_K_B] = "model.layers.%u.self_attn.k_proj.bias",
+        [EL_R_V] = "model.layers.%u.self_attn.v_proj.weight",
+        [EL_R_V_B] = "model.layers.%u.self_attn.v_proj.bias",
+        [EL_R_Q_NORM] = "model.layers.%u.self_attn.q_norm.weight",
+        [EL_R_K_NORM] = "model.layers.%u.self_attn.k_norm.weight",
+        [EL_R_O] = "model.layers.%u.self_attn.o_proj.weight",
+        [EL_R_O_B] = "model.layers.%u.self_attn.o_proj.bias",
+        [EL_R_POST_ATTN_NORM] = "model.layers.%u.post_attention_layernorm.weight",
+        [EL_R_FFN_NORM] = "model.layers.%u.pre_feedforward_layernorm.weight",
+        [EL_R_GATE] = "model.layers.%u.mlp.gate_proj.weight",
+        [EL_R_UP] = "model.layers.%u.mlp.up_proj.weight",
+        [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",
+        [EL_R_POST_FFN_NORM] = "model.layers.%u.post_feedforward_layernorm.weight",
+    },
+    .norm = EL_NORM_RMS_1P,
+    .tied_default = true,
+    .embed_scale = true,
+    .window_rule = EL_WIN_PATTERN,
+    .eps_default = 1e-6f,
+    .theta_default = 1000000.0f,
+    .local_theta_default = 10000.0f,
     .tok_names = {"tokenizer.json", "tokenizer.model"},
     .tok_what = "tokenizer.json",
 };
@@ -191,48 +234,78 @@ static el_status stray_bias(const el_arch *a, const el_model *m, el_role r, cons
     return EL_OK;
 }
 
-el_status el_arch_check_config(const el_arch *a, const el_model *m, el_act_kind *act,
-                               uint32_t *biases, uint32_t *window) {
+el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_layers,
+                               el_arch_opts *o) {
     const el_config *k = &m->config;
     const char *ha = k->hidden_act;
-    *biases = a->biases;
-    *window = 0;
+    memset(o, 0, sizeof *o);
+    o->biases = a->biases;
+    if (k->bidirectional)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config use_bidirectional_attention is true: "
+                         "the decoder runs causal attention only", m->path);
+    if (k->softcapping[0])
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config %s is set: logit soft-capping is not "
+                         "supported", m->path, k->softcapping);
     if (a->conv1d) { /* GPT-2's activation_function */
         if (!ha[0] || !strcmp(ha, "gelu_new") || !strcmp(ha, "gelu_pytorch_tanh"))
-            *act = EL_ACT_GELU_TANH;
+            o->act = EL_ACT_GELU_TANH;
         else if (!strcmp(ha, "gelu"))
-            *act = EL_ACT_GELU_ERF;
+            o->act = EL_ACT_GELU_ERF;
         else
             return el_errorf(EL_E_UNSUPPORTED, "%s: config activation_function '%s': the %s "
                              "family runs gelu_new / gelu_pytorch_tanh (tanh GELU) and gelu",
                              m->path, ha, a->name);
         return EL_OK;
     }
-    if (ha[0] && strcmp(ha, "silu") && strcmp(ha, "swish"))
-        return el_errorf(EL_E_UNSUPPORTED, "%s: config hidden_act '%s': the %s family runs "
-                         "SwiGLU (silu) only", m->path, ha, a->name);
-    *act = EL_ACT_SWIGLU;
+    if (a->norm == EL_NORM_RMS_1P) { /* Gemma's GeGLU */
+        if (ha[0] && strcmp(ha, "gelu_pytorch_tanh") && strcmp(ha, "gelu_new"))
+            return el_errorf(EL_E_UNSUPPORTED, "%s: config hidden_activation '%s': the %s "
+                             "family runs GeGLU with tanh GELU (gelu_pytorch_tanh) only",
+                             m->path, ha, a->name);
+        o->act = EL_ACT_GEGLU;
+    } else {
+        if (ha[0] && strcmp(ha, "silu") && strcmp(ha, "swish"))
+            return el_errorf(EL_E_UNSUPPORTED, "%s: config hidden_act '%s': the %s family runs "
+                             "SwiGLU (silu) only", m->path, ha, a->name);
+        o->act = EL_ACT_SWIGLU;
+    }
     el_status s;
-    if (k->attention_bias) *biases |= EL_BIAS_QKV | EL_BIAS_O;
-    if (k->mlp_bias) *biases |= EL_BIAS_MLP;
-    if (!(*biases & EL_BIAS_QKV) &&
+    if (k->attention_bias) o->biases |= EL_BIAS_QKV | EL_BIAS_O;
+    if (k->mlp_bias) o->biases |= EL_BIAS_MLP;
+    if (!(o->biases & EL_BIAS_QKV) &&
         (s = stray_bias(a, m, EL_R_Q_B, "config attention_bias is false")) != EL_OK)
         return s;
-    if (!(*biases & EL_BIAS_O) &&
+    if (!(o->biases & EL_BIAS_O) &&
         (s = stray_bias(a, m, EL_R_O_B, "config attention_bias is false")) != EL_OK)
         return s;
-    if (!(*biases & EL_BIAS_MLP) &&
+    if (!(o->biases & EL_BIAS_MLP) &&
         (s = stray_bias(a, m, EL_R_GATE_B, "config mlp_bias is false")) != EL_OK)
         return s;
-    /* Mistral applies sliding_window whenever it is set; Qwen2 only with use_sliding_window
-     * (then from layer max_window_layers on: refused below rather than half-applied). */
-    if (!strcmp(a->name, "qwen2")) {
-        if (k->use_sliding_window && k->sliding_window)
-            return el_errorf(EL_E_UNSUPPORTED, "%s: config use_sliding_window is true: "
-                             "Qwen2 sliding-window layers are not supported", m->path);
-    } else {
-        *window = k->sliding_window;
+    /* Sliding-window layers: layer_types when the config lists them, else the
+     * architecture's rule (what transformers does for configs without the list). */
+    if (!k->sliding_window || a->window_rule == EL_WIN_IGNORED) return EL_OK;
+    if (k->n_layer_types && k->n_layer_types != n_layers)
+        return el_errorf(EL_E_INVALID, "%s: config layer_types has %u entries for %u layers",
+                         m->path, k->n_layer_types, n_layers);
+    if (n_layers > 64 * 64)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: %u layers (at most %u)", m->path, n_layers,
+                         64 * 64);
+    const uint32_t pattern = k->sliding_window_pattern ? k->sliding_window_pattern : 6;
+    bool any = false;
+    for (uint32_t l = 0; l < n_layers; l++) {
+        bool sl;
+        if (k->n_layer_types)
+            sl = (k->sliding_layers[l / 64] >> (l % 64)) & 1;
+        else if (a->window_rule == EL_WIN_QWEN2)
+            sl = k->use_sliding_window && l >= k->max_window_layers;
+        else if (a->window_rule == EL_WIN_PATTERN)
+            sl = (l + 1) % pattern != 0;
+        else
+            sl = true;
+        if (sl) o->sliding[l / 64] |= 1ull << (l % 64);
+        any |= sl;
     }
+    if (any) o->window = k->sliding_window;
     return EL_OK;
 }
 
@@ -254,4 +327,5 @@ DECODER_FAMILY(el_family_llama, k_llama, "llama", false);
 DECODER_FAMILY(el_family_mistral, k_mistral, "mistral", false);
 DECODER_FAMILY(el_family_qwen2, k_qwen2, "qwen2", false);
 DECODER_FAMILY(el_family_phi3, k_phi3, "phi3", false);
+DECODER_FAMILY(el_family_gemma3, k_gemma3, "gemma3", false);
 DECODER_FAMILY(el_family_gpt2, k_gpt2, "gpt2", true);

@@ -23,13 +23,17 @@ typedef enum el_role {
     EL_R_Q, EL_R_Q_B, /* [q_dim, dim], [q_dim] */
     EL_R_K, EL_R_K_B, /* [kv_dim, dim], [kv_dim] */
     EL_R_V, EL_R_V_B, /* [kv_dim, dim], [kv_dim] */
+    EL_R_Q_NORM,      /* [head_dim] per-head norm of q (Gemma 3) */
+    EL_R_K_NORM,      /* [head_dim] per-head norm of k */
     EL_R_O, EL_R_O_B, /* [dim, q_dim], [dim] */
+    EL_R_POST_ATTN_NORM, /* [dim] norm of the attention output before the residual add */
     EL_R_FFN_NORM,    /* [dim] */
     EL_R_FFN_NORM_B,  /* [dim] */
     EL_R_GATE_UP,           /* [2 hidden, dim] fused gate | up rows (Phi-3) */
     EL_R_GATE, EL_R_GATE_B, /* [hidden, dim], [hidden] (gated FFNs) */
     EL_R_UP, EL_R_UP_B,     /* [hidden, dim], [hidden] */
     EL_R_DOWN, EL_R_DOWN_B, /* [dim, hidden], [dim] */
+    EL_R_POST_FFN_NORM,     /* [dim] norm of the FFN output before the residual add */
     EL_R_COUNT
 } el_role;
 
@@ -40,6 +44,22 @@ typedef enum el_bias_mask {
     EL_BIAS_MLP = 1u << 2,  /* gate, up, down */
     EL_BIAS_NORM = 1u << 3, /* LayerNorm biases */
 } el_bias_mask;
+
+/* Which layers attend within config sliding_window (when set). */
+typedef enum el_window_rule {
+    EL_WIN_IGNORED, /* the architecture has no window (transformers ignores the key) */
+    EL_WIN_ALL,     /* every layer (Mistral, Phi-3) */
+    EL_WIN_QWEN2,   /* with use_sliding_window, layers from max_window_layers on */
+    EL_WIN_PATTERN, /* every layer but each sliding_window_pattern-th (Gemma 3; default 6) */
+} el_window_rule;
+
+/* What one model's config selects of its architecture (el_arch_check_config). */
+typedef struct el_arch_opts {
+    el_act_kind act;
+    uint32_t biases;       /* el_bias_mask present */
+    uint32_t window;       /* sliding window in tokens (0 = none) */
+    uint64_t sliding[64];  /* bit l: layer l attends within the window (layer_types wins) */
+} el_arch_opts;
 
 #define EL_ARCH_MAX_PREFIX 3
 #define EL_ARCH_MAX_TOK 4
@@ -54,6 +74,9 @@ typedef struct el_arch {
     bool conv1d;                       /* projections stored [in, out]: placed transposed */
     bool llama2c;                      /* also runs llama2.c checkpoints */
     bool tied_default;                 /* tied unless the config says otherwise */
+    bool embed_scale;                  /* embeddings times sqrt(dim) (Gemma) */
+    el_window_rule window_rule;
+    float local_theta_default;         /* sliding layers' RoPE base when it differs (0: same) */
     uint32_t biases;                   /* el_bias_mask always present */
     uint32_t ffn_mult_default;         /* FFN width = this x dim when unset; 0 = required */
     float eps_default;
@@ -72,11 +95,11 @@ bool el_arch_is_conv1d_role(el_role r);
 /* True if name is one of a's Conv1D tensors (any layer, any of its prefixes). */
 bool el_arch_is_conv1d_name(const el_arch *a, const char *name);
 bool el_arch_matches_type(const el_arch *a, const char *model_type);
-/* What the config asks for, checked against what a runs: the activation and the optional
- * biases present; refuses by name what the decoder does not implement. window: a sliding
- * attention window the config sets (0: none; the decoder refuses contexts longer). */
-el_status el_arch_check_config(const el_arch *a, const el_model *m, el_act_kind *act,
-                               uint32_t *biases, uint32_t *window);
+/* What the config asks for, checked against what a runs: the activation, the optional
+ * biases present, the layers with a sliding window; refuses by name what the decoder does
+ * not implement. */
+el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_layers,
+                               el_arch_opts *o);
 
 /* The decoder's family hooks (models/decoder.c), shared by every architecture's family. */
 bool el_decoder_detect(const el_family *f, const el_model *m);

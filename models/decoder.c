@@ -2,9 +2,11 @@
  * (kernels/ops.h), and the architectures it runs, described as data (models/arch.c):
  * Llama (llama2.c checkpoints and HF folders), Mistral, Qwen2 and GPT-2 are rows of that
  * table, not code. Per layer:
- *   xb = norm(x); q, k, v = linear(xb) (k and v straight into the KV cache), RoPE on q, k
- *   (unless learned positions), causal GQA, x += linear_o(att); xb = norm(x);
- *   h = act(linear_gate(xb)) * linear_up(xb) (gated) or act(linear_up(xb)); x += down(h).
+ *   xb = norm(x); q, k, v = linear(xb) (k and v straight into the KV cache), per-head
+ *   q/k norms (Gemma 3), RoPE on q, k (unless learned positions; sliding layers may have
+ *   their own base), causal GQA (within a sliding window on sliding layers),
+ *   x += [post-norm] linear_o(att); xb = norm(x); h = act(linear_gate(xb)) * linear_up(xb)
+ *   (gated) or act(linear_up(xb)); x += [post-norm] down(h).
  * Then the final norm and the classifier on the last position. A config feature the
  * description does not cover is refused by name in decoder_config (plan and run alike). */
 #include "loader/load_impl.h"
@@ -34,10 +36,11 @@ typedef struct dec_cfg {
     uint32_t vocab;
     uint32_t max_pos;    /* 0 = not stated */
     float eps;
-    el_rope rope;        /* base and scaling */
-    el_act_kind act;
-    uint32_t biases;     /* EL_BIAS_* present in this model */
-    uint32_t window;     /* sliding attention window (0 = none): contexts past it refused */
+    el_rope rope;        /* base and scaling (global layers) */
+    el_rope rope_local;  /* sliding layers' (rope_local: theta 0 = the same as rope) */
+    float att_scale;     /* attention score scale */
+    float embed_scale;   /* embeddings times this (0 = none) */
+    el_arch_opts o;      /* activation, biases, sliding-window layers */
     bool tied;           /* classifier = embedding */
     bool interleaved;    /* RoPE pairs (2i, 2i+1) (llama2.c, GGUF) vs rotate-half (HF) */
 } dec_cfg;
@@ -52,7 +55,7 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
     c->a = a;
     if (!m->has_config)
         return el_errorf(EL_E_INVALID, "%s: no config.json next to the model", m->path);
-    el_status s = el_arch_check_config(a, m, &c->act, &c->biases, &c->window);
+    el_status s = el_arch_check_config(a, m, k->num_layers, &c->o);
     if (s != EL_OK) return s;
     for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
         char name[160];
@@ -112,6 +115,22 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
     if (c->rope.type != EL_ROPE_DEFAULT && a->learned_pos)
         return el_errorf(EL_E_UNSUPPORTED, "%s: config rope scaling '%s' on the %s "
                          "architecture, which has no RoPE", m->path, k->rope_type, a->name);
+    if (a->local_theta_default > 0) {
+        c->rope_local = (el_rope){k->rope_local_theta > 0 ? (float)k->rope_local_theta
+                                                         : a->local_theta_default,
+                                  EL_ROPE_DEFAULT, 1.0f, 1.0f, 1.0f, 1.0f};
+    } else if (k->rope_local_theta > 0) {
+        return el_errorf(EL_E_UNSUPPORTED, "%s: config sets a separate RoPE base for sliding "
+                         "layers, which the %s architecture does not have", m->path, a->name);
+    }
+    c->att_scale = 1.0f / sqrtf((float)c->head_dim);
+    if (k->query_pre_attn_scalar > 0) {
+        if (a->norm != EL_NORM_RMS_1P)
+            return el_errorf(EL_E_UNSUPPORTED, "%s: config query_pre_attn_scalar is not part "
+                             "of the %s architecture", m->path, a->name);
+        c->att_scale = (float)(1.0 / sqrt(k->query_pre_attn_scalar));
+    }
+    if (a->embed_scale) c->embed_scale = (float)sqrt((double)c->dim);
     char head[160];
     snprintf(head, sizeof head, "%s", a->names[EL_R_HEAD]);
     bool has_head = el_model_find(m, head) >= 0;
@@ -142,7 +161,9 @@ static void role_shape(const dec_cfg *c, el_role r, uint64_t *rows, uint64_t *co
         [EL_R_Q] = {q, d},                 [EL_R_Q_B] = {0, q},
         [EL_R_K] = {kv, d},                [EL_R_K_B] = {0, kv},
         [EL_R_V] = {kv, d},                [EL_R_V_B] = {0, kv},
+        [EL_R_Q_NORM] = {0, c->head_dim},  [EL_R_K_NORM] = {0, c->head_dim},
         [EL_R_O] = {d, q},                 [EL_R_O_B] = {0, d},
+        [EL_R_POST_ATTN_NORM] = {0, d},    [EL_R_POST_FFN_NORM] = {0, d},
         [EL_R_FFN_NORM] = {0, d},          [EL_R_FFN_NORM_B] = {0, d},
         [EL_R_GATE_UP] = {2 * h, d},
         [EL_R_GATE] = {h, d},              [EL_R_GATE_B] = {0, h},
@@ -165,7 +186,7 @@ static bool has_role(const dec_cfg *c, el_role r) {
     if (r == EL_R_HEAD) return !c->tied;
     if (r == EL_R_POS) return c->a->learned_pos;
     el_bias_mask bm = el_arch_bias_of(r);
-    return bm == 0 || (c->biases & bm);
+    return bm == 0 || (c->o.biases & bm);
 }
 
 /* Checks (layers NULL: binds to a dummy) or binds every tensor; target as el_weight_bind. */
@@ -245,6 +266,8 @@ typedef struct dec_state {
     float *logits;       /* [vocab] */
     float *rope_cos;     /* [ctx, head_dim / 2] (RoPE only) */
     float *rope_sin;     /* [ctx, head_dim / 2] */
+    float *rope_lcos;    /* [ctx, head_dim / 2] sliding layers' tables (own RoPE base only) */
+    float *rope_lsin;
     int32_t *dev_ids;    /* [chunk] the batch's ids where the backend reads them (act) */
     float *host_logits;  /* [vocab] logits copied back from the backend (scratch) */
 } dec_state;
@@ -253,7 +276,8 @@ typedef struct dec_state {
  * batch: sequences the plan sized the KV cache for (the session uses the first). */
 static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const dec_cfg *c,
                             uint32_t ctx, uint32_t batch, uint32_t chunk) {
-    const bool gated = c->act == EL_ACT_SWIGLU, rope = !c->a->learned_pos;
+    const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
+    const bool rope = !c->a->learned_pos;
     dec_state *st = el_carve(sc, 1, sizeof *st, "decoder state");
     dec_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
     uint64_t cache = (uint64_t)c->n_layers * ctx * c->kv_dim;
@@ -268,6 +292,9 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     uint64_t rope_n = rope ? (uint64_t)ctx * (c->head_dim / 2) : 0;
     float *rc = el_carve(act, rope_n, sizeof(float), "RoPE table");
     float *rs = el_carve(act, rope_n, sizeof(float), "RoPE table");
+    uint64_t local_n = c->rope_local.theta > 0 ? rope_n : 0;
+    float *lrc = el_carve(act, local_n, sizeof(float), "RoPE table (sliding layers)");
+    float *lrs = el_carve(act, local_n, sizeof(float), "RoPE table (sliding layers)");
     /* The backend's view of the ids and the host's copy of the logits (unused on the CPU,
      * where both are host memory already; the plan is the same on every device). */
     int32_t *ids = el_carve(act, chunk, sizeof(int32_t), "token ids");
@@ -291,6 +318,8 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     st->logits = logits;
     st->rope_cos = rc;
     st->rope_sin = rs;
+    st->rope_lcos = lrc;
+    st->rope_lsin = lrs;
     st->dev_ids = ids;
     st->host_logits = hlogits;
     return st;
@@ -307,11 +336,6 @@ static el_status resolve_ctx(const el_model *m, const dec_cfg *c, uint32_t want,
                          "%u or less", want, m->path, c->a->learned_pos ? "has learned positions"
                          : "was trained", c->max_pos, c->a->learned_pos ? "tokens" : "positions",
                          c->a->key_pos, c->max_pos);
-    if (c->window && want > c->window)
-        return el_errorf(EL_E_UNSUPPORTED, "--ctx %u: %s attends over a sliding window of %u "
-                         "tokens (config sliding_window), which is not implemented: use --ctx "
-                         "%u or less, where the window changes nothing", want, m->path,
-                         c->window, c->window);
     *ctx = want;
     return EL_OK;
 }
@@ -403,6 +427,9 @@ el_status el_decoder_session_init(el_session *s) {
         if ((st = s->ops->rope_table(&x, D->rope_cos, D->rope_sin, ctx, c.head_dim, c.rope)) !=
             EL_OK)
             return st;
+        if (D->rope_lcos && (st = s->ops->rope_table(&x, D->rope_lcos, D->rope_lsin, ctx,
+                                                     c.head_dim, c.rope_local)) != EL_OK)
+            return st;
     }
     s->family_state = D;
     s->logits = s->ops->host_visible ? D->logits : D->host_logits;
@@ -428,49 +455,66 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     const el_exec ex = {s->pool, s->gpu_stream}, *x = &ex;
     const el_norm_kind nk = c->a->norm;
     const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
-    const size_t hd = c->head_dim, pos = s->pos, ctx = D->ctx;
+    const size_t hd = c->head_dim, half = hd / 2, pos = s->pos, ctx = D->ctx;
     const float eps = c->eps;
-    const el_weight *top = D->top.w;
+    const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
+    const el_weight *top = D->top.w, none = {NULL, EL_DT_F32};
     const int32_t *dids = ids;
     if (!o->host_visible) {
         EL_TRY(o->upload(x, D->dev_ids, ids, n * sizeof *ids));
         dids = D->dev_ids;
     }
     EL_TRY(o->embed(x, D->x, top[EL_R_EMBED], dim, dids, n));
+    if (c->embed_scale) EL_TRY(o->scale(x, D->x, c->embed_scale, n * dim));
     if (c->a->learned_pos) EL_TRY(o->embed_add(x, D->x, top[EL_R_POS], dim, NULL, pos, n));
-    const float *cs = D->rope_cos ? D->rope_cos + pos * (hd / 2) : NULL;
-    const float *sn = D->rope_sin ? D->rope_sin + pos * (hd / 2) : NULL;
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const el_weight *w = D->layers[l].w;
         float *kc = D->kc + (size_t)l * ctx * kvd, *vc = D->vc + (size_t)l * ctx * kvd;
+        float *kn = kc + pos * kvd; /* this batch's keys */
+        const bool sliding = (c->o.sliding[l / 64] >> (l % 64)) & 1;
+        const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
+        const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;
         EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], n, dim, eps));
         EL_TRY(o->linear(x, D->q, qd, D->xb, w[EL_R_Q], w[EL_R_Q_B], n, dim, qd));
-        EL_TRY(o->linear(x, kc + pos * kvd, kvd, D->xb, w[EL_R_K], w[EL_R_K_B], n, dim, kvd));
+        EL_TRY(o->linear(x, kn, kvd, D->xb, w[EL_R_K], w[EL_R_K_B], n, dim, kvd));
         EL_TRY(o->linear(x, vc + pos * kvd, kvd, D->xb, w[EL_R_V], w[EL_R_V_B], n, dim, kvd));
+        if (w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
+            EL_TRY(o->norm(x, nk, D->q, D->q, w[EL_R_Q_NORM], none,
+                           n * c->n_heads, hd, eps));
+            EL_TRY(o->norm(x, nk, kn, kn, w[EL_R_K_NORM], none,
+                           n * c->n_kv_heads, hd, eps));
+        }
         if (cs) {
+            cs += pos * half;
+            sn += pos * half;
             EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
-            EL_TRY(o->rope(x, kc + pos * kvd, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+            EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
         }
         EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->att, ctx, n, pos, c->n_heads,
-                            c->n_kv_heads, hd));
+                            c->n_kv_heads, hd, sliding ? c->o.window : 0, c->att_scale));
         EL_TRY(o->linear(x, D->xb2, dim, D->att_out, w[EL_R_O], w[EL_R_O_B], n, qd, dim));
+        if (w[EL_R_POST_ATTN_NORM].p)
+            EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_ATTN_NORM], none, n,
+                           dim, eps));
         EL_TRY(o->add(x, D->x, D->xb2, n * dim));
         EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], n, dim, eps));
-        if (c->act == EL_ACT_SWIGLU) {
+        if (gated) {
             EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_GATE], w[EL_R_GATE_B], n, dim, hid));
             EL_TRY(o->linear(x, D->hb2, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
-            EL_TRY(o->act(x, c->act, D->hb, D->hb2, n * hid));
+            EL_TRY(o->act(x, c->o.act, D->hb, D->hb2, n * hid));
         } else {
             EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
-            EL_TRY(o->act(x, c->act, D->hb, NULL, n * hid));
+            EL_TRY(o->act(x, c->o.act, D->hb, NULL, n * hid));
         }
         EL_TRY(o->linear(x, D->xb2, dim, D->hb, w[EL_R_DOWN], w[EL_R_DOWN_B], n, hid, dim));
+        if (w[EL_R_POST_FFN_NORM].p)
+            EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_FFN_NORM], none, n,
+                           dim, eps));
         EL_TRY(o->add(x, D->x, D->xb2, n * dim));
     }
     if (!want_logits) return EL_OK;
     EL_TRY(o->norm(x, nk, D->xb, D->x + (n - 1) * dim, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B],
                    1, dim, eps));
-    el_weight none = {NULL, EL_DT_F32};
     EL_TRY(o->linear(x, D->logits, c->vocab, D->xb, top[EL_R_HEAD], none, 1, dim, c->vocab));
     if (o->host_visible) return EL_OK;
     return o->download(x, D->host_logits, D->logits, (size_t)c->vocab * sizeof(float));

@@ -3,11 +3,11 @@
 #include "loader/model_impl.h"
 
 extern const el_family el_family_llama, el_family_mistral, el_family_qwen2, el_family_phi3,
-    el_family_gpt2;
+    el_family_gemma3, el_family_gpt2;
 extern const el_family el_family_bert; /* models/bert.c */
 
 const el_family *const el_families[] = {
-    &el_family_llama, &el_family_mistral, &el_family_qwen2, &el_family_phi3, &el_family_gpt2,
-    &el_family_bert,
+    &el_family_llama, &el_family_mistral, &el_family_qwen2, &el_family_phi3, &el_family_gemma3,
+    &el_family_gpt2, &el_family_bert,
     NULL,
 };

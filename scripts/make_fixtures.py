@@ -323,8 +323,8 @@ VARIANTS = [
          head_dim=32, num_hidden_layers=2, intermediate_size=72, tie_word_embeddings=True,
          rope_theta=1000000.0, rms_norm_eps=1e-5, config_layout="v4"),
     # Other decoder architectures on the same code (models/arch.c): Llama with every
-    # optional bias, Qwen2 (q/k/v biases) and Mistral (sliding window as long as the
-    # context, so the window never binds; a longer --ctx is refused).
+    # optional bias, Qwen2 (q/k/v biases; and with sliding-window layers), Mistral (a
+    # sliding window of 5 tokens: it binds from the sixth position on).
     dict(name="bias", hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
          num_hidden_layers=2, intermediate_size=80, tie_word_embeddings=True,
          rope_theta=10000.0, rms_norm_eps=1e-6, attention_bias=True, mlp_bias=True,
@@ -336,7 +336,23 @@ VARIANTS = [
     dict(name="mistral", arch="mistral", hidden_size=64, num_attention_heads=4,
          num_key_value_heads=1, num_hidden_layers=2, intermediate_size=88,
          tie_word_embeddings=False, rope_theta=10000.0, rms_norm_eps=1e-5,
-         sliding_window=128, config_layout="v5"),
+         sliding_window=5, config_layout="v5"),
+    dict(name="qwen2win", arch="qwen2", hidden_size=64, num_attention_heads=4,
+         num_key_value_heads=2, num_hidden_layers=2, intermediate_size=96,
+         tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6,
+         use_sliding_window=True, sliding_window=4, max_window_layers=1, config_layout="v5"),
+    # Gemma 3: local (window 5, RoPE base 1e4) and global (base 1e6) layers, per-head q/k
+    # norms, (1 + w) RMSNorm before and after each block, GeGLU, embeddings times
+    # sqrt(hidden), scores scaled by query_pre_attn_scalar^-1/2 (24, not head_dim 16).
+    dict(name="gemma3", arch="gemma3", hidden_size=64, num_attention_heads=4,
+         num_key_value_heads=2, head_dim=16, num_hidden_layers=3, intermediate_size=96,
+         tie_word_embeddings=True, rms_norm_eps=1e-6, query_pre_attn_scalar=24,
+         sliding_window=5, hidden_activation="gelu_pytorch_tanh",
+         layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+         rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+                          "sliding_attention": {"rope_type": "default",
+                                                "rope_theta": 10000.0}},
+         rope_theta=1000000.0, config_layout="v5"),
     # Scaled RoPE: Llama 3.1's llama3 rule (an original context of 32 puts head_dim 16's
     # frequencies in all three bands: kept, blended, divided) and linear scaling (v4 layout:
     # rope_scaling with "type").
@@ -371,7 +387,8 @@ def arch_classes(v):
     return {"llama": (T.LlamaConfig, T.LlamaForCausalLM),
             "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM),
             "mistral": (T.MistralConfig, T.MistralForCausalLM),
-            "phi3": (T.Phi3Config, T.Phi3ForCausalLM)}[arch]
+            "phi3": (T.Phi3Config, T.Phi3ForCausalLM),
+            "gemma3": (T.Gemma3TextConfig, T.Gemma3ForCausalLM)}[arch]
 
 
 def build_model(v, seed):
@@ -380,8 +397,10 @@ def build_model(v, seed):
     import torch
     config_cls, model_cls = arch_classes(v)
     kw = {k: val for k, val in v.items() if k not in ("name", "config_layout", "arch")}
+    if v.get("arch") != "gemma3":  # Gemma names it hidden_activation
+        kw.setdefault("hidden_act", "silu")
     cfg = config_cls(vocab_size=512, max_position_embeddings=128, bos_token_id=1,
-                     eos_token_id=2, hidden_act="silu", attn_implementation="eager", **kw)
+                     eos_token_id=2, attn_implementation="eager", **kw)
     torch.manual_seed(seed)
     model = model_cls(cfg).float().eval()
     g = torch.Generator().manual_seed(seed)

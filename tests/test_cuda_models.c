@@ -1,6 +1,7 @@
 /* test_cuda_models.c - whole models on the GPU against the same models on the CPU: the
- * bundled stories260K (llama2.c), the tiny HF Llama (GQA, all biases, llama3 RoPE), Qwen2,
- * Mistral, Phi-3 and GPT-2 fixtures, each loaded
+ * bundled stories260K (llama2.c), the tiny HF Llama (GQA, all biases, llama3 RoPE), Qwen2
+ * (with and without sliding layers), Mistral (window 5), Phi-3, Gemma 3 and GPT-2
+ * fixtures, each loaded
  * into managed memory and into device memory (through the pinned staging ring), with f32
  * and f16 weights. Checked: the prompt's logits by normalised mean squared error
  *     nmse = sum (gpu - cpu)^2 / sum cpu^2
@@ -171,6 +172,10 @@ int main(void) {
             GREEDY);
     compare("hf_llama_phi3", FIX "/hf_llama_phi3", llama, sizeof llama / sizeof *llama, GREEDY);
     compare("hf_llama_llama3", FIX "/hf_llama_llama3", llama, sizeof llama / sizeof *llama,
+            GREEDY);
+    compare("hf_llama_qwen2win", FIX "/hf_llama_qwen2win", llama, sizeof llama / sizeof *llama,
+            GREEDY);
+    compare("hf_llama_gemma3", FIX "/hf_llama_gemma3", llama, sizeof llama / sizeof *llama,
             GREEDY);
     static const int32_t gpt2[] = {464, 2003, 286, 9552, 318};
     compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2, 8);

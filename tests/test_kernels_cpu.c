@@ -176,6 +176,19 @@ static void test_rmsnorm(el_pool *p) {
             memcpy(y, x, sizeof y);
             el_cpu_rmsnorm(p, y, y, w, wt, n, dim, 1e-5f);
             EL_CHECK(memcmp(y, out, n * dim * 4) == 0);
+            /* Gemma's (1 + w). */
+            el_cpu_rmsnorm_off(p, out, x, w, wt, n, dim, 1e-5f, 1.0f);
+            bad = 0;
+            for (size_t t = 0; t < n; t++) {
+                double ss = 0;
+                for (size_t i = 0; i < dim; i++) ss += (double)x[t * dim + i] * x[t * dim + i];
+                double inv = 1.0 / sqrt(ss / (double)dim + 1e-5);
+                for (size_t i = 0; i < dim; i++) {
+                    double want = (1.0 + wval(w, wt, i)) * x[t * dim + i] * inv;
+                    if (!close_to(out[t * dim + i], want, fabs(want) * 4)) bad++;
+                }
+            }
+            EL_CHECK(bad == 0);
             free(w);
         }
     }
@@ -314,25 +327,30 @@ static void test_embed_argmax(void) {
 }
 
 /* Naive causal GQA attention in double. */
+/* Naive causal GQA attention in double; window > 0: keys within window positions of the
+ * query only; scale 0: 1 / sqrt(head_dim). */
 static void ref_attention(double *out, const float *q, const float *k, const float *v,
-                          size_t n, size_t pos0, size_t nh, size_t nkv, size_t hd) {
+                          size_t n, size_t pos0, size_t nh, size_t nkv, size_t hd,
+                          size_t window, double scale) {
     size_t qd = nh * hd, kvd = nkv * hd;
     double sc[512];
+    if (scale == 0) scale = 1.0 / sqrt((double)hd);
     for (size_t t = 0; t < n; t++)
         for (size_t h = 0; h < nh; h++) {
             size_t kh = h / (nh / nkv), len = pos0 + t + 1;
+            size_t lo = window && len > window ? len - window : 0;
             double mx = -1e300, sum = 0;
-            for (size_t s = 0; s < len; s++) {
+            for (size_t s = lo; s < len; s++) {
                 double d = 0;
                 for (size_t i = 0; i < hd; i++)
                     d += (double)q[t * qd + h * hd + i] * k[s * kvd + kh * hd + i];
-                sc[s] = d / sqrt((double)hd);
+                sc[s] = d * scale;
                 mx = fmax(mx, sc[s]);
             }
-            for (size_t s = 0; s < len; s++) sum += (sc[s] = exp(sc[s] - mx));
+            for (size_t s = lo; s < len; s++) sum += (sc[s] = exp(sc[s] - mx));
             for (size_t i = 0; i < hd; i++) {
                 double o = 0;
-                for (size_t s = 0; s < len; s++) o += sc[s] / sum * v[s * kvd + kh * hd + i];
+                for (size_t s = lo; s < len; s++) o += sc[s] / sum * v[s * kvd + kh * hd + i];
                 out[t * qd + h * hd + i] = o;
             }
         }
@@ -356,7 +374,7 @@ static void test_attention(el_pool *p) {
         fill(k, len * nkv * hd);
         fill(v, len * nkv * hd);
         el_cpu_attention(p, out, q, k, v, att, stride, n, pos0, nh, nkv, hd);
-        ref_attention(want, q, k, v, n, pos0, nh, nkv, hd);
+        ref_attention(want, q, k, v, n, pos0, nh, nkv, hd, 0, 0);
         int bad = 0;
         for (size_t i = 0; i < n * nh * hd; i++)
             if (!close_to(out[i], want[i], 4)) bad++;
@@ -364,6 +382,21 @@ static void test_attention(el_pool *p) {
             fprintf(stderr, "attention case %zu isa %s threads %u: %d bad\n", c,
                     el_isa_name(p->isa), p->n_threads, bad);
         EL_CHECK(bad == 0);
+        /* Sliding windows (shorter than, equal to and longer than the context) and a
+         * score scale other than 1 / sqrt(head_dim) (Gemma's query_pre_attn_scalar). */
+        static const size_t windows[] = {1, 3, 7, 1000};
+        for (size_t wi = 0; wi < 4; wi++) {
+            el_cpu_attention_ex(p, out, q, k, v, att, stride, n, pos0, nh, nkv, hd, windows[wi],
+                                0.2f);
+            ref_attention(want, q, k, v, n, pos0, nh, nkv, hd, windows[wi], (double)0.2f);
+            bad = 0;
+            for (size_t i = 0; i < n * nh * hd; i++)
+                if (!close_to(out[i], want[i], 4)) bad++;
+            if (bad)
+                fprintf(stderr, "attention case %zu window %zu isa %s: %d bad\n", c,
+                        windows[wi], el_isa_name(p->isa), bad);
+            EL_CHECK(bad == 0);
+        }
         free(q);
         free(k);
         free(v);

@@ -100,6 +100,10 @@ static void test_matmul_norms(el_pool *p) {
             EL_CHECK_OK(el_cuda_rmsnorm(dn, dx, dw, dt, n, in, 1e-5f, NULL));
             host_copy(ng, dn, n * in * 4);
             CHECK_NMSE(ng, nw, n * in, "rmsnorm");
+            el_cpu_rmsnorm_off(p, nw, x, w, dt, n, in, 1e-5f, 1.0f); /* Gemma's (1 + w) */
+            EL_CHECK_OK(el_cuda_rmsnorm_off(dn, dx, dw, dt, n, in, 1e-5f, 1.0f, NULL));
+            host_copy(ng, dn, n * in * 4);
+            CHECK_NMSE(ng, nw, n * in, "rmsnorm (1 + w)");
             void *b = (char *)dw + in * es; /* the next in weights serve as the bias */
             el_cpu_layernorm(p, nw, x, w, (char *)w + in * es, dt, n, in, 1e-5f);
             EL_CHECK_OK(el_cuda_layernorm(dn, dx, dw, b, dt, n, in, 1e-5f, NULL));
@@ -251,6 +255,27 @@ static void test_embed_rope_attention(el_pool *p) {
     EL_CHECK_OK(el_cuda_attention(dout, dq, dk, dv, NT, POS0, NH, NKV, HD, NULL));
     host_copy(got, dout, NT * NH * HD * 4);
     CHECK_NMSE(got, want, NT * NH * HD, "attention");
+    /* Sliding windows inside and past the context, and another score scale. */
+    static const size_t windows[] = {1, 4, POS0 + NT + 3};
+    for (size_t wi = 0; wi < 3; wi++) {
+        el_cpu_attention_ex(p, want, q, k, v, att, ctx, NT, POS0, NH, NKV, HD, windows[wi],
+                            0.3f);
+        EL_CHECK_OK(el_cuda_attention_ex(dout, dq, dk, dv, NT, POS0, NH, NKV, HD, windows[wi],
+                                         0.3f, NULL));
+        host_copy(got, dout, NT * NH * HD * 4);
+        CHECK_NMSE(got, want, NT * NH * HD, "attention (window, scale)");
+    }
+    /* x *= y and x *= s (GeGLU, Gemma's embedding scale). */
+    float *mv = malloc(NT * NH * HD * 4);
+    memcpy(mv, q, NT * NH * HD * 4);
+    for (size_t i = 0; i < NT * NH * HD; i++) mv[i] *= want[i] * 0.5f;
+    float *dm = dev_copy(want, NT * NH * HD * 4);
+    EL_CHECK_OK(el_cuda_mul(dq, dm, NT * NH * HD, NULL));
+    EL_CHECK_OK(el_cuda_scale(dq, 0.5f, NT * NH * HD, NULL));
+    host_copy(got, dq, NT * NH * HD * 4);
+    CHECK_NMSE(got, mv, NT * NH * HD, "mul, scale");
+    cudaFree(dm);
+    free(mv);
     EL_CHECK_STATUS(el_cuda_attention(dout, dq, dk, dv, 1, el_cuda_attention_max_ctx(), NH,
                                       NKV, HD, NULL),
                     EL_E_UNSUPPORTED);

@@ -242,7 +242,7 @@ static void check_vocab_mismatch(const ref *r) {
 int main(void) {
     static const char *const variants[] = {"gqa",   "untied",  "head_dim", "bias",
                                            "qwen2", "mistral", "llama3",   "linear",
-                                           "phi3"};
+                                           "phi3",  "qwen2win", "gemma3"};
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         ref r;
         if (ref_load(variants[i], &r)) {

@@ -91,6 +91,10 @@ void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void 
 void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w, el_dtype wt,
                     size_t n, size_t dim, float eps);
 
+/* el_cpu_rmsnorm scaling by (w_offset + w) instead of w (Gemma: 1 + w). */
+void el_cpu_rmsnorm_off(const el_pool *p, float *out, const float *x, const void *w,
+                        el_dtype wt, size_t n, size_t dim, float eps, float w_offset);
+
 /* out[t] = (x[t] - mean) / sqrt(var + eps) * w + b for n rows of dim (population
  * variance, as torch.nn.LayerNorm). w, b: dim entries of wt; b may be NULL. out may
  * equal x. */
@@ -141,6 +145,13 @@ size_t el_cpu_argmax(const float *x, size_t n);
 void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, const float *v,
                       float *att, size_t att_stride, size_t n, size_t pos0, size_t n_heads,
                       size_t n_kv_heads, size_t head_dim);
+/* The same with a sliding window (the query at position p attends to keys
+ * max(0, p + 1 - window) .. p; 0 = all) and scores scaled by scale (el_cpu_attention:
+ * 1 / sqrt(head_dim)). */
+void el_cpu_attention_ex(el_pool *p, float *out, const float *q, const float *k,
+                         const float *v, float *att, size_t att_stride, size_t n, size_t pos0,
+                         size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
+                         float scale);
 
 /* ---- encoder kernels (kernels/cpu/encoder.c) ------------------------------------------ */
 

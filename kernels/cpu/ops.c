@@ -358,11 +358,20 @@ void el_cpu_axpy(el_isa isa, float *y, float a, const float *x, size_t n) {
 
 void el_cpu_rmsnorm(const el_pool *p, float *out, const float *x, const void *w, el_dtype wt,
                     size_t n, size_t dim, float eps) {
+    el_cpu_rmsnorm_off(p, out, x, w, wt, n, dim, eps, 0.0f);
+}
+
+void el_cpu_rmsnorm_off(const el_pool *p, float *out, const float *x, const void *w,
+                        el_dtype wt, size_t n, size_t dim, float eps, float w_offset) {
     for (size_t t = 0; t < n; t++) {
         const float *xr = x + t * dim;
         float *o = out + t * dim;
         float ss = dot(p->isa, xr, xr, dim) / (float)dim + eps;
         ss = 1.0f / sqrtf(ss);
+        if (w_offset != 0.0f) { /* Gemma: (1 + w), rounded to float as transformers does */
+            for (size_t i = 0; i < dim; i++) o[i] = (w_offset + w_at(w, wt, i)) * (ss * xr[i]);
+            continue;
+        }
 #if defined(__aarch64__)
         if (p->isa == EL_ISA_NEON) {
             scale_mul_neon(o, xr, ss, w, wt, dim);
@@ -535,25 +544,33 @@ typedef struct att_job {
     float *att;
     size_t att_stride, n, pos0, n_heads, n_kv_heads, head_dim;
     el_isa isa;
+    size_t window; /* keys within window positions of the query (0 = all) */
+    float scale;   /* score scale */
 } att_job;
+
+/* First key position the query at pos attends to. */
+static inline size_t att_lo(const att_job *j, size_t pos) {
+    return j->window && pos + 1 > j->window ? pos + 1 - j->window : 0;
+}
 
 /* One head, query rows t of the job: scores, softmax, weighted sum of values. */
 static void att_heads_portable(const att_job *j, size_t h0, size_t h1) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = j->scale;
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
         for (size_t t = 0; t < j->n; t++) {
-            const size_t len = j->pos0 + t + 1; /* causal: keys 0..pos */
+            const size_t lo = att_lo(j, j->pos0 + t);
+            const size_t len = j->pos0 + t + 1 - lo; /* causal: keys lo..pos */
+            const float *kb = j->k + lo * kvd + kvo, *vb = j->v + lo * kvd + kvo;
             const float *q = j->q + t * qd + h * hd;
-            for (size_t s = 0; s < len; s++)
-                att[s] = dot_portable(q, j->k + s * kvd + kvo, hd) * scale;
+            for (size_t s = 0; s < len; s++) att[s] = dot_portable(q, kb + s * kvd, hd) * scale;
             softmax_portable(att, len);
             float *o = j->out + t * qd + h * hd;
             for (size_t i = 0; i < hd; i++) o[i] = 0;
-            for (size_t s = 0; s < len; s++) axpy_portable(o, att[s], j->v + s * kvd + kvo, hd);
+            for (size_t s = 0; s < len; s++) axpy_portable(o, att[s], vb + s * kvd, hd);
         }
     }
 }
@@ -564,13 +581,14 @@ static void att_heads_portable(const att_job *j, size_t h0, size_t h1) {
 static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
-    const __m128 scale = _mm_set1_ps(1.0f / sqrtf((float)hd));
+    const __m128 scale = _mm_set1_ps(j->scale);
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
-        const float *kb = j->k + kvo, *vb = j->v + kvo;
         for (size_t t = 0; t < j->n; t++) {
-            const size_t len = j->pos0 + t + 1;
+            const size_t lo = att_lo(j, j->pos0 + t);
+            const size_t len = j->pos0 + t + 1 - lo;
+            const float *kb = j->k + lo * kvd + kvo, *vb = j->v + lo * kvd + kvo;
             const float *q = j->q + t * qd + h * hd;
             size_t s = 0;
             for (; s + 4 <= len; s += 4) {
@@ -625,13 +643,14 @@ static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
 static void att_heads_neon(const att_job *j, size_t h0, size_t h1) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = j->scale;
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
-        const float *kb = j->k + kvo, *vb = j->v + kvo;
         for (size_t t = 0; t < j->n; t++) {
-            const size_t len = j->pos0 + t + 1;
+            const size_t lo = att_lo(j, j->pos0 + t);
+            const size_t len = j->pos0 + t + 1 - lo;
+            const float *kb = j->k + lo * kvd + kvo, *vb = j->v + lo * kvd + kvo;
             const float *q = j->q + t * qd + h * hd;
             size_t s = 0;
             for (; s + 4 <= len; s += 4) {
@@ -697,7 +716,16 @@ static void att_run(void *ctx, unsigned ith, unsigned nth) {
 void el_cpu_attention(el_pool *p, float *out, const float *q, const float *k, const float *v,
                       float *att, size_t att_stride, size_t n, size_t pos0, size_t n_heads,
                       size_t n_kv_heads, size_t head_dim) {
-    att_job j = {out, q, k, v, att, att_stride, n, pos0, n_heads, n_kv_heads, head_dim, p->isa};
+    el_cpu_attention_ex(p, out, q, k, v, att, att_stride, n, pos0, n_heads, n_kv_heads,
+                        head_dim, 0, 1.0f / sqrtf((float)head_dim));
+}
+
+void el_cpu_attention_ex(el_pool *p, float *out, const float *q, const float *k,
+                         const float *v, float *att, size_t att_stride, size_t n, size_t pos0,
+                         size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
+                         float scale) {
+    att_job j = {out, q, k, v, att, att_stride, n, pos0, n_heads, n_kv_heads, head_dim, p->isa,
+                 window, scale};
     /* Work: score and value multiply-adds over every (head, query, key). */
     uint64_t work = (uint64_t)n_heads * n * (pos0 + n) * head_dim * 2;
     el_pool_run_sized(p, work, att_run, &j);

@@ -35,8 +35,9 @@ static el_status cpu_embed_add(const el_exec *x, float *y, el_weight t, size_t d
 
 static el_status cpu_norm(const el_exec *x, el_norm_kind k, float *out, const float *in,
                           el_weight w, el_weight b, size_t n, size_t dim, float eps) {
-    if (k == EL_NORM_RMS) {
-        el_cpu_rmsnorm(x->pool, out, in, w.p, w.dt, n, dim, eps);
+    if (k == EL_NORM_RMS || k == EL_NORM_RMS_1P) {
+        el_cpu_rmsnorm_off(x->pool, out, in, w.p, w.dt, n, dim, eps,
+                           k == EL_NORM_RMS_1P ? 1.0f : 0.0f);
     } else if (!b.p || b.dt == w.dt) {
         el_cpu_layernorm(x->pool, out, in, w.p, b.p, w.dt, n, dim, eps);
     } else { /* the kernel takes one dtype for both */
@@ -84,9 +85,10 @@ static el_status cpu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_
 
 static el_status cpu_attention(const el_exec *x, float *out, const float *q, const float *k,
                                const float *v, float *att, size_t att_stride, size_t n,
-                               size_t pos0, size_t heads, size_t kv_heads, size_t head_dim) {
-    el_cpu_attention(x->pool, out, q, k, v, att, att_stride, n, pos0, heads, kv_heads,
-                     head_dim);
+                               size_t pos0, size_t heads, size_t kv_heads, size_t head_dim,
+                               size_t window, float scale) {
+    el_cpu_attention_ex(x->pool, out, q, k, v, att, att_stride, n, pos0, heads, kv_heads,
+                        head_dim, window, scale);
     return EL_OK;
 }
 
@@ -102,12 +104,22 @@ static el_status cpu_attention_bidir(const el_exec *x, float *out, const float *
 static el_status cpu_act(const el_exec *x, el_act_kind k, float *v, const float *up, size_t n) {
     switch (k) {
     case EL_ACT_SWIGLU: el_cpu_swiglu(x->pool, v, up, n); break;
+    case EL_ACT_GEGLU:
+        el_cpu_gelu_par(x->pool, v, n, true);
+        for (size_t i = 0; i < n; i++) v[i] *= up[i];
+        break;
     case EL_ACT_GELU_TANH: el_cpu_gelu_par(x->pool, v, n, true); break;
     case EL_ACT_GELU_ERF: el_cpu_gelu_par(x->pool, v, n, false); break;
     case EL_ACT_TANH:
         for (size_t i = 0; i < n; i++) v[i] = tanhf(v[i]);
         break;
     }
+    return EL_OK;
+}
+
+static el_status cpu_scale(const el_exec *x, float *v, float s, size_t n) {
+    (void)x;
+    for (size_t i = 0; i < n; i++) v[i] *= s;
     return EL_OK;
 }
 
@@ -134,6 +146,7 @@ const el_ops el_ops_cpu = {
     .attention = cpu_attention,
     .attention_bidir = cpu_attention_bidir,
     .act = cpu_act,
+    .scale = cpu_scale,
     .add = cpu_add,
     .copy = cpu_copy,
 };

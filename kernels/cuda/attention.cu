@@ -13,8 +13,7 @@
  * so o may alias qr. */
 static __device__ __forceinline__ void attend_row(float *o, const float *qr, const float *kb,
                                                   const float *vb, size_t ld, size_t len,
-                                                  size_t head_dim, float *sc) {
-    float scale = rsqrtf((float)head_dim);
+                                                  size_t head_dim, float scale, float *sc) {
     float m = -INFINITY;
     for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
         const float *kr = kb + j * ld;
@@ -41,14 +40,15 @@ static __device__ __forceinline__ void attend_row(float *o, const float *qr, con
 
 __global__ void attention_kernel(float *out, const float *q, const float *k, const float *v,
                                  size_t pos0, size_t n_heads, size_t n_kv_heads,
-                                 size_t head_dim) {
+                                 size_t head_dim, size_t window, float scale) {
     EL_DYN_SHARED(float, sc);
     size_t t = blockIdx.x, h = blockIdx.y;
     size_t kvh = h / (n_heads / n_kv_heads);
     size_t qd = n_heads * head_dim, kd = n_kv_heads * head_dim;
-    attend_row(out + t * qd + h * head_dim, q + t * qd + h * head_dim, k + kvh * head_dim,
-               v + kvh * head_dim, kd, pos0 + t + 1 /* causal: positions 0 .. pos0 + t */,
-               head_dim, sc);
+    size_t pos = pos0 + t, lo = window && pos + 1 > window ? pos + 1 - window : 0;
+    attend_row(out + t * qd + h * head_dim, q + t * qd + h * head_dim,
+               k + lo * kd + kvh * head_dim, v + lo * kd + kvh * head_dim, kd,
+               pos + 1 - lo /* causal: positions lo .. pos */, head_dim, scale, sc);
 }
 
 extern "C" size_t el_cuda_attention_max_ctx(void) { return SHARED_MAX / sizeof(float); }
@@ -56,6 +56,14 @@ extern "C" size_t el_cuda_attention_max_ctx(void) { return SHARED_MAX / sizeof(f
 extern "C" el_status el_cuda_attention(float *out, const float *q, const float *k,
                                        const float *v, size_t n, size_t pos0, size_t n_heads,
                                        size_t n_kv_heads, size_t head_dim, el_cuda_stream st) {
+    return el_cuda_attention_ex(out, q, k, v, n, pos0, n_heads, n_kv_heads, head_dim, 0,
+                                1.0f / sqrtf((float)head_dim), st);
+}
+
+extern "C" el_status el_cuda_attention_ex(float *out, const float *q, const float *k,
+                                          const float *v, size_t n, size_t pos0,
+                                          size_t n_heads, size_t n_kv_heads, size_t head_dim,
+                                          size_t window, float scale, el_cuda_stream st) {
     if (n == 0) return EL_OK;
     if (n_kv_heads == 0 || n_heads % n_kv_heads)
         return el_errorf(EL_E_USAGE, "attention: %zu heads over %zu KV heads", n_heads, n_kv_heads);
@@ -70,7 +78,8 @@ extern "C" el_status el_cuda_attention(float *out, const float *q, const float *
                                            (int)shm));
     dim3 grid((unsigned)n, (unsigned)n_heads);
     EL_LAUNCH(attention_kernel, grid, THREADS, shm, (cudaStream_t)st)(out, q, k, v, pos0, n_heads,
-                                                                      n_kv_heads, head_dim);
+                                                                      n_kv_heads, head_dim,
+                                                                      window, scale);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -86,7 +95,7 @@ __global__ void attention_bidir_kernel(float *out, const float *q, const float *
     size_t s0 = (size_t)seq_start[r], ld = n_heads * head_dim;
     attend_row(out + r * ld + h * head_dim, q + r * ld + h * head_dim,
                k + s0 * ld + h * head_dim, v + s0 * ld + h * head_dim, ld,
-               (size_t)seq_len[r], head_dim, sc);
+               (size_t)seq_len[r], head_dim, rsqrtf((float)head_dim), sc);
 }
 
 extern "C" el_status el_cuda_attention_bidir(float *out, const float *q, const float *k,

@@ -33,6 +33,9 @@ el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w, el
 /* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
 el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,
                           size_t dim, float eps, el_cuda_stream st);
+/* The same scaled by (w_offset + w) (Gemma: 1 + w). */
+el_status el_cuda_rmsnorm_off(float *out, const float *x, const void *w, el_dtype wt, size_t n,
+                              size_t dim, float eps, float w_offset, el_cuda_stream st);
 /* out = (x - mean) / sqrt(var + eps) * w + b (b may be NULL), n rows of dim. */
 el_status el_cuda_layernorm(float *out, const float *x, const void *w, const void *b,
                             el_dtype wt, size_t n, size_t dim, float eps, el_cuda_stream st);
@@ -52,6 +55,9 @@ el_status el_cuda_swiglu(float *gate, const float *up, size_t n, el_cuda_stream 
 el_status el_cuda_gelu_tanh(float *x, size_t n, el_cuda_stream st);
 el_status el_cuda_gelu_erf(float *x, size_t n, el_cuda_stream st);
 el_status el_cuda_add(float *y, const float *x, size_t n, el_cuda_stream st);
+/* y *= x; x *= s (n entries). */
+el_status el_cuda_mul(float *y, const float *x, size_t n, el_cuda_stream st);
+el_status el_cuda_scale(float *x, float s, size_t n, el_cuda_stream st);
 /* y[t, :] += b for n rows of out entries (row stride ldy). */
 el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, size_t n,
                            size_t out, el_cuda_stream st);
@@ -75,6 +81,11 @@ el_status el_cuda_argmax(const float *x, size_t n, int32_t *idx, el_cuda_stream 
 el_status el_cuda_attention(float *out, const float *q, const float *k, const float *v,
                             size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
                             size_t head_dim, el_cuda_stream st);
+/* With a sliding window (keys max(0, pos + 1 - window) .. pos; 0 = all) and a score scale
+ * (el_cuda_attention: 1 / sqrt(head_dim)). */
+el_status el_cuda_attention_ex(float *out, const float *q, const float *k, const float *v,
+                               size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
+                               size_t head_dim, size_t window, float scale, el_cuda_stream st);
 size_t el_cuda_attention_max_ctx(void);
 /* Bidirectional attention over packed sequences, as el_cpu_attention_bidir: q, k, v, out
  * [rows, n_heads * head_dim] (out may be q); row r attends to rows seq_start[r] ..

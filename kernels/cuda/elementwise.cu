@@ -17,6 +17,18 @@ __global__ void swiglu_kernel(float *g, const float *u, size_t n) {
     }
 }
 
+__global__ void mul_kernel(float *y, const float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] *= x[i];
+}
+
+__global__ void scale_kernel(float *x, float s, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] *= s;
+}
+
 __global__ void gelu_tanh_kernel(float *x, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -90,6 +102,12 @@ extern "C" el_status el_cuda_gelu_erf(float *x, size_t n, el_cuda_stream st) {
 }
 extern "C" el_status el_cuda_add(float *y, const float *x, size_t n, el_cuda_stream st) {
     LAUNCH_N(add_kernel, n, y, x, n);
+}
+extern "C" el_status el_cuda_mul(float *y, const float *x, size_t n, el_cuda_stream st) {
+    LAUNCH_N(mul_kernel, n, y, x, n);
+}
+extern "C" el_status el_cuda_scale(float *x, float s, size_t n, el_cuda_stream st) {
+    LAUNCH_N(scale_kernel, n, x, s, n);
 }
 
 extern "C" el_status el_cuda_add_bias(float *y, size_t ldy, const void *b, el_dtype bt,

@@ -25,7 +25,9 @@ static el_status cu_embed_add(const el_exec *x, float *y, el_weight t, size_t di
 
 static el_status cu_norm(const el_exec *x, el_norm_kind k, float *out, const float *in,
                          el_weight w, el_weight b, size_t n, size_t dim, float eps) {
-    if (k == EL_NORM_RMS) return el_cuda_rmsnorm(out, in, w.p, w.dt, n, dim, eps, ST(x));
+    if (k == EL_NORM_RMS || k == EL_NORM_RMS_1P)
+        return el_cuda_rmsnorm_off(out, in, w.p, w.dt, n, dim, eps,
+                                   k == EL_NORM_RMS_1P ? 1.0f : 0.0f, ST(x));
     if (!b.p || b.dt == w.dt)
         return el_cuda_layernorm(out, in, w.p, b.p, w.dt, n, dim, eps, ST(x));
     EL_TRY(el_cuda_layernorm(out, in, w.p, NULL, w.dt, n, dim, eps, ST(x)));
@@ -49,9 +51,11 @@ static el_status cu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t
 
 static el_status cu_attention(const el_exec *x, float *out, const float *q, const float *k,
                               const float *v, float *att, size_t att_stride, size_t n,
-                              size_t pos0, size_t heads, size_t kv_heads, size_t head_dim) {
+                              size_t pos0, size_t heads, size_t kv_heads, size_t head_dim,
+                              size_t window, float scale) {
     (void)att, (void)att_stride; /* scores live in shared memory */
-    return el_cuda_attention(out, q, k, v, n, pos0, heads, kv_heads, head_dim, ST(x));
+    return el_cuda_attention_ex(out, q, k, v, n, pos0, heads, kv_heads, head_dim, window, scale,
+                                ST(x));
 }
 
 static el_status cu_attention_bidir(const el_exec *x, float *out, const float *q,
@@ -68,11 +72,18 @@ static el_status cu_attention_bidir(const el_exec *x, float *out, const float *q
 static el_status cu_act(const el_exec *x, el_act_kind k, float *v, const float *up, size_t n) {
     switch (k) {
     case EL_ACT_SWIGLU: return el_cuda_swiglu(v, up, n, ST(x));
+    case EL_ACT_GEGLU:
+        EL_TRY(el_cuda_gelu_tanh(v, n, ST(x)));
+        return el_cuda_mul(v, up, n, ST(x));
     case EL_ACT_GELU_TANH: return el_cuda_gelu_tanh(v, n, ST(x));
     case EL_ACT_GELU_ERF: return el_cuda_gelu_erf(v, n, ST(x));
     case EL_ACT_TANH: return el_cuda_tanh(v, n, ST(x));
     }
     return el_errorf(EL_E_USAGE, "unknown activation %d", (int)k);
+}
+
+static el_status cu_scale(const el_exec *x, float *v, float s, size_t n) {
+    return el_cuda_scale(v, s, n, ST(x));
 }
 
 static el_status cu_add(const el_exec *x, float *y, const float *v, size_t n) {
@@ -97,6 +108,7 @@ const el_ops el_ops_cuda = {
     .attention = cu_attention,
     .attention_bidir = cu_attention_bidir,
     .act = cu_act,
+    .scale = cu_scale,
     .add = cu_add,
     .copy = cu_copy,
 };
