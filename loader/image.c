@@ -262,8 +262,8 @@ static el_status parse_tensor(const cJSON *jt, size_t i, uint64_t *pos, const ch
             return el_errorf(EL_E_INVALID, "%s: manifest: tensor '%s': shape overflows", name, tname);
     }
     uint64_t bytes = 0, off = 0, want_off = 0;
-    if (!el_mul_u64(elems, el_dtype_size(t->dtype), &t->nbytes))
-        return el_errorf(EL_E_INVALID, "%s: manifest: tensor '%s': size overflows", name, tname);
+    if (el_dtype_tensor_bytes(t->dtype, t->shape, t->ndim, tname, &t->nbytes) != EL_OK)
+        return el_errorf(EL_E_INVALID, "%s: manifest: %s", name, el_last_error());
     snprintf(field, sizeof field, "tensor '%.20s' bytes", tname);
     if ((s = want_u64(jget(jt, "bytes"), 1ull << 53, name, field, &bytes)) != EL_OK) return s;
     if (bytes != t->nbytes)

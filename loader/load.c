@@ -23,7 +23,7 @@ void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t
     const uint8_t *s = src;
     uint8_t *d = dst;
     if (from == to) {
-        memcpy(dst, src, n * el_dtype_size(from));
+        memcpy(dst, src, n * el_dtype_block_bytes(from)); /* n blocks of a block type */
         return;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -233,8 +233,9 @@ static void *io_main(void *arg) {
             }
             continue;
         }
-        /* Through staging, whole elements per piece. */
-        uint64_t es = el_dtype_size(t->dtype);
+        /* Through staging, whole elements per piece (whole blocks of a block type, which is
+         * never converted: its "elements" below are blocks). */
+        uint64_t es = el_dtype_block_bytes(t->dtype);
         /* A slot holds chunk + one page (plan.c); an O_DIRECT window adds up to two
          * partial pages around the piece. */
         uint64_t room = L->direct ? L->chunk - EL_DIRECT_ALIGN : L->chunk;
@@ -293,7 +294,7 @@ static el_status drain_to_gpu(el_loader *L, const el_tensor *t, const uint8_t *s
     L->up_pending[k] = false;
     uint8_t *out = L->up[k], *w = L->weights + t->arena_offset;
     const el_dtype from = t->dtype, to = t->loaded_dtype;
-    const uint64_t ses = el_dtype_size(from), des = el_dtype_size(to);
+    const uint64_t ses = el_dtype_block_bytes(from), des = el_dtype_block_bytes(to);
     if (!t->transpose2d) {
         el_convert(from, src, to, out, count);
         s = el_gpu_copy_async(w + elem * des, out, count * des, L->stream);
@@ -444,7 +445,7 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         pthread_mutex_unlock(&L.mu);
         if (!have) break; /* the I/O thread is done and nothing is left */
         el_tensor *t = &m->tensors.items[sl->tensor];
-        uint64_t dsz = el_dtype_size(t->loaded_dtype);
+        uint64_t dsz = el_dtype_block_bytes(t->loaded_dtype);
         if (L.gpu)
             s = drain_to_gpu(&L, t, sl->buf + sl->skew, sl->elem, sl->count);
         else if (t->transpose2d)

@@ -16,7 +16,12 @@ el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target);
 /* Bytes the tensor takes in the arena. */
 el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out);
 
-/* Converts n elements from src (any alignment) to dst (float types; same type = copy). */
+/* Bytes a planned or loaded tensor takes in the arena (its loaded_dtype; validated when
+ * planned, so 0 only for a tensor no plan accepted). */
+uint64_t el_tensor_loaded_bytes(const el_tensor *t);
+
+/* Converts n elements from src (any alignment) to dst (float types; same type = copy, where
+ * n counts blocks of a block type). */
 void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n);
 
 /* True if the tensor goes through the staging slots when loading with target dtype (a

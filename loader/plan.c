@@ -28,12 +28,15 @@ bool el_plan_staged(const el_tensor *t, el_dtype target) {
 }
 
 el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out) {
-    el_dtype to = el_plan_loaded_dtype(t->dtype, target);
-    uint64_t n = t->nbytes / el_dtype_size(t->dtype), bytes;
-    if (!el_mul_u64(n, el_dtype_size(to), &bytes))
-        return el_errorf(EL_E_INVALID, "tensor '%s': size overflows", t->name);
-    *out = bytes;
-    return EL_OK;
+    return el_dtype_tensor_bytes(el_plan_loaded_dtype(t->dtype, target), t->shape, t->ndim,
+                                 t->name, out);
+}
+
+uint64_t el_tensor_loaded_bytes(const el_tensor *t) {
+    uint64_t bytes = 0;
+    if (el_dtype_tensor_bytes(t->loaded_dtype, t->shape, t->ndim, t->name, &bytes) != EL_OK)
+        return 0;
+    return bytes;
 }
 
 static el_status round_page(uint64_t v, uint64_t *out) {

@@ -1,0 +1,395 @@
+/* matmul_q.c - y = W x for f32 activations and GGUF block-type weights (Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), the way ggml's CPU backend does it: each x row is quantized
+ * once per call to 8-bit blocks (q8a: 32 values, f32 scale, scaled sum, for the 32-blocks;
+ * q8k: 256 values, f32 scale, sums per 16, for the K types), then every weight block is dotted
+ * with integer multiply-adds and scaled once per block (per sub-block for the K types).
+ *   AVX2: weights unpacked in registers to unsigned bytes, _mm256_maddubs_epi16 against the
+ *         signed activations (Q8_0: sign trick), _mm256_madd_epi16 by 1 or by the sub-block
+ *         scales;
+ *   NEON: blocks unpacked to bytes (el_quant_unpack), vdotq_s32 where the CPU has the dot
+ *         product extension (__ARM_FEATURE_DOTPROD), else vmull_s8 + vpadalq_s16;
+ *   portable: the same unpack with plain integer loops.
+ * The quantized activations live in a fixed buffer on the caller's stack (EL_QMM_SCRATCH):
+ * when x does not fit, tokens are taken in groups and, past one row, `in` in chunks whose
+ * partial sums are added into y. Nothing is allocated. */
+#include "kernels/cpu/quant.h"
+#include "kernels/fp16.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+#define EL_QMM_SCRATCH (64u * 1024u) /* bytes of quantized activations per pass */
+
+typedef struct q8a {
+    float d;        /* scale: x ~ d * qs */
+    float s;        /* d * sum(qs): the offset and min terms of a weight block */
+    int8_t qs[32];
+} q8a;
+
+typedef struct q8k {
+    float d;
+    int16_t bsums[16]; /* sum of each 16 qs */
+    int8_t qs[256];
+} q8k;
+
+/* ---- activation quantization ------------------------------------------------------------ */
+
+static inline int8_t q8_round(float v) {
+    int q = (int)(v + (v >= 0 ? 0.5f : -0.5f));
+    return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+}
+
+/* Scale of n floats for 8 bits: max |x| / 127, and its inverse (0 for an all-zero block). */
+static inline float q8_scale(const float *x, int n, float *id) {
+    float amax = 0;
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(x[j]);
+        if (a > amax) amax = a;
+    }
+    float d = amax / 127.0f;
+    *id = d > 0 ? 1.0f / d : 0.0f;
+    return d;
+}
+
+static void quantize_q8a(const float *x, q8a *o, size_t nb) {
+    for (size_t b = 0; b < nb; b++, x += 32) {
+        float id, d = q8_scale(x, 32, &id);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += o[b].qs[j] = q8_round(x[j] * id);
+        o[b].d = d;
+        o[b].s = d * (float)sum;
+    }
+}
+
+static void quantize_q8k(const float *x, q8k *o, size_t nb) {
+    for (size_t b = 0; b < nb; b++, x += 256) {
+        float id;
+        o[b].d = q8_scale(x, 256, &id);
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += o[b].qs[16 * g + j] = q8_round(x[16 * g + j] * id);
+            o[b].bsums[g] = (int16_t)sum;
+        }
+    }
+}
+
+/* ---- portable and NEON: unpacked blocks --------------------------------------------------- */
+
+typedef int32_t (*dot_s8_fn)(const int8_t *a, const int8_t *b, int n);
+
+static inline int32_t dot_s8_c(const int8_t *a, const int8_t *b, int n) {
+    int32_t s = 0;
+    for (int i = 0; i < n; i++) s += (int32_t)a[i] * b[i];
+    return s;
+}
+
+/* A weight row of nb blocks of wt dotted with quantized activations; dot sums n (a
+ * multiple of 16) int8 products. The block's value is d * (q - off) (+ m), or for the K
+ * types d * sc * q - m * mn per sub-block (quant.h). */
+static inline __attribute__((always_inline)) float dot_unpacked(el_dtype wt, const uint8_t *w,
+                                                                const void *act, size_t nb,
+                                                                dot_s8_fn dot) {
+    const size_t bb = el_dtype_block_bytes(wt);
+    el_qblock u;
+    float sum = 0;
+    if (el_dtype_block(wt) == 32) {
+        const q8a *a = act;
+        for (size_t b = 0; b < nb; b++) {
+            el_quant_unpack(wt, w + bb * b, &u);
+            const float m = u.has_min ? u.m : -(float)u.off * u.d;
+            sum += u.d * a[b].d * (float)dot(u.q, a[b].qs, 32) + m * a[b].s;
+        }
+        return sum;
+    }
+    const q8k *a = act;
+    for (size_t b = 0; b < nb; b++) {
+        el_quant_unpack(wt, w + bb * b, &u);
+        const int len = 256 / (int)u.nsub, per = len / 16;
+        int32_t isum = 0, imin = 0;
+        for (uint32_t j = 0; j < u.nsub; j++) {
+            isum += u.sc[j] * dot(u.q + len * j, a[b].qs + len * j, len);
+            int32_t bs = 0;
+            for (int k = 0; k < per; k++) bs += a[b].bsums[per * j + k];
+            imin += u.mn[j] * bs;
+        }
+        sum += a[b].d * (u.d * (float)isum - u.m * (float)imin);
+    }
+    return sum;
+}
+
+static float dot_portable(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {
+    return dot_unpacked(wt, w, act, nb, dot_s8_c);
+}
+
+#if defined(__aarch64__)
+static inline int32_t dot_s8_neon(const int8_t *a, const int8_t *b, int n) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int i = 0; i < n; i += 16) {
+        int8x16_t va = vld1q_s8(a + i), vb = vld1q_s8(b + i);
+#if defined(__ARM_FEATURE_DOTPROD)
+        acc = vdotq_s32(acc, va, vb);
+#else
+        int16x8_t p = vmull_s8(vget_low_s8(va), vget_low_s8(vb));
+        p = vmlal_s8(p, vget_high_s8(va), vget_high_s8(vb)); /* |sum| <= 2 * 128 * 128 */
+        acc = vpadalq_s16(acc, p);
+#endif
+    }
+    return vaddvq_s32(acc);
+}
+
+static float dot_neon(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {
+    return dot_unpacked(wt, w, act, nb, dot_s8_neon);
+}
+#endif
+
+/* ---- AVX2 ----------------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+#define EL_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define EL_AVX2_INLINE static inline __attribute__((always_inline)) EL_AVX2
+
+EL_AVX2_INLINE float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+EL_AVX2_INLINE float hsum8(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the high ones. */
+EL_AVX2_INLINE __m256i nibbles32(const uint8_t *p) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)p), m4 = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
+}
+
+/* 32 bits (LE at p) -> 32 bytes, byte j = 0x10 where bit j is set (the fifth bit). */
+EL_AVX2_INLINE __m256i fifth_bits(const uint8_t *p) {
+    uint32_t h;
+    memcpy(&h, p, 4);
+    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), pick); /* byte j: h byte j/8 */
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* Sums of 4 neighbouring products of unsigned u and signed s bytes, as 8 int32, each pair
+ * weighted by the int16 lanes of k (1, or sub-block scales). */
+EL_AVX2_INLINE __m256i dot_us8(__m256i u, __m256i s, __m256i k) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), k);
+}
+
+/* The 32-blocks: per block d_w d_x sum(q x) + (m or -off d_w) * s_x. */
+EL_AVX2_INLINE float dot32_avx2(el_dtype wt, const uint8_t *w, const q8a *a, size_t nb) {
+    const size_t bb = el_dtype_block_bytes(wt);
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    float rest = 0;
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        const float d = f16_at(w);
+        __m256i q, p;
+        switch (wt) {
+        case EL_DT_Q8_0:
+            q = _mm256_loadu_si256((const __m256i *)(w + 2));
+            p = dot_us8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q), one);
+            break;
+        case EL_DT_Q4_0: q = nibbles32(w + 2); break;
+        case EL_DT_Q4_1: q = nibbles32(w + 4); break;
+        case EL_DT_Q5_0: q = _mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)); break;
+        default: q = _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); break; /* Q5_1 */
+        }
+        if (wt != EL_DT_Q8_0) p = dot_us8(q, x, one);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a[b].d), _mm256_cvtepi32_ps(p), acc);
+        switch (wt) {
+        case EL_DT_Q4_0: rest -= 8.0f * d * a[b].s; break;
+        case EL_DT_Q5_0: rest -= 16.0f * d * a[b].s; break;
+        case EL_DT_Q4_1:
+        case EL_DT_Q5_1: rest += f16_at(w + 2) * a[b].s; break;
+        default: break;
+        }
+    }
+    return hsum8(acc) + rest;
+}
+
+/* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins. */
+EL_AVX2_INLINE float dot_q45k_avx2(bool five, const uint8_t *w, const q8k *a, size_t nb) {
+    const size_t bb = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float rest = 0;
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        const uint8_t *qs = w + (five ? 48 : 16);
+        const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(w + 16))
+                                : _mm256_setzero_si256();
+        __m256i isum = _mm256_setzero_si256();
+        int32_t imin = 0;
+        for (int g = 0; g < 4; g++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            __m256i q[2] = {_mm256_and_si256(raw, m4),
+                            _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)};
+            for (int h = 0; h < 2; h++) {
+                const int j = 2 * g + h;
+                int32_t sc, mn;
+                el_quant_k_scale_min(w + 4, j, &sc, &mn);
+                if (five) {
+                    __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(j)), b1);
+                    q[h] = _mm256_or_si256(q[h], _mm256_slli_epi16(bit, 4));
+                }
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 32 * j));
+                isum = _mm256_add_epi32(isum, dot_us8(q[h], x, _mm256_set1_epi16((short)sc)));
+                imin += mn * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+            }
+        }
+        const float dx = a[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(w) * dx), _mm256_cvtepi32_ps(isum), acc);
+        rest -= f16_at(w + 2) * dx * (float)imin;
+    }
+    return hsum8(acc) + rest;
+}
+
+/* Q6_K: 16 sub-blocks of 16 with int8 scales, values q - 32. */
+EL_AVX2_INLINE float dot_q6k_avx2(const uint8_t *w, const q8k *a, size_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float rest = 0;
+    for (size_t b = 0; b < nb; b++, w += 210) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        __m256i isum = _mm256_setzero_si256();
+        int32_t ioff = 0;
+        for (int g = 0; g < 2; g++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * g));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * g + 32));
+            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * g));
+            const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+            for (int r = 0; r < 4; r++) {
+                const int j = 8 * g + 2 * r; /* sub-blocks j, j + 1 */
+                __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * r)), m2);
+                __m256i q = _mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4));
+                __m256i k = _mm256_set_m128i(_mm_set1_epi16(sc[j + 1]), _mm_set1_epi16(sc[j]));
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 16 * j));
+                isum = _mm256_add_epi32(isum, dot_us8(q, x, k));
+                ioff += sc[j] * a[b].bsums[j] + sc[j + 1] * a[b].bsums[j + 1];
+            }
+        }
+        const float d = f16_at(w + 208) * a[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        rest -= 32.0f * d * (float)ioff;
+    }
+    return hsum8(acc) + rest;
+}
+
+#define EL_QDOT_AVX2(name, expr)                                                               \
+    static EL_AVX2 float name(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {    \
+        return expr;                                                                           \
+    }
+EL_QDOT_AVX2(dot_avx2_q8_0, dot32_avx2(EL_DT_Q8_0, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q4_0, dot32_avx2(EL_DT_Q4_0, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q4_1, dot32_avx2(EL_DT_Q4_1, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q5_0, dot32_avx2(EL_DT_Q5_0, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q5_1, dot32_avx2(EL_DT_Q5_1, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q4_k, dot_q45k_avx2(false, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q5_k, dot_q45k_avx2(true, w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q6_k, dot_q6k_avx2(w, act, nb))
+#undef EL_QDOT_AVX2
+#endif
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+typedef float (*qdot_fn)(el_dtype wt, const uint8_t *w, const void *act, size_t nb);
+
+typedef struct qmm_job {
+    float *y;           /* [n, ldy]: rows t0.. of the caller's y */
+    size_t ldy;
+    const uint8_t *w;   /* weight row 0 at block b0 */
+    size_t wrow;        /* bytes per weight row */
+    el_dtype wt;
+    const uint8_t *act; /* [n] quantized rows of arow bytes (nb blocks each) */
+    size_t arow;
+    size_t n, nb, out;
+    bool add;           /* add into y (a later chunk of in) */
+    qdot_fn dot;
+} qmm_job;
+
+/* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
+static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
+    const qmm_job *j = ctx;
+    size_t quads = (j->out + 3) / 4;
+    size_t r0 = quads * ith / nth * 4, r1 = quads * (ith + 1) / nth * 4;
+    if (r1 > j->out) r1 = j->out;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *wr = j->w + r * j->wrow;
+        for (size_t t = 0; t < j->n; t++) {
+            float v = j->dot(j->wt, wr, j->act + t * j->arow, j->nb);
+            float *y = j->y + t * j->ldy + r;
+            *y = j->add ? *y + v : v;
+        }
+    }
+}
+
+static qdot_fn pick_dot(el_isa isa, el_dtype wt) {
+#if defined(__x86_64__)
+    if (isa == EL_ISA_AVX2) {
+        switch (wt) {
+        case EL_DT_Q8_0: return dot_avx2_q8_0;
+        case EL_DT_Q4_0: return dot_avx2_q4_0;
+        case EL_DT_Q4_1: return dot_avx2_q4_1;
+        case EL_DT_Q5_0: return dot_avx2_q5_0;
+        case EL_DT_Q5_1: return dot_avx2_q5_1;
+        case EL_DT_Q4_K: return dot_avx2_q4_k;
+        case EL_DT_Q5_K: return dot_avx2_q5_k;
+        default: return dot_avx2_q6_k;
+        }
+    }
+#elif defined(__aarch64__)
+    if (isa == EL_ISA_NEON) return dot_neon;
+#endif
+    (void)isa;
+    (void)wt;
+    return dot_portable;
+}
+
+void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
+                     el_dtype wt, size_t n, size_t in, size_t out) {
+    _Alignas(64) uint8_t scratch[EL_QMM_SCRATCH];
+    const bool k = el_dtype_block(wt) == 256;
+    const size_t blk = k ? 256 : 32, ab = k ? sizeof(q8k) : sizeof(q8a);
+    const size_t total = in / blk, cap = EL_QMM_SCRATCH / ab;
+    const size_t kb = total < cap ? total : cap; /* blocks of in per pass */
+    const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
+    qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
+                 .out = out, .dot = pick_dot(p->isa, wt)};
+    for (size_t b0 = 0; b0 < total; b0 += kb) {
+        j.nb = total - b0 < kb ? total - b0 : kb;
+        j.arow = j.nb * ab;
+        j.w = (const uint8_t *)w + b0 * el_dtype_block_bytes(wt);
+        j.add = b0 > 0;
+        for (size_t t0 = 0; t0 < n; t0 += tn) {
+            j.n = n - t0 < tn ? n - t0 : tn;
+            for (size_t t = 0; t < j.n; t++) {
+                const float *xr = x + (t0 + t) * in + b0 * blk;
+                if (k) quantize_q8k(xr, (q8k *)(void *)(scratch + t * j.arow), j.nb);
+                else quantize_q8a(xr, (q8a *)(void *)(scratch + t * j.arow), j.nb);
+            }
+            j.act = scratch;
+            j.y = y + t0 * ldy;
+            el_pool_run_sized(p, (uint64_t)j.n * j.nb * blk * out, qmm_run, &j);
+        }
+    }
+    if (total == 0) /* in == 0: y = 0 as for the float weights */
+        for (size_t t = 0; t < n; t++) memset(y + t * ldy, 0, out * sizeof *y);
+}
