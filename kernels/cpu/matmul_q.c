@@ -191,37 +191,42 @@ EL_AVX2_INLINE __m256i dot_us8(__m256i u, __m256i s, __m256i k) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), k);
 }
 
-/* The 32-blocks: per block d_w d_x sum(q x) + (m or -off d_w) * s_x. */
+/* One 32-block: acc += d_w d_x sum(q x) in 8 lanes; Q4_1/Q5_1 add m_w s_x to *rest. Q4_0
+ * and Q5_0 subtract their offset in bytes (q - 8, q - 16 are signed: sign trick, as Q8_0). */
+EL_AVX2_INLINE void blk32_avx2(el_dtype wt, const uint8_t *w, const q8a *a, __m256 *acc,
+                               float *rest) {
+    const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs), one = _mm256_set1_epi16(1);
+    __m256i q;
+    switch (wt) {
+    case EL_DT_Q8_0: q = _mm256_loadu_si256((const __m256i *)(w + 2)); break;
+    case EL_DT_Q4_0: q = _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8)); break;
+    case EL_DT_Q4_1: q = nibbles32(w + 4); break;
+    case EL_DT_Q5_0:
+        q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)),
+                            _mm256_set1_epi8(16));
+        break;
+    default: q = _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); break; /* Q5_1 */
+    }
+    const bool has_min = wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
+    const __m256i p = has_min ? dot_us8(q, x, one)
+                              : dot_us8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q), one);
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(w) * a->d), _mm256_cvtepi32_ps(p), *acc);
+    if (has_min) *rest += f16_at(w + 2) * a->s;
+}
+
+/* A row of nb 32-blocks: two blocks per step into independent accumulators, so the
+ * multiply-add latency does not chain from block to block. */
 EL_AVX2_INLINE float dot32_avx2(el_dtype wt, const uint8_t *w, const q8a *a, size_t nb) {
     const size_t bb = el_dtype_block_bytes(wt);
-    const __m256i one = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    float rest = 0;
-    for (size_t b = 0; b < nb; b++, w += bb) {
-        const __m256i x = _mm256_loadu_si256((const __m256i *)a[b].qs);
-        const float d = f16_at(w);
-        __m256i q, p;
-        switch (wt) {
-        case EL_DT_Q8_0:
-            q = _mm256_loadu_si256((const __m256i *)(w + 2));
-            p = dot_us8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q), one);
-            break;
-        case EL_DT_Q4_0: q = nibbles32(w + 2); break;
-        case EL_DT_Q4_1: q = nibbles32(w + 4); break;
-        case EL_DT_Q5_0: q = _mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)); break;
-        default: q = _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); break; /* Q5_1 */
-        }
-        if (wt != EL_DT_Q8_0) p = dot_us8(q, x, one);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a[b].d), _mm256_cvtepi32_ps(p), acc);
-        switch (wt) {
-        case EL_DT_Q4_0: rest -= 8.0f * d * a[b].s; break;
-        case EL_DT_Q5_0: rest -= 16.0f * d * a[b].s; break;
-        case EL_DT_Q4_1:
-        case EL_DT_Q5_1: rest += f16_at(w + 2) * a[b].s; break;
-        default: break;
-        }
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    float rest0 = 0, rest1 = 0;
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        blk32_avx2(wt, w + bb * b, a + b, &acc0, &rest0);
+        blk32_avx2(wt, w + bb * (b + 1), a + b + 1, &acc1, &rest1);
     }
-    return hsum8(acc) + rest;
+    if (b < nb) blk32_avx2(wt, w + bb * b, a + b, &acc0, &rest0);
+    return hsum8(_mm256_add_ps(acc0, acc1)) + (rest0 + rest1);
 }
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins. */
