@@ -695,7 +695,7 @@ el_status el_image_plan(const el_model *m, el_plan *p) {
     el_dtype want = p->params.dtype;
     for (size_t i = 0; i < m->tensors.count && want != EL_DT_NONE; i++) {
         const el_tensor *t = &m->tensors.items[i];
-        if (el_plan_converts(t->dtype, want))
+        if (el_plan_tensor_dtype(t, want) != t->dtype)
             return el_errorf(EL_E_USAGE, "%s: the image holds '%s' as %s; --dtype %s would need a "
                              "conversion, and an image is placed as packed: repack with "
                              "`edgeload pack SOURCE --dtype %s`", m->path, t->name,

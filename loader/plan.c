@@ -1,6 +1,7 @@
 /* plan.c - the memory plan: every region's bytes from headers, config and runtime
  * parameters, computed before anything is reserved or read; and the "does not fit"
  * message that says what would. */
+#include "kernels/cpu/quant.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
 
@@ -23,13 +24,22 @@ el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target) {
     return el_plan_converts(from, target) ? target : from;
 }
 
+el_dtype el_plan_tensor_dtype(const el_tensor *t, el_dtype target) {
+    if (!el_dtype_is_block(target)) return el_plan_loaded_dtype(t->dtype, target);
+    const bool float_from = t->dtype == EL_DT_F32 || t->dtype == EL_DT_F16 || t->dtype == EL_DT_BF16;
+    if (float_from && t->ndim == 2 && !t->transpose2d && t->shape[1] > 0 &&
+        t->shape[1] % el_dtype_block(target) == 0)
+        return target;
+    return t->dtype;
+}
+
 bool el_plan_staged(const el_tensor *t, el_dtype target) {
-    return t->transpose2d || el_plan_converts(t->dtype, target);
+    return t->transpose2d || el_plan_tensor_dtype(t, target) != t->dtype;
 }
 
 el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out) {
-    return el_dtype_tensor_bytes(el_plan_loaded_dtype(t->dtype, target), t->shape, t->ndim,
-                                 t->name, out);
+    return el_dtype_tensor_bytes(el_plan_tensor_dtype(t, target), t->shape, t->ndim, t->name,
+                                 out);
 }
 
 uint64_t el_tensor_loaded_bytes(const el_tensor *t) {
@@ -52,8 +62,9 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     el_plan_params in = {0, 0, EL_DT_NONE, 0, EL_MEMORY_HOST};
     if (params) in = *params;
     if (in.dtype != EL_DT_NONE && in.dtype != EL_DT_F32 && in.dtype != EL_DT_F16 &&
-        in.dtype != EL_DT_BF16)
-        return el_errorf(EL_E_USAGE, "--dtype %s: weights can be loaded as f32, f16 or bf16",
+        in.dtype != EL_DT_BF16 && !el_quant_can_quantize(in.dtype))
+        return el_errorf(EL_E_USAGE, "--dtype %s: weights can be loaded as f32, f16 or bf16, or "
+                         "quantized to q8_0, q4_0, q4_1, q5_0 or q5_1",
                          el_dtype_name(in.dtype));
     if (in.batch == 0) in.batch = 1;
     if (in.chunk_bytes == 0) in.chunk_bytes = EL_CHUNK_DEFAULT;

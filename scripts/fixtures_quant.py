@@ -11,6 +11,12 @@ Each tests/fixtures/quant/<type>.bin: "ELQF", u32 rows, u32 cols, u32 has_input 
 endian), then rows*cols f32 inputs (if has_input), the quantized rows, rows*cols f32
 dequantized values.
 
+Also tests/fixtures/quant/hf_llama_gqa_load.txt: for the llama fixture
+tests/fixtures/hf_llama_gqa and each of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, one line per tensor:
+"TYPE NAME DTYPE CRC32C" with the dtype edgeload must load it as (the type for 2-D float
+tensors whose rows are whole blocks of 32, else as stored) and the CRC32C of its bytes
+(gguf-py's quantization of the stored values, or the stored bytes).
+
 Usage: /work/venv-fixtures/bin/python scripts/fixtures_quant.py [OUT_DIR]
 """
 import os
@@ -78,6 +84,39 @@ def kquant_blocks(rng, qt, nblocks):
                            random_f16(rng, nblocks, -0.01, 0.01)], axis=1)
 
 
+def crc32c(data):
+    """CRC32C (Castagnoli, reflected 0x82F63B78), as platform/crc32c.h."""
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for b in bytes(data):
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def load_reference(out):
+    from safetensors.numpy import load_file
+    model = os.path.join(ROOT, "tests", "fixtures", "hf_llama_gqa", "model.safetensors")
+    tensors = load_file(model)
+    lines = []
+    for qt in (T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1):
+        for name in sorted(tensors):
+            t = tensors[name]
+            if t.ndim == 2 and t.shape[1] % 32 == 0 and t.dtype in (np.float32, np.float16):
+                with np.errstate(all="ignore"):
+                    data, dt = quants.quantize(t.astype(np.float32), qt), qt.name
+            else:
+                data, dt = t, {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}[t.dtype]
+            lines.append("%s %s %s %08x" % (qt.name, name, dt, crc32c(np.ascontiguousarray(data).tobytes())))
+    with open(os.path.join(out, "hf_llama_gqa_load.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("hf_llama_gqa_load.txt:", len(lines), "lines")
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "fixtures", "quant")
     os.makedirs(out, exist_ok=True)
@@ -101,6 +140,7 @@ def main():
         assert deq.shape == (krows, kcols)
         write(os.path.join(out, qt.name.lower() + ".bin"), krows, kcols, None, q, deq)
         print(qt.name, deq.shape, q.shape)
+    load_reference(out)
 
 
 if __name__ == "__main__":

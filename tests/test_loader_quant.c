@@ -1,0 +1,86 @@
+/* test_loader_quant.c - quantize on load: the llama fixture (tests/fixtures/hf_llama_gqa, f32)
+ * loaded with --dtype q8_0/q4_0/q4_1/q5_0/q5_1 places every 2-D tensor whose rows are whole
+ * blocks as that type, byte-identical to gguf-py's quantization of the same tensor, and keeps
+ * the rest (norms, the down projections' rows of 100) as stored; the reference is
+ * tests/fixtures/quant/hf_llama_gqa_load.txt (scripts/fixtures_quant.py). Small chunks split
+ * the embedding across staging pieces; O_DIRECT too. The plan sizes the quantized weights. */
+// ctest-labels: loader
+#include "platform/crc32c.h"
+#include "tests/support/el_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX EL_SOURCE_DIR "/tests/fixtures/"
+
+static void check_type(el_dtype dt, bool direct, const char *ref) {
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(FIX "hf_llama_gqa", NULL, &m));
+    if (!m) return;
+    el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan plan, plan32;
+    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+    pp.dtype = EL_DT_F32;
+    EL_CHECK_OK(el_plan_make(m, &pp, &plan32));
+    /* Quantized weights take less room than f32 (Q8_0: 34 bytes per 128). */
+    EL_CHECK(plan.region_bytes[EL_REGION_WEIGHTS] < plan32.region_bytes[EL_REGION_WEIGHTS] / 2);
+    el_arena_params ap;
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    el_arena *a = NULL;
+    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_load_params lp = {direct, NULL, NULL};
+    if (a) EL_CHECK_OK(el_model_load(m, &plan, a, &lp, NULL));
+    int matched = 0, quantized = 0, bad = 0;
+    const char *name = el_dtype_name(dt);
+    for (const char *line = ref; a && *line;) {
+        char ty[16], tn[160], tdt[16];
+        unsigned crc = 0;
+        int used = 0;
+        if (sscanf(line, "%15s %159s %15s %x%n", ty, tn, tdt, &crc, &used) != 4) break;
+        line += used;
+        while (*line == '\n') line++;
+        if (strcmp(ty, name)) continue;
+        el_tensor_info ti;
+        el_dtype want;
+        EL_CHECK_OK(el_model_tensor_find(m, tn, &ti));
+        EL_CHECK_OK(el_dtype_parse(tdt, &want));
+        uint64_t bytes = 0;
+        EL_CHECK_OK(el_dtype_tensor_bytes(ti.loaded_dtype, ti.shape, ti.ndim, tn, &bytes));
+        uint32_t got = ti.data ? el_crc32c(0, ti.data, (size_t)bytes) : 0;
+        if (ti.loaded_dtype != want || got != crc) {
+            fprintf(stderr, "  %s %s: loaded %s crc %08x, gguf-py %s crc %08x\n", name, tn,
+                    el_dtype_name(ti.loaded_dtype), got, tdt, crc);
+            bad++;
+        }
+        matched++;
+        quantized += want == dt;
+    }
+    fprintf(stderr, "%s%s: %d tensors compared (%d quantized), %d differ; weights %llu bytes "
+            "(f32: %llu)\n", name, direct ? " (O_DIRECT)" : "", matched, quantized, bad,
+            (unsigned long long)plan.region_bytes[EL_REGION_WEIGHTS],
+            (unsigned long long)plan32.region_bytes[EL_REGION_WEIGHTS]);
+    EL_CHECK(matched == 20 && quantized == 13 && bad == 0);
+    el_model_close(m);
+    el_arena_deinit(a);
+}
+
+int main(void) {
+    size_t n = 0;
+    char *ref = el_test_read_file(FIX "quant/hf_llama_gqa_load.txt", &n);
+    EL_CHECK(ref != NULL);
+    if (!ref) return el_test_finish("test_loader_quant");
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0, EL_DT_Q5_1};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_type(types[i], false, ref);
+    check_type(EL_DT_Q4_1, true, ref);
+
+    /* Types that cannot be quantized to on load are refused by name. */
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(FIX "hf_llama_gqa", NULL, &m));
+    el_plan_params pp = {0, 1, EL_DT_Q4_K, 0, EL_MEMORY_HOST};
+    el_plan plan;
+    EL_CHECK_STATUS(el_plan_make(m, &pp, &plan), EL_E_USAGE);
+    EL_CHECK(strstr(el_last_error(), "Q4_K") && strstr(el_last_error(), "q8_0"));
+    el_model_close(m);
+    free(ref);
+    return el_test_finish("test_loader_quant");
+}
