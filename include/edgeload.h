@@ -234,6 +234,9 @@ typedef struct el_plan {
     uint64_t total_bytes;                    /* sum: the arena this model needs */
     uint64_t read_bytes;                     /* weight bytes to read from storage */
     uint64_t tensor_count;
+    uint64_t quantized_count;                /* tensors quantized on load (a Q* dtype) */
+    uint64_t kept_count;                     /* with a Q* dtype: tensors kept as stored
+                                                (norms, biases, 1-D, rows not whole blocks) */
 } el_plan;
 
 /* Computes every region from headers, config and params; reads no weight. */

@@ -87,6 +87,12 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
         uint64_t bytes = 0;
         el_status s = el_plan_tensor_bytes(t, in.dtype, &bytes);
         if (s != EL_OK) return s;
+        if (el_dtype_is_block(in.dtype)) {
+            if (el_plan_tensor_dtype(t, in.dtype) == in.dtype && t->dtype != in.dtype)
+                p.quantized_count++;
+            else
+                p.kept_count++;
+        }
         if (!el_align_up_u64(w, EL_TENSOR_ALIGN, &w) || !el_add_u64(w, bytes, &w))
             return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
         if (!el_add_u64(p.read_bytes, t->nbytes, &p.read_bytes))

@@ -24,6 +24,10 @@ static void check_type(el_dtype dt, bool direct, const char *ref) {
     EL_CHECK_OK(el_plan_make(m, &pp, &plan32));
     /* Quantized weights take less room than f32 (Q8_0: 34 bytes per 128). */
     EL_CHECK(plan.region_bytes[EL_REGION_WEIGHTS] < plan32.region_bytes[EL_REGION_WEIGHTS] / 2);
+    /* The plan says which: 13 matrices quantized; 5 norms and 2 down projections (rows of
+     * 100) kept. */
+    EL_CHECK(plan.quantized_count == 13 && plan.kept_count == 7);
+    EL_CHECK(plan32.quantized_count == 0 && plan32.kept_count == 0);
     el_arena_params ap;
     el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
     el_arena *a = NULL;
