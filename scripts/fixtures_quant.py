@@ -17,6 +17,11 @@ tests/fixtures/hf_llama_gqa and each of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, one line p
 tensors whose rows are whole blocks of 32, else as stored) and the CRC32C of its bytes
 (gguf-py's quantization of the stored values, or the stored bytes).
 
+And tests/fixtures/quant/hf_llama_gqa_logits_<type>.bin: transformers' float32 logits
+(prompt positions x vocab, f32) of that model with every tensor above replaced by gguf-py's
+dequantize(quantize(...)), i.e. the quantized model computed exactly: what edgeload's kernels
+differ from only by their 8-bit activations.
+
 Usage: /work/venv-fixtures/bin/python scripts/fixtures_quant.py [OUT_DIR]
 """
 import os
@@ -117,6 +122,28 @@ def load_reference(out):
     print("hf_llama_gqa_load.txt:", len(lines), "lines")
 
 
+def logits_reference(out):
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM
+    folder = os.path.join(ROOT, "tests", "fixtures", "hf_llama_gqa")
+    ref = json.load(open(os.path.join(folder, "reference.json")))
+    ids = torch.tensor([ref["prompt_ids"]])
+    for qt in (T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1):
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        with torch.no_grad():
+            for _, p in model.named_parameters():
+                a = p.detach().numpy()
+                if a.ndim == 2 and a.shape[1] % 32 == 0:
+                    dq = quants.dequantize(quants.quantize(a, qt), qt).reshape(a.shape)
+                    p.copy_(torch.from_numpy(dq))
+            logits = model(ids).logits[0].numpy().astype("<f4")
+        name = "hf_llama_gqa_logits_%s.bin" % qt.name.lower()
+        logits.tofile(os.path.join(out, name))
+        print(name, logits.shape)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "fixtures", "quant")
     os.makedirs(out, exist_ok=True)
@@ -141,6 +168,7 @@ def main():
         write(os.path.join(out, qt.name.lower() + ".bin"), krows, kcols, None, q, deq)
         print(qt.name, deq.shape, q.shape)
     load_reference(out)
+    logits_reference(out)
 
 
 if __name__ == "__main__":
