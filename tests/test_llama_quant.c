@@ -120,9 +120,9 @@ int main(void) {
             }
         }
         fprintf(stderr, "%s vs gguf-py-quantized weights in transformers: mean KL %.2e (bound "
-                "%.0e), max |diff| %.3f (bound %.2f), top-1 %zu/%zu\n", el_dtype_name(bd->dt),
+                "%.1e), max |diff| %.3f (bound %.2f), top-1 %zu/%zu\n", el_dtype_name(bd->dt),
                 kl[0], bd->q_kl, maxd[0], bd->q_maxdiff, top1[0], P);
-        fprintf(stderr, "%s vs f32: mean KL %.2e (bound %.0e), max |diff| %.3f (bound %.2f), "
+        fprintf(stderr, "%s vs f32: mean KL %.2e (bound %.1e), max |diff| %.3f (bound %.2f), "
                 "top-1 %zu/%zu\n", el_dtype_name(bd->dt), kl[1], bd->f_kl, maxd[1],
                 bd->f_maxdiff, top1[1], P);
         EL_CHECK(kl[0] <= bd->q_kl && maxd[0] <= bd->q_maxdiff && top1[0] == P);
