@@ -190,9 +190,10 @@ EL_NEON_INLINE float dot_q45k_neon(bool five, const uint8_t *w, const q8k *a, si
         const uint8x16_t h0 = five ? vld1q_u8(w + 16) : vdupq_n_u8(0);
         const uint8x16_t h1 = five ? vld1q_u8(w + 32) : vdupq_n_u8(0);
         int32_t isum = 0, imin = 0;
+        uint8_t scm[16];
+        el_quant_k_scales(w + 4, scm);
         for (int j = 0; j < 8; j++) {
-            int32_t sc, mn;
-            el_quant_k_scale_min(w + 4, j, &sc, &mn);
+            const int32_t sc = scm[j], mn = scm[8 + j];
             const uint8x16_t r0 = vld1q_u8(qs + 32 * (j / 2)), r1 = vld1q_u8(qs + 32 * (j / 2) + 16);
             uint8x16_t u0 = (j & 1) ? vshrq_n_u8(r0, 4) : vandq_u8(r0, m4);
             uint8x16_t u1 = (j & 1) ? vshrq_n_u8(r1, 4) : vandq_u8(r1, m4);
@@ -330,6 +331,13 @@ EL_AVX2_INLINE float dot32_avx2(el_dtype wt, const uint8_t *w, const q8a *a, siz
     return hsum8(_mm256_add_ps(acc0, acc1)) + (rest0 + rest1);
 }
 
+/* Sum of the 4 int32 lanes. */
+EL_AVX2_INLINE int32_t hsum_i32x4(__m128i s) {
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
 /* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins. */
 EL_AVX2_INLINE float dot_q45k_avx2(bool five, const uint8_t *w, const q8k *a, size_t nb) {
     const size_t bb = five ? 176 : 144;
@@ -338,27 +346,28 @@ EL_AVX2_INLINE float dot_q45k_avx2(bool five, const uint8_t *w, const q8k *a, si
     float rest = 0;
     for (size_t b = 0; b < nb; b++, w += bb) {
         const uint8_t *qs = w + (five ? 48 : 16);
+        uint8_t scm[16];
+        el_quant_k_scales(w + 4, scm);
         const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(w + 16))
                                 : _mm256_setzero_si256();
         __m256i isum = _mm256_setzero_si256();
-        int32_t imin = 0;
-        for (int g = 0; g < 4; g++) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
-            __m256i q[2] = {_mm256_and_si256(raw, m4),
-                            _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)};
-            for (int h = 0; h < 2; h++) {
-                const int j = 2 * g + h;
-                int32_t sc, mn;
-                el_quant_k_scale_min(w + 4, j, &sc, &mn);
-                if (five) {
-                    __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(j)), b1);
-                    q[h] = _mm256_or_si256(q[h], _mm256_slli_epi16(bit, 4));
-                }
-                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 32 * j));
-                isum = _mm256_add_epi32(isum, dot_us8(q[h], x, _mm256_set1_epi16((short)sc)));
-                imin += mn * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+            __m256i q = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)
+                                : _mm256_and_si256(raw, m4);
+            if (five) {
+                __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(j)), b1);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 4));
             }
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 32 * j));
+            isum = _mm256_add_epi32(isum, dot_us8(q, x, _mm256_set1_epi16(scm[j])));
         }
+        /* mins . (activation sums per 32) in 16-bit lanes: pairs of the sums per 16. */
+        const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a[b].bsums),
+                                          _mm_loadu_si128((const __m128i *)(a[b].bsums + 8)));
+        const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(scm + 8)));
+        const int32_t imin = hsum_i32x4(_mm_madd_epi16(mn, bs));
         const float dx = a[b].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(w) * dx), _mm256_cvtepi32_ps(isum), acc);
         rest -= f16_at(w + 2) * dx * (float)imin;
@@ -374,7 +383,12 @@ EL_AVX2_INLINE float dot_q6k_avx2(const uint8_t *w, const q8k *a, size_t nb) {
     for (size_t b = 0; b < nb; b++, w += 210) {
         const int8_t *sc = (const int8_t *)(w + 192);
         __m256i isum = _mm256_setzero_si256();
-        int32_t ioff = 0;
+        /* scales . (activation sums per 16): the -32 offset of every value. */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i so = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[b].bsums));
+        const int32_t ioff = hsum_i32x4(
+            _mm_add_epi32(_mm256_castsi256_si128(so), _mm256_extracti128_si256(so, 1)));
+#pragma GCC unroll 2
         for (int g = 0; g < 2; g++) {
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * g));
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * g + 32));
@@ -382,6 +396,7 @@ EL_AVX2_INLINE float dot_q6k_avx2(const uint8_t *w, const q8k *a, size_t nb) {
             const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
                                    _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
                                    _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+#pragma GCC unroll 4
             for (int r = 0; r < 4; r++) {
                 const int j = 8 * g + 2 * r; /* sub-blocks j, j + 1 */
                 __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * r)), m2);
@@ -389,7 +404,6 @@ EL_AVX2_INLINE float dot_q6k_avx2(const uint8_t *w, const q8k *a, size_t nb) {
                 __m256i k = _mm256_set_m128i(_mm_set1_epi16(sc[j + 1]), _mm_set1_epi16(sc[j]));
                 const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 16 * j));
                 isum = _mm256_add_epi32(isum, dot_us8(q, x, k));
-                ioff += sc[j] * a[b].bsums[j] + sc[j + 1] * a[b].bsums[j + 1];
             }
         }
         const float d = f16_at(w + 208) * a[b].d;

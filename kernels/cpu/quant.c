@@ -153,8 +153,11 @@ void el_quant_unpack(el_dtype dt, const uint8_t *b, el_qblock *u) {
         u->d = get_f16(b);
         u->m = get_f16(b + 2);
         u->nsub = 8;
+        uint8_t scm[16];
+        el_quant_k_scales(b + 4, scm);
         for (int j = 0; j < 8; j++) {
-            el_quant_k_scale_min(b + 4, j, &u->sc[j], &u->mn[j]);
+            u->sc[j] = scm[j];
+            u->mn[j] = scm[8 + j];
             const uint8_t *p = qs + 32 * (j / 2); /* two sub-blocks per 32 bytes: lo, hi */
             for (int l = 0; l < 32; l++) {
                 int q = (j & 1) ? p[l] >> 4 : p[l] & 0x0f;

@@ -6,6 +6,8 @@
 
 #include "kernels/cpu/cpu.h"
 
+#include <string.h>
+
 /* True for the types el_quantize_row writes: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1. */
 bool el_quant_can_quantize(el_dtype dt);
 
@@ -36,15 +38,17 @@ typedef struct el_qblock {
 /* Unpacks one block of dt (a block type) at b. */
 void el_quant_unpack(el_dtype dt, const uint8_t *b, el_qblock *u);
 
-/* Q4_K/Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes s. */
-static inline void el_quant_k_scale_min(const uint8_t *s, int j, int32_t *sc, int32_t *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 2) & 0x30);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 2) & 0x30);
-    }
+/* Q4_K/Q5_K: the 6-bit scales (out[0..7]) and mins (out[8..15]) of the 8 sub-blocks from
+ * the 12 packed bytes s: bytes 0-3 hold sc 0-3 and the top bits of sc 4-7, bytes 4-7 the
+ * same for the mins, bytes 8-11 the low nibbles of sc 4-7 and (high) of mn 4-7. */
+static inline void el_quant_k_scales(const uint8_t *s, uint8_t out[16]) {
+    uint32_t u[3], v[4];
+    memcpy(u, s, 12);
+    v[0] = u[0] & 0x3f3f3f3fu;
+    v[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
+    v[2] = u[1] & 0x3f3f3f3fu;
+    v[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
+    memcpy(out, v, 16);
 }
 
 /* el_cpu_matmul for block-type weights wt (el_dtype_is_block; in a multiple of its block):
