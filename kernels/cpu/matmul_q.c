@@ -147,7 +147,8 @@ EL_NEON_INLINE uint8x16_t fifth_bits16(const uint8_t *p, int half) {
 }
 
 /* The 32-blocks, unpacked in registers: low nibbles are elements 0..15, high 16..31. */
-EL_NEON_INLINE float dot32_neon(el_dtype wt, const uint8_t *w, const q8a *a, size_t nb) {
+EL_NEON_INLINE float dot32_neon(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {
+    const q8a *a = act;
     const size_t bb = el_dtype_block_bytes(wt);
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
     float sum = 0;
@@ -181,7 +182,8 @@ EL_NEON_INLINE float dot32_neon(el_dtype wt, const uint8_t *w, const q8a *a, siz
 }
 
 /* Q4_K / Q5_K: per sub-block j of 32, sc_j * sum(q x) and mn_j * (its activation sum). */
-EL_NEON_INLINE float dot_q45k_neon(bool five, const uint8_t *w, const q8k *a, size_t nb) {
+EL_NEON_INLINE float dot_q45k_neon(bool five, const uint8_t *w, const void *act, size_t nb) {
+    const q8k *a = act;
     const size_t bb = five ? 176 : 144;
     const uint8x16_t m4 = vdupq_n_u8(0x0f), one = vdupq_n_u8(1);
     float sum = 0;
@@ -214,7 +216,8 @@ EL_NEON_INLINE float dot_q45k_neon(bool five, const uint8_t *w, const q8k *a, si
 }
 
 /* Q6_K: per sub-block j of 16, sc_j * (sum(q x) - 32 * its activation sum). */
-EL_NEON_INLINE float dot_q6k_neon(const uint8_t *w, const q8k *a, size_t nb) {
+EL_NEON_INLINE float dot_q6k_neon(const uint8_t *w, const void *act, size_t nb) {
+    const q8k *a = act;
     const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(3);
     float sum = 0;
     for (size_t b = 0; b < nb; b++, w += 210) {
@@ -236,8 +239,10 @@ EL_NEON_INLINE float dot_q6k_neon(const uint8_t *w, const q8k *a, size_t nb) {
 }
 
 #define EL_QDOT_NEON(name, expr)                                                               \
-    static float name(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {            \
-        return expr;                                                                           \
+    static void name(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow, size_t nb, \
+                     float *out) {                                                             \
+        (void)arow;                                                                            \
+        out[0] = expr;                                                                         \
     }
 EL_QDOT_NEON(dot_neon_q8_0, dot32_neon(EL_DT_Q8_0, w, act, nb))
 EL_QDOT_NEON(dot_neon_q4_0, dot32_neon(EL_DT_Q4_0, w, act, nb))
@@ -293,42 +298,43 @@ EL_AVX2_INLINE __m256i dot_us8(__m256i u, __m256i s, __m256i k) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), k);
 }
 
-/* One 32-block: acc += d_w d_x sum(q x) in 8 lanes; Q4_1/Q5_1 add m_w s_x to *rest. Q4_0
- * and Q5_0 subtract their offset in bytes (q - 8, q - 16 are signed: sign trick, as Q8_0). */
-EL_AVX2_INLINE void blk32_avx2(el_dtype wt, const uint8_t *w, const q8a *a, __m256 *acc,
-                               float *rest) {
-    const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs), one = _mm256_set1_epi16(1);
-    __m256i q;
+/* A 32-block's values in bytes: signed q - 8 / q - 16 for Q4_0 / Q5_0 (and Q8_0's own), the
+ * unsigned q of Q4_1 / Q5_1. */
+EL_AVX2_INLINE __m256i unpack32_avx2(el_dtype wt, const uint8_t *w) {
     switch (wt) {
-    case EL_DT_Q8_0: q = _mm256_loadu_si256((const __m256i *)(w + 2)); break;
-    case EL_DT_Q4_0: q = _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8)); break;
-    case EL_DT_Q4_1: q = nibbles32(w + 4); break;
+    case EL_DT_Q8_0: return _mm256_loadu_si256((const __m256i *)(w + 2));
+    case EL_DT_Q4_0: return _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8));
+    case EL_DT_Q4_1: return nibbles32(w + 4);
     case EL_DT_Q5_0:
-        q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)),
-                            _mm256_set1_epi8(16));
-        break;
-    default: q = _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); break; /* Q5_1 */
+        return _mm256_sub_epi8(_mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)),
+                               _mm256_set1_epi8(16));
+    default: return _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); /* Q5_1 */
     }
-    const bool has_min = wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
-    const __m256i p = has_min ? dot_us8(q, x, one)
-                              : dot_us8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q), one);
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(w) * a->d), _mm256_cvtepi32_ps(p), *acc);
-    if (has_min) *rest += f16_at(w + 2) * a->s;
 }
 
-/* A row of nb 32-blocks: two blocks per step into independent accumulators, so the
- * multiply-add latency does not chain from block to block. */
-EL_AVX2_INLINE float dot32_avx2(el_dtype wt, const uint8_t *w, const q8a *a, size_t nb) {
+/* NT activation rows (arow bytes apart) against one weight row of nb 32-blocks: each weight
+ * block is unpacked once for all NT. Per block d_w d_x sum(q x) (signed values through the
+ * sign trick) + m_w s_x for Q4_1 / Q5_1. */
+EL_AVX2_INLINE void dot32_avx2(el_dtype wt, const int NT, const uint8_t *w, const uint8_t *act,
+                               size_t arow, size_t nb, float *out) {
     const size_t bb = el_dtype_block_bytes(wt);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    float rest0 = 0, rest1 = 0;
-    size_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        blk32_avx2(wt, w + bb * b, a + b, &acc0, &rest0);
-        blk32_avx2(wt, w + bb * (b + 1), a + b + 1, &acc1, &rest1);
+    const bool has_min = wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float rest[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        const __m256i q = unpack32_avx2(wt, w), qa = has_min ? q : _mm256_sign_epi8(q, q);
+        const float d = f16_at(w), m = has_min ? f16_at(w + 2) : 0.0f;
+        for (int t = 0; t < NT; t++) {
+            const q8a *a = (const q8a *)(const void *)(act + t * arow) + b;
+            const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
+            const __m256i p = dot_us8(qa, has_min ? x : _mm256_sign_epi8(x, q), one);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[t]);
+            if (has_min) rest[t] += m * a->s;
+        }
     }
-    if (b < nb) blk32_avx2(wt, w + bb * b, a + b, &acc0, &rest0);
-    return hsum8(_mm256_add_ps(acc0, acc1)) + (rest0 + rest1);
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
 }
 
 /* Sum of the 4 int32 lanes. */
@@ -338,19 +344,22 @@ EL_AVX2_INLINE int32_t hsum_i32x4(__m128i s) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins. */
-EL_AVX2_INLINE float dot_q45k_avx2(bool five, const uint8_t *w, const q8k *a, size_t nb) {
+/* Q4_K / Q5_K, NT activation rows: 8 sub-blocks of 32 with 6-bit scales and mins. */
+EL_AVX2_INLINE void dot_q45k_avx2(bool five, const int NT, const uint8_t *w, const uint8_t *act,
+                                  size_t arow, size_t nb, float *out) {
     const size_t bb = five ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(0x0f), b1 = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float rest = 0;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float rest[4] = {0, 0, 0, 0};
     for (size_t b = 0; b < nb; b++, w += bb) {
         const uint8_t *qs = w + (five ? 48 : 16);
         uint8_t scm[16];
         el_quant_k_scales(w + 4, scm);
         const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(w + 16))
                                 : _mm256_setzero_si256();
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
@@ -360,34 +369,40 @@ EL_AVX2_INLINE float dot_q45k_avx2(bool five, const uint8_t *w, const q8k *a, si
                 __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(j)), b1);
                 q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 4));
             }
-            const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 32 * j));
-            isum = _mm256_add_epi32(isum, dot_us8(q, x, _mm256_set1_epi16(scm[j])));
+            const __m256i k = _mm256_set1_epi16(scm[j]);
+            for (int t = 0; t < NT; t++) {
+                const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * j));
+                isum[t] = _mm256_add_epi32(isum[t], dot_us8(q, x, k));
+            }
         }
-        /* mins . (activation sums per 32) in 16-bit lanes: pairs of the sums per 16. */
-        const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a[b].bsums),
-                                          _mm_loadu_si128((const __m128i *)(a[b].bsums + 8)));
         const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(scm + 8)));
-        const int32_t imin = hsum_i32x4(_mm_madd_epi16(mn, bs));
-        const float dx = a[b].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(w) * dx), _mm256_cvtepi32_ps(isum), acc);
-        rest -= f16_at(w + 2) * dx * (float)imin;
+        const float dw = f16_at(w), dmin = f16_at(w + 2);
+        for (int t = 0; t < NT; t++) {
+            const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+            /* mins . (activation sums per 32): pairs of the sums per 16. */
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
+                                              _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
+            const int32_t imin = hsum_i32x4(_mm_madd_epi16(mn, bs));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d), _mm256_cvtepi32_ps(isum[t]),
+                                     acc[t]);
+            rest[t] -= dmin * a->d * (float)imin;
+        }
     }
-    return hsum8(acc) + rest;
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
 }
 
-/* Q6_K: 16 sub-blocks of 16 with int8 scales, values q - 32. */
-EL_AVX2_INLINE float dot_q6k_avx2(const uint8_t *w, const q8k *a, size_t nb) {
+/* Q6_K, NT activation rows: 16 sub-blocks of 16 with int8 scales, values q - 32. */
+EL_AVX2_INLINE void dot_q6k_avx2(const int NT, const uint8_t *w, const uint8_t *act,
+                                 size_t arow, size_t nb, float *out) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    float rest = 0;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float rest[4] = {0, 0, 0, 0};
     for (size_t b = 0; b < nb; b++, w += 210) {
         const int8_t *sc = (const int8_t *)(w + 192);
-        __m256i isum = _mm256_setzero_si256();
-        /* scales . (activation sums per 16): the -32 offset of every value. */
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-        const __m256i so = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[b].bsums));
-        const int32_t ioff = hsum_i32x4(
-            _mm_add_epi32(_mm256_castsi256_si128(so), _mm256_extracti128_si256(so, 1)));
+        __m256i isum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 2
         for (int g = 0; g < 2; g++) {
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * g));
@@ -402,36 +417,65 @@ EL_AVX2_INLINE float dot_q6k_avx2(const uint8_t *w, const q8k *a, size_t nb) {
                 __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * r)), m2);
                 __m256i q = _mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4));
                 __m256i k = _mm256_set_m128i(_mm_set1_epi16(sc[j + 1]), _mm_set1_epi16(sc[j]));
-                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[b].qs + 16 * j));
-                isum = _mm256_add_epi32(isum, dot_us8(q, x, k));
+                for (int t = 0; t < NT; t++) {
+                    const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+                    const __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 16 * j));
+                    isum[t] = _mm256_add_epi32(isum[t], dot_us8(q, x, k));
+                }
             }
         }
-        const float d = f16_at(w + 208) * a[b].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        rest -= 32.0f * d * (float)ioff;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const float dw = f16_at(w + 208);
+        for (int t = 0; t < NT; t++) {
+            const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+            /* scales . (activation sums per 16): the -32 offset of every value. */
+            const __m256i so =
+                _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
+            const int32_t ioff = hsum_i32x4(
+                _mm_add_epi32(_mm256_castsi256_si128(so), _mm256_extracti128_si256(so, 1)));
+            const float d = dw * a->d;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            rest[t] -= 32.0f * d * (float)ioff;
+        }
     }
-    return hsum8(acc) + rest;
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
 }
 
-#define EL_QDOT_AVX2(name, expr)                                                               \
-    static EL_AVX2 float name(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {    \
-        return expr;                                                                           \
+/* One and four activation rows per weight row, per type. */
+#define EL_QDOT_AVX2(name, call)                                                               \
+    static EL_AVX2 void name##_x1(el_dtype wt, const uint8_t *w, const uint8_t *act,          \
+                                  size_t arow, size_t nb, float *out) {                        \
+        const int NT = 1;                                                                      \
+        call;                                                                                  \
+    }                                                                                          \
+    static EL_AVX2 void name##_x4(el_dtype wt, const uint8_t *w, const uint8_t *act,          \
+                                  size_t arow, size_t nb, float *out) {                        \
+        const int NT = 4;                                                                      \
+        call;                                                                                  \
     }
-EL_QDOT_AVX2(dot_avx2_q8_0, dot32_avx2(EL_DT_Q8_0, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q4_0, dot32_avx2(EL_DT_Q4_0, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q4_1, dot32_avx2(EL_DT_Q4_1, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q5_0, dot32_avx2(EL_DT_Q5_0, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q5_1, dot32_avx2(EL_DT_Q5_1, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q4_k, dot_q45k_avx2(false, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q5_k, dot_q45k_avx2(true, w, act, nb))
-EL_QDOT_AVX2(dot_avx2_q6_k, dot_q6k_avx2(w, act, nb))
+EL_QDOT_AVX2(dot_avx2_q8_0, dot32_avx2(EL_DT_Q8_0, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q4_0, dot32_avx2(EL_DT_Q4_0, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q4_1, dot32_avx2(EL_DT_Q4_1, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q5_0, dot32_avx2(EL_DT_Q5_0, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q5_1, dot32_avx2(EL_DT_Q5_1, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q4_k, dot_q45k_avx2(false, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q5_k, dot_q45k_avx2(true, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q6_k, dot_q6k_avx2(NT, w, act, arow, nb, out))
 #undef EL_QDOT_AVX2
 #endif
 
 /* ---- dispatch ------------------------------------------------------------------------- */
 
-typedef float (*qdot_fn)(el_dtype wt, const uint8_t *w, const void *act, size_t nb);
+/* out[0 .. NT) = one weight row (nb blocks) dotted with NT activation rows arow bytes apart;
+ * NT is fixed by the function (1, or 4 for the x4 variants). */
+typedef void (*qdot_fn)(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
+                        size_t nb, float *out);
 
+static void dot_portable_x1(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
+                            size_t nb, float *out) {
+    (void)arow;
+    out[0] = dot_portable(wt, w, act, nb);
+}
 typedef struct qmm_job {
     float *y;           /* [n, ldy]: rows t0.. of the caller's y */
     size_t ldy;
@@ -442,7 +486,7 @@ typedef struct qmm_job {
     size_t arow;
     size_t n, nb, out;
     bool add;           /* add into y (a later chunk of in) */
-    qdot_fn dot;
+    qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
 } qmm_job;
 
 /* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
@@ -453,27 +497,38 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     if (r1 > j->out) r1 = j->out;
     for (size_t r = r0; r < r1; r++) {
         const uint8_t *wr = j->w + r * j->wrow;
-        for (size_t t = 0; t < j->n; t++) {
-            float v = j->dot(j->wt, wr, j->act + t * j->arow, j->nb);
-            float *y = j->y + t * j->ldy + r;
-            *y = j->add ? *y + v : v;
+        size_t t = 0;
+        while (t < j->n) {
+            float v[4];
+            const size_t k = j->dot4 && j->n - t >= 4 ? 4 : 1;
+            (k == 4 ? j->dot4 : j->dot1)(j->wt, wr, j->act + t * j->arow, j->arow, j->nb, v);
+            for (size_t i = 0; i < k; i++, t++) {
+                float *y = j->y + t * j->ldy + r;
+                *y = j->add ? *y + v[i] : v[i];
+            }
         }
     }
 }
 
-static qdot_fn pick_dot(el_isa isa, el_dtype wt) {
+/* The row kernels of isa for wt: *dot4 (four activation rows at once) or NULL. */
+static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4) {
+    *dot4 = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
+#define EL_PICK(T, name)                                                                       \
+    case T: *dot4 = name##_x4; return name##_x1;
         switch (wt) {
-        case EL_DT_Q8_0: return dot_avx2_q8_0;
-        case EL_DT_Q4_0: return dot_avx2_q4_0;
-        case EL_DT_Q4_1: return dot_avx2_q4_1;
-        case EL_DT_Q5_0: return dot_avx2_q5_0;
-        case EL_DT_Q5_1: return dot_avx2_q5_1;
-        case EL_DT_Q4_K: return dot_avx2_q4_k;
-        case EL_DT_Q5_K: return dot_avx2_q5_k;
-        default: return dot_avx2_q6_k;
+        EL_PICK(EL_DT_Q8_0, dot_avx2_q8_0)
+        EL_PICK(EL_DT_Q4_0, dot_avx2_q4_0)
+        EL_PICK(EL_DT_Q4_1, dot_avx2_q4_1)
+        EL_PICK(EL_DT_Q5_0, dot_avx2_q5_0)
+        EL_PICK(EL_DT_Q5_1, dot_avx2_q5_1)
+        EL_PICK(EL_DT_Q4_K, dot_avx2_q4_k)
+        EL_PICK(EL_DT_Q5_K, dot_avx2_q5_k)
+        EL_PICK(EL_DT_Q6_K, dot_avx2_q6_k)
+        default: break;
         }
+#undef EL_PICK
     }
 #elif defined(__aarch64__)
     if (isa == EL_ISA_NEON) {
@@ -491,7 +546,7 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt) {
 #endif
     (void)isa;
     (void)wt;
-    return dot_portable;
+    return dot_portable_x1;
 }
 
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
@@ -503,7 +558,8 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t kb = total < cap ? total : cap; /* blocks of in per pass */
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
-                 .out = out, .dot = pick_dot(p->isa, wt)};
+                 .out = out};
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4);
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;
