@@ -58,6 +58,16 @@ def edge_rows(rng, cols):
     r = rng.standard_normal(cols).astype(np.float32)
     r[1::2] = -r[1::2] * 0  # signed zeros mixed in
     rows.append(r)
+    # Exact halves on each type's grid (scale 1): the +0.5 / +8.5 / +16.5 before trunc
+    # decides them. Q4_0 (max -8), Q5_0 (max -16), Q4_1 (0..15), Q5_1 (0..31).
+    i = np.arange(cols)
+    for lo, hi, first in ((-8, 7, -8.0), (-16, 15, -16.0), (0, 15, None), (0, 31, None)):
+        r = (lo + (i % (hi - lo)) + 0.5).astype(np.float32)
+        if first is not None:
+            r[::32] = first
+        else:
+            r[::32], r[1::32] = lo, hi
+        rows.append(r)
     return rows
 
 
