@@ -4,9 +4,11 @@
  * the rest (norms, the down projections' rows of 100) as stored; the reference is
  * tests/fixtures/quant/hf_llama_gqa_load.txt (scripts/fixtures_quant.py). Small chunks split
  * the embedding across staging pieces; O_DIRECT too. The plan sizes the quantized weights.
- * An .elimg packed with --dtype q4_1 (shuffle + LZ4) keeps the same bytes. */
+ * An .elimg packed with --dtype q4_1 (shuffle + LZ4) keeps the same bytes. The plan's rule
+ * for which tensors a Q* dtype takes, and its error for block rows that are not whole. */
 // ctest-labels: loader
 #include "loader/image.h"
+#include "loader/load_impl.h"
 #include "platform/crc32c.h"
 #include "tests/support/el_test.h"
 
@@ -85,7 +87,49 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
     el_arena_deinit(a);
 }
 
+static void test_plan_rules(void) {
+    el_tensor t;
+    memset(&t, 0, sizeof t);
+    char name[] = "blk.0.ffn_down.weight";
+    t.name = name;
+    /* Float matrices with rows of whole blocks are quantized, f32, f16 or bf16. */
+    const el_dtype floats[] = {EL_DT_F32, EL_DT_F16, EL_DT_BF16};
+    for (size_t i = 0; i < 3; i++) {
+        t.dtype = floats[i];
+        t.ndim = 2, t.shape[0] = 3, t.shape[1] = 64, t.transpose2d = false;
+        EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_Q5_1) == EL_DT_Q5_1);
+        EL_CHECK(el_plan_staged(&t, EL_DT_Q5_1));
+        uint64_t b = 0;
+        EL_CHECK_OK(el_plan_tensor_bytes(&t, EL_DT_Q5_1, &b));
+        EL_CHECK(b == 3 * 2 * 24);
+        t.shape[1] = 100; /* rows that are not whole blocks */
+        EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_Q8_0) == floats[i]);
+        t.shape[1] = 64, t.transpose2d = true; /* placed transposed */
+        EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_Q8_0) == floats[i]);
+        t.transpose2d = false, t.ndim = 1; /* norms, biases */
+        EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_Q8_0) == floats[i]);
+        EL_CHECK(!el_plan_staged(&t, EL_DT_Q8_0));
+        /* Float targets are unchanged by the block types. */
+        t.ndim = 2;
+        EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_F16) == EL_DT_F16);
+    }
+    /* Integers and tensors already quantized stay as they are. */
+    t.dtype = EL_DT_I32;
+    EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_Q4_0) == EL_DT_I32);
+    t.dtype = EL_DT_Q4_K, t.shape[1] = 512;
+    EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_Q8_0) == EL_DT_Q4_K);
+    EL_CHECK(el_plan_tensor_dtype(&t, EL_DT_F16) == EL_DT_Q4_K);
+    uint64_t b = 0;
+    EL_CHECK_OK(el_plan_tensor_bytes(&t, EL_DT_NONE, &b));
+    EL_CHECK(b == 3 * 2 * 144);
+    /* A stored block tensor whose rows are not whole blocks: refused at plan, by name. */
+    t.shape[1] = 100;
+    EL_CHECK_STATUS(el_plan_tensor_bytes(&t, EL_DT_NONE, &b), EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "blk.0.ffn_down.weight") && strstr(el_last_error(), "Q4_K"));
+}
+
 int main(void) {
+    test_plan_rules();
     size_t n = 0;
     char *ref = el_test_read_file(FIX "quant/hf_llama_gqa_load.txt", &n);
     EL_CHECK(ref != NULL);
