@@ -7,9 +7,11 @@
  * An .elimg packed with --dtype q4_1 (shuffle + LZ4) keeps the same bytes. The plan's rule
  * for which tensors a Q* dtype takes, and its error for block rows that are not whole. */
 // ctest-labels: loader
+#include "arena/arena.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
 #include "platform/crc32c.h"
+#include "platform/gpu.h"
 #include "tests/support/el_test.h"
 
 #include <stdlib.h>
@@ -17,14 +19,15 @@
 
 #define FIX EL_SOURCE_DIR "/tests/fixtures/"
 
-/* Loads path with --dtype dt (image: as stored, its tensors already dt) and compares every
- * tensor with the reference lines of dt. */
-static void check_type(el_dtype dt, bool direct, const char *ref, const char *path) {
+/* Loads path with --dtype dt (image: as stored, its tensors already dt) into memory mem and
+ * compares every tensor with the reference lines of dt. */
+static void check_type(el_dtype dt, bool direct, const char *ref, const char *path,
+                       el_memory mem) {
     const bool image = strstr(path, ".elimg") != NULL;
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (!m) return;
-    el_plan_params pp = {0, 1, image ? EL_DT_NONE : dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, image ? EL_DT_NONE : dt, 64 * 1024, mem};
     el_plan plan, plan32;
     el_status st = el_plan_make(m, &pp, &plan);
     if (image && st == EL_E_UNSUPPORTED) {
@@ -49,10 +52,23 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
     }
     el_arena_params ap;
     el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    ap.memory = mem;
     el_arena *a = NULL;
     EL_CHECK_OK(el_arena_init(&a, &ap));
     el_load_params lp = {direct, NULL, NULL};
-    if (a) EL_CHECK_OK(el_model_load(m, &plan, a, &lp, NULL));
+    el_status ls = a ? el_model_load(m, &plan, a, &lp, NULL) : EL_E_USAGE;
+    EL_CHECK_OK(ls);
+    /* GPU device memory: the weights copied back to the host to check them. */
+    uint8_t *host = NULL, *base = a ? el_arena_region_base(a, EL_REGION_WEIGHTS) : NULL;
+    if (ls == EL_OK && mem == EL_MEMORY_CUDA_DEVICE) {
+        const uint64_t wb = plan.region_bytes[EL_REGION_WEIGHTS];
+        el_gpu_stream *gs = NULL;
+        host = malloc(wb);
+        EL_CHECK_OK(el_gpu_stream_create(&gs));
+        EL_CHECK_OK(el_gpu_copy_async(host, base, wb, gs));
+        EL_CHECK_OK(el_gpu_sync(gs));
+        el_gpu_stream_destroy(gs);
+    }
     int matched = 0, quantized = 0, bad = 0;
     const char *name = el_dtype_name(dt);
     for (const char *line = ref; a && *line;) {
@@ -69,7 +85,8 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
         EL_CHECK_OK(el_dtype_parse(tdt, &want));
         uint64_t bytes = 0;
         EL_CHECK_OK(el_dtype_tensor_bytes(ti.loaded_dtype, ti.shape, ti.ndim, tn, &bytes));
-        uint32_t got = ti.data ? el_crc32c(0, ti.data, (size_t)bytes) : 0;
+        const uint8_t *data = host && ti.data ? host + ((const uint8_t *)ti.data - base) : ti.data;
+        uint32_t got = data ? el_crc32c(0, data, (size_t)bytes) : 0;
         if (ti.loaded_dtype != want || got != crc) {
             fprintf(stderr, "  %s %s: loaded %s crc %08x, gguf-py %s crc %08x\n", name, tn,
                     el_dtype_name(ti.loaded_dtype), got, tdt, crc);
@@ -78,11 +95,15 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
         matched++;
         quantized += want == dt;
     }
-    fprintf(stderr, "%s%s%s: %d tensors compared (%d quantized), %d differ; weights %llu bytes "
-            "(f32: %llu)\n", name, direct ? " (O_DIRECT)" : "", image ? " (.elimg)" : "", matched, quantized, bad,
+    fprintf(stderr, "%s%s%s%s: %d tensors compared (%d quantized), %d differ; weights %llu bytes "
+            "(f32: %llu)\n", name, direct ? " (O_DIRECT)" : "", image ? " (.elimg)" : "",
+            mem == EL_MEMORY_HOST ? "" : mem == EL_MEMORY_CUDA_DEVICE ? " (GPU device memory)"
+                                                                      : " (GPU managed memory)",
+            matched, quantized, bad,
             (unsigned long long)plan.region_bytes[EL_REGION_WEIGHTS],
             (unsigned long long)plan32.region_bytes[EL_REGION_WEIGHTS]);
     EL_CHECK(matched == 20 && quantized == 13 && bad == 0);
+    free(host);
     el_model_close(m);
     el_arena_deinit(a);
 }
@@ -136,16 +157,25 @@ int main(void) {
     if (!ref) return el_test_finish("test_loader_quant");
     static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0, EL_DT_Q5_1};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        check_type(types[i], false, ref, FIX "hf_llama_gqa");
-    check_type(EL_DT_Q4_1, true, ref, FIX "hf_llama_gqa");
+        check_type(types[i], false, ref, FIX "hf_llama_gqa", EL_MEMORY_HOST);
+    check_type(EL_DT_Q4_1, true, ref, FIX "hf_llama_gqa", EL_MEMORY_HOST);
+    /* With a GPU (or the emulator): quantized on the way into device memory (through the
+     * pinned upload buffers) and into managed memory. */
+    if (el_device_available(EL_DEVICE_CUDA)) {
+        check_type(EL_DT_Q8_0, false, ref, FIX "hf_llama_gqa", EL_MEMORY_CUDA_DEVICE);
+        check_type(EL_DT_Q5_1, true, ref, FIX "hf_llama_gqa", EL_MEMORY_CUDA_DEVICE);
+        check_type(EL_DT_Q4_0, false, ref, FIX "hf_llama_gqa", EL_MEMORY_CUDA_MANAGED);
+    } else {
+        printf("note: no GPU: quantizing into GPU memory is not exercised here\n");
+    }
 
     /* Packed quantized: the image holds Q4_1 tensors and loads them as they are. */
     el_test_tmpdir();
     const char *img = el_test_path("q4_1.elimg");
     el_image_pack_params ip = {EL_DT_Q4_1, EL_IMG_CODEC_SHUFFLE_LZ4, 64 * 1024, NULL, 0};
     EL_CHECK_OK(el_image_pack(FIX "hf_llama_gqa", img, &ip, NULL));
-    check_type(EL_DT_Q4_1, false, ref, img);
-    check_type(EL_DT_Q4_1, true, ref, img);
+    check_type(EL_DT_Q4_1, false, ref, img, EL_MEMORY_HOST);
+    check_type(EL_DT_Q4_1, true, ref, img, EL_MEMORY_HOST);
     el_test_tmpdir_cleanup();
 
     /* Types that cannot be quantized to on load are refused by name. */
