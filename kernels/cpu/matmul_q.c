@@ -499,7 +499,7 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
         const uint8_t *wr = j->w + r * j->wrow;
         size_t t = 0;
         while (t < j->n) {
-            float v[4];
+            float v[4] = {0, 0, 0, 0};
             const size_t k = j->dot4 && j->n - t >= 4 ? 4 : 1;
             (k == 4 ? j->dot4 : j->dot1)(j->wt, wr, j->act + t * j->arow, j->arow, j->nb, v);
             for (size_t i = 0; i < k; i++, t++) {
