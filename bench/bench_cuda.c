@@ -94,9 +94,10 @@ static int bench_model(const char *path, const char *file, el_dtype dt, el_memor
     for (size_t i = 0; i < el_model_tensor_count(m); i++) {
         el_tensor_info ti;
         el_model_tensor(m, i, &ti);
-        if (strcmp(ti.name, "wpe.weight"))
-            r->touched += (double)(ti.nbytes / el_dtype_size(ti.dtype) *
-                                   el_dtype_size(ti.loaded_dtype));
+        uint64_t b = 0;
+        if (strcmp(ti.name, "wpe.weight") &&
+            el_dtype_tensor_bytes(ti.loaded_dtype, ti.shape, ti.ndim, ti.name, &b) == EL_OK)
+            r->touched += (double)b;
     }
     el_session_params sp = {1, EL_DEVICE_CUDA, 0};
     el_session *s = NULL;

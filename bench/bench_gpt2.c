@@ -106,8 +106,10 @@ static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
     for (size_t i = 0; i < el_model_tensor_count(m); i++) {
         el_tensor_info ti;
         el_model_tensor(m, i, &ti);
-        if (strcmp(ti.name, "wpe.weight"))
-            *touched += ti.nbytes / el_dtype_size(ti.dtype) * el_dtype_size(ti.loaded_dtype);
+        uint64_t b = 0;
+        if (strcmp(ti.name, "wpe.weight") &&
+            el_dtype_tensor_bytes(ti.loaded_dtype, ti.shape, ti.ndim, ti.name, &b) == EL_OK)
+            *touched += b;
     }
     fprintf(stderr, "  %s: loaded %.0f MB in %.2f s\n", dtype == EL_DT_F16 ? "f16" : "f32",
             ls.bytes_read / 1e6, ls.seconds);

@@ -118,6 +118,9 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
         printf("},\"total\":%llu,\"read_bytes\":%llu,\"arena\":%llu,\"fits\":%s",
                (unsigned long long)p->total_bytes, (unsigned long long)p->read_bytes,
                (unsigned long long)arena, fits ? "true" : "false");
+        if (el_dtype_is_block(p->params.dtype))
+            printf(",\"quantized_tensors\":%llu,\"kept_tensors\":%llu",
+                   (unsigned long long)p->quantized_count, (unsigned long long)p->kept_count);
         return;
     }
     char a[32];
@@ -125,6 +128,11 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
     printf("  ctx %u, batch %u, weights %s, chunk %s\n", p->params.ctx, p->params.batch,
            p->params.dtype == EL_DT_NONE ? "as stored" : el_dtype_name(p->params.dtype),
            el_size_format(p->params.chunk_bytes, a, sizeof a));
+    if (el_dtype_is_block(p->params.dtype))
+        printf("  %llu tensors quantized to %s; %llu kept as stored (norms, biases, 1-D, rows "
+               "not whole blocks of %zu, transposed at load)\n",
+               (unsigned long long)p->quantized_count, el_dtype_name(p->params.dtype),
+               (unsigned long long)p->kept_count, el_dtype_block(p->params.dtype));
     for (int r = 0; r < EL_REGION_COUNT; r++)
         printf("  %-8s %12s  (%llu bytes)\n", el_region_name(r), el_size_format(p->region_bytes[r], a, sizeof a),
                (unsigned long long)p->region_bytes[r]);

@@ -54,30 +54,56 @@ char *el_size_format(uint64_t bytes, char *buf, size_t cap);
 
 /* ---- element types ----------------------------------------------------------------- */
 
-/* X(name, safetensors spelling, bytes per element) */
-#define EL_DTYPE_LIST(X)       \
-    X(EL_DT_F64, "F64", 8)     \
-    X(EL_DT_F32, "F32", 4)     \
-    X(EL_DT_F16, "F16", 2)     \
-    X(EL_DT_BF16, "BF16", 2)   \
-    X(EL_DT_I64, "I64", 8)     \
-    X(EL_DT_I32, "I32", 4)     \
-    X(EL_DT_I16, "I16", 2)     \
-    X(EL_DT_I8, "I8", 1)       \
-    X(EL_DT_U8, "U8", 1)       \
-    X(EL_DT_BOOL, "BOOL", 1)
+/* X(name, spelling, elements per block, bytes per block). Scalar types are blocks of one
+ * element (spelled as safetensors does). The block types are ggml/GGUF's layouts, bit for bit
+ * (docs/QUANT.md): blocks of 32 (Q8_0 = f16 d + 32 x i8; Q4_0/Q5_0 = d + 4/5-bit q - 8/16;
+ * Q4_1/Q5_1 = d, min + 4/5-bit q) and super-blocks of 256 (Q4_K, Q5_K, Q6_K). A row of a
+ * block type holds a whole number of blocks. */
+#define EL_DTYPE_LIST(X)                 \
+    X(EL_DT_F64, "F64", 1, 8)            \
+    X(EL_DT_F32, "F32", 1, 4)            \
+    X(EL_DT_F16, "F16", 1, 2)            \
+    X(EL_DT_BF16, "BF16", 1, 2)          \
+    X(EL_DT_I64, "I64", 1, 8)            \
+    X(EL_DT_I32, "I32", 1, 4)            \
+    X(EL_DT_I16, "I16", 1, 2)            \
+    X(EL_DT_I8, "I8", 1, 1)              \
+    X(EL_DT_U8, "U8", 1, 1)              \
+    X(EL_DT_BOOL, "BOOL", 1, 1)          \
+    X(EL_DT_Q8_0, "Q8_0", 32, 34)        \
+    X(EL_DT_Q4_0, "Q4_0", 32, 18)        \
+    X(EL_DT_Q4_1, "Q4_1", 32, 20)        \
+    X(EL_DT_Q5_0, "Q5_0", 32, 22)        \
+    X(EL_DT_Q5_1, "Q5_1", 32, 24)        \
+    X(EL_DT_Q4_K, "Q4_K", 256, 144)      \
+    X(EL_DT_Q5_K, "Q5_K", 256, 176)      \
+    X(EL_DT_Q6_K, "Q6_K", 256, 210)
 
 typedef enum el_dtype {
     EL_DT_NONE = -1, /* "keep as stored" where a target dtype is asked for */
-#define EL_X_ENUM(name, str, size) name,
+#define EL_X_ENUM(name, str, block, bytes) name,
     EL_DTYPE_LIST(EL_X_ENUM)
 #undef EL_X_ENUM
     EL_DT_COUNT
 } el_dtype;
 
-const char *el_dtype_name(el_dtype t);      /* "F32", ...; "NONE" */
-size_t el_dtype_size(el_dtype t);           /* bytes per element; 0 for EL_DT_NONE */
-/* Case-insensitive: "f32", "F16", "bf16", "fp16", "float32", "float16" ... EL_E_USAGE if unknown. */
+const char *el_dtype_name(el_dtype t);      /* "F32", "Q4_K", ...; "NONE" */
+/* Bytes per element of a scalar type; 0 for a block type and for EL_DT_NONE (size block
+ * types with el_dtype_row_bytes / el_dtype_tensor_bytes). */
+size_t el_dtype_size(el_dtype t);
+size_t el_dtype_block(el_dtype t);          /* elements per block: 1, 32 or 256; 0 for NONE */
+size_t el_dtype_block_bytes(el_dtype t);    /* bytes per block; 0 for NONE */
+bool el_dtype_is_block(el_dtype t);         /* a quantized block type (block > 1) */
+/* Bytes of cols elements of t into *out; false when cols is not a whole number of blocks
+ * or the size overflows 64 bits. */
+bool el_dtype_row_bytes(el_dtype t, uint64_t cols, uint64_t *out);
+/* Bytes of a tensor of t with shape[ndim] (rows of shape[ndim - 1] elements; ndim 0 is one
+ * element). EL_E_INVALID naming the tensor when its rows are not a whole number of blocks
+ * or the size overflows. */
+el_status el_dtype_tensor_bytes(el_dtype t, const uint64_t *shape, uint32_t ndim,
+                                const char *name, uint64_t *out);
+/* Case-insensitive: "f32", "F16", "bf16", "fp16", "float32", "q8_0", "q4_k" ... EL_E_USAGE if
+ * unknown. */
 el_status el_dtype_parse(const char *text, el_dtype *out);
 
 /* ---- memory regions and the arena -------------------------------------------------- */
@@ -208,6 +234,9 @@ typedef struct el_plan {
     uint64_t total_bytes;                    /* sum: the arena this model needs */
     uint64_t read_bytes;                     /* weight bytes to read from storage */
     uint64_t tensor_count;
+    uint64_t quantized_count;                /* tensors quantized on load (a Q* dtype) */
+    uint64_t kept_count;                     /* with a Q* dtype: tensors kept as stored
+                                                (norms, biases, 1-D, rows not whole blocks) */
 } el_plan;
 
 /* Computes every region from headers, config and params; reads no weight. */

@@ -262,8 +262,8 @@ static el_status parse_tensor(const cJSON *jt, size_t i, uint64_t *pos, const ch
             return el_errorf(EL_E_INVALID, "%s: manifest: tensor '%s': shape overflows", name, tname);
     }
     uint64_t bytes = 0, off = 0, want_off = 0;
-    if (!el_mul_u64(elems, el_dtype_size(t->dtype), &t->nbytes))
-        return el_errorf(EL_E_INVALID, "%s: manifest: tensor '%s': size overflows", name, tname);
+    if (el_dtype_tensor_bytes(t->dtype, t->shape, t->ndim, tname, &t->nbytes) != EL_OK)
+        return el_errorf(EL_E_INVALID, "%s: manifest: %s", name, el_last_error());
     snprintf(field, sizeof field, "tensor '%.20s' bytes", tname);
     if ((s = want_u64(jget(jt, "bytes"), 1ull << 53, name, field, &bytes)) != EL_OK) return s;
     if (bytes != t->nbytes)
@@ -695,7 +695,7 @@ el_status el_image_plan(const el_model *m, el_plan *p) {
     el_dtype want = p->params.dtype;
     for (size_t i = 0; i < m->tensors.count && want != EL_DT_NONE; i++) {
         const el_tensor *t = &m->tensors.items[i];
-        if (el_plan_converts(t->dtype, want))
+        if (el_plan_tensor_dtype(t, want) != t->dtype)
             return el_errorf(EL_E_USAGE, "%s: the image holds '%s' as %s; --dtype %s would need a "
                              "conversion, and an image is placed as packed: repack with "
                              "`edgeload pack SOURCE --dtype %s`", m->path, t->name,

@@ -207,8 +207,7 @@ static cJSON *make_manifest(const el_model *m, const el_plan *plan, const el_ima
         for (uint32_t d = 0; sh && d < t->ndim; d++)
             cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
         cJSON_AddNumberToObject(o, "offset", (double)t->arena_offset);
-        cJSON_AddNumberToObject(o, "bytes", (double)(t->nbytes / el_dtype_size(t->dtype) *
-                                                     el_dtype_size(t->loaded_dtype)));
+        cJSON_AddNumberToObject(o, "bytes", (double)el_tensor_loaded_bytes(t));
         cJSON_AddArrayToObject(o, "flags");
         cJSON_AddItemToArray(ts, o);
     }
@@ -234,7 +233,7 @@ static el_dtype dominant(const el_model *m, uint64_t lo, uint64_t hi) {
     el_dtype dt = EL_DT_U8;
     for (size_t i = 0; i < m->tensors.count; i++) {
         const el_tensor *t = &m->tensors.items[i];
-        uint64_t bytes = t->nbytes / el_dtype_size(t->dtype) * el_dtype_size(t->loaded_dtype);
+        uint64_t bytes = el_tensor_loaded_bytes(t);
         uint64_t a = t->arena_offset > lo ? t->arena_offset : lo;
         uint64_t b = t->arena_offset + bytes < hi ? t->arena_offset + bytes : hi;
         if (b > a && b - a > best) {
@@ -313,7 +312,9 @@ static el_status write_image(const el_model *m, const el_plan *plan, const el_im
         el_dtype dt = dominant(m, lo, lo + n);
         el_img_chunk c;
         memset(&c, 0, sizeof c);
-        encode(payload + lo, n, p->codec, (unsigned)el_dtype_size(dt), out, cap, tmp, &c);
+        /* Shuffle by element; block types (mixed fields) by byte. */
+        unsigned es = el_dtype_is_block(dt) ? 1u : (unsigned)el_dtype_size(dt);
+        encode(payload + lo, n, p->codec, es, out, cap, tmp, &c);
         const uint8_t *stored = c.codec == EL_IMG_CODEC_NONE ? payload + lo : out;
         c.raw_size = (uint32_t)n;
         c.offset = at;
@@ -427,7 +428,7 @@ el_status el_image_pack(const char *src, const char *out, const el_image_pack_pa
     uint64_t psize = 0;
     for (size_t i = 0; s == EL_OK && i < m->tensors.count; i++) {
         const el_tensor *t = &m->tensors.items[i];
-        uint64_t end = t->arena_offset + t->nbytes / el_dtype_size(t->dtype) * el_dtype_size(t->loaded_dtype);
+        uint64_t end = t->arena_offset + el_tensor_loaded_bytes(t);
         if (!payload) payload = (const uint8_t *)t->data - t->arena_offset;
         if (end > psize) psize = end;
     }

@@ -5,6 +5,7 @@
  * read. Never a whole-file buffer,
  * never a second copy of a tensor, no heap allocation. */
 #include "arena/arena.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
@@ -23,7 +24,16 @@ void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t
     const uint8_t *s = src;
     uint8_t *d = dst;
     if (from == to) {
-        memcpy(dst, src, n * el_dtype_size(from));
+        memcpy(dst, src, n * el_dtype_block_bytes(from)); /* n blocks of a block type */
+        return;
+    }
+    if (el_dtype_is_block(to)) { /* quantize, a block at a time through f32 */
+        const size_t ses = el_dtype_size(from), bb = el_dtype_block_bytes(to);
+        float tmp[32];
+        for (uint64_t b = 0; b < n / 32; b++) {
+            el_convert(from, s + 32 * b * ses, EL_DT_F32, tmp, 32);
+            el_quantize_row(to, tmp, d + b * bb, 32);
+        }
         return;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -40,6 +50,13 @@ void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t
         default: h = el_fp32_to_bf16(v); memcpy(d + 2 * i, &h, 2); break; /* BF16 */
         }
     }
+}
+
+/* Bytes in `to` of n staged units of `from`: elements, or blocks when from is a block type
+ * (kept as stored); a quantized `to` takes whole blocks of elements. */
+static uint64_t staged_bytes(el_dtype from, el_dtype to, uint64_t n) {
+    if (el_dtype_is_block(from)) return n * el_dtype_block_bytes(to);
+    return n / el_dtype_block(to) * el_dtype_block_bytes(to);
 }
 
 /* ---- transposing conversion (transpose2d tensors) ---------------------------------------- */
@@ -233,8 +250,9 @@ static void *io_main(void *arg) {
             }
             continue;
         }
-        /* Through staging, whole elements per piece. */
-        uint64_t es = el_dtype_size(t->dtype);
+        /* Through staging, whole elements per piece (whole blocks of a block type, which is
+         * never converted: its "elements" below are blocks). */
+        uint64_t es = el_dtype_block_bytes(t->dtype);
         /* A slot holds chunk + one page (plan.c); an O_DIRECT window adds up to two
          * partial pages around the piece. */
         uint64_t room = L->direct ? L->chunk - EL_DIRECT_ALIGN : L->chunk;
@@ -243,6 +261,9 @@ static void *io_main(void *arg) {
          * transposes full cache blocks. */
         if (t->transpose2d && t->shape[1] > 0 && per >= t->shape[1])
             per -= per % t->shape[1];
+        /* Quantized on the way: whole blocks per piece (rows are whole blocks). */
+        if (el_dtype_is_block(t->loaded_dtype) && t->loaded_dtype != t->dtype)
+            per -= per % el_dtype_block(t->loaded_dtype);
         for (uint64_t e = 0; s == EL_OK && e < total; e += per) {
             uint64_t cnt = total - e < per ? total - e : per;
             el_slot *sl = &L->slots[next_slot];
@@ -293,10 +314,11 @@ static el_status drain_to_gpu(el_loader *L, const el_tensor *t, const uint8_t *s
     L->up_pending[k] = false;
     uint8_t *out = L->up[k], *w = L->weights + t->arena_offset;
     const el_dtype from = t->dtype, to = t->loaded_dtype;
-    const uint64_t ses = el_dtype_size(from), des = el_dtype_size(to);
+    const uint64_t ses = el_dtype_block_bytes(from), des = el_dtype_block_bytes(to);
     if (!t->transpose2d) {
         el_convert(from, src, to, out, count);
-        s = el_gpu_copy_async(w + elem * des, out, count * des, L->stream);
+        s = el_gpu_copy_async(w + staged_bytes(from, to, elem), out,
+                              staged_bytes(from, to, count), L->stream);
     } else {
         const uint64_t rows = t->shape[0], cols = t->shape[1];
         uint64_t r = elem / cols, c = elem % cols, left = count;
@@ -347,7 +369,7 @@ static el_status layout(el_model *m, const el_plan *plan, uint64_t *end) {
         if (!el_align_up_u64(w, EL_TENSOR_ALIGN, &w))
             return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
         t->arena_offset = w;
-        t->loaded_dtype = el_plan_loaded_dtype(t->dtype, plan->params.dtype);
+        t->loaded_dtype = el_plan_tensor_dtype(t, plan->params.dtype);
         w += bytes;
     }
     *end = w;
@@ -444,7 +466,6 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         pthread_mutex_unlock(&L.mu);
         if (!have) break; /* the I/O thread is done and nothing is left */
         el_tensor *t = &m->tensors.items[sl->tensor];
-        uint64_t dsz = el_dtype_size(t->loaded_dtype);
         if (L.gpu)
             s = drain_to_gpu(&L, t, sl->buf + sl->skew, sl->elem, sl->count);
         else if (t->transpose2d)
@@ -453,7 +474,9 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
                                   sl->elem, sl->count);
         else
             el_convert(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
-                       L.weights + t->arena_offset + sl->elem * dsz, sl->count);
+                       L.weights + t->arena_offset +
+                           staged_bytes(t->dtype, t->loaded_dtype, sl->elem),
+                       sl->count);
         pthread_mutex_lock(&L.mu);
         sl->full = false;
         pthread_cond_broadcast(&L.cv);

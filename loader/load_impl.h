@@ -13,10 +13,21 @@
 bool el_plan_converts(el_dtype from, el_dtype target);
 /* The dtype a tensor stored as `from` has in the arena. */
 el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target);
+/* The dtype tensor t has in the arena with target: a float target converts float tensors
+ * (el_plan_loaded_dtype); a quantized target (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) takes the float
+ * matrices whose rows are whole blocks and that are not transposed at load, and leaves the
+ * rest as stored (norms, biases, 1-D tensors, rows that are not whole blocks). */
+el_dtype el_plan_tensor_dtype(const el_tensor *t, el_dtype target);
 /* Bytes the tensor takes in the arena. */
 el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out);
 
-/* Converts n elements from src (any alignment) to dst (float types; same type = copy). */
+/* Bytes a planned or loaded tensor takes in the arena (its loaded_dtype; validated when
+ * planned, so 0 only for a tensor no plan accepted). */
+uint64_t el_tensor_loaded_bytes(const el_tensor *t);
+
+/* Converts n elements from src (any alignment) to dst (float types; same type = copy, where
+ * n counts blocks of a block type; a float type to Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 quantizes n, a
+ * multiple of 32, as gguf-py does). */
 void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n);
 
 /* True if the tensor goes through the staging slots when loading with target dtype (a

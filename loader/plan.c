@@ -1,6 +1,7 @@
 /* plan.c - the memory plan: every region's bytes from headers, config and runtime
  * parameters, computed before anything is reserved or read; and the "does not fit"
  * message that says what would. */
+#include "kernels/cpu/quant.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
 
@@ -23,17 +24,29 @@ el_dtype el_plan_loaded_dtype(el_dtype from, el_dtype target) {
     return el_plan_converts(from, target) ? target : from;
 }
 
+el_dtype el_plan_tensor_dtype(const el_tensor *t, el_dtype target) {
+    if (!el_dtype_is_block(target)) return el_plan_loaded_dtype(t->dtype, target);
+    const bool float_from = t->dtype == EL_DT_F32 || t->dtype == EL_DT_F16 || t->dtype == EL_DT_BF16;
+    if (float_from && t->ndim == 2 && !t->transpose2d && t->shape[1] > 0 &&
+        t->shape[1] % el_dtype_block(target) == 0)
+        return target;
+    return t->dtype;
+}
+
 bool el_plan_staged(const el_tensor *t, el_dtype target) {
-    return t->transpose2d || el_plan_converts(t->dtype, target);
+    return t->transpose2d || el_plan_tensor_dtype(t, target) != t->dtype;
 }
 
 el_status el_plan_tensor_bytes(const el_tensor *t, el_dtype target, uint64_t *out) {
-    el_dtype to = el_plan_loaded_dtype(t->dtype, target);
-    uint64_t n = t->nbytes / el_dtype_size(t->dtype), bytes;
-    if (!el_mul_u64(n, el_dtype_size(to), &bytes))
-        return el_errorf(EL_E_INVALID, "tensor '%s': size overflows", t->name);
-    *out = bytes;
-    return EL_OK;
+    return el_dtype_tensor_bytes(el_plan_tensor_dtype(t, target), t->shape, t->ndim, t->name,
+                                 out);
+}
+
+uint64_t el_tensor_loaded_bytes(const el_tensor *t) {
+    uint64_t bytes = 0;
+    if (el_dtype_tensor_bytes(t->loaded_dtype, t->shape, t->ndim, t->name, &bytes) != EL_OK)
+        return 0;
+    return bytes;
 }
 
 static el_status round_page(uint64_t v, uint64_t *out) {
@@ -49,8 +62,9 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     el_plan_params in = {0, 0, EL_DT_NONE, 0, EL_MEMORY_HOST};
     if (params) in = *params;
     if (in.dtype != EL_DT_NONE && in.dtype != EL_DT_F32 && in.dtype != EL_DT_F16 &&
-        in.dtype != EL_DT_BF16)
-        return el_errorf(EL_E_USAGE, "--dtype %s: weights can be loaded as f32, f16 or bf16",
+        in.dtype != EL_DT_BF16 && !el_quant_can_quantize(in.dtype))
+        return el_errorf(EL_E_USAGE, "--dtype %s: weights can be loaded as f32, f16 or bf16, or "
+                         "quantized to q8_0, q4_0, q4_1, q5_0 or q5_1",
                          el_dtype_name(in.dtype));
     if (in.batch == 0) in.batch = 1;
     if (in.chunk_bytes == 0) in.chunk_bytes = EL_CHUNK_DEFAULT;
@@ -73,6 +87,12 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
         uint64_t bytes = 0;
         el_status s = el_plan_tensor_bytes(t, in.dtype, &bytes);
         if (s != EL_OK) return s;
+        if (el_dtype_is_block(in.dtype)) {
+            if (el_plan_tensor_dtype(t, in.dtype) == in.dtype && t->dtype != in.dtype)
+                p.quantized_count++;
+            else
+                p.kept_count++;
+        }
         if (!el_align_up_u64(w, EL_TENSOR_ALIGN, &w) || !el_add_u64(w, bytes, &w))
             return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
         if (!el_add_u64(p.read_bytes, t->nbytes, &p.read_bytes))

@@ -112,8 +112,8 @@ static el_status parse_dtype(const cJSON *v, const char *fname, const char *pnam
     if (!cJSON_IsString(v))
         return el_errorf(EL_E_INVALID, "%s: tensor '%s': dtype: expected a string, got %s",
                          fname, pname, el_json_describe(v, got, sizeof got));
-    for (int i = 0; i < EL_DT_COUNT; i++) {
-        if (!strcmp(v->valuestring, el_dtype_name((el_dtype)i))) {
+    for (int i = 0; i < EL_DT_COUNT; i++) { /* safetensors has no block types */
+        if (!el_dtype_is_block((el_dtype)i) && !strcmp(v->valuestring, el_dtype_name((el_dtype)i))) {
             *out = (el_dtype)i;
             return EL_OK;
         }

@@ -28,7 +28,7 @@ typedef struct el_tensor {
     el_dtype dtype;                 /* as stored */
     uint32_t ndim;
     uint64_t shape[EL_MAX_DIMS];
-    uint64_t nbytes;                /* product(shape) * dtype size */
+    uint64_t nbytes;                /* bytes as stored (el_dtype_tensor_bytes) */
     uint32_t file;                  /* index of the file that holds it */
     uint64_t offset;                /* absolute offset of the first byte in that file */
     /* Set by the family's open hook (before the plan): */

@@ -51,9 +51,10 @@ static inline long img_tensor_diffs(const el_model *a, const el_model *b) {
             bad++;
             continue;
         }
-        uint64_t bx = x.nbytes / el_dtype_size(x.dtype) * el_dtype_size(x.loaded_dtype);
-        uint64_t by = y.nbytes / el_dtype_size(y.dtype) * el_dtype_size(y.loaded_dtype);
-        if (x.loaded_dtype != y.loaded_dtype || x.ndim != y.ndim || bx != by ||
+        uint64_t bx = 0, by = 0;
+        if (el_dtype_tensor_bytes(x.loaded_dtype, x.shape, x.ndim, x.name, &bx) != EL_OK ||
+            el_dtype_tensor_bytes(y.loaded_dtype, y.shape, y.ndim, y.name, &by) != EL_OK ||
+            x.loaded_dtype != y.loaded_dtype || x.ndim != y.ndim || bx != by ||
             memcmp(x.shape, y.shape, sizeof x.shape) || (bx && memcmp(x.data, y.data, bx))) {
             fprintf(stderr, "   tensor %s differs\n", x.name);
             bad++;

@@ -80,9 +80,11 @@ void el_pool_run_sized(el_pool *p, uint64_t work, el_pool_fn fn, void *ctx);
 
 /* ---- kernels -------------------------------------------------------------------------- */
 
-/* y[t, :] = W x[t, :] for t < n. W: [out, in] of wt (F32, F16 or BF16), x: [n, in] f32,
- * y: [n, out] f32 (ldy = row stride of y in floats, >= out). Rows of W are split across
- * the pool's threads; all n rows of x reuse each weight row while it is in cache. */
+/* y[t, :] = W x[t, :] for t < n. W: [out, in] of wt (F32, F16, BF16, or a GGUF block type:
+ * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K with in a multiple of its block; x is then
+ * quantized to 8 bits per block, see kernels/cpu/quant.h), x: [n, in] f32, y: [n, out] f32
+ * (ldy = row stride of y in floats, >= out). Rows of W are split across the pool's threads;
+ * all n rows of x reuse each weight row while it is in cache. */
 void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                    el_dtype wt, size_t n, size_t in, size_t out);
 
@@ -130,7 +132,8 @@ void el_cpu_add_bias(float *y, size_t ldy, const void *b, el_dtype bt, size_t n,
 /* y += x, n entries. */
 void el_cpu_add(const el_pool *p, float *y, const float *x, size_t n);
 
-/* Row id of a [rows, dim] table of dt, as f32 into out (dim floats). */
+/* Row id of a [rows, dim] table of dt, as f32 into out (dim floats); block types are
+ * dequantized (dim a multiple of the block). */
 void el_cpu_embed(float *out, const void *table, el_dtype dt, size_t dim, size_t id);
 
 /* Index of the largest of n > 0 entries (the first on ties; NaN never wins). */

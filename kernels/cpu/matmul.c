@@ -5,6 +5,7 @@
  * the NEON path (aarch64) does the same with 4-wide vectors over 16 inputs (8 accumulators,
  * 4 FMAs per row per step); the portable path is plain C. */
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 
 #if defined(__x86_64__)
@@ -330,6 +331,10 @@ static void mm_run(void *ctx, unsigned ith, unsigned nth) {
 
 void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                    el_dtype wt, size_t n, size_t in, size_t out) {
+    if (el_dtype_is_block(wt)) {
+        el_cpu_matmul_q(p, y, ldy, x, w, wt, n, in, out);
+        return;
+    }
     mm_task t = {{y, ldy, x, w, wt, n, in, out}, mm_portable};
 #if defined(__x86_64__)
     if (p->isa == EL_ISA_AVX2)

@@ -4,6 +4,7 @@
  * have explicit AVX2 (x86-64) and NEON (aarch64) paths because C compilers may not reorder
  * float sums on their own; so do the exp-based ops (softmax, SwiGLU, GELU) on NEON. */
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 
 #include <math.h>
@@ -508,6 +509,11 @@ void el_cpu_add(const el_pool *p, float *y, const float *x, size_t n) {
 }
 
 void el_cpu_embed(float *out, const void *table, el_dtype dt, size_t dim, size_t id) {
+    if (el_dtype_is_block(dt)) { /* dim is a whole number of blocks (checked at bind) */
+        const size_t row = dim / el_dtype_block(dt) * el_dtype_block_bytes(dt);
+        el_dequantize_row(dt, (const char *)table + id * row, out, dim);
+        return;
+    }
     size_t esz = dt == EL_DT_F32 ? 4u : 2u;
     const void *row = (const char *)table + id * dim * esz;
 #if defined(__aarch64__)

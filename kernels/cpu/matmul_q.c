@@ -1,0 +1,582 @@
+/* matmul_q.c - y = W x for f32 activations and GGUF block-type weights (Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), the way ggml's CPU backend does it: each x row is quantized
+ * once per call to 8-bit blocks (q8a: 32 values, f32 scale, scaled sum, for the 32-blocks;
+ * q8k: 256 values, f32 scale, sums per 16, for the K types), then every weight block is dotted
+ * with integer multiply-adds and scaled once per block (per sub-block for the K types).
+ *   AVX2: weights unpacked in registers to unsigned bytes, _mm256_maddubs_epi16 against the
+ *         signed activations (Q8_0: sign trick), _mm256_madd_epi16 by 1 or by the sub-block
+ *         scales;
+ *   NEON: weights unpacked in registers to bytes (all below 64, so signed), vdotq_s32 where
+ *         the build targets the dot product extension (__ARM_FEATURE_DOTPROD), else
+ *         vmull_s8 + vmlal_s8 + vpadalq_s16;
+ *   portable: the same unpack with plain integer loops.
+ * The quantized activations live in a fixed buffer on the caller's stack (EL_QMM_SCRATCH):
+ * when x does not fit, tokens are taken in groups and, past one row, `in` in chunks whose
+ * partial sums are added into y. Nothing is allocated. */
+#include "kernels/cpu/quant.h"
+#include "kernels/fp16.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+#define EL_QMM_SCRATCH (64u * 1024u) /* bytes of quantized activations per pass */
+
+typedef struct q8a {
+    float d;        /* scale: x ~ d * qs */
+    float s;        /* d * sum(qs): the offset and min terms of a weight block */
+    int8_t qs[32];
+} q8a;
+
+typedef struct q8k {
+    float d;
+    int16_t bsums[16]; /* sum of each 16 qs */
+    int8_t qs[256];
+} q8k;
+
+/* ---- activation quantization ------------------------------------------------------------ */
+
+static inline int8_t q8_round(float v) {
+    int q = (int)(v + (v >= 0 ? 0.5f : -0.5f));
+    return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+}
+
+/* Scale of n floats for 8 bits: max |x| / 127, and its inverse (0 for an all-zero block). */
+static inline float q8_scale(const float *x, int n, float *id) {
+    float amax = 0;
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(x[j]);
+        if (a > amax) amax = a;
+    }
+    float d = amax / 127.0f;
+    *id = d > 0 ? 1.0f / d : 0.0f;
+    return d;
+}
+
+static void quantize_q8a(const float *x, q8a *o, size_t nb) {
+    for (size_t b = 0; b < nb; b++, x += 32) {
+        float id, d = q8_scale(x, 32, &id);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += o[b].qs[j] = q8_round(x[j] * id);
+        o[b].d = d;
+        o[b].s = d * (float)sum;
+    }
+}
+
+static void quantize_q8k(const float *x, q8k *o, size_t nb) {
+    for (size_t b = 0; b < nb; b++, x += 256) {
+        float id;
+        o[b].d = q8_scale(x, 256, &id);
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += o[b].qs[16 * g + j] = q8_round(x[16 * g + j] * id);
+            o[b].bsums[g] = (int16_t)sum;
+        }
+    }
+}
+
+/* ---- portable: unpacked blocks ---------------------------------------------------------- */
+
+static inline int32_t dot_s8_c(const int8_t *a, const int8_t *b, int n) {
+    int32_t s = 0;
+    for (int i = 0; i < n; i++) s += (int32_t)a[i] * b[i];
+    return s;
+}
+
+/* A weight row of nb blocks of wt dotted with quantized activations. The block's value is
+ * d * (q - off) (+ m), or for the K types d * sc * q - m * mn per sub-block (quant.h). */
+static float dot_portable(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {
+    const size_t bb = el_dtype_block_bytes(wt);
+    el_qblock u;
+    float sum = 0;
+    if (el_dtype_block(wt) == 32) {
+        const q8a *a = act;
+        for (size_t b = 0; b < nb; b++) {
+            el_quant_unpack(wt, w + bb * b, &u);
+            const float m = u.has_min ? u.m : -(float)u.off * u.d;
+            sum += u.d * a[b].d * (float)dot_s8_c(u.q, a[b].qs, 32) + m * a[b].s;
+        }
+        return sum;
+    }
+    const q8k *a = act;
+    for (size_t b = 0; b < nb; b++) {
+        el_quant_unpack(wt, w + bb * b, &u);
+        const int len = 256 / (int)u.nsub, per = len / 16;
+        int32_t isum = 0, imin = 0;
+        for (uint32_t j = 0; j < u.nsub; j++) {
+            isum += u.sc[j] * dot_s8_c(u.q + len * j, a[b].qs + len * j, len);
+            int32_t bs = 0;
+            for (int k = 0; k < per; k++) bs += a[b].bsums[per * j + k];
+            imin += u.mn[j] * bs;
+        }
+        sum += a[b].d * (u.d * (float)isum - u.m * (float)imin);
+    }
+    return sum;
+}
+
+#if defined(__aarch64__)
+#define EL_NEON_INLINE static inline __attribute__((always_inline))
+
+/* acc + the sums of 4 neighbouring products of a and b (int8). */
+EL_NEON_INLINE int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    int16x8_t p = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    p = vmlal_s8(p, vget_high_s8(a), vget_high_s8(b)); /* |sum| <= 2 * 128 * 127 */
+    return vpadalq_s16(acc, p);
+#endif
+}
+
+EL_NEON_INLINE float f16_at_neon(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return el_fp16_to_fp32(h);
+}
+
+/* Bits 16 * half .. 16 * half + 15 of the LE u32 at p -> 16 bytes, 0x10 where set. */
+EL_NEON_INLINE uint8x16_t fifth_bits16(const uint8_t *p, int half) {
+    static const uint8_t k_bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    uint8x16_t v = vcombine_u8(vdup_n_u8(p[2 * half]), vdup_n_u8(p[2 * half + 1]));
+    return vandq_u8(vtstq_u8(v, vld1q_u8(k_bit)), vdupq_n_u8(0x10));
+}
+
+/* The 32-blocks, unpacked in registers: low nibbles are elements 0..15, high 16..31. */
+EL_NEON_INLINE float dot32_neon(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {
+    const q8a *a = act;
+    const size_t bb = el_dtype_block_bytes(wt);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    float sum = 0;
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        int8x16_t q0, q1;
+        float rest = 0;
+        if (wt == EL_DT_Q8_0) {
+            q0 = vld1q_s8((const int8_t *)w + 2);
+            q1 = vld1q_s8((const int8_t *)w + 18);
+        } else {
+            const int off = wt == EL_DT_Q4_1 ? 4 : wt == EL_DT_Q5_0 ? 6 : wt == EL_DT_Q5_1 ? 8 : 2;
+            const uint8x16_t raw = vld1q_u8(w + off);
+            uint8x16_t u0 = vandq_u8(raw, m4), u1 = vshrq_n_u8(raw, 4);
+            if (wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1) {
+                const uint8_t *qh = w + (wt == EL_DT_Q5_0 ? 2 : 4);
+                u0 = vorrq_u8(u0, fifth_bits16(qh, 0));
+                u1 = vorrq_u8(u1, fifth_bits16(qh, 1));
+            }
+            q0 = vreinterpretq_s8_u8(u0);
+            q1 = vreinterpretq_s8_u8(u1);
+            if (wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1)
+                rest = f16_at_neon(w + 2) * a[b].s;
+            else
+                rest = -(wt == EL_DT_Q5_0 ? 16.0f : 8.0f) * f16_at_neon(w) * a[b].s;
+        }
+        const int32x4_t acc = dot16(dot16(vdupq_n_s32(0), q0, vld1q_s8(a[b].qs)), q1,
+                                    vld1q_s8(a[b].qs + 16));
+        sum += f16_at_neon(w) * a[b].d * (float)vaddvq_s32(acc) + rest;
+    }
+    return sum;
+}
+
+/* Q4_K / Q5_K: per sub-block j of 32, sc_j * sum(q x) and mn_j * (its activation sum). */
+EL_NEON_INLINE float dot_q45k_neon(bool five, const uint8_t *w, const void *act, size_t nb) {
+    const q8k *a = act;
+    const size_t bb = five ? 176 : 144;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), one = vdupq_n_u8(1);
+    float sum = 0;
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        const uint8_t *qs = w + (five ? 48 : 16);
+        const uint8x16_t h0 = five ? vld1q_u8(w + 16) : vdupq_n_u8(0);
+        const uint8x16_t h1 = five ? vld1q_u8(w + 32) : vdupq_n_u8(0);
+        int32_t isum = 0, imin = 0;
+        uint8_t scm[16];
+        el_quant_k_scales(w + 4, scm);
+        for (int j = 0; j < 8; j++) {
+            const int32_t sc = scm[j], mn = scm[8 + j];
+            const uint8x16_t r0 = vld1q_u8(qs + 32 * (j / 2)), r1 = vld1q_u8(qs + 32 * (j / 2) + 16);
+            uint8x16_t u0 = (j & 1) ? vshrq_n_u8(r0, 4) : vandq_u8(r0, m4);
+            uint8x16_t u1 = (j & 1) ? vshrq_n_u8(r1, 4) : vandq_u8(r1, m4);
+            if (five) {
+                const int8x16_t sh = vdupq_n_s8((int8_t)-j);
+                u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(vshlq_u8(h0, sh), one), 4));
+                u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(vshlq_u8(h1, sh), one), 4));
+            }
+            const int8_t *x = a[b].qs + 32 * j;
+            int32x4_t acc = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(u0), vld1q_s8(x));
+            acc = dot16(acc, vreinterpretq_s8_u8(u1), vld1q_s8(x + 16));
+            isum += sc * vaddvq_s32(acc);
+            imin += mn * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        }
+        sum += a[b].d * (f16_at_neon(w) * (float)isum - f16_at_neon(w + 2) * (float)imin);
+    }
+    return sum;
+}
+
+/* Q6_K: per sub-block j of 16, sc_j * (sum(q x) - 32 * its activation sum). */
+EL_NEON_INLINE float dot_q6k_neon(const uint8_t *w, const void *act, size_t nb) {
+    const q8k *a = act;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(3);
+    float sum = 0;
+    for (size_t b = 0; b < nb; b++, w += 210) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++) {
+            const int g = j / 8, r = (j % 8) / 2, h = j % 2; /* 128s, runs of 32, halves */
+            const uint8x16_t l = vld1q_u8(w + 64 * g + 32 * (r & 1) + 16 * h);
+            const uint8x16_t hh = vld1q_u8(w + 128 + 32 * g + 16 * h);
+            const uint8x16_t lo = r < 2 ? vandq_u8(l, m4) : vshrq_n_u8(l, 4);
+            const uint8x16_t hi = vandq_u8(vshlq_u8(hh, vdupq_n_s8((int8_t)(-2 * r))), m2);
+            const int8x16_t q = vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(hi, 4)));
+            const int32_t d = vaddvq_s32(dot16(vdupq_n_s32(0), q, vld1q_s8(a[b].qs + 16 * j)));
+            isum += sc[j] * (d - 32 * a[b].bsums[j]);
+        }
+        sum += a[b].d * f16_at_neon(w + 208) * (float)isum;
+    }
+    return sum;
+}
+
+#define EL_QDOT_NEON(name, expr)                                                               \
+    static void name(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow, size_t nb, \
+                     float *out) {                                                             \
+        (void)arow;                                                                            \
+        out[0] = expr;                                                                         \
+    }
+EL_QDOT_NEON(dot_neon_q8_0, dot32_neon(EL_DT_Q8_0, w, act, nb))
+EL_QDOT_NEON(dot_neon_q4_0, dot32_neon(EL_DT_Q4_0, w, act, nb))
+EL_QDOT_NEON(dot_neon_q4_1, dot32_neon(EL_DT_Q4_1, w, act, nb))
+EL_QDOT_NEON(dot_neon_q5_0, dot32_neon(EL_DT_Q5_0, w, act, nb))
+EL_QDOT_NEON(dot_neon_q5_1, dot32_neon(EL_DT_Q5_1, w, act, nb))
+EL_QDOT_NEON(dot_neon_q4_k, dot_q45k_neon(false, w, act, nb))
+EL_QDOT_NEON(dot_neon_q5_k, dot_q45k_neon(true, w, act, nb))
+EL_QDOT_NEON(dot_neon_q6_k, dot_q6k_neon(w, act, nb))
+#undef EL_QDOT_NEON
+#endif
+
+/* ---- AVX2 ----------------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+#define EL_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define EL_AVX2_INLINE static inline __attribute__((always_inline)) EL_AVX2
+
+EL_AVX2_INLINE float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+EL_AVX2_INLINE float hsum8(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the high ones. */
+EL_AVX2_INLINE __m256i nibbles32(const uint8_t *p) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)p), m4 = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
+}
+
+/* 32 bits (LE at p) -> 32 bytes, byte j = 0x10 where bit j is set (the fifth bit). */
+EL_AVX2_INLINE __m256i fifth_bits(const uint8_t *p) {
+    uint32_t h;
+    memcpy(&h, p, 4);
+    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), pick); /* byte j: h byte j/8 */
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* Sums of 4 neighbouring products of unsigned u and signed s bytes, as 8 int32, each pair
+ * weighted by the int16 lanes of k (1, or sub-block scales). */
+EL_AVX2_INLINE __m256i dot_us8(__m256i u, __m256i s, __m256i k) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), k);
+}
+
+/* A 32-block's values in bytes: signed q - 8 / q - 16 for Q4_0 / Q5_0 (and Q8_0's own), the
+ * unsigned q of Q4_1 / Q5_1. */
+EL_AVX2_INLINE __m256i unpack32_avx2(el_dtype wt, const uint8_t *w) {
+    switch (wt) {
+    case EL_DT_Q8_0: return _mm256_loadu_si256((const __m256i *)(w + 2));
+    case EL_DT_Q4_0: return _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8));
+    case EL_DT_Q4_1: return nibbles32(w + 4);
+    case EL_DT_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)),
+                               _mm256_set1_epi8(16));
+    default: return _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); /* Q5_1 */
+    }
+}
+
+/* NT activation rows (arow bytes apart) against one weight row of nb 32-blocks: each weight
+ * block is unpacked once for all NT. Per block d_w d_x sum(q x) (signed values through the
+ * sign trick) + m_w s_x for Q4_1 / Q5_1. */
+EL_AVX2_INLINE void dot32_avx2(el_dtype wt, const int NT, const uint8_t *w, const uint8_t *act,
+                               size_t arow, size_t nb, float *out) {
+    const size_t bb = el_dtype_block_bytes(wt);
+    const bool has_min = wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float rest[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        const __m256i q = unpack32_avx2(wt, w), qa = has_min ? q : _mm256_sign_epi8(q, q);
+        const float d = f16_at(w), m = has_min ? f16_at(w + 2) : 0.0f;
+        for (int t = 0; t < NT; t++) {
+            const q8a *a = (const q8a *)(const void *)(act + t * arow) + b;
+            const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
+            const __m256i p = dot_us8(qa, has_min ? x : _mm256_sign_epi8(x, q), one);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[t]);
+            if (has_min) rest[t] += m * a->s;
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
+}
+
+/* Sum of the 4 int32 lanes. */
+EL_AVX2_INLINE int32_t hsum_i32x4(__m128i s) {
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Q4_K / Q5_K, NT activation rows: 8 sub-blocks of 32 with 6-bit scales and mins. */
+EL_AVX2_INLINE void dot_q45k_avx2(bool five, const int NT, const uint8_t *w, const uint8_t *act,
+                                  size_t arow, size_t nb, float *out) {
+    const size_t bb = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b1 = _mm256_set1_epi8(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float rest[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < nb; b++, w += bb) {
+        const uint8_t *qs = w + (five ? 48 : 16);
+        uint8_t scm[16];
+        el_quant_k_scales(w + 4, scm);
+        const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(w + 16))
+                                : _mm256_setzero_si256();
+        __m256i isum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+            __m256i q = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)
+                                : _mm256_and_si256(raw, m4);
+            if (five) {
+                __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(j)), b1);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 4));
+            }
+            const __m256i k = _mm256_set1_epi16(scm[j]);
+            for (int t = 0; t < NT; t++) {
+                const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * j));
+                isum[t] = _mm256_add_epi32(isum[t], dot_us8(q, x, k));
+            }
+        }
+        const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(scm + 8)));
+        const float dw = f16_at(w), dmin = f16_at(w + 2);
+        for (int t = 0; t < NT; t++) {
+            const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+            /* mins . (activation sums per 32): pairs of the sums per 16. */
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
+                                              _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
+            const int32_t imin = hsum_i32x4(_mm_madd_epi16(mn, bs));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d), _mm256_cvtepi32_ps(isum[t]),
+                                     acc[t]);
+            rest[t] -= dmin * a->d * (float)imin;
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
+}
+
+/* Q6_K, NT activation rows: 16 sub-blocks of 16 with int8 scales, values q - 32. */
+EL_AVX2_INLINE void dot_q6k_avx2(const int NT, const uint8_t *w, const uint8_t *act,
+                                 size_t arow, size_t nb, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float rest[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < nb; b++, w += 210) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        __m256i isum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 2
+        for (int g = 0; g < 2; g++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * g));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * g + 32));
+            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * g));
+            const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const int j = 8 * g + 2 * r; /* sub-blocks j, j + 1 */
+                __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * r)), m2);
+                __m256i q = _mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4));
+                __m256i k = _mm256_set_m128i(_mm_set1_epi16(sc[j + 1]), _mm_set1_epi16(sc[j]));
+                for (int t = 0; t < NT; t++) {
+                    const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+                    const __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 16 * j));
+                    isum[t] = _mm256_add_epi32(isum[t], dot_us8(q, x, k));
+                }
+            }
+        }
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const float dw = f16_at(w + 208);
+        for (int t = 0; t < NT; t++) {
+            const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
+            /* scales . (activation sums per 16): the -32 offset of every value. */
+            const __m256i so =
+                _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
+            const int32_t ioff = hsum_i32x4(
+                _mm_add_epi32(_mm256_castsi256_si128(so), _mm256_extracti128_si256(so, 1)));
+            const float d = dw * a->d;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            rest[t] -= 32.0f * d * (float)ioff;
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
+}
+
+/* One and four activation rows per weight row, per type. */
+#define EL_QDOT_AVX2(name, call)                                                               \
+    static EL_AVX2 void name##_x1(el_dtype wt, const uint8_t *w, const uint8_t *act,          \
+                                  size_t arow, size_t nb, float *out) {                        \
+        const int NT = 1;                                                                      \
+        call;                                                                                  \
+    }                                                                                          \
+    static EL_AVX2 void name##_x4(el_dtype wt, const uint8_t *w, const uint8_t *act,          \
+                                  size_t arow, size_t nb, float *out) {                        \
+        const int NT = 4;                                                                      \
+        call;                                                                                  \
+    }
+EL_QDOT_AVX2(dot_avx2_q8_0, dot32_avx2(EL_DT_Q8_0, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q4_0, dot32_avx2(EL_DT_Q4_0, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q4_1, dot32_avx2(EL_DT_Q4_1, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q5_0, dot32_avx2(EL_DT_Q5_0, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q5_1, dot32_avx2(EL_DT_Q5_1, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q4_k, dot_q45k_avx2(false, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q5_k, dot_q45k_avx2(true, NT, w, act, arow, nb, out))
+EL_QDOT_AVX2(dot_avx2_q6_k, dot_q6k_avx2(NT, w, act, arow, nb, out))
+#undef EL_QDOT_AVX2
+#endif
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+/* out[0 .. NT) = one weight row (nb blocks) dotted with NT activation rows arow bytes apart;
+ * NT is fixed by the function (1, or 4 for the x4 variants). */
+typedef void (*qdot_fn)(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
+                        size_t nb, float *out);
+
+static void dot_portable_x1(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
+                            size_t nb, float *out) {
+    (void)arow;
+    out[0] = dot_portable(wt, w, act, nb);
+}
+typedef struct qmm_job {
+    float *y;           /* [n, ldy]: rows t0.. of the caller's y */
+    size_t ldy;
+    const uint8_t *w;   /* weight row 0 at block b0 */
+    size_t wrow;        /* bytes per weight row */
+    el_dtype wt;
+    const uint8_t *act; /* [n] quantized rows of arow bytes (nb blocks each) */
+    size_t arow;
+    size_t n, nb, out;
+    bool add;           /* add into y (a later chunk of in) */
+    qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
+} qmm_job;
+
+/* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
+static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
+    const qmm_job *j = ctx;
+    size_t quads = (j->out + 3) / 4;
+    size_t r0 = quads * ith / nth * 4, r1 = quads * (ith + 1) / nth * 4;
+    if (r1 > j->out) r1 = j->out;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *wr = j->w + r * j->wrow;
+        size_t t = 0;
+        while (t < j->n) {
+            float v[4] = {0, 0, 0, 0};
+            const size_t k = j->dot4 && j->n - t >= 4 ? 4 : 1;
+            (k == 4 ? j->dot4 : j->dot1)(j->wt, wr, j->act + t * j->arow, j->arow, j->nb, v);
+            for (size_t i = 0; i < k; i++, t++) {
+                float *y = j->y + t * j->ldy + r;
+                *y = j->add ? *y + v[i] : v[i];
+            }
+        }
+    }
+}
+
+/* The row kernels of isa for wt: *dot4 (four activation rows at once) or NULL. */
+static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4) {
+    *dot4 = NULL;
+#if defined(__x86_64__)
+    if (isa == EL_ISA_AVX2) {
+#define EL_PICK(T, name)                                                                       \
+    case T: *dot4 = name##_x4; return name##_x1;
+        switch (wt) {
+        EL_PICK(EL_DT_Q8_0, dot_avx2_q8_0)
+        EL_PICK(EL_DT_Q4_0, dot_avx2_q4_0)
+        EL_PICK(EL_DT_Q4_1, dot_avx2_q4_1)
+        EL_PICK(EL_DT_Q5_0, dot_avx2_q5_0)
+        EL_PICK(EL_DT_Q5_1, dot_avx2_q5_1)
+        EL_PICK(EL_DT_Q4_K, dot_avx2_q4_k)
+        EL_PICK(EL_DT_Q5_K, dot_avx2_q5_k)
+        EL_PICK(EL_DT_Q6_K, dot_avx2_q6_k)
+        default: break;
+        }
+#undef EL_PICK
+    }
+#elif defined(__aarch64__)
+    if (isa == EL_ISA_NEON) {
+        switch (wt) {
+        case EL_DT_Q8_0: return dot_neon_q8_0;
+        case EL_DT_Q4_0: return dot_neon_q4_0;
+        case EL_DT_Q4_1: return dot_neon_q4_1;
+        case EL_DT_Q5_0: return dot_neon_q5_0;
+        case EL_DT_Q5_1: return dot_neon_q5_1;
+        case EL_DT_Q4_K: return dot_neon_q4_k;
+        case EL_DT_Q5_K: return dot_neon_q5_k;
+        default: return dot_neon_q6_k;
+        }
+    }
+#endif
+    (void)isa;
+    (void)wt;
+    return dot_portable_x1;
+}
+
+void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
+                     el_dtype wt, size_t n, size_t in, size_t out) {
+    _Alignas(64) uint8_t scratch[EL_QMM_SCRATCH];
+    const bool k = el_dtype_block(wt) == 256;
+    const size_t blk = k ? 256 : 32, ab = k ? sizeof(q8k) : sizeof(q8a);
+    const size_t total = in / blk, cap = EL_QMM_SCRATCH / ab;
+    const size_t kb = total < cap ? total : cap; /* blocks of in per pass */
+    const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
+    qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
+                 .out = out};
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4);
+    for (size_t b0 = 0; b0 < total; b0 += kb) {
+        j.nb = total - b0 < kb ? total - b0 : kb;
+        j.arow = j.nb * ab;
+        j.w = (const uint8_t *)w + b0 * el_dtype_block_bytes(wt);
+        j.add = b0 > 0;
+        for (size_t t0 = 0; t0 < n; t0 += tn) {
+            j.n = n - t0 < tn ? n - t0 : tn;
+            for (size_t t = 0; t < j.n; t++) {
+                const float *xr = x + (t0 + t) * in + b0 * blk;
+                if (k) quantize_q8k(xr, (q8k *)(void *)(scratch + t * j.arow), j.nb);
+                else quantize_q8a(xr, (q8a *)(void *)(scratch + t * j.arow), j.nb);
+            }
+            j.act = scratch;
+            j.y = y + t0 * ldy;
+            el_pool_run_sized(p, (uint64_t)j.n * j.nb * blk * out, qmm_run, &j);
+        }
+    }
+    if (total == 0) /* in == 0: y = 0 as for the float weights */
+        for (size_t t = 0; t < n; t++) memset(y + t * ldy, 0, out * sizeof *y);
+}

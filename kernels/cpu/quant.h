@@ -1,0 +1,60 @@
+/* quant.h - the GGUF block types on the CPU (internal): reference quantize/dequantize of
+ * rows (kernels/cpu/quant.c) and the matmul with block-type weights (kernels/cpu/matmul_q.c,
+ * reached through el_cpu_matmul). Layouts are ggml's, described in docs/QUANT.md. */
+#ifndef EL_KERNELS_QUANT_H
+#define EL_KERNELS_QUANT_H
+
+#include "kernels/cpu/cpu.h"
+
+#include <string.h>
+
+/* True for the types el_quantize_row writes: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1. */
+bool el_quant_can_quantize(el_dtype dt);
+
+/* Quantizes n floats (a multiple of 32) into n / 32 blocks of dt at out, with the rounding
+ * of gguf-py's gguf.quants.quantize (ggml's reference quantizers): byte-identical output.
+ * dt must satisfy el_quant_can_quantize. */
+void el_quantize_row(el_dtype dt, const float *x, void *out, size_t n);
+
+/* Dequantizes n elements (a multiple of dt's block) of a row of dt (any block type, or
+ * F32/F16/BF16) into out, bit-identical to gguf.quants.dequantize. */
+void el_dequantize_row(el_dtype dt, const void *q, float *out, size_t n);
+
+/* One block's integers and scales, for dot products and dequantizing:
+ *   32-blocks: x[i] = d * (q[i] - off) (+ m for Q4_1/Q5_1);
+ *   K types:   x[i] = d * sc[j] * q[i] - m * mn[j] for sub-block j of i (Q6_K: m = d and
+ *              mn[j] = 32 * sc[j], so that x = d * sc[j] * (q - 32)). */
+typedef struct el_qblock {
+    int8_t q[256];      /* values in element order: 0..63, or -128..127 for Q8_0 */
+    int32_t sc[16];     /* K types: scale per sub-block */
+    int32_t mn[16];     /* K types: min per sub-block (in units of m) */
+    float d;            /* scale */
+    float m;            /* Q4_1/Q5_1: min; K types: dmin (Q6_K: d) */
+    int32_t off;        /* 32-blocks: 8 (Q4_0), 16 (Q5_0), else 0 */
+    uint32_t nsub;      /* K types: 8 sub-blocks of 32 or 16 of 16; 32-blocks: 1 */
+    bool has_min;       /* Q4_1, Q5_1 */
+} el_qblock;
+
+/* Unpacks one block of dt (a block type) at b. */
+void el_quant_unpack(el_dtype dt, const uint8_t *b, el_qblock *u);
+
+/* Q4_K/Q5_K: the 6-bit scales (out[0..7]) and mins (out[8..15]) of the 8 sub-blocks from
+ * the 12 packed bytes s: bytes 0-3 hold sc 0-3 and the top bits of sc 4-7, bytes 4-7 the
+ * same for the mins, bytes 8-11 the low nibbles of sc 4-7 and (high) of mn 4-7. */
+static inline void el_quant_k_scales(const uint8_t *s, uint8_t out[16]) {
+    uint32_t u[3], v[4];
+    memcpy(u, s, 12);
+    v[0] = u[0] & 0x3f3f3f3fu;
+    v[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
+    v[2] = u[1] & 0x3f3f3f3fu;
+    v[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
+    memcpy(out, v, 16);
+}
+
+/* el_cpu_matmul for block-type weights wt (el_dtype_is_block; in a multiple of its block):
+ * each x row is quantized to 8 bits per block once per call (on the caller's stack, in
+ * bounded chunks), then integer dot products per block; rows of W split across the pool. */
+void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
+                     el_dtype wt, size_t n, size_t in, size_t out);
+
+#endif /* EL_KERNELS_QUANT_H */

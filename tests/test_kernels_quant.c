@@ -1,0 +1,317 @@
+/* test_kernels_quant.c - the GGUF block types on the CPU:
+ *  - quantize (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) byte-identical, and dequantize (those and Q4_K,
+ *    Q5_K, Q6_K) bit-identical, to gguf-py (fixtures by scripts/fixtures_quant.py);
+ *  - el_cpu_matmul with each block type on the portable path and this build's vector path
+ *    (AVX2 / NEON), 1 and 3 threads, odd shapes, against a double-precision matmul of the
+ *    dequantized weights, within the bound the 8-bit activations allow (see check_matmul);
+ *  - the vector path against the portable one, much tighter; embedding rows; the dtype
+ *    table's sizes and its error for rows that are not whole blocks. */
+// ctest-labels: kernels
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/fp16.h"
+#include "tests/support/el_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXDIR EL_SOURCE_DIR "/tests/fixtures/quant/"
+
+static const el_dtype k_types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0,
+                                   EL_DT_Q5_1, EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
+#define N_TYPES (sizeof k_types / sizeof k_types[0])
+
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+static uint32_t rnd(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 32);
+}
+static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
+
+static uint32_t rd_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Same float, or both NaN (a NaN's sign and payload depend on the CPU that made it). */
+static bool same_float(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    return el_f32_bits(a) == el_f32_bits(b);
+}
+
+/* ---- fixtures: gguf-py's quantize / dequantize -------------------------------------------- */
+
+static void test_fixture(el_dtype dt) {
+    char path[512], lower[8];
+    size_t i = 0;
+    for (const char *s = el_dtype_name(dt); *s && i < sizeof lower - 1; s++)
+        lower[i++] = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+    lower[i] = 0;
+    snprintf(path, sizeof path, FIXDIR "%s.bin", lower);
+    size_t len = 0;
+    uint8_t *f = (uint8_t *)el_test_read_file(path, &len);
+    EL_CHECK(f != NULL && len >= 16 && !memcmp(f, "ELQF", 4));
+    if (!f || len < 16) return;
+    const uint32_t rows = rd_u32(f + 4), cols = rd_u32(f + 8), has_in = rd_u32(f + 12);
+    uint64_t rb = 0;
+    EL_CHECK(el_dtype_row_bytes(dt, cols, &rb));
+    const size_t in_bytes = has_in ? (size_t)rows * cols * 4 : 0;
+    EL_CHECK(len == 16 + in_bytes + rows * rb + (size_t)rows * cols * 4);
+    if (len != 16 + in_bytes + rows * rb + (size_t)rows * cols * 4) {
+        free(f);
+        return;
+    }
+    const uint8_t *x = f + 16, *q = x + in_bytes, *deq = q + rows * rb;
+    uint8_t *qb = malloc(rb);
+    float *xf = malloc(cols * 4), *yf = malloc(cols * 4);
+    int bad_q = 0, bad_d = 0;
+    EL_CHECK(el_quant_can_quantize(dt) == (has_in != 0));
+    for (uint32_t r = 0; r < rows; r++) {
+        if (has_in) {
+            memcpy(xf, x + (size_t)r * cols * 4, cols * 4);
+            el_quantize_row(dt, xf, qb, cols);
+            if (memcmp(qb, q + r * rb, rb)) {
+                bad_q++;
+                for (size_t b = 0; b < rb; b++)
+                    if (qb[b] != q[r * rb + b]) {
+                        fprintf(stderr, "  %s row %u byte %zu: got %u, gguf-py %u\n",
+                                el_dtype_name(dt), r, b, qb[b], q[r * rb + b]);
+                        break;
+                    }
+            }
+        }
+        el_dequantize_row(dt, q + r * rb, yf, cols);
+        for (uint32_t c = 0; c < cols; c++) {
+            float want;
+            memcpy(&want, deq + ((size_t)r * cols + c) * 4, 4);
+            if (!same_float(yf[c], want)) {
+                if (!bad_d)
+                    fprintf(stderr, "  %s row %u col %u: dequantized %.9g, gguf-py %.9g\n",
+                            el_dtype_name(dt), r, c, yf[c], want);
+                bad_d++;
+            }
+        }
+    }
+    fprintf(stderr, "%s: %u rows x %u: %d rows quantized differently, %d values dequantized "
+            "differently\n", el_dtype_name(dt), rows, cols, bad_q, bad_d);
+    EL_CHECK(bad_q == 0);
+    EL_CHECK(bad_d == 0);
+    free(qb);
+    free(xf);
+    free(yf);
+    free(f);
+}
+
+/* ---- matmul --------------------------------------------------------------------------- */
+
+/* rows x cols weights of dt: quantized random floats, or (K types) random blocks whose
+ * f16 scales keep the values within about [-1, 1]. */
+static uint8_t *make_weights(el_dtype dt, size_t rows, size_t cols, size_t *row_bytes) {
+    uint64_t rb = 0;
+    el_dtype_row_bytes(dt, cols, &rb);
+    *row_bytes = (size_t)rb;
+    uint8_t *w = malloc(rows * rb);
+    if (el_quant_can_quantize(dt)) {
+        float *x = malloc(cols * 4);
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t c = 0; c < cols; c++) x[c] = frand() * (1.0f + (float)(c % 7));
+            el_quantize_row(dt, x, w + r * rb, cols);
+        }
+        free(x);
+        return w;
+    }
+    for (size_t i = 0; i < rows * rb; i++) w[i] = (uint8_t)rnd();
+    const size_t bb = el_dtype_block_bytes(dt);
+    for (size_t b = 0; b < rows * rb / bb; b++) {
+        uint8_t *blk = w + b * bb;
+        uint16_t d = el_fp32_to_fp16(frand() * (dt == EL_DT_Q6_K ? 0.0005f : 0.004f));
+        uint16_t dmin = el_fp32_to_fp16(frand() * 0.004f);
+        if (dt == EL_DT_Q6_K) {
+            memcpy(blk + 208, &d, 2);
+        } else {
+            memcpy(blk, &d, 2);
+            memcpy(blk + 2, &dmin, 2);
+        }
+    }
+    return w;
+}
+
+/* The tolerance: y - y_ref comes from rounding each activation block (32 values, or 256
+ * for the K types) to 8 bits with step d_x = max|x| / 127, an error of at most d_x / 2 per
+ * value, so |y - y_ref| <= sum over blocks of d_x / 2 * sum |w| (exact integer products
+ * after that), plus f32 accumulation: 1e-5 * sum |w x| + 1e-6. */
+static double act_bound(const float *wd, const float *x, size_t in, size_t blk) {
+    double bound = 0;
+    for (size_t b0 = 0; b0 < in; b0 += blk) {
+        double amax = 0, sw = 0;
+        for (size_t i = b0; i < b0 + blk; i++) {
+            if (fabs(x[i]) > amax) amax = fabs(x[i]);
+            sw += fabs(wd[i]);
+        }
+        bound += amax / 127.0 / 2.0 * sw;
+    }
+    return bound;
+}
+
+static double g_worst_ratio[N_TYPES]; /* max |err| / bound seen per type */
+static double g_nmse_num[N_TYPES], g_nmse_den[N_TYPES];
+
+static void check_matmul(el_pool *pools[], size_t npools, size_t ti, size_t n, size_t in,
+                         size_t out) {
+    const el_dtype dt = k_types[ti];
+    size_t rb;
+    uint8_t *w = make_weights(dt, out, in, &rb);
+    float *wd = malloc(out * in * 4), *x = malloc(n * in * 4);
+    const size_t ldy = out + 3;
+    float *y = malloc(npools * n * ldy * 4);
+    for (size_t r = 0; r < out; r++) el_dequantize_row(dt, w + r * rb, wd + r * in, in);
+    for (size_t i = 0; i < n * in; i++) x[i] = frand() * (i % 5 == 0 ? 3.0f : 1.0f);
+    for (size_t k = 0; k < npools; k++)
+        el_cpu_matmul(pools[k], y + k * n * ldy, ldy, x, w, dt, n, in, out);
+    int bad = 0, diverge = 0;
+    for (size_t t = 0; t < n; t++)
+        for (size_t r = 0; r < out; r++) {
+            const float *wr = wd + r * in, *xt = x + t * in;
+            double ref = 0, mag = 0;
+            for (size_t i = 0; i < in; i++) {
+                ref += (double)wr[i] * xt[i];
+                mag += fabs((double)wr[i] * xt[i]);
+            }
+            double bound = act_bound(wr, xt, in, el_dtype_block(dt)) + 1e-5 * mag + 1e-6;
+            for (size_t k = 0; k < npools; k++) {
+                double got = y[k * n * ldy + t * ldy + r], err = fabs(got - ref);
+                if (!(err <= bound)) {
+                    if (!bad)
+                        fprintf(stderr, "  %s n=%zu in=%zu out=%zu pool %zu: y[%zu,%zu] = %g, "
+                                "reference %g, bound %g\n", el_dtype_name(dt), n, in, out, k,
+                                t, r, got, ref, bound);
+                    bad++;
+                }
+                if (err / bound > g_worst_ratio[ti]) g_worst_ratio[ti] = err / bound;
+                g_nmse_num[ti] += err * err;
+                g_nmse_den[ti] += ref * ref;
+                /* Every pool quantizes x the same way and sums the same integers: only the
+                 * f32 summation order may differ. */
+                double first = y[t * ldy + r];
+                if (!(fabs(got - first) <= 2e-5 * mag + 1e-6)) diverge++;
+            }
+        }
+    EL_CHECK(bad == 0);
+    EL_CHECK(diverge == 0);
+    if (diverge)
+        fprintf(stderr, "  %s n=%zu in=%zu out=%zu: %d outputs differ between paths\n",
+                el_dtype_name(dt), n, in, out, diverge);
+    free(w);
+    free(wd);
+    free(x);
+    free(y);
+}
+
+static void test_matmul(el_pool *pools[], size_t npools) {
+    static const size_t outs[] = {1, 5, 7, 13, 33};
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const size_t blk = el_dtype_block(k_types[ti]);
+        const size_t ins[] = {blk, 3 * blk, blk == 32 ? 800 : 1024};
+        for (size_t a = 0; a < sizeof ins / sizeof ins[0]; a++)
+            for (size_t o = 0; o < sizeof outs / sizeof outs[0]; o++) {
+                check_matmul(pools, npools, ti, 1, ins[a], outs[o]);
+                check_matmul(pools, npools, ti, 5, ins[a], outs[o]);
+            }
+        /* Past the stack buffer: token groups (n = 5 at in = 16384) and chunks of in whose
+         * partial sums add up (in = 65536). */
+        check_matmul(pools, npools, ti, 5, 16384, 6);
+        check_matmul(pools, npools, ti, 2, 65536, 3);
+    }
+}
+
+/* ---- embed, dtype table, bad rows ------------------------------------------------------- */
+
+static void test_embed(void) {
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const el_dtype dt = k_types[ti];
+        const size_t dim = 2 * el_dtype_block(dt);
+        size_t rb;
+        uint8_t *w = make_weights(dt, 3, dim, &rb);
+        float got[512], want[512];
+        el_cpu_embed(got, w, dt, dim, 2);
+        el_dequantize_row(dt, w + 2 * rb, want, dim);
+        EL_CHECK(!memcmp(got, want, dim * 4));
+        free(w);
+    }
+}
+
+static void test_dtype_table(void) {
+    static const struct { el_dtype t; size_t block, bytes; const char *name; } k[] = {
+        {EL_DT_Q8_0, 32, 34, "q8_0"}, {EL_DT_Q4_0, 32, 18, "Q4_0"},
+        {EL_DT_Q4_1, 32, 20, "q4_1"}, {EL_DT_Q5_0, 32, 22, "q5_0"},
+        {EL_DT_Q5_1, 32, 24, "q5_1"}, {EL_DT_Q4_K, 256, 144, "q4_k"},
+        {EL_DT_Q5_K, 256, 176, "Q5_K"}, {EL_DT_Q6_K, 256, 210, "q6_k"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        el_dtype p = EL_DT_NONE;
+        EL_CHECK_OK(el_dtype_parse(k[i].name, &p));
+        EL_CHECK(p == k[i].t);
+        EL_CHECK(el_dtype_block(k[i].t) == k[i].block);
+        EL_CHECK(el_dtype_block_bytes(k[i].t) == k[i].bytes);
+        EL_CHECK(el_dtype_is_block(k[i].t));
+        EL_CHECK(el_dtype_size(k[i].t) == 0);
+        uint64_t b = 0;
+        EL_CHECK(el_dtype_row_bytes(k[i].t, 4 * k[i].block, &b) && b == 4 * k[i].bytes);
+        EL_CHECK(!el_dtype_row_bytes(k[i].t, 4 * k[i].block + 16, &b));
+        EL_CHECK(!el_dtype_row_bytes(k[i].t, UINT64_MAX / 32 * 32 - 31 * 256 + 0, &b) ||
+                 b != 0);
+    }
+    /* Scalar types keep their sizes. */
+    EL_CHECK(el_dtype_size(EL_DT_F32) == 4 && el_dtype_block(EL_DT_F32) == 1);
+    EL_CHECK(el_dtype_size(EL_DT_BF16) == 2 && !el_dtype_is_block(EL_DT_BF16));
+    EL_CHECK(el_dtype_size(EL_DT_NONE) == 0 && el_dtype_block(EL_DT_NONE) == 0);
+    uint64_t b = 0;
+    const uint64_t ok_shape[2] = {3, 512}, bad_shape[2] = {512, 100}, huge[2] = {1ull << 62, 256};
+    EL_CHECK_OK(el_dtype_tensor_bytes(EL_DT_Q4_K, ok_shape, 2, "w", &b));
+    EL_CHECK(b == 3 * 2 * 144);
+    EL_CHECK_OK(el_dtype_tensor_bytes(EL_DT_F16, bad_shape, 2, "w", &b));
+    EL_CHECK(b == 512 * 100 * 2);
+    /* Rows of 100 elements are not whole Q4_0 blocks: the error names tensor and type. */
+    EL_CHECK_STATUS(el_dtype_tensor_bytes(EL_DT_Q4_0, bad_shape, 2, "blk.0.attn_q.weight", &b),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "blk.0.attn_q.weight") &&
+             strstr(el_last_error(), "Q4_0") && strstr(el_last_error(), "100"));
+    EL_CHECK_STATUS(el_dtype_tensor_bytes(EL_DT_Q8_0, huge, 2, "big", &b), EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "overflows") != NULL);
+    const uint64_t zero[2] = {0, 256};
+    EL_CHECK_OK(el_dtype_tensor_bytes(EL_DT_Q6_K, zero, 2, "z", &b));
+    EL_CHECK(b == 0);
+}
+
+int main(void) {
+    test_dtype_table();
+    for (size_t i = 0; i < N_TYPES; i++) test_fixture(k_types[i]);
+    test_embed();
+
+    /* Pools: portable 1 thread first (the others are compared with it), then this build's
+     * vector path with 1 and 3 threads, portable with 3. */
+    el_pool pools[4];
+    el_pool *pp[4];
+    size_t np = 0;
+    const el_isa best = el_cpu_isa_best();
+    const struct { el_isa isa; unsigned nt; } cfg[] = {
+        {EL_ISA_PORTABLE, 1}, {best, 1}, {best, 3}, {EL_ISA_PORTABLE, 3}};
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 3 && best == EL_ISA_PORTABLE) break;
+        EL_CHECK_OK(el_pool_init(&pools[np], cfg[i].nt, cfg[i].isa));
+        pp[np] = &pools[np];
+        np++;
+    }
+    fprintf(stderr, "matmul on %s (and portable), %zu pools\n", el_isa_name(best), np);
+    test_matmul(pp, np);
+    for (size_t ti = 0; ti < N_TYPES; ti++)
+        fprintf(stderr, "  %s: worst |error| / bound %.3f, NMSE %.2e\n",
+                el_dtype_name(k_types[ti]), g_worst_ratio[ti],
+                g_nmse_num[ti] / (g_nmse_den[ti] > 0 ? g_nmse_den[ti] : 1));
+    for (size_t i = 0; i < np; i++) el_pool_deinit(&pools[i]);
+    return el_test_finish("test_kernels_quant");
+}
