@@ -102,6 +102,15 @@ bool el_device_available(el_device d) {
     return cuda_gpu(&g, why, sizeof why);
 }
 
+/* The first tensor stored (loaded: as placed in the arena) in a block-quantized type. */
+static const el_tensor *block_tensor(const el_model *m, bool loaded) {
+    for (size_t i = 0; i < m->tensors.count; i++)
+        if (el_dtype_is_block(loaded ? m->tensors.items[i].loaded_dtype
+                                     : m->tensors.items[i].dtype))
+            return &m->tensors.items[i];
+    return NULL;
+}
+
 /* Resolves d; m (may be NULL) must have a CUDA forward pass for CUDA. */
 static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_device *out,
                          el_memory *mem, char *why, size_t cap) {
@@ -119,6 +128,13 @@ static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_d
     if (ok && m && (!m->family || (!m->family->forward && !m->family->encode))) {
         snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but the %s family has no "
                  "forward pass", g.name, m->family ? m->family->name : "generic");
+        ok = false;
+    }
+    const el_tensor *qt = m ? block_tensor(m, false) : NULL;
+    if (ok && qt) {
+        snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but tensor %.200s is %s: "
+                 "block-quantized weights run on the CPU only (no CUDA kernels for them yet)",
+                 g.name, qt->name, el_dtype_name(qt->dtype));
         ok = false;
     }
     if (!ok) {
@@ -175,6 +191,11 @@ el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
     if (*on_gpu && !has_cuda_pass)
         return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
                          m->family ? m->family->name : "generic");
+    const el_tensor *qt = *on_gpu && m->loaded ? block_tensor(m, true) : NULL;
+    if (qt)
+        return el_errorf(EL_E_NODEV, "%s: tensor %s is %s in the arena: block-quantized "
+                         "weights run on the CPU only (no CUDA kernels for them yet); use "
+                         "--device cpu", m->path, qt->name, el_dtype_name(qt->loaded_dtype));
     return EL_OK;
 }
 

@@ -35,11 +35,16 @@ el_status el_weight_bind(const el_model *m, const char *family, const char *pref
         return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies [%llu]",
                          m->path, full, got, (unsigned long long)cols);
     }
-    el_dtype dt = target == EL_DT_COUNT ? t->loaded_dtype : el_plan_loaded_dtype(t->dtype, target);
-    if (dt != EL_DT_F32 && dt != EL_DT_F16 && dt != EL_DT_BF16)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is %s in the arena; the CPU kernels "
-                         "take F32, F16 or BF16 weights (try --dtype f16)", m->path, full,
-                         el_dtype_name(dt));
+    el_dtype dt = target == EL_DT_COUNT ? t->loaded_dtype : el_plan_tensor_dtype(t, target);
+    bool block = el_dtype_is_block(dt);
+    if (dt != EL_DT_F32 && dt != EL_DT_F16 && dt != EL_DT_BF16 && !(block && rows))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is %s in the arena; the kernels take "
+                         "F32, F16 or BF16 vectors and F32, F16, BF16 or block-quantized "
+                         "matrices (try --dtype f16)", m->path, full, el_dtype_name(dt));
+    if (block && cols % el_dtype_block(dt))
+        return el_errorf(EL_E_INVALID, "%s: tensor %s is %s, whose rows are blocks of %zu, but "
+                         "its rows have %llu columns", m->path, full, el_dtype_name(dt),
+                         el_dtype_block(dt), (unsigned long long)cols);
     out->p = target == EL_DT_COUNT ? t->data : NULL;
     out->dt = dt;
     if (target == EL_DT_COUNT && !out->p)

@@ -1,5 +1,6 @@
 /* ops_table.c - the CPU backend's op table (kernels/ops.h) over kernels/cpu. */
 #include "kernels/ops.h"
+#include "kernels/cpu/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -26,9 +27,21 @@ static el_status cpu_embed(const el_exec *x, float *out, el_weight t, size_t dim
 static el_status cpu_embed_add(const el_exec *x, float *y, el_weight t, size_t dim,
                                const int32_t *idx, size_t row0, size_t n) {
     (void)x;
+    float tmp[256]; /* a block-quantized row is dequantized in pieces of whole blocks */
     for (size_t i = 0; i < n; i++) {
         size_t r = idx ? (size_t)idx[i] : row0 + i;
-        el_cpu_add_bias(y + i * dim, dim, el_weight_rows(t, r, dim).p, t.dt, 1, dim);
+        const void *row = el_weight_rows(t, r, dim).p;
+        if (!el_dtype_is_block(t.dt)) {
+            el_cpu_add_bias(y + i * dim, dim, row, t.dt, 1, dim);
+            continue;
+        }
+        const size_t bl = el_dtype_block(t.dt), step = sizeof tmp / sizeof tmp[0] / bl * bl;
+        for (size_t c = 0; c < dim; c += step) {
+            const size_t m = dim - c < step ? dim - c : step;
+            el_dequantize_row(t.dt, (const uint8_t *)row + c / bl * el_dtype_block_bytes(t.dt),
+                              tmp, m);
+            for (size_t j = 0; j < m; j++) y[i * dim + c + j] += tmp[j];
+        }
     }
     return EL_OK;
 }
@@ -152,6 +165,7 @@ const el_ops el_ops_cpu = {
 };
 
 el_weight el_weight_rows(el_weight w, size_t r0, size_t cols) {
-    if (w.p) w.p = (const uint8_t *)w.p + r0 * cols * el_dtype_size(w.dt);
+    uint64_t row = 0;
+    if (w.p && el_dtype_row_bytes(w.dt, cols, &row)) w.p = (const uint8_t *)w.p + r0 * row;
     return w;
 }
