@@ -20,18 +20,31 @@ static void print_ratio(const char *what, uint64_t raw, uint64_t stored) {
 int el_cmd_pack(int argc, char **argv) {
     static const char *help =
         "usage: edgeload pack MODEL -o OUT.elimg [--dtype f16] [--codec none|lz4|shuffle-lz4] [--chunk 1M]\n"
+        "                         [--write-through]\n"
         "Packs a model (HF folder, .safetensors, llama2.c checkpoint, or an image) into one\n"
         "flashable image: weights placed as the arena holds them, in CRC32C-checked chunks,\n"
         "with config and tokenizer files inside. Written atomically (temporary file, fsync,\n"
-        "rename, fsync of the folder). Default codec shuffle-lz4, chunk 1M.\n";
+        "rename, fsync of the folder); a killed pack leaves no temporary file behind (or one\n"
+        "the next pack to the same OUT removes). Tokenizer and config files are validated first\n"
+        "(a corrupt one: exit 2). Default codec shuffle-lz4, chunk 1M.\n"
+        "OUT must be absent or a regular file: a device, FIFO or symbolic link is refused\n"
+        "(exit 1) unless --write-through is given; then a link's target is replaced\n"
+        "atomically, a block device is written in place (refused while mounted) and a\n"
+        "character device or FIFO gets the finished image streamed into it. Directories and\n"
+        "sockets are always refused.\n";
     el_cli_opts o;
     el_cli_opts_init(&o);
     const char *out = NULL;
     el_img_codec codec = EL_IMG_CODEC_SHUFFLE_LZ4;
+    bool through = false;
     for (int i = 1; i < argc; i++) {
         if (help_or_flag(argv[i])) {
             fputs(help, stdout);
             return 0;
+        }
+        if (!strcmp(argv[i], "--write-through")) {
+            through = true;
+            continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
@@ -55,7 +68,8 @@ int el_cmd_pack(int argc, char **argv) {
     }
     if (!o.model || !out) return el_cli_usage("pack MODEL -o OUT.elimg: missing %s", o.model ? "-o OUT" : "MODEL");
     el_image_pack_params p = {.dtype = o.plan.dtype, .codec = codec, .chunk_bytes = o.plan.chunk_bytes,
-                              .tokenizer_path = o.tokenizer, .src_offset = o.offset};
+                              .tokenizer_path = o.tokenizer, .src_offset = o.offset,
+                              .write_through = through};
     el_image_pack_stats st;
     el_status s = el_image_pack(o.model, out, &p, &st);
     if (s != EL_OK) return el_cli_fail(s);

@@ -58,6 +58,10 @@ el_status el_family_tok_open(el_model *m, const char *const *names, size_t n,
             snprintf(ft->error, sizeof ft->error, "%s", el_last_error());
             first_failure = false;
         }
+        /* A corrupt file is an error, never a reason to try the next one: falling back
+         * (tokenizer.json -> vocab.txt) would hide it. A format we cannot read
+         * (EL_E_UNSUPPORTED, e.g. a Unigram tokenizer.json) lets the next one try. */
+        if (s != EL_E_UNSUPPORTED) break;
     }
     return EL_OK;
 }
