@@ -71,6 +71,10 @@ void el_cli_unload(el_cli_loaded *l);
 void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json);
 
 /* Writes s as a JSON string literal (quotes, escapes; s is valid UTF-8). */
+/* fflush(stdout); false once any write to stdout has failed (the first failure's errno is
+ * kept in el_cli_stdout_errno for main's message, 0 if unknown). */
+bool el_cli_stdout_flush(void);
+extern int el_cli_stdout_errno;
 void el_cli_json_string(FILE *f, const char *s);
 
 /* Subcommands: argv[0] is the subcommand name. Return the process exit code. */

@@ -265,7 +265,7 @@ static void print_batch(const bert_cli *c, const el_encoder *e, batch_state *b) 
                    b->text[i]);
         }
     }
-    fflush(stdout);
+    el_cli_stdout_flush();
 }
 
 /* ---- the command -------------------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 
 #include "cli/board.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,15 @@ void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json) {
     fprintf(f, "  load       %s read, %llu tensors, %.3f s, %.0f MB/s\n",
             el_size_format(l->stats.bytes_read, a, sizeof a), (unsigned long long)l->stats.tensors,
             l->stats.seconds, mbs);
+}
+
+int el_cli_stdout_errno;
+
+bool el_cli_stdout_flush(void) {
+    errno = 0;
+    bool ok = fflush(stdout) == 0 && !ferror(stdout);
+    if (!ok && !el_cli_stdout_errno) el_cli_stdout_errno = errno;
+    return ok;
 }
 
 void el_cli_json_string(FILE *f, const char *s) {
