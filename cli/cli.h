@@ -32,6 +32,12 @@ void el_cli_opts_init(el_cli_opts *o);
  * Returns 1 if consumed, 0 if argv[*i] is not a common option, -1 on a bad value
  * (message printed to stderr). */
 int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o);
+/* Refuses an option given twice (aliases count as one: -p/--prompt, -n/--steps,
+ * -o/--output, --progress/--no-progress): prints the usage error and returns 1; 0 for a
+ * first use or a non-option argument. Commands call it on every option they consume. */
+int el_cli_once(const char *arg);
+/* --offset BYTES: a size as el_size_parse, or 0. */
+int el_cli_parse_offset(const char *v, uint64_t *out);
 /* Prints the common options' help lines. */
 void el_cli_common_help(FILE *f);
 

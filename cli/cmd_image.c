@@ -42,6 +42,7 @@ int el_cmd_pack(int argc, char **argv) {
             fputs(help, stdout);
             return 0;
         }
+        if (el_cli_once(argv[i])) return 1;
         if (!strcmp(argv[i], "--write-through")) {
             through = true;
             continue;
@@ -95,10 +96,10 @@ static int parse_paths(int argc, char **argv, const char *help, const char **a, 
             fputs(help, stdout);
             return -1;
         }
+        if (el_cli_once(argv[i])) return 1;
         if (!strcmp(argv[i], "--offset")) {
             if (i + 1 >= argc) return el_cli_usage("%s: --offset needs a value", argv[0]);
-            if (el_size_parse(argv[++i], offset) != EL_OK)
-                return el_cli_usage("--offset: %s", el_last_error());
+            if (el_cli_parse_offset(argv[++i], offset)) return 1;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) return el_cli_usage("%s: unknown option %s", argv[0], argv[i]);

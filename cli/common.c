@@ -35,9 +35,51 @@ static int parse_u32(const char *opt, const char *v, uint32_t min, uint32_t *out
     return 1;
 }
 
+static const char *canonical(const char *a) {
+    static const char *const alias[][2] = {
+        {"-p", "--prompt"}, {"-n", "--steps"}, {"-o", "--output"}, {"--no-progress", "--progress"},
+    };
+    for (size_t k = 0; k < sizeof alias / sizeof alias[0]; k++)
+        if (!strcmp(a, alias[k][0])) return alias[k][1];
+    return a;
+}
+
+int el_cli_once(const char *arg) {
+    /* One command per process: the options it consumed, by name and by argv slot (the
+     * same slot checked twice is one use). */
+    static const char *seen[64], *slot[64];
+    static unsigned n_seen;
+    if (!arg || arg[0] != '-' || !arg[1] || !strcmp(arg, "--")) return 0;
+    const char *c = canonical(arg);
+    for (unsigned k = 0; k < n_seen; k++)
+        if (slot[k] == arg) return 0;
+    for (unsigned k = 0; k < n_seen; k++)
+        if (!strcmp(seen[k], c)) {
+            if (!strcmp(slot[k], arg))
+                return el_cli_usage("%s given twice: give each option once", arg);
+            return el_cli_usage("%s given after %s: they set the same thing; give it once", arg,
+                                slot[k]);
+        }
+    if (n_seen < sizeof seen / sizeof seen[0]) {
+        slot[n_seen] = arg;
+        seen[n_seen++] = c;
+    }
+    return 0;
+}
+
+int el_cli_parse_offset(const char *v, uint64_t *out) {
+    if (v && !strcmp(v, "0")) { /* the image starts at the beginning: allowed, like any offset */
+        *out = 0;
+        return 0;
+    }
+    if (el_size_parse(v, out) != EL_OK) return el_cli_usage("--offset: %s", el_last_error());
+    return 0;
+}
+
 int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
     const char *a = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (el_cli_once(a)) return -1;
 #define NEED_VALUE()                                                  \
     do {                                                              \
         if (!v) return el_cli_usage("%s needs a value", a), -1;       \
@@ -69,8 +111,7 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
     }
     if (!strcmp(a, "--offset")) {
         NEED_VALUE();
-        if (el_size_parse(v, &o->offset) != EL_OK) return el_cli_usage("--offset: %s", el_last_error()), -1;
-        return 1;
+        return el_cli_parse_offset(v, &o->offset) ? -1 : 1;
     }
     if (!strcmp(a, "--device")) {
         NEED_VALUE();
@@ -219,6 +260,17 @@ replan:
         goto replan;
     }
     if (s != EL_OK) goto fail;
+    el_arena_stats ast;
+    el_arena_stats_get(out->arena, &ast);
+    /* --mlock / --hugepages are best effort: say when the arena runs without them. */
+    if ((o->arena_flags & EL_ARENA_LOCK) && !ast.locked)
+        fprintf(stderr, "edgeload: warning: --mlock: the arena could not be locked in RAM "
+                "(RLIMIT_MEMLOCK or CAP_IPC_LOCK missing); continuing unlocked: pages may be "
+                "swapped out\n");
+    if ((o->arena_flags & EL_ARENA_HUGEPAGES) && !ast.hugepages)
+        fprintf(stderr, "edgeload: warning: --hugepages: no huge pages could be reserved "
+                "(vm.nr_hugepages); continuing with normal pages (transparent huge pages "
+                "advised)\n");
     if (o->runs && o->device != EL_DEVICE_CPU) fprintf(stderr, "edgeload: device: %s\n", why);
     progress_state ps = {0, false};
     bool bar = o->progress == 1 || (o->progress == -1 && isatty(STDERR_FILENO) && !o->json);

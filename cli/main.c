@@ -33,8 +33,9 @@ static void usage(FILE *f) {
                "commands:\n", EL_VERSION_STRING);
     for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
-    fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 invalid or corrupt input, 3 does not fit,\n"
-               "            4 I/O error, 5 requested device unavailable\n");
+    fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 invalid or corrupt input, 3 does not fit (arena),\n"
+               "            4 I/O error (also writing stdout), 5 requested device unavailable,\n"
+               "            6 request longer than the context (prompt + -n past --ctx)\n");
 }
 
 /* What reached stdout must have been written: a full disk, a closed pipe (EPIPE: SIGPIPE

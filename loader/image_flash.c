@@ -87,7 +87,13 @@ el_status el_image_flash(const char *img, const char *target, uint64_t offset,
     }
     uint64_t tsize = tgt.size;
     el_file_close(&tgt);
-    if (!el_add_u64(offset, size, &need) || need > tsize) {
+    if (!el_add_u64(offset, size, &need)) {
+        el_file_close(&in);
+        return el_errorf(EL_E_USAGE, "%s: --offset %llu + the image's %llu bytes is past 2^64 "
+                         "bytes: no target is that large", target, (unsigned long long)offset,
+                         (unsigned long long)size);
+    }
+    if (need > tsize) {
         el_file_close(&in);
         return el_errorf(EL_E_USAGE, "%s: the target is %llu bytes; the image needs %llu (%llu "
                          "bytes at offset %llu)", target, (unsigned long long)tsize,

@@ -224,7 +224,7 @@ static el_status resolve_ctx(const el_model *m, const llama_cfg *c, uint32_t wan
                              uint32_t *ctx) {
     if (want == 0) want = c->max_pos;
     if (want == 0)
-        return el_errorf(EL_E_USAGE, "%s: the config states no max_position_embeddings: pass "
+        return el_errorf(EL_E_INVALID, "%s: the config states no max_position_embeddings: pass "
                          "--ctx", m->path);
     if (c->max_pos && want > c->max_pos)
         return el_errorf(EL_E_USAGE, "--ctx %u: %s was trained for at most %u positions", want,
