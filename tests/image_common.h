@@ -7,6 +7,8 @@
 
 #include "loader/image.h"
 
+#include <dirent.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -60,6 +62,37 @@ static inline long img_tensor_diffs(const el_model *a, const el_model *b) {
         }
     }
     return bad;
+}
+
+/* Files in dir whose name holds ".tmp." (pack's temporary files). */
+static inline int img_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp.")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+/* True if the file at path holds exactly want[0..want_len). */
+static inline bool img_same_file(const char *path, const char *want, size_t want_len) {
+    size_t n = 0;
+    char *b = el_test_read_file(path, &n);
+    bool same = b && n == want_len && !memcmp(b, want, n);
+    free(b);
+    return same;
+}
+
+/* el_test_run_cli with printf-style arguments. */
+static inline int img_cli(char **out, char **err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int img_cli(char **out, char **err, const char *fmt, ...) {
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return el_test_run_cli(args, out, err);
 }
 
 static inline const char *img_stories(void) {

@@ -6,18 +6,6 @@
 // ctest-labels: quick
 #include "tests/image_common.h"
 
-#include <stdarg.h>
-
-static int cli(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cli(char **out, char **err, const char *fmt, ...) {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return el_test_run_cli(args, out, err);
-}
-
 static void expect(int want, const char *needle, int rc, char *err, const char *what) {
     if (rc != want || (needle && (!err || !strstr(err, needle)))) {
         fprintf(stderr, "   %s: exit %d (want %d), stderr: %s\n", what, rc, want, err ? err : "");
@@ -28,30 +16,30 @@ static void expect(int want, const char *needle, int rc, char *err, const char *
 
 static void duplicates(const char *stories, const char *img) {
     char *err = NULL;
-    int rc = cli(NULL, &err, "generate '%s' -n 3 -n 5 --temp 0", stories);
+    int rc = img_cli(NULL, &err, "generate '%s' -n 3 -n 5 --temp 0", stories);
     expect(1, "-n given twice", rc, err, "-n -n");
-    rc = cli(NULL, &err, "generate '%s' -n 3 --steps 5 --temp 0", stories);
+    rc = img_cli(NULL, &err, "generate '%s' -n 3 --steps 5 --temp 0", stories);
     expect(1, "--steps given after -n", rc, err, "-n --steps");
-    rc = cli(NULL, &err, "generate '%s' --ctx 16 --ctx 32 -n 1", stories);
+    rc = img_cli(NULL, &err, "generate '%s' --ctx 16 --ctx 32 -n 1", stories);
     expect(1, "--ctx given twice", rc, err, "--ctx --ctx");
-    rc = cli(NULL, &err, "load '%s' --progress --no-progress", stories);
+    rc = img_cli(NULL, &err, "load '%s' --progress --no-progress", stories);
     expect(1, "--no-progress given after --progress", rc, err, "--progress --no-progress");
-    rc = cli(NULL, &err, "pack '%s' -o a.elimg --output b.elimg", stories);
+    rc = img_cli(NULL, &err, "pack '%s' -o a.elimg --output b.elimg", stories);
     expect(1, "given after -o", rc, err, "pack -o --output");
-    rc = cli(NULL, &err, "verify '%s' --offset 0 --offset 0", img);
+    rc = img_cli(NULL, &err, "verify '%s' --offset 0 --offset 0", img);
     expect(1, "--offset given twice", rc, err, "verify --offset twice");
-    rc = cli(NULL, &err, "tokenize '%s' --json --json hello", stories);
+    rc = img_cli(NULL, &err, "tokenize '%s' --json --json hello", stories);
     expect(1, "--json given twice", rc, err, "tokenize --json twice");
     /* Values that look like options are values. */
-    rc = cli(NULL, &err, "generate '%s' -p -n -n 2 --temp 0", stories);
+    rc = img_cli(NULL, &err, "generate '%s' -p -n -n 2 --temp 0", stories);
     expect(0, NULL, rc, err, "-p -n -n 2");
 }
 
 static void offsets(const char *img) {
     char *err = NULL, *out = NULL;
-    expect(0, NULL, cli(NULL, &err, "verify '%s' --offset 0", img), err, "verify --offset 0");
-    expect(0, NULL, cli(NULL, &err, "load '%s' --offset 0 --no-progress", img), err, "load --offset 0");
-    expect(0, NULL, cli(NULL, &err, "inspect '%s' --offset 0", img), err, "inspect --offset 0");
+    expect(0, NULL, img_cli(NULL, &err, "verify '%s' --offset 0", img), err, "verify --offset 0");
+    expect(0, NULL, img_cli(NULL, &err, "load '%s' --offset 0 --no-progress", img), err, "load --offset 0");
+    expect(0, NULL, img_cli(NULL, &err, "inspect '%s' --offset 0", img), err, "inspect --offset 0");
     char target[1200];
     snprintf(target, sizeof target, "%s", el_test_path("target.bin"));
     size_t n = 0;
@@ -60,14 +48,14 @@ static void offsets(const char *img) {
     free(b);
     static const char *const big[] = {"18446744073709551615", "18446744073709547520"};
     for (int i = 0; i < 2; i++) {
-        int rc = cli(&out, &err, "flash '%s' '%s' --offset %s", img, target, big[i]);
+        int rc = img_cli(&out, &err, "flash '%s' '%s' --offset %s", img, target, big[i]);
         /* The offset as given; no sum that wrapped around 2^64 (smaller than the image). */
         bool ok = rc == 1 && err && strstr(err, big[i]) && strstr(err, "2^64");
         if (!ok) fprintf(stderr, "   flash --offset %s: exit %d: %s\n", big[i], rc, err ? err : "");
         EL_CHECK(ok);
         free(err);
         free(out);
-        rc = cli(NULL, &err, "verify '%s' --offset %s", img, big[i]);
+        rc = img_cli(NULL, &err, "verify '%s' --offset %s", img, big[i]);
         ok = rc == 2 && err && strstr(err, big[i]);
         if (!ok) fprintf(stderr, "   verify --offset %s: exit %d: %s\n", big[i], rc, err ? err : "");
         EL_CHECK(ok);
@@ -77,9 +65,9 @@ static void offsets(const char *img) {
 
 static void context(const char *stories) {
     char *err = NULL;
-    int rc = cli(NULL, &err, "generate '%s' --ctx 16 -n 20 -p 'Once upon a time' --temp 0", stories);
+    int rc = img_cli(NULL, &err, "generate '%s' --ctx 16 -n 20 -p 'Once upon a time' --temp 0", stories);
     expect(6, "--ctx 25", rc, err, "prompt + -n past --ctx");
-    rc = cli(NULL, &err, "generate '%s' -n 600 -p 'Once upon a time' --temp 0", stories);
+    rc = img_cli(NULL, &err, "generate '%s' -n 600 -p 'Once upon a time' --temp 0", stories);
     expect(6, "512", rc, err, "prompt + -n past the model's positions");
     /* A config without max_position_embeddings: 2 (the input lacks it), pass --ctx. */
     char dir[1200], from[1300], to[1300];
@@ -103,16 +91,16 @@ static void context(const char *stories) {
     snprintf(to, sizeof to, "%s/config.json", dir);
     EL_CHECK(cfg && el_test_write_file(to, cfg, n));
     free(cfg);
-    rc = cli(NULL, &err, "plan '%s'", dir);
+    rc = img_cli(NULL, &err, "plan '%s'", dir);
     expect(2, "pass --ctx", rc, err, "no max_position_embeddings");
-    expect(0, NULL, cli(NULL, &err, "plan '%s' --ctx 16", dir), err, "--ctx given");
+    expect(0, NULL, img_cli(NULL, &err, "plan '%s' --ctx 16", dir), err, "--ctx given");
 }
 
 /* --mlock / --hugepages: when the memory report does not say "locked" / "huge pages", a
  * warning says the arena runs without them. */
 static void arena_flags(const char *stories) {
     char *out = NULL, *err = NULL;
-    int rc = cli(&out, &err, "load '%s' --mlock --hugepages --no-progress", stories);
+    int rc = img_cli(&out, &err, "load '%s' --mlock --hugepages --no-progress", stories);
     EL_CHECK(rc == 0 && out && err);
     if (out && err) {
         bool locked = strstr(out, ", locked") != NULL, huge = strstr(out, "huge pages") != NULL;

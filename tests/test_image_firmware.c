@@ -10,11 +10,9 @@
 
 #include "platform/crc32c.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <sys/file.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -23,32 +21,7 @@
 
 static char g_dir[1024];
 
-static int temp_files(void) {
-    DIR *d = opendir(g_dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp.")) n++;
-    if (d) closedir(d);
-    return n;
-}
-
-static bool same_file(const char *path, const char *want, size_t want_len) {
-    size_t n = 0;
-    char *b = el_test_read_file(path, &n);
-    bool same = b && n == want_len && !memcmp(b, want, n);
-    free(b);
-    return same;
-}
-
-static int cli(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int cli(char **err, const char *fmt, ...) {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return el_test_run_cli(args, NULL, err);
-}
+static int temp_files(void) { return img_temp_files(g_dir); }
 
 /* -o a symlink, FIFO, directory or device: refused (exit 1, the reason named), nothing
  * changed; --write-through writes to the link's target / into the FIFO. */
@@ -62,17 +35,17 @@ static void pack_outputs(const char *src, const char *ref) {
     snprintf(sub, sizeof sub, "%s/subdir", g_dir);
     EL_CHECK(el_test_write_file(target, "keep", 4));
     EL_CHECK(symlink(target, link) == 0);
-    EL_CHECK(cli(&err, "pack '%s' -o '%s' --chunk 64K", src, link) == 1);
+    EL_CHECK(img_cli(NULL, &err, "pack '%s' -o '%s' --chunk 64K", src, link) == 1);
     EL_CHECK(err && strstr(err, "symbolic link") && strstr(err, "--write-through"));
     free(err);
     struct stat st;
-    EL_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && same_file(target, "keep", 4));
+    EL_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && img_same_file(target, "keep", 4));
     /* --write-through: the link stays a link, its target becomes the image. */
-    EL_CHECK(cli(NULL, "pack '%s' -o '%s' --chunk 64K --write-through", src, link) == 0);
-    EL_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && same_file(target, ref_bytes, ref_len));
+    EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s' --chunk 64K --write-through", src, link) == 0);
+    EL_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && img_same_file(target, ref_bytes, ref_len));
 
     EL_CHECK(mkfifo(fifo, 0600) == 0);
-    EL_CHECK(cli(&err, "pack '%s' -o '%s' --chunk 64K", src, fifo) == 1);
+    EL_CHECK(img_cli(NULL, &err, "pack '%s' -o '%s' --chunk 64K", src, fifo) == 1);
     EL_CHECK(err && strstr(err, "FIFO"));
     free(err);
     EL_CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
@@ -87,16 +60,16 @@ static void pack_outputs(const char *src, const char *ref) {
             if (write(out, buf, (size_t)r) != r) _exit(1);
         _exit(0);
     }
-    EL_CHECK(cli(NULL, "pack '%s' -o '%s' --chunk 64K --write-through", src, fifo) == 0);
+    EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s' --chunk 64K --write-through", src, fifo) == 0);
     int rst = 0;
     waitpid(reader, &rst, 0);
     char got[1200];
     snprintf(got, sizeof got, "%s/from_fifo.bin", g_dir);
-    EL_CHECK(WIFEXITED(rst) && WEXITSTATUS(rst) == 0 && same_file(got, ref_bytes, ref_len));
+    EL_CHECK(WIFEXITED(rst) && WEXITSTATUS(rst) == 0 && img_same_file(got, ref_bytes, ref_len));
     EL_CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
 
     EL_CHECK(mkdir(sub, 0755) == 0);
-    EL_CHECK(cli(&err, "pack '%s' -o '%s' --write-through", src, sub) == 1);
+    EL_CHECK(img_cli(NULL, &err, "pack '%s' -o '%s' --write-through", src, sub) == 1);
     EL_CHECK(err && strstr(err, "directory"));
     free(err);
     EL_CHECK(lstat(sub, &st) == 0 && S_ISDIR(st.st_mode));
@@ -107,11 +80,11 @@ static void pack_outputs(const char *src, const char *ref) {
     char node[1200];
     snprintf(node, sizeof node, "%s/null", g_dir);
     if (mknod(node, S_IFCHR | 0666, makedev(1, 3)) == 0) {
-        EL_CHECK(cli(&err, "pack '%s' -o '%s'", src, node) == 1);
+        EL_CHECK(img_cli(NULL, &err, "pack '%s' -o '%s'", src, node) == 1);
         EL_CHECK(err && strstr(err, "character device"));
         free(err);
         EL_CHECK(lstat(node, &st) == 0 && S_ISCHR(st.st_mode));
-        EL_CHECK(cli(NULL, "pack '%s' -o '%s' --write-through", src, node) == 0);
+        EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s' --write-through", src, node) == 0);
         EL_CHECK(lstat(node, &st) == 0 && S_ISCHR(st.st_mode));
         unlink(node);
     } else {
@@ -153,7 +126,7 @@ static void pack_killed(const char *big, const char *out) {
     EL_CHECK(el_test_write_file(live, "being written", 13));
     int fd = open(live, O_RDONLY);
     EL_CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
-    EL_CHECK(cli(NULL, "pack '%s' -o '%s' --chunk 64K", big, out) == 0);
+    EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s' --chunk 64K", big, out) == 0);
     EL_CHECK(access(stale, F_OK) != 0 && access(live, F_OK) == 0);
     close(fd);
     unlink(live);
@@ -186,14 +159,14 @@ static void corrupt_tokenizer(void) {
     b = el_test_read_file(tsrc, &n);
     EL_CHECK(b && el_test_write_file(tok, b, n));
     free(b);
-    EL_CHECK(cli(NULL, "tokenize '%s' 'Once upon a time'", model) == 0);
+    EL_CHECK(img_cli(NULL, NULL, "tokenize '%s' 'Once upon a time'", model) == 0);
     EL_CHECK(el_test_write_file(tj, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0", 41));
-    EL_CHECK(cli(&err, "tokenize '%s' 'Once upon a time'", model) == 2);
+    EL_CHECK(img_cli(NULL, &err, "tokenize '%s' 'Once upon a time'", model) == 2);
     EL_CHECK(err && strstr(err, "tokenizer.json"));
     free(err);
     char img[1300];
     snprintf(img, sizeof img, "%s/stories.elimg", g_dir);
-    EL_CHECK(cli(&err, "pack '%s' -o '%s'", model, img) == 2);
+    EL_CHECK(img_cli(NULL, &err, "pack '%s' -o '%s'", model, img) == 2);
     EL_CHECK(err && strstr(err, "tokenizer.json") && strstr(err, "refusing to pack"));
     free(err);
     EL_CHECK(access(img, F_OK) != 0 && temp_files() == 0);
@@ -217,13 +190,13 @@ static void corrupt_tokenizer(void) {
     for (int i = 5; i < 50; i++) o += (size_t)snprintf(v + o, sizeof v - o, "w%d\n", i);
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", bdir);
     EL_CHECK(el_test_write_file(vocab, v, o));
-    EL_CHECK(cli(NULL, "tokenize '%s' 'w7 w9'", bdir) == 0);
+    EL_CHECK(img_cli(NULL, NULL, "tokenize '%s' 'w7 w9'", bdir) == 0);
     snprintf(tj, sizeof tj, "%s/tokenizer.json", bdir);
     EL_CHECK(el_test_write_file(tj, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": ", 41));
-    EL_CHECK(cli(&err, "tokenize '%s' 'w7 w9'", bdir) == 2);
+    EL_CHECK(img_cli(NULL, &err, "tokenize '%s' 'w7 w9'", bdir) == 2);
     EL_CHECK(err && strstr(err, "tokenizer.json"));
     free(err);
-    EL_CHECK(cli(&err, "pack '%s' -o '%s'", bdir, img) == 2);
+    EL_CHECK(img_cli(NULL, &err, "pack '%s' -o '%s'", bdir, img) == 2);
     EL_CHECK(err && strstr(err, "tokenizer.json"));
     free(err);
 }
@@ -245,11 +218,11 @@ static void flash_verifies_first(const char *good) {
     bytes[at] ^= 0x40;
     EL_CHECK(el_test_write_file(bad, bytes, n));
     bytes[at] ^= 0x40;
-    EL_CHECK(cli(&err, "flash '%s' '%s'", bad, target) == 2);
+    EL_CHECK(img_cli(NULL, &err, "flash '%s' '%s'", bad, target) == 2);
     EL_CHECK(err && strstr(err, "chunk") && strstr(err, "nothing was written"));
     free(err);
-    EL_CHECK(same_file(target, bytes, n));
-    EL_CHECK(cli(NULL, "verify '%s'", target) == 0);
+    EL_CHECK(img_same_file(target, bytes, n));
+    EL_CHECK(img_cli(NULL, NULL, "verify '%s'", target) == 0);
     free(bytes);
 }
 
@@ -265,7 +238,7 @@ int main(void) {
         {"w1", EL_DT_F32, 2, {1024, 1024}}, {"w2", EL_DT_F16, 2, {1024, 2048}},
     };
     EL_CHECK(el_test_write_safetensors(big, bigt, 2, 9));
-    EL_CHECK(cli(NULL, "pack '%s' -o '%s' --chunk 64K", src, ref) == 0);
+    EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s' --chunk 64K", src, ref) == 0);
     pack_outputs(src, ref);
     pack_killed(big, out);
     corrupt_tokenizer();
