@@ -9,6 +9,7 @@
 #include "tests/image_common.h"
 
 #include "platform/crc32c.h"
+#include <stdint.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -135,6 +136,77 @@ static void pack_killed(const char *big, const char *out) {
     EL_CHECK_OK(el_image_verify(out, 0, &r));
 }
 
+static void put32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Inside an image: a valid tokenizer.json (512 tokens, as stories260K) is packed next to
+ * tok512.bin, then its stored bytes are damaged and every CRC made to match again (as an
+ * older pack would have stored a corrupt file): verify passes, but tokenize refuses the
+ * image's tokenizer.json instead of falling back to its tok512.bin. dir holds the model. */
+static void in_image(const char *dir, const char *img) {
+    char tj[1300];
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    static char json[16384];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\","
+                                "\"byte_fallback\":true,\"unk_token\":\"<unk>\",\"merges\":[],\"vocab\":{"
+                                "\"<unk>\":0,\"<s>\":1,\"</s>\":2");
+    for (int i = 3; i < 512; i++)
+        o += (size_t)(i < 259 ? snprintf(json + o, sizeof json - o, ",\"<0x%02X>\":%d", i - 3, i)
+                              : snprintf(json + o, sizeof json - o, ",\"t%d\":%d", i, i));
+    o += (size_t)snprintf(json + o, sizeof json - o,
+                          "}},\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\u2581\","
+                          "\"prepend_scheme\":\"first\",\"split\":false},\"decoder\":{\"type\":"
+                          "\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\","
+                          "\"split\":false}}");
+    EL_CHECK(el_test_write_file(tj, json, o));
+    char model[1300];
+    snprintf(model, sizeof model, "%s/stories260K.bin", dir);
+    EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s'", model, img) == 0);
+    size_t n = 0;
+    uint8_t *b = (uint8_t *)el_test_read_file(img, &n);
+    el_img_meta meta;
+    EL_CHECK(b && el_img_meta_parse_memory(b, n, "img", &meta) == EL_OK);
+    if (!b) return;
+    const el_img_side *side = NULL;
+    for (uint32_t i = 0; i < meta.side_count; i++)
+        if (!strcmp(meta.side[i].name, "tokenizer.json")) side = &meta.side[i];
+    EL_CHECK(side != NULL);
+    if (side) {
+        /* Damage byte 0 so that the new CRC prints as many digits as the old one: the
+         * manifest keeps its size and only its CRC and the header's change. */
+        char old_crc[32], new_crc[32];
+        snprintf(old_crc, sizeof old_crc, "\"crc32c\":%u", side->crc);
+        uint8_t *f = b + side->offset;
+        bool done = false;
+        for (int c = '!'; c < 0x7f && !done; c++) {
+            if (c == '{' || c == ' ') continue;
+            f[0] = (uint8_t)c;
+            snprintf(new_crc, sizeof new_crc, "\"crc32c\":%u", el_crc32c(0, f, (size_t)side->size));
+            done = strlen(new_crc) == strlen(old_crc);
+        }
+        char *man = (char *)b + meta.h.manifest_offset;
+        char *hit = done ? memmem(man, (size_t)meta.h.manifest_size, old_crc, strlen(old_crc)) : NULL;
+        EL_CHECK(hit != NULL);
+        if (hit) {
+            memcpy(hit, new_crc, strlen(new_crc));
+            put32(b + 80, el_crc32c(0, man, (size_t)meta.h.manifest_size));
+            put32(b + 124, el_crc32c(0, b, 124));
+        }
+        EL_CHECK(el_test_write_file(img, b, n));
+        char *err = NULL;
+        EL_CHECK(img_cli(NULL, NULL, "verify '%s'", img) == 0); /* the container is whole */
+        EL_CHECK(img_cli(NULL, &err, "tokenize '%s' 'Once upon a time'", img) == 2);
+        if (!err || !strstr(err, "tokenizer.json")) fprintf(stderr, "   stderr: %s\n", err ? err : "");
+        EL_CHECK(err && strstr(err, "tokenizer.json"));
+        free(err);
+    }
+    el_img_meta_free(&meta);
+    free(b);
+    unlink(img);
+    unlink(tj);
+}
+
 /* A corrupt tokenizer.json next to a working tok512.bin (llama2.c) or vocab.txt (BERT):
  * tokenize and pack exit 2 naming it; they never fall back to the other file. */
 static void corrupt_tokenizer(void) {
@@ -170,6 +242,7 @@ static void corrupt_tokenizer(void) {
     EL_CHECK(err && strstr(err, "tokenizer.json") && strstr(err, "refusing to pack"));
     free(err);
     EL_CHECK(access(img, F_OK) != 0 && temp_files() == 0);
+    in_image(dir, img);
 
     /* BERT: tokenizer.json (corrupt) and vocab.txt. */
     char bdir[1200], vocab[1300];
