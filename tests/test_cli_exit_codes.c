@@ -37,9 +37,13 @@ static void duplicates(const char *stories, const char *img) {
 
 static void offsets(const char *img) {
     char *err = NULL, *out = NULL;
-    expect(0, NULL, img_cli(NULL, &err, "verify '%s' --offset 0", img), err, "verify --offset 0");
-    expect(0, NULL, img_cli(NULL, &err, "load '%s' --offset 0 --no-progress", img), err, "load --offset 0");
-    expect(0, NULL, img_cli(NULL, &err, "inspect '%s' --offset 0", img), err, "inspect --offset 0");
+    int rc;
+    rc = img_cli(NULL, &err, "verify '%s' --offset 0", img);
+    expect(0, NULL, rc, err, "verify --offset 0");
+    rc = img_cli(NULL, &err, "load '%s' --offset 0 --no-progress", img);
+    expect(0, NULL, rc, err, "load --offset 0");
+    rc = img_cli(NULL, &err, "inspect '%s' --offset 0", img);
+    expect(0, NULL, rc, err, "inspect --offset 0");
     char target[1200];
     snprintf(target, sizeof target, "%s", el_test_path("target.bin"));
     size_t n = 0;
@@ -93,7 +97,8 @@ static void context(const char *stories) {
     free(cfg);
     rc = img_cli(NULL, &err, "plan '%s'", dir);
     expect(2, "pass --ctx", rc, err, "no max_position_embeddings");
-    expect(0, NULL, img_cli(NULL, &err, "plan '%s' --ctx 16", dir), err, "--ctx given");
+    rc = img_cli(NULL, &err, "plan '%s' --ctx 16", dir);
+    expect(0, NULL, rc, err, "--ctx given");
 }
 
 /* --mlock / --hugepages: when the memory report does not say "locked" / "huge pages", a
