@@ -189,8 +189,8 @@ int el_cmd_generate(int argc, char **argv) {
     int32_t *prompt_ids = NULL;
     size_t n_prompt = 0;
     if (o.json) {
-        /* The prompt's ids for the report; the encoder needs len + 2 ids of room. */
-        size_t cap = strlen(prompt) + 2;
+        /* The prompt's ids for the report; room as in cmd_tokenize.c (3 per byte + 8). */
+        size_t cap = 3 * strlen(prompt) + 8;
         prompt_ids = malloc(cap * sizeof *prompt_ids);
         g.cap = (size_t)steps;
         g.ids = malloc((g.cap ? g.cap : 1) * sizeof *g.ids);

@@ -95,6 +95,24 @@ static inline int img_cli(char **out, char **err, const char *fmt, ...) {
     return el_test_run_cli(args, out, err);
 }
 
+/* A tokenizer.json for stories260K's 512 ids: BPE with byte fallback (ids 3..258 are
+ * <0x00>..<0xFF>), no merges, Metaspace; every text encodes to byte tokens. */
+static inline bool img_write_tok512(const char *path) {
+    static char json[16384];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\","
+                                "\"byte_fallback\":true,\"unk_token\":\"<unk>\",\"merges\":[],\"vocab\":{"
+                                "\"<unk>\":0,\"<s>\":1,\"</s>\":2");
+    for (int i = 3; i < 512; i++)
+        o += (size_t)(i < 259 ? snprintf(json + o, sizeof json - o, ",\"<0x%02X>\":%d", i - 3, i)
+                              : snprintf(json + o, sizeof json - o, ",\"t%d\":%d", i, i));
+    o += (size_t)snprintf(json + o, sizeof json - o,
+                          "}},\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\u2581\","
+                          "\"prepend_scheme\":\"first\",\"split\":false},\"decoder\":{\"type\":"
+                          "\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\","
+                          "\"split\":false}}");
+    return el_test_write_file(path, json, o);
+}
+
 static inline const char *img_stories(void) {
     static char path[1200];
     struct stat st;

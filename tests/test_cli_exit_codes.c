@@ -101,6 +101,24 @@ static void context(const char *stories) {
     expect(0, NULL, rc, err, "--ctx given");
 }
 
+/* A tokenizer whose ids outnumber the text's bytes (byte fallback after Metaspace: a
+ * space is 3 byte tokens): tokenize and generate --json give the ids, not exit 3. */
+static void many_ids(const char *stories) {
+    const char *tok = el_test_path("tok512.json");
+    EL_CHECK(img_write_tok512(tok));
+    char *out = NULL, *err = NULL;
+    int rc = img_cli(&out, &err, "tokenize '%s' --tokenizer '%s' 'a b c'", stories, tok);
+    int count = 0;
+    for (char *p = out; p && *p; p++) count += *p == ' ';
+    if (rc != 0 || count + 1 != 13) fprintf(stderr, "   tokenize: exit %d: %s%s\n", rc, out ? out : "", err ? err : "");
+    EL_CHECK(rc == 0 && count + 1 == 13); /* BOS + 3 x (3 bytes of U+2581 + 1) */
+    free(out);
+    free(err);
+    rc = img_cli(&out, NULL, "generate '%s' --tokenizer '%s' -p 'a b c' -n 2 --json --temp 0", stories, tok);
+    EL_CHECK(rc == 0 && out && strstr(out, "\"prompt_ids\":[1,"));
+    free(out);
+}
+
 /* --mlock / --hugepages: when the memory report does not say "locked" / "huge pages", a
  * warning says the arena runs without them. */
 static void arena_flags(const char *stories) {
@@ -129,6 +147,7 @@ int main(void) {
     offsets(img);
     context(stories);
     arena_flags(stories);
+    many_ids(stories);
     el_test_tmpdir_cleanup();
     return el_test_finish("test_cli_exit_codes");
 }

@@ -147,19 +147,7 @@ static void put32(uint8_t *p, uint32_t v) {
 static void in_image(const char *dir, const char *img) {
     char tj[1300];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
-    static char json[16384];
-    size_t o = (size_t)snprintf(json, sizeof json, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\","
-                                "\"byte_fallback\":true,\"unk_token\":\"<unk>\",\"merges\":[],\"vocab\":{"
-                                "\"<unk>\":0,\"<s>\":1,\"</s>\":2");
-    for (int i = 3; i < 512; i++)
-        o += (size_t)(i < 259 ? snprintf(json + o, sizeof json - o, ",\"<0x%02X>\":%d", i - 3, i)
-                              : snprintf(json + o, sizeof json - o, ",\"t%d\":%d", i, i));
-    o += (size_t)snprintf(json + o, sizeof json - o,
-                          "}},\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\u2581\","
-                          "\"prepend_scheme\":\"first\",\"split\":false},\"decoder\":{\"type\":"
-                          "\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\","
-                          "\"split\":false}}");
-    EL_CHECK(el_test_write_file(tj, json, o));
+    EL_CHECK(img_write_tok512(tj));
     char model[1300];
     snprintf(model, sizeof model, "%s/stories260K.bin", dir);
     EL_CHECK(img_cli(NULL, NULL, "pack '%s' -o '%s'", model, img) == 0);
