@@ -562,7 +562,10 @@ static el_status temp_link(int fd, const char *dir, const char *base, char *name
         suffix[6] = 0;
         int k = snprintf(name, cap, "%s/.%s.tmp.%s", dir, base, suffix);
         if (k < 0 || (size_t)k >= cap) return el_errorf(EL_E_USAGE, "%s/%s: path too long", dir, base);
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0) return EL_OK;
+        /* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd works for anyone. */
+        if (linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) == 0 ||
+            (errno != EEXIST && linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0))
+            return EL_OK;
         if (errno != EEXIST)
             return el_errorf(EL_E_IO, "%s: cannot link the temporary file: %s", name, strerror(errno));
     }
