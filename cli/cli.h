@@ -36,6 +36,10 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o);
  * -o/--output, --progress/--no-progress): prints the usage error and returns 1; 0 for a
  * first use or a non-option argument. Commands call it on every option they consume. */
 int el_cli_once(const char *arg);
+/* Where the image in path starts: *offset (--offset) when non-zero, else the active slot
+ * of an A/B layout (docs/FORMAT.md) when path has one, else 0. EL_E_INVALID (message set)
+ * when path has an A/B header and neither copy is valid. */
+el_status el_cli_resolve_offset(const char *path, uint64_t *offset);
 /* --offset BYTES: a size as el_size_parse, or 0. */
 int el_cli_parse_offset(const char *v, uint64_t *out);
 /* Prints the common options' help lines. */

@@ -86,7 +86,9 @@ int el_cmd_pack(int argc, char **argv) {
     return 0;
 }
 
-/* IMG [--offset B] or IMG TARGET [--offset B]. */
+static bool g_flash_ab; /* flash --ab */
+
+/* IMG [--offset B] or IMG TARGET [--offset B] (flash: or --ab). */
 static int parse_paths(int argc, char **argv, const char *help, const char **a, const char **b,
                        uint64_t *offset) {
     *a = *b = NULL;
@@ -97,6 +99,10 @@ static int parse_paths(int argc, char **argv, const char *help, const char **a, 
             return -1;
         }
         if (el_cli_once(argv[i])) return 1;
+        if (!strcmp(argv[i], "--ab") && !strcmp(argv[0], "flash")) {
+            g_flash_ab = true;
+            continue;
+        }
         if (!strcmp(argv[i], "--offset")) {
             if (i + 1 >= argc) return el_cli_usage("%s: --offset needs a value", argv[0]);
             if (el_cli_parse_offset(argv[++i], offset)) return 1;
@@ -121,7 +127,13 @@ int el_cmd_verify(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     if (!img || extra) return el_cli_usage("verify IMG: expected exactly one image");
     el_image_verify_report r;
-    el_status s = el_image_verify(img, offset, &r);
+    el_image_ab ab;
+    memset(&ab, 0, sizeof ab);
+    el_status s = offset ? EL_OK : el_image_ab_resolve(img, &offset, &ab);
+    if (s == EL_OK && offset && ab.slot_offset[1])
+        printf("%s: A/B layout, generation %llu: slot %c active (offset %llu)\n", img,
+               (unsigned long long)ab.generation, ab.active ? 'B' : 'A', (unsigned long long)offset);
+    if (s == EL_OK) s = el_image_verify(img, offset, &r);
     if (s != EL_OK) return el_cli_fail(s);
     char a[32], b[32];
     printf("%s: ok: %u chunks (%s stored, %s raw), %u stored files, every CRC32C matches\n", img,
@@ -134,14 +146,28 @@ int el_cmd_flash(int argc, char **argv) {
     const char *img, *target;
     uint64_t offset;
     int rc = parse_paths(argc, argv,
-                         "usage: edgeload flash IMG TARGET [--offset BYTES]\n"
-                         "Writes IMG to TARGET (block device, partition or existing file) at --offset with\n"
-                         "aligned writes, fsyncs, then reads it back and verifies every CRC. Refuses a target\n"
-                         "smaller than offset + image and a target that is (or holds) a mounted filesystem.\n",
+                         "usage: edgeload flash IMG TARGET [--offset BYTES | --ab]\n"
+                         "Verifies every CRC of IMG, writes it to TARGET (block device, partition or existing\n"
+                         "file) at --offset with aligned writes, fsyncs, then reads it back and verifies every\n"
+                         "CRC. Refuses a target smaller than offset + image and a target that is (or holds) a\n"
+                         "mounted filesystem. --ab: TARGET holds two slots and a header naming the good one\n"
+                         "(made on first use); the image goes to the other slot and the header switches to it\n"
+                         "only once it verifies (docs/FORMAT.md). Commands that read TARGET use its active slot.\n",
                          &img, &target, &offset);
     if (rc) return rc < 0 ? 0 : rc;
     if (!img || !target) return el_cli_usage("flash IMG TARGET: missing %s", img ? "TARGET" : "IMG");
     el_image_verify_report r;
+    if (g_flash_ab) {
+        if (offset) return el_cli_usage("flash: --ab places the image itself; drop --offset");
+        el_image_ab ab;
+        el_status s = el_image_flash_ab(img, target, &ab, &r);
+        if (s != EL_OK) return el_cli_fail(s);
+        printf("flashed %s -> %s slot %c (offset %llu), generation %llu; read back: %u chunks, every "
+               "CRC32C matches; the header now names slot %c\n", img, target, ab.active ? 'B' : 'A',
+               (unsigned long long)ab.slot_offset[ab.active], (unsigned long long)ab.generation,
+               r.chunks, ab.active ? 'B' : 'A');
+        return 0;
+    }
     el_status s = el_image_flash(img, target, offset, &r);
     if (s != EL_OK) return el_cli_fail(s);
     char a[32];

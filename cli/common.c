@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include "cli/board.h"
+#include "loader/image.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -65,6 +66,13 @@ int el_cli_once(const char *arg) {
         seen[n_seen++] = c;
     }
     return 0;
+}
+
+el_status el_cli_resolve_offset(const char *path, uint64_t *offset) {
+    if (*offset || !path) return EL_OK;
+    el_status s = el_image_ab_resolve(path, offset, NULL);
+    /* Folders and unreadable paths are the model open's to report. */
+    return s == EL_E_INVALID ? s : EL_OK;
 }
 
 int el_cli_parse_offset(const char *v, uint64_t *out) {
@@ -219,7 +227,8 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
         out->board_threads = b.default_threads;
     }
     el_model_open_params op = {.tokenizer_path = o->tokenizer, .offset = o->offset};
-    el_status s = el_model_open(o->model, &op, &out->model);
+    el_status s = el_cli_resolve_offset(o->model, &op.offset);
+    if (s == EL_OK) s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
     el_plan_params pp = o->plan;
     pp.memory = EL_MEMORY_HOST;
