@@ -854,19 +854,21 @@ int el_cmd_serve(int argc, char **argv) {
             el_size_format(L.arena_bytes, a, sizeof a), lp.max, el_size_format(bytes, b, sizeof b),
             sock_path ? sock_path : "stdin/stdout");
     lp.lfd = lfd;
+    int stdout_fl = -1; /* stdout's flags to restore: the file description may be shared */
     if (lfd < 0) {
         /* A pipe or socket on stdout gets non-blocking writes, so a reader that stops
          * reading cannot hold a stop signal (write_full waits with a deadline). */
         struct stat ob;
         if (fstat(1, &ob) == 0 && (S_ISFIFO(ob.st_mode) || S_ISSOCK(ob.st_mode))) {
-            int fl = fcntl(1, F_GETFL);
-            if (fl >= 0) fcntl(1, F_SETFL, fl | O_NONBLOCK);
+            stdout_fl = fcntl(1, F_GETFL);
+            if (stdout_fl >= 0) fcntl(1, F_SETFL, stdout_fl | O_NONBLOCK);
         }
         client_open(&lp.c[0], 0, 1);
     } else {
         fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
     }
     int end = serve_loop(&sv, &lp);
+    if (stdout_fl >= 0) fcntl(1, F_SETFL, stdout_fl);
     rc = 0;
     if (end == LINE_ERROR && lfd < 0) {
         int e = sv.out.failed ? sv.out.err : errno;

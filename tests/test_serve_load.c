@@ -4,7 +4,8 @@
  * lines, one that sends half a line and stops. Asserts every fast request is answered
  * within a bound (the --io-timeout a non-reading client may cost, plus slack), the hostile
  * ones get errors or are dropped, more connections than slots get "busy", VmHWM stays
- * flat, and SIGTERM in the middle of a long generation exits 0 within a second. */
+ * flat, and SIGTERM in the middle of a long generation exits 0 within a second.
+ * EL_SERVE_LOAD_REQUESTS=N runs N requests per fast client (a soak of minutes). */
 // ctest-labels: serve;cli
 // ctest-timeout: 120
 #include "tests/llama_fixture.h"
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 #define N_FAST 45
-#define M_REQ 20
+static int M_REQ = 20; /* $EL_SERVE_LOAD_REQUESTS for a longer soak */
 #define SLOTS 52
 #define IO_TIMEOUT_S 1
 /* A fast request waits at most for the generations queued before it (each a few ms) and
@@ -144,6 +145,8 @@ static uint64_t status_bytes(const char *key) { return el_test_proc_status_bytes
 
 int main(void) {
     fixture_require_stories();
+    const char *soak = getenv("EL_SERVE_LOAD_REQUESTS");
+    if (soak && atoi(soak) > 0) M_REQ = atoi(soak);
     snprintf(g_sock, sizeof g_sock, "%s", el_test_path("load.sock"));
     char slots[16], io[16];
     snprintf(slots, sizeof slots, "%d", SLOTS);
