@@ -153,7 +153,7 @@ int main(void) {
     snprintf(io, sizeof io, "%d", IO_TIMEOUT_S);
     const char *args[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", "--threads", "1",
                           "--socket", g_sock, "--max-clients", slots, "--io-timeout", io,
-                          "--idle-timeout", "60", NULL};
+                          "--idle-timeout", M_REQ > 100 ? "36000" : "60", NULL};
     EL_CHECK(el_test_proc_start(&g_p, args, el_test_path("serve.err")));
     int warm = connect_sock();
     EL_CHECK(warm >= 0);
@@ -283,6 +283,20 @@ int main(void) {
     }
     free(err);
     close(longc);
+    /* A silent connection is closed after --idle-timeout, with a line saying so. */
+    const char *args2[] = {"serve", STORIES_BIN, "--arena", "16M", "--device", "cpu", "--socket",
+                           g_sock, "--idle-timeout", "1", NULL};
+    EL_CHECK(el_test_proc_start(&g_p, args2, el_test_path("serve2.err")));
+    int quiet = connect_sock();
+    double tq = now_ms();
+    hlen = 0;
+    EL_CHECK(quiet >= 0 && read_until_end(quiet, hbuf, sizeof hbuf, &hlen, 10000, last, sizeof last) == 2 &&
+             strstr(last, "idle"));
+    double idle_ms = now_ms() - tq;
+    printf("   --idle-timeout 1: a silent connection closed after %.0f ms\n", idle_ms);
+    EL_CHECK(idle_ms >= 900 && idle_ms < 5000);
+    close(quiet);
+    EL_CHECK(kill(g_p.pid, SIGTERM) == 0 && el_test_proc_wait(&g_p, 5000) == 0);
     close(idle);
     close(noread);
     close(big);
