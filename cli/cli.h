@@ -32,6 +32,16 @@ void el_cli_opts_init(el_cli_opts *o);
  * Returns 1 if consumed, 0 if argv[*i] is not a common option, -1 on a bad value
  * (message printed to stderr). */
 int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o);
+/* Refuses an option given twice (aliases count as one: -p/--prompt, -n/--steps,
+ * -o/--output, --progress/--no-progress): prints the usage error and returns 1; 0 for a
+ * first use or a non-option argument. Commands call it on every option they consume. */
+int el_cli_once(const char *arg);
+/* Where the image in path starts: *offset (--offset) when non-zero, else the active slot
+ * of an A/B layout (docs/FORMAT.md) when path has one, else 0. EL_E_INVALID (message set)
+ * when path has an A/B header and neither copy is valid. */
+el_status el_cli_resolve_offset(const char *path, uint64_t *offset);
+/* --offset BYTES: a size as el_size_parse, or 0. */
+int el_cli_parse_offset(const char *v, uint64_t *out);
 /* Prints the common options' help lines. */
 void el_cli_common_help(FILE *f);
 
@@ -71,6 +81,10 @@ void el_cli_unload(el_cli_loaded *l);
 void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json);
 
 /* Writes s as a JSON string literal (quotes, escapes; s is valid UTF-8). */
+/* fflush(stdout); false once any write to stdout has failed (the first failure's errno is
+ * kept in el_cli_stdout_errno for main's message, 0 if unknown). */
+bool el_cli_stdout_flush(void);
+extern int el_cli_stdout_errno;
 void el_cli_json_string(FILE *f, const char *s);
 
 /* Subcommands: argv[0] is the subcommand name. Return the process exit code. */

@@ -37,7 +37,7 @@ static const char k_help_common[] =
     "                  the arena is planned for N texts of --ctx tokens\n"
     "  --ctx N         tokens per text, [CLS] and [SEP] included (default and maximum:\n"
     "                  max_position_embeddings)\n"
-    "  --no-truncate   a text longer than --ctx tokens is an error (exit 2); by default it is\n"
+    "  --no-truncate   a text longer than --ctx tokens is an error (exit 6); by default it is\n"
     "                  cut to --ctx tokens with a notice on stderr\n"
     "  --ids           TEXT and stdin lines are token ids (space-separated), not text\n"
     "  --threads N     CPU threads (default: all online CPUs)\n"
@@ -46,10 +46,10 @@ static const char k_help_common[] =
     "UTF-8: invalid bytes stop the command with exit 2, naming the text and byte (results of\n"
     "earlier batches have been printed). A report (texts, tokens, seconds, texts/s, load time,\n"
     "peak RSS) goes to stderr, or into the JSON object.\n"
-    "Exit codes: 0 ok; 1 usage; 2 invalid input (bad model, invalid UTF-8, a text over --ctx\n"
-    "with --no-truncate, an id outside the vocabulary, no classification head for classify);\n"
-    "3 does not fit (the plan needs more than --arena: nothing was read; the message says\n"
-    "what would fit); 4 I/O error.\n";
+    "Exit codes: 0 ok; 1 usage; 2 invalid input (bad model, invalid UTF-8, an id outside the\n"
+    "vocabulary, no classification head for classify); 3 does not fit (the plan needs more\n"
+    "than --arena: nothing was read; the message says what would fit); 4 I/O error (also\n"
+    "writing stdout); 6 a text over --ctx with --no-truncate (or more ids than --ctx).\n";
 
 typedef struct bert_cli {
     el_cli_opts o;
@@ -190,7 +190,7 @@ static int parse_ids(const char *text, size_t len, size_t idx, int32_t *ids, siz
             return cli_fail(EL_E_INVALID, "text %zu: '%.20s' is not a token id (--ids)", idx,
                             text + i);
         if (k == cap)
-            return cli_fail(EL_E_INVALID, "text %zu: more than %zu token ids (--ctx)", idx, cap);
+            return cli_fail(EL_E_TOOLONG, "text %zu: more than %zu token ids (--ctx)", idx, cap);
         ids[k++] = (int32_t)v;
         i = (size_t)(end - text);
     }
@@ -265,7 +265,7 @@ static void print_batch(const bert_cli *c, const el_encoder *e, batch_state *b) 
                    b->text[i]);
         }
     }
-    fflush(stdout);
+    el_cli_stdout_flush();
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
@@ -305,7 +305,7 @@ static int add_text(const bert_cli *c, const el_encoder *e, batch_state *b, uint
         if (s != EL_OK) return cli_fail(s, "text %zu: %s", idx, el_last_error());
     }
     if (cut && c->no_truncate)
-        return cli_fail(EL_E_INVALID, "text %zu is longer than %u tokens (--ctx): shorten it, "
+        return cli_fail(EL_E_TOOLONG, "text %zu is longer than %u tokens (--ctx): shorten it, "
                         "or drop --no-truncate to cut it", idx, seq);
     if (cut)
         fprintf(stderr, "edgeload: notice: text %zu is longer than %u tokens: cut to its first "

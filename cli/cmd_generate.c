@@ -87,9 +87,9 @@ static bool on_token(void *user, int32_t id, const char *piece, size_t len) {
     if (!g->json) {
         if (g->n == 0) fputs(g->prompt, stdout);
         fwrite(piece, 1, len, stdout);
-        fflush(stdout);
         g->n++;
-        return true;
+        /* A failed write (full disk, closed pipe) stops the generation; main exits 4. */
+        return el_cli_stdout_flush();
     }
     if (g->n < g->cap) g->ids[g->n] = id;
     g->n++;
@@ -189,8 +189,8 @@ int el_cmd_generate(int argc, char **argv) {
     int32_t *prompt_ids = NULL;
     size_t n_prompt = 0;
     if (o.json) {
-        /* The prompt's ids for the report; the encoder needs len + 2 ids of room. */
-        size_t cap = strlen(prompt) + 2;
+        /* The prompt's ids for the report; room as in cmd_tokenize.c (3 per byte + 8). */
+        size_t cap = 3 * strlen(prompt) + 8;
         prompt_ids = malloc(cap * sizeof *prompt_ids);
         g.cap = (size_t)steps;
         g.ids = malloc((g.cap ? g.cap : 1) * sizeof *g.ids);
@@ -214,7 +214,7 @@ int el_cmd_generate(int argc, char **argv) {
     } else if (!o.json && gs.generated_tokens > 0) {
         fputc('\n', stdout);
     }
-    fflush(stdout);
+    el_cli_stdout_flush();
     if (st != EL_OK) {
         rc = el_cli_fail(st);
         goto done;

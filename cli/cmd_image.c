@@ -20,18 +20,32 @@ static void print_ratio(const char *what, uint64_t raw, uint64_t stored) {
 int el_cmd_pack(int argc, char **argv) {
     static const char *help =
         "usage: edgeload pack MODEL -o OUT.elimg [--dtype f16] [--codec none|lz4|shuffle-lz4] [--chunk 1M]\n"
+        "                         [--write-through]\n"
         "Packs a model (HF folder, .safetensors, llama2.c checkpoint, or an image) into one\n"
         "flashable image: weights placed as the arena holds them, in CRC32C-checked chunks,\n"
         "with config and tokenizer files inside. Written atomically (temporary file, fsync,\n"
-        "rename, fsync of the folder). Default codec shuffle-lz4, chunk 1M.\n";
+        "rename, fsync of the folder); a killed pack leaves no temporary file behind (or one\n"
+        "the next pack to the same OUT removes). Tokenizer and config files are validated first\n"
+        "(a corrupt one: exit 2). Default codec shuffle-lz4, chunk 1M.\n"
+        "OUT must be absent or a regular file: a device, FIFO or symbolic link is refused\n"
+        "(exit 1) unless --write-through is given; then a link's target is replaced\n"
+        "atomically, a block device is written in place (refused while mounted) and a\n"
+        "character device or FIFO gets the finished image streamed into it. Directories and\n"
+        "sockets are always refused.\n";
     el_cli_opts o;
     el_cli_opts_init(&o);
     const char *out = NULL;
     el_img_codec codec = EL_IMG_CODEC_SHUFFLE_LZ4;
+    bool through = false;
     for (int i = 1; i < argc; i++) {
         if (help_or_flag(argv[i])) {
             fputs(help, stdout);
             return 0;
+        }
+        if (el_cli_once(argv[i])) return 1;
+        if (!strcmp(argv[i], "--write-through")) {
+            through = true;
+            continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
@@ -55,7 +69,8 @@ int el_cmd_pack(int argc, char **argv) {
     }
     if (!o.model || !out) return el_cli_usage("pack MODEL -o OUT.elimg: missing %s", o.model ? "-o OUT" : "MODEL");
     el_image_pack_params p = {.dtype = o.plan.dtype, .codec = codec, .chunk_bytes = o.plan.chunk_bytes,
-                              .tokenizer_path = o.tokenizer, .src_offset = o.offset};
+                              .tokenizer_path = o.tokenizer, .src_offset = o.offset,
+                              .write_through = through};
     el_image_pack_stats st;
     el_status s = el_image_pack(o.model, out, &p, &st);
     if (s != EL_OK) return el_cli_fail(s);
@@ -71,7 +86,9 @@ int el_cmd_pack(int argc, char **argv) {
     return 0;
 }
 
-/* IMG [--offset B] or IMG TARGET [--offset B]. */
+static bool g_flash_ab; /* flash --ab */
+
+/* IMG [--offset B] or IMG TARGET [--offset B] (flash: or --ab). */
 static int parse_paths(int argc, char **argv, const char *help, const char **a, const char **b,
                        uint64_t *offset) {
     *a = *b = NULL;
@@ -81,10 +98,14 @@ static int parse_paths(int argc, char **argv, const char *help, const char **a, 
             fputs(help, stdout);
             return -1;
         }
+        if (el_cli_once(argv[i])) return 1;
+        if (!strcmp(argv[i], "--ab") && !strcmp(argv[0], "flash")) {
+            g_flash_ab = true;
+            continue;
+        }
         if (!strcmp(argv[i], "--offset")) {
             if (i + 1 >= argc) return el_cli_usage("%s: --offset needs a value", argv[0]);
-            if (el_size_parse(argv[++i], offset) != EL_OK)
-                return el_cli_usage("--offset: %s", el_last_error());
+            if (el_cli_parse_offset(argv[++i], offset)) return 1;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) return el_cli_usage("%s: unknown option %s", argv[0], argv[i]);
@@ -106,7 +127,13 @@ int el_cmd_verify(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     if (!img || extra) return el_cli_usage("verify IMG: expected exactly one image");
     el_image_verify_report r;
-    el_status s = el_image_verify(img, offset, &r);
+    el_image_ab ab;
+    memset(&ab, 0, sizeof ab);
+    el_status s = offset ? EL_OK : el_image_ab_resolve(img, &offset, &ab);
+    if (s == EL_OK && offset && ab.slot_offset[1])
+        printf("%s: A/B layout, generation %llu: slot %c active (offset %llu)\n", img,
+               (unsigned long long)ab.generation, ab.active ? 'B' : 'A', (unsigned long long)offset);
+    if (s == EL_OK) s = el_image_verify(img, offset, &r);
     if (s != EL_OK) return el_cli_fail(s);
     char a[32], b[32];
     printf("%s: ok: %u chunks (%s stored, %s raw), %u stored files, every CRC32C matches\n", img,
@@ -119,14 +146,28 @@ int el_cmd_flash(int argc, char **argv) {
     const char *img, *target;
     uint64_t offset;
     int rc = parse_paths(argc, argv,
-                         "usage: edgeload flash IMG TARGET [--offset BYTES]\n"
-                         "Writes IMG to TARGET (block device, partition or existing file) at --offset with\n"
-                         "aligned writes, fsyncs, then reads it back and verifies every CRC. Refuses a target\n"
-                         "smaller than offset + image and a target that is (or holds) a mounted filesystem.\n",
+                         "usage: edgeload flash IMG TARGET [--offset BYTES | --ab]\n"
+                         "Verifies every CRC of IMG, writes it to TARGET (block device, partition or existing\n"
+                         "file) at --offset with aligned writes, fsyncs, then reads it back and verifies every\n"
+                         "CRC. Refuses a target smaller than offset + image and a target that is (or holds) a\n"
+                         "mounted filesystem. --ab: TARGET holds two slots and a header naming the good one\n"
+                         "(made on first use); the image goes to the other slot and the header switches to it\n"
+                         "only once it verifies (docs/FORMAT.md). Commands that read TARGET use its active slot.\n",
                          &img, &target, &offset);
     if (rc) return rc < 0 ? 0 : rc;
     if (!img || !target) return el_cli_usage("flash IMG TARGET: missing %s", img ? "TARGET" : "IMG");
     el_image_verify_report r;
+    if (g_flash_ab) {
+        if (offset) return el_cli_usage("flash: --ab places the image itself; drop --offset");
+        el_image_ab ab;
+        el_status s = el_image_flash_ab(img, target, &ab, &r);
+        if (s != EL_OK) return el_cli_fail(s);
+        printf("flashed %s -> %s slot %c (offset %llu), generation %llu; read back: %u chunks, every "
+               "CRC32C matches; the header now names slot %c\n", img, target, ab.active ? 'B' : 'A',
+               (unsigned long long)ab.slot_offset[ab.active], (unsigned long long)ab.generation,
+               r.chunks, ab.active ? 'B' : 'A');
+        return 0;
+    }
     el_status s = el_image_flash(img, target, offset, &r);
     if (s != EL_OK) return el_cli_fail(s);
     char a[32];

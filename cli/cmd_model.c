@@ -42,7 +42,8 @@ int el_cmd_inspect(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     el_model *m;
     el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
-    el_status s = el_model_open(o.model, &op, &m);
+    el_status s = el_cli_resolve_offset(o.model, &op.offset);
+    if (s == EL_OK) s = el_model_open(o.model, &op, &m);
     if (s != EL_OK) return el_cli_fail(s);
     size_t nt = el_model_tensor_count(m);
     uint64_t total = 0, per_dtype[EL_DT_COUNT] = {0};
@@ -220,7 +221,8 @@ int el_cmd_plan(int argc, char **argv) {
     }
     el_model *m;
     el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
-    el_status s = el_model_open(o.model, &op, &m);
+    el_status s = el_cli_resolve_offset(o.model, &op.offset);
+    if (s == EL_OK) s = el_model_open(o.model, &op, &m);
     if (s != EL_OK) return el_cli_fail(s);
     el_plan p;
     s = el_plan_make(m, &o.plan, &p);

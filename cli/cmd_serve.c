@@ -1,11 +1,19 @@
 /* cmd_serve.c - `edgeload serve`: load a model once, then answer JSON-line requests on
- * stdin/stdout (or on a Unix socket, one connection at a time) until EOF or a signal.
- * The protocol, limits and exit codes are in docs/SERVE.md.
+ * stdin/stdout, or on a Unix socket for up to --max-clients connections at once, until EOF
+ * or a signal. The protocol, limits, timeouts and exit codes are in docs/SERVE.md.
  *
- * Memory: after the load every buffer here is static and fixed (the request line, the
- * output line, the prompt-id check); the only heap use per request is cJSON's tree of the
- * one request line, bounded by EL_SERVE_LINE_MAX and freed before the next. Signals only
- * set a flag and write a byte to a pipe; the loop checks between requests. */
+ * One thread, one poll() loop: it accepts, reads every client's bytes into that client's
+ * fixed input buffer, expires clients (idle, a request line left unfinished, replies not
+ * read), and answers one complete request line at a time, taking clients round-robin, so
+ * a client waits at most one generation per other client with a request ready. Replies go
+ * straight to the client's non-blocking socket; a client that stops reading is dropped
+ * after --io-timeout. A stop signal cancels the generation at its next token.
+ *
+ * Memory: the client table (max_clients x one request line) is allocated and touched once,
+ * before the model loads, and is the only per-client memory; the reply line and the
+ * prompt-id check are static. The only heap use per request is cJSON's tree of the one
+ * request line, bounded by EL_SERVE_LINE_MAX and freed before the next. Signals only set a
+ * flag and write a byte to a pipe that poll() watches. */
 #include "cli/cli.h"
 
 #include "loader/safetensors.h"
@@ -24,11 +32,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EL_SERVE_LINE_MAX 65536u /* bytes of one request line, the newline not counted */
 #define EL_SERVE_ID_MAX 128u     /* bytes of a string id */
 #define EL_SERVE_OUT_CAP 16384u  /* one reply line: id (<= 6 x 128) + piece (<= 6 x 1024) */
+#define EL_SERVE_CLIENTS_DEFAULT 64u
+#define EL_SERVE_CLIENTS_MAX 1024u
+#define EL_SERVE_PROMPT_PER_CTX 8u /* prompt bytes allowed per context token (tokenizing is
+                                    * not cancellable: this bounds its time) */
+#define EL_SERVE_STOP_GRACE_MS 500 /* after a stop signal: time left to flush a reply */
 
 static const char k_help[] =
     "usage: edgeload serve MODEL [--arena SIZE] [--ctx N] [--threads N] [--socket PATH]\n"
@@ -38,13 +52,32 @@ static const char k_help[] =
     "  (default 0 = greedy), \"top_k\", \"top_p\", \"seed\"; {\"cmd\":\"stats\"} reports memory)\n"
     "Replies, one JSON object per line: {\"id\":..,\"token\":\"..\",\"token_id\":N} per token, then\n"
     "{\"id\":..,\"done\":true,...} with timings, or {\"id\":..,\"error\":\"..\"}. See docs/SERVE.md.\n"
-    "  --socket PATH      listen on a Unix socket instead of stdin/stdout (one client at a time)\n"
-    "  --threads N        CPU threads (default: the board's, else all online CPUs)\n";
+    "  --socket PATH      listen on a Unix socket instead of stdin/stdout\n"
+    "  --max-clients N    connections served at once on the socket (default 64; one more\n"
+    "                     is told \"busy\" and closed)\n"
+    "  --io-timeout S     seconds a request line may stay unfinished, or a reply unread,\n"
+    "                     before the client is dropped (default 10)\n"
+    "  --idle-timeout S   seconds a connection may stay silent (default 300; 0 = never)\n"
+    "  --threads N        CPU threads (default: the board's, else all online CPUs)\n"
+    "A stop signal cancels the generation in hand at its next token (its final line says\n"
+    "\"cancelled\":true) and exits 0.\n";
 
-/* ---- stop flag: set by SIGTERM/SIGINT, seen by the loop between requests ------------- */
+/* ---- stop flag: set by SIGTERM/SIGINT, seen by the loop and at every token ----------- */
 
 static volatile sig_atomic_t g_stop;
 static int g_wake[2] = {-1, -1}; /* self-pipe: the handler writes, poll() wakes */
+static double g_stop_at;         /* now_ms() when the loop first saw g_stop */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static bool stopping(void) {
+    if (g_stop && g_stop_at == 0) g_stop_at = now_ms();
+    return g_stop != 0;
+}
 
 static void on_signal(int sig) {
     (void)sig;
@@ -130,88 +163,51 @@ static void out_json_bytes(out_line *o, const char *s, size_t n) {
     out_raw(o, "\"", 1);
 }
 
-/* Ends the line and writes it whole; retries short writes and EINTR. */
-static void out_end(out_line *o) {
-    o->buf[o->n++] = '\n';
+/* Writes buf[0..n) whole to fd (blocking or not): waits for room up to timeout_ms without
+ * progress, and no longer than EL_SERVE_STOP_GRACE_MS after a stop signal. 0, or the errno
+ * of the failure (ETIMEDOUT: the reader stopped reading). */
+static int write_full(int fd, const char *buf, size_t n, int timeout_ms) {
     size_t done = 0;
-    while (done < o->n && !o->failed) {
-        ssize_t w = write(o->fd, o->buf + done, o->n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            o->failed = true;
-            o->err = w < 0 ? errno : EIO;
-            break;
+    double last = now_ms();
+    while (done < n) {
+        ssize_t w = write(fd, buf + done, n - done);
+        if (w > 0) {
+            done += (size_t)w;
+            last = now_ms();
+            continue;
         }
-        done += (size_t)w;
+        if (w < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno;
+        if (w == 0) return EIO;
+        double t = now_ms(), left = last + timeout_ms - t;
+        if (stopping()) {
+            double grace = g_stop_at + EL_SERVE_STOP_GRACE_MS - t;
+            if (grace < left) left = grace;
+        }
+        if (left <= 0) return ETIMEDOUT;
+        struct pollfd p[2] = {{fd, POLLOUT, 0}, {g_wake[0], POLLIN, 0}};
+        if (poll(p, 2, (int)left + 1) < 0 && errno != EINTR) return errno;
+        if (p[1].revents & POLLIN) { /* drain the wake-up; g_stop is what counts */
+            char tmp[16];
+            while (read(g_wake[0], tmp, sizeof tmp) > 0) {}
+        }
     }
-    o->n = 0;
+    return 0;
 }
 
-/* ---- input: lines from a fixed buffer, never longer than EL_SERVE_LINE_MAX ---------- */
+static int g_io_timeout_ms = 10000;
 
-typedef struct in_lines {
-    int fd;
-    char buf[EL_SERVE_LINE_MAX + 1]; /* one full line + its newline */
-    size_t len;                      /* bytes held */
-    size_t consumed;                 /* bytes of the line handed out last, to drop */
-    bool discarding;                 /* inside a too-long line: skip to its newline */
-    bool eof;
-} in_lines;
-
-enum { LINE_OK, LINE_TOO_LONG, LINE_EOF, LINE_STOP, LINE_ERROR };
-
-/* The next line (without its newline, NUL-terminated in place) in *line / *n. */
-static int in_next(in_lines *in, char **line, size_t *n) {
-    if (in->consumed) {
-        memmove(in->buf, in->buf + in->consumed, in->len - in->consumed);
-        in->len -= in->consumed;
-        in->consumed = 0;
-    }
-    for (;;) {
-        char *nl = memchr(in->buf, '\n', in->len);
-        if (in->discarding) {
-            if (nl) {
-                in->consumed = (size_t)(nl - in->buf) + 1;
-                in->discarding = false;
-                memmove(in->buf, in->buf + in->consumed, in->len - in->consumed);
-                in->len -= in->consumed;
-                in->consumed = 0;
-                continue;
-            }
-            in->len = 0;
-        } else if (nl) {
-            *nl = 0;
-            *line = in->buf;
-            *n = (size_t)(nl - in->buf);
-            in->consumed = *n + 1;
-            return LINE_OK;
-        } else if (in->len == sizeof in->buf) {
-            in->len = 0;
-            in->discarding = true;
-            return LINE_TOO_LONG;
-        } else if (in->eof) {
-            if (in->len == 0) return LINE_EOF;
-            /* A last line without its newline: there is room, buf holds < LINE_MAX + 1. */
-            *line = in->buf;
-            *n = in->len;
-            in->consumed = in->len;
-            return LINE_OK;
+/* Ends the line and writes it whole to the current client. */
+static void out_end(out_line *o) {
+    o->buf[o->n++] = '\n';
+    if (!o->failed) {
+        int e = write_full(o->fd, o->buf, o->n, g_io_timeout_ms);
+        if (e) {
+            o->failed = true;
+            o->err = e;
         }
-        if (in->eof) return LINE_EOF;
-        if (g_stop) return LINE_STOP;
-        struct pollfd p[2] = {{in->fd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-        int r = poll(p, 2, -1);
-        if (r < 0 && errno != EINTR) return LINE_ERROR;
-        if (g_stop) return LINE_STOP;
-        if (r <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t got = read(in->fd, in->buf + in->len, sizeof in->buf - in->len);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (got < 0) return LINE_ERROR;
-        if (got == 0)
-            in->eof = true;
-        else
-            in->len += (size_t)got;
     }
+    o->n = 0;
 }
 
 /* ---- the server state ---------------------------------------------------------------- */
@@ -226,6 +222,7 @@ typedef struct server {
     char carry[4];                     /* bytes of a character split across tokens */
     size_t ncarry;
     uint32_t n_tokens;
+    bool cancelled;                    /* a stop signal ended the generation */
     bool device_lost;                  /* a GPU failure: answer it, then stop serving */
 } server;
 
@@ -286,7 +283,8 @@ static bool on_token(void *user, int32_t id, const char *piece, size_t len) {
     out_fmt(&sv->out, ",\"token_id\":%d}", id);
     out_end(&sv->out);
     sv->n_tokens++;
-    return !sv->out.failed; /* the client went away: stop generating */
+    if (stopping()) sv->cancelled = true; /* a stop signal: end at this token */
+    return !sv->out.failed && !sv->cancelled; /* or the client went away */
 }
 
 /* ---- one request ----------------------------------------------------------------------- */
@@ -410,6 +408,13 @@ static int handle_request(server *sv, const cJSON *root) {
         ((seen & F_TOPP) && !get_num(sv, f[5], "top_p", 0, 1, false, &top_p)) ||
         ((seen & F_SEED) && !get_num(sv, f[6], "seed", 0, 9007199254740992.0, true, &seed)))
         return 0;
+    /* Tokenizing cannot be interrupted and some tokenizers take quadratic time: a prompt
+     * longer than EL_SERVE_PROMPT_PER_CTX bytes per context token is refused unread. */
+    uint64_t max_bytes = (uint64_t)ctx * EL_SERVE_PROMPT_PER_CTX;
+    if (plen > max_bytes)
+        return reply_error(sv, "the prompt is %zu bytes; this server takes at most %llu (%u bytes "
+                           "per token of its context of %u)", plen, (unsigned long long)max_bytes,
+                           EL_SERVE_PROMPT_PER_CTX, ctx);
     /* The prompt's length in tokens, to say what does not fit in this protocol's words. */
     size_t n_prompt = 0;
     el_status st = el_tokenize(sv->L->model, prompt->valuestring, plen, true, g_prompt_ids,
@@ -430,6 +435,7 @@ static int handle_request(server *sv, const cJSON *root) {
     sp.seed = (uint64_t)seed;
     sv->ncarry = 0;
     sv->n_tokens = 0;
+    sv->cancelled = false;
     el_session_reset(sv->s);
     el_gen_stats gs;
     st = el_generate(sv->s, prompt->valuestring, (uint32_t)max_tokens, &sp, on_token, sv, &gs);
@@ -445,6 +451,7 @@ static int handle_request(server *sv, const cJSON *root) {
             "\"decode_tok_s\":%.1f,\"stopped_at_eos\":%s", gs.generated_tokens,
             gs.prompt_tokens, gs.prompt_seconds * 1e3, gs.gen_tok_per_s,
             gs.stopped_at_eos ? "true" : "false");
+    if (sv->cancelled) out_raw(&sv->out, ",\"cancelled\":true", 17);
     if (sv->ncarry) { /* bytes that never became a character */
         out_raw(&sv->out, ",\"tail\":", 8);
         out_json_bytes(&sv->out, sv->carry, sv->ncarry);
@@ -475,31 +482,213 @@ static int handle_line(server *sv, char *line, size_t n) {
     return 0;
 }
 
-/* Serves one stream (stdin/stdout, or a socket connection) until EOF, a stop or a write
- * failure. Returns LINE_EOF, LINE_STOP or LINE_ERROR. */
-static int serve_stream(server *sv, in_lines *in, int in_fd, int out_fd) {
-    in->fd = in_fd;
-    in->len = in->consumed = 0;
-    in->discarding = in->eof = false;
-    sv->out.fd = out_fd;
+/* ---- clients ------------------------------------------------------------------------- */
+
+/* One connection (or stdin/stdout). in: the bytes of its next request line(s), capacity
+ * EL_SERVE_LINE_MAX + 1, a slice of the client table allocated once at start. */
+typedef struct client {
+    int in_fd, out_fd;  /* -1: a free slot; the same socket twice for a connection */
+    char *in;
+    size_t len;         /* bytes held in in */
+    bool discarding;    /* inside a line longer than the limit: skip to its newline */
+    bool eof;           /* the client sent its last byte */
+    double last_ms;     /* last byte read from or written to it */
+    double partial_ms;  /* when the unfinished line in `in` began; 0: none */
+} client;
+
+typedef struct loop {
+    client *c;          /* [max] */
+    unsigned max;       /* slots */
+    unsigned next;      /* round-robin: the slot looked at first for the next request */
+    int lfd;            /* listening socket, -1 for stdin/stdout */
+    double idle_ms;     /* 0: never */
+    uint64_t busy, dropped; /* connections refused (table full) / dropped (timeouts) */
+} loop;
+
+static void client_close(loop *lp, client *c) {
+    if (c->in_fd < 0) return;
+    if (lp->lfd >= 0) close(c->in_fd); /* stdin/stdout stay open */
+    c->in_fd = c->out_fd = -1;
+    c->len = 0;
+    c->discarding = c->eof = false;
+    c->partial_ms = 0;
+}
+
+static void client_open(client *c, int in_fd, int out_fd) {
+    c->in_fd = in_fd;
+    c->out_fd = out_fd;
+    c->len = 0;
+    c->discarding = c->eof = false;
+    c->last_ms = now_ms();
+    c->partial_ms = 0;
+}
+
+/* An error line to a client outside a request (timeouts, busy): best effort, no wait. */
+static void say(int fd, const char *msg) {
+    char line[512];
+    int n = snprintf(line, sizeof line, "{\"error\":\"%s\"}\n", msg);
+    if (n > 0) {
+        ssize_t w = write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        (void)w;
+    }
+}
+
+/* Reads what the client has sent into its buffer (one read). */
+static void client_read(client *c) {
+    if (c->len == EL_SERVE_LINE_MAX + 1) return; /* a full line is waiting to be served */
+    ssize_t got = read(c->in_fd, c->in + c->len, EL_SERVE_LINE_MAX + 1 - c->len);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (got <= 0) {
+        c->eof = true;
+        return;
+    }
+    c->last_ms = now_ms();
+    if (c->discarding) { /* the rest of a too-long line: keep what follows its newline */
+        char *nl = memchr(c->in, '\n', (size_t)got);
+        if (!nl) return;
+        size_t keep = (size_t)got - (size_t)(nl + 1 - c->in);
+        memmove(c->in, nl + 1, keep);
+        c->len = keep;
+        c->discarding = false;
+    } else {
+        c->len += (size_t)got;
+    }
+    c->partial_ms = c->len && !memchr(c->in, '\n', c->len) ? (c->partial_ms ? c->partial_ms : now_ms()) : 0;
+}
+
+/* True if the client holds something to answer: a whole line, a line that overflowed the
+ * buffer, or a last line without its newline at EOF. */
+static bool client_ready(const client *c) {
+    if (c->in_fd < 0 || c->len == 0) return false;
+    return memchr(c->in, '\n', c->len) || c->len == EL_SERVE_LINE_MAX + 1 || c->eof;
+}
+
+/* Answers the client's next line. */
+static void client_serve(server *sv, client *c) {
+    sv->out.fd = c->out_fd;
     sv->out.n = 0;
     sv->out.failed = false;
-    for (;;) {
-        if (g_stop) return LINE_STOP; /* finish the request in hand, start no other */
-        char *line = NULL;
-        size_t n = 0;
-        int r = in_next(in, &line, &n);
-        if (r == LINE_TOO_LONG) {
-            sv->id[0] = 0;
-            sv->requests++;
-            reply_error(sv, "the request line is longer than %u bytes", EL_SERVE_LINE_MAX);
-        } else if (r == LINE_OK) {
-            handle_line(sv, line, n);
-        } else {
-            return r;
+    char *nl = memchr(c->in, '\n', c->len);
+    size_t n, used;
+    if (nl) {
+        n = (size_t)(nl - c->in);
+        used = n + 1;
+    } else if (c->len == EL_SERVE_LINE_MAX + 1) {
+        sv->id[0] = 0;
+        sv->requests++;
+        reply_error(sv, "the request line is longer than %u bytes", EL_SERVE_LINE_MAX);
+        c->len = 0;
+        c->discarding = true;
+        c->partial_ms = 0;
+        return;
+    } else { /* EOF after a last line without newline: there is room for its NUL */
+        n = used = c->len;
+    }
+    c->in[n] = 0;
+    handle_line(sv, c->in, n);
+    memmove(c->in, c->in + used, c->len - used);
+    c->len -= used;
+    c->partial_ms = c->len && !memchr(c->in, '\n', c->len) ? now_ms() : 0;
+    c->last_ms = now_ms();
+}
+
+/* Accepts one connection: a free slot, or "busy" and closed. */
+static void accept_one(loop *lp) {
+    int fd = accept4(lp->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return; /* the client gave up before we accepted */
+    for (unsigned i = 0; i < lp->max; i++)
+        if (lp->c[i].in_fd < 0) {
+            client_open(&lp->c[i], fd, fd);
+            return;
         }
-        if (sv->out.failed) return LINE_ERROR;
+    lp->busy++;
+    say(fd, "busy: every connection slot is taken (serve --max-clients); try again later");
+    close(fd);
+}
+
+/* Drops clients past their deadlines; returns the ms until the next deadline (-1: none). */
+static int expire(loop *lp) {
+    double t = now_ms(), next = -1;
+    for (unsigned i = 0; i < lp->max; i++) {
+        client *c = &lp->c[i];
+        if (c->in_fd < 0 || lp->lfd < 0) continue; /* stdin has no deadlines */
+        double due;
+        const char *why;
+        if (c->partial_ms) {
+            due = c->partial_ms + g_io_timeout_ms;
+            why = "timeout: the request line was not finished within --io-timeout";
+        } else if (lp->idle_ms > 0) {
+            due = c->last_ms + lp->idle_ms;
+            why = "timeout: the connection was idle for --idle-timeout";
+        } else {
+            continue;
+        }
+        if (due <= t) {
+            say(c->out_fd, why);
+            lp->dropped++;
+            client_close(lp, c);
+        } else if (next < 0 || due - t < next) {
+            next = due - t;
+        }
+    }
+    return next < 0 ? -1 : (int)next + 1;
+}
+
+/* The loop: until a stop signal, EOF on stdin (stdin/stdout mode), a write failure on
+ * stdout, or a lost GPU. Returns LINE_STOP, LINE_EOF or LINE_ERROR. */
+enum { LINE_EOF, LINE_STOP, LINE_ERROR };
+
+static int serve_loop(server *sv, loop *lp) {
+    struct pollfd *pf = (struct pollfd *)(lp->c + lp->max); /* [max + 2], after the table */
+    for (;;) {
+        if (stopping()) return LINE_STOP;
         if (sv->device_lost) return LINE_STOP;
+        /* Answer one ready request, round-robin, then look at the sockets again. */
+        bool any_ready = false;
+        for (unsigned k = 0; k < lp->max; k++) {
+            unsigned i = (lp->next + k) % lp->max;
+            client *c = &lp->c[i];
+            if (!client_ready(c)) continue;
+            client_serve(sv, c);
+            lp->next = (i + 1) % lp->max;
+            if (sv->out.failed) {
+                if (lp->lfd < 0) return LINE_ERROR;
+                lp->dropped++;
+                client_close(lp, c);
+            }
+            any_ready = true;
+            break;
+        }
+        if (lp->lfd < 0 && lp->c[0].eof && !client_ready(&lp->c[0])) return LINE_EOF;
+        int timeout = expire(lp);
+        for (unsigned i = 0; i < lp->max; i++) {
+            client *c = &lp->c[i];
+            if (c->in_fd >= 0 && c->eof && !client_ready(c)) client_close(lp, c);
+        }
+        if (any_ready) timeout = 0;
+        else
+            for (unsigned i = 0; i < lp->max; i++)
+                if (client_ready(&lp->c[i])) timeout = 0;
+        nfds_t n = 0;
+        pf[n++] = (struct pollfd){g_wake[0], POLLIN, 0};
+        if (lp->lfd >= 0) pf[n++] = (struct pollfd){lp->lfd, POLLIN, 0};
+        nfds_t first = n;
+        for (unsigned i = 0; i < lp->max; i++) {
+            client *c = &lp->c[i];
+            bool want = c->in_fd >= 0 && !c->eof && c->len < EL_SERVE_LINE_MAX + 1;
+            pf[n++] = (struct pollfd){want ? c->in_fd : -1, POLLIN, 0};
+        }
+        int r = poll(pf, n, timeout);
+        if (r < 0 && errno != EINTR) return LINE_ERROR;
+        if (r <= 0) continue;
+        if (pf[0].revents & POLLIN) {
+            char tmp[16];
+            while (read(g_wake[0], tmp, sizeof tmp) > 0) {}
+        }
+        if (lp->lfd >= 0 && (pf[1].revents & POLLIN)) accept_one(lp);
+        for (unsigned i = 0; i < lp->max; i++)
+            if (pf[first + i].fd >= 0 && (pf[first + i].revents & (POLLIN | POLLHUP | POLLERR)))
+                client_read(&lp->c[i]);
     }
 }
 
@@ -531,7 +720,7 @@ static int open_socket(const char *path, int *out_fd) {
         unlink(path); /* a stale socket from a server that did not clean up */
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 64) != 0) {
         fprintf(stderr, "edgeload: error: --socket %s: %s\n", path, strerror(errno));
         if (fd >= 0) close(fd);
         return el_status_exit_code(EL_E_IO);
@@ -540,31 +729,14 @@ static int open_socket(const char *path, int *out_fd) {
     return 0;
 }
 
-static int serve_socket(server *sv, in_lines *in, int lfd) {
-    while (!g_stop) {
-        struct pollfd p[2] = {{lfd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-        int r = poll(p, 2, -1);
-        if (r < 0 && errno != EINTR) return LINE_ERROR;
-        if (g_stop) break;
-        if (r <= 0 || !(p[0].revents & POLLIN)) continue;
-        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (cfd < 0) continue; /* the client gave up before we accepted */
-        int rc = serve_stream(sv, in, cfd, cfd);
-        close(cfd);
-        if (rc == LINE_STOP || sv->device_lost) break;
-    }
-    return LINE_STOP;
-}
-
 /* ---- the command ----------------------------------------------------------------------- */
-
-static in_lines g_in; /* 64 KiB: static, not on the stack */
 
 int el_cmd_serve(int argc, char **argv) {
     el_cli_opts o;
     el_cli_opts_init(&o);
     const char *sock_path = NULL;
     long threads = -1;
+    double max_clients = EL_SERVE_CLIENTS_DEFAULT, io_timeout = 10, idle_timeout = 300;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -585,6 +757,17 @@ int el_cmd_serve(int argc, char **argv) {
             if (!v || !*v || *end || threads < 0 || threads > 64)
                 return el_cli_usage("--threads: expected an integer in [0, 64]");
             i++;
+        } else if (!strcmp(a, "--max-clients") || !strcmp(a, "--io-timeout") ||
+                   !strcmp(a, "--idle-timeout")) {
+            bool clients = a[2] == 'm';
+            double lo = clients || a[3] == 'o' ? 1 : 0, hi = clients ? EL_SERVE_CLIENTS_MAX : 86400;
+            char *end = NULL;
+            double x = v ? strtod(v, &end) : -1;
+            if (!v || !*v || *end || !(x >= lo && x <= hi) || (clients && x != (double)(unsigned)x))
+                return el_cli_usage("%s: expected %s in [%g, %g]", a,
+                                    clients ? "an integer" : "seconds", lo, hi);
+            *(clients ? &max_clients : a[2] == 'i' && a[3] == 'o' ? &io_timeout : &idle_timeout) = x;
+            i++;
         } else if (a[0] == '-' && a[1]) {
             return el_cli_usage("serve: unknown option %s", a);
         } else {
@@ -598,14 +781,42 @@ int el_cmd_serve(int argc, char **argv) {
      * (no OOM mid-request, and VmHWM is flat from the first request on). */
     o.arena_flags |= EL_ARENA_PREFAULT;
     o.runs = true;
+    g_io_timeout_ms = (int)(io_timeout * 1000);
+    /* The client table: slots, their input lines and the poll set, allocated and touched
+     * once here (stdin/stdout mode: one slot). Nothing per client is allocated later. */
+    loop lp;
+    memset(&lp, 0, sizeof lp);
+    lp.max = sock_path ? (unsigned)max_clients : 1;
+    lp.idle_ms = idle_timeout * 1000;
+    size_t table = lp.max * sizeof(client) + (lp.max + 2) * sizeof(struct pollfd);
+    size_t bytes = table + (size_t)lp.max * (EL_SERVE_LINE_MAX + 1);
+    char *mem = malloc(bytes);
+    if (!mem) {
+        fprintf(stderr, "edgeload: error: out of memory for %u client buffers (%zu bytes)\n",
+                lp.max, bytes);
+        return el_status_exit_code(EL_E_NOMEM);
+    }
+    /* Every page written now (not zeroes: a compiler may fold malloc + memset 0 into a
+     * calloc that leaves them untouched), so RSS does not grow as clients arrive. */
+    memset(mem, 0x5a, bytes);
+    memset(mem, 0, table);
+    lp.c = (client *)mem;
+    for (unsigned i = 0; i < lp.max; i++) {
+        lp.c[i].in = mem + table + (size_t)i * (EL_SERVE_LINE_MAX + 1);
+        lp.c[i].in_fd = lp.c[i].out_fd = -1;
+    }
     int lfd = -1;
     if (sock_path) {
         int rc = open_socket(sock_path, &lfd);
-        if (rc) return rc;
+        if (rc) {
+            free(mem);
+            return rc;
+        }
     }
     if (install_signals() != 0) {
         fprintf(stderr, "edgeload: error: cannot set up signal handling: %s\n", strerror(errno));
         if (lfd >= 0) close(lfd), unlink(sock_path);
+        free(mem);
         return el_status_exit_code(EL_E_IO);
     }
     /* Worker threads inherit a mask with the stop signals blocked, so the handler runs on
@@ -632,15 +843,32 @@ int el_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_SETMASK, &old_set, NULL);
     if (rc) {
         if (lfd >= 0) close(lfd), unlink(sock_path);
+        free(mem);
         return rc;
     }
     sv.L = &L;
     sv.s = s;
-    char a[32];
-    fprintf(stderr, "edgeload: serving %s (ctx %u, %u thread(s), arena %s) on %s\n", o.model,
-            el_session_ctx(s), el_session_threads(s), el_size_format(L.arena_bytes, a, sizeof a),
+    char a[32], b[32];
+    fprintf(stderr, "edgeload: serving %s (ctx %u, %u thread(s), arena %s; %u client slot(s), "
+            "%s of request buffers) on %s\n", o.model, el_session_ctx(s), el_session_threads(s),
+            el_size_format(L.arena_bytes, a, sizeof a), lp.max, el_size_format(bytes, b, sizeof b),
             sock_path ? sock_path : "stdin/stdout");
-    int end = lfd >= 0 ? serve_socket(&sv, &g_in, lfd) : serve_stream(&sv, &g_in, 0, 1);
+    lp.lfd = lfd;
+    int stdout_fl = -1; /* stdout's flags to restore: the file description may be shared */
+    if (lfd < 0) {
+        /* A pipe or socket on stdout gets non-blocking writes, so a reader that stops
+         * reading cannot hold a stop signal (write_full waits with a deadline). */
+        struct stat ob;
+        if (fstat(1, &ob) == 0 && (S_ISFIFO(ob.st_mode) || S_ISSOCK(ob.st_mode))) {
+            stdout_fl = fcntl(1, F_GETFL);
+            if (stdout_fl >= 0) fcntl(1, F_SETFL, stdout_fl | O_NONBLOCK);
+        }
+        client_open(&lp.c[0], 0, 1);
+    } else {
+        fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+    }
+    int end = serve_loop(&sv, &lp);
+    if (stdout_fl >= 0) fcntl(1, F_SETFL, stdout_fl);
     rc = 0;
     if (end == LINE_ERROR && lfd < 0) {
         int e = sv.out.failed ? sv.out.err : errno;
@@ -650,17 +878,21 @@ int el_cmd_serve(int argc, char **argv) {
         rc = el_status_exit_code(EL_E_IO);
     }
     if (sv.device_lost) rc = el_status_exit_code(EL_E_NODEV);
-    fprintf(stderr, "edgeload: served %llu request(s), %llu error(s), %llu token(s); %s\n",
+    fprintf(stderr, "edgeload: served %llu request(s), %llu error(s), %llu token(s); %llu "
+            "connection(s) refused busy, %llu dropped (timeouts, replies not read); %s\n",
             (unsigned long long)sv.requests, (unsigned long long)sv.errors,
-            (unsigned long long)sv.tokens,
+            (unsigned long long)sv.tokens, (unsigned long long)lp.busy,
+            (unsigned long long)lp.dropped,
             sv.device_lost ? "stopped: the GPU failed (see the error reply)"
             : g_stop       ? "stopped by a signal"
                            : "end of input");
     if (lfd >= 0) {
+        for (unsigned i = 0; i < lp.max; i++) client_close(&lp, &lp.c[i]);
         close(lfd);
         unlink(sock_path);
     }
     el_session_deinit(s);
     el_cli_unload(&L);
+    free(mem);
     return rc;
 }

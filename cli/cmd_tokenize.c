@@ -42,9 +42,12 @@ int el_cmd_tokenize(int argc, char **argv) {
         return el_cli_usage("tokenize MODEL TEXT: missing %s", o.model ? "TEXT" : "MODEL");
     el_model *m = NULL;
     el_model_open_params op = {.tokenizer_path = o.tokenizer, .offset = o.offset};
-    el_status st = el_model_open(o.model, &op, &m);
+    el_status st = el_cli_resolve_offset(o.model, &op.offset);
+    if (st == EL_OK) st = el_model_open(o.model, &op, &m);
     if (st != EL_OK) return el_cli_fail(st);
-    size_t len = strlen(text), cap = len + 2, n = 0; /* the encoder's working space */
+    /* The encoder's working space: a byte-fallback tokenizer whose pre-tokenizer turns a
+     * space into U+2581 (3 bytes) can give up to 3 ids per input byte, plus BOS/prefix. */
+    size_t len = strlen(text), cap = 3 * len + 8, n = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids) {
         el_model_close(m);

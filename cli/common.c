@@ -3,7 +3,9 @@
 #include "cli/cli.h"
 
 #include "cli/board.h"
+#include "loader/image.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,58 @@ static int parse_u32(const char *opt, const char *v, uint32_t min, uint32_t *out
     return 1;
 }
 
+static const char *canonical(const char *a) {
+    static const char *const alias[][2] = {
+        {"-p", "--prompt"}, {"-n", "--steps"}, {"-o", "--output"}, {"--no-progress", "--progress"},
+    };
+    for (size_t k = 0; k < sizeof alias / sizeof alias[0]; k++)
+        if (!strcmp(a, alias[k][0])) return alias[k][1];
+    return a;
+}
+
+int el_cli_once(const char *arg) {
+    /* One command per process: the options it consumed, by name and by argv slot (the
+     * same slot checked twice is one use). */
+    static const char *seen[64], *slot[64];
+    static unsigned n_seen;
+    if (!arg || arg[0] != '-' || !arg[1] || !strcmp(arg, "--")) return 0;
+    const char *c = canonical(arg);
+    for (unsigned k = 0; k < n_seen; k++)
+        if (slot[k] == arg) return 0;
+    for (unsigned k = 0; k < n_seen; k++)
+        if (!strcmp(seen[k], c)) {
+            if (!strcmp(slot[k], arg))
+                return el_cli_usage("%s given twice: give each option once", arg);
+            return el_cli_usage("%s given after %s: they set the same thing; give it once", arg,
+                                slot[k]);
+        }
+    if (n_seen < sizeof seen / sizeof seen[0]) {
+        slot[n_seen] = arg;
+        seen[n_seen++] = c;
+    }
+    return 0;
+}
+
+el_status el_cli_resolve_offset(const char *path, uint64_t *offset) {
+    if (*offset || !path) return EL_OK;
+    el_status s = el_image_ab_resolve(path, offset, NULL);
+    /* Folders and unreadable paths are the model open's to report. */
+    return s == EL_E_INVALID ? s : EL_OK;
+}
+
+int el_cli_parse_offset(const char *v, uint64_t *out) {
+    if (v && !strcmp(v, "0")) { /* the image starts at the beginning: allowed, like any offset */
+        *out = 0;
+        return 0;
+    }
+    if (el_size_parse(v, out) != EL_OK) return el_cli_usage("--offset: %s", el_last_error());
+    return 0;
+}
+
 int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
     const char *a = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (el_cli_once(a)) return -1;
 #define NEED_VALUE()                                                  \
     do {                                                              \
         if (!v) return el_cli_usage("%s needs a value", a), -1;       \
@@ -68,8 +119,7 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
     }
     if (!strcmp(a, "--offset")) {
         NEED_VALUE();
-        if (el_size_parse(v, &o->offset) != EL_OK) return el_cli_usage("--offset: %s", el_last_error()), -1;
-        return 1;
+        return el_cli_parse_offset(v, &o->offset) ? -1 : 1;
     }
     if (!strcmp(a, "--device")) {
         NEED_VALUE();
@@ -177,7 +227,8 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
         out->board_threads = b.default_threads;
     }
     el_model_open_params op = {.tokenizer_path = o->tokenizer, .offset = o->offset};
-    el_status s = el_model_open(o->model, &op, &out->model);
+    el_status s = el_cli_resolve_offset(o->model, &op.offset);
+    if (s == EL_OK) s = el_model_open(o->model, &op, &out->model);
     if (s != EL_OK) return el_cli_fail(s);
     el_plan_params pp = o->plan;
     pp.memory = EL_MEMORY_HOST;
@@ -218,6 +269,17 @@ replan:
         goto replan;
     }
     if (s != EL_OK) goto fail;
+    el_arena_stats ast;
+    el_arena_stats_get(out->arena, &ast);
+    /* --mlock / --hugepages are best effort: say when the arena runs without them. */
+    if ((o->arena_flags & EL_ARENA_LOCK) && !ast.locked)
+        fprintf(stderr, "edgeload: warning: --mlock: the arena could not be locked in RAM "
+                "(RLIMIT_MEMLOCK or CAP_IPC_LOCK missing); continuing unlocked: pages may be "
+                "swapped out\n");
+    if ((o->arena_flags & EL_ARENA_HUGEPAGES) && !ast.hugepages)
+        fprintf(stderr, "edgeload: warning: --hugepages: no huge pages could be reserved "
+                "(vm.nr_hugepages); continuing with normal pages (transparent huge pages "
+                "advised)\n");
     if (o->runs && o->device != EL_DEVICE_CPU) fprintf(stderr, "edgeload: device: %s\n", why);
     progress_state ps = {0, false};
     bool bar = o->progress == 1 || (o->progress == -1 && isatty(STDERR_FILENO) && !o->json);
@@ -280,6 +342,15 @@ void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json) {
     fprintf(f, "  load       %s read, %llu tensors, %.3f s, %.0f MB/s\n",
             el_size_format(l->stats.bytes_read, a, sizeof a), (unsigned long long)l->stats.tensors,
             l->stats.seconds, mbs);
+}
+
+int el_cli_stdout_errno;
+
+bool el_cli_stdout_flush(void) {
+    errno = 0;
+    bool ok = fflush(stdout) == 0 && !ferror(stdout);
+    if (!ok && !el_cli_stdout_errno) el_cli_stdout_errno = errno;
+    return ok;
 }
 
 void el_cli_json_string(FILE *f, const char *s) {

@@ -1,6 +1,8 @@
 /* main.c - the `edgeload` command: dispatches to the subcommands in cli/cmd_*.c. */
 #include "cli/cli.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,25 +33,43 @@ static void usage(FILE *f) {
                "commands:\n", EL_VERSION_STRING);
     for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
-    fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 invalid or corrupt input, 3 does not fit,\n"
-               "            4 I/O error, 5 requested device unavailable\n");
+    fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 invalid or corrupt input, 3 does not fit (arena),\n"
+               "            4 I/O error (also writing stdout), 5 requested device unavailable,\n"
+               "            6 request longer than the context (prompt + -n past --ctx)\n");
+}
+
+/* What reached stdout must have been written: a full disk, a closed pipe (EPIPE: SIGPIPE
+ * is ignored so the write fails instead of killing us) or an I/O error exits 4 with the
+ * reason, never 0. Commands that stream check each write too (el_cli_stdout_ok). */
+static int finish(int rc) {
+    bool bad = !el_cli_stdout_flush();
+    int e = el_cli_stdout_errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = true;
+        e = errno;
+    }
+    if (!bad) return rc;
+    fprintf(stderr, "edgeload: error: writing to stdout failed: %s\n",
+            e ? strerror(e) : "a write failed (full disk, closed pipe or I/O error)");
+    return rc ? rc : 4;
 }
 
 int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 1;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return finish(0);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("edgeload %s\n", EL_VERSION_STRING);
-        return 0;
+        return finish(0);
     }
     for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
-        if (!strcmp(argv[1], k_cmds[i].name)) return k_cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], k_cmds[i].name)) return finish(k_cmds[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "edgeload: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 1;

@@ -30,7 +30,8 @@ extern "C" {
     X(EL_E_NOFIT, 3, "does not fit")                                        \
     X(EL_E_NOMEM, 3, "memory reservation failed")                           \
     X(EL_E_IO, 4, "I/O error")                                              \
-    X(EL_E_NODEV, 5, "requested device unavailable")
+    X(EL_E_NODEV, 5, "requested device unavailable")                        \
+    X(EL_E_TOOLONG, 6, "request longer than the context")
 
 typedef enum el_status {
 #define EL_X_ENUM(name, code, text) name,

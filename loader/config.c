@@ -85,8 +85,8 @@ static el_status get_string(const cJSON *v, const char *key, char *dst, size_t c
 }
 
 /* A token id: an integer in [-1, UINT32_MAX] (-1 = none), or a list of them (the first is
- * taken; an empty list means none). */
-static el_status get_token_id(const cJSON *v, const char *key, int64_t *out,
+ * taken; an empty list means none). With vocab (non-zero) every id must be below it. */
+static el_status get_token_id(const cJSON *v, const char *key, uint32_t vocab, int64_t *out,
                               const char *fname) {
     char got[128];
     int64_t first = -1;
@@ -109,6 +109,10 @@ static el_status get_token_id(const cJSON *v, const char *key, int64_t *out,
                              "got %s",
                              fname, key, UINT32_MAX, el_json_describe(c, got, sizeof got));
         }
+        if (vocab && id >= (int64_t)vocab)
+            return el_errorf(EL_E_INVALID, "%s: %s%s: token id %lld is outside the vocabulary "
+                             "(vocab_size %u: ids 0..%u)", fname, key, list ? "[]" : "",
+                             (long long)id, vocab, vocab - 1);
         if (i == 0) first = id;
     }
     *out = first;
@@ -295,6 +299,11 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
             return el_errorf(EL_E_INVALID, "%s: %s: expected an integer 0..%u, got %s", fname,
                              key, UINT32_MAX, el_json_describe(v, got, sizeof got));
         uint32_t u32 = (uint32_t)u;
+        /* head_dim 0 would make every attention row empty (and divide by zero in the
+         * softmax scale); absent means hidden_size / num_attention_heads. */
+        if (u32 == 0 && f->off == offsetof(el_config, head_dim))
+            return el_errorf(EL_E_INVALID, "%s: head_dim: expected a positive integer, got 0 "
+                             "(leave it out to mean hidden_size / num_attention_heads)", fname);
         memcpy((char *)c + f->off, &u32, sizeof u32);
     }
 
@@ -357,12 +366,25 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
     if ((v = find(root, "partial_rotary_factor")) && !(cJSON_IsNumber(v) && v->valuedouble == 1.0))
         return el_errorf(EL_E_UNSUPPORTED, "%s: partial_rotary_factor %s: partial RoPE is not "
                          "supported", fname, el_json_describe(v, got, sizeof got));
-    if ((v = find(root, "rope_theta")) || (rp && (v = find(rp, "rope_theta")))) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0.0 && isfinite(v->valuedouble)))
-            return el_errorf(EL_E_INVALID, "%s: rope_theta: expected a positive number, got %s",
-                             fname, el_json_describe(v, got, sizeof got));
-        c->rope_theta = v->valuedouble;
+    /* rope_parameters always carries rope_theta (transformers writes it): a missing one
+     * means a damaged key, and the 10000 default would silently run a model trained at
+     * another base. Both spellings present must agree. */
+    const cJSON *rp_theta = rp ? find(rp, "rope_theta") : NULL;
+    if (rp && !rp_theta)
+        return el_errorf(EL_E_INVALID, "%s: rope_parameters: no rope_theta (keys are damaged, or "
+                         "the file is not from transformers); refusing to guess the RoPE base",
+                         fname);
+    v = find(root, "rope_theta");
+    for (int k = 0; k < 2; k++) {
+        const cJSON *t = k ? rp_theta : v;
+        if (t && (!cJSON_IsNumber(t) || !(t->valuedouble > 0.0 && isfinite(t->valuedouble))))
+            return el_errorf(EL_E_INVALID, "%s: %srope_theta: expected a positive number, got %s",
+                             fname, k ? "rope_parameters." : "", el_json_describe(t, got, sizeof got));
     }
+    if (v && rp_theta && v->valuedouble != rp_theta->valuedouble)
+        return el_errorf(EL_E_INVALID, "%s: rope_theta %.17g and rope_parameters.rope_theta %.17g "
+                         "disagree", fname, v->valuedouble, rp_theta->valuedouble);
+    if (v || rp_theta) c->rope_theta = (v ? v : rp_theta)->valuedouble;
     static const struct { const char *key; size_t off, has; } bools[] = {
         {"tie_word_embeddings", offsetof(el_config, tie_word_embeddings),
          offsetof(el_config, has_tie_word_embeddings)},
@@ -388,7 +410,9 @@ static el_status parse_fields(const cJSON *root, el_config *c, const char *fname
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         if (!(v = find(root, ids[i].key))) continue;
         int64_t id = -1;
-        if ((st = get_token_id(v, ids[i].key, &id, fname)) != EL_OK) return st;
+        /* bos and eos must name tokens of the vocabulary; pad is only padding. */
+        uint32_t limit = i < 2 ? c->vocab_size : 0;
+        if ((st = get_token_id(v, ids[i].key, limit, &id, fname)) != EL_OK) return st;
         memcpy((char *)c + ids[i].off, &id, sizeof id);
     }
 

@@ -165,6 +165,7 @@ typedef struct el_image_pack_params {
     uint64_t chunk_bytes;       /* 0 = 1 MiB */
     const char *tokenizer_path; /* as el_model_open_params */
     uint64_t src_offset;        /* source is an image at this offset (repack) */
+    bool write_through;         /* out may be a device, FIFO or symlink: write into it */
 } el_image_pack_params;
 
 typedef struct el_image_pack_stats {
@@ -175,8 +176,16 @@ typedef struct el_image_pack_stats {
     uint32_t chunks, chunks_by_codec[EL_IMG_CODEC_COUNT];
 } el_image_pack_stats;
 
-/* Packs the model at src into out: a temporary file in out's folder, fsync, rename,
- * fsync of the folder. On any failure the temporary file is removed and out is untouched. */
+/* Packs the model at src into out: an unnamed temporary file (O_TMPFILE) in out's folder,
+ * fsync, linked under a temporary name, renamed over out, fsync of the folder. On any
+ * failure out is untouched and no temporary file is left (a crash leaves at most a named
+ * `.OUT.tmp.XXXXXX`, between link and rename or where O_TMPFILE is unsupported; the next
+ * pack to the same out removes the ones no live pack holds). out must be absent or a
+ * regular file: a device, FIFO or symlink is refused (EL_E_USAGE) unless write_through,
+ * then a symlink to a regular file has its target replaced atomically, a block device is
+ * written in place and a character device or FIFO gets the image streamed into it;
+ * directories and sockets are always refused. Tokenizer and config files are validated
+ * (EL_E_INVALID) before anything is written. */
 el_status el_image_pack(const char *src, const char *out, const el_image_pack_params *p,
                         el_image_pack_stats *stats);
 
@@ -190,8 +199,32 @@ typedef struct el_image_verify_report {
  * chunk stored and decoded). EL_E_INVALID naming the first bad chunk (index, offset, tensors). */
 el_status el_image_verify(const char *path, uint64_t base, el_image_verify_report *r);
 
-/* Writes the image file img to target at offset (aligned writes, fsync), then reads it
- * back and verifies every CRC. Refuses (EL_E_USAGE) a target smaller than offset + image
+/* ---- A/B layout (image_ab.c; docs/FORMAT.md) -------------------------------------------- */
+
+#define EL_IMG_AB_MAGIC "ELIMGAB\0"
+#define EL_IMG_AB_HEADER_SIZE 512u   /* one header copy */
+#define EL_IMG_AB_COPY_STRIDE 4096u  /* copies at 0 and 4096; slot A at 8192 */
+
+typedef struct el_image_ab {
+    uint32_t active;            /* 0 = slot A, 1 = slot B: the slot with the good image */
+    uint64_t generation;        /* +1 per switch; the valid copy with the higher one counts */
+    uint64_t slot_offset[2];    /* bytes from the start of the target */
+    uint64_t slot_size;         /* bytes per slot (4 KiB multiple) */
+    uint64_t image_size;        /* bytes of the active slot's image */
+} el_image_ab;
+
+/* If path starts with an A/B header, *offset = the active slot's offset (and *ab its
+ * header); EL_OK with *offset untouched (ab zeroed) when there is none or path is not a
+ * readable file; EL_E_INVALID when the magic is there but neither copy is valid. */
+el_status el_image_ab_resolve(const char *path, uint64_t *offset, el_image_ab *ab);
+/* Flashes img into the slot of target not in use (a fresh layout over the whole target if
+ * it has no A/B header: slot A first), verified as el_image_flash does, then switches the
+ * header to it. A failure at any point leaves the header naming the previous good slot. */
+el_status el_image_flash_ab(const char *img, const char *target, el_image_ab *ab,
+                            el_image_verify_report *r);
+
+/* Verifies every CRC of img (EL_E_INVALID, nothing written, when one fails), writes it to
+ * target at offset (aligned writes, fsync), then reads it back and verifies every CRC. Refuses (EL_E_USAGE) a target smaller than offset + image
  * and a target that is, or is a partition of a disk that holds, a mounted filesystem. */
 el_status el_image_flash(const char *img, const char *target, uint64_t offset,
                          el_image_verify_report *r);

@@ -1,7 +1,8 @@
-/* image_flash.c - `edgeload flash`: writes an image to a block device, a partition or a
- * file at an offset with aligned writes, fsyncs, drops the written range from the page
- * cache and verifies every CRC from what the target gives back. Refuses a target that is
- * too small or is (or holds a partition that is) a mounted filesystem. */
+/* image_flash.c - `edgeload flash`: verifies every CRC of the source image, then writes it
+ * to a block device, a partition or a file at an offset with aligned writes, fsyncs, drops
+ * the written range from the page cache and verifies every CRC from what the target gives
+ * back. Refuses a target that is too small or is (or holds a partition that is) a mounted
+ * filesystem. */
 #include "loader/image.h"
 
 #include <errno.h>
@@ -61,10 +62,18 @@ el_status el_image_target_check_mounted(const char *target) {
 el_status el_image_flash(const char *img, const char *target, uint64_t offset,
                          el_image_verify_report *r) {
     el_file in, tgt;
-    el_status s = el_file_open(&in, img, 0);
-    if (s != EL_OK) return s;
+    /* The whole source is verified (header, table, manifest, stored files, every chunk's
+     * CRC32C stored and decoded) before the first byte is written: a bad source must not
+     * replace the good image already on the target. */
+    el_image_verify_report pre;
+    el_status s = el_image_verify(img, 0, &pre);
+    if (s != EL_OK) {
+        char why[700];
+        snprintf(why, sizeof why, "%s", el_last_error());
+        return el_errorf(s, "%s; nothing was written to %s", why, target);
+    }
+    if ((s = el_file_open(&in, img, 0)) != EL_OK) return s;
     el_img_meta meta;
-    /* The image is validated (header, table, manifest CRCs) before anything is written. */
     if ((s = el_img_meta_read(&in, 0, &meta)) != EL_OK) {
         el_file_close(&in);
         return s;
@@ -78,7 +87,13 @@ el_status el_image_flash(const char *img, const char *target, uint64_t offset,
     }
     uint64_t tsize = tgt.size;
     el_file_close(&tgt);
-    if (!el_add_u64(offset, size, &need) || need > tsize) {
+    if (!el_add_u64(offset, size, &need)) {
+        el_file_close(&in);
+        return el_errorf(EL_E_USAGE, "%s: --offset %llu + the image's %llu bytes is past 2^64 "
+                         "bytes: no target is that large", target, (unsigned long long)offset,
+                         (unsigned long long)size);
+    }
+    if (need > tsize) {
         el_file_close(&in);
         return el_errorf(EL_E_USAGE, "%s: the target is %llu bytes; the image needs %llu (%llu "
                          "bytes at offset %llu)", target, (unsigned long long)tsize,

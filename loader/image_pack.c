@@ -7,15 +7,20 @@
 #include "loader/image.h"
 #include "loader/load_impl.h"
 #include "platform/crc32c.h"
+#include "tokenizer/tokenizer.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lz4.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PACK_CHUNK_DEFAULT (1024u * 1024u)
@@ -159,6 +164,42 @@ static el_status collect_side(const el_model *m, const char *tokenizer_path, sid
     if (st == EL_OK && m->config.vocab_size && el_model_side_file(m, name, path, sizeof path))
         st = side_add(s, n, name, path);
     return st;
+}
+
+/* Every tokenizer and config file that goes into the image opens the way the runtime will
+ * open it (tokenizers against the model's vocabulary, JSON strictly): a corrupt file is
+ * refused here instead of baked into an image that verifies. */
+static el_status validate_side(const el_model *m, const side_src *s, uint32_t n) {
+    uint32_t vocab = m->config.vocab_size;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *name = s[i].name, *dot = strrchr(name, '.');
+        el_status st = EL_OK;
+        el_tokenizer *t = NULL;
+        if (!strcmp(name, "vocab.json") || !strcmp(name, "merges.txt")) {
+            const char *other = name[0] == 'v' ? "merges.txt" : "vocab.json";
+            const side_src *o = NULL;
+            for (uint32_t k = 0; k < n; k++)
+                if (!strcmp(s[k].name, other)) o = &s[k];
+            if (!o) continue; /* half a pair is not a tokenizer the runtime would open */
+            if (name[0] != 'v') continue; /* the pair is checked once */
+            st = el_tokenizer_gpt2_open(s[i].path, o->path, vocab, &t);
+        } else if (!strcmp(name, "tokenizer.json") || !strcmp(name, "tokenizer.bin") ||
+                   !strcmp(name, "vocab.txt") ||
+                   (!strncmp(name, "tok", 3) && dot && !strcmp(dot, ".bin"))) {
+            st = el_tokenizer_open(s[i].path, vocab, &t);
+        } else if (dot && !strcmp(dot, ".json")) {
+            cJSON *root = NULL;
+            st = el_json_parse((const char *)s[i].data, s[i].len, s[i].path, &root);
+            cJSON_Delete(root);
+        }
+        el_tokenizer_close(t);
+        if (st != EL_OK) {
+            char why[600];
+            snprintf(why, sizeof why, "%s", el_last_error());
+            return el_errorf(st, "%s; refusing to pack it into an image", why);
+        }
+    }
+    return EL_OK;
 }
 
 static cJSON *make_manifest(const el_model *m, const el_plan *plan, const el_image_pack_params *p,
@@ -406,6 +447,211 @@ static el_status sync_dir(const char *dir) {
     return s;
 }
 
+/* ---- output --------------------------------------------------------------------------------- */
+
+/* Where the image goes. REPLACE: a temporary file in path's folder renamed over path (path
+ * absent or a regular file; a symlink's target with write_through). INTO: written into the
+ * opened device itself (block devices, positioned writes). STREAM: built in an unnamed
+ * temporary file, then copied in order (character devices, FIFOs). */
+typedef enum out_kind { OUT_REPLACE, OUT_INTO, OUT_STREAM } out_kind;
+
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket"
+         : "not a regular file";
+}
+
+static el_status out_resolve(const char *out, bool through, char *path, size_t cap, out_kind *kind) {
+    struct stat st;
+    snprintf(path, cap, "%s", out);
+    *kind = OUT_REPLACE;
+    if (lstat(out, &st) != 0) {
+        if (errno == ENOENT) return EL_OK;
+        return el_errorf(EL_E_IO, "%s: %s", out, strerror(errno));
+    }
+    if (S_ISREG(st.st_mode)) return EL_OK;
+    const char *what = file_kind(st.st_mode);
+    if (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))
+        return el_errorf(EL_E_USAGE, "-o %s: is %s; pack writes an image file: give a file name", out, what);
+    if (!through)
+        return el_errorf(EL_E_USAGE, "-o %s: is %s; pack only creates or replaces regular files "
+                         "(atomically); pass --write-through to write the image %s", out, what,
+                         S_ISLNK(st.st_mode) ? "to the link's target" : "into it (not atomic)");
+    if (S_ISLNK(st.st_mode)) {
+        char real[PATH_MAX];
+        if (stat(out, &st) != 0 || !realpath(out, real))
+            return el_errorf(EL_E_IO, "-o %s: the symbolic link's target: %s", out, strerror(errno));
+        if (S_ISREG(st.st_mode)) {
+            snprintf(path, cap, "%s", real);
+            return EL_OK;
+        }
+        if (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))
+            return el_errorf(EL_E_USAGE, "-o %s: links to %s (%s); give a file name", out,
+                             file_kind(st.st_mode), real);
+        snprintf(path, cap, "%s", real);
+    }
+    if (S_ISBLK(st.st_mode)) {
+        *kind = OUT_INTO;
+        return el_image_target_check_mounted(path);
+    }
+    *kind = OUT_STREAM;
+    return EL_OK;
+}
+
+/* Removes `.BASE.tmp.XXXXXX` files in dir that no live pack holds (each pack holds an
+ * exclusive flock on its temporary file until it is renamed): what a killed pack left. */
+static void clean_stale_temps(const char *dir, const char *base) {
+    char prefix[300];
+    int k = snprintf(prefix, sizeof prefix, ".%s.tmp.", base);
+    if (k < 0 || (size_t)k >= sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, (size_t)k) || strlen(e->d_name) != (size_t)k + 6) continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) continue;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
+/* A temporary file for the image in dir: unnamed (O_TMPFILE) where the filesystem has it,
+ * else `.BASE.tmp.XXXXXX` (named: *named is true; removed by the caller or the next pack).
+ * Held with an exclusive flock so clean_stale_temps leaves it alone. */
+static el_status temp_open(const char *dir, const char *base, char *name, size_t cap, bool *named,
+                           int *fd_out) {
+    *named = false;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int k = snprintf(name, cap, "%s/.%s.tmp.XXXXXX", dir, base);
+        if (k < 0 || (size_t)k >= cap) return el_errorf(EL_E_USAGE, "%s/%s: path too long", dir, base);
+        if ((fd = mkstemp(name)) < 0)
+            return el_errorf(EL_E_IO, "cannot create a temporary file in %s: %s", dir, strerror(errno));
+        *named = true;
+        /* mkstemp makes the file 0600; an image is as readable as any file we write. */
+        if (fchmod(fd, 0644) != 0) {
+            el_status s = el_errorf(EL_E_IO, "%s: chmod: %s", name, strerror(errno));
+            close(fd);
+            unlink(name);
+            return s;
+        }
+    } else {
+        snprintf(name, cap, "%.1000s/(unnamed temporary file for %.200s)", dir, base);
+    }
+    flock(fd, LOCK_EX);
+    *fd_out = fd;
+    return EL_OK;
+}
+
+/* Gives the unnamed temporary file fd the name `.BASE.tmp.XXXXXX` in dir (into name). */
+static el_status temp_link(int fd, const char *dir, const char *base, char *name, size_t cap) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    static const char k_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_sec;
+    for (int tries = 0; tries < 100; tries++) {
+        char suffix[7];
+        for (int i = 0; i < 6; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            suffix[i] = k_chars[(x >> 33) % (sizeof k_chars - 1)];
+        }
+        suffix[6] = 0;
+        int k = snprintf(name, cap, "%s/.%s.tmp.%s", dir, base, suffix);
+        if (k < 0 || (size_t)k >= cap) return el_errorf(EL_E_USAGE, "%s/%s: path too long", dir, base);
+        /* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd works for anyone. */
+        if (linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH) == 0 ||
+            (errno != EEXIST && linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0))
+            return EL_OK;
+        if (errno != EEXIST)
+            return el_errorf(EL_E_IO, "%s: cannot link the temporary file: %s", name, strerror(errno));
+    }
+    return el_errorf(EL_E_IO, "%s/.%s.tmp.*: no free temporary name", dir, base);
+}
+
+/* Copies size bytes of fd from offset 0 to target, in order (a FIFO or character device). */
+static el_status stream_copy(int fd, uint64_t size, const char *target) {
+    int t = open(target, O_WRONLY | O_CLOEXEC);
+    if (t < 0) return el_errorf(EL_E_IO, "%s: cannot open for writing: %s", target, strerror(errno));
+    el_status s = EL_OK;
+    static uint8_t buf[1 << 16];
+    for (uint64_t pos = 0; s == EL_OK && pos < size;) {
+        size_t n = size - pos < sizeof buf ? (size_t)(size - pos) : sizeof buf;
+        ssize_t r = pread(fd, buf, n, (off_t)pos);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            s = el_errorf(EL_E_IO, "reading the temporary image back: %s", r < 0 ? strerror(errno) : "short file");
+            break;
+        }
+        for (ssize_t done = 0; s == EL_OK && done < r;) {
+            ssize_t w = write(t, buf + done, (size_t)(r - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0)
+                s = el_errorf(EL_E_IO, "%s: write of %zd bytes at offset %llu failed: %s", target,
+                              r - done, (unsigned long long)(pos + (uint64_t)done),
+                              w < 0 ? strerror(errno) : "no progress");
+            else
+                done += w;
+        }
+        pos += (uint64_t)r;
+    }
+    /* fsync where the target has a medium behind it (FIFOs and most character devices
+     * have none: EINVAL). */
+    if (s == EL_OK && fsync(t) != 0 && errno != EINVAL && errno != EROFS)
+        s = el_errorf(EL_E_IO, "%s: fsync failed: %s", target, strerror(errno));
+    if (close(t) != 0 && s == EL_OK) s = el_errorf(EL_E_IO, "%s: close failed: %s", target, strerror(errno));
+    return s;
+}
+
+/* Writes the image to out as out_resolve decided: see el_image_pack in image.h. */
+static el_status pack_write(const el_model *m, const el_plan *plan, const el_image_pack_params *p,
+                            const uint8_t *payload, uint64_t psize, uint64_t chunk, side_src *side,
+                            uint32_t nside, const char *out, el_image_pack_stats *st) {
+    char path[PATH_MAX], dir[PATH_MAX], tmpname[PATH_MAX + 64];
+    out_kind kind;
+    el_status s = out_resolve(out, p->write_through, path, sizeof path, &kind);
+    if (s != EL_OK) return s;
+    if (kind == OUT_INTO) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return el_errorf(EL_E_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+        s = write_image(m, plan, p, payload, psize, chunk, side, nside, fd, path, st);
+        if (s == EL_OK) s = el_fd_sync(fd, path);
+        if (close(fd) != 0 && s == EL_OK) s = el_errorf(EL_E_IO, "%s: close failed: %s", path, strerror(errno));
+        return s;
+    }
+    if (kind == OUT_STREAM) {
+        const char *tdir = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s", tdir && *tdir ? tdir : "/tmp");
+    } else {
+        el_path_dir(path, dir, sizeof dir);
+    }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (kind == OUT_REPLACE) clean_stale_temps(dir, base);
+    bool named;
+    int fd = -1;
+    if ((s = temp_open(dir, base, tmpname, sizeof tmpname, &named, &fd)) != EL_OK) return s;
+    if (named && kind == OUT_STREAM) unlink(tmpname); /* only the descriptor is needed */
+    bool linked = named && kind == OUT_REPLACE;
+    s = write_image(m, plan, p, payload, psize, chunk, side, nside, fd, tmpname, st);
+    if (s == EL_OK && kind == OUT_STREAM) s = stream_copy(fd, st->image_bytes, path);
+    if (s == EL_OK && kind == OUT_REPLACE) s = el_fd_sync(fd, tmpname);
+    if (s == EL_OK && kind == OUT_REPLACE && !named) {
+        s = temp_link(fd, dir, base, tmpname, sizeof tmpname);
+        linked = s == EL_OK;
+    }
+    if (s == EL_OK && kind == OUT_REPLACE) s = el_path_rename(tmpname, path);
+    if (s != EL_OK && linked) unlink(tmpname); /* a failed rename leaves it in place */
+    if (close(fd) != 0 && s == EL_OK) s = el_errorf(EL_E_IO, "%s: close failed: %s", tmpname, strerror(errno));
+    /* After the rename the new image is in place; the folder's fsync makes that durable. */
+    if (s == EL_OK && kind == OUT_REPLACE) s = sync_dir(dir);
+    return s;
+}
+
 el_status el_image_pack(const char *src, const char *out, const el_image_pack_params *p,
                         el_image_pack_stats *stats) {
     el_image_pack_stats st;
@@ -415,14 +661,20 @@ el_status el_image_pack(const char *src, const char *out, const el_image_pack_pa
         return el_errorf(EL_E_USAGE, "--chunk %llu: must be a multiple of 4 KiB between 64 KiB "
                          "and 1 GiB", (unsigned long long)chunk);
     if ((unsigned)p->codec >= EL_IMG_CODEC_COUNT) return el_errorf(EL_E_USAGE, "unknown codec");
+    /* The output is checked first: a refused -o costs no load. */
+    char path[PATH_MAX];
+    out_kind kind;
+    el_status s = out_resolve(out, p->write_through, path, sizeof path, &kind);
+    if (s != EL_OK) return s;
     el_model *m = NULL;
     el_arena *a = NULL;
     el_plan plan;
     side_src side[EL_IMG_SIDE_FILES_MAX];
     memset(side, 0, sizeof side);
     uint32_t nside = 0;
-    el_status s = load_source(src, p, &m, &plan, &a);
+    s = load_source(src, p, &m, &plan, &a);
     if (s == EL_OK) s = collect_side(m, p->tokenizer_path, side, &nside);
+    if (s == EL_OK) s = validate_side(m, side, nside);
     /* The payload: the weights region from its base to the end of the last tensor. */
     const uint8_t *payload = NULL;
     uint64_t psize = 0;
@@ -432,28 +684,7 @@ el_status el_image_pack(const char *src, const char *out, const el_image_pack_pa
         if (!payload) payload = (const uint8_t *)t->data - t->arena_offset;
         if (end > psize) psize = end;
     }
-    char dir[1024], tmpname[1200];
-    el_path_dir(out, dir, sizeof dir);
-    const char *base = strrchr(out, '/');
-    base = base ? base + 1 : out;
-    int fd = -1;
-    if (s == EL_OK) {
-        int k = snprintf(tmpname, sizeof tmpname, "%s/.%s.tmp.XXXXXX", dir, base);
-        if (k < 0 || (size_t)k >= sizeof tmpname) s = el_errorf(EL_E_USAGE, "%s: path too long", out);
-    }
-    if (s == EL_OK && (fd = mkstemp(tmpname)) < 0)
-        s = el_errorf(EL_E_IO, "%s: cannot create a temporary file in %s: %s", out, dir, strerror(errno));
-    /* mkstemp makes the file 0600; an image is as readable as any file we write. */
-    if (s == EL_OK && fchmod(fd, 0644) != 0)
-        s = el_errorf(EL_E_IO, "%s: chmod: %s", tmpname, strerror(errno));
-    if (s == EL_OK) s = write_image(m, &plan, p, payload, psize, chunk, side, nside, fd, tmpname, &st);
-    if (s == EL_OK) s = el_fd_sync(fd, tmpname);
-    if (fd >= 0 && close(fd) != 0 && s == EL_OK)
-        s = el_errorf(EL_E_IO, "%s: close failed: %s", tmpname, strerror(errno));
-    if (s == EL_OK) s = el_path_rename(tmpname, out);
-    if (fd >= 0 && s != EL_OK) unlink(tmpname); /* a failed rename leaves it in place */
-    /* After the rename the new image is in place; the folder's fsync makes that durable. */
-    if (s == EL_OK) s = sync_dir(dir);
+    if (s == EL_OK) s = pack_write(m, &plan, p, payload, psize, chunk, side, nside, out, &st);
     for (uint32_t i = 0; i < nside; i++) free(side[i].data);
     el_arena_deinit(a);
     el_model_close(m);

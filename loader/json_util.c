@@ -1,6 +1,7 @@
 /* json_util.c - the guard in front of cJSON for every JSON file we read (safetensors
- * headers, sharded indexes, config.json): a bounded lexical pre-scan, strict UTF-8, exact
- * integers from doubles, and printable fragments for error messages. */
+ * headers, sharded indexes, config.json, tokenizer.json): a bounded lexical pre-scan
+ * (strict: only JSON whitespace between tokens, no raw control bytes in strings), the whole
+ * text valid UTF-8, exact integers from doubles, and printable fragments for messages. */
 #include "loader/safetensors.h"
 #include "tokenizer/tokenizer.h"
 #include "platform/platform.h"
@@ -87,8 +88,11 @@ static el_status json_scan(const char *json, size_t len, int max_depth, bool str
                                  fname, max_depth, i);
         } else if (c == ']' || c == '}') {
             if (depth > 0) depth--;
-        } else if (strict && c == 0) {
-            return el_errorf(EL_E_INVALID, "%s: NUL byte at byte %zu: not JSON", fname, i);
+        } else if (strict && c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            /* cJSON skips every byte <= 0x20 between tokens; JSON allows only these four. */
+            return el_errorf(EL_E_INVALID, "%s: control byte 0x%02x between JSON tokens at byte "
+                             "%zu: only space, tab, CR and LF may separate them; the file is "
+                             "corrupt", fname, c, i);
         }
     }
     if (strict && in_str)
@@ -108,6 +112,16 @@ el_status el_json_parse(const char *json, size_t len, const char *fname, struct 
     if (!fname) fname = "JSON";
     if (!json || len == 0)
         return el_errorf(EL_E_INVALID, "%s: empty JSON: expected an object", fname);
+    size_t bad = el_utf8_check(json, len);
+    if (bad != len) {
+        /* The bytes before it name the key or string it is in. */
+        size_t from = bad > 48 ? bad - 48 : 0, to = len - bad > 8 ? bad + 8 : len;
+        char near[256];
+        el_json_printable(json + from, to - from, near, sizeof near);
+        return el_errorf(EL_E_INVALID, "%s: invalid UTF-8 at byte %zu (0x%02x) in '%s': JSON "
+                         "text is UTF-8; the file is corrupt", fname, bad,
+                         (unsigned char)json[bad], near);
+    }
     el_status st = json_scan(json, len, EL_JSON_DEPTH_MAX, true, fname);
     if (st != EL_OK) return st;
     const char *end = NULL;

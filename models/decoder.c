@@ -329,7 +329,7 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
 static el_status resolve_ctx(const el_model *m, const dec_cfg *c, uint32_t want, uint32_t *ctx) {
     if (want == 0) want = c->max_pos;
     if (want == 0)
-        return el_errorf(EL_E_USAGE, "%s: the config states no max_position_embeddings: pass "
+        return el_errorf(EL_E_INVALID, "%s: the config states no max_position_embeddings: pass "
                          "--ctx", m->path);
     if (c->max_pos && want > c->max_pos)
         return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u %s (%s); use --ctx "

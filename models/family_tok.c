@@ -55,9 +55,19 @@ el_status el_family_tok_open(el_model *m, const char *const *names, size_t n,
         }
         if (first_failure) {
             ft->status = s;
-            snprintf(ft->error, sizeof ft->error, "%s", el_last_error());
+            /* Inside an image the path is a descriptor's: name the stored file. */
+            const char *base = plus ? "vocab.json" : names[i];
+            if (strstr(el_last_error(), base))
+                snprintf(ft->error, sizeof ft->error, "%s", el_last_error());
+            else
+                snprintf(ft->error, sizeof ft->error, "%s (stored in %.200s): %s", base, m->path,
+                         el_last_error());
             first_failure = false;
         }
+        /* A corrupt file is an error, never a reason to try the next one: falling back
+         * (tokenizer.json -> vocab.txt) would hide it. A format we cannot read
+         * (EL_E_UNSUPPORTED, e.g. a Unigram tokenizer.json) lets the next one try. */
+        if (s != EL_E_UNSUPPORTED) break;
     }
     return EL_OK;
 }

@@ -311,7 +311,7 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
     if (!s || !ids || n == 0 || !logits)
         return el_errorf(EL_E_USAGE, "el_session_forward: NULL argument or no tokens");
     if (n > (size_t)(s->ctx - s->pos))
-        return el_errorf(EL_E_NOFIT, "%zu tokens at position %u go past the context of %u "
+        return el_errorf(EL_E_TOOLONG, "%zu tokens at position %u go past the context of %u "
                          "tokens (--ctx)", n, s->pos, s->ctx);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || (uint32_t)ids[i] >= s->vocab)
@@ -388,21 +388,21 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     rc = el_tokenizer_encode(tok, prompt, len, !s->family->prompt_without_bos, s->ids,
                              s->ids_cap, &n);
     if (rc == EL_E_NOFIT)
-        return el_errorf(EL_E_NOFIT, "the prompt (%zu bytes) is too long: it needs up to %zu "
+        return el_errorf(EL_E_TOOLONG, "the prompt (%zu bytes) is too long: it needs up to %zu "
                          "tokens and the context is %u tokens (--ctx)", len, n, s->ctx);
     if (rc != EL_OK) return rc;
     if (n > s->ctx)
-        return el_errorf(EL_E_NOFIT, "the prompt is %zu tokens, longer than the context of %u "
+        return el_errorf(EL_E_TOOLONG, "the prompt is %zu tokens, longer than the context of %u "
                          "tokens: shorten it or raise --ctx (the model allows %u)", n, s->ctx,
                          s->max_ctx);
     uint64_t need = (uint64_t)n + n_new;
     if (need > s->ctx) {
         if (need <= s->max_ctx)
-            return el_errorf(EL_E_NOFIT, "the prompt (%zu tokens) + -n %u = %llu tokens, past "
+            return el_errorf(EL_E_TOOLONG, "the prompt (%zu tokens) + -n %u = %llu tokens, past "
                              "the context of %u: use --ctx %llu, or -n %llu", n, n_new,
                              (unsigned long long)need, s->ctx, (unsigned long long)need,
                              (unsigned long long)(s->ctx - n));
-        return el_errorf(EL_E_NOFIT, "the prompt (%zu tokens) + -n %u = %llu tokens, past the "
+        return el_errorf(EL_E_TOOLONG, "the prompt (%zu tokens) + -n %u = %llu tokens, past the "
                          "context of %u and the model's maximum of %u positions: use -n %llu "
                          "or less", n, n_new, (unsigned long long)need, s->ctx, s->max_ctx,
                          (unsigned long long)(s->ctx - n));

@@ -7,6 +7,8 @@
 
 #include "loader/image.h"
 
+#include <dirent.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +63,55 @@ static inline long img_tensor_diffs(const el_model *a, const el_model *b) {
         }
     }
     return bad;
+}
+
+/* Files in dir whose name holds ".tmp." (pack's temporary files). */
+static inline int img_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp.")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+/* True if the file at path holds exactly want[0..want_len). */
+static inline bool img_same_file(const char *path, const char *want, size_t want_len) {
+    size_t n = 0;
+    char *b = el_test_read_file(path, &n);
+    bool same = b && n == want_len && !memcmp(b, want, n);
+    free(b);
+    return same;
+}
+
+/* el_test_run_cli with printf-style arguments. */
+static inline int img_cli(char **out, char **err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int img_cli(char **out, char **err, const char *fmt, ...) {
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return el_test_run_cli(args, out, err);
+}
+
+/* A tokenizer.json for stories260K's 512 ids: BPE with byte fallback (ids 3..258 are
+ * <0x00>..<0xFF>), no merges, Metaspace; every text encodes to byte tokens. */
+static inline bool img_write_tok512(const char *path) {
+    static char json[16384];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\","
+                                "\"byte_fallback\":true,\"unk_token\":\"<unk>\",\"merges\":[],\"vocab\":{"
+                                "\"<unk>\":0,\"<s>\":1,\"</s>\":2");
+    for (int i = 3; i < 512; i++)
+        o += (size_t)(i < 259 ? snprintf(json + o, sizeof json - o, ",\"<0x%02X>\":%d", i - 3, i)
+                              : snprintf(json + o, sizeof json - o, ",\"t%d\":%d", i, i));
+    o += (size_t)snprintf(json + o, sizeof json - o,
+                          "}},\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\u2581\","
+                          "\"prepend_scheme\":\"first\",\"split\":false},\"decoder\":{\"type\":"
+                          "\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\","
+                          "\"split\":false}}");
+    return el_test_write_file(path, json, o);
 }
 
 static inline const char *img_stories(void) {

@@ -93,7 +93,8 @@ static void minilm(char **out, char **err) {
     EL_CHECK(e0 && cJSON_GetObjectItem(e0, "tokens")->valuedouble == 2 &&
              cJSON_GetArraySize(cJSON_GetObjectItem(e0, "embedding")) == 384);
     cJSON_Delete(r);
-    /* Longer than --ctx: cut with a notice, or exit 2 with --no-truncate. */
+    /* Longer than --ctx: cut with a notice, or exit 6 (longer than the context) with
+     * --no-truncate. */
     snprintf(args, sizeof args, "embed %s --ctx 16 --json \"one two three four five six seven "
              "eight nine ten eleven twelve thirteen fourteen fifteen sixteen\"", dir);
     EL_CHECK(cli(args, out, err) == 0);
@@ -105,7 +106,7 @@ static void minilm(char **out, char **err) {
     cJSON_Delete(r);
     snprintf(args, sizeof args, "embed %s --ctx 16 --no-truncate \"one two three four five six "
              "seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen\"", dir);
-    EL_CHECK(cli(args, out, err) == 2 && strstr(*err, "--no-truncate"));
+    EL_CHECK(cli(args, out, err) == 6 && strstr(*err, "--no-truncate"));
     /* Invalid UTF-8 on stdin: exit 2 naming the byte. */
     snprintf(args, sizeof args, "--version >/dev/null; { printf 'ok\\ncaf\\351\\n' | "
              "${EL_CLI:-%s/edgeload} embed %s; }", EL_BINARY_DIR, dir);
@@ -213,7 +214,7 @@ int main(void) {
     EL_CHECK(cli("embed " FIX "/hf_bert_base --ids \"1 2 99\"", &out, &err) == 2); /* vocab */
     EL_CHECK(strstr(err, "outside the vocabulary") != NULL);
     EL_CHECK(cli("embed " FIX "/hf_bert_base --ids \"1 x\"", &out, &err) == 2);
-    EL_CHECK(cli("embed " FIX "/hf_bert_base --ids --ctx 2 \"1 2 3\"", &out, &err) == 2);
+    EL_CHECK(cli("embed " FIX "/hf_bert_base --ids --ctx 2 \"1 2 3\"", &out, &err) == 6); /* longer than --ctx */
     EL_CHECK(cli("embed " FIX "/hf_bert_base --ids --ctx 33 \"1\"", &out, &err) == 1); /* > 32 positions */
     EL_CHECK(cli("embed " FIX "/hf_bert_base --pooling max --ids \"1\"", &out, &err) == 1);
     EL_CHECK(cli("embed " FIX "/hf_bert_base --bogus", &out, &err) == 1);

@@ -72,10 +72,10 @@ static void runs(const gpt2_synth *g, el_dtype dt) {
         bool finite = lg != NULL;
         for (uint32_t i = 0; lg && i < g->vocab; i++) finite = finite && lg[i] == lg[i];
         EL_CHECK(finite);
-        /* Past n_positions: refused with EL_E_NOFIT (exit 3), nothing run. */
+        /* Past n_positions: refused with EL_E_TOOLONG (exit 6), nothing run. */
         el_session_reset(s);
         EL_CHECK_STATUS(el_session_forward(s, ids, g->n_pos + 1 <= 70 ? g->n_pos + 1 : 70, &lg),
-                        g->n_pos + 1 <= 70 ? EL_E_NOFIT : EL_OK);
+                        g->n_pos + 1 <= 70 ? EL_E_TOOLONG : EL_OK);
         EL_CHECK(strstr(el_last_error(), "context") != NULL);
         EL_CHECK(el_session_pos(s) == 0);
         /* An id outside the vocabulary: EL_E_INVALID naming it. */

@@ -16,23 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int temp_files(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp.")) n++;
-    if (d) closedir(d);
-    return n;
-}
-
-static bool same_file(const char *path, const char *want, size_t want_len) {
-    size_t n = 0;
-    char *b = el_test_read_file(path, &n);
-    bool same = b && n == want_len && !memcmp(b, want, n);
-    free(b);
-    return same;
-}
-
 static void injected(const char *dir, const char *a, const char *b, const char *out) {
     el_image_pack_params p = {.dtype = EL_DT_NONE, .codec = EL_IMG_CODEC_SHUFFLE_LZ4, .chunk_bytes = 65536};
     EL_CHECK_OK(el_image_pack(a, out, &p, NULL));
@@ -50,17 +33,17 @@ static void injected(const char *dir, const char *a, const char *b, const char *
         el_fault_clear();
         el_image_verify_report r;
         bool verifies = el_image_verify(out, 0, &r) == EL_OK;
-        bool is_old = same_file(out, old, old_len), is_new = same_file(out, neu, new_len);
+        bool is_old = img_same_file(out, old, old_len), is_new = img_same_file(out, neu, new_len);
         if (s == EL_OK) {
             EL_CHECK(is_new && verifies);
             break;
         }
         failures++;
         /* Only the folder fsync comes after the rename: then the new image is in place. */
-        if (s != EL_E_IO || !verifies || !(is_old || is_new) || temp_files(dir) != 0) {
+        if (s != EL_E_IO || !verifies || !(is_old || is_new) || img_temp_files(dir) != 0) {
             fprintf(stderr, "   write op %llu: %s, verifies %d, old %d, new %d, temps %d: %s\n",
                     (unsigned long long)nth, el_status_str(s), verifies, is_old, is_new,
-                    temp_files(dir), el_last_error());
+                    img_temp_files(dir), el_last_error());
             bad++;
         }
         if (is_new) { /* restore the old image for the next round */
@@ -103,7 +86,7 @@ static void killed(const char *dir, const char *a, const char *b, const char *ou
         waitpid(pid, &st, 0);
         el_image_verify_report r;
         bool verifies = el_image_verify(out, 0, &r) == EL_OK;
-        bool is_old = same_file(out, old, old_len), is_new = same_file(out, neu, new_len);
+        bool is_old = img_same_file(out, old, old_len), is_new = img_same_file(out, neu, new_len);
         olds += is_old;
         news += is_new;
         if (!verifies || !(is_old || is_new)) bad++;
@@ -151,7 +134,7 @@ static void flash(const char *dir, const char *img) {
     EL_CHECK(el_test_run_cli(args, NULL, &err) == 1);
     EL_CHECK(err && strstr(err, "the image needs"));
     free(err);
-    EL_CHECK(same_file(small, junk, n));
+    EL_CHECK(img_same_file(small, junk, n));
     /* A corrupt image is refused before anything is written. */
     char bad[1200];
     snprintf(bad, sizeof bad, "%s/bad.elimg", dir);
@@ -161,7 +144,7 @@ static void flash(const char *dir, const char *img) {
     EL_CHECK(el_test_write_file(small, junk, n));
     snprintf(args, sizeof args, "flash '%s' '%s'", bad, small);
     EL_CHECK(el_test_run_cli(args, NULL, NULL) == 2);
-    EL_CHECK(same_file(small, junk, n));
+    EL_CHECK(img_same_file(small, junk, n));
     /* A mounted filesystem: a device node for the root filesystem's device, if this process
      * may make one (only the check runs: nothing is ever written to it). */
     struct stat st;

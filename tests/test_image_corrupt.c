@@ -163,7 +163,9 @@ static void write_model(const char *path) {
     snprintf(vocab, sizeof vocab, "%s", path);
     char *slash = strrchr(vocab, '/');
     snprintf(slash + 1, sizeof vocab - (size_t)(slash + 1 - vocab), "vocab.txt");
-    EL_CHECK(el_test_write_file(vocab, "[PAD]\n[UNK]\nhello\nworld\n", 24));
+    /* A vocabulary WordPiece accepts: pack validates the tokenizer files it stores. */
+    static const char k_vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n";
+    EL_CHECK(el_test_write_file(vocab, k_vocab, sizeof k_vocab - 1));
 }
 
 /* The first tensor overlapping chunk ci (for the message check). */

@@ -211,7 +211,7 @@ static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
         EL_CHECK_STATUS(el_session_forward(s, &bad, 1, &lg), EL_E_INVALID);
         EL_CHECK(el_session_pos(s) == pos);
         int32_t many[40] = {0};
-        EL_CHECK_STATUS(el_session_forward(s, many, 40, &lg), EL_E_NOFIT);
+        EL_CHECK_STATUS(el_session_forward(s, many, 40, &lg), EL_E_TOOLONG);
         EL_CHECK(el_session_pos(s) == pos);
         el_session_deinit(s);
     }

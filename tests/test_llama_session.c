@@ -62,16 +62,16 @@ static void test_errors(void) {
     /* 30+ tokens of prompt in a context of 24. */
     const char *longp = "Once upon a time there was a big dog and a small cat who liked to "
                         "play in the sun every day";
-    EL_CHECK_STATUS(el_generate(s, longp, 1, NULL, on_token, &c, &st), EL_E_NOFIT);
+    EL_CHECK_STATUS(el_generate(s, longp, 1, NULL, on_token, &c, &st), EL_E_TOOLONG);
     EL_CHECK(strstr(el_last_error(), "context of 24") && strstr(el_last_error(), "tokens"));
     EL_CHECK(c.n == 0 && st.generated_tokens == 0);
     /* 5 prompt tokens + 20 = 25 > 24: the message says which --ctx would do. */
     EL_CHECK_STATUS(el_generate(s, "Once upon a time", 20, NULL, on_token, &c, NULL),
-                    EL_E_NOFIT);
+                    EL_E_TOOLONG);
     EL_CHECK(strstr(el_last_error(), "--ctx 25") != NULL);
     EL_CHECK(c.n == 0);
     /* Past the model's 512 positions: -n is what must shrink. */
-    EL_CHECK_STATUS(el_generate(s, "Once", 600, NULL, on_token, &c, NULL), EL_E_NOFIT);
+    EL_CHECK_STATUS(el_generate(s, "Once", 600, NULL, on_token, &c, NULL), EL_E_TOOLONG);
     EL_CHECK(strstr(el_last_error(), "512") != NULL);
     /* Invalid UTF-8. */
     EL_CHECK_STATUS(el_generate(s, "Once \xe2\x28\xa1", 4, NULL, on_token, &c, NULL),

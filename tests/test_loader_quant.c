@@ -172,7 +172,7 @@ int main(void) {
     /* Packed quantized: the image holds Q4_1 tensors and loads them as they are. */
     el_test_tmpdir();
     const char *img = el_test_path("q4_1.elimg");
-    el_image_pack_params ip = {EL_DT_Q4_1, EL_IMG_CODEC_SHUFFLE_LZ4, 64 * 1024, NULL, 0};
+    el_image_pack_params ip = {EL_DT_Q4_1, EL_IMG_CODEC_SHUFFLE_LZ4, 64 * 1024, NULL, 0, false};
     EL_CHECK_OK(el_image_pack(FIX "hf_llama_gqa", img, &ip, NULL));
     check_type(EL_DT_Q4_1, false, ref, img, EL_MEMORY_HOST);
     check_type(EL_DT_Q4_1, true, ref, img, EL_MEMORY_HOST);
