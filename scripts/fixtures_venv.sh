@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fixtures_venv.sh - creates the developer-only Python venv that scripts/make_fixtures.py
-# needs (torch, transformers, tokenizers, safetensors, numpy), idempotently: a no-op when
+# needs (torch, transformers, tokenizers, safetensors, numpy; gguf and jinja2 for the GGUF,
+# quantization and chat-template fixtures), idempotently: a no-op when
 # the venv already imports everything. CI never runs this; the fixtures are committed.
 #   scripts/fixtures_venv.sh            create/complete .venv-fixtures in the repo root
 #   EL_FIXTURES_VENV=DIR scripts/fixtures_venv.sh    use another location
@@ -11,8 +12,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${EL_FIXTURES_VENV:-$root/.venv-fixtures}"
 python="${PYTHON:-python3}"
-pkgs=(torch transformers tokenizers safetensors numpy)
-check='import torch, transformers, tokenizers, safetensors, numpy'
+pkgs=(torch transformers tokenizers safetensors numpy gguf jinja2)
+check='import torch, transformers, tokenizers, safetensors, numpy, gguf, jinja2'
 
 if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "$check" 2>/dev/null; then
   echo "fixtures_venv: $venv is complete"

@@ -52,7 +52,9 @@ arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu
   test_gpt2_bad test_gpt2_cli test_gpt2_hf
   test_bert_attention test_bert_cli test_bert_config test_bert_hf test_bert_noalloc test_bert_plan
   test_image_crc32c test_image_roundtrip test_image_corrupt test_image_noalloc
-  test_boards test_platform_gpu)
+  test_boards test_platform_gpu
+  test_llama_arch test_kernels_quant test_loader_quant test_llama_quant
+  test_loader_config_strict test_cli_exit_codes test_image_ab)
 
 arm64_step() {
   step "aarch64 cross build (-Werror) and tests under qemu-aarch64"
