@@ -272,16 +272,15 @@ typedef struct dec_state {
     float *host_logits;  /* [vocab] logits copied back from the backend (scratch) */
 } dec_state;
 
-/* The one sequence of carves, run by the plan (counting) and by session init (allocating).
- * batch: sequences the plan sized the KV cache for (the session uses the first). */
+/* The one sequence of carves, run by the plan (counting) and by session init (allocating). */
 static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const dec_cfg *c,
-                            uint32_t ctx, uint32_t batch, uint32_t chunk) {
+                            uint32_t ctx, uint32_t chunk) {
     const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
     const bool rope = !c->a->learned_pos;
     dec_state *st = el_carve(sc, 1, sizeof *st, "decoder state");
     dec_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
     uint64_t cache = (uint64_t)c->n_layers * ctx * c->kv_dim;
-    float *kc = el_carve(kv, 2 * cache * batch, sizeof(float), "KV cache");
+    float *kc = el_carve(kv, 2 * cache, sizeof(float), "KV cache");
     float *bufs[7];
     const uint64_t widths[7] = {c->dim, c->dim, c->dim, c->q_dim, c->q_dim, c->hidden,
                                 gated ? c->hidden : 0};
@@ -364,9 +363,13 @@ el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *
     if ((s = dec_tensors(m, &c, p->dtype, NULL, &top)) != EL_OK) return s;
     uint32_t ctx = 0;
     if ((s = resolve_ctx(m, &c, p->ctx, &ctx)) != EL_OK) return s;
+    if (p->batch > 1)
+        return el_errorf(EL_E_UNSUPPORTED, "--batch %u: a decoder session runs one sequence "
+                         "(--batch sizes the batches of embed and classify); plan with --batch "
+                         "1", p->batch);
     el_carver kv = {NULL, EL_REGION_KV, 0, EL_OK}, sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {NULL, EL_REGION_ACT, 0, EL_OK};
-    dec_carve(&kv, &act, &sc, &c, ctx, p->batch ? p->batch : 1, el_session_planned_chunk(ctx));
+    dec_carve(&kv, &act, &sc, &c, ctx, el_session_planned_chunk(ctx));
     if (kv.status != EL_OK) return kv.status;
     if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
@@ -410,8 +413,7 @@ el_status el_decoder_session_init(el_session *s) {
     el_carver kv = {s->arena, EL_REGION_KV, 0, EL_OK};
     el_carver sc = {s->arena, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {s->arena, EL_REGION_ACT, 0, EL_OK};
-    uint32_t batch = s->plan.params.batch ? s->plan.params.batch : 1;
-    dec_state *D = dec_carve(&kv, &act, &sc, &c, ctx, batch, el_session_planned_chunk(ctx));
+    dec_state *D = dec_carve(&kv, &act, &sc, &c, ctx, el_session_planned_chunk(ctx));
     if (kv.status != EL_OK) return kv.status;
     if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;

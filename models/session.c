@@ -343,6 +343,11 @@ el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_
     const el_tokenizer *t;
     el_status s = model_tokenizer(m, &t);
     if (s != EL_OK) return s;
+    if (add_bos && t->cls_id >= 0 && t->sep_id >= 0) { /* BERT's post-processor: [CLS] x [SEP] */
+        bool cut = false;
+        return el_tokenizer_encode_pair(t, text, len, NULL, 0, SIZE_MAX, ids, NULL, cap, n,
+                                        &cut);
+    }
     return el_tokenizer_encode(t, text, len, add_bos && !m->family->prompt_without_bos, ids,
                                cap, n);
 }
@@ -391,6 +396,17 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
         return el_errorf(EL_E_TOOLONG, "the prompt (%zu bytes) is too long: it needs up to %zu "
                          "tokens and the context is %u tokens (--ctx)", len, n, s->ctx);
     if (rc != EL_OK) return rc;
+    if (n == 0) { /* as transformers' generate() without input ids: start from BOS */
+        int32_t bos = -1, eos = -1;
+        el_token_special(s->model, &bos, &eos);
+        if (bos < 0 && s->model->config.bos_token_id >= 0 &&
+            s->model->config.bos_token_id < (int64_t)s->vocab)
+            bos = (int32_t)s->model->config.bos_token_id;
+        if (bos < 0 || (uint32_t)bos >= s->vocab)
+            return el_errorf(EL_E_USAGE, "the prompt is empty and %s has no BOS token to start "
+                             "from: give a prompt", s->model->path);
+        s->ids[n++] = bos;
+    }
     if (n > s->ctx)
         return el_errorf(EL_E_TOOLONG, "the prompt is %zu tokens, longer than the context of %u "
                          "tokens: shorten it or raise --ctx (the model allows %u)", n, s->ctx,

@@ -79,6 +79,19 @@ static void minilm(char **out, char **err) {
     fprintf(stderr, "   all-MiniLM-L6-v2 via the CLI (--ids): cosine %.8f with transformers\n", cs);
     EL_CHECK(cs > 0.9999);
 
+    /* `tokenize` gives transformers' ids, post-processor included ([CLS] ... [SEP]). */
+    snprintf(args, sizeof args, "tokenize %s --json \"%s\"", dir,
+             cJSON_GetObjectItem(c0, "text")->valuestring);
+    EL_CHECK(cli(args, out, err) == 0);
+    cJSON *tj = cJSON_Parse(*out);
+    const cJSON *tids = tj ? cJSON_GetObjectItem(tj, "ids") : NULL;
+    bool tsame = cJSON_GetArraySize(tids) == (int)n;
+    for (size_t i = 0; tsame && i < n; i++)
+        tsame = cJSON_GetArrayItem(tids, (int)i)->valueint == ids[i];
+    if (!tsame) fprintf(stderr, "   tokenize: %s\n", *out);
+    EL_CHECK(tsame && n > 2 && ids[n - 1] == 102);
+    cJSON_Delete(tj);
+
     /* The same sentence as text, through the model's tokenizer. */
     snprintf(args, sizeof args, "embed %s --normalize \"%s\"", dir,
              cJSON_GetObjectItem(c0, "text")->valuestring);

@@ -104,6 +104,29 @@ int main(void) {
     if (rc != 3) fprintf(stderr, "  long prompt: rc %d: %s\n", rc, err);
     free(err);
 
+    /* An empty prompt, and no prompt at all, start from <|endoftext|> as transformers'
+     * generate() does without input ids (empty_prompt.json, scripts/fixtures_gpt2_empty.py). */
+    char *ep = el_test_read_file(FIX "/empty_prompt.json", NULL);
+    cJSON *ej = ep ? cJSON_Parse(ep) : NULL;
+    free(ep);
+    const cJSON *eids = ej ? cJSON_GetObjectItem(ej, "greedy_ids") : NULL;
+    EL_CHECK(cJSON_GetArraySize(eids) == 8);
+    for (int k = 0; k < 2 && eids; k++) {
+        snprintf(args, sizeof args, "generate '%s' %s-n 8 --temp 0 --json", a, k ? "-p '' " : "");
+        char *out = NULL;
+        EL_CHECK(el_test_run_cli(args, &out, NULL) == 0);
+        cJSON *j = out ? cJSON_Parse(out) : NULL;
+        const cJSON *ids = j ? cJSON_GetObjectItem(j, "ids") : NULL;
+        bool same = cJSON_GetArraySize(ids) == 8;
+        for (int i = 0; same && i < 8; i++)
+            same = cJSON_GetArrayItem(ids, i)->valueint == cJSON_GetArrayItem(eids, i)->valueint;
+        if (!same) fprintf(stderr, "  empty prompt: %s\n", out);
+        EL_CHECK(same);
+        cJSON_Delete(j);
+        free(out);
+    }
+    cJSON_Delete(ej);
+
     /* vocab.json without merges.txt: generate says which file is missing (exit 2). */
     char c[700];
     snprintf(c, sizeof c, "%s/no_merges", el_test_tmpdir());

@@ -232,9 +232,9 @@ static void test_plan_ctx(void) {
     el_plan_params pp = {16, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.region_bytes[EL_REGION_KV] == 4096);
-    pp.batch = 3; /* the KV cache scales with the batch */
-    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    EL_CHECK(plan.region_bytes[EL_REGION_KV] == 3 * 4096);
+    pp.batch = 3; /* a decoder session runs one sequence: refused, not reserved unused */
+    EL_CHECK_STATUS(el_plan_make(m, &pp, &plan), EL_E_UNSUPPORTED);
+    EL_CHECK(strstr(el_last_error(), "--batch 3") != NULL);
     pp.ctx = 33; /* past seq_len */
     pp.batch = 1;
     EL_CHECK_STATUS(el_plan_make(m, &pp, &plan), EL_E_USAGE);
