@@ -2,7 +2,9 @@
 # ci_gates.sh - the quality gates scripts/test.sh runs after the two ctest passes:
 #   1. valgrind memcheck of the CLI's main paths on small inputs (errors or leaks fail);
 #   2. cppcheck on the sources with the committed configuration (any finding fails);
-#   3. every fuzz target for $EL_FUZZ_SECONDS (default 60) seconds with its seed corpus.
+#   3. every fuzz target for $EL_FUZZ_SECONDS (default 60) seconds with its seed corpus;
+#   4. scripts/cuda_gate.sh: the CUDA kernels' PTX/SASS (no byte loads, vector weight loads,
+#      no spills, local memory within budget), with nvcc, no GPU.
 # Expects build/ (the Release build made by test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,4 +74,7 @@ for src in fuzz/fuzz_*.c; do
   name=$(basename "$src" .c)
   scripts/fuzz.sh "${name#fuzz_}" "${EL_FUZZ_SECONDS:-60}"
 done
+
+echo "-- CUDA PTX/SASS gate"
+scripts/cuda_gate.sh
 echo "ci_gates: all gates passed"

@@ -46,24 +46,31 @@ __global__ void matmul_kernel(float *y, size_t ldy, const float *x, const W *w, 
     }
 }
 
-/* 16 bytes of weights as floats: 4 f32, or 8 f16 / bf16. */
-static __device__ __forceinline__ void unpack16(const uint4 &u, float *f, const float *) {
+/* 16 bytes of weights, already in registers (one ld.global.nc.v4 per lane), as floats: 4
+ * f32, or 8 f16 / bf16 taken out of the 32-bit words by shifts (little-endian: the lower
+ * half is the first element). Never through memory: a memcpy from the loaded vector made
+ * nvcc load the 16 bytes one byte at a time (scripts/cuda_gate.sh checks the PTX). */
+static __device__ __forceinline__ void unpack16(uint4 u, float *f, const float *) {
     f[0] = __uint_as_float(u.x);
     f[1] = __uint_as_float(u.y);
     f[2] = __uint_as_float(u.z);
     f[3] = __uint_as_float(u.w);
 }
-static __device__ __forceinline__ void unpack16(const uint4 &u, float *f, const __half *) {
-    __half h[8];
-    memcpy(h, &u, sizeof h);
+static __device__ __forceinline__ void unpack16(uint4 u, float *f, const __half *) {
+    const uint32_t v[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
-    for (int j = 0; j < 8; j++) f[j] = __half2float(h[j]);
+    for (int j = 0; j < 4; j++) {
+        f[2 * j] = __half2float(__ushort_as_half((unsigned short)(v[j] & 0xffffu)));
+        f[2 * j + 1] = __half2float(__ushort_as_half((unsigned short)(v[j] >> 16)));
+    }
 }
-static __device__ __forceinline__ void unpack16(const uint4 &u, float *f, const uint16_t *) {
-    uint16_t h[8];
-    memcpy(h, &u, sizeof h);
+static __device__ __forceinline__ void unpack16(uint4 u, float *f, const uint16_t *) {
+    const uint32_t v[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
-    for (int j = 0; j < 8; j++) f[j] = __uint_as_float((uint32_t)h[j] << 16);
+    for (int j = 0; j < 4; j++) {
+        f[2 * j] = __uint_as_float(v[j] << 16);
+        f[2 * j + 1] = __uint_as_float(v[j] & 0xffff0000u);
+    }
 }
 
 template <typename W>
@@ -81,7 +88,7 @@ __global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W 
         for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
         for (size_t i = (size_t)lane * V; i < in; i += 32 * V) {
             float wv[V];
-            unpack16(*reinterpret_cast<const uint4 *>(wr + i), wv, wr);
+            unpack16(__ldg(reinterpret_cast<const uint4 *>(wr + i)), wv, wr);
 #pragma unroll
             for (int t = 0; t < MAX_N; t++) {
                 if ((size_t)t >= nt) break;
