@@ -3,6 +3,9 @@
  * memory), or why there are none. Exit 0 either way: "no GPU" is an answer, not an error. */
 #include "cli/cli.h"
 #include "platform/gpu.h"
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
 
 #include <string.h>
 
@@ -68,8 +71,22 @@ int el_cmd_devices(int argc, char **argv) {
         }
         print_gpu(&g, json, shown++ == 0);
     }
+    /* Whether this build's kernels run on GPU 0 (the one sessions use). */
+    char kern[512] = "";
+#ifdef EL_HAVE_CUDA
+    if (shown && el_cuda_probe() != EL_OK) snprintf(kern, sizeof kern, "%s", el_last_error());
+#endif
+    if (!json && shown)
+        printf("kernels for GPU 0: %s\n", kern[0] ? kern : "present (this build can run on it)");
     if (json) {
         printf("]");
+        if (shown) {
+            printf(",\"kernels_usable\":%s", kern[0] ? "false" : "true");
+            if (kern[0]) {
+                printf(",\"kernels_why_not\":");
+                el_cli_json_string(stdout, kern);
+            }
+        }
         if (why) {
             printf(",\"why_none\":");
             el_cli_json_string(stdout, why);

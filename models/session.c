@@ -3,6 +3,9 @@
  * generation loop (prefill, sample, stream, stop). Families supply the forward pass. */
 #include "models/session_impl.h"
 #include "platform/gpu.h"
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
 
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +95,13 @@ static bool cuda_gpu(el_gpu_info *g, char *why, size_t cap) {
         snprintf(why, cap, "%s", el_last_error());
         return false;
     }
+#ifdef EL_HAVE_CUDA
+    if (el_cuda_probe() != EL_OK) {
+        int k = snprintf(why, cap, "GPU 0 (sm_%d%d): ", g->cc_major, g->cc_minor);
+        if (k > 0 && (size_t)k < cap) snprintf(why + k, cap - (size_t)k, "%s", el_last_error());
+        return false;
+    }
+#endif
     return true;
 }
 

@@ -99,6 +99,21 @@ int main(void) {
     free(out), free(err);
     same_text("--device auto", cpu, "cpu (auto:");
     unsetenv("ELSIM_NO_DRIVER");
+    /* A GPU this build has no kernels for (an sm_80 card, a binary with SASS for 87 and 90
+     * only): cuda exits 5 naming it, auto runs on the CPU and says why, and the first
+     * launch is never reached. */
+    setenv("ELSIM_CC", "8.0", 1);
+    setenv("ELSIM_KERNEL_ARCHS", "87,90", 1);
+    EL_CHECK(cli(GEN " --device cuda", &out, &err) == 5);
+    EL_CHECK(has(err, "no kernel image") && has(err, "sm_80"));
+    fprintf(stderr, "no kernel image: %s", err ? err : "");
+    free(out), free(err);
+    same_text("--device auto", cpu, "cpu (auto: GPU 0 (sm_80): this build has no kernel image");
+    EL_CHECK(cli("devices --json", &out, &err) == 0);
+    EL_CHECK(has(out, "\"kernels_usable\":false") && has(out, "no kernel image"));
+    free(out), free(err);
+    unsetenv("ELSIM_CC");
+    unsetenv("ELSIM_KERNEL_ARCHS");
     /* A GPU with 1 MiB: the arena does not fit there. */
     setenv("ELSIM_MEM_MB", "1", 1);
     EL_CHECK(cli(GEN " --device cuda --cuda-memory device", &out, &err) == 5);

@@ -23,6 +23,10 @@ extern "C" {
 
 typedef struct CUstream_st *el_cuda_stream; /* cudaStream_t; NULL = the legacy stream */
 
+/* EL_OK if this build's kernels can run on the current GPU (it holds an image for it);
+ * else EL_E_NODEV naming the architectures built. */
+el_status el_cuda_probe(void);
+
 /* y[t, :] = W x[t, :] for t < n (ldy = row stride of y in floats). */
 el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          size_t n, size_t in, size_t out, el_cuda_stream st);

@@ -143,9 +143,27 @@ struct Config {
     size_t stack_bytes;      /* ELSIM_STACK_KB per emulated thread */
     long fail_launch;        /* ELSIM_FAIL_LAUNCH=N: the Nth valid launch is refused */
     long fault_kernel;       /* ELSIM_FAULT_KERNEL=N: the Nth kernel run "faults" */
+    char kernel_archs[128];  /* ELSIM_KERNEL_ARCHS="75,80,...": the SASS the "binary" holds;
+                                a device not listed gets cudaErrorNoKernelImageForDevice
+                                ("" = every device has its image) */
 };
 
 Config cfg;
+
+/* Does the emulated "binary" hold SASS for the emulated device (ELSIM_KERNEL_ARCHS)? */
+bool has_kernel_image() {
+    if (!cfg.kernel_archs[0]) return true;
+    char want[8];
+    snprintf(want, sizeof want, "%d%d", cfg.cc_major, cfg.cc_minor);
+    const char *p = cfg.kernel_archs;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == strlen(want) && !strncmp(p, want, n)) return true;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return false;
+}
 
 long env_long(const char *name, long def, long lo, long hi) {
     const char *v = getenv(name);
@@ -199,6 +217,8 @@ void config_read(void) {
         }
     }
     cfg.smem_optin = smem_optin_for(cfg.cc_major, cfg.cc_minor);
+    const char *ka = getenv("ELSIM_KERNEL_ARCHS");
+    snprintf(cfg.kernel_archs, sizeof cfg.kernel_archs, "%s", ka ? ka : "");
     cfg.fail_launch = env_long("ELSIM_FAIL_LAUNCH", 0, 0, 1L << 40);
     cfg.fault_kernel = env_long("ELSIM_FAULT_KERNEL", 0, 0, 1L << 40);
     cfg.order = ELSIM_REVERSE;
@@ -369,6 +389,8 @@ const ErrInfo k_errors[] = {
     {cudaErrorInsufficientDriver, "cudaErrorInsufficientDriver",
      "CUDA driver version is insufficient for CUDA runtime version"},
     {cudaErrorInvalidDeviceFunction, "cudaErrorInvalidDeviceFunction", "invalid device function"},
+    {cudaErrorNoKernelImageForDevice, "cudaErrorNoKernelImageForDevice",
+     "no kernel image is available for execution on the device"},
     {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
@@ -1482,6 +1504,10 @@ void *elsim::launch_begin(const void *fn, const char *name, const char *file, in
                  "up to %zu on sm_%d%d)", name, file, line, shmem, func_limit(fn),
                  cfg.smem_optin, cfg.cc_major, cfg.cc_minor);
     }
+    if (e == cudaSuccess && !has_kernel_image())
+        e = fail(cudaErrorNoKernelImageForDevice, "launch of %s at %s:%d: no kernel image for "
+                 "sm_%d%d (ELSIM_KERNEL_ARCHS=%s)", name, file, line, cfg.cc_major,
+                 cfg.cc_minor, cfg.kernel_archs);
     if (e == cudaSuccess && cfg.fail_launch && ++g_launches_seen == cfg.fail_launch)
         e = fail(cudaErrorLaunchOutOfResources, "launch of %s at %s:%d refused on purpose "
                  "(ELSIM_FAIL_LAUNCH=%ld)", name, file, line, cfg.fail_launch);
@@ -2200,6 +2226,19 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) 
         return fail(cudaErrorNotReady, "cudaEventElapsedTime: an event has not completed "
                     "(synchronise on it first)");
     *ms = (float)(end->t_ms - start->t_ms);
+    return cudaSuccess;
+}
+
+cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func) {
+    ENTER("cudaFuncGetAttributes");
+    if (!func || !attr) return fail(cudaErrorInvalidDeviceFunction, "cudaFuncGetAttributes: NULL");
+    if (!has_kernel_image())
+        return fail(cudaErrorNoKernelImageForDevice, "cudaFuncGetAttributes: no kernel image "
+                    "for sm_%d%d (ELSIM_KERNEL_ARCHS=%s)", cfg.cc_major, cfg.cc_minor,
+                    cfg.kernel_archs);
+    memset(attr, 0, sizeof *attr);
+    attr->maxThreadsPerBlock = 1024;
+    attr->binaryVersion = attr->ptxVersion = cfg.cc_major * 10 + cfg.cc_minor;
     return cudaSuccess;
 }
 

@@ -249,6 +249,10 @@ template <class T> static inline cudaError_t cudaHostAlloc(T **p, size_t size, u
     return ::cudaHostAlloc((void **)(void *)p, size, flags);
 }
 template <class T>
+static inline cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, T *entry) {
+    return ::cudaFuncGetAttributes(attr, (const void *)entry);
+}
+template <class T>
 static inline cudaError_t cudaFuncSetAttribute(T *entry, enum cudaFuncAttribute attr, int value) {
     return ::cudaFuncSetAttribute((const void *)entry, attr, value);
 }
