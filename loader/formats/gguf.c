@@ -227,7 +227,7 @@ static el_status walk_value(gg_cur *c, uint32_t t, int depth, const char *field,
     if (!cur_u32(c, &et)) return short_read(c, field, 4);
     if (et >= EL_GGUF_TYPE_COUNT)
         return bad(c, field, "array element type: expected 0..12, got %u", et);
-    if (et == EL_GGUF_ARRAY && depth + 1 > EL_GGUF_MAX_DEPTH)
+    if (et == EL_GGUF_ARRAY && depth + 2 > EL_GGUF_MAX_DEPTH) /* levels counted from 1 */
         return bad(c, field, "arrays nested deeper than %d", EL_GGUF_MAX_DEPTH);
     if (!cur_u64(c, &v->len)) return short_read(c, field, 8);
     uint64_t min;

@@ -20,7 +20,8 @@
 
 #define EL_GGUF_MAX_TENSORS 65536u        /* tensor infos accepted */
 #define EL_GGUF_MAX_KV 65536u             /* metadata entries accepted */
-#define EL_GGUF_MAX_DEPTH 4               /* arrays nested in arrays */
+#define EL_GGUF_MAX_DEPTH 4               /* levels of arrays in one value (4 = an array of
+                                             arrays of arrays of arrays) */
 #define EL_GGUF_KEY_MAX 1024u             /* bytes in a metadata key */
 #define EL_GGUF_NAME_MAX 255u             /* bytes in a tensor name (ggml's own limit is 63) */
 #define EL_GGUF_MAX_DIMS 4
