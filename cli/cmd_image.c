@@ -20,7 +20,7 @@ static void print_ratio(const char *what, uint64_t raw, uint64_t stored) {
 int el_cmd_pack(int argc, char **argv) {
     static const char *help =
         "usage: edgeload pack MODEL -o OUT.elimg [--dtype f16] [--codec none|lz4|shuffle-lz4] [--chunk 1M]\n"
-        "Packs a model (HF folder, .safetensors, llama2.c checkpoint, or an image) into one\n"
+        "Packs a model (HF folder, .safetensors, GGUF, llama2.c checkpoint, or an image) into one\n"
         "flashable image: weights placed as the arena holds them, in CRC32C-checked chunks,\n"
         "with config and tokenizer files inside. Written atomically (temporary file, fsync,\n"
         "rename, fsync of the folder). Default codec shuffle-lz4, chunk 1M.\n";

@@ -242,7 +242,7 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
     if (s == EL_OK && !m->has_config && !m->image && !m->gguf) s = open_config(m, dir);
     if (s == EL_OK) {
         /* An image's table is already in payload order (its layout depends on that order). */
-        if (!m->image)
+        if (!m->image && m->tensors.count) /* (a GGUF file may hold no tensor) */
             qsort(m->tensors.items, m->tensors.count, sizeof(el_tensor), cmp_file_order);
         for (size_t i = 0; el_families[i] && !m->family; i++)
             if (el_families[i]->detect(m)) m->family = el_families[i];

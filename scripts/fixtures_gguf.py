@@ -17,6 +17,8 @@ safetensors). CI never runs this: its outputs are committed.
                       each of the 13 value types, empty / unicode strings, arrays of every element
                       type (the writer refuses empty arrays), nested arrays (2 and 3 deep), general.alignment 64, and tiny tensors of
                       F32, F16, BF16, I32, Q8_0, Q4_1 and Q4_K (raw blocks) with 1..4 dimensions.
+  fuzz/corpus/gguf/   seeds for fuzz/fuzz_gguf.c: a copy of meta_all.gguf and llama_tiny_f16.gguf
+                      (a 1-layer llama, hidden 8, vocab 16, F16, with a token list).
   meta_all.json       meta_all.gguf as gguf.GGUFReader (the reference reader) reads it back:
                       every key in file order with its type and value (arrays fully; the value
                       handed to the writer, nested as lists, since the reader flattens nested
@@ -150,6 +152,33 @@ def meta_all(path):
     w.close()
 
 
+def tiny_llama(path):
+    """A fuzz seed: a llama model small enough to open, plan and run in a fuzz iteration."""
+    rng = np.random.default_rng(3)
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_context_length(16)
+    w.add_embedding_length(8)
+    w.add_block_count(1)
+    w.add_feed_forward_length(8)
+    w.add_head_count(2)
+    w.add_head_count_kv(1)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_freq_base(10000.0)
+    w.add_array("tokenizer.ggml.tokens", [f"t{i}" for i in range(16)])
+    names = [("token_embd.weight", (16, 8)), ("blk.0.attn_norm.weight", (8,)),
+             ("blk.0.attn_q.weight", (8, 8)), ("blk.0.attn_k.weight", (4, 8)),
+             ("blk.0.attn_v.weight", (4, 8)), ("blk.0.attn_output.weight", (8, 8)),
+             ("blk.0.ffn_norm.weight", (8,)), ("blk.0.ffn_gate.weight", (8, 8)),
+             ("blk.0.ffn_up.weight", (8, 8)), ("blk.0.ffn_down.weight", (8, 8)),
+             ("output_norm.weight", (8,))]
+    for n, shape in names:
+        w.add_tensor(n, rng.standard_normal(shape).astype(np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def flatten(v):
     if isinstance(v, list):
         return [x for e in v for x in flatten(e)]
@@ -192,6 +221,12 @@ def main():
     llama_gguf(os.path.join(OUT, "llama_gqa_f16.gguf"), np.float16)
     meta_all(os.path.join(OUT, "meta_all.gguf"))
     reference(os.path.join(OUT, "meta_all.gguf"), os.path.join(OUT, "meta_all.json"))
+    corpus = os.path.join(ROOT, "fuzz", "corpus", "gguf")
+    os.makedirs(corpus, exist_ok=True)
+    tiny_llama(os.path.join(corpus, "llama_tiny_f16.gguf"))
+    with open(os.path.join(OUT, "meta_all.gguf"), "rb") as src:
+        with open(os.path.join(corpus, "meta_all.gguf"), "wb") as dst:
+            dst.write(src.read())
     # Self-check of the permutation against its definition (row j of head h moves to 2j or
     # 2(j - d/2) + 1).
     q = np.arange(2 * 8 * 3).reshape(16, 3)

@@ -10,6 +10,7 @@
 #include "tests/support/el_test.h"
 
 #include "loader/formats/gguf.h"
+#include "loader/image.h"
 #include "loader/model_impl.h"
 
 #include <cjson/cJSON.h>
@@ -103,13 +104,20 @@ static void test_logits(void) {
     float *hf = (float *)el_test_read_file(FIX "/hf_llama_gqa/logits_f32.bin", &nb);
     EL_CHECK(hf && nb == n * V * sizeof(float));
 
-    run_out st, gg, st16, gg16, gg32as16, bad;
+    /* The GGUF packed into an image runs the same. */
+    el_test_tmpdir();
+    const char *img = el_test_path("gguf.elimg");
+    el_image_pack_params ipp = {EL_DT_NONE, EL_IMG_CODEC_SHUFFLE_LZ4, 0, NULL, 0};
+    EL_CHECK_OK(el_image_pack(GGUF_DIR "/llama_gqa_f32.gguf", img, &ipp, NULL));
+
+    run_out st, gg, st16, gg16, gg32as16, bad, packed;
     bool ok = run_model(FIX "/hf_llama_gqa", EL_DT_NONE, ids, n, false, &st) &&
               run_model(GGUF_DIR "/llama_gqa_f32.gguf", EL_DT_NONE, ids, n, false, &gg) &&
               run_model(FIX "/hf_llama_gqa", EL_DT_F16, ids, n, false, &st16) &&
               run_model(GGUF_DIR "/llama_gqa_f16.gguf", EL_DT_NONE, ids, n, false, &gg16) &&
               run_model(GGUF_DIR "/llama_gqa_f32.gguf", EL_DT_F16, ids, n, false, &gg32as16) &&
-              run_model(GGUF_DIR "/llama_gqa_f32.gguf", EL_DT_NONE, ids, n, true, &bad);
+              run_model(GGUF_DIR "/llama_gqa_f32.gguf", EL_DT_NONE, ids, n, true, &bad) &&
+              run_model(img, EL_DT_NONE, ids, n, false, &packed);
     EL_CHECK(ok);
     if (ok && hf && nb == n * V * sizeof(float)) {
         float d = max_diff(gg.logits, st.logits, n * V);
@@ -127,6 +135,9 @@ static void test_logits(void) {
         d = max_diff(gg32as16.logits, gg16.logits, n * V);
         fprintf(stderr, "gguf f32 loaded as f16 vs gguf f16: max |diff| %.3g\n", d);
         EL_CHECK(d <= SAME_TOL);
+        d = max_diff(packed.logits, gg.logits, n * V);
+        fprintf(stderr, "gguf packed into .elimg vs gguf: max |diff| %.3g\n", d);
+        EL_CHECK(d == 0 && !memcmp(packed.greedy, gg.greedy, sizeof greedy));
         /* Negative control: position 0 has no rotation to get wrong; later ones do. */
         float d0 = max_diff(bad.logits, st.logits, V);
         float dn = max_diff(bad.logits + V, st.logits + V, (n - 1) * V);
@@ -135,7 +146,7 @@ static void test_logits(void) {
         EL_CHECK(d0 <= SAME_TOL && dn > 1e-2f);
     }
     free(st.logits), free(gg.logits), free(st16.logits), free(gg16.logits);
-    free(gg32as16.logits), free(bad.logits), free(hf);
+    free(gg32as16.logits), free(bad.logits), free(packed.logits), free(hf);
     cJSON_Delete(ref);
 }
 
@@ -266,5 +277,6 @@ static void test_metadata(void) {
 int main(void) {
     test_logits();
     test_metadata();
+    el_test_tmpdir_cleanup();
     return el_test_finish("test_loader_gguf");
 }
