@@ -275,6 +275,25 @@ static void test_planted(void) {
         if (depth == 5) expect(&n, EL_E_INVALID, "nested deeper", "5 deep");
         else EL_CHECK_OK(parse_bytes(n.p, n.n, NULL));
     }
+    /* Overlap hidden behind an empty tensor: a [0, 64), z (empty) at 32, b [32, 64). */
+    gb o = {{0}, 0};
+    put(&o, "GGUF", 4);
+    put_u32(&o, 3);
+    put_u64(&o, 3);
+    put_u64(&o, 0);
+    static const struct { const char *name; uint64_t ne, off; } ts[] = {
+        {"a", 16, 0}, {"z", 0, 32}, {"b", 8, 32}};
+    for (int i = 0; i < 3; i++) {
+        put_str(&o, ts[i].name);
+        put_u32(&o, 1);
+        put_u64(&o, ts[i].ne);
+        put_u32(&o, 0);
+        put_u64(&o, ts[i].off);
+    }
+    while (o.n % 32) o.p[o.n++] = 0;
+    memset(o.p + o.n, 0, 64);
+    o.n += 64;
+    expect(&o, EL_E_INVALID, "disjoint", "overlap behind an empty tensor (found by fuzz_gguf)");
     /* An empty array and no tensors at all are fine. */
     gb e = {{0}, 0};
     put(&e, "GGUF", 4);

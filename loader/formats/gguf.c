@@ -441,14 +441,19 @@ static el_status check_tensors(gg_cur *c, el_gguf *g) {
     for (size_t i = 0; i < n; i++) scratch[i] = &g->tensors[i];
     qsort(scratch, n, sizeof *scratch, cmp_tensor_off);
     el_status s = EL_OK;
-    for (size_t i = 1; i < n && s == EL_OK; i++) {
-        const el_gguf_tensor *a = scratch[i - 1], *b = scratch[i];
-        if (a->offset + a->nbytes > b->offset && b->nbytes)
+    /* In offset order, each non-empty range must start at or after the furthest end so far
+     * (empty tensors occupy nothing and may sit anywhere). */
+    const el_gguf_tensor *far = NULL; /* the non-empty tensor ending furthest so far */
+    for (size_t i = 0; i < n && s == EL_OK; i++) {
+        const el_gguf_tensor *b = scratch[i];
+        if (!b->nbytes) continue;
+        if (far && far->offset + far->nbytes > b->offset)
             s = bad(c, "tensor offsets", "expected disjoint ranges, got '%s' [%llu, +%llu) "
-                    "overlapping '%s' at %llu", a->name,
-                    (unsigned long long)(a->offset - g->data_offset),
-                    (unsigned long long)a->nbytes, b->name,
+                    "overlapping '%s' at %llu", far->name,
+                    (unsigned long long)(far->offset - g->data_offset),
+                    (unsigned long long)far->nbytes, b->name,
                     (unsigned long long)(b->offset - g->data_offset));
+        if (!far || b->offset + b->nbytes > far->offset + far->nbytes) far = b;
     }
     if (s == EL_OK) {
         for (size_t i = 0; i < n; i++) scratch[i] = g->tensors[i].name;
