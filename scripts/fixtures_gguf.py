@@ -13,6 +13,12 @@ safetensors). CI never runs this: its outputs are committed.
                       [r0 .. r(d/2-1), r(d/2) .. r(d-1)] become [r0, r(d/2), r1, r(d/2+1), ...];
                       k uses the kv head count). All tensors F32.
   llama_gqa_f16.gguf  the same with every tensor F16 (numpy's round-to-nearest-even).
+  llama_gqa_gpt2tok_f16.gguf  llama_gqa_f16.gguf plus a tokenizer in tokenizer.ggml.* as llama.cpp
+                      writes one for tokenizer.ggml.model "gpt2": a 512-token byte-level BPE trained
+                      here with the `tokenizers` library (GPT-2 pre-tokenizer, ChatML-style control
+                      tokens <|endoftext|> <|im_start|> <|im_end|> at ids 0..2).
+  gpt2tok_cases.json  texts (hex) -> the ids `tokenizers` gives with that tokenizer, and its
+                      decode of them (skip_special_tokens, as edgeload shows generated text).
   meta_all.gguf       architecture "qwen2" (not runnable: tests the refusal), one metadata entry of
                       each of the 13 value types, empty / unicode strings, arrays of every element
                       type (the writer refuses empty arrays), nested arrays (2 and 3 deep), general.alignment 64, and tiny tensors of
@@ -51,7 +57,7 @@ def permute(w, n_head):
     return w.reshape(n_head, 2, d // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def llama_gguf(path, dtype):
+def llama_gguf(path, dtype, tok=None):
     cfg = json.load(open(os.path.join(SRC, "config.json")))
     st = load_file(os.path.join(SRC, "model.safetensors"))
     n_head, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
@@ -74,6 +80,19 @@ def llama_gguf(path, dtype):
     w.add_file_type(0 if dtype == np.float32 else 1)
     w.add_bos_token_id(cfg["bos_token_id"])
     w.add_eos_token_id(cfg["eos_token_id"])
+    if tok is not None:
+        spec = json.loads(tok.to_str())
+        vocab = spec["model"]["vocab"]
+        tokens = [None] * len(vocab)
+        for s, i in vocab.items():
+            tokens[i] = s
+        merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("gpt2")
+        w.add_token_list(tokens)
+        w.add_token_types([3 if t in SPECIALS else 1 for t in tokens])
+        w.add_token_merges(merges)
+        w.add_add_bos_token(False)
 
     def put(name, a):
         w.add_tensor(name, np.ascontiguousarray(a.astype(dtype)))
@@ -152,6 +171,45 @@ def meta_all(path):
     w.close()
 
 
+CORPUS = [
+    "Once upon a time, there was a little girl named Lily. She liked to play outside.",
+    "The future of AI is small models on small devices, loaded like firmware.",
+    "def add(a, b):\n    return a + b  # 42 + 7 = 49\n",
+    "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u2014 \u00fcber stra\u00dfe, \u65e5\u672c\u8a9e, emoji \U0001F600!",
+    "<|im_start|>user\nHello there!<|im_end|>\n<|im_start|>assistant\nHi, how can I help?<|im_end|>",
+] * 20 + [" ".join(f"tok{i * 7919 % 997}en{chr(97 + i % 26)}" for i in range(k, k + 40))
+          for k in range(0, 4000, 40)]
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+TOK_TEXTS = [
+    "Hello world", "Once upon a time, there was a little girl", "  two  spaces and\ttabs\n\n",
+    "numbers 3.14159 and 1,000,000", "I'm sure they'll say it's fine",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "caf\u00e9 \u65e5\u672c\u8a9e \U0001F600 <|endoftext|> end", "",
+]
+
+
+def gpt2_tokenizer():
+    """A 512-token byte-level BPE (GPT-2's pre-tokenizer and decoder) trained with `tokenizers`
+    on a fixed text; ids 0..2 are ChatML-style control tokens, as in SmolLM2."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    assert tok.get_vocab_size() == 512, tok.get_vocab_size()
+    return tok
+
+
+def llama_gpt2tok(path, tok, dtype):
+    """llama_gqa weights (vocab 512) with tok in tokenizer.ggml.* as llama.cpp's converter
+    writes a gpt2-model vocabulary: tokens by id, token_type (3 control, 1 normal), merges
+    "a b", bos/eos ids, add_bos_token false."""
+    llama_gguf(path, dtype, tok)
+
+
 def tiny_llama(path):
     """A fuzz seed: a llama model small enough to open, plan and run in a fuzz iteration."""
     rng = np.random.default_rng(3)
@@ -219,6 +277,17 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     llama_gguf(os.path.join(OUT, "llama_gqa_f32.gguf"), np.float32)
     llama_gguf(os.path.join(OUT, "llama_gqa_f16.gguf"), np.float16)
+    tok = gpt2_tokenizer()
+    llama_gpt2tok(os.path.join(OUT, "llama_gqa_gpt2tok_f16.gguf"), tok, np.float16)
+    cases = [{"hex": t.encode().hex(), "ids": tok.encode(t).ids,
+              "decoded_hex": tok.decode(tok.encode(t).ids, skip_special_tokens=True).encode().hex()}
+             for t in TOK_TEXTS]
+    with open(os.path.join(OUT, "gpt2tok_cases.json"), "w") as fh:
+        json.dump({"made_by": "scripts/fixtures_gguf.py: the tokenizers library "
+                   f"{importlib.metadata.version('tokenizers')} encoding each text "
+                   "(add_special_tokens has no effect: no post-processor) with the tokenizer "
+                   "stored in llama_gqa_gpt2tok_f16.gguf", "cases": cases}, fh, indent=1)
+        fh.write("\n")
     meta_all(os.path.join(OUT, "meta_all.gguf"))
     reference(os.path.join(OUT, "meta_all.gguf"), os.path.join(OUT, "meta_all.json"))
     corpus = os.path.join(ROOT, "fuzz", "corpus", "gguf")
