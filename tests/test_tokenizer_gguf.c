@@ -102,9 +102,152 @@ static void test_refused(const char *key, const char *to, const char *want) {
     el_model_close(m);
 }
 
+/* ---- the real GPT-2 vocabulary as llama.cpp's converter stores it ------------------------ */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t n, cap;
+} wbuf;
+
+static void w_put(wbuf *b, const void *x, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 1 << 16) + n;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+static void w_u32(wbuf *b, uint32_t v) { w_put(b, &v, 4); } /* little-endian hosts */
+static void w_u64(wbuf *b, uint64_t v) { w_put(b, &v, 8); }
+static void w_str(wbuf *b, const char *s, size_t n) {
+    w_u64(b, n);
+    w_put(b, s, n);
+}
+static void w_key(wbuf *b, const char *k, uint32_t type) {
+    w_str(b, k, strlen(k));
+    w_u32(b, type);
+}
+
+typedef struct mem {
+    const uint8_t *p;
+    size_t n;
+} mem;
+
+static el_status mem_read(void *ctx, void *dst, size_t n, uint64_t off) {
+    const mem *m = ctx;
+    if (off > m->n || n > m->n - off) return el_errorf(EL_E_IO, "read past the end");
+    memcpy(dst, m->p + off, n);
+    return EL_OK;
+}
+
+/* encoder.json + vocab.bpe from ../shared/models/gpt2-tokenizer written as GGUF metadata
+ * (tokens by id, "a b" merges, <|endoftext|> a control token, bos = eos = 50256), then the
+ * HF GPT2TokenizerFast ids of tests/fixtures/tokenizer_cases/gpt2.json. */
+static void test_real_gpt2(void) {
+    const char *dir = el_test_shared_models();
+    if (!dir) {
+        printf("../shared/models is absent: the real GPT-2 vocabulary check is skipped\n");
+        return;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/gpt2-tokenizer/encoder.json", dir);
+    char *enc = el_test_read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/gpt2-tokenizer/vocab.bpe", dir);
+    size_t mlen = 0;
+    char *bpe = el_test_read_file(path, &mlen);
+    char *cases_text = el_test_read_file(EL_SOURCE_DIR "/tests/fixtures/tokenizer_cases/gpt2.json",
+                                         NULL);
+    cJSON *vocab = enc ? cJSON_Parse(enc) : NULL;
+    cJSON *ref = cases_text ? cJSON_Parse(cases_text) : NULL;
+    free(enc);
+    free(cases_text);
+    EL_CHECK(vocab && bpe && ref);
+    if (!vocab || !bpe || !ref) {
+        cJSON_Delete(vocab), cJSON_Delete(ref), free(bpe);
+        return;
+    }
+    int nv = cJSON_GetArraySize(vocab);
+    const char **tok = calloc((size_t)nv, sizeof *tok);
+    for (const cJSON *e = vocab->child; e; e = e->next)
+        if ((int)e->valuedouble >= 0 && (int)e->valuedouble < nv) tok[(int)e->valuedouble] = e->string;
+    /* merges: the lines after "#version", up to the last non-empty one */
+    size_t nm = 0;
+    char *lines = strchr(bpe, '\n');
+    for (char *p = lines; p && *p; p = strchr(p + 1, '\n'))
+        if (p[1] && p[1] != '\n') nm++;
+    wbuf b = {0};
+    w_put(&b, "GGUF", 4);
+    w_u32(&b, 3);
+    w_u64(&b, 0);
+    w_u64(&b, 7);
+    w_key(&b, "general.architecture", EL_GGUF_STRING);
+    w_str(&b, "gpt2", 4);
+    w_key(&b, "tokenizer.ggml.model", EL_GGUF_STRING);
+    w_str(&b, "gpt2", 4);
+    w_key(&b, "tokenizer.ggml.pre", EL_GGUF_STRING);
+    w_str(&b, "gpt2", 4);
+    w_key(&b, "tokenizer.ggml.tokens", EL_GGUF_ARRAY);
+    w_u32(&b, EL_GGUF_STRING);
+    w_u64(&b, (uint64_t)nv);
+    for (int i = 0; i < nv; i++) w_str(&b, tok[i] ? tok[i] : "", tok[i] ? strlen(tok[i]) : 0);
+    w_key(&b, "tokenizer.ggml.token_type", EL_GGUF_ARRAY);
+    w_u32(&b, EL_GGUF_I32);
+    w_u64(&b, (uint64_t)nv);
+    for (int i = 0; i < nv; i++)
+        w_u32(&b, tok[i] && !strcmp(tok[i], "<|endoftext|>") ? 3 : 1);
+    w_key(&b, "tokenizer.ggml.merges", EL_GGUF_ARRAY);
+    w_u32(&b, EL_GGUF_STRING);
+    w_u64(&b, nm);
+    for (char *p = lines; p && *p && p[1]; ) {
+        char *q = strchr(p + 1, '\n');
+        size_t l = q ? (size_t)(q - p - 1) : strlen(p + 1);
+        if (l) w_str(&b, p + 1, l);
+        p = q;
+    }
+    w_key(&b, "tokenizer.ggml.eos_token_id", EL_GGUF_U32);
+    w_u32(&b, 50256);
+    free(tok);
+    free(bpe);
+    cJSON_Delete(vocab);
+
+    mem m = {b.p, b.n};
+    el_gguf_source src = {mem_read, &m, b.n, "gpt2.gguf"};
+    el_gguf *g = NULL;
+    el_tokenizer *t = NULL;
+    EL_CHECK_OK(el_gguf_parse(&src, &g));
+    if (g) EL_CHECK_OK(el_tokenizer_gguf_open(g, 50257, &t));
+    size_t count = 0, same = 0;
+    static int32_t ids[1 << 16];
+    const cJSON *cases = cJSON_GetObjectItem(ref, "cases");
+    for (const cJSON *c = cases && t ? cases->child : NULL; c; c = c->next, count++) {
+        const char *h = cJSON_GetObjectItem(c, "hex")->valuestring;
+        size_t hl = strlen(h) / 2, n = 0;
+        char *text = malloc(hl + 1);
+        unhex(h, text, hl);
+        const cJSON *want = cJSON_GetObjectItem(c, "ids");
+        bool ok = el_tokenizer_encode(t, text, hl, true, ids, 1 << 16, &n) == EL_OK &&
+                  n == (size_t)cJSON_GetArraySize(want);
+        for (size_t i = 0; ok && i < n; i++)
+            ok = ids[i] == (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
+        same += ok;
+        free(text);
+    }
+    printf("real GPT-2 vocabulary from GGUF metadata: %zu of %zu texts give HF's ids\n", same,
+           count);
+    EL_CHECK(count > 50 && same == count);
+    el_tokenizer_close(t);
+    el_gguf_free(g);
+    free(b.p);
+    cJSON_Delete(ref);
+}
+
 int main(void) {
     el_test_tmpdir();
     test_cases();
+    test_real_gpt2();
     test_refused("tokenizer.ggml.pre", "qwe2", "tokenizer.ggml.pre 'qwe2' is not supported yet");
     test_refused("tokenizer.ggml.model", "bert",
                  "tokenizer.ggml.model 'bert' is not supported yet (supported: gpt2)");
