@@ -9,18 +9,6 @@
 #include "loader/formats/gguf.h"
 #include "loader/model_impl.h"
 
-typedef struct mem {
-    const uint8_t *p;
-    size_t n;
-} mem;
-
-static el_status mem_read(void *ctx, void *dst, size_t n, uint64_t off) {
-    const mem *m = ctx;
-    CHECK(off <= m->n && n <= m->n - off); /* the reader never asks past the end */
-    memcpy(dst, m->p + off, n);
-    return EL_OK;
-}
-
 /* Reads every element of an array value (recursively); returns the elements seen. */
 static uint64_t walk(const el_gguf *g, const el_gguf_value *v, int depth) {
     CHECK(depth < EL_GGUF_MAX_DEPTH);
@@ -83,11 +71,12 @@ static void check(const el_gguf *g, size_t size) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    mem m = {data, size};
-    el_gguf_source src = {mem_read, &m, size, "fuzz"};
+    el_gguf_mem m = {data, size};
+    el_gguf_source src = {el_gguf_mem_read, &m, size, "fuzz"};
     el_gguf *g = NULL;
     el_status s = el_gguf_parse(&src, &g);
     if (s != EL_OK) {
+        /* (EL_E_IO would mean a read past the input: the reader must never ask for one) */
         CHECK(g == NULL && (s == EL_E_INVALID || s == EL_E_UNSUPPORTED || s == EL_E_NOMEM));
         return 0;
     }

@@ -125,21 +125,9 @@ static void build(base *x) {
 
 /* ---- parsing from memory -------------------------------------------------------------- */
 
-typedef struct mem {
-    const uint8_t *p;
-    size_t n;
-} mem;
-
-static el_status mem_read(void *ctx, void *dst, size_t n, uint64_t off) {
-    const mem *m = ctx;
-    if (off > m->n || n > m->n - off) return el_errorf(EL_E_IO, "read past the end");
-    memcpy(dst, m->p + off, n);
-    return EL_OK;
-}
-
 static el_status parse_bytes(const uint8_t *p, size_t n, el_gguf **out) {
-    mem m = {p, n};
-    el_gguf_source src = {mem_read, &m, n, FNAME};
+    el_gguf_mem m = {p, n};
+    el_gguf_source src = {el_gguf_mem_read, &m, n, FNAME};
     el_gguf *g = NULL;
     el_status s = el_gguf_parse(&src, &g);
     if (out) *out = g;

@@ -131,18 +131,6 @@ static void w_key(wbuf *b, const char *k, uint32_t type) {
     w_u32(b, type);
 }
 
-typedef struct mem {
-    const uint8_t *p;
-    size_t n;
-} mem;
-
-static el_status mem_read(void *ctx, void *dst, size_t n, uint64_t off) {
-    const mem *m = ctx;
-    if (off > m->n || n > m->n - off) return el_errorf(EL_E_IO, "read past the end");
-    memcpy(dst, m->p + off, n);
-    return EL_OK;
-}
-
 /* encoder.json + vocab.bpe from ../shared/models/gpt2-tokenizer written as GGUF metadata
  * (tokens by id, "a b" merges, <|endoftext|> a control token, bos = eos = 50256), then the
  * HF GPT2TokenizerFast ids of tests/fixtures/tokenizer_cases/gpt2.json. */
@@ -213,8 +201,8 @@ static void test_real_gpt2(void) {
     free(bpe);
     cJSON_Delete(vocab);
 
-    mem m = {b.p, b.n};
-    el_gguf_source src = {mem_read, &m, b.n, "gpt2.gguf"};
+    el_gguf_mem m = {b.p, b.n};
+    el_gguf_source src = {el_gguf_mem_read, &m, b.n, "gpt2.gguf"};
     el_gguf *g = NULL;
     el_tokenizer *t = NULL;
     EL_CHECK_OK(el_gguf_parse(&src, &g));

@@ -74,6 +74,15 @@ const char *el_gguf_value_type_name(uint32_t type) {
     return type < EL_GGUF_TYPE_COUNT ? k_value_names[type] : "?";
 }
 
+el_status el_gguf_mem_read(void *ctx, void *dst, size_t n, uint64_t off) {
+    const el_gguf_mem *m = ctx;
+    if (off > m->n || n > m->n - off)
+        return el_errorf(EL_E_IO, "read of %zu bytes at %llu past the end (%zu bytes)", n,
+                         (unsigned long long)off, m->n);
+    memcpy(dst, m->p + off, n);
+    return EL_OK;
+}
+
 /* ---- the bounded cursor --------------------------------------------------------------- */
 
 typedef struct gg_cur {

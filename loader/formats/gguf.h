@@ -43,6 +43,14 @@ typedef struct el_gguf_source {
     const char *name;    /* for messages; must outlive the el_gguf */
 } el_gguf_source;
 
+/* Bytes in memory as a source (tests, the fuzzer): ctx points at one of these. A read past
+ * n fails with EL_E_IO. */
+typedef struct el_gguf_mem {
+    const uint8_t *p;
+    size_t n;
+} el_gguf_mem;
+el_status el_gguf_mem_read(void *ctx, void *dst, size_t n, uint64_t off);
+
 /* One value. Scalars are in num; strings and arrays are located in the source. */
 typedef struct el_gguf_value {
     uint32_t type;       /* EL_GGUF_* */
