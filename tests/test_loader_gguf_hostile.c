@@ -156,6 +156,11 @@ static void test_valid_base(void) {
     EL_CHECK(g->data_offset == x.sections[x.n_sections - 1]);
     EL_CHECK(g->tensors[1].nbytes == 34 && g->tensors[1].offset == g->data_offset + 32);
     el_gguf_free(g);
+    gb v2 = x.b; /* version 2 has the same layout */
+    set_u32(&v2, x.version, 2);
+    EL_CHECK_OK(parse_bytes(v2.p, v2.n, &g));
+    EL_CHECK(g && g->version == 2);
+    el_gguf_free(g);
 }
 
 static void test_truncation(void) {

@@ -557,6 +557,7 @@ void el_gguf_free(el_gguf *g) {
     }
     free(g->kv);
     free(g->tensors);
+    free(g->by_el_name);
     free(g);
 }
 

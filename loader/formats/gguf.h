@@ -94,6 +94,8 @@ typedef struct el_gguf {
     el_gguf_tensor *tensors; /* n_tensors, in file order, names unique, ranges disjoint */
     size_t n_tensors;
     uint64_t heap_bytes;     /* charged against EL_GGUF_HEAP_MAX */
+    el_gguf_tensor **by_el_name; /* the n_tensors tensors sorted by el_name (set by the
+                                    model glue; NULL before) */
     /* Set by the model glue: why this file cannot be planned (unsupported architecture,
      * block type, RoPE scaling); "" = it can. Inspect still works. */
     el_status refuse_status;

@@ -183,8 +183,8 @@ static el_status llama_config(el_model *m, el_gguf *g) {
 
 /* ---- the model ------------------------------------------------------------------------ */
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+static int cmp_el_name(const void *a, const void *b) {
+    return strcmp((*(el_gguf_tensor *const *)a)->el_name, (*(el_gguf_tensor *const *)b)->el_name);
 }
 
 el_status el_gguf_model_open(el_model *m) {
@@ -232,19 +232,16 @@ el_status el_gguf_model_open(el_model *m) {
         e.offset = t->offset;
         if ((s = el_tensor_table_push(&m->tensors, &e)) != EL_OK) return s;
     }
-    /* Mapping can make two names one ("output.weight" and a literal "lm_head.weight"). */
-    if (g->n_tensors > 1) {
-        char **names = malloc(g->n_tensors * sizeof *names);
-        if (!names) return el_errorf(EL_E_NOMEM, "%s: out of memory", f->path);
-        for (size_t i = 0; i < g->n_tensors; i++) names[i] = g->tensors[i].el_name;
-        qsort(names, g->n_tensors, sizeof *names, cmp_name);
-        for (size_t i = 1; i < g->n_tensors && s == EL_OK; i++)
-            if (!strcmp(names[i - 1], names[i]))
-                s = el_errorf(EL_E_INVALID, "%s: tensor names: two tensors map to '%s'", f->path,
-                              names[i]);
-        free(names);
-        if (s != EL_OK) return s;
-    }
+    /* The lookup by table name; mapping can make two names one ("output.weight" and a
+     * literal "lm_head.weight"). */
+    g->by_el_name = malloc((g->n_tensors ? g->n_tensors : 1) * sizeof *g->by_el_name);
+    if (!g->by_el_name) return el_errorf(EL_E_NOMEM, "%s: out of memory", f->path);
+    for (size_t i = 0; i < g->n_tensors; i++) g->by_el_name[i] = &g->tensors[i];
+    qsort(g->by_el_name, g->n_tensors, sizeof *g->by_el_name, cmp_el_name);
+    for (size_t i = 1; i < g->n_tensors; i++)
+        if (!strcmp(g->by_el_name[i - 1]->el_name, g->by_el_name[i]->el_name))
+            return el_errorf(EL_E_INVALID, "%s: tensor names: two tensors map to '%s'", f->path,
+                             g->by_el_name[i]->el_name);
     return llama ? llama_config(m, g) : EL_OK;
 }
 
@@ -265,9 +262,11 @@ el_status el_gguf_plan_check(const el_model *m) {
 const char *el_gguf_tensor_type_name(const el_model *m, size_t i) {
     if (i >= m->tensors.count) return "?";
     const el_tensor *t = &m->tensors.items[i];
-    if (m->gguf && t->dtype == EL_DT_NONE)
-        for (size_t k = 0; k < m->gguf->n_tensors; k++)
-            if (!strcmp(m->gguf->tensors[k].el_name, t->name))
-                return el_gguf_type_name(m->gguf->tensors[k].type);
+    if (m->gguf && m->gguf->by_el_name && t->dtype == EL_DT_NONE) {
+        el_gguf_tensor key = {.el_name = t->name}, *kp = &key;
+        el_gguf_tensor **hit = bsearch(&kp, m->gguf->by_el_name, m->gguf->n_tensors,
+                                       sizeof *hit, cmp_el_name);
+        if (hit) return el_gguf_type_name((*hit)->type);
+    }
     return el_dtype_name(t->dtype);
 }
