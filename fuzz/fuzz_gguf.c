@@ -2,7 +2,8 @@
  * parsed from memory; a header that parses is checked against the reader's contract (counts,
  * every tensor inside the file, aligned, disjoint, a known type with whole blocks) and every
  * array is read back to its last element, nested ones too. Inputs that parse are also
- * written to a file and opened as a model (loader/formats/gguf_model.c), then planned. */
+ * written to a file and opened as a model (loader/formats/gguf_model.c), then planned, and
+ * a tokenizer from its metadata (tokenizer/gguf_tok.c) encodes and decodes a text. */
 #include "fuzz/fuzz_common.h"
 
 #include "edgeload.h"
@@ -93,6 +94,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         el_plan_params pp = {2, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
         el_plan plan;
         (void)el_plan_make(model, &pp, &plan);
+        /* A metadata tokenizer that opened encodes and decodes. */
+        static const char text[] = "Hello <|im_end|> w\xc3\xb6rld 123";
+        int32_t ids[64];
+        size_t n = 0;
+        if (el_tokenize(model, text, sizeof text - 1, true, ids, 64, &n) == EL_OK) {
+            char piece[256];
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++)
+                CHECK(el_token_piece(model, i ? ids[i - 1] : -1, ids[i], piece, sizeof piece,
+                                     &k) == EL_OK);
+        }
         el_model_close(model);
     }
     return 0;

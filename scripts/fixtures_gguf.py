@@ -23,8 +23,9 @@ safetensors). CI never runs this: its outputs are committed.
                       each of the 13 value types, empty / unicode strings, arrays of every element
                       type (the writer refuses empty arrays), nested arrays (2 and 3 deep), general.alignment 64, and tiny tensors of
                       F32, F16, BF16, I32, Q8_0, Q4_1 and Q4_K (raw blocks) with 1..4 dimensions.
-  fuzz/corpus/gguf/   seeds for fuzz/fuzz_gguf.c: a copy of meta_all.gguf and llama_tiny_f16.gguf
-                      (a 1-layer llama, hidden 8, vocab 16, F16, with a token list).
+  fuzz/corpus/gguf/   seeds for fuzz/fuzz_gguf.c: a copy of meta_all.gguf, llama_tiny_f16.gguf
+                      (a 1-layer llama, hidden 8, vocab 16, F16, with a token list) and
+                      llama_tiny_gpt2tok.gguf (the same with a 264-token gpt2 tokenizer).
   meta_all.json       meta_all.gguf as gguf.GGUFReader (the reference reader) reads it back:
                       every key in file order with its type and value (arrays fully; the value
                       handed to the writer, nested as lists, since the reader flattens nested
@@ -188,18 +189,18 @@ TOK_TEXTS = [
 ]
 
 
-def gpt2_tokenizer():
+def gpt2_tokenizer(vocab_size=512):
     """A 512-token byte-level BPE (GPT-2's pre-tokenizer and decoder) trained with `tokenizers`
     on a fixed text; ids 0..2 are ChatML-style control tokens, as in SmolLM2."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=SPECIALS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(CORPUS, trainer)
-    assert tok.get_vocab_size() == 512, tok.get_vocab_size()
+    assert tok.get_vocab_size() == vocab_size, tok.get_vocab_size()
     return tok
 
 
@@ -210,9 +211,11 @@ def llama_gpt2tok(path, tok, dtype):
     llama_gguf(path, dtype, tok)
 
 
-def tiny_llama(path):
-    """A fuzz seed: a llama model small enough to open, plan and run in a fuzz iteration."""
+def tiny_llama(path, tok=None):
+    """A fuzz seed: a llama model small enough to open, plan and run in a fuzz iteration;
+    with tok, its vocabulary and a gpt2 tokenizer in the metadata."""
     rng = np.random.default_rng(3)
+    vocab = tok.get_vocab_size() if tok else 16
     w = gguf.GGUFWriter(path, "llama")
     w.add_context_length(16)
     w.add_embedding_length(8)
@@ -222,8 +225,20 @@ def tiny_llama(path):
     w.add_head_count_kv(1)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_freq_base(10000.0)
-    w.add_array("tokenizer.ggml.tokens", [f"t{i}" for i in range(16)])
-    names = [("token_embd.weight", (16, 8)), ("blk.0.attn_norm.weight", (8,)),
+    if tok:
+        spec = json.loads(tok.to_str())
+        tokens = [None] * vocab
+        for s, i in spec["model"]["vocab"].items():
+            tokens[i] = s
+        w.add_tokenizer_model("gpt2")
+        w.add_token_list(tokens)
+        w.add_token_types([3 if t in SPECIALS else 1 for t in tokens])
+        w.add_token_merges([m if isinstance(m, str) else " ".join(m)
+                            for m in spec["model"]["merges"]])
+        w.add_eos_token_id(2)
+    else:
+        w.add_array("tokenizer.ggml.tokens", [f"t{i}" for i in range(16)])
+    names = [("token_embd.weight", (vocab, 8)), ("blk.0.attn_norm.weight", (8,)),
              ("blk.0.attn_q.weight", (8, 8)), ("blk.0.attn_k.weight", (4, 8)),
              ("blk.0.attn_v.weight", (4, 8)), ("blk.0.attn_output.weight", (8, 8)),
              ("blk.0.ffn_norm.weight", (8,)), ("blk.0.ffn_gate.weight", (8, 8)),
@@ -293,6 +308,7 @@ def main():
     corpus = os.path.join(ROOT, "fuzz", "corpus", "gguf")
     os.makedirs(corpus, exist_ok=True)
     tiny_llama(os.path.join(corpus, "llama_tiny_f16.gguf"))
+    tiny_llama(os.path.join(corpus, "llama_tiny_gpt2tok.gguf"), gpt2_tokenizer(264))
     with open(os.path.join(OUT, "meta_all.gguf"), "rb") as src:
         with open(os.path.join(corpus, "meta_all.gguf"), "wb") as dst:
             dst.write(src.read())
