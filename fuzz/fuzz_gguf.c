@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int32_t ids[64];
         size_t n = 0;
         if (el_tokenize(model, text, sizeof text - 1, true, ids, 64, &n) == EL_OK) {
-            char piece[256];
+            static char piece[1 << 17]; /* a token decodes to at most its 64 KiB */
             size_t k = 0;
             for (size_t i = 0; i < n; i++)
                 CHECK(el_token_piece(model, i ? ids[i - 1] : -1, ids[i], piece, sizeof piece,
