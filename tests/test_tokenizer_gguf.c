@@ -102,6 +102,33 @@ static void test_refused(const char *key, const char *to, const char *want) {
     el_model_close(m);
 }
 
+/* tokenizer.ggml.eos_token_id 9999 of 512 tokens: refused naming the key (the check once
+ * read the tokenizer it had just closed; found by fuzz_gguf). */
+static void test_eos_out_of_range(void) {
+    size_t n = 0;
+    char *bytes = el_test_read_file(GGUF_DIR "/llama_gqa_gpt2tok_f16.gguf", &n);
+    const char *key = "tokenizer.ggml.eos_token_id";
+    char *at = bytes ? memmem(bytes, n, key, strlen(key)) : NULL;
+    EL_CHECK(at != NULL);
+    if (!at) {
+        free(bytes);
+        return;
+    }
+    uint32_t v = 9999;
+    memcpy(at + strlen(key) + 4, &v, 4); /* after the u32 type tag */
+    const char *p = el_test_path("eos.gguf");
+    EL_CHECK(el_test_write_file(p, bytes, n));
+    free(bytes);
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(p, NULL, &m));
+    int32_t ids[8];
+    size_t k = 0;
+    if (m) EL_CHECK_STATUS(el_tokenize(m, "hi", 2, false, ids, 8, &k), EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "'tokenizer.ggml.eos_token_id': expected an id below the "
+                                     "512 tokens, got 9999") != NULL);
+    el_model_close(m);
+}
+
 /* ---- the real GPT-2 vocabulary as llama.cpp's converter stores it ------------------------ */
 
 typedef struct wbuf {
@@ -239,6 +266,7 @@ int main(void) {
     test_refused("tokenizer.ggml.pre", "qwe2", "tokenizer.ggml.pre 'qwe2' is not supported yet");
     test_refused("tokenizer.ggml.model", "bert",
                  "tokenizer.ggml.model 'bert' is not supported yet (supported: gpt2)");
+    test_eos_out_of_range();
     el_test_tmpdir_cleanup();
     return el_test_finish("test_tokenizer_gguf");
 }

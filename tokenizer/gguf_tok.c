@@ -223,10 +223,13 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
     if (s == EL_OK) s = el_tokenizer_hf_bpe_from_json(root, name, vocab_size, &t);
     cJSON_Delete(root);
     if (s != EL_OK) return s;
-    if ((bos >= 0 && (uint64_t)bos >= t->vocab_size) || (eos >= 0 && (uint64_t)eos >= t->vocab_size)) {
+    const uint32_t nv = t->vocab_size;
+    if ((bos >= 0 && (uint64_t)bos >= nv) || (eos >= 0 && (uint64_t)eos >= nv)) {
         el_tokenizer_close(t);
-        return el_errorf(EL_E_INVALID, "%s: tokenizer.ggml bos/eos id (%lld, %lld) outside the "
-                         "%u tokens", g->src.name, (long long)bos, (long long)eos, t->vocab_size);
+        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.%s_token_id': expected an "
+                         "id below the %u tokens, got %lld", g->src.name,
+                         bos >= 0 && (uint64_t)bos >= nv ? "bos" : "eos", nv,
+                         (long long)(bos >= 0 && (uint64_t)bos >= nv ? bos : eos));
     }
     gguf_tok *w = calloc(1, sizeof *w);
     if (!w) {
