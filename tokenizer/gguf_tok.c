@@ -94,9 +94,13 @@ static el_status build_json(const el_gguf *g, cJSON *root) {
         return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.token_type': expected "
                          "%llu i32 values (one per token)", g->src.name,
                          (unsigned long long)tokens->len);
-    if (tokens->len == 0 || tokens->len > INT32_MAX)
-        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.tokens': expected 1..2^31 "
-                         "tokens, got %llu", g->src.name, (unsigned long long)tokens->len);
+    /* The tree costs ~100 bytes per token or merge: bounded as any tokenizer.json is. */
+    if (tokens->len == 0 || merges->len > EL_JSON_VALUES_MAX ||
+        tokens->len > EL_JSON_VALUES_MAX - merges->len)
+        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.tokens': expected 1 to %u "
+                         "tokens and merges together, got %llu + %llu", g->src.name,
+                         EL_JSON_VALUES_MAX, (unsigned long long)tokens->len,
+                         (unsigned long long)merges->len);
 
     cJSON *model = cJSON_AddObjectToObject(root, "model");
     cJSON *vocab = model ? cJSON_AddObjectToObject(model, "vocab") : NULL;
