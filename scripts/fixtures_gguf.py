@@ -19,6 +19,10 @@ safetensors). CI never runs this: its outputs are committed.
                       tokens <|endoftext|> <|im_start|> <|im_end|> at ids 0..2).
   gpt2tok_cases.json  texts (hex) -> the ids `tokenizers` gives with that tokenizer, and its
                       decode of them (skip_special_tokens, as edgeload shows generated text).
+  tok_smollm.gguf     only a tokenizer (no tensors) with tokenizer.ggml.pre "smollm": trained
+                      as above but with SmolLM2's pre-tokenizer (Digits(individual_digits), then
+                      ByteLevel) and without a token for byte 0x04 (SmolLM2's vocabulary lacks
+                      a few bytes too); tok_smollm_cases.json as gpt2tok_cases.json.
   meta_all.gguf       architecture "qwen2" (not runnable: tests the refusal), one metadata entry of
                       each of the 13 value types, empty / unicode strings, arrays of every element
                       type (the writer refuses empty arrays), nested arrays (2 and 3 deep), general.alignment 64, and tiny tensors of
@@ -186,20 +190,29 @@ TOK_TEXTS = [
     "numbers 3.14159 and 1,000,000", "I'm sure they'll say it's fine",
     "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
     "caf\u00e9 \u65e5\u672c\u8a9e \U0001F600 <|endoftext|> end", "",
+    "x = 12345 + 678; call(\u0004) \u0004\u0004 ok tok123en tok 997", "\u0663\u0664 \u2167 \u00bd 2\u00b2",
 ]
 
 
-def gpt2_tokenizer(vocab_size=512):
+def gpt2_tokenizer(vocab_size=512, digits=False):
     """A 512-token byte-level BPE (GPT-2's pre-tokenizer and decoder) trained with `tokenizers`
     on a fixed text; ids 0..2 are ChatML-style control tokens, as in SmolLM2."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    if digits:  # a vocabulary without byte 0x04 (SmolLM2's lacks a few bytes too)
+        alphabet = [c for c in alphabet if c != "\u0104"]
+    tok.pre_tokenizer = bl
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+                                  initial_alphabet=alphabet, show_progress=False)
     tok.train_from_iterator(CORPUS, trainer)
+    if digits:
+        # SmolLM2's pre-tokenizer, set after training so the vocabulary holds merges of digits
+        # (and of a space and a digit) that splitting digits apart must keep from applying.
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), bl])
     assert tok.get_vocab_size() == vocab_size, tok.get_vocab_size()
     return tok
 
@@ -209,6 +222,39 @@ def llama_gpt2tok(path, tok, dtype):
     writes a gpt2-model vocabulary: tokens by id, token_type (3 control, 1 normal), merges
     "a b", bos/eos ids, add_bos_token false."""
     llama_gguf(path, dtype, tok)
+
+
+def tok_only(path, tok, pre):
+    """Just a tokenizer in GGUF metadata (no tensors), as llama.cpp's converter writes it."""
+    spec = json.loads(tok.to_str())
+    tokens = [None] * tok.get_vocab_size()
+    for s, i in spec["model"]["vocab"].items():
+        tokens[i] = s
+    w = gguf.GGUFWriter(path, "none")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types([3 if t in SPECIALS else 1 for t in tokens])
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_add_bos_token(False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def tok_cases(path, tok, made_from):
+    cases = [{"hex": t.encode().hex(), "ids": tok.encode(t).ids,
+              "decoded_hex": tok.decode(tok.encode(t).ids, skip_special_tokens=True).encode().hex()}
+             for t in TOK_TEXTS]
+    with open(path, "w") as fh:
+        json.dump({"made_by": "scripts/fixtures_gguf.py: the tokenizers library "
+                   f"{importlib.metadata.version('tokenizers')} encoding each text "
+                   "(add_special_tokens has no effect: no post-processor) with the tokenizer "
+                   f"stored in {made_from}", "cases": cases}, fh, indent=1)
+        fh.write("\n")
 
 
 def tiny_llama(path, tok=None):
@@ -294,15 +340,10 @@ def main():
     llama_gguf(os.path.join(OUT, "llama_gqa_f16.gguf"), np.float16)
     tok = gpt2_tokenizer()
     llama_gpt2tok(os.path.join(OUT, "llama_gqa_gpt2tok_f16.gguf"), tok, np.float16)
-    cases = [{"hex": t.encode().hex(), "ids": tok.encode(t).ids,
-              "decoded_hex": tok.decode(tok.encode(t).ids, skip_special_tokens=True).encode().hex()}
-             for t in TOK_TEXTS]
-    with open(os.path.join(OUT, "gpt2tok_cases.json"), "w") as fh:
-        json.dump({"made_by": "scripts/fixtures_gguf.py: the tokenizers library "
-                   f"{importlib.metadata.version('tokenizers')} encoding each text "
-                   "(add_special_tokens has no effect: no post-processor) with the tokenizer "
-                   "stored in llama_gqa_gpt2tok_f16.gguf", "cases": cases}, fh, indent=1)
-        fh.write("\n")
+    tok_cases(os.path.join(OUT, "gpt2tok_cases.json"), tok, "llama_gqa_gpt2tok_f16.gguf")
+    smol = gpt2_tokenizer(512, digits=True)
+    tok_only(os.path.join(OUT, "tok_smollm.gguf"), smol, "smollm")
+    tok_cases(os.path.join(OUT, "tok_smollm_cases.json"), smol, "tok_smollm.gguf")
     meta_all(os.path.join(OUT, "meta_all.gguf"))
     reference(os.path.join(OUT, "meta_all.gguf"), os.path.join(OUT, "meta_all.json"))
     corpus = os.path.join(ROOT, "fuzz", "corpus", "gguf")

@@ -1,7 +1,8 @@
 /* test_tokenizer_gguf.c - the tokenizer a GGUF file carries (tokenizer.ggml.model "gpt2"),
  * opened with the model (tests/fixtures/gguf/llama_gqa_gpt2tok_f16.gguf, made by
  * scripts/fixtures_gguf.py): ids and decoded text equal what the `tokenizers` library gives
- * with the same tokenizer (gpt2tok_cases.json), control tokens such as <|im_start|> are one
+ * with the same tokenizer (gpt2tok_cases.json), also for SmolLM2's pre-tokenizer (digits
+ * apart, a byte without its token: tok_smollm.gguf), control tokens such as <|im_start|> are one
  * id, no BOS is added (add_bos_token false), and an unsupported tokenizer model or
  * pre-tokenizer is refused by name. */
 // ctest-labels: tokenizer;gguf
@@ -28,23 +29,15 @@ static size_t unhex(const char *h, char *out, size_t cap) {
     return n;
 }
 
-static void test_cases(void) {
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(GGUF_DIR "/llama_gqa_gpt2tok_f16.gguf", NULL, &m));
-    char *text = el_test_read_file(GGUF_DIR "/gpt2tok_cases.json", NULL);
+/* Every case of cases_json (texts as hex, the ids `tokenizers` gave, its decode) through t:
+ * encode (asking for BOS: the files say none), then decode piece by piece. */
+static void check_cases(const el_tokenizer *t, const char *cases_json, const char *what) {
+    char *text = el_test_read_file(cases_json, NULL);
     cJSON *ref = text ? cJSON_Parse(text) : NULL;
     free(text);
     EL_CHECK(ref != NULL);
-    if (!m || !ref) {
-        el_model_close(m);
-        cJSON_Delete(ref);
-        return;
-    }
-    int32_t bos = 0, eos = 0;
-    el_token_special(m, &bos, &eos);
-    EL_CHECK(bos == -1 && eos == 2);
     size_t ncase = 0, same = 0;
-    const cJSON *cases = cJSON_GetObjectItem(ref, "cases");
+    const cJSON *cases = ref ? cJSON_GetObjectItem(ref, "cases") : NULL;
     for (const cJSON *c = cases ? cases->child : NULL; c; c = c->next, ncase++) {
         char in[512], want_dec[512], got_dec[1024];
         size_t len = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, in, sizeof in);
@@ -52,7 +45,7 @@ static void test_cases(void) {
                             sizeof want_dec);
         int32_t ids[600];
         size_t n = 0;
-        bool ok = el_tokenize(m, in, len, true, ids, 600, &n) == EL_OK;
+        bool ok = el_tokenizer_encode(t, in, len, true, ids, 600, &n) == EL_OK;
         const cJSON *want = cJSON_GetObjectItem(c, "ids");
         ok = ok && n == (size_t)cJSON_GetArraySize(want);
         for (size_t i = 0; ok && i < n; i++)
@@ -60,8 +53,8 @@ static void test_cases(void) {
         size_t glen = 0;
         for (size_t i = 0; ok && i < n; i++) {
             size_t k = 0;
-            ok = el_token_piece(m, i ? ids[i - 1] : -1, ids[i], got_dec + glen,
-                                sizeof got_dec - glen, &k) == EL_OK;
+            ok = t->vt->decode(t, i ? ids[i - 1] : -1, ids[i], got_dec + glen,
+                               sizeof got_dec - glen, &k) == EL_OK;
             glen += k;
         }
         ok = ok && glen == dlen && !memcmp(got_dec, want_dec, dlen);
@@ -69,16 +62,50 @@ static void test_cases(void) {
                          (int)len, in);
         same += ok;
     }
-    fprintf(stderr, "gguf gpt2 tokenizer: %zu of %zu texts give the ids and text of the "
-            "tokenizers library\n", same, ncase);
-    EL_CHECK(ncase >= 8 && same == ncase);
+    fprintf(stderr, "%s: %zu of %zu texts give the ids and text of the tokenizers library\n",
+            what, same, ncase);
+    EL_CHECK(ncase >= 10 && same == ncase);
+    cJSON_Delete(ref);
+}
+
+/* The model's tokenizer (opened with it from its metadata). */
+static void test_model(void) {
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(GGUF_DIR "/llama_gqa_gpt2tok_f16.gguf", NULL, &m));
+    const el_tokenizer *t = NULL;
+    if (m) EL_CHECK_OK(m->family->tokenizer(m, &t));
+    if (!t) {
+        el_model_close(m);
+        return;
+    }
+    int32_t bos = 0, eos = 0;
+    el_token_special(m, &bos, &eos);
+    EL_CHECK(bos == -1 && eos == 2);
+    check_cases(t, GGUF_DIR "/gpt2tok_cases.json", "gpt2 pre-tokenizer, with the model");
     /* A control token is one id. */
     int32_t ids[16];
     size_t n = 0;
     EL_CHECK_OK(el_tokenize(m, "<|im_start|>", 12, false, ids, 16, &n));
     EL_CHECK(n == 1 && ids[0] == 1);
     el_model_close(m);
-    cJSON_Delete(ref);
+}
+
+/* A tokenizer-only file with SmolLM2's pre-tokenizer (digits apart) and a byte without its
+ * token, parsed from memory. */
+static void test_smollm_pre(void) {
+    size_t n = 0;
+    char *bytes = el_test_read_file(GGUF_DIR "/tok_smollm.gguf", &n);
+    EL_CHECK(bytes != NULL);
+    el_gguf_mem mem = {(const uint8_t *)bytes, n};
+    el_gguf_source src = {el_gguf_mem_read, &mem, n, "tok_smollm.gguf"};
+    el_gguf *g = NULL;
+    el_tokenizer *t = NULL;
+    if (bytes) EL_CHECK_OK(el_gguf_parse(&src, &g));
+    if (g) EL_CHECK_OK(el_tokenizer_gguf_open(g, 512, &t));
+    if (t) check_cases(t, GGUF_DIR "/tok_smollm_cases.json", "smollm pre-tokenizer");
+    el_tokenizer_close(t);
+    el_gguf_free(g);
+    free(bytes);
 }
 
 /* The fixture with the 4-byte string value of key rewritten to `to`. */
@@ -261,7 +288,8 @@ static void test_real_gpt2(void) {
 
 int main(void) {
     el_test_tmpdir();
-    test_cases();
+    test_model();
+    test_smollm_pre();
     test_real_gpt2();
     test_refused("tokenizer.ggml.pre", "qwe2", "tokenizer.ggml.pre 'qwe2' is not supported yet");
     test_refused("tokenizer.ggml.model", "bert",

@@ -1,8 +1,8 @@
 /* gguf_tok.c - the tokenizer a GGUF file carries in its tokenizer.ggml.* metadata, built
  * into the hf-bpe backend: tokenizer.ggml.model "gpt2" (byte-level BPE) becomes the
  * tokenizer.json it was converted from (tokens in id order as model.vocab, merges, control
- * and user-defined tokens as added tokens matched in the raw text, ByteLevel pre-tokenizer
- * and decoder), then el_tokenizer_hf_bpe_from_json validates and builds it as for any
+ * and user-defined tokens as added tokens matched in the raw text, ByteLevel pre-tokenizer,
+ * after Digits for the pre-tokenizers that split digits apart, and ByteLevel decoder), then el_tokenizer_hf_bpe_from_json validates and builds it as for any
  * tokenizer.json. The cJSON tree lives only during the open. */
 #include "tokenizer/tokenizer.h"
 
@@ -20,6 +20,18 @@
 /* llama.cpp's token types (tokenizer.ggml.token_type). */
 enum { GT_NORMAL = 1, GT_UNKNOWN = 2, GT_CONTROL = 3, GT_USER_DEFINED = 4, GT_UNUSED = 5,
        GT_BYTE = 6 };
+
+/* tokenizer.ggml.pre names and whether each splits digits apart first: llama.cpp runs
+ * "\p{N}" then GPT-2's pattern for these, which is HF's Digits(individual_digits) then
+ * ByteLevel. */
+static const struct {
+    const char *name;
+    bool digits;
+} k_pre[] = {
+    {"default", false}, {"gpt2", false}, {"smollm", true}, {"starcoder", true},
+    {"refact", true}, {"command-r", true}, {"codeshell", true}, {"exaone", true},
+    {"minerva-7b", true},
+};
 
 /* A string array of the metadata (key), required, with its element count. */
 static el_status str_array(const el_gguf *g, const char *key, const el_gguf_value **out) {
@@ -83,7 +95,7 @@ static cJSON *added_token(int32_t id, const char *content, bool special) {
 }
 
 /* The tokenizer.json a gpt2-model GGUF tokenizer stands for. */
-static el_status build_json(const el_gguf *g, cJSON *root) {
+static el_status build_json(const el_gguf *g, bool digits, cJSON *root) {
     const el_gguf_value *tokens = NULL, *merges = NULL;
     el_status s = str_array(g, "tokenizer.ggml.tokens", &tokens);
     if (s == EL_OK) s = str_array(g, "tokenizer.ggml.merges", &merges);
@@ -106,9 +118,22 @@ static el_status build_json(const el_gguf *g, cJSON *root) {
     cJSON *vocab = model ? cJSON_AddObjectToObject(model, "vocab") : NULL;
     cJSON *mlist = model ? cJSON_AddArrayToObject(model, "merges") : NULL;
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
-    cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON *seq = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON *steps = seq ? cJSON_AddArrayToObject(seq, "pretokenizers") : NULL;
+    cJSON *dig = digits && steps ? cJSON_CreateObject() : NULL;
+    if (dig) {
+        cJSON_AddStringToObject(dig, "type", "Digits");
+        cJSON_AddBoolToObject(dig, "individual_digits", true);
+        cJSON_AddItemToArray(steps, dig);
+    }
+    cJSON *pre = steps ? cJSON_CreateObject() : NULL;
+    if (pre && !cJSON_AddItemToArray(steps, pre)) {
+        cJSON_Delete(pre);
+        pre = NULL;
+    }
+    if (seq) cJSON_AddStringToObject(seq, "type", "Sequence");
     cJSON *dec = cJSON_AddObjectToObject(root, "decoder");
-    if (!vocab || !mlist || !added || !pre || !dec)
+    if (!vocab || !mlist || !added || !pre || !dec || (digits && !dig))
         return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
     cJSON_AddStringToObject(model, "type", "BPE");
     cJSON_AddBoolToObject(model, "fuse_unk", false);
@@ -200,15 +225,19 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
     if (strcmp(mk->v.str, "gpt2"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported yet "
                          "(supported: gpt2)", g->src.name, shown);
-    /* The pre-tokenizer: GPT-2's own split only (others split digits or use other
+    /* The pre-tokenizer: GPT-2's pattern, with or without digits apart (others use other
      * patterns, which the hf-bpe backend does not run yet). */
     const el_gguf_kv *pk = el_gguf_find(g, "tokenizer.ggml.pre");
-    if (pk && (pk->v.type != EL_GGUF_STRING ||
-               (strcmp(pk->v.str, "default") && strcmp(pk->v.str, "gpt2")))) {
+    int pre = pk ? -1 : 0;
+    for (size_t i = 0; pk && pk->v.type == EL_GGUF_STRING && i < sizeof k_pre / sizeof *k_pre;
+         i++)
+        if (!strcmp(pk->v.str, k_pre[i].name) && strlen(pk->v.str) == pk->v.len) pre = (int)i;
+    if (pre < 0) {
         el_json_printable(pk->v.str ? pk->v.str : "", pk->v.str ? (size_t)pk->v.len : 0,
                           shown, sizeof shown);
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not supported yet "
-                         "(supported: default, gpt2)", g->src.name, shown);
+                         "(supported: default, gpt2, smollm, starcoder, refact, command-r, "
+                         "codeshell, exaone, minerva-7b)", g->src.name, shown);
     }
     int64_t bos = meta_id(g, "tokenizer.ggml.bos_token_id");
     int64_t eos = meta_id(g, "tokenizer.ggml.eos_token_id");
@@ -220,11 +249,14 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
 
     cJSON *root = cJSON_CreateObject();
     if (!root) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-    el_status s = build_json(g, root);
+    el_status s = build_json(g, k_pre[pre].digits, root);
     el_tokenizer *t = NULL;
     char name[300];
     snprintf(name, sizeof name, "%s (tokenizer.ggml metadata)", g->src.name);
-    if (s == EL_OK) s = el_tokenizer_hf_bpe_from_json(root, name, vocab_size, &t);
+    /* llama.cpp accepts vocabularies without some bytes' tokens (SmolLM2 lacks a few). */
+    if (s == EL_OK)
+        s = el_tokenizer_hf_bpe_from_json_flags(root, name, vocab_size, EL_HF_BPE_MISSING_BYTES,
+                                                &t);
     cJSON_Delete(root);
     if (s != EL_OK) return s;
     const uint32_t nv = t->vocab_size;
