@@ -27,7 +27,8 @@ safetensors). CI never runs this: its outputs are committed.
                       each of the 13 value types, empty / unicode strings, arrays of every element
                       type (the writer refuses empty arrays), nested arrays (2 and 3 deep), general.alignment 64, and tiny tensors of
                       F32, F16, BF16, I32, Q8_0, Q4_1 and Q4_K (raw blocks) with 1..4 dimensions.
-  fuzz/corpus/gguf/   seeds for fuzz/fuzz_gguf.c: a copy of meta_all.gguf, llama_tiny_f16.gguf
+  fuzz/corpus/gguf/   seeds for fuzz/fuzz_gguf.c: copies of meta_all.gguf and tok_smollm.gguf,
+                      llama_tiny_f16.gguf
                       (a 1-layer llama, hidden 8, vocab 16, F16, with a token list) and
                       llama_tiny_gpt2tok.gguf (the same with a 264-token gpt2 tokenizer).
   meta_all.json       meta_all.gguf as gguf.GGUFReader (the reference reader) reads it back:
@@ -350,9 +351,10 @@ def main():
     os.makedirs(corpus, exist_ok=True)
     tiny_llama(os.path.join(corpus, "llama_tiny_f16.gguf"))
     tiny_llama(os.path.join(corpus, "llama_tiny_gpt2tok.gguf"), gpt2_tokenizer(264))
-    with open(os.path.join(OUT, "meta_all.gguf"), "rb") as src:
-        with open(os.path.join(corpus, "meta_all.gguf"), "wb") as dst:
-            dst.write(src.read())
+    for name in ("meta_all.gguf", "tok_smollm.gguf"):
+        with open(os.path.join(OUT, name), "rb") as src:
+            with open(os.path.join(corpus, name), "wb") as dst:
+                dst.write(src.read())
     # Self-check of the permutation against its definition (row j of head h moves to 2j or
     # 2(j - d/2) + 1).
     q = np.arange(2 * 8 * 3).reshape(16, 3)
