@@ -214,7 +214,8 @@ static void test_real_gpt2(void) {
     int nv = cJSON_GetArraySize(vocab);
     const char **tok = calloc((size_t)nv, sizeof *tok);
     for (const cJSON *e = vocab->child; e; e = e->next)
-        if ((int)e->valuedouble >= 0 && (int)e->valuedouble < nv) tok[(int)e->valuedouble] = e->string;
+        if ((int)e->valuedouble >= 0 && (int)e->valuedouble < nv)
+            tok[(int)e->valuedouble] = e->string;
     /* merges: the lines after "#version", up to the last non-empty one */
     size_t nm = 0;
     char *lines = strchr(bpe, '\n');

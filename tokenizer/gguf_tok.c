@@ -2,8 +2,9 @@
  * into the hf-bpe backend: tokenizer.ggml.model "gpt2" (byte-level BPE) becomes the
  * tokenizer.json it was converted from (tokens in id order as model.vocab, merges, control
  * and user-defined tokens as added tokens matched in the raw text, ByteLevel pre-tokenizer,
- * after Digits for the pre-tokenizers that split digits apart, and ByteLevel decoder), then el_tokenizer_hf_bpe_from_json validates and builds it as for any
- * tokenizer.json. The cJSON tree lives only during the open. */
+ * after Digits for the pre-tokenizers that split digits apart, and ByteLevel decoder), then
+ * the hf-bpe backend validates and builds it as for any tokenizer.json. The cJSON tree
+ * lives only during the open. */
 #include "tokenizer/tokenizer.h"
 
 #include "loader/formats/gguf.h"

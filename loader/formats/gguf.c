@@ -95,7 +95,9 @@ typedef struct gg_cur {
     el_status io;       /* EL_OK, or the source's failure (already reported) */
 } gg_cur;
 
-static uint64_t cur_left(const gg_cur *c) { return c->pos <= c->src->size ? c->src->size - c->pos : 0; }
+static uint64_t cur_left(const gg_cur *c) {
+    return c->pos <= c->src->size ? c->src->size - c->pos : 0;
+}
 
 /* Reads n bytes at pos and advances; false if fewer are left or the source fails. */
 static bool cur_get(gg_cur *c, void *dst, size_t n) {
@@ -218,7 +220,8 @@ static el_status walk_value(gg_cur *c, uint32_t t, int depth, const char *field,
         if (!cur_get(c, b, k_value_size[t])) return short_read(c, field, k_value_size[t]);
         decode_scalar(t, b, v);
         if (t == EL_GGUF_BOOL && v->num.u > 1)
-            return bad(c, field, "expected a bool (0 or 1), got %llu", (unsigned long long)v->num.u);
+            return bad(c, field, "expected a bool (0 or 1), got %llu",
+                       (unsigned long long)v->num.u);
         return EL_OK;
     }
     if (t == EL_GGUF_STRING) {
@@ -356,7 +359,8 @@ static el_status parse_kvs(gg_cur *c, el_gguf *g, uint64_t n) {
                 return bad(c, field, "expected a u32, got %s", k_value_names[t]);
             uint64_t a = kv->v.num.u;
             if (a == 0 || (a & (a - 1)))
-                return bad(c, field, "expected a power of two > 0, got %llu", (unsigned long long)a);
+                return bad(c, field, "expected a power of two > 0, got %llu",
+                           (unsigned long long)a);
             g->alignment = a;
         }
     }
