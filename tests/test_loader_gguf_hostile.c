@@ -354,10 +354,12 @@ static el_status virt_read(void *ctx, void *dst, size_t n, uint64_t off) {
         uint64_t r = (off - 24) / V_REC, k = (off - 24) % V_REC;
         if (k < 8) {
             d[i] = (uint8_t)((uint64_t)V_KEY >> (8 * k));
-        } else if (k < 8 + V_KEY) {
+        } else if (k < 8 + 9) { /* "k%08u", then 'x' up to V_KEY */
             char key[16];
             snprintf(key, sizeof key, "k%08u", (unsigned)r);
-            d[i] = k - 8 < 9 ? (uint8_t)key[k - 8] : 'x';
+            d[i] = (uint8_t)key[k - 8];
+        } else if (k < 8 + V_KEY) {
+            d[i] = 'x';
         } else if (k < 8 + V_KEY + 4) {
             d[i] = k == 8 + V_KEY ? EL_GGUF_STRING : 0;
         } else if (k < 8 + V_KEY + 12) {
