@@ -103,5 +103,7 @@ int el_cmd_devices(int argc, char **argv);  /* cli/cmd_devices.c */
 /* inspect's image part (cli/cmd_image.c): header, codec statistics, chunks; a no-op for a
  * model that is not an image. With json, the member ,"image":{...} of inspect's object. */
 void el_cli_inspect_image(const el_model *m, bool json);
+/* The GGUF part of inspect (metadata); nothing for other formats. */
+void el_cli_inspect_gguf(const el_model *m, bool json);
 
 #endif /* EL_CLI_H */

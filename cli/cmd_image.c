@@ -21,7 +21,7 @@ int el_cmd_pack(int argc, char **argv) {
     static const char *help =
         "usage: edgeload pack MODEL -o OUT.elimg [--dtype f16] [--codec none|lz4|shuffle-lz4] [--chunk 1M]\n"
         "                         [--write-through]\n"
-        "Packs a model (HF folder, .safetensors, llama2.c checkpoint, or an image) into one\n"
+        "Packs a model (HF folder, .safetensors, GGUF, llama2.c checkpoint, or an image) into one\n"
         "flashable image: weights placed as the arena holds them, in CRC32C-checked chunks,\n"
         "with config and tokenizer files inside. Written atomically (temporary file, fsync,\n"
         "rename, fsync of the folder); a killed pack leaves no temporary file behind (or one\n"

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "cli/board.h"
+#include "loader/formats/gguf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,18 +47,20 @@ int el_cmd_inspect(int argc, char **argv) {
     if (s == EL_OK) s = el_model_open(o.model, &op, &m);
     if (s != EL_OK) return el_cli_fail(s);
     size_t nt = el_model_tensor_count(m);
-    uint64_t total = 0, per_dtype[EL_DT_COUNT] = {0};
+    uint64_t total = 0, per_dtype[EL_DT_COUNT] = {0}, blocks = 0;
     for (size_t i = 0; i < nt; i++) {
         el_tensor_info t;
         el_model_tensor(m, i, &t);
         total += t.nbytes;
-        per_dtype[t.dtype] += t.nbytes;
+        if (t.dtype == EL_DT_NONE) blocks += t.nbytes; /* GGUF block types */
+        else per_dtype[t.dtype] += t.nbytes;
     }
     if (o.json) {
         printf("{\"model\":");
         el_cli_json_string(stdout, o.model);
         printf(",\"format\":\"%s\",\"family\":\"%s\"", el_model_format(m), el_model_family(m));
         el_cli_inspect_image(m, true);
+        el_cli_inspect_gguf(m, true);
         printf(",\"files\":[");
         for (size_t i = 0; i < el_model_file_count(m); i++) {
             printf("%s{\"path\":", i ? "," : "");
@@ -70,7 +73,7 @@ int el_cmd_inspect(int argc, char **argv) {
             el_model_tensor(m, i, &t);
             printf("%s{\"name\":", i ? "," : "");
             el_cli_json_string(stdout, t.name);
-            printf(",\"dtype\":\"%s\",\"shape\":[", el_dtype_name(t.dtype));
+            printf(",\"dtype\":\"%s\",\"shape\":[", el_gguf_tensor_type_name(m, i));
             for (uint32_t d = 0; d < t.ndim; d++) printf("%s%llu", d ? "," : "", (unsigned long long)t.shape[d]);
             printf("],\"bytes\":%llu,\"file\":%u,\"offset\":%llu}", (unsigned long long)t.nbytes,
                    t.file_index, (unsigned long long)t.file_offset);
@@ -83,14 +86,16 @@ int el_cmd_inspect(int argc, char **argv) {
             printf("file %zu   %s (%s)\n", i, el_model_file_path(m, i),
                    el_size_format(el_model_file_size(m, i), a, sizeof a));
         el_cli_inspect_image(m, false);
+        el_cli_inspect_gguf(m, false);
         printf("tensors  %zu, %s (%llu bytes)", nt, el_size_format(total, a, sizeof a), (unsigned long long)total);
         for (int d = 0; d < EL_DT_COUNT; d++)
             if (per_dtype[d]) printf("; %s %s", el_dtype_name((el_dtype)d), el_size_format(per_dtype[d], a, sizeof a));
-        printf("\n\n%-56s %-5s %-22s %14s\n", "name", "dtype", "shape", "bytes");
+        if (blocks) printf("; GGML block types %s", el_size_format(blocks, a, sizeof a));
+        printf("\n\n%-56s %-7s %-22s %14s\n", "name", "dtype", "shape", "bytes");
         for (size_t i = 0; i < nt; i++) {
             el_tensor_info t;
             el_model_tensor(m, i, &t);
-            printf("%-56s %-5s ", t.name, el_dtype_name(t.dtype));
+            printf("%-56s %-7s ", t.name, el_gguf_tensor_type_name(m, i));
             char shape[64];
             FILE *mf = fmemopen(shape, sizeof shape, "w");
             if (mf) {

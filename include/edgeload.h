@@ -203,11 +203,11 @@ typedef struct el_model_open_params {
 
 /* Reads headers only: format, config, tensor table (validated completely), no weights.
  * path: a .safetensors file, a folder with model.safetensors or a sharded index,
- * or a llama2.c checkpoint. params may be NULL. */
+ * a GGUF file, or a llama2.c checkpoint. params may be NULL. */
 el_status el_model_open(const char *path, const el_model_open_params *params, el_model **out);
 void el_model_close(el_model *m);
 
-const char *el_model_format(const el_model *m);       /* "safetensors", "safetensors-sharded", "llama2c" */
+const char *el_model_format(const el_model *m);       /* "safetensors", "safetensors-sharded", "llama2c", "gguf", "elimg" */
 const char *el_model_family(const el_model *m);       /* "llama", "gpt2", "bert", or "generic" */
 size_t el_model_file_count(const el_model *m);
 const char *el_model_file_path(const el_model *m, size_t i);

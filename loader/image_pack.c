@@ -93,7 +93,7 @@ static cJSON *synth_config(const el_config *c) {
 }
 
 /* The config object: the source's config.json (its content; parsed and re-serialised), the
- * config of an image being repacked, or one synthesised from a checkpoint header (llama2.c).
+ * config of an image being repacked, or one synthesised from a header (llama2.c, GGUF).
  * NULL (EL_OK) when the model has none. */
 static el_status config_json(const el_model *m, cJSON **out) {
     *out = NULL;
@@ -105,7 +105,7 @@ static el_status config_json(const el_model *m, cJSON **out) {
         const char *t = m->image->meta.config_json;
         return el_json_parse(t, strlen(t), "config", out);
     }
-    if (!m->image && strcmp(m->format, "llama2c") &&
+    if (!m->image && strcmp(m->format, "llama2c") && strcmp(m->format, "gguf") &&
         el_model_side_file(m, "config.json", path, sizeof path)) {
         if ((s = read_whole(path, CONFIG_MAX, &text, &len)) != EL_OK) return s;
         s = el_json_parse((const char *)text, len, path, out);

@@ -1,6 +1,7 @@
 /* model.c - el_model_open: finds the model's files, reads and validates every header
  * (safetensors, sharded index, llama2.c checkpoint, config.json) and builds the tensor
  * table in file order. Reads no weight bytes; heap use is bounded by the headers. */
+#include "loader/formats/gguf.h"
 #include "loader/image.h"
 #include "loader/model_impl.h"
 
@@ -183,6 +184,7 @@ static el_status open_file(el_model *m, const char *path) {
     if (n > 0 && (s = el_file_read_at(f, head, n, 0)) != EL_OK) return s;
     uint64_t json_len;
     if (n >= EL_IMG_MAGIC_LEN && el_img_magic_ok(head)) return el_image_open(m, 0);
+    if (n >= 4 && !memcmp(head, "GGUF", 4)) return el_gguf_model_open(m);
     if (n > 8 && head[8] == '{') {
         s = el_st_check_prefix(head, f->size, path, &json_len);
         if (s != EL_OK) return s;
@@ -191,8 +193,9 @@ static el_status open_file(el_model *m, const char *path) {
     }
     if (n == sizeof head && el_llama2c_detect(head, f->size)) return el_llama2c_read(m);
     return el_errorf(EL_E_INVALID,
-                     "%s: not a safetensors file (no '{' after the 8-byte length) and not a "
-                     "llama2.c checkpoint (header does not match the file size)",
+                     "%s: not a safetensors file (no '{' after the 8-byte length), not GGUF "
+                     "(no \"GGUF\" magic) and not a llama2.c checkpoint (header does not "
+                     "match the file size)",
                      path);
 }
 
@@ -236,10 +239,10 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
             s = open_file(m, path);
     }
     /* A llama2.c checkpoint carries its config in its header; others read config.json. */
-    if (s == EL_OK && !m->has_config && !m->image) s = open_config(m, dir);
+    if (s == EL_OK && !m->has_config && !m->image && !m->gguf) s = open_config(m, dir);
     if (s == EL_OK) {
         /* An image's table is already in payload order (its layout depends on that order). */
-        if (!m->image)
+        if (!m->image && m->tensors.count) /* (a GGUF file may hold no tensor) */
             qsort(m->tensors.items, m->tensors.count, sizeof(el_tensor), cmp_file_order);
         for (size_t i = 0; el_families[i] && !m->family; i++)
             if (el_families[i]->detect(el_families[i], m)) m->family = el_families[i];
@@ -257,6 +260,7 @@ void el_model_close(el_model *m) {
     if (!m) return;
     if (m->family && m->family->close) m->family->close(m);
     el_image_close(m);
+    el_gguf_free(m->gguf);
     for (uint32_t i = 0; i < m->file_count; i++) el_file_close(&m->files[i]);
     el_tensor_table_free(&m->tensors);
     el_config_free(&m->config);

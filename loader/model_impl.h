@@ -80,6 +80,8 @@ struct el_model {
     /* Opened from an .elimg image (loader/image.h): then format is the source's format
      * (families key on it) and el_model_format() says "elimg". NULL otherwise. */
     struct el_image *image;
+    /* Opened from a GGUF file (loader/formats/gguf.h): its parsed header. NULL otherwise. */
+    struct el_gguf *gguf;
 };
 
 enum {

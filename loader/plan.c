@@ -2,6 +2,7 @@
  * parameters, computed before anything is reserved or read; and the "does not fit"
  * message that says what would. */
 #include "kernels/cpu/quant.h"
+#include "loader/formats/gguf.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
 
@@ -75,6 +76,9 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
                          (unsigned long long)in.chunk_bytes);
     if (in.ctx == 0 && m->has_config) in.ctx = m->config.max_positions;
     p.params = in;
+    /* GGUF: an architecture or block type edgeload cannot run yet stops here. */
+    el_status gs = el_gguf_plan_check(m);
+    if (gs != EL_OK) return gs;
 
     /* Weights: each tensor at a 64-byte boundary, in file order (load.c lays them out
      * the same way). */

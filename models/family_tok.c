@@ -1,5 +1,6 @@
 /* family_tok.c - see family_tok.h. */
 #include "models/family_tok.h"
+#include "loader/formats/gguf.h"
 #include "platform/platform.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,6 +26,15 @@ el_status el_family_tok_open(el_model *m, const char *const *names, size_t n,
             char why[600];
             snprintf(why, sizeof why, "%s", el_last_error());
             return el_errorf(s, "--tokenizer: %s", why);
+        }
+        return EL_OK;
+    }
+    /* A GGUF file carries its own tokenizer; its failure is kept as the reason. */
+    if (m->gguf && el_gguf_find(m->gguf, "tokenizer.ggml.model")) {
+        el_status s = el_tokenizer_gguf_open(m->gguf, vocab, &ft->tok);
+        if (s != EL_OK) {
+            ft->status = s;
+            snprintf(ft->error, sizeof ft->error, "%s", el_last_error());
         }
         return EL_OK;
     }

@@ -62,6 +62,12 @@ if [[ -d tests/fixtures/hf_bert_cls ]]; then
   vg 0 classify tests/fixtures/hf_bert_cls --ids "1 2 3 4" "5 6 7"
   vg 0 embed tests/fixtures/hf_bert_base --ids --normalize "1 2 3"
 fi
+if [[ -d tests/fixtures/gguf ]]; then
+  vg 0 inspect tests/fixtures/gguf/meta_all.gguf
+  vg 0 generate tests/fixtures/gguf/llama_gqa_gpt2tok_f16.gguf -p "Hello" -n 4 --temp 0 --no-progress
+  head -c 1000 tests/fixtures/gguf/llama_gqa_f32.gguf >"$work/cut.gguf"
+  vg 2 inspect "$work/cut.gguf"
+fi
 
 echo "-- cppcheck"
 cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \

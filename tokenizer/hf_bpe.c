@@ -9,10 +9,13 @@
  *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁")
  *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
  *                  add_prefix_space, split true/false), alone or as a one-element Sequence;
- *                  or ByteLevel (GPT-2, RoBERTa: add_prefix_space false, use_regex true):
+ *                  or ByteLevel (GPT-2, RoBERTa: add_prefix_space false, use_regex true),
+ *                  alone or after Digits(individual_digits true) (SmolLM, StarCoder):
  *                  GPT-2's split pattern (hf_bl_pretoken), then every byte of a pre-token
  *                  becomes its byte-level character (bytes_to_unicode); the normalizer must
- *                  be null then, and every byte must have its token (no unk is needed)
+ *                  be null then, and every byte must have its token, unless the caller
+ *                  allows otherwise (EL_HF_BPE_MISSING_BYTES: GGUF vocabularies such as
+ *                  SmolLM2's lack a few; such a byte gives unk, or nothing, as in HF's BPE)
  *   model          BPE: vocab, merges ("a b" strings or [a, b] pairs), unk_token, fuse_unk,
  *                  byte_fallback, ignore_merges; no dropout, no subword prefix/suffix
  *   post_processor null, ByteLevel (ids unchanged) or TemplateProcessing "<special> $A"
@@ -122,7 +125,12 @@ typedef struct hf_tok {
 
     /* ByteLevel pre-tokenizer (GPT-2): bytes -> their one-character tokens */
     bool bl;
-    int32_t bl_id[256];         /* id of the token for byte b (all present when bl) */
+    bool bl_digits;             /* Digits(individual_digits) first: every \p{N} character is
+                                   its own piece before the pattern runs (SmolLM, StarCoder) */
+    int32_t bl_id[256];         /* id of the token for byte b, -1 if the vocabulary has none
+                                   (bl_lenient only: encode then gives unk, or drops the
+                                   byte, as HF and llama.cpp do) */
+    bool bl_lenient;            /* EL_HF_BPE_MISSING_BYTES: bytes may lack their token */
     bool dec_bl;                /* ByteLevel decoder: characters back to bytes */
     int16_t bl_byte[HF_BL_CHARS]; /* code point -> the byte it stands for, -1 if none */
 
@@ -591,6 +599,8 @@ static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
     const hf_tok *t = e->t;
     for (size_t k = 0; k < n; k++) {
         int32_t id = t->bl_id[s[k]];
+        if (id < 0) id = t->unk_id; /* a byte without its token: unk, or dropped as HF does */
+        if (id < 0) continue;
         hf_word_push(e, id);
         if (e->wb_len + t->len[id] <= sizeof e->wb) {
             memcpy(e->wb + e->wb_len, hf_tok_str(t, id), t->len[id]);
@@ -607,12 +617,26 @@ static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_st
     const hf_tok *t = e->t;
     if (m == 0) return; /* HF drops empty pieces before any normalizer runs */
     if (t->bl) {
-        for (size_t i = 0; i < m && e->st == EL_OK;) {
-            size_t end = hf_bl_pretoken(p, m, i);
-            hf_word_reset(e);
-            hf_bl_word(e, (const unsigned char *)p + i, end - i);
-            hf_word_flush(e);
-            i = end;
+        /* Pieces: the whole text, or (bl_digits) each \p{N} character alone and the runs
+         * between them; GPT-2's pattern then splits each piece on its own. */
+        for (size_t s0 = 0; s0 < m && e->st == EL_OK;) {
+            size_t s1 = m, len = 0;
+            if (t->bl_digits) {
+                if (hf_bl_class(p, m, s0, &len) == HF_BL_NUMBER) {
+                    s1 = s0 + len;
+                } else {
+                    s1 = s0 + len;
+                    while (s1 < m && hf_bl_class(p, m, s1, &len) != HF_BL_NUMBER) s1 += len;
+                }
+            }
+            for (size_t i = s0; i < s1 && e->st == EL_OK;) {
+                size_t end = hf_bl_pretoken(p, s1, i);
+                hf_word_reset(e);
+                hf_bl_word(e, (const unsigned char *)p + i, end - i);
+                hf_word_flush(e);
+                i = end;
+            }
+            s0 = s1;
         }
         return;
     }
@@ -1018,13 +1042,35 @@ static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
         if (!cJSON_IsArray(list))
             return hf_bad_type(t, "pre_tokenizer.pretokenizers", "an array", list);
         if (cJSON_GetArraySize(list) == 0) return EL_OK;
-        if (cJSON_GetArraySize(list) != 1)
+        /* [Digits(individual_digits), ByteLevel]: digits apart, then GPT-2's pattern. */
+        const cJSON *d0 = cJSON_GetArrayItem(list, 0);
+        const char *t0 = cJSON_IsObject(d0) ? hf_type_of(d0) : NULL;
+        if (cJSON_GetArraySize(list) == 2 && t0 && strcmp(t0, "Digits") == 0) {
+            bool single = false;
+            el_status st = hf_get_bool(t, d0, "individual_digits", "pre_tokenizer Digits",
+                                       &single);
+            if (st != EL_OK) return st;
+            if (!single)
+                return el_errorf(EL_E_UNSUPPORTED, "%s: pre_tokenizer Digits with "
+                                 "individual_digits false is not supported", t->path);
+            const cJSON *p1 = cJSON_GetArrayItem(list, 1);
+            const char *t1 = cJSON_IsObject(p1) ? hf_type_of(p1) : NULL;
+            if (!t1 || strcmp(t1, "ByteLevel") != 0)
+                return el_errorf(EL_E_UNSUPPORTED, "%s: pre_tokenizer Digits followed by %s: "
+                                 "only Digits then ByteLevel is supported", t->path,
+                                 t1 ? t1 : "a step without a type");
+            t->bl_digits = true;
+            pt = p1; /* the ByteLevel step, read below */
+            ty = t1;
+        } else if (cJSON_GetArraySize(list) != 1) {
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: pre_tokenizer Sequence of %d steps is not supported by the "
-                             "hf-bpe tokenizer (one Metaspace step only)",
+                             "hf-bpe tokenizer (one Metaspace step, or Digits then ByteLevel)",
                              t->path, cJSON_GetArraySize(list));
-        pt = cJSON_GetArrayItem(list, 0);
-        ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
+        } else {
+            pt = cJSON_GetArrayItem(list, 0);
+            ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
+        }
     }
     if (ty && strcmp(ty, "ByteLevel") == 0) {
         bool prefix = false, regex = true;
@@ -1580,7 +1626,7 @@ static el_status hf_bl_setup(hf_tok *t) {
         size_t ul = el_uni_encode(cp, u);
         t->bl_byte[cp] = (int16_t)b;
         t->bl_id[b] = hf_vocab_find(t, u, ul);
-        if (t->bl_id[b] < 0)
+        if (t->bl_id[b] < 0 && !t->bl_lenient)
             return el_errorf(EL_E_INVALID,
                              "%s: byte-level BPE: the vocabulary has no token for byte 0x%02x "
                              "(character U+%04X); every byte needs one",
@@ -1689,6 +1735,12 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
 
 el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out) {
+    return el_tokenizer_hf_bpe_from_json_flags(root, name, vocab_size, 0, out);
+}
+
+el_status el_tokenizer_hf_bpe_from_json_flags(const cJSON *root, const char *name,
+                                              uint32_t vocab_size, unsigned flags,
+                                              el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
     hf_tok *t = calloc(1, sizeof *t);
@@ -1696,6 +1748,7 @@ el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
     t->base.vt = &hf_vtable;
     el_tokenizer_base_init(&t->base);
     snprintf(t->path, sizeof t->path, "%s", name);
+    t->bl_lenient = (flags & EL_HF_BPE_MISSING_BYTES) != 0;
     el_status st = hf_parse(t, root, vocab_size);
     if (st != EL_OK) {
         hf_close(&t->base);

@@ -76,6 +76,24 @@ el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tok
 /* The same from a parsed tokenizer.json (root is only read; name for messages). */
 el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out);
+/* The same with flags: EL_HF_BPE_MISSING_BYTES lets a byte-level vocabulary lack some
+ * bytes' tokens (such a byte encodes to unk, or to nothing without one, as HF's BPE and
+ * llama.cpp do); without it that is EL_E_INVALID naming the byte. */
+enum { EL_HF_BPE_MISSING_BYTES = 1u << 0 };
+el_status el_tokenizer_hf_bpe_from_json_flags(const struct cJSON *root, const char *name,
+                                              uint32_t vocab_size, unsigned flags,
+                                              el_tokenizer **out);
+
+/* The tokenizer in a GGUF file's tokenizer.ggml.* metadata (tokenizer/gguf_tok.c):
+ * model "gpt2" with pre "default"/"gpt2" (or none), or one that splits digits apart first
+ * ("smollm", "starcoder", ...), becomes the equivalent tokenizer.json (tokens in id order,
+ * merges, control and user-defined token types as added tokens matched in the text,
+ * [Digits,] ByteLevel pre-tokenizer and decoder) built by the hf-bpe backend. bos_id is
+ * tokenizer.ggml.bos_token_id when tokenizer.ggml.add_bos_token is true, else -1; eos_id is
+ * tokenizer.ggml.eos_token_id. Other models / pre-tokenizers: EL_E_UNSUPPORTED naming them. */
+struct el_gguf;
+el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
+                                 el_tokenizer **out);
 
 /* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
  * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else a mismatch ->
