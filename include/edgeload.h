@@ -208,7 +208,7 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
 void el_model_close(el_model *m);
 
 const char *el_model_format(const el_model *m);       /* "safetensors", "safetensors-sharded", "llama2c", "gguf", "elimg" */
-const char *el_model_family(const el_model *m);       /* "llama", "gpt2", "bert", or "generic" */
+const char *el_model_family(const el_model *m);       /* "llama", "mistral", "qwen2", "phi3", "gemma3", "gpt2", "bert", or "generic" */
 size_t el_model_file_count(const el_model *m);
 const char *el_model_file_path(const el_model *m, size_t i);
 uint64_t el_model_file_size(const el_model *m, size_t i);

@@ -418,22 +418,22 @@ static void test_cli(void) {
     EL_CHECK(at != NULL);
     if (at) {
         size_t type_at = (size_t)(at - bytes) + strlen(qn) + 4 + 2 * 8;
-        bytes[type_at] = 8;
+        bytes[type_at] = 9; /* Q8_1: ggml's activation type, never a weight here */
         const char *q8 = el_test_path("q8.gguf");
         EL_CHECK(el_test_write_file(q8, bytes, n));
         el_model *m = NULL;
         EL_CHECK_OK(el_model_open(q8, NULL, &m));
         el_plan plan;
         if (m) EL_CHECK_STATUS(el_plan_make(m, NULL, &plan), EL_E_UNSUPPORTED);
-        EL_CHECK(strstr(el_last_error(), "tensor 'blk.0.attn_q.weight': GGML type Q8_0"));
+        EL_CHECK(strstr(el_last_error(), "tensor 'blk.0.attn_q.weight': GGML type Q8_1"));
         el_model_close(m);
         snprintf(args, sizeof args, "inspect '%s'", q8);
         EL_CHECK(el_test_run_cli(args, &out, &err) == 0);
-        EL_CHECK(out && strstr(out, "Q8_0"));
+        EL_CHECK(out && strstr(out, "Q8_1"));
         free(out), free(err);
         snprintf(args, sizeof args, "plan '%s'", q8);
         EL_CHECK(el_test_run_cli(args, &out, &err) == 2);
-        EL_CHECK(err && strstr(err, "GGML type Q8_0 cannot be loaded yet"));
+        EL_CHECK(err && strstr(err, "GGML type Q8_1 cannot be loaded"));
         free(out), free(err);
     }
     free(bytes);

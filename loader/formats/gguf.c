@@ -60,7 +60,15 @@ el_dtype el_gguf_dtype(uint32_t type) {
     case 26: return EL_DT_I32;
     case 27: return EL_DT_I64;
     case 28: return EL_DT_F64;
-    default: return EL_DT_NONE; /* block types: not loadable yet */
+    case 2: return EL_DT_Q4_0; /* ggml's block types, bit-compatible (kernels/cpu/quant.c) */
+    case 3: return EL_DT_Q4_1;
+    case 6: return EL_DT_Q5_0;
+    case 7: return EL_DT_Q5_1;
+    case 8: return EL_DT_Q8_0;
+    case 12: return EL_DT_Q4_K;
+    case 13: return EL_DT_Q5_K;
+    case 14: return EL_DT_Q6_K;
+    default: return EL_DT_NONE; /* other block types: inspect only */
     }
 }
 

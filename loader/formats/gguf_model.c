@@ -253,7 +253,7 @@ el_status el_gguf_plan_check(const el_model *m) {
         const el_gguf_tensor *t = &g->tensors[i];
         if (el_gguf_dtype(t->type) == EL_DT_NONE)
             return el_errorf(EL_E_UNSUPPORTED, "%s: tensor '%s': GGML type %s cannot be loaded "
-                             "yet (loadable: F32, F16, BF16, F64, I8..I64)", g->src.name,
+                             "(loadable: F32, F16, BF16, F64, I8..I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)", g->src.name,
                              t->name, el_gguf_type_name(t->type));
     }
     return EL_OK;
