@@ -86,6 +86,7 @@ struct el_model {
 
 enum {
     EL_MODEL_ROPE_INTERLEAVED = 1u << 0, /* llama2.c q/k layout (pairs), not rotate-half */
+    EL_MODEL_NORM_PLUS_ONE = 1u << 1,    /* Gemma norm weights stored as 1 + w (GGUF) */
 };
 
 /* llama2.c legacy checkpoints (loader/llama2c.c). */

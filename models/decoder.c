@@ -41,6 +41,7 @@ typedef struct dec_cfg {
     float att_scale;     /* attention score scale */
     float embed_scale;   /* embeddings times this (0 = none) */
     el_arch_opts o;      /* activation, biases, sliding-window layers */
+    el_norm_kind norm;   /* the architecture's, or plain RMS where 1 + w is stored */
     bool tied;           /* classifier = embedding */
     bool interleaved;    /* RoPE pairs (2i, 2i+1) (llama2.c, GGUF) vs rotate-half (HF) */
 } dec_cfg;
@@ -131,6 +132,8 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
         c->att_scale = (float)(1.0 / sqrt(k->query_pre_attn_scalar));
     }
     if (a->embed_scale) c->embed_scale = (float)sqrt((double)c->dim);
+    c->norm = a->norm;
+    if (a->norm == EL_NORM_RMS_1P && (m->flags & EL_MODEL_NORM_PLUS_ONE)) c->norm = EL_NORM_RMS;
     char head[160];
     snprintf(head, sizeof head, "%s", a->names[EL_R_HEAD]);
     bool has_head = el_model_find(m, head) >= 0;
@@ -455,7 +458,7 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     const dec_cfg *c = &D->c;
     const el_ops *o = s->ops;
     const el_exec ex = {s->pool, s->gpu_stream}, *x = &ex;
-    const el_norm_kind nk = c->a->norm;
+    const el_norm_kind nk = c->norm;
     const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
     const size_t hd = c->head_dim, half = hd / 2, pos = s->pos, ctx = D->ctx;
     const float eps = c->eps;

@@ -1,8 +1,10 @@
 /* gguf_model.c - a parsed GGUF file as an el_model: the tensor table in row-major shapes
  * (GGUF stores ne[0], the row length, first), names mapped to the Hugging Face names the
- * families bind, and the config from "<arch>.*" metadata. llama-architecture files keep
- * llama.cpp's q/k row order (its converter permutes HF's rotate-half rows into adjacent
- * pairs), which is the llama family's interleaved RoPE: EL_MODEL_ROPE_INTERLEAVED. */
+ * families bind, and the config from "<arch>.*" metadata, for llama, qwen2 and gemma3.
+ * llama-architecture files keep llama.cpp's q/k row order (its converter permutes HF's
+ * rotate-half rows into adjacent pairs), which is interleaved RoPE:
+ * EL_MODEL_ROPE_INTERLEAVED. Gemma's converter stores every norm weight plus one:
+ * EL_MODEL_NORM_PLUS_ONE (the decoder then multiplies by w, not 1 + w). */
 #include "loader/formats/gguf.h"
 #include "loader/model_impl.h"
 
@@ -32,10 +34,41 @@ static const name_map k_llama_blk[] = {
     {"ffn_gate", "mlp.gate_proj"},      {"ffn_up", "mlp.up_proj"},
     {"ffn_down", "mlp.down_proj"},
 };
+/* Gemma 3: norms before and after each block and per-head q/k norms. */
+static const name_map k_gemma3_blk[] = {
+    {"attn_q", "self_attn.q_proj"},         {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"},         {"attn_output", "self_attn.o_proj"},
+    {"attn_q_norm", "self_attn.q_norm"},    {"attn_k_norm", "self_attn.k_norm"},
+    {"attn_norm", "input_layernorm"},       {"post_attention_norm", "post_attention_layernorm"},
+    {"ffn_norm", "pre_feedforward_layernorm"}, {"post_ffw_norm", "post_feedforward_layernorm"},
+    {"ffn_gate", "mlp.gate_proj"},          {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"},
+};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The HF name of a llama GGUF tensor into out (cap bytes); false if name is not one. */
-static bool llama_name(const char *name, char *out, size_t cap) {
+/* A GGUF general.architecture edgeload runs: its tensor names and the config it becomes. */
+typedef struct gguf_arch {
+    const char *name;         /* general.architecture, also the metadata key prefix */
+    const char *model_type;   /* el_config.model_type: picks the family */
+    const char *hf_class;     /* el_config.architecture */
+    const char *act;          /* el_config.hidden_act */
+    const name_map *blk;      /* block tensors */
+    size_t n_blk;
+    uint32_t flags;           /* EL_MODEL_*: llama's q/k rows are permuted into pairs;
+                                 Gemma's converter adds 1 to every norm weight */
+} gguf_arch;
+
+static const gguf_arch k_archs[] = {
+    {"llama", "llama", "LlamaForCausalLM", "silu", k_llama_blk, COUNT(k_llama_blk),
+     EL_MODEL_ROPE_INTERLEAVED},
+    {"qwen2", "qwen2", "Qwen2ForCausalLM", "silu", k_llama_blk, COUNT(k_llama_blk), 0},
+    {"gemma3", "gemma3_text", "Gemma3ForCausalLM", "gelu_pytorch_tanh", k_gemma3_blk,
+     COUNT(k_gemma3_blk), EL_MODEL_NORM_PLUS_ONE},
+};
+
+/* The HF name of a GGUF tensor of architecture a into out (cap bytes); false if name is
+ * not one of a's. */
+static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap) {
     const char *dot = strrchr(name, '.');
     if (!dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return false;
     size_t base = (size_t)(dot - name);
@@ -50,9 +83,9 @@ static bool llama_name(const char *name, char *out, size_t cap) {
         const char *role = p + digits + 1;
         if (dot < role) return false;
         size_t rlen = (size_t)(dot - role);
-        for (size_t i = 0; i < COUNT(k_llama_blk); i++)
-            if (strlen(k_llama_blk[i].gguf) == rlen && !strncmp(role, k_llama_blk[i].gguf, rlen))
-                k = snprintf(out, cap, "model.layers.%lu.%s%s", layer, k_llama_blk[i].hf, dot);
+        for (size_t i = 0; i < a->n_blk; i++)
+            if (strlen(a->blk[i].gguf) == rlen && !strncmp(role, a->blk[i].gguf, rlen))
+                k = snprintf(out, cap, "model.layers.%lu.%s%s", layer, a->blk[i].hf, dot);
     } else {
         for (size_t i = 0; i < COUNT(k_llama_top); i++)
             if (strlen(k_llama_top[i].gguf) == base && !strncmp(name, k_llama_top[i].gguf, base))
@@ -122,38 +155,69 @@ static void refuse(el_gguf *g, el_status s, const char *fmt, ...) {
     g->refuse_status = s;
 }
 
-/* el_config from llama.* metadata; the llama family checks it against the tensors. */
-static el_status llama_config(el_model *m, el_gguf *g) {
+/* "<arch>.<key>" into buf. */
+static const char *akey(char *buf, size_t cap, const gguf_arch *a, const char *key) {
+    snprintf(buf, cap, "%s.%s", a->name, key);
+    return buf;
+}
+
+/* el_config from "<arch>.*" metadata; the family checks it against the tensors. */
+static el_status arch_config(el_model *m, el_gguf *g, const gguf_arch *a) {
     el_config *c = &m->config;
     el_status s;
     uint32_t key_len = 0, value_len = 0, rope_dim = 0, u = 0;
-    if ((s = meta_u32(g, "llama.embedding_length", true, &c->hidden_size)) != EL_OK ||
-        (s = meta_u32(g, "llama.feed_forward_length", true, &c->intermediate_size)) != EL_OK ||
-        (s = meta_u32(g, "llama.block_count", true, &c->num_layers)) != EL_OK ||
-        (s = meta_u32(g, "llama.attention.head_count", true, &c->num_heads)) != EL_OK ||
-        (s = meta_u32(g, "llama.attention.head_count_kv", false, &c->num_kv_heads)) != EL_OK ||
-        (s = meta_u32(g, "llama.context_length", true, &c->max_positions)) != EL_OK ||
-        (s = meta_u32(g, "llama.attention.key_length", false, &key_len)) != EL_OK ||
-        (s = meta_u32(g, "llama.attention.value_length", false, &value_len)) != EL_OK ||
-        (s = meta_u32(g, "llama.rope.dimension_count", false, &rope_dim)) != EL_OK ||
-        (s = meta_f64(g, "llama.attention.layer_norm_rms_epsilon", true, &c->norm_eps)) != EL_OK ||
-        (s = meta_f64(g, "llama.rope.freq_base", false, &c->rope_theta)) != EL_OK)
+    char k[12][96];
+    if ((s = meta_u32(g, akey(k[0], 96, a, "embedding_length"), true, &c->hidden_size)) != EL_OK ||
+        (s = meta_u32(g, akey(k[1], 96, a, "feed_forward_length"), true,
+                      &c->intermediate_size)) != EL_OK ||
+        (s = meta_u32(g, akey(k[2], 96, a, "block_count"), true, &c->num_layers)) != EL_OK ||
+        (s = meta_u32(g, akey(k[3], 96, a, "attention.head_count"), true, &c->num_heads)) !=
+            EL_OK ||
+        (s = meta_u32(g, akey(k[4], 96, a, "attention.head_count_kv"), false,
+                      &c->num_kv_heads)) != EL_OK ||
+        (s = meta_u32(g, akey(k[5], 96, a, "context_length"), true, &c->max_positions)) !=
+            EL_OK ||
+        (s = meta_u32(g, akey(k[6], 96, a, "attention.key_length"), false, &key_len)) != EL_OK ||
+        (s = meta_u32(g, akey(k[7], 96, a, "attention.value_length"), false, &value_len)) !=
+            EL_OK ||
+        (s = meta_u32(g, akey(k[8], 96, a, "rope.dimension_count"), false, &rope_dim)) != EL_OK ||
+        (s = meta_f64(g, akey(k[9], 96, a, "attention.layer_norm_rms_epsilon"), true,
+                      &c->norm_eps)) != EL_OK ||
+        (s = meta_f64(g, akey(k[10], 96, a, "rope.freq_base"), false, &c->rope_theta)) != EL_OK ||
+        (s = meta_u32(g, akey(k[11], 96, a, "attention.sliding_window"), false,
+                      &c->sliding_window)) != EL_OK)
         return s;
     c->head_dim = key_len;
     if (value_len && value_len != key_len)
-        refuse(g, EL_E_UNSUPPORTED, "%s: metadata 'llama.attention.value_length' %u differs "
-               "from key_length %u: not supported", g->src.name, value_len, key_len);
+        refuse(g, EL_E_UNSUPPORTED, "%s: metadata '%s' %u differs from key_length %u: not "
+               "supported", g->src.name, k[7], value_len, key_len);
     uint32_t hd = key_len ? key_len : (c->num_heads ? c->hidden_size / c->num_heads : 0);
     if (rope_dim && rope_dim != hd)
-        refuse(g, EL_E_UNSUPPORTED, "%s: metadata 'llama.rope.dimension_count' %u: partial "
-               "RoPE (head size %u) is not supported", g->src.name, rope_dim, hd);
-    const char *scaling = meta_str(g, "llama.rope.scaling.type");
-    if (el_gguf_find(g, "llama.rope.scaling.type") && (!scaling || strcmp(scaling, "none")))
-        refuse(g, EL_E_UNSUPPORTED, "%s: metadata 'llama.rope.scaling.type' '%s': scaled RoPE "
-               "is not supported", g->src.name, scaling ? scaling : "(not a string)");
-    if (el_gguf_find(g, "llama.rope.scale_linear"))
-        refuse(g, EL_E_UNSUPPORTED, "%s: metadata 'llama.rope.scale_linear': scaled RoPE is "
-               "not supported", g->src.name);
+        refuse(g, EL_E_UNSUPPORTED, "%s: metadata '%s' %u: partial RoPE (head size %u) is not "
+               "supported", g->src.name, k[8], rope_dim, hd);
+    char sk[96], fk[96];
+    const char *scaling = meta_str(g, akey(sk, sizeof sk, a, "rope.scaling.type"));
+    double factor = 0;
+    if (el_gguf_find(g, sk) && (!scaling || strcmp(scaling, "none"))) {
+        /* Linear scaling (Gemma 3 4B+ global layers); others are refused. */
+        if (scaling && !strcmp(scaling, "linear") &&
+            (s = meta_f64(g, akey(fk, sizeof fk, a, "rope.scaling.factor"), true, &factor)) ==
+                EL_OK) {
+            snprintf(c->rope_type, sizeof c->rope_type, "linear");
+            c->rope_factor = factor;
+        } else {
+            refuse(g, EL_E_UNSUPPORTED, "%s: metadata '%s' '%s': this RoPE scaling is not "
+                   "supported (linear is)", g->src.name, sk, scaling ? scaling : "(not a string)");
+        }
+    }
+    if (el_gguf_find(g, akey(sk, sizeof sk, a, "rope.scale_linear")))
+        refuse(g, EL_E_UNSUPPORTED, "%s: metadata '%s': scaled RoPE is not supported",
+               g->src.name, sk);
+    static const char *const caps[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    for (size_t i = 0; i < 2; i++)
+        if (el_gguf_find(g, akey(sk, sizeof sk, a, caps[i])))
+            refuse(g, EL_E_UNSUPPORTED, "%s: metadata '%s': logit soft-capping is not "
+                   "supported", g->src.name, sk);
     for (size_t i = 0; i < g->n_tensors; i++)
         if (!strcmp(g->tensors[i].name, "rope_freqs.weight"))
             refuse(g, EL_E_UNSUPPORTED, "%s: tensor 'rope_freqs.weight': scaled RoPE "
@@ -162,7 +226,8 @@ static el_status llama_config(el_model *m, el_gguf *g) {
     if (e >= 0 && m->tensors.items[e].ndim == 2) {
         uint64_t rows = m->tensors.items[e].shape[0];
         c->vocab_size = rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
-    } else if ((s = meta_u32(g, "llama.vocab_size", false, &c->vocab_size)) != EL_OK) {
+    } else if ((s = meta_u32(g, akey(sk, sizeof sk, a, "vocab_size"), false, &c->vocab_size)) !=
+               EL_OK) {
         return s;
     }
     c->tie_word_embeddings = el_model_find(m, "lm_head.weight") < 0;
@@ -173,11 +238,11 @@ static el_status llama_config(el_model *m, el_gguf *g) {
     if (el_gguf_find(g, "tokenizer.ggml.eos_token_id")) c->eos_token_id = u;
     if ((s = meta_u32(g, "tokenizer.ggml.padding_token_id", false, &u)) != EL_OK) return s;
     if (el_gguf_find(g, "tokenizer.ggml.padding_token_id")) c->pad_token_id = u;
-    snprintf(c->model_type, sizeof c->model_type, "llama");
-    snprintf(c->architecture, sizeof c->architecture, "LlamaForCausalLM");
-    snprintf(c->hidden_act, sizeof c->hidden_act, "silu");
+    snprintf(c->model_type, sizeof c->model_type, "%s", a->model_type);
+    snprintf(c->architecture, sizeof c->architecture, "%s", a->hf_class);
+    snprintf(c->hidden_act, sizeof c->hidden_act, "%s", a->act);
     m->has_config = true;
-    m->flags |= EL_MODEL_ROPE_INTERLEAVED;
+    m->flags |= a->flags;
     return EL_OK;
 }
 
@@ -199,25 +264,27 @@ el_status el_gguf_model_open(el_model *m) {
     if (!akv || akv->v.type != EL_GGUF_STRING)
         return el_errorf(EL_E_INVALID, "%s: metadata 'general.architecture': expected a string, "
                          "got %s", f->path, akv ? el_gguf_value_type_name(akv->v.type) : "nothing");
-    const char *arch = meta_str(g, "general.architecture");
-    bool llama = arch && !strcmp(arch, "llama");
-    if (!llama) {
+    const char *arch_name = meta_str(g, "general.architecture");
+    const gguf_arch *arch = NULL;
+    for (size_t i = 0; arch_name && i < COUNT(k_archs); i++)
+        if (!strcmp(arch_name, k_archs[i].name)) arch = &k_archs[i];
+    if (!arch) {
         char shown[80];
         el_json_printable(akv->v.str, (size_t)akv->v.len, shown, sizeof shown);
         refuse(g, EL_E_UNSUPPORTED, "%s: architecture '%s' is not supported yet (supported: "
-               "llama); inspect reads it, plan/load/run do not", f->path, shown);
+               "llama, qwen2, gemma3); inspect reads it, plan/load/run do not", f->path, shown);
     }
 
-    /* The table: HF names for llama; GGUF names otherwise (and for tensors llama does not
-     * know, which then refuse to plan). */
+    /* The table: HF names for a known architecture; GGUF names otherwise (and for tensors
+     * it does not know, which then refuse to plan). */
     char name[EL_GGUF_NAME_MAX + 64];
     for (size_t i = 0; i < g->n_tensors; i++) {
         el_gguf_tensor *t = &g->tensors[i];
-        bool mapped = llama && llama_name(t->name, name, sizeof name);
+        bool mapped = arch && hf_name(arch, t->name, name, sizeof name);
         if (!mapped) snprintf(name, sizeof name, "%s", t->name);
-        if (llama && !mapped && strcmp(t->name, "rope_freqs.weight"))
-            refuse(g, EL_E_UNSUPPORTED, "%s: tensor '%s' is not part of the llama architecture "
-                   "as edgeload runs it", f->path, t->name);
+        if (arch && !mapped && strcmp(t->name, "rope_freqs.weight"))
+            refuse(g, EL_E_UNSUPPORTED, "%s: tensor '%s' is not part of the %s architecture "
+                   "as edgeload runs it", f->path, t->name, arch->name);
         if (!(t->el_name = strdup(name)))
             return el_errorf(EL_E_NOMEM, "%s: out of memory", f->path);
         el_tensor e;
@@ -242,7 +309,7 @@ el_status el_gguf_model_open(el_model *m) {
         if (!strcmp(g->by_el_name[i - 1]->el_name, g->by_el_name[i]->el_name))
             return el_errorf(EL_E_INVALID, "%s: tensor names: two tensors map to '%s'", f->path,
                              g->by_el_name[i]->el_name);
-    return llama ? llama_config(m, g) : EL_OK;
+    return arch ? arch_config(m, g, arch) : EL_OK;
 }
 
 el_status el_gguf_plan_check(const el_model *m) {
