@@ -241,7 +241,7 @@ static bool s_eq(const char *p, size_t n, const char *z) { return strlen(z) == n
 static val mk_list(ctx *c, size_t n, bool tuple) {
     vlist *l = alloc(c, sizeof *l);
     l->n = n;
-    l->v = n ? alloc(c, mul_size(c, n, sizeof(val))) : NULL;
+    l->v = alloc(c, mul_size(c, n, sizeof(val))); /* never NULL, even when empty */
     val v = {.k = V_LIST, .tuple = tuple};
     v.u.l = l;
     return v;
