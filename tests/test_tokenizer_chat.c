@@ -286,6 +286,54 @@ static void test_semantics(void) {
     EL_CHECK(out_is("{{ '日本語'[1] }}{{ '日本語'|length }}{{ '日本語'[:-1] }}{{ '😀x'|reverse }}", "本3日本x😀"));
 }
 
+/* tokenizer_config.json / chat_template.jinja lookup (el_chat_config_*). */
+static void test_config(void) {
+    el_chat_config cc;
+    const char *j1 = "{\"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\", \"lstrip\": false}, "
+                     "\"chat_template\": \"{{ bos_token }}{{ messages[0].content }}\"}";
+    EL_CHECK_OK(el_chat_config_parse(j1, strlen(j1), "t1", &cc));
+    EL_CHECK(cc.tmpl && !strcmp(cc.tmpl, "{{ bos_token }}{{ messages[0].content }}") && cc.tmpl_len == 40);
+    EL_CHECK(cc.bos_token && !strcmp(cc.bos_token, "<s>") && cc.eos_token && !strcmp(cc.eos_token, "</s>"));
+    el_chat_opts o = {.bos_token = cc.bos_token, .eos_token = cc.eos_token};
+    EL_CHECK(run(cc.tmpl, &o, OUT_CAP, WORK_CAP) == EL_OK && !strcmp(g_out, "<s>hi"));
+    el_chat_config_free(&cc);
+    el_chat_config_free(NULL);
+    const char *j2 = "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, "
+                     "{\"name\": \"default\", \"template\": \"D\"}], \"bos_token\": null}";
+    EL_CHECK_OK(el_chat_config_parse(j2, strlen(j2), "t2", &cc));
+    EL_CHECK(cc.tmpl && !strcmp(cc.tmpl, "D") && !cc.bos_token && !cc.eos_token);
+    el_chat_config_free(&cc);
+    EL_CHECK_OK(el_chat_config_parse("{}", 2, "t3", &cc));
+    EL_CHECK(!cc.tmpl);
+    EL_CHECK_STATUS(el_chat_config_parse("{\"chat_template\": 5}", 20, "t4", &cc), EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "chat_template") != NULL && !cc.tmpl);
+    EL_CHECK_STATUS(el_chat_config_parse("{\"chat_template\": [{\"name\": \"x\", \"template\": \"T\"}]}", 50, "t5", &cc),
+                    EL_E_INVALID);
+    EL_CHECK_STATUS(el_chat_config_parse("{\"eos_token\": 3}", 16, "t6", &cc), EL_E_INVALID);
+    EL_CHECK_STATUS(el_chat_config_parse("[1]", 3, "t7", &cc), EL_E_INVALID);
+    /* a folder: chat_template.jinja wins over tokenizer_config.json's template */
+    const char *dir = el_test_tmpdir();
+    EL_CHECK_OK(el_chat_config_load(dir, &cc));
+    EL_CHECK(!cc.tmpl && !cc.bos_token);
+    EL_CHECK(el_test_write_file(el_test_path("tokenizer_config.json"), j1, strlen(j1)));
+    EL_CHECK_OK(el_chat_config_load(dir, &cc));
+    EL_CHECK(cc.tmpl && cc.tmpl[0] == '{' && cc.eos_token && !strcmp(cc.eos_token, "</s>"));
+    el_chat_config_free(&cc);
+    EL_CHECK(el_test_write_file(el_test_path("chat_template.jinja"), "J{{ eos_token }}\n", 17));
+    EL_CHECK_OK(el_chat_config_load(dir, &cc));
+    EL_CHECK(cc.tmpl && !strcmp(cc.tmpl, "J{{ eos_token }}\n") && cc.tmpl_len == 17 && cc.bos_token);
+    el_chat_config_free(&cc);
+    el_test_tmpdir_cleanup();
+}
+
+/* A misaligned work buffer is fine (the context aligns itself). */
+static void test_alignment(void) {
+    el_chat_msg m = {"user", 4, "hi", 2};
+    size_t len = 0;
+    EL_CHECK_OK(el_chat_render("{{ messages[0].content }}", 25, &m, 1, NULL, g_work + 3, WORK_CAP - 3, g_out, OUT_CAP, &len));
+    EL_CHECK(len == 2 && !strcmp(g_out, "hi"));
+}
+
 int main(void) {
     el_alloc_install();
     setenv("TZ", "UTC", 1);
@@ -293,5 +341,7 @@ int main(void) {
     test_fixture();
     test_errors();
     test_semantics();
+    test_config();
+    test_alignment();
     return el_test_finish("test_tokenizer_chat");
 }

@@ -3184,6 +3184,16 @@ static el_status render(ctx *c, const node *body, val msgs, const el_chat_opts *
     return EL_OK;
 }
 
+/* The context sits at the start of the work buffer, aligned for its jmp_buf. */
+static ctx *ctx_at(void *work, size_t work_cap, const el_chat_opts *o) {
+    uintptr_t a = ((uintptr_t)work + 15u) & ~(uintptr_t)15u;
+    ctx *c = (ctx *)a;
+    size_t skip = (size_t)(a - (uintptr_t)work);
+    ctx_init(c, (char *)work, work_cap, o);
+    c->used = skip + sizeof *c;
+    return c;
+}
+
 static el_status check_args(const char *tmpl, void *work, size_t work_cap, char *out, size_t out_cap, size_t *out_len) {
     if (!tmpl || !work || (out_len && (!out || out_cap == 0)))
         return el_errorf(EL_E_USAGE, "el_chat_render: template, work and output buffers are required");
@@ -3200,9 +3210,7 @@ el_status el_chat_render(const char *tmpl, size_t tlen, const el_chat_msg *msgs,
     *out_len = 0;
     el_status st = check_args(tmpl, work, work_cap, out, out_cap, out_len);
     if (st != EL_OK) return st;
-    ctx *c = work; /* the context sits at the start of the work buffer */
-    ctx_init(c, work, work_cap, o);
-    c->used = sizeof *c;
+    ctx *c = ctx_at(work, work_cap, o);
     if (setjmp(c->jb)) {
         if (out_cap) out[0] = 0;
         return el_errorf(c->st, "%s", c->msg);
@@ -3231,9 +3239,7 @@ el_status el_chat_render_json(const char *tmpl, size_t tlen, const char *message
     *out_len = 0;
     el_status st = check_args(tmpl, work, work_cap, out, out_cap, out_len);
     if (st != EL_OK) return st;
-    ctx *c = work;
-    ctx_init(c, work, work_cap, o);
-    c->used = sizeof *c;
+    ctx *c = ctx_at(work, work_cap, o);
     if (setjmp(c->jb)) {
         if (out_cap) out[0] = 0;
         return el_errorf(c->st, "%s", c->msg);
@@ -3250,9 +3256,7 @@ el_status el_chat_render_json(const char *tmpl, size_t tlen, const char *message
 el_status el_chat_check(const char *tmpl, size_t tlen, void *work, size_t work_cap) {
     el_status st = check_args(tmpl, work, work_cap, NULL, 0, NULL);
     if (st != EL_OK) return st;
-    ctx *c = work;
-    ctx_init(c, work, work_cap, NULL);
-    c->used = sizeof *c;
+    ctx *c = ctx_at(work, work_cap, NULL);
     if (setjmp(c->jb)) return el_errorf(c->st, "%s", c->msg);
     parse(c, tmpl, tlen);
     return EL_OK;

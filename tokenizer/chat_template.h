@@ -84,4 +84,29 @@ el_status el_chat_render_json(const char *tmpl, size_t tlen, const char *message
 /* Parses tmpl without rendering (model-open time check): EL_OK or the syntax error. */
 el_status el_chat_check(const char *tmpl, size_t tlen, void *work, size_t work_cap);
 
+/* ---- where a model keeps its template (tokenizer/chat_config.c; model-open time, malloc) ---- */
+
+#define EL_CHAT_TEMPLATE_MAX (1u << 20) /* bytes of template we accept from a model */
+
+/* A model's chat template and the special tokens its template reads. Strings are malloc'd,
+ * NUL-terminated, owned by the struct (el_chat_config_free); NULL where absent. */
+typedef struct el_chat_config {
+    char *tmpl;          /* the "default" template */
+    size_t tmpl_len;
+    char *bos_token;     /* tokenizer_config.json bos_token (a string or {"content": ...}) */
+    char *eos_token;
+} el_chat_config;
+
+/* From tokenizer_config.json text (json, len; fname for messages): chat_template as a string,
+ * or as a list of {"name", "template"} (the one named "default", as transformers picks), and
+ * bos_token / eos_token. A file without chat_template is EL_OK with tmpl NULL; a template
+ * over EL_CHAT_TEMPLATE_MAX or of another type is EL_E_INVALID naming the field. On failure
+ * *out is zeroed. */
+el_status el_chat_config_parse(const char *json, size_t len, const char *fname, el_chat_config *out);
+/* From a model folder: tokenizer_config.json (when present) and chat_template.jinja (when
+ * present it is the template, as in transformers >= 4.43's separate file). Neither file:
+ * EL_OK with everything NULL. */
+el_status el_chat_config_load(const char *dir, el_chat_config *out);
+void el_chat_config_free(el_chat_config *c); /* NULL is fine; zeroes *c */
+
 #endif /* EL_CHAT_TEMPLATE_H */
