@@ -271,6 +271,73 @@ def render(t, conv, agp, tools=None, extra=None):
         return {"error_type": type(e).__name__, "error": str(e)}
 
 
+# Small templates for the semantics the model templates do not all reach, rendered for one
+# user message "hi" with no special tokens (the C test renders them the same way).
+SNIPPETS = [
+    # scoping: a for body starts from the enclosing scope every iteration; if does not scope
+    "{% set x = 1 %}{% for i in [1,2] %}{{ x }}{% set x = x + 10 %}{{ x }},{% endfor %}{{ x }}",
+    "{% for i in [1,2] %}{% if i == 2 %}{{ y }}{% endif %}{% set y = i %}{% endfor %}[{{ y }}]",
+    "{% if true %}{% set z = 5 %}{% endif %}{{ z }}",
+    "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = (3, 4) %}{% set c, d = t %}{{ c + d }}",
+    "{% set ns = namespace(n=0, s='') %}{% for m in ['a','b','c'] %}{% set ns.n = ns.n + 1 %}{% set ns.s = ns.s ~ m %}{% endfor %}{{ ns.n }}{{ ns.s }}",
+    # numbers
+    "{{ 1.0 }} {{ 1e20 }} {{ 0.1+0.2 }} {{ 1/3 }} {{ 10/2 }} {{ 7//2 }} {{ -7//2 }} {{ -7 % 3 }} {{ 2**10 }} {{ 1e16 }} {{ 1e-5 }}",
+    "{{ 1e-7 }} {{ 123456789.123 }} {{ 1e22 }} {{ -0.0 }} {{ 2.5e-5 }} {{ 1/7 }} {{ 100.0 }} {{ 1e15 }} {{ 12345678901234567.0 }} {{ 2**62 }}",
+    "{{ 7.5 // 2 }} {{ -7.5 // 2 }} {{ 7.5 % 2 }} {{ -7.5 % 2 }} {{ 7 % -3 }} {{ 2 ** -1 }} {{ -3|abs }} {{ 3.7|int }} {{ '42'|int }} {{ 'x'|int }} {{ '2.5'|float }}",
+    "{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 1 == 1.0 == true }} {{ 'a' != 'b' }} {{ [1, 2] < [1, 3] }}",
+    # repr / str
+    "{{ [1,'a',none,true,{'k':[1.5]}] }} {{ {'a':'x'} }} {{ ('a',1) }} {{ ('a',) }} {{ () }} {{ [] }} {{ {} }}",
+    "{{ [\"it's\", 'q\"', 'both \\' \"', 'tab\tnl\nback\\\\'] }} {{ {\"it's\": 'a\"b'} }}",
+    "{{ messages }} {{ none }} {{ true }} {{ false }} {{ 'x' ~ 1 ~ none ~ 2.5 ~ true }}",
+    # tojson
+    "{{ [1,'a',none,true,{'k':[1.5]}]|tojson }} {{ 'é😀\"\\n</>&'|tojson }} {{ {'b':1,'a':2}|tojson(indent=2) }}",
+    "{{ {'b':1,'a':[],'c':{}}|tojson(sort_keys=true) }} {{ 'é😀'|tojson(ensure_ascii=true) }} {{ [1,[2,{'x':3}]]|tojson(indent=1) }}",
+    "{{ {'a':[1,2]}|tojson(separators=(',', ':')) }} {{ [1]|tojson(indent='--') }} {{ 1.0|tojson }} {{ (1,2)|tojson }} {{ {1: 'i', true: 'b'}|tojson }}",
+    "{{ messages|tojson }} {{ messages[0]|tojson(indent=4) }} {{ '\\u0001\\u001f\\u007f'|tojson }}",
+    # strings
+    "{{ '  a b  '.split() }} {{ 'a,b,,c'.split(',') }} {{ 'abc'[::-1] }} {{ 'abc'[1:] }} {{ [1,2,3][-1] }} {{ 'hello world'.title() }} {{ 'hELLO'.capitalize() }}",
+    "{{ 'x.y.z'.split('.', 1) }} {{ ' a  b '.split(none, 1) }} {{ 'abcabc'.replace('b', 'B', 1) }} {{ 'a-b'.upper() }} {{ \"they're bill's\".title() }}",
+    "{{ 'xxhixx'.strip('x') }}|{{ '  hi  '.lstrip() }}|{{ '  hi  '.rstrip() }}|{{ 'ab'.startswith(('x', 'a')) }}|{{ 'ab'.endswith('b') }}|{{ 'hello'.find('l') }}|{{ 'hello'.rfind('l') }}|{{ 'hello'.count('l') }}|{{ 'hello'.find('z') }}",
+    "{{ ', '.join(['a', 'b']) }}|{{ 'a\\nb\\r\\nc\\n'.splitlines() }}|{{ '123'.isdigit() }}|{{ 'ab1'.isalpha() }}|{{ ' '.isspace() }}|{{ 'abc'.islower() }}|{{ 'ABC'.isupper() }}",
+    "{{ '日本語'[1] }}{{ '日本語'|length }}{{ '日本語'[:-1] }}{{ '😀x'|reverse }}{{ 'héllo'[1:3] }}{{ 'abcdef'[1:5:2] }}{{ 'abcdef'[-2:] }}{{ 'abc'[5:] }}|",
+    "{{ 'ab' * 3 }} {{ 3 * 'ab' }} {{ [0] * 3 }} {{ [1] + [2] }} {{ 'a' in 'cat' }} {{ 'z' not in 'cat' }} {{ '' in 'x' }}",
+    "{{ 'it\\'s' }} {{ \"a\" 'b' \"c\" }} {{ '\\x41\\u00e9\\U0001F600\\101\\d' }} {{ 'tab\\there' }}",
+    # filters
+    "{{ x ~ 'a' }} {{ x|length }} {% for a in x %}z{% endfor %} {{ x is defined }} {{ x|trim }}|{{ x|default('d') }}|{{ ''|default('e') }}|{{ ''|default('e', true) }}|{{ none|d('n', boolean=true) }}",
+    "{{ -3|abs }} {{ 'A'|lower }} {{ ' x '|trim }} {{ 'xxhixx'|trim('x') }} {{ 'ab'|upper }} {{ 'hello there'|title }} {{ 'hELLO'|capitalize }} {{ 42|string ~ 'x' }}",
+    "{{ [{'a':1},{'a':2},{'b':3}]|selectattr('a','equalto',2)|list }} {{ [{'a':1},{'b':3}]|rejectattr('a')|list }} {{ [{'n':'x'},{'n':'y'}]|map(attribute='n')|join(', ') }}",
+    "{{ [{'a':1},{'b':2}]|selectattr('a', 'defined')|list }} {{ [{'a':none},{'a':2}]|rejectattr('a', 'none')|list }} {{ [1,2,3,4]|select('odd')|list }} {{ [1,2,3,4]|reject('even')|list }}",
+    "{{ ['b','a','b']|unique|list }} {{ [3,1,2]|min }} {{ [3,1,2]|max }} {{ [1,2,3]|sum }} {{ [1,2]|first }} {{ [1,2]|last }} {{ [1,2,3]|reverse|list }} {{ 'abc'|list }}",
+    "{{ {'a':1,'b':2}|items|list }} {{ {'a':1}|length }} {{ ['a','b']|join }} {{ [1,2]|join('-') }} {{ [{'n':1},{'n':2}]|join(', ', attribute='n') }} {{ ['a','b']|map('upper')|list }}",
+    "{{ 'a b'|replace(' ', '_') }} {{ 'aaa'|replace('a', 'b', 2) }} {{ 'x'|safe }} {{ messages|map(attribute='role')|list }} {{ messages|selectattr('role', 'equalto', 'user')|list|length }}",
+    # tests
+    "{{ 1 is number }}{{ 1 is integer }}{{ 1.0 is float }}{{ true is boolean }}{{ true is true }}{{ false is false }}{{ {} is mapping }}{{ [] is sequence }}{{ 'a' is string }}{{ none is none }}",
+    "{{ 'abc' is lower }}{{ 'ABC' is upper }}{{ 3 is odd }}{{ 4 is even }}{{ 4 is divisibleby 2 }}{{ 1 is eq 1 }}{{ 1 is ne 2 }}{{ 1 is lt 2 }}{{ 2 is gt 1 }}{{ 2 is ge 2 }}{{ 2 is le 2 }}{{ 2 is in [1,2] }}{{ none is sameas none }}",
+    "{{ range is callable }}{{ 'x' is iterable }}{{ 5 is iterable }}{{ x is undefined }}{{ messages is not string }}{{ messages[0] is mapping }}{{ messages[0].content is string }}",
+    # loops
+    "{% for x in [1,2,3] %}{{ loop.previtem }}-{{ loop.nextitem }}|{% endfor %}",
+    "{% for x in 'ab' %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.cycle('o', 'e') }};{% endfor %}",
+    "{% for i in range(3) %}{% for j in range(2) %}{{ loop.depth }}{{ i }}{{ j }} {% endfor %}{% endfor %}{{ range(2, 10, 3)|list }} {{ range(5, 0, -2)|list }} {{ range(0)|list }}",
+    "{% for i in range(10) %}{% if i is odd %}{% continue %}{% endif %}{% if i > 6 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+    "{% for m in messages if m.role == 'user' %}{{ loop.length }}{{ m['content'] }}{% else %}none{% endfor %}{% for m in [] %}x{% else %}empty{% endfor %}",
+    "{% for k, v in {'a':1,'b':2}.items() %}{{k}}={{v}};{% endfor %}{% for k in {'x':1,'y':2} %}{{ k }}{% endfor %}{% for a, b in [(1, 2), [3, 4]] %}{{ a + b }}{% endfor %}",
+    # dicts and attributes
+    "{{ messages[0].get('role') }} {{ messages[0].get('nope', 'd') }} {{ messages[0].get('nope') }} {{ messages[0].keys()|list }} {{ messages[0].values()|list }} {{ dict(a=1) }}",
+    "{{ messages[0]['role'] }}{{ messages[0].role }}{{ messages[0]['nope'] }}{{ messages[0].nope }}{{ messages[5] }}{{ none.x }}{{ 'abc'.nope }}{{ {'items': 1}['items'] }}",
+    "{{ ''.__class__ }}|{{ messages.__class__ }}|{{ messages[0].__dict__ }}|{{ messages.append }}|{{ messages[0].pop }}",
+    # whitespace control, trim_blocks / lstrip_blocks, comments, newlines
+    "  {%- if true %} a{% endif -%}  \n  {% if true %}\n b\n  {% endif %}\n{#- c -#}  x",
+    "a\n  {% if true %}\n  b\n  {% endif %}\n  c {# note #}\n  {#- note -#}\nd\n  {%+ if true %}e{% endif %}\n{% if true +%}\nf\n{%- endif %}",
+    "{{ 'a' }}\n{{ 'b' -}}\n  {{- 'c' }}  \n\t{% if true %}x{% endif %}\t\n",
+    "line1\r\nline2\r{{ 'x' }}\n",
+    "{{ 'x' if false }}|{{ 'y' if true }}|{{ 'a' if false else 'b' if false else 'c' }}|{{ (1,2) }}|{{ not true or true and false }}|{{ 1 and 2 }}|{{ 0 or 'z' }}",
+    # errors (transformers fails too)
+    "{{ x.y }}", "{{ 'a' + 1 }}", "{{ 1 // 0 }}", "{{ raise_exception('custom failure') }}",
+    "{% for i in range(200000) %}{% endfor %}", "{% for i in 5 %}{% endfor %}", "{% set a, b = [1, 2, 3] %}",
+    "{{ none + 1 }}", "{{ x|tojson }}", "{% set m = messages[0] %}{% set m.content = 'x' %}",
+]
+
+
 class FrozenDatetime(_dt.datetime):
     @classmethod
     def now(cls, tz=None):
@@ -301,6 +368,14 @@ def main():
         extra = {"tools_in_user_message": False}
         cases.append(dict(template=tname, conversation="tools_call", add_generation_prompt=True, tools=True,
                           vars=extra, **render(templates[tname], TOOL_CONV, True, tools=TOOLS, extra=extra)))
+    snippets = []
+    for t in SNIPPETS:
+        try:
+            out = ctu._compile_jinja_template(t).render(messages=[{"role": "user", "content": "hi"}],
+                                                        tools=None, documents=None, add_generation_prompt=False)
+            snippets.append({"template": t, "expected": out})
+        except Exception as e:
+            snippets.append({"template": t, "error_type": type(e).__name__, "error": str(e)})
     doc = {
         "generator": "scripts/fixtures_chat.py",
         "transformers": transformers.__version__,
@@ -313,6 +388,7 @@ def main():
         "tools": json.dumps(TOOLS, ensure_ascii=False),
         "conversations": {k: json.dumps(v, ensure_ascii=False) for k, v in CONVERSATIONS.items()},
         "cases": cases,
+        "snippets": snippets,
     }
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "chat_cases.json"), "w", encoding="utf-8") as f:

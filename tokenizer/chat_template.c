@@ -48,7 +48,7 @@ struct val {
 
 struct vlist { size_t n; val *v; };
 struct vdict { size_t n, cap; val *key, *v; }; /* insertion order, as Python's dict */
-struct loopst { int64_t i, n; val seq; const loopst *outer; }; /* seq: a list or a range */
+struct loopst { int64_t i, n; val seq; }; /* index, count, items (a list or a range) */
 
 /* ---- syntax tree -------------------------------------------------------------------- */
 
@@ -1998,11 +1998,9 @@ static val get_attr(ctx *c, const val *obj, const char *name, size_t n, size_t p
         if (s_eq(name, n, "length")) return mk_int(l->n);
         if (s_eq(name, n, "previtem")) return l->i > 0 ? seq_at(&l->seq, l->i - 1) : mk_undef(name, n);
         if (s_eq(name, n, "nextitem")) return l->i + 1 < l->n ? seq_at(&l->seq, l->i + 1) : mk_undef(name, n);
-        if (s_eq(name, n, "depth") || s_eq(name, n, "depth0")) {
-            int64_t d = 0;
-            for (const loopst *o = l; o; o = o->outer) d++;
-            return mk_int(s_eq(name, n, "depth") ? d : d - 1);
-        }
+        /* depth counts recursive loop levels, which are not supported: always the first */
+        if (s_eq(name, n, "depth")) return mk_int(1);
+        if (s_eq(name, n, "depth0")) return mk_int(0);
         if (s_eq(name, n, "cycle")) return method(c, obj, M_CYCLE);
         return mk_undef(name, n);
     }
@@ -2288,16 +2286,8 @@ static val str_split(ctx *c, const val *s, const val *sep, int64_t maxsplit, siz
                 }
                 if (i >= n) break;
                 size_t st = i;
-                if (maxsplit >= 0 && splits >= maxsplit) {
-                    size_t b = n; /* the rest, right-stripped */
-                    while (b > st) {
-                        size_t a = u8_prev(p, b);
-                        uint32_t cp;
-                        el_uni_decode(p + a, b - a, &cp);
-                        if (!py_space(cp)) break;
-                        b = a;
-                    }
-                    if (pass) parts.u.l->v[cnt] = mk_str(p + st, b - st);
+                if (maxsplit >= 0 && splits >= maxsplit) { /* the rest, as it is */
+                    if (pass) parts.u.l->v[cnt] = mk_str(p + st, n - st);
                     cnt++;
                     break;
                 }
@@ -3043,13 +3033,9 @@ static void exec_for(ctx *c, scope *s, const node *n) {
         kept.u.l->n = k;
         items = kept;
     }
-    const loopst *outer = NULL;
-    val prev_loop = lookup(c, s, "loop", 4);
-    if (prev_loop.k == V_LOOP) outer = prev_loop.u.lp;
     loopst *lp = alloc(c, sizeof *lp);
     lp->n = (int64_t)seq_len(&items);
     lp->seq = items;
-    lp->outer = outer;
     val lv = {.k = V_LOOP};
     lv.u.lp = lp;
     for (int64_t i = 0; i < lp->n; i++) {
