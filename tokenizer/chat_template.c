@@ -41,7 +41,7 @@ struct val {
         vlist *l;                                    /* V_LIST */
         vdict *d;                                    /* V_DICT, V_NS */
         loopst *lp;                                  /* V_LOOP */
-        struct { int64_t start, step, n; } *r;       /* V_RANGE */
+        struct { int64_t start, stop, step, n; } *r; /* V_RANGE */
         val *self;                                   /* V_METHOD: the bound object */
     } u;
 };
@@ -433,11 +433,10 @@ static void put_seq(ctx *c, sink *s, const val *v, int depth) {
     if (v->k == V_RANGE) {
         char b[96];
         if (v->u.r->step == 1)
-            snprintf(b, sizeof b, "range(%lld, %lld)", (long long)v->u.r->start,
-                     (long long)(v->u.r->start + v->u.r->n));
+            snprintf(b, sizeof b, "range(%lld, %lld)", (long long)v->u.r->start, (long long)v->u.r->stop);
         else
-            snprintf(b, sizeof b, "range(%lld, %lld, %lld)", (long long)v->u.r->start,
-                     (long long)(v->u.r->start + v->u.r->n * v->u.r->step), (long long)v->u.r->step);
+            snprintf(b, sizeof b, "range(%lld, %lld, %lld)", (long long)v->u.r->start, (long long)v->u.r->stop,
+                     (long long)v->u.r->step);
         puts_(c, s, b);
         return;
     }
@@ -458,7 +457,7 @@ static void put_val(ctx *c, sink *s, const val *v, bool repr, int depth) {
     step(c, SIZE_MAX);
     char b[64];
     switch (v->k) {
-    case V_UNDEF: return;
+    case V_UNDEF: if (repr) puts_(c, s, "Undefined"); return;
     case V_NONE: puts_(c, s, "None"); return;
     case V_BOOL: puts_(c, s, v->u.i ? "True" : "False"); return;
     case V_INT: put_int(c, s, v->u.i); return;
@@ -1327,8 +1326,8 @@ static node *p_filter_expr(ctx *c, node *n) {
                 tn->b = p_args(c);
             } else if ((u->kind == TK_NAME || u->kind == TK_STR || u->kind == TK_INT || u->kind == TK_FLOAT ||
                         is_op(u, "[") || is_op(u, "{")) &&
-                       !is_name(u, "else") && !is_name(u, "or") && !is_name(u, "and") &&
-                       !is_name(u, "if") && !is_name(u, "in") && !is_name(u, "is") && !is_name(u, "not")) {
+                       !is_name(u, "else") && !is_name(u, "or") && !is_name(u, "and")) {
+                if (is_name(u, "is")) fail(c, u->pos, EL_E_UNSUPPORTED, "tests cannot be chained with 'is'");
                 /* one argument without parentheses: x is divisibleby 3 */
                 node *a = mk(c, E_ARG, u->pos);
                 a->a = p_postfix(c, p_primary(c));
@@ -1743,7 +1742,9 @@ static bool v_eq(ctx *c, const val *a, const val *b, int depth) {
             if (!o || !v_eq(c, &a->u.d->v[i], o, depth + 1)) return false;
         }
         return true;
-    case V_RANGE: return a->u.r->start == b->u.r->start && a->u.r->n == b->u.r->n && a->u.r->step == b->u.r->step;
+    case V_RANGE: /* Python: equal as sequences */
+        return a->u.r->n == b->u.r->n && (a->u.r->n == 0 || (a->u.r->start == b->u.r->start &&
+                                                            (a->u.r->n == 1 || a->u.r->step == b->u.r->step)));
     default: return a->u.d == b->u.d && a->fn == b->fn;
     }
 }
@@ -2076,8 +2077,7 @@ static void slice_ix(ctx *c, const val *a, const val *b, const val *s, int64_t n
 
 static val slice(ctx *c, const val *obj, const val *a, const val *b, const val *s, size_t pos) {
     if (obj->k == V_UNDEF) fail_undef(c, pos, obj, " (slice)");
-    if (obj->k != V_LIST && obj->k != V_STR && obj->k != V_RANGE)
-        fail(c, pos, EL_E_INVALID, "'%s' object is not subscriptable", type_name(obj));
+    if (obj->k != V_LIST && obj->k != V_STR && obj->k != V_RANGE) return mk_undef(NULL, 0); /* as jinja2's getitem */
     val items = obj->k == V_STR ? iter_items(c, obj, pos) : obj->k == V_RANGE ? iter_items(c, obj, pos) : *obj;
     int64_t n = (int64_t)items.u.l->n, lo, hi, st;
     slice_ix(c, a, b, s, n, &lo, &hi, &st, pos);
@@ -2493,6 +2493,7 @@ static val call_func(ctx *c, int fn, const args *a, size_t pos) {
         val v = {.k = V_RANGE};
         v.u.r = alloc(c, sizeof *v.u.r);
         v.u.r->start = start;
+        v.u.r->stop = stop;
         v.u.r->step = st;
         v.u.r->n = (int64_t)cnt;
         return v;
@@ -2565,10 +2566,16 @@ static bool run_test(ctx *c, int t, const val *v, const args *a, size_t pos) {
     case T_ITERABLE: return v->k == V_STR || v->k == V_LIST || v->k == V_DICT || v->k == V_RANGE || v->k == V_UNDEF;
     case T_SEQUENCE: return v->k == V_STR || v->k == V_LIST || v->k == V_DICT || v->k == V_RANGE || v->k == V_UNDEF;
     case T_CALLABLE: return v->k == V_FUNC || v->k == V_METHOD;
-    case T_LOWER: case T_UPPER: {
-        if (v->k != V_STR) return false;
-        val s = to_str(c, v), m = str_case(c, &s, t == T_LOWER ? 'l' : 'u');
-        return v_eq(c, &s, &m, 0);
+    case T_LOWER: case T_UPPER: { /* str(v).islower() / isupper(): a cased letter, none of the other case */
+        val s = to_str(c, v);
+        bool cased = false;
+        for (size_t i = 0; i < s.u.s.n; i++) {
+            char ch = s.u.s.p[i];
+            if (!ascii_alpha(ch)) continue;
+            cased = true;
+            if (t == T_LOWER ? (ch <= 'Z') : (ch >= 'a')) return false;
+        }
+        return cased;
     }
     default: break;
     }
@@ -2591,9 +2598,11 @@ static bool run_test(ctx *c, int t, const val *v, const args *a, size_t pos) {
     }
     return false;
 }
+/* jinja2: value % 2 == 1 (odd) or == 0 (even), so floats take part */
 static bool test_odd_even(ctx *c, int t, const val *v, size_t pos) {
-    int64_t i = need_int(c, v, "odd/even operand", pos);
-    return t == T_ODD ? (i % 2 != 0) : (i % 2 == 0);
+    if (!is_num(v)) fail(c, pos, EL_E_INVALID, "odd/even needs a number, not %s", type_name(v));
+    val two = mk_int(2), m = binop(c, '%', v, &two, pos), want = mk_int(t == T_ODD ? 1 : 0);
+    return v_eq(c, &m, &want, 0);
 }
 
 /* ---- filters --------------------------------------------------------------------------- */
@@ -2675,7 +2684,7 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
         put_json(c, &sb, &v, &o, 0, pos);
         return sb_end(c, &sb);
     }
-    case F_STRING: case F_SAFE: return n->fn == F_SAFE && v.k != V_UNDEF ? v : to_str(c, &v);
+    case F_STRING: case F_SAFE: return to_str(c, &v); /* safe: jinja2's Markup is a str */
     case F_DEFAULT: case F_D: {
         static const char *const nm[] = {"default_value", "boolean", NULL};
         args_max(c, &a, 2, nm, fname, pos);
@@ -2728,7 +2737,7 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
         args ta;
         memset(&ta, 0, sizeof ta);
         for (size_t i = ti + 1; i < a.n; i++) ta.v[ta.n++] = a.v[i];
-        val l = iter_items(c, &v, pos);
+        val l = truthy(&v) ? iter_items(c, &v, pos) : mk_list(c, 0, false); /* jinja2: `if value:` */
         val out = mk_list(c, l.u.l->n, false);
         size_t k = 0;
         for (size_t i = 0; i < l.u.l->n; i++) {
@@ -2741,7 +2750,7 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
         return out;
     }
     case F_MAP: {
-        val l = iter_items(c, &v, pos);
+        val l = truthy(&v) ? iter_items(c, &v, pos) : mk_list(c, 0, false); /* jinja2: `if value:` */
         val out = mk_list(c, l.u.l->n, false);
         const val *at = arg(c, &a, SIZE_MAX, "attribute", pos);
         const val *dflt = arg(c, &a, SIZE_MAX, "default", pos);
