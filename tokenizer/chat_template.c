@@ -645,6 +645,20 @@ static int hexv(int ch) {
     if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
     return -1;
 }
+/* The escapes JSON and Python string literals share: \" \\ \b \f \n \r \t; -1 for others. */
+static int esc_char(char e) {
+    switch (e) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return -1;
+    }
+}
+
 static uint32_t jhex4(jin *j) {
     if (j->n - j->i < 4) jfail(j, "truncated \\u escape");
     uint32_t u = 0;
@@ -683,15 +697,12 @@ static val jstring(jin *j) {
             continue;
         }
         char e = j->p[j->i++];
+        int se = e == '/' ? '/' : esc_char(e);
+        if (se >= 0) {
+            o[on++] = (char)se;
+            continue;
+        }
         switch (e) {
-        case '"': o[on++] = '"'; break;
-        case '\\': o[on++] = '\\'; break;
-        case '/': o[on++] = '/'; break;
-        case 'b': o[on++] = '\b'; break;
-        case 'f': o[on++] = '\f'; break;
-        case 'n': o[on++] = '\n'; break;
-        case 'r': o[on++] = '\r'; break;
-        case 't': o[on++] = '\t'; break;
         case 'u': {
             uint32_t u = jhex4(j);
             if (u >= 0xd800 && u < 0xdc00) {
@@ -849,18 +860,13 @@ static tok lex_string(ctx *c, size_t at) {
         char e = c->src[k++];
         uint32_t u = 0;
         int nh = 0;
+        int se = e == '\'' ? '\'' : e == 'a' ? '\a' : e == 'v' ? '\v' : esc_char(e);
+        if (se >= 0) {
+            o[on++] = (char)se;
+            continue;
+        }
         switch (e) {
         case '\n': break;
-        case '\\': o[on++] = '\\'; break;
-        case '\'': o[on++] = '\''; break;
-        case '"': o[on++] = '"'; break;
-        case 'a': o[on++] = '\a'; break;
-        case 'b': o[on++] = '\b'; break;
-        case 'f': o[on++] = '\f'; break;
-        case 'n': o[on++] = '\n'; break;
-        case 'r': o[on++] = '\r'; break;
-        case 't': o[on++] = '\t'; break;
-        case 'v': o[on++] = '\v'; break;
         case 'x': nh = 2; break;
         case 'u': nh = 4; break;
         case 'U': nh = 8; break;
@@ -1202,32 +1208,26 @@ static node *p_primary(ctx *c) {
             expect_op(c, ")");
             return e;
         }
-        if (is_op(&t, "[")) {
-            n = mk(c, E_LIST, t.pos);
+        if (is_op(&t, "[") || is_op(&t, "{")) { /* [a, b, ...] or {k: v, ...}, a trailing comma allowed */
+            bool dict = is_op(&t, "{");
+            const char *close = dict ? "}" : "]";
+            n = mk(c, dict ? E_DICT : E_LIST, t.pos);
             node **tail = &n->a;
-            while (!is_op(peek(c), "]")) {
+            while (!is_op(peek(c), close)) {
                 if (n->a) expect_op(c, ",");
-                if (is_op(peek(c), "]")) break;
-                *tail = p_expr(c);
-                tail = &(*tail)->next;
+                if (is_op(peek(c), close)) break;
+                node *item = p_expr(c);
+                if (dict) {
+                    node *kv = mk(c, E_ARG, item->pos);
+                    kv->a = item;
+                    expect_op(c, ":");
+                    kv->b = p_expr(c);
+                    item = kv;
+                }
+                *tail = item;
+                tail = &item->next;
             }
-            expect_op(c, "]");
-            return n;
-        }
-        if (is_op(&t, "{")) {
-            n = mk(c, E_DICT, t.pos);
-            node **tail = &n->a;
-            while (!is_op(peek(c), "}")) {
-                if (n->a) expect_op(c, ",");
-                if (is_op(peek(c), "}")) break;
-                node *kv = mk(c, E_ARG, peek(c)->pos);
-                kv->a = p_expr(c);
-                expect_op(c, ":");
-                kv->b = p_expr(c);
-                *tail = kv;
-                tail = &kv->next;
-            }
-            expect_op(c, "}");
+            expect_op(c, close);
             return n;
         }
         /* fallthrough */
@@ -1428,26 +1428,18 @@ static node *p_not(ctx *c) {
     }
     return p_compare(c);
 }
-static node *p_and(ctx *c) {
-    node *l = p_not(c);
-    while (is_name(peek(c), "and")) {
-        node *n = mk(c, E_AND, next(c).pos);
+/* a and b (or_level false), a or b (true): left-associative chains */
+static node *p_logic(ctx *c, bool or_level) {
+    node *l = or_level ? p_logic(c, false) : p_not(c);
+    while (is_name(peek(c), or_level ? "or" : "and")) {
+        node *n = mk(c, or_level ? E_OR : E_AND, next(c).pos);
         n->a = l;
-        n->b = p_not(c);
+        n->b = or_level ? p_logic(c, false) : p_not(c);
         l = n;
     }
     return l;
 }
-static node *p_or(ctx *c) {
-    node *l = p_and(c);
-    while (is_name(peek(c), "or")) {
-        node *n = mk(c, E_OR, next(c).pos);
-        n->a = l;
-        n->b = p_and(c);
-        l = n;
-    }
-    return l;
-}
+static node *p_or(ctx *c) { return p_logic(c, true); }
 /* a if cond [else b], nesting to the right */
 static node *p_expr(ctx *c) {
     enter(c, peek(c)->pos);
@@ -3198,19 +3190,16 @@ static el_status check_args(const char *tmpl, void *work, size_t work_cap, char 
     return EL_OK;
 }
 
-el_status el_chat_render(const char *tmpl, size_t tlen, const el_chat_msg *msgs, size_t n,
-                         const el_chat_opts *o, void *work, size_t work_cap, char *out,
-                         size_t out_cap, size_t *out_len) {
-    if (!out_len || (n && !msgs)) return el_errorf(EL_E_USAGE, "el_chat_render: out_len and messages are required");
-    *out_len = 0;
-    el_status st = check_args(tmpl, work, work_cap, out, out_cap, out_len);
-    if (st != EL_OK) return st;
-    ctx *c = ctx_at(work, work_cap, o);
-    if (setjmp(c->jb)) {
-        if (out_cap) out[0] = 0;
-        return el_errorf(c->st, "%s", c->msg);
+/* The messages as a list of dicts, from structs (msgs) or JSON text (json). */
+static val build_messages(ctx *c, const el_chat_msg *msgs, size_t n, const char *json, size_t mlen) {
+    if (json) {
+        val l = json_parse(c, json, mlen, "messages");
+        if (l.k != V_LIST) fail(c, SIZE_MAX, EL_E_INVALID, "messages: expected a JSON array of messages, got %s", type_name(&l));
+        for (size_t i = 0; i < l.u.l->n; i++)
+            if (l.u.l->v[i].k != V_DICT)
+                fail(c, SIZE_MAX, EL_E_INVALID, "messages[%zu]: expected an object, got %s", i, type_name(&l.u.l->v[i]));
+        return l;
     }
-    const node *body = parse(c, tmpl, tlen);
     val l = mk_list(c, n, false);
     for (size_t i = 0; i < n; i++) {
         if (!msgs[i].role) fail(c, SIZE_MAX, EL_E_USAGE, "message %zu has no role", i);
@@ -3224,28 +3213,36 @@ el_status el_chat_render(const char *tmpl, size_t tlen, const el_chat_msg *msgs,
         l.u.l->v[i].tuple = 0;
         l.u.l->v[i].u.d = d;
     }
-    return render(c, body, l, o, out, out_cap, out_len);
+    return l;
 }
 
-el_status el_chat_render_json(const char *tmpl, size_t tlen, const char *messages_json,
-                              size_t mlen, const el_chat_opts *o, void *work, size_t work_cap,
-                              char *out, size_t out_cap, size_t *out_len) {
-    if (!out_len || !messages_json) return el_errorf(EL_E_USAGE, "el_chat_render_json: out_len and messages are required");
+static el_status render_entry(const char *tmpl, size_t tlen, const el_chat_msg *msgs, size_t n,
+                              const char *json, size_t mlen, const el_chat_opts *o, void *work,
+                              size_t work_cap, char *out, size_t out_cap, size_t *out_len) {
+    if (!out_len || (n && !msgs)) return el_errorf(EL_E_USAGE, "el_chat_render: out_len and messages are required");
     *out_len = 0;
     el_status st = check_args(tmpl, work, work_cap, out, out_cap, out_len);
     if (st != EL_OK) return st;
     ctx *c = ctx_at(work, work_cap, o);
     if (setjmp(c->jb)) {
-        if (out_cap) out[0] = 0;
+        out[0] = 0;
         return el_errorf(c->st, "%s", c->msg);
     }
     const node *body = parse(c, tmpl, tlen);
-    val l = json_parse(c, messages_json, mlen, "messages");
-    if (l.k != V_LIST) fail(c, SIZE_MAX, EL_E_INVALID, "messages: expected a JSON array of messages, got %s", type_name(&l));
-    for (size_t i = 0; i < l.u.l->n; i++)
-        if (l.u.l->v[i].k != V_DICT)
-            fail(c, SIZE_MAX, EL_E_INVALID, "messages[%zu]: expected an object, got %s", i, type_name(&l.u.l->v[i]));
-    return render(c, body, l, o, out, out_cap, out_len);
+    return render(c, body, build_messages(c, msgs, n, json, mlen), o, out, out_cap, out_len);
+}
+
+el_status el_chat_render(const char *tmpl, size_t tlen, const el_chat_msg *msgs, size_t n,
+                         const el_chat_opts *o, void *work, size_t work_cap, char *out,
+                         size_t out_cap, size_t *out_len) {
+    return render_entry(tmpl, tlen, msgs, n, NULL, 0, o, work, work_cap, out, out_cap, out_len);
+}
+
+el_status el_chat_render_json(const char *tmpl, size_t tlen, const char *messages_json,
+                              size_t mlen, const el_chat_opts *o, void *work, size_t work_cap,
+                              char *out, size_t out_cap, size_t *out_len) {
+    if (!messages_json) return el_errorf(EL_E_USAGE, "el_chat_render_json: messages are required");
+    return render_entry(tmpl, tlen, NULL, 0, messages_json, mlen, o, work, work_cap, out, out_cap, out_len);
 }
 
 el_status el_chat_check(const char *tmpl, size_t tlen, void *work, size_t work_cap) {
