@@ -3176,8 +3176,8 @@ static ctx *ctx_at(void *work, size_t work_cap, const el_chat_opts *o) {
     uintptr_t a = ((uintptr_t)work + 15u) & ~(uintptr_t)15u;
     ctx *c = (ctx *)a;
     size_t skip = (size_t)(a - (uintptr_t)work);
-    ctx_init(c, (char *)work, work_cap, o);
-    c->used = skip + sizeof *c;
+    ctx_init(c, (char *)a, work_cap - skip, o); /* offsets from an aligned base: allocations align */
+    c->used = sizeof *c;
     return c;
 }
 
