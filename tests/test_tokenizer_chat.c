@@ -94,6 +94,7 @@ static void test_fixture(void) {
     const char *tools = cJSON_GetObjectItemCaseSensitive(doc, "tools")->valuestring;
     int64_t now = (int64_t)cJSON_GetObjectItemCaseSensitive(doc, "frozen_now_epoch")->valuedouble;
     int ncase = 0, nok = 0, nerr = 0, nstruct = 0;
+    size_t max_peak = 0;
     long allocs = 0;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(doc, "cases")) {
@@ -106,12 +107,15 @@ static void test_fixture(void) {
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(cs, "error");
         case_opts co;
         make_opts(&co, tmpl, cs, tools, now);
-        size_t len = 0;
+        size_t len = 0, peak = 0;
+        co.o.work_peak = &peak;
         el_alloc_arm();
         el_status st = el_chat_render_json(src, strlen(src), conv, strlen(conv), &co.o, g_work, WORK_CAP, g_out,
                                            OUT_CAP, &len);
         allocs += el_alloc_disarm();
         ncase++;
+        EL_CHECK(peak > 0 && peak <= WORK_CAP);
+        if (peak > max_peak) max_peak = peak;
         if (cJSON_IsString(want)) {
             bool same = st == EL_OK && len == strlen(want->valuestring) && !memcmp(g_out, want->valuestring, len);
             if (!same) {
@@ -153,7 +157,9 @@ static void test_fixture(void) {
     EL_CHECK(allocs == 0);
     test_snippets(doc);
     printf("fixture: %d cases, %d rendered identically, %d failed as transformers did, %d also through "
-           "el_chat_render; %ld heap allocations while rendering\n", ncase, nok, nerr, nstruct, allocs);
+           "el_chat_render; %ld heap allocations while rendering; work memory peak %zu bytes\n", ncase, nok, nerr,
+           nstruct, allocs, max_peak);
+    EL_CHECK(max_peak < 256 * 1024);
     cJSON_Delete(doc);
     free(text);
 }
@@ -209,6 +215,9 @@ static void test_errors(void) {
     EL_CHECK(run("{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ 'abcdefghij' %}{% endfor %}",
                  NULL, OUT_CAP, WORK_CAP) == EL_E_NOFIT);
     EL_CHECK(strstr(el_last_error(), "work memory") != NULL);
+    size_t peak = 0;
+    el_chat_opts po = {.work_peak = &peak};
+    EL_CHECK(run("{{ 'x' * 1000 }}", &po, OUT_CAP, WORK_CAP) == EL_OK && peak > 1000 && peak < 64 * 1024);
     EL_CHECK(run("hi", NULL, OUT_CAP, 1024) == EL_E_USAGE);
     EL_CHECK(run("{{ 'y' * 2000000 }}", NULL, OUT_CAP, WORK_CAP) == EL_E_NOFIT);
 

@@ -100,7 +100,7 @@ typedef struct sink { char *p; size_t n, cap; bool arena; } sink;
 
 typedef struct ctx {
     char *mem;             /* the work buffer: [0, used) allocated */
-    size_t cap, used;
+    size_t cap, used, peak; /* peak: the most of [0, cap) in use at once */
     const char *src;       /* normalised template, in mem */
     size_t slen;
     /* lexer */
@@ -166,6 +166,7 @@ static void *alloc(ctx *c, size_t n) {
              "pass a larger work buffer",
              c->cap, c->used, n);
     c->used = at + n;
+    if (c->used > c->peak) c->peak = c->used;
     return c->mem + at;
 }
 
@@ -195,8 +196,8 @@ static void put(ctx *c, sink *s, const char *p, size_t n) {
             fail(c, SIZE_MAX, EL_E_NOFIT, "needs more work memory than the %zu bytes given "
                  "(building a string of over %zu bytes); pass a larger work buffer",
                  c->cap, s->n + n);
-        fail(c, SIZE_MAX, EL_E_NOFIT, "the rendered prompt needs more than the %zu bytes of "
-             "the output buffer", s->cap > 0 ? s->cap - 1 : 0);
+        fail(c, SIZE_MAX, EL_E_NOFIT, "the rendered prompt needs more than the %zu bytes the "
+             "output buffer holds (its capacity less the NUL)", s->cap);
     }
     memcpy(s->p + s->n, p, n);
     s->n += n;
@@ -212,6 +213,7 @@ static sink sb_begin(ctx *c) {
 }
 static val sb_end(ctx *c, sink *s) {
     c->used = (size_t)(s->p - c->mem) + s->n;
+    if (c->used > c->peak) c->peak = c->used;
     val v = {.k = V_STR};
     v.u.s.p = s->p;
     v.u.s.n = s->n;
@@ -3177,7 +3179,7 @@ static ctx *ctx_at(void *work, size_t work_cap, const el_chat_opts *o) {
     ctx *c = (ctx *)a;
     size_t skip = (size_t)(a - (uintptr_t)work);
     ctx_init(c, (char *)a, work_cap - skip, o); /* offsets from an aligned base: allocations align */
-    c->used = sizeof *c;
+    c->used = c->peak = sizeof *c;
     return c;
 }
 
@@ -3224,12 +3226,16 @@ static el_status render_entry(const char *tmpl, size_t tlen, const el_chat_msg *
     el_status st = check_args(tmpl, work, work_cap, out, out_cap, out_len);
     if (st != EL_OK) return st;
     ctx *c = ctx_at(work, work_cap, o);
+    size_t *peak = o ? o->work_peak : NULL;
     if (setjmp(c->jb)) {
         out[0] = 0;
+        if (peak) *peak = c->peak + (size_t)(c->mem - (char *)work);
         return el_errorf(c->st, "%s", c->msg);
     }
     const node *body = parse(c, tmpl, tlen);
-    return render(c, body, build_messages(c, msgs, n, json, mlen), o, out, out_cap, out_len);
+    st = render(c, body, build_messages(c, msgs, n, json, mlen), o, out, out_cap, out_len);
+    if (peak) *peak = c->peak + (size_t)(c->mem - (char *)work);
+    return st;
 }
 
 el_status el_chat_render(const char *tmpl, size_t tlen, const el_chat_msg *msgs, size_t n,

@@ -54,6 +54,8 @@ typedef struct el_chat_opts {
                               * 0: time(NULL) */
     uint32_t max_iters;      /* 0: EL_CHAT_ITERS_DEFAULT */
     uint32_t max_steps;      /* 0: EL_CHAT_STEPS_DEFAULT */
+    size_t *work_peak;       /* when not NULL: set to the most work memory in use at once
+                              * (bytes, including the interpreter's own context), success or not */
 } el_chat_opts;
 
 /* Renders tmpl (tlen bytes of UTF-8) for msgs[0..n) into out (capacity out_cap, always
