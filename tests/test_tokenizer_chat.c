@@ -13,6 +13,7 @@
 #include "tokenizer/chat_template.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -340,6 +341,46 @@ static void test_alignment(void) {
     EL_CHECK(len == 2 && !strcmp(g_out, "hi"));
 }
 
+/* Templates nested up to and past the limits run on a small thread stack: 256 KiB (1 MiB under
+ * the sanitizers, whose frames are larger; 96 KiB overflows at -O2). */
+static void *deep_worker(void *arg) {
+    static char deep[16384];
+    const char *kinds[] = {"(", "[", "{% if true %}", "-", "not "};
+    int *fails = arg;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (int levels = 1; levels <= EL_CHAT_NEST_MAX + 2; levels++) {
+            size_t n = 0;
+            bool block = kinds[k][0] == '{';
+            if (!block) n += (size_t)snprintf(deep + n, sizeof deep - n, "{{ ");
+            for (int i = 0; i < levels; i++) n += (size_t)snprintf(deep + n, sizeof deep - n, "%s", kinds[k]);
+            n += (size_t)snprintf(deep + n, sizeof deep - n, block ? "x" : "1|trim|length");
+            for (int i = 0; i < levels; i++)
+                n += (size_t)snprintf(deep + n, sizeof deep - n, "%s",
+                                      block ? "{% endif %}" : kinds[k][0] == '(' ? ")" : kinds[k][0] == '[' ? "]" : "");
+            if (!block) snprintf(deep + n, sizeof deep - n, " }}");
+            el_status st = run(deep, NULL, OUT_CAP, WORK_CAP);
+            if (st != EL_OK && !(st == EL_E_INVALID && strstr(el_last_error(), "nested deeper"))) (*fails)++;
+        }
+    }
+    return NULL;
+}
+static void test_stack(void) {
+#if defined(EL_SANITIZED)
+    size_t stack = 1u << 20;
+#elif !defined(__OPTIMIZE__)
+    size_t stack = 512u * 1024u; /* -O0 frames */
+#else
+    size_t stack = 256u * 1024u; /* the documented bound; 128 KiB suffices at -O2 on x86-64 */
+#endif
+    pthread_attr_t at;
+    pthread_t th;
+    int fails = 0;
+    EL_CHECK(pthread_attr_init(&at) == 0 && pthread_attr_setstacksize(&at, stack) == 0);
+    EL_CHECK(pthread_create(&th, &at, deep_worker, &fails) == 0 && pthread_join(th, NULL) == 0);
+    EL_CHECK(fails == 0);
+    pthread_attr_destroy(&at);
+}
+
 int main(void) {
     el_alloc_install();
     setenv("TZ", "UTC", 1);
@@ -348,5 +389,6 @@ int main(void) {
     test_errors();
     test_config();
     test_alignment();
+    test_stack();
     return el_test_finish("test_tokenizer_chat");
 }

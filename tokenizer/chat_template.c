@@ -183,8 +183,8 @@ static void step(ctx *c, size_t pos) {
 }
 
 static void enter(ctx *c, size_t pos) {
-    if (++c->depth > 2 * EL_CHAT_DEPTH_MAX)
-        fail(c, pos, EL_E_INVALID, "nested deeper than %d levels", 2 * EL_CHAT_DEPTH_MAX);
+    if (++c->depth > EL_CHAT_NEST_MAX)
+        fail(c, pos, EL_E_INVALID, "nested deeper than %d levels (blocks and expressions)", EL_CHAT_NEST_MAX);
 }
 static void leave(ctx *c) { c->depth--; }
 

@@ -8,7 +8,7 @@
  * buffer, used as a bump arena; nothing is allocated with malloc and nothing outlives the
  * call. A template from a hostile model file can only fail: output is bounded by out_cap,
  * memory by work_cap, loop iterations and evaluation steps by the limits below, nesting by
- * EL_CHAT_DEPTH_MAX; attribute access reaches only the data given (message dicts, tools,
+ * EL_CHAT_NEST_MAX and EL_CHAT_DEPTH_MAX (so the C stack by < 256 KiB); attribute access reaches only the data given (message dicts, tools,
  * variables) and the documented string/dict methods. */
 #ifndef EL_CHAT_TEMPLATE_H
 #define EL_CHAT_TEMPLATE_H
@@ -19,7 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EL_CHAT_DEPTH_MAX 64              /* syntax nesting, value nesting, JSON depth */
+#define EL_CHAT_DEPTH_MAX 64              /* value nesting (print, compare, tojson), JSON depth */
+#define EL_CHAT_NEST_MAX 64               /* blocks and expressions nested in the template (the real
+                                           * templates reach 14); bounds the C stack: < 256 KiB */
 #define EL_CHAT_ITERS_DEFAULT 1000000u    /* loop iterations per render, all loops together */
 #define EL_CHAT_STEPS_DEFAULT 20000000u   /* expression evaluations per render */
 #define EL_CHAT_RANGE_MAX 100000          /* range() size, as jinja2's sandbox MAX_RANGE */
