@@ -1128,6 +1128,8 @@ enum {
     T_LOWER, T_UPPER, T_SAMEAS, T_COUNT
 };
 
+#define FN_UNKNOWN 0xffffu /* a filter or test outside the subset: an error when evaluated */
+
 static int lookup_name(const char *const *tab, size_t n, const char *p, size_t len) {
     for (size_t i = 0; i < n; i++)
         if (s_eq(p, len, tab[i])) return (int)i;
@@ -1301,10 +1303,9 @@ static node *p_filter_expr(ctx *c, node *n) {
             tok nm = next(c);
             if (nm.kind != TK_NAME) fail(c, nm.pos, EL_E_UNSUPPORTED, "expected a filter name after '|'");
             int f = lookup_name(filter_names, sizeof filter_names / sizeof filter_names[0], nm.p, nm.n);
-            if (f < 0 || f >= F_N_SUPPORTED)
-                fail(c, nm.pos, EL_E_UNSUPPORTED, "filter '%.*s' is not supported", (int)(nm.n > 40 ? 40 : nm.n), nm.p);
             node *fn = mk(c, E_FILTER, nm.pos);
-            fn->fn = (uint16_t)f;
+            fn->fn = f < 0 || f >= F_N_SUPPORTED ? FN_UNKNOWN : (uint16_t)f; /* see check_unknown */
+            fn->v = mk_str(nm.p, nm.n);
             fn->a = n;
             if (skip_op(c, "(")) fn->b = p_args(c);
             n = fn;
@@ -1315,11 +1316,10 @@ static node *p_filter_expr(ctx *c, node *n) {
             int f = -1;
             if (nm.kind == TK_NAME || nm.kind == TK_OP)
                 f = lookup_name(test_names, T_COUNT, nm.p, nm.n);
-            if (nm.kind == TK_NAME && f < 0)
-                fail(c, nm.pos, EL_E_UNSUPPORTED, "test '%.*s' is not supported", (int)(nm.n > 40 ? 40 : nm.n), nm.p);
-            if (f < 0) fail(c, nm.pos, EL_E_UNSUPPORTED, "expected a test name after 'is'");
+            if (f < 0 && nm.kind != TK_NAME) fail(c, nm.pos, EL_E_UNSUPPORTED, "expected a test name after 'is'");
             node *tn = mk(c, E_TEST, nm.pos);
-            tn->fn = (uint16_t)f;
+            tn->fn = f < 0 ? FN_UNKNOWN : (uint16_t)f;
+            tn->v = mk_str(nm.p, nm.n);
             tn->op = neg;
             tn->a = n;
             tok *u = peek(c);
@@ -1933,7 +1933,7 @@ static bool contains(ctx *c, const val *hay, const val *x, size_t pos) {
             if ((double)(hay->u.r->start + i * hay->u.r->step) == f) return true;
         return false;
     }
-    case V_UNDEF: fail_undef(c, pos, hay, "");
+    case V_UNDEF: return false; /* jinja2's Undefined iterates as empty */
     default: fail(c, pos, EL_E_INVALID, "argument of type '%s' is not iterable", type_name(hay));
     }
 }
@@ -2626,7 +2626,13 @@ static val attr_path(ctx *c, const val *item, const val *attr, size_t pos) {
     return v;
 }
 
+__attribute__((noreturn)) static void fail_unknown(ctx *c, const node *n) {
+    fail(c, n->pos, EL_E_UNSUPPORTED, "%s '%.*s' is not supported", n->kind == E_FILTER ? "filter" : "test",
+         (int)(n->v.u.s.n > 40 ? 40 : n->v.u.s.n), n->v.u.s.p);
+}
+
 static val eval_filter(ctx *c, scope *s, const node *n) {
+    if (n->fn == FN_UNKNOWN) fail_unknown(c, n);
     val v = eval(c, s, n->a);
     args a;
     eval_args(c, s, n->b, &a, n->pos);
@@ -2901,6 +2907,7 @@ static val eval(ctx *c, scope *s, const node *n) {
     }
     case E_FILTER: r = eval_filter(c, s, n); break;
     case E_TEST: {
+        if (n->fn == FN_UNKNOWN) fail_unknown(c, n);
         val v = eval(c, s, n->a);
         args a;
         eval_args(c, s, n->b, &a, n->pos);
@@ -3069,16 +3076,18 @@ static int exec_body(ctx *c, scope *s, const node *n) {
         case S_DATA: put(c, &c->out, n->v.u.s.p, n->v.u.s.n); break;
         case S_OUT: {
             size_t mark = c->used;
+            uint64_t esc0 = c->escapes;
             val v = eval(c, s, n->a);
             put_val(c, &c->out, &v, false, 0);
-            c->used = mark; /* expressions have no side effects: their temporaries go */
+            if (c->escapes == esc0) c->used = mark; /* no namespace kept a temporary: they go */
             break;
         }
         case S_IF: {
             size_t mark = c->used;
+            uint64_t esc0 = c->escapes;
             val v = eval(c, s, n->a);
             bool t = truthy(&v);
-            c->used = mark;
+            if (c->escapes == esc0) c->used = mark;
             int f = exec_body(c, s, t ? n->b : n->c);
             if (f != FLOW_NORMAL) { leave(c); return f; }
             break;
@@ -3137,10 +3146,40 @@ static void ctx_init(ctx *c, void *work, size_t work_cap, const el_chat_opts *o)
     c->now = o && o->now ? (time_t)o->now : time(NULL);
 }
 
+/* jinja2 reports an unknown filter or test when it compiles the template, except inside an
+ * if statement or a conditional expression (a "soft" frame, which a for body leaves), where
+ * the error waits until the expression runs. Same here. */
+static void check_unknown(ctx *c, const node *n, bool soft) {
+    for (; n; n = n->next) {
+        bool cs = soft;
+        switch (n->kind) {
+        case S_IF: case E_COND: cs = true; break;
+        case S_FOR:
+            check_unknown(c, n->a, soft);
+            check_unknown(c, n->b, soft);
+            check_unknown(c, n->c, false);
+            check_unknown(c, n->d, soft);
+            check_unknown(c, n->e, false);
+            continue;
+        case E_FILTER: case E_TEST:
+            if (n->fn == FN_UNKNOWN && !soft) fail_unknown(c, n);
+            break;
+        default: break;
+        }
+        check_unknown(c, n->a, cs);
+        check_unknown(c, n->b, cs);
+        check_unknown(c, n->c, cs);
+        check_unknown(c, n->d, cs);
+        check_unknown(c, n->e, cs);
+    }
+}
+
 static node *parse(ctx *c, const char *tmpl, size_t tlen) {
     load_source(c, tmpl, tlen);
     tok end;
-    return p_body(c, NULL, &end);
+    node *body = p_body(c, NULL, &end);
+    check_unknown(c, body, false);
+    return body;
 }
 
 /* The shared render: msgs_val is the messages list (built by the caller inside the arena). */
