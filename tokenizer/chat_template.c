@@ -22,7 +22,7 @@
 
 enum {
     V_UNDEF, V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_LIST, V_DICT, V_NS, V_LOOP, V_RANGE,
-    V_FUNC, V_METHOD
+    V_FUNC, V_METHOD, V_MACRO
 };
 
 typedef struct val val;
@@ -43,6 +43,7 @@ struct val {
         loopst *lp;                                  /* V_LOOP */
         struct { int64_t start, stop, step, n; } *r; /* V_RANGE */
         val *self;                                   /* V_METHOD: the bound object */
+        const struct macro *mac;                     /* V_MACRO */
     } u;
 };
 
@@ -54,7 +55,7 @@ struct loopst { int64_t i, n; val seq; }; /* index, count, items (a list or a ra
 
 enum {
     /* statements */
-    S_DATA, S_OUT, S_IF, S_FOR, S_SET, S_BREAK, S_CONTINUE, S_BODY,
+    S_DATA, S_OUT, S_IF, S_FOR, S_SET, S_BREAK, S_CONTINUE, S_BODY, S_MACRO,
     /* expressions */
     E_CONST, E_NAME, E_ATTR, E_ITEM, E_SLICE, E_CALL, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
     E_POS, E_AND, E_OR, E_COND, E_LIST, E_TUPLE, E_DICT, E_CMP, E_ARG
@@ -96,11 +97,14 @@ struct scope {
     val *v;
 };
 
-typedef struct sink { char *p; size_t n, cap; bool arena; } sink;
+typedef struct sink { char *p; size_t n, cap; bool arena, window; } sink; /* window: a capture at [top, ...) */
+
+struct macro { const node *def; scope *closure; }; /* S_MACRO node and the scope it was defined in */
 
 typedef struct ctx {
     char *mem;             /* the work buffer: [0, used) allocated */
     size_t cap, used, peak; /* peak: the most of [0, cap) in use at once */
+    size_t top;            /* [top, cap): capture windows (macro and block-set output) */
     const char *src;       /* normalised template, in mem */
     size_t slen;
     /* lexer */
@@ -160,11 +164,11 @@ __attribute__((format(printf, 4, 5), noreturn)) static void fail(ctx *c, size_t 
 
 static void *alloc(ctx *c, size_t n) {
     size_t at = (c->used + 7u) & ~(size_t)7u;
-    if (at < c->used || at > c->cap || n > c->cap - at)
+    if (at < c->used || at > c->top || n > c->top - at)
         fail(c, SIZE_MAX, EL_E_NOFIT,
              "needs more work memory than the %zu bytes given (%zu in use, %zu more asked); "
              "pass a larger work buffer",
-             c->cap, c->used, n);
+             c->cap, c->used + (c->cap - c->top), n);
     c->used = at + n;
     if (c->used > c->peak) c->peak = c->used;
     return c->mem + at;
@@ -190,7 +194,26 @@ static void leave(ctx *c) { c->depth--; }
 
 /* ---- sinks (output buffer, or a string growing at the top of the arena) --------------- */
 
+/* A capture window that is full grows downwards into the free middle of the arena: its bytes
+ * move down by as much as it grows (at least doubling), its end stays. */
+static bool window_grow(ctx *c, sink *s, size_t need) {
+    size_t at = (c->used + 7u) & ~(size_t)7u;
+    size_t free_ = at < c->top ? c->top - at : 0;
+    size_t grow = s->cap > need ? s->cap : need;
+    if (grow > free_) grow = need <= free_ ? free_ : 0;
+    if (grow < need) return false;
+    grow &= ~(size_t)7u;
+    if (grow < need) return false;
+    memmove(s->p - grow, s->p, s->n);
+    s->p -= grow;
+    s->cap += grow;
+    c->top -= grow;
+    if (c->used + (c->cap - c->top) > c->peak) c->peak = c->used + (c->cap - c->top);
+    return true;
+}
+
 static void put(ctx *c, sink *s, const char *p, size_t n) {
+    if (n > s->cap - s->n && s->window) window_grow(c, s, n - (s->cap - s->n));
     if (n > s->cap - s->n) {
         if (s->arena)
             fail(c, SIZE_MAX, EL_E_NOFIT, "needs more work memory than the %zu bytes given "
@@ -207,8 +230,8 @@ static void puts_(ctx *c, sink *s, const char *z) { put(c, s, z, strlen(z)); }
 /* A string builder at the arena top: nothing else may be allocated until sb_end. */
 static sink sb_begin(ctx *c) {
     size_t at = (c->used + 7u) & ~(size_t)7u;
-    if (at > c->cap) at = c->cap;
-    sink s = {c->mem + at, 0, c->cap - at, true};
+    if (at > c->top) at = c->top;
+    sink s = {c->mem + at, 0, c->top - at, true, false};
     return s;
 }
 static val sb_end(ctx *c, sink *s) {
@@ -1107,13 +1130,14 @@ static const char *const filter_names[] = {
     "trim", "length", "count", "upper", "lower", "tojson", "string", "default", "d", "join",
     "replace", "capitalize", "title", "items", "selectattr", "rejectattr", "map", "list",
     "first", "last", "reverse", "int", "float", "abs", "safe", "unique", "min", "max", "sum",
-    "select", "reject", "dictsort", "indent", "wordcount", "round", "batch", "e", "escape",
+    "select", "reject", "sort", "dictsort", "indent", "wordcount", "round", "batch", "e", "escape",
 };
 enum {
     F_TRIM, F_LENGTH, F_COUNT, F_UPPER, F_LOWER, F_TOJSON, F_STRING, F_DEFAULT, F_D, F_JOIN,
     F_REPLACE, F_CAPITALIZE, F_TITLE, F_ITEMS, F_SELECTATTR, F_REJECTATTR, F_MAP, F_LIST,
     F_FIRST, F_LAST, F_REVERSE, F_INT, F_FLOAT, F_ABS, F_SAFE, F_UNIQUE, F_MIN, F_MAX, F_SUM,
-    F_SELECT, F_REJECT, F_N_SUPPORTED /* the ones after are known to jinja, not to us */
+    F_SELECT, F_REJECT, F_SORT, F_DICTSORT,
+    F_N_SUPPORTED /* the ones after are known to jinja, not to us */
 };
 static const char *const test_names[] = {
     "defined", "undefined", "none", "string", "number", "integer", "float", "boolean", "true",
@@ -1567,9 +1591,43 @@ static node *p_statement(ctx *c, tok *kw) {
             n->op = 1;
         }
         n->a = t;
-        if (!skip_op(c, "="))
-            fail(c, peek(c)->pos, EL_E_UNSUPPORTED, "block assignments ({%% set x %%}...{%% endset %%}) are not supported");
+        if (!skip_op(c, "=")) { /* {% set x %}...{% endset %}: the body's output */
+            static const char *const endset[] = {"endset", NULL};
+            if (n->op || t->kind != E_NAME || peek(c)->kind != TK_BEND)
+                fail(c, peek(c)->pos, EL_E_UNSUPPORTED, "expected '=' or '%%}' after the name in a set tag");
+            expect_bend(c);
+            tok e;
+            n->c = p_body(c, endset, &e);
+            expect_bend(c);
+            return n;
+        }
         n->b = p_tuple(c, true);
+        expect_bend(c);
+        return n;
+    }
+    if (is_name(kw, "macro")) { /* {% macro name(a, b=default) %}...{% endmacro %} */
+        static const char *const endmacro[] = {"endmacro", NULL};
+        tok nm = next(c);
+        if (nm.kind != TK_NAME) fail(c, nm.pos, EL_E_UNSUPPORTED, "expected a macro name");
+        node *n = mk(c, S_MACRO, pos);
+        n->v = mk_str(nm.p, nm.n);
+        expect_op(c, "(");
+        node **tail = &n->a;
+        while (!is_op(peek(c), ")")) {
+            if (n->a) expect_op(c, ",");
+            if (is_op(peek(c), ")")) break;
+            node *prm = p_target(c, false);
+            if (skip_op(c, "=")) prm->b = p_expr(c);
+            *tail = prm;
+            tail = &prm->next;
+        }
+        expect_op(c, ")");
+        expect_bend(c);
+        int loops = c->loops; /* break/continue cannot leave a macro */
+        c->loops = 0;
+        tok e;
+        n->c = p_body(c, endmacro, &e);
+        c->loops = loops;
         expect_bend(c);
         return n;
     }
@@ -2559,7 +2617,7 @@ static bool run_test(ctx *c, int t, const val *v, const args *a, size_t pos) {
     case T_MAPPING: return v->k == V_DICT;
     case T_ITERABLE: return v->k == V_STR || v->k == V_LIST || v->k == V_DICT || v->k == V_RANGE || v->k == V_UNDEF;
     case T_SEQUENCE: return v->k == V_STR || v->k == V_LIST || v->k == V_DICT || v->k == V_RANGE || v->k == V_UNDEF;
-    case T_CALLABLE: return v->k == V_FUNC || v->k == V_METHOD;
+    case T_CALLABLE: return v->k == V_FUNC || v->k == V_METHOD || v->k == V_MACRO;
     case T_LOWER: case T_UPPER: { /* str(v).islower() / isupper(): a cased letter, none of the other case */
         val s = to_str(c, v);
         bool cased = false;
@@ -2624,6 +2682,29 @@ static val attr_path(ctx *c, const val *item, const val *attr, size_t pos) {
         i = e + 1;
     }
     return v;
+}
+
+/* The key sort and dictsort compare: strings lower-cased unless case_sensitive. */
+static val sort_key(ctx *c, const val *v, bool case_sensitive) {
+    return v->k == V_STR && !case_sensitive ? str_case(c, v, 'l') : *v;
+}
+
+/* Stable insertion sort of l's items by keys[] (Python's sort is stable); in place. */
+static void sort_items(ctx *c, val *items, val *keys, size_t n, bool reverse, size_t pos) {
+    for (size_t i = 1; i < n; i++) {
+        val it = items[i], k = keys[i];
+        size_t j = i;
+        while (j > 0) {
+            step(c, pos);
+            int r = v_cmp(c, &keys[j - 1], &k, pos, 0);
+            if (reverse ? r >= 0 : r <= 0) break;
+            items[j] = items[j - 1];
+            keys[j] = keys[j - 1];
+            j--;
+        }
+        items[j] = it;
+        keys[j] = k;
+    }
 }
 
 __attribute__((noreturn)) static void fail_unknown(ctx *c, const node *n) {
@@ -2787,6 +2868,38 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
         }
         return out;
     }
+    case F_SORT: case F_DICTSORT: {
+        bool ds = n->fn == F_DICTSORT;
+        static const char *const nm_sort[] = {"reverse", "case_sensitive", "attribute", NULL};
+        static const char *const nm_ds[] = {"case_sensitive", "by", "reverse", NULL};
+        args_max(c, &a, 3, ds ? nm_ds : nm_sort, fname, pos);
+        const val *rv = arg(c, &a, ds ? 2 : 0, "reverse", pos), *cs = arg(c, &a, ds ? 0 : 1, "case_sensitive", pos);
+        const val *at = ds ? NULL : arg(c, &a, 2, "attribute", pos), *by = ds ? arg(c, &a, 1, "by", pos) : NULL;
+        bool by_value = false;
+        if (by && by->k == V_STR && s_eq(by->u.s.p, by->u.s.n, "value")) by_value = true;
+        else if (by && !(by->k == V_STR && s_eq(by->u.s.p, by->u.s.n, "key")))
+            fail(c, pos, EL_E_INVALID, "dictsort: you can only sort by either \"key\" or \"value\"");
+        val l;
+        if (ds) {
+            if (v.k != V_DICT) fail(c, pos, EL_E_INVALID, "dictsort needs a mapping, not %s", type_name(&v));
+            val m = {.k = V_METHOD, .fn = M_ITEMS};
+            m.u.self = &v;
+            args none;
+            memset(&none, 0, sizeof none);
+            l = call_method(c, &m, &none, pos);
+        } else {
+            val src = iter_items(c, &v, pos);
+            l = mk_list(c, src.u.l->n, false);
+            memcpy(l.u.l->v, src.u.l->v, src.u.l->n * sizeof(val));
+        }
+        val *keys = alloc(c, mul_size(c, l.u.l->n, sizeof(val)));
+        for (size_t i = 0; i < l.u.l->n; i++) {
+            val k = ds ? l.u.l->v[i].u.l->v[by_value ? 1 : 0] : at ? attr_path(c, &l.u.l->v[i], at, pos) : l.u.l->v[i];
+            keys[i] = sort_key(c, &k, cs && truthy(cs));
+        }
+        sort_items(c, l.u.l->v, keys, l.u.l->n, rv && truthy(rv), pos);
+        return l;
+    }
     case F_LIST: return iter_items(c, &v, pos);
     case F_FIRST: case F_LAST: {
         val l = iter_items(c, &v, pos);
@@ -2871,6 +2984,65 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
+static int exec_body(ctx *c, scope *s, const node *n);
+
+/* Runs body with its output captured (a macro call, a block set) and returns that output as a
+ * string. The output goes to a window at the top of the arena that grows downwards as needed
+ * (window_grow), so the body may allocate below it as usual; the result is then moved down. */
+static val capture(ctx *c, scope *s, const node *body, size_t pos) {
+    size_t at = (c->used + 7u) & ~(size_t)7u;
+    size_t win = 256;
+    if (at > c->top || c->top - at < win)
+        fail(c, pos, EL_E_NOFIT, "needs more work memory than the %zu bytes given (no room left to "
+             "capture a macro's output); pass a larger work buffer", c->cap);
+    size_t old_top = c->top;
+    c->top -= win;
+    if (c->used + (c->cap - c->top) > c->peak) c->peak = c->used + (c->cap - c->top);
+    sink saved = c->out;
+    c->out = (sink){c->mem + c->top, 0, win, true, true};
+    exec_body(c, s, body);
+    sink got = c->out;
+    c->out = saved;
+    c->top = old_top;
+    char *p = alloc(c, got.n);
+    memmove(p, got.p, got.n); /* the freed window may overlap the new string */
+    return mk_str(p, got.n);
+}
+
+static val call_macro(ctx *c, const val *f, const args *a, size_t pos) {
+    const node *def = f->u.mac->def;
+    scope *ms = scope_new(c, f->u.mac->closure);
+    size_t i = 0;
+    for (const node *prm = def->a; prm; prm = prm->next, i++) {
+        const char *nm = prm->v.u.s.p;
+        size_t nl = prm->v.u.s.n;
+        const val *v = i < a->n ? &a->v[i] : NULL;
+        for (size_t k = 0; k < a->nk; k++)
+            if (a->kl[k] == nl && !memcmp(a->kn[k], nm, nl)) {
+                if (v) fail(c, pos, EL_E_INVALID, "macro '%.*s' got multiple values for '%.*s'", (int)def->v.u.s.n,
+                            def->v.u.s.p, (int)nl, nm);
+                v = &a->kv[k];
+            }
+        val x = v ? *v : prm->b ? eval(c, ms, prm->b) : mk_undef(nm, nl);
+        scope_set(c, ms, nm, nl, x);
+    }
+    /* extra arguments: varargs (a list) and kwargs (a dict), as jinja2 offers them */
+    val va = mk_list(c, a->n > i ? a->n - i : 0, true);
+    for (size_t k = i; k < a->n; k++) va.u.l->v[k - i] = a->v[k];
+    vdict *kw = dict_new(c, a->nk + 1);
+    for (size_t k = 0; k < a->nk; k++) {
+        bool named = false;
+        for (const node *prm = def->a; prm; prm = prm->next)
+            if (prm->v.u.s.n == a->kl[k] && !memcmp(prm->v.u.s.p, a->kn[k], a->kl[k])) named = true;
+        if (!named) dict_set(c, kw, mk_str(a->kn[k], a->kl[k]), a->kv[k]);
+    }
+    val kv = {.k = V_DICT};
+    kv.u.d = kw;
+    scope_set(c, ms, "varargs", 7, va);
+    scope_set(c, ms, "kwargs", 6, kv);
+    return capture(c, ms, def->c, pos);
+}
+
 static val eval(ctx *c, scope *s, const node *n) {
     step(c, n->pos);
     enter(c, n->pos);
@@ -2901,6 +3073,7 @@ static val eval(ctx *c, scope *s, const node *n) {
         eval_args(c, s, n->b, &a, n->pos);
         if (f.k == V_FUNC) r = call_func(c, f.fn, &a, n->pos);
         else if (f.k == V_METHOD) r = call_method(c, &f, &a, n->pos);
+        else if (f.k == V_MACRO) r = call_macro(c, &f, &a, n->pos);
         else if (f.k == V_UNDEF) fail_undef(c, n->pos, &f, " (called as a function)");
         else fail(c, n->pos, EL_E_INVALID, "'%s' object is not callable", type_name(&f));
         break;
@@ -3017,8 +3190,6 @@ static void assign(ctx *c, scope *s, const node *t, bool multi, const val *v, si
     for (const node *i = t; i; i = i->next) scope_set(c, s, i->v.u.s.p, i->v.u.s.n, items.u.l->v[k++]);
 }
 
-static int exec_body(ctx *c, scope *s, const node *n);
-
 static void exec_for(ctx *c, scope *s, const node *n) {
     val it = eval(c, s, n->b);
     if (it.k == V_NONE || it.k == V_INT || it.k == V_FLOAT || it.k == V_BOOL)
@@ -3099,8 +3270,17 @@ static int exec_body(ctx *c, scope *s, const node *n) {
         }
         case S_FOR: exec_for(c, s, n); break;
         case S_SET: {
-            val v = eval(c, s, n->b);
+            val v = n->b ? eval(c, s, n->b) : capture(c, s, n->c, n->pos);
             assign(c, s, n->a, n->op != 0, &v, n->pos);
+            break;
+        }
+        case S_MACRO: {
+            struct macro *m = alloc(c, sizeof *m);
+            m->def = n;
+            m->closure = s;
+            val v = {.k = V_MACRO};
+            v.u.mac = m;
+            scope_set(c, s, n->v.u.s.p, n->v.u.s.n, v);
             break;
         }
         case S_BREAK: leave(c); return FLOW_BREAK;
@@ -3139,7 +3319,7 @@ static void load_source(ctx *c, const char *t, size_t n) {
 static void ctx_init(ctx *c, void *work, size_t work_cap, const el_chat_opts *o) {
     memset(c, 0, sizeof *c);
     c->mem = work;
-    c->cap = work_cap;
+    c->cap = c->top = work_cap;
     c->line_starting = true;
     c->max_iters = o && o->max_iters ? o->max_iters : EL_CHAT_ITERS_DEFAULT;
     c->max_steps = o && o->max_steps ? o->max_steps : EL_CHAT_STEPS_DEFAULT;
@@ -3154,6 +3334,10 @@ static void check_unknown(ctx *c, const node *n, bool soft) {
         bool cs = soft;
         switch (n->kind) {
         case S_IF: case E_COND: cs = true; break;
+        case S_MACRO:
+            check_unknown(c, n->a, soft);
+            check_unknown(c, n->c, false);
+            continue;
         case S_FOR:
             check_unknown(c, n->a, soft);
             check_unknown(c, n->b, soft);
@@ -3205,7 +3389,7 @@ static el_status render(ctx *c, const node *body, val msgs, const el_chat_opts *
         scope_set(c, g, v->name, strlen(v->name), json_parse(c, v->json, v->json_len, v->name));
     }
     scope *top = scope_new(c, g); /* the template's own variables */
-    c->out = (sink){out, 0, out_cap - 1, false};
+    c->out = (sink){out, 0, out_cap - 1, false, false};
     exec_body(c, top, body);
     out[c->out.n] = 0;
     *out_len = c->out.n;
