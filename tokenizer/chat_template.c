@@ -2007,7 +2007,7 @@ enum {
     M_STRIP, M_LSTRIP, M_RSTRIP, M_SPLIT, M_STARTSWITH, M_ENDSWITH, M_UPPER, M_LOWER, M_TITLE,
     M_CAPITALIZE, M_REPLACE, M_FIND, M_COUNT, M_JOIN, M_SPLITLINES, M_RSPLIT, M_RFIND,
     M_ISDIGIT, M_ISSPACE, M_ISALPHA, M_ISALNUM, M_ISLOWER, M_ISUPPER, M_N_STR,
-    M_ITEMS = 100, M_KEYS, M_VALUES, M_GET, M_CYCLE
+    M_ITEMS = 100, M_KEYS, M_VALUES, M_GET, M_CYCLE, M_LCOUNT, M_LINDEX
 };
 
 static val method(ctx *c, const val *self, int m) {
@@ -2040,6 +2040,10 @@ static val get_attr(ctx *c, const val *obj, const char *name, size_t n, size_t p
         int m = lookup_name(str_methods, M_N_STR, name, n);
         return m >= 0 ? method(c, obj, m) : mk_undef(name, n);
     }
+    case V_LIST: case V_RANGE: /* the sandbox's safe list methods */
+        if (s_eq(name, n, "count")) return method(c, obj, M_LCOUNT);
+        if (s_eq(name, n, "index")) return method(c, obj, M_LINDEX);
+        return mk_undef(name, n);
     case V_LOOP: {
         const loopst *l = obj->u.lp;
         if (s_eq(name, n, "index")) return mk_int(l->i + 1);
@@ -2407,6 +2411,20 @@ static val call_method(ctx *c, const val *m, const args *a, size_t pos) {
         if (!k) fail(c, pos, EL_E_INVALID, "get expected at least 1 argument");
         val *v = dict_find(c, self->u.d, k);
         return v ? *v : dflt ? *dflt : mk_none();
+    }
+    case M_LCOUNT: case M_LINDEX: {
+        args_max(c, a, 1, NULL, "list method", pos);
+        if (a->n < 1) fail(c, pos, EL_E_INVALID, "list.count/index takes 1 argument");
+        val l = iter_items(c, self, pos);
+        int64_t cnt = 0;
+        for (size_t i = 0; i < l.u.l->n; i++) {
+            step(c, pos);
+            if (!v_eq(c, &l.u.l->v[i], &a->v[0], 0)) continue;
+            if (m->fn == M_LINDEX) return mk_int((int64_t)i);
+            cnt++;
+        }
+        if (m->fn == M_LINDEX) fail(c, pos, EL_E_INVALID, "list.index(x): x not in list");
+        return mk_int(cnt);
     }
     case M_CYCLE:
         if (a->n == 0) fail(c, pos, EL_E_INVALID, "no items for cycling given");
