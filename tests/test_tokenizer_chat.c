@@ -13,6 +13,7 @@
 #include "tokenizer/chat_template.h"
 
 #include <cjson/cJSON.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +382,19 @@ static void test_stack(void) {
     pthread_attr_destroy(&at);
 }
 
+/* Numbers read and print with '.' even when the host set a decimal-comma LC_NUMERIC (checked
+ * where such a locale is installed). */
+static void test_locale(void) {
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!setlocale(LC_NUMERIC, names[i])) continue;
+        EL_CHECK(out_is("{{ 2.5 }} {{ [0.1, 1e-7]|tojson }} {{ 1.5 + 1 }}", "2.5 [0.1, 1e-07] 2.5"));
+        setlocale(LC_NUMERIC, "C");
+        return;
+    }
+    printf("locale: no decimal-comma locale installed, not checked\n");
+}
+
 int main(void) {
     el_alloc_install();
     setenv("TZ", "UTC", 1);
@@ -390,5 +404,6 @@ int main(void) {
     test_config();
     test_alignment();
     test_stack();
+    test_locale();
     return el_test_finish("test_tokenizer_chat");
 }

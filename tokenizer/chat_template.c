@@ -10,6 +10,7 @@
 #include "tokenizer/unicode.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -363,6 +364,15 @@ static size_t u8_prev(const char *p, size_t i) {
 }
 
 /* ---- Python str() / repr() of values --------------------------------------------------- */
+
+/* strtod of text written with '.', whatever LC_NUMERIC the host process set (b is modified). */
+static double parse_double(char *b, char **end) {
+    const char *dp = localeconv()->decimal_point;
+    if (dp && dp[0] && dp[0] != '.' && !dp[1])
+        for (char *q = b; *q; q++)
+            if (*q == '.') *q = dp[0];
+    return strtod(b, end);
+}
 
 /* Python's repr(float): the shortest digits that round-trip, fixed notation when the
  * exponent is in [-4, 16), else d.ddde+XX. */
@@ -833,7 +843,7 @@ static val jvalue(jin *j, int depth) {
         if (errno == 0) return mk_int(x);
         jfail(j, "integer out of the 64-bit range");
     }
-    return mk_float(strtod(b, NULL));
+    return mk_float(parse_double(b, NULL));
 }
 static val json_parse(ctx *c, const char *p, size_t n, const char *what) {
     jin j = {c, p, n, 0, what};
@@ -959,7 +969,7 @@ static tok lex_number(ctx *c, size_t at) {
     b[bn] = 0;
     tok t = {.kind = isf ? TK_FLOAT : TK_INT, .pos = (uint32_t)at};
     if (isf) {
-        t.f = strtod(b, NULL);
+        t.f = parse_double(b, NULL);
     } else {
         if (b[0] == '0' && bn > 1)
             for (size_t m = 1; m < bn; m++)
@@ -2952,7 +2962,7 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
                 long long x = strtoll(b, &e, 10);
                 if (!errno && *e == 0) return mk_int(x);
             } else {
-                double x = strtod(b, &e);
+                double x = parse_double(b, &e);
                 if (*e == 0) return mk_float(x);
             }
         }
