@@ -355,6 +355,9 @@ SNIPPETS = [
     "{{ {'b': 1, 'A': 2, 'c': 0}|dictsort }} {{ {'b': 1, 'a': 2}|dictsort(by='value') }} {{ {'b': 1, 'a': 2}|dictsort(reverse=true) }}",
     "{% for k, v in {'z': 1, 'y': 2}|dictsort %}{{ k }}{{ v }}{% endfor %}",
     "{{ 'x' in undefined_thing }} {{ undefined_thing is iterable }}",
+    # Unicode case mappings (Python's full mappings; no final sigma here: see docs/CHAT.md)
+    "{{ 'éàü ß ǆ ﬁ ŉ straße'|upper }}|{{ 'ÉÀÜ ǅ İ ΑΒΓ ДЖ'|lower }}|{{ 'ǆemal élan ß-ß ﬁsh 日a'|title }}|{{ 'ßtraße ÉLAN'|capitalize }}",
+    "{{ 'é'.upper() }}{{ 'É'.lower() }}{{ 'éa' is lower }}{{ 'Éa' is lower }}{{ 'ÉA' is upper }}{{ 'ǅ'.isupper() }}{{ 'ǅ'.islower() }}{{ 'ⓐ'.islower() }}{{ '日本'.islower() }}{{ 'Привет мир'|title }}",
     # errors (transformers fails too)
     "{{ x.y }}", "{{ 'a' + 1 }}", "{{ 1 // 0 }}", "{{ raise_exception('custom failure') }}",
     "{% for i in range(200000) %}{% endfor %}", "{% for i in 5 %}{% endfor %}", "{% set a, b = [1, 2, 3] %}",

@@ -6,6 +6,7 @@
 #include "tokenizer/chat_template.h"
 
 #include "platform/platform.h"
+#include "tokenizer/chat_case.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -2248,37 +2249,94 @@ static val str_strip(const val *s, const char *chars, size_t cn, bool left, bool
     return mk_str(p + a, b - a);
 }
 
-static char up(char ch) { return ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch; }
-static char lo(char ch) { return ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch; }
-static bool ascii_alpha(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+/* Python's case mapping of one code point (tokenizer/chat_case_tables.c): which = 0 upper,
+ * 1 lower, 2 title; writes up to 3 code points to out, returns how many. */
+static size_t case_map(uint32_t cp, int which, uint32_t out[3]) {
+    size_t lo_ = 0, hi = el_chat_case_special_count;
+    while (lo_ < hi) {
+        size_t mid = (lo_ + hi) / 2;
+        const el_chat_case_entry *e = &el_chat_case_special[mid];
+        if (e->cp == cp) {
+            const uint32_t *m = which == 0 ? e->up : which == 1 ? e->low : e->title;
+            size_t k = which == 0 ? e->nu : which == 1 ? e->nl : e->nt;
+            memcpy(out, m, k * sizeof *out);
+            return k;
+        }
+        if (e->cp < cp) lo_ = mid + 1;
+        else hi = mid;
+    }
+    lo_ = 0;
+    hi = el_chat_case_run_count;
+    while (lo_ < hi) { /* the last run starting at or before cp */
+        size_t mid = (lo_ + hi) / 2;
+        if (el_chat_case_runs[mid].start <= cp) lo_ = mid + 1;
+        else hi = mid;
+    }
+    out[0] = cp;
+    if (lo_ > 0) {
+        const el_chat_case_run *r = &el_chat_case_runs[lo_ - 1];
+        uint32_t k = cp - r->start;
+        if (k < r->n) out[0] = (uint32_t)((int64_t)cp + (k % 2 ? r->odd[which] : r->even[which]));
+    }
+    return 1;
+}
 
-/* ASCII case mapping (other letters are kept as they are: see docs/CHAT.md). mode: 'u' upper,
- * 'l' lower, 't' title, 'c' capitalize. */
+/* EL_CHAT_* properties of a code point. */
+static unsigned case_flags(uint32_t cp) {
+    size_t lo_ = 0, hi = el_chat_case_flag_count;
+    while (lo_ < hi) {
+        size_t mid = (lo_ + hi) / 2;
+        if (el_chat_case_flag_start[mid] <= cp) lo_ = mid + 1;
+        else hi = mid;
+    }
+    return lo_ > 0 ? el_chat_case_flag_bits[lo_ - 1] : 0;
+}
+
+/* Python's str.upper ('u'), lower ('l'), title ('t'), capitalize ('c'), and jinja2's title
+ * filter ('T': each word's first character upper-cased, the rest lower-cased; words end at
+ * whitespace and -({[<). Full mappings (ß -> SS); lower's final-sigma rule is not applied
+ * (see docs/CHAT.md). */
 static val str_case(ctx *c, const val *s, int mode) {
-    char *o = alloc(c, s->u.s.n);
-    bool prev_cased = false;
+    sink o = sb_begin(c);
+    bool prev_cased = false, word_start = true;
     const char *p = s->u.s.p;
     for (size_t i = 0; i < s->u.s.n;) {
         size_t e = u8_next(p, s->u.s.n, i);
-        char ch = p[i];
-        bool letter;
-        if ((unsigned char)ch < 0x80) letter = ascii_alpha(ch);
-        else {
-            uint32_t cp;
-            el_uni_decode(p + i, e - i, &cp);
-            letter = el_uni_class(cp) == EL_UNI_LETTER;
+        uint32_t cp, m[3];
+        el_uni_decode(p + i, e - i, &cp);
+        int which;
+        if (mode == 'T') {
+            bool sep = py_space(cp) || (cp < 0x80 && strchr("-({[<", (int)cp) && cp);
+            which = sep ? 3 : word_start ? 0 : 1;
+            word_start = sep;
+        } else {
+            which = mode == 'u' ? 0 : mode == 'l' ? 1 : mode == 't' ? (prev_cased ? 1 : 2) : (i == 0 ? 2 : 1);
         }
-        memcpy(o + i, p + i, e - i);
-        if ((unsigned char)ch < 0x80) {
-            if (mode == 'u') o[i] = up(ch);
-            else if (mode == 'l') o[i] = lo(ch);
-            else if (mode == 't') o[i] = prev_cased ? lo(ch) : up(ch);
-            else o[i] = i == 0 ? up(ch) : lo(ch);
+        size_t k = which == 3 ? (m[0] = cp, 1) : case_map(cp, which, m);
+        for (size_t j = 0; j < k; j++) {
+            char b[4];
+            put(c, &o, b, el_uni_encode(m[j], b));
         }
-        prev_cased = letter;
+        prev_cased = (case_flags(cp) & EL_CHAT_CASED) != 0;
         i = e;
     }
-    return mk_str(o, s->u.s.n);
+    return sb_end(c, &o);
+}
+
+/* Python's str.islower() (lower) or isupper(): a cased character, and none of the other case
+ * or titlecase. */
+static bool str_is_case(const val *s, bool lower) {
+    bool cased = false;
+    for (size_t i = 0; i < s->u.s.n;) {
+        size_t e = u8_next(s->u.s.p, s->u.s.n, i);
+        uint32_t cp;
+        el_uni_decode(s->u.s.p + i, e - i, &cp);
+        unsigned f = case_flags(cp);
+        if (f & (EL_CHAT_TITLE | (lower ? EL_CHAT_UPPER : EL_CHAT_LOWER))) return false;
+        if (f & (lower ? EL_CHAT_LOWER : EL_CHAT_UPPER)) cased = true;
+        i = e;
+    }
+    return cased;
 }
 
 static bool find_sub(const char *p, size_t n, const char *q, size_t m, size_t from, size_t *at) {
@@ -2526,8 +2584,8 @@ static val call_method(ctx *c, const val *m, const args *a, size_t pos) {
         args_max(c, a, 0, NULL, "str method", pos);
         p = self->u.s.p;
         n = self->u.s.n;
+        if (m->fn == M_ISLOWER || m->fn == M_ISUPPER) return mk_bool(str_is_case(self, m->fn == M_ISLOWER));
         if (n == 0) return mk_bool(false);
-        bool any_cased = false;
         for (size_t i = 0; i < n;) {
             size_t e = u8_next(p, n, i);
             uint32_t cp;
@@ -2539,13 +2597,12 @@ static val call_method(ctx *c, const val *m, const args *a, size_t pos) {
             case M_ISSPACE: ok = py_space(cp); break;
             case M_ISALPHA: ok = cls == EL_UNI_LETTER; break;
             case M_ISALNUM: ok = cls == EL_UNI_LETTER || cls == EL_UNI_NUMBER; break;
-            case M_ISLOWER: if (cp < 0x80 && ascii_alpha((char)cp)) { any_cased = true; ok = cp >= 'a'; } break;
-            default: if (cp < 0x80 && ascii_alpha((char)cp)) { any_cased = true; ok = cp <= 'Z'; } break;
+            default: break;
             }
             if (!ok) return mk_bool(false);
             i = e;
         }
-        return mk_bool((m->fn != M_ISLOWER && m->fn != M_ISUPPER) || any_cased);
+        return mk_bool(true);
     }
     default: fail(c, pos, EL_E_UNSUPPORTED, "method not supported");
     }
@@ -2646,16 +2703,9 @@ static bool run_test(ctx *c, int t, const val *v, const args *a, size_t pos) {
     case T_ITERABLE: return v->k == V_STR || v->k == V_LIST || v->k == V_DICT || v->k == V_RANGE || v->k == V_UNDEF;
     case T_SEQUENCE: return v->k == V_STR || v->k == V_LIST || v->k == V_DICT || v->k == V_RANGE || v->k == V_UNDEF;
     case T_CALLABLE: return v->k == V_FUNC || v->k == V_METHOD || v->k == V_MACRO;
-    case T_LOWER: case T_UPPER: { /* str(v).islower() / isupper(): a cased letter, none of the other case */
+    case T_LOWER: case T_UPPER: { /* str(v).islower() / isupper() */
         val s = to_str(c, v);
-        bool cased = false;
-        for (size_t i = 0; i < s.u.s.n; i++) {
-            char ch = s.u.s.p[i];
-            if (!ascii_alpha(ch)) continue;
-            cased = true;
-            if (t == T_LOWER ? (ch <= 'Z') : (ch >= 'a')) return false;
-        }
-        return cased;
+        return str_is_case(&s, t == T_LOWER);
     }
     default: break;
     }
@@ -2762,7 +2812,7 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
         fail(c, pos, EL_E_INVALID, "object of type '%s' has no len()", type_name(&v));
     case F_UPPER: case F_LOWER: case F_CAPITALIZE: case F_TITLE: {
         val sv = to_str(c, &v);
-        return str_case(c, &sv, n->fn == F_UPPER ? 'u' : n->fn == F_LOWER ? 'l' : n->fn == F_TITLE ? 't' : 'c');
+        return str_case(c, &sv, n->fn == F_UPPER ? 'u' : n->fn == F_LOWER ? 'l' : n->fn == F_TITLE ? 'T' : 'c');
     }
     case F_TOJSON: {
         static const char *const nm[] = {"indent", "ensure_ascii", "separators", "sort_keys", NULL};
@@ -2892,7 +2942,7 @@ static val eval_filter(ctx *c, scope *s, const node *n) {
             val sv = to_str(c, &x);
             out.u.l->v[i] = f == F_TRIM ? str_strip(&sv, NULL, 0, true, true)
                           : f == F_STRING ? sv
-                          : str_case(c, &sv, f == F_UPPER ? 'u' : f == F_LOWER ? 'l' : f == F_TITLE ? 't' : 'c');
+                          : str_case(c, &sv, f == F_UPPER ? 'u' : f == F_LOWER ? 'l' : f == F_TITLE ? 'T' : 'c');
         }
         return out;
     }
