@@ -6,10 +6,12 @@
  *
  * Memory: everything (source copy, syntax tree, values, strings) lives in the caller's work
  * buffer, used as a bump arena; nothing is allocated with malloc and nothing outlives the
- * call. A template from a hostile model file can only fail: output is bounded by out_cap,
- * memory by work_cap, loop iterations and evaluation steps by the limits below, nesting by
- * EL_CHAT_NEST_MAX and EL_CHAT_DEPTH_MAX (so the C stack by < 256 KiB); attribute access reaches only the data given (message dicts, tools,
- * variables) and the documented string/dict methods. */
+ * call; there is no global state, so renders may run in parallel with their own buffers.
+ * A template from a hostile model file can only fail: output is bounded by out_cap, memory
+ * by work_cap, loop iterations and evaluation steps by the limits below, nesting by
+ * EL_CHAT_NEST_MAX and EL_CHAT_DEPTH_MAX (so the C stack by < 256 KiB); attribute access
+ * reaches only the data given (message dicts, tools, variables) and the documented string,
+ * dict and list methods. */
 #ifndef EL_CHAT_TEMPLATE_H
 #define EL_CHAT_TEMPLATE_H
 
@@ -108,8 +110,8 @@ typedef struct el_chat_config {
  * *out is zeroed. */
 el_status el_chat_config_parse(const char *json, size_t len, const char *fname, el_chat_config *out);
 /* From a model folder: tokenizer_config.json (when present) and chat_template.jinja (when
- * present it is the template, as in transformers >= 4.43's separate file). Neither file:
- * EL_OK with everything NULL. */
+ * present it is the template: newer transformers save it as that separate file). Neither
+ * file: EL_OK with everything NULL. */
 el_status el_chat_config_load(const char *dir, el_chat_config *out);
 void el_chat_config_free(el_chat_config *c); /* NULL is fine; zeroes *c */
 
