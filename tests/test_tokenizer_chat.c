@@ -334,10 +334,25 @@ static void test_config(void) {
     el_test_tmpdir_cleanup();
 }
 
-/* A misaligned work buffer is fine (the context aligns itself). */
+/* A misaligned work buffer is fine (the context aligns itself); a message without content has
+ * no content key; the conversation's JSON must be an array of objects. */
 static void test_alignment(void) {
     el_chat_msg m = {"user", 4, "hi", 2};
     size_t len = 0;
+    el_chat_msg nc[2] = {{"assistant", 9, NULL, 0}, {"user", 4, "", 0}};
+    const char *t = "{% for m in messages %}{{ m.content is defined }}{{ m|length }}[{{ m.content }}]{% endfor %}";
+    EL_CHECK_OK(el_chat_render(t, strlen(t), nc, 2, NULL, g_work, WORK_CAP, g_out, OUT_CAP, &len));
+    EL_CHECK(!strcmp(g_out, "False1[]True2[]"));
+    EL_CHECK_STATUS(el_chat_render_json(t, strlen(t), "{\"role\": \"user\"}", 16, NULL, g_work, WORK_CAP, g_out, OUT_CAP, &len),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "JSON array") != NULL);
+    EL_CHECK_STATUS(el_chat_render_json(t, strlen(t), "[1]", 3, NULL, g_work, WORK_CAP, g_out, OUT_CAP, &len), EL_E_INVALID);
+    EL_CHECK_STATUS(el_chat_render_json(t, strlen(t), "[{\"role\": \"\\ud800\"}]", 20, NULL, g_work, WORK_CAP, g_out,
+                                        OUT_CAP, &len), EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "surrogate") != NULL);
+    EL_CHECK_STATUS(el_chat_render_json(t, strlen(t), "[{\"role\": 1,}]", 14, NULL, g_work, WORK_CAP, g_out, OUT_CAP, &len),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "byte 12") != NULL);
     EL_CHECK_OK(el_chat_render("{{ messages[0].content }}", 25, &m, 1, NULL, g_work + 3, WORK_CAP - 3, g_out, OUT_CAP, &len));
     EL_CHECK(len == 2 && !strcmp(g_out, "hi"));
 }
