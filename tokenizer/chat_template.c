@@ -387,14 +387,15 @@ static void fmt_float(double x, char *buf, size_t cap, bool json) {
         if (strtod(e, NULL) == x) break;
     }
     /* e: [-]d[.ddd]e(+|-)XX */
-    char digits[24];
+    char digits[24] = "0";
     size_t nd = 0;
     const char *q = e;
     bool neg = *q == '-';
     if (neg) q++;
     for (; *q && *q != 'e'; q++)
         if (*q >= '0' && *q <= '9' && nd < sizeof digits - 1) digits[nd++] = *q;
-    int ex = atoi(q + 1);
+    int ex = *q ? atoi(q + 1) : 0;
+    if (nd == 0) nd = 1; /* "0" */
     while (nd > 1 && digits[nd - 1] == '0') nd--;
     digits[nd] = 0;
     size_t o = 0;
