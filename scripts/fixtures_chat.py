@@ -244,7 +244,8 @@ CONVERSATIONS = {
 EXTRA = ["Qwen-Qwen3-0.6B", "openai-gpt-oss-120b", "google-gemma-4-31B-it", "HuggingFaceTB-SmolLM3-3B",
          "ibm-granite-granite-3.3-2B-Instruct", "meta-llama-Llama-3.3-70B-Instruct",
          "NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
-         "CohereForAI-c4ai-command-r7b-12-2024-tool_use"]
+         "CohereForAI-c4ai-command-r7b-12-2024-tool_use", "GigaChat3-10B-A1.8B", "MiniMax-M3", "Kimi-K2-Instruct",
+         "GLM-4.6", "ByteDance-Seed-OSS", "tencent-Hy3"]
 EXTRA_CONVS = ["multi_turn", "no_system", "unicode", "tools_call"]
 
 TOOLS = [{"type": "function", "function": {
@@ -355,6 +356,9 @@ SNIPPETS = [
     "{{ {'b': 1, 'A': 2, 'c': 0}|dictsort }} {{ {'b': 1, 'a': 2}|dictsort(by='value') }} {{ {'b': 1, 'a': 2}|dictsort(reverse=true) }}",
     "{% for k, v in {'z': 1, 'y': 2}|dictsort %}{{ k }}{{ v }}{% endfor %}",
     "{{ 'x' in undefined_thing }} {{ undefined_thing is iterable }}",
+    "{% macro big(n) %}{{ 'x' * n }}{% endmacro %}{{ big(599)|length }} {{ big(5001)|length }} {% set b %}{{ 'y' * 777 }}{{ big(3) }}{% endset %}{{ b|length }}{{ big(1) ~ big(2) }}",
+    "{{ '<a{}b{}c{name}>{{}}'.format(1, 2, name='n') }} {{ '{}-{}'.format('x', none) }} {{ '{1}{0}{1}'.format('a', 'b') }}",
+    "{{ '<a{}b{0}>'.format(1) }}",
     # Unicode case mappings (Python's full mappings; no final sigma here: see docs/CHAT.md)
     "{{ 'éàü ß ǆ ﬁ ŉ straße'|upper }}|{{ 'ÉÀÜ ǅ İ ΑΒΓ ДЖ'|lower }}|{{ 'ǆemal élan ß-ß ﬁsh 日a'|title }}|{{ 'ßtraße ÉLAN'|capitalize }}",
     "{{ 'é'.upper() }}{{ 'É'.lower() }}{{ 'éa' is lower }}{{ 'Éa' is lower }}{{ 'ÉA' is upper }}{{ 'ǅ'.isupper() }}{{ 'ǅ'.islower() }}{{ 'ⓐ'.islower() }}{{ '日本'.islower() }}{{ 'Привет мир'|title }}",

@@ -201,10 +201,9 @@ static void leave(ctx *c) { c->depth--; }
 static bool window_grow(ctx *c, sink *s, size_t need) {
     size_t at = (c->used + 7u) & ~(size_t)7u;
     size_t free_ = at < c->top ? c->top - at : 0;
-    size_t grow = s->cap > need ? s->cap : need;
-    if (grow > free_) grow = need <= free_ ? free_ : 0;
-    if (grow < need) return false;
-    grow &= ~(size_t)7u;
+    size_t grow = s->cap > need ? s->cap : need; /* at least double */
+    grow = (grow + 7u) & ~(size_t)7u;             /* keeps the window's start aligned */
+    if (grow > free_) grow = free_ & ~(size_t)7u;
     if (grow < need) return false;
     memmove(s->p - grow, s->p, s->n);
     s->p -= grow;
@@ -2013,12 +2012,12 @@ static bool contains(ctx *c, const val *hay, const val *x, size_t pos) {
 static const char *const str_methods[] = {
     "strip", "lstrip", "rstrip", "split", "startswith", "endswith", "upper", "lower", "title",
     "capitalize", "replace", "find", "count", "join", "splitlines", "rsplit", "rfind",
-    "isdigit", "isspace", "isalpha", "isalnum", "islower", "isupper",
+    "isdigit", "isspace", "isalpha", "isalnum", "islower", "isupper", "format",
 };
 enum {
     M_STRIP, M_LSTRIP, M_RSTRIP, M_SPLIT, M_STARTSWITH, M_ENDSWITH, M_UPPER, M_LOWER, M_TITLE,
     M_CAPITALIZE, M_REPLACE, M_FIND, M_COUNT, M_JOIN, M_SPLITLINES, M_RSPLIT, M_RFIND,
-    M_ISDIGIT, M_ISSPACE, M_ISALPHA, M_ISALNUM, M_ISLOWER, M_ISUPPER, M_N_STR,
+    M_ISDIGIT, M_ISSPACE, M_ISALPHA, M_ISALNUM, M_ISLOWER, M_ISUPPER, M_FORMAT, M_N_STR,
     M_ITEMS = 100, M_KEYS, M_VALUES, M_GET, M_CYCLE, M_LCOUNT, M_LINDEX
 };
 
@@ -2580,6 +2579,61 @@ static val call_method(ctx *c, const val *m, const args *a, size_t pos) {
         for (size_t i = 0; i < l.u.l->n; i++) /* \r\n endings */
             if (l.u.l->v[i].u.s.n && l.u.l->v[i].u.s.p[l.u.l->v[i].u.s.n - 1] == '\r') l.u.l->v[i].u.s.n--;
         return l;
+    }
+    case M_FORMAT: { /* str.format with {}, {0}, {name} and {{ }}; no conversions or specs */
+        val strs[ARGS_MAX], kstrs[ARGS_MAX];
+        for (size_t i = 0; i < a->n; i++) strs[i] = to_str(c, &a->v[i]);
+        for (size_t i = 0; i < a->nk; i++) kstrs[i] = to_str(c, &a->kv[i]);
+        sink o = sb_begin(c);
+        p = self->u.s.p;
+        n = self->u.s.n;
+        size_t auto_i = 0;
+        int numbering = 0; /* 1 automatic {}, 2 manual {0}: Python refuses to mix them */
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == '}') {
+                if (i + 1 < n && p[i + 1] == '}') i++;
+                else fail(c, pos, EL_E_INVALID, "format: single '}' encountered in format string");
+                put(c, &o, "}", 1);
+                continue;
+            }
+            if (p[i] != '{') {
+                put(c, &o, p + i, 1);
+                continue;
+            }
+            if (i + 1 < n && p[i + 1] == '{') {
+                put(c, &o, "{", 1);
+                i++;
+                continue;
+            }
+            size_t e = i + 1;
+            while (e < n && p[e] != '}') e++;
+            if (e >= n) fail(c, pos, EL_E_INVALID, "format: single '{' encountered in format string");
+            const char *f = p + i + 1;
+            size_t fl = e - i - 1;
+            const val *v = NULL;
+            if (memchr(f, ':', fl) || memchr(f, '!', fl) || memchr(f, '.', fl) || memchr(f, '[', fl))
+                fail(c, pos, EL_E_UNSUPPORTED, "format: conversions, specs and lookups in '{...}' are not supported");
+            int kind = fl == 0 ? 1 : (f[0] >= '0' && f[0] <= '9') ? 2 : 0;
+            if (kind && numbering && kind != numbering)
+                fail(c, pos, EL_E_INVALID, "format: cannot switch between automatic field numbering and manual field specification");
+            if (kind) numbering = kind;
+            if (fl == 0) {
+                if (auto_i >= a->n) fail(c, pos, EL_E_INVALID, "format: replacement index %zu out of range", auto_i);
+                v = &strs[auto_i++];
+            } else if (f[0] >= '0' && f[0] <= '9') {
+                size_t k = 0;
+                for (size_t j = 0; j < fl && k < 1000; j++) k = k * 10 + (size_t)(f[j] - '0');
+                if (k >= a->n) fail(c, pos, EL_E_INVALID, "format: replacement index %zu out of range", k);
+                v = &strs[k];
+            } else {
+                for (size_t k = 0; k < a->nk; k++)
+                    if (a->kl[k] == fl && !memcmp(a->kn[k], f, fl)) v = &kstrs[k];
+                if (!v) fail(c, pos, EL_E_INVALID, "format: no argument named '%.*s'", (int)(fl > 40 ? 40 : fl), f);
+            }
+            put(c, &o, v->u.s.p, v->u.s.n);
+            i = e;
+        }
+        return sb_end(c, &o);
     }
     case M_ISDIGIT: case M_ISSPACE: case M_ISALPHA: case M_ISALNUM: case M_ISLOWER: case M_ISUPPER: {
         args_max(c, a, 0, NULL, "str method", pos);
