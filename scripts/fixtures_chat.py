@@ -12,8 +12,9 @@ The templates are the ones the models ship (data, not code), taken from:
     llama.cpp keeps in models/templates/ (fetched there with scripts/get_chat_template.py from
     each model's tokenizer_config.json), from the llama-cpp-python==0.3.36 sdist on PyPI,
     which vendors llama.cpp (sha256 pinned below);
-  - Phi-3-mini-4k-instruct and Mistral-7B-Instruct-v0.2 (with and without system prompt):
-    the template strings in that llama.cpp's tests/test-chat-template.cpp;
+  - Phi-3-mini-4k-instruct, Mistral-7B-Instruct-v0.2 (with and without system prompt) and
+    Mistral's v3 template (Large-2407, as llama.cpp's test has it with the system prompt
+    moved first): the template strings in that llama.cpp's tests/test-chat-template.cpp;
   - Gemma 3 (google/gemma-3-*-it): the template as listed in unslothai/unsloth
     unsloth/chat_templates.py (gemma3_template, "obtained via print(tokenizer.chat_template)");
     the 270M GGUF of the PyPI wheels is the base model and has no template. Embedded below.
@@ -199,6 +200,13 @@ def load_templates():
             bos_token="<s>", eos_token="</s>",
             source=lc + "tests/test-chat-template.cpp, case \"mistralai/Mistral-7B-Instruct-v0.2 (mistralai 'v1' "
                         "template with a system prompt)\""),
+        "mistral-v3": dict(
+            template=cpp_template(cpp, "Mistral-Large-Instruct-2407 (mistralai 'v3' template; modified to have system "
+                                       "prompt at start)"),
+            bos_token="<s>", eos_token="</s>",
+            source=lc + "tests/test-chat-template.cpp, case \"Mistral-Large-Instruct-2407 (mistralai 'v3' template; "
+                        "modified to have system prompt at start)\" (the v3 template of Mistral-7B-Instruct-v0.3 and "
+                        "Large-2407, with tools)"),
         "mistral-nemo": dict(template=tpl["mistralai-Mistral-Nemo-Instruct-2407"], bos_token="<s>", eos_token="</s>",
                              source=lc + "models/templates/mistralai-Mistral-Nemo-Instruct-2407.jinja"),
         "gemma3": dict(template=GEMMA3, bos_token="<bos>", eos_token="<eos>",
@@ -265,7 +273,7 @@ CONVERSATIONS["tools_call"] = TOOL_CONV
 
 # Which conversations each template is rendered with (all, plus the tool cases where the
 # template has tool branches).
-TOOL_TEMPLATES = {"qwen2.5", "llama3.1", "llama3.2", "mistral-nemo"}
+TOOL_TEMPLATES = {"qwen2.5", "llama3.1", "llama3.2", "mistral-nemo", "mistral-v3"}
 
 
 def render(t, conv, agp, tools=None, extra=None):
