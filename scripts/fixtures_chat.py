@@ -369,6 +369,7 @@ SNIPPETS = [
     "{{ '<a{}b{0}>'.format(1) }}",
     # Unicode case mappings (Python's full mappings; no final sigma here: see docs/CHAT.md)
     "{{ 'éàü ß ǆ ﬁ ŉ straße'|upper }}|{{ 'ÉÀÜ ǅ İ ΑΒΓ ДЖ'|lower }}|{{ 'ǆemal élan ß-ß ﬁsh 日a'|title }}|{{ 'ßtraße ÉLAN'|capitalize }}",
+    "{{ 'ΟΔΟΣ ΣΑΣ Σ ΑΣ. ΑΣ\\u0301Α'|lower }}|{{ 'ΟΔΟΣ ΑΣ-ΑΣ ΣΣ'|title }}|{{ 'ΟΔΟΣ ΑΣ'.title() }}|{{ 'ΟΔΟΣ'|capitalize }}|{{ 'ΟΔΟΣ'.lower() }}",
     "{{ 'é'.upper() }}{{ 'É'.lower() }}{{ 'éa' is lower }}{{ 'Éa' is lower }}{{ 'ÉA' is upper }}{{ 'ǅ'.isupper() }}{{ 'ǅ'.islower() }}{{ 'ⓐ'.islower() }}{{ '日本'.islower() }}{{ 'Привет мир'|title }}",
     # errors (transformers fails too)
     "{{ x.y }}", "{{ 'a' + 1 }}", "{{ 1 // 0 }}", "{{ raise_exception('custom failure') }}",

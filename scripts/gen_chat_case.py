@@ -15,14 +15,15 @@ Tables (sorted by code point, looked up by binary search)
   el_chat_case_flag_start / _bits: ranges of code points with their properties, as bits:
       CASED (Python's _PyUnicode_IsCased: Lowercase, Uppercase or Lt), LOWER (str.islower()
       of the one character: the Lowercase property), UPPER (str.isupper(): Uppercase), TITLE
-      (category Lt). A range ends where the next begins.
+      (category Lt), IGNORABLE (Case_Ignorable, as str.lower()'s final-sigma rule sees it).
+      A range ends where the next begins.
 """
 import os
 import sys
 import unicodedata
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tokenizer", "chat_case_tables.c")
-CASED, LOWER, UPPER, TITLE = 1, 2, 4, 8
+CASED, LOWER, UPPER, TITLE, IGNORABLE = 1, 2, 4, 8, 16
 
 
 def flags(cp):
@@ -32,7 +33,16 @@ def flags(cp):
     f = (LOWER if c.islower() else 0) | (UPPER if c.isupper() else 0)
     if unicodedata.category(c) == "Lt":
         f |= TITLE
-    return f | CASED if f else 0
+    if f:
+        f |= CASED
+    # Case_Ignorable, as str.lower()'s final-sigma rule sees it: a cased character before
+    # a final sigma is skipped only if ignorable; an uncased one between sigma and a cased
+    # letter keeps the sigma medial only if ignorable.
+    if f & CASED:
+        ignorable = (c + "\u03a3").lower().endswith("\u03c3")
+    else:
+        ignorable = ("A\u03a3" + c + "B").lower()[1] == "\u03c3"
+    return f | (IGNORABLE if ignorable else 0)
 
 
 def cps(s):

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-enum { EL_CHAT_CASED = 1, EL_CHAT_LOWER = 2, EL_CHAT_UPPER = 4, EL_CHAT_TITLE = 8 };
+enum { EL_CHAT_CASED = 1, EL_CHAT_LOWER = 2, EL_CHAT_UPPER = 4, EL_CHAT_TITLE = 8, EL_CHAT_IGNORABLE = 16 };
 
 /* A run of consecutive code points with one-to-one mappings: position k maps by adding
  * even[] (k even) or odd[] (k odd) to the code point: {upper, lower, title} offsets. */

@@ -2292,14 +2292,39 @@ static unsigned case_flags(uint32_t cp) {
     return lo_ > 0 ? el_chat_case_flag_bits[lo_ - 1] : 0;
 }
 
+/* Python's final-sigma rule for the capital sigma at byte i of p[lo, hi): lower-cased to
+ * final ς when a cased character precedes it and none follows (case-ignorable ones skipped). */
+static bool final_sigma(const char *p, size_t lo, size_t hi, size_t i) {
+    uint32_t cp = 0;
+    size_t j = i;
+    bool before = false;
+    while (j > lo) {
+        j = u8_prev(p, j);
+        el_uni_decode(p + j, hi - j, &cp);
+        unsigned f = case_flags(cp);
+        if (f & EL_CHAT_IGNORABLE) continue;
+        before = (f & EL_CHAT_CASED) != 0;
+        break;
+    }
+    if (!before) return false;
+    for (j = u8_next(p, hi, i); j < hi; j = u8_next(p, hi, j)) {
+        el_uni_decode(p + j, hi - j, &cp);
+        unsigned f = case_flags(cp);
+        if (f & EL_CHAT_IGNORABLE) continue;
+        return (f & EL_CHAT_CASED) == 0;
+    }
+    return true;
+}
+
 /* Python's str.upper ('u'), lower ('l'), title ('t'), capitalize ('c'), and jinja2's title
- * filter ('T': each word's first character upper-cased, the rest lower-cased; words end at
- * whitespace and -({[<). Full mappings (ß -> SS); lower's final-sigma rule is not applied
- * (see docs/CHAT.md). */
+ * filter ('T': each word's first character upper-cased, the rest lower-cased as its own
+ * string; words end at whitespace and -({[<). Full mappings (ß -> SS) and lower-casing's
+ * final-sigma rule. */
 static val str_case(ctx *c, const val *s, int mode) {
     sink o = sb_begin(c);
     bool prev_cased = false, word_start = true;
     const char *p = s->u.s.p;
+    size_t lo = 0, hi = s->u.s.n; /* the string lower-casing sees (for final sigma) */
     for (size_t i = 0; i < s->u.s.n;) {
         size_t e = u8_next(p, s->u.s.n, i);
         uint32_t cp, m[3];
@@ -2308,11 +2333,27 @@ static val str_case(ctx *c, const val *s, int mode) {
         if (mode == 'T') {
             bool sep = py_space(cp) || (cp < 0x80 && strchr("-({[<", (int)cp) && cp);
             which = sep ? 3 : word_start ? 0 : 1;
+            if (!sep && word_start) { /* jinja2 lower-cases item[1:]: the rest of this word */
+                lo = e;
+                for (hi = e; hi < s->u.s.n;) {
+                    size_t he = u8_next(p, s->u.s.n, hi);
+                    uint32_t hc;
+                    el_uni_decode(p + hi, he - hi, &hc);
+                    if (py_space(hc) || (hc < 0x80 && hc && strchr("-({[<", (int)hc))) break;
+                    hi = he;
+                }
+            }
             word_start = sep;
         } else {
             which = mode == 'u' ? 0 : mode == 'l' ? 1 : mode == 't' ? (prev_cased ? 1 : 2) : (i == 0 ? 2 : 1);
         }
-        size_t k = which == 3 ? (m[0] = cp, 1) : case_map(cp, which, m);
+        size_t k;
+        if (which == 1 && cp == 0x3a3) {
+            m[0] = final_sigma(p, lo, hi, i) ? 0x3c2 : 0x3c3;
+            k = 1;
+        } else {
+            k = which == 3 ? (m[0] = cp, 1) : case_map(cp, which, m);
+        }
         for (size_t j = 0; j < k; j++) {
             char b[4];
             put(c, &o, b, el_uni_encode(m[j], b));
