@@ -2316,6 +2316,9 @@ static bool final_sigma(const char *p, size_t lo, size_t hi, size_t i) {
     return true;
 }
 
+/* jinja2's title filter splits words at whitespace and -({[< (its _word_beginning_split_re). */
+static bool title_sep(uint32_t cp) { return py_space(cp) || (cp && cp < 0x80 && strchr("-({[<", (int)cp)); }
+
 /* Python's str.upper ('u'), lower ('l'), title ('t'), capitalize ('c'), and jinja2's title
  * filter ('T': each word's first character upper-cased, the rest lower-cased as its own
  * string; words end at whitespace and -({[<). Full mappings (ß -> SS) and lower-casing's
@@ -2331,7 +2334,7 @@ static val str_case(ctx *c, const val *s, int mode) {
         el_uni_decode(p + i, e - i, &cp);
         int which;
         if (mode == 'T') {
-            bool sep = py_space(cp) || (cp < 0x80 && strchr("-({[<", (int)cp) && cp);
+            bool sep = title_sep(cp);
             which = sep ? 3 : word_start ? 0 : 1;
             if (!sep && word_start) { /* jinja2 lower-cases item[1:]: the rest of this word */
                 lo = e;
@@ -2339,7 +2342,7 @@ static val str_case(ctx *c, const val *s, int mode) {
                     size_t he = u8_next(p, s->u.s.n, hi);
                     uint32_t hc;
                     el_uni_decode(p + hi, he - hi, &hc);
-                    if (py_space(hc) || (hc < 0x80 && hc && strchr("-({[<", (int)hc))) break;
+                    if (title_sep(hc)) break;
                     hi = he;
                 }
             }
