@@ -13,9 +13,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The exported API. Every declaration between EL_API_BEGIN and EL_API_END (this header
+ * and edgeload_session.h) is visible in libedgeload.so; the library is compiled with
+ * -fvisibility=hidden, so everything else stays internal. EL_API marks one declaration. */
+#if defined(__GNUC__) || defined(__clang__)
+#define EL_API __attribute__((visibility("default")))
+#define EL_API_BEGIN _Pragma("GCC visibility push(default)")
+#define EL_API_END _Pragma("GCC visibility pop")
+#else
+#define EL_API
+#define EL_API_BEGIN
+#define EL_API_END
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+EL_API_BEGIN
 
 #define EL_VERSION_STRING "0.1.0"
 
@@ -292,6 +306,7 @@ el_status el_mem_report_get(el_mem_report *out);
 
 #include "edgeload_session.h"
 
+EL_API_END
 #ifdef __cplusplus
 }
 #endif
