@@ -135,6 +135,13 @@ install_step() {
     scripts/test_deb.sh build
   fi
 }
+# The arm64 .debs from step 4's cross build, run under qemu (after arm64_step).
+arm64_deb_step() {
+  if [[ -x scripts/test_deb.sh && -x build-arm64/edgeload ]]; then
+    step "Debian packages for arm64 from the cross build"
+    scripts/test_deb.sh build build-arm64
+  fi
+}
 
 if [[ "$mode" == "--arm64" ]]; then
   arm64_step
@@ -172,6 +179,7 @@ cmake --build build-asan -j"$jobs"
    ctest --output-on-failure -j"$jobs")
 
 arm64_step
+arm64_deb_step
 
 if [[ -x scripts/ci_gates.sh ]]; then
   step "quality gates"
