@@ -126,10 +126,12 @@ cudasim_step() {
 # The installed package as a consumer sees it (scripts/test_install.sh, ~20 s on the step 1
 # build): cmake --install to build/stage, libedgeload.so's exports, examples/ built with
 # find_package and pkg-config and run on assets/stories260K, --board from the install;
-# then the .debs (scripts/test_deb.sh) when present.
+# the Python binding's tests against it (scripts/test_python.sh: a venv in build/ with
+# pytest from PyPI); then the .debs (scripts/test_deb.sh).
 install_step() {
-  step "install to a staging prefix; examples/ against it (find_package, pkg-config)"
+  step "install to a staging prefix; examples/ and the Python binding against it"
   scripts/test_install.sh build
+  scripts/test_python.sh build
   if [[ -x scripts/test_deb.sh ]]; then
     step "Debian packages: build, install into a throwaway root, run"
     scripts/test_deb.sh build
