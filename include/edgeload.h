@@ -191,6 +191,18 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params);
 void el_arena_deinit(el_arena *a);
 void el_arena_stats_get(const el_arena *a, el_arena_stats *out);
 
+/* An arena in the caller's memory (a static array, a carve-out reserved at boot, memory
+ * mapped elsewhere): the regions and the arena's own descriptor are carved from buf, so
+ * nothing is allocated and el_arena_deinit releases nothing (buf must outlive the arena).
+ * Host memory only (EL_E_USAGE for CUDA memory and for EL_ARENA_LOCK/HUGEPAGES: lock or map
+ * the buffer yourself); EL_ARENA_PREFAULT writes every page once. buf needs no alignment;
+ * cap must be at least el_arena_buffer_bytes(params) (the size rounded up to 4 KiB plus
+ * EL_ARENA_BUFFER_OVERHEAD), else EL_E_NOFIT with both numbers. */
+#define EL_ARENA_BUFFER_OVERHEAD 8192u
+el_status el_arena_buffer_bytes(const el_arena_params *params, uint64_t *out);
+el_status el_arena_init_buffer(el_arena **out, const el_arena_params *params, void *buf,
+                               size_t cap);
+
 /* ---- models ------------------------------------------------------------------------ */
 
 #define EL_MAX_DIMS 8
