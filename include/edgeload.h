@@ -203,6 +203,34 @@ el_status el_arena_buffer_bytes(const el_arena_params *params, uint64_t *out);
 el_status el_arena_init_buffer(el_arena **out, const el_arena_params *params, void *buf,
                                size_t cap);
 
+/* ---- storage: where the library's reads go ----------------------------------------- */
+
+/* Storage callbacks, SQLite-VFS style: once set, every file the library reads (model
+ * files, config.json, tokenizers, sharded indexes, .elimg images) is opened, read and
+ * closed through them, so a product can load from a raw partition, a network stream or
+ * memory. Names are the paths the library would open: the path given to el_model_open and
+ * the files it looks for next to it ("DIR/config.json", "DIR/tok512.bin"). There are no
+ * folders: open a Hugging Face folder's model as "DIR/model.safetensors". */
+typedef struct el_storage {
+    void *user; /* passed to every callback */
+    /* Opens name for reading: *handle (given back to read and close) and *size in bytes.
+     * Returns 0, or a positive errno value (ENOENT: no such name; the library also asks
+     * this to learn whether an optional file such as config.json exists). */
+    int (*open)(void *user, const char *name, void **handle, uint64_t *size);
+    /* Reads up to n bytes at offset off into buf: the count read (0 only at the end), or a
+     * negative errno value. Short reads are continued by the library. May be called from
+     * the loader's I/O thread. */
+    int64_t (*read)(void *user, void *handle, void *buf, size_t n, uint64_t off);
+    void (*close)(void *user, void *handle); /* optional */
+} el_storage;
+
+/* Routes the library's reads through *s (copied; s->user must stay valid), or back to the
+ * file system when s is NULL. Process-wide, like a registered VFS: set it before opening
+ * models, never while one is open or loading. EL_E_USAGE if open or read is NULL. While
+ * callbacks are set, O_DIRECT loads (el_load_params.direct_io) are refused with
+ * EL_E_UNSUPPORTED: direct I/O needs a file descriptor. */
+el_status el_storage_set(const el_storage *s);
+
 /* ---- models ------------------------------------------------------------------------ */
 
 #define EL_MAX_DIMS 8
