@@ -123,6 +123,8 @@ el_model_close = _bind("el_model_close", None, _vp)
 el_model_family = _bind("el_model_family", ctypes.c_char_p, _vp)
 el_model_format = _bind("el_model_format", ctypes.c_char_p, _vp)
 el_plan_make = _bind("el_plan_make", _status, _vp, _P(PlanParams), _P(Plan))
+el_device_resolve_model = _bind("el_device_resolve_model", _status, _vp, c_enum, c_enum,
+                                _P(c_enum), _P(c_enum), ctypes.c_char_p, ctypes.c_size_t)
 el_plan_check = _bind("el_plan_check", _status, _vp, _P(Plan), c_u64)
 el_plan_arena_params = _bind("el_plan_arena_params", None, _P(Plan), c_u64, ctypes.c_uint,
                              _P(ArenaParams))
@@ -199,8 +201,8 @@ def _open(path, tokenizer):
     return m
 
 
-def _make_plan(m, ctx, batch, dtype):
-    pp = PlanParams(ctx, batch, _dtype(dtype), 0, 0)
+def _make_plan(m, ctx, batch, dtype, memory=0):
+    pp = PlanParams(ctx, batch, _dtype(dtype), 0, memory)
     plan = Plan()
     _check("plan", el_plan_make(m, ctypes.byref(pp), ctypes.byref(plan)))
     return plan
@@ -255,16 +257,34 @@ class Model:
         self._m = _open(path, tokenizer)
         try:
             self.family = el_model_family(self._m).decode()
-            self._plan = _make_plan(self._m, ctx, batch, dtype)
-            size = self._plan.total_bytes if arena is None else arena
-            _check("plan", el_plan_check(self._m, ctypes.byref(self._plan), size))
-            ap = ArenaParams()
-            el_plan_arena_params(ctypes.byref(self._plan), size, 0, ctypes.byref(ap))
-            a = _vp()
-            _check("arena", el_arena_init(ctypes.byref(a), ctypes.byref(ap)))
+            # The device and the arena's memory, as the CLI picks them (--device); auto
+            # falls back to the CPU when the GPU cannot hold the arena. self.device_why
+            # says what was chosen and why.
+            dev, mem = c_enum(0), c_enum(0)
+            why = ctypes.create_string_buffer(800)
+            _check("device", el_device_resolve_model(self._m, _DEVICES[device], 0,
+                                                     ctypes.byref(dev), ctypes.byref(mem),
+                                                     why, len(why)))
+            self.device_why = why.value.decode("utf-8", "replace")
+            while True:
+                self._plan = _make_plan(self._m, ctx, batch, dtype, mem.value)
+                size = self._plan.total_bytes if arena is None else arena
+                _check("plan", el_plan_check(self._m, ctypes.byref(self._plan), size))
+                ap = ArenaParams()
+                el_plan_arena_params(ctypes.byref(self._plan), size, 0, ctypes.byref(ap))
+                ap.memory = mem.value
+                a = _vp()
+                st = el_arena_init(ctypes.byref(a), ctypes.byref(ap))
+                if st == _STATUS.index("EL_E_NODEV") and device == "auto" and mem.value != 0:
+                    self.device_why = "cpu (auto: %s)" % el_last_error().decode()
+                    dev.value, mem.value = 0, 0
+                    continue
+                _check("arena", st)
+                break
             self._a = a
+            self.device = [k for k, v in _DEVICES.items() if v == dev.value][0]
             _check("load", el_model_load(self._m, ctypes.byref(self._plan), self._a, None, None))
-            dev = _DEVICES[device]
+            dev = dev.value
             h = _vp()
             if self.family == "bert":
                 ep = EncoderParams(threads, dev)

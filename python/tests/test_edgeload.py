@@ -99,3 +99,14 @@ def test_open_errors():
     with pytest.raises(edgeload.EdgeloadError) as e:
         edgeload.plan(STORIES, dtype="f12")
     assert e.value.status == "EL_E_USAGE"
+
+
+def test_device_choice():
+    """auto runs where it can and says why; cuda without a usable GPU is EL_E_NODEV (5)."""
+    with edgeload.Model(STORIES, ctx=64, device="auto") as m:
+        assert m.device in ("cpu", "cuda") and m.device_why
+        assert len(m.generate("Once", 4).ids) == 4
+    if m.device == "cpu":
+        with pytest.raises(edgeload.EdgeloadError) as e:
+            edgeload.Model(STORIES, ctx=64, device="cuda")
+        assert e.value.code == 5
