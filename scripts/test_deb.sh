@@ -38,7 +38,7 @@ make_debs() {
   done
   dpkg-deb -c "$b/deb/libedgeload0_${version}_${arch}.deb" | grep -q 'libedgeload\.so\.0' ||
     fail "libedgeload0 has no libedgeload.so.0"
-  echo "test_deb: $arch: $(cd "$b/deb" && ls ./*.deb | tr '\n' ' ')"
+  echo "test_deb: $arch:" "$b"/deb/*.deb
 }
 
 arch=$(dpkg --print-architecture)

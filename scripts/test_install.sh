@@ -19,6 +19,7 @@ fail() { echo "test_install: FAIL: $*" >&2; exit 1; }
 
 rm -rf "$stage" "$build"/example-*
 cmake --install "$build" --prefix "$stage" >/dev/null
+# shellcheck disable=SC2016 # a literal ${prefix}
 libdir=$(sed -n 's/^libdir=\${prefix}\///p' "$build/edgeload.pc")
 for f in bin/edgeload include/edgeload.h include/edgeload_session.h "$libdir/libedgeload.a" \
          "$libdir/libedgeload.so" "$libdir/libedgeload.so.0" "$libdir/pkgconfig/edgeload.pc" \
