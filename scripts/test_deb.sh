@@ -36,7 +36,7 @@ make_debs() {
       *) [[ "$dep" == *liblz4-1* && "$dep" == *libcjson1* ]] ;;
     esac || fail "$deb: Depends '$dep'"
   done
-  dpkg-deb -c "$b/deb/libedgeload0_${version}_${arch}.deb" | grep -q 'libedgeload\.so\.0' ||
+  dpkg-deb -c "$b/deb/libedgeload0_${version}_${arch}.deb" | grep -c 'libedgeload\.so\.0' >/dev/null ||
     fail "libedgeload0 has no libedgeload.so.0"
   echo "test_deb: $arch:" "$b"/deb/*.deb
 }
@@ -56,7 +56,7 @@ dpkg --root="$dest" --force-not-root --force-depends --force-script-chrootless \
      --no-triggers -i "$build"/deb/*.deb >"$build/deb-root.log" 2>&1 ||
   fail "dpkg -i into $dest: $(cat "$build/deb-root.log")"
 for p in edgeload libedgeload0 libedgeload-dev; do
-  dpkg --root="$dest" -s "$p" 2>/dev/null | grep -q '^Status: install ok' || fail "$p is not installed"
+  dpkg --root="$dest" -s "$p" 2>/dev/null | grep -c '^Status: install ok' >/dev/null || fail "$p is not installed"
 done
 
 # 3. The installed CLI, by board name, from outside the repository.

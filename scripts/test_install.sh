@@ -34,7 +34,7 @@ grep -q "^ExecStart=$stage/bin/edgeload serve" "$stage/share/edgeload/systemd/ed
 
 # 2. The shared library's interface.
 so=$stage/$libdir/libedgeload.so.0
-readelf -d "$so" | grep -q 'SONAME.*\[libedgeload\.so\.0\]' || fail "SONAME is not libedgeload.so.0"
+readelf -d "$so" | grep -c 'SONAME.*\[libedgeload\.so\.0\]' >/dev/null || fail "SONAME is not libedgeload.so.0"
 declared=$(cc -E -P -I include include/edgeload.h | grep -o '\bel_[a-z0-9_]*[[:space:]]*(' |
            tr -d ' (' | sort -u)
 exported=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TWDBR]$/ {print $3}' | sort -u)
@@ -64,9 +64,9 @@ for kind in shared static; do
   fi
   check_text "example-$kind (find_package)" "$build/example-$kind/edgeload_example"
 done
-readelf -d "$build/example-shared/edgeload_example" | grep -q 'NEEDED.*libedgeload\.so\.0' ||
+readelf -d "$build/example-shared/edgeload_example" | grep -c 'NEEDED.*libedgeload\.so\.0' >/dev/null ||
   fail "the example linked with edgeload::edgeload does not load libedgeload.so.0"
-if readelf -d "$build/example-static/edgeload_example" | grep -q libedgeload; then
+if readelf -d "$build/example-static/edgeload_example" | grep -c libedgeload >/dev/null; then
   fail "the example linked with edgeload::edgeload_static needs libedgeload.so"
 fi
 export PKG_CONFIG_PATH=$stage/$libdir/pkgconfig

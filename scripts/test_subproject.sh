@@ -54,6 +54,6 @@ PY
   for app in app_shared app_static; do
     "$b/$app" "$model" "Once upon a time" 8 >/dev/null 2>&1 || fail "$mode: $app failed"
   done
-  readelf -d "$b/app_shared" | grep -q 'NEEDED.*libedgeload\.so\.0' || fail "$mode: app_shared is not linked to libedgeload.so.0"
+  readelf -d "$b/app_shared" | grep -c 'NEEDED.*libedgeload\.so\.0' >/dev/null || fail "$mode: app_shared is not linked to libedgeload.so.0"
   echo "test_subproject: $mode: edgeload::edgeload and edgeload::edgeload_static build and run, no internal flags"
 done
