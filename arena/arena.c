@@ -1,6 +1,8 @@
 /* arena.c - the one reservation: regions weights|kv|scratch|staging carved from a single
  * mapping, aligned bump allocation with marks, and used/peak statistics per region.
- * The only heap allocation is the small el_arena struct, made once in el_arena_init. */
+ * The only heap allocation is the small el_arena struct, made once in el_arena_init;
+ * el_arena_init_buffer allocates nothing: descriptor and regions are carved from the
+ * caller's buffer. */
 #include "arena/arena.h"
 
 #include "platform/gpu.h"
@@ -30,6 +32,8 @@ struct el_arena {
     uint64_t gpu_bytes;
     void *pinned_block;                     /* device memory: staging, page-locked */
     el_arena_region region[EL_REGION_COUNT];
+    bool in_buffer;                         /* el_arena_init_buffer: this descriptor and
+                                               the regions live in the caller's buffer */
 };
 
 static void arena_release_gpu(el_arena *a) {
@@ -61,10 +65,10 @@ const char *el_region_name(el_region r) {
     return k_region_names[r];
 }
 
-el_status el_arena_init(el_arena **out, const el_arena_params *params) {
-    if (!out) return el_errorf(EL_E_USAGE, "el_arena_init: out is NULL");
-    *out = NULL;
-    if (!params) return el_errorf(EL_E_USAGE, "el_arena_init: params is NULL");
+/* Checks params and gives each region's capacity (4 KiB multiples; the remainder of the
+ * arena goes to scratch) and the arena's size rounded up to 4 KiB. */
+static el_status arena_capacities(const el_arena_params *params, uint64_t cap[EL_REGION_COUNT],
+                                  uint64_t *size_out) {
     if (params->size == 0)
         return el_errorf(EL_E_USAGE, "arena: size is 0; give a size such as --arena 512M");
     unsigned known = EL_ARENA_LOCK | EL_ARENA_HUGEPAGES | EL_ARENA_PREFAULT;
@@ -74,7 +78,7 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     /* Region capacities and the arena are counted in whole 4 KiB blocks: a region start
      * must be 4 KiB aligned for O_DIRECT staging, and the mapping is made of pages anyway,
      * so rounding size up costs no memory. */
-    uint64_t size, cap[EL_REGION_COUNT], sum = 0;
+    uint64_t size, sum = 0;
     if (!el_align_up_u64(params->size, EL_ALIGN_IO, &size))
         return el_errorf(EL_E_USAGE, "arena: size %llu bytes is too large",
                          (unsigned long long)params->size);
@@ -97,6 +101,17 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
                          (unsigned long long)cap[EL_REGION_STAGING],
                          (unsigned long long)params->size, (double)params->size / MIB);
     cap[EL_REGION_SCRATCH] += size - sum;
+    *size_out = size;
+    return EL_OK;
+}
+
+el_status el_arena_init(el_arena **out, const el_arena_params *params) {
+    if (!out) return el_errorf(EL_E_USAGE, "el_arena_init: out is NULL");
+    *out = NULL;
+    if (!params) return el_errorf(EL_E_USAGE, "el_arena_init: params is NULL");
+    uint64_t size = 0, cap[EL_REGION_COUNT];
+    el_status cs = arena_capacities(params, cap, &size);
+    if (cs != EL_OK) return cs;
 
     /* Which regions go where: everything in one host mapping, or the GPU regions in one
      * CUDA block (and, for device memory, staging in pinned host memory). */
@@ -183,8 +198,68 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
     return EL_OK;
 }
 
+el_status el_arena_buffer_bytes(const el_arena_params *params, uint64_t *out) {
+    if (!params || !out) return el_errorf(EL_E_USAGE, "el_arena_buffer_bytes: NULL argument");
+    uint64_t size = 0, cap[EL_REGION_COUNT];
+    el_status s = arena_capacities(params, cap, &size);
+    if (s != EL_OK) return s;
+    if (!el_add_u64(size, EL_ARENA_BUFFER_OVERHEAD, out))
+        return el_errorf(EL_E_USAGE, "arena: size %llu bytes is too large",
+                         (unsigned long long)params->size);
+    return EL_OK;
+}
+
+el_status el_arena_init_buffer(el_arena **out, const el_arena_params *params, void *buf,
+                               size_t cap_bytes) {
+    if (!out) return el_errorf(EL_E_USAGE, "el_arena_init_buffer: out is NULL");
+    *out = NULL;
+    if (!params || !buf) return el_errorf(EL_E_USAGE, "el_arena_init_buffer: NULL argument");
+    if (params->memory != EL_MEMORY_HOST)
+        return el_errorf(EL_E_USAGE, "arena: a caller's buffer is host memory; memory '%s' "
+                         "needs el_arena_init", el_memory_name(params->memory));
+    if (params->flags & (EL_ARENA_LOCK | EL_ARENA_HUGEPAGES))
+        return el_errorf(EL_E_USAGE, "arena: EL_ARENA_LOCK and EL_ARENA_HUGEPAGES apply to the "
+                         "library's own mapping; lock or map the buffer before passing it");
+    uint64_t size = 0, need = 0, cap[EL_REGION_COUNT];
+    el_status s = arena_capacities(params, cap, &size);
+    if (s != EL_OK) return s;
+    if ((s = el_arena_buffer_bytes(params, &need)) != EL_OK) return s;
+    if ((uint64_t)cap_bytes < need)
+        return el_errorf(EL_E_NOFIT, "arena: the buffer holds %llu bytes (%.2f MiB) but an arena "
+                         "of %llu bytes needs %llu (the arena plus %u for alignment and its "
+                         "descriptor; el_arena_buffer_bytes); missing %llu bytes",
+                         (unsigned long long)cap_bytes, (double)cap_bytes / MIB,
+                         (unsigned long long)size, (unsigned long long)need,
+                         EL_ARENA_BUFFER_OVERHEAD, (unsigned long long)(need - cap_bytes));
+    /* Descriptor at the first 64-byte boundary, regions from the next 4 KiB boundary after
+     * it: at most 63 + sizeof(el_arena) + 4095 bytes before them, within the overhead. */
+    _Static_assert(sizeof(el_arena) + 64 + EL_ALIGN_IO <= EL_ARENA_BUFFER_OVERHEAD,
+                   "EL_ARENA_BUFFER_OVERHEAD too small for the descriptor");
+    uintptr_t at = ((uintptr_t)buf + 63) & ~(uintptr_t)63;
+    el_arena *a = (el_arena *)at;
+    memset(a, 0, sizeof *a);
+    uint8_t *p = (uint8_t *)(((at + sizeof *a) + EL_ALIGN_IO - 1) & ~(uintptr_t)(EL_ALIGN_IO - 1));
+    a->in_buffer = true;
+    a->memory = EL_MEMORY_HOST;
+    a->reserved = size;
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        a->region[r].base = p;
+        a->region[r].capacity = cap[r];
+        p += cap[r];
+    }
+    if (params->flags & EL_ARENA_PREFAULT) { /* one write per page: no fault later */
+        const uint64_t page = el_page_size();
+        volatile uint8_t *q = a->region[0].base;
+        for (uint64_t o = 0; o < size; o += page) q[o] = 0;
+        a->flags_got = EL_ARENA_PREFAULT;
+    }
+    *out = a;
+    return EL_OK;
+}
+
 void el_arena_deinit(el_arena *a) {
     if (!a) return;
+    if (a->in_buffer) return; /* the caller's memory, descriptor included */
     if (a->mapping) a->release(a->mapping, a->reserved);
     arena_release_gpu(a);
     free(a);

@@ -13,9 +13,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The exported API. Every declaration between EL_API_BEGIN and EL_API_END (this header
+ * and edgeload_session.h) is visible in libedgeload.so; the library is compiled with
+ * -fvisibility=hidden, so everything else stays internal. EL_API marks one declaration. */
+#if defined(__GNUC__) || defined(__clang__)
+#define EL_API __attribute__((visibility("default")))
+#define EL_API_BEGIN _Pragma("GCC visibility push(default)")
+#define EL_API_END _Pragma("GCC visibility pop")
+#else
+#define EL_API
+#define EL_API_BEGIN
+#define EL_API_END
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+EL_API_BEGIN
 
 #define EL_VERSION_STRING "0.1.0"
 
@@ -177,6 +191,46 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params);
 void el_arena_deinit(el_arena *a);
 void el_arena_stats_get(const el_arena *a, el_arena_stats *out);
 
+/* An arena in the caller's memory (a static array, a carve-out reserved at boot, memory
+ * mapped elsewhere): the regions and the arena's own descriptor are carved from buf, so
+ * nothing is allocated and el_arena_deinit releases nothing (buf must outlive the arena).
+ * Host memory only (EL_E_USAGE for CUDA memory and for EL_ARENA_LOCK/HUGEPAGES: lock or map
+ * the buffer yourself); EL_ARENA_PREFAULT writes every page once. buf needs no alignment;
+ * cap must be at least el_arena_buffer_bytes(params) (the size rounded up to 4 KiB plus
+ * EL_ARENA_BUFFER_OVERHEAD), else EL_E_NOFIT with both numbers. */
+#define EL_ARENA_BUFFER_OVERHEAD 8192u
+el_status el_arena_buffer_bytes(const el_arena_params *params, uint64_t *out);
+el_status el_arena_init_buffer(el_arena **out, const el_arena_params *params, void *buf,
+                               size_t cap);
+
+/* ---- storage: where the library's reads go ----------------------------------------- */
+
+/* Storage callbacks, SQLite-VFS style: once set, every file the library reads (model
+ * files, config.json, tokenizers, sharded indexes, .elimg images) is opened, read and
+ * closed through them, so a product can load from a raw partition, a network stream or
+ * memory. Names are the paths the library would open: the path given to el_model_open and
+ * the files it looks for next to it ("DIR/config.json", "DIR/tok512.bin"). There are no
+ * folders: open a Hugging Face folder's model as "DIR/model.safetensors". */
+typedef struct el_storage {
+    void *user; /* passed to every callback */
+    /* Opens name for reading: *handle (given back to read and close) and *size in bytes.
+     * Returns 0, or a positive errno value (ENOENT: no such name; the library also asks
+     * this to learn whether an optional file such as config.json exists). */
+    int (*open)(void *user, const char *name, void **handle, uint64_t *size);
+    /* Reads up to n bytes at offset off into buf: the count read (0 only at the end), or a
+     * negative errno value. Short reads are continued by the library. May be called from
+     * the loader's I/O thread. */
+    int64_t (*read)(void *user, void *handle, void *buf, size_t n, uint64_t off);
+    void (*close)(void *user, void *handle); /* optional */
+} el_storage;
+
+/* Routes the library's reads through *s (copied; s->user must stay valid), or back to the
+ * file system when s is NULL. Process-wide, like a registered VFS: set it before opening
+ * models, never while one is open or loading. EL_E_USAGE if open or read is NULL. While
+ * callbacks are set, O_DIRECT loads (el_load_params.direct_io) are refused with
+ * EL_E_UNSUPPORTED: direct I/O needs a file descriptor. */
+el_status el_storage_set(const el_storage *s);
+
 /* ---- models ------------------------------------------------------------------------ */
 
 #define EL_MAX_DIMS 8
@@ -292,6 +346,7 @@ el_status el_mem_report_get(el_mem_report *out);
 
 #include "edgeload_session.h"
 
+EL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -15,11 +15,13 @@
 #define EL_CONFIG_MAX (16u * 1024u * 1024u) /* bytes of config.json accepted */
 
 static bool is_dir(const char *p) {
+    if (el_storage_active()) return false; /* storage callbacks have no folders */
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static bool is_file(const char *p) {
+    if (el_storage_active()) return el_storage_exists(p);
     struct stat st;
     return stat(p, &st) == 0 && !S_ISDIR(st.st_mode);
 }
@@ -319,6 +321,7 @@ bool el_model_side_file(const el_model *m, const char *name, char *path, size_t 
     el_path_dir(m->files[0].path, dir, sizeof dir);
     int k = snprintf(path, cap, "%s/%s", dir, name);
     if (k < 0 || (size_t)k >= cap) return false;
+    if (el_storage_active()) return el_storage_exists(path);
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

@@ -43,6 +43,68 @@ void el_platform_set(const el_platform_methods *m) {
     atomic_store_explicit(&g_methods, &g_custom, memory_order_release);
 }
 
+/* ---- storage callbacks (el_storage_set): a methods table over the caller's functions --- */
+
+static el_storage g_storage;
+
+static el_status storage_open(el_file *f, const char *path, unsigned flags) {
+    if (flags & EL_FILE_DIRECT)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: direct I/O needs a file descriptor and reads "
+                         "go through storage callbacks (el_storage_set); load without "
+                         "--direct", path);
+    void *h = NULL;
+    uint64_t size = 0;
+    int e = g_storage.open(g_storage.user, path, &h, &size);
+    if (e != 0)
+        return el_errorf(EL_E_IO, "%s: %s (storage callbacks)", path,
+                         e > 0 ? strerror(e) : "open failed");
+    f->fd = EL_FILE_FD_CALLBACKS;
+    f->handle = h;
+    f->size = size;
+    return EL_OK;
+}
+
+static int64_t storage_pread(el_file *f, void *buf, size_t n, uint64_t off) {
+    return g_storage.read(g_storage.user, f->handle, buf, n, off);
+}
+
+static void storage_close(el_file *f) {
+    if (g_storage.close) g_storage.close(g_storage.user, f->handle);
+    f->handle = NULL;
+}
+
+static const el_platform_methods k_storage_methods = {
+    .name = "storage callbacks", .x_open = storage_open, .x_pread = storage_pread,
+    .x_close = storage_close};
+
+el_status el_storage_set(const el_storage *s) {
+    if (!s) {
+        el_platform_set(NULL);
+        memset(&g_storage, 0, sizeof g_storage);
+        return EL_OK;
+    }
+    if (!s->open || !s->read)
+        return el_errorf(EL_E_USAGE, "el_storage_set: open and read callbacks are required");
+    g_storage = *s;
+    el_platform_set(&k_storage_methods);
+    return EL_OK;
+}
+
+bool el_storage_active(void) { return el_platform_get()->x_open == storage_open; }
+
+bool el_storage_exists(const char *name) {
+    void *h = NULL;
+    uint64_t size = 0;
+    if (!el_storage_active()) return false;
+    int e = g_storage.open(g_storage.user, name, &h, &size);
+    if (e != 0) {
+        errno = e > 0 ? e : EIO; /* for the caller's "not found" message */
+        return false;
+    }
+    if (g_storage.close) g_storage.close(g_storage.user, h);
+    return true;
+}
+
 double el_now(void) { return el_platform_get()->x_now(); }
 
 /* ---- I/O accounting ----------------------------------------------------------------- */

@@ -53,7 +53,10 @@ typedef struct el_file {
     bool is_blockdev;
     bool direct;       /* opened with O_DIRECT */
     char path[1024];   /* for messages; truncated if longer */
+    void *handle;      /* el_storage callbacks: their handle (fd is EL_FILE_FD_CALLBACKS) */
 } el_file;
+
+#define EL_FILE_FD_CALLBACKS 0x7fffffff /* fd of a file opened through el_storage */
 
 /* The per-platform methods. A read may be short or fail with EINTR; the wrappers loop. */
 typedef struct el_platform_methods {
@@ -78,6 +81,10 @@ el_status el_file_open(el_file *f, const char *path, unsigned flags);
  * bytes: EL_E_INVALID ("truncated"); a read error: EL_E_IO. Messages name the file. */
 el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off);
 void el_file_close(el_file *f); /* safe on a closed or zeroed-then-closed file */
+/* True while el_storage_set callbacks are routing reads; then el_storage_exists(name) says
+ * whether the storage has name (file-system probes such as stat are meaningless). */
+bool el_storage_active(void);
+bool el_storage_exists(const char *name);
 /* Drops the file's pages from the page cache (posix_fadvise DONTNEED); for benchmarks. */
 void el_file_drop_cache(el_file *f);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh - builds edgeload and runs every check CI runs:
-#   1. Release build, warnings as errors, full ctest suite;
+#   1. Release build, warnings as errors, full ctest suite; then the install (install_step);
 #   2. the CUDA emulator build (-DEL_CUDA_SIM=ON, tests/cudasim: the CUDA kernels and runtime
 #      calls run on the CPU): Release -Werror, full ctest suite (the `cuda` tests run there,
 #      and the CPU paths pass in a CUDA-enabled build); then its `cuda` tests under
@@ -123,6 +123,28 @@ cudasim_step() {
   echo "test.sh: CUDA emulator steps took $(( $(date +%s) - c0 )) s"
 }
 
+# The installed package as a consumer sees it (scripts/test_install.sh, ~20 s on the step 1
+# build): cmake --install to build/stage, libedgeload.so's exports, examples/ built with
+# find_package and pkg-config and run on assets/stories260K, --board from the install;
+# the Python binding's tests against it (scripts/test_python.sh: a venv in build/ with
+# pytest from PyPI); then the .debs (scripts/test_deb.sh).
+install_step() {
+  step "install to a staging prefix; examples/ and the Python binding against it"
+  scripts/test_install.sh build
+  scripts/test_python.sh build
+  if [[ -x scripts/test_deb.sh ]]; then
+    step "Debian packages: build, install into a throwaway root, run"
+    scripts/test_deb.sh build
+  fi
+}
+# The arm64 .debs from step 4's cross build, run under qemu (after arm64_step).
+arm64_deb_step() {
+  if [[ -x scripts/test_deb.sh && -x build-arm64/edgeload ]]; then
+    step "Debian packages for arm64 from the cross build"
+    scripts/test_deb.sh build build-arm64
+  fi
+}
+
 if [[ "$mode" == "--arm64" ]]; then
   arm64_step
   exit 0
@@ -144,6 +166,7 @@ step "release build (-Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEL_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+install_step
 
 if [[ "$mode" == "--quick" ]]; then exit 0; fi
 
@@ -158,6 +181,7 @@ cmake --build build-asan -j"$jobs"
    ctest --output-on-failure -j"$jobs")
 
 arm64_step
+arm64_deb_step
 
 if [[ -x scripts/ci_gates.sh ]]; then
   step "quality gates"

@@ -113,6 +113,7 @@ static bool sibling(const char *path, const char *name, char *buf, size_t cap) {
 }
 
 static bool file_exists(const char *path) {
+    if (el_storage_active()) return el_storage_exists(path);
     return access(path, F_OK) == 0;
 }
 
