@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """fixtures_gguf.py - builds the GGUF fixtures in tests/fixtures/gguf/ (developer-run).
 
-    /work/venv-fixtures/bin/python scripts/fixtures_gguf.py
+    .venv-fixtures/bin/python scripts/fixtures_gguf.py
 (any venv with the `gguf` package (the GGUFWriter/GGUFReader of llama.cpp's gguf-py), numpy and
 safetensors). CI never runs this: its outputs are committed.
 
@@ -23,7 +23,7 @@ safetensors). CI never runs this: its outputs are committed.
                       as above but with SmolLM2's pre-tokenizer (Digits(individual_digits), then
                       ByteLevel) and without a token for byte 0x04 (SmolLM2's vocabulary lacks
                       a few bytes too); tok_smollm_cases.json as gpt2tok_cases.json.
-  meta_all.gguf       architecture "qwen2" (not runnable: tests the refusal), one metadata entry of
+  meta_all.gguf       architecture "mamba" (not runnable: tests the refusal), one metadata entry of
                       each of the 13 value types, empty / unicode strings, arrays of every element
                       type (the writer refuses empty arrays), nested arrays (2 and 3 deep), general.alignment 64, and tiny tensors of
                       F32, F16, BF16, I32, Q8_0, Q4_1 and Q4_K (raw blocks) with 1..4 dimensions.
@@ -127,7 +127,7 @@ WRITTEN = {}  # key -> the value handed to the writer (nested arrays as nested l
 
 
 def meta_all(path):
-    w = gguf.GGUFWriter(path, "qwen2")
+    w = gguf.GGUFWriter(path, "mamba")
     w.add_custom_alignment(64)  # general.alignment (u32)
 
     def put(key, value, vt, sub=None):

@@ -439,7 +439,8 @@ static void test_cli(void) {
     free(bytes);
     snprintf(args, sizeof args, "plan '%s/tests/fixtures/gguf/meta_all.gguf'", EL_SOURCE_DIR);
     EL_CHECK(el_test_run_cli(args, &out, &err) == 2);
-    EL_CHECK(err && strstr(err, "architecture 'qwen2' is not supported yet (supported: llama)"));
+    EL_CHECK(err && strstr(err, "architecture 'mamba' is not supported yet (supported: llama, "
+                                "qwen2, gemma3)"));
     free(out), free(err);
 }
 
