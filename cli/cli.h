@@ -92,6 +92,10 @@ int el_cmd_inspect(int argc, char **argv);
 int el_cmd_plan(int argc, char **argv);
 int el_cmd_load(int argc, char **argv);
 int el_cmd_generate(int argc, char **argv);
+int el_cmd_chat(int argc, char **argv);
+/* Parses option opt's value v as a number in [lo, hi] into *out: 0, or the usage exit code
+ * (1) after printing why. */
+int el_cli_parse_num(const char *opt, const char *v, double lo, double hi, double *out);
 int el_cmd_tokenize(int argc, char **argv);
 int el_cmd_embed(int argc, char **argv);    /* cli/cmd_bert.c */
 int el_cmd_classify(int argc, char **argv); /* cli/cmd_bert.c */

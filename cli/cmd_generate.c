@@ -108,15 +108,6 @@ static bool on_token(void *user, int32_t id, const char *piece, size_t len) {
     return true;
 }
 
-static int parse_num(const char *opt, const char *v, double lo, double hi, double *out) {
-    char *end;
-    if (!v) return el_cli_usage("%s needs a value", opt);
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo && x <= hi))
-        return el_cli_usage("%s %s: expected a number in [%g, %g]", opt, v, lo, hi);
-    *out = x;
-    return 0;
-}
 
 int el_cmd_generate(int argc, char **argv) {
     el_cli_opts o;
@@ -138,17 +129,17 @@ int el_cmd_generate(int argc, char **argv) {
             if (!v) return el_cli_usage("%s needs a value", a);
             prompt = v;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--steps")) {
-            rc = parse_num(a, v, 0, 1e9, &steps);
+            rc = el_cli_parse_num(a, v, 0, 1e9, &steps);
         } else if (!strcmp(a, "--temp")) {
-            rc = parse_num(a, v, 0, 100, &temp);
+            rc = el_cli_parse_num(a, v, 0, 100, &temp);
         } else if (!strcmp(a, "--top-k")) {
-            rc = parse_num(a, v, 0, 1e9, &top_k);
+            rc = el_cli_parse_num(a, v, 0, 1e9, &top_k);
         } else if (!strcmp(a, "--top-p")) {
-            rc = parse_num(a, v, 0, 1, &top_p);
+            rc = el_cli_parse_num(a, v, 0, 1, &top_p);
         } else if (!strcmp(a, "--seed")) {
-            rc = parse_num(a, v, 0, 1.8e19, &seed);
+            rc = el_cli_parse_num(a, v, 0, 1.8e19, &seed);
         } else if (!strcmp(a, "--threads")) {
-            rc = parse_num(a, v, 0, 64, &threads);
+            rc = el_cli_parse_num(a, v, 0, 64, &threads);
         } else if (a[0] == '-' && a[1]) {
             return el_cli_usage("generate: unknown option %s", a);
         } else {

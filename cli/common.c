@@ -365,3 +365,13 @@ void el_cli_json_string(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+int el_cli_parse_num(const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end;
+    if (!v) return el_cli_usage("%s needs a value", opt);
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi))
+        return el_cli_usage("%s %s: expected a number in [%g, %g]", opt, v, lo, hi);
+    *out = x;
+    return 0;
+}

@@ -17,6 +17,7 @@ static const el_cmd k_cmds[] = {
     {"plan", el_cmd_plan, "show the memory plan; exit 3 if it does not fit --arena"},
     {"load", el_cmd_load, "load the weights into the arena and report memory and speed"},
     {"generate", el_cmd_generate, "generate text from a prompt (streams to stdout)"},
+    {"chat", el_cmd_chat, "chat with an instruct model through its chat template"},
     {"tokenize", el_cmd_tokenize, "print the token ids of a text"},
     {"embed", el_cmd_embed, "sentence embeddings from an encoder (BERT)"},
     {"classify", el_cmd_classify, "classify texts with an encoder's classification head"},

@@ -141,6 +141,27 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
                       const el_sampler_params *sp, el_token_fn on_token, void *user,
                       el_gen_stats *stats);
 
+/* Whether el_generate prepends BOS to the prompt (default true; families that never do, as
+ * GPT-2, ignore it). A prompt rendered from a chat template carries its own special tokens
+ * (transformers tokenizes it with add_special_tokens=False): turn BOS off for it. */
+void el_session_set_prompt_bos(el_session *s, bool add_bos);
+
+/* ---- chat ---------------------------------------------------------------------------- */
+
+/* True if the model came with a chat template (tokenizer_config.json / chat_template.jinja
+ * next to it, or GGUF tokenizer.chat_template). */
+bool el_model_has_chat_template(const el_model *m);
+/* Renders a conversation, a JSON array of message objects ([{"role": "user", "content":
+ * "hi"}, ...]; every key reaches the template), with the model's chat template as
+ * transformers' apply_chat_template(tokenize=False) does, into out (capacity cap,
+ * NUL-terminated; *n bytes without it). work (work_cap >= 64 KiB, 1 MiB renders every
+ * template tested) is scratch; nothing is allocated. EL_E_UNSUPPORTED if the model has no
+ * template or the template uses syntax outside the subset (docs/CHAT.md); EL_E_INVALID if
+ * it raises (role alternation, ...) or the JSON is bad; EL_E_NOFIT if out is too small. */
+el_status el_chat_format(const el_model *m, const char *messages_json, size_t len,
+                         bool add_generation_prompt, void *work, size_t work_cap, char *out,
+                         size_t cap, size_t *n);
+
 /* ---- encoders (BERT): hidden states, embeddings, classification -------------------- */
 
 /* The walk: el_model_open -> el_plan_make (ctx = tokens per sequence, batch = sequences per

@@ -80,6 +80,9 @@ struct el_model {
     /* Opened from an .elimg image (loader/image.h): then format is the source's format
      * (families key on it) and el_model_format() says "elimg". NULL otherwise. */
     struct el_image *image;
+    /* The chat template and the special tokens it reads (models/chat.c, open time), NULL
+     * when the model has none. */
+    struct el_chat_config *chat;
     /* Opened from a GGUF file (loader/formats/gguf.h): its parsed header. NULL otherwise. */
     struct el_gguf *gguf;
 };

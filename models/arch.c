@@ -317,7 +317,7 @@ el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_l
         .detect = el_decoder_detect,                                                           \
         .plan = el_decoder_plan,                                                               \
         .open = el_decoder_open,                                                               \
-        .close = el_family_tok_close,                                                          \
+        .close = el_decoder_close,                                                             \
         .session_init = el_decoder_session_init,                                               \
         .forward = el_decoder_forward,                                                         \
         .tokenizer = el_family_tok_get,                                                        \

@@ -106,6 +106,10 @@ bool el_decoder_detect(const el_family *f, const el_model *m);
 el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
                           uint64_t *act_bytes, uint64_t *scratch_bytes);
 el_status el_decoder_open(el_model *m);
+void el_decoder_close(el_model *m);
+/* The model's chat template into m->chat (models/chat.c; open time, may malloc). */
+el_status el_model_chat_open(el_model *m);
+void el_model_chat_close(el_model *m);
 el_status el_decoder_session_init(el_session *s);
 el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool want_logits);
 

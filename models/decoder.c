@@ -403,7 +403,21 @@ el_status el_decoder_open(el_model *m) {
     }
     char what[160];
     el_arch_name(what, sizeof what, a->tok_what, m->config.vocab_size);
-    return el_family_tok_open(m, np, n, what);
+    el_status s = el_family_tok_open(m, np, n, what);
+    return s == EL_OK ? el_model_chat_open(m) : s;
+}
+
+void el_decoder_close(el_model *m) {
+    el_model_chat_close(m);
+    el_family_tok_close(m);
+}
+
+/* Adds id to the session's stop ids (once, while there is room). */
+static void add_stop(el_session *s, int32_t id) {
+    if (id < 0 || (uint32_t)id >= s->vocab) return;
+    for (uint32_t i = 0; i < s->n_stop; i++)
+        if (s->stop[i] == id) return;
+    if (s->n_stop < EL_SESSION_MAX_STOP) s->stop[s->n_stop++] = id;
 }
 
 el_status el_decoder_session_init(el_session *s) {
@@ -444,11 +458,20 @@ el_status el_decoder_session_init(el_session *s) {
     int32_t bos = -1, eos = -1;
     el_token_special(m, &bos, &eos);
     if (m->config.eos_token_id >= 0 && m->config.eos_token_id < (int64_t)c.vocab)
-        s->stop[s->n_stop++] = (int32_t)m->config.eos_token_id;
-    if (eos >= 0 && eos < (int32_t)c.vocab && (s->n_stop == 0 || eos != s->stop[0]))
-        s->stop[s->n_stop++] = eos;
+        add_stop(s, (int32_t)m->config.eos_token_id);
+    add_stop(s, eos);
     /* llama2.c's data separates stories with BOS and has no EOS: BOS ends a text. */
-    if (!strcmp(m->format, "llama2c") && bos >= 0) s->stop[s->n_stop++] = bos;
+    if (!strcmp(m->format, "llama2c")) add_stop(s, bos);
+    /* End-of-turn tokens of the chat formats (as llama.cpp's end-of-generation set): a
+     * text the tokenizer makes one token of ends generation too. */
+    static const char *const eot[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>",
+                                      "<end_of_turn>", "<|end|>", "<|endoftext|>"};
+    for (size_t i = 0; i < sizeof eot / sizeof eot[0]; i++) {
+        int32_t ids[4];
+        size_t n = 0;
+        if (el_tokenize(m, eot[i], strlen(eot[i]), false, ids, 4, &n) == EL_OK && n == 1)
+            add_stop(s, ids[0]);
+    }
     return EL_OK;
 }
 

@@ -316,6 +316,9 @@ uint32_t el_session_vocab(const el_session *s) { return s->vocab; }
 uint32_t el_session_pos(const el_session *s) { return s->pos; }
 unsigned el_session_threads(const el_session *s) { return s->pool->n_threads; }
 void el_session_reset(el_session *s) { s->pos = 0; }
+void el_session_set_prompt_bos(el_session *s, bool add_bos) {
+    if (s) s->no_prompt_bos = !add_bos;
+}
 
 el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const float **logits) {
     if (!s || !ids || n == 0 || !logits)
@@ -400,8 +403,8 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     el_status rc = model_tokenizer(s->model, &tok);
     if (rc != EL_OK) return rc;
     size_t len = strlen(prompt), n = 0;
-    rc = el_tokenizer_encode(tok, prompt, len, !s->family->prompt_without_bos, s->ids,
-                             s->ids_cap, &n);
+    rc = el_tokenizer_encode(tok, prompt, len, !s->family->prompt_without_bos && !s->no_prompt_bos,
+                             s->ids, s->ids_cap, &n);
     if (rc == EL_E_NOFIT)
         return el_errorf(EL_E_TOOLONG, "the prompt (%zu bytes) is too long: it needs up to %zu "
                          "tokens and the context is %u tokens (--ctx)", len, n, s->ctx);

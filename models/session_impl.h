@@ -56,7 +56,7 @@ float el_sampler_rand(el_sampler *s);
 
 /* ---- the session ------------------------------------------------------------------------ */
 
-#define EL_SESSION_MAX_STOP 4
+#define EL_SESSION_MAX_STOP 8
 #define EL_PREFILL_CHUNK_MAX 64u   /* prompt tokens per forward pass (the plan's scratch) */
 #define EL_SESSION_IDS_PER_CTX 8u  /* prompt id buffer: 8 * ctx (the encoder's working space) */
 
@@ -85,6 +85,7 @@ struct el_session {
     size_t ids_cap;
     el_prob_index *cand;         /* [vocab] sampler space, in scratch */
     el_sampler sampler;
+    bool no_prompt_bos;          /* el_session_set_prompt_bos(false) */
 };
 
 /* Scratch bytes the generic part of a session takes for a model of vocab tokens at ctx
