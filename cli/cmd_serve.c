@@ -49,7 +49,9 @@ static const char k_help[] =
     "                      [--board NAME] [--tokenizer FILE]\n"
     "Loads MODEL once, then answers one JSON request per line until EOF or SIGTERM/SIGINT:\n"
     "  {\"id\":1,\"prompt\":\"Once upon a time\",\"max_tokens\":32}   (optional: \"temperature\"\n"
-    "  (default 0 = greedy), \"top_k\", \"top_p\", \"seed\"; {\"cmd\":\"stats\"} reports memory)\n"
+    "  (default 0 = greedy), \"top_k\", \"top_p\", \"seed\"; {\"cmd\":\"stats\"} reports memory);\n"
+    "  or \"messages\":[{\"role\":\"user\",\"content\":\"..\"}] instead of \"prompt\": rendered with\n"
+    "  the model's chat template, ending at its end-of-turn token\n"
     "Replies, one JSON object per line: {\"id\":..,\"token\":\"..\",\"token_id\":N} per token, then\n"
     "{\"id\":..,\"done\":true,...} with timings, or {\"id\":..,\"error\":\"..\"}. See docs/SERVE.md.\n"
     "  --socket PATH      listen on a Unix socket instead of stdin/stdout\n"
@@ -227,6 +229,12 @@ typedef struct server {
 } server;
 
 static int32_t g_prompt_ids[EL_SERVE_LINE_MAX + 2]; /* the prompt-length check (len + 2) */
+/* "messages" requests: the conversation as JSON text, the template's scratch and the
+ * rendered prompt (static: nothing allocated per request beyond cJSON's tree). */
+#define EL_SERVE_CHAT_WORK (1u << 20)
+static char g_chat_json[EL_SERVE_LINE_MAX + 64];
+static char g_chat_work[EL_SERVE_CHAT_WORK];
+static char g_chat_prompt[2 * EL_SERVE_LINE_MAX];
 
 static void reply_start(server *sv) {
     out_raw(&sv->out, "{", 1);
@@ -290,11 +298,11 @@ static bool on_token(void *user, int32_t id, const char *piece, size_t len) {
 /* ---- one request ----------------------------------------------------------------------- */
 
 enum { F_ID = 1, F_PROMPT = 2, F_MAX = 4, F_TEMP = 8, F_TOPK = 16, F_TOPP = 32, F_SEED = 64,
-       F_CMD = 128 };
+       F_CMD = 128, F_MSGS = 256 };
 
 static unsigned field_bit(const char *k) {
     static const char *const names[] = {"id", "prompt", "max_tokens", "temperature",
-                                        "top_k", "top_p", "seed", "cmd"};
+                                        "top_k", "top_p", "seed", "cmd", "messages"};
     for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(k, names[i])) return 1u << i;
     return 0;
@@ -364,7 +372,7 @@ static bool get_num(server *sv, const cJSON *it, const char *name, double lo, do
 
 static int handle_request(server *sv, const cJSON *root) {
     uint32_t ctx = el_session_ctx(sv->s);
-    const cJSON *f[8] = {0};
+    const cJSON *f[9] = {0};
     unsigned seen = 0;
     const cJSON *it;
     /* The id first, so that every later error carries it. */
@@ -375,8 +383,8 @@ static int handle_request(server *sv, const cJSON *root) {
         if (!bit) {
             char name[80];
             el_json_printable(it->string, strlen(it->string), name, sizeof name);
-            return reply_error(sv, "unknown field \"%s\" (known: id, prompt, max_tokens, "
-                               "temperature, top_k, top_p, seed, cmd)", name);
+            return reply_error(sv, "unknown field \"%s\" (known: id, prompt, messages, "
+                               "max_tokens, temperature, top_k, top_p, seed, cmd)", name);
         }
         if (seen & bit) return reply_error(sv, "field \"%s\" appears twice", it->string);
         seen |= bit;
@@ -390,16 +398,40 @@ static int handle_request(server *sv, const cJSON *root) {
         return reply_stats(sv);
     }
     if (!(seen & F_ID)) return reply_error(sv, "missing field \"id\"");
-    if (!(seen & F_PROMPT)) return reply_error(sv, "missing field \"prompt\"");
+    if ((seen & F_PROMPT) && (seen & F_MSGS))
+        return reply_error(sv, "give \"prompt\" or \"messages\", not both");
+    if (!(seen & (F_PROMPT | F_MSGS)))
+        return reply_error(sv, "missing field \"prompt\" (or \"messages\")");
     if (!(seen & F_MAX)) return reply_error(sv, "missing field \"max_tokens\"");
-    const cJSON *prompt = f[1];
-    if (!cJSON_IsString(prompt)) {
-        char got[64];
-        return reply_error(sv, "\"prompt\" must be a string, got %s",
-                           el_json_describe(prompt, got, sizeof got));
+    const char *text = NULL;
+    bool chat = (seen & F_MSGS) != 0;
+    if (chat) {
+        /* A conversation: rendered with the model's chat template; the template writes
+         * the special tokens, so no BOS is added (as transformers' add_special_tokens). */
+        if (!cJSON_IsArray(f[8])) {
+            char got[64];
+            return reply_error(sv, "\"messages\" must be a list of messages, got %s",
+                               el_json_describe(f[8], got, sizeof got));
+        }
+        if (!cJSON_PrintPreallocated((cJSON *)f[8], g_chat_json, (int)sizeof g_chat_json, 0))
+            return reply_error(sv, "\"messages\" is too long");
+        size_t n = 0;
+        el_status cs = el_chat_format(sv->L->model, g_chat_json, strlen(g_chat_json), true,
+                                      g_chat_work, sizeof g_chat_work, g_chat_prompt,
+                                      sizeof g_chat_prompt, &n);
+        if (cs != EL_OK) return reply_error(sv, "%s", el_last_error());
+        text = g_chat_prompt;
+    } else {
+        const cJSON *prompt = f[1];
+        if (!cJSON_IsString(prompt)) {
+            char got[64];
+            return reply_error(sv, "\"prompt\" must be a string, got %s",
+                               el_json_describe(prompt, got, sizeof got));
+        }
+        text = prompt->valuestring;
     }
-    size_t plen = strlen(prompt->valuestring);
-    size_t bad = el_utf8_check(prompt->valuestring, plen);
+    size_t plen = strlen(text);
+    size_t bad = el_utf8_check(text, plen);
     if (bad != plen) return reply_error(sv, "\"prompt\" is not valid UTF-8 (at byte %zu)", bad);
     double max_tokens = 0, temp = 0, top_k = 0, top_p = 0.9, seed = 0;
     if (!get_num(sv, f[2], "max_tokens", 1, ctx, true, &max_tokens) ||
@@ -417,7 +449,7 @@ static int handle_request(server *sv, const cJSON *root) {
                            EL_SERVE_PROMPT_PER_CTX, ctx);
     /* The prompt's length in tokens, to say what does not fit in this protocol's words. */
     size_t n_prompt = 0;
-    el_status st = el_tokenize(sv->L->model, prompt->valuestring, plen, true, g_prompt_ids,
+    el_status st = el_tokenize(sv->L->model, text, plen, !chat, g_prompt_ids,
                                sizeof g_prompt_ids / sizeof g_prompt_ids[0], &n_prompt);
     if (st != EL_OK) return reply_error(sv, "%s", el_last_error());
     if (n_prompt > ctx)
@@ -438,7 +470,9 @@ static int handle_request(server *sv, const cJSON *root) {
     sv->cancelled = false;
     el_session_reset(sv->s);
     el_gen_stats gs;
-    st = el_generate(sv->s, prompt->valuestring, (uint32_t)max_tokens, &sp, on_token, sv, &gs);
+    el_session_set_prompt_bos(sv->s, !chat);
+    st = el_generate(sv->s, text, (uint32_t)max_tokens, &sp, on_token, sv, &gs);
+    el_session_set_prompt_bos(sv->s, true);
     sv->tokens += sv->n_tokens;
     if (sv->out.failed) return 0;
     /* A failed launch or a faulted kernel leaves the CUDA context unusable: every later

@@ -116,6 +116,26 @@ int main(void) {
     cJSON_Delete(j);
     free(out), free(err);
 
+    /* serve: a "messages" request answers with the same tokens. */
+    const char *req = el_test_path("req.jsonl");
+    char line[700];
+    snprintf(line, sizeof line, "{\"id\":7,\"messages\":%s,\"max_tokens\":8}\n"
+             "{\"id\":8,\"messages\":[],\"max_tokens\":8,\"prompt\":\"x\"}\n", conv);
+    EL_CHECK(el_test_write_file(req, line, strlen(line)));
+    char args[1600];
+    snprintf(args, sizeof args, "--version >/dev/null; { ${EL_CLI:-%s/edgeload} serve '%s' < "
+             "'%s'; }", EL_BINARY_DIR, dir, req);
+    EL_CHECK(el_test_run_cli(args, &out, &err) == 0);
+    size_t k = 0;
+    bool match = true;
+    for (const char *q = out ? strstr(out, "\"token_id\":") : NULL; q;
+         q = strstr(q + 1, "\"token_id\":"), k++)
+        match = match && k < n && atoi(q + 11) == want[k];
+    fprintf(stderr, "   serve \"messages\": %zu tokens, %s\n", k, match ? "the same" : "DIFFERENT");
+    EL_CHECK(match && k == n);
+    EL_CHECK(out && strstr(out, "\"id\":8,\"error\":\"give \\\"prompt\\\" or \\\"messages\\\", not both"));
+    free(out), free(err);
+
     /* {"messages": [...]} is the same conversation. */
     char wrapped[512];
     snprintf(wrapped, sizeof wrapped, "{\"messages\": %s}", conv);
