@@ -96,6 +96,15 @@ int el_cmd_chat(int argc, char **argv);
 /* Parses option opt's value v as a number in [lo, hi] into *out: 0, or the usage exit code
  * (1) after printing why. */
 int el_cli_parse_num(const char *opt, const char *v, double lo, double hi, double *out);
+/* The sampling and length options generate and chat share. */
+typedef struct el_cli_gen {
+    double steps, temp, top_k, top_p, seed, threads; /* seed < 0: from the clock */
+} el_cli_gen;
+/* Option a with value v if it is one of -n/--steps, --temp, --top-k, --top-p, --seed,
+ * --threads: 0 (value consumed) or the usage exit code; -1 if a is none of them. */
+int el_cli_parse_gen(const char *a, const char *v, el_cli_gen *g);
+/* Checks the whole-number options and fills *sp: 0, or the usage exit code. */
+int el_cli_gen_finish(const el_cli_gen *g, el_sampler_params *sp);
 int el_cmd_tokenize(int argc, char **argv);
 int el_cmd_embed(int argc, char **argv);    /* cli/cmd_bert.c */
 int el_cmd_classify(int argc, char **argv); /* cli/cmd_bert.c */

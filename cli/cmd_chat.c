@@ -195,7 +195,7 @@ int el_cmd_chat(int argc, char **argv) {
     el_cli_opts o;
     el_cli_opts_init(&o);
     const char *system = NULL;
-    double steps = 512, temp = 0.7, top_k = 0, top_p = 0.9, seed = -1, threads = 0;
+    el_cli_gen gp = {512, 0.7, 0, 0.9, -1, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -206,26 +206,15 @@ int el_cmd_chat(int argc, char **argv) {
         int r = el_cli_parse_common(argc, argv, &i, &o);
         if (r < 0) return 1;
         if (r > 0) continue;
-        int rc = 0;
-        if (!strcmp(a, "-n") || !strcmp(a, "--steps")) {
-            rc = el_cli_parse_num(a, v, 1, 1e9, &steps);
-        } else if (!strcmp(a, "--temp")) {
-            rc = el_cli_parse_num(a, v, 0, 100, &temp);
-        } else if (!strcmp(a, "--top-k")) {
-            rc = el_cli_parse_num(a, v, 0, 1e9, &top_k);
-        } else if (!strcmp(a, "--top-p")) {
-            rc = el_cli_parse_num(a, v, 0, 1, &top_p);
-        } else if (!strcmp(a, "--seed")) {
-            rc = el_cli_parse_num(a, v, 0, 1.8e19, &seed);
-        } else if (!strcmp(a, "--threads")) {
-            rc = el_cli_parse_num(a, v, 0, 64, &threads);
-        } else if (!strcmp(a, "--system")) {
+        int rc = el_cli_parse_gen(a, v, &gp);
+        if (rc < 0 && !strcmp(a, "--system")) {
             if (!v) return el_cli_usage("%s needs a value", a);
             if (system) return el_cli_usage("--system given twice");
             system = v;
-        } else if (a[0] == '-' && a[1]) {
+            rc = 0;
+        } else if (rc < 0 && a[0] == '-' && a[1]) {
             return el_cli_usage("chat: unknown option %s", a);
-        } else {
+        } else if (rc < 0) {
             if (o.model) return el_cli_usage("chat: one MODEL only (got %s and %s)", o.model, a);
             o.model = a;
             continue;
@@ -234,16 +223,11 @@ int el_cmd_chat(int argc, char **argv) {
         i++;
     }
     if (!o.model) return el_cli_usage("chat MODEL: missing MODEL");
-    if (steps != (double)(uint32_t)steps || top_k != (double)(uint32_t)top_k ||
-        threads != (double)(unsigned)threads)
-        return el_cli_usage("-n, --top-k and --threads take whole numbers");
+    if (gp.steps < 1) return el_cli_usage("chat: -n must be at least 1");
     o.runs = true;
     el_sampler_params sp;
-    el_sampler_params_default(&sp);
-    sp.temperature = (float)temp;
-    sp.top_k = (uint32_t)top_k;
-    sp.top_p = (float)top_p;
-    sp.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)time(NULL);
+    if (el_cli_gen_finish(&gp, &sp)) return 1;
+    const double steps = gp.steps, threads = gp.threads;
 
     chat_buf b;
     memset(&b, 0, sizeof b);

@@ -113,7 +113,7 @@ int el_cmd_generate(int argc, char **argv) {
     el_cli_opts o;
     el_cli_opts_init(&o);
     const char *prompt = "";
-    double steps = 256, temp = 1.0, top_k = 0, top_p = 0.9, seed = -1, threads = 0;
+    el_cli_gen gp = {256, 1.0, 0, 0.9, -1, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -124,25 +124,14 @@ int el_cmd_generate(int argc, char **argv) {
         int r = el_cli_parse_common(argc, argv, &i, &o);
         if (r < 0) return 1;
         if (r > 0) continue;
-        int rc = 0;
-        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+        int rc = el_cli_parse_gen(a, v, &gp);
+        if (rc < 0 && (!strcmp(a, "-p") || !strcmp(a, "--prompt"))) {
             if (!v) return el_cli_usage("%s needs a value", a);
             prompt = v;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--steps")) {
-            rc = el_cli_parse_num(a, v, 0, 1e9, &steps);
-        } else if (!strcmp(a, "--temp")) {
-            rc = el_cli_parse_num(a, v, 0, 100, &temp);
-        } else if (!strcmp(a, "--top-k")) {
-            rc = el_cli_parse_num(a, v, 0, 1e9, &top_k);
-        } else if (!strcmp(a, "--top-p")) {
-            rc = el_cli_parse_num(a, v, 0, 1, &top_p);
-        } else if (!strcmp(a, "--seed")) {
-            rc = el_cli_parse_num(a, v, 0, 1.8e19, &seed);
-        } else if (!strcmp(a, "--threads")) {
-            rc = el_cli_parse_num(a, v, 0, 64, &threads);
-        } else if (a[0] == '-' && a[1]) {
+            rc = 0;
+        } else if (rc < 0 && a[0] == '-' && a[1]) {
             return el_cli_usage("generate: unknown option %s", a);
-        } else {
+        } else if (rc < 0) {
             if (o.model)
                 return el_cli_usage("generate: one MODEL only (got %s and %s)", o.model, a);
             o.model = a;
@@ -152,16 +141,10 @@ int el_cmd_generate(int argc, char **argv) {
         i++; /* consumed the value */
     }
     if (!o.model) return el_cli_usage("generate MODEL: missing MODEL");
-    if (steps != (double)(uint32_t)steps || top_k != (double)(uint32_t)top_k ||
-        threads != (double)(unsigned)threads)
-        return el_cli_usage("-n, --top-k and --threads take whole numbers");
     o.runs = true;
     el_sampler_params sp;
-    el_sampler_params_default(&sp);
-    sp.temperature = (float)temp;
-    sp.top_k = (uint32_t)top_k;
-    sp.top_p = (float)top_p;
-    sp.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)time(NULL);
+    if (el_cli_gen_finish(&gp, &sp)) return 1;
+    const double steps = gp.steps, threads = gp.threads;
 
     el_cli_loaded L;
     int rc = el_cli_load(&o, &L);

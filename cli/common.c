@@ -375,3 +375,25 @@ int el_cli_parse_num(const char *opt, const char *v, double lo, double hi, doubl
     *out = x;
     return 0;
 }
+
+int el_cli_parse_gen(const char *a, const char *v, el_cli_gen *g) {
+    if (!strcmp(a, "-n") || !strcmp(a, "--steps")) return el_cli_parse_num(a, v, 0, 1e9, &g->steps);
+    if (!strcmp(a, "--temp")) return el_cli_parse_num(a, v, 0, 100, &g->temp);
+    if (!strcmp(a, "--top-k")) return el_cli_parse_num(a, v, 0, 1e9, &g->top_k);
+    if (!strcmp(a, "--top-p")) return el_cli_parse_num(a, v, 0, 1, &g->top_p);
+    if (!strcmp(a, "--seed")) return el_cli_parse_num(a, v, 0, 1.8e19, &g->seed);
+    if (!strcmp(a, "--threads")) return el_cli_parse_num(a, v, 0, 64, &g->threads);
+    return -1;
+}
+
+int el_cli_gen_finish(const el_cli_gen *g, el_sampler_params *sp) {
+    if (g->steps != (double)(uint32_t)g->steps || g->top_k != (double)(uint32_t)g->top_k ||
+        g->threads != (double)(unsigned)g->threads)
+        return el_cli_usage("-n, --top-k and --threads take whole numbers");
+    el_sampler_params_default(sp);
+    sp->temperature = (float)g->temp;
+    sp->top_k = (uint32_t)g->top_k;
+    sp->top_p = (float)g->top_p;
+    sp->seed = g->seed >= 0 ? (uint64_t)g->seed : (uint64_t)time(NULL);
+    return 0;
+}
