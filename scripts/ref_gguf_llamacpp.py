@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""ref_gguf_llamacpp.py - llama.cpp's prompt ids and greedy text for the real GGUF models
+(developer-run; CI uses the committed tests/fixtures/gguf_real/<model>.json).
+
+    python3 scripts/ref_gguf_llamacpp.py LLAMA_CPP_BIN MODEL.gguf NAME
+
+LLAMA_CPP_BIN holds llama-tokenize and llama-simple built from the llama-cpp-python sdist on
+PyPI (pip download --no-deps --no-binary :all: llama-cpp-python; cmake vendor/llama.cpp, CPU
+only: -DGGML_NATIVE=OFF -DGGML_AVX2=ON on hosts whose AMX tiles are not enabled). For every
+prompt below: the ids llama-tokenize gives (special tokens parsed, BOS as the file says) and
+the text llama-simple generates greedily for 32 tokens (it stops early at an end-of-generation
+token). tests/test_gguf_real.c checks edgeload gives the same ids and the same text.
+"""
+import json
+import os
+import subprocess
+import sys
+
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+    "Once upon a time, in a small village by the sea,",
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+    "What is 12 + 30?<|im_end|>\n<|im_start|>assistant\n",
+    "<start_of_turn>user\nName three colors.<end_of_turn>\n<start_of_turn>model\n",
+    "Ünïcödé 日本語 🙂 — 123456 + 7.89",
+]
+N_PREDICT = 32
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True).stdout
+
+
+def main():
+    bindir, model, name = sys.argv[1:4]
+    out = {"model": os.path.basename(model), "n_predict": N_PREDICT,
+           "llama_cpp": "llama-cpp-python 0.3.36 sdist (vendor/llama.cpp)", "cases": []}
+    for p in PROMPTS:
+        ids = json.loads(run([os.path.join(bindir, "llama-tokenize"), "-m", model, "-p", p,
+                              "--ids", "--log-disable"]).decode().strip().splitlines()[-1])
+        text = run([os.path.join(bindir, "llama-simple"), "-m", model, "-n", str(N_PREDICT),
+                    p])
+        # llama-simple prints the prompt's pieces first (specials included), then the text.
+        pieces = run([os.path.join(bindir, "llama-tokenize"), "-m", model, "-p", p,
+                      "--log-disable"]).decode("utf-8", "replace")
+        prefix = b""
+        for line in pieces.splitlines():
+            if "->" in line:
+                piece = line.split("->", 1)[1].strip()
+                assert piece[0] == "'" and piece[-1] == "'", line
+                prefix += piece[1:-1].encode("utf-8")
+        assert text.startswith(prefix), (p, text[:200], prefix)
+        out["cases"].append({"prompt": p, "ids": ids,
+                             "text": text[len(prefix):].decode("utf-8", "surrogateescape")})
+        print(name, len(ids), repr(out["cases"][-1]["text"][:60]))
+    path = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "gguf_real",
+                        name + ".json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+/* test_gguf_real.c - the real GGUF models from PyPI (scripts/fetch_gguf.sh puts them in
+ * .cache/gguf, or $EL_GGUF_DIR) against llama.cpp: for every prompt recorded by
+ * scripts/ref_gguf_llamacpp.py (tests/fixtures/gguf_real/<model>.json: plain text, code,
+ * a ChatML and a Gemma conversation with special tokens, non-ASCII), the prompt ids equal
+ * llama-tokenize's and 32 greedy tokens give exactly llama-simple's text; and peak RSS stays
+ * within the arena plus the tokenizer's tables (measured and printed). Skips, loudly, when a
+ * model file is absent (CI fetches them). */
+// ctest-labels: model;real
+// ctest-timeout: 600
+#include "tests/support/el_test.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct text_buf {
+    char s[8192];
+    size_t n;
+} text_buf;
+
+static bool on_token(void *u, int32_t id, const char *piece, size_t len) {
+    text_buf *t = u;
+    (void)id;
+    if (t->n + len < sizeof t->s) {
+        memcpy(t->s + t->n, piece, len);
+        t->n += len;
+    }
+    return true;
+}
+
+/* Runs every recorded case of ref (name.json) on model; false when the model is absent. */
+static bool run_model(const char *dir, const char *file, const char *name, const char *arena) {
+    char path[1200], ref_path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    struct stat st;
+    if (stat(path, &st)) {
+        fprintf(stderr, "!! %s is absent: run scripts/fetch_gguf.sh (CI does)\n", path);
+        return false;
+    }
+    snprintf(ref_path, sizeof ref_path, "%s/tests/fixtures/gguf_real/%s.json", EL_SOURCE_DIR,
+             name);
+    char *text = el_test_read_file(ref_path, NULL);
+    cJSON *ref = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    EL_CHECK(ref != NULL);
+    if (!ref) return true;
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(path, NULL, &m));
+    el_plan plan;
+    el_plan_params pp = {256, 1, EL_DT_NONE, 4u << 20, EL_MEMORY_HOST};
+    if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+    el_arena_params ap;
+    uint64_t bytes = 0;
+    el_size_parse(arena, &bytes);
+    el_plan_arena_params(&plan, bytes > plan.total_bytes ? bytes : plan.total_bytes, 0, &ap);
+    el_arena *a = NULL;
+    if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_session *s = NULL;
+    if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+    el_session_params sp = {2, EL_DEVICE_CPU, 0};
+    if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    int n_ids_ok = 0, n_text_ok = 0, n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ref, "cases")) {
+        if (!s) break;
+        const char *prompt = cJSON_GetObjectItem(c, "prompt")->valuestring;
+        const cJSON *want = cJSON_GetObjectItem(c, "ids");
+        int32_t ids[512];
+        size_t k = 0;
+        EL_CHECK_OK(el_tokenize(m, prompt, strlen(prompt), true, ids, 512, &k));
+        bool same = (int)k == cJSON_GetArraySize(want);
+        for (size_t i = 0; same && i < k; i++)
+            same = cJSON_GetArrayItem(want, (int)i)->valueint == ids[i];
+        n_ids_ok += same;
+        if (!same) fprintf(stderr, "   %s: ids differ for %.40s...\n", name, prompt);
+        text_buf *t = calloc(1, sizeof *t);
+        el_gen_stats gs;
+        EL_CHECK_OK(el_generate(s, prompt, 32, NULL, on_token, t, &gs));
+        const char *wt = cJSON_GetObjectItem(c, "text")->valuestring;
+        bool tsame = t->n == strlen(wt) && !memcmp(t->s, wt, t->n);
+        n_text_ok += tsame;
+        if (!tsame)
+            fprintf(stderr, "   %s: text differs for %.40s...\n     got  %.*s\n     want %s\n",
+                    name, prompt, (int)t->n, t->s, wt);
+        free(t);
+        n++;
+    }
+    fprintf(stderr, "-- %s: prompt ids equal llama.cpp's in %d of %d prompts, greedy text in "
+            "%d of %d; peak RSS %.1f MiB for an arena of %.1f MiB\n", name, n_ids_ok, n,
+            n_text_ok, n, el_test_vmhwm() / 1048576.0, ap.size / 1048576.0);
+    EL_CHECK(n > 0 && n_ids_ok == n && n_text_ok == n);
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+    cJSON_Delete(ref);
+    return true;
+}
+
+int main(void) {
+    const char *env = getenv("EL_GGUF_DIR");
+    const char *dir = env && *env ? env : EL_SOURCE_DIR "/.cache/gguf";
+    bool any = run_model(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2_q4_1", "120M");
+    any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M");
+    if (!any) el_test_skip("no real GGUF model in %s: run scripts/fetch_gguf.sh", dir);
+    return el_test_finish("test_gguf_real");
+}
