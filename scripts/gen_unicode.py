@@ -16,6 +16,11 @@ Tables
   the full unconditional mapping; Python's str.lower on one character is the same). Hangul
   syllables are left to code (their NFD is arithmetic); Mn characters fold to nothing
   through their class, not through this table.
+  el_uni_nfc_start / el_uni_nfc_val: ranges with one (NFC_Quick_Check << 8 | canonical
+  combining class) each; quick check 0 Yes, 1 Maybe (the second character of a canonical
+  composition: it may compose with the character before), 2 No (NFC changes it alone).
+  el_uni_comp0: (first, second, composite) for the canonical compositions whose second
+  character has combining class 0, by first then second (Hangul jamo left to code).
 """
 import os
 import sys
@@ -45,6 +50,36 @@ def fold(cp):
     s = unicodedata.normalize("NFD", chr(cp))
     s = "".join(ch for ch in s if unicodedata.category(ch) != "Mn")
     return "".join(ch.lower() for ch in s)
+
+
+def nfc_tables():
+    """Runs of (quick check << 8 | ccc) and the class-0 compositions."""
+    maybe = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul V and T jamo
+    comp0 = []
+    for cp in range(0x110000):
+        d = unicodedata.decomposition(chr(cp))
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        if len(parts) == 2 and unicodedata.normalize("NFC", chr(cp)) == chr(cp):
+            maybe.add(parts[1])
+            if unicodedata.combining(chr(parts[1])) == 0:
+                comp0.append((parts[0], parts[1], cp))
+    starts, vals = [], []
+    prev = None
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            qc = 0
+        elif unicodedata.normalize("NFC", chr(cp)) != chr(cp):
+            qc = 2
+        else:
+            qc = 1 if cp in maybe else 0
+        v = qc << 8 | unicodedata.combining(chr(cp))
+        if v != prev:
+            starts.append(cp)
+            vals.append(v)
+            prev = v
+    return starts, vals, sorted(comp0)
 
 
 def main():
@@ -98,6 +133,24 @@ def main():
     for i in range(0, len(folds), 4):
         w("    " + " ".join("{" + ", ".join("0x%x" % x for x in (f + [0] * maxlen)[:maxlen]) + "},"
                             for _, f in folds[i:i + 4]))
+    w("};")
+    nstarts, nvals, comp0 = nfc_tables()
+    w("const uint32_t el_uni_nfc_count = %d;" % len(nstarts))
+    w("/* first code point of each range */")
+    w("const uint32_t el_uni_nfc_start[%d] = {" % len(nstarts))
+    for i in range(0, len(nstarts), 8):
+        w("    " + ", ".join("0x%x" % x for x in nstarts[i:i + 8]) + ",")
+    w("};")
+    w("/* NFC_Quick_Check (0 Yes, 1 Maybe, 2 No) << 8 | canonical combining class */")
+    w("const uint16_t el_uni_nfc_val[%d] = {" % len(nvals))
+    for i in range(0, len(nvals), 12):
+        w("    " + ", ".join("0x%x" % x for x in nvals[i:i + 12]) + ",")
+    w("};")
+    w("const uint32_t el_uni_comp0_count = %d;" % len(comp0))
+    w("/* canonical compositions first + second -> composite, second of class 0 */")
+    w("const uint32_t el_uni_comp0[%d][3] = {" % len(comp0))
+    for i in range(0, len(comp0), 4):
+        w("    " + " ".join("{0x%x, 0x%x, 0x%x}," % c for c in comp0[i:i + 4]))
     w("};")
     path = os.path.join(root, "tokenizer", "unicode_tables.c")
     with open(path, "w") as fh:

@@ -64,6 +64,10 @@ typedef struct hf_op {
 
 enum { HF_SCHEME_ALWAYS, HF_SCHEME_FIRST, HF_SCHEME_NEVER };
 
+/* Pre-tokenizer steps accepted before a ByteLevel one: Split with Llama 3's or Qwen2's
+ * regex (Isolated), Digits (individual_digits true or false). */
+enum { HF_SPLIT_NONE, HF_SPLIT_LLAMA3, HF_SPLIT_QWEN2, HF_SPLIT_DIGITS, HF_SPLIT_DIGIT_RUNS };
+
 typedef struct hf_merge {
     uint64_t key;               /* (left id << 32) | right id; UINT64_MAX = empty slot */
     uint32_t rank;              /* position in merges: lower merges first */
@@ -122,6 +126,10 @@ typedef struct hf_tok {
 
     /* ByteLevel pre-tokenizer (GPT-2): bytes -> their one-character tokens */
     bool bl;
+    int bl_split;               /* HF_SPLIT_*: the pre-tokenizer step before ByteLevel */
+    bool bl_regex;              /* ByteLevel use_regex: GPT-2's pattern inside each split */
+    bool nfc;                   /* NFC normalizer: text must be NFC already (hf_piece) */
+    uint32_t model_vocab;       /* the model's vocab_size (>= n), 0 = n */
     int32_t bl_id[256];         /* id of the token for byte b (all present when bl) */
     bool dec_bl;                /* ByteLevel decoder: characters back to bytes */
     int16_t bl_byte[HF_BL_CHARS]; /* code point -> the byte it stands for, -1 if none */
@@ -546,19 +554,27 @@ static int hf_bl_class(const char *s, size_t n, size_t i, size_t *len) {
     return HF_BL_OTHER;
 }
 
+/* The end of the contraction 's|'t|'re|'ve|'m|'ll|'d at s[i], or 0. icase: (?i:...), where
+ * Oniguruma's case folding also lets U+017F (long s) match s. */
+static size_t hf_contraction(const char *s, size_t n, size_t i, bool icase) {
+    if (s[i] != '\'' || i + 1 >= n) return 0;
+    char c = s[i + 1], d = i + 2 < n ? s[i + 2] : 0;
+    if (icase) {
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (d >= 'A' && d <= 'Z') d = (char)(d + 32);
+        if (c == '\xc5' && d == '\xbf') return i + 3; /* U+017F */
+    }
+    if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+    if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return i + 3;
+    return 0;
+}
+
 /* The end of the pre-token starting at s[i] (i < n) under GPT-2's pattern
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * (alternatives tried in order, each greedy; \s is White_Space). */
 static size_t hf_bl_pretoken(const char *s, size_t n, size_t i) {
-    if (s[i] == '\'' && i + 1 < n) {
-        char c = s[i + 1];
-        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
-        if (i + 2 < n) {
-            char d = s[i + 2];
-            if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l'))
-                return i + 3;
-        }
-    }
+    size_t c = hf_contraction(s, n, i, false);
+    if (c) return c;
     size_t len = 0, j = i;
     int k = hf_bl_class(s, n, i, &len);
     if (s[i] == ' ' && i + 1 < n) { /* " ?" before a letter, number or other run */
@@ -586,6 +602,76 @@ static size_t hf_bl_pretoken(const char *s, size_t n, size_t i) {
     return last;
 }
 
+/* The end of the run of class k characters from s[j] (at most max of them). */
+static size_t hf_run(const char *s, size_t n, size_t j, int k, size_t max) {
+    size_t len = 0;
+    for (size_t count = 0; j < n && count < max && hf_bl_class(s, n, j, &len) == k; count++)
+        j += len;
+    return j;
+}
+
+static bool hf_is_nl(char c) {
+    return c == '\r' || c == '\n';
+}
+
+/* The end of the pre-token starting at s[i] (i < n) under Llama 3's pattern (tiktoken's
+ * cl100k; max_digits 3) or Qwen2's (max_digits 1: \p{N} instead of \p{N}{1,3}):
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ *   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * (alternatives in order, greedy with backtracking, as Oniguruma runs it). Every character
+ * starts a match, so Isolated splitting leaves no gaps. */
+static size_t hf_tk_pretoken(const char *s, size_t n, size_t i, size_t max_digits) {
+    size_t c = hf_contraction(s, n, i, true);
+    if (c) return c;
+    size_t len = 0, len2 = 0;
+    int k = hf_bl_class(s, n, i, &len);
+    if (k == HF_BL_LETTER) return hf_run(s, n, i, HF_BL_LETTER, SIZE_MAX);
+    if (k != HF_BL_NUMBER && !hf_is_nl(s[i]) && i + len < n &&
+        hf_bl_class(s, n, i + len, &len2) == HF_BL_LETTER) /* one leading non-letter */
+        return hf_run(s, n, i + len, HF_BL_LETTER, SIZE_MAX);
+    if (k == HF_BL_NUMBER) return hf_run(s, n, i, HF_BL_NUMBER, max_digits);
+    size_t j = i;
+    if (s[i] == ' ' && i + 1 < n && hf_bl_class(s, n, i + 1, &len2) == HF_BL_OTHER) j = i + 1;
+    if (j > i || k == HF_BL_OTHER) { /* punctuation and symbols, then line breaks */
+        j = hf_run(s, n, j, HF_BL_OTHER, SIZE_MAX);
+        while (j < n && hf_is_nl(s[j])) j++;
+        return j;
+    }
+    /* Whitespace: through its last line break if it has one (\s*[\r\n]+); else the run
+     * less its last character when a non-space follows, unless that leaves nothing. */
+    size_t end = i, last = i, after_nl = 0;
+    while (end < n && hf_bl_class(s, n, end, &len) == HF_BL_SPACE) {
+        last = end;
+        end += len;
+        if (hf_is_nl(s[last])) after_nl = end;
+    }
+    if (after_nl) return after_nl;
+    if (end == n || last == i) return end;
+    return last;
+}
+
+/* The end of the part starting at s[i] (i < n) that the step before ByteLevel splits off
+ * (the whole text when there is none). */
+static size_t hf_split_end(const hf_tok *t, const char *s, size_t n, size_t i) {
+    size_t len = 0;
+    switch (t->bl_split) {
+    case HF_SPLIT_LLAMA3: return hf_tk_pretoken(s, n, i, 3);
+    case HF_SPLIT_QWEN2: return hf_tk_pretoken(s, n, i, 1);
+    case HF_SPLIT_DIGITS:
+    case HF_SPLIT_DIGIT_RUNS: {
+        /* Digits: Rust's char::is_numeric (N*) characters apart, one each or in runs */
+        int k = hf_bl_class(s, n, i, &len) == HF_BL_NUMBER ? HF_BL_NUMBER : -1;
+        if (k == HF_BL_NUMBER)
+            return t->bl_split == HF_SPLIT_DIGITS ? i + len
+                                                  : hf_run(s, n, i, HF_BL_NUMBER, SIZE_MAX);
+        size_t j = i;
+        while (j < n && hf_bl_class(s, n, j, &len) != HF_BL_NUMBER) j += len;
+        return j;
+    }
+    default: return n;
+    }
+}
+
 /* Pushes the byte-level symbols of s[0..n) into the current word. */
 static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
     const hf_tok *t = e->t;
@@ -606,12 +692,28 @@ static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
 static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_start) {
     const hf_tok *t = e->t;
     if (m == 0) return; /* HF drops empty pieces before any normalizer runs */
-    if (t->bl) {
+    if (t->nfc) {
+        size_t at = el_uni_nfc_stable(p, m);
+        if (at < m) {
+            uint32_t cp = 0;
+            (void)el_uni_decode(p + at, m - at, &cp);
+            e->st = el_errorf(EL_E_UNSUPPORTED,
+                              "%s: the text needs NFC normalization (U+%04X at byte %zu may "
+                              "change under NFC), which is not supported: pass NFC text",
+                              t->path, (unsigned)cp, base + at);
+            return;
+        }
+    }
+    if (t->bl) { /* split, then GPT-2's pattern inside each part, one word per pre-token */
         for (size_t i = 0; i < m && e->st == EL_OK;) {
-            size_t end = hf_bl_pretoken(p, m, i);
-            hf_word_reset(e);
-            hf_bl_word(e, (const unsigned char *)p + i, end - i);
-            hf_word_flush(e);
+            size_t end = hf_split_end(t, p, m, i);
+            for (size_t j = i; j < end;) {
+                size_t stop = t->bl_regex ? i + hf_bl_pretoken(p + i, end - i, j - i) : end;
+                hf_word_reset(e);
+                hf_bl_word(e, (const unsigned char *)p + j, stop - j);
+                hf_word_flush(e);
+                j = stop;
+            }
             i = end;
         }
         return;
@@ -738,9 +840,16 @@ static el_status hf_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
                            size_t cap, size_t *n) {
     const hf_tok *t = (const hf_tok *)base;
     *n = 0;
-    if (id < 0 || (uint32_t)id >= t->n)
+    uint32_t limit = t->model_vocab > t->n ? t->model_vocab : t->n;
+    if (id < 0 || (uint32_t)id >= limit)
         return el_errorf(EL_E_INVALID, "%s: token id %d is out of range [0, %u)", t->path,
-                         (int)id, (unsigned)t->n);
+                         (int)id, (unsigned)limit);
+    if ((uint32_t)id >= t->n) { /* a model row past the tokenizer: nothing, as HF skips it */
+        if (cap > 0) buf[0] = 0;
+        return cap > 0 ? EL_OK
+                       : el_errorf(EL_E_NOFIT, "token %d decodes to 1 byte but the buffer "
+                                   "holds 0", (int)id);
+    }
     size_t o = 0;
     if (t->flags[id] & HF_TOK_SPECIAL) {
         /* skip_special_tokens, as generation output is shown */
@@ -968,7 +1077,16 @@ static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
         hf_op *op = &t->norm[t->n_norm];
         memset(op, 0, sizeof *op);
         el_status st;
-        if (oty && strcmp(oty, "Prepend") == 0) {
+        if (oty && strcmp(oty, "NFC") == 0) {
+            /* First only: then the raw text must be NFC already (checked by hf_piece). */
+            if (i != 0)
+                return el_errorf(EL_E_UNSUPPORTED,
+                                 "%s: %s: NFC after other normalizer steps is not supported "
+                                 "(only as the first step)",
+                                 t->path, where);
+            t->nfc = true;
+            continue;
+        } else if (oty && strcmp(oty, "Prepend") == 0) {
             op->kind = HF_OP_PREPEND;
             st = hf_get_str(t, o, "prepend", where, false, op->text, &op->text_len);
         } else if (oty && strcmp(oty, "Replace") == 0) {
@@ -976,7 +1094,7 @@ static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
         } else {
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: %s type '%s' is not supported by the hf-bpe tokenizer "
-                             "(supported: Prepend, Replace, Sequence)",
+                             "(supported: NFC (first), Prepend, Replace, Sequence)",
                              t->path, where, oty ? oty : "?");
         }
         if (st != EL_OK) return st;
@@ -1008,40 +1126,110 @@ static el_status hf_parse_scheme(const hf_tok *t, const cJSON *o, const char *wh
     return st;
 }
 
+/* The known split patterns (compared as strings; hand-written matchers, no regex engine). */
+static const char hf_pat_llama3[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char hf_pat_qwen2[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* The step before a ByteLevel pre-tokenizer: Split (Llama 3's or Qwen2's regex, Isolated,
+ * invert false) or Digits. */
+static el_status hf_parse_split(hf_tok *t, const cJSON *o) {
+    const char *ty = cJSON_IsObject(o) ? hf_type_of(o) : NULL;
+    if (ty && strcmp(ty, "Digits") == 0) {
+        bool each = false;
+        el_status st = hf_get_bool(t, o, "individual_digits", "pre_tokenizer[0]", &each);
+        t->bl_split = each ? HF_SPLIT_DIGITS : HF_SPLIT_DIGIT_RUNS;
+        return st;
+    }
+    if (!ty || strcmp(ty, "Split") != 0)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] type '%s' before ByteLevel is not supported "
+                         "(supported: Split with Llama 3's or Qwen2's pattern, Digits)",
+                         t->path, ty ? ty : "?");
+    const cJSON *pat = hf_get(o, "pattern");
+    const cJSON *rx = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, "Regex") : NULL;
+    if (!cJSON_IsString(rx))
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] Split needs a Regex pattern (Llama 3's or "
+                         "Qwen2's); a String pattern is not supported",
+                         t->path);
+    if (strcmp(rx->valuestring, hf_pat_llama3) == 0) {
+        t->bl_split = HF_SPLIT_LLAMA3;
+    } else if (strcmp(rx->valuestring, hf_pat_qwen2) == 0) {
+        t->bl_split = HF_SPLIT_QWEN2;
+    } else {
+        char p[64];
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] Split regex '%s' is not supported: only Llama "
+                         "3's and Qwen2's patterns are (matched by hand, no regex engine)",
+                         t->path,
+                         el_json_printable(rx->valuestring, strlen(rx->valuestring), p,
+                                           sizeof p));
+    }
+    const cJSON *beh = hf_get(o, "behavior");
+    bool invert = false;
+    el_status st = hf_get_bool(t, o, "invert", "pre_tokenizer[0]", &invert);
+    if (st != EL_OK) return st;
+    if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0 || invert)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] Split with behavior %s%s is not supported "
+                         "(Isolated, invert false only)",
+                         t->path, cJSON_IsString(beh) ? beh->valuestring : "?",
+                         invert ? " and invert true" : "");
+    return EL_OK;
+}
+
 static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
     const cJSON *pt = hf_get(root, "pre_tokenizer");
     if (!pt) return EL_OK;
     if (!cJSON_IsObject(pt)) return hf_bad_type(t, "pre_tokenizer", "an object or null", pt);
     const char *ty = hf_type_of(pt);
+    const cJSON *first = NULL; /* the step before ByteLevel */
     if (ty && strcmp(ty, "Sequence") == 0) {
         const cJSON *list = hf_get(pt, "pretokenizers");
         if (!cJSON_IsArray(list))
             return hf_bad_type(t, "pre_tokenizer.pretokenizers", "an array", list);
-        if (cJSON_GetArraySize(list) == 0) return EL_OK;
-        if (cJSON_GetArraySize(list) != 1)
+        int count = cJSON_GetArraySize(list);
+        if (count == 0) return EL_OK;
+        if (count > 2)
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: pre_tokenizer Sequence of %d steps is not supported by the "
-                             "hf-bpe tokenizer (one Metaspace step only)",
-                             t->path, cJSON_GetArraySize(list));
-        pt = cJSON_GetArrayItem(list, 0);
+                             "hf-bpe tokenizer (Metaspace, ByteLevel, or Split/Digits then "
+                             "ByteLevel)",
+                             t->path, count);
+        if (count == 2) first = cJSON_GetArrayItem(list, 0);
+        pt = cJSON_GetArrayItem(list, count - 1);
         ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
+    }
+    if (first || (ty && (strcmp(ty, "Split") == 0 || strcmp(ty, "Digits") == 0))) {
+        if (!ty || strcmp(ty, "ByteLevel") != 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: pre_tokenizer: a Split or Digits step is supported only "
+                             "followed by ByteLevel (got '%s' after it)",
+                             t->path, first ? (ty ? ty : "?") : "nothing");
+        el_status st = hf_parse_split(t, first);
+        if (st != EL_OK) return st;
     }
     if (ty && strcmp(ty, "ByteLevel") == 0) {
         bool prefix = false, regex = true;
         el_status st = hf_get_bool(t, pt, "add_prefix_space", "pre_tokenizer", &prefix);
         if (st == EL_OK) st = hf_get_bool(t, pt, "use_regex", "pre_tokenizer", &regex);
         if (st != EL_OK) return st;
-        if (prefix || !regex)
+        if (prefix)
             return el_errorf(EL_E_UNSUPPORTED,
-                             "%s: ByteLevel pre_tokenizer with %s is not supported (GPT-2's "
-                             "add_prefix_space false, use_regex true only)",
-                             t->path, prefix ? "add_prefix_space true" : "use_regex false");
-        if (t->n_norm > 0)
-            return el_errorf(EL_E_UNSUPPORTED,
-                             "%s: a normalizer before the ByteLevel pre_tokenizer is not "
+                             "%s: ByteLevel pre_tokenizer with add_prefix_space true is not "
                              "supported",
                              t->path);
+        if (t->n_norm > 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: a normalizer (other than NFC) before the ByteLevel "
+                             "pre_tokenizer is not supported",
+                             t->path);
         t->bl = true;
+        t->bl_regex = regex;
         return EL_OK;
     }
     if (!ty || strcmp(ty, "Metaspace") != 0)
@@ -1149,18 +1337,16 @@ static el_status hf_parse_decoder(hf_tok *t, const cJSON *root) {
     return hf_check_growth(t, t->dec, t->n_dec, true, HF_DEC_CHAR_BYTES - 1, "decoder");
 }
 
-/* TemplateProcessing "<special> $A": the special token's id is the BOS. */
-static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
-    const cJSON *pp = hf_get(root, "post_processor");
-    *bos = -1;
-    if (!pp) return EL_OK;
+/* One post-processor: ByteLevel, or TemplateProcessing "<special> $A" (the special
+ * token's id is the BOS). */
+static el_status hf_parse_post_one(hf_tok *t, const cJSON *pp, int32_t *bos) {
     const char *ty = cJSON_IsObject(pp) ? hf_type_of(pp) : NULL;
     if (ty && strcmp(ty, "ByteLevel") == 0) return EL_OK; /* offsets only; ids unchanged */
     if (!ty || strcmp(ty, "TemplateProcessing") != 0)
         return el_errorf(EL_E_UNSUPPORTED,
                          "%s: post_processor type '%s' is not supported by the hf-bpe "
-                         "tokenizer (supported: TemplateProcessing \"<s> $A\", ByteLevel, or "
-                         "none)",
+                         "tokenizer (supported: TemplateProcessing \"<s> $A\", ByteLevel, a "
+                         "Sequence of those, or none)",
                          t->path, ty ? ty : "?");
     const cJSON *single = hf_get(pp, "single");
     if (!cJSON_IsArray(single))
@@ -1196,6 +1382,29 @@ static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
     if (!seen_a)
         return el_errorf(EL_E_UNSUPPORTED, "%s: post_processor.single has no $A sequence",
                          t->path);
+    return EL_OK;
+}
+
+/* The post_processor, alone or a Sequence (Llama 3.1: ByteLevel then TemplateProcessing). */
+static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
+    const cJSON *pp = hf_get(root, "post_processor");
+    *bos = -1;
+    if (!pp) return EL_OK;
+    const char *ty = cJSON_IsObject(pp) ? hf_type_of(pp) : NULL;
+    if (!ty || strcmp(ty, "Sequence") != 0) return hf_parse_post_one(t, pp, bos);
+    const cJSON *list = hf_get(pp, "processors");
+    if (!cJSON_IsArray(list)) return hf_bad_type(t, "post_processor.processors", "an array", list);
+    for (const cJSON *it = list->child; it; it = it->next) {
+        int32_t b = -1;
+        el_status st = hf_parse_post_one(t, it, &b);
+        if (st != EL_OK) return st;
+        if (b >= 0 && *bos >= 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: post_processor Sequence with two TemplateProcessing steps "
+                             "is not supported",
+                             t->path);
+        if (b >= 0) *bos = b;
+    }
     return EL_OK;
 }
 
@@ -1679,11 +1888,15 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     t->base.vocab_size = t->n;
     hf_split_safe(t);
 
-    if (vocab_size != 0 && vocab_size != t->n)
+    /* A model may have more rows than the tokenizer has tokens (Qwen2.5: 151,665 tokens,
+     * vocab_size 151,936, padded): the ids encode gives are below n either way. */
+    if (vocab_size != 0 && vocab_size < t->n)
         return el_errorf(EL_E_INVALID,
                          "%s: the tokenizer has %u tokens but the model's vocab_size is %u: "
-                         "use the tokenizer that came with the model",
+                         "its ids would pass the model's vocabulary; use the tokenizer that "
+                         "came with the model",
                          t->path, (unsigned)t->n, (unsigned)vocab_size);
+    t->model_vocab = vocab_size;
     return EL_OK;
 }
 

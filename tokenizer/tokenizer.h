@@ -61,7 +61,9 @@ void el_tokenizer_base_init(el_tokenizer *t);
  *                       tokenizer_config.json's do_lower_case in the same folder (default true)
  *   anything else      -> llama2.c tokenizer.bin
  * vocab_size is the model's (0: no check); a tokenizer of another size -> EL_E_INVALID with
- * both. */
+ * both, except that hf-bpe (tokenizer.json BPE, GPT-2 files) accepts a model vocabulary
+ * larger than the tokenizer (padded rows, Qwen2.5: 151,665 tokens, vocab_size 151,936);
+ * decode gives nothing for the ids in between. */
 el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 void el_tokenizer_close(el_tokenizer *t);
 
@@ -78,8 +80,8 @@ el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *na
                                         uint32_t vocab_size, el_tokenizer **out);
 
 /* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
- * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else a mismatch ->
- * EL_E_INVALID naming both. <|endoftext|>, when in the vocabulary, is a special token
+ * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else fewer rows than
+ * tokens -> EL_E_INVALID naming both (more rows are padding). <|endoftext|>, when in the vocabulary, is a special token
  * matched in the text (as GPT2TokenizerFast does) and is bos_id and eos_id. Errors
  * (EL_E_INVALID unless said): a missing merges file (EL_E_IO), a vocab.json that is not an
  * object of token -> integer id, duplicate or missing ids, a merges line that is not two

@@ -129,3 +129,41 @@ size_t el_uni_encode(uint32_t cp, char out[4]) {
     out[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
 }
+
+/* NFC_Quick_Check << 8 | combining class of cp. */
+static uint32_t nfc_val(uint32_t cp) {
+    if (cp < 0x300) return 0;
+    uint32_t lo = 0, hi = el_uni_nfc_count; /* last start <= cp */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (el_uni_nfc_start[mid] <= cp) lo = mid;
+        else hi = mid;
+    }
+    return el_uni_nfc_val[lo];
+}
+
+/* Whether a then b (b of class 0) is a canonical composition. */
+static bool nfc_composes0(uint32_t a, uint32_t b) {
+    if (a >= 0x1100 && a <= 0x1112 && b >= 0x1161 && b <= 0x1175) return true; /* L + V */
+    if (a >= 0xAC00 && a <= 0xD7A3 && (a - 0xAC00) % 28 == 0 && b >= 0x11A8 && b <= 0x11C2)
+        return true; /* LV + T */
+    for (uint32_t i = 0; i < el_uni_comp0_count; i++)
+        if (el_uni_comp0[i][0] == a && el_uni_comp0[i][1] == b) return true;
+    return false;
+}
+
+size_t el_uni_nfc_stable(const char *s, size_t n) {
+    uint32_t prev = 0, last_ccc = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = el_uni_decode(s + i, n - i, &cp);
+        uint32_t v = nfc_val(cp), qc = v >> 8, ccc = v & 0xff;
+        if (qc == 2) return i;
+        if (ccc != 0 && last_ccc > ccc) return i;
+        if (qc == 1 && (ccc != 0 || (i > 0 && nfc_composes0(prev, cp)))) return i;
+        last_ccc = ccc;
+        prev = cp;
+        i += l;
+    }
+    return n;
+}
