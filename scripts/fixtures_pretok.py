@@ -11,9 +11,11 @@ Writes tests/fixtures/tokenizer_pretok/<family>.json (the tokenizer) and <family
   {"tokenizers": version, "bos_id": id or -1, "cases": [{"hex": UTF-8 bytes of the text,
    "ids": encode(add_special_tokens=False), "ids_bos": encode(add_special_tokens=True),
    "decoded_hex": decode(ids, skip_special_tokens=True), "nfc": text is NFC,
-   "special": the text holds a special token}],
+   "special": the text holds a special token, "lossy": (byte-level) a byte of the text
+   has no token, so HF drops it}],
    "big": [{"unit_hex": bytes, "repeat": times, "count": ids, "hash": FNV-1a 32 of the ids
-   as little-endian uint32}]} (long texts of one repeated unit: no quadratic blow-up)
+   as little-endian uint32}]} (long texts of one repeated unit: no quadratic blow-up),
+   "unk": (smollm2) [{"fuse_unk": bool, "cases": [{"hex", "ids"}]}] with model.unk_token set
 Texts are stored as hex since a JSON "\\u0000" does not survive cJSON.
 """
 import json
@@ -85,7 +87,8 @@ TEXTS = [
     "«quotes» “curly” ‘single’ — dash … ellipsis",
     "supercalifragilisticexpialidocious", "pneumonoultramicroscopicsilicovolcanoconiosis",
     "ctrl\x01\x02chars\x7f", "zero\u200bwidth", "soft\u00adhyphen", "nul\x00byte",
-    "replacement\ufffdchar", "ΣΑΣ ǅ İstanbul", "Tiếng Việt", "Zażółć gęślą jaźń",
+    "replacement\ufffdchar", "a\x04b", "x\x13\x14 \x16y\x1d", "\U00040000 plane 4",
+    "\U0004ffff\U00090000z", "ΣΑΣ ǅ İstanbul", "Tiếng Việt", "Zażółć gęślą jaźń",
     "আমি বাংলায়", "তো", "நான் தமிழ்", "ภาษาไทย", "각",
     # not NFC: Qwen2 refuses these (NFC would change them)
     "e\u0301 combining", "Kelvin\u212a", "\u212b ångström", "\u1100\u1161", "\u09c7\u09be",
@@ -128,6 +131,33 @@ def fnv_ids(ids):
         for b in int(i).to_bytes(4, "little"):
             h = ((h ^ b) * 16777619) & 0xFFFFFFFF
     return h
+
+
+def bytes_to_unicode():
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def drop_byte_tokens(tok, drop):
+    """The tokenizer without the tokens of bytes `drop` (ids renumbered), as SmolLM2's real
+    vocabulary lacks 21 byte tokens: HF drops those bytes (there is no unk)."""
+    j = json.loads(tok.to_str())
+    gone = {bytes_to_unicode()[b] for b in drop}
+    merges = [m if isinstance(m, str) else " ".join(m) for m in j["model"]["merges"]]
+    assert not any(p in gone for m in merges for p in m.split(" "))
+    order = sorted(j["model"]["vocab"].items(), key=lambda kv: kv[1])
+    j["model"]["vocab"] = {t: i for i, (t, _) in enumerate(x for x in order if x[0] not in gone)}
+    base = len(j["model"]["vocab"])
+    for k, a in enumerate(j["added_tokens"]):
+        a["id"] = base + k
+    return Tokenizer.from_str(json.dumps(j))
 
 
 def byte_level_family(name, pre, norm, post, specials, extra_added, bos, ignore_merges):
@@ -189,6 +219,25 @@ def gemma3():
     return tok
 
 
+UNK_TEXTS = ["a\x04b", "\x04\x06", "x\x13\x14 \x16y\x1d", "\U00040000 plane 4",
+             "\U0004ffff\U00090000z", "ok \x04\x04\x04!", "\x1d"]
+
+
+def unk_cases(tok):
+    """The byte-level file with model.unk_token set (fuse_unk false, true): bytes without a
+    token become "?" (the unk here; fused or not) instead of vanishing."""
+    out = []
+    for fuse in (False, True):
+        j = json.loads(tok.to_str())
+        j["model"]["unk_token"] = "?"
+        j["model"]["fuse_unk"] = fuse
+        t = Tokenizer.from_str(json.dumps(j))
+        out.append({"fuse_unk": fuse, "cases": [
+            {"hex": x.encode("utf-8").hex(), "ids": t.encode(x, add_special_tokens=False).ids}
+            for x in UNK_TEXTS]})
+    return out
+
+
 def write(name, tok, texts, bos):
     os.makedirs(OUT, exist_ok=True)
     tok.save(os.path.join(OUT, name + ".json"))
@@ -202,18 +251,23 @@ def write(name, tok, texts, bos):
                       "decoded_hex": dec.encode("utf-8").hex(),
                       "nfc": unicodedata.is_normalized("NFC", t)})
     specials = [a.content for a in tok.get_added_tokens_decoder().values() if a.special]
+    vocab = tok.get_vocab()
+    b2u = bytes_to_unicode()
     for c, t in zip(cases, texts):
         c["special"] = any(sp in t for sp in specials)
+        if isinstance(tok.model, models.BPE) and not tok.model.byte_fallback:
+            c["lossy"] = any(b2u[b] not in vocab for b in t.encode("utf-8"))
     big = []
     for unit, rep in BIG:
         ids = tok.encode(unit * rep, add_special_tokens=False).ids
         big.append({"unit_hex": unit.encode("utf-8").hex(), "repeat": rep, "count": len(ids),
                     "hash": fnv_ids(ids)})
     bos_id = tok.token_to_id(bos) if bos else -1
+    unk = unk_cases(tok) if name == "smollm2" else []
     with open(os.path.join(OUT, name + "_cases.json"), "w") as fh:
         json.dump({"tokenizers": tokenizers.__version__, "bos_id": bos_id,
                    "vocab": tok.get_vocab_size(with_added_tokens=True), "cases": cases,
-                   "big": big},
+                   "big": big, "unk": unk},
                   fh, ensure_ascii=True, separators=(",", ":"))
     print("%s: %d tokens, %d cases" % (name, tok.get_vocab_size(), len(cases)))
 
@@ -249,6 +303,8 @@ def main():
             pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True,
                                      use_regex=True)]),
         None, "bytelevel", ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], [], None, False)
+    smollm2 = drop_byte_tokens(smollm2, [0x04, 0x06, 0x13, 0x14, 0x16, 0x1d, 0xc0, 0xc1, 0xf1,
+                                         0xf2] + list(range(0xf5, 0x100)))
     write("smollm2", smollm2, texts, None)
 
     write("gemma3", gemma3(), texts, "<bos>")

@@ -144,7 +144,7 @@ static void check_family(const char *fam, bool byte_level) {
         return;
     }
     if (bos >= 0) EL_CHECK(t->bos_id == bos);
-    int before = el_test_failed, count = 0, refused = 0, round = 0;
+    int before = el_test_failed, count = 0, refused = 0, round = 0, specials = 0;
     for (const cJSON *c = cJSON_GetObjectItem(spec, "cases")->child; c; c = c->next, count++) {
         size_t len = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, g_text, sizeof g_text);
         size_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), g_want, IDS_CAP);
@@ -159,6 +159,7 @@ static void check_family(const char *fam, bool byte_level) {
         }
         EL_CHECK_OK(st);
         if (st != EL_OK) continue;
+        specials += cJSON_IsTrue(cJSON_GetObjectItem(c, "special"));
         EL_CHECK(same(fam, "encode", g_text, len, g_ids, n, g_want, nw));
         if (bos >= 0) {
             size_t nb = json_ids(cJSON_GetObjectItem(c, "ids_bos"), g_want, IDS_CAP);
@@ -172,16 +173,19 @@ static void check_family(const char *fam, bool byte_level) {
         char want_dec[16384];
         size_t wl = unhex(cJSON_GetObjectItem(c, "decoded_hex")->valuestring, want_dec,
                           sizeof want_dec);
-        if (!CHECKV(dl == wl && memcmp(g_dec, want_dec, dl) == 0))
+        bool lossy = cJSON_IsTrue(cJSON_GetObjectItem(c, "lossy"));
+        /* (lossy: HF renders the stray UTF-8 bytes left as U+FFFD; here they are raw) */
+        if (!lossy && !CHECKV(dl == wl && memcmp(g_dec, want_dec, dl) == 0))
             fprintf(stderr, "  %s decode of \"%.*s\": \"%.*s\"\n", fam, (int)len, g_text,
                     (int)dl, g_dec);
-        if (!cJSON_IsTrue(cJSON_GetObjectItem(c, "special"))) {
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(c, "special")) && !lossy) {
             EL_CHECK(dl == len && memcmp(g_dec, g_text, len) == 0);
             round++;
         }
     }
     EL_CHECK(count > 300);
     EL_CHECK(strcmp(fam, "qwen2") != 0 || refused >= 5);
+    EL_CHECK(strcmp(fam, "smollm2") != 0 || count - round - specials >= 4); /* lossy ones */
     double t0 = now_s();
     check_big(fam, t, cJSON_GetObjectItem(spec, "big"));
     fprintf(stderr, "%s: %d cases (%d refused: not NFC; %d decoded back to the text), long "
@@ -189,6 +193,32 @@ static void check_family(const char *fam, bool byte_level) {
             el_test_failed == before ? "all match HF" : "MISMATCHES above");
     (void)byte_level;
     el_tokenizer_close(t);
+    cJSON_Delete(spec);
+}
+
+/* SmolLM2's shape with model.unk_token set: a byte without a token is unk (fused or not). */
+static void check_unk(void) {
+    cJSON *spec = load(FIXDIR "/smollm2_cases.json");
+    cJSON *root = load(FIXDIR "/smollm2.json");
+    const cJSON *unk = spec ? cJSON_GetObjectItem(spec, "unk") : NULL;
+    EL_CHECK(cJSON_GetArraySize(unk) == 2);
+    for (const cJSON *u = unk ? unk->child : NULL; u && root; u = u->next) {
+        cJSON *model = cJSON_GetObjectItem(root, "model");
+        cJSON_ReplaceItemInObject(model, "unk_token", cJSON_CreateString("?"));
+        cJSON_ReplaceItemInObject(model, "fuse_unk",
+                                  cJSON_CreateBool(cJSON_IsTrue(cJSON_GetObjectItem(u, "fuse_unk"))));
+        el_tokenizer *t = NULL;
+        EL_CHECK_OK(el_tokenizer_hf_bpe_from_json(root, "smollm2+unk", 0, &t));
+        if (!t) continue;
+        for (const cJSON *c = cJSON_GetObjectItem(u, "cases")->child; c; c = c->next) {
+            size_t len = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, g_text, sizeof g_text);
+            size_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), g_want, IDS_CAP), n = 0;
+            EL_CHECK_OK(el_tokenizer_encode(t, g_text, len, false, g_ids, IDS_CAP, &n));
+            EL_CHECK(same("smollm2+unk", "encode", g_text, len, g_ids, n, g_want, nw));
+        }
+        el_tokenizer_close(t);
+    }
+    cJSON_Delete(root);
     cJSON_Delete(spec);
 }
 
@@ -352,6 +382,7 @@ int main(void) {
     check_family("qwen2", true);
     check_family("smollm2", true);
     check_family("gemma3", false);
+    check_unk();
     check_added();
     check_vocab_rule();
     check_refused();

@@ -130,7 +130,9 @@ typedef struct hf_tok {
     bool bl_regex;              /* ByteLevel use_regex: GPT-2's pattern inside each split */
     bool nfc;                   /* NFC normalizer: text must be NFC already (hf_piece) */
     uint32_t model_vocab;       /* the model's vocab_size (>= n), 0 = n */
-    int32_t bl_id[256];         /* id of the token for byte b (all present when bl) */
+    int32_t bl_id[256];         /* id of the token for byte b, -1 if the vocabulary lacks it
+                                   (SmolLM2 lacks 21: unk, or dropped as HF drops them) */
+    char bl_chr[256][2];        /* byte b's character (UTF-8, 1 or 2 bytes) */
     bool dec_bl;                /* ByteLevel decoder: characters back to bytes */
     int16_t bl_byte[HF_BL_CHARS]; /* code point -> the byte it stands for, -1 if none */
 
@@ -677,13 +679,23 @@ static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
     const hf_tok *t = e->t;
     for (size_t k = 0; k < n; k++) {
         int32_t id = t->bl_id[s[k]];
-        hf_word_push(e, id);
-        if (e->wb_len + t->len[id] <= sizeof e->wb) {
-            memcpy(e->wb + e->wb_len, hf_tok_str(t, id), t->len[id]);
-            e->wb_len += t->len[id];
+        size_t cl = (unsigned char)t->bl_chr[s[k]][0] < 0x80 ? 1 : 2;
+        if (e->wb_len + cl <= sizeof e->wb) {
+            memcpy(e->wb + e->wb_len, t->bl_chr[s[k]], cl);
+            e->wb_len += cl;
         } else {
             e->wb_over = true;
         }
+        if (id >= 0) {
+            if (e->pending_unk) {
+                e->pending_unk = false;
+                hf_word_push(e, t->unk_id);
+            }
+            hf_word_push(e, id);
+        } else if (t->unk_id >= 0) { /* HF's unk, fused or not */
+            if (!e->pending_unk) e->pending_unk = true;
+            else if (!t->fuse_unk) hf_word_push(e, t->unk_id);
+        } /* else HF's BPE drops a character it has no token for */
     }
 }
 
@@ -1780,22 +1792,18 @@ static void hf_split_safe(hf_tok *t) {
     t->split_safe = true;
 }
 
-/* ByteLevel tables: every byte's token and the inverse map for decoding. */
-static el_status hf_bl_setup(hf_tok *t) {
+/* ByteLevel tables: each byte's token (a byte without one is dropped or unk, as in HF)
+ * and the inverse map for decoding. */
+static void hf_bl_setup(hf_tok *t) {
     for (uint32_t c = 0; c < HF_BL_CHARS; c++) t->bl_byte[c] = -1;
     for (unsigned b = 0; b < 256; b++) {
         uint32_t cp = hf_bl_char_of(b);
         char u[4];
-        size_t ul = el_uni_encode(cp, u);
+        size_t ul = el_uni_encode(cp, u); /* 1 or 2 bytes: cp < U+0144 */
+        memcpy(t->bl_chr[b], u, ul);
         t->bl_byte[cp] = (int16_t)b;
         t->bl_id[b] = hf_vocab_find(t, u, ul);
-        if (t->bl_id[b] < 0)
-            return el_errorf(EL_E_INVALID,
-                             "%s: byte-level BPE: the vocabulary has no token for byte 0x%02x "
-                             "(character U+%04X); every byte needs one",
-                             t->path, b, (unsigned)cp);
     }
-    return EL_OK;
 }
 
 static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
@@ -1875,8 +1883,7 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
                          "%s: a ByteLevel %s needs a ByteLevel %s as well", t->path,
                          t->bl ? "pre_tokenizer" : "decoder",
                          t->bl ? "decoder" : "pre_tokenizer");
-    if (t->bl) st = hf_bl_setup(t);
-    if (st != EL_OK) return st;
+    if (t->bl) hf_bl_setup(t);
     t->base.bos_id = bos >= 0 ? bos : hf_vocab_find(t, "<s>", 3);
     t->base.eos_id = hf_vocab_find(t, "</s>", 4);
     if (t->bl) { /* GPT-2: <|endoftext|> begins and ends texts */
