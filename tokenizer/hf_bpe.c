@@ -74,7 +74,8 @@ typedef struct hf_merge {
     int32_t result;             /* id of left + right */
 } hf_merge;
 
-enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2 };
+enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2,
+       HF_TOK_ADDED = 1u << 3 };
 
 typedef struct hf_tok {
     el_tokenizer base;
@@ -98,9 +99,9 @@ typedef struct hf_tok {
     uint32_t n_merges;
 
     /* added tokens, matched on the raw text */
-    int32_t *added;             /* (n_added) ids sorted by first byte, then longest first */
+    int32_t *added;             /* (n_added) ids sorted by their bytes (memcmp, a prefix
+                                   first): a sorted-array trie (hf_added_at) */
     uint32_t n_added;
-    uint32_t added_start[257];  /* added[added_start[b] .. added_start[b + 1]) start with b */
 
     /* BPE options */
     int32_t unk_id;             /* -1 if none */
@@ -230,6 +231,10 @@ static uint32_t hf_bl_char_of(unsigned b) {
         if (!((c >= 0x21 && c <= 0x7e) || (c >= 0xa1 && c <= 0xac) || (c >= 0xae && c <= 0xff)))
             k++;
     return 256 + k;
+}
+
+size_t el_tokenizer_byte_char(unsigned b, char out[4]) {
+    return el_uni_encode(hf_bl_char_of(b & 0xff), out);
 }
 
 /* ---- encode ------------------------------------------------------------------------ */
@@ -756,18 +761,63 @@ static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_st
     hf_word_flush(e);
 }
 
-/* The added token starting at s[0..n) (longest first), or -1. */
+/* Byte d of added token k (-1 past its end): nondecreasing over a range of t->added whose
+ * tokens share their first d bytes. */
+static int hf_added_byte(const hf_tok *t, uint32_t k, size_t d) {
+    int32_t id = t->added[k];
+    return d < t->len[id] ? (unsigned char)t->pool[t->off[id] + d] : -1;
+}
+
+/* The first k in [lo, hi) with byte d of added token k >= c (or > c when above). */
+static uint32_t hf_added_bound(const hf_tok *t, uint32_t lo, uint32_t hi, size_t d, int c,
+                               bool above) {
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int b = hf_added_byte(t, mid, d);
+        if (b < c || (above && b == c)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The longest added token starting at s[0..n), or -1: walks the sorted tokens as a trie,
+ * narrowing the range that shares s[0..d] byte by byte (two binary searches a byte). Gemma
+ * 3 has thousands of added tokens, most starting with '<'. */
 static int32_t hf_added_at(const hf_tok *t, const char *s, size_t n, size_t *tlen) {
-    unsigned b = (unsigned char)s[0];
-    for (uint32_t k = t->added_start[b]; k < t->added_start[b + 1]; k++) {
-        int32_t id = t->added[k];
-        size_t l = t->len[id];
-        if (l <= n && memcmp(s, hf_tok_str(t, id), l) == 0) {
-            *tlen = l;
-            return id;
+    uint32_t lo = 0, hi = t->n_added;
+    int32_t best = -1;
+    for (size_t d = 0; d < n && lo < hi; d++) {
+        int c = (unsigned char)s[d];
+        uint32_t l2 = hf_added_bound(t, lo, hi, d, c, false);
+        hi = hf_added_bound(t, l2, hi, d, c, true);
+        lo = l2;
+        if (lo < hi && t->len[t->added[lo]] == d + 1) { /* a token ends here (sorts first) */
+            best = t->added[lo];
+            *tlen = d + 1;
         }
     }
-    return -1;
+    return best;
+}
+
+/* Sorts ids[0..n) by their token bytes (memcmp order, a prefix first); tmp holds n ids. */
+static void hf_sort_by_bytes(const hf_tok *t, int32_t *ids, int32_t *tmp, size_t n) {
+    for (size_t w = 1; w < n; w *= 2) { /* bottom-up merge sort */
+        for (size_t a = 0; a < n; a += 2 * w) {
+            size_t m = a + w < n ? a + w : n, b = a + 2 * w < n ? a + 2 * w : n;
+            size_t i = a, j = m, o = a;
+            while (i < m || j < b) {
+                bool left = j >= b;
+                if (i < m && j < b) {
+                    int32_t x = ids[i], y = ids[j];
+                    size_t lx = t->len[x], ly = t->len[y];
+                    int c = memcmp(hf_tok_str(t, x), hf_tok_str(t, y), lx < ly ? lx : ly);
+                    left = c < 0 || (c == 0 && lx <= ly);
+                }
+                tmp[o++] = (left && i < m) ? ids[i++] : ids[j++];
+            }
+        }
+        memcpy(ids, tmp, n * sizeof *ids);
+    }
 }
 
 static el_status hf_encode(const el_tokenizer *base, const char *text, size_t len,
@@ -1653,39 +1703,22 @@ static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *adde
             }
         }
     }
-    /* Added tokens for matching: sorted by first byte, longest first. */
+    /* Added tokens for matching, each id once, sorted by their bytes. */
     if (st == EL_OK && na > 0) {
         t->added = malloc((size_t)na * sizeof *t->added);
-        if (!t->added) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+        int32_t *tmp = malloc((size_t)na * sizeof *tmp);
+        if (!t->added || !tmp) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
         for (int i = 0; i < na && st == EL_OK; i++) {
             uint64_t v = 0;
             (void)el_json_get_u64(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(added, i),
                                                                    "id"),
                                   HF_TOKENS_MAX - 1, &v);
-            bool dup = false;
-            for (uint32_t k = 0; k < t->n_added; k++) dup = dup || t->added[k] == (int32_t)v;
-            if (dup) continue;
-            /* insertion sort: few added tokens (Llama: 3; at most a few hundred) */
-            uint32_t k = t->n_added++;
-            unsigned char fb = (unsigned char)t->pool[t->off[v]];
-            while (k > 0) {
-                int32_t p = t->added[k - 1];
-                unsigned char pb = (unsigned char)t->pool[t->off[p]];
-                if (pb < fb || (pb == fb && t->len[p] >= t->len[v])) break;
-                t->added[k] = p;
-                k--;
-            }
-            t->added[k] = (int32_t)v;
+            if (t->flags[v] & HF_TOK_ADDED) continue;
+            t->flags[v] |= HF_TOK_ADDED;
+            t->added[t->n_added++] = (int32_t)v;
         }
-        if (st == EL_OK) {
-            uint32_t k = 0;
-            for (unsigned b = 0; b <= 256; b++) {
-                while (b < 256 && k < t->n_added &&
-                       (unsigned char)t->pool[t->off[t->added[k]]] < b)
-                    k++;
-                t->added_start[b] = b < 256 ? k : t->n_added;
-            }
-        }
+        if (st == EL_OK) hf_sort_by_bytes(t, t->added, tmp, t->n_added);
+        free(tmp);
     }
     free(str);
     return st;
@@ -1799,7 +1832,7 @@ static void hf_bl_setup(hf_tok *t) {
     for (unsigned b = 0; b < 256; b++) {
         uint32_t cp = hf_bl_char_of(b);
         char u[4];
-        size_t ul = el_uni_encode(cp, u); /* 1 or 2 bytes: cp < U+0144 */
+        size_t ul = el_tokenizer_byte_char(b, u); /* 1 or 2 bytes: cp < U+0144 */
         memcpy(t->bl_chr[b], u, ul);
         t->bl_byte[cp] = (int16_t)b;
         t->bl_id[b] = hf_vocab_find(t, u, ul);

@@ -140,6 +140,10 @@ el_status el_tokenizer_encode_pair(const el_tokenizer *t, const char *a, size_t 
 #define EL_TOKENIZER_JSON_MAX (256ull << 20)
 el_status el_tokenizer_read_json(const char *path, struct cJSON **root);
 
+/* GPT-2's bytes_to_unicode: the character (UTF-8, 1 or 2 bytes, written to out) that
+ * byte-level BPE uses for byte b; returns its length. */
+size_t el_tokenizer_byte_char(unsigned b, char out[4]);
+
 /* UTF-8 helpers shared by the backends. el_utf8_check returns the offset of the first
  * byte that does not start a valid sequence (overlongs, surrogates and > U+10FFFF are
  * invalid), or n when all of s[0..n) is valid. el_utf8_len is the length (1..4) of the
