@@ -859,6 +859,15 @@ static el_status hf_encode(const el_tokenizer *base, const char *text, size_t le
             i++;
             continue;
         }
+        if (t->model_vocab != 0 && (uint32_t)id >= t->model_vocab) {
+            char p[64];
+            return el_errorf(EL_E_INVALID,
+                             "%s: the text holds the added token '%s' (id %d, at byte %zu), "
+                             "past the model's %u rows: remove it from the text",
+                             t->path,
+                             el_json_printable(hf_tok_str(t, id), t->len[id], p, sizeof p),
+                             (int)id, i, (unsigned)t->model_vocab);
+        }
         hf_piece(&e, text + piece, i - piece, piece, piece == 0);
         hf_emit(&e, id);
         i += tl;
@@ -1929,13 +1938,18 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     hf_split_safe(t);
 
     /* A model may have more rows than the tokenizer has tokens (Qwen2.5: 151,665 tokens,
-     * vocab_size 151,936, padded): the ids encode gives are below n either way. */
-    if (vocab_size != 0 && vocab_size < t->n)
-        return el_errorf(EL_E_INVALID,
-                         "%s: the tokenizer has %u tokens but the model's vocab_size is %u: "
-                         "its ids would pass the model's vocabulary; use the tokenizer that "
-                         "came with the model",
-                         t->path, (unsigned)t->n, (unsigned)vocab_size);
+     * vocab_size 151,936, padded). Fewer: only added tokens may lie past the model's rows
+     * (Gemma 3 1B: <image_soft_token> is 262,144, vocab_size 262,144); encode refuses a
+     * text that holds one, so no id reaches past the model. */
+    for (uint32_t id = vocab_size; vocab_size != 0 && id < t->n; id++) {
+        if ((t->flags[id] & HF_TOK_VOCAB) || !(t->flags[id] & HF_TOK_ADDED) ||
+            id == (uint32_t)t->base.bos_id || id == (uint32_t)t->unk_id)
+            return el_errorf(EL_E_INVALID,
+                             "%s: the tokenizer has %u tokens but the model's vocab_size is "
+                             "%u, and token %u is a vocabulary, BOS or unk token past the "
+                             "model's rows: use the tokenizer that came with the model",
+                             t->path, (unsigned)t->n, (unsigned)vocab_size, (unsigned)id);
+    }
     t->model_vocab = vocab_size;
     return EL_OK;
 }
