@@ -358,6 +358,92 @@ static void check_refused(void) {
                    "RobertaProcessing");
 }
 
+/* Gemma 3's scale: 262,144 tokens and thousands of added tokens, most starting with '<'
+ * (a synthetic file: opening and matching cost, and the matched ids). */
+static void check_gemma_scale(void) {
+    enum { VOCAB = 262144, UNUSED = 6242 };
+    cJSON *root = cJSON_CreateObject();
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddStringToObject(model, "unk_token", "<unk>");
+    cJSON_AddBoolToObject(model, "byte_fallback", true);
+    cJSON_AddArrayToObject(model, "merges");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
+    static const char *const head[] = {"<pad>", "<eos>", "<bos>", "<unk>"};
+    char name[32];
+    uint32_t id = 0;
+    for (; id < 4; id++) cJSON_AddNumberToObject(vocab, head[id], id);
+    for (unsigned b = 0; b < 256; b++, id++) {
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        cJSON_AddNumberToObject(vocab, name, id);
+    }
+    for (uint32_t k = 0; k < UNUSED; k++, id++) { /* <unused0>.. as Gemma 3 has them */
+        snprintf(name, sizeof name, "<unused%u>", (unsigned)k);
+        cJSON_AddNumberToObject(vocab, name, id);
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "id", id);
+        cJSON_AddStringToObject(a, "content", name);
+        cJSON_AddBoolToObject(a, "special", true);
+        cJSON_AddItemToArray(added, a);
+    }
+    for (; id < VOCAB; id++) {
+        snprintf(name, sizeof name, "\xe2\x96\x81w%u", (unsigned)id);
+        cJSON_AddNumberToObject(vocab, name, id);
+    }
+    static const char *const tail[] = {"<b>", "<b>x"}; /* one a prefix of the other */
+    for (uint32_t k = 0; k < 2; k++, id++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "id", id);
+        cJSON_AddStringToObject(a, "content", tail[k]);
+        cJSON_AddBoolToObject(a, "special", false);
+        cJSON_AddBoolToObject(a, "normalized", false);
+        cJSON_AddItemToArray(added, a);
+    }
+    cJSON *norm = cJSON_AddObjectToObject(root, "normalizer");
+    cJSON_AddStringToObject(norm, "type", "Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(norm, "pattern"), "String", " ");
+    cJSON_AddStringToObject(norm, "content", "\xe2\x96\x81");
+    cJSON *dec = cJSON_AddObjectToObject(root, "decoder");
+    cJSON_AddStringToObject(dec, "type", "ByteFallback");
+    el_tokenizer *t = NULL;
+    double t0 = now_s();
+    EL_CHECK_OK(el_tokenizer_hf_bpe_from_json(root, "gemma3-scale", VOCAB + 2, &t));
+    double open_s = now_s() - t0;
+    cJSON_Delete(root);
+    if (!t) return;
+    EL_CHECK(t->vocab_size == VOCAB + 2);
+    /* 256 KiB with a '<' every few bytes: unused tokens, near misses, HTML. */
+    static const char unit[] = "<unused12> <b>x</b><unused6241><unused62419<unused<un";
+    const size_t reps = (256u << 10) / (sizeof unit - 1);
+    char *text = malloc(reps * (sizeof unit - 1));
+    int32_t *ids = malloc(reps * 64 * sizeof *ids);
+    if (CHECKV(text && ids)) {
+        for (size_t i = 0; i < reps; i++) memcpy(text + i * (sizeof unit - 1), unit, sizeof unit - 1);
+        size_t n = 0;
+        t0 = now_s();
+        EL_CHECK_OK(el_tokenizer_encode(t, text, reps * (sizeof unit - 1), false, ids, reps * 64,
+                                        &n));
+        double enc_s = now_s() - t0;
+        /* <unused12> is id 272, <unused6241> 6501 ("<unused62419" is not it), "<b>x" is
+         * VOCAB + 1: the longest added token wins over "<b>". */
+        size_t u12 = 0, u6241 = 0, bx = 0, b = 0;
+        for (size_t i = 0; i < n; i++) {
+            u12 += ids[i] == 272;
+            u6241 += ids[i] == 6501;
+            bx += ids[i] == VOCAB + 1;
+            b += ids[i] == VOCAB;
+        }
+        EL_CHECK(u12 == reps && u6241 == reps && bx == reps && b == 0);
+        fprintf(stderr, "gemma3 scale: %d tokens, %d added: open %.2f s, 256 KiB of '<' text "
+                "-> %zu ids in %.3f s\n", VOCAB, UNUSED, open_s, n, enc_s);
+        EL_CHECK(open_s < 10.0 && enc_s < 2.0);
+    }
+    free(text);
+    free(ids);
+    el_tokenizer_close(t);
+}
+
 /* About a second for 1 MB of ordinary text (no quadratic blow-up). */
 static void check_speed(void) {
     static const char *const fams[] = {"llama3", "qwen2", "smollm2", "gemma3"};
@@ -404,5 +490,6 @@ int main(void) {
     check_vocab_rule();
     check_refused();
     check_speed();
+    check_gemma_scale();
     return el_test_finish("test_tokenizer_pretok");
 }
