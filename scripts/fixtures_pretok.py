@@ -308,6 +308,31 @@ def main():
     write("smollm2", smollm2, texts, None)
 
     write("gemma3", gemma3(), texts, "<bos>")
+    fuzz_seeds(llama3, qwen2, smollm2)
+
+
+def fuzz_seeds(*toks):
+    """Tiny versions (the first 300 tokens, the merges among them) as libFuzzer seeds for
+    fuzz/fuzz_tokenizer_json.c: fuzz/corpus/tokenizer_json/pretok_*.json."""
+    for name, tok in zip(("llama3", "qwen2", "smollm2"), toks):
+        j = json.loads(tok.to_str())
+        keep = {t: i for t, i in j["model"]["vocab"].items() if i < 300}
+        merges = [m if isinstance(m, str) else " ".join(m) for m in j["model"]["merges"]]
+        j["model"]["merges"] = [m for m in merges
+                                if all(p in keep for p in m.split(" ")) and
+                                m.replace(" ", "") in keep]
+        j["model"]["vocab"] = keep
+        for k, a in enumerate(j["added_tokens"][:3]):
+            a["id"] = 300 + k
+        j["added_tokens"] = j["added_tokens"][:3]
+        if j["post_processor"]["type"] == "Sequence":
+            tp = j["post_processor"]["processors"][1]
+            for v in tp["special_tokens"].values():
+                v["ids"] = [300]
+        Tokenizer.from_str(json.dumps(j))  # still a valid file
+        path = os.path.join(ROOT, "fuzz", "corpus", "tokenizer_json", "pretok_%s.json" % name)
+        with open(path, "w") as fh:
+            json.dump(j, fh, ensure_ascii=False, separators=(",", ":"))
 
 
 if __name__ == "__main__":

@@ -1,34 +1,55 @@
-/* hf_bpe.c - the Hugging Face tokenizer.json BPE backend (Llama, TinyLlama, Mistral-style
- * files: SentencePiece-shaped BPE with byte fallback), reproducing the `tokenizers` library's
- * ids exactly for the pipelines it accepts.
+/* hf_bpe.c - the Hugging Face tokenizer.json BPE backend, reproducing the `tokenizers`
+ * library's ids exactly for the pipelines it accepts: SentencePiece-shaped BPE with byte
+ * fallback (Llama 2, TinyLlama, Mistral, Gemma 3) and byte-level BPE (GPT-2, RoBERTa,
+ * Llama 3.x, Qwen2/2.5, SmolLM/SmolLM2). docs/TOKENIZERS.md has the table by model.
  *
  * Accepted (anything else is EL_E_UNSUPPORTED naming the component):
  *   added_tokens   matched on the raw text, leftmost-longest, before normalization (as HF
- *                  does for normalized=false tokens); lstrip/rstrip/single_word false
+ *                  does for normalized=false tokens), through a sorted-array trie (Gemma 3
+ *                  has thousands); lstrip/rstrip/single_word/normalized true are refused by
+ *                  name (Llama 3, Qwen2, SmolLM2 and Gemma 3 set none of them)
  *   normalizer     null, Prepend, Replace (String pattern of one character), or a Sequence
- *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁")
+ *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁"); NFC
+ *                  as the first step (Qwen2) is a check, not a normalization: text NFC
+ *                  would change (el_uni_nfc_stable: quick check + class-0 compositions) is
+ *                  EL_E_UNSUPPORTED "needs NFC normalization"; other text passes unchanged
  *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
  *                  add_prefix_space, split true/false), alone or as a one-element Sequence;
- *                  or ByteLevel (GPT-2, RoBERTa: add_prefix_space false, use_regex true):
- *                  GPT-2's split pattern (hf_bl_pretoken), then every byte of a pre-token
- *                  becomes its byte-level character (bytes_to_unicode); the normalizer must
- *                  be null then, and every byte must have its token (no unk is needed)
+ *                  or ByteLevel (add_prefix_space false), alone or after one of
+ *                    Split, Regex = Llama 3's or Qwen2's pattern (exact string compare),
+ *                          behavior Isolated, invert false (hf_tk_pretoken matches them
+ *                          by hand; any other pattern is refused naming it)
+ *                    Digits, individual_digits true (SmolLM2) or false
+ *                  with use_regex true: GPT-2's pattern (hf_bl_pretoken) inside each part;
+ *                  false (Llama 3, Qwen2): each part is one word. Every byte of a word
+ *                  becomes its byte-level character (bytes_to_unicode); a byte whose
+ *                  character is not in the vocabulary (SmolLM2 lacks 21) is unk (fused or
+ *                  not) when there is an unk_token, else dropped, as HF's BPE does. Only
+ *                  NFC may come before ByteLevel in the normalizer
  *   model          BPE: vocab, merges ("a b" strings or [a, b] pairs), unk_token, fuse_unk,
  *                  byte_fallback, ignore_merges; no dropout, no subword prefix/suffix
- *   post_processor null, ByteLevel (ids unchanged) or TemplateProcessing "<special> $A"
- *                  (gives the BOS id)
+ *   post_processor null, ByteLevel (ids unchanged), TemplateProcessing "<special> $A"
+ *                  (gives the BOS id), or a Sequence of those (Llama 3.1: ByteLevel then
+ *                  TemplateProcessing "<|begin_of_text|> $A")
  *   decoder        Metaspace, or a Sequence of Replace, ByteFallback, Fuse, Strip (stop 0),
  *                  Metaspace; or ByteLevel alone (each character back to its byte)
  *
  * vocab_size 0 skips the check against the model's vocabulary (tools that only tokenize).
+ * A model with more rows than tokens is accepted (Qwen2.5 pads 151,665 tokens to 151,936;
+ * decode gives nothing for the ids in between, as HF skips unknown ids). Fewer rows only
+ * when every token past them is an added token (Gemma 3 1B's <image_soft_token>); encode
+ * refuses a text that holds one, so no id ever reaches past the model's rows.
  * All tables are built at open. encode allocates nothing (it uses about 26 KiB of stack):
  * the symbols of one word are merged in a fixed stack buffer (HF_WORD_MAX), or in the
  * caller's ids buffer when a word is longer. Merging follows HF's priority queue (lowest
  * rank, then leftmost) with an indexed heap over the word's pairs, O(m log m) for m
  * symbols; a word in the caller's buffer uses 5 m more ids of it behind the word as heap
- * space when they are free, else falls back to rescanning (O(m^2), m <= cap); the text between added tokens is processed as HF does (one BPE "word" per
- * pre-token), split further only where the vocabulary proves that no merge can cross the
- * split (see hf_split_safe), which gives identical ids with bounded work space. */
+ * space when they are free, else falls back to rescanning (O(m^2), m <= cap); the text
+ * between added tokens is processed as HF does (one BPE "word" per pre-token), split
+ * further only where the vocabulary proves that no merge can cross the split (see
+ * hf_split_safe), which gives identical ids with bounded work space. Pre-tokenizing is
+ * linear: every matcher consumes what it scans, except the whitespace rule, which gives
+ * back at most one character. */
 #include "tokenizer/tokenizer.h"
 
 #include "loader/safetensors.h"
