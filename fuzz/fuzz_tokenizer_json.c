@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(t != NULL);
     /* A model vocabulary larger than the file's: padding rows for BPE, refused otherwise. */
     el_tokenizer *t2 = NULL;
-    el_status s2 = el_tokenizer_open(path, t->vocab_size + 1, &t2);
+    el_status s2 = json ? el_tokenizer_open(path, t->vocab_size + 1, &t2)
+                        : el_tokenizer_hf_bpe_open(path, t->vocab_size + 1, &t2);
     if (!strcmp(t->vt->name, "hf-bpe")) {
         CHECK(s2 == EL_OK && t2 && t2->vocab_size == t->vocab_size);
         el_tokenizer_close(t2);
