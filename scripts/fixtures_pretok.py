@@ -89,7 +89,8 @@ TEXTS = [
     "ctrl\x01\x02chars\x7f", "zero\u200bwidth", "soft\u00adhyphen", "nul\x00byte",
     "replacement\ufffdchar", "a\x04b", "x\x13\x14 \x16y\x1d", "\U00040000 plane 4",
     "\U0004ffff\U00090000z", "ΣΑΣ ǅ İstanbul", "Tiếng Việt", "Zażółć gęślą jaźń",
-    "আমি বাংলায়", "তো", "நான் தமிழ்", "ภาษาไทย", "각",
+    "আমি বাংলায়", "তো", "நான் தமிழ்", "ภาษาไทย", "각", "ज़िंदगी फ़िल्म ड़", "1\u0301 x\u0654",
+    "\u1e0d\u0307 q\u0323\u0301",
     # not NFC: Qwen2 refuses these (NFC would change them)
     "e\u0301 combining", "Kelvin\u212a", "\u212b ångström", "\u1100\u1161", "\u09c7\u09be",
     "a\u0323\u0307", "q\u0307\u0323",

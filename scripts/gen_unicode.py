@@ -19,8 +19,10 @@ Tables
   el_uni_nfc_start / el_uni_nfc_val: ranges with one (NFC_Quick_Check << 8 | canonical
   combining class) each; quick check 0 Yes, 1 Maybe (the second character of a canonical
   composition: it may compose with the character before), 2 No (NFC changes it alone).
-  el_uni_comp0: (first, second, composite) for the canonical compositions whose second
-  character has combining class 0, by first then second (Hangul jamo left to code).
+  el_uni_comp: (first, second, composite) for every canonical composition (primary
+  composites), by first then second (Hangul jamo left to code).
+  el_uni_dmax_cp / el_uni_dmax_ccc: the starters whose canonical decomposition holds marks,
+  with the highest combining class among them, ascending.
 """
 import os
 import sys
@@ -55,7 +57,8 @@ def fold(cp):
 def nfc_tables():
     """Runs of (quick check << 8 | ccc) and the class-0 compositions."""
     maybe = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul V and T jamo
-    comp0 = []
+    comp = []
+    dmax = []
     for cp in range(0x110000):
         d = unicodedata.decomposition(chr(cp))
         if not d or d.startswith("<"):
@@ -63,8 +66,11 @@ def nfc_tables():
         parts = [int(x, 16) for x in d.split()]
         if len(parts) == 2 and unicodedata.normalize("NFC", chr(cp)) == chr(cp):
             maybe.add(parts[1])
-            if unicodedata.combining(chr(parts[1])) == 0:
-                comp0.append((parts[0], parts[1], cp))
+            comp.append((parts[0], parts[1], cp))
+        nfd = unicodedata.normalize("NFD", chr(cp))
+        top = max(unicodedata.combining(x) for x in nfd)
+        if unicodedata.combining(chr(cp)) == 0 and top > 0:
+            dmax.append((cp, top))
     starts, vals = [], []
     prev = None
     for cp in range(0x110000):
@@ -79,7 +85,7 @@ def nfc_tables():
             starts.append(cp)
             vals.append(v)
             prev = v
-    return starts, vals, sorted(comp0)
+    return starts, vals, sorted(comp), dmax
 
 
 def main():
@@ -134,7 +140,7 @@ def main():
         w("    " + " ".join("{" + ", ".join("0x%x" % x for x in (f + [0] * maxlen)[:maxlen]) + "},"
                             for _, f in folds[i:i + 4]))
     w("};")
-    nstarts, nvals, comp0 = nfc_tables()
+    nstarts, nvals, comp, dmax = nfc_tables()
     w("const uint32_t el_uni_nfc_count = %d;" % len(nstarts))
     w("/* first code point of each range */")
     w("const uint32_t el_uni_nfc_start[%d] = {" % len(nstarts))
@@ -146,11 +152,22 @@ def main():
     for i in range(0, len(nvals), 12):
         w("    " + ", ".join("0x%x" % x for x in nvals[i:i + 12]) + ",")
     w("};")
-    w("const uint32_t el_uni_comp0_count = %d;" % len(comp0))
-    w("/* canonical compositions first + second -> composite, second of class 0 */")
-    w("const uint32_t el_uni_comp0[%d][3] = {" % len(comp0))
-    for i in range(0, len(comp0), 4):
-        w("    " + " ".join("{0x%x, 0x%x, 0x%x}," % c for c in comp0[i:i + 4]))
+    w("const uint32_t el_uni_comp_count = %d;" % len(comp))
+    w("/* canonical compositions first + second -> composite, by first then second */")
+    w("const uint32_t el_uni_comp[%d][3] = {" % len(comp))
+    for i in range(0, len(comp), 4):
+        w("    " + " ".join("{0x%x, 0x%x, 0x%x}," % c for c in comp[i:i + 4]))
+    w("};")
+    w("const uint32_t el_uni_dmax_count = %d;" % len(dmax))
+    w("/* starters whose decomposition holds marks, ascending */")
+    w("const uint32_t el_uni_dmax_cp[%d] = {" % len(dmax))
+    for i in range(0, len(dmax), 8):
+        w("    " + ", ".join("0x%x" % c for c, _ in dmax[i:i + 8]) + ",")
+    w("};")
+    w("/* the highest combining class in each one's decomposition */")
+    w("const uint8_t el_uni_dmax_ccc[%d] = {" % len(dmax))
+    for i in range(0, len(dmax), 16):
+        w("    " + ", ".join(str(m) for _, m in dmax[i:i + 16]) + ",")
     w("};")
     path = os.path.join(root, "tokenizer", "unicode_tables.c")
     with open(path, "w") as fh:

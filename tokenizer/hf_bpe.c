@@ -11,7 +11,7 @@
  *   normalizer     null, Prepend, Replace (String pattern of one character), or a Sequence
  *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁"); NFC
  *                  as the first step (Qwen2) is a check, not a normalization: text NFC
- *                  would change (el_uni_nfc_stable: quick check + class-0 compositions) is
+ *                  would change (el_uni_nfc_stable: quick check, Maybe resolved) is
  *                  EL_E_UNSUPPORTED "needs NFC normalization"; other text passes unchanged
  *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
  *                  add_prefix_space, split true/false), alone or as a one-element Sequence;

@@ -142,25 +142,51 @@ static uint32_t nfc_val(uint32_t cp) {
     return el_uni_nfc_val[lo];
 }
 
-/* Whether a then b (b of class 0) is a canonical composition. */
-static bool nfc_composes0(uint32_t a, uint32_t b) {
+/* Whether a then b is a canonical composition (binary search by (first, second)). */
+static bool nfc_composes(uint32_t a, uint32_t b) {
     if (a >= 0x1100 && a <= 0x1112 && b >= 0x1161 && b <= 0x1175) return true; /* L + V */
     if (a >= 0xAC00 && a <= 0xD7A3 && (a - 0xAC00) % 28 == 0 && b >= 0x11A8 && b <= 0x11C2)
         return true; /* LV + T */
-    for (uint32_t i = 0; i < el_uni_comp0_count; i++)
-        if (el_uni_comp0[i][0] == a && el_uni_comp0[i][1] == b) return true;
+    uint64_t key = (uint64_t)a << 32 | b;
+    uint32_t lo = 0, hi = el_uni_comp_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint64_t k = (uint64_t)el_uni_comp[mid][0] << 32 | el_uni_comp[mid][1];
+        if (k == key) return true;
+        if (k < key) lo = mid + 1;
+        else hi = mid;
+    }
     return false;
 }
 
+/* The highest combining class in the canonical decomposition of starter cp (0: none). */
+static uint32_t nfc_dmax(uint32_t cp) {
+    uint32_t lo = 0, hi = el_uni_dmax_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (el_uni_dmax_cp[mid] == cp) return el_uni_dmax_ccc[mid];
+        if (el_uni_dmax_cp[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
 size_t el_uni_nfc_stable(const char *s, size_t n) {
-    uint32_t prev = 0, last_ccc = 0;
+    const uint32_t none = UINT32_MAX;
+    uint32_t prev = none, starter = none, last_ccc = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t l = el_uni_decode(s + i, n - i, &cp);
         uint32_t v = nfc_val(cp), qc = v >> 8, ccc = v & 0xff;
         if (qc == 2) return i;
         if (ccc != 0 && last_ccc > ccc) return i;
-        if (qc == 1 && (ccc != 0 || (i > 0 && nfc_composes0(prev, cp)))) return i;
+        if (qc == 1 && ccc == 0 && prev != none && nfc_composes(prev, cp)) return i;
+        if (qc == 1 && ccc != 0 && starter != none) {
+            /* marks since the starter: classes <= ccc; one of class ccc blocks */
+            bool blocked = prev != starter && last_ccc == ccc;
+            if (!blocked && (nfc_dmax(starter) > ccc || nfc_composes(starter, cp))) return i;
+        }
+        if (ccc == 0) starter = cp;
         last_ccc = ccc;
         prev = cp;
         i += l;
