@@ -15,7 +15,9 @@ Writes tests/fixtures/tokenizer_pretok/<family>.json (the tokenizer) and <family
    has no token, so HF drops it}],
    "big": [{"unit_hex": bytes, "repeat": times, "count": ids, "hash": FNV-1a 32 of the ids
    as little-endian uint32}]} (long texts of one repeated unit: no quadratic blow-up),
-   "unk": (smollm2) [{"fuse_unk": bool, "cases": [{"hex", "ids"}]}] with model.unk_token set
+   "unk": (smollm2) [{"fuse_unk": bool, "cases": [{"hex", "ids"}]}] with model.unk_token set,
+   "nfc_probe": (qwen2) [[hex, is NFC]] short strings heavy in combining marks, half of them
+   NFC-normalized (the NFC check must never pass a string that is not NFC)
 Texts are stored as hex since a JSON "\\u0000" does not survive cJSON.
 """
 import json
@@ -239,6 +241,27 @@ def unk_cases(tok):
     return out
 
 
+def nfc_probe():
+    marks = [0x300, 0x301, 0x302, 0x303, 0x308, 0x30a, 0x323, 0x327, 0x328, 0x316, 0x31b,
+             0x345, 0x344, 0x340, 0x93c, 0x94d, 0x9be, 0x9d7, 0x9bc, 0xbbe, 0xbd7, 0x654,
+             0x655, 0x653, 0x64e, 0x5b4, 0x1161, 0x1175, 0x11a8, 0x11c2, 0x3099, 0x309a,
+             0x302a, 0x1b35, 0x20d0, 0xe38]
+    bases = [ord(c) for c in "aeiouAEOUnNcCsSzZwyq1 .!"] + [
+        0xe9, 0xea, 0x1ec7, 0x1eb9, 0xe5, 0x212b, 0x212a, 0x928, 0x91c, 0x915, 0x9c7, 0x995,
+        0xbc6, 0xb95, 0x627, 0x648, 0x64a, 0x5d0, 0x1100, 0x1112, 0xac00, 0xac01, 0xd7a3,
+        0x304b, 0x30cf, 0x1b05, 0x1e0d, 0x1e63, 0x1e69, 0x3b1, 0x1f00, 0x4e00, 0xf900, 0x2126,
+        0x1e9b]
+    rng = random.Random(3)
+    out = []
+    for _ in range(3000):
+        t = "".join(chr(rng.choice(marks) if rng.random() < 0.45 else rng.choice(bases))
+                    for _ in range(rng.randint(1, 8)))
+        if rng.random() < 0.5:
+            t = unicodedata.normalize("NFC", t)
+        out.append([t.encode("utf-8").hex(), unicodedata.is_normalized("NFC", t)])
+    return out
+
+
 def write(name, tok, texts, bos):
     os.makedirs(OUT, exist_ok=True)
     tok.save(os.path.join(OUT, name + ".json"))
@@ -265,10 +288,11 @@ def write(name, tok, texts, bos):
                     "hash": fnv_ids(ids)})
     bos_id = tok.token_to_id(bos) if bos else -1
     unk = unk_cases(tok) if name == "smollm2" else []
+    probe = nfc_probe() if name == "qwen2" else []
     with open(os.path.join(OUT, name + "_cases.json"), "w") as fh:
         json.dump({"tokenizers": tokenizers.__version__, "bos_id": bos_id,
                    "vocab": tok.get_vocab_size(with_added_tokens=True), "cases": cases,
-                   "big": big, "unk": unk},
+                   "big": big, "unk": unk, "nfc_probe": probe},
                   fh, ensure_ascii=True, separators=(",", ":"))
     print("%s: %d tokens, %d cases" % (name, tok.get_vocab_size(), len(cases)))
 

@@ -222,6 +222,32 @@ static void check_unk(void) {
     cJSON_Delete(spec);
 }
 
+/* The NFC check against Python's unicodedata.is_normalized on mark-heavy strings: a string
+ * that is not NFC is never passed; few NFC ones are refused (the conservative case). */
+static void check_nfc_probe(void) {
+    cJSON *spec = load(FIXDIR "/qwen2_cases.json");
+    el_tokenizer *t = NULL;
+    EL_CHECK_OK(el_tokenizer_hf_bpe_open(FIXDIR "/qwen2.json", 0, &t));
+    const cJSON *probe = spec ? cJSON_GetObjectItem(spec, "nfc_probe") : NULL;
+    int total = 0, nfc = 0, wrong = 0, refused = 0;
+    for (const cJSON *p = probe ? probe->child : NULL; p && t; p = p->next, total++) {
+        size_t len = unhex(cJSON_GetArrayItem(p, 0)->valuestring, g_text, sizeof g_text), n;
+        bool is_nfc = cJSON_IsTrue(cJSON_GetArrayItem(p, 1));
+        el_status st = el_tokenizer_encode(t, g_text, len, false, g_ids, IDS_CAP, &n);
+        nfc += is_nfc;
+        if (st == EL_OK && !is_nfc) wrong++;
+        if (st != EL_OK && is_nfc) refused++;
+        if (st != EL_OK) EL_CHECK(st == EL_E_UNSUPPORTED && strstr(el_last_error(), "NFC"));
+    }
+    EL_CHECK(total >= 3000 && nfc > total / 2);
+    EL_CHECK(wrong == 0);
+    EL_CHECK(refused * 10 < nfc);
+    fprintf(stderr, "NFC check: %d strings, %d NFC; %d not NFC but passed (must be 0), %d NFC "
+            "but refused (conservative)\n", total, nfc, wrong, refused);
+    el_tokenizer_close(t);
+    cJSON_Delete(spec);
+}
+
 /* Added tokens come out as one id wherever they stand. */
 static void check_added(void) {
     static const struct {
@@ -486,6 +512,7 @@ int main(void) {
     check_family("smollm2", true);
     check_family("gemma3", false);
     check_unk();
+    check_nfc_probe();
     check_added();
     check_vocab_rule();
     check_refused();
