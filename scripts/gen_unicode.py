@@ -88,6 +88,14 @@ def nfc_tables():
     return starts, vals, sorted(comp), dmax
 
 
+def array(w, decl, items, per_line):
+    """Writes `decl = {` then the items (strings), per_line to a line, then `};`."""
+    w(decl)
+    for i in range(0, len(items), per_line):
+        w("    " + ", ".join(items[i:i + per_line]) + ",")
+    w("};")
+
+
 def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     starts, kinds = [], []
@@ -119,21 +127,14 @@ def main():
     w('const char el_uni_version[] = "%s";' % unicodedata.unidata_version)
     w("const uint32_t el_uni_class_count = %d;" % len(starts))
     w("/* first code point of each range */")
-    w("const uint32_t el_uni_class_start[%d] = {" % len(starts))
-    for i in range(0, len(starts), 8):
-        w("    " + ", ".join("0x%x" % s for s in starts[i:i + 8]) + ",")
-    w("};")
+    array(w, "const uint32_t el_uni_class_start[%d] = {" % len(starts),
+          ["0x%x" % s for s in starts], 8)
     w("/* class of each range (EL_UNI_*) */")
-    w("const uint8_t el_uni_class_kind[%d] = {" % len(kinds))
-    for i in range(0, len(kinds), 24):
-        w("    " + ", ".join(str(k) for k in kinds[i:i + 24]) + ",")
-    w("};")
+    array(w, "const uint8_t el_uni_class_kind[%d] = {" % len(kinds), [str(k) for k in kinds], 24)
     w("const uint32_t el_uni_fold_count = %d;" % len(folds))
     w("/* code points with a fold other than themselves, ascending */")
-    w("const uint32_t el_uni_fold_cp[%d] = {" % len(folds))
-    for i in range(0, len(folds), 8):
-        w("    " + ", ".join("0x%x" % c for c, _ in folds[i:i + 8]) + ",")
-    w("};")
+    array(w, "const uint32_t el_uni_fold_cp[%d] = {" % len(folds),
+          ["0x%x" % c for c, _ in folds], 8)
     w("/* their folds: %d code points each, unused slots 0 (a fold is never U+0000) */" % maxlen)
     w("const uint32_t el_uni_fold_to[%d][%d] = {" % (len(folds), maxlen))
     for i in range(0, len(folds), 4):
@@ -143,15 +144,10 @@ def main():
     nstarts, nvals, comp, dmax = nfc_tables()
     w("const uint32_t el_uni_nfc_count = %d;" % len(nstarts))
     w("/* first code point of each range */")
-    w("const uint32_t el_uni_nfc_start[%d] = {" % len(nstarts))
-    for i in range(0, len(nstarts), 8):
-        w("    " + ", ".join("0x%x" % x for x in nstarts[i:i + 8]) + ",")
-    w("};")
+    array(w, "const uint32_t el_uni_nfc_start[%d] = {" % len(nstarts),
+          ["0x%x" % x for x in nstarts], 8)
     w("/* NFC_Quick_Check (0 Yes, 1 Maybe, 2 No) << 8 | canonical combining class */")
-    w("const uint16_t el_uni_nfc_val[%d] = {" % len(nvals))
-    for i in range(0, len(nvals), 12):
-        w("    " + ", ".join("0x%x" % x for x in nvals[i:i + 12]) + ",")
-    w("};")
+    array(w, "const uint16_t el_uni_nfc_val[%d] = {" % len(nvals), ["0x%x" % x for x in nvals], 12)
     w("const uint32_t el_uni_comp_count = %d;" % len(comp))
     w("/* canonical compositions first + second -> composite, by first then second */")
     w("const uint32_t el_uni_comp[%d][3] = {" % len(comp))
@@ -160,15 +156,9 @@ def main():
     w("};")
     w("const uint32_t el_uni_dmax_count = %d;" % len(dmax))
     w("/* starters whose decomposition holds marks, ascending */")
-    w("const uint32_t el_uni_dmax_cp[%d] = {" % len(dmax))
-    for i in range(0, len(dmax), 8):
-        w("    " + ", ".join("0x%x" % c for c, _ in dmax[i:i + 8]) + ",")
-    w("};")
+    array(w, "const uint32_t el_uni_dmax_cp[%d] = {" % len(dmax), ["0x%x" % c for c, _ in dmax], 8)
     w("/* the highest combining class in each one's decomposition */")
-    w("const uint8_t el_uni_dmax_ccc[%d] = {" % len(dmax))
-    for i in range(0, len(dmax), 16):
-        w("    " + ", ".join(str(m) for _, m in dmax[i:i + 16]) + ",")
-    w("};")
+    array(w, "const uint8_t el_uni_dmax_ccc[%d] = {" % len(dmax), [str(m) for _, m in dmax], 16)
     path = os.path.join(root, "tokenizer", "unicode_tables.c")
     with open(path, "w") as fh:
         fh.write("\n".join(out) + "\n")

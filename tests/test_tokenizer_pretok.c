@@ -463,7 +463,7 @@ static void check_gemma_scale(void) {
         EL_CHECK(u12 == reps && u6241 == reps && bx == reps && b == 0);
         fprintf(stderr, "gemma3 scale: %d tokens, %d added: open %.2f s, 256 KiB of '<' text "
                 "-> %zu ids in %.3f s\n", VOCAB, UNUSED, open_s, n, enc_s);
-        EL_CHECK(open_s < 10.0 && enc_s < 2.0);
+        EL_CHECK(open_s < 30.0 && enc_s < 5.0); /* generous: emulators, sanitizers */
     }
     free(text);
     free(ids);

@@ -1,7 +1,8 @@
 /* tokenizer.h - one interface over the tokenizer kinds (internal): llama2.c tokenizer.bin
  * (SentencePiece-style BPE with scores), HF tokenizer.json BPE with byte fallback (Llama,
- * TinyLlama, SmolLM) or byte-level (GPT-2, from tokenizer.json or vocab.json + merges.txt),
- * and BERT WordPiece (tokenizer.json or vocab.txt).
+ * TinyLlama, SmolLM, Gemma 3) or byte-level (GPT-2 from tokenizer.json or vocab.json +
+ * merges.txt; Llama 3.x, Qwen2/2.5, SmolLM2: docs/TOKENIZERS.md), and BERT WordPiece
+ * (tokenizer.json or vocab.txt).
  *
  * Tokenizers are built at model-open time (malloc allowed there) and are read-only after:
  * encode and decode allocate nothing, so they may run after the arena is committed. */

@@ -25,15 +25,20 @@ static const uint8_t ascii_class[128] = {
 #undef O
 };
 
-int el_uni_class(uint32_t cp) {
-    if (cp < 128) return ascii_class[cp];
-    uint32_t lo = 0, hi = el_uni_class_count; /* last start <= cp */
+/* The range holding cp: the last of starts[0..count) (ascending, starts[0] = 0) <= cp. */
+static uint32_t range_of(const uint32_t *starts, uint32_t count, uint32_t cp) {
+    uint32_t lo = 0, hi = count;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (el_uni_class_start[mid] <= cp) lo = mid;
+        if (starts[mid] <= cp) lo = mid;
         else hi = mid;
     }
-    return el_uni_class_kind[lo];
+    return lo;
+}
+
+int el_uni_class(uint32_t cp) {
+    if (cp < 128) return ascii_class[cp];
+    return el_uni_class_kind[range_of(el_uni_class_start, el_uni_class_count, cp)];
 }
 
 bool el_uni_is_space(uint32_t cp) {
@@ -133,13 +138,7 @@ size_t el_uni_encode(uint32_t cp, char out[4]) {
 /* NFC_Quick_Check << 8 | combining class of cp. */
 static uint32_t nfc_val(uint32_t cp) {
     if (cp < 0x300) return 0;
-    uint32_t lo = 0, hi = el_uni_nfc_count; /* last start <= cp */
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (el_uni_nfc_start[mid] <= cp) lo = mid;
-        else hi = mid;
-    }
-    return el_uni_nfc_val[lo];
+    return el_uni_nfc_val[range_of(el_uni_nfc_start, el_uni_nfc_count, cp)];
 }
 
 /* Whether a then b is a canonical composition (binary search by (first, second)). */
