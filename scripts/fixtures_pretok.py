@@ -185,7 +185,7 @@ def byte_level_family(name, pre, norm, post, specials, extra_added, bos, ignore_
 
 
 def gemma3():
-    # SentencePiece-shaped BPE: " " -> "▁", no pre-tokenizer, byte fallback, many added tokens.
+    # SentencePiece-shaped BPE: " " -> "▁", a no-op Split, byte fallback, many added tokens.
     base = Tokenizer(models.BPE(unk_token="<unk>"))
     base.normalizer = normalizers.Replace(" ", "▁")
     # SentencePiece trains on whitespace-split pieces (split_by_whitespace): no learned token
@@ -209,7 +209,8 @@ def gemma3():
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True,
                                byte_fallback=True))
     tok.normalizer = normalizers.Replace(" ", "▁")
-    tok.pre_tokenizer = None
+    # Gemma 3's file splits on " " after the normalizer has replaced them all (a no-op).
+    tok.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
                                      decoders.Fuse()])
     specials = ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>"]

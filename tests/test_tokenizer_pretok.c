@@ -329,9 +329,12 @@ static void check_vocab_rule(void) {
     el_tokenizer_close(t);
 }
 
-/* Edits the Llama 3 file's JSON and expects EL_E_UNSUPPORTED naming `what`. */
-static void expect_refused(const char *edit_path, const char *json_value, const char *what) {
-    cJSON *root = load(FIXDIR "/llama3.json");
+/* Edits a fixture file's JSON (fam) and expects EL_E_UNSUPPORTED naming `what`. */
+static void expect_refused_in(const char *fam, const char *edit_path, const char *json_value,
+                              const char *what) {
+    char file[1024];
+    snprintf(file, sizeof file, "%s/%s.json", FIXDIR, fam);
+    cJSON *root = load(file);
     if (!root) return;
     /* edit_path: "pre.0.behavior" style: walk objects / array indices. */
     char p[128];
@@ -361,7 +364,16 @@ static void expect_refused(const char *edit_path, const char *json_value, const 
     cJSON_Delete(root);
 }
 
+static void expect_refused(const char *edit_path, const char *json_value, const char *what) {
+    expect_refused_in("llama3", edit_path, json_value, what);
+}
+
 static void check_refused(void) {
+    /* Gemma 3's Split on " " is a no-op only after its Replace normalizer. */
+    expect_refused_in("gemma3", "normalizer", "null", "Split");
+    expect_refused_in("gemma3", "normalizer", "{\"type\":\"Replace\",\"pattern\":{\"String\":"
+                      "\" \"},\"content\":\"_ \"}", "Split");
+    expect_refused_in("gemma3", "pre_tokenizer.behavior", "\"Isolated\"", "Split");
     expect_refused("pre_tokenizer.pretokenizers.0.pattern", "{\"Regex\":\"\\\\p{L}+\"}",
                    "regex");
     expect_refused("pre_tokenizer.pretokenizers.0.pattern", "{\"String\":\" \"}", "String");

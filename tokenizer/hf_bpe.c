@@ -13,7 +13,9 @@
  *                  as the first step (Qwen2) is a check, not a normalization: text NFC
  *                  would change (el_uni_nfc_stable: quick check, Maybe resolved) is
  *                  EL_E_UNSUPPORTED "needs NFC normalization"; other text passes unchanged
- *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
+ *   pre_tokenizer  null; Split String " " MergedWithPrevious after a normalizer that
+ *                  replaces every ' ' (Gemma 3's: a no-op, as HF normalizes first);
+ *                  Metaspace (prepend_scheme always/first/never or the older
  *                  add_prefix_space, split true/false), alone or as a one-element Sequence;
  *                  or ByteLevel (add_prefix_space false), alone or after one of
  *                    Split, Regex = Llama 3's or Qwen2's pattern (exact string compare),
@@ -1274,6 +1276,31 @@ static el_status hf_parse_split(hf_tok *t, const cJSON *o) {
     return EL_OK;
 }
 
+/* Whether pt is Split on the String " " (MergedWithPrevious, invert false) after a
+ * normalizer that leaves no ' ' (Gemma 3: Replace " " -> "▁"): a no-op, as HF runs the
+ * normalizer first. */
+static bool hf_split_space_noop(const hf_tok *t, const cJSON *pt) {
+    const char *ty = hf_type_of(pt);
+    const cJSON *pat = hf_get(pt, "pattern");
+    const cJSON *str = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, "String")
+                                           : NULL;
+    const cJSON *beh = hf_get(pt, "behavior"), *inv = hf_get(pt, "invert");
+    if (!ty || strcmp(ty, "Split") != 0 || !cJSON_IsString(str) ||
+        strcmp(str->valuestring, " ") != 0 || !cJSON_IsString(beh) ||
+        strcmp(beh->valuestring, "MergedWithPrevious") != 0 || cJSON_IsTrue(inv))
+        return false;
+    bool gone = false; /* a Replace of ' ' with no space in it, none put back later */
+    for (uint32_t j = 0; j < t->n_norm; j++) {
+        const hf_op *op = &t->norm[j];
+        bool adds_space = memchr(op->text, ' ', op->text_len) != NULL;
+        if (op->kind == HF_OP_REPLACE && hf_is(op->pat, op->pat_len, " ", 1) && !adds_space)
+            gone = true;
+        else if (adds_space)
+            gone = false;
+    }
+    return gone;
+}
+
 static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
     const cJSON *pt = hf_get(root, "pre_tokenizer");
     if (!pt) return EL_OK;
@@ -1296,11 +1323,14 @@ static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
         pt = cJSON_GetArrayItem(list, count - 1);
         ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
     }
+    if (!first && cJSON_IsObject(pt) && hf_split_space_noop(t, pt)) return EL_OK;
     if (first || (ty && (strcmp(ty, "Split") == 0 || strcmp(ty, "Digits") == 0))) {
         if (!ty || strcmp(ty, "ByteLevel") != 0)
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: pre_tokenizer: a Split or Digits step is supported only "
-                             "followed by ByteLevel (got '%s' after it)",
+                             "followed by ByteLevel (got '%s' after it), or Split on the "
+                             "String \" \" MergedWithPrevious after a normalizer that "
+                             "replaces every ' ' (Gemma 3)",
                              t->path, first ? (ty ? ty : "?") : "nothing");
         el_status st = hf_parse_split(t, first);
         if (st != EL_OK) return st;
