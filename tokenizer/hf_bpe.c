@@ -46,7 +46,8 @@
  * caller's ids buffer when a word is longer. Merging follows HF's priority queue (lowest
  * rank, then leftmost) with an indexed heap over the word's pairs, O(m log m) for m
  * symbols; a word in the caller's buffer uses 5 m more ids of it behind the word as heap
- * space when they are free, else falls back to rescanning (O(m^2), m <= cap); the text
+ * space when they are free, else merges in place one rank per sweep (hf_bpe_scan: O(m)
+ * per rank used, m <= cap); the text
  * between added tokens is processed as HF does (one BPE "word" per pre-token), split
  * further only where the vocabulary proves that no merge can cross the split (see
  * hf_split_safe), which gives identical ids with bounded work space. Pre-tokenizing is
@@ -411,24 +412,35 @@ static size_t hf_bpe_heap(const hf_tok *t, int32_t *s, size_t m, int32_t *work) 
     return k;
 }
 
-/* The same by rescanning, for a word in the caller's buffer without room for the heap. */
+/* The same without work space, for a word in the caller's buffer without room for the
+ * heap: each pass finds the lowest rank present and merges its pairs left to right in one
+ * sweep (HF's order for equal ranks, which are one pair), compacting in place. A merge that
+ * makes a pair of a lower rank than the sweep's (a file whose merges are not in training
+ * order) ends the sweep, so that pair goes first, as in HF. Passes: at most one per rank
+ * used, so a long run of one letter takes a few passes (O(m) each), not m. */
 static size_t hf_bpe_scan(const hf_tok *t, int32_t *s, size_t m) {
     while (m > 1) {
         uint32_t best = UINT32_MAX;
-        size_t at = 0;
-        int32_t res = -1;
         for (size_t i = 0; i + 1 < m; i++) {
-            const hf_merge *g = hf_merge_find(t, s[i], s[i + 1]);
-            if (g && g->rank < best) {
-                best = g->rank;
-                at = i;
-                res = g->result;
+            uint32_t r = hf_pair_rank(t, s[i], s[i + 1]);
+            if (r < best) best = r;
+        }
+        if (best == UINT32_MAX) break;
+        size_t o = 0, i = 0;
+        bool stop = false;
+        while (i < m) {
+            const hf_merge *g = (!stop && i + 1 < m) ? hf_merge_find(t, s[i], s[i + 1]) : NULL;
+            if (g && g->rank == best) {
+                int32_t r = g->result;
+                stop = (o > 0 && hf_pair_rank(t, s[o - 1], r) < best) ||
+                       (i + 2 < m && hf_pair_rank(t, r, s[i + 2]) < best);
+                s[o++] = r;
+                i += 2;
+            } else {
+                s[o++] = s[i++];
             }
         }
-        if (res < 0) break;
-        s[at] = res;
-        memmove(s + at + 1, s + at + 2, (m - at - 2) * sizeof *s);
-        m--;
+        m = o;
     }
     return m;
 }
