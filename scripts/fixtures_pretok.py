@@ -263,6 +263,28 @@ def nfc_probe():
     return out
 
 
+FLAG_TEXTS = [
+    "a <L> b", "a   <L>b", "<L>", " <L>", "x\t\n<L>\ny", "a <R> b", "a<R>   b", "<R>   ",
+    "a  <LR>  b", "<LR>", "a<LR>b", "x <L> <R> y", "x <R><L> y", "<L><L>  <R><R>",
+    "cat", "a cat b", "concatenate", "cat_x", "x_cat", "(cat)", "cat5", "½cat", "é cat",
+    "cats and cat", " cat\n", "<L>cat<R>", "cat cat cat", "tomcat cat", "\u3000<L>\u3000",
+    "a <eot> b", "a <eot>b <eot>", "<|eot_id|>   <eot>",
+]
+
+
+def with_flag_tokens(tok):
+    """The Llama 3 shape with added tokens using HF's lstrip / rstrip / single_word."""
+    tok = Tokenizer.from_str(tok.to_str())
+    tok.add_special_tokens([
+        AddedToken("<L>", lstrip=True, normalized=False, special=True),
+        AddedToken("<R>", rstrip=True, normalized=False, special=True),
+        AddedToken("<LR>", lstrip=True, rstrip=True, normalized=False, special=True),
+        AddedToken("<eot>", lstrip=True, rstrip=True, single_word=True, normalized=False,
+                   special=True)])
+    tok.add_tokens([AddedToken("cat", single_word=True, normalized=False, special=False)])
+    return tok
+
+
 def write(name, tok, texts, bos):
     os.makedirs(OUT, exist_ok=True)
     tok.save(os.path.join(OUT, name + ".json"))
@@ -311,6 +333,7 @@ def main():
                                      use_regex=False)]),
         None, "llama3", l3_specials, [], "<|begin_of_text|>", True)
     write("llama3", llama3, texts, "<|begin_of_text|>")
+    write("flags", with_flag_tokens(llama3), texts + FLAG_TEXTS, "<|begin_of_text|>")
 
     qwen2 = byte_level_family(
         "qwen2",

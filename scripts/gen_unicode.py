@@ -21,6 +21,10 @@ Tables
   composition: it may compose with the character before), 2 No (NFC changes it alone).
   el_uni_comp: (first, second, composite) for every canonical composition (primary
   composites), by first then second (Hangul jamo left to code).
+  el_uni_word_start: where word characters start and stop, alternately (the first entry
+  starts a word range; before it, none): the regex crate's \w, read as
+  letters, Nl and Nd numbers, marks, connector punctuation and U+200C/U+200D (HF's
+  single_word boundary).
   el_uni_dmax_cp / el_uni_dmax_ccc: the starters whose canonical decomposition holds marks,
   with the highest combining class among them, ascending.
 """
@@ -86,6 +90,17 @@ def nfc_tables():
             vals.append(v)
             prev = v
     return starts, vals, sorted(comp), dmax
+
+
+def word_starts():
+    out, prev = [], False
+    for cp in range(0x110000):
+        c = unicodedata.category(chr(cp))
+        word = (c[0] in "LM" or c in ("Nd", "Nl", "Pc")) or cp in (0x200C, 0x200D)
+        if word != prev:
+            out.append(cp)
+            prev = word
+    return out
 
 
 def array(w, decl, items, per_line):
@@ -159,6 +174,10 @@ def main():
     array(w, "const uint32_t el_uni_dmax_cp[%d] = {" % len(dmax), ["0x%x" % c for c, _ in dmax], 8)
     w("/* the highest combining class in each one's decomposition */")
     array(w, "const uint8_t el_uni_dmax_ccc[%d] = {" % len(dmax), [str(m) for _, m in dmax], 16)
+    ws = word_starts()
+    w("const uint32_t el_uni_word_count = %d;" % len(ws))
+    w("/* where \\w starts and stops being true, alternately (true from the first start) */")
+    array(w, "const uint32_t el_uni_word_start[%d] = {" % len(ws), ["0x%x" % x for x in ws], 8)
     path = os.path.join(root, "tokenizer", "unicode_tables.c")
     with open(path, "w") as fh:
         fh.write("\n".join(out) + "\n")

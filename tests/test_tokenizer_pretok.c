@@ -532,6 +532,7 @@ int main(void) {
     check_family("qwen2", true);
     check_family("smollm2", true);
     check_family("gemma3", false);
+    check_family("flags", true); /* Llama 3 with lstrip / rstrip / single_word tokens */
     check_unk();
     check_nfc_probe();
     check_added();

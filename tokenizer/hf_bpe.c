@@ -6,8 +6,9 @@
  * Accepted (anything else is EL_E_UNSUPPORTED naming the component):
  *   added_tokens   matched on the raw text, leftmost-longest, before normalization (as HF
  *                  does for normalized=false tokens), through a sorted-array trie (Gemma 3
- *                  has thousands); lstrip/rstrip/single_word/normalized true are refused by
- *                  name (Llama 3, Qwen2, SmolLM2 and Gemma 3 set none of them)
+ *                  has thousands); lstrip / rstrip take the whitespace before / after into
+ *                  the token, single_word drops a match with a word character (letter,
+ *                  number, '_') on either side, as HF does; normalized true is refused
  *   normalizer     null, Prepend, Replace (String pattern of one character), or a Sequence
  *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁"); NFC
  *                  as the first step (Qwen2) is a check, not a normalization: text NFC
@@ -99,7 +100,8 @@ typedef struct hf_merge {
 } hf_merge;
 
 enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2,
-       HF_TOK_ADDED = 1u << 3 };
+       HF_TOK_ADDED = 1u << 3, HF_TOK_LSTRIP = 1u << 4, HF_TOK_RSTRIP = 1u << 5,
+       HF_TOK_SINGLE_WORD = 1u << 6 };
 
 typedef struct hf_tok {
     el_tokenizer base;
@@ -228,6 +230,13 @@ static int32_t hf_vocab_find(const hf_tok *t, const char *s, size_t n) {
         if (t->len[id] == n && memcmp(t->pool + t->off[id], s, n) == 0) return id;
         i = (i + 1) & t->vmask;
     }
+}
+
+/* The same in model.vocab only: what HF's BPE model looks words and characters up in (an
+ * added token that model.vocab lacks is not a BPE symbol). */
+static int32_t hf_model_find(const hf_tok *t, const char *s, size_t n) {
+    int32_t id = hf_vocab_find(t, s, n);
+    return (id >= 0 && (t->flags[id] & HF_TOK_VOCAB)) ? id : -1;
 }
 
 static const hf_merge *hf_merge_find(const hf_tok *t, int32_t a, int32_t b) {
@@ -471,7 +480,7 @@ static void hf_word_flush(hf_enc *e) {
         e->inexact = true;
     } else {
         int32_t whole = -1;
-        if (t->ignore_merges && !e->wb_over) whole = hf_vocab_find(t, e->wb, e->wb_len);
+        if (t->ignore_merges && !e->wb_over) whole = hf_model_find(t, e->wb, e->wb_len);
         size_t m;
         if (whole >= 0) {
             e->w[0] = whole;
@@ -514,7 +523,7 @@ static void hf_word_char(hf_enc *e, const char *c, size_t n) {
         e->wb_over = true;
     }
 
-    int32_t id = hf_vocab_find(t, c, n);
+    int32_t id = hf_model_find(t, c, n);
     if (id >= 0) {
         if (e->pending_unk) {
             e->pending_unk = false;
@@ -855,6 +864,32 @@ static void hf_sort_by_bytes(const hf_tok *t, int32_t *ids, int32_t *tmp, size_t
     }
 }
 
+/* The start of the character before byte i of valid UTF-8 text (i > 0). */
+static size_t hf_char_before(const char *s, size_t i) {
+    do {
+        i--;
+    } while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80);
+    return i;
+}
+
+/* The code point before (before) or at byte i of valid UTF-8 text s. */
+static uint32_t hf_cp_near(const char *s, size_t i, bool before) {
+    uint32_t cp = 0;
+    size_t at = before ? hf_char_before(s, i) : i;
+    (void)el_uni_decode(s + at, 4, &cp);
+    return cp;
+}
+
+/* Whitespace (Rust's char::is_whitespace) before / at byte i. */
+static bool hf_space_at(const char *s, size_t i, bool before) {
+    return el_uni_is_space(hf_cp_near(s, i, before));
+}
+
+/* A word character (\w, HF's single_word boundary) before / at byte i. */
+static bool hf_word_char_at(const char *s, size_t i, bool before) {
+    return el_uni_is_word(hf_cp_near(s, i, before));
+}
+
 static el_status hf_encode(const el_tokenizer *base, const char *text, size_t len,
                            bool add_bos, int32_t *ids, size_t cap, size_t *n) {
     const hf_tok *t = (const hf_tok *)base;
@@ -894,6 +929,20 @@ static el_status hf_encode(const el_tokenizer *base, const char *text, size_t le
             i++;
             continue;
         }
+        /* HF's flags: single_word drops a match inside a word (and matching goes on after
+         * it); lstrip / rstrip take the whitespace before / after into the token. */
+        size_t start = i, stop = i + tl;
+        uint8_t f = t->flags[id];
+        if ((f & HF_TOK_SINGLE_WORD) &&
+            ((start > 0 && hf_word_char_at(text, start, true)) ||
+             (stop < len && hf_word_char_at(text, stop, false)))) {
+            i = stop;
+            continue;
+        }
+        while ((f & HF_TOK_LSTRIP) && start > piece && hf_space_at(text, start, true))
+            start = hf_char_before(text, start);
+        while ((f & HF_TOK_RSTRIP) && stop < len && hf_space_at(text, stop, false))
+            stop += hf_utf8_len((const unsigned char *)text + stop, len - stop);
         if (t->model_vocab != 0 && (uint32_t)id >= t->model_vocab) {
             char p[64];
             return el_errorf(EL_E_INVALID,
@@ -903,9 +952,9 @@ static el_status hf_encode(const el_tokenizer *base, const char *text, size_t le
                              el_json_printable(hf_tok_str(t, id), t->len[id], p, sizeof p),
                              (int)id, i, (unsigned)t->model_vocab);
         }
-        hf_piece(&e, text + piece, i - piece, piece, piece == 0);
+        hf_piece(&e, text + piece, start - piece, piece, piece == 0);
         hf_emit(&e, id);
-        i += tl;
+        i = stop;
         piece = i;
     }
     if (e.st == EL_OK) hf_piece(&e, text + piece, len - piece, piece, piece == 0);
@@ -1673,20 +1722,21 @@ static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *adde
             st = hf_bad_type(t, f, "a non-empty string", c);
             break;
         }
-        static const char *const unsupported[] = {"lstrip", "rstrip", "single_word",
-                                                  "normalized"};
+        static const char *const opts[] = {"lstrip", "rstrip", "single_word", "normalized"};
+        static const uint8_t opt_flag[] = {HF_TOK_LSTRIP, HF_TOK_RSTRIP, HF_TOK_SINGLE_WORD, 0};
         for (size_t k = 0; k < 4 && st == EL_OK; k++) {
             bool b = false;
-            st = hf_get_bool(t, o, unsupported[k], where, &b);
-            if (st == EL_OK && b) {
+            st = hf_get_bool(t, o, opts[k], where, &b);
+            if (st == EL_OK && b && opt_flag[k]) {
+                t->flags[v] |= opt_flag[k];
+            } else if (st == EL_OK && b) {
                 char p[64];
                 st = el_errorf(EL_E_UNSUPPORTED,
-                               "%s: %s ('%s') has %s true: the hf-bpe tokenizer supports "
-                               "added tokens matched verbatim on the raw text only",
+                               "%s: %s ('%s') has normalized true: the hf-bpe tokenizer "
+                               "matches added tokens on the raw text only",
                                t->path, where,
                                el_json_printable(c->valuestring, strlen(c->valuestring), p,
-                                                 sizeof p),
-                               unsupported[k]);
+                                                 sizeof p));
             }
         }
         bool special = false;
@@ -1907,7 +1957,7 @@ static void hf_bl_setup(hf_tok *t) {
         size_t ul = el_tokenizer_byte_char(b, u); /* 1 or 2 bytes: cp < U+0144 */
         memcpy(t->bl_chr[b], u, ul);
         t->bl_byte[cp] = (int16_t)b;
-        t->bl_id[b] = hf_vocab_find(t, u, ul);
+        t->bl_id[b] = hf_model_find(t, u, ul);
     }
 }
 

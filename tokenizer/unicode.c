@@ -135,6 +135,13 @@ size_t el_uni_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
+bool el_uni_is_word(uint32_t cp) {
+    if (cp < 0x80)
+        return cp == '_' || (cp >= '0' && cp <= '9') || ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z');
+    uint32_t r = range_of(el_uni_word_start, el_uni_word_count, cp);
+    return el_uni_word_start[r] <= cp && (r & 1) == 0; /* ranges from [0] on: word */
+}
+
 /* NFC_Quick_Check << 8 | combining class of cp. */
 static uint32_t nfc_val(uint32_t cp) {
     if (cp < 0x300) return 0;

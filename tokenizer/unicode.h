@@ -41,6 +41,8 @@ extern const uint32_t el_uni_nfc_start[];
 extern const uint16_t el_uni_nfc_val[];
 extern const uint32_t el_uni_comp_count;
 extern const uint32_t el_uni_comp[][3];
+extern const uint32_t el_uni_word_count;
+extern const uint32_t el_uni_word_start[];
 extern const uint32_t el_uni_dmax_count;
 extern const uint32_t el_uni_dmax_cp[];
 extern const uint8_t el_uni_dmax_ccc[];
@@ -61,6 +63,10 @@ bool el_uni_is_bert_punct(uint32_t cp);
 /* The BERT uncased fold of cp (NFD, Mn dropped, lower-cased) into out (room for 3 code
  * points); returns how many (0: the character vanishes). */
 size_t el_uni_bert_fold(uint32_t cp, uint32_t out[3]);
+
+/* The regex crate's \w (what HF's single_word added tokens test on either side): letters,
+ * Nd/Nl numbers, marks, connector punctuation ('_'), U+200C/U+200D. */
+bool el_uni_is_word(uint32_t cp);
 
 /* Whether NFC leaves the valid UTF-8 text s[0..n) unchanged, decided without normalizing:
  * returns n when it does, else the byte offset of a character NFC may change. Every
