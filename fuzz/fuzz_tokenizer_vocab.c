@@ -34,9 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             t = NULL;
         }
         if (st == EL_OK) {
-            el_tokenizer *t2 = NULL;
+            el_tokenizer *t2 = NULL; /* a larger model vocabulary: padding rows */
             CHECK(el_tokenizer_gpt2_from_json(vocab, m, ml, "vocab.json", t->vocab_size + 1,
-                                              &t2) == EL_E_INVALID && !t2);
+                                              &t2) == EL_OK && t2);
+            el_tokenizer_close(t2);
+            t2 = NULL;
+            if (t->vocab_size > 1) /* a smaller one: the last token is a vocabulary token */
+                CHECK(el_tokenizer_gpt2_from_json(vocab, m, ml, "vocab.json",
+                                                  t->vocab_size - 1, &t2) == EL_E_INVALID &&
+                      !t2);
         }
         cJSON_Delete(vocab);
     }

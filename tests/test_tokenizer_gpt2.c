@@ -296,7 +296,11 @@ static void test_tiny(void) {
     EL_CHECK_OK(open_tiny(vp, "a b\r\nab c", 260, &t));
     el_tokenizer_close(t);
     t = NULL;
-    expect_fail(open_tiny(vp, "a b\n", 300, &t), EL_E_INVALID, "300", "size mismatch");
+    /* A model with more rows than tokens is fine (padded), with fewer it is not. */
+    EL_CHECK_OK(open_tiny(vp, "a b\n", 300, &t));
+    el_tokenizer_close(t);
+    t = NULL;
+    expect_fail(open_tiny(vp, "a b\n", 200, &t), EL_E_INVALID, "200", "size mismatch");
     EL_CHECK(strstr(el_last_error(), "260") != NULL && t == NULL);
     expect_fail(open_tiny(vp, "a b\nzz q\n", 0, &t), EL_E_INVALID, "zz", "unknown token");
     expect_fail(open_tiny(vp, "x y\n", 0, &t), EL_E_INVALID, "merged token", "result unknown");

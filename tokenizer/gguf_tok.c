@@ -254,10 +254,9 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
     el_tokenizer *t = NULL;
     char name[300];
     snprintf(name, sizeof name, "%s (tokenizer.ggml metadata)", g->src.name);
-    /* llama.cpp accepts vocabularies without some bytes' tokens (SmolLM2 lacks a few). */
-    if (s == EL_OK)
-        s = el_tokenizer_hf_bpe_from_json_flags(root, name, vocab_size, EL_HF_BPE_MISSING_BYTES,
-                                                &t);
+    /* A byte without its token (SmolLM2 lacks a few) encodes to nothing, as in llama.cpp
+     * and HF's BPE (hf_bpe.c). */
+    if (s == EL_OK) s = el_tokenizer_hf_bpe_from_json(root, name, vocab_size, &t);
     cJSON_Delete(root);
     if (s != EL_OK) return s;
     const uint32_t nv = t->vocab_size;

@@ -71,6 +71,24 @@ static cJSON *gpt2_attach(cJSON *parent, const char *key, cJSON *item) {
     return item;
 }
 
+/* GPT-2's files have every byte's token; one missing means a damaged vocab.json
+ * (tokenizer.json files may lack some: SmolLM2's, see hf_bpe.c). */
+static el_status gpt2_check_bytes(const cJSON *vocab, const char *name) {
+    for (unsigned b = 0; b < 256; b++) {
+        char c[5] = {0};
+        size_t cl = el_tokenizer_byte_char(b, c);
+        if (!cJSON_GetObjectItemCaseSensitive(vocab, c)) {
+            uint32_t cp = cl == 1 ? (unsigned char)c[0]
+                                  : ((uint32_t)(c[0] & 0x1f) << 6) | (c[1] & 0x3f);
+            return el_errorf(EL_E_INVALID,
+                             "%s: byte-level BPE: vocab.json has no token for byte 0x%02x "
+                             "(character U+%04X); every byte needs one",
+                             name, b, (unsigned)cp);
+        }
+    }
+    return EL_OK;
+}
+
 el_status el_tokenizer_gpt2_from_json(const cJSON *vocab, const char *merges, size_t mlen,
                                       const char *name, uint32_t vocab_size,
                                       el_tokenizer **out) {
@@ -117,6 +135,11 @@ el_status el_tokenizer_gpt2_from_json(const cJSON *vocab, const char *merges, si
     if (st == EL_OK) st = gpt2_merges(merges, mlen, name, arr);
     if (st == EL_OK) st = el_tokenizer_hf_bpe_from_json(root, name, vocab_size, out);
     cJSON_Delete(root); /* the vocab is only referenced: the caller's */
+    if (st == EL_OK) st = gpt2_check_bytes(vocab, name);
+    if (st != EL_OK) {
+        el_tokenizer_close(*out);
+        *out = NULL;
+    }
     return st;
 }
 

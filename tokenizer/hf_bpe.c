@@ -1,37 +1,59 @@
-/* hf_bpe.c - the Hugging Face tokenizer.json BPE backend (Llama, TinyLlama, Mistral-style
- * files: SentencePiece-shaped BPE with byte fallback), reproducing the `tokenizers` library's
- * ids exactly for the pipelines it accepts.
+/* hf_bpe.c - the Hugging Face tokenizer.json BPE backend, reproducing the `tokenizers`
+ * library's ids exactly for the pipelines it accepts: SentencePiece-shaped BPE with byte
+ * fallback (Llama 2, TinyLlama, Mistral, Gemma 3) and byte-level BPE (GPT-2, RoBERTa,
+ * Llama 3.x, Qwen2/2.5, SmolLM/SmolLM2). docs/TOKENIZERS.md has the table by model.
  *
  * Accepted (anything else is EL_E_UNSUPPORTED naming the component):
  *   added_tokens   matched on the raw text, leftmost-longest, before normalization (as HF
- *                  does for normalized=false tokens); lstrip/rstrip/single_word false
+ *                  does for normalized=false tokens), through a sorted-array trie (Gemma 3
+ *                  has thousands); lstrip / rstrip take the whitespace before / after into
+ *                  the token, single_word drops a match with a word character (letter,
+ *                  number, '_') on either side, as HF does; normalized true is refused
  *   normalizer     null, Prepend, Replace (String pattern of one character), or a Sequence
- *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁")
- *   pre_tokenizer  null or Metaspace (prepend_scheme always/first/never or the older
+ *                  of those (Llama-2 / TinyLlama: Prepend "▁" + Replace " " -> "▁"); NFC
+ *                  as the first step (Qwen2) is a check, not a normalization: text NFC
+ *                  would change (el_uni_nfc_stable: quick check, Maybe resolved) is
+ *                  EL_E_UNSUPPORTED "needs NFC normalization"; other text passes unchanged
+ *   pre_tokenizer  null; Split String " " MergedWithPrevious after a normalizer that
+ *                  replaces every ' ' (Gemma 3's: a no-op, as HF normalizes first);
+ *                  Metaspace (prepend_scheme always/first/never or the older
  *                  add_prefix_space, split true/false), alone or as a one-element Sequence;
- *                  or ByteLevel (GPT-2, RoBERTa: add_prefix_space false, use_regex true),
- *                  alone or after Digits(individual_digits true) (SmolLM, StarCoder):
- *                  GPT-2's split pattern (hf_bl_pretoken), then every byte of a pre-token
- *                  becomes its byte-level character (bytes_to_unicode); the normalizer must
- *                  be null then, and every byte must have its token, unless the caller
- *                  allows otherwise (EL_HF_BPE_MISSING_BYTES: GGUF vocabularies such as
- *                  SmolLM2's lack a few; such a byte gives unk, or nothing, as in HF's BPE)
+ *                  or ByteLevel (add_prefix_space false), alone or after one of
+ *                    Split, Regex = Llama 3's or Qwen2's pattern (exact string compare),
+ *                          behavior Isolated, invert false (hf_tk_pretoken matches them
+ *                          by hand; any other pattern is refused naming it)
+ *                    Digits, individual_digits true (SmolLM2) or false
+ *                  with use_regex true: GPT-2's pattern (hf_bl_pretoken) inside each part;
+ *                  false (Llama 3, Qwen2): each part is one word. Every byte of a word
+ *                  becomes its byte-level character (bytes_to_unicode); a byte whose
+ *                  character is not in the vocabulary (SmolLM2 lacks 21) is unk (fused or
+ *                  not) when there is an unk_token, else dropped, as HF's BPE does. Only
+ *                  NFC may come before ByteLevel in the normalizer
  *   model          BPE: vocab, merges ("a b" strings or [a, b] pairs), unk_token, fuse_unk,
  *                  byte_fallback, ignore_merges; no dropout, no subword prefix/suffix
- *   post_processor null, ByteLevel (ids unchanged) or TemplateProcessing "<special> $A"
- *                  (gives the BOS id)
+ *   post_processor null, ByteLevel (ids unchanged), TemplateProcessing "<special> $A"
+ *                  (gives the BOS id), or a Sequence of those (Llama 3.1: ByteLevel then
+ *                  TemplateProcessing "<|begin_of_text|> $A")
  *   decoder        Metaspace, or a Sequence of Replace, ByteFallback, Fuse, Strip (stop 0),
  *                  Metaspace; or ByteLevel alone (each character back to its byte)
  *
  * vocab_size 0 skips the check against the model's vocabulary (tools that only tokenize).
+ * A model with more rows than tokens is accepted (Qwen2.5 pads 151,665 tokens to 151,936;
+ * decode gives nothing for the ids in between, as HF skips unknown ids). Fewer rows only
+ * when every token past them is an added token (Gemma 3 1B's <image_soft_token>); encode
+ * refuses a text that holds one, so no id ever reaches past the model's rows.
  * All tables are built at open. encode allocates nothing (it uses about 26 KiB of stack):
  * the symbols of one word are merged in a fixed stack buffer (HF_WORD_MAX), or in the
  * caller's ids buffer when a word is longer. Merging follows HF's priority queue (lowest
  * rank, then leftmost) with an indexed heap over the word's pairs, O(m log m) for m
  * symbols; a word in the caller's buffer uses 5 m more ids of it behind the word as heap
- * space when they are free, else falls back to rescanning (O(m^2), m <= cap); the text between added tokens is processed as HF does (one BPE "word" per
- * pre-token), split further only where the vocabulary proves that no merge can cross the
- * split (see hf_split_safe), which gives identical ids with bounded work space. */
+ * space when they are free, else merges in place one rank per sweep (hf_bpe_scan: O(m)
+ * per rank used, m <= cap); the text
+ * between added tokens is processed as HF does (one BPE "word" per pre-token), split
+ * further only where the vocabulary proves that no merge can cross the split (see
+ * hf_split_safe), which gives identical ids with bounded work space. Pre-tokenizing is
+ * linear: every matcher consumes what it scans, except the whitespace rule, which gives
+ * back at most one character. */
 #include "tokenizer/tokenizer.h"
 
 #include "loader/safetensors.h"
@@ -67,13 +89,19 @@ typedef struct hf_op {
 
 enum { HF_SCHEME_ALWAYS, HF_SCHEME_FIRST, HF_SCHEME_NEVER };
 
+/* Pre-tokenizer steps accepted before a ByteLevel one: Split with Llama 3's or Qwen2's
+ * regex (Isolated), Digits (individual_digits true or false). */
+enum { HF_SPLIT_NONE, HF_SPLIT_LLAMA3, HF_SPLIT_QWEN2, HF_SPLIT_DIGITS, HF_SPLIT_DIGIT_RUNS };
+
 typedef struct hf_merge {
     uint64_t key;               /* (left id << 32) | right id; UINT64_MAX = empty slot */
     uint32_t rank;              /* position in merges: lower merges first */
     int32_t result;             /* id of left + right */
 } hf_merge;
 
-enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2 };
+enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2,
+       HF_TOK_ADDED = 1u << 3, HF_TOK_LSTRIP = 1u << 4, HF_TOK_RSTRIP = 1u << 5,
+       HF_TOK_SINGLE_WORD = 1u << 6 };
 
 typedef struct hf_tok {
     el_tokenizer base;
@@ -97,9 +125,9 @@ typedef struct hf_tok {
     uint32_t n_merges;
 
     /* added tokens, matched on the raw text */
-    int32_t *added;             /* (n_added) ids sorted by first byte, then longest first */
+    int32_t *added;             /* (n_added) ids sorted by their bytes (memcmp, a prefix
+                                   first): a sorted-array trie (hf_added_at) */
     uint32_t n_added;
-    uint32_t added_start[257];  /* added[added_start[b] .. added_start[b + 1]) start with b */
 
     /* BPE options */
     int32_t unk_id;             /* -1 if none */
@@ -125,12 +153,13 @@ typedef struct hf_tok {
 
     /* ByteLevel pre-tokenizer (GPT-2): bytes -> their one-character tokens */
     bool bl;
-    bool bl_digits;             /* Digits(individual_digits) first: every \p{N} character is
-                                   its own piece before the pattern runs (SmolLM, StarCoder) */
-    int32_t bl_id[256];         /* id of the token for byte b, -1 if the vocabulary has none
-                                   (bl_lenient only: encode then gives unk, or drops the
-                                   byte, as HF and llama.cpp do) */
-    bool bl_lenient;            /* EL_HF_BPE_MISSING_BYTES: bytes may lack their token */
+    int bl_split;               /* HF_SPLIT_*: the pre-tokenizer step before ByteLevel */
+    bool bl_regex;              /* ByteLevel use_regex: GPT-2's pattern inside each split */
+    bool nfc;                   /* NFC normalizer: text must be NFC already (hf_piece) */
+    uint32_t model_vocab;       /* the model's vocab_size (>= n), 0 = n */
+    int32_t bl_id[256];         /* id of the token for byte b, -1 if the vocabulary lacks it
+                                   (SmolLM2 lacks 21: unk, or dropped as HF drops them) */
+    char bl_chr[256][2];        /* byte b's character (UTF-8, 1 or 2 bytes) */
     bool dec_bl;                /* ByteLevel decoder: characters back to bytes */
     int16_t bl_byte[HF_BL_CHARS]; /* code point -> the byte it stands for, -1 if none */
 
@@ -203,6 +232,13 @@ static int32_t hf_vocab_find(const hf_tok *t, const char *s, size_t n) {
     }
 }
 
+/* The same in model.vocab only: what HF's BPE model looks words and characters up in (an
+ * added token that model.vocab lacks is not a BPE symbol). */
+static int32_t hf_model_find(const hf_tok *t, const char *s, size_t n) {
+    int32_t id = hf_vocab_find(t, s, n);
+    return (id >= 0 && (t->flags[id] & HF_TOK_VOCAB)) ? id : -1;
+}
+
 static const hf_merge *hf_merge_find(const hf_tok *t, int32_t a, int32_t b) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     uint64_t i = hf_hash_pair(key) & t->mmask;
@@ -228,6 +264,10 @@ static uint32_t hf_bl_char_of(unsigned b) {
         if (!((c >= 0x21 && c <= 0x7e) || (c >= 0xa1 && c <= 0xac) || (c >= 0xae && c <= 0xff)))
             k++;
     return 256 + k;
+}
+
+size_t el_tokenizer_byte_char(unsigned b, char out[4]) {
+    return el_uni_encode(hf_bl_char_of(b & 0xff), out);
 }
 
 /* ---- encode ------------------------------------------------------------------------ */
@@ -381,24 +421,35 @@ static size_t hf_bpe_heap(const hf_tok *t, int32_t *s, size_t m, int32_t *work) 
     return k;
 }
 
-/* The same by rescanning, for a word in the caller's buffer without room for the heap. */
+/* The same without work space, for a word in the caller's buffer without room for the
+ * heap: each pass finds the lowest rank present and merges its pairs left to right in one
+ * sweep (HF's order for equal ranks, which are one pair), compacting in place. A merge that
+ * makes a pair of a lower rank than the sweep's (a file whose merges are not in training
+ * order) ends the sweep, so that pair goes first, as in HF. Passes: at most one per rank
+ * used, so a long run of one letter takes a few passes (O(m) each), not m. */
 static size_t hf_bpe_scan(const hf_tok *t, int32_t *s, size_t m) {
     while (m > 1) {
         uint32_t best = UINT32_MAX;
-        size_t at = 0;
-        int32_t res = -1;
         for (size_t i = 0; i + 1 < m; i++) {
-            const hf_merge *g = hf_merge_find(t, s[i], s[i + 1]);
-            if (g && g->rank < best) {
-                best = g->rank;
-                at = i;
-                res = g->result;
+            uint32_t r = hf_pair_rank(t, s[i], s[i + 1]);
+            if (r < best) best = r;
+        }
+        if (best == UINT32_MAX) break;
+        size_t o = 0, i = 0;
+        bool stop = false;
+        while (i < m) {
+            const hf_merge *g = (!stop && i + 1 < m) ? hf_merge_find(t, s[i], s[i + 1]) : NULL;
+            if (g && g->rank == best) {
+                int32_t r = g->result;
+                stop = (o > 0 && hf_pair_rank(t, s[o - 1], r) < best) ||
+                       (i + 2 < m && hf_pair_rank(t, r, s[i + 2]) < best);
+                s[o++] = r;
+                i += 2;
+            } else {
+                s[o++] = s[i++];
             }
         }
-        if (res < 0) break;
-        s[at] = res;
-        memmove(s + at + 1, s + at + 2, (m - at - 2) * sizeof *s);
-        m--;
+        m = o;
     }
     return m;
 }
@@ -429,7 +480,7 @@ static void hf_word_flush(hf_enc *e) {
         e->inexact = true;
     } else {
         int32_t whole = -1;
-        if (t->ignore_merges && !e->wb_over) whole = hf_vocab_find(t, e->wb, e->wb_len);
+        if (t->ignore_merges && !e->wb_over) whole = hf_model_find(t, e->wb, e->wb_len);
         size_t m;
         if (whole >= 0) {
             e->w[0] = whole;
@@ -472,7 +523,7 @@ static void hf_word_char(hf_enc *e, const char *c, size_t n) {
         e->wb_over = true;
     }
 
-    int32_t id = hf_vocab_find(t, c, n);
+    int32_t id = hf_model_find(t, c, n);
     if (id >= 0) {
         if (e->pending_unk) {
             e->pending_unk = false;
@@ -554,19 +605,27 @@ static int hf_bl_class(const char *s, size_t n, size_t i, size_t *len) {
     return HF_BL_OTHER;
 }
 
+/* The end of the contraction 's|'t|'re|'ve|'m|'ll|'d at s[i], or 0. icase: (?i:...), where
+ * Oniguruma's case folding also lets U+017F (long s) match s. */
+static size_t hf_contraction(const char *s, size_t n, size_t i, bool icase) {
+    if (s[i] != '\'' || i + 1 >= n) return 0;
+    char c = s[i + 1], d = i + 2 < n ? s[i + 2] : 0;
+    if (icase) {
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (d >= 'A' && d <= 'Z') d = (char)(d + 32);
+        if (c == '\xc5' && d == '\xbf') return i + 3; /* U+017F */
+    }
+    if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+    if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return i + 3;
+    return 0;
+}
+
 /* The end of the pre-token starting at s[i] (i < n) under GPT-2's pattern
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * (alternatives tried in order, each greedy; \s is White_Space). */
 static size_t hf_bl_pretoken(const char *s, size_t n, size_t i) {
-    if (s[i] == '\'' && i + 1 < n) {
-        char c = s[i + 1];
-        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
-        if (i + 2 < n) {
-            char d = s[i + 2];
-            if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l'))
-                return i + 3;
-        }
-    }
+    size_t c = hf_contraction(s, n, i, false);
+    if (c) return c;
     size_t len = 0, j = i;
     int k = hf_bl_class(s, n, i, &len);
     if (s[i] == ' ' && i + 1 < n) { /* " ?" before a letter, number or other run */
@@ -594,20 +653,98 @@ static size_t hf_bl_pretoken(const char *s, size_t n, size_t i) {
     return last;
 }
 
+/* The end of the run of class k characters from s[j] (at most max of them). */
+static size_t hf_run(const char *s, size_t n, size_t j, int k, size_t max) {
+    size_t len = 0;
+    for (size_t count = 0; j < n && count < max && hf_bl_class(s, n, j, &len) == k; count++)
+        j += len;
+    return j;
+}
+
+static bool hf_is_nl(char c) {
+    return c == '\r' || c == '\n';
+}
+
+/* The end of the pre-token starting at s[i] (i < n) under Llama 3's pattern (tiktoken's
+ * cl100k; max_digits 3) or Qwen2's (max_digits 1: \p{N} instead of \p{N}{1,3}):
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ *   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * (alternatives in order, greedy with backtracking, as Oniguruma runs it). Every character
+ * starts a match, so Isolated splitting leaves no gaps. */
+static size_t hf_tk_pretoken(const char *s, size_t n, size_t i, size_t max_digits) {
+    size_t c = hf_contraction(s, n, i, true);
+    if (c) return c;
+    size_t len = 0, len2 = 0;
+    int k = hf_bl_class(s, n, i, &len);
+    if (k == HF_BL_LETTER) return hf_run(s, n, i, HF_BL_LETTER, SIZE_MAX);
+    if (k != HF_BL_NUMBER && !hf_is_nl(s[i]) && i + len < n &&
+        hf_bl_class(s, n, i + len, &len2) == HF_BL_LETTER) /* one leading non-letter */
+        return hf_run(s, n, i + len, HF_BL_LETTER, SIZE_MAX);
+    if (k == HF_BL_NUMBER) return hf_run(s, n, i, HF_BL_NUMBER, max_digits);
+    size_t j = i;
+    if (s[i] == ' ' && i + 1 < n && hf_bl_class(s, n, i + 1, &len2) == HF_BL_OTHER) j = i + 1;
+    if (j > i || k == HF_BL_OTHER) { /* punctuation and symbols, then line breaks */
+        j = hf_run(s, n, j, HF_BL_OTHER, SIZE_MAX);
+        while (j < n && hf_is_nl(s[j])) j++;
+        return j;
+    }
+    /* Whitespace: through its last line break if it has one (\s*[\r\n]+); else the run
+     * less its last character when a non-space follows, unless that leaves nothing. */
+    size_t end = i, last = i, after_nl = 0;
+    while (end < n && hf_bl_class(s, n, end, &len) == HF_BL_SPACE) {
+        last = end;
+        end += len;
+        if (hf_is_nl(s[last])) after_nl = end;
+    }
+    if (after_nl) return after_nl;
+    if (end == n || last == i) return end;
+    return last;
+}
+
+/* The end of the part starting at s[i] (i < n) that the step before ByteLevel splits off
+ * (the whole text when there is none). */
+static size_t hf_split_end(const hf_tok *t, const char *s, size_t n, size_t i) {
+    size_t len = 0;
+    switch (t->bl_split) {
+    case HF_SPLIT_LLAMA3: return hf_tk_pretoken(s, n, i, 3);
+    case HF_SPLIT_QWEN2: return hf_tk_pretoken(s, n, i, 1);
+    case HF_SPLIT_DIGITS:
+    case HF_SPLIT_DIGIT_RUNS: {
+        /* Digits: Rust's char::is_numeric (N*) characters apart, one each or in runs */
+        int k = hf_bl_class(s, n, i, &len) == HF_BL_NUMBER ? HF_BL_NUMBER : -1;
+        if (k == HF_BL_NUMBER)
+            return t->bl_split == HF_SPLIT_DIGITS ? i + len
+                                                  : hf_run(s, n, i, HF_BL_NUMBER, SIZE_MAX);
+        size_t j = i;
+        while (j < n && hf_bl_class(s, n, j, &len) != HF_BL_NUMBER) j += len;
+        return j;
+    }
+    default: return n;
+    }
+}
+
 /* Pushes the byte-level symbols of s[0..n) into the current word. */
 static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
     const hf_tok *t = e->t;
     for (size_t k = 0; k < n; k++) {
         int32_t id = t->bl_id[s[k]];
-        if (id < 0) id = t->unk_id; /* a byte without its token: unk, or dropped as HF does */
-        if (id < 0) continue;
-        hf_word_push(e, id);
-        if (e->wb_len + t->len[id] <= sizeof e->wb) {
-            memcpy(e->wb + e->wb_len, hf_tok_str(t, id), t->len[id]);
-            e->wb_len += t->len[id];
+        size_t cl = (unsigned char)t->bl_chr[s[k]][0] < 0x80 ? 1 : 2;
+        if (e->wb_len + cl <= sizeof e->wb) {
+            memcpy(e->wb + e->wb_len, t->bl_chr[s[k]], cl);
+            e->wb_len += cl;
         } else {
             e->wb_over = true;
         }
+        if (id >= 0) {
+            if (e->pending_unk) {
+                e->pending_unk = false;
+                hf_word_push(e, t->unk_id);
+            }
+            hf_word_push(e, id);
+        } else if (t->unk_id >= 0) { /* HF's unk, fused or not */
+            if (!e->pending_unk) e->pending_unk = true;
+            else if (!t->fuse_unk) hf_word_push(e, t->unk_id);
+        } /* else HF's BPE drops a character it has no token for */
     }
 }
 
@@ -616,27 +753,29 @@ static void hf_bl_word(hf_enc *e, const unsigned char *s, size_t n) {
 static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_start) {
     const hf_tok *t = e->t;
     if (m == 0) return; /* HF drops empty pieces before any normalizer runs */
-    if (t->bl) {
-        /* Pieces: the whole text, or (bl_digits) each \p{N} character alone and the runs
-         * between them; GPT-2's pattern then splits each piece on its own. */
-        for (size_t s0 = 0; s0 < m && e->st == EL_OK;) {
-            size_t s1 = m, len = 0;
-            if (t->bl_digits) {
-                if (hf_bl_class(p, m, s0, &len) == HF_BL_NUMBER) {
-                    s1 = s0 + len;
-                } else {
-                    s1 = s0 + len;
-                    while (s1 < m && hf_bl_class(p, m, s1, &len) != HF_BL_NUMBER) s1 += len;
-                }
-            }
-            for (size_t i = s0; i < s1 && e->st == EL_OK;) {
-                size_t end = hf_bl_pretoken(p, s1, i);
+    if (t->nfc) {
+        size_t at = el_uni_nfc_stable(p, m);
+        if (at < m) {
+            uint32_t cp = 0;
+            (void)el_uni_decode(p + at, m - at, &cp);
+            e->st = el_errorf(EL_E_UNSUPPORTED,
+                              "%s: the text needs NFC normalization (U+%04X at byte %zu may "
+                              "change under NFC), which is not supported: pass NFC text",
+                              t->path, (unsigned)cp, base + at);
+            return;
+        }
+    }
+    if (t->bl) { /* split, then GPT-2's pattern inside each part, one word per pre-token */
+        for (size_t i = 0; i < m && e->st == EL_OK;) {
+            size_t end = hf_split_end(t, p, m, i);
+            for (size_t j = i; j < end;) {
+                size_t stop = t->bl_regex ? i + hf_bl_pretoken(p + i, end - i, j - i) : end;
                 hf_word_reset(e);
-                hf_bl_word(e, (const unsigned char *)p + i, end - i);
+                hf_bl_word(e, (const unsigned char *)p + j, stop - j);
                 hf_word_flush(e);
-                i = end;
+                j = stop;
             }
-            s0 = s1;
+            i = end;
         }
         return;
     }
@@ -666,18 +805,89 @@ static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_st
     hf_word_flush(e);
 }
 
-/* The added token starting at s[0..n) (longest first), or -1. */
+/* Byte d of added token k (-1 past its end): nondecreasing over a range of t->added whose
+ * tokens share their first d bytes. */
+static int hf_added_byte(const hf_tok *t, uint32_t k, size_t d) {
+    int32_t id = t->added[k];
+    return d < t->len[id] ? (unsigned char)t->pool[t->off[id] + d] : -1;
+}
+
+/* The first k in [lo, hi) with byte d of added token k >= c (or > c when above). */
+static uint32_t hf_added_bound(const hf_tok *t, uint32_t lo, uint32_t hi, size_t d, int c,
+                               bool above) {
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int b = hf_added_byte(t, mid, d);
+        if (b < c || (above && b == c)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The longest added token starting at s[0..n), or -1: walks the sorted tokens as a trie,
+ * narrowing the range that shares s[0..d] byte by byte (two binary searches a byte). Gemma
+ * 3 has thousands of added tokens, most starting with '<'. */
 static int32_t hf_added_at(const hf_tok *t, const char *s, size_t n, size_t *tlen) {
-    unsigned b = (unsigned char)s[0];
-    for (uint32_t k = t->added_start[b]; k < t->added_start[b + 1]; k++) {
-        int32_t id = t->added[k];
-        size_t l = t->len[id];
-        if (l <= n && memcmp(s, hf_tok_str(t, id), l) == 0) {
-            *tlen = l;
-            return id;
+    uint32_t lo = 0, hi = t->n_added;
+    int32_t best = -1;
+    for (size_t d = 0; d < n && lo < hi; d++) {
+        int c = (unsigned char)s[d];
+        uint32_t l2 = hf_added_bound(t, lo, hi, d, c, false);
+        hi = hf_added_bound(t, l2, hi, d, c, true);
+        lo = l2;
+        if (lo < hi && t->len[t->added[lo]] == d + 1) { /* a token ends here (sorts first) */
+            best = t->added[lo];
+            *tlen = d + 1;
         }
     }
-    return -1;
+    return best;
+}
+
+/* Sorts ids[0..n) by their token bytes (memcmp order, a prefix first); tmp holds n ids. */
+static void hf_sort_by_bytes(const hf_tok *t, int32_t *ids, int32_t *tmp, size_t n) {
+    for (size_t w = 1; w < n; w *= 2) { /* bottom-up merge sort */
+        for (size_t a = 0; a < n; a += 2 * w) {
+            size_t m = a + w < n ? a + w : n, b = a + 2 * w < n ? a + 2 * w : n;
+            size_t i = a, j = m, o = a;
+            while (i < m || j < b) {
+                bool left = j >= b;
+                if (i < m && j < b) {
+                    int32_t x = ids[i], y = ids[j];
+                    size_t lx = t->len[x], ly = t->len[y];
+                    int c = memcmp(hf_tok_str(t, x), hf_tok_str(t, y), lx < ly ? lx : ly);
+                    left = c < 0 || (c == 0 && lx <= ly);
+                }
+                tmp[o++] = (left && i < m) ? ids[i++] : ids[j++];
+            }
+        }
+        memcpy(ids, tmp, n * sizeof *ids);
+    }
+}
+
+/* The start of the character before byte i of valid UTF-8 text (i > 0). */
+static size_t hf_char_before(const char *s, size_t i) {
+    do {
+        i--;
+    } while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80);
+    return i;
+}
+
+/* The code point before (before) or at byte i of valid UTF-8 text s. */
+static uint32_t hf_cp_near(const char *s, size_t i, bool before) {
+    uint32_t cp = 0;
+    size_t at = before ? hf_char_before(s, i) : i;
+    (void)el_uni_decode(s + at, 4, &cp);
+    return cp;
+}
+
+/* Whitespace (Rust's char::is_whitespace) before / at byte i. */
+static bool hf_space_at(const char *s, size_t i, bool before) {
+    return el_uni_is_space(hf_cp_near(s, i, before));
+}
+
+/* A word character (\w, HF's single_word boundary) before / at byte i. */
+static bool hf_word_char_at(const char *s, size_t i, bool before) {
+    return el_uni_is_word(hf_cp_near(s, i, before));
 }
 
 static el_status hf_encode(const el_tokenizer *base, const char *text, size_t len,
@@ -719,9 +929,32 @@ static el_status hf_encode(const el_tokenizer *base, const char *text, size_t le
             i++;
             continue;
         }
-        hf_piece(&e, text + piece, i - piece, piece, piece == 0);
+        /* HF's flags: single_word drops a match inside a word (and matching goes on after
+         * it); lstrip / rstrip take the whitespace before / after into the token. */
+        size_t start = i, stop = i + tl;
+        uint8_t f = t->flags[id];
+        if ((f & HF_TOK_SINGLE_WORD) &&
+            ((start > 0 && hf_word_char_at(text, start, true)) ||
+             (stop < len && hf_word_char_at(text, stop, false)))) {
+            i = stop;
+            continue;
+        }
+        while ((f & HF_TOK_LSTRIP) && start > piece && hf_space_at(text, start, true))
+            start = hf_char_before(text, start);
+        while ((f & HF_TOK_RSTRIP) && stop < len && hf_space_at(text, stop, false))
+            stop += hf_utf8_len((const unsigned char *)text + stop, len - stop);
+        if (t->model_vocab != 0 && (uint32_t)id >= t->model_vocab) {
+            char p[64];
+            return el_errorf(EL_E_INVALID,
+                             "%s: the text holds the added token '%s' (id %d, at byte %zu), "
+                             "past the model's %u rows: remove it from the text",
+                             t->path,
+                             el_json_printable(hf_tok_str(t, id), t->len[id], p, sizeof p),
+                             (int)id, i, (unsigned)t->model_vocab);
+        }
+        hf_piece(&e, text + piece, start - piece, piece, piece == 0);
         hf_emit(&e, id);
-        i += tl;
+        i = stop;
         piece = i;
     }
     if (e.st == EL_OK) hf_piece(&e, text + piece, len - piece, piece, piece == 0);
@@ -762,9 +995,16 @@ static el_status hf_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
                            size_t cap, size_t *n) {
     const hf_tok *t = (const hf_tok *)base;
     *n = 0;
-    if (id < 0 || (uint32_t)id >= t->n)
+    uint32_t limit = t->model_vocab > t->n ? t->model_vocab : t->n;
+    if (id < 0 || (uint32_t)id >= limit)
         return el_errorf(EL_E_INVALID, "%s: token id %d is out of range [0, %u)", t->path,
-                         (int)id, (unsigned)t->n);
+                         (int)id, (unsigned)limit);
+    if ((uint32_t)id >= t->n) { /* a model row past the tokenizer: nothing, as HF skips it */
+        if (cap > 0) buf[0] = 0;
+        return cap > 0 ? EL_OK
+                       : el_errorf(EL_E_NOFIT, "token %d decodes to 1 byte but the buffer "
+                                   "holds 0", (int)id);
+    }
     size_t o = 0;
     if (t->flags[id] & HF_TOK_SPECIAL) {
         /* skip_special_tokens, as generation output is shown */
@@ -992,7 +1232,16 @@ static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
         hf_op *op = &t->norm[t->n_norm];
         memset(op, 0, sizeof *op);
         el_status st;
-        if (oty && strcmp(oty, "Prepend") == 0) {
+        if (oty && strcmp(oty, "NFC") == 0) {
+            /* First only: then the raw text must be NFC already (checked by hf_piece). */
+            if (i != 0)
+                return el_errorf(EL_E_UNSUPPORTED,
+                                 "%s: %s: NFC after other normalizer steps is not supported "
+                                 "(only as the first step)",
+                                 t->path, where);
+            t->nfc = true;
+            continue;
+        } else if (oty && strcmp(oty, "Prepend") == 0) {
             op->kind = HF_OP_PREPEND;
             st = hf_get_str(t, o, "prepend", where, false, op->text, &op->text_len);
         } else if (oty && strcmp(oty, "Replace") == 0) {
@@ -1000,7 +1249,7 @@ static el_status hf_parse_normalizer(hf_tok *t, const cJSON *root) {
         } else {
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: %s type '%s' is not supported by the hf-bpe tokenizer "
-                             "(supported: Prepend, Replace, Sequence)",
+                             "(supported: NFC (first), Prepend, Replace, Sequence)",
                              t->path, where, oty ? oty : "?");
         }
         if (st != EL_OK) return st;
@@ -1032,62 +1281,138 @@ static el_status hf_parse_scheme(const hf_tok *t, const cJSON *o, const char *wh
     return st;
 }
 
+/* The known split patterns (compared as strings; hand-written matchers, no regex engine). */
+static const char hf_pat_llama3[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char hf_pat_qwen2[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* The step before a ByteLevel pre-tokenizer: Split (Llama 3's or Qwen2's regex, Isolated,
+ * invert false) or Digits. */
+static el_status hf_parse_split(hf_tok *t, const cJSON *o) {
+    const char *ty = cJSON_IsObject(o) ? hf_type_of(o) : NULL;
+    if (ty && strcmp(ty, "Digits") == 0) {
+        bool each = false;
+        el_status st = hf_get_bool(t, o, "individual_digits", "pre_tokenizer[0]", &each);
+        t->bl_split = each ? HF_SPLIT_DIGITS : HF_SPLIT_DIGIT_RUNS;
+        return st;
+    }
+    if (!ty || strcmp(ty, "Split") != 0)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] type '%s' before ByteLevel is not supported "
+                         "(supported: Split with Llama 3's or Qwen2's pattern, Digits)",
+                         t->path, ty ? ty : "?");
+    const cJSON *pat = hf_get(o, "pattern");
+    const cJSON *rx = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, "Regex") : NULL;
+    if (!cJSON_IsString(rx))
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] Split needs a Regex pattern (Llama 3's or "
+                         "Qwen2's); a String pattern is not supported",
+                         t->path);
+    if (strcmp(rx->valuestring, hf_pat_llama3) == 0) {
+        t->bl_split = HF_SPLIT_LLAMA3;
+    } else if (strcmp(rx->valuestring, hf_pat_qwen2) == 0) {
+        t->bl_split = HF_SPLIT_QWEN2;
+    } else {
+        char p[64];
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] Split regex '%s' is not supported: only Llama "
+                         "3's and Qwen2's patterns are (matched by hand, no regex engine)",
+                         t->path,
+                         el_json_printable(rx->valuestring, strlen(rx->valuestring), p,
+                                           sizeof p));
+    }
+    const cJSON *beh = hf_get(o, "behavior");
+    bool invert = false;
+    el_status st = hf_get_bool(t, o, "invert", "pre_tokenizer[0]", &invert);
+    if (st != EL_OK) return st;
+    if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0 || invert)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer[0] Split with behavior %s%s is not supported "
+                         "(Isolated, invert false only)",
+                         t->path, cJSON_IsString(beh) ? beh->valuestring : "?",
+                         invert ? " and invert true" : "");
+    return EL_OK;
+}
+
+/* Whether pt is Split on the String " " (MergedWithPrevious, invert false) after a
+ * normalizer that leaves no ' ' (Gemma 3: Replace " " -> "▁"): a no-op, as HF runs the
+ * normalizer first. */
+static bool hf_split_space_noop(const hf_tok *t, const cJSON *pt) {
+    const char *ty = hf_type_of(pt);
+    const cJSON *pat = hf_get(pt, "pattern");
+    const cJSON *str = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, "String")
+                                           : NULL;
+    const cJSON *beh = hf_get(pt, "behavior"), *inv = hf_get(pt, "invert");
+    if (!ty || strcmp(ty, "Split") != 0 || !cJSON_IsString(str) ||
+        strcmp(str->valuestring, " ") != 0 || !cJSON_IsString(beh) ||
+        strcmp(beh->valuestring, "MergedWithPrevious") != 0 || cJSON_IsTrue(inv))
+        return false;
+    bool gone = false; /* a Replace of ' ' with no space in it, none put back later */
+    for (uint32_t j = 0; j < t->n_norm; j++) {
+        const hf_op *op = &t->norm[j];
+        bool adds_space = memchr(op->text, ' ', op->text_len) != NULL;
+        if (op->kind == HF_OP_REPLACE && hf_is(op->pat, op->pat_len, " ", 1) && !adds_space)
+            gone = true;
+        else if (adds_space)
+            gone = false;
+    }
+    return gone;
+}
+
 static el_status hf_parse_pretok(hf_tok *t, const cJSON *root) {
     const cJSON *pt = hf_get(root, "pre_tokenizer");
     if (!pt) return EL_OK;
     if (!cJSON_IsObject(pt)) return hf_bad_type(t, "pre_tokenizer", "an object or null", pt);
     const char *ty = hf_type_of(pt);
+    const cJSON *first = NULL; /* the step before ByteLevel */
     if (ty && strcmp(ty, "Sequence") == 0) {
         const cJSON *list = hf_get(pt, "pretokenizers");
         if (!cJSON_IsArray(list))
             return hf_bad_type(t, "pre_tokenizer.pretokenizers", "an array", list);
-        if (cJSON_GetArraySize(list) == 0) return EL_OK;
-        /* [Digits(individual_digits), ByteLevel]: digits apart, then GPT-2's pattern. */
-        const cJSON *d0 = cJSON_GetArrayItem(list, 0);
-        const char *t0 = cJSON_IsObject(d0) ? hf_type_of(d0) : NULL;
-        if (cJSON_GetArraySize(list) == 2 && t0 && strcmp(t0, "Digits") == 0) {
-            bool single = false;
-            el_status st = hf_get_bool(t, d0, "individual_digits", "pre_tokenizer Digits",
-                                       &single);
-            if (st != EL_OK) return st;
-            if (!single)
-                return el_errorf(EL_E_UNSUPPORTED, "%s: pre_tokenizer Digits with "
-                                 "individual_digits false is not supported", t->path);
-            const cJSON *p1 = cJSON_GetArrayItem(list, 1);
-            const char *t1 = cJSON_IsObject(p1) ? hf_type_of(p1) : NULL;
-            if (!t1 || strcmp(t1, "ByteLevel") != 0)
-                return el_errorf(EL_E_UNSUPPORTED, "%s: pre_tokenizer Digits followed by %s: "
-                                 "only Digits then ByteLevel is supported", t->path,
-                                 t1 ? t1 : "a step without a type");
-            t->bl_digits = true;
-            pt = p1; /* the ByteLevel step, read below */
-            ty = t1;
-        } else if (cJSON_GetArraySize(list) != 1) {
+        int count = cJSON_GetArraySize(list);
+        if (count == 0) return EL_OK;
+        if (count > 2)
             return el_errorf(EL_E_UNSUPPORTED,
                              "%s: pre_tokenizer Sequence of %d steps is not supported by the "
-                             "hf-bpe tokenizer (one Metaspace step, or Digits then ByteLevel)",
-                             t->path, cJSON_GetArraySize(list));
-        } else {
-            pt = cJSON_GetArrayItem(list, 0);
-            ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
-        }
+                             "hf-bpe tokenizer (Metaspace, ByteLevel, or Split/Digits then "
+                             "ByteLevel)",
+                             t->path, count);
+        if (count == 2) first = cJSON_GetArrayItem(list, 0);
+        pt = cJSON_GetArrayItem(list, count - 1);
+        ty = cJSON_IsObject(pt) ? hf_type_of(pt) : NULL;
+    }
+    if (!first && cJSON_IsObject(pt) && hf_split_space_noop(t, pt)) return EL_OK;
+    if (first || (ty && (strcmp(ty, "Split") == 0 || strcmp(ty, "Digits") == 0))) {
+        if (!ty || strcmp(ty, "ByteLevel") != 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: pre_tokenizer: a Split or Digits step is supported only "
+                             "followed by ByteLevel (got '%s' after it), or Split on the "
+                             "String \" \" MergedWithPrevious after a normalizer that "
+                             "replaces every ' ' (Gemma 3)",
+                             t->path, first ? (ty ? ty : "?") : "nothing");
+        el_status st = hf_parse_split(t, first);
+        if (st != EL_OK) return st;
     }
     if (ty && strcmp(ty, "ByteLevel") == 0) {
         bool prefix = false, regex = true;
         el_status st = hf_get_bool(t, pt, "add_prefix_space", "pre_tokenizer", &prefix);
         if (st == EL_OK) st = hf_get_bool(t, pt, "use_regex", "pre_tokenizer", &regex);
         if (st != EL_OK) return st;
-        if (prefix || !regex)
+        if (prefix)
             return el_errorf(EL_E_UNSUPPORTED,
-                             "%s: ByteLevel pre_tokenizer with %s is not supported (GPT-2's "
-                             "add_prefix_space false, use_regex true only)",
-                             t->path, prefix ? "add_prefix_space true" : "use_regex false");
-        if (t->n_norm > 0)
-            return el_errorf(EL_E_UNSUPPORTED,
-                             "%s: a normalizer before the ByteLevel pre_tokenizer is not "
+                             "%s: ByteLevel pre_tokenizer with add_prefix_space true is not "
                              "supported",
                              t->path);
+        if (t->n_norm > 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: a normalizer (other than NFC) before the ByteLevel "
+                             "pre_tokenizer is not supported",
+                             t->path);
         t->bl = true;
+        t->bl_regex = regex;
         return EL_OK;
     }
     if (!ty || strcmp(ty, "Metaspace") != 0)
@@ -1195,18 +1520,16 @@ static el_status hf_parse_decoder(hf_tok *t, const cJSON *root) {
     return hf_check_growth(t, t->dec, t->n_dec, true, HF_DEC_CHAR_BYTES - 1, "decoder");
 }
 
-/* TemplateProcessing "<special> $A": the special token's id is the BOS. */
-static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
-    const cJSON *pp = hf_get(root, "post_processor");
-    *bos = -1;
-    if (!pp) return EL_OK;
+/* One post-processor: ByteLevel, or TemplateProcessing "<special> $A" (the special
+ * token's id is the BOS). */
+static el_status hf_parse_post_one(hf_tok *t, const cJSON *pp, int32_t *bos) {
     const char *ty = cJSON_IsObject(pp) ? hf_type_of(pp) : NULL;
     if (ty && strcmp(ty, "ByteLevel") == 0) return EL_OK; /* offsets only; ids unchanged */
     if (!ty || strcmp(ty, "TemplateProcessing") != 0)
         return el_errorf(EL_E_UNSUPPORTED,
                          "%s: post_processor type '%s' is not supported by the hf-bpe "
-                         "tokenizer (supported: TemplateProcessing \"<s> $A\", ByteLevel, or "
-                         "none)",
+                         "tokenizer (supported: TemplateProcessing \"<s> $A\", ByteLevel, a "
+                         "Sequence of those, or none)",
                          t->path, ty ? ty : "?");
     const cJSON *single = hf_get(pp, "single");
     if (!cJSON_IsArray(single))
@@ -1242,6 +1565,29 @@ static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
     if (!seen_a)
         return el_errorf(EL_E_UNSUPPORTED, "%s: post_processor.single has no $A sequence",
                          t->path);
+    return EL_OK;
+}
+
+/* The post_processor, alone or a Sequence (Llama 3.1: ByteLevel then TemplateProcessing). */
+static el_status hf_parse_post(hf_tok *t, const cJSON *root, int32_t *bos) {
+    const cJSON *pp = hf_get(root, "post_processor");
+    *bos = -1;
+    if (!pp) return EL_OK;
+    const char *ty = cJSON_IsObject(pp) ? hf_type_of(pp) : NULL;
+    if (!ty || strcmp(ty, "Sequence") != 0) return hf_parse_post_one(t, pp, bos);
+    const cJSON *list = hf_get(pp, "processors");
+    if (!cJSON_IsArray(list)) return hf_bad_type(t, "post_processor.processors", "an array", list);
+    for (const cJSON *it = list->child; it; it = it->next) {
+        int32_t b = -1;
+        el_status st = hf_parse_post_one(t, it, &b);
+        if (st != EL_OK) return st;
+        if (b >= 0 && *bos >= 0)
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: post_processor Sequence with two TemplateProcessing steps "
+                             "is not supported",
+                             t->path);
+        if (b >= 0) *bos = b;
+    }
     return EL_OK;
 }
 
@@ -1376,20 +1722,21 @@ static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *adde
             st = hf_bad_type(t, f, "a non-empty string", c);
             break;
         }
-        static const char *const unsupported[] = {"lstrip", "rstrip", "single_word",
-                                                  "normalized"};
+        static const char *const opts[] = {"lstrip", "rstrip", "single_word", "normalized"};
+        static const uint8_t opt_flag[] = {HF_TOK_LSTRIP, HF_TOK_RSTRIP, HF_TOK_SINGLE_WORD, 0};
         for (size_t k = 0; k < 4 && st == EL_OK; k++) {
             bool b = false;
-            st = hf_get_bool(t, o, unsupported[k], where, &b);
-            if (st == EL_OK && b) {
+            st = hf_get_bool(t, o, opts[k], where, &b);
+            if (st == EL_OK && b && opt_flag[k]) {
+                t->flags[v] |= opt_flag[k];
+            } else if (st == EL_OK && b) {
                 char p[64];
                 st = el_errorf(EL_E_UNSUPPORTED,
-                               "%s: %s ('%s') has %s true: the hf-bpe tokenizer supports "
-                               "added tokens matched verbatim on the raw text only",
+                               "%s: %s ('%s') has normalized true: the hf-bpe tokenizer "
+                               "matches added tokens on the raw text only",
                                t->path, where,
                                el_json_printable(c->valuestring, strlen(c->valuestring), p,
-                                                 sizeof p),
-                               unsupported[k]);
+                                                 sizeof p));
             }
         }
         bool special = false;
@@ -1478,39 +1825,22 @@ static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *adde
             }
         }
     }
-    /* Added tokens for matching: sorted by first byte, longest first. */
+    /* Added tokens for matching, each id once, sorted by their bytes. */
     if (st == EL_OK && na > 0) {
         t->added = malloc((size_t)na * sizeof *t->added);
-        if (!t->added) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+        int32_t *tmp = malloc((size_t)na * sizeof *tmp);
+        if (!t->added || !tmp) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
         for (int i = 0; i < na && st == EL_OK; i++) {
             uint64_t v = 0;
             (void)el_json_get_u64(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(added, i),
                                                                    "id"),
                                   HF_TOKENS_MAX - 1, &v);
-            bool dup = false;
-            for (uint32_t k = 0; k < t->n_added; k++) dup = dup || t->added[k] == (int32_t)v;
-            if (dup) continue;
-            /* insertion sort: few added tokens (Llama: 3; at most a few hundred) */
-            uint32_t k = t->n_added++;
-            unsigned char fb = (unsigned char)t->pool[t->off[v]];
-            while (k > 0) {
-                int32_t p = t->added[k - 1];
-                unsigned char pb = (unsigned char)t->pool[t->off[p]];
-                if (pb < fb || (pb == fb && t->len[p] >= t->len[v])) break;
-                t->added[k] = p;
-                k--;
-            }
-            t->added[k] = (int32_t)v;
+            if (t->flags[v] & HF_TOK_ADDED) continue;
+            t->flags[v] |= HF_TOK_ADDED;
+            t->added[t->n_added++] = (int32_t)v;
         }
-        if (st == EL_OK) {
-            uint32_t k = 0;
-            for (unsigned b = 0; b <= 256; b++) {
-                while (b < 256 && k < t->n_added &&
-                       (unsigned char)t->pool[t->off[t->added[k]]] < b)
-                    k++;
-                t->added_start[b] = b < 256 ? k : t->n_added;
-            }
-        }
+        if (st == EL_OK) hf_sort_by_bytes(t, t->added, tmp, t->n_added);
+        free(tmp);
     }
     free(str);
     return st;
@@ -1617,22 +1947,18 @@ static void hf_split_safe(hf_tok *t) {
     t->split_safe = true;
 }
 
-/* ByteLevel tables: every byte's token and the inverse map for decoding. */
-static el_status hf_bl_setup(hf_tok *t) {
+/* ByteLevel tables: each byte's token (a byte without one is dropped or unk, as in HF)
+ * and the inverse map for decoding. */
+static void hf_bl_setup(hf_tok *t) {
     for (uint32_t c = 0; c < HF_BL_CHARS; c++) t->bl_byte[c] = -1;
     for (unsigned b = 0; b < 256; b++) {
         uint32_t cp = hf_bl_char_of(b);
         char u[4];
-        size_t ul = el_uni_encode(cp, u);
+        size_t ul = el_tokenizer_byte_char(b, u); /* 1 or 2 bytes: cp < U+0144 */
+        memcpy(t->bl_chr[b], u, ul);
         t->bl_byte[cp] = (int16_t)b;
-        t->bl_id[b] = hf_vocab_find(t, u, ul);
-        if (t->bl_id[b] < 0 && !t->bl_lenient)
-            return el_errorf(EL_E_INVALID,
-                             "%s: byte-level BPE: the vocabulary has no token for byte 0x%02x "
-                             "(character U+%04X); every byte needs one",
-                             t->path, b, (unsigned)cp);
+        t->bl_id[b] = hf_model_find(t, u, ul);
     }
-    return EL_OK;
 }
 
 static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
@@ -1712,8 +2038,7 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
                          "%s: a ByteLevel %s needs a ByteLevel %s as well", t->path,
                          t->bl ? "pre_tokenizer" : "decoder",
                          t->bl ? "decoder" : "pre_tokenizer");
-    if (t->bl) st = hf_bl_setup(t);
-    if (st != EL_OK) return st;
+    if (t->bl) hf_bl_setup(t);
     t->base.bos_id = bos >= 0 ? bos : hf_vocab_find(t, "<s>", 3);
     t->base.eos_id = hf_vocab_find(t, "</s>", 4);
     if (t->bl) { /* GPT-2: <|endoftext|> begins and ends texts */
@@ -1725,22 +2050,25 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     t->base.vocab_size = t->n;
     hf_split_safe(t);
 
-    if (vocab_size != 0 && vocab_size != t->n)
-        return el_errorf(EL_E_INVALID,
-                         "%s: the tokenizer has %u tokens but the model's vocab_size is %u: "
-                         "use the tokenizer that came with the model",
-                         t->path, (unsigned)t->n, (unsigned)vocab_size);
+    /* A model may have more rows than the tokenizer has tokens (Qwen2.5: 151,665 tokens,
+     * vocab_size 151,936, padded). Fewer: only added tokens may lie past the model's rows
+     * (Gemma 3 1B: <image_soft_token> is 262,144, vocab_size 262,144); encode refuses a
+     * text that holds one, so no id reaches past the model. */
+    for (uint32_t id = vocab_size; vocab_size != 0 && id < t->n; id++) {
+        if ((t->flags[id] & HF_TOK_VOCAB) || !(t->flags[id] & HF_TOK_ADDED) ||
+            id == (uint32_t)t->base.bos_id || id == (uint32_t)t->unk_id)
+            return el_errorf(EL_E_INVALID,
+                             "%s: the tokenizer has %u tokens but the model's vocab_size is "
+                             "%u, and token %u is a vocabulary, BOS or unk token past the "
+                             "model's rows: use the tokenizer that came with the model",
+                             t->path, (unsigned)t->n, (unsigned)vocab_size, (unsigned)id);
+    }
+    t->model_vocab = vocab_size;
     return EL_OK;
 }
 
 el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out) {
-    return el_tokenizer_hf_bpe_from_json_flags(root, name, vocab_size, 0, out);
-}
-
-el_status el_tokenizer_hf_bpe_from_json_flags(const cJSON *root, const char *name,
-                                              uint32_t vocab_size, unsigned flags,
-                                              el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
     hf_tok *t = calloc(1, sizeof *t);
@@ -1748,7 +2076,6 @@ el_status el_tokenizer_hf_bpe_from_json_flags(const cJSON *root, const char *nam
     t->base.vt = &hf_vtable;
     el_tokenizer_base_init(&t->base);
     snprintf(t->path, sizeof t->path, "%s", name);
-    t->bl_lenient = (flags & EL_HF_BPE_MISSING_BYTES) != 0;
     el_status st = hf_parse(t, root, vocab_size);
     if (st != EL_OK) {
         hf_close(&t->base);

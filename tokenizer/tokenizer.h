@@ -1,7 +1,8 @@
 /* tokenizer.h - one interface over the tokenizer kinds (internal): llama2.c tokenizer.bin
  * (SentencePiece-style BPE with scores), HF tokenizer.json BPE with byte fallback (Llama,
- * TinyLlama, SmolLM) or byte-level (GPT-2, from tokenizer.json or vocab.json + merges.txt),
- * and BERT WordPiece (tokenizer.json or vocab.txt).
+ * TinyLlama, SmolLM, Gemma 3) or byte-level (GPT-2 from tokenizer.json or vocab.json +
+ * merges.txt; Llama 3.x, Qwen2/2.5, SmolLM2: docs/TOKENIZERS.md), and BERT WordPiece
+ * (tokenizer.json or vocab.txt).
  *
  * Tokenizers are built at model-open time (malloc allowed there) and are read-only after:
  * encode and decode allocate nothing, so they may run after the arena is committed. */
@@ -61,7 +62,9 @@ void el_tokenizer_base_init(el_tokenizer *t);
  *                       tokenizer_config.json's do_lower_case in the same folder (default true)
  *   anything else      -> llama2.c tokenizer.bin
  * vocab_size is the model's (0: no check); a tokenizer of another size -> EL_E_INVALID with
- * both. */
+ * both, except that hf-bpe (tokenizer.json BPE, GPT-2 files) accepts a model vocabulary
+ * larger than the tokenizer (padded rows, Qwen2.5: 151,665 tokens, vocab_size 151,936);
+ * decode gives nothing for the ids in between. */
 el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 void el_tokenizer_close(el_tokenizer *t);
 
@@ -76,14 +79,6 @@ el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tok
 /* The same from a parsed tokenizer.json (root is only read; name for messages). */
 el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out);
-/* The same with flags: EL_HF_BPE_MISSING_BYTES lets a byte-level vocabulary lack some
- * bytes' tokens (such a byte encodes to unk, or to nothing without one, as HF's BPE and
- * llama.cpp do); without it that is EL_E_INVALID naming the byte. */
-enum { EL_HF_BPE_MISSING_BYTES = 1u << 0 };
-el_status el_tokenizer_hf_bpe_from_json_flags(const struct cJSON *root, const char *name,
-                                              uint32_t vocab_size, unsigned flags,
-                                              el_tokenizer **out);
-
 /* The tokenizer in a GGUF file's tokenizer.ggml.* metadata (tokenizer/gguf_tok.c):
  * model "gpt2" with pre "default"/"gpt2" (or none), or one that splits digits apart first
  * ("smollm", "starcoder", ...), becomes the equivalent tokenizer.json (tokens in id order,
@@ -96,8 +91,8 @@ el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
                                  el_tokenizer **out);
 
 /* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
- * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else a mismatch ->
- * EL_E_INVALID naming both. <|endoftext|>, when in the vocabulary, is a special token
+ * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else fewer rows than
+ * tokens -> EL_E_INVALID naming both (more rows are padding). <|endoftext|>, when in the vocabulary, is a special token
  * matched in the text (as GPT2TokenizerFast does) and is bos_id and eos_id. Errors
  * (EL_E_INVALID unless said): a missing merges file (EL_E_IO), a vocab.json that is not an
  * object of token -> integer id, duplicate or missing ids, a merges line that is not two
@@ -155,6 +150,10 @@ el_status el_tokenizer_encode_pair(const el_tokenizer *t, const char *a, size_t 
  * frees *root with cJSON_Delete. */
 #define EL_TOKENIZER_JSON_MAX (256ull << 20)
 el_status el_tokenizer_read_json(const char *path, struct cJSON **root);
+
+/* GPT-2's bytes_to_unicode: the character (UTF-8, 1 or 2 bytes, written to out) that
+ * byte-level BPE uses for byte b; returns its length. */
+size_t el_tokenizer_byte_char(unsigned b, char out[4]);
 
 /* UTF-8 helpers shared by the backends. el_utf8_check returns the offset of the first
  * byte that does not start a valid sequence (overlongs, surrogates and > U+10FFFF are

@@ -25,15 +25,20 @@ static const uint8_t ascii_class[128] = {
 #undef O
 };
 
-int el_uni_class(uint32_t cp) {
-    if (cp < 128) return ascii_class[cp];
-    uint32_t lo = 0, hi = el_uni_class_count; /* last start <= cp */
+/* The range holding cp: the last of starts[0..count) (ascending, starts[0] = 0) <= cp. */
+static uint32_t range_of(const uint32_t *starts, uint32_t count, uint32_t cp) {
+    uint32_t lo = 0, hi = count;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (el_uni_class_start[mid] <= cp) lo = mid;
+        if (starts[mid] <= cp) lo = mid;
         else hi = mid;
     }
-    return el_uni_class_kind[lo];
+    return lo;
+}
+
+int el_uni_class(uint32_t cp) {
+    if (cp < 128) return ascii_class[cp];
+    return el_uni_class_kind[range_of(el_uni_class_start, el_uni_class_count, cp)];
 }
 
 bool el_uni_is_space(uint32_t cp) {
@@ -128,4 +133,69 @@ size_t el_uni_encode(uint32_t cp, char out[4]) {
     out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
     out[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
+}
+
+bool el_uni_is_word(uint32_t cp) {
+    if (cp < 0x80)
+        return cp == '_' || (cp >= '0' && cp <= '9') || ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z');
+    uint32_t r = range_of(el_uni_word_start, el_uni_word_count, cp);
+    return el_uni_word_start[r] <= cp && (r & 1) == 0; /* ranges from [0] on: word */
+}
+
+/* NFC_Quick_Check << 8 | combining class of cp. */
+static uint32_t nfc_val(uint32_t cp) {
+    if (cp < 0x300) return 0;
+    return el_uni_nfc_val[range_of(el_uni_nfc_start, el_uni_nfc_count, cp)];
+}
+
+/* Whether a then b is a canonical composition (binary search by (first, second)). */
+static bool nfc_composes(uint32_t a, uint32_t b) {
+    if (a >= 0x1100 && a <= 0x1112 && b >= 0x1161 && b <= 0x1175) return true; /* L + V */
+    if (a >= 0xAC00 && a <= 0xD7A3 && (a - 0xAC00) % 28 == 0 && b >= 0x11A8 && b <= 0x11C2)
+        return true; /* LV + T */
+    uint64_t key = (uint64_t)a << 32 | b;
+    uint32_t lo = 0, hi = el_uni_comp_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint64_t k = (uint64_t)el_uni_comp[mid][0] << 32 | el_uni_comp[mid][1];
+        if (k == key) return true;
+        if (k < key) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
+/* The highest combining class in the canonical decomposition of starter cp (0: none). */
+static uint32_t nfc_dmax(uint32_t cp) {
+    uint32_t lo = 0, hi = el_uni_dmax_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (el_uni_dmax_cp[mid] == cp) return el_uni_dmax_ccc[mid];
+        if (el_uni_dmax_cp[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
+size_t el_uni_nfc_stable(const char *s, size_t n) {
+    const uint32_t none = UINT32_MAX;
+    uint32_t prev = none, starter = none, last_ccc = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = el_uni_decode(s + i, n - i, &cp);
+        uint32_t v = nfc_val(cp), qc = v >> 8, ccc = v & 0xff;
+        if (qc == 2) return i;
+        if (ccc != 0 && last_ccc > ccc) return i;
+        if (qc == 1 && ccc == 0 && prev != none && nfc_composes(prev, cp)) return i;
+        if (qc == 1 && ccc != 0 && starter != none) {
+            /* marks since the starter: classes <= ccc; one of class ccc blocks */
+            bool blocked = prev != starter && last_ccc == ccc;
+            if (!blocked && (nfc_dmax(starter) > ccc || nfc_composes(starter, cp))) return i;
+        }
+        if (ccc == 0) starter = cp;
+        last_ccc = ccc;
+        prev = cp;
+        i += l;
+    }
+    return n;
 }

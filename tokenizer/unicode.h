@@ -36,6 +36,16 @@ extern const uint8_t el_uni_class_kind[];
 extern const uint32_t el_uni_fold_count;
 extern const uint32_t el_uni_fold_cp[];
 extern const uint32_t el_uni_fold_to[][3];
+extern const uint32_t el_uni_nfc_count;
+extern const uint32_t el_uni_nfc_start[];
+extern const uint16_t el_uni_nfc_val[];
+extern const uint32_t el_uni_comp_count;
+extern const uint32_t el_uni_comp[][3];
+extern const uint32_t el_uni_word_count;
+extern const uint32_t el_uni_word_start[];
+extern const uint32_t el_uni_dmax_count;
+extern const uint32_t el_uni_dmax_cp[];
+extern const uint8_t el_uni_dmax_ccc[];
 
 /* The class (EL_UNI_*) of code point cp (<= U+10FFFF). */
 int el_uni_class(uint32_t cp);
@@ -53,6 +63,21 @@ bool el_uni_is_bert_punct(uint32_t cp);
 /* The BERT uncased fold of cp (NFD, Mn dropped, lower-cased) into out (room for 3 code
  * points); returns how many (0: the character vanishes). */
 size_t el_uni_bert_fold(uint32_t cp, uint32_t out[3]);
+
+/* The regex crate's \w (what HF's single_word added tokens test on either side): letters,
+ * Nd/Nl numbers, marks, connector punctuation ('_'), U+200C/U+200D. */
+bool el_uni_is_word(uint32_t cp);
+
+/* Whether NFC leaves the valid UTF-8 text s[0..n) unchanged, decided without normalizing:
+ * returns n when it does, else the byte offset of a character NFC may change. Every
+ * character must be NFC_Quick_Check Yes, nonzero combining classes must be in canonical
+ * order, and a Maybe character (the second of a canonical composition) must not compose:
+ * of class 0, with the character before it (Hangul by arithmetic); of class k > 0, with
+ * the last starter unless a mark of class k stands between them. Conservative where the
+ * last starter is precomposed with a mark of a class above k (e + U+0301 then U+0323: NFD
+ * would reorder the marks): reported as a change. So n means exactly "the text is NFC";
+ * a few rare NFC texts are reported too. */
+size_t el_uni_nfc_stable(const char *s, size_t n);
 
 /* Decodes the valid UTF-8 character at s[0..n) (n >= its length): sets *cp, returns its
  * length. The text must have been validated (el_utf8_check). */
