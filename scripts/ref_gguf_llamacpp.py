@@ -41,16 +41,14 @@ def main():
                               "--ids", "--log-disable"]).decode().strip().splitlines()[-1])
         text = run([os.path.join(bindir, "llama-simple"), "-m", model, "-n", str(N_PREDICT),
                     p])
-        # llama-simple prints the prompt's pieces first (specials included), then the text.
-        pieces = run([os.path.join(bindir, "llama-tokenize"), "-m", model, "-p", p,
-                      "--log-disable"]).decode("utf-8", "replace")
-        prefix = b""
-        for line in pieces.splitlines():
-            if "->" in line:
-                piece = line.split("->", 1)[1].strip()
-                assert piece[0] == "'" and piece[-1] == "'", line
-                prefix += piece[1:-1].encode("utf-8")
-        assert text.startswith(prefix), (p, text[:200], prefix)
+        # llama-simple prints the prompt's pieces first (a BOS piece such as "<bos>" first
+        # when the file adds one), then the generated text.
+        pb = p.encode("utf-8")
+        at = text.find(pb)
+        assert 0 <= at <= 16, (p, text[:200])
+        prefix = text[:at + len(pb)]
+        assert text.endswith(b"\n")  # llama-simple ends its output with one newline
+        text = text[:-1]
         out["cases"].append({"prompt": p, "ids": ids,
                              "text": text[len(prefix):].decode("utf-8", "surrogateescape")})
         print(name, len(ids), repr(out["cases"][-1]["text"][:60]))

@@ -29,7 +29,8 @@
 
 typedef struct q8a {
     float d;        /* scale: x ~ d * qs */
-    float s;        /* d * sum(qs): the offset and min terms of a weight block */
+    float s;        /* d * sum(qs): the offset term of a Q4_0/Q5_0 weight block */
+    float s16;      /* the same rounded to f16: the min term of Q4_1/Q5_1, as ggml's q8_1 */
     int8_t qs[32];
 } q8a;
 
@@ -58,25 +59,46 @@ static inline float q8_scale(const float *x, int n, float *id) {
     return d;
 }
 
+/* f rounded to f16 and back: the peers keep activation scales as f16 (ggml's block_q8_0 and
+ * block_q8_1), so products match theirs. */
+static inline float f16_round(float f) { return el_fp16_to_fp32(el_fp32_to_fp16(f)); }
+
 static void quantize_q8a(const float *x, q8a *o, size_t nb) {
     for (size_t b = 0; b < nb; b++, x += 32) {
         float id, d = q8_scale(x, 32, &id);
         int sum = 0;
         for (int j = 0; j < 32; j++) sum += o[b].qs[j] = q8_round(x[j] * id);
-        o[b].d = d;
-        o[b].s = d * (float)sum;
+        o[b].d = f16_round(d);
+        o[b].s = o[b].d * (float)sum; /* exactly d * sum: the paths that fold offsets into it
+                                         agree with the ones that do not */
+        o[b].s16 = f16_round(d * (float)sum);
     }
 }
 
+/* ggml's Q8_K: the value of largest magnitude maps to -127 exactly (iscale = -127 / max,
+ * signed), the scale is 1 / iscale in f32. */
 static void quantize_q8k(const float *x, q8k *o, size_t nb) {
     for (size_t b = 0; b < nb; b++, x += 256) {
-        float id;
-        o[b].d = q8_scale(x, 256, &id);
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        if (amax == 0) {
+            memset(&o[b], 0, sizeof o[b]);
+            continue;
+        }
+        const float iscale = -127.0f / max;
         for (int g = 0; g < 16; g++) {
             int sum = 0;
-            for (int j = 0; j < 16; j++) sum += o[b].qs[16 * g + j] = q8_round(x[16 * g + j] * id);
+            for (int j = 0; j < 16; j++) {
+                int v = (int)lrintf(iscale * x[16 * g + j]);
+                sum += o[b].qs[16 * g + j] = (int8_t)(v > 127 ? 127 : v);
+            }
             o[b].bsums[g] = (int16_t)sum;
         }
+        o[b].d = 1.0f / iscale;
     }
 }
 
@@ -99,7 +121,8 @@ static float dot_portable(el_dtype wt, const uint8_t *w, const void *act, size_t
         for (size_t b = 0; b < nb; b++) {
             el_quant_unpack(wt, w + bb * b, &u);
             const float m = u.has_min ? u.m : -(float)u.off * u.d;
-            sum += u.d * a[b].d * (float)dot_s8_c(u.q, a[b].qs, 32) + m * a[b].s;
+            sum += u.d * a[b].d * (float)dot_s8_c(u.q, a[b].qs, 32) +
+                   m * (u.has_min ? a[b].s16 : a[b].s);
         }
         return sum;
     }
@@ -170,7 +193,7 @@ EL_NEON_INLINE float dot32_neon(el_dtype wt, const uint8_t *w, const void *act, 
             q0 = vreinterpretq_s8_u8(u0);
             q1 = vreinterpretq_s8_u8(u1);
             if (wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1)
-                rest = f16_at_neon(w + 2) * a[b].s;
+                rest = f16_at_neon(w + 2) * a[b].s16;
             else
                 rest = -(wt == EL_DT_Q5_0 ? 16.0f : 8.0f) * f16_at_neon(w) * a[b].s;
         }
@@ -331,7 +354,7 @@ EL_AVX2_INLINE void dot32_avx2(el_dtype wt, const int NT, const uint8_t *w, cons
             const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
             const __m256i p = dot_us8(qa, has_min ? x : _mm256_sign_epi8(x, q), one);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[t]);
-            if (has_min) rest[t] += m * a->s;
+            if (has_min) rest[t] += m * a->s16;
         }
     }
     for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
