@@ -147,6 +147,24 @@ static void compare(const char *what, const char *path, const int32_t *prompt, s
     free(cpu16.logits);
 }
 
+/* The other architectures (the decoder is one pass for all; these check its per-architecture
+ * steps on the GPU): CPU f32 against the GPU in managed memory, f32, 16 greedy ids. */
+static void compare_arch(const char *what, const char *path, const int32_t *prompt, size_t n) {
+    run_out cpu, gpu;
+    fprintf(stderr, "== %s\n", what);
+    if (!run(path, EL_DT_F32, EL_MEMORY_HOST, prompt, n, 16, &cpu)) return;
+    if (run(path, EL_DT_F32, EL_MEMORY_CUDA_MANAGED, prompt, n, 16, &gpu)) {
+        double e = el_test_nmse(gpu.logits, cpu.logits, cpu.vocab);
+        int same = gpu.steps == cpu.steps &&
+                   !memcmp(gpu.ids, cpu.ids, (size_t)cpu.steps * sizeof(int32_t));
+        fprintf(stderr, "   managed f32 nmse %.3g, %d greedy ids %s\n", e, cpu.steps,
+                same ? "equal" : "DIFFER");
+        EL_CHECK(e <= NMSE_SAME && same);
+        free(gpu.logits);
+    }
+    free(cpu.logits);
+}
+
 int main(void) {
     if (!el_gpu_built())
         el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
@@ -165,18 +183,16 @@ int main(void) {
             GREEDY);
     static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
     compare("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama, GREEDY);
-    /* The other decoder architectures: every optional bias, Qwen2, Mistral (untied, MQA). */
-    compare("hf_llama_bias", FIX "/hf_llama_bias", llama, sizeof llama / sizeof *llama, GREEDY);
-    compare("hf_llama_qwen2", FIX "/hf_llama_qwen2", llama, sizeof llama / sizeof *llama, GREEDY);
-    compare("hf_llama_mistral", FIX "/hf_llama_mistral", llama, sizeof llama / sizeof *llama,
-            GREEDY);
-    compare("hf_llama_phi3", FIX "/hf_llama_phi3", llama, sizeof llama / sizeof *llama, GREEDY);
-    compare("hf_llama_llama3", FIX "/hf_llama_llama3", llama, sizeof llama / sizeof *llama,
-            GREEDY);
-    compare("hf_llama_qwen2win", FIX "/hf_llama_qwen2win", llama, sizeof llama / sizeof *llama,
-            GREEDY);
-    compare("hf_llama_gemma3", FIX "/hf_llama_gemma3", llama, sizeof llama / sizeof *llama,
-            GREEDY);
+    /* The other decoder architectures: every optional bias, Qwen2 (with and without sliding
+     * layers), Mistral (window 5, untied, MQA), Phi-3, Llama 3 RoPE, Gemma 3. */
+    static const char *const archs[] = {"bias", "qwen2", "qwen2win", "mistral", "phi3",
+                                        "llama3", "gemma3"};
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) {
+        char name[64], path[600];
+        snprintf(name, sizeof name, "hf_llama_%s", archs[i]);
+        snprintf(path, sizeof path, "%s/%s", FIX, name);
+        compare_arch(name, path, llama, sizeof llama / sizeof *llama);
+    }
     static const int32_t gpt2[] = {464, 2003, 286, 9552, 318};
     compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2, 8);
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
