@@ -90,10 +90,18 @@ el_status el_tokenizer_hf_bpe_from_json_flags(const struct cJSON *root, const ch
  * merges, control and user-defined token types as added tokens matched in the text,
  * [Digits,] ByteLevel pre-tokenizer and decoder) built by the hf-bpe backend. bos_id is
  * tokenizer.ggml.bos_token_id when tokenizer.ggml.add_bos_token is true, else -1; eos_id is
- * tokenizer.ggml.eos_token_id. Other models / pre-tokenizers: EL_E_UNSUPPORTED naming them. */
+ * tokenizer.ggml.eos_token_id. Model "llama": el_tokenizer_gguf_spm_open. Other models /
+ * pre-tokenizers: EL_E_UNSUPPORTED naming them. */
 struct el_gguf;
 el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
                                  el_tokenizer **out);
+/* Model "llama" (SentencePiece BPE: Llama 2, Gemma), which el_tokenizer_gguf_open hands
+ * on (tokenizer/gguf_spm.c): llama.cpp's SPM tokenizer with parse_special = true; see there
+ * for the rules, the memory it holds and encode's work space. */
+el_status el_tokenizer_gguf_spm_open(const struct el_gguf *g, uint32_t vocab_size,
+                                     el_tokenizer **out);
+/* Bytes such a tokenizer holds on the heap (0 for another kind). */
+size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t);
 
 /* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
  * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else a mismatch ->
