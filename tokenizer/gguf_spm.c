@@ -87,7 +87,8 @@ static const struct {
      {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
       "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", "<MID>", "\xe2\x96\x81<MID>",
       "<|code_middle|>", "<|middle|>"}},
-    {"tokenizer.ggml.fim_pad_token_id", {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
+    {"tokenizer.ggml.fim_pad_token_id",
+     {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
     {"tokenizer.ggml.fim_rep_token_id",
      {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}},
     {"tokenizer.ggml.fim_sep_token_id", {"<|file_sep|>"}},
@@ -301,8 +302,8 @@ static el_status stretch(const spm_tok *t, const char *s, size_t len, size_t at,
     int32_t *work = stack;
     if (m > SPM_STACK_SYMS) {
         /* the end of the caller's buffer, behind at most 4 ids per character of output */
-        size_t room = m * 10;
-        if (*need < *k + room) *need = *k + room;
+        size_t room = m <= SIZE_MAX / 10 ? m * 10 : SIZE_MAX;
+        if (*need < *k + room) *need = room > SIZE_MAX - *k ? SIZE_MAX : *k + room;
         if (cap < *k || cap - *k < room) {
             *k += 4 * m; /* an upper bound: the count is not known without merging */
             return EL_OK;
@@ -515,6 +516,11 @@ static el_status read_tables(spm_tok *t, const el_gguf *g, const el_gguf_value *
         if ((s = el_gt_next_str(g, &it, "tokenizer.ggml.tokens", i, &buf, &bcap)) != EL_OK)
             break;
         size_t l = strlen(buf);
+        if (bytes - o < (l ? l : 20)) {
+            s = el_errorf(EL_E_IO, "%s: metadata 'tokenizer.ggml.tokens' changed while read",
+                          g->src.name);
+            break;
+        }
         t->off[i] = (uint32_t)o;
         if (l)
             memcpy(t->text + o, buf, l);
