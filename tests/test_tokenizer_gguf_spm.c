@@ -7,8 +7,8 @@
  *    stretches longer than the encoder's stack work space), the ids llama-tokenize gives with
  *    and without BOS (and EOS where the file asks for it), and the text llama.cpp's
  *    llama_detokenize gives for them, decoded here token by token;
- *  - the empty text (llama.cpp: nothing, or BOS alone), EL_E_NOFIT and its count, the
- *    refusal of a duplicate token text;
+ *  - the empty text (llama.cpp: nothing, or BOS alone), EL_E_NOFIT and its count, invalid
+ *    UTF-8, and the refusal of a token text twice or of a byte-type token not <0xXX>;
  *  - the real Gemma 3 270M vocabulary (262,144 tokens; scripts/fetch_gguf.sh, or
  *    EL_GEMMA3_GGUF=path): ~50 texts against llama-tokenize's ids, the heap it holds, and the
  *    time to encode 1 MB of text. Skipped, loudly, when the file is absent. */
@@ -182,23 +182,23 @@ static void test_fixture_cases(void) {
     free(dec);
 }
 
-/* The fixture with one token's text changed into another's: refused by name. */
-static void test_duplicate(void) {
+/* The fixture with "<0x41>" rewritten to `to` (6 bytes): refused with `want`. */
+static void test_refused(const char *to, const char *want) {
     size_t n = 0;
     char *bytes = el_test_read_file(GGUF_DIR "/tok_spm.gguf", &n);
     EL_CHECK(bytes != NULL);
     if (!bytes) return;
-    /* "<end_of_turn>" -> "<start_of_tu" is not the same length; use the byte tokens */
     char *at = memmem(bytes, n, "<0x41>", 6);
     EL_CHECK(at != NULL);
-    if (at) memcpy(at, "<0x42>", 6);
+    if (at) memcpy(at, to, 6);
     el_gguf_mem mem = {(const uint8_t *)bytes, n};
-    el_gguf_source src = {el_gguf_mem_read, &mem, n, "dup.gguf"};
+    el_gguf_source src = {el_gguf_mem_read, &mem, n, "bad.gguf"};
     el_gguf *g = NULL;
     el_tokenizer *t = NULL;
     EL_CHECK_OK(el_gguf_parse(&src, &g));
     if (g) EL_CHECK_STATUS(el_tokenizer_gguf_open(g, 0, &t), EL_E_INVALID);
-    EL_CHECK(strstr(el_last_error(), "'<0x42>' is token") != NULL);
+    EL_CHECK(strstr(el_last_error(), want) != NULL);
+    el_tokenizer_close(t);
     el_gguf_free(g);
     free(bytes);
 }
@@ -297,7 +297,8 @@ static void test_gemma3(void) {
 
 int main(void) {
     test_fixture_cases();
-    test_duplicate();
+    test_refused("<0x42>", "'<0x42>' is token"); /* a text twice */
+    test_refused("<0xZ1>", "'<0xZ1>' has the byte type (6)");
     test_gemma3();
     return el_test_finish("test_tokenizer_gguf_spm");
 }

@@ -26,12 +26,15 @@
  *    byte tokens their byte; normal tokens their text with U+2581 -> ' '; the first token
  *    of a sequence (prev < 0) loses one leading ' ' when add_space_prefix.
  *
- * Memory (heap, held from open to close, nothing else): the token texts back to back
- * (sum of their lengths), offsets (4 (n + 1)), scores (4 n), types (n) and a hash table of
- * the texts (4 slots, slots = the power of two >= 2 n): about 1.1 MB + the texts for 100 K
- * tokens; Gemma 3's 262,144 tokens: 5.5 MB (see test_tokenizer_gguf_spm). At most
- * SPM_TOKENS_MAX tokens and SPM_TEXT_MAX bytes of text are accepted, so a hostile file
- * cannot make it hold more than ~110 MB.
+ * Memory (heap, held from open to close, nothing else; el_tokenizer_gguf_spm_heap_bytes):
+ * the token texts back to back (sum of their lengths), offsets (4 (n + 1)), scores (4 n),
+ * attributes (n) and a hash table of the texts (4 bytes a slot, slots = the power of two
+ * >= 2 n): 9 bytes a token + 8..16 in the hash + the texts. Gemma 3's 262,144 tokens:
+ * 6,776,322 bytes (2.3 MB of it text, 2 MiB hash); the 1,000-token fixture 26,362 bytes
+ * (test_tokenizer_gguf_spm prints both). At most SPM_TOKENS_MAX tokens and SPM_TEXT_MAX
+ * bytes of text (empty names llama.cpp gives "[EMPTY_i]" included) are accepted, so a
+ * hostile file cannot make it hold more than ~135 MB (4 Mi tokens: 36 MB of tables, 32 MiB
+ * of hash, 64 MiB of text).
  *
  * encode allocates nothing and is O(m log m) for m characters: a stretch of up to
  * SPM_STACK_SYMS characters is merged in stack arrays (24 B a character, 24 KiB), a longer
@@ -400,10 +403,7 @@ static el_status spm_decode(const el_tokenizer *base, int32_t prev, int32_t id, 
     if (a & (SPM_A_CONTROL | SPM_A_UNKNOWN)) {
         len = 0;
     } else if (!(a & (SPM_A_USER | SPM_A_NORMAL)) && (a & SPM_A_BYTE)) {
-        /* validated at open: <0xXX> */
-        unsigned v = 0;
-        sscanf(p + 3, "%2x", &v);
-        char c = (char)v;
+        char c = (char)el_tokenizer_byte_piece(p, len); /* validated at open */
         if (strip && c == ' ') {
             buf[0] = 0;
             return EL_OK;
@@ -450,20 +450,6 @@ static void spm_close(el_tokenizer *base) {
 static const el_tokenizer_vtable k_spm_vt = {"gguf-spm", spm_encode, spm_decode, spm_close};
 
 /* ---- open ------------------------------------------------------------------------------- */
-
-/* Parses <0xXX> (upper- or lower-case hex); -1 if p is not such a piece. */
-static int byte_piece(const char *p, size_t len) {
-    if (len != 6 || memcmp(p, "<0x", 3) || p[5] != '>') return -1;
-    int v = 0;
-    for (int i = 3; i < 5; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
 
 /* An optional bool key into *v (unchanged if absent); another type -> false. */
 static bool meta_bool(const el_gguf *g, const char *key, bool *v) {
@@ -546,7 +532,7 @@ static el_status read_tables(spm_tok *t, const el_gguf *g, const el_gguf_value *
         t->attr[i] = ty == GT_NORMAL ? SPM_A_NORMAL : ty == GT_UNKNOWN ? SPM_A_UNKNOWN
                    : ty == GT_CONTROL ? SPM_A_CONTROL : ty == GT_USER_DEFINED ? SPM_A_USER
                    : ty == GT_UNUSED ? SPM_A_UNUSED : ty == GT_BYTE ? SPM_A_BYTE : 0;
-        if (ty == GT_BYTE && byte_piece(t->text + o - l, l) < 0) {
+        if (ty == GT_BYTE && el_tokenizer_byte_piece(t->text + o - l, l) < 0) {
             char shown[64];
             el_json_printable(t->text + o - l, l, shown, sizeof shown);
             s = el_errorf(EL_E_INVALID, "%s: token %u '%s' has the byte type (6): expected "

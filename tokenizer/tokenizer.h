@@ -169,6 +169,9 @@ el_status el_tokenizer_read_json(const char *path, struct cJSON **root);
  * invalid), or n when all of s[0..n) is valid. el_utf8_len is the length (1..4) of the
  * valid sequence starting at s[i] (i < n, s already checked). */
 size_t el_utf8_check(const char *s, size_t n);
+/* The byte a <0xXX> piece (len bytes, exactly that form, hex in either case) stands for,
+ * or -1 if p is not such a piece (llama2.c and GGUF SentencePiece byte tokens). */
+int el_tokenizer_byte_piece(const char *p, size_t len);
 size_t el_utf8_len(const char *s, size_t n, size_t i);
 
 static inline el_status el_tokenizer_encode(const el_tokenizer *t, const char *text,
