@@ -8,13 +8,12 @@
  *    and without BOS (and EOS where the file asks for it), and the text llama.cpp's
  *    llama_detokenize gives for them, decoded here token by token;
  *  - the empty text (llama.cpp: nothing, or BOS alone), EL_E_NOFIT and its count, invalid
- *    UTF-8, and the refusal of a token text twice or of a byte-type token not <0xXX>;
- *  - the real Gemma 3 270M vocabulary (262,144 tokens; scripts/fetch_gguf.sh, or
- *    EL_GEMMA3_GGUF=path): ~50 texts against llama-tokenize's ids, the heap it holds, and the
- *    time to encode 1 MB of text. Skipped, loudly, when the file is absent. */
+ *    UTF-8, and the refusal of a token text twice or of a byte-type token not <0xXX>.
+ * The real Gemma 3 vocabulary: test_tokenizer_gguf_gemma3. */
 // ctest-labels: tokenizer;gguf
-// ctest-timeout: 60
+// ctest-timeout: 30
 #include "tests/support/el_test.h"
+#include "tests/spm_cases.h"
 
 #include "loader/formats/gguf.h"
 #include "platform/platform.h"
@@ -23,22 +22,6 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define GGUF_DIR EL_SOURCE_DIR "/tests/fixtures/gguf"
-
-static char *unhex(const char *h, size_t *n) {
-    size_t len = strlen(h) / 2;
-    char *out = malloc(len + 1);
-    for (size_t i = 0; out && i < len; i++) {
-        unsigned v = 0;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    if (out) out[len] = 0;
-    *n = len;
-    return out;
-}
 
 /* A tokenizer-only GGUF from memory; *bytes keeps its bytes (freed by the caller). */
 static el_tokenizer *open_mem(const char *path, char **bytes, el_gguf **g) {
@@ -54,29 +37,6 @@ static el_tokenizer *open_mem(const char *path, char **bytes, el_gguf **g) {
     EL_CHECK_OK(el_gguf_parse(&src, g));
     if (*g) EL_CHECK_OK(el_tokenizer_gguf_open(*g, 0, &t));
     return t;
-}
-
-/* ids equal to the JSON array want? */
-static bool same_ids(const int32_t *ids, size_t n, const cJSON *want) {
-    if (!want || n != (size_t)cJSON_GetArraySize(want)) return false;
-    size_t i = 0;
-    for (const cJSON *w = want->child; w; w = w->next, i++)
-        if (ids[i] != (int32_t)w->valuedouble) return false;
-    return true;
-}
-
-/* Decodes ids token by token (prev -1 first) into buf; its length, or (size_t)-1. */
-static size_t decode_all(const el_tokenizer *t, const int32_t *ids, size_t n, char *buf,
-                         size_t cap) {
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        if (el_tokenizer_decode(t, i ? ids[i - 1] : -1, ids[i], buf + len, cap - len, &k) !=
-            EL_OK)
-            return (size_t)-1;
-        len += k;
-    }
-    return len;
 }
 
 /* One case on one file: encode with and without BOS, decode both. */
@@ -203,102 +163,9 @@ static void test_refused(const char *to, const char *want) {
     free(bytes);
 }
 
-static el_status file_read(void *ctx, void *dst, size_t n, uint64_t off) {
-    return el_file_read_at((el_file *)ctx, dst, n, off);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void test_gemma3(void) {
-    const char *path = getenv("EL_GEMMA3_GGUF");
-    if (!path) path = EL_SOURCE_DIR "/.cache/gguf/gemma-3-270m-q4_k_m.gguf";
-    el_file f;
-    if (el_file_open(&f, path, 0) != EL_OK)
-        el_test_skip("\n\n*** SKIPPED: the real Gemma 3 270M GGUF is not at %s: run "
-                     "scripts/fetch_gguf.sh (or set EL_GEMMA3_GGUF) to check the 262,144-token "
-                     "SentencePiece vocabulary against llama.cpp ***\n", path);
-    el_gguf_source src = {file_read, &f, f.size, path};
-    el_gguf *g = NULL;
-    el_tokenizer *t = NULL;
-    EL_CHECK_OK(el_gguf_parse(&src, &g));
-    double t0 = now_s();
-    if (g) EL_CHECK_OK(el_tokenizer_gguf_open(g, 262144, &t));
-    double t_open = now_s() - t0;
-    char *text = el_test_read_file(GGUF_DIR "/gemma3_cases.json", NULL);
-    cJSON *ref = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    EL_CHECK(ref != NULL && t != NULL);
-    size_t cap = 1 << 12;
-    int32_t ids[1 << 12];
-    char dec[1 << 14];
-    size_t ncase = 0, same = 0;
-    const cJSON *cases = ref ? cJSON_GetObjectItem(ref, "cases") : NULL;
-    for (const cJSON *c = cases ? cases->child : NULL; c && t; c = c->next, ncase++) {
-        size_t len = 0, n = 0, wl = 0;
-        char *in = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
-        char *want = unhex(cJSON_GetObjectItem(c, "dec_bos")->valuestring, &wl);
-        bool ok = el_tokenizer_encode(t, in, len, true, ids, cap, &n) == EL_OK &&
-                  same_ids(ids, n, cJSON_GetObjectItem(c, "ids_bos"));
-        size_t dl = ok ? decode_all(t, ids, n, dec, sizeof dec) : (size_t)-1;
-        ok = ok && dl == wl && !memcmp(dec, want, wl);
-        if (!ok) fprintf(stderr, "  gemma3: '%s' differs from llama.cpp\n", in);
-        same += ok;
-        free(in);
-        free(want);
-    }
-    fprintf(stderr, "gemma3: %zu of %zu texts give llama-tokenize's ids and llama.cpp's "
-            "detokenized text\n", same, ncase);
-    EL_CHECK(ncase >= 40 && same == ncase);
-    if (t) {
-        EL_CHECK(t->bos_id == 2 && t->eos_id == 1 && t->unk_id == 3);
-        fprintf(stderr, "gemma3: open %.2f s, %zu bytes of heap for %u tokens\n", t_open,
-                el_tokenizer_gguf_spm_heap_bytes(t), t->vocab_size);
-        /* 1 MB of text: with Gemma's user-defined newlines and space runs (many short
-         * stretches), and as one stretch (single spaces only: merged in the caller's buffer) */
-        static const char *const pieces[2] = {
-            "The quick brown fox jumps over the lazy dog. café naïve 我们正在测试中文分词。 "
-            "emoji 😀🚀 12345 67890\n    def f(x):\n\treturn x * 2  \n",
-            "The quick brown fox jumps over the lazy dog. café naïve 我们正在测试中文分词。 "
-            "emoji 😀🚀 12345 67890 def f(x): return x * 2 "};
-        size_t mb = 1u << 20;
-        char *big = malloc(mb);
-        size_t bcap = 12 * mb;
-        int32_t *bids = malloc(bcap * sizeof *bids);
-        EL_CHECK(big && bids);
-        for (int k = 0; k < 2 && big && bids; k++) {
-            size_t pl = strlen(pieces[k]), bl = 0, n = 0, n4 = 0;
-            while (bl + pl <= mb) {
-                memcpy(big + bl, pieces[k], pl);
-                bl += pl;
-            }
-            double a = now_s();
-            EL_CHECK_OK(el_tokenizer_encode(t, big, bl, true, bids, bcap, &n));
-            double full = now_s() - a;
-            a = now_s();
-            EL_CHECK_OK(el_tokenizer_encode(t, big, bl / 4, true, bids, bcap, &n4));
-            double quarter = now_s() - a;
-            fprintf(stderr, "gemma3: encode %zu bytes (%s) -> %zu ids in %.3f s (%.3f s for a "
-                    "quarter of it)\n", bl, k ? "one stretch" : "many stretches", n, full,
-                    quarter);
-            EL_CHECK(n > bl / 8 && full < 10.0 && full < 8 * quarter + 0.05);
-        }
-        free(big);
-        free(bids);
-    }
-    el_tokenizer_close(t);
-    cJSON_Delete(ref);
-    el_gguf_free(g);
-    el_file_close(&f);
-}
-
 int main(void) {
     test_fixture_cases();
     test_refused("<0x42>", "'<0x42>' is token"); /* a text twice */
     test_refused("<0xZ1>", "'<0xZ1>' has the byte type (6)");
-    test_gemma3();
     return el_test_finish("test_tokenizer_gguf_spm");
 }
