@@ -164,11 +164,14 @@ def texts():
         parts = [rnd.choice(words) for _ in range(n)]
         sep = [rnd.choice(["", " ", "  ", "\n", "\t", " "]) for _ in range(n)]
         base.append("".join(p + s for p, s in zip(parts, sep)))
-    # two stretches longer than the encoder's stack work space (1,024 characters)
-    long_words = words[:14] + ["fox", "jumps", "over", "the", "lazy", "dog", "ﬁ", "🚀"]
-    base.append(" ".join(rnd.choice(long_words) for _ in range(700)))
+    # stretches longer than the encoder's stack work space (1,024 characters), and one
+    # longer than its scratch (16,384 characters: merged in the caller's buffer)
+    long_words = [w for w in words if w.strip() and "<" not in w] + [
+        "fox", "jumps", "over", "the", "lazy", "dog", "ﬁ", "🚀"]
+    base.append(" ".join(rnd.choice(long_words) for _ in range(400)))
+    base.append(" ".join(rnd.choice(long_words) for _ in range(4000)))
     base.append("<start_of_turn>" + "".join(rnd.choice(long_words) + rnd.choice([" ", "  ", ""])
-                                            for _ in range(600)) + "<end_of_turn>")
+                                            for _ in range(400)) + "<end_of_turn>")
     seen, out = {""}, []  # llama-tokenize refuses an empty prompt
     for t in base:
         if t not in seen:
@@ -199,6 +202,14 @@ def detok(drv, model, id_lists):
     inp = "".join(" ".join(map(str, ids)) + "\n" for ids in id_lists)
     out = subprocess.run([drv, model], input=inp.encode(), capture_output=True, check=True)
     return [bytes.fromhex(l) for l in out.stdout.decode().split("\n")[:len(id_lists)]]
+
+
+def dump(doc, f):
+    """doc as compact JSON, one case a line."""
+    c = (",", ":")
+    f.write('{"generator":%s,"cases":[\n' % json.dumps(doc["generator"]))
+    f.write(",\n".join(json.dumps(x, separators=c, ensure_ascii=True) for x in doc["cases"]))
+    f.write("\n]}\n")
 
 
 def main():
@@ -239,7 +250,7 @@ def run(sp, tool, drv):
     doc = {"generator": "scripts/fixtures_spm.py (llama.cpp llama-tokenize, sentencepiece "
                         + spm.__version__ + ", llama_detokenize)", "cases": cases}
     with open(os.path.join(OUT, "tok_spm_cases.json"), "w") as f:
-        json.dump(doc, f, indent=0, ensure_ascii=True)
+        dump(doc, f)
     print("tok_spm_cases.json: %d texts" % len(cases))
     if len(sys.argv) > 3:
         gem = [{"hex": t.encode("utf-8").hex(), "ids_bos": llama_ids(tool, sys.argv[3], t, True)}
@@ -247,9 +258,9 @@ def run(sp, tool, drv):
         for c, d in zip(gem, detok(drv, sys.argv[3], [c["ids_bos"] for c in gem])):
             c["dec_bos"] = d.hex()
         with open(os.path.join(OUT, "gemma3_cases.json"), "w") as f:
-            json.dump({"generator": "scripts/fixtures_spm.py (llama.cpp llama-tokenize on "
-                                    "gemma-3-270m-q4_k_m.gguf, sha256 a5fd3b62...6818)",
-                       "cases": gem}, f, indent=0, ensure_ascii=True)
+            dump({"generator": "scripts/fixtures_spm.py (llama.cpp llama-tokenize on "
+                               "gemma-3-270m-q4_k_m.gguf, sha256 a5fd3b62...6818)",
+                  "cases": gem}, f)
         print("gemma3_cases.json: %d texts" % len(gem))
 
 

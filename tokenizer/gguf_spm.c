@@ -29,17 +29,19 @@
  * Memory (heap, held from open to close, nothing else; el_tokenizer_gguf_spm_heap_bytes):
  * the token texts back to back (sum of their lengths), offsets (4 (n + 1)), scores (4 n),
  * attributes (n) and a hash table of the texts (4 bytes a slot, slots = the power of two
- * >= 2 n): 9 bytes a token + 8..16 in the hash + the texts. Gemma 3's 262,144 tokens:
- * 6,776,322 bytes (2.3 MB of it text, 2 MiB hash); the 1,000-token fixture 26,362 bytes
- * (test_tokenizer_gguf_spm prints both). At most SPM_TOKENS_MAX tokens and SPM_TEXT_MAX
+ * >= 2 n): 9 bytes a token + 8..16 in the hash + the texts, and encode's scratch (384 KiB).
+ * Gemma 3's 262,144 tokens: 7,169,554 bytes (2.3 MB of it text, 2 MiB hash); the 1,000-token
+ * fixture 419,594 bytes (test_tokenizer_gguf_gemma3 and _spm print them). At most SPM_TOKENS_MAX tokens and SPM_TEXT_MAX
  * bytes of text (empty names llama.cpp gives "[EMPTY_i]" included) are accepted, so a
  * hostile file cannot make it hold more than ~135 MB (4 Mi tokens: 36 MB of tables, 32 MiB
  * of hash, 64 MiB of text).
  *
  * encode allocates nothing and is O(m log m) for m characters: a stretch of up to
- * SPM_STACK_SYMS characters is merged in stack arrays (24 B a character, 24 KiB), a longer
- * one in the unused end of the caller's ids buffer (6 ids a character, the output before
- * it). Without that room encode says EL_E_NOFIT with *n = a count of ids that suffices. */
+ * SPM_STACK_SYMS characters is merged in stack arrays (24 B a character, 24 KiB), one of up
+ * to SPM_SCRATCH_SYMS in the tokenizer's scratch (384 KiB, allocated at open, taken by one
+ * encode at a time: a concurrent encode goes on to the next option), a longer one in the
+ * unused end of the caller's ids buffer (6 ids a character, the output before it). Without
+ * that room encode says EL_E_NOFIT with *n = a count of ids that suffices. */
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/gguf_tok.h"
 
@@ -47,6 +49,7 @@
 #include "platform/platform.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +57,7 @@
 #define SPM_TOKENS_MAX (1u << 22)          /* tokens accepted */
 #define SPM_TEXT_MAX (64u << 20)           /* bytes of all token texts together */
 #define SPM_STACK_SYMS 1024                /* characters merged in stack arrays */
+#define SPM_SCRATCH_SYMS 16384             /* characters merged in the tokenizer's scratch */
 #define SPM_SCAN_MAX 128                   /* special tokens up to this long are found with
                                               one hashing pass per candidate position */
 #define SPM_RAW_SPACE INT32_MIN            /* symbol: the prefix space, not a token */
@@ -111,6 +115,8 @@ typedef struct spm_tok {
     uint64_t sp_len[256];    /* by first byte: bit L-1 set if a special of L <= 64 bytes */
     uint32_t sp_max[256];    /* by first byte: bytes of the longest special */
     bool add_bos, add_eos, space_prefix;
+    int32_t *scratch;        /* [6 SPM_SCRATCH_SYMS] work space of one encode at a time */
+    atomic_bool busy;        /* scratch in use */
     size_t heap_bytes;       /* everything above on the heap */
 } spm_tok;
 
@@ -303,7 +309,11 @@ static el_status stretch(const spm_tok *t, const char *s, size_t len, size_t at,
     size_t m = count_syms(s, len, prefix);
     int32_t stack[6 * SPM_STACK_SYMS];
     int32_t *work = stack;
-    if (m > SPM_STACK_SYMS) {
+    spm_tok *mt = (spm_tok *)t; /* the scratch's flag is the one thing encode changes */
+    if (m > SPM_STACK_SYMS && m <= SPM_SCRATCH_SYMS &&
+        !atomic_exchange_explicit(&mt->busy, true, memory_order_acquire))
+        work = mt->scratch;
+    if (work == stack && m > SPM_STACK_SYMS) {
         /* the end of the caller's buffer, behind at most 4 ids per character of output */
         size_t room = m <= SIZE_MAX / 10 ? m * 10 : SIZE_MAX;
         if (*need < *k + room) *need = room > SIZE_MAX - *k ? SIZE_MAX : *k + room;
@@ -331,9 +341,10 @@ static el_status stretch(const spm_tok *t, const char *s, size_t len, size_t at,
         w.pv[i] = (int32_t)i - 1;
     }
     merge(&w, m);
-    /* the output goes before the work space (cap when it is on the stack) */
-    size_t lim = work == stack ? cap : cap - 6 * m;
+    /* the output goes before the work space when that is in the caller's buffer */
+    size_t lim = work == stack || work == t->scratch ? cap : cap - 6 * m;
     el_status st = emit_syms(&w, ids, lim, k, at);
+    if (work == t->scratch) atomic_store_explicit(&mt->busy, false, memory_order_release);
     if (*need < *k) *need = *k;
     return st;
 }
@@ -444,6 +455,7 @@ static void spm_close(el_tokenizer *base) {
     free(t->score);
     free(t->attr);
     free(t->slot);
+    free(t->scratch);
     free(t);
 }
 
@@ -485,9 +497,10 @@ static el_status read_tables(spm_tok *t, const el_gguf *g, const el_gguf_value *
     t->score = malloc((size_t)n * sizeof *t->score);
     t->attr = malloc(n);
     t->slot = calloc(slots, sizeof *t->slot);
+    t->scratch = malloc(6 * SPM_SCRATCH_SYMS * sizeof *t->scratch);
     t->heap_bytes = sizeof *t + (size_t)bytes + ((size_t)n + 1) * 4 + (size_t)n * 5 +
-                    slots * sizeof *t->slot;
-    if (!t->text || !t->off || !t->score || !t->attr || !t->slot)
+                    slots * sizeof *t->slot + 6 * SPM_SCRATCH_SYMS * sizeof *t->scratch;
+    if (!t->text || !t->off || !t->score || !t->attr || !t->slot || !t->scratch)
         return el_errorf(EL_E_NOMEM, "%s: out of memory for the %u tokens (%zu bytes)",
                          g->src.name, n, t->heap_bytes);
     /* pass 2: texts, scores, types */
@@ -610,6 +623,7 @@ el_status el_tokenizer_gguf_spm_open(const el_gguf *g, uint32_t vocab_size,
     spm_tok *t = calloc(1, sizeof *t);
     if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
     t->n = n;
+    atomic_init(&t->busy, false);
     s = read_tables(t, g, tokens, sk ? &sk->v : NULL, tk ? &tk->v : NULL);
     if (s != EL_OK) {
         spm_close(&t->base);
