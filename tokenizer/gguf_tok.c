@@ -6,6 +6,7 @@
  * the hf-bpe backend validates and builds it as for any tokenizer.json. The cJSON tree
  * lives only during the open. */
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/gguf_tok.h"
 
 #include "loader/formats/gguf.h"
 #include "loader/safetensors.h" /* el_json_printable */
@@ -16,11 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GT_TOKEN_MAX (64u * 1024u) /* bytes of one token or merge */
-
-/* llama.cpp's token types (tokenizer.ggml.token_type). */
-enum { GT_NORMAL = 1, GT_UNKNOWN = 2, GT_CONTROL = 3, GT_USER_DEFINED = 4, GT_UNUSED = 5,
-       GT_BYTE = 6 };
 
 /* tokenizer.ggml.pre names and whether each splits digits apart first: llama.cpp runs
  * "\p{N}" then GPT-2's pattern for these, which is HF's Digits(individual_digits) then
@@ -35,7 +31,7 @@ static const struct {
 };
 
 /* A string array of the metadata (key), required, with its element count. */
-static el_status str_array(const el_gguf *g, const char *key, const el_gguf_value **out) {
+el_status el_gt_str_array(const el_gguf *g, const char *key, const el_gguf_value **out) {
     const el_gguf_kv *kv = el_gguf_find(g, key);
     if (!kv || kv->v.type != EL_GGUF_ARRAY || kv->v.elem_type != EL_GGUF_STRING)
         return el_errorf(EL_E_INVALID, "%s: metadata '%s': expected an array of strings, got %s",
@@ -47,7 +43,7 @@ static el_status str_array(const el_gguf *g, const char *key, const el_gguf_valu
 }
 
 /* Reads the next string of it into *buf (grown as needed, NUL-terminated, no inner NUL). */
-static el_status next_str(const el_gguf *g, el_gguf_iter *it, const char *key, uint64_t i,
+el_status el_gt_next_str(const el_gguf *g, el_gguf_iter *it, const char *key, uint64_t i,
                           char **buf, size_t *cap) {
     el_gguf_value v;
     el_status s = el_gguf_iter_next(it, &v);
@@ -71,7 +67,7 @@ static el_status next_str(const el_gguf *g, el_gguf_iter *it, const char *key, u
 }
 
 /* An optional integer id key; -1 if absent. */
-static int64_t meta_id(const el_gguf *g, const char *key) {
+int64_t el_gt_meta_id(const el_gguf *g, const char *key) {
     const el_gguf_kv *kv = el_gguf_find(g, key);
     if (!kv) return -1;
     if (kv->v.type == EL_GGUF_U32 || kv->v.type == EL_GGUF_U64 || kv->v.type == EL_GGUF_U16 ||
@@ -98,8 +94,8 @@ static cJSON *added_token(int32_t id, const char *content, bool special) {
 /* The tokenizer.json a gpt2-model GGUF tokenizer stands for. */
 static el_status build_json(const el_gguf *g, bool digits, cJSON *root) {
     const el_gguf_value *tokens = NULL, *merges = NULL;
-    el_status s = str_array(g, "tokenizer.ggml.tokens", &tokens);
-    if (s == EL_OK) s = str_array(g, "tokenizer.ggml.merges", &merges);
+    el_status s = el_gt_str_array(g, "tokenizer.ggml.tokens", &tokens);
+    if (s == EL_OK) s = el_gt_str_array(g, "tokenizer.ggml.merges", &merges);
     if (s != EL_OK) return s;
     const el_gguf_kv *types = el_gguf_find(g, "tokenizer.ggml.token_type");
     if (types && (types->v.type != EL_GGUF_ARRAY || types->v.elem_type != EL_GGUF_I32 ||
@@ -151,7 +147,8 @@ static el_status build_json(const el_gguf *g, bool digits, cJSON *root) {
     el_gguf_iter_init(g, tokens, &it);
     if (types) el_gguf_iter_init(g, &types->v, &ti);
     for (uint64_t i = 0; s == EL_OK && i < tokens->len; i++) {
-        if ((s = next_str(g, &it, "tokenizer.ggml.tokens", i, &buf, &cap)) != EL_OK) break;
+        s = el_gt_next_str(g, &it, "tokenizer.ggml.tokens", i, &buf, &cap);
+        if (s != EL_OK) break;
         int64_t type = GT_NORMAL;
         el_gguf_value tv;
         if (types) {
@@ -175,7 +172,8 @@ static el_status build_json(const el_gguf *g, bool digits, cJSON *root) {
     }
     el_gguf_iter_init(g, merges, &it);
     for (uint64_t i = 0; s == EL_OK && i < merges->len; i++) {
-        if ((s = next_str(g, &it, "tokenizer.ggml.merges", i, &buf, &cap)) != EL_OK) break;
+        s = el_gt_next_str(g, &it, "tokenizer.ggml.merges", i, &buf, &cap);
+        if (s != EL_OK) break;
         cJSON *m = cJSON_CreateString(buf);
         if (!m || !cJSON_AddItemToArray(mlist, m)) {
             cJSON_Delete(m);
@@ -223,9 +221,11 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
                          mk ? el_gguf_value_type_name(mk->v.type) : "nothing");
     char shown[64];
     el_json_printable(mk->v.str, (size_t)mk->v.len, shown, sizeof shown);
+    if (!strcmp(mk->v.str, "llama") && mk->v.len == 5)
+        return el_tokenizer_gguf_spm_open(g, vocab_size, out);
     if (strcmp(mk->v.str, "gpt2"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported yet "
-                         "(supported: gpt2)", g->src.name, shown);
+                         "(supported: gpt2, llama)", g->src.name, shown);
     /* The pre-tokenizer: GPT-2's pattern, with or without digits apart (others use other
      * patterns, which the hf-bpe backend does not run yet). */
     const el_gguf_kv *pk = el_gguf_find(g, "tokenizer.ggml.pre");
@@ -240,8 +240,8 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
                          "(supported: default, gpt2, smollm, starcoder, refact, command-r, "
                          "codeshell, exaone, minerva-7b)", g->src.name, shown);
     }
-    int64_t bos = meta_id(g, "tokenizer.ggml.bos_token_id");
-    int64_t eos = meta_id(g, "tokenizer.ggml.eos_token_id");
+    int64_t bos = el_gt_meta_id(g, "tokenizer.ggml.bos_token_id");
+    int64_t eos = el_gt_meta_id(g, "tokenizer.ggml.eos_token_id");
     if (bos < -1 || eos < -1)
         return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.%s_token_id': expected an "
                          "id in 0..2^31-1", g->src.name, bos < -1 ? "bos" : "eos");

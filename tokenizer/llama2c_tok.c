@@ -236,20 +236,6 @@ static int cmp_sorted(const void *pa, const void *pb) {
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* Parses <0xXX> (exactly, upper- or lower-case hex); -1 if p is not such a piece. */
-static int byte_piece(const char *p, size_t len) {
-    if (len != 6 || memcmp(p, "<0x", 3) || p[5] != '>') return -1;
-    int v = 0;
-    for (int i = 3; i < 5; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
 el_status el_tokenizer_llama2c_parse(const void *data, size_t size, const char *name,
                                      uint32_t vocab_size, el_tokenizer **out) {
     const unsigned char *d = data;
@@ -318,7 +304,7 @@ el_status el_tokenizer_llama2c_parse(const void *data, size_t size, const char *
         off += len;
         t->piece[i] = b;
         t->len[i] = len;
-        t->byte_val[i] = (int16_t)byte_piece(b, len);
+        t->byte_val[i] = (int16_t)el_tokenizer_byte_piece(b, len);
         t->sorted[i] = (l2c_sorted){b, len, (uint32_t)i};
         b += len + 1;
     }

@@ -222,3 +222,17 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
 void el_tokenizer_close(el_tokenizer *t) {
     if (t) t->vt->close(t);
 }
+
+/* Parses <0xXX> (exactly, upper- or lower-case hex); -1 if p is not such a piece. */
+int el_tokenizer_byte_piece(const char *p, size_t len) {
+    if (len != 6 || memcmp(p, "<0x", 3) || p[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}

@@ -85,10 +85,18 @@ el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *na
  * merges, control and user-defined token types as added tokens matched in the text,
  * [Digits,] ByteLevel pre-tokenizer and decoder) built by the hf-bpe backend. bos_id is
  * tokenizer.ggml.bos_token_id when tokenizer.ggml.add_bos_token is true, else -1; eos_id is
- * tokenizer.ggml.eos_token_id. Other models / pre-tokenizers: EL_E_UNSUPPORTED naming them. */
+ * tokenizer.ggml.eos_token_id. Model "llama": el_tokenizer_gguf_spm_open. Other models /
+ * pre-tokenizers: EL_E_UNSUPPORTED naming them. */
 struct el_gguf;
 el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
                                  el_tokenizer **out);
+/* Model "llama" (SentencePiece BPE: Llama 2, Gemma), which el_tokenizer_gguf_open hands
+ * on (tokenizer/gguf_spm.c): llama.cpp's SPM tokenizer with parse_special = true; see there
+ * for the rules, the memory it holds and encode's work space. */
+el_status el_tokenizer_gguf_spm_open(const struct el_gguf *g, uint32_t vocab_size,
+                                     el_tokenizer **out);
+/* Bytes such a tokenizer holds on the heap (0 for another kind). */
+size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t);
 
 /* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
  * (tokenizer/gpt2_files.c). vocab_size 0 = whatever the files hold; else fewer rows than
@@ -160,6 +168,9 @@ size_t el_tokenizer_byte_char(unsigned b, char out[4]);
  * invalid), or n when all of s[0..n) is valid. el_utf8_len is the length (1..4) of the
  * valid sequence starting at s[i] (i < n, s already checked). */
 size_t el_utf8_check(const char *s, size_t n);
+/* The byte a <0xXX> piece (len bytes, exactly that form, hex in either case) stands for,
+ * or -1 if p is not such a piece (llama2.c and GGUF SentencePiece byte tokens). */
+int el_tokenizer_byte_piece(const char *p, size_t len);
 size_t el_utf8_len(const char *s, size_t n, size_t i);
 
 static inline el_status el_tokenizer_encode(const el_tokenizer *t, const char *text,
