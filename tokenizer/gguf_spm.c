@@ -272,7 +272,7 @@ static void emit(int32_t *out, size_t lim, size_t *k, int32_t id) {
 }
 
 /* The ids of the symbols left after merge, in order, from out[*k]; no token to spell a
- * byte with -> EL_E_INVALID. */
+ * byte with -> EL_E_INVALID (at: the stretch's first byte in the text). */
 static el_status emit_syms(const spm_work *w, int32_t *out, size_t lim, size_t *k,
                            size_t at) {
     for (int32_t i = 0; i >= 0; i = w->nx[i]) {
@@ -286,9 +286,9 @@ static el_status emit_syms(const spm_work *w, int32_t *out, size_t lim, size_t *
             int32_t id = w->t->byte_tok[(unsigned char)p[b]];
             if (id < 0) id = w->t->base.unk_id;
             if (id < 0)
-                return el_errorf(EL_E_INVALID, "text byte %zu: character not in the "
+                return el_errorf(EL_E_INVALID, "text from byte %zu: a character not in the "
                                  "vocabulary, and no <0xXX> byte token or unknown token to "
-                                 "spell it", at);
+                                 "spell it with", at);
             emit(out, lim, k, id);
         }
     }
