@@ -56,7 +56,8 @@ arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu
   test_llama_arch test_kernels_quant test_loader_quant test_llama_quant
   test_loader_config_strict test_cli_exit_codes test_image_ab
   test_loader_gguf test_loader_gguf_hostile test_tokenizer_gguf test_tokenizer_chat
-  test_chat_cli test_arena_buffer test_loader_storage_cb test_tokenizer_pretok)
+  test_chat_cli test_arena_buffer test_loader_storage_cb test_tokenizer_pretok
+  test_tokenizer_gguf_spm)
 
 arm64_step() {
   step "aarch64 cross build (-Werror) and tests under qemu-aarch64"

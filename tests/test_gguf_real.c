@@ -104,7 +104,8 @@ static bool run_model(const char *dir, const char *file, const char *name, const
             n_text_ok, n, el_test_vmhwm() / 1048576.0, ap.size / 1048576.0);
     /* Every prompt's ids equal llama.cpp's. The greedy text equals llama-simple's for most
      * prompts; where the two runtimes' summation orders put two candidates within rounding of
-     * each other the texts part (measured: SmolLM2 4 of 6). The floor below is that
+     * each other the texts part (measured: SmolLM2 4 of 6, Gemma 3 2 of 6, where the first
+     * difference is a near tie: 0.08 between the top two logits). The floor below is that
      * measurement, so any regression in the kernels or the tokenizer shows here. */
     EL_CHECK(n > 0 && n_ids_ok == n && n_text_ok >= (n < text_floor ? n_text_ok : text_floor));
     el_session_deinit(s);
@@ -118,7 +119,7 @@ int main(void) {
     const char *env = getenv("EL_GGUF_DIR");
     const char *dir = env && *env ? env : EL_SOURCE_DIR "/.cache/gguf";
     bool any = run_model(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2_q4_1", "120M", 4);
-    any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M", 0);
+    any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M", 2);
     if (!any) el_test_skip("no real GGUF model in %s: run scripts/fetch_gguf.sh", dir);
     return el_test_finish("test_gguf_real");
 }
