@@ -102,7 +102,7 @@ static bool run_model(const char *dir, const char *file, const char *name, const
     fprintf(stderr, "-- %s: prompt ids equal llama.cpp's in %d of %d prompts, greedy text in "
             "%d of %d; peak RSS %.1f MiB for an arena of %.1f MiB\n", name, n_ids_ok, n,
             n_text_ok, n, el_test_vmhwm() / 1048576.0, ap.size / 1048576.0);
-    /* Every prompt's ids equal llama.cpp's. The greedy text equals llama-simple's for most
+    /* Every prompt's ids equal llama.cpp's. The greedy text equals llama-simple's for some
      * prompts; where the two runtimes' summation orders put two candidates within rounding of
      * each other the texts part (measured: SmolLM2 4 of 6, Gemma 3 2 of 6, where the first
      * difference is a near tie: 0.08 between the top two logits). The floor below is that
