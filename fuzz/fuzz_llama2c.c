@@ -66,7 +66,7 @@ static void run_model(el_model *m, uint32_t ctx, el_dtype dt, int32_t a, int32_t
     CHECK(el_session_forward(s, ids, ctx, &logits) == EL_OK && logits &&
           el_session_pos(s) == ctx);
     /* The context is full: one more position is refused, the cache unchanged. */
-    CHECK(el_session_forward(s, ids, 1, &logits) == EL_E_NOFIT && el_session_pos(s) == ctx);
+    CHECK(el_session_forward(s, ids, 1, &logits) == EL_E_TOOLONG && el_session_pos(s) == ctx);
     int32_t bad = (int32_t)vocab;
     el_session_reset(s);
     CHECK(el_session_forward(s, &bad, 1, &logits) == EL_E_INVALID && el_session_pos(s) == 0);
