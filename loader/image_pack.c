@@ -119,7 +119,8 @@ static el_status config_json(const el_model *m, cJSON **out) {
 
 static const char *const k_side_names[] = {
     "tokenizer.json", "tokenizer.model", "tokenizer.bin", "tokenizer_config.json",
-    "special_tokens_map.json", "vocab.json", "merges.txt", "vocab.txt", NULL,
+    "chat_template.jinja", "special_tokens_map.json", "vocab.json", "merges.txt", "vocab.txt",
+    NULL,
 };
 
 typedef struct side_src {

@@ -4,6 +4,7 @@
 #include "loader/formats/gguf.h"
 #include "loader/model_impl.h"
 #include "models/arch.h"
+#include "platform/platform.h"
 #include "tokenizer/chat_template.h"
 
 #include <stdio.h>
@@ -47,18 +48,48 @@ static el_status chat_from_gguf(el_model *m, el_chat_config *c) {
     return EL_OK;
 }
 
-/* tokenizer_config.json / chat_template.jinja next to the model (or inside its image). */
-static el_status chat_from_side_files(el_model *m, el_chat_config *c) {
-    char path[1100], dir[1100];
-    const char *names[] = {"chat_template.jinja", "tokenizer_config.json"};
-    for (size_t i = 0; i < 2; i++) {
-        if (!el_model_side_file(m, names[i], path, sizeof path)) continue;
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
-        return el_chat_config_load(dir, c);
+/* A side file's whole text (at most EL_CHAT_TEMPLATE_MAX + 64 KiB), malloc'd and
+ * NUL-terminated into *out. */
+static el_status read_text(const char *path, char **out, size_t *len) {
+    el_file f;
+    memset(&f, 0, sizeof f);
+    el_status st = el_file_open(&f, path, 0);
+    if (st == EL_OK && f.size > EL_CHAT_TEMPLATE_MAX + (64u << 10))
+        st = el_errorf(EL_E_INVALID, "%s: %llu bytes is over the %u-byte limit for chat files",
+                       path, (unsigned long long)f.size, EL_CHAT_TEMPLATE_MAX + (64u << 10));
+    char *buf = st == EL_OK ? malloc((size_t)f.size + 1) : NULL;
+    if (st == EL_OK && !buf) st = el_errorf(EL_E_NOMEM, "%s: out of memory", path);
+    if (st == EL_OK && f.size) st = el_file_read_at(&f, buf, (size_t)f.size, 0);
+    el_file_close(&f);
+    if (st != EL_OK) {
+        free(buf);
+        return st;
     }
+    buf[f.size] = 0;
+    *out = buf;
+    *len = (size_t)f.size;
     return EL_OK;
+}
+
+/* tokenizer_config.json (template, bos/eos) and chat_template.jinja (the template, when
+ * present: newer transformers save it apart) found with the model, each by its own path,
+ * so a packed image's copies work as a folder's do. */
+static el_status chat_from_side_files(el_model *m, el_chat_config *c) {
+    char path[1100], *text = NULL;
+    size_t len = 0;
+    el_status s = EL_OK;
+    if (el_model_side_file(m, "tokenizer_config.json", path, sizeof path) &&
+        (s = read_text(path, &text, &len)) == EL_OK) {
+        s = el_chat_config_parse(text, len, path, c);
+        free(text);
+    }
+    if (s == EL_OK && el_model_side_file(m, "chat_template.jinja", path, sizeof path) &&
+        (s = read_text(path, &text, &len)) == EL_OK) {
+        free(c->tmpl);
+        c->tmpl = text;
+        c->tmpl_len = len;
+    }
+    return s;
 }
 
 el_status el_model_chat_open(el_model *m) {

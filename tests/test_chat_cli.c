@@ -136,6 +136,18 @@ int main(void) {
     EL_CHECK(out && strstr(out, "\"id\":8,\"error\":\"give \\\"prompt\\\" or \\\"messages\\\", not both"));
     free(out), free(err);
 
+    /* Packed into an image, the template travels with it and renders the same. */
+    const char *img = el_test_path("chat.elimg");
+    snprintf(args, sizeof args, "pack '%s' -o '%s'", dir, img);
+    EL_CHECK(el_test_run_cli(args, NULL, NULL) == 0);
+    EL_CHECK(chat(img, conv, &out, &err) == 0);
+    j = out ? cJSON_Parse(out) : NULL;
+    p = j ? cJSON_GetObjectItem(j, "prompt") : NULL;
+    EL_CHECK(cJSON_IsString(p) && !strcmp(p->valuestring, want_prompt));
+    if (!cJSON_IsString(p)) fprintf(stderr, "   chat on the image: %s / %s\n", out, err);
+    cJSON_Delete(j);
+    free(out), free(err);
+
     /* {"messages": [...]} is the same conversation. */
     char wrapped[512];
     snprintf(wrapped, sizeof wrapped, "{\"messages\": %s}", conv);
