@@ -209,7 +209,6 @@ int el_cmd_chat(int argc, char **argv) {
         int rc = el_cli_parse_gen(a, v, &gp);
         if (rc < 0 && !strcmp(a, "--system")) {
             if (!v) return el_cli_usage("%s needs a value", a);
-            if (system) return el_cli_usage("--system given twice");
             system = v;
             rc = 0;
         } else if (rc < 0 && a[0] == '-' && a[1]) {

@@ -49,7 +49,7 @@ typedef enum el_act_kind {
  * The CPU reads the per-sequence arrays; the GPU the per-row ones (backend memory). */
 typedef struct el_seqs {
     const uint32_t *start, *len; /* [n_seq] host */
-    size_t n_seq, max_len;
+    size_t n_seq, max_len, rows; /* rows: packed rows in all (start + len of the last) */
     const int32_t *row_start, *row_len; /* [rows] backend memory: each row's sequence */
 } el_seqs;
 

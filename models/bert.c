@@ -378,6 +378,7 @@ static el_status bert_rows(el_encoder *e, bert_state *S, const int32_t **idx, el
     sq->start = e->starts;
     sq->len = e->lengths;
     sq->n_seq = e->n_seq;
+    sq->rows = rows;
     sq->max_len = 0;
     for (uint32_t b = 0; b < e->n_seq; b++) {
         if (e->lengths[b] > sq->max_len) sq->max_len = e->lengths[b];

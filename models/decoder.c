@@ -227,7 +227,7 @@ static el_status dec_tensors(const el_model *m, const dec_cfg *c, el_dtype targe
             L->w[EL_R_Q] = w;
             L->w[EL_R_K] = el_weight_rows(w, c->q_dim, c->dim);
             L->w[EL_R_V] = el_weight_rows(w, (size_t)c->q_dim + c->kv_dim, c->dim);
-            if (b.p || has_role(c, EL_R_QKV_B)) {
+            if (has_role(c, EL_R_QKV_B)) {
                 L->w[EL_R_Q_B] = b;
                 L->w[EL_R_K_B] = el_weight_rows(b, 1, c->q_dim);
                 L->w[EL_R_V_B] = el_weight_rows(b, 1, (size_t)c->q_dim + c->kv_dim);

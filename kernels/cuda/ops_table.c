@@ -63,9 +63,7 @@ static el_status cu_attention_bidir(const el_exec *x, float *out, const float *q
                                     size_t heads, size_t head_dim, float *att,
                                     size_t att_stride) {
     (void)att, (void)att_stride;
-    size_t rows = 0;
-    for (size_t b = 0; b < s->n_seq; b++) rows = s->start[b] + s->len[b];
-    return el_cuda_attention_bidir(out, q, k, v, rows, s->row_start, s->row_len, s->max_len,
+    return el_cuda_attention_bidir(out, q, k, v, s->rows, s->row_start, s->row_len, s->max_len,
                                    heads, head_dim, ST(x));
 }
 
