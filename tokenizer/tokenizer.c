@@ -54,6 +54,7 @@ size_t el_utf8_check(const char *str, size_t n) {
 void el_tokenizer_base_init(el_tokenizer *t) {
     t->bos_id = t->eos_id = t->unk_id = -1;
     t->cls_id = t->sep_id = t->pad_id = t->mask_id = -1;
+    t->block = NULL;
 }
 
 /* Reads a whole file of at most max bytes (malloc'd, NUL-terminated; *len without it). */
@@ -220,7 +221,10 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
 }
 
 void el_tokenizer_close(el_tokenizer *t) {
-    if (t) t->vt->close(t);
+    if (!t) return;
+    void *block = t->block;
+    if (t->vt->close) t->vt->close(t);
+    free(block);
 }
 
 /* Parses <0xXX> (exactly, upper- or lower-case hex); -1 if p is not such a piece. */

@@ -32,6 +32,8 @@ typedef struct el_tokenizer_vtable {
      * Byte-fallback tokens give their raw byte (which may be part of a UTF-8 sequence). */
     el_status (*decode)(const el_tokenizer *t, int32_t prev, int32_t id, char *buf,
                         size_t cap, size_t *n);
+    /* Frees what a backend holds outside its tables' block; NULL for backends built
+     * through tokenizer/tok_mem.h (everything in the block). */
     void (*close)(el_tokenizer *t);
 } el_tokenizer_vtable;
 
@@ -48,6 +50,8 @@ struct el_tokenizer {
     int32_t sep_id;      /* WordPiece: [SEP] (always present) */
     int32_t pad_id;      /* WordPiece: [PAD] */
     int32_t mask_id;     /* WordPiece: [MASK] */
+    void *block;         /* the heap block holding the tables (el_tok_build_heap), freed by
+                            el_tokenizer_close; NULL when they are in an arena */
 };
 
 /* Sets every special id of a new tokenizer to -1 (backends call it first). */

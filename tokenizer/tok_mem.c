@@ -1,0 +1,96 @@
+/* tok_mem.c - see tok_mem.h. */
+#include "tokenizer/tok_mem.h"
+#include "tokenizer/tokenizer.h"
+#include "platform/platform.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct piece {
+    struct piece *next;
+} piece;
+
+void el_tok_mem_measure(el_tok_mem *m) { memset(m, 0, sizeof *m); }
+
+void el_tok_mem_block(el_tok_mem *m, void *base, size_t cap) {
+    memset(m, 0, sizeof *m);
+    m->base = base;
+    m->cap = cap;
+}
+
+void *el_tok_alloc(el_tok_mem *m, size_t bytes, size_t align) {
+    size_t at = (m->used + align - 1) & ~(align - 1);
+    if (at < m->used || bytes > SIZE_MAX - at) return NULL;
+    if (m->base) {
+        if (at + bytes > m->cap) return NULL;
+        m->used = at + bytes;
+        memset(m->base + at, 0, bytes);
+        return m->base + at;
+    }
+    /* Measure: a heap piece with the link in front, aligned as asked. */
+    size_t head = align > sizeof(piece) ? align : sizeof(piece);
+    if (bytes > SIZE_MAX - head) return NULL;
+    void *raw = NULL;
+    if (posix_memalign(&raw, align > sizeof(void *) ? align : sizeof(void *), head + bytes))
+        return NULL;
+    memset(raw, 0, head + bytes);
+    piece *p = raw;
+    p->next = m->pieces;
+    m->pieces = p;
+    m->used = at + bytes;
+    return (uint8_t *)raw + head;
+}
+
+void *el_tok_alloc_array(el_tok_mem *m, size_t n, size_t size, size_t align) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return el_tok_alloc(m, n * size, align);
+}
+
+char *el_tok_strdup(el_tok_mem *m, const char *s, size_t len) {
+    if (len == SIZE_MAX) return NULL;
+    char *d = el_tok_alloc(m, len + 1, 1);
+    if (d && len) memcpy(d, s, len);
+    return d;
+}
+
+void el_tok_mem_release(el_tok_mem *m) {
+    for (piece *p = m->pieces, *next; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    m->pieces = NULL;
+}
+
+el_status el_tok_measure(el_tok_build_fn build, const void *args, size_t *bytes) {
+    el_tok_mem m;
+    el_tok_mem_measure(&m);
+    el_tokenizer *t = NULL;
+    el_status s = build(args, &m, &t);
+    *bytes = m.used;
+    el_tok_mem_release(&m);
+    return s;
+}
+
+el_status el_tok_build_heap(el_tok_build_fn build, const void *args, el_tokenizer **out) {
+    *out = NULL;
+    size_t bytes = 0;
+    el_status s = el_tok_measure(build, args, &bytes);
+    if (s != EL_OK) return s;
+    void *block = NULL;
+    if (posix_memalign(&block, 4096, bytes ? bytes : 1))
+        return el_errorf(EL_E_NOMEM, "tokenizer: out of memory for its %zu-byte tables", bytes);
+    el_tok_mem m;
+    el_tok_mem_block(&m, block, bytes);
+    el_tokenizer *t = NULL;
+    s = build(args, &m, &t);
+    if (s == EL_OK && m.used != bytes)
+        s = el_errorf(EL_E_INVALID, "tokenizer: tables took %zu bytes, measured %zu (a build "
+                      "that does not allocate deterministically)", m.used, bytes);
+    if (s != EL_OK) {
+        free(block);
+        return s;
+    }
+    t->block = block;
+    *out = t;
+    return EL_OK;
+}
