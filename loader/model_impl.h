@@ -90,6 +90,8 @@ struct el_model {
 enum {
     EL_MODEL_ROPE_INTERLEAVED = 1u << 0, /* llama2.c q/k layout (pairs), not rotate-half */
     EL_MODEL_NORM_PLUS_ONE = 1u << 1,    /* Gemma norm weights stored as 1 + w (GGUF) */
+    EL_MODEL_LINEAR_ROWS = 1u << 2,      /* GPT-2's Conv1D weights stored as rows [out, in]
+                                            already (GGUF): not transposed on load */
 };
 
 /* llama2.c legacy checkpoints (loader/llama2c.c). */

@@ -44,6 +44,7 @@ typedef struct dec_cfg {
     el_norm_kind norm;   /* the architecture's, or plain RMS where 1 + w is stored */
     bool tied;           /* classifier = embedding */
     bool interleaved;    /* RoPE pairs (2i, 2i+1) (llama2.c, GGUF) vs rotate-half (HF) */
+    bool conv1d;         /* GPT-2's Conv1D weights stored [in, out] (not GGUF's rows) */
 } dec_cfg;
 
 static const el_arch *arch_of(const el_model *m) { return m->family->arch; }
@@ -54,6 +55,7 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
     const el_arch *a = arch_of(m);
     memset(c, 0, sizeof *c);
     c->a = a;
+    c->conv1d = a->conv1d && !(m->flags & EL_MODEL_LINEAR_ROWS);
     if (!m->has_config)
         return el_errorf(EL_E_INVALID, "%s: no config.json next to the model", m->path);
     el_status s = el_arch_check_config(a, m, k->num_layers, &c->o);
@@ -176,7 +178,7 @@ static void role_shape(const dec_cfg *c, el_role r, uint64_t *rows, uint64_t *co
     *rows = shape[r][0];
     *cols = shape[r][1];
     /* Conv1D weights are stored [in, out]: the table above is the placed shape. */
-    if (c->a->conv1d && *rows && el_arch_is_conv1d_role(r)) {
+    if (c->conv1d && *rows && el_arch_is_conv1d_role(r)) {
         uint64_t t = *rows;
         *rows = *cols;
         *cols = t;
@@ -390,7 +392,7 @@ el_status el_decoder_open(el_model *m) {
     /* Conv1D weights are placed transposed ([in, out] -> [out, in]) while they stream in:
      * the kernels take nn.Linear's layout. Only 2-D ones: a wrong shape is reported by the
      * plan, with the shape the config implies. */
-    if (a->conv1d)
+    if (a->conv1d && !(m->flags & EL_MODEL_LINEAR_ROWS))
         for (size_t i = 0; i < m->tensors.count; i++)
             if (m->tensors.items[i].ndim == 2 && el_arch_is_conv1d_name(a, m->tensors.items[i].name))
                 m->tensors.items[i].transpose2d = true;
@@ -434,7 +436,7 @@ el_status el_decoder_session_init(el_session *s) {
     if (kv.status != EL_OK) return kv.status;
     if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
-    if (c.a->conv1d)
+    if (c.conv1d)
         for (size_t i = 0; i < m->tensors.count; i++)
             if (m->tensors.items[i].ndim == 2 && !m->tensors.items[i].transpose2d &&
                 el_arch_is_conv1d_name(c.a, m->tensors.items[i].name))

@@ -32,13 +32,13 @@ typedef struct run_out {
 
 /* Opens path, loads it with dtype, runs the prompt one token at a time and then N_GREEDY
  * greedy steps. clear_flags: the RoPE layout flag removed (the negative control). */
-static bool run_model(const char *path, el_dtype dtype, const int32_t *ids, size_t n,
-                      bool clear_flags, run_out *out) {
+static bool run_family(const char *path, const char *family, el_dtype dtype,
+                       const int32_t *ids, size_t n, bool clear_flags, run_out *out) {
     memset(out, 0, sizeof *out);
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (!m) return false;
-    EL_CHECK(!strcmp(el_model_family(m), "llama"));
+    EL_CHECK(!strcmp(el_model_family(m), family));
     if (clear_flags) m->flags &= ~(uint32_t)EL_MODEL_ROPE_INTERLEAVED;
     el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
     el_plan plan;
@@ -74,6 +74,11 @@ static bool run_model(const char *path, el_dtype dtype, const int32_t *ids, size
     el_arena_deinit(a);
     el_model_close(m);
     return ok;
+}
+
+static bool run_model(const char *path, el_dtype dtype, const int32_t *ids, size_t n,
+                      bool clear_flags, run_out *out) {
+    return run_family(path, "llama", dtype, ids, n, clear_flags, out);
 }
 
 static float max_diff(const float *a, const float *b, size_t n) {
@@ -148,6 +153,38 @@ static void test_logits(void) {
     }
     free(st.logits), free(gg.logits), free(st16.logits), free(gg16.logits);
     free(gg32as16.logits), free(bad.logits), free(packed.logits), free(hf);
+    cJSON_Delete(ref);
+}
+
+/* llama.cpp's converter on a transformers fixture (scripts/fixtures_gguf_arch.py): GPT-2
+ * (Conv1D weights stored as rows, fused QKV, learned positions) and Phi-3 (fused qkv and
+ * gate|up): the fixture's prompt gives transformers' logits and greedy ids. */
+static void test_converted(const char *gguf, const char *fixture, const char *family) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/reference.json", FIX, fixture);
+    char *text = el_test_read_file(path, NULL);
+    cJSON *ref = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    EL_CHECK(ref != NULL);
+    if (!ref) return;
+    int32_t ids[64], greedy[N_GREEDY];
+    size_t n = json_ids(cJSON_GetObjectItem(ref, "prompt_ids"), ids, 64);
+    EL_CHECK(json_ids(cJSON_GetObjectItem(ref, "greedy_ids"), greedy, N_GREEDY) == N_GREEDY);
+    const size_t V = 512;
+    size_t nb = 0;
+    snprintf(path, sizeof path, "%s/%s/logits_f32.bin", FIX, fixture);
+    float *hf = (float *)el_test_read_file(path, &nb);
+    EL_CHECK(hf && nb == n * V * sizeof(float));
+    snprintf(path, sizeof path, "%s/%s", GGUF_DIR, gguf);
+    run_out gg;
+    if (run_family(path, family, EL_DT_NONE, ids, n, false, &gg) && hf &&
+        nb == n * V * sizeof(float)) {
+        float d = max_diff(gg.logits, hf, n * V);
+        fprintf(stderr, "%s vs transformers: max |diff| %.3g over %zu positions\n", gguf, d, n);
+        EL_CHECK(d <= REF_TOL);
+        EL_CHECK(!memcmp(gg.greedy, greedy, sizeof greedy));
+    }
+    free(gg.logits), free(hf);
     cJSON_Delete(ref);
 }
 
@@ -265,7 +302,7 @@ static void test_metadata(void) {
     el_plan plan;
     EL_CHECK_STATUS(el_plan_make(m, NULL, &plan), EL_E_UNSUPPORTED);
     EL_CHECK(strstr(el_last_error(), "architecture 'mamba' is not supported yet (supported: "
-                                     "llama, qwen2, gemma3)") != NULL);
+                                     "llama, qwen2, gemma3, phi3, gpt2)") != NULL);
     EL_CHECK(strstr(el_last_error(), "meta_all.gguf") != NULL);
     /* With the architecture refusal cleared by hand, the block types (Q8_0, Q4_1, Q4_K)
      * plan as loadable weights, each its GGUF byte size. */
@@ -339,6 +376,8 @@ static void test_stream(bool direct) {
 
 int main(void) {
     test_logits();
+    test_converted("gpt2_small_f32.gguf", "hf_gpt2_small", "gpt2");
+    test_converted("phi3_f32.gguf", "hf_llama_phi3", "phi3");
     test_metadata();
     test_stream(false);
     test_stream(true);

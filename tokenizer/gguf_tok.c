@@ -25,7 +25,8 @@ static const struct {
     const char *name;
     bool digits;
 } k_pre[] = {
-    {"default", false}, {"gpt2", false}, {"smollm", true}, {"starcoder", true},
+    {"default", false}, {"gpt2", false}, {"gpt-2", false}, {"phi-2", false},
+    {"smollm", true}, {"starcoder", true},
     {"refact", true}, {"command-r", true}, {"codeshell", true}, {"exaone", true},
     {"minerva-7b", true},
 };

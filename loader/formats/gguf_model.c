@@ -27,6 +27,10 @@ typedef struct name_map {
 static const name_map k_llama_top[] = {
     {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"},
 };
+static const name_map k_gpt2_top[] = {
+    {"token_embd", "wte"}, {"position_embd", "wpe"}, {"output_norm", "ln_f"},
+    {"output", "lm_head"},
+};
 static const name_map k_llama_blk[] = {
     {"attn_q", "self_attn.q_proj"},     {"attn_k", "self_attn.k_proj"},
     {"attn_v", "self_attn.v_proj"},     {"attn_output", "self_attn.o_proj"},
@@ -44,6 +48,17 @@ static const name_map k_gemma3_blk[] = {
     {"ffn_gate", "mlp.gate_proj"},          {"ffn_up", "mlp.up_proj"},
     {"ffn_down", "mlp.down_proj"},
 };
+/* Phi-3: fused q|k|v and gate|up, as the HF checkpoint has them. */
+static const name_map k_phi3_blk[] = {
+    {"attn_qkv", "self_attn.qkv_proj"},  {"attn_output", "self_attn.o_proj"},
+    {"attn_norm", "input_layernorm"},    {"ffn_norm", "post_attention_layernorm"},
+    {"ffn_up", "mlp.gate_up_proj"},      {"ffn_down", "mlp.down_proj"},
+};
+/* GPT-2: the converter stores the Conv1D weights transposed, as rows (EL_MODEL_LINEAR_ROWS). */
+static const name_map k_gpt2_blk[] = {
+    {"attn_norm", "ln_1"},        {"attn_qkv", "attn.c_attn"}, {"attn_output", "attn.c_proj"},
+    {"ffn_norm", "ln_2"},         {"ffn_up", "mlp.c_fc"},      {"ffn_down", "mlp.c_proj"},
+};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A GGUF general.architecture edgeload runs: its tensor names and the config it becomes. */
@@ -55,16 +70,29 @@ typedef struct gguf_arch {
     const name_map *blk;      /* block tensors */
     size_t n_blk;
     uint32_t flags;           /* EL_MODEL_*: llama's q/k rows are permuted into pairs;
-                                 Gemma's converter adds 1 to every norm weight */
+                                 Gemma's converter adds 1 to every norm weight; GPT-2's
+                                 Conv1D weights are rows already */
+    const name_map *top;      /* tensors outside the blocks */
+    size_t n_top;
+    const char *blk_prefix;   /* before "<layer>.<role>" in the HF name of a block tensor */
+    const char *eps_key;      /* the norm epsilon's key after "<arch>." */
 } gguf_arch;
 
+#define LLAMA_NAMES k_llama_top, COUNT(k_llama_top), "model.layers.", \
+    "attention.layer_norm_rms_epsilon"
 static const gguf_arch k_archs[] = {
     {"llama", "llama", "LlamaForCausalLM", "silu", k_llama_blk, COUNT(k_llama_blk),
-     EL_MODEL_ROPE_INTERLEAVED},
-    {"qwen2", "qwen2", "Qwen2ForCausalLM", "silu", k_llama_blk, COUNT(k_llama_blk), 0},
+     EL_MODEL_ROPE_INTERLEAVED, LLAMA_NAMES},
+    {"qwen2", "qwen2", "Qwen2ForCausalLM", "silu", k_llama_blk, COUNT(k_llama_blk), 0,
+     LLAMA_NAMES},
     {"gemma3", "gemma3_text", "Gemma3ForCausalLM", "gelu_pytorch_tanh", k_gemma3_blk,
-     COUNT(k_gemma3_blk), EL_MODEL_NORM_PLUS_ONE},
+     COUNT(k_gemma3_blk), EL_MODEL_NORM_PLUS_ONE, LLAMA_NAMES},
+    {"phi3", "phi3", "Phi3ForCausalLM", "silu", k_phi3_blk, COUNT(k_phi3_blk), 0, LLAMA_NAMES},
+    {"gpt2", "gpt2", "GPT2LMHeadModel", "gelu_new", k_gpt2_blk, COUNT(k_gpt2_blk),
+     EL_MODEL_LINEAR_ROWS, k_gpt2_top, COUNT(k_gpt2_top), "h.",
+     "attention.layer_norm_epsilon"},
 };
+#define SUPPORTED "llama, qwen2, gemma3, phi3, gpt2"
 
 /* The HF name of a GGUF tensor of architecture a into out (cap bytes); false if name is
  * not one of a's. */
@@ -85,11 +113,11 @@ static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap)
         size_t rlen = (size_t)(dot - role);
         for (size_t i = 0; i < a->n_blk; i++)
             if (strlen(a->blk[i].gguf) == rlen && !strncmp(role, a->blk[i].gguf, rlen))
-                k = snprintf(out, cap, "model.layers.%lu.%s%s", layer, a->blk[i].hf, dot);
+                k = snprintf(out, cap, "%s%lu.%s%s", a->blk_prefix, layer, a->blk[i].hf, dot);
     } else {
-        for (size_t i = 0; i < COUNT(k_llama_top); i++)
-            if (strlen(k_llama_top[i].gguf) == base && !strncmp(name, k_llama_top[i].gguf, base))
-                k = snprintf(out, cap, "%s%s", k_llama_top[i].hf, dot);
+        for (size_t i = 0; i < a->n_top; i++)
+            if (strlen(a->top[i].gguf) == base && !strncmp(name, a->top[i].gguf, base))
+                k = snprintf(out, cap, "%s%s", a->top[i].hf, dot);
     }
     return k > 0 && (size_t)k < cap;
 }
@@ -155,6 +183,12 @@ static void refuse(el_gguf *g, el_status s, const char *fmt, ...) {
     g->refuse_status = s;
 }
 
+/* Per-frequency RoPE factor tensors: refused by name, never mapped. */
+static bool rope_factors(const char *name) {
+    return !strcmp(name, "rope_freqs.weight") || !strcmp(name, "rope_factors_long.weight") ||
+           !strcmp(name, "rope_factors_short.weight");
+}
+
 /* "<arch>.<key>" into buf. */
 static const char *akey(char *buf, size_t cap, const gguf_arch *a, const char *key) {
     snprintf(buf, cap, "%s.%s", a->name, key);
@@ -181,7 +215,7 @@ static el_status arch_config(el_model *m, el_gguf *g, const gguf_arch *a) {
         (s = meta_u32(g, akey(k[7], 96, a, "attention.value_length"), false, &value_len)) !=
             EL_OK ||
         (s = meta_u32(g, akey(k[8], 96, a, "rope.dimension_count"), false, &rope_dim)) != EL_OK ||
-        (s = meta_f64(g, akey(k[9], 96, a, "attention.layer_norm_rms_epsilon"), true,
+        (s = meta_f64(g, akey(k[9], 96, a, a->eps_key), true,
                       &c->norm_eps)) != EL_OK ||
         (s = meta_f64(g, akey(k[10], 96, a, "rope.freq_base"), false, &c->rope_theta)) != EL_OK ||
         (s = meta_u32(g, akey(k[11], 96, a, "attention.sliding_window"), false,
@@ -219,10 +253,13 @@ static el_status arch_config(el_model *m, el_gguf *g, const gguf_arch *a) {
             refuse(g, EL_E_UNSUPPORTED, "%s: metadata '%s': logit soft-capping is not "
                    "supported", g->src.name, sk);
     for (size_t i = 0; i < g->n_tensors; i++)
-        if (!strcmp(g->tensors[i].name, "rope_freqs.weight"))
-            refuse(g, EL_E_UNSUPPORTED, "%s: tensor 'rope_freqs.weight': scaled RoPE "
-                   "(Llama 3.1-style frequency factors) is not supported", g->src.name);
-    long e = el_model_find(m, "model.embed_tokens.weight");
+        if (rope_factors(g->tensors[i].name))
+            refuse(g, EL_E_UNSUPPORTED, "%s: tensor '%s': scaled RoPE (Llama 3.1-style "
+                   "frequency factors, Phi-3 LongRoPE) is not supported", g->src.name,
+                   g->tensors[i].name);
+    char embed[64];
+    if (!hf_name(a, "token_embd.weight", embed, sizeof embed)) embed[0] = 0;
+    long e = el_model_find(m, embed);
     if (e >= 0 && m->tensors.items[e].ndim == 2) {
         uint64_t rows = m->tensors.items[e].shape[0];
         c->vocab_size = rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
@@ -272,7 +309,7 @@ el_status el_gguf_model_open(el_model *m) {
         char shown[80];
         el_json_printable(akv->v.str, (size_t)akv->v.len, shown, sizeof shown);
         refuse(g, EL_E_UNSUPPORTED, "%s: architecture '%s' is not supported yet (supported: "
-               "llama, qwen2, gemma3); inspect reads it, plan/load/run do not", f->path, shown);
+               SUPPORTED "); inspect reads it, plan/load/run do not", f->path, shown);
     }
 
     /* The table: HF names for a known architecture; GGUF names otherwise (and for tensors
@@ -282,7 +319,7 @@ el_status el_gguf_model_open(el_model *m) {
         el_gguf_tensor *t = &g->tensors[i];
         bool mapped = arch && hf_name(arch, t->name, name, sizeof name);
         if (!mapped) snprintf(name, sizeof name, "%s", t->name);
-        if (arch && !mapped && strcmp(t->name, "rope_freqs.weight"))
+        if (arch && !mapped && !rope_factors(t->name))
             refuse(g, EL_E_UNSUPPORTED, "%s: tensor '%s' is not part of the %s architecture "
                    "as edgeload runs it", f->path, t->name, arch->name);
         if (!(t->el_name = strdup(name)))
