@@ -30,56 +30,6 @@
 #define MAX_RUNS 21
 #define BW_BYTES (2048ull << 20) /* 4x the 504 MiB L3 this VM reports */
 
-/* ---- memory read bandwidth ------------------------------------------------------------ */
-
-typedef struct bw_job {
-    const uint64_t *p;
-    size_t n;
-    uint64_t sum;
-} bw_job;
-
-/* 32-byte vectors (GCC/Clang vector extension, any target): four independent sums keep
- * enough loads in flight that memory, not the adds, is the limit. */
-typedef uint64_t v4u64 __attribute__((vector_size(32)));
-
-static void *bw_read(void *arg) {
-    bw_job *j = arg;
-    const v4u64 *p = (const v4u64 *)j->p;
-    size_t n = j->n / 4;
-    v4u64 a = {0}, b = {0}, c = {0}, d = {0};
-    for (size_t i = 0; i + 4 <= n; i += 4) {
-        a += p[i];
-        b += p[i + 1];
-        c += p[i + 2];
-        d += p[i + 3];
-    }
-    v4u64 s = a + b + c + d;
-    j->sum = s[0] + s[1] + s[2] + s[3];
-    return NULL;
-}
-
-/* Bytes per second read by `threads` threads streaming through buf (median of runs). */
-static double bandwidth(const uint64_t *buf, size_t words, int threads, int runs) {
-    double t[MAX_RUNS];
-    volatile uint64_t sink = 0;
-    for (int r = 0; r < runs; r++) {
-        pthread_t th[2];
-        bw_job jobs[2];
-        size_t per = words / (size_t)threads;
-        double t0 = bench_now();
-        for (int k = 0; k < threads; k++) {
-            jobs[k] = (bw_job){buf + (size_t)k * per, per, 0};
-            if (k) pthread_create(&th[k], NULL, bw_read, &jobs[k]);
-        }
-        bw_read(&jobs[0]);
-        for (int k = 1; k < threads; k++) pthread_join(th[k], NULL);
-        t[r] = (double)(per * (size_t)threads * 8) / (bench_now() - t0);
-        for (int k = 0; k < threads; k++) sink += jobs[k].sum;
-    }
-    (void)sink;
-    return bench_median(t, runs);
-}
-
 /* ---- decode --------------------------------------------------------------------------- */
 
 static int fail(const char *what) {
@@ -260,8 +210,8 @@ int main(int argc, char **argv) {
     memset(buf, 1, BW_BYTES);
     double bw_big[2], bw_ws[2][2];
     for (int th = 0; th < 2; th++) {
-        bw_big[th] = bandwidth(buf, BW_BYTES / 8, th + 1, runs);
-        for (int d = 0; d < 2; d++) bw_ws[d][th] = bandwidth(buf, touched[d] / 8, th + 1, runs);
+        bw_big[th] = bench_read_bandwidth(buf, BW_BYTES / 8, th + 1, runs);
+        for (int d = 0; d < 2; d++) bw_ws[d][th] = bench_read_bandwidth(buf, touched[d] / 8, th + 1, runs);
     }
     free(buf);
 

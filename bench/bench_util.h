@@ -5,6 +5,7 @@
 #define EL_BENCH_UTIL_H
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,63 @@ static inline double bench_raw_read(const char *path, uint64_t *bytes) {
     if (fd >= 0) close(fd);
     free(buf);
     return t;
+}
+
+/* ---- memory read bandwidth ------------------------------------------------------------ */
+
+typedef struct bench_bw_job {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} bench_bw_job;
+
+/* 32-byte vectors (GCC/Clang vector extension, any target): four independent sums keep
+ * enough loads in flight that memory, not the adds, is the limit. */
+typedef uint64_t bench_v4u64 __attribute__((vector_size(32)));
+
+static inline void *bench_bw_read(void *arg) {
+    bench_bw_job *j = arg;
+    const bench_v4u64 *p = (const bench_v4u64 *)j->p;
+    size_t n = j->n / 4;
+    bench_v4u64 a = {0}, b = {0}, c = {0}, d = {0};
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        a += p[i];
+        b += p[i + 1];
+        c += p[i + 2];
+        d += p[i + 3];
+    }
+    bench_v4u64 s = a + b + c + d;
+    j->sum = s[0] + s[1] + s[2] + s[3];
+    return NULL;
+}
+
+#define BENCH_BW_MAX_THREADS 64
+#define BENCH_BW_MAX_RUNS 21
+
+/* Bytes per second read by `threads` threads (<= 64) streaming through buf (words 8-byte
+ * words, 32-byte aligned), the median of runs (<= 21). */
+static inline double bench_read_bandwidth(const uint64_t *buf, size_t words, int threads,
+                                          int runs) {
+    double t[BENCH_BW_MAX_RUNS];
+    volatile uint64_t sink = 0;
+    if (runs > BENCH_BW_MAX_RUNS) runs = BENCH_BW_MAX_RUNS;
+    if (threads > BENCH_BW_MAX_THREADS) threads = BENCH_BW_MAX_THREADS;
+    for (int r = 0; r < runs; r++) {
+        pthread_t th[BENCH_BW_MAX_THREADS];
+        bench_bw_job jobs[BENCH_BW_MAX_THREADS];
+        size_t per = words / (size_t)threads;
+        double t0 = bench_now();
+        for (int k = 0; k < threads; k++) {
+            jobs[k] = (bench_bw_job){buf + (size_t)k * per, per, 0};
+            if (k) pthread_create(&th[k], NULL, bench_bw_read, &jobs[k]);
+        }
+        bench_bw_read(&jobs[0]);
+        for (int k = 1; k < threads; k++) pthread_join(th[k], NULL);
+        t[r] = (double)(per * (size_t)threads * 8) / (bench_now() - t0);
+        for (int k = 0; k < threads; k++) sink += jobs[k].sum;
+    }
+    (void)sink;
+    return bench_median(t, runs);
 }
 
 #endif /* EL_BENCH_UTIL_H */
