@@ -9,6 +9,7 @@
 // ctest-labels: kernels
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/matmul_q_impl.h"
 #include "kernels/fp16.h"
 #include "tests/support/el_test.h"
 
@@ -228,6 +229,46 @@ static void test_matmul(el_pool *pools[], size_t npools) {
     }
 }
 
+/* The x86 kernel variants give the same bits: the decode path (four weight rows per pass,
+ * n = 1) equals token 0 of a batch (one weight row, four tokens per pass), and the AVX-512
+ * VNNI variant (where the CPU has it) equals the AVX2 one. */
+static void test_variants(el_pool *p) {
+#if defined(__x86_64__)
+    const bool vnni = el_cpu_has_avx512vnni();
+    fprintf(stderr, "kernel variants on %s: AVX-512 VNNI %s\n", el_isa_name(p->isa),
+            vnni ? "present (compared with AVX2)" : "absent");
+    int differ = 0;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const el_dtype dt = k_types[ti];
+        const size_t in = el_dtype_block(dt) == 32 ? 800 : 1024;
+        static const size_t outs[] = {1, 5, 7, 13, 33};
+        for (size_t o = 0; o < sizeof outs / sizeof outs[0]; o++) {
+            const size_t out = outs[o];
+            size_t rb;
+            uint8_t *w = make_weights(dt, out, in, &rb);
+            float *x = malloc(5 * in * 4), *y[4];
+            for (size_t i = 0; i < 5 * in; i++) x[i] = frand();
+            for (int k = 0; k < 4; k++) y[k] = calloc(5 * out, 4);
+            for (int k = 0; k < (vnni ? 2 : 1); k++) {
+                el_qdot_no_vnni = k;
+                el_cpu_matmul(p, y[2 * k], out, x, w, dt, 1, in, out);
+                el_cpu_matmul(p, y[2 * k + 1], out, x, w, dt, 5, in, out);
+            }
+            el_qdot_no_vnni = 0;
+            if (memcmp(y[0], y[1], out * 4)) differ++;
+            if (vnni && (memcmp(y[0], y[2], out * 4) || memcmp(y[1], y[3], 5 * out * 4)))
+                differ++;
+            for (int k = 0; k < 4; k++) free(y[k]);
+            free(x);
+            free(w);
+        }
+    }
+    EL_CHECK(differ == 0);
+#else
+    (void)p;
+#endif
+}
+
 /* ---- embed, dtype table, bad rows ------------------------------------------------------- */
 
 static void test_embed(void) {
@@ -308,6 +349,7 @@ int main(void) {
     }
     fprintf(stderr, "matmul on %s (and portable), %zu pools\n", el_isa_name(best), np);
     test_matmul(pp, np);
+    if (np > 1) test_variants(pp[1]);
     for (size_t ti = 0; ti < N_TYPES; ti++)
         fprintf(stderr, "  %s: worst |error| / bound %.3f, NMSE %.2e\n",
                 el_dtype_name(k_types[ti]), g_worst_ratio[ti],

@@ -13,10 +13,11 @@
  * The quantized activations live in a fixed buffer on the caller's stack (EL_QMM_SCRATCH):
  * when x does not fit, tokens are taken in groups and, past one row, `in` in chunks whose
  * partial sums are added into y. Nothing is allocated. */
-#include "kernels/cpu/quant.h"
+#include "kernels/cpu/matmul_q_impl.h"
 #include "kernels/fp16.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -26,19 +27,6 @@
 #endif
 
 #define EL_QMM_SCRATCH (64u * 1024u) /* bytes of quantized activations per pass */
-
-typedef struct q8a {
-    float d;        /* scale: x ~ d * qs */
-    float s;        /* d * sum(qs): the offset term of a Q4_0/Q5_0 weight block */
-    float s16;      /* the same rounded to f16: the min term of Q4_1/Q5_1, as ggml's q8_1 */
-    int8_t qs[32];
-} q8a;
-
-typedef struct q8k {
-    float d;
-    int16_t bsums[16]; /* sum of each 16 qs */
-    int8_t qs[256];
-} q8k;
 
 /* ---- activation quantization ------------------------------------------------------------ */
 
@@ -278,221 +266,8 @@ EL_QDOT_NEON(dot_neon_q6_k, dot_q6k_neon(w, act, nb))
 #undef EL_QDOT_NEON
 #endif
 
-/* ---- AVX2 ----------------------------------------------------------------------------- */
-
-#if defined(__x86_64__)
-#define EL_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define EL_AVX2_INLINE static inline __attribute__((always_inline)) EL_AVX2
-
-EL_AVX2_INLINE float f16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-EL_AVX2_INLINE float hsum8(__m256 a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the high ones. */
-EL_AVX2_INLINE __m256i nibbles32(const uint8_t *p) {
-    const __m128i b = _mm_loadu_si128((const __m128i *)p), m4 = _mm_set1_epi8(0x0f);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
-}
-
-/* 32 bits (LE at p) -> 32 bytes, byte j = 0x10 where bit j is set (the fifth bit). */
-EL_AVX2_INLINE __m256i fifth_bits(const uint8_t *p) {
-    uint32_t h;
-    memcpy(&h, p, 4);
-    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-                                           0x0101010101010101, 0x0000000000000000);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), pick); /* byte j: h byte j/8 */
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
-}
-
-/* Sums of 4 neighbouring products of unsigned u and signed s bytes, as 8 int32, each pair
- * weighted by the int16 lanes of k (1, or sub-block scales). */
-EL_AVX2_INLINE __m256i dot_us8(__m256i u, __m256i s, __m256i k) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), k);
-}
-
-/* A 32-block's values in bytes: signed q - 8 / q - 16 for Q4_0 / Q5_0 (and Q8_0's own), the
- * unsigned q of Q4_1 / Q5_1. */
-EL_AVX2_INLINE __m256i unpack32_avx2(el_dtype wt, const uint8_t *w) {
-    switch (wt) {
-    case EL_DT_Q8_0: return _mm256_loadu_si256((const __m256i *)(w + 2));
-    case EL_DT_Q4_0: return _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8));
-    case EL_DT_Q4_1: return nibbles32(w + 4);
-    case EL_DT_Q5_0:
-        return _mm256_sub_epi8(_mm256_or_si256(nibbles32(w + 6), fifth_bits(w + 2)),
-                               _mm256_set1_epi8(16));
-    default: return _mm256_or_si256(nibbles32(w + 8), fifth_bits(w + 4)); /* Q5_1 */
-    }
-}
-
-/* NT activation rows (arow bytes apart) against one weight row of nb 32-blocks: each weight
- * block is unpacked once for all NT. Per block d_w d_x sum(q x) (signed values through the
- * sign trick) + m_w s_x for Q4_1 / Q5_1. */
-EL_AVX2_INLINE void dot32_avx2(el_dtype wt, const int NT, const uint8_t *w, const uint8_t *act,
-                               size_t arow, size_t nb, float *out) {
-    const size_t bb = el_dtype_block_bytes(wt);
-    const bool has_min = wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
-    const __m256i one = _mm256_set1_epi16(1);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    float rest[4] = {0, 0, 0, 0};
-    for (size_t b = 0; b < nb; b++, w += bb) {
-        const __m256i q = unpack32_avx2(wt, w), qa = has_min ? q : _mm256_sign_epi8(q, q);
-        const float d = f16_at(w), m = has_min ? f16_at(w + 2) : 0.0f;
-        for (int t = 0; t < NT; t++) {
-            const q8a *a = (const q8a *)(const void *)(act + t * arow) + b;
-            const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
-            const __m256i p = dot_us8(qa, has_min ? x : _mm256_sign_epi8(x, q), one);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[t]);
-            if (has_min) rest[t] += m * a->s16;
-        }
-    }
-    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
-}
-
-/* Sum of the 4 int32 lanes. */
-EL_AVX2_INLINE int32_t hsum_i32x4(__m128i s) {
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* Q4_K / Q5_K, NT activation rows: 8 sub-blocks of 32 with 6-bit scales and mins. */
-EL_AVX2_INLINE void dot_q45k_avx2(bool five, const int NT, const uint8_t *w, const uint8_t *act,
-                                  size_t arow, size_t nb, float *out) {
-    const size_t bb = five ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), b1 = _mm256_set1_epi8(1);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    float rest[4] = {0, 0, 0, 0};
-    for (size_t b = 0; b < nb; b++, w += bb) {
-        const uint8_t *qs = w + (five ? 48 : 16);
-        uint8_t scm[16];
-        el_quant_k_scales(w + 4, scm);
-        const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(w + 16))
-                                : _mm256_setzero_si256();
-        __m256i isum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
-                           _mm256_setzero_si256(), _mm256_setzero_si256()};
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
-            __m256i q = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)
-                                : _mm256_and_si256(raw, m4);
-            if (five) {
-                __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(j)), b1);
-                q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 4));
-            }
-            const __m256i k = _mm256_set1_epi16(scm[j]);
-            for (int t = 0; t < NT; t++) {
-                const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
-                const __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * j));
-                isum[t] = _mm256_add_epi32(isum[t], dot_us8(q, x, k));
-            }
-        }
-        const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(scm + 8)));
-        const float dw = f16_at(w), dmin = f16_at(w + 2);
-        for (int t = 0; t < NT; t++) {
-            const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
-            /* mins . (activation sums per 32): pairs of the sums per 16. */
-            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)a->bsums),
-                                              _mm_loadu_si128((const __m128i *)(a->bsums + 8)));
-            const int32_t imin = hsum_i32x4(_mm_madd_epi16(mn, bs));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d), _mm256_cvtepi32_ps(isum[t]),
-                                     acc[t]);
-            rest[t] -= dmin * a->d * (float)imin;
-        }
-    }
-    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
-}
-
-/* Q6_K, NT activation rows: 16 sub-blocks of 16 with int8 scales, values q - 32. */
-EL_AVX2_INLINE void dot_q6k_avx2(const int NT, const uint8_t *w, const uint8_t *act,
-                                 size_t arow, size_t nb, float *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    float rest[4] = {0, 0, 0, 0};
-    for (size_t b = 0; b < nb; b++, w += 210) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        __m256i isum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
-                           _mm256_setzero_si256(), _mm256_setzero_si256()};
-#pragma GCC unroll 2
-        for (int g = 0; g < 2; g++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * g));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * g + 32));
-            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * g));
-            const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
-                const int j = 8 * g + 2 * r; /* sub-blocks j, j + 1 */
-                __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * r)), m2);
-                __m256i q = _mm256_or_si256(lo[r], _mm256_slli_epi16(hi, 4));
-                __m256i k = _mm256_set_m128i(_mm_set1_epi16(sc[j + 1]), _mm_set1_epi16(sc[j]));
-                for (int t = 0; t < NT; t++) {
-                    const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
-                    const __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 16 * j));
-                    isum[t] = _mm256_add_epi32(isum[t], dot_us8(q, x, k));
-                }
-            }
-        }
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-        const float dw = f16_at(w + 208);
-        for (int t = 0; t < NT; t++) {
-            const q8k *a = (const q8k *)(const void *)(act + t * arow) + b;
-            /* scales . (activation sums per 16): the -32 offset of every value. */
-            const __m256i so =
-                _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
-            const int32_t ioff = hsum_i32x4(
-                _mm_add_epi32(_mm256_castsi256_si128(so), _mm256_extracti128_si256(so, 1)));
-            const float d = dw * a->d;
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-            rest[t] -= 32.0f * d * (float)ioff;
-        }
-    }
-    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + rest[t];
-}
-
-/* One and four activation rows per weight row, per type. */
-#define EL_QDOT_AVX2(name, call)                                                               \
-    static EL_AVX2 void name##_x1(el_dtype wt, const uint8_t *w, const uint8_t *act,          \
-                                  size_t arow, size_t nb, float *out) {                        \
-        const int NT = 1;                                                                      \
-        call;                                                                                  \
-    }                                                                                          \
-    static EL_AVX2 void name##_x4(el_dtype wt, const uint8_t *w, const uint8_t *act,          \
-                                  size_t arow, size_t nb, float *out) {                        \
-        const int NT = 4;                                                                      \
-        call;                                                                                  \
-    }
-EL_QDOT_AVX2(dot_avx2_q8_0, dot32_avx2(EL_DT_Q8_0, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q4_0, dot32_avx2(EL_DT_Q4_0, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q4_1, dot32_avx2(EL_DT_Q4_1, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q5_0, dot32_avx2(EL_DT_Q5_0, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q5_1, dot32_avx2(EL_DT_Q5_1, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q4_k, dot_q45k_avx2(false, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q5_k, dot_q45k_avx2(true, NT, w, act, arow, nb, out))
-EL_QDOT_AVX2(dot_avx2_q6_k, dot_q6k_avx2(NT, w, act, arow, nb, out))
-#undef EL_QDOT_AVX2
-#endif
 
 /* ---- dispatch ------------------------------------------------------------------------- */
-
-/* out[0 .. NT) = one weight row (nb blocks) dotted with NT activation rows arow bytes apart;
- * NT is fixed by the function (1, or 4 for the x4 variants). */
-typedef void (*qdot_fn)(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
-                        size_t nb, float *out);
 
 static void dot_portable_x1(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
                             size_t nb, float *out) {
@@ -510,6 +285,7 @@ typedef struct qmm_job {
     size_t n, nb, out;
     bool add;           /* add into y (a later chunk of in) */
     qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
+    qdot_r4_fn r4;      /* four weight rows, one activation row (may be NULL) */
 } qmm_job;
 
 /* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
@@ -518,6 +294,13 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     size_t quads = (j->out + 3) / 4;
     size_t r0 = quads * ith / nth * 4, r1 = quads * (ith + 1) / nth * 4;
     if (r1 > j->out) r1 = j->out;
+    if (j->n == 1 && j->r4) { /* decode: four rows per pass, the last ones one by one */
+        for (; r0 + 4 <= r1; r0 += 4) {
+            float v[4];
+            j->r4(j->w + r0 * j->wrow, j->wrow, j->act, j->nb, v);
+            for (size_t i = 0; i < 4; i++) j->y[r0 + i] = j->add ? j->y[r0 + i] + v[i] : v[i];
+        }
+    }
     for (size_t r = r0; r < r1; r++) {
         const uint8_t *wr = j->w + r * j->wrow;
         size_t t = 0;
@@ -534,24 +317,21 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
 }
 
 /* The row kernels of isa for wt: *dot4 (four activation rows at once) or NULL. */
-static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4) {
+int el_qdot_no_vnni;
+
+/* The row kernels of isa for wt: *dot4 (four activation rows at once) and *r4 (four weight
+ * rows at once), or NULL. x86: the AVX-512 VNNI variant where the CPU has it, else AVX2. */
+static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4) {
     *dot4 = NULL;
+    *r4 = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
-#define EL_PICK(T, name)                                                                       \
-    case T: *dot4 = name##_x4; return name##_x1;
-        switch (wt) {
-        EL_PICK(EL_DT_Q8_0, dot_avx2_q8_0)
-        EL_PICK(EL_DT_Q4_0, dot_avx2_q4_0)
-        EL_PICK(EL_DT_Q4_1, dot_avx2_q4_1)
-        EL_PICK(EL_DT_Q5_0, dot_avx2_q5_0)
-        EL_PICK(EL_DT_Q5_1, dot_avx2_q5_1)
-        EL_PICK(EL_DT_Q4_K, dot_avx2_q4_k)
-        EL_PICK(EL_DT_Q5_K, dot_avx2_q5_k)
-        EL_PICK(EL_DT_Q6_K, dot_avx2_q6_k)
-        default: break;
-        }
-#undef EL_PICK
+        static _Atomic int vnni = -1;
+        int v = atomic_load_explicit(&vnni, memory_order_relaxed);
+        if (v < 0) atomic_store_explicit(&vnni, v = el_cpu_has_avx512vnni(), memory_order_relaxed);
+        qdot_fn f = v && !el_qdot_no_vnni ? el_qdot_pick_vnni(wt, dot4, r4)
+                                          : el_qdot_pick_avx2(wt, dot4, r4);
+        if (f) return f;
     }
 #elif defined(__aarch64__)
     if (isa == EL_ISA_NEON) {
@@ -582,7 +362,7 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j.dot4);
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4);
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;

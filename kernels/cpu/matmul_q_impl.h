@@ -1,0 +1,46 @@
+/* matmul_q_impl.h - what the block-type matmul (matmul_q.c) shares with its x86 kernel
+ * variants (matmul_q_avx2.c, matmul_q_vnni.c: one source, matmul_q_x86.inc, compiled for
+ * each instruction set so one binary picks at run time) (internal). */
+#ifndef EL_MATMUL_Q_IMPL_H
+#define EL_MATMUL_Q_IMPL_H
+
+#include "kernels/cpu/quant.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct q8a {
+    float d;        /* scale: x ~ d * qs */
+    float s;        /* d * sum(qs): the offset term of a Q4_0/Q5_0 weight block */
+    float s16;      /* the same rounded to f16: the min term of Q4_1/Q5_1, as ggml's q8_1 */
+    int8_t qs[32];
+} q8a;
+
+typedef struct q8k {
+    float d;
+    int16_t bsums[16]; /* sum of each 16 qs */
+    int8_t qs[256];
+} q8k;
+
+/* out[0 .. NT) = one weight row (nb blocks) dotted with NT activation rows arow bytes apart;
+ * NT is fixed by the function (1, or 4 for the x4 variants). */
+typedef void (*qdot_fn)(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow,
+                        size_t nb, float *out);
+/* out[0 .. 4) = four weight rows (wrow bytes apart, nb blocks) dotted with one activation
+ * row: the decode matvec, each activation block loaded once for four rows. Bit-identical to
+ * four calls of the x1 kernel. */
+typedef void (*qdot_r4_fn)(const uint8_t *w, size_t wrow, const uint8_t *act, size_t nb,
+                           float *out);
+
+/* The kernels of one x86 variant for wt: the x1 kernel (NULL if the variant has none for wt),
+ * *dot4 (four activation rows) and *r4 (four weight rows; NULL for the K types). */
+qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
+/* The same with AVX-512 VNNI (vpdpbusd on 256-bit vectors: AVX512F/BW/VL/VNNI), for CPUs
+ * where el_cpu_has_avx512vnni(). */
+qdot_fn el_qdot_pick_vnni(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
+/* CPUID (and the OS's register state): AVX512F, BW, VL and VNNI. */
+bool el_cpu_has_avx512vnni(void);
+/* Tests: 0 = let the CPU decide (default), 1 = never use the VNNI variant. */
+extern int el_qdot_no_vnni;
+
+#endif /* EL_MATMUL_Q_IMPL_H */
