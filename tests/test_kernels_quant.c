@@ -229,9 +229,9 @@ static void test_matmul(el_pool *pools[], size_t npools) {
     }
 }
 
-/* The x86 kernel variants give the same bits: the decode path (four weight rows per pass,
- * n = 1) equals token 0 of a batch (one weight row, four tokens per pass), and the AVX-512
- * VNNI variant (where the CPU has it) equals the AVX2 one. */
+/* The x86 kernel variants give the same bits: the decode path (eight or four weight rows per
+ * pass, n = 1) equals token 0 of a batch (one weight row, four tokens per pass), and the
+ * AVX-512 VNNI variant (where the CPU has it) equals the AVX2 one. */
 static void test_variants(el_pool *p) {
 #if defined(__x86_64__)
     const bool vnni = el_cpu_has_avx512vnni();
@@ -241,7 +241,7 @@ static void test_variants(el_pool *p) {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const el_dtype dt = k_types[ti];
         const size_t in = el_dtype_block(dt) == 32 ? 800 : 1024;
-        static const size_t outs[] = {1, 5, 7, 13, 33};
+        static const size_t outs[] = {1, 5, 7, 13, 33, 64};
         for (size_t o = 0; o < sizeof outs / sizeof outs[0]; o++) {
             const size_t out = outs[o];
             size_t rb;

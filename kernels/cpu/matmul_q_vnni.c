@@ -12,3 +12,110 @@ bool el_cpu_has_avx512vnni(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 #endif
+
+/* ---- eight weight rows per pass (decode), 512-bit ------------------------------------------
+ * Rows r, r + 1 of a block share one 512-bit register (32 values each), dotted with the
+ * activation block held twice; the per-block scales of the eight rows come in with one
+ * gather (d, and m in the next 16 bits for Q4_1). Each row keeps the 8 float lanes the
+ * 256-bit kernels keep, updated with the same operations, so the result has their bits. */
+#if defined(__x86_64__)
+#define V512 __attribute__((target(QX_TARGET ",avx512dq")))
+#define V512_INLINE static inline __attribute__((always_inline)) V512
+
+/* Rows at pa, pb: 16 bytes of nibbles each -> [pa: v0..v31 | pb: v0..v31] as bytes. */
+V512_INLINE __m512i nib_pair(const uint8_t *pa, const uint8_t *pb) {
+    const __m256i b = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)pa)),
+        _mm_loadu_si128((const __m128i *)pb), 1);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_and_si256(b, m4), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+    /* 128-bit lanes [lo a, lo b, hi a, hi b] -> [lo a, hi a, lo b, hi b] */
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+V512_INLINE float hsum8_v(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Q8_0, Q4_0, Q4_1: eight rows wrow bytes apart (7 * wrow < 2^31) against one activation row. */
+V512_INLINE void dot32_r8(el_dtype wt, const uint8_t *w, size_t wrow, const uint8_t *act,
+                          size_t nb, float *out) {
+    const size_t bb = el_dtype_block_bytes(wt);
+    const bool has_min = wt == EL_DT_Q4_1;
+    const __m256i rowoff = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                              _mm256_set1_epi32((int)wrow));
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    __m256 rest = _mm256_setzero_ps();
+    const q8a *a = (const q8a *)(const void *)act;
+    for (size_t b = 0; b < nb; b++, a++) {
+        const uint8_t *wb = w + b * bb;
+        const __m512i x = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)a->qs));
+        /* d (and m) of the eight rows: 32 bits at each row's block start */
+        const __m256i dm = _mm256_i32gather_epi32((const int *)(const void *)wb, rowoff, 1);
+        const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_cvtepi32_epi16(dm)),
+                                       _mm256_set1_ps(a->d));
+        if (has_min)
+            rest = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(dm, 16))),
+                                   _mm256_set1_ps(a->s16), rest);
+        const __m512 d2 = _mm512_castps256_ps512(d);
+        /* Q4_0: (v - 8) . x = v . x - 8 (sum of x), per group of four */
+        const __m512i x8 = wt == EL_DT_Q4_0
+            ? _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), x), 3)
+            : _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) {
+            const uint8_t *ra = wb + (size_t)(2 * p) * wrow, *rb = ra + wrow;
+            __m512i dot;
+            if (wt == EL_DT_Q8_0) {
+                const __m512i q = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 2))),
+                    _mm256_loadu_si256((const __m256i *)(rb + 2)), 1);
+                const __mmask64 neg = _mm512_movepi8_mask(q);
+                dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q),
+                                          _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
+            } else {
+                const size_t off = has_min ? 4 : 2;
+                dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib_pair(ra + off, rb + off), x);
+                if (wt == EL_DT_Q4_0) dot = _mm512_sub_epi32(dot, x8);
+            }
+            /* lanes 0..7: row 2p's scale, 8..15: row 2p + 1's */
+            const __m512i sel = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                                                 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                                                 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p,
+                                                 2 * p);
+            acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel, d2), _mm512_cvtepi32_ps(dot),
+                                     acc[p]);
+        }
+    }
+    float r8[8];
+    _mm256_storeu_ps(r8, rest);
+    for (int p = 0; p < 4; p++) {
+        out[2 * p] = hsum8_v(_mm512_castps512_ps256(acc[p])) + r8[2 * p];
+        out[2 * p + 1] = hsum8_v(_mm512_extractf32x8_ps(acc[p], 1)) + r8[2 * p + 1];
+    }
+}
+
+#define EL_QDOT_R8(name, T)                                                                    \
+    static V512 void name(const uint8_t *w, size_t wrow, const uint8_t *act, size_t nb,         \
+                          float *out) {                                                        \
+        dot32_r8(T, w, wrow, act, nb, out);                                                    \
+    }
+EL_QDOT_R8(dot_vnni_q8_0_r8, EL_DT_Q8_0)
+EL_QDOT_R8(dot_vnni_q4_0_r8, EL_DT_Q4_0)
+EL_QDOT_R8(dot_vnni_q4_1_r8, EL_DT_Q4_1)
+#undef EL_QDOT_R8
+
+qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt) {
+    switch (wt) {
+    case EL_DT_Q8_0: return dot_vnni_q8_0_r8;
+    case EL_DT_Q4_0: return dot_vnni_q4_0_r8;
+    case EL_DT_Q4_1: return dot_vnni_q4_1_r8;
+    default: return NULL;
+    }
+}
+#endif
