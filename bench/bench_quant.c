@@ -7,6 +7,7 @@
 #include "bench/bench_util.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/matmul_q_impl.h"
 #include "kernels/fp16.h"
 
 #include <stdio.h>
@@ -42,7 +43,12 @@ int main(int argc, char **argv) {
     double *t = malloc((size_t)reps * sizeof *t);
     for (size_t i = 0; i < in * out; i++) wf[i] = frand();
     for (size_t i = 0; i < nmax * in; i++) x[i] = frand();
-    printf("matrix [%zu, %zu], %d reps, isa %s\n", out, in, reps, el_isa_name(el_cpu_isa_best()));
+    bool vnni = false;
+#if defined(__x86_64__)
+    vnni = el_cpu_has_avx512vnni();
+#endif
+    printf("matrix [%zu, %zu], %d reps, isa %s%s\n", out, in, reps, el_isa_name(el_cpu_isa_best()),
+           vnni ? " (block types: AVX-512 VNNI kernels)" : "");
     printf("%-6s %8s %5s %12s %10s %8s\n", "type", "threads", "n", "us/call", "weight GB/s", "vs F16");
     const unsigned tcount[2] = {1, threads};
     for (int ti = 0; ti < 2; ti++) {
