@@ -39,7 +39,7 @@ qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
  * where el_cpu_has_avx512vnni(). */
 qdot_fn el_qdot_pick_vnni(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
 /* Eight weight rows at once (the qdot_r4_fn signature, eight outputs) with 512-bit VNNI, for
- * Q8_0, Q4_0 and Q4_1 (NULL otherwise); the rows must be less than 2^31 / 7 bytes apart. */
+ * Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (NULL otherwise); the rows must be less than 2^31 / 7 bytes apart. */
 qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt);
 /* CPUID (and the OS's register state): AVX512F, BW, VL and VNNI. */
 bool el_cpu_has_avx512vnni(void);

@@ -5,6 +5,8 @@
 #define QX_PICK el_qdot_pick_vnni
 #include "kernels/cpu/matmul_q_x86.inc"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 bool el_cpu_has_avx512vnni(void) {
     __builtin_cpu_init();
@@ -41,11 +43,17 @@ V512_INLINE float hsum8_v(__m256 a) {
     return _mm_cvtss_f32(s);
 }
 
-/* Q8_0, Q4_0, Q4_1: eight rows wrow bytes apart (7 * wrow < 2^31) against one activation row. */
+/* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: eight rows wrow bytes apart (7 * wrow < 2^31) against one
+ * activation row. */
 V512_INLINE void dot32_r8(el_dtype wt, const uint8_t *w, size_t wrow, const uint8_t *act,
                           size_t nb, float *out) {
     const size_t bb = el_dtype_block_bytes(wt);
-    const bool has_min = wt == EL_DT_Q4_1;
+    const bool has_min = wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
+    const bool five = wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1;
+    /* where the nibbles and the fifth bits start; the offset the values carry (v - off) */
+    const size_t qs_at = wt == EL_DT_Q4_1 ? 4 : wt == EL_DT_Q5_0 ? 6 : wt == EL_DT_Q5_1 ? 8 : 2;
+    const size_t qh_at = has_min ? 4 : 2;
+    const int shift = wt == EL_DT_Q4_0 ? 3 : wt == EL_DT_Q5_0 ? 4 : 0;
     const __m256i rowoff = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                               _mm256_set1_epi32((int)wrow));
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
@@ -63,9 +71,10 @@ V512_INLINE void dot32_r8(el_dtype wt, const uint8_t *w, size_t wrow, const uint
             rest = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(dm, 16))),
                                    _mm256_set1_ps(a->s16), rest);
         const __m512 d2 = _mm512_castps256_ps512(d);
-        /* Q4_0: (v - 8) . x = v . x - 8 (sum of x), per group of four */
-        const __m512i x8 = wt == EL_DT_Q4_0
-            ? _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), x), 3)
+        /* Q4_0 / Q5_0: (v - off) . x = v . x - off (sum of x), per group of four */
+        const __m512i xoff = shift
+            ? _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), x),
+                                (unsigned)shift)
             : _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int p = 0; p < 4; p++) {
@@ -79,9 +88,16 @@ V512_INLINE void dot32_r8(el_dtype wt, const uint8_t *w, size_t wrow, const uint
                 dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q),
                                           _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
             } else {
-                const size_t off = has_min ? 4 : 2;
-                dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib_pair(ra + off, rb + off), x);
-                if (wt == EL_DT_Q4_0) dot = _mm512_sub_epi32(dot, x8);
+                __m512i q = nib_pair(ra + qs_at, rb + qs_at);
+                if (five) { /* bit j of the 32-bit qh: value j's fifth bit */
+                    uint32_t ha, hb;
+                    memcpy(&ha, ra + qh_at, 4);
+                    memcpy(&hb, rb + qh_at, 4);
+                    const __mmask64 h = (__mmask64)ha | (__mmask64)hb << 32;
+                    q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(h, _mm512_set1_epi8(0x10)));
+                }
+                dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x);
+                if (shift) dot = _mm512_sub_epi32(dot, xoff);
             }
             /* lanes 0..7: row 2p's scale, 8..15: row 2p + 1's */
             const __m512i sel = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
@@ -108,6 +124,8 @@ V512_INLINE void dot32_r8(el_dtype wt, const uint8_t *w, size_t wrow, const uint
 EL_QDOT_R8(dot_vnni_q8_0_r8, EL_DT_Q8_0)
 EL_QDOT_R8(dot_vnni_q4_0_r8, EL_DT_Q4_0)
 EL_QDOT_R8(dot_vnni_q4_1_r8, EL_DT_Q4_1)
+EL_QDOT_R8(dot_vnni_q5_0_r8, EL_DT_Q5_0)
+EL_QDOT_R8(dot_vnni_q5_1_r8, EL_DT_Q5_1)
 #undef EL_QDOT_R8
 
 qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt) {
@@ -115,6 +133,8 @@ qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt) {
     case EL_DT_Q8_0: return dot_vnni_q8_0_r8;
     case EL_DT_Q4_0: return dot_vnni_q4_0_r8;
     case EL_DT_Q4_1: return dot_vnni_q4_1_r8;
+    case EL_DT_Q5_0: return dot_vnni_q5_0_r8;
+    case EL_DT_Q5_1: return dot_vnni_q5_1_r8;
     default: return NULL;
     }
 }
