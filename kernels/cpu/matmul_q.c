@@ -287,6 +287,7 @@ typedef struct qmm_job {
     bool add;           /* add into y (a later chunk of in) */
     qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
     qdot_r4_fn r4, r8;  /* four / eight weight rows, one activation row (may be NULL) */
+    qdot_r8t4_fn r8t4;  /* eight weight rows, four activation rows (may be NULL) */
 } qmm_job;
 
 /* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
@@ -295,6 +296,26 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     size_t quads = (j->out + 3) / 4;
     size_t r0 = quads * ith / nth * 4, r1 = quads * (ith + 1) / nth * 4;
     if (r1 > j->out) r1 = j->out;
+    if (j->n > 1 && j->r8t4) /* prompt batches: eight rows by four tokens, the rest by one */
+        for (; r0 + 8 <= r1; r0 += 8) {
+            float v[32];
+            size_t t = 0;
+            for (; t + 4 <= j->n; t += 4) {
+                j->r8t4(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->arow, j->nb, v);
+                for (size_t k = 0; k < 4; k++)
+                    for (size_t i = 0; i < 8; i++) {
+                        float *y = j->y + (t + k) * j->ldy + r0 + i;
+                        *y = j->add ? *y + v[8 * k + i] : v[8 * k + i];
+                    }
+            }
+            for (; t < j->n; t++) {
+                j->r8(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->nb, v);
+                for (size_t i = 0; i < 8; i++) {
+                    float *y = j->y + t * j->ldy + r0 + i;
+                    *y = j->add ? *y + v[i] : v[i];
+                }
+            }
+        }
     if (j->n == 1 && j->r8) /* decode: eight rows per pass, then four, then one by one */
         for (; r0 + 8 <= r1; r0 += 8) {
             float v[8];
@@ -329,9 +350,10 @@ int el_qdot_no_vnni;
 /* The row kernels of isa for wt: *dot4 (four activation rows at once) and *r4 (four weight
  * rows at once), or NULL. x86: the AVX-512 VNNI variant where the CPU has it, else AVX2. */
 static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
-                       qdot_r4_fn *r8) {
+                       qdot_r4_fn *r8, qdot_r8t4_fn *r8t4) {
     *dot4 = NULL;
     *r4 = *r8 = NULL;
+    *r8t4 = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
         static _Atomic int vnni = -1;
@@ -339,7 +361,7 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
         if (v < 0) atomic_store_explicit(&vnni, v = el_cpu_has_avx512vnni(), memory_order_relaxed);
         const bool use = v && !el_qdot_no_vnni;
         qdot_fn f = use ? el_qdot_pick_vnni(wt, dot4, r4) : el_qdot_pick_avx2(wt, dot4, r4);
-        if (use) *r8 = el_qdot_pick_vnni_r8(wt);
+        if (use) *r8 = el_qdot_pick_vnni_r8(wt, r8t4);
         if (f) return f;
     }
 #elif defined(__aarch64__)
@@ -371,8 +393,11 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.r8);
-    if (j.wrow > (size_t)INT32_MAX / 7) j.r8 = NULL; /* its gather takes 32-bit offsets */
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.r8, &j.r8t4);
+    if (j.wrow > (size_t)INT32_MAX / 7) { /* their gather takes 32-bit offsets */
+        j.r8 = NULL;
+        j.r8t4 = NULL;
+    }
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;

@@ -38,9 +38,14 @@ qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
 /* The same with AVX-512 VNNI (vpdpbusd on 256-bit vectors: AVX512F/BW/VL/VNNI), for CPUs
  * where el_cpu_has_avx512vnni(). */
 qdot_fn el_qdot_pick_vnni(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
-/* Eight weight rows at once (the qdot_r4_fn signature, eight outputs) with 512-bit VNNI, for
- * Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (NULL otherwise); the rows must be less than 2^31 / 7 bytes apart. */
-qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt);
+/* out[t * 8 + r] = eight weight rows (wrow bytes apart) dotted with four activation rows (arow
+ * bytes apart): prompt batches. */
+typedef void (*qdot_r8t4_fn)(const uint8_t *w, size_t wrow, const uint8_t *act, size_t arow,
+                             size_t nb, float *out);
+/* Eight weight rows at once with 512-bit VNNI for Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (NULL
+ * otherwise): the qdot_r4_fn signature with eight outputs, and *t4 the same against four
+ * activation rows; the rows must be less than 2^31 / 7 bytes apart (one 32-bit gather). */
+qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt, qdot_r8t4_fn *t4);
 /* CPUID (and the OS's register state): AVX512F, BW, VL and VNNI. */
 bool el_cpu_has_avx512vnni(void);
 /* Tests: 0 = let the CPU decide (default), 1 = never use the VNNI variant. */
