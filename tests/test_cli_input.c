@@ -173,6 +173,15 @@ static void chat_and_generate(char **out, char **err) {
     EL_CHECK(run_peak(cmd, &peak, out, err) == 0);
     EL_CHECK(strstr(*out, "\"prompt\":\"<user>hi<assistant>\""));
 
+    /* serve: a 100 MB request line is answered with an error and skipped, the next one
+     * is served. */
+    snprintf(cmd, sizeof cmd, "{ head -c 100000000 /dev/zero | tr '\\0' a; printf '\\n{\"id\":2,"
+             "\"prompt\":\"Hi\",\"max_tokens\":2}\\n'; } | exec %s serve '%s'", cli_path(), dir);
+    EL_CHECK(run_peak(cmd, &peak, out, err) == 0);
+    EL_CHECK(strstr(*out, "\"error\":\"the request line is longer than 65536 bytes"));
+    EL_CHECK(strstr(*out, "{\"id\":2,\"done\":true"));
+    check_bound("serve, 100 MB request line", peak, arena);
+
     /* generate and tokenize: a 100 KiB argument (the kernel's limit for one is 128 KiB). */
     const char *st = EL_SOURCE_DIR "/assets/stories260K/stories260K.bin";
     arena = plan_total(st, out, err);
