@@ -4,7 +4,9 @@
  *    --max-input (exit 6), the lines after it still embed (the same vector as alone), and
  *    the peak stays within the arena + 4 MiB over the binary's own footprint (the peak of
  *    `edgeload --version`); so do a 100 MB conversation to chat and a 100 KiB prompt to
- *    generate and tokenize (exit 6 each);
+ *    generate and tokenize (exit 6 each), and a 100 MB request line to serve (skipped, the
+ *    next request answered). The peak bounds are checked natively (under an emulator or
+ *    a sanitizer the peaks are theirs); everything else everywhere;
  *  - --max-input shows in plan, and moves the input buffers in and out of scratch;
  *  - an image's tokenizer.json is listed by plan and read in place: opening the image opens
  *    the image file and nothing else (no memfd), its side-file path is a window onto it,
@@ -73,13 +75,14 @@ static uint64_t plan_total(const char *args, char **out, char **err) {
 }
 
 static uint64_t g_footprint; /* peak RSS of `edgeload --version`: the binary, libc */
+static bool g_emulated;      /* under qemu (EL_EMULATOR): peaks are the emulator's */
 
 static void check_bound(const char *what, uint64_t peak, uint64_t arena) {
     uint64_t bound = arena + g_footprint + (4u << 20);
     printf("%s: peak %.2f MiB; arena %.2f MiB + footprint %.2f MiB + 4 MiB = %.2f MiB\n", what,
            peak / MIB, arena / MIB, g_footprint / MIB, bound / MIB);
 #ifndef EL_SANITIZED /* ASan's allocator and shadow grow with use, not with the input */
-    EL_CHECK(peak > 0 && peak <= bound);
+    if (!g_emulated) EL_CHECK(peak > 0 && peak <= bound); /* qemu's code cache grows too */
 #endif
 }
 
@@ -122,7 +125,7 @@ static void embed_huge_line(char **out, char **err) {
     EL_CHECK(hwm > 0 && hwm <= peak + (1u << 20));
     printf("embed: a one-line run peaks at %.2f MiB, with the 100 MB line %.2f MiB\n",
            small_peak / MIB, peak / MIB);
-    EL_CHECK(peak <= small_peak + (1u << 20));
+    if (!g_emulated) EL_CHECK(peak <= small_peak + (1u << 20));
     check_bound("embed, 100 MB line", peak, arena);
     free(alone), free(first), free(third);
 
@@ -320,6 +323,7 @@ static void image_side_files(char **out, char **err) {
 int main(void) {
     char *out = NULL, *err = NULL;
     char cmd[1200];
+    g_emulated = getenv("EL_EMULATOR") && *getenv("EL_EMULATOR");
     snprintf(cmd, sizeof cmd, "exec %s --version", cli_path());
     EL_CHECK(run_peak(cmd, &g_footprint, &out, &err) == 0);
     plan_shows_input(&out, &err);
