@@ -243,15 +243,18 @@ static bool file_is_open(const el_file *f) { return f && f->fd >= 0 && f->path[0
 
 bool el_file_window_path(char *out, size_t cap, const char *file, uint64_t offset,
                          uint64_t size, const char *name) {
-    if (!name || !*name || strpbrk(name, ":/")) return false;
-    int k = snprintf(out, cap, EL_FILE_WINDOW "%llu+%llu:%s:%s", (unsigned long long)offset,
-                     (unsigned long long)size, name, file);
+    if (!file || !*file || !name || !*name || strpbrk(name, ":/")) return false;
+    /* FILE always holds a '/', so replacing the last path component (how a sibling file
+     * is looked up) eats NAME and leaves no window. */
+    int k = snprintf(out, cap, EL_FILE_WINDOW "%llu+%llu:%s%s:%s", (unsigned long long)offset,
+                     (unsigned long long)size, strchr(file, '/') ? "" : "./", file, name);
     return k > 0 && (size_t)k < cap;
 }
 
-/* Splits a window path into its file, offset, size and name; false if it is not one. */
-static bool window_parse(const char *path, const char **file, uint64_t *offset, uint64_t *size,
-                         const char **name, size_t *name_len) {
+/* Splits a window path into its file, offset, size and name (after the last ':', without
+ * '/'); false if it is not one. */
+static bool window_parse(const char *path, char *file, size_t file_cap, uint64_t *offset,
+                         uint64_t *size, const char **name) {
     const size_t pl = sizeof EL_FILE_WINDOW - 1;
     if (strncmp(path, EL_FILE_WINDOW, pl)) return false;
     const char *p = path + pl;
@@ -262,13 +265,13 @@ static bool window_parse(const char *path, const char **file, uint64_t *offset, 
     if (errno || *end != '+' || end[1] < '0' || end[1] > '9') return false;
     unsigned long long n = strtoull(end + 1, &end, 10);
     if (errno || *end != ':') return false;
-    const char *colon = strchr(end + 1, ':');
-    if (!colon || colon == end + 1 || !colon[1]) return false;
+    const char *colon = strrchr(end + 1, ':');
+    if (!colon || colon == end + 1 || !colon[1] || strchr(colon + 1, '/')) return false;
+    int k = snprintf(file, file_cap, "%.*s", (int)(colon - (end + 1)), end + 1);
+    if (k < 0 || (size_t)k >= file_cap) return false;
     *offset = o;
     *size = n;
-    *name = end + 1;
-    *name_len = (size_t)(colon - (end + 1));
-    *file = colon + 1;
+    *name = colon + 1;
     return true;
 }
 
@@ -279,17 +282,17 @@ el_status el_file_open(el_file *f, const char *path, unsigned flags) {
     if (!path || !*path) return el_errorf(EL_E_USAGE, "el_file_open: empty path");
     if (flags & ~(unsigned)EL_FILE_DIRECT)
         return el_errorf(EL_E_USAGE, "%s: unknown open flags 0x%x", path, flags);
-    const char *file = path, *name = NULL;
+    char file[sizeof f->path];
+    const char *name = NULL;
     uint64_t woff = 0, wsize = 0, wend = 0;
-    size_t name_len = 0;
-    bool window = window_parse(path, &file, &woff, &wsize, &name, &name_len);
+    bool window = window_parse(path, file, sizeof file, &woff, &wsize, &name);
     if (window && (flags & EL_FILE_DIRECT))
         return el_errorf(EL_E_USAGE, "%s: a window is read without O_DIRECT", path);
-    if (window)
-        snprintf(f->path, sizeof f->path, "%s: %.*s", file, (int)name_len, name);
+    if (window) /* for messages: cut when longer */
+        snprintf(f->path, sizeof f->path, "%.900s: %.100s", file, name);
     else
         snprintf(f->path, sizeof f->path, "%s", path);
-    el_status s = el_platform_get()->x_open(f, file, flags);
+    el_status s = el_platform_get()->x_open(f, window ? file : path, flags);
     if (s == EL_OK && window && (!el_add_u64(woff, wsize, &wend) || wend > f->size)) {
         s = el_errorf(EL_E_INVALID, "%s: stored at %llu..%llu, past the end of the file (%llu "
                       "bytes)", f->path, (unsigned long long)woff, (unsigned long long)wend,

@@ -315,7 +315,15 @@ static void image_side_files(char **out, char **err) {
     el_file_window_path(bad, sizeof bad, img, 1u << 30, 10, "x.json");
     EL_CHECK_STATUS(el_file_open(&f, bad, 0), EL_E_INVALID);
     EL_CHECK(!el_file_window_path(bad, sizeof bad, img, 0, 10, "a:b"));
-    EL_CHECK(el_file_open(&f, EL_FILE_WINDOW "12+x:n:/nonexistent", 0) != EL_OK);
+    EL_CHECK(el_file_open(&f, EL_FILE_WINDOW "12+x:/nonexistent:n", 0) != EL_OK);
+    /* A sibling looked up the way tokenizers do (the last path component replaced) is no
+     * window, even with that file next to the image. */
+    char sib[1300], cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", el_test_tmpdir());
+    EL_CHECK(el_test_write_file(cfg, "{}", 2));
+    snprintf(sib, sizeof sib, "%.*stokenizer_config.json", (int)(strrchr(path, '/') + 1 - path),
+             path);
+    EL_CHECK(el_file_open(&f, sib, 0) != EL_OK);
     free(got), free(src);
     el_model_close(m);
 }
