@@ -25,6 +25,7 @@ typedef struct el_cli_opts {
     el_cuda_memory cuda_memory; /* --cuda-memory auto|managed|device */
     bool runs;                  /* set by commands that run the model: el_cli_load resolves
                                    --device and reserves the arena where it will run */
+    uint64_t max_input;         /* --max-input BYTES (0 = the plan's default from --ctx) */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);
@@ -80,6 +81,35 @@ void el_cli_unload(el_cli_loaded *l);
  * Human-readable to f, or one JSON object when json. */
 void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json);
 
+/* Bounded input (cli/input.c). The plan puts n text buffers of max_input + 1 bytes and
+ * one EL_INPUT_PIECE read buffer in scratch; input is read from fd in pieces, so a line
+ * longer than the limit is counted and skipped without ever being held. */
+typedef struct el_cli_input {
+    uint64_t max;       /* bytes of one text (the plan's max_input) */
+    uint32_t ctx;       /* the plan's context, for messages */
+    char **text;        /* [n] buffers of max + 1 bytes (NUL-terminated texts), in scratch */
+    uint32_t n;
+    int fd;             /* where the input comes from (stdin) */
+    char *piece;        /* [EL_INPUT_PIECE] bytes read from fd; [pos, len) not handed out */
+    size_t pos, len;
+    bool eof;
+    int err;            /* errno of a failed read, else 0 */
+} el_cli_input;
+
+/* Carves n text buffers and the read piece from the scratch region of L's arena (the plan
+ * counted them for n <= its batch). 0, or the exit code after printing why. */
+int el_cli_input_init(const el_cli_loaded *L, uint32_t n, int fd, el_cli_input *in);
+/* The next line of fd (its '\n' and a trailing '\r' dropped) into text[slot]: 1 with *len;
+ * 0 at the end of the input; -1 on a read error (in->err); 2 when the line is longer than
+ * max: skipped to its end in bounded memory, *len its length (saturating). */
+int el_cli_input_line(el_cli_input *in, uint32_t slot, size_t *len);
+/* All of the rest of fd into text[0] (NUL-terminated): 1 with *len; -1 on a read error; 2
+ * when it is longer than max (read to its end in bounded memory, *len its length). */
+int el_cli_input_all(el_cli_input *in, size_t *len);
+/* Checks a text of len bytes against max_input: 0, or EL_E_TOOLONG's exit code after
+ * printing "<what> is N bytes, more than --max-input M ..." to stderr. */
+int el_cli_input_check(uint64_t max_input, uint32_t ctx, const char *what, uint64_t len);
+
 /* Writes s as a JSON string literal (quotes, escapes; s is valid UTF-8). */
 /* fflush(stdout); false once any write to stdout has failed (the first failure's errno is
  * kept in el_cli_stdout_errno for main's message, 0 if unknown). */
@@ -116,6 +146,10 @@ int el_cmd_devices(int argc, char **argv);  /* cli/cmd_devices.c */
 /* inspect's image part (cli/cmd_image.c): header, codec statistics, chunks; a no-op for a
  * model that is not an image. With json, the member ,"image":{...} of inspect's object. */
 void el_cli_inspect_image(const el_model *m, bool json);
+/* plan's lines for the files stored inside an image (tokenizer, config, chat template):
+ * name, bytes, and that they are read in place from the image; with json the member
+ * ,"side_files":[...]. Nothing for a model that is not an image. (cli/cmd_image.c) */
+void el_cli_plan_side_files(const el_model *m, bool json);
 /* The GGUF part of inspect (metadata); nothing for other formats. */
 void el_cli_inspect_gguf(const el_model *m, bool json);
 

@@ -41,6 +41,9 @@ static const char k_help_common[] =
     "                  cut to --ctx tokens with a notice on stderr\n"
     "  --ids           TEXT and stdin lines are token ids (space-separated), not text\n"
     "  --threads N     CPU threads (default: all online CPUs)\n"
+    "  --max-input N   bytes of one TEXT or line (default 16 per --ctx token, 4K to 1M): a\n"
+    "                  longer one is refused (an empty output line, or {\"error\"} in --json),\n"
+    "                  the next ones go on, and the exit code is 6; stdin is read in pieces\n"
     "Input: an empty TEXT or line is embedded as [CLS] [SEP] (as transformers does); no input\n"
     "at all (empty stdin) prints nothing (--json: an empty list) and exits 0. Text must be\n"
     "UTF-8: invalid bytes stop the command with exit 2, naming the text and byte (results of\n"
@@ -49,7 +52,8 @@ static const char k_help_common[] =
     "Exit codes: 0 ok; 1 usage; 2 invalid input (bad model, invalid UTF-8, an id outside the\n"
     "vocabulary, no classification head for classify); 3 does not fit (the plan needs more\n"
     "than --arena: nothing was read; the message says what would fit); 4 I/O error (also\n"
-    "writing stdout); 6 a text over --ctx with --no-truncate (or more ids than --ctx).\n";
+    "writing stdout); 6 a text over --ctx with --no-truncate (or more ids than --ctx), or\n"
+    "over --max-input.\n";
 
 typedef struct bert_cli {
     el_cli_opts o;
@@ -146,34 +150,19 @@ static int parse_args(int argc, char **argv, bert_cli *c) {
 
 /* ---- input ------------------------------------------------------------------------------ */
 
-typedef struct input {
-    bert_cli *c;
-    int next_arg;      /* next TEXT argument */
-    char **lines;      /* [batch] stdin line buffers (getline), reused */
-    size_t *line_cap;
-    bool eof;
-} input;
-
-/* The next text into slot i: *text, *len; false at the end of the input. */
-static bool next_text(input *in, size_t slot, const char **text, size_t *len) {
-    if (in->c->texts) {
-        if (in->next_arg >= in->c->n_texts) return false;
-        *text = in->c->texts[in->next_arg++];
+/* The next text into slot of the input buffers: 1 with *text and *len; 0 at the end; -1
+ * on a read error; 2 when it is longer than --max-input (*len its length; skipped). */
+static int next_text(const bert_cli *c, el_cli_input *in, int *next_arg, uint32_t slot,
+                     const char **text, size_t *len) {
+    if (c->texts) {
+        if (*next_arg >= c->n_texts) return 0;
+        *text = c->texts[(*next_arg)++];
         *len = strlen(*text);
-        return true;
+        return *len > in->max ? 2 : 1;
     }
-    if (in->eof) return false;
-    ssize_t n = getline(&in->lines[slot], &in->line_cap[slot], stdin);
-    if (n < 0) {
-        in->eof = true;
-        return false;
-    }
-    char *s = in->lines[slot];
-    if (n > 0 && s[n - 1] == '\n') s[--n] = 0;
-    if (n > 0 && s[n - 1] == '\r') s[--n] = 0;
-    *text = s;
-    *len = (size_t)n;
-    return true;
+    int r = el_cli_input_line(in, slot, len);
+    *text = in->text[slot];
+    return r;
 }
 
 /* Parses space-separated token ids into ids (cap); 0 or the exit code (message printed). */
@@ -352,7 +341,9 @@ static int bert_main(int argc, char **argv, bool classify) {
     /* Every buffer the loop needs, before it starts. */
     batch_state b;
     memset(&b, 0, sizeof b);
-    input in = {&c, 0, NULL, NULL, false};
+    el_cli_input in;
+    if ((rc = el_cli_input_init(&L, batch, 0, &in)) != 0) goto out;
+    int next_arg = 0, refused = 0;
     size_t outw = classify ? nl : dim;
     b.text = calloc(batch, sizeof *b.text);
     b.text_len = calloc(batch, sizeof *b.text_len);
@@ -362,10 +353,8 @@ static int bert_main(int argc, char **argv, bool classify) {
     b.types = calloc((size_t)batch * seq, sizeof *b.types);
     b.out = calloc((size_t)batch * outw, sizeof *b.out);
     b.probs = calloc((size_t)batch * (nl ? nl : 1), sizeof *b.probs);
-    in.lines = calloc(batch, sizeof *in.lines);
-    in.line_cap = calloc(batch, sizeof *in.line_cap);
     if (!b.text || !b.text_len || !b.truncated || !b.lengths || !b.ids || !b.types || !b.out ||
-        !b.probs || !in.lines || !in.line_cap) {
+        !b.probs) {
         rc = cli_fail(EL_E_NOMEM, "cannot allocate the input buffers");
         goto out_free;
     }
@@ -384,13 +373,30 @@ static int bert_main(int argc, char **argv, bool classify) {
     size_t idx = 0;
     const char *text;
     size_t len;
-    while (next_text(&in, b.n, &text, &len)) {
+    int got;
+    while ((got = next_text(&c, &in, &next_arg, b.n, &text, &len)) > 0) {
+        if (got == 2) {
+            /* Refused: the texts before it are printed first, then its place in the output
+             * (an empty line, or an error object), and the input goes on. */
+            char what[48];
+            snprintf(what, sizeof what, "text %zu", idx++);
+            refused = el_cli_input_check(in.max, seq, what, len);
+            if (b.n && (rc = run_batch(&c, e, &b, seq)) != 0) goto out_free;
+            if (c.o.json)
+                printf("%s\n    {\"index\":%zu,\"bytes\":%zu,\"error\":\"longer than --max-input "
+                       "(%llu bytes)\"}", b.done ? "," : "", b.done, len,
+                       (unsigned long long)in.max);
+            else
+                fputc('\n', stdout);
+            b.done++;
+            continue;
+        }
         if ((rc = add_text(&c, e, &b, seq, idx++, text, len)) != 0) goto out_free;
         if (b.n == batch && (rc = run_batch(&c, e, &b, seq)) != 0) goto out_free;
     }
     if (b.n && (rc = run_batch(&c, e, &b, seq)) != 0) goto out_free;
-    if (ferror(stdin)) {
-        rc = cli_fail(EL_E_IO, "reading stdin: %s", strerror(errno));
+    if (got < 0) {
+        rc = cli_fail(EL_E_IO, "reading stdin: %s", strerror(in.err));
         goto out_free;
     }
     double secs = now_s() - t0;
@@ -412,11 +418,8 @@ static int bert_main(int argc, char **argv, bool classify) {
                 (unsigned long long)b.tokens, secs, rate, batch, seq, el_encoder_threads(e),
                 load_s, el_size_format(mr.vm_hwm, a, sizeof a));
     }
-    rc = 0;
+    rc = refused;
 out_free:
-    for (uint32_t i = 0; in.lines && i < batch; i++) free(in.lines[i]);
-    free(in.lines);
-    free(in.line_cap);
     free(b.text);
     free(b.text_len);
     free(b.truncated);

@@ -25,7 +25,9 @@ static const char k_help[] =
     "  -n, --steps N      most tokens per reply (default 512); a reply ends at end of turn\n"
     "  --temp T           temperature; 0 = greedy (default 0.7)\n"
     "  --top-k K, --top-p P, --seed S, --threads N, --device D: as for generate\n"
-    "  --system TEXT      a system message first (interactive mode)\n";
+    "  --system TEXT      a system message first (interactive mode)\n"
+    "  --max-input N      bytes of the conversation on stdin, or of a line (default 16 per\n"
+    "                     --ctx token, 4K to 1M); longer: exit 6 (a line is skipped)\n";
 
 #define CHAT_CONV_MAX (1u << 20) /* bytes of conversation JSON */
 #define CHAT_WORK (1u << 20)     /* template interpreter scratch */
@@ -93,15 +95,16 @@ static el_status chat_turn(el_session *s, const el_model *m, chat_buf *b, uint32
 }
 
 /* One conversation from stdin (JSON) -> the reply. */
-static int chat_once(el_session *s, const el_model *m, chat_buf *b, uint32_t steps,
-                     const el_sampler_params *sp, bool json) {
-    size_t len = fread(b->prompt, 1, CHAT_CONV_MAX, stdin);
-    if (len == CHAT_CONV_MAX) {
-        fprintf(stderr, "edgeload: error: the conversation on stdin is over %u bytes\n",
-                CHAT_CONV_MAX);
-        return 2;
+static int chat_once(el_session *s, const el_model *m, chat_buf *b, el_cli_input *in,
+                     uint32_t steps, const el_sampler_params *sp, bool json) {
+    size_t len = 0;
+    int r = el_cli_input_all(in, &len);
+    if (r < 0) {
+        fprintf(stderr, "edgeload: error: reading stdin: %s\n", strerror(in->err));
+        return el_status_exit_code(EL_E_IO);
     }
-    cJSON *root = cJSON_ParseWithLength(b->prompt, len);
+    if (r == 2) return el_cli_input_check(in->max, in->ctx, "the conversation on stdin", len);
+    cJSON *root = cJSON_ParseWithLength(in->text[0], len);
     const cJSON *msgs = cJSON_IsObject(root) ? cJSON_GetObjectItem(root, "messages") : root;
     char *text = cJSON_IsArray(msgs) ? cJSON_PrintUnformatted(msgs) : NULL;
     cJSON_Delete(root);
@@ -142,11 +145,8 @@ static int chat_once(el_session *s, const el_model *m, chat_buf *b, uint32_t ste
     return el_cli_stdout_flush() ? 0 : 4;
 }
 
-static int chat_tty(el_session *s, const el_model *m, chat_buf *b, uint32_t steps,
-                    const el_sampler_params *sp, const char *system) {
-    const size_t line_cap = 64u << 10;
-    char *line = malloc(line_cap);
-    if (!line) return 3;
+static int chat_tty(el_session *s, const el_model *m, chat_buf *b, el_cli_input *in,
+                    uint32_t steps, const el_sampler_params *sp, const char *system) {
     int rc = 0;
     b->conv_len = 0;
     if (system) conv_add(b, "system", system, strlen(system));
@@ -154,9 +154,14 @@ static int chat_tty(el_session *s, const el_model *m, chat_buf *b, uint32_t step
     fprintf(stderr, "edgeload chat: a line per turn, /reset to start over, /exit to quit\n");
     for (;;) {
         fprintf(stderr, "> ");
-        if (!fgets(line, (int)line_cap, stdin)) break;
-        size_t len = strcspn(line, "\n");
-        line[len] = 0;
+        size_t len = 0;
+        int r = el_cli_input_line(in, 0, &len);
+        if (r <= 0) break;
+        if (r == 2) { /* skipped to its end: the conversation goes on */
+            el_cli_input_check(in->max, in->ctx, "the line", len);
+            continue;
+        }
+        const char *line = in->text[0];
         if (!strcmp(line, "/exit")) break;
         if (!strcmp(line, "/reset")) {
             b->conv_len = base;
@@ -187,7 +192,6 @@ static int chat_tty(el_session *s, const el_model *m, chat_buf *b, uint32_t step
         }
         if (!conv_add(b, "assistant", b->reply, b->reply_len)) b->conv_len = before;
     }
-    free(line);
     return rc;
 }
 
@@ -255,8 +259,15 @@ int el_cmd_chat(int argc, char **argv) {
         rc = el_cli_fail(st);
     } else {
         el_session_set_prompt_bos(s, false);
-        rc = isatty(STDIN_FILENO) ? chat_tty(s, L.model, &b, (uint32_t)steps, &sp, system)
-                                  : chat_once(s, L.model, &b, (uint32_t)steps, &sp, o.json);
+        /* The conversation (or a line) in the input buffer the plan put in scratch, at most
+         * what the conversation buffers take. */
+        el_cli_input in;
+        if ((rc = el_cli_input_init(&L, 1, STDIN_FILENO, &in)) == 0) {
+            if (in.max > CHAT_CONV_MAX - 1) in.max = CHAT_CONV_MAX - 1;
+            rc = isatty(STDIN_FILENO)
+                ? chat_tty(s, L.model, &b, &in, (uint32_t)steps, &sp, system)
+                : chat_once(s, L.model, &b, &in, (uint32_t)steps, &sp, o.json);
+        }
     }
     el_session_deinit(s);
     el_cli_unload(&L);

@@ -12,7 +12,8 @@ static const char k_help[] =
     "                         [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx N]\n"
     "                         [--threads N] [--device cpu|cuda|auto] [--json]\n"
     "Generates text after PROMPT, streaming it to stdout; the report goes to stderr.\n"
-    "  -p, --prompt TEXT  the prompt (default: empty, start from BOS)\n"
+    "  -p, --prompt TEXT  the prompt (default: empty, start from BOS); longer than\n"
+    "                     --max-input bytes: exit 6\n"
     "  -n, --steps N      tokens to generate (default 256); stops early at end of text\n"
     "  --temp T           temperature; 0 = greedy (default 1.0)\n"
     "  --top-k K          sample from the K most likely tokens (default 0 = all)\n"
@@ -149,6 +150,11 @@ int el_cmd_generate(int argc, char **argv) {
     el_cli_loaded L;
     int rc = el_cli_load(&o, &L);
     if (rc) return rc;
+    if ((rc = el_cli_input_check(L.plan.max_input, L.plan.params.ctx, "the prompt",
+                                 strlen(prompt))) != 0) {
+        el_cli_unload(&L);
+        return rc;
+    }
     el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0};
     el_session *s = NULL;
     el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);

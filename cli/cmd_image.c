@@ -242,3 +242,26 @@ void el_cli_inspect_image(const el_model *m, bool json) {
     }
     printf("\n");
 }
+
+void el_cli_plan_side_files(const el_model *m, bool json) {
+    const el_image *img = m->image;
+    if (!img) return;
+    const el_img_meta *mt = &img->meta;
+    if (json) {
+        printf(",\"side_files\":[");
+        for (uint32_t i = 0; i < mt->side_count; i++) {
+            printf("%s{\"name\":", i ? "," : "");
+            el_cli_json_string(stdout, mt->side[i].name);
+            printf(",\"bytes\":%llu,\"offset\":%llu,\"where\":\"image\"}",
+                   (unsigned long long)mt->side[i].size,
+                   (unsigned long long)(img->base + mt->side[i].offset));
+        }
+        printf("]");
+        return;
+    }
+    char a[32];
+    for (uint32_t i = 0; i < mt->side_count; i++)
+        printf("  file     %12s  %s: read in place from the image (offset %llu), not copied\n",
+               el_size_format(mt->side[i].size, a, sizeof a), mt->side[i].name,
+               (unsigned long long)(img->base + mt->side[i].offset));
+}

@@ -127,9 +127,12 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
         if (el_dtype_is_block(p->params.dtype))
             printf(",\"quantized_tensors\":%llu,\"kept_tensors\":%llu",
                    (unsigned long long)p->quantized_count, (unsigned long long)p->kept_count);
+        printf(",\"max_input\":%llu,\"input_bytes\":%llu", (unsigned long long)p->max_input,
+               (unsigned long long)p->input_bytes);
+        el_cli_plan_side_files(m, true);
         return;
     }
-    char a[32];
+    char a[32], b[32];
     printf("memory plan for %s (%s)\n", el_model_file_path(m, 0), el_model_family(m));
     printf("  ctx %u, batch %u, weights %s, chunk %s\n", p->params.ctx, p->params.batch,
            p->params.dtype == EL_DT_NONE ? "as stored" : el_dtype_name(p->params.dtype),
@@ -144,6 +147,12 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                (unsigned long long)p->region_bytes[r]);
     printf("  %-8s %12s  (%llu bytes)\n", "total", el_size_format(p->total_bytes, a, sizeof a),
            (unsigned long long)p->total_bytes);
+    if (p->input_bytes)
+        printf("  input    %12s  per text (--max-input; %s of scratch: %u text buffer%s + a "
+               "%u KiB read piece)\n", el_size_format(p->max_input, a, sizeof a),
+               el_size_format(p->input_bytes, b, sizeof b), p->params.batch,
+               p->params.batch == 1 ? "" : "s", EL_INPUT_PIECE >> 10);
+    el_cli_plan_side_files(m, false);
     printf("  reads    %12s from storage\n", el_size_format(p->read_bytes, a, sizeof a));
     printf("  arena    %12s: %s\n", el_size_format(arena, a, sizeof a), fits ? "fits" : "DOES NOT FIT");
 }
@@ -231,6 +240,7 @@ int el_cmd_plan(int argc, char **argv) {
     if (s != EL_OK) return el_cli_fail(s);
     el_plan p;
     s = el_plan_make(m, &o.plan, &p);
+    if (s == EL_OK) s = el_plan_input(m, o.max_input, &p);
     if (s != EL_OK) {
         rc = el_cli_fail(s);
         el_model_close(m);

@@ -447,6 +447,9 @@ static int handle_request(server *sv, const cJSON *root) {
         return reply_error(sv, "the prompt is %zu bytes; this server takes at most %llu (%u bytes "
                            "per token of its context of %u)", plen, (unsigned long long)max_bytes,
                            EL_SERVE_PROMPT_PER_CTX, ctx);
+    if (plen > sv->L->plan.max_input)
+        return reply_error(sv, "the prompt is %zu bytes; this server takes at most %llu "
+                           "(--max-input)", plen, (unsigned long long)sv->L->plan.max_input);
     /* The prompt's length in tokens, to say what does not fit in this protocol's words. */
     size_t n_prompt = 0;
     el_status st = el_tokenize(sv->L->model, text, plen, !chat, g_prompt_ids,
@@ -884,8 +887,9 @@ int el_cmd_serve(int argc, char **argv) {
     sv.s = s;
     char a[32], b[32];
     fprintf(stderr, "edgeload: serving %s (ctx %u, %u thread(s), arena %s; %u client slot(s), "
-            "%s of request buffers) on %s\n", o.model, el_session_ctx(s), el_session_threads(s),
-            el_size_format(L.arena_bytes, a, sizeof a), lp.max, el_size_format(bytes, b, sizeof b),
+            "%s of request buffers: lines of at most %u bytes) on %s\n", o.model,
+            el_session_ctx(s), el_session_threads(s), el_size_format(L.arena_bytes, a, sizeof a),
+            lp.max, el_size_format(bytes, b, sizeof b), EL_SERVE_LINE_MAX,
             sock_path ? sock_path : "stdin/stdout");
     lp.lfd = lfd;
     int stdout_fl = -1; /* stdout's flags to restore: the file description may be shared */

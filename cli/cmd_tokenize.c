@@ -6,9 +6,10 @@
 #include <string.h>
 
 static const char k_help[] =
-    "usage: edgeload tokenize MODEL [--tokenizer FILE] [--no-bos] [--json] TEXT\n"
+    "usage: edgeload tokenize MODEL [--tokenizer FILE] [--no-bos] [--json] [--max-input N] TEXT\n"
     "Prints the token ids of TEXT on one line, space-separated (BOS first unless --no-bos).\n"
-    "With --json: {\"ids\": [...], \"count\": N}.\n";
+    "With --json: {\"ids\": [...], \"count\": N}. A TEXT over --max-input (default 16 bytes\n"
+    "per token of the model's context) is refused with exit 6.\n";
 
 int el_cmd_tokenize(int argc, char **argv) {
     el_cli_opts o;
@@ -45,6 +46,16 @@ int el_cmd_tokenize(int argc, char **argv) {
     el_status st = el_cli_resolve_offset(o.model, &op.offset);
     if (st == EL_OK) st = el_model_open(o.model, &op, &m);
     if (st != EL_OK) return el_cli_fail(st);
+    /* The input bound a run of this model would have (a plan reads no weight). */
+    el_plan plan;
+    if (el_plan_make(m, &o.plan, &plan) == EL_OK &&
+        el_plan_input(m, o.max_input, &plan) == EL_OK && plan.input_bytes) {
+        int rc = el_cli_input_check(plan.max_input, plan.params.ctx, "TEXT", strlen(text));
+        if (rc) {
+            el_model_close(m);
+            return rc;
+        }
+    }
     /* The encoder's working space: a byte-fallback tokenizer whose pre-tokenizer turns a
      * space into U+2581 (3 bytes) can give up to 3 ids per input byte, plus BOS/prefix. */
     size_t len = strlen(text), cap = 3 * len + 8, n = 0;

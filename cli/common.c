@@ -133,6 +133,14 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
             return el_cli_usage("--cuda-memory: %s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--max-input")) {
+        NEED_VALUE();
+        if (el_size_parse(v, &o->max_input) != EL_OK)
+            return el_cli_usage("--max-input: %s", el_last_error()), -1;
+        if (o->max_input > EL_INPUT_LIMIT)
+            return el_cli_usage("--max-input %s: at most 1G", v), -1;
+        return 1;
+    }
     if (!strcmp(a, "--board")) {
         NEED_VALUE();
         o->board = v;
@@ -159,6 +167,8 @@ void el_cli_common_help(FILE *f) {
           "  --batch N         sequences per pass (default 1)\n"
           "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
+          "  --max-input SIZE  bytes of one input text: a prompt, a stdin line, a conversation\n"
+          "                    (default: 16 per --ctx token, 4K to 1M); longer ones: exit 6\n"
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
           "  --offset BYTES    an .elimg image starting this far into MODEL (partition, device)\n"
           "  --board NAME      defaults (arena, threads) from boards/NAME.json\n"
@@ -241,7 +251,9 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
         if (s != EL_OK) goto fail;
     }
 replan:
-    if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK) goto fail;
+    if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK ||
+        (s = el_plan_input(out->model, o->max_input, &out->plan)) != EL_OK)
+        goto fail;
     /* --arena is the reservation. A board's default_arena is a budget: the plan must fit
      * it, but only what the plan needs is reserved (serve prefaults its arena: a 48 GiB
      * board budget must not become 48 GiB of touched memory for a small model). */

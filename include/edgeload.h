@@ -292,10 +292,28 @@ typedef struct el_plan {
     uint64_t quantized_count;                /* tensors quantized on load (a Q* dtype) */
     uint64_t kept_count;                     /* with a Q* dtype: tensors kept as stored
                                                 (norms, biases, 1-D, rows not whole blocks) */
+    uint64_t max_input;                      /* bytes of one input text (a prompt, a stdin
+                                                line, a conversation); see el_plan_input */
+    uint64_t input_bytes;                    /* of scratch: batch buffers of max_input + 1
+                                                bytes and one EL_INPUT_PIECE read buffer */
 } el_plan;
 
-/* Computes every region from headers, config and params; reads no weight. */
+/* Input bounds. A text longer than its context can hold in tokens is useless, so the
+ * default limit follows the context (a token is rarely over 16 bytes). */
+#define EL_INPUT_BYTES_PER_TOKEN 16u
+#define EL_INPUT_MIN (4u << 10)             /* the smallest default */
+#define EL_INPUT_DEFAULT_MAX (1u << 20)     /* the largest default */
+#define EL_INPUT_LIMIT (1ull << 30)         /* the largest max_input */
+#define EL_INPUT_PIECE (64u << 10)          /* input is read in pieces of this many bytes */
+
+/* Computes every region from headers, config and params; reads no weight. A model that
+ * runs gets the default input bound (el_plan_input with 0). */
 el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan *out);
+/* Sets the plan's input bound: max_input bytes per text (0 = ctx * EL_INPUT_BYTES_PER_TOKEN
+ * within [EL_INPUT_MIN, EL_INPUT_DEFAULT_MAX]) and moves the input buffers (input_bytes)
+ * into scratch and the total. Models that do not run (no family) plan no input.
+ * EL_E_USAGE for max_input over EL_INPUT_LIMIT. */
+el_status el_plan_input(const el_model *m, uint64_t max_input, el_plan *p);
 /* Checks a plan against an arena size. EL_E_NOFIT when it does not fit, with a message
  * giving needed, available and missing bytes and what would fit ("--dtype f16 needs ...",
  * "--ctx 512 saves ..."). */

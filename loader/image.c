@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 static const char *const k_codec_names[EL_IMG_CODEC_COUNT] = {"none", "lz4", "shuffle-lz4"};
 
@@ -593,40 +591,26 @@ int el_img_decode(const el_img_chunk *c, const uint8_t *stored, uint8_t *dst, ui
 
 /* ---- the model side ------------------------------------------------------------------------ */
 
-static el_status open_side_files(el_model *m, el_image *img) {
+/* Checks each stored file's CRC32C in bounded pieces. Nothing is copied: the files are
+ * read in place, through windows onto the image (el_image_side_file). */
+static el_status check_side_files(el_model *m, el_image *img) {
     el_file *f = &m->files[0];
+    uint8_t piece[16384];
     for (uint32_t i = 0; i < img->meta.side_count; i++) {
         const el_img_side *sf = &img->meta.side[i];
-        uint8_t *buf = malloc(sf->size ? (size_t)sf->size : 1);
-        if (!buf) return el_errorf(EL_E_NOMEM, "%s: cannot allocate %llu bytes for '%s'", f->path,
-                                   (unsigned long long)sf->size, sf->name);
-        el_status s = el_file_read_at(f, buf, (size_t)sf->size, img->base + sf->offset);
-        uint32_t crc = s == EL_OK ? el_crc32c(0, buf, (size_t)sf->size) : 0;
-        if (s == EL_OK && crc != sf->crc)
-            s = el_errorf(EL_E_INVALID, "%s: file '%s' stored in the image (offset %llu, %llu "
-                          "bytes): CRC32C 0x%08x, the manifest says 0x%08x: corrupt", f->path,
-                          sf->name, (unsigned long long)sf->offset, (unsigned long long)sf->size,
-                          crc, sf->crc);
-        int fd = -1;
-        if (s == EL_OK && (fd = memfd_create(sf->name, MFD_CLOEXEC)) < 0)
-            s = el_errorf(EL_E_IO, "%s: memfd_create for '%s': %s", f->path, sf->name,
-                          strerror(errno));
-        for (size_t done = 0; s == EL_OK && done < sf->size;) {
-            ssize_t w = write(fd, buf + done, (size_t)sf->size - done);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                s = el_errorf(EL_E_IO, "%s: writing '%s' to memory: %s", f->path, sf->name,
-                              strerror(errno));
-                break;
-            }
-            done += (size_t)w;
+        uint32_t crc = 0;
+        for (uint64_t done = 0; done < sf->size;) {
+            size_t n = sf->size - done < sizeof piece ? (size_t)(sf->size - done) : sizeof piece;
+            el_status s = el_file_read_at(f, piece, n, img->base + sf->offset + done);
+            if (s != EL_OK) return s;
+            crc = el_crc32c(crc, piece, n);
+            done += n;
         }
-        free(buf);
-        if (s != EL_OK) {
-            if (fd >= 0) close(fd);
-            return s;
-        }
-        img->side_fd[i] = fd;
+        if (crc != sf->crc)
+            return el_errorf(EL_E_INVALID, "%s: file '%s' stored in the image (offset %llu, %llu "
+                             "bytes): CRC32C 0x%08x, the manifest says 0x%08x: corrupt", f->path,
+                             sf->name, (unsigned long long)sf->offset,
+                             (unsigned long long)sf->size, crc, sf->crc);
     }
     return EL_OK;
 }
@@ -634,7 +618,6 @@ static el_status open_side_files(el_model *m, el_image *img) {
 el_status el_image_open(el_model *m, uint64_t base) {
     el_image *img = calloc(1, sizeof *img);
     if (!img) return el_errorf(EL_E_NOMEM, "out of memory");
-    for (unsigned i = 0; i < EL_IMG_SIDE_FILES_MAX; i++) img->side_fd[i] = -1;
     img->base = base;
     m->image = img;
     el_status s = el_img_meta_read(&m->files[0], base, &img->meta);
@@ -652,14 +635,12 @@ el_status el_image_open(el_model *m, uint64_t base) {
     }
     m->flags = img->meta.model_flags;
     snprintf(m->format, sizeof m->format, "%s", img->meta.source_format);
-    return open_side_files(m, img);
+    return check_side_files(m, img);
 }
 
 void el_image_close(el_model *m) {
     el_image *img = m ? m->image : NULL;
     if (!img) return;
-    for (unsigned i = 0; i < EL_IMG_SIDE_FILES_MAX; i++)
-        if (img->side_fd[i] >= 0) close(img->side_fd[i]);
     el_img_meta_free(&img->meta);
     free(img);
     m->image = NULL;
@@ -668,9 +649,10 @@ void el_image_close(el_model *m) {
 bool el_image_side_file(const el_model *m, const char *name, char *path, size_t cap) {
     const el_image *img = m->image;
     for (uint32_t i = 0; img && i < img->meta.side_count; i++) {
-        if (strcmp(img->meta.side[i].name, name) || img->side_fd[i] < 0) continue;
-        int k = snprintf(path, cap, "/proc/self/fd/%d", img->side_fd[i]);
-        return k > 0 && (size_t)k < cap;
+        const el_img_side *sf = &img->meta.side[i];
+        if (strcmp(sf->name, name)) continue;
+        return el_file_window_path(path, cap, m->files[0].path, img->base + sf->offset,
+                                   sf->size, sf->name);
     }
     return false;
 }

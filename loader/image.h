@@ -135,12 +135,11 @@ void el_img_unshuffle(const uint8_t *src, uint8_t *dst, size_t n, unsigned elem)
 typedef struct el_image {
     el_img_meta meta;
     uint64_t base;              /* image start inside files[0] */
-    int side_fd[EL_IMG_SIDE_FILES_MAX]; /* memfd per side file, -1 if none */
 } el_image;
 
 /* With files[0] open and the magic seen at base: reads and validates everything, fills
  * m->tensors, m->config, m->flags, m->format (the source's format), m->image, and the side
- * files (each CRC-checked into a memfd). */
+ * files (each CRC-checked; read in place later, through windows onto the image). */
 el_status el_image_open(el_model *m, uint64_t base);
 void el_image_close(el_model *m);
 /* el_model_side_file for images. */

@@ -145,7 +145,38 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
     for (int r = 0; r < EL_REGION_COUNT; r++)
         if (!el_add_u64(p.total_bytes, p.region_bytes[r], &p.total_bytes))
             return el_errorf(EL_E_NOFIT, "plan: total overflows");
+    if ((s = el_plan_input(m, 0, &p)) != EL_OK) return s;
     *out = p;
+    return EL_OK;
+}
+
+el_status el_plan_input(const el_model *m, uint64_t max_input, el_plan *p) {
+    if (!m || !p) return el_errorf(EL_E_USAGE, "el_plan_input: NULL argument");
+    if (max_input > EL_INPUT_LIMIT)
+        return el_errorf(EL_E_USAGE, "--max-input %llu: at most %llu bytes (1 GiB)",
+                         (unsigned long long)max_input, (unsigned long long)EL_INPUT_LIMIT);
+    if (max_input == 0) {
+        /* ctx <= 2^32, so ctx * 16 cannot overflow. */
+        max_input = (uint64_t)p->params.ctx * EL_INPUT_BYTES_PER_TOKEN;
+        if (max_input < EL_INPUT_MIN) max_input = EL_INPUT_MIN;
+        if (max_input > EL_INPUT_DEFAULT_MAX) max_input = EL_INPUT_DEFAULT_MAX;
+    }
+    /* Scratch and the total without the previous input buffers (whole pages of them). */
+    uint64_t old = p->input_bytes, bytes = 0, line = 0, scratch = 0;
+    el_status s = round_page(old, &old);
+    if (s != EL_OK) return s;
+    p->region_bytes[EL_REGION_SCRATCH] -= old;
+    p->total_bytes -= old;
+    p->input_bytes = 0;
+    p->max_input = max_input;
+    if (!m->family || !m->family->plan) return EL_OK; /* nothing runs: no input */
+    /* batch texts of max_input + 1 bytes (a NUL), 64-aligned, and one read piece. */
+    if (!el_align_up_u64(max_input + 1, 64, &line) || !el_mul_u64(line, p->params.batch, &bytes) ||
+        !el_add_u64(bytes, EL_INPUT_PIECE, &bytes) || (s = round_page(bytes, &scratch)) != EL_OK ||
+        !el_add_u64(p->region_bytes[EL_REGION_SCRATCH], scratch, &p->region_bytes[EL_REGION_SCRATCH]) ||
+        !el_add_u64(p->total_bytes, scratch, &p->total_bytes))
+        return s != EL_OK ? s : el_errorf(EL_E_NOFIT, "plan: the input buffers overflow");
+    p->input_bytes = bytes;
     return EL_OK;
 }
 
@@ -160,6 +191,13 @@ static void appendf(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
     va_end(ap);
     if (n > 0) *len += (size_t)n;
     if (*len >= cap) *len = cap - 1;
+}
+
+/* A plan with other parameters and the same input bound as plan. */
+static el_status replan(const el_model *m, const el_plan_params *q, const el_plan *plan,
+                        el_plan *alt) {
+    el_status s = el_plan_make(m, q, alt);
+    return s == EL_OK ? el_plan_input(m, plan->max_input, alt) : s;
 }
 
 el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_bytes) {
@@ -187,7 +225,7 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
         if (q.dtype == smaller[i]) continue;
         q.dtype = smaller[i];
         el_plan alt;
-        if (el_plan_make(m, &q, &alt) != EL_OK || alt.total_bytes >= plan->total_bytes) continue;
+        if (replan(m, &q, plan, &alt) != EL_OK || alt.total_bytes >= plan->total_bytes) continue;
         el_size_format(alt.total_bytes, x, sizeof x);
         appendf(msg, sizeof msg, &len, "%s --dtype %s needs %s%s", any ? ";" : fits,
                 smaller[i] == EL_DT_F16 ? "f16" : "bf16", x,
@@ -204,7 +242,7 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
             el_plan_params q = plan->params;
             q.ctx = ctx;
             el_plan alt;
-            if (el_plan_make(m, &q, &alt) != EL_OK) continue;
+            if (replan(m, &q, plan, &alt) != EL_OK) continue;
             if (alt.total_bytes >= plan->total_bytes) break;
             if (alt.total_bytes > arena_bytes && ctx > 16) continue;
             el_size_format(plan->total_bytes - alt.total_bytes, x, sizeof x);
@@ -222,7 +260,7 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
             el_plan_params q = plan->params;
             q.batch = mid;
             el_plan alt;
-            if (el_plan_make(m, &q, &alt) == EL_OK && alt.total_bytes <= arena_bytes) {
+            if (replan(m, &q, plan, &alt) == EL_OK && alt.total_bytes <= arena_bytes) {
                 best = mid;
                 lo = mid + 1;
             } else {
@@ -232,7 +270,7 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
         el_plan_params q = plan->params;
         q.batch = best ? best : 1;
         el_plan alt;
-        if (el_plan_make(m, &q, &alt) == EL_OK && alt.total_bytes < plan->total_bytes) {
+        if (replan(m, &q, plan, &alt) == EL_OK && alt.total_bytes < plan->total_bytes) {
             el_size_format(alt.total_bytes, x, sizeof x);
             appendf(msg, sizeof msg, &len, "%s --batch %u needs %s%s", any ? ";" : fits, q.batch,
                     x, best ? " (fits)" : "");

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -240,6 +241,40 @@ el_status el_path_rename(const char *from, const char *to) {
  * both keeps a close on a zeroed struct from closing stdin. */
 static bool file_is_open(const el_file *f) { return f && f->fd >= 0 && f->path[0] != 0; }
 
+bool el_file_window_path(char *out, size_t cap, const char *file, uint64_t offset,
+                         uint64_t size, const char *name) {
+    if (!file || !*file || !name || !*name || strpbrk(name, ":/")) return false;
+    /* FILE always holds a '/', so replacing the last path component (how a sibling file
+     * is looked up) eats NAME and leaves no window. */
+    int k = snprintf(out, cap, EL_FILE_WINDOW "%llu+%llu:%s%s:%s", (unsigned long long)offset,
+                     (unsigned long long)size, strchr(file, '/') ? "" : "./", file, name);
+    return k > 0 && (size_t)k < cap;
+}
+
+/* Splits a window path into its file, offset, size and name (after the last ':', without
+ * '/'); false if it is not one. */
+static bool window_parse(const char *path, char *file, size_t file_cap, uint64_t *offset,
+                         uint64_t *size, const char **name) {
+    const size_t pl = sizeof EL_FILE_WINDOW - 1;
+    if (strncmp(path, EL_FILE_WINDOW, pl)) return false;
+    const char *p = path + pl;
+    char *end;
+    if (*p < '0' || *p > '9') return false;
+    errno = 0;
+    unsigned long long o = strtoull(p, &end, 10);
+    if (errno || *end != '+' || end[1] < '0' || end[1] > '9') return false;
+    unsigned long long n = strtoull(end + 1, &end, 10);
+    if (errno || *end != ':') return false;
+    const char *colon = strrchr(end + 1, ':');
+    if (!colon || colon == end + 1 || !colon[1] || strchr(colon + 1, '/')) return false;
+    int k = snprintf(file, file_cap, "%.*s", (int)(colon - (end + 1)), end + 1);
+    if (k < 0 || (size_t)k >= file_cap) return false;
+    *offset = o;
+    *size = n;
+    *name = colon + 1;
+    return true;
+}
+
 el_status el_file_open(el_file *f, const char *path, unsigned flags) {
     if (!f) return el_errorf(EL_E_USAGE, "el_file_open: f is NULL");
     memset(f, 0, sizeof *f);
@@ -247,11 +282,32 @@ el_status el_file_open(el_file *f, const char *path, unsigned flags) {
     if (!path || !*path) return el_errorf(EL_E_USAGE, "el_file_open: empty path");
     if (flags & ~(unsigned)EL_FILE_DIRECT)
         return el_errorf(EL_E_USAGE, "%s: unknown open flags 0x%x", path, flags);
-    snprintf(f->path, sizeof f->path, "%s", path);
-    el_status s = el_platform_get()->x_open(f, path, flags);
+    char file[sizeof f->path];
+    const char *name = NULL;
+    uint64_t woff = 0, wsize = 0, wend = 0;
+    bool window = window_parse(path, file, sizeof file, &woff, &wsize, &name);
+    if (window && (flags & EL_FILE_DIRECT))
+        return el_errorf(EL_E_USAGE, "%s: a window is read without O_DIRECT", path);
+    if (window) /* for messages: cut when longer */
+        snprintf(f->path, sizeof f->path, "%.900s: %.100s", file, name);
+    else
+        snprintf(f->path, sizeof f->path, "%s", path);
+    el_status s = el_platform_get()->x_open(f, window ? file : path, flags);
+    if (s == EL_OK && window && (!el_add_u64(woff, wsize, &wend) || wend > f->size)) {
+        s = el_errorf(EL_E_INVALID, "%s: stored at %llu..%llu, past the end of the file (%llu "
+                      "bytes)", f->path, (unsigned long long)woff, (unsigned long long)wend,
+                      (unsigned long long)f->size);
+        el_platform_get()->x_close(f);
+    }
     if (s != EL_OK) {
         f->fd = -1; /* x_open closes what it opened before failing */
         f->path[0] = 0;
+        return s;
+    }
+    if (window) {
+        f->window = true;
+        f->base = woff;
+        f->size = wsize;
     }
     return s;
 }
@@ -274,6 +330,10 @@ el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off) {
     if (!el_add_u64(off, n, &end))
         return el_errorf(EL_E_USAGE, "%s: read of %zu bytes at offset %llu overflows", f->path,
                          n, (unsigned long long)off);
+    if (f->window && end > f->size)
+        return el_errorf(EL_E_INVALID, "%s: truncated: needed %zu bytes at offset %llu, the "
+                         "stored file has %llu bytes", f->path, n, (unsigned long long)off,
+                         (unsigned long long)f->size);
     if (f->direct && (((uintptr_t)buf | off | n) & (EL_DIRECT_ALIGN - 1)))
         return el_errorf(EL_E_USAGE,
                          "%s: O_DIRECT read needs buffer, offset and length aligned to %u "
@@ -307,7 +367,7 @@ el_status el_file_read_at(el_file *f, void *buf, size_t n, uint64_t off) {
             d.eintr = false; /* once: the retry below does the real read */
             r = -EINTR;
         } else {
-            r = m->x_pread(f, dst + got, want, off + got);
+            r = m->x_pread(f, dst + got, want, f->base + off + got); /* base: a window's */
             have_d = false;
         }
         if (r == -EINTR) continue;

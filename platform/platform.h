@@ -54,7 +54,20 @@ typedef struct el_file {
     bool direct;       /* opened with O_DIRECT */
     char path[1024];   /* for messages; truncated if longer */
     void *handle;      /* el_storage callbacks: their handle (fd is EL_FILE_FD_CALLBACKS) */
+    uint64_t base;     /* a window (EL_FILE_WINDOW path): where its byte 0 is in the file;
+                          size is then the window's and reads past it are truncation */
+    bool window;
 } el_file;
+
+/* A window onto part of a file, opened by el_file_open like a file of its own: the bytes
+ * [offset, offset + size) of FILE, named NAME in messages ("FILE: NAME"). The path is
+ * EL_FILE_WINDOW "OFFSET+SIZE:FILE:NAME" (NAME without ':' or '/'; FILE with a '/', "./"
+ * added if needed, so a sibling lookup that replaces the last component finds no window);
+ * el_file_window_path writes one (false if it does not fit in cap or NAME is bad). Files
+ * stored inside an image are read in place through windows. */
+#define EL_FILE_WINDOW "el-window:"
+bool el_file_window_path(char *out, size_t cap, const char *file, uint64_t offset,
+                         uint64_t size, const char *name);
 
 #define EL_FILE_FD_CALLBACKS 0x7fffffff /* fd of a file opened through el_storage */
 
