@@ -5,7 +5,7 @@
  * among equals) until none is.
  *
  * Tables (one block, tokenizer/tok_mem.h): the pieces, their lengths, scores and byte
- * values, an index sorted by text for lookups, the byte pairs that occur inside a piece
+ * values, a hash of the pieces for lookups, the byte pairs that occur inside a piece
  * (8 KiB) and encode's scratch. tokenizer.bin is read twice through a 64 KiB window (count,
  * then copy), never whole.
  *
@@ -39,12 +39,6 @@
 #define L2C_STACK_SYMS 512                      /* symbols merged in stack arrays */
 #define L2C_SCRATCH_SYMS 8192                   /* symbols merged in the scratch */
 
-typedef struct l2c_sorted {
-    const char *s; /* piece bytes (in blob) */
-    uint32_t len;  /* bytes */
-    uint32_t id;
-} l2c_sorted;
-
 typedef struct l2c_tok {
     el_tokenizer base;
     uint32_t n;            /* tokens */
@@ -53,7 +47,9 @@ typedef struct l2c_tok {
     uint32_t *len;         /* [n] bytes of each piece */
     float *score;          /* [n] merge priority: higher merges first */
     int16_t *byte_val;     /* [n] raw byte a <0xXX> piece stands for, else -1 */
-    l2c_sorted *sorted;    /* [n] by (bytes, id) for binary search */
+    uint32_t *slot;        /* [slot_mask + 1] id + 1 of a piece by its hash (open addressing),
+                              0 empty; the lowest id of equal pieces */
+    uint32_t slot_mask;
     uint8_t *joins;        /* [65536 / 8] bit a * 256 + b: byte a then b inside a piece */
     int32_t *scratch;      /* [EL_TOK_MERGE_INTS * L2C_SCRATCH_SYMS] one encode's work */
     atomic_bool busy;      /* scratch taken */
@@ -62,33 +58,22 @@ typedef struct l2c_tok {
 
 /* ---- lookups -------------------------------------------------------------------------- */
 
-/* Compares piece v (vl bytes) with the concatenation a (al) || b (bl), memcmp order. */
-static int cmp_concat(const char *v, size_t vl, const char *a, size_t al, const char *b,
-                      size_t bl) {
-    size_t k = vl < al ? vl : al;
-    int c = memcmp(v, a, k);
-    if (c) return c;
-    if (vl < al) return -1;
-    size_t r = vl - al;
-    k = r < bl ? r : bl;
-    c = memcmp(v + al, b, k);
-    if (c) return c;
-    return r < bl ? -1 : r > bl ? 1 : 0;
+#define L2C_FNV0 2166136261u
+static uint32_t fnv(uint32_t h, const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
 }
 
 /* Id of the piece equal to a || b (b may be empty), the lowest id if several; -1 if none. */
 static int32_t lookup2(const l2c_tok *t, const char *a, size_t al, const char *b, size_t bl) {
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) { /* first entry >= key */
-        size_t mid = lo + (hi - lo) / 2;
-        if (cmp_concat(t->sorted[mid].s, t->sorted[mid].len, a, al, b, bl) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    for (uint32_t i = fnv(fnv(L2C_FNV0, a, al), b, bl) & t->slot_mask;;
+         i = (i + 1) & t->slot_mask) {
+        uint32_t v = t->slot[i];
+        if (!v) return -1;
+        const char *p = t->piece[v - 1];
+        if (t->len[v - 1] == al + bl && !memcmp(p, a, al) && !memcmp(p + al, b, bl))
+            return (int32_t)(v - 1);
     }
-    if (lo < t->n && cmp_concat(t->sorted[lo].s, t->sorted[lo].len, a, al, b, bl) == 0)
-        return (int32_t)t->sorted[lo].id;
-    return -1;
 }
 
 static int32_t merge_of(const l2c_tok *t, int32_t x, int32_t y) {
@@ -284,15 +269,6 @@ static float rd_f32(const unsigned char *p) {
     return v;
 }
 
-static int cmp_sorted(const void *pa, const void *pb) {
-    const l2c_sorted *a = pa, *b = pb;
-    size_t k = a->len < b->len ? a->len : b->len;
-    int c = memcmp(a->s, b->s, k);
-    if (c) return c;
-    if (a->len != b->len) return a->len < b->len ? -1 : 1;
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
 /* What a build reads: a file (path) or bytes in memory (data, len). */
 typedef struct l2c_args {
     const char *path;
@@ -367,7 +343,11 @@ static el_status l2c_copy(el_tok_reader *r, const char *name, int32_t max_len, l
         t->piece[i] = b;
         t->len[i] = len;
         t->byte_val[i] = (int16_t)el_tokenizer_byte_piece(b, len);
-        t->sorted[i] = (l2c_sorted){b, len, (uint32_t)i};
+        if (lookup2(t, b, len, "", 0) < 0) { /* the lowest id of equal pieces */
+            uint32_t h = fnv(L2C_FNV0, b, len) & t->slot_mask;
+            while (t->slot[h]) h = (h + 1) & t->slot_mask;
+            t->slot[h] = (uint32_t)i + 1;
+        }
         for (uint32_t k = 0; k + 1 < len; k++) {
             unsigned x = (unsigned char)b[k], y = (unsigned char)b[k + 1];
             t->joins[(x << 5) | (y >> 3)] |= (uint8_t)(1u << (y & 7));
@@ -413,20 +393,22 @@ static el_status l2c_build(const void *pa, el_tok_mem *mem, el_tokenizer **out) 
             t->len = L2C_NEW(mem, count, uint32_t);
             t->score = L2C_NEW(mem, count, float);
             t->byte_val = L2C_NEW(mem, count, int16_t);
-            t->sorted = L2C_NEW(mem, count, l2c_sorted);
+            size_t slots = 16;
+            while (slots < 2 * count) slots *= 2;
+            t->slot_mask = (uint32_t)(slots - 1);
+            t->slot = L2C_NEW(mem, slots, uint32_t);
             t->joins = L2C_NEW(mem, 65536 / 8, uint8_t);
             t->scratch = el_tok_alloc_array(mem, (size_t)EL_TOK_MERGE_INTS * L2C_SCRATCH_SYMS,
                                             sizeof(int32_t), 64);
         }
         if (!t || !t->blob || !t->piece || !t->len || !t->score || !t->byte_val ||
-            !t->sorted || !t->joins || !t->scratch)
+            !t->slot || !t->joins || !t->scratch)
             s = el_errorf(EL_E_NOMEM, "%s: out of memory for the tables of %zu tokens", name,
                           count);
     }
     if (s == EL_OK) s = l2c_copy(&r, name, max_len, t, blob_bytes);
     el_tok_reader_close(&r);
     if (s != EL_OK) return s;
-    qsort(t->sorted, count, sizeof *t->sorted, cmp_sorted);
     t->byte_fallback = count >= L2C_BYTE0 + 256;
     for (int v = 0; v < 256 && t->byte_fallback; v++)
         if (t->byte_val[L2C_BYTE0 + v] != v) t->byte_fallback = false;
