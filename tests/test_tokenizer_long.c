@@ -4,7 +4,8 @@
  * leftmost among equals; quadratic, so on a 16 KB prefix), and a 1 MB text made of one
  * paragraph repeated gives that paragraph's reference ids repeated (where the reference
  * shows the text splits cleanly between copies), in well under 10 s each (the speed target
- * itself is in bench/bench_tokenizer). */
+ * itself is in bench/bench_tokenizer); 20,000 characters that no cut can split (merged in
+ * the caller's buffer, or EL_E_NOFIT with a count that suffices). */
 // ctest-labels: tokenizer;llama;gguf
 // ctest-timeout: 60
 #include "tests/llama_fixture.h"
@@ -229,6 +230,41 @@ static size_t english(char *out, size_t len, uint32_t seed) {
     return o;
 }
 
+/* A walk over the lower-case letters where every two neighbours occur together inside some
+ * piece of v: nowhere can the tokenizer cut it, so all of it is one stretch to merge. */
+static size_t uncut(const ref_vocab *v, char *out, size_t len) {
+    bool pair[26][26] = {{false}};
+    for (uint32_t id = 0; id < v->n; id++)
+        for (uint32_t k = 0; k + 1 < v->len[id]; k++) {
+            int a = v->text[id][k] - 'a', b = v->text[id][k + 1] - 'a';
+            if (a >= 0 && a < 26 && b >= 0 && b < 26) pair[a][b] = true;
+        }
+    bool live[26]; /* letters a walk can go on from forever: drop dead ends until none */
+    for (int a = 0; a < 26; a++) live[a] = true;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int a = 0; a < 26; a++) {
+            bool any = false;
+            for (int b = 0; b < 26 && live[a] && !any; b++) any = live[b] && pair[a][b];
+            if (live[a] && !any) live[a] = false, changed = true;
+        }
+    }
+    int c = 0;
+    while (c < 26 && !live[c]) c++;
+    EL_CHECK(c < 26);
+    uint32_t x = 4242u;
+    size_t o = 0;
+    while (o < len && c < 26) {
+        out[o++] = (char)('a' + c);
+        int next[26], nn = 0;
+        for (int b = 0; b < 26; b++)
+            if (live[b] && pair[c][b]) next[nn++] = b;
+        x = x * 1664525u + 1013904223u;
+        c = next[(x >> 8) % (uint32_t)nn];
+    }
+    return o;
+}
+
 /* ---- the checks ---------------------------------------------------------------------- */
 
 static int32_t *g_ids, *g_ref;
@@ -243,7 +279,31 @@ static size_t encode(const el_tokenizer *t, const char *text, size_t len, double
     return s == EL_OK ? n : 0;
 }
 
+/* 20,000 characters that cannot be cut: past the stack and scratch work space, merged in
+ * the caller's buffer; a buffer of just the pre-merge count is EL_E_NOFIT with a count that
+ * then suffices. */
+static void check_uncut(const char *what, const el_tokenizer *t, const ref_vocab *v) {
+    char text[20000];
+    size_t len = uncut(v, text, sizeof text);
+    size_t nr = ref_encode(v, text, len, g_ref);
+    size_t n = encode(t, text, len, NULL);
+    bool same = n == nr && !memcmp(g_ids, g_ref, n * sizeof *g_ids);
+    EL_CHECK(same);
+    size_t need = 0, n2 = 0;
+    EL_CHECK_STATUS(el_tokenizer_encode(t, text, len, false, g_ids, len + 1, &need),
+                    EL_E_NOFIT);
+    EL_CHECK(need > len + 1 && need <= g_cap);
+    if (need <= g_cap) {
+        EL_CHECK_OK(el_tokenizer_encode(t, text, len, false, g_ids, need, &n2));
+        EL_CHECK(n2 == nr && !memcmp(g_ids, g_ref, n2 * sizeof *g_ids));
+    }
+    printf("%s: %zu characters without a cut: %zu ids, equal to the reference loop: %s; "
+           "with room for %zu ids only: EL_E_NOFIT asking for %zu\n", what, len, n,
+           same ? "yes" : "NO", len + 1, need);
+}
+
 static void check_long(const char *what, const el_tokenizer *t, const ref_vocab *v) {
+    check_uncut(what, t, v);
     char *text = malloc(BIG);
     /* 1. a varied 16 KB text against the reference loop */
     english(text, PREFIX, 12345u);
@@ -291,7 +351,7 @@ static void check_long(const char *what, const el_tokenizer *t, const ref_vocab 
 }
 
 int main(void) {
-    g_cap = 12u * BIG; /* spm merges one long stretch in the caller's buffer: 10 ids a byte */
+    g_cap = 2u * BIG;
     g_ids = malloc(g_cap * sizeof *g_ids);
     g_ref = malloc(2 * BIG * sizeof *g_ref);
     /* llama2.c */

@@ -39,7 +39,10 @@
  * accepted, so a hostile file cannot make it hold more than ~135 MB (4 Mi tokens: 36 MB of
  * tables, 32 MiB of hash, 64 MiB of text).
  *
- * encode allocates nothing and is O(m log m) for m characters: a stretch of up to
+ * encode allocates nothing and is O(m log m) for m characters. A stretch between special
+ * tokens is cut further where no token can span (the last byte of a character followed by
+ * the first of the next occurs in no token's text: in the vocabularies seen, before most
+ * spaces); a piece of up to
  * SPM_STACK_SYMS characters is merged in stack arrays (24 B a character, 24 KiB), one of up
  * to SPM_SCRATCH_SYMS in the tokenizer's scratch (384 KiB, in the block, taken by one
  * encode at a time: a concurrent encode goes on to the next option), a longer one in the
@@ -120,6 +123,7 @@ typedef struct spm_tok {
     int32_t byte_tok[256];   /* encode's token for a raw byte, -1 none */
     uint64_t sp_len[256];    /* by first byte: bit L-1 set if a special of L <= 64 bytes */
     uint32_t sp_max[256];    /* by first byte: bytes of the longest special */
+    uint8_t *joins;          /* [65536 / 8] bit a * 256 + b: byte a then b inside a token */
     bool add_bos, add_eos, space_prefix;
     int32_t *scratch;        /* [6 SPM_SCRATCH_SYMS] work space of one encode at a time */
     atomic_bool busy;        /* scratch in use */
@@ -286,6 +290,29 @@ static el_status stretch(const spm_tok *t, const char *s, size_t len, size_t at,
     return st;
 }
 
+/* The stretch s[0..len) cut where no token can span (the last byte of one character,
+ * ' ' as U+2581, followed by the first of the next occurs in no token's text: for
+ * SentencePiece vocabularies, before a space), each piece merged on its own: the same ids,
+ * with work space for the longest piece only. */
+static el_status stretches(const spm_tok *t, const char *s, size_t len, size_t at,
+                           bool prefix, int32_t *ids, size_t cap, size_t *k, size_t *need) {
+    size_t from = 0;
+    unsigned last = 0;
+    for (size_t b = 0; b < len;) {
+        size_t cl = el_utf8_len(s, len, b);
+        unsigned first = s[b] == ' ' ? 0xe2u : (unsigned char)s[b];
+        if (b > from && !(t->joins[(last << 5) | (first >> 3)] >> (first & 7) & 1)) {
+            el_status st = stretch(t, s + from, b - from, at + from, prefix && from == 0, ids,
+                                   cap, k, need);
+            if (st != EL_OK) return st;
+            from = b;
+        }
+        last = s[b] == ' ' ? 0x81u : (unsigned char)s[b + cl - 1];
+        b += cl;
+    }
+    return stretch(t, s + from, len - from, at + from, prefix && from == 0, ids, cap, k, need);
+}
+
 static el_status spm_encode(const el_tokenizer *base, const char *text, size_t len,
                             bool add_bos, int32_t *ids, size_t cap, size_t *n_out) {
     const spm_tok *t = (const spm_tok *)base;
@@ -312,7 +339,7 @@ static el_status spm_encode(const el_tokenizer *base, const char *text, size_t l
             continue;
         }
         if (p > from) {
-            s = stretch(t, text + from, p - from, from, t->space_prefix && prev_special, ids,
+            s = stretches(t, text + from, p - from, from, t->space_prefix && prev_special, ids,
                         cap, &k, &need);
             prev_special = false;
         }
@@ -427,7 +454,8 @@ static el_status read_tables(spm_tok *t, el_tok_mem *mem, const el_gguf *g,
     t->slot = SPM_NEW(mem, slots, uint32_t);
     t->scratch = el_tok_alloc_array(mem, (size_t)EL_TOK_MERGE_INTS * SPM_SCRATCH_SYMS,
                                     sizeof(int32_t), 64);
-    if (!t->text || !t->off || !t->score || !t->attr || !t->slot || !t->scratch)
+    t->joins = SPM_NEW(mem, 65536 / 8, uint8_t);
+    if (!t->text || !t->off || !t->score || !t->attr || !t->slot || !t->scratch || !t->joins)
         return el_errorf(EL_E_NOMEM, "%s: out of memory for the tables of %u tokens (%llu "
                          "bytes of text)", g->src.name, n, (unsigned long long)bytes);
     /* pass 2: texts, scores, types */
@@ -497,6 +525,10 @@ static el_status read_tables(spm_tok *t, el_tok_mem *mem, const el_gguf *g,
         uint32_t j = fnv(SPM_FNV0, p, l) & t->slot_mask;
         while (t->slot[j]) j = (j + 1) & t->slot_mask;
         t->slot[j] = i + 1;
+        for (size_t q = 0; q + 1 < l; q++) {
+            unsigned x = (unsigned char)p[q], y = (unsigned char)p[q + 1];
+            t->joins[(x << 5) | (y >> 3)] |= (uint8_t)(1u << (y & 7));
+        }
     }
     return EL_OK;
 }
