@@ -1,10 +1,10 @@
 /* test_tokenizer_long.c - long inputs through the SentencePiece-style merging of the
  * llama2.c (tok512.bin) and GGUF SentencePiece (tok_spm.gguf) tokenizers: the ids equal
  * those of a plain rescanning merge loop written here (llama2.c's encode: best score, the
- * leftmost among equals; quadratic, so on a 16 KB prefix), and a 1 MB text made of one
+ * leftmost among equals; quadratic, so on an 8 KB prefix), and a 1 MB text made of one
  * paragraph repeated gives that paragraph's reference ids repeated (where the reference
  * shows the text splits cleanly between copies), in well under 10 s each (the speed target
- * itself is in bench/bench_tokenizer); 20,000 characters that no cut can split (merged in
+ * itself is in bench/bench_tokenizer); 17,000 characters that no cut can split (merged in
  * the caller's buffer, or EL_E_NOFIT with a count that suffices). */
 // ctest-labels: tokenizer;llama;gguf
 // ctest-timeout: 60
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define BIG (1u << 20)   /* bytes of the long text */
-#define PREFIX 16384u    /* bytes the reference loop runs on */
+#define PREFIX 8192u     /* bytes the reference loop runs on */
 
 /* ---- the reference: a vocabulary and the rescanning loop ----------------------------- */
 
@@ -279,11 +279,11 @@ static size_t encode(const el_tokenizer *t, const char *text, size_t len, double
     return s == EL_OK ? n : 0;
 }
 
-/* 20,000 characters that cannot be cut: past the stack and scratch work space, merged in
+/* 17,000 characters that cannot be cut: past the stack and scratch work space, merged in
  * the caller's buffer; a buffer of just the pre-merge count is EL_E_NOFIT with a count that
  * then suffices. */
 static void check_uncut(const char *what, const el_tokenizer *t, const ref_vocab *v) {
-    char text[20000];
+    char text[17000];
     size_t len = uncut(v, text, sizeof text);
     size_t nr = ref_encode(v, text, len, g_ref);
     size_t n = encode(t, text, len, NULL);
@@ -305,7 +305,7 @@ static void check_uncut(const char *what, const el_tokenizer *t, const ref_vocab
 static void check_long(const char *what, const el_tokenizer *t, const ref_vocab *v) {
     check_uncut(what, t, v);
     char *text = malloc(BIG);
-    /* 1. a varied 16 KB text against the reference loop */
+    /* 1. a varied 8 KB text against the reference loop */
     english(text, PREFIX, 12345u);
     size_t nr = ref_encode(v, text, PREFIX, g_ref);
     size_t n = encode(t, text, PREFIX, NULL);
