@@ -4,8 +4,11 @@
  * merges.txt; Llama 3.x, Qwen2/2.5, SmolLM2: docs/TOKENIZERS.md), and BERT WordPiece
  * (tokenizer.json or vocab.txt).
  *
- * Tokenizers are built at model-open time (malloc allowed there) and are read-only after:
- * encode and decode allocate nothing, so they may run after the arena is committed. */
+ * Tokenizers are built at model-open time and are read-only after: encode and decode
+ * allocate nothing, so they may run after the arena is committed. The WordPiece, llama2.c
+ * and GGUF SentencePiece backends keep all their tables in one block (tokenizer/tok_mem.h:
+ * the _mem entries below build into a caller's block such as the arena's tokenizer region,
+ * the others into an exact heap block that el_tokenizer_close frees). */
 #ifndef EL_TOKENIZER_H
 #define EL_TOKENIZER_H
 
