@@ -262,6 +262,91 @@ static void test_llama2c(void) {
     free(bin);
 }
 
+/* Files larger than the read window (64 KiB), records and lines across its edges: a
+ * tokenizer.bin of tok512's pieces and 30,000 more (lengths 1..300), and a vocab.txt of
+ * 40,000 lines; read from the file and from bytes they give the same tables. A line longer
+ * than the window is refused by name. */
+static void test_big_files(void) {
+    size_t len = 0;
+    char *bin = el_test_read_file(STORIES_TOK, &len);
+    EL_CHECK(bin != NULL);
+    if (!bin) return;
+    size_t cap = len + 30000u * 320u;
+    char *big = malloc(cap);
+    memcpy(big, bin, len);
+    int32_t max_len = 320;
+    memcpy(big, &max_len, 4);
+    size_t o = len;
+    uint32_t x = 7u;
+    for (int i = 0; i < 30000; i++) {
+        x = x * 1664525u + 1013904223u;
+        char piece[320];
+        int pl = snprintf(piece, sizeof piece, "~%d~", i);
+        int32_t l = pl + (int32_t)((x >> 8) % 290u);
+        memset(piece + pl, 'a' + i % 26, (size_t)(l - pl));
+        float score = -1000.0f - (float)i;
+        memcpy(big + o, &score, 4);
+        memcpy(big + o + 4, &l, 4);
+        memcpy(big + o + 8, piece, (size_t)l);
+        o += 8 + (size_t)l;
+    }
+    const char *path = el_test_path("big.bin");
+    FILE *f = fopen(path, "wb");
+    EL_CHECK(f && fwrite(big, 1, o, f) == o);
+    if (f) fclose(f);
+    src s[2] = {
+        {"tokenizer.bin of 30512 (file)", o_l2c_file, .path = path, .vocab = 30512},
+        {"tokenizer.bin of 30512 (bytes)", o_l2c_parse, .data = big, .len = o, .vocab = 30512},
+    };
+    size_t b[2];
+    el_tokenizer *t[2] = {NULL, NULL};
+    void *blk[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        t[i] = build_block(&s[i], &b[i], &blk[i]);
+        printf("%-34s %9zu bytes of tables (file %zu bytes)\n", s[i].what, b[i], o);
+    }
+    EL_CHECK(b[0] == b[1] && o > (4u << 20 >> 2));
+    size_t same = 0;
+    for (int32_t id = 0; t[0] && t[1] && id < 30512; id++) {
+        char p0[400], p1[400];
+        size_t n0 = 0, n1 = 0;
+        EL_CHECK_OK(el_tokenizer_decode(t[0], -1, id, p0, sizeof p0, &n0));
+        EL_CHECK_OK(el_tokenizer_decode(t[1], -1, id, p1, sizeof p1, &n1));
+        same += n0 == n1 && !memcmp(p0, p1, n0);
+    }
+    EL_CHECK(same == 30512);
+    for (int i = 0; i < 2; i++) free(blk[i]);
+    /* vocab.txt: the specials, then 40,000 lines of 1..12 bytes */
+    char *vt = malloc(40000u * 16u + 64);
+    size_t vl = (size_t)sprintf(vt, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
+    for (int i = 0; i < 40000; i++) vl += (size_t)sprintf(vt + vl, "w%d%s\n", i, i % 3 ? "" : "xyz");
+    const char *vp = el_test_path("vocab.txt");
+    f = fopen(vp, "wb");
+    EL_CHECK(f && fwrite(vt, 1, vl, f) == vl);
+    if (f) fclose(f);
+    el_tokenizer *w[2] = {NULL, NULL};
+    EL_CHECK_OK(el_tokenizer_wordpiece_open(vp, true, 40005, &w[0]));
+    EL_CHECK_OK(el_tokenizer_wordpiece_parse(vt, vl, "vocab.txt", true, 40005, &w[1]));
+    if (w[0] && w[1]) {
+        EL_CHECK(same_both(w[0], w[1], "w39999 w123xyz w7 w8", 20, true, NULL));
+        size_t n = 0;
+        EL_CHECK_OK(el_tokenizer_encode(w[0], "w39998", 6, false, g_a, IDS_CAP, &n));
+        EL_CHECK(n == 1 && g_a[0] == 40003);
+    }
+    el_tokenizer_close(w[0]);
+    el_tokenizer_close(w[1]);
+    /* one line longer than the window */
+    f = fopen(vp, "wb");
+    for (int i = 0; f && i < 70000; i++) fputc('x', f);
+    if (f) fclose(f);
+    el_tokenizer *bad = NULL;
+    EL_CHECK_STATUS(el_tokenizer_wordpiece_open(vp, true, 0, &bad), EL_E_UNSUPPORTED);
+    EL_CHECK(bad == NULL && strstr(el_last_error(), "longer than") != NULL);
+    free(vt);
+    free(big);
+    free(bin);
+}
+
 static void test_spm(void) {
     size_t n = 0;
     char *bytes = el_test_read_file(GGUF_DIR "/tok_spm.gguf", &n);
@@ -289,6 +374,7 @@ static void test_spm(void) {
 int main(void) {
     el_test_tmpdir();
     test_llama2c();
+    test_big_files();
     test_spm();
     const char *dir = el_test_shared_models();
     if (dir) test_minilm(dir);
