@@ -26,29 +26,38 @@
  *    byte tokens their byte; normal tokens their text with U+2581 -> ' '; the first token
  *    of a sequence (prev < 0) loses one leading ' ' when add_space_prefix.
  *
- * Memory (heap, held from open to close, nothing else; el_tokenizer_gguf_spm_heap_bytes):
- * the token texts back to back (sum of their lengths), offsets (4 (n + 1)), scores (4 n),
- * attributes (n) and a hash table of the texts (4 bytes a slot, slots = the power of two
- * >= 2 n): 9 bytes a token + 8..16 in the hash + the texts, and encode's scratch (384 KiB).
- * Gemma 3's 262,144 tokens: 7,169,554 bytes (2.3 MB of it text, 2 MiB hash); the 1,000-token
- * fixture 419,594 bytes (test_tokenizer_gguf_gemma3 and _spm print them). At most SPM_TOKENS_MAX tokens and SPM_TEXT_MAX
- * bytes of text (empty names llama.cpp gives "[EMPTY_i]" included) are accepted, so a
- * hostile file cannot make it hold more than ~135 MB (4 Mi tokens: 36 MB of tables, 32 MiB
- * of hash, 64 MiB of text).
+ * Memory (one block, tokenizer/tok_mem.h: the arena's tokenizer region, or an exact heap
+ * block; el_tokenizer_gguf_spm_heap_bytes gives its bytes): the struct, the token texts
+ * back to back (sum of their lengths), offsets (4 (n + 1)), scores (4 n), attributes (n)
+ * and a hash table of the texts (4 bytes a slot, slots = the power of two >= 2 n): 9 bytes
+ * a token + 8..16 in the hash + the texts, and encode's scratch (384 KiB). Tokens, scores
+ * and types stream from the GGUF metadata (el_gguf_iter) twice, once to size the text and
+ * once to copy it; the transient is one token's text. Gemma 3's 262,144 tokens: about
+ * 7.2 MB (2.3 MB of it text, 2 MiB hash); the 1,000-token fixture 419,648 bytes
+ * (test_tokenizer_gguf_gemma3 and _spm print them). At most SPM_TOKENS_MAX tokens and
+ * SPM_TEXT_MAX bytes of text (empty names llama.cpp gives "[EMPTY_i]" included) are
+ * accepted, so a hostile file cannot make it hold more than ~135 MB (4 Mi tokens: 36 MB of
+ * tables, 32 MiB of hash, 64 MiB of text).
  *
- * encode allocates nothing and is O(m log m) for m characters: a stretch of up to
+ * encode allocates nothing and is O(m log m) for m characters. A stretch between special
+ * tokens is cut further where no token can span (the last byte of a character followed by
+ * the first of the next occurs in no token's text: in the vocabularies seen, before most
+ * spaces); a piece of up to
  * SPM_STACK_SYMS characters is merged in stack arrays (24 B a character, 24 KiB), one of up
- * to SPM_SCRATCH_SYMS in the tokenizer's scratch (384 KiB, allocated at open, taken by one
+ * to SPM_SCRATCH_SYMS in the tokenizer's scratch (384 KiB, in the block, taken by one
  * encode at a time: a concurrent encode goes on to the next option), a longer one in the
  * unused end of the caller's ids buffer (6 ids a character, the output before it). Without
  * that room encode says EL_E_NOFIT with *n = a count of ids that suffices. */
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/gguf_tok.h"
+#include "tokenizer/tok_mem.h"
+#include "tokenizer/tok_merge.h"
 
 #include "loader/safetensors.h" /* el_json_printable */
 #include "platform/platform.h"
 
 #include <math.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +123,11 @@ typedef struct spm_tok {
     int32_t byte_tok[256];   /* encode's token for a raw byte, -1 none */
     uint64_t sp_len[256];    /* by first byte: bit L-1 set if a special of L <= 64 bytes */
     uint32_t sp_max[256];    /* by first byte: bytes of the longest special */
+    uint8_t *joins;          /* [65536 / 8] bit a * 256 + b: byte a then b inside a token */
     bool add_bos, add_eos, space_prefix;
     int32_t *scratch;        /* [6 SPM_SCRATCH_SYMS] work space of one encode at a time */
     atomic_bool busy;        /* scratch in use */
-    size_t heap_bytes;       /* everything above on the heap */
+    size_t block_bytes;      /* everything above: the tables' bytes (el_tok_mem) */
 } spm_tok;
 
 /* ---- lookups ---------------------------------------------------------------------------- */
@@ -175,18 +185,15 @@ static int32_t special_at(const spm_tok *t, const char *s, size_t n, size_t *len
 
 /* ---- encode ----------------------------------------------------------------------------- */
 
-/* One stretch of text being merged: m symbols; sym[i] >= 0 a token id, else a character of
- * the stretch that is no token (-1 - its byte offset, or SPM_RAW_SPACE for the prefix);
- * nx/pv the links (-1 at the ends); pid[i] the token of pair (i, nx[i]) or -1; h the heap
- * of the positions with a pair (best first), at[i] = i's place in it or -1. */
+/* A stretch being merged (tokenizer/tok_merge.h): a symbol is a token id, or a character
+ * of the stretch that is no token (-1 - its byte offset in s, or SPM_RAW_SPACE for the
+ * prefix). */
 typedef struct spm_work {
     const spm_tok *t;
     const char *s;           /* the stretch's text (before ' ' -> U+2581) */
-    int32_t *sym, *nx, *pv, *pid, *h, *at;
-    size_t hn;
 } spm_work;
 
-/* The bytes symbol i stands for (U+2581 for a space). */
+/* The bytes symbol v stands for (U+2581 for a space). */
 static const char *sym_text(const spm_work *w, int32_t v, size_t *len) {
     if (v >= 0) return *len = tok_len(w->t, v), tok_text(w->t, v);
     if (v == SPM_RAW_SPACE) return *len = 3, k_ws;
@@ -196,73 +203,10 @@ static const char *sym_text(const spm_work *w, int32_t v, size_t *len) {
     return c;
 }
 
-/* Pair a before b: higher score first, then the leftmost. */
-static bool before(const spm_work *w, int32_t a, int32_t b) {
-    float sa = w->t->score[w->pid[a]], sb = w->t->score[w->pid[b]];
-    return sa > sb || (sa == sb && a < b);
-}
-
-static void heap_put(spm_work *w, size_t i, int32_t pos) {
-    w->h[i] = pos;
-    w->at[pos] = (int32_t)i;
-}
-
-static void heap_fix(spm_work *w, size_t i) {
-    int32_t pos = w->h[i];
-    while (i > 0 && before(w, pos, w->h[(i - 1) / 2])) {
-        heap_put(w, i, w->h[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= w->hn) break;
-        if (c + 1 < w->hn && before(w, w->h[c + 1], w->h[c])) c++;
-        if (!before(w, w->h[c], pos)) break;
-        heap_put(w, i, w->h[c]);
-        i = c;
-    }
-    heap_put(w, i, pos);
-}
-
-/* Sets pair (i, nx[i])'s token (looked up) and its place in the heap. */
-static void pair_update(spm_work *w, int32_t i) {
-    int32_t id = -1;
-    if (w->nx[i] >= 0) {
-        size_t al, bl;
-        const char *a = sym_text(w, w->sym[i], &al), *b = sym_text(w, w->sym[w->nx[i]], &bl);
-        id = lookup2(w->t, a, al, b, bl);
-    }
-    w->pid[i] = id;
-    int32_t k = w->at[i];
-    if (id < 0) {
-        if (k < 0) return;
-        w->at[i] = -1;
-        if ((size_t)k == --w->hn) return;
-        heap_put(w, (size_t)k, w->h[w->hn]);
-        heap_fix(w, (size_t)k);
-    } else if (k < 0) {
-        heap_put(w, w->hn++, i);
-        heap_fix(w, w->hn - 1);
-    } else {
-        heap_fix(w, (size_t)k);
-    }
-}
-
-/* Merges the m symbols in w (already set up), best pair first. */
-static void merge(spm_work *w, size_t m) {
-    w->hn = 0;
-    for (size_t i = 0; i < m; i++) w->at[i] = -1;
-    for (size_t i = 0; i + 1 < m; i++) pair_update(w, (int32_t)i);
-    while (w->hn) {
-        int32_t i = w->h[0], j = w->nx[i];
-        w->sym[i] = w->pid[i];
-        w->nx[i] = w->nx[j];
-        if (w->nx[j] >= 0) w->pv[w->nx[j]] = i;
-        w->nx[j] = -1;
-        pair_update(w, j); /* j is gone: out of the heap */
-        if (w->pv[i] >= 0) pair_update(w, w->pv[i]);
-        pair_update(w, i);
-    }
+static int32_t pair_fn(const void *ctx, int32_t a, int32_t b) {
+    size_t al, bl;
+    const char *at = sym_text(ctx, a, &al), *bt = sym_text(ctx, b, &bl);
+    return lookup2(((const spm_work *)ctx)->t, at, al, bt, bl);
 }
 
 /* Appends id at out[*k] while it fits under lim; counts it either way. */
@@ -273,15 +217,15 @@ static void emit(int32_t *out, size_t lim, size_t *k, int32_t id) {
 
 /* The ids of the symbols left after merge, in order, from out[*k]; no token to spell a
  * byte with -> EL_E_INVALID (at: the stretch's first byte in the text). */
-static el_status emit_syms(const spm_work *w, int32_t *out, size_t lim, size_t *k,
-                           size_t at) {
-    for (int32_t i = 0; i >= 0; i = w->nx[i]) {
-        if (w->sym[i] >= 0) {
-            emit(out, lim, k, w->sym[i]);
+static el_status emit_syms(const spm_work *w, const el_tok_merge *mg, int32_t *out,
+                           size_t lim, size_t *k, size_t at) {
+    for (int32_t i = 0; i >= 0; i = mg->nx[i]) {
+        if (mg->sym[i] >= 0) {
+            emit(out, lim, k, mg->sym[i]);
             continue;
         }
         size_t len;
-        const char *p = sym_text(w, w->sym[i], &len);
+        const char *p = sym_text(w, mg->sym[i], &len);
         for (size_t b = 0; b < len; b++) {
             int32_t id = w->t->byte_tok[(unsigned char)p[b]];
             if (id < 0) id = w->t->base.unk_id;
@@ -307,7 +251,7 @@ static size_t count_syms(const char *s, size_t len, bool prefix) {
 static el_status stretch(const spm_tok *t, const char *s, size_t len, size_t at, bool prefix,
                          int32_t *ids, size_t cap, size_t *k, size_t *need) {
     size_t m = count_syms(s, len, prefix);
-    int32_t stack[6 * SPM_STACK_SYMS];
+    int32_t stack[EL_TOK_MERGE_INTS * SPM_STACK_SYMS];
     int32_t *work = stack;
     spm_tok *mt = (spm_tok *)t; /* the scratch's flag is the one thing encode changes */
     if (m > SPM_STACK_SYMS && m <= SPM_SCRATCH_SYMS &&
@@ -323,30 +267,50 @@ static el_status stretch(const spm_tok *t, const char *s, size_t len, size_t at,
         }
         work = ids + cap - 6 * m;
     }
-    spm_work w = {.t = t, .s = s, .sym = work, .nx = work + m, .pv = work + 2 * m,
-                  .pid = work + 3 * m, .h = work + 4 * m, .at = work + 5 * m};
+    spm_work w = {.t = t, .s = s};
+    el_tok_merge mg;
+    el_tok_merge_init(&mg, work, m, pair_fn, &w, t->score);
     size_t i = 0;
     if (prefix) {
-        w.sym[i++] = lookup2(t, k_ws, 3, "", 0);
-        if (w.sym[0] < 0) w.sym[0] = SPM_RAW_SPACE;
+        mg.sym[i++] = lookup2(t, k_ws, 3, "", 0);
+        if (mg.sym[0] < 0) mg.sym[0] = SPM_RAW_SPACE;
     }
     for (size_t b = 0; b < len; i++) {
         size_t cl = el_utf8_len(s, len, b);
         int32_t id = s[b] == ' ' ? lookup2(t, k_ws, 3, "", 0) : lookup2(t, s + b, cl, "", 0);
-        w.sym[i] = id >= 0 ? id : -1 - (int32_t)b;
+        mg.sym[i] = id >= 0 ? id : -1 - (int32_t)b;
         b += cl;
     }
-    for (i = 0; i < m; i++) {
-        w.nx[i] = i + 1 < m ? (int32_t)i + 1 : -1;
-        w.pv[i] = (int32_t)i - 1;
-    }
-    merge(&w, m);
+    el_tok_merge_run(&mg, m);
     /* the output goes before the work space when that is in the caller's buffer */
     size_t lim = work == stack || work == t->scratch ? cap : cap - 6 * m;
-    el_status st = emit_syms(&w, ids, lim, k, at);
+    el_status st = emit_syms(&w, &mg, ids, lim, k, at);
     if (work == t->scratch) atomic_store_explicit(&mt->busy, false, memory_order_release);
     if (*need < *k) *need = *k;
     return st;
+}
+
+/* The stretch s[0..len) cut where no token can span (the last byte of one character,
+ * ' ' as U+2581, followed by the first of the next occurs in no token's text: for
+ * SentencePiece vocabularies, before a space), each piece merged on its own: the same ids,
+ * with work space for the longest piece only. */
+static el_status stretches(const spm_tok *t, const char *s, size_t len, size_t at,
+                           bool prefix, int32_t *ids, size_t cap, size_t *k, size_t *need) {
+    size_t from = 0;
+    unsigned last = 0;
+    for (size_t b = 0; b < len;) {
+        size_t cl = el_utf8_len(s, len, b);
+        unsigned first = s[b] == ' ' ? 0xe2u : (unsigned char)s[b];
+        if (b > from && !(t->joins[(last << 5) | (first >> 3)] >> (first & 7) & 1)) {
+            el_status st = stretch(t, s + from, b - from, at + from, prefix && from == 0, ids,
+                                   cap, k, need);
+            if (st != EL_OK) return st;
+            from = b;
+        }
+        last = s[b] == ' ' ? 0x81u : (unsigned char)s[b + cl - 1];
+        b += cl;
+    }
+    return stretch(t, s + from, len - from, at + from, prefix && from == 0, ids, cap, k, need);
 }
 
 static el_status spm_encode(const el_tokenizer *base, const char *text, size_t len,
@@ -375,7 +339,7 @@ static el_status spm_encode(const el_tokenizer *base, const char *text, size_t l
             continue;
         }
         if (p > from) {
-            s = stretch(t, text + from, p - from, from, t->space_prefix && prev_special, ids,
+            s = stretches(t, text + from, p - from, from, t->space_prefix && prev_special, ids,
                         cap, &k, &need);
             prev_special = false;
         }
@@ -447,19 +411,7 @@ static el_status spm_decode(const el_tokenizer *base, int32_t prev, int32_t id, 
     return EL_OK;
 }
 
-static void spm_close(el_tokenizer *base) {
-    spm_tok *t = (spm_tok *)base;
-    if (!t) return;
-    free(t->text);
-    free(t->off);
-    free(t->score);
-    free(t->attr);
-    free(t->slot);
-    free(t->scratch);
-    free(t);
-}
-
-static const el_tokenizer_vtable k_spm_vt = {"gguf-spm", spm_encode, spm_decode, spm_close};
+static const el_tokenizer_vtable k_spm_vt = {"gguf-spm", spm_encode, spm_decode, NULL};
 
 /* ---- open ------------------------------------------------------------------------------- */
 
@@ -473,8 +425,11 @@ static bool meta_bool(const el_gguf *g, const char *key, bool *v) {
 }
 
 /* Reads the tokens, scores and types into t (n tokens; scores and types may be NULL). */
-static el_status read_tables(spm_tok *t, const el_gguf *g, const el_gguf_value *tokens,
-                             const el_gguf_value *scores, const el_gguf_value *types) {
+#define SPM_NEW(mem, n, type) ((type *)el_tok_alloc_array(mem, n, sizeof(type), alignof(type)))
+
+static el_status read_tables(spm_tok *t, el_tok_mem *mem, const el_gguf *g,
+                             const el_gguf_value *tokens, const el_gguf_value *scores,
+                             const el_gguf_value *types) {
     const uint32_t n = t->n;
     /* pass 1: the bytes of all texts (llama.cpp renames an empty one "[EMPTY_i]") */
     el_gguf_iter it;
@@ -492,17 +447,17 @@ static el_status read_tables(spm_tok *t, const el_gguf *g, const el_gguf_value *
     size_t slots = 1;
     while (slots < 2 * (size_t)n) slots *= 2;
     t->slot_mask = (uint32_t)(slots - 1);
-    t->text = malloc(bytes ? (size_t)bytes : 1);
-    t->off = malloc(((size_t)n + 1) * sizeof *t->off);
-    t->score = malloc((size_t)n * sizeof *t->score);
-    t->attr = malloc(n);
-    t->slot = calloc(slots, sizeof *t->slot);
-    t->scratch = malloc(6 * SPM_SCRATCH_SYMS * sizeof *t->scratch);
-    t->heap_bytes = sizeof *t + (size_t)bytes + ((size_t)n + 1) * 4 + (size_t)n * 5 +
-                    slots * sizeof *t->slot + 6 * SPM_SCRATCH_SYMS * sizeof *t->scratch;
-    if (!t->text || !t->off || !t->score || !t->attr || !t->slot || !t->scratch)
-        return el_errorf(EL_E_NOMEM, "%s: out of memory for the %u tokens (%zu bytes)",
-                         g->src.name, n, t->heap_bytes);
+    t->text = SPM_NEW(mem, bytes ? (size_t)bytes : 1, char);
+    t->off = SPM_NEW(mem, (size_t)n + 1, uint32_t);
+    t->score = SPM_NEW(mem, n, float);
+    t->attr = SPM_NEW(mem, n, uint8_t);
+    t->slot = SPM_NEW(mem, slots, uint32_t);
+    t->scratch = el_tok_alloc_array(mem, (size_t)EL_TOK_MERGE_INTS * SPM_SCRATCH_SYMS,
+                                    sizeof(int32_t), 64);
+    t->joins = SPM_NEW(mem, 65536 / 8, uint8_t);
+    if (!t->text || !t->off || !t->score || !t->attr || !t->slot || !t->scratch || !t->joins)
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for the tables of %u tokens (%llu "
+                         "bytes of text)", g->src.name, n, (unsigned long long)bytes);
     /* pass 2: texts, scores, types */
     el_gguf_iter si, ti;
     el_gguf_iter_init(g, tokens, &it);
@@ -570,13 +525,24 @@ static el_status read_tables(spm_tok *t, const el_gguf *g, const el_gguf_value *
         uint32_t j = fnv(SPM_FNV0, p, l) & t->slot_mask;
         while (t->slot[j]) j = (j + 1) & t->slot_mask;
         t->slot[j] = i + 1;
+        for (size_t q = 0; q + 1 < l; q++) {
+            unsigned x = (unsigned char)p[q], y = (unsigned char)p[q + 1];
+            t->joins[(x << 5) | (y >> 3)] |= (uint8_t)(1u << (y & 7));
+        }
     }
     return EL_OK;
 }
 
-el_status el_tokenizer_gguf_spm_open(const el_gguf *g, uint32_t vocab_size,
-                                     el_tokenizer **out) {
+typedef struct spm_args {
+    const el_gguf *g;
+    uint32_t vocab_size;
+} spm_args;
+
+static el_status spm_build(const void *pa, el_tok_mem *mem, el_tokenizer **out) {
+    const el_gguf *g = ((const spm_args *)pa)->g;
+    uint32_t vocab_size = ((const spm_args *)pa)->vocab_size;
     *out = NULL;
+    size_t used0 = mem->used;
     const el_gguf_value *tokens = NULL;
     el_status s = el_gt_str_array(g, "tokenizer.ggml.tokens", &tokens);
     if (s != EL_OK) return s;
@@ -620,15 +586,13 @@ el_status el_tokenizer_gguf_spm_open(const el_gguf *g, uint32_t vocab_size,
                          "vocabulary of %u has no such token", g->src.name,
                          add_bos && bos < 0 ? "bos" : "eos", n);
 
-    spm_tok *t = calloc(1, sizeof *t);
+    spm_tok *t = SPM_NEW(mem, 1, spm_tok);
     if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
     t->n = n;
     atomic_init(&t->busy, false);
-    s = read_tables(t, g, tokens, sk ? &sk->v : NULL, tk ? &tk->v : NULL);
-    if (s != EL_OK) {
-        spm_close(&t->base);
-        return s;
-    }
+    s = read_tables(t, mem, g, tokens, sk ? &sk->v : NULL, tk ? &tk->v : NULL);
+    if (s != EL_OK) return s;
+    t->block_bytes = mem->used - used0;
     /* llama.cpp's overrides by text: control-looking tokens become control; gpt-oss's
      * (and gemma 4's "</s>" beside "<|tool_response>") lose it */
     for (size_t i = 0; i < sizeof k_ctl_texts / sizeof *k_ctl_texts; i++) {
@@ -684,6 +648,18 @@ el_status el_tokenizer_gguf_spm_open(const el_gguf *g, uint32_t vocab_size,
     return EL_OK;
 }
 
+el_status el_tokenizer_gguf_spm_open_mem(const el_gguf *g, uint32_t vocab_size,
+                                         el_tok_mem *mem, el_tokenizer **out) {
+    spm_args a = {g, vocab_size};
+    return spm_build(&a, mem, out);
+}
+
+el_status el_tokenizer_gguf_spm_open(const el_gguf *g, uint32_t vocab_size,
+                                     el_tokenizer **out) {
+    spm_args a = {g, vocab_size};
+    return el_tok_build_heap(spm_build, &a, out);
+}
+
 size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t) {
-    return t && t->vt == &k_spm_vt ? ((const spm_tok *)t)->heap_bytes : 0;
+    return t && t->vt == &k_spm_vt ? ((const spm_tok *)t)->block_bytes : 0;
 }

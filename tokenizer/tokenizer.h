@@ -4,12 +4,16 @@
  * merges.txt; Llama 3.x, Qwen2/2.5, SmolLM2: docs/TOKENIZERS.md), and BERT WordPiece
  * (tokenizer.json or vocab.txt).
  *
- * Tokenizers are built at model-open time (malloc allowed there) and are read-only after:
- * encode and decode allocate nothing, so they may run after the arena is committed. */
+ * Tokenizers are built at model-open time and are read-only after: encode and decode
+ * allocate nothing, so they may run after the arena is committed. The WordPiece, llama2.c
+ * and GGUF SentencePiece backends keep all their tables in one block (tokenizer/tok_mem.h:
+ * the _mem entries below build into a caller's block such as the arena's tokenizer region,
+ * the others into an exact heap block that el_tokenizer_close frees). */
 #ifndef EL_TOKENIZER_H
 #define EL_TOKENIZER_H
 
 #include "edgeload.h"
+#include "tokenizer/tok_mem.h"
 
 struct cJSON;
 
@@ -78,6 +82,14 @@ void el_tokenizer_close(el_tokenizer *t);
 el_status el_tokenizer_llama2c_parse(const void *data, size_t len, const char *name,
                                      uint32_t vocab_size, el_tokenizer **out);
 el_status el_tokenizer_llama2c_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+/* The _mem forms of the backends build into mem (tokenizer/tok_mem.h: measure, or a block
+ * such as the arena's tokenizer region) and take the same other arguments; the forms
+ * without _mem build into an exact heap block (el_tok_build_heap) that close frees. */
+el_status el_tokenizer_llama2c_parse_mem(const void *data, size_t len, const char *name,
+                                         uint32_t vocab_size, el_tok_mem *mem,
+                                         el_tokenizer **out);
+el_status el_tokenizer_llama2c_open_mem(const char *path, uint32_t vocab_size,
+                                        el_tok_mem *mem, el_tokenizer **out);
 /* HF tokenizer.json with a BPE model (tokenizer/hf_bpe.c). */
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 /* The same from a parsed tokenizer.json (root is only read; name for messages). */
@@ -99,7 +111,9 @@ el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
  * for the rules, the memory it holds and encode's work space. */
 el_status el_tokenizer_gguf_spm_open(const struct el_gguf *g, uint32_t vocab_size,
                                      el_tokenizer **out);
-/* Bytes such a tokenizer holds on the heap (0 for another kind). */
+el_status el_tokenizer_gguf_spm_open_mem(const struct el_gguf *g, uint32_t vocab_size,
+                                         el_tok_mem *mem, el_tokenizer **out);
+/* Bytes of such a tokenizer's tables (its block; 0 for another kind). */
 size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t);
 
 /* GPT-2 byte-level BPE from vocab.json (= encoder.json) + merges.txt (= vocab.bpe)
@@ -139,13 +153,22 @@ el_status el_tokenizer_gpt2_from_json(const struct cJSON *vocab, const char *mer
  * starts the text (HF drops it and the next token is first; here it gets a space). */
 el_status el_tokenizer_wordpiece_open(const char *vocab_txt, bool lowercase,
                                       uint32_t vocab_size, el_tokenizer **out);
+el_status el_tokenizer_wordpiece_open_mem(const char *vocab_txt, bool lowercase,
+                                          uint32_t vocab_size, el_tok_mem *mem,
+                                          el_tokenizer **out);
 /* From vocab.txt bytes in memory (name for messages). */
 el_status el_tokenizer_wordpiece_parse(const char *data, size_t len, const char *name,
                                        bool lowercase, uint32_t vocab_size, el_tokenizer **out);
+el_status el_tokenizer_wordpiece_parse_mem(const char *data, size_t len, const char *name,
+                                           bool lowercase, uint32_t vocab_size,
+                                           el_tok_mem *mem, el_tokenizer **out);
 /* From a parsed tokenizer.json with model.type "WordPiece" (BertNormalizer or null
  * normalizer, BertPreTokenizer, WordPiece decoder). */
 el_status el_tokenizer_wordpiece_from_json(const struct cJSON *root, const char *name,
                                            uint32_t vocab_size, el_tokenizer **out);
+el_status el_tokenizer_wordpiece_from_json_mem(const struct cJSON *root, const char *name,
+                                               uint32_t vocab_size, el_tok_mem *mem,
+                                               el_tokenizer **out);
 
 /* BERT inputs: [CLS] a [SEP] (b [SEP] when b != NULL), truncated longest-first (as HF's
  * default TruncationStrategy) to max_len ids in total; type_ids 0 for [CLS] a [SEP], 1 for

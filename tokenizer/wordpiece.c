@@ -7,14 +7,23 @@
  * at a time into a word buffer of WP_CHARS_MAX characters on the stack (a word longer than
  * max_input_chars_per_word is [UNK] whatever it holds, so only its length is counted past
  * that), and the word's pieces go to a stack array before they are written (a word that
- * cannot be spelled is one [UNK]). */
+ * cannot be spelled is one [UNK]).
+ *
+ * Tables (one block, tokenizer/tok_mem.h): the struct, the token bytes, offsets, lengths,
+ * flags, the hash of the texts and the added tokens. vocab.txt is read twice (count, then
+ * copy) through a 64 KiB window (tokenizer/tok_read.h), never whole; tokenizer.json comes
+ * parsed (the caller's cJSON tree) and its vocabulary object is walked twice the same way,
+ * so the build's own transient is the window at most. */
 #include "tokenizer/tokenizer.h"
 
 #include "loader/safetensors.h"
 #include "platform/platform.h"
+#include "tokenizer/tok_mem.h"
+#include "tokenizer/tok_read.h"
 #include "tokenizer/unicode.h"
 
 #include <cjson/cJSON.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,67 +97,68 @@ static bool wp_is(const wp_tok *t, int32_t id, const char *s) {
     return id >= 0 && t->len[id] == n && memcmp(wp_str(t, id), s, n) == 0;
 }
 
-/* Builds the tables from str[0..n) (each a valid token; NULL-free). */
-static el_status wp_build(wp_tok *t, const char *const *str, const uint32_t *slen, uint32_t n) {
-    uint64_t pool = 0;
-    for (uint32_t i = 0; i < n; i++) pool += (uint64_t)slen[i] + 1;
+#define WP_NEW(mem, n, type) ((type *)el_tok_alloc_array(mem, n, sizeof(type), alignof(type)))
+
+/* The tables for n tokens of pool bytes in all (each NUL included). */
+static el_status wp_alloc(wp_tok *t, el_tok_mem *mem, uint32_t n, uint64_t pool) {
     if (pool > UINT32_MAX)
         return el_errorf(EL_E_UNSUPPORTED, "%s: %llu bytes of tokens; at most 4 GiB", t->path,
                          (unsigned long long)pool);
     uint64_t slots = 16;
     while (slots < (uint64_t)n * 2) slots <<= 1;
     t->n = n;
-    t->pool = malloc((size_t)pool);
-    t->off = malloc((size_t)n * sizeof *t->off);
-    t->len = malloc((size_t)n * sizeof *t->len);
-    t->flags = calloc(n, 1);
-    t->vslot = malloc((size_t)slots * sizeof *t->vslot);
+    t->pool = WP_NEW(mem, (size_t)pool, char);
+    t->off = WP_NEW(mem, n, uint32_t);
+    t->len = WP_NEW(mem, n, uint32_t);
+    t->flags = WP_NEW(mem, n, uint8_t);
+    t->vslot = WP_NEW(mem, (size_t)slots, int32_t);
     if (!t->pool || !t->off || !t->len || !t->flags || !t->vslot)
-        return el_errorf(EL_E_NOMEM, "%s: out of memory for %u tokens", t->path, (unsigned)n);
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for the tables of %u tokens (%llu "
+                         "bytes of text)", t->path, (unsigned)n, (unsigned long long)pool);
     memset(t->vslot, 0xff, (size_t)slots * sizeof *t->vslot);
     t->vmask = (uint32_t)(slots - 1);
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        size_t l = slen[i];
-        if (l == 0)
-            return el_errorf(EL_E_INVALID, "%s: token %u is empty", t->path, (unsigned)i);
-        if (l > WP_TOKEN_BYTES)
-            return el_errorf(EL_E_UNSUPPORTED, "%s: token %u has %zu bytes; at most %d",
-                             t->path, (unsigned)i, l, WP_TOKEN_BYTES);
-        if (!el_utf8_valid(str[i], l) || memchr(str[i], 0, l))
-            return el_errorf(EL_E_INVALID, "%s: token %u is not valid UTF-8 text", t->path,
-                             (unsigned)i);
-        memcpy(t->pool + used, str[i], l);
-        t->pool[used + l] = 0;
-        t->off[i] = used;
-        t->len[i] = (uint32_t)l;
-        used += (uint32_t)l + 1;
-        if (l > t->max_tok_len) t->max_tok_len = (uint32_t)l;
-        int32_t dup = wp_find(t, str[i], l);
-        if (dup >= 0) {
-            char p[64];
-            return el_errorf(EL_E_INVALID, "%s: token '%s' appears twice (ids %d and %u)",
-                             t->path, el_json_printable(str[i], l, p, sizeof p), (int)dup,
-                             (unsigned)i);
-        }
-        uint64_t h = wp_hash(str[i], l) & t->vmask;
-        while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
-        t->vslot[h] = (int32_t)i;
+    return EL_OK;
+}
+
+/* Token id = s[0..l), copied at pool + *used (room checked by the caller's count). */
+static el_status wp_put(wp_tok *t, uint32_t id, const char *s, size_t l, uint32_t *used) {
+    if (l == 0) return el_errorf(EL_E_INVALID, "%s: token %u is empty", t->path, (unsigned)id);
+    if (l > WP_TOKEN_BYTES)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: token %u has %zu bytes; at most %d", t->path,
+                         (unsigned)id, l, WP_TOKEN_BYTES);
+    if (!el_utf8_valid(s, l) || memchr(s, 0, l))
+        return el_errorf(EL_E_INVALID, "%s: token %u is not valid UTF-8 text", t->path,
+                         (unsigned)id);
+    int32_t dup = wp_find(t, s, l);
+    if (dup >= 0) {
+        char p[64];
+        return el_errorf(EL_E_INVALID, "%s: token '%s' appears twice (ids %d and %u)", t->path,
+                         el_json_printable(s, l, p, sizeof p), (int)dup, (unsigned)id);
     }
+    memcpy(t->pool + *used, s, l);
+    t->pool[*used + l] = 0;
+    t->off[id] = *used;
+    t->len[id] = (uint32_t)l;
+    *used += (uint32_t)l + 1;
+    if (l > t->max_tok_len) t->max_tok_len = (uint32_t)l;
+    uint64_t h = wp_hash(s, l) & t->vmask;
+    while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
+    t->vslot[h] = (int32_t)id;
     return EL_OK;
 }
 
 /* Adds id to the special tokens matched in the raw text (kept sorted: first byte, then
  * longest first). */
-static el_status wp_add_special(wp_tok *t, int32_t id) {
+static el_status wp_add_special(wp_tok *t, el_tok_mem *mem, int32_t id) {
     for (uint32_t k = 0; k < t->n_added; k++)
         if (t->added[k] == id) return EL_OK;
     if (t->n_added == WP_ADDED_MAX)
         return el_errorf(EL_E_UNSUPPORTED, "%s: more than %d added tokens", t->path,
                          WP_ADDED_MAX);
     if (!t->added) {
-        t->added = malloc(WP_ADDED_MAX * sizeof *t->added);
-        if (!t->added) return el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+        t->added = WP_NEW(mem, WP_ADDED_MAX, int32_t);
+        if (!t->added)
+            return el_errorf(EL_E_NOMEM, "%s: out of memory for the added tokens", t->path);
     }
     t->flags[id] |= WP_TOK_SPECIAL;
     uint32_t k = t->n_added++;
@@ -482,27 +492,15 @@ static el_status wp_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
 
 /* ---- open / close ------------------------------------------------------------------ */
 
-static void wp_close(el_tokenizer *base) {
-    wp_tok *t = (wp_tok *)base;
-    if (!t) return;
-    free(t->pool);
-    free(t->off);
-    free(t->len);
-    free(t->flags);
-    free(t->vslot);
-    free(t->added);
-    free(t);
-}
-
 static const el_tokenizer_vtable wp_vtable = {
     .name = "wordpiece",
     .encode = wp_encode,
     .decode = wp_decode,
-    .close = wp_close,
+    .close = NULL, /* everything is in the block */
 };
 
-static wp_tok *wp_new(const char *name) {
-    wp_tok *t = calloc(1, sizeof *t);
+static wp_tok *wp_new(el_tok_mem *mem, const char *name) {
+    wp_tok *t = WP_NEW(mem, 1, wp_tok);
     if (!t) return NULL;
     t->base.vt = &wp_vtable;
     el_tokenizer_base_init(&t->base);
@@ -515,13 +513,104 @@ static wp_tok *wp_new(const char *name) {
     return t;
 }
 
-static el_status wp_done(wp_tok *t, el_status st, el_tokenizer **out) {
-    if (st != EL_OK) {
-        wp_close(&t->base);
-        return st;
+/* What a build reads: vocab.txt (a file at path, or data[0..len)), or a parsed
+ * tokenizer.json (root). */
+typedef struct wp_args {
+    const char *path;
+    const char *data;
+    size_t len;
+    const struct cJSON *root;
+    const char *name;
+    bool lowercase;
+    uint32_t vocab_size;
+} wp_args;
+
+/* vocab.txt: one token a line; CRLF accepted; the last newline optional. */
+static el_status wp_build_txt(wp_tok *t, el_tok_mem *mem, el_tok_reader *r,
+                              uint32_t vocab_size) {
+    /* pass 1: lines and bytes */
+    uint64_t lines = 0, pool = 0;
+    const char *line;
+    size_t ll;
+    bool got;
+    el_status st;
+    while ((st = el_tok_read_line(r, &line, &ll, &got)) == EL_OK && got) {
+        lines++;
+        pool += (ll > 0 && line[ll - 1] == '\r' ? ll - 1 : ll) + 1;
     }
+    if (st != EL_OK) return st;
+    if (lines == 0) return el_errorf(EL_E_INVALID, "%s: the vocabulary is empty", t->path);
+    if (lines > WP_TOKENS_MAX)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: %llu tokens; at most %u", t->path,
+                         (unsigned long long)lines, WP_TOKENS_MAX);
+    if ((st = wp_alloc(t, mem, (uint32_t)lines, pool)) != EL_OK) return st;
+    /* pass 2: the tokens */
+    el_tok_reader_rewind(r);
+    uint32_t used = 0;
+    for (uint32_t k = 0; k < (uint32_t)lines; k++) {
+        if ((st = el_tok_read_line(r, &line, &ll, &got)) != EL_OK) return st;
+        size_t e = got && ll > 0 && line[ll - 1] == '\r' ? ll - 1 : ll;
+        if (!got || used + (uint64_t)e + 1 > pool)
+            return el_errorf(EL_E_IO, "%s: changed while read (line %u)", t->path,
+                             (unsigned)k + 1);
+        if (e == 0)
+            return el_errorf(EL_E_INVALID,
+                             "%s: line %u is empty: a vocab.txt holds one token per line",
+                             t->path, (unsigned)k + 1);
+        if ((st = wp_put(t, k, line, e, &used)) != EL_OK) return st;
+    }
+    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (size_t i = 0; i < 5; i++) {
+        int32_t id = wp_find(t, specials[i], strlen(specials[i]));
+        if (id >= 0 && (st = wp_add_special(t, mem, id)) != EL_OK) return st;
+    }
+    return wp_finish(t, "[UNK]", vocab_size);
+}
+
+static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const cJSON *root,
+                               uint32_t vocab_size);
+
+static el_status wp_build(const void *pa, el_tok_mem *mem, el_tokenizer **out) {
+    const wp_args *a = pa;
+    *out = NULL;
+    const char *name = a->name ? a->name : a->path;
+    wp_tok *t = wp_new(mem, name);
+    if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", name ? name : "wordpiece");
+    el_status st;
+    if (a->root) {
+        st = wp_build_json(t, mem, a->root, a->vocab_size);
+    } else {
+        t->fold = a->lowercase;
+        el_tok_reader r;
+        if (a->path) {
+            if ((st = el_tok_reader_open(&r, a->path)) != EL_OK) return st;
+            if (r.size == 0 || r.size > EL_TOKENIZER_JSON_MAX) {
+                el_tok_reader_close(&r);
+                return el_errorf(EL_E_INVALID,
+                                 "%s: %llu bytes: a vocab.txt must be 1 byte to %llu MiB",
+                                 a->path, (unsigned long long)r.size,
+                                 (unsigned long long)(EL_TOKENIZER_JSON_MAX >> 20));
+            }
+        } else {
+            el_tok_reader_mem(&r, a->data, a->len, t->path);
+        }
+        st = wp_build_txt(t, mem, &r, a->vocab_size);
+        el_tok_reader_close(&r);
+    }
+    if (st != EL_OK) return st;
     *out = &t->base;
     return EL_OK;
+}
+
+el_status el_tokenizer_wordpiece_parse_mem(const char *data, size_t len, const char *name,
+                                           bool lowercase, uint32_t vocab_size,
+                                           el_tok_mem *mem, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
+    *out = NULL;
+    if (!data && len > 0) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: data is NULL");
+    wp_args a = {.data = data, .len = len, .name = name, .lowercase = lowercase,
+                 .vocab_size = vocab_size};
+    return wp_build(&a, mem, out);
 }
 
 el_status el_tokenizer_wordpiece_parse(const char *data, size_t len, const char *name,
@@ -530,49 +619,19 @@ el_status el_tokenizer_wordpiece_parse(const char *data, size_t len, const char 
     if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
     *out = NULL;
     if (!data && len > 0) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: data is NULL");
-    wp_tok *t = wp_new(name);
-    if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", name);
-    t->fold = lowercase;
-    /* Lines: one token each; CRLF accepted; the last newline optional. */
-    uint64_t lines = 0;
-    for (size_t i = 0; i < len; i++) lines += data[i] == '\n';
-    if (len > 0 && data[len - 1] != '\n') lines++;
-    el_status st = EL_OK;
-    if (lines == 0) st = el_errorf(EL_E_INVALID, "%s: the vocabulary is empty", t->path);
-    else if (lines > WP_TOKENS_MAX)
-        st = el_errorf(EL_E_UNSUPPORTED, "%s: %llu tokens; at most %u", t->path,
-                       (unsigned long long)lines, WP_TOKENS_MAX);
-    const char **str = NULL;
-    uint32_t *slen = NULL;
-    if (st == EL_OK) {
-        str = malloc((size_t)lines * sizeof *str);
-        slen = malloc((size_t)lines * sizeof *slen);
-        if (!str || !slen) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
-    }
-    uint32_t k = 0;
-    for (size_t i = 0; st == EL_OK && i < len;) {
-        const char *nl = memchr(data + i, '\n', len - i);
-        size_t end = nl ? (size_t)(nl - data) : len;
-        size_t e = end > i && data[end - 1] == '\r' ? end - 1 : end;
-        if (e == i)
-            st = el_errorf(EL_E_INVALID,
-                           "%s: line %u is empty: a vocab.txt holds one token per line",
-                           t->path, (unsigned)k + 1);
-        str[k] = data + i;
-        slen[k] = (uint32_t)(e - i > UINT32_MAX ? UINT32_MAX : e - i);
-        k++;
-        i = end + 1;
-    }
-    if (st == EL_OK) st = wp_build(t, str, slen, k);
-    free(str);
-    free(slen);
-    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-    for (size_t i = 0; i < 5 && st == EL_OK; i++) {
-        int32_t id = wp_find(t, specials[i], strlen(specials[i]));
-        if (id >= 0) st = wp_add_special(t, id);
-    }
-    if (st == EL_OK) st = wp_finish(t, "[UNK]", vocab_size);
-    return wp_done(t, st, out);
+    wp_args a = {.data = data, .len = len, .name = name, .lowercase = lowercase,
+                 .vocab_size = vocab_size};
+    return el_tok_build_heap(wp_build, &a, out);
+}
+
+el_status el_tokenizer_wordpiece_open_mem(const char *vocab_txt, bool lowercase,
+                                          uint32_t vocab_size, el_tok_mem *mem,
+                                          el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
+    *out = NULL;
+    if (!vocab_txt) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: path is NULL");
+    wp_args a = {.path = vocab_txt, .lowercase = lowercase, .vocab_size = vocab_size};
+    return wp_build(&a, mem, out);
 }
 
 el_status el_tokenizer_wordpiece_open(const char *vocab_txt, bool lowercase,
@@ -580,27 +639,8 @@ el_status el_tokenizer_wordpiece_open(const char *vocab_txt, bool lowercase,
     if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
     *out = NULL;
     if (!vocab_txt) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: path is NULL");
-    el_file f;
-    el_status st = el_file_open(&f, vocab_txt, 0);
-    if (st != EL_OK) return st;
-    if (f.size == 0 || f.size > EL_TOKENIZER_JSON_MAX) {
-        el_file_close(&f);
-        return el_errorf(EL_E_INVALID, "%s: %llu bytes: a vocab.txt must be 1 byte to %llu MiB",
-                         vocab_txt, (unsigned long long)f.size,
-                         (unsigned long long)(EL_TOKENIZER_JSON_MAX >> 20));
-    }
-    char *data = malloc((size_t)f.size);
-    if (!data) {
-        el_file_close(&f);
-        return el_errorf(EL_E_NOMEM, "%s: out of memory", vocab_txt);
-    }
-    st = el_file_read_at(&f, data, (size_t)f.size, 0);
-    el_file_close(&f);
-    if (st == EL_OK)
-        st = el_tokenizer_wordpiece_parse(data, (size_t)f.size, vocab_txt, lowercase,
-                                          vocab_size, out);
-    free(data);
-    return st;
+    wp_args a = {.path = vocab_txt, .lowercase = lowercase, .vocab_size = vocab_size};
+    return el_tok_build_heap(wp_build, &a, out);
 }
 
 /* ---- tokenizer.json ---------------------------------------------------------------- */
@@ -664,103 +704,101 @@ static el_status wp_json_normalizer(wp_tok *t, const cJSON *root) {
     return EL_OK;
 }
 
+static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const cJSON *root,
+                               uint32_t vocab_size) {
+    el_status st = EL_OK;
+    const cJSON *model = wp_get(root, "model");
+    const cJSON *vocab = wp_get(model, "vocab");
+    if (!cJSON_IsObject(vocab)) return wp_bad(t, "model.vocab", "an object", vocab);
+    /* the pre-tokenizer */
+    const cJSON *pt = wp_get(root, "pre_tokenizer");
+    const char *pty = wp_type(pt);
+    if (!pty || strcmp(pty, "BertPreTokenizer") != 0)
+        return el_errorf(EL_E_UNSUPPORTED,
+                         "%s: pre_tokenizer type '%s' is not supported by the wordpiece "
+                         "tokenizer (BertPreTokenizer only)",
+                         t->path, pty ? pty : "none");
+    if ((st = wp_json_normalizer(t, root)) != EL_OK) return st;
+    /* model options */
+    const char *unk = "[UNK]";
+    const cJSON *u = wp_get(model, "unk_token");
+    const cJSON *pre = wp_get(model, "continuing_subword_prefix");
+    const cJSON *mc = wp_get(model, "max_input_chars_per_word");
+    uint64_t v = 0;
+    if (u && !cJSON_IsString(u)) return wp_bad(t, "model.unk_token", "a string", u);
+    if (u) unk = u->valuestring;
+    if (pre) {
+        size_t pl = cJSON_IsString(pre) ? strlen(pre->valuestring) : 0;
+        if (pl == 0 || pl >= WP_PREFIX_MAX)
+            return wp_bad(t, "model.continuing_subword_prefix", "a string of 1 to 15 bytes",
+                          pre);
+        memcpy(t->prefix, pre->valuestring, pl);
+        t->prefix_len = (uint32_t)pl;
+    }
+    if (mc) {
+        if (!el_json_get_u64(mc, WP_CHARS_MAX, &v) || v == 0)
+            return el_errorf(EL_E_UNSUPPORTED, "%s: model.max_input_chars_per_word must be "
+                             "1..%d", t->path, WP_CHARS_MAX);
+        t->max_chars = (uint32_t)v;
+    }
+    /* the vocabulary: ids 0..n-1, each once; pass 1 sizes the text, pass 2 copies it (in
+     * the object's order: off[] places each id) */
+    int cnt = cJSON_GetArraySize(vocab);
+    if (cnt <= 0 || (unsigned)cnt > WP_TOKENS_MAX)
+        return el_errorf(EL_E_INVALID, "%s: model.vocab has %d tokens: 1 to %u supported",
+                         t->path, cnt, WP_TOKENS_MAX);
+    uint32_t n = (uint32_t)cnt;
+    uint64_t pool = 0;
+    for (const cJSON *it = vocab->child; it; it = it->next) pool += strlen(it->string) + 1;
+    if ((st = wp_alloc(t, mem, n, pool)) != EL_OK) return st;
+    uint32_t used = 0;
+    for (const cJSON *it = vocab->child; it; it = it->next) {
+        char p[64];
+        if (!el_json_get_u64(it, n - 1, &v))
+            return el_errorf(EL_E_INVALID,
+                             "%s: model.vocab['%s'] must be an id in [0, %u): ids must be "
+                             "0..n-1 without gaps",
+                             t->path,
+                             el_json_printable(it->string, strlen(it->string), p, sizeof p),
+                             (unsigned)n);
+        if (t->len[v]) /* tokens are never empty: set */
+            return el_errorf(EL_E_INVALID, "%s: model.vocab gives id %llu to two tokens",
+                             t->path, (unsigned long long)v);
+        if ((st = wp_put(t, (uint32_t)v, it->string, strlen(it->string), &used)) != EL_OK)
+            return st;
+    }
+    /* added tokens: matched in the raw text */
+    const cJSON *added = wp_get(root, "added_tokens");
+    if (added && !cJSON_IsArray(added)) return wp_bad(t, "added_tokens", "an array", added);
+    for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
+        const cJSON *c = wp_get(a, "content");
+        const cJSON *idv = wp_get(a, "id");
+        if (!cJSON_IsString(c) || !el_json_get_u64(idv, n - 1, &v) ||
+            !wp_is(t, (int32_t)v, c->valuestring))
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: added_tokens: every added token must be a vocabulary token "
+                             "with its id",
+                             t->path);
+        if ((st = wp_add_special(t, mem, (int32_t)v)) != EL_OK) return st;
+    }
+    return wp_finish(t, unk, vocab_size);
+}
+
+el_status el_tokenizer_wordpiece_from_json_mem(const cJSON *root, const char *name,
+                                               uint32_t vocab_size, el_tok_mem *mem,
+                                               el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
+    *out = NULL;
+    wp_args a = {.root = root, .name = name ? name : "tokenizer.json",
+                 .vocab_size = vocab_size};
+    return wp_build(&a, mem, out);
+}
+
 el_status el_tokenizer_wordpiece_from_json(const cJSON *root, const char *name,
                                            uint32_t vocab_size, el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
     *out = NULL;
-    wp_tok *t = wp_new(name);
-    if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", name);
-    el_status st = EL_OK;
-    const cJSON *model = wp_get(root, "model");
-    const cJSON *vocab = wp_get(model, "vocab");
-    if (!cJSON_IsObject(vocab)) st = wp_bad(t, "model.vocab", "an object", vocab);
-    /* the pre-tokenizer */
-    const cJSON *pt = st == EL_OK ? wp_get(root, "pre_tokenizer") : NULL;
-    const char *pty = wp_type(pt);
-    if (st == EL_OK && (!pty || strcmp(pty, "BertPreTokenizer") != 0))
-        st = el_errorf(EL_E_UNSUPPORTED,
-                       "%s: pre_tokenizer type '%s' is not supported by the wordpiece "
-                       "tokenizer (BertPreTokenizer only)",
-                       t->path, pty ? pty : "none");
-    if (st == EL_OK) st = wp_json_normalizer(t, root);
-    /* model options */
-    const char *unk = "[UNK]";
-    if (st == EL_OK) {
-        const cJSON *u = wp_get(model, "unk_token");
-        const cJSON *pre = wp_get(model, "continuing_subword_prefix");
-        const cJSON *mc = wp_get(model, "max_input_chars_per_word");
-        uint64_t v = 0;
-        if (u && !cJSON_IsString(u)) st = wp_bad(t, "model.unk_token", "a string", u);
-        else if (u) unk = u->valuestring;
-        if (st == EL_OK && pre) {
-            size_t pl = cJSON_IsString(pre) ? strlen(pre->valuestring) : 0;
-            if (pl == 0 || pl >= WP_PREFIX_MAX)
-                st = wp_bad(t, "model.continuing_subword_prefix", "a string of 1 to 15 bytes",
-                            pre);
-            else {
-                memcpy(t->prefix, pre->valuestring, pl);
-                t->prefix_len = (uint32_t)pl;
-            }
-        }
-        if (st == EL_OK && mc) {
-            if (!el_json_get_u64(mc, WP_CHARS_MAX, &v) || v == 0)
-                st = el_errorf(EL_E_UNSUPPORTED,
-                               "%s: model.max_input_chars_per_word must be 1..%d", t->path,
-                               WP_CHARS_MAX);
-            else t->max_chars = (uint32_t)v;
-        }
-    }
-    /* the vocabulary: ids 0..n-1, each once */
-    const char **str = NULL;
-    uint32_t *slen = NULL;
-    uint32_t n = 0;
-    if (st == EL_OK) {
-        int cnt = cJSON_GetArraySize(vocab);
-        if (cnt <= 0 || (unsigned)cnt > WP_TOKENS_MAX)
-            st = el_errorf(EL_E_INVALID, "%s: model.vocab has %d tokens: 1 to %u supported",
-                           t->path, cnt, WP_TOKENS_MAX);
-        n = (uint32_t)(cnt > 0 ? cnt : 0);
-    }
-    if (st == EL_OK) {
-        str = calloc(n, sizeof *str);
-        slen = calloc(n, sizeof *slen);
-        if (!str || !slen) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
-    }
-    for (const cJSON *it = st == EL_OK ? vocab->child : NULL; it && st == EL_OK; it = it->next) {
-        uint64_t v = 0;
-        char p[64];
-        if (!el_json_get_u64(it, n - 1, &v))
-            st = el_errorf(EL_E_INVALID,
-                           "%s: model.vocab['%s'] must be an id in [0, %u): ids must be 0..n-1 "
-                           "without gaps",
-                           t->path, el_json_printable(it->string, strlen(it->string), p, sizeof p),
-                           (unsigned)n);
-        else if (str[v])
-            st = el_errorf(EL_E_INVALID, "%s: model.vocab gives id %llu to two tokens", t->path,
-                           (unsigned long long)v);
-        else {
-            str[v] = it->string;
-            slen[v] = (uint32_t)strlen(it->string);
-        }
-    }
-    if (st == EL_OK) st = wp_build(t, str, slen, n);
-    free(str);
-    free(slen);
-    /* added tokens: matched in the raw text */
-    const cJSON *added = st == EL_OK ? wp_get(root, "added_tokens") : NULL;
-    if (added && !cJSON_IsArray(added)) st = wp_bad(t, "added_tokens", "an array", added);
-    for (const cJSON *a = added ? added->child : NULL; a && st == EL_OK; a = a->next) {
-        const cJSON *c = wp_get(a, "content");
-        const cJSON *idv = wp_get(a, "id");
-        uint64_t v = 0;
-        if (!cJSON_IsString(c) || !el_json_get_u64(idv, n - 1, &v) ||
-            !wp_is(t, (int32_t)v, c->valuestring))
-            st = el_errorf(EL_E_UNSUPPORTED,
-                           "%s: added_tokens: every added token must be a vocabulary token "
-                           "with its id",
-                           t->path);
-        else st = wp_add_special(t, (int32_t)v);
-    }
-    if (st == EL_OK) st = wp_finish(t, unk, vocab_size);
-    return wp_done(t, st, out);
+    wp_args a = {.root = root, .name = name ? name : "tokenizer.json",
+                 .vocab_size = vocab_size};
+    return el_tok_build_heap(wp_build, &a, out);
 }
