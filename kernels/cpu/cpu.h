@@ -35,7 +35,8 @@ const char *el_isa_name(el_isa isa);
 
 #define EL_POOL_MAX_THREADS 64
 
-/* A job: called once per thread with its index ith in [0, nth); it splits the work itself. */
+/* A job: called once per share ith in [0, nth) (nth = the pool's threads), each share on
+ * whichever thread claims it first; it splits the work itself. */
 typedef void (*el_pool_fn)(void *ctx, unsigned ith, unsigned nth);
 
 typedef struct el_pool el_pool;
@@ -55,9 +56,13 @@ struct el_pool {
     pthread_mutex_t mu;               /* guards sleeping and waking */
     pthread_cond_t cv;
     bool sync_ready;                  /* mu and cv initialised */
-    _Atomic unsigned generation;      /* bumped once per job */
-    _Atomic unsigned pending;         /* workers still running the current job */
-    _Atomic unsigned started;         /* workers that have begun running (init waits for all) */
+    /* Hot counters, each on its own cache line. A job is n_threads shares (ith); any thread
+     * claims the next unclaimed share, so a preempted worker delays nothing it has not
+     * claimed: the caller runs the rest. */
+    _Alignas(64) _Atomic unsigned generation; /* bumped once per job */
+    _Alignas(64) _Atomic uint64_t claim;      /* generation << 32 | next share to claim */
+    _Alignas(64) _Atomic unsigned done;       /* shares of the current job finished */
+    _Alignas(64) _Atomic unsigned started;    /* workers that have begun running (init waits) */
     _Atomic bool stop;
     el_pool_fn fn;                    /* the current job */
     void *ctx;
@@ -70,7 +75,7 @@ struct el_pool {
 el_status el_pool_init(el_pool *p, unsigned n_threads, el_isa isa);
 /* Stops and joins the workers. Accepts NULL and a pool whose init failed. */
 void el_pool_deinit(el_pool *p);
-/* Runs fn on every thread (the caller is thread 0) and returns when all are done. */
+/* Runs fn for every share, on the workers and the caller, and returns when all are done. */
 void el_pool_run(el_pool *p, el_pool_fn fn, void *ctx);
 /* Runs fn on all threads only when work (any unit, e.g. multiply-adds) is at least
  * EL_POOL_MIN_WORK; below it on the calling thread alone: waking workers costs more than

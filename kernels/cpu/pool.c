@@ -1,7 +1,9 @@
 /* pool.c - the fixed CPU thread pool: workers are started once (session init), pinned one
  * per CPU when the process may use enough CPUs, wait for a job by spinning for a couple of
- * milliseconds and then sleeping on a condition variable, run their share, and report done
- * through an atomic counter the caller spins on. Nothing allocates per job. */
+ * milliseconds and then sleeping on a condition variable. A job has one share per thread;
+ * every thread, the caller included, claims unclaimed shares until none is left, and the
+ * caller waits for the claimed ones to finish: a worker the OS has preempted (more runnable
+ * threads than cores) holds up only a share it already took. Nothing allocates per job. */
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -56,6 +58,22 @@ const char *el_isa_name(el_isa isa) {
     return "unknown";
 }
 
+/* Claims and runs shares of job g until none is left. A claim is a compare-and-swap on
+ * (generation, next share), so a thread that wakes late cannot claim a share of a later job
+ * with this job's function: fn and ctx stay in place until every claimed share is done. */
+static void run_shares(el_pool *p, unsigned g) {
+    const uint64_t n = p->n_threads;
+    uint64_t v = atomic_load_explicit(&p->claim, memory_order_acquire);
+    while ((unsigned)(v >> 32) == g && (v & 0xffffffffu) < n) {
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &v, v + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* v reloaded */
+        p->fn(p->ctx, (unsigned)(v & 0xffffffffu), p->n_threads);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+        v = atomic_load_explicit(&p->claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg) {
     el_pool_worker *w = arg;
     el_pool *p = w->pool;
@@ -83,8 +101,7 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        p->fn(p->ctx, w->ith, p->n_threads);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        run_shares(p, g);
     }
     return NULL;
 }
@@ -178,17 +195,20 @@ void el_pool_run(el_pool *p, el_pool_fn fn, void *ctx) {
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+    const unsigned g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, (uint64_t)g << 32, memory_order_release);
     /* The bump happens under the mutex so a worker between its last check and its wait
      * cannot miss it. */
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+    atomic_store_explicit(&p->generation, g, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    fn(ctx, 0, p->n_threads);
-    /* Spin for the stragglers; past the spin budget a worker has probably been preempted
-     * (more runnable threads than cores), so give the core away instead of burning it. */
-    for (unsigned i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; i++) {
+    run_shares(p, g);
+    /* Spin for shares still running elsewhere; past the spin budget their thread has
+     * probably been preempted (more runnable threads than cores), so give the core away. */
+    for (unsigned i = 0; atomic_load_explicit(&p->done, memory_order_acquire) != p->n_threads;
+         i++) {
         if (i < EL_POOL_SPIN)
             cpu_relax();
         else
