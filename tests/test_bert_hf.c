@@ -136,7 +136,7 @@ static void unload(loaded *l) {
 static void run(const ref *r, el_dtype dt, unsigned threads) {
     const bool f16 = dt == EL_DT_F16;
     const float tol = f16 ? F16_TOL : F32_TOL;
-    fprintf(stderr, "-- hf_bert_%s: weights %s, %u thread(s)\n", r->variant,
+    fprintf(stderr, "-- %s: weights %s, %u thread(s)\n", r->dir + strlen(FIXDIR) + 1,
             f16 ? "f16" : "as stored (f32)", threads);
     loaded l;
     if (!load(r, dt, r->batch, r->seq, threads, &l)) {
@@ -303,6 +303,12 @@ int main(void) {
         run(&r, EL_DT_F16, 1);
         run(&r, EL_DT_F16, 2);
         plan_limits(&r);
+        if (!strcmp(variants[v], "base")) {
+            /* The same model converted by llama.cpp's convert_hf_to_gguf.py
+             * (scripts/fixtures_gguf_arch.py): the GGUF bert names and metadata. */
+            snprintf(r.dir, sizeof r.dir, "%s/gguf/bert_base_f32.gguf", FIXDIR);
+            run(&r, EL_DT_NONE, 2);
+        }
         ref_free(&r);
     }
     return el_test_finish("test_bert_hf");

@@ -188,6 +188,33 @@ static void test_converted(const char *gguf, const char *fixture, const char *fa
     cJSON_Delete(ref);
 }
 
+/* A "bert" tokenizer from GGUF metadata (llama.cpp's phantom-space WordPiece vocabulary):
+ * the ids transformers' BertTokenizer gives with the vocab.txt the file was made from. */
+static void test_bert_tokenizer(void) {
+    char *text = el_test_read_file(GGUF_DIR "/bert_wpm_cases.json", NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    const cJSON *cases = cJSON_GetObjectItem(root, "cases");
+    EL_CHECK(cases != NULL);
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(GGUF_DIR "/bert_base_f32.gguf", NULL, &m));
+    int n = 0, same = 0;
+    for (const cJSON *c = cases ? cases->child : NULL; c && m; c = c->next, n++) {
+        const char *t = cJSON_GetObjectItem(c, "text")->valuestring;
+        int32_t want[64], got[64];
+        size_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), want, 64), ng = 0;
+        if (el_tokenize(m, t, strlen(t), true, got, 64, &ng) == EL_OK && ng == nw &&
+            !memcmp(got, want, nw * sizeof *got))
+            same++;
+        else
+            fprintf(stderr, "  bert gguf tokenizer differs on '%s'\n", t);
+    }
+    fprintf(stderr, "bert gguf tokenizer: %d of %d texts as transformers\n", same, n);
+    EL_CHECK(n >= 8 && same == n);
+    el_model_close(m);
+    cJSON_Delete(root);
+    free(text);
+}
+
 /* ---- metadata against gguf.GGUFReader ------------------------------------------------- */
 
 static const char *type_of(const cJSON *e) {
@@ -302,7 +329,7 @@ static void test_metadata(void) {
     el_plan plan;
     EL_CHECK_STATUS(el_plan_make(m, NULL, &plan), EL_E_UNSUPPORTED);
     EL_CHECK(strstr(el_last_error(), "architecture 'mamba' is not supported yet (supported: "
-                                     "llama, qwen2, gemma3, phi3, gpt2)") != NULL);
+                                     "llama, qwen2, gemma3, phi3, gpt2, bert)") != NULL);
     EL_CHECK(strstr(el_last_error(), "meta_all.gguf") != NULL);
     /* With the architecture refusal cleared by hand, the block types (Q8_0, Q4_1, Q4_K)
      * plan as loadable weights, each its GGUF byte size. */
@@ -378,6 +405,7 @@ int main(void) {
     test_logits();
     test_converted("gpt2_small_f32.gguf", "hf_gpt2_small", "gpt2");
     test_converted("phi3_f32.gguf", "hf_llama_phi3", "phi3");
+    test_bert_tokenizer();
     test_metadata();
     test_stream(false);
     test_stream(true);

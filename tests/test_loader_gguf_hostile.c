@@ -440,7 +440,7 @@ static void test_cli(void) {
     snprintf(args, sizeof args, "plan '%s/tests/fixtures/gguf/meta_all.gguf'", EL_SOURCE_DIR);
     EL_CHECK(el_test_run_cli(args, &out, &err) == 2);
     EL_CHECK(err && strstr(err, "architecture 'mamba' is not supported yet (supported: llama, "
-                                "qwen2, gemma3, phi3, gpt2)"));
+                                "qwen2, gemma3, phi3, gpt2, bert)"));
     free(out), free(err);
 }
 

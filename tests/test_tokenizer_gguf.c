@@ -293,9 +293,9 @@ int main(void) {
     test_smollm_pre();
     test_real_gpt2();
     test_refused("tokenizer.ggml.pre", "qwe2", "tokenizer.ggml.pre 'qwe2' is not supported yet");
-    test_refused("tokenizer.ggml.model", "bert",
-                 "tokenizer.ggml.model 'bert' is not supported yet (supported: gpt2, "
-                 "llama)");
+    test_refused("tokenizer.ggml.model", "rwkv",
+                 "tokenizer.ggml.model 'rwkv' is not supported yet (supported: gpt2, "
+                 "llama, bert)");
     test_eos_out_of_range();
     el_test_tmpdir_cleanup();
     return el_test_finish("test_tokenizer_gguf");

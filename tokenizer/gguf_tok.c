@@ -224,9 +224,11 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
     el_json_printable(mk->v.str, (size_t)mk->v.len, shown, sizeof shown);
     if (!strcmp(mk->v.str, "llama") && mk->v.len == 5)
         return el_tokenizer_gguf_spm_open(g, vocab_size, out);
+    if (!strcmp(mk->v.str, "bert") && mk->v.len == 4)
+        return el_tokenizer_gguf_wpm_open(g, vocab_size, out);
     if (strcmp(mk->v.str, "gpt2"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported yet "
-                         "(supported: gpt2, llama)", g->src.name, shown);
+                         "(supported: gpt2, llama, bert)", g->src.name, shown);
     /* The pre-tokenizer: GPT-2's pattern, with or without digits apart (others use other
      * patterns, which the hf-bpe backend does not run yet). */
     const el_gguf_kv *pk = el_gguf_find(g, "tokenizer.ggml.pre");

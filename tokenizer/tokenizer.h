@@ -113,6 +113,12 @@ el_status el_tokenizer_gguf_spm_open(const struct el_gguf *g, uint32_t vocab_siz
                                      el_tokenizer **out);
 el_status el_tokenizer_gguf_spm_open_mem(const struct el_gguf *g, uint32_t vocab_size,
                                          el_tok_mem *mem, el_tokenizer **out);
+/* Model "bert" (WordPiece, llama.cpp's phantom-space vocabulary turned back into vocab.txt
+ * form; tokenizer/gguf_wpm.c), which el_tokenizer_gguf_open hands on. */
+el_status el_tokenizer_gguf_wpm_open(const struct el_gguf *g, uint32_t vocab_size,
+                                     el_tokenizer **out);
+el_status el_tokenizer_gguf_wpm_open_mem(const struct el_gguf *g, uint32_t vocab_size,
+                                         el_tok_mem *mem, el_tokenizer **out);
 /* Bytes of such a tokenizer's tables (its block; 0 for another kind). */
 size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t);
 

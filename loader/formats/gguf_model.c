@@ -59,6 +59,17 @@ static const name_map k_gpt2_blk[] = {
     {"attn_norm", "ln_1"},        {"attn_qkv", "attn.c_attn"}, {"attn_output", "attn.c_proj"},
     {"ffn_norm", "ln_2"},         {"ffn_up", "mlp.c_fc"},      {"ffn_down", "mlp.c_proj"},
 };
+/* BERT: the HF BertModel names (llama.cpp's converter drops the pooler). */
+static const name_map k_bert_top[] = {
+    {"token_embd", "embeddings.word_embeddings"}, {"token_types", "embeddings.token_type_embeddings"},
+    {"position_embd", "embeddings.position_embeddings"}, {"token_embd_norm", "embeddings.LayerNorm"},
+};
+static const name_map k_bert_blk[] = {
+    {"attn_q", "attention.self.query"},   {"attn_k", "attention.self.key"},
+    {"attn_v", "attention.self.value"},   {"attn_output", "attention.output.dense"},
+    {"attn_output_norm", "attention.output.LayerNorm"}, {"ffn_up", "intermediate.dense"},
+    {"ffn_down", "output.dense"},          {"layer_output_norm", "output.LayerNorm"},
+};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A GGUF general.architecture edgeload runs: its tensor names and the config it becomes. */
@@ -91,8 +102,10 @@ static const gguf_arch k_archs[] = {
     {"gpt2", "gpt2", "GPT2LMHeadModel", "gelu_new", k_gpt2_blk, COUNT(k_gpt2_blk),
      EL_MODEL_LINEAR_ROWS, k_gpt2_top, COUNT(k_gpt2_top), "h.",
      "attention.layer_norm_epsilon"},
+    {"bert", "bert", "BertModel", "gelu", k_bert_blk, COUNT(k_bert_blk), 0, k_bert_top,
+     COUNT(k_bert_top), "encoder.layer.", "attention.layer_norm_epsilon"},
 };
-#define SUPPORTED "llama, qwen2, gemma3, phi3, gpt2"
+#define SUPPORTED "llama, qwen2, gemma3, phi3, gpt2, bert"
 
 /* The HF name of a GGUF tensor of architecture a into out (cap bytes); false if name is
  * not one of a's. */
@@ -266,6 +279,16 @@ static el_status arch_config(el_model *m, el_gguf *g, const gguf_arch *a) {
     } else if ((s = meta_u32(g, akey(sk, sizeof sk, a, "vocab_size"), false, &c->vocab_size)) !=
                EL_OK) {
         return s;
+    }
+    if (!strcmp(a->name, "bert")) {
+        /* token types: the rows of their table; an encoder attends both ways */
+        long tt = el_model_find(m, "embeddings.token_type_embeddings.weight");
+        if (tt >= 0 && m->tensors.items[tt].ndim == 2 && m->tensors.items[tt].shape[0] <= 65536)
+            c->type_vocab_size = (uint32_t)m->tensors.items[tt].shape[0];
+        const el_gguf_kv *causal = el_gguf_find(g, "bert.attention.causal");
+        if (causal && (causal->v.type != EL_GGUF_BOOL || causal->v.num.u))
+            refuse(g, EL_E_UNSUPPORTED, "%s: metadata 'bert.attention.causal': a causal BERT "
+                   "is not supported", g->src.name);
     }
     c->tie_word_embeddings = el_model_find(m, "lm_head.weight") < 0;
     c->has_tie_word_embeddings = true;
