@@ -13,7 +13,9 @@
 - Decode: llama-bench tg64 (median of its per-repetition samples) vs `edgeload generate -n 64
   --temp 0 --ctx 256` gen tok/s (median of runs). Prefill: llama-bench pp128 vs edgeload on a
   prompt of exactly 128 tokens (prompt tok/s). Peak RSS: edgeload's VmHWM (its --json report)
-  vs /usr/bin/time's max RSS of llama-simple generating 64 tokens after the same prompt.
+  vs /usr/bin/time's max RSS of llama-simple generating 64 tokens after the same prompt. Load:
+  edgeload's weight load seconds (warm page cache after the first run) vs llama-simple's
+  "load time" (its model load, mmap'ed).
 - The bandwidth bound, measured in the same run: read bandwidth (build/bench_membw, same thread
   count) / weight bytes one decoded token reads (every tensor, except that an untied model
   reads one row of token_embd). "of bound" = edgeload decode tok/s / that bound.
@@ -78,14 +80,15 @@ def prompt_of(el, model, n):
 
 
 def edgeload_run(el, model, prompt, threads, runs):
-    pre, gen, hwm = [], [], []
+    pre, gen, hwm, load = [], [], [], []
     for _ in range(runs):
         r = json.loads(sh([el, "generate", model, "-p", prompt, "-n", "64", "--temp", "0",
                            "--ctx", "256", "--threads", str(threads), "--json"]).splitlines()[-1])
         pre.append(r["stats"]["prompt_tok_per_s"])
         gen.append(r["stats"]["gen_tok_per_s"])
         hwm.append(r["memory"]["vm_hwm"])
-    return statistics.median(pre), statistics.median(gen), max(hwm)
+        load.append(r["memory"]["seconds"])
+    return statistics.median(pre), statistics.median(gen), max(hwm), statistics.median(load)
 
 
 def llama_run(bindir, model, prompt, threads, runs):
@@ -101,7 +104,8 @@ def llama_run(bindir, model, prompt, threads, runs):
     t = subprocess.run(["/usr/bin/time", "-f", "%M", os.path.join(bindir, "llama-simple"),
                         "-m", model, "-n", "64", prompt], capture_output=True, text=True)
     rss = int(t.stderr.strip().splitlines()[-1]) * 1024
-    return pp, tg, rss
+    m = re.search(r"load time =\s*([0-9.]+) ms", t.stderr)
+    return pp, tg, rss, float(m.group(1)) / 1000 if m else float("nan")
 
 
 def membw(build, threads):
@@ -141,18 +145,19 @@ def main():
     print("read bandwidth: " + ", ".join(f"{t} thread(s) {bw[t] / 1e9:.1f} GB/s" for t in threads))
     print()
     print("| model | threads | decode tok/s edgeload | llama.cpp | ratio | edgeload of bound "
-          "| prefill-128 tok/s edgeload | llama.cpp | ratio | peak RSS edgeload | llama.cpp |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| prefill-128 tok/s edgeload | llama.cpp | ratio | peak RSS edgeload | llama.cpp "
+          "| load s edgeload | llama.cpp |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, path in models:
         bpt = bytes_per_token(el, path)
         prompt, n = prompt_of(el, path, 128)
         for t in threads:
-            epp, etg, ehwm = edgeload_run(el, path, prompt, t, args.runs)
-            lpp, ltg, lrss = llama_run(bindir, path, prompt, t, args.runs)
+            epp, etg, ehwm, eload = edgeload_run(el, path, prompt, t, args.runs)
+            lpp, ltg, lrss, lload = llama_run(bindir, path, prompt, t, args.runs)
             bound = bw[t] / bpt
             print(f"| {name} | {t} | {etg:.1f} | {ltg:.1f} | {etg / ltg:.2f} | {etg / bound:.0%} "
                   f"| {epp:.1f} | {lpp:.1f} | {epp / lpp:.2f} | {ehwm / 2**20:.0f} MiB "
-                  f"| {lrss / 2**20:.0f} MiB |", flush=True)
+                  f"| {lrss / 2**20:.0f} MiB | {eload:.3f} | {lload:.3f} |", flush=True)
     print(f"\nload average after: {load():.2f}; prompt {n} tokens; decode 64 tokens; "
           f"medians of {args.runs}")
 
