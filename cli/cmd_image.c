@@ -3,10 +3,12 @@
  * the image part of `inspect` (header, codec statistics, chunks). */
 #include "cli/cli.h"
 
+#include "loader/formats/gguf_write.h"
 #include "loader/image.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int help_or_flag(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
@@ -17,10 +19,36 @@ static void print_ratio(const char *what, uint64_t raw, uint64_t stored) {
            stored ? (double)raw / (double)stored : 0.0, raw ? 100.0 * (double)stored / (double)raw : 0.0);
 }
 
+/* pack -o X.gguf. */
+static int pack_gguf(const el_cli_opts *o, const char *out, bool through) {
+    el_gguf_write_params p = {.dtype = o->plan.dtype, .tokenizer_path = o->tokenizer,
+                              .src_offset = o->offset, .write_through = through};
+    el_gguf_write_stats st;
+    el_status s = el_gguf_write(o->model, out, &p, &st);
+    if (s != EL_OK) return el_cli_fail(s);
+    char a[32], b[32], c[32];
+    printf("packed %s -> %s (GGUF v3, %s: %s header, %u metadata entries, %u tensors, %s)\n",
+           o->model, out, el_size_format(st.file_bytes, a, sizeof a),
+           el_size_format(st.header_bytes, b, sizeof b), st.kv, st.tensors, st.arch);
+    printf("tokenizer %s; dtype %s: %u matrices quantized, %u kept as stored; tensor buffers %s\n",
+           st.tokenizer, o->plan.dtype == EL_DT_NONE ? "as stored" : el_dtype_name(o->plan.dtype),
+           st.quantized, st.kept, el_size_format(st.buffer_bytes, c, sizeof c));
+    return 0;
+}
+
 int el_cmd_pack(int argc, char **argv) {
     static const char *help =
         "usage: edgeload pack MODEL -o OUT.elimg [--dtype f16] [--codec none|lz4|shuffle-lz4] [--chunk 1M]\n"
         "                         [--write-through]\n"
+        "       edgeload pack MODEL -o OUT.gguf [--dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]\n"
+        "The format follows OUT's extension (.gguf: GGUF, else .elimg) unless --format gguf|elimg\n"
+        "says. GGUF: a v3 file llama.cpp loads (llama, mistral as llama, qwen2, gemma3, phi3, gpt2):\n"
+        "its tensor names and layouts (llama q/k rows in pair order, Gemma norms as 1 + w, GPT-2\n"
+        "Conv1D as rows), hyperparameters, and the tokenizer from tokenizer.json (byte-level BPE as\n"
+        "gpt2 with its pre-tokenizer named, SentencePiece-style BPE as llama) with the chat\n"
+        "template. --dtype quantizes matrices while streaming (rows that are whole blocks; the\n"
+        "rest as stored; norms and biases F32); memory: the header and one row group (~4 MiB).\n"
+        "Image:\n"
         "Packs a model (HF folder, .safetensors, GGUF, llama2.c checkpoint, or an image) into one\n"
         "flashable image: weights placed as the arena holds them, in CRC32C-checked chunks,\n"
         "with config and tokenizer files inside. Written atomically (temporary file, fsync,\n"
@@ -37,6 +65,7 @@ int el_cmd_pack(int argc, char **argv) {
     const char *out = NULL;
     el_img_codec codec = EL_IMG_CODEC_SHUFFLE_LZ4;
     bool through = false;
+    const char *format = NULL;
     for (int i = 1; i < argc; i++) {
         if (help_or_flag(argv[i])) {
             fputs(help, stdout);
@@ -54,6 +83,13 @@ int el_cmd_pack(int argc, char **argv) {
             i++;
             continue;
         }
+        if (!strcmp(argv[i], "--format")) {
+            if (!v || (strcmp(v, "gguf") && strcmp(v, "elimg")))
+                return el_cli_usage("pack: --format needs gguf or elimg");
+            format = v;
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--codec")) {
             if (!v) return el_cli_usage("pack: --codec needs none, lz4 or shuffle-lz4");
             if (el_img_codec_parse(v, &codec) != EL_OK) return el_cli_usage("pack: %s", el_last_error());
@@ -68,6 +104,9 @@ int el_cmd_pack(int argc, char **argv) {
         o.model = argv[i];
     }
     if (!o.model || !out) return el_cli_usage("pack MODEL -o OUT.elimg: missing %s", o.model ? "-o OUT" : "MODEL");
+    size_t olen = strlen(out);
+    if (!format) format = olen >= 5 && !strcasecmp(out + olen - 5, ".gguf") ? "gguf" : "elimg";
+    if (!strcmp(format, "gguf")) return pack_gguf(&o, out, through);
     el_image_pack_params p = {.dtype = o.plan.dtype, .codec = codec, .chunk_bytes = o.plan.chunk_bytes,
                               .tokenizer_path = o.tokenizer, .src_offset = o.offset,
                               .write_through = through};

@@ -122,6 +122,36 @@ static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap)
     return k > 0 && (size_t)k < cap;
 }
 
+bool el_gguf_name_from_hf(const char *arch, const char *hf, char *out, size_t cap) {
+    const gguf_arch *a = NULL;
+    for (size_t i = 0; i < COUNT(k_archs); i++)
+        if (!strcmp(arch, k_archs[i].name)) a = &k_archs[i];
+    const char *dot = strrchr(hf, '.');
+    if (!a || !dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return false;
+    if (!strcmp(a->name, "gpt2") && !strncmp(hf, "transformer.", 12)) hf += 12;
+    size_t pl = strlen(a->blk_prefix), base = (size_t)(dot - hf);
+    int k = -1;
+    if (!strncmp(hf, a->blk_prefix, pl)) {
+        const char *p = hf + pl;
+        unsigned long layer = 0;
+        size_t digits = 0;
+        while (p[digits] >= '0' && p[digits] <= '9' && digits < 6)
+            layer = layer * 10 + (unsigned long)(p[digits++] - '0');
+        if (!digits || p[digits] != '.' || (digits > 1 && p[0] == '0')) return false;
+        const char *role = p + digits + 1;
+        if (dot < role) return false;
+        size_t rlen = (size_t)(dot - role);
+        for (size_t i = 0; i < a->n_blk; i++)
+            if (strlen(a->blk[i].hf) == rlen && !strncmp(role, a->blk[i].hf, rlen))
+                k = snprintf(out, cap, "blk.%lu.%s%s", layer, a->blk[i].gguf, dot);
+    } else {
+        for (size_t i = 0; i < a->n_top; i++)
+            if (strlen(a->top[i].hf) == base && !strncmp(hf, a->top[i].hf, base))
+                k = snprintf(out, cap, "%s%s", a->top[i].gguf, dot);
+    }
+    return k > 0 && (size_t)k < cap;
+}
+
 /* ---- metadata ------------------------------------------------------------------------- */
 
 static el_status meta_u32(const el_gguf *g, const char *key, bool required, uint32_t *out) {
