@@ -15,6 +15,7 @@
 
 #include "loader/formats/gguf.h"
 #include "loader/formats/gguf_write.h"
+#include "loader/image.h"
 #include "loader/model_impl.h"
 
 #include <cjson/cJSON.h>
@@ -59,7 +60,8 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
         out = calloc(N_IDS * V, sizeof(float));
         const float *lg = NULL;
         for (size_t i = 0; i < N_IDS && out; i++) {
-            EL_CHECK_OK(el_session_forward(s, &k_ids[i], 1, &lg));
+            int32_t id = (int32_t)((size_t)k_ids[i] % V); /* llama2c_tiny has 67 tokens */
+            EL_CHECK_OK(el_session_forward(s, &id, 1, &lg));
             if (!lg) break;
             memcpy(out + i * V, lg, V * sizeof(float));
         }
@@ -132,6 +134,51 @@ static void fixture(const char *dir, const char *src, const char *name, bool has
     free(wq);
     free(gq);
     if (has_tok) same_tokens(src, NULL, f32, true);
+}
+
+/* src (any format) packed to GGUF as stored runs as src does (f32 sources: within 1e-5). */
+static void same_run(const char *dir, const char *src, const char *name) {
+    char out[1200];
+    snprintf(out, sizeof out, "%s/%s.gguf", dir, name);
+    EL_CHECK_OK(pack(src, out, EL_DT_NONE, NULL));
+    size_t v0 = 0, v1 = 0;
+    float *want = run(src, EL_DT_NONE, &v0), *got = run(out, EL_DT_NONE, &v1);
+    EL_CHECK(want && got && v0 == v1);
+    float maxd = 0;
+    for (size_t i = 0; want && got && v0 == v1 && i < N_IDS * v0; i++)
+        if (!(fabsf(want[i] - got[i]) <= maxd)) maxd = fabsf(want[i] - got[i]);
+    printf("   %-18s GGUF vs its source: max |d| %.3g\n", name, maxd);
+    EL_CHECK(maxd <= F32_TOL);
+    free(want);
+    free(got);
+}
+
+/* Other sources: llama2.c (q/k already in pairs), GGUF files written by llama.cpp's own
+ * converter (their tokenizer metadata copied), .elimg images (llama, and GPT-2 whose Conv1D
+ * weights the image holds transposed already). */
+static void sources(const char *dir) {
+    char img[1200];
+    same_run(dir, FIX "/llama2c_tiny_untied.bin", "from_llama2c");
+    same_run(dir, FIX "/gguf/llama_gqa_f32.gguf", "from_gguf_llama");
+    same_run(dir, FIX "/gguf/phi3_f32.gguf", "from_gguf_phi3");
+    char out[1200];
+    snprintf(out, sizeof out, "%s/from_gguf_phi3.gguf", dir);
+    for (size_t i = 0; i < sizeof k_texts / sizeof k_texts[0]; i++) {
+        int32_t a[256], b[256];
+        size_t na = tokenize(FIX "/gguf/phi3_f32.gguf", NULL, k_texts[i], true, a, 256);
+        size_t nb = tokenize(out, NULL, k_texts[i], true, b, 256);
+        EL_CHECK(na > 1 && na == nb && !memcmp(a, b, na * sizeof *a));
+    }
+    static const char *const k_img[][2] = {{"hf_llama_gqa", "from_elimg_llama"},
+                                           {"hf_gpt2_small", "from_elimg_gpt2"}};
+    for (size_t i = 0; i < 2; i++) {
+        char src[1200];
+        snprintf(src, sizeof src, FIX "/%s", k_img[i][0]);
+        snprintf(img, sizeof img, "%s/%s.elimg", dir, k_img[i][0]);
+        el_image_pack_params ip = {.dtype = EL_DT_NONE, .codec = EL_IMG_CODEC_SHUFFLE_LZ4};
+        EL_CHECK_OK(el_image_pack(src, img, &ip, NULL));
+        same_run(dir, img, k_img[i][1]);
+    }
 }
 
 /* hf_llama_gemma3 with the layer layout GGUF gemma3 can say (every sixth layer global: three
@@ -347,6 +394,7 @@ int main(void) {
     fixture(dir, FIX "/hf_gpt2_small", "gpt2", false);
     fixture(dir, FIX "/hf_llama_phi3", "phi3", true);
     gemma3(dir);
+    sources(dir);
     byte_level(dir);
     hostile(dir);
     killed(dir);

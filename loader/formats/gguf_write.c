@@ -481,6 +481,42 @@ static el_status tok_json(writer *w, const char *path, cJSON *root, const cJSON 
     return s;
 }
 
+/* A GGUF source's tokenizer.* entries, copied as they are (arrays byte for byte). */
+static el_status copy_gguf_tokenizer(writer *w) {
+    const el_gguf *g = w->m->gguf;
+    static const uint8_t k_size[EL_GGUF_TYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    for (size_t i = 0; i < g->n_kv; i++) {
+        const el_gguf_kv *kv = &g->kv[i];
+        const el_gguf_value *v = &kv->v;
+        if (strncmp(kv->key, "tokenizer.", 10)) continue;
+        kv_key(w, kv->key, v->type);
+        if (v->type == EL_GGUF_STRING || v->type == EL_GGUF_ARRAY) {
+            if (v->type == EL_GGUF_ARRAY) {
+                gb_u32(&w->kv, v->elem_type);
+                gb_u64(&w->kv, v->len);
+            } else {
+                gb_u64(&w->kv, v->len);
+            }
+            uint8_t *buf = malloc(v->size ? (size_t)v->size : 1);
+            if (!buf) return el_errorf(EL_E_NOMEM, "%s: out of memory copying '%s'", w->m->path, kv->key);
+            el_status s = el_file_read_at(&w->m->files[0], buf, (size_t)v->size, v->offset);
+            if (s == EL_OK) gb_put(&w->kv, buf, (size_t)v->size);
+            free(buf);
+            if (s != EL_OK) return s;
+        } else {
+            uint8_t b[8];
+            float f = (float)v->num.f;
+            if (v->type == EL_GGUF_F32) memcpy(b, &f, 4);
+            else if (v->type == EL_GGUF_F64) memcpy(b, &v->num.f, 8);
+            else memcpy(b, &v->num.u, 8); /* little-endian: the low bytes first */
+            gb_put(&w->kv, b, k_size[v->type]);
+        }
+        if (!strcmp(kv->key, "tokenizer.ggml.model"))
+            snprintf(w->st->tokenizer, sizeof w->st->tokenizer, "%s (copied)", v->str ? v->str : "?");
+    }
+    return EL_OK;
+}
+
 static el_status tokenizer(writer *w, const char *explicit_path) {
     char path[1200];
     const el_config *c = &w->m->config;
@@ -496,6 +532,7 @@ static el_status tokenizer(writer *w, const char *explicit_path) {
         have = el_model_side_file(w->m, "tokenizer.json", path, sizeof path);
     }
     snprintf(w->st->tokenizer, sizeof w->st->tokenizer, "none");
+    if (w->m->gguf && !explicit_path) return copy_gguf_tokenizer(w);
     cJSON *tcfg = tok_config(w->m);
     el_status s = EL_OK;
     if (have) {
@@ -560,8 +597,8 @@ static el_status plan_tensor(writer *w, const el_tensor *t, wtensor *x) {
         x->cols = t->shape[0];
         x->out = EL_DT_F32; /* llama.cpp keeps 1-D tensors in F32 */
     } else {
-        x->rows = x->transposed ? t->shape[1] : t->shape[0];
-        x->cols = x->transposed ? t->shape[0] : t->shape[1];
+        x->rows = t->transpose2d ? t->shape[1] : t->shape[0]; /* shape: as stored */
+        x->cols = t->transpose2d ? t->shape[0] : t->shape[1];
         x->out = w->dtype == EL_DT_NONE ? t->dtype : el_plan_tensor_dtype(t, w->dtype);
     }
     /* llama: HF's rotate-half q/k rows into llama.cpp's pairs, per head. */
