@@ -482,7 +482,7 @@ static el_status out_resolve(const char *out, bool through, char *path, size_t c
     if (S_ISREG(st.st_mode)) return EL_OK;
     const char *what = file_kind(st.st_mode);
     if (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))
-        return el_errorf(EL_E_USAGE, "-o %s: is %s; pack writes an image file: give a file name", out, what);
+        return el_errorf(EL_E_USAGE, "-o %s: is %s; pack writes a file: give a file name", out, what);
     if (!through)
         return el_errorf(EL_E_USAGE, "-o %s: is %s; pack only creates or replaces regular files "
                          "(atomically); pass --write-through to write the image %s", out, what,
