@@ -319,6 +319,32 @@ static void hostile(const char *dir) {
     EL_CHECK(access(out, F_OK) != 0);
 }
 
+/* The CLI: the format from the extension (any case) or --format; a bad --format is a usage
+ * error. */
+static void cli(const char *dir) {
+    char args[2600], path[1200];
+    char *out = NULL;
+    snprintf(path, sizeof path, "%s/cli.bin", dir);
+    snprintf(args, sizeof args, "pack '%s' -o '%s' --format gguf --dtype q4_0", FIX "/hf_llama_gqa", path);
+    EL_CHECK(el_test_run_cli(args, &out, NULL) == 0);
+    EL_CHECK(out && strstr(out, "GGUF v3") && strstr(out, "tokenizer llama"));
+    free(out);
+    size_t n = 0;
+    char *bytes = el_test_read_file(path, &n);
+    EL_CHECK(bytes && n > 4 && !memcmp(bytes, "GGUF", 4));
+    free(bytes);
+    snprintf(path, sizeof path, "%s/cli.GGUF", dir);
+    snprintf(args, sizeof args, "pack '%s' -o '%s'", FIX "/hf_llama_gqa", path);
+    EL_CHECK(el_test_run_cli(args, NULL, NULL) == 0);
+    bytes = el_test_read_file(path, &n);
+    EL_CHECK(bytes && n > 4 && !memcmp(bytes, "GGUF", 4));
+    free(bytes);
+    snprintf(args, sizeof args, "pack '%s' -o '%s' --format onnx", FIX "/hf_llama_gqa", path);
+    EL_CHECK(el_test_run_cli(args, NULL, NULL) == 1);
+    snprintf(args, sizeof args, "pack '%s' -o '%s/bert.gguf'", FIX "/hf_bert_base", dir);
+    EL_CHECK(el_test_run_cli(args, NULL, NULL) == 2);
+}
+
 /* SIGKILL at random times during `edgeload pack big -o OUT.gguf` over an existing OUT: OUT is
  * the old file or the whole new one, never a part. */
 static void killed(const char *dir) {
@@ -397,6 +423,7 @@ int main(void) {
     sources(dir);
     byte_level(dir);
     hostile(dir);
+    cli(dir);
     killed(dir);
     el_test_tmpdir_cleanup();
     return el_test_finish("test_pack_gguf");

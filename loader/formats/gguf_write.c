@@ -400,19 +400,21 @@ static el_status tok_json(writer *w, const char *path, cJSON *root, const cJSON 
      * merge k scores -k, so merges apply in the tokenizer.json's rank order. */
     char buf[1024];
     uint64_t k = 0;
+    if (merges && !cJSON_IsArray(merges))
+        s = el_errorf(EL_E_INVALID, "%s: model.merges: expected an array", path);
     cJSON_ArrayForEach(e, merges) {
         if (s != EL_OK || !spm) break;
         const char *a = NULL, *b = NULL;
         if (cJSON_IsString(e)) {
             const char *sp = strchr(e->valuestring, ' ');
-            if (sp && (size_t)(sp - e->valuestring) < sizeof buf) {
+            if (sp && strlen(e->valuestring) < sizeof buf) {
                 snprintf(buf, sizeof buf, "%s", e->valuestring);
                 buf[sp - e->valuestring] = 0;
                 a = buf;
                 b = buf + (sp - e->valuestring) + 1;
             }
         } else if (cJSON_GetArraySize(e) == 2) {
-            a = cJSON_GetArrayItem(e, 0)->valuestring;
+            a = cJSON_GetArrayItem(e, 0)->valuestring; /* NULL unless a string */
             b = cJSON_GetArrayItem(e, 1)->valuestring;
         }
         char joined[1024];
@@ -441,8 +443,12 @@ static el_status tok_json(writer *w, const char *path, cJSON *root, const cJSON 
                     gb_str(&w->kv, e->valuestring);
                 } else {
                     const cJSON *a = cJSON_GetArrayItem(e, 0), *b = cJSON_GetArrayItem(e, 1);
-                    int len = snprintf(buf, sizeof buf, "%s %s", a && a->valuestring ? a->valuestring : "",
-                                       b && b->valuestring ? b->valuestring : "");
+                    if (cJSON_GetArraySize(e) != 2 || !cJSON_IsString(a) || !cJSON_IsString(b)) {
+                        s = el_errorf(EL_E_INVALID, "%s: model.merges: expected \"a b\" or "
+                                      "[\"a\", \"b\"]", path);
+                        break;
+                    }
+                    int len = snprintf(buf, sizeof buf, "%s %s", a->valuestring, b->valuestring);
                     if (len < 0 || len >= (int)sizeof buf) {
                         s = el_errorf(EL_E_UNSUPPORTED, "%s: a merge longer than %zu bytes", path, sizeof buf);
                         break;
