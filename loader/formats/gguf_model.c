@@ -94,15 +94,17 @@ static const gguf_arch k_archs[] = {
 };
 #define SUPPORTED "llama, qwen2, gemma3, phi3, gpt2"
 
-/* The HF name of a GGUF tensor of architecture a into out (cap bytes); false if name is
- * not one of a's. */
-static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap) {
+/* Maps a tensor name of architecture a between its GGUF and HF forms into out (cap bytes):
+ * to_hf from GGUF ("blk.N.<role>.weight") to HF ("<blk_prefix>N.<hf role>.weight"), else
+ * the other way. False if name is not one of a's. */
+static bool map_name(const gguf_arch *a, const char *name, bool to_hf, char *out, size_t cap) {
     const char *dot = strrchr(name, '.');
     if (!dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return false;
-    size_t base = (size_t)(dot - name);
+    const char *from_prefix = to_hf ? "blk." : a->blk_prefix, *to_prefix = to_hf ? a->blk_prefix : "blk.";
+    size_t pl = strlen(from_prefix), base = (size_t)(dot - name);
     int k = -1;
-    if (!strncmp(name, "blk.", 4)) {
-        const char *p = name + 4;
+    if (!strncmp(name, from_prefix, pl)) {
+        const char *p = name + pl;
         unsigned long layer = 0;
         size_t digits = 0;
         while (p[digits] >= '0' && p[digits] <= '9' && digits < 6)
@@ -111,45 +113,35 @@ static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap)
         const char *role = p + digits + 1;
         if (dot < role) return false;
         size_t rlen = (size_t)(dot - role);
-        for (size_t i = 0; i < a->n_blk; i++)
-            if (strlen(a->blk[i].gguf) == rlen && !strncmp(role, a->blk[i].gguf, rlen))
-                k = snprintf(out, cap, "%s%lu.%s%s", a->blk_prefix, layer, a->blk[i].hf, dot);
+        for (size_t i = 0; i < a->n_blk; i++) {
+            const char *from = to_hf ? a->blk[i].gguf : a->blk[i].hf;
+            const char *to = to_hf ? a->blk[i].hf : a->blk[i].gguf;
+            if (strlen(from) == rlen && !strncmp(role, from, rlen))
+                k = snprintf(out, cap, "%s%lu.%s%s", to_prefix, layer, to, dot);
+        }
     } else {
-        for (size_t i = 0; i < a->n_top; i++)
-            if (strlen(a->top[i].gguf) == base && !strncmp(name, a->top[i].gguf, base))
-                k = snprintf(out, cap, "%s%s", a->top[i].hf, dot);
+        for (size_t i = 0; i < a->n_top; i++) {
+            const char *from = to_hf ? a->top[i].gguf : a->top[i].hf;
+            const char *to = to_hf ? a->top[i].hf : a->top[i].gguf;
+            if (strlen(from) == base && !strncmp(name, from, base))
+                k = snprintf(out, cap, "%s%s", to, dot);
+        }
     }
     return k > 0 && (size_t)k < cap;
 }
 
+static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap) {
+    return map_name(a, name, true, out, cap);
+}
+
 bool el_gguf_name_from_hf(const char *arch, const char *hf, char *out, size_t cap) {
-    const gguf_arch *a = NULL;
-    for (size_t i = 0; i < COUNT(k_archs); i++)
-        if (!strcmp(arch, k_archs[i].name)) a = &k_archs[i];
-    const char *dot = strrchr(hf, '.');
-    if (!a || !dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return false;
-    if (!strcmp(a->name, "gpt2") && !strncmp(hf, "transformer.", 12)) hf += 12;
-    size_t pl = strlen(a->blk_prefix), base = (size_t)(dot - hf);
-    int k = -1;
-    if (!strncmp(hf, a->blk_prefix, pl)) {
-        const char *p = hf + pl;
-        unsigned long layer = 0;
-        size_t digits = 0;
-        while (p[digits] >= '0' && p[digits] <= '9' && digits < 6)
-            layer = layer * 10 + (unsigned long)(p[digits++] - '0');
-        if (!digits || p[digits] != '.' || (digits > 1 && p[0] == '0')) return false;
-        const char *role = p + digits + 1;
-        if (dot < role) return false;
-        size_t rlen = (size_t)(dot - role);
-        for (size_t i = 0; i < a->n_blk; i++)
-            if (strlen(a->blk[i].hf) == rlen && !strncmp(role, a->blk[i].hf, rlen))
-                k = snprintf(out, cap, "blk.%lu.%s%s", layer, a->blk[i].gguf, dot);
-    } else {
-        for (size_t i = 0; i < a->n_top; i++)
-            if (strlen(a->top[i].hf) == base && !strncmp(hf, a->top[i].hf, base))
-                k = snprintf(out, cap, "%s%s", a->top[i].gguf, dot);
+    for (size_t i = 0; i < COUNT(k_archs); i++) {
+        const gguf_arch *a = &k_archs[i];
+        if (strcmp(arch, a->name)) continue;
+        if (!strcmp(a->name, "gpt2") && !strncmp(hf, "transformer.", 12)) hf += 12;
+        return map_name(a, hf, false, out, cap);
     }
-    return k > 0 && (size_t)k < cap;
+    return false;
 }
 
 /* ---- metadata ------------------------------------------------------------------------- */
