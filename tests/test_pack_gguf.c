@@ -5,8 +5,9 @@
  * the same) for a prompt longer than Gemma's sliding window; the q8_0 logits differ from the
  * f32 ones (so the comparisons can fail). The tokenizer written into the metadata encodes
  * strings to the ids the source tokenizer.json gives (SentencePiece-style and SmolLM2's
- * byte-level BPE), and llama.cpp's pre-tokenizer names are written for Llama 3 and Qwen2
- * regexes. Hostile outputs: a directory, a device, the input itself: refused, nothing
+ * byte-level BPE), a SentencePiece tokenizer.model gives the pieces, scores and types the
+ * sentencepiece library reads and encodes as it does, and llama.cpp's pre-tokenizer names
+ * are written for Llama 3 and Qwen2 regexes. Hostile outputs: a directory, a device, the input itself: refused, nothing
  * clobbered; a pack killed with SIGKILL at random times leaves the old OUT or a whole new
  * one. */
 // ctest-labels: loader;gguf
@@ -290,6 +291,81 @@ static void byte_level(const char *dir) {
     EL_CHECK(access(out, F_OK) != 0);
 }
 
+/* tests/fixtures/pack_gguf/tokenizer.model (scripts/fixtures_pack_gguf.py) as the llama
+ * vocabulary: tokens, scores and types equal what the sentencepiece library reads from it,
+ * and edgeload's GGUF tokenizer encodes its cases to sentencepiece's ids; a truncated model
+ * is refused. */
+static void spm_model(const char *dir) {
+    char out[1200];
+    snprintf(out, sizeof out, "%s/spm.gguf", dir);
+    EL_CHECK_OK(pack(FIX "/hf_llama_gqa", out, EL_DT_NONE, FIX "/pack_gguf/tokenizer.model"));
+    size_t n = 0;
+    char *text = el_test_read_file(FIX "/pack_gguf/tokenizer_model.json", &n);
+    cJSON *ref = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    EL_CHECK(ref != NULL);
+    el_file f;
+    el_gguf *g = NULL;
+    EL_CHECK_OK(el_file_open(&f, out, 0));
+    el_gguf_source gs = {(el_status(*)(void *, void *, size_t, uint64_t))el_file_read_at, &f, f.size, out};
+    EL_CHECK_OK(el_gguf_parse(&gs, &g));
+    const el_gguf_kv *tok = g ? el_gguf_find(g, "tokenizer.ggml.tokens") : NULL;
+    const el_gguf_kv *sc = g ? el_gguf_find(g, "tokenizer.ggml.scores") : NULL;
+    const el_gguf_kv *ty = g ? el_gguf_find(g, "tokenizer.ggml.token_type") : NULL;
+    const el_gguf_kv *pre = g ? el_gguf_find(g, "tokenizer.ggml.add_space_prefix") : NULL;
+    const cJSON *pieces = cJSON_GetObjectItem(ref, "pieces"), *scores = cJSON_GetObjectItem(ref, "scores");
+    const cJSON *types = cJSON_GetObjectItem(ref, "types");
+    EL_CHECK(tok && sc && ty && pre && tok->v.len == 512 && sc->v.len == 512 && ty->v.len == 512);
+    EL_CHECK(pre && pre->v.num.u == (uint64_t)cJSON_IsTrue(cJSON_GetObjectItem(ref, "add_dummy_prefix")));
+    int diffs = 0;
+    if (tok && sc && ty && cJSON_GetArraySize(pieces) == 512) {
+        static el_gguf_iter a, b, c;
+        el_gguf_iter_init(g, &tok->v, &a);
+        el_gguf_iter_init(g, &sc->v, &b);
+        el_gguf_iter_init(g, &ty->v, &c);
+        for (int i = 0; i < 512; i++) {
+            el_gguf_value va, vb, vc;
+            char piece[256];
+            if (el_gguf_iter_next(&a, &va) != EL_OK || el_gguf_iter_next(&b, &vb) != EL_OK ||
+                el_gguf_iter_next(&c, &vc) != EL_OK ||
+                el_gguf_read_string(g, &va, piece, sizeof piece, NULL) != EL_OK) {
+                diffs++;
+                break;
+            }
+            diffs += strcmp(piece, cJSON_GetArrayItem(pieces, i)->valuestring) != 0;
+            diffs += (float)vb.num.f != (float)cJSON_GetArrayItem(scores, i)->valuedouble;
+            diffs += vc.num.i != (int64_t)cJSON_GetArrayItem(types, i)->valuedouble;
+        }
+    }
+    EL_CHECK(diffs == 0);
+    el_gguf_free(g);
+    el_file_close(&f);
+    const cJSON *cases = cJSON_GetObjectItem(ref, "cases"), *cs;
+    int ok = 0, all = 0;
+    cJSON_ArrayForEach(cs, cases) {
+        int32_t ids[256];
+        const cJSON *want = cJSON_GetObjectItem(cs, "ids");
+        size_t got = tokenize(out, NULL, cJSON_GetObjectItem(cs, "text")->valuestring, false, ids, 256);
+        bool same = got == (size_t)cJSON_GetArraySize(want);
+        for (size_t i = 0; same && i < got; i++) same = ids[i] == cJSON_GetArrayItem(want, (int)i)->valueint;
+        ok += same;
+        all++;
+    }
+    printf("   tokenizer.model: 512 pieces/scores/types as sentencepiece reads them (%d differ); "
+           "%d of %d texts encode to sentencepiece's ids\n", diffs, ok, all);
+    EL_CHECK(all == 4 && ok == all);
+    cJSON_Delete(ref);
+    /* a truncated model: refused, no file */
+    char cut[1200];
+    snprintf(cut, sizeof cut, "%s/cut.model", dir);
+    text = el_test_read_file(FIX "/pack_gguf/tokenizer.model", &n);
+    EL_CHECK(text && el_test_write_file(cut, text, n / 2));
+    free(text);
+    snprintf(out, sizeof out, "%s/cut.gguf", dir);
+    EL_CHECK_STATUS(pack(FIX "/hf_llama_gqa", out, EL_DT_NONE, cut), EL_E_INVALID);
+    EL_CHECK(access(out, F_OK) != 0);
+}
+
 static void hostile(const char *dir) {
     char out[1200], self[1200];
     /* a directory */
@@ -422,6 +498,7 @@ int main(void) {
     gemma3(dir);
     sources(dir);
     byte_level(dir);
+    spm_model(dir);
     hostile(dir);
     cli(dir);
     killed(dir);

@@ -227,6 +227,8 @@ static el_status hparams(writer *w) {
 
 /* ---- the tokenizer ------------------------------------------------------------------------- */
 
+static bool ends_with(const char *s, const char *suffix);
+
 static const char k_re_gpt2[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 static const char k_re_llama3[] =
@@ -487,6 +489,150 @@ static el_status tok_json(writer *w, const char *path, cJSON *root, const cJSON 
     return s;
 }
 
+/* ---- SentencePiece's tokenizer.model (a protobuf ModelProto) ---- */
+
+typedef struct pb {
+    const uint8_t *p, *end;
+    bool bad;
+} pb;
+
+static uint64_t pb_varint(pb *r) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end) break;
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    r->bad = true;
+    return 0;
+}
+
+/* The next field: its number, wire type, and for wire type 2 the bytes (*sub); varints in
+ * *val, fixed32 in *val's low bits. False at the end or on a malformed field. */
+static bool pb_next(pb *r, uint32_t *field, uint32_t *wire, uint64_t *val, pb *sub) {
+    if (r->bad || r->p >= r->end) return false;
+    uint64_t key = pb_varint(r);
+    *field = (uint32_t)(key >> 3);
+    *wire = (uint32_t)(key & 7);
+    *val = 0;
+    size_t left = (size_t)(r->end - r->p);
+    if (*wire == 0) {
+        *val = pb_varint(r);
+    } else if (*wire == 1 || *wire == 5) {
+        size_t n = *wire == 1 ? 8 : 4;
+        if (left < n) r->bad = true;
+        else {
+            memcpy(val, r->p, n);
+            r->p += n;
+        }
+    } else if (*wire == 2) {
+        uint64_t n = pb_varint(r);
+        if (n > (uint64_t)(r->end - r->p)) r->bad = true;
+        else {
+            sub->p = r->p;
+            sub->end = r->p + n;
+            sub->bad = false;
+            r->p += n;
+        }
+    } else {
+        r->bad = true;
+    }
+    return !r->bad;
+}
+
+/* tokenizer.model as a llama vocabulary: pieces, scores and types (SentencePiece numbers its
+ * piece types as GGUF does) in id order, add_space_prefix from add_dummy_prefix. Refused:
+ * a model type other than BPE and normalization llama.cpp does not do. */
+static el_status tok_spm_model(writer *w, const char *path) {
+    uint8_t *data = NULL;
+    size_t len = 0;
+    el_status s = el_pack_read_file(path, TOKJSON_MAX, &data, &len);
+    if (s != EL_OK) return s;
+    pb r = {data, data + len, false}, sub, f;
+    uint32_t field, wire;
+    uint64_t val, n = 0;
+    uint64_t model_type = 1; /* unigram unless the trainer spec says */
+    bool dummy_prefix = true, extra_ws = true;
+    char norm[64] = "";
+    /* pass 1: count pieces, read the specs */
+    while (pb_next(&r, &field, &wire, &val, &sub)) {
+        if (field == 1 && wire == 2) n++;
+        if (field == 2 && wire == 2)
+            while (pb_next(&sub, &field, &wire, &val, &f))
+                if (field == 3 && wire == 0) model_type = val;
+        if (field == 3 && wire == 2)
+            while (pb_next(&sub, &field, &wire, &val, &f)) {
+                if (field == 1 && wire == 2)
+                    snprintf(norm, sizeof norm, "%.*s", (int)(f.end - f.p), (const char *)f.p);
+                if (field == 3 && wire == 0) dummy_prefix = val != 0;
+                if (field == 4 && wire == 0) extra_ws = val != 0;
+            }
+    }
+    uint64_t rows = w->m->config.vocab_size;
+    if (r.bad || !n)
+        s = el_errorf(EL_E_INVALID, "%s: not a SentencePiece model (a protobuf with pieces)", path);
+    else if (model_type != 2)
+        s = el_errorf(EL_E_UNSUPPORTED, "%s: SentencePiece model type %llu: GGUF's llama tokenizer "
+                      "is BPE (type 2)", path, (unsigned long long)model_type);
+    else if ((norm[0] && strcmp(norm, "identity")) || extra_ws)
+        s = el_errorf(EL_E_UNSUPPORTED, "%s: SentencePiece normalization '%s'%s: llama.cpp's "
+                      "tokenizer does not normalize (identity, whitespace kept)", path, norm,
+                      extra_ws ? " removing extra whitespace" : "");
+    else if (rows && n > rows)
+        s = el_errorf(EL_E_UNSUPPORTED, "%s: %llu pieces, the model's embedding has %llu rows",
+                      path, (unsigned long long)n, (unsigned long long)rows);
+    uint64_t total = rows > n ? rows : n;
+    float *score = s == EL_OK ? calloc(total, sizeof *score) : NULL;
+    int32_t *type = s == EL_OK ? calloc(total, sizeof *type) : NULL;
+    if (s == EL_OK && (!score || !type)) s = el_errorf(EL_E_NOMEM, "%s: out of memory", path);
+    if (s == EL_OK) {
+        kv_str(w, "tokenizer.ggml.model", "llama");
+        kv_arr(w, "tokenizer.ggml.tokens", T_STR, total);
+        r = (pb){data, data + len, false};
+        uint64_t i = 0;
+        while (pb_next(&r, &field, &wire, &val, &sub)) {
+            if (field != 1 || wire != 2) continue;
+            const uint8_t *piece = (const uint8_t *)"";
+            size_t plen = 0;
+            type[i] = TOK_NORMAL;
+            while (pb_next(&sub, &field, &wire, &val, &f)) {
+                if (field == 1 && wire == 2) {
+                    piece = f.p;
+                    plen = (size_t)(f.end - f.p);
+                }
+                if (field == 2 && wire == 5) memcpy(&score[i], &val, 4);
+                if (field == 3 && wire == 0) type[i] = val >= 1 && val <= 6 ? (int32_t)val : TOK_NORMAL;
+            }
+            gb_u64(&w->kv, plen);
+            gb_put(&w->kv, piece, plen);
+            i++;
+        }
+        for (; i < total; i++) { /* rows past the pieces, as llama.cpp pads them */
+            char pad[32];
+            snprintf(pad, sizeof pad, "[PAD%llu]", (unsigned long long)i);
+            gb_str(&w->kv, pad);
+            type[i] = TOK_UNUSED;
+        }
+        kv_arr(w, "tokenizer.ggml.scores", T_F32, total);
+        gb_put(&w->kv, score, total * sizeof *score);
+        kv_arr(w, "tokenizer.ggml.token_type", T_I32, total);
+        gb_put(&w->kv, type, total * sizeof *type);
+        kv_bool(w, "tokenizer.ggml.add_space_prefix", dummy_prefix);
+        kv_bool(w, "tokenizer.ggml.add_bos_token", true);
+        for (uint64_t k = 0; k < n; k++)
+            if (type[k] == TOK_UNKNOWN) {
+                kv_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)k);
+                break;
+            }
+        snprintf(w->st->tokenizer, sizeof w->st->tokenizer, "llama (tokenizer.model)");
+    }
+    free(score);
+    free(type);
+    free(data);
+    return s;
+}
+
 /* A GGUF source's tokenizer.* entries, copied as they are (arrays byte for byte). */
 static el_status copy_gguf_tokenizer(writer *w) {
     const el_gguf *g = w->m->gguf;
@@ -526,14 +672,16 @@ static el_status copy_gguf_tokenizer(writer *w) {
 static el_status tokenizer(writer *w, const char *explicit_path) {
     char path[1200];
     const el_config *c = &w->m->config;
-    bool have = false;
+    bool have = false, spm_model = false;
     if (explicit_path) {
-        const char *dot = strrchr(explicit_path, '.');
-        if (!dot || strcmp(dot, ".json"))
-            return el_errorf(EL_E_UNSUPPORTED, "--tokenizer %s: GGUF output takes a tokenizer.json",
-                             explicit_path);
+        spm_model = ends_with(explicit_path, ".model");
+        if (!spm_model && !ends_with(explicit_path, ".json"))
+            return el_errorf(EL_E_UNSUPPORTED, "--tokenizer %s: GGUF output takes a tokenizer.json "
+                             "or a SentencePiece tokenizer.model", explicit_path);
         snprintf(path, sizeof path, "%s", explicit_path);
         have = true;
+    } else if (el_model_side_file(w->m, "tokenizer.model", path, sizeof path)) {
+        have = spm_model = true; /* SentencePiece's own scores, as llama.cpp prefers */
     } else {
         have = el_model_side_file(w->m, "tokenizer.json", path, sizeof path);
     }
@@ -541,7 +689,9 @@ static el_status tokenizer(writer *w, const char *explicit_path) {
     if (w->m->gguf && !explicit_path) return copy_gguf_tokenizer(w);
     cJSON *tcfg = tok_config(w->m);
     el_status s = EL_OK;
-    if (have) {
+    if (have && spm_model) {
+        s = tok_spm_model(w, path);
+    } else if (have) {
         uint8_t *text = NULL;
         size_t len = 0;
         cJSON *root = NULL;
@@ -841,7 +991,11 @@ el_status el_gguf_write(const char *src, const char *out, const el_gguf_write_pa
     memset(&w, 0, sizeof w);
     w.st = &st;
     w.dtype = p->dtype;
-    el_model_open_params op = {.tokenizer_path = p->tokenizer_path, .offset = p->src_offset};
+    /* A tokenizer.json is opened with the model too (checked against its rows); edgeload
+     * reads no tokenizer.model, so that one is only read here. */
+    bool json_tok = p->tokenizer_path && ends_with(p->tokenizer_path, ".json");
+    el_model_open_params op = {.tokenizer_path = json_tok ? p->tokenizer_path : NULL,
+                               .offset = p->src_offset};
     el_arena *a = NULL;
     s = el_model_open(src, &op, &w.m);
     if (s == EL_OK) s = el_pack_output_not_input(out, w.m);
