@@ -9,8 +9,11 @@ llama-cpp-python sdist (default /work/llamacpp/bin; llama-simple is used).
 
 For the transformers fixtures llama (hf_llama_gqa), qwen2, phi3, gemma3 (a copy whose layer
 layout and query scale GGUF gemma3 can express: every sixth layer global, scale = head size)
-and gpt2 (a copy with a 512-token byte-level BPE tokenizer.json trained by
-scripts/fixtures_gguf.gpt2_tokenizer, since the fixture has none), packed with every --dtype:
+gpt2 (a copy with a 512-token byte-level BPE tokenizer.json trained by
+scripts/fixtures_gguf.gpt2_tokenizer, since the fixture has none), and the phi3 fixture again
+as p3json and p3spm (in folders whose names do not contain "phi3", which makes llama.cpp look
+up "<|endoftext|>"; p3spm with the SentencePiece tokenizer.model of tests/fixtures/pack_gguf),
+packed with every --dtype:
 
 1. gguf-py's GGUFReader reads the file; every tensor has the name gguf-py's own TensorNameMap
    gives the HF name, and its bytes equal gguf.quants.quantize() of the source weights in
@@ -18,7 +21,9 @@ scripts/fixtures_gguf.gpt2_tokenizer, since the fixture has none), packed with e
    Conv1D transposed) at the type edgeload's rule picks (1-D: F32; matrices: the --dtype when
    their rows are whole blocks, else as stored); dequantize() of it is within the type's
    error of the source. A few metadata values are checked against config.json.
-2. llama.cpp's llama-simple (greedy) loads the f32 and q8_0 files and its text equals
+2. The "<arch>.*" hyperparameters of the phi3 and gpt2 files equal those of the GGUF files
+   llama.cpp's own convert_hf_to_gguf.py wrote from the same fixtures (tests/fixtures/gguf).
+3. llama.cpp's llama-simple (greedy) loads the f32 and q8_0 files and its text equals
    `edgeload generate --temp 0` on the same file (same prompt, same token count).
 Prints one line per file and check; exit 1 if any check failed.
 """
@@ -77,6 +82,18 @@ def models(tmp):
         shutil.copy(os.path.join(FIX, "hf_gpt2_small", name), d)
     fixtures_gguf.gpt2_tokenizer(512).save(os.path.join(d, "tokenizer.json"))
     out.append(("gpt2", d))
+    # llama.cpp gives a vocabulary special attributes by general.name (the folder's name here):
+    # a name containing "phi3" makes it look up "<|endoftext|>", which these tiny vocabularies
+    # lack (std::unordered_map::at throws). The same phi3 fixture in folders named otherwise:
+    # with its tokenizer.json, and with the SentencePiece tokenizer.model of
+    # tests/fixtures/pack_gguf.
+    for name, tok in (("p3json", "tokenizer.json"), ("p3spm", "tokenizer.model")):
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        for f in ("model.safetensors", "config.json"):
+            shutil.copy(os.path.join(FIX, "hf_llama_phi3", f), d)
+        shutil.copy(os.path.join(FIX, "pack_gguf" if tok == "tokenizer.model" else "hf_llama_phi3", tok), d)
+        out.append(("phi3", d))
     return out
 
 
@@ -146,6 +163,35 @@ def gguf_py_check(arch, src, out, dtype):
           f"{len(val('tokenizer.ggml.tokens') or [])} tokens)")
 
 
+# GGUF files llama.cpp's own convert_hf_to_gguf.py wrote from the same fixtures
+# (scripts/fixtures_gguf_arch.py): their "<arch>.*" hyperparameters are the reference.
+CONVERTED = {"phi3": os.path.join(FIX, "gguf", "phi3_f32.gguf"),
+             "gpt2": os.path.join(FIX, "gguf", "gpt2_small_f32.gguf")}
+
+
+def converter_keys_check(arch, out):
+    ref, mine = gguf.GGUFReader(CONVERTED[arch]), gguf.GGUFReader(out)
+    diff, same = [], 0
+    for k, f in ref.fields.items():
+        if not k.startswith(arch + "."):
+            continue
+        g = mine.fields.get(k)
+        if g is None:
+            diff.append(f"{k} missing (converter: {f.contents()})")
+        elif g.contents() != f.contents():
+            diff.append(f"{k} {g.contents()} (converter: {f.contents()})")
+        else:
+            same += 1
+    # Known and accepted: phi3.rope.scaling.original_context_length (LongRoPE's, which
+    # edgeload refuses) and phi3.attention.sliding_window 0 for a null window.
+    known = [d for d in diff if d.startswith(("phi3.rope.scaling.original_context_length",
+                                                "phi3.attention.sliding_window"))]
+    rest = [d for d in diff if d not in known]
+    check(not rest, f"converter keys: {os.path.basename(out)}: {same} '{arch}.*' values equal to "
+          f"{os.path.basename(CONVERTED[arch])}'s" + (f"; not written: {'; '.join(known)}" if known else "")
+          + (f" :: {'; '.join(rest)}" if rest else ""))
+
+
 def strip_bos(raw):
     """The output bytes without a leading BOS text (llama-simple prints the prompt's tokens)."""
     raw = raw.strip()
@@ -179,15 +225,18 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for arch, src in models(tmp):
             print(f"{arch}: {src}")
+            label = os.path.basename(src) if src.startswith(tmp) else arch
             for dtype in DTYPES:
-                out = os.path.join(tmp, f"{arch}_{dtype}.gguf")
+                out = os.path.join(tmp, f"{label}_{dtype}.gguf")
                 p = subprocess.run([cli, "pack", src, "-o", out, "--dtype", dtype],
                                    capture_output=True, text=True)
-                check(p.returncode == 0, f"edgeload pack {arch} -o {arch}_{dtype}.gguf --dtype {dtype}"
+                check(p.returncode == 0, f"edgeload pack {label} -o {label}_{dtype}.gguf --dtype {dtype}"
                       + ("" if p.returncode == 0 else ": " + p.stderr.strip()))
                 if p.returncode:
                     continue
                 gguf_py_check(arch, src, out, dtype)
+                if dtype == "f32" and label in CONVERTED:
+                    converter_keys_check(arch, out)
                 if dtype in ("f32", "q8_0"):
                     llama_simple_check(cli, bindir, out)
     print(f"{len(failures)} failed")
