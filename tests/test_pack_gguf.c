@@ -170,13 +170,16 @@ static void sources(const char *dir) {
         size_t nb = tokenize(out, NULL, k_texts[i], true, b, 256);
         EL_CHECK(na > 1 && na == nb && !memcmp(a, b, na * sizeof *a));
     }
+    /* the third: an image quantized to Q8_0 (its blocks copied as they are) */
     static const char *const k_img[][2] = {{"hf_llama_gqa", "from_elimg_llama"},
-                                           {"hf_gpt2_small", "from_elimg_gpt2"}};
-    for (size_t i = 0; i < 2; i++) {
+                                           {"hf_gpt2_small", "from_elimg_gpt2"},
+                                           {"hf_llama_gqa", "from_elimg_llama_q8"}};
+    for (size_t i = 0; i < 3; i++) {
         char src[1200];
         snprintf(src, sizeof src, FIX "/%s", k_img[i][0]);
-        snprintf(img, sizeof img, "%s/%s.elimg", dir, k_img[i][0]);
-        el_image_pack_params ip = {.dtype = EL_DT_NONE, .codec = EL_IMG_CODEC_SHUFFLE_LZ4};
+        snprintf(img, sizeof img, "%s/%s.elimg", dir, k_img[i][1]);
+        el_image_pack_params ip = {.dtype = i == 2 ? EL_DT_Q8_0 : EL_DT_NONE,
+                                   .codec = EL_IMG_CODEC_SHUFFLE_LZ4};
         EL_CHECK_OK(el_image_pack(src, img, &ip, NULL));
         same_run(dir, img, k_img[i][1]);
     }

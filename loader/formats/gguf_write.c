@@ -150,6 +150,9 @@ static uint32_t file_type(el_dtype d) {
     case EL_DT_Q5_0: return 8;
     case EL_DT_Q5_1: return 9;
     case EL_DT_BF16: return 32;
+    case EL_DT_Q4_K: return 15; /* MOSTLY_Q4_K_M: a GGUF or image source kept as stored */
+    case EL_DT_Q5_K: return 17;
+    case EL_DT_Q6_K: return 18;
     default: return 0; /* ALL_F32 */
     }
 }
