@@ -70,6 +70,7 @@ int el_cmd_pack(int argc, char **argv) {
     el_img_codec codec = EL_IMG_CODEC_SHUFFLE_LZ4;
     bool through = false;
     const char *format = NULL;
+    bool codec_given = false;
     for (int i = 1; i < argc; i++) {
         if (help_or_flag(argv[i])) {
             fputs(help, stdout);
@@ -97,6 +98,7 @@ int el_cmd_pack(int argc, char **argv) {
         if (!strcmp(argv[i], "--codec")) {
             if (!v) return el_cli_usage("pack: --codec needs none, lz4 or shuffle-lz4");
             if (el_img_codec_parse(v, &codec) != EL_OK) return el_cli_usage("pack: %s", el_last_error());
+            codec_given = true;
             i++;
             continue;
         }
@@ -110,6 +112,8 @@ int el_cmd_pack(int argc, char **argv) {
     if (!o.model || !out) return el_cli_usage("pack MODEL -o OUT.elimg: missing %s", o.model ? "-o OUT" : "MODEL");
     size_t olen = strlen(out);
     if (!format) format = olen >= 5 && !strcasecmp(out + olen - 5, ".gguf") ? "gguf" : "elimg";
+    if (!strcmp(format, "gguf") && (codec_given || o.plan.chunk_bytes))
+        return el_cli_usage("pack: --codec and --chunk apply to images, not GGUF output");
     if (!strcmp(format, "gguf")) return pack_gguf(&o, out, through);
     el_image_pack_params p = {.dtype = o.plan.dtype, .codec = codec, .chunk_bytes = o.plan.chunk_bytes,
                               .tokenizer_path = o.tokenizer, .src_offset = o.offset,

@@ -420,6 +420,8 @@ static void cli(const char *dir) {
     free(bytes);
     snprintf(args, sizeof args, "pack '%s' -o '%s' --format onnx", FIX "/hf_llama_gqa", path);
     EL_CHECK(el_test_run_cli(args, NULL, NULL) == 1);
+    snprintf(args, sizeof args, "pack '%s' -o '%s' --codec lz4", FIX "/hf_llama_gqa", path);
+    EL_CHECK(el_test_run_cli(args, NULL, NULL) == 1); /* an image option is not ignored */
     snprintf(args, sizeof args, "pack '%s' -o '%s/bert.gguf'", FIX "/hf_bert_base", dir);
     EL_CHECK(el_test_run_cli(args, NULL, NULL) == 2);
 }
