@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,10 @@ typedef struct gbuf {
 } gbuf;
 
 static void gb_put(gbuf *b, const void *d, size_t n) {
-    if (b->oom) return;
+    if (b->oom || n > SIZE_MAX / 4 - b->n) { /* no doubling past SIZE_MAX */
+        b->oom = true;
+        return;
+    }
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n) cap *= 2;
@@ -228,9 +232,12 @@ static el_status hparams(writer *w) {
     return EL_OK;
 }
 
-/* ---- the tokenizer ------------------------------------------------------------------------- */
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
 
-static bool ends_with(const char *s, const char *suffix);
+/* ---- the tokenizer ------------------------------------------------------------------------- */
 
 static const char k_re_gpt2[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -722,11 +729,6 @@ static el_status tokenizer(writer *w, const char *explicit_path) {
 }
 
 /* ---- tensors ------------------------------------------------------------------------------- */
-
-static bool ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
 
 /* Tensors a checkpoint carries that are no weights (GPT-2's attention masks, rotary
  * caches): not written, as llama.cpp's converter drops them. */
