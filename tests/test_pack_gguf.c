@@ -438,8 +438,12 @@ static void killed(const char *dir) {
     size_t new_len = 0;
     char *neu = el_test_read_file(fresh, &new_len);
     static const char old[] = "the previous OUT";
+    /* $EL_CLI may be a command line (qemu-aarch64 -L ... edgeload under a cross build): run
+     * through sh, which execs it, so the pid is the pack's own */
     const char *cli = getenv("EL_CLI");
-    if (!cli) cli = EL_BINARY_DIR "/edgeload";
+    if (!cli || !*cli) cli = EL_BINARY_DIR "/edgeload";
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "exec %s pack '%s' -o '%s' --dtype q8_0", cli, src, out);
     /* how long a whole pack takes: the kills fall in [0, 1.3 x that) */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -447,7 +451,7 @@ static void killed(const char *dir) {
     if (pid == 0) {
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 1);
-        execl(cli, cli, "pack", src, "-o", out, "--dtype", "q8_0", (char *)NULL);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
     int wst = 0;
@@ -464,7 +468,7 @@ static void killed(const char *dir) {
             int devnull = open("/dev/null", O_WRONLY);
             dup2(devnull, 1);
             dup2(devnull, 2);
-            execl(cli, cli, "pack", src, "-o", out, "--dtype", "q8_0", (char *)NULL);
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
             _exit(127);
         }
         usleep((useconds_t)(rand() % (us * 13 / 10 + 1)));
