@@ -217,6 +217,20 @@ static void gemma3(const char *dir) {
     fixture(dir, src, "gemma3", true);
 }
 
+static el_status file_read(void *ctx, void *dst, size_t n, uint64_t off) {
+    return el_file_read_at(ctx, dst, n, off);
+}
+
+/* Parses the GGUF at path (which must outlive it); f stays open for the array reads and is
+ * closed after el_gguf_free. */
+static el_gguf *parse_gguf(const char *path, el_file *f) {
+    el_gguf *g = NULL;
+    EL_CHECK_OK(el_file_open(f, path, 0));
+    el_gguf_source gs = {file_read, f, f->size, path};
+    EL_CHECK_OK(el_gguf_parse(&gs, &g));
+    return g;
+}
+
 /* A Llama-shaped safetensors folder with a vocabulary of vocab rows; ~30 MB at hidden 512. */
 static void synth_llama(const char *dir, uint32_t vocab, uint32_t hidden) {
     mkdir(dir, 0755);
@@ -276,10 +290,7 @@ static void byte_level(const char *dir) {
         snprintf(out, sizeof out, "%s/bl_%zu.gguf", dir, i);
         EL_CHECK_OK(pack(src, out, EL_DT_NONE, tok));
         el_file f;
-        el_gguf *g = NULL;
-        EL_CHECK_OK(el_file_open(&f, out, 0));
-        el_gguf_source gs = {(el_status(*)(void *, void *, size_t, uint64_t))el_file_read_at, &f, f.size, out};
-        EL_CHECK_OK(el_gguf_parse(&gs, &g));
+        el_gguf *g = parse_gguf(out, &f);
         const el_gguf_kv *model = g ? el_gguf_find(g, "tokenizer.ggml.model") : NULL;
         const el_gguf_kv *pre = g ? el_gguf_find(g, "tokenizer.ggml.pre") : NULL;
         EL_CHECK(model && model->v.str && !strcmp(model->v.str, "gpt2"));
@@ -308,10 +319,7 @@ static void spm_model(const char *dir) {
     free(text);
     EL_CHECK(ref != NULL);
     el_file f;
-    el_gguf *g = NULL;
-    EL_CHECK_OK(el_file_open(&f, out, 0));
-    el_gguf_source gs = {(el_status(*)(void *, void *, size_t, uint64_t))el_file_read_at, &f, f.size, out};
-    EL_CHECK_OK(el_gguf_parse(&gs, &g));
+    el_gguf *g = parse_gguf(out, &f);
     const el_gguf_kv *tok = g ? el_gguf_find(g, "tokenizer.ggml.tokens") : NULL;
     const el_gguf_kv *sc = g ? el_gguf_find(g, "tokenizer.ggml.scores") : NULL;
     const el_gguf_kv *ty = g ? el_gguf_find(g, "tokenizer.ggml.token_type") : NULL;
