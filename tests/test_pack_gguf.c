@@ -7,7 +7,8 @@
  * strings to the ids the source tokenizer.json gives (SentencePiece-style and SmolLM2's
  * byte-level BPE), a SentencePiece tokenizer.model gives the pieces, scores and types the
  * sentencepiece library reads and encodes as it does, and llama.cpp's pre-tokenizer names
- * are written for Llama 3 and Qwen2 regexes. Hostile outputs: a directory, a device, the input itself: refused, nothing
+ * are written for Llama 3 and Qwen2 regexes; tokenizer_config.json's chat template and
+ * add_bos_token are carried. Hostile outputs: a directory, a device, the input itself: refused, nothing
  * clobbered; a pack killed with SIGKILL at random times leaves the old OUT or a whole new
  * one. */
 // ctest-labels: loader;gguf
@@ -73,6 +74,20 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
     return out;
 }
 
+static el_status file_read(void *ctx, void *dst, size_t n, uint64_t off) {
+    return el_file_read_at(ctx, dst, n, off);
+}
+
+/* Parses the GGUF at path (which must outlive it); f stays open for the array reads and is
+ * closed after el_gguf_free. */
+static el_gguf *parse_gguf(const char *path, el_file *f) {
+    el_gguf *g = NULL;
+    EL_CHECK_OK(el_file_open(f, path, 0));
+    el_gguf_source gs = {file_read, f, f->size, path};
+    EL_CHECK_OK(el_gguf_parse(&gs, &g));
+    return g;
+}
+
 static el_status pack(const char *src, const char *out, el_dtype dt, const char *tok) {
     el_gguf_write_params p = {.dtype = dt, .tokenizer_path = tok};
     return el_gguf_write(src, out, &p, NULL);
@@ -106,7 +121,8 @@ static void same_tokens(const char *src, const char *src_tok, const char *gguf, 
 }
 
 /* One fixture: f32 and q8_0 GGUFs against the source. */
-static void fixture(const char *dir, const char *src, const char *name, bool has_tok) {
+/* has_tok: the tokenizer is compared too (bos: with BOS asked for). */
+static void fixture(const char *dir, const char *src, const char *name, bool has_tok, bool bos) {
     char f32[1200], q8[1200];
     snprintf(f32, sizeof f32, "%s/%s_f32.gguf", dir, name);
     snprintf(q8, sizeof q8, "%s/%s_q8_0.gguf", dir, name);
@@ -134,7 +150,7 @@ static void fixture(const char *dir, const char *src, const char *name, bool has
     free(got);
     free(wq);
     free(gq);
-    if (has_tok) same_tokens(src, NULL, f32, true);
+    if (has_tok) same_tokens(src, NULL, f32, bos);
 }
 
 /* src (any format) packed to GGUF as stored runs as src does (f32 sources: within 1e-5). */
@@ -211,24 +227,24 @@ static void gemma3(const char *dir) {
     EL_CHECK(symlink(FIX "/hf_llama_gemma3/model.safetensors", path) == 0);
     snprintf(path, sizeof path, "%s/tokenizer.json", src);
     EL_CHECK(symlink(FIX "/hf_llama_gemma3/tokenizer.json", path) == 0);
+    /* a chat template and add_bos_token from tokenizer_config.json */
+    static const char tcfg[] = "{\"add_bos_token\": false, \"chat_template\": \"{% for m in "
+                               "messages %}<start>{{ m.content }}{% endfor %}\"}";
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", src);
+    EL_CHECK(el_test_write_file(path, tcfg, strlen(tcfg)));
     free(js);
     free(text);
     cJSON_Delete(cfg);
-    fixture(dir, src, "gemma3", true);
-}
-
-static el_status file_read(void *ctx, void *dst, size_t n, uint64_t off) {
-    return el_file_read_at(ctx, dst, n, off);
-}
-
-/* Parses the GGUF at path (which must outlive it); f stays open for the array reads and is
- * closed after el_gguf_free. */
-static el_gguf *parse_gguf(const char *path, el_file *f) {
-    el_gguf *g = NULL;
-    EL_CHECK_OK(el_file_open(f, path, 0));
-    el_gguf_source gs = {file_read, f, f->size, path};
-    EL_CHECK_OK(el_gguf_parse(&gs, &g));
-    return g;
+    fixture(dir, src, "gemma3", true, false);
+    snprintf(out, sizeof out, "%s/gemma3_f32.gguf", dir);
+    el_file f;
+    el_gguf *g = parse_gguf(out, &f);
+    const el_gguf_kv *ct = g ? el_gguf_find(g, "tokenizer.chat_template") : NULL;
+    const el_gguf_kv *ab = g ? el_gguf_find(g, "tokenizer.ggml.add_bos_token") : NULL;
+    EL_CHECK(ct && ct->v.str && !strcmp(ct->v.str, "{% for m in messages %}<start>{{ m.content }}{% endfor %}"));
+    EL_CHECK(ab && ab->v.type == EL_GGUF_BOOL && ab->v.num.u == 0);
+    el_gguf_free(g);
+    el_file_close(&f);
 }
 
 /* A Llama-shaped safetensors folder with a vocabulary of vocab rows; ~30 MB at hidden 512. */
@@ -508,10 +524,10 @@ static void killed(const char *dir) {
 int main(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", el_test_tmpdir());
-    fixture(dir, FIX "/hf_llama_gqa", "llama", true);
-    fixture(dir, FIX "/hf_llama_qwen2", "qwen2", true);
-    fixture(dir, FIX "/hf_gpt2_small", "gpt2", false);
-    fixture(dir, FIX "/hf_llama_phi3", "phi3", true);
+    fixture(dir, FIX "/hf_llama_gqa", "llama", true, true);
+    fixture(dir, FIX "/hf_llama_qwen2", "qwen2", true, true);
+    fixture(dir, FIX "/hf_gpt2_small", "gpt2", false, false);
+    fixture(dir, FIX "/hf_llama_phi3", "phi3", true, true);
     gemma3(dir);
     sources(dir);
     byte_level(dir);
