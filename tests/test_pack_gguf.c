@@ -175,6 +175,12 @@ static void same_run(const char *dir, const char *src, const char *name) {
  * weights the image holds transposed already). */
 static void sources(const char *dir) {
     char img[1200];
+    /* Llama variants: q/k/v/o and MLP biases, head_dim != hidden / heads, an untied head,
+     * linear RoPE scaling */
+    same_run(dir, FIX "/hf_llama_bias", "llama_bias");
+    same_run(dir, FIX "/hf_llama_head_dim", "llama_head_dim");
+    same_run(dir, FIX "/hf_llama_untied", "llama_untied");
+    same_run(dir, FIX "/hf_llama_linear", "llama_linear");
     same_run(dir, FIX "/llama2c_tiny_untied.bin", "from_llama2c");
     same_run(dir, FIX "/gguf/llama_gqa_f32.gguf", "from_gguf_llama");
     same_run(dir, FIX "/gguf/phi3_f32.gguf", "from_gguf_phi3");
@@ -415,10 +421,16 @@ static void hostile(const char *dir) {
     EL_CHECK(before && after && n0 == n1 && !memcmp(before, after, n0));
     free(before);
     free(after);
-    /* what cannot be said: an unsupported --dtype, an encoder family */
+    /* what cannot be said: an unsupported --dtype, an encoder family, Llama 3 RoPE scaling,
+     * Mistral's and Qwen2's sliding windows */
     snprintf(out, sizeof out, "%s/bad.gguf", dir);
     EL_CHECK_STATUS(pack(FIX "/hf_llama_gqa", out, EL_DT_Q4_K, NULL), EL_E_USAGE);
     EL_CHECK_STATUS(pack(FIX "/hf_bert_base", out, EL_DT_NONE, NULL), EL_E_UNSUPPORTED);
+    EL_CHECK_STATUS(pack(FIX "/hf_llama_llama3", out, EL_DT_NONE, NULL), EL_E_UNSUPPORTED);
+    EL_CHECK(strstr(el_last_error(), "llama3") != NULL);
+    EL_CHECK_STATUS(pack(FIX "/hf_llama_mistral", out, EL_DT_NONE, NULL), EL_E_UNSUPPORTED);
+    EL_CHECK(strstr(el_last_error(), "sliding window") != NULL);
+    EL_CHECK_STATUS(pack(FIX "/hf_llama_qwen2win", out, EL_DT_NONE, NULL), EL_E_UNSUPPORTED);
     EL_CHECK(access(out, F_OK) != 0);
 }
 

@@ -289,6 +289,10 @@ static el_status arch_config(el_model *m, el_gguf *g, const gguf_arch *a) {
                EL_OK) {
         return s;
     }
+    if (!strcmp(a->name, "llama")) { /* optional biases: llama.cpp's llama takes them when present */
+        c->attention_bias = el_model_find(m, "model.layers.0.self_attn.q_proj.bias") >= 0;
+        c->mlp_bias = el_model_find(m, "model.layers.0.mlp.gate_proj.bias") >= 0;
+    }
     c->tie_word_embeddings = el_model_find(m, "lm_head.weight") < 0;
     c->has_tie_word_embeddings = true;
     if ((s = meta_u32(g, "tokenizer.ggml.bos_token_id", false, &u)) != EL_OK) return s;

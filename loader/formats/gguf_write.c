@@ -187,6 +187,9 @@ static el_status hparams(writer *w) {
         c->sliding_window < c->max_positions)
         return el_errorf(EL_E_UNSUPPORTED, "%s: Qwen2 with use_sliding_window (window %u): "
                          "llama.cpp's qwen2 has no sliding window", w->m->path, c->sliding_window);
+    if (!strcmp(a, "llama") && c->sliding_window && c->sliding_window < c->max_positions)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: sliding window %u (Mistral): GGUF's llama has no "
+                         "sliding window", w->m->path, c->sliding_window);
     if (gemma) {
         /* llama.cpp (and edgeload's GGUF reader) fix the layout: every sixth layer global. */
         for (uint32_t l = 0; c->sliding_window && l < c->num_layers; l++) {
