@@ -3,10 +3,12 @@
  * the image part of `inspect` (header, codec statistics, chunks). */
 #include "cli/cli.h"
 
+#include "loader/formats/gguf_write.h"
 #include "loader/image.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int help_or_flag(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
@@ -17,26 +19,58 @@ static void print_ratio(const char *what, uint64_t raw, uint64_t stored) {
            stored ? (double)raw / (double)stored : 0.0, raw ? 100.0 * (double)stored / (double)raw : 0.0);
 }
 
+/* pack -o X.gguf. */
+static int pack_gguf(const el_cli_opts *o, const char *out, bool through) {
+    el_gguf_write_params p = {.dtype = o->plan.dtype, .tokenizer_path = o->tokenizer,
+                              .src_offset = o->offset, .write_through = through};
+    el_gguf_write_stats st;
+    el_status s = el_gguf_write(o->model, out, &p, &st);
+    if (s != EL_OK) return el_cli_fail(s);
+    char a[32], b[32], c[32];
+    printf("packed %s -> %s (GGUF v3, %s: %s header, %u metadata entries, %u tensors, %s)\n",
+           o->model, out, el_size_format(st.file_bytes, a, sizeof a),
+           el_size_format(st.header_bytes, b, sizeof b), st.kv, st.tensors, st.arch);
+    printf("tokenizer %s; dtype %s: %u matrices quantized, %u kept as stored; tensor buffers %s\n",
+           st.tokenizer, o->plan.dtype == EL_DT_NONE ? "as stored" : el_dtype_name(o->plan.dtype),
+           st.quantized, st.kept, el_size_format(st.buffer_bytes, c, sizeof c));
+    return 0;
+}
+
 int el_cmd_pack(int argc, char **argv) {
     static const char *help =
         "usage: edgeload pack MODEL -o OUT.elimg [--dtype f16] [--codec none|lz4|shuffle-lz4] [--chunk 1M]\n"
         "                         [--write-through]\n"
-        "Packs a model (HF folder, .safetensors, GGUF, llama2.c checkpoint, or an image) into one\n"
-        "flashable image: weights placed as the arena holds them, in CRC32C-checked chunks,\n"
-        "with config and tokenizer files inside. Written atomically (temporary file, fsync,\n"
-        "rename, fsync of the folder); a killed pack leaves no temporary file behind (or one\n"
-        "the next pack to the same OUT removes). Tokenizer and config files are validated first\n"
-        "(a corrupt one: exit 2). Default codec shuffle-lz4, chunk 1M.\n"
-        "OUT must be absent or a regular file: a device, FIFO or symbolic link is refused\n"
-        "(exit 1) unless --write-through is given; then a link's target is replaced\n"
-        "atomically, a block device is written in place (refused while mounted) and a\n"
-        "character device or FIFO gets the finished image streamed into it. Directories and\n"
-        "sockets are always refused.\n";
+        "       edgeload pack MODEL -o OUT.gguf [--dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]\n"
+        "                         [--write-through]\n"
+        "The format follows OUT's extension (.gguf: GGUF, anything else: an image) unless\n"
+        "--format gguf|elimg says.\n"
+        "Image: packs a model (HF folder, .safetensors, GGUF, llama2.c checkpoint, or an image)\n"
+        "into one flashable image: weights placed as the arena holds them, in CRC32C-checked\n"
+        "chunks, with config and tokenizer files inside. Tokenizer and config files are\n"
+        "validated first (a corrupt one: exit 2). Default codec shuffle-lz4, chunk 1M.\n"
+        "GGUF: a v3 file llama.cpp loads, from the same sources (architectures llama, mistral as\n"
+        "llama, qwen2, gemma3, phi3, gpt2): llama.cpp's tensor names and layouts (llama q/k rows\n"
+        "in pair order, Gemma norms as 1 + w, GPT-2 Conv1D weights as rows), hyperparameters,\n"
+        "the tokenizer from tokenizer.json (byte-level BPE as gpt2 with its pre-tokenizer named,\n"
+        "SentencePiece-style BPE as llama; a GGUF source's copied) and the chat template.\n"
+        "--dtype converts or quantizes while streaming: matrices whose rows are whole blocks\n"
+        "quantize, other matrices stay as stored, 1-D tensors (norms, biases) are F32. Memory:\n"
+        "the header plus one row group (~4 MiB of f32 per buffer). What GGUF or llama.cpp\n"
+        "cannot express is refused by name (exit 2).\n"
+        "Both are written atomically (temporary file, fsync, rename, fsync of the folder); a\n"
+        "killed pack leaves no temporary file behind (or one the next pack to the same OUT\n"
+        "removes). OUT must be absent or a regular file other than the model's own: a device,\n"
+        "FIFO or symbolic link is refused (exit 1) unless --write-through is given; then a\n"
+        "link's target is replaced atomically, a block device is written in place (refused\n"
+        "while mounted) and a character device or FIFO gets the finished file streamed into\n"
+        "it. Directories and sockets are always refused.\n";
     el_cli_opts o;
     el_cli_opts_init(&o);
     const char *out = NULL;
     el_img_codec codec = EL_IMG_CODEC_SHUFFLE_LZ4;
     bool through = false;
+    const char *format = NULL;
+    bool codec_given = false;
     for (int i = 1; i < argc; i++) {
         if (help_or_flag(argv[i])) {
             fputs(help, stdout);
@@ -54,9 +88,17 @@ int el_cmd_pack(int argc, char **argv) {
             i++;
             continue;
         }
+        if (!strcmp(argv[i], "--format")) {
+            if (!v || (strcmp(v, "gguf") && strcmp(v, "elimg")))
+                return el_cli_usage("pack: --format needs gguf or elimg");
+            format = v;
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--codec")) {
             if (!v) return el_cli_usage("pack: --codec needs none, lz4 or shuffle-lz4");
             if (el_img_codec_parse(v, &codec) != EL_OK) return el_cli_usage("pack: %s", el_last_error());
+            codec_given = true;
             i++;
             continue;
         }
@@ -68,6 +110,11 @@ int el_cmd_pack(int argc, char **argv) {
         o.model = argv[i];
     }
     if (!o.model || !out) return el_cli_usage("pack MODEL -o OUT.elimg: missing %s", o.model ? "-o OUT" : "MODEL");
+    size_t olen = strlen(out);
+    if (!format) format = olen >= 5 && !strcasecmp(out + olen - 5, ".gguf") ? "gguf" : "elimg";
+    if (!strcmp(format, "gguf") && (codec_given || o.plan.chunk_bytes))
+        return el_cli_usage("pack: --codec and --chunk apply to images, not GGUF output");
+    if (!strcmp(format, "gguf")) return pack_gguf(&o, out, through);
     el_image_pack_params p = {.dtype = o.plan.dtype, .codec = codec, .chunk_bytes = o.plan.chunk_bytes,
                               .tokenizer_path = o.tokenizer, .src_offset = o.offset,
                               .write_through = through};

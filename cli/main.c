@@ -21,7 +21,7 @@ static const el_cmd k_cmds[] = {
     {"tokenize", el_cmd_tokenize, "print the token ids of a text"},
     {"embed", el_cmd_embed, "sentence embeddings from an encoder (BERT)"},
     {"classify", el_cmd_classify, "classify texts with an encoder's classification head"},
-    {"pack", el_cmd_pack, "pack a model into a flashable .elimg image"},
+    {"pack", el_cmd_pack, "pack a model into a flashable .elimg image or a GGUF file"},
     {"verify", el_cmd_verify, "check every CRC of an .elimg image"},
     {"flash", el_cmd_flash, "write an image to a device, partition or file and verify it"},
     {"serve", el_cmd_serve, "load once, answer JSON-line requests until stopped"},

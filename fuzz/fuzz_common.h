@@ -20,7 +20,7 @@
 
 /* ---- one scratch folder per process ------------------------------------------------ */
 
-#define FZ_FILES_MAX 4
+#define FZ_FILES_MAX 8
 
 static char fz_dir[256];                   /* $TMPDIR/elfuzz_<tag>.XXXXXX */
 static char fz_files[FZ_FILES_MAX][320];   /* files written in it, removed at exit */

@@ -188,6 +188,25 @@ typedef struct el_image_pack_stats {
 el_status el_image_pack(const char *src, const char *out, const el_image_pack_params *p,
                         el_image_pack_stats *stats);
 
+/* The output machinery pack uses for every format (image_pack.c): a writer fills fd (a
+ * temporary file, or the device itself with write_through) and sets *size to the bytes it
+ * wrote; el_pack_output_write places the result at out as el_image_pack describes
+ * (temporary file, fsync, rename, fsync of the folder; refused kinds of out; nothing left
+ * behind on failure). */
+typedef el_status (*el_pack_writer)(void *ctx, int fd, const char *name, uint64_t *size);
+el_status el_pack_output_write(const char *out, bool write_through, el_pack_writer fn, void *ctx,
+                               uint64_t *size);
+/* The check of out alone (before any load): EL_E_USAGE for a directory, socket, or a
+ * device / FIFO / symlink without write_through. */
+el_status el_pack_output_check(const char *out, bool write_through);
+/* EL_E_USAGE when out is one of m's open files (the same inode). */
+el_status el_pack_output_not_input(const char *out, const el_model *m);
+/* Plans m for dtype and loads its weights into a fresh arena holding only the weights and
+ * staging regions (*ao: the caller deinits it). */
+/* Reads a whole file of at most max bytes (malloc'd, NUL-terminated; *len its size). */
+el_status el_pack_read_file(const char *path, uint64_t max, uint8_t **out, size_t *len);
+el_status el_pack_load_weights(el_model *m, el_dtype dtype, el_plan *plan, el_arena **ao);
+
 typedef struct el_image_verify_report {
     uint32_t chunks;
     uint64_t stored_bytes, raw_bytes;

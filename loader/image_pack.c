@@ -61,6 +61,10 @@ static el_status read_whole(const char *path, uint64_t max, uint8_t **out, size_
     return s;
 }
 
+el_status el_pack_read_file(const char *path, uint64_t max, uint8_t **out, size_t *len) {
+    return read_whole(path, max, out, len);
+}
+
 /* ---- manifest ----------------------------------------------------------------------------- */
 
 static cJSON *synth_config(const el_config *c) {
@@ -427,8 +431,13 @@ static el_status load_source(const char *src, const el_image_pack_params *p, el_
     el_model_open_params op = {.tokenizer_path = p->tokenizer_path, .offset = p->src_offset};
     el_status s = el_model_open(src, &op, mo);
     if (s != EL_OK) return s;
-    el_plan_params pp = {0, 0, p->dtype, 0, EL_MEMORY_HOST};
-    if ((s = el_plan_make(*mo, &pp, plan)) != EL_OK) return s;
+    return el_pack_load_weights(*mo, p->dtype, plan, ao);
+}
+
+el_status el_pack_load_weights(el_model *m, el_dtype dtype, el_plan *plan, el_arena **ao) {
+    el_plan_params pp = {0, 0, dtype, 0, EL_MEMORY_HOST};
+    el_status s;
+    if ((s = el_plan_make(m, &pp, plan)) != EL_OK) return s;
     el_arena_params ap;
     el_plan_arena_params(plan, 0, 0, &ap);
     /* Only weights and staging are used while packing. */
@@ -437,7 +446,7 @@ static el_status load_source(const char *src, const el_image_pack_params *p, el_
     ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING];
     if (ap.size == 0) ap.size = EL_IMG_ALIGN;
     if ((s = el_arena_init(ao, &ap)) != EL_OK) return s;
-    return el_model_load(*mo, plan, *ao, NULL, NULL);
+    return el_model_load(m, plan, *ao, NULL, NULL);
 }
 
 static el_status sync_dir(const char *dir) {
@@ -473,7 +482,7 @@ static el_status out_resolve(const char *out, bool through, char *path, size_t c
     if (S_ISREG(st.st_mode)) return EL_OK;
     const char *what = file_kind(st.st_mode);
     if (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))
-        return el_errorf(EL_E_USAGE, "-o %s: is %s; pack writes an image file: give a file name", out, what);
+        return el_errorf(EL_E_USAGE, "-o %s: is %s; pack writes a file: give a file name", out, what);
     if (!through)
         return el_errorf(EL_E_USAGE, "-o %s: is %s; pack only creates or replaces regular files "
                          "(atomically); pass --write-through to write the image %s", out, what,
@@ -608,18 +617,37 @@ static el_status stream_copy(int fd, uint64_t size, const char *target) {
     return s;
 }
 
-/* Writes the image to out as out_resolve decided: see el_image_pack in image.h. */
-static el_status pack_write(const el_model *m, const el_plan *plan, const el_image_pack_params *p,
-                            const uint8_t *payload, uint64_t psize, uint64_t chunk, side_src *side,
-                            uint32_t nside, const char *out, el_image_pack_stats *st) {
+el_status el_pack_output_check(const char *out, bool write_through) {
+    char path[PATH_MAX];
+    out_kind kind;
+    return out_resolve(out, write_through, path, sizeof path, &kind);
+}
+
+el_status el_pack_output_not_input(const char *out, const el_model *m) {
+    struct stat o, in;
+    if (stat(out, &o) != 0) return EL_OK; /* absent: nothing of the input can be there */
+    for (uint32_t i = 0; i < m->file_count; i++) {
+        const el_file *f = &m->files[i];
+        if (f->fd < 0 || f->fd == EL_FILE_FD_CALLBACKS || fstat(f->fd, &in) != 0) continue;
+        if (in.st_dev == o.st_dev && in.st_ino == o.st_ino)
+            return el_errorf(EL_E_USAGE, "-o %s: is the model's own file %s; write to another "
+                             "file", out, f->path);
+    }
+    return EL_OK;
+}
+
+/* Writes the output to out as out_resolve decided: see el_pack_output_write in image.h. */
+el_status el_pack_output_write(const char *out, bool write_through, el_pack_writer fn, void *ctx,
+                               uint64_t *size) {
     char path[PATH_MAX], dir[PATH_MAX], tmpname[PATH_MAX + 64];
     out_kind kind;
-    el_status s = out_resolve(out, p->write_through, path, sizeof path, &kind);
+    *size = 0;
+    el_status s = out_resolve(out, write_through, path, sizeof path, &kind);
     if (s != EL_OK) return s;
     if (kind == OUT_INTO) {
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0) return el_errorf(EL_E_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-        s = write_image(m, plan, p, payload, psize, chunk, side, nside, fd, path, st);
+        s = fn(ctx, fd, path, size);
         if (s == EL_OK) s = el_fd_sync(fd, path);
         if (close(fd) != 0 && s == EL_OK) s = el_errorf(EL_E_IO, "%s: close failed: %s", path, strerror(errno));
         return s;
@@ -638,8 +666,8 @@ static el_status pack_write(const el_model *m, const el_plan *plan, const el_ima
     if ((s = temp_open(dir, base, tmpname, sizeof tmpname, &named, &fd)) != EL_OK) return s;
     if (named && kind == OUT_STREAM) unlink(tmpname); /* only the descriptor is needed */
     bool linked = named && kind == OUT_REPLACE;
-    s = write_image(m, plan, p, payload, psize, chunk, side, nside, fd, tmpname, st);
-    if (s == EL_OK && kind == OUT_STREAM) s = stream_copy(fd, st->image_bytes, path);
+    s = fn(ctx, fd, tmpname, size);
+    if (s == EL_OK && kind == OUT_STREAM) s = stream_copy(fd, *size, path);
     if (s == EL_OK && kind == OUT_REPLACE) s = el_fd_sync(fd, tmpname);
     if (s == EL_OK && kind == OUT_REPLACE && !named) {
         s = temp_link(fd, dir, base, tmpname, sizeof tmpname);
@@ -650,6 +678,26 @@ static el_status pack_write(const el_model *m, const el_plan *plan, const el_ima
     if (close(fd) != 0 && s == EL_OK) s = el_errorf(EL_E_IO, "%s: close failed: %s", tmpname, strerror(errno));
     /* After the rename the new image is in place; the folder's fsync makes that durable. */
     if (s == EL_OK && kind == OUT_REPLACE) s = sync_dir(dir);
+    return s;
+}
+
+/* write_image as an el_pack_writer. */
+typedef struct image_job {
+    const el_model *m;
+    const el_plan *plan;
+    const el_image_pack_params *p;
+    const uint8_t *payload;
+    uint64_t psize, chunk;
+    side_src *side;
+    uint32_t nside;
+    el_image_pack_stats *st;
+} image_job;
+
+static el_status image_job_write(void *ctx, int fd, const char *name, uint64_t *size) {
+    image_job *j = ctx;
+    el_status s = write_image(j->m, j->plan, j->p, j->payload, j->psize, j->chunk, j->side,
+                              j->nside, fd, name, j->st);
+    *size = j->st->image_bytes;
     return s;
 }
 
@@ -685,7 +733,10 @@ el_status el_image_pack(const char *src, const char *out, const el_image_pack_pa
         if (!payload) payload = (const uint8_t *)t->data - t->arena_offset;
         if (end > psize) psize = end;
     }
-    if (s == EL_OK) s = pack_write(m, &plan, p, payload, psize, chunk, side, nside, out, &st);
+    if (s == EL_OK) s = el_pack_output_not_input(out, m);
+    image_job job = {m, &plan, p, payload, psize, chunk, side, nside, &st};
+    uint64_t size = 0;
+    if (s == EL_OK) s = el_pack_output_write(out, p->write_through, image_job_write, &job, &size);
     for (uint32_t i = 0; i < nside; i++) free(side[i].data);
     el_arena_deinit(a);
     el_model_close(m);

@@ -146,6 +146,11 @@ struct el_model;
  * for supported architectures, m->config and m->flags. Other architectures open with
  * their GGUF names and no config, and refuse to plan (refuse above). */
 el_status el_gguf_model_open(struct el_model *m);
+/* The GGUF tensor name (llama.cpp's) of the Hugging Face tensor name hf for the GGUF
+ * architecture arch ("llama", "qwen2", "gemma3", "phi3", "gpt2") into out (cap bytes): the
+ * inverse of the mapping the reader applies (GPT-2's "transformer." prefix is dropped).
+ * False when hf is not one of arch's tensors. */
+bool el_gguf_name_from_hf(const char *arch, const char *hf, char *out, size_t cap);
 /* EL_OK if m (a GGUF model) can be planned and loaded, else the recorded refusal. */
 el_status el_gguf_plan_check(const struct el_model *m);
 /* The stored type name of a model tensor: the GGML name for GGUF models, else the dtype. */

@@ -107,15 +107,17 @@ static const gguf_arch k_archs[] = {
 };
 #define SUPPORTED "llama, qwen2, gemma3, phi3, gpt2, bert"
 
-/* The HF name of a GGUF tensor of architecture a into out (cap bytes); false if name is
- * not one of a's. */
-static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap) {
+/* Maps a tensor name of architecture a between its GGUF and HF forms into out (cap bytes):
+ * to_hf from GGUF ("blk.N.<role>.weight") to HF ("<blk_prefix>N.<hf role>.weight"), else
+ * the other way. False if name is not one of a's. */
+static bool map_name(const gguf_arch *a, const char *name, bool to_hf, char *out, size_t cap) {
     const char *dot = strrchr(name, '.');
     if (!dot || (strcmp(dot, ".weight") && strcmp(dot, ".bias"))) return false;
-    size_t base = (size_t)(dot - name);
+    const char *from_prefix = to_hf ? "blk." : a->blk_prefix, *to_prefix = to_hf ? a->blk_prefix : "blk.";
+    size_t pl = strlen(from_prefix), base = (size_t)(dot - name);
     int k = -1;
-    if (!strncmp(name, "blk.", 4)) {
-        const char *p = name + 4;
+    if (!strncmp(name, from_prefix, pl)) {
+        const char *p = name + pl;
         unsigned long layer = 0;
         size_t digits = 0;
         while (p[digits] >= '0' && p[digits] <= '9' && digits < 6)
@@ -124,15 +126,35 @@ static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap)
         const char *role = p + digits + 1;
         if (dot < role) return false;
         size_t rlen = (size_t)(dot - role);
-        for (size_t i = 0; i < a->n_blk; i++)
-            if (strlen(a->blk[i].gguf) == rlen && !strncmp(role, a->blk[i].gguf, rlen))
-                k = snprintf(out, cap, "%s%lu.%s%s", a->blk_prefix, layer, a->blk[i].hf, dot);
+        for (size_t i = 0; i < a->n_blk; i++) {
+            const char *from = to_hf ? a->blk[i].gguf : a->blk[i].hf;
+            const char *to = to_hf ? a->blk[i].hf : a->blk[i].gguf;
+            if (strlen(from) == rlen && !strncmp(role, from, rlen))
+                k = snprintf(out, cap, "%s%lu.%s%s", to_prefix, layer, to, dot);
+        }
     } else {
-        for (size_t i = 0; i < a->n_top; i++)
-            if (strlen(a->top[i].gguf) == base && !strncmp(name, a->top[i].gguf, base))
-                k = snprintf(out, cap, "%s%s", a->top[i].hf, dot);
+        for (size_t i = 0; i < a->n_top; i++) {
+            const char *from = to_hf ? a->top[i].gguf : a->top[i].hf;
+            const char *to = to_hf ? a->top[i].hf : a->top[i].gguf;
+            if (strlen(from) == base && !strncmp(name, from, base))
+                k = snprintf(out, cap, "%s%s", to, dot);
+        }
     }
     return k > 0 && (size_t)k < cap;
+}
+
+static bool hf_name(const gguf_arch *a, const char *name, char *out, size_t cap) {
+    return map_name(a, name, true, out, cap);
+}
+
+bool el_gguf_name_from_hf(const char *arch, const char *hf, char *out, size_t cap) {
+    for (size_t i = 0; i < COUNT(k_archs); i++) {
+        const gguf_arch *a = &k_archs[i];
+        if (strcmp(arch, a->name)) continue;
+        if (!strcmp(a->name, "gpt2") && !strncmp(hf, "transformer.", 12)) hf += 12;
+        return map_name(a, hf, false, out, cap);
+    }
+    return false;
 }
 
 /* ---- metadata ------------------------------------------------------------------------- */
@@ -289,6 +311,10 @@ static el_status arch_config(el_model *m, el_gguf *g, const gguf_arch *a) {
         if (causal && (causal->v.type != EL_GGUF_BOOL || causal->v.num.u))
             refuse(g, EL_E_UNSUPPORTED, "%s: metadata 'bert.attention.causal': a causal BERT "
                    "is not supported", g->src.name);
+    }
+    if (!strcmp(a->name, "llama")) { /* optional biases: llama.cpp's llama takes them when present */
+        c->attention_bias = el_model_find(m, "model.layers.0.self_attn.q_proj.bias") >= 0;
+        c->mlp_bias = el_model_find(m, "model.layers.0.mlp.gate_proj.bias") >= 0;
     }
     c->tie_word_embeddings = el_model_find(m, "lm_head.weight") < 0;
     c->has_tie_word_embeddings = true;
