@@ -4,14 +4,22 @@
  * merges.txt; Llama 3.x, Qwen2/2.5, SmolLM2: docs/TOKENIZERS.md), and BERT WordPiece
  * (tokenizer.json or vocab.txt).
  *
- * Tokenizers are built at model-open time (malloc allowed there) and are read-only after:
- * encode and decode allocate nothing, so they may run after the arena is committed. */
+ * A tokenizer's tables (its el_tokenizer, vocabulary, merges, hash tables, added tokens)
+ * live in one block (tokenizer/tok_mem.h): el_model_open measures the bytes they need
+ * (EL_REGION_TOKENIZER in the plan), el_model_load builds them into that arena region; a
+ * model used without a load, tools and tests build them into one exact heap block (the
+ * path-based opens below, which el_tokenizer_close frees). Building parses with a bounded
+ * transient (EL_TOK_TRANSIENT_MAX: a read window, one element at a time; never a whole
+ * file or a whole-document cJSON tree for the hf-bpe / GPT-2 / GGUF-gpt2 backends). After
+ * that they are read-only: encode and decode allocate nothing, so they may run after the
+ * arena is committed. */
 #ifndef EL_TOKENIZER_H
 #define EL_TOKENIZER_H
 
 #include "edgeload.h"
 
 struct cJSON;
+struct el_tok_mem; /* tokenizer/tok_mem.h */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,6 +78,11 @@ void el_tokenizer_base_init(el_tokenizer *t);
  * larger than the tokenizer (padded rows, Qwen2.5: 151,665 tokens, vocab_size 151,936);
  * decode gives nothing for the ids in between. */
 el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+/* The same with every table through mem (measure or build, tokenizer/tok_mem.h): the
+ * backends' _mem variants below. The tokenizer belongs to mem's block (close it only if it
+ * came from el_tok_build_heap). */
+el_status el_tokenizer_open_mem(const char *path, uint32_t vocab_size, struct el_tok_mem *mem,
+                                el_tokenizer **out);
 void el_tokenizer_close(el_tokenizer *t);
 
 /* Backends (el_tokenizer_open dispatches by content). */
@@ -80,6 +93,10 @@ el_status el_tokenizer_llama2c_parse(const void *data, size_t len, const char *n
 el_status el_tokenizer_llama2c_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
 /* HF tokenizer.json with a BPE model (tokenizer/hf_bpe.c). */
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+/* Streamed (tokenizer/hf_json.c): model.vocab, model.merges and added_tokens element by
+ * element into the tables, the other parts captured (at most EL_HF_PART_MAX bytes each). */
+el_status el_tokenizer_hf_bpe_open_mem(const char *path, uint32_t vocab_size,
+                                       struct el_tok_mem *mem, el_tokenizer **out);
 /* The same from a parsed tokenizer.json (root is only read; name for messages). */
 el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out);
@@ -94,6 +111,9 @@ el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *na
 struct el_gguf;
 el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
                                  el_tokenizer **out);
+/* The same through mem: tokens and merges read on demand (el_gguf_iter), no tree. */
+el_status el_tokenizer_gguf_open_mem(const struct el_gguf *g, uint32_t vocab_size,
+                                     struct el_tok_mem *mem, el_tokenizer **out);
 /* Model "llama" (SentencePiece BPE: Llama 2, Gemma), which el_tokenizer_gguf_open hands
  * on (tokenizer/gguf_spm.c): llama.cpp's SPM tokenizer with parse_special = true; see there
  * for the rules, the memory it holds and encode's work space. */
@@ -112,6 +132,10 @@ size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t);
  * without its token. */
 el_status el_tokenizer_gpt2_open(const char *vocab_json, const char *merges_txt,
                                  uint32_t vocab_size, el_tokenizer **out);
+/* The same through mem: vocab.json streamed, merges.txt read by lines. */
+el_status el_tokenizer_gpt2_open_mem(const char *vocab_json, const char *merges_txt,
+                                     uint32_t vocab_size, struct el_tok_mem *mem,
+                                     el_tokenizer **out);
 /* The same from parsed vocab.json and merges text in memory (merges, mlen bytes; names for
  * messages). Used by el_tokenizer_open and fuzzing. */
 el_status el_tokenizer_gpt2_from_json(const struct cJSON *vocab, const char *merges,
@@ -146,6 +170,27 @@ el_status el_tokenizer_wordpiece_parse(const char *data, size_t len, const char 
  * normalizer, BertPreTokenizer, WordPiece decoder). */
 el_status el_tokenizer_wordpiece_from_json(const struct cJSON *root, const char *name,
                                            uint32_t vocab_size, el_tokenizer **out);
+
+/* The backends converted on another branch (wordpiece.c, llama2c_tok.c, gguf_spm.c): the
+ * same arguments as the functions above plus mem before out. Until they land,
+ * tokenizer/tok_legacy_shim.c stands in (ignores mem, opens on the heap; measure gives 0
+ * bytes for them). */
+el_status el_tokenizer_wordpiece_open_mem(const char *vocab_txt, bool lowercase,
+                                          uint32_t vocab_size, struct el_tok_mem *mem,
+                                          el_tokenizer **out);
+el_status el_tokenizer_wordpiece_parse_mem(const char *data, size_t len, const char *name,
+                                           bool lowercase, uint32_t vocab_size,
+                                           struct el_tok_mem *mem, el_tokenizer **out);
+el_status el_tokenizer_wordpiece_from_json_mem(const struct cJSON *root, const char *name,
+                                               uint32_t vocab_size, struct el_tok_mem *mem,
+                                               el_tokenizer **out);
+el_status el_tokenizer_llama2c_open_mem(const char *path, uint32_t vocab_size,
+                                        struct el_tok_mem *mem, el_tokenizer **out);
+el_status el_tokenizer_llama2c_parse_mem(const void *data, size_t len, const char *name,
+                                         uint32_t vocab_size, struct el_tok_mem *mem,
+                                         el_tokenizer **out);
+el_status el_tokenizer_gguf_spm_open_mem(const struct el_gguf *g, uint32_t vocab_size,
+                                         struct el_tok_mem *mem, el_tokenizer **out);
 
 /* BERT inputs: [CLS] a [SEP] (b [SEP] when b != NULL), truncated longest-first (as HF's
  * default TruncationStrategy) to max_len ids in total; type_ids 0 for [CLS] a [SEP], 1 for
