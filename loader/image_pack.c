@@ -434,7 +434,8 @@ static el_status load_source(const char *src, const el_image_pack_params *p, el_
     /* Only weights and staging are used while packing. */
     ap.region_bytes[EL_REGION_KV] = ap.region_bytes[EL_REGION_SCRATCH] = 0;
     ap.region_bytes[EL_REGION_ACT] = 0;
-    ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING];
+    ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING] +
+              ap.region_bytes[EL_REGION_TOKENIZER];
     if (ap.size == 0) ap.size = EL_IMG_ALIGN;
     if ((s = el_arena_init(ao, &ap)) != EL_OK) return s;
     return el_model_load(*mo, plan, *ao, NULL, NULL);

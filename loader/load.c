@@ -376,6 +376,23 @@ static el_status layout(el_model *m, const el_plan *plan, uint64_t *end) {
     return EL_OK;
 }
 
+/* The tokenizer's tables into the arena's tokenizer region (the bytes el_model_open
+ * measured), before the weights: its parse transient is freed before staging is used. */
+static el_status load_tokenizer(el_model *m, el_arena *a) {
+    if (m->tokenizer_bytes == 0 || !m->family || !m->family->tokenizer_load) return EL_OK;
+    uint64_t mark = el_arena_mark(a, EL_REGION_TOKENIZER);
+    void *block = NULL;
+    el_status s = el_arena_alloc(a, EL_REGION_TOKENIZER, m->tokenizer_bytes, EL_ALIGN_IO,
+                                 &block);
+    if (s != EL_OK) return s;
+    s = m->family->tokenizer_load(m, block, m->tokenizer_bytes);
+    if (s != EL_OK) el_arena_release(a, EL_REGION_TOKENIZER, mark);
+    return s;
+}
+
+static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
+                            const el_load_params *params, el_load_stats *stats);
+
 el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
                         const el_load_params *params, el_load_stats *stats) {
     if (!m || !plan || !a) return el_errorf(EL_E_USAGE, "el_model_load: NULL argument");
@@ -384,7 +401,18 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         return el_errorf(EL_E_USAGE, "%s: the plan was made for another model (%llu tensors, "
                          "model has %zu)", m->path, (unsigned long long)plan->tensor_count,
                          m->tensors.count);
-    if (m->image) return el_image_load(m, plan, a, params, stats);
+    uint64_t tok_mark = el_arena_mark(a, EL_REGION_TOKENIZER);
+    el_status s = load_tokenizer(m, a);
+    if (s != EL_OK) return s;
+    s = m->image ? el_image_load(m, plan, a, params, stats)
+                 : model_load(m, plan, a, params, stats);
+    if (s != EL_OK) el_arena_release(a, EL_REGION_TOKENIZER, tok_mark);
+    return s;
+}
+
+/* el_model_load for safetensors, GGUF and llama2.c files. */
+static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
+                            const el_load_params *params, el_load_stats *stats) {
     double t0 = el_now();
     el_status s;
     uint64_t wbytes = 0;
