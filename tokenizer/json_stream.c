@@ -61,23 +61,51 @@ void el_js_close(el_jstream *js) {
     js->str_cap = 0;
 }
 
-/* The byte at pos without consuming it; -1 at the end or on a read error (sticky). */
-static int js_at(el_jstream *js) {
-    if (js->err != EL_OK || js->pos >= js->size) return -1;
-    if (js->mem) return js->mem[js->pos];
-    if (js->pos < js->win_at || js->pos >= js->win_at + js->win_len) {
+/* The bytes from pos on that are in memory: *avail of them (at least 8 unless the source
+ * ends sooner); NULL at the end or on a read error (sticky). */
+static const uint8_t *js_span(el_jstream *js, size_t *avail) {
+    if (js->err != EL_OK || js->pos >= js->size) return NULL;
+    if (js->mem) {
+        *avail = (size_t)(js->size - js->pos);
+        return js->mem + js->pos;
+    }
+    uint64_t end = js->win_at + js->win_len;
+    if (js->pos < js->win_at || js->pos >= end || (end - js->pos < 8 && end < js->size)) {
         uint64_t left = js->size - js->pos;
         size_t n = left < EL_JS_WINDOW ? (size_t)left : EL_JS_WINDOW;
         el_status s = el_file_read_at(&js->file, js->win, n, js->pos);
         if (s != EL_OK) {
             js->err = s;
             js->win_len = 0;
-            return -1;
+            return NULL;
         }
         js->win_at = js->pos;
         js->win_len = n;
     }
-    return js->win[js->pos - js->win_at];
+    *avail = (size_t)(js->win_at + js->win_len - js->pos);
+    return js->win + (js->pos - js->win_at);
+}
+
+/* The byte at pos without consuming it; -1 at the end or on a read error (sticky). */
+static inline int js_at(el_jstream *js) {
+    size_t avail;
+    const uint8_t *p = js_span(js, &avail);
+    return p ? *p : -1;
+}
+
+/* Bytes at p[0..avail) that need no care inside a string (no quote, backslash or control
+ * byte). With check, cut before a UTF-8 sequence the span may end inside, and *bad = offset
+ * of invalid UTF-8 within them (else the count). */
+static size_t js_plain(const uint8_t *p, size_t avail, size_t *bad, bool check) {
+    size_t k = 0;
+    bool ascii = true;
+    while (k < avail && p[k] != '"' && p[k] != '\\' && p[k] >= 0x20) ascii &= p[k++] < 0x80;
+    *bad = k;
+    if (!check || ascii) return k;
+    size_t e = el_utf8_check((const char *)p, k);
+    if (e < k && k == avail && k - e < 4) k = e; /* perhaps cut by the window: retry */
+    *bad = e < k ? e : k;
+    return k;
 }
 
 el_status el_js_peek(el_jstream *js, int *c) {
@@ -190,6 +218,14 @@ el_status el_js_string(el_jstream *js, const char **s, size_t *n) {
     js->str_len = 0;
     if ((st = js_put(js, "", 0)) != EL_OK) return st;
     for (;;) {
+        size_t avail = 0, bad;
+        const uint8_t *run = js_span(js, &avail);
+        size_t plain = run ? js_plain(run, avail, &bad, false) : 0;
+        if (plain) { /* (UTF-8 is checked on the whole string below) */
+            if ((st = js_put(js, (const char *)run, plain)) != EL_OK) return st;
+            js->pos += plain;
+            continue;
+        }
         int c = js_at(js);
         if (c < 0) {
             if (js->err != EL_OK) return js->err;
@@ -272,6 +308,12 @@ el_status el_js_number(el_jstream *js, double *v) {
     if (n == 0) return el_js_fail(js, "expected a value");
     if (!js_number_ok(buf, n)) return el_js_fail(js, "a malformed number");
     buf[n] = 0;
+    if (n < 16 && buf[0] != '-' && !strpbrk(buf, ".eE")) { /* an id: exact, no strtod */
+        uint64_t u = 0;
+        for (size_t i = 0; i < n; i++) u = u * 10 + (uint64_t)(buf[i] - '0');
+        *v = (double)u;
+        return EL_OK;
+    }
     *v = strtod(buf, NULL);
     return EL_OK;
 }
@@ -298,6 +340,18 @@ static el_status js_skip(el_jstream *js, int depth) {
         js->pos++;
         uint64_t start = js->pos;
         for (;;) {
+            size_t avail = 0, bad = 0;
+            const uint8_t *sp = js_span(js, &avail);
+            size_t k = sp ? js_plain(sp, avail, &bad, true) : 0;
+            if (bad < k) {
+                js->pos += bad;
+                return el_js_fail(js, "invalid UTF-8 in a string (JSON text is UTF-8; the "
+                                      "file is corrupt)");
+            }
+            if (k) {
+                js->pos += k;
+                continue;
+            }
             int b = js_at(js);
             if (b < 0) {
                 if (js->err != EL_OK) return js->err;

@@ -29,6 +29,11 @@ size_t el_utf8_check(const char *str, size_t n) {
         unsigned c = s[i];
         if (c < 0x80) {
             i++;
+            /* ASCII runs eight bytes at a time */
+            for (uint64_t w; i + 8 <= n; i += 8) {
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ull) break;
+            }
             continue;
         }
         size_t len;
