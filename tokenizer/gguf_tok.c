@@ -3,8 +3,9 @@
  * tokenizer.json it was converted from (tokens in id order as model.vocab, merges, control
  * and user-defined tokens as added tokens matched in the raw text, ByteLevel pre-tokenizer,
  * after Digits for the pre-tokenizers that split digits apart, and ByteLevel decoder), then
- * the hf-bpe backend validates and builds it as for any tokenizer.json. The cJSON tree
- * lives only during the open. */
+ * the hf-bpe backend validates and builds it as for any tokenizer.json. No whole tree: the
+ * tokens and merges are read from the metadata on demand (el_gguf_iter) into the tables;
+ * only the small rest and one added token at a time are cJSON. */
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/gguf_tok.h"
 #include "tokenizer/hf_src.h"

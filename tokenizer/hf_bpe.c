@@ -42,7 +42,9 @@
  * decode gives nothing for the ids in between, as HF skips unknown ids). Fewer rows only
  * when every token past them is an added token (Gemma 3 1B's <image_soft_token>); encode
  * refuses a text that holds one, so no id ever reaches past the model's rows.
- * All tables are built at open. encode allocates nothing (it uses about 26 KiB of stack):
+ * All tables are built at open, into one tok_mem block (tokenizer/tok_mem.h: the arena's
+ * tokenizer region or an exact heap block), from a source (tokenizer/hf_src.h) that gives
+ * model.vocab, model.merges and added_tokens element by element. encode allocates nothing (it uses about 26 KiB of stack):
  * the symbols of one word are merged in a fixed stack buffer (HF_WORD_MAX), or in the
  * caller's ids buffer when a word is longer. Merging follows HF's priority queue (lowest
  * rank, then leftmost) with an indexed heap over the word's pairs, O(m log m) for m
