@@ -92,19 +92,39 @@ static el_status add_item(cJSON *obj, const char *key, cJSON *value, const char 
     return el_errorf(EL_E_NOMEM, "%s: out of memory", name);
 }
 
+/* A part of tokenizer.json into obj under key, within the parts' budget. */
+static el_status capture(el_hf_stream *hs, cJSON *obj, const char *key, const char *field) {
+    el_jstream *js = hs->js;
+    uint64_t at = el_js_tell(js);
+    cJSON *v = NULL;
+    el_status st = el_js_capture(js, EL_HF_PART_MAX, field, &v);
+    if (st != EL_OK) return st;
+    hs->part_bytes += js->pos - at;
+    if (hs->part_bytes > EL_HF_PARTS_MAX) {
+        cJSON_Delete(v);
+        return el_errorf(EL_E_INVALID, "%s: the parts of tokenizer.json other than its tables "
+                         "take more than %u bytes (at %s): not a tokenizer this reads",
+                         js->name, EL_HF_PARTS_MAX, field);
+    }
+    return add_item(obj, key, v, js->name);
+}
+
 /* The value next in js: a table (open '{' or '[') at *at (first occurrence) with an empty
- * placeholder of its type in obj; any other value captured as it is (the build reports the
- * wrong type). */
-static el_status table_or_capture(el_jstream *js, cJSON *obj, const char *key, char open,
+ * placeholder of its type in obj; a container of the other kind skipped, an empty one in
+ * its place (so that a Unigram vocabulary is never read); a scalar captured as it is (the
+ * build reports the wrong type). */
+static el_status table_or_capture(el_hf_stream *hs, cJSON *obj, const char *key, char open,
                                   const char *field, uint64_t *at) {
+    el_jstream *js = hs->js;
     int c = -1;
     el_status st = el_js_peek(js, &c);
     if (st != EL_OK) return st;
-    if (c != open) {
-        cJSON *v = NULL;
-        st = el_js_capture(js, EL_HF_PART_MAX, field, &v);
-        return st != EL_OK ? st : add_item(obj, key, v, js->name);
+    if (c == '{' + '[' - open) {
+        if ((st = el_js_skip(js)) != EL_OK) return st;
+        return add_item(obj, key, c == '{' ? cJSON_CreateObject() : cJSON_CreateArray(),
+                        js->name);
     }
+    if (c != open) return capture(hs, obj, key, field);
     *at = el_js_tell(js);
     if ((st = el_js_skip(js)) != EL_OK) return st;
     return add_item(obj, key, open == '{' ? cJSON_CreateObject() : cJSON_CreateArray(),
@@ -127,6 +147,19 @@ static el_status next_key(el_jstream *js, cJSON *obj, bool *first, bool *more, c
     return EL_OK;
 }
 
+/* The fields the build reads besides the tables (tokenizer/hf_bpe.c); others are skipped. */
+static const char *const k_model_keys[] = {"type", "dropout", "continuing_subword_prefix",
+                                           "end_of_word_suffix", "fuse_unk", "byte_fallback",
+                                           "ignore_merges", "unk_token", NULL};
+static const char *const k_top_keys[] = {"normalizer", "pre_tokenizer", "decoder",
+                                         "post_processor", NULL};
+
+static bool known(const char *const *keys, const char *key) {
+    for (; *keys; keys++)
+        if (!strcmp(*keys, key)) return true;
+    return false;
+}
+
 static el_status scan_model(el_hf_stream *hs, cJSON *model) {
     el_jstream *js = hs->js;
     el_status st = el_js_begin(js, '{');
@@ -139,15 +172,15 @@ static el_status scan_model(el_hf_stream *hs, cJSON *model) {
         if (!use) {
             st = el_js_skip(js);
         } else if (!strcmp(key, "vocab")) {
-            st = table_or_capture(js, model, key, '{', "model.vocab", &hs->vocab_at);
+            st = table_or_capture(hs, model, key, '{', "model.vocab", &hs->vocab_at);
         } else if (!strcmp(key, "merges")) {
-            st = table_or_capture(js, model, key, '[', "model.merges", &hs->merges_at);
-        } else {
+            st = table_or_capture(hs, model, key, '[', "model.merges", &hs->merges_at);
+        } else if (known(k_model_keys, key)) {
             char field[160];
             snprintf(field, sizeof field, "model.%s", key);
-            cJSON *v = NULL;
-            st = el_js_capture(js, EL_HF_PART_MAX, field, &v);
-            if (st == EL_OK) st = add_item(model, key, v, js->name);
+            st = capture(hs, model, key, field);
+        } else {
+            st = el_js_skip(js); /* nothing the build reads */
         }
     }
     return st;
@@ -303,17 +336,18 @@ el_status el_hf_stream_open(el_hf_stream *hs, el_jstream *js, el_hf_src *src) {
                 cJSON *model = cJSON_CreateObject();
                 if ((st = add_item(hs->root, key, model, js->name)) == EL_OK)
                     st = scan_model(hs, model);
+            } else if (c == '[') { /* described by the build, not read */
+                if ((st = el_js_skip(js)) == EL_OK)
+                    st = add_item(hs->root, key, cJSON_CreateArray(), js->name);
             } else {
-                cJSON *v = NULL;
-                st = el_js_capture(js, EL_HF_PART_MAX, "model", &v);
-                if (st == EL_OK) st = add_item(hs->root, key, v, js->name);
+                st = capture(hs, hs->root, key, "model");
             }
         } else if (!strcmp(key, "added_tokens")) {
-            st = table_or_capture(js, hs->root, key, '[', "added_tokens", &hs->added_at);
+            st = table_or_capture(hs, hs->root, key, '[', "added_tokens", &hs->added_at);
+        } else if (known(k_top_keys, key)) {
+            st = capture(hs, hs->root, key, key);
         } else {
-            cJSON *v = NULL;
-            st = el_js_capture(js, EL_HF_PART_MAX, key, &v);
-            if (st == EL_OK) st = add_item(hs->root, key, v, js->name);
+            st = el_js_skip(js); /* version, truncation, padding, ...: not read */
         }
     }
     if (st == EL_OK) st = el_js_finish(js);

@@ -58,15 +58,19 @@ el_status el_hf_merge_split(const char *name, const char *field, uint32_t i, con
 void el_hf_src_tree(el_hf_src *src, const struct cJSON *root, const char *name);
 
 /* A tokenizer.json streamed (tokenizer/json_stream.h): the first pass records where the
- * three tables are and captures the rest (each top-level part, each of model's fields, at
- * most EL_HF_PART_MAX bytes of JSON) into a small tree. */
-#define EL_HF_PART_MAX (256u * 1024u)
+ * three tables are and captures the parts the build reads (normalizer, pre_tokenizer,
+ * decoder, post_processor, model's scalars; each at most EL_HF_PART_MAX bytes of JSON,
+ * EL_HF_PARTS_MAX together; other keys are skipped) into a small tree. One added token at
+ * a time is captured the same way (at most EL_HF_PART_MAX). */
+#define EL_HF_PART_MAX (64u * 1024u)
+#define EL_HF_PARTS_MAX (256u * 1024u)
 typedef struct el_hf_stream {
     struct el_jstream *js;
     struct cJSON *root;      /* the small tree (src.root), owned */
     uint64_t vocab_at;       /* offsets of the tables' values; UINT64_MAX = absent */
     uint64_t merges_at;
     uint64_t added_at;
+    uint64_t part_bytes;     /* captured so far (EL_HF_PARTS_MAX) */
     char *pair;              /* a merge's first half while its second is read (heap) */
     size_t pair_cap;
 } el_hf_stream;

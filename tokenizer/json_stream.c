@@ -260,8 +260,8 @@ el_status el_js_string(el_jstream *js, const char **s, size_t *n) {
     size_t bad = el_utf8_check(js->str, js->str_len);
     if (bad != js->str_len) {
         js->pos = start;
-        return el_js_fail(js, "a string that is not valid UTF-8 (JSON text is UTF-8; the file "
-                              "is corrupt)");
+        return el_js_fail(js, "invalid UTF-8 in a string (JSON text is UTF-8; the file is "
+                              "corrupt)");
     }
     *s = js->str;
     *n = js->str_len;
