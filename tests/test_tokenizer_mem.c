@@ -133,6 +133,16 @@ static void test_hf_bpe(void) {
     EL_CHECK(t && m.used == bytes && t->block == NULL && t->vt->close == NULL);
     el_tokenizer *h = NULL;
     EL_CHECK_OK(el_tokenizer_open(path, 0, &h));
+    /* The same bytes streamed from memory: the same tokenizer. */
+    size_t len = 0;
+    char *text_json = el_test_read_file(path, &len);
+    el_tokenizer *pm = NULL;
+    EL_CHECK_OK(el_tokenizer_hf_bpe_parse(text_json, len, "in memory", 0, &pm));
+    EL_CHECK(pm && h && pm->vocab_size == h->vocab_size && pm->bos_id == h->bos_id);
+    el_tokenizer_close(pm);
+    EL_CHECK_STATUS(el_tokenizer_hf_bpe_parse(text_json, len / 2, "cut", 0, &pm), EL_E_INVALID);
+    EL_CHECK(pm == NULL && strstr(el_last_error(), "cut"));
+    free(text_json);
     if (t && h) {
         static const char text[] = "Hello world, the tokenizer tables live in one block.";
         int32_t a[64], b[64];

@@ -2130,16 +2130,19 @@ el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
     return el_tok_build_heap(hf_build_tree, &a, out);
 }
 
-/* tokenizer.json streamed from its file. */
+/* tokenizer.json streamed from its file, or from bytes in memory (data != NULL). */
 typedef struct hf_file_args {
-    const char *path;
+    const char *path;   /* the file, or the name for messages */
+    const char *data;
+    size_t len;
     uint32_t vocab_size;
 } hf_file_args;
 
 static el_status hf_build_file(const void *args, el_tok_mem *mem, el_tokenizer **out) {
     const hf_file_args *a = args;
     el_jstream js;
-    el_status st = el_js_open_file(&js, a->path);
+    el_status st = a->data ? el_js_open_mem(&js, a->data, a->len, a->path)
+                           : el_js_open_file(&js, a->path);
     if (st != EL_OK) return st;
     el_hf_stream hs;
     el_hf_src src;
@@ -2150,12 +2153,20 @@ static el_status hf_build_file(const void *args, el_tok_mem *mem, el_tokenizer *
     return st;
 }
 
+el_status el_tokenizer_hf_bpe_parse(const char *data, size_t len, const char *name,
+                                    uint32_t vocab_size, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
+    *out = NULL;
+    hf_file_args a = {name ? name : "tokenizer.json", data, len, vocab_size};
+    return el_tok_build_heap(hf_build_file, &a, out);
+}
+
 el_status el_tokenizer_hf_bpe_open_mem(const char *path, uint32_t vocab_size, el_tok_mem *mem,
                                        el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
     if (!path || !mem) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path or mem is NULL");
-    hf_file_args a = {path, vocab_size};
+    hf_file_args a = {path, NULL, 0, vocab_size};
     return hf_build_file(&a, mem, out);
 }
 
@@ -2163,6 +2174,6 @@ el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tok
     if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
     if (!path) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path is NULL");
-    hf_file_args a = {path, vocab_size};
+    hf_file_args a = {path, NULL, 0, vocab_size};
     return el_tok_build_heap(hf_build_file, &a, out);
 }

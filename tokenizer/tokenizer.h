@@ -97,6 +97,9 @@ el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tok
  * element into the tables, the other parts captured (at most EL_HF_PART_MAX bytes each). */
 el_status el_tokenizer_hf_bpe_open_mem(const char *path, uint32_t vocab_size,
                                        struct el_tok_mem *mem, el_tokenizer **out);
+/* The same streamed from len bytes in memory (name for messages): fuzzing, tests. */
+el_status el_tokenizer_hf_bpe_parse(const char *data, size_t len, const char *name,
+                                    uint32_t vocab_size, el_tokenizer **out);
 /* The same from a parsed tokenizer.json (root is only read; name for messages). */
 el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out);
