@@ -257,7 +257,8 @@ static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
     if (!rest) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
     char name[300];
     snprintf(name, sizeof name, "%s (tokenizer.ggml metadata)", g->src.name);
-    el_hf_src src = {rest, name, &gs, gt_vocab, gt_added, gt_merges, NULL};
+    el_hf_src src = {.root = rest, .name = name, .ctx = &gs, .vocab = gt_vocab,
+                     .added = gt_added, .merges = gt_merges, .n_merges = gs.merges->len};
     el_tokenizer *t = NULL;
     /* A byte without its token (SmolLM2 lacks a few) encodes to nothing, as in llama.cpp
      * and HF's BPE (hf_bpe.c). */

@@ -58,7 +58,10 @@ static el_status gpt2_vocab(void *ctx, el_hf_vocab_fn fn, void *u) {
     g->fn = fn;
     g->u = u;
     g->eot = -1;
-    if (g->js) return el_hf_stream_vocab(g->js, 0, gpt2_entry, g);
+    if (g->js) { /* the object, then nothing but whitespace after it */
+        el_status st = el_hf_stream_vocab(g->js, 0, gpt2_entry, g);
+        return st == EL_OK ? el_js_finish(g->js) : st;
+    }
     for (const cJSON *it = g->vocab->child; it; it = it->next) {
         el_status st = gpt2_entry(g, it->string, strlen(it->string), it);
         if (st != EL_OK) return st;
@@ -177,7 +180,9 @@ static el_status gpt2_build(gpt2_src *g, uint32_t vocab_size, el_tok_mem *mem,
                             el_tokenizer **out) {
     cJSON *rest = cJSON_Parse(k_gpt2_rest);
     if (!rest) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->name);
-    el_hf_src src = {rest, g->name, g, gpt2_vocab, gpt2_added, gpt2_merges, gpt2_check_bytes};
+    el_hf_src src = {.root = rest, .name = g->name, .ctx = g, .vocab = gpt2_vocab,
+                     .added = gpt2_added, .merges = gpt2_merges, .n_merges = UINT64_MAX,
+                     .vocab_done = gpt2_check_bytes};
     g->eot = -1;
     el_status st = el_hf_bpe_build(&src, g->name, vocab_size, mem, out);
     cJSON_Delete(rest);
@@ -257,8 +262,6 @@ static el_status gpt2_build_files(const void *args, el_tok_mem *mem, el_tokenize
         }
         cJSON_Delete(v);
     }
-    /* The whole of vocab.json is checked first (syntax, nothing after the object). */
-    if (st == EL_OK && (st = el_js_skip(&js)) == EL_OK) st = el_js_finish(&js);
     if (st == EL_OK) {
         gpt2_src g = {.name = name, .js = &js, .mfile = &f};
         st = gpt2_build(&g, a->vocab_size, mem, out);

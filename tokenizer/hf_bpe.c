@@ -1904,7 +1904,15 @@ static el_status hf_merge_add(void *u, uint32_t i, const char *a, size_t al, con
 
 static el_status hf_build_merges(hf_bld *b, const el_hf_src *src) {
     hf_tok *t = b->t;
-    el_status st = src->merges ? src->merges(src->ctx, hf_merge_count, b) : EL_OK;
+    el_status st = EL_OK;
+    if (src->merges && src->n_merges != UINT64_MAX) {
+        if (src->n_merges > HF_MERGES_MAX)
+            return el_errorf(EL_E_UNSUPPORTED, "%s: more than %u merges", t->path,
+                             HF_MERGES_MAX);
+        b->n_merges_in = (uint32_t)src->n_merges;
+    } else if (src->merges) {
+        st = src->merges(src->ctx, hf_merge_count, b);
+    }
     if (st != EL_OK) return st;
     uint64_t nm = b->n_merges_in;
     uint64_t slots = hf_pow2_at_least((nm > 0 ? nm : 1) * 2);

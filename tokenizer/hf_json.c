@@ -81,6 +81,7 @@ void el_hf_src_tree(el_hf_src *src, const cJSON *root, const char *name) {
     src->vocab = tree_vocab;
     src->added = tree_added;
     src->merges = tree_merges;
+    src->n_merges = UINT64_MAX;
 }
 
 /* ---- streamed ----------------------------------------------------------------------- */
@@ -90,6 +91,20 @@ static el_status add_item(cJSON *obj, const char *key, cJSON *value, const char 
     if (value && cJSON_AddItemToObject(obj, key, value)) return EL_OK;
     cJSON_Delete(value);
     return el_errorf(EL_E_NOMEM, "%s: out of memory", name);
+}
+
+/* The elements of the array at offset at (js ends after it). */
+static el_status count_array(el_jstream *js, uint64_t at, uint64_t *n) {
+    el_js_seek(js, at);
+    el_status st = el_js_begin(js, '[');
+    bool first = true, more = true;
+    uint64_t k = 0;
+    while (st == EL_OK) {
+        if ((st = el_js_arr_next(js, &first, &more)) != EL_OK || !more) break;
+        if ((st = el_js_skip(js)) == EL_OK) k++;
+    }
+    if (st == EL_OK) *n = k;
+    return st;
 }
 
 /* A part of tokenizer.json into obj under key, within the parts' budget. */
@@ -114,7 +129,7 @@ static el_status capture(el_hf_stream *hs, cJSON *obj, const char *key, const ch
  * its place (so that a Unigram vocabulary is never read); a scalar captured as it is (the
  * build reports the wrong type). */
 static el_status table_or_capture(el_hf_stream *hs, cJSON *obj, const char *key, char open,
-                                  const char *field, uint64_t *at) {
+                                  const char *field, uint64_t *at, uint64_t *count) {
     el_jstream *js = hs->js;
     int c = -1;
     el_status st = el_js_peek(js, &c);
@@ -126,7 +141,7 @@ static el_status table_or_capture(el_hf_stream *hs, cJSON *obj, const char *key,
     }
     if (c != open) return capture(hs, obj, key, field);
     *at = el_js_tell(js);
-    if ((st = el_js_skip(js)) != EL_OK) return st;
+    if ((st = count ? count_array(js, *at, count) : el_js_skip(js)) != EL_OK) return st;
     return add_item(obj, key, open == '{' ? cJSON_CreateObject() : cJSON_CreateArray(),
                     js->name);
 }
@@ -172,9 +187,10 @@ static el_status scan_model(el_hf_stream *hs, cJSON *model) {
         if (!use) {
             st = el_js_skip(js);
         } else if (!strcmp(key, "vocab")) {
-            st = table_or_capture(hs, model, key, '{', "model.vocab", &hs->vocab_at);
+            st = table_or_capture(hs, model, key, '{', "model.vocab", &hs->vocab_at, NULL);
         } else if (!strcmp(key, "merges")) {
-            st = table_or_capture(hs, model, key, '[', "model.merges", &hs->merges_at);
+            st = table_or_capture(hs, model, key, '[', "model.merges", &hs->merges_at,
+                                  &hs->n_merges);
         } else if (known(k_model_keys, key)) {
             char field[160];
             snprintf(field, sizeof field, "model.%s", key);
@@ -306,6 +322,7 @@ el_status el_hf_stream_open(el_hf_stream *hs, el_jstream *js, el_hf_src *src) {
     memset(src, 0, sizeof *src);
     hs->js = js;
     hs->vocab_at = hs->merges_at = hs->added_at = UINT64_MAX;
+    hs->n_merges = UINT64_MAX;
     hs->root = cJSON_CreateObject();
     if (!hs->root) return el_errorf(EL_E_NOMEM, "%s: out of memory", js->name);
     int c = -1;
@@ -343,7 +360,7 @@ el_status el_hf_stream_open(el_hf_stream *hs, el_jstream *js, el_hf_src *src) {
                 st = capture(hs, hs->root, key, "model");
             }
         } else if (!strcmp(key, "added_tokens")) {
-            st = table_or_capture(hs, hs->root, key, '[', "added_tokens", &hs->added_at);
+            st = table_or_capture(hs, hs->root, key, '[', "added_tokens", &hs->added_at, NULL);
         } else if (known(k_top_keys, key)) {
             st = capture(hs, hs->root, key, key);
         } else {
@@ -358,6 +375,7 @@ el_status el_hf_stream_open(el_hf_stream *hs, el_jstream *js, el_hf_src *src) {
     src->vocab = stream_vocab;
     src->added = stream_added;
     src->merges = stream_merges;
+    src->n_merges = hs->merges_at == UINT64_MAX ? 0 : hs->n_merges;
     return EL_OK;
 }
 

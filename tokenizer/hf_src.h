@@ -37,6 +37,9 @@ typedef struct el_hf_src {
     el_status (*vocab)(void *ctx, el_hf_vocab_fn fn, void *u);
     el_status (*added)(void *ctx, el_hf_added_fn fn, void *u);  /* NULL: none */
     el_status (*merges)(void *ctx, el_hf_merge_fn fn, void *u); /* NULL: none */
+    /* The number of merges when the source knows it without a pass (each then given
+     * exactly once), else UINT64_MAX: the build counts with a pass first. */
+    uint64_t n_merges;
     /* Optional: after the vocabulary is built, before the merges (GPT-2 files' check that
      * every byte has its token). t answers el_hf_bpe_find. */
     el_status (*vocab_done)(void *ctx, const el_tokenizer *t);
@@ -70,6 +73,7 @@ typedef struct el_hf_stream {
     uint64_t vocab_at;       /* offsets of the tables' values; UINT64_MAX = absent */
     uint64_t merges_at;
     uint64_t added_at;
+    uint64_t n_merges;       /* elements of model.merges (counted while scanning) */
     uint64_t part_bytes;     /* captured so far (EL_HF_PARTS_MAX) */
     char *pair;              /* a merge's first half while its second is read (heap) */
     size_t pair_cap;
