@@ -1843,10 +1843,11 @@ static el_status hf_build_vocab(hf_bld *b, const el_hf_src *src) {
         }
     }
     if (t->n_added > 1) {
-        int32_t *tmp = malloc((size_t)t->n_added * sizeof *tmp); /* transient */
+        /* The sort's work space is in the block too: a hostile file's millions of added
+         * tokens then cost the plan, not an unplanned transient. */
+        int32_t *tmp = el_tok_alloc_array(b->mem, t->n_added, sizeof *tmp, 4);
         if (!tmp) return el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
         hf_sort_by_bytes(t, t->added, tmp, t->n_added);
-        free(tmp);
     }
     return EL_OK;
 }
