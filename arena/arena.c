@@ -45,7 +45,7 @@ static void arena_release_gpu(el_arena *a) {
 }
 
 static const char *const k_region_names[EL_REGION_COUNT] = {"weights", "kv", "scratch",
-                                                            "staging", "act"};
+                                                            "staging", "act", "tokenizer"};
 
 const char *el_memory_name(el_memory m) {
     switch (m) {

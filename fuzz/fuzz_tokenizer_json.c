@@ -4,7 +4,9 @@
  * model.type. The entry points take a path, so the input is written to one scratch file per
  * process. When it opens, fixed strings and the input's own bytes (valid UTF-8 or not) are
  * encoded and every id is decoded, and the results are checked against the contracts in
- * tokenizer.h (fuzz/fuzz_common.h), so logic bugs crash too, not only memory errors. */
+ * tokenizer.h (fuzz/fuzz_common.h), so logic bugs crash too, not only memory errors. The
+ * same bytes streamed from memory (el_tokenizer_hf_bpe_parse) must give the file's status,
+ * and the same tokenizer when it opens. */
 #include "fuzz/fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,6 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool json = i < size && data[i] == '{';
     el_tokenizer *t = (el_tokenizer *)&data; /* any non-NULL value: open must clear it */
     el_status st = json ? el_tokenizer_open(path, 0, &t) : el_tokenizer_hf_bpe_open(path, 0, &t);
+    if (!json || (st == EL_OK && !strcmp(t->vt->name, "hf-bpe"))) {
+        el_tokenizer *tm = (el_tokenizer *)&data;
+        el_status sm = el_tokenizer_hf_bpe_parse((const char *)data, size, "fuzz", 0, &tm);
+        CHECK(sm == st || (st != EL_OK && sm != EL_OK));
+        CHECK(sm == EL_OK ? tm && tm->vocab_size == t->vocab_size && tm->bos_id == t->bos_id
+                          : tm == NULL);
+        el_tokenizer_close(tm);
+    }
     if (st != EL_OK) {
         CHECK(t == NULL && el_last_error()[0] != 0);
         return 0;

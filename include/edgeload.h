@@ -129,10 +129,13 @@ typedef enum el_region {
     EL_REGION_SCRATCH, /* host-side session state: session, pool, ids, sampler, tables */
     EL_REGION_STAGING, /* chunk buffers, only while loading */
     EL_REGION_ACT,     /* activations the kernels read and write (GPU memory on CUDA) */
+    EL_REGION_TOKENIZER, /* the tokenizer's tables (host memory, never on the GPU): measured
+                            at el_model_open, built at el_model_load */
     EL_REGION_COUNT
 } el_region;
 
-const char *el_region_name(el_region r);    /* "weights", "kv", "scratch", "staging", "act" */
+/* "weights", "kv", "scratch", "staging", "act", "tokenizer" */
+const char *el_region_name(el_region r);
 
 typedef struct el_arena el_arena;
 
@@ -344,8 +347,11 @@ typedef struct el_load_stats {
     double seconds;               /* wall time of the load */
 } el_load_stats;
 
-/* Streams every tensor into the weights region of an arena made from the same plan
- * (converting dtype as the plan says). Allocates nothing on the heap. Once it returns
+/* Builds the model's tokenizer into the tokenizer region (before any weight byte: its parse
+ * transient, at most 1 MiB of heap freed before returning, never overlaps staging), then
+ * streams every tensor into the weights region of an arena made from the same plan
+ * (converting dtype as the plan says). Allocates nothing else on the heap. The tokenizer then
+ * lives in the arena: close the model before destroying the arena. Once it returns
  * EL_OK, el_model_tensor*() report where each tensor landed. params and stats may be NULL. */
 el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
                         const el_load_params *params, el_load_stats *stats);

@@ -443,7 +443,8 @@ el_status el_pack_load_weights(el_model *m, el_dtype dtype, el_plan *plan, el_ar
     /* Only weights and staging are used while packing. */
     ap.region_bytes[EL_REGION_KV] = ap.region_bytes[EL_REGION_SCRATCH] = 0;
     ap.region_bytes[EL_REGION_ACT] = 0;
-    ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING];
+    ap.size = ap.region_bytes[EL_REGION_WEIGHTS] + ap.region_bytes[EL_REGION_STAGING] +
+              ap.region_bytes[EL_REGION_TOKENIZER];
     if (ap.size == 0) ap.size = EL_IMG_ALIGN;
     if ((s = el_arena_init(ao, &ap)) != EL_OK) return s;
     return el_model_load(m, plan, *ao, NULL, NULL);

@@ -9,6 +9,7 @@
 #include "kernels/fp16.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
+#include "tokenizer/tok_mem.h"
 #include "platform/gpu.h"
 
 #include <pthread.h>
@@ -376,6 +377,31 @@ static el_status layout(el_model *m, const el_plan *plan, uint64_t *end) {
     return EL_OK;
 }
 
+/* The tokenizer's tables into the arena's tokenizer region (the bytes el_model_open
+ * measured), before the weights: its parse transient is freed before staging is used. */
+static el_status load_tokenizer(el_model *m, el_arena *a) {
+    if (m->tokenizer_bytes == 0 || !m->family || !m->family->tokenizer_load) return EL_OK;
+    uint64_t mark = el_arena_mark(a, EL_REGION_TOKENIZER);
+    void *block = NULL;
+    el_status s = el_arena_alloc(a, EL_REGION_TOKENIZER, m->tokenizer_bytes, EL_ALIGN_IO,
+                                 &block);
+    if (s != EL_OK) return s;
+    /* The build's read windows in the staging region, which the weights use only later. */
+    const uint64_t smark = el_arena_mark(a, EL_REGION_STAGING);
+    const uint64_t avail = el_arena_region_available(a, EL_REGION_STAGING) & ~(uint64_t)63;
+    void *temp = NULL;
+    if (avail && el_arena_alloc(a, EL_REGION_STAGING, avail, 64, &temp) == EL_OK)
+        el_tok_temp_set(temp, (size_t)avail);
+    s = m->family->tokenizer_load(m, block, m->tokenizer_bytes);
+    el_tok_temp_set(NULL, 0);
+    el_arena_release(a, EL_REGION_STAGING, smark);
+    if (s != EL_OK) el_arena_release(a, EL_REGION_TOKENIZER, mark);
+    return s;
+}
+
+static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
+                            const el_load_params *params, el_load_stats *stats);
+
 el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
                         const el_load_params *params, el_load_stats *stats) {
     if (!m || !plan || !a) return el_errorf(EL_E_USAGE, "el_model_load: NULL argument");
@@ -384,7 +410,18 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         return el_errorf(EL_E_USAGE, "%s: the plan was made for another model (%llu tensors, "
                          "model has %zu)", m->path, (unsigned long long)plan->tensor_count,
                          m->tensors.count);
-    if (m->image) return el_image_load(m, plan, a, params, stats);
+    uint64_t tok_mark = el_arena_mark(a, EL_REGION_TOKENIZER);
+    el_status s = load_tokenizer(m, a);
+    if (s != EL_OK) return s;
+    s = m->image ? el_image_load(m, plan, a, params, stats)
+                 : model_load(m, plan, a, params, stats);
+    if (s != EL_OK) el_arena_release(a, EL_REGION_TOKENIZER, tok_mark);
+    return s;
+}
+
+/* el_model_load for safetensors, GGUF and llama2.c files. */
+static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
+                            const el_load_params *params, el_load_stats *stats) {
     double t0 = el_now();
     el_status s;
     uint64_t wbytes = 0;

@@ -44,6 +44,9 @@ typedef struct el_family {
     el_status (*forward)(el_session *s, const int32_t *ids, size_t n, bool want_logits);
     /* The tokenizer opened with the model, or the status saying why there is none. */
     el_status (*tokenizer)(const el_model *m, const struct el_tokenizer **out);
+    /* Builds the tokenizer measured at open (m->tokenizer_bytes) into block, cap bytes of
+     * the arena's tokenizer region (el_model_load). NULL: the family has none. */
+    el_status (*tokenizer_load)(el_model *m, void *block, uint64_t cap);
 
     /* Encoders (models/encoder.c calls these; NULL = not an encoder family). */
     /* Binds weights, carves the family's activations from e's scratch carver (the same
@@ -73,6 +76,8 @@ struct el_model {
     bool has_config;
     const el_family *family;         /* NULL = generic (loadable, not runnable) */
     char tokenizer_path[1024];       /* "" if none found */
+    uint64_t tokenizer_bytes;        /* its tables, measured at open: the plan's tokenizer
+                                        region (0: none, or a backend that builds on the heap) */
     /* Family-specific open-time data (e.g. llama2.c rope layout), owned by the family. */
     uint32_t flags;
     void *family_data;               /* owned by the family (open/close) */

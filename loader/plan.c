@@ -142,6 +142,9 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
         if ((s = round_page(act, &p.region_bytes[EL_REGION_ACT])) != EL_OK) return s;
         if ((s = round_page(scratch, &p.region_bytes[EL_REGION_SCRATCH])) != EL_OK) return s;
     }
+    /* The tokenizer's tables, as measured at open. */
+    if ((s = round_page(m->tokenizer_bytes, &p.region_bytes[EL_REGION_TOKENIZER])) != EL_OK)
+        return s;
     for (int r = 0; r < EL_REGION_COUNT; r++)
         if (!el_add_u64(p.total_bytes, p.region_bytes[r], &p.total_bytes))
             return el_errorf(EL_E_NOFIT, "plan: total overflows");

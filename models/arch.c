@@ -320,7 +320,7 @@ el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_l
         .close = el_decoder_close,                                                             \
         .session_init = el_decoder_session_init,                                               \
         .forward = el_decoder_forward,                                                         \
-        .tokenizer = el_family_tok_get,                                                        \
+        .tokenizer = el_family_tok_get, .tokenizer_load = el_family_tok_load,                  \
     }
 
 DECODER_FAMILY(el_family_llama, k_llama, "llama", false);

@@ -473,6 +473,7 @@ const el_family el_family_bert = {
     .open = bert_open,
     .close = el_family_tok_close,
     .tokenizer = el_family_tok_get,
+    .tokenizer_load = el_family_tok_load,
     .encoder_init = bert_encoder_init,
     .encode = bert_encode,
     .classify = bert_classify,

@@ -17,8 +17,12 @@
  * plan and load still work without one. EL_E_NOMEM if the slot cannot be allocated. */
 el_status el_family_tok_open(el_model *m, const char *const *names, size_t n,
                              const char *what);
-/* The family hooks that go with it: .close and .tokenizer. */
+/* The family hooks that go with it: .close, .tokenizer and .tokenizer_load. The open only
+ * measures the tables (m->tokenizer_bytes, the plan's tokenizer region); el_model_load
+ * builds them into that region (.tokenizer_load); a model used without a load builds them on
+ * the heap at its first use (.tokenizer), once, freed at close. */
 void el_family_tok_close(el_model *m);
 el_status el_family_tok_get(const el_model *m, const struct el_tokenizer **out);
+el_status el_family_tok_load(el_model *m, void *block, uint64_t cap);
 
 #endif /* EL_FAMILY_TOK_H */

@@ -3,10 +3,12 @@
  * tokenizer.json it was converted from (tokens in id order as model.vocab, merges, control
  * and user-defined tokens as added tokens matched in the raw text, ByteLevel pre-tokenizer,
  * after Digits for the pre-tokenizers that split digits apart, and ByteLevel decoder), then
- * the hf-bpe backend validates and builds it as for any tokenizer.json. The cJSON tree
- * lives only during the open. */
+ * the hf-bpe backend validates and builds it as for any tokenizer.json. No whole tree: the
+ * tokens and merges are read from the metadata on demand (el_gguf_iter) into the tables;
+ * only the small rest and one added token at a time are cJSON. */
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/gguf_tok.h"
+#include "tokenizer/hf_src.h"
 
 #include "loader/formats/gguf.h"
 #include "loader/safetensors.h" /* el_json_printable */
@@ -82,114 +84,100 @@ int64_t el_gt_meta_id(const el_gguf *g, const char *key) {
 static cJSON *added_token(int32_t id, const char *content, bool special) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddNumberToObject(o, "id", id);
-    cJSON_AddStringToObject(o, "content", content);
-    cJSON_AddBoolToObject(o, "single_word", false);
-    cJSON_AddBoolToObject(o, "lstrip", false);
-    cJSON_AddBoolToObject(o, "rstrip", false);
-    cJSON_AddBoolToObject(o, "normalized", false);
-    cJSON_AddBoolToObject(o, "special", special);
+    if (!cJSON_AddNumberToObject(o, "id", id) || !cJSON_AddStringToObject(o, "content", content) ||
+        !cJSON_AddBoolToObject(o, "special", special)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
-/* The tokenizer.json a gpt2-model GGUF tokenizer stands for. */
-static el_status build_json(const el_gguf *g, bool digits, cJSON *root) {
-    const el_gguf_value *tokens = NULL, *merges = NULL;
-    el_status s = el_gt_str_array(g, "tokenizer.ggml.tokens", &tokens);
-    if (s == EL_OK) s = el_gt_str_array(g, "tokenizer.ggml.merges", &merges);
-    if (s != EL_OK) return s;
-    const el_gguf_kv *types = el_gguf_find(g, "tokenizer.ggml.token_type");
-    if (types && (types->v.type != EL_GGUF_ARRAY || types->v.elem_type != EL_GGUF_I32 ||
-                  types->v.len != tokens->len))
-        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.token_type': expected "
-                         "%llu i32 values (one per token)", g->src.name,
-                         (unsigned long long)tokens->len);
-    /* The tree costs ~100 bytes per token or merge: bounded as any tokenizer.json is. */
-    if (tokens->len == 0 || merges->len > EL_JSON_VALUES_MAX ||
-        tokens->len > EL_JSON_VALUES_MAX - merges->len)
-        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.tokens': expected 1 to %u "
-                         "tokens and merges together, got %llu + %llu", g->src.name,
-                         EL_JSON_VALUES_MAX, (unsigned long long)tokens->len,
-                         (unsigned long long)merges->len);
+/* The tokenizer.json a gpt2-model GGUF tokenizer stands for, but its tables: those the
+ * callbacks below read from the metadata on demand (el_gguf_iter). */
+typedef struct gt_src {
+    const el_gguf *g;
+    const el_gguf_value *tokens, *merges;
+    const el_gguf_kv *types;  /* NULL: every token normal */
+    char *buf;                /* one string (heap, grown to GT_TOKEN_MAX + 1) */
+    size_t cap;
+} gt_src;
 
-    cJSON *model = cJSON_AddObjectToObject(root, "model");
-    cJSON *vocab = model ? cJSON_AddObjectToObject(model, "vocab") : NULL;
-    cJSON *mlist = model ? cJSON_AddArrayToObject(model, "merges") : NULL;
-    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
-    cJSON *seq = cJSON_AddObjectToObject(root, "pre_tokenizer");
-    cJSON *steps = seq ? cJSON_AddArrayToObject(seq, "pretokenizers") : NULL;
-    cJSON *dig = digits && steps ? cJSON_CreateObject() : NULL;
-    if (dig) {
-        cJSON_AddStringToObject(dig, "type", "Digits");
-        cJSON_AddBoolToObject(dig, "individual_digits", true);
-        cJSON_AddItemToArray(steps, dig);
+static el_status gt_vocab(void *ctx, el_hf_vocab_fn fn, void *u) {
+    gt_src *gs = ctx;
+    el_gguf_iter it;
+    el_gguf_iter_init(gs->g, gs->tokens, &it);
+    for (uint64_t i = 0; i < gs->tokens->len; i++) {
+        el_status s = el_gt_next_str(gs->g, &it, "tokenizer.ggml.tokens", i, &gs->buf, &gs->cap);
+        if (s != EL_OK) return s;
+        cJSON num;
+        memset(&num, 0, sizeof num);
+        num.type = cJSON_Number;
+        num.valuedouble = (double)i;
+        /* (a token twice is caught by the build: "appears twice in model.vocab") */
+        if ((s = fn(u, gs->buf, strlen(gs->buf), &num)) != EL_OK) return s;
     }
-    cJSON *pre = steps ? cJSON_CreateObject() : NULL;
-    if (pre && !cJSON_AddItemToArray(steps, pre)) {
-        cJSON_Delete(pre);
-        pre = NULL;
-    }
-    if (seq) cJSON_AddStringToObject(seq, "type", "Sequence");
-    cJSON *dec = cJSON_AddObjectToObject(root, "decoder");
-    if (!vocab || !mlist || !added || !pre || !dec || (digits && !dig))
-        return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-    cJSON_AddStringToObject(model, "type", "BPE");
-    cJSON_AddBoolToObject(model, "fuse_unk", false);
-    cJSON_AddBoolToObject(model, "byte_fallback", false);
-    cJSON_AddBoolToObject(model, "ignore_merges", false);
-    cJSON_AddStringToObject(pre, "type", "ByteLevel");
-    cJSON_AddBoolToObject(pre, "add_prefix_space", false);
-    cJSON_AddBoolToObject(pre, "use_regex", true);
-    cJSON_AddStringToObject(dec, "type", "ByteLevel");
+    return EL_OK;
+}
 
-    char *buf = NULL;
-    size_t cap = 0;
+/* Control and user-defined tokens: added tokens matched in the raw text. */
+static el_status gt_added(void *ctx, el_hf_added_fn fn, void *u) {
+    gt_src *gs = ctx;
+    if (!gs->types) return EL_OK;
     el_gguf_iter it, ti;
-    el_gguf_iter_init(g, tokens, &it);
-    if (types) el_gguf_iter_init(g, &types->v, &ti);
-    for (uint64_t i = 0; s == EL_OK && i < tokens->len; i++) {
-        s = el_gt_next_str(g, &it, "tokenizer.ggml.tokens", i, &buf, &cap);
-        if (s != EL_OK) break;
-        int64_t type = GT_NORMAL;
+    el_gguf_iter_init(gs->g, gs->tokens, &it);
+    el_gguf_iter_init(gs->g, &gs->types->v, &ti);
+    uint32_t k = 0;
+    for (uint64_t i = 0; i < gs->tokens->len; i++) {
+        el_status s = el_gt_next_str(gs->g, &it, "tokenizer.ggml.tokens", i, &gs->buf, &gs->cap);
         el_gguf_value tv;
-        if (types) {
-            if ((s = el_gguf_iter_next(&ti, &tv)) != EL_OK) break;
-            type = tv.num.i;
-        }
-        /* (a token twice is caught by the hf-bpe build: "appears twice in model.vocab") */
-        cJSON *num = cJSON_CreateNumber((double)i);
-        if (!num || !cJSON_AddItemToObject(vocab, buf, num)) {
-            cJSON_Delete(num);
-            s = el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-            break;
-        }
-        if (type == GT_CONTROL || type == GT_USER_DEFINED) {
-            cJSON *a = added_token((int32_t)i, buf, type == GT_CONTROL);
-            if (!a || !cJSON_AddItemToArray(added, a)) {
-                cJSON_Delete(a);
-                s = el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-            }
-        }
+        if (s == EL_OK) s = el_gguf_iter_next(&ti, &tv);
+        if (s != EL_OK) return s;
+        if (tv.num.i != GT_CONTROL && tv.num.i != GT_USER_DEFINED) continue;
+        cJSON *a = added_token((int32_t)i, gs->buf, tv.num.i == GT_CONTROL);
+        s = a ? fn(u, k++, a) : el_errorf(EL_E_NOMEM, "%s: out of memory", gs->g->src.name);
+        cJSON_Delete(a);
+        if (s != EL_OK) return s;
     }
-    el_gguf_iter_init(g, merges, &it);
-    for (uint64_t i = 0; s == EL_OK && i < merges->len; i++) {
-        s = el_gt_next_str(g, &it, "tokenizer.ggml.merges", i, &buf, &cap);
-        if (s != EL_OK) break;
-        cJSON *m = cJSON_CreateString(buf);
-        if (!m || !cJSON_AddItemToArray(mlist, m)) {
-            cJSON_Delete(m);
-            s = el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-        }
+    return EL_OK;
+}
+
+static el_status gt_merges(void *ctx, el_hf_merge_fn fn, void *u) {
+    gt_src *gs = ctx;
+    el_gguf_iter it;
+    el_gguf_iter_init(gs->g, gs->merges, &it);
+    for (uint64_t i = 0; i < gs->merges->len; i++) {
+        el_status s = el_gt_next_str(gs->g, &it, "tokenizer.ggml.merges", i, &gs->buf, &gs->cap);
+        size_t n = s == EL_OK ? strlen(gs->buf) : 0, sp = 0;
+        if (s == EL_OK)
+            s = el_hf_merge_split(gs->g->src.name, "tokenizer.ggml.merges", (uint32_t)i, gs->buf,
+                                  n, &sp);
+        if (s == EL_OK) s = fn(u, (uint32_t)i, gs->buf, sp, gs->buf + sp + 1, n - sp - 1);
+        if (s != EL_OK) return s;
     }
-    free(buf);
-    return s;
+    return EL_OK;
+}
+
+/* The rest of the tokenizer.json: model options, [Digits,] ByteLevel pre-tokenizer and
+ * decoder. */
+static cJSON *gt_rest(bool digits) {
+    static const char a[] =
+        "{\"model\":{\"type\":\"BPE\",\"fuse_unk\":false,\"byte_fallback\":false,"
+        "\"ignore_merges\":false,\"vocab\":{},\"merges\":[]},\"added_tokens\":[],"
+        "\"decoder\":{\"type\":\"ByteLevel\"},\"pre_tokenizer\":{\"type\":\"Sequence\","
+        "\"pretokenizers\":[";
+    static const char d[] = "{\"type\":\"Digits\",\"individual_digits\":true},";
+    static const char b[] =
+        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}]}}";
+    char text[sizeof a + sizeof d + sizeof b];
+    snprintf(text, sizeof text, "%s%s%s", a, digits ? d : "", b);
+    return cJSON_Parse(text);
 }
 
 /* The hf-bpe tokenizer under the file's BOS rule: a prompt gets BOS only when
  * tokenizer.ggml.add_bos_token says so, whatever the caller asks. */
 typedef struct gguf_tok {
     el_tokenizer base;
-    el_tokenizer *inner; /* hf-bpe, owned */
+    el_tokenizer *inner; /* hf-bpe, in the same block */
     bool add_bos;
 } gguf_tok;
 
@@ -205,15 +193,16 @@ static el_status gt_decode(const el_tokenizer *t, int32_t prev, int32_t id, char
     return g->inner->vt->decode(g->inner, prev, id, buf, cap, n);
 }
 
-static void gt_close(el_tokenizer *t) {
-    gguf_tok *g = (gguf_tok *)t;
-    el_tokenizer_close(g->inner);
-    free(g);
-}
+static const el_tokenizer_vtable k_gguf_vt = {"gguf-gpt2", gt_encode, gt_decode, NULL};
 
-static const el_tokenizer_vtable k_gguf_vt = {"gguf-gpt2", gt_encode, gt_decode, gt_close};
+typedef struct gt_args {
+    const el_gguf *g;
+    uint32_t vocab_size;
+} gt_args;
 
-el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_tokenizer **out) {
+static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out) {
+    const gt_args *ga = args;
+    const el_gguf *g = ga->g;
     *out = NULL;
     const el_gguf_kv *mk = el_gguf_find(g, "tokenizer.ggml.model");
     if (!mk || mk->v.type != EL_GGUF_STRING)
@@ -222,10 +211,6 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
                          mk ? el_gguf_value_type_name(mk->v.type) : "nothing");
     char shown[64];
     el_json_printable(mk->v.str, (size_t)mk->v.len, shown, sizeof shown);
-    if (!strcmp(mk->v.str, "llama") && mk->v.len == 5)
-        return el_tokenizer_gguf_spm_open(g, vocab_size, out);
-    if (!strcmp(mk->v.str, "bert") && mk->v.len == 4)
-        return el_tokenizer_gguf_wpm_open(g, vocab_size, out);
     if (strcmp(mk->v.str, "gpt2"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported yet "
                          "(supported: gpt2, llama, bert)", g->src.name, shown);
@@ -240,8 +225,8 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
         el_json_printable(pk->v.str ? pk->v.str : "", pk->v.str ? (size_t)pk->v.len : 0,
                           shown, sizeof shown);
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not supported yet "
-                         "(supported: default, gpt2, smollm, starcoder, refact, command-r, "
-                         "codeshell, exaone, minerva-7b)", g->src.name, shown);
+                         "(supported: default, gpt2, gpt-2, phi-2, smollm, starcoder, refact, "
+                         "command-r, codeshell, exaone, minerva-7b)", g->src.name, shown);
     }
     int64_t bos = el_gt_meta_id(g, "tokenizer.ggml.bos_token_id");
     int64_t eos = el_gt_meta_id(g, "tokenizer.ggml.eos_token_id");
@@ -251,37 +236,76 @@ el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_token
     const el_gguf_kv *ab = el_gguf_find(g, "tokenizer.ggml.add_bos_token");
     bool add_bos = ab && ab->v.type == EL_GGUF_BOOL && ab->v.num.u; /* gpt2: no BOS by default */
 
-    cJSON *root = cJSON_CreateObject();
-    if (!root) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-    el_status s = build_json(g, k_pre[pre].digits, root);
-    el_tokenizer *t = NULL;
+    gt_src gs = {.g = g};
+    el_status s = el_gt_str_array(g, "tokenizer.ggml.tokens", &gs.tokens);
+    if (s == EL_OK) s = el_gt_str_array(g, "tokenizer.ggml.merges", &gs.merges);
+    if (s != EL_OK) return s;
+    gs.types = el_gguf_find(g, "tokenizer.ggml.token_type");
+    if (gs.types && (gs.types->v.type != EL_GGUF_ARRAY || gs.types->v.elem_type != EL_GGUF_I32 ||
+                     gs.types->v.len != gs.tokens->len))
+        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.token_type': expected "
+                         "%llu i32 values (one per token)", g->src.name,
+                         (unsigned long long)gs.tokens->len);
+    if (gs.tokens->len == 0 || gs.merges->len > EL_JSON_VALUES_MAX ||
+        gs.tokens->len > EL_JSON_VALUES_MAX - gs.merges->len)
+        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.tokens': expected 1 to %u "
+                         "tokens and merges together, got %llu + %llu", g->src.name,
+                         EL_JSON_VALUES_MAX, (unsigned long long)gs.tokens->len,
+                         (unsigned long long)gs.merges->len);
+    gguf_tok *w = el_tok_alloc(mem, sizeof *w, 64);
+    if (!w) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
+    cJSON *rest = gt_rest(k_pre[pre].digits);
+    if (!rest) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
     char name[300];
     snprintf(name, sizeof name, "%s (tokenizer.ggml metadata)", g->src.name);
+    el_hf_src src = {.root = rest, .name = name, .ctx = &gs, .vocab = gt_vocab,
+                     .added = gt_added, .merges = gt_merges, .n_merges = gs.merges->len};
+    el_tokenizer *t = NULL;
     /* A byte without its token (SmolLM2 lacks a few) encodes to nothing, as in llama.cpp
      * and HF's BPE (hf_bpe.c). */
-    if (s == EL_OK) s = el_tokenizer_hf_bpe_from_json(root, name, vocab_size, &t);
-    cJSON_Delete(root);
+    s = el_hf_bpe_build(&src, name, ga->vocab_size, mem, &t);
+    cJSON_Delete(rest);
+    free(gs.buf);
     if (s != EL_OK) return s;
     const uint32_t nv = t->vocab_size;
-    if ((bos >= 0 && (uint64_t)bos >= nv) || (eos >= 0 && (uint64_t)eos >= nv)) {
-        el_tokenizer_close(t);
+    if ((bos >= 0 && (uint64_t)bos >= nv) || (eos >= 0 && (uint64_t)eos >= nv))
         return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.%s_token_id': expected an "
                          "id below the %u tokens, got %lld", g->src.name,
                          bos >= 0 && (uint64_t)bos >= nv ? "bos" : "eos", nv,
                          (long long)(bos >= 0 && (uint64_t)bos >= nv ? bos : eos));
-    }
-    gguf_tok *w = calloc(1, sizeof *w);
-    if (!w) {
-        el_tokenizer_close(t);
-        return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-    }
     t->bos_id = (int32_t)bos;
     t->eos_id = (int32_t)eos;
     w->base = *t;
     w->base.vt = &k_gguf_vt;
     w->base.bos_id = add_bos ? (int32_t)bos : -1;
+    w->base.block = NULL;
     w->inner = t;
     w->add_bos = add_bos && bos >= 0;
     *out = &w->base;
     return EL_OK;
+}
+
+/* Model "llama" goes to the SentencePiece backend (tokenizer/gguf_spm.c), "bert" to the
+ * WordPiece one (tokenizer/gguf_wpm.c). */
+static bool gt_is(const el_gguf *g, const char *model) {
+    const el_gguf_kv *mk = el_gguf_find(g, "tokenizer.ggml.model");
+    return mk && mk->v.type == EL_GGUF_STRING && mk->v.len == strlen(model) &&
+           !strcmp(mk->v.str, model);
+}
+
+el_status el_tokenizer_gguf_open_mem(const el_gguf *g, uint32_t vocab_size, el_tok_mem *mem,
+                                     el_tokenizer **out) {
+    *out = NULL;
+    if (gt_is(g, "llama")) return el_tokenizer_gguf_spm_open_mem(g, vocab_size, mem, out);
+    if (gt_is(g, "bert")) return el_tokenizer_gguf_wpm_open_mem(g, vocab_size, mem, out);
+    gt_args a = {g, vocab_size};
+    return gt_build(&a, mem, out);
+}
+
+el_status el_tokenizer_gguf_open(const el_gguf *g, uint32_t vocab_size, el_tokenizer **out) {
+    *out = NULL;
+    if (gt_is(g, "llama")) return el_tokenizer_gguf_spm_open(g, vocab_size, out);
+    if (gt_is(g, "bert")) return el_tokenizer_gguf_wpm_open(g, vocab_size, out);
+    gt_args a = {g, vocab_size};
+    return el_tok_build_heap(gt_build, &a, out);
 }

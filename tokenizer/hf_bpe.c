@@ -42,7 +42,9 @@
  * decode gives nothing for the ids in between, as HF skips unknown ids). Fewer rows only
  * when every token past them is an added token (Gemma 3 1B's <image_soft_token>); encode
  * refuses a text that holds one, so no id ever reaches past the model's rows.
- * All tables are built at open. encode allocates nothing (it uses about 26 KiB of stack):
+ * All tables are built at open, into one tok_mem block (tokenizer/tok_mem.h: the arena's
+ * tokenizer region or an exact heap block), from a source (tokenizer/hf_src.h) that gives
+ * model.vocab, model.merges and added_tokens element by element. encode allocates nothing (it uses about 26 KiB of stack):
  * the symbols of one word are merged in a fixed stack buffer (HF_WORD_MAX), or in the
  * caller's ids buffer when a word is longer. Merging follows HF's priority queue (lowest
  * rank, then leftmost) with an indexed heap over the word's pairs, O(m log m) for m
@@ -55,6 +57,8 @@
  * linear: every matcher consumes what it scans, except the whitespace rule, which gives
  * back at most one character. */
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/hf_src.h"
+#include "tokenizer/json_stream.h"
 
 #include "loader/safetensors.h"
 #include "tokenizer/unicode.h"
@@ -101,7 +105,8 @@ typedef struct hf_merge {
 
 enum { HF_TOK_SPECIAL = 1u << 0, HF_TOK_BYTE = 1u << 1, HF_TOK_VOCAB = 1u << 2,
        HF_TOK_ADDED = 1u << 3, HF_TOK_LSTRIP = 1u << 4, HF_TOK_RSTRIP = 1u << 5,
-       HF_TOK_SINGLE_WORD = 1u << 6 };
+       HF_TOK_SINGLE_WORD = 1u << 6,
+       HF_TOK_HAS = 1u << 7 /* build only: the id has its string */ };
 
 typedef struct hf_tok {
     el_tokenizer base;
@@ -1067,25 +1072,11 @@ static el_status hf_decode(const el_tokenizer *base, int32_t prev, int32_t id, c
 
 /* ---- open / close ------------------------------------------------------------------ */
 
-static void hf_close(el_tokenizer *base) {
-    hf_tok *t = (hf_tok *)base;
-    if (!t) return;
-    free(t->pool);
-    free(t->off);
-    free(t->len);
-    free(t->flags);
-    free(t->byte);
-    free(t->vslot);
-    free(t->mslot);
-    free(t->added);
-    free(t);
-}
-
 static const el_tokenizer_vtable hf_vtable = {
     .name = "hf-bpe",
     .encode = hf_encode,
     .decode = hf_decode,
-    .close = hf_close,
+    .close = NULL, /* every table is in the tok_mem block */
 };
 
 /* A field that may be absent or null. */
@@ -1600,36 +1591,17 @@ static bool hf_is_byte_token(const char *s, size_t n, uint8_t *b) {
     return true;
 }
 
-/* Merge "a b" or ["a", "b"] -> its two halves (pointers into the tree or into buf). */
-static el_status hf_merge_parts(const hf_tok *t, const cJSON *m, uint32_t i, char *buf,
-                                size_t cap, const char **a, const char **b) {
-    if (cJSON_IsString(m)) {
-        const char *s = m->valuestring;
-        const char *sp = strchr(s, ' ');
-        size_t sl = strlen(s);
-        if (!sp || strchr(sp + 1, ' ') || sp == s || sp[1] == 0 || sl >= cap) {
-            char d[64];
-            return el_errorf(EL_E_INVALID,
-                             "%s: model.merges[%u] is %s: expected two tokens separated by "
-                             "one space",
-                             t->path, (unsigned)i, el_json_describe(m, d, sizeof d));
-        }
-        memcpy(buf, s, sl + 1);
-        buf[sp - s] = 0;
-        *a = buf;
-        *b = buf + (sp - s) + 1;
-        return EL_OK;
+el_status el_hf_merge_split(const char *name, const char *field, uint32_t i, const char *s,
+                            size_t n, size_t *sp) {
+    const char *p = memchr(s, ' ', n);
+    if (!p || p == s || p == s + n - 1 || memchr(p + 1, ' ', n - (size_t)(p + 1 - s))) {
+        char d[96];
+        return el_errorf(EL_E_INVALID,
+                         "%s: %s[%u] is '%s': expected two tokens separated by one space",
+                         name, field, (unsigned)i, el_json_printable(s, n, d, sizeof d));
     }
-    if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
-        cJSON_IsString(cJSON_GetArrayItem(m, 0)) && cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
-        *a = cJSON_GetArrayItem(m, 0)->valuestring;
-        *b = cJSON_GetArrayItem(m, 1)->valuestring;
-        return EL_OK;
-    }
-    char d[64];
-    return el_errorf(EL_E_INVALID,
-                     "%s: model.merges[%u] is %s: expected \"a b\" or [\"a\", \"b\"]",
-                     t->path, (unsigned)i, el_json_describe(m, d, sizeof d));
+    *sp = (size_t)(p - s);
+    return EL_OK;
 }
 
 static uint64_t hf_pow2_at_least(uint64_t v) {
@@ -1638,274 +1610,325 @@ static uint64_t hf_pow2_at_least(uint64_t v) {
     return p;
 }
 
-/* The vocabulary tables from model.vocab and added_tokens. */
-static el_status hf_build_vocab(hf_tok *t, const cJSON *vocab, const cJSON *added) {
-    /* Pass 1: the id range. */
-    uint64_t max_id = 0;
-    bool any = false;
-    int na = added ? cJSON_GetArraySize(added) : 0;
-    for (const cJSON *it = vocab->child; it; it = it->next) {
-        uint64_t v;
-        if (!el_json_get_u64(it, HF_TOKENS_MAX - 1, &v)) {
-            char d[64], p[64];
-            return el_errorf(EL_E_INVALID,
-                             "%s: model.vocab['%s'] is %s: token ids must be integers in "
-                             "[0, %u)",
-                             t->path, el_json_printable(it->string, strlen(it->string), p,
-                                                        sizeof p),
-                             el_json_describe(it, d, sizeof d), (unsigned)HF_TOKENS_MAX);
-        }
-        if (v > max_id) max_id = v;
-        any = true;
-    }
-    for (int i = 0; i < na; i++) {
-        const cJSON *o = cJSON_GetArrayItem(added, i);
-        const cJSON *idv = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "id") : NULL;
-        uint64_t v;
-        if (!el_json_get_u64(idv, HF_TOKENS_MAX - 1, &v)) {
-            char f[48];
-            snprintf(f, sizeof f, "added_tokens[%d].id", i);
-            return hf_bad_type(t, f, "an integer token id", idv);
-        }
-        if (v > max_id) max_id = v;
-        any = true;
-    }
-    if (!any)
-        return el_errorf(EL_E_INVALID, "%s: model.vocab is empty: not a usable tokenizer",
-                         t->path);
-    uint32_t n = (uint32_t)max_id + 1;
-    t->n = n;
+#define HF_MERGES_MAX (1u << 22) /* merges accepted (Llama 3 has 280 K) */
 
-    const char **str = calloc(n, sizeof *str);
-    t->off = calloc(n, sizeof *t->off);
-    t->len = calloc(n, sizeof *t->len);
-    t->flags = calloc(n, 1);
-    t->byte = calloc(n, 1);
-    if (!str || !t->off || !t->len || !t->flags || !t->byte) {
-        free(str);
-        return el_errorf(EL_E_NOMEM, "%s: out of memory for %u tokens", t->path, n);
-    }
-    el_status st = EL_OK;
-    uint64_t pool_bytes = 0;
-    /* Pass 2: strings per id; duplicates and gaps are corrupt files. */
-    for (const cJSON *it = vocab->child; it && st == EL_OK; it = it->next) {
-        uint64_t v = 0;
-        (void)el_json_get_u64(it, HF_TOKENS_MAX - 1, &v);
-        if (str[v]) {
-            char p1[64], p2[64];
-            st = el_errorf(EL_E_INVALID,
-                           "%s: model.vocab gives id %llu to both '%s' and '%s'", t->path,
-                           (unsigned long long)v,
-                           el_json_printable(str[v], strlen(str[v]), p1, sizeof p1),
-                           el_json_printable(it->string, strlen(it->string), p2, sizeof p2));
-            break;
-        }
-        if (it->string[0] == 0) {
-            st = el_errorf(EL_E_INVALID, "%s: model.vocab has an empty token (id %llu)",
-                           t->path, (unsigned long long)v);
-            break;
-        }
-        str[v] = it->string;
-        t->flags[v] |= HF_TOK_VOCAB;
-        pool_bytes += strlen(it->string) + 1;
-    }
-    for (int i = 0; i < na && st == EL_OK; i++) {
-        const cJSON *o = cJSON_GetArrayItem(added, i);
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "content");
-        uint64_t v = 0;
-        (void)el_json_get_u64(cJSON_GetObjectItemCaseSensitive(o, "id"), HF_TOKENS_MAX - 1, &v);
-        char where[48];
-        snprintf(where, sizeof where, "added_tokens[%d]", i);
-        if (!cJSON_IsString(c) || c->valuestring[0] == 0) {
-            char f[64];
-            snprintf(f, sizeof f, "%s.content", where);
-            st = hf_bad_type(t, f, "a non-empty string", c);
-            break;
-        }
-        static const char *const opts[] = {"lstrip", "rstrip", "single_word", "normalized"};
-        static const uint8_t opt_flag[] = {HF_TOK_LSTRIP, HF_TOK_RSTRIP, HF_TOK_SINGLE_WORD, 0};
-        for (size_t k = 0; k < 4 && st == EL_OK; k++) {
-            bool b = false;
-            st = hf_get_bool(t, o, opts[k], where, &b);
-            if (st == EL_OK && b && opt_flag[k]) {
-                t->flags[v] |= opt_flag[k];
-            } else if (st == EL_OK && b) {
-                char p[64];
-                st = el_errorf(EL_E_UNSUPPORTED,
-                               "%s: %s ('%s') has normalized true: the hf-bpe tokenizer "
-                               "matches added tokens on the raw text only",
-                               t->path, where,
-                               el_json_printable(c->valuestring, strlen(c->valuestring), p,
-                                                 sizeof p));
-            }
-        }
-        bool special = false;
-        if (st == EL_OK) st = hf_get_bool(t, o, "special", where, &special);
-        if (st != EL_OK) break;
-        if (str[v] && strcmp(str[v], c->valuestring) != 0) {
-            char p1[64], p2[64];
-            st = el_errorf(EL_E_INVALID,
-                           "%s: %s gives id %llu to '%s' but model.vocab has '%s' there",
-                           t->path, where, (unsigned long long)v,
-                           el_json_printable(c->valuestring, strlen(c->valuestring), p1,
-                                             sizeof p1),
-                           el_json_printable(str[v], strlen(str[v]), p2, sizeof p2));
-            break;
-        }
-        if (!str[v]) {
-            str[v] = c->valuestring;
-            pool_bytes += strlen(c->valuestring) + 1;
-        }
-        if (special) t->flags[v] |= HF_TOK_SPECIAL;
-    }
-    for (uint32_t i = 0; i < n && st == EL_OK; i++) {
-        if (!str[i])
-            st = el_errorf(EL_E_INVALID,
-                           "%s: no token has id %u although ids go up to %u: a token id is "
-                           "out of range (ids must be 0..n-1 without gaps)",
-                           t->path, (unsigned)i, (unsigned)(n - 1));
-    }
-    if (st == EL_OK && pool_bytes > UINT32_MAX)
-        st = el_errorf(EL_E_UNSUPPORTED, "%s: %llu bytes of token strings; at most 4 GiB",
-                       t->path, (unsigned long long)pool_bytes);
-    if (st == EL_OK) {
-        t->pool = malloc(pool_bytes);
-        uint64_t slots = hf_pow2_at_least((uint64_t)n * 2);
-        t->vslot = malloc(slots * sizeof *t->vslot);
-        if (!t->pool || !t->vslot) {
-            st = el_errorf(EL_E_NOMEM, "%s: out of memory for the vocabulary", t->path);
-        } else {
-            t->vmask = (uint32_t)(slots - 1);
-            memset(t->vslot, 0xff, slots * sizeof *t->vslot);
-            for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
-            uint32_t used = 0;
-            for (uint32_t i = 0; i < n && st == EL_OK; i++) {
-                size_t l = strlen(str[i]);
-                if (!el_utf8_valid(str[i], l)) {
-                    st = el_errorf(EL_E_INVALID, "%s: token %u is not valid UTF-8", t->path,
-                                   (unsigned)i);
-                    break;
-                }
-                memcpy(t->pool + used, str[i], l + 1);
-                t->off[i] = used;
-                t->len[i] = (uint32_t)l;
-                used += (uint32_t)l + 1;
-                if (l > t->max_tok_len) t->max_tok_len = (uint32_t)l;
-                uint8_t b;
-                if (hf_is_byte_token(str[i], l, &b)) {
-                    t->flags[i] |= HF_TOK_BYTE;
-                    if (t->byte_id[b] < 0 && (t->flags[i] & HF_TOK_VOCAB))
-                        t->byte_id[b] = (int32_t)i; /* HF falls back on model.vocab's */
-                    t->byte[i] = b;
-                }
-            }
-            /* String -> id: model.vocab's entries first (BPE looks strings up there), then
-             * added tokens that model.vocab lacks. A string twice in model.vocab is corrupt;
-             * an added token repeating a vocab string under another id keeps the vocab id
-             * for BPE (it is still matched as an added token by its own id). */
-            for (int pass = 0; pass < 2 && st == EL_OK; pass++) {
-                for (uint32_t i = 0; i < n && st == EL_OK; i++) {
-                    bool in_vocab = (t->flags[i] & HF_TOK_VOCAB) != 0;
-                    if (in_vocab != (pass == 0)) continue;
-                    const char *ts = hf_tok_str(t, (int32_t)i);
-                    if (hf_vocab_find(t, ts, t->len[i]) >= 0) {
-                        if (in_vocab) {
-                            char p[64];
-                            st = el_errorf(EL_E_INVALID,
-                                           "%s: token '%s' appears twice in model.vocab (id %u)",
-                                           t->path, el_json_printable(ts, t->len[i], p, sizeof p),
-                                           (unsigned)i);
-                        }
-                        continue;
-                    }
-                    uint64_t h = hf_hash_bytes(ts, t->len[i]) & t->vmask;
-                    while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
-                    t->vslot[h] = (int32_t)i;
-                }
-            }
-        }
-    }
-    /* Added tokens for matching, each id once, sorted by their bytes. */
-    if (st == EL_OK && na > 0) {
-        t->added = malloc((size_t)na * sizeof *t->added);
-        int32_t *tmp = malloc((size_t)na * sizeof *tmp);
-        if (!t->added || !tmp) st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
-        for (int i = 0; i < na && st == EL_OK; i++) {
-            uint64_t v = 0;
-            (void)el_json_get_u64(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(added, i),
-                                                                   "id"),
-                                  HF_TOKENS_MAX - 1, &v);
-            if (t->flags[v] & HF_TOK_ADDED) continue;
-            t->flags[v] |= HF_TOK_ADDED;
-            t->added[t->n_added++] = (int32_t)v;
-        }
-        if (st == EL_OK) hf_sort_by_bytes(t, t->added, tmp, t->n_added);
-        free(tmp);
-    }
-    free(str);
-    return st;
+/* Build state the vocabulary and merge passes share. */
+typedef struct hf_bld {
+    hf_tok *t;
+    el_tok_mem *mem;
+    uint64_t max_id;
+    bool any;
+    uint64_t pool_bytes;     /* upper bound: every vocab string and added content */
+    uint32_t na;             /* added_tokens elements */
+    uint32_t pool_used;
+    char *cat;               /* merges: a + b (max_tok_len bytes, heap) */
+    uint32_t n_merges_in;    /* merges counted */
+} hf_bld;
+
+static el_status hf_vocab_id(const hf_tok *t, const char *s, size_t n, const cJSON *id,
+                             uint64_t *v) {
+    if (el_json_get_u64(id, HF_TOKENS_MAX - 1, v)) return EL_OK;
+    char d[64], p[64];
+    return el_errorf(EL_E_INVALID,
+                     "%s: model.vocab['%s'] is %s: token ids must be integers in [0, %u)",
+                     t->path, el_json_printable(s, n, p, sizeof p),
+                     el_json_describe(id, d, sizeof d), (unsigned)HF_TOKENS_MAX);
 }
 
-static el_status hf_build_merges(hf_tok *t, const cJSON *merges) {
-    int nm = merges ? cJSON_GetArraySize(merges) : 0;
-    uint64_t slots = hf_pow2_at_least((uint64_t)(nm > 0 ? nm : 1) * 2);
-    t->mslot = malloc(slots * sizeof *t->mslot);
-    if (!t->mslot) return el_errorf(EL_E_NOMEM, "%s: out of memory for %d merges", t->path, nm);
+/* Pass 1: the id range and the bytes of the strings. */
+static el_status hf_vocab_count(void *u, const char *s, size_t n, const cJSON *id) {
+    hf_bld *b = u;
+    uint64_t v;
+    el_status st = hf_vocab_id(b->t, s, n, id, &v);
+    if (st != EL_OK) return st;
+    if (v > b->max_id) b->max_id = v;
+    b->any = true;
+    b->pool_bytes += n + 1;
+    return EL_OK;
+}
+
+static const cJSON *hf_added_id(const cJSON *o) {
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "id") : NULL;
+}
+
+static el_status hf_added_count(void *u, uint32_t i, const cJSON *o) {
+    hf_bld *b = u;
+    const cJSON *idv = hf_added_id(o);
+    uint64_t v;
+    if (!el_json_get_u64(idv, HF_TOKENS_MAX - 1, &v)) {
+        char f[48];
+        snprintf(f, sizeof f, "added_tokens[%u].id", (unsigned)i);
+        return hf_bad_type(b->t, f, "an integer token id", idv);
+    }
+    if (v > b->max_id) b->max_id = v;
+    b->any = true;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "content");
+    if (cJSON_IsString(c)) b->pool_bytes += strlen(c->valuestring) + 1;
+    if (b->na == UINT32_MAX) return el_errorf(EL_E_INVALID, "%s: too many added tokens", b->t->path);
+    b->na++;
+    return EL_OK;
+}
+
+/* Pass 2: each vocabulary string into the pool under its id. */
+static el_status hf_vocab_fill(void *u, const char *s, size_t n, const cJSON *id) {
+    hf_bld *b = u;
+    hf_tok *t = b->t;
+    uint64_t v = 0;
+    (void)el_json_get_u64(id, HF_TOKENS_MAX - 1, &v);
+    if (t->flags[v] & HF_TOK_HAS) {
+        char p1[64], p2[64];
+        return el_errorf(EL_E_INVALID, "%s: model.vocab gives id %llu to both '%s' and '%s'",
+                         t->path, (unsigned long long)v,
+                         el_json_printable(hf_tok_str(t, (int32_t)v), t->len[v], p1, sizeof p1),
+                         el_json_printable(s, n, p2, sizeof p2));
+    }
+    if (n == 0)
+        return el_errorf(EL_E_INVALID, "%s: model.vocab has an empty token (id %llu)", t->path,
+                         (unsigned long long)v);
+    if (n > UINT32_MAX - 1 - b->pool_used || b->pool_used + n + 1 > b->pool_bytes)
+        return el_errorf(EL_E_INVALID, "%s: model.vocab changed while it was read", t->path);
+    memcpy(t->pool + b->pool_used, s, n);
+    t->pool[b->pool_used + n] = 0;
+    t->off[v] = b->pool_used;
+    t->len[v] = (uint32_t)n;
+    b->pool_used += (uint32_t)n + 1;
+    t->flags[v] |= HF_TOK_VOCAB | HF_TOK_HAS;
+    return EL_OK;
+}
+
+static el_status hf_added_fill(void *u, uint32_t i, const cJSON *o) {
+    hf_bld *b = u;
+    hf_tok *t = b->t;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "content");
+    uint64_t v = 0;
+    (void)el_json_get_u64(hf_added_id(o), HF_TOKENS_MAX - 1, &v);
+    char where[48];
+    snprintf(where, sizeof where, "added_tokens[%u]", (unsigned)i);
+    if (!cJSON_IsString(c) || c->valuestring[0] == 0) {
+        char f[64];
+        snprintf(f, sizeof f, "%s.content", where);
+        return hf_bad_type(t, f, "a non-empty string", c);
+    }
+    const char *cs = c->valuestring;
+    size_t cl = strlen(cs);
+    static const char *const opts[] = {"lstrip", "rstrip", "single_word", "normalized"};
+    static const uint8_t opt_flag[] = {HF_TOK_LSTRIP, HF_TOK_RSTRIP, HF_TOK_SINGLE_WORD, 0};
+    uint8_t flags = 0;
+    for (size_t k = 0; k < 4; k++) {
+        bool on = false;
+        el_status st = hf_get_bool(t, o, opts[k], where, &on);
+        if (st != EL_OK) return st;
+        if (on && opt_flag[k]) {
+            flags |= opt_flag[k];
+        } else if (on) {
+            char p[64];
+            return el_errorf(EL_E_UNSUPPORTED,
+                             "%s: %s ('%s') has normalized true: the hf-bpe tokenizer "
+                             "matches added tokens on the raw text only",
+                             t->path, where, el_json_printable(cs, cl, p, sizeof p));
+        }
+    }
+    bool special = false;
+    el_status st = hf_get_bool(t, o, "special", where, &special);
+    if (st != EL_OK) return st;
+    if ((t->flags[v] & HF_TOK_HAS) &&
+        (t->len[v] != cl || memcmp(hf_tok_str(t, (int32_t)v), cs, cl) != 0)) {
+        char p1[64], p2[64];
+        return el_errorf(EL_E_INVALID,
+                         "%s: %s gives id %llu to '%s' but model.vocab has '%s' there",
+                         t->path, where, (unsigned long long)v,
+                         el_json_printable(cs, cl, p1, sizeof p1),
+                         el_json_printable(hf_tok_str(t, (int32_t)v), t->len[v], p2,
+                                           sizeof p2));
+    }
+    if (!(t->flags[v] & HF_TOK_HAS)) {
+        if (cl > UINT32_MAX - 1 - b->pool_used || b->pool_used + cl + 1 > b->pool_bytes)
+            return el_errorf(EL_E_INVALID, "%s: added_tokens changed while read", t->path);
+        memcpy(t->pool + b->pool_used, cs, cl + 1);
+        t->off[v] = b->pool_used;
+        t->len[v] = (uint32_t)cl;
+        b->pool_used += (uint32_t)cl + 1;
+        t->flags[v] |= HF_TOK_HAS;
+    }
+    t->flags[v] |= flags;
+    if (special) t->flags[v] |= HF_TOK_SPECIAL;
+    /* Added tokens for matching, each id once (sorted by their bytes after the passes). */
+    if (!(t->flags[v] & HF_TOK_ADDED) && t->n_added < b->na) {
+        t->flags[v] |= HF_TOK_ADDED;
+        t->added[t->n_added++] = (int32_t)v;
+    }
+    return EL_OK;
+}
+
+/* The vocabulary tables from model.vocab and added_tokens. */
+static el_status hf_build_vocab(hf_bld *b, const el_hf_src *src) {
+    hf_tok *t = b->t;
+    /* Pass 1: the id range and the pool's size. */
+    el_status st = src->vocab(src->ctx, hf_vocab_count, b);
+    if (st == EL_OK && src->added) st = src->added(src->ctx, hf_added_count, b);
+    if (st != EL_OK) return st;
+    if (!b->any)
+        return el_errorf(EL_E_INVALID, "%s: model.vocab is empty: not a usable tokenizer",
+                         t->path);
+    if (b->pool_bytes > UINT32_MAX)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: %llu bytes of token strings; at most 4 GiB",
+                         t->path, (unsigned long long)b->pool_bytes);
+    uint32_t n = (uint32_t)b->max_id + 1;
+    t->n = n;
+    el_tok_mem *mem = b->mem;
+    uint64_t slots = hf_pow2_at_least((uint64_t)n * 2);
+    t->off = el_tok_alloc_array(mem, n, sizeof *t->off, 8);
+    t->len = el_tok_alloc_array(mem, n, sizeof *t->len, 8);
+    t->flags = el_tok_alloc(mem, n, 8);
+    t->byte = el_tok_alloc(mem, n, 8);
+    t->pool = el_tok_alloc(mem, (size_t)b->pool_bytes, 8);
+    t->vslot = el_tok_alloc_array(mem, (size_t)slots, sizeof *t->vslot, 64);
+    if (b->na) t->added = el_tok_alloc_array(mem, b->na, sizeof *t->added, 8);
+    if (!t->off || !t->len || !t->flags || !t->byte || !t->pool || !t->vslot ||
+        (b->na && !t->added))
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for the tables of %u tokens", t->path,
+                         n);
+    /* Pass 2: strings per id; duplicates and gaps are corrupt files. */
+    st = src->vocab(src->ctx, hf_vocab_fill, b);
+    if (st == EL_OK && src->added) st = src->added(src->ctx, hf_added_fill, b);
+    if (st != EL_OK) return st;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(t->flags[i] & HF_TOK_HAS))
+            return el_errorf(EL_E_INVALID,
+                             "%s: no token has id %u although ids go up to %u: a token id is "
+                             "out of range (ids must be 0..n-1 without gaps)",
+                             t->path, (unsigned)i, (unsigned)(n - 1));
+        t->flags[i] &= (uint8_t)~HF_TOK_HAS;
+    }
+    t->vmask = (uint32_t)(slots - 1);
+    memset(t->vslot, 0xff, (size_t)slots * sizeof *t->vslot);
+    for (int c = 0; c < 256; c++) t->byte_id[c] = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *ts = hf_tok_str(t, (int32_t)i);
+        size_t l = t->len[i];
+        if (!el_utf8_valid(ts, l))
+            return el_errorf(EL_E_INVALID, "%s: token %u is not valid UTF-8", t->path,
+                             (unsigned)i);
+        if (l > t->max_tok_len) t->max_tok_len = (uint32_t)l;
+        uint8_t by;
+        if (hf_is_byte_token(ts, l, &by)) {
+            t->flags[i] |= HF_TOK_BYTE;
+            if (t->byte_id[by] < 0 && (t->flags[i] & HF_TOK_VOCAB))
+                t->byte_id[by] = (int32_t)i; /* HF falls back on model.vocab's */
+            t->byte[i] = by;
+        }
+    }
+    /* String -> id: model.vocab's entries first (BPE looks strings up there), then added
+     * tokens that model.vocab lacks. A string twice in model.vocab is corrupt; an added
+     * token repeating a vocab string under another id keeps the vocab id for BPE (it is
+     * still matched as an added token by its own id). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < n; i++) {
+            bool in_vocab = (t->flags[i] & HF_TOK_VOCAB) != 0;
+            if (in_vocab != (pass == 0)) continue;
+            const char *ts = hf_tok_str(t, (int32_t)i);
+            if (hf_vocab_find(t, ts, t->len[i]) >= 0) {
+                if (in_vocab) {
+                    char p[64];
+                    return el_errorf(EL_E_INVALID,
+                                     "%s: token '%s' appears twice in model.vocab (id %u)",
+                                     t->path, el_json_printable(ts, t->len[i], p, sizeof p),
+                                     (unsigned)i);
+                }
+                continue;
+            }
+            uint64_t h = hf_hash_bytes(ts, t->len[i]) & t->vmask;
+            while (t->vslot[h] >= 0) h = (h + 1) & t->vmask;
+            t->vslot[h] = (int32_t)i;
+        }
+    }
+    if (t->n_added > 1) {
+        /* The sort's work space is in the block too: a hostile file's millions of added
+         * tokens then cost the plan, not an unplanned transient. */
+        int32_t *tmp = el_tok_alloc_array(b->mem, t->n_added, sizeof *tmp, 4);
+        if (!tmp) return el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+        hf_sort_by_bytes(t, t->added, tmp, t->n_added);
+    }
+    return EL_OK;
+}
+
+static el_status hf_merge_count(void *u, uint32_t i, const char *a, size_t al, const char *b_,
+                                size_t bl) {
+    hf_bld *b = u;
+    (void)i, (void)a, (void)al, (void)b_, (void)bl;
+    if (b->n_merges_in >= HF_MERGES_MAX)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: more than %u merges", b->t->path,
+                         HF_MERGES_MAX);
+    b->n_merges_in++;
+    return EL_OK;
+}
+
+static el_status hf_merge_add(void *u, uint32_t i, const char *a, size_t al, const char *bs,
+                              size_t bl) {
+    hf_bld *b = u;
+    hf_tok *t = b->t;
+    if (i >= b->n_merges_in)
+        return el_errorf(EL_E_INVALID, "%s: model.merges changed while read", t->path);
+    int32_t ia = hf_vocab_find(t, a, al), ib = hf_vocab_find(t, bs, bl);
+    if (ia < 0 || ib < 0) {
+        char p[64];
+        return el_errorf(EL_E_INVALID,
+                         "%s: model.merges[%u] names '%s', which is not in model.vocab",
+                         t->path, (unsigned)i,
+                         ia < 0 ? el_json_printable(a, al, p, sizeof p)
+                                : el_json_printable(bs, bl, p, sizeof p));
+    }
+    int32_t ir = -1;
+    if (al + bl <= t->max_tok_len) {
+        memcpy(b->cat, a, al);
+        memcpy(b->cat + al, bs, bl);
+        ir = hf_vocab_find(t, b->cat, al + bl);
+    }
+    if (ir < 0) {
+        char p1[64], p2[64];
+        return el_errorf(EL_E_INVALID,
+                         "%s: model.merges[%u] ('%s' + '%s'): the merged token is not in "
+                         "model.vocab",
+                         t->path, (unsigned)i, el_json_printable(a, al, p1, sizeof p1),
+                         el_json_printable(bs, bl, p2, sizeof p2));
+    }
+    /* As in HF (a map built in order), a repeated pair takes the later rank. */
+    uint64_t key = ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib;
+    uint64_t h = hf_hash_pair(key) & t->mmask;
+    while (t->mslot[h].key != UINT64_MAX && t->mslot[h].key != key) h = (h + 1) & t->mmask;
+    if (t->mslot[h].key == UINT64_MAX) t->n_merges++;
+    t->mslot[h].key = key;
+    t->mslot[h].rank = i;
+    t->mslot[h].result = ir;
+    return EL_OK;
+}
+
+static el_status hf_build_merges(hf_bld *b, const el_hf_src *src) {
+    hf_tok *t = b->t;
+    el_status st = EL_OK;
+    if (src->merges && src->n_merges != UINT64_MAX) {
+        if (src->n_merges > HF_MERGES_MAX)
+            return el_errorf(EL_E_UNSUPPORTED, "%s: more than %u merges", t->path,
+                             HF_MERGES_MAX);
+        b->n_merges_in = (uint32_t)src->n_merges;
+    } else if (src->merges) {
+        st = src->merges(src->ctx, hf_merge_count, b);
+    }
+    if (st != EL_OK) return st;
+    uint64_t nm = b->n_merges_in;
+    uint64_t slots = hf_pow2_at_least((nm > 0 ? nm : 1) * 2);
+    t->mslot = el_tok_alloc_array(b->mem, (size_t)slots, sizeof *t->mslot, 64);
+    if (!t->mslot)
+        return el_errorf(EL_E_NOMEM, "%s: out of memory for %llu merges", t->path,
+                         (unsigned long long)nm);
     t->mmask = slots - 1;
     for (uint64_t i = 0; i < slots; i++) t->mslot[i].key = UINT64_MAX;
-    char *buf = malloc((size_t)t->max_tok_len * 2 + 2);
-    if (!buf) return el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
-    el_status st = EL_OK;
-    uint32_t i = 0;
-    for (const cJSON *m = merges ? merges->child : NULL; m && st == EL_OK; m = m->next, i++) {
-        const char *a = NULL, *b = NULL;
-        st = hf_merge_parts(t, m, i, buf, (size_t)t->max_tok_len * 2 + 2, &a, &b);
-        if (st != EL_OK) break;
-        size_t al = strlen(a), bl = strlen(b);
-        int32_t ia = hf_vocab_find(t, a, al), ib = hf_vocab_find(t, b, bl);
-        if (ia < 0 || ib < 0) {
-            char p[64];
-            const char *bad = ia < 0 ? a : b;
-            st = el_errorf(EL_E_INVALID,
-                           "%s: model.merges[%u] names '%s', which is not in model.vocab",
-                           t->path, (unsigned)i,
-                           el_json_printable(bad, strlen(bad), p, sizeof p));
-            break;
-        }
-        int32_t ir = -1;
-        if (al + bl <= t->max_tok_len) {
-            char cat[2 * HF_STR_MAX];
-            const char *ab = cat;
-            char *heap = NULL;
-            if (al + bl > sizeof cat) ab = heap = malloc(al + bl);
-            if (!ab) {
-                st = el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
-                break;
-            }
-            memcpy((char *)ab, a, al);
-            memcpy((char *)ab + al, b, bl);
-            ir = hf_vocab_find(t, ab, al + bl);
-            free(heap);
-        }
-        if (ir < 0) {
-            char p1[64], p2[64];
-            st = el_errorf(EL_E_INVALID,
-                           "%s: model.merges[%u] ('%s' + '%s'): the merged token is not in "
-                           "model.vocab",
-                           t->path, (unsigned)i, el_json_printable(a, al, p1, sizeof p1),
-                           el_json_printable(b, bl, p2, sizeof p2));
-            break;
-        }
-        /* As in HF (a map built in order), a repeated pair takes the later rank. */
-        uint64_t key = ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib;
-        uint64_t h = hf_hash_pair(key) & t->mmask;
-        while (t->mslot[h].key != UINT64_MAX && t->mslot[h].key != key) h = (h + 1) & t->mmask;
-        if (t->mslot[h].key == UINT64_MAX) t->n_merges++;
-        t->mslot[h].key = key;
-        t->mslot[h].rank = i;
-        t->mslot[h].result = ir;
-    }
-    free(buf);
+    if (!src->merges || nm == 0) return EL_OK;
+    b->cat = malloc((size_t)t->max_tok_len + 1); /* transient */
+    if (!b->cat) return el_errorf(EL_E_NOMEM, "%s: out of memory", t->path);
+    st = src->merges(src->ctx, hf_merge_add, b);
+    free(b->cat);
+    b->cat = NULL;
     return st;
 }
 
@@ -1961,7 +1984,9 @@ static void hf_bl_setup(hf_tok *t) {
     }
 }
 
-static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
+static el_status hf_parse(hf_bld *b, const el_hf_src *src, uint32_t vocab_size) {
+    hf_tok *t = b->t;
+    const cJSON *root = src->root;
     if (!cJSON_IsObject(root)) return hf_bad_type(t, "the top level", "an object", root);
     const cJSON *model = hf_get(root, "model");
     if (!cJSON_IsObject(model)) return hf_bad_type(t, "model", "an object", model);
@@ -2000,8 +2025,9 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     if (added && !cJSON_IsArray(added))
         return hf_bad_type(t, "added_tokens", "an array", added);
 
-    st = hf_build_vocab(t, vocab, added);
-    if (st == EL_OK) st = hf_build_merges(t, merges);
+    st = hf_build_vocab(b, src);
+    if (st == EL_OK && src->vocab_done) st = src->vocab_done(src->ctx, &t->base);
+    if (st == EL_OK) st = hf_build_merges(b, src);
     if (st != EL_OK) return st;
 
     t->unk_id = -1;
@@ -2067,32 +2093,96 @@ static el_status hf_parse(hf_tok *t, const cJSON *root, uint32_t vocab_size) {
     return EL_OK;
 }
 
-el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
-                                        uint32_t vocab_size, el_tokenizer **out) {
-    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
+el_status el_hf_bpe_build(const el_hf_src *src, const char *name, uint32_t vocab_size,
+                          el_tok_mem *mem, el_tokenizer **out) {
     *out = NULL;
-    hf_tok *t = calloc(1, sizeof *t);
+    hf_tok *t = el_tok_alloc(mem, sizeof *t, 64);
     if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", name);
     t->base.vt = &hf_vtable;
     el_tokenizer_base_init(&t->base);
     snprintf(t->path, sizeof t->path, "%s", name);
-    el_status st = hf_parse(t, root, vocab_size);
-    if (st != EL_OK) {
-        hf_close(&t->base);
-        return st;
-    }
+    hf_bld b = {.t = t, .mem = mem};
+    el_status st = hf_parse(&b, src, vocab_size);
+    if (st != EL_OK) return st;
     *out = &t->base;
     return EL_OK;
+}
+
+int32_t el_hf_bpe_find(const el_tokenizer *t, const char *s, size_t n) {
+    return hf_model_find((const hf_tok *)t, s, n);
+}
+
+/* tokenizer.json from a tree (el_tokenizer_hf_bpe_from_json). */
+typedef struct hf_tree_args {
+    const cJSON *root;
+    const char *name;
+    uint32_t vocab_size;
+} hf_tree_args;
+
+static el_status hf_build_tree(const void *args, el_tok_mem *mem, el_tokenizer **out) {
+    const hf_tree_args *a = args;
+    el_hf_src src;
+    el_hf_src_tree(&src, a->root, a->name);
+    return el_hf_bpe_build(&src, a->name, a->vocab_size, mem, out);
+}
+
+el_status el_tokenizer_hf_bpe_from_json(const cJSON *root, const char *name,
+                                        uint32_t vocab_size, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
+    *out = NULL;
+    if (!cJSON_IsObject(root)) {
+        char d[64];
+        return el_errorf(EL_E_INVALID, "%s: the top level must be an object, got %s", name,
+                         el_json_describe(root, d, sizeof d));
+    }
+    hf_tree_args a = {root, name, vocab_size};
+    return el_tok_build_heap(hf_build_tree, &a, out);
+}
+
+/* tokenizer.json streamed from its file, or from bytes in memory (data != NULL). */
+typedef struct hf_file_args {
+    const char *path;   /* the file, or the name for messages */
+    const char *data;
+    size_t len;
+    uint32_t vocab_size;
+} hf_file_args;
+
+static el_status hf_build_file(const void *args, el_tok_mem *mem, el_tokenizer **out) {
+    const hf_file_args *a = args;
+    el_jstream js;
+    el_status st = a->data ? el_js_open_mem(&js, a->data, a->len, a->path)
+                           : el_js_open_file(&js, a->path);
+    if (st != EL_OK) return st;
+    el_hf_stream hs;
+    el_hf_src src;
+    st = el_hf_stream_open(&hs, &js, &src);
+    if (st == EL_OK) st = el_hf_bpe_build(&src, a->path, a->vocab_size, mem, out);
+    el_hf_stream_free(&hs);
+    el_js_close(&js);
+    return st;
+}
+
+el_status el_tokenizer_hf_bpe_parse(const char *data, size_t len, const char *name,
+                                    uint32_t vocab_size, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
+    *out = NULL;
+    hf_file_args a = {name ? name : "tokenizer.json", data, len, vocab_size};
+    return el_tok_build_heap(hf_build_file, &a, out);
+}
+
+el_status el_tokenizer_hf_bpe_open_mem(const char *path, uint32_t vocab_size, el_tok_mem *mem,
+                                       el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
+    *out = NULL;
+    if (!path || !mem) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path or mem is NULL");
+    hf_file_args a = {path, NULL, 0, vocab_size};
+    return hf_build_file(&a, mem, out);
 }
 
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: out is NULL");
     *out = NULL;
     if (!path) return el_errorf(EL_E_USAGE, "hf-bpe tokenizer: path is NULL");
-    cJSON *root = NULL;
-    el_status st = el_tokenizer_read_json(path, &root);
-    if (st != EL_OK) return st;
-    st = el_tokenizer_hf_bpe_from_json(root, path, vocab_size, out);
-    cJSON_Delete(root);
-    return st;
+    hf_file_args a = {path, NULL, 0, vocab_size};
+    return el_tok_build_heap(hf_build_file, &a, out);
 }

@@ -8,7 +8,13 @@
 
 typedef struct piece {
     struct piece *next;
+    uint64_t mapped; /* bytes of a platform mapping (large pieces), 0 for heap ones */
 } piece;
+
+/* Measure-mode pieces this large are mapped from the platform, not malloc'd: they go back
+ * to the system when released, so the measure at model open leaves no resident heap
+ * behind (glibc keeps freed brk memory). */
+#define TOK_MAP_MIN (256u * 1024u)
 
 void el_tok_mem_measure(el_tok_mem *m) { memset(m, 0, sizeof *m); }
 
@@ -29,12 +35,22 @@ void *el_tok_alloc(el_tok_mem *m, size_t bytes, size_t align) {
     }
     /* Measure: a heap piece with the link in front, aligned as asked. */
     size_t head = align > sizeof(piece) ? align : sizeof(piece);
-    if (bytes > SIZE_MAX - head) return NULL;
+    if (bytes > SIZE_MAX - head - 4096) return NULL;
     void *raw = NULL;
-    if (posix_memalign(&raw, align > sizeof(void *) ? align : sizeof(void *), head + bytes))
-        return NULL;
-    memset(raw, 0, head + bytes);
+    uint64_t mapped = 0;
+    if (bytes >= TOK_MAP_MIN) {
+        const el_platform_methods *pm = el_platform_get();
+        unsigned got = 0;
+        mapped = ((uint64_t)head + bytes + 4095) & ~(uint64_t)4095;
+        if (pm->x_reserve(mapped, 0, &raw, &got) != EL_OK || !raw) return NULL;
+        memset(raw, 0, head); /* fresh mappings are zero */
+    } else {
+        if (posix_memalign(&raw, align > sizeof(void *) ? align : sizeof(void *), head + bytes))
+            return NULL;
+        memset(raw, 0, head + bytes);
+    }
     piece *p = raw;
+    p->mapped = mapped;
     p->next = m->pieces;
     m->pieces = p;
     m->used = at + bytes;
@@ -56,7 +72,10 @@ char *el_tok_strdup(el_tok_mem *m, const char *s, size_t len) {
 void el_tok_mem_release(el_tok_mem *m) {
     for (piece *p = m->pieces, *next; p; p = next) {
         next = p->next;
-        free(p);
+        if (p->mapped)
+            el_platform_get()->x_release(p, p->mapped);
+        else
+            free(p);
     }
     m->pieces = NULL;
 }
@@ -93,4 +112,30 @@ el_status el_tok_build_heap(el_tok_build_fn build, const void *args, el_tokenize
     t->block = block;
     *out = t;
     return EL_OK;
+}
+
+static _Thread_local struct {
+    uint8_t *base;
+    size_t cap, used;
+} g_temp;
+
+void el_tok_temp_set(void *base, size_t cap) {
+    g_temp.base = base;
+    g_temp.cap = base ? cap : 0;
+    g_temp.used = 0;
+}
+
+void *el_tok_temp_alloc(size_t bytes) {
+    size_t at = (g_temp.used + 63) & ~(size_t)63;
+    if (g_temp.base && at >= g_temp.used && bytes <= g_temp.cap && at <= g_temp.cap - bytes) {
+        g_temp.used = at + bytes;
+        return g_temp.base + at;
+    }
+    return malloc(bytes);
+}
+
+void el_tok_temp_free(void *p) {
+    if (g_temp.base && (uint8_t *)p >= g_temp.base && (uint8_t *)p < g_temp.base + g_temp.cap)
+        return; /* lent space: given back with the loan */
+    free(p);
 }

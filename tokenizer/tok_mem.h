@@ -41,6 +41,14 @@ void *el_tok_alloc_array(el_tok_mem *m, size_t n, size_t size, size_t align);
 char *el_tok_strdup(el_tok_mem *m, const char *s, size_t len);
 void el_tok_mem_release(el_tok_mem *m); /* measure mode: frees the pieces; build: nothing */
 
+/* Transient work space for the build running on this thread (read windows): while a range
+ * is set (el_model_load lends the arena's staging region, unused until the weights stream)
+ * el_tok_temp_alloc bumps from it, else it mallocs; el_tok_temp_free frees only what malloc
+ * gave. el_tok_temp_set(NULL, 0) ends the loan. */
+void el_tok_temp_set(void *base, size_t cap);
+void *el_tok_temp_alloc(size_t bytes);
+void el_tok_temp_free(void *p);
+
 struct el_tokenizer;
 /* A backend's build: every table through mem (see above). */
 typedef el_status (*el_tok_build_fn)(const void *args, el_tok_mem *mem,

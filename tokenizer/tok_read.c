@@ -1,5 +1,6 @@
 /* tok_read.c - see tok_read.h. */
 #include "tokenizer/tok_read.h"
+#include "tokenizer/tok_mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@ el_status el_tok_reader_open(el_tok_reader *r, const char *path) {
     r->file.fd = -1;
     el_status s = el_file_open(&r->file, path, 0);
     if (s != EL_OK) return s;
-    char *w = malloc(EL_TOK_READ_WINDOW);
+    char *w = el_tok_temp_alloc(EL_TOK_READ_WINDOW);
     if (!w) {
         el_file_close(&r->file);
         return el_errorf(EL_E_NOMEM, "%s: out of memory for a %u-byte read window", path,
@@ -32,7 +33,7 @@ el_status el_tok_reader_open(el_tok_reader *r, const char *path) {
 
 void el_tok_reader_close(el_tok_reader *r) {
     if (!r->is_file) return;
-    free((char *)r->data);
+    el_tok_temp_free((char *)r->data);
     r->data = NULL;
     el_file_close(&r->file);
     r->is_file = false;

@@ -1,6 +1,8 @@
 /* tokenizer.c - el_tokenizer_open: picks the backend from the file's content (see
  * tokenizer.h), the JSON reading and the UTF-8 helpers the backends share. */
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/json_stream.h"
+#include "tokenizer/tok_mem.h"
 
 #include "loader/safetensors.h"
 #include "platform/platform.h"
@@ -27,6 +29,11 @@ size_t el_utf8_check(const char *str, size_t n) {
         unsigned c = s[i];
         if (c < 0x80) {
             i++;
+            /* ASCII runs eight bytes at a time */
+            for (uint64_t w; i + 8 <= n; i += 8) {
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ull) break;
+            }
             continue;
         }
         size_t len;
@@ -118,50 +125,80 @@ static bool file_exists(const char *path) {
     return access(path, F_OK) == 0;
 }
 
-/* A JSON file: tokenizer.json by model.type, else a GPT-2 vocab.json. */
-static el_status open_json(const char *path, uint32_t vocab_size, el_tokenizer **out) {
-    cJSON *root = NULL;
-    el_status st = el_tokenizer_read_json(path, &root);
+/* What a JSON tokenizer file is, from a scan that stops at model.type: 1 = a "model"
+ * object with type "WordPiece", 2 = another "model" object (hf-bpe reports a bad type),
+ * 0 = no "model" object (a GPT-2 vocab.json). */
+static el_status json_kind(const char *path, int *kind) {
+    *kind = 0;
+    el_jstream js;
+    el_status st = el_js_open_file(&js, path);
     if (st != EL_OK) return st;
-    const cJSON *model = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "model")
-                                              : NULL;
-    if (cJSON_IsObject(model)) { /* (a vocab.json may hold a token "model") */
-        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
-        if (cJSON_IsString(ty) && !strcmp(ty->valuestring, "WordPiece"))
-            st = el_tokenizer_wordpiece_from_json(root, path, vocab_size, out);
-        else
-            st = el_tokenizer_hf_bpe_from_json(root, path, vocab_size, out);
+    int c = -1;
+    st = el_js_peek(&js, &c);
+    bool first = true, more = c == '{';
+    if (st == EL_OK && more) st = el_js_begin(&js, '{');
+    while (st == EL_OK && *kind == 0) {
+        const char *k;
+        size_t kl;
+        if ((st = el_js_obj_next(&js, &first, &more, &k, &kl)) != EL_OK || !more) break;
+        bool model = kl == 5 && !memcmp(k, "model", 5);
+        if (model && (st = el_js_peek(&js, &c)) == EL_OK && c == '{') {
+            /* (a vocab.json may hold a token "model": its value is a number) */
+            *kind = 2;
+            bool mf = true, mm = true;
+            st = el_js_begin(&js, '{');
+            while (st == EL_OK) {
+                if ((st = el_js_obj_next(&js, &mf, &mm, &k, &kl)) != EL_OK || !mm) break;
+                if (kl == 4 && !memcmp(k, "type", 4) && (st = el_js_peek(&js, &c)) == EL_OK &&
+                    c == '"') {
+                    const char *ty;
+                    size_t tl;
+                    if ((st = el_js_string(&js, &ty, &tl)) == EL_OK && tl == 9 &&
+                        !memcmp(ty, "WordPiece", 9))
+                        *kind = 1;
+                    break; /* the first "type" is the one cJSON would see */
+                }
+                if (st == EL_OK) st = el_js_skip(&js);
+            }
+        } else if (st == EL_OK) {
+            st = el_js_skip(&js);
+        }
+    }
+    el_js_close(&js);
+    return st;
+}
+
+/* A JSON file: tokenizer.json by model.type, else a GPT-2 vocab.json. */
+static el_status open_json(const char *path, uint32_t vocab_size, el_tok_mem *mem,
+                           el_tokenizer **out) {
+    int kind = 0;
+    el_status st = json_kind(path, &kind);
+    if (st != EL_OK) return st;
+    if (kind == 1) { /* WordPiece (tokenizer/wordpiece.c reads the tree) */
+        cJSON *root = NULL;
+        if ((st = el_tokenizer_read_json(path, &root)) != EL_OK) return st;
+        st = el_tokenizer_wordpiece_from_json_mem(root, path, vocab_size, mem, out);
         cJSON_Delete(root);
         return st;
     }
+    if (kind == 2) return el_tokenizer_hf_bpe_open_mem(path, vocab_size, mem, out);
     /* vocab.json / encoder.json: the merges lie next to it. */
     static const char *const names[] = {"merges.txt", "vocab.bpe"};
     char mp[1024];
     const char *found = NULL;
     for (size_t i = 0; i < 2 && !found; i++)
         if (sibling(path, names[i], mp, sizeof mp) && file_exists(mp)) found = mp;
-    if (!found) {
-        cJSON_Delete(root);
+    if (!found)
         return el_errorf(EL_E_INVALID,
                          "%s: a JSON file without \"model\" is read as a GPT-2 vocab.json, "
                          "but there is no merges.txt or vocab.bpe next to it",
                          path);
-    }
-    char *merges = NULL;
-    size_t mlen = 0;
-    st = read_file(found, EL_TOKENIZER_JSON_MAX, &merges, &mlen);
-    if (st == EL_OK) {
-        char name[1100];
-        snprintf(name, sizeof name, "%s + %s", path, found);
-        st = el_tokenizer_gpt2_from_json(root, merges, mlen, name, vocab_size, out);
-    }
-    free(merges);
-    cJSON_Delete(root);
-    return st;
+    return el_tokenizer_gpt2_open_mem(path, found, vocab_size, mem, out);
 }
 
 /* A vocab.txt: do_lower_case from tokenizer_config.json next to it (default true). */
-static el_status open_vocab_txt(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+static el_status open_vocab_txt(const char *path, uint32_t vocab_size, el_tok_mem *mem,
+                                el_tokenizer **out) {
     bool lower = true;
     char cp[1024];
     if (sibling(path, "tokenizer_config.json", cp, sizeof cp) && file_exists(cp)) {
@@ -172,7 +209,7 @@ static el_status open_vocab_txt(const char *path, uint32_t vocab_size, el_tokeni
         if (cJSON_IsBool(v)) lower = cJSON_IsTrue(v);
         cJSON_Delete(cfg);
     }
-    return el_tokenizer_wordpiece_open(path, lower, vocab_size, out);
+    return el_tokenizer_wordpiece_open_mem(path, lower, vocab_size, mem, out);
 }
 
 /* Looks like text with lines: no NUL in the head, a newline in it (or all of a short
@@ -191,8 +228,9 @@ static bool looks_like_lines(const unsigned char *head, size_t n, bool whole) {
     return el_utf8_check((const char *)head, m) == m;
 }
 
-el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
-    if (!path || !out) return el_errorf(EL_E_USAGE, "el_tokenizer_open: NULL argument");
+el_status el_tokenizer_open_mem(const char *path, uint32_t vocab_size, el_tok_mem *mem,
+                                el_tokenizer **out) {
+    if (!path || !out || !mem) return el_errorf(EL_E_USAGE, "el_tokenizer_open: NULL argument");
     *out = NULL;
     el_file f;
     el_status s = el_file_open(&f, path, 0);
@@ -208,7 +246,7 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
         i++;
     /* All whitespace so far is JSON too (a long indent): a llama2.c tokenizer.bin cannot
      * start with it (its max_token_length would be at least 0x09090909). */
-    if (i == n ? n > 0 : head[i] == '{') return open_json(path, vocab_size, out);
+    if (i == n ? n > 0 : head[i] == '{') return open_json(path, vocab_size, mem, out);
     /* SentencePiece's protobuf starts with field 1 (pieces), wire type 2: byte 0x0a. */
     if (n > 0 && head[0] == 0x0a && ends_with(path, ".model"))
         return el_errorf(EL_E_UNSUPPORTED,
@@ -216,8 +254,25 @@ el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer 
                          "tokenizer.json or a llama2.c tokenizer.bin",
                          path);
     if (ends_with(path, ".txt") || looks_like_lines(head, n, whole))
-        return open_vocab_txt(path, vocab_size, out);
-    return el_tokenizer_llama2c_open(path, vocab_size, out);
+        return open_vocab_txt(path, vocab_size, mem, out);
+    return el_tokenizer_llama2c_open_mem(path, vocab_size, mem, out);
+}
+
+typedef struct open_args {
+    const char *path;
+    uint32_t vocab_size;
+} open_args;
+
+static el_status open_build(const void *args, el_tok_mem *mem, el_tokenizer **out) {
+    const open_args *a = args;
+    return el_tokenizer_open_mem(a->path, a->vocab_size, mem, out);
+}
+
+el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out) {
+    if (!path || !out) return el_errorf(EL_E_USAGE, "el_tokenizer_open: NULL argument");
+    *out = NULL;
+    open_args a = {path, vocab_size};
+    return el_tok_build_heap(open_build, &a, out);
 }
 
 void el_tokenizer_close(el_tokenizer *t) {

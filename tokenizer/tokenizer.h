@@ -4,11 +4,15 @@
  * merges.txt; Llama 3.x, Qwen2/2.5, SmolLM2: docs/TOKENIZERS.md), and BERT WordPiece
  * (tokenizer.json or vocab.txt).
  *
- * Tokenizers are built at model-open time and are read-only after: encode and decode
- * allocate nothing, so they may run after the arena is committed. The WordPiece, llama2.c
- * and GGUF SentencePiece backends keep all their tables in one block (tokenizer/tok_mem.h:
- * the _mem entries below build into a caller's block such as the arena's tokenizer region,
- * the others into an exact heap block that el_tokenizer_close frees). */
+ * A tokenizer's tables (its el_tokenizer, vocabulary, merges, hash tables, added tokens)
+ * live in one block (tokenizer/tok_mem.h): el_model_open measures the bytes they need
+ * (EL_REGION_TOKENIZER in the plan), el_model_load builds them into that arena region; a
+ * model used without a load, tools and tests build them into one exact heap block (the
+ * path-based opens below, which el_tokenizer_close frees). Building parses with a bounded
+ * transient (EL_TOK_TRANSIENT_MAX: a read window, one element at a time; never a whole
+ * file or a whole-document cJSON tree for the hf-bpe / GPT-2 / GGUF-gpt2 backends). After
+ * that they are read-only: encode and decode allocate nothing, so they may run after the
+ * arena is committed. */
 #ifndef EL_TOKENIZER_H
 #define EL_TOKENIZER_H
 
@@ -16,6 +20,7 @@
 #include "tokenizer/tok_mem.h"
 
 struct cJSON;
+struct el_tok_mem; /* tokenizer/tok_mem.h */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -74,6 +79,11 @@ void el_tokenizer_base_init(el_tokenizer *t);
  * larger than the tokenizer (padded rows, Qwen2.5: 151,665 tokens, vocab_size 151,936);
  * decode gives nothing for the ids in between. */
 el_status el_tokenizer_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+/* The same with every table through mem (measure or build, tokenizer/tok_mem.h): the
+ * backends' _mem variants below. The tokenizer belongs to mem's block (close it only if it
+ * came from el_tok_build_heap). */
+el_status el_tokenizer_open_mem(const char *path, uint32_t vocab_size, struct el_tok_mem *mem,
+                                el_tokenizer **out);
 void el_tokenizer_close(el_tokenizer *t);
 
 /* Backends (el_tokenizer_open dispatches by content). */
@@ -92,6 +102,13 @@ el_status el_tokenizer_llama2c_open_mem(const char *path, uint32_t vocab_size,
                                         el_tok_mem *mem, el_tokenizer **out);
 /* HF tokenizer.json with a BPE model (tokenizer/hf_bpe.c). */
 el_status el_tokenizer_hf_bpe_open(const char *path, uint32_t vocab_size, el_tokenizer **out);
+/* Streamed (tokenizer/hf_json.c): model.vocab, model.merges and added_tokens element by
+ * element into the tables, the other parts captured (at most EL_HF_PART_MAX bytes each). */
+el_status el_tokenizer_hf_bpe_open_mem(const char *path, uint32_t vocab_size,
+                                       struct el_tok_mem *mem, el_tokenizer **out);
+/* The same streamed from len bytes in memory (name for messages): fuzzing, tests. */
+el_status el_tokenizer_hf_bpe_parse(const char *data, size_t len, const char *name,
+                                    uint32_t vocab_size, el_tokenizer **out);
 /* The same from a parsed tokenizer.json (root is only read; name for messages). */
 el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *name,
                                         uint32_t vocab_size, el_tokenizer **out);
@@ -106,6 +123,9 @@ el_status el_tokenizer_hf_bpe_from_json(const struct cJSON *root, const char *na
 struct el_gguf;
 el_status el_tokenizer_gguf_open(const struct el_gguf *g, uint32_t vocab_size,
                                  el_tokenizer **out);
+/* The same through mem: tokens and merges read on demand (el_gguf_iter), no tree. */
+el_status el_tokenizer_gguf_open_mem(const struct el_gguf *g, uint32_t vocab_size,
+                                     struct el_tok_mem *mem, el_tokenizer **out);
 /* Model "llama" (SentencePiece BPE: Llama 2, Gemma), which el_tokenizer_gguf_open hands
  * on (tokenizer/gguf_spm.c): llama.cpp's SPM tokenizer with parse_special = true; see there
  * for the rules, the memory it holds and encode's work space. */
@@ -132,6 +152,10 @@ size_t el_tokenizer_gguf_spm_heap_bytes(const el_tokenizer *t);
  * without its token. */
 el_status el_tokenizer_gpt2_open(const char *vocab_json, const char *merges_txt,
                                  uint32_t vocab_size, el_tokenizer **out);
+/* The same through mem: vocab.json streamed, merges.txt read by lines. */
+el_status el_tokenizer_gpt2_open_mem(const char *vocab_json, const char *merges_txt,
+                                     uint32_t vocab_size, struct el_tok_mem *mem,
+                                     el_tokenizer **out);
 /* The same from parsed vocab.json and merges text in memory (merges, mlen bytes; names for
  * messages). Used by el_tokenizer_open and fuzzing. */
 el_status el_tokenizer_gpt2_from_json(const struct cJSON *vocab, const char *merges,
