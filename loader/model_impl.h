@@ -36,7 +36,6 @@ typedef struct el_family {
     /* Binds weights, carves KV/scratch from s->arena, sets s->logits, s->vocab,
      * s->max_ctx, the stop tokens and s->family_state. */
     el_status (*session_init)(el_session *s);
-    void (*session_deinit)(el_session *s);
     /* Runs n tokens (1 <= n <= s->chunk, ids already checked) at positions s->pos ..;
      * fills s->logits for the last one when want_logits (queued on the GPU: the caller
      * synchronises). Fails only when the backend refuses a launch or copy (EL_E_NODEV

@@ -10,16 +10,17 @@
 #include <string.h>
 #include <strings.h>
 
-void el_encoder_carve_generic(el_carver *sc, uint32_t batch, uint32_t seq, el_encoder **e,
-                              el_pool **pool, uint32_t **starts, uint32_t **lengths,
-                              int32_t **ids, int32_t **type_ids) {
-    uint64_t tokens = (uint64_t)batch * seq;
-    *e = el_carve(sc, 1, sizeof **e, "encoder");
-    *pool = el_carve(sc, 1, sizeof **pool, "thread pool");
-    *starts = el_carve(sc, batch, sizeof **starts, "sequence starts");
-    *lengths = el_carve(sc, batch, sizeof **lengths, "sequence lengths");
-    *ids = el_carve(sc, tokens, sizeof **ids, "packed ids");
-    *type_ids = el_carve(sc, tokens, sizeof **type_ids, "packed type ids");
+el_encoder *el_encoder_carve(el_carver *sc, uint32_t batch, uint32_t seq) {
+    const uint64_t tokens = (uint64_t)batch * seq;
+    el_encoder v = {.max_batch = batch, .max_seq = seq};
+    el_encoder *e = el_carve(sc, 1, sizeof *e, "encoder");
+    v.pool = el_carve(sc, 1, sizeof *v.pool, "thread pool");
+    v.starts = el_carve(sc, batch, sizeof *v.starts, "sequence starts");
+    v.lengths = el_carve(sc, batch, sizeof *v.lengths, "sequence lengths");
+    v.ids = el_carve(sc, tokens, sizeof *v.ids, "packed ids");
+    v.type_ids = el_carve(sc, tokens, sizeof *v.type_ids, "packed type ids");
+    if (e) *e = v;
+    return e;
 }
 
 el_status el_pooling_parse(const char *text, el_pooling *out) {
@@ -37,60 +38,23 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     *out = NULL;
     el_encoder_params prm = {0, EL_DEVICE_CPU};
     if (params) prm = *params;
-    if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
-        prm.device != EL_DEVICE_AUTO)
-        return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
     bool on_gpu = false; /* the arena decides, as for sessions */
-    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->encode,
-                                       &on_gpu);
-    if (ds != EL_OK) return ds;
-    if (on_gpu && plan->params.memory != el_arena_memory(a))
-        return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
-                         m->path, el_memory_name(plan->params.memory),
-                         el_memory_name(el_arena_memory(a)));
-    if (prm.threads > EL_POOL_MAX_THREADS)
-        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
-                         EL_POOL_MAX_THREADS);
-    const el_family *f = m->family;
-    if (!f || !f->encoder_init || !f->encode)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' is not an encoder (embed and "
-                         "classify run BERT-style models)", m->path, f ? f->name : "generic");
-    if (!m->loaded)
-        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting an "
-                         "encoder", m->path);
-    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0 ||
-        plan->params.batch == 0)
-        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
-                         m->path);
-
+    EL_TRY(el_run_check(m, a, plan, prm.device, prm.threads, true, &on_gpu));
     uint64_t mark = el_arena_mark(a, EL_REGION_SCRATCH);
     uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {a, EL_REGION_ACT, 0, EL_OK};
-    el_encoder *e = NULL;
-    el_pool *pool = NULL;
-    uint32_t *starts = NULL, *lengths = NULL;
-    int32_t *ids = NULL, *tids = NULL;
-    el_encoder_carve_generic(&sc, plan->params.batch, plan->params.ctx, &e, &pool, &starts,
-                             &lengths, &ids, &tids);
+    el_encoder *e = el_encoder_carve(&sc, plan->params.batch, plan->params.ctx);
     if (sc.status != EL_OK) {
         el_arena_release(a, EL_REGION_SCRATCH, mark);
         return sc.status;
     }
-    memset(e, 0, sizeof *e);
     e->model = m;
     e->arena = a;
-    e->family = f;
+    e->family = m->family;
     e->plan = *plan;
     e->scratch_mark = mark;
     e->act_mark = act_mark;
-    e->max_batch = plan->params.batch;
-    e->max_seq = plan->params.ctx;
-    e->pool = pool;
-    e->starts = starts;
-    e->lengths = lengths;
-    e->ids = ids;
-    e->type_ids = tids;
     e->on_gpu = on_gpu;
     e->ops = el_ops_for(on_gpu);
     el_status st = EL_OK;
@@ -99,7 +63,7 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
         st = el_gpu_stream_create(&gs);
         e->gpu_stream = gs;
     }
-    if (st == EL_OK) st = f->encoder_init(e, &sc, &act);
+    if (st == EL_OK) st = e->family->encoder_init(e, &sc, &act);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
         el_gpu_stream_destroy(e->gpu_stream);
@@ -293,12 +257,8 @@ el_status el_encoder_tokenize(const el_encoder *e, const char *a, size_t alen, c
                               size_t blen, size_t max_len, int32_t *ids, int32_t *type_ids,
                               size_t cap, size_t *n, bool *truncated) {
     if (!e || !a || !ids || !n) return el_errorf(EL_E_USAGE, "el_encoder_tokenize: NULL argument");
-    const el_model *m = e->model;
-    if (!m->family->tokenizer)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
-                         m->family->name);
     const el_tokenizer *t = NULL;
-    el_status s = m->family->tokenizer(m, &t);
+    el_status s = el_model_tokenizer(e->model, &t);
     if (s != EL_OK) return s;
     if (max_len == 0 || max_len > e->max_seq) max_len = e->max_seq;
     bool cut = false;

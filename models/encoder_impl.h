@@ -39,10 +39,9 @@ struct el_encoder {
     void *gpu_stream;             /* el_gpu_stream (cudaStream_t) */
 };
 
-/* Scratch bytes the generic part of an encoder takes for batch sequences of seq tokens
- * (carved before the family's, in this order). Families add them to their plan. */
-void el_encoder_carve_generic(el_carver *sc, uint32_t batch, uint32_t seq, el_encoder **e,
-                              el_pool **pool, uint32_t **starts, uint32_t **lengths,
-                              int32_t **ids, int32_t **type_ids);
+/* The encoder and its generic parts (pool, packing buffers) for batch sequences of seq
+ * tokens, carved before the family's; NULL when only counting (sc->arena NULL) or failed.
+ * Families' plans carve it too. */
+el_encoder *el_encoder_carve(el_carver *sc, uint32_t batch, uint32_t seq);
 
 #endif /* EL_ENCODER_IMPL_H */

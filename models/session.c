@@ -211,33 +211,58 @@ el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+el_status el_run_check(el_model *m, el_arena *a, const el_plan *plan, el_device d,
+                       unsigned threads, bool encoder, bool *on_gpu) {
+    const el_family *f = m->family;
+    const char *fname = f ? f->name : "generic";
+    if (d != EL_DEVICE_CPU && d != EL_DEVICE_CUDA && d != EL_DEVICE_AUTO)
+        return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
+    EL_TRY(el_device_for_arena(m, a, d, f && (encoder ? !!f->encode : !!f->forward), on_gpu));
+    if (encoder && *on_gpu && plan->params.memory != el_arena_memory(a))
+        return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
+                         m->path, el_memory_name(plan->params.memory),
+                         el_memory_name(el_arena_memory(a)));
+    if (threads > EL_POOL_MAX_THREADS)
+        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", threads, EL_POOL_MAX_THREADS);
+    if (encoder && (!f || !f->encoder_init || !f->encode))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' is not an encoder (embed and "
+                         "classify run BERT-style models)", m->path, fname);
+    if (!encoder && (!f || !f->session_init || !f->forward))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' cannot run (no forward pass)",
+                         m->path, fname);
+    if (!m->loaded)
+        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting %s",
+                         m->path, encoder ? "an encoder" : "a session");
+    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0 ||
+        (encoder && plan->params.batch == 0))
+        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
+                         m->path);
+    return EL_OK;
+}
+
+el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
+                         bool learned, uint32_t *ctx) {
+    if (want == 0) want = max_pos;
+    if (want == 0)
+        return el_errorf(EL_E_INVALID, "%s: the config states no max_position_embeddings: pass "
+                         "--ctx", m->path);
+    if (max_pos && want > max_pos)
+        return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u %s (%s); use --ctx %u or "
+                         "less", want, m->path, learned ? "has learned positions" : "was trained",
+                         max_pos, learned ? "tokens" : "positions", key, max_pos);
+    *ctx = want;
+    return EL_OK;
+}
+
 el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_session_params *params, el_session **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_session_init: NULL argument");
     *out = NULL;
     el_session_params prm = {0, EL_DEVICE_CPU, 0};
     if (params) prm = *params;
-    if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
-        prm.device != EL_DEVICE_AUTO)
-        return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
     bool on_gpu = false;
-    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->forward,
-                                       &on_gpu);
-    if (ds != EL_OK) return ds;
-    if (prm.threads > EL_POOL_MAX_THREADS)
-        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
-                         EL_POOL_MAX_THREADS);
+    EL_TRY(el_run_check(m, a, plan, prm.device, prm.threads, false, &on_gpu));
     const el_family *f = m->family;
-    if (!f || !f->session_init || !f->forward)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' cannot run (no forward pass)",
-                         m->path, f ? f->name : "generic");
-    if (!m->loaded)
-        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting a "
-                         "session", m->path);
-    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0)
-        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
-                         m->path);
-
     uint64_t kv_mark = el_arena_mark(a, EL_REGION_KV);
     uint64_t sc_mark = el_arena_mark(a, EL_REGION_SCRATCH);
     uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
@@ -274,15 +299,9 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     }
     if (st == EL_OK) st = f->session_init(s);
     if (st == EL_OK && on_gpu) st = el_gpu_sync(s->gpu_stream); /* init's uploads, kernels */
-    if (st == EL_OK) {
-        s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
-        st = sc.status;
-        if (st != EL_OK && f->session_deinit) f->session_deinit(s);
-    }
-    if (st == EL_OK) {
+    if (st == EL_OK) s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
+    if (st == EL_OK && (st = sc.status) == EL_OK)
         st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
-        if (st != EL_OK && f->session_deinit) f->session_deinit(s);
-    }
     if (st != EL_OK) {
         el_gpu_stream_destroy(s->gpu_stream);
         el_arena_release(a, EL_REGION_ACT, act_mark);
@@ -300,7 +319,6 @@ void el_session_deinit(el_session *s) {
     el_arena *a = s->arena;
     uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark, act_mark = s->act_mark;
     el_pool_deinit(s->pool);
-    if (s->family->session_deinit) s->family->session_deinit(s);
     if (s->on_gpu) {
         (void)el_gpu_sync(s->gpu_stream);
         el_gpu_stream_destroy(s->gpu_stream);
@@ -343,7 +361,7 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
 
 /* ---- tokens ----------------------------------------------------------------------------- */
 
-static el_status model_tokenizer(const el_model *m, const el_tokenizer **out) {
+el_status el_model_tokenizer(const el_model *m, const el_tokenizer **out) {
     if (!m) return el_errorf(EL_E_USAGE, "NULL model");
     if (!m->family || !m->family->tokenizer)
         return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
@@ -354,7 +372,7 @@ static el_status model_tokenizer(const el_model *m, const el_tokenizer **out) {
 el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_bos,
                       int32_t *ids, size_t cap, size_t *n) {
     const el_tokenizer *t;
-    el_status s = model_tokenizer(m, &t);
+    el_status s = el_model_tokenizer(m, &t);
     if (s != EL_OK) return s;
     if (add_bos && t->cls_id >= 0 && t->sep_id >= 0) { /* BERT's post-processor: [CLS] x [SEP] */
         bool cut = false;
@@ -368,14 +386,14 @@ el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_
 el_status el_token_piece(const el_model *m, int32_t prev, int32_t id, char *buf, size_t cap,
                          size_t *n) {
     const el_tokenizer *t;
-    el_status s = model_tokenizer(m, &t);
+    el_status s = el_model_tokenizer(m, &t);
     if (s != EL_OK) return s;
     return el_tokenizer_decode(t, prev, id, buf, cap, n);
 }
 
 void el_token_special(const el_model *m, int32_t *bos, int32_t *eos) {
     const el_tokenizer *t;
-    if (model_tokenizer(m, &t) != EL_OK) {
+    if (el_model_tokenizer(m, &t) != EL_OK) {
         *bos = *eos = -1;
         return;
     }
@@ -400,7 +418,7 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     if (!s || !prompt) return el_errorf(EL_E_USAGE, "el_generate: NULL session or prompt");
     double t0 = el_now();
     const el_tokenizer *tok;
-    el_status rc = model_tokenizer(s->model, &tok);
+    el_status rc = el_model_tokenizer(s->model, &tok);
     if (rc != EL_OK) return rc;
     size_t len = strlen(prompt), n = 0;
     rc = el_tokenizer_encode(tok, prompt, len, !s->family->prompt_without_bos && !s->no_prompt_bos,

@@ -31,6 +31,17 @@ void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *wha
  * --device cuda on a host arena and for the CPU on GPU device memory. */
 el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
                               bool has_cuda_pass, bool *on_gpu);
+/* What el_session_init (encoder false) and el_encoder_init (true) check alike before they
+ * carve: the device (on_gpu as el_device_for_arena), threads, the family's hooks, the
+ * weights loaded, the plan made for this model. */
+el_status el_run_check(el_model *m, el_arena *a, const el_plan *plan, el_device d,
+                       unsigned threads, bool encoder, bool *on_gpu);
+/* The context: want (--ctx), else max_pos (the config's key, for messages); never more
+ * than it. learned: the positions are a learned table (else RoPE's trained range). */
+el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
+                         bool learned, uint32_t *ctx);
+/* The model family's tokenizer (EL_E_UNSUPPORTED for a family without one). */
+el_status el_model_tokenizer(const el_model *m, const el_tokenizer **out);
 
 /* ---- sampling --------------------------------------------------------------------------- */
 

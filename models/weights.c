@@ -1,5 +1,6 @@
 /* weights.c - see weights.h. */
 #include "models/weights.h"
+#include "models/arch.h"
 #include "loader/load_impl.h"
 #include "platform/platform.h"
 
@@ -49,5 +50,17 @@ el_status el_weight_bind(const el_model *m, const char *family, const char *pref
     out->dt = dt;
     if (target == EL_DT_COUNT && !out->p)
         return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
+    return EL_OK;
+}
+
+el_status el_weight_bind_roles(const el_model *m, const char *family, const char *prefix,
+                               const char *const *names, const uint64_t (*shape)[2], int from,
+                               int to, uint32_t layer, el_dtype target, el_weight *w) {
+    char name[160];
+    for (int r = from; r < to; r++) {
+        if (!names[r] || !shape[r][1]) continue;
+        el_arch_name(name, sizeof name, names[r], layer);
+        EL_TRY(el_weight_bind(m, family, prefix, name, shape[r][0], shape[r][1], target, &w[r]));
+    }
     return EL_OK;
 }

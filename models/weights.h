@@ -17,5 +17,11 @@ void el_shape_str(const el_tensor *t, char *buf, size_t cap);
 el_status el_weight_bind(const el_model *m, const char *family, const char *prefix,
                          const char *name, uint64_t rows, uint64_t cols, el_dtype target,
                          el_weight *out);
+/* Binds roles [from, to) of a role table as el_weight_bind: names[r] an el_arch_name format
+ * (the layer in place of %u; NULL: the architecture has no such role), shape[r] {rows, cols}
+ * (cols 0: this model has not the role; w[r] is left as it is). */
+el_status el_weight_bind_roles(const el_model *m, const char *family, const char *prefix,
+                               const char *const *names, const uint64_t (*shape)[2], int from,
+                               int to, uint32_t layer, el_dtype target, el_weight *w);
 
 #endif /* EL_MODELS_WEIGHTS_H */
