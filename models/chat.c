@@ -12,12 +12,11 @@
 el_status el_model_chat_open(el_model *m) {
     el_chat_config *c = calloc(1, sizeof *c);
     if (!c) return el_errorf(EL_E_NOMEM, "%s: out of memory", m->path);
-    char cfg[1100], jinja[1100]; /* each side file by its own path: packed images work too */
-    const bool has_cfg = !m->gguf && el_model_side_file(m, "tokenizer_config.json", cfg, sizeof cfg);
-    const bool has_jinja = !m->gguf && el_model_side_file(m, "chat_template.jinja", jinja,
-                                                          sizeof jinja);
+    char tc[1100], tj[1100]; /* each side file by its own path: packed images work too */
+    const bool has_tc = !m->gguf && el_model_side_file(m, "tokenizer_config.json", tc, sizeof tc);
+    const bool has_tj = !m->gguf && el_model_side_file(m, "chat_template.jinja", tj, sizeof tj);
     el_status s = m->gguf ? el_chat_config_gguf(m->gguf, m->path, c)
-                          : el_chat_config_load(has_cfg ? cfg : NULL, has_jinja ? jinja : NULL, c);
+                          : el_chat_config_load(has_tc ? tc : NULL, has_tj ? tj : NULL, c);
     if (s == EL_OK && c->tmpl) {
         /* A template that does not parse is refused at open, by name, not at the first
          * chat; a 1 MiB template needs a few MiB of scratch once, here. */

@@ -39,54 +39,36 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
     el_encoder_params prm = {0, EL_DEVICE_CPU};
     if (params) prm = *params;
     bool on_gpu = false; /* the arena decides, as for sessions */
-    EL_TRY(el_run_check(m, a, plan, prm.device, prm.threads, true, &on_gpu));
-    uint64_t mark = el_arena_mark(a, EL_REGION_SCRATCH);
-    uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
+    void *stream = NULL;
+    uint64_t marks[3];
+    EL_TRY(el_run_start(m, a, plan, prm.device, prm.threads, true, &on_gpu, &stream, marks));
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {a, EL_REGION_ACT, 0, EL_OK};
     el_encoder *e = el_encoder_carve(&sc, plan->params.batch, plan->params.ctx);
-    if (sc.status != EL_OK) {
-        el_arena_release(a, EL_REGION_SCRATCH, mark);
-        return sc.status;
+    el_status st = sc.status;
+    if (st == EL_OK) {
+        e->model = m;
+        e->arena = a;
+        e->family = m->family;
+        e->plan = *plan;
+        memcpy(e->marks, marks, sizeof marks);
+        e->on_gpu = on_gpu;
+        e->ops = el_ops_for(on_gpu);
+        e->gpu_stream = stream;
+        st = e->family->encoder_init(e, &sc, &act);
     }
-    e->model = m;
-    e->arena = a;
-    e->family = m->family;
-    e->plan = *plan;
-    e->scratch_mark = mark;
-    e->act_mark = act_mark;
-    e->on_gpu = on_gpu;
-    e->ops = el_ops_for(on_gpu);
-    el_status st = EL_OK;
-    if (on_gpu) {
-        el_gpu_stream *gs = NULL;
-        st = el_gpu_stream_create(&gs);
-        e->gpu_stream = gs;
-    }
-    if (st == EL_OK) st = e->family->encoder_init(e, &sc, &act);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
-        el_gpu_stream_destroy(e->gpu_stream);
-        el_arena_release(a, EL_REGION_ACT, act_mark);
-        el_arena_release(a, EL_REGION_SCRATCH, mark);
+        el_run_end(a, NULL, stream, marks);
         return st;
     }
     *out = e;
     return EL_OK;
 }
 
+/* e lives in the scratch being released: nothing touches it after. */
 void el_encoder_deinit(el_encoder *e) {
-    if (!e) return;
-    el_arena *a = e->arena;
-    uint64_t mark = e->scratch_mark, act_mark = e->act_mark;
-    el_pool_deinit(e->pool);
-    if (e->on_gpu) {
-        (void)el_gpu_sync(e->gpu_stream);
-        el_gpu_stream_destroy(e->gpu_stream);
-    }
-    /* e lives in the scratch being released: nothing touches it after. */
-    el_arena_release(a, EL_REGION_ACT, act_mark);
-    el_arena_release(a, EL_REGION_SCRATCH, mark);
+    if (e) el_run_end(e->arena, e->pool, e->gpu_stream, e->marks);
 }
 
 uint32_t el_encoder_max_batch(const el_encoder *e) { return e->max_batch; }

@@ -12,8 +12,7 @@ struct el_encoder {
     el_arena *arena;
     const el_family *family;
     el_plan plan;                 /* copy of the plan the arena was made from */
-    uint64_t scratch_mark;        /* scratch offset at init: deinit releases to it */
-    uint64_t act_mark;            /* act offset at init, likewise */
+    uint64_t marks[3];            /* [kv, scratch, act] offsets at init (el_run_start) */
     uint32_t max_batch;           /* sequences per call, from the plan */
     uint32_t max_seq;             /* tokens per sequence, from the plan */
     el_pool *pool;                /* in scratch */

@@ -211,8 +211,9 @@ el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
-el_status el_run_check(el_model *m, el_arena *a, const el_plan *plan, el_device d,
-                       unsigned threads, bool encoder, bool *on_gpu) {
+el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device d,
+                       unsigned threads, bool encoder, bool *on_gpu, void **stream,
+                       uint64_t marks[3]) {
     const el_family *f = m->family;
     const char *fname = f ? f->name : "generic";
     if (d != EL_DEVICE_CPU && d != EL_DEVICE_CUDA && d != EL_DEVICE_AUTO)
@@ -237,7 +238,24 @@ el_status el_run_check(el_model *m, el_arena *a, const el_plan *plan, el_device 
         (encoder && plan->params.batch == 0))
         return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
                          m->path);
-    return EL_OK;
+    marks[0] = el_arena_mark(a, EL_REGION_KV);
+    marks[1] = el_arena_mark(a, EL_REGION_SCRATCH);
+    marks[2] = el_arena_mark(a, EL_REGION_ACT);
+    el_gpu_stream *gs = NULL;
+    el_status st = *on_gpu ? el_gpu_stream_create(&gs) : EL_OK;
+    *stream = gs;
+    return st;
+}
+
+void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3]) {
+    el_pool_deinit(pool);
+    if (stream) {
+        (void)el_gpu_sync(stream);
+        el_gpu_stream_destroy(stream);
+    }
+    el_arena_release(a, EL_REGION_ACT, marks[2]);
+    el_arena_release(a, EL_REGION_SCRATCH, marks[1]);
+    el_arena_release(a, EL_REGION_KV, marks[0]);
 }
 
 el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
@@ -261,52 +279,38 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     el_session_params prm = {0, EL_DEVICE_CPU, 0};
     if (params) prm = *params;
     bool on_gpu = false;
-    EL_TRY(el_run_check(m, a, plan, prm.device, prm.threads, false, &on_gpu));
-    const el_family *f = m->family;
-    uint64_t kv_mark = el_arena_mark(a, EL_REGION_KV);
-    uint64_t sc_mark = el_arena_mark(a, EL_REGION_SCRATCH);
-    uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
+    void *stream = NULL;
+    uint64_t marks[3];
+    EL_TRY(el_run_start(m, a, plan, prm.device, prm.threads, false, &on_gpu, &stream, marks));
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
     el_session *s = el_carve(&sc, 1, sizeof *s, "session");
     el_pool *pool = el_carve(&sc, 1, sizeof *pool, "thread pool");
     size_t ids_cap = (size_t)plan->params.ctx * EL_SESSION_IDS_PER_CTX + 16;
     int32_t *ids = el_carve(&sc, ids_cap, sizeof *ids, "prompt ids");
-    if (sc.status != EL_OK) {
-        el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
-        return sc.status;
+    el_status st = sc.status;
+    if (st == EL_OK) {
+        memset(s, 0, sizeof *s);
+        s->model = m;
+        s->arena = a;
+        s->family = m->family;
+        s->plan = *plan;
+        memcpy(s->marks, marks, sizeof marks);
+        s->ctx = plan->params.ctx;
+        s->chunk = el_session_planned_chunk(s->ctx);
+        if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
+        s->pool = pool;
+        s->ids = ids;
+        s->ids_cap = ids_cap;
+        s->on_gpu = on_gpu;
+        s->ops = el_ops_for(on_gpu);
+        s->gpu_stream = stream;
+        st = s->family->session_init(s);
     }
-    memset(s, 0, sizeof *s);
-    s->model = m;
-    s->arena = a;
-    s->family = f;
-    s->plan = *plan;
-    s->kv_mark = kv_mark;
-    s->scratch_mark = sc_mark;
-    s->act_mark = act_mark;
-    s->ctx = plan->params.ctx;
-    s->chunk = el_session_planned_chunk(s->ctx);
-    if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
-    s->pool = pool;
-    s->ids = ids;
-    s->ids_cap = ids_cap;
-    s->on_gpu = on_gpu;
-    s->ops = el_ops_for(on_gpu);
-    el_status st = EL_OK;
-    if (on_gpu) {
-        el_gpu_stream *gs = NULL;
-        st = el_gpu_stream_create(&gs);
-        s->gpu_stream = gs;
-    }
-    if (st == EL_OK) st = f->session_init(s);
-    if (st == EL_OK && on_gpu) st = el_gpu_sync(s->gpu_stream); /* init's uploads, kernels */
+    if (st == EL_OK && on_gpu) st = el_gpu_sync(stream); /* init's uploads, kernels */
     if (st == EL_OK) s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
-    if (st == EL_OK && (st = sc.status) == EL_OK)
-        st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
+    if (st == EL_OK && (st = sc.status) == EL_OK) st = el_pool_init(pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
-        el_gpu_stream_destroy(s->gpu_stream);
-        el_arena_release(a, EL_REGION_ACT, act_mark);
-        el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
-        el_arena_release(a, EL_REGION_KV, kv_mark);
+        el_run_end(a, NULL, stream, marks);
         return st;
     }
     el_sampler_init(&s->sampler, s->vocab, s->cand, NULL);
@@ -314,19 +318,9 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     return EL_OK;
 }
 
+/* s itself lives in the scratch region being released: nothing touches it after. */
 void el_session_deinit(el_session *s) {
-    if (!s) return;
-    el_arena *a = s->arena;
-    uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark, act_mark = s->act_mark;
-    el_pool_deinit(s->pool);
-    if (s->on_gpu) {
-        (void)el_gpu_sync(s->gpu_stream);
-        el_gpu_stream_destroy(s->gpu_stream);
-    }
-    /* s itself lives in the scratch region being released: nothing touches it after. */
-    el_arena_release(a, EL_REGION_ACT, act_mark);
-    el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
-    el_arena_release(a, EL_REGION_KV, kv_mark);
+    if (s) el_run_end(s->arena, s->pool, s->gpu_stream, s->marks);
 }
 
 uint32_t el_session_ctx(const el_session *s) { return s->ctx; }

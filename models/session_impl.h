@@ -31,11 +31,16 @@ void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *wha
  * --device cuda on a host arena and for the CPU on GPU device memory. */
 el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
                               bool has_cuda_pass, bool *on_gpu);
-/* What el_session_init (encoder false) and el_encoder_init (true) check alike before they
- * carve: the device (on_gpu as el_device_for_arena), threads, the family's hooks, the
- * weights loaded, the plan made for this model. */
-el_status el_run_check(el_model *m, el_arena *a, const el_plan *plan, el_device d,
-                       unsigned threads, bool encoder, bool *on_gpu);
+/* What el_session_init (encoder false) and el_encoder_init (true) check and take alike
+ * before they carve: the device (on_gpu as el_device_for_arena), threads, the family's
+ * hooks, the weights loaded, the plan made for this model; then the regions' marks
+ * [kv, scratch, act] and, on the GPU, a stream (else *stream NULL). */
+el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device d,
+                       unsigned threads, bool encoder, bool *on_gpu, void **stream,
+                       uint64_t marks[3]);
+/* Gives back what el_run_start and the carves after it took: the pool (NULL: never
+ * started), the stream (after its queued work) and the regions down to marks. */
+void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3]);
 /* The context: want (--ctx), else max_pos (the config's key, for messages); never more
  * than it. learned: the positions are a learned table (else RoPE's trained range). */
 el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
@@ -76,9 +81,7 @@ struct el_session {
     el_arena *arena;
     const el_family *family;
     el_plan plan;                /* copy of the plan the arena was made from */
-    uint64_t kv_mark;            /* region offsets at init: deinit releases to them */
-    uint64_t scratch_mark;
-    uint64_t act_mark;
+    uint64_t marks[3];           /* [kv, scratch, act] offsets at init (el_run_start) */
     uint32_t ctx;                /* context length (tokens), from the plan */
     uint32_t chunk;              /* prompt tokens per forward pass, <= the planned maximum */
     uint32_t pos;                /* tokens in the KV cache */
