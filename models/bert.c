@@ -218,10 +218,8 @@ typedef struct bert_state {
     float *pooled;            /* [batch, dim] pooler output (with a head) */
     float *logits;            /* [batch, n_labels] (scratch): el_encoder.logits */
     char (*labels)[EL_LABEL_NAME_MAX]; /* [n_labels] (scratch): el_encoder.labels */
-    int32_t *host_idx;        /* [5, batch * seq] ids, type ids, positions, sequence start
-                                 and length per row, built here (scratch) ... */
     /* GPU plans only (the arena's weights and act in CUDA memory): */
-    int32_t *gpu_idx;         /* ... and where the kernels read them (act) */
+    int32_t *gpu_idx;         /* [5, batch * seq] el_encoder.idx where the kernels read it (act) */
     float *host_hidden;       /* [batch * seq, dim] hidden states copied back (scratch) */
     float *gpu_logits;        /* [batch, n_labels] (act) */
 } bert_state;
@@ -246,7 +244,6 @@ static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, 
     v.logits = el_carve(sc, (uint64_t)batch * c->n_labels, sizeof(float), "logits");
     v.labels = el_carve(sc, c->n_labels, EL_LABEL_NAME_MAX, "label names");
     v.host_hidden = el_carve(sc, gpu ? rows * c->dim : 0, sizeof(float), "hidden states (host)");
-    v.host_idx = el_carve(sc, 5 * rows, sizeof(int32_t), "row indices (host)");
     v.gpu_idx = el_carve(act, gpu ? 5 * rows : 0, sizeof(int32_t), "row indices");
     v.gpu_logits = el_carve(act, gpu ? (uint64_t)batch * c->n_labels : 0, sizeof(float), "logits");
     if (st) *st = v;
@@ -321,35 +318,17 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act)
     return EL_OK;
 }
 
-/* Packs the batch's row indices (ids, type ids, positions, each row's sequence start and
- * length) into host_idx and, off the host, uploads them. */
+/* The batch's packed rows (el_encoder.idx) where the backend reads them, and its sequences. */
 static el_status bert_rows(el_encoder *e, bert_state *S, const int32_t **idx, el_seqs *sq) {
     const size_t rows = e->n_rows;
-    int32_t *hi = S->host_idx;
-    sq->start = e->starts;
-    sq->len = e->lengths;
-    sq->n_seq = e->n_seq;
-    sq->rows = rows;
-    sq->max_len = 0;
-    for (uint32_t b = 0; b < e->n_seq; b++) {
-        if (e->lengths[b] > sq->max_len) sq->max_len = e->lengths[b];
-        for (uint32_t t = 0; t < e->lengths[b]; t++) {
-            const size_t r = (size_t)e->starts[b] + t;
-            hi[r] = e->ids[r];
-            hi[rows + r] = e->type_ids ? e->type_ids[r] : 0;
-            hi[2 * rows + r] = (int32_t)t;
-            hi[3 * rows + r] = (int32_t)e->starts[b];
-            hi[4 * rows + r] = (int32_t)e->lengths[b];
-        }
-    }
-    *idx = hi;
+    *idx = e->idx;
     if (!e->ops->host_visible) {
         el_exec x = {e->pool, e->gpu_stream};
-        EL_TRY(e->ops->upload(&x, S->gpu_idx, hi, 5 * rows * sizeof *hi));
+        EL_TRY(e->ops->upload(&x, S->gpu_idx, e->idx, 5 * rows * sizeof *e->idx));
         *idx = S->gpu_idx;
     }
-    sq->row_start = *idx + 3 * rows;
-    sq->row_len = *idx + 4 * rows;
+    *sq = (el_seqs){e->starts, e->lengths, e->n_seq, e->max_len, rows, *idx + 3 * rows,
+                    *idx + 4 * rows};
     return EL_OK;
 }
 

@@ -17,8 +17,7 @@ el_encoder *el_encoder_carve(el_carver *sc, uint32_t batch, uint32_t seq) {
     v.pool = el_carve(sc, 1, sizeof *v.pool, "thread pool");
     v.starts = el_carve(sc, batch, sizeof *v.starts, "sequence starts");
     v.lengths = el_carve(sc, batch, sizeof *v.lengths, "sequence lengths");
-    v.ids = el_carve(sc, tokens, sizeof *v.ids, "packed ids");
-    v.type_ids = el_carve(sc, tokens, sizeof *v.type_ids, "packed type ids");
+    v.idx = el_carve(sc, 5 * tokens, sizeof *v.idx, "packed rows");
     if (e) *e = v;
     return e;
 }
@@ -85,7 +84,7 @@ const char *el_encoder_label(const el_encoder *e, uint32_t i) {
 /* ---- running ---------------------------------------------------------------------------- */
 
 /* Checks a call's inputs and packs them: the valid tokens of every sequence, one after the
- * other, into e->ids / e->type_ids with e->starts / e->lengths. */
+ * other (sequence b is rows e->starts[b] .. + e->lengths[b] - 1), into e->idx. */
 static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
                       const uint32_t *lengths, uint32_t batch, uint32_t seq) {
     if (!e || !ids || !lengths)
@@ -96,29 +95,38 @@ static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids
     if (seq == 0 || seq > e->max_seq)
         return el_errorf(EL_E_USAGE, "sequence length %u: the encoder was planned for 1 to %u "
                          "tokens (--ctx)", seq, e->max_seq);
-    uint32_t row = 0;
+    uint32_t rows = 0;
+    e->max_len = 0;
     for (uint32_t b = 0; b < batch; b++) {
-        const uint32_t len = lengths[b];
-        if (len == 0 || len > seq)
-            return el_errorf(EL_E_USAGE, "sequence %u: length %u, expected 1 to %u", b, len, seq);
+        if (lengths[b] == 0 || lengths[b] > seq)
+            return el_errorf(EL_E_USAGE, "sequence %u: length %u, expected 1 to %u", b,
+                             lengths[b], seq);
+        e->starts[b] = rows;
+        e->lengths[b] = lengths[b];
+        if (lengths[b] > e->max_len) e->max_len = lengths[b];
+        rows += lengths[b];
+    }
+    int32_t *ix = e->idx;
+    for (uint32_t b = 0; b < batch; b++) {
         const int32_t *ir = ids + (size_t)b * seq;
         const int32_t *tr = type_ids ? type_ids + (size_t)b * seq : NULL;
-        for (uint32_t t = 0; t < len; t++) {
+        for (uint32_t t = 0; t < lengths[b]; t++) {
             if (ir[t] < 0 || (uint32_t)ir[t] >= e->vocab)
                 return el_errorf(EL_E_INVALID, "sequence %u, token %u: id %d outside the "
                                  "vocabulary of %u", b, t, ir[t], e->vocab);
             if (tr && (tr[t] < 0 || (uint32_t)tr[t] >= e->n_types))
                 return el_errorf(EL_E_INVALID, "sequence %u, token %u: token type %d outside "
                                  "the model's %u types", b, t, tr[t], e->n_types);
-            e->ids[row + t] = ir[t];
-            e->type_ids[row + t] = tr ? tr[t] : 0;
+            const size_t r = (size_t)e->starts[b] + t;
+            ix[r] = ir[t];
+            ix[rows + r] = tr ? tr[t] : 0;
+            ix[2 * (size_t)rows + r] = (int32_t)t;
+            ix[3 * (size_t)rows + r] = (int32_t)e->starts[b];
+            ix[4 * (size_t)rows + r] = (int32_t)lengths[b];
         }
-        e->starts[b] = row;
-        e->lengths[b] = len;
-        row += len;
     }
     e->n_seq = batch;
-    e->n_rows = row;
+    e->n_rows = rows;
     return EL_OK;
 }
 

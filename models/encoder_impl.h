@@ -20,8 +20,10 @@ struct el_encoder {
     uint32_t *lengths;            /* [max_batch] tokens of each sequence */
     uint32_t n_seq;               /* sequences of the current call */
     uint32_t n_rows;              /* packed rows of the current call (sum of lengths) */
-    int32_t *ids;                 /* [max_batch * max_seq] packed ids, in scratch */
-    int32_t *type_ids;            /* [max_batch * max_seq] packed type ids, in scratch */
+    uint32_t max_len;             /* the longest sequence of the current call */
+    int32_t *idx;                 /* [5, n_rows] (room for max_batch * max_seq rows) per packed
+                                     row: id, type id, position, its sequence's first row and
+                                     length; in scratch */
     /* Set by the family's encoder_init: */
     uint32_t dim;                 /* hidden size */
     uint32_t vocab;               /* token ids are < vocab */
