@@ -59,7 +59,7 @@ typedef struct el_family {
     el_status (*classify)(el_encoder *e, float *logits);
 } el_family;
 
-/* Registered families, NULL-terminated (models/families.c). */
+/* Registered families, NULL-terminated (models/arch.c). */
 extern const el_family *const el_families[];
 
 struct el_model {

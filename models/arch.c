@@ -1,4 +1,5 @@
-/* arch.c - the decoder architectures (see arch.h): one row each, and their families. */
+/* arch.c - the decoder architectures (see arch.h): one row each, their families, and the
+ * registry of every family (el_families). */
 #include "models/arch.h"
 #include "models/family_tok.h"
 
@@ -283,7 +284,7 @@ el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_l
 }
 
 #define DECODER_FAMILY(var, ar, nm, nobos)                                                    \
-    const el_family var = {                                                                    \
+    static const el_family var = {                                                             \
         .name = nm,                                                                            \
         .arch = &ar,                                                                           \
         .prompt_without_bos = nobos,                                                           \
@@ -302,3 +303,11 @@ DECODER_FAMILY(el_family_qwen2, k_qwen2, "qwen2", false);
 DECODER_FAMILY(el_family_phi3, k_phi3, "phi3", false);
 DECODER_FAMILY(el_family_gemma3, k_gemma3, "gemma3", false);
 DECODER_FAMILY(el_family_gpt2, k_gpt2, "gpt2", true);
+
+/* The registered model families, tried in order by el_model_open: the decoders above, then
+ * the encoder. */
+extern const el_family el_family_bert; /* models/bert.c */
+const el_family *const el_families[] = {
+    &el_family_llama, &el_family_mistral, &el_family_qwen2, &el_family_phi3, &el_family_gemma3,
+    &el_family_gpt2, &el_family_bert, NULL,
+};

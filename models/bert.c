@@ -53,13 +53,11 @@ static el_status bert_config(const el_model *m, bert_cfg *c) {
         snprintf(c->prefix, sizeof c->prefix, "bert.");
     c->gamma = !has_tensor(m, c->prefix, "embeddings.LayerNorm.weight") &&
                has_tensor(m, c->prefix, "embeddings.LayerNorm.gamma");
-    if (!k->hidden_act[0] || !strcmp(k->hidden_act, "gelu"))
-        c->gelu_tanh = false;
-    else if (!strcmp(k->hidden_act, "gelu_new") || !strcmp(k->hidden_act, "gelu_pytorch_tanh"))
-        c->gelu_tanh = true;
-    else
+    const char *ha = k->hidden_act;
+    c->gelu_tanh = !strcmp(ha, "gelu_new") || !strcmp(ha, "gelu_pytorch_tanh");
+    if (ha[0] && strcmp(ha, "gelu") && !c->gelu_tanh)
         return el_errorf(EL_E_UNSUPPORTED, "%s: config hidden_act '%s': the bert family runs "
-                         "gelu, gelu_new and gelu_pytorch_tanh", m->path, k->hidden_act);
+                         "gelu, gelu_new and gelu_pytorch_tanh", m->path, ha);
     if (k->position_embedding_type[0] && strcmp(k->position_embedding_type, "absolute"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: config position_embedding_type '%s': the bert "
                          "family runs absolute position embeddings only", m->path,
@@ -254,11 +252,9 @@ static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, 
 
 static bool bert_detect(const el_family *f, const el_model *m) {
     (void)f;
-    if (!m->has_config) return false;
-    if (strcmp(m->config.model_type, "bert") && strncmp(m->config.architecture, "Bert", 4))
-        return false;
-    return el_model_find(m, "embeddings.word_embeddings.weight") >= 0 ||
-           el_model_find(m, "bert.embeddings.word_embeddings.weight") >= 0;
+    return m->has_config &&
+           (!strcmp(m->config.model_type, "bert") || !strncmp(m->config.architecture, "Bert", 4)) &&
+           (has_tensor(m, "", k_names[B_WORD]) || has_tensor(m, "bert.", k_names[B_WORD]));
 }
 
 static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
@@ -371,12 +367,9 @@ static el_status bert_encode(el_encoder *e, const float **hidden) {
         EL_TRY(o->add(x, S->k, S->x, rows * dim));
         EL_TRY(o->norm(x, EL_NORM_LAYER, S->x, S->k, w[B_LN2], w[B_LN2_B], rows, dim, c->eps));
     }
-    if (o->host_visible) {
-        *hidden = S->x;
-        return EL_OK;
-    }
-    *hidden = S->host_hidden;
-    return o->download(x, S->host_hidden, S->x, rows * dim * sizeof(float));
+    *hidden = o->host_visible ? S->x : S->host_hidden;
+    return o->host_visible ? EL_OK
+                           : o->download(x, S->host_hidden, S->x, rows * dim * sizeof(float));
 }
 
 /* After bert_encode: the pooler (dense + tanh) and the classifier on each sequence's

@@ -54,11 +54,8 @@ el_status el_chat_format(const el_model *m, const char *messages_json, size_t le
         return el_errorf(EL_E_UNSUPPORTED, "%s: the model has no chat template "
                          "(tokenizer_config.json chat_template, chat_template.jinja or GGUF "
                          "tokenizer.chat_template)", m->path);
-    el_chat_opts o;
-    memset(&o, 0, sizeof o);
-    o.add_generation_prompt = add_generation_prompt;
-    o.bos_token = m->chat->bos_token;
-    o.eos_token = m->chat->eos_token;
+    el_chat_opts o = {.add_generation_prompt = add_generation_prompt,
+                      .bos_token = m->chat->bos_token, .eos_token = m->chat->eos_token};
     return el_chat_render_json(m->chat->tmpl, m->chat->tmpl_len, messages_json, len, &o, work,
                                work_cap, out, cap, n);
 }

@@ -48,6 +48,15 @@ typedef struct dec_cfg {
 
 static const el_arch *arch_of(const el_model *m) { return m->family->arch; }
 
+/* The first of a's tensor name prefixes under which m has the embedding (NULL: none). */
+static const char *dec_prefix(const el_arch *a, const el_model *m) {
+    char name[160];
+    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
+        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
+        if (el_model_find(m, name) >= 0) return a->prefixes[i];
+    }
+    return NULL;
+}
 
 static el_status decoder_config(const el_model *m, dec_cfg *c) {
     const el_config *k = &m->config;
@@ -58,14 +67,8 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
         return el_errorf(EL_E_INVALID, "%s: no config.json next to the model", m->path);
     el_status s = el_arch_check_config(a, m, k->num_layers, &c->o);
     if (s != EL_OK) return s;
-    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
-        char name[160];
-        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
-        if (el_model_find(m, name) >= 0) {
-            snprintf(c->prefix, sizeof c->prefix, "%s", a->prefixes[i]);
-            break;
-        }
-    }
+    const char *px = dec_prefix(a, m);
+    snprintf(c->prefix, sizeof c->prefix, "%s", px ? px : "");
     c->dim = k->hidden_size;
     c->n_layers = k->num_layers;
     c->n_heads = k->num_heads;
@@ -134,14 +137,12 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
     if (a->embed_scale) c->embed_scale = (float)sqrt((double)c->dim);
     c->norm = a->norm;
     if (a->norm == EL_NORM_RMS_1P && (m->flags & EL_MODEL_NORM_PLUS_ONE)) c->norm = EL_NORM_RMS;
-    char head[160];
-    snprintf(head, sizeof head, "%s", a->names[EL_R_HEAD]);
-    bool has_head = el_model_find(m, head) >= 0;
+    const bool has_head = el_model_find(m, a->names[EL_R_HEAD]) >= 0; /* unprefixed */
     c->tied = k->has_tie_word_embeddings ? k->tie_word_embeddings
                                          : (a->tied_default || !has_head);
     if (!c->tied && !has_head)
         return el_errorf(EL_E_INVALID, "%s: tie_word_embeddings is false but there is no "
-                         "%s", m->path, head);
+                         "%s", m->path, a->names[EL_R_HEAD]);
     c->interleaved = (m->flags & EL_MODEL_ROPE_INTERLEAVED) != 0;
     return EL_OK;
 }
@@ -316,13 +317,7 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
 bool el_decoder_detect(const el_family *f, const el_model *m) {
     const el_arch *a = f->arch;
     if (a->llama2c && !strcmp(m->format, "llama2c")) return true;
-    if (!m->has_config || !el_arch_matches_type(a, m->config.model_type)) return false;
-    char name[160];
-    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
-        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
-        if (el_model_find(m, name) >= 0) return true;
-    }
-    return false;
+    return m->has_config && el_arch_matches_type(a, m->config.model_type) && dec_prefix(a, m);
 }
 
 el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,

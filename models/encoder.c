@@ -35,8 +35,7 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_encoder_params *params, el_encoder **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_encoder_init: NULL argument");
     *out = NULL;
-    el_encoder_params prm = {0, EL_DEVICE_CPU};
-    if (params) prm = *params;
+    const el_encoder_params prm = params ? *params : (el_encoder_params){0, EL_DEVICE_CPU};
     bool on_gpu = false; /* the arena decides, as for sessions */
     void *stream = NULL;
     uint64_t marks[3];

@@ -7,10 +7,7 @@
 #include <math.h>
 
 void el_sampler_params_default(el_sampler_params *p) {
-    p->temperature = 1.0f;
-    p->top_k = 0;
-    p->top_p = 0.9f;
-    p->seed = 0;
+    *p = (el_sampler_params){.temperature = 1.0f, .top_k = 0, .top_p = 0.9f, .seed = 0};
 }
 
 static uint64_t splitmix64(uint64_t x) {

@@ -50,22 +50,16 @@ el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes)
 
 /* ---- devices ---------------------------------------------------------------------------- */
 
+static const char *const k_devices[] = {"cpu", "cuda", "auto"}; /* by el_device */
+
 el_status el_device_parse(const char *text, el_device *out) {
-    if (text && !strcasecmp(text, "cpu")) return *out = EL_DEVICE_CPU, EL_OK;
-    if (text && !strcasecmp(text, "cuda")) return *out = EL_DEVICE_CUDA, EL_OK;
-    if (text && !strcasecmp(text, "auto")) return *out = EL_DEVICE_AUTO, EL_OK;
+    for (int d = 0; text && d < 3; d++)
+        if (!strcasecmp(text, k_devices[d])) return *out = (el_device)d, EL_OK;
     return el_errorf(EL_E_USAGE, "unknown device '%s' (expected cpu, cuda or auto)",
                      text ? text : "(null)");
 }
 
-const char *el_device_name(el_device d) {
-    switch (d) {
-    case EL_DEVICE_CPU: return "cpu";
-    case EL_DEVICE_CUDA: return "cuda";
-    case EL_DEVICE_AUTO: return "auto";
-    }
-    return "unknown";
-}
+const char *el_device_name(el_device d) { return (unsigned)d < 3 ? k_devices[d] : "unknown"; }
 
 el_status el_cuda_memory_parse(const char *text, el_cuda_memory *out) {
     if (text && !strcasecmp(text, "auto")) return *out = EL_CUDA_MEMORY_AUTO, EL_OK;
@@ -97,8 +91,7 @@ static bool cuda_gpu(el_gpu_info *g, char *why, size_t cap) {
     }
 #ifdef EL_HAVE_CUDA
     if (el_cuda_probe() != EL_OK) {
-        int k = snprintf(why, cap, "GPU 0 (sm_%d%d): ", g->cc_major, g->cc_minor);
-        if (k > 0 && (size_t)k < cap) snprintf(why + k, cap - (size_t)k, "%s", el_last_error());
+        snprintf(why, cap, "GPU 0 (sm_%d%d): %s", g->cc_major, g->cc_minor, el_last_error());
         return false;
     }
 #endif
@@ -121,9 +114,9 @@ static const el_tensor *block_tensor(const el_model *m, bool loaded) {
     return NULL;
 }
 
-/* Resolves d; m (may be NULL) must have a CUDA forward pass for CUDA. */
-static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_device *out,
-                         el_memory *mem, char *why, size_t cap) {
+/* m may be NULL (el_device_resolve): then only the GPU is asked. */
+el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
+                                  el_device *out, el_memory *mem, char *why, size_t cap) {
     char reason[600];
     el_gpu_info g;
     *out = EL_DEVICE_CPU;
@@ -181,12 +174,7 @@ static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_d
 
 el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap) {
     el_memory mem;
-    return resolve(NULL, d, EL_CUDA_MEMORY_AUTO, out, &mem, why, cap);
-}
-
-el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
-                                  el_device *out, el_memory *mem, char *why, size_t cap) {
-    return resolve(m, d, cm, out, mem, why, cap);
+    return el_device_resolve_model(NULL, d, EL_CUDA_MEMORY_AUTO, out, &mem, why, cap);
 }
 
 el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
@@ -276,8 +264,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_session_params *params, el_session **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_session_init: NULL argument");
     *out = NULL;
-    el_session_params prm = {0, EL_DEVICE_CPU, 0};
-    if (params) prm = *params;
+    const el_session_params prm = params ? *params : (el_session_params){0, EL_DEVICE_CPU, 0};
     bool on_gpu = false;
     void *stream = NULL;
     uint64_t marks[3];
