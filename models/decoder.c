@@ -187,7 +187,7 @@ static void role_shapes(const dec_cfg *c, uint64_t shape[EL_R_COUNT][2]) {
     }
 }
 
-/* Checks (layers NULL: binds to a dummy) or binds every tensor; target as el_weight_bind. */
+/* Checks (layers NULL: binds to a dummy) or binds every tensor; target as in weights.h. */
 static el_status dec_tensors(const el_model *m, const dec_cfg *c, el_dtype target,
                              dec_layer *layers, dec_layer *top) {
     const el_arch *a = c->a;

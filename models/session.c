@@ -38,11 +38,20 @@ void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *wha
     return p;
 }
 
+/* The session and its generic parts (pool, prompt ids) at ctx, carved before the family's
+ * (the sampler's space after them); NULL when only counting or failed. */
+static el_session *session_carve(el_carver *sc, uint32_t ctx) {
+    el_session v = {.ctx = ctx, .ids_cap = (size_t)ctx * EL_SESSION_IDS_PER_CTX + 16};
+    el_session *s = el_carve(sc, 1, sizeof *s, "session");
+    v.pool = el_carve(sc, 1, sizeof *v.pool, "thread pool");
+    v.ids = el_carve(sc, v.ids_cap, sizeof *v.ids, "prompt ids");
+    if (s) *s = v;
+    return s;
+}
+
 el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes) {
     el_carver c = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
-    el_carve(&c, 1, sizeof(el_session), "session");
-    el_carve(&c, 1, sizeof(el_pool), "thread pool");
-    el_carve(&c, (uint64_t)ctx * EL_SESSION_IDS_PER_CTX + 16, sizeof(int32_t), "prompt ids");
+    session_carve(&c, ctx);
     el_carve(&c, vocab, sizeof(el_prob_index), "sampler");
     *bytes = c.bytes;
     return c.status;
@@ -270,24 +279,16 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     uint64_t marks[3];
     EL_TRY(el_run_start(m, a, plan, prm.device, prm.threads, false, &on_gpu, &stream, marks));
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
-    el_session *s = el_carve(&sc, 1, sizeof *s, "session");
-    el_pool *pool = el_carve(&sc, 1, sizeof *pool, "thread pool");
-    size_t ids_cap = (size_t)plan->params.ctx * EL_SESSION_IDS_PER_CTX + 16;
-    int32_t *ids = el_carve(&sc, ids_cap, sizeof *ids, "prompt ids");
+    el_session *s = session_carve(&sc, plan->params.ctx);
     el_status st = sc.status;
     if (st == EL_OK) {
-        memset(s, 0, sizeof *s);
         s->model = m;
         s->arena = a;
         s->family = m->family;
         s->plan = *plan;
         memcpy(s->marks, marks, sizeof marks);
-        s->ctx = plan->params.ctx;
         s->chunk = el_session_planned_chunk(s->ctx);
         if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
-        s->pool = pool;
-        s->ids = ids;
-        s->ids_cap = ids_cap;
         s->on_gpu = on_gpu;
         s->ops = el_ops_for(on_gpu);
         s->gpu_stream = stream;
@@ -295,7 +296,8 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     }
     if (st == EL_OK && on_gpu) st = el_gpu_sync(stream); /* init's uploads, kernels */
     if (st == EL_OK) s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
-    if (st == EL_OK && (st = sc.status) == EL_OK) st = el_pool_init(pool, prm.threads, EL_ISA_AUTO);
+    if (st == EL_OK && (st = sc.status) == EL_OK)
+        st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
         el_run_end(a, NULL, stream, marks);
         return st;
@@ -374,12 +376,9 @@ el_status el_token_piece(const el_model *m, int32_t prev, int32_t id, char *buf,
 
 void el_token_special(const el_model *m, int32_t *bos, int32_t *eos) {
     const el_tokenizer *t;
-    if (el_model_tokenizer(m, &t) != EL_OK) {
-        *bos = *eos = -1;
-        return;
-    }
-    *bos = t->bos_id;
-    *eos = t->eos_id;
+    const bool ok = el_model_tokenizer(m, &t) == EL_OK;
+    *bos = ok ? t->bos_id : -1;
+    *eos = ok ? t->eos_id : -1;
 }
 
 /* ---- generation ------------------------------------------------------------------------- */

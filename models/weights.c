@@ -14,9 +14,9 @@ void el_shape_str(const el_tensor *t, char *buf, size_t cap) {
     snprintf(buf + len, cap - len, "]");
 }
 
-el_status el_weight_bind(const el_model *m, const char *family, const char *prefix,
-                         const char *name, uint64_t rows, uint64_t cols, el_dtype target,
-                         el_weight *out) {
+static el_status bind(const el_model *m, const char *family, const char *prefix,
+                      const char *name, uint64_t rows, uint64_t cols, el_dtype target,
+                      el_weight *out) {
     char full[200];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     long i = el_model_find(m, full);
@@ -60,7 +60,7 @@ el_status el_weight_bind_roles(const el_model *m, const char *family, const char
     for (int r = from; r < to; r++) {
         if (!names[r] || !shape[r][1]) continue;
         el_arch_name(name, sizeof name, names[r], layer);
-        EL_TRY(el_weight_bind(m, family, prefix, name, shape[r][0], shape[r][1], target, &w[r]));
+        EL_TRY(bind(m, family, prefix, name, shape[r][0], shape[r][1], target, &w[r]));
     }
     return EL_OK;
 }
