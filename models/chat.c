@@ -37,8 +37,7 @@ el_status el_model_chat_open(el_model *m) {
 }
 
 void el_model_chat_close(el_model *m) {
-    if (!m->chat) return;
-    el_chat_config_free(m->chat);
+    el_chat_config_free(m->chat); /* NULL is fine */
     free(m->chat);
     m->chat = NULL;
 }

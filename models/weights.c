@@ -6,7 +6,8 @@
 
 #include <stdio.h>
 
-void el_shape_str(const el_tensor *t, char *buf, size_t cap) {
+/* "[a, b, c]" for t's shape into buf (capacity cap). */
+static void shape_str(const el_tensor *t, char *buf, size_t cap) {
     size_t len = (size_t)snprintf(buf, cap, "[");
     for (uint32_t d = 0; d < t->ndim && len + 24 < cap; d++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? ", " : "",
@@ -28,7 +29,7 @@ static el_status bind(const el_model *m, const char *family, const char *prefix,
                    : t->ndim == 1 && t->shape[0] == cols;
     if (!ok) {
         char got[96];
-        el_shape_str(t, got, sizeof got);
+        shape_str(t, got, sizeof got);
         if (rows)
             return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies "
                              "[%llu, %llu]", m->path, full, got, (unsigned long long)rows,

@@ -6,9 +6,6 @@
 #include "kernels/ops.h"
 #include "loader/model_impl.h"
 
-/* "[a, b, c]" for t's shape into buf (capacity cap). */
-void el_shape_str(const el_tensor *t, char *buf, size_t cap);
-
 /* Binds roles [from, to) of a role table into w[r]: names[r] an el_arch_name format (the
  * layer in place of %u; NULL: the architecture has no such role) found as prefix + name,
  * its stored shape checked against shape[r] = {rows, cols} ([cols] when rows is 0; cols 0:
