@@ -213,7 +213,6 @@ typedef struct bert_state {
     float *att;               /* [batch * n_heads, seq] attention scores */
     float *cls;               /* [batch, dim] [CLS] rows (with a head) */
     float *pooled;            /* [batch, dim] pooler output (with a head) */
-    float *logits;            /* [batch, n_labels] (scratch): el_encoder.logits */
     char (*labels)[EL_LABEL_NAME_MAX]; /* [n_labels] (scratch): el_encoder.labels */
     /* GPU plans only (the arena's weights and act in CUDA memory): */
     int32_t *gpu_idx;         /* [5, batch * seq] el_encoder.idx where the kernels read it (act) */
@@ -238,7 +237,6 @@ static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, 
     v.att = el_carve(act, (uint64_t)batch * c->n_heads * seq, sizeof(float), "attention scores");
     v.cls = el_carve(act, heads, sizeof(float), "pooler");
     v.pooled = el_carve(act, heads, sizeof(float), "pooler");
-    v.logits = el_carve(sc, (uint64_t)batch * c->n_labels, sizeof(float), "logits");
     v.labels = el_carve(sc, c->n_labels, EL_LABEL_NAME_MAX, "label names");
     v.host_hidden = el_carve(sc, gpu ? rows * c->dim : 0, sizeof(float), "hidden states (host)");
     v.gpu_idx = el_carve(act, gpu ? 5 * rows : 0, sizeof(int32_t), "row indices");
@@ -301,7 +299,6 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act)
     e->n_types = c.n_types;
     e->n_labels = c.n_labels;
     e->labels = st->labels;
-    e->logits = st->logits;
     e->out = e->on_gpu ? st->host_hidden : st->q;
     e->labels_named = c.n_labels && m->config.id2label && m->config.num_labels == c.n_labels;
     for (uint32_t i = 0; i < c.n_labels; i++) {

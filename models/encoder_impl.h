@@ -33,7 +33,6 @@ struct el_encoder {
     bool labels_named;            /* from id2label */
     float *out;                   /* [max_batch * max_seq, dim]: free after encode (el_encode
                                      unpacks the hidden states into it) */
-    float *logits;                /* [max_batch, n_labels] (NULL without a head) */
     void *family_state;           /* owned by the family, in scratch */
     bool on_gpu;                  /* on gpu_stream; weights|act in CUDA memory */
     const el_ops *ops;            /* the backend the encoder runs on */

@@ -80,7 +80,6 @@ struct el_session {
     el_model *model;
     el_arena *arena;
     const el_family *family;
-    el_plan plan;                /* copy of the plan the arena was made from */
     uint64_t marks[3];           /* [kv, scratch, act] offsets at init (el_run_start) */
     uint32_t ctx;                /* context length (tokens), from the plan */
     uint32_t chunk;              /* prompt tokens per forward pass, <= the planned maximum */
