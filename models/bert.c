@@ -201,7 +201,7 @@ static el_status bert_tensors(const el_model *m, const bert_cfg *c, el_dtype tar
 
 typedef struct bert_state {
     bert_cfg c;
-    uint32_t batch, seq;      /* planned maxima */
+    uint32_t seq;             /* planned tokens per sequence (the scores' stride) */
     bert_layer top;           /* model-level roles */
     bert_layer *layers;       /* [n_layers] */
     float *x;                 /* [batch * seq, dim] residual stream (packed rows) */
@@ -225,7 +225,7 @@ typedef struct bert_state {
 static bert_state *bert_carve(el_carver *sc, el_carver *act, const bert_cfg *c, uint32_t batch,
                               uint32_t seq, bool gpu) {
     const uint64_t rows = (uint64_t)batch * seq, heads = c->n_labels ? (uint64_t)batch * c->dim : 0;
-    bert_state v = {.c = *c, .batch = batch, .seq = seq};
+    bert_state v = {.c = *c, .seq = seq};
     v.ffn_rows = (uint32_t)(rows < BERT_FFN_ROWS ? rows : BERT_FFN_ROWS);
     bert_state *st = el_carve(sc, 1, sizeof *st, "bert state");
     v.layers = el_carve(sc, c->n_layers, sizeof *v.layers, "layer table");

@@ -186,8 +186,9 @@ el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap) 
     return el_device_resolve_model(NULL, d, EL_CUDA_MEMORY_AUTO, out, &mem, why, cap);
 }
 
-el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
-                              bool has_cuda_pass, bool *on_gpu) {
+/* Where a session or encoder on d runs, given its arena (see el_run_start). */
+static el_status device_for_arena(const el_model *m, const el_arena *a, el_device d,
+                                  bool has_cuda_pass, bool *on_gpu) {
     *on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && d != EL_DEVICE_CPU;
     if (d == EL_DEVICE_CUDA && !*on_gpu)
         return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
@@ -215,7 +216,7 @@ el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device 
     const char *fname = f ? f->name : "generic";
     if (d != EL_DEVICE_CPU && d != EL_DEVICE_CUDA && d != EL_DEVICE_AUTO)
         return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
-    EL_TRY(el_device_for_arena(m, a, d, f && (encoder ? !!f->encode : !!f->forward), on_gpu));
+    EL_TRY(device_for_arena(m, a, d, f && (encoder ? !!f->encode : !!f->forward), on_gpu));
     if (encoder && *on_gpu && plan->params.memory != el_arena_memory(a))
         return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
                          m->path, el_memory_name(plan->params.memory),

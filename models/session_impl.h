@@ -26,13 +26,10 @@ typedef struct el_carver {
 /* count * elem_size bytes (count may be 0: returns NULL, takes nothing). */
 void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *what);
 
-/* Where a session or encoder on d runs, given its arena: the GPU when the arena is in CUDA
- * memory and d is not the CPU (the family needs a CUDA pass: has_cuda_pass); errors for
- * --device cuda on a host arena and for the CPU on GPU device memory. */
-el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
-                              bool has_cuda_pass, bool *on_gpu);
 /* What el_session_init (encoder false) and el_encoder_init (true) check and take alike
- * before they carve: the device (on_gpu as el_device_for_arena), threads, the family's
+ * before they carve: the device (on_gpu: the GPU when the arena is in CUDA memory and d is
+ * not the CPU; errors for --device cuda on a host arena, the CPU on GPU device memory, a
+ * family without a CUDA pass, block-quantized weights on the GPU), threads, the family's
  * hooks, the weights loaded, the plan made for this model; then the regions' marks
  * [kv, scratch, act] and, on the GPU, a stream (else *stream NULL). */
 el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device d,
