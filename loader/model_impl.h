@@ -50,7 +50,7 @@ typedef struct el_family {
      * e->n_labels, e->labels, e->out and e->family_state. */
     el_status (*encoder_init)(el_encoder *e, el_carver *scratch, el_carver *act);
     /* Runs e->n_seq sequences, already checked, packed: sequence i is rows
-     * e->starts[i] .. + e->lengths[i] - 1 of e->idx (models/encoder_impl.h),
+     * e->starts[i] .. + e->lengths[i] - 1 of e->idx (models/session_impl.h),
      * on e->ops. *hidden: the last hidden states in the same packed rows, [rows, e->dim],
      * host memory, valid until the next call (on the GPU once the caller synchronised). */
     el_status (*encode)(el_encoder *e, const float **hidden);

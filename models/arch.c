@@ -164,11 +164,10 @@ bool el_arch_is_conv1d_role(el_role r) {
 
 void el_arch_name(char *buf, size_t cap, const char *fmt, uint32_t layer) {
     const char *u = strstr(fmt, "%u");
-    if (!u) {
+    if (u)
+        snprintf(buf, cap, "%.*s%u%s", (int)(u - fmt), fmt, layer, u + 2);
+    else
         snprintf(buf, cap, "%s", fmt);
-        return;
-    }
-    snprintf(buf, cap, "%.*s%u%s", (int)(u - fmt), fmt, layer, u + 2);
 }
 
 /* name against a format whose only conversion is %u (one or more digits). */

@@ -7,8 +7,8 @@
  * residual + LayerNorm; the optional pooler (tanh) and classifier head. */
 #include "loader/load_impl.h"
 #include "models/arch.h"
-#include "models/encoder_impl.h"
 #include "models/family_tok.h"
+#include "models/session_impl.h"
 #include "models/weights.h"
 
 #include <math.h>
@@ -310,20 +310,6 @@ static el_status bert_encoder_init(el_encoder *e, el_carver *sc, el_carver *act)
     return EL_OK;
 }
 
-/* The batch's packed rows (el_encoder.idx) where the backend reads them, and its sequences. */
-static el_status bert_rows(el_encoder *e, bert_state *S, const int32_t **idx, el_seqs *sq) {
-    const size_t rows = e->n_rows;
-    *idx = e->idx;
-    if (!e->ops->host_visible) {
-        el_exec x = {e->pool, e->gpu_stream};
-        EL_TRY(e->ops->upload(&x, S->gpu_idx, e->idx, 5 * rows * sizeof *e->idx));
-        *idx = S->gpu_idx;
-    }
-    *sq = (el_seqs){e->starts, e->lengths, e->n_seq, e->max_len, rows, *idx + 3 * rows,
-                    *idx + 4 * rows};
-    return EL_OK;
-}
-
 /* Embeddings (word + position within the sequence + token type, LayerNorm), then per
  * layer: q, k, v; attention within each sequence; output dense + residual + LayerNorm;
  * FFN (in chunks of ffn_rows) + residual + LayerNorm. */
@@ -334,9 +320,13 @@ static el_status bert_encode(el_encoder *e, const float **hidden) {
     const el_exec ex = {e->pool, e->gpu_stream}, *x = &ex;
     const size_t dim = c->dim, rows = e->n_rows;
     const el_weight *top = S->top.w;
-    const int32_t *di;
-    el_seqs sq;
-    EL_TRY(bert_rows(e, S, &di, &sq));
+    const int32_t *di = e->idx; /* the packed rows' indices where the backend reads them */
+    if (!o->host_visible) {
+        EL_TRY(o->upload(x, S->gpu_idx, e->idx, 5 * rows * sizeof *e->idx));
+        di = S->gpu_idx;
+    }
+    const el_seqs sq = {e->starts, e->lengths, e->n_seq, e->max_len, rows, di + 3 * rows,
+                        di + 4 * rows};
     EL_TRY(o->embed(x, S->x, top[B_WORD], dim, di, rows));
     EL_TRY(o->embed_add(x, S->x, top[B_POS], dim, di + 2 * rows, 0, rows));
     EL_TRY(o->embed_add(x, S->x, top[B_TYPE], dim, di + rows, 0, rows));

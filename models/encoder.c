@@ -2,7 +2,7 @@
  * from the arena's scratch region, the thread pool, input checks, packing a padded batch
  * into rows of valid tokens, pooling, normalisation and label probabilities. Families
  * supply the layers (el_family.encoder_init / encode / classify). */
-#include "models/encoder_impl.h"
+#include "models/session_impl.h"
 #include "platform/gpu.h"
 
 #include <math.h>

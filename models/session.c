@@ -81,21 +81,16 @@ el_status el_cuda_memory_parse(const char *text, el_cuda_memory *out) {
 /* GPU 0, or why there is none usable, into why (returns false then). */
 static bool cuda_gpu(el_gpu_info *g, char *why, size_t cap) {
     int n = 0;
-    if (!el_gpu_built()) {
-        snprintf(why, cap, "this build has no CUDA backend (configure with -DEL_CUDA=ON on a "
-                 "machine with the CUDA toolkit)");
-        return false;
-    }
-    if (el_gpu_count(&n) != EL_OK) {
-        snprintf(why, cap, "%s", el_last_error());
-        return false;
-    }
-    if (n == 0) {
-        snprintf(why, cap, "no CUDA device found");
-        return false;
-    }
-    if (el_gpu_info_get(0, g) != EL_OK) {
-        snprintf(why, cap, "%s", el_last_error());
+    const char *no = NULL;
+    if (!el_gpu_built())
+        no = "this build has no CUDA backend (configure with -DEL_CUDA=ON on a machine with the "
+             "CUDA toolkit)";
+    else if (el_gpu_count(&n) != EL_OK || (n > 0 && el_gpu_info_get(0, g) != EL_OK))
+        no = el_last_error();
+    else if (n == 0)
+        no = "no CUDA device found";
+    if (no) {
+        snprintf(why, cap, "%s", no);
         return false;
     }
 #ifdef EL_HAVE_CUDA

@@ -1,6 +1,7 @@
-/* session_impl.h - the session object behind el_session (internal), the carver that lays
- * out kv/scratch memory the same way for the plan (counting) and for session init
- * (allocating), and the sampler. Families include this to implement their session hooks. */
+/* session_impl.h - the session and encoder objects behind el_session and el_encoder
+ * (internal), the carver that lays out their memory the same way for the plan (counting)
+ * and for init (allocating), and the sampler. Families include this to implement their
+ * session or encoder hooks (models/session.c and models/encoder.c are the generic halves). */
 #ifndef EL_SESSION_IMPL_H
 #define EL_SESSION_IMPL_H
 
@@ -106,5 +107,46 @@ el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes)
 static inline uint32_t el_session_planned_chunk(uint32_t ctx) {
     return ctx < EL_PREFILL_CHUNK_MAX ? ctx : EL_PREFILL_CHUNK_MAX;
 }
+
+/* ---- the encoder ------------------------------------------------------------------------ */
+
+#define EL_LABEL_NAME_MAX 64 /* bytes of a label name, NUL included */
+
+struct el_encoder {
+    el_model *model;
+    el_arena *arena;
+    const el_family *family;
+    el_plan plan;                 /* copy of the plan the arena was made from */
+    uint64_t marks[3];            /* [kv, scratch, act] offsets at init (el_run_start) */
+    uint32_t max_batch;           /* sequences per call, from the plan */
+    uint32_t max_seq;             /* tokens per sequence, from the plan */
+    el_pool *pool;                /* in scratch */
+    uint32_t *starts;             /* [max_batch] first packed row of each sequence */
+    uint32_t *lengths;            /* [max_batch] tokens of each sequence */
+    uint32_t n_seq;               /* sequences of the current call */
+    uint32_t n_rows;              /* packed rows of the current call (sum of lengths) */
+    uint32_t max_len;             /* the longest sequence of the current call */
+    int32_t *idx;                 /* [5, n_rows] (room for max_batch * max_seq rows) per packed
+                                     row: id, type id, position, its sequence's first row and
+                                     length; in scratch */
+    /* Set by the family's encoder_init: */
+    uint32_t dim;                 /* hidden size */
+    uint32_t vocab;               /* token ids are < vocab */
+    uint32_t n_types;             /* token type ids are < n_types */
+    uint32_t n_labels;            /* classification outputs; 0 = no head */
+    char (*labels)[EL_LABEL_NAME_MAX]; /* [n_labels] names, in scratch */
+    bool labels_named;            /* from id2label */
+    float *out;                   /* [max_batch * max_seq, dim]: free after encode (el_encode
+                                     unpacks the hidden states into it) */
+    void *family_state;           /* owned by the family, in scratch */
+    bool on_gpu;                  /* on gpu_stream; weights|act in CUDA memory */
+    const el_ops *ops;            /* the backend the encoder runs on */
+    void *gpu_stream;             /* el_gpu_stream (cudaStream_t) */
+};
+
+/* The encoder and its generic parts (pool, packing buffers) for batch sequences of seq
+ * tokens, carved before the family's; NULL when only counting (sc->arena NULL) or failed.
+ * Families' plans carve it too. */
+el_encoder *el_encoder_carve(el_carver *sc, uint32_t batch, uint32_t seq);
 
 #endif /* EL_SESSION_IMPL_H */
