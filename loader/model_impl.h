@@ -36,7 +36,6 @@ typedef struct el_family {
     /* Binds weights, carves KV/scratch from s->arena, sets s->logits, s->vocab,
      * s->max_ctx, the stop tokens and s->family_state. */
     el_status (*session_init)(el_session *s);
-    void (*session_deinit)(el_session *s);
     /* Runs n tokens (1 <= n <= s->chunk, ids already checked) at positions s->pos ..;
      * fills s->logits for the last one when want_logits (queued on the GPU: the caller
      * synchronises). Fails only when the backend refuses a launch or copy (EL_E_NODEV
@@ -54,7 +53,7 @@ typedef struct el_family {
      * e->n_labels, e->labels, e->out and e->family_state. */
     el_status (*encoder_init)(el_encoder *e, el_carver *scratch, el_carver *act);
     /* Runs e->n_seq sequences, already checked, packed: sequence i is rows
-     * e->starts[i] .. + e->lengths[i] - 1 of e->ids / e->type_ids (type_ids NULL = all 0),
+     * e->starts[i] .. + e->lengths[i] - 1 of e->idx (models/session_impl.h),
      * on e->ops. *hidden: the last hidden states in the same packed rows, [rows, e->dim],
      * host memory, valid until the next call (on the GPU once the caller synchronised). */
     el_status (*encode)(el_encoder *e, const float **hidden);
@@ -63,7 +62,7 @@ typedef struct el_family {
     el_status (*classify)(el_encoder *e, float *logits);
 } el_family;
 
-/* Registered families, NULL-terminated (models/families.c). */
+/* Registered families, NULL-terminated (models/arch.c). */
 extern const el_family *const el_families[];
 
 struct el_model {

@@ -1,4 +1,5 @@
-/* arch.c - the decoder architectures (see arch.h): one row each, and their families. */
+/* arch.c - the decoder architectures (see arch.h): one row each, their families, and the
+ * registry of every family (el_families). */
 #include "models/arch.h"
 #include "models/family_tok.h"
 
@@ -6,40 +7,41 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Hugging Face's Llama layout, shared by Llama, Mistral and Qwen2. */
-#define HF_LLAMA_NAMES                                                                         \
+/* Hugging Face's Llama layout, in pieces that Phi-3 and Gemma 3 share. */
+#define HF_LAYER "model.layers.%u."
+#define HF_TOP                                                                                 \
     [EL_R_EMBED] = "model.embed_tokens.weight", [EL_R_OUT_NORM] = "model.norm.weight",        \
-    [EL_R_HEAD] = "lm_head.weight",                                                           \
-    [EL_R_ATTN_NORM] = "model.layers.%u.input_layernorm.weight",                              \
-    [EL_R_Q] = "model.layers.%u.self_attn.q_proj.weight",                                     \
-    [EL_R_Q_B] = "model.layers.%u.self_attn.q_proj.bias",                                     \
-    [EL_R_K] = "model.layers.%u.self_attn.k_proj.weight",                                     \
-    [EL_R_K_B] = "model.layers.%u.self_attn.k_proj.bias",                                     \
-    [EL_R_V] = "model.layers.%u.self_attn.v_proj.weight",                                     \
-    [EL_R_V_B] = "model.layers.%u.self_attn.v_proj.bias",                                     \
-    [EL_R_O] = "model.layers.%u.self_attn.o_proj.weight",                                     \
-    [EL_R_O_B] = "model.layers.%u.self_attn.o_proj.bias",                                     \
-    [EL_R_FFN_NORM] = "model.layers.%u.post_attention_layernorm.weight",                      \
-    [EL_R_GATE] = "model.layers.%u.mlp.gate_proj.weight",                                     \
-    [EL_R_GATE_B] = "model.layers.%u.mlp.gate_proj.bias",                                     \
-    [EL_R_UP] = "model.layers.%u.mlp.up_proj.weight",                                         \
-    [EL_R_UP_B] = "model.layers.%u.mlp.up_proj.bias",                                         \
-    [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",                                     \
-    [EL_R_DOWN_B] = "model.layers.%u.mlp.down_proj.bias"
+    [EL_R_HEAD] = "lm_head.weight", [EL_R_ATTN_NORM] = HF_LAYER "input_layernorm.weight"
+#define HF_QKVO                                                                                \
+    [EL_R_Q] = HF_LAYER "self_attn.q_proj.weight", [EL_R_Q_B] = HF_LAYER "self_attn.q_proj.bias", \
+    [EL_R_K] = HF_LAYER "self_attn.k_proj.weight", [EL_R_K_B] = HF_LAYER "self_attn.k_proj.bias", \
+    [EL_R_V] = HF_LAYER "self_attn.v_proj.weight", [EL_R_V_B] = HF_LAYER "self_attn.v_proj.bias", \
+    [EL_R_O] = HF_LAYER "self_attn.o_proj.weight", [EL_R_O_B] = HF_LAYER "self_attn.o_proj.bias"
+#define HF_MLP                                                                                 \
+    [EL_R_GATE] = HF_LAYER "mlp.gate_proj.weight", [EL_R_UP] = HF_LAYER "mlp.up_proj.weight",  \
+    [EL_R_DOWN] = HF_LAYER "mlp.down_proj.weight"
+/* Llama, Mistral and Qwen2. */
+#define HF_LLAMA_NAMES                                                                         \
+    HF_TOP, HF_QKVO, HF_MLP, [EL_R_FFN_NORM] = HF_LAYER "post_attention_layernorm.weight",     \
+    [EL_R_GATE_B] = HF_LAYER "mlp.gate_proj.bias", [EL_R_UP_B] = HF_LAYER "mlp.up_proj.bias",  \
+    [EL_R_DOWN_B] = HF_LAYER "mlp.down_proj.bias"
 
+/* What every Hugging Face row shares: config keys, no tensor prefix. */
 #define HF_KEYS                                                                                \
     .key_dim = "hidden_size", .key_layers = "num_hidden_layers",                               \
-    .key_heads = "num_attention_heads", .key_pos = "max_position_embeddings"
+    .key_heads = "num_attention_heads", .key_pos = "max_position_embeddings",                  \
+    .prefixes = {"", NULL}
 
 #define BPE_TOKENIZERS                                                                         \
     .tok_names = {"tokenizer.json", "vocab.json+merges.txt", "encoder.json+vocab.bpe"},       \
     .tok_what = "tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe"
+#define HF_TOKENIZERS                                                                          \
+    .tok_names = {"tokenizer.json", "tokenizer.model"}, .tok_what = "tokenizer.json"
 
 static const el_arch k_llama = {
     HF_KEYS,
     .name = "llama",
     .model_types = {"llama", NULL},
-    .prefixes = {"", NULL},
     .names = {HF_LLAMA_NAMES},
     .norm = EL_NORM_RMS,
     .llama2c = true,
@@ -51,54 +53,47 @@ static const el_arch k_llama = {
 
 static const el_arch k_mistral = {
     HF_KEYS,
+    HF_TOKENIZERS,
     .name = "mistral",
     .model_types = {"mistral", NULL},
-    .prefixes = {"", NULL},
     .names = {HF_LLAMA_NAMES},
     .norm = EL_NORM_RMS,
     .window_rule = EL_WIN_ALL,
     .eps_default = 1e-6f,
     .theta_default = 10000.0f,
-    .tok_names = {"tokenizer.json", "tokenizer.model"},
-    .tok_what = "tokenizer.json",
 };
 
 static const el_arch k_qwen2 = {
     HF_KEYS,
+    BPE_TOKENIZERS,
     .name = "qwen2",
     .model_types = {"qwen2", NULL},
-    .prefixes = {"", NULL},
     .names = {HF_LLAMA_NAMES},
     .norm = EL_NORM_RMS,
     .biases = EL_BIAS_QKV,
     .window_rule = EL_WIN_QWEN2,
     .eps_default = 1e-6f,
     .theta_default = 10000.0f,
-    BPE_TOKENIZERS,
 };
 
 /* Phi-3: the Llama layout with fused qkv_proj and gate_up_proj. */
 static const el_arch k_phi3 = {
     HF_KEYS,
+    HF_TOKENIZERS,
     .name = "phi3",
     .model_types = {"phi3", NULL},
-    .prefixes = {"", NULL},
     .names = {
-        [EL_R_EMBED] = "model.embed_tokens.weight", [EL_R_OUT_NORM] = "model.norm.weight",
-        [EL_R_HEAD] = "lm_head.weight",
-        [EL_R_ATTN_NORM] = "model.layers.%u.input_layernorm.weight",
-        [EL_R_QKV] = "model.layers.%u.self_attn.qkv_proj.weight",
-        [EL_R_O] = "model.layers.%u.self_attn.o_proj.weight",
-        [EL_R_FFN_NORM] = "model.layers.%u.post_attention_layernorm.weight",
-        [EL_R_GATE_UP] = "model.layers.%u.mlp.gate_up_proj.weight",
-        [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",
+        HF_TOP,
+        [EL_R_QKV] = HF_LAYER "self_attn.qkv_proj.weight",
+        [EL_R_O] = HF_LAYER "self_attn.o_proj.weight",
+        [EL_R_FFN_NORM] = HF_LAYER "post_attention_layernorm.weight",
+        [EL_R_GATE_UP] = HF_LAYER "mlp.gate_up_proj.weight",
+        [EL_R_DOWN] = HF_LAYER "mlp.down_proj.weight",
     },
     .norm = EL_NORM_RMS,
     .window_rule = EL_WIN_ALL,
     .eps_default = 1e-5f,
     .theta_default = 10000.0f,
-    .tok_names = {"tokenizer.json", "tokenizer.model"},
-    .tok_what = "tokenizer.json",
 };
 
 /* Gemma 3 (text): (1 + w) RMSNorm before and after attention and FFN, per-head q/k norms,
@@ -106,29 +101,16 @@ static const el_arch k_phi3 = {
  * bases, scores scaled by query_pre_attn_scalar^-1/2. */
 static const el_arch k_gemma3 = {
     HF_KEYS,
+    HF_TOKENIZERS,
     .name = "gemma3",
     .model_types = {"gemma3_text", NULL},
-    .prefixes = {"", NULL},
     .names = {
-        [EL_R_EMBED] = "model.embed_tokens.weight", [EL_R_OUT_NORM] = "model.norm.weight",
-        [EL_R_HEAD] = "lm_head.weight",
-        [EL_R_ATTN_NORM] = "model.layers.%u.input_layernorm.weight",
-        [EL_R_Q] = "model.layers.%u.self_attn.q_proj.weight",
-        [EL_R_Q_B] = "model.layers.%u.self_attn.q_proj.bias",
-        [EL_R_K] = "model.layers.%u.self_attn.k_proj.weight",
-        [EL_R_K_B] = "model.layers.%u.self_attn.k_proj.bias",
-        [EL_R_V] = "model.layers.%u.self_attn.v_proj.weight",
-        [EL_R_V_B] = "model.layers.%u.self_attn.v_proj.bias",
-        [EL_R_Q_NORM] = "model.layers.%u.self_attn.q_norm.weight",
-        [EL_R_K_NORM] = "model.layers.%u.self_attn.k_norm.weight",
-        [EL_R_O] = "model.layers.%u.self_attn.o_proj.weight",
-        [EL_R_O_B] = "model.layers.%u.self_attn.o_proj.bias",
-        [EL_R_POST_ATTN_NORM] = "model.layers.%u.post_attention_layernorm.weight",
-        [EL_R_FFN_NORM] = "model.layers.%u.pre_feedforward_layernorm.weight",
-        [EL_R_GATE] = "model.layers.%u.mlp.gate_proj.weight",
-        [EL_R_UP] = "model.layers.%u.mlp.up_proj.weight",
-        [EL_R_DOWN] = "model.layers.%u.mlp.down_proj.weight",
-        [EL_R_POST_FFN_NORM] = "model.layers.%u.post_feedforward_layernorm.weight",
+        HF_TOP, HF_QKVO, HF_MLP,
+        [EL_R_Q_NORM] = HF_LAYER "self_attn.q_norm.weight",
+        [EL_R_K_NORM] = HF_LAYER "self_attn.k_norm.weight",
+        [EL_R_POST_ATTN_NORM] = HF_LAYER "post_attention_layernorm.weight",
+        [EL_R_FFN_NORM] = HF_LAYER "pre_feedforward_layernorm.weight",
+        [EL_R_POST_FFN_NORM] = HF_LAYER "post_feedforward_layernorm.weight",
     },
     .norm = EL_NORM_RMS_1P,
     .tied_default = true,
@@ -137,8 +119,6 @@ static const el_arch k_gemma3 = {
     .eps_default = 1e-6f,
     .theta_default = 1000000.0f,
     .local_theta_default = 10000.0f,
-    .tok_names = {"tokenizer.json", "tokenizer.model"},
-    .tok_what = "tokenizer.json",
 };
 
 static const el_arch k_gpt2 = {
@@ -184,11 +164,10 @@ bool el_arch_is_conv1d_role(el_role r) {
 
 void el_arch_name(char *buf, size_t cap, const char *fmt, uint32_t layer) {
     const char *u = strstr(fmt, "%u");
-    if (!u) {
+    if (u)
+        snprintf(buf, cap, "%.*s%u%s", (int)(u - fmt), fmt, layer, u + 2);
+    else
         snprintf(buf, cap, "%s", fmt);
-        return;
-    }
-    snprintf(buf, cap, "%.*s%u%s", (int)(u - fmt), fmt, layer, u + 2);
 }
 
 /* name against a format whose only conversion is %u (one or more digits). */
@@ -223,14 +202,15 @@ bool el_arch_matches_type(const el_arch *a, const char *model_type) {
     return false;
 }
 
-/* A bias tensor in the file that the config says the model does not have. */
-static el_status stray_bias(const el_arch *a, const el_model *m, el_role r, const char *why) {
+/* Role r's tensor (layer 0) in the file while config key says the model has no such bias. */
+static el_status stray_bias(const el_arch *a, const el_model *m, const el_arch_opts *o,
+                            el_role r, const char *key) {
     char name[160];
-    if (!a->names[r]) return EL_OK;
+    if (!a->names[r] || (o->biases & el_arch_bias_of(r))) return EL_OK;
     el_arch_name(name, sizeof name, a->names[r], 0);
     if (el_model_find(m, name) >= 0)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is present but %s: the model as "
-                         "configured would not use it", m->path, name, why);
+        return el_errorf(EL_E_UNSUPPORTED, "%s: tensor %s is present but config %s is false: "
+                         "the model as configured would not use it", m->path, name, key);
     return EL_OK;
 }
 
@@ -269,18 +249,11 @@ el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_l
                              "SwiGLU (silu) only", m->path, ha, a->name);
         o->act = EL_ACT_SWIGLU;
     }
-    el_status s;
     if (k->attention_bias) o->biases |= EL_BIAS_QKV | EL_BIAS_O;
     if (k->mlp_bias) o->biases |= EL_BIAS_MLP;
-    if (!(o->biases & EL_BIAS_QKV) &&
-        (s = stray_bias(a, m, EL_R_Q_B, "config attention_bias is false")) != EL_OK)
-        return s;
-    if (!(o->biases & EL_BIAS_O) &&
-        (s = stray_bias(a, m, EL_R_O_B, "config attention_bias is false")) != EL_OK)
-        return s;
-    if (!(o->biases & EL_BIAS_MLP) &&
-        (s = stray_bias(a, m, EL_R_GATE_B, "config mlp_bias is false")) != EL_OK)
-        return s;
+    EL_TRY(stray_bias(a, m, o, EL_R_Q_B, "attention_bias"));
+    EL_TRY(stray_bias(a, m, o, EL_R_O_B, "attention_bias"));
+    EL_TRY(stray_bias(a, m, o, EL_R_GATE_B, "mlp_bias"));
     /* Sliding-window layers: layer_types when the config lists them, else the
      * architecture's rule (what transformers does for configs without the list). */
     if (!k->sliding_window || a->window_rule == EL_WIN_IGNORED) return EL_OK;
@@ -310,7 +283,7 @@ el_status el_arch_check_config(const el_arch *a, const el_model *m, uint32_t n_l
 }
 
 #define DECODER_FAMILY(var, ar, nm, nobos)                                                    \
-    const el_family var = {                                                                    \
+    static const el_family var = {                                                             \
         .name = nm,                                                                            \
         .arch = &ar,                                                                           \
         .prompt_without_bos = nobos,                                                           \
@@ -329,3 +302,11 @@ DECODER_FAMILY(el_family_qwen2, k_qwen2, "qwen2", false);
 DECODER_FAMILY(el_family_phi3, k_phi3, "phi3", false);
 DECODER_FAMILY(el_family_gemma3, k_gemma3, "gemma3", false);
 DECODER_FAMILY(el_family_gpt2, k_gpt2, "gpt2", true);
+
+/* The registered model families, tried in order by el_model_open: the decoders above, then
+ * the encoder. */
+extern const el_family el_family_bert; /* models/bert.c */
+const el_family *const el_families[] = {
+    &el_family_llama, &el_family_mistral, &el_family_qwen2, &el_family_phi3, &el_family_gemma3,
+    &el_family_gpt2, &el_family_bert, NULL,
+};

@@ -49,6 +49,15 @@ typedef struct dec_cfg {
 
 static const el_arch *arch_of(const el_model *m) { return m->family->arch; }
 
+/* The first of a's tensor name prefixes under which m has the embedding (NULL: none). */
+static const char *dec_prefix(const el_arch *a, const el_model *m) {
+    char name[160];
+    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
+        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
+        if (el_model_find(m, name) >= 0) return a->prefixes[i];
+    }
+    return NULL;
+}
 
 static el_status decoder_config(const el_model *m, dec_cfg *c) {
     const el_config *k = &m->config;
@@ -60,14 +69,8 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
         return el_errorf(EL_E_INVALID, "%s: no config.json next to the model", m->path);
     el_status s = el_arch_check_config(a, m, k->num_layers, &c->o);
     if (s != EL_OK) return s;
-    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
-        char name[160];
-        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
-        if (el_model_find(m, name) >= 0) {
-            snprintf(c->prefix, sizeof c->prefix, "%s", a->prefixes[i]);
-            break;
-        }
-    }
+    const char *px = dec_prefix(a, m);
+    snprintf(c->prefix, sizeof c->prefix, "%s", px ? px : "");
     c->dim = k->hidden_size;
     c->n_layers = k->num_layers;
     c->n_heads = k->num_heads;
@@ -136,14 +139,12 @@ static el_status decoder_config(const el_model *m, dec_cfg *c) {
     if (a->embed_scale) c->embed_scale = (float)sqrt((double)c->dim);
     c->norm = a->norm;
     if (a->norm == EL_NORM_RMS_1P && (m->flags & EL_MODEL_NORM_PLUS_ONE)) c->norm = EL_NORM_RMS;
-    char head[160];
-    snprintf(head, sizeof head, "%s", a->names[EL_R_HEAD]);
-    bool has_head = el_model_find(m, head) >= 0;
+    const bool has_head = el_model_find(m, a->names[EL_R_HEAD]) >= 0; /* unprefixed */
     c->tied = k->has_tie_word_embeddings ? k->tie_word_embeddings
                                          : (a->tied_default || !has_head);
     if (!c->tied && !has_head)
         return el_errorf(EL_E_INVALID, "%s: tie_word_embeddings is false but there is no "
-                         "%s", m->path, head);
+                         "%s", m->path, a->names[EL_R_HEAD]);
     c->interleaved = (m->flags & EL_MODEL_ROPE_INTERLEAVED) != 0;
     return EL_OK;
 }
@@ -154,10 +155,11 @@ typedef struct dec_layer {
     el_weight w[EL_R_COUNT]; /* by role; p NULL for roles the model has not */
 } dec_layer;
 
-/* Rows and columns (as placed) of each role, 0 rows = a vector. */
-static void role_shape(const dec_cfg *c, el_role r, uint64_t *rows, uint64_t *cols) {
+/* Rows and columns (as stored) of each role the model has (given its architecture and
+ * config); {0, 0}: it has not; 0 rows: a vector. */
+static void role_shapes(const dec_cfg *c, uint64_t shape[EL_R_COUNT][2]) {
     const uint64_t d = c->dim, q = c->q_dim, kv = c->kv_dim, h = c->hidden;
-    uint64_t shape[EL_R_COUNT][2] = {
+    const uint64_t placed[EL_R_COUNT][2] = {
         [EL_R_EMBED] = {c->vocab, d},      [EL_R_POS] = {c->max_pos, d},
         [EL_R_OUT_NORM] = {0, d},          [EL_R_OUT_NORM_B] = {0, d},
         [EL_R_HEAD] = {c->vocab, d},
@@ -175,67 +177,50 @@ static void role_shape(const dec_cfg *c, el_role r, uint64_t *rows, uint64_t *co
         [EL_R_UP] = {h, d},                [EL_R_UP_B] = {0, h},
         [EL_R_DOWN] = {d, h},              [EL_R_DOWN_B] = {0, d},
     };
-    *rows = shape[r][0];
-    *cols = shape[r][1];
-    /* Conv1D weights are stored [in, out]: the table above is the placed shape. */
-    if (c->conv1d && *rows && el_arch_is_conv1d_role(r)) {
-        uint64_t t = *rows;
-        *rows = *cols;
-        *cols = t;
+    for (int r = 0; r < EL_R_COUNT; r++) {
+        const el_bias_mask bm = el_arch_bias_of((el_role)r);
+        const bool has = c->a->names[r] && (r == EL_R_HEAD  ? !c->tied
+                                            : r == EL_R_POS ? c->a->learned_pos
+                                                            : !bm || (c->o.biases & bm));
+        /* Conv1D weights are stored [in, out]: the table above is the placed shape. */
+        const bool t = c->conv1d && placed[r][0] && el_arch_is_conv1d_role((el_role)r);
+        shape[r][0] = has ? placed[r][t] : 0;
+        shape[r][1] = has ? placed[r][!t] : 0;
     }
 }
 
-/* Does the model have role r (given its architecture and config)? */
-static bool has_role(const dec_cfg *c, el_role r) {
-    if (!c->a->names[r]) return false;
-    if (r == EL_R_HEAD) return !c->tied;
-    if (r == EL_R_POS) return c->a->learned_pos;
-    el_bias_mask bm = el_arch_bias_of(r);
-    return bm == 0 || (c->o.biases & bm);
-}
-
-/* Checks (layers NULL: binds to a dummy) or binds every tensor; target as el_weight_bind. */
+/* Checks (layers NULL: binds to a dummy) or binds every tensor; target as in weights.h. */
 static el_status dec_tensors(const el_model *m, const dec_cfg *c, el_dtype target,
                              dec_layer *layers, dec_layer *top) {
     const el_arch *a = c->a;
+    uint64_t sh[EL_R_COUNT][2];
+    role_shapes(c, sh);
     dec_layer tmp;
-    el_status s;
     char name[160];
-    for (int r = 0; r < EL_R_FIRST_LAYER; r++) {
-        if (!has_role(c, (el_role)r)) continue;
-        uint64_t rows, cols;
-        role_shape(c, (el_role)r, &rows, &cols);
-        const char *px = r == EL_R_HEAD ? "" : c->prefix;
-        if ((s = el_weight_bind(m, a->name, px, a->names[r], rows, cols, target,
-                                &top->w[r])) != EL_OK)
-            return s;
-    }
+    /* The classifier, the last model-level role, is named without the prefix. */
+    EL_TRY(el_weight_bind_roles(m, a->name, c->prefix, a->names, sh, 0, EL_R_HEAD, 0, target,
+                                top->w));
+    EL_TRY(el_weight_bind_roles(m, a->name, "", a->names, sh, EL_R_HEAD, EL_R_FIRST_LAYER, 0,
+                                target, top->w));
     if (c->tied) top->w[EL_R_HEAD] = top->w[EL_R_EMBED];
     for (uint32_t l = 0; l < c->n_layers; l++) {
         dec_layer *L = layers ? &layers[l] : &tmp;
         memset(L, 0, sizeof *L);
-        for (int r = EL_R_FIRST_LAYER; r < EL_R_COUNT; r++) {
-            if (!has_role(c, (el_role)r)) continue;
-            uint64_t rows, cols;
-            role_shape(c, (el_role)r, &rows, &cols);
-            el_arch_name(name, sizeof name, a->names[r], l);
-            if ((s = el_weight_bind(m, a->name, c->prefix, name, rows, cols, target,
-                                    &L->w[r])) != EL_OK)
-                return s;
-        }
+        EL_TRY(el_weight_bind_roles(m, a->name, c->prefix, a->names, sh, EL_R_FIRST_LAYER,
+                                    EL_R_COUNT, l, target, L->w));
         /* Fused QKV: views of the q, k and v row blocks (and of the bias). */
-        if (has_role(c, EL_R_QKV)) {
+        if (sh[EL_R_QKV][1]) {
             el_weight w = L->w[EL_R_QKV], b = L->w[EL_R_QKV_B];
             L->w[EL_R_Q] = w;
             L->w[EL_R_K] = el_weight_rows(w, c->q_dim, c->dim);
             L->w[EL_R_V] = el_weight_rows(w, (size_t)c->q_dim + c->kv_dim, c->dim);
-            if (has_role(c, EL_R_QKV_B)) {
+            if (sh[EL_R_QKV_B][1]) {
                 L->w[EL_R_Q_B] = b;
                 L->w[EL_R_K_B] = el_weight_rows(b, 1, c->q_dim);
                 L->w[EL_R_V_B] = el_weight_rows(b, 1, (size_t)c->q_dim + c->kv_dim);
             }
         }
-        if (has_role(c, EL_R_GATE_UP)) { /* fused gate | up: views of the two row blocks */
+        if (sh[EL_R_GATE_UP][1]) { /* fused gate | up: views of the two row blocks */
             L->w[EL_R_GATE] = L->w[EL_R_GATE_UP];
             L->w[EL_R_UP] = el_weight_rows(L->w[EL_R_GATE_UP], c->hidden, c->dim);
         }
@@ -329,33 +314,12 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     return st;
 }
 
-/* The context: --ctx, else the model's maximum; never more than it. */
-static el_status resolve_ctx(const el_model *m, const dec_cfg *c, uint32_t want, uint32_t *ctx) {
-    if (want == 0) want = c->max_pos;
-    if (want == 0)
-        return el_errorf(EL_E_INVALID, "%s: the config states no max_position_embeddings: pass "
-                         "--ctx", m->path);
-    if (c->max_pos && want > c->max_pos)
-        return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u %s (%s); use --ctx "
-                         "%u or less", want, m->path, c->a->learned_pos ? "has learned positions"
-                         : "was trained", c->max_pos, c->a->learned_pos ? "tokens" : "positions",
-                         c->a->key_pos, c->max_pos);
-    *ctx = want;
-    return EL_OK;
-}
-
 /* ---- family hooks ----------------------------------------------------------------------- */
 
 bool el_decoder_detect(const el_family *f, const el_model *m) {
     const el_arch *a = f->arch;
     if (a->llama2c && !strcmp(m->format, "llama2c")) return true;
-    if (!m->has_config || !el_arch_matches_type(a, m->config.model_type)) return false;
-    char name[160];
-    for (size_t i = 0; i < EL_ARCH_MAX_PREFIX && a->prefixes[i]; i++) {
-        snprintf(name, sizeof name, "%s%s", a->prefixes[i], a->names[EL_R_EMBED]);
-        if (el_model_find(m, name) >= 0) return true;
-    }
-    return false;
+    return m->has_config && el_arch_matches_type(a, m->config.model_type) && dec_prefix(a, m);
 }
 
 el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *kv_bytes,
@@ -367,7 +331,7 @@ el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *
     memset(&top, 0, sizeof top);
     if ((s = dec_tensors(m, &c, p->dtype, NULL, &top)) != EL_OK) return s;
     uint32_t ctx = 0;
-    if ((s = resolve_ctx(m, &c, p->ctx, &ctx)) != EL_OK) return s;
+    EL_TRY(el_ctx_resolve(m, p->ctx, c.max_pos, c.a->key_pos, c.a->learned_pos, &ctx));
     if (p->batch > 1)
         return el_errorf(EL_E_UNSUPPORTED, "--batch %u: a decoder session runs one sequence "
                          "(--batch sizes the batches of embed and classify); plan with --batch "
@@ -428,7 +392,7 @@ el_status el_decoder_session_init(el_session *s) {
     el_status st = decoder_config(m, &c);
     if (st != EL_OK) return st;
     uint32_t ctx = 0;
-    if ((st = resolve_ctx(m, &c, s->ctx, &ctx)) != EL_OK) return st;
+    EL_TRY(el_ctx_resolve(m, s->ctx, c.max_pos, c.a->key_pos, c.a->learned_pos, &ctx));
     el_carver kv = {s->arena, EL_REGION_KV, 0, EL_OK};
     el_carver sc = {s->arena, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {s->arena, EL_REGION_ACT, 0, EL_OK};

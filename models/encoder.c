@@ -2,7 +2,7 @@
  * from the arena's scratch region, the thread pool, input checks, packing a padded batch
  * into rows of valid tokens, pooling, normalisation and label probabilities. Families
  * supply the layers (el_family.encoder_init / encode / classify). */
-#include "models/encoder_impl.h"
+#include "models/session_impl.h"
 #include "platform/gpu.h"
 
 #include <math.h>
@@ -10,16 +10,16 @@
 #include <string.h>
 #include <strings.h>
 
-void el_encoder_carve_generic(el_carver *sc, uint32_t batch, uint32_t seq, el_encoder **e,
-                              el_pool **pool, uint32_t **starts, uint32_t **lengths,
-                              int32_t **ids, int32_t **type_ids) {
-    uint64_t tokens = (uint64_t)batch * seq;
-    *e = el_carve(sc, 1, sizeof **e, "encoder");
-    *pool = el_carve(sc, 1, sizeof **pool, "thread pool");
-    *starts = el_carve(sc, batch, sizeof **starts, "sequence starts");
-    *lengths = el_carve(sc, batch, sizeof **lengths, "sequence lengths");
-    *ids = el_carve(sc, tokens, sizeof **ids, "packed ids");
-    *type_ids = el_carve(sc, tokens, sizeof **type_ids, "packed type ids");
+el_encoder *el_encoder_carve(el_carver *sc, uint32_t batch, uint32_t seq) {
+    const uint64_t tokens = (uint64_t)batch * seq;
+    el_encoder v = {.max_batch = batch, .max_seq = seq};
+    el_encoder *e = el_carve(sc, 1, sizeof *e, "encoder");
+    v.pool = el_carve(sc, 1, sizeof *v.pool, "thread pool");
+    v.starts = el_carve(sc, batch, sizeof *v.starts, "sequence starts");
+    v.lengths = el_carve(sc, batch, sizeof *v.lengths, "sequence lengths");
+    v.idx = el_carve(sc, 5 * tokens, sizeof *v.idx, "packed rows");
+    if (e) *e = v;
+    return e;
 }
 
 el_status el_pooling_parse(const char *text, el_pooling *out) {
@@ -35,94 +35,38 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_encoder_params *params, el_encoder **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_encoder_init: NULL argument");
     *out = NULL;
-    el_encoder_params prm = {0, EL_DEVICE_CPU};
-    if (params) prm = *params;
-    if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
-        prm.device != EL_DEVICE_AUTO)
-        return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
+    const el_encoder_params prm = params ? *params : (el_encoder_params){0, EL_DEVICE_CPU};
     bool on_gpu = false; /* the arena decides, as for sessions */
-    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->encode,
-                                       &on_gpu);
-    if (ds != EL_OK) return ds;
-    if (on_gpu && plan->params.memory != el_arena_memory(a))
-        return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
-                         m->path, el_memory_name(plan->params.memory),
-                         el_memory_name(el_arena_memory(a)));
-    if (prm.threads > EL_POOL_MAX_THREADS)
-        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
-                         EL_POOL_MAX_THREADS);
-    const el_family *f = m->family;
-    if (!f || !f->encoder_init || !f->encode)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' is not an encoder (embed and "
-                         "classify run BERT-style models)", m->path, f ? f->name : "generic");
-    if (!m->loaded)
-        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting an "
-                         "encoder", m->path);
-    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0 ||
-        plan->params.batch == 0)
-        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
-                         m->path);
-
-    uint64_t mark = el_arena_mark(a, EL_REGION_SCRATCH);
-    uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
+    void *stream = NULL;
+    uint64_t marks[3];
+    EL_TRY(el_run_start(m, a, plan, prm.device, prm.threads, true, &on_gpu, &stream, marks));
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {a, EL_REGION_ACT, 0, EL_OK};
-    el_encoder *e = NULL;
-    el_pool *pool = NULL;
-    uint32_t *starts = NULL, *lengths = NULL;
-    int32_t *ids = NULL, *tids = NULL;
-    el_encoder_carve_generic(&sc, plan->params.batch, plan->params.ctx, &e, &pool, &starts,
-                             &lengths, &ids, &tids);
-    if (sc.status != EL_OK) {
-        el_arena_release(a, EL_REGION_SCRATCH, mark);
-        return sc.status;
+    el_encoder *e = el_encoder_carve(&sc, plan->params.batch, plan->params.ctx);
+    el_status st = sc.status;
+    if (st == EL_OK) {
+        e->model = m;
+        e->arena = a;
+        e->family = m->family;
+        e->plan = *plan;
+        memcpy(e->marks, marks, sizeof marks);
+        e->on_gpu = on_gpu;
+        e->ops = el_ops_for(on_gpu);
+        e->gpu_stream = stream;
+        st = e->family->encoder_init(e, &sc, &act);
     }
-    memset(e, 0, sizeof *e);
-    e->model = m;
-    e->arena = a;
-    e->family = f;
-    e->plan = *plan;
-    e->scratch_mark = mark;
-    e->act_mark = act_mark;
-    e->max_batch = plan->params.batch;
-    e->max_seq = plan->params.ctx;
-    e->pool = pool;
-    e->starts = starts;
-    e->lengths = lengths;
-    e->ids = ids;
-    e->type_ids = tids;
-    e->on_gpu = on_gpu;
-    e->ops = el_ops_for(on_gpu);
-    el_status st = EL_OK;
-    if (on_gpu) {
-        el_gpu_stream *gs = NULL;
-        st = el_gpu_stream_create(&gs);
-        e->gpu_stream = gs;
-    }
-    if (st == EL_OK) st = f->encoder_init(e, &sc, &act);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
     if (st != EL_OK) {
-        el_gpu_stream_destroy(e->gpu_stream);
-        el_arena_release(a, EL_REGION_ACT, act_mark);
-        el_arena_release(a, EL_REGION_SCRATCH, mark);
+        el_run_end(a, NULL, stream, marks);
         return st;
     }
     *out = e;
     return EL_OK;
 }
 
+/* e lives in the scratch being released: nothing touches it after. */
 void el_encoder_deinit(el_encoder *e) {
-    if (!e) return;
-    el_arena *a = e->arena;
-    uint64_t mark = e->scratch_mark, act_mark = e->act_mark;
-    el_pool_deinit(e->pool);
-    if (e->on_gpu) {
-        (void)el_gpu_sync(e->gpu_stream);
-        el_gpu_stream_destroy(e->gpu_stream);
-    }
-    /* e lives in the scratch being released: nothing touches it after. */
-    el_arena_release(a, EL_REGION_ACT, act_mark);
-    el_arena_release(a, EL_REGION_SCRATCH, mark);
+    if (e) el_run_end(e->arena, e->pool, e->gpu_stream, e->marks);
 }
 
 uint32_t el_encoder_max_batch(const el_encoder *e) { return e->max_batch; }
@@ -139,7 +83,7 @@ const char *el_encoder_label(const el_encoder *e, uint32_t i) {
 /* ---- running ---------------------------------------------------------------------------- */
 
 /* Checks a call's inputs and packs them: the valid tokens of every sequence, one after the
- * other, into e->ids / e->type_ids with e->starts / e->lengths. */
+ * other (sequence b is rows e->starts[b] .. + e->lengths[b] - 1), into e->idx. */
 static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
                       const uint32_t *lengths, uint32_t batch, uint32_t seq) {
     if (!e || !ids || !lengths)
@@ -150,29 +94,38 @@ static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids
     if (seq == 0 || seq > e->max_seq)
         return el_errorf(EL_E_USAGE, "sequence length %u: the encoder was planned for 1 to %u "
                          "tokens (--ctx)", seq, e->max_seq);
-    uint32_t row = 0;
+    uint32_t rows = 0;
+    e->max_len = 0;
     for (uint32_t b = 0; b < batch; b++) {
-        const uint32_t len = lengths[b];
-        if (len == 0 || len > seq)
-            return el_errorf(EL_E_USAGE, "sequence %u: length %u, expected 1 to %u", b, len, seq);
+        if (lengths[b] == 0 || lengths[b] > seq)
+            return el_errorf(EL_E_USAGE, "sequence %u: length %u, expected 1 to %u", b,
+                             lengths[b], seq);
+        e->starts[b] = rows;
+        e->lengths[b] = lengths[b];
+        if (lengths[b] > e->max_len) e->max_len = lengths[b];
+        rows += lengths[b];
+    }
+    int32_t *ix = e->idx;
+    for (uint32_t b = 0; b < batch; b++) {
         const int32_t *ir = ids + (size_t)b * seq;
         const int32_t *tr = type_ids ? type_ids + (size_t)b * seq : NULL;
-        for (uint32_t t = 0; t < len; t++) {
+        for (uint32_t t = 0; t < lengths[b]; t++) {
             if (ir[t] < 0 || (uint32_t)ir[t] >= e->vocab)
                 return el_errorf(EL_E_INVALID, "sequence %u, token %u: id %d outside the "
                                  "vocabulary of %u", b, t, ir[t], e->vocab);
             if (tr && (tr[t] < 0 || (uint32_t)tr[t] >= e->n_types))
                 return el_errorf(EL_E_INVALID, "sequence %u, token %u: token type %d outside "
                                  "the model's %u types", b, t, tr[t], e->n_types);
-            e->ids[row + t] = ir[t];
-            e->type_ids[row + t] = tr ? tr[t] : 0;
+            const size_t r = (size_t)e->starts[b] + t;
+            ix[r] = ir[t];
+            ix[rows + r] = tr ? tr[t] : 0;
+            ix[2 * (size_t)rows + r] = (int32_t)t;
+            ix[3 * (size_t)rows + r] = (int32_t)e->starts[b];
+            ix[4 * (size_t)rows + r] = (int32_t)lengths[b];
         }
-        e->starts[b] = row;
-        e->lengths[b] = len;
-        row += len;
     }
     e->n_seq = batch;
-    e->n_rows = row;
+    e->n_rows = rows;
     return EL_OK;
 }
 
@@ -293,12 +246,8 @@ el_status el_encoder_tokenize(const el_encoder *e, const char *a, size_t alen, c
                               size_t blen, size_t max_len, int32_t *ids, int32_t *type_ids,
                               size_t cap, size_t *n, bool *truncated) {
     if (!e || !a || !ids || !n) return el_errorf(EL_E_USAGE, "el_encoder_tokenize: NULL argument");
-    const el_model *m = e->model;
-    if (!m->family->tokenizer)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
-                         m->family->name);
     const el_tokenizer *t = NULL;
-    el_status s = m->family->tokenizer(m, &t);
+    el_status s = el_model_tokenizer(e->model, &t);
     if (s != EL_OK) return s;
     if (max_len == 0 || max_len > e->max_seq) max_len = e->max_seq;
     bool cut = false;

@@ -7,10 +7,7 @@
 #include <math.h>
 
 void el_sampler_params_default(el_sampler_params *p) {
-    p->temperature = 1.0f;
-    p->top_k = 0;
-    p->top_p = 0.9f;
-    p->seed = 0;
+    *p = (el_sampler_params){.temperature = 1.0f, .top_k = 0, .top_p = 0.9f, .seed = 0};
 }
 
 static uint64_t splitmix64(uint64_t x) {
@@ -24,10 +21,7 @@ void el_sampler_init(el_sampler *s, uint32_t vocab, el_prob_index *cand,
                      const el_sampler_params *p) {
     s->vocab = vocab;
     s->cand = cand;
-    if (p)
-        s->p = *p;
-    else
-        s->p = (el_sampler_params){0.0f, 0, 1.0f, 0};
+    s->p = p ? *p : (el_sampler_params){0.0f, 0, 1.0f, 0};
     s->rng = splitmix64(s->p.seed);
     if (s->rng == 0) s->rng = 0x2545f4914f6cdd1dull; /* xorshift must not start at 0 */
 }
@@ -51,8 +45,8 @@ static void swap_pi(el_prob_index *a, el_prob_index *b) {
     *b = t;
 }
 
-/* Sorts c[0..n) best first (heapsort: in place, O(n log n)). Not qsort: glibc's qsort may
- * malloc a merge buffer, and this runs once per generated token. */
+/* Restores the heap below root in c[0..end): every entry comes before its children, so
+ * the root is the worst. */
 static void sift_down(el_prob_index *c, size_t root, size_t end) {
     for (;;) {
         size_t child = 2 * root + 1;
@@ -64,32 +58,20 @@ static void sift_down(el_prob_index *c, size_t root, size_t end) {
     }
 }
 
-static void sort_best_first(el_prob_index *c, size_t n) {
-    /* A heap whose root is the worst entry; moving it to the back leaves the best first. */
-    for (size_t i = n / 2; i-- > 0;) sift_down(c, i, n);
-    for (size_t end = n; end > 1; end--) {
+/* The k best of c[0..n) (0 < k <= n) into c[0..k), best first, in place: a heap of k whose
+ * root is the worst kept, replaced by each better entry, then heapsorted (moving the worst
+ * to the back leaves the best first). Not qsort: glibc's qsort may malloc a merge buffer,
+ * and this runs once per generated token. */
+static void best_first(el_prob_index *c, size_t n, size_t k) {
+    for (size_t i = k / 2; i-- > 0;) sift_down(c, i, k);
+    for (size_t i = k; i < n; i++)
+        if (before(&c[i], &c[0])) {
+            swap_pi(&c[i], &c[0]);
+            sift_down(c, 0, k);
+        }
+    for (size_t end = k; end > 1; end--) {
         swap_pi(&c[0], &c[end - 1]);
         sift_down(c, 0, end - 1);
-    }
-}
-
-/* Moves the k best of c[0..n) (0 < k < n, cmp_desc order) to the front, unordered
- * (quickselect). Invariant: everything in [0, lo) comes before everything in [lo, n), and
- * everything in [hi, n) after everything in [0, hi); each round moves lo up or hi down, so
- * it ends even if the order were inconsistent (NaN). */
-static void select_top(el_prob_index *c, size_t n, size_t k) {
-    size_t lo = 0, hi = n;
-    while (lo < k && k < hi) {
-        swap_pi(&c[lo + (hi - lo) / 2], &c[hi - 1]);
-        el_prob_index pivot = c[hi - 1];
-        size_t store = lo;
-        for (size_t i = lo; i + 1 < hi; i++)
-            if (before(&c[i], &pivot)) swap_pi(&c[i], &c[store++]);
-        swap_pi(&c[store], &c[hi - 1]);
-        if (store < k)
-            lo = store + 1;
-        else
-            hi = store;
     }
 }
 
@@ -117,11 +99,9 @@ int32_t el_sampler_sample(el_sampler *s, float *logits) {
     for (size_t i = 0; i < n; i++)
         if (logits[i] >= cutoff) c[m++] = (el_prob_index){logits[i], (int32_t)i};
     if (m == 0) return (int32_t)el_cpu_argmax(logits, n);
-    if (use_k && m > s->p.top_k) {
-        select_top(c, m, s->p.top_k);
-        m = s->p.top_k;
-    }
-    sort_best_first(c, m);
+    const size_t k = use_k && m > s->p.top_k ? s->p.top_k : m;
+    best_first(c, m, k);
+    m = k;
     float mass = 0;
     for (size_t i = 0; i < m; i++) mass += c[i].prob;
     if (use_p) {

@@ -38,11 +38,20 @@ void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *wha
     return p;
 }
 
+/* The session and its generic parts (pool, prompt ids) at ctx, carved before the family's
+ * (the sampler's space after them); NULL when only counting or failed. */
+static el_session *session_carve(el_carver *sc, uint32_t ctx) {
+    el_session v = {.ctx = ctx, .ids_cap = (size_t)ctx * EL_SESSION_IDS_PER_CTX + 16};
+    el_session *s = el_carve(sc, 1, sizeof *s, "session");
+    v.pool = el_carve(sc, 1, sizeof *v.pool, "thread pool");
+    v.ids = el_carve(sc, v.ids_cap, sizeof *v.ids, "prompt ids");
+    if (s) *s = v;
+    return s;
+}
+
 el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes) {
     el_carver c = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
-    el_carve(&c, 1, sizeof(el_session), "session");
-    el_carve(&c, 1, sizeof(el_pool), "thread pool");
-    el_carve(&c, (uint64_t)ctx * EL_SESSION_IDS_PER_CTX + 16, sizeof(int32_t), "prompt ids");
+    session_carve(&c, ctx);
     el_carve(&c, vocab, sizeof(el_prob_index), "sampler");
     *bytes = c.bytes;
     return c.status;
@@ -50,22 +59,16 @@ el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes)
 
 /* ---- devices ---------------------------------------------------------------------------- */
 
+static const char *const k_devices[] = {"cpu", "cuda", "auto"}; /* by el_device */
+
 el_status el_device_parse(const char *text, el_device *out) {
-    if (text && !strcasecmp(text, "cpu")) return *out = EL_DEVICE_CPU, EL_OK;
-    if (text && !strcasecmp(text, "cuda")) return *out = EL_DEVICE_CUDA, EL_OK;
-    if (text && !strcasecmp(text, "auto")) return *out = EL_DEVICE_AUTO, EL_OK;
+    for (int d = 0; text && d < 3; d++)
+        if (!strcasecmp(text, k_devices[d])) return *out = (el_device)d, EL_OK;
     return el_errorf(EL_E_USAGE, "unknown device '%s' (expected cpu, cuda or auto)",
                      text ? text : "(null)");
 }
 
-const char *el_device_name(el_device d) {
-    switch (d) {
-    case EL_DEVICE_CPU: return "cpu";
-    case EL_DEVICE_CUDA: return "cuda";
-    case EL_DEVICE_AUTO: return "auto";
-    }
-    return "unknown";
-}
+const char *el_device_name(el_device d) { return (unsigned)d < 3 ? k_devices[d] : "unknown"; }
 
 el_status el_cuda_memory_parse(const char *text, el_cuda_memory *out) {
     if (text && !strcasecmp(text, "auto")) return *out = EL_CUDA_MEMORY_AUTO, EL_OK;
@@ -78,27 +81,21 @@ el_status el_cuda_memory_parse(const char *text, el_cuda_memory *out) {
 /* GPU 0, or why there is none usable, into why (returns false then). */
 static bool cuda_gpu(el_gpu_info *g, char *why, size_t cap) {
     int n = 0;
-    if (!el_gpu_built()) {
-        snprintf(why, cap, "this build has no CUDA backend (configure with -DEL_CUDA=ON on a "
-                 "machine with the CUDA toolkit)");
-        return false;
-    }
-    if (el_gpu_count(&n) != EL_OK) {
-        snprintf(why, cap, "%s", el_last_error());
-        return false;
-    }
-    if (n == 0) {
-        snprintf(why, cap, "no CUDA device found");
-        return false;
-    }
-    if (el_gpu_info_get(0, g) != EL_OK) {
-        snprintf(why, cap, "%s", el_last_error());
+    const char *no = NULL;
+    if (!el_gpu_built())
+        no = "this build has no CUDA backend (configure with -DEL_CUDA=ON on a machine with the "
+             "CUDA toolkit)";
+    else if (el_gpu_count(&n) != EL_OK || (n > 0 && el_gpu_info_get(0, g) != EL_OK))
+        no = el_last_error();
+    else if (n == 0)
+        no = "no CUDA device found";
+    if (no) {
+        snprintf(why, cap, "%s", no);
         return false;
     }
 #ifdef EL_HAVE_CUDA
     if (el_cuda_probe() != EL_OK) {
-        int k = snprintf(why, cap, "GPU 0 (sm_%d%d): ", g->cc_major, g->cc_minor);
-        if (k > 0 && (size_t)k < cap) snprintf(why + k, cap - (size_t)k, "%s", el_last_error());
+        snprintf(why, cap, "GPU 0 (sm_%d%d): %s", g->cc_major, g->cc_minor, el_last_error());
         return false;
     }
 #endif
@@ -121,9 +118,9 @@ static const el_tensor *block_tensor(const el_model *m, bool loaded) {
     return NULL;
 }
 
-/* Resolves d; m (may be NULL) must have a CUDA forward pass for CUDA. */
-static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_device *out,
-                         el_memory *mem, char *why, size_t cap) {
+/* m may be NULL (el_device_resolve): then only the GPU is asked. */
+el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
+                                  el_device *out, el_memory *mem, char *why, size_t cap) {
     char reason[600];
     el_gpu_info g;
     *out = EL_DEVICE_CPU;
@@ -181,16 +178,12 @@ static el_status resolve(const el_model *m, el_device d, el_cuda_memory cm, el_d
 
 el_status el_device_resolve(el_device d, el_device *out, char *why, size_t cap) {
     el_memory mem;
-    return resolve(NULL, d, EL_CUDA_MEMORY_AUTO, out, &mem, why, cap);
+    return el_device_resolve_model(NULL, d, EL_CUDA_MEMORY_AUTO, out, &mem, why, cap);
 }
 
-el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
-                                  el_device *out, el_memory *mem, char *why, size_t cap) {
-    return resolve(m, d, cm, out, mem, why, cap);
-}
-
-el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
-                              bool has_cuda_pass, bool *on_gpu) {
+/* Where a session or encoder on d runs, given its arena (see el_run_start). */
+static el_status device_for_arena(const el_model *m, const el_arena *a, el_device d,
+                                  bool has_cuda_pass, bool *on_gpu) {
     *on_gpu = el_arena_memory(a) != EL_MEMORY_HOST && d != EL_DEVICE_CPU;
     if (d == EL_DEVICE_CUDA && !*on_gpu)
         return el_errorf(EL_E_NODEV, "--device cuda: the arena is in host memory; make it with "
@@ -211,83 +204,97 @@ el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device d,
+                       unsigned threads, bool encoder, bool *on_gpu, void **stream,
+                       uint64_t marks[3]) {
+    const el_family *f = m->family;
+    const char *fname = f ? f->name : "generic";
+    if (d != EL_DEVICE_CPU && d != EL_DEVICE_CUDA && d != EL_DEVICE_AUTO)
+        return el_errorf(EL_E_USAGE, "unknown device %d", (int)d);
+    EL_TRY(device_for_arena(m, a, d, f && (encoder ? !!f->encode : !!f->forward), on_gpu));
+    if (encoder && *on_gpu && plan->params.memory != el_arena_memory(a))
+        return el_errorf(EL_E_USAGE, "%s: the plan was made for %s memory, the arena is %s",
+                         m->path, el_memory_name(plan->params.memory),
+                         el_memory_name(el_arena_memory(a)));
+    if (threads > EL_POOL_MAX_THREADS)
+        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", threads, EL_POOL_MAX_THREADS);
+    if (encoder && (!f || !f->encoder_init || !f->encode))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' is not an encoder (embed and "
+                         "classify run BERT-style models)", m->path, fname);
+    if (!encoder && (!f || !f->session_init || !f->forward))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' cannot run (no forward pass)",
+                         m->path, fname);
+    if (!m->loaded)
+        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting %s",
+                         m->path, encoder ? "an encoder" : "a session");
+    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0 ||
+        (encoder && plan->params.batch == 0))
+        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
+                         m->path);
+    marks[0] = el_arena_mark(a, EL_REGION_KV);
+    marks[1] = el_arena_mark(a, EL_REGION_SCRATCH);
+    marks[2] = el_arena_mark(a, EL_REGION_ACT);
+    el_gpu_stream *gs = NULL;
+    el_status st = *on_gpu ? el_gpu_stream_create(&gs) : EL_OK;
+    *stream = gs;
+    return st;
+}
+
+void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3]) {
+    el_pool_deinit(pool);
+    if (stream) {
+        (void)el_gpu_sync(stream);
+        el_gpu_stream_destroy(stream);
+    }
+    el_arena_release(a, EL_REGION_ACT, marks[2]);
+    el_arena_release(a, EL_REGION_SCRATCH, marks[1]);
+    el_arena_release(a, EL_REGION_KV, marks[0]);
+}
+
+el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
+                         bool learned, uint32_t *ctx) {
+    if (want == 0) want = max_pos;
+    if (want == 0)
+        return el_errorf(EL_E_INVALID, "%s: the config states no max_position_embeddings: pass "
+                         "--ctx", m->path);
+    if (max_pos && want > max_pos)
+        return el_errorf(EL_E_USAGE, "--ctx %u: %s %s for at most %u %s (%s); use --ctx %u or "
+                         "less", want, m->path, learned ? "has learned positions" : "was trained",
+                         max_pos, learned ? "tokens" : "positions", key, max_pos);
+    *ctx = want;
+    return EL_OK;
+}
+
 el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_session_params *params, el_session **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_session_init: NULL argument");
     *out = NULL;
-    el_session_params prm = {0, EL_DEVICE_CPU, 0};
-    if (params) prm = *params;
-    if (prm.device != EL_DEVICE_CPU && prm.device != EL_DEVICE_CUDA &&
-        prm.device != EL_DEVICE_AUTO)
-        return el_errorf(EL_E_USAGE, "unknown device %d", (int)prm.device);
+    const el_session_params prm = params ? *params : (el_session_params){0, EL_DEVICE_CPU, 0};
     bool on_gpu = false;
-    el_status ds = el_device_for_arena(m, a, prm.device, m->family && m->family->forward,
-                                       &on_gpu);
-    if (ds != EL_OK) return ds;
-    if (prm.threads > EL_POOL_MAX_THREADS)
-        return el_errorf(EL_E_USAGE, "--threads %u: at most %u", prm.threads,
-                         EL_POOL_MAX_THREADS);
-    const el_family *f = m->family;
-    if (!f || !f->session_init || !f->forward)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' cannot run (no forward pass)",
-                         m->path, f ? f->name : "generic");
-    if (!m->loaded)
-        return el_errorf(EL_E_USAGE, "%s: load the weights (el_model_load) before starting a "
-                         "session", m->path);
-    if (plan->tensor_count != m->tensors.count || plan->params.ctx == 0)
-        return el_errorf(EL_E_USAGE, "%s: the plan was not made for this model (el_plan_make)",
-                         m->path);
-
-    uint64_t kv_mark = el_arena_mark(a, EL_REGION_KV);
-    uint64_t sc_mark = el_arena_mark(a, EL_REGION_SCRATCH);
-    uint64_t act_mark = el_arena_mark(a, EL_REGION_ACT);
+    void *stream = NULL;
+    uint64_t marks[3];
+    EL_TRY(el_run_start(m, a, plan, prm.device, prm.threads, false, &on_gpu, &stream, marks));
     el_carver sc = {a, EL_REGION_SCRATCH, 0, EL_OK};
-    el_session *s = el_carve(&sc, 1, sizeof *s, "session");
-    el_pool *pool = el_carve(&sc, 1, sizeof *pool, "thread pool");
-    size_t ids_cap = (size_t)plan->params.ctx * EL_SESSION_IDS_PER_CTX + 16;
-    int32_t *ids = el_carve(&sc, ids_cap, sizeof *ids, "prompt ids");
-    if (sc.status != EL_OK) {
-        el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
-        return sc.status;
-    }
-    memset(s, 0, sizeof *s);
-    s->model = m;
-    s->arena = a;
-    s->family = f;
-    s->plan = *plan;
-    s->kv_mark = kv_mark;
-    s->scratch_mark = sc_mark;
-    s->act_mark = act_mark;
-    s->ctx = plan->params.ctx;
-    s->chunk = el_session_planned_chunk(s->ctx);
-    if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
-    s->pool = pool;
-    s->ids = ids;
-    s->ids_cap = ids_cap;
-    s->on_gpu = on_gpu;
-    s->ops = el_ops_for(on_gpu);
-    el_status st = EL_OK;
-    if (on_gpu) {
-        el_gpu_stream *gs = NULL;
-        st = el_gpu_stream_create(&gs);
-        s->gpu_stream = gs;
-    }
-    if (st == EL_OK) st = f->session_init(s);
-    if (st == EL_OK && on_gpu) st = el_gpu_sync(s->gpu_stream); /* init's uploads, kernels */
+    el_session *s = session_carve(&sc, plan->params.ctx);
+    el_status st = sc.status;
     if (st == EL_OK) {
-        s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
-        st = sc.status;
-        if (st != EL_OK && f->session_deinit) f->session_deinit(s);
+        s->model = m;
+        s->arena = a;
+        s->family = m->family;
+        memcpy(s->marks, marks, sizeof marks);
+        s->chunk = el_session_planned_chunk(s->ctx);
+        if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
+        s->on_gpu = on_gpu;
+        s->ops = el_ops_for(on_gpu);
+        s->gpu_stream = stream;
+        st = s->family->session_init(s);
     }
-    if (st == EL_OK) {
+    if (st == EL_OK && on_gpu) st = el_gpu_sync(stream); /* init's uploads, kernels */
+    if (st == EL_OK) s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
+    if (st == EL_OK && (st = sc.status) == EL_OK)
         st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
-        if (st != EL_OK && f->session_deinit) f->session_deinit(s);
-    }
     if (st != EL_OK) {
-        el_gpu_stream_destroy(s->gpu_stream);
-        el_arena_release(a, EL_REGION_ACT, act_mark);
-        el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
-        el_arena_release(a, EL_REGION_KV, kv_mark);
+        el_run_end(a, NULL, stream, marks);
         return st;
     }
     el_sampler_init(&s->sampler, s->vocab, s->cand, NULL);
@@ -295,20 +302,9 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     return EL_OK;
 }
 
+/* s itself lives in the scratch region being released: nothing touches it after. */
 void el_session_deinit(el_session *s) {
-    if (!s) return;
-    el_arena *a = s->arena;
-    uint64_t kv_mark = s->kv_mark, sc_mark = s->scratch_mark, act_mark = s->act_mark;
-    el_pool_deinit(s->pool);
-    if (s->family->session_deinit) s->family->session_deinit(s);
-    if (s->on_gpu) {
-        (void)el_gpu_sync(s->gpu_stream);
-        el_gpu_stream_destroy(s->gpu_stream);
-    }
-    /* s itself lives in the scratch region being released: nothing touches it after. */
-    el_arena_release(a, EL_REGION_ACT, act_mark);
-    el_arena_release(a, EL_REGION_SCRATCH, sc_mark);
-    el_arena_release(a, EL_REGION_KV, kv_mark);
+    if (s) el_run_end(s->arena, s->pool, s->gpu_stream, s->marks);
 }
 
 uint32_t el_session_ctx(const el_session *s) { return s->ctx; }
@@ -343,7 +339,7 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
 
 /* ---- tokens ----------------------------------------------------------------------------- */
 
-static el_status model_tokenizer(const el_model *m, const el_tokenizer **out) {
+el_status el_model_tokenizer(const el_model *m, const el_tokenizer **out) {
     if (!m) return el_errorf(EL_E_USAGE, "NULL model");
     if (!m->family || !m->family->tokenizer)
         return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no tokenizer", m->path,
@@ -354,7 +350,7 @@ static el_status model_tokenizer(const el_model *m, const el_tokenizer **out) {
 el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_bos,
                       int32_t *ids, size_t cap, size_t *n) {
     const el_tokenizer *t;
-    el_status s = model_tokenizer(m, &t);
+    el_status s = el_model_tokenizer(m, &t);
     if (s != EL_OK) return s;
     if (add_bos && t->cls_id >= 0 && t->sep_id >= 0) { /* BERT's post-processor: [CLS] x [SEP] */
         bool cut = false;
@@ -368,19 +364,16 @@ el_status el_tokenize(const el_model *m, const char *text, size_t len, bool add_
 el_status el_token_piece(const el_model *m, int32_t prev, int32_t id, char *buf, size_t cap,
                          size_t *n) {
     const el_tokenizer *t;
-    el_status s = model_tokenizer(m, &t);
+    el_status s = el_model_tokenizer(m, &t);
     if (s != EL_OK) return s;
     return el_tokenizer_decode(t, prev, id, buf, cap, n);
 }
 
 void el_token_special(const el_model *m, int32_t *bos, int32_t *eos) {
     const el_tokenizer *t;
-    if (model_tokenizer(m, &t) != EL_OK) {
-        *bos = *eos = -1;
-        return;
-    }
-    *bos = t->bos_id;
-    *eos = t->eos_id;
+    const bool ok = el_model_tokenizer(m, &t) == EL_OK;
+    *bos = ok ? t->bos_id : -1;
+    *eos = ok ? t->eos_id : -1;
 }
 
 /* ---- generation ------------------------------------------------------------------------- */
@@ -400,7 +393,7 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     if (!s || !prompt) return el_errorf(EL_E_USAGE, "el_generate: NULL session or prompt");
     double t0 = el_now();
     const el_tokenizer *tok;
-    el_status rc = model_tokenizer(s->model, &tok);
+    el_status rc = el_model_tokenizer(s->model, &tok);
     if (rc != EL_OK) return rc;
     size_t len = strlen(prompt), n = 0;
     rc = el_tokenizer_encode(tok, prompt, len, !s->family->prompt_without_bos && !s->no_prompt_bos,

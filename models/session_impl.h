@@ -1,6 +1,7 @@
-/* session_impl.h - the session object behind el_session (internal), the carver that lays
- * out kv/scratch memory the same way for the plan (counting) and for session init
- * (allocating), and the sampler. Families include this to implement their session hooks. */
+/* session_impl.h - the session and encoder objects behind el_session and el_encoder
+ * (internal), the carver that lays out their memory the same way for the plan (counting)
+ * and for init (allocating), and the sampler. Families include this to implement their
+ * session or encoder hooks (models/session.c and models/encoder.c are the generic halves). */
 #ifndef EL_SESSION_IMPL_H
 #define EL_SESSION_IMPL_H
 
@@ -26,11 +27,24 @@ typedef struct el_carver {
 /* count * elem_size bytes (count may be 0: returns NULL, takes nothing). */
 void *el_carve(el_carver *c, uint64_t count, uint64_t elem_size, const char *what);
 
-/* Where a session or encoder on d runs, given its arena: the GPU when the arena is in CUDA
- * memory and d is not the CPU (the family needs a CUDA pass: has_cuda_pass); errors for
- * --device cuda on a host arena and for the CPU on GPU device memory. */
-el_status el_device_for_arena(const el_model *m, const el_arena *a, el_device d,
-                              bool has_cuda_pass, bool *on_gpu);
+/* What el_session_init (encoder false) and el_encoder_init (true) check and take alike
+ * before they carve: the device (on_gpu: the GPU when the arena is in CUDA memory and d is
+ * not the CPU; errors for --device cuda on a host arena, the CPU on GPU device memory, a
+ * family without a CUDA pass, block-quantized weights on the GPU), threads, the family's
+ * hooks, the weights loaded, the plan made for this model; then the regions' marks
+ * [kv, scratch, act] and, on the GPU, a stream (else *stream NULL). */
+el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device d,
+                       unsigned threads, bool encoder, bool *on_gpu, void **stream,
+                       uint64_t marks[3]);
+/* Gives back what el_run_start and the carves after it took: the pool (NULL: never
+ * started), the stream (after its queued work) and the regions down to marks. */
+void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3]);
+/* The context: want (--ctx), else max_pos (the config's key, for messages); never more
+ * than it. learned: the positions are a learned table (else RoPE's trained range). */
+el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
+                         bool learned, uint32_t *ctx);
+/* The model family's tokenizer (EL_E_UNSUPPORTED for a family without one). */
+el_status el_model_tokenizer(const el_model *m, const el_tokenizer **out);
 
 /* ---- sampling --------------------------------------------------------------------------- */
 
@@ -64,10 +78,7 @@ struct el_session {
     el_model *model;
     el_arena *arena;
     const el_family *family;
-    el_plan plan;                /* copy of the plan the arena was made from */
-    uint64_t kv_mark;            /* region offsets at init: deinit releases to them */
-    uint64_t scratch_mark;
-    uint64_t act_mark;
+    uint64_t marks[3];           /* [kv, scratch, act] offsets at init (el_run_start) */
     uint32_t ctx;                /* context length (tokens), from the plan */
     uint32_t chunk;              /* prompt tokens per forward pass, <= the planned maximum */
     uint32_t pos;                /* tokens in the KV cache */
@@ -96,5 +107,46 @@ el_status el_session_plan_scratch(uint32_t vocab, uint32_t ctx, uint64_t *bytes)
 static inline uint32_t el_session_planned_chunk(uint32_t ctx) {
     return ctx < EL_PREFILL_CHUNK_MAX ? ctx : EL_PREFILL_CHUNK_MAX;
 }
+
+/* ---- the encoder ------------------------------------------------------------------------ */
+
+#define EL_LABEL_NAME_MAX 64 /* bytes of a label name, NUL included */
+
+struct el_encoder {
+    el_model *model;
+    el_arena *arena;
+    const el_family *family;
+    el_plan plan;                 /* copy of the plan the arena was made from */
+    uint64_t marks[3];            /* [kv, scratch, act] offsets at init (el_run_start) */
+    uint32_t max_batch;           /* sequences per call, from the plan */
+    uint32_t max_seq;             /* tokens per sequence, from the plan */
+    el_pool *pool;                /* in scratch */
+    uint32_t *starts;             /* [max_batch] first packed row of each sequence */
+    uint32_t *lengths;            /* [max_batch] tokens of each sequence */
+    uint32_t n_seq;               /* sequences of the current call */
+    uint32_t n_rows;              /* packed rows of the current call (sum of lengths) */
+    uint32_t max_len;             /* the longest sequence of the current call */
+    int32_t *idx;                 /* [5, n_rows] (room for max_batch * max_seq rows) per packed
+                                     row: id, type id, position, its sequence's first row and
+                                     length; in scratch */
+    /* Set by the family's encoder_init: */
+    uint32_t dim;                 /* hidden size */
+    uint32_t vocab;               /* token ids are < vocab */
+    uint32_t n_types;             /* token type ids are < n_types */
+    uint32_t n_labels;            /* classification outputs; 0 = no head */
+    char (*labels)[EL_LABEL_NAME_MAX]; /* [n_labels] names, in scratch */
+    bool labels_named;            /* from id2label */
+    float *out;                   /* [max_batch * max_seq, dim]: free after encode (el_encode
+                                     unpacks the hidden states into it) */
+    void *family_state;           /* owned by the family, in scratch */
+    bool on_gpu;                  /* on gpu_stream; weights|act in CUDA memory */
+    const el_ops *ops;            /* the backend the encoder runs on */
+    void *gpu_stream;             /* el_gpu_stream (cudaStream_t) */
+};
+
+/* The encoder and its generic parts (pool, packing buffers) for batch sequences of seq
+ * tokens, carved before the family's; NULL when only counting (sc->arena NULL) or failed.
+ * Families' plans carve it too. */
+el_encoder *el_encoder_carve(el_carver *sc, uint32_t batch, uint32_t seq);
 
 #endif /* EL_SESSION_IMPL_H */

@@ -1,11 +1,13 @@
 /* weights.c - see weights.h. */
 #include "models/weights.h"
+#include "models/arch.h"
 #include "loader/load_impl.h"
 #include "platform/platform.h"
 
 #include <stdio.h>
 
-void el_shape_str(const el_tensor *t, char *buf, size_t cap) {
+/* "[a, b, c]" for t's shape into buf (capacity cap). */
+static void shape_str(const el_tensor *t, char *buf, size_t cap) {
     size_t len = (size_t)snprintf(buf, cap, "[");
     for (uint32_t d = 0; d < t->ndim && len + 24 < cap; d++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? ", " : "",
@@ -13,9 +15,9 @@ void el_shape_str(const el_tensor *t, char *buf, size_t cap) {
     snprintf(buf + len, cap - len, "]");
 }
 
-el_status el_weight_bind(const el_model *m, const char *family, const char *prefix,
-                         const char *name, uint64_t rows, uint64_t cols, el_dtype target,
-                         el_weight *out) {
+static el_status bind(const el_model *m, const char *family, const char *prefix,
+                      const char *name, uint64_t rows, uint64_t cols, el_dtype target,
+                      el_weight *out) {
     char full[200];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     long i = el_model_find(m, full);
@@ -27,7 +29,7 @@ el_status el_weight_bind(const el_model *m, const char *family, const char *pref
                    : t->ndim == 1 && t->shape[0] == cols;
     if (!ok) {
         char got[96];
-        el_shape_str(t, got, sizeof got);
+        shape_str(t, got, sizeof got);
         if (rows)
             return el_errorf(EL_E_INVALID, "%s: tensor %s has shape %s, the config implies "
                              "[%llu, %llu]", m->path, full, got, (unsigned long long)rows,
@@ -49,5 +51,17 @@ el_status el_weight_bind(const el_model *m, const char *family, const char *pref
     out->dt = dt;
     if (target == EL_DT_COUNT && !out->p)
         return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
+    return EL_OK;
+}
+
+el_status el_weight_bind_roles(const el_model *m, const char *family, const char *prefix,
+                               const char *const *names, const uint64_t (*shape)[2], int from,
+                               int to, uint32_t layer, el_dtype target, el_weight *w) {
+    char name[160];
+    for (int r = from; r < to; r++) {
+        if (!names[r] || !shape[r][1]) continue;
+        el_arch_name(name, sizeof name, names[r], layer);
+        EL_TRY(bind(m, family, prefix, name, shape[r][0], shape[r][1], target, &w[r]));
+    }
     return EL_OK;
 }

@@ -6,16 +6,16 @@
 #include "kernels/ops.h"
 #include "loader/model_impl.h"
 
-/* "[a, b, c]" for t's shape into buf (capacity cap). */
-void el_shape_str(const el_tensor *t, char *buf, size_t cap);
-
-/* Finds prefix + name, checks its stored shape ([rows, cols], or [cols] when rows is 0) and
- * its arena dtype (target: the plan's dtype when planning, EL_DT_COUNT once loaded: then
- * out->p is the data). EL_E_INVALID for a missing tensor ("(<family> family)") or a wrong
- * shape (with the shape the config implies), EL_E_UNSUPPORTED for a dtype the CPU kernels
- * do not take, EL_E_USAGE when binding a model that is not loaded. */
-el_status el_weight_bind(const el_model *m, const char *family, const char *prefix,
-                         const char *name, uint64_t rows, uint64_t cols, el_dtype target,
-                         el_weight *out);
+/* Binds roles [from, to) of a role table into w[r]: names[r] an el_arch_name format (the
+ * layer in place of %u; NULL: the architecture has no such role) found as prefix + name,
+ * its stored shape checked against shape[r] = {rows, cols} ([cols] when rows is 0; cols 0:
+ * this model has not the role, w[r] is left as it is) and its arena dtype (target: the
+ * plan's dtype when planning, EL_DT_COUNT once loaded: then w[r].p is the data).
+ * EL_E_INVALID for a missing tensor ("(<family> family)") or a wrong shape (with the shape
+ * the config implies), EL_E_UNSUPPORTED for a dtype the kernels do not take, EL_E_USAGE
+ * when binding a model that is not loaded. */
+el_status el_weight_bind_roles(const el_model *m, const char *family, const char *prefix,
+                               const char *const *names, const uint64_t (*shape)[2], int from,
+                               int to, uint32_t layer, el_dtype target, el_weight *w);
 
 #endif /* EL_MODELS_WEIGHTS_H */

@@ -319,16 +319,16 @@ static void test_config(void) {
                     EL_E_INVALID);
     EL_CHECK_STATUS(el_chat_config_parse("{\"eos_token\": 3}", 16, "t6", &cc), EL_E_INVALID);
     EL_CHECK_STATUS(el_chat_config_parse("[1]", 3, "t7", &cc), EL_E_INVALID);
-    /* a folder: chat_template.jinja wins over tokenizer_config.json's template */
-    const char *dir = el_test_tmpdir();
-    EL_CHECK_OK(el_chat_config_load(dir, &cc));
+    /* side files: chat_template.jinja wins over tokenizer_config.json's template */
+    const char *cfg = el_test_path("tokenizer_config.json"), *jinja = el_test_path("chat_template.jinja");
+    EL_CHECK_OK(el_chat_config_load(NULL, NULL, &cc));
     EL_CHECK(!cc.tmpl && !cc.bos_token);
-    EL_CHECK(el_test_write_file(el_test_path("tokenizer_config.json"), j1, strlen(j1)));
-    EL_CHECK_OK(el_chat_config_load(dir, &cc));
+    EL_CHECK(el_test_write_file(cfg, j1, strlen(j1)));
+    EL_CHECK_OK(el_chat_config_load(cfg, NULL, &cc));
     EL_CHECK(cc.tmpl && cc.tmpl[0] == '{' && cc.eos_token && !strcmp(cc.eos_token, "</s>"));
     el_chat_config_free(&cc);
-    EL_CHECK(el_test_write_file(el_test_path("chat_template.jinja"), "J{{ eos_token }}\n", 17));
-    EL_CHECK_OK(el_chat_config_load(dir, &cc));
+    EL_CHECK(el_test_write_file(jinja, "J{{ eos_token }}\n", 17));
+    EL_CHECK_OK(el_chat_config_load(cfg, jinja, &cc));
     EL_CHECK(cc.tmpl && !strcmp(cc.tmpl, "J{{ eos_token }}\n") && cc.tmpl_len == 17 && cc.bos_token);
     el_chat_config_free(&cc);
     el_test_tmpdir_cleanup();

@@ -1,8 +1,10 @@
 /* chat_config.c - finds a model's chat template and the special tokens it reads
- * (tokenizer_config.json, chat_template.jinja) at model-open time (see chat_template.h).
+ * (tokenizer_config.json, chat_template.jinja, or a GGUF's metadata) at model-open time
+ * (see chat_template.h).
  * cJSON is used only while parsing; the results are plain malloc'd strings. */
 #include "tokenizer/chat_template.h"
 
+#include "loader/formats/gguf.h"
 #include "loader/safetensors.h"
 #include "platform/platform.h"
 #include "tokenizer/tokenizer.h"
@@ -83,35 +85,24 @@ el_status el_chat_config_parse(const char *json, size_t len, const char *fname, 
     return st;
 }
 
-static bool exists(const char *path) {
-    el_file f;
-    if (el_file_open(&f, path, 0) != EL_OK) return false;
-    el_file_close(&f);
-    return true;
-}
-
-el_status el_chat_config_load(const char *dir, el_chat_config *out) {
+el_status el_chat_config_load(const char *config_json, const char *jinja, el_chat_config *out) {
     memset(out, 0, sizeof *out);
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/tokenizer_config.json", dir) >= sizeof path)
-        return el_errorf(EL_E_USAGE, "%s: path too long", dir);
     el_status st = EL_OK;
-    if (exists(path)) {
+    if (config_json) {
         cJSON *root = NULL;
-        st = el_tokenizer_read_json(path, &root);
-        if (st == EL_OK) st = from_root(root, path, out);
+        st = el_tokenizer_read_json(config_json, &root);
+        if (st == EL_OK) st = from_root(root, config_json, out);
         cJSON_Delete(root);
     }
-    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
-    if (st == EL_OK && exists(path)) {
+    if (st == EL_OK && jinja) {
         el_file f;
         memset(&f, 0, sizeof f);
-        st = el_file_open(&f, path, 0);
+        st = el_file_open(&f, jinja, 0);
         if (st == EL_OK && f.size > EL_CHAT_TEMPLATE_MAX)
-            st = el_errorf(EL_E_INVALID, "%s: %llu bytes is over the %u-byte limit for a chat template", path,
+            st = el_errorf(EL_E_INVALID, "%s: %llu bytes is over the %u-byte limit for a chat template", jinja,
                            (unsigned long long)f.size, EL_CHAT_TEMPLATE_MAX);
         char *buf = st == EL_OK ? malloc((size_t)f.size + 1) : NULL;
-        if (st == EL_OK && !buf) st = el_errorf(EL_E_NOMEM, "%s: out of memory", path);
+        if (st == EL_OK && !buf) st = el_errorf(EL_E_NOMEM, "%s: out of memory", jinja);
         if (st == EL_OK) st = f.size ? el_file_read_at(&f, buf, (size_t)f.size, 0) : EL_OK;
         if (st == EL_OK) {
             buf[f.size] = 0;
@@ -125,6 +116,43 @@ el_status el_chat_config_load(const char *dir, el_chat_config *out) {
     }
     if (st != EL_OK) el_chat_config_free(out);
     return st;
+}
+
+/* The text of the token whose id is at id_key in a GGUF vocabulary (tokenizer.ggml.tokens),
+ * malloc'd; NULL when absent. */
+static char *gguf_token_text(const el_gguf *g, const char *id_key) {
+    const el_gguf_kv *idkv = el_gguf_find(g, id_key);
+    const el_gguf_kv *toks = el_gguf_find(g, "tokenizer.ggml.tokens");
+    if (!idkv || !toks || toks->v.type != EL_GGUF_ARRAY || toks->v.elem_type != EL_GGUF_STRING)
+        return NULL;
+    uint64_t id = idkv->v.num.u;
+    if (idkv->v.type > EL_GGUF_I32 || id >= toks->v.len) return NULL;
+    el_gguf_iter it;
+    el_gguf_iter_init(g, &toks->v, &it);
+    el_gguf_value v;
+    for (uint64_t i = 0; i <= id; i++)
+        if (el_gguf_iter_next(&it, &v) != EL_OK) return NULL;
+    char *text = malloc(v.len + 1);
+    if (text && el_gguf_read_string(g, &v, text, v.len + 1, NULL) != EL_OK) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
+el_status el_chat_config_gguf(const el_gguf *g, const char *fname, el_chat_config *out) {
+    memset(out, 0, sizeof *out);
+    const el_gguf_kv *kv = el_gguf_find(g, "tokenizer.chat_template");
+    if (!kv) return EL_OK;
+    if (kv->v.type != EL_GGUF_STRING || kv->v.len > EL_CHAT_TEMPLATE_MAX)
+        return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.chat_template': expected a string of at most "
+                         "%u bytes", fname, EL_CHAT_TEMPLATE_MAX);
+    out->tmpl = dup_n(kv->v.str, kv->v.len);
+    if (!out->tmpl) return el_errorf(EL_E_NOMEM, "%s: out of memory", fname);
+    out->tmpl_len = kv->v.len;
+    out->bos_token = gguf_token_text(g, "tokenizer.ggml.bos_token_id");
+    out->eos_token = gguf_token_text(g, "tokenizer.ggml.eos_token_id");
+    return EL_OK;
 }
 
 void el_chat_config_free(el_chat_config *c) {

@@ -109,10 +109,14 @@ typedef struct el_chat_config {
  * over EL_CHAT_TEMPLATE_MAX or of another type is EL_E_INVALID naming the field. On failure
  * *out is zeroed. */
 el_status el_chat_config_parse(const char *json, size_t len, const char *fname, el_chat_config *out);
-/* From a model folder: tokenizer_config.json (when present) and chat_template.jinja (when
- * present it is the template: newer transformers save it as that separate file). Neither
- * file: EL_OK with everything NULL. */
-el_status el_chat_config_load(const char *dir, el_chat_config *out);
+/* From a model's side files, each by its path (NULL: the model has not that file):
+ * tokenizer_config.json and chat_template.jinja (when present it is the template: newer
+ * transformers save it as that separate file). Neither: EL_OK with everything NULL. */
+el_status el_chat_config_load(const char *config_json, const char *jinja, el_chat_config *out);
+/* From a GGUF's metadata: tokenizer.chat_template and the texts of its BOS/EOS tokens
+ * (fname for messages). No template: EL_OK with everything NULL. */
+struct el_gguf;
+el_status el_chat_config_gguf(const struct el_gguf *g, const char *fname, el_chat_config *out);
 void el_chat_config_free(el_chat_config *c); /* NULL is fine; zeroes *c */
 
 #endif /* EL_CHAT_TEMPLATE_H */
