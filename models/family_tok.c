@@ -148,14 +148,9 @@ el_status el_family_tok_load(el_model *m, void *block, uint64_t cap) {
         s = el_errorf(EL_E_INVALID, "%s: the tokenizer's tables took %zu bytes, %llu were "
                       "measured at open (did the file change?)", ft->path, mem.used,
                       (unsigned long long)m->tokenizer_bytes);
-    if (s != EL_OK) {
-        /* (a backend building on the heap, tokenizer/tok_legacy_shim.c, returned its own) */
-        if (t && !((uint8_t *)t >= (uint8_t *)block && (uint8_t *)t < (uint8_t *)block + cap))
-            el_tokenizer_close(t);
-        return s;
-    }
+    if (s != EL_OK) return s;
     ft->tok = t;
-    ft->in_arena = (uint8_t *)t >= (uint8_t *)block && (uint8_t *)t < (uint8_t *)block + cap;
+    ft->in_arena = true;
     return EL_OK;
 }
 
