@@ -26,7 +26,7 @@ static int fail(const char *what) {
 static int bench_dtype(const char *path, el_dtype dtype, int runs) {
     el_model *m = NULL;
     if (el_model_open(path, NULL, &m) != EL_OK) return fail(path);
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     el_arena_params ap;
     el_arena *a = NULL;

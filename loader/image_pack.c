@@ -229,6 +229,7 @@ static cJSON *make_manifest(const el_model *m, const el_plan *plan, const el_ima
     if (pl) {
         cJSON_AddNumberToObject(pl, "ctx", plan->params.ctx);
         cJSON_AddNumberToObject(pl, "batch", plan->params.batch);
+        cJSON_AddStringToObject(pl, "kv_dtype", el_dtype_name(plan->params.kv_dtype));
         for (int r = 0; r < EL_REGION_COUNT; r++)
             cJSON_AddNumberToObject(pl, el_region_name((el_region)r), (double)plan->region_bytes[r]);
         cJSON_AddNumberToObject(pl, "total", (double)plan->total_bytes);
@@ -427,7 +428,7 @@ static el_status load_source(const char *src, const el_image_pack_params *p, el_
     el_model_open_params op = {.tokenizer_path = p->tokenizer_path, .offset = p->src_offset};
     el_status s = el_model_open(src, &op, mo);
     if (s != EL_OK) return s;
-    el_plan_params pp = {0, 0, p->dtype, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 0, p->dtype, 0, EL_MEMORY_HOST, EL_DT_NONE};
     if ((s = el_plan_make(*mo, &pp, plan)) != EL_OK) return s;
     el_arena_params ap;
     el_plan_arena_params(plan, 0, 0, &ap);

@@ -52,7 +52,7 @@ static bool run(const char *path, el_dtype dt, el_memory mem, const int32_t *pro
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (!m) return false;
-    el_plan_params pp = {0, 1, dt, 64 * 1024, mem}; /* the model's whole context */
+    el_plan_params pp = {0, 1, dt, 64 * 1024, mem, EL_DT_F32}; /* the model's whole context */
     el_plan plan;
     el_arena *a = NULL;
     el_session *s = NULL;

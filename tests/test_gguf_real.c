@@ -61,7 +61,7 @@ static bool run_model(const char *dir, const char *file, const char *name, const
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     el_plan plan;
-    el_plan_params pp = {256, 1, EL_DT_NONE, 4u << 20, EL_MEMORY_HOST};
+    el_plan_params pp = {256, 1, EL_DT_NONE, 4u << 20, EL_MEMORY_HOST, EL_DT_F32};
     if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;
     uint64_t bytes = 0;
