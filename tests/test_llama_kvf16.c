@@ -13,7 +13,8 @@
  *     f16 cache against f32 cache within KV_TOL (derived below), and against transformers'
  *     recorded float32 logits within F32_TOL + KV_TOL;
  *   - greedy ids after the prompt with the f16 cache equal transformers' (16 ids), and
- *     stories260K's 64 greedy ids equal the NumPy reference's.
+ *     stories260K's 64 greedy ids equal the NumPy reference's;
+ *   - the CLI: plan's two sizes (text, --json), --kv-dtype's values, generate's text.
  *
  * KV_TOL. Rounding to f16 keeps 11 significant bits: each cached key and value moves by at
  * most u = 2^-11 (4.9e-4) of itself. A score q.k then moves by at most u sum |q_i k_i| and
@@ -329,6 +330,41 @@ static void check_plan_params(void) {
     el_model_close(m);
 }
 
+/* The CLI: plan shows both cache sizes (text and --json), --kv-dtype takes f32 and f16 and
+ * refuses anything else (exit 1), and generate gives the reference's greedy text with
+ * either cache. */
+static void check_cli(const ref *r) {
+    char *out = NULL, *err = NULL;
+    int rc = el_test_run_cli("plan " STORIES_BIN " --ctx 512", &out, &err);
+    EL_CHECK(rc == 0 && out && strstr(out, "(327680 bytes)  f16; f32 would be 640.00 KiB"));
+    free(out), free(err);
+    rc = el_test_run_cli("plan " STORIES_BIN " --ctx 512 --kv-dtype f32 --json", &out, &err);
+    EL_CHECK(rc == 0 && out && strstr(out, "\"kv\":655360") &&
+             strstr(out, "\"kv_dtype\":\"f32\",\"kv_bytes\":{\"f32\":655360,\"f16\":327680}"));
+    free(out), free(err);
+    rc = el_test_run_cli("plan " STORIES_BIN " --kv-dtype bf16", &out, &err);
+    EL_CHECK(rc == 1 && err && strstr(err, "--kv-dtype bf16: the KV cache holds f32 or f16"));
+    free(out), free(err);
+    rc = el_test_run_cli("generate " STORIES_BIN " --kv-dtype f16 --kv-dtype f32", &out, &err);
+    EL_CHECK(rc == 1);
+    free(out), free(err);
+    cJSON *j = fixture_load(STORIES_FIXTURE);
+    const cJSON *t = j ? cJSON_GetObjectItem(j, "generated_text") : NULL;
+    static const char *const kv[] = {"f32", "f16"};
+    for (int k = 0; k < 2 && cJSON_IsString(t); k++) {
+        char args[700];
+        snprintf(args, sizeof args, "generate %s -p \"Once upon a time\" -n %zu --temp 0 "
+                 "--kv-dtype %s", STORIES_BIN, r->n_greedy, kv[k]);
+        rc = el_test_run_cli(args, &out, &err);
+        /* The text streams after the prompt; the reference's generated_text follows it. */
+        EL_CHECK(rc == 0 && out && strstr(out, t->valuestring));
+        if (rc != 0 || !out || !strstr(out, t->valuestring))
+            fprintf(stderr, "   generate --kv-dtype %s: rc %d, out %s\n", kv[k], rc, out);
+        free(out), free(err);
+    }
+    cJSON_Delete(j);
+}
+
 int main(void) {
     fixture_require_stories();
     fprintf(stderr, "== kernels\n");
@@ -344,6 +380,9 @@ int main(void) {
         free(r.logits);
     }
     ref s;
-    if (ref_stories(&s)) check_model(&s);
+    if (ref_stories(&s)) {
+        check_model(&s);
+        check_cli(&s);
+    }
     return el_test_finish("test_llama_kvf16");
 }
