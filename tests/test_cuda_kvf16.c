@@ -4,16 +4,13 @@
  *     edge values and random bit patterns, and copies an f32 cache exactly;
  *   - el_cuda_attention_kv over an f16 cache against el_cpu_attention_kv over the same
  *     cache, by normalised error (bound 1e-9, as test_kernels_cuda: both widen the same
- *     bits exactly and compute in f32; only summation order differs), with windows and GQA;
- *   - decoders with an f16 cache, GPU (managed and device memory) against CPU: the prompt's
- *     logits by nmse (bound 1e-8, as test_cuda_models) and 16 greedy ids identical, on
- *     stories260K, hf_llama_gqa, hf_llama_qwen2win (sliding layers), hf_llama_gemma3 and
- *     hf_gpt2_small.
+ *     bits exactly and compute in f32; only summation order differs), with windows and GQA.
+ * The decoders with an f16 cache, GPU against CPU, are in test_cuda_models.c.
  * Needs a CUDA build and a GPU, or the cudasim emulator build; skips saying which is
  * missing otherwise. */
-// ctest-labels: cuda;model
-// ctest-timeout: 300
-#include "tests/llama_fixture.h"
+// ctest-labels: cuda;kernels
+// ctest-timeout: 60
+#include "tests/support/el_test.h"
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/fp16.h"
@@ -27,10 +24,7 @@
 
 #include <cuda_runtime_api.h>
 
-#define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define NMSE_KERNEL 1e-9
-#define NMSE_MODEL 1e-8
-#define GREEDY 16
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd32(void) {
@@ -116,77 +110,6 @@ static void check_attention(el_pool *p) {
     cudaFree(dq), cudaFree(dout), cudaFree(dk), cudaFree(dv);
 }
 
-typedef struct run_out {
-    float *logits; /* [vocab] after the prompt (malloc'd) */
-    uint32_t vocab;
-    int32_t ids[GREEDY];
-} run_out;
-
-static int32_t argmax(const float *x, uint32_t n) {
-    int32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = (int32_t)i;
-    return best;
-}
-
-/* Open, plan with an f16 cache in mem, load, the prompt, then GREEDY greedy ids. */
-static bool run(const char *path, el_memory mem, const int32_t *prompt, size_t n_prompt,
-                run_out *out) {
-    memset(out, 0, sizeof *out);
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(path, NULL, &m));
-    if (!m) return false;
-    el_plan_params pp = {64, 1, EL_DT_NONE, 64 * 1024, mem, EL_DT_F16};
-    el_plan plan;
-    el_arena *a = NULL;
-    el_session *s = NULL;
-    bool ok = false;
-    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
-    if (!a) goto done;
-    EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {1, mem == EL_MEMORY_HOST ? EL_DEVICE_CPU : EL_DEVICE_CUDA, 0};
-    EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
-    if (!s) goto done;
-    const float *lg = NULL;
-    EL_CHECK_OK(el_session_forward(s, prompt, n_prompt, &lg));
-    if (!lg) goto done;
-    out->vocab = el_session_vocab(s);
-    out->logits = malloc(out->vocab * sizeof(float));
-    memcpy(out->logits, lg, out->vocab * sizeof(float));
-    for (int i = 0; i < GREEDY; i++) {
-        out->ids[i] = argmax(lg, out->vocab);
-        if (i + 1 < GREEDY && el_session_forward(s, &out->ids[i], 1, &lg) != EL_OK) goto done;
-    }
-    ok = true;
-done:
-    el_session_deinit(s);
-    el_arena_deinit(a);
-    el_model_close(m);
-    return ok;
-}
-
-static void compare(const char *what, const char *path, const int32_t *prompt, size_t n,
-                    int n_mem) {
-    run_out cpu;
-    fprintf(stderr, "== %s, f16 KV cache\n", what);
-    if (!run(path, EL_MEMORY_HOST, prompt, n, &cpu)) return;
-    const el_memory mems[2] = {EL_MEMORY_CUDA_MANAGED, EL_MEMORY_CUDA_DEVICE};
-    for (int k = 0; k < n_mem; k++) {
-        run_out g;
-        if (!run(path, mems[k], prompt, n, &g)) continue;
-        double e = el_test_nmse(g.logits, cpu.logits, cpu.vocab);
-        bool same = !memcmp(g.ids, cpu.ids, sizeof g.ids);
-        fprintf(stderr, "   %-7s nmse %.3g against the CPU, %d greedy ids %s\n",
-                el_memory_name(mems[k]), e, GREEDY, same ? "equal" : "DIFFER");
-        EL_CHECK(g.vocab == cpu.vocab && e <= NMSE_MODEL && same);
-        free(g.logits);
-    }
-    free(cpu.logits);
-}
 #endif
 
 int main(void) {
@@ -201,23 +124,11 @@ int main(void) {
     el_gpu_info g;
     EL_CHECK_OK(el_gpu_info_get(0, &g));
     fprintf(stderr, "GPU 0: %s (sm_%d%d)\n", g.name, g.cc_major, g.cc_minor);
-    fixture_require_stories();
     el_pool p;
     EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
     check_store();
     check_attention(&p);
     el_pool_deinit(&p);
-    static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 365, 281};
-    compare("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories, 2);
-    static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
-    static const char *const dirs[] = {"hf_llama_gqa", "hf_llama_qwen2win", "hf_llama_gemma3"};
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", FIX, dirs[i]);
-        compare(dirs[i], path, llama, sizeof llama / sizeof *llama, 1);
-    }
-    static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
-    compare("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s, 1);
 #endif
     return el_test_finish("test_cuda_kvf16");
 }

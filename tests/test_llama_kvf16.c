@@ -274,8 +274,9 @@ static void check_model(const ref *r) {
         const float tol = 16.0f * U_F16 * fmaxf(1.0f, max_abs(o32.logits, PV));
         float d = max_abs_diff(o16.logits, o32.logits, PV);
         float db = max_abs_diff(o16.batched, o32.batched, V);
-        fprintf(stderr, "   f16 vs f32 cache: max |diff| %.3g at every prompt position, %.3g "
-                "after a batched prefill (KV_TOL %.3g)\n", d, db, tol);
+        fprintf(stderr, "   f16 vs f32 cache: max |diff| %.3g at every prompt position (nmse "
+                "%.3g), %.3g after a batched prefill (KV_TOL %.3g)\n", d,
+                el_test_nmse(o16.logits, o32.logits, PV), db, tol);
         EL_CHECK(d <= tol && db <= tol);
         if (r->logits) {
             float dt = max_abs_diff(o16.logits, r->logits, PV);
