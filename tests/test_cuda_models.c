@@ -20,7 +20,7 @@
  * Needs a CUDA build and a GPU (or the cudasim emulator build); skips saying which is
  * missing otherwise. */
 // ctest-labels: cuda;model
-// ctest-timeout: 300
+// ctest-timeout: 600
 #include "tests/llama_fixture.h"
 #include "platform/gpu.h"
 
@@ -203,9 +203,14 @@ int main(void) {
         compare_arch(name, path, llama, sizeof llama / sizeof *llama, EL_DT_F32, 16,
                      EL_MEMORY_CUDA_MANAGED);
     }
-    /* The f16 KV cache on every decoder: GPU against CPU with the same cache. */
+    /* The f16 KV cache on every decoder: GPU against CPU with the same cache (under the
+     * sanitizers, 10x slower, stories260K and Gemma 3: sliding layers, q/k norms). */
+#ifdef EL_SANITIZED
+    static const char *const kv_archs[] = {"gemma3"};
+#else
     static const char *const kv_archs[] = {"gqa", "bias", "qwen2", "qwen2win", "mistral",
                                            "phi3", "llama3", "gemma3"};
+#endif
     for (int k = 0; k < 2; k++)
         compare_arch("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories,
                      EL_DT_F16, GREEDY, k ? EL_MEMORY_CUDA_DEVICE : EL_MEMORY_CUDA_MANAGED);
@@ -220,8 +225,10 @@ int main(void) {
     compare("hf_gpt2_vocab50257", FIX "/hf_gpt2_vocab50257", gpt2, sizeof gpt2 / sizeof *gpt2, 8);
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
     compare("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s, GREEDY);
+#ifndef EL_SANITIZED
     compare_arch("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s,
                  EL_DT_F16, GREEDY, EL_MEMORY_CUDA_MANAGED);
+#endif
 #ifdef EL_CUDA_SIM
     /* The Jetson rules: an integrated GPU without concurrent managed access, where the
      * emulator faults any CPU touch of managed memory while GPU work is queued; and the
