@@ -3,8 +3,9 @@
  * el_generate (which tokenizes the prompt itself: greedy 8 tokens checked against the NumPy
  * reference, then temperature / top-k / top-p modes, the sampler's sorting included), and
  * around a batched 300-token prefill with el_tokenize and el_token_piece; with f32 and f16
- * weights and 1 and 2 threads, with an f32 KV cache, and f32 weights with an f16 one. Every window must see no heap allocation at all. Open, plan,
- * arena and session init (which starts the pool's threads) are init and may allocate. */
+ * weights and 1 and 2 threads, with an f32 KV cache, and f32 weights with an f16 one.
+ * Every window must see no heap allocation at all. Open, plan, arena and session init
+ * (which starts the pool's threads) are init and may allocate. */
 // ctest-labels: llama;model
 // ctest-timeout: 240
 #include "tests/llama_fixture.h"

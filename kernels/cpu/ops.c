@@ -611,7 +611,8 @@ static void att_heads_portable(const att_job *j, size_t h0, size_t h1) {
                     axpy_portable(o, att[s], (const float *)j->v + kb + s * kvd, hd);
                     continue;
                 }
-                for (size_t i = 0; i < hd; i++) o[i] += att[s] * kv_at(j->v, kb + s * kvd + i, true);
+                for (size_t i = 0; i < hd; i++)
+                    o[i] += att[s] * kv_at(j->v, kb + s * kvd + i, true);
             }
         }
     }
