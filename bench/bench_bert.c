@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
     }
     el_model *m = NULL;
     if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
-    el_plan_params pp = {SEQ, MAX_BATCH, EL_DT_NONE, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {SEQ, MAX_BATCH, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     el_arena_params ap;
     el_arena *a = NULL;

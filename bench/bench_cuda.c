@@ -77,7 +77,7 @@ static int bench_model(const char *path, const char *file, el_dtype dt, el_memor
     bench_drop_cache(file);
     el_model *m = NULL;
     if (el_model_open(path, NULL, &m) != EL_OK) return fail(path);
-    el_plan_params pp = {ctx, 1, dt, 0, mem};
+    el_plan_params pp = {ctx, 1, dt, 0, mem, EL_DT_F32};
     el_plan plan;
     el_arena_params ap;
     el_arena *a = NULL;

@@ -42,7 +42,7 @@ static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
                        uint64_t *touched, uint64_t *arena) {
     el_model *m = NULL;
     if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
-    el_plan_params pp = {CTX, 1, dtype, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {CTX, 1, dtype, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     el_arena_params ap;
     el_arena *a = NULL;
@@ -107,7 +107,7 @@ static int run_model(const char *dir, const char *id_list, int n_new, el_dtype d
     double t0 = bench_now();
     el_model *m = NULL;
     if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
-    el_plan_params pp = {ctx, 1, dtype, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, 1, dtype, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     el_arena_params ap;
     el_arena *a = NULL;

@@ -124,7 +124,7 @@ static double load_once(const char *path, uint64_t *payload, uint64_t *hwm, uint
     el_model *m;
     el_arena *a;
     el_plan p;
-    el_plan_params pp = {256, 1, EL_DT_NONE, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {256, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     bench_reset_hwm();
     double t0 = el_now();
     if (el_model_open(path, NULL, &m) != EL_OK || el_plan_make(m, &pp, &p) != EL_OK) {

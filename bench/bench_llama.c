@@ -1,12 +1,15 @@
 /* bench_llama.c - Llama prompt and decode speed on stories260K (or another Llama model):
- * for 1 and 2 threads and f32/f16 weights, the median of 5 runs of
+ * for 1 and 2 threads, f32/f16 weights and f32/f16 KV caches, the median of 5 runs of
  *   prompt: one batched prefill of a 256-token prompt (tokens per second), and
  *   decode:  256 greedy tokens after "Once upon a time" through el_generate (tokens per
  *            second after the first, the way llama2.c's `run` reports).
- * Usage: bench_llama [MODEL] [--runs N]   (default assets/stories260K/stories260K.bin,
- * run from the repository root). Prints a table; never run by ctest. */
+ * Usage: bench_llama [MODEL] [--runs N] [--ctx N] [--stored]   (default
+ * assets/stories260K/stories260K.bin, run from the repository root; --stored: the weights
+ * as stored only, e.g. a quantized GGUF). Prints a table; never run by ctest. */
 #include "bench/bench_util.h"
 #include "edgeload.h"
+
+#include <stdbool.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +26,10 @@ static int fail(const char *what) {
 }
 
 /* One weight dtype: loads the model into its own arena and measures both thread counts. */
-static int bench_dtype(const char *path, el_dtype dtype, int runs) {
+static int bench_dtype(const char *path, el_dtype dtype, el_dtype kv, uint32_t ctx, int runs) {
     el_model *m = NULL;
     if (el_model_open(path, NULL, &m) != EL_OK) return fail(path);
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, 1, dtype, 64 * 1024, EL_MEMORY_HOST, kv};
     el_plan plan;
     el_arena_params ap;
     el_arena *a = NULL;
@@ -76,8 +79,8 @@ static int bench_dtype(const char *path, el_dtype dtype, int runs) {
             if (gs != EL_OK) return fail("generate");
             decode[r] = st.gen_tok_per_s;
         }
-        printf("| %-7s | %7u | %24.0f | %24.0f |\n",
-               el_dtype_name(dtype == EL_DT_NONE ? EL_DT_F32 : dtype), threads,
+        printf("| %-7s | %-3s | %7u | %24.0f | %24.0f |\n",
+               dtype == EL_DT_NONE ? "stored" : el_dtype_name(dtype), el_dtype_name(kv), threads,
                bench_median(prompt, runs), bench_median(decode, runs));
         fflush(stdout);
         el_session_deinit(s);
@@ -90,19 +93,28 @@ static int bench_dtype(const char *path, el_dtype dtype, int runs) {
 int main(int argc, char **argv) {
     const char *path = "assets/stories260K/stories260K.bin";
     int runs = 5;
+    uint32_t ctx = 0; /* the model's */
+    bool stored = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
             if (runs < 1 || runs > MAX_RUNS) runs = 5;
+        } else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            ctx = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--stored")) {
+            stored = true;
         } else {
             path = argv[i];
         }
     }
     printf("bench_llama: %s, median of %d runs; prompt = one %d-token prefill, decode = %d "
            "greedy tokens\n\n", path, runs, PROMPT_TOKENS, DECODE_TOKENS);
-    printf("| weights | threads | prompt tok/s (batched)   | decode tok/s             |\n");
-    printf("|---------|---------|--------------------------|--------------------------|\n");
-    int rc = bench_dtype(path, EL_DT_NONE, runs);
-    if (rc == 0) rc = bench_dtype(path, EL_DT_F16, runs);
+    printf("| weights | KV  | threads | prompt tok/s (batched)   | decode tok/s             |\n");
+    printf("|---------|-----|---------|--------------------------|--------------------------|\n");
+    int rc = 0;
+    for (int w = 0; w < (stored ? 1 : 2) && rc == 0; w++)
+        for (int k = 0; k < 2 && rc == 0; k++)
+            rc = bench_dtype(path, w ? EL_DT_F16 : EL_DT_NONE, k ? EL_DT_F16 : EL_DT_F32, ctx,
+                             runs);
     return rc;
 }

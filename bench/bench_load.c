@@ -52,7 +52,7 @@ static double edgeload_load(const char *path, el_dtype dt, uint64_t *bytes, uint
     el_model *m;
     el_arena *a;
     el_plan p;
-    el_plan_params pp = {0, 0, dt, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 0, dt, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_load_stats st;
     bench_reset_hwm();
     double t0 = el_now();

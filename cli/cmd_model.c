@@ -111,7 +111,22 @@ int el_cmd_inspect(int argc, char **argv) {
     return 0;
 }
 
+/* KV bytes with the other cache type (0: no KV cache, or that plan fails). */
+static uint64_t kv_other(const el_model *m, const el_plan *p, el_dtype *other) {
+    el_plan_params q = p->params;
+    *other = q.kv_dtype == EL_DT_F16 ? EL_DT_F32 : EL_DT_F16;
+    q.kv_dtype = *other;
+    el_plan alt;
+    if (!p->region_bytes[EL_REGION_KV] || el_plan_make(m, &q, &alt) != EL_OK) return 0;
+    uint64_t kv = alt.region_bytes[EL_REGION_KV];
+    return kv != p->region_bytes[EL_REGION_KV] ? kv : 0; /* encoders: no cache to shrink */
+}
+
+static const char *kv_name(el_dtype t) { return t == EL_DT_F16 ? "f16" : "f32"; }
+
 static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool json, bool fits) {
+    el_dtype other;
+    const uint64_t kv_alt = kv_other(m, p, &other);
     if (json) {
         printf("{\"model\":");
         el_cli_json_string(stdout, el_model_file_path(m, 0));
@@ -130,6 +145,11 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
         printf(",\"max_input\":%llu,\"input_bytes\":%llu", (unsigned long long)p->max_input,
                (unsigned long long)p->input_bytes);
         el_cli_plan_side_files(m, true);
+        if (kv_alt)
+            printf(",\"kv_dtype\":\"%s\",\"kv_bytes\":{\"%s\":%llu,\"%s\":%llu}",
+                   kv_name(p->params.kv_dtype), kv_name(p->params.kv_dtype),
+                   (unsigned long long)p->region_bytes[EL_REGION_KV], kv_name(other),
+                   (unsigned long long)kv_alt);
         return;
     }
     char a[32], b[32];
@@ -142,9 +162,14 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                "not whole blocks of %zu, transposed at load)\n",
                (unsigned long long)p->quantized_count, el_dtype_name(p->params.dtype),
                (unsigned long long)p->kept_count, el_dtype_block(p->params.dtype));
-    for (int r = 0; r < EL_REGION_COUNT; r++)
-        printf("  %-8s %12s  (%llu bytes)\n", el_region_name(r), el_size_format(p->region_bytes[r], a, sizeof a),
+    for (int r = 0; r < EL_REGION_COUNT; r++) {
+        printf("  %-8s %12s  (%llu bytes)", el_region_name(r), el_size_format(p->region_bytes[r], a, sizeof a),
                (unsigned long long)p->region_bytes[r]);
+        if (r == EL_REGION_KV && kv_alt)
+            printf("  %s; %s would be %s", kv_name(p->params.kv_dtype), kv_name(other),
+                   el_size_format(kv_alt, a, sizeof a));
+        putchar('\n');
+    }
     printf("  %-8s %12s  (%llu bytes)\n", "total", el_size_format(p->total_bytes, a, sizeof a),
            (unsigned long long)p->total_bytes);
     if (p->input_bytes)
@@ -223,7 +248,7 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
 int el_cmd_plan(int argc, char **argv) {
     el_cli_opts o;
     int rc = parse_args(argc, argv, &o,
-                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--board NAME] [--json]\n"
+                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--board NAME] [--json]\n"
                         "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n"
                         "With --board: fit against the board's typical free RAM and default arena, load time\n"
                         "from each of its storage kinds, and the decode tok/s bound from its memory bandwidth.\n");

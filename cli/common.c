@@ -22,6 +22,7 @@ static double now_s(void) {
 void el_cli_opts_init(el_cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->plan.dtype = EL_DT_NONE;
+    o->plan.kv_dtype = EL_DT_NONE; /* the default: f16 */
     o->progress = -1;
     o->device = EL_DEVICE_AUTO;
 }
@@ -117,6 +118,14 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
         if (el_dtype_parse(v, &o->plan.dtype) != EL_OK) return el_cli_usage("--dtype: %s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--kv-dtype")) {
+        NEED_VALUE();
+        if (el_dtype_parse(v, &o->plan.kv_dtype) != EL_OK)
+            return el_cli_usage("--kv-dtype: %s", el_last_error()), -1;
+        if (o->plan.kv_dtype != EL_DT_F32 && o->plan.kv_dtype != EL_DT_F16)
+            return el_cli_usage("--kv-dtype %s: the KV cache holds f32 or f16", v), -1;
+        return 1;
+    }
     if (!strcmp(a, "--offset")) {
         NEED_VALUE();
         return el_cli_parse_offset(v, &o->offset) ? -1 : 1;
@@ -166,6 +175,7 @@ void el_cli_common_help(FILE *f) {
           "  --ctx N           context length in tokens (default: the model's maximum)\n"
           "  --batch N         sequences per pass (default 1)\n"
           "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
+          "  --kv-dtype T      a decoder's KV cache: f16 (default: half the bytes) or f32\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
           "  --max-input SIZE  bytes of one input text: a prompt, a stdin line, a conversation\n"
           "                    (default: 16 per --ctx token, 4K to 1M); longer ones: exit 6\n"

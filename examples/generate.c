@@ -43,7 +43,8 @@ int main(int argc, char **argv) {
     int rc = 0;
     unsigned tokens = 0;
     el_gen_stats gs;
-    el_plan_params pp = {.ctx = 0, .batch = 1, .dtype = EL_DT_NONE};
+    /* kv_dtype: EL_DT_NONE = the default f16 KV cache (left out, 0, it would be f32). */
+    el_plan_params pp = {.ctx = 0, .batch = 1, .dtype = EL_DT_NONE, .kv_dtype = EL_DT_NONE};
 
     if ((st = el_model_open(argv[1], NULL, &model)) != EL_OK) return fail("open", st);
     if ((st = el_plan_make(model, &pp, &plan)) != EL_OK) { rc = fail("plan", st); goto out; }

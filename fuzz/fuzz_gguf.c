@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (el_model_open(path, NULL, &model) == EL_OK) {
         CHECK(!strcmp(el_model_format(model), "gguf"));
         CHECK(el_model_tensor_count(model) == model->gguf->n_tensors);
-        el_plan_params pp = {2, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+        el_plan_params pp = {2, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
         el_plan plan;
         (void)el_plan_make(model, &pp, &plan);
         /* A metadata tokenizer that opened encodes and decodes. */

@@ -43,7 +43,7 @@ static uint64_t implied_size(const uint8_t *h, bool *tied, uint64_t *tensors) {
  * whatever seq_len says. Nothing here may fail on a checkpoint that opened, except a reservation
  * the machine refuses. */
 static void run_model(el_model *m, uint32_t ctx, el_dtype dt, int32_t a, int32_t b) {
-    el_plan_params pp = {ctx, 1, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     CHECK(el_plan_make(m, &pp, &plan) == EL_OK);
     el_arena_params ap;

@@ -284,6 +284,13 @@ typedef struct el_plan_params {
     uint64_t chunk_bytes;         /* I/O chunk; 0 = 4 MiB */
     el_memory memory;             /* the arena's backing; EL_MEMORY_CUDA_DEVICE adds the
                                      pinned upload buffers to staging */
+    el_dtype kv_dtype;            /* a decoder's KV cache: EL_DT_F16 (half the bytes; keys
+                                     and values rounded to nearest even, attention in f32)
+                                     or EL_DT_F32. EL_DT_NONE = the default, F16: the CPU and
+                                     CUDA kernels both read it. 0 (what a zero-filled struct,
+                                     or one initialised without this member, holds) = F32, the
+                                     cache before this member existed. Resolved to F16 or F32
+                                     in el_plan.params; encoders have no KV cache. */
 } el_plan_params;
 
 typedef struct el_plan {

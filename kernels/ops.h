@@ -79,12 +79,17 @@ typedef struct el_ops {
      * first position's row of a [positions, head_dim / 2] table. */
     el_status (*rope)(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
                       size_t head_dim, const float *cos, const float *sin, bool interleaved);
-    /* Causal GQA over the layer's cache (see el_cpu_attention_ex: window 0 = all keys,
-     * scores times scale); att: CPU scores scratch. */
-    el_status (*attention)(const el_exec *x, float *out, const float *q, const float *k,
-                           const float *v, float *att, size_t att_stride, size_t n,
-                           size_t pos0, size_t heads, size_t kv_heads, size_t head_dim,
-                           size_t window, float scale);
+    /* Causal GQA over the layer's cache of kv_dt, EL_DT_F32 or EL_DT_F16 (see
+     * el_cpu_attention_kv: window 0 = all keys, scores times scale); att: CPU scores
+     * scratch. */
+    el_status (*attention)(const el_exec *x, float *out, const float *q, const void *k,
+                           const void *v, el_dtype kv_dt, float *att, size_t att_stride,
+                           size_t n, size_t pos0, size_t heads, size_t kv_heads,
+                           size_t head_dim, size_t window, float scale);
+    /* Stores n f32 entries of keys k and values v into cache rows kd, vd of kv_dt: F16
+     * rounds to nearest even (as el_fp32_to_fp16), F32 copies. */
+    el_status (*kv_store)(const el_exec *x, void *kd, void *vd, el_dtype kv_dt, const float *k,
+                          const float *v, size_t n);
     /* Bidirectional attention within each packed sequence (q, k, v, out: row stride ld =
      * heads * head_dim; out may be q); att: CPU scores scratch of att_stride per head. */
     el_status (*attention_bidir)(const el_exec *x, float *out, const float *q, const float *k,

@@ -233,6 +233,7 @@ static cJSON *make_manifest(const el_model *m, const el_plan *plan, const el_ima
     if (pl) {
         cJSON_AddNumberToObject(pl, "ctx", plan->params.ctx);
         cJSON_AddNumberToObject(pl, "batch", plan->params.batch);
+        cJSON_AddStringToObject(pl, "kv_dtype", el_dtype_name(plan->params.kv_dtype));
         for (int r = 0; r < EL_REGION_COUNT; r++)
             cJSON_AddNumberToObject(pl, el_region_name((el_region)r), (double)plan->region_bytes[r]);
         cJSON_AddNumberToObject(pl, "total", (double)plan->total_bytes);
@@ -435,7 +436,7 @@ static el_status load_source(const char *src, const el_image_pack_params *p, el_
 }
 
 el_status el_pack_load_weights(el_model *m, el_dtype dtype, el_plan *plan, el_arena **ao) {
-    el_plan_params pp = {0, 0, dtype, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 0, dtype, 0, EL_MEMORY_HOST, EL_DT_NONE};
     el_status s;
     if ((s = el_plan_make(m, &pp, plan)) != EL_OK) return s;
     el_arena_params ap;

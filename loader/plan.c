@@ -60,8 +60,15 @@ static el_status round_page(uint64_t v, uint64_t *out) {
 el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan *out) {
     el_plan p;
     memset(&p, 0, sizeof p);
-    el_plan_params in = {0, 0, EL_DT_NONE, 0, EL_MEMORY_HOST};
+    el_plan_params in = {0, 0, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_NONE};
     if (params) in = *params;
+    /* The KV cache: f16 by default (every backend's attention reads it); 0 is F32 (see
+     * el_plan_params.kv_dtype). */
+    if (in.kv_dtype == EL_DT_NONE) in.kv_dtype = EL_DT_F16;
+    if (in.kv_dtype == (el_dtype)0) in.kv_dtype = EL_DT_F32;
+    if (in.kv_dtype != EL_DT_F32 && in.kv_dtype != EL_DT_F16)
+        return el_errorf(EL_E_USAGE, "--kv-dtype %s: the KV cache holds f32 or f16",
+                         el_dtype_name(in.kv_dtype));
     if (in.dtype != EL_DT_NONE && in.dtype != EL_DT_F32 && in.dtype != EL_DT_F16 &&
         in.dtype != EL_DT_BF16 && !el_quant_can_quantize(in.dtype))
         return el_errorf(EL_E_USAGE, "--dtype %s: weights can be loaded as f32, f16 or bf16, or "
@@ -235,6 +242,17 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
                 alt.total_bytes <= arena_bytes ? " (fits)" : "");
         any = true;
         break; /* bf16 is the same size as f16: one suggestion is enough */
+    }
+    if (plan->params.kv_dtype == EL_DT_F32 && plan->region_bytes[EL_REGION_KV]) {
+        el_plan_params q = plan->params;
+        q.kv_dtype = EL_DT_F16;
+        el_plan alt;
+        if (el_plan_make(m, &q, &alt) == EL_OK && alt.total_bytes < plan->total_bytes) {
+            el_size_format(alt.total_bytes, x, sizeof x);
+            appendf(msg, sizeof msg, &len, "%s --kv-dtype f16 needs %s%s", any ? ";" : fits, x,
+                    alt.total_bytes <= arena_bytes ? " (fits)" : "");
+            any = true;
+        }
     }
     /* A shorter context: the KV cache of a decoder, the activations of an encoder (batch x
      * ctx tokens). Skipped when the context does not change the plan. */

@@ -2,9 +2,10 @@
  * (kernels/ops.h), and the architectures it runs, described as data (models/arch.c):
  * Llama (llama2.c checkpoints and HF folders), Mistral, Qwen2 and GPT-2 are rows of that
  * table, not code. Per layer:
- *   xb = norm(x); q, k, v = linear(xb) (k and v straight into the KV cache), per-head
- *   q/k norms (Gemma 3), RoPE on q, k (unless learned positions; sliding layers may have
- *   their own base), causal GQA (within a sliding window on sliding layers),
+ *   xb = norm(x); q, k, v = linear(xb) (k and v straight into an f32 KV cache; into f32
+ *   rows first for an f16 cache), per-head q/k norms (Gemma 3), RoPE on q, k (unless
+ *   learned positions; sliding layers may have their own base), [k, v rounded to f16 into
+ *   the cache], causal GQA (within a sliding window on sliding layers),
  *   x += [post-norm] linear_o(att); xb = norm(x); h = act(linear_gate(xb)) * linear_up(xb)
  *   (gated) or act(linear_up(xb)); x += [post-norm] down(h).
  * Then the final norm and the classifier on the last position. A config feature the
@@ -243,8 +244,11 @@ typedef struct dec_state {
     uint32_t chunk;      /* rows of the batch buffers */
     dec_layer top;       /* model-level roles */
     dec_layer *layers;   /* [n_layers] */
-    float *kc;           /* [n_layers, ctx, kv_dim] keys (RoPE applied) */
-    float *vc;           /* [n_layers, ctx, kv_dim] values */
+    el_dtype kv_dt;      /* the cache's elements: EL_DT_F32 or EL_DT_F16 (--kv-dtype) */
+    void *kc;            /* [n_layers, ctx, kv_dim] of kv_dt: keys (RoPE applied) */
+    void *vc;            /* [n_layers, ctx, kv_dim] of kv_dt: values */
+    float *kb;           /* [chunk, kv_dim] f16 cache: the batch's keys before the store */
+    float *vb;           /* [chunk, kv_dim] (an f32 cache is written in place: both NULL) */
     float *x;            /* [chunk, dim] residual stream */
     float *xb;           /* [chunk, dim] normed input of a block */
     float *xb2;          /* [chunk, dim] block output before the residual add */
@@ -264,13 +268,14 @@ typedef struct dec_state {
 
 /* The one sequence of carves, run by the plan (counting) and by session init (allocating). */
 static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const dec_cfg *c,
-                            uint32_t ctx, uint32_t chunk) {
+                            uint32_t ctx, uint32_t chunk, el_dtype kv_dt) {
     const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
     const bool rope = !c->a->learned_pos;
     dec_state *st = el_carve(sc, 1, sizeof *st, "decoder state");
     dec_layer *layers = el_carve(sc, c->n_layers, sizeof *layers, "layer table");
     uint64_t cache = (uint64_t)c->n_layers * ctx * c->kv_dim;
-    float *kc = el_carve(kv, 2 * cache, sizeof(float), "KV cache");
+    const size_t esz = el_dtype_size(kv_dt);
+    uint8_t *kc = el_carve(kv, 2 * cache, esz, "KV cache");
     float *bufs[7];
     const uint64_t widths[7] = {c->dim, c->dim, c->dim, c->q_dim, c->q_dim, c->hidden,
                                 gated ? c->hidden : 0};
@@ -288,14 +293,22 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
      * where both are host memory already; the plan is the same on every device). */
     int32_t *ids = el_carve(act, chunk, sizeof(int32_t), "token ids");
     float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
+    /* An f16 cache: f32 keys and values of the batch (norms and RoPE run on them), then
+     * stored rounded (carved last: an f32 plan is what it was before f16 caches). */
+    const uint64_t kvrows = kv_dt == EL_DT_F16 ? (uint64_t)chunk * c->kv_dim : 0;
+    float *kb = el_carve(act, kvrows, sizeof(float), "keys before the KV store");
+    float *vb = el_carve(act, kvrows, sizeof(float), "values before the KV store");
     if (!st) return NULL;
     memset(st, 0, sizeof *st);
     st->c = *c;
     st->ctx = ctx;
     st->chunk = chunk;
     st->layers = layers;
+    st->kv_dt = kv_dt;
     st->kc = kc;
-    st->vc = kc ? kc + cache : NULL;
+    st->vc = kc ? kc + cache * esz : NULL;
+    st->kb = kb;
+    st->vb = vb;
     st->x = bufs[0];
     st->xb = bufs[1];
     st->xb2 = bufs[2];
@@ -338,7 +351,7 @@ el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *
                          "1", p->batch);
     el_carver kv = {NULL, EL_REGION_KV, 0, EL_OK}, sc = {NULL, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {NULL, EL_REGION_ACT, 0, EL_OK};
-    dec_carve(&kv, &act, &sc, &c, ctx, el_session_planned_chunk(ctx));
+    dec_carve(&kv, &act, &sc, &c, ctx, el_session_planned_chunk(ctx), p->kv_dtype);
     if (kv.status != EL_OK) return kv.status;
     if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
@@ -393,10 +406,14 @@ el_status el_decoder_session_init(el_session *s) {
     if (st != EL_OK) return st;
     uint32_t ctx = 0;
     EL_TRY(el_ctx_resolve(m, s->ctx, c.max_pos, c.a->key_pos, c.a->learned_pos, &ctx));
+    const el_dtype kv_dt = s->kv_dtype;
+    if (kv_dt != EL_DT_F32 && kv_dt != EL_DT_F16)
+        return el_errorf(EL_E_USAGE, "%s: the plan's KV cache is %s; el_plan_make resolves it "
+                         "to F32 or F16", m->path, el_dtype_name(kv_dt));
     el_carver kv = {s->arena, EL_REGION_KV, 0, EL_OK};
     el_carver sc = {s->arena, EL_REGION_SCRATCH, 0, EL_OK};
     el_carver act = {s->arena, EL_REGION_ACT, 0, EL_OK};
-    dec_state *D = dec_carve(&kv, &act, &sc, &c, ctx, el_session_planned_chunk(ctx));
+    dec_state *D = dec_carve(&kv, &act, &sc, &c, ctx, el_session_planned_chunk(ctx), kv_dt);
     if (kv.status != EL_OK) return kv.status;
     if (act.status != EL_OK) return act.status;
     if (sc.status != EL_OK) return sc.status;
@@ -451,6 +468,8 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
     const size_t hd = c->head_dim, half = hd / 2, pos = s->pos, ctx = D->ctx;
     const float eps = c->eps;
+    const bool f16 = D->kv_dt == EL_DT_F16;
+    const size_t esz = f16 ? 2 : sizeof(float);
     const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
     const el_weight *top = D->top.w, none = {NULL, EL_DT_F32};
     const int32_t *dids = ids;
@@ -463,15 +482,19 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     if (c->a->learned_pos) EL_TRY(o->embed_add(x, D->x, top[EL_R_POS], dim, NULL, pos, n));
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const el_weight *w = D->layers[l].w;
-        float *kc = D->kc + (size_t)l * ctx * kvd, *vc = D->vc + (size_t)l * ctx * kvd;
-        float *kn = kc + pos * kvd; /* this batch's keys */
+        /* This layer's cache, and where the batch's keys and values are computed: in
+         * place in an f32 cache, in kb/vb for an f16 one (stored after RoPE). */
+        uint8_t *kc = (uint8_t *)D->kc + (size_t)l * ctx * kvd * esz;
+        uint8_t *vc = (uint8_t *)D->vc + (size_t)l * ctx * kvd * esz;
+        float *kn = f16 ? D->kb : (float *)(kc + pos * kvd * esz);
+        float *vn = f16 ? D->vb : (float *)(vc + pos * kvd * esz);
         const bool sliding = (c->o.sliding[l / 64] >> (l % 64)) & 1;
         const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
         const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;
         EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], n, dim, eps));
         EL_TRY(o->linear(x, D->q, qd, D->xb, w[EL_R_Q], w[EL_R_Q_B], n, dim, qd));
         EL_TRY(o->linear(x, kn, kvd, D->xb, w[EL_R_K], w[EL_R_K_B], n, dim, kvd));
-        EL_TRY(o->linear(x, vc + pos * kvd, kvd, D->xb, w[EL_R_V], w[EL_R_V_B], n, dim, kvd));
+        EL_TRY(o->linear(x, vn, kvd, D->xb, w[EL_R_V], w[EL_R_V_B], n, dim, kvd));
         if (w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
             EL_TRY(o->norm(x, nk, D->q, D->q, w[EL_R_Q_NORM], none,
                            n * c->n_heads, hd, eps));
@@ -484,8 +507,12 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
             EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
             EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
         }
-        EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->att, ctx, n, pos, c->n_heads,
-                            c->n_kv_heads, hd, sliding ? c->o.window : 0, c->att_scale));
+        if (f16)
+            EL_TRY(o->kv_store(x, kc + pos * kvd * esz, vc + pos * kvd * esz, EL_DT_F16, kn, vn,
+                               n * kvd));
+        EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, ctx, n, pos,
+                            c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
+                            c->att_scale));
         EL_TRY(o->linear(x, D->xb2, dim, D->att_out, w[EL_R_O], w[EL_R_O_B], n, qd, dim));
         if (w[EL_R_POST_ATTN_NORM].p)
             EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_ATTN_NORM], none, n,

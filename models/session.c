@@ -281,6 +281,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         s->model = m;
         s->arena = a;
         s->family = m->family;
+        s->kv_dtype = plan->params.kv_dtype;
         memcpy(s->marks, marks, sizeof marks);
         s->chunk = el_session_planned_chunk(s->ctx);
         if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;

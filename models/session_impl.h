@@ -80,6 +80,7 @@ struct el_session {
     const el_family *family;
     uint64_t marks[3];           /* [kv, scratch, act] offsets at init (el_run_start) */
     uint32_t ctx;                /* context length (tokens), from the plan */
+    el_dtype kv_dtype;           /* the KV cache's elements, from the plan: F32 or F16 */
     uint32_t chunk;              /* prompt tokens per forward pass, <= the planned maximum */
     uint32_t pos;                /* tokens in the KV cache */
     uint32_t vocab;              /* set by the family: logits per position */

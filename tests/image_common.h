@@ -24,7 +24,7 @@ static inline el_status img_load(const char *path, uint64_t offset, el_dtype dt,
     memset(out, 0, sizeof *out);
     el_model_open_params op = {.tokenizer_path = NULL, .offset = offset};
     el_status s = el_model_open(path, &op, &out->m);
-    el_plan_params pp = {16, 1, dt, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {16, 1, dt, 0, EL_MEMORY_HOST, EL_DT_F32};
     if (s == EL_OK) s = el_plan_make(out->m, &pp, &out->plan);
     el_arena_params ap;
     if (s == EL_OK) {

@@ -116,7 +116,7 @@ static bool load(const ref *r, el_dtype dt, uint32_t batch, uint32_t ctx, unsign
     memset(l, 0, sizeof *l);
     EL_CHECK_OK(el_model_open(r->dir, NULL, &l->m));
     if (!l->m) return false;
-    el_plan_params pp = {ctx, batch, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, batch, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(l->m, &pp, &l->plan));
     el_arena_params ap;
     el_plan_arena_params(&l->plan, l->plan.total_bytes, 0, &ap);
@@ -277,7 +277,7 @@ static void plan_limits(const ref *r) {
     EL_CHECK_OK(el_model_open(r->dir, NULL, &m));
     if (!m) return;
     el_plan p;
-    el_plan_params pp = {0, 1, EL_DT_NONE, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     EL_CHECK(p.params.ctx == r->max_pos);
     el_plan p2;

@@ -57,7 +57,7 @@ static void run(const char *dir, const cases *c, el_dtype dt, unsigned threads, 
     EL_CHECK_OK(el_model_open(dir, NULL, &m));
     if (!m) return;
     EL_CHECK(!strcmp(el_model_family(m), "bert"));
-    el_plan_params pp = {SEQ, (uint32_t)c->n, dt, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {SEQ, (uint32_t)c->n, dt, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;

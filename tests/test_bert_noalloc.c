@@ -33,7 +33,7 @@ static counts run(el_dtype dt, unsigned threads) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(DIR_CLS, NULL, &m));
     if (!m) return c;
-    el_plan_params pp = {g.seq, g.batch, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {g.seq, g.batch, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;

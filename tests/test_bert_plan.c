@@ -125,7 +125,7 @@ static uint64_t rchar(void) {
 static el_plan plan_of(el_model *m, uint32_t batch, uint32_t ctx, el_dtype dt) {
     el_plan p;
     memset(&p, 0, sizeof p);
-    el_plan_params pp = {ctx, batch, dt, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, batch, dt, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     return p;
 }

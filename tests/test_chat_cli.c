@@ -66,7 +66,7 @@ static size_t api_ids(const char *dir, const char *prompt, int32_t *ids) {
     if (!m) return 0;
     EL_CHECK(el_model_has_chat_template(m));
     el_plan plan;
-    el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;
     el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);

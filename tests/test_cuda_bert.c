@@ -38,7 +38,7 @@ static bool run(const char *dir, el_dtype dt, el_memory mem, outs *o) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(dir, NULL, &m));
     if (!m) return false;
-    el_plan_params pp = {SEQ, B, dt, 64 * 1024, mem};
+    el_plan_params pp = {SEQ, B, dt, 64 * 1024, mem, EL_DT_F32};
     el_plan plan;
     el_arena *a = NULL;
     el_encoder *e = NULL;

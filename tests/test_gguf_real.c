@@ -3,11 +3,13 @@
  * scripts/ref_gguf_llamacpp.py (tests/fixtures/gguf_real/<model>.json: plain text, code,
  * a ChatML and a Gemma conversation with special tokens, non-ASCII), the prompt ids equal
  * llama-tokenize's and 32 greedy tokens give llama-simple's text (at least the recorded
- * number of prompts: see the floor below); peak RSS (VmHWM, reset before each model) within
- * the plan's total + 4 MiB, tokenizer included (issue 17/18; not under the sanitizers).
- * Skips, loudly, when a model file is absent (CI fetches them). */
+ * number of prompts: see the floor below; a prompt agrees when edgeload's text equals the
+ * text of either llama.cpp build recorded, AVX2 or AVX-512, which differ themselves), with an
+ * f32 and with an f16 KV cache; peak RSS (VmHWM, reset before each model) within the plan's
+ * total + 4 MiB, tokenizer included (issue 17/18; not under the sanitizers). Skips, loudly,
+ * when a model file is absent (CI fetches them). */
 // ctest-labels: model;real
-// ctest-timeout: 600
+// ctest-timeout: 900
 #include "tests/support/el_test.h"
 
 #include <cjson/cJSON.h>
@@ -55,7 +57,7 @@ static bool on_token(void *u, int32_t id, const char *piece, size_t len) {
 
 /* Runs every recorded case of ref (name.json) on model; false when the model is absent. */
 static bool run_model(const char *dir, const char *file, const char *name, const char *arena,
-                      int text_floor, bool rss_bound) {
+                      int text_floor, el_dtype kv) {
     char path[1200], ref_path[600];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     struct stat st;
@@ -74,7 +76,7 @@ static bool run_model(const char *dir, const char *file, const char *name, const
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     el_plan plan;
-    el_plan_params pp = {256, 1, EL_DT_NONE, 4u << 20, EL_MEMORY_HOST};
+    el_plan_params pp = {256, 1, EL_DT_NONE, 4u << 20, EL_MEMORY_HOST, kv};
     if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;
     uint64_t bytes = 0;
@@ -104,7 +106,10 @@ static bool run_model(const char *dir, const char *file, const char *name, const
         el_gen_stats gs;
         EL_CHECK_OK(el_generate(s, prompt, 32, NULL, on_token, t, &gs));
         const char *wt = cJSON_GetObjectItem(c, "text")->valuestring;
-        bool tsame = t->n == strlen(wt) && !memcmp(t->s, wt, t->n);
+        const cJSON *alt = cJSON_GetObjectItem(c, "text_alt");
+        const char *wa = cJSON_IsString(alt) ? alt->valuestring : NULL;
+        bool tsame = (t->n == strlen(wt) && !memcmp(t->s, wt, t->n)) ||
+                     (wa && t->n == strlen(wa) && !memcmp(t->s, wa, t->n));
         n_text_ok += tsame;
         if (!tsame)
             fprintf(stderr, "   %s: text differs for %.40s...\n     got  %.*s\n     want %s\n",
@@ -113,14 +118,14 @@ static bool run_model(const char *dir, const char *file, const char *name, const
         n++;
     }
     uint64_t hwm = el_test_vmhwm();
-    fprintf(stderr, "-- %s: prompt ids equal llama.cpp's in %d of %d prompts, greedy text in "
-            "%d of %d; peak RSS %.1f MiB for an arena of %.1f MiB (plan %.1f MiB, tokenizer "
-            "region %.1f MiB)%s\n", name, n_ids_ok, n, n_text_ok, n, hwm / 1048576.0,
-            ap.size / 1048576.0, plan.total_bytes / 1048576.0,
-            plan.region_bytes[EL_REGION_TOKENIZER] / 1048576.0,
+    fprintf(stderr, "-- %s, %s KV cache: prompt ids equal llama.cpp's in %d of %d prompts, "
+            "greedy text in %d of %d; peak RSS %.1f MiB for an arena of %.1f MiB (plan %.1f "
+            "MiB, tokenizer region %.1f MiB)%s\n", name, kv == EL_DT_F16 ? "f16" : "f32",
+            n_ids_ok, n, n_text_ok, n, hwm / 1048576.0, ap.size / 1048576.0,
+            plan.total_bytes / 1048576.0, plan.region_bytes[EL_REGION_TOKENIZER] / 1048576.0,
             hwm_reset ? "" : " (VmHWM could not be reset: not checked)");
     /* Peak RSS within the plan + 4 MiB (binary, libc, the test's own buffers). */
-    if (EL_REAL_RSS_CHECK && hwm_reset && rss_bound) {
+    if (EL_REAL_RSS_CHECK && hwm_reset) {
         EL_CHECK(hwm <= plan.total_bytes + (4ull << 20));
         EL_CHECK(plan.region_bytes[EL_REGION_TOKENIZER] > 0);
     }
@@ -128,7 +133,11 @@ static bool run_model(const char *dir, const char *file, const char *name, const
      * prompts; where the two runtimes' summation orders put two candidates within rounding of
      * each other the texts part (measured: SmolLM2 4 of 6, Gemma 3 2 of 6, where the first
      * difference is a near tie: 0.08 between the top two logits). The floor below is that
-     * measurement, so any regression in the kernels or the tokenizer shows here. */
+     * measurement, so any regression in the kernels or the tokenizer shows here. With an f16
+     * KV cache (measured: SmolLM2 2 of 6, Gemma 3 2 of 6) two more SmolLM2 texts part late,
+     * in a repeated-digit run and a "# " loop: llama.cpp's f16 cache path also rounds the
+     * queries and the softmax weights to f16 (its f16 dot products take both sides in f16),
+     * which neither of our caches does, so an f16 cache brings no closer agreement. */
     EL_CHECK(n > 0 && n_ids_ok == n && n_text_ok >= (n < text_floor ? n_text_ok : text_floor));
     el_session_deinit(s);
     el_arena_deinit(a);
@@ -137,15 +146,17 @@ static bool run_model(const char *dir, const char *file, const char *name, const
     return true;
 }
 
-/* Gemma 3's SentencePiece tokenizer (tokenizer/gguf_spm.c) is still built on the heap
- * (tokenizer/tok_legacy_shim.c): its bound is checked once that backend measures. */
-#define GEMMA_RSS false
-
 int main(void) {
     const char *env = getenv("EL_GGUF_DIR");
     const char *dir = env && *env ? env : EL_SOURCE_DIR "/.cache/gguf";
-    bool any = run_model(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2_q4_1", "120M", 4, true);
-    any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M", 2, GEMMA_RSS);
+    /* Both KV caches: llama.cpp's references were made with its default, an f16 cache. */
+    bool any = false;
+    for (int k = 0; k < 2; k++) {
+        el_dtype kv = k ? EL_DT_F16 : EL_DT_F32;
+        any |= run_model(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2_q4_1", "120M",
+                         k ? 2 : 4, kv);
+        any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M", 2, kv);
+    }
     if (!any) el_test_skip("no real GGUF model in %s: run scripts/fetch_gguf.sh", dir);
     return el_test_finish("test_gguf_real");
 }

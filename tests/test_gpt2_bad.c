@@ -53,7 +53,7 @@ static void runs(const gpt2_synth *g, el_dtype dt) {
     EL_CHECK_OK(el_model_open(dir, NULL, &m));
     if (!m) return;
     EL_CHECK(!strcmp(el_model_family(m), "gpt2"));
-    el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;
@@ -149,7 +149,7 @@ int main(void) {
 
     fprintf(stderr, "-- --ctx past n_positions\n");
     gpt2_synth_default(&g);
-    el_plan_params pp = {65, 1, EL_DT_NONE, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {65, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     expect_plan_error(&g, &pp, EL_E_USAGE, "at most 64 tokens (n_positions)", "--ctx 65");
     pp.ctx = 64;
     const char *dir = make(&g);

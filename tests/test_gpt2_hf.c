@@ -131,7 +131,7 @@ static bool open_load(const ref *r, el_dtype dtype, loaded *L) {
     EL_CHECK_OK(el_model_open(r->dir, NULL, &L->m));
     if (!L->m) return false;
     EL_CHECK(strcmp(el_model_family(L->m), "gpt2") == 0);
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(L->m, &pp, &L->plan));
     EL_CHECK(L->plan.params.ctx == r->n_positions);
     el_arena_params ap;

@@ -27,7 +27,7 @@ static counts run(const char *path, el_dtype dt, unsigned threads, uint32_t ctx)
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (!m) return c;
-    el_plan_params pp = {ctx, 1, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;

@@ -72,7 +72,7 @@ static void f16_tolerance(const char *src) {
     EL_CHECK(worst <= 1.0 / 2048); /* values in [-1, 1): half an f16 ulp at 1 is 2^-11 */
     /* --dtype f32 on an f16 image would need a conversion: refused, exit 1. */
     el_plan pl;
-    el_plan_params pp = {16, 1, EL_DT_F32, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {16, 1, EL_DT_F32, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_STATUS(el_plan_make(b.m, &pp, &pl), EL_E_USAGE);
     img_unload(&b);
 }
@@ -133,7 +133,7 @@ static void gen_ids(const char *path, ids *out) {
     el_model_open_params op = {NULL, 0};
     EL_CHECK_OK(el_model_open(path, &op, &l.m));
     if (!l.m) return;
-    el_plan_params pp = {0, 1, EL_DT_NONE, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(l.m, &pp, &l.plan));
     el_arena_params ap;
     el_plan_arena_params(&l.plan, l.plan.total_bytes, 0, &ap);

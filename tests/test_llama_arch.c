@@ -57,7 +57,7 @@ static void expect_plan(const char *dir, uint32_t ctx, el_status want, const cha
     el_model *m = NULL;
     el_status s = el_model_open(dir, NULL, &m);
     if (s == EL_OK) {
-        el_plan_params pp = {ctx, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+        el_plan_params pp = {ctx, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
         el_plan plan;
         s = el_plan_make(m, &pp, &plan);
     }
@@ -76,7 +76,7 @@ static void window_removed(const char *dir) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(dir, NULL, &m));
     if (!m) return;
-    el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;

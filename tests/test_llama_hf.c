@@ -145,7 +145,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     EL_CHECK_STATUS(el_model_tensor_find(m, "lm_head.weight", &ti),
                     r->tied ? EL_E_INVALID : EL_OK);
 
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 128); /* max_position_embeddings */

@@ -162,7 +162,7 @@ static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(TINY_BIN, NULL, &m));
     if (!m) return;
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 32);
@@ -229,7 +229,7 @@ static void test_plan_ctx(void) {
     EL_CHECK_OK(el_model_open(TINY_BIN, NULL, &m));
     if (!m) return;
     el_plan plan;
-    el_plan_params pp = {16, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {16, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.region_bytes[EL_REGION_KV] == 4096);
     pp.batch = 3; /* a decoder session runs one sequence: refused, not reserved unused */

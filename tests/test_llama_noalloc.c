@@ -3,8 +3,9 @@
  * el_generate (which tokenizes the prompt itself: greedy 8 tokens checked against the NumPy
  * reference, then temperature / top-k / top-p modes, the sampler's sorting included), and
  * around a batched 300-token prefill with el_tokenize and el_token_piece; with f32 and f16
- * weights and 1 and 2 threads. Every window must see no heap allocation at all. Open, plan,
- * arena and session init (which starts the pool's threads) are init and may allocate. */
+ * weights and 1 and 2 threads, with an f32 KV cache, and f32 weights with an f16 one.
+ * Every window must see no heap allocation at all. Open, plan, arena and session init
+ * (which starts the pool's threads) are init and may allocate. */
 // ctest-labels: llama;model
 // ctest-timeout: 240
 #include "tests/llama_fixture.h"
@@ -108,12 +109,12 @@ static void run_session(el_model *m, el_session *s, counts *c) {
 
 /* One walk open -> plan -> arena -> load -> session -> generate, counting allocations in
  * the load, generate and prefill windows. */
-static counts run(el_dtype dt, unsigned threads) {
+static counts run(el_dtype dt, unsigned threads, el_dtype kv) {
     counts c = {-1, -1, -1, -1};
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(STORIES_BIN, NULL, &m));
     if (!m) return c;
-    el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST, kv};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;
@@ -156,7 +157,7 @@ int main(void) {
     /* Warm-up in this process, not counted: the first pthread_create of a process makes
      * glibc calloc the thread's DTV (allocate_dtv); later threads reuse a cached stack and
      * its DTV. The first load starts the first I/O thread (see test_loader_noalloc.c). */
-    counts w = run(EL_DT_NONE, 2);
+    counts w = run(EL_DT_NONE, 2, EL_DT_F32);
     printf("warm-up (not counted): load %ld, greedy %ld, sampled %ld, prefill %ld "
            "allocations\n", w.load, w.greedy, w.sampled, w.prefill);
 
@@ -168,12 +169,15 @@ int main(void) {
     static const struct {
         el_dtype dt;
         unsigned threads;
-    } cfg[] = {{EL_DT_NONE, 1}, {EL_DT_F16, 1}, {EL_DT_NONE, 2}, {EL_DT_F16, 2}};
+        el_dtype kv; /* the KV cache */
+    } cfg[] = {{EL_DT_NONE, 1, EL_DT_F32}, {EL_DT_F16, 1, EL_DT_F32}, {EL_DT_NONE, 2, EL_DT_F32},
+               {EL_DT_F16, 2, EL_DT_F32}, {EL_DT_NONE, 1, EL_DT_F16}, {EL_DT_NONE, 2, EL_DT_F16}};
     for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
-        counts c = run(cfg[i].dt, cfg[i].threads);
-        printf("weights %s, %u thread(s): allocations during load %ld, greedy generate %ld, "
+        counts c = run(cfg[i].dt, cfg[i].threads, cfg[i].kv);
+        printf("weights %s, KV %s, %u thread(s): allocations during load %ld, greedy generate %ld, "
                "sampled generate %ld, prefill+tokenize %ld\n",
-               cfg[i].dt == EL_DT_NONE ? "f32" : el_dtype_name(cfg[i].dt), cfg[i].threads,
+               cfg[i].dt == EL_DT_NONE ? "f32" : el_dtype_name(cfg[i].dt),
+               el_dtype_name(cfg[i].kv), cfg[i].threads,
                c.load, c.greedy, c.sampled, c.prefill);
         EL_CHECK(c.load == cost); /* 0 in plain builds (asserted above) */
         EL_CHECK(c.greedy == 0);

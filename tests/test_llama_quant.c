@@ -80,7 +80,7 @@ int main(void) {
         const bound *bd = &k_bounds[b];
         el_model *m = NULL;
         EL_CHECK_OK(el_model_open(DIR, NULL, &m));
-        el_plan_params pp = {0, 1, bd->dt, 64 * 1024, EL_MEMORY_HOST};
+        el_plan_params pp = {0, 1, bd->dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
         el_plan plan;
         EL_CHECK_OK(el_plan_make(m, &pp, &plan));
         el_arena_params ap;

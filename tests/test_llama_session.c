@@ -31,7 +31,7 @@ static bool load(loaded *L, uint32_t ctx, uint64_t extra) {
     memset(L, 0, sizeof *L);
     EL_CHECK_OK(el_model_open(STORIES_BIN, NULL, &L->m));
     if (!L->m) return false;
-    el_plan_params pp = {ctx, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {ctx, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(L->m, &pp, &L->plan));
     el_arena_params ap;
     el_plan_arena_params(&L->plan, L->plan.total_bytes + extra, 0, &ap);
@@ -141,7 +141,7 @@ static void test_small_arena(void) {
     EL_CHECK_OK(el_model_open(STORIES_BIN, NULL, &m));
     if (!m) return;
     el_plan small, full;
-    el_plan_params pp = {16, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {16, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(m, &pp, &small));
     pp.ctx = 0;
     EL_CHECK_OK(el_plan_make(m, &pp, &full));

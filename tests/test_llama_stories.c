@@ -61,7 +61,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     EL_CHECK(!strcmp(el_model_family(m), "llama"));
     EL_CHECK(!strcmp(el_model_format(m), "llama2c"));
     /* A small arena: the smallest I/O chunk, so staging does not dwarf a 1 MB model. */
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 512);

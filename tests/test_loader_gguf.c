@@ -40,7 +40,7 @@ static bool run_family(const char *path, const char *family, el_dtype dtype,
     if (!m) return false;
     EL_CHECK(!strcmp(el_model_family(m), family));
     if (clear_flags) m->flags &= ~(uint32_t)EL_MODEL_ROPE_INTERLEAVED;
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     el_arena *a = NULL;
     el_session *s = NULL;
@@ -372,7 +372,7 @@ static void test_stream(bool direct) {
         free(file);
         return;
     }
-    el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     el_arena *a = NULL;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));

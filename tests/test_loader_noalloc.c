@@ -12,7 +12,7 @@ static long load_counting(const char *file, el_dtype dt) {
     el_model *m = NULL;
     el_arena *a = NULL;
     el_plan p;
-    el_plan_params pp = {0, 0, dt, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 0, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(file, NULL, &m));
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     el_arena_params ap;

@@ -47,16 +47,16 @@ int main(void) {
                                   p.region_bytes[3]);
 
     /* f16: the f32 tensors halve. */
-    el_plan_params half = {0, 0, EL_DT_F16, 0, EL_MEMORY_HOST};
+    el_plan_params half = {0, 0, EL_DT_F16, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan p16;
     EL_CHECK_OK(el_plan_make(m, &half, &p16));
     EL_CHECK(p16.region_bytes[EL_REGION_WEIGHTS] < p.region_bytes[EL_REGION_WEIGHTS]);
     EL_CHECK(p16.region_bytes[EL_REGION_WEIGHTS] == (((512000 + 63) / 64 * 64 + 6 + 63) / 64 * 64 + 20000 + 4095) / 4096 * 4096);
 
     /* Bad plan parameters. */
-    el_plan_params badchunk = {0, 0, EL_DT_NONE, 1000, EL_MEMORY_HOST};
+    el_plan_params badchunk = {0, 0, EL_DT_NONE, 1000, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_STATUS(el_plan_make(m, &badchunk, &p16), EL_E_USAGE);
-    el_plan_params badtype = {0, 0, EL_DT_I8, 0, EL_MEMORY_HOST};
+    el_plan_params badtype = {0, 0, EL_DT_I8, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_STATUS(el_plan_make(m, &badtype, &p16), EL_E_USAGE);
 
     /* Too small: refused with needed, available, missing and advice. */

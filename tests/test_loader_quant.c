@@ -27,7 +27,7 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (!m) return;
-    el_plan_params pp = {0, 1, image ? EL_DT_NONE : dt, 64 * 1024, mem};
+    el_plan_params pp = {0, 1, image ? EL_DT_NONE : dt, 64 * 1024, mem, EL_DT_F32};
     el_plan plan, plan32;
     el_status st = el_plan_make(m, &pp, &plan);
     if (image && st == EL_E_UNSUPPORTED) {
@@ -181,7 +181,7 @@ int main(void) {
     /* Types that cannot be quantized to on load are refused by name. */
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(FIX "hf_llama_gqa", NULL, &m));
-    el_plan_params pp = {0, 1, EL_DT_Q4_K, 0, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, EL_DT_Q4_K, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_STATUS(el_plan_make(m, &pp, &plan), EL_E_USAGE);
     EL_CHECK(strstr(el_last_error(), "Q4_K") && strstr(el_last_error(), "q8_0"));

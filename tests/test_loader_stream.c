@@ -87,7 +87,7 @@ static el_status load_and_check(const char *path, el_dtype target, bool direct,
     el_arena *a = NULL;
     el_status s = el_model_open(path, NULL, &m);
     if (s != EL_OK) return s;
-    el_plan_params pp = {0, 0, target, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 0, target, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     s = el_plan_make(m, &pp, &plan);
     el_arena_params ap;

@@ -99,7 +99,7 @@ static void load_and_check(const char *path, el_dtype target, bool direct, el_me
         EL_CHECK(k >= 0);
         if (k >= 0) m->tensors.items[k].transpose2d = marked(i);
     }
-    el_plan_params pp = {0, 0, target, 64 * 1024, mem};
+    el_plan_params pp = {0, 0, target, 64 * 1024, mem, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.chunk_bytes == 64 * 1024);

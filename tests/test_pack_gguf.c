@@ -45,7 +45,7 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
     el_session *s = NULL;
     float *out = NULL;
     el_plan plan;
-    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST};
+    el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     el_arena_params ap;

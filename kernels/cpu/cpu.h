@@ -160,6 +160,17 @@ void el_cpu_attention_ex(el_pool *p, float *out, const float *q, const float *k,
                          const float *v, float *att, size_t att_stride, size_t n, size_t pos0,
                          size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
                          float scale);
+/* The same over a cache of kv_dt (EL_DT_F32 or EL_DT_F16, --kv-dtype): k and v hold
+ * [>= pos0 + n, n_kv_heads * head_dim] elements of that type; f16 elements are widened
+ * exactly as they are read and everything else is f32 (an f32 cache gives
+ * el_cpu_attention_ex's results, bit for bit). */
+void el_cpu_attention_kv(el_pool *p, float *out, const float *q, const void *k, const void *v,
+                         el_dtype kv_dt, float *att, size_t att_stride, size_t n, size_t pos0,
+                         size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
+                         float scale);
+/* dst[i] = src[i] as IEEE half, rounded to nearest even (el_fp32_to_fp16, F16C's
+ * _mm256_cvtps_ph and NEON's FCVTN give the same bits), n entries. */
+void el_cpu_f32_to_f16(const el_pool *p, uint16_t *dst, const float *src, size_t n);
 
 /* ---- encoder kernels (kernels/cpu/encoder.c) ------------------------------------------ */
 

@@ -544,9 +544,16 @@ size_t el_cpu_argmax(const float *x, size_t n) {
 
 /* ---- attention ------------------------------------------------------------------------ */
 
+/* The cache's keys and values are f32 or f16 (--kv-dtype): each path below is one body
+ * written against a load of cache elements by index, instantiated once per element type
+ * with the type a constant (the f32 instance is the arithmetic of the f32-only kernel,
+ * operation for operation; the f16 one widens each element exactly and changes nothing
+ * else). */
 typedef struct att_job {
     float *out;
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v; /* [>= pos0 + n, kv_dim] of kv_dt */
+    el_dtype kv_dt;    /* EL_DT_F32 or EL_DT_F16 */
     float *att;
     size_t att_stride, n, pos0, n_heads, n_kv_heads, head_dim;
     el_isa isa;
@@ -559,53 +566,92 @@ static inline size_t att_lo(const att_job *j, size_t pos) {
     return j->window && pos + 1 > j->window ? pos + 1 - j->window : 0;
 }
 
+/* Cache element i (an element index, not a byte offset) as f32. */
+static inline float kv_at(const void *c, size_t i, bool f16) {
+    return f16 ? el_fp16_to_fp32(((const uint16_t *)c)[i]) : ((const float *)c)[i];
+}
+
+/* dot_portable's sums over a cache row (kv_at widens; same order of operations). */
+static inline float dot_kv_portable(const float *a, const void *c, size_t b, size_t n,
+                                    bool f16) {
+    if (!f16) return dot_portable(a, (const float *)c + b, n);
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * kv_at(c, b + i, true);
+        s1 += a[i + 1] * kv_at(c, b + i + 1, true);
+        s2 += a[i + 2] * kv_at(c, b + i + 2, true);
+        s3 += a[i + 3] * kv_at(c, b + i + 3, true);
+    }
+    for (; i < n; i++) s0 += a[i] * kv_at(c, b + i, true);
+    return (s0 + s1) + (s2 + s3);
+}
+
 /* One head, query rows t of the job: scores, softmax, weighted sum of values. */
 static void att_heads_portable(const att_job *j, size_t h0, size_t h1) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
     const float scale = j->scale;
+    const bool f16 = j->kv_dt == EL_DT_F16;
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
         for (size_t t = 0; t < j->n; t++) {
             const size_t lo = att_lo(j, j->pos0 + t);
             const size_t len = j->pos0 + t + 1 - lo; /* causal: keys lo..pos */
-            const float *kb = j->k + lo * kvd + kvo, *vb = j->v + lo * kvd + kvo;
+            const size_t kb = lo * kvd + kvo; /* element index of key/value row lo */
             const float *q = j->q + t * qd + h * hd;
-            for (size_t s = 0; s < len; s++) att[s] = dot_portable(q, kb + s * kvd, hd) * scale;
+            for (size_t s = 0; s < len; s++)
+                att[s] = dot_kv_portable(q, j->k, kb + s * kvd, hd, f16) * scale;
             softmax_portable(att, len);
             float *o = j->out + t * qd + h * hd;
             for (size_t i = 0; i < hd; i++) o[i] = 0;
-            for (size_t s = 0; s < len; s++) axpy_portable(o, att[s], vb + s * kvd, hd);
+            for (size_t s = 0; s < len; s++) {
+                if (!f16) {
+                    axpy_portable(o, att[s], (const float *)j->v + kb + s * kvd, hd);
+                    continue;
+                }
+                for (size_t i = 0; i < hd; i++)
+                    o[i] += att[s] * kv_at(j->v, kb + s * kvd + i, true);
+            }
         }
     }
 }
 
 #if defined(__x86_64__)
+/* 8 cache elements from element index i (F16C widens f16 exactly). */
+static inline __attribute__((always_inline)) EL_AVX2 __m256 kv_load8(const void *c, size_t i,
+                                                                     bool f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)c + i)));
+    return _mm256_loadu_ps((const float *)c + i);
+}
+
 /* The same with head_dim a multiple of 8: scores four keys at a time (one horizontal sum
  * for four dot products), values accumulated 32 outputs at a time in registers. */
-static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
+static inline __attribute__((always_inline)) EL_AVX2 void
+att_heads_avx2_body(const att_job *j, size_t h0, size_t h1, const bool f16) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
     const __m128 scale = _mm_set1_ps(j->scale);
+    const void *K = j->k, *V = j->v;
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
         for (size_t t = 0; t < j->n; t++) {
             const size_t lo = att_lo(j, j->pos0 + t);
             const size_t len = j->pos0 + t + 1 - lo;
-            const float *kb = j->k + lo * kvd + kvo, *vb = j->v + lo * kvd + kvo;
+            const size_t kb = lo * kvd + kvo; /* element index of key/value row lo */
             const float *q = j->q + t * qd + h * hd;
             size_t s = 0;
             for (; s + 4 <= len; s += 4) {
-                const float *k0 = kb + s * kvd, *k1 = k0 + kvd, *k2 = k1 + kvd, *k3 = k2 + kvd;
+                const size_t k0 = kb + s * kvd, k1 = k0 + kvd, k2 = k1 + kvd, k3 = k2 + kvd;
                 __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
                 for (size_t i = 0; i < hd; i += 8) {
                     __m256 qv = _mm256_loadu_ps(q + i);
-                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
-                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
-                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
-                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+                    a0 = _mm256_fmadd_ps(qv, kv_load8(K, k0 + i, f16), a0);
+                    a1 = _mm256_fmadd_ps(qv, kv_load8(K, k1 + i, f16), a1);
+                    a2 = _mm256_fmadd_ps(qv, kv_load8(K, k2 + i, f16), a2);
+                    a3 = _mm256_fmadd_ps(qv, kv_load8(K, k3 + i, f16), a3);
                 }
                 __m256 ab = _mm256_hadd_ps(a0, a1), cd = _mm256_hadd_ps(a2, a3);
                 __m256 abcd = _mm256_hadd_ps(ab, cd);
@@ -613,10 +659,10 @@ static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
                 _mm_storeu_ps(att + s, _mm_mul_ps(r, scale));
             }
             for (; s < len; s++) {
-                const float *k0 = kb + s * kvd;
+                const size_t k0 = kb + s * kvd;
                 __m256 a0 = _mm256_setzero_ps();
                 for (size_t i = 0; i < hd; i += 8)
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k0 + i), a0);
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv_load8(K, k0 + i, f16), a0);
                 att[s] = hsum8(a0) * _mm_cvtss_f32(scale);
             }
             softmax_avx2(att, len);
@@ -625,12 +671,12 @@ static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
                 const size_t w = hd - ib < 32 ? hd - ib : 32; /* 8, 16, 24 or 32 outputs */
                 __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
                 for (size_t u = 0; u < len; u++) {
-                    const float *vr = vb + u * kvd + ib;
+                    const size_t vr = kb + u * kvd + ib;
                     __m256 a = _mm256_broadcast_ss(att + u);
-                    o0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr), o0);
-                    if (w > 8) o1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 8), o1);
-                    if (w > 16) o2 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 16), o2);
-                    if (w > 24) o3 = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 24), o3);
+                    o0 = _mm256_fmadd_ps(a, kv_load8(V, vr, f16), o0);
+                    if (w > 8) o1 = _mm256_fmadd_ps(a, kv_load8(V, vr + 8, f16), o1);
+                    if (w > 16) o2 = _mm256_fmadd_ps(a, kv_load8(V, vr + 16, f16), o2);
+                    if (w > 24) o3 = _mm256_fmadd_ps(a, kv_load8(V, vr + 24, f16), o3);
                 }
                 _mm256_storeu_ps(o + ib, o0);
                 if (w > 8) _mm256_storeu_ps(o + ib + 8, o1);
@@ -640,43 +686,52 @@ static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
         }
     }
 }
+
+static EL_AVX2 void att_heads_avx2(const att_job *j, size_t h0, size_t h1) {
+    att_heads_avx2_body(j, h0, h1, false);
+}
+
+static EL_AVX2 void att_heads_avx2_f16(const att_job *j, size_t h0, size_t h1) {
+    att_heads_avx2_body(j, h0, h1, true);
+}
 #endif
 
 #if defined(__aarch64__)
 /* The same with head_dim a multiple of 4: scores four keys at a time (pairwise adds turn
  * four dot products into one vector), values accumulated 16 outputs at a time in
- * registers. */
-static void att_heads_neon(const att_job *j, size_t h0, size_t h1) {
+ * registers. dt: the cache's type, a constant in each instance (load4w widens f16). */
+EL_INLINE void att_heads_neon_body(const att_job *j, size_t h0, size_t h1, const el_dtype dt) {
     const size_t hd = j->head_dim, qd = j->n_heads * hd, kvd = j->n_kv_heads * hd;
     const size_t group = j->n_heads / j->n_kv_heads;
     const float scale = j->scale;
+    const void *K = j->k, *V = j->v;
     for (size_t h = h0; h < h1; h++) {
         float *att = j->att + h * j->att_stride;
         const size_t kvo = (h / group) * hd;
         for (size_t t = 0; t < j->n; t++) {
             const size_t lo = att_lo(j, j->pos0 + t);
             const size_t len = j->pos0 + t + 1 - lo;
-            const float *kb = j->k + lo * kvd + kvo, *vb = j->v + lo * kvd + kvo;
+            const size_t kb = lo * kvd + kvo; /* element index of key/value row lo */
             const float *q = j->q + t * qd + h * hd;
             size_t s = 0;
             for (; s + 4 <= len; s += 4) {
-                const float *k0 = kb + s * kvd, *k1 = k0 + kvd, *k2 = k1 + kvd, *k3 = k2 + kvd;
+                const size_t k0 = kb + s * kvd, k1 = k0 + kvd, k2 = k1 + kvd, k3 = k2 + kvd;
                 float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;
                 for (size_t i = 0; i < hd; i += 4) {
                     float32x4_t qv = vld1q_f32(q + i);
-                    a0 = vfmaq_f32(a0, qv, vld1q_f32(k0 + i));
-                    a1 = vfmaq_f32(a1, qv, vld1q_f32(k1 + i));
-                    a2 = vfmaq_f32(a2, qv, vld1q_f32(k2 + i));
-                    a3 = vfmaq_f32(a3, qv, vld1q_f32(k3 + i));
+                    a0 = vfmaq_f32(a0, qv, load4w(K, dt, k0 + i));
+                    a1 = vfmaq_f32(a1, qv, load4w(K, dt, k1 + i));
+                    a2 = vfmaq_f32(a2, qv, load4w(K, dt, k2 + i));
+                    a3 = vfmaq_f32(a3, qv, load4w(K, dt, k3 + i));
                 }
                 float32x4_t r = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
                 vst1q_f32(att + s, vmulq_n_f32(r, scale));
             }
             for (; s < len; s++) {
-                const float *k0 = kb + s * kvd;
+                const size_t k0 = kb + s * kvd;
                 float32x4_t a0 = vdupq_n_f32(0);
                 for (size_t i = 0; i < hd; i += 4)
-                    a0 = vfmaq_f32(a0, vld1q_f32(q + i), vld1q_f32(k0 + i));
+                    a0 = vfmaq_f32(a0, vld1q_f32(q + i), load4w(K, dt, k0 + i));
                 att[s] = vaddvq_f32(a0) * scale;
             }
             softmax_neon(att, len);
@@ -685,12 +740,12 @@ static void att_heads_neon(const att_job *j, size_t h0, size_t h1) {
                 const size_t w = hd - ib < 16 ? hd - ib : 16; /* 4, 8, 12 or 16 outputs */
                 float32x4_t o0 = vdupq_n_f32(0), o1 = o0, o2 = o0, o3 = o0;
                 for (size_t u = 0; u < len; u++) {
-                    const float *vr = vb + u * kvd + ib;
+                    const size_t vr = kb + u * kvd + ib;
                     const float a = att[u];
-                    o0 = vfmaq_n_f32(o0, vld1q_f32(vr), a);
-                    if (w > 4) o1 = vfmaq_n_f32(o1, vld1q_f32(vr + 4), a);
-                    if (w > 8) o2 = vfmaq_n_f32(o2, vld1q_f32(vr + 8), a);
-                    if (w > 12) o3 = vfmaq_n_f32(o3, vld1q_f32(vr + 12), a);
+                    o0 = vfmaq_n_f32(o0, load4w(V, dt, vr), a);
+                    if (w > 4) o1 = vfmaq_n_f32(o1, load4w(V, dt, vr + 4), a);
+                    if (w > 8) o2 = vfmaq_n_f32(o2, load4w(V, dt, vr + 8), a);
+                    if (w > 12) o3 = vfmaq_n_f32(o3, load4w(V, dt, vr + 12), a);
                 }
                 vst1q_f32(o + ib, o0);
                 if (w > 4) vst1q_f32(o + ib + 4, o1);
@@ -700,6 +755,14 @@ static void att_heads_neon(const att_job *j, size_t h0, size_t h1) {
         }
     }
 }
+
+static void att_heads_neon(const att_job *j, size_t h0, size_t h1) {
+    att_heads_neon_body(j, h0, h1, EL_DT_F32);
+}
+
+static void att_heads_neon_f16(const att_job *j, size_t h0, size_t h1) {
+    att_heads_neon_body(j, h0, h1, EL_DT_F16);
+}
 #endif
 
 static void att_run(void *ctx, unsigned ith, unsigned nth) {
@@ -707,12 +770,12 @@ static void att_run(void *ctx, unsigned ith, unsigned nth) {
     size_t h0 = j->n_heads * ith / nth, h1 = j->n_heads * (ith + 1) / nth;
 #if defined(__x86_64__)
     if (j->isa == EL_ISA_AVX2 && j->head_dim % 8 == 0) {
-        att_heads_avx2(j, h0, h1);
+        (j->kv_dt == EL_DT_F16 ? att_heads_avx2_f16 : att_heads_avx2)(j, h0, h1);
         return;
     }
 #elif defined(__aarch64__)
     if (j->isa == EL_ISA_NEON && j->head_dim % 4 == 0) {
-        att_heads_neon(j, h0, h1);
+        (j->kv_dt == EL_DT_F16 ? att_heads_neon_f16 : att_heads_neon)(j, h0, h1);
         return;
     }
 #endif
@@ -730,11 +793,49 @@ void el_cpu_attention_ex(el_pool *p, float *out, const float *q, const float *k,
                          const float *v, float *att, size_t att_stride, size_t n, size_t pos0,
                          size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
                          float scale) {
-    att_job j = {out, q, k, v, att, att_stride, n, pos0, n_heads, n_kv_heads, head_dim, p->isa,
-                 window, scale};
+    el_cpu_attention_kv(p, out, q, k, v, EL_DT_F32, att, att_stride, n, pos0, n_heads,
+                        n_kv_heads, head_dim, window, scale);
+}
+
+void el_cpu_attention_kv(el_pool *p, float *out, const float *q, const void *k, const void *v,
+                         el_dtype kv_dt, float *att, size_t att_stride, size_t n, size_t pos0,
+                         size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
+                         float scale) {
+    att_job j = {out, q, k, v, kv_dt, att, att_stride, n, pos0, n_heads, n_kv_heads, head_dim,
+                 p->isa, window, scale};
     /* Work: score and value multiply-adds over every (head, query, key). */
     uint64_t work = (uint64_t)n_heads * n * (pos0 + n) * head_dim * 2;
     el_pool_run_sized(p, work, att_run, &j);
+}
+
+/* ---- f32 -> f16 (the KV cache's rows) ------------------------------------------------- */
+
+#if defined(__x86_64__)
+static EL_AVX2 void f32_to_f16_avx2(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = el_fp32_to_fp16(src[i]);
+}
+#endif
+
+void el_cpu_f32_to_f16(const el_pool *p, uint16_t *dst, const float *src, size_t n) {
+#if defined(__x86_64__)
+    if (p->isa == EL_ISA_AVX2) {
+        f32_to_f16_avx2(dst, src, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (p->isa == EL_ISA_NEON) { /* FCVTN rounds as FPCR says: nearest even by default */
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(src + i))));
+        for (; i < n; i++) dst[i] = el_fp32_to_fp16(src[i]);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) dst[i] = el_fp32_to_fp16(src[i]);
 }
 
 /* ---- GELU and bias -------------------------------------------------------------------- */

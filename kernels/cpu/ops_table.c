@@ -96,12 +96,23 @@ static el_status cpu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_
     return EL_OK;
 }
 
-static el_status cpu_attention(const el_exec *x, float *out, const float *q, const float *k,
-                               const float *v, float *att, size_t att_stride, size_t n,
-                               size_t pos0, size_t heads, size_t kv_heads, size_t head_dim,
-                               size_t window, float scale) {
-    el_cpu_attention_ex(x->pool, out, q, k, v, att, att_stride, n, pos0, heads, kv_heads,
+static el_status cpu_attention(const el_exec *x, float *out, const float *q, const void *k,
+                               const void *v, el_dtype kv_dt, float *att, size_t att_stride,
+                               size_t n, size_t pos0, size_t heads, size_t kv_heads,
+                               size_t head_dim, size_t window, float scale) {
+    el_cpu_attention_kv(x->pool, out, q, k, v, kv_dt, att, att_stride, n, pos0, heads, kv_heads,
                         head_dim, window, scale);
+    return EL_OK;
+}
+
+static el_status cpu_kv_store(const el_exec *x, void *kd, void *vd, el_dtype kv_dt,
+                              const float *k, const float *v, size_t n) {
+    if (kv_dt != EL_DT_F16) {
+        cpu_memcpy(x, kd, k, n * sizeof *k);
+        return cpu_memcpy(x, vd, v, n * sizeof *v);
+    }
+    el_cpu_f32_to_f16(x->pool, kd, k, n);
+    el_cpu_f32_to_f16(x->pool, vd, v, n);
     return EL_OK;
 }
 
@@ -157,6 +168,7 @@ const el_ops el_ops_cpu = {
     .rope_table = cpu_rope_table,
     .rope = cpu_rope,
     .attention = cpu_attention,
+    .kv_store = cpu_kv_store,
     .attention_bidir = cpu_attention_bidir,
     .act = cpu_act,
     .scale = cpu_scale,

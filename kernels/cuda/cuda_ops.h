@@ -90,6 +90,16 @@ el_status el_cuda_attention(float *out, const float *q, const float *k, const fl
 el_status el_cuda_attention_ex(float *out, const float *q, const float *k, const float *v,
                                size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
                                size_t head_dim, size_t window, float scale, el_cuda_stream st);
+/* The same over a cache of kv_dt: EL_DT_F32 (float, el_cuda_attention_ex) or EL_DT_F16
+ * (__half, widened as it is read; everything else f32). */
+el_status el_cuda_attention_kv(float *out, const float *q, const void *k, const void *v,
+                               el_dtype kv_dt, size_t n, size_t pos0, size_t n_heads,
+                               size_t n_kv_heads, size_t head_dim, size_t window, float scale,
+                               el_cuda_stream st);
+/* Stores n f32 keys k and values v into cache rows kd, vd of kv_dt: EL_DT_F16 rounds to
+ * nearest even (__float2half_rn), EL_DT_F32 copies. One launch for both. */
+el_status el_cuda_kv_store(void *kd, void *vd, el_dtype kv_dt, const float *k, const float *v,
+                           size_t n, el_cuda_stream st);
 size_t el_cuda_attention_max_ctx(void);
 /* Bidirectional attention over packed sequences, as el_cpu_attention_bidir: q, k, v, out
  * [rows, n_heads * head_dim] (out may be q); row r attends to rows seq_start[r] ..

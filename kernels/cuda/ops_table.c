@@ -49,13 +49,18 @@ static el_status cu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t
     return el_cuda_rope(v, ld, n, heads, head_dim, cos, sin, interleaved, ST(x));
 }
 
-static el_status cu_attention(const el_exec *x, float *out, const float *q, const float *k,
-                              const float *v, float *att, size_t att_stride, size_t n,
-                              size_t pos0, size_t heads, size_t kv_heads, size_t head_dim,
-                              size_t window, float scale) {
+static el_status cu_attention(const el_exec *x, float *out, const float *q, const void *k,
+                              const void *v, el_dtype kv_dt, float *att, size_t att_stride,
+                              size_t n, size_t pos0, size_t heads, size_t kv_heads,
+                              size_t head_dim, size_t window, float scale) {
     (void)att, (void)att_stride; /* scores live in shared memory */
-    return el_cuda_attention_ex(out, q, k, v, n, pos0, heads, kv_heads, head_dim, window, scale,
-                                ST(x));
+    return el_cuda_attention_kv(out, q, k, v, kv_dt, n, pos0, heads, kv_heads, head_dim, window,
+                                scale, ST(x));
+}
+
+static el_status cu_kv_store(const el_exec *x, void *kd, void *vd, el_dtype kv_dt,
+                             const float *k, const float *v, size_t n) {
+    return el_cuda_kv_store(kd, vd, kv_dt, k, v, n, ST(x));
 }
 
 static el_status cu_attention_bidir(const el_exec *x, float *out, const float *q,
@@ -104,6 +109,7 @@ const el_ops el_ops_cuda = {
     .rope_table = cu_rope_table,
     .rope = cu_rope,
     .attention = cu_attention,
+    .kv_store = cu_kv_store,
     .attention_bidir = cu_attention_bidir,
     .act = cu_act,
     .scale = cu_scale,

@@ -63,7 +63,7 @@ _POOLING = {"mean": 0, "cls": 1}
 
 class PlanParams(ctypes.Structure):
     _fields_ = [("ctx", c_u32), ("batch", c_u32), ("dtype", c_enum), ("chunk_bytes", c_u64),
-                ("memory", c_enum)]
+                ("memory", c_enum), ("kv_dtype", c_enum)]
 
 
 class Plan(ctypes.Structure):
@@ -203,7 +203,7 @@ def _open(path, tokenizer):
 
 
 def _make_plan(m, ctx, batch, dtype, memory=0):
-    pp = PlanParams(ctx, batch, _dtype(dtype), 0, memory)
+    pp = PlanParams(ctx, batch, _dtype(dtype), 0, memory, -1)  # kv_dtype: the default (f16)
     plan = Plan()
     _check("plan", el_plan_make(m, ctypes.byref(pp), ctypes.byref(plan)))
     return plan
