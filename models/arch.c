@@ -1,7 +1,7 @@
 /* arch.c - the decoder architectures (see arch.h): one row each, their families, and the
  * registry of every family (el_families). */
 #include "models/arch.h"
-#include "models/family_tok.h"
+#include "loader/model_tok.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * residual + LayerNorm; the optional pooler (tanh) and classifier head. */
 #include "loader/load_impl.h"
 #include "models/arch.h"
-#include "models/family_tok.h"
+#include "loader/model_tok.h"
 #include "models/session_impl.h"
 #include "models/weights.h"
 
@@ -274,7 +274,7 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
     return EL_OK;
 }
 
-/* The tokenizer (models/family_tok.c): tokenizer.json, else vocab.txt. When none opens,
+/* The tokenizer (loader/model_tok.c): tokenizer.json, else vocab.txt. When none opens,
  * the reason is kept for el_encoder_tokenize, so inspect, plan, load and --ids still work. */
 static el_status bert_open(el_model *m) {
     static const char *const names[] = {"tokenizer.json", "vocab.txt"};

@@ -13,7 +13,7 @@
 #include "loader/load_impl.h"
 #include "models/arch.h"
 #include "models/weights.h"
-#include "models/family_tok.h"
+#include "loader/model_tok.h"
 #include "models/session_impl.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
-/* family_tok.c - see family_tok.h. */
-#include "models/family_tok.h"
+/* model_tok.c - see model_tok.h. */
+#include "loader/model_tok.h"
 #include "loader/formats/gguf.h"
 #include "platform/platform.h"
 #include "tokenizer/tok_mem.h"

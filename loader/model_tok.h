@@ -1,8 +1,8 @@
-/* family_tok.h - the tokenizer a model family opens with the model (internal): one lookup
+/* model_tok.h - the tokenizer a model family opens with the model (internal): one lookup
  * for every family, so --tokenizer, the side files tried and the "why not" message behave
  * alike for Llama, GPT-2 and BERT. The tokenizer is the family's m->family_data. */
-#ifndef EL_FAMILY_TOK_H
-#define EL_FAMILY_TOK_H
+#ifndef EL_MODEL_TOK_H
+#define EL_MODEL_TOK_H
 
 #include "loader/model_impl.h"
 
@@ -25,4 +25,4 @@ void el_family_tok_close(el_model *m);
 el_status el_family_tok_get(const el_model *m, const struct el_tokenizer **out);
 el_status el_family_tok_load(el_model *m, void *block, uint64_t cap);
 
-#endif /* EL_FAMILY_TOK_H */
+#endif /* EL_MODEL_TOK_H */
