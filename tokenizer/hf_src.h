@@ -56,6 +56,12 @@ int32_t el_hf_bpe_find(const el_tokenizer *t, const char *s, size_t n);
 el_status el_hf_merge_split(const char *name, const char *field, uint32_t i, const char *s,
                             size_t n, size_t *sp);
 
+/* WordPiece (tokenizer/wordpiece.c) from a tokenizer.json source: model.vocab and
+ * added_tokens through the callbacks, normalizer / pre_tokenizer / model's scalars from
+ * src->root. */
+el_status el_tokenizer_wordpiece_from_src_mem(const el_hf_src *src, uint32_t vocab_size,
+                                              el_tok_mem *mem, el_tokenizer **out);
+
 /* Sources (tokenizer/hf_json.c). */
 /* A parsed tokenizer.json (only read; kept by the caller while the source is used). */
 void el_hf_src_tree(el_hf_src *src, const struct cJSON *root, const char *name);

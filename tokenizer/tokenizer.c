@@ -1,6 +1,7 @@
 /* tokenizer.c - el_tokenizer_open: picks the backend from the file's content (see
  * tokenizer.h), the JSON reading and the UTF-8 helpers the backends share. */
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/hf_src.h"
 #include "tokenizer/json_stream.h"
 #include "tokenizer/tok_mem.h"
 
@@ -174,11 +175,15 @@ static el_status open_json(const char *path, uint32_t vocab_size, el_tok_mem *me
     int kind = 0;
     el_status st = json_kind(path, &kind);
     if (st != EL_OK) return st;
-    if (kind == 1) { /* WordPiece (tokenizer/wordpiece.c reads the tree) */
-        cJSON *root = NULL;
-        if ((st = el_tokenizer_read_json(path, &root)) != EL_OK) return st;
-        st = el_tokenizer_wordpiece_from_json_mem(root, path, vocab_size, mem, out);
-        cJSON_Delete(root);
+    if (kind == 1) { /* WordPiece, streamed like hf-bpe (tokenizer/hf_src.h) */
+        el_jstream js;
+        if ((st = el_js_open_file(&js, path)) != EL_OK) return st;
+        el_hf_stream hs;
+        el_hf_src src;
+        st = el_hf_stream_open(&hs, &js, &src);
+        if (st == EL_OK) st = el_tokenizer_wordpiece_from_src_mem(&src, vocab_size, mem, out);
+        el_hf_stream_free(&hs);
+        el_js_close(&js);
         return st;
     }
     if (kind == 2) return el_tokenizer_hf_bpe_open_mem(path, vocab_size, mem, out);

@@ -18,6 +18,7 @@
 
 #include "loader/safetensors.h"
 #include "platform/platform.h"
+#include "tokenizer/hf_src.h"
 #include "tokenizer/tok_mem.h"
 #include "tokenizer/tok_read.h"
 #include "tokenizer/unicode.h"
@@ -519,7 +520,7 @@ typedef struct wp_args {
     const char *path;
     const char *data;
     size_t len;
-    const struct cJSON *root;
+    const el_hf_src *src;     /* tokenizer.json (a tree, or the file streamed) */
     const char *name;
     bool lowercase;
     uint32_t vocab_size;
@@ -567,7 +568,7 @@ static el_status wp_build_txt(wp_tok *t, el_tok_mem *mem, el_tok_reader *r,
     return wp_finish(t, "[UNK]", vocab_size);
 }
 
-static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const cJSON *root,
+static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const el_hf_src *src,
                                uint32_t vocab_size);
 
 static el_status wp_build(const void *pa, el_tok_mem *mem, el_tokenizer **out) {
@@ -577,8 +578,8 @@ static el_status wp_build(const void *pa, el_tok_mem *mem, el_tokenizer **out) {
     wp_tok *t = wp_new(mem, name);
     if (!t) return el_errorf(EL_E_NOMEM, "%s: out of memory", name ? name : "wordpiece");
     el_status st;
-    if (a->root) {
-        st = wp_build_json(t, mem, a->root, a->vocab_size);
+    if (a->src) {
+        st = wp_build_json(t, mem, a->src, a->vocab_size);
     } else {
         t->fold = a->lowercase;
         el_tok_reader r;
@@ -704,9 +705,59 @@ static el_status wp_json_normalizer(wp_tok *t, const cJSON *root) {
     return EL_OK;
 }
 
-static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const cJSON *root,
+/* The passes over a tokenizer.json's model.vocab and added_tokens (tokenizer/hf_src.h: a
+ * tree, or the file streamed element by element). */
+typedef struct wp_json_pass {
+    wp_tok *t;
+    el_tok_mem *mem;
+    uint64_t n, pool; /* pass 1: tokens and their bytes */
+    uint32_t used;    /* pass 2: pool bytes filled */
+} wp_json_pass;
+
+static el_status wp_json_count(void *u, const char *s, size_t n, const cJSON *id) {
+    wp_json_pass *p = u;
+    (void)s;
+    (void)id;
+    p->n++;
+    p->pool += n + 1;
+    return EL_OK;
+}
+
+static el_status wp_json_put(void *u, const char *s, size_t n, const cJSON *id) {
+    wp_json_pass *p = u;
+    uint64_t v = 0;
+    if (!el_json_get_u64(id, p->n - 1, &v)) {
+        char shown[64];
+        return el_errorf(EL_E_INVALID,
+                         "%s: model.vocab['%s'] must be an id in [0, %u): ids must be 0..n-1 "
+                         "without gaps", p->t->path, el_json_printable(s, n, shown, sizeof shown),
+                         (unsigned)p->n);
+    }
+    if (p->t->len[v]) /* tokens are never empty: set */
+        return el_errorf(EL_E_INVALID, "%s: model.vocab gives id %llu to two tokens",
+                         p->t->path, (unsigned long long)v);
+    if (memchr(s, 0, n))
+        return el_errorf(EL_E_INVALID, "%s: model.vocab: a token holds a NUL", p->t->path);
+    return wp_put(p->t, (uint32_t)v, s, n, &p->used);
+}
+
+static el_status wp_json_added(void *u, uint32_t i, const cJSON *a) {
+    wp_json_pass *p = u;
+    uint64_t v = 0;
+    const cJSON *c = wp_get(a, "content");
+    const cJSON *idv = wp_get(a, "id");
+    (void)i;
+    if (!cJSON_IsString(c) || !el_json_get_u64(idv, p->n - 1, &v) ||
+        !wp_is(p->t, (int32_t)v, c->valuestring))
+        return el_errorf(EL_E_UNSUPPORTED, "%s: added_tokens: every added token must be a "
+                         "vocabulary token with its id", p->t->path);
+    return wp_add_special(p->t, p->mem, (int32_t)v);
+}
+
+static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const el_hf_src *src,
                                uint32_t vocab_size) {
     el_status st = EL_OK;
+    const cJSON *root = src->root;
     const cJSON *model = wp_get(root, "model");
     const cJSON *vocab = wp_get(model, "vocab");
     if (!cJSON_IsObject(vocab)) return wp_bad(t, "model.vocab", "an object", vocab);
@@ -743,44 +794,17 @@ static el_status wp_build_json(wp_tok *t, el_tok_mem *mem, const cJSON *root,
     }
     /* the vocabulary: ids 0..n-1, each once; pass 1 sizes the text, pass 2 copies it (in
      * the object's order: off[] places each id) */
-    int cnt = cJSON_GetArraySize(vocab);
-    if (cnt <= 0 || (unsigned)cnt > WP_TOKENS_MAX)
-        return el_errorf(EL_E_INVALID, "%s: model.vocab has %d tokens: 1 to %u supported",
-                         t->path, cnt, WP_TOKENS_MAX);
-    uint32_t n = (uint32_t)cnt;
-    uint64_t pool = 0;
-    for (const cJSON *it = vocab->child; it; it = it->next) pool += strlen(it->string) + 1;
-    if ((st = wp_alloc(t, mem, n, pool)) != EL_OK) return st;
-    uint32_t used = 0;
-    for (const cJSON *it = vocab->child; it; it = it->next) {
-        char p[64];
-        if (!el_json_get_u64(it, n - 1, &v))
-            return el_errorf(EL_E_INVALID,
-                             "%s: model.vocab['%s'] must be an id in [0, %u): ids must be "
-                             "0..n-1 without gaps",
-                             t->path,
-                             el_json_printable(it->string, strlen(it->string), p, sizeof p),
-                             (unsigned)n);
-        if (t->len[v]) /* tokens are never empty: set */
-            return el_errorf(EL_E_INVALID, "%s: model.vocab gives id %llu to two tokens",
-                             t->path, (unsigned long long)v);
-        if ((st = wp_put(t, (uint32_t)v, it->string, strlen(it->string), &used)) != EL_OK)
-            return st;
-    }
+    wp_json_pass jp = {t, mem, 0, 0, 0};
+    if ((st = src->vocab(src->ctx, wp_json_count, &jp)) != EL_OK) return st;
+    if (jp.n == 0 || jp.n > WP_TOKENS_MAX)
+        return el_errorf(EL_E_INVALID, "%s: model.vocab has %llu tokens: 1 to %u supported",
+                         t->path, (unsigned long long)jp.n, WP_TOKENS_MAX);
+    if ((st = wp_alloc(t, mem, (uint32_t)jp.n, jp.pool)) != EL_OK) return st;
+    if ((st = src->vocab(src->ctx, wp_json_put, &jp)) != EL_OK) return st;
     /* added tokens: matched in the raw text */
     const cJSON *added = wp_get(root, "added_tokens");
     if (added && !cJSON_IsArray(added)) return wp_bad(t, "added_tokens", "an array", added);
-    for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
-        const cJSON *c = wp_get(a, "content");
-        const cJSON *idv = wp_get(a, "id");
-        if (!cJSON_IsString(c) || !el_json_get_u64(idv, n - 1, &v) ||
-            !wp_is(t, (int32_t)v, c->valuestring))
-            return el_errorf(EL_E_UNSUPPORTED,
-                             "%s: added_tokens: every added token must be a vocabulary token "
-                             "with its id",
-                             t->path);
-        if ((st = wp_add_special(t, mem, (int32_t)v)) != EL_OK) return st;
-    }
+    if (src->added && (st = src->added(src->ctx, wp_json_added, &jp)) != EL_OK) return st;
     return wp_finish(t, unk, vocab_size);
 }
 
@@ -789,8 +813,16 @@ el_status el_tokenizer_wordpiece_from_json_mem(const cJSON *root, const char *na
                                                el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
     *out = NULL;
-    wp_args a = {.root = root, .name = name ? name : "tokenizer.json",
-                 .vocab_size = vocab_size};
+    el_hf_src src;
+    el_hf_src_tree(&src, root, name ? name : "tokenizer.json");
+    return el_tokenizer_wordpiece_from_src_mem(&src, vocab_size, mem, out);
+}
+
+el_status el_tokenizer_wordpiece_from_src_mem(const el_hf_src *src, uint32_t vocab_size,
+                                              el_tok_mem *mem, el_tokenizer **out) {
+    if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
+    *out = NULL;
+    wp_args a = {.src = src, .name = src->name, .vocab_size = vocab_size};
     return wp_build(&a, mem, out);
 }
 
@@ -798,7 +830,8 @@ el_status el_tokenizer_wordpiece_from_json(const cJSON *root, const char *name,
                                            uint32_t vocab_size, el_tokenizer **out) {
     if (!out) return el_errorf(EL_E_USAGE, "wordpiece tokenizer: out is NULL");
     *out = NULL;
-    wp_args a = {.root = root, .name = name ? name : "tokenizer.json",
-                 .vocab_size = vocab_size};
+    el_hf_src src;
+    el_hf_src_tree(&src, root, name ? name : "tokenizer.json");
+    wp_args a = {.src = &src, .name = src.name, .vocab_size = vocab_size};
     return el_tok_build_heap(wp_build, &a, out);
 }
