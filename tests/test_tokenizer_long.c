@@ -5,7 +5,9 @@
  * paragraph repeated gives that paragraph's reference ids repeated (where the reference
  * shows the text splits cleanly between copies), in well under 10 s each (the speed target
  * itself is in bench/bench_tokenizer); 17,000 characters that no cut can split (merged in
- * the caller's buffer, or EL_E_NOFIT with a count that suffices). */
+ * the caller's buffer, or EL_E_NOFIT with a count that suffices). And the real GPT-2 and
+ * MiniLM (WordPiece, tokenizer.json) tokenizers from ../shared/models on 1 MB: a repeated
+ * paragraph and a single 1 MB word. */
 // ctest-labels: tokenizer;llama;gguf
 // ctest-timeout: 60
 #include "tests/llama_fixture.h"
@@ -13,6 +15,7 @@
 #include "tests/support/el_test.h"
 
 #include "loader/formats/gguf.h"
+#include "platform/platform.h"
 #include "tokenizer/tokenizer.h"
 
 #include <stdlib.h>
@@ -350,6 +353,35 @@ static void check_long(const char *what, const el_tokenizer *t, const ref_vocab 
     free(text);
 }
 
+/* A 1 MB text through a real tokenizer: one paragraph repeated gives the paragraph's ids
+ * repeated (it starts with a letter and ends with a newline, which both tokenizers split on),
+ * and one 1 MB word (GPT-2: a single pre-token merged with the heap; WordPiece: past
+ * max_input_chars_per_word, one [UNK]) - each in well under 10 s. */
+static void check_real(const char *what, el_tokenizer *t) {
+    static const char para[] = "The small model loads like firmware, streaming its weights "
+                               "from flash into a fixed arena; 42 boards run it.\n";
+    const size_t pl = sizeof para - 1, copies = BIG / pl;
+    char *text = malloc(BIG + 1);
+    for (size_t i = 0; i < copies; i++) memcpy(text + i * pl, para, pl);
+    size_t np = 0, n = 0;
+    EL_CHECK_OK(el_tokenizer_encode(t, para, pl, false, g_ref, g_cap, &np));
+    double t0 = el_now();
+    EL_CHECK_OK(el_tokenizer_encode(t, text, copies * pl, false, g_ids, g_cap, &n));
+    double dt = el_now() - t0;
+    bool same = n == np * copies;
+    for (size_t i = 0; same && i < n; i++) same = g_ids[i] == g_ref[i % np];
+    fprintf(stderr, "%s: %zu bytes of a repeated paragraph -> %zu ids in %.3f s, %s\n", what,
+            copies * pl, n, dt, same ? "the paragraph's ids repeated" : "DIFFERENT ids");
+    EL_CHECK(same && dt < 10.0);
+    memset(text, 'a', BIG);
+    t0 = el_now();
+    EL_CHECK_OK(el_tokenizer_encode(t, text, BIG, false, g_ids, g_cap, &n));
+    dt = el_now() - t0;
+    fprintf(stderr, "%s: one %u-byte word -> %zu ids in %.3f s\n", what, BIG, n, dt);
+    EL_CHECK(n >= 1 && dt < 10.0);
+    free(text);
+}
+
 int main(void) {
     g_cap = 2u * BIG;
     g_ids = malloc(g_cap * sizeof *g_ids);
@@ -387,6 +419,24 @@ int main(void) {
     el_tokenizer_close(t);
     el_gguf_free(g);
     free(bytes);
+    /* The real GPT-2 and MiniLM tokenizers (../shared/models), when present. */
+    const char *shared = el_test_shared_models();
+    char p1[1024], p2[1024];
+    t = NULL;
+    snprintf(p1, sizeof p1, "%s/gpt2-tokenizer/encoder.json", shared ? shared : ".");
+    snprintf(p2, sizeof p2, "%s/gpt2-tokenizer/vocab.bpe", shared ? shared : ".");
+    if (shared && el_tokenizer_gpt2_open(p1, p2, 0, &t) == EL_OK)
+        check_real("gpt2 (real)", t);
+    else
+        fprintf(stderr, "!! the real GPT-2 tokenizer is absent (%s)\n", p1);
+    el_tokenizer_close(t);
+    t = NULL;
+    snprintf(p1, sizeof p1, "%s/all-MiniLM-L6-v2/tokenizer.json", shared ? shared : ".");
+    if (shared && el_tokenizer_open(p1, 0, &t) == EL_OK)
+        check_real("wordpiece MiniLM tokenizer.json (real)", t);
+    else
+        fprintf(stderr, "!! the MiniLM tokenizer is absent (%s)\n", p1);
+    el_tokenizer_close(t);
     free(g_ids);
     free(g_ref);
     return el_test_finish("test_tokenizer_long");
