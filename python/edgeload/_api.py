@@ -53,8 +53,8 @@ _lib, _lib_path = _load()
 c_u32, c_u64, c_i32, c_f32, c_f64 = (ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int32,
                                      ctypes.c_float, ctypes.c_double)
 c_enum = ctypes.c_int
-_NREGIONS = 5  # EL_REGION_COUNT
-_REGIONS = ("weights", "kv", "scratch", "staging", "act")
+_NREGIONS = 6  # EL_REGION_COUNT
+_REGIONS = ("weights", "kv", "scratch", "staging", "act", "tokenizer")
 _STATUS = ("EL_OK", "EL_E_USAGE", "EL_E_INVALID", "EL_E_UNSUPPORTED", "EL_E_NOFIT",
            "EL_E_NOMEM", "EL_E_IO", "EL_E_NODEV", "EL_E_TOOLONG")
 _DEVICES = {"cpu": 0, "cuda": 1, "auto": 2}
