@@ -13,6 +13,7 @@
 #include "tests/support/el_alloc_count.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -125,6 +126,44 @@ static void run(const char *dir, const cases *c, el_dtype dt, unsigned threads, 
     el_model_close(m);
 }
 
+/* `edgeload embed` on the real model and its real tokenizer.json (streamed into the arena's
+ * tokenizer region), one text on stdin: VmHWM within the arena it reserved + 4 MiB (the
+ * process's binary, libc and stacks included; not under sanitizers, whose runtimes hold
+ * their own memory). */
+static void cli_peak_rss(const char *dir) {
+    const char *in = el_test_path("minilm_in.txt");
+    const char *line = "The small model loads like firmware into a fixed arena.\n";
+    EL_CHECK(el_test_write_file(in, line, strlen(line)));
+    char args[1400], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "--version >/dev/null; { ${EL_CLI:-%s/edgeload} embed '%s' "
+             "--json < '%s'; }", EL_BINARY_DIR, dir, in);
+    int rc = el_test_run_cli(args, &out, &err);
+    cJSON *j = rc == 0 && out ? cJSON_Parse(out) : NULL;
+    const cJSON *mem = cJSON_GetObjectItem(j, "memory");
+    const cJSON *hwm = cJSON_GetObjectItem(mem, "vm_hwm");
+    const cJSON *arena = cJSON_GetObjectItem(cJSON_GetObjectItem(mem, "arena"), "reserved");
+    const cJSON *tok = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(mem, "arena"), "regions"),
+                            "tokenizer"), "used");
+    EL_CHECK(cJSON_IsNumber(hwm) && cJSON_IsNumber(arena) && cJSON_IsNumber(tok));
+    if (cJSON_IsNumber(hwm) && cJSON_IsNumber(arena) && cJSON_IsNumber(tok)) {
+        fprintf(stderr, "-- edgeload embed (tokenizer.json): VmHWM %.2f MiB, arena %.2f MiB "
+                "(tokenizer region %.2f MiB used), bound arena + 4 MiB\n",
+                hwm->valuedouble / 1048576.0, arena->valuedouble / 1048576.0,
+                tok->valuedouble / 1048576.0);
+        EL_CHECK(tok->valuedouble > 0);
+#ifndef EL_SANITIZED
+        if (!getenv("EL_EMULATOR") || !*getenv("EL_EMULATOR"))
+            EL_CHECK(hwm->valuedouble <= arena->valuedouble + 4.0 * 1048576.0);
+#endif
+    } else {
+        fprintf(stderr, "embed: exit %d\n%s\n%s\n", rc, out ? out : "", err ? err : "");
+    }
+    cJSON_Delete(j);
+    free(out);
+    free(err);
+}
+
 int main(void) {
     const char *dir = model_dir();
     el_alloc_install();
@@ -152,7 +191,9 @@ int main(void) {
     run(dir, &c, EL_DT_NONE, 1, 0.9999);
     run(dir, &c, EL_DT_NONE, 2, 0.9999);
     run(dir, &c, EL_DT_F16, 2, 0.999);
+    cli_peak_rss(dir);
     for (size_t i = 0; i < c.n; i++) free(c.emb[i]);
     cJSON_Delete(j);
+    el_test_tmpdir_cleanup();
     return el_test_finish("test_bert_minilm");
 }
