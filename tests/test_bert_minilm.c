@@ -136,7 +136,7 @@ static void cli_peak_rss(const char *dir) {
     EL_CHECK(el_test_write_file(in, line, strlen(line)));
     char args[1400], *out = NULL, *err = NULL;
     snprintf(args, sizeof args, "--version >/dev/null; { ${EL_CLI:-%s/edgeload} embed '%s' "
-             "--json < '%s'; }", EL_BINARY_DIR, dir, in);
+             "--device cpu --json < '%s'; }", EL_BINARY_DIR, dir, in);
     int rc = el_test_run_cli(args, &out, &err);
     cJSON *j = rc == 0 && out ? cJSON_Parse(out) : NULL;
     const cJSON *mem = cJSON_GetObjectItem(j, "memory");

@@ -71,7 +71,9 @@ static void check_generate(const char *what, const char *model, const char *tok,
                            const char *prompt, const int32_t *want, size_t nw,
                            double plan_total) {
     char args[2400];
-    snprintf(args, sizeof args, "generate '%s' --tokenizer '%s' -p '%s' -n 4 --temp 0 --json",
+    /* the CPU: an emulated GPU's memory (cudasim builds) is host memory and counts in RSS */
+    snprintf(args, sizeof args,
+             "generate '%s' --tokenizer '%s' -p '%s' -n 4 --temp 0 --device cpu --json",
              model, tok, prompt);
     cJSON *j = cli_json(args);
     EL_CHECK(j != NULL);
