@@ -155,7 +155,7 @@ int main(void) {
         el_dtype kv = k ? EL_DT_F16 : EL_DT_F32;
         any |= run_model(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2_q4_1", "120M",
                          k ? 2 : 4, kv);
-        any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M", 2, kv);
+        any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M", 4, kv);
     }
     if (!any) el_test_skip("no real GGUF model in %s: run scripts/fetch_gguf.sh", dir);
     return el_test_finish("test_gguf_real");
