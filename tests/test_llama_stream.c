@@ -8,27 +8,13 @@
 // ctest-timeout: 30
 // ctest-labels: llama;model
 #include "tests/gpt2_synth.h"
+#include "tests/cli_rss.h"
 #include "tests/support/el_test.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Sanitizer runtimes hold their own memory: the bound is printed, not checked, there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_CHECK 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_CHECK 0
-#endif
-#endif
-#ifndef RSS_CHECK
-#define RSS_CHECK 1
-#endif
-
-#define MIB (1024.0 * 1024.0)
-#define SLACK (4ull << 20) /* what may sit outside the arena: binary, libc, stacks */
 
 #define DIM 256
 #define HEADS 4
@@ -196,23 +182,6 @@ static void test_generated(const char *dir) {
     EL_CHECK(str16.ok && str16.ids[0] == res.ids[0]);
 }
 
-static cJSON *cli_json(const char *args) {
-    char *out = NULL, *err = NULL;
-    int rc = el_test_run_cli(args, &out, &err);
-    cJSON *j = rc == 0 && out ? cJSON_Parse(out) : NULL;
-    if (!j) fprintf(stderr, "edgeload %s: exit %d\nstdout: %s\nstderr: %s\n", args, rc,
-                    out ? out : "", err ? err : "");
-    free(out);
-    free(err);
-    return j;
-}
-
-static double num(const cJSON *o, const char *a, const char *b, const char *c) {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, a);
-    if (b) it = cJSON_GetObjectItemCaseSensitive(it, b);
-    if (c) it = cJSON_GetObjectItemCaseSensitive(it, c);
-    return cJSON_IsNumber(it) ? it->valuedouble : -1;
-}
 
 /* The CLI: streamed generate within its arena + SLACK, the resident run's ids; plan --json
  * reports the mode, the slot and the bytes per token. */
@@ -223,13 +192,13 @@ static void test_cli(const char *dir) {
     EL_CHECK(p != NULL);
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(p, "stream");
     EL_CHECK(cJSON_IsString(mode) && !strcmp(mode->valuestring, "on"));
-    EL_CHECK(num(p, "stream_bytes_per_token", NULL, NULL) ==
+    EL_CHECK(num(p, "stream_bytes_per_token") ==
              (double)bytes_named(dir, "model.layers."));
-    EL_CHECK(num(p, "stream_slot_bytes", NULL, NULL) > 0);
+    EL_CHECK(num(p, "stream_slot_bytes") > 0);
     double resident = -1;
     snprintf(args, sizeof args, "plan '%s' --ctx %d --json", dir, CTX);
     cJSON *q = cli_json(args);
-    if (q) resident = num(q, "total", NULL, NULL);
+    if (q) resident = num(q, "total");
     cJSON_Delete(q);
     cJSON_Delete(p);
     char arena[32];
@@ -243,8 +212,8 @@ static void test_cli(const char *dir) {
         EL_CHECK(j[k] != NULL);
     }
     if (j[0] && j[1]) {
-        double hwm = num(j[1], "memory", "vm_hwm", NULL);
-        double reserved = num(j[1], "memory", "arena", "reserved");
+        double hwm = num(j[1], "memory.vm_hwm");
+        double reserved = num(j[1], "memory.arena.reserved");
         printf("cli: streamed arena %.2f MiB (resident plan %.2f MiB), VmHWM %.2f MiB (bound "
                "%.2f MiB)\n", reserved / MIB, resident / MIB, hwm / MIB, (reserved + SLACK) / MIB);
         EL_CHECK(reserved > 0 && reserved * 3.5 < resident);
