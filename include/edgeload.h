@@ -249,7 +249,9 @@ typedef struct el_tensor_info {
     uint32_t file_index;          /* index into the model's files */
     uint64_t file_offset;         /* absolute offset of the first byte in that file */
     el_dtype loaded_dtype;        /* dtype in the arena (after a load; else planned) */
-    const void *data;             /* in the arena after el_model_load, else NULL */
+    const void *data;             /* in the arena after el_model_load, else NULL (a streamed
+                                     layer's tensor: its place in the ring's first slot, which
+                                     holds whichever layer was read there last) */
 } el_tensor_info;
 
 typedef struct el_model_open_params {

@@ -98,6 +98,21 @@ el_status el_plan_stream(const el_model *m, el_stream_mode mode, uint64_t arena_
               el_align_up_u64(sh.slot_bytes, EL_ALIGN_IO, &piece) &&
               el_mul_u64(piece, EL_STREAM_SLOTS, &piece) && el_add_u64(w, piece, &w);
     if (!ok) return el_errorf(EL_E_NOFIT, "%s: the streamed weights region overflows", m->path);
+    /* Staging loads only the resident tensors now: its chunk follows the largest of them
+     * (as el_plan_make sizes it: at least 64 KiB, at most the chunk asked for). */
+    uint64_t largest = 0, chunk = p->params.chunk_bytes, staging = 0;
+    for (size_t i = 0; i < m->tensors.count; i++)
+        if (!m->tensors.items[i].stream_layer && m->tensors.items[i].nbytes > largest)
+            largest = m->tensors.items[i].nbytes;
+    if (el_align_up_u64(largest, EL_ALIGN_IO, &largest) && largest < chunk)
+        chunk = largest < 64u * 1024u ? 64u * 1024u : largest;
+    if (chunk < p->params.chunk_bytes &&
+        el_mul_u64(chunk + EL_ALIGN_IO, EL_STAGING_SLOTS, &staging) &&
+        staging < p->region_bytes[EL_REGION_STAGING]) {
+        p->total_bytes -= p->region_bytes[EL_REGION_STAGING] - staging;
+        p->region_bytes[EL_REGION_STAGING] = staging;
+        p->params.chunk_bytes = chunk;
+    }
     p->total_bytes -= p->region_bytes[EL_REGION_WEIGHTS];
     p->region_bytes[EL_REGION_WEIGHTS] = w;
     if (!el_add_u64(p->total_bytes, w, &p->total_bytes))
