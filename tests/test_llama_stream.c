@@ -2,7 +2,8 @@
  * (16 layers of ~3 MiB, f32 safetensors) run in an arena a quarter of its resident plan gives
  * the resident run's greedy ids and bit-identical logits; a decoded token reads every layer
  * once (the layers' bytes, counted by the ring), a prefill chunk too; the CLI's streamed run
- * peaks (VmHWM) within its arena + 4 MiB. The GGUF fixture streams like it runs resident.
+ * peaks (VmHWM) within its arena + 4 MiB. The GGUF fixture and stories260K (llama2.c) stream
+ * like they run resident.
  * Refused by name: converted layers (--dtype), GPT-2's transposed Conv1D weights, CUDA
  * memory, a family without layers. A failed layer read is reported and retried. */
 // ctest-timeout: 30
@@ -282,6 +283,11 @@ static void test_gguf(void) {
              str.plan.stream_pass_bytes == bytes_named(path, "model.layers."));
     EL_CHECK(same_run(&res, &str, 4, vocab));
     test_read_error(&res);
+    /* A llama2.c checkpoint: each weight holds every layer's rows, one tensor per layer. */
+    run(EL_SOURCE_DIR "/assets/stories260K/stories260K.bin", EL_STREAM_OFF, 0, 9, 0, 4, 0, &res);
+    run(EL_SOURCE_DIR "/assets/stories260K/stories260K.bin", EL_STREAM_ON, 0, 9, 0, 4, 0, &str);
+    EL_CHECK(str.plan.streamed && str.plan.stream_layers == 5);
+    EL_CHECK(same_run(&res, &str, 4, res.vocab));
 }
 
 /* Plans path with params and --stream on: want, and a message naming needle. */
