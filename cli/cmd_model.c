@@ -229,10 +229,15 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
                (unsigned long long)arena, arena_given ? "--arena" : "board",
                fits ? "true" : "false", fits_free ? "true" : "false",
                fits_default ? "true" : "false");
-        for (size_t i = 0; i < b->storage_count; i++)
-            printf("%s{\"kind\":\"%s\",\"read_mb_s\":%.9g,\"basis\":\"%s\",\"seconds\":%.9g}",
+        for (size_t i = 0; i < b->storage_count; i++) {
+            printf("%s{\"kind\":\"%s\",\"read_mb_s\":%.9g,\"basis\":\"%s\",\"seconds\":%.9g",
                    i ? "," : "", b->storage[i].kind, b->storage[i].read_mb_s, b->storage[i].basis,
                    (double)p->read_bytes / (b->storage[i].read_mb_s * 1e6));
+            if (p->streamed) /* every layer read once per token */
+                printf(",\"stream_tok_s_bound\":%.9g",
+                       b->storage[i].read_mb_s * 1e6 / (double)p->stream_pass_bytes);
+            printf("}");
+        }
         printf("],\"decode_bytes_per_token\":%llu,\"decode_tok_s_bound\":%.9g}",
                (unsigned long long)wbytes, tok_s);
         return;
