@@ -429,6 +429,10 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     el_status s;
     uint64_t wbytes = 0;
     el_stream_shape sh;
+    if (plan->streamed && el_arena_memory(a) != EL_MEMORY_HOST)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
+                         "version; the arena is in CUDA %s memory", m->path,
+                         el_memory_name(el_arena_memory(a)));
     if (plan->streamed) {
         if ((s = el_stream_layout(m, plan->params.dtype, m->tensors.items, &sh)) != EL_OK)
             return s;

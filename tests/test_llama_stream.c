@@ -5,8 +5,9 @@
  * peaks (VmHWM) within its arena + 4 MiB. The GGUF fixture and stories260K (llama2.c) stream
  * like they run resident.
  * Refused by name: converted layers (--dtype), GPT-2's transposed Conv1D weights, CUDA
- * memory, a family without layers. A failed layer read is reported and retried. */
-// ctest-timeout: 30
+ * memory, a family without layers. A failed layer read is reported and retried.
+ * Native: ~1 s; under qemu-aarch64 ~30 s (hence the timeout). */
+// ctest-timeout: 120
 // ctest-labels: llama;model
 #include "platform/platform.h"
 #include "tests/gpt2_synth.h"
@@ -219,7 +220,9 @@ static void test_cli(const char *dir) {
         printf("cli: streamed arena %.2f MiB (resident plan %.2f MiB), VmHWM %.2f MiB (bound "
                "%.2f MiB)\n", reserved / MIB, resident / MIB, hwm / MIB, (reserved + SLACK) / MIB);
         EL_CHECK(reserved > 0 && reserved * 3.5 < resident);
-        EL_CHECK(hwm > 0 && (!RSS_CHECK || hwm <= reserved + (double)SLACK));
+        /* Under qemu (EL_EMULATOR) the peak is the emulator's: printed, not checked. */
+        const bool emulated = getenv("EL_EMULATOR") && *getenv("EL_EMULATOR");
+        EL_CHECK(hwm > 0 && (!RSS_CHECK || emulated || hwm <= reserved + (double)SLACK));
         char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j[0], "ids"));
         char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j[1], "ids"));
         EL_CHECK(a && b && !strcmp(a, b));
