@@ -144,6 +144,12 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                    (unsigned long long)p->quantized_count, (unsigned long long)p->kept_count);
         printf(",\"max_input\":%llu,\"input_bytes\":%llu", (unsigned long long)p->max_input,
                (unsigned long long)p->input_bytes);
+        printf(",\"stream\":\"%s\"", p->streamed ? "on" : "off");
+        if (p->streamed)
+            printf(",\"stream_layers\":%u,\"stream_slot_bytes\":%llu,\"stream_slots\":%u,"
+                   "\"stream_bytes_per_token\":%llu", p->stream_layers,
+                   (unsigned long long)p->stream_slot_bytes, EL_STREAM_SLOTS,
+                   (unsigned long long)p->stream_pass_bytes);
         el_cli_plan_side_files(m, true);
         if (kv_alt)
             printf(",\"kv_dtype\":\"%s\",\"kv_bytes\":{\"%s\":%llu,\"%s\":%llu}",
@@ -179,6 +185,13 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                p->params.batch == 1 ? "" : "s", EL_INPUT_PIECE >> 10);
     el_cli_plan_side_files(m, false);
     printf("  reads    %12s from storage\n", el_size_format(p->read_bytes, a, sizeof a));
+    if (p->streamed)
+        printf("  stream   %12s  per token from storage: %u layers through %u slots of %s "
+               "(weights region); a prefill chunk reads each layer once\n",
+               el_size_format(p->stream_pass_bytes, a, sizeof a), p->stream_layers,
+               EL_STREAM_SLOTS, el_size_format(p->stream_slot_bytes, b, sizeof b));
+    else
+        printf("  stream   off (resident)\n");
     printf("  arena    %12s: %s\n", el_size_format(arena, a, sizeof a), fits ? "fits" : "DOES NOT FIT");
 }
 
@@ -216,10 +229,15 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
                (unsigned long long)arena, arena_given ? "--arena" : "board",
                fits ? "true" : "false", fits_free ? "true" : "false",
                fits_default ? "true" : "false");
-        for (size_t i = 0; i < b->storage_count; i++)
-            printf("%s{\"kind\":\"%s\",\"read_mb_s\":%.9g,\"basis\":\"%s\",\"seconds\":%.9g}",
+        for (size_t i = 0; i < b->storage_count; i++) {
+            printf("%s{\"kind\":\"%s\",\"read_mb_s\":%.9g,\"basis\":\"%s\",\"seconds\":%.9g",
                    i ? "," : "", b->storage[i].kind, b->storage[i].read_mb_s, b->storage[i].basis,
                    (double)p->read_bytes / (b->storage[i].read_mb_s * 1e6));
+            if (p->streamed) /* every layer read once per token */
+                printf(",\"stream_tok_s_bound\":%.9g",
+                       b->storage[i].read_mb_s * 1e6 / (double)p->stream_pass_bytes);
+            printf("}");
+        }
         printf("],\"decode_bytes_per_token\":%llu,\"decode_tok_s_bound\":%.9g}",
                (unsigned long long)wbytes, tok_s);
         return;
@@ -243,12 +261,16 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
                el_size_format(p->read_bytes, x, sizeof x));
     printf("  decode   at most %.1f tok/s: %.1f GB/s over %s of weights read per token\n", tok_s,
            b->mem_bandwidth_gb_s, el_size_format(wbytes, x, sizeof x));
+    for (size_t i = 0; p->streamed && i < b->storage_count; i++)
+        printf("  stream   at most %.2f tok/s from %s: %.0f MB/s over %s of layers per token\n",
+               b->storage[i].read_mb_s * 1e6 / (double)p->stream_pass_bytes, b->storage[i].kind,
+               b->storage[i].read_mb_s, el_size_format(p->stream_pass_bytes, x, sizeof x));
 }
 
 int el_cmd_plan(int argc, char **argv) {
     el_cli_opts o;
     int rc = parse_args(argc, argv, &o,
-                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--board NAME] [--json]\n"
+                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M] [--board NAME] [--json]\n"
                         "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n"
                         "With --board: fit against the board's typical free RAM and default arena, load time\n"
                         "from each of its storage kinds, and the decode tok/s bound from its memory bandwidth.\n");
@@ -266,6 +288,10 @@ int el_cmd_plan(int argc, char **argv) {
     el_plan p;
     s = el_plan_make(m, &o.plan, &p);
     if (s == EL_OK) s = el_plan_input(m, o.max_input, &p);
+    if (s == EL_OK)
+        s = el_plan_stream(m, o.stream,
+                           o.arena ? o.arena : o.board ? board.default_arena : UINT64_MAX,
+                           &p);
     if (s != EL_OK) {
         rc = el_cli_fail(s);
         el_model_close(m);

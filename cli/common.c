@@ -126,6 +126,11 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
             return el_cli_usage("--kv-dtype %s: the KV cache holds f32 or f16", v), -1;
         return 1;
     }
+    if (!strcmp(a, "--stream")) {
+        NEED_VALUE();
+        if (el_stream_parse(v, &o->stream) != EL_OK) return el_cli_usage("%s", el_last_error()), -1;
+        return 1;
+    }
     if (!strcmp(a, "--offset")) {
         NEED_VALUE();
         return el_cli_parse_offset(v, &o->offset) ? -1 : 1;
@@ -177,6 +182,9 @@ void el_cli_common_help(FILE *f) {
           "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
           "  --kv-dtype T      a decoder's KV cache: f16 (default: half the bytes) or f32\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
+          "  --stream M        decoder layers read from storage every pass, in a ring of 2 layer\n"
+          "                    slots: on, auto (when the model does not fit --arena) or off\n"
+          "                    (default; CPU only, layers as stored)\n"
           "  --max-input SIZE  bytes of one input text: a prompt, a stdin line, a conversation\n"
           "                    (default: 16 per --ctx token, 4K to 1M); longer ones: exit 6\n"
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
@@ -262,7 +270,10 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     }
 replan:
     if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK ||
-        (s = el_plan_input(out->model, o->max_input, &out->plan)) != EL_OK)
+        (s = el_plan_input(out->model, o->max_input, &out->plan)) != EL_OK ||
+        (s = el_plan_stream(out->model, o->stream,
+                            o->arena ? o->arena : board_arena ? board_arena : UINT64_MAX,
+                            &out->plan)) != EL_OK)
         goto fail;
     /* --arena is the reservation. A board's default_arena is a budget: the plan must fit
      * it, but only what the plan needs is reserved (serve prefaults its arena: a 48 GiB

@@ -249,7 +249,9 @@ typedef struct el_tensor_info {
     uint32_t file_index;          /* index into the model's files */
     uint64_t file_offset;         /* absolute offset of the first byte in that file */
     el_dtype loaded_dtype;        /* dtype in the arena (after a load; else planned) */
-    const void *data;             /* in the arena after el_model_load, else NULL */
+    const void *data;             /* in the arena after el_model_load, else NULL (a streamed
+                                     layer's tensor: its place in the ring's first slot, which
+                                     holds whichever layer was read there last) */
 } el_tensor_info;
 
 typedef struct el_model_open_params {
@@ -306,7 +308,23 @@ typedef struct el_plan {
                                                 line, a conversation); see el_plan_input */
     uint64_t input_bytes;                    /* of scratch: batch buffers of max_input + 1
                                                 bytes and one EL_INPUT_PIECE read buffer */
+    /* Layer streaming (el_plan_stream; all 0 for a resident plan): */
+    bool streamed;                           /* decoder layers are read from storage into a
+                                                ring of EL_STREAM_SLOTS slots every pass */
+    uint64_t stream_slot_bytes;              /* one slot: the largest layer's tensors */
+    uint64_t stream_pass_bytes;              /* read per forward pass (every layer once): per
+                                                decoded token, per prefill chunk */
+    uint32_t stream_layers;                  /* layers in the ring */
 } el_plan;
+
+/* --stream: resident (the whole model in the arena), streamed, or streamed only when the
+ * resident plan does not fit the arena. */
+typedef enum el_stream_mode {
+    EL_STREAM_OFF = 0,
+    EL_STREAM_AUTO,
+    EL_STREAM_ON,
+} el_stream_mode;
+#define EL_STREAM_SLOTS 2u /* layer slots in the ring: one computed, one being read */
 
 /* Input bounds. A text longer than its context can hold in tokens is useless, so the
  * default limit follows the context (a token is rarely over 16 bytes). */
@@ -324,6 +342,19 @@ el_status el_plan_make(const el_model *m, const el_plan_params *params, el_plan 
  * into scratch and the total. Models that do not run (no family) plan no input.
  * EL_E_USAGE for max_input over EL_INPUT_LIMIT. */
 el_status el_plan_input(const el_model *m, uint64_t max_input, el_plan *p);
+/* Layer streaming for a plan from el_plan_make (after el_plan_input): EL_STREAM_ON, or
+ * EL_STREAM_AUTO when p's total exceeds arena_bytes, re-plans the weights region as the
+ * tensors outside the decoder's layers (resident) plus EL_STREAM_SLOTS slots of the
+ * largest layer; the layers are then read from storage in every forward pass (CPU only).
+ * EL_STREAM_OFF and a fitting AUTO leave p as it is. EL_E_UNSUPPORTED naming the reason:
+ * a family without layers (encoders), an .elimg image, CUDA memory, layer tensors the
+ * load would convert (--dtype, quantize-on-load) or transpose (GPT-2's Conv1D). */
+el_status el_plan_stream(const el_model *m, el_stream_mode mode, uint64_t arena_bytes,
+                         el_plan *p);
+/* "off", "auto", "on"; el_stream_parse: EL_E_USAGE if text is none of them. */
+const char *el_stream_mode_name(el_stream_mode mode);
+el_status el_stream_parse(const char *text, el_stream_mode *out);
+
 /* Checks a plan against an arena size. EL_E_NOFIT when it does not fit, with a message
  * giving needed, available and missing bytes and what would fit ("--dtype f16 needs ...",
  * "--ctx 512 saves ..."). */

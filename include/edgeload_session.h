@@ -71,6 +71,19 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
 /* Stops the threads and returns the session's kv and scratch memory to the arena. */
 void el_session_deinit(el_session *s);
 
+/* Layer streaming counters of a session over a streamed plan (el_plan_stream). */
+typedef struct el_stream_stats {
+    bool streamed;          /* false: a resident model (the rest is 0) */
+    uint64_t slot_bytes;    /* one layer slot */
+    uint64_t bytes_read;    /* layer bytes read from storage since the session started */
+    uint64_t layers_read;   /* layer reads since the session started */
+    double io_seconds;      /* the I/O thread's time in reads */
+    double wait_seconds;    /* the forward pass's time waiting for a layer */
+} el_stream_stats;
+/* Waits until the I/O thread has finished the read it has been asked for (the next pass's
+ * first layer is read ahead), then fills *out. */
+el_status el_session_stream_stats(el_session *s, el_stream_stats *out);
+
 uint32_t el_session_ctx(const el_session *s);       /* context length in tokens */
 uint32_t el_session_vocab(const el_session *s);     /* logits per position */
 uint32_t el_session_pos(const el_session *s);       /* tokens in the KV cache */

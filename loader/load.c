@@ -9,6 +9,7 @@
 #include "kernels/fp16.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
+#include "loader/stream.h"
 #include "tokenizer/tok_mem.h"
 #include "platform/gpu.h"
 
@@ -157,6 +158,7 @@ typedef struct el_loader {
     el_dtype target;
     uint64_t chunk;           /* bytes per read */
     bool direct;
+    bool streamed;            /* layer tensors are left to the ring (loader/stream.c) */
     el_file direct_files[EL_MAX_FILES]; /* O_DIRECT descriptors (direct mode only) */
     uint8_t *weights;         /* weights region base */
     el_slot slots[EL_STAGING_SLOTS];
@@ -239,6 +241,7 @@ static void *io_main(void *arg) {
         el_tensor *t = &m->tensors.items[ti];
         uint8_t *dst = L->weights + t->arena_offset;
         el_file *f = &m->files[t->file];
+        if (L->streamed && t->stream_layer) continue;
         atomic_store(&L->io_pos, t->arena_offset);
         if (!L->direct && !L->gpu && !el_plan_staged(t, L->target)) {
             /* Same bytes in the arena as in the file: read them straight into place. */
@@ -425,7 +428,21 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     double t0 = el_now();
     el_status s;
     uint64_t wbytes = 0;
-    if ((s = layout(m, plan, &wbytes)) != EL_OK) return s;
+    el_stream_shape sh;
+    if (plan->streamed && el_arena_memory(a) != EL_MEMORY_HOST)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
+                         "version; the arena is in CUDA %s memory", m->path,
+                         el_memory_name(el_arena_memory(a)));
+    if (plan->streamed) {
+        if ((s = el_stream_layout(m, plan->params.dtype, m->tensors.items, &sh)) != EL_OK)
+            return s;
+        if (sh.slot_bytes != plan->stream_slot_bytes || sh.layers != plan->stream_layers)
+            return el_errorf(EL_E_USAGE, "%s: the streamed plan was made for another model",
+                             m->path);
+        wbytes = sh.resident_bytes;
+    } else if ((s = layout(m, plan, &wbytes)) != EL_OK) {
+        return s;
+    }
 
     el_loader L;
     memset(&L, 0, sizeof L);
@@ -433,6 +450,7 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     L.target = plan->params.dtype;
     L.chunk = plan->params.chunk_bytes;
     L.direct = params && params->direct_io;
+    L.streamed = plan->streamed;
     atomic_init(&L.bytes_done, 0);
 
     /* All arena memory first: weights, then the staging slots. */
@@ -444,6 +462,26 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         return s;
     L.weights = w;
     L.wbytes = wbytes;
+    /* A streamed plan: the ring's control block and its slots after the resident tensors. */
+    el_stream *ring = NULL;
+    for (unsigned i = 0; plan->streamed && s == EL_OK && i <= EL_STREAM_SLOTS; i++) {
+        void *p = NULL;
+        s = i == 0 ? el_arena_calloc(a, EL_REGION_WEIGHTS, el_stream_block_bytes(), EL_ALIGN_IO, &p)
+                   : el_arena_alloc(a, EL_REGION_WEIGHTS, sh.slot_bytes ? sh.slot_bytes : 1,
+                                    EL_ALIGN_IO, &p);
+        if (s != EL_OK) break;
+        if (i == 0) ring = p;
+        else ring->slot[i - 1] = p;
+    }
+    if (s != EL_OK) {
+        el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
+        return s;
+    }
+    if (ring) {
+        ring->m = m;
+        ring->slot_bytes = sh.slot_bytes;
+        ring->n_layers = sh.layers;
+    }
     L.gpu = el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE;
     /* Small models are not worth a syscall; GPU memory is the driver's to fault in. */
     L.pop_ok = wbytes >= 2ull * EL_POPULATE_STEP && el_arena_memory(a) == EL_MEMORY_HOST;
@@ -548,10 +586,13 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
         return s;
     }
+    /* Layer tensors point into slot 0; a session binds them there once and shifts the
+     * binding to the other slot (models/decoder.c). */
     for (size_t i = 0; i < m->tensors.count; i++) {
         el_tensor *t = &m->tensors.items[i];
-        t->data = L.weights + t->arena_offset;
+        t->data = (ring && t->stream_layer ? ring->slot[0] : L.weights) + t->arena_offset;
     }
+    m->stream = ring;
     m->loaded = true;
     report(&L, params, plan->read_bytes, t0);
     if (stats) {

@@ -81,6 +81,8 @@ struct el_model {
     uint32_t flags;
     void *family_data;               /* owned by the family (open/close) */
     bool loaded;                     /* el_model_load succeeded */
+    struct el_stream *stream;        /* a streamed load's layer ring (in the weights region),
+                                        else NULL (loader/stream.h) */
     /* Opened from an .elimg image (loader/image.h): then format is the source's format
      * (families key on it) and el_model_format() says "elimg". NULL otherwise. */
     struct el_image *image;

@@ -298,6 +298,15 @@ el_status el_plan_check(const el_model *m, const el_plan *plan, uint64_t arena_b
             any = true;
         }
     }
+    if (!plan->streamed) { /* decoder layers read from storage every pass */
+        el_plan alt = *plan;
+        if (el_plan_stream(m, EL_STREAM_ON, 0, &alt) == EL_OK) {
+            el_size_format(alt.total_bytes, x, sizeof x);
+            appendf(msg, sizeof msg, &len, "%s --stream on needs %s%s", any ? ";" : fits, x,
+                    alt.total_bytes <= arena_bytes ? " (fits)" : "");
+            any = true;
+        }
+    }
     el_size_format(plan->total_bytes, x, sizeof x);
     appendf(msg, sizeof msg, &len, "%s --arena %s (the plan's total)", any ? ";" : fits, x);
     return el_error_set(EL_E_NOFIT, msg);

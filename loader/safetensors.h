@@ -36,6 +36,8 @@ typedef struct el_tensor {
                                        [cols, rows] (the transpose), e.g. GPT-2's Conv1D
                                        [in, out] weights placed as [out, in] like nn.Linear.
                                        2-D only; always loaded through staging. */
+    uint32_t stream_layer;          /* 1 + the decoder layer the tensor belongs to (layer
+                                       streaming reads it into a ring slot); 0: model-level */
     /* Filled by the plan / load: */
     el_dtype loaded_dtype;          /* dtype in the arena */
     uint64_t arena_offset;          /* offset in the weights region */

@@ -14,6 +14,7 @@
 #include "models/arch.h"
 #include "models/weights.h"
 #include "loader/model_tok.h"
+#include "loader/stream.h"
 #include "models/session_impl.h"
 
 #include <math.h>
@@ -364,8 +365,39 @@ el_status el_decoder_plan(const el_model *m, const el_plan_params *p, uint64_t *
     return EL_OK;
 }
 
+/* Marks each layer's tensors with their layer (el_tensor.stream_layer), so a streamed plan
+ * knows what to read per layer. A config the plan will refuse marks nothing. */
+static void dec_mark_layers(el_model *m) {
+    dec_cfg c;
+    if (decoder_config(m, &c) != EL_OK) return;
+    char name[160], full[192];
+    for (uint32_t l = 0; l < c.n_layers; l++)
+        for (int r = EL_R_FIRST_LAYER; r < EL_R_COUNT; r++) {
+            if (!c.a->names[r]) continue;
+            el_arch_name(name, sizeof name, c.a->names[r], l);
+            snprintf(full, sizeof full, "%s%s", c.prefix, name);
+            long i = el_model_find(m, full);
+            if (i >= 0) m->tensors.items[i].stream_layer = l + 1;
+        }
+}
+
+/* Layer l's binding for ring slot k: bound once in slot 0 (where the load points layer
+ * tensors), moved by the slots' distance for slot 1. */
+static const el_weight *dec_layer_in_slot(const dec_state *D, const el_stream *S, uint32_t l,
+                                          unsigned k, dec_layer *tmp) {
+    if (k == 0) return D->layers[l].w;
+    const uintptr_t lo = (uintptr_t)S->slot[0], hi = lo + S->slot_bytes;
+    *tmp = D->layers[l];
+    for (int r = 0; r < EL_R_COUNT; r++) {
+        const uintptr_t p = (uintptr_t)tmp->w[r].p;
+        if (p >= lo && p < hi) tmp->w[r].p = S->slot[k] + (p - lo);
+    }
+    return tmp->w;
+}
+
 el_status el_decoder_open(el_model *m) {
     const el_arch *a = arch_of(m);
+    dec_mark_layers(m);
     /* Conv1D weights are placed transposed ([in, out] -> [out, in]) while they stream in:
      * the kernels take nn.Linear's layout. Only 2-D ones: a wrong shape is reported by the
      * plan, with the shape the config implies. */
@@ -423,6 +455,9 @@ el_status el_decoder_session_init(el_session *s) {
                 el_arch_is_conv1d_name(c.a, m->tensors.items[i].name))
                 return el_errorf(EL_E_USAGE, "%s: %s was loaded untransposed", m->path,
                                  m->tensors.items[i].name);
+    if (m->stream && s->on_gpu)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
+                         "version; use --device cpu or --stream off", m->path);
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
     if (D->rope_cos) {
         el_exec x = {s->pool, s->gpu_stream};
@@ -480,8 +515,15 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     EL_TRY(o->embed(x, D->x, top[EL_R_EMBED], dim, dids, n));
     if (c->embed_scale) EL_TRY(o->scale(x, D->x, c->embed_scale, n * dim));
     if (c->a->learned_pos) EL_TRY(o->embed_add(x, D->x, top[EL_R_POS], dim, NULL, pos, n));
+    el_stream *S = s->model->stream;
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const el_weight *w = D->layers[l].w;
+        dec_layer moved;
+        if (S) { /* streamed: wait for layer l's slot (the next layer is read meanwhile) */
+            unsigned k = 0;
+            EL_TRY(el_stream_acquire(S, l, &k));
+            w = dec_layer_in_slot(D, S, l, k, &moved);
+        }
         /* This layer's cache, and where the batch's keys and values are computed: in
          * place in an f32 cache, in kb/vb for an f16 one (stored after RoPE). */
         uint8_t *kc = (uint8_t *)D->kc + (size_t)l * ctx * kvd * esz;

@@ -1,6 +1,7 @@
 /* session.c - the family-independent half of a session: memory carved from the arena,
  * the thread pool, batched prefill, tokenization through the model's tokenizer and the
  * generation loop (prefill, sample, stream, stop). Families supply the forward pass. */
+#include "loader/stream.h"
 #include "models/session_impl.h"
 #include "platform/gpu.h"
 #ifdef EL_HAVE_CUDA
@@ -294,6 +295,8 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
     if (st == EL_OK) s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
     if (st == EL_OK && (st = sc.status) == EL_OK)
         st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
+    if (st == EL_OK && m->stream && (st = el_stream_start(m->stream)) != EL_OK)
+        el_pool_deinit(s->pool);
     if (st != EL_OK) {
         el_run_end(a, NULL, stream, marks);
         return st;
@@ -305,7 +308,15 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
 
 /* s itself lives in the scratch region being released: nothing touches it after. */
 void el_session_deinit(el_session *s) {
-    if (s) el_run_end(s->arena, s->pool, s->gpu_stream, s->marks);
+    if (!s) return;
+    el_stream_stop(s->model->stream);
+    el_run_end(s->arena, s->pool, s->gpu_stream, s->marks);
+}
+
+el_status el_session_stream_stats(el_session *s, el_stream_stats *out) {
+    if (!s || !out) return el_errorf(EL_E_USAGE, "el_session_stream_stats: NULL argument");
+    el_stream_stats_get(s->model->stream, out);
+    return EL_OK;
 }
 
 uint32_t el_session_ctx(const el_session *s) { return s->ctx; }

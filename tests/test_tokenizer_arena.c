@@ -11,6 +11,7 @@
 // ctest-labels: tokenizer;model;cli
 // ctest-timeout: 60
 #include "tests/gpt2_synth.h"
+#include "tests/cli_rss.h"
 #include "tests/support/el_test.h"
 #include "tests/tok_gen.h"
 #include "tokenizer/tokenizer.h"
@@ -18,42 +19,6 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Sanitizer runtimes hold their own memory: the bound is printed, not checked, there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_CHECK 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_CHECK 0
-#endif
-#endif
-#ifndef RSS_CHECK
-#define RSS_CHECK 1
-#endif
-
-#define MIB (1024.0 * 1024.0)
-#define SLACK (4ull << 20) /* what may sit outside the arena: binary, libc, stacks */
-
-/* Runs the CLI; its --json output parsed (NULL on failure). */
-static cJSON *cli_json(const char *args) {
-    char *out = NULL, *err = NULL;
-    int rc = el_test_run_cli(args, &out, &err);
-    cJSON *j = rc == 0 && out ? cJSON_Parse(out) : NULL;
-    if (!j) fprintf(stderr, "edgeload %s: exit %d\nstdout: %s\nstderr: %s\n", args, rc,
-                    out ? out : "", err ? err : "");
-    free(out);
-    free(err);
-    return j;
-}
-
-static double num(const cJSON *o, const char *path) {
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", path);
-    const cJSON *it = o;
-    for (char *tok = strtok(buf, "."); tok && it; tok = strtok(NULL, "."))
-        it = cJSON_GetObjectItemCaseSensitive(it, tok);
-    return cJSON_IsNumber(it) ? it->valuedouble : -1;
-}
 
 /* generate's prompt_ids equal want[0..n). */
 static bool same_ids(const cJSON *j, const int32_t *want, size_t n) {

@@ -70,7 +70,9 @@ class Plan(ctypes.Structure):
     _fields_ = [("params", PlanParams), ("region_bytes", c_u64 * _NREGIONS),
                 ("total_bytes", c_u64), ("read_bytes", c_u64), ("tensor_count", c_u64),
                 ("quantized_count", c_u64), ("kept_count", c_u64), ("max_input", c_u64),
-                ("input_bytes", c_u64)]
+                ("input_bytes", c_u64), ("streamed", ctypes.c_bool),
+                ("stream_slot_bytes", c_u64), ("stream_pass_bytes", c_u64),
+                ("stream_layers", c_u32)]
 
 
 class ArenaParams(ctypes.Structure):
