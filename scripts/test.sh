@@ -54,7 +54,7 @@ arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu
   test_image_crc32c test_image_roundtrip test_image_corrupt test_image_noalloc
   test_boards test_platform_gpu
   test_llama_arch test_kernels_quant test_loader_quant test_llama_quant
-  test_loader_config_strict test_cli_exit_codes test_image_ab test_cli_input test_tokenizer_mem test_kernels_pool test_pack_gguf test_llama_kvf16
+  test_loader_config_strict test_cli_exit_codes test_image_ab test_cli_input test_tokenizer_mem test_kernels_pool test_pack_gguf test_llama_kvf16 test_llama_stream
   test_loader_gguf test_loader_gguf_hostile test_tokenizer_gguf test_tokenizer_chat
   test_chat_cli test_arena_buffer test_loader_storage_cb test_tokenizer_pretok
   test_tokenizer_gguf_spm)
