@@ -14,6 +14,7 @@
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 #include "platform/gpu.h"
 
@@ -284,6 +285,60 @@ static void test_embed_rope_attention(el_pool *p) {
 }
 /* Bidirectional attention over three packed sequences (lengths 5, 1, 9), in place as BERT
  * runs it, against the CPU kernel; plus the tanh and embed_add BERT uses. */
+/* GGUF 32-block weights (quantized by el_quantize_row, gguf-py's rounding): el_cuda_matmul and
+ * el_cuda_embed against f32 math on the CPU's dequantization of the same bytes (the GPU
+ * keeps the activations in f32; the CPU's el_cpu_matmul_q quantizes them to 8 bits, so it
+ * is not the reference here). nmse bound 1e-9 as for the float weights; in = 320 (10
+ * blocks: lanes past the last block idle), n = 1, 5 and 11 (past MAX_N rows per pass). */
+static void test_matmul_q32(void) {
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0, EL_DT_Q5_1};
+    enum { IN = 320, OUT = 37, NMAX = 11 };
+    static float wf[OUT * IN], wd[OUT * IN], x[NMAX * IN], ref[NMAX * OUT], got[NMAX * OUT];
+    static float emb[3 * IN], embref[3 * IN];
+    static uint8_t wq[OUT * IN * 2];
+    const int32_t ids[3] = {5, 0, 36};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const el_dtype dt = types[ti];
+        fill(wf, OUT * IN);
+        const size_t rb = IN / 32 * el_dtype_block_bytes(dt);
+        for (size_t r = 0; r < OUT; r++) {
+            el_quantize_row(dt, wf + r * IN, wq + r * rb, IN);
+            el_dequantize_row(dt, wq + r * rb, wd + r * IN, IN);
+        }
+        void *dw = dev_copy(wq, OUT * rb);
+        static const size_t ns[] = {1, 5, NMAX};
+        for (size_t k = 0; k < 3; k++) {
+            const size_t n = ns[k];
+            fill(x, n * IN);
+            for (size_t t = 0; t < n; t++)
+                for (size_t r = 0; r < OUT; r++) {
+                    double acc = 0;
+                    for (size_t i = 0; i < IN; i++) acc += (double)wd[r * IN + i] * x[t * IN + i];
+                    ref[t * OUT + r] = (float)acc;
+                }
+            void *dx = dev_copy(x, n * IN * 4), *dy = dev_copy(NULL, n * OUT * 4);
+            EL_CHECK_OK(el_cuda_matmul(dy, OUT, dx, dw, dt, n, IN, OUT, NULL));
+            host_copy(got, dy, n * OUT * 4);
+            double e = el_test_nmse(got, ref, n * OUT);
+            printf("  matmul %s n=%zu: nmse %.3g\n", el_dtype_name(dt), n, e);
+            EL_CHECK(e <= 1e-9);
+            cudaFree(dx);
+            cudaFree(dy);
+        }
+        /* embedding rows dequantized on lookup */
+        void *dids = dev_copy(ids, sizeof ids), *de = dev_copy(NULL, sizeof emb);
+        EL_CHECK_OK(el_cuda_embed(de, dw, dt, IN, dids, 3, NULL));
+        host_copy(emb, de, sizeof emb);
+        for (int t = 0; t < 3; t++) memcpy(embref + t * IN, wd + (size_t)ids[t] * IN, IN * 4);
+        double e = el_test_nmse(emb, embref, 3 * IN);
+        printf("  embed %s: nmse %.3g\n", el_dtype_name(dt), e);
+        EL_CHECK(e <= 1e-12);
+        cudaFree(dids);
+        cudaFree(de);
+        cudaFree(dw);
+    }
+}
+
 static void test_bidir(el_pool *p) {
     enum { NH = 3, HD = 20, LD = NH * HD, ROWS = 15, NSEQ = 3 };
     const uint32_t starts[NSEQ] = {0, 5, 6}, lens[NSEQ] = {5, 1, 9};
@@ -352,6 +407,7 @@ int main(void) {
         test_elementwise(&p);
         test_embed_rope_attention(&p);
         test_bidir(&p);
+        test_matmul_q32();
 #ifdef EL_CUDA_SIM
         if (el_test_failed != failed)
             fprintf(stderr, "test_kernels_cuda: the failures above are in %s order\n",

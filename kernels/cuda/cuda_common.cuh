@@ -42,7 +42,49 @@ extern "C" {
 
 extern "C" el_status el_cuda_fail(cudaError_t e, const char *what, const char *file, int line);
 
+/* Bytes per 32-block of the GGUF 32-block types (0 for others). */
+static __device__ __forceinline__ size_t el_cuda_block_bytes(el_dtype dt) {
+    return dt == EL_DT_Q8_0 ? 34 : dt == EL_DT_Q4_0 ? 18 : dt == EL_DT_Q4_1 ? 20
+         : dt == EL_DT_Q5_0 ? 22 : dt == EL_DT_Q5_1 ? 24 : 0;
+}
+
+/* Byte o of a block read through 16-bit loads (blocks are whole halfwords: 18 to 34 bytes,
+ * at even offsets; scripts/cuda_gate.sh forbids byte-wise global loads). */
+static __device__ __forceinline__ int el_blk_byte(const uint16_t *p, int o) {
+    const unsigned h = p[o >> 1];
+    return (int)((o & 1) ? h >> 8 : h & 0xffu);
+}
+static __device__ __forceinline__ float el_blk_f16(const uint16_t *p, int o) {
+    return __half2float(__ushort_as_half((unsigned short)p[o >> 1]));
+}
+
+/* Element i of a row-major tensor of GGUF 32-blocks (rows are whole blocks, so block i / 32
+ * holds it), dequantized as kernels/cpu/quant.c does: d * (q - off), or d * q + m. */
+static __device__ __forceinline__ float el_ld_q32(const void *w, el_dtype dt, size_t i) {
+    const int j = (int)(i & 31), k = j & 15, sh = 4 * (j >> 4);
+    const uint16_t *p = (const uint16_t *)((const uint8_t *)w + (i >> 5) * el_cuda_block_bytes(dt));
+    switch (dt) {
+    case EL_DT_Q8_0: return el_blk_f16(p, 0) * (float)(int8_t)el_blk_byte(p, 2 + j);
+    case EL_DT_Q4_0: return el_blk_f16(p, 0) * (float)(((el_blk_byte(p, 2 + k) >> sh) & 15) - 8);
+    case EL_DT_Q4_1:
+        return el_blk_f16(p, 0) * (float)((el_blk_byte(p, 4 + k) >> sh) & 15) + el_blk_f16(p, 2);
+    case EL_DT_Q5_0: {
+        const int q = ((el_blk_byte(p, 6 + k) >> sh) & 15) |
+                      ((el_blk_byte(p, 2 + (j >> 3)) >> (j & 7)) & 1) << 4;
+        return el_blk_f16(p, 0) * (float)(q - 16);
+    }
+    default: { /* Q5_1 */
+        const int q = ((el_blk_byte(p, 8 + k) >> sh) & 15) |
+                      ((el_blk_byte(p, 4 + (j >> 3)) >> (j & 7)) & 1) << 4;
+        return el_blk_f16(p, 0) * (float)q + el_blk_f16(p, 2);
+    }
+    }
+}
+
 static __device__ __forceinline__ float el_ld(const void *w, el_dtype dt, size_t i) {
+    if (dt == EL_DT_Q8_0 || dt == EL_DT_Q4_0 || dt == EL_DT_Q4_1 || dt == EL_DT_Q5_0 ||
+        dt == EL_DT_Q5_1)
+        return el_ld_q32(w, dt, i);
     if (dt == EL_DT_F16) return __half2float(((const __half *)w)[i]);
     if (dt == EL_DT_BF16) {
         uint32_t b = (uint32_t)((const uint16_t *)w)[i] << 16;

@@ -1,4 +1,5 @@
-/* matmul.cu - y = W x for weights [out, in] (f32, f16, bf16) and n f32 rows of x.
+/* matmul.cu - y = W x for weights [out, in] (f32, f16, bf16, and the GGUF 32-blocks Q8_0,
+ * Q4_0, Q4_1, Q5_0, Q5_1) and n f32 rows of x.
  * One warp per output row: lanes stride across the row (coalesced), and every one of the n
  * input rows reuses the weight row while it is in L1/L2. Batch-1 decode (n = 1) is a GEMV
  * whose speed is the weight stream; prefill chunks (n <= 64) re-read each row n times from
@@ -109,6 +110,76 @@ __global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W 
     }
 }
 
+/* One GGUF 32-block (T: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; BB bytes) into 32 floats, as
+ * el_ld_q32: its halfwords are loaded first, all of each used (so no load is narrowed to
+ * bytes: scripts/cuda_gate.sh). */
+template <int T, int BB>
+static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) {
+    const uint16_t *p = (const uint16_t *)blk;
+    uint16_t h[BB / 2];
+#pragma unroll
+    for (int i = 0; i < BB / 2; i++) h[i] = p[i];
+#define EL_BYTE(o) ((int)(((o) & 1) ? h[(o) >> 1] >> 8 : h[(o) >> 1] & 0xffu))
+    const float d = __half2float(__ushort_as_half((unsigned short)h[0]));
+    const float m = (T == EL_DT_Q4_1 || T == EL_DT_Q5_1)
+                        ? __half2float(__ushort_as_half((unsigned short)h[1])) : 0.0f;
+    const int qs = T == EL_DT_Q8_0 || T == EL_DT_Q4_0 ? 2 : T == EL_DT_Q4_1 ? 4
+                 : T == EL_DT_Q5_0 ? 6 : 8;
+    const int qh = T == EL_DT_Q5_1 ? 4 : 2;
+    uint32_t hb = 0;
+    if (T == EL_DT_Q5_0 || T == EL_DT_Q5_1)
+        hb = (uint32_t)h[qh / 2] | (uint32_t)h[qh / 2 + 1] << 16;
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        if (T == EL_DT_Q8_0) {
+            v[j] = d * (float)(int8_t)EL_BYTE(qs + j);
+        } else {
+            int q = (EL_BYTE(qs + (j & 15)) >> (4 * (j >> 4))) & 15;
+            if (T == EL_DT_Q5_0 || T == EL_DT_Q5_1) q |= (int)((hb >> j) & 1) << 4;
+            if (T == EL_DT_Q4_0) v[j] = d * (float)(q - 8);
+            else if (T == EL_DT_Q5_0) v[j] = d * (float)(q - 16);
+            else v[j] = d * (float)q + m;
+        }
+    }
+#undef EL_BYTE
+}
+
+/* GGUF 32-block weights (rows of in / 32 blocks of BB bytes): one warp per output row, lane l
+ * takes the row's blocks l, l + 32, ...; each block is dequantized once into registers and
+ * dotted with every input row's 32 activations in f32. */
+template <int T, int BB>
+__global__ void matmul_q32_kernel(float *y, size_t ldy, const float *x, const uint8_t *w,
+                                  size_t n, size_t in, size_t out) {
+    size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= out) return;
+    const size_t nb = in / 32;
+    const uint8_t *wr = w + row * nb * BB;
+    for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
+        size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
+        float acc[MAX_N];
+#pragma unroll
+        for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        for (size_t b = (size_t)lane; b < nb; b += 32) {
+            float v[32];
+            decode_q32<T, BB>(wr + b * BB, v);
+#pragma unroll
+            for (int t = 0; t < MAX_N; t++) {
+                if ((size_t)t >= nt) break;
+                const float *xr = x + (t0 + t) * in + b * 32;
+                float sum = 0.0f;
+#pragma unroll
+                for (int j = 0; j < 32; j++) sum += v[j] * xr[j];
+                acc[t] += sum;
+            }
+        }
+        for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
+            float sum = el_warp_sum(acc[t]);
+            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+        }
+    }
+}
+
 template <typename W>
 static void launch(float *y, size_t ldy, const float *x, const void *w, size_t n, size_t in,
                    size_t out, cudaStream_t s) {
@@ -126,7 +197,25 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
                                     el_cuda_stream st) {
     if (n == 0 || out == 0) return EL_OK;
     cudaStream_t s = (cudaStream_t)st;
-    if (wt == EL_DT_F16)
+    if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
+        wt == EL_DT_Q5_1) {
+        if (in % 32)
+            return el_errorf(EL_E_INVALID, "cuda matmul: %s rows of %zu values are not whole "
+                             "blocks of 32", el_dtype_name(wt), in);
+        dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
+            block(32 * ROWS_PER_BLOCK);
+        const uint8_t *wq = (const uint8_t *)w;
+#define EL_Q32(T, BB)                                                                          \
+    EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(y, ldy, x, wq, n, in, out)
+        switch (wt) {
+        case EL_DT_Q8_0: EL_Q32(EL_DT_Q8_0, 34); break;
+        case EL_DT_Q4_0: EL_Q32(EL_DT_Q4_0, 18); break;
+        case EL_DT_Q4_1: EL_Q32(EL_DT_Q4_1, 20); break;
+        case EL_DT_Q5_0: EL_Q32(EL_DT_Q5_0, 22); break;
+        default: EL_Q32(EL_DT_Q5_1, 24); break;
+        }
+#undef EL_Q32
+    } else if (wt == EL_DT_F16)
         launch<__half>(y, ldy, x, w, n, in, out, s);
     else if (wt == EL_DT_BF16)
         launch<uint16_t>(y, ldy, x, w, n, in, out, s);
