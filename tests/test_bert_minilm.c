@@ -13,6 +13,7 @@
 #include "tests/support/el_alloc_count.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -127,41 +128,55 @@ static void run(const char *dir, const cases *c, el_dtype dt, unsigned threads, 
 }
 
 /* `edgeload embed` on the real model and its real tokenizer.json (streamed into the arena's
- * tokenizer region), one text on stdin: VmHWM within the arena it reserved + 4 MiB (the
- * process's binary, libc and stacks included; not under sanitizers, whose runtimes hold
- * their own memory). */
+ * tokenizer region), stdin holding one 100 MB line and then a short one: the long line is
+ * refused naming --max-input (exit 6) without being held, the short one still embeds, and
+ * VmHWM stays within the arena it reserved + 4 MiB (the process's binary, libc and stacks
+ * included; not under sanitizers or an emulator, whose runtimes hold their own memory). */
 static void cli_peak_rss(const char *dir) {
     const char *in = el_test_path("minilm_in.txt");
-    const char *line = "The small model loads like firmware into a fixed arena.\n";
-    EL_CHECK(el_test_write_file(in, line, strlen(line)));
+    FILE *f = fopen(in, "wb");
+    EL_CHECK(f != NULL);
+    if (!f) return;
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 100; i++) fwrite(chunk, 1, sizeof chunk, f);
+    fputs("\nThe small model loads like firmware into a fixed arena.\n", f);
+    EL_CHECK(fclose(f) == 0);
     char args[1400], *out = NULL, *err = NULL;
     snprintf(args, sizeof args, "--version >/dev/null; { ${EL_CLI:-%s/edgeload} embed '%s' "
              "--device cpu --json < '%s'; }", EL_BINARY_DIR, dir, in);
     int rc = el_test_run_cli(args, &out, &err);
-    cJSON *j = rc == 0 && out ? cJSON_Parse(out) : NULL;
+    cJSON *j = out ? cJSON_Parse(out) : NULL;
     const cJSON *mem = cJSON_GetObjectItem(j, "memory");
+    const cJSON *arena = cJSON_GetObjectItem(mem, "arena");
     const cJSON *hwm = cJSON_GetObjectItem(mem, "vm_hwm");
-    const cJSON *arena = cJSON_GetObjectItem(cJSON_GetObjectItem(mem, "arena"), "reserved");
+    const cJSON *res = cJSON_GetObjectItem(arena, "reserved");
     const cJSON *tok = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(mem, "arena"), "regions"),
-                            "tokenizer"), "used");
-    EL_CHECK(cJSON_IsNumber(hwm) && cJSON_IsNumber(arena) && cJSON_IsNumber(tok));
-    if (cJSON_IsNumber(hwm) && cJSON_IsNumber(arena) && cJSON_IsNumber(tok)) {
-        fprintf(stderr, "-- edgeload embed (tokenizer.json): VmHWM %.2f MiB, arena %.2f MiB "
-                "(tokenizer region %.2f MiB used), bound arena + 4 MiB\n",
-                hwm->valuedouble / 1048576.0, arena->valuedouble / 1048576.0,
+        cJSON_GetObjectItem(cJSON_GetObjectItem(arena, "regions"), "tokenizer"), "used");
+    const cJSON *emb = cJSON_GetObjectItem(j, "embeddings");
+    const cJSON *e0 = cJSON_GetArrayItem(emb, 0), *e1 = cJSON_GetArrayItem(emb, 1);
+    const cJSON *why = cJSON_GetObjectItem(e0, "error");
+    EL_CHECK(rc == 6 && cJSON_IsString(why) && strstr(why->valuestring, "--max-input"));
+    EL_CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(e1, "embedding")) == 384);
+    EL_CHECK(cJSON_IsNumber(hwm) && cJSON_IsNumber(res) && cJSON_IsNumber(tok));
+    if (cJSON_IsNumber(hwm) && cJSON_IsNumber(res) && cJSON_IsNumber(tok)) {
+        fprintf(stderr, "-- edgeload embed (tokenizer.json, a 100 MB line then a short one): "
+                "VmHWM %.2f MiB, arena %.2f MiB (tokenizer region %.2f MiB used), bound arena "
+                "+ 4 MiB\n", hwm->valuedouble / 1048576.0, res->valuedouble / 1048576.0,
                 tok->valuedouble / 1048576.0);
         EL_CHECK(tok->valuedouble > 0);
 #ifndef EL_SANITIZED
         if (!getenv("EL_EMULATOR") || !*getenv("EL_EMULATOR"))
-            EL_CHECK(hwm->valuedouble <= arena->valuedouble + 4.0 * 1048576.0);
+            EL_CHECK(hwm->valuedouble <= res->valuedouble + 4.0 * 1048576.0);
 #endif
     } else {
-        fprintf(stderr, "embed: exit %d\n%s\n%s\n", rc, out ? out : "", err ? err : "");
+        fprintf(stderr, "embed: exit %d\n%.2000s\n%.2000s\n", rc, out ? out : "",
+                err ? err : "");
     }
     cJSON_Delete(j);
     free(out);
     free(err);
+    remove(in);
 }
 
 int main(void) {
