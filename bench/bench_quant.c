@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
     vnni = el_cpu_has_avx512vnni();
     avx512 = el_cpu_has_avx512() && !el_mm_no_avx512;
 #endif
-    printf("matrix [%zu, %zu], %d reps, isa %s%s%s\n", out, in, reps, el_isa_name(el_cpu_isa_best()),
+    printf("matrix [%zu, %zu], %d reps, isa %s%s%s\n", out, in, reps,
+           el_isa_name(el_cpu_isa_best()),
            vnni ? " (block types: AVX-512 VNNI kernels)" : "",
            avx512 ? " (F16: AVX-512 kernels)" : "");
     printf("%-6s %8s %5s %12s %10s %8s\n", "type", "threads", "n", "us/call", "weight GB/s", "vs F16");

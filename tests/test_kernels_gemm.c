@@ -118,7 +118,8 @@ int main(void) {
     fprintf(stderr, "\n");
     el_pool pools[8];
     for (int v = 0; v < g_n_var; v++)
-        for (unsigned th = 0; th < 2; th++) EL_CHECK_OK(el_pool_init(&pools[v * 2 + th], th + 1, g_var[v].isa));
+        for (unsigned th = 0; th < 2; th++)
+            EL_CHECK_OK(el_pool_init(&pools[v * 2 + th], th + 1, g_var[v].isa));
 
     static const el_dtype dts[] = {EL_DT_F32, EL_DT_F16, EL_DT_BF16};
     int bad = 0, cases = 0;

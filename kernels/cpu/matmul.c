@@ -3,8 +3,9 @@
  * them with every x row, so a batch of prompt tokens reads each weight row once. On x86-64
  * the kernels are matmul_f_x86.inc, compiled for AVX2 + FMA + F16C and for AVX-512
  * (F/BW/VL) and picked at run time by CPUID (register-tiled decode; prompt batches as a GEMM
- * over weight blocks converted once); the NEON path (aarch64) does the same with 4-wide vectors over 16 inputs (8 accumulators,
- * 4 FMAs per row per step); the portable path is plain C. */
+ * over weight blocks converted once). The NEON path (aarch64) keeps 8 accumulators in flight
+ * (4 rows x 2 halves of 16 inputs) with 4-wide vectors, 4 FMAs per row per step; the
+ * portable path is plain C. */
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/matmul_f_impl.h"
 #include "kernels/cpu/quant.h"
