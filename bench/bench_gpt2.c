@@ -3,12 +3,13 @@
  * folder into a temp dir), against the memory-bandwidth bound measured in the same run.
  *
  * For f32 and f16 weights and 1 and 2 threads: the median of 5 runs of 64 greedy decode steps
- * after an 8-token prompt (tokens per second). The bound: read bandwidth (a streaming sum with
- * the same thread count, median of 5) divided by the weight bytes one token reads (every
- * weight except the position table, of which one row is read; the classifier reads all of
- * wte). Bandwidth is measured over a buffer the size of those weight bytes (the same cache
- * levels decode goes through: a big-L3 machine holds much of a 124M model) and over 2 GiB
- * (memory proper); the table gives tok/s as a fraction of both bounds.
+ * after an 8-token prompt (tokens per second), and of 5 prefills of a 128-token prompt (one
+ * batched forward; prompt tokens per second, the last column). The bound: read bandwidth (a
+ * streaming sum with the same thread count, median of 5) divided by the weight bytes one
+ * token reads (every weight except the position table, of which one row is read; the
+ * classifier reads all of wte). Bandwidth is measured over a buffer the size of those weight
+ * bytes (the same cache levels decode goes through: a big-L3 machine holds much of a 124M
+ * model) and over 2 GiB (memory proper); the table gives tok/s as a fraction of both bounds.
  *
  * Usage: bench_gpt2 [--runs N] [--keep DIR]   (DIR: write the model there and keep it).
  * Never run by ctest. */
