@@ -3,12 +3,13 @@
  * folder into a temp dir), against the memory-bandwidth bound measured in the same run.
  *
  * For f32 and f16 weights and 1 and 2 threads: the median of 5 runs of 64 greedy decode steps
- * after an 8-token prompt (tokens per second). The bound: read bandwidth (a streaming sum with
- * the same thread count, median of 5) divided by the weight bytes one token reads (every
- * weight except the position table, of which one row is read; the classifier reads all of
- * wte). Bandwidth is measured over a buffer the size of those weight bytes (the same cache
- * levels decode goes through: a big-L3 machine holds much of a 124M model) and over 2 GiB
- * (memory proper); the table gives tok/s as a fraction of both bounds.
+ * after an 8-token prompt (tokens per second), and of 5 prefills of a 128-token prompt (one
+ * batched forward; prompt tokens per second, the last column). The bound: read bandwidth (a
+ * streaming sum with the same thread count, median of 5) divided by the weight bytes one
+ * token reads (every weight except the position table, of which one row is read; the
+ * classifier reads all of wte). Bandwidth is measured over a buffer the size of those weight
+ * bytes (the same cache levels decode goes through: a big-L3 machine holds much of a 124M
+ * model) and over 2 GiB (memory proper); the table gives tok/s as a fraction of both bounds.
  *
  * Usage: bench_gpt2 [--runs N] [--keep DIR]   (DIR: write the model there and keep it).
  * Never run by ctest. */
@@ -26,6 +27,7 @@
 
 #define CTX 256
 #define PROMPT 8
+#define PREFILL 128 /* prompt tokens of the prefill measurement (one batched forward) */
 #define STEPS 64
 #define MAX_RUNS 21
 #define BW_BYTES (2048ull << 20) /* 4x the 504 MiB L3 this VM reports */
@@ -38,7 +40,7 @@ static int fail(const char *what) {
 }
 
 /* Decode tok/s (median of runs) for each thread count; *touched = weight bytes per token. */
-static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
+static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2], double pps[2],
                        uint64_t *touched, uint64_t *arena) {
     el_model *m = NULL;
     if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
@@ -83,6 +85,16 @@ static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
             t[r] = STEPS / (bench_now() - t0);
         }
         tps[th - 1] = bench_median(t, runs);
+        for (int r = 0; r < runs; r++) { /* prefill: one forward of PREFILL tokens */
+            int32_t ids[PREFILL];
+            for (int k = 0; k < PREFILL; k++) ids[k] = (int32_t)((k * 7919 + 13) % VOCAB);
+            const float *lg = NULL;
+            el_session_reset(s);
+            double t0 = bench_now();
+            if (el_session_forward(s, ids, PREFILL, &lg) != EL_OK) return fail("prefill");
+            t[r] = PREFILL / (bench_now() - t0);
+        }
+        pps[th - 1] = bench_median(t, runs);
         el_session_deinit(s);
     }
     el_arena_deinit(a);
@@ -194,11 +206,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "wrote a GPT-2 124M-shaped model to %s in %.1f s\n", dir, bench_now() - t0);
     }
 
-    double tps[2][2];
+    double tps[2][2], pps[2][2];
     uint64_t touched[2], arena[2];
     static const el_dtype dts[2] = {EL_DT_NONE, EL_DT_F16};
     for (int d = 0; d < 2; d++) {
-        int rc = bench_dtype(dir, dts[d], runs, tps[d], &touched[d], &arena[d]);
+        int rc = bench_dtype(dir, dts[d], runs, tps[d], pps[d], &touched[d], &arena[d]);
         if (rc) return rc;
     }
 
@@ -220,16 +232,17 @@ int main(int argc, char **argv) {
            "median of %d; %ld CPUs online\n", CTX, PROMPT, STEPS, runs, cpus);
     printf("read bandwidth over %llu MiB: 1 thread %.2f GB/s, 2 threads %.2f GB/s\n",
            (unsigned long long)(BW_BYTES >> 20), bw_big[0] / 1e9, bw_big[1] / 1e9);
-    printf("%-8s %-8s %10s %12s %10s %14s %12s %9s %12s\n", "weights", "threads", "arena MB",
+    printf("%-8s %-8s %10s %12s %10s %14s %12s %9s %12s %12s\n", "weights", "threads", "arena MB",
            "bytes/token", "tok/s", "bw(ws) GB/s", "bound tok/s", "fraction",
-           "vs big-buf");
+           "vs big-buf", "prefill t/s");
     for (int d = 0; d < 2; d++)
         for (int th = 0; th < 2; th++) {
             double bound = bw_ws[d][th] / (double)touched[d];
             double bound_big = bw_big[th] / (double)touched[d];
-            printf("%-8s %-8d %10.1f %11.1fM %10.2f %14.2f %12.2f %9.2f %12.2f\n",
+            printf("%-8s %-8d %10.1f %11.1fM %10.2f %14.2f %12.2f %9.2f %12.2f %12.1f\n",
                    d ? "f16" : "f32", th + 1, arena[d] / 1e6, touched[d] / 1e6, tps[d][th],
-                   bw_ws[d][th] / 1e9, bound, tps[d][th] / bound, tps[d][th] / bound_big);
+                   bw_ws[d][th] / 1e9, bound, tps[d][th] / bound, tps[d][th] / bound_big,
+                   pps[d][th]);
         }
     if (!keep) {
         unlink(mpath);

@@ -3,10 +3,12 @@
  * vector path of this CPU, 1 thread and --threads N; prints the median time, the weight bytes
  * streamed per second and the time relative to F16.
  *
- * usage: bench_quant [--in N] [--out N] [--reps N] [--threads N] */
+ * usage: bench_quant [--in N] [--out N] [--reps N] [--threads N] [--no-avx512]
+ * (--no-avx512: the AVX2 variant of the float-weight kernels on an AVX-512 CPU) */
 #include "bench/bench_util.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/matmul_f_impl.h"
 #include "kernels/cpu/matmul_q_impl.h"
 #include "kernels/fp16.h"
 
@@ -26,11 +28,13 @@ int main(int argc, char **argv) {
     size_t in = 576, out = 1536; /* SmolLM2-135M: hidden 576, ffn 1536 */
     int reps = 200;
     unsigned threads = 2;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--in")) in = strtoul(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--out")) out = strtoul(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--threads")) threads = (unsigned)atoi(argv[i + 1]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-avx512")) el_mm_no_avx512 = 1;
+        else if (i + 1 == argc) break;
+        else if (!strcmp(argv[i], "--in")) in = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--out")) out = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads")) threads = (unsigned)atoi(argv[++i]);
     }
     if (in % 256 && in % 32) {
         fprintf(stderr, "bench_quant: --in must be a multiple of 32\n");
@@ -43,12 +47,15 @@ int main(int argc, char **argv) {
     double *t = malloc((size_t)reps * sizeof *t);
     for (size_t i = 0; i < in * out; i++) wf[i] = frand();
     for (size_t i = 0; i < nmax * in; i++) x[i] = frand();
-    bool vnni = false;
+    bool vnni = false, avx512 = false;
 #if defined(__x86_64__)
     vnni = el_cpu_has_avx512vnni();
+    avx512 = el_cpu_has_avx512() && !el_mm_no_avx512;
 #endif
-    printf("matrix [%zu, %zu], %d reps, isa %s%s\n", out, in, reps, el_isa_name(el_cpu_isa_best()),
-           vnni ? " (block types: AVX-512 VNNI kernels)" : "");
+    printf("matrix [%zu, %zu], %d reps, isa %s%s%s\n", out, in, reps,
+           el_isa_name(el_cpu_isa_best()),
+           vnni ? " (block types: AVX-512 VNNI kernels)" : "",
+           avx512 ? " (F16: AVX-512 kernels)" : "");
     printf("%-6s %8s %5s %12s %10s %8s\n", "type", "threads", "n", "us/call", "weight GB/s", "vs F16");
     const unsigned tcount[2] = {1, threads};
     for (int ti = 0; ti < 2; ti++) {

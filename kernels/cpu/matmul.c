@@ -1,27 +1,21 @@
 /* matmul.c - y = W x for f32 activations and f32/f16/bf16 weights, W row-major [out, in].
  * Rows of W are split across the pool; each thread walks its rows four at a time and dots
- * them with every x row, so a batch of prompt tokens reads each weight row once. The AVX2
- * path keeps 8 accumulators in flight (4 rows x 2 halves of 16 inputs) to hide FMA latency;
- * the NEON path (aarch64) does the same with 4-wide vectors over 16 inputs (8 accumulators,
- * 4 FMAs per row per step); the portable path is plain C. */
+ * them with every x row, so a batch of prompt tokens reads each weight row once. On x86-64
+ * the kernels are matmul_f_x86.inc, compiled for AVX2 + FMA + F16C and for AVX-512
+ * (F/BW/VL) and picked at run time by CPUID (register-tiled decode; prompt batches as a GEMM
+ * over weight blocks converted once). The NEON path (aarch64) keeps 8 accumulators in flight
+ * (4 rows x 2 halves of 16 inputs) with 4-wide vectors, 4 FMAs per row per step; the
+ * portable path is plain C. */
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/matmul_f_impl.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#elif defined(__aarch64__)
+#if defined(__aarch64__)
 #include <arm_neon.h>
 #endif
 
-typedef struct mm_job {
-    float *y;       /* [n, ldy] */
-    size_t ldy;     /* floats between rows of y */
-    const float *x; /* [n, in] */
-    const void *w;  /* [out, in] of wt */
-    el_dtype wt;
-    size_t n, in, out;
-} mm_job;
+typedef el_mm_job mm_job;
 
 #define MR 4 /* weight rows per block */
 
@@ -69,120 +63,6 @@ static void mm_portable(const mm_job *j, size_t r0, size_t r1) {
     default: mm_portable_body(j, r0, r1, EL_DT_F32); break;
     }
 }
-
-/* ---- AVX2 / FMA / F16C ---------------------------------------------------------------- */
-
-#if defined(__x86_64__)
-#define EL_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-/* 8 weights from row pointer wr at element i, as f32. wt is a constant after inlining. */
-static inline __attribute__((always_inline)) EL_AVX2 __m256 load8(const void *wr, el_dtype wt,
-                                                                   size_t i) {
-    switch (wt) {
-    case EL_DT_F16:
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)wr + i)));
-    case EL_DT_BF16: {
-        __m256i v = _mm256_cvtepu16_epi32(
-            _mm_loadu_si128((const __m128i *)((const uint16_t *)wr + i)));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    }
-    default: return _mm256_loadu_ps((const float *)wr + i);
-    }
-}
-
-/* [sum(a), sum(b), sum(c), sum(d)] */
-static inline __attribute__((always_inline)) EL_AVX2 __m128 hsum4(__m256 a, __m256 b, __m256 c,
-                                                                   __m256 d) {
-    __m256 ab = _mm256_hadd_ps(a, b);
-    __m256 cd = _mm256_hadd_ps(c, d);
-    __m256 abcd = _mm256_hadd_ps(ab, cd);
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-static inline __attribute__((always_inline)) EL_AVX2 float hsum1(__m256 a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline __attribute__((always_inline)) EL_AVX2 void mm_avx2_body(const mm_job *j,
-                                                                        size_t r0, size_t r1,
-                                                                        el_dtype wt) {
-    const size_t in = j->in, in16 = in & ~(size_t)15, in8 = in & ~(size_t)7;
-    size_t r = r0;
-    for (; r + MR <= r1; r += MR) {
-        const void *w0 = w_row(j->w, wt, r + 0, in), *w1 = w_row(j->w, wt, r + 1, in);
-        const void *w2 = w_row(j->w, wt, r + 2, in), *w3 = w_row(j->w, wt, r + 3, in);
-        for (size_t t = 0; t < j->n; t++) {
-            const float *x = j->x + t * in;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            size_t i = 0;
-            for (; i < in16; i += 16) {
-                __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
-                a0 = _mm256_fmadd_ps(load8(w0, wt, i), xa, a0);
-                a1 = _mm256_fmadd_ps(load8(w1, wt, i), xa, a1);
-                a2 = _mm256_fmadd_ps(load8(w2, wt, i), xa, a2);
-                a3 = _mm256_fmadd_ps(load8(w3, wt, i), xa, a3);
-                b0 = _mm256_fmadd_ps(load8(w0, wt, i + 8), xb, b0);
-                b1 = _mm256_fmadd_ps(load8(w1, wt, i + 8), xb, b1);
-                b2 = _mm256_fmadd_ps(load8(w2, wt, i + 8), xb, b2);
-                b3 = _mm256_fmadd_ps(load8(w3, wt, i + 8), xb, b3);
-            }
-            for (; i < in8; i += 8) {
-                __m256 xa = _mm256_loadu_ps(x + i);
-                a0 = _mm256_fmadd_ps(load8(w0, wt, i), xa, a0);
-                a1 = _mm256_fmadd_ps(load8(w1, wt, i), xa, a1);
-                a2 = _mm256_fmadd_ps(load8(w2, wt, i), xa, a2);
-                a3 = _mm256_fmadd_ps(load8(w3, wt, i), xa, a3);
-            }
-            __m128 s = hsum4(_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1),
-                             _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3));
-            float out[MR];
-            _mm_storeu_ps(out, s);
-            for (; i < in; i++) {
-                out[0] += w_at(w0, wt, i) * x[i];
-                out[1] += w_at(w1, wt, i) * x[i];
-                out[2] += w_at(w2, wt, i) * x[i];
-                out[3] += w_at(w3, wt, i) * x[i];
-            }
-            float *y = j->y + t * j->ldy + r;
-            y[0] = out[0];
-            y[1] = out[1];
-            y[2] = out[2];
-            y[3] = out[3];
-        }
-    }
-    for (; r < r1; r++) {
-        const void *w0 = w_row(j->w, wt, r, in);
-        for (size_t t = 0; t < j->n; t++) {
-            const float *x = j->x + t * in;
-            __m256 a0 = _mm256_setzero_ps(), b0 = a0;
-            size_t i = 0;
-            for (; i < in16; i += 16) {
-                a0 = _mm256_fmadd_ps(load8(w0, wt, i), _mm256_loadu_ps(x + i), a0);
-                b0 = _mm256_fmadd_ps(load8(w0, wt, i + 8), _mm256_loadu_ps(x + i + 8), b0);
-            }
-            for (; i < in8; i += 8)
-                a0 = _mm256_fmadd_ps(load8(w0, wt, i), _mm256_loadu_ps(x + i), a0);
-            float s = hsum1(_mm256_add_ps(a0, b0));
-            for (; i < in; i++) s += w_at(w0, wt, i) * x[i];
-            j->y[t * j->ldy + r] = s;
-        }
-    }
-}
-
-static EL_AVX2 void mm_avx2_f32(const mm_job *j, size_t r0, size_t r1) {
-    mm_avx2_body(j, r0, r1, EL_DT_F32);
-}
-static EL_AVX2 void mm_avx2_f16(const mm_job *j, size_t r0, size_t r1) {
-    mm_avx2_body(j, r0, r1, EL_DT_F16);
-}
-static EL_AVX2 void mm_avx2_bf16(const mm_job *j, size_t r0, size_t r1) {
-    mm_avx2_body(j, r0, r1, EL_DT_BF16);
-}
-#endif
 
 /* ---- NEON (aarch64) ------------------------------------------------------------------- */
 
@@ -314,6 +194,8 @@ static void mm_neon_bf16(const mm_job *j, size_t r0, size_t r1) {
 
 /* ---- dispatch ------------------------------------------------------------------------- */
 
+int el_mm_no_avx512;
+
 typedef struct mm_task {
     mm_job job;
     void (*rows)(const mm_job *j, size_t r0, size_t r1);
@@ -337,8 +219,12 @@ void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void 
     }
     mm_task t = {{y, ldy, x, w, wt, n, in, out}, mm_portable};
 #if defined(__x86_64__)
-    if (p->isa == EL_ISA_AVX2)
-        t.rows = wt == EL_DT_F16 ? mm_avx2_f16 : wt == EL_DT_BF16 ? mm_avx2_bf16 : mm_avx2_f32;
+    if (p->isa == EL_ISA_AVX2) {
+        static _Atomic int avx512 = -1;
+        int v = atomic_load_explicit(&avx512, memory_order_relaxed);
+        if (v < 0) atomic_store_explicit(&avx512, v = el_cpu_has_avx512(), memory_order_relaxed);
+        t.rows = v && !el_mm_no_avx512 ? el_mm_pick_avx512(wt) : el_mm_pick_avx2(wt);
+    }
 #elif defined(__aarch64__)
     if (p->isa == EL_ISA_NEON)
         t.rows = wt == EL_DT_F16 ? mm_neon_f16 : wt == EL_DT_BF16 ? mm_neon_bf16 : mm_neon_f32;
