@@ -270,11 +270,18 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     }
 replan:
     if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK ||
-        (s = el_plan_input(out->model, o->max_input, &out->plan)) != EL_OK ||
-        (s = el_plan_stream(out->model, o->stream,
-                            o->arena ? o->arena : board_arena ? board_arena : UINT64_MAX,
-                            &out->plan)) != EL_OK)
+        (s = el_plan_input(out->model, o->max_input, &out->plan)) != EL_OK)
         goto fail;
+    s = el_plan_stream(out->model, o->stream,
+                       o->arena ? o->arena : board_arena ? board_arena : UINT64_MAX, &out->plan);
+    if (s == EL_E_UNSUPPORTED && o->device == EL_DEVICE_AUTO && pp.memory != EL_MEMORY_HOST) {
+        /* Streamed layers run on the CPU only: auto takes the CPU, and says why. */
+        snprintf(why, sizeof why, "cpu (auto: %s)", el_last_error());
+        pp.memory = EL_MEMORY_HOST;
+        out->device = EL_DEVICE_CPU;
+        goto replan;
+    }
+    if (s != EL_OK) goto fail;
     /* --arena is the reservation. A board's default_arena is a budget: the plan must fit
      * it, but only what the plan needs is reserved (serve prefaults its arena: a 48 GiB
      * board budget must not become 48 GiB of touched memory for a small model). */
