@@ -186,7 +186,7 @@ static el_status bert_tensors(const el_model *m, const bert_cfg *c, el_dtype tar
     EL_TRY(el_weight_bind_roles(m, "bert", "", names, sh, B_CLS, B_FIRST_LAYER, 0, target,
                                 top->w));
     EL_TRY(ln_dtype(m, px, names, top->w, B_LN, 0));
-    bert_layer tmp; /* where checks (layers NULL) bind to */
+    bert_layer tmp = {0}; /* where checks (layers NULL) bind to */
     for (uint32_t l = 0; l < c->n_layers; l++) {
         bert_layer *L = layers ? &layers[l] : &tmp;
         EL_TRY(el_weight_bind_roles(m, "bert", px, names, sh, B_FIRST_LAYER, B_COUNT, l, target,

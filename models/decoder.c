@@ -528,8 +528,8 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
          * place in an f32 cache, in kb/vb for an f16 one (stored after RoPE). */
         uint8_t *kc = (uint8_t *)D->kc + (size_t)l * ctx * kvd * esz;
         uint8_t *vc = (uint8_t *)D->vc + (size_t)l * ctx * kvd * esz;
-        float *kn = f16 ? D->kb : (float *)(kc + pos * kvd * esz);
-        float *vn = f16 ? D->vb : (float *)(vc + pos * kvd * esz);
+        float *kn = f16 ? D->kb : (float *)(void *)(kc + pos * kvd * esz);
+        float *vn = f16 ? D->vb : (float *)(void *)(vc + pos * kvd * esz);
         const bool sliding = (c->o.sliding[l / 64] >> (l % 64)) & 1;
         const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
         const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;

@@ -882,7 +882,7 @@ static el_status write_tensor(writer *w, int fd, const char *fname, const wtenso
             /* stored [cols, rows]: elements [r0, r0 + n) of each stored row are column i of
              * the written rows r0.. */
             size_t es = el_dtype_size(sd);
-            float *col = (float *)w->enc; /* n floats fit: enc holds g rows of >= 4 bytes */
+            float *col = (float *)(void *)w->enc; /* n floats fit: enc holds g rows of >= 4 bytes */
             for (uint64_t i = 0; s == EL_OK && i < x->cols; i++) {
                 s = src_read(w, t, (i * x->rows + r0) * es, (size_t)(n * es), w->raw);
                 if (s != EL_OK) break;
