@@ -373,7 +373,7 @@ void el_cli_memory_report(FILE *f, const el_cli_loaded *l, bool json) {
         fprintf(f, "  gpu        %s of it in CUDA %s memory (weights, kv, act)\n",
                 el_size_format(st.gpu_reserved, a, sizeof a), el_memory_name(st.memory));
     for (int r = 0; r < EL_REGION_COUNT; r++)
-        fprintf(f, "    %-8s %12s capacity  %12s used  %12s peak\n", el_region_name(r),
+        fprintf(f, "    %-9s %12s capacity  %12s used  %12s peak\n", el_region_name(r),
                 el_size_format(st.region[r].capacity, a, sizeof a),
                 el_size_format(st.region[r].used, b, sizeof b),
                 el_size_format(st.region[r].peak, c, sizeof c));
