@@ -2,6 +2,7 @@
  * validated, every region CRC-checked before use), chunk decoding (LZ4 safe decoder,
  * byte-shuffle), and the model side: opening an image as an el_model, its side files and
  * its memory plan. docs/FORMAT.md is the byte-exact specification this code follows. */
+#include "loader/formats/gguf.h"
 #include "loader/image.h"
 
 #include "loader/load_impl.h"
@@ -615,6 +616,30 @@ static el_status check_side_files(el_model *m, el_image *img) {
     return EL_OK;
 }
 
+static el_status tok_src_read(void *ctx, void *dst, size_t n, uint64_t off) {
+    const el_image *img = ctx;
+    if (off > img->tok_src.size || n > img->tok_src.size - off)
+        return el_errorf(EL_E_IO, "%s: read past the stored tokenizer.gguf", img->tok_src.f->path);
+    return el_file_read_at(img->tok_src.f, dst, n, img->tok_src.off + off);
+}
+
+/* The stored tokenizer.gguf (pack's copy of a GGUF source's tokenizer.* metadata), parsed
+ * and validated like any GGUF header; read in place later by the GGUF tokenizer. */
+static el_status open_tok_gguf(el_model *m, el_image *img) {
+    for (uint32_t i = 0; i < img->meta.side_count; i++) {
+        const el_img_side *sf = &img->meta.side[i];
+        if (strcmp(sf->name, "tokenizer.gguf")) continue;
+        img->tok_src.f = &m->files[0];
+        img->tok_src.off = img->base + sf->offset;
+        img->tok_src.size = sf->size;
+        snprintf(img->tok_src.name, sizeof img->tok_src.name, "%.1000s: stored tokenizer.gguf",
+                 m->path);
+        el_gguf_source src = {tok_src_read, img, sf->size, img->tok_src.name};
+        return el_gguf_parse(&src, &img->tok_gguf);
+    }
+    return EL_OK;
+}
+
 el_status el_image_open(el_model *m, uint64_t base) {
     el_image *img = calloc(1, sizeof *img);
     if (!img) return el_errorf(EL_E_NOMEM, "out of memory");
@@ -635,13 +660,15 @@ el_status el_image_open(el_model *m, uint64_t base) {
     }
     m->flags = img->meta.model_flags;
     snprintf(m->format, sizeof m->format, "%s", img->meta.source_format);
-    return check_side_files(m, img);
+    if ((s = check_side_files(m, img)) != EL_OK) return s;
+    return open_tok_gguf(m, img);
 }
 
 void el_image_close(el_model *m) {
     el_image *img = m ? m->image : NULL;
     if (!img) return;
     el_img_meta_free(&img->meta);
+    el_gguf_free(img->tok_gguf);
     free(img);
     m->image = NULL;
 }

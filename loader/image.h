@@ -135,6 +135,13 @@ void el_img_unshuffle(const uint8_t *src, uint8_t *dst, size_t n, unsigned elem)
 typedef struct el_image {
     el_img_meta meta;
     uint64_t base;              /* image start inside files[0] */
+    struct el_gguf *tok_gguf;   /* the stored tokenizer.gguf (a GGUF source's tokenizer
+                                   metadata), parsed at open; NULL if none */
+    struct {                    /* its bytes in files[0]: tok_gguf reads through this */
+        el_file *f;
+        uint64_t off, size;
+        char name[1100];        /* for messages */
+    } tok_src;
 } el_image;
 
 /* With files[0] open and the magic seen at base: reads and validates everything, fills

@@ -4,6 +4,8 @@
  * read back and verify). These are host-side tools: they allocate freely; the no-allocation
  * rule is for el_model_load. */
 #include "arena/arena.h"
+#include "loader/formats/gguf.h"
+#include "loader/formats/gguf_write.h"
 #include "loader/image.h"
 #include "loader/load_impl.h"
 #include "platform/crc32c.h"
@@ -124,7 +126,7 @@ static el_status config_json(const el_model *m, cJSON **out) {
 static const char *const k_side_names[] = {
     "tokenizer.json", "tokenizer.model", "tokenizer.bin", "tokenizer_config.json",
     "chat_template.jinja", "special_tokens_map.json", "vocab.json", "merges.txt", "vocab.txt",
-    NULL,
+    "tokenizer.gguf", NULL,
 };
 
 typedef struct side_src {
@@ -168,6 +170,18 @@ static el_status collect_side(const el_model *m, const char *tokenizer_path, sid
     snprintf(name, sizeof name, "tok%u.bin", m->config.vocab_size);
     if (st == EL_OK && m->config.vocab_size && el_model_side_file(m, name, path, sizeof path))
         st = side_add(s, n, name, path);
+    /* A GGUF's tokenizer is metadata: its tokenizer.* entries travel as a GGUF of their own. */
+    if (st == EL_OK && m->gguf && !tokenizer_path && *n < EL_IMG_SIDE_FILES_MAX &&
+        el_gguf_find(m->gguf, "tokenizer.ggml.model")) {
+        side_src *d = &s[*n];
+        snprintf(d->name, sizeof d->name, "tokenizer.gguf");
+        snprintf(d->path, sizeof d->path, "%s (its tokenizer metadata)", m->path);
+        st = el_gguf_tokenizer_blob(m, &d->data, &d->len);
+        if (st == EL_OK && d->len > EL_IMG_SIDE_MAX)
+            st = el_errorf(EL_E_UNSUPPORTED, "%s: %zu bytes, more than a stored file may hold "
+                           "(%u)", d->path, d->len, EL_IMG_SIDE_MAX);
+        if (st == EL_OK) (*n)++;
+    }
     return st;
 }
 
@@ -192,6 +206,15 @@ static el_status validate_side(const el_model *m, const side_src *s, uint32_t n)
                    !strcmp(name, "vocab.txt") ||
                    (!strncmp(name, "tok", 3) && dot && !strcmp(dot, ".bin"))) {
             st = el_tokenizer_open(s[i].path, vocab, &t);
+        } else if (!strcmp(name, "tokenizer.gguf")) {
+            el_gguf_mem mem = {s[i].data, s[i].len};
+            el_gguf_source src = {el_gguf_mem_read, &mem, s[i].len, s[i].path};
+            el_gguf *g = NULL;
+            st = el_gguf_parse(&src, &g);
+            if (st == EL_OK) st = el_tokenizer_gguf_open(g, vocab, &t);
+            el_tokenizer_close(t);
+            t = NULL;
+            el_gguf_free(g);
         } else if (dot && !strcmp(dot, ".json")) {
             cJSON *root = NULL;
             st = el_json_parse((const char *)s[i].data, s[i].len, s[i].path, &root);

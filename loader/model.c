@@ -314,6 +314,11 @@ el_status el_model_tensor_find(const el_model *m, const char *name, el_tensor_in
     return EL_OK;
 }
 
+const el_gguf *el_model_tok_gguf(const el_model *m) {
+    if (m->gguf) return m->gguf;
+    return m->image ? m->image->tok_gguf : NULL;
+}
+
 bool el_model_side_file(const el_model *m, const char *name, char *path, size_t cap) {
     if (m->file_count == 0 || !name || !*name || strchr(name, '/')) return false;
     if (m->image) return el_image_side_file(m, name, path, cap);

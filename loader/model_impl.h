@@ -117,6 +117,9 @@ el_status el_tensor_table_push(el_tensor_table *t, const el_tensor *tensor);
  * stored inside it. True with a path el_file/fopen can open in path (capacity cap); false
  * when the model has no such file. Families find side files only through this. */
 bool el_model_side_file(const el_model *m, const char *name, char *path, size_t cap);
+/* The GGUF header holding the model's tokenizer.* metadata: the model's own (a GGUF file)
+ * or the tokenizer.gguf stored in an image packed from one; NULL otherwise. */
+const struct el_gguf *el_model_tok_gguf(const el_model *m);
 /* Index of a tensor by exact name, or -1. Linear; open-time only. */
 long el_model_find(const el_model *m, const char *name);
 

@@ -18,7 +18,7 @@ typedef struct family_tok {
     int kind;          /* FT_*: FT_NONE if none could be opened */
     char path[1024];   /* FT_PATH: the file; FT_GPT2: vocab.json */
     char merges[1024]; /* FT_GPT2: merges.txt */
-    const el_model *m; /* FT_GGUF: m->gguf */
+    const el_gguf *g;  /* FT_GGUF: el_model_tok_gguf(m) */
     uint32_t vocab;    /* the model's vocab_size */
     el_status status;  /* why not */
     char error[512];
@@ -30,7 +30,7 @@ static el_status ft_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
     switch (ft->kind) {
     case FT_PATH: return el_tokenizer_open_mem(ft->path, ft->vocab, mem, out);
     case FT_GPT2: return el_tokenizer_gpt2_open_mem(ft->path, ft->merges, ft->vocab, mem, out);
-    case FT_GGUF: return el_tokenizer_gguf_open_mem(ft->m->gguf, ft->vocab, mem, out);
+    case FT_GGUF: return el_tokenizer_gguf_open_mem(ft->g, ft->vocab, mem, out);
     }
     return el_errorf(EL_E_INVALID, "no tokenizer");
 }
@@ -56,7 +56,6 @@ el_status el_family_tok_open(el_model *m, const char *const *names, size_t n,
     m->family_data = ft;
     uint32_t vocab = m->config.vocab_size;
     ft->vocab = vocab;
-    ft->m = m;
     m->tokenizer_bytes = 0;
     if (m->tokenizer_path[0]) {
         snprintf(ft->path, sizeof ft->path, "%s", m->tokenizer_path);
@@ -68,8 +67,11 @@ el_status el_family_tok_open(el_model *m, const char *const *names, size_t n,
         }
         return EL_OK;
     }
-    /* A GGUF file carries its own tokenizer; its failure is kept as the reason. */
-    if (m->gguf && el_gguf_find(m->gguf, "tokenizer.ggml.model")) {
+    /* A GGUF file (or an image packed from one) carries its own tokenizer; its failure is
+     * kept as the reason. */
+    const el_gguf *g = el_model_tok_gguf(m);
+    if (g && el_gguf_find(g, "tokenizer.ggml.model")) {
+        ft->g = g;
         el_status s = ft_measure(m, ft, FT_GGUF);
         if (s != EL_OK) {
             ft->status = s;

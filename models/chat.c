@@ -3,6 +3,7 @@
  * loaded at open, and el_chat_format, which renders a conversation with it
  * (tokenizer/chat_template.c). */
 #include "loader/model_impl.h"
+#include "loader/formats/gguf.h"
 #include "models/arch.h"
 #include "tokenizer/chat_template.h"
 
@@ -13,10 +14,11 @@ el_status el_model_chat_open(el_model *m) {
     el_chat_config *c = calloc(1, sizeof *c);
     if (!c) return el_errorf(EL_E_NOMEM, "%s: out of memory", m->path);
     char tc[1100], tj[1100]; /* each side file by its own path: packed images work too */
-    const bool has_tc = !m->gguf && el_model_side_file(m, "tokenizer_config.json", tc, sizeof tc);
-    const bool has_tj = !m->gguf && el_model_side_file(m, "chat_template.jinja", tj, sizeof tj);
-    el_status s = m->gguf ? el_chat_config_gguf(m->gguf, m->path, c)
-                          : el_chat_config_load(has_tc ? tc : NULL, has_tj ? tj : NULL, c);
+    const el_gguf *g = el_model_tok_gguf(m);
+    const bool has_tc = !g && el_model_side_file(m, "tokenizer_config.json", tc, sizeof tc);
+    const bool has_tj = !g && el_model_side_file(m, "chat_template.jinja", tj, sizeof tj);
+    el_status s = g ? el_chat_config_gguf(g, m->path, c)
+                    : el_chat_config_load(has_tc ? tc : NULL, has_tj ? tj : NULL, c);
     if (s == EL_OK && c->tmpl) {
         /* A template that does not parse is refused at open, by name, not at the first
          * chat; a 1 MiB template needs a few MiB of scratch once, here. */

@@ -190,13 +190,15 @@ static void test_converted(const char *gguf, const char *fixture, const char *fa
 
 /* A "bert" tokenizer from GGUF metadata (llama.cpp's phantom-space WordPiece vocabulary):
  * the ids transformers' BertTokenizer gives with the vocab.txt the file was made from. */
-static void test_bert_tokenizer(void) {
+/* The GGUF's WordPiece vocabulary against transformers' ids; path: the GGUF, or an image
+ * packed from it (its tokenizer.* metadata stored as tokenizer.gguf). */
+static void test_bert_tokenizer(const char *path) {
     char *text = el_test_read_file(GGUF_DIR "/bert_wpm_cases.json", NULL);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     const cJSON *cases = cJSON_GetObjectItem(root, "cases");
     EL_CHECK(cases != NULL);
     el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(GGUF_DIR "/bert_base_f32.gguf", NULL, &m));
+    EL_CHECK_OK(el_model_open(path, NULL, &m));
     int n = 0, same = 0;
     for (const cJSON *c = cases ? cases->child : NULL; c && m; c = c->next, n++) {
         const char *t = cJSON_GetObjectItem(c, "text")->valuestring;
@@ -208,7 +210,8 @@ static void test_bert_tokenizer(void) {
         else
             fprintf(stderr, "  bert gguf tokenizer differs on '%s'\n", t);
     }
-    fprintf(stderr, "bert gguf tokenizer: %d of %d texts as transformers\n", same, n);
+    fprintf(stderr, "bert gguf tokenizer (%s): %d of %d texts as transformers\n", path, same,
+            n);
     EL_CHECK(n >= 8 && same == n);
     el_model_close(m);
     cJSON_Delete(root);
@@ -253,6 +256,37 @@ static bool same_value(const el_gguf *g, const el_gguf_value *v, const cJSON *j)
     }
     default: return false;
     }
+}
+
+/* A GGUF packed into an image keeps its tokenizer: every text of a byte-level BPE GGUF
+ * tokenizes the same from the image as from the GGUF, and the BERT cases as transformers. */
+static void test_image_tokenizer(void) {
+    const char *img = el_test_path("bert.elimg");
+    el_image_pack_params ipp = {EL_DT_NONE, EL_IMG_CODEC_SHUFFLE_LZ4, 0, NULL, 0, false};
+    EL_CHECK_OK(el_image_pack(GGUF_DIR "/bert_base_f32.gguf", img, &ipp, NULL));
+    test_bert_tokenizer(img);
+
+    const char *img2 = el_test_path("gpt2tok.elimg");
+    EL_CHECK_OK(el_image_pack(GGUF_DIR "/llama_gqa_gpt2tok_f16.gguf", img2, &ipp, NULL));
+    el_model *a = NULL, *b = NULL;
+    EL_CHECK_OK(el_model_open(GGUF_DIR "/llama_gqa_gpt2tok_f16.gguf", NULL, &a));
+    EL_CHECK_OK(el_model_open(img2, NULL, &b));
+    static const char *const texts[] = {
+        "Hello world", "  leading spaces and 12345 digits", "caf\xc3\xa9 \xe2\x82\xac 100",
+        "<|im_start|>user\nhi<|im_end|>", "",
+    };
+    int same = 0, n = (int)(sizeof texts / sizeof texts[0]);
+    for (int i = 0; a && b && i < n; i++) {
+        int32_t x[64], y[64];
+        size_t nx = 0, ny = 0;
+        el_status sa = el_tokenize(a, texts[i], strlen(texts[i]), true, x, 64, &nx);
+        el_status sb = el_tokenize(b, texts[i], strlen(texts[i]), true, y, 64, &ny);
+        if (sa == EL_OK && sb == EL_OK && nx == ny && !memcmp(x, y, nx * sizeof *x)) same++;
+        else fprintf(stderr, "  image tokenizer differs on '%s'\n", texts[i]);
+    }
+    EL_CHECK(same == n);
+    el_model_close(a);
+    el_model_close(b);
 }
 
 static void test_metadata(void) {
@@ -405,7 +439,8 @@ int main(void) {
     test_logits();
     test_converted("gpt2_small_f32.gguf", "hf_gpt2_small", "gpt2");
     test_converted("phi3_f32.gguf", "hf_llama_phi3", "phi3");
-    test_bert_tokenizer();
+    test_bert_tokenizer(GGUF_DIR "/bert_base_f32.gguf");
+    test_image_tokenizer();
     test_metadata();
     test_stream(false);
     test_stream(true);

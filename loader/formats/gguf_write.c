@@ -682,6 +682,31 @@ static el_status copy_gguf_tokenizer(writer *w) {
     return EL_OK;
 }
 
+el_status el_gguf_tokenizer_blob(const el_model *m, uint8_t **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    el_gguf_write_stats st = {0};
+    writer w = {.m = (el_model *)m, .st = &st}; /* copy_gguf_tokenizer only reads m */
+    el_status s = copy_gguf_tokenizer(&w);
+    if (s == EL_OK) {
+        gbuf *h = &w.head;
+        gb_put(h, "GGUF", 4);
+        gb_u32(h, 3);
+        gb_u64(h, 0); /* no tensors */
+        gb_u64(h, w.n_kv);
+        gb_put(h, w.kv.p, w.kv.n);
+        if (w.kv.oom || h->oom) s = el_errorf(EL_E_NOMEM, "%s: out of memory for the tokenizer's metadata", m->path);
+    }
+    free(w.kv.p);
+    if (s != EL_OK) {
+        free(w.head.p);
+        return s;
+    }
+    *out = w.head.p;
+    *len = w.head.n;
+    return EL_OK;
+}
+
 static el_status tokenizer(writer *w, const char *explicit_path) {
     char path[1200];
     const el_config *c = &w->m->config;

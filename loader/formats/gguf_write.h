@@ -34,4 +34,8 @@ typedef struct el_gguf_write_stats {
 el_status el_gguf_write(const char *src, const char *out, const el_gguf_write_params *p,
                         el_gguf_write_stats *stats);
 
+/* The tokenizer.* metadata of the GGUF model m as a GGUF v3 file of its own (no tensors):
+ * what `pack` stores in an .elimg as "tokenizer.gguf". *out is malloc'ed (caller frees). */
+el_status el_gguf_tokenizer_blob(const el_model *m, uint8_t **out, size_t *len);
+
 #endif /* EL_GGUF_WRITE_H */
