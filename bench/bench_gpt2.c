@@ -11,7 +11,8 @@
  * bytes (the same cache levels decode goes through: a big-L3 machine holds much of a 124M
  * model) and over 2 GiB (memory proper); the table gives tok/s as a fraction of both bounds.
  *
- * Usage: bench_gpt2 [--runs N] [--keep DIR]   (DIR: write the model there and keep it).
+ * Usage: bench_gpt2 [--runs N] [--keep DIR]   (DIR: write the model there and keep it;
+ *        --write-only: only that, for bench/vs_llamacpp.py).
  * Never run by ctest. */
 #include "bench/bench_util.h"
 #include "bench/gpt2_124m.h"
@@ -162,6 +163,7 @@ static int run_model(const char *dir, const char *id_list, int n_new, el_dtype d
 int main(int argc, char **argv) {
     int runs = 5, n_new = 20;
     const char *keep = NULL, *model = NULL, *id_list = NULL;
+    bool write_only = false;
     el_dtype dtype = EL_DT_NONE;
     uint32_t ctx = 0;
     for (int i = 1; i < argc; i++) {
@@ -169,6 +171,8 @@ int main(int argc, char **argv) {
             runs = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--keep") && i + 1 < argc) {
             keep = argv[++i];
+        } else if (!strcmp(argv[i], "--write-only")) {
+            write_only = true;
         } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
             model = argv[++i];
         } else if (!strcmp(argv[i], "--ids") && i + 1 < argc) {
@@ -180,7 +184,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
             if (el_dtype_parse(argv[++i], &dtype) != EL_OK) return fail("--dtype");
         } else {
-            fprintf(stderr, "usage: bench_gpt2 [--runs N] [--keep DIR]\n"
+            fprintf(stderr, "usage: bench_gpt2 [--runs N] [--keep DIR [--write-only]]\n"
                     "       bench_gpt2 --model DIR --ids 1,2,3 [-n N] [--dtype f16] [--ctx N]\n");
             return 1;
         }
@@ -205,6 +209,7 @@ int main(int argc, char **argv) {
         if (rc) return rc;
         fprintf(stderr, "wrote a GPT-2 124M-shaped model to %s in %.1f s\n", dir, bench_now() - t0);
     }
+    if (write_only) return keep ? 0 : fail("--write-only needs --keep DIR");
 
     double tps[2][2], pps[2][2];
     uint64_t touched[2], arena[2];

@@ -9,7 +9,9 @@
 - Models: the real SmolLM2-135M-Instruct Q4_1 and Gemma-3-270M Q4_K_M (scripts/fetch_gguf.sh),
   and the SmolLM2 file re-quantized by llama.cpp's own llama-quantize (--allow-requantize) to
   Q8_0, Q4_0, Q4_K, F16 and F32: the same SmolLM2-135M shape in each type, for speed only (the
-  weights of a re-quantized file are not a better model).
+  weights of a re-quantized file are not a better model). gpt2_f32/gpt2_f16: the GPT-2 124M
+  shape (bench_gpt2's seeded weights, a synthetic byte-level vocabulary of GPT-2's size)
+  written as GGUF by `edgeload pack -o X.gguf`, run by llama.cpp as its gpt2 architecture.
 - Decode: llama-bench tg64 (median of its per-repetition samples) vs `edgeload generate -n 64
   --temp 0 --ctx 256` gen tok/s (median of runs). Prefill: llama-bench pp128 vs edgeload on a
   prompt of exactly 128 tokens (prompt tok/s). Peak RSS: edgeload's VmHWM (its --json report)
@@ -38,7 +40,8 @@ WORDS = ("the small model loads like firmware into a fixed arena and streams its
 
 
 def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, errors="replace",
+                          **kw).stdout
 
 
 def load():
@@ -102,10 +105,66 @@ def llama_run(bindir, model, prompt, threads, runs):
         if r["n_gen"] and not r["n_prompt"]:
             tg = v
     t = subprocess.run(["/usr/bin/time", "-f", "%M", os.path.join(bindir, "llama-simple"),
-                        "-m", model, "-n", "64", prompt], capture_output=True, text=True)
+                        "-m", model, "-n", "64", prompt], capture_output=True, text=True,
+                       errors="replace")
     rss = int(t.stderr.strip().splitlines()[-1]) * 1024
     m = re.search(r"load time =\s*([0-9.]+) ms", t.stderr)
     return pp, tg, rss, float(m.group(1)) / 1000 if m else float("nan")
+
+
+def byte_chars():
+    """GPT-2's byte-level alphabet: byte b as the character ByteLevel maps it to."""
+    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    out, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return [out[b] for b in range(256)]
+
+
+def gpt2_tokenizer(path, vocab=50257):
+    """A byte-level BPE tokenizer.json with GPT-2's size (256 bytes, vocab - 257 two-character
+    merges in a fixed order, <|endoftext|> last): speed runs need GPT-2's vocabulary size and
+    llama.cpp needs a vocabulary, not GPT-2's own (not on PyPI)."""
+    chars = byte_chars()
+    tokens = {c: i for i, c in enumerate(chars)}
+    merges = []
+    for k in range(vocab - 257):
+        a, b = chars[k // 256], chars[k % 256]
+        tokens[a + b] = len(tokens)
+        merges.append(f"{a} {b}")
+    eot = "<|endoftext|>"
+    tokens[eot] = len(tokens)
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    doc = {"version": "1.0", "truncation": None, "padding": None,
+           "added_tokens": [{"id": tokens[eot], "content": eot, "single_word": False,
+                             "lstrip": False, "rstrip": False, "normalized": True,
+                             "special": True}],
+           "normalizer": None, "pre_tokenizer": bl, "post_processor": bl, "decoder": bl,
+           "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                     "continuing_subword_prefix": "", "end_of_word_suffix": "",
+                     "fuse_unk": False, "byte_fallback": False, "vocab": tokens,
+                     "merges": merges}}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False)
+
+
+def gpt2_gguf(el, build, dtype):
+    """GPT-2 124M shape (bench_gpt2's seeded random weights) as a GGUF of dtype, written by
+    edgeload's pack (llama.cpp's gpt2 architecture), for both runtimes."""
+    d = os.path.join(GGUF, "derived", "gpt2-124m")
+    out = os.path.join(GGUF, "derived", f"GPT-2-124M.{dtype.upper()}.gguf")
+    if not os.path.exists(out):
+        if not os.path.exists(os.path.join(d, "model.safetensors")):
+            os.makedirs(d, exist_ok=True)
+            sh([os.path.join(build, "bench_gpt2"), "--keep", d, "--write-only"])
+        if not os.path.exists(os.path.join(d, "tokenizer.json")):
+            gpt2_tokenizer(os.path.join(d, "tokenizer.json"))
+        sh([el, "pack", d, "-o", out, "--dtype", dtype])
+    return out
 
 
 def membw(build, threads):
@@ -118,7 +177,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--types", default="q4_1,gemma,q8_0,q4_0,q4_k,f16,f32")
+    ap.add_argument("--types", default="q4_1,gemma,q8_0,q4_0,q4_k,f16,f32,gpt2_f32,gpt2_f16")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     args = ap.parse_args()
     el = os.path.join(args.build, "edgeload")
@@ -132,6 +191,9 @@ def main():
             models.append(("SmolLM2-135M Q4_1 (real)", SMOL))
         elif t == "gemma":
             models.append(("Gemma-3-270M Q4_K_M (real)", GEMMA))
+        elif t.startswith("gpt2_"):
+            dt = t[len("gpt2_"):]
+            models.append((f"GPT-2 124M shape {dt.upper()}", gpt2_gguf(el, args.build, dt)))
         else:
             out = os.path.join(GGUF, "derived", f"SmolLM2-135M.{t.upper()}.gguf")
             if not os.path.exists(out):
