@@ -195,6 +195,8 @@ static void launch(float *y, size_t ldy, const float *x, const void *w, size_t n
 extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w,
                                     el_dtype wt, size_t n, size_t in, size_t out,
                                     el_cuda_stream st) {
+    if (wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) /* matmul_k.cu */
+        return el_cuda_matmul_k(y, ldy, x, w, wt, n, in, out, st);
     if (n == 0 || out == 0) return EL_OK;
     cudaStream_t s = (cudaStream_t)st;
     if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
