@@ -9,7 +9,7 @@
  *    2304 (72 runs: lanes take 2 or 3), n = 1..9 (the second pass of 8 rows), x 16-byte
  *    aligned and not; against el_dequantize_row + double matmul, nmse <= 1e-9; embedding
  *    rows (by id, added by id, added from row0) equal to el_dequantize_row's;
- *  - rows that are not whole super-blocks and non-K types: EL_E_INVALID.
+ *  - rows that are not whole super-blocks, non-K types, misaligned weights: EL_E_INVALID.
  * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
@@ -198,6 +198,9 @@ static void test_refusals(void) {
     EL_CHECK_STATUS(el_cuda_embed_k(d, d, EL_DT_Q6_K, 100, NULL, 0, 1, false, NULL),
                     EL_E_INVALID);
     EL_CHECK(strstr(el_last_error(), "Q6_K") && strstr(el_last_error(), "256"));
+    EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, (const char *)d + 8, EL_DT_Q5_K, 1, 256, 1, NULL),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "16-byte alignment"));
     cudaFree(d);
 }
 

@@ -31,7 +31,8 @@ el_status el_cuda_probe(void);
 el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          size_t n, size_t in, size_t out, el_cuda_stream st);
 /* The K block types (Q4_K, Q5_K, Q6_K; kernels/cuda/matmul_k.cu), in a multiple of 256:
- * el_cuda_matmul sends them here. EL_E_INVALID for another type or ragged rows. */
+ * el_cuda_matmul sends them here. EL_E_INVALID for another type, rows that are not whole
+ * super-blocks, or w not aligned for the loads (Q4_K/Q5_K: 16 bytes, Q6_K: 2). */
 el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                            size_t n, size_t in, size_t out, el_cuda_stream st);
 /* el_cuda_matmul, then + b per row when b is not NULL (bt: b's dtype). */

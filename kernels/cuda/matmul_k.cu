@@ -153,13 +153,19 @@ __global__ void embed_k_kernel(float *y, const uint8_t *table, size_t dim, const
     }
 }
 
-static el_status k_rows(const char *what, el_dtype wt, size_t in) {
+/* What the kernels assume of a K tensor w with rows of in values: the type, whole
+ * super-blocks, and w aligned for the loads (16 bytes for Q4_K/Q5_K, 2 for Q6_K). */
+static el_status k_rows(const char *what, el_dtype wt, const void *w, size_t in) {
     if (wt != EL_DT_Q4_K && wt != EL_DT_Q5_K && wt != EL_DT_Q6_K)
         return el_errorf(EL_E_INVALID, "%s: %s is not a K block type (Q4_K, Q5_K, Q6_K)", what,
                          el_dtype_name(wt));
     if (in % 256)
         return el_errorf(EL_E_INVALID, "%s: %s rows of %zu values are not whole super-blocks "
                          "of 256", what, el_dtype_name(wt), in);
+    const unsigned align = wt == EL_DT_Q6_K ? 2 : 16;
+    if ((uintptr_t)w % align)
+        return el_errorf(EL_E_INVALID, "%s: %s weights at %p: need %u-byte alignment", what,
+                         el_dtype_name(wt), w, align);
     return EL_OK;
 }
 
@@ -176,7 +182,7 @@ static void launch_k(float *y, size_t ldy, const float *x, const uint8_t *w, siz
 extern "C" el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w,
                                       el_dtype wt, size_t n, size_t in, size_t out,
                                       el_cuda_stream st) {
-    const el_status e = k_rows("cuda matmul", wt, in);
+    const el_status e = k_rows("cuda matmul", wt, w, in);
     if (e != EL_OK) return e;
     if (n == 0 || out == 0) return EL_OK;
     cudaStream_t s = (cudaStream_t)st;
@@ -202,7 +208,7 @@ static void launch_embed_k(float *y, const uint8_t *table, size_t dim, const int
 extern "C" el_status el_cuda_embed_k(float *y, const void *table, el_dtype dt, size_t dim,
                                      const int32_t *ids, size_t row0, size_t n, bool add,
                                      el_cuda_stream st) {
-    const el_status e = k_rows("cuda embed", dt, dim);
+    const el_status e = k_rows("cuda embed", dt, table, dim);
     if (e != EL_OK) return e;
     if (n == 0 || dim == 0) return EL_OK;
     cudaStream_t s = (cudaStream_t)st;
