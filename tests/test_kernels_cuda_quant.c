@@ -1,5 +1,6 @@
 /* test_kernels_cuda_quant.c - the K-quant CUDA kernels (kernels/cuda/matmul_k.cu: Q4_K,
- * Q5_K, Q6_K) against dequantize-then-f32 on the CPU:
+ * Q5_K, Q6_K) against dequantize-then-f32 on the CPU, and the dp4a prompt-batch kernel of
+ * the 32-block types:
  *  - gguf-py's fixtures (tests/fixtures/quant/q4_k.bin, q5_k.bin, q6_k.bin: blocks and
  *    gguf.quants.dequantize of them, scripts/fixtures_quant.py): el_cuda_embed_k gives
  *    gguf-py's floats bit for bit; el_cuda_matmul on those rows, n = 1..9, against a
@@ -9,11 +10,14 @@
  *    2304 (72 runs: lanes take 2 or 3), n = 1..9 (the second pass of 8 rows), x 16-byte
  *    aligned and not; against el_dequantize_row + double matmul, nmse <= 1e-9; embedding
  *    rows (by id, added by id, added from row0) equal to el_dequantize_row's;
- *  - rows that are not whole super-blocks, non-K types, misaligned weights: EL_E_INVALID.
+ *  - rows that are not whole super-blocks, non-K types, misaligned weights: EL_E_INVALID;
+ *  - prompt batches over the 32-block types (kernels/cuda/matmul_dp4a.cu, int8 dot
+ *    products) against el_cpu_matmul's 8-bit activation path (test_dp4a).
  * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
+#include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 #include "platform/gpu.h"
@@ -190,6 +194,58 @@ static void test_random(el_dtype dt) {
         }
 }
 
+/* Prompt batches over the 32-block types (el_cuda_matmul with n >= 2: the dp4a kernel)
+ * against el_cpu_matmul (portable ISA: the same 8-bit activations, scales and integer dots)
+ * by nmse <= 1e-9, and against f32 math on the dequantized weights within the activations'
+ * rounding (nmse <= 1e-3). in = 32, 320, 1056 (33 blocks: a second, ragged chunk of 32),
+ * out 1, 7, 37, n = 2..9 and 17 (three passes of 8 rows). */
+static void test_dp4a(el_pool *p) {
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0, EL_DT_Q5_1};
+    static const size_t ins[] = {32, 320, 1056}, outs[] = {1, 7, 37}, ns[] = {2, 3, 5, 8, 9, 17};
+    enum { NN = 17 };
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 3; b++) {
+                const el_dtype dt = types[ti];
+                const size_t in = ins[a], out = outs[b], rb = in / 32 * el_dtype_block_bytes(dt);
+                float *wf = malloc(out * in * 4), *wd = malloc(out * in * 4);
+                float *x = malloc(NN * in * 4), *cpu = malloc(NN * out * 4);
+                float *ref = malloc(NN * out * 4), *got = malloc(NN * out * 4);
+                uint8_t *wq = malloc(out * rb);
+                for (size_t i = 0; i < out * in; i++) wf[i] = frand();
+                for (size_t r = 0; r < out; r++) {
+                    el_quantize_row(dt, wf + r * in, wq + r * rb, in);
+                    el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+                }
+                void *dw = dev_copy(wq, out * rb);
+                float *dx = dev_copy(NULL, NN * in * 4), *dy = dev_copy(NULL, NN * out * 4);
+                double worst = 0, worst_f32 = 0;
+                for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+                    const size_t n = ns[k];
+                    for (size_t i = 0; i < n * in; i++) x[i] = frand() * (1.0f + (float)(i % 5));
+                    el_cpu_matmul(p, cpu, out, x, wq, dt, n, in, out);
+                    ref_matmul(ref, wd, x, n, in, out);
+                    cudaMemcpy(dx, x, n * in * 4, cudaMemcpyHostToDevice);
+                    EL_CHECK_OK(el_cuda_matmul(dy, out, dx, dw, dt, n, in, out, NULL));
+                    host_copy(got, dy, n * out * 4);
+                    const double e = el_test_nmse(got, cpu, n * out);
+                    const double ef = el_test_nmse(got, ref, n * out);
+                    if (!(e <= NMSE_MAX && ef <= 1e-3))
+                        fprintf(stderr, "dp4a %s %zu x %zu n %zu: nmse %.3g vs CPU, %.3g vs f32\n",
+                                el_dtype_name(dt), out, in, n, e, ef);
+                    EL_CHECK(e <= NMSE_MAX && ef <= 1e-3);
+                    if (e > worst) worst = e;
+                    if (ef > worst_f32) worst_f32 = ef;
+                }
+                if (b == 2)
+                    printf("  dp4a %s %zu x %zu: n=2..17 worst nmse %.3g vs el_cpu_matmul, %.3g vs "
+                           "f32 on the dequantized weights\n", el_dtype_name(dt), out, in, worst,
+                           worst_f32);
+                cudaFree(dw), cudaFree(dx), cudaFree(dy);
+                free(wf), free(wd), free(x), free(cpu), free(ref), free(got), free(wq);
+            }
+}
+
 static void test_refusals(void) {
     float *d = dev_copy(NULL, 4096);
     EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, d, EL_DT_Q4_K, 1, 320, 1, NULL), EL_E_INVALID);
@@ -222,6 +278,10 @@ int main(void) {
         test_fixture(k_types[i]);
         test_random(k_types[i]);
     }
+    el_pool p;
+    EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
+    test_dp4a(&p);
+    el_pool_deinit(&p);
     test_refusals();
     EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);
 #endif

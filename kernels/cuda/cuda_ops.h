@@ -35,6 +35,12 @@ el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el
  * super-blocks, or w not aligned for the loads (Q4_K/Q5_K: 16 bytes, Q6_K: 2). */
 el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                            size_t n, size_t in, size_t out, el_cuda_stream st);
+/* The 32-block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) by int8 dot products: x quantized to 8
+ * bits per block as el_cpu_matmul does (kernels/cuda/matmul_dp4a.cu); el_cuda_matmul sends
+ * prompt batches (n >= 2) here, decode (n = 1) keeps f32 activations. */
+el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *x, const void *w,
+                                  el_dtype wt, size_t n, size_t in, size_t out,
+                                  el_cuda_stream st);
 /* el_cuda_matmul, then + b per row when b is not NULL (bt: b's dtype). */
 el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          const void *b, el_dtype bt, size_t n, size_t in, size_t out,
