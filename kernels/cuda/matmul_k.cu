@@ -22,7 +22,9 @@ static __device__ __forceinline__ float f16_bits(uint32_t h) {
 }
 
 /* 32 bytes at a 2-aligned p as 8 little-endian words, by aligned 32-bit loads: 8 when p is
- * 4-aligned, else 9 from p - 2 (still inside the super-block for every run read below). */
+ * 4-aligned, else 9 from p - 2. The 2 extra bytes on each side lie in aligned words that
+ * hold wanted bytes too (so in mapped memory), and inside the tensor for every run read
+ * below except p - 2 of a tensor that itself starts at 2 mod 4 (arena tensors do not). */
 static __device__ __forceinline__ void load32_a2(const uint8_t *p, uint32_t w[8]) {
     const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
     const unsigned sh = (unsigned)((uintptr_t)p & 2) * 8; /* 0 or 16 */
