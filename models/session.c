@@ -110,16 +110,6 @@ bool el_device_available(el_device d) {
     return cuda_gpu(&g, why, sizeof why);
 }
 
-/* The first tensor stored (loaded: as placed in the arena) in a block type the CUDA kernels
- * do not run: the K types (the 32-blocks Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 do run). */
-static const el_tensor *block_tensor(const el_model *m, bool loaded) {
-    for (size_t i = 0; i < m->tensors.count; i++) {
-        el_dtype dt = loaded ? m->tensors.items[i].loaded_dtype : m->tensors.items[i].dtype;
-        if (el_dtype_is_block(dt) && el_dtype_block(dt) != 32) return &m->tensors.items[i];
-    }
-    return NULL;
-}
-
 /* m may be NULL (el_device_resolve): then only the GPU is asked. */
 el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory cm,
                                   el_device *out, el_memory *mem, char *why, size_t cap) {
@@ -137,13 +127,6 @@ el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory
     if (ok && m && (!m->family || (!m->family->forward && !m->family->encode))) {
         snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but the %s family has no "
                  "forward pass", g.name, m->family ? m->family->name : "generic");
-        ok = false;
-    }
-    const el_tensor *qt = m ? block_tensor(m, false) : NULL;
-    if (ok && qt) {
-        snprintf(reason, sizeof reason, "GPU 0 (%s) is present, but tensor %.200s is %s: "
-                 "the K block types run on the CPU only (no CUDA kernels for them yet)",
-                 g.name, qt->name, el_dtype_name(qt->dtype));
         ok = false;
     }
     if (!ok) {
@@ -196,11 +179,6 @@ static el_status device_for_arena(const el_model *m, const el_arena *a, el_devic
     if (*on_gpu && !has_cuda_pass)
         return el_errorf(EL_E_NODEV, "%s: the %s family has no CUDA forward pass", m->path,
                          m->family ? m->family->name : "generic");
-    const el_tensor *qt = *on_gpu && m->loaded ? block_tensor(m, true) : NULL;
-    if (qt)
-        return el_errorf(EL_E_NODEV, "%s: tensor %s is %s in the arena: the K block types "
-                         "run on the CPU only (no CUDA kernels for them yet); use --device cpu",
-                         m->path, qt->name, el_dtype_name(qt->loaded_dtype));
     return EL_OK;
 }
 

@@ -5,7 +5,9 @@
 #   1. no kernel loads global memory one byte at a time (ld.global[.nc].u8/s8/b8 in the PTX:
 #      what a memcpy out of a loaded vector turns into);
 #   2. matmul.cu loads its weights as 16-byte vectors through the read-only path
-#      (ld.global.nc.v4, one per weight dtype: f32, f16, bf16);
+#      (ld.global.nc.v4, one per weight dtype: f32, f16, bf16); matmul_k.cu (K-quants) loads
+#      Q4_K/Q5_K super-blocks as 16-byte vectors and Q6_K's (2-byte aligned) as 32-bit words
+#      (ld.global.nc.v4 and ld.global.nc.u32/b32 both present);
 #   3. no kernel spills registers (ptxas -v: "spill stores"/"spill loads" must be 0);
 #   4. no kernel uses more local memory (stack frame) than its budget: 0 bytes, except the
 #      RoPE table builder (init only), whose sinf/cosf argument reduction takes 32.
@@ -43,6 +45,14 @@ for arch in $archs; do
         fail=1
       fi
     fi
+    if [[ $name == matmul_k ]]; then
+      nv=$(grep -cE 'ld\.global\.nc\.v4\.' "$work/$name.ptx" || true)
+      nw=$(grep -cE 'ld\.global\.nc\.(u32|b32)\b' "$work/$name.ptx" || true)
+      if [[ $nv -lt 2 || $nw -lt 1 ]]; then
+        echo "cuda_gate: sm_$arch $src: $nv ld.global.nc.v4 and $nw ld.global.nc.u32 weight loads, expected 16-byte loads (Q4_K, Q5_K) and 32-bit words (Q6_K)" >&2
+        fail=1
+      fi
+    fi
     nvcc "${flags[@]}" -cubin -Xptxas -v "$src" -o "$work/$name.cubin" 2>"$work/ptxas"
     # "Function properties for NAME" is followed by "N bytes stack frame, S bytes spill
     # stores, L bytes spill loads".
@@ -63,4 +73,4 @@ if [[ $fail -ne 0 ]]; then
   echo "cuda_gate: FAIL" >&2
   exit 1
 fi
-echo "cuda_gate: ok (no byte loads, 16-byte weight loads in matmul, no spills, local memory within budget)"
+echo "cuda_gate: ok (no byte loads, 16-byte weight loads in matmul and matmul_k, no spills, local memory within budget)"

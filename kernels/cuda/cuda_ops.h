@@ -30,6 +30,17 @@ el_status el_cuda_probe(void);
 /* y[t, :] = W x[t, :] for t < n (ldy = row stride of y in floats). */
 el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          size_t n, size_t in, size_t out, el_cuda_stream st);
+/* The K block types (Q4_K, Q5_K, Q6_K; kernels/cuda/matmul_k.cu), in a multiple of 256:
+ * el_cuda_matmul sends them here. EL_E_INVALID for another type, rows that are not whole
+ * super-blocks, or w not aligned for the loads (Q4_K/Q5_K: 16 bytes, Q6_K: 2). */
+el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
+                           size_t n, size_t in, size_t out, el_cuda_stream st);
+/* The 32-block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) by int8 dot products: x quantized to 8
+ * bits per block as el_cpu_matmul does (kernels/cuda/matmul_dp4a.cu); el_cuda_matmul sends
+ * prompt batches (n >= 2) here, decode (n = 1) keeps f32 activations. */
+el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *x, const void *w,
+                                  el_dtype wt, size_t n, size_t in, size_t out,
+                                  el_cuda_stream st);
 /* el_cuda_matmul, then + b per row when b is not NULL (bt: b's dtype). */
 el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          const void *b, el_dtype bt, size_t n, size_t in, size_t out,
@@ -75,6 +86,13 @@ el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim,
  * and token types). */
 el_status el_cuda_embed_add(float *y, const void *table, el_dtype dt, size_t dim,
                             const int32_t *idx, size_t n, el_cuda_stream st);
+/* Rows of a K-type table (Q4_K, Q5_K, Q6_K; dim a multiple of 256), dequantized as
+ * kernels/cpu/quant.c does (bit for bit): y[t, :] = (add: +=) table[r, :] for t < n, with
+ * r = ids[t] (ids in device memory, < rows) or row0 + t when ids is NULL. el_cuda_embed,
+ * el_cuda_add_rows and el_cuda_embed_add for the K types (the op table routes them). */
+el_status el_cuda_embed_k(float *y, const void *table, el_dtype dt, size_t dim,
+                          const int32_t *ids, size_t row0, size_t n, bool add,
+                          el_cuda_stream st);
 /* x = tanh(x), n entries (BERT's pooler). */
 el_status el_cuda_tanh(float *x, size_t n, el_cuda_stream st);
 /* *idx = index of the largest of n entries (the first on ties; NaN never wins). */

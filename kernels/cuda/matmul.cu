@@ -195,6 +195,8 @@ static void launch(float *y, size_t ldy, const float *x, const void *w, size_t n
 extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w,
                                     el_dtype wt, size_t n, size_t in, size_t out,
                                     el_cuda_stream st) {
+    if (wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) /* matmul_k.cu */
+        return el_cuda_matmul_k(y, ldy, x, w, wt, n, in, out, st);
     if (n == 0 || out == 0) return EL_OK;
     cudaStream_t s = (cudaStream_t)st;
     if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
@@ -202,6 +204,8 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
         if (in % 32)
             return el_errorf(EL_E_INVALID, "cuda matmul: %s rows of %zu values are not whole "
                              "blocks of 32", el_dtype_name(wt), in);
+        if (n >= 2) /* prompt batches: int8 dot products (matmul_dp4a.cu) */
+            return el_cuda_matmul_q32_dp4a(y, ldy, x, w, wt, n, in, out, st);
         dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
             block(32 * ROWS_PER_BLOCK);
         const uint8_t *wq = (const uint8_t *)w;

@@ -12,13 +12,20 @@ static el_status cu_memcpy(const el_exec *x, void *dst, const void *src, size_t 
     return el_gpu_copy_async(dst, src, bytes, x->stream);
 }
 
+/* The K types' rows are decoded by whole runs of 32 (kernels/cuda/matmul_k.cu). */
+static bool k_type(el_dtype dt) {
+    return dt == EL_DT_Q4_K || dt == EL_DT_Q5_K || dt == EL_DT_Q6_K;
+}
+
 static el_status cu_embed(const el_exec *x, float *out, el_weight t, size_t dim,
                           const int32_t *ids, size_t n) {
+    if (k_type(t.dt)) return el_cuda_embed_k(out, t.p, t.dt, dim, ids, 0, n, false, ST(x));
     return el_cuda_embed(out, t.p, t.dt, dim, ids, n, ST(x));
 }
 
 static el_status cu_embed_add(const el_exec *x, float *y, el_weight t, size_t dim,
                               const int32_t *idx, size_t row0, size_t n) {
+    if (k_type(t.dt)) return el_cuda_embed_k(y, t.p, t.dt, dim, idx, row0, n, true, ST(x));
     if (idx) return el_cuda_embed_add(y, t.p, t.dt, dim, idx, n, ST(x));
     return el_cuda_add_rows(y, t.p, t.dt, dim, row0, n, ST(x));
 }

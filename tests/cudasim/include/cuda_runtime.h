@@ -174,6 +174,18 @@ static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c);
 static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
 static inline float __saturatef(float x) { return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x; }
+/* c + the dot product of the four signed bytes of a and of b (little-endian lanes), in
+ * 32-bit two's complement as the hardware's dp4a (wraps, never traps). */
+static inline int __dp4a(int a, int b, int c) {
+    uint32_t s = (uint32_t)c;
+    for (int k = 0; k < 32; k += 8)
+        s += (uint32_t)((int32_t)(int8_t)((uint32_t)a >> k) * (int32_t)(int8_t)((uint32_t)b >> k));
+    return (int)s;
+}
+static inline unsigned __dp4a(unsigned a, unsigned b, unsigned c) { /* unsigned bytes */
+    for (int k = 0; k < 32; k += 8) c += ((a >> k) & 0xffu) * ((b >> k) & 0xffu);
+    return c;
+}
 
 /* min/max: CUDA's overload set (float: fminf semantics, NaN loses), other types by '<'. */
 static inline float min(float a, float b) { return fminf(a, b); }

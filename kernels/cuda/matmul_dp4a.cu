@@ -1,0 +1,170 @@
+/* matmul_dp4a.cu - prompt batches (n >= 2 rows of x) over the GGUF 32-block weights (Q8_0,
+ * Q4_0, Q4_1, Q5_0, Q5_1) by int8 dot products (__dp4a), as the CPU's el_cpu_matmul does:
+ * each 32-value block of x is quantized to 8 bits with the CPU's rounding (d = max|x| / 127
+ * in f32, q = round half away from zero of x * (1 / d), d kept as f16, and the block's
+ * scaled sums d16 * sum q and f16(d * sum q)), so a weight block costs 8 dp4a per x row and
+ *     d_w * d_x * isum + m_w * s_x     (m_w = the weight's min, or -off * d_w)
+ * exactly as kernels/cpu/matmul_q.c's portable path computes it: GPU and CPU differ only in
+ * the order of the f32 sums.
+ * A block of 8 warps = 8 output rows; per pass of up to 8 x rows and chunk of 32 weight
+ * blocks (1024 values of in), the block's 256 threads first quantize the 8 x rows' 32
+ * activation blocks into shared memory (thread = (x row, block): 11 KiB in all), then each
+ * warp dots its weight row's 32 blocks (one per lane) with them. The activations are thus
+ * quantized once per 8 output rows, in shared memory: the op has no scratch buffer.
+ * Weight blocks are read as halfwords (they are 18 to 34 bytes at even offsets), never bytes. */
+#include "kernels/cuda/cuda_common.cuh"
+
+#define QROWS 8  /* warps (output rows) per block; also x rows per pass */
+#define QCHUNK 32 /* weight blocks per chunk: one per lane */
+
+static __device__ __forceinline__ float f16_round(float f) {
+    return __half2float(__float2half_rn(f));
+}
+
+/* The activation block of 32 floats at xr, as kernels/cpu/matmul_q.c's quantize_q8a: 8 words
+ * of 4 signed bytes, d (f16-rounded), s = d * sum q, s16 = f16(d_unrounded * sum q). */
+static __device__ __forceinline__ void quantize_x32(const float *xr, int32_t *qw, float *d16,
+                                                    float *s, float *s16) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xr[j]));
+    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        uint32_t wv = 0;
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            const float v = __fmul_rn(xr[4 * k + b], id); /* no fused add: as the CPU */
+            int q = (int)(v + (v >= 0.0f ? 0.5f : -0.5f));
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            sum += q;
+            wv |= (uint32_t)(q & 0xff) << (8 * b);
+        }
+        qw[k] = (int32_t)wv;
+    }
+    *d16 = f16_round(d);
+    *s = __fmul_rn(*d16, (float)sum);
+    *s16 = f16_round(__fmul_rn(d, (float)sum));
+}
+
+/* Weight block (T, BB bytes) as 8 words of 4 bytes (values 0..31, or Q8_0's signed bytes),
+ * its scale d and m = its min (Q4_1, Q5_1) or -off * d. */
+template <int T, int BB>
+static __device__ __forceinline__ void unpack_w32(const uint8_t *blk, int32_t *qw, float *d,
+                                                  float *m) {
+    const uint16_t *p = (const uint16_t *)blk;
+    uint16_t h[BB / 2];
+#pragma unroll
+    for (int i = 0; i < BB / 2; i++) h[i] = p[i];
+    *d = __half2float(__ushort_as_half((unsigned short)h[0]));
+    if (T == EL_DT_Q8_0) { /* qs at bytes 2..33: halfwords 1..16 */
+#pragma unroll
+        for (int k = 0; k < 8; k++) qw[k] = (int32_t)((uint32_t)h[1 + 2 * k] | (uint32_t)h[2 + 2 * k] << 16);
+        *m = -0.0f * *d; /* as the CPU: -(float)off * d with off 0 */
+        return;
+    }
+    const bool min1 = T == EL_DT_Q4_1 || T == EL_DT_Q5_1, five = T == EL_DT_Q5_0 || T == EL_DT_Q5_1;
+    const int qs = (min1 ? 4 : 2) + (five ? 4 : 0); /* byte offset of qs[16] */
+    *m = min1 ? __half2float(__ushort_as_half((unsigned short)h[1]))
+              : -(float)(five ? 16 : 8) * *d;
+    uint32_t lo[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+        lo[k] = (uint32_t)h[qs / 2 + 2 * k] | (uint32_t)h[qs / 2 + 2 * k + 1] << 16;
+    uint32_t hb = 0;
+    if (five) hb = (uint32_t)h[(qs - 4) / 2] | (uint32_t)h[(qs - 4) / 2 + 1] << 16;
+#pragma unroll
+    for (int k = 0; k < 8; k++) { /* elements 4k..4k+3: low nibbles of qs[0..15], then high */
+        uint32_t v = k < 4 ? lo[k] & 0x0f0f0f0fu : (lo[k - 4] >> 4) & 0x0f0f0f0fu;
+        if (five)
+#pragma unroll
+            for (int b = 0; b < 4; b++) v |= ((hb >> (4 * k + b)) & 1u) << (8 * b + 4);
+        qw[k] = (int32_t)v;
+    }
+}
+
+template <int T, int BB>
+__global__ void matmul_q32_dp4a_kernel(float *y, size_t ldy, const float *x, const uint8_t *w,
+                                       size_t n, size_t in, size_t out) {
+    __shared__ int4 xq[QROWS][QCHUNK * 2]; /* [x row][block * 2 + half]: 32 bytes a block */
+    __shared__ float xd[QROWS][QCHUNK], xs[QROWS][QCHUNK];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const size_t row = (size_t)blockIdx.x * QROWS + warp;
+    const bool live = row < out; /* dead warps still quantize and meet the barriers */
+    const size_t nb = in / 32;
+    const bool min1 = T == EL_DT_Q4_1 || T == EL_DT_Q5_1;
+    for (size_t t0 = 0; t0 < n; t0 += QROWS) {
+        const size_t nt = n - t0 < QROWS ? n - t0 : QROWS;
+        float acc[QROWS];
+#pragma unroll
+        for (int t = 0; t < QROWS; t++) acc[t] = 0.0f;
+        for (size_t c0 = 0; c0 < nb; c0 += QCHUNK) {
+            __syncthreads(); /* the previous chunk's readers are done */
+            if ((size_t)warp < nt && c0 + lane < nb) {
+                int32_t q[8];
+                float d16, s, s16;
+                quantize_x32(x + (t0 + warp) * in + (c0 + lane) * 32, q, &d16, &s, &s16);
+                xq[warp][2 * lane] = make_int4(q[0], q[1], q[2], q[3]);
+                xq[warp][2 * lane + 1] = make_int4(q[4], q[5], q[6], q[7]);
+                xd[warp][lane] = d16;
+                xs[warp][lane] = min1 ? s16 : s;
+            }
+            __syncthreads();
+            if (!live || c0 + lane >= nb) continue;
+            int32_t wq[8];
+            float wd, wm;
+            unpack_w32<T, BB>(w + (row * nb + c0 + lane) * BB, wq, &wd, &wm);
+#pragma unroll
+            for (int t = 0; t < QROWS; t++) {
+                if ((size_t)t >= nt) break;
+                const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
+                int isum = __dp4a(wq[0], a.x, 0);
+                isum = __dp4a(wq[1], a.y, isum);
+                isum = __dp4a(wq[2], a.z, isum);
+                isum = __dp4a(wq[3], a.w, isum);
+                isum = __dp4a(wq[4], b.x, isum);
+                isum = __dp4a(wq[5], b.y, isum);
+                isum = __dp4a(wq[6], b.z, isum);
+                isum = __dp4a(wq[7], b.w, isum);
+                acc[t] += wd * xd[t][lane] * (float)isum + wm * xs[t][lane];
+            }
+        }
+        if (!live) continue;
+        for (int t = 0; t < QROWS && (size_t)t < nt; t++) {
+            const float sum = el_warp_sum(acc[t]);
+            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+        }
+    }
+}
+
+extern "C" el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *x,
+                                             const void *w, el_dtype wt, size_t n, size_t in,
+                                             size_t out, el_cuda_stream st) {
+    if (wt != EL_DT_Q8_0 && wt != EL_DT_Q4_0 && wt != EL_DT_Q4_1 && wt != EL_DT_Q5_0 &&
+        wt != EL_DT_Q5_1)
+        return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s is not a 32-block type",
+                         el_dtype_name(wt));
+    if (in % 32)
+        return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s rows of %zu values are not whole "
+                         "blocks of 32", el_dtype_name(wt), in);
+    if ((uintptr_t)w % 2)
+        return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s weights at %p: need 2-byte "
+                         "alignment", el_dtype_name(wt), w);
+    if (n == 0 || out == 0) return EL_OK;
+    const dim3 grid((unsigned)((out + QROWS - 1) / QROWS)), block(32 * QROWS);
+    cudaStream_t s = (cudaStream_t)st;
+    const uint8_t *wq = (const uint8_t *)w;
+#define EL_DP4A(T, BB)                                                                     \
+    EL_LAUNCH((matmul_q32_dp4a_kernel<T, BB>), grid, block, 0, s)(y, ldy, x, wq, n, in, out)
+    switch (wt) {
+    case EL_DT_Q8_0: EL_DP4A(EL_DT_Q8_0, 34); break;
+    case EL_DT_Q4_0: EL_DP4A(EL_DT_Q4_0, 18); break;
+    case EL_DT_Q4_1: EL_DP4A(EL_DT_Q4_1, 20); break;
+    case EL_DT_Q5_0: EL_DP4A(EL_DT_Q5_0, 22); break;
+    default: EL_DP4A(EL_DT_Q5_1, 24); break;
+    }
+#undef EL_DP4A
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}

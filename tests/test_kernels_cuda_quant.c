@@ -1,0 +1,289 @@
+/* test_kernels_cuda_quant.c - the K-quant CUDA kernels (kernels/cuda/matmul_k.cu: Q4_K,
+ * Q5_K, Q6_K) against dequantize-then-f32 on the CPU, and the dp4a prompt-batch kernel of
+ * the 32-block types:
+ *  - gguf-py's fixtures (tests/fixtures/quant/q4_k.bin, q5_k.bin, q6_k.bin: blocks and
+ *    gguf.quants.dequantize of them, scripts/fixtures_quant.py): el_cuda_embed_k gives
+ *    gguf-py's floats bit for bit; el_cuda_matmul on those rows, n = 1..9, against a
+ *    double-precision matmul of gguf-py's floats, nmse <= 1e-9 (f32 summation alone: ~1e-14);
+ *  - random blocks (finite f16 scales) in ragged shapes: out 1, 7, 37 (warps of a block
+ *    idle), in 256, 768 (3 super-blocks: Q6_K rows alternate 4- and 2-byte alignment),
+ *    2304 (72 runs: lanes take 2 or 3), n = 1..9 (the second pass of 8 rows), x 16-byte
+ *    aligned and not; against el_dequantize_row + double matmul, nmse <= 1e-9; embedding
+ *    rows (by id, added by id, added from row0) equal to el_dequantize_row's;
+ *  - rows that are not whole super-blocks, non-K types, misaligned weights: EL_E_INVALID;
+ *  - prompt batches over the 32-block types (kernels/cuda/matmul_dp4a.cu, int8 dot
+ *    products) against el_cpu_matmul's 8-bit activation path (test_dp4a).
+ * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
+// ctest-labels: cuda;kernels
+// ctest-timeout: 120
+#include "tests/support/el_test.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/fp16.h"
+#include "platform/gpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef EL_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+
+#include <cuda_runtime_api.h>
+
+#define FIXDIR EL_SOURCE_DIR "/tests/fixtures/quant/"
+#define NMSE_MAX 1e-9
+#define NMAX 9
+
+static const el_dtype k_types[] = {EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
+
+static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+static uint32_t rnd(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 32);
+}
+static float frand(void) { return (float)((double)(rnd() >> 8) * (1.0 / 8388608.0)) - 1.0f; }
+
+static void *dev_copy(const void *src, size_t bytes) {
+    void *d = NULL;
+    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
+    if (src) cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
+    return d;
+}
+static void host_copy(void *dst, const void *d, size_t bytes) {
+    cudaDeviceSynchronize();
+    cudaMemcpy(dst, d, bytes, cudaMemcpyDeviceToHost);
+}
+
+/* y = W x in double from the dequantized weights wd [out, in], n rows of x. */
+static void ref_matmul(float *y, const float *wd, const float *x, size_t n, size_t in,
+                       size_t out) {
+    for (size_t t = 0; t < n; t++)
+        for (size_t r = 0; r < out; r++) {
+            double acc = 0;
+            for (size_t i = 0; i < in; i++) acc += (double)wd[r * in + i] * x[t * in + i];
+            y[t * out + r] = (float)acc;
+        }
+}
+
+/* el_cuda_matmul on the blocks wq (device) for n = 1..NMAX against ref_matmul on wd; x at
+ * a 16-byte boundary (float4 loads) or 4 bytes past one (scalar loads). Returns the worst
+ * nmse. */
+static double check_matmul(el_dtype dt, const void *dwq, const float *wd, size_t in,
+                           size_t out, bool x_aligned) {
+    float *x = malloc(NMAX * in * 4), *ref = malloc(NMAX * out * 4), *got = malloc(NMAX * out * 4);
+    float *dx = dev_copy(NULL, (NMAX * in + 4) * 4), *dy = dev_copy(NULL, NMAX * out * 4);
+    double worst = 0;
+    for (size_t n = 1; n <= NMAX; n++) {
+        for (size_t i = 0; i < n * in; i++) x[i] = frand();
+        ref_matmul(ref, wd, x, n, in, out);
+        float *xs = x_aligned ? dx : dx + 1;
+        cudaMemcpy(xs, x, n * in * 4, cudaMemcpyHostToDevice);
+        EL_CHECK_OK(el_cuda_matmul(dy, out, xs, dwq, dt, n, in, out, NULL));
+        host_copy(got, dy, n * out * 4);
+        const double e = el_test_nmse(got, ref, n * out);
+        if (!(e <= NMSE_MAX))
+            fprintf(stderr, "matmul %s in %zu out %zu n %zu: nmse %.3g\n", el_dtype_name(dt), in,
+                    out, n, e);
+        EL_CHECK(e <= NMSE_MAX);
+        if (e > worst) worst = e;
+    }
+    cudaFree(dx), cudaFree(dy);
+    free(x), free(ref), free(got);
+    return worst;
+}
+
+/* gguf-py's dequantization of its K fixtures: embedding bit for bit, matmul by nmse. */
+static void test_fixture(el_dtype dt) {
+    char path[512], lower[8];
+    size_t i = 0;
+    for (const char *s = el_dtype_name(dt); *s && i < sizeof lower - 1; s++)
+        lower[i++] = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+    lower[i] = 0;
+    snprintf(path, sizeof path, FIXDIR "%s.bin", lower);
+    size_t len = 0;
+    uint8_t *f = (uint8_t *)el_test_read_file(path, &len);
+    EL_CHECK(f != NULL && len >= 16 && !memcmp(f, "ELQF", 4));
+    if (!f || len < 16) {
+        free(f);
+        return;
+    }
+    uint32_t hdr[3];
+    memcpy(hdr, f + 4, sizeof hdr); /* rows, cols, has_input (little-endian hosts) */
+    const size_t rows = hdr[0], cols = hdr[1];
+    uint64_t rb = 0;
+    EL_CHECK(hdr[2] == 0 && el_dtype_row_bytes(dt, cols, &rb));
+    EL_CHECK(len == 16 + rows * rb + rows * cols * 4);
+    if (hdr[2] != 0 || len != 16 + rows * rb + rows * cols * 4) {
+        free(f);
+        return;
+    }
+    const uint8_t *q = f + 16;
+    float *deq = malloc(rows * cols * 4), *got = malloc(rows * cols * 4);
+    memcpy(deq, q + rows * rb, rows * cols * 4);
+    void *dw = dev_copy(q, rows * rb);
+    int32_t *ids = malloc(rows * sizeof *ids);
+    for (size_t r = 0; r < rows; r++) ids[r] = (int32_t)(rows - 1 - r);
+    int32_t *dids = dev_copy(ids, rows * sizeof *ids);
+    float *de = dev_copy(NULL, rows * cols * 4);
+    EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, cols, dids, 0, rows, false, NULL));
+    host_copy(got, de, rows * cols * 4);
+    size_t bad = 0;
+    for (size_t r = 0; r < rows; r++)
+        bad += memcmp(got + r * cols, deq + (rows - 1 - r) * cols, cols * 4) != 0;
+    EL_CHECK(bad == 0);
+    const double e = check_matmul(dt, dw, deq, cols, rows, true);
+    printf("  %s fixture (%zu x %zu, gguf-py): embed %zu of %zu rows bit-identical, matmul "
+           "n=1..%d worst nmse %.3g\n", el_dtype_name(dt), rows, cols, rows - bad, rows, NMAX, e);
+    cudaFree(dw), cudaFree(dids), cudaFree(de);
+    free(f), free(deq), free(got), free(ids);
+}
+
+/* Random bytes with finite f16 scales (as test_kernels_quant's K blocks). */
+static void random_blocks(el_dtype dt, uint8_t *w, size_t bytes) {
+    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)rnd();
+    const size_t bb = el_dtype_block_bytes(dt);
+    for (size_t b = 0; b < bytes / bb; b++) {
+        uint8_t *blk = w + b * bb;
+        const uint16_t d = el_fp32_to_fp16(frand() * (dt == EL_DT_Q6_K ? 0.0005f : 0.004f));
+        const uint16_t dmin = el_fp32_to_fp16(frand() * 0.004f);
+        memcpy(blk + (dt == EL_DT_Q6_K ? 208 : 0), &d, 2);
+        if (dt != EL_DT_Q6_K) memcpy(blk + 2, &dmin, 2);
+    }
+}
+
+static void test_random(el_dtype dt) {
+    static const size_t ins[] = {256, 768, 2304}, outs[] = {1, 7, 37};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 3; b++) {
+            const size_t in = ins[a], out = outs[b];
+            const size_t rb = in / 256 * el_dtype_block_bytes(dt);
+            uint8_t *wq = malloc(out * rb);
+            float *wd = malloc(out * in * 4);
+            random_blocks(dt, wq, out * rb);
+            for (size_t r = 0; r < out; r++) el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+            void *dw = dev_copy(wq, out * rb);
+            const double e1 = check_matmul(dt, dw, wd, in, out, true);
+            const double e2 = check_matmul(dt, dw, wd, in, out, false);
+            /* embedding: rows by id, then + rows by id, then + rows row0.. (3 rows each) */
+            enum { NE = 3 };
+            const int32_t ids[NE] = {(int32_t)(out - 1), 0, (int32_t)(out / 2)};
+            const size_t row0 = out >= NE ? out - NE : 0, ne = out >= NE ? NE : out;
+            float *want = malloc(NE * in * 4), *got = malloc(NE * in * 4);
+            int32_t *dids = dev_copy(ids, sizeof ids);
+            float *de = dev_copy(NULL, NE * in * 4);
+            EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, in, dids, 0, NE, false, NULL));
+            host_copy(got, de, NE * in * 4);
+            for (int t = 0; t < NE; t++) memcpy(want + t * in, wd + (size_t)ids[t] * in, in * 4);
+            EL_CHECK(!memcmp(got, want, NE * in * 4));
+            EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, in, dids, 0, NE, true, NULL));
+            EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, in, NULL, row0, ne, true, NULL));
+            host_copy(got, de, NE * in * 4);
+            for (size_t t = 0; t < NE; t++)
+                for (size_t i = 0; i < in; i++) {
+                    float v = want[t * in + i] + wd[(size_t)ids[t] * in + i];
+                    if (t < ne) v += wd[(row0 + t) * in + i];
+                    want[t * in + i] = v;
+                }
+            EL_CHECK(!memcmp(got, want, NE * in * 4));
+            printf("  %s random %zu x %zu: matmul n=1..%d worst nmse %.3g (x aligned) %.3g "
+                   "(x at +4 bytes), embed exact\n", el_dtype_name(dt), out, in, NMAX, e1, e2);
+            cudaFree(dw), cudaFree(dids), cudaFree(de);
+            free(wq), free(wd), free(want), free(got);
+        }
+}
+
+/* Prompt batches over the 32-block types (el_cuda_matmul with n >= 2: the dp4a kernel)
+ * against el_cpu_matmul (portable ISA: the same 8-bit activations, scales and integer dots)
+ * by nmse <= 1e-9, and against f32 math on the dequantized weights within the activations'
+ * rounding (nmse <= 1e-3). in = 32, 320, 1056 (33 blocks: a second, ragged chunk of 32),
+ * out 1, 7, 37, n = 2..9 and 17 (three passes of 8 rows). */
+static void test_dp4a(el_pool *p) {
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0, EL_DT_Q5_1};
+    static const size_t ins[] = {32, 320, 1056}, outs[] = {1, 7, 37}, ns[] = {2, 3, 5, 8, 9, 17};
+    enum { NN = 17 };
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 3; b++) {
+                const el_dtype dt = types[ti];
+                const size_t in = ins[a], out = outs[b], rb = in / 32 * el_dtype_block_bytes(dt);
+                float *wf = malloc(out * in * 4), *wd = malloc(out * in * 4);
+                float *x = malloc(NN * in * 4), *cpu = malloc(NN * out * 4);
+                float *ref = malloc(NN * out * 4), *got = malloc(NN * out * 4);
+                uint8_t *wq = malloc(out * rb);
+                for (size_t i = 0; i < out * in; i++) wf[i] = frand();
+                for (size_t r = 0; r < out; r++) {
+                    el_quantize_row(dt, wf + r * in, wq + r * rb, in);
+                    el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+                }
+                void *dw = dev_copy(wq, out * rb);
+                float *dx = dev_copy(NULL, NN * in * 4), *dy = dev_copy(NULL, NN * out * 4);
+                double worst = 0, worst_f32 = 0;
+                for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+                    const size_t n = ns[k];
+                    for (size_t i = 0; i < n * in; i++) x[i] = frand() * (1.0f + (float)(i % 5));
+                    el_cpu_matmul(p, cpu, out, x, wq, dt, n, in, out);
+                    ref_matmul(ref, wd, x, n, in, out);
+                    cudaMemcpy(dx, x, n * in * 4, cudaMemcpyHostToDevice);
+                    EL_CHECK_OK(el_cuda_matmul(dy, out, dx, dw, dt, n, in, out, NULL));
+                    host_copy(got, dy, n * out * 4);
+                    const double e = el_test_nmse(got, cpu, n * out);
+                    const double ef = el_test_nmse(got, ref, n * out);
+                    if (!(e <= NMSE_MAX && ef <= 1e-3))
+                        fprintf(stderr, "dp4a %s %zu x %zu n %zu: nmse %.3g vs CPU, %.3g vs f32\n",
+                                el_dtype_name(dt), out, in, n, e, ef);
+                    EL_CHECK(e <= NMSE_MAX && ef <= 1e-3);
+                    if (e > worst) worst = e;
+                    if (ef > worst_f32) worst_f32 = ef;
+                }
+                if (b == 2)
+                    printf("  dp4a %s %zu x %zu: n=2..17 worst nmse %.3g vs el_cpu_matmul, %.3g vs "
+                           "f32 on the dequantized weights\n", el_dtype_name(dt), out, in, worst,
+                           worst_f32);
+                cudaFree(dw), cudaFree(dx), cudaFree(dy);
+                free(wf), free(wd), free(x), free(cpu), free(ref), free(got), free(wq);
+            }
+}
+
+static void test_refusals(void) {
+    float *d = dev_copy(NULL, 4096);
+    EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, d, EL_DT_Q4_K, 1, 320, 1, NULL), EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "Q4_K") && strstr(el_last_error(), "320"));
+    EL_CHECK_STATUS(el_cuda_matmul_k(d, 1, d, d, EL_DT_Q8_0, 1, 256, 1, NULL), EL_E_INVALID);
+    EL_CHECK_STATUS(el_cuda_embed_k(d, d, EL_DT_Q6_K, 100, NULL, 0, 1, false, NULL),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "Q6_K") && strstr(el_last_error(), "256"));
+    EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, (const char *)d + 8, EL_DT_Q5_K, 1, 256, 1, NULL),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "16-byte alignment"));
+    cudaFree(d);
+}
+
+#endif /* EL_HAVE_CUDA */
+
+int main(void) {
+#ifndef EL_HAVE_CUDA
+    el_test_skip("this build has no CUDA backend (EL_CUDA=OFF or no toolkit)");
+#else
+    int n = 0;
+    if (el_gpu_count(&n) != EL_OK || n == 0)
+        el_test_skip("the CUDA kernels are compiled but not run: %s",
+                     el_last_error()[0] ? el_last_error() : "no GPU");
+    el_gpu_info g;
+    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    printf("test_kernels_cuda_quant: running on GPU 0: %s (sm_%d%d)\n", g.name, g.cc_major,
+           g.cc_minor);
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) {
+        test_fixture(k_types[i]);
+        test_random(k_types[i]);
+    }
+    el_pool p;
+    EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
+    test_dp4a(&p);
+    el_pool_deinit(&p);
+    test_refusals();
+    EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);
+#endif
+    return el_test_finish("test_kernels_cuda_quant");
+}
