@@ -17,7 +17,8 @@
  *   - integrated devices (ELSIM_INTEGRATED=1: no concurrentManagedAccess): the host touching
  *     globally attached managed memory between launch and sync faults, host-attached memory
  *     does not (and a kernel touching host-attached memory faults); a block attached to one
- *     stream is the host's while that stream is idle, closed from the attach call on, and
+ *     stream is the host's while that stream is idle (closed while it has any work queued,
+ *     and from the attach call on), and
  *     back to its cudaMallocManaged attachment when the stream is destroyed; device
  *     prefetches and device-located advice are refused (counted on a discrete device);
  *   - shuffles, votes, events, stream order, host functions, copy validation, the memory
@@ -213,6 +214,7 @@ static void c_managed_per_stream(void) {
     for (int i = 0; i < 1024; i++) a[i] = b[i] = (float)i;
     EL_CHECK(cudaStreamAttachMemAsync(s1, a, 0, cudaMemAttachSingle) == cudaSuccess);
     EL_CHECK(cudaStreamAttachMemAsync(s2, b, 0, cudaMemAttachSingle) == cudaSuccess);
+    EL_CHECK(cudaStreamSynchronize(s2) == cudaSuccess); /* the attach ran: s2 idle again */
     st_scale(a, a, 2.0f, 1024, s1);
     ((volatile float *)b)[7] = 70.0f; /* s2 idle: b is the host's to write */
     st_scale(b, b, 2.0f, 1024, s2);
@@ -247,6 +249,22 @@ static void c_managed_attach_queued(void) {
     st_scale(c, c, 2.0f, 1024, s1);
     cudaStreamAttachMemAsync(s1, a, 0, cudaMemAttachSingle);
     ((volatile float *)a)[0] = 1.0f;
+}
+
+/* A block attached to s1 is closed to the host while s1 has any work queued (here a copy),
+ * "so long as all operations in stream have completed" (the runtime's words). */
+static void c_managed_single_busy(void) {
+    integrated();
+    float *a = NULL, *c = NULL;
+    cudaStream_t s1 = NULL;
+    cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking);
+    cudaMallocManaged((void **)&a, 4096, cudaMemAttachHost);
+    cudaMallocManaged((void **)&c, 4096, cudaMemAttachHost);
+    cudaStreamAttachMemAsync(s1, a, 0, cudaMemAttachSingle);
+    cudaStreamSynchronize(s1);
+    a[0] = 1.0f; /* s1 idle: fine */
+    cudaMemcpyAsync(a + 512, a, 16, cudaMemcpyDefault, s1);
+    ((volatile float *)a)[1] = 1.0f;
 }
 
 /* Discrete device: prefetches and advice are counted. */
@@ -313,7 +331,8 @@ static void test_children(void) {
     EXPECT_CRASH(c_kernel_touches_host_attached, "attached to the host");
     EXPECT_CLEAN(c_managed_after_sync);
     EXPECT_CLEAN(c_managed_per_stream);
-    EXPECT_CRASH(c_managed_attach_queued, "the host touched managed memory");
+    EXPECT_CRASH(c_managed_attach_queued, "(cudaMemAttachSingle, queued) while that stream has");
+    EXPECT_CRASH(c_managed_single_busy, "(cudaMemAttachSingle) while that stream has work");
     EXPECT_CLEAN(c_managed_prefetch_counted);
     EXPECT_CLEAN(c_no_devices);
     EXPECT_CLEAN(c_no_driver);

@@ -293,6 +293,7 @@ struct CUstream_st {
     unsigned flags;
     uint64_t last_seq;   /* seq of its last queued operation */
     int pending_kernels; /* queued, not yet run */
+    int pending_ops;     /* every queued operation not yet run (kernels included) */
     int device;
 };
 
@@ -480,7 +481,8 @@ const char *attach_name(unsigned a) {
 /* Without concurrentManagedAccess: may the host touch a managed block attached so? */
 bool host_may_touch(unsigned attach, const CUstream_st *st) {
     if (attach == cudaMemAttachGlobal) return g_pending_kernels == 0;
-    if (attach == cudaMemAttachSingle) return st->pending_kernels == 0;
+    if (attach == cudaMemAttachSingle) return st->pending_ops == 0; /* "so long as all
+                                         operations in stream have completed" (the runtime) */
     return true; /* cudaMemAttachHost */
 }
 
@@ -551,6 +553,16 @@ void describe_fault(char *addr, char *buf, size_t cap) {
                      "cudaMalloc block at %p): device memory is not host-accessible; copy it "
                      "with cudaMemcpy", (void *)addr, (size_t)(addr - a.ptr), a.size,
                      (void *)a.ptr);
+        } else if (a.kind == K_MANAGED && host &&
+                   (a.attach == cudaMemAttachSingle ||
+                    (a.attach_q_seq && a.attach_q == cudaMemAttachSingle))) {
+            snprintf(buf, cap, "the host touched managed memory at %p (byte %zu of a %zu-byte "
+                     "cudaMallocManaged block at %p) attached to one stream "
+                     "(cudaMemAttachSingle%s) while that stream has work queued, on a device "
+                     "without concurrentManagedAccess (ELSIM_CONCURRENT_MANAGED=0, as on "
+                     "Jetson): synchronise that stream first", (void *)addr,
+                     (size_t)(addr - a.ptr), a.size, (void *)a.ptr,
+                     a.attach == cudaMemAttachSingle ? "" : ", queued");
         } else if (a.kind == K_MANAGED && host) {
             snprintf(buf, cap, "the host touched managed memory at %p (byte %zu of a %zu-byte "
                      "cudaMallocManaged block at %p, %s) while kernels are queued on a device "
@@ -1035,6 +1047,7 @@ void exec(Cmd *c);
 void exec_front(void) {
     Cmd *c = &g_ring[g_head % RING];
     exec(c);
+    c->st->pending_ops--;
     g_head++;
 }
 
@@ -1073,11 +1086,12 @@ Cmd *cmd_new(CUstream_st *st, int kind) {
 void cmd_push(Cmd *c) {
     g_tail++;
     c->st->last_seq = c->seq;
+    c->st->pending_ops++;
     if (c->kind == C_KERNEL) {
         g_pending_kernels++;
         c->st->pending_kernels++;
-        if (!cfg.concurrent_managed) set_mode(MODE_HOST, NULL); /* managed memory off-limits */
     }
+    if (!cfg.concurrent_managed) set_mode(MODE_HOST, NULL); /* managed memory off-limits */
 }
 
 void copy_2d(const Cmd *c) {
@@ -1390,6 +1404,7 @@ void reset_all(void) {
     memset(g_dev_live, 0, sizeof g_dev_live);
     g_pending_kernels = 0;
     g_streams[0].pending_kernels = 0;
+    g_streams[0].pending_ops = 0;
 }
 
 int func_limit(const void *fn) {
@@ -2088,8 +2103,7 @@ cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void *devPtr, size_t l
     a->attach_q = flags;
     a->attach_q_st = st;
     a->attach_q_seq = c->seq;
-    cmd_push(c);
-    if (!cfg.concurrent_managed) set_mode(MODE_HOST, NULL); /* the queued attach may close it */
+    cmd_push(c); /* closes the block to the host now if st is busy (see want_prot) */
     g_stats.attaches[flags == cudaMemAttachGlobal ? 0 : flags == cudaMemAttachHost ? 1 : 2]++;
     return cudaSuccess;
 }
