@@ -31,6 +31,10 @@ struct el_arena {
     void *gpu_block;                        /* CUDA memory: weights|kv|act */
     uint64_t gpu_bytes;
     void *pinned_block;                     /* device memory: staging, page-locked */
+    int gpu;                                /* the device gpu_block is on */
+    unsigned gpu_users;                     /* managed: sessions/encoders holding gpu_block:
+                                               0: attached to the host, 1: to that one's
+                                               stream, more: globally */
     el_arena_region region[EL_REGION_COUNT];
     bool in_buffer;                         /* el_arena_init_buffer: this descriptor and
                                                the regions live in the caller's buffer */
@@ -135,6 +139,7 @@ el_status el_arena_init(el_arena **out, const el_arena_params *params) {
         return el_errorf(EL_E_NOMEM, "arena: cannot allocate its %zu-byte descriptor",
                          sizeof *a);
     a->memory = mem;
+    a->gpu = params->gpu;
     if (mem != EL_MEMORY_HOST) {
         el_status gs = EL_OK;
         if (gpu_bytes)
@@ -354,4 +359,35 @@ uint64_t el_arena_region_capacity(const el_arena *a, el_region r) {
 uint64_t el_arena_region_available(const el_arena *a, el_region r) {
     assert(a && (int)r >= 0 && r < EL_REGION_COUNT);
     return a->region[r].capacity - a->region[r].offset;
+}
+
+/* ---- managed memory: who may touch the CUDA block ------------------------------------- */
+
+static bool arena_managed(const el_arena *a) {
+    return a && a->memory == EL_MEMORY_CUDA_MANAGED && a->gpu_block;
+}
+
+el_status el_arena_gpu_attach(el_arena *a, void *stream) {
+    if (!arena_managed(a)) return EL_OK;
+    /* One holder: only its stream's kernels, so the CPU may write other arenas (another
+     * model loading) and this one between its passes. Two at once on one arena: global. */
+    el_status s = el_gpu_attach(a->gpu_block, a->gpu_users ? EL_GPU_ATTACH_GLOBAL
+                                                           : EL_GPU_ATTACH_STREAM, stream);
+    if (s == EL_OK) a->gpu_users++;
+    return s;
+}
+
+el_status el_arena_gpu_detach(el_arena *a, void *stream) {
+    if (!arena_managed(a) || a->gpu_users == 0) return EL_OK;
+    if (--a->gpu_users > 0) return EL_OK; /* still held: stays global */
+    return el_gpu_attach(a->gpu_block, EL_GPU_ATTACH_HOST, stream);
+}
+
+bool el_arena_gpu_held(const el_arena *a) { return arena_managed(a) && a->gpu_users > 0; }
+
+el_status el_arena_gpu_prefetch_weights(el_arena *a, void *stream, bool *done) {
+    *done = false;
+    const el_arena_region *w = a ? &a->region[EL_REGION_WEIGHTS] : NULL;
+    if (!arena_managed(a) || w->offset == 0) return EL_OK;
+    return el_gpu_prefetch(a->gpu, w->base, w->offset, stream, done);
 }

@@ -33,4 +33,19 @@ void *el_arena_region_base(const el_arena *a, el_region r);
 uint64_t el_arena_region_capacity(const el_arena *a, el_region r);
 uint64_t el_arena_region_available(const el_arena *a, el_region r);
 
+/* Managed arenas (no-ops for host and device memory). The CUDA block is attached to the
+ * host from el_arena_init on: the loader writes it from the CPU while other models' kernels
+ * run, even without concurrentManagedAccess (Jetson). A session or encoder attaches it to
+ * its stream at start (queued on stream: cudaMemAttachSingle; a second holder at once
+ * makes it global) and gives it back to the host at its end (queued on its stream, before
+ * that stream's last synchronisation). */
+el_status el_arena_gpu_attach(el_arena *a, void *stream);
+el_status el_arena_gpu_detach(el_arena *a, void *stream);
+/* True while a session or encoder holds the managed block (the loader refuses then). */
+bool el_arena_gpu_held(const el_arena *a);
+/* The weights region's used bytes advised read-mostly on the arena's GPU and prefetched
+ * there on stream, where the device has concurrentManagedAccess (*done = true); elsewhere
+ * (Jetson: the runtime refuses device prefetches) nothing (*done = false). */
+el_status el_arena_gpu_prefetch_weights(el_arena *a, void *stream, bool *done);
+
 #endif /* EL_ARENA_H */

@@ -413,6 +413,11 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
         return el_errorf(EL_E_USAGE, "%s: the plan was made for another model (%llu tensors, "
                          "model has %zu)", m->path, (unsigned long long)plan->tensor_count,
                          m->tensors.count);
+    /* The CPU writes a managed arena only while it is attached to the host (Jetson: a
+     * kernel of the session holding it may be running). */
+    if (el_arena_gpu_held(a))
+        return el_errorf(EL_E_USAGE, "%s: a session or encoder is running on this arena; end "
+                         "it before loading into the arena", m->path);
     uint64_t tok_mark = el_arena_mark(a, EL_REGION_TOKENIZER);
     el_status s = load_tokenizer(m, a);
     if (s != EL_OK) return s;

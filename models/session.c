@@ -216,6 +216,20 @@ el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device 
     marks[2] = el_arena_mark(a, EL_REGION_ACT);
     el_gpu_stream *gs = NULL;
     el_status st = *on_gpu ? el_gpu_stream_create(&gs) : EL_OK;
+    if (st == EL_OK && gs) {
+        /* A managed arena: this stream's from here on (another model may load meanwhile,
+         * Jetson included); where the GPU can, its weights move there before the first
+         * pass instead of being paged in by it. */
+        bool prefetched;
+        st = el_arena_gpu_attach(a, gs);
+        if (st == EL_OK && (st = el_arena_gpu_prefetch_weights(a, gs, &prefetched)) != EL_OK)
+            (void)el_arena_gpu_detach(a, gs);
+        if (st != EL_OK) {
+            (void)el_gpu_sync(gs);
+            el_gpu_stream_destroy(gs);
+            gs = NULL;
+        }
+    }
     *stream = gs;
     return st;
 }
@@ -223,6 +237,7 @@ el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device 
 void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3]) {
     el_pool_deinit(pool);
     if (stream) {
+        (void)el_arena_gpu_detach(a, stream); /* back to the host when the stream is done */
         (void)el_gpu_sync(stream);
         el_gpu_stream_destroy(stream);
     }

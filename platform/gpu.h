@@ -41,7 +41,8 @@ const char *el_gpu_versions(char *buf, size_t cap);
 
 typedef enum el_gpu_mem {
     EL_GPU_MEM_DEVICE,  /* cudaMalloc */
-    EL_GPU_MEM_MANAGED, /* cudaMallocManaged (attached globally) */
+    EL_GPU_MEM_MANAGED, /* cudaMallocManaged, attached to the host (cudaMemAttachHost) until
+                           el_gpu_attach gives it to a stream */
     EL_GPU_MEM_PINNED,  /* cudaHostAlloc: page-locked host memory for async copies */
 } el_gpu_mem;
 
@@ -74,5 +75,25 @@ el_status el_gpu_event_create(el_gpu_event **out);
 void el_gpu_event_destroy(el_gpu_event *e);
 el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st);
 el_status el_gpu_event_wait(el_gpu_event *e);
+
+/* ---- managed memory: stream attachment, placement ------------------------------------- */
+
+/* How a managed block (the start of an EL_GPU_MEM_MANAGED reservation) is attached, as
+ * cudaStreamAttachMemAsync: what matters on a device without concurrentManagedAccess
+ * (Jetson), where the CPU may not touch managed memory a running kernel may use. */
+typedef enum el_gpu_attach_to {
+    EL_GPU_ATTACH_HOST,   /* the CPU may use it while any stream runs; no kernel may */
+    EL_GPU_ATTACH_STREAM, /* only st's kernels; the CPU while st is idle */
+    EL_GPU_ATTACH_GLOBAL, /* every stream's kernels; the CPU only while the GPU is idle */
+} el_gpu_attach_to;
+
+/* Queues on st the attachment of the whole block p; it takes effect when st reaches it
+ * (synchronise st before the CPU relies on it). */
+el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st);
+/* Where GPU gpu has concurrentManagedAccess (discrete GPUs): advises bytes of managed
+ * memory at p read-mostly and preferably on gpu, and queues their prefetch to gpu on st;
+ * *done = true. Elsewhere (Jetson, where the runtime refuses both) does nothing, *done =
+ * false. */
+el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream *st, bool *done);
 
 #endif /* EL_PLATFORM_GPU_H */

@@ -117,7 +117,7 @@ el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
     }
     void *p = NULL;
     if (k == EL_GPU_MEM_DEVICE) e = cudaMalloc(&p, (size_t)bytes);
-    else if (k == EL_GPU_MEM_MANAGED) e = cudaMallocManaged(&p, (size_t)bytes, cudaMemAttachGlobal);
+    else if (k == EL_GPU_MEM_MANAGED) e = cudaMallocManaged(&p, (size_t)bytes, cudaMemAttachHost);
     else e = cudaHostAlloc(&p, (size_t)bytes, cudaHostAllocDefault);
     if (e != cudaSuccess || !p) {
         (void)cudaGetLastError();
@@ -207,6 +207,39 @@ el_status el_gpu_event_wait(el_gpu_event *ev) {
     return EL_OK;
 }
 
+/* ---- managed memory ---------------------------------------------------------------------- */
+
+el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
+    unsigned flags = to == EL_GPU_ATTACH_HOST     ? cudaMemAttachHost
+                     : to == EL_GPU_ATTACH_STREAM ? cudaMemAttachSingle
+                                                  : cudaMemAttachGlobal;
+    cudaError_t e = cudaStreamAttachMemAsync((cudaStream_t)st, p, 0, flags);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaStreamAttachMemAsync");
+    return EL_OK;
+}
+
+el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream *st, bool *done) {
+    *done = false;
+    if (!attr(cudaDevAttrConcurrentManagedAccess, gpu)) return EL_OK;
+#if CUDART_VERSION >= 13000
+    const struct cudaMemLocation dev = {cudaMemLocationTypeDevice, gpu};
+#else
+    const int dev = gpu;
+#endif
+    cudaError_t e = cudaMemAdvise(p, (size_t)bytes, cudaMemAdviseSetReadMostly, dev);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemAdvise(cudaMemAdviseSetReadMostly)");
+    e = cudaMemAdvise(p, (size_t)bytes, cudaMemAdviseSetPreferredLocation, dev);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemAdvise(cudaMemAdviseSetPreferredLocation)");
+#if CUDART_VERSION >= 13000
+    e = cudaMemPrefetchAsync(p, (size_t)bytes, dev, 0, (cudaStream_t)st);
+#else
+    e = cudaMemPrefetchAsync(p, (size_t)bytes, dev, (cudaStream_t)st);
+#endif
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemPrefetchAsync");
+    *done = true;
+    return EL_OK;
+}
+
 #else /* !EL_HAVE_CUDA */
 
 bool el_gpu_built(void) { return false; }
@@ -264,5 +297,13 @@ el_status el_gpu_event_create(el_gpu_event **out) {
 void el_gpu_event_destroy(el_gpu_event *e) { (void)e; }
 el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st) { return (void)e, (void)st, EL_OK; }
 el_status el_gpu_event_wait(el_gpu_event *e) { return (void)e, EL_OK; }
+el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
+    return (void)p, (void)to, (void)st, EL_OK;
+}
+el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream *st, bool *done) {
+    (void)gpu, (void)p, (void)bytes, (void)st;
+    *done = false;
+    return EL_OK;
+}
 
 #endif

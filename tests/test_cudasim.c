@@ -16,7 +16,11 @@
  *     the caller's lane is reported;
  *   - integrated devices (ELSIM_INTEGRATED=1: no concurrentManagedAccess): the host touching
  *     globally attached managed memory between launch and sync faults, host-attached memory
- *     does not (and a kernel touching host-attached memory faults);
+ *     does not (and a kernel touching host-attached memory faults); a block attached to one
+ *     stream is the host's while that stream is idle (closed while it has any work queued,
+ *     and from the attach call on), and
+ *     back to its cudaMallocManaged attachment when the stream is destroyed; device
+ *     prefetches and device-located advice are refused (counted on a discrete device);
  *   - shuffles, votes, events, stream order, host functions, copy validation, the memory
  *     limit, poisoned fresh memory, allocation counts, float <-> half against kernels/fp16.h,
  *     and the device table under ELSIM_DEVICES=0, ELSIM_NO_DRIVER=1, ELSIM_INTEGRATED=1;
@@ -195,6 +199,89 @@ static void c_kernel_touches_host_attached(void) {
     cudaDeviceSynchronize();
 }
 
+/* Integrated device, blocks attached per stream (cudaStreamAttachMemAsync): the host may
+ * write a block attached to an idle stream while another stream's kernel is queued; a
+ * block goes back to its cudaMallocManaged attachment (here: the host) when its stream is
+ * destroyed; a device-located preferred-location advice is refused, read-mostly is not. */
+static void c_managed_per_stream(void) {
+    integrated();
+    float *a = NULL, *b = NULL;
+    cudaStream_t s1 = NULL, s2 = NULL;
+    EL_CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking) == cudaSuccess);
+    EL_CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking) == cudaSuccess);
+    EL_CHECK(cudaMallocManaged((void **)&a, 4096, cudaMemAttachHost) == cudaSuccess);
+    EL_CHECK(cudaMallocManaged((void **)&b, 4096, cudaMemAttachHost) == cudaSuccess);
+    for (int i = 0; i < 1024; i++) a[i] = b[i] = (float)i;
+    EL_CHECK(cudaStreamAttachMemAsync(s1, a, 0, cudaMemAttachSingle) == cudaSuccess);
+    EL_CHECK(cudaStreamAttachMemAsync(s2, b, 0, cudaMemAttachSingle) == cudaSuccess);
+    EL_CHECK(cudaStreamSynchronize(s2) == cudaSuccess); /* the attach ran: s2 idle again */
+    st_scale(a, a, 2.0f, 1024, s1);
+    ((volatile float *)b)[7] = 70.0f; /* s2 idle: b is the host's to write */
+    st_scale(b, b, 2.0f, 1024, s2);
+    EL_CHECK(cudaStreamSynchronize(s2) == cudaSuccess);
+    EL_CHECK(cudaStreamSynchronize(s1) == cudaSuccess);
+    EL_CHECK(a[5] == 10.0f && b[7] == 140.0f && b[1023] == 2046.0f);
+    EL_CHECK(cudaStreamDestroy(s1) == cudaSuccess); /* a: attached to the host again */
+    st_scale(b, b, 0.5f, 1024, s2);
+    ((volatile float *)a)[0] = 1.0f;
+    EL_CHECK(cudaStreamSynchronize(s2) == cudaSuccess && b[7] == 70.0f);
+    struct cudaMemLocation dev = {cudaMemLocationTypeDevice, 0};
+    EL_CHECK(cudaMemAdvise(a, 4096, cudaMemAdviseSetPreferredLocation, dev) ==
+             cudaErrorInvalidDevice);
+    EL_CHECK(cudaGetLastError() == cudaErrorInvalidDevice);
+    EL_CHECK(cudaMemAdvise(a, 4096, cudaMemAdviseSetReadMostly, dev) == cudaSuccess);
+    elsim_stats st;
+    elsim_stats_get(&st);
+    EL_CHECK(st.attaches[2] == 2 && st.advises[1] == 1 && st.advises[3] == 0);
+    EL_CHECK(st.prefetches_device == 0);
+}
+
+/* An attachment counts for the host from its call, not from when its stream runs it: a
+ * block whose attach to s1 is queued behind s1's kernel is closed to the host already. */
+static void c_managed_attach_queued(void) {
+    integrated();
+    float *a = NULL, *c = NULL;
+    cudaStream_t s1 = NULL;
+    cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking);
+    cudaMallocManaged((void **)&a, 4096, cudaMemAttachHost);
+    cudaMallocManaged((void **)&c, 4096, cudaMemAttachHost);
+    cudaStreamAttachMemAsync(s1, c, 0, cudaMemAttachSingle);
+    st_scale(c, c, 2.0f, 1024, s1);
+    cudaStreamAttachMemAsync(s1, a, 0, cudaMemAttachSingle);
+    ((volatile float *)a)[0] = 1.0f;
+}
+
+/* A block attached to s1 is closed to the host while s1 has any work queued (here a copy),
+ * "so long as all operations in stream have completed" (the runtime's words). */
+static void c_managed_single_busy(void) {
+    integrated();
+    float *a = NULL, *c = NULL;
+    cudaStream_t s1 = NULL;
+    cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking);
+    cudaMallocManaged((void **)&a, 4096, cudaMemAttachHost);
+    cudaMallocManaged((void **)&c, 4096, cudaMemAttachHost);
+    cudaStreamAttachMemAsync(s1, a, 0, cudaMemAttachSingle);
+    cudaStreamSynchronize(s1);
+    a[0] = 1.0f; /* s1 idle: fine */
+    cudaMemcpyAsync(a + 512, a, 16, cudaMemcpyDefault, s1);
+    ((volatile float *)a)[1] = 1.0f;
+}
+
+/* Discrete device: prefetches and advice are counted. */
+static void c_managed_prefetch_counted(void) {
+    float *a = NULL;
+    EL_CHECK(cudaMallocManaged((void **)&a, 8192, cudaMemAttachHost) == cudaSuccess);
+    struct cudaMemLocation dev = {cudaMemLocationTypeDevice, 0};
+    struct cudaMemLocation host = {cudaMemLocationTypeHost, 0};
+    EL_CHECK(cudaMemAdvise(a, 8192, cudaMemAdviseSetPreferredLocation, dev) == cudaSuccess);
+    EL_CHECK(cudaMemPrefetchAsync(a, 8192, dev, 0, NULL) == cudaSuccess);
+    EL_CHECK(cudaMemPrefetchAsync(a, 4096, host, 0, NULL) == cudaSuccess);
+    elsim_stats st;
+    elsim_stats_get(&st);
+    EL_CHECK(st.prefetches_device == 1 && st.prefetch_device_bytes == 8192);
+    EL_CHECK(st.prefetches_host == 1 && st.advises[3] == 1);
+}
+
 static void c_no_devices(void) {
     setenv("ELSIM_DEVICES", "0", 1);
     elsim_reconfigure();
@@ -243,6 +330,10 @@ static void test_children(void) {
     EL_CHECK(strstr(g_err, "host-attached block written while a kernel is queued") != NULL);
     EXPECT_CRASH(c_kernel_touches_host_attached, "attached to the host");
     EXPECT_CLEAN(c_managed_after_sync);
+    EXPECT_CLEAN(c_managed_per_stream);
+    EXPECT_CRASH(c_managed_attach_queued, "(cudaMemAttachSingle, queued) while that stream has");
+    EXPECT_CRASH(c_managed_single_busy, "(cudaMemAttachSingle) while that stream has work");
+    EXPECT_CLEAN(c_managed_prefetch_counted);
     EXPECT_CLEAN(c_no_devices);
     EXPECT_CLEAN(c_no_driver);
     EXPECT_CLEAN(c_cc87);

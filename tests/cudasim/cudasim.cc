@@ -271,8 +271,12 @@ struct Alloc {
     size_t size;     /* what the caller asked for */
     int kind;        /* K_* (0: free slot) */
     int device;
-    unsigned attach; /* managed: cudaMemAttachGlobal / Host / Single */
+    unsigned attach; /* managed: cudaMemAttachGlobal / Host / Single, in effect */
     CUstream_st *attach_st;
+    unsigned attach0;      /* as cudaMallocManaged gave it: back to it when attach_st dies */
+    unsigned attach_q;     /* the latest attach queued and not yet run (attach_q_seq != 0) */
+    CUstream_st *attach_q_st;
+    uint64_t attach_q_seq;
     int prot;        /* current protection of data */
 };
 
@@ -289,6 +293,7 @@ struct CUstream_st {
     unsigned flags;
     uint64_t last_seq;   /* seq of its last queued operation */
     int pending_kernels; /* queued, not yet run */
+    int pending_ops;     /* every queued operation not yet run (kernels included) */
     int device;
 };
 
@@ -473,6 +478,14 @@ const char *attach_name(unsigned a) {
  * follows the device's concurrentManagedAccess (see want_prot); the emulator lifts the
  * protection while it runs queued work. A guard page follows every block. */
 
+/* Without concurrentManagedAccess: may the host touch a managed block attached so? */
+bool host_may_touch(unsigned attach, const CUstream_st *st) {
+    if (attach == cudaMemAttachGlobal) return g_pending_kernels == 0;
+    if (attach == cudaMemAttachSingle) return st->pending_ops == 0; /* "so long as all
+                                         operations in stream have completed" (the runtime) */
+    return true; /* cudaMemAttachHost */
+}
+
 int want_prot(const Alloc &a, int mode, const CUstream_st *st) {
     const int rw = PROT_READ | PROT_WRITE;
     if (a.kind == K_DEVICE) return mode == MODE_HOST ? PROT_NONE : rw;
@@ -482,9 +495,11 @@ int want_prot(const Alloc &a, int mode, const CUstream_st *st) {
         if (a.attach == cudaMemAttachSingle && a.attach_st != st) return PROT_NONE;
         return rw;
     }
-    /* host: not while kernels that may touch it are queued */
-    if (a.attach == cudaMemAttachGlobal) return g_pending_kernels ? PROT_NONE : rw;
-    if (a.attach == cudaMemAttachSingle) return a.attach_st->pending_kernels ? PROT_NONE : rw;
+    /* host: not while kernels that may touch it are queued, under the attachment in effect
+     * or under one queued behind them (the host may not rely on an attach before its
+     * stream has run it) */
+    if (!host_may_touch(a.attach, a.attach_st)) return PROT_NONE;
+    if (a.attach_q_seq && !host_may_touch(a.attach_q, a.attach_q_st)) return PROT_NONE;
     return rw;
 }
 
@@ -538,6 +553,16 @@ void describe_fault(char *addr, char *buf, size_t cap) {
                      "cudaMalloc block at %p): device memory is not host-accessible; copy it "
                      "with cudaMemcpy", (void *)addr, (size_t)(addr - a.ptr), a.size,
                      (void *)a.ptr);
+        } else if (a.kind == K_MANAGED && host &&
+                   (a.attach == cudaMemAttachSingle ||
+                    (a.attach_q_seq && a.attach_q == cudaMemAttachSingle))) {
+            snprintf(buf, cap, "the host touched managed memory at %p (byte %zu of a %zu-byte "
+                     "cudaMallocManaged block at %p) attached to one stream "
+                     "(cudaMemAttachSingle%s) while that stream has work queued, on a device "
+                     "without concurrentManagedAccess (ELSIM_CONCURRENT_MANAGED=0, as on "
+                     "Jetson): synchronise that stream first", (void *)addr,
+                     (size_t)(addr - a.ptr), a.size, (void *)a.ptr,
+                     a.attach == cudaMemAttachSingle ? "" : ", queued");
         } else if (a.kind == K_MANAGED && host) {
             snprintf(buf, cap, "the host touched managed memory at %p (byte %zu of a %zu-byte "
                      "cudaMallocManaged block at %p, %s) while kernels are queued on a device "
@@ -1022,6 +1047,7 @@ void exec(Cmd *c);
 void exec_front(void) {
     Cmd *c = &g_ring[g_head % RING];
     exec(c);
+    c->st->pending_ops--;
     g_head++;
 }
 
@@ -1060,11 +1086,12 @@ Cmd *cmd_new(CUstream_st *st, int kind) {
 void cmd_push(Cmd *c) {
     g_tail++;
     c->st->last_seq = c->seq;
+    c->st->pending_ops++;
     if (c->kind == C_KERNEL) {
         g_pending_kernels++;
         c->st->pending_kernels++;
-        if (!cfg.concurrent_managed) set_mode(MODE_HOST, NULL); /* managed memory off-limits */
     }
+    if (!cfg.concurrent_managed) set_mode(MODE_HOST, NULL); /* managed memory off-limits */
 }
 
 void copy_2d(const Cmd *c) {
@@ -1129,6 +1156,7 @@ void exec(Cmd *c) {
     case C_ATTACH:
         c->alloc->attach = c->flags;
         c->alloc->attach_st = c->st;
+        if (c->alloc->attach_q_seq == c->seq) c->alloc->attach_q_seq = 0; /* the latest ran */
         break;
     default:
         break;
@@ -1301,8 +1329,9 @@ cudaError_t map_block(int kind, size_t size, unsigned attach, void **out, const 
     a.ptr = kind == K_DEVICE ? a.base + data_len - al : a.base;
     a.size = size;
     a.device = dev;
-    a.attach = attach;
+    a.attach = a.attach0 = attach;
     a.attach_st = &g_streams[0];
+    a.attach_q_seq = 0;
     a.prot = PROT_READ | PROT_WRITE;
     if (mprotect(a.base + data_len, g_page, PROT_NONE) != 0) {
         munmap(p, a.map_len);
@@ -1375,6 +1404,7 @@ void reset_all(void) {
     memset(g_dev_live, 0, sizeof g_dev_live);
     g_pending_kernels = 0;
     g_streams[0].pending_kernels = 0;
+    g_streams[0].pending_ops = 0;
 }
 
 int func_limit(const void *fn) {
@@ -2020,6 +2050,12 @@ cudaError_t cudaMemPrefetchAsync(const void *devPtr, size_t count, struct cudaMe
                     "no concurrentManagedAccess (as on Jetson): managed memory cannot be "
                     "prefetched there", location.id);
     cmd_push(cmd_new(st, C_NOP)); /* placement is not modelled: ordering only */
+    if (location.type == cudaMemLocationTypeDevice) {
+        g_stats.prefetches_device++;
+        g_stats.prefetch_device_bytes += count;
+    } else {
+        g_stats.prefetches_host++;
+    }
     return cudaSuccess;
 }
 
@@ -2030,7 +2066,15 @@ cudaError_t cudaMemAdvise(const void *devPtr, size_t count, enum cudaMemoryAdvis
     if (e != cudaSuccess) return e;
     if ((int)advice < 1 || (int)advice > 6)
         return fail(cudaErrorInvalidValue, "cudaMemAdvise: advice %d", (int)advice);
-    return check_location(location, "cudaMemAdvise"); /* accepted, not modelled */
+    if ((e = check_location(location, "cudaMemAdvise")) != cudaSuccess) return e;
+    /* a preferred location or accessor on a device needs concurrentManagedAccess (the
+     * read-mostly advices ignore the location) */
+    if ((advice == cudaMemAdviseSetPreferredLocation || advice == cudaMemAdviseSetAccessedBy) &&
+        location.type == cudaMemLocationTypeDevice && !cfg.concurrent_managed)
+        return fail(cudaErrorInvalidDevice, "cudaMemAdvise(advice %d) for device %d: the device "
+                    "has no concurrentManagedAccess (as on Jetson)", (int)advice, location.id);
+    g_stats.advises[advice]++;
+    return cudaSuccess; /* accepted, not modelled */
 }
 
 cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void *devPtr, size_t length,
@@ -2056,7 +2100,11 @@ cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void *devPtr, size_t l
     Cmd *c = cmd_new(st, C_ATTACH);
     c->alloc = a;
     c->flags = flags;
-    cmd_push(c);
+    a->attach_q = flags;
+    a->attach_q_st = st;
+    a->attach_q_seq = c->seq;
+    cmd_push(c); /* closes the block to the host now if st is busy (see want_prot) */
+    g_stats.attaches[flags == cudaMemAttachGlobal ? 0 : flags == cudaMemAttachHost ? 1 : 2]++;
     return cudaSuccess;
 }
 
@@ -2091,8 +2139,11 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     drain_to(st->last_seq); /* its work completes first */
     for (int i = 0; i < g_nallocs; i++)
         if (g_allocs[i].kind == K_MANAGED && g_allocs[i].attach_st == st) {
+            /* "reverts to the default visibility of the allocation as specified at
+             * cudaMallocManaged" (the runtime's documentation) */
             g_allocs[i].attach_st = &g_streams[0];
-            if (g_allocs[i].attach == cudaMemAttachSingle) g_allocs[i].attach = cudaMemAttachGlobal;
+            if (g_allocs[i].attach == cudaMemAttachSingle)
+                g_allocs[i].attach = g_allocs[i].attach0;
         }
     st->live = 0;
     return cudaSuccess;

@@ -29,6 +29,14 @@ typedef struct elsim_stats {
     uint64_t memcpys;             /* cudaMemcpy*, executed */
     uint64_t memsets;             /* cudaMemset*, executed */
     uint64_t syncs;               /* points where queued work ran */
+    /* managed memory (calls accepted; a device prefetch or a device-located advice is
+     * refused without concurrentManagedAccess, as on Jetson, and not counted) */
+    uint64_t attaches[3];         /* cudaStreamAttachMemAsync: [0] global, [1] host, [2] single */
+    uint64_t prefetches_device;   /* cudaMemPrefetchAsync to a device */
+    uint64_t prefetch_device_bytes;
+    uint64_t prefetches_host;     /* cudaMemPrefetchAsync to the host */
+    uint64_t advises[7];          /* cudaMemAdvise by advice (1 SetReadMostly, 3
+                                     SetPreferredLocation, ...; [0] unused) */
     /* now (not reset) */
     uint64_t device_bytes;        /* live cudaMalloc bytes (as requested) */
     uint64_t managed_bytes;       /* live cudaMallocManaged bytes */
