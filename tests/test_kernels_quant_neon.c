@@ -26,15 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
-
 /* ---- the probe --------------------------------------------------------------------------- */
 
 static void test_probe(void) {
@@ -67,6 +58,15 @@ static const el_dtype k_types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 #define MAX_N 67
 #define OUT 19
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 32);
+}
+static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
 
 /* rows x cols of dt: quantized random floats (the 32-blocks) or random blocks with f16
  * scales small enough to keep the values near [-1, 1] (the K types). */

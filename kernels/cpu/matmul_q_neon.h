@@ -2,9 +2,8 @@
  * matmul_q_neon.inc, compiled three times, so one binary runs on every ARMv8-A CPU and uses
  * what it has:
  *   EL_QNEON_BASE     plain ARMv8-A NEON: vmull_s8 + vmlal_s8 (Cortex-A53/A57/A72: Pi 3/4,
- *                     Jetson Nano / TX2);
- *   EL_QNEON_DOTPROD  + SDOT (vdotq_s32): ARMv8.2 dotprod (Carmel: Jetson Xavier; A76: Pi 5;
- *                     A78AE: Jetson Orin);
+ *                     Jetson Nano / TX2; Jetson Xavier, whose Carmel reports no asimddp);
+ *   EL_QNEON_DOTPROD  + SDOT (vdotq_s32): ARMv8.2 dotprod (A76: Pi 5; A78AE: Jetson Orin);
  *   EL_QNEON_I8MM     + SMMLA (vmmlaq_s32) for prompt batches, eight weight rows x four
  *                     tokens: ARMv8.6 i8mm (Neoverse V2/V3: Graviton 4, Jetson Thor).
  * Every level gives the same bits (matmul_q_neon.inc). */
