@@ -1,16 +1,16 @@
 /* test_kernels_quant_neon.c - the aarch64 block-type kernels chosen at run time
  * (kernels/cpu/matmul_q_neon.h) and the CPU feature probe behind the choice (platform.h):
  *  - the probe against the CPU model qemu-aarch64 emulates, when QEMU_CPU names one whose
- *    features are known (max: dotprod, i8mm, fp16; cortex-a53/a57/a72: none of them), else
- *    printed; off aarch64 every answer is false;
+ *    features are known (max: dotprod, i8mm, fp16; cortex-a76: dotprod, fp16; cortex-a53/a57/
+ *    a72: none of them), else printed; off aarch64 every answer is false;
  *  - every level this CPU has (neon, dotprod, i8mm), forced through el_qdot_neon_max:
  *    el_cpu_matmul for each block type and n = 1..67 tokens, 19 rows (eight-row passes and a
  *    ragged rest), a pool of 1 thread (and of 2 for n <= 9, 15..17, 31..33, ... 63..67), within the 8-bit activation bound of a
  *    double-precision matmul of the dequantized weights, and bit-identical across levels and
  *    pools (the integer sums are exact, the float operations the same on every path);
- *  - the i8mm prompt kernels called directly (eight weight rows x four tokens, and x one)
- *    against the plain NEON one-row kernel: the same bits.
- * Under qemu: QEMU_CPU=max (all levels) and QEMU_CPU=cortex-a53 (plain NEON only). */
+ *  - the prompt kernels of each level called directly (eight weight rows x four tokens, and
+ *    x one) against the plain NEON one-row kernel: the same bits.
+ * Under qemu: QEMU_CPU=max (all levels), cortex-a76 (neon, dotprod), cortex-a53 (neon). */
 // ctest-labels: kernels
 // ctest-timeout: 120
 #include "kernels/cpu/cpu.h"
@@ -40,6 +40,7 @@ static void test_probe(void) {
         {"cortex-a53", false, false, false},
         {"cortex-a57", false, false, false},
         {"cortex-a72", false, false, false},
+        {"cortex-a76", true, false, true},
     };
     for (size_t i = 0; i < sizeof k_models / sizeof k_models[0]; i++)
         if (!strcmp(model, k_models[i].model)) {
@@ -177,10 +178,13 @@ static void test_levels(el_pool *pools[2], el_qneon_level best) {
     }
 }
 
-/* The prompt kernels directly: out[t * 8 + r] of r8t4 and out[r] of r8 equal the plain
- * NEON one-row kernel's, for activation rows built here (random qs, scales and sums). */
-static void test_i8mm_kernels(void) {
+/* The prompt kernels of every level the CPU has, directly: out[t * 8 + r] of r8t4 and out[r]
+ * of r8 equal the plain NEON one-row kernel's, for activation rows built here (random qs,
+ * scales and sums). */
+static void test_prompt_kernels(el_qneon_level best) {
     enum { NB = 3 };
+    typedef qdot_fn (*pick_fn)(el_dtype, qdot_r4_fn *, qdot_r8t4_fn *);
+    static const pick_fn k_pick[] = {el_qdot_pick_neon, el_qdot_pick_dotprod, el_qdot_pick_i8mm};
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const el_dtype dt = k_types[ti];
         const bool k = el_dtype_block(dt) == 256;
@@ -209,25 +213,29 @@ static void test_i8mm_kernels(void) {
                     a->s16 = el_fp16_to_fp32(el_fp32_to_fp16(a->s));
                 }
             }
-        qdot_r4_fn r8, r8_base;
-        qdot_r8t4_fn r8t4, r8t4_base;
-        const qdot_fn x1 = el_qdot_pick_neon(dt, &r8_base, &r8t4_base);
-        const qdot_fn x1_mm = el_qdot_pick_i8mm(dt, &r8, &r8t4);
-        EL_CHECK(x1 && x1_mm && r8 && r8t4 && !r8_base && !r8t4_base);
-        float got[32], got1[8], want[32];
-        r8t4(w, rb, act, arow, NB, got);
-        r8(w, rb, act + 3 * arow, NB, got1);
+        qdot_r4_fn r8;
+        qdot_r8t4_fn r8t4;
+        const qdot_fn x1 = el_qdot_pick_neon(dt, &r8, &r8t4);
+        float want[32];
         for (size_t t = 0; t < 4; t++)
             for (size_t r = 0; r < 8; r++) x1(dt, w + r * rb, act + t * arow, 0, NB, &want[t * 8 + r]);
-        EL_CHECK(!memcmp(got, want, sizeof got));
-        EL_CHECK(!memcmp(got1, want + 24, sizeof got1));
-        if (memcmp(got, want, sizeof got))
+        for (int l = EL_QNEON_BASE; l <= (int)best; l++) {
+            float got[32], got1[8];
+            const qdot_fn f = k_pick[l - EL_QNEON_BASE](dt, &r8, &r8t4);
+            EL_CHECK(f && r8 && r8t4);
+            if (!f || !r8 || !r8t4) continue;
+            r8t4(w, rb, act, arow, NB, got);
+            r8(w, rb, act + 3 * arow, NB, got1);
+            EL_CHECK(!memcmp(got1, want + 24, sizeof got1));
+            EL_CHECK(!memcmp(got, want, sizeof got));
             for (int i = 0; i < 32; i++)
-                if (!(got[i] == want[i])) {
-                    fprintf(stderr, "  %s: r8t4 token %d row %d: %.9g, one-row kernel %.9g\n",
-                            el_dtype_name(dt), i / 8, i % 8, got[i], want[i]);
+                if (memcmp(&got[i], &want[i], sizeof got[i])) {
+                    fprintf(stderr, "  %s %s r8t4: token %d row %d: %.9g, one-row kernel %.9g\n",
+                            el_dtype_name(dt), el_qneon_level_name((el_qneon_level)l), i / 8,
+                            i % 8, got[i], want[i]);
                     break;
                 }
+        }
         free(w);
         free(act);
     }
@@ -255,8 +263,7 @@ int main(void) {
     EL_CHECK_OK(el_pool_init(&pools[0], 1, EL_ISA_NEON));
     EL_CHECK_OK(el_pool_init(&pools[1], 2, EL_ISA_NEON));
     test_levels(pp, best);
-    if (best >= EL_QNEON_I8MM) test_i8mm_kernels();
-    else fprintf(stderr, "no i8mm: the prompt kernels are not called directly\n");
+    test_prompt_kernels(best);
     el_pool_deinit(&pools[0]);
     el_pool_deinit(&pools[1]);
 #endif

@@ -5,7 +5,8 @@
  *                     Jetson Nano / TX2; Jetson Xavier, whose Carmel reports no asimddp);
  *   EL_QNEON_DOTPROD  + SDOT (vdotq_s32): ARMv8.2 dotprod (A76: Pi 5; A78AE: Jetson Orin);
  *   EL_QNEON_I8MM     + SMMLA (vmmlaq_s32) for prompt batches, eight weight rows x four
- *                     tokens: ARMv8.6 i8mm (Neoverse V2/V3: Graviton 4, Jetson Thor).
+ *                     tokens: ARMv8.6 i8mm (Neoverse V1/V2/V3: Graviton 3/4, Jetson Thor).
+ * Prompt batches (n > 1) take eight weight rows x four tokens per pass on every level.
  * Every level gives the same bits (matmul_q_neon.inc). */
 #ifndef EL_MATMUL_Q_NEON_H
 #define EL_MATMUL_Q_NEON_H
@@ -20,7 +21,8 @@ typedef enum el_qneon_level {
 } el_qneon_level;
 
 /* The x1 kernel of one level for wt (NULL for a type it has none for); *r8 and *r8t4 the
- * prompt kernels (eight weight rows x one / four tokens), NULL below EL_QNEON_I8MM. */
+ * prompt kernels (eight weight rows x one / four tokens; SMMLA tiles at EL_QNEON_I8MM, the
+ * level's dot product below it). */
 qdot_fn el_qdot_pick_neon(el_dtype wt, qdot_r4_fn *r8, qdot_r8t4_fn *r8t4);
 qdot_fn el_qdot_pick_dotprod(el_dtype wt, qdot_r4_fn *r8, qdot_r8t4_fn *r8t4);
 qdot_fn el_qdot_pick_i8mm(el_dtype wt, qdot_r4_fn *r8, qdot_r8t4_fn *r8t4);
