@@ -159,4 +159,11 @@ el_status el_thread_start(el_thread *t, void *(*fn)(void *), void *arg);
 void el_thread_join(el_thread *t);
 unsigned el_cpu_count(void); /* online CPUs, >= 1 */
 
+/* ---- CPU features (aarch64) --------------------------------------------------------------
+ * What the kernel reports in its HWCAP words (getauxval), read once and cached. On other
+ * architectures, and on aarch64 systems that report nothing, every answer is false. */
+bool el_cpu_has_dotprod(void); /* SDOT/UDOT (ASIMDDP): ARMv8.2 optional, v8.4 mandatory */
+bool el_cpu_has_i8mm(void);    /* SMMLA/USMMLA/UMMLA (I8MM): ARMv8.6 */
+bool el_cpu_has_fp16(void);    /* half-precision arithmetic, scalar and vector (FPHP+ASIMDHP) */
+
 #endif /* EL_PLATFORM_H */

@@ -7,8 +7,9 @@
  *         signed activations (Q8_0: sign trick), _mm256_madd_epi16 by 1 or by the sub-block
  *         scales;
  *   NEON: weights unpacked in registers to bytes (all below 64, so signed), vdotq_s32 where
- *         the build targets the dot product extension (__ARM_FEATURE_DOTPROD), else
- *         vmull_s8 + vmlal_s8 + vpadalq_s16;
+ *         the CPU has the dot product extension, else vmull_s8 + vmlal_s8 + vpadalq_s16, and
+ *         vmmlaq_s32 for prompt batches where it has i8mm: chosen at run time
+ *         (matmul_q_neon.h, matmul_q_neon.inc);
  *   portable: the same unpack with plain integer loops.
  * The quantized activations live in a fixed buffer on the caller's stack (EL_QMM_SCRATCH):
  * when x does not fit, tokens are taken in groups and, past one row, `in` in chunks whose
@@ -24,7 +25,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #elif defined(__aarch64__)
-#include <arm_neon.h>
+#include "kernels/cpu/matmul_q_neon.h"
 #endif
 
 #define EL_QMM_SCRATCH (64u * 1024u) /* bytes of quantized activations per pass */
@@ -131,141 +132,6 @@ static float dot_portable(el_dtype wt, const uint8_t *w, const void *act, size_t
     return sum;
 }
 
-#if defined(__aarch64__)
-#define EL_NEON_INLINE static inline __attribute__((always_inline))
-
-/* acc + the sums of 4 neighbouring products of a and b (int8). */
-EL_NEON_INLINE int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    return vdotq_s32(acc, a, b);
-#else
-    int16x8_t p = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-    p = vmlal_s8(p, vget_high_s8(a), vget_high_s8(b)); /* |sum| <= 2 * 128 * 127 */
-    return vpadalq_s16(acc, p);
-#endif
-}
-
-EL_NEON_INLINE float f16_at_neon(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return el_fp16_to_fp32(h);
-}
-
-/* Bits 16 * half .. 16 * half + 15 of the LE u32 at p -> 16 bytes, 0x10 where set. */
-EL_NEON_INLINE uint8x16_t fifth_bits16(const uint8_t *p, int half) {
-    static const uint8_t k_bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    uint8x16_t v = vcombine_u8(vdup_n_u8(p[2 * half]), vdup_n_u8(p[2 * half + 1]));
-    return vandq_u8(vtstq_u8(v, vld1q_u8(k_bit)), vdupq_n_u8(0x10));
-}
-
-/* The 32-blocks, unpacked in registers: low nibbles are elements 0..15, high 16..31. */
-EL_NEON_INLINE float dot32_neon(el_dtype wt, const uint8_t *w, const void *act, size_t nb) {
-    const q8a *a = act;
-    const size_t bb = el_dtype_block_bytes(wt);
-    const uint8x16_t m4 = vdupq_n_u8(0x0f);
-    float sum = 0;
-    for (size_t b = 0; b < nb; b++, w += bb) {
-        int8x16_t q0, q1;
-        float rest = 0;
-        if (wt == EL_DT_Q8_0) {
-            q0 = vld1q_s8((const int8_t *)w + 2);
-            q1 = vld1q_s8((const int8_t *)w + 18);
-        } else {
-            const int off = wt == EL_DT_Q4_1 ? 4 : wt == EL_DT_Q5_0 ? 6 : wt == EL_DT_Q5_1 ? 8 : 2;
-            const uint8x16_t raw = vld1q_u8(w + off);
-            uint8x16_t u0 = vandq_u8(raw, m4), u1 = vshrq_n_u8(raw, 4);
-            if (wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1) {
-                const uint8_t *qh = w + (wt == EL_DT_Q5_0 ? 2 : 4);
-                u0 = vorrq_u8(u0, fifth_bits16(qh, 0));
-                u1 = vorrq_u8(u1, fifth_bits16(qh, 1));
-            }
-            q0 = vreinterpretq_s8_u8(u0);
-            q1 = vreinterpretq_s8_u8(u1);
-            if (wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1)
-                rest = f16_at_neon(w + 2) * a[b].s16;
-            else
-                rest = -(wt == EL_DT_Q5_0 ? 16.0f : 8.0f) * f16_at_neon(w) * a[b].s;
-        }
-        const int32x4_t acc = dot16(dot16(vdupq_n_s32(0), q0, vld1q_s8(a[b].qs)), q1,
-                                    vld1q_s8(a[b].qs + 16));
-        sum += f16_at_neon(w) * a[b].d * (float)vaddvq_s32(acc) + rest;
-    }
-    return sum;
-}
-
-/* Q4_K / Q5_K: per sub-block j of 32, sc_j * sum(q x) and mn_j * (its activation sum). */
-EL_NEON_INLINE float dot_q45k_neon(bool five, const uint8_t *w, const void *act, size_t nb) {
-    const q8k *a = act;
-    const size_t bb = five ? 176 : 144;
-    const uint8x16_t m4 = vdupq_n_u8(0x0f), one = vdupq_n_u8(1);
-    float sum = 0;
-    for (size_t b = 0; b < nb; b++, w += bb) {
-        const uint8_t *qs = w + (five ? 48 : 16);
-        const uint8x16_t h0 = five ? vld1q_u8(w + 16) : vdupq_n_u8(0);
-        const uint8x16_t h1 = five ? vld1q_u8(w + 32) : vdupq_n_u8(0);
-        int32_t isum = 0, imin = 0;
-        uint8_t scm[16];
-        el_quant_k_scales(w + 4, scm);
-        for (int j = 0; j < 8; j++) {
-            const int32_t sc = scm[j], mn = scm[8 + j];
-            const uint8x16_t r0 = vld1q_u8(qs + 32 * (j / 2)), r1 = vld1q_u8(qs + 32 * (j / 2) + 16);
-            uint8x16_t u0 = (j & 1) ? vshrq_n_u8(r0, 4) : vandq_u8(r0, m4);
-            uint8x16_t u1 = (j & 1) ? vshrq_n_u8(r1, 4) : vandq_u8(r1, m4);
-            if (five) {
-                const int8x16_t sh = vdupq_n_s8((int8_t)-j);
-                u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(vshlq_u8(h0, sh), one), 4));
-                u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(vshlq_u8(h1, sh), one), 4));
-            }
-            const int8_t *x = a[b].qs + 32 * j;
-            int32x4_t acc = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(u0), vld1q_s8(x));
-            acc = dot16(acc, vreinterpretq_s8_u8(u1), vld1q_s8(x + 16));
-            isum += sc * vaddvq_s32(acc);
-            imin += mn * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        }
-        sum += a[b].d * (f16_at_neon(w) * (float)isum - f16_at_neon(w + 2) * (float)imin);
-    }
-    return sum;
-}
-
-/* Q6_K: per sub-block j of 16, sc_j * (sum(q x) - 32 * its activation sum). */
-EL_NEON_INLINE float dot_q6k_neon(const uint8_t *w, const void *act, size_t nb) {
-    const q8k *a = act;
-    const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(3);
-    float sum = 0;
-    for (size_t b = 0; b < nb; b++, w += 210) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        int32_t isum = 0;
-        for (int j = 0; j < 16; j++) {
-            const int g = j / 8, r = (j % 8) / 2, h = j % 2; /* 128s, runs of 32, halves */
-            const uint8x16_t l = vld1q_u8(w + 64 * g + 32 * (r & 1) + 16 * h);
-            const uint8x16_t hh = vld1q_u8(w + 128 + 32 * g + 16 * h);
-            const uint8x16_t lo = r < 2 ? vandq_u8(l, m4) : vshrq_n_u8(l, 4);
-            const uint8x16_t hi = vandq_u8(vshlq_u8(hh, vdupq_n_s8((int8_t)(-2 * r))), m2);
-            const int8x16_t q = vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(hi, 4)));
-            const int32_t d = vaddvq_s32(dot16(vdupq_n_s32(0), q, vld1q_s8(a[b].qs + 16 * j)));
-            isum += sc[j] * (d - 32 * a[b].bsums[j]);
-        }
-        sum += a[b].d * f16_at_neon(w + 208) * (float)isum;
-    }
-    return sum;
-}
-
-#define EL_QDOT_NEON(name, expr)                                                               \
-    static void name(el_dtype wt, const uint8_t *w, const uint8_t *act, size_t arow, size_t nb, \
-                     float *out) {                                                             \
-        (void)arow;                                                                            \
-        out[0] = expr;                                                                         \
-    }
-EL_QDOT_NEON(dot_neon_q8_0, dot32_neon(EL_DT_Q8_0, w, act, nb))
-EL_QDOT_NEON(dot_neon_q4_0, dot32_neon(EL_DT_Q4_0, w, act, nb))
-EL_QDOT_NEON(dot_neon_q4_1, dot32_neon(EL_DT_Q4_1, w, act, nb))
-EL_QDOT_NEON(dot_neon_q5_0, dot32_neon(EL_DT_Q5_0, w, act, nb))
-EL_QDOT_NEON(dot_neon_q5_1, dot32_neon(EL_DT_Q5_1, w, act, nb))
-EL_QDOT_NEON(dot_neon_q4_k, dot_q45k_neon(false, w, act, nb))
-EL_QDOT_NEON(dot_neon_q5_k, dot_q45k_neon(true, w, act, nb))
-EL_QDOT_NEON(dot_neon_q6_k, dot_q6k_neon(w, act, nb))
-#undef EL_QDOT_NEON
-#endif
 
 
 /* ---- dispatch ------------------------------------------------------------------------- */
@@ -365,17 +231,12 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
         if (f) return f;
     }
 #elif defined(__aarch64__)
-    if (isa == EL_ISA_NEON) {
-        switch (wt) {
-        case EL_DT_Q8_0: return dot_neon_q8_0;
-        case EL_DT_Q4_0: return dot_neon_q4_0;
-        case EL_DT_Q4_1: return dot_neon_q4_1;
-        case EL_DT_Q5_0: return dot_neon_q5_0;
-        case EL_DT_Q5_1: return dot_neon_q5_1;
-        case EL_DT_Q4_K: return dot_neon_q4_k;
-        case EL_DT_Q5_K: return dot_neon_q5_k;
-        default: return dot_neon_q6_k;
-        }
+    if (isa == EL_ISA_NEON) { /* the CPU's level: matmul_q_neon.h */
+        const el_qneon_level l = el_qdot_neon_level();
+        qdot_fn f = l == EL_QNEON_I8MM      ? el_qdot_pick_i8mm(wt, r8, r8t4)
+                    : l == EL_QNEON_DOTPROD ? el_qdot_pick_dotprod(wt, r8, r8t4)
+                                            : el_qdot_pick_neon(wt, r8, r8t4);
+        if (f) return f;
     }
 #endif
     (void)isa;
