@@ -117,11 +117,11 @@ static __device__ __forceinline__ void load_val(const __half *vr, int d, int hd,
 }
 
 /* Grid (rows, n_kv_heads * sub-groups, chunks), 128 or 256 threads, dynamic shared memory
- * attn_shared_floats(gb, hd). Row t's keys: BIDIR, rows seq_start[t] .. + seq_len[t] - 1;
- * else (causal) positions lo .. pos0 + t, lo from the window (0 = all). q, out: row stride
- * ldq = nh * hd; k, v: row stride ldkv. Queries are read before the first barrier and each
- * block writes only its own heads of its own row, so out may be q. part: [rows, nh,
- * chunks] of (hd accumulators, m, l) when gridDim.z > 1. */
+ * gb * (hd + TILE + 3) floats (attn_plan). Row t's keys: BIDIR, rows seq_start[t] ..
+ * seq_start[t] + seq_len[t] - 1; else (causal) positions lo .. pos0 + t, lo from the
+ * window (0 = all). q, out: row stride ldq = nh * hd; k, v: row stride ldkv. Queries are
+ * read before the first barrier and each block writes only its own heads of its own row,
+ * so out may be q. part: [rows, nh, chunks] of (hd accumulators, m, l) when gridDim.z > 1. */
 template <typename T, bool VEC, bool BIDIR>
 __global__ void attn_chunk_kernel(float *out, const float *q, const T *k, const T *v,
                                   float *part, const int32_t *seq_start, const int32_t *seq_len,
@@ -216,7 +216,8 @@ __global__ void attn_chunk_kernel(float *out, const float *q, const T *k, const 
             if (dout + i < hd) o[i] = acc[i] * inv;
         return;
     }
-    float *pr = part + ((t * nh + h) * ns + s) * (size_t)(hd + 2); /* an empty chunk: m = -inf, l = 0 */
+    /* An empty chunk (a short row's last ones) leaves m = -inf, l = 0 and zeros. */
+    float *pr = part + ((t * nh + h) * ns + s) * (size_t)(hd + 2);
 #pragma unroll
     for (int i = 0; i < 4; i++)
         if (dout + i < hd) pr[dout + i] = acc[i];
