@@ -10,6 +10,7 @@
  *   (gated) or act(linear_up(xb)); x += [post-norm] down(h).
  * Then the final norm and the classifier on the last position. A config feature the
  * description does not cover is refused by name in decoder_config (plan and run alike). */
+#include "kernels/attn_split.h"
 #include "loader/load_impl.h"
 #include "models/arch.h"
 #include "models/weights.h"
@@ -257,7 +258,8 @@ typedef struct dec_state {
     float *att_out;      /* [chunk, q_dim] */
     float *hb;           /* [chunk, hidden] gate (or up), then the activation */
     float *hb2;          /* [chunk, hidden] up (gated FFNs only) */
-    float *att;          /* [n_heads, ctx] attention scores (CPU) */
+    float *att;          /* [n_heads, att_stride] attention scores (CPU); CUDA: partials */
+    size_t att_stride;   /* >= ctx: the scores buffer holds the partials too */
     float *logits;       /* [vocab] */
     float *rope_cos;     /* [ctx, head_dim / 2] (RoPE only) */
     float *rope_sin;     /* [ctx, head_dim / 2] */
@@ -282,7 +284,13 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
                                 gated ? c->hidden : 0};
     for (int i = 0; i < 7; i++)
         bufs[i] = el_carve(act, (uint64_t)chunk * widths[i], sizeof(float), "activations");
-    float *att = el_carve(act, (uint64_t)c->n_heads * ctx, sizeof(float), "attention scores");
+    /* The CPU's scores, or the CUDA split attention's partials for one row over the whole
+     * context (kernels/attn_split.h): whichever is larger, so the plan is the same on
+     * every device and a decode step always gets all of its chunks. */
+    const uint64_t parts = el_attn_partial_floats(1, c->n_heads, c->head_dim, ctx);
+    const uint64_t att_stride = parts && parts / c->n_heads > ctx ? parts / c->n_heads : ctx;
+    float *att = el_carve(act, (uint64_t)c->n_heads * att_stride, sizeof(float),
+                          "attention scores");
     float *logits = el_carve(act, c->vocab, sizeof(float), "logits");
     uint64_t rope_n = rope ? (uint64_t)ctx * (c->head_dim / 2) : 0;
     float *rc = el_carve(act, rope_n, sizeof(float), "RoPE table");
@@ -318,6 +326,7 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     st->hb = bufs[5];
     st->hb2 = bufs[6];
     st->att = att;
+    st->att_stride = (size_t)att_stride;
     st->logits = logits;
     st->rope_cos = rc;
     st->rope_sin = rs;
@@ -552,8 +561,8 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         if (f16)
             EL_TRY(o->kv_store(x, kc + pos * kvd * esz, vc + pos * kvd * esz, EL_DT_F16, kn, vn,
                                n * kvd));
-        EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, ctx, n, pos,
-                            c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
+        EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, D->att_stride, n,
+                            pos, c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
                             c->att_scale));
         EL_TRY(o->linear(x, D->xb2, dim, D->att_out, w[EL_R_O], w[EL_R_O_B], n, qd, dim));
         if (w[EL_R_POST_ATTN_NORM].p)

@@ -98,14 +98,14 @@ static void check_attention(el_pool *p) {
         el_cpu_attention_kv(p, want, q, k, v, EL_DT_F16, att, CTX, NT, POS0, NH, NKV, HD,
                             windows[w], 0.2f);
         EL_CHECK_OK(el_cuda_attention_kv(dout, dq, dk, dv, EL_DT_F16, NT, POS0, NH, NKV, HD,
-                                         windows[w], 0.2f, NULL));
+                                         windows[w], 0.2f, NULL, 0, NULL));
         host_copy(got, dout, sizeof got);
         double e = el_test_nmse(got, want, NT * NH * HD);
         fprintf(stderr, "   attention over an f16 cache, window %zu: nmse %.3g\n", windows[w], e);
         EL_CHECK(e <= NMSE_KERNEL);
     }
     EL_CHECK_STATUS(el_cuda_attention_kv(dout, dq, dk, dv, EL_DT_BF16, NT, POS0, NH, NKV, HD, 0,
-                                         0.2f, NULL),
+                                         0.2f, NULL, 0, NULL),
                     EL_E_USAGE);
     cudaFree(dq), cudaFree(dout), cudaFree(dk), cudaFree(dv);
 }

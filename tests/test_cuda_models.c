@@ -231,6 +231,16 @@ int main(void) {
     for (int k = 0; k < 2; k++)
         compare_arch("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories,
                      EL_DT_F16, GREEDY, k ? EL_MEMORY_CUDA_DEVICE : EL_MEMORY_CUDA_MANAGED);
+#ifndef EL_SANITIZED /* 15 s under the emulator alone */
+    /* Past one attention chunk (kernels/attn_split.h: 256 positions): a 264-token prompt,
+     * then 8 decode steps at positions 264 .. 271, each split in two chunks and combined
+     * (prompt batches split as far as the plan's partials buffer allows: the last one), over
+     * an f16 cache in device memory. */
+    static int32_t longp[264];
+    for (size_t i = 0; i < 264; i++) longp[i] = (int32_t)(1 + (i * 37 + 11) % 511);
+    compare_arch("stories260K, 264-token prompt", STORIES_BIN, longp, 264, EL_DT_F16, 8,
+                 EL_MEMORY_CUDA_DEVICE);
+#endif
     for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) {
         char name[64], path[600];
         snprintf(name, sizeof name, "hf_llama_%s", archs[i]);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #ifdef EL_HAVE_CUDA
+#include "kernels/attn_split.h"
 #include "kernels/cuda/cuda_ops.h"
 
 #include <cuda_runtime_api.h>
@@ -277,12 +278,103 @@ static void test_embed_rope_attention(el_pool *p) {
     CHECK_NMSE(got, mv, NT * NH * HD, "mul, scale");
     cudaFree(dm);
     free(mv);
-    EL_CHECK_STATUS(el_cuda_attention(dout, dq, dk, dv, 1, el_cuda_attention_max_ctx(), NH,
-                                      NKV, HD, NULL),
-                    EL_E_UNSUPPORTED);
+    /* No context limit; head_dim has one (4 dims per thread of a block). */
+    EL_CHECK_STATUS(el_cuda_attention(dout, dq, dk, dv, 1, 0, 1, 1, 1025, NULL), EL_E_UNSUPPORTED);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dout);
     free(q), free(k), free(v), free(want), free(got), free(att);
 }
+/* Split-context attention (kernels/attn_split.h) against the CPU kernels. Decode rows at
+ * position CTX - 1 = 30000, past the 24,576 positions of the shared-memory kernel this
+ * replaced (118 chunks of 256): GQA ratios 1, 3 and 4 over 2 KV heads, head_dim 16 (16-byte
+ * loads) and 12 (scalar loads), f32 and f16 caches, a window across three chunks and one
+ * inside a chunk, and a partials buffer too small for every chunk (fewer, longer chunks).
+ * Prompt batches of 5 rows at 600 (3 chunks each; a window, and no partials buffer: one
+ * block per row and KV head). Wide heads: head_dim 264 (a key row in two pieces of 256
+ * dims, a GQA group of 4 in two sub-groups), 260 (scalar loads), 128 and 64. Under the
+ * emulator the launches are counted: 2 (chunks, then the combine) when the context is
+ * split, 1 when not. Then bidirectional attention of two rows over a 25,000-row sequence
+ * (the old limit applied there too), against the causal CPU kernel at the sequence's last
+ * position (the same keys, all of them). The long contexts run when long_ctx (the
+ * emulator: in one thread order; the rest in all three). */
+static void test_attention_split(el_pool *p, bool long_ctx) {
+    enum { NKV = 2, CTX = 30001, MAXH = 4 * NKV, MAXD = 16, MAXN = 5, LONG = 25000 };
+    const size_t kv_n = (size_t)CTX * NKV * MAXD, q_n = (size_t)4 * MAXH * 264;
+    float *k = malloc(kv_n * 4), *v = malloc(kv_n * 4), *q = malloc(q_n * 4),
+          *want = malloc(q_n * 4), *got = malloc(q_n * 4), *att = malloc((size_t)MAXH * CTX * 4);
+    uint16_t *kh = malloc(kv_n * 2), *vh = malloc(kv_n * 2);
+    EL_CHECK(k && v && q && want && got && att && kh && vh);
+    for (size_t i = 0; i < kv_n; i++) {
+        k[i] = frand() * 1.5f, v[i] = frand();
+        kh[i] = el_fp32_to_fp16(k[i]), vh[i] = el_fp32_to_fp16(v[i]);
+    }
+    fill(q, q_n);
+    const size_t part_n = (size_t)el_attn_partial_floats(MAXN, MAXH, MAXD, CTX);
+    float *dq = dev_copy(q, q_n * 4), *dout = dev_copy(NULL, q_n * 4),
+          *dpart = dev_copy(NULL, part_n * 4);
+    void *dk = dev_copy(k, kv_n * 4), *dv = dev_copy(v, kv_n * 4), *dkh = dev_copy(kh, kv_n * 2),
+         *dvh = dev_copy(vh, kv_n * 2);
+    enum { FULL, SMALL, NONE };
+    static const struct {
+        size_t ratio, hd, n, pos0, window;
+        bool f16;
+        int part;
+    } cases[] = {
+        {1, 16, 1, CTX - 1, 0, false, FULL},   {3, 16, 1, CTX - 1, 0, true, FULL},
+        {4, 12, 1, CTX - 1, 0, false, FULL},   {4, 16, 1, CTX - 1, 700, true, FULL},
+        {3, 12, 1, CTX - 1, 5, true, FULL},    {1, 16, 1, CTX - 1, 0, false, SMALL},
+        {4, 16, MAXN, 600, 0, false, FULL},    {3, 12, MAXN, 600, 300, true, FULL},
+        {4, 16, MAXN, 600, 0, true, NONE},     {4, 264, 1, 600, 0, true, FULL},
+        {3, 260, 4, 600, 0, false, FULL},      {1, 64, 1, 2000, 0, true, FULL},
+        {2, 128, 2, 1500, 0, false, FULL},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        if (!long_ctx && cases[ci].pos0 == CTX - 1 && cases[ci].window != 5) continue;
+        const size_t nh = cases[ci].ratio * NKV, hd = cases[ci].hd, n = cases[ci].n,
+                     pos0 = cases[ci].pos0, win = cases[ci].window, qn = n * nh * hd;
+        const size_t span = win && win < pos0 + n ? win : pos0 + n;
+        const el_dtype dt = cases[ci].f16 ? EL_DT_F16 : EL_DT_F32;
+        size_t pf = (size_t)el_attn_partial_floats(n, nh, hd, span);
+        if (cases[ci].part == SMALL) pf = 7 * n * nh * (hd + 2); /* 7 chunks of 4,288 */
+        if (cases[ci].part == NONE) pf = 0;
+        EL_CHECK(pf <= part_n && qn <= q_n && (pos0 + n) * NKV * hd <= kv_n);
+        el_cpu_attention_kv(p, want, q, cases[ci].f16 ? (const void *)kh : k,
+                            cases[ci].f16 ? (const void *)vh : v, dt, att, CTX, n, pos0, nh, NKV,
+                            hd, win, 0.25f);
+#ifdef EL_CUDA_SIM
+        elsim_reset_stats();
+#endif
+        EL_CHECK_OK(el_cuda_attention_kv(dout, dq, cases[ci].f16 ? dkh : dk,
+                                         cases[ci].f16 ? dvh : dv, dt, n, pos0, nh, NKV, hd, win,
+                                         0.25f, pf ? dpart : NULL, pf, NULL));
+        host_copy(got, dout, qn * 4);
+        double e = el_test_nmse(got, want, qn);
+        printf("  split attention: ratio %zu, head_dim %zu, %s, %zu row(s) at %zu, window %zu, "
+               "%zu partials: nmse %.3g\n", cases[ci].ratio, hd, el_dtype_name(dt), n, pos0, win,
+               pf, e);
+        EL_CHECK(e <= NMSE_MAX);
+#ifdef EL_CUDA_SIM
+        elsim_stats st;
+        elsim_stats_get(&st);
+        EL_CHECK(st.launches == (pf && el_attn_splits(span) > 1 ? 2u : 1u));
+#endif
+    }
+    /* Bidirectional: rows 0 and 1 of q over keys 0 .. LONG - 1 (2 heads, head_dim 16). */
+    enum { BH = 2, BD = 16 };
+    const int32_t rs[2] = {0, 0}, rl[2] = {LONG, LONG};
+    int32_t *drs = dev_copy(rs, sizeof rs), *drl = dev_copy(rl, sizeof rl);
+    if (long_ctx) {
+        for (int t = 0; t < 2; t++)
+            el_cpu_attention_ex(p, want + t * BH * BD, q + t * BH * BD, k, v, att, CTX, 1,
+                                LONG - 1, BH, BH, BD, 0, 1.0f / sqrtf((float)BD));
+        EL_CHECK_OK(el_cuda_attention_bidir(dout, dq, dk, dv, 2, drs, drl, LONG, BH, BD, NULL));
+        host_copy(got, dout, 2 * BH * BD * 4);
+        CHECK_NMSE(got, want, 2 * BH * BD, "attention_bidir (25,000 rows)");
+    }
+    cudaFree(dq), cudaFree(dout), cudaFree(dpart), cudaFree(dk), cudaFree(dv), cudaFree(dkh);
+    cudaFree(dvh), cudaFree(drs), cudaFree(drl);
+    free(k), free(v), free(q), free(want), free(got), free(att), free(kh), free(vh);
+}
+
 /* Bidirectional attention over three packed sequences (lengths 5, 1, 9), in place as BERT
  * runs it, against the CPU kernel; plus the tanh and embed_add BERT uses. */
 /* GGUF 32-block weights (quantized by el_quantize_row, gguf-py's rounding): el_cuda_matmul and
@@ -403,10 +495,12 @@ int main(void) {
         int failed = el_test_failed;
 #else
     {
+        const size_t o = 0; /* a GPU: one run */
 #endif
         test_matmul_norms(&p);
         test_elementwise(&p);
         test_embed_rope_attention(&p);
+        test_attention_split(&p, o == 0);
         test_bidir(&p);
         test_matmul_q32();
 #ifdef EL_CUDA_SIM

@@ -1,66 +1,309 @@
 /* attention.cu - causal grouped-query attention over the KV cache (f32 or f16 keys and
  * values: --kv-dtype), the store of a batch's keys and values into that cache, and
- * bidirectional attention over packed sequences (BERT): one block per (query row, head);
- * the row's scores sit in dynamic shared memory (max-subtracted softmax), then each thread
- * owns output dimensions and walks the value rows (coalesced across threads). */
+ * bidirectional attention over packed sequences (BERT).
+ *
+ * Split-context ("flash-decoding") attention with an online softmax. A block owns one
+ * query row, the query heads of one KV head (all of its GQA group, or as many as give
+ * 256 threads 4 dims each: then the group is cut into sub-groups), and one chunk of
+ * the row's keys (kernels/attn_split.h: chunks of >= 256 positions, at most 256 of them,
+ * as many as the caller's partials buffer holds). Each K/V row is read once per block for
+ * every head of the group. The block walks its chunk TILE positions at a time:
+ *   1. scores: ceil(head_dim / 8) lanes (a power of two, up to a warp) per key position;
+ *      each lane holds 8 elements of the key row in registers (16-byte loads where
+ *      head_dim and the cache allow) and dots them with every head's query (shared
+ *      memory), reduced by shuffles within the lanes of the row;
+ *   2. online softmax: a warp per head updates the running max m and sum l over the tile
+ *      (shuffles), leaving exp(score - m) and the factor alpha = exp(m_old - m_new);
+ *   3. values: a thread per (head, 4 dims) rescales its accumulators by alpha and adds
+ *      p_j * v_j (8- or 16-byte loads).
+ * One chunk: the block writes softmax(scores) v itself. Several: each block writes its
+ * partial (head_dim accumulators, m, l) and attn_combine_kernel merges the chunks of each
+ * (row, head): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s. No limit on the
+ * context but the cache's; shared memory is fixed (< 48 KiB) whatever its length. */
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/attn_split.h"
 
-#define THREADS 128
-#define SHARED_MAX (96u * 1024u) /* bytes of scores we ask for: 24K positions */
+#define THREADS 128 /* kv_store */
+#define ATT_THREADS 256 /* at most; 128 when the heads' dims fit (attn_plan) */
+#define TILE 32    /* key positions per step: one per lane in the softmax update */
+#define MAX_HEAD_DIM (4 * ATT_THREADS)
 
-/* A cache element as f32 (f16 widens exactly). */
-static __device__ __forceinline__ float kv_ld(const float *c, size_t i) { return c[i]; }
-static __device__ __forceinline__ float kv_ld(const __half *c, size_t i) {
-    return __half2float(c[i]);
+/* A key row is read by L lanes (8 dims each, L a power of two <= 32: lane_group), so a
+ * warp dots 32 / L rows at once. Lane r < L of a row's group holds its elements i < 8 of
+ * the piece of dims c0 .. c0 + 8 L - 1 at key_dim: 8 consecutive (16-byte loads: VEC) or
+ * strided by L (scalar loads). */
+static __device__ __forceinline__ int lane_group(int hd) {
+    int l = 1;
+    while (l < 32 && 8 * l < hd) l <<= 1;
+    return l;
 }
 
-/* One query row against len key/value rows of T (row j at kb + j * ld, vb + j * ld): the
- * scores in sc (dynamic shared memory), max-subtracted softmax, then each thread owns
- * output dimensions and walks the value rows. Reads of qr end before the first barrier,
- * so o may alias qr. */
-template <typename T>
-static __device__ __forceinline__ void attend_row(float *o, const float *qr, const T *kb,
-                                                  const T *vb, size_t ld, size_t len,
-                                                  size_t head_dim, float scale, float *sc) {
+template <bool VEC>
+static __device__ __forceinline__ int key_dim(int r, int l, int i) {
+    return VEC ? 8 * r + i : r + l * i;
+}
+
+static __device__ __forceinline__ size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
+
+static __device__ __forceinline__ float half_lo(uint32_t w) {
+    return __half2float(__ushort_as_half((unsigned short)(w & 0xffffu)));
+}
+static __device__ __forceinline__ float half_hi(uint32_t w) {
+    return __half2float(__ushort_as_half((unsigned short)(w >> 16)));
+}
+
+/* Lane r's 8 elements of the piece at c0 of key row kr (head_dim hd), placed as key_dim
+ * says; 0 past hd or when the lane's row is not live. VEC: hd a multiple of 8 and kr
+ * 16-byte aligned, so a lane's 8 dims are wholly inside or outside the row. */
+template <bool VEC>
+static __device__ __forceinline__ void load_key(const float *kr, int c0, int hd, int r, int l,
+                                                bool live, float *f) {
+    if (VEC) {
+        const int d = c0 + 8 * r;
+        const bool in = live && d < hd;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const float4 x = in ? __ldg(reinterpret_cast<const float4 *>(kr + d + 4 * h))
+                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            f[4 * h] = x.x, f[4 * h + 1] = x.y, f[4 * h + 2] = x.z, f[4 * h + 3] = x.w;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int d = c0 + r + l * i;
+            f[i] = live && d < hd ? kr[d] : 0.0f;
+        }
+    }
+}
+template <bool VEC>
+static __device__ __forceinline__ void load_key(const __half *kr, int c0, int hd, int r, int l,
+                                                bool live, float *f) {
+    if (VEC) {
+        const int d = c0 + 8 * r;
+        const uint4 u = live && d < hd ? __ldg(reinterpret_cast<const uint4 *>(kr + d))
+                                       : make_uint4(0u, 0u, 0u, 0u);
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int j = 0; j < 4; j++) f[2 * j] = half_lo(w[j]), f[2 * j + 1] = half_hi(w[j]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int d = c0 + r + l * i;
+            f[i] = live && d < hd ? __half2float(kr[d]) : 0.0f;
+        }
+    }
+}
+
+/* Dims d .. d + 3 of value row vr (0 past hd). VEC: d < hd, whole vectors (see load_key). */
+template <bool VEC>
+static __device__ __forceinline__ void load_val(const float *vr, int d, int hd, float *f) {
+    if (VEC) {
+        const float4 x = __ldg(reinterpret_cast<const float4 *>(vr + d));
+        f[0] = x.x, f[1] = x.y, f[2] = x.z, f[3] = x.w;
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) f[i] = d + i < hd ? vr[d + i] : 0.0f;
+    }
+}
+template <bool VEC>
+static __device__ __forceinline__ void load_val(const __half *vr, int d, int hd, float *f) {
+    if (VEC) {
+        const uint2 u = __ldg(reinterpret_cast<const uint2 *>(vr + d));
+        f[0] = half_lo(u.x), f[1] = half_hi(u.x), f[2] = half_lo(u.y), f[3] = half_hi(u.y);
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) f[i] = d + i < hd ? __half2float(vr[d + i]) : 0.0f;
+    }
+}
+
+/* Grid (rows, n_kv_heads * sub-groups, chunks), 128 or 256 threads, dynamic shared memory
+ * gb * (hd + TILE + 3) floats (attn_plan). Row t's keys: BIDIR, rows seq_start[t] ..
+ * seq_start[t] + seq_len[t] - 1; else (causal) positions lo .. pos0 + t, lo from the
+ * window (0 = all). q, out: row stride ldq = nh * hd; k, v: row stride ldkv. Queries are
+ * read before the first barrier and each block writes only its own heads of its own row,
+ * so out may be q. part: [rows, nh, chunks] of (hd accumulators, m, l) when gridDim.z > 1. */
+template <typename T, bool VEC, bool BIDIR>
+__global__ void attn_chunk_kernel(float *out, const float *q, const T *k, const T *v,
+                                  float *part, const int32_t *seq_start, const int32_t *seq_len,
+                                  size_t pos0, size_t window, size_t nh, size_t ldkv, int group,
+                                  int gb, int hd, float scale) {
+    EL_DYN_SHARED(float, sh);
+    const int tid = (int)threadIdx.x, lane = tid & 31, warp = tid >> 5, nt = (int)blockDim.x;
+    const int nwarps = nt >> 5, nsub = (group + gb - 1) / gb;
+    const size_t t = blockIdx.x, ldq = nh * (size_t)hd;
+    const int kvh = (int)blockIdx.y / nsub, sub = (int)blockIdx.y % nsub;
+    const int h0 = kvh * group + sub * gb, hb = gb < group - sub * gb ? gb : group - sub * gb;
+    const size_t s = blockIdx.z, ns = gridDim.z;
+    size_t lo, len;
+    if (BIDIR) {
+        lo = (size_t)seq_start[t], len = (size_t)seq_len[t];
+    } else {
+        const size_t pos = pos0 + t;
+        lo = window && pos + 1 > window ? pos + 1 - window : 0, len = pos + 1 - lo;
+    }
+    const size_t per = ((len + ns - 1) / ns + TILE - 1) / TILE * TILE;
+    const size_t c0 = lo + zmin(len, s * per), c1 = lo + zmin(len, (s + 1) * per);
+    /* [hb, hd] queries | [gb, TILE] scores, then probabilities | m, l, alpha per head */
+    float *qs = sh, *ps = qs + gb * hd, *mrun = ps + gb * TILE, *lrun = mrun + gb,
+          *alpha = lrun + gb;
+    for (int i = tid; i < hb * hd; i += nt) qs[i] = q[t * ldq + (size_t)h0 * hd + i];
+    for (int i = tid; i < hb; i += nt) mrun[i] = -INFINITY, lrun[i] = 0.0f;
+    __syncthreads();
+    const int l = lane_group(hd), rows = 32 / l, r = lane & (l - 1), slot = lane / l;
+    const int gph = (hd + 3) / 4, go = tid / gph, dout = tid % gph * 4;
+    const bool owner = go < hb; /* this thread accumulates dims dout .. + 3 of head go */
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const T *kh = k + (size_t)kvh * hd, *vh = v + (size_t)kvh * hd;
+    for (size_t p0 = c0; p0 < c1; p0 += TILE) {
+        const int cnt = (int)zmin(TILE, c1 - p0);
+        for (int j0 = warp * rows; j0 < cnt; j0 += nwarps * rows) { /* 1. scores */
+            const int j = j0 + slot; /* this lane's key row; every lane takes the shuffles */
+            const bool live = j < cnt;
+            const T *kr = kh + (p0 + (size_t)(live ? j : 0)) * ldkv;
+            for (int cd = 0; cd < hd; cd += 8 * l) {
+                float f[8];
+                load_key<VEC>(kr, cd, hd, r, l, live, f);
+                for (int g = 0; g < hb; g++) {
+                    const float *qg = qs + g * hd + cd;
+                    float dot = 0.0f;
+#pragma unroll
+                    for (int i = 0; i < 8; i++) {
+                        const int e = key_dim<VEC>(r, l, i);
+                        if (cd + e < hd) dot += f[i] * qg[e];
+                    }
+                    for (int o = l >> 1; o > 0; o >>= 1)
+                        dot += __shfl_xor_sync(0xffffffffu, dot, o);
+                    if (r == 0 && live) ps[g * TILE + j] = cd ? ps[g * TILE + j] + dot : dot;
+                }
+            }
+            if (r == 0 && live)
+                for (int g = 0; g < hb; g++) ps[g * TILE + j] *= scale;
+        }
+        __syncthreads();
+        for (int g = warp; g < hb; g += nwarps) { /* 2. online softmax, lane = position */
+            const float sc = lane < cnt ? ps[g * TILE + lane] : -INFINITY;
+            const float mo = mrun[g], mn = fmaxf(mo, el_warp_max(sc));
+            const float e = lane < cnt ? expf(sc - mn) : 0.0f;
+            const float sum = el_warp_sum(e); /* every lane has read mrun[g] by now */
+            if (lane < cnt) ps[g * TILE + lane] = e;
+            if (lane == 0) {
+                const float a = expf(mo - mn); /* 0 on the first tile (mo = -inf) */
+                alpha[g] = a, lrun[g] = lrun[g] * a + sum, mrun[g] = mn;
+            }
+        }
+        __syncthreads();
+        if (owner) { /* 3. values */
+            const float a = alpha[go], *pg = ps + go * TILE;
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[i] *= a;
+            for (int j = 0; j < cnt; j++) {
+                float f[4];
+                load_val<VEC>(vh + (p0 + j) * ldkv, dout, hd, f);
+                const float pj = pg[j];
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[i] += pj * f[i];
+            }
+        }
+        __syncthreads(); /* before the next tile's scores overwrite ps */
+    }
+    if (!owner) return;
+    const size_t h = (size_t)h0 + go;
+    if (ns == 1) { /* the whole context: len >= 1, so l >= 1 */
+        const float inv = 1.0f / lrun[go];
+        float *o = out + t * ldq + h * hd + dout;
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            if (dout + i < hd) o[i] = acc[i] * inv;
+        return;
+    }
+    /* An empty chunk (a short row's last ones) leaves m = -inf, l = 0 and zeros. */
+    float *pr = part + ((t * nh + h) * ns + s) * (size_t)(hd + 2);
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        if (dout + i < hd) pr[dout + i] = acc[i];
+    if (dout == 0) pr[hd] = mrun[go], pr[hd + 1] = lrun[go];
+}
+
+/* Grid (rows, nh), THREADS threads: merges the ns chunks' partials of (row, head). */
+__global__ void attn_combine_kernel(float *out, const float *part, size_t nh, int hd,
+                                    unsigned ns) {
+    __shared__ float w[EL_ATTN_SPLIT_MAX];
+    const size_t t = blockIdx.x, h = blockIdx.y, st = (size_t)hd + 2;
+    const float *pr = part + (t * nh + h) * ns * st;
     float m = -INFINITY;
-    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
-        const T *kr = kb + j * ld;
-        float s = 0.0f;
-        for (size_t d = 0; d < head_dim; d++) s += qr[d] * kv_ld(kr, d);
-        s *= scale;
-        sc[j] = s;
-        m = fmaxf(m, s);
+    for (unsigned s = threadIdx.x; s < ns; s += blockDim.x) m = fmaxf(m, pr[s * st + hd]);
+    m = el_block_max(m); /* finite: chunk 0 is never empty */
+    float l = 0.0f;
+    for (unsigned s = threadIdx.x; s < ns; s += blockDim.x) {
+        const float e = expf(pr[s * st + hd] - m);
+        w[s] = e, l += e * pr[s * st + hd + 1];
     }
-    m = el_block_max(m);
-    float sum = 0.0f;
-    for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
-        float e = expf(sc[j] - m);
-        sc[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / el_block_sum(sum); /* its barriers also publish sc[] */
-    for (size_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float acc = 0.0f;
-        for (size_t j = 0; j < len; j++) acc += sc[j] * kv_ld(vb, j * ld + d);
-        o[d] = acc * inv;
+    const float inv = 1.0f / el_block_sum(l); /* its barriers also publish w[] */
+    for (int d = (int)threadIdx.x; d < hd; d += (int)blockDim.x) {
+        float a = 0.0f;
+        for (unsigned s = 0; s < ns; s++) a += w[s] * pr[s * st + d];
+        out[t * nh * hd + h * hd + d] = a * inv;
     }
 }
 
-template <typename T>
-__global__ void attention_kernel(float *out, const float *q, const T *k, const T *v,
-                                 size_t pos0, size_t n_heads, size_t n_kv_heads,
-                                 size_t head_dim, size_t window, float scale) {
-    EL_DYN_SHARED(float, sc);
-    size_t t = blockIdx.x, h = blockIdx.y;
-    size_t kvh = h / (n_heads / n_kv_heads);
-    size_t qd = n_heads * head_dim, kd = n_kv_heads * head_dim;
-    size_t pos = pos0 + t, lo = window && pos + 1 > window ? pos + 1 - window : 0;
-    attend_row(out + t * qd + h * head_dim, q + t * qd + h * head_dim,
-               k + lo * kd + kvh * head_dim, v + lo * kd + kvh * head_dim, kd,
-               pos + 1 - lo /* causal: positions lo .. pos */, head_dim, scale, sc);
+/* The geometry of one attention call: heads per block and sub-groups, chunks, shared
+ * bytes. */
+typedef struct attn_geo {
+    int gb, nsub, threads;
+    unsigned ns;
+    size_t shm;
+} attn_geo;
+
+/* rows query rows of nh heads over nkv KV heads whose keys span at most max_len
+ * positions; part holds part_floats (NULL: none, one chunk). */
+static el_status attn_plan(attn_geo *g, size_t rows, size_t nh, size_t nkv, size_t hd,
+                           size_t max_len, size_t part_floats, const float *part) {
+    if (nkv == 0 || nh % nkv)
+        return el_errorf(EL_E_USAGE, "attention: %zu heads over %zu KV heads", nh, nkv);
+    if (hd == 0 || hd > MAX_HEAD_DIM)
+        return el_errorf(EL_E_UNSUPPORTED, "CUDA attention: head_dim %zu (1 to %d)", hd,
+                         MAX_HEAD_DIM);
+    if (rows > 0x7fffffffu || nh > 65535u)
+        return el_errorf(EL_E_UNSUPPORTED, "CUDA attention: %zu rows of %zu heads (grid limits)",
+                         rows, nh);
+    const size_t group = nh / nkv, per_head = (hd + 3) / 4;
+    g->gb = (int)(group < ATT_THREADS / per_head ? group : ATT_THREADS / per_head);
+    g->nsub = (int)((group + (size_t)g->gb - 1) / (size_t)g->gb);
+    g->threads = (size_t)g->gb * per_head <= 128 ? 128 : ATT_THREADS;
+    uint64_t ns = el_attn_splits(max_len);
+    if (ns > 1) { /* as many chunks as the partials buffer holds */
+        const uint64_t one = (uint64_t)rows * nh * (hd + 2);
+        const uint64_t fit = part ? part_floats / one : 0;
+        if (fit < ns) ns = fit;
+    }
+    g->ns = ns > 1 ? (unsigned)ns : 1u;
+    g->shm = ((size_t)g->gb * (hd + TILE + 3)) * sizeof(float);
+    return EL_OK;
 }
 
-extern "C" size_t el_cuda_attention_max_ctx(void) { return SHARED_MAX / sizeof(float); }
+template <typename T, bool BIDIR>
+static el_status attn_run(float *out, const float *q, const T *k, const T *v, float *part,
+                          const int32_t *seq_start, const int32_t *seq_len, size_t rows,
+                          size_t pos0, size_t window, size_t nh, size_t nkv, size_t hd,
+                          float scale, const attn_geo &g, cudaStream_t st) {
+    const bool vec = hd % 8 == 0 && ((uintptr_t)k | (uintptr_t)v) % 16 == 0;
+    const dim3 grid((unsigned)rows, (unsigned)(nkv * (size_t)g.nsub), g.ns);
+    const size_t ldkv = nkv * hd, group = nh / nkv;
+    if (vec)
+        EL_LAUNCH((attn_chunk_kernel<T, true, BIDIR>), grid, g.threads, g.shm, st)(
+            out, q, k, v, part, seq_start, seq_len, pos0, window, nh, ldkv, (int)group, g.gb,
+            (int)hd, scale);
+    else
+        EL_LAUNCH((attn_chunk_kernel<T, false, BIDIR>), grid, g.threads, g.shm, st)(
+            out, q, k, v, part, seq_start, seq_len, pos0, window, nh, ldkv, (int)group, g.gb,
+            (int)hd, scale);
+    EL_CUDA_LAUNCHED();
+    if (g.ns == 1) return EL_OK;
+    EL_LAUNCH(attn_combine_kernel, dim3((unsigned)rows, (unsigned)nh), THREADS, 0, st)(
+        out, part, nh, (int)hd, g.ns);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}
 
 extern "C" el_status el_cuda_attention(float *out, const float *q, const float *k,
                                        const float *v, size_t n, size_t pos0, size_t n_heads,
@@ -74,45 +317,30 @@ extern "C" el_status el_cuda_attention_ex(float *out, const float *q, const floa
                                           size_t n_heads, size_t n_kv_heads, size_t head_dim,
                                           size_t window, float scale, el_cuda_stream st) {
     return el_cuda_attention_kv(out, q, k, v, EL_DT_F32, n, pos0, n_heads, n_kv_heads, head_dim,
-                                window, scale, st);
-}
-
-template <typename T>
-static el_status attention_launch(float *out, const float *q, const T *k, const T *v, size_t n,
-                                  size_t pos0, size_t n_heads, size_t n_kv_heads,
-                                  size_t head_dim, size_t window, float scale, cudaStream_t st) {
-    size_t shm = (pos0 + n) * sizeof(float);
-    if (shm > 48u * 1024u)
-        EL_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<T>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           (int)shm));
-    dim3 grid((unsigned)n, (unsigned)n_heads);
-    EL_LAUNCH(attention_kernel<T>, grid, THREADS, shm, st)(out, q, k, v, pos0, n_heads,
-                                                           n_kv_heads, head_dim, window,
-                                                           scale);
-    EL_CUDA_LAUNCHED();
-    return EL_OK;
+                                window, scale, NULL, 0, st);
 }
 
 extern "C" el_status el_cuda_attention_kv(float *out, const float *q, const void *k,
                                           const void *v, el_dtype kv_dt, size_t n, size_t pos0,
                                           size_t n_heads, size_t n_kv_heads, size_t head_dim,
-                                          size_t window, float scale, el_cuda_stream st) {
+                                          size_t window, float scale, float *part,
+                                          size_t part_floats, el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    if (n_kv_heads == 0 || n_heads % n_kv_heads)
-        return el_errorf(EL_E_USAGE, "attention: %zu heads over %zu KV heads", n_heads, n_kv_heads);
     if (kv_dt != EL_DT_F32 && kv_dt != EL_DT_F16)
         return el_errorf(EL_E_USAGE, "CUDA attention: a KV cache of %s (f32 or f16)",
                          el_dtype_name(kv_dt));
-    size_t ctx = pos0 + n;
-    if (ctx > el_cuda_attention_max_ctx())
-        return el_errorf(EL_E_UNSUPPORTED, "CUDA attention: context %zu > %zu positions", ctx,
-                         el_cuda_attention_max_ctx());
+    const size_t ctx = pos0 + n; /* the last row's keys: the longest span */
+    attn_geo g;
+    const el_status e = attn_plan(&g, n, n_heads, n_kv_heads, head_dim,
+                                  window && window < ctx ? window : ctx, part_floats, part);
+    if (e != EL_OK) return e;
     if (kv_dt == EL_DT_F16)
-        return attention_launch(out, q, (const __half *)k, (const __half *)v, n, pos0, n_heads,
-                                n_kv_heads, head_dim, window, scale, (cudaStream_t)st);
-    return attention_launch(out, q, (const float *)k, (const float *)v, n, pos0, n_heads,
-                            n_kv_heads, head_dim, window, scale, (cudaStream_t)st);
+        return attn_run<__half, false>(out, q, (const __half *)k, (const __half *)v, part, NULL,
+                                       NULL, n, pos0, window, n_heads, n_kv_heads, head_dim,
+                                       scale, g, (cudaStream_t)st);
+    return attn_run<float, false>(out, q, (const float *)k, (const float *)v, part, NULL, NULL,
+                                  n, pos0, window, n_heads, n_kv_heads, head_dim, scale, g,
+                                  (cudaStream_t)st);
 }
 
 static __device__ __forceinline__ void kv_put(float *d, float x) { *d = x; }
@@ -147,38 +375,19 @@ extern "C" el_status el_cuda_kv_store(void *kd, void *vd, el_dtype kv_dt, const 
     return EL_OK;
 }
 
-/* One block per (packed row, head): the row's sequence is its whole context; out may be
- * q. */
-__global__ void attention_bidir_kernel(float *out, const float *q, const float *k,
-                                       const float *v, const int32_t *seq_start,
-                                       const int32_t *seq_len, size_t n_heads,
-                                       size_t head_dim) {
-    EL_DYN_SHARED(float, sc);
-    size_t r = blockIdx.x, h = blockIdx.y;
-    size_t s0 = (size_t)seq_start[r], ld = n_heads * head_dim;
-    attend_row(out + r * ld + h * head_dim, q + r * ld + h * head_dim,
-               k + s0 * ld + h * head_dim, v + s0 * ld + h * head_dim, ld,
-               (size_t)seq_len[r], head_dim, rsqrtf((float)head_dim), sc);
-}
-
+/* The same blocks with one chunk per row (no partials): row r's keys are its sequence. */
 extern "C" el_status el_cuda_attention_bidir(float *out, const float *q, const float *k,
                                              const float *v, size_t rows,
                                              const int32_t *seq_start, const int32_t *seq_len,
                                              size_t max_len, size_t n_heads, size_t head_dim,
                                              el_cuda_stream st) {
     if (rows == 0) return EL_OK;
-    if (max_len == 0 || max_len > el_cuda_attention_max_ctx())
-        return el_errorf(EL_E_UNSUPPORTED, "CUDA attention: sequence of %zu tokens (1 to %zu)",
-                         max_len, el_cuda_attention_max_ctx());
-    size_t shm = max_len * sizeof(float);
-    if (shm > 48u * 1024u)
-        EL_CUDA_CHECK(cudaFuncSetAttribute(attention_bidir_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           (int)shm));
-    dim3 grid((unsigned)rows, (unsigned)n_heads);
-    EL_LAUNCH(attention_bidir_kernel, grid, THREADS, shm, (cudaStream_t)st)(out, q, k, v, seq_start,
-                                                                     seq_len, n_heads,
-                                                                     head_dim);
-    EL_CUDA_LAUNCHED();
-    return EL_OK;
+    if (max_len == 0)
+        return el_errorf(EL_E_USAGE, "CUDA attention: sequences of 0 tokens");
+    attn_geo g;
+    const el_status e = attn_plan(&g, rows, n_heads, n_heads, head_dim, max_len, 0, NULL);
+    if (e != EL_OK) return e;
+    return attn_run<float, true>(out, q, k, v, NULL, seq_start, seq_len, rows, 0, 0, n_heads,
+                                 n_heads, head_dim, 1.0f / sqrtf((float)head_dim), g,
+                                 (cudaStream_t)st);
 }

@@ -98,8 +98,9 @@ el_status el_cuda_tanh(float *x, size_t n, el_cuda_stream st);
 /* *idx = index of the largest of n entries (the first on ties; NaN never wins). */
 el_status el_cuda_argmax(const float *x, size_t n, int32_t *idx, el_cuda_stream st);
 /* Causal grouped-query attention, as el_cpu_attention: q, out [n, n_heads * head_dim];
- * k, v: the layer's cache [>= pos0 + n, n_kv_heads * head_dim]. Scores live in shared
- * memory: pos0 + n <= el_cuda_attention_max_ctx() or EL_E_UNSUPPORTED. */
+ * k, v: the layer's cache [>= pos0 + n, n_kv_heads * head_dim]. No context limit:
+ * shared memory is fixed; head_dim <= 1024 (EL_E_UNSUPPORTED past it). Without a partials
+ * buffer (these two) one block per (row, KV head) walks all of the row's keys. */
 el_status el_cuda_attention(float *out, const float *q, const float *k, const float *v,
                             size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
                             size_t head_dim, el_cuda_stream st);
@@ -109,20 +110,24 @@ el_status el_cuda_attention_ex(float *out, const float *q, const float *k, const
                                size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
                                size_t head_dim, size_t window, float scale, el_cuda_stream st);
 /* The same over a cache of kv_dt: EL_DT_F32 (float, el_cuda_attention_ex) or EL_DT_F16
- * (__half, widened as it is read; everything else f32). */
+ * (__half, widened as it is read; everything else f32), split across the context
+ * (kernels/attn_split.h): part (device memory, part_floats floats; NULL/0 for none) holds
+ * the chunks' partials, and the rows' keys are cut into as many chunks as it holds, up to
+ * el_attn_splits(keys of the last row). el_attn_partial_floats(n, n_heads, head_dim, that
+ * span) floats give every chunk; fewer give fewer chunks (one: no partials, one launch). */
 el_status el_cuda_attention_kv(float *out, const float *q, const void *k, const void *v,
                                el_dtype kv_dt, size_t n, size_t pos0, size_t n_heads,
                                size_t n_kv_heads, size_t head_dim, size_t window, float scale,
-                               el_cuda_stream st);
+                               float *part, size_t part_floats, el_cuda_stream st);
 /* Stores n f32 keys k and values v into cache rows kd, vd of kv_dt: EL_DT_F16 rounds to
  * nearest even (__float2half_rn), EL_DT_F32 copies. One launch for both. */
 el_status el_cuda_kv_store(void *kd, void *vd, el_dtype kv_dt, const float *k, const float *v,
                            size_t n, el_cuda_stream st);
-size_t el_cuda_attention_max_ctx(void);
 /* Bidirectional attention over packed sequences, as el_cpu_attention_bidir: q, k, v, out
  * [rows, n_heads * head_dim] (out may be q); row r attends to rows seq_start[r] ..
  * seq_start[r] + seq_len[r] - 1 (its own sequence; both arrays in device memory).
- * max_len: the longest sequence (<= el_cuda_attention_max_ctx()). */
+ * max_len: the longest sequence (>= 1; no upper limit: the attention blocks above, one
+ * chunk per row). */
 el_status el_cuda_attention_bidir(float *out, const float *q, const float *k, const float *v,
                                   size_t rows, const int32_t *seq_start, const int32_t *seq_len,
                                   size_t max_len, size_t n_heads, size_t head_dim,

@@ -60,9 +60,10 @@ static el_status cu_attention(const el_exec *x, float *out, const float *q, cons
                               const void *v, el_dtype kv_dt, float *att, size_t att_stride,
                               size_t n, size_t pos0, size_t heads, size_t kv_heads,
                               size_t head_dim, size_t window, float scale) {
-    (void)att, (void)att_stride; /* scores live in shared memory */
+    /* The CPU's scores scratch [heads, att_stride] holds the chunks' partials (the plan
+     * sizes it for both: models/decoder.c). */
     return el_cuda_attention_kv(out, q, k, v, kv_dt, n, pos0, heads, kv_heads, head_dim, window,
-                                scale, ST(x));
+                                scale, att, heads * att_stride, ST(x));
 }
 
 static el_status cu_kv_store(const el_exec *x, void *kd, void *vd, el_dtype kv_dt,
