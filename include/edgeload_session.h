@@ -79,6 +79,9 @@ typedef struct el_stream_stats {
     uint64_t layers_read;   /* layer reads since the session started */
     double io_seconds;      /* the I/O thread's time in reads */
     double wait_seconds;    /* the forward pass's time waiting for a layer */
+    bool direct;            /* layers are read with O_DIRECT (the plan asked, the files allow) */
+    uint32_t slots;         /* slots in the ring */
+    uint32_t pinned;        /* first layers resident */
 } el_stream_stats;
 /* Waits until the I/O thread has finished the read it has been asked for (the next pass's
  * first layer is read ahead), then fills *out. */
