@@ -203,6 +203,9 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_encoder_params *params, el_encoder **out);
 /* Stops the threads and returns the encoder's scratch memory to the arena. NULL is fine. */
 void el_encoder_deinit(el_encoder *e);
+/* A streamed plan's counters (el_session_stream_stats): each el_encode reads every streamed
+ * layer once for its whole batch. */
+el_status el_encoder_stream_stats(el_encoder *e, el_stream_stats *out);
 
 uint32_t el_encoder_max_batch(const el_encoder *e); /* sequences per call (the plan's batch) */
 uint32_t el_encoder_max_seq(const el_encoder *e);   /* tokens per sequence (the plan's ctx) */

@@ -184,9 +184,9 @@ el_status el_plan_stream_ex(const el_model *m, const el_stream_params *sp, uint6
     el_status s = el_stream_layout(m, p->params.dtype, 0, NULL, &sh);
     if (s != EL_OK) return s;
     if (sh.layers == 0)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no decoder layers to "
-                         "stream (streaming runs decoders); use --stream off", m->path,
-                         m->family ? m->family->name : "generic");
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no layers to stream "
+                         "(streaming runs decoders and BERT encoders); use --stream off",
+                         m->path, m->family ? m->family->name : "generic");
     if (sp->pin_layers != EL_STREAM_PIN_AUTO) {
         if (sp->pin_layers >= sh.layers)
             return el_errorf(EL_E_USAGE, "--pin-layers %u: the model has %u layers; pinning "
@@ -466,6 +466,11 @@ el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot) {
     pthread_mutex_unlock(&S->mu);
     *slot = k;
     return EL_OK;
+}
+
+const void *el_stream_in_slot(const el_stream *S, unsigned k, const void *p) {
+    const uintptr_t lo = (uintptr_t)S->slot[0], hi = lo + S->slot_bytes, q = (uintptr_t)p;
+    return q >= lo && q < hi ? S->slot[k] + (q - lo) : p;
 }
 
 void el_stream_stats_get(el_stream *S, el_stream_stats *out) {

@@ -77,6 +77,9 @@ void el_stream_stop(el_stream *S);
  * previous layer was computed from. The layer's tensors stay valid until the next acquire.
  * EL_E_IO (with the reader's message) when its read failed. */
 el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot);
+/* Where p (a streamed tensor's data, bound in slot 0 as the load points it) lies in slot k;
+ * any other pointer unchanged. */
+const void *el_stream_in_slot(const el_stream *S, unsigned k, const void *p);
 /* Waits for the reads asked for, then copies the counters. */
 void el_stream_stats_get(el_stream *S, el_stream_stats *out);
 

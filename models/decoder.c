@@ -386,12 +386,8 @@ static void dec_mark_layers(el_model *m) {
 static const el_weight *dec_layer_in_slot(const dec_state *D, const el_stream *S, uint32_t l,
                                           unsigned k, dec_layer *tmp) {
     if (k == 0) return D->layers[l].w;
-    const uintptr_t lo = (uintptr_t)S->slot[0], hi = lo + S->slot_bytes;
     *tmp = D->layers[l];
-    for (int r = 0; r < EL_R_COUNT; r++) {
-        const uintptr_t p = (uintptr_t)tmp->w[r].p;
-        if (p >= lo && p < hi) tmp->w[r].p = S->slot[k] + (p - lo);
-    }
+    for (int r = 0; r < EL_R_COUNT; r++) tmp->w[r].p = el_stream_in_slot(S, k, tmp->w[r].p);
     return tmp->w;
 }
 

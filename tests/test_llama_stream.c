@@ -553,8 +553,12 @@ static void expect_refused(const char *path, el_dtype dtype, el_memory mem, el_s
 
 static void test_refusals(const char *dir) {
     expect_refused(dir, EL_DT_NONE, EL_MEMORY_CUDA_DEVICE, EL_E_UNSUPPORTED, "CPU only");
-    expect_refused(EL_SOURCE_DIR "/tests/fixtures/gguf/bert_base_f32.gguf", EL_DT_NONE,
-                   EL_MEMORY_HOST, EL_E_UNSUPPORTED, "no decoder layers");
+    /* A safetensors file of no family: nothing to stream (BERT streams: test_bert_stream). */
+    char generic[700];
+    snprintf(generic, sizeof generic, "%s/generic.safetensors", el_test_tmpdir());
+    const el_test_tensor gt = {"w", EL_DT_F32, 2, {64, 64}};
+    EL_CHECK(el_test_write_safetensors(generic, &gt, 1, 3));
+    expect_refused(generic, EL_DT_NONE, EL_MEMORY_HOST, EL_E_UNSUPPORTED, "no layers to stream");
     /* AUTO that fits stays resident; an unknown mode is a usage error. */
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(dir, NULL, &m));
