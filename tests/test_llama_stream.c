@@ -319,6 +319,22 @@ static void test_ring(const char *dir, const run_out *res) {
 static void cli_same_ids(const char *model, const char *base, const char *streamed,
                          double resident);
 
+/* path opened, planned --stream on in an arena of the plan's total, loaded, a session over
+ * it (each NULL where a step failed). */
+static void open_streamed(const char *path, el_model **m, el_arena **a, el_session **s) {
+    EL_CHECK_OK(el_model_open(path, NULL, m));
+    el_plan_params pp = {CTX, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_NONE};
+    el_plan p;
+    el_arena_params ap;
+    if (*m) EL_CHECK_OK(el_plan_make(*m, &pp, &p));
+    if (*m) EL_CHECK_OK(el_plan_stream(*m, EL_STREAM_ON, 0, &p));
+    if (*m) el_plan_arena_params(&p, p.total_bytes, 0, &ap);
+    if (*m) EL_CHECK_OK(el_arena_init(a, &ap));
+    if (*a) EL_CHECK_OK(el_model_load(*m, &p, *a, NULL, NULL));
+    el_session_params sp = {2, EL_DEVICE_CPU, 0};
+    if (*a) EL_CHECK_OK(el_session_init(*m, *a, &p, &sp, s));
+}
+
 /* stories260K packed to .elimg (byte-shuffled LZ4 in 64 KiB chunks: a layer spans several,
  * some chunks two layers): each chunk decoded into the slots, the resident image run bit for
  * bit; a pass reads the plan's stored bytes; the CLI's streamed run of the image peaks within
@@ -371,17 +387,7 @@ static void test_image(void) {
     el_model *m = NULL;
     el_arena *a = NULL;
     el_session *s = NULL;
-    EL_CHECK_OK(el_model_open(img, NULL, &m));
-    el_plan_params pp = {CTX, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_NONE};
-    el_plan p;
-    el_arena_params ap;
-    if (m) EL_CHECK_OK(el_plan_make(m, &pp, &p));
-    if (m) EL_CHECK_OK(el_plan_stream(m, EL_STREAM_ON, 0, &p));
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
-    if (a) EL_CHECK_OK(el_model_load(m, &p, a, NULL, NULL)); /* resident chunks are fine */
-    el_session_params sp = {2, EL_DEVICE_CPU, 0};
-    if (a) EL_CHECK_OK(el_session_init(m, a, &p, &sp, &s));
+    open_streamed(img, &m, &a, &s); /* the resident chunks are fine */
     if (s) {
         int32_t prompt[3] = {1, 2, 3};
         const float *lg = NULL;
@@ -483,17 +489,7 @@ static void test_read_error(const run_out *res) {
     el_model *m = NULL;
     el_arena *a = NULL;
     el_session *s = NULL;
-    EL_CHECK_OK(el_model_open(path, NULL, &m));
-    el_plan_params pp = {CTX, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_NONE};
-    el_plan p;
-    el_arena_params ap;
-    if (m) EL_CHECK_OK(el_plan_make(m, &pp, &p));
-    if (m) EL_CHECK_OK(el_plan_stream(m, EL_STREAM_ON, 0, &p));
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
-    if (a) EL_CHECK_OK(el_model_load(m, &p, a, NULL, NULL));
-    el_session_params sp = {2, EL_DEVICE_CPU, 0};
-    if (a) EL_CHECK_OK(el_session_init(m, a, &p, &sp, &s));
+    open_streamed(path, &m, &a, &s);
     el_stream_stats st;
     if (s) EL_CHECK_OK(el_session_stream_stats(s, &st)); /* layer 0 is in */
     el_fault_plan fp = {2, 0, 0}; /* the second read from now: inside layer 1 */
