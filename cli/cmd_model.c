@@ -280,7 +280,7 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
 int el_cmd_plan(int argc, char **argv) {
     el_cli_opts o;
     int rc = parse_args(argc, argv, &o,
-                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M] [--board NAME] [--json]\n"
+                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M [--slots N] [--pin-layers K|auto] [--direct]] [--board NAME] [--json]\n"
                         "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n"
                         "With --board: fit against the board's typical free RAM and default arena, load time\n"
                         "from each of its storage kinds, and the decode tok/s bound from its memory bandwidth.\n");
