@@ -194,7 +194,8 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                p->stream_layers - p->stream_pinned, p->stream_slots,
                el_size_format(p->stream_slot_bytes, b, sizeof b));
         printf("  stream   %u of %u layers pinned resident (--pin-layers); stage %s%s\n",
-               p->stream_pinned, p->stream_layers, el_size_format(p->stream_stage_bytes, a, sizeof a),
+               p->stream_pinned, p->stream_layers,
+               el_size_format(p->stream_stage_bytes, a, sizeof a),
                p->stream_stage_bytes ? (p->stream_direct ? " (O_DIRECT windows, conversions, "
                                                            "image chunks)"
                                                          : " (conversions, transposes, image "
