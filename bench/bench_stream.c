@@ -5,6 +5,9 @@
  * file's page cache dropped too (a model larger than RAM never finds its layers cached).
  * Also printed: the same decode with the page cache warm, and resident (the compute alone).
  * Usage: bench_stream [MODEL] [--tokens N] [--threads N] [--layers N --dim N --hidden N]
+ *                     [--slots N] [--direct] [--dtype T]
+ *   --slots, --direct: the ring's slots and O_DIRECT reads (el_stream_params); --dtype: the
+ *   weights' dtype in the arena (streamed layers converted on the way; resident too).
  *   MODEL: a safetensors/GGUF decoder; default: a generated Llama (f16, default 16 layers
  *   of dim 1024, FFN 2816: ~400 MiB) written to $TMPDIR and deleted afterwards.
  * Prints a table; never run by ctest. */
@@ -100,16 +103,16 @@ typedef struct result {
 
 /* Decodes tokens greedy tokens after a one-token prompt; drop: page cache dropped before
  * each token. */
-static int decode(const char *dir, const char *file, el_stream_mode mode, bool drop,
-                  unsigned threads, int tokens, result *r) {
+static int decode(const char *dir, const char *file, const el_stream_params *str, el_dtype dtype,
+                  bool drop, unsigned threads, int tokens, result *r) {
     el_model *m = NULL;
     el_arena *a = NULL;
     el_session *s = NULL;
     if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
-    el_plan_params pp = {256, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_NONE};
+    el_plan_params pp = {256, 1, dtype, 0, EL_MEMORY_HOST, EL_DT_NONE};
     el_plan p;
     el_arena_params ap;
-    if (el_plan_make(m, &pp, &p) != EL_OK || el_plan_stream(m, mode, 0, &p) != EL_OK)
+    if (el_plan_make(m, &pp, &p) != EL_OK || el_plan_stream_ex(m, str, 0, &p) != EL_OK)
         return fail("plan");
     el_plan_arena_params(&p, p.total_bytes, 0, &ap);
     if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
@@ -149,16 +152,22 @@ int main(int argc, char **argv) {
     const char *model = NULL;
     unsigned threads = 2, layers = 16, dim = 1024, hidden = 2816;
     int tokens = 8;
+    el_stream_params on = {EL_STREAM_ON, 0, 0, false}, off = {EL_STREAM_OFF, 0, 0, false};
+    el_dtype dtype = EL_DT_NONE;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dim") && i + 1 < argc) dim = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) hidden = (unsigned)atoi(argv[++i]);
-        else if (argv[i][0] != '-') model = argv[i];
+        else if (!strcmp(argv[i], "--slots") && i + 1 < argc) on.slots = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--direct")) on.direct = true;
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            if (el_dtype_parse(argv[++i], &dtype) != EL_OK) return fail("--dtype");
+        } else if (argv[i][0] != '-') model = argv[i];
         else {
             fprintf(stderr, "usage: bench_stream [MODEL] [--tokens N] [--threads N] "
-                    "[--layers N --dim N --hidden N]\n");
+                    "[--layers N --dim N --hidden N] [--slots N] [--direct] [--dtype T]\n");
             return 1;
         }
     }
@@ -185,9 +194,9 @@ int main(int argc, char **argv) {
     double raw_t = bench_raw_read(file, &bytes);
     const double raw = (double)bytes / raw_t;
     result st, warm, res;
-    int rc = decode(model, file, EL_STREAM_ON, true, threads, tokens, &st);
-    if (!rc) rc = decode(model, file, EL_STREAM_ON, false, threads, tokens, &warm);
-    if (!rc) rc = decode(model, file, EL_STREAM_OFF, false, threads, tokens, &res);
+    int rc = decode(model, file, &on, dtype, true, threads, tokens, &st);
+    if (!rc) rc = decode(model, file, &on, dtype, false, threads, tokens, &warm);
+    if (!rc) rc = decode(model, file, &off, dtype, false, threads, tokens, &res);
     /* Again after the runs (a VM's host may cache what the guest dropped): the bound
      * takes the faster of the two. */
     bench_drop_cache(file);
@@ -195,8 +204,11 @@ int main(int argc, char **argv) {
     const double raw2 = (double)bytes / raw_t2;
     if (!rc) {
         const double bound = (raw2 > raw ? raw2 : raw) / (double)st.pass_bytes;
-        printf("model %s: %.1f MiB file, %.1f MiB of layers per token, %u threads, %d tokens\n",
-               model, bytes / 1048576.0, st.pass_bytes / 1048576.0, threads, tokens);
+        printf("model %s: %.1f MiB file, %.1f MiB of layers per token, %u threads, %d tokens, "
+               "%u slots%s, weights %s\n", model, bytes / 1048576.0, st.pass_bytes / 1048576.0,
+               threads, tokens, on.slots ? on.slots : EL_STREAM_SLOTS,
+               on.direct ? ", O_DIRECT" : "", dtype == EL_DT_NONE ? "as stored"
+                                                                 : el_dtype_name(dtype));
         printf("raw sequential read (page cache dropped): %.1f MB/s before, %.1f MB/s after "
                "the runs -> bound %.2f tok/s\n", raw / 1e6, raw2 / 1e6, bound);
         printf("%-30s %10s %10s %12s %12s\n", "run", "arena MiB", "tok/s", "of bound",

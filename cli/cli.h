@@ -27,9 +27,14 @@ typedef struct el_cli_opts {
                                    --device and reserves the arena where it will run */
     uint64_t max_input;         /* --max-input BYTES (0 = the plan's default from --ctx) */
     el_stream_mode stream;      /* --stream auto|on|off (default off) */
+    uint32_t stream_slots;      /* --slots N (0: EL_STREAM_SLOTS) */
+    uint32_t pin_layers;        /* --pin-layers K|auto (default 0) */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);
+/* el_plan_stream_ex with --stream, --slots, --pin-layers and --direct. */
+el_status el_cli_plan_stream(const el_cli_opts *o, const el_model *m, uint64_t arena,
+                             el_plan *p);
 /* Tries to consume the common option at argv[*i] (and its value, advancing *i).
  * Returns 1 if consumed, 0 if argv[*i] is not a common option, -1 on a bad value
  * (message printed to stderr). */

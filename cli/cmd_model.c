@@ -147,9 +147,11 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
         printf(",\"stream\":\"%s\"", p->streamed ? "on" : "off");
         if (p->streamed)
             printf(",\"stream_layers\":%u,\"stream_slot_bytes\":%llu,\"stream_slots\":%u,"
-                   "\"stream_bytes_per_token\":%llu", p->stream_layers,
-                   (unsigned long long)p->stream_slot_bytes, EL_STREAM_SLOTS,
-                   (unsigned long long)p->stream_pass_bytes);
+                   "\"stream_bytes_per_token\":%llu,\"stream_pinned\":%u,"
+                   "\"stream_stage_bytes\":%llu,\"stream_direct\":%s", p->stream_layers,
+                   (unsigned long long)p->stream_slot_bytes, p->stream_slots,
+                   (unsigned long long)p->stream_pass_bytes, p->stream_pinned,
+                   (unsigned long long)p->stream_stage_bytes, p->stream_direct ? "true" : "false");
         el_cli_plan_side_files(m, true);
         if (kv_alt)
             printf(",\"kv_dtype\":\"%s\",\"kv_bytes\":{\"%s\":%llu,\"%s\":%llu}",
@@ -185,12 +187,21 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                p->params.batch == 1 ? "" : "s", EL_INPUT_PIECE >> 10);
     el_cli_plan_side_files(m, false);
     printf("  reads    %12s from storage\n", el_size_format(p->read_bytes, a, sizeof a));
-    if (p->streamed)
+    if (p->streamed) {
         printf("  stream   %12s  per token from storage: %u layers through %u slots of %s "
                "(weights region); a prefill chunk reads each layer once\n",
-               el_size_format(p->stream_pass_bytes, a, sizeof a), p->stream_layers,
-               EL_STREAM_SLOTS, el_size_format(p->stream_slot_bytes, b, sizeof b));
-    else
+               el_size_format(p->stream_pass_bytes, a, sizeof a),
+               p->stream_layers - p->stream_pinned, p->stream_slots,
+               el_size_format(p->stream_slot_bytes, b, sizeof b));
+        printf("  stream   %u of %u layers pinned resident (--pin-layers); stage %s%s\n",
+               p->stream_pinned, p->stream_layers,
+               el_size_format(p->stream_stage_bytes, a, sizeof a),
+               p->stream_stage_bytes ? (p->stream_direct ? " (O_DIRECT windows, conversions, "
+                                                           "image chunks)"
+                                                         : " (conversions, transposes, image "
+                                                           "chunks)")
+                                     : " (none: layers read as stored)");
+    } else
         printf("  stream   off (resident)\n");
     printf("  arena    %12s: %s\n", el_size_format(arena, a, sizeof a), fits ? "fits" : "DOES NOT FIT");
 }
@@ -270,7 +281,7 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
 int el_cmd_plan(int argc, char **argv) {
     el_cli_opts o;
     int rc = parse_args(argc, argv, &o,
-                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M] [--board NAME] [--json]\n"
+                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M [--slots N] [--pin-layers K|auto] [--direct]] [--board NAME] [--json]\n"
                         "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n"
                         "With --board: fit against the board's typical free RAM and default arena, load time\n"
                         "from each of its storage kinds, and the decode tok/s bound from its memory bandwidth.\n");
@@ -289,9 +300,9 @@ int el_cmd_plan(int argc, char **argv) {
     s = el_plan_make(m, &o.plan, &p);
     if (s == EL_OK) s = el_plan_input(m, o.max_input, &p);
     if (s == EL_OK)
-        s = el_plan_stream(m, o.stream,
-                           o.arena ? o.arena : o.board ? board.default_arena : UINT64_MAX,
-                           &p);
+        s = el_cli_plan_stream(&o, m,
+                               o.arena ? o.arena : o.board ? board.default_arena : UINT64_MAX,
+                               &p);
     if (s != EL_OK) {
         rc = el_cli_fail(s);
         el_model_close(m);

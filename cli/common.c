@@ -131,6 +131,15 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
         if (el_stream_parse(v, &o->stream) != EL_OK) return el_cli_usage("%s", el_last_error()), -1;
         return 1;
     }
+    if (!strcmp(a, "--slots")) {
+        NEED_VALUE();
+        return parse_u32(a, v, 2, &o->stream_slots);
+    }
+    if (!strcmp(a, "--pin-layers")) {
+        NEED_VALUE();
+        if (!strcmp(v, "auto")) return o->pin_layers = EL_STREAM_PIN_AUTO, 1;
+        return parse_u32(a, v, 0, &o->pin_layers);
+    }
     if (!strcmp(a, "--offset")) {
         NEED_VALUE();
         return el_cli_parse_offset(v, &o->offset) ? -1 : 1;
@@ -182,9 +191,13 @@ void el_cli_common_help(FILE *f) {
           "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
           "  --kv-dtype T      a decoder's KV cache: f16 (default: half the bytes) or f32\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
-          "  --stream M        decoder layers read from storage every pass, in a ring of 2 layer\n"
-          "                    slots: on, auto (when the model does not fit --arena) or off\n"
-          "                    (default; CPU only, layers as stored)\n"
+          "  --stream M        layers (decoders, BERT) read from storage every pass, in a ring of\n"
+          "                    layer slots: on, auto (when the model does not fit --arena) or off\n"
+          "                    (default; CPU only)\n"
+          "  --slots N         layer slots in the --stream ring (default 2: one computed,\n"
+          "                    one read)\n"
+          "  --pin-layers K    keep the first K streamed layers resident; auto: as many as fit\n"
+          "                    --arena (default 0)\n"
           "  --max-input SIZE  bytes of one input text: a prompt, a stdin line, a conversation\n"
           "                    (default: 16 per --ctx token, 4K to 1M); longer ones: exit 6\n"
           "  --tokenizer FILE  tokenizer file (default: found next to the model)\n"
@@ -243,6 +256,12 @@ static void progress_cb(const el_load_progress *p, void *user) {
     fflush(stderr);
 }
 
+el_status el_cli_plan_stream(const el_cli_opts *o, const el_model *m, uint64_t arena,
+                             el_plan *p) {
+    const el_stream_params sp = {o->stream, o->stream_slots, o->pin_layers, o->direct_io};
+    return el_plan_stream_ex(m, &sp, arena, p);
+}
+
 int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     memset(out, 0, sizeof *out);
     out->t_start = now_s();
@@ -272,8 +291,9 @@ replan:
     if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK ||
         (s = el_plan_input(out->model, o->max_input, &out->plan)) != EL_OK)
         goto fail;
-    s = el_plan_stream(out->model, o->stream,
-                       o->arena ? o->arena : board_arena ? board_arena : UINT64_MAX, &out->plan);
+    s = el_cli_plan_stream(o, out->model,
+                           o->arena ? o->arena : board_arena ? board_arena : UINT64_MAX,
+                           &out->plan);
     if (s == EL_E_UNSUPPORTED && o->device == EL_DEVICE_AUTO && pp.memory != EL_MEMORY_HOST) {
         /* Streamed layers run on the CPU only: auto takes the CPU, and says why. */
         snprintf(why, sizeof why, "cpu (auto: %s)", el_last_error());

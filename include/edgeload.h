@@ -310,11 +310,18 @@ typedef struct el_plan {
                                                 bytes and one EL_INPUT_PIECE read buffer */
     /* Layer streaming (el_plan_stream; all 0 for a resident plan): */
     bool streamed;                           /* decoder layers are read from storage into a
-                                                ring of EL_STREAM_SLOTS slots every pass */
+                                                ring of stream_slots slots every pass */
     uint64_t stream_slot_bytes;              /* one slot: the largest layer's tensors */
     uint64_t stream_pass_bytes;              /* read per forward pass (every layer once): per
                                                 decoded token, per prefill chunk */
-    uint32_t stream_layers;                  /* layers in the ring */
+    uint32_t stream_layers;                  /* the decoder's layers (pinned ones included) */
+    uint32_t stream_slots;                   /* slots in the ring (>= 2) */
+    uint32_t stream_pinned;                  /* first layers kept resident (not re-read) */
+    uint64_t stream_stage_bytes;             /* the ring's staging piece (in the weights
+                                                region): layers converted or transposed on
+                                                the way, O_DIRECT windows, .elimg chunks */
+    bool stream_direct;                      /* layers read with O_DIRECT through the stage
+                                                (where the file system allows) */
 } el_plan;
 
 /* --stream: resident (the whole model in the arena), streamed, or streamed only when the
@@ -346,11 +353,30 @@ el_status el_plan_input(const el_model *m, uint64_t max_input, el_plan *p);
  * EL_STREAM_AUTO when p's total exceeds arena_bytes, re-plans the weights region as the
  * tensors outside the decoder's layers (resident) plus EL_STREAM_SLOTS slots of the
  * largest layer; the layers are then read from storage in every forward pass (CPU only).
- * EL_STREAM_OFF and a fitting AUTO leave p as it is. EL_E_UNSUPPORTED naming the reason:
- * a family without layers (encoders), an .elimg image, CUDA memory, layer tensors the
- * load would convert (--dtype, quantize-on-load) or transpose (GPT-2's Conv1D). */
+ * EL_STREAM_OFF and a fitting AUTO leave p as it is. Layers the load converts (--dtype,
+ * quantize-on-load) or transposes (GPT-2's Conv1D) go through the ring's stage; an .elimg
+ * image's chunks are decoded into the slots. EL_E_UNSUPPORTED naming the reason: a family
+ * without layers (encoders), CUDA memory. */
 el_status el_plan_stream(const el_model *m, el_stream_mode mode, uint64_t arena_bytes,
                          el_plan *p);
+#define EL_STREAM_SLOTS_MAX 16u
+#define EL_STREAM_PIN_AUTO UINT32_MAX /* pin as many layers as the arena holds */
+/* el_plan_stream_ex's choices (a zeroed struct: mode off). */
+typedef struct el_stream_params {
+    el_stream_mode mode;
+    uint32_t slots;      /* ring slots, 2 .. EL_STREAM_SLOTS_MAX; 0 = EL_STREAM_SLOTS. Capped
+                            at one fewer than the streamed layers (at least 2): as many
+                            would keep every layer */
+    uint32_t pin_layers; /* the first layers kept resident, read once at load; fewer than the
+                            decoder's layers. EL_STREAM_PIN_AUTO: as many as fit arena_bytes
+                            next to the ring (none when arena_bytes is UINT64_MAX: no budget) */
+    bool direct;         /* layers read with O_DIRECT (the stage holds the aligned windows);
+                            a file system that refuses O_DIRECT falls back to buffered reads */
+} el_stream_params;
+/* el_plan_stream with a ring of sp->slots slots, sp->pin_layers layers resident and
+ * O_DIRECT; EL_E_USAGE for slots or pin_layers out of range. */
+el_status el_plan_stream_ex(const el_model *m, const el_stream_params *sp, uint64_t arena_bytes,
+                            el_plan *p);
 /* "off", "auto", "on"; el_stream_parse: EL_E_USAGE if text is none of them. */
 const char *el_stream_mode_name(el_stream_mode mode);
 el_status el_stream_parse(const char *text, el_stream_mode *out);

@@ -79,6 +79,9 @@ typedef struct el_stream_stats {
     uint64_t layers_read;   /* layer reads since the session started */
     double io_seconds;      /* the I/O thread's time in reads */
     double wait_seconds;    /* the forward pass's time waiting for a layer */
+    bool direct;            /* layers are read with O_DIRECT (the plan asked, the files allow) */
+    uint32_t slots;         /* slots in the ring */
+    uint32_t pinned;        /* first layers resident */
 } el_stream_stats;
 /* Waits until the I/O thread has finished the read it has been asked for (the next pass's
  * first layer is read ahead), then fills *out. */
@@ -200,6 +203,9 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_encoder_params *params, el_encoder **out);
 /* Stops the threads and returns the encoder's scratch memory to the arena. NULL is fine. */
 void el_encoder_deinit(el_encoder *e);
+/* A streamed plan's counters (el_session_stream_stats): each el_encode reads every streamed
+ * layer once for its whole batch. */
+el_status el_encoder_stream_stats(el_encoder *e, el_stream_stats *out);
 
 uint32_t el_encoder_max_batch(const el_encoder *e); /* sequences per call (the plan's batch) */
 uint32_t el_encoder_max_seq(const el_encoder *e);   /* tokens per sequence (the plan's ctx) */

@@ -159,6 +159,7 @@ typedef struct el_loader {
     uint64_t chunk;           /* bytes per read */
     bool direct;
     bool streamed;            /* layer tensors are left to the ring (loader/stream.c) */
+    uint32_t pinned;          /* a streamed plan's first layers, loaded here */
     el_file direct_files[EL_MAX_FILES]; /* O_DIRECT descriptors (direct mode only) */
     uint8_t *weights;         /* weights region base */
     el_slot slots[EL_STAGING_SLOTS];
@@ -211,12 +212,8 @@ static bool should_stop(el_loader *L) {
     return s;
 }
 
-/* Reads [off, off + n) of file fi into buf through the O_DIRECT descriptor: the aligned
- * window [wa, wb) lands at buf; the part past the file's last whole page comes through the
- * buffered descriptor. Returns the skew of off within buf. */
-static el_status read_direct(el_loader *L, uint32_t fi, uint8_t *buf, uint64_t off,
-                             uint64_t n, uint64_t *skew) {
-    el_file *df = &L->direct_files[fi];
+el_status el_load_read_direct(el_file *df, el_file *bf, uint8_t *buf, uint64_t off, uint64_t n,
+                              uint64_t *skew) {
     uint64_t wa = off & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
     uint64_t end = off + n;
     uint64_t body_end = df->size & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
@@ -225,10 +222,30 @@ static el_status read_direct(el_loader *L, uint32_t fi, uint8_t *buf, uint64_t o
     if (wb > body_end) wb = body_end > wa ? body_end : wa;
     el_status s = EL_OK;
     if (wb > wa) s = el_file_read_at(df, buf, (size_t)(wb - wa), wa);
-    if (s == EL_OK && end > wb) s = el_file_read_at(&L->m->files[fi], buf + (wb - wa),
-                                                    (size_t)(end - wb), wb);
+    if (s == EL_OK && end > wb) s = el_file_read_at(bf, buf + (wb - wa), (size_t)(end - wb), wb);
     *skew = off - wa;
     return s;
+}
+
+uint64_t el_load_piece_elems(const el_tensor *t, uint64_t room) {
+    uint64_t per = room / el_dtype_block_bytes(t->dtype);
+    /* Transposed tensors: whole stored rows per piece when one fits, so the drain
+     * transposes full cache blocks. */
+    if (t->transpose2d && t->shape[1] > 0 && per >= t->shape[1]) per -= per % t->shape[1];
+    /* Quantized on the way: whole blocks per piece (rows are whole blocks). */
+    if (el_dtype_is_block(t->loaded_dtype) && t->loaded_dtype != t->dtype)
+        per -= per % el_dtype_block(t->loaded_dtype);
+    return per;
+}
+
+void el_load_place(const el_tensor *t, const void *src, uint8_t *dst, uint64_t elem,
+                   uint64_t count) {
+    if (t->transpose2d)
+        el_convert_transposed(t->dtype, src, t->loaded_dtype, dst, t->shape[0], t->shape[1],
+                              elem, count);
+    else
+        el_convert(t->dtype, src, t->loaded_dtype,
+                   dst + staged_bytes(t->dtype, t->loaded_dtype, elem), count);
 }
 
 /* The I/O thread: every tensor in file order. */
@@ -241,7 +258,8 @@ static void *io_main(void *arg) {
         el_tensor *t = &m->tensors.items[ti];
         uint8_t *dst = L->weights + t->arena_offset;
         el_file *f = &m->files[t->file];
-        if (L->streamed && t->stream_layer) continue;
+        /* A streamed plan: the ring reads the streamed layers, and an image's chunks. */
+        if (L->streamed && (m->image || t->stream_layer > L->pinned)) continue;
         atomic_store(&L->io_pos, t->arena_offset);
         if (!L->direct && !L->gpu && !el_plan_staged(t, L->target)) {
             /* Same bytes in the arena as in the file: read them straight into place. */
@@ -260,14 +278,7 @@ static void *io_main(void *arg) {
         /* A slot holds chunk + one page (plan.c); an O_DIRECT window adds up to two
          * partial pages around the piece. */
         uint64_t room = L->direct ? L->chunk - EL_DIRECT_ALIGN : L->chunk;
-        uint64_t per = room / es, total = t->nbytes / es;
-        /* Transposed tensors: whole stored rows per piece when one fits, so the drain
-         * transposes full cache blocks. */
-        if (t->transpose2d && t->shape[1] > 0 && per >= t->shape[1])
-            per -= per % t->shape[1];
-        /* Quantized on the way: whole blocks per piece (rows are whole blocks). */
-        if (el_dtype_is_block(t->loaded_dtype) && t->loaded_dtype != t->dtype)
-            per -= per % el_dtype_block(t->loaded_dtype);
+        uint64_t per = el_load_piece_elems(t, room), total = t->nbytes / es;
         for (uint64_t e = 0; s == EL_OK && e < total; e += per) {
             uint64_t cnt = total - e < per ? total - e : per;
             el_slot *sl = &L->slots[next_slot];
@@ -281,7 +292,8 @@ static void *io_main(void *arg) {
             }
             uint64_t off = t->offset + e * es, skew = 0;
             if (L->direct)
-                s = read_direct(L, t->file, sl->buf, off, cnt * es, &skew);
+                s = el_load_read_direct(&L->direct_files[t->file], f, sl->buf, off, cnt * es,
+                                        &skew);
             else
                 s = el_file_read_at(f, sl->buf, (size_t)(cnt * es), off);
             if (s != EL_OK) break;
@@ -421,13 +433,13 @@ el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
     uint64_t tok_mark = el_arena_mark(a, EL_REGION_TOKENIZER);
     el_status s = load_tokenizer(m, a);
     if (s != EL_OK) return s;
-    s = m->image ? el_image_load(m, plan, a, params, stats)
-                 : model_load(m, plan, a, params, stats);
+    s = m->image && !plan->streamed ? el_image_load(m, plan, a, params, stats)
+                                    : model_load(m, plan, a, params, stats);
     if (s != EL_OK) el_arena_release(a, EL_REGION_TOKENIZER, tok_mark);
     return s;
 }
 
-/* el_model_load for safetensors, GGUF and llama2.c files. */
+/* el_model_load for safetensors, GGUF and llama2.c files, and streamed plans of images. */
 static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
                             const el_load_params *params, el_load_stats *stats) {
     double t0 = el_now();
@@ -439,9 +451,11 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
                          "version; the arena is in CUDA %s memory", m->path,
                          el_memory_name(el_arena_memory(a)));
     if (plan->streamed) {
-        if ((s = el_stream_layout(m, plan->params.dtype, m->tensors.items, &sh)) != EL_OK)
+        if ((s = el_stream_layout(m, plan->params.dtype, plan->stream_pinned, m->tensors.items,
+                                  &sh)) != EL_OK)
             return s;
-        if (sh.slot_bytes != plan->stream_slot_bytes || sh.layers != plan->stream_layers)
+        if (sh.slot_bytes != plan->stream_slot_bytes || sh.layers != plan->stream_layers ||
+            plan->stream_slots < 2 || plan->stream_slots > EL_STREAM_SLOTS_MAX)
             return el_errorf(EL_E_USAGE, "%s: the streamed plan was made for another model",
                              m->path);
         wbytes = sh.resident_bytes;
@@ -456,6 +470,7 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     L.chunk = plan->params.chunk_bytes;
     L.direct = params && params->direct_io;
     L.streamed = plan->streamed;
+    L.pinned = plan->stream_pinned;
     atomic_init(&L.bytes_done, 0);
 
     /* All arena memory first: weights, then the staging slots. */
@@ -467,16 +482,22 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         return s;
     L.weights = w;
     L.wbytes = wbytes;
-    /* A streamed plan: the ring's control block and its slots after the resident tensors. */
+    /* A streamed plan: the ring's control block, its slots and its stage after the
+     * resident tensors. */
     el_stream *ring = NULL;
-    for (unsigned i = 0; plan->streamed && s == EL_OK && i <= EL_STREAM_SLOTS; i++) {
+    const unsigned n_slots = plan->streamed ? plan->stream_slots : 0;
+    for (unsigned i = 0; plan->streamed && s == EL_OK && i <= n_slots + 1; i++) {
         void *p = NULL;
+        if (i == n_slots + 1 && !plan->stream_stage_bytes) break;
         s = i == 0 ? el_arena_calloc(a, EL_REGION_WEIGHTS, el_stream_block_bytes(), EL_ALIGN_IO, &p)
-                   : el_arena_alloc(a, EL_REGION_WEIGHTS, sh.slot_bytes ? sh.slot_bytes : 1,
-                                    EL_ALIGN_IO, &p);
+            : i <= n_slots ? el_arena_alloc(a, EL_REGION_WEIGHTS, sh.slot_bytes ? sh.slot_bytes : 1,
+                                            EL_ALIGN_IO, &p)
+                           : el_arena_alloc(a, EL_REGION_WEIGHTS, plan->stream_stage_bytes,
+                                            EL_ALIGN_IO, &p);
         if (s != EL_OK) break;
         if (i == 0) ring = p;
-        else ring->slot[i - 1] = p;
+        else if (i <= n_slots) ring->slot[i - 1] = p;
+        else ring->stage = p;
     }
     if (s != EL_OK) {
         el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
@@ -485,13 +506,19 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     if (ring) {
         ring->m = m;
         ring->slot_bytes = sh.slot_bytes;
+        ring->n_slots = n_slots;
         ring->n_layers = sh.layers;
+        ring->first = plan->stream_pinned;
+        ring->target = plan->params.dtype;
+        ring->stage_bytes = plan->stream_stage_bytes;
+        ring->want_direct = plan->stream_direct;
     }
     L.gpu = el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE;
     /* Small models are not worth a syscall; GPU memory is the driver's to fault in. */
     L.pop_ok = wbytes >= 2ull * EL_POPULATE_STEP && el_arena_memory(a) == EL_MEMORY_HOST;
     atomic_init(&L.io_pos, 0);
-    for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) {
+    /* (A streamed image reads its resident chunks through the ring's stage instead.) */
+    for (unsigned i = 0; !(ring && m->image) && i < EL_STAGING_SLOTS; i++) {
         void *buf;
         s = el_arena_alloc(a, EL_REGION_STAGING, L.chunk + EL_DIRECT_ALIGN, EL_ALIGN_IO, &buf);
         if (s != EL_OK) {
@@ -548,15 +575,9 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         el_tensor *t = &m->tensors.items[sl->tensor];
         if (L.gpu)
             s = drain_to_gpu(&L, t, sl->buf + sl->skew, sl->elem, sl->count);
-        else if (t->transpose2d)
-            el_convert_transposed(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
-                                  L.weights + t->arena_offset, t->shape[0], t->shape[1],
-                                  sl->elem, sl->count);
         else
-            el_convert(t->dtype, sl->buf + sl->skew, t->loaded_dtype,
-                       L.weights + t->arena_offset +
-                           staged_bytes(t->dtype, t->loaded_dtype, sl->elem),
-                       sl->count);
+            el_load_place(t, sl->buf + sl->skew, L.weights + t->arena_offset, sl->elem,
+                          sl->count);
         pthread_mutex_lock(&L.mu);
         sl->full = false;
         pthread_cond_broadcast(&L.cv);
@@ -585,17 +606,23 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         el_gpu_stream_destroy(L.stream);
     }
     for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) el_gpu_event_destroy(L.up_done[i]);
+    if (s == EL_OK && ring && m->image) {
+        uint64_t n = 0;
+        s = el_stream_read_resident(ring, L.weights, &n);
+        atomic_fetch_add(&L.bytes_done, n);
+    }
     /* Staging is only for loading: give it back to the region. */
     el_arena_release(a, EL_REGION_STAGING, staging_mark);
     if (s != EL_OK) {
         el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
         return s;
     }
-    /* Layer tensors point into slot 0; a session binds them there once and shifts the
-     * binding to the other slot (models/decoder.c). */
+    /* Streamed layers' tensors point into slot 0; a session binds them there once and
+     * shifts the binding to the slot a layer is read into (models/decoder.c). */
     for (size_t i = 0; i < m->tensors.count; i++) {
         el_tensor *t = &m->tensors.items[i];
-        t->data = (ring && t->stream_layer ? ring->slot[0] : L.weights) + t->arena_offset;
+        t->data = (ring && t->stream_layer > ring->first ? ring->slot[0] : L.weights) +
+                  t->arena_offset;
     }
     m->stream = ring;
     m->loaded = true;

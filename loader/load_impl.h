@@ -40,4 +40,18 @@ bool el_plan_staged(const el_tensor *t, el_dtype target);
 void el_convert_transposed(el_dtype from, const void *src, el_dtype to, void *dst,
                            uint64_t rows, uint64_t cols, uint64_t elem0, uint64_t count);
 
+/* Staged pieces, shared by the resident load (load.c) and the layer ring (stream.c). */
+/* Elements (blocks of a block type) of t per piece of at most room stored bytes: whole
+ * stored rows of a transposed tensor when one fits, whole blocks when quantized. */
+uint64_t el_load_piece_elems(const el_tensor *t, uint64_t room);
+/* Converts (or transposes) stored elements [elem, elem + count) of t, at src, into their
+ * place in t's arena bytes, which start at dst (t->loaded_dtype). */
+void el_load_place(const el_tensor *t, const void *src, uint8_t *dst, uint64_t elem,
+                   uint64_t count);
+/* Reads [off, off + n) of a file into buf through its O_DIRECT descriptor df: the aligned
+ * window lands at buf (chunk + one page of room); the part past the file's last whole
+ * page comes through the buffered descriptor bf. *skew: off's place in buf. */
+el_status el_load_read_direct(el_file *df, el_file *bf, uint8_t *buf, uint64_t off, uint64_t n,
+                              uint64_t *skew);
+
 #endif /* EL_LOAD_IMPL_H */

@@ -1,9 +1,12 @@
 /* stream.c - layer streaming: the streamed plan's weights layout and the ring of layer
- * slots an I/O thread reads into while the forward pass computes from the other slot. */
+ * slots an I/O thread reads into (converting, transposing, decoding .elimg chunks through
+ * the stage) while the forward pass computes from another slot. */
 #include "arena/arena.h"
+#include "loader/image.h"
 #include "loader/load_impl.h"
 #include "loader/stream.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const mode_names[] = {"off", "auto", "on"};
@@ -28,36 +31,62 @@ static el_status place_at(const el_model *m, uint64_t *end, uint64_t bytes, uint
     return EL_OK;
 }
 
-el_status el_stream_layout(const el_model *m, el_dtype target, el_tensor *place,
+static uint32_t group_of(const el_tensor *t, uint32_t pinned) {
+    return t->stream_layer <= pinned ? 0 : t->stream_layer;
+}
+
+/* An image: the stored bytes of the chunks group g's tensors touch, a chunk counted again
+ * only when another chunk came between (as the ring decodes them: read_image_group). */
+static uint64_t image_group_stored(const el_model *m, uint32_t g, uint32_t pinned) {
+    const el_img_meta *meta = &m->image->meta;
+    const uint64_t cs = meta->h.chunk_size;
+    int64_t last = -1;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        const el_tensor *t = &m->tensors.items[i];
+        if (group_of(t, pinned) != g || t->nbytes == 0) continue;
+        for (uint64_t ci = t->offset / cs; ci <= (t->offset + t->nbytes - 1) / cs; ci++)
+            if ((int64_t)ci != last && ci < meta->h.chunk_count) {
+                sum += meta->chunks[ci].stored_size;
+                last = (int64_t)ci;
+            }
+    }
+    return sum;
+}
+
+el_status el_stream_layout(const el_model *m, el_dtype target, uint32_t pinned, el_tensor *place,
                            el_stream_shape *out) {
     memset(out, 0, sizeof *out);
     const el_tensor *items = m->tensors.items;
     for (size_t i = 0; i < m->tensors.count; i++)
         if (items[i].stream_layer > out->layers) out->layers = items[i].stream_layer;
-    /* Layer 0 of this walk: the resident tensors; then each layer from its slot's start. */
+    /* Group 0 of this walk: the resident tensors; then each streamed layer from its slot's
+     * start. */
     for (uint32_t l = 0; l <= out->layers; l++) {
+        if (l && l <= pinned) continue;
         uint64_t end = 0, off = 0;
         for (size_t i = 0; i < m->tensors.count; i++) {
             const el_tensor *t = &items[i];
-            if (t->stream_layer != l) continue;
-            if (l && el_plan_staged(t, target))
-                return el_errorf(EL_E_UNSUPPORTED, "%s: tensor '%s' would be %s at load "
-                                 "(%s): streamed layers are read as stored in this version; "
-                                 "load the layers as stored (no --dtype) or use --stream off",
-                                 m->path, t->name, t->transpose2d ? "transposed" : "converted",
-                                 t->transpose2d ? "GPT-2's Conv1D layout"
-                                                : el_dtype_name(el_plan_tensor_dtype(t, target)));
+            if (group_of(t, pinned) != l) continue;
             uint64_t bytes = 0;
             el_status s = el_plan_tensor_bytes(t, target, &bytes);
             if (s == EL_OK) s = place_at(m, &end, bytes, &off);
             if (s != EL_OK) return s;
             uint64_t *read = l ? &out->pass_bytes : &out->resident_read;
-            if (!el_add_u64(*read, t->nbytes, read))
+            if (!m->image && !el_add_u64(*read, t->nbytes, read))
                 return el_errorf(EL_E_INVALID, "%s: weights add up past 2^64 bytes", m->path);
+            if (l && t->nbytes > out->tensor_max) out->tensor_max = t->nbytes;
+            if (l && el_plan_staged(t, target) && t->nbytes > out->staged_max)
+                out->staged_max = t->nbytes;
             if (place) {
                 place[i].arena_offset = off;
                 place[i].loaded_dtype = el_plan_tensor_dtype(t, target);
             }
+        }
+        if (m->image) { /* chunk stored sizes: each fits 32 bits, at most 2^24 of them */
+            const uint64_t n = image_group_stored(m, l, pinned);
+            if (l) out->pass_bytes += n;
+            else out->resident_read = n;
         }
         if (l == 0) out->resident_bytes = end;
         else if (end > out->slot_bytes) out->slot_bytes = end;
@@ -69,46 +98,53 @@ uint64_t el_stream_block_bytes(void) {
     return (sizeof(el_stream) + EL_ALIGN_IO - 1) / EL_ALIGN_IO * EL_ALIGN_IO;
 }
 
-el_status el_plan_stream(const el_model *m, el_stream_mode mode, uint64_t arena_bytes,
-                         el_plan *p) {
-    if (!m || !p) return el_errorf(EL_E_USAGE, "el_plan_stream: NULL argument");
-    if ((unsigned)mode > EL_STREAM_ON)
-        return el_errorf(EL_E_USAGE, "el_plan_stream: unknown mode %d", (int)mode);
-    if (mode == EL_STREAM_OFF || p->streamed) return EL_OK;
-    if (mode == EL_STREAM_AUTO && p->total_bytes <= arena_bytes) return EL_OK;
-    if (m->image)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: an .elimg image's LZ4 chunks are not streamed "
-                         "by layer in this version; stream the safetensors or GGUF model, or "
-                         "use --stream off", m->path);
-    if (p->params.memory != EL_MEMORY_HOST)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
-                         "version (the plan is for CUDA %s memory); use --device cpu or "
-                         "--stream off", m->path, el_memory_name(p->params.memory));
+/* p (a resident plan) re-planned as streamed with the first `pinned` layers resident and
+ * at most `slots` slots. */
+static el_status stream_apply(const el_model *m, const el_stream_params *sp, uint32_t slots,
+                              uint32_t pinned, el_plan *p) {
     el_stream_shape sh;
-    el_status s = el_stream_layout(m, p->params.dtype, NULL, &sh);
+    el_status s = el_stream_layout(m, p->params.dtype, pinned, NULL, &sh);
     if (s != EL_OK) return s;
-    if (sh.layers == 0)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no decoder layers to "
-                         "stream (streaming runs decoders); use --stream off", m->path,
-                         m->family ? m->family->name : "generic");
-    /* The load carves resident tensors, the control block and the slots, each on a page. */
-    uint64_t w = 0, piece = 0;
-    bool ok = el_align_up_u64(sh.resident_bytes, EL_ALIGN_IO, &w) &&
-              el_add_u64(w, el_stream_block_bytes(), &w) &&
-              el_align_up_u64(sh.slot_bytes, EL_ALIGN_IO, &piece) &&
-              el_mul_u64(piece, EL_STREAM_SLOTS, &piece) && el_add_u64(w, piece, &w);
+    /* A ring of as many slots as layers would keep them all: at most one fewer (a ring of
+     * 2 over 1 or 2 layers keeps them, as it must). */
+    const uint32_t streamed = sh.layers - pinned;
+    if (slots >= streamed) slots = streamed <= 3 ? 2 : streamed - 1;
+    /* The stage: an image's stored and decoded chunk (stored <= raw, the table parser
+     * checks); else one piece of the largest tensor that goes through it, at most a chunk,
+     * plus a page for an O_DIRECT window. */
+    uint64_t stage = 0, piece = sp->direct ? sh.tensor_max : sh.staged_max, w = 0, ring = 0;
+    bool ok = true;
+    if (m->image) {
+        ok = el_align_up_u64(m->image->meta.h.chunk_size, EL_ALIGN_IO, &stage) &&
+             el_mul_u64(stage, 2, &stage);
+    } else if (piece) {
+        ok = el_align_up_u64(piece, EL_ALIGN_IO, &piece);
+        if (piece < 64u * 1024u) piece = 64u * 1024u;
+        if (piece > p->params.chunk_bytes) piece = p->params.chunk_bytes;
+        stage = piece + EL_DIRECT_ALIGN;
+    }
+    /* The load carves resident tensors, the control block, the slots and the stage, each
+     * on a page. */
+    ok = ok && el_align_up_u64(sh.resident_bytes, EL_ALIGN_IO, &w) &&
+         el_add_u64(w, el_stream_block_bytes(), &w) &&
+         el_align_up_u64(sh.slot_bytes, EL_ALIGN_IO, &ring) && el_mul_u64(ring, slots, &ring) &&
+         el_add_u64(w, ring, &w) && el_add_u64(w, stage, &w);
     if (!ok) return el_errorf(EL_E_NOFIT, "%s: the streamed weights region overflows", m->path);
-    /* Staging loads only the resident tensors now: its chunk follows the largest of them
-     * (as el_plan_make sizes it: at least 64 KiB, at most the chunk asked for). */
+    /* Staging loads only the resident tensors now (an image's go through the stage): its
+     * chunk follows the largest of them (as el_plan_make sizes it: at least 64 KiB, at most
+     * the chunk asked for). */
     uint64_t largest = 0, chunk = p->params.chunk_bytes, staging = 0;
     for (size_t i = 0; i < m->tensors.count; i++)
-        if (!m->tensors.items[i].stream_layer && m->tensors.items[i].nbytes > largest)
+        if (!group_of(&m->tensors.items[i], pinned) && m->tensors.items[i].nbytes > largest)
             largest = m->tensors.items[i].nbytes;
     if (el_align_up_u64(largest, EL_ALIGN_IO, &largest) && largest < chunk)
         chunk = largest < 64u * 1024u ? 64u * 1024u : largest;
-    if (chunk < p->params.chunk_bytes &&
-        el_mul_u64(chunk + EL_ALIGN_IO, EL_STAGING_SLOTS, &staging) &&
-        staging < p->region_bytes[EL_REGION_STAGING]) {
+    if (m->image) {
+        p->total_bytes -= p->region_bytes[EL_REGION_STAGING];
+        p->region_bytes[EL_REGION_STAGING] = 0;
+    } else if (chunk < p->params.chunk_bytes &&
+               el_mul_u64(chunk + EL_ALIGN_IO, EL_STAGING_SLOTS, &staging) &&
+               staging < p->region_bytes[EL_REGION_STAGING]) {
         p->total_bytes -= p->region_bytes[EL_REGION_STAGING] - staging;
         p->region_bytes[EL_REGION_STAGING] = staging;
         p->params.chunk_bytes = chunk;
@@ -122,30 +158,175 @@ el_status el_plan_stream(const el_model *m, el_stream_mode mode, uint64_t arena_
     p->stream_slot_bytes = sh.slot_bytes;
     p->stream_pass_bytes = sh.pass_bytes;
     p->stream_layers = sh.layers;
+    p->stream_slots = slots;
+    p->stream_pinned = pinned;
+    p->stream_stage_bytes = stage;
+    p->stream_direct = sp->direct;
     return EL_OK;
+}
+
+el_status el_plan_stream_ex(const el_model *m, const el_stream_params *sp, uint64_t arena_bytes,
+                            el_plan *p) {
+    if (!m || !p || !sp) return el_errorf(EL_E_USAGE, "el_plan_stream: NULL argument");
+    if ((unsigned)sp->mode > EL_STREAM_ON)
+        return el_errorf(EL_E_USAGE, "el_plan_stream: unknown mode %d", (int)sp->mode);
+    const uint32_t slots = sp->slots ? sp->slots : EL_STREAM_SLOTS;
+    if (slots < 2 || slots > EL_STREAM_SLOTS_MAX)
+        return el_errorf(EL_E_USAGE, "--slots %u: the ring has 2 to %u slots (one computed, "
+                         "the others read ahead)", slots, EL_STREAM_SLOTS_MAX);
+    if (sp->mode == EL_STREAM_OFF || p->streamed) return EL_OK;
+    if (sp->mode == EL_STREAM_AUTO && p->total_bytes <= arena_bytes) return EL_OK;
+    if (p->params.memory != EL_MEMORY_HOST)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
+                         "version (the plan is for CUDA %s memory); use --device cpu or "
+                         "--stream off", m->path, el_memory_name(p->params.memory));
+    el_stream_shape sh;
+    el_status s = el_stream_layout(m, p->params.dtype, 0, NULL, &sh);
+    if (s != EL_OK) return s;
+    if (sh.layers == 0)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: model family '%s' has no layers to stream "
+                         "(streaming runs decoders and BERT encoders); use --stream off",
+                         m->path, m->family ? m->family->name : "generic");
+    if (sp->pin_layers != EL_STREAM_PIN_AUTO) {
+        if (sp->pin_layers >= sh.layers)
+            return el_errorf(EL_E_USAGE, "--pin-layers %u: the model has %u layers; pinning "
+                             "every layer is the resident plan (--stream off)",
+                             sp->pin_layers, sh.layers);
+        return stream_apply(m, sp, slots, sp->pin_layers, p);
+    }
+    /* Auto: the most layers that still fit arena_bytes (pinning grows the plan), at least
+     * one layer streamed; none without a budget. */
+    el_plan best = *p;
+    if ((s = stream_apply(m, sp, slots, 0, &best)) != EL_OK) return s;
+    for (uint32_t k = 1; arena_bytes != UINT64_MAX && k < sh.layers; k++) {
+        el_plan q = *p;
+        if (stream_apply(m, sp, slots, k, &q) != EL_OK || q.total_bytes > arena_bytes) break;
+        best = q;
+    }
+    *p = best;
+    return EL_OK;
+}
+
+el_status el_plan_stream(const el_model *m, el_stream_mode mode, uint64_t arena_bytes,
+                         el_plan *p) {
+    const el_stream_params sp = {mode, EL_STREAM_SLOTS, 0, false};
+    return el_plan_stream_ex(m, &sp, arena_bytes, p);
 }
 
 /* ---- the ring --------------------------------------------------------------------------- */
 
-/* Reads layer l's tensors into slot buf; *n: bytes read. */
+/* Reads group g (0: the resident tensors) of an image into base: each chunk its tensors
+ * touch is read into the stage's lower half, checked and decoded into the upper half (as
+ * the resident image load does: el_img_decode) and the tensors' parts copied into place. */
+static el_status read_image_group(el_stream *S, uint32_t g, uint8_t *base, uint64_t *n) {
+    el_model *m = S->m;
+    const el_img_meta *meta = &m->image->meta;
+    const uint64_t cs = meta->h.chunk_size, half = S->stage_bytes / 2;
+    uint8_t *stored = S->stage, *raw = S->stage + half;
+    el_file *f = &m->files[0];
+    el_file df;
+    if (S->direct_fd[0] >= 0) {
+        df = *f;
+        df.fd = S->direct_fd[0];
+        df.direct = true;
+        f = &df;
+    }
+    S->staged_chunk = -1;
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        const el_tensor *t = &m->tensors.items[i];
+        if (group_of(t, S->first) != g) continue;
+        uint8_t *dst = base + t->arena_offset;
+        for (uint64_t pos = t->offset, end = t->offset + t->nbytes; pos < end;) {
+            const uint64_t ci = pos / cs;
+            const el_img_chunk *c = &meta->chunks[ci];
+            if ((int64_t)ci != S->staged_chunk) {
+                size_t len = c->stored_size;
+                if (f->direct) len = (len + EL_DIRECT_ALIGN - 1) & ~(size_t)(EL_DIRECT_ALIGN - 1);
+                char where[512];
+                el_status s = el_file_read_at(f, stored, len, m->image->base + c->offset);
+                if (s != EL_OK) {
+                    char why[700];
+                    snprintf(why, sizeof why, "%s", el_last_error());
+                    return el_errorf(s, "%s; reading %s", why,
+                                     el_img_chunk_where(meta, &m->tensors, (uint32_t)ci, where,
+                                                        sizeof where));
+                }
+                const int r = el_img_decode(c, stored, raw, stored);
+                if (r)
+                    return el_errorf(EL_E_INVALID, "%s: %s: %s; the image is corrupt: re-flash "
+                                     "or re-pack it", f->path,
+                                     el_img_chunk_where(meta, &m->tensors, (uint32_t)ci, where,
+                                                        sizeof where),
+                                     r == 1 ? "CRC32C of the stored bytes does not match"
+                                     : r == 2 ? "LZ4 data is corrupt"
+                                              : "CRC32C of the decoded bytes does not match");
+                S->staged_chunk = (int64_t)ci;
+                *n += c->stored_size;
+            }
+            const uint64_t stop = (ci + 1) * cs < end ? (ci + 1) * cs : end;
+            memcpy(dst + (pos - t->offset), raw + (pos - ci * cs), (size_t)(stop - pos));
+            pos = stop;
+        }
+    }
+    return EL_OK;
+}
+
+el_status el_stream_read_resident(el_stream *S, uint8_t *base, uint64_t *bytes) {
+    *bytes = 0;
+    for (uint32_t i = 0; i < S->m->file_count; i++) S->direct_fd[i] = -1;
+    return read_image_group(S, 0, base, bytes);
+}
+
+/* Reads streamed layer l's tensors into slot buf: as stored straight into place, or
+ * through the stage in pieces converted or transposed into place (as the resident load
+ * does: el_load_place), every piece of a file opened with O_DIRECT too. *n: bytes read. */
 static el_status read_layer(el_stream *S, uint32_t l, uint8_t *buf, uint64_t *n) {
     el_model *m = S->m;
     *n = 0;
+    if (m->image) return read_image_group(S, l + 1, buf, n);
+    const uint64_t chunk = S->stage_bytes > EL_DIRECT_ALIGN ? S->stage_bytes - EL_DIRECT_ALIGN : 0;
     for (size_t i = 0; i < m->tensors.count; i++) {
         el_tensor *t = &m->tensors.items[i];
         if (t->stream_layer != l + 1) continue;
-        el_status s = el_file_read_at(&m->files[t->file], buf + t->arena_offset,
-                                      (size_t)t->nbytes, t->offset);
-        if (s != EL_OK) return s;
+        el_file *f = &m->files[t->file], df;
+        const bool direct = S->direct_fd[t->file] >= 0;
+        el_status s = EL_OK;
+        if (!direct && !el_plan_staged(t, S->target)) {
+            s = el_file_read_at(f, buf + t->arena_offset, (size_t)t->nbytes, t->offset);
+            if (s != EL_OK) return s;
+            *n += t->nbytes;
+            continue;
+        }
+        if (direct) {
+            df = *f;
+            df.fd = S->direct_fd[t->file];
+            df.direct = true;
+        }
+        const uint64_t es = el_dtype_block_bytes(t->dtype), total = t->nbytes / es;
+        const uint64_t per = el_load_piece_elems(t, direct ? chunk - EL_DIRECT_ALIGN : chunk);
+        if (per == 0)
+            return el_errorf(EL_E_NOFIT, "%s: tensor '%s': the stream stage (%llu bytes) holds "
+                             "no piece of it", m->path, t->name, (unsigned long long)chunk);
+        for (uint64_t e = 0; e < total; e += per) {
+            const uint64_t cnt = total - e < per ? total - e : per, off = t->offset + e * es;
+            uint64_t skew = 0;
+            s = direct ? el_load_read_direct(&df, f, S->stage, off, cnt * es, &skew)
+                       : el_file_read_at(f, S->stage, (size_t)(cnt * es), off);
+            if (s != EL_OK) return s;
+            el_load_place(t, S->stage + skew, buf + t->arena_offset, e, cnt);
+        }
         *n += t->nbytes;
     }
     return EL_OK;
 }
 
-/* A slot with a request not yet read, or -1. Called with mu held. */
+/* The slot the I/O thread reads next: the first in ring order from cur whose request is
+ * not read, or -1. Called with mu held. */
 static int pending(const el_stream *S) {
-    for (unsigned k = 0; k < EL_STREAM_SLOTS; k++)
+    for (unsigned j = 0; j < S->n_slots; j++) {
+        const unsigned k = (S->cur + j) % S->n_slots;
         if (S->want[k] >= 0 && S->want[k] != S->have[k]) return (int)k;
+    }
     return -1;
 }
 
@@ -182,6 +363,43 @@ static void *io_main(void *arg) {
     return NULL;
 }
 
+/* Layer d places after streamed layer l, wrapping to the first streamed one. */
+static int32_t ahead(const el_stream *S, uint32_t l, uint32_t d) {
+    const uint32_t ring = S->n_layers - S->first;
+    return (int32_t)(S->first + (l - S->first + d) % ring);
+}
+
+/* O_DIRECT descriptors for the plain files the plan asked for (an image only when it
+ * starts on a page); a file system that refuses O_DIRECT keeps buffered reads. */
+static void open_direct(el_stream *S) {
+    el_model *m = S->m;
+    S->direct = false;
+    for (uint32_t i = 0; i < m->file_count; i++) {
+        S->direct_fd[i] = -1;
+        const el_file *f = &m->files[i];
+        if (!S->want_direct || f->fd < 0 || f->window || f->handle ||
+            (m->image && m->image->base % EL_DIRECT_ALIGN))
+            continue;
+        el_file d;
+        if (el_file_open(&d, f->path, EL_FILE_DIRECT) == EL_OK) {
+            S->direct_fd[i] = d.fd;
+            S->direct = true;
+        }
+    }
+}
+
+static void close_direct(el_stream *S) {
+    for (uint32_t i = 0; i < S->m->file_count; i++) {
+        if (S->direct_fd[i] < 0) continue;
+        el_file d = S->m->files[i];
+        d.fd = S->direct_fd[i];
+        d.direct = true;
+        el_file_close(&d);
+        S->direct_fd[i] = -1;
+    }
+    S->direct = false;
+}
+
 el_status el_stream_start(el_stream *S) {
     if (S->running)
         return el_errorf(EL_E_USAGE, "%s: a session is already running over this streamed "
@@ -190,13 +408,19 @@ el_status el_stream_start(el_stream *S) {
     pthread_cond_init(&S->cv, NULL);
     S->stop = S->busy = false;
     S->err = EL_OK;
-    S->want[0] = 0; /* the first pass's first layer, at once */
-    S->want[1] = S->have[0] = S->have[1] = -1;
+    /* The first pass's first layers, at once: all slots but the one the first acquire
+     * frees. */
+    for (unsigned k = 0; k < S->n_slots; k++) {
+        S->want[k] = k + 1 < S->n_slots ? ahead(S, S->first, k) : -1;
+        S->have[k] = -1;
+    }
     S->cur = 0;
     S->bytes_read = S->layers_read = 0;
     S->io_seconds = S->wait_seconds = 0;
+    open_direct(S);
     el_status s = el_thread_start(&S->io, io_main, S);
     if (s != EL_OK) {
+        close_direct(S);
         pthread_cond_destroy(&S->cv);
         pthread_mutex_destroy(&S->mu);
         return s;
@@ -212,6 +436,7 @@ void el_stream_stop(el_stream *S) {
     pthread_cond_broadcast(&S->cv);
     pthread_mutex_unlock(&S->mu);
     el_thread_join(&S->io);
+    close_direct(S);
     pthread_cond_destroy(&S->cv);
     pthread_mutex_destroy(&S->mu);
     S->running = false;
@@ -221,7 +446,7 @@ el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot) {
     pthread_mutex_lock(&S->mu);
     const unsigned k = S->cur;
     if (S->want[k] != (int32_t)l) {
-        S->want[k] = (int32_t)l; /* not read ahead (the first pass, or after a failure) */
+        S->want[k] = (int32_t)l; /* not read ahead (after a failure) */
         pthread_cond_broadcast(&S->cv);
     }
     const double t0 = el_now();
@@ -233,14 +458,19 @@ el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot) {
         pthread_mutex_unlock(&S->mu);
         return s;
     }
-    /* The other slot held layer l - 1, computed by now: read the next layer into it (the
-     * last layer reads the next pass's first). */
-    S->cur = (k + 1) % EL_STREAM_SLOTS;
-    S->want[S->cur] = (int32_t)((l + 1) % S->n_layers);
+    /* The slot before this one held layer l - 1, computed by now: read the layer n_slots - 1
+     * further on into it (past the last layer, the next pass's first ones). */
+    S->cur = (k + 1) % S->n_slots;
+    S->want[(k + S->n_slots - 1) % S->n_slots] = ahead(S, l, S->n_slots - 1);
     pthread_cond_broadcast(&S->cv);
     pthread_mutex_unlock(&S->mu);
     *slot = k;
     return EL_OK;
+}
+
+const void *el_stream_in_slot(const el_stream *S, unsigned k, const void *p) {
+    const uintptr_t lo = (uintptr_t)S->slot[0], hi = lo + S->slot_bytes, q = (uintptr_t)p;
+    return q >= lo && q < hi ? S->slot[k] + (q - lo) : p;
 }
 
 void el_stream_stats_get(el_stream *S, el_stream_stats *out) {
@@ -248,6 +478,8 @@ void el_stream_stats_get(el_stream *S, el_stream_stats *out) {
     if (!S) return;
     out->streamed = true;
     out->slot_bytes = S->slot_bytes;
+    out->slots = S->n_slots;
+    out->pinned = S->first;
     if (!S->running) return;
     pthread_mutex_lock(&S->mu);
     while ((S->busy || pending(S) >= 0) && S->err == EL_OK) pthread_cond_wait(&S->cv, &S->mu);
@@ -255,5 +487,6 @@ void el_stream_stats_get(el_stream *S, el_stream_stats *out) {
     out->layers_read = S->layers_read;
     out->io_seconds = S->io_seconds;
     out->wait_seconds = S->wait_seconds;
+    out->direct = S->direct;
     pthread_mutex_unlock(&S->mu);
 }

@@ -1,43 +1,58 @@
 /* stream.h - layer streaming (internal): the weights layout of a streamed plan (the tensors
- * outside the decoder's layers resident, the layers in a ring of EL_STREAM_SLOTS slots) and
- * the ring itself: an I/O thread reads layer i + 1 into one slot while layer i is computed
- * from the other. */
+ * outside the decoder's layers and the first `pinned` layers resident, the other layers in a
+ * ring of slots) and the ring itself: an I/O thread reads the next layers into free slots
+ * while a layer is computed from its slot. Layers the load converts or transposes, O_DIRECT
+ * windows and .elimg chunks go through the ring's stage (one piece, in the weights region). */
 #ifndef EL_STREAM_H
 #define EL_STREAM_H
 
 #include "loader/model_impl.h"
 
-/* What el_stream_layout measures. */
+/* What el_stream_layout measures. A tensor's group: 0 (resident) when it is outside the
+ * layers or in a pinned layer, else its stream_layer. */
 typedef struct el_stream_shape {
-    uint64_t resident_bytes; /* model-level tensors, laid out from 0 in file order */
-    uint64_t resident_read;  /* their bytes in storage */
-    uint64_t slot_bytes;     /* the largest layer, its tensors laid out from 0 in file order */
-    uint64_t pass_bytes;     /* every layer's bytes in storage: one forward pass */
+    uint64_t resident_bytes; /* group 0, laid out from 0 in file order */
+    uint64_t resident_read;  /* its bytes in storage (an image: its chunks' stored bytes) */
+    uint64_t slot_bytes;     /* the largest streamed layer, laid out from 0 in file order */
+    uint64_t pass_bytes;     /* every streamed layer's bytes in storage: one forward pass */
+    uint64_t staged_max;     /* the largest streamed tensor converted or transposed (stored) */
+    uint64_t tensor_max;     /* the largest streamed tensor (stored bytes) */
     uint32_t layers;         /* highest stream_layer */
 } el_stream_shape;
 
-/* Walks m's tensors as a streamed load places them (64-byte aligned; a layer tensor's
- * offset is within its slot). place: NULL to measure (the plan), else m's tensor table,
- * whose arena_offset and loaded_dtype are set (the load). EL_E_UNSUPPORTED for a layer
- * tensor the load would convert or transpose. */
-el_status el_stream_layout(const el_model *m, el_dtype target, el_tensor *place,
+/* Walks m's tensors as a streamed load places them (64-byte aligned; a streamed tensor's
+ * offset is within its slot) with the first `pinned` layers resident. place: NULL to
+ * measure (the plan), else m's tensor table, whose arena_offset and loaded_dtype are set
+ * (the load). */
+el_status el_stream_layout(const el_model *m, el_dtype target, uint32_t pinned, el_tensor *place,
                            el_stream_shape *out);
 
-/* The ring's control block: EL_STREAM_SLOTS slots of slot_bytes in the weights region and
- * the I/O thread's state; the block itself is carved in the weights region too. */
+/* The ring's control block: n_slots slots of slot_bytes and the stage in the weights
+ * region, and the I/O thread's state; the block itself is carved in the weights region
+ * too (zeroed). Slot k is the ring's k-th: slots hold consecutive streamed layers. */
 typedef struct el_stream {
     el_model *m;
-    uint8_t *slot[EL_STREAM_SLOTS];
+    uint8_t *slot[EL_STREAM_SLOTS_MAX];
     uint64_t slot_bytes;
-    uint32_t n_layers;
+    unsigned n_slots;
+    uint32_t n_layers;             /* the decoder's layers */
+    uint32_t first;                /* layers 0 .. first - 1 are pinned (resident) */
+    el_dtype target;               /* the plan's dtype */
+    uint8_t *stage;                /* stage_bytes: a piece (non-image: chunk + one page) or an
+                                      image's stored + decoded chunk (half each) */
+    uint64_t stage_bytes;
+    bool want_direct;              /* the plan asked for O_DIRECT */
+    bool direct;                   /* some file is read with O_DIRECT this session */
+    int direct_fd[EL_MAX_FILES];   /* O_DIRECT descriptors while running, -1: buffered */
+    int64_t staged_chunk;          /* the image chunk decoded in the stage's upper half, -1 */
     pthread_mutex_t mu;            /* guards everything below */
     pthread_cond_t cv;
     el_thread io;
     bool running;                  /* a session has started the I/O thread */
     bool stop;
     bool busy;                     /* the I/O thread is reading */
-    int32_t want[EL_STREAM_SLOTS]; /* layer asked for in each slot, -1: none */
-    int32_t have[EL_STREAM_SLOTS]; /* layer each slot holds, -1: none or being read */
+    int32_t want[EL_STREAM_SLOTS_MAX]; /* layer asked for in each slot, -1: none */
+    int32_t have[EL_STREAM_SLOTS_MAX]; /* layer each slot holds, -1: none or being read */
     unsigned cur;                  /* the slot the next layer to compute is asked for in */
     el_status err;                 /* a failed read, handed to the next acquire */
     char msg[512];
@@ -47,16 +62,25 @@ typedef struct el_stream {
 
 /* Bytes of the control block as carved (EL_ALIGN_IO aligned), for the plan. */
 uint64_t el_stream_block_bytes(void);
-/* Starts the I/O thread and asks for layer 0 in slot 0. EL_E_USAGE if already running
- * (one session at a time over a streamed model). */
+/* Reads group 0 (the resident tensors, pinned layers included) of an .elimg image into the
+ * weights region at base, through the stage (the load; the I/O thread is not running). */
+el_status el_stream_read_resident(el_stream *S, uint8_t *base, uint64_t *bytes);
+/* Opens the O_DIRECT descriptors the plan asked for, starts the I/O thread and asks for the
+ * first n_slots - 1 streamed layers. EL_E_USAGE if already running (one session at a time
+ * over a streamed model). */
 el_status el_stream_start(el_stream *S);
-/* Stops and joins the I/O thread (a no-op when it is not running). */
+/* Stops and joins the I/O thread, closes the O_DIRECT descriptors (a no-op when it is not
+ * running). */
 void el_stream_stop(el_stream *S);
-/* Waits until layer l is in a slot and returns that slot in *slot, then asks for layer
- * (l + 1) % n_layers in the other one. The layer's tensors stay valid until the next
- * acquire. EL_E_IO (with the reader's message) when its read failed. */
+/* Waits until streamed layer l (first <= l < n_layers) is in a slot and returns that slot in
+ * *slot, then asks for the layer n_slots - 1 further on (wrapping to first) in the slot the
+ * previous layer was computed from. The layer's tensors stay valid until the next acquire.
+ * EL_E_IO (with the reader's message) when its read failed. */
 el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot);
-/* Waits for the read in flight, then copies the counters. */
+/* Where p (a streamed tensor's data, bound in slot 0 as the load points it) lies in slot k;
+ * any other pointer unchanged. */
+const void *el_stream_in_slot(const el_stream *S, unsigned k, const void *p);
+/* Waits for the reads asked for, then copies the counters. */
 void el_stream_stats_get(el_stream *S, el_stream_stats *out);
 
 #endif /* EL_STREAM_H */

@@ -8,10 +8,12 @@
 #include "loader/load_impl.h"
 #include "models/arch.h"
 #include "loader/model_tok.h"
+#include "loader/stream.h"
 #include "models/session_impl.h"
 #include "models/weights.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,8 +278,29 @@ static el_status bert_plan(const el_model *m, const el_plan_params *p, uint64_t 
 
 /* The tokenizer (loader/model_tok.c): tokenizer.json, else vocab.txt. When none opens,
  * the reason is kept for el_encoder_tokenize, so inspect, plan, load and --ids still work. */
+/* Marks each layer's tensors ("encoder.layer.N.") with their layer (el_tensor.stream_layer),
+ * so a streamed plan knows what to read per layer. A config the plan will refuse marks
+ * nothing. */
+static void bert_mark_layers(el_model *m) {
+    bert_cfg c;
+    if (bert_config(m, &c) != EL_OK) return;
+    static const char key[] = "encoder.layer.";
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        el_tensor *t = &m->tensors.items[i];
+        const char *at = strstr(t->name, key);
+        if (!at || at - t->name != (ptrdiff_t)strlen(c.prefix) ||
+            strncmp(t->name, c.prefix, strlen(c.prefix)))
+            continue;
+        char *end = NULL;
+        unsigned long l = strtoul(at + sizeof key - 1, &end, 10);
+        if (end && *end == '.' && end != at + sizeof key - 1 && l < c.n_layers)
+            t->stream_layer = (uint32_t)l + 1;
+    }
+}
+
 static el_status bert_open(el_model *m) {
     static const char *const names[] = {"tokenizer.json", "vocab.txt"};
+    bert_mark_layers(m);
     return el_family_tok_open(m, names, 2, "tokenizer.json or vocab.txt; or give token ids "
                               "with --ids");
 }
@@ -331,8 +354,18 @@ static el_status bert_encode(el_encoder *e, const float **hidden) {
     EL_TRY(o->embed_add(x, S->x, top[B_POS], dim, di + 2 * rows, 0, rows));
     EL_TRY(o->embed_add(x, S->x, top[B_TYPE], dim, di + rows, 0, rows));
     EL_TRY(o->norm(x, EL_NORM_LAYER, S->x, S->x, top[B_LN], top[B_LN_B], rows, dim, c->eps));
+    el_stream *R = e->model->stream;
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const el_weight *w = S->layers[l].w;
+        bert_layer moved;
+        if (R && l >= R->first) { /* streamed: the whole batch through layer l in its slot */
+            unsigned k = 0;
+            EL_TRY(el_stream_acquire(R, l, &k));
+            moved = S->layers[l];
+            for (int r = 0; k && r < B_COUNT; r++)
+                moved.w[r].p = el_stream_in_slot(R, k, moved.w[r].p);
+            w = moved.w;
+        }
         EL_TRY(o->linear(x, S->q, dim, S->x, w[B_Q], w[B_Q_B], rows, dim, dim));
         EL_TRY(o->linear(x, S->k, dim, S->x, w[B_K], w[B_K_B], rows, dim, dim));
         EL_TRY(o->linear(x, S->v, dim, S->x, w[B_V], w[B_V_B], rows, dim, dim));

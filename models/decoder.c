@@ -391,16 +391,12 @@ static void dec_mark_layers(el_model *m) {
 }
 
 /* Layer l's binding for ring slot k: bound once in slot 0 (where the load points layer
- * tensors), moved by the slots' distance for slot 1. */
+ * tensors), moved by the slots' distance for another slot. */
 static const el_weight *dec_layer_in_slot(const dec_state *D, const el_stream *S, uint32_t l,
                                           unsigned k, dec_layer *tmp) {
     if (k == 0) return D->layers[l].w;
-    const uintptr_t lo = (uintptr_t)S->slot[0], hi = lo + S->slot_bytes;
     *tmp = D->layers[l];
-    for (int r = 0; r < EL_R_COUNT; r++) {
-        const uintptr_t p = (uintptr_t)tmp->w[r].p;
-        if (p >= lo && p < hi) tmp->w[r].p = S->slot[k] + (p - lo);
-    }
+    for (int r = 0; r < EL_R_COUNT; r++) tmp->w[r].p = el_stream_in_slot(S, k, tmp->w[r].p);
     return tmp->w;
 }
 
@@ -528,7 +524,8 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const el_weight *w = D->layers[l].w;
         dec_layer moved;
-        if (S) { /* streamed: wait for layer l's slot (the next layer is read meanwhile) */
+        if (S && l >= S->first) { /* streamed: wait for layer l's slot (the next ones are
+                                     read meanwhile); pinned layers stay resident */
             unsigned k = 0;
             EL_TRY(el_stream_acquire(S, l, &k));
             w = dec_layer_in_slot(D, S, l, k, &moved);

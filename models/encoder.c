@@ -2,6 +2,7 @@
  * from the arena's scratch region, the thread pool, input checks, packing a padded batch
  * into rows of valid tokens, pooling, normalisation and label probabilities. Families
  * supply the layers (el_family.encoder_init / encode / classify). */
+#include "loader/stream.h"
 #include "models/session_impl.h"
 #include "platform/gpu.h"
 
@@ -55,7 +56,13 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
         e->gpu_stream = stream;
         st = e->family->encoder_init(e, &sc, &act);
     }
+    if (st == EL_OK && m->stream && on_gpu)
+        st = el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
+                       "version; use --device cpu or --stream off", m->path);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
+    /* Streamed: every batch runs layer-major, each layer read once per el_encode. */
+    if (st == EL_OK && m->stream && (st = el_stream_start(m->stream)) != EL_OK)
+        el_pool_deinit(e->pool);
     if (st != EL_OK) {
         el_run_end(a, NULL, stream, marks);
         return st;
@@ -66,7 +73,15 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
 
 /* e lives in the scratch being released: nothing touches it after. */
 void el_encoder_deinit(el_encoder *e) {
-    if (e) el_run_end(e->arena, e->pool, e->gpu_stream, e->marks);
+    if (!e) return;
+    el_stream_stop(e->model->stream);
+    el_run_end(e->arena, e->pool, e->gpu_stream, e->marks);
+}
+
+el_status el_encoder_stream_stats(el_encoder *e, el_stream_stats *out) {
+    if (!e || !out) return el_errorf(EL_E_USAGE, "el_encoder_stream_stats: NULL argument");
+    el_stream_stats_get(e->model->stream, out);
+    return EL_OK;
 }
 
 uint32_t el_encoder_max_batch(const el_encoder *e) { return e->max_batch; }

@@ -72,7 +72,8 @@ class Plan(ctypes.Structure):
                 ("quantized_count", c_u64), ("kept_count", c_u64), ("max_input", c_u64),
                 ("input_bytes", c_u64), ("streamed", ctypes.c_bool),
                 ("stream_slot_bytes", c_u64), ("stream_pass_bytes", c_u64),
-                ("stream_layers", c_u32)]
+                ("stream_layers", c_u32), ("stream_slots", c_u32), ("stream_pinned", c_u32),
+                ("stream_stage_bytes", c_u64), ("stream_direct", ctypes.c_bool)]
 
 
 class ArenaParams(ctypes.Structure):
