@@ -493,7 +493,24 @@ el_status el_decoder_session_init(el_session *s) {
     return EL_OK;
 }
 
-/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits. */
+/* x += [post-norm] (W in + b) for n rows of in_dim -> dim: the residual add in the linear's
+ * epilogue, unless a post-norm comes between (then through xb2). */
+static el_status dec_residual(const el_ops *o, const el_exec *x, const dec_state *D,
+                              el_weight w, el_weight b, el_weight post_norm, const float *in,
+                              size_t n, size_t in_dim) {
+    const dec_cfg *c = &D->c;
+    const size_t dim = c->dim;
+    el_linear_part p = {D->x, dim, w, b, dim};
+    if (!post_norm.p) return el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_ACCUMULATE, D->xb2);
+    p.y = D->xb2;
+    EL_TRY(el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_STORE, NULL));
+    EL_TRY(o->norm(x, c->norm, D->xb2, D->xb2, post_norm, (el_weight){NULL, EL_DT_F32}, n, dim,
+                   c->eps));
+    return o->add(x, D->x, D->xb2, n * dim);
+}
+
+/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits
+ * (or, with s->want_next_id on a backend with argmax, only their argmax into s->next_id). */
 el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool want_logits) {
     dec_state *D = s->family_state;
     const dec_cfg *c = &D->c;
@@ -534,9 +551,10 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
         const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;
         EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], n, dim, eps));
-        EL_TRY(o->linear(x, D->q, qd, D->xb, w[EL_R_Q], w[EL_R_Q_B], n, dim, qd));
-        EL_TRY(o->linear(x, kn, kvd, D->xb, w[EL_R_K], w[EL_R_K_B], n, dim, kvd));
-        EL_TRY(o->linear(x, vn, kvd, D->xb, w[EL_R_V], w[EL_R_V_B], n, dim, kvd));
+        const el_linear_part qkv[3] = {{D->q, qd, w[EL_R_Q], w[EL_R_Q_B], qd},
+                                       {kn, kvd, w[EL_R_K], w[EL_R_K_B], kvd},
+                                       {vn, kvd, w[EL_R_V], w[EL_R_V_B], kvd}};
+        EL_TRY(el_ops_linear(o, x, qkv, 3, D->xb, n, dim, EL_EPI_STORE, NULL));
         if (w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
             EL_TRY(o->norm(x, nk, D->q, D->q, w[EL_R_Q_NORM], none,
                            n * c->n_heads, hd, eps));
@@ -555,30 +573,37 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, ctx, n, pos,
                             c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
                             c->att_scale));
-        EL_TRY(o->linear(x, D->xb2, dim, D->att_out, w[EL_R_O], w[EL_R_O_B], n, qd, dim));
-        if (w[EL_R_POST_ATTN_NORM].p)
-            EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_ATTN_NORM], none, n,
-                           dim, eps));
-        EL_TRY(o->add(x, D->x, D->xb2, n * dim));
+        EL_TRY(dec_residual(o, x, D, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM], D->att_out,
+                            n, qd));
         EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], n, dim, eps));
-        if (gated) {
-            EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_GATE], w[EL_R_GATE_B], n, dim, hid));
-            EL_TRY(o->linear(x, D->hb2, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
+        if (gated) { /* gate and up in one pass, then the gated activation */
+            const el_linear_part gu[2] = {{D->hb, hid, w[EL_R_GATE], w[EL_R_GATE_B], hid},
+                                          {D->hb2, hid, w[EL_R_UP], w[EL_R_UP_B], hid}};
+            EL_TRY(el_ops_linear(o, x, gu, 2, D->xb, n, dim, EL_EPI_STORE, NULL));
             EL_TRY(o->act(x, c->o.act, D->hb, D->hb2, n * hid));
-        } else {
-            EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
-            EL_TRY(o->act(x, c->o.act, D->hb, NULL, n * hid));
+        } else { /* the GELUs in the linear's epilogue */
+            const el_linear_part up = {D->hb, hid, w[EL_R_UP], w[EL_R_UP_B], hid};
+            const el_act_kind ak = c->o.act;
+            const el_epilogue e = ak == EL_ACT_GELU_TANH ? EL_EPI_GELU_TANH
+                                  : ak == EL_ACT_GELU_ERF ? EL_EPI_GELU_ERF
+                                                          : EL_EPI_STORE;
+            EL_TRY(el_ops_linear(o, x, &up, 1, D->xb, n, dim, e, NULL));
+            if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, n * hid));
         }
-        EL_TRY(o->linear(x, D->xb2, dim, D->hb, w[EL_R_DOWN], w[EL_R_DOWN_B], n, hid, dim));
-        if (w[EL_R_POST_FFN_NORM].p)
-            EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_FFN_NORM], none, n,
-                           dim, eps));
-        EL_TRY(o->add(x, D->x, D->xb2, n * dim));
+        EL_TRY(dec_residual(o, x, D, w[EL_R_DOWN], w[EL_R_DOWN_B], w[EL_R_POST_FFN_NORM], D->hb,
+                            n, hid));
     }
     if (!want_logits) return EL_OK;
     EL_TRY(o->norm(x, nk, D->xb, D->x + (n - 1) * dim, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B],
                    1, dim, eps));
     EL_TRY(o->linear(x, D->logits, c->vocab, D->xb, top[EL_R_HEAD], none, 1, dim, c->vocab));
+    s->next_id_ready = false;
     if (o->host_visible) return EL_OK;
+    if (s->want_next_id && o->argmax) { /* greedy: only the id comes back (the ids buffer
+                                         * is free once the embedding has read it) */
+        EL_TRY(o->argmax(x, D->logits, c->vocab, D->dev_ids));
+        s->next_id_ready = true;
+        return o->download(x, &s->next_id, D->dev_ids, sizeof s->next_id);
+    }
     return o->download(x, D->host_logits, D->logits, (size_t)c->vocab * sizeof(float));
 }

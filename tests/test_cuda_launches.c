@@ -14,6 +14,7 @@
 // ctest-labels: cuda
 // ctest-timeout: 120
 #include "tests/llama_fixture.h"
+#include "models/session_impl.h"
 #include "platform/gpu.h"
 
 #include <string.h>
@@ -23,19 +24,15 @@
 
 #define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define DECODE 4
-#define GPT2_PER_LAYER 18
-#define LLAMA_PER_LAYER 15
+#define GPT2_PER_LAYER 7
+#define LLAMA_PER_LAYER 10
 
 typedef struct counts {
     double launches, copies, syncs; /* per decoded token */
 } counts;
 
-static int32_t host_argmax(const float *x, uint32_t n) {
-    int32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = (int32_t)i;
-    return best;
-}
+/* The host's greedy pick: el_cpu_argmax, as the sampler at temperature 0. */
+static int32_t host_argmax(const float *x, uint32_t n) { return (int32_t)el_cpu_argmax(x, n); }
 
 static counts delta(const elsim_stats *a, const elsim_stats *b, int steps) {
     counts c = {(double)(b->launches - a->launches) / steps,
@@ -69,7 +66,7 @@ static void measure(const char *what, const char *path, const int32_t *prompt, s
     if (!lg) goto done;
     const uint32_t vocab = el_session_vocab(s);
     int32_t id = host_argmax(lg, vocab), ids[DECODE];
-    elsim_stats s0, s1;
+    elsim_stats s0, s1, s2;
     elsim_stats_get(&s0);
     for (int i = 0; i < DECODE; i++) {
         EL_CHECK_OK(el_session_forward(s, &id, 1, &lg));
@@ -77,13 +74,29 @@ static void measure(const char *what, const char *path, const int32_t *prompt, s
     }
     elsim_stats_get(&s1);
     counts full = delta(&s0, &s1, DECODE);
-    fprintf(stderr, "%-22s %u layers: per token: %.1f launches (%.0f + %.2f per layer), %.1f "
-            "copies, %.1f syncs\n", what, layers, full.launches, fixed,
-            (full.launches - fixed) / layers, full.copies, full.syncs);
+    /* The same steps again from the same point, the id chosen on the GPU. */
+    el_session_reset(s);
+    EL_CHECK_OK(el_session_forward(s, prompt, n, &lg));
+    id = host_argmax(lg, vocab);
+    elsim_stats_get(&s1);
+    int same = 0;
+    for (int i = 0; i < DECODE; i++) {
+        EL_CHECK_OK(el_session_forward_greedy(s, &id, 1, &id));
+        same += id == ids[i];
+    }
+    elsim_stats_get(&s2);
+    counts greedy = delta(&s1, &s2, DECODE);
+    fprintf(stderr, "%-15s %u layers, per token: logits back: %.1f launches (%.0f + %.2f per "
+            "layer), %.1f copies, %.1f syncs; greedy on the GPU: %.1f launches, %.1f copies, "
+            "%.1f syncs, %d of %d ids equal\n", what, layers, full.launches, fixed,
+            (full.launches - fixed) / layers, full.copies, full.syncs, greedy.launches,
+            greedy.copies, greedy.syncs, same, DECODE);
     EL_CHECK(full.launches <= max_launches);
     EL_CHECK(full.launches <= per_layer * layers + fixed);
-    EL_CHECK(full.copies == 2); /* the id up, the logits down */
-    EL_CHECK(full.syncs == 1);
+    EL_CHECK(greedy.launches == full.launches + 1);   /* + the argmax */
+    EL_CHECK(full.copies == 2 && greedy.copies == 2); /* the id up, logits or id down */
+    EL_CHECK(full.syncs == 1 && greedy.syncs == 1);
+    EL_CHECK(same == DECODE);
 done:
     el_session_deinit(s);
     el_arena_deinit(a);

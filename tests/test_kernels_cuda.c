@@ -130,6 +130,80 @@ static void test_matmul_norms(el_pool *p) {
     }
 }
 
+/* Three linears of one input in one launch (el_cuda_linear_parts), through each epilogue,
+ * against the CPU's matmul, bias add, then add or GELU per part: a padded row stride, an f32
+ * bias, an f16 bias and none; element-wise (in 67) and 16-byte loads (in 256), one and two
+ * passes of input rows. */
+static void test_linear_parts(el_pool *p) {
+    const size_t shapes[][2] = {{1, 256}, {11, 67}, {3, 256}};
+    const size_t outs[3] = {40, 24, 17}, pad = 5;
+    for (int f = 0; f < 3; f++) {
+        const el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
+        const size_t es = dt == EL_DT_F32 ? 4 : 2;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const size_t n = shapes[s][0], in = shapes[s][1];
+            float *x = malloc(n * in * 4), *src = malloc(outs[0] * in * 4);
+            float *bias = malloc(outs[0] * 4), *tmp = malloc(n * outs[0] * 4);
+            fill(x, n * in);
+            fill(bias, outs[0]);
+            float *dx = dev_copy(x, n * in * 4);
+            void *bw[2] = {bias, weights(bias, outs[1], EL_DT_F16)};
+            void *db[3] = {dev_copy(bias, outs[0] * 4), dev_copy(bw[1], outs[1] * 2), NULL};
+            const el_dtype bt[3] = {EL_DT_F32, EL_DT_F16, EL_DT_F32};
+            void *w[3], *dw[3];
+            float *y0[3], *want[3], *got[3], *dy[3];
+            size_t ldy[3];
+            for (int k = 0; k < 3; k++) {
+                fill(src, outs[k] * in);
+                w[k] = weights(src, outs[k] * in, dt);
+                dw[k] = dev_copy(w[k], outs[k] * in * es);
+                ldy[k] = outs[k] + (k == 0 ? pad : 0);
+                y0[k] = malloc(n * ldy[k] * 4);
+                want[k] = malloc(n * ldy[k] * 4);
+                got[k] = malloc(n * ldy[k] * 4);
+                fill(y0[k], n * ldy[k]);
+                dy[k] = dev_copy(NULL, n * ldy[k] * 4);
+            }
+            for (int e = EL_CUDA_EPI_STORE; e <= EL_CUDA_EPI_GELU_ERF; e++) {
+                el_cuda_part parts[3];
+                for (int k = 0; k < 3; k++) {
+                    parts[k] = (el_cuda_part){dy[k], ldy[k], dw[k], db[k], bt[k], outs[k]};
+                    cudaMemcpy(dy[k], y0[k], n * ldy[k] * 4, cudaMemcpyHostToDevice);
+                    memcpy(want[k], y0[k], n * ldy[k] * 4);
+                    el_cpu_matmul(p, tmp, outs[k], x, w[k], dt, n, in, outs[k]);
+                    if (k < 2) el_cpu_add_bias(tmp, outs[k], bw[k], bt[k], n, outs[k]);
+                    if (e == EL_CUDA_EPI_GELU_TANH) el_cpu_gelu_tanh(p, tmp, n * outs[k]);
+                    if (e == EL_CUDA_EPI_GELU_ERF) el_cpu_gelu_erf(p, tmp, n * outs[k]);
+                    for (size_t t = 0; t < n; t++)
+                        for (size_t r = 0; r < outs[k]; r++) {
+                            float *d = &want[k][t * ldy[k] + r];
+                            *d = e == EL_CUDA_EPI_ACCUMULATE ? *d + tmp[t * outs[k] + r]
+                                                             : tmp[t * outs[k] + r];
+                        }
+                }
+                EL_CHECK_OK(el_cuda_linear_parts(parts, 3, dx, dt, n, in, (el_cuda_epi)e, NULL));
+                for (int k = 0; k < 3; k++) {
+                    host_copy(got[k], dy[k], n * ldy[k] * 4);
+                    char what[64];
+                    snprintf(what, sizeof what, "linear_parts %s n=%zu in=%zu part %d epi %d",
+                             el_dtype_name(dt), n, in, k, e);
+                    CHECK_NMSE(got[k], want[k], n * ldy[k], what);
+                }
+            }
+            for (int k = 0; k < 3; k++) {
+                cudaFree(dw[k]), cudaFree(dy[k]), cudaFree(db[k]);
+                free(w[k]), free(y0[k]), free(want[k]), free(got[k]);
+            }
+            cudaFree(dx);
+            free(x), free(src), free(bias), free(tmp), free(bw[1]);
+        }
+    }
+    /* More parts than a launch takes: refused. */
+    el_cuda_part four[4] = {{0}};
+    EL_CHECK(el_cuda_linear_parts(four, 4, NULL, EL_DT_F32, 1, 8, EL_CUDA_EPI_STORE, NULL) ==
+             EL_E_USAGE);
+}
+
 static void test_elementwise(el_pool *p) {
     enum { N = 1237 };
     float a[N], b[N], want[N], got[N];
@@ -404,6 +478,7 @@ int main(void) {
     {
 #endif
         test_matmul_norms(&p);
+        test_linear_parts(&p);
         test_elementwise(&p);
         test_embed_rope_attention(&p);
         test_bidir(&p);

@@ -34,6 +34,27 @@ el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el
 el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          const void *b, el_dtype bt, size_t n, size_t in, size_t out,
                          el_cuda_stream st);
+/* Up to EL_CUDA_MAX_PARTS linears of the same input in one launch (q, k, v; gate, up): part
+ * p writes y[t * ldy + r] for its out rows r (weights [out, in] of the launch's dtype, bias b
+ * of bt or NULL), each result through the epilogue. */
+#define EL_CUDA_MAX_PARTS 3
+typedef struct el_cuda_part {
+    float *y;
+    size_t ldy;
+    const void *w;
+    const void *b;
+    el_dtype bt;
+    size_t out;
+} el_cuda_part;
+typedef enum el_cuda_epi {
+    EL_CUDA_EPI_STORE,      /* y = W x + b */
+    EL_CUDA_EPI_ACCUMULATE, /* y += W x + b (the residual) */
+    EL_CUDA_EPI_GELU_TANH,  /* y = gelu_tanh(W x + b) */
+    EL_CUDA_EPI_GELU_ERF,   /* y = gelu_erf(W x + b) */
+} el_cuda_epi;
+el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts, const float *x,
+                               el_dtype wt, size_t n, size_t in, el_cuda_epi epi,
+                               el_cuda_stream st);
 /* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
 el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,
                           size_t dim, float eps, el_cuda_stream st);

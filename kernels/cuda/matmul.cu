@@ -6,11 +6,60 @@
  * cache. When rows are whole 16-byte vectors (in a multiple of 8 for 2-byte weights, 4 for
  * f32) and the pointers 16-byte aligned, each lane loads 16 bytes at a time (a warp moves
  * 512 bytes per load instead of 64 or 128); otherwise one element per lane. Only the
- * input rows present are reduced across the warp. */
+ * input rows present are reduced across the warp.
+ * One launch may cover up to EL_CUDA_MAX_PARTS matmuls of the same input (q, k and v; gate
+ * and up): their rows are laid end to end and each warp finds its part. Each result goes
+ * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it. */
 #include "kernels/cuda/cuda_common.cuh"
 
 #define ROWS_PER_BLOCK 8 /* warps per block */
 #define MAX_N 8          /* input rows per pass (registers) */
+
+/* A launch's outputs, by value: rows first[p] .. first[p + 1] - 1 of the launch are part p,
+ * row r of it is row r of w[p]; its result (+ b[p][r] of bt[p]) goes through epi into
+ * y[p][t * ldy[p] + r] for input row t. */
+struct el_mm_out {
+    const void *w[EL_CUDA_MAX_PARTS];
+    float *y[EL_CUDA_MAX_PARTS];
+    const void *b[EL_CUDA_MAX_PARTS]; /* NULL: no bias */
+    size_t ldy[EL_CUDA_MAX_PARTS];
+    size_t first[EL_CUDA_MAX_PARTS + 1]; /* first[parts]: rows in all */
+    size_t rows;                         /* first[parts] */
+    el_dtype bt[EL_CUDA_MAX_PARTS];
+    int parts;
+    int epi; /* el_cuda_epi */
+};
+
+/* Launch row `row`'s part, its fields picked with constant indices (a parameter array
+ * indexed at run time may be copied to local memory). */
+struct el_mm_sel {
+    const void *w, *b;
+    float *y;
+    size_t ldy, first;
+    el_dtype bt;
+};
+static __device__ __forceinline__ el_mm_sel mm_part(const el_mm_out &o, size_t row) {
+    el_mm_sel s = {o.w[0], o.b[0], o.y[0], o.ldy[0], 0, o.bt[0]};
+#pragma unroll
+    for (int p = 1; p < EL_CUDA_MAX_PARTS; p++)
+        if (p < o.parts && row >= o.first[p])
+            s = el_mm_sel{o.w[p], o.b[p], o.y[p], o.ldy[p], o.first[p], o.bt[p]};
+    return s;
+}
+
+/* The epilogue of the part's row r for input row t: the same f32 operations as the separate
+ * bias, residual and activation kernels, so fusing changes no result. */
+static __device__ __forceinline__ void mm_store(const el_mm_sel &p, int epi, size_t r, size_t t,
+                                                float s) {
+    if (p.b) s += el_ld(p.b, p.bt, r);
+    float *d = p.y + t * p.ldy + r;
+    switch (epi) {
+    case EL_CUDA_EPI_ACCUMULATE: *d += s; break;
+    case EL_CUDA_EPI_GELU_TANH: *d = el_gelu_tanh(s); break;
+    case EL_CUDA_EPI_GELU_ERF: *d = el_gelu_erf(s); break;
+    default: *d = s; break;
+    }
+}
 
 template <typename W>
 static __device__ __forceinline__ float wload(const W *w, size_t i);
@@ -23,12 +72,13 @@ template <> __device__ __forceinline__ float wload<uint16_t>(const uint16_t *w, 
 }
 
 template <typename W>
-__global__ void matmul_kernel(float *y, size_t ldy, const float *x, const W *w, size_t n,
-                              size_t in, size_t out) {
+__global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;
-    const W *wr = w + row * in;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
+    const W *wr = (const W *)p.w + row * in;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N];
@@ -42,7 +92,7 @@ __global__ void matmul_kernel(float *y, size_t ldy, const float *x, const W *w, 
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) { /* nt is the same warp-wide */
             float s = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = s;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, s);
         }
     }
 }
@@ -75,13 +125,14 @@ static __device__ __forceinline__ void unpack16(uint4 u, float *f, const uint16_
 }
 
 template <typename W>
-__global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W *w, size_t n,
-                                  size_t in, size_t out) {
+__global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     constexpr int V = 16 / (int)sizeof(W);
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;
-    const W *wr = w + row * in;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
+    const W *wr = (const W *)p.w + row * in;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N];
@@ -105,7 +156,7 @@ __global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W 
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
             float sum = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
         }
     }
 }
@@ -148,13 +199,14 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
  * takes the row's blocks l, l + 32, ...; each block is dequantized once into registers and
  * dotted with every input row's 32 activations in f32. */
 template <int T, int BB>
-__global__ void matmul_q32_kernel(float *y, size_t ldy, const float *x, const uint8_t *w,
-                                  size_t n, size_t in, size_t out) {
+__global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
     const size_t nb = in / 32;
-    const uint8_t *wr = w + row * nb * BB;
+    const uint8_t *wr = (const uint8_t *)p.w + row * nb * BB;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N];
@@ -175,38 +227,36 @@ __global__ void matmul_q32_kernel(float *y, size_t ldy, const float *x, const ui
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
             float sum = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
         }
     }
 }
 
 template <typename W>
-static void launch(float *y, size_t ldy, const float *x, const void *w, size_t n, size_t in,
-                   size_t out, cudaStream_t s) {
-    dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)), block(32 * ROWS_PER_BLOCK);
+static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+    dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
+        block(32 * ROWS_PER_BLOCK);
     const size_t v = 16 / sizeof(W);
-    bool vec = in % v == 0 && in % 4 == 0 && ((uintptr_t)w | (uintptr_t)x) % 16 == 0;
-    if (vec)
-        EL_LAUNCH(matmul_vec_kernel<W>, grid, block, 0, s)(y, ldy, x, (const W *)w, n, in, out);
+    uintptr_t addr = (uintptr_t)x;
+    for (int p = 0; p < o.parts; p++) addr |= (uintptr_t)o.w[p];
+    if (in % v == 0 && in % 4 == 0 && addr % 16 == 0)
+        EL_LAUNCH(matmul_vec_kernel<W>, grid, block, 0, s)(o, x, n, in);
     else
-        EL_LAUNCH(matmul_kernel<W>, grid, block, 0, s)(y, ldy, x, (const W *)w, n, in, out);
+        EL_LAUNCH(matmul_kernel<W>, grid, block, 0, s)(o, x, n, in);
 }
 
-extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w,
-                                    el_dtype wt, size_t n, size_t in, size_t out,
-                                    el_cuda_stream st) {
-    if (n == 0 || out == 0) return EL_OK;
-    cudaStream_t s = (cudaStream_t)st;
+/* One launch for o (parts, rows and epilogue filled in) with weights of wt. */
+static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
+                        cudaStream_t s) {
+    if (n == 0 || o.rows == 0) return EL_OK;
     if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
         wt == EL_DT_Q5_1) {
         if (in % 32)
             return el_errorf(EL_E_INVALID, "cuda matmul: %s rows of %zu values are not whole "
                              "blocks of 32", el_dtype_name(wt), in);
-        dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
+        dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
             block(32 * ROWS_PER_BLOCK);
-        const uint8_t *wq = (const uint8_t *)w;
-#define EL_Q32(T, BB)                                                                          \
-    EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(y, ldy, x, wq, n, in, out)
+#define EL_Q32(T, BB) EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
         switch (wt) {
         case EL_DT_Q8_0: EL_Q32(EL_DT_Q8_0, 34); break;
         case EL_DT_Q4_0: EL_Q32(EL_DT_Q4_0, 18); break;
@@ -216,19 +266,59 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
         }
 #undef EL_Q32
     } else if (wt == EL_DT_F16)
-        launch<__half>(y, ldy, x, w, n, in, out, s);
+        launch<__half>(o, x, n, in, s);
     else if (wt == EL_DT_BF16)
-        launch<uint16_t>(y, ldy, x, w, n, in, out, s);
+        launch<uint16_t>(o, x, n, in, s);
     else
-        launch<float>(y, ldy, x, w, n, in, out, s);
+        launch<float>(o, x, n, in, s);
     EL_CUDA_LAUNCHED();
     return EL_OK;
+}
+
+/* One part: y = W x (+ b), stored. */
+static el_mm_out mm_one(float *y, size_t ldy, const void *w, const void *b, el_dtype bt,
+                        size_t out) {
+    el_mm_out o = {};
+    o.w[0] = w;
+    o.y[0] = y;
+    o.b[0] = b;
+    o.bt[0] = bt;
+    o.ldy[0] = ldy;
+    o.first[1] = o.rows = out;
+    o.parts = 1;
+    o.epi = EL_CUDA_EPI_STORE;
+    return o;
+}
+
+extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w,
+                                    el_dtype wt, size_t n, size_t in, size_t out,
+                                    el_cuda_stream st) {
+    return mm_run(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in, (cudaStream_t)st);
 }
 
 extern "C" el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w,
                                     el_dtype wt, const void *b, el_dtype bt, size_t n,
                                     size_t in, size_t out, el_cuda_stream st) {
-    el_status s = el_cuda_matmul(y, ldy, x, w, wt, n, in, out, st);
-    if (s != EL_OK || !b) return s;
-    return el_cuda_add_bias(y, ldy, b, bt, n, out, st);
+    return mm_run(mm_one(y, ldy, w, b, bt, out), x, wt, n, in, (cudaStream_t)st);
+}
+
+extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts,
+                                          const float *x, el_dtype wt, size_t n, size_t in,
+                                          el_cuda_epi epi, el_cuda_stream st) {
+    if (n_parts == 0 || n_parts > EL_CUDA_MAX_PARTS)
+        return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (1 to %d)", n_parts,
+                         EL_CUDA_MAX_PARTS);
+    el_mm_out o = {};
+    for (size_t p = 0; p < n_parts; p++) {
+        o.w[p] = parts[p].w;
+        o.y[p] = parts[p].y;
+        o.b[p] = parts[p].b;
+        o.bt[p] = parts[p].bt;
+        o.ldy[p] = parts[p].ldy;
+        o.first[p + 1] = o.first[p] + parts[p].out;
+    }
+    o.rows = o.first[n_parts];
+    o.parts = (int)n_parts;
+    o.epi = (int)epi;
+    return mm_run(o, x, wt, n, in, (cudaStream_t)st);
 }

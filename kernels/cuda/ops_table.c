@@ -97,6 +97,35 @@ static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
     return cu_memcpy(x, y, v, n * sizeof *y);
 }
 
+/* One launch when the parts' weights share a dtype, else one per part. */
+static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, size_t n_parts,
+                                 const float *in, size_t n, size_t in_dim, el_epilogue e) {
+    _Static_assert((int)EL_EPI_GELU_ERF == (int)EL_CUDA_EPI_GELU_ERF &&
+                       (int)EL_EPI_ACCUMULATE == (int)EL_CUDA_EPI_ACCUMULATE,
+                   "el_epilogue and el_cuda_epi agree");
+    if (n_parts > EL_CUDA_MAX_PARTS)
+        return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (at most %d)", n_parts,
+                         EL_CUDA_MAX_PARTS);
+    el_cuda_part cp[EL_CUDA_MAX_PARTS];
+    bool same = true;
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_linear_part *p = &parts[i];
+        cp[i] = (el_cuda_part){p->y, p->ldy, p->w.p, p->b.p, p->b.dt, p->out};
+        same = same && p->w.dt == parts[0].w.dt;
+    }
+    if (same)
+        return el_cuda_linear_parts(cp, n_parts, in, parts[0].w.dt, n, in_dim, (el_cuda_epi)e,
+                                    ST(x));
+    for (size_t i = 0; i < n_parts; i++)
+        EL_TRY(el_cuda_linear_parts(&cp[i], 1, in, parts[i].w.dt, n, in_dim, (el_cuda_epi)e,
+                                    ST(x)));
+    return EL_OK;
+}
+
+static el_status cu_argmax(const el_exec *x, const float *v, size_t n, int32_t *idx) {
+    return el_cuda_argmax(v, n, idx, ST(x));
+}
+
 const el_ops el_ops_cuda = {
     .name = "cuda",
     .host_visible = false,
@@ -115,5 +144,7 @@ const el_ops el_ops_cuda = {
     .scale = cu_scale,
     .add = cu_add,
     .copy = cu_copy,
+    .linear_fused = cu_linear_fused,
+    .argmax = cu_argmax,
 };
 #endif
