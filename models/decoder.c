@@ -501,9 +501,10 @@ static el_status dec_residual(const el_ops *o, const el_exec *x, const dec_state
     const dec_cfg *c = &D->c;
     const size_t dim = c->dim;
     el_linear_part p = {D->x, dim, w, b, dim};
-    if (!post_norm.p) return el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_ACCUMULATE, D->xb2);
+    if (!post_norm.p)
+        return el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_ACCUMULATE, NULL, D->xb2);
     p.y = D->xb2;
-    EL_TRY(el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_STORE, NULL));
+    EL_TRY(el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_STORE, NULL, NULL));
     EL_TRY(o->norm(x, c->norm, D->xb2, D->xb2, post_norm, (el_weight){NULL, EL_DT_F32}, n, dim,
                    c->eps));
     return o->add(x, D->x, D->xb2, n * dim);
@@ -550,11 +551,13 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         const bool sliding = (c->o.sliding[l / 64] >> (l % 64)) & 1;
         const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
         const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;
-        EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], n, dim, eps));
+        /* The block's norm in the next linear's prologue (or into xb first). */
+        const el_linear_norm an = {nk, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], eps, D->xb};
+        const el_linear_norm fn = {nk, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], eps, D->xb};
         const el_linear_part qkv[3] = {{D->q, qd, w[EL_R_Q], w[EL_R_Q_B], qd},
                                        {kn, kvd, w[EL_R_K], w[EL_R_K_B], kvd},
                                        {vn, kvd, w[EL_R_V], w[EL_R_V_B], kvd}};
-        EL_TRY(el_ops_linear(o, x, qkv, 3, D->xb, n, dim, EL_EPI_STORE, NULL));
+        EL_TRY(el_ops_linear(o, x, qkv, 3, D->x, n, dim, EL_EPI_STORE, &an, NULL));
         if (w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
             EL_TRY(o->norm(x, nk, D->q, D->q, w[EL_R_Q_NORM], none,
                            n * c->n_heads, hd, eps));
@@ -575,11 +578,10 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
                             c->att_scale));
         EL_TRY(dec_residual(o, x, D, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM], D->att_out,
                             n, qd));
-        EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], n, dim, eps));
         if (gated) { /* gate and up in one pass, then the gated activation */
             const el_linear_part gu[2] = {{D->hb, hid, w[EL_R_GATE], w[EL_R_GATE_B], hid},
                                           {D->hb2, hid, w[EL_R_UP], w[EL_R_UP_B], hid}};
-            EL_TRY(el_ops_linear(o, x, gu, 2, D->xb, n, dim, EL_EPI_STORE, NULL));
+            EL_TRY(el_ops_linear(o, x, gu, 2, D->x, n, dim, EL_EPI_STORE, &fn, NULL));
             EL_TRY(o->act(x, c->o.act, D->hb, D->hb2, n * hid));
         } else { /* the GELUs in the linear's epilogue */
             const el_linear_part up = {D->hb, hid, w[EL_R_UP], w[EL_R_UP_B], hid};
@@ -587,16 +589,16 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
             const el_epilogue e = ak == EL_ACT_GELU_TANH ? EL_EPI_GELU_TANH
                                   : ak == EL_ACT_GELU_ERF ? EL_EPI_GELU_ERF
                                                           : EL_EPI_STORE;
-            EL_TRY(el_ops_linear(o, x, &up, 1, D->xb, n, dim, e, NULL));
+            EL_TRY(el_ops_linear(o, x, &up, 1, D->x, n, dim, e, &fn, NULL));
             if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, n * hid));
         }
         EL_TRY(dec_residual(o, x, D, w[EL_R_DOWN], w[EL_R_DOWN_B], w[EL_R_POST_FFN_NORM], D->hb,
                             n, hid));
     }
     if (!want_logits) return EL_OK;
-    EL_TRY(o->norm(x, nk, D->xb, D->x + (n - 1) * dim, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B],
-                   1, dim, eps));
-    EL_TRY(o->linear(x, D->logits, c->vocab, D->xb, top[EL_R_HEAD], none, 1, dim, c->vocab));
+    const el_linear_norm on = {nk, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B], eps, D->xb};
+    const el_linear_part head = {D->logits, c->vocab, top[EL_R_HEAD], none, c->vocab};
+    EL_TRY(el_ops_linear(o, x, &head, 1, D->x + (n - 1) * dim, 1, dim, EL_EPI_STORE, &on, NULL));
     s->next_id_ready = false;
     if (o->host_visible) return EL_OK;
     if (s->want_next_id && o->argmax) { /* greedy: only the id comes back (the ids buffer

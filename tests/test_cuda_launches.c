@@ -24,8 +24,8 @@
 
 #define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define DECODE 4
-#define GPT2_PER_LAYER 7
-#define LLAMA_PER_LAYER 10
+#define GPT2_PER_LAYER 5
+#define LLAMA_PER_LAYER 8
 
 typedef struct counts {
     double launches, copies, syncs; /* per decoded token */
@@ -112,15 +112,15 @@ int main(void) {
     int n = 0;
     if (el_gpu_count(&n) != EL_OK || n == 0) el_test_skip("no emulated CUDA device");
     fixture_require_stories();
-    /* Launches outside the layers: embedding (+ GPT-2's positions), final norm, head. */
+    /* Launches outside the layers: embedding (+ GPT-2's positions), final norm + head. */
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
-    measure("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s, 2, 4,
+    measure("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s, 2, 3,
             GPT2_PER_LAYER, 60);
     static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
-    measure("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama, 2, 3,
+    measure("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama, 2, 2,
             LLAMA_PER_LAYER, 40);
     static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 365, 281};
-    measure("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories, 5, 3,
+    measure("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories, 5, 2,
             LLAMA_PER_LAYER, 80);
     return el_test_finish("test_cuda_launches");
 #endif

@@ -130,10 +130,10 @@ static void test_matmul_norms(el_pool *p) {
     }
 }
 
-/* Three linears of one input in one launch (el_cuda_linear_parts), through each epilogue,
- * against the CPU's matmul, bias add, then add or GELU per part: a padded row stride, an f32
- * bias, an f16 bias and none; element-wise (in 67) and 16-byte loads (in 256), one and two
- * passes of input rows. */
+/* Three linears of one input in one launch (el_cuda_linear_parts), through each epilogue and
+ * each prologue norm, against the CPU's norm, matmul, bias add, then add or GELU per part: a
+ * padded row stride, an f32 bias, an f16 bias and none; element-wise (in 67) and 16-byte
+ * loads (in 256), one and two passes of input rows. */
 static void test_linear_parts(el_pool *p) {
     const size_t shapes[][2] = {{1, 256}, {11, 67}, {3, 256}};
     const size_t outs[3] = {40, 24, 17}, pad = 5;
@@ -164,13 +164,27 @@ static void test_linear_parts(el_pool *p) {
                 fill(y0[k], n * ldy[k]);
                 dy[k] = dev_copy(NULL, n * ldy[k] * 4);
             }
-            for (int e = EL_CUDA_EPI_STORE; e <= EL_CUDA_EPI_GELU_ERF; e++) {
+            /* The prologue's norms: weights (and LayerNorm's bias) of dt. */
+            float *nsrc = malloc(2 * in * 4), *xn = malloc(n * in * 4);
+            fill(nsrc, 2 * in);
+            void *nw = weights(nsrc, 2 * in, dt), *dnw = dev_copy(nw, 2 * in * es);
+            for (int c = 0; c < 16; c++) {
+                const int e = c % 4, nk = c / 4; /* none, RMS, RMS (1 + w), LayerNorm */
+                const el_cuda_prenorm pn = {nk == 0 ? EL_CUDA_NORM_NONE
+                                            : nk == 3 ? EL_CUDA_NORM_LAYER : EL_CUDA_NORM_RMS,
+                                            dnw, nk == 3 ? (char *)dnw + in * es : NULL, dt,
+                                            1e-5f, nk == 2 ? 1.0f : 0.0f};
+                memcpy(xn, x, n * in * 4);
+                if (nk == 1 || nk == 2)
+                    el_cpu_rmsnorm_off(p, xn, x, nw, dt, n, in, 1e-5f, pn.w_offset);
+                if (nk == 3)
+                    el_cpu_layernorm(p, xn, x, nw, (char *)nw + in * es, dt, n, in, 1e-5f);
                 el_cuda_part parts[3];
                 for (int k = 0; k < 3; k++) {
                     parts[k] = (el_cuda_part){dy[k], ldy[k], dw[k], db[k], bt[k], outs[k]};
                     cudaMemcpy(dy[k], y0[k], n * ldy[k] * 4, cudaMemcpyHostToDevice);
                     memcpy(want[k], y0[k], n * ldy[k] * 4);
-                    el_cpu_matmul(p, tmp, outs[k], x, w[k], dt, n, in, outs[k]);
+                    el_cpu_matmul(p, tmp, outs[k], xn, w[k], dt, n, in, outs[k]);
                     if (k < 2) el_cpu_add_bias(tmp, outs[k], bw[k], bt[k], n, outs[k]);
                     if (e == EL_CUDA_EPI_GELU_TANH) el_cpu_gelu_tanh(p, tmp, n * outs[k]);
                     if (e == EL_CUDA_EPI_GELU_ERF) el_cpu_gelu_erf(p, tmp, n * outs[k]);
@@ -181,12 +195,13 @@ static void test_linear_parts(el_pool *p) {
                                                              : tmp[t * outs[k] + r];
                         }
                 }
-                EL_CHECK_OK(el_cuda_linear_parts(parts, 3, dx, dt, n, in, (el_cuda_epi)e, NULL));
+                EL_CHECK_OK(el_cuda_linear_parts(parts, 3, dx, dt, n, in, (el_cuda_epi)e,
+                                                 nk ? &pn : NULL, NULL));
                 for (int k = 0; k < 3; k++) {
                     host_copy(got[k], dy[k], n * ldy[k] * 4);
                     char what[64];
-                    snprintf(what, sizeof what, "linear_parts %s n=%zu in=%zu part %d epi %d",
-                             el_dtype_name(dt), n, in, k, e);
+                    snprintf(what, sizeof what, "linear_parts %s n=%zu in=%zu part %d epi %d "
+                             "norm %d", el_dtype_name(dt), n, in, k, e, nk);
                     CHECK_NMSE(got[k], want[k], n * ldy[k], what);
                 }
             }
@@ -194,14 +209,14 @@ static void test_linear_parts(el_pool *p) {
                 cudaFree(dw[k]), cudaFree(dy[k]), cudaFree(db[k]);
                 free(w[k]), free(y0[k]), free(want[k]), free(got[k]);
             }
-            cudaFree(dx);
-            free(x), free(src), free(bias), free(tmp), free(bw[1]);
+            cudaFree(dx), cudaFree(dnw);
+            free(x), free(src), free(bias), free(tmp), free(bw[1]), free(nsrc), free(xn), free(nw);
         }
     }
     /* More parts than a launch takes: refused. */
     el_cuda_part four[4] = {{0}};
-    EL_CHECK(el_cuda_linear_parts(four, 4, NULL, EL_DT_F32, 1, 8, EL_CUDA_EPI_STORE, NULL) ==
-             EL_E_USAGE);
+    EL_CHECK(el_cuda_linear_parts(four, 4, NULL, EL_DT_F32, 1, 8, EL_CUDA_EPI_STORE, NULL,
+                                  NULL) == EL_E_USAGE);
 }
 
 static void test_elementwise(el_pool *p) {

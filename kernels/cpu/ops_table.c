@@ -184,8 +184,12 @@ el_weight el_weight_rows(el_weight w, size_t r0, size_t cols) {
 
 el_status el_ops_linear(const el_ops *o, const el_exec *x, const el_linear_part *parts,
                         size_t n_parts, const float *in, size_t n, size_t in_dim, el_epilogue e,
-                        float *tmp) {
-    if (o->linear_fused) return o->linear_fused(x, parts, n_parts, in, n, in_dim, e);
+                        const el_linear_norm *norm, float *tmp) {
+    if (o->linear_fused) return o->linear_fused(x, parts, n_parts, in, n, in_dim, e, norm);
+    if (norm) {
+        EL_TRY(o->norm(x, norm->kind, norm->out, in, norm->w, norm->b, n, in_dim, norm->eps));
+        in = norm->out;
+    }
     for (size_t i = 0; i < n_parts; i++) {
         const el_linear_part *p = &parts[i];
         if (e == EL_EPI_ACCUMULATE) {

@@ -52,9 +52,21 @@ typedef enum el_cuda_epi {
     EL_CUDA_EPI_GELU_TANH,  /* y = gelu_tanh(W x + b) */
     EL_CUDA_EPI_GELU_ERF,   /* y = gelu_erf(W x + b) */
 } el_cuda_epi;
+/* A norm of the input rows in the same launch (norm may be NULL): RMSNorm scaled by
+ * (w_offset + w), or LayerNorm with w and b (NULL: none), both of wt, as the norm kernels. */
+typedef enum el_cuda_norm { EL_CUDA_NORM_NONE, EL_CUDA_NORM_RMS, EL_CUDA_NORM_LAYER } el_cuda_norm;
+typedef struct el_cuda_prenorm {
+    el_cuda_norm kind;
+    const void *w, *b;
+    el_dtype wt;
+    float eps, w_offset;
+} el_cuda_prenorm;
 el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts, const float *x,
                                el_dtype wt, size_t n, size_t in, el_cuda_epi epi,
-                               el_cuda_stream st);
+                               const el_cuda_prenorm *norm, el_cuda_stream st);
+/* Whether the prologue takes a norm of nt weights for matmul weights of wt (f32, f16, bf16
+ * both; else EL_E_UNSUPPORTED: run the norm kernel first). */
+bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt);
 /* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
 el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,
                           size_t dim, float eps, el_cuda_stream st);

@@ -9,7 +9,11 @@
  * input rows present are reduced across the warp.
  * One launch may cover up to EL_CUDA_MAX_PARTS matmuls of the same input (q, k and v; gate
  * and up): their rows are laid end to end and each warp finds its part. Each result goes
- * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it. */
+ * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it.
+ * A norm of the input rows (RMSNorm, LayerNorm; f32, f16 or bf16 weights) may run in the
+ * prologue of the f32/f16/bf16 kernels: each warp takes the statistics of the pass's input
+ * rows itself (they stay in L1: no block barrier, no extra launch) and normalises every
+ * input value as it multiplies it. */
 #include "kernels/cuda/cuda_common.cuh"
 
 #define ROWS_PER_BLOCK 8 /* warps per block */
@@ -28,7 +32,57 @@ struct el_mm_out {
     el_dtype bt[EL_CUDA_MAX_PARTS];
     int parts;
     int epi; /* el_cuda_epi */
+    /* The prologue's norm (NORM kernels only): x[i] -> (noff + nw[i]) * (inv * x[i]) (RMS)
+     * or (x[i] - mean) * inv * nw[i] + nb[i] (LayerNorm), as norm.cu computes it. */
+    const void *nw, *nb; /* [in] of nwt; nb may be NULL */
+    el_dtype nwt;
+    int norm; /* el_cuda_norm */
+    float eps, noff;
 };
+
+/* Per input row of a pass: mean (LayerNorm; 0 for RMS) and 1 / sqrt(spread + eps). */
+struct el_mm_stats {
+    float mean[MAX_N], inv[MAX_N];
+};
+
+/* The statistics of rows x[t * in ..] for t < nt, reduced across the warp (nt is the same
+ * for every lane). LayerNorm takes the mean first, then the spread around it. */
+static __device__ __forceinline__ void mm_stats(const el_mm_out &o, const float *x, size_t nt,
+                                                size_t in, int lane, el_mm_stats &st) {
+#pragma unroll
+    for (int t = 0; t < MAX_N; t++) {
+        st.mean[t] = 0.0f;
+        st.inv[t] = 0.0f;
+        if ((size_t)t >= nt) continue;
+        const float *xr = x + (size_t)t * in;
+        float m = 0.0f, v = 0.0f;
+        if (o.norm == EL_CUDA_NORM_LAYER) {
+            for (size_t i = lane; i < in; i += 32) m += xr[i];
+            m = el_warp_sum(m) / (float)in;
+            for (size_t i = lane; i < in; i += 32) {
+                const float d = xr[i] - m;
+                v += d * d;
+            }
+        } else {
+            for (size_t i = lane; i < in; i += 32) v += xr[i] * xr[i];
+        }
+        st.mean[t] = m;
+        st.inv[t] = rsqrtf(el_warp_sum(v) / (float)in + o.eps);
+    }
+}
+
+/* Input value xv at column i of a row with statistics (mean, inv), normalised. */
+static __device__ __forceinline__ float mm_ldf(const void *w, el_dtype dt, size_t i) {
+    if (dt == EL_DT_F16) return __half2float(((const __half *)w)[i]);
+    if (dt == EL_DT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)w)[i] << 16);
+    return ((const float *)w)[i];
+}
+static __device__ __forceinline__ float mm_norm(const el_mm_out &o, float xv, size_t i,
+                                                float mean, float inv) {
+    if (o.norm == EL_CUDA_NORM_LAYER)
+        return (xv - mean) * inv * mm_ldf(o.nw, o.nwt, i) + (o.nb ? mm_ldf(o.nb, o.nwt, i) : 0.0f);
+    return (o.noff + mm_ldf(o.nw, o.nwt, i)) * (inv * xv);
+}
 
 /* Launch row `row`'s part, its fields picked with constant indices (a parameter array
  * indexed at run time may be copied to local memory). */
@@ -71,7 +125,7 @@ template <> __device__ __forceinline__ float wload<uint16_t>(const uint16_t *w, 
     return __uint_as_float((uint32_t)w[i] << 16);
 }
 
-template <typename W>
+template <typename W, bool NORM>
 __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -84,11 +138,16 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
         float acc[MAX_N];
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        el_mm_stats st;
+        if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = lane; i < in; i += 32) {
             float wv = wload<W>(wr, i);
 #pragma unroll
-            for (int t = 0; t < MAX_N; t++)
-                if ((size_t)t < nt) acc[t] += wv * x[(t0 + t) * in + i];
+            for (int t = 0; t < MAX_N; t++) {
+                if ((size_t)t >= nt) break;
+                const float xv = x[(t0 + t) * in + i];
+                acc[t] += wv * (NORM ? mm_norm(o, xv, i, st.mean[t], st.inv[t]) : xv);
+            }
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) { /* nt is the same warp-wide */
             float s = el_warp_sum(acc[t]);
@@ -124,7 +183,7 @@ static __device__ __forceinline__ void unpack16(uint4 u, float *f, const uint16_
     }
 }
 
-template <typename W>
+template <typename W, bool NORM>
 __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     constexpr int V = 16 / (int)sizeof(W);
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
@@ -138,6 +197,8 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
         float acc[MAX_N];
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        el_mm_stats st;
+        if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = (size_t)lane * V; i < in; i += 32 * V) {
             float wv[V];
             unpack16(__ldg(reinterpret_cast<const uint4 *>(wr + i)), wv, wr);
@@ -149,6 +210,12 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
 #pragma unroll
                 for (int j = 0; j < V; j += 4) {
                     float4 xv = *reinterpret_cast<const float4 *>(xr + j);
+                    if (NORM) {
+                        xv.x = mm_norm(o, xv.x, i + j, st.mean[t], st.inv[t]);
+                        xv.y = mm_norm(o, xv.y, i + j + 1, st.mean[t], st.inv[t]);
+                        xv.z = mm_norm(o, xv.z, i + j + 2, st.mean[t], st.inv[t]);
+                        xv.w = mm_norm(o, xv.w, i + j + 3, st.mean[t], st.inv[t]);
+                    }
                     sum += wv[j] * xv.x + wv[j + 1] * xv.y + wv[j + 2] * xv.z + wv[j + 3] * xv.w;
                 }
                 acc[t] += sum;
@@ -239,10 +306,15 @@ static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cuda
     const size_t v = 16 / sizeof(W);
     uintptr_t addr = (uintptr_t)x;
     for (int p = 0; p < o.parts; p++) addr |= (uintptr_t)o.w[p];
-    if (in % v == 0 && in % 4 == 0 && addr % 16 == 0)
-        EL_LAUNCH(matmul_vec_kernel<W>, grid, block, 0, s)(o, x, n, in);
+    const bool vec = in % v == 0 && in % 4 == 0 && addr % 16 == 0;
+    if (vec && o.norm)
+        EL_LAUNCH((matmul_vec_kernel<W, true>), grid, block, 0, s)(o, x, n, in);
+    else if (vec)
+        EL_LAUNCH((matmul_vec_kernel<W, false>), grid, block, 0, s)(o, x, n, in);
+    else if (o.norm)
+        EL_LAUNCH((matmul_kernel<W, true>), grid, block, 0, s)(o, x, n, in);
     else
-        EL_LAUNCH(matmul_kernel<W>, grid, block, 0, s)(o, x, n, in);
+        EL_LAUNCH((matmul_kernel<W, false>), grid, block, 0, s)(o, x, n, in);
 }
 
 /* One launch for o (parts, rows and epilogue filled in) with weights of wt. */
@@ -254,6 +326,9 @@ static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t 
         if (in % 32)
             return el_errorf(EL_E_INVALID, "cuda matmul: %s rows of %zu values are not whole "
                              "blocks of 32", el_dtype_name(wt), in);
+        if (o.norm)
+            return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
+                             "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
         dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
             block(32 * ROWS_PER_BLOCK);
 #define EL_Q32(T, BB) EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
@@ -302,9 +377,15 @@ extern "C" el_status el_cuda_linear(float *y, size_t ldy, const float *x, const 
     return mm_run(mm_one(y, ldy, w, b, bt, out), x, wt, n, in, (cudaStream_t)st);
 }
 
+extern "C" bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt) {
+    const bool f = wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16;
+    return f && (nt == EL_DT_F32 || nt == EL_DT_F16 || nt == EL_DT_BF16);
+}
+
 extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts,
                                           const float *x, el_dtype wt, size_t n, size_t in,
-                                          el_cuda_epi epi, el_cuda_stream st) {
+                                          el_cuda_epi epi, const el_cuda_prenorm *norm,
+                                          el_cuda_stream st) {
     if (n_parts == 0 || n_parts > EL_CUDA_MAX_PARTS)
         return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (1 to %d)", n_parts,
                          EL_CUDA_MAX_PARTS);
@@ -320,5 +401,13 @@ extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_pa
     o.rows = o.first[n_parts];
     o.parts = (int)n_parts;
     o.epi = (int)epi;
+    if (norm && norm->kind != EL_CUDA_NORM_NONE) {
+        o.nw = norm->w;
+        o.nb = norm->b;
+        o.nwt = norm->wt;
+        o.norm = (int)norm->kind;
+        o.eps = norm->eps;
+        o.noff = norm->w_offset;
+    }
     return mm_run(o, x, wt, n, in, (cudaStream_t)st);
 }

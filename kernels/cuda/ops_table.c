@@ -98,14 +98,30 @@ static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
 }
 
 /* One launch when the parts' weights share a dtype, else one per part. */
+/* The norm in the matmul's prologue where the kernels take it (f32/f16/bf16 weights, one
+ * dtype, a LayerNorm bias of the weight's dtype), else run first into norm->out. */
 static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, size_t n_parts,
-                                 const float *in, size_t n, size_t in_dim, el_epilogue e) {
+                                 const float *in, size_t n, size_t in_dim, el_epilogue e,
+                                 const el_linear_norm *norm) {
     _Static_assert((int)EL_EPI_GELU_ERF == (int)EL_CUDA_EPI_GELU_ERF &&
                        (int)EL_EPI_ACCUMULATE == (int)EL_CUDA_EPI_ACCUMULATE,
                    "el_epilogue and el_cuda_epi agree");
     if (n_parts > EL_CUDA_MAX_PARTS)
         return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (at most %d)", n_parts,
                          EL_CUDA_MAX_PARTS);
+    el_cuda_prenorm pn = {EL_CUDA_NORM_NONE, NULL, NULL, EL_DT_F32, 0.0f, 0.0f};
+    bool fuses = norm && el_cuda_linear_norm_fuses(parts[0].w.dt, norm->w.dt) &&
+                 (!norm->b.p || norm->b.dt == norm->w.dt);
+    for (size_t i = 1; i < n_parts; i++) fuses = fuses && parts[i].w.dt == parts[0].w.dt;
+    if (norm && !fuses) {
+        EL_TRY(cu_norm(x, norm->kind, norm->out, in, norm->w, norm->b, n, in_dim, norm->eps));
+        in = norm->out;
+    } else if (norm) {
+        const bool layer = norm->kind == EL_NORM_LAYER;
+        pn = (el_cuda_prenorm){layer ? EL_CUDA_NORM_LAYER : EL_CUDA_NORM_RMS, norm->w.p,
+                               layer ? norm->b.p : NULL, norm->w.dt, norm->eps,
+                               norm->kind == EL_NORM_RMS_1P ? 1.0f : 0.0f};
+    }
     el_cuda_part cp[EL_CUDA_MAX_PARTS];
     bool same = true;
     for (size_t i = 0; i < n_parts; i++) {
@@ -115,10 +131,10 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
     }
     if (same)
         return el_cuda_linear_parts(cp, n_parts, in, parts[0].w.dt, n, in_dim, (el_cuda_epi)e,
-                                    ST(x));
+                                    &pn, ST(x));
     for (size_t i = 0; i < n_parts; i++)
         EL_TRY(el_cuda_linear_parts(&cp[i], 1, in, parts[i].w.dt, n, in_dim, (el_cuda_epi)e,
-                                    ST(x)));
+                                    &pn, ST(x)));
     return EL_OK;
 }
 
