@@ -138,6 +138,11 @@ typedef struct el_ops {
     el_status (*linear_fused)(const el_exec *x, const el_linear_part *parts, size_t n_parts,
                               const float *in, size_t n, size_t in_dim, el_epilogue e,
                               const el_linear_norm *norm);
+    /* Optional (NULL: the caller runs rope on each): rope over q (heads of stride ldq) and
+     * k (kv_heads, stride ldk) in one pass, n rows by the same positions. */
+    el_status (*rope_qk)(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
+                         size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
+                         const float *cos, const float *sin, bool interleaved);
     /* Optional (NULL: the caller downloads v and takes el_cpu_argmax): *idx = the index of
      * the largest of v[0..n) (the first on ties; NaN never wins), backend memory. */
     el_status (*argmax)(const el_exec *x, const float *v, size_t n, int32_t *idx);

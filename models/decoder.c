@@ -9,7 +9,11 @@
  *   x += [post-norm] linear_o(att); xb = norm(x); h = act(linear_gate(xb)) * linear_up(xb)
  *   (gated) or act(linear_up(xb)); x += [post-norm] down(h).
  * Then the final norm and the classifier on the last position. A config feature the
- * description does not cover is refused by name in decoder_config (plan and run alike). */
+ * description does not cover is refused by name in decoder_config (plan and run alike).
+ * Linears go through el_ops_linear: on a backend with linear_fused (CUDA) the block's norm
+ * runs in the next linear's prologue, q|k|v and gate|up are one pass each, and bias,
+ * residual add and GELU are its epilogue; RoPE of q and k is one pass (rope_qk)
+ * (docs/CUDA.md); elsewhere the separate ops. */
 #include "loader/load_impl.h"
 #include "models/arch.h"
 #include "models/weights.h"
@@ -567,8 +571,13 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         if (cs) {
             cs += pos * half;
             sn += pos * half;
-            EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
-            EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+            if (o->rope_qk) {
+                EL_TRY(o->rope_qk(x, D->q, qd, c->n_heads, kn, kvd, c->n_kv_heads, n, hd, cs, sn,
+                                  c->interleaved));
+            } else {
+                EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
+                EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+            }
         }
         if (f16)
             EL_TRY(o->kv_store(x, kc + pos * kvd * esz, vc + pos * kvd * esz, EL_DT_F16, kn, vn,

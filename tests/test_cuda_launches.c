@@ -25,7 +25,7 @@
 #define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define DECODE 4
 #define GPT2_PER_LAYER 5
-#define LLAMA_PER_LAYER 8
+#define LLAMA_PER_LAYER 7
 
 typedef struct counts {
     double launches, copies, syncs; /* per decoded token */

@@ -328,7 +328,28 @@ static void test_embed_rope_attention(el_pool *p) {
                                  il != 0, NULL));
         host_copy(got, dx, sizeof got);
         CHECK_NMSE(got, want, NT * NH * HD, "rope");
-        cudaFree(dx), cudaFree(dc), cudaFree(ds);
+        /* q and k in one launch (el_cuda_rope2): x again as q, a second tensor of NKV heads
+         * with a padded row stride as k. */
+        enum { LDK = NKV * HD + 5 };
+        float k[NT * LDK], kwant[NT * LDK], kgot[NT * LDK];
+        fill(k, NT * LDK);
+        memcpy(kwant, k, sizeof k);
+        memcpy(want, x, sizeof x);
+        for (int t = 0; t < NT; t++) {
+            el_cpu_rope(want + t * NH * HD, NH, HD, tc + (POS0 + t) * HALF,
+                        ts + (POS0 + t) * HALF, il != 0);
+            el_cpu_rope(kwant + t * LDK, NKV, HD, tc + (POS0 + t) * HALF,
+                        ts + (POS0 + t) * HALF, il != 0);
+        }
+        float *dk = dev_copy(k, sizeof k);
+        cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+        EL_CHECK_OK(el_cuda_rope2(dx, NH * HD, NH, dk, LDK, NKV, NT, HD, dc + POS0 * HALF,
+                                  ds + POS0 * HALF, il != 0, NULL));
+        host_copy(got, dx, sizeof got);
+        host_copy(kgot, dk, sizeof kgot);
+        CHECK_NMSE(got, want, NT * NH * HD, "rope2 q");
+        CHECK_NMSE(kgot, kwant, NT * LDK, "rope2 k");
+        cudaFree(dx), cudaFree(dc), cudaFree(ds), cudaFree(dk);
     }
     cudaFree(dtc), cudaFree(dts);
     /* Attention: NT new rows at POS0 over a cache of POS0 + NT rows, GQA 4 over 2. */

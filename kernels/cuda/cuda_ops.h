@@ -81,6 +81,11 @@ el_status el_cuda_layernorm(float *out, const float *x, const void *w, const voi
  * table (el_cuda_rope_table); interleaved as in el_cpu_rope. */
 el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads, size_t head_dim,
                        const float *cos, const float *sin, bool interleaved, el_cuda_stream st);
+/* The same over n rows of two tensors in one launch: n_heads heads of x (stride ld), then
+ * y_heads heads of y (stride ldy; y NULL: x only), by the same positions (q and k). */
+el_status el_cuda_rope2(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
+                        size_t y_heads, size_t n, size_t head_dim, const float *cos,
+                        const float *sin, bool interleaved, el_cuda_stream st);
 /* Fills the [ctx, head_dim/2] tables in float as the CPU's table op does:
  * freq_i = el_rope_inv_freq(r, i, head_dim), angle = pos * freq_i. */
 el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim, el_rope r,

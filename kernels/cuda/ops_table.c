@@ -138,6 +138,13 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
     return EL_OK;
 }
 
+static el_status cu_rope_qk(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
+                           size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
+                           const float *cos, const float *sin, bool interleaved) {
+    return el_cuda_rope2(q, ldq, heads, k, ldk, kv_heads, n, head_dim, cos, sin, interleaved,
+                         ST(x));
+}
+
 static el_status cu_argmax(const el_exec *x, const float *v, size_t n, int32_t *idx) {
     return el_cuda_argmax(v, n, idx, ST(x));
 }
@@ -161,6 +168,7 @@ const el_ops el_ops_cuda = {
     .add = cu_add,
     .copy = cu_copy,
     .linear_fused = cu_linear_fused,
+    .rope_qk = cu_rope_qk,
     .argmax = cu_argmax,
 };
 #endif
