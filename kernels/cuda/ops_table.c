@@ -97,9 +97,9 @@ static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
     return cu_memcpy(x, y, v, n * sizeof *y);
 }
 
-/* One launch when the parts' weights share a dtype, else one per part. */
-/* The norm in the matmul's prologue where the kernels take it (f32/f16/bf16 weights, one
- * dtype, a LayerNorm bias of the weight's dtype), else run first into norm->out. */
+/* One launch when the parts' weights share a dtype, else one per part. The norm in the
+ * matmul's prologue where the kernels take it (f32/f16/bf16 weights, one dtype, a LayerNorm
+ * bias of the weight's dtype), else run first into norm->out. */
 static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, size_t n_parts,
                                  const float *in, size_t n, size_t in_dim, el_epilogue e,
                                  const el_linear_norm *norm) {
