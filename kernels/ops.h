@@ -53,6 +53,34 @@ typedef struct el_seqs {
     const int32_t *row_start, *row_len; /* [rows] backend memory: each row's sequence */
 } el_seqs;
 
+/* One output of a fused linear: y[t, :out] = W in[t, :] (+ b) for the batch's rows t. */
+typedef struct el_linear_part {
+    float *y;    /* [n, ldy] backend memory */
+    size_t ldy;  /* y's row stride in floats (>= out) */
+    el_weight w; /* [out, in_dim] */
+    el_weight b; /* [out], or p NULL */
+    size_t out;
+} el_linear_part;
+
+#define EL_LINEAR_MAX_PARTS 3 /* q, k, v */
+
+/* What a fused linear does with each result s = W in + b before it lands in y. */
+typedef enum el_epilogue {
+    EL_EPI_STORE,      /* y = s */
+    EL_EPI_ACCUMULATE, /* y += s (the residual stream) */
+    EL_EPI_GELU_TANH,  /* y = gelu_tanh(s) */
+    EL_EPI_GELU_ERF,   /* y = gelu_erf(s) */
+} el_epilogue;
+
+/* A norm of a fused linear's input rows, as o->norm(kind, w, b, eps) would give them; out:
+ * [n, in_dim] floats where a backend that runs it separately puts the normed rows. */
+typedef struct el_linear_norm {
+    el_norm_kind kind;
+    el_weight w, b; /* b: LayerNorm's bias, p NULL for none */
+    float eps;
+    float *out;
+} el_linear_norm;
+
 typedef struct el_ops {
     const char *name;   /* "cpu", "cuda" */
     bool host_visible;  /* activations are host memory: no copies to or from the host */
@@ -103,6 +131,21 @@ typedef struct el_ops {
     el_status (*add)(const el_exec *x, float *y, const float *v, size_t n);
     /* y = v, n floats, both backend memory. */
     el_status (*copy)(const el_exec *x, float *y, const float *v, size_t n);
+    /* Optional (NULL: the caller runs norm, linear, add and act instead; see el_ops_linear):
+     * up to EL_LINEAR_MAX_PARTS linears of the same input in one pass, the input rows
+     * normed first when norm is not NULL, each result through e (the epilogue does the f32
+     * operations of linear then add or act). Outputs must not overlap in. */
+    el_status (*linear_fused)(const el_exec *x, const el_linear_part *parts, size_t n_parts,
+                              const float *in, size_t n, size_t in_dim, el_epilogue e,
+                              const el_linear_norm *norm);
+    /* Optional (NULL: the caller runs rope on each): rope over q (heads of stride ldq) and
+     * k (kv_heads, stride ldk) in one pass, n rows by the same positions. */
+    el_status (*rope_qk)(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
+                         size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
+                         const float *cos, const float *sin, bool interleaved);
+    /* Optional (NULL: the caller downloads v and takes el_cpu_argmax): *idx = the index of
+     * the largest of v[0..n) (the first on ties; NaN never wins), backend memory. */
+    el_status (*argmax)(const el_exec *x, const float *v, size_t n, int32_t *idx);
 } el_ops;
 
 extern const el_ops el_ops_cpu;  /* kernels/cpu/ops_table.c */
@@ -118,6 +161,14 @@ static inline const el_ops *el_ops_for(bool on_gpu) {
     (void)on_gpu;
     return &el_ops_cpu;
 }
+
+/* The parts through x's linear_fused when the table has one, else norm (when not NULL)
+ * into norm->out, then each part through linear then e: EL_EPI_ACCUMULATE computes into tmp
+ * ([n, out] floats, not overlapping y or in) and adds it; the GELUs run act in place (for
+ * both, each part's ldy must equal its out). */
+el_status el_ops_linear(const el_ops *o, const el_exec *x, const el_linear_part *parts,
+                        size_t n_parts, const float *in, size_t n, size_t in_dim, el_epilogue e,
+                        const el_linear_norm *norm, float *tmp);
 
 /* A view of rows r0.. of a [rows, cols] weight (fused QKV: q, k and v row blocks). */
 el_weight el_weight_rows(el_weight w, size_t r0, size_t cols);

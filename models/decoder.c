@@ -9,7 +9,11 @@
  *   x += [post-norm] linear_o(att); xb = norm(x); h = act(linear_gate(xb)) * linear_up(xb)
  *   (gated) or act(linear_up(xb)); x += [post-norm] down(h).
  * Then the final norm and the classifier on the last position. A config feature the
- * description does not cover is refused by name in decoder_config (plan and run alike). */
+ * description does not cover is refused by name in decoder_config (plan and run alike).
+ * Linears go through el_ops_linear: on a backend with linear_fused (CUDA) the block's norm
+ * runs in the next linear's prologue, q|k|v and gate|up are one pass each, and bias,
+ * residual add and GELU are its epilogue; RoPE of q and k is one pass (rope_qk)
+ * (docs/CUDA.md); elsewhere the separate ops. */
 #include "kernels/attn_split.h"
 #include "loader/load_impl.h"
 #include "models/arch.h"
@@ -498,7 +502,25 @@ el_status el_decoder_session_init(el_session *s) {
     return EL_OK;
 }
 
-/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits. */
+/* x += [post-norm] (W in + b) for n rows of in_dim -> dim: the residual add in the linear's
+ * epilogue, unless a post-norm comes between (then through xb2). */
+static el_status dec_residual(const el_ops *o, const el_exec *x, const dec_state *D,
+                              el_weight w, el_weight b, el_weight post_norm, const float *in,
+                              size_t n, size_t in_dim) {
+    const dec_cfg *c = &D->c;
+    const size_t dim = c->dim;
+    el_linear_part p = {D->x, dim, w, b, dim};
+    if (!post_norm.p)
+        return el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_ACCUMULATE, NULL, D->xb2);
+    p.y = D->xb2;
+    EL_TRY(el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_STORE, NULL, NULL));
+    EL_TRY(o->norm(x, c->norm, D->xb2, D->xb2, post_norm, (el_weight){NULL, EL_DT_F32}, n, dim,
+                   c->eps));
+    return o->add(x, D->x, D->xb2, n * dim);
+}
+
+/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits
+ * (or, with s->want_next_id on a backend with argmax, only their argmax into s->next_id). */
 el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool want_logits) {
     dec_state *D = s->family_state;
     const dec_cfg *c = &D->c;
@@ -539,10 +561,13 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         const bool sliding = (c->o.sliding[l / 64] >> (l % 64)) & 1;
         const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
         const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;
-        EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], n, dim, eps));
-        EL_TRY(o->linear(x, D->q, qd, D->xb, w[EL_R_Q], w[EL_R_Q_B], n, dim, qd));
-        EL_TRY(o->linear(x, kn, kvd, D->xb, w[EL_R_K], w[EL_R_K_B], n, dim, kvd));
-        EL_TRY(o->linear(x, vn, kvd, D->xb, w[EL_R_V], w[EL_R_V_B], n, dim, kvd));
+        /* The block's norm in the next linear's prologue (or into xb first). */
+        const el_linear_norm an = {nk, w[EL_R_ATTN_NORM], w[EL_R_ATTN_NORM_B], eps, D->xb};
+        const el_linear_norm fn = {nk, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], eps, D->xb};
+        const el_linear_part qkv[3] = {{D->q, qd, w[EL_R_Q], w[EL_R_Q_B], qd},
+                                       {kn, kvd, w[EL_R_K], w[EL_R_K_B], kvd},
+                                       {vn, kvd, w[EL_R_V], w[EL_R_V_B], kvd}};
+        EL_TRY(el_ops_linear(o, x, qkv, 3, D->x, n, dim, EL_EPI_STORE, &an, NULL));
         if (w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
             EL_TRY(o->norm(x, nk, D->q, D->q, w[EL_R_Q_NORM], none,
                            n * c->n_heads, hd, eps));
@@ -552,8 +577,13 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         if (cs) {
             cs += pos * half;
             sn += pos * half;
-            EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
-            EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+            if (o->rope_qk) {
+                EL_TRY(o->rope_qk(x, D->q, qd, c->n_heads, kn, kvd, c->n_kv_heads, n, hd, cs, sn,
+                                  c->interleaved));
+            } else {
+                EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
+                EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+            }
         }
         if (f16)
             EL_TRY(o->kv_store(x, kc + pos * kvd * esz, vc + pos * kvd * esz, EL_DT_F16, kn, vn,
@@ -561,30 +591,36 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
         EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, D->att_stride, n,
                             pos, c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
                             c->att_scale));
-        EL_TRY(o->linear(x, D->xb2, dim, D->att_out, w[EL_R_O], w[EL_R_O_B], n, qd, dim));
-        if (w[EL_R_POST_ATTN_NORM].p)
-            EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_ATTN_NORM], none, n,
-                           dim, eps));
-        EL_TRY(o->add(x, D->x, D->xb2, n * dim));
-        EL_TRY(o->norm(x, nk, D->xb, D->x, w[EL_R_FFN_NORM], w[EL_R_FFN_NORM_B], n, dim, eps));
-        if (gated) {
-            EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_GATE], w[EL_R_GATE_B], n, dim, hid));
-            EL_TRY(o->linear(x, D->hb2, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
+        EL_TRY(dec_residual(o, x, D, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM], D->att_out,
+                            n, qd));
+        if (gated) { /* gate and up in one pass, then the gated activation */
+            const el_linear_part gu[2] = {{D->hb, hid, w[EL_R_GATE], w[EL_R_GATE_B], hid},
+                                          {D->hb2, hid, w[EL_R_UP], w[EL_R_UP_B], hid}};
+            EL_TRY(el_ops_linear(o, x, gu, 2, D->x, n, dim, EL_EPI_STORE, &fn, NULL));
             EL_TRY(o->act(x, c->o.act, D->hb, D->hb2, n * hid));
-        } else {
-            EL_TRY(o->linear(x, D->hb, hid, D->xb, w[EL_R_UP], w[EL_R_UP_B], n, dim, hid));
-            EL_TRY(o->act(x, c->o.act, D->hb, NULL, n * hid));
+        } else { /* the GELUs in the linear's epilogue */
+            const el_linear_part up = {D->hb, hid, w[EL_R_UP], w[EL_R_UP_B], hid};
+            const el_act_kind ak = c->o.act;
+            const el_epilogue e = ak == EL_ACT_GELU_TANH ? EL_EPI_GELU_TANH
+                                  : ak == EL_ACT_GELU_ERF ? EL_EPI_GELU_ERF
+                                                          : EL_EPI_STORE;
+            EL_TRY(el_ops_linear(o, x, &up, 1, D->x, n, dim, e, &fn, NULL));
+            if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, n * hid));
         }
-        EL_TRY(o->linear(x, D->xb2, dim, D->hb, w[EL_R_DOWN], w[EL_R_DOWN_B], n, hid, dim));
-        if (w[EL_R_POST_FFN_NORM].p)
-            EL_TRY(o->norm(x, nk, D->xb2, D->xb2, w[EL_R_POST_FFN_NORM], none, n,
-                           dim, eps));
-        EL_TRY(o->add(x, D->x, D->xb2, n * dim));
+        EL_TRY(dec_residual(o, x, D, w[EL_R_DOWN], w[EL_R_DOWN_B], w[EL_R_POST_FFN_NORM], D->hb,
+                            n, hid));
     }
     if (!want_logits) return EL_OK;
-    EL_TRY(o->norm(x, nk, D->xb, D->x + (n - 1) * dim, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B],
-                   1, dim, eps));
-    EL_TRY(o->linear(x, D->logits, c->vocab, D->xb, top[EL_R_HEAD], none, 1, dim, c->vocab));
+    const el_linear_norm on = {nk, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B], eps, D->xb};
+    const el_linear_part head = {D->logits, c->vocab, top[EL_R_HEAD], none, c->vocab};
+    EL_TRY(el_ops_linear(o, x, &head, 1, D->x + (n - 1) * dim, 1, dim, EL_EPI_STORE, &on, NULL));
+    s->next_id_ready = false;
     if (o->host_visible) return EL_OK;
+    if (s->want_next_id && o->argmax) { /* greedy: only the id comes back (the ids buffer
+                                         * is free once the embedding has read it) */
+        EL_TRY(o->argmax(x, D->logits, c->vocab, D->dev_ids));
+        s->next_id_ready = true;
+        return o->download(x, &s->next_id, D->dev_ids, sizeof s->next_id);
+    }
     return o->download(x, D->host_logits, D->logits, (size_t)c->vocab * sizeof(float));
 }

@@ -343,6 +343,19 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
     return EL_OK;
 }
 
+el_status el_session_forward_greedy(el_session *s, const int32_t *ids, size_t n, int32_t *next) {
+    if (!s || !next) return el_errorf(EL_E_USAGE, "el_session_forward_greedy: NULL argument");
+    const float *lg = NULL;
+    s->want_next_id = true;
+    s->next_id_ready = false;
+    el_status st = el_session_forward(s, ids, n, &lg);
+    s->want_next_id = false;
+    if (st != EL_OK) return st;
+    *next = s->next_id_ready ? s->next_id : (int32_t)el_cpu_argmax(s->logits, s->vocab);
+    s->next_id_ready = false;
+    return EL_OK;
+}
+
 /* ---- tokens ----------------------------------------------------------------------------- */
 
 el_status el_model_tokenizer(const el_model *m, const el_tokenizer **out) {
@@ -388,6 +401,16 @@ static bool is_stop(const el_session *s, int32_t id) {
     for (uint32_t i = 0; i < s->n_stop; i++)
         if (s->stop[i] == id) return true;
     return false;
+}
+
+/* Runs ids and picks the next token: greedy sampling (temperature 0) needs only the argmax,
+ * which the GPU takes where the logits are (4 bytes come back instead of the vocabulary). */
+static el_status gen_step(el_session *s, const int32_t *ids, size_t n, int32_t *next) {
+    if (!(s->sampler.p.temperature > 0.0f)) return el_session_forward_greedy(s, ids, n, next);
+    const float *lg = NULL;
+    EL_TRY(el_session_forward(s, ids, n, &lg));
+    *next = el_sampler_sample(&s->sampler, s->logits);
+    return EL_OK;
 }
 
 el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
@@ -437,11 +460,11 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
     }
     el_sampler_init(&s->sampler, s->vocab, s->cand, sp);
     s->pos = 0;
-    const float *logits;
-    rc = el_session_forward(s, s->ids, n, &logits);
+    int32_t id = -1;
+    rc = gen_step(s, s->ids, n, &id);
     if (rc != EL_OK) return rc;
     st.prompt_tokens = (uint32_t)n;
-    int32_t prev = s->ids[n - 1], id = el_sampler_sample(&s->sampler, s->logits);
+    int32_t prev = s->ids[n - 1];
     double t_first = el_now();
     st.prompt_seconds = t_first - t0;
     double t_gen = t_first;
@@ -459,10 +482,9 @@ el_status el_generate(el_session *s, const char *prompt, uint32_t n_new,
         bool more = on_token ? on_token(user, id, piece, plen) : true;
         if (st.generated_tokens == 1) t_gen = el_now();
         if (!more || st.generated_tokens == n_new) break;
-        rc = el_session_forward(s, &id, 1, &logits);
-        if (rc != EL_OK) break;
         prev = id;
-        id = el_sampler_sample(&s->sampler, s->logits);
+        rc = gen_step(s, &prev, 1, &id);
+        if (rc != EL_OK) break;
     }
     double t_end = el_now();
     if (st.generated_tokens > 0) st.gen_seconds = t_end - t_gen;

@@ -98,7 +98,17 @@ struct el_session {
     el_prob_index *cand;         /* [vocab] sampler space, in scratch */
     el_sampler sampler;
     bool no_prompt_bos;          /* el_session_set_prompt_bos(false) */
+    bool want_next_id;           /* el_session_forward_greedy: the argmax is enough */
+    bool next_id_ready;          /* set by the family: next_id holds the argmax (the logits
+                                    were not copied back) */
+    int32_t next_id;
 };
+
+/* el_session_forward, then *next = the argmax of the last position's logits (the first on
+ * ties; NaN never wins), as el_sampler_sample at temperature 0. A backend with an argmax op
+ * picks it where the logits are and copies back only the id: s->logits is then not
+ * updated. */
+el_status el_session_forward_greedy(el_session *s, const int32_t *ids, size_t n, int32_t *next);
 
 /* Scratch bytes the generic part of a session takes for a model of vocab tokens at ctx
  * (the session object, the pool, the prompt ids, the sampler). Families add it to their

@@ -131,6 +131,95 @@ static void test_matmul_norms(el_pool *p) {
     }
 }
 
+/* Three linears of one input in one launch (el_cuda_linear_parts), through each epilogue and
+ * each prologue norm, against the CPU's norm, matmul, bias add, then add or GELU per part: a
+ * padded row stride, an f32 bias, an f16 bias and none; element-wise (in 67) and 16-byte
+ * loads (in 256), one and two passes of input rows. */
+static void test_linear_parts(el_pool *p) {
+    const size_t shapes[][2] = {{1, 256}, {11, 67}, {3, 256}};
+    const size_t outs[3] = {40, 24, 17}, pad = 5;
+    for (int f = 0; f < 3; f++) {
+        const el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
+        const size_t es = dt == EL_DT_F32 ? 4 : 2;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const size_t n = shapes[s][0], in = shapes[s][1];
+            float *x = malloc(n * in * 4), *src = malloc(outs[0] * in * 4);
+            float *bias = malloc(outs[0] * 4), *tmp = malloc(n * outs[0] * 4);
+            fill(x, n * in);
+            fill(bias, outs[0]);
+            float *dx = dev_copy(x, n * in * 4);
+            void *bw[2] = {bias, weights(bias, outs[1], EL_DT_F16)};
+            void *db[3] = {dev_copy(bias, outs[0] * 4), dev_copy(bw[1], outs[1] * 2), NULL};
+            const el_dtype bt[3] = {EL_DT_F32, EL_DT_F16, EL_DT_F32};
+            void *w[3], *dw[3];
+            float *y0[3], *want[3], *got[3], *dy[3];
+            size_t ldy[3];
+            for (int k = 0; k < 3; k++) {
+                fill(src, outs[k] * in);
+                w[k] = weights(src, outs[k] * in, dt);
+                dw[k] = dev_copy(w[k], outs[k] * in * es);
+                ldy[k] = outs[k] + (k == 0 ? pad : 0);
+                y0[k] = malloc(n * ldy[k] * 4);
+                want[k] = malloc(n * ldy[k] * 4);
+                got[k] = malloc(n * ldy[k] * 4);
+                fill(y0[k], n * ldy[k]);
+                dy[k] = dev_copy(NULL, n * ldy[k] * 4);
+            }
+            /* The prologue's norms: weights (and LayerNorm's bias) of dt. */
+            float *nsrc = malloc(2 * in * 4), *xn = malloc(n * in * 4);
+            fill(nsrc, 2 * in);
+            void *nw = weights(nsrc, 2 * in, dt), *dnw = dev_copy(nw, 2 * in * es);
+            for (int c = 0; c < 16; c++) {
+                const int e = c % 4, nk = c / 4; /* none, RMS, RMS (1 + w), LayerNorm */
+                const el_cuda_prenorm pn = {nk == 0 ? EL_CUDA_NORM_NONE
+                                            : nk == 3 ? EL_CUDA_NORM_LAYER : EL_CUDA_NORM_RMS,
+                                            dnw, nk == 3 ? (char *)dnw + in * es : NULL, dt,
+                                            1e-5f, nk == 2 ? 1.0f : 0.0f};
+                memcpy(xn, x, n * in * 4);
+                if (nk == 1 || nk == 2)
+                    el_cpu_rmsnorm_off(p, xn, x, nw, dt, n, in, 1e-5f, pn.w_offset);
+                if (nk == 3)
+                    el_cpu_layernorm(p, xn, x, nw, (char *)nw + in * es, dt, n, in, 1e-5f);
+                el_cuda_part parts[3];
+                for (int k = 0; k < 3; k++) {
+                    parts[k] = (el_cuda_part){dy[k], ldy[k], dw[k], db[k], bt[k], outs[k]};
+                    cudaMemcpy(dy[k], y0[k], n * ldy[k] * 4, cudaMemcpyHostToDevice);
+                    memcpy(want[k], y0[k], n * ldy[k] * 4);
+                    el_cpu_matmul(p, tmp, outs[k], xn, w[k], dt, n, in, outs[k]);
+                    if (k < 2) el_cpu_add_bias(tmp, outs[k], bw[k], bt[k], n, outs[k]);
+                    if (e == EL_CUDA_EPI_GELU_TANH) el_cpu_gelu_tanh(p, tmp, n * outs[k]);
+                    if (e == EL_CUDA_EPI_GELU_ERF) el_cpu_gelu_erf(p, tmp, n * outs[k]);
+                    for (size_t t = 0; t < n; t++)
+                        for (size_t r = 0; r < outs[k]; r++) {
+                            float *d = &want[k][t * ldy[k] + r];
+                            *d = e == EL_CUDA_EPI_ACCUMULATE ? *d + tmp[t * outs[k] + r]
+                                                             : tmp[t * outs[k] + r];
+                        }
+                }
+                EL_CHECK_OK(el_cuda_linear_parts(parts, 3, dx, dt, n, in, (el_cuda_epi)e,
+                                                 nk ? &pn : NULL, NULL));
+                for (int k = 0; k < 3; k++) {
+                    host_copy(got[k], dy[k], n * ldy[k] * 4);
+                    char what[64];
+                    snprintf(what, sizeof what, "linear_parts %s n=%zu in=%zu part %d epi %d "
+                             "norm %d", el_dtype_name(dt), n, in, k, e, nk);
+                    CHECK_NMSE(got[k], want[k], n * ldy[k], what);
+                }
+            }
+            for (int k = 0; k < 3; k++) {
+                cudaFree(dw[k]), cudaFree(dy[k]), cudaFree(db[k]);
+                free(w[k]), free(y0[k]), free(want[k]), free(got[k]);
+            }
+            cudaFree(dx), cudaFree(dnw);
+            free(x), free(src), free(bias), free(tmp), free(bw[1]), free(nsrc), free(xn), free(nw);
+        }
+    }
+    /* More parts than a launch takes: refused. */
+    el_cuda_part four[4] = {{0}};
+    EL_CHECK(el_cuda_linear_parts(four, 4, NULL, EL_DT_F32, 1, 8, EL_CUDA_EPI_STORE, NULL,
+                                  NULL) == EL_E_USAGE);
+}
+
 static void test_elementwise(el_pool *p) {
     enum { N = 1237 };
     float a[N], b[N], want[N], got[N];
@@ -240,7 +329,28 @@ static void test_embed_rope_attention(el_pool *p) {
                                  il != 0, NULL));
         host_copy(got, dx, sizeof got);
         CHECK_NMSE(got, want, NT * NH * HD, "rope");
-        cudaFree(dx), cudaFree(dc), cudaFree(ds);
+        /* q and k in one launch (el_cuda_rope2): x again as q, a second tensor of NKV heads
+         * with a padded row stride as k. */
+        enum { LDK = NKV * HD + 5 };
+        float k[NT * LDK], kwant[NT * LDK], kgot[NT * LDK];
+        fill(k, NT * LDK);
+        memcpy(kwant, k, sizeof k);
+        memcpy(want, x, sizeof x);
+        for (int t = 0; t < NT; t++) {
+            el_cpu_rope(want + t * NH * HD, NH, HD, tc + (POS0 + t) * HALF,
+                        ts + (POS0 + t) * HALF, il != 0);
+            el_cpu_rope(kwant + t * LDK, NKV, HD, tc + (POS0 + t) * HALF,
+                        ts + (POS0 + t) * HALF, il != 0);
+        }
+        float *dk = dev_copy(k, sizeof k);
+        cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+        EL_CHECK_OK(el_cuda_rope2(dx, NH * HD, NH, dk, LDK, NKV, NT, HD, dc + POS0 * HALF,
+                                  ds + POS0 * HALF, il != 0, NULL));
+        host_copy(got, dx, sizeof got);
+        host_copy(kgot, dk, sizeof kgot);
+        CHECK_NMSE(got, want, NT * NH * HD, "rope2 q");
+        CHECK_NMSE(kgot, kwant, NT * LDK, "rope2 k");
+        cudaFree(dx), cudaFree(dc), cudaFree(ds), cudaFree(dk);
     }
     cudaFree(dtc), cudaFree(dts);
     /* Attention: NT new rows at POS0 over a cache of POS0 + NT rows, GQA 4 over 2. */
@@ -498,6 +608,7 @@ int main(void) {
         const size_t o = 0; /* a GPU: one run */
 #endif
         test_matmul_norms(&p);
+        test_linear_parts(&p);
         test_elementwise(&p);
         test_embed_rope_attention(&p);
         test_attention_split(&p, o == 0);

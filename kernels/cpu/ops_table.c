@@ -181,3 +181,26 @@ el_weight el_weight_rows(el_weight w, size_t r0, size_t cols) {
     if (w.p && el_dtype_row_bytes(w.dt, cols, &row)) w.p = (const uint8_t *)w.p + r0 * row;
     return w;
 }
+
+el_status el_ops_linear(const el_ops *o, const el_exec *x, const el_linear_part *parts,
+                        size_t n_parts, const float *in, size_t n, size_t in_dim, el_epilogue e,
+                        const el_linear_norm *norm, float *tmp) {
+    if (o->linear_fused) return o->linear_fused(x, parts, n_parts, in, n, in_dim, e, norm);
+    if (norm) {
+        EL_TRY(o->norm(x, norm->kind, norm->out, in, norm->w, norm->b, n, in_dim, norm->eps));
+        in = norm->out;
+    }
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_linear_part *p = &parts[i];
+        if (e == EL_EPI_ACCUMULATE) {
+            EL_TRY(o->linear(x, tmp, p->out, in, p->w, p->b, n, in_dim, p->out));
+            EL_TRY(o->add(x, p->y, tmp, n * p->out));
+            continue;
+        }
+        EL_TRY(o->linear(x, p->y, p->ldy, in, p->w, p->b, n, in_dim, p->out));
+        if (e != EL_EPI_STORE)
+            EL_TRY(o->act(x, e == EL_EPI_GELU_TANH ? EL_ACT_GELU_TANH : EL_ACT_GELU_ERF, p->y,
+                          NULL, n * p->out));
+    }
+    return EL_OK;
+}

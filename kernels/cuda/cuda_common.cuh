@@ -93,6 +93,14 @@ static __device__ __forceinline__ float el_ld(const void *w, el_dtype dt, size_t
     return ((const float *)w)[i];
 }
 
+/* The GELUs as GPT-2's gelu_new and the exact one (elementwise.cu, matmul epilogues). */
+static __device__ __forceinline__ float el_gelu_tanh(float v) {
+    return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+static __device__ __forceinline__ float el_gelu_erf(float v) {
+    return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+}
+
 static __device__ __forceinline__ float el_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -45,6 +45,39 @@ el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *x, const vo
 el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          const void *b, el_dtype bt, size_t n, size_t in, size_t out,
                          el_cuda_stream st);
+/* Up to EL_CUDA_MAX_PARTS linears of the same input in one launch (q, k, v; gate, up): part
+ * p writes y[t * ldy + r] for its out rows r (weights [out, in] of the launch's dtype, bias b
+ * of bt or NULL), each result through the epilogue. */
+#define EL_CUDA_MAX_PARTS 3
+typedef struct el_cuda_part {
+    float *y;
+    size_t ldy;
+    const void *w;
+    const void *b;
+    el_dtype bt;
+    size_t out;
+} el_cuda_part;
+typedef enum el_cuda_epi {
+    EL_CUDA_EPI_STORE,      /* y = W x + b */
+    EL_CUDA_EPI_ACCUMULATE, /* y += W x + b (the residual) */
+    EL_CUDA_EPI_GELU_TANH,  /* y = gelu_tanh(W x + b) */
+    EL_CUDA_EPI_GELU_ERF,   /* y = gelu_erf(W x + b) */
+} el_cuda_epi;
+/* A norm of the input rows in the same launch (norm may be NULL): RMSNorm scaled by
+ * (w_offset + w), or LayerNorm with w and b (NULL: none), both of wt, as the norm kernels. */
+typedef enum el_cuda_norm { EL_CUDA_NORM_NONE, EL_CUDA_NORM_RMS, EL_CUDA_NORM_LAYER } el_cuda_norm;
+typedef struct el_cuda_prenorm {
+    el_cuda_norm kind;
+    const void *w, *b;
+    el_dtype wt;
+    float eps, w_offset;
+} el_cuda_prenorm;
+el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts, const float *x,
+                               el_dtype wt, size_t n, size_t in, el_cuda_epi epi,
+                               const el_cuda_prenorm *norm, el_cuda_stream st);
+/* Whether the prologue takes a norm of nt weights for matmul weights of wt (f32, f16, bf16
+ * both; else EL_E_UNSUPPORTED: run the norm kernel first). */
+bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt);
 /* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
 el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,
                           size_t dim, float eps, el_cuda_stream st);
@@ -59,6 +92,11 @@ el_status el_cuda_layernorm(float *out, const float *x, const void *w, const voi
  * table (el_cuda_rope_table); interleaved as in el_cpu_rope. */
 el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads, size_t head_dim,
                        const float *cos, const float *sin, bool interleaved, el_cuda_stream st);
+/* The same over n rows of two tensors in one launch: n_heads heads of x (stride ld), then
+ * y_heads heads of y (stride ldy; y NULL: x only), by the same positions (q and k). */
+el_status el_cuda_rope2(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
+                        size_t y_heads, size_t n, size_t head_dim, const float *cos,
+                        const float *sin, bool interleaved, el_cuda_stream st);
 /* Fills the [ctx, head_dim/2] tables in float as the CPU's table op does:
  * freq_i = el_rope_inv_freq(r, i, head_dim), angle = pos * freq_i. */
 el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim, el_rope r,

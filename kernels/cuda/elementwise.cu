@@ -32,15 +32,14 @@ __global__ void scale_kernel(float *x, float s, size_t n) {
 __global__ void gelu_tanh_kernel(float *x, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+        x[i] = el_gelu_tanh(x[i]);
     }
 }
 
 __global__ void gelu_erf_kernel(float *x, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+        x[i] = el_gelu_erf(x[i]);
 }
 
 __global__ void add_kernel(float *y, const float *x, size_t n) {

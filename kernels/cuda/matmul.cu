@@ -6,11 +6,62 @@
  * cache. When rows are whole 16-byte vectors (in a multiple of 8 for 2-byte weights, 4 for
  * f32) and the pointers 16-byte aligned, each lane loads 16 bytes at a time (a warp moves
  * 512 bytes per load instead of 64 or 128); otherwise one element per lane. Only the
- * input rows present are reduced across the warp. */
-#include "kernels/cuda/cuda_common.cuh"
+ * input rows present are reduced across the warp.
+ * One launch may cover up to EL_CUDA_MAX_PARTS matmuls of the same input (q, k and v; gate
+ * and up): their rows are laid end to end and each warp finds its part. Each result goes
+ * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it.
+ * A norm of the input rows (RMSNorm, LayerNorm; f32, f16 or bf16 weights) may run in the
+ * prologue of the f32/f16/bf16 kernels: each warp takes the statistics of the pass's input
+ * rows itself (they stay in L1: no block barrier, no extra launch) and normalises every
+ * input value as it multiplies it. */
+#include "kernels/cuda/matmul_out.cuh"
 
 #define ROWS_PER_BLOCK 8 /* warps per block */
 #define MAX_N 8          /* input rows per pass (registers) */
+
+/* Per input row of a pass: mean (LayerNorm; 0 for RMS) and 1 / sqrt(spread + eps). */
+struct el_mm_stats {
+    float mean[MAX_N], inv[MAX_N];
+};
+
+/* The statistics of rows x[t * in ..] for t < nt, reduced across the warp (nt is the same
+ * for every lane). LayerNorm takes the mean first, then the spread around it. */
+static __device__ __forceinline__ void mm_stats(const el_mm_out &o, const float *x, size_t nt,
+                                                size_t in, int lane, el_mm_stats &st) {
+#pragma unroll
+    for (int t = 0; t < MAX_N; t++) {
+        st.mean[t] = 0.0f;
+        st.inv[t] = 0.0f;
+        if ((size_t)t >= nt) continue;
+        const float *xr = x + (size_t)t * in;
+        float m = 0.0f, v = 0.0f;
+        if (o.norm == EL_CUDA_NORM_LAYER) {
+            for (size_t i = lane; i < in; i += 32) m += xr[i];
+            m = el_warp_sum(m) / (float)in;
+            for (size_t i = lane; i < in; i += 32) {
+                const float d = xr[i] - m;
+                v += d * d;
+            }
+        } else {
+            for (size_t i = lane; i < in; i += 32) v += xr[i] * xr[i];
+        }
+        st.mean[t] = m;
+        st.inv[t] = rsqrtf(el_warp_sum(v) / (float)in + o.eps);
+    }
+}
+
+/* Input value xv at column i of a row with statistics (mean, inv), normalised. */
+static __device__ __forceinline__ float mm_ldf(const void *w, el_dtype dt, size_t i) {
+    if (dt == EL_DT_F16) return __half2float(((const __half *)w)[i]);
+    if (dt == EL_DT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)w)[i] << 16);
+    return ((const float *)w)[i];
+}
+static __device__ __forceinline__ float mm_norm(const el_mm_out &o, float xv, size_t i,
+                                                float mean, float inv) {
+    if (o.norm == EL_CUDA_NORM_LAYER)
+        return (xv - mean) * inv * mm_ldf(o.nw, o.nwt, i) + (o.nb ? mm_ldf(o.nb, o.nwt, i) : 0.0f);
+    return (o.noff + mm_ldf(o.nw, o.nwt, i)) * (inv * xv);
+}
 
 template <typename W>
 static __device__ __forceinline__ float wload(const W *w, size_t i);
@@ -22,27 +73,33 @@ template <> __device__ __forceinline__ float wload<uint16_t>(const uint16_t *w, 
     return __uint_as_float((uint32_t)w[i] << 16);
 }
 
-template <typename W>
-__global__ void matmul_kernel(float *y, size_t ldy, const float *x, const W *w, size_t n,
-                              size_t in, size_t out) {
+template <typename W, bool NORM>
+__global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;
-    const W *wr = w + row * in;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
+    const W *wr = (const W *)p.w + row * in;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N];
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        el_mm_stats st;
+        if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = lane; i < in; i += 32) {
             float wv = wload<W>(wr, i);
 #pragma unroll
-            for (int t = 0; t < MAX_N; t++)
-                if ((size_t)t < nt) acc[t] += wv * x[(t0 + t) * in + i];
+            for (int t = 0; t < MAX_N; t++) {
+                if ((size_t)t >= nt) break;
+                const float xv = x[(t0 + t) * in + i];
+                acc[t] += wv * (NORM ? mm_norm(o, xv, i, st.mean[t], st.inv[t]) : xv);
+            }
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) { /* nt is the same warp-wide */
             float s = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = s;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, s);
         }
     }
 }
@@ -74,19 +131,22 @@ static __device__ __forceinline__ void unpack16(uint4 u, float *f, const uint16_
     }
 }
 
-template <typename W>
-__global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W *w, size_t n,
-                                  size_t in, size_t out) {
+template <typename W, bool NORM>
+__global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     constexpr int V = 16 / (int)sizeof(W);
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;
-    const W *wr = w + row * in;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
+    const W *wr = (const W *)p.w + row * in;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N];
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        el_mm_stats st;
+        if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = (size_t)lane * V; i < in; i += 32 * V) {
             float wv[V];
             unpack16(__ldg(reinterpret_cast<const uint4 *>(wr + i)), wv, wr);
@@ -98,6 +158,12 @@ __global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W 
 #pragma unroll
                 for (int j = 0; j < V; j += 4) {
                     float4 xv = *reinterpret_cast<const float4 *>(xr + j);
+                    if (NORM) {
+                        xv.x = mm_norm(o, xv.x, i + j, st.mean[t], st.inv[t]);
+                        xv.y = mm_norm(o, xv.y, i + j + 1, st.mean[t], st.inv[t]);
+                        xv.z = mm_norm(o, xv.z, i + j + 2, st.mean[t], st.inv[t]);
+                        xv.w = mm_norm(o, xv.w, i + j + 3, st.mean[t], st.inv[t]);
+                    }
                     sum += wv[j] * xv.x + wv[j + 1] * xv.y + wv[j + 2] * xv.z + wv[j + 3] * xv.w;
                 }
                 acc[t] += sum;
@@ -105,7 +171,7 @@ __global__ void matmul_vec_kernel(float *y, size_t ldy, const float *x, const W 
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
             float sum = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
         }
     }
 }
@@ -148,13 +214,14 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
  * takes the row's blocks l, l + 32, ...; each block is dequantized once into registers and
  * dotted with every input row's 32 activations in f32. */
 template <int T, int BB>
-__global__ void matmul_q32_kernel(float *y, size_t ldy, const float *x, const uint8_t *w,
-                                  size_t n, size_t in, size_t out) {
+__global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= out) return;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
     const size_t nb = in / 32;
-    const uint8_t *wr = w + row * nb * BB;
+    const uint8_t *wr = (const uint8_t *)p.w + row * nb * BB;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N];
@@ -175,42 +242,53 @@ __global__ void matmul_q32_kernel(float *y, size_t ldy, const float *x, const ui
         }
         for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
             float sum = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
         }
     }
 }
 
 template <typename W>
-static void launch(float *y, size_t ldy, const float *x, const void *w, size_t n, size_t in,
-                   size_t out, cudaStream_t s) {
-    dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)), block(32 * ROWS_PER_BLOCK);
+static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+    dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
+        block(32 * ROWS_PER_BLOCK);
     const size_t v = 16 / sizeof(W);
-    bool vec = in % v == 0 && in % 4 == 0 && ((uintptr_t)w | (uintptr_t)x) % 16 == 0;
-    if (vec)
-        EL_LAUNCH(matmul_vec_kernel<W>, grid, block, 0, s)(y, ldy, x, (const W *)w, n, in, out);
+    uintptr_t addr = (uintptr_t)x;
+    for (int p = 0; p < o.parts; p++) addr |= (uintptr_t)o.w[p];
+    const bool vec = in % v == 0 && in % 4 == 0 && addr % 16 == 0;
+    if (vec && o.norm)
+        EL_LAUNCH((matmul_vec_kernel<W, true>), grid, block, 0, s)(o, x, n, in);
+    else if (vec)
+        EL_LAUNCH((matmul_vec_kernel<W, false>), grid, block, 0, s)(o, x, n, in);
+    else if (o.norm)
+        EL_LAUNCH((matmul_kernel<W, true>), grid, block, 0, s)(o, x, n, in);
     else
-        EL_LAUNCH(matmul_kernel<W>, grid, block, 0, s)(y, ldy, x, (const W *)w, n, in, out);
+        EL_LAUNCH((matmul_kernel<W, false>), grid, block, 0, s)(o, x, n, in);
 }
 
-extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w,
-                                    el_dtype wt, size_t n, size_t in, size_t out,
-                                    el_cuda_stream st) {
-    if (wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) /* matmul_k.cu */
-        return el_cuda_matmul_k(y, ldy, x, w, wt, n, in, out, st);
-    if (n == 0 || out == 0) return EL_OK;
-    cudaStream_t s = (cudaStream_t)st;
+/* One launch for o (parts, rows and epilogue filled in) with weights of wt. The K types
+ * (matmul_k.cu) and prompt batches of the 32-blocks (int8 dot products, matmul_dp4a.cu)
+ * take the same outputs and epilogues; only f32/f16/bf16 weights take a norm prologue. */
+static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
+                        cudaStream_t s) {
+    if (n == 0 || o.rows == 0) return EL_OK;
+    if (wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) {
+        if (o.norm)
+            return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
+                             "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
+        return el_mm_run_k(o, x, wt, n, in, s);
+    }
     if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
         wt == EL_DT_Q5_1) {
         if (in % 32)
             return el_errorf(EL_E_INVALID, "cuda matmul: %s rows of %zu values are not whole "
                              "blocks of 32", el_dtype_name(wt), in);
-        if (n >= 2) /* prompt batches: int8 dot products (matmul_dp4a.cu) */
-            return el_cuda_matmul_q32_dp4a(y, ldy, x, w, wt, n, in, out, st);
-        dim3 grid((unsigned)((out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
+        if (o.norm)
+            return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
+                             "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
+        if (n >= 2) return el_mm_run_dp4a(o, x, wt, n, in, s); /* prompt batches */
+        dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
             block(32 * ROWS_PER_BLOCK);
-        const uint8_t *wq = (const uint8_t *)w;
-#define EL_Q32(T, BB)                                                                          \
-    EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(y, ldy, x, wq, n, in, out)
+#define EL_Q32(T, BB) EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
         switch (wt) {
         case EL_DT_Q8_0: EL_Q32(EL_DT_Q8_0, 34); break;
         case EL_DT_Q4_0: EL_Q32(EL_DT_Q4_0, 18); break;
@@ -220,19 +298,58 @@ extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const 
         }
 #undef EL_Q32
     } else if (wt == EL_DT_F16)
-        launch<__half>(y, ldy, x, w, n, in, out, s);
+        launch<__half>(o, x, n, in, s);
     else if (wt == EL_DT_BF16)
-        launch<uint16_t>(y, ldy, x, w, n, in, out, s);
+        launch<uint16_t>(o, x, n, in, s);
     else
-        launch<float>(y, ldy, x, w, n, in, out, s);
+        launch<float>(o, x, n, in, s);
     EL_CUDA_LAUNCHED();
     return EL_OK;
+}
+
+extern "C" el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w,
+                                    el_dtype wt, size_t n, size_t in, size_t out,
+                                    el_cuda_stream st) {
+    return mm_run(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in, (cudaStream_t)st);
 }
 
 extern "C" el_status el_cuda_linear(float *y, size_t ldy, const float *x, const void *w,
                                     el_dtype wt, const void *b, el_dtype bt, size_t n,
                                     size_t in, size_t out, el_cuda_stream st) {
-    el_status s = el_cuda_matmul(y, ldy, x, w, wt, n, in, out, st);
-    if (s != EL_OK || !b) return s;
-    return el_cuda_add_bias(y, ldy, b, bt, n, out, st);
+    return mm_run(mm_one(y, ldy, w, b, bt, out), x, wt, n, in, (cudaStream_t)st);
+}
+
+extern "C" bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt) {
+    const bool f = wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16;
+    return f && (nt == EL_DT_F32 || nt == EL_DT_F16 || nt == EL_DT_BF16);
+}
+
+extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts,
+                                          const float *x, el_dtype wt, size_t n, size_t in,
+                                          el_cuda_epi epi, const el_cuda_prenorm *norm,
+                                          el_cuda_stream st) {
+    if (n_parts == 0 || n_parts > EL_CUDA_MAX_PARTS)
+        return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (1 to %d)", n_parts,
+                         EL_CUDA_MAX_PARTS);
+    el_mm_out o = {};
+    for (size_t p = 0; p < n_parts; p++) {
+        o.w[p] = parts[p].w;
+        o.y[p] = parts[p].y;
+        o.b[p] = parts[p].b;
+        o.bt[p] = parts[p].bt;
+        o.ldy[p] = parts[p].ldy;
+        o.first[p + 1] = o.first[p] + parts[p].out;
+    }
+    o.rows = o.first[n_parts];
+    o.parts = (int)n_parts;
+    o.epi = (int)epi;
+    if (norm && norm->kind != EL_CUDA_NORM_NONE) {
+        o.nw = norm->w;
+        o.nb = norm->b;
+        o.nwt = norm->wt;
+        o.norm = (int)norm->kind;
+        o.eps = norm->eps;
+        o.noff = norm->w_offset;
+    }
+    return mm_run(o, x, wt, n, in, (cudaStream_t)st);
 }

@@ -12,7 +12,7 @@
  * warp dots its weight row's 32 blocks (one per lane) with them. The activations are thus
  * quantized once per 8 output rows, in shared memory: the op has no scratch buffer.
  * Weight blocks are read as halfwords (they are 18 to 34 bytes at even offsets), never bytes. */
-#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/matmul_out.cuh"
 
 #define QROWS 8  /* warps (output rows) per block; also x rows per pass */
 #define QCHUNK 32 /* weight blocks per chunk: one per lane */
@@ -85,13 +85,15 @@ static __device__ __forceinline__ void unpack_w32(const uint8_t *blk, int32_t *q
 }
 
 template <int T, int BB>
-__global__ void matmul_q32_dp4a_kernel(float *y, size_t ldy, const float *x, const uint8_t *w,
-                                       size_t n, size_t in, size_t out) {
+__global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ int4 xq[QROWS][QCHUNK * 2]; /* [x row][block * 2 + half]: 32 bytes a block */
     __shared__ float xd[QROWS][QCHUNK], xs[QROWS][QCHUNK];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const size_t row = (size_t)blockIdx.x * QROWS + warp;
-    const bool live = row < out; /* dead warps still quantize and meet the barriers */
+    const size_t lrow = (size_t)blockIdx.x * QROWS + warp;
+    const bool live = lrow < o.rows; /* dead warps still quantize and meet the barriers */
+    const el_mm_sel p = mm_part(o, live ? lrow : 0);
+    const size_t row = live ? lrow - p.first : 0;
+    const uint8_t *w = (const uint8_t *)p.w;
     const size_t nb = in / 32;
     const bool min1 = T == EL_DT_Q4_1 || T == EL_DT_Q5_1;
     for (size_t t0 = 0; t0 < n; t0 += QROWS) {
@@ -133,14 +135,13 @@ __global__ void matmul_q32_dp4a_kernel(float *y, size_t ldy, const float *x, con
         if (!live) continue;
         for (int t = 0; t < QROWS && (size_t)t < nt; t++) {
             const float sum = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = sum;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
         }
     }
 }
 
-extern "C" el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *x,
-                                             const void *w, el_dtype wt, size_t n, size_t in,
-                                             size_t out, el_cuda_stream st) {
+el_status el_mm_run_dp4a(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
+                         cudaStream_t s) {
     if (wt != EL_DT_Q8_0 && wt != EL_DT_Q4_0 && wt != EL_DT_Q4_1 && wt != EL_DT_Q5_0 &&
         wt != EL_DT_Q5_1)
         return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s is not a 32-block type",
@@ -148,15 +149,13 @@ extern "C" el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *
     if (in % 32)
         return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s rows of %zu values are not whole "
                          "blocks of 32", el_dtype_name(wt), in);
-    if ((uintptr_t)w % 2)
-        return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s weights at %p: need 2-byte "
-                         "alignment", el_dtype_name(wt), w);
-    if (n == 0 || out == 0) return EL_OK;
-    const dim3 grid((unsigned)((out + QROWS - 1) / QROWS)), block(32 * QROWS);
-    cudaStream_t s = (cudaStream_t)st;
-    const uint8_t *wq = (const uint8_t *)w;
-#define EL_DP4A(T, BB)                                                                     \
-    EL_LAUNCH((matmul_q32_dp4a_kernel<T, BB>), grid, block, 0, s)(y, ldy, x, wq, n, in, out)
+    for (int p = 0; p < o.parts; p++)
+        if ((uintptr_t)o.w[p] % 2)
+            return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s weights at %p: need 2-byte "
+                             "alignment", el_dtype_name(wt), o.w[p]);
+    if (n == 0 || o.rows == 0) return EL_OK;
+    const dim3 grid((unsigned)((o.rows + QROWS - 1) / QROWS)), block(32 * QROWS);
+#define EL_DP4A(T, BB) EL_LAUNCH((matmul_q32_dp4a_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
     switch (wt) {
     case EL_DT_Q8_0: EL_DP4A(EL_DT_Q8_0, 34); break;
     case EL_DT_Q4_0: EL_DP4A(EL_DT_Q4_0, 18); break;
@@ -167,4 +166,11 @@ extern "C" el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *
 #undef EL_DP4A
     EL_CUDA_LAUNCHED();
     return EL_OK;
+}
+
+extern "C" el_status el_cuda_matmul_q32_dp4a(float *y, size_t ldy, const float *x,
+                                             const void *w, el_dtype wt, size_t n, size_t in,
+                                             size_t out, el_cuda_stream st) {
+    return el_mm_run_dp4a(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in,
+                          (cudaStream_t)st);
 }

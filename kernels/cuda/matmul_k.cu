@@ -11,7 +11,7 @@
  * the qs run and Q5_K's qh are 16-byte vector loads; Q6_K's 210-byte super-blocks are only
  * 2-byte aligned, so ql/qh come in 32-bit words (shifted by 16 bits when the run starts at
  * 2 mod 4) and the scale pair and d as 16-bit loads. Never a byte load (scripts/cuda_gate.sh). */
-#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/matmul_out.cuh"
 
 #define KROWS 8 /* warps (output rows) per block of the matmul */
 #define KMAX_N 8 /* input rows per pass (registers) */
@@ -95,13 +95,14 @@ static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float
  * dots it with every input row's 32 activations in f32 (X4: x 16-byte aligned, float4
  * loads). Sums of the lanes by shuffles. */
 template <int T, int BB, bool X4>
-__global__ void matmul_k_kernel(float *y, size_t ldy, const float *x, const uint8_t *w,
-                                size_t n, size_t in, size_t out) {
-    const size_t row = (size_t)blockIdx.x * KROWS + (threadIdx.x >> 5);
+__global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
+    size_t row = (size_t)blockIdx.x * KROWS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
-    if (row >= out) return;
+    if (row >= o.rows) return;
+    const el_mm_sel p = mm_part(o, row);
+    row -= p.first;
     const size_t nu = in / 32;
-    const uint8_t *wr = w + row * (in / 256) * BB;
+    const uint8_t *wr = (const uint8_t *)p.w + row * (in / 256) * BB;
     for (size_t t0 = 0; t0 < n; t0 += KMAX_N) {
         const size_t nt = n - t0 < KMAX_N ? n - t0 : KMAX_N;
         float acc[KMAX_N];
@@ -130,7 +131,7 @@ __global__ void matmul_k_kernel(float *y, size_t ldy, const float *x, const uint
         }
         for (int t = 0; t < KMAX_N && (size_t)t < nt; t++) { /* nt is the same warp-wide */
             const float s = el_warp_sum(acc[t]);
-            if (lane == 0) y[(t0 + t) * ldy + row] = s;
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, s);
         }
     }
 }
@@ -172,28 +173,33 @@ static el_status k_rows(const char *what, el_dtype wt, const void *w, size_t in)
 }
 
 template <int T, int BB>
-static void launch_k(float *y, size_t ldy, const float *x, const uint8_t *w, size_t n,
-                     size_t in, size_t out, cudaStream_t s) {
-    const dim3 grid((unsigned)((out + KROWS - 1) / KROWS)), block(32 * KROWS);
+static void launch_k(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+    const dim3 grid((unsigned)((o.rows + KROWS - 1) / KROWS)), block(32 * KROWS);
     if ((uintptr_t)x % 16 == 0)
-        EL_LAUNCH((matmul_k_kernel<T, BB, true>), grid, block, 0, s)(y, ldy, x, w, n, in, out);
+        EL_LAUNCH((matmul_k_kernel<T, BB, true>), grid, block, 0, s)(o, x, n, in);
     else
-        EL_LAUNCH((matmul_k_kernel<T, BB, false>), grid, block, 0, s)(y, ldy, x, w, n, in, out);
+        EL_LAUNCH((matmul_k_kernel<T, BB, false>), grid, block, 0, s)(o, x, n, in);
+}
+
+el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
+                      cudaStream_t s) {
+    for (int p = 0; p < o.parts; p++) {
+        const el_status e = k_rows("cuda matmul", wt, o.w[p], in);
+        if (e != EL_OK) return e;
+    }
+    if (n == 0 || o.rows == 0) return EL_OK;
+    if (wt == EL_DT_Q4_K) launch_k<EL_DT_Q4_K, 144>(o, x, n, in, s);
+    else if (wt == EL_DT_Q5_K) launch_k<EL_DT_Q5_K, 176>(o, x, n, in, s);
+    else launch_k<EL_DT_Q6_K, 210>(o, x, n, in, s);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
 }
 
 extern "C" el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w,
                                       el_dtype wt, size_t n, size_t in, size_t out,
                                       el_cuda_stream st) {
-    const el_status e = k_rows("cuda matmul", wt, w, in);
-    if (e != EL_OK) return e;
-    if (n == 0 || out == 0) return EL_OK;
-    cudaStream_t s = (cudaStream_t)st;
-    const uint8_t *wq = (const uint8_t *)w;
-    if (wt == EL_DT_Q4_K) launch_k<EL_DT_Q4_K, 144>(y, ldy, x, wq, n, in, out, s);
-    else if (wt == EL_DT_Q5_K) launch_k<EL_DT_Q5_K, 176>(y, ldy, x, wq, n, in, out, s);
-    else launch_k<EL_DT_Q6_K, 210>(y, ldy, x, wq, n, in, out, s);
-    EL_CUDA_LAUNCHED();
-    return EL_OK;
+    return el_mm_run_k(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in,
+                       (cudaStream_t)st);
 }
 
 template <int T, int BB>

@@ -105,6 +105,58 @@ static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
     return cu_memcpy(x, y, v, n * sizeof *y);
 }
 
+/* One launch when the parts' weights share a dtype, else one per part. The norm in the
+ * matmul's prologue where the kernels take it (f32/f16/bf16 weights, one dtype, a LayerNorm
+ * bias of the weight's dtype), else run first into norm->out. */
+static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, size_t n_parts,
+                                 const float *in, size_t n, size_t in_dim, el_epilogue e,
+                                 const el_linear_norm *norm) {
+    _Static_assert((int)EL_EPI_GELU_ERF == (int)EL_CUDA_EPI_GELU_ERF &&
+                       (int)EL_EPI_ACCUMULATE == (int)EL_CUDA_EPI_ACCUMULATE,
+                   "el_epilogue and el_cuda_epi agree");
+    if (n_parts > EL_CUDA_MAX_PARTS)
+        return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (at most %d)", n_parts,
+                         EL_CUDA_MAX_PARTS);
+    el_cuda_prenorm pn = {EL_CUDA_NORM_NONE, NULL, NULL, EL_DT_F32, 0.0f, 0.0f};
+    bool fuses = norm && el_cuda_linear_norm_fuses(parts[0].w.dt, norm->w.dt) &&
+                 (!norm->b.p || norm->b.dt == norm->w.dt);
+    for (size_t i = 1; i < n_parts; i++) fuses = fuses && parts[i].w.dt == parts[0].w.dt;
+    if (norm && !fuses) {
+        EL_TRY(cu_norm(x, norm->kind, norm->out, in, norm->w, norm->b, n, in_dim, norm->eps));
+        in = norm->out;
+    } else if (norm) {
+        const bool layer = norm->kind == EL_NORM_LAYER;
+        pn = (el_cuda_prenorm){layer ? EL_CUDA_NORM_LAYER : EL_CUDA_NORM_RMS, norm->w.p,
+                               layer ? norm->b.p : NULL, norm->w.dt, norm->eps,
+                               norm->kind == EL_NORM_RMS_1P ? 1.0f : 0.0f};
+    }
+    el_cuda_part cp[EL_CUDA_MAX_PARTS];
+    bool same = true;
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_linear_part *p = &parts[i];
+        cp[i] = (el_cuda_part){p->y, p->ldy, p->w.p, p->b.p, p->b.dt, p->out};
+        same = same && p->w.dt == parts[0].w.dt;
+    }
+    if (same)
+        return el_cuda_linear_parts(cp, n_parts, in, parts[0].w.dt, n, in_dim, (el_cuda_epi)e,
+                                    &pn, ST(x));
+    for (size_t i = 0; i < n_parts; i++)
+        EL_TRY(el_cuda_linear_parts(&cp[i], 1, in, parts[i].w.dt, n, in_dim, (el_cuda_epi)e,
+                                    &pn, ST(x)));
+    return EL_OK;
+}
+
+static el_status cu_rope_qk(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
+                           size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
+                           const float *cos, const float *sin, bool interleaved) {
+    return el_cuda_rope2(q, ldq, heads, k, ldk, kv_heads, n, head_dim, cos, sin, interleaved,
+                         ST(x));
+}
+
+static el_status cu_argmax(const el_exec *x, const float *v, size_t n, int32_t *idx) {
+    return el_cuda_argmax(v, n, idx, ST(x));
+}
+
 const el_ops el_ops_cuda = {
     .name = "cuda",
     .host_visible = false,
@@ -123,5 +175,8 @@ const el_ops el_ops_cuda = {
     .scale = cu_scale,
     .add = cu_add,
     .copy = cu_copy,
+    .linear_fused = cu_linear_fused,
+    .rope_qk = cu_rope_qk,
+    .argmax = cu_argmax,
 };
 #endif

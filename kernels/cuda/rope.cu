@@ -3,15 +3,18 @@
  * those tables on the GPU. */
 #include "kernels/cuda/cuda_common.cuh"
 
-__global__ void rope_kernel(float *x, size_t ld, size_t n_heads, size_t head_dim,
-                            const float *cos_t, const float *sin_t, bool interleaved) {
+/* One block per position: heads 0 .. n_heads - 1 of x, then (y not NULL) y_heads heads of y
+ * (q and k in one launch). */
+__global__ void rope_kernel(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
+                            size_t y_heads, size_t head_dim, const float *cos_t,
+                            const float *sin_t, bool interleaved) {
     size_t t = blockIdx.x;
     size_t half = head_dim / 2;
     const float *cr = cos_t + t * half, *sr = sin_t + t * half;
-    for (size_t k = threadIdx.x; k < n_heads * half; k += blockDim.x) {
+    for (size_t k = threadIdx.x; k < (n_heads + y_heads) * half; k += blockDim.x) {
         size_t h = k / half, i = k % half;
         float c = cr[i], s = sr[i];
-        float *v = x + t * ld + h * head_dim;
+        float *v = h < n_heads ? x + t * ld + h * head_dim : y + t * ldy + (h - n_heads) * head_dim;
         size_t ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
         float a = v[ia], b = v[ib];
         v[ia] = a * c - b * s;
@@ -30,14 +33,20 @@ __global__ void rope_table_kernel(float *cos_t, float *sin_t, size_t head_dim, e
     }
 }
 
+extern "C" el_status el_cuda_rope2(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
+                                   size_t y_heads, size_t n, size_t head_dim, const float *cos,
+                                   const float *sin, bool interleaved, el_cuda_stream st) {
+    if (n == 0) return EL_OK;
+    EL_LAUNCH(rope_kernel, (unsigned)n, 128, 0, (cudaStream_t)st)(
+        x, ld, n_heads, y, ldy, y ? y_heads : 0, head_dim, cos, sin, interleaved);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}
+
 extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,
                                   size_t head_dim, const float *cos, const float *sin,
                                   bool interleaved, el_cuda_stream st) {
-    if (n == 0) return EL_OK;
-    EL_LAUNCH(rope_kernel, (unsigned)n, 128, 0, (cudaStream_t)st)(x, ld, n_heads, head_dim, cos, sin,
-                                                          interleaved);
-    EL_CUDA_LAUNCHED();
-    return EL_OK;
+    return el_cuda_rope2(x, ld, n_heads, NULL, 0, 0, n, head_dim, cos, sin, interleaved, st);
 }
 
 extern "C" el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim,
