@@ -27,6 +27,7 @@ typedef struct el_cli_opts {
                                    --device and reserves the arena where it will run */
     uint64_t max_input;         /* --max-input BYTES (0 = the plan's default from --ctx) */
     el_stream_mode stream;      /* --stream auto|on|off (default off) */
+    el_numerics numerics;       /* --numerics auto|exact|ggml (default auto) */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);

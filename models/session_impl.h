@@ -98,6 +98,7 @@ struct el_session {
     el_prob_index *cand;         /* [vocab] sampler space, in scratch */
     el_sampler sampler;
     bool no_prompt_bos;          /* el_session_set_prompt_bos(false) */
+    el_numerics numerics;   /* resolved: EL_NUMERICS_EXACT or EL_NUMERICS_GGML (decoders) */
 };
 
 /* Scratch bytes the generic part of a session takes for a model of vocab tokens at ctx

@@ -56,6 +56,8 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {1, EL_DEVICE_CPU, 0};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    /* the source's arithmetic for both (a GGUF defaults to llama.cpp's: --numerics) */
+    if (s) EL_CHECK_OK(el_session_set_numerics(s, EL_NUMERICS_EXACT));
     if (s) {
         size_t V = el_session_vocab(s);
         *vocab = V;
