@@ -22,6 +22,7 @@
 #include "kernels/fp16.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -53,11 +54,16 @@ typedef struct gg_row {
 } gg_row;
 
 unsigned el_cpu_ggml_width(void) {
+    static atomic_uint cached; /* 0 = not asked yet */
+    unsigned w = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (w) return w;
+    w = 8;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return 16;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) w = 16;
 #endif
-    return 8;
+    atomic_store_explicit(&cached, w, memory_order_relaxed);
+    return w;
 }
 
 /* ---- the scalar statement ------------------------------------------------------------- */
@@ -348,7 +354,7 @@ static inline float u2f(uint32_t u) {
  * AVX-512 build's (w 16: the polynomial's last term + 1, then _mm512_scalef_ps, overflow to
  * inf / 0 past |n| > 192) or the AVX2 build's (w 8: k = 2^n from the exponent bits,
  * fma(j, k, k), two-step scaling past |n| > 126). */
-static float gg_v_expf(float x, unsigned w) {
+static inline __attribute__((always_inline)) float gg_v_expf(float x, unsigned w) {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);
     const float n = z - r;
@@ -359,7 +365,9 @@ static float gg_v_expf(float x, unsigned w) {
     if (w == 16) {
         const float j = fmaf(p, u, fmaf(0x1.ffffecp-1f, b, 1.0f));
         if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
-        return ldexpf(j, (int)n); /* scalef: j * 2^n, n integral */
+        /* scalef: j * 2^n rounded once (a product with a normal 2^n is the same) */
+        if (n >= -126.0f && n <= 127.0f) return j * u2f((uint32_t)((int)n + 127) << 23);
+        return ldexpf(j, (int)n);
     }
     const float j = fmaf(p, u, 0x1.ffffecp-1f * b);
     const uint32_t e = f2u(z) << 23;
@@ -371,13 +379,27 @@ static float gg_v_expf(float x, unsigned w) {
     return fmaf(s2, j, s2) * s1;
 }
 
+/* ggml_v_silu(x) * g lane by lane over the whole vectors (nv entries). */
+static void gg_swiglu_lanes(float *x, const float *up, size_t nv, unsigned w) {
+    for (size_t i = 0; i < nv; i++) x[i] = x[i] / (1.0f + gg_v_expf(0.0f - x[i], w)) * up[i];
+}
+
+#if defined(__x86_64__)
+/* The same compiled with FMA instructions (fmaf inline rather than a libm call). */
+static EL_AVX2 void gg_swiglu_lanes_fma(float *x, const float *up, size_t nv, unsigned w) {
+    for (size_t i = 0; i < nv; i++) x[i] = x[i] / (1.0f + gg_v_expf(0.0f - x[i], w)) * up[i];
+}
+#endif
+
 void el_cpu_swiglu_ggml(float *x, const float *up, size_t n, unsigned width) {
     if (width != 8 && width != 16) width = el_cpu_ggml_width();
     const size_t nv = n / width * width;
-    for (size_t i = 0; i < nv; i++) { /* ggml_v_silu(x) * g, lane by lane */
-        const float e = gg_v_expf(0.0f - x[i], width);
-        x[i] = x[i] / (1.0f + e) * up[i];
-    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("fma")) gg_swiglu_lanes_fma(x, up, nv, width);
+    else
+#endif
+        gg_swiglu_lanes(x, up, nv, width);
     for (size_t i = nv; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i])) * up[i];
 }
 
