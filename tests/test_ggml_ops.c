@@ -7,6 +7,7 @@
  *    exact kernels differ from them (the comparison can fail);
  * 2. SwiGLU against a scalar model of ggml_v_expf of both x86 builds written here (inputs
  *    over the ranges of its overflow paths);
+ * 4. the option (check_option): parsing, a GGUF session's default, switching both ways, the CLI;
  * 3. el_cpu_attention_ggml against a scalar model of llama.cpp's CPU flash-attention row
  *    written here from ggml's source (ggml-cpu ops.cpp
  *    ggml_compute_forward_flash_attn_ext_f16_one_chunk; vec.cpp ggml_vec_dot_f16 / _f32;
@@ -217,6 +218,76 @@ static void check_swiglu(void) {
     free(x), free(g), free(y);
 }
 
+/* ---- 4. the option -------------------------------------------------------------------- */
+
+/* Logits of 3 tokens with numerics nu on session s (reset first), into lg[3 * V]. */
+static void run3(el_session *s, el_numerics nu, float *lg, size_t V) {
+    el_session_reset(s);
+    EL_CHECK_OK(el_session_set_numerics(s, nu));
+    static const int32_t ids[3] = {5, 300, 77};
+    for (int i = 0; i < 3; i++) {
+        const float *l = NULL;
+        EL_CHECK_OK(el_session_forward(s, &ids[i], 1, &l));
+        if (l) memcpy(lg + i * V, l, V * sizeof *lg);
+    }
+}
+
+/* el_numerics_parse; a GGUF session starts with ggml (auto), switches both ways (the RoPE
+ * tables rebuilt: exact after ggml gives exact's logits again, and ggml's differ); a bad value
+ * is refused; --numerics on the CLI. The model: a tiny GGUF of tests/fixtures/gguf_pretok. */
+static void check_option(void) {
+    el_numerics nu = EL_NUMERICS_AUTO;
+    EL_CHECK_OK(el_numerics_parse("ggml", &nu));
+    EL_CHECK(nu == EL_NUMERICS_GGML && !strcmp(el_numerics_name(nu), "ggml"));
+    EL_CHECK_STATUS(el_numerics_parse("fast", &nu), EL_E_USAGE);
+    const char *path = EL_SOURCE_DIR "/tests/fixtures/gguf_pretok/smollm.gguf";
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(path, NULL, &m));
+    el_plan plan;
+    el_plan_params pp = {32, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F16};
+    el_arena *a = NULL;
+    el_session *s = NULL;
+    if (m && el_plan_make(m, &pp, &plan) == EL_OK) {
+        el_arena_params ap;
+        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+        EL_CHECK_OK(el_arena_init(&a, &ap));
+        if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+        if (a) EL_CHECK_OK(el_session_init(m, a, &plan, NULL, &s));
+    }
+    EL_CHECK(s != NULL);
+    if (s) {
+        EL_CHECK(el_session_numerics(s) == EL_NUMERICS_GGML);
+        const size_t V = el_session_vocab(s);
+        float *e1 = malloc(3 * V * sizeof *e1), *g = malloc(3 * V * sizeof *g);
+        float *e2 = malloc(3 * V * sizeof *e2);
+        run3(s, EL_NUMERICS_EXACT, e1, V);
+        EL_CHECK(el_session_numerics(s) == EL_NUMERICS_EXACT);
+        run3(s, EL_NUMERICS_AUTO, g, V);
+        EL_CHECK(el_session_numerics(s) == EL_NUMERICS_GGML);
+        run3(s, EL_NUMERICS_EXACT, e2, V);
+        EL_CHECK(!memcmp(e1, e2, 3 * V * sizeof *e1));
+        EL_CHECK(memcmp(e1, g, 3 * V * sizeof *e1) != 0);
+        EL_CHECK_STATUS(el_session_set_numerics(s, (el_numerics)7), EL_E_USAGE);
+        free(e1), free(g), free(e2);
+    }
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+    char *out = NULL, *err = NULL;
+    int rc = el_test_run_cli("generate " EL_SOURCE_DIR "/tests/fixtures/gguf_pretok/smollm.gguf "
+                             "-p hello -n 3 --numerics bogus", &out, &err);
+    EL_CHECK(rc == 1 && err && strstr(err, "--numerics: numerics 'bogus': use auto, exact or ggml"));
+    free(out), free(err);
+    for (int i = 0; i < 2; i++) {
+        rc = el_test_run_cli(i ? "generate " EL_SOURCE_DIR "/tests/fixtures/gguf_pretok/smollm.gguf "
+                                 "-p hello -n 3 --numerics exact"
+                               : "generate " EL_SOURCE_DIR "/tests/fixtures/gguf_pretok/smollm.gguf "
+                                 "-p hello -n 3 --numerics ggml", &out, &err);
+        EL_CHECK(rc == 0);
+        free(out), free(err);
+    }
+}
+
 /* ---- 3. the attention row ------------------------------------------------------------- */
 
 /* ---- the model ------------------------------------------------------------------------- */
@@ -399,6 +470,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof fx / sizeof *fx; i++)
         for (int p = 0; p < np; p++) run_fixture(&fx[i], &pools[p]);
     check_swiglu();
+    check_option();
     for (int i = 0; i < np; i++) el_pool_deinit(&pools[i]);
     return el_test_finish("test_ggml_ops");
 }
