@@ -157,7 +157,9 @@ int main(void) {
     /* Both KV caches: llama.cpp's references were made with its default, an f16 cache. */
     bool any = false;
     /* Floors, measured (docs/GGUF.md "The real models"): greedy texts equal to llama.cpp's
-     * per model for {f32, f16} cache x {exact, ggml} numerics. */
+     * per model for {f32, f16} cache x {exact, ggml} numerics, on a CPU with AVX-512 (the ggml
+     * numerics then sum as llama.cpp's AVX-512 build, which made text_alt; an AVX2-only CPU
+     * sums as its AVX2 build, which made text). */
     static const int floor_smollm[4] = {4, 3, 3, 3}, floor_gemma[4] = {4, 4, 4, 2};
     for (int k = 0; k < 4; k++) {
         el_dtype kv = k & 1 ? EL_DT_F16 : EL_DT_F32;
