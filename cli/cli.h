@@ -29,6 +29,7 @@ typedef struct el_cli_opts {
     el_stream_mode stream;      /* --stream auto|on|off (default off) */
     uint32_t stream_slots;      /* --slots N (0: EL_STREAM_SLOTS) */
     uint32_t pin_layers;        /* --pin-layers K|auto (default 0) */
+    el_numerics numerics;       /* --numerics auto|exact|ggml (default auto) */
 } el_cli_opts;
 
 void el_cli_opts_init(el_cli_opts *o);

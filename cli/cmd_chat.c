@@ -255,7 +255,9 @@ int el_cmd_chat(int argc, char **argv) {
                 "(tokenizer_config.json chat_template, chat_template.jinja or GGUF "
                 "tokenizer.chat_template): use generate\n", o.model);
         rc = 2;
-    } else if ((st = el_session_init(L.model, L.arena, &L.plan, &ps, &s)) != EL_OK) {
+    } else if ((st = el_session_init(L.model, L.arena, &L.plan, &ps, &s)) != EL_OK ||
+               (st = el_session_set_numerics(s, o.numerics)) != EL_OK) {
+        if (s) el_session_deinit(s), s = NULL;
         rc = el_cli_fail(st);
     } else {
         el_session_set_prompt_bos(s, false);

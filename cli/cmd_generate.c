@@ -158,6 +158,8 @@ int el_cmd_generate(int argc, char **argv) {
     el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0};
     el_session *s = NULL;
     el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
+    if (st == EL_OK && (st = el_session_set_numerics(s, o.numerics)) != EL_OK)
+        el_session_deinit(s), s = NULL;
     if (st != EL_OK) {
         rc = el_cli_fail(st);
         el_cli_unload(&L);

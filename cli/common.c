@@ -164,6 +164,12 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
             return el_cli_usage("--max-input %s: at most 1G", v), -1;
         return 1;
     }
+    if (!strcmp(a, "--numerics")) {
+        NEED_VALUE();
+        if (el_numerics_parse(v, &o->numerics) != EL_OK)
+            return el_cli_usage("--numerics: %s", el_last_error()), -1;
+        return 1;
+    }
     if (!strcmp(a, "--board")) {
         NEED_VALUE();
         o->board = v;
@@ -190,6 +196,9 @@ void el_cli_common_help(FILE *f) {
           "  --batch N         sequences per pass (default 1)\n"
           "  --dtype T         weight dtype in the arena: f32, f16, bf16 (default: as stored)\n"
           "  --kv-dtype T      a decoder's KV cache: f16 (default: half the bytes) or f32\n"
+          "  --numerics N      a decoder's CPU arithmetic: exact (edgeload's), ggml (llama.cpp's\n"
+          "                    rounding: attention, RMSNorm, RoPE, SwiGLU/GEGLU) or auto\n"
+          "                    (default: ggml for GGUF files, exact otherwise)\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
           "  --stream M        layers (decoders, BERT) read from storage every pass, in a ring of\n"
           "                    layer slots: on, auto (when the model does not fit --arena) or off\n"

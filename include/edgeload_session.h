@@ -51,6 +51,21 @@ el_status el_device_resolve_model(const el_model *m, el_device d, el_cuda_memory
 
 typedef struct el_session el_session;
 
+/* How a decoder's CPU kernels round (--numerics). */
+typedef enum el_numerics {
+    EL_NUMERICS_AUTO = 0,  /* GGML for a model in llama.cpp's format (a GGUF file, or an
+                              image packed from one) on the CPU, else EXACT */
+    EL_NUMERICS_EXACT = 1, /* edgeload's own: f32 attention (queries, scores, softmax,
+                              weighted sum), SIMD sums (what the transformers tests measure) */
+    EL_NUMERICS_GGML = 2,  /* llama.cpp's CPU arithmetic where it differs (docs/GGUF.md): its
+                              flash-attention row (an f16 cache's query rounded to f16, an
+                              online softmax, values summed in f16), RMSNorm's sum in double,
+                              RoPE's angles; CPU only */
+} el_numerics;
+/* "auto", "exact" or "ggml"; anything else is EL_E_USAGE naming the three. */
+el_status el_numerics_parse(const char *text, el_numerics *out);
+const char *el_numerics_name(el_numerics a);
+
 typedef struct el_session_params {
     unsigned threads;        /* CPU threads including the caller; 0 = online CPUs (max 64) */
     el_device device;        /* EL_DEVICE_CPU (0) by default */
@@ -68,6 +83,12 @@ typedef struct el_session_params {
  * params may be NULL. The model and arena must outlive the session. */
 el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_session_params *params, el_session **out);
+/* A decoder session's attention rounding from the next forward pass on (a new session
+ * starts with EL_NUMERICS_AUTO). EL_E_UNSUPPORTED: GGML on the GPU; EL_E_USAGE: not an
+ * el_numerics. Encoders ignore it. */
+el_status el_session_set_numerics(el_session *s, el_numerics a);
+/* The rounding the session runs: EL_NUMERICS_EXACT or EL_NUMERICS_GGML (AUTO resolved). */
+el_numerics el_session_numerics(const el_session *s);
 /* Stops the threads and returns the session's kv and scratch memory to the arena. */
 void el_session_deinit(el_session *s);
 

@@ -29,7 +29,15 @@ typedef struct el_weight {
 typedef struct el_exec {
     el_pool *pool;  /* CPU: the session's pool */
     void *stream;   /* CUDA: el_gpu_stream (cudaStream_t) */
+    unsigned numerics; /* CPU rounding: 0 = edgeload's own, or EL_EXEC_GGML* flags */
 } el_exec;
+
+enum {
+    EL_EXEC_GGML = 1u << 0,          /* llama.cpp's CPU rounding (el_numerics GGML): the
+                                        attention row, RMSNorm's and RoPE's arithmetic */
+    EL_EXEC_GGML_PRESCALE = 1u << 1, /* with GGML: the query is scaled before the attention
+                                        rounds it (llama.cpp's Gemma 3 and Phi-3) */
+};
 
 typedef enum el_norm_kind {
     EL_NORM_RMS,   /* x / sqrt(mean(x^2) + eps) * w */

@@ -271,6 +271,8 @@ typedef struct dec_state {
     float *rope_lsin;
     int32_t *dev_ids;    /* [chunk] the batch's ids where the backend reads them (act) */
     float *host_logits;  /* [vocab] logits copied back from the backend (scratch) */
+    unsigned ggml_flags; /* el_exec.numerics when the session runs EL_NUMERICS_GGML */
+    unsigned rope_numerics; /* the numerics the RoPE tables were built with (GGML bit) */
 } dec_state;
 
 /* The one sequence of carves, run by the plan (counting) and by session init (allocating). */
@@ -440,6 +442,17 @@ static void add_stop(el_session *s, int32_t id) {
     if (s->n_stop < EL_SESSION_MAX_STOP) s->stop[s->n_stop++] = id;
 }
 
+/* Fills the RoPE tables with x's arithmetic (again when the session's numerics change). */
+static el_status dec_rope_tables(const el_session *s, dec_state *D, const el_exec *x) {
+    const dec_cfg *c = &D->c;
+    EL_TRY(s->ops->rope_table(x, D->rope_cos, D->rope_sin, D->ctx, c->head_dim, c->rope));
+    if (D->rope_lcos)
+        EL_TRY(s->ops->rope_table(x, D->rope_lcos, D->rope_lsin, D->ctx, c->head_dim,
+                                  c->rope_local));
+    D->rope_numerics = x->numerics & EL_EXEC_GGML;
+    return EL_OK;
+}
+
 el_status el_decoder_session_init(el_session *s) {
     const el_model *m = s->model;
     dec_cfg c;
@@ -467,15 +480,14 @@ el_status el_decoder_session_init(el_session *s) {
     if (m->stream && s->on_gpu)
         return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
                          "version; use --device cpu or --stream off", m->path);
+    /* llama.cpp's Gemma 3 and Phi-3 graphs scale the query, the others the scores. */
+    const bool pre = !strcmp(c.a->name, "gemma3") || !strcmp(c.a->name, "phi3");
+    D->ggml_flags = EL_EXEC_GGML | (pre ? EL_EXEC_GGML_PRESCALE : 0u);
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
+    D->rope_numerics = 0;
     if (D->rope_cos) {
-        el_exec x = {s->pool, s->gpu_stream};
-        if ((st = s->ops->rope_table(&x, D->rope_cos, D->rope_sin, ctx, c.head_dim, c.rope)) !=
-            EL_OK)
-            return st;
-        if (D->rope_lcos && (st = s->ops->rope_table(&x, D->rope_lcos, D->rope_lsin, ctx,
-                                                     c.head_dim, c.rope_local)) != EL_OK)
-            return st;
+        const el_exec x = {s->pool, s->gpu_stream, 0};
+        if ((st = dec_rope_tables(s, D, &x)) != EL_OK) return st;
     }
     s->family_state = D;
     s->logits = s->ops->host_visible ? D->logits : D->host_logits;
@@ -525,7 +537,10 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     dec_state *D = s->family_state;
     const dec_cfg *c = &D->c;
     const el_ops *o = s->ops;
-    const el_exec ex = {s->pool, s->gpu_stream}, *x = &ex;
+    const unsigned num = s->numerics == EL_NUMERICS_GGML ? D->ggml_flags : 0;
+    const el_exec ex = {s->pool, s->gpu_stream, num}, *x = &ex;
+    if (D->rope_cos && (num & EL_EXEC_GGML) != D->rope_numerics)
+        EL_TRY(dec_rope_tables(s, D, x));
     const el_norm_kind nk = c->norm;
     const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
     const size_t hd = c->head_dim, half = hd / 2, pos = s->pos, ctx = D->ctx;

@@ -260,6 +260,44 @@ el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, con
     return EL_OK;
 }
 
+static const char *const numerics_names[] = {"auto", "exact", "ggml"};
+
+el_status el_numerics_parse(const char *text, el_numerics *out) {
+    for (unsigned i = 0; text && i < sizeof numerics_names / sizeof *numerics_names; i++)
+        if (!strcmp(text, numerics_names[i])) {
+            *out = (el_numerics)i;
+            return EL_OK;
+        }
+    return el_errorf(EL_E_USAGE, "numerics '%s': use auto, exact or ggml",
+                     text ? text : "(null)");
+}
+
+const char *el_numerics_name(el_numerics a) {
+    return (unsigned)a < sizeof numerics_names / sizeof *numerics_names ? numerics_names[a] : "?";
+}
+
+/* AUTO: llama.cpp's rounding for its own format on the CPU (a GGUF user compares with
+ * llama.cpp: docs/GGUF.md "The real models" has the measurement), else transformers'. */
+static el_numerics numerics_resolve(const el_model *m, el_numerics want, bool on_gpu) {
+    if (want != EL_NUMERICS_AUTO) return want;
+    return !on_gpu && !strcmp(m->format, "gguf") ? EL_NUMERICS_GGML : EL_NUMERICS_EXACT;
+}
+
+el_status el_session_set_numerics(el_session *s, el_numerics a) {
+    if (!s) return el_errorf(EL_E_USAGE, "el_session_set_numerics: NULL session");
+    if ((unsigned)a > EL_NUMERICS_GGML)
+        return el_errorf(EL_E_USAGE, "numerics %u: use auto, exact or ggml",
+                         (unsigned)a);
+    if (a == EL_NUMERICS_GGML && s->on_gpu)
+        return el_errorf(EL_E_UNSUPPORTED, "%s: numerics ggml run on the CPU only "
+                         "(the CUDA kernels round as exact); use --device cpu or "
+                         "--numerics exact", s->model->path);
+    s->numerics = numerics_resolve(s->model, a, s->on_gpu);
+    return EL_OK;
+}
+
+el_numerics el_session_numerics(const el_session *s) { return s->numerics; }
+
 el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_session_params *params, el_session **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_session_init: NULL argument");
@@ -281,6 +319,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         s->chunk = el_session_planned_chunk(s->ctx);
         if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
         s->on_gpu = on_gpu;
+        s->numerics = numerics_resolve(m, EL_NUMERICS_AUTO, on_gpu);
         s->ops = el_ops_for(on_gpu);
         s->gpu_stream = stream;
         st = s->family->session_init(s);

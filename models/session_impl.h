@@ -102,6 +102,7 @@ struct el_session {
     bool next_id_ready;          /* set by the family: next_id holds the argmax (the logits
                                     were not copied back) */
     int32_t next_id;
+    el_numerics numerics;   /* resolved: EL_NUMERICS_EXACT or EL_NUMERICS_GGML (decoders) */
 };
 
 /* el_session_forward, then *next = the argmax of the last position's logits (the first on

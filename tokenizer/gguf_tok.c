@@ -20,17 +20,27 @@
 #include <string.h>
 
 
-/* tokenizer.ggml.pre names and whether each splits digits apart first: llama.cpp runs
- * "\p{N}" then GPT-2's pattern for these, which is HF's Digits(individual_digits) then
- * ByteLevel. */
+/* tokenizer.ggml.pre names as llama.cpp's llama-vocab.cpp maps them (0.3.36), and the
+ * tokenizer.json pre-tokenizer that splits the same way:
+ *   GT_GPT2    GPT-2's pattern (HF ByteLevel with use_regex);
+ *   GT_DIGITS  "\p{N}" then GPT-2's pattern (HF Digits(individual_digits), ByteLevel);
+ *   GT_LLAMA3  Llama 3's regex (HF Split, then ByteLevel without its own), whole words that
+ *              are tokens taken as they are (ignore_merges), BOS unless the file says;
+ *   GT_QWEN2   Qwen2's regex (\p{N} one digit at a time).
+ * llama.cpp's "default" (and a file without the key) is a cascade of four regexes that no
+ * tokenizer.json pre-tokenizer here runs: refused by name (tests/test_tokenizer_gguf_pretok). */
+enum { GT_GPT2, GT_DIGITS, GT_LLAMA3, GT_QWEN2 };
 static const struct {
     const char *name;
-    bool digits;
+    int split;
 } k_pre[] = {
-    {"default", false}, {"gpt2", false}, {"gpt-2", false}, {"phi-2", false},
-    {"smollm", true}, {"starcoder", true},
-    {"refact", true}, {"command-r", true}, {"codeshell", true}, {"exaone", true},
-    {"minerva-7b", true},
+    {"gpt2", GT_GPT2}, {"gpt-2", GT_GPT2}, {"phi-2", GT_GPT2},
+    {"smollm", GT_DIGITS}, {"starcoder", GT_DIGITS}, {"refact", GT_DIGITS},
+    {"command-r", GT_DIGITS}, {"codeshell", GT_DIGITS}, {"exaone", GT_DIGITS},
+    {"minerva-7b", GT_DIGITS},
+    {"llama3", GT_LLAMA3}, {"llama-v3", GT_LLAMA3}, {"llama-bpe", GT_LLAMA3},
+    {"falcon3", GT_LLAMA3}, {"pixtral", GT_LLAMA3},
+    {"qwen2", GT_QWEN2}, {"deepseek-r1-qwen", GT_QWEN2},
 };
 
 /* A string array of the metadata (key), required, with its element count. */
@@ -157,20 +167,37 @@ static el_status gt_merges(void *ctx, el_hf_merge_fn fn, void *u) {
     return EL_OK;
 }
 
-/* The rest of the tokenizer.json: model options, [Digits,] ByteLevel pre-tokenizer and
- * decoder. */
-static cJSON *gt_rest(bool digits) {
+/* The rest of the tokenizer.json: model options, the pre-tokenizer of split (k_pre) and
+ * the ByteLevel decoder. */
+static cJSON *gt_rest(int split) {
     static const char a[] =
         "{\"model\":{\"type\":\"BPE\",\"fuse_unk\":false,\"byte_fallback\":false,"
-        "\"ignore_merges\":false,\"vocab\":{},\"merges\":[]},\"added_tokens\":[],"
+        "\"ignore_merges\":%s,\"vocab\":{},\"merges\":[]},\"added_tokens\":[],"
         "\"decoder\":{\"type\":\"ByteLevel\"},\"pre_tokenizer\":{\"type\":\"Sequence\","
-        "\"pretokenizers\":[";
+        "\"pretokenizers\":[%s{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+        "\"use_regex\":%s}]}}";
     static const char d[] = "{\"type\":\"Digits\",\"individual_digits\":true},";
-    static const char b[] =
-        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}]}}";
-    char text[sizeof a + sizeof d + sizeof b];
-    snprintf(text, sizeof text, "%s%s%s", a, digits ? d : "", b);
-    return cJSON_Parse(text);
+    const bool rx = split == GT_LLAMA3 || split == GT_QWEN2;
+    char text[sizeof a + sizeof d + 16]; /* + "false" twice for two %s */
+    snprintf(text, sizeof text, a, split == GT_LLAMA3 ? "true" : "false",
+             split == GT_DIGITS ? d : "", rx ? "false" : "true");
+    cJSON *root = cJSON_Parse(text);
+    if (!root || !rx) return root;
+    /* Split with the regex first (cJSON escapes it) */
+    cJSON *sp = cJSON_CreateObject(), *pat = cJSON_CreateObject();
+    cJSON *seq = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "pre_tokenizer"), "pretokenizers");
+    if (!sp || !pat || !cJSON_AddStringToObject(sp, "type", "Split") ||
+        !cJSON_AddStringToObject(pat, "Regex",
+                                 split == GT_LLAMA3 ? el_hf_pat_llama3 : el_hf_pat_qwen2) ||
+        !cJSON_AddItemToObject(sp, "pattern", pat) ||
+        !cJSON_AddStringToObject(sp, "behavior", "Isolated") ||
+        !cJSON_AddFalseToObject(sp, "invert") || !cJSON_InsertItemInArray(seq, 0, sp)) {
+        if (!cJSON_IsObject(cJSON_GetObjectItem(sp, "pattern"))) cJSON_Delete(pat);
+        cJSON_Delete(sp);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
 }
 
 /* The hf-bpe tokenizer under the file's BOS rule: a prompt gets BOS only when
@@ -214,19 +241,23 @@ static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
     if (strcmp(mk->v.str, "gpt2"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported yet "
                          "(supported: gpt2, llama, bert)", g->src.name, shown);
-    /* The pre-tokenizer: GPT-2's pattern, with or without digits apart (others use other
-     * patterns, which the hf-bpe backend does not run yet). */
+    /* The pre-tokenizer (k_pre); none or "default" is llama.cpp's four-regex default. */
     const el_gguf_kv *pk = el_gguf_find(g, "tokenizer.ggml.pre");
-    int pre = pk ? -1 : 0;
+    int pre = -1;
     for (size_t i = 0; pk && pk->v.type == EL_GGUF_STRING && i < sizeof k_pre / sizeof *k_pre;
          i++)
         if (!strcmp(pk->v.str, k_pre[i].name) && strlen(pk->v.str) == pk->v.len) pre = (int)i;
     if (pre < 0) {
-        el_json_printable(pk->v.str ? pk->v.str : "", pk->v.str ? (size_t)pk->v.len : 0,
-                          shown, sizeof shown);
+        if (pk && pk->v.type == EL_GGUF_STRING)
+            el_json_printable(pk->v.str, (size_t)pk->v.len, shown, sizeof shown);
+        else
+            snprintf(shown, sizeof shown, "%s", pk ? "(not a string)" : "(none: default)");
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not supported yet "
-                         "(supported: default, gpt2, gpt-2, phi-2, smollm, starcoder, refact, "
-                         "command-r, codeshell, exaone, minerva-7b)", g->src.name, shown);
+                         "(supported: gpt2, gpt-2, phi-2, smollm, starcoder, refact, command-r, "
+                         "codeshell, exaone, minerva-7b, llama3, llama-v3, llama-bpe, falcon3, "
+                         "pixtral, qwen2, deepseek-r1-qwen; llama.cpp's 'default' splits with "
+                         "four regexes in turn, which this tokenizer does not run)",
+                         g->src.name, shown);
     }
     int64_t bos = el_gt_meta_id(g, "tokenizer.ggml.bos_token_id");
     int64_t eos = el_gt_meta_id(g, "tokenizer.ggml.eos_token_id");
@@ -234,7 +265,9 @@ static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
         return el_errorf(EL_E_INVALID, "%s: metadata 'tokenizer.ggml.%s_token_id': expected an "
                          "id in 0..2^31-1", g->src.name, bos < -1 ? "bos" : "eos");
     const el_gguf_kv *ab = el_gguf_find(g, "tokenizer.ggml.add_bos_token");
-    bool add_bos = ab && ab->v.type == EL_GGUF_BOOL && ab->v.num.u; /* gpt2: no BOS by default */
+    /* gpt2: no BOS unless the file says; llama.cpp's llama3 pre-tokenizer defaults to BOS */
+    bool add_bos = ab && ab->v.type == EL_GGUF_BOOL ? ab->v.num.u != 0
+                                                    : k_pre[pre].split == GT_LLAMA3;
 
     gt_src gs = {.g = g};
     el_status s = el_gt_str_array(g, "tokenizer.ggml.tokens", &gs.tokens);
@@ -254,7 +287,7 @@ static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
                          (unsigned long long)gs.merges->len);
     gguf_tok *w = el_tok_alloc(mem, sizeof *w, 64);
     if (!w) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
-    cJSON *rest = gt_rest(k_pre[pre].digits);
+    cJSON *rest = gt_rest(k_pre[pre].split);
     if (!rest) return el_errorf(EL_E_NOMEM, "%s: out of memory", g->src.name);
     char name[300];
     snprintf(name, sizeof name, "%s (tokenizer.ggml metadata)", g->src.name);

@@ -1273,10 +1273,10 @@ static el_status hf_parse_scheme(const hf_tok *t, const cJSON *o, const char *wh
 }
 
 /* The known split patterns (compared as strings; hand-written matchers, no regex engine). */
-static const char hf_pat_llama3[] =
+const char el_hf_pat_llama3[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-static const char hf_pat_qwen2[] =
+const char el_hf_pat_qwen2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
@@ -1302,9 +1302,9 @@ static el_status hf_parse_split(hf_tok *t, const cJSON *o) {
                          "%s: pre_tokenizer[0] Split needs a Regex pattern (Llama 3's or "
                          "Qwen2's); a String pattern is not supported",
                          t->path);
-    if (strcmp(rx->valuestring, hf_pat_llama3) == 0) {
+    if (strcmp(rx->valuestring, el_hf_pat_llama3) == 0) {
         t->bl_split = HF_SPLIT_LLAMA3;
-    } else if (strcmp(rx->valuestring, hf_pat_qwen2) == 0) {
+    } else if (strcmp(rx->valuestring, el_hf_pat_qwen2) == 0) {
         t->bl_split = HF_SPLIT_QWEN2;
     } else {
         char p[64];

@@ -26,6 +26,11 @@ typedef el_status (*el_hf_added_fn)(void *u, uint32_t i, const struct cJSON *o);
 typedef el_status (*el_hf_merge_fn)(void *u, uint32_t i, const char *a, size_t al,
                                     const char *b, size_t bl);
 
+/* The Split regexes the backend runs (matched by hand): Llama 3's (tiktoken cl100k's) and
+ * Qwen2's, as their tokenizer.json files spell them. */
+extern const char el_hf_pat_llama3[];
+extern const char el_hf_pat_qwen2[];
+
 typedef struct el_hf_src {
     /* Everything else of tokenizer.json: model's scalars, normalizer, pre_tokenizer,
      * decoder, post_processor. model.vocab / model.merges / added_tokens are there as

@@ -114,6 +114,32 @@ void el_cpu_layernorm(const el_pool *p, float *out, const float *x, const void *
 void el_cpu_rope(float *x, size_t n_heads, size_t head_dim, const float *cos, const float *sin,
                  bool interleaved);
 
+/* llama.cpp's arithmetic for the same ops (--numerics ggml; ggml-cpu ops.cpp):
+ * el_cpu_rmsnorm_ggml: ggml_compute_forward_rms_norm_f32: the squares rounded to float and
+ * added in double in order, the mean rounded to float, then (x * scale) * (w_offset + w).
+ * el_cpu_rope_ggml: rotate_pairs as llama.cpp's build compiles it (GCC contracts to FMA;
+ * measured on its output): y0 = fma(x0, c, -(x1 s)), y1 = fma(x0, s, x1 c), x0/x1 the pair
+ * (2i, 2i+1) when interleaved (GGML_ROPE_TYPE_NORMAL), else (i, i + half) (NEOX).
+ * el_cpu_rope_table_ggml: ggml_rope_cache_init's angles for positions 0..ctx-1: theta
+ * starts at the position and is multiplied by powf(base, -2 / head_dim) once per pair;
+ * the angle is freq_scale * theta (1 / factor for linear scaling); cos/sin: [ctx, half]. */
+void el_cpu_rmsnorm_ggml(float *out, const float *x, const void *w, el_dtype wt, size_t n,
+                         size_t dim, float eps, float w_offset);
+void el_cpu_rope_ggml(float *x, size_t n_heads, size_t head_dim, const float *cos,
+                      const float *sin, bool interleaved);
+void el_cpu_rope_table_ggml(float *cos, float *sin, size_t ctx, size_t head_dim, float base,
+                            float freq_scale);
+/* The lanes of llama.cpp's vector sums on this CPU, as its native x86 build has them: 16
+ * with AVX-512 F and DQ, else 8 (kernels/cpu/ggml_ops.c). */
+unsigned el_cpu_ggml_width(void);
+/* x = silu(x) * up over n entries, as ggml_vec_swiglu_f32 computes it: ggml_v_expf of the
+ * AVX2 (width 8) or AVX-512 (16) build on whole vectors (other widths: this CPU's), the
+ * last n % width entries with libm expf (ggml does that per row: rows of a multiple of 16
+ * entries agree). x = gelu(x) * up as ggml_vec_geglu_f32 with GGML_GELU_FP16: 0 below -10,
+ * x above 10, else the f16 table's gelu of x rounded to f16. */
+void el_cpu_swiglu_ggml(float *x, const float *up, size_t n, unsigned width);
+void el_cpu_geglu_ggml(float *x, const float *up, size_t n);
+
 /* Vector primitives on the given instruction set (for kernels in other files): the dot
  * product of n floats, and y += a x. */
 float el_cpu_dot(el_isa isa, const float *a, const float *b, size_t n);
@@ -168,6 +194,19 @@ void el_cpu_attention_kv(el_pool *p, float *out, const float *q, const void *k, 
                          el_dtype kv_dt, float *att, size_t att_stride, size_t n, size_t pos0,
                          size_t n_heads, size_t n_kv_heads, size_t head_dim, size_t window,
                          float scale);
+/* The same rounded as llama.cpp's CPU flash attention rounds it (kernels/cpu/attn_ggml.c,
+ * --numerics ggml): an f16 cache's query rounded to f16, ggml's dot-product order, an
+ * online softmax in position order with libm expf, values accumulated in f16 (an f32 cache:
+ * in f32). q_prescale: the query is multiplied by scale before rounding and the scores are
+ * not scaled (llama.cpp's Gemma 3 and Phi-3 graphs). width: the lanes of ggml's sums, 8
+ * (its AVX2 build) or 16 (AVX-512); anything else = the build for this CPU (16 where it has
+ * AVX-512F). att is not used (head_dim > 512 runs el_cpu_attention_kv, which uses it).
+ * Bit-identical across ISAs and thread counts. */
+void el_cpu_attention_ggml(el_pool *p, float *out, const float *q, const void *k,
+                           const void *v, el_dtype kv_dt, float *att, size_t att_stride,
+                           size_t n, size_t pos0, size_t n_heads, size_t n_kv_heads,
+                           size_t head_dim, size_t window, float scale, bool q_prescale,
+                           unsigned width);
 /* dst[i] = src[i] as IEEE half, rounded to nearest even (el_fp32_to_fp16, F16C's
  * _mm256_cvtps_ph and NEON's FCVTN give the same bits), n entries. */
 void el_cpu_f32_to_f16(const el_pool *p, uint16_t *dst, const float *src, size_t n);

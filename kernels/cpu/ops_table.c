@@ -48,7 +48,9 @@ static el_status cpu_embed_add(const el_exec *x, float *y, el_weight t, size_t d
 
 static el_status cpu_norm(const el_exec *x, el_norm_kind k, float *out, const float *in,
                           el_weight w, el_weight b, size_t n, size_t dim, float eps) {
-    if (k == EL_NORM_RMS || k == EL_NORM_RMS_1P) {
+    if ((k == EL_NORM_RMS || k == EL_NORM_RMS_1P) && (x->numerics & EL_EXEC_GGML)) {
+        el_cpu_rmsnorm_ggml(out, in, w.p, w.dt, n, dim, eps, k == EL_NORM_RMS_1P ? 1.0f : 0.0f);
+    } else if (k == EL_NORM_RMS || k == EL_NORM_RMS_1P) {
         el_cpu_rmsnorm_off(x->pool, out, in, w.p, w.dt, n, dim, eps,
                            k == EL_NORM_RMS_1P ? 1.0f : 0.0f);
     } else if (!b.p || b.dt == w.dt) {
@@ -73,8 +75,12 @@ static el_status cpu_linear(const el_exec *x, float *y, size_t ldy, const float 
 
 static el_status cpu_rope_table(const el_exec *x, float *cos, float *sin, size_t ctx,
                                 size_t head_dim, el_rope r) {
-    (void)x;
     const size_t half = head_dim / 2;
+    if ((x->numerics & EL_EXEC_GGML) && r.type != EL_ROPE_LLAMA3) {
+        el_cpu_rope_table_ggml(cos, sin, ctx, head_dim, r.theta,
+                               r.type == EL_ROPE_LINEAR ? 1.0f / r.factor : 1.0f);
+        return EL_OK;
+    }
     for (size_t i = 0; i < half; i++) {
         float freq = el_rope_inv_freq(r, i, head_dim);
         for (size_t p = 0; p < ctx; p++) {
@@ -89,10 +95,15 @@ static el_status cpu_rope_table(const el_exec *x, float *cos, float *sin, size_t
 static el_status cpu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
                           size_t head_dim, const float *cos, const float *sin,
                           bool interleaved) {
-    (void)x;
     const size_t half = head_dim / 2;
-    for (size_t t = 0; t < n; t++)
-        el_cpu_rope(v + t * ld, heads, head_dim, cos + t * half, sin + t * half, interleaved);
+    for (size_t t = 0; t < n; t++) {
+        if (x->numerics & EL_EXEC_GGML)
+            el_cpu_rope_ggml(v + t * ld, heads, head_dim, cos + t * half, sin + t * half,
+                             interleaved);
+        else
+            el_cpu_rope(v + t * ld, heads, head_dim, cos + t * half, sin + t * half,
+                        interleaved);
+    }
     return EL_OK;
 }
 
@@ -100,8 +111,13 @@ static el_status cpu_attention(const el_exec *x, float *out, const float *q, con
                                const void *v, el_dtype kv_dt, float *att, size_t att_stride,
                                size_t n, size_t pos0, size_t heads, size_t kv_heads,
                                size_t head_dim, size_t window, float scale) {
-    el_cpu_attention_kv(x->pool, out, q, k, v, kv_dt, att, att_stride, n, pos0, heads, kv_heads,
-                        head_dim, window, scale);
+    if (x->numerics & EL_EXEC_GGML)
+        el_cpu_attention_ggml(x->pool, out, q, k, v, kv_dt, att, att_stride, n, pos0, heads,
+                              kv_heads, head_dim, window, scale,
+                              (x->numerics & EL_EXEC_GGML_PRESCALE) != 0, 0);
+    else
+        el_cpu_attention_kv(x->pool, out, q, k, v, kv_dt, att, att_stride, n, pos0, heads,
+                            kv_heads, head_dim, window, scale);
     return EL_OK;
 }
 
@@ -126,6 +142,11 @@ static el_status cpu_attention_bidir(const el_exec *x, float *out, const float *
 }
 
 static el_status cpu_act(const el_exec *x, el_act_kind k, float *v, const float *up, size_t n) {
+    if ((x->numerics & EL_EXEC_GGML) && (k == EL_ACT_SWIGLU || k == EL_ACT_GEGLU)) {
+        if (k == EL_ACT_SWIGLU) el_cpu_swiglu_ggml(v, up, n, 0);
+        else el_cpu_geglu_ggml(v, up, n);
+        return EL_OK;
+    }
     switch (k) {
     case EL_ACT_SWIGLU: el_cpu_swiglu(x->pool, v, up, n); break;
     case EL_ACT_GEGLU:
