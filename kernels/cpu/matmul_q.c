@@ -61,6 +61,7 @@ static void quantize_q8a(const float *x, q8a *o, size_t nb) {
         o[b].s = o[b].d * (float)sum; /* exactly d * sum: the paths that fold offsets into it
                                          agree with the ones that do not */
         o[b].s16 = f16_round(d * (float)sum);
+        o[b].sum = sum;
     }
 }
 
@@ -287,35 +288,21 @@ typedef struct qmm_job {
     bool add;           /* add into y (a later chunk of in) */
     qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
     qdot_r4_fn r4, r8;  /* four / eight weight rows, one activation row (may be NULL) */
-    qdot_r8t4_fn r8t4;  /* eight weight rows, four activation rows (may be NULL) */
+    qgemm_fn gemm;      /* eight weight rows x all the activation rows (may be NULL) */
 } qmm_job;
 
-/* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
+/* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes prompt
+ * batches (its tile), else of 4, so rows stay in lines. */
 static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     const qmm_job *j = ctx;
-    size_t quads = (j->out + 3) / 4;
-    size_t r0 = quads * ith / nth * 4, r1 = quads * (ith + 1) / nth * 4;
+    const bool gemm = j->n >= 4 && j->gemm;
+    const size_t unit = gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
+    size_t r0 = units * ith / nth * unit, r1 = units * (ith + 1) / nth * unit;
     if (r1 > j->out) r1 = j->out;
-    if (j->n > 1 && j->r8t4) /* prompt batches: eight rows by four tokens, the rest by one */
-        for (; r0 + 8 <= r1; r0 += 8) {
-            float v[32];
-            size_t t = 0;
-            for (; t + 4 <= j->n; t += 4) {
-                j->r8t4(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->arow, j->nb, v);
-                for (size_t k = 0; k < 4; k++)
-                    for (size_t i = 0; i < 8; i++) {
-                        float *y = j->y + (t + k) * j->ldy + r0 + i;
-                        *y = j->add ? *y + v[8 * k + i] : v[8 * k + i];
-                    }
-            }
-            for (; t < j->n; t++) {
-                j->r8(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->nb, v);
-                for (size_t i = 0; i < 8; i++) {
-                    float *y = j->y + t * j->ldy + r0 + i;
-                    *y = j->add ? *y + v[i] : v[i];
-                }
-            }
-        }
+    if (gemm) /* prompt batches: eight rows by every token, the rest row by row */
+        for (; r0 + 8 <= r1; r0 += 8)
+            j->gemm(j->w + r0 * j->wrow, j->wrow, j->act, j->arow, j->nb, j->n, j->y + r0,
+                    j->ldy, j->add);
     if (j->n == 1 && j->r8) /* decode: eight rows per pass, then four, then one by one */
         for (; r0 + 8 <= r1; r0 += 8) {
             float v[8];
@@ -350,10 +337,10 @@ int el_qdot_no_vnni;
 /* The row kernels of isa for wt: *dot4 (four activation rows at once) and *r4 (four weight
  * rows at once), or NULL. x86: the AVX-512 VNNI variant where the CPU has it, else AVX2. */
 static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
-                       qdot_r4_fn *r8, qdot_r8t4_fn *r8t4) {
+                       qdot_r4_fn *r8, qgemm_fn *gemm) {
     *dot4 = NULL;
     *r4 = *r8 = NULL;
-    *r8t4 = NULL;
+    *gemm = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
         static _Atomic int vnni = -1;
@@ -361,7 +348,8 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
         if (v < 0) atomic_store_explicit(&vnni, v = el_cpu_has_avx512vnni(), memory_order_relaxed);
         const bool use = v && !el_qdot_no_vnni;
         qdot_fn f = use ? el_qdot_pick_vnni(wt, dot4, r4) : el_qdot_pick_avx2(wt, dot4, r4);
-        if (use) *r8 = el_qdot_pick_vnni_r8(wt, r8t4);
+        if (use) *r8 = el_qdot_pick_vnni_r8(wt);
+        *gemm = use ? el_qgemm_pick_vnni(wt) : el_qgemm_pick_avx2(wt);
         if (f) return f;
     }
 #elif defined(__aarch64__)
@@ -393,10 +381,10 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.r8, &j.r8t4);
-    if (j.wrow > (size_t)INT32_MAX / 7) { /* their gather takes 32-bit offsets */
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.r8, &j.gemm);
+    if (j.wrow > (size_t)INT32_MAX / 7) { /* their gathers take 32-bit offsets */
         j.r8 = NULL;
-        j.r8t4 = NULL;
+        j.gemm = NULL;
     }
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;

@@ -2,7 +2,10 @@
  * (matmul_q_x86.inc): one vpdpbusd where AVX2 needs maddubs + madd. */
 #define QX_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define QX_DOT1(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+#define QX_DOTACC(a, u, s) _mm256_dpbusd_epi32(a, u, s)
+#define QX_GEMM_T 8
 #define QX_PICK el_qdot_pick_vnni
+#define QX_GEMM_PICK el_qgemm_pick_vnni
 #include "kernels/cpu/matmul_q_x86.inc"
 
 #include <string.h>
@@ -44,8 +47,8 @@ V512_INLINE float hsum8_v(__m256 a) {
 }
 
 /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: eight rows wrow bytes apart (7 * wrow < 2^31) against NT
- * activation rows arow bytes apart (1: decode; 4: prompt batches, each weight block unpacked
- * once for the four); out[t * 8 + r]. */
+ * activation rows arow bytes apart (NT = 1: decode; prompt batches take the GEMM of
+ * matmul_q_x86.inc); out[t * 8 + r]. */
 V512_INLINE void dot32_r8(el_dtype wt, const int NT, const uint8_t *w, size_t wrow,
                           const uint8_t *act, size_t arow, size_t nb, float *out) {
     const size_t bb = el_dtype_block_bytes(wt);
@@ -135,10 +138,6 @@ V512_INLINE void dot32_r8(el_dtype wt, const int NT, const uint8_t *w, size_t wr
     static V512 void name##_r8(const uint8_t *w, size_t wrow, const uint8_t *act, size_t nb,    \
                                float *out) {                                                   \
         dot32_r8(T, 1, w, wrow, act, 0, nb, out);                                              \
-    }                                                                                          \
-    static V512 void name##_r8t4(const uint8_t *w, size_t wrow, const uint8_t *act,            \
-                                 size_t arow, size_t nb, float *out) {                         \
-        dot32_r8(T, 4, w, wrow, act, arow, nb, out);                                           \
     }
 EL_QDOT_R8(dot_vnni_q8_0, EL_DT_Q8_0)
 EL_QDOT_R8(dot_vnni_q4_0, EL_DT_Q4_0)
@@ -147,16 +146,16 @@ EL_QDOT_R8(dot_vnni_q5_0, EL_DT_Q5_0)
 EL_QDOT_R8(dot_vnni_q5_1, EL_DT_Q5_1)
 #undef EL_QDOT_R8
 
-qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt, qdot_r8t4_fn *t4) {
+qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt) {
 #define EL_PICK(T, name)                                                                       \
-    case T: *t4 = name##_r8t4; return name##_r8;
+    case T: return name##_r8;
     switch (wt) {
     EL_PICK(EL_DT_Q8_0, dot_vnni_q8_0)
     EL_PICK(EL_DT_Q4_0, dot_vnni_q4_0)
     EL_PICK(EL_DT_Q4_1, dot_vnni_q4_1)
     EL_PICK(EL_DT_Q5_0, dot_vnni_q5_0)
     EL_PICK(EL_DT_Q5_1, dot_vnni_q5_1)
-    default: *t4 = NULL; return NULL;
+    default: return NULL;
     }
 #undef EL_PICK
 }
