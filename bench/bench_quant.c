@@ -76,8 +76,8 @@ int main(int argc, char **argv) {
             double f16_us = 0;
             for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
                 const el_dtype dt = types[k];
-                if (in % el_dtype_block(dt) || (only != EL_DT_NONE && dt != only && dt != EL_DT_F16))
-                    continue;
+                const bool skip = only != EL_DT_NONE && dt != only && dt != EL_DT_F16;
+                if (in % el_dtype_block(dt) || skip) continue;
                 uint64_t rb = 0;
                 el_dtype_row_bytes(dt, in, &rb);
                 uint8_t *w = malloc(rb * out);

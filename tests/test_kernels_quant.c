@@ -273,8 +273,8 @@ static void test_variants(el_pool *p) {
  * ragged shapes (out not a multiple of the 8-row tile, tokens not of the token tile), every
  * variant (x86: VNNI and AVX2) and pools of 1 and 2 threads: against the dequantize-then-f64
  * reference within act_bound, and against n single-row (decode) calls of the same variant,
- * which quantize x the same way and sum the same integers: only the f32 order differs, so
- * within 5e-7 of sum |w x| (+ 1e-6). */
+ * bit for bit: a token takes the same operations whatever n (the GEMM's tiles repeat rows and
+ * tokens where they run out, they never reorder a sum). */
 static void test_gemm(el_isa isa) {
     el_pool pools[2];
     EL_CHECK_OK(el_pool_init(&pools[0], 1, isa));
@@ -292,7 +292,6 @@ static void test_gemm(el_isa isa) {
         float *wd = malloc(out * in * 4), *x = malloc(nmax * in * 4);
         float *y = malloc(nmax * ldy * 4), *y1 = malloc(nmax * out * 4);
         double *ref = malloc(nmax * out * sizeof *ref), *bound = malloc(nmax * out * sizeof *bound);
-        double *mag = malloc(nmax * out * sizeof *mag);
         for (size_t r = 0; r < out; r++) el_dequantize_row(dt, w + r * rb, wd + r * in, in);
         for (size_t i = 0; i < nmax * in; i++) x[i] = frand() * (i % 3 == 0 ? 2.0f : 1.0f);
         for (size_t t = 0; t < nmax; t++)
@@ -304,11 +303,9 @@ static void test_gemm(el_isa isa) {
                     m += fabs((double)wr[i] * xt[i]);
                 }
                 ref[t * out + r] = s;
-                mag[t * out + r] = m;
                 bound[t * out + r] = act_bound(wr, xt, in, el_dtype_block(dt)) + 1e-5 * m + 1e-6;
             }
         int bad = 0, far = 0;
-        double worst = 0;
         for (int v = 0; v < variants; v++) {
 #if defined(__x86_64__)
             el_qdot_no_vnni = v;
@@ -327,12 +324,10 @@ static void test_gemm(el_isa isa) {
                                 fprintf(stderr, "  %s variant %d pool %zu n=%zu: y[%zu,%zu] = %g, "
                                         "reference %g, bound %g\n", el_dtype_name(dt), v, pi, n,
                                         t, r, got, ref[i], bound[i]);
-                            const double d = fabs(got - y1[i]), tol = 5e-7 * mag[i] + 1e-6;
-                            if (d / tol > worst) worst = d / tol;
-                            if (!(d <= tol) && far++ == 0)
-                                fprintf(stderr, "  %s variant %d pool %zu n=%zu: y[%zu,%zu] = %.9g, "
-                                        "decode %.9g\n", el_dtype_name(dt), v, pi, n, t, r, got,
-                                        y1[i]);
+                            if (!same_float(y[t * ldy + r], y1[i]) && far++ == 0)
+                                fprintf(stderr, "  %s variant %d pool %zu n=%zu: y[%zu,%zu] = "
+                                        "%.9g, decode %.9g\n", el_dtype_name(dt), v, pi, n, t,
+                                        r, got, y1[i]);
                         }
                     for (size_t t = 0; t < n; t++) /* the padding of y stays untouched */
                         for (size_t r = out; r < ldy; r++)
@@ -343,8 +338,8 @@ static void test_gemm(el_isa isa) {
 #if defined(__x86_64__)
         el_qdot_no_vnni = 0;
 #endif
-        fprintf(stderr, "  %s batches n = 1..%zu: worst |batch - decode| / tolerance %.3f\n",
-                el_dtype_name(dt), nmax, worst);
+        fprintf(stderr, "  %s batches n = 1..%zu: %d outputs differ from decode's\n",
+                el_dtype_name(dt), nmax, far);
         EL_CHECK(bad == 0);
         EL_CHECK(far == 0);
         free(w);
@@ -354,7 +349,6 @@ static void test_gemm(el_isa isa) {
         free(y1);
         free(ref);
         free(bound);
-        free(mag);
     }
     el_pool_deinit(&pools[0]);
     el_pool_deinit(&pools[1]);

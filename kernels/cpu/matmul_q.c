@@ -3,9 +3,12 @@
  * once per call to 8-bit blocks (q8a: 32 values, f32 scale, scaled sum, for the 32-blocks;
  * q8k: 256 values, f32 scale, sums per 16, for the K types), then every weight block is dotted
  * with integer multiply-adds and scaled once per block (per sub-block for the K types).
- *   AVX2: weights unpacked in registers to unsigned bytes, _mm256_maddubs_epi16 against the
- *         signed activations (Q8_0: sign trick), _mm256_madd_epi16 by 1 or by the sub-block
- *         scales;
+ *   x86 (AVX2, or AVX-512 VNNI's vpdpbusd on 256-bit vectors; matmul_q_x86.inc): for every
+ *         type but Q5_K a register-blocked GEMM of 8 weight rows x up to 8 tokens, the rows'
+ *         blocks transposed in registers so each 32-bit lane is one row, for decode (n = 1)
+ *         and prompt batches alike (a token's result does not depend on n); Q5_K: weights
+ *         unpacked to unsigned bytes, _mm256_maddubs_epi16 against the signed activations,
+ *         _mm256_madd_epi16 by the sub-block scales, one weight row by 1 or 4 tokens;
  *   NEON: weights unpacked in registers to bytes (all below 64, so signed), vdotq_s32 where
  *         the build targets the dot product extension (__ARM_FEATURE_DOTPROD), else
  *         vmull_s8 + vmlal_s8 + vpadalq_s16;
@@ -287,28 +290,23 @@ typedef struct qmm_job {
     size_t n, nb, out;
     bool add;           /* add into y (a later chunk of in) */
     qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
-    qdot_r4_fn r4, r8;  /* four / eight weight rows, one activation row (may be NULL) */
-    qgemm_fn gemm;      /* eight weight rows x all the activation rows (may be NULL) */
+    qdot_r4_fn r4;      /* four weight rows, one activation row (may be NULL) */
+    qgemm_fn gemm;      /* up to eight weight rows x every activation row (may be NULL) */
 } qmm_job;
 
-/* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes prompt
- * batches (its tile), else of 4, so rows stay in lines. */
+/* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes them (its
+ * tile), else of 4, so rows stay in lines. */
 static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     const qmm_job *j = ctx;
-    const bool gemm = j->n >= 4 && j->gemm;
-    const size_t unit = gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
+    const size_t unit = j->gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
     size_t r0 = units * ith / nth * unit, r1 = units * (ith + 1) / nth * unit;
     if (r1 > j->out) r1 = j->out;
-    if (gemm) /* prompt batches: eight rows by every token, the rest row by row */
-        for (; r0 + 8 <= r1; r0 += 8)
-            j->gemm(j->w + r0 * j->wrow, j->wrow, j->act, j->arow, j->nb, j->n, j->y + r0,
-                    j->ldy, j->add);
-    if (j->n == 1 && j->r8) /* decode: eight rows per pass, then four, then one by one */
-        for (; r0 + 8 <= r1; r0 += 8) {
-            float v[8];
-            j->r8(j->w + r0 * j->wrow, j->wrow, j->act, j->nb, v);
-            for (size_t i = 0; i < 8; i++) j->y[r0 + i] = j->add ? j->y[r0 + i] + v[i] : v[i];
-        }
+    if (j->gemm) { /* every row by every token, eight rows per pass */
+        for (; r0 < r1; r0 += 8)
+            j->gemm(j->w + r0 * j->wrow, j->wrow, r1 - r0 < 8 ? r1 - r0 : 8, j->act, j->arow,
+                    j->nb, j->n, j->y + r0, j->ldy, j->add);
+        return;
+    }
     if (j->n == 1 && j->r4) {
         for (; r0 + 4 <= r1; r0 += 4) {
             float v[4];
@@ -331,15 +329,15 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     }
 }
 
-/* The row kernels of isa for wt: *dot4 (four activation rows at once) or NULL. */
 int el_qdot_no_vnni;
 
-/* The row kernels of isa for wt: *dot4 (four activation rows at once) and *r4 (four weight
- * rows at once), or NULL. x86: the AVX-512 VNNI variant where the CPU has it, else AVX2. */
+/* The row kernels of isa for wt: *dot4 (four activation rows at once), *r4 (four weight rows
+ * at once) and *gemm (8 weight rows x every token), or NULL. x86: the AVX-512 VNNI variant
+ * where the CPU has it, else AVX2. */
 static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
-                       qdot_r4_fn *r8, qgemm_fn *gemm) {
+                       qgemm_fn *gemm) {
     *dot4 = NULL;
-    *r4 = *r8 = NULL;
+    *r4 = NULL;
     *gemm = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
@@ -348,7 +346,6 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
         if (v < 0) atomic_store_explicit(&vnni, v = el_cpu_has_avx512vnni(), memory_order_relaxed);
         const bool use = v && !el_qdot_no_vnni;
         qdot_fn f = use ? el_qdot_pick_vnni(wt, dot4, r4) : el_qdot_pick_avx2(wt, dot4, r4);
-        if (use) *r8 = el_qdot_pick_vnni_r8(wt);
         *gemm = use ? el_qgemm_pick_vnni(wt) : el_qgemm_pick_avx2(wt);
         if (f) return f;
     }
@@ -381,11 +378,8 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.r8, &j.gemm);
-    if (j.wrow > (size_t)INT32_MAX / 7) { /* their gathers take 32-bit offsets */
-        j.r8 = NULL;
-        j.gemm = NULL;
-    }
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.gemm);
+    if (j.wrow > (size_t)INT32_MAX / 7) j.gemm = NULL; /* its gathers take 32-bit offsets */
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;

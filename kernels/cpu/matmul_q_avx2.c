@@ -2,6 +2,7 @@
 #define QX_TARGET "avx2,fma,f16c"
 #define QX_DOT1(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
 #define QX_DOTACC(a, u, s) _mm256_add_epi32(a, QX_DOT1(u, s))
+#define QX_VPDPBUSD 0
 #define QX_GEMM_T 4
 #define QX_PICK el_qdot_pick_avx2
 #define QX_GEMM_PICK el_qgemm_pick_avx2

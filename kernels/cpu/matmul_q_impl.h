@@ -39,15 +39,12 @@ qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
 /* The same with AVX-512 VNNI (vpdpbusd on 256-bit vectors: AVX512F/BW/VL/VNNI), for CPUs
  * where el_cpu_has_avx512vnni(). */
 qdot_fn el_qdot_pick_vnni(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
-/* Eight weight rows at once with 512-bit VNNI for Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (NULL
- * otherwise): the qdot_r4_fn signature with eight outputs (decode); the rows must be less
- * than 2^31 / 7 bytes apart (one 32-bit gather). */
-qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt);
-/* Prompt batches: y[t * ldy + r] (= or +=, add) = weight row r (r = 0..7, wrow bytes apart,
- * nb blocks) . activation row t (t < nt, arow bytes apart), a register-blocked GEMM
- * (matmul_q_x86.inc); rows less than 2^31 / 7 bytes apart (one 32-bit gather). */
-typedef void (*qgemm_fn)(const uint8_t *w, size_t wrow, const uint8_t *act, size_t arow,
-                         size_t nb, size_t nt, float *y, size_t ldy, bool add);
+/* y[t * ldy + r] (= or +=, add) = weight row r (r < rows <= 8, wrow bytes apart, nb blocks)
+ * . activation row t (t < nt, arow bytes apart): a register-blocked GEMM (matmul_q_x86.inc)
+ * whose result for a token does not depend on nt; rows less than 2^31 / 7 bytes apart (one
+ * 32-bit gather). */
+typedef void (*qgemm_fn)(const uint8_t *w, size_t wrow, size_t rows, const uint8_t *act,
+                         size_t arow, size_t nb, size_t nt, float *y, size_t ldy, bool add);
 /* The GEMM of each x86 variant for wt, or NULL where it has none. */
 qgemm_fn el_qgemm_pick_avx2(el_dtype wt);
 qgemm_fn el_qgemm_pick_vnni(el_dtype wt);
