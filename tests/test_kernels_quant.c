@@ -233,7 +233,7 @@ static void test_matmul(el_pool *pools[], size_t npools) {
 
 /* The x86 kernel variants give the same bits: the AVX-512 VNNI variant (where the CPU has
  * it) equals the AVX2 one, for the decode path (eight or four weight rows per pass, n = 1) and
- * for prompt batches (the GEMM, or one weight row by four tokens for Q5_K). */
+ * for prompt batches (the GEMM). */
 static void test_variants(el_pool *p) {
 #if defined(__x86_64__)
     const bool vnni = el_cpu_has_avx512vnni();

@@ -3,12 +3,12 @@
  * once per call to 8-bit blocks (q8a: 32 values, f32 scale, scaled sum, for the 32-blocks;
  * q8k: 256 values, f32 scale, sums per 16, for the K types), then every weight block is dotted
  * with integer multiply-adds and scaled once per block (per sub-block for the K types).
- *   x86 (AVX2, or AVX-512 VNNI's vpdpbusd on 256-bit vectors; matmul_q_x86.inc): for every
- *         type but Q5_K a register-blocked GEMM of 8 weight rows x up to 8 tokens, the rows'
- *         blocks transposed in registers so each 32-bit lane is one row, for decode (n = 1)
- *         and prompt batches alike (a token's result does not depend on n); Q5_K: weights
- *         unpacked to unsigned bytes, _mm256_maddubs_epi16 against the signed activations,
- *         _mm256_madd_epi16 by the sub-block scales, one weight row by 1 or 4 tokens;
+ *   x86 (AVX2, or AVX-512 VNNI's vpdpbusd on 256-bit vectors; matmul_q_x86.inc): a
+ *         register-blocked GEMM of 8 weight rows x up to 8 tokens, the rows' blocks
+ *         transposed in registers so each 32-bit lane is one row, for decode (n = 1) and
+ *         prompt batches alike (a token's result does not depend on n); the row kernels
+ *         (maddubs + madd, one weight row by 1 or 4 tokens, four rows for decode) only for
+ *         rows too far apart for the GEMM's 32-bit gathers;
  *   NEON: weights unpacked in registers to bytes (all below 64, so signed), vdotq_s32 where
  *         the build targets the dot product extension (__ARM_FEATURE_DOTPROD), else
  *         vmull_s8 + vmlal_s8 + vpadalq_s16;
