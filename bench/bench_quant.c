@@ -3,8 +3,11 @@
  * vector path of this CPU, 1 thread and --threads N; prints the median time, the weight bytes
  * streamed per second and the time relative to F16.
  *
- * usage: bench_quant [--in N] [--out N] [--reps N] [--threads N] [--no-avx512]
- * (--no-avx512: the AVX2 variant of the float-weight kernels on an AVX-512 CPU) */
+ * usage: bench_quant [--in N] [--out N] [--n N] [--reps N] [--threads N] [--type T]
+ *                    [--no-avx512] [--no-vnni]
+ * (--n: the prompt batch, 32 by default; --type: that type only (and F16, the yardstick);
+ * --no-avx512: the AVX2 variant of the float-weight kernels on an AVX-512 CPU; --no-vnni:
+ * the AVX2 variant of the block-type kernels) */
 #include "bench/bench_util.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
@@ -28,21 +31,29 @@ int main(int argc, char **argv) {
     size_t in = 576, out = 1536; /* SmolLM2-135M: hidden 576, ffn 1536 */
     int reps = 200;
     unsigned threads = 2;
+    size_t nmax = 32;
+    el_dtype only = EL_DT_NONE;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-avx512")) el_mm_no_avx512 = 1;
+        else if (!strcmp(argv[i], "--no-vnni")) el_qdot_no_vnni = 1;
         else if (i + 1 == argc) break;
         else if (!strcmp(argv[i], "--in")) in = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--out")) out = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads")) threads = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n")) nmax = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--type") && el_dtype_parse(argv[++i], &only) != EL_OK) {
+            fprintf(stderr, "bench_quant: unknown type %s\n", argv[i]);
+            return 1;
+        }
     }
+    if (nmax < 2) nmax = 2;
     if (in % 256 && in % 32) {
         fprintf(stderr, "bench_quant: --in must be a multiple of 32\n");
         return 1;
     }
     static const el_dtype types[] = {EL_DT_F16,  EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0,
                                      EL_DT_Q5_1, EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
-    const size_t nmax = 32;
     float *wf = malloc(in * out * 4), *x = malloc(nmax * in * 4), *y = malloc(nmax * out * 4);
     double *t = malloc((size_t)reps * sizeof *t);
     for (size_t i = 0; i < in * out; i++) wf[i] = frand();
@@ -54,7 +65,7 @@ int main(int argc, char **argv) {
 #endif
     printf("matrix [%zu, %zu], %d reps, isa %s%s%s\n", out, in, reps,
            el_isa_name(el_cpu_isa_best()),
-           vnni ? " (block types: AVX-512 VNNI kernels)" : "",
+           vnni && !el_qdot_no_vnni ? " (block types: AVX-512 VNNI kernels)" : "",
            avx512 ? " (F16: AVX-512 kernels)" : "");
     printf("%-6s %8s %5s %12s %10s %8s\n", "type", "threads", "n", "us/call", "weight GB/s", "vs F16");
     const unsigned tcount[2] = {1, threads};
@@ -65,7 +76,8 @@ int main(int argc, char **argv) {
             double f16_us = 0;
             for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
                 const el_dtype dt = types[k];
-                if (in % el_dtype_block(dt)) continue;
+                const bool skip = only != EL_DT_NONE && dt != only && dt != EL_DT_F16;
+                if (in % el_dtype_block(dt) || skip) continue;
                 uint64_t rb = 0;
                 el_dtype_row_bytes(dt, in, &rb);
                 uint8_t *w = malloc(rb * out);

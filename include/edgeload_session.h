@@ -53,14 +53,14 @@ typedef struct el_session el_session;
 
 /* How a decoder's CPU kernels round (--numerics). */
 typedef enum el_numerics {
-    EL_NUMERICS_AUTO = 0,  /* GGML for a model in llama.cpp's format (a GGUF file, or an
-                              image packed from one) on the CPU, else EXACT */
+    EL_NUMERICS_AUTO = 0,  /* EXACT (the default for every format; GGML by name) */
     EL_NUMERICS_EXACT = 1, /* edgeload's own: f32 attention (queries, scores, softmax,
                               weighted sum), SIMD sums (what the transformers tests measure) */
     EL_NUMERICS_GGML = 2,  /* llama.cpp's CPU arithmetic where it differs (docs/GGUF.md): its
                               flash-attention row (an f16 cache's query rounded to f16, an
                               online softmax, values summed in f16), RMSNorm's sum in double,
-                              RoPE's angles; CPU only */
+                              RoPE's angles, the 32-block matmuls one row at a time in its
+                              vec_dot order (no GEMM: slower prompts); CPU only */
 } el_numerics;
 /* "auto", "exact" or "ggml"; anything else is EL_E_USAGE naming the three. */
 el_status el_numerics_parse(const char *text, el_numerics *out);

@@ -276,11 +276,10 @@ const char *el_numerics_name(el_numerics a) {
     return (unsigned)a < sizeof numerics_names / sizeof *numerics_names ? numerics_names[a] : "?";
 }
 
-/* AUTO: llama.cpp's rounding for its own format on the CPU (a GGUF user compares with
- * llama.cpp: docs/GGUF.md "The real models" has the measurement), else transformers'. */
-static el_numerics numerics_resolve(const el_model *m, el_numerics want, bool on_gpu) {
-    if (want != EL_NUMERICS_AUTO) return want;
-    return !on_gpu && !strcmp(m->format, "gguf") ? EL_NUMERICS_GGML : EL_NUMERICS_EXACT;
+/* AUTO: edgeload's own rounding for every format (the fastest kernels: the block-type GEMM);
+ * llama.cpp's is asked for by name (docs/GGUF.md "The real models" has the measurement). */
+static el_numerics numerics_resolve(el_numerics want) {
+    return want == EL_NUMERICS_AUTO ? EL_NUMERICS_EXACT : want;
 }
 
 el_status el_session_set_numerics(el_session *s, el_numerics a) {
@@ -292,7 +291,7 @@ el_status el_session_set_numerics(el_session *s, el_numerics a) {
         return el_errorf(EL_E_UNSUPPORTED, "%s: numerics ggml run on the CPU only "
                          "(the CUDA kernels round as exact); use --device cpu or "
                          "--numerics exact", s->model->path);
-    s->numerics = numerics_resolve(s->model, a, s->on_gpu);
+    s->numerics = numerics_resolve(a);
     return EL_OK;
 }
 
@@ -319,7 +318,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         s->chunk = el_session_planned_chunk(s->ctx);
         if (prm.prefill_chunk && prm.prefill_chunk < s->chunk) s->chunk = prm.prefill_chunk;
         s->on_gpu = on_gpu;
-        s->numerics = numerics_resolve(m, EL_NUMERICS_AUTO, on_gpu);
+        s->numerics = numerics_resolve(EL_NUMERICS_AUTO);
         s->ops = el_ops_for(on_gpu);
         s->gpu_stream = stream;
         st = s->family->session_init(s);

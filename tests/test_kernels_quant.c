@@ -4,6 +4,8 @@
  *  - el_cpu_matmul with each block type on the portable path and this build's vector path
  *    (AVX2 / NEON), 1 and 3 threads, odd shapes, against a double-precision matmul of the
  *    dequantized weights, within the bound the 8-bit activations allow (see check_matmul);
+ *  - prompt batches (the GEMM), n = 1..67, every x86 variant, 1 and 2 threads, against the
+ *    reference and against n decode calls (test_gemm);
  *  - the vector path against the portable one, much tighter; embedding rows; the dtype
  *    table's sizes and its error for rows that are not whole blocks. */
 // ctest-labels: kernels
@@ -229,16 +231,16 @@ static void test_matmul(el_pool *pools[], size_t npools) {
     }
 }
 
-/* The x86 kernel variants give the same bits: the decode path (eight or four weight rows per
- * pass, n = 1) equals token 0 of a batch (one weight row, four tokens per pass), and the
- * AVX-512 VNNI variant (where the CPU has it) equals the AVX2 one. */
+/* The x86 kernel variants give the same bits: the AVX-512 VNNI variant (where the CPU has
+ * it) equals the AVX2 one, for the decode path (eight or four weight rows per pass, n = 1) and
+ * for prompt batches (the GEMM). */
 static void test_variants(el_pool *p) {
 #if defined(__x86_64__)
     const bool vnni = el_cpu_has_avx512vnni();
     fprintf(stderr, "kernel variants on %s: AVX-512 VNNI %s\n", el_isa_name(p->isa),
             vnni ? "present (compared with AVX2)" : "absent");
     int differ = 0;
-    for (size_t ti = 0; ti < N_TYPES; ti++) {
+    for (size_t ti = 0; vnni && ti < N_TYPES; ti++) {
         const el_dtype dt = k_types[ti];
         const size_t in = el_dtype_block(dt) == 32 ? 800 : 1024;
         static const size_t outs[] = {1, 5, 7, 13, 33, 64};
@@ -246,18 +248,16 @@ static void test_variants(el_pool *p) {
             const size_t out = outs[o];
             size_t rb;
             uint8_t *w = make_weights(dt, out, in, &rb);
-            float *x = malloc(5 * in * 4), *y[4];
-            for (size_t i = 0; i < 5 * in; i++) x[i] = frand();
-            for (int k = 0; k < 4; k++) y[k] = calloc(5 * out, 4);
-            for (int k = 0; k < (vnni ? 2 : 1); k++) {
+            float *x = malloc(11 * in * 4), *y[4];
+            for (size_t i = 0; i < 11 * in; i++) x[i] = frand();
+            for (int k = 0; k < 4; k++) y[k] = calloc(11 * out, 4);
+            for (int k = 0; k < 2; k++) {
                 el_qdot_no_vnni = k;
                 el_cpu_matmul(p, y[2 * k], out, x, w, dt, 1, in, out);
-                el_cpu_matmul(p, y[2 * k + 1], out, x, w, dt, 5, in, out);
+                el_cpu_matmul(p, y[2 * k + 1], out, x, w, dt, 11, in, out);
             }
             el_qdot_no_vnni = 0;
-            if (memcmp(y[0], y[1], out * 4)) differ++;
-            if (vnni && (memcmp(y[0], y[2], out * 4) || memcmp(y[1], y[3], 5 * out * 4)))
-                differ++;
+            if (memcmp(y[0], y[2], out * 4) || memcmp(y[1], y[3], 11 * out * 4)) differ++;
             for (int k = 0; k < 4; k++) free(y[k]);
             free(x);
             free(w);
@@ -267,6 +267,91 @@ static void test_variants(el_pool *p) {
 #else
     (void)p;
 #endif
+}
+
+/* Prompt batches (the register-blocked GEMM where the variant has one) for every n = 1..67 on
+ * ragged shapes (out not a multiple of the 8-row tile, tokens not of the token tile), every
+ * variant (x86: VNNI and AVX2) and pools of 1 and 2 threads: against the dequantize-then-f64
+ * reference within act_bound, and against n single-row (decode) calls of the same variant,
+ * bit for bit: a token takes the same operations whatever n (the GEMM's tiles repeat rows and
+ * tokens where they run out, they never reorder a sum). */
+static void test_gemm(el_isa isa) {
+    el_pool pools[2];
+    EL_CHECK_OK(el_pool_init(&pools[0], 1, isa));
+    EL_CHECK_OK(el_pool_init(&pools[1], 2, isa));
+    int variants = 1;
+#if defined(__x86_64__)
+    if (el_cpu_has_avx512vnni()) variants = 2;
+#endif
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const el_dtype dt = k_types[ti];
+        const size_t in = el_dtype_block(dt) * (el_dtype_block(dt) == 32 ? 5 : 2), out = 37;
+        const size_t nmax = 67, ldy = out + 5;
+        size_t rb;
+        uint8_t *w = make_weights(dt, out, in, &rb);
+        float *wd = malloc(out * in * 4), *x = malloc(nmax * in * 4);
+        float *y = malloc(nmax * ldy * 4), *y1 = malloc(nmax * out * 4);
+        double *ref = malloc(nmax * out * sizeof *ref), *bound = malloc(nmax * out * sizeof *bound);
+        for (size_t r = 0; r < out; r++) el_dequantize_row(dt, w + r * rb, wd + r * in, in);
+        for (size_t i = 0; i < nmax * in; i++) x[i] = frand() * (i % 3 == 0 ? 2.0f : 1.0f);
+        for (size_t t = 0; t < nmax; t++)
+            for (size_t r = 0; r < out; r++) {
+                const float *wr = wd + r * in, *xt = x + t * in;
+                double s = 0, m = 0;
+                for (size_t i = 0; i < in; i++) {
+                    s += (double)wr[i] * xt[i];
+                    m += fabs((double)wr[i] * xt[i]);
+                }
+                ref[t * out + r] = s;
+                bound[t * out + r] = act_bound(wr, xt, in, el_dtype_block(dt)) + 1e-5 * m + 1e-6;
+            }
+        int bad = 0, far = 0;
+        for (int v = 0; v < variants; v++) {
+#if defined(__x86_64__)
+            el_qdot_no_vnni = v;
+#endif
+            for (size_t pi = 0; pi < 2; pi++) {
+                for (size_t t = 0; t < nmax; t++) /* decode, one row at a time */
+                    el_cpu_matmul(&pools[pi], y1 + t * out, out, x + t * in, w, dt, 1, in, out);
+                for (size_t n = 1; n <= nmax; n++) {
+                    for (size_t i = 0; i < n * ldy; i++) y[i] = -7.0f; /* never read */
+                    el_cpu_matmul(&pools[pi], y, ldy, x, w, dt, n, in, out);
+                    for (size_t t = 0; t < n; t++)
+                        for (size_t r = 0; r < out; r++) {
+                            const size_t i = t * out + r;
+                            const double got = y[t * ldy + r];
+                            if (!(fabs(got - ref[i]) <= bound[i]) && bad++ == 0)
+                                fprintf(stderr, "  %s variant %d pool %zu n=%zu: y[%zu,%zu] = %g, "
+                                        "reference %g, bound %g\n", el_dtype_name(dt), v, pi, n,
+                                        t, r, got, ref[i], bound[i]);
+                            if (!same_float(y[t * ldy + r], y1[i]) && far++ == 0)
+                                fprintf(stderr, "  %s variant %d pool %zu n=%zu: y[%zu,%zu] = "
+                                        "%.9g, decode %.9g\n", el_dtype_name(dt), v, pi, n, t,
+                                        r, got, y1[i]);
+                        }
+                    for (size_t t = 0; t < n; t++) /* the padding of y stays untouched */
+                        for (size_t r = out; r < ldy; r++)
+                            if (y[t * ldy + r] != -7.0f) bad++;
+                }
+            }
+        }
+#if defined(__x86_64__)
+        el_qdot_no_vnni = 0;
+#endif
+        fprintf(stderr, "  %s batches n = 1..%zu: %d outputs differ from decode's\n",
+                el_dtype_name(dt), nmax, far);
+        EL_CHECK(bad == 0);
+        EL_CHECK(far == 0);
+        free(w);
+        free(wd);
+        free(x);
+        free(y);
+        free(y1);
+        free(ref);
+        free(bound);
+    }
+    el_pool_deinit(&pools[0]);
+    el_pool_deinit(&pools[1]);
 }
 
 /* ---- embed, dtype table, bad rows ------------------------------------------------------- */
@@ -350,6 +435,7 @@ int main(void) {
     fprintf(stderr, "matmul on %s (and portable), %zu pools\n", el_isa_name(best), np);
     test_matmul(pp, np);
     if (np > 1) test_variants(pp[1]);
+    test_gemm(best);
     for (size_t ti = 0; ti < N_TYPES; ti++)
         fprintf(stderr, "  %s: worst |error| / bound %.3f, NMSE %.2e\n",
                 el_dtype_name(k_types[ti]), g_worst_ratio[ti],

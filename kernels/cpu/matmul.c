@@ -214,7 +214,7 @@ static void mm_run(void *ctx, unsigned ith, unsigned nth) {
 void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                    el_dtype wt, size_t n, size_t in, size_t out) {
     if (el_dtype_is_block(wt)) {
-        el_cpu_matmul_q(p, y, ldy, x, w, wt, n, in, out);
+        el_cpu_matmul_q(p, y, ldy, x, w, wt, n, in, out, false);
         return;
     }
     mm_task t = {{y, ldy, x, w, wt, n, in, out}, mm_portable};

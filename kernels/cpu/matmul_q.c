@@ -3,9 +3,12 @@
  * once per call to 8-bit blocks (q8a: 32 values, f32 scale, scaled sum, for the 32-blocks;
  * q8k: 256 values, f32 scale, sums per 16, for the K types), then every weight block is dotted
  * with integer multiply-adds and scaled once per block (per sub-block for the K types).
- *   AVX2: weights unpacked in registers to unsigned bytes, _mm256_maddubs_epi16 against the
- *         signed activations (Q8_0: sign trick), _mm256_madd_epi16 by 1 or by the sub-block
- *         scales;
+ *   x86 (AVX2, or AVX-512 VNNI's vpdpbusd on 256-bit vectors; matmul_q_x86.inc): a
+ *         register-blocked GEMM of 8 weight rows x up to 8 tokens, the rows' blocks
+ *         transposed in registers so each 32-bit lane is one row, for decode (n = 1) and
+ *         prompt batches alike (a token's result does not depend on n); the row kernels
+ *         (maddubs + madd, one weight row by 1 or 4 tokens, four rows for decode) only for
+ *         rows too far apart for the GEMM's 32-bit gathers;
  *   NEON: weights unpacked in registers to bytes (all below 64, so signed), vdotq_s32 where
  *         the CPU has the dot product extension, else vmull_s8 + vmlal_s8 + vpadalq_s16, and
  *         vmmlaq_s32 for prompt batches where it has i8mm: chosen at run time
@@ -32,21 +35,24 @@
 
 /* ---- activation quantization ------------------------------------------------------------ */
 
+/* v to the nearest integer, ties to even (lrintf in the default rounding mode), clamped. */
 static inline int8_t q8_round(float v) {
-    int q = (int)(v + (v >= 0 ? 0.5f : -0.5f));
+    long q = lrintf(v);
     return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
 }
 
-/* Scale of n floats for 8 bits: max |x| / 127, and its inverse (0 for an all-zero block). */
+/* Scale of n floats for 8 bits: max |x| / 127, and the multiplier 127 / max |x| (0 for an
+ * all-zero block). Multiplier and ties to even are ggml's x86 quantize_row_q8_0/q8_1 (its
+ * AVX2/AVX-512 code; its scalar reference divides by d and rounds ties away), so llama.cpp's
+ * x86 builds and edgeload quantize an activation block to the same bytes. */
 static inline float q8_scale(const float *x, int n, float *id) {
     float amax = 0;
     for (int j = 0; j < n; j++) {
         float a = fabsf(x[j]);
         if (a > amax) amax = a;
     }
-    float d = amax / 127.0f;
-    *id = d > 0 ? 1.0f / d : 0.0f;
-    return d;
+    *id = amax > 0 ? 127.0f / amax : 0.0f;
+    return amax / 127.0f;
 }
 
 /* f rounded to f16 and back: the peers keep activation scales as f16 (ggml's block_q8_0 and
@@ -62,6 +68,7 @@ static void quantize_q8a(const float *x, q8a *o, size_t nb) {
         o[b].s = o[b].d * (float)sum; /* exactly d * sum: the paths that fold offsets into it
                                          agree with the ones that do not */
         o[b].s16 = f16_round(d * (float)sum);
+        o[b].sum = sum;
     }
 }
 
@@ -152,42 +159,23 @@ typedef struct qmm_job {
     size_t n, nb, out;
     bool add;           /* add into y (a later chunk of in) */
     qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
-    qdot_r4_fn r4, r8;  /* four / eight weight rows, one activation row (may be NULL) */
-    qdot_r8t4_fn r8t4;  /* eight weight rows, four activation rows (may be NULL) */
+    qdot_r4_fn r4;      /* four weight rows, one activation row (may be NULL) */
+    qgemm_fn gemm;      /* up to eight weight rows x every activation row (may be NULL) */
 } qmm_job;
 
-/* Thread ith takes a contiguous range of rows (multiples of 4 so rows stay in lines). */
+/* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes them (its
+ * tile), else of 4, so rows stay in lines. */
 static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     const qmm_job *j = ctx;
-    size_t quads = (j->out + 3) / 4;
-    size_t r0 = quads * ith / nth * 4, r1 = quads * (ith + 1) / nth * 4;
+    const size_t unit = j->gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
+    size_t r0 = units * ith / nth * unit, r1 = units * (ith + 1) / nth * unit;
     if (r1 > j->out) r1 = j->out;
-    if (j->n > 1 && j->r8t4) /* prompt batches: eight rows by four tokens, the rest by one */
-        for (; r0 + 8 <= r1; r0 += 8) {
-            float v[32];
-            size_t t = 0;
-            for (; t + 4 <= j->n; t += 4) {
-                j->r8t4(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->arow, j->nb, v);
-                for (size_t k = 0; k < 4; k++)
-                    for (size_t i = 0; i < 8; i++) {
-                        float *y = j->y + (t + k) * j->ldy + r0 + i;
-                        *y = j->add ? *y + v[8 * k + i] : v[8 * k + i];
-                    }
-            }
-            for (; t < j->n; t++) {
-                j->r8(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->nb, v);
-                for (size_t i = 0; i < 8; i++) {
-                    float *y = j->y + t * j->ldy + r0 + i;
-                    *y = j->add ? *y + v[i] : v[i];
-                }
-            }
-        }
-    if (j->n == 1 && j->r8) /* decode: eight rows per pass, then four, then one by one */
-        for (; r0 + 8 <= r1; r0 += 8) {
-            float v[8];
-            j->r8(j->w + r0 * j->wrow, j->wrow, j->act, j->nb, v);
-            for (size_t i = 0; i < 8; i++) j->y[r0 + i] = j->add ? j->y[r0 + i] + v[i] : v[i];
-        }
+    if (j->gemm) { /* every row by every token, eight rows per pass */
+        for (; r0 < r1; r0 += 8)
+            j->gemm(j->w + r0 * j->wrow, j->wrow, r1 - r0 < 8 ? r1 - r0 : 8, j->act, j->arow,
+                    j->nb, j->n, j->y + r0, j->ldy, j->add);
+        return;
+    }
     if (j->n == 1 && j->r4) {
         for (; r0 + 4 <= r1; r0 += 4) {
             float v[4];
@@ -210,16 +198,16 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     }
 }
 
-/* The row kernels of isa for wt: *dot4 (four activation rows at once) or NULL. */
 int el_qdot_no_vnni;
 
-/* The row kernels of isa for wt: *dot4 (four activation rows at once) and *r4 (four weight
- * rows at once), or NULL. x86: the AVX-512 VNNI variant where the CPU has it, else AVX2. */
+/* The row kernels of isa for wt: *dot4 (four activation rows at once), *r4 (four weight rows
+ * at once) and *gemm (8 weight rows x every token), or NULL. x86: the AVX-512 VNNI variant
+ * where the CPU has it, else AVX2. */
 static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
-                       qdot_r4_fn *r8, qdot_r8t4_fn *r8t4) {
+                       qgemm_fn *gemm) {
     *dot4 = NULL;
-    *r4 = *r8 = NULL;
-    *r8t4 = NULL;
+    *r4 = NULL;
+    *gemm = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
         static _Atomic int vnni = -1;
@@ -227,7 +215,7 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
         if (v < 0) atomic_store_explicit(&vnni, v = el_cpu_has_avx512vnni(), memory_order_relaxed);
         const bool use = v && !el_qdot_no_vnni;
         qdot_fn f = use ? el_qdot_pick_vnni(wt, dot4, r4) : el_qdot_pick_avx2(wt, dot4, r4);
-        if (use) *r8 = el_qdot_pick_vnni_r8(wt, r8t4);
+        *gemm = use ? el_qgemm_pick_vnni(wt) : el_qgemm_pick_avx2(wt);
         if (f) return f;
     }
 #elif defined(__aarch64__)
@@ -245,7 +233,7 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
 }
 
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
-                     el_dtype wt, size_t n, size_t in, size_t out) {
+                     el_dtype wt, size_t n, size_t in, size_t out, bool rowwise) {
     _Alignas(64) uint8_t scratch[EL_QMM_SCRATCH];
     const bool k = el_dtype_block(wt) == 256;
     const size_t blk = k ? 256 : 32, ab = k ? sizeof(q8k) : sizeof(q8a);
@@ -254,11 +242,9 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.r8, &j.r8t4);
-    if (j.wrow > (size_t)INT32_MAX / 7) { /* their gather takes 32-bit offsets */
-        j.r8 = NULL;
-        j.r8t4 = NULL;
-    }
+    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.gemm);
+    if (j.wrow > (size_t)INT32_MAX / 7) j.gemm = NULL; /* its gathers take 32-bit offsets */
+    if (rowwise) j.gemm = NULL;
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;

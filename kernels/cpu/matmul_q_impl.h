@@ -13,6 +13,7 @@ typedef struct q8a {
     float d;        /* scale: x ~ d * qs */
     float s;        /* d * sum(qs): the offset term of a Q4_0/Q5_0 weight block */
     float s16;      /* the same rounded to f16: the min term of Q4_1/Q5_1, as ggml's q8_1 */
+    int32_t sum;    /* sum(qs): the offset term, exact, of the GEMM kernels */
     int8_t qs[32];
 } q8a;
 
@@ -38,14 +39,15 @@ qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
 /* The same with AVX-512 VNNI (vpdpbusd on 256-bit vectors: AVX512F/BW/VL/VNNI), for CPUs
  * where el_cpu_has_avx512vnni(). */
 qdot_fn el_qdot_pick_vnni(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
-/* out[t * 8 + r] = eight weight rows (wrow bytes apart) dotted with four activation rows (arow
- * bytes apart): prompt batches. */
-typedef void (*qdot_r8t4_fn)(const uint8_t *w, size_t wrow, const uint8_t *act, size_t arow,
-                             size_t nb, float *out);
-/* Eight weight rows at once with 512-bit VNNI for Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (NULL
- * otherwise): the qdot_r4_fn signature with eight outputs, and *t4 the same against four
- * activation rows; the rows must be less than 2^31 / 7 bytes apart (one 32-bit gather). */
-qdot_r4_fn el_qdot_pick_vnni_r8(el_dtype wt, qdot_r8t4_fn *t4);
+/* y[t * ldy + r] (= or +=, add) = weight row r (r < rows <= 8, wrow bytes apart, nb blocks)
+ * . activation row t (t < nt, arow bytes apart): a register-blocked GEMM (matmul_q_x86.inc)
+ * whose result for a token does not depend on nt; rows less than 2^31 / 7 bytes apart (one
+ * 32-bit gather). */
+typedef void (*qgemm_fn)(const uint8_t *w, size_t wrow, size_t rows, const uint8_t *act,
+                         size_t arow, size_t nb, size_t nt, float *y, size_t ldy, bool add);
+/* The GEMM of each x86 variant for wt, or NULL where it has none. */
+qgemm_fn el_qgemm_pick_avx2(el_dtype wt);
+qgemm_fn el_qgemm_pick_vnni(el_dtype wt);
 /* CPUID (and the OS's register state): AVX512F, BW, VL and VNNI. */
 bool el_cpu_has_avx512vnni(void);
 /* Tests: 0 = let the CPU decide (default), 1 = never use the VNNI variant. */

@@ -64,10 +64,16 @@ static el_status cpu_norm(const el_exec *x, el_norm_kind k, float *out, const fl
 
 static el_status cpu_linear(const el_exec *x, float *y, size_t ldy, const float *in,
                             el_weight w, el_weight b, size_t n, size_t in_dim, size_t out_dim) {
+    /* llama.cpp's rounding: the 32-blocks' sums in its vec_dot order (kernels/cpu/quant.h) */
+    const bool rowwise = (x->numerics & EL_EXEC_GGML) && el_dtype_block(w.dt) == 32;
     for (size_t r0 = 0; r0 < n; r0 += MM_ROWS) {
         const size_t m = n - r0 < MM_ROWS ? n - r0 : MM_ROWS;
-        el_cpu_matmul(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
-                      out_dim);
+        if (rowwise)
+            el_cpu_matmul_q(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
+                            out_dim, true);
+        else
+            el_cpu_matmul(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
+                          out_dim);
     }
     if (b.p) el_cpu_add_bias(y, ldy, b.p, b.dt, n, out_dim);
     return EL_OK;

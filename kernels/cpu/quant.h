@@ -53,8 +53,10 @@ static inline void el_quant_k_scales(const uint8_t *s, uint8_t out[16]) {
 
 /* el_cpu_matmul for block-type weights wt (el_dtype_is_block; in a multiple of its block):
  * each x row is quantized to 8 bits per block once per call (on the caller's stack, in
- * bounded chunks), then integer dot products per block; rows of W split across the pool. */
+ * bounded chunks), then integer dot products per block; rows of W split across the pool.
+ * rowwise: one weight row at a time with the one-row kernels instead of the GEMM tiles:
+ * their float sums run in ggml's x86 vec_dot order for the 32-blocks (--numerics ggml). */
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
-                     el_dtype wt, size_t n, size_t in, size_t out);
+                     el_dtype wt, size_t n, size_t in, size_t out, bool rowwise);
 
 #endif /* EL_KERNELS_QUANT_H */

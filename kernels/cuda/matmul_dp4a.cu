@@ -28,7 +28,7 @@ static __device__ __forceinline__ void quantize_x32(const float *xr, int32_t *qw
     float amax = 0.0f;
 #pragma unroll
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xr[j]));
-    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;
 #pragma unroll
     for (int k = 0; k < 8; k++) {
@@ -36,7 +36,7 @@ static __device__ __forceinline__ void quantize_x32(const float *xr, int32_t *qw
 #pragma unroll
         for (int b = 0; b < 4; b++) {
             const float v = __fmul_rn(xr[4 * k + b], id); /* no fused add: as the CPU */
-            int q = (int)(v + (v >= 0.0f ? 0.5f : -0.5f));
+            int q = __float2int_rn(v); /* ties to even, as the CPU's lrintf */
             q = q > 127 ? 127 : q < -127 ? -127 : q;
             sum += q;
             wv |= (uint32_t)(q & 0xff) << (8 * b);

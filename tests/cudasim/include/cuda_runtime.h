@@ -173,6 +173,9 @@ static inline float __fsqrt_rn(float x) { return sqrtf(x); }
 static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
+/* Float to int, nearest with ties to even (the host's default rounding mode), as the GPU's
+ * cvt.rni; out-of-range values are the caller's to avoid. */
+static inline int __float2int_rn(float x) { return (int)lrintf(x); }
 static inline float __saturatef(float x) { return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x; }
 /* c + the dot product of the four signed bytes of a and of b (little-endian lanes), in
  * 32-bit two's complement as the hardware's dp4a (wraps, never traps). */
