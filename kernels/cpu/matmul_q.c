@@ -161,6 +161,8 @@ typedef struct qmm_job {
     qdot_fn dot1, dot4; /* one / four activation rows per call (dot4 may be NULL) */
     qdot_r4_fn r4;      /* four weight rows, one activation row (may be NULL) */
     qgemm_fn gemm;      /* up to eight weight rows x every activation row (may be NULL) */
+    qdot_r4_fn r8;      /* aarch64: eight weight rows, one activation row (may be NULL) */
+    qdot_r8t4_fn r8t4;  /* aarch64: eight weight rows, four activation rows (may be NULL) */
 } qmm_job;
 
 /* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes them (its
@@ -176,6 +178,32 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
                     j->nb, j->n, j->y + r0, j->ldy, j->add);
         return;
     }
+    if (j->n > 1 && j->r8t4) /* prompt batches: eight rows by four tokens, the rest by one */
+        for (; r0 + 8 <= r1; r0 += 8) {
+            float v[32];
+            size_t t = 0;
+            for (; t + 4 <= j->n; t += 4) {
+                j->r8t4(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->arow, j->nb, v);
+                for (size_t k = 0; k < 4; k++)
+                    for (size_t i = 0; i < 8; i++) {
+                        float *y = j->y + (t + k) * j->ldy + r0 + i;
+                        *y = j->add ? *y + v[8 * k + i] : v[8 * k + i];
+                    }
+            }
+            for (; t < j->n; t++) {
+                j->r8(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->nb, v);
+                for (size_t i = 0; i < 8; i++) {
+                    float *y = j->y + t * j->ldy + r0 + i;
+                    *y = j->add ? *y + v[i] : v[i];
+                }
+            }
+        }
+    if (j->n == 1 && j->r8) /* decode: eight rows per pass, then four, then one by one */
+        for (; r0 + 8 <= r1; r0 += 8) {
+            float v[8];
+            j->r8(j->w + r0 * j->wrow, j->wrow, j->act, j->nb, v);
+            for (size_t i = 0; i < 8; i++) j->y[r0 + i] = j->add ? j->y[r0 + i] + v[i] : v[i];
+        }
     if (j->n == 1 && j->r4) {
         for (; r0 + 4 <= r1; r0 += 4) {
             float v[4];
@@ -200,14 +228,19 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
 
 int el_qdot_no_vnni;
 
-/* The row kernels of isa for wt: *dot4 (four activation rows at once), *r4 (four weight rows
- * at once) and *gemm (8 weight rows x every token), or NULL. x86: the AVX-512 VNNI variant
- * where the CPU has it, else AVX2. */
-static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
-                       qgemm_fn *gemm) {
+/* The row kernels of isa for wt into j: dot4 (four activation rows at once), r4 (four weight
+ * rows at once), gemm (8 weight rows x every token; x86), r8 / r8t4 (eight weight rows x one
+ * / four tokens; aarch64), each NULL where there is none; returns the x1 kernel. x86: the
+ * AVX-512 VNNI variant where the CPU has it, else AVX2; aarch64: the CPU's level. */
+static qdot_fn pick_dot(el_isa isa, el_dtype wt, qmm_job *j) {
+    qdot_fn *dot4 = &j->dot4;
+    qdot_r4_fn *r4 = &j->r4;
+    qgemm_fn *gemm = &j->gemm;
     *dot4 = NULL;
     *r4 = NULL;
     *gemm = NULL;
+    j->r8 = NULL;
+    j->r8t4 = NULL;
 #if defined(__x86_64__)
     if (isa == EL_ISA_AVX2) {
         static _Atomic int vnni = -1;
@@ -221,6 +254,9 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
 #elif defined(__aarch64__)
     if (isa == EL_ISA_NEON) { /* the CPU's level: matmul_q_neon.h */
         const el_qneon_level l = el_qdot_neon_level();
+        qdot_r4_fn *r8 = &j->r8;
+        qdot_r8t4_fn *r8t4 = &j->r8t4;
+        (void)dot4, (void)r4, (void)gemm;
         qdot_fn f = l == EL_QNEON_I8MM      ? el_qdot_pick_i8mm(wt, r8, r8t4)
                     : l == EL_QNEON_DOTPROD ? el_qdot_pick_dotprod(wt, r8, r8t4)
                                             : el_qdot_pick_neon(wt, r8, r8t4);
@@ -229,6 +265,7 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4,
 #endif
     (void)isa;
     (void)wt;
+    (void)dot4, (void)r4, (void)gemm;
     return dot_portable_x1;
 }
 
@@ -242,7 +279,7 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j.dot4, &j.r4, &j.gemm);
+    j.dot1 = pick_dot(p->isa, wt, &j);
     if (j.wrow > (size_t)INT32_MAX / 7) j.gemm = NULL; /* its gathers take 32-bit offsets */
     if (rowwise) j.gemm = NULL;
     for (size_t b0 = 0; b0 < total; b0 += kb) {

@@ -33,6 +33,11 @@ typedef void (*qdot_fn)(el_dtype wt, const uint8_t *w, const uint8_t *act, size_
 typedef void (*qdot_r4_fn)(const uint8_t *w, size_t wrow, const uint8_t *act, size_t nb,
                            float *out);
 
+/* out[t * 8 + r] = eight weight rows (wrow bytes apart) dotted with four activation rows (arow
+ * bytes apart): prompt batches (the aarch64 variants). */
+typedef void (*qdot_r8t4_fn)(const uint8_t *w, size_t wrow, const uint8_t *act, size_t arow,
+                             size_t nb, float *out);
+
 /* The kernels of one x86 variant for wt: the x1 kernel (NULL if the variant has none for wt),
  * *dot4 (four activation rows) and *r4 (four weight rows; NULL for the K types). */
 qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
