@@ -11,7 +11,7 @@ vocabulary of tests/fixtures/tokenizer_pretok (Llama 3's, Qwen2's and SmolLM2's 
 over 1448 tokens) a one-layer Llama of hidden size 8 with that tokenizer.json is packed by
 `edgeload pack --dtype f16` (which names the pre-tokenizer llama-bpe, qwen2 and smollm), and
 copies of those files get the other names llama.cpp maps to the same or to other
-pre-tokenizers (rewritten with gguf-py: llama3, gpt-2, default). Every file's ids for the first
+pre-tokenizers (rewritten with gguf-py: llama3, gpt-2, default; default_digits adds tokens). Every file's ids for the first
 texts of <vocab>_cases.json come from llama-tokenize (special tokens parsed, BOS as the file
 says) into tests/fixtures/gguf_pretok/<name>.json; tests/test_tokenizer_gguf_pretok.c checks
 edgeload gives the same ids, or refuses the file by name.
@@ -41,7 +41,13 @@ FILES = [
     ("smollm", "smollm2", "smollm", None),
     ("gpt_2", "smollm2", "smollm", "gpt-2"),
     ("default", "smollm2", "smollm", "default"),
+    ("default_digits", "smollm2", "smollm", "default+digits"),
 ]
+# default_digits: "default" with the 100 two-digit tokens "00".."99" and their merges added,
+# so that llama.cpp's fourth default regex ([0-9]{3} apart) changes ids ("1234" -> 123 | 4:
+# "12" "3" "4", not "12" "34"). Its texts: the default file's and some digit runs.
+DIGIT_TEXTS = [b"1234", b"12345678901", b"x 98765 y", b"3.14159265", b"2026-12-06 10:03",
+               b"a1b22c333d4444e55555", b"\xd9\xa3\xd9\xa4\xd9\xa5 1234", b"v1.2345.67890"]
 
 
 def tiny_llama(dirname, vocab):
@@ -84,6 +90,37 @@ def rename_pre(src, dst, pre):
     w.close()
 
 
+def add_digit_pairs(src, dst, pre):
+    """A copy of GGUF src with tokenizer.ggml.pre = pre and the tokens "00".."99" (merges
+    "d d", normal type) appended, token_embd grown to match."""
+    r = GGUFReader(src)
+    w = GGUFWriter(dst, r.fields["general.architecture"].contents())
+    pairs = [f"{a}{b}" for a in range(10) for b in range(10)]
+    for key, f in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        val = f.contents()
+        if key == "tokenizer.ggml.pre":
+            val = pre
+        elif key == "tokenizer.ggml.tokens":
+            val = val + pairs
+        elif key == "tokenizer.ggml.token_type":
+            val = val + [1] * len(pairs)
+        elif key == "tokenizer.ggml.merges":
+            val = val + [f"{p[0]} {p[1]}" for p in pairs]
+        sub = f.types[-1] if f.types[0] == GGUFValueType.ARRAY else None
+        w.add_key_value(key, val, f.types[0], sub_type=sub)
+    for t in r.tensors:
+        data = np.array(t.data)
+        if t.name == "token_embd.weight":
+            data = np.concatenate([data, np.zeros((len(pairs), data.shape[1]), data.dtype)])
+        w.add_tensor(t.name, data, raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def llama_ids(tokenize, model, text, tmp):
     path = os.path.join(tmp, "text.txt")
     with open(path, "wb") as f:
@@ -112,11 +149,14 @@ def main():
                 packed[vocab] = (gguf, cases)
             gguf, cases = packed[vocab]
             out_gguf = os.path.join(OUT, name + ".gguf")
-            if pre:
+            if pre == "default+digits":
+                pre = "default"
+                add_digit_pairs(gguf, out_gguf, pre)
+            elif pre:
                 rename_pre(gguf, out_gguf, pre)
             else:
                 shutil.copy(gguf, out_gguf)
-            texts = []
+            texts = list(DIGIT_TEXTS) if name == "default_digits" else []
             for c in cases["cases"]:
                 b = bytes.fromhex(c["hex"])
                 if b and b"\0" not in b and len(texts) < N_TEXTS:

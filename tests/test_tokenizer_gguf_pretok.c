@@ -4,8 +4,10 @@
  * renamed with gguf-py, and llama-tokenize's ids for 120 texts each, all recorded by
  * scripts/ref_gguf_pretok.py (tests/fixtures/gguf_pretok): llama-bpe and llama3 (Llama 3's
  * regex, whole-word tokens kept), qwen2, smollm and gpt-2 give llama.cpp's ids for every
- * text (special tokens parsed, BOS as the file says); "default" (llama.cpp's four-regex
- * cascade, which differs from GPT-2's pattern on 14 of the 120 texts) is refused by name. */
+ * text (special tokens parsed, BOS as the file says), and so does "default" (llama.cpp's
+ * four-regex cascade, which differs from GPT-2's pattern on 14 of the 120 texts;
+ * default_digits adds the two-digit tokens, so that its digit triples change ids: without
+ * them 11 of its texts fail); a name edgeload does not map is refused by name. */
 // ctest-labels: tokenizer;gguf
 #include "tests/support/el_test.h"
 
@@ -62,21 +64,36 @@ static int run(const char *name, int *total) {
 }
 
 int main(void) {
-    static const char *const ok[] = {"llama_bpe", "llama3", "qwen2", "smollm", "gpt_2"};
+    static const char *const ok[] = {"llama_bpe", "llama3", "qwen2", "smollm", "gpt_2",
+                                     "default", "default_digits"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         int n = 0, same = run(ok[i], &n);
         fprintf(stderr, "-- %s: %d of %d texts give llama.cpp's ids\n", ok[i], same, n);
         EL_CHECK(n == 120 && same == n);
     }
-    /* llama.cpp's "default": refused, naming it */
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(DIR "/default.gguf", NULL, &m));
-    int32_t ids[64];
-    size_t k = 0;
-    if (m) {
-        EL_CHECK_STATUS(el_tokenize(m, "I'm here", 8, true, ids, 64, &k), EL_E_UNSUPPORTED);
-        EL_CHECK(strstr(el_last_error(), "tokenizer.ggml.pre 'default'") != NULL);
+    /* A name edgeload does not map (here "falcon", the default file's bytes with its
+     * tokenizer.ggml.pre value changed in memory): refused, naming it. */
+    size_t len = 0;
+    char *g = el_test_read_file(DIR "/default.gguf", &len);
+    char *at = NULL;
+    for (size_t i = 0; g && i + 7 <= len && !at; i++)
+        if (!memcmp(g + i, "default", 7) && i >= 8 && g[i - 8] == 7) at = g + i;
+    EL_CHECK(at != NULL);
+    if (at) {
+        memcpy(at, "falcon!", 7);
+        const char *path = el_test_path("falcon.gguf");
+        el_test_write_file(path, g, len);
+        el_model *m = NULL;
+        EL_CHECK_OK(el_model_open(path, NULL, &m));
+        int32_t ids[64];
+        size_t k = 0;
+        if (m) {
+            EL_CHECK_STATUS(el_tokenize(m, "I'm here", 8, true, ids, 64, &k), EL_E_UNSUPPORTED);
+            EL_CHECK(strstr(el_last_error(), "tokenizer.ggml.pre 'falcon!'") != NULL);
+        }
+        el_model_close(m);
     }
-    el_model_close(m);
+    free(g);
+    el_test_tmpdir_cleanup();
     return el_test_finish("test_tokenizer_gguf_pretok");
 }

@@ -27,9 +27,11 @@
  *   GT_LLAMA3  Llama 3's regex (HF Split, then ByteLevel without its own), whole words that
  *              are tokens taken as they are (ignore_merges), BOS unless the file says;
  *   GT_QWEN2   Qwen2's regex (\p{N} one digit at a time).
- * llama.cpp's "default" (and a file without the key) is a cascade of four regexes that no
- * tokenizer.json pre-tokenizer here runs: refused by name (tests/test_tokenizer_gguf_pretok). */
-enum { GT_GPT2, GT_DIGITS, GT_LLAMA3, GT_QWEN2 };
+ *   GT_DEFAULT llama.cpp's "default" (and a file without the key): its cascade of four
+ *              regexes, each splitting the pieces of the one before (punctuation runs, GPT-2's
+ *              pattern, \p{N}+, digit triples), which no tokenizer.json expresses: asked for
+ *              by a Split whose pattern is the marker el_hf_pat_ggml_default. */
+enum { GT_GPT2, GT_DIGITS, GT_LLAMA3, GT_QWEN2, GT_DEFAULT };
 static const struct {
     const char *name;
     int split;
@@ -41,6 +43,7 @@ static const struct {
     {"llama3", GT_LLAMA3}, {"llama-v3", GT_LLAMA3}, {"llama-bpe", GT_LLAMA3},
     {"falcon3", GT_LLAMA3}, {"pixtral", GT_LLAMA3},
     {"qwen2", GT_QWEN2}, {"deepseek-r1-qwen", GT_QWEN2},
+    {"default", GT_DEFAULT},
 };
 
 /* A string array of the metadata (key), required, with its element count. */
@@ -182,13 +185,15 @@ static cJSON *gt_rest(int split) {
     snprintf(text, sizeof text, a, split == GT_LLAMA3 ? "true" : "false",
              split == GT_DIGITS ? d : "", rx ? "false" : "true");
     cJSON *root = cJSON_Parse(text);
-    if (!root || !rx) return root;
+    if (!root || !(rx || split == GT_DEFAULT)) return root;
     /* Split with the regex first (cJSON escapes it) */
     cJSON *sp = cJSON_CreateObject(), *pat = cJSON_CreateObject();
     cJSON *seq = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "pre_tokenizer"), "pretokenizers");
     if (!sp || !pat || !cJSON_AddStringToObject(sp, "type", "Split") ||
         !cJSON_AddStringToObject(pat, "Regex",
-                                 split == GT_LLAMA3 ? el_hf_pat_llama3 : el_hf_pat_qwen2) ||
+                                 split == GT_LLAMA3   ? el_hf_pat_llama3
+                                 : split == GT_QWEN2  ? el_hf_pat_qwen2
+                                                      : el_hf_pat_ggml_default) ||
         !cJSON_AddItemToObject(sp, "pattern", pat) ||
         !cJSON_AddStringToObject(sp, "behavior", "Isolated") ||
         !cJSON_AddFalseToObject(sp, "invert") || !cJSON_InsertItemInArray(seq, 0, sp)) {
@@ -241,9 +246,9 @@ static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
     if (strcmp(mk->v.str, "gpt2"))
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported yet "
                          "(supported: gpt2, llama, bert)", g->src.name, shown);
-    /* The pre-tokenizer (k_pre); none or "default" is llama.cpp's four-regex default. */
+    /* The pre-tokenizer (k_pre); none is llama.cpp's "default". */
     const el_gguf_kv *pk = el_gguf_find(g, "tokenizer.ggml.pre");
-    int pre = -1;
+    int pre = pk ? -1 : (int)(sizeof k_pre / sizeof *k_pre) - 1;
     for (size_t i = 0; pk && pk->v.type == EL_GGUF_STRING && i < sizeof k_pre / sizeof *k_pre;
          i++)
         if (!strcmp(pk->v.str, k_pre[i].name) && strlen(pk->v.str) == pk->v.len) pre = (int)i;
@@ -251,12 +256,11 @@ static el_status gt_build(const void *args, el_tok_mem *mem, el_tokenizer **out)
         if (pk && pk->v.type == EL_GGUF_STRING)
             el_json_printable(pk->v.str, (size_t)pk->v.len, shown, sizeof shown);
         else
-            snprintf(shown, sizeof shown, "%s", pk ? "(not a string)" : "(none: default)");
+            snprintf(shown, sizeof shown, "%s", "(not a string)");
         return el_errorf(EL_E_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not supported yet "
                          "(supported: gpt2, gpt-2, phi-2, smollm, starcoder, refact, command-r, "
                          "codeshell, exaone, minerva-7b, llama3, llama-v3, llama-bpe, falcon3, "
-                         "pixtral, qwen2, deepseek-r1-qwen; llama.cpp's 'default' splits with "
-                         "four regexes in turn, which this tokenizer does not run)",
+                         "pixtral, qwen2, deepseek-r1-qwen, default)",
                          g->src.name, shown);
     }
     int64_t bos = el_gt_meta_id(g, "tokenizer.ggml.bos_token_id");

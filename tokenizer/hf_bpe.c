@@ -95,7 +95,8 @@ enum { HF_SCHEME_ALWAYS, HF_SCHEME_FIRST, HF_SCHEME_NEVER };
 
 /* Pre-tokenizer steps accepted before a ByteLevel one: Split with Llama 3's or Qwen2's
  * regex (Isolated), Digits (individual_digits true or false). */
-enum { HF_SPLIT_NONE, HF_SPLIT_LLAMA3, HF_SPLIT_QWEN2, HF_SPLIT_DIGITS, HF_SPLIT_DIGIT_RUNS };
+enum { HF_SPLIT_NONE, HF_SPLIT_LLAMA3, HF_SPLIT_QWEN2, HF_SPLIT_DIGITS, HF_SPLIT_DIGIT_RUNS,
+       HF_SPLIT_GGML_DEFAULT };
 
 typedef struct hf_merge {
     uint64_t key;               /* (left id << 32) | right id; UINT64_MAX = empty slot */
@@ -706,11 +707,47 @@ static size_t hf_tk_pretoken(const char *s, size_t n, size_t i, size_t max_digit
     return last;
 }
 
+/* llama.cpp's default BPE pre-tokenizer, first regex: [\p{P}\$\+<=>\^~\|]+ (P*, and the
+ * ASCII symbols it names; not '`'). */
+static bool hf_ggml_punct(const char *s, size_t n, size_t i, size_t *len) {
+    uint32_t cp = 0;
+    *len = el_uni_decode(s + i, n - i, &cp);
+    if (cp && cp < 0x80 && strchr("$+<=>^~|", (int)cp)) return true;
+    return el_uni_class(cp) == EL_UNI_PUNCT;
+}
+
+/* The end of the piece at s[i] of llama.cpp's default regexes 3 and 4 inside one piece of
+ * GPT-2's pattern s[0..n): \p{N}+ runs apart, then [0-9][0-9][0-9] apart inside them, each
+ * match taken left to right from the start of its run (a0: where the current \p{N} run or
+ * gap began). */
+static size_t hf_ggml_num_end(const char *s, size_t n, size_t a0, size_t i) {
+    size_t len = 0;
+    if (hf_bl_class(s, n, i, &len) != HF_BL_NUMBER) {
+        size_t j = i;
+        while (j < n && hf_bl_class(s, n, j, &len) != HF_BL_NUMBER) j += len;
+        return j;
+    }
+    const size_t r = hf_run(s, n, a0, HF_BL_NUMBER, SIZE_MAX);
+#define EL_D3(k) ((k) + 3 <= r && s[k] >= '0' && s[k] <= '9' && s[(k) + 1] >= '0' && \
+                  s[(k) + 1] <= '9' && s[(k) + 2] >= '0' && s[(k) + 2] <= '9')
+    if (EL_D3(i)) return i + 3;
+    size_t j = i + 1;
+    while (j < r && !EL_D3(j)) j++;
+#undef EL_D3
+    return j;
+}
+
 /* The end of the part starting at s[i] (i < n) that the step before ByteLevel splits off
  * (the whole text when there is none). */
 static size_t hf_split_end(const hf_tok *t, const char *s, size_t n, size_t i) {
     size_t len = 0;
     switch (t->bl_split) {
+    case HF_SPLIT_GGML_DEFAULT: { /* a run of the first regex's characters, or of others */
+        const bool p = hf_ggml_punct(s, n, i, &len);
+        size_t j = i + len;
+        while (j < n && hf_ggml_punct(s, n, j, &len) == p) j += len;
+        return j;
+    }
     case HF_SPLIT_LLAMA3: return hf_tk_pretoken(s, n, i, 3);
     case HF_SPLIT_QWEN2: return hf_tk_pretoken(s, n, i, 1);
     case HF_SPLIT_DIGITS:
@@ -775,9 +812,19 @@ static void hf_piece(hf_enc *e, const char *p, size_t m, size_t base, bool at_st
             size_t end = hf_split_end(t, p, m, i);
             for (size_t j = i; j < end;) {
                 size_t stop = t->bl_regex ? i + hf_bl_pretoken(p + i, end - i, j - i) : end;
-                hf_word_reset(e);
-                hf_bl_word(e, (const unsigned char *)p + j, stop - j);
-                hf_word_flush(e);
+                /* llama.cpp's default: numbers apart inside each piece, then digit triples */
+                for (size_t a = j, a0 = j; a < stop;) {
+                    size_t b = t->bl_split == HF_SPLIT_GGML_DEFAULT
+                                   ? hf_ggml_num_end(p, stop, a0, a) : stop;
+                    hf_word_reset(e);
+                    hf_bl_word(e, (const unsigned char *)p + a, b - a);
+                    hf_word_flush(e);
+                    size_t l0 = 0, l1 = 0; /* a new \p{N} run or gap starts at b */
+                    if (b < stop && (hf_bl_class(p, stop, a, &l0) == HF_BL_NUMBER) !=
+                                        (hf_bl_class(p, stop, b, &l1) == HF_BL_NUMBER))
+                        a0 = b;
+                    a = b;
+                }
                 j = stop;
             }
             i = end;
@@ -1276,6 +1323,11 @@ static el_status hf_parse_scheme(const hf_tok *t, const cJSON *o, const char *wh
 const char el_hf_pat_llama3[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* Not a regex: the name under which gguf_tok.c asks for llama.cpp's default cascade (its
+ * four regexes, the second GPT-2's, each splitting the pieces of the one before), which no
+ * tokenizer.json pre-tokenizer expresses. */
+const char el_hf_pat_ggml_default[] =
+    "llama.cpp default: [\\p{P}\\$\\+<=>\\^~\\|]+ then GPT-2 then \\p{N}+ then [0-9]{3}";
 const char el_hf_pat_qwen2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -1304,6 +1356,8 @@ static el_status hf_parse_split(hf_tok *t, const cJSON *o) {
                          t->path);
     if (strcmp(rx->valuestring, el_hf_pat_llama3) == 0) {
         t->bl_split = HF_SPLIT_LLAMA3;
+    } else if (strcmp(rx->valuestring, el_hf_pat_ggml_default) == 0) {
+        t->bl_split = HF_SPLIT_GGML_DEFAULT;
     } else if (strcmp(rx->valuestring, el_hf_pat_qwen2) == 0) {
         t->bl_split = HF_SPLIT_QWEN2;
     } else {

@@ -30,6 +30,8 @@ typedef el_status (*el_hf_merge_fn)(void *u, uint32_t i, const char *a, size_t a
  * Qwen2's, as their tokenizer.json files spell them. */
 extern const char el_hf_pat_llama3[];
 extern const char el_hf_pat_qwen2[];
+/* Not a regex: the Split pattern gguf_tok.c gives for llama.cpp's default pre-tokenizer. */
+extern const char el_hf_pat_ggml_default[];
 
 typedef struct el_hf_src {
     /* Everything else of tokenizer.json: model's scalars, normalizer, pre_tokenizer,
