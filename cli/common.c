@@ -295,6 +295,12 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
         s = el_device_resolve_model(out->model, o->device, o->cuda_memory, &out->device,
                                     &pp.memory, why, sizeof why);
         if (s != EL_OK) goto fail;
+        if (o->numerics == EL_NUMERICS_GGML && o->device == EL_DEVICE_AUTO &&
+            pp.memory != EL_MEMORY_HOST) { /* llama.cpp's rounding is CPU code: say so */
+            snprintf(why, sizeof why, "cpu (auto: --numerics ggml runs on the CPU only)");
+            pp.memory = EL_MEMORY_HOST;
+            out->device = EL_DEVICE_CPU;
+        }
     }
 replan:
     if ((s = el_plan_make(out->model, &pp, &out->plan)) != EL_OK ||

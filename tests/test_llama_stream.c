@@ -413,8 +413,10 @@ static void cli_same_ids(const char *model, const char *base, const char *stream
     char args[1600];
     cJSON *j[2];
     for (int k = 0; k < 2; k++) {
+        /* --device cpu: streamed layers run on the CPU, so the resident run does too (under
+         * cudasim auto would put it on the emulated GPU: another rounding) */
         snprintf(args, sizeof args, "generate '%s' --tokenizer '%s' --ctx %d -p 'Once upon a "
-                 "time' -n 8 --temp 0 --threads 2 --json %s", model, TOK, CTX,
+                 "time' -n 8 --temp 0 --threads 2 --device cpu --json %s", model, TOK, CTX,
                  k ? streamed : base);
         j[k] = cli_json(args);
         EL_CHECK(j[k] != NULL);
