@@ -143,7 +143,11 @@ static bool run_model(const char *dir, const char *file, const char *name, const
      * is unrelated. Those counts are draws from the f32 rounding (scaling every block-type
      * output by one ulp moved them between 1 and 5 of 6), so their floor is 1: garbage text
      * (a broken kernel or tokenizer) still fails (docs/GGUF.md "The real models"). */
-    EL_CHECK(n > 0 && n_ids_ok == n && n_text_ok >= (n < text_floor ? n_text_ok : text_floor));
+    /* A floor of 6 is the bit-exact claim: every prompt run must agree, also in the
+     * sanitizers' one-prompt debug build (it does: measured). The draws' floors hold for the
+     * full run only: a debug build's own rounding is another draw. */
+    const int need = text_floor >= 6 ? n : EL_REAL_CASES < 1000 ? 0 : text_floor;
+    EL_CHECK(n > 0 && n_ids_ok == n && n_text_ok >= need);
     el_session_deinit(s);
     el_arena_deinit(a);
     el_model_close(m);
