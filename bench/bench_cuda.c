@@ -99,7 +99,7 @@ static int bench_model(const char *path, const char *file, el_dtype dt, el_memor
             el_dtype_tensor_bytes(ti.loaded_dtype, ti.shape, ti.ndim, ti.name, &b) == EL_OK)
             r->touched += (double)b;
     }
-    el_session_params sp = {1, EL_DEVICE_CUDA, 0};
+    el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};
     el_session *s = NULL;
     if (el_session_init(m, a, &plan, &sp, &s) != EL_OK) return fail("session");
     uint32_t vocab = el_session_vocab(s);

@@ -67,7 +67,7 @@ static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2],
     fprintf(stderr, "  %s: loaded %.0f MB in %.2f s\n", dtype == EL_DT_F16 ? "f16" : "f32",
             ls.bytes_read / 1e6, ls.seconds);
     for (unsigned th = 1; th <= 2; th++) {
-        el_session_params sp = {th, EL_DEVICE_CPU, 0};
+        el_session_params sp = {th, EL_DEVICE_CPU, 0, false};
         el_session *s = NULL;
         if (el_session_init(m, a, &plan, &sp, &s) != EL_OK) return fail("session");
         double t[MAX_RUNS];

@@ -58,7 +58,7 @@ static int bench_dtype(const char *path, el_dtype dtype, el_dtype kv, uint32_t c
         return 2;
     }
     for (unsigned threads = 1; threads <= 2; threads++) {
-        el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+        el_session_params sp = {threads, EL_DEVICE_CPU, 0, false};
         el_session *s = NULL;
         if (el_session_init(m, a, &plan, &sp, &s) != EL_OK) return fail("session");
         double prompt[MAX_RUNS], decode[MAX_RUNS];

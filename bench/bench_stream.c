@@ -117,7 +117,7 @@ static int decode(const char *dir, const char *file, const el_stream_params *str
     el_plan_arena_params(&p, p.total_bytes, 0, &ap);
     if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
     if (el_model_load(m, &p, a, NULL, NULL) != EL_OK) return fail("load");
-    el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+    el_session_params sp = {threads, EL_DEVICE_CPU, 0, false};
     if (el_session_init(m, a, &p, &sp, &s) != EL_OK) return fail("session");
     int32_t id = 1;
     const float *lg = NULL;

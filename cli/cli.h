@@ -23,6 +23,7 @@ typedef struct el_cli_opts {
     const char *board;          /* --board NAME: defaults from boards/NAME.json */
     el_device device;           /* --device auto|cpu|cuda (default auto) */
     el_cuda_memory cuda_memory; /* --cuda-memory auto|managed|device */
+    bool no_cuda_graph;         /* --no-cuda-graph: decode steps launch kernels one by one */
     bool runs;                  /* set by commands that run the model: el_cli_load resolves
                                    --device and reserves the arena where it will run */
     uint64_t max_input;         /* --max-input BYTES (0 = the plan's default from --ctx) */
@@ -71,6 +72,7 @@ typedef struct el_cli_loaded {
     unsigned board_threads;     /* --board's default_threads (0 = none / all online CPUs);
                                    commands use it when --threads is not given */
     el_device device;           /* where the model runs (o->runs): the CPU or CUDA */
+    bool no_cuda_graph;         /* --no-cuda-graph (el_session_params.no_cuda_graph) */
 } el_cli_loaded;
 
 /* With o->runs, first resolves --device for the opened model (printing "edgeload: device:

@@ -248,7 +248,8 @@ int el_cmd_chat(int argc, char **argv) {
     }
     if ((rc = el_cli_load(&o, &L)) != 0) goto out;
     el_session *s = NULL;
-    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0};
+    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0,
+                            L.no_cuda_graph};
     el_status st = EL_OK;
     if (!el_model_has_chat_template(L.model)) {
         fprintf(stderr, "edgeload: error: %s: the model has no chat template "

@@ -155,7 +155,8 @@ int el_cmd_generate(int argc, char **argv) {
         el_cli_unload(&L);
         return rc;
     }
-    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0};
+    el_session_params ps = {threads > 0 ? (unsigned)threads : L.board_threads, L.device, 0,
+                            L.no_cuda_graph};
     el_session *s = NULL;
     el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
     if (st == EL_OK && (st = el_session_set_numerics(s, o.numerics)) != EL_OK)

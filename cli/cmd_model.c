@@ -152,6 +152,11 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                    (unsigned long long)p->stream_slot_bytes, p->stream_slots,
                    (unsigned long long)p->stream_pass_bytes, p->stream_pinned,
                    (unsigned long long)p->stream_stage_bytes, p->stream_direct ? "true" : "false");
+        if (p->streamed && p->params.memory != EL_MEMORY_HOST) /* GPU: through host slots */
+            printf(",\"memory\":\"%s\",\"stream_host_slot_bytes\":%llu,"
+                   "\"stream_copy_bytes_per_token\":%llu", el_memory_name(p->params.memory),
+                   (unsigned long long)p->stream_slot_bytes,
+                   (unsigned long long)(p->stream_layers - p->stream_pinned) * p->stream_slot_bytes);
         el_cli_plan_side_files(m, true);
         if (kv_alt)
             printf(",\"kv_dtype\":\"%s\",\"kv_bytes\":{\"%s\":%llu,\"%s\":%llu}",
@@ -201,6 +206,13 @@ static void print_plan(const el_model *m, const el_plan *p, uint64_t arena, bool
                                                          : " (conversions, transposes, image "
                                                            "chunks)")
                                      : " (none: layers read as stored)");
+        if (p->params.memory != EL_MEMORY_HOST)
+            printf("  stream   GPU (%s memory): layers read into 2 host slots of %s (staging%s), "
+                   "%s per token copied host -> GPU slots\n", el_memory_name(p->params.memory),
+                   el_size_format(p->stream_slot_bytes, a, sizeof a),
+                   p->params.memory == EL_MEMORY_CUDA_DEVICE ? ", pinned" : "",
+                   el_size_format((uint64_t)(p->stream_layers - p->stream_pinned) *
+                                  p->stream_slot_bytes, b, sizeof b));
     } else
         printf("  stream   off (resident)\n");
     printf("  arena    %12s: %s\n", el_size_format(arena, a, sizeof a), fits ? "fits" : "DOES NOT FIT");
@@ -281,7 +293,7 @@ static void print_board(const el_board *b, const el_plan *p, uint64_t arena, boo
 int el_cmd_plan(int argc, char **argv) {
     el_cli_opts o;
     int rc = parse_args(argc, argv, &o,
-                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M [--slots N] [--pin-layers K|auto] [--direct]] [--board NAME] [--json]\n"
+                        "usage: edgeload plan MODEL [--arena SIZE] [--ctx N] [--batch N] [--dtype T] [--kv-dtype T] [--stream M [--slots N] [--pin-layers K|auto] [--direct]] [--cuda-memory M] [--board NAME] [--json]\n"
                         "Computes every arena region from the headers; reads no weight. Exit 3 if it does not fit.\n"
                         "With --board: fit against the board's typical free RAM and default arena, load time\n"
                         "from each of its storage kinds, and the decode tok/s bound from its memory bandwidth.\n");
@@ -297,6 +309,11 @@ int el_cmd_plan(int argc, char **argv) {
     if (s == EL_OK) s = el_model_open(o.model, &op, &m);
     if (s != EL_OK) return el_cli_fail(s);
     el_plan p;
+    /* --cuda-memory: the GPU path's plan (device memory adds pinned staging; a streamed
+     * plan its host slots) */
+    if (o.cuda_memory != EL_CUDA_MEMORY_AUTO)
+        o.plan.memory = o.cuda_memory == EL_CUDA_MEMORY_DEVICE ? EL_MEMORY_CUDA_DEVICE
+                                                                : EL_MEMORY_CUDA_MANAGED;
     s = el_plan_make(m, &o.plan, &p);
     if (s == EL_OK) s = el_plan_input(m, o.max_input, &p);
     if (s == EL_OK)

@@ -870,7 +870,7 @@ int el_cmd_serve(int argc, char **argv) {
     el_session *s = NULL;
     if (rc == 0) {
         el_session_params ps = {threads >= 0 ? (unsigned)threads : L.board_threads, L.device,
-                                0};
+                                0, L.no_cuda_graph};
         el_status st = el_session_init(L.model, L.arena, &L.plan, &ps, &s);
         if (st == EL_OK && (st = el_session_set_numerics(s, o.numerics)) != EL_OK)
             el_session_deinit(s), s = NULL;

@@ -184,6 +184,7 @@ int el_cli_parse_common(int argc, char **argv, int *i, el_cli_opts *o) {
     if (!strcmp(a, "--progress")) return o->progress = 1, 1;
     if (!strcmp(a, "--no-progress")) return o->progress = 0, 1;
     if (!strcmp(a, "--direct")) return o->direct_io = true, 1;
+    if (!strcmp(a, "--no-cuda-graph")) return o->no_cuda_graph = true, 1;
     if (!strcmp(a, "--mlock")) return o->arena_flags |= EL_ARENA_LOCK, 1;
     if (!strcmp(a, "--hugepages")) return o->arena_flags |= EL_ARENA_HUGEPAGES, 1;
 #undef NEED_VALUE
@@ -198,7 +199,8 @@ void el_cli_common_help(FILE *f) {
           "  --kv-dtype T      a decoder's KV cache: f16 (default: half the bytes) or f32\n"
           "  --numerics N      a decoder's CPU arithmetic: exact (edgeload's; auto, the\n"
           "                    default) or ggml (llama.cpp's rounding: attention, RMSNorm,\n"
-          "                    RoPE, SwiGLU/GEGLU, 32-block dot products; slower prompts)\n"
+          "                    RoPE, SwiGLU/GEGLU, 32-block, Q4_K and Q6_K dot\n"
+          "                    products; slower prompts)\n"
           "  --chunk SIZE      I/O chunk (default 4M)\n"
           "  --stream M        layers (decoders, BERT) read from storage every pass, in a ring of\n"
           "                    layer slots: on, auto (when the model does not fit --arena) or off\n"
@@ -216,6 +218,8 @@ void el_cli_common_help(FILE *f) {
           "                    the CPU, saying which and why); cuda unavailable -> exit 5\n"
           "  --cuda-memory M   managed or device: where a GPU arena lives (default auto:\n"
           "                    managed on integrated GPUs, device + pinned staging on others)\n"
+          "  --no-cuda-graph   on a GPU, launch each decode step's kernels one by one instead\n"
+          "                    of replaying one captured CUDA graph (also: EL_CUDA_GRAPH=0)\n"
           "  --direct          read with O_DIRECT (bypass the page cache)\n"
           "  --mlock           lock the arena in RAM;  --hugepages  back it with huge pages\n"
           "  --progress | --no-progress   force the progress bar on or off (default: on a terminal)\n"
@@ -289,6 +293,7 @@ int el_cli_load(const el_cli_opts *o, el_cli_loaded *out) {
     el_plan_params pp = o->plan;
     pp.memory = EL_MEMORY_HOST;
     out->device = EL_DEVICE_CPU;
+    out->no_cuda_graph = o->no_cuda_graph;
     char why[800];
     why[0] = 0;
     if (o->runs) {
@@ -310,7 +315,7 @@ replan:
                            o->arena ? o->arena : board_arena ? board_arena : UINT64_MAX,
                            &out->plan);
     if (s == EL_E_UNSUPPORTED && o->device == EL_DEVICE_AUTO && pp.memory != EL_MEMORY_HOST) {
-        /* Streamed layers run on the CPU only: auto takes the CPU, and says why. */
+        /* A GPU plan streaming cannot serve: auto takes the CPU, and says why. */
         snprintf(why, sizeof why, "cpu (auto: %s)", el_last_error());
         pp.memory = EL_MEMORY_HOST;
         out->device = EL_DEVICE_CPU;

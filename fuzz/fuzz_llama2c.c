@@ -56,7 +56,7 @@ static void run_model(el_model *m, uint32_t ctx, el_dtype dt, int32_t a, int32_t
         CHECK(el_model_tensor(m, i, &ti) == EL_OK && ti.data != NULL);
         CHECK(ti.loaded_dtype == (dt == EL_DT_NONE ? EL_DT_F32 : dt));
     }
-    el_session_params sp = {1, EL_DEVICE_CPU, 0};
+    el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
     CHECK(el_session_init(m, arena, &plan, &sp, &s) == EL_OK);
     uint32_t vocab = el_session_vocab(s);

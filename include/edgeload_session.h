@@ -60,7 +60,8 @@ typedef enum el_numerics {
                               flash-attention row (an f16 cache's query rounded to f16, an
                               online softmax, values summed in f16), RMSNorm's sum in double,
                               RoPE's angles, the 32-block matmuls one row at a time in its
-                              vec_dot order (no GEMM: slower prompts); CPU only */
+                              vec_dot order (no GEMM: slower prompts), Q4_K / Q6_K in its x86
+                              kernels' orders; CPU only */
 } el_numerics;
 /* "auto", "exact" or "ggml"; anything else is EL_E_USAGE naming the three. */
 el_status el_numerics_parse(const char *text, el_numerics *out);
@@ -71,6 +72,10 @@ typedef struct el_session_params {
     el_device device;        /* EL_DEVICE_CPU (0) by default */
     uint32_t prefill_chunk;  /* prompt tokens per forward pass; 0 or more than planned = the
                                 planned maximum (64, or ctx if smaller) */
+    bool no_cuda_graph;      /* on a GPU, decode steps launch their kernels one by one instead
+                                of replaying one captured CUDA graph per step (the default;
+                                EL_CUDA_GRAPH=0 in the environment turns graphs off too;
+                                docs/CUDA.md) */
 } el_session_params;
 
 /* Creates a session over a loaded model: KV cache from the arena's kv region; activations,

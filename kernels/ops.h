@@ -30,6 +30,13 @@ typedef struct el_exec {
     el_pool *pool;  /* CPU: the session's pool */
     void *stream;   /* CUDA: el_gpu_stream (cudaStream_t) */
     unsigned numerics; /* CPU rounding: 0 = edgeload's own, or EL_EXEC_GGML* flags */
+    /* CUDA graphs: NULL, or a device word holding the batch's first position (the same
+     * value as the pos0 / row0 arguments below): the kernels read it there, so a captured
+     * step replays at whatever position the host uploaded with the ids. Then max_pos (the
+     * positions the cache holds) sizes what would otherwise depend on the position (the
+     * attention's chunks). The CPU ignores both. */
+    const int32_t *dpos;
+    size_t max_pos;
 } el_exec;
 
 enum {
@@ -78,6 +85,11 @@ typedef enum el_epilogue {
     EL_EPI_ACCUMULATE, /* y += s (the residual stream) */
     EL_EPI_GELU_TANH,  /* y = gelu_tanh(s) */
     EL_EPI_GELU_ERF,   /* y = gelu_erf(s) */
+    /* Gated FFNs: exactly two parts, gate then up, of the same out and ldy == out: part 0's
+     * y = act(gate) * up as o->act(EL_ACT_SWIGLU / EL_ACT_GEGLU) computes it; part 1's y is
+     * scratch (a backend that fuses never writes it). */
+    EL_EPI_SWIGLU,
+    EL_EPI_GEGLU,
 } el_epilogue;
 
 /* A norm of a fused linear's input rows, as o->norm(kind, w, b, eps) would give them; out:
@@ -98,7 +110,8 @@ typedef struct el_ops {
     /* out[t] = table[ids[t]] as f32 for t < n (ids in backend memory, checked < rows). */
     el_status (*embed)(const el_exec *x, float *out, el_weight table, size_t dim,
                        const int32_t *ids, size_t n);
-    /* y[t] += table[idx[t]] (idx in backend memory), or with idx NULL y[t] += table[row0 + t]. */
+    /* y[t] += table[idx[t]] (idx in backend memory), or with idx NULL y[t] += table[row0 + t]
+     * (row0: x->dpos's word when set). */
     el_status (*embed_add)(const el_exec *x, float *y, el_weight table, size_t dim,
                            const int32_t *idx, size_t row0, size_t n);
     /* n rows of dim; b (LayerNorm bias) may have p NULL; out may equal in. */
@@ -111,21 +124,23 @@ typedef struct el_ops {
      * angle = pos * el_rope_inv_freq(r, i, head_dim) (kernels/rope_freq.h). */
     el_status (*rope_table)(const el_exec *x, float *cos, float *sin, size_t ctx,
                             size_t head_dim, el_rope r);
-    /* Rotates n rows (stride ld) of heads x head_dim by consecutive positions; cos/sin: the
-     * first position's row of a [positions, head_dim / 2] table. */
+    /* Rotates n rows (stride ld) of heads x head_dim by positions pos0 .. pos0 + n - 1 (pos0:
+     * x->dpos's word when set); cos/sin: [positions, head_dim / 2] tables. */
     el_status (*rope)(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
-                      size_t head_dim, const float *cos, const float *sin, bool interleaved);
+                      size_t head_dim, const float *cos, const float *sin, size_t pos0,
+                      bool interleaved);
     /* Causal GQA over the layer's cache of kv_dt, EL_DT_F32 or EL_DT_F16 (see
      * el_cpu_attention_kv: window 0 = all keys, scores times scale); att: CPU scores
-     * scratch. */
+     * scratch (CUDA: the split attention's partials); pos0: x->dpos's word when set. */
     el_status (*attention)(const el_exec *x, float *out, const float *q, const void *k,
                            const void *v, el_dtype kv_dt, float *att, size_t att_stride,
                            size_t n, size_t pos0, size_t heads, size_t kv_heads,
                            size_t head_dim, size_t window, float scale);
-    /* Stores n f32 entries of keys k and values v into cache rows kd, vd of kv_dt: F16
-     * rounds to nearest even (as el_fp32_to_fp16), F32 copies. */
-    el_status (*kv_store)(const el_exec *x, void *kd, void *vd, el_dtype kv_dt, const float *k,
-                          const float *v, size_t n);
+    /* Stores n rows of width f32 keys k and values v into rows pos0 .. pos0 + n - 1 (pos0:
+     * x->dpos's word when set) of the caches kd, vd ([positions, width] of kv_dt): F16 rounds
+     * to nearest even (as el_fp32_to_fp16), F32 copies. */
+    el_status (*kv_store)(const el_exec *x, void *kd, void *vd, el_dtype kv_dt, size_t width,
+                          size_t pos0, const float *k, const float *v, size_t n);
     /* Bidirectional attention within each packed sequence (q, k, v, out: row stride ld =
      * heads * head_dim; out may be q); att: CPU scores scratch of att_stride per head. */
     el_status (*attention_bidir)(const el_exec *x, float *out, const float *q, const float *k,
@@ -150,7 +165,7 @@ typedef struct el_ops {
      * k (kv_heads, stride ldk) in one pass, n rows by the same positions. */
     el_status (*rope_qk)(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
                          size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
-                         const float *cos, const float *sin, bool interleaved);
+                         const float *cos, const float *sin, size_t pos0, bool interleaved);
     /* Optional (NULL: the caller downloads v and takes el_cpu_argmax): *idx = the index of
      * the largest of v[0..n) (the first on ties; NaN never wins), backend memory. */
     el_status (*argmax)(const el_exec *x, const float *v, size_t n, int32_t *idx);

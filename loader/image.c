@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 static const char *const k_codec_names[EL_IMG_CODEC_COUNT] = {"none", "lz4", "shuffle-lz4"};
 
@@ -550,17 +555,62 @@ void el_img_shuffle(const uint8_t *src, uint8_t *dst, size_t n, unsigned elem) {
     memcpy(dst + k * elem, src + k * elem, n - k * elem);
 }
 
+/* Elements [0, k & ~15) of a 2- or 4-byte unshuffle, 16 at a time (SSE2 unpacks, NEON
+ * interleaving stores); returns how many it did. */
+static size_t unshuffle_vec(const uint8_t *src, uint8_t *dst, size_t k, unsigned elem) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    if (elem == 2) {
+        for (; i + 16 <= k; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + k + i));
+            _mm_storeu_si128((__m128i *)(dst + 2 * i), _mm_unpacklo_epi8(a, b));
+            _mm_storeu_si128((__m128i *)(dst + 2 * i + 16), _mm_unpackhi_epi8(a, b));
+        }
+    } else if (elem == 4) {
+        for (; i + 16 <= k; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + k + i));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + 2 * k + i));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + 3 * k + i));
+            __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+            __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+            _mm_storeu_si128((__m128i *)(dst + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
+            _mm_storeu_si128((__m128i *)(dst + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
+            _mm_storeu_si128((__m128i *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
+            _mm_storeu_si128((__m128i *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
+        }
+    }
+#elif defined(__aarch64__)
+    if (elem == 2) {
+        for (; i + 16 <= k; i += 16) {
+            uint8x16x2_t v = {{vld1q_u8(src + i), vld1q_u8(src + k + i)}};
+            vst2q_u8(dst + 2 * i, v);
+        }
+    } else if (elem == 4) {
+        for (; i + 16 <= k; i += 16) {
+            uint8x16x4_t v = {{vld1q_u8(src + i), vld1q_u8(src + k + i),
+                               vld1q_u8(src + 2 * k + i), vld1q_u8(src + 3 * k + i)}};
+            vst4q_u8(dst + 4 * i, v);
+        }
+    }
+#else
+    (void)src, (void)dst, (void)k, (void)elem;
+#endif
+    return i;
+}
+
 void el_img_unshuffle(const uint8_t *src, uint8_t *dst, size_t n, unsigned elem) {
     size_t k = elem ? n / elem : 0;
     if (elem == 2) {
         const uint8_t *p0 = src, *p1 = src + k;
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = unshuffle_vec(src, dst, k, 2); i < k; i++) {
             dst[2 * i] = p0[i];
             dst[2 * i + 1] = p1[i];
         }
     } else if (elem == 4) {
         const uint8_t *p0 = src, *p1 = src + k, *p2 = src + 2 * k, *p3 = src + 3 * k;
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = unshuffle_vec(src, dst, k, 4); i < k; i++) {
             uint32_t v = (uint32_t)p0[i] | ((uint32_t)p1[i] << 8) | ((uint32_t)p2[i] << 16) |
                          ((uint32_t)p3[i] << 24);
             memcpy(dst + 4 * i, &v, 4);

@@ -108,12 +108,16 @@ static void decode_job(void *ctx, unsigned ith, unsigned nth) {
 #define POPULATE_STEP (8u * 1024u * 1024u)
 
 /* The caller's spare work while it waits for the I/O thread: fault in the weights pages
- * from batch b on, so page faults (and huge-page zeroing) overlap with reading instead of
+ * ahead of batch b, so page faults (and huge-page zeroing) overlap with reading instead of
  * landing in the reads and decodes. Content-preserving, so racing the writers is harmless
  * (as in load.c). False when there is nothing left to do. */
 static bool populate_ahead(img_loader *L, uint32_t b) {
     if (!L->pop_ok) return false;
-    uint64_t from = (uint64_t)b * L->n * L->meta->h.chunk_size;
+    /* Past the two batches the I/O thread may be reading into (b and b + 1), on the next
+     * huge page: faulting the pages it is copying into would make both threads zero the
+     * same huge page (one copy then thrown away). */
+    uint64_t from = ((uint64_t)b + 2) * L->n * L->meta->h.chunk_size;
+    from = (from + EL_POPULATE_GAP - 1) & ~(uint64_t)(EL_POPULATE_GAP - 1);
     if (L->pop_pos < from) L->pop_pos = from;
     if (L->pop_pos >= L->wbytes) return false;
     uint64_t left = L->wbytes - L->pop_pos, n = left < POPULATE_STEP ? left : POPULATE_STEP;

@@ -38,6 +38,7 @@ void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t
         }
         return;
     }
+    if (el_convert_fast(from, src, to, dst, n)) return;
     for (uint64_t i = 0; i < n; i++) {
         float v;
         uint16_t h;
@@ -111,6 +112,11 @@ static void tp_rect(tp_kind k, el_dtype from, el_dtype to, const uint8_t *src, u
         uint64_t br = nr - rb < EL_TP_BLOCK ? nr - rb : EL_TP_BLOCK;
         for (uint64_t cb = 0; cb < nc; cb += EL_TP_BLOCK) {
             uint64_t bc = nc - cb < EL_TP_BLOCK ? nc - cb : EL_TP_BLOCK;
+            if (br == EL_TP_BLOCK && bc == EL_TP_BLOCK && (k == TP_COPY4 || k == TP_F32_F16) &&
+                el_transpose32_fast(src + (rb * cols + cb) * ses, cols,
+                                    dst + ((c0 + cb) * rows + r0 + rb) * des, rows,
+                                    k == TP_F32_F16))
+                continue;
             tp_block(k, from, to, src + (rb * cols + cb) * ses, cols, ses,
                      dst + ((c0 + cb) * rows + r0 + rb) * des, rows, des, br, bc);
         }
@@ -160,7 +166,13 @@ typedef struct el_loader {
     bool direct;
     bool streamed;            /* layer tensors are left to the ring (loader/stream.c) */
     uint32_t pinned;          /* a streamed plan's first layers, loaded here */
-    el_file direct_files[EL_MAX_FILES]; /* O_DIRECT descriptors (direct mode only) */
+    /* O_DIRECT opens of files[0..file_count) (direct mode only; fd -1: not open): what
+     * differs from files[i], not whole el_files (256 of them are 270 KiB of stack, touched:
+     * RSS outside the arena). direct_file rebuilds one. */
+    struct {
+        int fd;
+        void *handle; /* el_storage callbacks' handle */
+    } dfile[EL_MAX_FILES];
     uint8_t *weights;         /* weights region base */
     el_slot slots[EL_STAGING_SLOTS];
     pthread_mutex_t mu;
@@ -170,7 +182,9 @@ typedef struct el_loader {
     el_status io_status;
     char io_msg[1024];
     atomic_uint_fast64_t bytes_done;
-    atomic_uint_fast64_t io_pos;   /* weights offset the I/O thread has reached */
+    atomic_uint_fast64_t io_pos;   /* weights offset below which the two threads may still be
+                                      writing: the end of what the I/O thread reads now (a
+                                      transposed tensor's pieces land all over it: its end) */
     uint64_t pop_pos;              /* weights offset the caller has populated up to */
     uint64_t wbytes;               /* weights bytes laid out */
     bool pop_ok;                   /* the kernel populates (MADV_POPULATE_WRITE) */
@@ -187,22 +201,40 @@ typedef struct el_loader {
 
 #define EL_POPULATE_STEP (8u * 1024u * 1024u)
 
-/* The caller's spare work while the I/O thread reads: fault in the next stretch of the
- * weights region ahead of it, so page faults (and huge-page zeroing) overlap with reading
- * instead of following it. Content-preserving, so racing the reader is harmless.
- * Returns false when there is nothing left to do. */
+/* Either thread's spare work (the caller waiting for a piece, the I/O thread waiting for a
+ * free slot): fault in the next stretch of the weights region ahead of the reader, so page
+ * faults (and huge-page zeroing) overlap with reading and converting instead of following
+ * them. Content-preserving, so racing the writers is harmless; a stretch is claimed under
+ * the lock, so the two threads never fault the same one. False when nothing is left. */
 static bool populate_ahead(el_loader *L) {
-    if (!L->pop_ok || L->pop_pos >= L->wbytes) return false;
-    uint64_t io = atomic_load(&L->io_pos);
-    if (L->pop_pos < io + L->chunk) L->pop_pos = io + L->chunk; /* never behind the reader */
-    if (L->pop_pos >= L->wbytes) return false;
-    uint64_t n = L->wbytes - L->pop_pos < EL_POPULATE_STEP ? L->wbytes - L->pop_pos : EL_POPULATE_STEP;
-    if (!el_mem_populate(L->weights + L->pop_pos, n)) {
+    pthread_mutex_lock(&L->mu);
+    uint64_t io = atomic_load(&L->io_pos), at = 0, n = 0;
+    if (L->pop_ok) {
+        if (L->pop_pos < io) /* never behind the writers, nor on their huge page */
+            L->pop_pos = (io + EL_POPULATE_GAP - 1) & ~(uint64_t)(EL_POPULATE_GAP - 1);
+        if (L->pop_pos < L->wbytes) {
+            at = L->pop_pos;
+            n = L->wbytes - at < EL_POPULATE_STEP ? L->wbytes - at : EL_POPULATE_STEP;
+            L->pop_pos += n;
+        }
+    }
+    pthread_mutex_unlock(&L->mu);
+    if (n == 0) return false;
+    if (!el_mem_populate(L->weights + at, n)) {
+        pthread_mutex_lock(&L->mu);
         L->pop_ok = false;
+        pthread_mutex_unlock(&L->mu);
         return false;
     }
-    L->pop_pos += n;
     return true;
+}
+
+/* files[i] as its O_DIRECT open (fd -1 when it is not open). */
+static void direct_file(const el_loader *L, uint32_t i, el_file *out) {
+    *out = L->m->files[i];
+    out->fd = L->dfile[i].fd;
+    out->handle = L->dfile[i].handle;
+    out->direct = true;
 }
 
 static bool should_stop(el_loader *L) {
@@ -265,7 +297,7 @@ static void *io_main(void *arg) {
             /* Same bytes in the arena as in the file: read them straight into place. */
             for (uint64_t o = 0; s == EL_OK && o < t->nbytes; o += L->chunk) {
                 uint64_t n = t->nbytes - o < L->chunk ? t->nbytes - o : L->chunk;
-                atomic_store(&L->io_pos, t->arena_offset + o);
+                atomic_store(&L->io_pos, t->arena_offset + o + n);
                 s = el_file_read_at(f, dst + o, (size_t)n, t->offset + o);
                 if (s == EL_OK) atomic_fetch_add(&L->bytes_done, n);
                 if (should_stop(L)) s = EL_E_IO;
@@ -282,8 +314,17 @@ static void *io_main(void *arg) {
         for (uint64_t e = 0; s == EL_OK && e < total; e += per) {
             uint64_t cnt = total - e < per ? total - e : per;
             el_slot *sl = &L->slots[next_slot];
+            atomic_store(&L->io_pos, t->arena_offset +
+                                         (t->transpose2d ? el_tensor_loaded_bytes(t)
+                                                         : staged_bytes(t->dtype, t->loaded_dtype,
+                                                                        e + cnt)));
             pthread_mutex_lock(&L->mu);
-            while (sl->full && !L->stop) pthread_cond_wait(&L->cv, &L->mu);
+            while (sl->full && !L->stop) {
+                pthread_mutex_unlock(&L->mu);
+                bool worked = populate_ahead(L); /* the caller converts: fault for it */
+                pthread_mutex_lock(&L->mu);
+                if (!worked && sl->full && !L->stop) pthread_cond_wait(&L->cv, &L->mu);
+            }
             bool stop = L->stop;
             pthread_mutex_unlock(&L->mu);
             if (stop) {
@@ -291,9 +332,11 @@ static void *io_main(void *arg) {
                 break;
             }
             uint64_t off = t->offset + e * es, skew = 0;
-            if (L->direct)
-                s = el_load_read_direct(&L->direct_files[t->file], f, sl->buf, off, cnt * es,
-                                        &skew);
+            if (L->direct) {
+                el_file d;
+                direct_file(L, t->file, &d);
+                s = el_load_read_direct(&d, f, sl->buf, off, cnt * es, &skew);
+            }
             else
                 s = el_file_read_at(f, sl->buf, (size_t)(cnt * es), off);
             if (s != EL_OK) break;
@@ -417,6 +460,22 @@ static el_status load_tokenizer(el_model *m, el_arena *a) {
 static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
                             const el_load_params *params, el_load_stats *stats);
 
+/* A GPU ring's host slots and stage, from staging after the load has given its buffers
+ * back (the plan sizes staging for the larger of the two). */
+static el_status carve_gpu_host(el_arena *a, el_stream *ring, uint64_t stage_bytes) {
+    void *p = NULL;
+    el_status s = EL_OK;
+    for (unsigned h = 0; s == EL_OK && h <= EL_STREAM_HOST_SLOTS; h++) {
+        const bool stage = h == EL_STREAM_HOST_SLOTS;
+        if (stage && !stage_bytes) break;
+        s = el_arena_alloc(a, EL_REGION_STAGING, stage ? stage_bytes : ring->slot_bytes ? ring->slot_bytes : 1,
+                           EL_ALIGN_IO, &p);
+        if (s == EL_OK && stage) ring->stage = p;
+        else if (s == EL_OK) ring->host[h] = p;
+    }
+    return s;
+}
+
 el_status el_model_load(el_model *m, const el_plan *plan, el_arena *a,
                         const el_load_params *params, el_load_stats *stats) {
     if (!m || !plan || !a) return el_errorf(EL_E_USAGE, "el_model_load: NULL argument");
@@ -446,9 +505,9 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     el_status s;
     uint64_t wbytes = 0;
     el_stream_shape sh;
-    if (plan->streamed && el_arena_memory(a) != EL_MEMORY_HOST)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
-                         "version; the arena is in CUDA %s memory", m->path,
+    if (plan->streamed && el_arena_memory(a) != plan->params.memory)
+        return el_errorf(EL_E_USAGE, "%s: the streamed plan was made for %s memory, the arena "
+                         "is %s", m->path, el_memory_name(plan->params.memory),
                          el_memory_name(el_arena_memory(a)));
     if (plan->streamed) {
         if ((s = el_stream_layout(m, plan->params.dtype, plan->stream_pinned, m->tensors.items,
@@ -476,20 +535,25 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
     /* All arena memory first: weights, then the staging slots. */
     void *w = NULL;
     uint64_t staging_mark = el_arena_mark(a, EL_REGION_STAGING);
+    const uint64_t staging0 = staging_mark; /* a failed load gives a GPU ring's back too */
     uint64_t weights_mark = el_arena_mark(a, EL_REGION_WEIGHTS);
-    for (uint32_t i = 0; i < EL_MAX_FILES; i++) L.direct_files[i].fd = -1;
+    for (uint32_t i = 0; i < m->file_count; i++) L.dfile[i].fd = -1;
     if (wbytes > 0 && (s = el_arena_alloc(a, EL_REGION_WEIGHTS, wbytes, EL_ALIGN_IO, &w)) != EL_OK)
         return s;
     L.weights = w;
     L.wbytes = wbytes;
     /* A streamed plan: the ring's control block, its slots and its stage after the
-     * resident tensors. */
+     * resident tensors. A GPU arena: the slots there; the block in staging (host memory,
+     * pinned with device memory), and after the load, in the staging the load used, the
+     * host slots and the stage (carve_gpu_host). */
     el_stream *ring = NULL;
+    const bool gpu_ring = plan->streamed && el_arena_memory(a) != EL_MEMORY_HOST;
     const unsigned n_slots = plan->streamed ? plan->stream_slots : 0;
     for (unsigned i = 0; plan->streamed && s == EL_OK && i <= n_slots + 1; i++) {
         void *p = NULL;
-        if (i == n_slots + 1 && !plan->stream_stage_bytes) break;
-        s = i == 0 ? el_arena_calloc(a, EL_REGION_WEIGHTS, el_stream_block_bytes(), EL_ALIGN_IO, &p)
+        if (i == n_slots + 1 && (gpu_ring || !plan->stream_stage_bytes)) break;
+        s = i == 0 ? el_arena_calloc(a, gpu_ring ? EL_REGION_STAGING : EL_REGION_WEIGHTS,
+                                     el_stream_block_bytes(), EL_ALIGN_IO, &p)
             : i <= n_slots ? el_arena_alloc(a, EL_REGION_WEIGHTS, sh.slot_bytes ? sh.slot_bytes : 1,
                                             EL_ALIGN_IO, &p)
                            : el_arena_alloc(a, EL_REGION_WEIGHTS, plan->stream_stage_bytes,
@@ -500,9 +564,11 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         else ring->stage = p;
     }
     if (s != EL_OK) {
+        el_arena_release(a, EL_REGION_STAGING, staging_mark);
         el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
         return s;
     }
+    if (gpu_ring) staging_mark = el_arena_mark(a, EL_REGION_STAGING); /* the block stays */
     if (ring) {
         ring->m = m;
         ring->slot_bytes = sh.slot_bytes;
@@ -512,6 +578,8 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         ring->target = plan->params.dtype;
         ring->stage_bytes = plan->stream_stage_bytes;
         ring->want_direct = plan->stream_direct;
+        ring->gpu = gpu_ring;
+        ring->device = el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE;
     }
     L.gpu = el_arena_memory(a) == EL_MEMORY_CUDA_DEVICE;
     /* Small models are not worth a syscall; GPU memory is the driver's to fault in. */
@@ -522,7 +590,7 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         void *buf;
         s = el_arena_alloc(a, EL_REGION_STAGING, L.chunk + EL_DIRECT_ALIGN, EL_ALIGN_IO, &buf);
         if (s != EL_OK) {
-            el_arena_release(a, EL_REGION_STAGING, staging_mark);
+            el_arena_release(a, EL_REGION_STAGING, staging0);
             el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
             return s;
         }
@@ -535,8 +603,13 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         L.up[i] = buf;
     }
     if (L.gpu && s == EL_OK) s = el_gpu_stream_create(&L.stream);
-    for (uint32_t i = 0; L.direct && s == EL_OK && i < m->file_count; i++)
-        s = el_file_open(&L.direct_files[i], m->files[i].path, EL_FILE_DIRECT);
+    for (uint32_t i = 0; L.direct && s == EL_OK && i < m->file_count; i++) {
+        el_file d;
+        if ((s = el_file_open(&d, m->files[i].path, EL_FILE_DIRECT)) == EL_OK) {
+            L.dfile[i].fd = d.fd;
+            L.dfile[i].handle = d.handle;
+        }
+    }
 
     el_thread io = {0};
     bool locks = false;
@@ -599,21 +672,28 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         pthread_cond_destroy(&L.cv);
         pthread_mutex_destroy(&L.mu);
     }
-    for (uint32_t i = 0; L.direct && i < m->file_count; i++) el_file_close(&L.direct_files[i]);
+    for (uint32_t i = 0; L.direct && i < m->file_count; i++) {
+        el_file d;
+        direct_file(&L, i, &d);
+        el_file_close(&d);
+    }
     if (L.stream) { /* every copy out of staging lands before staging is given back */
         el_status ss = el_gpu_sync(L.stream);
         if (s == EL_OK) s = ss;
         el_gpu_stream_destroy(L.stream);
     }
     for (unsigned i = 0; i < EL_STAGING_SLOTS; i++) el_gpu_event_destroy(L.up_done[i]);
+    /* Staging is only for loading: give it back to the region (a GPU ring's host side
+     * follows its block there). */
+    el_arena_release(a, EL_REGION_STAGING, staging_mark);
+    if (s == EL_OK && gpu_ring) s = carve_gpu_host(a, ring, plan->stream_stage_bytes);
     if (s == EL_OK && ring && m->image) {
         uint64_t n = 0;
         s = el_stream_read_resident(ring, L.weights, &n);
         atomic_fetch_add(&L.bytes_done, n);
     }
-    /* Staging is only for loading: give it back to the region. */
-    el_arena_release(a, EL_REGION_STAGING, staging_mark);
     if (s != EL_OK) {
+        el_arena_release(a, EL_REGION_STAGING, staging0);
         el_arena_release(a, EL_REGION_WEIGHTS, weights_mark);
         return s;
     }

@@ -7,6 +7,9 @@
 
 #define EL_TENSOR_ALIGN 64u  /* every tensor starts on a cache line in the weights region */
 #define EL_STAGING_SLOTS 2u  /* double buffering: the I/O thread fills one, the caller drains one */
+/* Populating ahead of a reader starts on the next multiple of this (the x86-64 huge page),
+ * so the two threads never fault the same huge page. */
+#define EL_POPULATE_GAP (2u * 1024u * 1024u)
 
 /* True if a tensor stored as `from` is converted when loading with target dtype
  * (float types only; EL_DT_NONE keeps everything as stored). */
@@ -29,6 +32,13 @@ uint64_t el_tensor_loaded_bytes(const el_tensor *t);
  * n counts blocks of a block type; a float type to Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 quantizes n, a
  * multiple of 32, as gguf-py does). */
 void el_convert(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n);
+/* el_convert's vector paths (loader/convert.c): f16 -> f32, f32 -> f16, bf16 -> f32 where
+ * the CPU has them, bit for bit the scalar conversions; false = not handled, nothing done. */
+bool el_convert_fast(el_dtype from, const void *src, el_dtype to, void *dst, uint64_t n);
+/* A 32 x 32 block of 4-byte elements, source rows ld elements apart, transposed into dst
+ * (rows ldd elements apart) as they are or, f16 = true, f32 rounded to f16 (as
+ * el_fp32_to_fp16); false = no vector path here, nothing done. */
+bool el_transpose32_fast(const void *src, uint64_t ld, void *dst, uint64_t ldd, bool f16);
 
 /* True if the tensor goes through the staging slots when loading with target dtype (a
  * dtype conversion, or transpose2d); false = read straight into place (unless O_DIRECT). */

@@ -206,7 +206,9 @@ el_status el_model_open(const char *path, const el_model_open_params *params, el
     *out = NULL;
     el_model *m = calloc(1, sizeof *m);
     if (!m) return el_errorf(EL_E_NOMEM, "cannot allocate the model object");
-    for (size_t i = 0; i < EL_MAX_FILES; i++) m->files[i].fd = -1;
+    /* files[i] is valid below file_count only: the rest (EL_MAX_FILES x 1 KiB) stays
+     * untouched, so its pages never count in RSS (calloc's fresh mapping). */
+    m->files[0].fd = -1;
     m->config.bos_token_id = m->config.eos_token_id = m->config.pad_token_id = -1;
     snprintf(m->path, sizeof m->path, "%s", path);
     if (params && params->tokenizer_path)

@@ -124,11 +124,15 @@ static el_status stream_apply(const el_model *m, const el_stream_params *sp, uin
         stage = piece + EL_DIRECT_ALIGN;
     }
     /* The load carves resident tensors, the control block, the slots and the stage, each
-     * on a page. */
+     * on a page. A GPU plan: the resident tensors and the slots in the (GPU) weights region;
+     * the block, the host slots and the stage in staging (host), kept after the load. */
+    const bool gpu = p->params.memory != EL_MEMORY_HOST;
+    uint64_t host = 0, slot = 0;
     ok = ok && el_align_up_u64(sh.resident_bytes, EL_ALIGN_IO, &w) &&
-         el_add_u64(w, el_stream_block_bytes(), &w) &&
-         el_align_up_u64(sh.slot_bytes, EL_ALIGN_IO, &ring) && el_mul_u64(ring, slots, &ring) &&
-         el_add_u64(w, ring, &w) && el_add_u64(w, stage, &w);
+         el_align_up_u64(sh.slot_bytes, EL_ALIGN_IO, &slot) && el_mul_u64(slot, slots, &ring) &&
+         el_add_u64(w, ring, &w) &&
+         (!gpu || (el_mul_u64(slot, EL_STREAM_HOST_SLOTS, &host) && el_add_u64(host, stage, &host)));
+    if (ok && !gpu) ok = el_add_u64(w, el_stream_block_bytes() + stage, &w);
     if (!ok) return el_errorf(EL_E_NOFIT, "%s: the streamed weights region overflows", m->path);
     /* Staging loads only the resident tensors now (an image's go through the stage): its
      * chunk follows the largest of them (as el_plan_make sizes it: at least 64 KiB, at most
@@ -139,15 +143,26 @@ static el_status stream_apply(const el_model *m, const el_stream_params *sp, uin
             largest = m->tensors.items[i].nbytes;
     if (el_align_up_u64(largest, EL_ALIGN_IO, &largest) && largest < chunk)
         chunk = largest < 64u * 1024u ? 64u * 1024u : largest;
+    /* Device memory: the load's pinned upload buffers too (as el_plan_make: 2 per slot). */
+    const uint64_t up = p->params.memory == EL_MEMORY_CUDA_DEVICE ? 2 * EL_STAGING_SLOTS : 0;
     if (m->image) {
         p->total_bytes -= p->region_bytes[EL_REGION_STAGING];
         p->region_bytes[EL_REGION_STAGING] = 0;
     } else if (chunk < p->params.chunk_bytes &&
                el_mul_u64(chunk + EL_ALIGN_IO, EL_STAGING_SLOTS, &staging) &&
-               staging < p->region_bytes[EL_REGION_STAGING]) {
+               staging + up * chunk < p->region_bytes[EL_REGION_STAGING]) {
+        staging += up * chunk; /* chunk < the chunk asked for: no overflow */
         p->total_bytes -= p->region_bytes[EL_REGION_STAGING] - staging;
         p->region_bytes[EL_REGION_STAGING] = staging;
         p->params.chunk_bytes = chunk;
+    }
+    if (gpu) { /* staging: the block, then the load's buffers or (after) the host side */
+        const uint64_t was = p->region_bytes[EL_REGION_STAGING];
+        uint64_t now = was > host ? was : host;
+        if (!el_add_u64(now, el_stream_block_bytes(), &now) ||
+            !el_add_u64(p->total_bytes - was, now, &p->total_bytes))
+            return el_errorf(EL_E_NOFIT, "plan: total overflows");
+        p->region_bytes[EL_REGION_STAGING] = now;
     }
     p->total_bytes -= p->region_bytes[EL_REGION_WEIGHTS];
     p->region_bytes[EL_REGION_WEIGHTS] = w;
@@ -176,10 +191,6 @@ el_status el_plan_stream_ex(const el_model *m, const el_stream_params *sp, uint6
                          "the others read ahead)", slots, EL_STREAM_SLOTS_MAX);
     if (sp->mode == EL_STREAM_OFF || p->streamed) return EL_OK;
     if (sp->mode == EL_STREAM_AUTO && p->total_bytes <= arena_bytes) return EL_OK;
-    if (p->params.memory != EL_MEMORY_HOST)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
-                         "version (the plan is for CUDA %s memory); use --device cpu or "
-                         "--stream off", m->path, el_memory_name(p->params.memory));
     el_stream_shape sh;
     el_status s = el_stream_layout(m, p->params.dtype, 0, NULL, &sh);
     if (s != EL_OK) return s;
@@ -320,6 +331,26 @@ static el_status read_layer(el_stream *S, uint32_t l, uint8_t *buf, uint64_t *n)
     return EL_OK;
 }
 
+/* A GPU plan: layer l into the next host slot (once the copy out of it has run), then its
+ * copy into GPU slot k queued on the copy stream, after the kernels that read k before
+ * (slot_free[k], recorded before k was asked for) and before those that will
+ * (slot_ready[k]). */
+static el_status read_layer_gpu(el_stream *S, uint32_t l, unsigned k, uint64_t *n) {
+    const unsigned h = S->host_next;
+    el_status s = EL_OK;
+    if (S->host_busy[h] && (s = el_gpu_event_wait(S->host_free[h])) != EL_OK) return s;
+    S->host_busy[h] = false;
+    if ((s = read_layer(S, l, S->host[h], n)) != EL_OK) return s;
+    if (S->own_copy) s = el_gpu_stream_wait(S->copy, S->slot_free[k]);
+    if (s == EL_OK) s = el_gpu_copy_async(S->slot[k], S->host[h], S->slot_bytes, S->copy);
+    if (s == EL_OK) s = el_gpu_event_record(S->slot_ready[k], S->copy);
+    if (s == EL_OK) s = el_gpu_event_record(S->host_free[h], S->copy);
+    if (s != EL_OK) return s;
+    S->host_busy[h] = true;
+    S->host_next = (h + 1) % EL_STREAM_HOST_SLOTS;
+    return EL_OK;
+}
+
 /* The slot the I/O thread reads next: the first in ring order from cur whose request is
  * not read, or -1. Called with mu held. */
 static int pending(const el_stream *S) {
@@ -343,7 +374,8 @@ static void *io_main(void *arg) {
         pthread_mutex_unlock(&S->mu);
         const double t0 = el_now();
         uint64_t n = 0;
-        el_status s = read_layer(S, (uint32_t)l, S->slot[k], &n);
+        el_status s = S->gpu ? read_layer_gpu(S, (uint32_t)l, (unsigned)k, &n)
+                             : read_layer(S, (uint32_t)l, S->slot[k], &n);
         pthread_mutex_lock(&S->mu);
         S->io_seconds += el_now() - t0;
         S->busy = false;
@@ -400,10 +432,52 @@ static void close_direct(el_stream *S) {
     S->direct = false;
 }
 
-el_status el_stream_start(el_stream *S) {
+/* Destroys a GPU ring's copy stream and events (after the I/O thread has stopped): its
+ * copies land first. */
+static void gpu_end(el_stream *S) {
+    if (S->own_copy && S->copy) (void)el_gpu_sync(S->copy);
+    if (S->compute) (void)el_gpu_sync(S->compute);
+    if (S->own_copy) el_gpu_stream_destroy(S->copy);
+    for (unsigned k = 0; k < EL_STREAM_SLOTS_MAX; k++) {
+        el_gpu_event_destroy(S->slot_free[k]);
+        el_gpu_event_destroy(S->slot_ready[k]);
+        S->slot_free[k] = S->slot_ready[k] = NULL;
+    }
+    for (unsigned h = 0; h < EL_STREAM_HOST_SLOTS; h++) {
+        el_gpu_event_destroy(S->host_free[h]);
+        S->host_free[h] = NULL;
+        S->host_busy[h] = false;
+    }
+    S->copy = S->compute = NULL;
+    S->own_copy = false;
+}
+
+/* A GPU ring's copy stream (device memory) and events. */
+static el_status gpu_begin(el_stream *S, el_gpu_stream *compute) {
+    S->compute = S->copy = compute;
+    S->host_next = 0;
+    S->own_copy = S->device;
+    el_status s = S->own_copy ? el_gpu_stream_create(&S->copy) : EL_OK;
+    if (s != EL_OK) S->copy = NULL;
+    for (unsigned k = 0; s == EL_OK && k < S->n_slots; k++)
+        if ((s = el_gpu_event_create(&S->slot_free[k])) == EL_OK)
+            s = el_gpu_event_create(&S->slot_ready[k]);
+    for (unsigned h = 0; s == EL_OK && h < EL_STREAM_HOST_SLOTS; h++)
+        s = el_gpu_event_create(&S->host_free[h]);
+    if (s != EL_OK) gpu_end(S);
+    return s;
+}
+
+el_status el_stream_start(el_stream *S, el_gpu_stream *compute) {
     if (S->running)
         return el_errorf(EL_E_USAGE, "%s: a session is already running over this streamed "
                          "model (one at a time: its layer ring is shared)", S->m->path);
+    if (S->gpu != (compute != NULL))
+        return el_errorf(EL_E_USAGE, "%s: the streamed plan was loaded for the %s; the session "
+                         "runs on the %s (plan and session on the same device)", S->m->path,
+                         S->gpu ? "GPU" : "CPU", compute ? "GPU" : "CPU");
+    el_status s = compute ? gpu_begin(S, compute) : EL_OK;
+    if (s != EL_OK) return s;
     pthread_mutex_init(&S->mu, NULL);
     pthread_cond_init(&S->cv, NULL);
     S->stop = S->busy = false;
@@ -418,9 +492,10 @@ el_status el_stream_start(el_stream *S) {
     S->bytes_read = S->layers_read = 0;
     S->io_seconds = S->wait_seconds = 0;
     open_direct(S);
-    el_status s = el_thread_start(&S->io, io_main, S);
+    s = el_thread_start(&S->io, io_main, S);
     if (s != EL_OK) {
         close_direct(S);
+        if (S->gpu) gpu_end(S);
         pthread_cond_destroy(&S->cv);
         pthread_mutex_destroy(&S->mu);
         return s;
@@ -436,6 +511,7 @@ void el_stream_stop(el_stream *S) {
     pthread_cond_broadcast(&S->cv);
     pthread_mutex_unlock(&S->mu);
     el_thread_join(&S->io);
+    if (S->gpu) gpu_end(S);
     close_direct(S);
     pthread_cond_destroy(&S->cv);
     pthread_mutex_destroy(&S->mu);
@@ -458,14 +534,19 @@ el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot) {
         pthread_mutex_unlock(&S->mu);
         return s;
     }
-    /* The slot before this one held layer l - 1, computed by now: read the layer n_slots - 1
-     * further on into it (past the last layer, the next pass's first ones). */
+    /* The slot before this one held layer l - 1, computed by now (on a GPU: its kernels
+     * queued, slot_free marks their end): read the layer n_slots - 1 further on into it
+     * (past the last layer, the next pass's first ones). */
+    const unsigned prev = (k + S->n_slots - 1) % S->n_slots;
+    el_status s = S->gpu ? el_gpu_event_record(S->slot_free[prev], S->compute) : EL_OK;
     S->cur = (k + 1) % S->n_slots;
-    S->want[(k + S->n_slots - 1) % S->n_slots] = ahead(S, l, S->n_slots - 1);
+    if (s == EL_OK) S->want[prev] = ahead(S, l, S->n_slots - 1);
     pthread_cond_broadcast(&S->cv);
     pthread_mutex_unlock(&S->mu);
+    /* The layer's kernels, queued after this, wait for its copy. */
+    if (s == EL_OK && S->own_copy) s = el_gpu_stream_wait(S->compute, S->slot_ready[k]);
     *slot = k;
-    return EL_OK;
+    return s;
 }
 
 const void *el_stream_in_slot(const el_stream *S, unsigned k, const void *p) {

@@ -7,6 +7,11 @@
 #define EL_STREAM_H
 
 #include "loader/model_impl.h"
+#include "platform/gpu.h"
+
+/* A GPU ring's host side: layers are read into one of these while the one before is
+ * copied to its GPU slot. */
+#define EL_STREAM_HOST_SLOTS 2
 
 /* What el_stream_layout measures. A tensor's group: 0 (resident) when it is outside the
  * layers or in a pinned layer, else its stream_layer. */
@@ -29,7 +34,17 @@ el_status el_stream_layout(const el_model *m, el_dtype target, uint32_t pinned, 
 
 /* The ring's control block: n_slots slots of slot_bytes and the stage in the weights
  * region, and the I/O thread's state; the block itself is carved in the weights region
- * too (zeroed). Slot k is the ring's k-th: slots hold consecutive streamed layers. */
+ * too (zeroed). Slot k is the ring's k-th: slots hold consecutive streamed layers.
+ * A GPU plan (gpu): the slots are in the GPU weights region (device or managed memory);
+ * the block, the stage and EL_STREAM_HOST_SLOTS host slots of slot_bytes are in the
+ * staging region (host memory; pinned with device memory), kept after the load. The I/O
+ * thread reads a layer into a host slot and queues its copy into the GPU slot on `copy`
+ * (device memory: a stream of its own, so a layer's copy overlaps the layer before's
+ * kernels; managed memory: the session's stream, since on a device without
+ * concurrentManagedAccess the block is attached to that stream alone). Events order it:
+ * slot_free[k] (compute, after the kernels that read slot k) before the copy into k,
+ * slot_ready[k] (copy) before the kernels that read it, host_free[h] (copy) before the
+ * host slot is read into again. */
 typedef struct el_stream {
     el_model *m;
     uint8_t *slot[EL_STREAM_SLOTS_MAX];
@@ -58,6 +73,18 @@ typedef struct el_stream {
     char msg[512];
     uint64_t bytes_read, layers_read;
     double io_seconds, wait_seconds;
+    /* GPU plans (see above); set by the load (gpu, host) and el_stream_start (the rest). */
+    bool gpu;
+    bool device;                   /* GPU device memory (else managed) */
+    uint8_t *host[EL_STREAM_HOST_SLOTS];
+    el_gpu_stream *compute;        /* the session's stream */
+    el_gpu_stream *copy;           /* own stream (device memory) or compute (managed) */
+    bool own_copy;
+    el_gpu_event *slot_free[EL_STREAM_SLOTS_MAX];
+    el_gpu_event *slot_ready[EL_STREAM_SLOTS_MAX];
+    el_gpu_event *host_free[EL_STREAM_HOST_SLOTS];
+    bool host_busy[EL_STREAM_HOST_SLOTS]; /* a copy out of host slot h is queued */
+    unsigned host_next;            /* the host slot the I/O thread reads into next */
 } el_stream;
 
 /* Bytes of the control block as carved (EL_ALIGN_IO aligned), for the plan. */
@@ -66,16 +93,21 @@ uint64_t el_stream_block_bytes(void);
  * weights region at base, through the stage (the load; the I/O thread is not running). */
 el_status el_stream_read_resident(el_stream *S, uint8_t *base, uint64_t *bytes);
 /* Opens the O_DIRECT descriptors the plan asked for, starts the I/O thread and asks for the
- * first n_slots - 1 streamed layers. EL_E_USAGE if already running (one session at a time
- * over a streamed model). */
-el_status el_stream_start(el_stream *S);
-/* Stops and joins the I/O thread, closes the O_DIRECT descriptors (a no-op when it is not
- * running). */
+ * first n_slots - 1 streamed layers. compute: the session's stream on a GPU plan (a copy
+ * stream and the events are created here), NULL on the CPU. EL_E_USAGE if already running
+ * (one session at a time over a streamed model) or when the plan's device is not the
+ * session's. */
+el_status el_stream_start(el_stream *S, el_gpu_stream *compute);
+/* Stops and joins the I/O thread, waits for its copies, destroys the copy stream and the
+ * events, closes the O_DIRECT descriptors (a no-op when it is not running). */
 void el_stream_stop(el_stream *S);
 /* Waits until streamed layer l (first <= l < n_layers) is in a slot and returns that slot in
  * *slot, then asks for the layer n_slots - 1 further on (wrapping to first) in the slot the
  * previous layer was computed from. The layer's tensors stay valid until the next acquire.
- * EL_E_IO (with the reader's message) when its read failed. */
+ * EL_E_IO (with the reader's message) when its read failed. A GPU plan: the layer's copy
+ * is queued, and the session's stream made to wait for it (kernels queued after this
+ * call see the layer); the previous slot is handed over once the kernels queued before
+ * this call are done with it. */
 el_status el_stream_acquire(el_stream *S, uint32_t l, unsigned *slot);
 /* Where p (a streamed tensor's data, bound in slot 0 as the load points it) lies in slot k;
  * any other pointer unchanged. */

@@ -12,8 +12,9 @@
  * description does not cover is refused by name in decoder_config (plan and run alike).
  * Linears go through el_ops_linear: on a backend with linear_fused (CUDA) the block's norm
  * runs in the next linear's prologue, q|k|v and gate|up are one pass each, and bias,
- * residual add and GELU are its epilogue; RoPE of q and k is one pass (rope_qk)
- * (docs/CUDA.md); elsewhere the separate ops. */
+ * residual add, GELU and the gated product (SwiGLU, GeGLU) are its epilogue; RoPE of q and k
+ * is one pass (rope_qk) (docs/CUDA.md); elsewhere the separate ops. On the GPU a decode step
+ * is one captured CUDA graph (dec_graph_step), its positions read from device memory. */
 #include "kernels/attn_split.h"
 #include "loader/load_impl.h"
 #include "models/arch.h"
@@ -21,6 +22,7 @@
 #include "loader/model_tok.h"
 #include "loader/stream.h"
 #include "models/session_impl.h"
+#include "platform/gpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -269,7 +271,10 @@ typedef struct dec_state {
     float *rope_sin;     /* [ctx, head_dim / 2] */
     float *rope_lcos;    /* [ctx, head_dim / 2] sliding layers' tables (own RoPE base only) */
     float *rope_lsin;
-    int32_t *dev_ids;    /* [chunk] the batch's ids where the backend reads them (act) */
+    int32_t *dev_step;   /* [1 + chunk] the batch's first position, then its ids, where the
+                            backend reads them (act): one copy up per pass */
+    int32_t *dev_ids;    /* dev_step + 1 */
+    int32_t *host_step;  /* [1 + chunk] what that copy sends (scratch) */
     float *host_logits;  /* [vocab] logits copied back from the backend (scratch) */
     unsigned ggml_flags; /* el_exec.numerics when the session runs EL_NUMERICS_GGML */
     unsigned rope_numerics; /* the numerics the RoPE tables were built with (GGML bit) */
@@ -306,8 +311,9 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     float *lrs = el_carve(act, local_n, sizeof(float), "RoPE table (sliding layers)");
     /* The backend's view of the ids and the host's copy of the logits (unused on the CPU,
      * where both are host memory already; the plan is the same on every device). */
-    int32_t *ids = el_carve(act, chunk, sizeof(int32_t), "token ids");
+    int32_t *ids = el_carve(act, 1 + (uint64_t)chunk, sizeof(int32_t), "position and token ids");
     float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
+    int32_t *hids = el_carve(sc, 1 + (uint64_t)chunk, sizeof(int32_t), "position and ids up");
     /* An f16 cache: f32 keys and values of the batch (norms and RoPE run on them), then
      * stored rounded (carved last: an f32 plan is what it was before f16 caches). */
     const uint64_t kvrows = kv_dt == EL_DT_F16 ? (uint64_t)chunk * c->kv_dim : 0;
@@ -338,7 +344,9 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     st->rope_sin = rs;
     st->rope_lcos = lrc;
     st->rope_lsin = lrs;
-    st->dev_ids = ids;
+    st->dev_step = ids;
+    st->dev_ids = ids ? ids + 1 : NULL;
+    st->host_step = hids;
     st->host_logits = hlogits;
     return st;
 }
@@ -477,16 +485,13 @@ el_status el_decoder_session_init(el_session *s) {
                 el_arch_is_conv1d_name(c.a, m->tensors.items[i].name))
                 return el_errorf(EL_E_USAGE, "%s: %s was loaded untransposed", m->path,
                                  m->tensors.items[i].name);
-    if (m->stream && s->on_gpu)
-        return el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
-                         "version; use --device cpu or --stream off", m->path);
     /* llama.cpp's Gemma 3 and Phi-3 graphs scale the query, the others the scores. */
     const bool pre = !strcmp(c.a->name, "gemma3") || !strcmp(c.a->name, "phi3");
     D->ggml_flags = EL_EXEC_GGML | (pre ? EL_EXEC_GGML_PRESCALE : 0u);
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
     D->rope_numerics = 0;
     if (D->rope_cos) {
-        const el_exec x = {s->pool, s->gpu_stream, 0};
+        const el_exec x = {s->pool, s->gpu_stream, 0, NULL, 0};
         if ((st = dec_rope_tables(s, D, &x)) != EL_OK) return st;
     }
     s->family_state = D;
@@ -517,43 +522,42 @@ el_status el_decoder_session_init(el_session *s) {
 /* x += [post-norm] (W in + b) for n rows of in_dim -> dim: the residual add in the linear's
  * epilogue, unless a post-norm comes between (then through xb2). */
 static el_status dec_residual(const el_ops *o, const el_exec *x, const dec_state *D,
-                              el_weight w, el_weight b, el_weight post_norm, const float *in,
-                              size_t n, size_t in_dim) {
+                              float *xr, el_weight w, el_weight b, el_weight post_norm,
+                              const float *in, size_t n, size_t in_dim) {
     const dec_cfg *c = &D->c;
     const size_t dim = c->dim;
-    el_linear_part p = {D->x, dim, w, b, dim};
+    el_linear_part p = {xr, dim, w, b, dim};
     if (!post_norm.p)
         return el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_ACCUMULATE, NULL, D->xb2);
     p.y = D->xb2;
     EL_TRY(el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_STORE, NULL, NULL));
     EL_TRY(o->norm(x, c->norm, D->xb2, D->xb2, post_norm, (el_weight){NULL, EL_DT_F32}, n, dim,
                    c->eps));
-    return o->add(x, D->x, D->xb2, n * dim);
+    return o->add(x, xr, D->xb2, n * dim);
 }
 
-/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits
- * (or, with s->want_next_id on a backend with argmax, only their argmax into s->next_id). */
-el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool want_logits) {
-    dec_state *D = s->family_state;
+/* The kernels of one pass: n tokens at positions s->pos .. (ids: where the backend reads
+ * them), then with want_logits the last one's logits into D->logits and, greedy, their argmax
+ * into D->dev_ids[0] (free once the embedding has read it). With x->dpos every position
+ * comes from that device word: what a CUDA graph captures (the same pointers every step). */
+static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const int32_t *dids,
+                          size_t n, bool want_logits, bool greedy) {
     const dec_cfg *c = &D->c;
     const el_ops *o = s->ops;
-    const unsigned num = s->numerics == EL_NUMERICS_GGML ? D->ggml_flags : 0;
-    const el_exec ex = {s->pool, s->gpu_stream, num}, *x = &ex;
-    if (D->rope_cos && (num & EL_EXEC_GGML) != D->rope_numerics)
-        EL_TRY(dec_rope_tables(s, D, x));
     const el_norm_kind nk = c->norm;
     const size_t dim = c->dim, qd = c->q_dim, kvd = c->kv_dim, hid = c->hidden;
-    const size_t hd = c->head_dim, half = hd / 2, pos = s->pos, ctx = D->ctx;
+    const size_t hd = c->head_dim, pos = s->pos, ctx = D->ctx;
     const float eps = c->eps;
     const bool f16 = D->kv_dt == EL_DT_F16;
+    /* Keys and values computed apart, then stored: an f16 cache (rounded), and a step whose
+     * cache row is a device word (in att_out's first rows: free until the attention). */
+    const bool staged = f16 || x->dpos;
     const size_t esz = f16 ? 2 : sizeof(float);
     const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
     const el_weight *top = D->top.w, none = {NULL, EL_DT_F32};
-    const int32_t *dids = ids;
-    if (!o->host_visible) {
-        EL_TRY(o->upload(x, D->dev_ids, ids, n * sizeof *ids));
-        dids = D->dev_ids;
-    }
+    if (x->dpos && 2 * kvd * n > (size_t)D->chunk * qd)
+        return el_errorf(EL_E_UNSUPPORTED, "decoder: %zu rows of keys and values do not fit "
+                         "the attention output's %u rows", n, D->chunk);
     EL_TRY(o->embed(x, D->x, top[EL_R_EMBED], dim, dids, n));
     if (c->embed_scale) EL_TRY(o->scale(x, D->x, c->embed_scale, n * dim));
     if (c->a->learned_pos) EL_TRY(o->embed_add(x, D->x, top[EL_R_POS], dim, NULL, pos, n));
@@ -568,11 +572,12 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
             w = dec_layer_in_slot(D, S, l, k, &moved);
         }
         /* This layer's cache, and where the batch's keys and values are computed: in
-         * place in an f32 cache, in kb/vb for an f16 one (stored after RoPE). */
+         * place in an f32 cache, else apart (staged) and stored after RoPE. */
         uint8_t *kc = (uint8_t *)D->kc + (size_t)l * ctx * kvd * esz;
         uint8_t *vc = (uint8_t *)D->vc + (size_t)l * ctx * kvd * esz;
-        float *kn = f16 ? D->kb : (float *)(void *)(kc + pos * kvd * esz);
-        float *vn = f16 ? D->vb : (float *)(void *)(vc + pos * kvd * esz);
+        float *kn = f16 ? D->kb : x->dpos ? D->att_out : (float *)(void *)(kc + pos * kvd * esz);
+        float *vn = f16 ? D->vb : x->dpos ? D->att_out + n * kvd
+                                          : (float *)(void *)(vc + pos * kvd * esz);
         const bool sliding = (c->o.sliding[l / 64] >> (l % 64)) & 1;
         const float *cs = sliding && D->rope_lcos ? D->rope_lcos : D->rope_cos;
         const float *sn = sliding && D->rope_lsin ? D->rope_lsin : D->rope_sin;
@@ -590,50 +595,105 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
                            n * c->n_kv_heads, hd, eps));
         }
         if (cs) {
-            cs += pos * half;
-            sn += pos * half;
             if (o->rope_qk) {
                 EL_TRY(o->rope_qk(x, D->q, qd, c->n_heads, kn, kvd, c->n_kv_heads, n, hd, cs, sn,
-                                  c->interleaved));
+                                  pos, c->interleaved));
             } else {
-                EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, c->interleaved));
-                EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, c->interleaved));
+                EL_TRY(o->rope(x, D->q, qd, n, c->n_heads, hd, cs, sn, pos, c->interleaved));
+                EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, pos, c->interleaved));
             }
         }
-        if (f16)
-            EL_TRY(o->kv_store(x, kc + pos * kvd * esz, vc + pos * kvd * esz, EL_DT_F16, kn, vn,
-                               n * kvd));
+        if (staged) EL_TRY(o->kv_store(x, kc, vc, D->kv_dt, kvd, pos, kn, vn, n));
         EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, D->att_stride, n,
                             pos, c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
                             c->att_scale));
-        EL_TRY(dec_residual(o, x, D, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM], D->att_out,
-                            n, qd));
-        if (gated) { /* gate and up in one pass, then the gated activation */
+        EL_TRY(dec_residual(o, x, D, D->x, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM],
+                            D->att_out, n, qd));
+        /* llama.cpp's graphs keep only the output rows after the last layer's attention, so
+         * its FFN sees one token (a batch size that picks its K-quant kernels): ggml numerics
+         * run that FFN on the last row alone (the others feed nothing) */
+        const bool last_only = (x->numerics & EL_EXEC_GGML) && want_logits && n > 1 &&
+                               l + 1 == c->n_layers;
+        float *xf = last_only ? D->x + (n - 1) * dim : D->x;
+        const size_t nf = last_only ? 1 : n;
+        if (gated) { /* gate and up in one pass, the gated activation its epilogue */
             const el_linear_part gu[2] = {{D->hb, hid, w[EL_R_GATE], w[EL_R_GATE_B], hid},
                                           {D->hb2, hid, w[EL_R_UP], w[EL_R_UP_B], hid}};
-            EL_TRY(el_ops_linear(o, x, gu, 2, D->x, n, dim, EL_EPI_STORE, &fn, NULL));
-            EL_TRY(o->act(x, c->o.act, D->hb, D->hb2, n * hid));
+            EL_TRY(el_ops_linear(o, x, gu, 2, xf, nf, dim,
+                                 c->o.act == EL_ACT_SWIGLU ? EL_EPI_SWIGLU : EL_EPI_GEGLU, &fn,
+                                 NULL));
         } else { /* the GELUs in the linear's epilogue */
             const el_linear_part up = {D->hb, hid, w[EL_R_UP], w[EL_R_UP_B], hid};
             const el_act_kind ak = c->o.act;
             const el_epilogue e = ak == EL_ACT_GELU_TANH ? EL_EPI_GELU_TANH
                                   : ak == EL_ACT_GELU_ERF ? EL_EPI_GELU_ERF
                                                           : EL_EPI_STORE;
-            EL_TRY(el_ops_linear(o, x, &up, 1, D->x, n, dim, e, &fn, NULL));
-            if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, n * hid));
+            EL_TRY(el_ops_linear(o, x, &up, 1, xf, nf, dim, e, &fn, NULL));
+            if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, nf * hid));
         }
-        EL_TRY(dec_residual(o, x, D, w[EL_R_DOWN], w[EL_R_DOWN_B], w[EL_R_POST_FFN_NORM], D->hb,
-                            n, hid));
+        EL_TRY(dec_residual(o, x, D, xf, w[EL_R_DOWN], w[EL_R_DOWN_B], w[EL_R_POST_FFN_NORM],
+                            D->hb, nf, hid));
     }
     if (!want_logits) return EL_OK;
     const el_linear_norm on = {nk, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B], eps, D->xb};
     const el_linear_part head = {D->logits, c->vocab, top[EL_R_HEAD], none, c->vocab};
     EL_TRY(el_ops_linear(o, x, &head, 1, D->x + (n - 1) * dim, 1, dim, EL_EPI_STORE, &on, NULL));
+    return greedy ? o->argmax(x, D->logits, c->vocab, D->dev_ids) : EL_OK;
+}
+
+/* A decode step on the GPU as the graph of its variant (greedy or not), captured at the
+ * first such step with every position read from D->dev_step[0]; *ran: the step is queued.
+ * A capture that fails turns graphs off for the session (the caller then launches the
+ * kernels one by one): never an error of the step. */
+static el_status dec_graph_step(el_session *s, dec_state *D, const el_exec *x, bool greedy,
+                                bool *ran) {
+    el_gpu_graph **g = (el_gpu_graph **)&s->graph[greedy];
+    *ran = false;
+    if (!*g) {
+        el_exec gx = *x;
+        gx.dpos = D->dev_step;
+        gx.max_pos = D->ctx;
+        char why[512] = "";
+        el_status st = el_gpu_capture_begin(s->gpu_stream);
+        if (st == EL_OK) {
+            st = dec_pass(s, D, &gx, D->dev_ids, 1, true, greedy);
+            if (st != EL_OK) snprintf(why, sizeof why, "%s", el_last_error()); /* the cause */
+            const el_status end = el_gpu_capture_end(s->gpu_stream, st == EL_OK ? g : NULL);
+            if (st == EL_OK) st = end;
+        }
+        if (st != EL_OK) {
+            el_session_graphs_fail(s, why[0] ? why : el_last_error());
+            return EL_OK;
+        }
+    }
+    EL_TRY(el_gpu_graph_launch(*g, s->gpu_stream));
+    *ran = true;
+    return EL_OK;
+}
+
+/* n tokens at positions s->pos ..; the last one's logits into s->logits when want_logits
+ * (or, with s->want_next_id on a backend with argmax, only their argmax into s->next_id). */
+el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool want_logits) {
+    dec_state *D = s->family_state;
+    const dec_cfg *c = &D->c;
+    const el_ops *o = s->ops;
+    const unsigned num = s->numerics == EL_NUMERICS_GGML ? D->ggml_flags : 0;
+    const el_exec ex = {s->pool, s->gpu_stream, num, NULL, 0}, *x = &ex;
+    if (D->rope_cos && (num & EL_EXEC_GGML) != D->rope_numerics)
+        EL_TRY(dec_rope_tables(s, D, x));
     s->next_id_ready = false;
-    if (o->host_visible) return EL_OK;
-    if (s->want_next_id && o->argmax) { /* greedy: only the id comes back (the ids buffer
-                                         * is free once the embedding has read it) */
-        EL_TRY(o->argmax(x, D->logits, c->vocab, D->dev_ids));
+    if (o->host_visible) return dec_pass(s, D, x, ids, n, want_logits, false);
+    /* The position and the ids up in one copy (a graph reads the position there). */
+    const bool greedy = want_logits && s->want_next_id && o->argmax;
+    D->host_step[0] = (int32_t)s->pos;
+    memcpy(D->host_step + 1, ids, n * sizeof *ids);
+    EL_TRY(o->upload(x, D->dev_step, D->host_step, (n + 1) * sizeof *ids));
+    bool ran = false;
+    if (n == 1 && want_logits && el_session_graphs_on(s))
+        EL_TRY(dec_graph_step(s, D, x, greedy, &ran));
+    if (!ran) EL_TRY(dec_pass(s, D, x, D->dev_ids, n, want_logits, greedy));
+    if (!want_logits) return EL_OK;
+    if (greedy) { /* only the id comes back */
         s->next_id_ready = true;
         return o->download(x, &s->next_id, D->dev_ids, sizeof s->next_id);
     }

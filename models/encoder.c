@@ -56,12 +56,9 @@ el_status el_encoder_init(el_model *m, el_arena *a, const el_plan *plan,
         e->gpu_stream = stream;
         st = e->family->encoder_init(e, &sc, &act);
     }
-    if (st == EL_OK && m->stream && on_gpu)
-        st = el_errorf(EL_E_UNSUPPORTED, "%s: streamed layers run on the CPU only in this "
-                       "version; use --device cpu or --stream off", m->path);
     if (st == EL_OK) st = el_pool_init(e->pool, prm.threads, EL_ISA_AUTO);
     /* Streamed: every batch runs layer-major, each layer read once per el_encode. */
-    if (st == EL_OK && m->stream && (st = el_stream_start(m->stream)) != EL_OK)
+    if (st == EL_OK && m->stream && (st = el_stream_start(m->stream, stream)) != EL_OK)
         el_pool_deinit(e->pool);
     if (st != EL_OK) {
         el_run_end(a, NULL, stream, marks);
@@ -147,8 +144,7 @@ static el_status pack(el_encoder *e, const int32_t *ids, const int32_t *type_ids
 /* The family's encoder on the encoder's device: *h = the packed hidden states, in host
  * memory. */
 static el_status run_encode(el_encoder *e, const float **h) {
-    el_status s = e->family->encode(e, h);
-    return s == EL_OK && e->on_gpu ? el_gpu_sync(e->gpu_stream) : s;
+    return el_run_sync(e->on_gpu ? e->gpu_stream : NULL, e->family->encode(e, h));
 }
 
 el_status el_encode(el_encoder *e, const int32_t *ids, const int32_t *type_ids,
@@ -226,9 +222,8 @@ el_status el_classify(el_encoder *e, const int32_t *ids, const int32_t *type_ids
         return el_errorf(EL_E_USAGE, "el_classify: logits hold %zu floats, %u sequences of %zu "
                          "labels need %zu", cap, batch, nl, (size_t)batch * nl);
     const float *h = NULL;
-    if ((s = e->family->encode(e, &h)) != EL_OK || (s = e->family->classify(e, logits)) != EL_OK ||
-        (e->on_gpu && (s = el_gpu_sync(e->gpu_stream)) != EL_OK))
-        return s;
+    if ((s = e->family->encode(e, &h)) == EL_OK) s = e->family->classify(e, logits);
+    if ((s = el_run_sync(e->on_gpu ? e->gpu_stream : NULL, s)) != EL_OK) return s;
     if (!probs) return EL_OK;
     /* As transformers' pipelines: one label or multi-label heads -> an independent sigmoid
      * per label; single-label heads -> softmax; regression -> the raw value. */

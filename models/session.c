@@ -9,6 +9,7 @@
 #endif
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -246,6 +247,15 @@ void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3
     el_arena_release(a, EL_REGION_KV, marks[0]);
 }
 
+el_status el_run_sync(void *stream, el_status st) {
+    if (!stream) return st;
+    if (st == EL_OK) return el_gpu_sync(stream);
+    char why[1024];
+    snprintf(why, sizeof why, "%s", el_last_error());
+    (void)el_gpu_sync(stream);
+    return el_error_set(st, why);
+}
+
 el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
                          bool learned, uint32_t *ctx) {
     if (want == 0) want = max_pos;
@@ -301,7 +311,7 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
                           const el_session_params *params, el_session **out) {
     if (!m || !a || !plan || !out) return el_errorf(EL_E_USAGE, "el_session_init: NULL argument");
     *out = NULL;
-    const el_session_params prm = params ? *params : (el_session_params){0, EL_DEVICE_CPU, 0};
+    const el_session_params prm = params ? *params : (el_session_params){0, EL_DEVICE_CPU, 0, false};
     bool on_gpu = false;
     void *stream = NULL;
     uint64_t marks[3];
@@ -321,15 +331,24 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
         s->numerics = numerics_resolve(EL_NUMERICS_AUTO);
         s->ops = el_ops_for(on_gpu);
         s->gpu_stream = stream;
+        const char *env = getenv("EL_CUDA_GRAPH");
+        s->cuda_graph = on_gpu && !prm.no_cuda_graph && !(env && !strcmp(env, "0"));
         st = s->family->session_init(s);
     }
     if (st == EL_OK && on_gpu) st = el_gpu_sync(stream); /* init's uploads, kernels */
+    /* The logits come back into pinned pages (direct DMA); where the runtime refuses,
+     * through the driver's staging as before: not an error. */
+    if (st == EL_OK && on_gpu && s->logits &&
+        el_gpu_host_register(s->logits, (uint64_t)s->vocab * sizeof *s->logits, &s->pinned) !=
+            EL_OK)
+        s->pinned = NULL;
     if (st == EL_OK) s->cand = el_carve(&sc, s->vocab, sizeof *s->cand, "sampler");
     if (st == EL_OK && (st = sc.status) == EL_OK)
         st = el_pool_init(s->pool, prm.threads, EL_ISA_AUTO);
-    if (st == EL_OK && m->stream && (st = el_stream_start(m->stream)) != EL_OK)
+    if (st == EL_OK && m->stream && (st = el_stream_start(m->stream, stream)) != EL_OK)
         el_pool_deinit(s->pool);
     if (st != EL_OK) {
+        if (s && s->pinned) el_gpu_host_unregister(s->pinned);
         el_run_end(a, NULL, stream, marks);
         return st;
     }
@@ -342,7 +361,25 @@ el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,
 void el_session_deinit(el_session *s) {
     if (!s) return;
     el_stream_stop(s->model->stream);
+    if (s->graph[0] || s->graph[1] || s->pinned) { /* after the work that may use them */
+        (void)el_gpu_sync(s->gpu_stream);
+        el_gpu_graph_destroy(s->graph[0]);
+        el_gpu_graph_destroy(s->graph[1]);
+        el_gpu_host_unregister(s->pinned);
+    }
     el_run_end(s->arena, s->pool, s->gpu_stream, s->marks);
+}
+
+bool el_session_graphs_on(const el_session *s) {
+    return s->on_gpu && s->cuda_graph && !s->model->stream;
+}
+
+void el_session_graphs_fail(el_session *s, const char *why) {
+    const char *v = getenv("EL_VERBOSE");
+    if (s->cuda_graph && v && *v && strcmp(v, "0"))
+        fprintf(stderr, "edgeload: CUDA graph: capture failed, decode steps launch their "
+                "kernels one by one: %s\n", why && *why ? why : "(no reason given)");
+    s->cuda_graph = false;
 }
 
 el_status el_session_stream_stats(el_session *s, el_stream_stats *out) {
@@ -373,8 +410,7 @@ el_status el_session_forward(el_session *s, const int32_t *ids, size_t n, const 
     for (size_t i = 0; i < n; i += s->chunk) {
         size_t m = n - i < s->chunk ? n - i : s->chunk;
         el_status st = s->family->forward(s, ids + i, m, i + m == n);
-        if (st == EL_OK && s->on_gpu) st = el_gpu_sync(s->gpu_stream);
-        if (st != EL_OK) return st;
+        if ((st = el_run_sync(s->on_gpu ? s->gpu_stream : NULL, st)) != EL_OK) return st;
         s->pos += (uint32_t)m;
     }
     *logits = s->logits;

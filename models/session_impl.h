@@ -39,6 +39,11 @@ el_status el_run_start(el_model *m, el_arena *a, const el_plan *plan, el_device 
 /* Gives back what el_run_start and the carves after it took: the pool (NULL: never
  * started), the stream (after its queued work) and the regions down to marks. */
 void el_run_end(el_arena *a, el_pool *pool, void *stream, const uint64_t marks[3]);
+/* After a pass on stream (NULL: the CPU, a no-op): waits for its queued work, on failure
+ * too (an upload queued before a failed step may still read the caller's ids; a streamed
+ * layer's read failing mid-pass is such a failure). Returns st with its message kept, or
+ * the wait's failure when st is EL_OK. */
+el_status el_run_sync(void *stream, el_status st);
 /* The context: want (--ctx), else max_pos (the config's key, for messages); never more
  * than it. learned: the positions are a learned table (else RoPE's trained range). */
 el_status el_ctx_resolve(const el_model *m, uint32_t want, uint32_t max_pos, const char *key,
@@ -103,7 +108,23 @@ struct el_session {
                                     were not copied back) */
     int32_t next_id;
     el_numerics numerics;   /* resolved: EL_NUMERICS_EXACT or EL_NUMERICS_GGML (decoders) */
+    bool cuda_graph;        /* decode steps may replay a captured graph (el_session_graphs_on) */
+    void *graph[2];         /* el_gpu_graph per step variant: [0] logits back, [1] greedy (the
+                               argmax on the GPU); NULL until captured; freed at deinit */
+    void *pinned;           /* on the GPU: the page-locked pages of s->logits (the family's
+                               host copy, in scratch: no new memory), el_gpu_host_register's
+                               base; NULL: pageable (registration refused) */
 };
+
+/* Whether this session's decode steps (one token, logits or id back) run as one captured CUDA
+ * graph: on the GPU, not turned off (el_session_params.no_cuda_graph, EL_CUDA_GRAPH=0, a
+ * capture that failed), and every pointer a step uses is the same at every step, which
+ * streamed layers break (their weights move between ring slots per pass: loader/stream.h).
+ * The one place that decides. */
+bool el_session_graphs_on(const el_session *s);
+/* Turns graphs off for s after a failed capture (the step then runs its kernels one by
+ * one); says why once on stderr when EL_VERBOSE is set (not 0). */
+void el_session_graphs_fail(el_session *s, const char *why);
 
 /* el_session_forward, then *next = the argmax of the last position's logits (the first on
  * ties; NaN never wins), as el_sampler_sample at temperature 0. A backend with an argmax op

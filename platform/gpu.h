@@ -75,6 +75,31 @@ el_status el_gpu_event_create(el_gpu_event **out);
 void el_gpu_event_destroy(el_gpu_event *e);
 el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st);
 el_status el_gpu_event_wait(el_gpu_event *e);
+/* Makes work queued on st after this call wait, on the GPU, for e's latest record
+ * (cudaStreamWaitEvent; an event never recorded is complete). The host does not wait. */
+el_status el_gpu_stream_wait(el_gpu_stream *st, el_gpu_event *e);
+
+/* Page-locks the pages holding bytes at p (host memory the arena already reserved: no new
+ * memory) so copies to and from it are direct DMA, truly asynchronous, and capturable;
+ * *base: what to give el_gpu_host_unregister. EL_E_NODEV with the runtime's reason. */
+el_status el_gpu_host_register(void *p, uint64_t bytes, void **base);
+void el_gpu_host_unregister(void *base);
+
+/* ---- CUDA graphs: one decode step captured once, replayed per step ------------------ */
+
+typedef struct el_gpu_graph el_gpu_graph; /* a cudaGraphExec_t */
+/* Starts capturing st (cudaStreamCaptureModeThreadLocal: until the capture ends the runtime
+ * refuses synchronisation, allocation and pageable copies on this thread; other threads'
+ * sessions and loads are not disturbed, as they would be in global mode). */
+el_status el_gpu_capture_begin(el_gpu_stream *st);
+/* Ends st's capture (always call it after el_gpu_capture_begin) and, when out is not NULL,
+ * instantiates what was captured into *out (the template graph is destroyed). The driver
+ * keeps the executable graph in memory of its own (host and device, outside the arena):
+ * destroy it with el_gpu_graph_destroy. Refused captures say why (EL_E_NODEV). */
+el_status el_gpu_capture_end(el_gpu_stream *st, el_gpu_graph **out);
+/* Queues one replay of g on st. */
+el_status el_gpu_graph_launch(el_gpu_graph *g, el_gpu_stream *st);
+void el_gpu_graph_destroy(el_gpu_graph *g);
 
 /* ---- managed memory: stream attachment, placement ------------------------------------- */
 

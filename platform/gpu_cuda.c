@@ -207,6 +207,12 @@ el_status el_gpu_event_wait(el_gpu_event *ev) {
     return EL_OK;
 }
 
+el_status el_gpu_stream_wait(el_gpu_stream *st, el_gpu_event *ev) {
+    cudaError_t e = cudaStreamWaitEvent((cudaStream_t)st, (cudaEvent_t)ev, 0);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaStreamWaitEvent");
+    return EL_OK;
+}
+
 /* ---- managed memory ---------------------------------------------------------------------- */
 
 el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
@@ -238,6 +244,57 @@ el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream 
     if (e != cudaSuccess) return cuda_fail(e, "cudaMemPrefetchAsync");
     *done = true;
     return EL_OK;
+}
+
+/* Whole pages: two registrations never share one. */
+el_status el_gpu_host_register(void *p, uint64_t bytes, void **base) {
+    const uintptr_t pg = (uintptr_t)el_page_size(), a = (uintptr_t)p & ~(pg - 1);
+    const uintptr_t end = ((uintptr_t)p + (uintptr_t)bytes + pg - 1) & ~(pg - 1);
+    *base = NULL;
+    cudaError_t e = cudaHostRegister((void *)a, (size_t)(end - a), cudaHostRegisterDefault);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return cuda_fail(e, "cudaHostRegister");
+    }
+    *base = (void *)a;
+    return EL_OK;
+}
+
+void el_gpu_host_unregister(void *base) {
+    if (base) (void)cudaHostUnregister(base);
+}
+
+el_status el_gpu_capture_begin(el_gpu_stream *st) {
+    cudaError_t e = cudaStreamBeginCapture((cudaStream_t)st, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaStreamBeginCapture");
+    return EL_OK;
+}
+
+el_status el_gpu_capture_end(el_gpu_stream *st, el_gpu_graph **out) {
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture((cudaStream_t)st, &g);
+    (void)cudaGetLastError(); /* a capture refused mid-way leaves its error here */
+    if (out) *out = NULL;
+    if (e != cudaSuccess) return cuda_fail(e, "cudaStreamEndCapture");
+    el_status r = EL_OK;
+    if (out) {
+        cudaGraphExec_t x = NULL;
+        e = cudaGraphInstantiate(&x, g, 0);
+        if (e != cudaSuccess) r = cuda_fail(e, "cudaGraphInstantiate");
+        else *out = (el_gpu_graph *)x;
+    }
+    (void)cudaGraphDestroy(g);
+    return r;
+}
+
+el_status el_gpu_graph_launch(el_gpu_graph *g, el_gpu_stream *st) {
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)g, (cudaStream_t)st);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaGraphLaunch");
+    return EL_OK;
+}
+
+void el_gpu_graph_destroy(el_gpu_graph *g) {
+    if (g) (void)cudaGraphExecDestroy((cudaGraphExec_t)g);
 }
 
 #else /* !EL_HAVE_CUDA */
@@ -297,6 +354,33 @@ el_status el_gpu_event_create(el_gpu_event **out) {
 void el_gpu_event_destroy(el_gpu_event *e) { (void)e; }
 el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st) { return (void)e, (void)st, EL_OK; }
 el_status el_gpu_event_wait(el_gpu_event *e) { return (void)e, EL_OK; }
+el_status el_gpu_stream_wait(el_gpu_stream *st, el_gpu_event *e) {
+    return (void)st, (void)e, EL_OK;
+}
+el_status el_gpu_capture_begin(el_gpu_stream *st) {
+    (void)st;
+    int n;
+    return el_gpu_count(&n);
+}
+el_status el_gpu_capture_end(el_gpu_stream *st, el_gpu_graph **out) {
+    (void)st;
+    if (out) *out = NULL;
+    int n;
+    return el_gpu_count(&n);
+}
+el_status el_gpu_graph_launch(el_gpu_graph *g, el_gpu_stream *st) {
+    (void)g, (void)st;
+    int n;
+    return el_gpu_count(&n);
+}
+void el_gpu_graph_destroy(el_gpu_graph *g) { (void)g; }
+el_status el_gpu_host_register(void *p, uint64_t bytes, void **base) {
+    (void)p, (void)bytes;
+    *base = NULL;
+    int n;
+    return el_gpu_count(&n);
+}
+void el_gpu_host_unregister(void *base) { (void)base; }
 el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
     return (void)p, (void)to, (void)st, EL_OK;
 }

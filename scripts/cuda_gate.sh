@@ -7,7 +7,12 @@
 #   2. matmul.cu loads its weights as 16-byte vectors through the read-only path
 #      (ld.global.nc.v4, one per weight dtype: f32, f16, bf16); matmul_k.cu (K-quants) loads
 #      Q4_K/Q5_K super-blocks as 16-byte vectors and Q6_K's (2-byte aligned) as 32-bit words
-#      (ld.global.nc.v4 and ld.global.nc.u32/b32 both present);
+#      (ld.global.nc.v4 and ld.global.nc.u32/b32 both present); every kernel of the 32-block
+#      types (matmul_q32_kernel in matmul.cu, matmul_q32_dp4a_kernel in matmul_dp4a.cu: Q8_0,
+#      Q4_0, Q4_1, Q5_0, Q5_1, blocks not 16-byte aligned) loads its weights by 16-byte
+#      ld.global.nc.v4 (staged in shared memory): at least one each, and no more 16-bit global
+#      loads than the f32 kernel (matmul_kernel<float, false>), whose only ones are the
+#      epilogue's f16/bf16 bias;
 #   3. no kernel spills registers (ptxas -v: "spill stores"/"spill loads" must be 0);
 #   4. no kernel uses more local memory (stack frame) than its budget: 0 bytes, except the
 #      RoPE table builder (init only), whose sinf/cosf argument reduction takes 32.
@@ -45,6 +50,28 @@ for arch in $archs; do
         fail=1
       fi
     fi
+    if [[ $name == matmul || $name == matmul_dp4a ]]; then
+      # Per entry: 16-byte loads and 16-bit global loads; the reference count is matmul.cu's
+      # f32 kernel's (matmul.cu is compiled first).
+      awk '/^\.visible \.entry/ { fn = $3; sub(/\($/, "", fn); nv[fn] += 0; n16[fn] += 0 }
+           /ld\.global(\.nc)?\.v4\./ { nv[fn]++ }
+           /ld\.global(\.nc)?\.(u16|s16|b16)[ \t]/ { n16[fn]++ }
+           END { for (f in nv) print f, nv[f], n16[f] }' "$work/$name.ptx" >"$work/$name.loads"
+      ref=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0E/ { print $3 }' "$work/matmul.loads")
+      nq=0
+      while read -r fn v4 h16; do
+        [[ $fn == *matmul_q32_kernel* || $fn == *matmul_q32_dp4a_kernel* ]] || continue
+        nq=$((nq + 1))
+        if [[ -z $ref || $v4 -lt 1 || $h16 -gt $ref ]]; then
+          echo "cuda_gate: sm_$arch $src: $fn: $v4 ld.global.nc.v4 and $h16 16-bit global loads (the f32 kernel's epilogue: ${ref:-?}): 32-block weights must come by 16-byte loads" >&2
+          fail=1
+        fi
+      done <"$work/$name.loads"
+      if [[ $nq -lt 5 ]]; then
+        echo "cuda_gate: sm_$arch $src: $nq 32-block kernels found, expected 5 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)" >&2
+        fail=1
+      fi
+    fi
     if [[ $name == matmul_k ]]; then
       nv=$(grep -cE 'ld\.global\.nc\.v4\.' "$work/$name.ptx" || true)
       nw=$(grep -cE 'ld\.global\.nc\.(u32|b32)\b' "$work/$name.ptx" || true)
@@ -73,4 +100,4 @@ if [[ $fail -ne 0 ]]; then
   echo "cuda_gate: FAIL" >&2
   exit 1
 fi
-echo "cuda_gate: ok (no byte loads, 16-byte weight loads in matmul and matmul_k, no spills, local memory within budget)"
+echo "cuda_gate: ok (no byte loads, 16-byte weight loads in matmul, matmul_dp4a (32-block types) and matmul_k, no spills, local memory within budget)"

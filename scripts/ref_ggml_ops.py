@@ -47,16 +47,23 @@ MODELS = {
 }
 
 
+def build_dump(src, bindir, tmp):
+    """Builds scripts/ref_ggml_ops_dump.cpp against llama.cpp's headers and libraries in tmp;
+    returns the executable's path."""
+    exe = os.path.join(tmp, "dump")
+    subprocess.run(["g++", "-O2", "-std=c++17", os.path.join(HERE, "ref_ggml_ops_dump.cpp"),
+                    "-I" + os.path.join(src, "include"),
+                    "-I" + os.path.join(src, "ggml", "include"), "-L" + bindir, "-lllama",
+                    "-lggml", "-lggml-base", "-Wl,-rpath," + bindir, "-o", exe], check=True)
+    return exe
+
+
 def main():
     src, bindir, gguf_dir = sys.argv[1:4]
     label = sys.argv[4] if len(sys.argv) > 4 else bindir
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        exe = os.path.join(tmp, "dump")
-        subprocess.run(["g++", "-O2", "-std=c++17", os.path.join(HERE, "ref_ggml_ops_dump.cpp"),
-                        "-I" + os.path.join(src, "include"),
-                        "-I" + os.path.join(src, "ggml", "include"), "-L" + bindir, "-lllama",
-                        "-lggml", "-lggml-base", "-Wl,-rpath," + bindir, "-o", exe], check=True)
+        exe = build_dump(src, bindir, tmp)
         for name, (file, act, want) in MODELS.items():
             path = os.path.join(gguf_dir, file)
             ref = json.load(open(os.path.join(ROOT, "tests", "fixtures", "gguf_real",

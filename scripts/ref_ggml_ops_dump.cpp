@@ -1,8 +1,9 @@
 // ref_ggml_ops_dump.cpp - built and run by scripts/ref_ggml_ops.py (developer-run): decodes
 // one batch of prompt ids with llama.cpp (defaults: flash attention auto, f16 KV cache) and
 // writes the f32 graph tensors whose names are listed in $DUMP (comma-separated; a matrix
-// product is named mm_<weight name>) to $OUT/<name>_<occurrence>.bin, with their shapes on
-// stdout. Usage: ref_ggml_ops_dump MODEL.gguf ID...
+// product is named mm_<weight name>, and in_mm_<weight name> is its f32 input) to
+// $OUT/<name>_<occurrence>.bin, with their shapes on stdout. Usage: ref_ggml_ops_dump
+// MODEL.gguf ID...
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "llama.h"
@@ -27,11 +28,21 @@ static bool wanted(const std::string &n) {
     return false;
 }
 
+static void dump(struct ggml_tensor *t, const std::string &n);
+
 static bool on_tensor(struct ggml_tensor *t, bool ask, void *) {
     std::string n = t->name;
-    if (t->op == GGML_OP_MUL_MAT && t->src[0]) n = std::string("mm_") + t->src[0]->name;
-    if (ask) return wanted(n);
-    if (!wanted(n) || t->type != GGML_TYPE_F32) return true;
+    const bool mm = t->op == GGML_OP_MUL_MAT && t->src[0] && t->src[1];
+    if (mm) n = std::string("mm_") + t->src[0]->name;
+    if (ask) return wanted(n) || (mm && wanted("in_" + n));
+    if (mm && wanted("in_" + n) && t->src[1]->type == GGML_TYPE_F32 &&
+        ggml_is_contiguous(t->src[1]))
+        dump(t->src[1], "in_" + n);
+    if (wanted(n) && t->type == GGML_TYPE_F32) dump(t, n);
+    return true;
+}
+
+static void dump(struct ggml_tensor *t, const std::string &n) {
     std::vector<float> buf(ggml_nelements(t));
     ggml_backend_tensor_get(t, buf.data(), 0, ggml_nbytes(t));
     char path[1024];
@@ -42,7 +53,6 @@ static bool on_tensor(struct ggml_tensor *t, bool ask, void *) {
     fclose(f);
     printf("%s %d %lld %lld %lld\n", n.c_str(), k, (long long)t->ne[0], (long long)t->ne[1],
            (long long)t->ne[2]);
-    return true;
 }
 
 int main(int argc, char **argv) {

@@ -57,7 +57,8 @@ arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu
   test_loader_config_strict test_cli_exit_codes test_image_ab test_cli_input test_tokenizer_mem test_kernels_pool test_pack_gguf test_llama_kvf16 test_llama_stream test_kernels_gemm
   test_loader_gguf test_loader_gguf_hostile test_tokenizer_gguf test_tokenizer_chat
   test_chat_cli test_arena_buffer test_loader_storage_cb test_tokenizer_pretok
-  test_tokenizer_gguf_spm test_kernels_quant_neon test_bert_stream test_tokenizer_gguf_pretok)
+  test_tokenizer_gguf_spm test_kernels_quant_neon test_bert_stream test_tokenizer_gguf_pretok
+  test_loader_convert)
 
 arm64_step() {
   step "aarch64 cross build (-Werror) and tests under qemu-aarch64"

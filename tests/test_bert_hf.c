@@ -98,12 +98,6 @@ static void ref_free(ref *r) {
     cJSON_Delete(r->json);
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
-
 typedef struct loaded {
     el_model *m;
     el_arena *a;
@@ -160,7 +154,8 @@ static void run(const ref *r, el_dtype dt, unsigned threads) {
     float worst = 0;
     for (uint32_t b = 0; h && b < r->batch; b++) {
         const float *want = f16 ? r->hidden16[b] : r->hidden[b];
-        float d = max_abs_diff(h + (size_t)b * r->seq * r->dim, want, (size_t)r->lengths[b] * r->dim);
+        float d = el_test_max_abs_diff(h + (size_t)b * r->seq * r->dim, want,
+                                       (size_t)r->lengths[b] * r->dim);
         worst = fmaxf(worst, d);
         /* rows past the length are zero */
         for (size_t i = (size_t)r->lengths[b] * r->dim; i < (size_t)r->seq * r->dim; i++)
@@ -184,8 +179,8 @@ static void run(const ref *r, el_dtype dt, unsigned threads) {
         uint32_t len = r->lengths[b];
         EL_CHECK_OK(el_encode(e, r->ids + (size_t)b * r->seq, r->types + (size_t)b * r->seq,
                               &len, 1, len, &h1));
-        if (h1) alone = fmaxf(alone, max_abs_diff(h1, batch_h + (size_t)b * r->seq * r->dim,
-                                                  (size_t)len * r->dim));
+        const float *row = batch_h + (size_t)b * r->seq * r->dim;
+        if (h1) alone = fmaxf(alone, el_test_max_abs_diff(h1, row, (size_t)len * r->dim));
     }
     fprintf(stderr, "   each sequence alone vs its row of the padded batch: max |diff| %.3g\n",
             alone);
@@ -194,7 +189,7 @@ static void run(const ref *r, el_dtype dt, unsigned threads) {
     /* token_type_ids are used: all-zero types give other states. */
     const float *h0 = NULL;
     EL_CHECK_OK(el_encode(e, r->ids, NULL, r->lengths, r->batch, r->seq, &h0));
-    float type_effect = h0 ? max_abs_diff(h0, batch_h, nh) : 0;
+    float type_effect = h0 ? el_test_max_abs_diff(h0, batch_h, nh) : 0;
     fprintf(stderr, "   token types all 0 instead: max |diff| %.3g (must differ)\n", type_effect);
     EL_CHECK(type_effect > 1e-2f);
 
@@ -204,7 +199,7 @@ static void run(const ref *r, el_dtype dt, unsigned threads) {
                          emb, sizeof emb / sizeof emb[0]));
     float demb = 0, dcls = 0;
     for (uint32_t b = 0; b < r->batch; b++) {
-        demb = fmaxf(demb, max_abs_diff(emb + b * r->dim, r->mean_norm[b], r->dim));
+        demb = fmaxf(demb, el_test_max_abs_diff(emb + b * r->dim, r->mean_norm[b], r->dim));
         double ss = 0;
         for (uint32_t i = 0; i < r->dim; i++) ss += (double)emb[b * r->dim + i] * emb[b * r->dim + i];
         EL_CHECK(fabs(ss - 1.0) < 1e-5);
@@ -213,7 +208,7 @@ static void run(const ref *r, el_dtype dt, unsigned threads) {
         EL_CHECK_OK(el_embed(e, r->ids, r->types, r->lengths, r->batch, r->seq, EL_POOLING_CLS,
                              false, emb, sizeof emb / sizeof emb[0]));
         for (uint32_t b = 0; b < r->batch; b++)
-            dcls = fmaxf(dcls, max_abs_diff(emb + b * r->dim, r->cls[b], r->dim));
+            dcls = fmaxf(dcls, el_test_max_abs_diff(emb + b * r->dim, r->cls[b], r->dim));
         fprintf(stderr, "   mean-pooled normalised: max |diff| %.3g; [CLS]: %.3g\n", demb, dcls);
         EL_CHECK(demb <= tol && dcls <= tol);
     } else {
@@ -234,9 +229,10 @@ static void run(const ref *r, el_dtype dt, unsigned threads) {
                                 sizeof lg / sizeof lg[0]));
         float dl = 0, dp = 0;
         for (uint32_t b = 0; b < r->batch; b++) {
-            dl = fmaxf(dl, max_abs_diff(lg + b * r->n_labels, f16 ? r->logits16[b] : r->logits[b],
-                                        r->n_labels));
-            if (!f16) dp = fmaxf(dp, max_abs_diff(pr + b * r->n_labels, r->probs[b], r->n_labels));
+            const float *want = f16 ? r->logits16[b] : r->logits[b];
+            dl = fmaxf(dl, el_test_max_abs_diff(lg + b * r->n_labels, want, r->n_labels));
+            if (!f16)
+                dp = fmaxf(dp, el_test_max_abs_diff(pr + b * r->n_labels, r->probs[b], r->n_labels));
         }
         fprintf(stderr, "   logits: max |diff| %.3g; probabilities: %.3g\n", dl, dp);
         EL_CHECK(dl <= tol && dp <= tol);

@@ -30,25 +30,14 @@ typedef struct counts {
 
 static counts run(el_dtype dt, unsigned threads) {
     counts c = {-1, -1, INFINITY};
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(DIR_CLS, NULL, &m));
-    if (!m) return c;
     el_plan_params pp = {g.seq, g.batch, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
-    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_model *m;
+    el_arena *a;
+    if (!el_alloc_load(DIR_CLS, &pp, &m, &plan, &a, &c.load)) return c;
     el_encoder *e = NULL;
-    if (a) {
-        el_alloc_arm();
-        el_status st = el_model_load(m, &plan, a, NULL, NULL);
-        c.load = el_alloc_disarm();
-        EL_CHECK_OK(st);
-        el_encoder_params ep = {threads, EL_DEVICE_CPU};
-        if (st == EL_OK) EL_CHECK_OK(el_encoder_init(m, a, &plan, &ep, &e));
-    }
+    el_encoder_params ep = {threads, EL_DEVICE_CPU};
+    EL_CHECK_OK(el_encoder_init(m, a, &plan, &ep, &e));
     if (e) {
         const float *h = NULL;
         static float emb[8 * 64], lg[8 * 8], pr[8 * 8];

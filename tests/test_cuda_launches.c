@@ -4,12 +4,18 @@
  * managed memory. Each model runs a prompt, then DECODE single-token steps through
  * el_session_forward (logits back to the host: every sampler can run) and DECODE through
  * el_session_forward_greedy (the id picked on the GPU: only 4 bytes come back); the counts
- * are the steps' averages. Asserted:
+ * are the steps' averages, without CUDA graphs (el_session_params.no_cuda_graph) and with
+ * them (the default: one captured graph per decode step and variant). Asserted:
  *   - launches per token <= 40 for GPT-2 (issue 22's goal) and a per-layer bound for every
  *     model (fused linears: see docs/CUDA.md for the counts before and after);
  *   - exactly one copy up (the token id) and one down (the logits, or the id) per step,
  *     one synchronisation per step;
- *   - the greedy path's ids equal the argmax of the logits path's (same weights).
+ *   - the greedy path's ids equal the argmax of the logits path's (same weights);
+ *   - with graphs: 0 kernel launches and 1 graph launch per token (the capture is the
+ *     first decode step's, one per variant), the same copies and syncs, the same ids and
+ *     bit-identical logits as without, no CUDA allocation or reservation; EL_CUDA_GRAPH=0
+ *     turns them off;
+ *   - the logits come back into page-locked memory (cudaPointerGetAttributes).
  * Needs the emulator (a real GPU has no launch counter); skips otherwise. */
 // ctest-labels: cuda
 // ctest-timeout: 120
@@ -17,18 +23,20 @@
 #include "models/session_impl.h"
 #include "platform/gpu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef EL_CUDA_SIM
 #include "cudasim.h"
+#include <cuda_runtime_api.h>
 
 #define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define DECODE 4
 #define GPT2_PER_LAYER 5
-#define LLAMA_PER_LAYER 7
+#define LLAMA_PER_LAYER 6
 
 typedef struct counts {
-    double launches, copies, syncs; /* per decoded token */
+    double launches, copies, syncs, graphs; /* per decoded token (graphs: cudaGraphLaunch) */
 } counts;
 
 /* The host's greedy pick: el_cpu_argmax, as the sampler at temperature 0. */
@@ -36,16 +44,177 @@ static int32_t host_argmax(const float *x, uint32_t n) { return (int32_t)el_cpu_
 
 static counts delta(const elsim_stats *a, const elsim_stats *b, int steps) {
     counts c = {(double)(b->launches - a->launches) / steps,
-                (double)(b->memcpys - a->memcpys) / steps, (double)(b->syncs - a->syncs) / steps};
+                (double)(b->memcpys - a->memcpys) / steps, (double)(b->syncs - a->syncs) / steps,
+                (double)(b->graph_launches - a->graph_launches) / steps};
     return c;
 }
 
-/* Loads path (f32 weights, managed memory), runs prompt, then the two kinds of decode
- * steps; checks the per-token bounds (max_launches) and prints the counts. */
+/* From a reset: the prompt, one decode step (with graphs: its capture), then DECODE counted
+ * steps, the logits back (the host's argmax picks) or greedy on the GPU; ids: the DECODE + 1
+ * picks; logits (not greedy): the last step's. */
+static counts steps(el_session *s, const int32_t *prompt, size_t n, bool greedy, int32_t *ids,
+                    float *logits) {
+    const float *lg = NULL;
+    counts c = {0, 0, 0, 0};
+    el_session_reset(s);
+    EL_CHECK_OK(el_session_forward(s, prompt, n, &lg));
+    if (!lg) return c;
+    const uint32_t vocab = el_session_vocab(s);
+    int32_t id = host_argmax(lg, vocab);
+    elsim_stats s0, s1;
+    for (int i = 0; i <= DECODE; i++) {
+        if (i == 1) elsim_stats_get(&s0);
+        if (greedy) {
+            EL_CHECK_OK(el_session_forward_greedy(s, &id, 1, &id));
+        } else {
+            EL_CHECK_OK(el_session_forward(s, &id, 1, &lg));
+            id = host_argmax(lg, vocab);
+        }
+        ids[i] = id;
+    }
+    elsim_stats_get(&s1);
+    if (!greedy) {
+        memcpy(logits, lg, vocab * sizeof *logits);
+        /* They came back into page-locked memory (the session's registration). */
+        struct cudaPointerAttributes pa;
+        EL_CHECK(cudaPointerGetAttributes(&pa, lg) == cudaSuccess &&
+                 pa.type == cudaMemoryTypeHost);
+    }
+    return delta(&s0, &s1, DECODE);
+}
+
+/* Loads path (f32 weights, managed memory), runs the steps without CUDA graphs, then with
+ * them; checks the per-token bounds (max_launches) and prints the counts. */
 static void measure(const char *what, const char *path, const int32_t *prompt, size_t n,
                     uint32_t layers, double fixed, double per_layer, double max_launches) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(path, NULL, &m));
+    if (!m) return;
+    el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
+    el_plan plan;
+    el_arena *a = NULL;
+    float *lg[2] = {NULL, NULL};
+    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+    el_arena_params ap;
+    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    ap.memory = EL_MEMORY_CUDA_MANAGED;
+    EL_CHECK_OK(el_arena_init(&a, &ap));
+    if (!a) goto done;
+    EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+    int32_t ids[2][2][DECODE + 1]; /* [graphs][greedy] */
+    counts c[2][2];
+    for (int g = 0; g < 2; g++) {
+        el_session_params sp = {1, EL_DEVICE_CUDA, 0, g == 0};
+        el_session *s = NULL;
+        EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+        if (!s) goto done;
+        const uint32_t vocab = el_session_vocab(s);
+        lg[g] = calloc(vocab, sizeof(float));
+        elsim_stats b0, b1;
+        elsim_stats_get(&b0);
+        const uint64_t reserves = el_gpu_reserve_count();
+        c[g][0] = steps(s, prompt, n, false, ids[g][0], lg[g]);
+        c[g][1] = steps(s, prompt, n, true, ids[g][1], NULL);
+        elsim_stats_get(&b1);
+        el_session_deinit(s);
+        /* Graphs: one capture and one instantiation per variant, nothing reserved. */
+        EL_CHECK(b1.captures - b0.captures == (g ? 2u : 0u));
+        EL_CHECK(b1.graph_instantiations - b0.graph_instantiations == (g ? 2u : 0u));
+        EL_CHECK(b1.malloc_calls == b0.malloc_calls && b1.managed_calls == b0.managed_calls &&
+                 b1.host_alloc_calls == b0.host_alloc_calls &&
+                 b1.host_register_calls == b0.host_register_calls);
+        EL_CHECK(el_gpu_reserve_count() == reserves);
+        fprintf(stderr, "%-15s %u layers, %s, per token: logits back: %.1f launches (%.0f + "
+                "%.2f per layer), %.1f graph launches, %.1f copies, %.1f syncs; greedy on the "
+                "GPU: %.1f launches, %.1f graph launches, %.1f copies, %.1f syncs\n", what,
+                layers, g ? "CUDA graphs" : "no graphs", c[g][0].launches, g ? 0.0 : fixed,
+                g ? 0.0 : (c[g][0].launches - fixed) / layers, c[g][0].graphs, c[g][0].copies,
+                c[g][0].syncs, c[g][1].launches, c[g][1].graphs, c[g][1].copies, c[g][1].syncs);
+    }
+    /* Without graphs: the launches of the fused kernels, bounded per layer. */
+    EL_CHECK(c[0][0].launches <= max_launches);
+    EL_CHECK(c[0][0].launches <= per_layer * layers + fixed);
+    EL_CHECK(c[0][1].launches == c[0][0].launches + 1); /* + the argmax */
+    EL_CHECK(c[0][0].graphs == 0 && c[0][1].graphs == 0);
+    /* With graphs: one graph launch and no kernel launch from the host per token. */
+    for (int v = 0; v < 2; v++) {
+        EL_CHECK(c[1][v].launches == 0 && c[1][v].graphs == 1);
+        for (int g = 0; g < 2; g++) {
+            EL_CHECK(c[g][v].copies == 2); /* the position and id up, logits or id down */
+            EL_CHECK(c[g][v].syncs == 1);
+        }
+    }
+    /* The same ids every way (the greedy path's are the argmax of the logits path's) and
+     * the same logits bit for bit: the graph runs the same arithmetic. */
+    int same = 0;
+    for (int i = 0; i <= DECODE; i++)
+        same += ids[0][0][i] == ids[0][1][i] && ids[0][0][i] == ids[1][0][i] &&
+                ids[0][0][i] == ids[1][1][i];
+    EL_CHECK(same == DECODE + 1);
+    if (lg[0] && lg[1])
+        EL_CHECK(!memcmp(lg[0], lg[1], m->config.vocab_size * sizeof(float)));
+    fprintf(stderr, "%-15s %d of %d ids equal (graphs or not, logits or greedy)\n", what, same,
+            DECODE + 1);
+done:
+    free(lg[0]);
+    free(lg[1]);
+    el_arena_deinit(a);
+    el_model_close(m);
+}
+
+/* A capture that fails (the emulator refuses a launch inside it: ELSIM_FAIL_LAUNCH) is no
+ * error: the step runs its kernels one by one, graphs stay off for the session, and the
+ * ids are those of a run whose capture worked. */
+static void capture_fails(void) {
+    static const int32_t prompt[] = {5, 77, 3};
+    int32_t ids[2][DECODE + 1];
+    uint64_t first = 0; /* launches before the first decode step */
+    elsim_stats st[2];
+    memset(ids, 0, sizeof ids);
+    for (int k = 0; k < 2; k++) {
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)first + 3);
+        if (k == 1) setenv("ELSIM_FAIL_LAUNCH", v, 1); /* the step's third launch */
+        elsim_reconfigure();
+        elsim_reset_stats();
+        el_model *m = NULL;
+        el_arena *a = NULL;
+        el_session *s = NULL;
+        el_plan plan;
+        EL_CHECK_OK(el_model_open(FIX "/hf_gpt2_small", NULL, &m));
+        el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
+        if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+        el_arena_params ap;
+        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+        ap.memory = EL_MEMORY_CUDA_MANAGED;
+        if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
+        if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+        el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};
+        if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+        int32_t id = 0;
+        if (s) EL_CHECK_OK(el_session_forward_greedy(s, prompt, 3, &id));
+        elsim_stats_get(&st[k]);
+        if (k == 0) first = st[0].launches;
+        for (int i = 0; s && i <= DECODE; i++) {
+            EL_CHECK_OK(el_session_forward_greedy(s, &id, 1, &id));
+            ids[k][i] = id;
+        }
+        elsim_stats_get(&st[k]);
+        el_session_deinit(s);
+        el_arena_deinit(a);
+        el_model_close(m);
+    }
+    unsetenv("ELSIM_FAIL_LAUNCH");
+    elsim_reconfigure();
+    EL_CHECK(st[0].captures == 1 && st[0].graph_launches == DECODE + 1);
+    EL_CHECK(st[1].captures == 0 && st[1].graph_launches == 0 && st[1].launch_errors == 1);
+    EL_CHECK(!memcmp(ids[0], ids[1], sizeof ids[0]));
+}
+
+/* EL_CUDA_GRAPH=0: a session steps without graphs. */
+static void env_off(void) {
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(FIX "/hf_gpt2_small", NULL, &m));
     if (!m) return;
     el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
     el_plan plan;
@@ -56,48 +225,17 @@ static void measure(const char *what, const char *path, const int32_t *prompt, s
     el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
     ap.memory = EL_MEMORY_CUDA_MANAGED;
     EL_CHECK_OK(el_arena_init(&a, &ap));
-    if (!a) goto done;
-    EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {1, EL_DEVICE_CUDA, 0};
-    EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
-    if (!s) goto done;
-    const float *lg = NULL;
-    EL_CHECK_OK(el_session_forward(s, prompt, n, &lg));
-    if (!lg) goto done;
-    const uint32_t vocab = el_session_vocab(s);
-    int32_t id = host_argmax(lg, vocab), ids[DECODE];
-    elsim_stats s0, s1, s2;
-    elsim_stats_get(&s0);
-    for (int i = 0; i < DECODE; i++) {
-        EL_CHECK_OK(el_session_forward(s, &id, 1, &lg));
-        id = ids[i] = host_argmax(lg, vocab);
+    if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+    setenv("EL_CUDA_GRAPH", "0", 1);
+    el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};
+    if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    unsetenv("EL_CUDA_GRAPH");
+    if (s) {
+        static const int32_t p[] = {5, 77, 3};
+        int32_t ids[DECODE + 1];
+        counts c = steps(s, p, 3, true, ids, NULL);
+        EL_CHECK(c.graphs == 0 && c.launches > 0);
     }
-    elsim_stats_get(&s1);
-    counts full = delta(&s0, &s1, DECODE);
-    /* The same steps again from the same point, the id chosen on the GPU. */
-    el_session_reset(s);
-    EL_CHECK_OK(el_session_forward(s, prompt, n, &lg));
-    id = host_argmax(lg, vocab);
-    elsim_stats_get(&s1);
-    int same = 0;
-    for (int i = 0; i < DECODE; i++) {
-        EL_CHECK_OK(el_session_forward_greedy(s, &id, 1, &id));
-        same += id == ids[i];
-    }
-    elsim_stats_get(&s2);
-    counts greedy = delta(&s1, &s2, DECODE);
-    fprintf(stderr, "%-15s %u layers, per token: logits back: %.1f launches (%.0f + %.2f per "
-            "layer), %.1f copies, %.1f syncs; greedy on the GPU: %.1f launches, %.1f copies, "
-            "%.1f syncs, %d of %d ids equal\n", what, layers, full.launches, fixed,
-            (full.launches - fixed) / layers, full.copies, full.syncs, greedy.launches,
-            greedy.copies, greedy.syncs, same, DECODE);
-    EL_CHECK(full.launches <= max_launches);
-    EL_CHECK(full.launches <= per_layer * layers + fixed);
-    EL_CHECK(greedy.launches == full.launches + 1);   /* + the argmax */
-    EL_CHECK(full.copies == 2 && greedy.copies == 2); /* the id up, logits or id down */
-    EL_CHECK(full.syncs == 1 && greedy.syncs == 1);
-    EL_CHECK(same == DECODE);
-done:
     el_session_deinit(s);
     el_arena_deinit(a);
     el_model_close(m);
@@ -122,6 +260,8 @@ int main(void) {
     static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 365, 281};
     measure("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories, 5, 2,
             LLAMA_PER_LAYER, 80);
+    env_off();
+    capture_fails();
     return el_test_finish("test_cuda_launches");
 #endif
 }

@@ -38,6 +38,7 @@
 #include <cuda_runtime_api.h>
 #include <cudasim.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -479,6 +480,101 @@ static void test_async_semantics(void) {
     OK(cudaFreeHost(stage));
 }
 
+/* Another thread's allocation and free, its status into *arg. */
+static void *malloc_free(void *arg) {
+    void *q = NULL;
+    cudaError_t e = cudaMalloc(&q, 64);
+    if (e == cudaSuccess) e = cudaFree(q);
+    *(cudaError_t *)arg = e;
+    return NULL;
+}
+
+/* Stream capture: a captured stream records its work (nothing runs), a graph replays it
+ * with the arguments of the capture, reading memory as it is at each replay, and replays
+ * are graph launches, not kernel launches; the calls real CUDA refuses in a capture
+ * (synchronisation, allocation, a pageable host copy) fail and invalidate it. */
+static void test_graphs(void) {
+    enum { N = 1000 };
+    cudaStream_t s = NULL;
+    OK(cudaStreamCreate(&s));
+    float *d = NULL, *p = NULL, h[N], pageable[4] = {0};
+    OK(cudaMalloc((void **)&d, N * sizeof(float)));
+    OK(cudaMallocHost((void **)&p, N * sizeof(float)));
+    elsim_stats a, b, c;
+    (void)cudaGetLastError(); /* what the tests before left */
+    elsim_stats_get(&a);
+    OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    OK(cudaStreamIsCapturing(s, &cs));
+    EL_CHECK(cs == cudaStreamCaptureStatusActive);
+    OK(cudaMemcpyAsync(d, p, N * sizeof(float), cudaMemcpyHostToDevice, s)); /* pinned */
+    st_scale(d, d, 3.0f, N, s);
+    OK(cudaGetLastError());
+    cudaGraph_t g = NULL;
+    OK(cudaStreamEndCapture(s, &g));
+    OK(cudaStreamIsCapturing(s, &cs));
+    EL_CHECK(cs == cudaStreamCaptureStatusNone && g != NULL);
+    elsim_stats_get(&b);
+    EL_CHECK(b.kernels_run == a.kernels_run && b.memcpys == a.memcpys && b.pending == a.pending);
+    EL_CHECK(b.captures - a.captures == 1 && b.launches - a.launches == 1);
+    cudaGraphExec_t x = NULL;
+    OK(cudaGraphInstantiate(&x, g, 0));
+    OK(cudaGraphDestroy(g)); /* the executable graph keeps its own nodes */
+    for (int r = 1; r <= 2; r++) {
+        for (int i = 0; i < N; i++) p[i] = (float)(r * i); /* read when the copy node runs */
+        OK(cudaGraphLaunch(x, s));
+        OK(cudaStreamSynchronize(s));
+        OK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+        EL_CHECK(h[5] == 15.0f * r && h[N - 1] == 3.0f * r * (N - 1));
+    }
+    elsim_stats_get(&c);
+    EL_CHECK(c.graph_launches - b.graph_launches == 2 && c.graph_nodes_run - b.graph_nodes_run == 4);
+    EL_CHECK(c.launches == b.launches && c.kernels_run - b.kernels_run == 2);
+    EL_CHECK(c.graph_instantiations - b.graph_instantiations == 1);
+    EL_CHECK(c.malloc_calls == a.malloc_calls && c.host_alloc_calls == a.host_alloc_calls);
+    /* A pageable host copy: refused, the capture invalidated; what follows on the stream
+     * fails, and ending the capture gives no graph. */
+    OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    EL_CHECK(cudaMemcpyAsync(d, pageable, sizeof pageable, cudaMemcpyHostToDevice, s) ==
+             cudaErrorStreamCaptureUnsupported);
+    OK(cudaStreamIsCapturing(s, &cs));
+    EL_CHECK(cs == cudaStreamCaptureStatusInvalidated);
+    st_scale(d, d, 3.0f, N, s);
+    EL_CHECK(cudaGetLastError() == cudaErrorStreamCaptureInvalidated);
+    g = (cudaGraph_t)&g;
+    EL_CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && g == NULL);
+    /* Synchronising the capturing stream, or the device, and allocating: refused too. */
+    OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    EL_CHECK(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported);
+    EL_CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated);
+    void *q = NULL;
+    OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    EL_CHECK(cudaMalloc(&q, 64) == cudaErrorStreamCaptureUnsupported && q == NULL);
+    EL_CHECK(cudaDeviceSynchronize() == cudaErrorStreamCaptureUnsupported);
+    EL_CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated);
+    EL_CHECK(cudaStreamBeginCapture(NULL, cudaStreamCaptureModeGlobal) ==
+             cudaErrorStreamCaptureUnsupported); /* the legacy stream */
+    /* Thread-local mode: refused on the capturing thread, allowed on another. */
+    OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    pthread_t th;
+    cudaError_t other = cudaErrorUnknown;
+    EL_CHECK(pthread_create(&th, NULL, malloc_free, &other) == 0);
+    pthread_join(th, NULL);
+    EL_CHECK(other == cudaSuccess);
+    EL_CHECK(cudaMalloc(&q, 64) == cudaErrorStreamCaptureUnsupported);
+    EL_CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated);
+    (void)cudaGetLastError();
+    /* Nothing of the refused captures ran; the replayed result is intact. */
+    OK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    EL_CHECK(h[5] == 30.0f);
+    OK(cudaGraphExecDestroy(x));
+    EL_CHECK(cudaGraphLaunch(x, s) == cudaErrorInvalidResourceHandle);
+    (void)cudaGetLastError();
+    OK(cudaStreamDestroy(s));
+    OK(cudaFree(d));
+    OK(cudaFreeHost(p));
+}
+
 static void test_launch_errors(void) {
     elsim_stats a, b;
     elsim_stats_get(&a);
@@ -832,6 +928,7 @@ int main(void) {
     test_identity();
     test_fp16();
     test_async_semantics();
+    test_graphs();
     test_launch_errors();
     test_missing_barrier();
     test_shuffles();

@@ -8,6 +8,17 @@
  * 2. SwiGLU against a scalar model of ggml_v_expf of both x86 builds written here (inputs
  *    over the ranges of its overflow paths);
  * 4. the option (check_option): parsing, a GGUF session's default, switching both ways, the CLI;
+ * 5. the K-type matrix products (check_kquant) against llama.cpp's own (AVX-512 build, recorded
+ *    by scripts/ref_ggml_kquant.py: Gemma 3 270M's layer-0 Q4_K attention output projection,
+ *    which llama.cpp repacks and runs by its gemv (one token) and gemm (groups of four)
+ *    kernels, and its Q6_K FFN down projection, ggml_vec_dot_q6_K_q8_K; then matrices
+ *    llama.cpp does not repack, quantized by ggml's quantizer and run through its MUL_MAT:
+ *    a Q5_K one and a Q4_K one of 61 rows, ggml_vec_dot_q5_K_q8_K / _q4_K_) for batches of
+ *    1, 4, 5 and 7 tokens, and of 8 and 13 (ggml's tiled matmul): every output bit for bit
+ *    with the ggml order, on every pool (portable and the CPU's best, 1 and 3 threads), and
+ *    the exact order differs (the check can fail); and end to end (check_kquant_e2e): the
+ *    small Q5_K_M and Q4_K_M Llama fixtures' last-token logits for prompts of those sizes
+ *    equal llama.cpp's bit for bit, the exact numerics' differ;
  * 3. el_cpu_attention_ggml against a scalar model of llama.cpp's CPU flash-attention row
  *    written here from ggml's source (ggml-cpu ops.cpp
  *    ggml_compute_forward_flash_attn_ext_f16_one_chunk; vec.cpp ggml_vec_dot_f16 / _f32;
@@ -24,6 +35,7 @@
 #include "tests/support/el_test.h"
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
 
 #include <cjson/cJSON.h>
@@ -235,6 +247,24 @@ static void run3(el_session *s, el_numerics nu, float *lg, size_t V) {
 /* el_numerics_parse; a GGUF session starts with exact (auto), switches both ways (the RoPE
  * tables rebuilt: exact after ggml gives exact's logits again, and ggml's differ); a bad value
  * is refused; --numerics on the CLI. The model: a tiny GGUF of tests/fixtures/gguf_pretok. */
+/* path opened, planned for 32 positions with an f16 KV cache, loaded and given a session
+ * (NULL, checked, on failure); the caller deinits the session and arena, closes the model. */
+static el_session *open_session(const char *path, el_model **m, el_arena **a) {
+    EL_CHECK_OK(el_model_open(path, NULL, m));
+    el_plan plan;
+    el_plan_params pp = {32, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F16};
+    el_session *s = NULL;
+    if (*m && el_plan_make(*m, &pp, &plan) == EL_OK) {
+        el_arena_params ap;
+        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+        EL_CHECK_OK(el_arena_init(a, &ap));
+        if (*a) EL_CHECK_OK(el_model_load(*m, &plan, *a, NULL, NULL));
+        if (*a) EL_CHECK_OK(el_session_init(*m, *a, &plan, NULL, &s));
+    }
+    EL_CHECK(s != NULL);
+    return s;
+}
+
 static void check_option(void) {
     el_numerics nu = EL_NUMERICS_AUTO;
     EL_CHECK_OK(el_numerics_parse("ggml", &nu));
@@ -242,19 +272,8 @@ static void check_option(void) {
     EL_CHECK_STATUS(el_numerics_parse("fast", &nu), EL_E_USAGE);
     const char *path = EL_SOURCE_DIR "/tests/fixtures/gguf_pretok/smollm.gguf";
     el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(path, NULL, &m));
-    el_plan plan;
-    el_plan_params pp = {32, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F16};
     el_arena *a = NULL;
-    el_session *s = NULL;
-    if (m && el_plan_make(m, &pp, &plan) == EL_OK) {
-        el_arena_params ap;
-        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-        EL_CHECK_OK(el_arena_init(&a, &ap));
-        if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-        if (a) EL_CHECK_OK(el_session_init(m, a, &plan, NULL, &s));
-    }
-    EL_CHECK(s != NULL);
+    el_session *s = open_session(path, &m, &a);
     if (s) {
         EL_CHECK(el_session_numerics(s) == EL_NUMERICS_EXACT);
         const size_t V = el_session_vocab(s);
@@ -445,6 +464,125 @@ static void run_case(const gcase *c, bool f16, int epr, el_pool *pools, int n_po
     free(q), free(kf), free(vf), free(want), free(got), free(ex), free(kh), free(vh), free(att);
 }
 
+/* ---- 5. the K-type matrix products ------------------------------------------------------ */
+
+static void check_kquant_type(const cJSON *meta, const char *key, el_dtype wt, el_pool *pools,
+                              int np) {
+    const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "types"), key);
+    EL_CHECK(m != NULL);
+    if (!m) return;
+    const size_t in = (size_t)cJSON_GetObjectItem(m, "in")->valuedouble;
+    const size_t rb = (size_t)cJSON_GetObjectItem(m, "row_bytes")->valuedouble;
+    /* the requantized matrices (REQUANT in the script): their own row count, and the
+     * recorded input of the product whose weights they came from */
+    const cJSON *own = cJSON_GetObjectItem(m, "rows"), *input = cJSON_GetObjectItem(m, "input");
+    const size_t rows = (size_t)cJSON_GetObjectItem(own ? m : meta, "rows")->valuedouble;
+    const char *xkey = cJSON_IsString(input) ? input->valuestring : key;
+    EL_CHECK(rb == in / 256 * el_dtype_block_bytes(wt));
+    char path[512], what[32];
+    snprintf(path, sizeof path, "%s/tests/fixtures/ggml_ops/gemma3_kquant_%s_w.bin",
+             EL_SOURCE_DIR, key);
+    size_t wn = 0;
+    uint8_t *w = (uint8_t *)el_test_read_file(path, &wn);
+    EL_CHECK(w != NULL && wn == rows * rb);
+    const cJSON *ns = cJSON_GetObjectItem(meta, "ns"), *nj;
+    const size_t nmax = (size_t)cJSON_GetArrayItem(ns, cJSON_GetArraySize(ns) - 1)->valuedouble;
+    snprintf(what, sizeof what, "%s_in", xkey);
+    float *x = fx_read("gemma3_kquant", what, nmax * in); /* a batch of n: its first n rows */
+    cJSON_ArrayForEach(nj, ns) {
+        const size_t n = (size_t)nj->valuedouble;
+        EL_CHECK(n <= nmax);
+        if (n > nmax) break;
+        snprintf(what, sizeof what, "%s_out%zu", key, n);
+        float *want = fx_read("gemma3_kquant", what, n * rows);
+        float *y = malloc(n * rows * sizeof *y);
+        if (w && wn == rows * rb && x && want && y) {
+            el_cpu_matmul_q(&pools[0], y, rows, x, w, wt, n, in, rows, false);
+            const size_t diff_exact = fx_diff(y, want, n * rows);
+            for (int p = 0; p < np; p++) {
+                memset(y, 0xff, n * rows * sizeof *y);
+                el_cpu_matmul_q(&pools[p], y, rows, x, w, wt, n, in, rows, true);
+                fx_check("gemma3 layer 0", what, fx_diff(y, want, n * rows), diff_exact,
+                         n * rows);
+            }
+        }
+        free(want), free(y);
+    }
+    free(x), free(w);
+}
+
+/* End to end: the small K-quant Llama fixtures (tests/fixtures/gguf/llama_kq_<ftype>.gguf:
+ * Q5_K or repacked Q4_K matrices and Q6_K ones, 2 layers) decode the first n recorded ids in
+ * one batch: the last token's logits with --numerics ggml equal llama.cpp's (recorded by
+ * scripts/ref_ggml_kquant.py) bit for bit, exact numerics' differ. */
+static void run_kquant_e2e(const char *ft, const cJSON *meta) {
+    char path[512], what[64];
+    snprintf(path, sizeof path, "%s/tests/fixtures/gguf/llama_kq_%s.gguf", EL_SOURCE_DIR, ft);
+    el_model *m = NULL;
+    el_arena *a = NULL;
+    el_session *s = open_session(path, &m, &a);
+    const cJSON *jids = cJSON_GetObjectItem(meta, "ids"), *nj;
+    int32_t ids[32];
+    size_t nid = 0;
+    cJSON_ArrayForEach(nj, jids) if (nid < 32) ids[nid++] = (int32_t)nj->valuedouble;
+    const size_t V = (size_t)cJSON_GetObjectItem(meta, "vocab")->valuedouble;
+    cJSON_ArrayForEach(nj, cJSON_GetObjectItem(meta, "ns")) {
+        const size_t n = (size_t)nj->valuedouble;
+        snprintf(what, sizeof what, "%s_logits%zu", ft, n);
+        float *want = fx_read("llama_kq", what, V), *ex = malloc(V * sizeof *ex);
+        EL_CHECK(n <= nid);
+        if (!s || !want || !ex || n > nid || el_session_vocab(s) != V) {
+            EL_CHECK(s == NULL || el_session_vocab(s) == V);
+            free(want), free(ex);
+            continue;
+        }
+        const float *l = NULL;
+        el_session_reset(s);
+        EL_CHECK_OK(el_session_set_numerics(s, EL_NUMERICS_EXACT));
+        EL_CHECK_OK(el_session_forward(s, ids, n, &l));
+        if (l) memcpy(ex, l, V * sizeof *ex);
+        el_session_reset(s);
+        EL_CHECK_OK(el_session_set_numerics(s, EL_NUMERICS_GGML));
+        l = NULL;
+        EL_CHECK_OK(el_session_forward(s, ids, n, &l));
+        if (l) fx_check("llama_kq", what, fx_diff(l, want, V), fx_diff(ex, want, V), V);
+        free(want), free(ex);
+    }
+    if (s) el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+}
+
+static void check_kquant_e2e(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/fixtures/ggml_ops/llama_kq_logits.json",
+             EL_SOURCE_DIR);
+    char *text = el_test_read_file(path, NULL);
+    cJSON *meta = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    EL_CHECK(meta != NULL);
+    if (!meta) return;
+    const cJSON *fj;
+    cJSON_ArrayForEach(fj, cJSON_GetObjectItem(meta, "models"))
+        if (cJSON_IsString(fj)) run_kquant_e2e(fj->valuestring, meta);
+    cJSON_Delete(meta);
+}
+
+static void check_kquant(el_pool *pools, int np) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/fixtures/ggml_ops/gemma3_kquant.json", EL_SOURCE_DIR);
+    char *text = el_test_read_file(path, NULL);
+    cJSON *meta = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    EL_CHECK(meta != NULL);
+    if (!meta) return;
+    check_kquant_type(meta, "q4_k", EL_DT_Q4_K, pools, np);
+    check_kquant_type(meta, "q6_k", EL_DT_Q6_K, pools, np);
+    check_kquant_type(meta, "q5_k", EL_DT_Q5_K, pools, np);   /* never repacked on x86 */
+    check_kquant_type(meta, "q4_k61", EL_DT_Q4_K, pools, np); /* 61 rows: not repacked */
+    cJSON_Delete(meta);
+}
+
 int main(void) {
     el_pool pools[4];
     int np = 0;
@@ -470,6 +608,8 @@ int main(void) {
     for (size_t i = 0; i < sizeof fx / sizeof *fx; i++)
         for (int p = 0; p < np; p++) run_fixture(&fx[i], &pools[p]);
     check_swiglu();
+    check_kquant(pools, np);
+    check_kquant_e2e();
     check_option();
     for (int i = 0; i < np; i++) el_pool_deinit(&pools[i]);
     return el_test_finish("test_ggml_ops");

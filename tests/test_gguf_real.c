@@ -4,7 +4,8 @@
  * a ChatML and a Gemma conversation with special tokens, non-ASCII), the prompt ids equal
  * llama-tokenize's and 32 greedy tokens give llama-simple's text (at least the recorded
  * number of prompts: see the floor below; a prompt agrees when edgeload's text equals the
- * text of either llama.cpp build recorded, AVX2 or AVX-512, which differ themselves), with an
+ * text of either llama.cpp build recorded, AVX2 or AVX-512, which differ themselves; with the
+ * ggml numerics and an f16 cache: that build's text, each build modelled), with an
  * f32 and with an f16 KV cache, each with the exact and the ggml numerics (a GGUF's
  * default, checked); the per-prompt agreement is printed (=/x); peak RSS (VmHWM, reset before each model) within the plan's
  * total + 4 MiB, tokenizer included (issue 17/18; not under the sanitizers). Skips, loudly,
@@ -12,6 +13,8 @@
 // ctest-labels: model;real
 // ctest-timeout: 900
 #include "tests/support/el_test.h"
+
+#include "kernels/cpu/cpu.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -56,9 +59,12 @@ static bool on_token(void *u, int32_t id, const char *piece, size_t len) {
     return true;
 }
 
-/* Runs every recorded case of ref (name.json) on model; false when the model is absent. */
+/* Runs every recorded case of ref (name.json) on model; false when the model is absent.
+ * build: 0 = a text agrees when it equals either build's; 8 / 16 = the ggml numerics model
+ * llama.cpp's AVX2 / AVX-512 build (el_cpu_ggml_width_force) and a text agrees only when it
+ * equals that build's (text / text_alt). */
 static bool run_model(const char *dir, const char *file, const char *name, const char *arena,
-                      int text_floor, el_dtype kv, el_numerics nu) {
+                      int text_floor, el_dtype kv, el_numerics nu, unsigned build) {
     char path[1200], ref_path[600];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     struct stat st;
@@ -87,7 +93,7 @@ static bool run_model(const char *dir, const char *file, const char *name, const
     if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
     el_session *s = NULL;
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {2, EL_DEVICE_CPU, 0};
+    el_session_params sp = {2, EL_DEVICE_CPU, 0, false};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (s) EL_CHECK(el_session_numerics(s) == EL_NUMERICS_EXACT); /* the default (auto) */
     if (s) EL_CHECK_OK(el_session_set_numerics(s, nu));
@@ -112,6 +118,8 @@ static bool run_model(const char *dir, const char *file, const char *name, const
         const char *wt = cJSON_GetObjectItem(c, "text")->valuestring;
         const cJSON *alt = cJSON_GetObjectItem(c, "text_alt");
         const char *wa = cJSON_IsString(alt) ? alt->valuestring : NULL;
+        if (build == 16 && wa) wt = wa; /* the AVX-512 build's text */
+        if (build) wa = NULL;
         bool tsame = (t->n == strlen(wt) && !memcmp(t->s, wt, t->n)) ||
                      (wa && t->n == strlen(wa) && !memcmp(t->s, wa, t->n));
         n_text_ok += tsame;
@@ -123,10 +131,11 @@ static bool run_model(const char *dir, const char *file, const char *name, const
         n++;
     }
     uint64_t hwm = el_test_vmhwm();
-    fprintf(stderr, "-- %s, %s KV cache, %s numerics: prompt ids equal llama.cpp's in %d of %d "
-            "prompts, greedy text in %d of %d (%s); peak RSS %.1f MiB for an arena of %.1f MiB "
-            "(plan %.1f MiB, tokenizer region %.1f MiB)%s\n", name,
+    fprintf(stderr, "-- %s, %s KV cache, %s numerics%s: prompt ids equal llama.cpp's in %d of "
+            "%d prompts, greedy text in %d of %d (%s); peak RSS %.1f MiB for an arena of %.1f "
+            "MiB (plan %.1f MiB, tokenizer region %.1f MiB)%s\n", name,
             kv == EL_DT_F16 ? "f16" : "f32", el_numerics_name(nu),
+            build == 8 ? " (AVX2 build's)" : build == 16 ? " (AVX-512 build's)" : "",
             n_ids_ok, n, n_text_ok, n, marks, hwm / 1048576.0, ap.size / 1048576.0,
             plan.total_bytes / 1048576.0, plan.region_bytes[EL_REGION_TOKENIZER] / 1048576.0,
             hwm_reset ? "" : " (VmHWM could not be reset: not checked)");
@@ -136,8 +145,8 @@ static bool run_model(const char *dir, const char *file, const char *name, const
         EL_CHECK(plan.region_bytes[EL_REGION_TOKENIZER] > 0);
     }
     /* Every prompt's ids equal llama.cpp's. The greedy text: with --numerics ggml and the
-     * f16 cache (llama.cpp's defaults) SmolLM2's logits are llama.cpp's bit for bit, so all
-     * six texts must agree; elsewhere a text agrees only where no near tie meets a rounding
+     * f16 cache (llama.cpp's defaults) SmolLM2's and Gemma 3's logits are llama.cpp's bit
+     * for bit, so all six texts must agree; elsewhere a text agrees only where no near tie meets a rounding
      * difference: one differing bit anywhere (a sum in another order) flips an activation's
      * 8-bit rounding in some later matrix product, after which the two runs' rounding noise
      * is unrelated. Those counts are draws from the f32 rounding (scaling every block-type
@@ -162,17 +171,31 @@ int main(void) {
     bool any = false;
     /* Floors: greedy texts equal to llama.cpp's per model for {f32, f16} cache x {exact,
      * ggml} numerics (see run_model). The ggml numerics sum as llama.cpp's AVX-512 build
-     * (which made text_alt) on a CPU with AVX-512, as its AVX2 build (text) otherwise.
-     * Gemma 3's K-quant dot products keep edgeload's order, so it gets no exact floor. */
-    static const int floor_smollm[4] = {1, 1, 1, 6}, floor_gemma[4] = {1, 1, 1, 1};
-    for (int k = 0; k < 4; k++) {
-        el_dtype kv = k & 1 ? EL_DT_F16 : EL_DT_F32;
-        el_numerics nu = k & 2 ? EL_NUMERICS_GGML : EL_NUMERICS_EXACT;
+     * (which made text_alt) on a CPU with AVX-512, as its AVX2 build (text) otherwise. With
+     * the f16 cache both models are bit-exact (Gemma 3's Q4_K / Q6_K products in llama.cpp's
+     * repacked, tiled and vec_dot orders, kernels/cpu/matmul_qk_ggml.c; its last layer's FFN
+     * on one token as in llama.cpp's graph): that case runs twice, modelling each build on
+     * this CPU (el_cpu_ggml_width_force: the sums' lanes, SwiGLU's exp polynomial), and
+     * must give that build's own text on every prompt (the two builds' texts differ on 1 of
+     * SmolLM2's prompts and 2 of Gemma's). */
+    static const struct {
+        el_dtype kv;
+        el_numerics nu;
+        unsigned build;
+        int floor_smollm, floor_gemma;
+    } runs[] = {
+        {EL_DT_F32, EL_NUMERICS_EXACT, 0, 1, 1}, {EL_DT_F16, EL_NUMERICS_EXACT, 0, 1, 1},
+        {EL_DT_F32, EL_NUMERICS_GGML, 0, 1, 1},  {EL_DT_F16, EL_NUMERICS_GGML, 8, 6, 6},
+        {EL_DT_F16, EL_NUMERICS_GGML, 16, 6, 6},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+        el_cpu_ggml_width_force = runs[k].build;
         any |= run_model(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2_q4_1", "120M",
-                         floor_smollm[k], kv, nu);
+                         runs[k].floor_smollm, runs[k].kv, runs[k].nu, runs[k].build);
         any |= run_model(dir, "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m", "300M",
-                         floor_gemma[k], kv, nu);
+                         runs[k].floor_gemma, runs[k].kv, runs[k].nu, runs[k].build);
     }
+    el_cpu_ggml_width_force = 0;
     if (!any) el_test_skip("no real GGUF model in %s: run scripts/fetch_gguf.sh", dir);
     return el_test_finish("test_gguf_real");
 }

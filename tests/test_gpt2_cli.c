@@ -5,7 +5,7 @@
  * n_positions exits 3; the same text from .elimg images packed from it. Skips without
  * ../shared/models. */
 // ctest-labels: gpt2;model;cli
-// ctest-timeout: 120
+// ctest-timeout: 300
 #include "tests/support/el_test.h"
 
 #include <cjson/cJSON.h>

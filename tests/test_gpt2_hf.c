@@ -107,19 +107,6 @@ static void ref_free(ref *r) {
     cJSON_Delete(r->json);
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
-
-static int32_t argmax(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
 typedef struct loaded {
     el_model *m;
     el_arena *a;
@@ -151,7 +138,7 @@ static void close_load(loaded *L) {
  * tokens (0 = the planned maximum, one pass here). Copies them into out. */
 static bool prefill_logits(loaded *L, const ref *r, unsigned threads, uint32_t chunk,
                            float *out) {
-    el_session_params sp = {threads, EL_DEVICE_CPU, chunk};
+    el_session_params sp = {threads, EL_DEVICE_CPU, chunk, false};
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(L->m, L->a, &L->plan, &sp, &s));
     if (!s) return false;
@@ -182,7 +169,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     EL_CHECK(ti.ndim == 2 && ti.shape[0] == r->n_embd && ti.shape[1] == 3u * r->n_embd);
     EL_CHECK_STATUS(el_model_tensor_find(L.m, "lm_head.weight", &ti), EL_E_INVALID);
 
-    el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+    el_session_params sp = {threads, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(L.m, L.a, &L.plan, &sp, &s));
     if (!s) {
@@ -201,7 +188,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
         if (!lg) break;
         if (r->f16_stored && i + 1 < P) continue;
         const float *w = r->f16_stored ? want : want + i * V;
-        float d = max_abs_diff(lg, w, V);
+        float d = el_test_max_abs_diff(lg, w, V);
         if (d > tol) fprintf(stderr, "   position %zu: max |diff| %.3g\n", i, d);
         worst = fmaxf(worst, d);
     }
@@ -213,7 +200,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     int32_t got[N_GREEDY];
     size_t same = 0;
     for (size_t i = 0; i < N_GREEDY && lg; i++) {
-        got[i] = argmax(lg, V);
+        got[i] = el_test_argmax(lg, V);
         if (same == i && got[i] == want_ids[i]) same++;
         if (el_session_forward(s, &got[i], 1, &lg) != EL_OK) lg = NULL;
     }
@@ -227,8 +214,8 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     const uint32_t chunks[] = {0, 2, 3};
     for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
         if (!prefill_logits(&L, r, threads, chunks[k], part)) continue;
-        float d = max_abs_diff(part, tbt, V);
-        float dref = max_abs_diff(part, r->f16_stored ? want : want + (P - 1) * V, V);
+        float d = el_test_max_abs_diff(part, tbt, V);
+        float dref = el_test_max_abs_diff(part, r->f16_stored ? want : want + (P - 1) * V, V);
         fprintf(stderr, "   prefill in passes of %u: vs token by token %.3g, vs transformers "
                 "%.3g\n", chunks[k] ? chunks[k] : (unsigned)P, d, dref);
         EL_CHECK(d <= CHUNK_TOL && dref <= tol);

@@ -24,27 +24,14 @@ typedef struct counts {
 
 static counts run(const char *path, el_dtype dt, unsigned threads, uint32_t ctx) {
     counts c = {-1, -1, -1};
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(path, NULL, &m));
-    if (!m) return c;
     el_plan_params pp = {ctx, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
-    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
-    if (!a) {
-        el_model_close(m);
-        return c;
-    }
-    el_alloc_arm();
-    el_status st = el_model_load(m, &plan, a, NULL, NULL);
-    c.load = el_alloc_disarm();
-    EL_CHECK_OK(st);
-    el_session_params sp = {threads, EL_DEVICE_CPU, 16}; /* prefill in passes of 16 */
+    el_model *m;
+    el_arena *a;
+    if (!el_alloc_load(path, &pp, &m, &plan, &a, &c.load)) return c;
+    el_session_params sp = {threads, EL_DEVICE_CPU, 16, false}; /* prefill in passes of 16 */
     el_session *s = NULL;
-    if (st == EL_OK) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (s) {
         static int32_t ids[N_PREFILL];
         uint32_t vocab = el_session_vocab(s), room = el_session_ctx(s) - N_STEPS;

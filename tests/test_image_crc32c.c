@@ -64,6 +64,27 @@ int main(void) {
         if (a != b || c != d) disagree++;
     }
     EL_CHECK(disagree == 0);
+    /* Around the hardware path's three-lane rounds (3 x 4096 bytes each): one round exactly,
+     * a byte either side, several rounds with a tail, and a flipped bit in each lane. */
+    static const size_t round_lens[] = {12287, 12288, 12289, 24576, 36863, 69999};
+    disagree = 0;
+    for (size_t k = 0; k < sizeof round_lens / sizeof round_lens[0]; k++)
+        for (size_t off = 0; off < 2; off++) {
+            size_t len = round_lens[k] - off;
+            if (el_crc32c_with(EL_CRC32C_TABLE, 0x1234u, big + off, len) !=
+                el_crc32c_with(EL_CRC32C_HW, 0x1234u, big + off, len))
+                disagree++;
+        }
+    for (size_t lane = 0; lane < 3; lane++) {
+        size_t at = lane * 4096 + 1000;
+        uint32_t before = el_crc32c(0, big, 12288);
+        big[at] ^= 0x10;
+        if (el_crc32c(0, big, 12288) == before ||
+            el_crc32c_with(EL_CRC32C_TABLE, 0, big, 12288) != el_crc32c(0, big, 12288))
+            disagree++;
+        big[at] ^= 0x10;
+    }
+    EL_CHECK(disagree == 0);
     /* A single flipped bit always changes the CRC. */
     int missed = 0;
     for (int k = 0; k < 500; k++) {

@@ -139,7 +139,7 @@ static void gen_ids(const char *path, ids *out) {
     el_plan_arena_params(&l.plan, l.plan.total_bytes, 0, &ap);
     EL_CHECK_OK(el_arena_init(&l.a, &ap));
     EL_CHECK_OK(el_model_load(l.m, &l.plan, l.a, NULL, NULL));
-    el_session_params sp = {1, EL_DEVICE_CPU, 0};
+    el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(l.m, l.a, &l.plan, &sp, &s));
     el_sampler_params greedy = {0.0f, 0, 1.0f, 0};

@@ -220,6 +220,88 @@ static void test_linear_parts(el_pool *p) {
                                   NULL) == EL_E_USAGE);
 }
 
+/* The gated epilogues (gate and up in one launch, act(gate) * up stored): against the CPU's
+ * matmul, bias add and SwiGLU or GELU-tanh times up (nmse), and bit for bit against the same
+ * launch storing both parts followed by el_cuda_swiglu, or el_cuda_gelu_tanh then
+ * el_cuda_mul (what the decoder ran before). f32/f16/bf16, element-wise and 16-byte loads,
+ * with and without an RMS prologue, biases of f32 (gate) and f16 (up), a padded row. */
+static void test_linear_glu(el_pool *p) {
+    const size_t shapes[][2] = {{1, 256}, {11, 67}, {3, 256}}, out = 24, ld = out + 3;
+    for (int f = 0; f < 3; f++) {
+        const el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
+        const size_t es = dt == EL_DT_F32 ? 4 : 2;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const size_t n = shapes[s][0], in = shapes[s][1];
+            float *x = malloc(n * in * 4), *src = malloc(2 * out * in * 4), *bias = malloc(2 * out * 4);
+            float *g = malloc(n * out * 4), *u = malloc(n * out * 4), *want = malloc(n * ld * 4);
+            float *got = malloc(n * ld * 4), *sep = malloc(n * ld * 4), *nsrc = malloc(in * 4);
+            fill(x, n * in), fill(src, 2 * out * in), fill(bias, 2 * out), fill(nsrc, in);
+            void *w = weights(src, 2 * out * in, dt), *bu = weights(bias + out, out, EL_DT_F16);
+            void *nw = weights(nsrc, in, dt);
+            float *dx = dev_copy(x, n * in * 4), *dy = dev_copy(NULL, n * ld * 4);
+            float *du = dev_copy(NULL, n * out * 4);
+            void *dw = dev_copy(w, 2 * out * in * es), *dbg = dev_copy(bias, out * 4);
+            void *dbu = dev_copy(bu, out * 2), *dnw = dev_copy(nw, in * es);
+            float *xn = malloc(n * in * 4);
+            for (int c = 0; c < 4; c++) {
+                const int glu = c % 2, norm = c / 2; /* SwiGLU / GeGLU; no norm / RMS */
+                const el_cuda_prenorm pn = {EL_CUDA_NORM_RMS, dnw, NULL, dt, 1e-5f, 0.0f};
+                memcpy(xn, x, n * in * 4);
+                if (norm) el_cpu_rmsnorm_off(p, xn, x, nw, dt, n, in, 1e-5f, 0.0f);
+                el_cpu_matmul(p, g, out, xn, w, dt, n, in, out);
+                el_cpu_matmul(p, u, out, xn, (char *)w + out * in * es, dt, n, in, out);
+                el_cpu_add_bias(g, out, bias, EL_DT_F32, n, out);
+                el_cpu_add_bias(u, out, bu, EL_DT_F16, n, out);
+                if (glu) {
+                    el_cpu_gelu_tanh(p, g, n * out);
+                    for (size_t i = 0; i < n * out; i++) g[i] *= u[i];
+                } else {
+                    el_cpu_swiglu(p, g, u, n * out);
+                }
+                for (size_t i = 0; i < n * ld; i++) want[i] = got[i] = sep[i] = 0.0f;
+                for (size_t t = 0; t < n; t++) memcpy(want + t * ld, g + t * out, out * 4);
+                const el_cuda_part parts[2] = {{dy, ld, dw, dbg, EL_DT_F32, out},
+                                               {du, out, (char *)dw + out * in * es, dbu,
+                                                EL_DT_F16, out}};
+                cudaMemset(dy, 0, n * ld * 4);
+                EL_CHECK_OK(el_cuda_linear_parts(parts, 2, dx, dt, n, in,
+                                                 glu ? EL_CUDA_EPI_GEGLU : EL_CUDA_EPI_SWIGLU,
+                                                 norm ? &pn : NULL, NULL));
+                host_copy(got, dy, n * ld * 4);
+                char what[64];
+                snprintf(what, sizeof what, "linear glu %s n=%zu in=%zu %s norm %d",
+                         el_dtype_name(dt), n, in, glu ? "geglu" : "swiglu", norm);
+                CHECK_NMSE(got, want, n * ld, what);
+                /* The separate kernels: the same bits (rows of ld: compacted first). */
+                const el_cuda_part sp[2] = {{dy, out, dw, dbg, EL_DT_F32, out}, parts[1]};
+                cudaMemset(dy, 0, n * ld * 4);
+                EL_CHECK_OK(el_cuda_linear_parts(sp, 2, dx, dt, n, in, EL_CUDA_EPI_STORE,
+                                                 norm ? &pn : NULL, NULL));
+                if (glu) {
+                    EL_CHECK_OK(el_cuda_gelu_tanh(dy, n * out, NULL));
+                    EL_CHECK_OK(el_cuda_mul(dy, du, n * out, NULL));
+                } else {
+                    EL_CHECK_OK(el_cuda_swiglu(dy, du, n * out, NULL));
+                }
+                host_copy(g, dy, n * out * 4);
+                for (size_t t = 0; t < n; t++) memcpy(sep + t * ld, g + t * out, out * 4);
+                EL_CHECK(!memcmp(sep, got, n * ld * 4));
+            }
+            cudaFree(dx), cudaFree(dy), cudaFree(du), cudaFree(dw), cudaFree(dbg), cudaFree(dbu),
+                cudaFree(dnw);
+            free(x), free(src), free(bias), free(g), free(u), free(want), free(got), free(sep),
+                free(nsrc), free(w), free(bu), free(nw), free(xn);
+        }
+    }
+    /* One part, or parts of different rows: refused. */
+    const el_cuda_part one[2] = {{NULL, 8, NULL, NULL, EL_DT_F32, 8},
+                                 {NULL, 4, NULL, NULL, EL_DT_F32, 4}};
+    EL_CHECK(el_cuda_linear_parts(one, 1, NULL, EL_DT_F32, 1, 8, EL_CUDA_EPI_SWIGLU, NULL,
+                                  NULL) == EL_E_USAGE);
+    EL_CHECK(el_cuda_linear_parts(one, 2, NULL, EL_DT_F32, 1, 8, EL_CUDA_EPI_SWIGLU, NULL,
+                                  NULL) == EL_E_USAGE);
+}
+
 static void test_elementwise(el_pool *p) {
     enum { N = 1237 };
     float a[N], b[N], want[N], got[N];
@@ -609,6 +691,7 @@ int main(void) {
 #endif
         test_matmul_norms(&p);
         test_linear_parts(&p);
+        test_linear_glu(&p);
         test_elementwise(&p);
         test_embed_rope_attention(&p);
         test_attention_split(&p, o == 0);

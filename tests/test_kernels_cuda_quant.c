@@ -3,7 +3,7 @@
  * the 32-block types:
  *  - gguf-py's fixtures (tests/fixtures/quant/q4_k.bin, q5_k.bin, q6_k.bin: blocks and
  *    gguf.quants.dequantize of them, scripts/fixtures_quant.py): el_cuda_embed_k gives
- *    gguf-py's floats bit for bit; el_cuda_matmul on those rows, n = 1..9, against a
+ *    gguf-py's floats bit for bit; el_cuda_matmul_k (f32 x) on those rows, n = 1..9, against a
  *    double-precision matmul of gguf-py's floats, nmse <= 1e-9 (f32 summation alone: ~1e-14);
  *  - random blocks (finite f16 scales) in ragged shapes: out 1, 7, 37 (warps of a block
  *    idle), in 256, 768 (3 super-blocks: Q6_K rows alternate 4- and 2-byte alignment),
@@ -12,16 +12,20 @@
  *    rows (by id, added by id, added from row0) equal to el_dequantize_row's;
  *  - rows that are not whole super-blocks, non-K types, misaligned weights: EL_E_INVALID;
  *  - prompt batches over the 32-block types (kernels/cuda/matmul_dp4a.cu, int8 dot
- *    products) against el_cpu_matmul's 8-bit activation path (test_dp4a).
+ *    products) against el_cpu_matmul's 8-bit activation path (test_dp4a), and over the K
+ *    types (matmul_k.cu's dp4a kernel, Q8_K activations) likewise, n = 2..67 (test_dp4a_k);
+ *  - the 32-block kernels' 16-byte staged loads: the same rows at every even offset mod 16
+ *    give bit-identical outputs (test_q32_offsets).
  * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
+#include "tests/support/el_test_cuda.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
-#include "platform/gpu.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,17 +49,6 @@ static uint32_t rnd(void) {
 }
 static float frand(void) { return (float)((double)(rnd() >> 8) * (1.0 / 8388608.0)) - 1.0f; }
 
-static void *dev_copy(const void *src, size_t bytes) {
-    void *d = NULL;
-    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
-    if (src) cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
-    return d;
-}
-static void host_copy(void *dst, const void *d, size_t bytes) {
-    cudaDeviceSynchronize();
-    cudaMemcpy(dst, d, bytes, cudaMemcpyDeviceToHost);
-}
-
 /* y = W x in double from the dequantized weights wd [out, in], n rows of x. */
 static void ref_matmul(float *y, const float *wd, const float *x, size_t n, size_t in,
                        size_t out) {
@@ -67,21 +60,30 @@ static void ref_matmul(float *y, const float *wd, const float *x, size_t n, size
         }
 }
 
-/* el_cuda_matmul on the blocks wq (device) for n = 1..NMAX against ref_matmul on wd; x at
+/* el_cuda_matmul_k (f32 activations) on the blocks wq (device) for n = 1..NMAX against
+ * ref_matmul on wd, and el_cuda_matmul at n = 1 (decode) bit-identical to it; x at
  * a 16-byte boundary (float4 loads) or 4 bytes past one (scalar loads). Returns the worst
  * nmse. */
 static double check_matmul(el_dtype dt, const void *dwq, const float *wd, size_t in,
                            size_t out, bool x_aligned) {
     float *x = malloc(NMAX * in * 4), *ref = malloc(NMAX * out * 4), *got = malloc(NMAX * out * 4);
-    float *dx = dev_copy(NULL, (NMAX * in + 4) * 4), *dy = dev_copy(NULL, NMAX * out * 4);
+    float *dx = el_test_dev_copy(NULL, (NMAX * in + 4) * 4);
+    float *dy = el_test_dev_copy(NULL, NMAX * out * 4);
     double worst = 0;
     for (size_t n = 1; n <= NMAX; n++) {
         for (size_t i = 0; i < n * in; i++) x[i] = frand();
         ref_matmul(ref, wd, x, n, in, out);
         float *xs = x_aligned ? dx : dx + 1;
         cudaMemcpy(xs, x, n * in * 4, cudaMemcpyHostToDevice);
-        EL_CHECK_OK(el_cuda_matmul(dy, out, xs, dwq, dt, n, in, out, NULL));
-        host_copy(got, dy, n * out * 4);
+        EL_CHECK_OK(el_cuda_matmul_k(dy, out, xs, dwq, dt, n, in, out, NULL));
+        el_test_host_copy(got, dy, n * out * 4);
+        if (n == 1) { /* el_cuda_matmul's decode is the same kernel */
+            float *g1 = malloc(out * 4);
+            EL_CHECK_OK(el_cuda_matmul(dy, out, xs, dwq, dt, 1, in, out, NULL));
+            el_test_host_copy(g1, dy, out * 4);
+            EL_CHECK(!memcmp(g1, got, out * 4));
+            free(g1);
+        }
         const double e = el_test_nmse(got, ref, n * out);
         if (!(e <= NMSE_MAX))
             fprintf(stderr, "matmul %s in %zu out %zu n %zu: nmse %.3g\n", el_dtype_name(dt), in,
@@ -122,13 +124,13 @@ static void test_fixture(el_dtype dt) {
     const uint8_t *q = f + 16;
     float *deq = malloc(rows * cols * 4), *got = malloc(rows * cols * 4);
     memcpy(deq, q + rows * rb, rows * cols * 4);
-    void *dw = dev_copy(q, rows * rb);
+    void *dw = el_test_dev_copy(q, rows * rb);
     int32_t *ids = malloc(rows * sizeof *ids);
     for (size_t r = 0; r < rows; r++) ids[r] = (int32_t)(rows - 1 - r);
-    int32_t *dids = dev_copy(ids, rows * sizeof *ids);
-    float *de = dev_copy(NULL, rows * cols * 4);
+    int32_t *dids = el_test_dev_copy(ids, rows * sizeof *ids);
+    float *de = el_test_dev_copy(NULL, rows * cols * 4);
     EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, cols, dids, 0, rows, false, NULL));
-    host_copy(got, de, rows * cols * 4);
+    el_test_host_copy(got, de, rows * cols * 4);
     size_t bad = 0;
     for (size_t r = 0; r < rows; r++)
         bad += memcmp(got + r * cols, deq + (rows - 1 - r) * cols, cols * 4) != 0;
@@ -163,7 +165,7 @@ static void test_random(el_dtype dt) {
             float *wd = malloc(out * in * 4);
             random_blocks(dt, wq, out * rb);
             for (size_t r = 0; r < out; r++) el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
-            void *dw = dev_copy(wq, out * rb);
+            void *dw = el_test_dev_copy(wq, out * rb);
             const double e1 = check_matmul(dt, dw, wd, in, out, true);
             const double e2 = check_matmul(dt, dw, wd, in, out, false);
             /* embedding: rows by id, then + rows by id, then + rows row0.. (3 rows each) */
@@ -171,15 +173,15 @@ static void test_random(el_dtype dt) {
             const int32_t ids[NE] = {(int32_t)(out - 1), 0, (int32_t)(out / 2)};
             const size_t row0 = out >= NE ? out - NE : 0, ne = out >= NE ? NE : out;
             float *want = malloc(NE * in * 4), *got = malloc(NE * in * 4);
-            int32_t *dids = dev_copy(ids, sizeof ids);
-            float *de = dev_copy(NULL, NE * in * 4);
+            int32_t *dids = el_test_dev_copy(ids, sizeof ids);
+            float *de = el_test_dev_copy(NULL, NE * in * 4);
             EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, in, dids, 0, NE, false, NULL));
-            host_copy(got, de, NE * in * 4);
+            el_test_host_copy(got, de, NE * in * 4);
             for (int t = 0; t < NE; t++) memcpy(want + t * in, wd + (size_t)ids[t] * in, in * 4);
             EL_CHECK(!memcmp(got, want, NE * in * 4));
             EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, in, dids, 0, NE, true, NULL));
             EL_CHECK_OK(el_cuda_embed_k(de, dw, dt, in, NULL, row0, ne, true, NULL));
-            host_copy(got, de, NE * in * 4);
+            el_test_host_copy(got, de, NE * in * 4);
             for (size_t t = 0; t < NE; t++)
                 for (size_t i = 0; i < in; i++) {
                     float v = want[t * in + i] + wd[(size_t)ids[t] * in + i];
@@ -217,8 +219,9 @@ static void test_dp4a(el_pool *p) {
                     el_quantize_row(dt, wf + r * in, wq + r * rb, in);
                     el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
                 }
-                void *dw = dev_copy(wq, out * rb);
-                float *dx = dev_copy(NULL, NN * in * 4), *dy = dev_copy(NULL, NN * out * 4);
+                void *dw = el_test_dev_copy(wq, out * rb);
+                float *dx = el_test_dev_copy(NULL, NN * in * 4);
+                float *dy = el_test_dev_copy(NULL, NN * out * 4);
                 double worst = 0, worst_f32 = 0;
                 for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
                     const size_t n = ns[k];
@@ -227,7 +230,7 @@ static void test_dp4a(el_pool *p) {
                     ref_matmul(ref, wd, x, n, in, out);
                     cudaMemcpy(dx, x, n * in * 4, cudaMemcpyHostToDevice);
                     EL_CHECK_OK(el_cuda_matmul(dy, out, dx, dw, dt, n, in, out, NULL));
-                    host_copy(got, dy, n * out * 4);
+                    el_test_host_copy(got, dy, n * out * 4);
                     const double e = el_test_nmse(got, cpu, n * out);
                     const double ef = el_test_nmse(got, ref, n * out);
                     if (!(e <= NMSE_MAX && ef <= 1e-3))
@@ -246,8 +249,149 @@ static void test_dp4a(el_pool *p) {
             }
 }
 
+/* Prompt batches over the K types (el_cuda_matmul with n >= 2: matmul_k.cu's dp4a kernel,
+ * x quantized per 256 values as the CPU's Q8_K) against el_cpu_matmul (portable ISA: the same
+ * 8-bit activations, integer sums and f32 operations per super-block; only the order of the
+ * super-blocks' f32 sums differs) by nmse <= 1e-9, and against f32 math on the dequantized
+ * weights within the activations' rounding: Q8_K moves each x by at most d / 2 (d = max |x|
+ * / 127 of its 256), so |y - y_ref| <= sum_i |w_i| d(i) / 2, plus 1e-5 of sum |w x| for the
+ * f32 sums (k_bound; docs/QUANT.md "Tolerance"). Random blocks (finite scales); in 256, 768,
+ * 2304 (72 runs: a ragged third chunk of 8), out 1, 7, 37 (idle warps),
+ * n = 2..67 (every size: ragged passes of 8 rows) at 768 x 37, a sample of n elsewhere (and
+ * there too under the sanitizers); x 16-byte aligned and not. */
+/* The bound above for weight row w and x row x of in values (in a multiple of 256). */
+static double k_bound(const float *w, const float *x, size_t in) {
+    double b = 0, wx = 0;
+    for (size_t s0 = 0; s0 < in; s0 += 256) {
+        double amax = 0, sw = 0;
+        for (size_t i = s0; i < s0 + 256; i++) {
+            if (fabs(x[i]) > amax) amax = fabs(x[i]);
+            sw += fabs(w[i]);
+            wx += fabs((double)w[i] * x[i]);
+        }
+        b += sw * amax / 127 / 2;
+    }
+    return b + 1e-5 * wx;
+}
+#ifdef EL_SANITIZED /* 10-20x slower: the sample of n everywhere */
+#define KQ_EVERY_N false
+#else
+#define KQ_EVERY_N true
+#endif
+static void test_dp4a_k(el_pool *p, el_dtype dt) {
+    static const size_t ins[] = {256, 768, 2304}, outs[] = {1, 7, 37};
+    static const size_t few[] = {2, 3, 8, 9, 17, 67};
+    enum { NN = 67 };
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 3; b++) {
+            const size_t in = ins[a], out = outs[b];
+            const size_t rb = in / 256 * el_dtype_block_bytes(dt);
+            const bool every = KQ_EVERY_N && in == 768 && out == 37;
+            uint8_t *wq = malloc(out * rb);
+            float *wd = malloc(out * in * 4), *x = malloc(NN * in * 4);
+            float *cpu = malloc(NN * out * 4), *ref = malloc(NN * out * 4);
+            float *got = malloc(NN * out * 4);
+            random_blocks(dt, wq, out * rb);
+            for (size_t r = 0; r < out; r++) el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+            void *dw = el_test_dev_copy(wq, out * rb);
+            float *dx = el_test_dev_copy(NULL, (NN * in + 4) * 4);
+            float *dy = el_test_dev_copy(NULL, NN * out * 4);
+            double worst = 0, worst_f32 = 0;
+            const size_t count = every ? NN - 1 : sizeof few / sizeof few[0];
+            for (size_t k = 0; k < count; k++) {
+                const size_t n = every ? k + 2 : few[k];
+                for (size_t i = 0; i < n * in; i++) x[i] = frand() * (1.0f + (float)(i % 7));
+                el_cpu_matmul(p, cpu, out, x, wq, dt, n, in, out);
+                ref_matmul(ref, wd, x, n, in, out);
+                float *xs = k % 2 ? dx + 1 : dx; /* x at +4 bytes every other n */
+                cudaMemcpy(xs, x, n * in * 4, cudaMemcpyHostToDevice);
+                EL_CHECK_OK(el_cuda_matmul(dy, out, xs, dw, dt, n, in, out, NULL));
+                el_test_host_copy(got, dy, n * out * 4);
+                const double e = el_test_nmse(got, cpu, n * out);
+                double ratio = 0; /* worst |error| / bound against f32 */
+                for (size_t t = 0; t < n; t++)
+                    for (size_t r = 0; r < out; r++) {
+                        const double q = fabs((double)got[t * out + r] - ref[t * out + r]) /
+                                         k_bound(wd + r * in, x + t * in, in);
+                        if (q > ratio) ratio = q;
+                    }
+                if (!(e <= NMSE_MAX && ratio <= 1))
+                    fprintf(stderr, "dp4a %s %zu x %zu n %zu: nmse %.3g vs CPU, error / bound "
+                            "%.3g vs f32\n", el_dtype_name(dt), out, in, n, e, ratio);
+                EL_CHECK(e <= NMSE_MAX && ratio <= 1);
+                if (e > worst) worst = e;
+                if (ratio > worst_f32) worst_f32 = ratio;
+            }
+            printf("  dp4a %s %zu x %zu: n=%s worst nmse %.3g vs el_cpu_matmul; vs f32 on the "
+                   "dequantized weights worst error / bound %.3g\n", el_dtype_name(dt), out,
+                   in, every ? "2..67" : "2,3,8,9,17,67", worst, worst_f32);
+            cudaFree(dw), cudaFree(dx), cudaFree(dy);
+            free(wq), free(wd), free(x), free(cpu), free(ref), free(got);
+        }
+}
+
+/* The 32-block weights reach the kernels by 16-byte loads of the aligned chunks that hold a
+ * warp's 32 blocks (mm_stage16: whatever the rows' offset mod 16). The same rows placed at
+ * every even offset 0..14 past a 16-byte boundary (the tensor's end also moves within its
+ * chunk) give bit-identical outputs, for decode (n = 1, f32 activations: against a double
+ * matmul of the dequantized rows, nmse <= 1e-9) and prompt batches (n = 5, dp4a: against
+ * el_cpu_matmul, nmse <= 1e-9); in 32 (one block, rows 2 mod 16 apart for Q8_0), 320 and
+ * 1056 (33 blocks: a second stage of one block), out 7 and 37. */
+static void test_q32_offsets(el_pool *p) {
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0, EL_DT_Q5_1};
+    static const size_t ins[] = {32, 320, 1056}, outs[] = {7, 37}, ns[] = {1, 5};
+    enum { NN = 5 };
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 2; b++) {
+                const el_dtype dt = types[ti];
+                const size_t in = ins[a], out = outs[b], rb = in / 32 * el_dtype_block_bytes(dt);
+                float *wf = malloc(out * in * 4), *wd = malloc(out * in * 4);
+                float *x = malloc(NN * in * 4), *want = malloc(NN * out * 4);
+                float *first = malloc(NN * out * 4), *got = malloc(NN * out * 4);
+                uint8_t *wq = malloc(out * rb);
+                for (size_t i = 0; i < out * in; i++) wf[i] = frand();
+                for (size_t r = 0; r < out; r++) {
+                    el_quantize_row(dt, wf + r * in, wq + r * rb, in);
+                    el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+                }
+                for (size_t i = 0; i < NN * in; i++) x[i] = frand();
+                uint8_t *dw = el_test_dev_copy(NULL, out * rb + 16);
+                float *dx = el_test_dev_copy(x, NN * in * 4);
+                float *dy = el_test_dev_copy(NULL, NN * out * 4);
+                double worst = 0;
+                size_t same = 0, runs = 0;
+                for (size_t k = 0; k < 2; k++) {
+                    const size_t n = ns[k];
+                    if (n == 1) ref_matmul(want, wd, x, 1, in, out);
+                    else el_cpu_matmul(p, want, out, x, wq, dt, n, in, out);
+                    for (size_t off = 0; off < 16; off += 2) {
+                        cudaMemcpy(dw + off, wq, out * rb, cudaMemcpyHostToDevice);
+                        EL_CHECK_OK(el_cuda_matmul(dy, out, dx, dw + off, dt, n, in, out, NULL));
+                        el_test_host_copy(got, dy, n * out * 4);
+                        const double e = el_test_nmse(got, want, n * out);
+                        if (!(e <= NMSE_MAX))
+                            fprintf(stderr, "q32 %s %zu x %zu n %zu at +%zu: nmse %.3g\n",
+                                    el_dtype_name(dt), out, in, n, off, e);
+                        EL_CHECK(e <= NMSE_MAX);
+                        if (e > worst) worst = e;
+                        if (off == 0) memcpy(first, got, n * out * 4);
+                        same += !memcmp(first, got, n * out * 4);
+                        runs++;
+                    }
+                }
+                EL_CHECK(same == runs);
+                if (a == 2 && b == 1)
+                    printf("  q32 loads %s %zu x %zu: weights at +0..14 bytes, n = 1 and 5: %zu of "
+                           "%zu outputs bit-identical to +0's, worst nmse %.3g\n",
+                           el_dtype_name(dt), out, in, same, runs, worst);
+                cudaFree(dw), cudaFree(dx), cudaFree(dy);
+                free(wf), free(wd), free(x), free(want), free(first), free(got), free(wq);
+            }
+}
+
 static void test_refusals(void) {
-    float *d = dev_copy(NULL, 4096);
+    float *d = el_test_dev_copy(NULL, 4096);
     EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, d, EL_DT_Q4_K, 1, 320, 1, NULL), EL_E_INVALID);
     EL_CHECK(strstr(el_last_error(), "Q4_K") && strstr(el_last_error(), "320"));
     EL_CHECK_STATUS(el_cuda_matmul_k(d, 1, d, d, EL_DT_Q8_0, 1, 256, 1, NULL), EL_E_INVALID);
@@ -257,6 +401,9 @@ static void test_refusals(void) {
     EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, (const char *)d + 8, EL_DT_Q5_K, 1, 256, 1, NULL),
                     EL_E_INVALID);
     EL_CHECK(strstr(el_last_error(), "16-byte alignment"));
+    EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, (const char *)d + 1, EL_DT_Q4_0, 1, 32, 1, NULL),
+                    EL_E_INVALID);
+    EL_CHECK(strstr(el_last_error(), "2-byte alignment"));
     cudaFree(d);
 }
 
@@ -266,14 +413,7 @@ int main(void) {
 #ifndef EL_HAVE_CUDA
     el_test_skip("this build has no CUDA backend (EL_CUDA=OFF or no toolkit)");
 #else
-    int n = 0;
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("the CUDA kernels are compiled but not run: %s",
-                     el_last_error()[0] ? el_last_error() : "no GPU");
-    el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    printf("test_kernels_cuda_quant: running on GPU 0: %s (sm_%d%d)\n", g.name, g.cc_major,
-           g.cc_minor);
+    el_test_cuda_require("test_kernels_cuda_quant", "CUDA kernels");
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) {
         test_fixture(k_types[i]);
         test_random(k_types[i]);
@@ -281,6 +421,8 @@ int main(void) {
     el_pool p;
     EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
     test_dp4a(&p);
+    test_q32_offsets(&p);
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) test_dp4a_k(&p, k_types[i]);
     el_pool_deinit(&p);
     test_refusals();
     EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);

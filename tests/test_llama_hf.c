@@ -99,19 +99,6 @@ static void ref_free(ref *r) {
     cJSON_Delete(r->json);
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
-
-static int32_t argmax(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
 typedef struct collect {
     int32_t ids[64];
     size_t n;
@@ -158,7 +145,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
         return;
     }
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+    el_session_params sp = {threads, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (!s) {
@@ -174,7 +161,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     float worst = 0;
     for (size_t i = 0; i < P; i++) {
         EL_CHECK_OK(el_session_forward(s, &r->prompt_ids[i], 1, &lg));
-        float d = lg ? max_abs_diff(lg, want + i * V, V) : INFINITY;
+        float d = lg ? el_test_max_abs_diff(lg, want + i * V, V) : INFINITY;
         if (d > tol) fprintf(stderr, "   position %zu: max |diff| %.3g\n", i, d);
         worst = fmaxf(worst, d);
     }
@@ -193,7 +180,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     el_session_reset(s);
     EL_CHECK_OK(el_session_forward(s, r->prompt_ids, P, &lg));
     EL_CHECK(el_session_pos(s) == P);
-    float d_last = lg ? max_abs_diff(lg, want + (P - 1) * V, V) : INFINITY;
+    float d_last = lg ? el_test_max_abs_diff(lg, want + (P - 1) * V, V) : INFINITY;
     fprintf(stderr, "   last position, batched prefill: max |diff| %.3g\n", d_last);
     EL_CHECK(d_last <= tol);
 
@@ -201,7 +188,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     int32_t got[N_GREEDY];
     size_t same = 0;
     for (size_t i = 0; i < N_GREEDY && lg; i++) {
-        got[i] = argmax(lg, V);
+        got[i] = el_test_argmax(lg, V);
         if (same == i && got[i] == want_ids[i]) same++;
         if (el_session_forward(s, &got[i], 1, &lg) != EL_OK) lg = NULL;
     }

@@ -194,13 +194,6 @@ typedef struct run_out {
     uint64_t kv_bytes; /* the plan's KV region */
 } run_out;
 
-static int32_t argmax(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
 static bool run(const ref *r, el_dtype kv, run_out *o) {
     memset(o, 0, sizeof *o);
     el_model *m = NULL;
@@ -219,7 +212,7 @@ static bool run(const ref *r, el_dtype kv, run_out *o) {
     EL_CHECK_OK(el_arena_init(&a, &ap));
     if (!a) goto done;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {2, EL_DEVICE_CPU, 0};
+    el_session_params sp = {2, EL_DEVICE_CPU, 0, false};
     EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (!s) goto done;
     const size_t V = r->vocab, P = r->n_prompt;
@@ -237,7 +230,7 @@ static bool run(const ref *r, el_dtype kv, run_out *o) {
     if (!lg) goto done;
     memcpy(o->batched, lg, V * sizeof(float));
     for (size_t i = 0; i < r->n_greedy; i++) {
-        o->ids[i] = argmax(lg, V);
+        o->ids[i] = el_test_argmax(lg, V);
         if (i + 1 < r->n_greedy && el_session_forward(s, &o->ids[i], 1, &lg) != EL_OK) goto done;
     }
     ok = true;
@@ -254,12 +247,6 @@ static float max_abs(const float *x, size_t n) {
     return m;
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
-
 static void check_model(const ref *r) {
     run_out o32, o16;
     fprintf(stderr, "== %s\n", r->name);
@@ -272,17 +259,17 @@ static void check_model(const ref *r) {
                 (unsigned long long)o32.kv_bytes, (unsigned long long)o16.kv_bytes);
         EL_CHECK(o16.kv_bytes > 0 && 2 * o16.kv_bytes == o32.kv_bytes);
         const float tol = 16.0f * U_F16 * fmaxf(1.0f, max_abs(o32.logits, PV));
-        float d = max_abs_diff(o16.logits, o32.logits, PV);
-        float db = max_abs_diff(o16.batched, o32.batched, V);
+        float d = el_test_max_abs_diff(o16.logits, o32.logits, PV);
+        float db = el_test_max_abs_diff(o16.batched, o32.batched, V);
         fprintf(stderr, "   f16 vs f32 cache: max |diff| %.3g at every prompt position (nmse "
                 "%.3g), %.3g after a batched prefill (KV_TOL %.3g)\n", d,
                 el_test_nmse(o16.logits, o32.logits, PV), db, tol);
         EL_CHECK(d <= tol && db <= tol);
         if (r->logits) {
-            float dt = max_abs_diff(o16.logits, r->logits, PV);
+            float dt = el_test_max_abs_diff(o16.logits, r->logits, PV);
             fprintf(stderr, "   f16 cache vs transformers float32: max |diff| %.3g (bound "
                     "%.3g); f32 cache: %.3g\n", dt, F32_TOL + tol,
-                    max_abs_diff(o32.logits, r->logits, PV));
+                    el_test_max_abs_diff(o32.logits, r->logits, PV));
             EL_CHECK(dt <= F32_TOL + tol);
         }
         if (r->margin > 0) {

@@ -152,12 +152,6 @@ typedef struct tiny {
     size_t n_greedy;
 } tiny;
 
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
-
 static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
     el_model *m = NULL;
     EL_CHECK_OK(el_model_open(TINY_BIN, NULL, &m));
@@ -174,7 +168,7 @@ static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     const size_t V = 67;
     for (unsigned chunk = 0; chunk <= 4; chunk += 4) {
-        el_session_params sp = {1, EL_DEVICE_CPU, chunk};
+        el_session_params sp = {1, EL_DEVICE_CPU, chunk, false};
         el_session *s = NULL;
         EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
         if (!s) break;
@@ -183,7 +177,7 @@ static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
         float worst = 0;
         for (size_t i = 0; i < fx->n_ids; i++) {
             EL_CHECK_OK(el_session_forward(s, &fx->ids[i], 1, &lg));
-            worst = fmaxf(worst, max_abs_diff(lg, fx->logits + i * V, V));
+            worst = fmaxf(worst, el_test_max_abs_diff(lg, fx->logits + i * V, V));
         }
         if (chunk == 0)
             fprintf(stderr, "tiny %s: per-position logits max |diff| %.3g (tolerance %.3g)\n",
@@ -192,7 +186,7 @@ static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
         /* The whole sequence in one call (chunk 4: three passes). */
         el_session_reset(s);
         EL_CHECK_OK(el_session_forward(s, fx->ids, fx->n_ids, &lg));
-        EL_CHECK(max_abs_diff(lg, fx->logits + (fx->n_ids - 1) * V, V) <= tol);
+        EL_CHECK(el_test_max_abs_diff(lg, fx->logits + (fx->n_ids - 1) * V, V) <= tol);
         /* Greedy continuation. */
         int32_t got[16];
         size_t n = 0;

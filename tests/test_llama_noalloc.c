@@ -111,27 +111,14 @@ static void run_session(el_model *m, el_session *s, counts *c) {
  * the load, generate and prefill windows. */
 static counts run(el_dtype dt, unsigned threads, el_dtype kv) {
     counts c = {-1, -1, -1, -1};
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(STORIES_BIN, NULL, &m));
-    if (!m) return c;
     el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST, kv};
     el_plan plan;
-    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
-    if (!a) {
-        el_model_close(m);
-        return c;
-    }
-    el_alloc_arm();
-    el_status st = el_model_load(m, &plan, a, NULL, NULL);
-    c.load = el_alloc_disarm();
-    EL_CHECK_OK(st);
-    el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+    el_model *m;
+    el_arena *a;
+    if (!el_alloc_load(STORIES_BIN, &pp, &m, &plan, &a, &c.load)) return c;
+    el_session_params sp = {threads, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
-    if (st == EL_OK) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (s) {
         EL_CHECK(el_session_threads(s) == threads);
         run_session(m, s, &c);

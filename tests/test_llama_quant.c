@@ -55,13 +55,6 @@ static double kl_softmax(const float *p_logits, const float *q_logits, size_t n)
     return kl;
 }
 
-static size_t argmax(const float *x, size_t n) {
-    size_t b = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 int main(void) {
     size_t jl = 0, ll = 0;
     char *js = el_test_read_file(DIR "/reference.json", &jl);
@@ -88,7 +81,7 @@ int main(void) {
         el_arena *a = NULL;
         EL_CHECK_OK(el_arena_init(&a, &ap));
         EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-        el_session_params sp = {1, EL_DEVICE_CPU, 0};
+        el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
         el_session *s = NULL;
         el_status st = el_session_init(m, a, &plan, &sp, &s);
         if (st == EL_E_UNSUPPORTED) {
@@ -114,7 +107,7 @@ int main(void) {
             for (int r = 0; r < 2; r++) {
                 const float *w = (r ? want : qref) + i * V;
                 kl[r] += kl_softmax(w, lg, V) / (double)P;
-                top1[r] += argmax(w, V) == argmax(lg, V);
+                top1[r] += el_test_argmax(w, V) == el_test_argmax(lg, V);
                 for (size_t v = 0; v < V; v++)
                     if (fabs((double)lg[v] - w[v]) > maxd[r]) maxd[r] = fabs((double)lg[v] - w[v]);
             }

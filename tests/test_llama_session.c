@@ -106,7 +106,7 @@ static void test_sampling_and_reuse(void) {
     for (int run = 0; run < 3; run++) {
         /* A new session each time on the same arena: deinit gave the memory back. */
         el_session *s = NULL;
-        el_session_params sp = {run == 1 ? 2u : 1u, EL_DEVICE_AUTO, 0};
+        el_session_params sp = {run == 1 ? 2u : 1u, EL_DEVICE_AUTO, 0, false};
         EL_CHECK_OK(el_session_init(L.m, L.a, &L.plan, &sp, &s));
         if (!s) break;
         el_sampler_params smp = {0.9f, 40, 0.95f, run == 2 ? 8u : 7u};
@@ -123,10 +123,10 @@ static void test_sampling_and_reuse(void) {
     EL_CHECK(after.region[EL_REGION_ACT].used == before.region[EL_REGION_ACT].used);
 
     el_session *s = NULL;
-    el_session_params bad = {0, EL_DEVICE_CUDA, 0};
+    el_session_params bad = {0, EL_DEVICE_CUDA, 0, false};
     EL_CHECK_STATUS(el_session_init(L.m, L.a, &L.plan, &bad, &s), EL_E_NODEV);
     EL_CHECK(el_device_available(EL_DEVICE_CPU)); /* CUDA: tests/test_platform_gpu.c */
-    bad = (el_session_params){65, EL_DEVICE_CPU, 0};
+    bad = (el_session_params){65, EL_DEVICE_CPU, 0, false};
     EL_CHECK_STATUS(el_session_init(L.m, L.a, &L.plan, &bad, &s), EL_E_USAGE);
     el_device d;
     EL_CHECK_OK(el_device_parse("CUDA", &d));

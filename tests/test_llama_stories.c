@@ -34,12 +34,6 @@ static bool on_token(void *user, int32_t id, const char *piece, size_t len) {
     return true;
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
-    return m;
-}
-
 typedef struct fixture {
     const char *prompt;
     int32_t *prompt_ids;
@@ -76,7 +70,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
         return;
     }
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {threads, EL_DEVICE_CPU, 0};
+    el_session_params sp = {threads, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (!s) {
@@ -104,7 +98,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     EL_CHECK_OK(el_session_forward(s, fx->prompt_ids, fx->n_prompt, &lg));
     EL_CHECK(el_session_pos(s) == fx->n_prompt);
     float tol = dtype == EL_DT_F16 ? F16_LOGIT_TOL : dtype == EL_DT_BF16 ? BF16_LOGIT_TOL : 1e-4f;
-    float d_batch = lg ? max_abs_diff(lg, fx->logits, 512) : INFINITY;
+    float d_batch = lg ? el_test_max_abs_diff(lg, fx->logits, 512) : INFINITY;
     fprintf(stderr, "   first-position logits: max |diff| %.3g (tolerance %.3g)\n", d_batch, tol);
     EL_CHECK(d_batch <= tol);
     float batched[512];
@@ -112,7 +106,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     el_session_reset(s);
     for (size_t i = 0; i < fx->n_prompt; i++)
         EL_CHECK_OK(el_session_forward(s, &fx->prompt_ids[i], 1, &lg));
-    float d_seq = lg ? max_abs_diff(lg, batched, 512) : INFINITY;
+    float d_seq = lg ? el_test_max_abs_diff(lg, batched, 512) : INFINITY;
     EL_CHECK(d_seq <= 1e-5f); /* same arithmetic, different batch shape */
 
     /* Greedy generation. */

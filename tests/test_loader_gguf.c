@@ -50,7 +50,7 @@ static bool run_family(const char *path, const char *family, el_dtype dtype,
     el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
     EL_CHECK_OK(el_arena_init(&a, &ap));
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {1, EL_DEVICE_CPU, 0};
+    el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     if (s) {
         size_t V = el_session_vocab(s);

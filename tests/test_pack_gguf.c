@@ -54,7 +54,7 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
         EL_CHECK_OK(el_arena_init(&a, &ap));
     }
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
-    el_session_params sp = {1, EL_DEVICE_CPU, 0};
+    el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     /* the source's arithmetic for both (a GGUF defaults to llama.cpp's: --numerics) */
     if (s) EL_CHECK_OK(el_session_set_numerics(s, EL_NUMERICS_EXACT));

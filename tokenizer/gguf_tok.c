@@ -75,7 +75,7 @@ el_status el_gt_next_str(const el_gguf *g, el_gguf_iter *it, const char *key, ui
         *cap = (size_t)v.len + 1;
     }
     size_t n = 0;
-    if ((s = el_gguf_read_string(g, &v, *buf, *cap, &n)) != EL_OK) return s;
+    if ((s = el_gguf_iter_read_string(it, &v, *buf, *cap, &n)) != EL_OK) return s;
     if (strlen(*buf) != n)
         return el_errorf(EL_E_INVALID, "%s: metadata '%s'[%llu]: expected no NUL byte",
                          g->src.name, key, (unsigned long long)i);

@@ -78,7 +78,7 @@ static el_status wpm_build(const void *args, el_tok_mem *mem, el_tokenizer **out
                           sizeof piece - 1);
             break;
         }
-        if ((s = el_gguf_read_string(g, &v, piece, sizeof piece, &n)) != EL_OK) break;
+        if ((s = el_gguf_iter_read_string(&ti, &v, piece, sizeof piece, &n)) != EL_OK) break;
         if (memchr(piece, '\n', n) || memchr(piece, '\r', n) || memchr(piece, 0, n)) {
             s = el_errorf(EL_E_INVALID, "%s: token %llu holds a line break or NUL, which a "
                           "WordPiece vocabulary cannot", g->src.name, (unsigned long long)i);

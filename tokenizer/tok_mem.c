@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 typedef struct piece {
     struct piece *next;
@@ -70,14 +73,24 @@ char *el_tok_strdup(el_tok_mem *m, const char *s, size_t len) {
 }
 
 void el_tok_mem_release(el_tok_mem *m) {
+    bool heap = false;
     for (piece *p = m->pieces, *next; p; p = next) {
         next = p->next;
-        if (p->mapped)
+        if (p->mapped) {
             el_platform_get()->x_release(p, p->mapped);
-        else
+        } else {
             free(p);
+            heap = true;
+        }
     }
     m->pieces = NULL;
+#ifdef __GLIBC__
+    /* The small pieces (token strings, one per token) were glibc heap: give the freed pages
+     * back now, or those below a live chunk stay resident under the arena filled next. */
+    if (heap) malloc_trim(0);
+#else
+    (void)heap;
+#endif
 }
 
 el_status el_tok_measure(el_tok_build_fn build, const void *args, size_t *bytes) {

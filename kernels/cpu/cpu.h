@@ -130,8 +130,10 @@ void el_cpu_rope_ggml(float *x, size_t n_heads, size_t head_dim, const float *co
 void el_cpu_rope_table_ggml(float *cos, float *sin, size_t ctx, size_t head_dim, float base,
                             float freq_scale);
 /* The lanes of llama.cpp's vector sums on this CPU, as its native x86 build has them: 16
- * with AVX-512 F and DQ, else 8 (kernels/cpu/ggml_ops.c). */
+ * with AVX-512 F and DQ, else 8 (kernels/cpu/ggml_ops.c); el_cpu_ggml_width_force (tests)
+ * 8 or 16 models that build on any CPU instead (0, the default: this CPU's). */
 unsigned el_cpu_ggml_width(void);
+extern unsigned el_cpu_ggml_width_force;
 /* x = silu(x) * up over n entries, as ggml_vec_swiglu_f32 computes it: ggml_v_expf of the
  * AVX2 (width 8) or AVX-512 (16) build on whole vectors (other widths: this CPU's), the
  * last n % width entries with libm expf (ggml does that per row: rows of a multiple of 16

@@ -53,7 +53,11 @@ typedef struct gg_row {
     float acc32[GG_HD_MAX];
 } gg_row;
 
+unsigned el_cpu_ggml_width_force;
+
 unsigned el_cpu_ggml_width(void) {
+    if (el_cpu_ggml_width_force == 8 || el_cpu_ggml_width_force == 16)
+        return el_cpu_ggml_width_force;
     static atomic_uint cached; /* 0 = not asked yet */
     unsigned w = atomic_load_explicit(&cached, memory_order_relaxed);
     if (w) return w;

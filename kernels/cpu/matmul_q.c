@@ -35,9 +35,18 @@
 
 /* ---- activation quantization ------------------------------------------------------------ */
 
-/* v to the nearest integer, ties to even (lrintf in the default rounding mode), clamped. */
+/* v (|v| < 2^22) to the nearest integer, ties to even: adding 1.5 * 2^23 leaves it in the
+ * low mantissa bits (the FPU's default rounding), inline where lrintf is a libm call. */
+static inline int32_t nearest_even(float v) {
+    float f = v + 12582912.0f;
+    int32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return (bits & 0x007fffff) - 0x00400000;
+}
+
+/* v to the nearest integer, ties to even, clamped to 8 bits. */
 static inline int8_t q8_round(float v) {
-    long q = lrintf(v);
+    int32_t q = nearest_even(v);
     return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
 }
 
@@ -73,7 +82,9 @@ static void quantize_q8a(const float *x, q8a *o, size_t nb) {
 }
 
 /* ggml's Q8_K: the value of largest magnitude maps to -127 exactly (iscale = -127 / max,
- * signed), the scale is 1 / iscale in f32. */
+ * signed), the scale is 1 / iscale in f32. (ggml's x86 4x8 quantizer, for its four-token
+ * Q4_K kernel, takes max = +amax where +amax and -amax both occur, the first otherwise: that
+ * negates qs, bsums and d together, so every product it feeds is the same.) */
 static void quantize_q8k(const float *x, q8k *o, size_t nb) {
     for (size_t b = 0; b < nb; b++, x += 256) {
         float amax = 0, max = 0;
@@ -90,7 +101,7 @@ static void quantize_q8k(const float *x, q8k *o, size_t nb) {
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int j = 0; j < 16; j++) {
-                int v = (int)lrintf(iscale * x[16 * g + j]);
+                int v = nearest_even(iscale * x[16 * g + j]);
                 sum += o[b].qs[16 * g + j] = (int8_t)(v > 127 ? 127 : v);
             }
             o[b].bsums[g] = (int16_t)sum;
@@ -282,13 +293,23 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     j.dot1 = pick_dot(p->isa, wt, &j);
     if (j.wrow > (size_t)INT32_MAX / 7) j.gemm = NULL; /* its gathers take 32-bit offsets */
     if (rowwise) j.gemm = NULL;
+    /* ggml's K-type order (matmul_qk_ggml.c): tokens in passes of a multiple of 4, so that
+     * qmm_run's groups of four are the batch's first n - n % 4 (ggml's gemm), the rest one
+     * by one (its gemv). */
+    qdot_fn kg = NULL, kg4 = NULL;
+    if (rowwise && k) kg = el_qdot_pick_ggml_k(p->isa, wt, n, out, &kg4);
+    if (kg) {
+        j.dot1 = kg, j.dot4 = kg4;
+        j.r4 = NULL, j.r8 = NULL, j.r8t4 = NULL;
+    }
+    const size_t tstep = kg && tn >= 4 ? tn / 4 * 4 : tn;
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;
         j.w = (const uint8_t *)w + b0 * el_dtype_block_bytes(wt);
         j.add = b0 > 0;
-        for (size_t t0 = 0; t0 < n; t0 += tn) {
-            j.n = n - t0 < tn ? n - t0 : tn;
+        for (size_t t0 = 0; t0 < n; t0 += tstep) {
+            j.n = n - t0 < tstep ? n - t0 : tstep;
             for (size_t t = 0; t < j.n; t++) {
                 const float *xr = x + (t0 + t) * in + b0 * blk;
                 if (k) quantize_q8k(xr, (q8k *)(void *)(scratch + t * j.arow), j.nb);

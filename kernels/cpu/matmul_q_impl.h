@@ -53,6 +53,13 @@ typedef void (*qgemm_fn)(const uint8_t *w, size_t wrow, size_t rows, const uint8
 /* The GEMM of each x86 variant for wt, or NULL where it has none. */
 qgemm_fn el_qgemm_pick_avx2(el_dtype wt);
 qgemm_fn el_qgemm_pick_vnni(el_dtype wt);
+/* --numerics ggml's K-type kernels for a batch of n tokens and a matrix of rows weight rows
+ * (matmul_qk_ggml.c; integer sums in AVX2 for isa EL_ISA_AVX2, else plain C; the same float
+ * order on every CPU): for Q4_K with rows % 8 == 0 the one-token kernel (ggml's repacked gemv
+ * order) and in *dot4 the four-token one (its gemm order); for Q5_K, Q6_K and the other Q4_K
+ * the one-token kernel (vec_dot order below 8 tokens, the tiled matmul's from 8; *dot4 NULL);
+ * NULL for the other types. */
+qdot_fn el_qdot_pick_ggml_k(el_isa isa, el_dtype wt, size_t n, size_t rows, qdot_fn *dot4);
 /* CPUID (and the OS's register state): AVX512F, BW, VL and VNNI. */
 bool el_cpu_has_avx512vnni(void);
 /* Tests: 0 = let the CPU decide (default), 1 = never use the VNNI variant. */

@@ -64,10 +64,16 @@ static el_status cpu_norm(const el_exec *x, el_norm_kind k, float *out, const fl
 
 static el_status cpu_linear(const el_exec *x, float *y, size_t ldy, const float *in,
                             el_weight w, el_weight b, size_t n, size_t in_dim, size_t out_dim) {
-    /* llama.cpp's rounding: the 32-blocks' sums in its vec_dot order (kernels/cpu/quant.h) */
-    const bool rowwise = (x->numerics & EL_EXEC_GGML) && el_dtype_block(w.dt) == 32;
-    for (size_t r0 = 0; r0 < n; r0 += MM_ROWS) {
-        const size_t m = n - r0 < MM_ROWS ? n - r0 : MM_ROWS;
+    /* llama.cpp's rounding: the 32-blocks' sums in its vec_dot order, Q4_K / Q5_K / Q6_K in
+     * its x86 kernels' (kernels/cpu/matmul_qk_ggml.c) */
+    const bool rowwise = (x->numerics & EL_EXEC_GGML) &&
+                         (el_dtype_block(w.dt) == 32 || w.dt == EL_DT_Q4_K ||
+                          w.dt == EL_DT_Q5_K || w.dt == EL_DT_Q6_K);
+    /* ggml's kernel choice depends on the batch (repacked Q4_K's groups of four, the tiled
+     * path from 8 tokens): rowwise takes the whole batch in one call */
+    const size_t step = rowwise ? n : MM_ROWS;
+    for (size_t r0 = 0; r0 < n; r0 += step) {
+        const size_t m = n - r0 < step ? n - r0 : step;
         if (rowwise)
             el_cpu_matmul_q(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
                             out_dim, true);
@@ -99,9 +105,11 @@ static el_status cpu_rope_table(const el_exec *x, float *cos, float *sin, size_t
 }
 
 static el_status cpu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
-                          size_t head_dim, const float *cos, const float *sin,
+                          size_t head_dim, const float *cos, const float *sin, size_t pos0,
                           bool interleaved) {
     const size_t half = head_dim / 2;
+    cos += pos0 * half;
+    sin += pos0 * half;
     for (size_t t = 0; t < n; t++) {
         if (x->numerics & EL_EXEC_GGML)
             el_cpu_rope_ggml(v + t * ld, heads, head_dim, cos + t * half, sin + t * half,
@@ -128,7 +136,11 @@ static el_status cpu_attention(const el_exec *x, float *out, const float *q, con
 }
 
 static el_status cpu_kv_store(const el_exec *x, void *kd, void *vd, el_dtype kv_dt,
-                              const float *k, const float *v, size_t n) {
+                              size_t width, size_t pos0, const float *k, const float *v,
+                              size_t rows) {
+    const size_t n = rows * width, off = pos0 * width * el_dtype_size(kv_dt);
+    kd = (uint8_t *)kd + off;
+    vd = (uint8_t *)vd + off;
     if (kv_dt != EL_DT_F16) {
         cpu_memcpy(x, kd, k, n * sizeof *k);
         return cpu_memcpy(x, vd, v, n * sizeof *v);
@@ -225,9 +237,12 @@ el_status el_ops_linear(const el_ops *o, const el_exec *x, const el_linear_part 
             continue;
         }
         EL_TRY(o->linear(x, p->y, p->ldy, in, p->w, p->b, n, in_dim, p->out));
-        if (e != EL_EPI_STORE)
+        if (e == EL_EPI_GELU_TANH || e == EL_EPI_GELU_ERF)
             EL_TRY(o->act(x, e == EL_EPI_GELU_TANH ? EL_ACT_GELU_TANH : EL_ACT_GELU_ERF, p->y,
                           NULL, n * p->out));
     }
+    if (e == EL_EPI_SWIGLU || e == EL_EPI_GEGLU) /* gate, up */
+        return o->act(x, e == EL_EPI_SWIGLU ? EL_ACT_SWIGLU : EL_ACT_GEGLU, parts[0].y,
+                      parts[1].y, n * parts[0].out);
     return EL_OK;
 }

@@ -55,7 +55,9 @@ static inline void el_quant_k_scales(const uint8_t *s, uint8_t out[16]) {
  * each x row is quantized to 8 bits per block once per call (on the caller's stack, in
  * bounded chunks), then integer dot products per block; rows of W split across the pool.
  * rowwise: one weight row at a time with the one-row kernels instead of the GEMM tiles:
- * their float sums run in ggml's x86 vec_dot order for the 32-blocks (--numerics ggml). */
+ * their float sums run in ggml's x86 vec_dot order for the 32-blocks (--numerics ggml);
+ * Q4_K and Q6_K then run ggml's x86 kernels' order (matmul_qk_ggml.c: Q4_K's repacked gemv
+ * for one token and gemm for the first n - n % 4 of a batch). */
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                      el_dtype wt, size_t n, size_t in, size_t out, bool rowwise);
 

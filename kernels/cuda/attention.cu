@@ -45,6 +45,21 @@ static __device__ __forceinline__ int key_dim(int r, int l, int i) {
 
 static __device__ __forceinline__ size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
 
+/* Positions of keys a causal row at pos sees (window 0: all). */
+static __device__ __forceinline__ size_t row_span(size_t pos, size_t window) {
+    return window && pos + 1 > window ? window : pos + 1;
+}
+
+/* Chunks of rows whose last one's keys span len positions: el_attn_splits
+ * (kernels/attn_split.h) on the device, at most cap (the chunks the grid was sized for).
+ * With the position in device memory the grid is sized for the plan's context and the
+ * blocks past this count exit: the chunking is the one a grid sized for len would have. */
+static __device__ __forceinline__ unsigned live_splits(size_t len, unsigned cap) {
+    size_t s = (len + EL_ATTN_SPLIT_POS - 1) / EL_ATTN_SPLIT_POS;
+    if (s > EL_ATTN_SPLIT_MAX) s = EL_ATTN_SPLIT_MAX;
+    return s < cap ? (unsigned)s : cap;
+}
+
 static __device__ __forceinline__ float half_lo(uint32_t w) {
     return __half2float(__ushort_as_half((unsigned short)(w & 0xffffu)));
 }
@@ -119,21 +134,26 @@ static __device__ __forceinline__ void load_val(const __half *vr, int d, int hd,
 /* Grid (rows, n_kv_heads * sub-groups, chunks), 128 or 256 threads, dynamic shared memory
  * gb * (hd + TILE + 3) floats (attn_plan). Row t's keys: BIDIR, rows seq_start[t] ..
  * seq_start[t] + seq_len[t] - 1; else (causal) positions lo .. pos0 + t, lo from the
- * window (0 = all). q, out: row stride ldq = nh * hd; k, v: row stride ldkv. Queries are
+ * window (0 = all); pos0 read from *dpos when dpos is not NULL, and then only the chunks
+ * the live length needs run (live_splits). q, out: row stride ldq = nh * hd; k, v: row stride ldkv. Queries are
  * read before the first barrier and each block writes only its own heads of its own row,
  * so out may be q. part: [rows, nh, chunks] of (hd accumulators, m, l) when gridDim.z > 1. */
 template <typename T, bool VEC, bool BIDIR>
 __global__ void attn_chunk_kernel(float *out, const float *q, const T *k, const T *v,
                                   float *part, const int32_t *seq_start, const int32_t *seq_len,
-                                  size_t pos0, size_t window, size_t nh, size_t ldkv, int group,
-                                  int gb, int hd, float scale) {
+                                  size_t pos0, const int32_t *dpos, size_t window, size_t nh,
+                                  size_t ldkv, int group, int gb, int hd, float scale) {
     EL_DYN_SHARED(float, sh);
     const int tid = (int)threadIdx.x, lane = tid & 31, warp = tid >> 5, nt = (int)blockDim.x;
     const int nwarps = nt >> 5, nsub = (group + gb - 1) / gb;
     const size_t t = blockIdx.x, ldq = nh * (size_t)hd;
     const int kvh = (int)blockIdx.y / nsub, sub = (int)blockIdx.y % nsub;
     const int h0 = kvh * group + sub * gb, hb = gb < group - sub * gb ? gb : group - sub * gb;
-    const size_t s = blockIdx.z, ns = gridDim.z;
+    if (dpos) pos0 = (size_t)*dpos;
+    const size_t s = blockIdx.z;
+    const size_t ns = dpos ? live_splits(row_span(pos0 + gridDim.x - 1, window), gridDim.z)
+                           : gridDim.z;
+    if (s >= ns) return; /* the whole block: no barrier is left waiting */
     size_t lo, len;
     if (BIDIR) {
         lo = (size_t)seq_start[t], len = (size_t)seq_len[t];
@@ -224,10 +244,14 @@ __global__ void attn_chunk_kernel(float *out, const float *q, const T *k, const 
     if (dout == 0) pr[hd] = mrun[go], pr[hd + 1] = lrun[go];
 }
 
-/* Grid (rows, nh), THREADS threads: merges the ns chunks' partials of (row, head). */
+/* Grid (rows, nh), THREADS threads: merges the ns chunks' partials of (row, head). With dpos
+ * (the rows' first position in device memory), the chunks the live length needs, as the
+ * chunk kernel counted them; one: that kernel wrote the rows itself. */
 __global__ void attn_combine_kernel(float *out, const float *part, size_t nh, int hd,
-                                    unsigned ns) {
+                                    unsigned ns, const int32_t *dpos, size_t window) {
     __shared__ float w[EL_ATTN_SPLIT_MAX];
+    if (dpos) ns = live_splits(row_span((size_t)*dpos + gridDim.x - 1, window), ns);
+    if (ns == 1) return;
     const size_t t = blockIdx.x, h = blockIdx.y, st = (size_t)hd + 2;
     const float *pr = part + (t * nh + h) * ns * st;
     float m = -INFINITY;
@@ -284,23 +308,23 @@ static el_status attn_plan(attn_geo *g, size_t rows, size_t nh, size_t nkv, size
 template <typename T, bool BIDIR>
 static el_status attn_run(float *out, const float *q, const T *k, const T *v, float *part,
                           const int32_t *seq_start, const int32_t *seq_len, size_t rows,
-                          size_t pos0, size_t window, size_t nh, size_t nkv, size_t hd,
-                          float scale, const attn_geo &g, cudaStream_t st) {
+                          size_t pos0, const int32_t *dpos, size_t window, size_t nh, size_t nkv,
+                          size_t hd, float scale, const attn_geo &g, cudaStream_t st) {
     const bool vec = hd % 8 == 0 && ((uintptr_t)k | (uintptr_t)v) % 16 == 0;
     const dim3 grid((unsigned)rows, (unsigned)(nkv * (size_t)g.nsub), g.ns);
     const size_t ldkv = nkv * hd, group = nh / nkv;
     if (vec)
         EL_LAUNCH((attn_chunk_kernel<T, true, BIDIR>), grid, g.threads, g.shm, st)(
-            out, q, k, v, part, seq_start, seq_len, pos0, window, nh, ldkv, (int)group, g.gb,
-            (int)hd, scale);
+            out, q, k, v, part, seq_start, seq_len, pos0, dpos, window, nh, ldkv, (int)group,
+            g.gb, (int)hd, scale);
     else
         EL_LAUNCH((attn_chunk_kernel<T, false, BIDIR>), grid, g.threads, g.shm, st)(
-            out, q, k, v, part, seq_start, seq_len, pos0, window, nh, ldkv, (int)group, g.gb,
-            (int)hd, scale);
+            out, q, k, v, part, seq_start, seq_len, pos0, dpos, window, nh, ldkv, (int)group,
+            g.gb, (int)hd, scale);
     EL_CUDA_LAUNCHED();
     if (g.ns == 1) return EL_OK;
     EL_LAUNCH(attn_combine_kernel, dim3((unsigned)rows, (unsigned)nh), THREADS, 0, st)(
-        out, part, nh, (int)hd, g.ns);
+        out, part, nh, (int)hd, g.ns, dpos, window);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -325,30 +349,49 @@ extern "C" el_status el_cuda_attention_kv(float *out, const float *q, const void
                                           size_t n_heads, size_t n_kv_heads, size_t head_dim,
                                           size_t window, float scale, float *part,
                                           size_t part_floats, el_cuda_stream st) {
+    return el_cuda_attention_at(out, q, k, v, kv_dt, n, pos0, NULL, 0, n_heads, n_kv_heads,
+                                head_dim, window, scale, part, part_floats, st);
+}
+
+extern "C" el_status el_cuda_attention_at(float *out, const float *q, const void *k,
+                                          const void *v, el_dtype kv_dt, size_t n, size_t pos0,
+                                          const int32_t *dpos, size_t max_ctx, size_t n_heads,
+                                          size_t n_kv_heads, size_t head_dim, size_t window,
+                                          float scale, float *part, size_t part_floats,
+                                          el_cuda_stream st) {
     if (n == 0) return EL_OK;
     if (kv_dt != EL_DT_F32 && kv_dt != EL_DT_F16)
         return el_errorf(EL_E_USAGE, "CUDA attention: a KV cache of %s (f32 or f16)",
                          el_dtype_name(kv_dt));
-    const size_t ctx = pos0 + n; /* the last row's keys: the longest span */
+    if (dpos && max_ctx < n)
+        return el_errorf(EL_E_USAGE, "CUDA attention: %zu rows in a context of %zu", n, max_ctx);
+    /* The last row's keys: the longest span (with dpos, the last row the context holds). */
+    const size_t ctx = dpos ? max_ctx : pos0 + n;
     attn_geo g;
     const el_status e = attn_plan(&g, n, n_heads, n_kv_heads, head_dim,
                                   window && window < ctx ? window : ctx, part_floats, part);
     if (e != EL_OK) return e;
     if (kv_dt == EL_DT_F16)
         return attn_run<__half, false>(out, q, (const __half *)k, (const __half *)v, part, NULL,
-                                       NULL, n, pos0, window, n_heads, n_kv_heads, head_dim,
-                                       scale, g, (cudaStream_t)st);
+                                       NULL, n, pos0, dpos, window, n_heads, n_kv_heads,
+                                       head_dim, scale, g, (cudaStream_t)st);
     return attn_run<float, false>(out, q, (const float *)k, (const float *)v, part, NULL, NULL,
-                                  n, pos0, window, n_heads, n_kv_heads, head_dim, scale, g,
+                                  n, pos0, dpos, window, n_heads, n_kv_heads, head_dim, scale, g,
                                   (cudaStream_t)st);
 }
 
 static __device__ __forceinline__ void kv_put(float *d, float x) { *d = x; }
 static __device__ __forceinline__ void kv_put(__half *d, float x) { *d = __float2half_rn(x); }
 
-/* Keys and values of a batch into the cache: entry i < n of k then of v (grid-stride). */
+/* Keys and values of a batch into the cache: entry i < n of k then of v (grid-stride), from
+ * row *drow (rows of width entries) when drow is not NULL. */
 template <typename T>
-__global__ void kv_store_kernel(T *kd, T *vd, const float *k, const float *v, size_t n) {
+__global__ void kv_store_kernel(T *kd, T *vd, const float *k, const float *v, size_t n,
+                                const int32_t *drow, size_t width) {
+    if (drow) {
+        const size_t off = (size_t)*drow * width;
+        kd += off, vd += off;
+    }
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < 2 * n;
          i += (size_t)gridDim.x * blockDim.x) {
         const float x = i < n ? k[i] : v[i - n];
@@ -359,15 +402,21 @@ __global__ void kv_store_kernel(T *kd, T *vd, const float *k, const float *v, si
 
 extern "C" el_status el_cuda_kv_store(void *kd, void *vd, el_dtype kv_dt, const float *k,
                                       const float *v, size_t n, el_cuda_stream st) {
+    return el_cuda_kv_store_at(kd, vd, kv_dt, k, v, n, NULL, 0, st);
+}
+
+extern "C" el_status el_cuda_kv_store_at(void *kd, void *vd, el_dtype kv_dt, const float *k,
+                                         const float *v, size_t n, const int32_t *drow,
+                                         size_t width, el_cuda_stream st) {
     if (n == 0) return EL_OK;
     size_t b = (2 * n + THREADS - 1) / THREADS;
     unsigned grid = (unsigned)(b < 65535u ? b : 65535u); /* the grid-stride loop covers the rest */
     if (kv_dt == EL_DT_F16)
         EL_LAUNCH(kv_store_kernel<__half>, grid, THREADS, 0, (cudaStream_t)st)(
-            (__half *)kd, (__half *)vd, k, v, n);
+            (__half *)kd, (__half *)vd, k, v, n, drow, width);
     else if (kv_dt == EL_DT_F32)
         EL_LAUNCH(kv_store_kernel<float>, grid, THREADS, 0, (cudaStream_t)st)(
-            (float *)kd, (float *)vd, k, v, n);
+            (float *)kd, (float *)vd, k, v, n, drow, width);
     else
         return el_errorf(EL_E_USAGE, "CUDA KV store: a cache of %s (f32 or f16)",
                          el_dtype_name(kv_dt));
@@ -387,7 +436,7 @@ extern "C" el_status el_cuda_attention_bidir(float *out, const float *q, const f
     attn_geo g;
     const el_status e = attn_plan(&g, rows, n_heads, n_heads, head_dim, max_len, 0, NULL);
     if (e != EL_OK) return e;
-    return attn_run<float, true>(out, q, k, v, NULL, seq_start, seq_len, rows, 0, 0, n_heads,
+    return attn_run<float, true>(out, q, k, v, NULL, seq_start, seq_len, rows, 0, NULL, 0, n_heads,
                                  n_heads, head_dim, 1.0f / sqrtf((float)head_dim), g,
                                  (cudaStream_t)st);
 }

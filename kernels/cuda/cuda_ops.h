@@ -30,11 +30,17 @@ el_status el_cuda_probe(void);
 /* y[t, :] = W x[t, :] for t < n (ldy = row stride of y in floats). */
 el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                          size_t n, size_t in, size_t out, el_cuda_stream st);
-/* The K block types (Q4_K, Q5_K, Q6_K; kernels/cuda/matmul_k.cu), in a multiple of 256:
- * el_cuda_matmul sends them here. EL_E_INVALID for another type, rows that are not whole
+/* The K block types (Q4_K, Q5_K, Q6_K; kernels/cuda/matmul_k.cu), in a multiple of 256, with
+ * f32 activations (any n): el_cuda_matmul sends decode (n = 1) here. EL_E_INVALID for another type, rows that are not whole
  * super-blocks, or w not aligned for the loads (Q4_K/Q5_K: 16 bytes, Q6_K: 2). */
 el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,
                            size_t n, size_t in, size_t out, el_cuda_stream st);
+/* The K types by int8 dot products, x quantized per 256 values as el_cpu_matmul's Q8_K
+ * (kernels/cuda/matmul_k.cu): el_cuda_matmul sends prompt batches (n >= 2) here, decode
+ * (n = 1) takes el_cuda_matmul_k's f32 activations. Same refusals as el_cuda_matmul_k. */
+el_status el_cuda_matmul_k_dp4a(float *y, size_t ldy, const float *x, const void *w,
+                                el_dtype wt, size_t n, size_t in, size_t out,
+                                el_cuda_stream st);
 /* The 32-block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) by int8 dot products: x quantized to 8
  * bits per block as el_cpu_matmul does (kernels/cuda/matmul_dp4a.cu); el_cuda_matmul sends
  * prompt batches (n >= 2) here, decode (n = 1) keeps f32 activations. */
@@ -62,6 +68,12 @@ typedef enum el_cuda_epi {
     EL_CUDA_EPI_ACCUMULATE, /* y += W x + b (the residual) */
     EL_CUDA_EPI_GELU_TANH,  /* y = gelu_tanh(W x + b) */
     EL_CUDA_EPI_GELU_ERF,   /* y = gelu_erf(W x + b) */
+    /* Gated FFNs, exactly two parts (gate, up) of the same out, f32/f16/bf16 weights: a warp
+     * computes row r of both and stores act(gate) * up into part 0's y (part 1's y is not
+     * written): the same f32 operations as the linears then el_cuda_swiglu, or then
+     * el_cuda_gelu_tanh and el_cuda_mul. */
+    EL_CUDA_EPI_SWIGLU,     /* y = silu(Wg x + bg) * (Wu x + bu) */
+    EL_CUDA_EPI_GEGLU,      /* y = gelu_tanh(Wg x + bg) * (Wu x + bu) */
 } el_cuda_epi;
 /* A norm of the input rows in the same launch (norm may be NULL): RMSNorm scaled by
  * (w_offset + w), or LayerNorm with w and b (NULL: none), both of wt, as the norm kernels. */
@@ -97,6 +109,13 @@ el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads, size_t hea
 el_status el_cuda_rope2(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
                         size_t y_heads, size_t n, size_t head_dim, const float *cos,
                         const float *sin, bool interleaved, el_cuda_stream st);
+/* el_cuda_rope2 from the tables' row pos0 (cos, sin: the tables themselves), pos0 read by
+ * the kernel from the device word *dpos when dpos is not NULL (CUDA graphs: a captured
+ * launch replays at whatever position the host uploaded). */
+el_status el_cuda_rope_at(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
+                          size_t y_heads, size_t n, size_t head_dim, const float *cos,
+                          const float *sin, size_t pos0, const int32_t *dpos, bool interleaved,
+                          el_cuda_stream st);
 /* Fills the [ctx, head_dim/2] tables in float as the CPU's table op does:
  * freq_i = el_rope_inv_freq(r, i, head_dim), angle = pos * freq_i. */
 el_status el_cuda_rope_table(float *cos, float *sin, size_t ctx, size_t head_dim, el_rope r,
@@ -120,6 +139,9 @@ el_status el_cuda_embed(float *out, const void *table, el_dtype dt, size_t dim,
 /* y[t, :] += table[row0 + t, :] as f32 for t < n (GPT-2's learned positions). */
 el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim, size_t row0,
                            size_t n, el_cuda_stream st);
+/* The same from row *drow0 (a device word) when drow0 is not NULL, else row0. */
+el_status el_cuda_add_rows_at(float *y, const void *table, el_dtype dt, size_t dim, size_t row0,
+                              const int32_t *drow0, size_t n, el_cuda_stream st);
 /* y[t, :] += table[idx[t], :] as f32 for t < n; idx in device memory (BERT's positions
  * and token types). */
 el_status el_cuda_embed_add(float *y, const void *table, el_dtype dt, size_t dim,
@@ -157,10 +179,24 @@ el_status el_cuda_attention_kv(float *out, const float *q, const void *k, const 
                                el_dtype kv_dt, size_t n, size_t pos0, size_t n_heads,
                                size_t n_kv_heads, size_t head_dim, size_t window, float scale,
                                float *part, size_t part_floats, el_cuda_stream st);
+/* el_cuda_attention_kv with the rows' first position read from the device word *dpos when
+ * dpos is not NULL (CUDA graphs): the grid is then sized for rows up to position max_ctx - 1
+ * (the plan's context), and the blocks past the chunks the live length needs exit, so the
+ * chunking (and every result) is the one a by-value call gives. */
+el_status el_cuda_attention_at(float *out, const float *q, const void *k, const void *v,
+                               el_dtype kv_dt, size_t n, size_t pos0, const int32_t *dpos,
+                               size_t max_ctx, size_t n_heads, size_t n_kv_heads,
+                               size_t head_dim, size_t window, float scale, float *part,
+                               size_t part_floats, el_cuda_stream st);
 /* Stores n f32 keys k and values v into cache rows kd, vd of kv_dt: EL_DT_F16 rounds to
  * nearest even (__float2half_rn), EL_DT_F32 copies. One launch for both. */
 el_status el_cuda_kv_store(void *kd, void *vd, el_dtype kv_dt, const float *k, const float *v,
                            size_t n, el_cuda_stream st);
+/* The same with kd, vd the cache's row 0 and the batch stored from row *drow (a device
+ * word; rows of width entries) when drow is not NULL. */
+el_status el_cuda_kv_store_at(void *kd, void *vd, el_dtype kv_dt, const float *k,
+                              const float *v, size_t n, const int32_t *drow, size_t width,
+                              el_cuda_stream st);
 /* Bidirectional attention over packed sequences, as el_cpu_attention_bidir: q, k, v, out
  * [rows, n_heads * head_dim] (out may be q); row r attends to rows seq_start[r] ..
  * seq_start[r] + seq_len[r] - 1 (its own sequence; both arrays in device memory).

@@ -62,9 +62,9 @@ __global__ void embed_kernel(float *out, const void *table, el_dtype dt, size_t 
 
 /* y[t, :] += table[row0 + t, :], one block per row. */
 __global__ void add_rows_kernel(float *y, const void *table, el_dtype dt, size_t dim,
-                                size_t row0) {
+                                size_t row0, const int32_t *drow0) {
     float *o = y + blockIdx.x * dim;
-    size_t row = row0 + blockIdx.x;
+    size_t row = (drow0 ? (size_t)*drow0 : row0) + blockIdx.x;
     for (size_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] += el_ld(table, dt, row * dim + i);
 }
 
@@ -125,12 +125,19 @@ extern "C" el_status el_cuda_embed(float *out, const void *table, el_dtype dt, s
     return EL_OK;
 }
 
-extern "C" el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim,
-                                      size_t row0, size_t n, el_cuda_stream st) {
+extern "C" el_status el_cuda_add_rows_at(float *y, const void *table, el_dtype dt, size_t dim,
+                                         size_t row0, const int32_t *drow0, size_t n,
+                                         el_cuda_stream st) {
     if (n == 0) return EL_OK;
-    EL_LAUNCH(add_rows_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(y, table, dt, dim, row0);
+    EL_LAUNCH(add_rows_kernel, (unsigned)n, THREADS, 0, (cudaStream_t)st)(y, table, dt, dim, row0,
+                                                                        drow0);
     EL_CUDA_LAUNCHED();
     return EL_OK;
+}
+
+extern "C" el_status el_cuda_add_rows(float *y, const void *table, el_dtype dt, size_t dim,
+                                      size_t row0, size_t n, el_cuda_stream st) {
+    return el_cuda_add_rows_at(y, table, dt, dim, row0, NULL, n, st);
 }
 
 extern "C" el_status el_cuda_embed_add(float *y, const void *table, el_dtype dt, size_t dim,

@@ -73,7 +73,9 @@ template <> __device__ __forceinline__ float wload<uint16_t>(const uint16_t *w, 
     return __uint_as_float((uint32_t)w[i] << 16);
 }
 
-template <typename W, bool NORM>
+/* GLU: the gated epilogue; the warp's row r of part 0 (gate) and of part 1 (up, o.w[1]),
+ * each accumulated exactly as a row of its own. */
+template <typename W, bool NORM, bool GLU>
 __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
@@ -81,25 +83,35 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
     const el_mm_sel p = mm_part(o, row);
     row -= p.first;
     const W *wr = (const W *)p.w + row * in;
+    const W *wu = GLU ? (const W *)o.w[1] + row * in : wr;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
-        float acc[MAX_N];
+        float acc[MAX_N], accu[MAX_N];
 #pragma unroll
-        for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        for (int t = 0; t < MAX_N; t++) acc[t] = accu[t] = 0.0f;
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = lane; i < in; i += 32) {
-            float wv = wload<W>(wr, i);
+            float wv = wload<W>(wr, i), uv = GLU ? wload<W>(wu, i) : 0.0f;
 #pragma unroll
             for (int t = 0; t < MAX_N; t++) {
                 if ((size_t)t >= nt) break;
                 const float xv = x[(t0 + t) * in + i];
-                acc[t] += wv * (NORM ? mm_norm(o, xv, i, st.mean[t], st.inv[t]) : xv);
+                const float xn = NORM ? mm_norm(o, xv, i, st.mean[t], st.inv[t]) : xv;
+                acc[t] += wv * xn;
+                if (GLU) accu[t] += uv * xn;
             }
         }
-        for (int t = 0; t < MAX_N && (size_t)t < nt; t++) { /* nt is the same warp-wide */
+#pragma unroll
+        for (int t = 0; t < MAX_N; t++) { /* nt is the same warp-wide */
+            if ((size_t)t >= nt) break;
             float s = el_warp_sum(acc[t]);
-            if (lane == 0) mm_store(p, o.epi, row, t0 + t, s);
+            if (GLU) {
+                const float su = el_warp_sum(accu[t]);
+                if (lane == 0) mm_store_glu(o, p, row, t0 + t, s, su);
+            } else if (lane == 0) {
+                mm_store(p, o.epi, row, t0 + t, s);
+            }
         }
     }
 }
@@ -131,7 +143,7 @@ static __device__ __forceinline__ void unpack16(uint4 u, float *f, const uint16_
     }
 }
 
-template <typename W, bool NORM>
+template <typename W, bool NORM, bool GLU>
 __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     constexpr int V = 16 / (int)sizeof(W);
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
@@ -140,21 +152,23 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
     const el_mm_sel p = mm_part(o, row);
     row -= p.first;
     const W *wr = (const W *)p.w + row * in;
+    const W *wu = GLU ? (const W *)o.w[1] + row * in : wr;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
-        float acc[MAX_N];
+        float acc[MAX_N], accu[MAX_N];
 #pragma unroll
-        for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        for (int t = 0; t < MAX_N; t++) acc[t] = accu[t] = 0.0f;
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = (size_t)lane * V; i < in; i += 32 * V) {
-            float wv[V];
+            float wv[V], uv[V];
             unpack16(__ldg(reinterpret_cast<const uint4 *>(wr + i)), wv, wr);
+            if (GLU) unpack16(__ldg(reinterpret_cast<const uint4 *>(wu + i)), uv, wu);
 #pragma unroll
             for (int t = 0; t < MAX_N; t++) {
                 if ((size_t)t >= nt) break;
                 const float *xr = x + (t0 + t) * in + i;
-                float sum = 0.0f;
+                float sum = 0.0f, sumu = 0.0f;
 #pragma unroll
                 for (int j = 0; j < V; j += 4) {
                     float4 xv = *reinterpret_cast<const float4 *>(xr + j);
@@ -165,20 +179,30 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
                         xv.w = mm_norm(o, xv.w, i + j + 3, st.mean[t], st.inv[t]);
                     }
                     sum += wv[j] * xv.x + wv[j + 1] * xv.y + wv[j + 2] * xv.z + wv[j + 3] * xv.w;
+                    if (GLU)
+                        sumu += uv[j] * xv.x + uv[j + 1] * xv.y + uv[j + 2] * xv.z +
+                                uv[j + 3] * xv.w;
                 }
                 acc[t] += sum;
+                if (GLU) accu[t] += sumu;
             }
         }
-        for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
+#pragma unroll
+        for (int t = 0; t < MAX_N; t++) {
+            if ((size_t)t >= nt) break;
             float sum = el_warp_sum(acc[t]);
-            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
+            if (GLU) {
+                const float su = el_warp_sum(accu[t]);
+                if (lane == 0) mm_store_glu(o, p, row, t0 + t, sum, su);
+            } else if (lane == 0) {
+                mm_store(p, o.epi, row, t0 + t, sum);
+            }
         }
     }
 }
 
-/* One GGUF 32-block (T: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; BB bytes) into 32 floats, as
- * el_ld_q32: its halfwords are loaded first, all of each used (so no load is narrowed to
- * bytes: scripts/cuda_gate.sh). */
+/* One GGUF 32-block (T: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; BB bytes, staged in shared memory by
+ * mm_stage16) into 32 floats, as el_ld_q32: its halfwords are read first, all of each used. */
 template <int T, int BB>
 static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) {
     const uint16_t *p = (const uint16_t *)blk;
@@ -211,13 +235,15 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
 }
 
 /* GGUF 32-block weights (rows of in / 32 blocks of BB bytes): one warp per output row, lane l
- * takes the row's blocks l, l + 32, ...; each block is dequantized once into registers and
- * dotted with every input row's 32 activations in f32. */
+ * takes the row's blocks l, l + 32, ... (the warp's 32 blocks staged in shared memory by
+ * 16-byte loads); each block is dequantized once into registers and dotted with every input
+ * row's 32 activations in f32. */
 template <int T, int BB>
 __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
+    __shared__ uint4 stage[ROWS_PER_BLOCK][EL_Q32_STAGE(BB)];
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= o.rows) return;
+    if (row >= o.rows) return; /* the whole warp: no block barrier below */
     const el_mm_sel p = mm_part(o, row);
     row -= p.first;
     const size_t nb = in / 32;
@@ -227,9 +253,12 @@ __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t 
         float acc[MAX_N];
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
-        for (size_t b = (size_t)lane; b < nb; b += 32) {
+        for (size_t b0 = 0; b0 < nb; b0 += 32) {
+            const size_t cnt = nb - b0 < 32 ? nb - b0 : 32, b = b0 + (size_t)lane;
+            const uint8_t *sb = mm_stage16(wr + b0 * BB, cnt * BB, stage[threadIdx.x >> 5], lane);
+            if (b >= nb) continue;
             float v[32];
-            decode_q32<T, BB>(wr + b * BB, v);
+            decode_q32<T, BB>(sb + (size_t)lane * BB, v);
 #pragma unroll
             for (int t = 0; t < MAX_N; t++) {
                 if ((size_t)t >= nt) break;
@@ -255,14 +284,23 @@ static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cuda
     uintptr_t addr = (uintptr_t)x;
     for (int p = 0; p < o.parts; p++) addr |= (uintptr_t)o.w[p];
     const bool vec = in % v == 0 && in % 4 == 0 && addr % 16 == 0;
-    if (vec && o.norm)
-        EL_LAUNCH((matmul_vec_kernel<W, true>), grid, block, 0, s)(o, x, n, in);
-    else if (vec)
-        EL_LAUNCH((matmul_vec_kernel<W, false>), grid, block, 0, s)(o, x, n, in);
-    else if (o.norm)
-        EL_LAUNCH((matmul_kernel<W, true>), grid, block, 0, s)(o, x, n, in);
-    else
-        EL_LAUNCH((matmul_kernel<W, false>), grid, block, 0, s)(o, x, n, in);
+    const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
+#define EL_MM(K, N, G) EL_LAUNCH((K<W, N, G>), grid, block, 0, s)(o, x, n, in)
+    if (glu) {
+        if (vec && o.norm) EL_MM(matmul_vec_kernel, true, true);
+        else if (vec) EL_MM(matmul_vec_kernel, false, true);
+        else if (o.norm) EL_MM(matmul_kernel, true, true);
+        else EL_MM(matmul_kernel, false, true);
+    } else if (vec && o.norm) {
+        EL_MM(matmul_vec_kernel, true, false);
+    } else if (vec) {
+        EL_MM(matmul_vec_kernel, false, false);
+    } else if (o.norm) {
+        EL_MM(matmul_kernel, true, false);
+    } else {
+        EL_MM(matmul_kernel, false, false);
+    }
+#undef EL_MM
 }
 
 /* One launch for o (parts, rows and epilogue filled in) with weights of wt. The K types
@@ -271,11 +309,15 @@ static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cuda
 static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
                         cudaStream_t s) {
     if (n == 0 || o.rows == 0) return EL_OK;
+    if ((o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU) &&
+        !el_cuda_linear_norm_fuses(wt, wt))
+        return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no gated epilogue for %s weights "
+                         "(f32, f16, bf16)", el_dtype_name(wt));
     if (wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) {
         if (o.norm)
             return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
                              "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
-        return el_mm_run_k(o, x, wt, n, in, s);
+        return el_mm_run_k(o, x, wt, n, in, n >= 2, s); /* prompt batches: dp4a */
     }
     if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
         wt == EL_DT_Q5_1) {
@@ -286,6 +328,10 @@ static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t 
             return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
                              "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
         if (n >= 2) return el_mm_run_dp4a(o, x, wt, n, in, s); /* prompt batches */
+        for (int p = 0; p < o.parts; p++)
+            if ((uintptr_t)o.w[p] % 2)
+                return el_errorf(EL_E_INVALID, "cuda matmul: %s weights at %p: need 2-byte "
+                                 "alignment", el_dtype_name(wt), o.w[p]);
         dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
             block(32 * ROWS_PER_BLOCK);
 #define EL_Q32(T, BB) EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
@@ -343,6 +389,12 @@ extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_pa
     o.rows = o.first[n_parts];
     o.parts = (int)n_parts;
     o.epi = (int)epi;
+    if (epi == EL_CUDA_EPI_SWIGLU || epi == EL_CUDA_EPI_GEGLU) { /* rows: the gate's */
+        if (n_parts != 2 || parts[0].out != parts[1].out)
+            return el_errorf(EL_E_USAGE, "cuda linear: a gated epilogue takes 2 parts of the "
+                             "same rows (got %zu)", n_parts);
+        o.rows = parts[0].out;
+    }
     if (norm && norm->kind != EL_CUDA_NORM_NONE) {
         o.nw = norm->w;
         o.nb = norm->b;

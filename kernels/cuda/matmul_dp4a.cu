@@ -11,7 +11,9 @@
  * activation blocks into shared memory (thread = (x row, block): 11 KiB in all), then each
  * warp dots its weight row's 32 blocks (one per lane) with them. The activations are thus
  * quantized once per 8 output rows, in shared memory: the op has no scratch buffer.
- * Weight blocks are read as halfwords (they are 18 to 34 bytes at even offsets), never bytes. */
+ * Weight blocks (18 to 34 bytes at even offsets) reach each warp 32 at a time by 16-byte
+ * loads into shared memory (mm_stage16: up to 8.6 KiB a block more, for Q8_0), where each
+ * lane reads its block by halfwords. */
 #include "kernels/cuda/matmul_out.cuh"
 
 #define QROWS 8  /* warps (output rows) per block; also x rows per pass */
@@ -52,7 +54,7 @@ static __device__ __forceinline__ void quantize_x32(const float *xr, int32_t *qw
  * its scale d and m = its min (Q4_1, Q5_1) or -off * d. */
 template <int T, int BB>
 static __device__ __forceinline__ void unpack_w32(const uint8_t *blk, int32_t *qw, float *d,
-                                                  float *m) {
+                                                  float *m) { /* blk: staged, in shared memory */
     const uint16_t *p = (const uint16_t *)blk;
     uint16_t h[BB / 2];
 #pragma unroll
@@ -88,6 +90,7 @@ template <int T, int BB>
 __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ int4 xq[QROWS][QCHUNK * 2]; /* [x row][block * 2 + half]: 32 bytes a block */
     __shared__ float xd[QROWS][QCHUNK], xs[QROWS][QCHUNK];
+    __shared__ uint4 wst[QROWS][EL_Q32_STAGE(BB)]; /* each warp's 32 weight blocks */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const size_t lrow = (size_t)blockIdx.x * QROWS + warp;
     const bool live = lrow < o.rows; /* dead warps still quantize and meet the barriers */
@@ -113,22 +116,19 @@ __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, si
                 xs[warp][lane] = min1 ? s16 : s;
             }
             __syncthreads();
-            if (!live || c0 + lane >= nb) continue;
+            if (!live) continue; /* warp-uniform */
+            const size_t cnt = nb - c0 < QCHUNK ? nb - c0 : QCHUNK;
+            const uint8_t *sb = mm_stage16(w + (row * nb + c0) * BB, cnt * BB, wst[warp], lane);
+            if (c0 + lane >= nb) continue;
             int32_t wq[8];
             float wd, wm;
-            unpack_w32<T, BB>(w + (row * nb + c0 + lane) * BB, wq, &wd, &wm);
+            unpack_w32<T, BB>(sb + (size_t)lane * BB, wq, &wd, &wm);
 #pragma unroll
             for (int t = 0; t < QROWS; t++) {
                 if ((size_t)t >= nt) break;
                 const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
-                int isum = __dp4a(wq[0], a.x, 0);
-                isum = __dp4a(wq[1], a.y, isum);
-                isum = __dp4a(wq[2], a.z, isum);
-                isum = __dp4a(wq[3], a.w, isum);
-                isum = __dp4a(wq[4], b.x, isum);
-                isum = __dp4a(wq[5], b.y, isum);
-                isum = __dp4a(wq[6], b.z, isum);
-                isum = __dp4a(wq[7], b.w, isum);
+                const int isum = el_dp4a4((const uint32_t *)wq + 4, b,
+                                          el_dp4a4((const uint32_t *)wq, a, 0));
                 acc[t] += wd * xd[t][lane] * (float)isum + wm * xs[t][lane];
             }
         }

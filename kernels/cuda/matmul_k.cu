@@ -42,31 +42,33 @@ static __device__ __forceinline__ void words8(const uint8_t *p, uint32_t w[8]) {
     w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
 }
 
-/* Run j (0..7) of the super-block at blk into v[32], dequantized. */
+/* Run j (0..7) of the super-block at blk as 8 words of 4 unsigned bytes (Q4_K 0..15, Q5_K
+ * 0..31, Q6_K 0..63), its scales for values 0-15 and 16-31 (Q4_K/Q5_K: the sub-block's sc
+ * twice) and min mn (Q6_K: 32 * sc per half, as the CPU's el_quant_unpack), d and m. */
 template <int T>
-static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float *v) {
-    if (T == EL_DT_Q6_K) { /* ql[128], qh[64], scales[16] (i8), d */
+static __device__ __forceinline__ void unpack_k_words(const uint8_t *blk, int j, uint32_t *qw,
+                                                      int *sc0, int *sc1, int *mn0, int *mn1,
+                                                      float *d, float *m) {
+    if (T == EL_DT_Q6_K) {
         const int g = j >> 2, run = j & 3;
         uint32_t ql[8], qh[8];
         load32_a2(blk + 64 * g + 32 * (run & 1), ql);
         load32_a2(blk + 128 + 32 * g, qh);
-        const float d = f16_bits(__ldg((const uint16_t *)(blk + 208)));
+        *d = *m = f16_bits(__ldg((const uint16_t *)(blk + 208)));
         const uint32_t s2 = __ldg((const uint16_t *)(blk + 192 + 2 * j));
-        const float d0 = d * (float)(int8_t)(s2 & 0xffu), d1 = d * (float)(int8_t)(s2 >> 8);
+        *sc0 = (int)(int8_t)(s2 & 0xffu);
+        *sc1 = (int)(int8_t)(s2 >> 8);
+        *mn0 = 32 * *sc0;
+        *mn1 = 32 * *sc1;
         const int sl = 4 * (run >> 1), shh = 2 * run;
 #pragma unroll
-        for (int l = 0; l < 32; l++) {
-            const int b = 8 * (l & 3);
-            const int q = (int)((ql[l >> 2] >> (b + sl)) & 15u) |
-                          (int)((qh[l >> 2] >> (b + shh)) & 3u) << 4;
-            v[l] = (l < 16 ? d0 : d1) * (float)(q - 32);
-        }
+        for (int k = 0; k < 8; k++)
+            qw[k] = ((ql[k] >> sl) & 0x0f0f0f0fu) | ((qh[k] >> shh) & 0x03030303u) << 4;
         return;
     }
-    /* Q4_K / Q5_K: d, dmin, scales[12] in the first 16 bytes (h.y, h.z, h.w: bytes 0-3,
-     * 4-7, 8-11 of the scales), Q5_K's qh[32] next, then qs[128]. */
     const uint4 h = __ldg((const uint4 *)blk);
-    const float d = f16_bits(h.x), dmin = f16_bits(h.x >> 16);
+    *d = f16_bits(h.x);
+    *m = f16_bits(h.x >> 16);
     int sc, mn;
     if (j < 4) {
         sc = (int)(h.y >> (8 * j)) & 63;
@@ -76,17 +78,33 @@ static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float
         sc = (int)((h.w >> s) & 15u) | (int)((h.y >> (s + 6)) & 3u) << 4;
         mn = (int)((h.w >> (s + 4)) & 15u) | (int)((h.z >> (s + 6)) & 3u) << 4;
     }
-    const float dl = d * (float)sc, ml = dmin * (float)mn;
+    *sc0 = *sc1 = sc;
+    *mn0 = *mn1 = mn;
     uint32_t qs[8], qh[8];
     words8(blk + (T == EL_DT_Q5_K ? 48 : 16) + 32 * (j >> 1), qs);
     if (T == EL_DT_Q5_K) words8(blk + 16, qh);
     const int sl = 4 * (j & 1);
 #pragma unroll
+    for (int k = 0; k < 8; k++) {
+        qw[k] = (qs[k] >> sl) & 0x0f0f0f0fu;
+        if (T == EL_DT_Q5_K) qw[k] |= ((qh[k] >> j) & 0x01010101u) << 4;
+    }
+}
+
+/* Run j (0..7) of the super-block at blk into v[32], dequantized (Q6_K: d * sc * (q - 32);
+ * Q4_K/Q5_K: (d * sc) * q - dmin * mn, two roundings, as the CPU). */
+template <int T>
+static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float *v) {
+    uint32_t qw[8];
+    int sc0, sc1, mn0, mn1;
+    float d, m;
+    unpack_k_words<T>(blk, j, qw, &sc0, &sc1, &mn0, &mn1, &d, &m);
+    const float d0 = d * (float)sc0, d1 = d * (float)sc1, ml = m * (float)mn0;
+#pragma unroll
     for (int l = 0; l < 32; l++) {
-        const int b = 8 * (l & 3);
-        int q = (int)((qs[l >> 2] >> (b + sl)) & 15u);
-        if (T == EL_DT_Q5_K) q |= (int)((qh[l >> 2] >> (b + j)) & 1u) << 4;
-        v[l] = __fmul_rn(dl, (float)q) - ml; /* two roundings, as the CPU */
+        const int q = (int)((qw[l >> 2] >> (8 * (l & 3))) & 0xffu);
+        if (T == EL_DT_Q6_K) v[l] = (l < 16 ? d0 : d1) * (float)(q - 32);
+        else v[l] = __fmul_rn(d0, (float)q) - ml;
     }
 }
 
@@ -156,6 +174,133 @@ __global__ void embed_k_kernel(float *y, const uint8_t *table, size_t dim, const
     }
 }
 
+/* ---- prompt batches (n >= 2): int8 dot products, as el_cpu_matmul's Q8_K path ----------
+ * The x rows are quantized as kernels/cpu/matmul_q.c's quantize_q8k: per 256 values (a
+ * super-block), the value of largest magnitude (the first one on a tie) maps to -127 exactly
+ * (iscale = -127 / max), q = nearest, ties to even, of iscale * x (at most 127), d = 1 /
+ * iscale, and the sums of each 16 q. A weight super-block then costs, per x row,
+ *     isum = sum_j sc_j * (q_w . q_x over sub-block j),  imin = sum_j mn_j * (sum of q_x)
+ *     d_x * (d * isum - m * imin)
+ * with Q4_K/Q5_K's 6-bit scales and mins (m = dmin) and Q6_K's 16 int8 scales (m = d,
+ * mn = 32 sc: its stored 0..63 values dotted unsigned, the -32 folded into imin): the
+ * integers and the f32 operations of the CPU's portable dot, so GPU and CPU differ only in
+ * the order of the super-blocks' f32 sums. (ggml's CUDA mmq/mmvq quantize x per 32 values
+ * (q8_1, f16 scales) and apply sc and mn per 32; here the CPU's own Q8_K rounding is kept,
+ * so the GPU's prompt logits stay next to the CPU's.)
+ * Layout as matmul_dp4a.cu: a block of 8 warps = 8 output rows; per pass of up to 8 x rows
+ * and chunk of 32 runs of 32 values (4 super-blocks), warp t quantizes x row t's 32 runs into
+ * shared memory (lane = run; the super-block's max by shuffles across its 8 lanes), then
+ * each warp dots its weight row's 32 runs (one per lane: 8 dp4a per x row) and the 8 lanes
+ * of a super-block add their integer sums by shuffles. */
+#define KQ_CHUNK 32 /* runs per chunk: one per lane */
+
+/* x run xr (32 floats; valid = false: zeros) as quantize_q8k does it, the super-block being
+ * the 8 aligned lanes of this one: 8 words of signed bytes, d, the sums of values 0-15 and
+ * 16-31. Every lane of the warp must call it (shuffles). */
+static __device__ __forceinline__ void quantize_q8k_run(const float *xr, bool valid, int lane,
+                                                        int32_t *qw, float *d, int2 *sums) {
+    float xv[32];
+#pragma unroll
+    for (int j = 0; j < 32; j++) xv[j] = valid ? xr[j] : 0.0f;
+    float amax = 0.0f, max = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 32; j++)
+        if (fabsf(xv[j]) > amax) { /* strictly: the first of equal magnitudes */
+            amax = fabsf(xv[j]);
+            max = xv[j];
+        }
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) { /* within the super-block's 8 lanes, lower lane first */
+        const float oa = __shfl_xor_sync(0xffffffffu, amax, o);
+        const float om = __shfl_xor_sync(0xffffffffu, max, o);
+        if (oa > amax || (oa == amax && (lane ^ o) < lane)) {
+            amax = oa;
+            max = om;
+        }
+    }
+    const float iscale = amax > 0.0f ? -127.0f / max : 0.0f; /* IEEE division (no fast math) */
+    int s0 = 0, s1 = 0;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        uint32_t wv = 0;
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            int q = __float2int_rn(__fmul_rn(iscale, xv[4 * k + b])); /* ties to even */
+            q = q > 127 ? 127 : q;
+            if (k < 4) s0 += q;
+            else s1 += q;
+            wv |= (uint32_t)(q & 0xff) << (8 * b);
+        }
+        qw[k] = (int32_t)wv;
+    }
+    *d = amax > 0.0f ? 1.0f / iscale : 0.0f;
+    *sums = make_int2(s0, s1);
+}
+
+template <int T, int BB>
+__global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
+    __shared__ int4 xq[KROWS][KQ_CHUNK * 2]; /* [x row][run * 2 + half]: 32 bytes a run */
+    __shared__ float xd[KROWS][KQ_CHUNK];    /* the run's super-block's d */
+    __shared__ int2 xs[KROWS][KQ_CHUNK];     /* sums of the run's q, values 0-15 and 16-31 */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const size_t lrow = (size_t)blockIdx.x * KROWS + warp;
+    const bool live = lrow < o.rows; /* dead warps still quantize and meet the barriers */
+    const el_mm_sel p = mm_part(o, live ? lrow : 0);
+    const size_t row = live ? lrow - p.first : 0;
+    const size_t nu = in / 32; /* runs per row, a multiple of 8 */
+    const uint8_t *wr = (const uint8_t *)p.w + row * (in / 256) * BB;
+    for (size_t t0 = 0; t0 < n; t0 += KROWS) {
+        const size_t nt = n - t0 < KROWS ? n - t0 : KROWS;
+        float acc[KROWS];
+#pragma unroll
+        for (int t = 0; t < KROWS; t++) acc[t] = 0.0f;
+        for (size_t c0 = 0; c0 < nu; c0 += KQ_CHUNK) {
+            const size_t u = c0 + lane;
+            const bool valid = u < nu; /* whole super-blocks: whole groups of 8 lanes */
+            __syncthreads(); /* the previous chunk's readers are done */
+            if ((size_t)warp < nt) { /* warp-uniform */
+                int32_t q[8];
+                float d;
+                int2 sums;
+                quantize_q8k_run(x + (t0 + warp) * in + u * 32, valid, lane, q, &d, &sums);
+                xq[warp][2 * lane] = make_int4(q[0], q[1], q[2], q[3]);
+                xq[warp][2 * lane + 1] = make_int4(q[4], q[5], q[6], q[7]);
+                xd[warp][lane] = d;
+                xs[warp][lane] = sums;
+            }
+            __syncthreads();
+            if (!live) continue; /* warp-uniform */
+            uint32_t wq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int sc0 = 0, sc1 = 0, mn0 = 0, mn1 = 0;
+            float wd = 0.0f, wm = 0.0f;
+            if (valid)
+                unpack_k_words<T>(wr + (u >> 3) * BB, (int)(u & 7), wq, &sc0, &sc1, &mn0, &mn1,
+                                  &wd, &wm);
+#pragma unroll
+            for (int t = 0; t < KROWS; t++) {
+                if ((size_t)t >= nt) break; /* warp-uniform */
+                const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
+                const int lo = el_dp4a4(wq, a, 0), hi = el_dp4a4(wq + 4, b, 0);
+                const int2 s = xs[t][lane];
+                int isum = sc0 * lo + sc1 * hi, imin = mn0 * s.x + mn1 * s.y;
+#pragma unroll
+                for (int k = 1; k < 8; k <<= 1) { /* the super-block's 8 runs: exact */
+                    isum += __shfl_xor_sync(0xffffffffu, isum, k);
+                    imin += __shfl_xor_sync(0xffffffffu, imin, k);
+                }
+                if ((lane & 7) == 0 && valid) /* the CPU's f32 operations, unfused */
+                    acc[t] += __fmul_rn(xd[t][lane], __fmul_rn(wd, (float)isum) -
+                                                         __fmul_rn(wm, (float)imin));
+            }
+        }
+        if (!live) continue;
+        for (int t = 0; t < KROWS && (size_t)t < nt; t++) {
+            const float sum = el_warp_sum(acc[t]);
+            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
+        }
+    }
+}
+
 /* What the kernels assume of a K tensor w with rows of in values: the type, whole
  * super-blocks, and w aligned for the loads (16 bytes for Q4_K/Q5_K, 2 for Q6_K). */
 static el_status k_rows(const char *what, el_dtype wt, const void *w, size_t in) {
@@ -182,15 +327,26 @@ static void launch_k(const el_mm_out &o, const float *x, size_t n, size_t in, cu
 }
 
 el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
-                      cudaStream_t s) {
+                      bool dp4a, cudaStream_t s) {
     for (int p = 0; p < o.parts; p++) {
         const el_status e = k_rows("cuda matmul", wt, o.w[p], in);
         if (e != EL_OK) return e;
     }
     if (n == 0 || o.rows == 0) return EL_OK;
-    if (wt == EL_DT_Q4_K) launch_k<EL_DT_Q4_K, 144>(o, x, n, in, s);
-    else if (wt == EL_DT_Q5_K) launch_k<EL_DT_Q5_K, 176>(o, x, n, in, s);
-    else launch_k<EL_DT_Q6_K, 210>(o, x, n, in, s);
+    if (dp4a) {
+        const dim3 grid((unsigned)((o.rows + KROWS - 1) / KROWS)), block(32 * KROWS);
+#define EL_KDP4A(T, BB) EL_LAUNCH((matmul_k_dp4a_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
+        if (wt == EL_DT_Q4_K) EL_KDP4A(EL_DT_Q4_K, 144);
+        else if (wt == EL_DT_Q5_K) EL_KDP4A(EL_DT_Q5_K, 176);
+        else EL_KDP4A(EL_DT_Q6_K, 210);
+#undef EL_KDP4A
+    } else if (wt == EL_DT_Q4_K) {
+        launch_k<EL_DT_Q4_K, 144>(o, x, n, in, s);
+    } else if (wt == EL_DT_Q5_K) {
+        launch_k<EL_DT_Q5_K, 176>(o, x, n, in, s);
+    } else {
+        launch_k<EL_DT_Q6_K, 210>(o, x, n, in, s);
+    }
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }
@@ -198,7 +354,14 @@ el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n,
 extern "C" el_status el_cuda_matmul_k(float *y, size_t ldy, const float *x, const void *w,
                                       el_dtype wt, size_t n, size_t in, size_t out,
                                       el_cuda_stream st) {
-    return el_mm_run_k(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in,
+    return el_mm_run_k(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in, false,
+                       (cudaStream_t)st);
+}
+
+extern "C" el_status el_cuda_matmul_k_dp4a(float *y, size_t ldy, const float *x, const void *w,
+                                           el_dtype wt, size_t n, size_t in, size_t out,
+                                           el_cuda_stream st) {
+    return el_mm_run_k(mm_one(y, ldy, w, NULL, EL_DT_F32, out), x, wt, n, in, true,
                        (cudaStream_t)st);
 }
 

@@ -60,6 +60,17 @@ static __device__ __forceinline__ void mm_store(const el_mm_sel &p, int epi, siz
     }
 }
 
+/* The gated epilogue (EL_CUDA_EPI_SWIGLU / GEGLU) of row r, input row t: gate g and up u
+ * reduced by the same warp; into part 0's y. The expressions of swiglu_kernel and of
+ * gelu_tanh_kernel then mul_kernel (elementwise.cu), so fusing changes no result. */
+static __device__ __forceinline__ void mm_store_glu(const el_mm_out &o, const el_mm_sel &p,
+                                                    size_t r, size_t t, float g, float u) {
+    if (p.b) g += el_ld(p.b, p.bt, r);
+    if (o.b[1]) u += el_ld(o.b[1], o.bt[1], r);
+    p.y[t * p.ldy + r] =
+        o.epi == EL_CUDA_EPI_SWIGLU ? g / (1.0f + expf(-g)) * u : el_gelu_tanh(g) * u;
+}
+
 /* One part: y = W x (+ b), stored. */
 static inline el_mm_out mm_one(float *y, size_t ldy, const void *w, const void *b, el_dtype bt,
                         size_t out) {
@@ -75,10 +86,37 @@ static inline el_mm_out mm_one(float *y, size_t ldy, const void *w, const void *
     return o;
 }
 
+/* The GGUF 32-block weights (Q8_0 34 bytes, Q4_0 18, Q4_1 20, Q5_0 22, Q5_1 24 a block: no
+ * block is 16-byte aligned as a rule) come to a warp 32 consecutive blocks at a time through
+ * shared memory: the lanes load the aligned 16-byte chunks that hold bytes [p, p + len)
+ * (ld.global.nc.v4, coalesced, each byte once) into the warp's st, then each lane reads its
+ * block there by halfwords. Every chunk holds a wanted byte, so lies in mapped memory. The
+ * same bytes as a direct read: results do not change. All lanes of the warp call it; p is
+ * 2-aligned (the launchers check), len <= 32 * BB. Returns p's place in st. */
+#define EL_Q32_STAGE(BB) ((32 * (BB) + 15 + 15) / 16) /* uint4 per warp: 32 blocks + offset */
+static __device__ __forceinline__ const uint8_t *mm_stage16(const uint8_t *p, size_t len,
+                                                            uint4 *st, int lane) {
+    const uint4 *a = (const uint4 *)((uintptr_t)p & ~(uintptr_t)15);
+    const unsigned off = (unsigned)((uintptr_t)p & 15u);
+    const unsigned nv = (unsigned)((off + len + 15) / 16);
+    __syncwarp(); /* the lanes are done with the previous stage */
+    for (unsigned i = (unsigned)lane; i < nv; i += 32) st[i] = __ldg(a + i);
+    __syncwarp();
+    return (const uint8_t *)st + off;
+}
+
+/* c + the dot product of the 16 signed bytes in w[0..3] and a (4 dp4a). */
+static __device__ __forceinline__ int el_dp4a4(const uint32_t *w, int4 a, int c) {
+    c = __dp4a((int)w[0], a.x, c);
+    c = __dp4a((int)w[1], a.y, c);
+    c = __dp4a((int)w[2], a.z, c);
+    return __dp4a((int)w[3], a.w, c);
+}
+
 /* The K-type and dp4a launchers (matmul_k.cu, matmul_dp4a.cu), called by matmul.cu's
  * dispatch; they check the weights of every part (block rows, alignment). */
 el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
-                      cudaStream_t s);
+                      bool dp4a, cudaStream_t s); /* dp4a: 8-bit x (prompt batches) */
 el_status el_mm_run_dp4a(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
                          cudaStream_t s);
 

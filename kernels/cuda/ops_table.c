@@ -25,9 +25,12 @@ static el_status cu_embed(const el_exec *x, float *out, el_weight t, size_t dim,
 
 static el_status cu_embed_add(const el_exec *x, float *y, el_weight t, size_t dim,
                               const int32_t *idx, size_t row0, size_t n) {
+    if (!idx && x->dpos && k_type(t.dt)) /* matmul_k.cu takes its rows by value */
+        return el_errorf(EL_E_UNSUPPORTED, "cuda: %s position rows from a device word (a "
+                         "CUDA graph)", el_dtype_name(t.dt));
     if (k_type(t.dt)) return el_cuda_embed_k(y, t.p, t.dt, dim, idx, row0, n, true, ST(x));
     if (idx) return el_cuda_embed_add(y, t.p, t.dt, dim, idx, n, ST(x));
-    return el_cuda_add_rows(y, t.p, t.dt, dim, row0, n, ST(x));
+    return el_cuda_add_rows_at(y, t.p, t.dt, dim, row0, x->dpos, n, ST(x));
 }
 
 static el_status cu_norm(const el_exec *x, el_norm_kind k, float *out, const float *in,
@@ -52,8 +55,10 @@ static el_status cu_rope_table(const el_exec *x, float *cos, float *sin, size_t 
 }
 
 static el_status cu_rope(const el_exec *x, float *v, size_t ld, size_t n, size_t heads,
-                         size_t head_dim, const float *cos, const float *sin, bool interleaved) {
-    return el_cuda_rope(v, ld, n, heads, head_dim, cos, sin, interleaved, ST(x));
+                         size_t head_dim, const float *cos, const float *sin, size_t pos0,
+                         bool interleaved) {
+    return el_cuda_rope_at(v, ld, heads, NULL, 0, 0, n, head_dim, cos, sin, pos0, x->dpos,
+                           interleaved, ST(x));
 }
 
 static el_status cu_attention(const el_exec *x, float *out, const float *q, const void *k,
@@ -62,13 +67,18 @@ static el_status cu_attention(const el_exec *x, float *out, const float *q, cons
                               size_t head_dim, size_t window, float scale) {
     /* The CPU's scores scratch [heads, att_stride] holds the chunks' partials (the plan
      * sizes it for both: models/decoder.c). */
-    return el_cuda_attention_kv(out, q, k, v, kv_dt, n, pos0, heads, kv_heads, head_dim, window,
-                                scale, att, heads * att_stride, ST(x));
+    return el_cuda_attention_at(out, q, k, v, kv_dt, n, pos0, x->dpos, x->max_pos, heads,
+                                kv_heads, head_dim, window, scale, att, heads * att_stride,
+                                ST(x));
 }
 
 static el_status cu_kv_store(const el_exec *x, void *kd, void *vd, el_dtype kv_dt,
-                             const float *k, const float *v, size_t n) {
-    return el_cuda_kv_store(kd, vd, kv_dt, k, v, n, ST(x));
+                             size_t width, size_t pos0, const float *k, const float *v,
+                             size_t n) {
+    if (x->dpos) return el_cuda_kv_store_at(kd, vd, kv_dt, k, v, n * width, x->dpos, width, ST(x));
+    const size_t off = pos0 * width * (kv_dt == EL_DT_F16 ? 2 : sizeof(float));
+    return el_cuda_kv_store((uint8_t *)kd + off, (uint8_t *)vd + off, kv_dt, k, v, n * width,
+                            ST(x));
 }
 
 static el_status cu_attention_bidir(const el_exec *x, float *out, const float *q,
@@ -112,8 +122,18 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
                                  const float *in, size_t n, size_t in_dim, el_epilogue e,
                                  const el_linear_norm *norm) {
     _Static_assert((int)EL_EPI_GELU_ERF == (int)EL_CUDA_EPI_GELU_ERF &&
-                       (int)EL_EPI_ACCUMULATE == (int)EL_CUDA_EPI_ACCUMULATE,
+                       (int)EL_EPI_ACCUMULATE == (int)EL_CUDA_EPI_ACCUMULATE &&
+                       (int)EL_EPI_SWIGLU == (int)EL_CUDA_EPI_SWIGLU &&
+                       (int)EL_EPI_GEGLU == (int)EL_CUDA_EPI_GEGLU,
                    "el_epilogue and el_cuda_epi agree");
+    const bool glu = e == EL_EPI_SWIGLU || e == EL_EPI_GEGLU;
+    if (glu && (n_parts != 2 || !el_cuda_linear_norm_fuses(parts[0].w.dt, parts[0].w.dt) ||
+                parts[1].w.dt != parts[0].w.dt || parts[1].out != parts[0].out)) {
+        /* weights the gated epilogue does not take: the linears, then the activation */
+        EL_TRY(cu_linear_fused(x, parts, n_parts, in, n, in_dim, EL_EPI_STORE, norm));
+        return cu_act(x, e == EL_EPI_SWIGLU ? EL_ACT_SWIGLU : EL_ACT_GEGLU, parts[0].y,
+                      parts[1].y, n * parts[0].out);
+    }
     if (n_parts > EL_CUDA_MAX_PARTS)
         return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (at most %d)", n_parts,
                          EL_CUDA_MAX_PARTS);
@@ -148,9 +168,9 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
 
 static el_status cu_rope_qk(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
                            size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
-                           const float *cos, const float *sin, bool interleaved) {
-    return el_cuda_rope2(q, ldq, heads, k, ldk, kv_heads, n, head_dim, cos, sin, interleaved,
-                         ST(x));
+                           const float *cos, const float *sin, size_t pos0, bool interleaved) {
+    return el_cuda_rope_at(q, ldq, heads, k, ldk, kv_heads, n, head_dim, cos, sin, pos0, x->dpos,
+                           interleaved, ST(x));
 }
 
 static el_status cu_argmax(const el_exec *x, const float *v, size_t n, int32_t *idx) {

@@ -4,13 +4,16 @@
 #include "kernels/cuda/cuda_common.cuh"
 
 /* One block per position: heads 0 .. n_heads - 1 of x, then (y not NULL) y_heads heads of y
- * (q and k in one launch). */
+ * (q and k in one launch). Row t takes the tables' row pos0 + t, pos0 read from *dpos when
+ * dpos is not NULL (a captured launch replays at any position). */
 __global__ void rope_kernel(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
                             size_t y_heads, size_t head_dim, const float *cos_t,
-                            const float *sin_t, bool interleaved) {
+                            const float *sin_t, size_t pos0, const int32_t *dpos,
+                            bool interleaved) {
     size_t t = blockIdx.x;
     size_t half = head_dim / 2;
-    const float *cr = cos_t + t * half, *sr = sin_t + t * half;
+    const size_t p = (dpos ? (size_t)*dpos : pos0) + t;
+    const float *cr = cos_t + p * half, *sr = sin_t + p * half;
     for (size_t k = threadIdx.x; k < (n_heads + y_heads) * half; k += blockDim.x) {
         size_t h = k / half, i = k % half;
         float c = cr[i], s = sr[i];
@@ -33,14 +36,22 @@ __global__ void rope_table_kernel(float *cos_t, float *sin_t, size_t head_dim, e
     }
 }
 
+extern "C" el_status el_cuda_rope_at(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
+                                     size_t y_heads, size_t n, size_t head_dim, const float *cos,
+                                     const float *sin, size_t pos0, const int32_t *dpos,
+                                     bool interleaved, el_cuda_stream st) {
+    if (n == 0) return EL_OK;
+    EL_LAUNCH(rope_kernel, (unsigned)n, 128, 0, (cudaStream_t)st)(
+        x, ld, n_heads, y, ldy, y ? y_heads : 0, head_dim, cos, sin, pos0, dpos, interleaved);
+    EL_CUDA_LAUNCHED();
+    return EL_OK;
+}
+
 extern "C" el_status el_cuda_rope2(float *x, size_t ld, size_t n_heads, float *y, size_t ldy,
                                    size_t y_heads, size_t n, size_t head_dim, const float *cos,
                                    const float *sin, bool interleaved, el_cuda_stream st) {
-    if (n == 0) return EL_OK;
-    EL_LAUNCH(rope_kernel, (unsigned)n, 128, 0, (cudaStream_t)st)(
-        x, ld, n_heads, y, ldy, y ? y_heads : 0, head_dim, cos, sin, interleaved);
-    EL_CUDA_LAUNCHED();
-    return EL_OK;
+    return el_cuda_rope_at(x, ld, n_heads, y, ldy, y_heads, n, head_dim, cos, sin, 0, NULL,
+                           interleaved, st);
 }
 
 extern "C" el_status el_cuda_rope(float *x, size_t ld, size_t n, size_t n_heads,

@@ -603,6 +603,22 @@ el_status el_gguf_iter_next(el_gguf_iter *it, el_gguf_value *out) {
     return EL_OK;
 }
 
+el_status el_gguf_iter_read_string(const el_gguf_iter *it, const el_gguf_value *v, char *buf,
+                                   size_t cap, size_t *len) {
+    if (!cap) return el_errorf(EL_E_USAGE, "el_gguf_iter_read_string: no room");
+    size_t n = v->len < cap - 1 ? (size_t)v->len : cap - 1;
+    /* The walk past the string read its length through the cache, which usually holds the
+     * bytes after it too: no system call per token. */
+    if (v->offset >= it->cache_off && v->offset - it->cache_off <= it->cache_len &&
+        n <= it->cache_len - (size_t)(v->offset - it->cache_off)) {
+        memcpy(buf, it->cache + (v->offset - it->cache_off), n);
+        buf[n] = 0;
+        if (len) *len = n;
+        return EL_OK;
+    }
+    return el_gguf_read_string(it->g, v, buf, cap, len);
+}
+
 el_status el_gguf_read_string(const el_gguf *g, const el_gguf_value *v, char *buf, size_t cap,
                               size_t *len) {
     if (!cap) return el_errorf(EL_E_USAGE, "el_gguf_read_string: no room");

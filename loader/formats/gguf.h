@@ -130,6 +130,10 @@ el_status el_gguf_iter_next(el_gguf_iter *it, el_gguf_value *out);
  * NULL) gets the bytes copied. */
 el_status el_gguf_read_string(const el_gguf *g, const el_gguf_value *v, char *buf, size_t cap,
                               size_t *len);
+/* The same for a string the iterator just returned: from its cache when the bytes are
+ * there (they usually are), else as el_gguf_read_string. */
+el_status el_gguf_iter_read_string(const el_gguf_iter *it, const el_gguf_value *v, char *buf,
+                                   size_t cap, size_t *len);
 
 /* GGML tensor types (ids as in ggml.h; removed ids are unknown). */
 const char *el_gguf_type_name(uint32_t type);          /* "Q4_1"; NULL if unknown */

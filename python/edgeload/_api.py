@@ -86,7 +86,8 @@ class ModelOpenParams(ctypes.Structure):
 
 
 class SessionParams(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_uint), ("device", c_enum), ("prefill_chunk", c_u32)]
+    _fields_ = [("threads", ctypes.c_uint), ("device", c_enum), ("prefill_chunk", c_u32),
+                ("no_cuda_graph", ctypes.c_bool)]
 
 
 class EncoderParams(ctypes.Structure):

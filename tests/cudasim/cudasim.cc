@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <new>
+#include <type_traits>
+
 #if defined(__SANITIZE_ADDRESS__)
 #define ELSIM_ASAN 1
 #elif defined(__has_feature)
@@ -361,6 +364,29 @@ uint64_t g_dev_live[17]; /* device + managed bytes per device */
 elsim_stats g_stats;
 int g_mode = MODE_HOST;
 
+/* Stream capture. One capture at a time (per process): the captured stream's kernels,
+ * copies and sets go to cap_node(i) instead of the queue, arguments by value. A graph and an
+ * executable graph own a range of pool_node(i); cudaGraphLaunch queues copies of them. Both
+ * tables are raw static storage (a Cmd's dim3 members have constructors: an array of Cmd
+ * would be constructed, so touched, at start, adding its megabytes to every test's RSS);
+ * a node is constructed when recorded and copied as bytes (Cmd is trivially copyable). */
+const int CAPTURE_MAX = 1024, GRAPH_POOL = 4096, MAX_GRAPHS = 64;
+struct Capture {
+    CUstream_st *st; /* NULL: none */
+    int mode;        /* cudaStreamCaptureMode */
+    pthread_t thread; /* the capturing thread (thread-local mode restricts only it) */
+    int count;       /* nodes recorded */
+    bool invalid;    /* a refused call invalidated it: cudaStreamEndCapture fails */
+    char why[384];
+};
+Capture g_cap;
+alignas(Cmd) unsigned char g_capbuf[CAPTURE_MAX * sizeof(Cmd)];
+Cmd g_cap_overflow; /* receives operations past CAPTURE_MAX (the capture is invalid then) */
+alignas(Cmd) unsigned char g_pool[GRAPH_POOL * sizeof(Cmd)];
+static_assert(std::is_trivially_copyable<Cmd>::value, "graph nodes are copied as bytes");
+inline Cmd *cap_node(int i) { return reinterpret_cast<Cmd *>(g_capbuf) + i; }
+inline Cmd *pool_node(int i) { return reinterpret_cast<Cmd *>(g_pool) + i; }
+
 /* Execution context, read by the fault handler. */
 volatile bool g_draining;
 pthread_t g_drain_thread;
@@ -412,6 +438,10 @@ const ErrInfo k_errors[] = {
     {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
     {cudaErrorNotPermitted, "cudaErrorNotPermitted", "operation not permitted"},
     {cudaErrorNotSupported, "cudaErrorNotSupported", "operation not supported"},
+    {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
+     "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
+     "operation failed due to a previous error during capture"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
 };
 
@@ -1044,6 +1074,12 @@ void run_kernel(const Cmd *c) {
 Cmd *cmd_new(CUstream_st *st, int kind);
 void exec(Cmd *c);
 
+/* Graph node ranges of g_pool (graphs and executable graphs alike). */
+struct NodeRange {
+    int live, first, count;
+};
+NodeRange g_graph_tab[MAX_GRAPHS], g_exec_tab[MAX_GRAPHS];
+
 void exec_front(void) {
     Cmd *c = &g_ring[g_head % RING];
     exec(c);
@@ -1067,6 +1103,18 @@ void drain_to(uint64_t upto) {
 void drain_all(void) { drain_to(g_seq); }
 
 Cmd *cmd_new(CUstream_st *st, int kind) {
+    if (g_cap.st && st == g_cap.st) { /* recorded, not queued (seq 0) */
+        Cmd *c = g_cap.count < CAPTURE_MAX ? new (cap_node(g_cap.count)) Cmd : &g_cap_overflow;
+        if (c == &g_cap_overflow && !g_cap.invalid) {
+            g_cap.invalid = true;
+            snprintf(g_cap.why, sizeof g_cap.why, "more than %d operations captured (the "
+                     "emulator's limit per graph)", CAPTURE_MAX);
+        }
+        c->kind = kind;
+        c->seq = 0;
+        c->st = st;
+        return c;
+    }
     if (g_tail - g_head == (uint64_t)RING) { /* full: the device catches up by one */
         ensure_altstack();
         g_drain_thread = pthread_self();
@@ -1084,6 +1132,10 @@ Cmd *cmd_new(CUstream_st *st, int kind) {
 }
 
 void cmd_push(Cmd *c) {
+    if (c->seq == 0) { /* a captured node */
+        if (c != &g_cap_overflow) g_cap.count++;
+        return;
+    }
     g_tail++;
     c->st->last_seq = c->seq;
     c->st->pending_ops++;
@@ -1237,6 +1289,61 @@ Alloc *find(const void *p) {
 }
 
 bool device_side(const Alloc *a) { return a && (a->kind == K_DEVICE || a->kind == K_MANAGED); }
+
+/* ---- stream capture: what real CUDA refuses while a stream captures ---- */
+
+/* Invalidates the capture and fails with cudaErrorStreamCaptureUnsupported. */
+__attribute__((format(printf, 1, 2))) cudaError_t capture_refuse(const char *fmt, ...) {
+    char buf[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (!g_cap.invalid) {
+        g_cap.invalid = true;
+        snprintf(g_cap.why, sizeof g_cap.why, "%s", buf);
+    }
+    return fail(cudaErrorStreamCaptureUnsupported, "%s (stream %p is capturing: the capture is "
+                "invalidated)", buf, (void *)g_cap.st);
+}
+
+/* A call that synchronises or allocates: refused while a stream captures in global mode
+ * (any thread), or in thread-local mode on the capturing thread; relaxed mode allows it. */
+cudaError_t capture_forbids(const char *api) {
+    if (!g_cap.st || g_cap.mode == cudaStreamCaptureModeRelaxed) return cudaSuccess;
+    if (g_cap.mode == cudaStreamCaptureModeThreadLocal &&
+        !pthread_equal(pthread_self(), g_cap.thread))
+        return cudaSuccess;
+    return capture_refuse("%s during a stream capture (%s mode)", api,
+                          g_cap.mode == cudaStreamCaptureModeGlobal ? "global" : "thread-local");
+}
+
+/* Synchronising with or querying st (NULL: the legacy stream, which waits for all). */
+cudaError_t capture_forbids_sync(const CUstream_st *st, const char *api) {
+    if (!g_cap.st || (st != g_cap.st && st != &g_streams[0])) return cudaSuccess;
+    return capture_refuse("%s of a capturing stream", api);
+}
+
+/* Work queued on st: on the capturing stream only kernels, copies between device or pinned
+ * memory and sets are recorded (a pageable host copy is refused: it is synchronous with
+ * respect to the host); events, host functions, attachments and prefetches are not
+ * emulated in a capture and refused too. */
+cudaError_t capture_allows(const CUstream_st *st, int kind, const void *dst, const void *src,
+                           const char *api) {
+    if (!g_cap.st || st != g_cap.st) return cudaSuccess;
+    if (g_cap.invalid)
+        return fail(cudaErrorStreamCaptureInvalidated, "%s on stream %p, whose capture was "
+                    "invalidated: %s", api, (void *)st, g_cap.why);
+    if (kind == C_COPY || kind == C_COPY2D) {
+        if (!find(dst) || !find(src))
+            return capture_refuse("%s from or to pageable host memory %p in a capture (only "
+                                  "device, managed and pinned memory can be graph copies)",
+                                  api, !find(dst) ? dst : src);
+        return cudaSuccess;
+    }
+    if (kind == C_KERNEL || kind == C_SET) return cudaSuccess;
+    return capture_refuse("%s in a capture (not emulated: only kernels, copies and sets)", api);
+}
 
 const char *copy_kind_name(int k) {
     static const char *const names[] = {"cudaMemcpyHostToHost", "cudaMemcpyHostToDevice",
@@ -1405,6 +1512,9 @@ void reset_all(void) {
     g_pending_kernels = 0;
     g_streams[0].pending_kernels = 0;
     g_streams[0].pending_ops = 0;
+    memset(&g_cap, 0, sizeof g_cap);
+    memset(g_graph_tab, 0, sizeof g_graph_tab);
+    memset(g_exec_tab, 0, sizeof g_exec_tab);
 }
 
 int func_limit(const void *fn) {
@@ -1542,6 +1652,15 @@ void *elsim::launch_begin(const void *fn, const char *name, const char *file, in
         e = fail(cudaErrorLaunchOutOfResources, "launch of %s at %s:%d refused on purpose "
                  "(ELSIM_FAIL_LAUNCH=%ld)", name, file, line, cfg.fail_launch);
     if (e != cudaSuccess) {
+        if (st && st == g_cap.st && !g_cap.invalid) { /* an error in a capture ends it */
+            g_cap.invalid = true;
+            snprintf(g_cap.why, sizeof g_cap.why, "a launch of %s was refused", name);
+        }
+        g_stats.launch_errors++;
+        pthread_mutex_unlock(&g_lock);
+        return NULL;
+    }
+    if (e == cudaSuccess && (e = capture_allows(st, C_KERNEL, NULL, NULL, "kernel launch")) != cudaSuccess) {
         g_stats.launch_errors++;
         pthread_mutex_unlock(&g_lock);
         return NULL;
@@ -1759,6 +1878,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
 
 cudaError_t cudaDeviceSynchronize(void) {
     ENTER("cudaDeviceSynchronize");
+    if (cudaError_t ce_ = capture_forbids("cudaDeviceSynchronize")) return ce_;
     drain_all();
     return take_fault("cudaDeviceSynchronize");
 }
@@ -1779,6 +1899,7 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
 
 cudaError_t cudaMalloc(void **devPtr, size_t size) {
     ENTER("cudaMalloc");
+    if (cudaError_t ce_ = capture_forbids("cudaMalloc")) return ce_;
     cudaError_t e = map_block(K_DEVICE, size, cudaMemAttachGlobal, devPtr, "cudaMalloc");
     if (e == cudaSuccess) g_stats.malloc_calls++;
     return e;
@@ -1786,6 +1907,7 @@ cudaError_t cudaMalloc(void **devPtr, size_t size) {
 
 cudaError_t cudaMallocManaged(void **devPtr, size_t size, unsigned int flags) {
     ENTER("cudaMallocManaged");
+    if (cudaError_t ce_ = capture_forbids("cudaMallocManaged")) return ce_;
     if (flags != cudaMemAttachGlobal && flags != cudaMemAttachHost)
         return fail(cudaErrorInvalidValue, "cudaMallocManaged: flags 0x%x (cudaMemAttachGlobal "
                     "or cudaMemAttachHost)", flags);
@@ -1796,6 +1918,7 @@ cudaError_t cudaMallocManaged(void **devPtr, size_t size, unsigned int flags) {
 
 cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags) {
     ENTER("cudaHostAlloc");
+    if (cudaError_t ce_ = capture_forbids("cudaHostAlloc")) return ce_;
     if (flags & ~0x7u) return fail(cudaErrorInvalidValue, "cudaHostAlloc: flags 0x%x", flags);
     cudaError_t e = map_block(K_HOST, size, 0, pHost, "cudaHostAlloc");
     if (e == cudaSuccess) g_stats.host_alloc_calls++;
@@ -1804,6 +1927,7 @@ cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags) {
 
 cudaError_t cudaMallocHost(void **ptr, size_t size) {
     ENTER("cudaMallocHost");
+    if (cudaError_t ce_ = capture_forbids("cudaMallocHost")) return ce_;
     cudaError_t e = map_block(K_HOST, size, 0, ptr, "cudaMallocHost");
     if (e == cudaSuccess) g_stats.host_alloc_calls++;
     return e;
@@ -1811,16 +1935,19 @@ cudaError_t cudaMallocHost(void **ptr, size_t size) {
 
 cudaError_t cudaFree(void *devPtr) {
     ENTER("cudaFree");
+    if (cudaError_t ce_ = capture_forbids("cudaFree")) return ce_;
     return free_block(devPtr, false, "cudaFree");
 }
 
 cudaError_t cudaFreeHost(void *ptr) {
     ENTER("cudaFreeHost");
+    if (cudaError_t ce_ = capture_forbids("cudaFreeHost")) return ce_;
     return free_block(ptr, true, "cudaFreeHost");
 }
 
 cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags) {
     ENTER("cudaHostRegister");
+    if (cudaError_t ce_ = capture_forbids("cudaHostRegister")) return ce_;
     if (!ptr || !size || (flags & ~0xfu))
         return fail(cudaErrorInvalidValue, "cudaHostRegister(%p, %zu, 0x%x)", ptr, size, flags);
     const char *p = (const char *)ptr;
@@ -1898,6 +2025,7 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attr, const v
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind) {
     ENTER("cudaMemcpy");
+    if (cudaError_t ce_ = capture_forbids("cudaMemcpy")) return ce_;
     if (count == 0) return cudaSuccess;
     cudaError_t e = check_copy(dst, count, src, count, kind, "cudaMemcpy");
     if (e != cudaSuccess) return e;
@@ -1917,6 +2045,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaM
     if (e != cudaSuccess) return e;
     if (count == 0) return cudaSuccess;
     if ((e = check_copy(dst, count, src, count, kind, "cudaMemcpyAsync")) != cudaSuccess) return e;
+    if ((e = capture_allows(st, C_COPY, dst, src, "cudaMemcpyAsync")) != cudaSuccess) return e;
     Cmd *c = cmd_new(st, C_COPY);
     c->dst = dst;
     c->src = src;
@@ -1940,6 +2069,7 @@ static cudaError_t copy2d_args(void *dst, size_t dpitch, const void *src, size_t
 cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
                          size_t height, enum cudaMemcpyKind kind) {
     ENTER("cudaMemcpy2D");
+    if (cudaError_t ce_ = capture_forbids("cudaMemcpy2D")) return ce_;
     if (!width || !height) return cudaSuccess;
     cudaError_t e = copy2d_args(dst, dpitch, src, spitch, width, height, kind, "cudaMemcpy2D");
     if (e != cudaSuccess) return e;
@@ -1964,6 +2094,7 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
     ENTER("cudaMemcpy2DAsync");
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaMemcpy2DAsync");
+    if (e == cudaSuccess) e = capture_allows(st, C_COPY2D, dst, src, "cudaMemcpy2DAsync");
     if (e != cudaSuccess) return e;
     if (!width || !height) return cudaSuccess;
     e = copy2d_args(dst, dpitch, src, spitch, width, height, kind, "cudaMemcpy2DAsync");
@@ -1990,6 +2121,7 @@ static cudaError_t check_set(void *dst, size_t count, const char *api) {
 
 cudaError_t cudaMemset(void *devPtr, int value, size_t count) {
     ENTER("cudaMemset");
+    if (cudaError_t ce_ = capture_forbids("cudaMemset")) return ce_;
     if (count == 0) return cudaSuccess;
     cudaError_t e = check_set(devPtr, count, "cudaMemset");
     if (e != cudaSuccess) return e;
@@ -2008,6 +2140,7 @@ cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t 
     if (e != cudaSuccess) return e;
     if (count == 0) return cudaSuccess;
     if ((e = check_set(devPtr, count, "cudaMemsetAsync")) != cudaSuccess) return e;
+    if ((e = capture_allows(st, C_SET, devPtr, NULL, "cudaMemsetAsync")) != cudaSuccess) return e;
     Cmd *c = cmd_new(st, C_SET);
     c->dst = devPtr;
     c->value = value;
@@ -2041,6 +2174,7 @@ cudaError_t cudaMemPrefetchAsync(const void *devPtr, size_t count, struct cudaMe
     ENTER("cudaMemPrefetchAsync");
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaMemPrefetchAsync");
+    if (e == cudaSuccess) e = capture_allows(st, C_NOP, NULL, NULL, "cudaMemPrefetchAsync");
     if (e == cudaSuccess) e = check_managed(devPtr, count, "cudaMemPrefetchAsync");
     if (e == cudaSuccess) e = check_location(location, "cudaMemPrefetchAsync");
     if (e != cudaSuccess) return e;
@@ -2082,6 +2216,7 @@ cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void *devPtr, size_t l
     ENTER("cudaStreamAttachMemAsync");
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaStreamAttachMemAsync");
+    if (e == cudaSuccess) e = capture_allows(st, C_ATTACH, NULL, NULL, "cudaStreamAttachMemAsync");
     if (e != cudaSuccess) return e;
     Alloc *a = NULL;
     for (int i = 0; i < g_nallocs; i++)
@@ -2154,6 +2289,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaStreamSynchronize");
     if (e != cudaSuccess) return e;
+    if ((e = capture_forbids_sync(st, "cudaStreamSynchronize")) != cudaSuccess) return e;
     drain_to(st->last_seq);
     return take_fault("cudaStreamSynchronize");
 }
@@ -2163,6 +2299,7 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaStreamQuery");
     if (e != cudaSuccess) return e;
+    if ((e = capture_forbids_sync(st, "cudaStreamQuery")) != cudaSuccess) return e;
     drain_to(st->last_seq); /* runs what it waits for, then reports it done */
     return cudaSuccess;
 }
@@ -2181,6 +2318,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     ENTER("cudaStreamWaitEvent");
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaStreamWaitEvent");
+    if (e == cudaSuccess) e = capture_allows(st, C_NOP, NULL, NULL, "cudaStreamWaitEvent");
     if (e == cudaSuccess) e = get_event(event, "cudaStreamWaitEvent");
     if (e != cudaSuccess) return e;
     if (flags > 1) return fail(cudaErrorInvalidValue, "cudaStreamWaitEvent: flags 0x%x", flags);
@@ -2193,12 +2331,176 @@ cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void *userD
     ENTER("cudaLaunchHostFunc");
     CUstream_st *st = NULL;
     cudaError_t e = get_stream(stream, &st, "cudaLaunchHostFunc");
+    if (e == cudaSuccess) e = capture_allows(st, C_HOSTFN, NULL, NULL, "cudaLaunchHostFunc");
     if (e != cudaSuccess) return e;
     if (!fn) return fail(cudaErrorInvalidValue, "cudaLaunchHostFunc: NULL function");
     Cmd *c = cmd_new(st, C_HOSTFN);
     c->hostfn = fn;
     c->user = userData;
     cmd_push(c);
+    return cudaSuccess;
+}
+
+/* ---- stream capture and graphs ---- */
+
+/* A free range of n nodes in g_pool (first fit among the live graphs' ranges), or -1. */
+static int pool_range(int n) {
+    for (int t = -1; t < 2 * MAX_GRAPHS; t++) {
+        const NodeRange *c = t < 0 ? NULL : t < MAX_GRAPHS ? &g_graph_tab[t] : &g_exec_tab[t - MAX_GRAPHS];
+        if (c && !c->live) continue;
+        const int first = c ? c->first + c->count : 0;
+        if (first + n > GRAPH_POOL) continue;
+        bool clash = false;
+        for (int u = 0; u < 2 * MAX_GRAPHS && !clash; u++) {
+            const NodeRange *o = u < MAX_GRAPHS ? &g_graph_tab[u] : &g_exec_tab[u - MAX_GRAPHS];
+            clash = o->live && o->count && first < o->first + o->count && o->first < first + n;
+        }
+        if (!clash) return first;
+    }
+    return -1;
+}
+
+/* A slot of tab holding a copy of n nodes, or NULL (the pool or the table is full). */
+static NodeRange *range_new(NodeRange *tab, const Cmd *nodes, int n) {
+    for (int i = 0; i < MAX_GRAPHS; i++) {
+        if (tab[i].live) continue;
+        const int first = n ? pool_range(n) : 0;
+        if (first < 0) return NULL;
+        memcpy((void *)pool_node(first), (const void *)nodes, (size_t)n * sizeof(Cmd));
+        tab[i] = NodeRange{1, first, n};
+        return &tab[i];
+    }
+    return NULL;
+}
+
+static NodeRange *range_of(void *h, NodeRange *tab) {
+    uintptr_t p = (uintptr_t)h, lo = (uintptr_t)tab, hi = (uintptr_t)(tab + MAX_GRAPHS);
+    if (p < lo || p >= hi || (p - lo) % sizeof(NodeRange)) return NULL;
+    NodeRange *r = (NodeRange *)h;
+    return r->live ? r : NULL;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode) {
+    ENTER("cudaStreamBeginCapture");
+    CUstream_st *st = NULL;
+    cudaError_t e = get_stream(stream, &st, "cudaStreamBeginCapture");
+    if (e != cudaSuccess) return e;
+    if (st == &g_streams[0])
+        return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the legacy "
+                    "(NULL) stream cannot be captured");
+    if ((int)mode < 0 || (int)mode > 2)
+        return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: mode %d", (int)mode);
+    if (g_cap.st)
+        return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: stream %p is "
+                    "capturing already (the emulator captures one stream at a time)",
+                    (void *)g_cap.st);
+    memset(&g_cap, 0, sizeof g_cap);
+    g_cap.st = st;
+    g_cap.mode = (int)mode;
+    g_cap.thread = pthread_self();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus) {
+    ENTER("cudaStreamIsCapturing");
+    CUstream_st *st = NULL;
+    cudaError_t e = get_stream(stream, &st, "cudaStreamIsCapturing");
+    if (e != cudaSuccess) return e;
+    if (!pCaptureStatus) return fail(cudaErrorInvalidValue, "cudaStreamIsCapturing: NULL status");
+    *pCaptureStatus = g_cap.st != st  ? cudaStreamCaptureStatusNone
+                      : g_cap.invalid ? cudaStreamCaptureStatusInvalidated
+                                      : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *pGraph) {
+    ENTER("cudaStreamEndCapture");
+    CUstream_st *st = NULL;
+    cudaError_t e = get_stream(stream, &st, "cudaStreamEndCapture");
+    if (e != cudaSuccess) return e;
+    if (!pGraph) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: NULL graph pointer");
+    *pGraph = NULL;
+    if (g_cap.st != st)
+        return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: stream %p is not capturing",
+                    (void *)st);
+    const Capture c = g_cap;
+    memset(&g_cap, 0, sizeof g_cap);
+    if (c.invalid)
+        return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture: the capture was "
+                    "invalidated: %s", c.why);
+    NodeRange *g = range_new(g_graph_tab, cap_node(0), c.count);
+    if (!g)
+        return fail(cudaErrorMemoryAllocation, "cudaStreamEndCapture: no room for a graph of %d "
+                    "nodes (the emulator holds %d graphs, %d nodes in all)", c.count,
+                    MAX_GRAPHS, GRAPH_POOL);
+    g_stats.captures++;
+    *pGraph = (cudaGraph_t)(void *)g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                                 unsigned long long flags) {
+    ENTER("cudaGraphInstantiate");
+    if (!pGraphExec) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: NULL result");
+    *pGraphExec = NULL;
+    NodeRange *g = range_of(graph, g_graph_tab);
+    if (!g) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: %p is not a live graph",
+                        (void *)graph);
+    if (flags & ~0xfull)
+        return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: flags 0x%llx", flags);
+    NodeRange *x = range_new(g_exec_tab, pool_node(g->first), g->count);
+    if (!x)
+        return fail(cudaErrorMemoryAllocation, "cudaGraphInstantiate: no room for %d nodes",
+                    g->count);
+    g_stats.graph_instantiations++;
+    *pGraphExec = (cudaGraphExec_t)(void *)x;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                                          unsigned long long flags) {
+    return cudaGraphInstantiate(pGraphExec, graph, flags);
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
+    ENTER("cudaGraphLaunch");
+    CUstream_st *st = NULL;
+    cudaError_t e = get_stream(stream, &st, "cudaGraphLaunch");
+    if (e != cudaSuccess) return e;
+    NodeRange *x = range_of(graphExec, g_exec_tab);
+    if (!x) return fail(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: %p is not a live "
+                        "executable graph", (void *)graphExec);
+    if (g_cap.st == st)
+        return capture_refuse("cudaGraphLaunch into a capturing stream (not emulated)");
+    for (int k = 0; k < x->count; k++) { /* the nodes in capture order, on st */
+        const Cmd *node = pool_node(x->first + k);
+        Cmd *c = cmd_new(st, node->kind);
+        const uint64_t seq = c->seq;
+        memcpy((void *)c, (const void *)node, sizeof *c); /* arguments by value */
+        c->seq = seq;
+        c->st = st;
+        cmd_push(c);
+    }
+    g_stats.graph_launches++;
+    g_stats.graph_nodes_run += (uint64_t)x->count;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec) {
+    ENTER("cudaGraphExecDestroy");
+    NodeRange *x = range_of(graphExec, g_exec_tab);
+    if (!x) return fail(cudaErrorInvalidValue, "cudaGraphExecDestroy: %p is not a live "
+                        "executable graph", (void *)graphExec);
+    x->live = 0; /* queued copies of its nodes stay valid: they own their arguments */
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    ENTER("cudaGraphDestroy");
+    NodeRange *g = range_of(graph, g_graph_tab);
+    if (!g) return fail(cudaErrorInvalidValue, "cudaGraphDestroy: %p is not a live graph",
+                        (void *)graph);
+    g->live = 0;
     return cudaSuccess;
 }
 
@@ -2236,6 +2538,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     CUstream_st *st = NULL;
     cudaError_t e = get_event(event, "cudaEventRecord");
     if (e == cudaSuccess) e = get_stream(stream, &st, "cudaEventRecord");
+    if (e == cudaSuccess) e = capture_allows(st, C_EVENT, NULL, NULL, "cudaEventRecord");
     if (e != cudaSuccess) return e;
     Cmd *c = cmd_new(st, C_EVENT);
     c->ev = event;
@@ -2247,6 +2550,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     ENTER("cudaEventSynchronize");
+    if (cudaError_t ce_ = capture_forbids("cudaEventSynchronize")) return ce_;
     cudaError_t e = get_event(event, "cudaEventSynchronize");
     if (e != cudaSuccess) return e;
     if (event->recorded) drain_to(event->rec_seq);

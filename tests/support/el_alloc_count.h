@@ -7,6 +7,7 @@
 #define EL_ALLOC_COUNT_H
 
 #include "platform/platform.h"
+#include "tests/support/el_test.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -94,6 +95,34 @@ static inline long el_alloc_thread_cost(void) {
     el_status s = el_thread_start(&t, el_alloc_noop, NULL);
     if (s == EL_OK) el_thread_join(&t);
     return el_alloc_disarm();
+}
+
+/* Opens path, plans it with pp, reserves the plan's arena and loads the weights, counting
+ * the load's allocations into *load (-1 when no load ran). True with *m and *a held (the
+ * caller closes both); false, every failure checked, with nothing held. */
+static inline bool el_alloc_load(const char *path, const el_plan_params *pp, el_model **m,
+                                 el_plan *plan, el_arena **a, long *load) {
+    *m = NULL, *a = NULL, *load = -1;
+    EL_CHECK_OK(el_model_open(path, NULL, m));
+    if (!*m) return false;
+    el_status st = el_plan_make(*m, pp, plan);
+    EL_CHECK_OK(st);
+    el_arena_params ap;
+    if (st == EL_OK) {
+        el_plan_arena_params(plan, plan->total_bytes, 0, &ap);
+        EL_CHECK_OK(st = el_arena_init(a, &ap));
+    }
+    if (st == EL_OK) {
+        el_alloc_arm();
+        st = el_model_load(*m, plan, *a, NULL, NULL);
+        *load = el_alloc_disarm();
+        EL_CHECK_OK(st);
+    }
+    if (st == EL_OK) return true;
+    el_arena_deinit(*a);
+    el_model_close(*m);
+    *m = NULL, *a = NULL;
+    return false;
 }
 
 #endif /* EL_ALLOC_COUNT_H */

@@ -44,6 +44,11 @@ int el_test_finish(const char *name);
 /* Prints a reason and exits 77 (ctest reports the test skipped). */
 void el_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* max |a[i] - b[i]| over n floats. */
+float el_test_max_abs_diff(const float *a, const float *b, size_t n);
+/* Index of the largest of n >= 1 floats, the first on a tie (the greedy sampler's pick). */
+int32_t el_test_argmax(const float *x, size_t n);
+
 /* A fresh empty temp folder under $TMPDIR (or /tmp), removed by el_test_tmpdir_cleanup.
  * Returns the path (static storage). */
 const char *el_test_tmpdir(void);

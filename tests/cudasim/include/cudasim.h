@@ -37,6 +37,12 @@ typedef struct elsim_stats {
     uint64_t prefetches_host;     /* cudaMemPrefetchAsync to the host */
     uint64_t advises[7];          /* cudaMemAdvise by advice (1 SetReadMostly, 3
                                      SetPreferredLocation, ...; [0] unused) */
+    uint64_t captures;            /* cudaStreamEndCapture calls that returned a graph */
+    uint64_t graph_instantiations; /* cudaGraphInstantiate(WithFlags) */
+    uint64_t graph_launches;      /* cudaGraphLaunch calls queued */
+    uint64_t graph_nodes_run;     /* operations queued by those launches (in launches,
+                                     memcpys and memsets only when they run as graph nodes:
+                                     `launches` counts the host's kernel launches) */
     /* now (not reset) */
     uint64_t device_bytes;        /* live cudaMalloc bytes (as requested) */
     uint64_t managed_bytes;       /* live cudaMallocManaged bytes */

@@ -1,0 +1,47 @@
+/* el_test_cuda.c - the CUDA tests' skip and device copies, behind el_test_cuda.h. Builds
+ * without a CUDA backend too: the copies then fail (they are never reached, the tests skip
+ * first). */
+#include "tests/support/el_test_cuda.h"
+#include "tests/support/el_test.h"
+#include "platform/gpu.h"
+
+#ifdef EL_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+void el_test_cuda_require(const char *test, const char *what) {
+    if (!el_gpu_built())
+        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
+                     "-DEL_CUDA_SIM=ON for the emulator)");
+    int n = 0;
+    if (el_gpu_count(&n) != EL_OK || n == 0)
+        el_test_skip("the %s are compiled but not run: %s", what,
+                     n == 0 && !el_last_error()[0] ? "no CUDA device" : el_last_error());
+    el_gpu_info g;
+    if (el_gpu_info_get(0, &g) == EL_OK)
+        printf("%s: running on GPU 0: %s (sm_%d%d)\n", test, g.name, g.cc_major, g.cc_minor);
+}
+
+void *el_test_dev_copy(const void *src, size_t bytes) {
+#ifdef EL_HAVE_CUDA
+    void *d = NULL;
+    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
+    if (src && cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaFree(d);
+        return NULL;
+    }
+    return d;
+#else
+    (void)src, (void)bytes;
+    return NULL;
+#endif
+}
+
+void el_test_host_copy(void *dst, const void *d, size_t bytes) {
+#ifdef EL_HAVE_CUDA
+    cudaDeviceSynchronize();
+    cudaMemcpy(dst, d, bytes, cudaMemcpyDeviceToHost);
+#else
+    (void)dst, (void)d, (void)bytes;
+#endif
+}

@@ -1,0 +1,20 @@
+/* el_test_cuda.h - what the CUDA tests (tests/test_*cuda*.c) share: the skip when the build
+ * has no CUDA backend or no GPU answers (cudasim counts as one), and device buffers to and
+ * from host memory (test code only: failures leave NULL / zeros for the checks to catch). */
+#ifndef EL_TEST_CUDA_H
+#define EL_TEST_CUDA_H
+
+#include <stddef.h>
+
+/* Exits 77 (skipped) when this build has no CUDA backend, or when it has one but no GPU is
+ * found ("<what> are compiled but not run: <why>"); otherwise prints "<test>: running on
+ * GPU 0: <name> (sm_XY)". */
+void el_test_cuda_require(const char *test, const char *what);
+
+/* A cudaMalloc'd buffer of bytes (at least 1), filled from host src when src is not NULL;
+ * NULL on failure. Free with cudaFree. */
+void *el_test_dev_copy(const void *src, size_t bytes);
+/* Waits for the device, then copies bytes of device memory d to host dst. */
+void el_test_host_copy(void *dst, const void *d, size_t bytes);
+
+#endif /* EL_TEST_CUDA_H */
