@@ -101,6 +101,16 @@ typedef struct el_linear_norm {
     float *out;
 } el_linear_norm;
 
+/* Where a q|k|v linear's keys and values go and how q and k turn (linear_qkv). */
+typedef struct el_qkv_tail {
+    const float *cos, *sin; /* [positions, head_dim / 2] RoPE tables; NULL: no RoPE */
+    size_t head_dim;
+    size_t pos0;            /* the rows' first position (x->dpos's word when set) */
+    bool interleaved;       /* as rope's */
+    void *kc, *vc;          /* [positions, k's out] of kv_dt: the layer's caches */
+    el_dtype kv_dt;         /* EL_DT_F32 or EL_DT_F16 */
+} el_qkv_tail;
+
 typedef struct el_ops {
     const char *name;   /* "cpu", "cuda" */
     bool host_visible;  /* activations are host memory: no copies to or from the host */
@@ -166,6 +176,15 @@ typedef struct el_ops {
     el_status (*rope_qk)(const el_exec *x, float *q, size_t ldq, size_t heads, float *k,
                          size_t ldk, size_t kv_heads, size_t n, size_t head_dim,
                          const float *cos, const float *sin, size_t pos0, bool interleaved);
+    /* Optional (NULL, or *fused false with nothing queued where it does not take the shapes,
+     * dtypes or norm: the caller runs linear_fused or the separate ops, rope_qk or rope,
+     * kv_store): the linear_fused of parts q, k, v (EL_EPI_STORE; norm as there), then RoPE
+     * of q and k (when t->cos), q into parts[0].y, k and v stored into rows pos0 .. pos0 +
+     * n - 1 of t's caches, in one pass, with the bits of the separate ops; parts[1].y and
+     * parts[2].y are not written. */
+    el_status (*linear_qkv)(const el_exec *x, const el_linear_part *parts, const float *in,
+                            size_t n, size_t in_dim, const el_linear_norm *norm,
+                            const el_qkv_tail *t, bool *fused);
     /* Optional (NULL: the caller downloads v and takes el_cpu_argmax): *idx = the index of
      * the largest of v[0..n) (the first on ties; NaN never wins), backend memory. */
     el_status (*argmax)(const el_exec *x, const float *v, size_t n, int32_t *idx);

@@ -13,8 +13,10 @@
  * Linears go through el_ops_linear: on a backend with linear_fused (CUDA) the block's norm
  * runs in the next linear's prologue, q|k|v and gate|up are one pass each, and bias,
  * residual add, GELU and the gated product (SwiGLU, GeGLU) are its epilogue; RoPE of q and k
- * is one pass (rope_qk) (docs/CUDA.md); elsewhere the separate ops. On the GPU a decode step
- * is one captured CUDA graph (dec_graph_step), its positions read from device memory. */
+ * and the stores of k and v into the cache (f32 or f16) are the q|k|v pass's epilogue
+ * (linear_qkv; else RoPE is one pass, rope_qk) (docs/CUDA.md); elsewhere the separate ops.
+ * On the GPU a decode step is one captured CUDA graph (dec_graph_step), its positions read
+ * from device memory. */
 #include "kernels/attn_split.h"
 #include "loader/load_impl.h"
 #include "models/arch.h"
@@ -587,14 +589,21 @@ static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const i
         const el_linear_part qkv[3] = {{D->q, qd, w[EL_R_Q], w[EL_R_Q_B], qd},
                                        {kn, kvd, w[EL_R_K], w[EL_R_K_B], kvd},
                                        {vn, kvd, w[EL_R_V], w[EL_R_V_B], kvd}};
-        EL_TRY(el_ops_linear(o, x, qkv, 3, D->x, n, dim, EL_EPI_STORE, &an, NULL));
-        if (w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
+        /* RoPE and the cache stores in the q|k|v pass where the backend takes them (not
+         * with per-head q/k norms, which come between), else the separate ops. */
+        bool fused = false;
+        if (o->linear_qkv && !w[EL_R_Q_NORM].p) {
+            const el_qkv_tail qt = {cs, sn, hd, pos, c->interleaved, kc, vc, D->kv_dt};
+            EL_TRY(o->linear_qkv(x, qkv, D->x, n, dim, &an, &qt, &fused));
+        }
+        if (!fused) EL_TRY(el_ops_linear(o, x, qkv, 3, D->x, n, dim, EL_EPI_STORE, &an, NULL));
+        if (!fused && w[EL_R_Q_NORM].p) { /* per head: rows of head_dim */
             EL_TRY(o->norm(x, nk, D->q, D->q, w[EL_R_Q_NORM], none,
                            n * c->n_heads, hd, eps));
             EL_TRY(o->norm(x, nk, kn, kn, w[EL_R_K_NORM], none,
                            n * c->n_kv_heads, hd, eps));
         }
-        if (cs) {
+        if (!fused && cs) {
             if (o->rope_qk) {
                 EL_TRY(o->rope_qk(x, D->q, qd, c->n_heads, kn, kvd, c->n_kv_heads, n, hd, cs, sn,
                                   pos, c->interleaved));
@@ -603,7 +612,7 @@ static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const i
                 EL_TRY(o->rope(x, kn, kvd, n, c->n_kv_heads, hd, cs, sn, pos, c->interleaved));
             }
         }
-        if (staged) EL_TRY(o->kv_store(x, kc, vc, D->kv_dt, kvd, pos, kn, vn, n));
+        if (!fused && staged) EL_TRY(o->kv_store(x, kc, vc, D->kv_dt, kvd, pos, kn, vn, n));
         EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, D->att_stride, n,
                             pos, c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
                             c->att_scale));

@@ -11,7 +11,7 @@
 #      types (matmul_q32_kernel in matmul.cu, matmul_q32_dp4a_kernel in matmul_dp4a.cu: Q8_0,
 #      Q4_0, Q4_1, Q5_0, Q5_1, blocks not 16-byte aligned) loads its weights by 16-byte
 #      ld.global.nc.v4 (staged in shared memory): at least one each, and no more 16-bit global
-#      loads than the f32 kernel (matmul_kernel<float, false>), whose only ones are the
+#      loads than the f32 kernel (matmul_kernel<float, false, MM_ONE>), whose only ones are the
 #      epilogue's f16/bf16 bias;
 #   3. no kernel spills registers (ptxas -v: "spill stores"/"spill loads" must be 0);
 #   4. no kernel uses more local memory (stack frame) than its budget: 0 bytes, except the
@@ -57,7 +57,7 @@ for arch in $archs; do
            /ld\.global(\.nc)?\.v4\./ { nv[fn]++ }
            /ld\.global(\.nc)?\.(u16|s16|b16)[ \t]/ { n16[fn]++ }
            END { for (f in nv) print f, nv[f], n16[f] }' "$work/$name.ptx" >"$work/$name.loads"
-      ref=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0E/ { print $3 }' "$work/matmul.loads")
+      ref=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0ELi0EE/ { print $3 }' "$work/matmul.loads") # <float, no norm, MM_ONE>
       nq=0
       while read -r fn v4 h16; do
         [[ $fn == *matmul_q32_kernel* || $fn == *matmul_q32_dp4a_kernel* ]] || continue

@@ -15,7 +15,10 @@
  *     first decode step's, one per variant), the same copies and syncs, the same ids and
  *     bit-identical logits as without, no CUDA allocation or reservation; EL_CUDA_GRAPH=0
  *     turns them off;
- *   - the logits come back into page-locked memory (cudaPointerGetAttributes).
+ *   - the logits come back into page-locked memory (cudaPointerGetAttributes);
+ *   - f32 and f16 caches: the same ids and logits bit for bit as the table without
+ *     linear_qkv (RoPE and the cache stores as launches of their own), which takes one
+ *     launch more per layer for RoPE and one for an f16 cache's store.
  * Needs the emulator (a real GPU has no launch counter); skips otherwise. */
 // ctest-labels: cuda
 // ctest-timeout: 120
@@ -33,10 +36,11 @@
 #define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define DECODE 4
 #define GPT2_PER_LAYER 5
-#define LLAMA_PER_LAYER 6
+#define LLAMA_PER_LAYER 5
 
 typedef struct counts {
     double launches, copies, syncs, graphs; /* per decoded token (graphs: cudaGraphLaunch) */
+    double nodes;                           /* the graphs' kernels (and copies) per token */
 } counts;
 
 /* The host's greedy pick: el_cpu_argmax, as the sampler at temperature 0. */
@@ -45,7 +49,8 @@ static int32_t host_argmax(const float *x, uint32_t n) { return (int32_t)el_cpu_
 static counts delta(const elsim_stats *a, const elsim_stats *b, int steps) {
     counts c = {(double)(b->launches - a->launches) / steps,
                 (double)(b->memcpys - a->memcpys) / steps, (double)(b->syncs - a->syncs) / steps,
-                (double)(b->graph_launches - a->graph_launches) / steps};
+                (double)(b->graph_launches - a->graph_launches) / steps,
+                (double)(b->graph_nodes_run - a->graph_nodes_run) / steps};
     return c;
 }
 
@@ -55,7 +60,7 @@ static counts delta(const elsim_stats *a, const elsim_stats *b, int steps) {
 static counts steps(el_session *s, const int32_t *prompt, size_t n, bool greedy, int32_t *ids,
                     float *logits) {
     const float *lg = NULL;
-    counts c = {0, 0, 0, 0};
+    counts c = {0, 0, 0, 0, 0};
     el_session_reset(s);
     EL_CHECK_OK(el_session_forward(s, prompt, n, &lg));
     if (!lg) return c;
@@ -83,24 +88,34 @@ static counts steps(el_session *s, const int32_t *prompt, size_t n, bool greedy,
     return delta(&s0, &s1, DECODE);
 }
 
-/* Loads path (f32 weights, managed memory), runs the steps without CUDA graphs, then with
- * them; checks the per-token bounds (max_launches) and prints the counts. */
-static void measure(const char *what, const char *path, const int32_t *prompt, size_t n,
-                    uint32_t layers, double fixed, double per_layer, double max_launches) {
-    el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(path, NULL, &m));
-    if (!m) return;
-    el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
-    el_plan plan;
+/* Opens path into *m and loads it (f32 weights, a kv cache, managed memory) into the
+ * returned arena (NULL on failure, reported). */
+static el_arena *load_managed(const char *path, el_dtype kv, el_model **m, el_plan *plan) {
     el_arena *a = NULL;
-    float *lg[2] = {NULL, NULL};
-    EL_CHECK_OK(el_plan_make(m, &pp, &plan));
+    EL_CHECK_OK(el_model_open(path, NULL, m));
+    if (!*m) return NULL;
+    el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, kv};
+    EL_CHECK_OK(el_plan_make(*m, &pp, plan));
     el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
+    el_plan_arena_params(plan, plan->total_bytes, 0, &ap);
     ap.memory = EL_MEMORY_CUDA_MANAGED;
     EL_CHECK_OK(el_arena_init(&a, &ap));
+    if (a) EL_CHECK_OK(el_model_load(*m, plan, a, NULL, NULL));
+    return a;
+}
+
+/* Loads path (f32 weights, managed memory), runs the steps without CUDA graphs, then with
+ * them; checks the per-token bounds (max_launches) and prints the counts. combine: 1 where
+ * the graph's attention (sized for the whole context) runs in chunks and a combine kernel
+ * per layer, 0 where the context is one chunk. */
+static void measure(const char *what, const char *path, const int32_t *prompt, size_t n,
+                    uint32_t layers, double fixed, double per_layer, double max_launches,
+                    double combine) {
+    el_model *m = NULL;
+    el_plan plan;
+    float *lg[2] = {NULL, NULL};
+    el_arena *a = load_managed(path, EL_DT_F32, &m, &plan);
     if (!a) goto done;
-    EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     int32_t ids[2][2][DECODE + 1]; /* [graphs][greedy] */
     counts c[2][2];
     for (int g = 0; g < 2; g++) {
@@ -125,20 +140,24 @@ static void measure(const char *what, const char *path, const int32_t *prompt, s
                  b1.host_register_calls == b0.host_register_calls);
         EL_CHECK(el_gpu_reserve_count() == reserves);
         fprintf(stderr, "%-15s %u layers, %s, per token: logits back: %.1f launches (%.0f + "
-                "%.2f per layer), %.1f graph launches, %.1f copies, %.1f syncs; greedy on the "
-                "GPU: %.1f launches, %.1f graph launches, %.1f copies, %.1f syncs\n", what,
-                layers, g ? "CUDA graphs" : "no graphs", c[g][0].launches, g ? 0.0 : fixed,
-                g ? 0.0 : (c[g][0].launches - fixed) / layers, c[g][0].graphs, c[g][0].copies,
-                c[g][0].syncs, c[g][1].launches, c[g][1].graphs, c[g][1].copies, c[g][1].syncs);
+                "%.2f per layer), %.1f graph launches (%.1f nodes), %.1f copies, %.1f syncs; "
+                "greedy on the GPU: %.1f launches, %.1f graph launches, %.1f copies, %.1f "
+                "syncs\n", what, layers, g ? "CUDA graphs" : "no graphs", c[g][0].launches,
+                g ? 0.0 : fixed, g ? 0.0 : (c[g][0].launches - fixed) / layers, c[g][0].graphs,
+                c[g][0].nodes, c[g][0].copies, c[g][0].syncs, c[g][1].launches, c[g][1].graphs,
+                c[g][1].copies, c[g][1].syncs);
     }
     /* Without graphs: the launches of the fused kernels, bounded per layer. */
     EL_CHECK(c[0][0].launches <= max_launches);
     EL_CHECK(c[0][0].launches <= per_layer * layers + fixed);
     EL_CHECK(c[0][1].launches == c[0][0].launches + 1); /* + the argmax */
     EL_CHECK(c[0][0].graphs == 0 && c[0][1].graphs == 0);
-    /* With graphs: one graph launch and no kernel launch from the host per token. */
+    /* With graphs: one graph launch and no kernel launch from the host per token; the graph
+     * runs the kernels a step without graphs launches (k and v straight into the cache: no
+     * store of its own), and the attention's combines. */
     for (int v = 0; v < 2; v++) {
         EL_CHECK(c[1][v].launches == 0 && c[1][v].graphs == 1);
+        EL_CHECK(c[1][v].nodes == c[0][v].launches + combine * layers);
         for (int g = 0; g < 2; g++) {
             EL_CHECK(c[g][v].copies == 2); /* the position and id up, logits or id down */
             EL_CHECK(c[g][v].syncs == 1);
@@ -155,6 +174,44 @@ static void measure(const char *what, const char *path, const int32_t *prompt, s
         EL_CHECK(!memcmp(lg[0], lg[1], m->config.vocab_size * sizeof(float)));
     fprintf(stderr, "%-15s %d of %d ids equal (graphs or not, logits or greedy)\n", what, same,
             DECODE + 1);
+done:
+    free(lg[0]);
+    free(lg[1]);
+    el_arena_deinit(a);
+    el_model_close(m);
+}
+
+/* The decode steps of path with a kv cache on the CUDA table and on a copy without
+ * linear_qkv (RoPE and the cache stores as their own launches, what the decoder ran before):
+ * the same ids and logits bit for bit, and `extra` more launches per layer on the copy
+ * (without graphs). */
+static void same_as_separate(const char *what, const char *path, const int32_t *prompt,
+                             size_t n, uint32_t layers, el_dtype kv, double extra) {
+    el_model *m = NULL;
+    el_plan plan;
+    float *lg[2] = {NULL, NULL};
+    int32_t ids[2][DECODE + 1];
+    counts c[2];
+    el_ops sep = el_ops_cuda;
+    sep.linear_qkv = NULL;
+    el_arena *a = load_managed(path, kv, &m, &plan);
+    if (!a) goto done;
+    for (int k = 0; k < 2; k++) {
+        el_session_params sp = {1, EL_DEVICE_CUDA, 0, true};
+        el_session *s = NULL;
+        EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+        if (!s) goto done;
+        if (k == 1) s->ops = &sep;
+        lg[k] = calloc(el_session_vocab(s), sizeof(float));
+        c[k] = steps(s, prompt, n, false, ids[k], lg[k]);
+        el_session_deinit(s);
+    }
+    EL_CHECK(!memcmp(ids[0], ids[1], sizeof ids[0]));
+    EL_CHECK(!memcmp(lg[0], lg[1], m->config.vocab_size * sizeof(float)));
+    EL_CHECK(c[1].launches == c[0].launches + extra * layers);
+    fprintf(stderr, "%-15s %s cache: %.1f launches per token, %.1f with RoPE and the stores "
+            "apart; the same ids and logits\n", what, el_dtype_name(kv), c[0].launches,
+            c[1].launches);
 done:
     free(lg[0]);
     free(lg[1]);
@@ -253,13 +310,23 @@ int main(void) {
     /* Launches outside the layers: embedding (+ GPT-2's positions), final norm + head. */
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
     measure("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s, sizeof gpt2s / sizeof *gpt2s, 2, 3,
-            GPT2_PER_LAYER, 60);
+            GPT2_PER_LAYER, 60, 0);
     static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
     measure("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama, 2, 2,
-            LLAMA_PER_LAYER, 40);
+            LLAMA_PER_LAYER, 40, 0);
     static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 365, 281};
     measure("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories, 5, 2,
-            LLAMA_PER_LAYER, 80);
+            LLAMA_PER_LAYER, 80, 1);
+    /* Without linear_qkv: RoPE one launch more per layer, an f16 cache's store another. */
+    for (int k = 0; k < 2; k++) {
+        const el_dtype kv = k ? EL_DT_F16 : EL_DT_F32;
+        same_as_separate("hf_gpt2_small", FIX "/hf_gpt2_small", gpt2s,
+                         sizeof gpt2s / sizeof *gpt2s, 2, kv, k);
+        same_as_separate("hf_llama_gqa", FIX "/hf_llama_gqa", llama, sizeof llama / sizeof *llama,
+                         2, kv, 1 + k);
+        same_as_separate("stories260K", STORIES_BIN, stories, sizeof stories / sizeof *stories,
+                         5, kv, 1 + k);
+    }
     env_off();
     capture_fails();
     return el_test_finish("test_cuda_launches");

@@ -380,9 +380,6 @@ extern "C" el_status el_cuda_attention_at(float *out, const float *q, const void
                                   (cudaStream_t)st);
 }
 
-static __device__ __forceinline__ void kv_put(float *d, float x) { *d = x; }
-static __device__ __forceinline__ void kv_put(__half *d, float x) { *d = __float2half_rn(x); }
-
 /* Keys and values of a batch into the cache: entry i < n of k then of v (grid-stride), from
  * row *drow (rows of width entries) when drow is not NULL. */
 template <typename T>
@@ -396,7 +393,7 @@ __global__ void kv_store_kernel(T *kd, T *vd, const float *k, const float *v, si
          i += (size_t)gridDim.x * blockDim.x) {
         const float x = i < n ? k[i] : v[i - n];
         T *d = i < n ? kd + i : vd + (i - n);
-        kv_put(d, x);
+        el_kv_put(d, x);
     }
 }
 

@@ -101,6 +101,19 @@ static __device__ __forceinline__ float el_gelu_erf(float v) {
     return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
 }
 
+/* The rotation of one RoPE pair (a, b) by an angle of cosine c and sine s (rope.cu and the
+ * q|k|v epilogue): rounded products and sums, never contracted to FMAs, so every kernel that
+ * rotates gives the same bits. */
+static __device__ __forceinline__ void el_rope_pair(float &a, float &b, float c, float s) {
+    const float ra = __fadd_rn(__fmul_rn(a, c), -__fmul_rn(b, s));
+    b = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
+    a = ra;
+}
+
+/* A KV cache entry (attention.cu's store and the q|k|v epilogue): f16 rounds to nearest even. */
+static __device__ __forceinline__ void el_kv_put(float *d, float x) { *d = x; }
+static __device__ __forceinline__ void el_kv_put(__half *d, float x) { *d = __float2half_rn(x); }
+
 static __device__ __forceinline__ float el_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -74,6 +74,7 @@ typedef enum el_cuda_epi {
      * el_cuda_gelu_tanh and el_cuda_mul. */
     EL_CUDA_EPI_SWIGLU,     /* y = silu(Wg x + bg) * (Wu x + bu) */
     EL_CUDA_EPI_GEGLU,      /* y = gelu_tanh(Wg x + bg) * (Wu x + bu) */
+    EL_CUDA_EPI_QKV,        /* RoPE and the KV cache: el_cuda_linear_qkv only */
 } el_cuda_epi;
 /* A norm of the input rows in the same launch (norm may be NULL): RMSNorm scaled by
  * (w_offset + w), or LayerNorm with w and b (NULL: none), both of wt, as the norm kernels. */
@@ -87,6 +88,28 @@ typedef struct el_cuda_prenorm {
 el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts, const float *x,
                                el_dtype wt, size_t n, size_t in, el_cuda_epi epi,
                                const el_cuda_prenorm *norm, el_cuda_stream st);
+/* The q|k|v launch of a decoder layer with RoPE and the KV cache in its epilogue: parts q, k,
+ * v of el_cuda_linear_parts (f32/f16/bf16 weights, one dtype; q's and k's out multiples of
+ * head_dim, v's out equal to k's), input rows t < n at positions pos0 + t (pos0 read from
+ * the device word *dpos when dpos is not NULL). q and k are rotated as el_cuda_rope_at does
+ * (cos NULL: not rotated, as without RoPE), q stored into part 0's y, k and v into rows
+ * pos0 + t of kc and vc ([positions, k's out] of kv_dt) as el_cuda_kv_store_at stores them;
+ * parts 1 and 2's y are not written. A warp reduces the two rows of a rotation pair (v: two
+ * neighbouring rows), each as a row of its own: the same bits as el_cuda_linear_parts, then
+ * el_cuda_rope_at, then el_cuda_kv_store_at. EL_E_UNSUPPORTED for other weights, EL_E_USAGE
+ * for shapes it does not take (el_cuda_linear_qkv_fuses says which before). */
+typedef struct el_cuda_qkv {
+    const float *cos, *sin;  /* [positions, head_dim / 2] tables (el_cuda_rope_table) */
+    size_t head_dim, pos0;
+    const int32_t *dpos;
+    bool interleaved;        /* pairs (2i, 2i + 1), else (i, i + head_dim / 2) */
+    void *kc, *vc;           /* the layer's caches, row 0 */
+    el_dtype kv_dt;          /* EL_DT_F32 or EL_DT_F16 */
+} el_cuda_qkv;
+el_status el_cuda_linear_qkv(const el_cuda_part parts[3], const float *x, el_dtype wt,
+                             size_t n, size_t in, const el_cuda_prenorm *norm,
+                             const el_cuda_qkv *r, el_cuda_stream st);
+bool el_cuda_linear_qkv_fuses(const el_cuda_part parts[3], el_dtype wt, const el_cuda_qkv *r);
 /* Whether the prologue takes a norm of nt weights for matmul weights of wt (f32, f16, bf16
  * both; else EL_E_UNSUPPORTED: run the norm kernel first). */
 bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt);

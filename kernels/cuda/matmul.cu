@@ -10,6 +10,8 @@
  * One launch may cover up to EL_CUDA_MAX_PARTS matmuls of the same input (q, k and v; gate
  * and up): their rows are laid end to end and each warp finds its part. Each result goes
  * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it.
+ * Two rows per warp for the gated epilogue (gate and up) and the q|k|v one (a RoPE pair of
+ * q or k, two rows of v: rotated and stored into the KV cache, el_cuda_linear_qkv).
  * A norm of the input rows (RMSNorm, LayerNorm; f32, f16 or bf16 weights) may run in the
  * prologue of the f32/f16/bf16 kernels: each warp takes the statistics of the pass's input
  * rows itself (they stay in L1: no block barrier, no extra launch) and normalises every
@@ -73,17 +75,43 @@ template <> __device__ __forceinline__ float wload<uint16_t>(const uint16_t *w, 
     return __uint_as_float((uint32_t)w[i] << 16);
 }
 
-/* GLU: the gated epilogue; the warp's row r of part 0 (gate) and of part 1 (up, o.w[1]),
- * each accumulated exactly as a row of its own. */
-template <typename W, bool NORM, bool GLU>
+/* What a warp reduces: one row; row r of part 0 (gate) and of part 1 (up, o.w[1]) for the
+ * gated epilogue; a row pair of one part for EL_CUDA_EPI_QKV. Two rows are each accumulated
+ * exactly as a row of its own. */
+enum { MM_ONE, MM_GLU, MM_QKV };
+
+/* The warp's launch row `row` (part p): its weight rows ra (and rb: MM_GLU's up row, MM_QKV's
+ * pair) and the part index (MM_QKV). */
+template <int E>
+static __device__ __forceinline__ int mm_rows(const el_mm_out &o, const el_mm_sel &p,
+                                              size_t row, size_t &ra, size_t &rb) {
+    const int part = E == MM_QKV ? mm_qkv_part(o, row) : 0;
+    ra = rb = row - p.first;
+    if (E == MM_QKV) mm_qkv_rows(o, part, row - p.first, ra, rb);
+    return part;
+}
+
+/* Lane 0's epilogue of input row t: s reduced for row ra, su for the second row. */
+template <int E>
+static __device__ __forceinline__ void mm_finish(const el_mm_out &o, const el_mm_sel &p,
+                                                 int part, size_t ra, size_t rb, size_t t,
+                                                 float s, float su) {
+    if (E == MM_GLU) mm_store_glu(o, p, ra, t, s, su);
+    else if (E == MM_QKV) mm_store_qkv(o, p, part, ra, rb, t, s, su);
+    else mm_store(p, o.epi, ra, t, s);
+}
+
+template <typename W, bool NORM, int E>
 __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= o.rows) return;
+    constexpr bool TWO = E != MM_ONE;
     const el_mm_sel p = mm_part(o, row);
-    row -= p.first;
-    const W *wr = (const W *)p.w + row * in;
-    const W *wu = GLU ? (const W *)o.w[1] + row * in : wr;
+    size_t ra, rb;
+    const int part = mm_rows<E>(o, p, row, ra, rb);
+    const W *wr = (const W *)p.w + ra * in;
+    const W *wu = E == MM_GLU ? (const W *)o.w[1] + ra * in : (const W *)p.w + rb * in;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N], accu[MAX_N];
@@ -92,26 +120,21 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t i = lane; i < in; i += 32) {
-            float wv = wload<W>(wr, i), uv = GLU ? wload<W>(wu, i) : 0.0f;
+            float wv = wload<W>(wr, i), uv = TWO ? wload<W>(wu, i) : 0.0f;
 #pragma unroll
             for (int t = 0; t < MAX_N; t++) {
                 if ((size_t)t >= nt) break;
                 const float xv = x[(t0 + t) * in + i];
                 const float xn = NORM ? mm_norm(o, xv, i, st.mean[t], st.inv[t]) : xv;
                 acc[t] += wv * xn;
-                if (GLU) accu[t] += uv * xn;
+                if (TWO) accu[t] += uv * xn;
             }
         }
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) { /* nt is the same warp-wide */
             if ((size_t)t >= nt) break;
-            float s = el_warp_sum(acc[t]);
-            if (GLU) {
-                const float su = el_warp_sum(accu[t]);
-                if (lane == 0) mm_store_glu(o, p, row, t0 + t, s, su);
-            } else if (lane == 0) {
-                mm_store(p, o.epi, row, t0 + t, s);
-            }
+            const float s = el_warp_sum(acc[t]), su = TWO ? el_warp_sum(accu[t]) : 0.0f;
+            if (lane == 0) mm_finish<E>(o, p, part, ra, rb, t0 + t, s, su);
         }
     }
 }
@@ -143,16 +166,18 @@ static __device__ __forceinline__ void unpack16(uint4 u, float *f, const uint16_
     }
 }
 
-template <typename W, bool NORM, bool GLU>
+template <typename W, bool NORM, int E>
 __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     constexpr int V = 16 / (int)sizeof(W);
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= o.rows) return;
+    constexpr bool TWO = E != MM_ONE;
     const el_mm_sel p = mm_part(o, row);
-    row -= p.first;
-    const W *wr = (const W *)p.w + row * in;
-    const W *wu = GLU ? (const W *)o.w[1] + row * in : wr;
+    size_t ra, rb;
+    const int part = mm_rows<E>(o, p, row, ra, rb);
+    const W *wr = (const W *)p.w + ra * in;
+    const W *wu = E == MM_GLU ? (const W *)o.w[1] + ra * in : (const W *)p.w + rb * in;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N], accu[MAX_N];
@@ -163,7 +188,7 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
         for (size_t i = (size_t)lane * V; i < in; i += 32 * V) {
             float wv[V], uv[V];
             unpack16(__ldg(reinterpret_cast<const uint4 *>(wr + i)), wv, wr);
-            if (GLU) unpack16(__ldg(reinterpret_cast<const uint4 *>(wu + i)), uv, wu);
+            if (TWO) unpack16(__ldg(reinterpret_cast<const uint4 *>(wu + i)), uv, wu);
 #pragma unroll
             for (int t = 0; t < MAX_N; t++) {
                 if ((size_t)t >= nt) break;
@@ -179,24 +204,19 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
                         xv.w = mm_norm(o, xv.w, i + j + 3, st.mean[t], st.inv[t]);
                     }
                     sum += wv[j] * xv.x + wv[j + 1] * xv.y + wv[j + 2] * xv.z + wv[j + 3] * xv.w;
-                    if (GLU)
+                    if (TWO)
                         sumu += uv[j] * xv.x + uv[j + 1] * xv.y + uv[j + 2] * xv.z +
                                 uv[j + 3] * xv.w;
                 }
                 acc[t] += sum;
-                if (GLU) accu[t] += sumu;
+                if (TWO) accu[t] += sumu;
             }
         }
 #pragma unroll
         for (int t = 0; t < MAX_N; t++) {
             if ((size_t)t >= nt) break;
-            float sum = el_warp_sum(acc[t]);
-            if (GLU) {
-                const float su = el_warp_sum(accu[t]);
-                if (lane == 0) mm_store_glu(o, p, row, t0 + t, sum, su);
-            } else if (lane == 0) {
-                mm_store(p, o.epi, row, t0 + t, sum);
-            }
+            const float s = el_warp_sum(acc[t]), su = TWO ? el_warp_sum(accu[t]) : 0.0f;
+            if (lane == 0) mm_finish<E>(o, p, part, ra, rb, t0 + t, s, su);
         }
     }
 }
@@ -276,31 +296,31 @@ __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t 
     }
 }
 
-template <typename W>
-static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+template <typename W, int E>
+static void launch_e(const el_mm_out &o, const float *x, size_t n, size_t in, bool vec,
+                     cudaStream_t s) {
     dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
         block(32 * ROWS_PER_BLOCK);
+#define EL_MM(K, N) EL_LAUNCH((K<W, N, E>), grid, block, 0, s)(o, x, n, in)
+    if (vec && o.norm) EL_MM(matmul_vec_kernel, true);
+    else if (vec) EL_MM(matmul_vec_kernel, false);
+    else if (o.norm) EL_MM(matmul_kernel, true);
+    else EL_MM(matmul_kernel, false);
+#undef EL_MM
+}
+
+template <typename W>
+static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
     const size_t v = 16 / sizeof(W);
     uintptr_t addr = (uintptr_t)x;
     for (int p = 0; p < o.parts; p++) addr |= (uintptr_t)o.w[p];
     const bool vec = in % v == 0 && in % 4 == 0 && addr % 16 == 0;
-    const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
-#define EL_MM(K, N, G) EL_LAUNCH((K<W, N, G>), grid, block, 0, s)(o, x, n, in)
-    if (glu) {
-        if (vec && o.norm) EL_MM(matmul_vec_kernel, true, true);
-        else if (vec) EL_MM(matmul_vec_kernel, false, true);
-        else if (o.norm) EL_MM(matmul_kernel, true, true);
-        else EL_MM(matmul_kernel, false, true);
-    } else if (vec && o.norm) {
-        EL_MM(matmul_vec_kernel, true, false);
-    } else if (vec) {
-        EL_MM(matmul_vec_kernel, false, false);
-    } else if (o.norm) {
-        EL_MM(matmul_kernel, true, false);
-    } else {
-        EL_MM(matmul_kernel, false, false);
-    }
-#undef EL_MM
+    if (o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU)
+        launch_e<W, MM_GLU>(o, x, n, in, vec, s);
+    else if (o.epi == EL_CUDA_EPI_QKV)
+        launch_e<W, MM_QKV>(o, x, n, in, vec, s);
+    else
+        launch_e<W, MM_ONE>(o, x, n, in, vec, s);
 }
 
 /* One launch for o (parts, rows and epilogue filled in) with weights of wt. The K types
@@ -370,13 +390,9 @@ extern "C" bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt) {
     return f && (nt == EL_DT_F32 || nt == EL_DT_F16 || nt == EL_DT_BF16);
 }
 
-extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts,
-                                          const float *x, el_dtype wt, size_t n, size_t in,
-                                          el_cuda_epi epi, const el_cuda_prenorm *norm,
-                                          el_cuda_stream st) {
-    if (n_parts == 0 || n_parts > EL_CUDA_MAX_PARTS)
-        return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (1 to %d)", n_parts,
-                         EL_CUDA_MAX_PARTS);
+/* o for parts laid end to end, their epilogue and the prologue's norm (NULL: none). */
+static el_mm_out mm_parts(const el_cuda_part *parts, size_t n_parts, el_cuda_epi epi,
+                          const el_cuda_prenorm *norm) {
     el_mm_out o = {};
     for (size_t p = 0; p < n_parts; p++) {
         o.w[p] = parts[p].w;
@@ -389,12 +405,6 @@ extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_pa
     o.rows = o.first[n_parts];
     o.parts = (int)n_parts;
     o.epi = (int)epi;
-    if (epi == EL_CUDA_EPI_SWIGLU || epi == EL_CUDA_EPI_GEGLU) { /* rows: the gate's */
-        if (n_parts != 2 || parts[0].out != parts[1].out)
-            return el_errorf(EL_E_USAGE, "cuda linear: a gated epilogue takes 2 parts of the "
-                             "same rows (got %zu)", n_parts);
-        o.rows = parts[0].out;
-    }
     if (norm && norm->kind != EL_CUDA_NORM_NONE) {
         o.nw = norm->w;
         o.nb = norm->b;
@@ -403,5 +413,63 @@ extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_pa
         o.eps = norm->eps;
         o.noff = norm->w_offset;
     }
+    return o;
+}
+
+extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts,
+                                          const float *x, el_dtype wt, size_t n, size_t in,
+                                          el_cuda_epi epi, const el_cuda_prenorm *norm,
+                                          el_cuda_stream st) {
+    if (n_parts == 0 || n_parts > EL_CUDA_MAX_PARTS)
+        return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (1 to %d)", n_parts,
+                         EL_CUDA_MAX_PARTS);
+    if (epi == EL_CUDA_EPI_QKV)
+        return el_errorf(EL_E_USAGE, "cuda linear: the q|k|v epilogue goes through "
+                         "el_cuda_linear_qkv");
+    el_mm_out o = mm_parts(parts, n_parts, epi, norm);
+    if (epi == EL_CUDA_EPI_SWIGLU || epi == EL_CUDA_EPI_GEGLU) { /* rows: the gate's */
+        if (n_parts != 2 || parts[0].out != parts[1].out)
+            return el_errorf(EL_E_USAGE, "cuda linear: a gated epilogue takes 2 parts of the "
+                             "same rows (got %zu)", n_parts);
+        o.rows = parts[0].out;
+    }
+    return mm_run(o, x, wt, n, in, (cudaStream_t)st);
+}
+
+extern "C" bool el_cuda_linear_qkv_fuses(const el_cuda_part parts[3], el_dtype wt,
+                                         const el_cuda_qkv *r) {
+    const size_t hd = r->head_dim;
+    return el_cuda_linear_norm_fuses(wt, wt) && (r->kv_dt == EL_DT_F32 || r->kv_dt == EL_DT_F16) &&
+           hd >= 2 && hd % 2 == 0 && parts[0].out % hd == 0 && parts[1].out % hd == 0 &&
+           parts[2].out == parts[1].out && (!r->cos) == (!r->sin);
+}
+
+extern "C" el_status el_cuda_linear_qkv(const el_cuda_part parts[3], const float *x,
+                                        el_dtype wt, size_t n, size_t in,
+                                        const el_cuda_prenorm *norm, const el_cuda_qkv *r,
+                                        el_cuda_stream st) {
+    if (!el_cuda_linear_norm_fuses(wt, wt))
+        return el_errorf(EL_E_UNSUPPORTED, "cuda linear: no q|k|v epilogue for %s weights "
+                         "(f32, f16, bf16)", el_dtype_name(wt));
+    if (!el_cuda_linear_qkv_fuses(parts, wt, r))
+        return el_errorf(EL_E_USAGE, "cuda linear: q|k|v epilogue of %zu, %zu, %zu rows, "
+                         "head_dim %zu, a %s cache (need an even head_dim dividing q's and "
+                         "k's rows, v's as k's, an F32 or F16 cache, both tables or none)",
+                         parts[0].out, parts[1].out, parts[2].out, r->head_dim,
+                         el_dtype_name(r->kv_dt));
+    el_cuda_part cp[3] = {parts[0], parts[1], parts[2]};
+    cp[1].y = (float *)r->kc; /* the caches, rows of k's width (mm_store_qkv) */
+    cp[2].y = (float *)r->vc;
+    cp[1].ldy = cp[2].ldy = parts[1].out;
+    el_mm_out o = mm_parts(cp, 3, EL_CUDA_EPI_QKV, norm);
+    for (int p = 0; p <= 3; p++) o.first[p] /= 2; /* row pairs: every out is even */
+    o.rows /= 2;
+    o.cos = r->cos;
+    o.sin = r->sin;
+    o.dpos = r->dpos;
+    o.pos0 = r->pos0;
+    o.hd = r->head_dim;
+    o.kvt = r->kv_dt;
+    o.inter = r->interleaved;
     return mm_run(o, x, wt, n, in, (cudaStream_t)st);
 }

@@ -27,6 +27,15 @@ struct el_mm_out {
     el_dtype nwt;
     int norm; /* el_cuda_norm */
     float eps, noff;
+    /* EL_CUDA_EPI_QKV (mm_store_qkv): the launch's rows and first[] count row pairs; y[1]
+     * and y[2] are the K and V caches' row 0 (of kvt, rows of ldy), written at the row
+     * pos0 + t (pos0: *dpos when dpos is not NULL); q and k rotated by the tables' row
+     * (cos NULL: not rotated), pairs of head dim hd (inter: (2i, 2i + 1), else (i, i + hd / 2)). */
+    const float *cos, *sin;
+    const int32_t *dpos;
+    size_t pos0, hd;
+    el_dtype kvt;
+    bool inter;
 };
 
 /* Launch row `row`'s part, its fields picked with constant indices (a parameter array
@@ -69,6 +78,53 @@ static __device__ __forceinline__ void mm_store_glu(const el_mm_out &o, const el
     if (o.b[1]) u += el_ld(o.b[1], o.bt[1], r);
     p.y[t * p.ldy + r] =
         o.epi == EL_CUDA_EPI_SWIGLU ? g / (1.0f + expf(-g)) * u : el_gelu_tanh(g) * u;
+}
+
+/* EL_CUDA_EPI_QKV: the part (0 q, 1 k, 2 v) of the launch's pair `row`. */
+static __device__ __forceinline__ int mm_qkv_part(const el_mm_out &o, size_t row) {
+    return row >= o.first[2] ? 2 : row >= o.first[1] ? 1 : 0;
+}
+
+/* EL_CUDA_EPI_QKV: the two rows ra, rb of the part's pair j: rotation pair i of head h (j =
+ * h * hd / 2 + i) for q and k with tables, h * hd + i and + hd / 2 (rotate-half); else
+ * rows 2j and 2j + 1 (interleaved pairs: h * hd + 2i; v, or no RoPE). */
+static __device__ __forceinline__ void mm_qkv_rows(const el_mm_out &o, int part, size_t j,
+                                                   size_t &ra, size_t &rb) {
+    const size_t half = o.hd / 2;
+    if (part == 2 || !o.cos || o.inter) {
+        ra = 2 * j, rb = 2 * j + 1;
+    } else {
+        ra = j / half * o.hd + j % half, rb = ra + half;
+    }
+}
+
+/* EL_CUDA_EPI_QKV: rows ra and rb of part `part` for input row t, a and b as reduced: bias,
+ * RoPE of q and k (el_rope_pair, the tables' row of the position, as rope.cu), then q into
+ * part 0's y, k or v into the cache row of the position (el_kv_put, as the store kernel). */
+static __device__ __forceinline__ void mm_store_qkv(const el_mm_out &o, const el_mm_sel &p,
+                                                    int part, size_t ra, size_t rb, size_t t,
+                                                    float a, float b) {
+    if (p.b) {
+        a += el_ld(p.b, p.bt, ra);
+        b += el_ld(p.b, p.bt, rb);
+    }
+    const size_t pos = (o.dpos ? (size_t)*o.dpos : o.pos0) + t;
+    if (part < 2 && o.cos) {
+        const size_t half = o.hd / 2, i = o.inter ? ra % o.hd / 2 : ra % o.hd;
+        el_rope_pair(a, b, o.cos[pos * half + i], o.sin[pos * half + i]);
+    }
+    if (part == 0) {
+        p.y[t * p.ldy + ra] = a;
+        p.y[t * p.ldy + rb] = b;
+    } else if (o.kvt == EL_DT_F16) {
+        __half *d = (__half *)(void *)p.y + pos * p.ldy;
+        el_kv_put(d + ra, a);
+        el_kv_put(d + rb, b);
+    } else {
+        float *d = p.y + pos * p.ldy;
+        el_kv_put(d + ra, a);
+        el_kv_put(d + rb, b);
+    }
 }
 
 /* One part: y = W x (+ b), stored. */

@@ -115,9 +115,34 @@ static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
     return cu_memcpy(x, y, v, n * sizeof *y);
 }
 
-/* One launch when the parts' weights share a dtype, else one per part. The norm in the
- * matmul's prologue where the kernels take it (f32/f16/bf16 weights, one dtype, a LayerNorm
- * bias of the weight's dtype), else run first into norm->out. */
+/* The norm of a fused linear of parts: into *pn for the matmul's prologue where the kernels
+ * take it (f32/f16/bf16 weights, one dtype, a LayerNorm bias of the weight's dtype), else run
+ * first into norm->out, which *in then points at. */
+static el_status cu_prenorm(const el_exec *x, const el_linear_part *parts, size_t n_parts,
+                            const float **in, size_t n, size_t in_dim,
+                            const el_linear_norm *norm, el_cuda_prenorm *pn) {
+    *pn = (el_cuda_prenorm){EL_CUDA_NORM_NONE, NULL, NULL, EL_DT_F32, 0.0f, 0.0f};
+    bool fuses = norm && el_cuda_linear_norm_fuses(parts[0].w.dt, norm->w.dt) &&
+                 (!norm->b.p || norm->b.dt == norm->w.dt);
+    for (size_t i = 1; i < n_parts; i++) fuses = fuses && parts[i].w.dt == parts[0].w.dt;
+    if (norm && !fuses) {
+        EL_TRY(cu_norm(x, norm->kind, norm->out, *in, norm->w, norm->b, n, in_dim, norm->eps));
+        *in = norm->out;
+    } else if (norm) {
+        const bool layer = norm->kind == EL_NORM_LAYER;
+        *pn = (el_cuda_prenorm){layer ? EL_CUDA_NORM_LAYER : EL_CUDA_NORM_RMS, norm->w.p,
+                                layer ? norm->b.p : NULL, norm->w.dt, norm->eps,
+                                norm->kind == EL_NORM_RMS_1P ? 1.0f : 0.0f};
+    }
+    return EL_OK;
+}
+
+static el_cuda_part cu_part(const el_linear_part *p) {
+    return (el_cuda_part){p->y, p->ldy, p->w.p, p->b.p, p->b.dt, p->out};
+}
+
+/* One launch when the parts' weights share a dtype, else one per part; the norm as
+ * cu_prenorm puts it. */
 static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, size_t n_parts,
                                  const float *in, size_t n, size_t in_dim, el_epilogue e,
                                  const el_linear_norm *norm) {
@@ -137,25 +162,13 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
     if (n_parts > EL_CUDA_MAX_PARTS)
         return el_errorf(EL_E_USAGE, "cuda linear: %zu parts (at most %d)", n_parts,
                          EL_CUDA_MAX_PARTS);
-    el_cuda_prenorm pn = {EL_CUDA_NORM_NONE, NULL, NULL, EL_DT_F32, 0.0f, 0.0f};
-    bool fuses = norm && el_cuda_linear_norm_fuses(parts[0].w.dt, norm->w.dt) &&
-                 (!norm->b.p || norm->b.dt == norm->w.dt);
-    for (size_t i = 1; i < n_parts; i++) fuses = fuses && parts[i].w.dt == parts[0].w.dt;
-    if (norm && !fuses) {
-        EL_TRY(cu_norm(x, norm->kind, norm->out, in, norm->w, norm->b, n, in_dim, norm->eps));
-        in = norm->out;
-    } else if (norm) {
-        const bool layer = norm->kind == EL_NORM_LAYER;
-        pn = (el_cuda_prenorm){layer ? EL_CUDA_NORM_LAYER : EL_CUDA_NORM_RMS, norm->w.p,
-                               layer ? norm->b.p : NULL, norm->w.dt, norm->eps,
-                               norm->kind == EL_NORM_RMS_1P ? 1.0f : 0.0f};
-    }
+    el_cuda_prenorm pn;
+    EL_TRY(cu_prenorm(x, parts, n_parts, &in, n, in_dim, norm, &pn));
     el_cuda_part cp[EL_CUDA_MAX_PARTS];
     bool same = true;
     for (size_t i = 0; i < n_parts; i++) {
-        const el_linear_part *p = &parts[i];
-        cp[i] = (el_cuda_part){p->y, p->ldy, p->w.p, p->b.p, p->b.dt, p->out};
-        same = same && p->w.dt == parts[0].w.dt;
+        cp[i] = cu_part(&parts[i]);
+        same = same && parts[i].w.dt == parts[0].w.dt;
     }
     if (same)
         return el_cuda_linear_parts(cp, n_parts, in, parts[0].w.dt, n, in_dim, (el_cuda_epi)e,
@@ -171,6 +184,22 @@ static el_status cu_rope_qk(const el_exec *x, float *q, size_t ldq, size_t heads
                            const float *cos, const float *sin, size_t pos0, bool interleaved) {
     return el_cuda_rope_at(q, ldq, heads, k, ldk, kv_heads, n, head_dim, cos, sin, pos0, x->dpos,
                            interleaved, ST(x));
+}
+
+/* The q|k|v launch with RoPE and the cache stores in its epilogue (el_cuda_linear_qkv):
+ * f32/f16/bf16 weights of one dtype and the shapes it takes, else not fused. */
+static el_status cu_linear_qkv(const el_exec *x, const el_linear_part *parts, const float *in,
+                               size_t n, size_t in_dim, const el_linear_norm *norm,
+                               const el_qkv_tail *t, bool *fused) {
+    const el_dtype wt = parts[0].w.dt;
+    const el_cuda_part cp[3] = {cu_part(&parts[0]), cu_part(&parts[1]), cu_part(&parts[2])};
+    const el_cuda_qkv r = {t->cos, t->sin, t->head_dim, t->pos0, x->dpos, t->interleaved,
+                           t->kc, t->vc, t->kv_dt};
+    *fused = parts[1].w.dt == wt && parts[2].w.dt == wt && el_cuda_linear_qkv_fuses(cp, wt, &r);
+    if (!*fused) return EL_OK;
+    el_cuda_prenorm pn;
+    EL_TRY(cu_prenorm(x, parts, 3, &in, n, in_dim, norm, &pn));
+    return el_cuda_linear_qkv(cp, in, wt, n, in_dim, &pn, &r, ST(x));
 }
 
 static el_status cu_argmax(const el_exec *x, const float *v, size_t n, int32_t *idx) {
@@ -197,6 +226,7 @@ const el_ops el_ops_cuda = {
     .copy = cu_copy,
     .linear_fused = cu_linear_fused,
     .rope_qk = cu_rope_qk,
+    .linear_qkv = cu_linear_qkv,
     .argmax = cu_argmax,
 };
 #endif

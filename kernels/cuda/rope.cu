@@ -20,8 +20,9 @@ __global__ void rope_kernel(float *x, size_t ld, size_t n_heads, float *y, size_
         float *v = h < n_heads ? x + t * ld + h * head_dim : y + t * ldy + (h - n_heads) * head_dim;
         size_t ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
         float a = v[ia], b = v[ib];
-        v[ia] = a * c - b * s;
-        v[ib] = a * s + b * c;
+        el_rope_pair(a, b, c, s);
+        v[ia] = a;
+        v[ib] = b;
     }
 }
 
