@@ -1,8 +1,9 @@
 /* matmul_out.cuh - what a matmul launch writes (internal to kernels/cuda/matmul*.cu): up to
  * EL_CUDA_MAX_PARTS outputs of the same input rows and their epilogue. Every weight format's
  * kernel (matmul.cu: f32/f16/bf16 and the 32-blocks at decode; matmul_k.cu: the K types;
- * matmul_dp4a.cu: 32-block prompt batches) ends each output row in mm_store, so fusing a
- * bias, residual add or GELU into any of them gives the separate kernels' results. */
+ * matmul_dp4a.cu: 32-block prompt batches) ends each output row in mm_store (mm_finish), so
+ * fusing a bias, residual add, GELU or gated product into any of them gives the separate
+ * kernels' results. */
 #ifndef EL_CUDA_MATMUL_OUT_CUH
 #define EL_CUDA_MATMUL_OUT_CUH
 
@@ -69,6 +70,20 @@ static __device__ __forceinline__ void mm_store_glu(const el_mm_out &o, const el
     if (o.b[1]) u += el_ld(o.b[1], o.bt[1], r);
     p.y[t * p.ldy + r] =
         o.epi == EL_CUDA_EPI_SWIGLU ? g / (1.0f + expf(-g)) * u : el_gelu_tanh(g) * u;
+}
+
+/* The end of a warp's row r for input row t: acc (and, GLU, the up row's accu: each the
+ * lane's share of its own row) reduced across the warp, then stored by lane 0 through the
+ * plain or the gated epilogue. All lanes call it (shuffles). */
+template <bool GLU>
+static __device__ __forceinline__ void mm_finish(const el_mm_out &o, const el_mm_sel &p,
+                                                 size_t r, size_t t, float acc, float accu,
+                                                 int lane) {
+    const float s = el_warp_sum(acc);
+    const float su = GLU ? el_warp_sum(accu) : 0.0f;
+    if (lane != 0) return;
+    if (GLU) mm_store_glu(o, p, r, t, s, su);
+    else mm_store(p, o.epi, r, t, s);
 }
 
 /* One part: y = W x (+ b), stored. */

@@ -1,0 +1,61 @@
+/* matmul_norm.cuh - the norm prologue of a matmul launch (internal to kernels/cuda/matmul*.cu):
+ * each warp takes the statistics of the input rows it multiplies itself (they stay in L1: no
+ * block barrier, no extra launch) and normalises every input value as it reads it, with the
+ * expressions of norm.cu's kernels (only the order of the statistics' sums differs). */
+#ifndef EL_CUDA_MATMUL_NORM_CUH
+#define EL_CUDA_MATMUL_NORM_CUH
+
+#include "kernels/cuda/matmul_out.cuh"
+
+#define EL_MM_PASS 8 /* input rows per pass of every matmul kernel */
+
+/* Per input row of a pass: mean (LayerNorm; 0 for RMS) and 1 / sqrt(spread + eps). */
+struct el_mm_stats {
+    float mean[EL_MM_PASS], inv[EL_MM_PASS];
+};
+
+/* The statistics of row xr (in values) reduced across the warp. LayerNorm takes the mean
+ * first, then the spread around it. All lanes call it. */
+static __device__ __forceinline__ void mm_row_stats(const el_mm_out &o, const float *xr,
+                                                    size_t in, int lane, float *mean,
+                                                    float *inv) {
+    float m = 0.0f, v = 0.0f;
+    if (o.norm == EL_CUDA_NORM_LAYER) {
+        for (size_t i = lane; i < in; i += 32) m += xr[i];
+        m = el_warp_sum(m) / (float)in;
+        for (size_t i = lane; i < in; i += 32) {
+            const float d = xr[i] - m;
+            v += d * d;
+        }
+    } else {
+        for (size_t i = lane; i < in; i += 32) v += xr[i] * xr[i];
+    }
+    *mean = m;
+    *inv = rsqrtf(el_warp_sum(v) / (float)in + o.eps);
+}
+
+/* The statistics of rows x[t * in ..] for t < nt (nt is the same for every lane). */
+static __device__ __forceinline__ void mm_stats(const el_mm_out &o, const float *x, size_t nt,
+                                                size_t in, int lane, el_mm_stats &st) {
+#pragma unroll
+    for (int t = 0; t < EL_MM_PASS; t++) {
+        st.mean[t] = 0.0f;
+        st.inv[t] = 0.0f;
+        if ((size_t)t < nt) mm_row_stats(o, x + (size_t)t * in, in, lane, &st.mean[t], &st.inv[t]);
+    }
+}
+
+/* Input value xv at column i of a row with statistics (mean, inv), normalised. */
+static __device__ __forceinline__ float mm_ldf(const void *w, el_dtype dt, size_t i) {
+    if (dt == EL_DT_F16) return __half2float(((const __half *)w)[i]);
+    if (dt == EL_DT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)w)[i] << 16);
+    return ((const float *)w)[i];
+}
+static __device__ __forceinline__ float mm_norm(const el_mm_out &o, float xv, size_t i,
+                                                float mean, float inv) {
+    if (o.norm == EL_CUDA_NORM_LAYER)
+        return (xv - mean) * inv * mm_ldf(o.nw, o.nwt, i) + (o.nb ? mm_ldf(o.nb, o.nwt, i) : 0.0f);
+    return (o.noff + mm_ldf(o.nw, o.nwt, i)) * (inv * xv);
+}
+
+#endif /* EL_CUDA_MATMUL_NORM_CUH */
