@@ -56,11 +56,7 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
                 if (GLU) accu[t] += uv * xn;
             }
         }
-#pragma unroll
-        for (int t = 0; t < MAX_N; t++) { /* nt is the same warp-wide */
-            if ((size_t)t >= nt) break;
-            mm_finish<GLU>(o, p, row, t0 + t, acc[t], accu[t], lane);
-        }
+        mm_finish<GLU, MAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -135,11 +131,7 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
                 if (GLU) accu[t] += sumu;
             }
         }
-#pragma unroll
-        for (int t = 0; t < MAX_N; t++) {
-            if ((size_t)t >= nt) break;
-            mm_finish<GLU>(o, p, row, t0 + t, acc[t], accu[t], lane);
-        }
+        mm_finish<GLU, MAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -178,11 +170,13 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
 
 /* acc[t] += the dot of a decoded block v (32 values) with x rows t < nt at columns c ..
  * c + 31 (x: the pass's first row, row stride in; NORM: each value normalised by the row's
- * statistics st), in f32 in the order of the values. */
+ * statistics st and the columns' na, nb from mm_norm_cols), in f32 in the order of the
+ * values. */
 template <bool NORM>
 static __device__ __forceinline__ void q32_dot(const el_mm_out &o, const float *v,
                                                const float *x, size_t c, size_t nt, size_t in,
-                                               const el_mm_stats &st, float *acc) {
+                                               const el_mm_stats &st, const float *na,
+                                               const float *nb, float *acc) {
 #pragma unroll
     for (int t = 0; t < MAX_N; t++) {
         if ((size_t)t >= nt) break;
@@ -190,7 +184,8 @@ static __device__ __forceinline__ void q32_dot(const el_mm_out &o, const float *
         float sum = 0.0f;
 #pragma unroll
         for (int j = 0; j < 32; j++)
-            sum += v[j] * (NORM ? mm_norm(o, xr[j], c + j, st.mean[t], st.inv[t]) : xr[j]);
+            sum += v[j] * (NORM ? mm_norm_ab(o, xr[j], na[j], nb[j], st.mean[t], st.inv[t])
+                                : xr[j]);
         acc[t] += sum;
     }
 }
@@ -223,20 +218,20 @@ __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t 
             const size_t cnt = nb - b0 < 32 ? nb - b0 : 32, b = b0 + (size_t)lane;
             uint4 *sm = stage[threadIdx.x >> 5];
             const uint8_t *sb = mm_stage16(wr + b0 * BB, cnt * BB, sm, lane);
-            float v[32];
+            float v[32], na[32], nbs[32];
+            if (NORM && b < nb) mm_norm_cols(o, b * 32, na, nbs);
             if (b < nb) {
                 decode_q32<T, BB>(sb + (size_t)lane * BB, v);
-                q32_dot<NORM>(o, v, x + t0 * in, b * 32, nt, in, st, acc);
+                q32_dot<NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, acc);
             }
             if (!GLU) continue;
             sb = mm_stage16(wu + b0 * BB, cnt * BB, sm, lane); /* all lanes */
             if (b < nb) {
                 decode_q32<T, BB>(sb + (size_t)lane * BB, v);
-                q32_dot<NORM>(o, v, x + t0 * in, b * 32, nt, in, st, accu);
+                q32_dot<NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, accu);
             }
         }
-        for (int t = 0; t < MAX_N && (size_t)t < nt; t++)
-            mm_finish<GLU>(o, p, row, t0 + t, acc[t], accu[t], lane);
+        mm_finish<GLU, MAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 

@@ -159,8 +159,7 @@ __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, si
             if (GLU) q32_dp4a_row<T, BB>(wu, c0, cnt, lane, nt, wst[warp], xq, xd, xs, accu);
         }
         if (!live) continue;
-        for (int t = 0; t < QROWS && (size_t)t < nt; t++)
-            mm_finish<GLU>(o, p, row, t0 + t, acc[t], accu[t], lane);
+        mm_finish<GLU, QROWS>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 

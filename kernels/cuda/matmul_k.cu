@@ -111,11 +111,12 @@ static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float
 /* acc[t] += the dot of a decoded run v (32 values) with x rows t < nt at columns c .. c + 31
  * (x: the pass's first row, row stride in), in f32 in the order of the values. X4: x rows
  * 16-byte aligned, float4 loads; NORM (not with X4): each value normalised by the row's
- * statistics st. */
+ * statistics st and the columns' na, nb (mm_norm_cols). */
 template <bool X4, bool NORM>
 static __device__ __forceinline__ void k_dot(const el_mm_out &o, const float *v, const float *x,
                                              size_t c, size_t nt, size_t in,
-                                             const el_mm_stats &st, float *acc) {
+                                             const el_mm_stats &st, const float *na,
+                                             const float *nb, float *acc) {
 #pragma unroll
     for (int t = 0; t < KMAX_N; t++) {
         if ((size_t)t >= nt) break;
@@ -130,7 +131,8 @@ static __device__ __forceinline__ void k_dot(const el_mm_out &o, const float *v,
         } else {
 #pragma unroll
             for (int k = 0; k < 32; k++)
-                sum += v[k] * (NORM ? mm_norm(o, xr[k], c + k, st.mean[t], st.inv[t]) : xr[k]);
+                sum += v[k] * (NORM ? mm_norm_ab(o, xr[k], na[k], nb[k], st.mean[t], st.inv[t])
+                                    : xr[k]);
         }
         acc[t] += sum;
     }
@@ -159,15 +161,15 @@ __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t u = (size_t)lane; u < nu; u += 32) {
-            float v[32];
+            float v[32], na[32], nb[32];
+            if (NORM) mm_norm_cols(o, u * 32, na, nb);
             decode_k<T>(wr + (u >> 3) * BB, (int)(u & 7), v);
-            k_dot<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, acc);
+            k_dot<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, acc);
             if (!GLU) continue;
             decode_k<T>(wu + (u >> 3) * BB, (int)(u & 7), v);
-            k_dot<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, accu);
+            k_dot<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
         }
-        for (int t = 0; t < KMAX_N && (size_t)t < nt; t++) /* nt is the same warp-wide */
-            mm_finish<GLU>(o, p, row, t0 + t, acc[t], accu[t], lane);
+        mm_finish<GLU, KMAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -337,8 +339,7 @@ __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size
             if (GLU) k_dp4a_row<T, BB>(wu, u, valid, lane, nt, xq, xd, xs, accu);
         }
         if (!live) continue;
-        for (int t = 0; t < KROWS && (size_t)t < nt; t++)
-            mm_finish<GLU>(o, p, row, t0 + t, acc[t], accu[t], lane);
+        mm_finish<GLU, KROWS>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 

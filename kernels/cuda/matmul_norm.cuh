@@ -58,4 +58,22 @@ static __device__ __forceinline__ float mm_norm(const el_mm_out &o, float xv, si
     return (o.noff + mm_ldf(o.nw, o.nwt, i)) * (inv * xv);
 }
 
+/* mm_norm split for a lane's 32 columns c .. c + 31, read once for all the pass's rows:
+ * a[j], b[j] such that mm_norm_ab gives mm_norm's value (RMS: a = noff + w; LayerNorm: a = w,
+ * b = the bias or 0). */
+static __device__ __forceinline__ void mm_norm_cols(const el_mm_out &o, size_t c, float *a,
+                                                    float *b) {
+    const bool layer = o.norm == EL_CUDA_NORM_LAYER;
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        const float w = mm_ldf(o.nw, o.nwt, c + j);
+        a[j] = layer ? w : o.noff + w;
+        b[j] = layer && o.nb ? mm_ldf(o.nb, o.nwt, c + j) : 0.0f;
+    }
+}
+static __device__ __forceinline__ float mm_norm_ab(const el_mm_out &o, float xv, float a,
+                                                   float b, float mean, float inv) {
+    return o.norm == EL_CUDA_NORM_LAYER ? (xv - mean) * inv * a + b : a * (inv * xv);
+}
+
 #endif /* EL_CUDA_MATMUL_NORM_CUH */

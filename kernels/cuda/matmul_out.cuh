@@ -72,18 +72,24 @@ static __device__ __forceinline__ void mm_store_glu(const el_mm_out &o, const el
         o.epi == EL_CUDA_EPI_SWIGLU ? g / (1.0f + expf(-g)) * u : el_gelu_tanh(g) * u;
 }
 
-/* The end of a warp's row r for input row t: acc (and, GLU, the up row's accu: each the
- * lane's share of its own row) reduced across the warp, then stored by lane 0 through the
- * plain or the gated epilogue. All lanes call it (shuffles). */
-template <bool GLU>
+/* The end of a warp's row r for the pass's input rows t0 + t, t < nt (the same warp-wide):
+ * acc[t] (and, GLU, the up row's accu[t]: each the lane's share of its own row) reduced
+ * across the warp, then stored by lane 0 through the plain or the gated epilogue. All lanes
+ * call it (shuffles); unrolled, so acc stays in registers. */
+template <bool GLU, int N>
 static __device__ __forceinline__ void mm_finish(const el_mm_out &o, const el_mm_sel &p,
-                                                 size_t r, size_t t, float acc, float accu,
+                                                 size_t r, size_t t0, size_t nt,
+                                                 const float *acc, const float *accu,
                                                  int lane) {
-    const float s = el_warp_sum(acc);
-    const float su = GLU ? el_warp_sum(accu) : 0.0f;
-    if (lane != 0) return;
-    if (GLU) mm_store_glu(o, p, r, t, s, su);
-    else mm_store(p, o.epi, r, t, s);
+#pragma unroll
+    for (int t = 0; t < N; t++) {
+        if ((size_t)t >= nt) break;
+        const float s = el_warp_sum(acc[t]);
+        const float su = GLU ? el_warp_sum(accu[t]) : 0.0f;
+        if (lane != 0) continue;
+        if (GLU) mm_store_glu(o, p, r, t0 + t, s, su);
+        else mm_store(p, o.epi, r, t0 + t, s);
+    }
 }
 
 /* One part: y = W x (+ b), stored. */
