@@ -10,9 +10,10 @@
 #      (ld.global.nc.v4 and ld.global.nc.u32/b32 both present); every kernel of the 32-block
 #      types (matmul_q32_kernel in matmul.cu, matmul_q32_dp4a_kernel in matmul_dp4a.cu: Q8_0,
 #      Q4_0, Q4_1, Q5_0, Q5_1, blocks not 16-byte aligned) loads its weights by 16-byte
-#      ld.global.nc.v4 (staged in shared memory): at least one each, and no more 16-bit global
-#      loads than the f32 kernels (matmul_kernel<float, ...>), whose only ones are the
-#      epilogue's f16/bf16 biases;
+#      ld.global.nc.v4 (staged in shared memory): at least one each, and (without a norm
+#      prologue, whose f16/bf16 weights come by halfwords) no more 16-bit global loads than
+#      the f32 kernels (matmul_kernel<float, ...>), whose only ones are the epilogue's f16/bf16
+#      biases;
 #   3. no kernel spills registers (ptxas -v: "spill stores"/"spill loads" must be 0);
 #   4. no kernel uses more local memory (stack frame) than its budget: 0 bytes, except the
 #      RoPE table builder (init only), whose sinf/cosf argument reduction takes 32.
@@ -63,6 +64,9 @@ for arch in $archs; do
       while read -r fn v4 h16; do
         [[ $fn == *matmul_q32_kernel* || $fn == *matmul_q32_dp4a_kernel* ]] || continue
         nq=$((nq + 1))
+        # <T, BB, NORM, GLU>: a norm prologue reads its f16/bf16 weights by halfwords (32
+        # columns a block), so those kernels are held to the 16-byte weight loads only.
+        [[ $fn == *ELb1ELb[01]EEv* ]] && h16=0
         if [[ -z $ref || $v4 -lt 1 || $h16 -gt $ref ]]; then
           echo "cuda_gate: sm_$arch $src: $fn: $v4 ld.global.nc.v4 and $h16 16-bit global loads (the f32 kernel's epilogue: ${ref:-?}): 32-block weights must come by 16-byte loads" >&2
           fail=1

@@ -168,28 +168,6 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
 #undef EL_BYTE
 }
 
-/* acc[t] += the dot of a decoded block v (32 values) with x rows t < nt at columns c ..
- * c + 31 (x: the pass's first row, row stride in; NORM: each value normalised by the row's
- * statistics st and the columns' na, nb from mm_norm_cols), in f32 in the order of the
- * values. */
-template <bool NORM>
-static __device__ __forceinline__ void q32_dot(const el_mm_out &o, const float *v,
-                                               const float *x, size_t c, size_t nt, size_t in,
-                                               const el_mm_stats &st, const float *na,
-                                               const float *nb, float *acc) {
-#pragma unroll
-    for (int t = 0; t < MAX_N; t++) {
-        if ((size_t)t >= nt) break;
-        const float *xr = x + (size_t)t * in + c;
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < 32; j++)
-            sum += v[j] * (NORM ? mm_norm_ab(o, xr[j], na[j], nb[j], st.mean[t], st.inv[t])
-                                : xr[j]);
-        acc[t] += sum;
-    }
-}
-
 /* GGUF 32-block weights (rows of in / 32 blocks of BB bytes): one warp per output row, lane l
  * takes the row's blocks l, l + 32, ... (the warp's 32 blocks staged in shared memory by
  * 16-byte loads); each block is dequantized once into registers and dotted with every input
@@ -222,13 +200,13 @@ __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t 
             if (NORM && b < nb) mm_norm_cols(o, b * 32, na, nbs);
             if (b < nb) {
                 decode_q32<T, BB>(sb + (size_t)lane * BB, v);
-                q32_dot<NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, acc);
+                mm_dot32<false, NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, acc);
             }
             if (!GLU) continue;
             sb = mm_stage16(wu + b0 * BB, cnt * BB, sm, lane); /* all lanes */
             if (b < nb) {
                 decode_q32<T, BB>(sb + (size_t)lane * BB, v);
-                q32_dot<NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, accu);
+                mm_dot32<false, NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, accu);
             }
         }
         mm_finish<GLU, MAX_N>(o, p, row, t0, nt, acc, accu, lane);

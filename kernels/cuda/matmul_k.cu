@@ -108,36 +108,6 @@ static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float
     }
 }
 
-/* acc[t] += the dot of a decoded run v (32 values) with x rows t < nt at columns c .. c + 31
- * (x: the pass's first row, row stride in), in f32 in the order of the values. X4: x rows
- * 16-byte aligned, float4 loads; NORM (not with X4): each value normalised by the row's
- * statistics st and the columns' na, nb (mm_norm_cols). */
-template <bool X4, bool NORM>
-static __device__ __forceinline__ void k_dot(const el_mm_out &o, const float *v, const float *x,
-                                             size_t c, size_t nt, size_t in,
-                                             const el_mm_stats &st, const float *na,
-                                             const float *nb, float *acc) {
-#pragma unroll
-    for (int t = 0; t < KMAX_N; t++) {
-        if ((size_t)t >= nt) break;
-        const float *xr = x + (size_t)t * in + c;
-        float sum = 0.0f;
-        if (X4) {
-#pragma unroll
-            for (int k = 0; k < 32; k += 4) {
-                const float4 xv = *reinterpret_cast<const float4 *>(xr + k);
-                sum += v[k] * xv.x + v[k + 1] * xv.y + v[k + 2] * xv.z + v[k + 3] * xv.w;
-            }
-        } else {
-#pragma unroll
-            for (int k = 0; k < 32; k++)
-                sum += v[k] * (NORM ? mm_norm_ab(o, xr[k], na[k], nb[k], st.mean[t], st.inv[t])
-                                    : xr[k]);
-        }
-        acc[t] += sum;
-    }
-}
-
 /* One warp per output row; lane l takes the row's runs l, l + 32, ... (consecutive lanes:
  * consecutive runs, so a warp reads 4 whole super-blocks per step), decodes each once and
  * dots it with every input row's 32 activations in f32. Sums of the lanes by shuffles.
@@ -164,10 +134,10 @@ __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in
             float v[32], na[32], nb[32];
             if (NORM) mm_norm_cols(o, u * 32, na, nb);
             decode_k<T>(wr + (u >> 3) * BB, (int)(u & 7), v);
-            k_dot<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, acc);
+            mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, acc);
             if (!GLU) continue;
             decode_k<T>(wu + (u >> 3) * BB, (int)(u & 7), v);
-            k_dot<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
+            mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
         }
         mm_finish<GLU, KMAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }

@@ -1,4 +1,5 @@
-/* matmul_norm.cuh - the norm prologue of a matmul launch (internal to kernels/cuda/matmul*.cu):
+/* matmul_norm.cuh - the norm prologue of a matmul launch, and the block kernels' 32-value dot
+ * (internal to kernels/cuda/matmul*.cu):
  * each warp takes the statistics of the input rows it multiplies itself (they stay in L1: no
  * block barrier, no extra launch) and normalises every input value as it reads it, with the
  * expressions of norm.cu's kernels (only the order of the statistics' sums differs). */
@@ -74,6 +75,36 @@ static __device__ __forceinline__ void mm_norm_cols(const el_mm_out &o, size_t c
 static __device__ __forceinline__ float mm_norm_ab(const el_mm_out &o, float xv, float a,
                                                    float b, float mean, float inv) {
     return o.norm == EL_CUDA_NORM_LAYER ? (xv - mean) * inv * a + b : a * (inv * xv);
+}
+
+/* acc[t] += the dot of 32 decoded weights v (a 32-block, a K run) with x rows t < nt at
+ * columns c .. c + 31 (x: the pass's first row, row stride in), in f32 in the order of the
+ * values. X4: x rows 16-byte aligned, float4 loads; NORM (not with X4): each value
+ * normalised by the row's statistics st and the columns' na, nb (mm_norm_cols). */
+template <bool X4, bool NORM>
+static __device__ __forceinline__ void mm_dot32(const el_mm_out &o, const float *v,
+                                                const float *x, size_t c, size_t nt, size_t in,
+                                                const el_mm_stats &st, const float *na,
+                                                const float *nb, float *acc) {
+#pragma unroll
+    for (int t = 0; t < EL_MM_PASS; t++) {
+        if ((size_t)t >= nt) break;
+        const float *xr = x + (size_t)t * in + c;
+        float sum = 0.0f;
+        if (X4) {
+#pragma unroll
+            for (int k = 0; k < 32; k += 4) {
+                const float4 xv = *reinterpret_cast<const float4 *>(xr + k);
+                sum += v[k] * xv.x + v[k + 1] * xv.y + v[k + 2] * xv.z + v[k + 3] * xv.w;
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < 32; k++)
+                sum += v[k] * (NORM ? mm_norm_ab(o, xr[k], na[k], nb[k], st.mean[t], st.inv[t])
+                                    : xr[k]);
+        }
+        acc[t] += sum;
+    }
 }
 
 #endif /* EL_CUDA_MATMUL_NORM_CUH */
