@@ -130,15 +130,20 @@ __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in
         for (int t = 0; t < KMAX_N; t++) acc[t] = accu[t] = 0.0f;
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
-        for (size_t u = (size_t)lane; u < nu; u += 32) {
-            float v[32], na[32], nb[32];
-            if (NORM) mm_norm_cols(o, u * 32, na, nb);
-            decode_k<T>(wr + (u >> 3) * BB, (int)(u & 7), v);
-            mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, acc);
-            if (!GLU) continue;
-            decode_k<T>(wu + (u >> 3) * BB, (int)(u & 7), v);
-            mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
-        }
+        /* With a norm, the up row takes a second sweep (registers: one row's run, norm
+         * factors and sums live at a time). */
+#pragma unroll
+        for (int h = 0; h < (GLU && NORM ? 2 : 1); h++)
+            for (size_t u = (size_t)lane; u < nu; u += 32) {
+                float v[32], na[32], nb[32];
+                if (NORM) mm_norm_cols(o, u * 32, na, nb);
+                decode_k<T>((h ? wu : wr) + (u >> 3) * BB, (int)(u & 7), v);
+                mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb,
+                                   h ? accu : acc);
+                if (!GLU || NORM) continue;
+                decode_k<T>(wu + (u >> 3) * BB, (int)(u & 7), v);
+                mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
+            }
         mm_finish<GLU, KMAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
