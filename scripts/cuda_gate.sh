@@ -10,9 +10,10 @@
 #      (ld.global.nc.v4 and ld.global.nc.u32/b32 both present); every kernel of the 32-block
 #      types (matmul_q32_kernel in matmul.cu, matmul_q32_dp4a_kernel in matmul_dp4a.cu: Q8_0,
 #      Q4_0, Q4_1, Q5_0, Q5_1, blocks not 16-byte aligned) loads its weights by 16-byte
-#      ld.global.nc.v4 (staged in shared memory): at least one each, and no more 16-bit global
-#      loads than the f32 kernel (matmul_kernel<float, false, MM_ONE>), whose only ones are the
-#      epilogue's f16/bf16 bias;
+#      ld.global.nc.v4 (staged in shared memory): at least one each, and (without a norm
+#      prologue, whose f16/bf16 weights come by halfwords) no more 16-bit global loads than
+#      the f32 kernel (matmul_kernel<float, false, MM_ONE>; the gated ones: <.., MM_GLU>,
+#      two biases), whose only ones are the epilogue's f16/bf16 bias;
 #   3. no kernel spills registers (ptxas -v: "spill stores"/"spill loads" must be 0);
 #   4. no kernel uses more local memory (stack frame) than its budget: 0 bytes, except the
 #      RoPE table builder (init only), whose sinf/cosf argument reduction takes 32.
@@ -51,17 +52,26 @@ for arch in $archs; do
       fi
     fi
     if [[ $name == matmul || $name == matmul_dp4a ]]; then
-      # Per entry: 16-byte loads and 16-bit global loads; the reference count is matmul.cu's
-      # f32 kernel's (matmul.cu is compiled first).
+      # Per entry: 16-byte loads and 16-bit global loads; the reference count is the most of
+      # matmul.cu's f32 kernels' (norm and gated variants: two biases; matmul.cu is compiled
+      # first).
       awk '/^\.visible \.entry/ { fn = $3; sub(/\($/, "", fn); nv[fn] += 0; n16[fn] += 0 }
            /ld\.global(\.nc)?\.v4\./ { nv[fn]++ }
            /ld\.global(\.nc)?\.(u16|s16|b16)[ \t]/ { n16[fn]++ }
            END { for (f in nv) print f, nv[f], n16[f] }' "$work/$name.ptx" >"$work/$name.loads"
-      ref=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0ELi0EE/ { print $3 }' "$work/matmul.loads") # <float, no norm, MM_ONE>
+      # the references: <float, no norm, MM_ONE> and, for the gated kernels (two biases),
+      # <float, no norm, MM_GLU>
+      ref1=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0ELi0EE/ { print $3 }' "$work/matmul.loads")
+      refg=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0ELi1EE/ { print $3 }' "$work/matmul.loads")
       nq=0
       while read -r fn v4 h16; do
         [[ $fn == *matmul_q32_kernel* || $fn == *matmul_q32_dp4a_kernel* ]] || continue
         nq=$((nq + 1))
+        # <T, BB, NORM, GLU>: a norm prologue reads its f16/bf16 weights by halfwords (32
+        # columns a block), so those kernels are held to the 16-byte weight loads only.
+        [[ $fn == *ELb1ELb[01]EEv* ]] && h16=0
+        ref=$ref1
+        [[ $fn == *ELb[01]ELb1EEv* ]] && ref=$refg
         if [[ -z $ref || $v4 -lt 1 || $h16 -gt $ref ]]; then
           echo "cuda_gate: sm_$arch $src: $fn: $v4 ld.global.nc.v4 and $h16 16-bit global loads (the f32 kernel's epilogue: ${ref:-?}): 32-block weights must come by 16-byte loads" >&2
           fail=1

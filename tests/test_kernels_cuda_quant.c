@@ -15,7 +15,10 @@
  *    products) against el_cpu_matmul's 8-bit activation path (test_dp4a), and over the K
  *    types (matmul_k.cu's dp4a kernel, Q8_K activations) likewise, n = 2..67 (test_dp4a_k);
  *  - the 32-block kernels' 16-byte staged loads: the same rows at every even offset mod 16
- *    give bit-identical outputs (test_q32_offsets).
+ *    give bit-identical outputs (test_q32_offsets);
+ *  - the gated epilogues (SwiGLU, GeGLU) over every block type, decode and prompt batches:
+ *    bit for bit the unfused path's; the norm prologue (RMS, LayerNorm) against the norm
+ *    kernel first (test_glu).
  * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
@@ -390,6 +393,165 @@ static void test_q32_offsets(el_pool *p) {
             }
 }
 
+/* Gated FFNs (EL_CUDA_EPI_SWIGLU / GEGLU) over every block type: gate and up in one launch,
+ * act(gate) * up stored into the gate's y (row stride out + 3), equal bit for bit (memcmp)
+ * to the unfused path (both linears in one EL_CUDA_EPI_STORE launch, then el_cuda_swiglu, or
+ * el_cuda_gelu_tanh then el_cuda_mul), at decode (n = 1: f32 activations) and in prompt
+ * batches (n = 5, 9: the dp4a kernels, a second pass of 8 rows at 9); biases of f32 (gate)
+ * and f16 (up); the up part's y is not written. With a norm in the prologue (RMSNorm scaled
+ * by 1 + w, LayerNorm with a bias; f16 weights) against the norm kernel first, then the
+ * unfused path: nmse <= NORM_TOL (the statistics' sums run in another order: the 8-bit
+ * activations of a prompt batch may round differently). All within nmse F32_TOL of f32 math on
+ * the dequantized weights. in: 64 and 1056 (33 blocks: a second, ragged stage) for the
+ * 32-blocks, 256 and 768 for the K types (under the sanitizers: 64 and 256); out 7 and 37. */
+#ifdef EL_SANITIZED /* 10-20x slower: the smaller in only */
+#define GLU_INS 1
+#else
+#define GLU_INS 2
+#endif
+#define NORM_TOL 1e-9
+#define F32_TOL 5e-3 /* the prompt batches' 8-bit activations, through the activations */
+static void test_glu(el_pool *p) {
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0,
+                                     EL_DT_Q5_1, EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
+    static const size_t ns[] = {1, 5, 9}, outs[] = {7, 37};
+    enum { NN = 9 };
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        double worst = 0, worst_norm = 0;
+        size_t same = 0, runs = 0;
+        for (size_t a = 0; a < GLU_INS; a++)
+            for (size_t b = 0; b < 2; b++) {
+                const el_dtype dt = types[ti];
+                const bool kq = dt == EL_DT_Q4_K || dt == EL_DT_Q5_K || dt == EL_DT_Q6_K;
+                const size_t in = kq ? (a ? 768 : 256) : (a ? 1056 : 64), out = outs[b];
+                const size_t rb = in / (kq ? 256 : 32) * el_dtype_block_bytes(dt), ld = out + 3;
+                uint8_t *wq = malloc(2 * out * rb); /* gate rows, then up rows */
+                float *wd = malloc(2 * out * in * 4), *x = malloc(NN * in * 4);
+                float *xn = malloc(NN * in * 4), *bg = malloc(out * 4);
+                float *want = malloc(NN * out * 4), *got = malloc(NN * ld * 4);
+                float *sep = malloc(NN * out * 4), *up = malloc(NN * out * 4);
+                float *fused = malloc(NN * out * 4);
+                uint16_t *bu = malloc(out * 2), *nw = malloc(in * 2), *nb = malloc(in * 2);
+                if (kq) {
+                    random_blocks(dt, wq, 2 * out * rb);
+                } else {
+                    for (size_t i = 0; i < 2 * out * in; i++) wd[i] = frand();
+                    for (size_t r = 0; r < 2 * out; r++)
+                        el_quantize_row(dt, wd + r * in, wq + r * rb, in);
+                }
+                for (size_t r = 0; r < 2 * out; r++)
+                    el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+                for (size_t r = 0; r < out; r++) {
+                    bg[r] = frand() * 0.5f;
+                    bu[r] = el_fp32_to_fp16(frand() * 0.5f);
+                }
+                for (size_t i = 0; i < in; i++) {
+                    nw[i] = el_fp32_to_fp16(frand() * 0.5f);
+                    nb[i] = el_fp32_to_fp16(frand() * 0.2f);
+                }
+                for (size_t i = 0; i < NN * in; i++) x[i] = frand() * (1.0f + (float)(i % 5));
+                uint8_t *dw = el_test_dev_copy(wq, 2 * out * rb);
+                float *dx = el_test_dev_copy(x, NN * in * 4);
+                float *dxn = el_test_dev_copy(NULL, NN * in * 4);
+                float *dy = el_test_dev_copy(NULL, NN * ld * 4);
+                float *du = el_test_dev_copy(NULL, NN * out * 4);
+                float *dg = el_test_dev_copy(NULL, NN * out * 4);
+                void *dbg = el_test_dev_copy(bg, out * 4), *dbu = el_test_dev_copy(bu, out * 2);
+                void *dnw = el_test_dev_copy(nw, in * 2), *dnb = el_test_dev_copy(nb, in * 2);
+                for (size_t kn = 0; kn < sizeof ns / sizeof ns[0]; kn++)
+                    for (int c = 0; c < 6; c++) {
+                        const size_t n = ns[kn];
+                        const int glu = c % 2, norm = c / 2; /* none, RMS (1 + w), LayerNorm */
+                        const el_cuda_prenorm pn = {norm == 2 ? EL_CUDA_NORM_LAYER
+                                                              : EL_CUDA_NORM_RMS,
+                                                    dnw, norm == 2 ? dnb : NULL, EL_DT_F16,
+                                                    1e-5f, norm == 1 ? 1.0f : 0.0f};
+                        const el_cuda_part parts[2] = {{dy, ld, dw, dbg, EL_DT_F32, out},
+                                                       {du, out, dw + out * rb, dbu, EL_DT_F16,
+                                                        out}};
+                        cudaMemset(dy, 0, NN * ld * 4);
+                        cudaMemset(du, 0xff, NN * out * 4); /* NaNs: must stay */
+                        EL_CHECK_OK(el_cuda_linear_parts(parts, 2, dx, dt, n, in,
+                                                         glu ? EL_CUDA_EPI_GEGLU
+                                                             : EL_CUDA_EPI_SWIGLU,
+                                                         norm ? &pn : NULL, NULL));
+                        el_test_host_copy(got, dy, n * ld * 4);
+                        el_test_host_copy(up, du, n * out * 4);
+                        size_t kept = 0;
+                        for (size_t i = 0; i < n * out; i++) kept += isnan(up[i]) != 0;
+                        EL_CHECK(kept == n * out);
+                        for (size_t t = 0; t < n; t++)
+                            memcpy(fused + t * out, got + t * ld, out * 4);
+                        /* Unfused: the norm kernel, both linears in one launch, the act. */
+                        const float *xin = dx;
+                        if (norm == 1)
+                            EL_CHECK_OK(el_cuda_rmsnorm_off(dxn, dx, dnw, EL_DT_F16, n, in,
+                                                            1e-5f, 1.0f, NULL));
+                        if (norm == 2)
+                            EL_CHECK_OK(el_cuda_layernorm(dxn, dx, dnw, dnb, EL_DT_F16, n, in,
+                                                          1e-5f, NULL));
+                        if (norm) xin = dxn;
+                        const el_cuda_part sp[2] = {{dg, out, dw, dbg, EL_DT_F32, out},
+                                                    parts[1]};
+                        EL_CHECK_OK(el_cuda_linear_parts(sp, 2, xin, dt, n, in,
+                                                         EL_CUDA_EPI_STORE, NULL, NULL));
+                        if (glu) {
+                            EL_CHECK_OK(el_cuda_gelu_tanh(dg, n * out, NULL));
+                            EL_CHECK_OK(el_cuda_mul(dg, du, n * out, NULL));
+                        } else {
+                            EL_CHECK_OK(el_cuda_swiglu(dg, du, n * out, NULL));
+                        }
+                        el_test_host_copy(sep, dg, n * out * 4);
+                        const bool eq = !memcmp(sep, fused, n * out * 4);
+                        const double en = el_test_nmse(fused, sep, n * out);
+                        if (!norm) {
+                            EL_CHECK(eq);
+                            same += eq;
+                            runs++;
+                        } else {
+                            EL_CHECK(en <= NORM_TOL);
+                            if (en > worst_norm) worst_norm = en;
+                        }
+                        /* f32 math on the dequantized weights, in double */
+                        if (norm == 1)
+                            el_cpu_rmsnorm_off(p, xn, x, nw, EL_DT_F16, n, in, 1e-5f, 1.0f);
+                        if (norm == 2)
+                            el_cpu_layernorm(p, xn, x, nw, nb, EL_DT_F16, n, in, 1e-5f);
+                        const float *xh = norm ? xn : x;
+                        for (size_t t = 0; t < n; t++)
+                            for (size_t r = 0; r < out; r++) {
+                                double g = bg[r], u = el_fp16_to_fp32(bu[r]);
+                                for (size_t i = 0; i < in; i++) {
+                                    g += (double)wd[r * in + i] * xh[t * in + i];
+                                    u += (double)wd[(out + r) * in + i] * xh[t * in + i];
+                                }
+                                const double act =
+                                    glu ? 0.5 * g * (1 + tanh(0.7978845608028654 *
+                                                              (g + 0.044715 * g * g * g)))
+                                        : g / (1 + exp(-g));
+                                want[t * out + r] = (float)(act * u);
+                            }
+                        const double e = el_test_nmse(fused, want, n * out);
+                        if (!((eq || norm) && en <= NORM_TOL && e <= F32_TOL))
+                            fprintf(stderr, "glu %s %zu x %zu n %zu %s norm %d: %s unfused "
+                                    "(nmse %.3g), nmse %.3g vs f32\n", el_dtype_name(dt), out,
+                                    in, n, glu ? "geglu" : "swiglu", norm,
+                                    eq ? "equal to" : "NOT equal to", en, e);
+                        EL_CHECK(e <= F32_TOL);
+                        if (e > worst) worst = e;
+                    }
+                cudaFree(dw), cudaFree(dx), cudaFree(dxn), cudaFree(dy), cudaFree(du),
+                    cudaFree(dg), cudaFree(dbg), cudaFree(dbu), cudaFree(dnw), cudaFree(dnb);
+                free(wq), free(wd), free(x), free(xn), free(bg), free(want), free(got),
+                    free(sep), free(up), free(fused), free(bu), free(nw), free(nb);
+            }
+        printf("  glu %s: swiglu and geglu, n = 1, 5, 9: %zu of %zu fused outputs equal to the "
+               "unfused path's (memcmp); norm in the prologue (RMS, LayerNorm) vs the norm "
+               "kernel first: worst nmse %.3g; worst nmse %.3g vs f32\n",
+               el_dtype_name(types[ti]), same, runs, worst_norm, worst);
+    }
+}
+
 static void test_refusals(void) {
     float *d = el_test_dev_copy(NULL, 4096);
     EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, d, EL_DT_Q4_K, 1, 320, 1, NULL), EL_E_INVALID);
@@ -423,6 +585,7 @@ int main(void) {
     test_dp4a(&p);
     test_q32_offsets(&p);
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) test_dp4a_k(&p, k_types[i]);
+    test_glu(&p);
     el_pool_deinit(&p);
     test_refusals();
     EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);

@@ -68,10 +68,10 @@ typedef enum el_cuda_epi {
     EL_CUDA_EPI_ACCUMULATE, /* y += W x + b (the residual) */
     EL_CUDA_EPI_GELU_TANH,  /* y = gelu_tanh(W x + b) */
     EL_CUDA_EPI_GELU_ERF,   /* y = gelu_erf(W x + b) */
-    /* Gated FFNs, exactly two parts (gate, up) of the same out, f32/f16/bf16 weights: a warp
-     * computes row r of both and stores act(gate) * up into part 0's y (part 1's y is not
-     * written): the same f32 operations as the linears then el_cuda_swiglu, or then
-     * el_cuda_gelu_tanh and el_cuda_mul. */
+    /* Gated FFNs, exactly two parts (gate, up) of the same out, weights of any matmul dtype
+     * (f32/f16/bf16, the 32-blocks, the K types): a warp computes row r of both and stores
+     * act(gate) * up into part 0's y (part 1's y is not written): the same f32 operations as
+     * the linears then el_cuda_swiglu, or then el_cuda_gelu_tanh and el_cuda_mul. */
     EL_CUDA_EPI_SWIGLU,     /* y = silu(Wg x + bg) * (Wu x + bu) */
     EL_CUDA_EPI_GEGLU,      /* y = gelu_tanh(Wg x + bg) * (Wu x + bu) */
     EL_CUDA_EPI_QKV,        /* RoPE and the KV cache: el_cuda_linear_qkv only */
@@ -110,8 +110,8 @@ el_status el_cuda_linear_qkv(const el_cuda_part parts[3], const float *x, el_dty
                              size_t n, size_t in, const el_cuda_prenorm *norm,
                              const el_cuda_qkv *r, el_cuda_stream st);
 bool el_cuda_linear_qkv_fuses(const el_cuda_part parts[3], el_dtype wt, const el_cuda_qkv *r);
-/* Whether the prologue takes a norm of nt weights for matmul weights of wt (f32, f16, bf16
- * both; else EL_E_UNSUPPORTED: run the norm kernel first). */
+/* Whether the prologue takes a norm of nt weights (f32, f16, bf16) for matmul weights of wt
+ * (f32, f16, bf16, the 32-blocks, the K types); else run the norm kernel first. */
 bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt);
 /* out = x / sqrt(mean(x^2) + eps) * w, n rows of dim. */
 el_status el_cuda_rmsnorm(float *out, const float *x, const void *w, el_dtype wt, size_t n,

@@ -11,59 +11,14 @@
  * and up): their rows are laid end to end and each warp finds its part. Each result goes
  * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it.
  * Two rows per warp for the gated epilogue (gate and up) and the q|k|v one (a RoPE pair of
- * q or k, two rows of v: rotated and stored into the KV cache, el_cuda_linear_qkv).
- * A norm of the input rows (RMSNorm, LayerNorm; f32, f16 or bf16 weights) may run in the
- * prologue of the f32/f16/bf16 kernels: each warp takes the statistics of the pass's input
- * rows itself (they stay in L1: no block barrier, no extra launch) and normalises every
- * input value as it multiplies it. */
-#include "kernels/cuda/matmul_out.cuh"
+ * q or k, two rows of v: rotated and stored into the KV cache, el_cuda_linear_qkv; f32, f16
+ * and bf16 weights).
+ * A norm of the input rows (RMSNorm, LayerNorm; f32, f16 or bf16 norm weights) may run in
+ * the prologue of every kernel (matmul_norm.cuh). */
+#include "kernels/cuda/matmul_norm.cuh"
 
 #define ROWS_PER_BLOCK 8 /* warps per block */
-#define MAX_N 8          /* input rows per pass (registers) */
-
-/* Per input row of a pass: mean (LayerNorm; 0 for RMS) and 1 / sqrt(spread + eps). */
-struct el_mm_stats {
-    float mean[MAX_N], inv[MAX_N];
-};
-
-/* The statistics of rows x[t * in ..] for t < nt, reduced across the warp (nt is the same
- * for every lane). LayerNorm takes the mean first, then the spread around it. */
-static __device__ __forceinline__ void mm_stats(const el_mm_out &o, const float *x, size_t nt,
-                                                size_t in, int lane, el_mm_stats &st) {
-#pragma unroll
-    for (int t = 0; t < MAX_N; t++) {
-        st.mean[t] = 0.0f;
-        st.inv[t] = 0.0f;
-        if ((size_t)t >= nt) continue;
-        const float *xr = x + (size_t)t * in;
-        float m = 0.0f, v = 0.0f;
-        if (o.norm == EL_CUDA_NORM_LAYER) {
-            for (size_t i = lane; i < in; i += 32) m += xr[i];
-            m = el_warp_sum(m) / (float)in;
-            for (size_t i = lane; i < in; i += 32) {
-                const float d = xr[i] - m;
-                v += d * d;
-            }
-        } else {
-            for (size_t i = lane; i < in; i += 32) v += xr[i] * xr[i];
-        }
-        st.mean[t] = m;
-        st.inv[t] = rsqrtf(el_warp_sum(v) / (float)in + o.eps);
-    }
-}
-
-/* Input value xv at column i of a row with statistics (mean, inv), normalised. */
-static __device__ __forceinline__ float mm_ldf(const void *w, el_dtype dt, size_t i) {
-    if (dt == EL_DT_F16) return __half2float(((const __half *)w)[i]);
-    if (dt == EL_DT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)w)[i] << 16);
-    return ((const float *)w)[i];
-}
-static __device__ __forceinline__ float mm_norm(const el_mm_out &o, float xv, size_t i,
-                                                float mean, float inv) {
-    if (o.norm == EL_CUDA_NORM_LAYER)
-        return (xv - mean) * inv * mm_ldf(o.nw, o.nwt, i) + (o.nb ? mm_ldf(o.nb, o.nwt, i) : 0.0f);
-    return (o.noff + mm_ldf(o.nw, o.nwt, i)) * (inv * xv);
-}
+#define MAX_N EL_MM_PASS /* input rows per pass (registers) */
 
 template <typename W>
 static __device__ __forceinline__ float wload(const W *w, size_t i);
@@ -93,7 +48,7 @@ static __device__ __forceinline__ int mm_rows(const el_mm_out &o, const el_mm_se
 
 /* Lane 0's epilogue of input row t: s reduced for row ra, su for the second row. */
 template <int E>
-static __device__ __forceinline__ void mm_finish(const el_mm_out &o, const el_mm_sel &p,
+static __device__ __forceinline__ void mm_epi(const el_mm_out &o, const el_mm_sel &p,
                                                  int part, size_t ra, size_t rb, size_t t,
                                                  float s, float su) {
     if (E == MM_GLU) mm_store_glu(o, p, ra, t, s, su);
@@ -134,7 +89,7 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
         for (int t = 0; t < MAX_N; t++) { /* nt is the same warp-wide */
             if ((size_t)t >= nt) break;
             const float s = el_warp_sum(acc[t]), su = TWO ? el_warp_sum(accu[t]) : 0.0f;
-            if (lane == 0) mm_finish<E>(o, p, part, ra, rb, t0 + t, s, su);
+            if (lane == 0) mm_epi<E>(o, p, part, ra, rb, t0 + t, s, su);
         }
     }
 }
@@ -216,7 +171,7 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
         for (int t = 0; t < MAX_N; t++) {
             if ((size_t)t >= nt) break;
             const float s = el_warp_sum(acc[t]), su = TWO ? el_warp_sum(accu[t]) : 0.0f;
-            if (lane == 0) mm_finish<E>(o, p, part, ra, rb, t0 + t, s, su);
+            if (lane == 0) mm_epi<E>(o, p, part, ra, rb, t0 + t, s, su);
         }
     }
 }
@@ -257,8 +212,10 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
 /* GGUF 32-block weights (rows of in / 32 blocks of BB bytes): one warp per output row, lane l
  * takes the row's blocks l, l + 32, ... (the warp's 32 blocks staged in shared memory by
  * 16-byte loads); each block is dequantized once into registers and dotted with every input
- * row's 32 activations in f32. */
-template <int T, int BB>
+ * row's 32 activations in f32. NORM: the norm prologue. GLU: the gated epilogue; the up row
+ * (o.w[1]) is staged and summed after the gate's, each accumulated exactly as a row of its
+ * own. */
+template <int T, int BB, bool NORM, bool GLU>
 __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ uint4 stage[ROWS_PER_BLOCK][EL_Q32_STAGE(BB)];
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
@@ -268,31 +225,32 @@ __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t 
     row -= p.first;
     const size_t nb = in / 32;
     const uint8_t *wr = (const uint8_t *)p.w + row * nb * BB;
+    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * nb * BB : wr;
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
-        float acc[MAX_N];
+        float acc[MAX_N], accu[MAX_N];
 #pragma unroll
-        for (int t = 0; t < MAX_N; t++) acc[t] = 0.0f;
+        for (int t = 0; t < MAX_N; t++) acc[t] = accu[t] = 0.0f;
+        el_mm_stats st;
+        if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
         for (size_t b0 = 0; b0 < nb; b0 += 32) {
             const size_t cnt = nb - b0 < 32 ? nb - b0 : 32, b = b0 + (size_t)lane;
-            const uint8_t *sb = mm_stage16(wr + b0 * BB, cnt * BB, stage[threadIdx.x >> 5], lane);
-            if (b >= nb) continue;
-            float v[32];
-            decode_q32<T, BB>(sb + (size_t)lane * BB, v);
-#pragma unroll
-            for (int t = 0; t < MAX_N; t++) {
-                if ((size_t)t >= nt) break;
-                const float *xr = x + (t0 + t) * in + b * 32;
-                float sum = 0.0f;
-#pragma unroll
-                for (int j = 0; j < 32; j++) sum += v[j] * xr[j];
-                acc[t] += sum;
+            uint4 *sm = stage[threadIdx.x >> 5];
+            const uint8_t *sb = mm_stage16(wr + b0 * BB, cnt * BB, sm, lane);
+            float v[32], na[32], nbs[32];
+            if (NORM && b < nb) mm_norm_cols(o, b * 32, na, nbs);
+            if (b < nb) {
+                decode_q32<T, BB>(sb + (size_t)lane * BB, v);
+                mm_dot32<false, NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, acc);
+            }
+            if (!GLU) continue;
+            sb = mm_stage16(wu + b0 * BB, cnt * BB, sm, lane); /* all lanes */
+            if (b < nb) {
+                decode_q32<T, BB>(sb + (size_t)lane * BB, v);
+                mm_dot32<false, NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, accu);
             }
         }
-        for (int t = 0; t < MAX_N && (size_t)t < nt; t++) {
-            float sum = el_warp_sum(acc[t]);
-            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
-        }
+        mm_finish<GLU, MAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -323,20 +281,13 @@ static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cuda
         launch_e<W, MM_ONE>(o, x, n, in, vec, s);
 }
 
-/* One launch for o (parts, rows and epilogue filled in) with weights of wt. The K types
- * (matmul_k.cu) and prompt batches of the 32-blocks (int8 dot products, matmul_dp4a.cu)
- * take the same outputs and epilogues; only f32/f16/bf16 weights take a norm prologue. */
+/* One launch for o (parts, rows, prologue and epilogue filled in) with weights of wt. The K
+ * types (matmul_k.cu) and prompt batches of the 32-blocks (int8 dot products,
+ * matmul_dp4a.cu) take the same norms, outputs and epilogues. */
 static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
                         cudaStream_t s) {
     if (n == 0 || o.rows == 0) return EL_OK;
-    if ((o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU) &&
-        !el_cuda_linear_norm_fuses(wt, wt))
-        return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no gated epilogue for %s weights "
-                         "(f32, f16, bf16)", el_dtype_name(wt));
     if (wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) {
-        if (o.norm)
-            return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
-                             "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
         return el_mm_run_k(o, x, wt, n, in, n >= 2, s); /* prompt batches: dp4a */
     }
     if (wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 ||
@@ -344,9 +295,6 @@ static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t 
         if (in % 32)
             return el_errorf(EL_E_INVALID, "cuda matmul: %s rows of %zu values are not whole "
                              "blocks of 32", el_dtype_name(wt), in);
-        if (o.norm)
-            return el_errorf(EL_E_UNSUPPORTED, "cuda matmul: no norm in the prologue of %s "
-                             "weights (el_cuda_linear_norm_fuses)", el_dtype_name(wt));
         if (n >= 2) return el_mm_run_dp4a(o, x, wt, n, in, s); /* prompt batches */
         for (int p = 0; p < o.parts; p++)
             if ((uintptr_t)o.w[p] % 2)
@@ -354,7 +302,13 @@ static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t 
                                  "alignment", el_dtype_name(wt), o.w[p]);
         dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
             block(32 * ROWS_PER_BLOCK);
-#define EL_Q32(T, BB) EL_LAUNCH((matmul_q32_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
+        const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
+#define EL_Q32K(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
+#define EL_Q32(T, BB)                                                 \
+    if (o.norm && glu) EL_Q32K(matmul_q32_kernel<T, BB, true, true>);  \
+    else if (o.norm) EL_Q32K(matmul_q32_kernel<T, BB, true, false>);   \
+    else if (glu) EL_Q32K(matmul_q32_kernel<T, BB, false, true>);      \
+    else EL_Q32K(matmul_q32_kernel<T, BB, false, false>)
         switch (wt) {
         case EL_DT_Q8_0: EL_Q32(EL_DT_Q8_0, 34); break;
         case EL_DT_Q4_0: EL_Q32(EL_DT_Q4_0, 18); break;
@@ -363,6 +317,7 @@ static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t 
         default: EL_Q32(EL_DT_Q5_1, 24); break;
         }
 #undef EL_Q32
+#undef EL_Q32K
     } else if (wt == EL_DT_F16)
         launch<__half>(o, x, n, in, s);
     else if (wt == EL_DT_BF16)
@@ -386,7 +341,10 @@ extern "C" el_status el_cuda_linear(float *y, size_t ldy, const float *x, const 
 }
 
 extern "C" bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt) {
-    const bool f = wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16;
+    const bool f = wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16 ||
+                   wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 ||
+                   wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1 || wt == EL_DT_Q4_K ||
+                   wt == EL_DT_Q5_K || wt == EL_DT_Q6_K;
     return f && (nt == EL_DT_F32 || nt == EL_DT_F16 || nt == EL_DT_BF16);
 }
 
@@ -436,10 +394,15 @@ extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_pa
     return mm_run(o, x, wt, n, in, (cudaStream_t)st);
 }
 
+/* The weights the two-row kernels (matmul_kernel, matmul_vec_kernel) take. */
+static bool mm_float(el_dtype wt) {
+    return wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16;
+}
+
 extern "C" bool el_cuda_linear_qkv_fuses(const el_cuda_part parts[3], el_dtype wt,
                                          const el_cuda_qkv *r) {
     const size_t hd = r->head_dim;
-    return el_cuda_linear_norm_fuses(wt, wt) && (r->kv_dt == EL_DT_F32 || r->kv_dt == EL_DT_F16) &&
+    return mm_float(wt) && (r->kv_dt == EL_DT_F32 || r->kv_dt == EL_DT_F16) &&
            hd >= 2 && hd % 2 == 0 && parts[0].out % hd == 0 && parts[1].out % hd == 0 &&
            parts[2].out == parts[1].out && (!r->cos) == (!r->sin);
 }
@@ -448,7 +411,7 @@ extern "C" el_status el_cuda_linear_qkv(const el_cuda_part parts[3], const float
                                         el_dtype wt, size_t n, size_t in,
                                         const el_cuda_prenorm *norm, const el_cuda_qkv *r,
                                         el_cuda_stream st) {
-    if (!el_cuda_linear_norm_fuses(wt, wt))
+    if (!mm_float(wt))
         return el_errorf(EL_E_UNSUPPORTED, "cuda linear: no q|k|v epilogue for %s weights "
                          "(f32, f16, bf16)", el_dtype_name(wt));
     if (!el_cuda_linear_qkv_fuses(parts, wt, r))

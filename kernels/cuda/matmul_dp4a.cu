@@ -13,10 +13,12 @@
  * quantized once per 8 output rows, in shared memory: the op has no scratch buffer.
  * Weight blocks (18 to 34 bytes at even offsets) reach each warp 32 at a time by 16-byte
  * loads into shared memory (mm_stage16: up to 8.6 KiB a block more, for Q8_0), where each
- * lane reads its block by halfwords. */
-#include "kernels/cuda/matmul_out.cuh"
+ * lane reads its block by halfwords.
+ * A norm prologue (matmul_norm.cuh) normalises the x values before they are quantized; the
+ * gated epilogue dots the up row's blocks after the gate's with the same quantized x. */
+#include "kernels/cuda/matmul_norm.cuh"
 
-#define QROWS 8  /* warps (output rows) per block; also x rows per pass */
+#define QROWS EL_MM_PASS /* warps (output rows) per block; also x rows per pass */
 #define QCHUNK 32 /* weight blocks per chunk: one per lane */
 
 static __device__ __forceinline__ float f16_round(float f) {
@@ -86,7 +88,34 @@ static __device__ __forceinline__ void unpack_w32(const uint8_t *blk, int32_t *q
     }
 }
 
+/* acc[t] += x rows t < nt (quantized in shared memory: xq, xd, xs) dotted with the lane's
+ * block c0 + lane of the weight row at wr, the warp's cnt blocks staged through wst. All
+ * lanes call it. */
 template <int T, int BB>
+static __device__ __forceinline__ void q32_dp4a_row(const uint8_t *wr, size_t c0, size_t cnt,
+                                                    int lane, size_t nt, uint4 *wst,
+                                                    const int4 (*xq)[QCHUNK * 2],
+                                                    const float (*xd)[QCHUNK],
+                                                    const float (*xs)[QCHUNK], float *acc) {
+    const uint8_t *sb = mm_stage16(wr + c0 * BB, cnt * BB, wst, lane);
+    if ((size_t)lane >= cnt) return;
+    int32_t wq[8];
+    float wd, wm;
+    unpack_w32<T, BB>(sb + (size_t)lane * BB, wq, &wd, &wm);
+#pragma unroll
+    for (int t = 0; t < QROWS; t++) {
+        if ((size_t)t >= nt) break;
+        const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
+        const int isum = el_dp4a4((const uint32_t *)wq + 4, b,
+                                  el_dp4a4((const uint32_t *)wq, a, 0));
+        acc[t] += wd * xd[t][lane] * (float)isum + wm * xs[t][lane];
+    }
+}
+
+/* NORM: the norm prologue (warp t takes the statistics of x row t of the pass, which it
+ * quantizes). GLU: the gated epilogue; the up row (o.w[1]) staged and dotted after the
+ * gate's with the same quantized x, each accumulated exactly as a row of its own. */
+template <int T, int BB, bool NORM, bool GLU>
 __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ int4 xq[QROWS][QCHUNK * 2]; /* [x row][block * 2 + half]: 32 bytes a block */
     __shared__ float xd[QROWS][QCHUNK], xs[QROWS][QCHUNK];
@@ -96,20 +125,28 @@ __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, si
     const bool live = lrow < o.rows; /* dead warps still quantize and meet the barriers */
     const el_mm_sel p = mm_part(o, live ? lrow : 0);
     const size_t row = live ? lrow - p.first : 0;
-    const uint8_t *w = (const uint8_t *)p.w;
     const size_t nb = in / 32;
+    const uint8_t *wr = (const uint8_t *)p.w + row * nb * BB;
+    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * nb * BB : wr;
     const bool min1 = T == EL_DT_Q4_1 || T == EL_DT_Q5_1;
     for (size_t t0 = 0; t0 < n; t0 += QROWS) {
         const size_t nt = n - t0 < QROWS ? n - t0 : QROWS;
-        float acc[QROWS];
+        float acc[QROWS], accu[QROWS];
 #pragma unroll
-        for (int t = 0; t < QROWS; t++) acc[t] = 0.0f;
+        for (int t = 0; t < QROWS; t++) acc[t] = accu[t] = 0.0f;
+        const float *xw = x + (t0 + warp) * in; /* the x row this warp quantizes */
+        float mean = 0.0f, inv = 0.0f;
+        if (NORM && (size_t)warp < nt) mm_row_stats(o, xw, in, lane, &mean, &inv);
         for (size_t c0 = 0; c0 < nb; c0 += QCHUNK) {
             __syncthreads(); /* the previous chunk's readers are done */
             if ((size_t)warp < nt && c0 + lane < nb) {
                 int32_t q[8];
-                float d16, s, s16;
-                quantize_x32(x + (t0 + warp) * in + (c0 + lane) * 32, q, &d16, &s, &s16);
+                float d16, s, s16, xn[32];
+                const size_t c = (c0 + lane) * 32;
+                if (NORM)
+#pragma unroll
+                    for (int j = 0; j < 32; j++) xn[j] = mm_norm(o, xw[c + j], c + j, mean, inv);
+                quantize_x32(NORM ? xn : xw + c, q, &d16, &s, &s16);
                 xq[warp][2 * lane] = make_int4(q[0], q[1], q[2], q[3]);
                 xq[warp][2 * lane + 1] = make_int4(q[4], q[5], q[6], q[7]);
                 xd[warp][lane] = d16;
@@ -118,25 +155,11 @@ __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, si
             __syncthreads();
             if (!live) continue; /* warp-uniform */
             const size_t cnt = nb - c0 < QCHUNK ? nb - c0 : QCHUNK;
-            const uint8_t *sb = mm_stage16(w + (row * nb + c0) * BB, cnt * BB, wst[warp], lane);
-            if (c0 + lane >= nb) continue;
-            int32_t wq[8];
-            float wd, wm;
-            unpack_w32<T, BB>(sb + (size_t)lane * BB, wq, &wd, &wm);
-#pragma unroll
-            for (int t = 0; t < QROWS; t++) {
-                if ((size_t)t >= nt) break;
-                const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
-                const int isum = el_dp4a4((const uint32_t *)wq + 4, b,
-                                          el_dp4a4((const uint32_t *)wq, a, 0));
-                acc[t] += wd * xd[t][lane] * (float)isum + wm * xs[t][lane];
-            }
+            q32_dp4a_row<T, BB>(wr, c0, cnt, lane, nt, wst[warp], xq, xd, xs, acc);
+            if (GLU) q32_dp4a_row<T, BB>(wu, c0, cnt, lane, nt, wst[warp], xq, xd, xs, accu);
         }
         if (!live) continue;
-        for (int t = 0; t < QROWS && (size_t)t < nt; t++) {
-            const float sum = el_warp_sum(acc[t]);
-            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
-        }
+        mm_finish<GLU, QROWS>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -155,7 +178,13 @@ el_status el_mm_run_dp4a(const el_mm_out &o, const float *x, el_dtype wt, size_t
                              "alignment", el_dtype_name(wt), o.w[p]);
     if (n == 0 || o.rows == 0) return EL_OK;
     const dim3 grid((unsigned)((o.rows + QROWS - 1) / QROWS)), block(32 * QROWS);
-#define EL_DP4A(T, BB) EL_LAUNCH((matmul_q32_dp4a_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
+    const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
+#define EL_DP4AK(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
+#define EL_DP4A(T, BB)                                                      \
+    if (o.norm && glu) EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, true, true>);  \
+    else if (o.norm) EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, true, false>);   \
+    else if (glu) EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, false, true>);      \
+    else EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, false, false>)
     switch (wt) {
     case EL_DT_Q8_0: EL_DP4A(EL_DT_Q8_0, 34); break;
     case EL_DT_Q4_0: EL_DP4A(EL_DT_Q4_0, 18); break;
@@ -164,6 +193,7 @@ el_status el_mm_run_dp4a(const el_mm_out &o, const float *x, el_dtype wt, size_t
     default: EL_DP4A(EL_DT_Q5_1, 24); break;
     }
 #undef EL_DP4A
+#undef EL_DP4AK
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

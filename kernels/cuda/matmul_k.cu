@@ -11,10 +11,10 @@
  * the qs run and Q5_K's qh are 16-byte vector loads; Q6_K's 210-byte super-blocks are only
  * 2-byte aligned, so ql/qh come in 32-bit words (shifted by 16 bits when the run starts at
  * 2 mod 4) and the scale pair and d as 16-bit loads. Never a byte load (scripts/cuda_gate.sh). */
-#include "kernels/cuda/matmul_out.cuh"
+#include "kernels/cuda/matmul_norm.cuh"
 
 #define KROWS 8 /* warps (output rows) per block of the matmul */
-#define KMAX_N 8 /* input rows per pass (registers) */
+#define KMAX_N EL_MM_PASS /* input rows per pass (registers) */
 #define KEMBED_THREADS 128
 
 static __device__ __forceinline__ float f16_bits(uint32_t h) {
@@ -110,9 +110,10 @@ static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float
 
 /* One warp per output row; lane l takes the row's runs l, l + 32, ... (consecutive lanes:
  * consecutive runs, so a warp reads 4 whole super-blocks per step), decodes each once and
- * dots it with every input row's 32 activations in f32 (X4: x 16-byte aligned, float4
- * loads). Sums of the lanes by shuffles. */
-template <int T, int BB, bool X4>
+ * dots it with every input row's 32 activations in f32. Sums of the lanes by shuffles.
+ * NORM: the norm prologue. GLU: the gated epilogue; each run of the up row (o.w[1]) is
+ * decoded and summed after the gate's, each row accumulated exactly as a row of its own. */
+template <int T, int BB, bool X4, bool NORM, bool GLU>
 __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * KROWS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
@@ -121,36 +122,29 @@ __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in
     row -= p.first;
     const size_t nu = in / 32;
     const uint8_t *wr = (const uint8_t *)p.w + row * (in / 256) * BB;
+    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * (in / 256) * BB : wr;
     for (size_t t0 = 0; t0 < n; t0 += KMAX_N) {
         const size_t nt = n - t0 < KMAX_N ? n - t0 : KMAX_N;
-        float acc[KMAX_N];
+        float acc[KMAX_N], accu[KMAX_N];
 #pragma unroll
-        for (int t = 0; t < KMAX_N; t++) acc[t] = 0.0f;
-        for (size_t u = (size_t)lane; u < nu; u += 32) {
-            float v[32];
-            decode_k<T>(wr + (u >> 3) * BB, (int)(u & 7), v);
+        for (int t = 0; t < KMAX_N; t++) acc[t] = accu[t] = 0.0f;
+        el_mm_stats st;
+        if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
+        /* With a norm, the up row takes a second sweep (registers: one row's run, norm
+         * factors and sums live at a time). */
 #pragma unroll
-            for (int t = 0; t < KMAX_N; t++) {
-                if ((size_t)t >= nt) break;
-                const float *xr = x + (t0 + t) * in + u * 32;
-                float sum = 0.0f;
-                if (X4) {
-#pragma unroll
-                    for (int k = 0; k < 32; k += 4) {
-                        const float4 xv = *reinterpret_cast<const float4 *>(xr + k);
-                        sum += v[k] * xv.x + v[k + 1] * xv.y + v[k + 2] * xv.z + v[k + 3] * xv.w;
-                    }
-                } else {
-#pragma unroll
-                    for (int k = 0; k < 32; k++) sum += v[k] * xr[k];
-                }
-                acc[t] += sum;
+        for (int h = 0; h < (GLU && NORM ? 2 : 1); h++)
+            for (size_t u = (size_t)lane; u < nu; u += 32) {
+                float v[32], na[32], nb[32];
+                if (NORM) mm_norm_cols(o, u * 32, na, nb);
+                decode_k<T>((h ? wu : wr) + (u >> 3) * BB, (int)(u & 7), v);
+                mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb,
+                                   h ? accu : acc);
+                if (!GLU || NORM) continue;
+                decode_k<T>(wu + (u >> 3) * BB, (int)(u & 7), v);
+                mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
             }
-        }
-        for (int t = 0; t < KMAX_N && (size_t)t < nt; t++) { /* nt is the same warp-wide */
-            const float s = el_warp_sum(acc[t]);
-            if (lane == 0) mm_store(p, o.epi, row, t0 + t, s);
-        }
+        mm_finish<GLU, KMAX_N>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -194,14 +188,19 @@ __global__ void embed_k_kernel(float *y, const uint8_t *table, size_t dim, const
  * of a super-block add their integer sums by shuffles. */
 #define KQ_CHUNK 32 /* runs per chunk: one per lane */
 
-/* x run xr (32 floats; valid = false: zeros) as quantize_q8k does it, the super-block being
- * the 8 aligned lanes of this one: 8 words of signed bytes, d, the sums of values 0-15 and
- * 16-31. Every lane of the warp must call it (shuffles). */
-static __device__ __forceinline__ void quantize_q8k_run(const float *xr, bool valid, int lane,
-                                                        int32_t *qw, float *d, int2 *sums) {
+/* x run xr (32 floats at column c; valid = false: zeros) as quantize_q8k does it, the
+ * super-block being the 8 aligned lanes of this one: 8 words of signed bytes, d, the sums of
+ * values 0-15 and 16-31 (NORM: of the values normalised by the row's mean and inv). Every
+ * lane of the warp must call it (shuffles). */
+template <bool NORM>
+static __device__ __forceinline__ void quantize_q8k_run(const el_mm_out &o, const float *xr,
+                                                        size_t c, float mean, float inv,
+                                                        bool valid, int lane, int32_t *qw,
+                                                        float *d, int2 *sums) {
     float xv[32];
 #pragma unroll
-    for (int j = 0; j < 32; j++) xv[j] = valid ? xr[j] : 0.0f;
+    for (int j = 0; j < 32; j++)
+        xv[j] = !valid ? 0.0f : NORM ? mm_norm(o, xr[j], c + j, mean, inv) : xr[j];
     float amax = 0.0f, max = 0.0f;
 #pragma unroll
     for (int j = 0; j < 32; j++)
@@ -237,7 +236,44 @@ static __device__ __forceinline__ void quantize_q8k_run(const float *xr, bool va
     *sums = make_int2(s0, s1);
 }
 
+/* acc[t] += x rows t < nt (quantized in shared memory: xq, xd, xs) dotted with the lane's
+ * run u of the weight row at wr, super-block by super-block (the 8 lanes of one add their
+ * integer sums by shuffles, exactly; lane 0 of the 8 adds the f32 result). All lanes call
+ * it; valid: u < nu. */
 template <int T, int BB>
+static __device__ __forceinline__ void k_dp4a_row(const uint8_t *wr, size_t u, bool valid,
+                                                  int lane, size_t nt,
+                                                  const int4 (*xq)[KQ_CHUNK * 2],
+                                                  const float (*xd)[KQ_CHUNK],
+                                                  const int2 (*xs)[KQ_CHUNK], float *acc) {
+    uint32_t wq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int sc0 = 0, sc1 = 0, mn0 = 0, mn1 = 0;
+    float wd = 0.0f, wm = 0.0f;
+    if (valid)
+        unpack_k_words<T>(wr + (u >> 3) * BB, (int)(u & 7), wq, &sc0, &sc1, &mn0, &mn1, &wd,
+                          &wm);
+#pragma unroll
+    for (int t = 0; t < KROWS; t++) {
+        if ((size_t)t >= nt) break; /* warp-uniform */
+        const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
+        const int lo = el_dp4a4(wq, a, 0), hi = el_dp4a4(wq + 4, b, 0);
+        const int2 s = xs[t][lane];
+        int isum = sc0 * lo + sc1 * hi, imin = mn0 * s.x + mn1 * s.y;
+#pragma unroll
+        for (int k = 1; k < 8; k <<= 1) { /* the super-block's 8 runs: exact */
+            isum += __shfl_xor_sync(0xffffffffu, isum, k);
+            imin += __shfl_xor_sync(0xffffffffu, imin, k);
+        }
+        if ((lane & 7) == 0 && valid) /* the CPU's f32 operations, unfused */
+            acc[t] += __fmul_rn(xd[t][lane], __fmul_rn(wd, (float)isum) -
+                                                 __fmul_rn(wm, (float)imin));
+    }
+}
+
+/* NORM: the norm prologue (warp t takes the statistics of x row t of the pass, which it
+ * quantizes). GLU: the gated epilogue; the up row (o.w[1]) dotted after the gate's with the
+ * same quantized x, each accumulated exactly as a row of its own. */
+template <int T, int BB, bool NORM, bool GLU>
 __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ int4 xq[KROWS][KQ_CHUNK * 2]; /* [x row][run * 2 + half]: 32 bytes a run */
     __shared__ float xd[KROWS][KQ_CHUNK];    /* the run's super-block's d */
@@ -249,11 +285,14 @@ __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size
     const size_t row = live ? lrow - p.first : 0;
     const size_t nu = in / 32; /* runs per row, a multiple of 8 */
     const uint8_t *wr = (const uint8_t *)p.w + row * (in / 256) * BB;
+    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * (in / 256) * BB : wr;
     for (size_t t0 = 0; t0 < n; t0 += KROWS) {
         const size_t nt = n - t0 < KROWS ? n - t0 : KROWS;
-        float acc[KROWS];
+        float acc[KROWS], accu[KROWS];
 #pragma unroll
-        for (int t = 0; t < KROWS; t++) acc[t] = 0.0f;
+        for (int t = 0; t < KROWS; t++) acc[t] = accu[t] = 0.0f;
+        float mean = 0.0f, inv = 0.0f;
+        if (NORM && (size_t)warp < nt) mm_row_stats(o, x + (t0 + warp) * in, in, lane, &mean, &inv);
         for (size_t c0 = 0; c0 < nu; c0 += KQ_CHUNK) {
             const size_t u = c0 + lane;
             const bool valid = u < nu; /* whole super-blocks: whole groups of 8 lanes */
@@ -262,7 +301,8 @@ __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size
                 int32_t q[8];
                 float d;
                 int2 sums;
-                quantize_q8k_run(x + (t0 + warp) * in + u * 32, valid, lane, q, &d, &sums);
+                quantize_q8k_run<NORM>(o, x + (t0 + warp) * in + u * 32, u * 32, mean, inv,
+                                       valid, lane, q, &d, &sums);
                 xq[warp][2 * lane] = make_int4(q[0], q[1], q[2], q[3]);
                 xq[warp][2 * lane + 1] = make_int4(q[4], q[5], q[6], q[7]);
                 xd[warp][lane] = d;
@@ -270,34 +310,11 @@ __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size
             }
             __syncthreads();
             if (!live) continue; /* warp-uniform */
-            uint32_t wq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            int sc0 = 0, sc1 = 0, mn0 = 0, mn1 = 0;
-            float wd = 0.0f, wm = 0.0f;
-            if (valid)
-                unpack_k_words<T>(wr + (u >> 3) * BB, (int)(u & 7), wq, &sc0, &sc1, &mn0, &mn1,
-                                  &wd, &wm);
-#pragma unroll
-            for (int t = 0; t < KROWS; t++) {
-                if ((size_t)t >= nt) break; /* warp-uniform */
-                const int4 a = xq[t][2 * lane], b = xq[t][2 * lane + 1];
-                const int lo = el_dp4a4(wq, a, 0), hi = el_dp4a4(wq + 4, b, 0);
-                const int2 s = xs[t][lane];
-                int isum = sc0 * lo + sc1 * hi, imin = mn0 * s.x + mn1 * s.y;
-#pragma unroll
-                for (int k = 1; k < 8; k <<= 1) { /* the super-block's 8 runs: exact */
-                    isum += __shfl_xor_sync(0xffffffffu, isum, k);
-                    imin += __shfl_xor_sync(0xffffffffu, imin, k);
-                }
-                if ((lane & 7) == 0 && valid) /* the CPU's f32 operations, unfused */
-                    acc[t] += __fmul_rn(xd[t][lane], __fmul_rn(wd, (float)isum) -
-                                                         __fmul_rn(wm, (float)imin));
-            }
+            k_dp4a_row<T, BB>(wr, u, valid, lane, nt, xq, xd, xs, acc);
+            if (GLU) k_dp4a_row<T, BB>(wu, u, valid, lane, nt, xq, xd, xs, accu);
         }
         if (!live) continue;
-        for (int t = 0; t < KROWS && (size_t)t < nt; t++) {
-            const float sum = el_warp_sum(acc[t]);
-            if (lane == 0) mm_store(p, o.epi, row, t0 + t, sum);
-        }
+        mm_finish<GLU, KROWS>(o, p, row, t0, nt, acc, accu, lane);
     }
 }
 
@@ -318,12 +335,23 @@ static el_status k_rows(const char *what, el_dtype wt, const void *w, size_t in)
 }
 
 template <int T, int BB>
-static void launch_k(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+static void launch_k(const el_mm_out &o, const float *x, size_t n, size_t in, bool dp4a,
+                     cudaStream_t s) {
     const dim3 grid((unsigned)((o.rows + KROWS - 1) / KROWS)), block(32 * KROWS);
-    if ((uintptr_t)x % 16 == 0)
-        EL_LAUNCH((matmul_k_kernel<T, BB, true>), grid, block, 0, s)(o, x, n, in);
-    else
-        EL_LAUNCH((matmul_k_kernel<T, BB, false>), grid, block, 0, s)(o, x, n, in);
+    const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
+    const bool x4 = (uintptr_t)x % 16 == 0;
+#define EL_K(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
+    if (dp4a && o.norm && glu) EL_K(matmul_k_dp4a_kernel<T, BB, true, true>);
+    else if (dp4a && o.norm) EL_K(matmul_k_dp4a_kernel<T, BB, true, false>);
+    else if (dp4a && glu) EL_K(matmul_k_dp4a_kernel<T, BB, false, true>);
+    else if (dp4a) EL_K(matmul_k_dp4a_kernel<T, BB, false, false>);
+    else if (o.norm && glu) EL_K(matmul_k_kernel<T, BB, false, true, true>);
+    else if (o.norm) EL_K(matmul_k_kernel<T, BB, false, true, false>);
+    else if (x4 && glu) EL_K(matmul_k_kernel<T, BB, true, false, true>);
+    else if (x4) EL_K(matmul_k_kernel<T, BB, true, false, false>);
+    else if (glu) EL_K(matmul_k_kernel<T, BB, false, false, true>);
+    else EL_K(matmul_k_kernel<T, BB, false, false, false>);
+#undef EL_K
 }
 
 el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
@@ -333,20 +361,9 @@ el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n,
         if (e != EL_OK) return e;
     }
     if (n == 0 || o.rows == 0) return EL_OK;
-    if (dp4a) {
-        const dim3 grid((unsigned)((o.rows + KROWS - 1) / KROWS)), block(32 * KROWS);
-#define EL_KDP4A(T, BB) EL_LAUNCH((matmul_k_dp4a_kernel<T, BB>), grid, block, 0, s)(o, x, n, in)
-        if (wt == EL_DT_Q4_K) EL_KDP4A(EL_DT_Q4_K, 144);
-        else if (wt == EL_DT_Q5_K) EL_KDP4A(EL_DT_Q5_K, 176);
-        else EL_KDP4A(EL_DT_Q6_K, 210);
-#undef EL_KDP4A
-    } else if (wt == EL_DT_Q4_K) {
-        launch_k<EL_DT_Q4_K, 144>(o, x, n, in, s);
-    } else if (wt == EL_DT_Q5_K) {
-        launch_k<EL_DT_Q5_K, 176>(o, x, n, in, s);
-    } else {
-        launch_k<EL_DT_Q6_K, 210>(o, x, n, in, s);
-    }
+    if (wt == EL_DT_Q4_K) launch_k<EL_DT_Q4_K, 144>(o, x, n, in, dp4a, s);
+    else if (wt == EL_DT_Q5_K) launch_k<EL_DT_Q5_K, 176>(o, x, n, in, dp4a, s);
+    else launch_k<EL_DT_Q6_K, 210>(o, x, n, in, dp4a, s);
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

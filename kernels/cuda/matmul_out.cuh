@@ -1,8 +1,9 @@
 /* matmul_out.cuh - what a matmul launch writes (internal to kernels/cuda/matmul*.cu): up to
  * EL_CUDA_MAX_PARTS outputs of the same input rows and their epilogue. Every weight format's
  * kernel (matmul.cu: f32/f16/bf16 and the 32-blocks at decode; matmul_k.cu: the K types;
- * matmul_dp4a.cu: 32-block prompt batches) ends each output row in mm_store, so fusing a
- * bias, residual add or GELU into any of them gives the separate kernels' results. */
+ * matmul_dp4a.cu: 32-block prompt batches) ends each output row in mm_store (mm_finish), so
+ * fusing a bias, residual add, GELU or gated product into any of them gives the separate
+ * kernels' results. */
 #ifndef EL_CUDA_MATMUL_OUT_CUH
 #define EL_CUDA_MATMUL_OUT_CUH
 
@@ -124,6 +125,26 @@ static __device__ __forceinline__ void mm_store_qkv(const el_mm_out &o, const el
         float *d = p.y + pos * p.ldy;
         el_kv_put(d + ra, a);
         el_kv_put(d + rb, b);
+    }
+}
+
+/* The end of a warp's row r for the pass's input rows t0 + t, t < nt (the same warp-wide):
+ * acc[t] (and, GLU, the up row's accu[t]: each the lane's share of its own row) reduced
+ * across the warp, then stored by lane 0 through the plain or the gated epilogue. All lanes
+ * call it (shuffles); unrolled, so acc stays in registers. */
+template <bool GLU, int N>
+static __device__ __forceinline__ void mm_finish(const el_mm_out &o, const el_mm_sel &p,
+                                                 size_t r, size_t t0, size_t nt,
+                                                 const float *acc, const float *accu,
+                                                 int lane) {
+#pragma unroll
+    for (int t = 0; t < N; t++) {
+        if ((size_t)t >= nt) break;
+        const float s = el_warp_sum(acc[t]);
+        const float su = GLU ? el_warp_sum(accu[t]) : 0.0f;
+        if (lane != 0) continue;
+        if (GLU) mm_store_glu(o, p, r, t0 + t, s, su);
+        else mm_store(p, o.epi, r, t0 + t, s);
     }
 }
 

@@ -115,16 +115,16 @@ static el_status cu_copy(const el_exec *x, float *y, const float *v, size_t n) {
     return cu_memcpy(x, y, v, n * sizeof *y);
 }
 
-/* The norm of a fused linear of parts: into *pn for the matmul's prologue where the kernels
- * take it (f32/f16/bf16 weights, one dtype, a LayerNorm bias of the weight's dtype), else run
+/* The norm of a fused linear of parts: into *pn for the matmul's prologue where every part's
+ * kernels take it (norm weights of f32/f16/bf16, a LayerNorm bias of the same dtype), else run
  * first into norm->out, which *in then points at. */
 static el_status cu_prenorm(const el_exec *x, const el_linear_part *parts, size_t n_parts,
                             const float **in, size_t n, size_t in_dim,
                             const el_linear_norm *norm, el_cuda_prenorm *pn) {
     *pn = (el_cuda_prenorm){EL_CUDA_NORM_NONE, NULL, NULL, EL_DT_F32, 0.0f, 0.0f};
-    bool fuses = norm && el_cuda_linear_norm_fuses(parts[0].w.dt, norm->w.dt) &&
-                 (!norm->b.p || norm->b.dt == norm->w.dt);
-    for (size_t i = 1; i < n_parts; i++) fuses = fuses && parts[i].w.dt == parts[0].w.dt;
+    bool fuses = norm && (!norm->b.p || norm->b.dt == norm->w.dt);
+    for (size_t i = 0; i < n_parts; i++)
+        fuses = fuses && el_cuda_linear_norm_fuses(parts[i].w.dt, norm->w.dt);
     if (norm && !fuses) {
         EL_TRY(cu_norm(x, norm->kind, norm->out, *in, norm->w, norm->b, n, in_dim, norm->eps));
         *in = norm->out;
@@ -141,8 +141,8 @@ static el_cuda_part cu_part(const el_linear_part *p) {
     return (el_cuda_part){p->y, p->ldy, p->w.p, p->b.p, p->b.dt, p->out};
 }
 
-/* One launch when the parts' weights share a dtype, else one per part; the norm as
- * cu_prenorm puts it. */
+/* One launch per run of consecutive parts whose weights share a dtype (q|k of Q5_0 and a v
+ * of Q8_0: two), the norm as cu_prenorm puts it (in each launch's prologue). */
 static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, size_t n_parts,
                                  const float *in, size_t n, size_t in_dim, el_epilogue e,
                                  const el_linear_norm *norm) {
@@ -152,9 +152,8 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
                        (int)EL_EPI_GEGLU == (int)EL_CUDA_EPI_GEGLU,
                    "el_epilogue and el_cuda_epi agree");
     const bool glu = e == EL_EPI_SWIGLU || e == EL_EPI_GEGLU;
-    if (glu && (n_parts != 2 || !el_cuda_linear_norm_fuses(parts[0].w.dt, parts[0].w.dt) ||
-                parts[1].w.dt != parts[0].w.dt || parts[1].out != parts[0].out)) {
-        /* weights the gated epilogue does not take: the linears, then the activation */
+    if (glu && (n_parts != 2 || parts[1].w.dt != parts[0].w.dt || parts[1].out != parts[0].out)) {
+        /* gate and up of different dtypes or rows: the linears, then the activation */
         EL_TRY(cu_linear_fused(x, parts, n_parts, in, n, in_dim, EL_EPI_STORE, norm));
         return cu_act(x, e == EL_EPI_SWIGLU ? EL_ACT_SWIGLU : EL_ACT_GEGLU, parts[0].y,
                       parts[1].y, n * parts[0].out);
@@ -165,17 +164,12 @@ static el_status cu_linear_fused(const el_exec *x, const el_linear_part *parts, 
     el_cuda_prenorm pn;
     EL_TRY(cu_prenorm(x, parts, n_parts, &in, n, in_dim, norm, &pn));
     el_cuda_part cp[EL_CUDA_MAX_PARTS];
-    bool same = true;
-    for (size_t i = 0; i < n_parts; i++) {
-        cp[i] = cu_part(&parts[i]);
-        same = same && parts[i].w.dt == parts[0].w.dt;
+    for (size_t i = 0; i < n_parts; i++) cp[i] = cu_part(&parts[i]);
+    for (size_t i = 0, j; i < n_parts; i = j) {
+        for (j = i + 1; j < n_parts && parts[j].w.dt == parts[i].w.dt; j++) {}
+        EL_TRY(el_cuda_linear_parts(&cp[i], j - i, in, parts[i].w.dt, n, in_dim,
+                                    (el_cuda_epi)e, &pn, ST(x)));
     }
-    if (same)
-        return el_cuda_linear_parts(cp, n_parts, in, parts[0].w.dt, n, in_dim, (el_cuda_epi)e,
-                                    &pn, ST(x));
-    for (size_t i = 0; i < n_parts; i++)
-        EL_TRY(el_cuda_linear_parts(&cp[i], 1, in, parts[i].w.dt, n, in_dim, (el_cuda_epi)e,
-                                    &pn, ST(x)));
     return EL_OK;
 }
 
