@@ -15,6 +15,8 @@
  * "device" memory is host memory, so VmHWM counts every byte of the arena). A BERT encoder
  * (hf_bert_cls) streamed on the GPU: hidden states and logits = the resident GPU run's; a
  * GPT-2 (Conv1D weights transposed on the way, as stored and converted to f16) likewise.
+ * Under cudasim (not sanitized) the device-memory streamed run once more with the copy and
+ * compute streams' work reordered (ELSIM_STREAM_ORDER lifo): its logits bit for bit.
  * Needs a CUDA
  * build and a GPU, or the cudasim build; the Jetson half needs cudasim (or a Jetson). */
 // ctest-labels: cuda;model
@@ -115,6 +117,27 @@ static void run(const char *dir, el_memory mem, el_dtype dtype, el_stream_mode m
     EL_CHECK(el_gpu_reserve_count() == reserves);
 }
 
+#if defined(EL_CUDA_SIM) && !defined(EL_SANITIZED)
+/* The streamed run again with the emulator running the copy and compute streams' work in
+ * another legal order (lifo: only the events, stream order and synchronisations keep it in
+ * line; a missing wait between the ring's copies and kernels reads a layer before it lands
+ * or overwrites one still read): the same ids and logits, bit for bit. One run, not in
+ * the sanitizer build (the emulator is ~10x slower there). */
+static void check_reordered(const char *what, const char *dir, uint64_t arena,
+                            const run_out *want) {
+    static run_out got;
+    const elsim_stream_order was = elsim_get_stream_order();
+    elsim_set_stream_order(ELSIM_STREAMS_LIFO, 1);
+    run(dir, EL_MEMORY_CUDA_DEVICE, EL_DT_NONE, EL_STREAM_AUTO, arena, &got);
+    elsim_set_stream_order(was, 1);
+    const bool same = got.ok && !memcmp(got.ids, want->ids, sizeof got.ids) &&
+                      !memcmp(got.logits, want->logits, sizeof got.logits);
+    printf("%s: streamed, stream order lifo: %s\n", what,
+           same ? "= the submission-order run" : "DIFFERS");
+    EL_CHECK(got.plan.streamed && same);
+}
+#endif
+
 /* Streamed against resident on the device of mem, and against the CPU. */
 static void check_device(const char *what, const char *dir, el_memory mem, const run_out *cpu) {
     static run_out res, str;
@@ -163,6 +186,9 @@ static void check_device(const char *what, const char *dir, el_memory mem, const
         EL_CHECK(str.tok[k].bytes_read - prev == layers);
         prev = str.tok[k].bytes_read;
     }
+#if defined(EL_CUDA_SIM) && !defined(EL_SANITIZED)
+    if (mem == EL_MEMORY_CUDA_DEVICE) check_reordered(what, dir, arena, &str);
+#endif
 }
 
 /* Layers converted or transposed on the way (GPT-2's Conv1D weights, as stored and loaded

@@ -8,6 +8,11 @@
  *   - results are not there before synchronising: a cudaMemcpyAsync destination read before
  *     cudaStreamSynchronize holds the old bytes, and a pinned staging buffer refilled before
  *     the async copy that reads it ran sends the new bytes (an event wait fixes both);
+ *   - a missing dependency between streams gives a wrong answer under the reordering stream
+ *     orders (ELSIM_STREAM_ORDER): a kernel not waiting for another stream's copy, a copy
+ *     not waiting for the kernels that read its destination (the layer-streaming ring), a
+ *     synchronous cudaMemcpy after a non-blocking stream's kernel; the correct versions
+ *     (events, graphs, blocking streams) give the same answers in every order;
  *   - an invalid launch (2048 threads, grid too large, too much dynamic shared memory, a
  *     destroyed stream) sets cudaGetLastError and runs nothing;
  *   - a missing __syncthreads gives a wrong answer: reverse order catches a broadcast from
@@ -915,6 +920,195 @@ static void test_threads(void) {
     OK(cudaFree(w));
 }
 
+/* ---- stream order (ELSIM_STREAM_ORDER): missing dependencies between streams ---- */
+
+enum { SO_N = 512, SO_LAYERS = 6, SO_SLOTS = 2 };
+
+static const struct {
+    elsim_stream_order order;
+    uint64_t seed;
+} k_stream_orders[] = {{ELSIM_STREAMS_SUBMIT, 1}, {ELSIM_STREAMS_FIFO, 1},
+                       {ELSIM_STREAMS_LIFO, 1},   {ELSIM_STREAMS_SHUFFLE, 1},
+                       {ELSIM_STREAMS_SHUFFLE, 2}, {ELSIM_STREAMS_SHUFFLE, 3}};
+enum { N_STREAM_ORDERS = sizeof k_stream_orders / sizeof k_stream_orders[0] };
+
+/* h[0] if all of h[0..SO_N) agree, else -1. */
+static float so_uniform(const float *h) {
+    for (int i = 1; i < SO_N; i++)
+        if (h[i] != h[0]) return -1.0f;
+    return h[0];
+}
+
+/* A copy stream turns d's 1s into 5s while a compute stream computes out = 2 * d into
+ * pinned h; the host then synchronises the compute stream (device_sync: the device) and
+ * reads h. wait: the compute stream waits for the copy's event, as it must. Returns h's
+ * value (10 right, 2 when the kernel ran before the copy). */
+static float so_pair(bool wait, bool device_sync) {
+    cudaStream_t io = NULL, cs = NULL;
+    cudaEvent_t copied = NULL;
+    float *d = NULL, *out = NULL, *src = NULL, *h = NULL;
+    OK(cudaStreamCreateWithFlags(&io, cudaStreamNonBlocking));
+    OK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    OK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+    OK(cudaMalloc((void **)&d, SO_N * sizeof(float)));
+    OK(cudaMalloc((void **)&out, SO_N * sizeof(float)));
+    OK(cudaMallocHost((void **)&src, SO_N * sizeof(float)));
+    OK(cudaMallocHost((void **)&h, SO_N * sizeof(float)));
+    for (int i = 0; i < SO_N; i++) src[i] = 1.0f;
+    OK(cudaMemcpy(d, src, SO_N * sizeof(float), cudaMemcpyHostToDevice));
+    for (int i = 0; i < SO_N; i++) src[i] = 5.0f;
+    OK(cudaMemcpyAsync(d, src, SO_N * sizeof(float), cudaMemcpyHostToDevice, io));
+    if (wait) {
+        OK(cudaEventRecord(copied, io));
+        OK(cudaStreamWaitEvent(cs, copied, 0));
+    }
+    st_scale(out, d, 2.0f, SO_N, cs);
+    OK(cudaMemcpyAsync(h, out, SO_N * sizeof(float), cudaMemcpyDeviceToHost, cs));
+    OK(device_sync ? cudaDeviceSynchronize() : cudaStreamSynchronize(cs));
+    const float r = so_uniform(h);
+    OK(cudaDeviceSynchronize());
+    OK(cudaEventDestroy(copied));
+    OK(cudaStreamDestroy(io));
+    OK(cudaStreamDestroy(cs));
+    OK(cudaFree(d));
+    OK(cudaFree(out));
+    OK(cudaFreeHost(src));
+    OK(cudaFreeHost(h));
+    return r;
+}
+
+/* Layer l's weights: small integers, so every sum below is exact. */
+static float so_weight(int l, int i) { return (float)((i * 7 + l * 13) % 17); }
+
+/* Layer l's copy into slot k on the copy stream, after the kernels that read k before
+ * (freed, unless the bug leaves the wait out); ready marks its end. */
+static void so_copy(float *slot, const float *src, cudaStream_t io, cudaEvent_t ready,
+                    cudaEvent_t freed, bool wait_free) {
+    if (wait_free) OK(cudaStreamWaitEvent(io, freed, 0));
+    OK(cudaMemcpyAsync(slot, src, SO_N * sizeof(float), cudaMemcpyHostToDevice, io));
+    OK(cudaEventRecord(ready, io));
+}
+
+/* The layer-streaming pattern of loader/stream.c: a copy stream fills SO_SLOTS device slots
+ * with the layers' weights from pinned memory, a compute stream adds each layer's slot to
+ * acc (a replayed graph per slot with use_graph); slot_ready events order each layer's
+ * kernel after its copy, slot_free events each copy after the kernel that read the slot
+ * before. Returns whether acc, read back after synchronising the compute stream, is exact. */
+static bool so_pipeline(bool wait_ready, bool wait_free, bool use_graph) {
+    cudaStream_t io = NULL, cs = NULL;
+    cudaEvent_t ready[SO_SLOTS], freed[SO_SLOTS];
+    cudaGraphExec_t graph[SO_SLOTS];
+    float *slot[SO_SLOTS], *acc = NULL, *host = NULL, *h = NULL;
+    OK(cudaStreamCreateWithFlags(&io, cudaStreamNonBlocking));
+    OK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    OK(cudaMalloc((void **)&acc, SO_N * sizeof(float)));
+    OK(cudaMallocHost((void **)&host, SO_LAYERS * SO_N * sizeof(float)));
+    OK(cudaMallocHost((void **)&h, SO_N * sizeof(float)));
+    for (int l = 0; l < SO_LAYERS; l++)
+        for (int i = 0; i < SO_N; i++) host[l * SO_N + i] = so_weight(l, i);
+    for (int k = 0; k < SO_SLOTS; k++) {
+        OK(cudaMalloc((void **)&slot[k], SO_N * sizeof(float)));
+        OK(cudaEventCreateWithFlags(&ready[k], cudaEventDisableTiming));
+        OK(cudaEventCreateWithFlags(&freed[k], cudaEventDisableTiming));
+        graph[k] = NULL;
+        if (!use_graph) continue;
+        cudaGraph_t g = NULL;
+        OK(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
+        st_axpy(acc, slot[k], 1.0f, SO_N, cs);
+        OK(cudaStreamEndCapture(cs, &g));
+        OK(cudaGraphInstantiate(&graph[k], g, 0));
+        OK(cudaGraphDestroy(g));
+    }
+    OK(cudaMemsetAsync(acc, 0, SO_N * sizeof(float), cs));
+    for (int l = 0; l < SO_SLOTS; l++)
+        so_copy(slot[l], host + l * SO_N, io, ready[l], freed[l], wait_free);
+    for (int l = 0; l < SO_LAYERS; l++) {
+        const int k = l % SO_SLOTS;
+        if (wait_ready) OK(cudaStreamWaitEvent(cs, ready[k], 0));
+        if (use_graph) OK(cudaGraphLaunch(graph[k], cs));
+        else st_axpy(acc, slot[k], 1.0f, SO_N, cs);
+        OK(cudaEventRecord(freed[k], cs));
+        if (l + SO_SLOTS < SO_LAYERS)
+            so_copy(slot[k], host + (l + SO_SLOTS) * SO_N, io, ready[k], freed[k], wait_free);
+    }
+    OK(cudaMemcpyAsync(h, acc, SO_N * sizeof(float), cudaMemcpyDeviceToHost, cs));
+    OK(cudaStreamSynchronize(cs));
+    bool exact = true;
+    for (int i = 0; i < SO_N; i++) {
+        float want = 0.0f;
+        for (int l = 0; l < SO_LAYERS; l++) want += so_weight(l, i);
+        if (h[i] != want) exact = false;
+    }
+    OK(cudaDeviceSynchronize());
+    for (int k = 0; k < SO_SLOTS; k++) {
+        if (graph[k]) OK(cudaGraphExecDestroy(graph[k]));
+        OK(cudaEventDestroy(ready[k]));
+        OK(cudaEventDestroy(freed[k]));
+        OK(cudaFree(slot[k]));
+    }
+    OK(cudaStreamDestroy(io));
+    OK(cudaStreamDestroy(cs));
+    OK(cudaFree(acc));
+    OK(cudaFreeHost(host));
+    OK(cudaFreeHost(h));
+    return exact;
+}
+
+/* A synchronous cudaMemcpy runs on the legacy stream: after a blocking stream's earlier
+ * kernel (d = 3 * 1), not necessarily after a non-blocking one's. Returns what it read. */
+static float so_legacy(unsigned flags) {
+    cudaStream_t s = NULL;
+    float *d = NULL, h[SO_N];
+    OK(cudaStreamCreateWithFlags(&s, flags));
+    OK(cudaMalloc((void **)&d, SO_N * sizeof(float)));
+    for (int i = 0; i < SO_N; i++) h[i] = 1.0f;
+    OK(cudaMemcpy(d, h, sizeof h, cudaMemcpyHostToDevice));
+    st_scale(d, d, 3.0f, SO_N, s);
+    OK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    OK(cudaDeviceSynchronize());
+    OK(cudaStreamDestroy(s));
+    OK(cudaFree(d));
+    return so_uniform(h);
+}
+
+/* The reordering modes run only what CUDA orders: correct code gives the same results in
+ * every mode, while a missing event wait between streams, or a host synchronising the
+ * wrong stream, gives wrong ones (submission order hides each of them). */
+static void test_stream_order(void) {
+    EL_CHECK(elsim_get_stream_order() == ELSIM_STREAMS_SUBMIT);
+    for (int m = 0; m < N_STREAM_ORDERS; m++) {
+        const elsim_stream_order o = k_stream_orders[m].order;
+        elsim_set_stream_order(o, k_stream_orders[m].seed);
+        EL_CHECK(elsim_get_stream_order() == o);
+        const bool submit = o == ELSIM_STREAMS_SUBMIT;
+        elsim_reset_stats();
+        /* correct code: right in every mode */
+        EL_CHECK(so_pair(true, false) == 10.0f);
+        EL_CHECK(so_pair(true, true) == 10.0f);
+        EL_CHECK(so_pipeline(true, true, false));
+        EL_CHECK(so_pipeline(true, true, true));
+        EL_CHECK(so_legacy(cudaStreamDefault) == 3.0f);
+        elsim_stats st;
+        elsim_stats_get(&st);
+        EL_CHECK(submit ? st.ops_reordered == 0 : o == ELSIM_STREAMS_FIFO || st.ops_reordered > 0);
+        /* no wait for the copy, the compute stream synchronised: the kernel read the old
+         * bytes, or the poison of a fresh slot */
+        EL_CHECK(so_pair(false, false) == (submit ? 10.0f : 2.0f));
+        EL_CHECK(so_pipeline(false, true, false) == submit);
+        EL_CHECK(so_pipeline(false, true, true) == submit);
+        /* a synchronous cudaMemcpy does not wait for a non-blocking stream */
+        EL_CHECK(so_legacy(cudaStreamNonBlocking) == (submit ? 3.0f : 1.0f));
+        if (o != ELSIM_STREAMS_LIFO) continue;
+        /* lifo: even a device-wide synchronisation runs the unordered kernel first, and the
+         * copy stream runs ahead into a slot the compute stream has yet to read */
+        EL_CHECK(so_pair(false, true) == 2.0f);
+        EL_CHECK(!so_pipeline(true, false, false));
+        EL_CHECK(!so_pipeline(true, false, true));
+    }
+    elsim_set_stream_order(ELSIM_STREAMS_SUBMIT, 1);
+    EL_CHECK(!strcmp(elsim_stream_order_name(ELSIM_STREAMS_SHUFFLE), "shuffle"));
+}
+
 int main(void) {
 #ifndef EL_CUDA_SIM
     el_test_skip("the CUDA emulator's tests run only in -DEL_CUDA_SIM=ON builds");
@@ -922,13 +1116,14 @@ int main(void) {
     /* a known starting point, whatever the caller's environment says */
     const char *vars[] = {"ELSIM_DEVICES", "ELSIM_NO_DRIVER", "ELSIM_INTEGRATED",
                           "ELSIM_CONCURRENT_MANAGED", "ELSIM_MEM_MB", "ELSIM_CC", "ELSIM_ORDER",
-                          "ELSIM_POISON", "ELSIM_CHECK_ARGS"};
+                          "ELSIM_POISON", "ELSIM_CHECK_ARGS", "ELSIM_STREAM_ORDER"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
     elsim_reconfigure();
     test_identity();
     test_fp16();
     test_async_semantics();
     test_graphs();
+    test_stream_order();
     test_launch_errors();
     test_missing_barrier();
     test_shuffles();

@@ -140,6 +140,8 @@ struct Config {
     size_t smem_optin;       /* largest dynamic shared memory a kernel may opt in to */
     elsim_order order;       /* ELSIM_ORDER */
     uint64_t seed;
+    elsim_stream_order stream_order; /* ELSIM_STREAM_ORDER (default submit) */
+    uint64_t stream_seed;
     bool poison;             /* ELSIM_POISON (default 1): fresh allocations read 0xff */
     bool verbose;            /* ELSIM_VERBOSE=1: print every failed call's explanation */
     bool check_args;         /* ELSIM_CHECK_ARGS (default 1): pointer arguments of launches */
@@ -180,6 +182,33 @@ long env_long(const char *name, long def, long lo, long hi) {
         return def;
     }
     return x;
+}
+
+/* The orders' names by value (ELSIM_ORDER, ELSIM_STREAM_ORDER); the last takes a seed. */
+const char *const k_order_names[] = {"reverse", "forward", "random"};
+const char *const k_stream_order_names[] = {"submit", "fifo", "lifo", "shuffle"};
+
+/* Variable var naming one of names[0..n): its index (def if unset or unknown); the last
+ * name may carry a seed, "NAME:SEED" or "NAME(SEED)", into *seed (0 taken as 1). */
+int env_choice(const char *var, const char *const *names, int n, int def, uint64_t *seed) {
+    const char *v = getenv(var);
+    if (!v || !*v) return def;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    const size_t len = strlen(names[n - 1]);
+    unsigned long long s = 0;
+    char close = 0, tail = 0;
+    if (!strncmp(v, names[n - 1], len) &&
+        ((v[len] == ':' && sscanf(v + len + 1, "%llu%c", &s, &tail) == 1) ||
+         (v[len] == '(' && sscanf(v + len + 1, "%llu%c%c", &s, &close, &tail) == 2 &&
+          close == ')'))) {
+        *seed = s ? s : 1;
+        return n - 1;
+    }
+    fprintf(stderr, "cudasim: ignoring %s=%s (", var, v);
+    for (int i = 0; i < n; i++) fprintf(stderr, "%s, ", names[i]);
+    fprintf(stderr, "%s:SEED)\n", names[n - 1]);
+    return def;
 }
 
 size_t smem_optin_for(int major, int minor) {
@@ -224,22 +253,10 @@ void config_read(void) {
     snprintf(cfg.kernel_archs, sizeof cfg.kernel_archs, "%s", ka ? ka : "");
     cfg.fail_launch = env_long("ELSIM_FAIL_LAUNCH", 0, 0, 1L << 40);
     cfg.fault_kernel = env_long("ELSIM_FAULT_KERNEL", 0, 0, 1L << 40);
-    cfg.order = ELSIM_REVERSE;
-    cfg.seed = 1;
-    const char *o = getenv("ELSIM_ORDER");
-    if (o && *o) {
-        unsigned long long s = 0;
-        if (!strcmp(o, "reverse")) cfg.order = ELSIM_REVERSE;
-        else if (!strcmp(o, "forward")) cfg.order = ELSIM_FORWARD;
-        else if (!strcmp(o, "random")) cfg.order = ELSIM_RANDOM;
-        else if (sscanf(o, "random:%llu", &s) == 1 || sscanf(o, "random(%llu)", &s) == 1) {
-            cfg.order = ELSIM_RANDOM;
-            cfg.seed = s ? s : 1;
-        } else {
-            fprintf(stderr, "cudasim: ignoring ELSIM_ORDER=%s (forward, reverse, random, "
-                            "random:SEED)\n", o);
-        }
-    }
+    cfg.seed = cfg.stream_seed = 1;
+    cfg.order = (elsim_order)env_choice("ELSIM_ORDER", k_order_names, 3, ELSIM_REVERSE, &cfg.seed);
+    cfg.stream_order = (elsim_stream_order)env_choice("ELSIM_STREAM_ORDER", k_stream_order_names,
+                                                      4, ELSIM_STREAMS_SUBMIT, &cfg.stream_seed);
     cfg.poison = env_long("ELSIM_POISON", 1, 0, 1) != 0;
     cfg.verbose = env_long("ELSIM_VERBOSE", 0, 0, 1) != 0;
     cfg.check_args = env_long("ELSIM_CHECK_ARGS", 1, 0, 1) != 0;
@@ -315,8 +332,15 @@ typedef CUevent_st Event;
 
 struct Cmd {
     int kind;
-    uint64_t seq;
+    uint64_t seq;      /* queued: at ring position seq - 1; 0: a captured node */
     CUstream_st *st;
+    /* what must run first (seqs; 0: nothing): the stream's previous operation, the record
+     * an event wait names, the legacy stream's last operation (ops of blocking streams);
+     * barrier: on the legacy stream, so after every earlier op of the blocking streams */
+    uint64_t dep_stream, dep_event, dep_legacy;
+    bool barrier;
+    bool done; /* ran (out of order: the ring's head stays behind older queued work) */
+    bool mark; /* wanted by the synchronisation being drained */
     /* kernel */
     void (*run)(void *);
     void (*destroy)(void *);
@@ -730,7 +754,7 @@ int g_nstacks; /* fibers with a stack so far */
 size_t g_dyn_cap;
 
 const char *order_name(elsim_order o) {
-    return o == ELSIM_FORWARD ? "forward" : o == ELSIM_RANDOM ? "random" : "reverse";
+    return (unsigned)o < 3 ? k_order_names[o] : "reverse";
 }
 
 void describe_who(char *buf, size_t cap) {
@@ -1068,8 +1092,12 @@ void run_kernel(const Cmd *c) {
 }
 
 /* ======================================================================================
- * The queue. Operations run in submission order (which respects each stream's order and
- * every event) at synchronisation points only. */
+ * The queue. Operations run at synchronisation points only. Under ELSIM_STREAM_ORDER=submit
+ * a point runs everything queued before it in submission order (which respects each
+ * stream's order and every event wait); under the reordering modes it runs only what it
+ * waits for and that work's dependencies (cudasim.h), each once its own have run, in the
+ * order the mode picks. Seq s sits at ring position s - 1; [g_head, g_tail) are queued,
+ * g_head the oldest not run (out of order, later ones may have run: done). */
 
 Cmd *cmd_new(CUstream_st *st, int kind);
 void exec(Cmd *c);
@@ -1080,27 +1108,145 @@ struct NodeRange {
 };
 NodeRange g_graph_tab[MAX_GRAPHS], g_exec_tab[MAX_GRAPHS];
 
-void exec_front(void) {
-    Cmd *c = &g_ring[g_head % RING];
-    exec(c);
-    c->st->pending_ops--;
-    g_head++;
+uint64_t g_stream_rng = 1;  /* ELSIM_STREAM_ORDER=shuffle's generator */
+uint64_t g_ready[RING];     /* run_marked's candidates (positions) */
+
+inline Cmd *ring_at(uint64_t pos) { return &g_ring[pos % RING]; }
+
+/* Has operation seq run (0: none; older than the queue: it has)? */
+bool seq_done(uint64_t seq) { return seq == 0 || seq - 1 < g_head || ring_at(seq - 1)->done; }
+
+/* A stream that synchronises implicitly with the legacy (NULL) stream. */
+bool blocking(const CUstream_st *st) {
+    return st != &g_streams[0] && !(st->flags & cudaStreamNonBlocking);
 }
 
-/* Runs every queued operation with seq <= upto (all: g_seq). */
-void drain_to(uint64_t upto) {
-    if (g_head == g_tail || g_ring[g_head % RING].seq > upto) return;
-    g_stats.syncs++;
+/* May c run: its stream's previous operation, the record it waits for and the legacy
+ * stream's earlier work have run, and (c on the legacy stream) no older operation of a
+ * blocking stream is queued (oldest_blocking: the oldest one's seq)? */
+bool cmd_ready(const Cmd *c, uint64_t oldest_blocking) {
+    return seq_done(c->dep_stream) && seq_done(c->dep_event) && seq_done(c->dep_legacy) &&
+           (!c->barrier || oldest_blocking > c->seq);
+}
+
+/* Runs the operation at pos (it is ready), then moves the head past what has run. */
+void exec_at(uint64_t pos) {
+    Cmd *c = ring_at(pos);
+    if (pos != g_head) g_stats.ops_reordered++;
+    exec(c);
+    c->done = true;
+    c->mark = false;
+    c->st->pending_ops--;
+    while (g_head != g_tail && ring_at(g_head)->done) g_head++;
+}
+
+/* Queued work runs on this thread with the host's protections lifted (the fault handler
+ * names what ran); the host's come back after. */
+void drain_begin(void) {
     ensure_altstack();
     g_drain_thread = pthread_self();
     g_draining = true;
-    while (g_head != g_tail && g_ring[g_head % RING].seq <= upto) exec_front();
+}
+
+void drain_end(void) {
     g_exec = NULL;
     g_draining = false;
     set_mode(MODE_HOST, NULL);
 }
 
-void drain_all(void) { drain_to(g_seq); }
+/* Marks the queued dependencies of the marked operations, transitively (dependencies are
+ * older: one pass from the newest); returns how many are marked. */
+int mark_deps(void) {
+    int n = 0;
+    uint64_t barrier = 0; /* the newest marked legacy-stream op: older blocking ones first */
+    for (uint64_t pos = g_tail; pos-- > g_head;) {
+        Cmd *c = ring_at(pos);
+        if (c->done) continue;
+        if (c->seq < barrier && blocking(c->st)) c->mark = true;
+        if (!c->mark) continue;
+        n++;
+        const uint64_t deps[3] = {c->dep_stream, c->dep_event, c->dep_legacy};
+        for (uint64_t d : deps)
+            if (!seq_done(d)) ring_at(d - 1)->mark = true;
+        if (c->barrier && !barrier) barrier = c->seq;
+    }
+    return n;
+}
+
+/* Runs the n marked operations, each once it is ready (then it is its stream's oldest
+ * queued one): in submission order (submit, fifo: the oldest marked one is always ready,
+ * its dependencies being older and marked); lifo: the stream that ran last as far as it
+ * can, then the newest ready operation's stream; shuffle: a random ready one each time. */
+void run_marked(int n) {
+    const bool shuffle = cfg.stream_order == ELSIM_STREAMS_SHUFFLE;
+    const CUstream_st *cur = NULL; /* lifo: the stream running */
+    for (; n > 0; n--) {
+        if (cfg.stream_order == ELSIM_STREAMS_SUBMIT || cfg.stream_order == ELSIM_STREAMS_FIFO) {
+            uint64_t pos = g_head;
+            while (ring_at(pos)->done || !ring_at(pos)->mark) pos++;
+            exec_at(pos);
+            continue;
+        }
+        uint64_t oldest_blocking = UINT64_MAX;
+        for (uint64_t pos = g_head; pos < g_tail; pos++)
+            if (!ring_at(pos)->done && blocking(ring_at(pos)->st)) {
+                oldest_blocking = ring_at(pos)->seq;
+                break;
+            }
+        int k = 0;
+        for (uint64_t pos = g_tail; pos-- > g_head;) {
+            const Cmd *c = ring_at(pos);
+            if (c->done || !c->mark || !cmd_ready(c, oldest_blocking)) continue;
+            if (!shuffle && c->st == cur) { /* lifo: the running stream goes on */
+                g_ready[0] = pos;
+                k = 1;
+                break;
+            }
+            if (shuffle || k == 0) g_ready[k++] = pos;
+        }
+        if (k == 0) fatal("no marked queued operation is ready (a dependency cycle: a bug)");
+        const uint64_t pick = g_ready[shuffle ? rng_next(&g_stream_rng) % (uint64_t)k : 0];
+        cur = ring_at(pick)->st;
+        exec_at(pick);
+    }
+}
+
+/* What a synchronisation waits for: operation seq (and the work before it), everything
+ * queued, or what the legacy stream waits for (its own and the blocking streams' work). */
+enum { WAIT_OP, WAIT_ALL, WAIT_LEGACY };
+
+/* Does a synchronisation waiting for `what` name queued operation c itself (submit: all
+ * older work too)? */
+bool wanted(const Cmd *c, int what, uint64_t seq) {
+    if (c->done) return false;
+    if (cfg.stream_order == ELSIM_STREAMS_SUBMIT) return what != WAIT_OP || c->seq <= seq;
+    if (what == WAIT_OP) return c->seq == seq;
+    return what == WAIT_ALL || c->st == &g_streams[0] || blocking(c->st);
+}
+
+/* Runs what a synchronisation waits for: the operations it names and their dependencies,
+ * nothing else. */
+void drain(int what, uint64_t seq) {
+    if (g_head == g_tail || (what == WAIT_OP && seq_done(seq))) return;
+    for (uint64_t pos = g_head; pos < g_tail; pos++)
+        ring_at(pos)->mark = wanted(ring_at(pos), what, seq);
+    const int n = mark_deps();
+    if (n == 0) return;
+    g_stats.syncs++;
+    drain_begin();
+    run_marked(n);
+    drain_end();
+}
+
+void drain_to(uint64_t seq) { drain(WAIT_OP, seq); }
+void drain_all(void) { drain(WAIT_ALL, 0); }
+
+/* cudaStreamSynchronize / cudaStreamQuery of st; the legacy stream's waits for the blocking
+ * streams too, except under submit (everything up to its own last operation, as always). */
+void drain_stream(const CUstream_st *st) {
+    if (st == &g_streams[0] && cfg.stream_order != ELSIM_STREAMS_SUBMIT) drain(WAIT_LEGACY, 0);
+    else drain_to(st->last_seq);
+}
 
 Cmd *cmd_new(CUstream_st *st, int kind) {
     if (g_cap.st && st == g_cap.st) { /* recorded, not queued (seq 0) */
@@ -1113,21 +1259,20 @@ Cmd *cmd_new(CUstream_st *st, int kind) {
         c->kind = kind;
         c->seq = 0;
         c->st = st;
+        c->dep_event = 0;
         return c;
     }
     if (g_tail - g_head == (uint64_t)RING) { /* full: the device catches up by one */
-        ensure_altstack();
-        g_drain_thread = pthread_self();
-        g_draining = true;
-        exec_front();
-        g_exec = NULL;
-        g_draining = false;
-        set_mode(MODE_HOST, NULL);
+        drain_begin();
+        exec_at(g_head);
+        drain_end();
     }
-    Cmd *c = &g_ring[g_tail % RING];
+    Cmd *c = ring_at(g_tail);
     c->kind = kind;
-    c->seq = ++g_seq;
+    c->seq = ++g_seq; /* = g_tail + 1: every cmd_new is pushed before the next */
     c->st = st;
+    c->dep_event = 0;
+    c->done = c->mark = false;
     return c;
 }
 
@@ -1137,6 +1282,9 @@ void cmd_push(Cmd *c) {
         return;
     }
     g_tail++;
+    c->dep_stream = c->st->last_seq;
+    c->dep_legacy = blocking(c->st) ? g_streams[0].last_seq : 0;
+    c->barrier = c->st == &g_streams[0];
     c->st->last_seq = c->seq;
     c->st->pending_ops++;
     if (c->kind == C_KERNEL) {
@@ -1222,6 +1370,7 @@ void init_once(void) {
     long pg = sysconf(_SC_PAGESIZE);
     g_page = pg > 0 ? (size_t)pg : 4096;
     config_read();
+    g_stream_rng = cfg.stream_seed;
     g_streams[0].live = 1;
     install_fault_handler();
 }
@@ -2029,7 +2178,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpy
     if (count == 0) return cudaSuccess;
     cudaError_t e = check_copy(dst, count, src, count, kind, "cudaMemcpy");
     if (e != cudaSuccess) return e;
-    drain_all(); /* the legacy stream waits for earlier work */
+    drain(WAIT_LEGACY, 0); /* on the legacy stream: after its and the blocking streams' work */
     set_mode(MODE_COPY, NULL);
     memcpy(dst, src, count);
     set_mode(MODE_HOST, NULL);
@@ -2073,7 +2222,7 @@ cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitc
     if (!width || !height) return cudaSuccess;
     cudaError_t e = copy2d_args(dst, dpitch, src, spitch, width, height, kind, "cudaMemcpy2D");
     if (e != cudaSuccess) return e;
-    drain_all();
+    drain(WAIT_LEGACY, 0);
     Cmd c{};
     c.dst = dst;
     c.src = src;
@@ -2125,7 +2274,7 @@ cudaError_t cudaMemset(void *devPtr, int value, size_t count) {
     if (count == 0) return cudaSuccess;
     cudaError_t e = check_set(devPtr, count, "cudaMemset");
     if (e != cudaSuccess) return e;
-    drain_all();
+    drain(WAIT_LEGACY, 0);
     set_mode(MODE_COPY, NULL);
     memset(devPtr, value, count);
     set_mode(MODE_HOST, NULL);
@@ -2290,7 +2439,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     cudaError_t e = get_stream(stream, &st, "cudaStreamSynchronize");
     if (e != cudaSuccess) return e;
     if ((e = capture_forbids_sync(st, "cudaStreamSynchronize")) != cudaSuccess) return e;
-    drain_to(st->last_seq);
+    drain_stream(st);
     return take_fault("cudaStreamSynchronize");
 }
 
@@ -2300,7 +2449,7 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
     cudaError_t e = get_stream(stream, &st, "cudaStreamQuery");
     if (e != cudaSuccess) return e;
     if ((e = capture_forbids_sync(st, "cudaStreamQuery")) != cudaSuccess) return e;
-    drain_to(st->last_seq); /* runs what it waits for, then reports it done */
+    drain_stream(st); /* runs what it waits for, then reports it done */
     return cudaSuccess;
 }
 
@@ -2322,8 +2471,9 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     if (e == cudaSuccess) e = get_event(event, "cudaStreamWaitEvent");
     if (e != cudaSuccess) return e;
     if (flags > 1) return fail(cudaErrorInvalidValue, "cudaStreamWaitEvent: flags 0x%x", flags);
-    /* The record it waits for was queued earlier: submission order already satisfies it. */
-    cmd_push(cmd_new(st, C_NOP));
+    Cmd *c = cmd_new(st, C_NOP);
+    c->dep_event = event->recorded ? event->rec_seq : 0; /* the latest record, as CUDA */
+    cmd_push(c);
     return cudaSuccess;
 }
 
@@ -2479,6 +2629,7 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
         memcpy((void *)c, (const void *)node, sizeof *c); /* arguments by value */
         c->seq = seq;
         c->st = st;
+        c->done = c->mark = false;
         cmd_push(c);
     }
     g_stats.graph_launches++;
@@ -2633,7 +2784,8 @@ void elsim_stats_get(elsim_stats *out) {
     pthread_once(&g_once, init_once);
     Lock lock;
     *out = g_stats;
-    out->pending = g_tail - g_head;
+    out->pending = 0;
+    for (uint64_t pos = g_head; pos < g_tail; pos++) out->pending += !ring_at(pos)->done;
 }
 
 void elsim_reset_stats(void) {
@@ -2661,6 +2813,23 @@ elsim_order elsim_get_order(void) {
 
 const char *elsim_order_name(elsim_order order) { return order_name(order); }
 
+void elsim_set_stream_order(elsim_stream_order order, uint64_t seed) {
+    pthread_once(&g_once, init_once);
+    Lock lock;
+    cfg.stream_order = order;
+    cfg.stream_seed = seed ? seed : 1;
+    g_stream_rng = cfg.stream_seed;
+}
+
+elsim_stream_order elsim_get_stream_order(void) {
+    pthread_once(&g_once, init_once);
+    return cfg.stream_order;
+}
+
+const char *elsim_stream_order_name(elsim_stream_order order) {
+    return (unsigned)order < 4 ? k_stream_order_names[order] : "submit";
+}
+
 const char *elsim_last_message(void) { return t_msg; }
 
 void elsim_reconfigure(void) {
@@ -2668,6 +2837,7 @@ void elsim_reconfigure(void) {
     Lock lock;
     reset_all();
     config_read();
+    g_stream_rng = cfg.stream_seed;
     g_launches_seen = g_kernels_seen = 0;
     g_fault_pending = false;
     t_device = 0;

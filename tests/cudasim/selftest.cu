@@ -35,10 +35,11 @@ __global__ void shuffle_kernel(const int *in, int *out, unsigned *out2, int live
     out2[t] = __ballot_sync(0xffffffffu, v & 1);
 }
 
-__global__ void scale_kernel(float *y, const float *x, float k, size_t n) {
+/* y = k * x, or y += k * x (acc) */
+__global__ void scale_kernel(float *y, const float *x, float k, int acc, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        y[i] = k * x[i];
+        y[i] = k * x[i] + (acc ? y[i] : 0.0f);
 }
 
 __global__ void store_kernel(float *p, size_t i, float v) { p[i] = v; }
@@ -72,7 +73,11 @@ void st_shuffles(const int *in, int *out, unsigned *out2, int threads, int live,
 }
 
 void st_scale(float *y, const float *x, float k, size_t n, cudaStream_t st) {
-    EL_LAUNCH(scale_kernel, 3, 128, 0, st)(y, x, k, n);
+    EL_LAUNCH(scale_kernel, 3, 128, 0, st)(y, x, k, 0, n);
+}
+
+void st_axpy(float *y, const float *x, float k, size_t n, cudaStream_t st) {
+    EL_LAUNCH(scale_kernel, 3, 128, 0, st)(y, x, k, 1, n);
 }
 
 void st_store(float *p, size_t i, float v, cudaStream_t st) {

@@ -26,6 +26,8 @@ void st_shuffles(const int *in, int *out, unsigned *out2, int threads, int live,
                  int width, cudaStream_t st);
 /* y[i] = k * x[i], n entries (grid-stride). */
 void st_scale(float *y, const float *x, float k, size_t n, cudaStream_t st);
+/* y[i] += k * x[i], n entries (grid-stride). */
+void st_axpy(float *y, const float *x, float k, size_t n, cudaStream_t st);
 /* A single thread stores v at p[i] (i may be past the end: a fault is expected). */
 void st_store(float *p, size_t i, float v, cudaStream_t st);
 /* A block of 64 whose second warp splits: lanes 0-15 at __syncwarp, 16-31 at __syncthreads. */

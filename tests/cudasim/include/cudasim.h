@@ -43,6 +43,8 @@ typedef struct elsim_stats {
     uint64_t graph_nodes_run;     /* operations queued by those launches (in launches,
                                      memcpys and memsets only when they run as graph nodes:
                                      `launches` counts the host's kernel launches) */
+    uint64_t ops_reordered;       /* queued operations run while an older one stayed
+                                     queued (ELSIM_STREAM_ORDER other than submit) */
     /* now (not reset) */
     uint64_t device_bytes;        /* live cudaMalloc bytes (as requested) */
     uint64_t managed_bytes;       /* live cudaMallocManaged bytes */
@@ -67,6 +69,29 @@ typedef enum elsim_order { ELSIM_REVERSE = 0, ELSIM_FORWARD = 1, ELSIM_RANDOM = 
 void elsim_set_order(elsim_order order, uint64_t seed);
 elsim_order elsim_get_order(void);
 const char *elsim_order_name(elsim_order order);
+
+/* Which queued operations a synchronisation runs, and in what order. SUBMIT (the default):
+ * everything queued before it, in submission order, so a missing dependency between streams
+ * goes unseen whenever submission order happens to satisfy it. The others keep only what
+ * CUDA guarantees: a synchronisation runs what it waits for and what that depends on (its
+ * stream's earlier work, the records its event waits name, the legacy stream's implicit
+ * synchronisation with blocking streams), everything else stays queued, as late as a GPU
+ * may leave it (until a synchronisation needs it, cudaDeviceSynchronize, a free or a full
+ * queue). What runs, runs in submission order under FIFO; under LIFO a stream runs as far
+ * as it can before another starts, the one with the newest ready operation first (a kernel
+ * that forgot to wait for a copy runs before it; a copy that forgot to wait for the kernels
+ * reading its destination runs ahead of them); under SHUFFLE the next operation is a random
+ * ready one (seeded). ELSIM_STREAM_ORDER=submit|fifo|lifo|shuffle|shuffle:SEED sets it at
+ * start; switching with work queued is safe (dependencies are always recorded). */
+typedef enum elsim_stream_order {
+    ELSIM_STREAMS_SUBMIT = 0,
+    ELSIM_STREAMS_FIFO = 1,
+    ELSIM_STREAMS_LIFO = 2,
+    ELSIM_STREAMS_SHUFFLE = 3
+} elsim_stream_order;
+void elsim_set_stream_order(elsim_stream_order order, uint64_t seed);
+elsim_stream_order elsim_get_stream_order(void);
+const char *elsim_stream_order_name(elsim_stream_order order);
 
 /* The emulator's explanation of the last failed runtime call of this thread ("" if none). */
 const char *elsim_last_message(void);
