@@ -135,7 +135,7 @@ static void compare(const char *file, el_dtype k4) {
 }
 
 int main(void) {
-    el_test_cuda_require("test_cuda_gguf_kquant", "CUDA forward passes");
+    el_test_cuda_require("test_cuda_gguf_kquant", "CUDA forward passes", NULL);
     compare("llama_kq_q4_k_m.gguf", EL_DT_Q4_K);
     compare("llama_kq_q5_k_m.gguf", EL_DT_Q5_K);
     return el_test_finish("test_cuda_gguf_kquant");

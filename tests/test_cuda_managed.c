@@ -17,6 +17,7 @@
 // ctest-timeout: 120
 #include "models/session_impl.h"
 #include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 #include "tests/llama_fixture.h"
 
 #include <stdlib.h>
@@ -194,14 +195,8 @@ done:
 
 int main(void) {
     fixture_require_stories();
-    int n = 0;
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("no CUDA device: %s", n == 0 ? "none found" : el_last_error());
     el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    el_test_cuda_require("test_cuda_managed", "managed-memory runs", &g);
     if (!g.managed) el_test_skip("GPU 0 (%s) has no managed memory", g.name);
 
     int32_t stories_alone[STEPS], gpt2_alone[STEPS];

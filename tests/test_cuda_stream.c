@@ -20,6 +20,7 @@
 // ctest-labels: cuda;model
 // ctest-timeout: 300
 #include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 #include "tests/cli_rss.h"
 #include "tests/gpt2_synth.h"
 #include "tests/llama_synth.h"
@@ -348,14 +349,8 @@ static void check_bert(el_memory mem) {
 }
 
 int main(void) {
-    int n = 0;
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("no CUDA device: %s", n == 0 ? "none found" : el_last_error());
     el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    el_test_cuda_require("test_cuda_stream", "streamed GPU runs", &g);
     char dir[512];
     snprintf(dir, sizeof dir, "%s/llama16", el_test_tmpdir());
     llama_synth_write(dir);

@@ -413,7 +413,7 @@ int main(void) {
 #ifndef EL_HAVE_CUDA
     el_test_skip("this build has no CUDA backend (EL_CUDA=OFF or no toolkit)");
 #else
-    el_test_cuda_require("test_kernels_cuda_quant", "CUDA kernels");
+    el_test_cuda_require("test_kernels_cuda_quant", "CUDA kernels", NULL);
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) {
         test_fixture(k_types[i]);
         test_random(k_types[i]);

@@ -3,13 +3,14 @@
  * first). */
 #include "tests/support/el_test_cuda.h"
 #include "tests/support/el_test.h"
-#include "platform/gpu.h"
+
+#include <string.h>
 
 #ifdef EL_HAVE_CUDA
 #include <cuda_runtime_api.h>
 #endif
 
-void el_test_cuda_require(const char *test, const char *what) {
+void el_test_cuda_require(const char *test, const char *what, el_gpu_info *gpu) {
     if (!el_gpu_built())
         el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
                      "-DEL_CUDA_SIM=ON for the emulator)");
@@ -18,8 +19,10 @@ void el_test_cuda_require(const char *test, const char *what) {
         el_test_skip("the %s are compiled but not run: %s", what,
                      n == 0 && !el_last_error()[0] ? "no CUDA device" : el_last_error());
     el_gpu_info g;
-    if (el_gpu_info_get(0, &g) == EL_OK)
-        printf("%s: running on GPU 0: %s (sm_%d%d)\n", test, g.name, g.cc_major, g.cc_minor);
+    memset(&g, 0, sizeof g);
+    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    printf("%s: running on GPU 0: %s (sm_%d%d)\n", test, g.name, g.cc_major, g.cc_minor);
+    if (gpu) *gpu = g;
 }
 
 void *el_test_dev_copy(const void *src, size_t bytes) {

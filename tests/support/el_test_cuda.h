@@ -4,12 +4,15 @@
 #ifndef EL_TEST_CUDA_H
 #define EL_TEST_CUDA_H
 
+#include "platform/gpu.h"
+
 #include <stddef.h>
 
 /* Exits 77 (skipped) when this build has no CUDA backend, or when it has one but no GPU is
- * found ("<what> are compiled but not run: <why>"); otherwise prints "<test>: running on
- * GPU 0: <name> (sm_XY)". */
-void el_test_cuda_require(const char *test, const char *what);
+ * found ("<what> are compiled but not run: <why>"); otherwise checks that GPU 0 answers
+ * el_gpu_info_get, fills *gpu (when not NULL) and prints "<test>: running on GPU 0: <name>
+ * (sm_XY)". */
+void el_test_cuda_require(const char *test, const char *what, el_gpu_info *gpu);
 
 /* A cudaMalloc'd buffer of bytes (at least 1), filled from host src when src is not NULL;
  * NULL on failure. Free with cudaFree. */
