@@ -22,7 +22,6 @@
 #include "platform/gpu.h"
 #include "tests/support/el_test_cuda.h"
 #include "tests/cli_rss.h"
-#include "tests/gpt2_synth.h"
 #include "tests/llama_synth.h"
 
 #include <stdlib.h>
@@ -106,7 +105,7 @@ static void run(const char *dir, el_memory mem, el_dtype dtype, el_stream_mode m
     for (size_t k = 0; lg && k <= STEPS; k++) {
         memcpy(o->logits[k], lg, vocab * sizeof *lg);
         if (k == STEPS) break;
-        o->ids[k] = argmax(lg, vocab);
+        o->ids[k] = el_test_argmax(lg, vocab);
         lg = NULL;
         EL_CHECK_OK(el_session_forward(c.s, &o->ids[k], 1, &lg));
         EL_CHECK_OK(el_session_stream_stats(c.s, &o->tok[k]));
@@ -172,12 +171,7 @@ static void check_device(const char *what, const char *dir, el_memory mem, const
 static void check_converted(const char *what, el_memory mem) {
     static run_out res, str;
     char gdir[600];
-    snprintf(gdir, sizeof gdir, "%s/gpt2", el_test_tmpdir());
-    gpt2_synth g;
-    gpt2_synth_default(&g);
-    g.layers = 4;
-    g.n_pos = CTX;
-    EL_CHECK(gpt2_synth_write(gdir, &g));
+    llama_synth_gpt2_write(gdir, sizeof gdir);
     static const el_dtype dts[] = {EL_DT_NONE, EL_DT_F16};
     for (size_t i = 0; i < 2; i++) {
         run(gdir, mem, dts[i], EL_STREAM_OFF, 0, &res);
