@@ -27,13 +27,8 @@
 #define NMSE_KERNEL 1e-9
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd32(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)((double)(rnd32() >> 8) / 16777216.0) * 2.0f - 1.0f; }
+static uint32_t rnd32(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
+static float frand(void) { return el_test_frand(&g_rng); }
 
 static void check_store(void) {
     enum { N = 20011 }; /* odd: the grid-stride tail */

@@ -34,12 +34,7 @@
 #define NMSE_MAX 1e-9
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return el_test_frand(&g_rng); }
 static void fill(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = frand();
 }

@@ -41,13 +41,8 @@
 static const el_dtype k_types[] = {EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)((double)(rnd() >> 8) * (1.0 / 8388608.0)) - 1.0f; }
+static uint32_t rnd(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
+static float frand(void) { return el_test_frand(&g_rng); }
 
 /* y = W x in double from the dequantized weights wd [out, in], n rows of x. */
 static void ref_matmul(float *y, const float *wd, const float *x, size_t n, size_t in,

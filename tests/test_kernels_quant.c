@@ -26,12 +26,7 @@ static const el_dtype k_types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
+static uint32_t rnd(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
 static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
 
 static uint32_t rd_u32(const uint8_t *p) {

@@ -47,13 +47,8 @@
 /* ---- kernels ---------------------------------------------------------------------------- */
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd32(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)((double)(rnd32() >> 8) / 16777216.0) * 2.0f - 1.0f; }
+static uint32_t rnd32(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
+static float frand(void) { return el_test_frand(&g_rng); }
 
 static void check_store(el_pool *p) {
     enum { N = 1 << 20 };

@@ -253,6 +253,18 @@ int el_test_run_cli(const char *args, char **out, char **err) {
     return WEXITSTATUS(rc);
 }
 
+uint64_t el_test_xorshift64(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+float el_test_frand(uint64_t *state) {
+    return (float)((double)(el_test_xorshift64(state) >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
 float el_test_max_abs_diff(const float *a, const float *b, size_t n) {
     float m = 0;
     for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));

@@ -44,6 +44,12 @@ int el_test_finish(const char *name);
 /* Prints a reason and exits 77 (ctest reports the test skipped). */
 void el_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* xorshift64 (shifts 13, 7, 17): advances *state (nonzero) and returns the new state: the
+ * tests' seeded random inputs, each test with its own state. */
+uint64_t el_test_xorshift64(uint64_t *state);
+/* A float in [-1, 1) from the top 24 bits of the next state (exact in f32). */
+float el_test_frand(uint64_t *state);
+
 /* max |a[i] - b[i]| over n floats. */
 float el_test_max_abs_diff(const float *a, const float *b, size_t n);
 /* Index of the largest of n >= 1 floats, the first on a tie (the greedy sampler's pick). */
