@@ -47,9 +47,7 @@ static bool ref_load(const char *variant, ref *r) {
     memset(r, 0, sizeof *r);
     r->variant = variant;
     snprintf(r->dir, sizeof r->dir, "%s/hf_bert_%s", FIXDIR, variant);
-    char path[600];
-    snprintf(path, sizeof path, "%s/reference.json", r->dir);
-    r->json = fixture_load(path);
+    r->json = fixture_reference(r->dir);
     const cJSON *j = r->json;
     r->batch = get_u32(j, "batch");
     r->seq = get_u32(j, "seq");

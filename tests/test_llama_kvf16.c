@@ -141,32 +141,19 @@ typedef struct ref {
     uint32_t vocab;
 } ref;
 
-static size_t get_ids(const cJSON *arr, int32_t *out, size_t cap) {
-    size_t n = 0;
-    for (const cJSON *e = arr ? arr->child : NULL; e && n < cap; e = e->next)
-        out[n++] = (int32_t)e->valuedouble;
-    return n;
-}
-
 static bool ref_hf(const char *dir, ref *r) {
     memset(r, 0, sizeof *r);
     r->name = dir;
     snprintf(r->path, sizeof r->path, "%s/%s", FIXDIR, dir);
-    char p[640];
-    snprintf(p, sizeof p, "%s/reference.json", r->path);
-    cJSON *j = fixture_load(p);
-    if (!j) return false;
+    cJSON *j = fixture_reference(r->path);
     r->vocab = (uint32_t)cJSON_GetObjectItem(j, "vocab_size")->valuedouble;
-    r->n_prompt = get_ids(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
-    r->n_greedy = get_ids(cJSON_GetObjectItem(j, "greedy_ids"), r->greedy, N_GREEDY);
+    r->n_prompt = fixture_ids_to(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
+    r->n_greedy = fixture_ids_to(cJSON_GetObjectItem(j, "greedy_ids"), r->greedy, N_GREEDY);
     r->margin = (float)cJSON_GetObjectItem(j, "greedy_min_margin")->valuedouble;
     cJSON_Delete(j);
-    snprintf(p, sizeof p, "%s/logits_f32.bin", r->path);
-    size_t n = 0;
-    r->logits = (float *)el_test_read_file(p, &n);
-    EL_CHECK(r->logits && n == r->n_prompt * r->vocab * sizeof(float));
+    r->logits = fixture_read_floats(r->path, "logits_f32.bin", r->n_prompt * r->vocab);
     EL_CHECK(r->n_greedy == N_GREEDY && r->n_prompt >= 2);
-    return r->logits && n == r->n_prompt * r->vocab * sizeof(float);
+    return r->logits != NULL;
 }
 
 static bool ref_stories(ref *r) {
@@ -175,8 +162,8 @@ static bool ref_stories(ref *r) {
     snprintf(r->path, sizeof r->path, "%s", STORIES_BIN);
     cJSON *j = fixture_load(STORIES_FIXTURE);
     if (!j) return false;
-    r->n_prompt = get_ids(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
-    r->n_greedy = get_ids(cJSON_GetObjectItem(j, "generated_ids"), r->greedy, 64);
+    r->n_prompt = fixture_ids_to(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
+    r->n_greedy = fixture_ids_to(cJSON_GetObjectItem(j, "generated_ids"), r->greedy, 64);
     cJSON_Delete(j);
     r->vocab = 512;
     return r->n_prompt > 0 && r->n_greedy == 64;
