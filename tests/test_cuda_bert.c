@@ -45,10 +45,7 @@ static bool run(const char *dir, el_dtype dt, el_memory mem, outs *o) {
     el_encoder *e = NULL;
     bool ok = false;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, mem);
     if (!a) goto done;
     uint64_t reserved = el_gpu_reserve_count();
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));

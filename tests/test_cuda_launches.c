@@ -95,10 +95,7 @@ static void measure(const char *what, const char *path, const int32_t *prompt, s
     el_arena *a = NULL;
     float *lg[2] = {NULL, NULL};
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = EL_MEMORY_CUDA_MANAGED;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_CUDA_MANAGED);
     if (!a) goto done;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     int32_t ids[2][2][DECODE + 1]; /* [graphs][greedy] */
@@ -184,10 +181,7 @@ static void capture_fails(void) {
         EL_CHECK_OK(el_model_open(FIX "/hf_gpt2_small", NULL, &m));
         el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
         if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-        el_arena_params ap;
-        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-        ap.memory = EL_MEMORY_CUDA_MANAGED;
-        if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
+        if (m) a = el_test_arena(&plan, EL_MEMORY_CUDA_MANAGED);
         if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
         el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};
         if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
@@ -221,10 +215,7 @@ static void env_off(void) {
     el_arena *a = NULL;
     el_session *s = NULL;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = EL_MEMORY_CUDA_MANAGED;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_CUDA_MANAGED);
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     setenv("EL_CUDA_GRAPH", "0", 1);
     el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};

@@ -49,13 +49,10 @@ typedef struct run {
 static bool load(const char *path, run *r) {
     memset(r, 0, sizeof *r);
     el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
-    el_arena_params ap;
     EL_CHECK_OK(el_model_open(path, NULL, &r->m));
     if (!r->m) return false;
     EL_CHECK_OK(el_plan_make(r->m, &pp, &r->plan));
-    el_plan_arena_params(&r->plan, r->plan.total_bytes, 0, &ap);
-    ap.memory = EL_MEMORY_CUDA_MANAGED;
-    EL_CHECK_OK(el_arena_init(&r->a, &ap));
+    r->a = el_test_arena(&r->plan, EL_MEMORY_CUDA_MANAGED);
     if (!r->a) return false;
     el_status s = el_model_load(r->m, &r->plan, r->a, NULL, NULL);
     EL_CHECK_OK(s);

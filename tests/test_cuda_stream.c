@@ -307,10 +307,7 @@ static void encode(el_memory mem, el_stream_mode mode, enc_out *o) {
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     EL_CHECK_OK(el_plan_stream_ex(m, &sp, p.total_bytes, &p));
     o->streamed = p.streamed;
-    el_arena_params ap;
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    ap.memory = mem;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&p, mem);
     if (a) EL_CHECK_OK(el_model_load(m, &p, a, NULL, NULL));
     el_encoder_params ep = {1, EL_DEVICE_CUDA};
     if (a) EL_CHECK_OK(el_encoder_init(m, a, &p, &ep, &e));

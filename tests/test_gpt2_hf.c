@@ -94,9 +94,7 @@ static bool open_load(const ref *r, el_dtype dtype, loaded *L) {
     el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(L->m, &pp, &L->plan));
     EL_CHECK(L->plan.params.ctx == r->n_positions);
-    el_arena_params ap;
-    el_plan_arena_params(&L->plan, L->plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&L->a, &ap));
+    L->a = el_test_arena(&L->plan, EL_MEMORY_HOST);
     if (!L->a) return false;
     EL_CHECK_OK(el_model_load(L->m, &L->plan, L->a, NULL, NULL));
     return true;

@@ -88,10 +88,7 @@ static void peak_rss(void) {
     if (!m) return;
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, NULL, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_status st = a ? el_model_load(m, &plan, a, NULL, NULL) : EL_E_NOMEM;
     EL_CHECK_OK(st);
     el_session *s = NULL;

@@ -106,10 +106,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 128); /* max_position_embeddings */
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (!a) {
         el_model_close(m);
         return;

@@ -189,9 +189,7 @@ static bool run(const ref *r, el_dtype kv, run_out *o) {
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.kv_dtype == kv);
     o->kv_bytes = plan.region_bytes[EL_REGION_KV];
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (!a) goto done;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {2, EL_DEVICE_CPU, 0, false};

@@ -15,9 +15,7 @@ static long load_counting(const char *file, el_dtype dt) {
     el_plan_params pp = {0, 0, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(file, NULL, &m));
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
-    el_arena_params ap;
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&p, EL_MEMORY_HOST);
     el_load_stats st;
     el_mem_report mr;
     el_alloc_arm();

@@ -50,11 +50,7 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
     } else {
         plan32 = plan;
     }
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, mem);
     el_load_params lp = {direct, NULL, NULL};
     el_status ls = a ? el_model_load(m, &plan, a, &lp, NULL) : EL_E_USAGE;
     EL_CHECK_OK(ls);

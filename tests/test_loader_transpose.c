@@ -103,11 +103,7 @@ static void load_and_check(const char *path, el_dtype target, bool direct, el_me
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.chunk_bytes == 64 * 1024);
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, mem);
     el_load_params lp = {direct, NULL, NULL};
     el_load_stats st = {0, 0, 0};
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, &lp, &st));

@@ -48,11 +48,7 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
     el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    if (m) {
-        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-        EL_CHECK_OK(el_arena_init(&a, &ap));
-    }
+    if (m) a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));

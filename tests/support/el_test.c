@@ -253,6 +253,15 @@ int el_test_run_cli(const char *args, char **out, char **err) {
     return WEXITSTATUS(rc);
 }
 
+el_arena *el_test_arena(const el_plan *plan, el_memory memory) {
+    el_arena_params ap;
+    el_plan_arena_params(plan, plan->total_bytes, 0, &ap);
+    ap.memory = memory;
+    el_arena *a = NULL;
+    EL_CHECK_OK(el_arena_init(&a, &ap));
+    return a;
+}
+
 uint64_t el_test_xorshift64(uint64_t *state) {
     uint64_t x = *state;
     x ^= x << 13;

@@ -44,6 +44,10 @@ int el_test_finish(const char *name);
 /* Prints a reason and exits 77 (ctest reports the test skipped). */
 void el_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* An arena for the plan: its total bytes and regions, in memory (EL_MEMORY_HOST for the CPU).
+ * NULL, with a failed check, when el_arena_init refuses; the caller deinits it. */
+el_arena *el_test_arena(const el_plan *plan, el_memory memory);
+
 /* xorshift64 (shifts 13, 7, 17): advances *state (nonzero) and returns the new state: the
  * tests' seeded random inputs, each test with its own state. */
 uint64_t el_test_xorshift64(uint64_t *state);
