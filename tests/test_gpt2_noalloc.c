@@ -123,11 +123,7 @@ int main(void) {
     counts w = run(FIXTURE, EL_DT_NONE, 2, 0);
     printf("warm-up (not counted): load %ld, prefill %ld, decode %ld allocations\n", w.load,
            w.prefill, w.decode);
-    long cost = el_alloc_thread_cost();
-    printf("allocations to start and join a bare thread: %ld\n", cost);
-#ifndef EL_SANITIZED
-    EL_CHECK(cost == 0);
-#endif
+    long cost = el_alloc_checked_thread_cost();
     static const struct {
         el_dtype dt;
         unsigned threads;
@@ -141,11 +137,7 @@ int main(void) {
         EL_CHECK(c.prefill == 0);
         EL_CHECK(c.decode == 0);
     }
-    el_alloc_arm();
-    void *volatile p = malloc(16);
-    long seen = el_alloc_disarm();
-    free(p);
-    EL_CHECK(seen >= 1);
+    el_alloc_check_counter();
 
     peak_rss();
     el_test_tmpdir_cleanup();
