@@ -204,13 +204,7 @@ int main(void) {
                            stories_alone) &&
                      alone(GPT2_PATH, k_gpt2, sizeof k_gpt2 / sizeof *k_gpt2, true, gpt2_alone);
     }
-#ifdef EL_CUDA_SIM
-    setenv("ELSIM_INTEGRATED", "1", 1);
-    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
-    elsim_reconfigure();
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    EL_CHECK(g.integrated && !g.concurrent_managed);
-#endif
+    el_test_cuda_sim_jetson(&g);
     if (g.concurrent_managed) {
         fprintf(stderr, "the integrated-GPU half needs a device without concurrentManagedAccess "
                         "(a Jetson, or the cudasim build)\n");

@@ -261,12 +261,8 @@ int main(void) {
     /* The Jetson rules: an integrated GPU without concurrent managed access, where the
      * emulator faults any CPU touch of managed memory while GPU work is queued; and the
      * threads of each block resumed in random order instead of reverse. */
-    setenv("ELSIM_INTEGRATED", "1", 1);
-    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
-    elsim_reconfigure();
+    el_test_cuda_sim_jetson(&g);
     elsim_set_order(ELSIM_RANDOM, 7);
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    EL_CHECK(g.integrated && !g.concurrent_managed);
     compare("stories260K, integrated GPU, random thread order", STORIES_BIN, stories,
             sizeof stories / sizeof *stories, GREEDY);
     compare("hf_gpt2_small, integrated GPU, random thread order", FIX "/hf_gpt2_small", gpt2s,

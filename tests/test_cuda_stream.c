@@ -356,13 +356,7 @@ int main(void) {
         check_truncated("device memory", EL_MEMORY_CUDA_DEVICE);
         check_cli(dir, "device", true);
     }
-#ifdef EL_CUDA_SIM
-    setenv("ELSIM_INTEGRATED", "1", 1);
-    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
-    elsim_reconfigure();
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    EL_CHECK(g.integrated && !g.concurrent_managed);
-#endif
+    el_test_cuda_sim_jetson(&g);
     if (g.managed && !g.concurrent_managed) {
         fprintf(stderr, "== Jetson-like GPU: managed memory attached to the session's stream\n");
         check_device("managed memory (no concurrent access)", dir, EL_MEMORY_CUDA_MANAGED, &cpu);

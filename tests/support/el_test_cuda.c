@@ -4,10 +4,14 @@
 #include "tests/support/el_test_cuda.h"
 #include "tests/support/el_test.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef EL_HAVE_CUDA
 #include <cuda_runtime_api.h>
+#endif
+#ifdef EL_CUDA_SIM
+#include "cudasim.h"
 #endif
 
 void el_test_cuda_require(const char *test, const char *what, el_gpu_info *gpu) {
@@ -23,6 +27,18 @@ void el_test_cuda_require(const char *test, const char *what, el_gpu_info *gpu) 
     EL_CHECK_OK(el_gpu_info_get(0, &g));
     printf("%s: running on GPU 0: %s (sm_%d%d)\n", test, g.name, g.cc_major, g.cc_minor);
     if (gpu) *gpu = g;
+}
+
+void el_test_cuda_sim_jetson(el_gpu_info *gpu) {
+#ifdef EL_CUDA_SIM
+    setenv("ELSIM_INTEGRATED", "1", 1);
+    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
+    elsim_reconfigure();
+    EL_CHECK_OK(el_gpu_info_get(0, gpu));
+    EL_CHECK(gpu->integrated && !gpu->concurrent_managed);
+#else
+    (void)gpu;
+#endif
 }
 
 void *el_test_dev_copy(const void *src, size_t bytes) {

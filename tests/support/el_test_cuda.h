@@ -14,6 +14,12 @@
  * (sm_XY)". */
 void el_test_cuda_require(const char *test, const char *what, el_gpu_info *gpu);
 
+/* Under the emulator (EL_CUDA_SIM builds): makes it an integrated GPU without concurrent
+ * managed access (a Jetson's rules: a CPU touch of managed memory while GPU work is queued
+ * faults), refreshes *gpu and checks that it says so. Other builds: does nothing (a real GPU
+ * is what it is). */
+void el_test_cuda_sim_jetson(el_gpu_info *gpu);
+
 /* A cudaMalloc'd buffer of bytes (at least 1), filled from host src when src is not NULL;
  * NULL on failure. Free with cudaFree. */
 void *el_test_dev_copy(const void *src, size_t bytes);
