@@ -253,6 +253,25 @@ int el_test_run_cli(const char *args, char **out, char **err) {
     return WEXITSTATUS(rc);
 }
 
+size_t el_test_unhex_into(const char *h, char *out, size_t cap) {
+    size_t n = strlen(h) / 2;
+    if (n > cap) n = cap;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        sscanf(h + 2 * i, "%2x", &v);
+        out[i] = (char)v;
+    }
+    return n;
+}
+
+char *el_test_unhex(const char *h, size_t *n) {
+    const size_t len = strlen(h) / 2;
+    char *out = malloc(len + 1);
+    *n = out ? el_test_unhex_into(h, out, len) : 0;
+    if (out) out[len] = 0;
+    return out;
+}
+
 el_arena *el_test_arena(const el_plan *plan, el_memory memory) {
     el_arena_params ap;
     el_plan_arena_params(plan, plan->total_bytes, 0, &ap);

@@ -71,6 +71,11 @@ bool el_test_write_file(const char *path, const void *data, size_t n);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. Test code only. */
 char *el_test_read_file(const char *path, size_t *n);
 
+/* The bytes of hex string h (pairs of hex digits): malloc'd and NUL-terminated with *n bytes
+ * (NULL if out of memory), or the first up to cap of them into out, returning how many. */
+char *el_test_unhex(const char *h, size_t *n);
+size_t el_test_unhex_into(const char *h, char *out, size_t cap);
+
 /* A safetensors file from a JSON header string and a data section: writes
  * u64le(len(json)) + json + data. */
 bool el_test_write_safetensors_raw(const char *path, const char *json, const void *data,
