@@ -41,6 +41,17 @@ void el_test_cuda_sim_jetson(el_gpu_info *gpu) {
 #endif
 }
 
+void *el_test_gpu_to_host(const void *src, uint64_t bytes) {
+    void *host = malloc(bytes ? bytes : 1);
+    el_gpu_stream *gs = NULL;
+    EL_CHECK(host != NULL);
+    EL_CHECK_OK(el_gpu_stream_create(&gs));
+    if (host && gs) EL_CHECK_OK(el_gpu_copy_async(host, src, bytes, gs));
+    if (gs) EL_CHECK_OK(el_gpu_sync(gs));
+    el_gpu_stream_destroy(gs);
+    return host;
+}
+
 void *el_test_dev_copy(const void *src, size_t bytes) {
 #ifdef EL_HAVE_CUDA
     void *d = NULL;

@@ -7,6 +7,7 @@
 #include "platform/gpu.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Exits 77 (skipped) when this build has no CUDA backend, or when it has one but no GPU is
  * found ("<what> are compiled but not run: <why>"); otherwise checks that GPU 0 answers
@@ -19,6 +20,11 @@ void el_test_cuda_require(const char *test, const char *what, el_gpu_info *gpu);
  * faults), refreshes *gpu and checks that it says so. Other builds: does nothing (a real GPU
  * is what it is). */
 void el_test_cuda_sim_jetson(el_gpu_info *gpu);
+
+/* bytes of GPU memory at src copied into a malloc'd host buffer (free it) through a stream
+ * of its own, every step checked: how the loader tests read back weights loaded into device
+ * memory. */
+void *el_test_gpu_to_host(const void *src, uint64_t bytes);
 
 /* A cudaMalloc'd buffer of bytes (at least 1), filled from host src when src is not NULL;
  * NULL on failure. Free with cudaFree. */
