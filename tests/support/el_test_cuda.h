@@ -1,6 +1,7 @@
-/* el_test_cuda.h - what the CUDA tests (tests/test_*cuda*.c) share: the skip when the build
- * has no CUDA backend or no GPU answers (cudasim counts as one), and device buffers to and
- * from host memory (test code only: failures leave NULL / zeros for the checks to catch). */
+/* el_test_cuda.h - what the tests that run on the GPU share: the skip when the build has no
+ * CUDA backend or no GPU answers (cudasim counts as one), the emulator's Jetson mode, and
+ * device buffers to and from host memory (test code only: failures leave NULL / zeros for
+ * the checks to catch). */
 #ifndef EL_TEST_CUDA_H
 #define EL_TEST_CUDA_H
 
