@@ -68,15 +68,12 @@ int main(int argc, char **argv) {
                p);
         return 0;
     }
-    el_model *m = NULL;
-    if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
     el_plan_params pp = {SEQ, MAX_BATCH, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
+    el_model *m;
     el_plan plan;
-    el_arena_params ap;
-    el_arena *a = NULL;
-    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_arena *a;
+    const char *err = bench_open_arena(dir, &pp, &m, &plan, &a);
+    if (err) return fail(err);
     if (el_model_load(m, &plan, a, NULL, NULL) != EL_OK) return fail("load");
 
     /* 32 sequences of 128 ids: [CLS], ordinary word pieces, [SEP]. */

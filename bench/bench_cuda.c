@@ -75,16 +75,12 @@ static int bench_model(const char *path, const char *file, el_dtype dt, el_memor
     double raw_s = bench_raw_read(file, &raw_bytes);
     r->raw_mbs = raw_s > 0 ? (double)raw_bytes / raw_s / 1e6 : 0;
     bench_drop_cache(file);
-    el_model *m = NULL;
-    if (el_model_open(path, NULL, &m) != EL_OK) return fail(path);
     el_plan_params pp = {ctx, 1, dt, 0, mem, EL_DT_F32};
+    el_model *m;
     el_plan plan;
-    el_arena_params ap;
-    el_arena *a = NULL;
-    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_arena *a;
+    const char *err = bench_open_arena(path, &pp, &m, &plan, &a);
+    if (err) return fail(err);
     for (int i = 0; i < EL_REGION_COUNT; i++)
         if (!el_region_on_gpu((el_region)i)) r->host_arena += (double)plan.region_bytes[i];
     el_load_stats ls;

@@ -43,15 +43,12 @@ static int fail(const char *what) {
 /* Decode tok/s (median of runs) for each thread count; *touched = weight bytes per token. */
 static int bench_dtype(const char *dir, el_dtype dtype, int runs, double tps[2], double pps[2],
                        uint64_t *touched, uint64_t *arena) {
-    el_model *m = NULL;
-    if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
     el_plan_params pp = {CTX, 1, dtype, 0, EL_MEMORY_HOST, EL_DT_F32};
+    el_model *m;
     el_plan plan;
-    el_arena_params ap;
-    el_arena *a = NULL;
-    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_arena *a;
+    const char *err = bench_open_arena(dir, &pp, &m, &plan, &a);
+    if (err) return fail(err);
     el_load_stats ls;
     if (el_model_load(m, &plan, a, NULL, &ls) != EL_OK) return fail("load");
     *arena = plan.total_bytes;
@@ -118,15 +115,12 @@ static int run_model(const char *dir, const char *id_list, int n_new, el_dtype d
         p = *end == ',' ? end + 1 : end;
     }
     double t0 = bench_now();
-    el_model *m = NULL;
-    if (el_model_open(dir, NULL, &m) != EL_OK) return fail(dir);
     el_plan_params pp = {ctx, 1, dtype, 0, EL_MEMORY_HOST, EL_DT_F32};
+    el_model *m;
     el_plan plan;
-    el_arena_params ap;
-    el_arena *a = NULL;
-    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_arena *a;
+    const char *err = bench_open_arena(dir, &pp, &m, &plan, &a);
+    if (err) return fail(err);
     el_load_stats ls;
     if (el_model_load(m, &plan, a, NULL, &ls) != EL_OK) return fail("load");
     el_session *s = NULL;

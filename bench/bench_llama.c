@@ -27,15 +27,12 @@ static int fail(const char *what) {
 
 /* One weight dtype: loads the model into its own arena and measures both thread counts. */
 static int bench_dtype(const char *path, el_dtype dtype, el_dtype kv, uint32_t ctx, int runs) {
-    el_model *m = NULL;
-    if (el_model_open(path, NULL, &m) != EL_OK) return fail(path);
     el_plan_params pp = {ctx, 1, dtype, 64 * 1024, EL_MEMORY_HOST, kv};
+    el_model *m;
     el_plan plan;
-    el_arena_params ap;
-    el_arena *a = NULL;
-    if (el_plan_make(m, &pp, &plan) != EL_OK) return fail("plan");
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    if (el_arena_init(&a, &ap) != EL_OK) return fail("arena");
+    el_arena *a;
+    const char *err = bench_open_arena(path, &pp, &m, &plan, &a);
+    if (err) return fail(err);
     if (el_model_load(m, &plan, a, NULL, NULL) != EL_OK) return fail("load");
     if (plan.params.ctx < PROMPT_TOKENS || plan.params.ctx < DECODE_TOKENS + 8) {
         fprintf(stderr, "bench_llama: the model's context (%u) is below %d tokens\n",

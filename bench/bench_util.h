@@ -1,8 +1,11 @@
 /* bench_util.h - what every benchmark shares: a monotonic clock, medians, dropping a
- * file's page cache, resetting VmHWM, and timing a raw read of a file (the baseline the
- * loader benchmarks compare with). Header-only: each bench_*.c is its own program. */
+ * file's page cache, resetting VmHWM, timing a raw read of a file (the baseline the
+ * loader benchmarks compare with), and a model opened with its arena. Header-only: each
+ * bench_*.c is its own program. */
 #ifndef EL_BENCH_UTIL_H
 #define EL_BENCH_UTIL_H
+
+#include "edgeload.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -116,6 +119,21 @@ static inline double bench_read_bandwidth(const uint64_t *buf, size_t words, int
     }
     (void)sink;
     return bench_median(t, runs);
+}
+
+/* Opens path, plans it with pp and reserves an arena of the plan's total bytes in
+ * pp->memory. NULL when all three worked; else what failed (path, "plan" or "arena") for the
+ * caller's message, with what was made left in *m and *a. */
+static inline const char *bench_open_arena(const char *path, const el_plan_params *pp,
+                                           el_model **m, el_plan *plan, el_arena **a) {
+    *m = NULL, *a = NULL;
+    if (el_model_open(path, NULL, m) != EL_OK) return path;
+    if (el_plan_make(*m, pp, plan) != EL_OK) return "plan";
+    el_arena_params ap;
+    el_plan_arena_params(plan, plan->total_bytes, 0, &ap);
+    ap.memory = pp->memory;
+    if (el_arena_init(a, &ap) != EL_OK) return "arena";
+    return NULL;
 }
 
 #endif /* EL_BENCH_UTIL_H */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct img_loaded {
     el_model *m;
@@ -73,6 +74,18 @@ static inline int img_temp_files(const char *dir) {
         if (strstr(e->d_name, ".tmp.")) n++;
     if (d) closedir(d);
     return n;
+}
+
+/* Removes the files in dir whose name holds ".tmp." (what a killed pack may leave). */
+static inline void img_remove_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp.")) {
+            char t[1400];
+            snprintf(t, sizeof t, "%s/%s", dir, e->d_name);
+            unlink(t);
+        }
+    if (d) closedir(d);
 }
 
 /* True if the file at path holds exactly want[0..want_len). */

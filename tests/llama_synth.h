@@ -1,11 +1,13 @@
-/* llama_synth.h - the layer-streaming tests' generated model (test code only): a Llama
+/* llama_synth.h - the layer-streaming tests' generated models (test code only): a Llama
  * with GQA and an untied head, 16 layers of ~3 MiB of f32 weights (random, seeded), its
- * vocabulary stories260K's (tok512.bin tokenizes the CLI's prompts). Shared by
- * test_llama_stream (CPU) and test_cuda_stream (the emulated GPU). */
+ * vocabulary stories260K's (tok512.bin tokenizes the CLI's prompts); and a 4-layer GPT-2
+ * (Conv1D weights, transposed on the way). Shared by test_llama_stream (CPU) and
+ * test_cuda_stream (the emulated GPU). */
 #ifndef EL_TEST_LLAMA_SYNTH_H
 #define EL_TEST_LLAMA_SYNTH_H
 
 #include "edgeload.h"
+#include "tests/gpt2_synth.h"
 #include "tests/support/el_test.h"
 
 #include <stdio.h>
@@ -59,12 +61,15 @@ static inline void llama_synth_write(const char *dir) {
     EL_CHECK(el_test_write_file(path, cfg, strlen(cfg)));
 }
 
-/* The index of the largest of x[0 .. n) (the first on ties): greedy. */
-static inline int32_t argmax(const float *x, size_t n) {
-    size_t b = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return (int32_t)b;
+/* dir (cap bytes) = <tmpdir>/gpt2, holding gpt2_synth's default GPT-2 with 4 layers and CTX
+ * positions; checks that it was written. */
+static inline void llama_synth_gpt2_write(char *dir, size_t cap) {
+    snprintf(dir, cap, "%s/gpt2", el_test_tmpdir());
+    gpt2_synth g;
+    gpt2_synth_default(&g);
+    g.layers = 4;
+    g.n_pos = CTX;
+    EL_CHECK(gpt2_synth_write(dir, &g));
 }
 
 /* Sum of the stored bytes of the tensors of the model at path whose names contain needle

@@ -14,20 +14,6 @@
 
 #define GGUF_DIR EL_SOURCE_DIR "/tests/fixtures/gguf"
 
-/* The bytes of hex string h (malloc'd, NUL-terminated; *n bytes). */
-static inline char *unhex(const char *h, size_t *n) {
-    size_t len = strlen(h) / 2;
-    char *out = malloc(len + 1);
-    for (size_t i = 0; out && i < len; i++) {
-        unsigned v = 0;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    if (out) out[len] = 0;
-    *n = len;
-    return out;
-}
-
 /* ids equal to the JSON array want? */
 static inline bool same_ids(const int32_t *ids, size_t n, const cJSON *want) {
     if (!want || n != (size_t)cJSON_GetArraySize(want)) return false;

@@ -14,10 +14,7 @@
 
 static uint64_t g_rng = 88172645463325252ull;
 static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+    return (float)((el_test_xorshift64(&g_rng) >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
 /* softmax(q k^T / sqrt(hd)) v for one sequence, in double. */

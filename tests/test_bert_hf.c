@@ -47,9 +47,7 @@ static bool ref_load(const char *variant, ref *r) {
     memset(r, 0, sizeof *r);
     r->variant = variant;
     snprintf(r->dir, sizeof r->dir, "%s/hf_bert_%s", FIXDIR, variant);
-    char path[600];
-    snprintf(path, sizeof path, "%s/reference.json", r->dir);
-    r->json = fixture_load(path);
+    r->json = fixture_reference(r->dir);
     const cJSON *j = r->json;
     r->batch = get_u32(j, "batch");
     r->seq = get_u32(j, "seq");
@@ -112,9 +110,7 @@ static bool load(const ref *r, el_dtype dt, uint32_t batch, uint32_t ctx, unsign
     if (!l->m) return false;
     el_plan_params pp = {ctx, batch, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(l->m, &pp, &l->plan));
-    el_arena_params ap;
-    el_plan_arena_params(&l->plan, l->plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&l->a, &ap));
+    l->a = el_test_arena(&l->plan, EL_MEMORY_HOST);
     if (l->a) EL_CHECK_OK(el_model_load(l->m, &l->plan, l->a, NULL, NULL));
     el_encoder_params ep = {threads, EL_DEVICE_CPU};
     if (l->a) EL_CHECK_OK(el_encoder_init(l->m, l->a, &l->plan, &ep, &l->e));

@@ -62,10 +62,7 @@ static void run(const char *dir, const cases *c, el_dtype dt, unsigned threads, 
     el_plan_params pp = {SEQ, (uint32_t)c->n, dt, 0, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_encoder *e = NULL;
     el_encoder_params ep = {threads, EL_DEVICE_CPU};
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));

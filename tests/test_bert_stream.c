@@ -94,9 +94,7 @@ static void run(const char *dir, el_dtype dtype, const el_stream_params *sp, enc
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     EL_CHECK_OK(el_plan_stream_ex(m, sp, p.total_bytes, &p));
     o->plan = p;
-    el_arena_params ap;
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&p, EL_MEMORY_HOST);
     if (a) EL_CHECK_OK(el_model_load(m, &p, a, NULL, NULL));
     el_encoder_params ep = {2, EL_DEVICE_CPU};
     if (a) EL_CHECK_OK(el_encoder_init(m, a, &p, &ep, &e));

@@ -10,6 +10,7 @@
 // ctest-timeout: 300
 #include "tests/support/el_test.h"
 #include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +45,7 @@ static bool run(const char *dir, el_dtype dt, el_memory mem, outs *o) {
     el_encoder *e = NULL;
     bool ok = false;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, mem);
     if (!a) goto done;
     uint64_t reserved = el_gpu_reserve_count();
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
@@ -101,13 +99,7 @@ static void compare(const char *name) {
 }
 
 int main(void) {
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    int n = 0;
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("the CUDA encoders are compiled but not run: %s",
-                     n == 0 ? "no CUDA device" : el_last_error());
+    el_test_cuda_require("test_cuda_bert", "CUDA encoders", NULL);
     compare("hf_bert_cls");
     compare("hf_bert_base");
     return el_test_finish("test_cuda_bert");

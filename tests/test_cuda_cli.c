@@ -11,7 +11,7 @@
 // ctest-labels: cuda;cli
 // ctest-timeout: 300
 #include "tests/llama_fixture.h"
-#include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 #include "tests/support/el_test_proc.h"
 
 #include <stdlib.h>
@@ -41,13 +41,7 @@ static void same_text(const char *extra, const char *want, const char *why_has) 
 }
 
 int main(void) {
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    int n = 0;
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("the CUDA path is compiled but not run: %s",
-                     n == 0 ? "no CUDA device" : el_last_error());
+    el_test_cuda_require("test_cuda_cli", "CLI's CUDA runs", NULL);
     fixture_require_stories();
     char *cpu = NULL, *err = NULL;
     EL_CHECK(cli(GEN " --device cpu", &cpu, &err) == 0);

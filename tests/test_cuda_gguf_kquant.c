@@ -56,11 +56,8 @@ static bool run(const char *path, el_memory mem, const int32_t *prompt, size_t n
     if (!m) return false;
     el_plan_params pp = {64, 1, EL_DT_NONE, 1u << 20, mem, EL_DT_F32};
     el_plan plan;
-    el_arena_params ap;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, mem);
     if (!a) goto done;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {1, mem == EL_MEMORY_HOST ? EL_DEVICE_CPU : EL_DEVICE_CUDA, 0, false};
@@ -135,7 +132,7 @@ static void compare(const char *file, el_dtype k4) {
 }
 
 int main(void) {
-    el_test_cuda_require("test_cuda_gguf_kquant", "CUDA forward passes");
+    el_test_cuda_require("test_cuda_gguf_kquant", "CUDA forward passes", NULL);
     compare("llama_kq_q4_k_m.gguf", EL_DT_Q4_K);
     compare("llama_kq_q5_k_m.gguf", EL_DT_Q5_K);
     return el_test_finish("test_cuda_gguf_kquant");

@@ -11,10 +11,10 @@
 // ctest-labels: cuda;kernels
 // ctest-timeout: 60
 #include "tests/support/el_test.h"
+#include "tests/support/el_test_cuda.h"
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/fp16.h"
-#include "platform/gpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -27,25 +27,8 @@
 #define NMSE_KERNEL 1e-9
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd32(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)((double)(rnd32() >> 8) / 16777216.0) * 2.0f - 1.0f; }
-
-/* Device copies (test-only allocations). */
-static void *dev_copy(const void *src, size_t bytes) {
-    void *d = NULL;
-    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
-    if (src) cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
-    return d;
-}
-static void host_copy(void *dst, const void *d, size_t bytes) {
-    cudaDeviceSynchronize();
-    cudaMemcpy(dst, d, bytes, cudaMemcpyDeviceToHost);
-}
+static uint32_t rnd32(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
+static float frand(void) { return el_test_frand(&g_rng); }
 
 static void check_store(void) {
     enum { N = 20011 }; /* odd: the grid-stride tail */
@@ -60,11 +43,11 @@ static void check_store(void) {
         v[i] = frand() * 100.0f;
     }
     memcpy(k, edge, sizeof edge);
-    float *dk = dev_copy(k, sizeof k), *dv = dev_copy(v, sizeof v);
-    void *hk = dev_copy(NULL, sizeof kh), *hv = dev_copy(NULL, sizeof vh);
+    float *dk = el_test_dev_copy(k, sizeof k), *dv = el_test_dev_copy(v, sizeof v);
+    void *hk = el_test_dev_copy(NULL, sizeof kh), *hv = el_test_dev_copy(NULL, sizeof vh);
     EL_CHECK_OK(el_cuda_kv_store(hk, hv, EL_DT_F16, dk, dv, N, NULL));
-    host_copy(kh, hk, sizeof kh);
-    host_copy(vh, hv, sizeof vh);
+    el_test_host_copy(kh, hk, sizeof kh);
+    el_test_host_copy(vh, hv, sizeof vh);
     size_t bad = 0;
     for (size_t i = 0; i < N; i++) {
         uint16_t wk = el_fp32_to_fp16(k[i]);
@@ -73,10 +56,10 @@ static void check_store(void) {
     }
     fprintf(stderr, "   kv_store f16: %zu of %d differ from round-to-nearest-even\n", bad, 2 * N);
     EL_CHECK(bad == 0);
-    void *fk = dev_copy(NULL, sizeof k), *fv = dev_copy(NULL, sizeof v);
+    void *fk = el_test_dev_copy(NULL, sizeof k), *fv = el_test_dev_copy(NULL, sizeof v);
     EL_CHECK_OK(el_cuda_kv_store(fk, fv, EL_DT_F32, dk, dv, N, NULL));
-    host_copy(k2, fk, sizeof k2);
-    host_copy(v2, fv, sizeof v2);
+    el_test_host_copy(k2, fk, sizeof k2);
+    el_test_host_copy(v2, fv, sizeof v2);
     EL_CHECK(memcmp(k2, k, sizeof k) == 0 && memcmp(v2, v, sizeof v) == 0);
     EL_CHECK_STATUS(el_cuda_kv_store(fk, fv, EL_DT_BF16, dk, dv, N, NULL), EL_E_USAGE);
     cudaFree(dk), cudaFree(dv), cudaFree(hk), cudaFree(hv), cudaFree(fk), cudaFree(fv);
@@ -91,15 +74,15 @@ static void check_attention(el_pool *p) {
         k[i] = el_fp32_to_fp16(frand() * 2.0f);
         v[i] = el_fp32_to_fp16(frand());
     }
-    float *dq = dev_copy(q, sizeof q), *dout = dev_copy(NULL, sizeof got);
-    void *dk = dev_copy(k, sizeof k), *dv = dev_copy(v, sizeof v);
+    float *dq = el_test_dev_copy(q, sizeof q), *dout = el_test_dev_copy(NULL, sizeof got);
+    void *dk = el_test_dev_copy(k, sizeof k), *dv = el_test_dev_copy(v, sizeof v);
     static const size_t windows[] = {0, 1, 6, CTX + 3};
     for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
         el_cpu_attention_kv(p, want, q, k, v, EL_DT_F16, att, CTX, NT, POS0, NH, NKV, HD,
                             windows[w], 0.2f);
         EL_CHECK_OK(el_cuda_attention_kv(dout, dq, dk, dv, EL_DT_F16, NT, POS0, NH, NKV, HD,
                                          windows[w], 0.2f, NULL, 0, NULL));
-        host_copy(got, dout, sizeof got);
+        el_test_host_copy(got, dout, sizeof got);
         double e = el_test_nmse(got, want, NT * NH * HD);
         fprintf(stderr, "   attention over an f16 cache, window %zu: nmse %.3g\n", windows[w], e);
         EL_CHECK(e <= NMSE_KERNEL);
@@ -117,13 +100,7 @@ int main(void) {
     el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
                  "-DEL_CUDA_SIM=ON for the emulator)");
 #else
-    int n = 0;
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("the CUDA f16 KV cache is compiled but not run: %s",
-                     n == 0 ? "no CUDA device" : el_last_error());
-    el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    fprintf(stderr, "GPU 0: %s (sm_%d%d)\n", g.name, g.cc_major, g.cc_minor);
+    el_test_cuda_require("test_cuda_kvf16", "CUDA f16 KV cache kernels", NULL);
     el_pool p;
     EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
     check_store();

@@ -104,10 +104,7 @@ static el_arena *load_managed(const char *path, el_dtype dt, el_dtype kv, el_mod
     /* Quantized on load: the 6 matrices of every layer at least. */
     if (dt != EL_DT_F32 && dt != EL_DT_NONE)
         EL_CHECK(plan->quantized_count >= 6 * (*m)->config.num_layers);
-    el_arena_params ap;
-    el_plan_arena_params(plan, plan->total_bytes, 0, &ap);
-    ap.memory = EL_MEMORY_CUDA_MANAGED;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(plan, EL_MEMORY_CUDA_MANAGED);
     if (a) EL_CHECK_OK(el_model_load(*m, plan, a, NULL, NULL));
     return a;
 }
@@ -251,10 +248,7 @@ static void capture_fails(void) {
         EL_CHECK_OK(el_model_open(FIX "/hf_gpt2_small", NULL, &m));
         el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
         if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-        el_arena_params ap;
-        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-        ap.memory = EL_MEMORY_CUDA_MANAGED;
-        if (m) EL_CHECK_OK(el_arena_init(&a, &ap));
+        if (m) a = el_test_arena(&plan, EL_MEMORY_CUDA_MANAGED);
         if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
         el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};
         if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
@@ -288,10 +282,7 @@ static void env_off(void) {
     el_arena *a = NULL;
     el_session *s = NULL;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = EL_MEMORY_CUDA_MANAGED;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_CUDA_MANAGED);
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     setenv("EL_CUDA_GRAPH", "0", 1);
     el_session_params sp = {1, EL_DEVICE_CUDA, 0, false};

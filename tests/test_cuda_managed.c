@@ -17,6 +17,7 @@
 // ctest-timeout: 120
 #include "models/session_impl.h"
 #include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 #include "tests/llama_fixture.h"
 
 #include <stdlib.h>
@@ -48,13 +49,10 @@ typedef struct run {
 static bool load(const char *path, run *r) {
     memset(r, 0, sizeof *r);
     el_plan_params pp = {0, 1, EL_DT_F32, 64 * 1024, EL_MEMORY_CUDA_MANAGED, EL_DT_F32};
-    el_arena_params ap;
     EL_CHECK_OK(el_model_open(path, NULL, &r->m));
     if (!r->m) return false;
     EL_CHECK_OK(el_plan_make(r->m, &pp, &r->plan));
-    el_plan_arena_params(&r->plan, r->plan.total_bytes, 0, &ap);
-    ap.memory = EL_MEMORY_CUDA_MANAGED;
-    EL_CHECK_OK(el_arena_init(&r->a, &ap));
+    r->a = el_test_arena(&r->plan, EL_MEMORY_CUDA_MANAGED);
     if (!r->a) return false;
     el_status s = el_model_load(r->m, &r->plan, r->a, NULL, NULL);
     EL_CHECK_OK(s);
@@ -194,14 +192,8 @@ done:
 
 int main(void) {
     fixture_require_stories();
-    int n = 0;
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("no CUDA device: %s", n == 0 ? "none found" : el_last_error());
     el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    el_test_cuda_require("test_cuda_managed", "managed-memory runs", &g);
     if (!g.managed) el_test_skip("GPU 0 (%s) has no managed memory", g.name);
 
     int32_t stories_alone[STEPS], gpt2_alone[STEPS];
@@ -212,13 +204,7 @@ int main(void) {
                            stories_alone) &&
                      alone(GPT2_PATH, k_gpt2, sizeof k_gpt2 / sizeof *k_gpt2, true, gpt2_alone);
     }
-#ifdef EL_CUDA_SIM
-    setenv("ELSIM_INTEGRATED", "1", 1);
-    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
-    elsim_reconfigure();
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    EL_CHECK(g.integrated && !g.concurrent_managed);
-#endif
+    el_test_cuda_sim_jetson(&g);
     if (g.concurrent_managed) {
         fprintf(stderr, "the integrated-GPU half needs a device without concurrentManagedAccess "
                         "(a Jetson, or the cudasim build)\n");

@@ -23,6 +23,7 @@
 // ctest-timeout: 600
 #include "tests/llama_fixture.h"
 #include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -205,17 +206,9 @@ static void compare_arch(const char *what, const char *path, const int32_t *prom
 }
 
 int main(void) {
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    int n = 0;
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("the CUDA forward passes are compiled but not run: %s",
-                     n == 0 ? "no CUDA device" : el_last_error());
     el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    fprintf(stderr, "GPU 0: %s (sm_%d%d, %s)\n", g.name, g.cc_major, g.cc_minor,
-            g.integrated ? "integrated" : "discrete");
+    el_test_cuda_require("test_cuda_models", "CUDA forward passes", &g);
+    fprintf(stderr, "GPU 0 is %s\n", g.integrated ? "integrated" : "discrete");
     fixture_require_stories();
     static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 365, 281};
     compare("stories260K (llama2.c)", STORIES_BIN, stories, sizeof stories / sizeof *stories,
@@ -268,12 +261,8 @@ int main(void) {
     /* The Jetson rules: an integrated GPU without concurrent managed access, where the
      * emulator faults any CPU touch of managed memory while GPU work is queued; and the
      * threads of each block resumed in random order instead of reverse. */
-    setenv("ELSIM_INTEGRATED", "1", 1);
-    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
-    elsim_reconfigure();
+    el_test_cuda_sim_jetson(&g);
     elsim_set_order(ELSIM_RANDOM, 7);
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    EL_CHECK(g.integrated && !g.concurrent_managed);
     compare("stories260K, integrated GPU, random thread order", STORIES_BIN, stories,
             sizeof stories / sizeof *stories, GREEDY);
     compare("hf_gpt2_small, integrated GPU, random thread order", FIX "/hf_gpt2_small", gpt2s,

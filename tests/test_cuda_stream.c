@@ -22,8 +22,8 @@
 // ctest-labels: cuda;model
 // ctest-timeout: 300
 #include "platform/gpu.h"
+#include "tests/support/el_test_cuda.h"
 #include "tests/cli_rss.h"
-#include "tests/gpt2_synth.h"
 #include "tests/llama_synth.h"
 
 #include <stdlib.h>
@@ -107,7 +107,7 @@ static void run(const char *dir, el_memory mem, el_dtype dtype, el_stream_mode m
     for (size_t k = 0; lg && k <= STEPS; k++) {
         memcpy(o->logits[k], lg, vocab * sizeof *lg);
         if (k == STEPS) break;
-        o->ids[k] = argmax(lg, vocab);
+        o->ids[k] = el_test_argmax(lg, vocab);
         lg = NULL;
         EL_CHECK_OK(el_session_forward(c.s, &o->ids[k], 1, &lg));
         EL_CHECK_OK(el_session_stream_stats(c.s, &o->tok[k]));
@@ -197,12 +197,7 @@ static void check_device(const char *what, const char *dir, el_memory mem, const
 static void check_converted(const char *what, el_memory mem) {
     static run_out res, str;
     char gdir[600];
-    snprintf(gdir, sizeof gdir, "%s/gpt2", el_test_tmpdir());
-    gpt2_synth g;
-    gpt2_synth_default(&g);
-    g.layers = 4;
-    g.n_pos = CTX;
-    EL_CHECK(gpt2_synth_write(gdir, &g));
+    llama_synth_gpt2_write(gdir, sizeof gdir);
     static const el_dtype dts[] = {EL_DT_NONE, EL_DT_F16};
     for (size_t i = 0; i < 2; i++) {
         run(gdir, mem, dts[i], EL_STREAM_OFF, 0, &res);
@@ -338,10 +333,7 @@ static void encode(el_memory mem, el_stream_mode mode, enc_out *o) {
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
     EL_CHECK_OK(el_plan_stream_ex(m, &sp, p.total_bytes, &p));
     o->streamed = p.streamed;
-    el_arena_params ap;
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    ap.memory = mem;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&p, mem);
     if (a) EL_CHECK_OK(el_model_load(m, &p, a, NULL, NULL));
     el_encoder_params ep = {1, EL_DEVICE_CUDA};
     if (a) EL_CHECK_OK(el_encoder_init(m, a, &p, &ep, &e));
@@ -374,14 +366,8 @@ static void check_bert(el_memory mem) {
 }
 
 int main(void) {
-    int n = 0;
-    if (!el_gpu_built())
-        el_test_skip("this build has no CUDA backend (configure with -DEL_CUDA=ON, or "
-                     "-DEL_CUDA_SIM=ON for the emulator)");
-    if (el_gpu_count(&n) != EL_OK || n == 0)
-        el_test_skip("no CUDA device: %s", n == 0 ? "none found" : el_last_error());
     el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
+    el_test_cuda_require("test_cuda_stream", "streamed GPU runs", &g);
     char dir[512];
     snprintf(dir, sizeof dir, "%s/llama16", el_test_tmpdir());
     llama_synth_write(dir);
@@ -396,13 +382,7 @@ int main(void) {
         check_truncated("device memory", EL_MEMORY_CUDA_DEVICE);
         check_cli(dir, "device", true);
     }
-#ifdef EL_CUDA_SIM
-    setenv("ELSIM_INTEGRATED", "1", 1);
-    setenv("ELSIM_CONCURRENT_MANAGED", "0", 1);
-    elsim_reconfigure();
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    EL_CHECK(g.integrated && !g.concurrent_managed);
-#endif
+    el_test_cuda_sim_jetson(&g);
     if (g.managed && !g.concurrent_managed) {
         fprintf(stderr, "== Jetson-like GPU: managed memory attached to the session's stream\n");
         check_device("managed memory (no concurrent access)", dir, EL_MEMORY_CUDA_MANAGED, &cpu);

@@ -255,9 +255,7 @@ static el_session *open_session(const char *path, el_model **m, el_arena **a) {
     el_plan_params pp = {32, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F16};
     el_session *s = NULL;
     if (*m && el_plan_make(*m, &pp, &plan) == EL_OK) {
-        el_arena_params ap;
-        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-        EL_CHECK_OK(el_arena_init(a, &ap));
+        *a = el_test_arena(&plan, EL_MEMORY_HOST);
         if (*a) EL_CHECK_OK(el_model_load(*m, &plan, *a, NULL, NULL));
         if (*a) EL_CHECK_OK(el_session_init(*m, *a, &plan, NULL, &s));
     }

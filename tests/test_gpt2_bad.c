@@ -56,10 +56,7 @@ static void runs(const gpt2_synth *g, el_dtype dt) {
     el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_status ls = a ? el_model_load(m, &plan, a, NULL, NULL) : EL_E_NOMEM;
     EL_CHECK_OK(ls);
     el_session *s = NULL;

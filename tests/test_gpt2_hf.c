@@ -7,6 +7,7 @@
  * n_embd, layer_norm_epsilon 1e-3), "vocab50257" (the real vocabulary size, f16 weights). */
 // ctest-labels: gpt2;model
 // ctest-timeout: 120
+#include "tests/llama_fixture.h"
 #include "tests/support/el_test.h"
 
 #include <cjson/cJSON.h>
@@ -42,27 +43,6 @@ typedef struct ref {
     cJSON *json;
 } ref;
 
-static size_t get_ids(const cJSON *arr, int32_t *out, size_t cap) {
-    size_t n = 0;
-    for (const cJSON *e = arr ? arr->child : NULL; e && n < cap; e = e->next)
-        out[n++] = (int32_t)e->valuedouble;
-    return n;
-}
-
-static float *read_floats(const ref *r, const char *name, size_t count) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", r->dir, name);
-    size_t n = 0;
-    char *bytes = el_test_read_file(path, &n);
-    EL_CHECK(bytes != NULL && n == count * sizeof(float));
-    if (!bytes || n != count * sizeof(float)) {
-        fprintf(stderr, "  %s: %zu bytes, want %zu\n", path, n, count * sizeof(float));
-        free(bytes);
-        return NULL;
-    }
-    return (float *)bytes;
-}
-
 static double num(const cJSON *j, const char *key) {
     const cJSON *v = cJSON_GetObjectItem(j, key);
     return v ? v->valuedouble : -1;
@@ -72,32 +52,25 @@ static bool ref_load(const char *variant, ref *r) {
     memset(r, 0, sizeof *r);
     r->variant = variant;
     snprintf(r->dir, sizeof r->dir, "%s/hf_gpt2_%s", FIXDIR, variant);
-    char path[600];
-    snprintf(path, sizeof path, "%s/reference.json", r->dir);
-    char *text = el_test_read_file(path, NULL);
-    EL_CHECK(text != NULL);
-    if (!text) return false;
-    r->json = cJSON_Parse(text);
-    free(text);
-    EL_CHECK(r->json != NULL);
-    if (!r->json) return false;
+    r->json = fixture_reference(r->dir);
     r->vocab = (uint32_t)num(r->json, "vocab_size");
     r->n_positions = (uint32_t)num(r->json, "n_positions");
     r->n_embd = (uint32_t)num(r->json, "n_embd");
     r->prefix = cJSON_GetObjectItem(r->json, "tensor_prefix")->valuestring;
     r->f16_stored = !strcmp(cJSON_GetObjectItem(r->json, "stored_dtype")->valuestring, "float16");
-    r->n_prompt = get_ids(cJSON_GetObjectItem(r->json, "prompt_ids"), r->prompt_ids, MAX_PROMPT);
-    size_t g = get_ids(cJSON_GetObjectItem(r->json, "greedy_ids"), r->greedy, N_GREEDY);
+    r->n_prompt =
+        fixture_ids_to(cJSON_GetObjectItem(r->json, "prompt_ids"), r->prompt_ids, MAX_PROMPT);
+    size_t g = fixture_ids_to(cJSON_GetObjectItem(r->json, "greedy_ids"), r->greedy, N_GREEDY);
     EL_CHECK(r->n_prompt >= 2 && g == N_GREEDY);
     if (r->f16_stored) {
-        r->logits = read_floats(r, "logits_last.bin", r->vocab);
+        r->logits = fixture_read_floats(r->dir, "logits_last.bin", r->vocab);
         return r->logits && g == N_GREEDY;
     }
-    size_t g16 = get_ids(cJSON_GetObjectItem(r->json, "greedy_ids_f16w"), r->greedy_f16w,
-                         N_GREEDY);
+    size_t g16 = fixture_ids_to(cJSON_GetObjectItem(r->json, "greedy_ids_f16w"), r->greedy_f16w,
+                                N_GREEDY);
     EL_CHECK(g16 == N_GREEDY);
-    r->logits = read_floats(r, "logits_f32.bin", r->n_prompt * r->vocab);
-    r->logits_f16w = read_floats(r, "logits_f16w.bin", r->n_prompt * r->vocab);
+    r->logits = fixture_read_floats(r->dir, "logits_f32.bin", r->n_prompt * r->vocab);
+    r->logits_f16w = fixture_read_floats(r->dir, "logits_f16w.bin", r->n_prompt * r->vocab);
     return r->logits && r->logits_f16w && g == N_GREEDY && g16 == N_GREEDY;
 }
 
@@ -121,9 +94,7 @@ static bool open_load(const ref *r, el_dtype dtype, loaded *L) {
     el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(L->m, &pp, &L->plan));
     EL_CHECK(L->plan.params.ctx == r->n_positions);
-    el_arena_params ap;
-    el_plan_arena_params(&L->plan, L->plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&L->a, &ap));
+    L->a = el_test_arena(&L->plan, EL_MEMORY_HOST);
     if (!L->a) return false;
     EL_CHECK_OK(el_model_load(L->m, &L->plan, L->a, NULL, NULL));
     return true;

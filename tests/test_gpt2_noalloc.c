@@ -88,10 +88,7 @@ static void peak_rss(void) {
     if (!m) return;
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, NULL, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_status st = a ? el_model_load(m, &plan, a, NULL, NULL) : EL_E_NOMEM;
     EL_CHECK_OK(st);
     el_session *s = NULL;
@@ -126,11 +123,7 @@ int main(void) {
     counts w = run(FIXTURE, EL_DT_NONE, 2, 0);
     printf("warm-up (not counted): load %ld, prefill %ld, decode %ld allocations\n", w.load,
            w.prefill, w.decode);
-    long cost = el_alloc_thread_cost();
-    printf("allocations to start and join a bare thread: %ld\n", cost);
-#ifndef EL_SANITIZED
-    EL_CHECK(cost == 0);
-#endif
+    long cost = el_alloc_checked_thread_cost();
     static const struct {
         el_dtype dt;
         unsigned threads;
@@ -144,11 +137,7 @@ int main(void) {
         EL_CHECK(c.prefill == 0);
         EL_CHECK(c.decode == 0);
     }
-    el_alloc_arm();
-    void *volatile p = malloc(16);
-    long seen = el_alloc_disarm();
-    free(p);
-    EL_CHECK(seen >= 1);
+    el_alloc_check_counter();
 
     peak_rss();
     el_test_tmpdir_cleanup();

@@ -5,6 +5,7 @@
  * flash onto a file target (with offset), and its refusals (too small, mounted). */
 // ctest-labels: image
 #include "tests/image_common.h"
+#include "tests/support/el_test_proc.h"
 
 #include "platform/platform.h"
 
@@ -16,20 +17,31 @@
 #include <time.h>
 #include <unistd.h>
 
-static void injected(const char *dir, const char *a, const char *b, const char *out) {
-    el_image_pack_params p = {.dtype = EL_DT_NONE, .codec = EL_IMG_CODEC_SHUFFLE_LZ4, .chunk_bytes = 65536};
-    EL_CHECK_OK(el_image_pack(a, out, &p, NULL));
-    size_t old_len = 0, new_len = 0;
-    char *old = el_test_read_file(out, &old_len);
+static const el_image_pack_params k_pack = {.dtype = EL_DT_NONE,
+                                             .codec = EL_IMG_CODEC_SHUFFLE_LZ4,
+                                             .chunk_bytes = 65536};
+
+/* The two images the runs below switch between: a packed to out (the old one, left in
+ * place) and b packed to dir/new.elimg (the new one); both read back (malloc'd). */
+static void old_and_new(const char *dir, const char *a, const char *b, const char *out,
+                        char **old, size_t *old_len, char **neu, size_t *new_len) {
+    EL_CHECK_OK(el_image_pack(a, out, &k_pack, NULL));
+    *old = el_test_read_file(out, old_len);
     char newpath[1200];
     snprintf(newpath, sizeof newpath, "%s/new.elimg", dir);
-    EL_CHECK_OK(el_image_pack(b, newpath, &p, NULL));
-    char *neu = el_test_read_file(newpath, &new_len);
+    EL_CHECK_OK(el_image_pack(b, newpath, &k_pack, NULL));
+    *neu = el_test_read_file(newpath, new_len);
+}
+
+static void injected(const char *dir, const char *a, const char *b, const char *out) {
+    size_t old_len = 0, new_len = 0;
+    char *old, *neu;
+    old_and_new(dir, a, b, out, &old, &old_len, &neu, &new_len);
     int failures = 0, bad = 0;
     uint64_t nth = 1;
     for (; nth < 10000; nth++) {
         EL_CHECK(el_fault_set_write(nth));
-        el_status s = el_image_pack(b, out, &p, NULL);
+        el_status s = el_image_pack(b, out, &k_pack, NULL);
         el_fault_clear();
         el_image_verify_report r;
         bool verifies = el_image_verify(out, 0, &r) == EL_OK;
@@ -58,32 +70,17 @@ static void injected(const char *dir, const char *a, const char *b, const char *
 }
 
 static void killed(const char *dir, const char *a, const char *b, const char *out) {
-    el_image_pack_params p = {.dtype = EL_DT_NONE, .codec = EL_IMG_CODEC_SHUFFLE_LZ4, .chunk_bytes = 65536};
-    EL_CHECK_OK(el_image_pack(a, out, &p, NULL));
     size_t old_len = 0, new_len = 0;
-    char *old = el_test_read_file(out, &old_len);
-    char newpath[1200];
-    snprintf(newpath, sizeof newpath, "%s/new.elimg", dir);
-    EL_CHECK_OK(el_image_pack(b, newpath, &p, NULL));
-    char *neu = el_test_read_file(newpath, &new_len);
+    char *old, *neu;
+    old_and_new(dir, a, b, out, &old, &old_len, &neu, &new_len);
     const char *cli = getenv("EL_CLI");
     if (!cli) cli = EL_BINARY_DIR "/edgeload";
     srand((unsigned)time(NULL));
     int olds = 0, news = 0, bad = 0;
     for (int k = 0; k < 20; k++) {
         EL_CHECK(el_test_write_file(out, old, old_len));
-        pid_t pid = fork();
-        if (pid == 0) {
-            int devnull = open("/dev/null", O_WRONLY);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-            execl(cli, cli, "pack", b, "-o", out, "--chunk", "64K", (char *)NULL);
-            _exit(127);
-        }
-        usleep((useconds_t)(rand() % 60000));
-        kill(pid, SIGKILL);
-        int st = 0;
-        waitpid(pid, &st, 0);
+        const char *const argv[] = {cli, "pack", b, "-o", out, "--chunk", "64K", NULL};
+        el_test_proc_kill_after(argv, rand() % 60000);
         el_image_verify_report r;
         bool verifies = el_image_verify(out, 0, &r) == EL_OK;
         bool is_old = img_same_file(out, old, old_len), is_new = img_same_file(out, neu, new_len);
@@ -91,14 +88,7 @@ static void killed(const char *dir, const char *a, const char *b, const char *ou
         news += is_new;
         if (!verifies || !(is_old || is_new)) bad++;
         /* A killed pack may leave its temporary file (it had no chance to remove it). */
-        DIR *d = opendir(dir);
-        for (struct dirent *e; d && (e = readdir(d));)
-            if (strstr(e->d_name, ".tmp.")) {
-                char t[1400];
-                snprintf(t, sizeof t, "%s/%s", dir, e->d_name);
-                unlink(t);
-            }
-        if (d) closedir(d);
+        img_remove_temp_files(dir);
     }
     printf("   SIGKILL during pack: 20 runs, %d left the old image, %d the new, %d broken\n", olds,
            news, bad);

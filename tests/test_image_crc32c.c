@@ -10,12 +10,7 @@
 #include <string.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint32_t next_u32(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
-}
+static uint32_t next_u32(void) { return (uint32_t)(el_test_xorshift64(&rng) >> 16); }
 
 static void vectors(el_crc32c_impl impl) {
     uint8_t buf[48];

@@ -7,6 +7,7 @@
 // ctest-labels: image
 // ctest-timeout: 60
 #include "tests/image_common.h"
+#include "tests/support/el_test_proc.h"
 
 #include "platform/crc32c.h"
 #include <stdint.h>
@@ -104,17 +105,8 @@ static void pack_killed(const char *big, const char *out) {
     srand((unsigned)time(NULL));
     int left = 0;
     for (int k = 0; k < 12; k++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            int devnull = open("/dev/null", O_WRONLY);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-            execl(bin, bin, "pack", big, "-o", out, "--chunk", "64K", (char *)NULL);
-            _exit(127);
-        }
-        usleep((useconds_t)(rand() % 60000));
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        const char *const argv[] = {bin, "pack", big, "-o", out, "--chunk", "64K", NULL};
+        el_test_proc_kill_after(argv, rand() % 60000);
         left += temp_files();
     }
     printf("   SIGKILL during pack: 12 runs, %d temporary files seen after the kills\n", left);

@@ -15,9 +15,7 @@ static long load_counting(const char *file, uint64_t *arena_bytes) {
     el_plan_params pp = {16, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(file, NULL, &m));
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
-    el_arena_params ap;
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&p, EL_MEMORY_HOST);
     *arena_bytes = p.total_bytes;
     el_alloc_arm();
     el_status s = el_model_load(m, &p, a, NULL, NULL);

@@ -135,9 +135,7 @@ static void gen_ids(const char *path, ids *out) {
     if (!l.m) return;
     el_plan_params pp = {0, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(l.m, &pp, &l.plan));
-    el_arena_params ap;
-    el_plan_arena_params(&l.plan, l.plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&l.a, &ap));
+    l.a = el_test_arena(&l.plan, EL_MEMORY_HOST);
     EL_CHECK_OK(el_model_load(l.m, &l.plan, l.a, NULL, NULL));
     el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;

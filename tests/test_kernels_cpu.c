@@ -13,12 +13,7 @@
 #include <time.h>
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static float frand(void) { /* [-1, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return el_test_frand(&g_rng); }
 static void fill(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = frand();
 }

@@ -13,10 +13,10 @@
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
+#include "tests/support/el_test_cuda.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
-#include "platform/gpu.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -34,26 +34,9 @@
 #define NMSE_MAX 1e-9
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return el_test_frand(&g_rng); }
 static void fill(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = frand();
-}
-
-/* Device copies (test-only allocations; the runtime never allocates after init). */
-static void *dev_copy(const void *src, size_t bytes) {
-    void *d = NULL;
-    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
-    if (src) cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice);
-    return d;
-}
-static void host_copy(void *dst, const void *d, size_t bytes) {
-    cudaDeviceSynchronize();
-    cudaMemcpy(dst, d, bytes, cudaMemcpyDeviceToHost);
 }
 
 static void *weights(const float *src, size_t n, el_dtype dt) {
@@ -89,37 +72,38 @@ static void test_matmul_norms(el_pool *p) {
             fill(src, in * out);
             void *w = weights(src, in * out, dt);
             el_cpu_matmul(p, want, out, x, w, dt, n, in, out);
-            float *dx = dev_copy(x, n * in * 4), *dy = dev_copy(NULL, n * out * 4);
-            void *dw = dev_copy(w, in * out * es);
+            float *dx = el_test_dev_copy(x, n * in * 4);
+            float *dy = el_test_dev_copy(NULL, n * out * 4);
+            void *dw = el_test_dev_copy(w, in * out * es);
             EL_CHECK_OK(el_cuda_matmul(dy, out, dx, dw, dt, n, in, out, NULL));
-            host_copy(got, dy, n * out * 4);
+            el_test_host_copy(got, dy, n * out * 4);
             CHECK_NMSE(got, want, n * out, "matmul");
 
             /* Norms over the same rows (dim = in), weights from the first in entries. */
             float *nw = malloc(n * in * 4), *ng = malloc(n * in * 4);
-            float *dn = dev_copy(NULL, n * in * 4);
+            float *dn = el_test_dev_copy(NULL, n * in * 4);
             el_cpu_rmsnorm(p, nw, x, w, dt, n, in, 1e-5f);
             EL_CHECK_OK(el_cuda_rmsnorm(dn, dx, dw, dt, n, in, 1e-5f, NULL));
-            host_copy(ng, dn, n * in * 4);
+            el_test_host_copy(ng, dn, n * in * 4);
             CHECK_NMSE(ng, nw, n * in, "rmsnorm");
             el_cpu_rmsnorm_off(p, nw, x, w, dt, n, in, 1e-5f, 1.0f); /* Gemma's (1 + w) */
             EL_CHECK_OK(el_cuda_rmsnorm_off(dn, dx, dw, dt, n, in, 1e-5f, 1.0f, NULL));
-            host_copy(ng, dn, n * in * 4);
+            el_test_host_copy(ng, dn, n * in * 4);
             CHECK_NMSE(ng, nw, n * in, "rmsnorm (1 + w)");
             void *b = (char *)dw + in * es; /* the next in weights serve as the bias */
             el_cpu_layernorm(p, nw, x, w, (char *)w + in * es, dt, n, in, 1e-5f);
             EL_CHECK_OK(el_cuda_layernorm(dn, dx, dw, b, dt, n, in, 1e-5f, NULL));
-            host_copy(ng, dn, n * in * 4);
+            el_test_host_copy(ng, dn, n * in * 4);
             CHECK_NMSE(ng, nw, n * in, "layernorm");
             /* Bias add on rows of out with padding stride out + 3. */
             cudaFree(dy);
             float *pad = malloc(n * (out + 3) * 4), *pad2 = malloc(n * (out + 3) * 4);
             fill(pad, n * (out + 3));
             memcpy(pad2, pad, n * (out + 3) * 4);
-            dy = dev_copy(pad, n * (out + 3) * 4);
+            dy = el_test_dev_copy(pad, n * (out + 3) * 4);
             el_cpu_add_bias(pad, out + 3, w, dt, n, out);
             EL_CHECK_OK(el_cuda_add_bias(dy, out + 3, dw, dt, n, out, NULL));
-            host_copy(pad2, dy, n * (out + 3) * 4);
+            el_test_host_copy(pad2, dy, n * (out + 3) * 4);
             CHECK_NMSE(pad2, pad, n * (out + 3), "add_bias");
             cudaFree(dx);
             cudaFree(dy);
@@ -147,9 +131,10 @@ static void test_linear_parts(el_pool *p) {
             float *bias = malloc(outs[0] * 4), *tmp = malloc(n * outs[0] * 4);
             fill(x, n * in);
             fill(bias, outs[0]);
-            float *dx = dev_copy(x, n * in * 4);
+            float *dx = el_test_dev_copy(x, n * in * 4);
             void *bw[2] = {bias, weights(bias, outs[1], EL_DT_F16)};
-            void *db[3] = {dev_copy(bias, outs[0] * 4), dev_copy(bw[1], outs[1] * 2), NULL};
+            void *db[3] = {el_test_dev_copy(bias, outs[0] * 4),
+                           el_test_dev_copy(bw[1], outs[1] * 2), NULL};
             const el_dtype bt[3] = {EL_DT_F32, EL_DT_F16, EL_DT_F32};
             void *w[3], *dw[3];
             float *y0[3], *want[3], *got[3], *dy[3];
@@ -157,18 +142,18 @@ static void test_linear_parts(el_pool *p) {
             for (int k = 0; k < 3; k++) {
                 fill(src, outs[k] * in);
                 w[k] = weights(src, outs[k] * in, dt);
-                dw[k] = dev_copy(w[k], outs[k] * in * es);
+                dw[k] = el_test_dev_copy(w[k], outs[k] * in * es);
                 ldy[k] = outs[k] + (k == 0 ? pad : 0);
                 y0[k] = malloc(n * ldy[k] * 4);
                 want[k] = malloc(n * ldy[k] * 4);
                 got[k] = malloc(n * ldy[k] * 4);
                 fill(y0[k], n * ldy[k]);
-                dy[k] = dev_copy(NULL, n * ldy[k] * 4);
+                dy[k] = el_test_dev_copy(NULL, n * ldy[k] * 4);
             }
             /* The prologue's norms: weights (and LayerNorm's bias) of dt. */
             float *nsrc = malloc(2 * in * 4), *xn = malloc(n * in * 4);
             fill(nsrc, 2 * in);
-            void *nw = weights(nsrc, 2 * in, dt), *dnw = dev_copy(nw, 2 * in * es);
+            void *nw = weights(nsrc, 2 * in, dt), *dnw = el_test_dev_copy(nw, 2 * in * es);
             for (int c = 0; c < 16; c++) {
                 const int e = c % 4, nk = c / 4; /* none, RMS, RMS (1 + w), LayerNorm */
                 const el_cuda_prenorm pn = {nk == 0 ? EL_CUDA_NORM_NONE
@@ -199,7 +184,7 @@ static void test_linear_parts(el_pool *p) {
                 EL_CHECK_OK(el_cuda_linear_parts(parts, 3, dx, dt, n, in, (el_cuda_epi)e,
                                                  nk ? &pn : NULL, NULL));
                 for (int k = 0; k < 3; k++) {
-                    host_copy(got[k], dy[k], n * ldy[k] * 4);
+                    el_test_host_copy(got[k], dy[k], n * ldy[k] * 4);
                     char what[64];
                     snprintf(what, sizeof what, "linear_parts %s n=%zu in=%zu part %d epi %d "
                              "norm %d", el_dtype_name(dt), n, in, k, e, nk);
@@ -364,10 +349,12 @@ static void test_linear_glu(el_pool *p) {
             fill(x, n * in), fill(src, 2 * out * in), fill(bias, 2 * out), fill(nsrc, in);
             void *w = weights(src, 2 * out * in, dt), *bu = weights(bias + out, out, EL_DT_F16);
             void *nw = weights(nsrc, in, dt);
-            float *dx = dev_copy(x, n * in * 4), *dy = dev_copy(NULL, n * ld * 4);
-            float *du = dev_copy(NULL, n * out * 4);
-            void *dw = dev_copy(w, 2 * out * in * es), *dbg = dev_copy(bias, out * 4);
-            void *dbu = dev_copy(bu, out * 2), *dnw = dev_copy(nw, in * es);
+            float *dx = el_test_dev_copy(x, n * in * 4);
+            float *dy = el_test_dev_copy(NULL, n * ld * 4);
+            float *du = el_test_dev_copy(NULL, n * out * 4);
+            void *dw = el_test_dev_copy(w, 2 * out * in * es);
+            void *dbg = el_test_dev_copy(bias, out * 4);
+            void *dbu = el_test_dev_copy(bu, out * 2), *dnw = el_test_dev_copy(nw, in * es);
             float *xn = malloc(n * in * 4);
             for (int c = 0; c < 4; c++) {
                 const int glu = c % 2, norm = c / 2; /* SwiGLU / GeGLU; no norm / RMS */
@@ -393,7 +380,7 @@ static void test_linear_glu(el_pool *p) {
                 EL_CHECK_OK(el_cuda_linear_parts(parts, 2, dx, dt, n, in,
                                                  glu ? EL_CUDA_EPI_GEGLU : EL_CUDA_EPI_SWIGLU,
                                                  norm ? &pn : NULL, NULL));
-                host_copy(got, dy, n * ld * 4);
+                el_test_host_copy(got, dy, n * ld * 4);
                 char what[64];
                 snprintf(what, sizeof what, "linear glu %s n=%zu in=%zu %s norm %d",
                          el_dtype_name(dt), n, in, glu ? "geglu" : "swiglu", norm);
@@ -409,7 +396,7 @@ static void test_linear_glu(el_pool *p) {
                 } else {
                     EL_CHECK_OK(el_cuda_swiglu(dy, du, n * out, NULL));
                 }
-                host_copy(g, dy, n * out * 4);
+                el_test_host_copy(g, dy, n * out * 4);
                 for (size_t t = 0; t < n; t++) memcpy(sep + t * ld, g + t * out, out * 4);
                 EL_CHECK(!memcmp(sep, got, n * ld * 4));
             }
@@ -434,45 +421,45 @@ static void test_elementwise(el_pool *p) {
     fill(a, N);
     fill(b, N);
     for (size_t i = 0; i < N; i++) a[i] *= 6; /* reach the tails of silu/gelu */
-    float *da = dev_copy(a, sizeof a), *db = dev_copy(b, sizeof b);
+    float *da = el_test_dev_copy(a, sizeof a), *db = el_test_dev_copy(b, sizeof b);
     memcpy(want, a, sizeof a);
     el_cpu_swiglu(p, want, b, N);
     EL_CHECK_OK(el_cuda_swiglu(da, db, N, NULL));
-    host_copy(got, da, sizeof got);
+    el_test_host_copy(got, da, sizeof got);
     CHECK_NMSE(got, want, N, "swiglu");
     cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
     memcpy(want, a, sizeof a);
     el_cpu_gelu_tanh(p, want, N);
     EL_CHECK_OK(el_cuda_gelu_tanh(da, N, NULL));
-    host_copy(got, da, sizeof got);
+    el_test_host_copy(got, da, sizeof got);
     CHECK_NMSE(got, want, N, "gelu_tanh");
     cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
     memcpy(want, a, sizeof a);
     el_cpu_gelu_erf(p, want, N);
     EL_CHECK_OK(el_cuda_gelu_erf(da, N, NULL));
-    host_copy(got, da, sizeof got);
+    el_test_host_copy(got, da, sizeof got);
     CHECK_NMSE(got, want, N, "gelu_erf");
     cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
     memcpy(want, a, sizeof a);
     el_cpu_add(p, want, b, N);
     EL_CHECK_OK(el_cuda_add(da, db, N, NULL));
-    host_copy(got, da, sizeof got);
+    el_test_host_copy(got, da, sizeof got);
     CHECK_NMSE(got, want, N, "add");
     /* softmax over 3 rows of 411; the CPU kernel runs row by row. */
     cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
     memcpy(want, a, sizeof a);
     for (int r = 0; r < 3; r++) el_cpu_softmax(p, want + r * 411, 411);
     EL_CHECK_OK(el_cuda_softmax(da, 3, 411, NULL));
-    host_copy(got, da, 3 * 411 * 4);
+    el_test_host_copy(got, da, 3 * 411 * 4);
     CHECK_NMSE(got, want, 3 * 411, "softmax");
     /* argmax: exact, including a tie (first wins) and a NaN that must not win. */
     a[700] = 50.0f;
     a[900] = 50.0f;
     a[10] = NAN;
     cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
-    int32_t *di = dev_copy(NULL, sizeof(int32_t)), idx = -1;
+    int32_t *di = el_test_dev_copy(NULL, sizeof(int32_t)), idx = -1;
     EL_CHECK_OK(el_cuda_argmax(da, N, di, NULL));
-    host_copy(&idx, di, sizeof idx);
+    el_test_host_copy(&idx, di, sizeof idx);
     EL_CHECK(idx == (int32_t)el_cpu_argmax(a, N) && idx == 700);
     cudaFree(da);
     cudaFree(db);
@@ -489,11 +476,11 @@ static void test_embed_rope_attention(el_pool *p) {
         void *w = weights(table, ROWS * DIM, dt);
         float want[NT * DIM], got[NT * DIM];
         for (int t = 0; t < NT; t++) el_cpu_embed(want + t * DIM, w, dt, DIM, (size_t)ids[t]);
-        void *dw = dev_copy(w, ROWS * DIM * (f ? 2 : 4));
-        int32_t *dids = dev_copy(ids, sizeof ids);
-        float *dout = dev_copy(NULL, sizeof got);
+        void *dw = el_test_dev_copy(w, ROWS * DIM * (f ? 2 : 4));
+        int32_t *dids = el_test_dev_copy(ids, sizeof ids);
+        float *dout = el_test_dev_copy(NULL, sizeof got);
         EL_CHECK_OK(el_cuda_embed(dout, dw, dt, DIM, dids, NT, NULL));
-        host_copy(got, dout, sizeof got);
+        el_test_host_copy(got, dout, sizeof got);
         CHECK_NMSE(got, want, NT * DIM, "embed");
         /* add_rows: positions POS0 .. POS0 + NT - 1 added on top (GPT-2's wpe). */
         for (int t = 0; t < NT; t++) {
@@ -502,7 +489,7 @@ static void test_embed_rope_attention(el_pool *p) {
             for (int i = 0; i < DIM; i++) want[t * DIM + i] += row[i];
         }
         EL_CHECK_OK(el_cuda_add_rows(dout, dw, dt, DIM, POS0, NT, NULL));
-        host_copy(got, dout, sizeof got);
+        el_test_host_copy(got, dout, sizeof got);
         CHECK_NMSE(got, want, NT * DIM, "add_rows");
         cudaFree(dw), cudaFree(dids), cudaFree(dout);
         free(w);
@@ -517,10 +504,10 @@ static void test_embed_rope_attention(el_pool *p) {
             ts[q * HALF + i] = sinf((float)q * freq);
         }
     }
-    float *dtc = dev_copy(NULL, sizeof tc), *dts = dev_copy(NULL, sizeof ts);
+    float *dtc = el_test_dev_copy(NULL, sizeof tc), *dts = el_test_dev_copy(NULL, sizeof ts);
     EL_CHECK_OK(el_cuda_rope_table(dtc, dts, NP, HD, (el_rope){10000.0f, EL_ROPE_DEFAULT, 1, 1, 1, 1}, NULL));
-    host_copy(gc, dtc, sizeof gc);
-    host_copy(gs, dts, sizeof gs);
+    el_test_host_copy(gc, dtc, sizeof gc);
+    el_test_host_copy(gs, dts, sizeof gs);
     CHECK_NMSE(gc, tc, NP * HALF, "rope table cos");
     CHECK_NMSE(gs, ts, NP * HALF, "rope table sin");
     /* RoPE at positions POS0.., both layouts, against the CPU kernel with the same tables. */
@@ -531,11 +518,11 @@ static void test_embed_rope_attention(el_pool *p) {
         for (int t = 0; t < NT; t++)
             el_cpu_rope(want + t * NH * HD, NH, HD, tc + (POS0 + t) * HALF,
                         ts + (POS0 + t) * HALF, il != 0);
-        float *dx = dev_copy(x, sizeof x), *dc = dev_copy(tc, sizeof tc),
-              *ds = dev_copy(ts, sizeof ts);
+        float *dx = el_test_dev_copy(x, sizeof x), *dc = el_test_dev_copy(tc, sizeof tc),
+              *ds = el_test_dev_copy(ts, sizeof ts);
         EL_CHECK_OK(el_cuda_rope(dx, NH * HD, NT, NH, HD, dc + POS0 * HALF, ds + POS0 * HALF,
                                  il != 0, NULL));
-        host_copy(got, dx, sizeof got);
+        el_test_host_copy(got, dx, sizeof got);
         CHECK_NMSE(got, want, NT * NH * HD, "rope");
         /* q and k in one launch (el_cuda_rope2): x again as q, a second tensor of NKV heads
          * with a padded row stride as k. */
@@ -550,12 +537,12 @@ static void test_embed_rope_attention(el_pool *p) {
             el_cpu_rope(kwant + t * LDK, NKV, HD, tc + (POS0 + t) * HALF,
                         ts + (POS0 + t) * HALF, il != 0);
         }
-        float *dk = dev_copy(k, sizeof k);
+        float *dk = el_test_dev_copy(k, sizeof k);
         cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
         EL_CHECK_OK(el_cuda_rope2(dx, NH * HD, NH, dk, LDK, NKV, NT, HD, dc + POS0 * HALF,
                                   ds + POS0 * HALF, il != 0, NULL));
-        host_copy(got, dx, sizeof got);
-        host_copy(kgot, dk, sizeof kgot);
+        el_test_host_copy(got, dx, sizeof got);
+        el_test_host_copy(kgot, dk, sizeof kgot);
         CHECK_NMSE(got, want, NT * NH * HD, "rope2 q");
         CHECK_NMSE(kgot, kwant, NT * LDK, "rope2 k");
         cudaFree(dx), cudaFree(dc), cudaFree(ds), cudaFree(dk);
@@ -570,10 +557,12 @@ static void test_embed_rope_attention(el_pool *p) {
     fill(k, ctx * NKV * HD);
     fill(v, ctx * NKV * HD);
     el_cpu_attention(p, want, q, k, v, att, ctx, NT, POS0, NH, NKV, HD);
-    float *dq = dev_copy(q, NT * NH * HD * 4), *dk = dev_copy(k, ctx * NKV * HD * 4),
-          *dv = dev_copy(v, ctx * NKV * HD * 4), *dout = dev_copy(NULL, NT * NH * HD * 4);
+    float *dq = el_test_dev_copy(q, NT * NH * HD * 4);
+    float *dk = el_test_dev_copy(k, ctx * NKV * HD * 4);
+    float *dv = el_test_dev_copy(v, ctx * NKV * HD * 4);
+    float *dout = el_test_dev_copy(NULL, NT * NH * HD * 4);
     EL_CHECK_OK(el_cuda_attention(dout, dq, dk, dv, NT, POS0, NH, NKV, HD, NULL));
-    host_copy(got, dout, NT * NH * HD * 4);
+    el_test_host_copy(got, dout, NT * NH * HD * 4);
     CHECK_NMSE(got, want, NT * NH * HD, "attention");
     /* Sliding windows inside and past the context, and another score scale. */
     static const size_t windows[] = {1, 4, POS0 + NT + 3};
@@ -582,17 +571,17 @@ static void test_embed_rope_attention(el_pool *p) {
                             0.3f);
         EL_CHECK_OK(el_cuda_attention_ex(dout, dq, dk, dv, NT, POS0, NH, NKV, HD, windows[wi],
                                          0.3f, NULL));
-        host_copy(got, dout, NT * NH * HD * 4);
+        el_test_host_copy(got, dout, NT * NH * HD * 4);
         CHECK_NMSE(got, want, NT * NH * HD, "attention (window, scale)");
     }
     /* x *= y and x *= s (GeGLU, Gemma's embedding scale). */
     float *mv = malloc(NT * NH * HD * 4);
     memcpy(mv, q, NT * NH * HD * 4);
     for (size_t i = 0; i < NT * NH * HD; i++) mv[i] *= want[i] * 0.5f;
-    float *dm = dev_copy(want, NT * NH * HD * 4);
+    float *dm = el_test_dev_copy(want, NT * NH * HD * 4);
     EL_CHECK_OK(el_cuda_mul(dq, dm, NT * NH * HD, NULL));
     EL_CHECK_OK(el_cuda_scale(dq, 0.5f, NT * NH * HD, NULL));
-    host_copy(got, dq, NT * NH * HD * 4);
+    el_test_host_copy(got, dq, NT * NH * HD * 4);
     CHECK_NMSE(got, mv, NT * NH * HD, "mul, scale");
     cudaFree(dm);
     free(mv);
@@ -627,10 +616,10 @@ static void test_attention_split(el_pool *p, bool long_ctx) {
     }
     fill(q, q_n);
     const size_t part_n = (size_t)el_attn_partial_floats(MAXN, MAXH, MAXD, CTX);
-    float *dq = dev_copy(q, q_n * 4), *dout = dev_copy(NULL, q_n * 4),
-          *dpart = dev_copy(NULL, part_n * 4);
-    void *dk = dev_copy(k, kv_n * 4), *dv = dev_copy(v, kv_n * 4), *dkh = dev_copy(kh, kv_n * 2),
-         *dvh = dev_copy(vh, kv_n * 2);
+    float *dq = el_test_dev_copy(q, q_n * 4), *dout = el_test_dev_copy(NULL, q_n * 4),
+          *dpart = el_test_dev_copy(NULL, part_n * 4);
+    void *dk = el_test_dev_copy(k, kv_n * 4), *dv = el_test_dev_copy(v, kv_n * 4);
+    void *dkh = el_test_dev_copy(kh, kv_n * 2), *dvh = el_test_dev_copy(vh, kv_n * 2);
     enum { FULL, SMALL, NONE };
     static const struct {
         size_t ratio, hd, n, pos0, window;
@@ -664,7 +653,7 @@ static void test_attention_split(el_pool *p, bool long_ctx) {
         EL_CHECK_OK(el_cuda_attention_kv(dout, dq, cases[ci].f16 ? dkh : dk,
                                          cases[ci].f16 ? dvh : dv, dt, n, pos0, nh, NKV, hd, win,
                                          0.25f, pf ? dpart : NULL, pf, NULL));
-        host_copy(got, dout, qn * 4);
+        el_test_host_copy(got, dout, qn * 4);
         double e = el_test_nmse(got, want, qn);
         printf("  split attention: ratio %zu, head_dim %zu, %s, %zu row(s) at %zu, window %zu, "
                "%zu partials: nmse %.3g\n", cases[ci].ratio, hd, el_dtype_name(dt), n, pos0, win,
@@ -679,13 +668,13 @@ static void test_attention_split(el_pool *p, bool long_ctx) {
     /* Bidirectional: rows 0 and 1 of q over keys 0 .. LONG - 1 (2 heads, head_dim 16). */
     enum { BH = 2, BD = 16 };
     const int32_t rs[2] = {0, 0}, rl[2] = {LONG, LONG};
-    int32_t *drs = dev_copy(rs, sizeof rs), *drl = dev_copy(rl, sizeof rl);
+    int32_t *drs = el_test_dev_copy(rs, sizeof rs), *drl = el_test_dev_copy(rl, sizeof rl);
     if (long_ctx) {
         for (int t = 0; t < 2; t++)
             el_cpu_attention_ex(p, want + t * BH * BD, q + t * BH * BD, k, v, att, CTX, 1,
                                 LONG - 1, BH, BH, BD, 0, 1.0f / sqrtf((float)BD));
         EL_CHECK_OK(el_cuda_attention_bidir(dout, dq, dk, dv, 2, drs, drl, LONG, BH, BD, NULL));
-        host_copy(got, dout, 2 * BH * BD * 4);
+        el_test_host_copy(got, dout, 2 * BH * BD * 4);
         CHECK_NMSE(got, want, 2 * BH * BD, "attention_bidir (25,000 rows)");
     }
     cudaFree(dq), cudaFree(dout), cudaFree(dpart), cudaFree(dk), cudaFree(dv), cudaFree(dkh);
@@ -716,7 +705,7 @@ static void test_matmul_q32(void) {
             el_quantize_row(dt, wf + r * IN, wq + r * rb, IN);
             el_dequantize_row(dt, wq + r * rb, wd + r * IN, IN);
         }
-        void *dw = dev_copy(wq, OUT * rb);
+        void *dw = el_test_dev_copy(wq, OUT * rb);
         static const size_t ns[] = {1};
         for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
             const size_t n = ns[k];
@@ -727,9 +716,9 @@ static void test_matmul_q32(void) {
                     for (size_t i = 0; i < IN; i++) acc += (double)wd[r * IN + i] * x[t * IN + i];
                     ref[t * OUT + r] = (float)acc;
                 }
-            void *dx = dev_copy(x, n * IN * 4), *dy = dev_copy(NULL, n * OUT * 4);
+            void *dx = el_test_dev_copy(x, n * IN * 4), *dy = el_test_dev_copy(NULL, n * OUT * 4);
             EL_CHECK_OK(el_cuda_matmul(dy, OUT, dx, dw, dt, n, IN, OUT, NULL));
-            host_copy(got, dy, n * OUT * 4);
+            el_test_host_copy(got, dy, n * OUT * 4);
             double e = el_test_nmse(got, ref, n * OUT);
             printf("  matmul %s n=%zu: nmse %.3g\n", el_dtype_name(dt), n, e);
             EL_CHECK(e <= 1e-9);
@@ -737,9 +726,9 @@ static void test_matmul_q32(void) {
             cudaFree(dy);
         }
         /* embedding rows dequantized on lookup */
-        void *dids = dev_copy(ids, sizeof ids), *de = dev_copy(NULL, sizeof emb);
+        void *dids = el_test_dev_copy(ids, sizeof ids), *de = el_test_dev_copy(NULL, sizeof emb);
         EL_CHECK_OK(el_cuda_embed(de, dw, dt, IN, dids, 3, NULL));
-        host_copy(emb, de, sizeof emb);
+        el_test_host_copy(emb, de, sizeof emb);
         for (int t = 0; t < 3; t++) memcpy(embref + t * IN, wd + (size_t)ids[t] * IN, IN * 4);
         double e = el_test_nmse(emb, embref, 3 * IN);
         printf("  embed %s: nmse %.3g\n", el_dtype_name(dt), e);
@@ -764,25 +753,26 @@ static void test_bidir(el_pool *p) {
             rs[starts[b] + t] = (int32_t)starts[b];
             rl[starts[b] + t] = (int32_t)lens[b];
         }
-    float *dq = dev_copy(q, sizeof q), *dk = dev_copy(k, sizeof k), *dv = dev_copy(v, sizeof v);
-    int32_t *drs = dev_copy(rs, sizeof rs), *drl = dev_copy(rl, sizeof rl);
+    float *dq = el_test_dev_copy(q, sizeof q), *dk = el_test_dev_copy(k, sizeof k);
+    float *dv = el_test_dev_copy(v, sizeof v);
+    int32_t *drs = el_test_dev_copy(rs, sizeof rs), *drl = el_test_dev_copy(rl, sizeof rl);
     EL_CHECK_OK(el_cuda_attention_bidir(dq, dq, dk, dv, ROWS, drs, drl, 9, NH, HD, NULL));
-    host_copy(got, dq, sizeof got);
+    el_test_host_copy(got, dq, sizeof got);
     CHECK_NMSE(got, want, ROWS * LD, "attention_bidir");
     /* tanh */
     for (int i = 0; i < ROWS * LD; i++) want[i] = tanhf(q[i]);
-    float *dt = dev_copy(q, sizeof q);
+    float *dt = el_test_dev_copy(q, sizeof q);
     EL_CHECK_OK(el_cuda_tanh(dt, ROWS * LD, NULL));
-    host_copy(got, dt, sizeof got);
+    el_test_host_copy(got, dt, sizeof got);
     CHECK_NMSE(got, want, ROWS * LD, "tanh");
     /* embed_add: rows of k (as a table) picked by index, added to v */
     int32_t idx[ROWS];
     for (int i = 0; i < ROWS; i++) idx[i] = (i * 7) % ROWS;
     for (int r = 0; r < ROWS; r++)
         for (int i = 0; i < LD; i++) want[r * LD + i] = v[r * LD + i] + k[idx[r] * LD + i];
-    int32_t *didx = dev_copy(idx, sizeof idx);
+    int32_t *didx = el_test_dev_copy(idx, sizeof idx);
     EL_CHECK_OK(el_cuda_embed_add(dv, dk, EL_DT_F32, LD, didx, ROWS, NULL));
-    host_copy(got, dv, sizeof got);
+    el_test_host_copy(got, dv, sizeof got);
     CHECK_NMSE(got, want, ROWS * LD, "embed_add");
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(drs), cudaFree(drl), cudaFree(dt);
     cudaFree(didx);
@@ -794,14 +784,8 @@ int main(void) {
 #ifndef EL_HAVE_CUDA
     el_test_skip("this build has no CUDA backend (EL_CUDA=OFF or no toolkit)");
 #else
-    int n = 0;
-    if (el_gpu_count(&n) != EL_OK || n == 0) {
-        el_test_skip("the CUDA kernels are compiled but not run: %s",
-                     el_last_error()[0] ? el_last_error() : "no GPU");
-    }
     el_gpu_info g;
-    EL_CHECK_OK(el_gpu_info_get(0, &g));
-    printf("test_kernels_cuda: running on GPU 0: %s (sm_%d%d)\n", g.name, g.cc_major, g.cc_minor);
+    el_test_cuda_require("test_kernels_cuda", "CUDA kernels", &g);
     el_pool p;
     EL_CHECK_OK(el_pool_init(&p, 1, EL_ISA_PORTABLE));
 #ifdef EL_CUDA_SIM

@@ -22,6 +22,7 @@
  * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
+#include "tests/quant_fixture.h"
 #include "tests/support/el_test.h"
 #include "tests/support/el_test_cuda.h"
 #include "kernels/cpu/cpu.h"
@@ -37,20 +38,14 @@
 
 #include <cuda_runtime_api.h>
 
-#define FIXDIR EL_SOURCE_DIR "/tests/fixtures/quant/"
 #define NMSE_MAX 1e-9
 #define NMAX 9
 
 static const el_dtype k_types[] = {EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)((double)(rnd() >> 8) * (1.0 / 8388608.0)) - 1.0f; }
+static uint32_t rnd(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
+static float frand(void) { return el_test_frand(&g_rng); }
 
 /* y = W x in double from the dequantized weights wd [out, in], n rows of x. */
 static void ref_matmul(float *y, const float *wd, const float *x, size_t n, size_t in,
@@ -101,32 +96,18 @@ static double check_matmul(el_dtype dt, const void *dwq, const float *wd, size_t
 
 /* gguf-py's dequantization of its K fixtures: embedding bit for bit, matmul by nmse. */
 static void test_fixture(el_dtype dt) {
-    char path[512], lower[8];
-    size_t i = 0;
-    for (const char *s = el_dtype_name(dt); *s && i < sizeof lower - 1; s++)
-        lower[i++] = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
-    lower[i] = 0;
-    snprintf(path, sizeof path, FIXDIR "%s.bin", lower);
-    size_t len = 0;
-    uint8_t *f = (uint8_t *)el_test_read_file(path, &len);
-    EL_CHECK(f != NULL && len >= 16 && !memcmp(f, "ELQF", 4));
-    if (!f || len < 16) {
-        free(f);
+    quant_fixture fx;
+    if (!quant_fixture_read(dt, &fx)) return;
+    EL_CHECK(!fx.has_input); /* gguf-py has no K quantizer: blocks only */
+    if (fx.has_input) {
+        free(fx.file);
         return;
     }
-    uint32_t hdr[3];
-    memcpy(hdr, f + 4, sizeof hdr); /* rows, cols, has_input (little-endian hosts) */
-    const size_t rows = hdr[0], cols = hdr[1];
-    uint64_t rb = 0;
-    EL_CHECK(hdr[2] == 0 && el_dtype_row_bytes(dt, cols, &rb));
-    EL_CHECK(len == 16 + rows * rb + rows * cols * 4);
-    if (hdr[2] != 0 || len != 16 + rows * rb + rows * cols * 4) {
-        free(f);
-        return;
-    }
-    const uint8_t *q = f + 16;
+    const size_t rows = fx.rows, cols = fx.cols;
+    const uint64_t rb = fx.row_bytes;
+    const uint8_t *q = fx.quant;
     float *deq = malloc(rows * cols * 4), *got = malloc(rows * cols * 4);
-    memcpy(deq, q + rows * rb, rows * cols * 4);
+    memcpy(deq, fx.deq, rows * cols * 4);
     void *dw = el_test_dev_copy(q, rows * rb);
     int32_t *ids = malloc(rows * sizeof *ids);
     for (size_t r = 0; r < rows; r++) ids[r] = (int32_t)(rows - 1 - r);
@@ -142,7 +123,7 @@ static void test_fixture(el_dtype dt) {
     printf("  %s fixture (%zu x %zu, gguf-py): embed %zu of %zu rows bit-identical, matmul "
            "n=1..%d worst nmse %.3g\n", el_dtype_name(dt), rows, cols, rows - bad, rows, NMAX, e);
     cudaFree(dw), cudaFree(dids), cudaFree(de);
-    free(f), free(deq), free(got), free(ids);
+    free(fx.file), free(deq), free(got), free(ids);
 }
 
 /* Random bytes with finite f16 scales (as test_kernels_quant's K blocks). */
@@ -575,7 +556,7 @@ int main(void) {
 #ifndef EL_HAVE_CUDA
     el_test_skip("this build has no CUDA backend (EL_CUDA=OFF or no toolkit)");
 #else
-    el_test_cuda_require("test_kernels_cuda_quant", "CUDA kernels");
+    el_test_cuda_require("test_kernels_cuda_quant", "CUDA kernels", NULL);
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) {
         test_fixture(k_types[i]);
         test_random(k_types[i]);

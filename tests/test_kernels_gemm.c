@@ -18,15 +18,8 @@
 #include <string.h>
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_u64(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static float frand(void) { /* [-1, 1) */
-    return (float)((double)(next_u64() >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
+static uint64_t next_u64(void) { return el_test_xorshift64(&g_rng); }
+static float frand(void) { return el_test_frand(&g_rng); }
 static size_t urand(size_t lo, size_t hi) { /* [lo, hi] */
     return lo + (size_t)(next_u64() % (hi - lo + 1));
 }

@@ -13,32 +13,21 @@
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/matmul_q_impl.h"
 #include "kernels/fp16.h"
+#include "tests/quant_fixture.h"
 #include "tests/support/el_test.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FIXDIR EL_SOURCE_DIR "/tests/fixtures/quant/"
 
 static const el_dtype k_types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0,
                                    EL_DT_Q5_1, EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
+static uint32_t rnd(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
 static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
-
-static uint32_t rd_u32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* Same float, or both NaN (a NaN's sign and payload depend on the CPU that made it). */
 static bool same_float(float a, float b) {
@@ -49,26 +38,11 @@ static bool same_float(float a, float b) {
 /* ---- fixtures: gguf-py's quantize / dequantize -------------------------------------------- */
 
 static void test_fixture(el_dtype dt) {
-    char path[512], lower[8];
-    size_t i = 0;
-    for (const char *s = el_dtype_name(dt); *s && i < sizeof lower - 1; s++)
-        lower[i++] = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
-    lower[i] = 0;
-    snprintf(path, sizeof path, FIXDIR "%s.bin", lower);
-    size_t len = 0;
-    uint8_t *f = (uint8_t *)el_test_read_file(path, &len);
-    EL_CHECK(f != NULL && len >= 16 && !memcmp(f, "ELQF", 4));
-    if (!f || len < 16) return;
-    const uint32_t rows = rd_u32(f + 4), cols = rd_u32(f + 8), has_in = rd_u32(f + 12);
-    uint64_t rb = 0;
-    EL_CHECK(el_dtype_row_bytes(dt, cols, &rb));
-    const size_t in_bytes = has_in ? (size_t)rows * cols * 4 : 0;
-    EL_CHECK(len == 16 + in_bytes + rows * rb + (size_t)rows * cols * 4);
-    if (len != 16 + in_bytes + rows * rb + (size_t)rows * cols * 4) {
-        free(f);
-        return;
-    }
-    const uint8_t *x = f + 16, *q = x + in_bytes, *deq = q + rows * rb;
+    quant_fixture fx;
+    if (!quant_fixture_read(dt, &fx)) return;
+    const uint32_t rows = fx.rows, cols = fx.cols, has_in = fx.has_input;
+    const uint64_t rb = fx.row_bytes;
+    const uint8_t *x = fx.input, *q = fx.quant, *deq = fx.deq;
     uint8_t *qb = malloc(rb);
     float *xf = malloc(cols * 4), *yf = malloc(cols * 4);
     int bad_q = 0, bad_d = 0;
@@ -106,7 +80,7 @@ static void test_fixture(el_dtype dt) {
     free(qb);
     free(xf);
     free(yf);
-    free(f);
+    free(fx.file);
 }
 
 /* ---- matmul --------------------------------------------------------------------------- */

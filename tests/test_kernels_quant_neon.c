@@ -61,12 +61,7 @@ static const el_dtype k_types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_
 #define OUT 19
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
+static uint32_t rnd(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
 static float frand(void) { return (float)rnd() / 2147483648.0f - 1.0f; } /* [-1, 1) */
 
 /* rows x cols of dt: quantized random floats (the 32-blocks) or random blocks with f16

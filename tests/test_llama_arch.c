@@ -79,10 +79,7 @@ static void window_removed(const char *dir) {
     el_plan_params pp = {0, 1, EL_DT_NONE, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_session *s = NULL;
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, NULL, &s));

@@ -7,6 +7,7 @@
  * then the same prompt through the model's tokenizer.json and el_generate. */
 // ctest-labels: llama;model
 // ctest-timeout: 120
+#include "tests/llama_fixture.h"
 #include "tests/support/el_test.h"
 
 #include <cjson/cJSON.h>
@@ -42,54 +43,23 @@ typedef struct ref {
     cJSON *json;
 } ref;
 
-static size_t get_ids(const cJSON *arr, int32_t *out, size_t cap) {
-    size_t n = 0;
-    for (const cJSON *e = arr ? arr->child : NULL; e && n < cap; e = e->next)
-        out[n++] = (int32_t)e->valuedouble;
-    return n;
-}
-
-/* float32 little-endian [n_prompt][vocab]; NULL (with a failed check) if the size is off. */
-static float *read_logits(const ref *r, const char *name) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", r->dir, name);
-    size_t n = 0;
-    char *bytes = el_test_read_file(path, &n);
-    size_t want = r->n_prompt * r->vocab * sizeof(float);
-    EL_CHECK(bytes != NULL && n == want);
-    if (!bytes || n != want) {
-        fprintf(stderr, "  %s: %zu bytes, want %zu\n", path, n, want);
-        free(bytes);
-        return NULL;
-    }
-    return (float *)bytes; /* the hosts we build for are little-endian, like the file */
-}
-
 static bool ref_load(const char *variant, ref *r) {
     memset(r, 0, sizeof *r);
     r->variant = variant;
     snprintf(r->dir, sizeof r->dir, "%s/hf_llama_%s", FIXDIR, variant);
-    char path[600];
-    snprintf(path, sizeof path, "%s/reference.json", r->dir);
-    char *text = el_test_read_file(path, NULL);
-    EL_CHECK(text != NULL);
-    if (!text) return false;
-    r->json = cJSON_Parse(text);
-    free(text);
-    EL_CHECK(r->json != NULL);
-    if (!r->json) return false;
+    r->json = fixture_reference(r->dir);
     r->vocab = (uint32_t)cJSON_GetObjectItem(r->json, "vocab_size")->valuedouble;
     r->tied = cJSON_IsTrue(cJSON_GetObjectItem(r->json, "tie_word_embeddings"));
     const cJSON *fam = cJSON_GetObjectItem(r->json, "family");
     r->family = cJSON_IsString(fam) ? fam->valuestring : "llama";
     r->prompt = cJSON_GetObjectItem(r->json, "prompt")->valuestring;
-    r->n_prompt = get_ids(cJSON_GetObjectItem(r->json, "prompt_ids"), r->prompt_ids, 64);
-    size_t g = get_ids(cJSON_GetObjectItem(r->json, "greedy_ids"), r->greedy, N_GREEDY);
-    size_t g16 = get_ids(cJSON_GetObjectItem(r->json, "greedy_ids_f16w"), r->greedy_f16w,
-                         N_GREEDY);
+    r->n_prompt = fixture_ids_to(cJSON_GetObjectItem(r->json, "prompt_ids"), r->prompt_ids, 64);
+    size_t g = fixture_ids_to(cJSON_GetObjectItem(r->json, "greedy_ids"), r->greedy, N_GREEDY);
+    size_t g16 = fixture_ids_to(cJSON_GetObjectItem(r->json, "greedy_ids_f16w"), r->greedy_f16w,
+                                N_GREEDY);
     EL_CHECK(r->vocab == 512 && r->n_prompt >= 2 && g == N_GREEDY && g16 == N_GREEDY);
-    r->logits = read_logits(r, "logits_f32.bin");
-    r->logits_f16w = read_logits(r, "logits_f16w.bin");
+    r->logits = fixture_read_floats(r->dir, "logits_f32.bin", r->n_prompt * r->vocab);
+    r->logits_f16w = fixture_read_floats(r->dir, "logits_f16w.bin", r->n_prompt * r->vocab);
     return r->logits && r->logits_f16w && g == N_GREEDY && g16 == N_GREEDY;
 }
 
@@ -136,10 +106,7 @@ static void run(const ref *r, el_dtype dtype, unsigned threads) {
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 128); /* max_position_embeddings */
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (!a) {
         el_model_close(m);
         return;

@@ -47,13 +47,8 @@
 /* ---- kernels ---------------------------------------------------------------------------- */
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd32(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float frand(void) { return (float)((double)(rnd32() >> 8) / 16777216.0) * 2.0f - 1.0f; }
+static uint32_t rnd32(void) { return (uint32_t)(el_test_xorshift64(&g_rng) >> 32); }
+static float frand(void) { return el_test_frand(&g_rng); }
 
 static void check_store(el_pool *p) {
     enum { N = 1 << 20 };
@@ -146,32 +141,19 @@ typedef struct ref {
     uint32_t vocab;
 } ref;
 
-static size_t get_ids(const cJSON *arr, int32_t *out, size_t cap) {
-    size_t n = 0;
-    for (const cJSON *e = arr ? arr->child : NULL; e && n < cap; e = e->next)
-        out[n++] = (int32_t)e->valuedouble;
-    return n;
-}
-
 static bool ref_hf(const char *dir, ref *r) {
     memset(r, 0, sizeof *r);
     r->name = dir;
     snprintf(r->path, sizeof r->path, "%s/%s", FIXDIR, dir);
-    char p[640];
-    snprintf(p, sizeof p, "%s/reference.json", r->path);
-    cJSON *j = fixture_load(p);
-    if (!j) return false;
+    cJSON *j = fixture_reference(r->path);
     r->vocab = (uint32_t)cJSON_GetObjectItem(j, "vocab_size")->valuedouble;
-    r->n_prompt = get_ids(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
-    r->n_greedy = get_ids(cJSON_GetObjectItem(j, "greedy_ids"), r->greedy, N_GREEDY);
+    r->n_prompt = fixture_ids_to(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
+    r->n_greedy = fixture_ids_to(cJSON_GetObjectItem(j, "greedy_ids"), r->greedy, N_GREEDY);
     r->margin = (float)cJSON_GetObjectItem(j, "greedy_min_margin")->valuedouble;
     cJSON_Delete(j);
-    snprintf(p, sizeof p, "%s/logits_f32.bin", r->path);
-    size_t n = 0;
-    r->logits = (float *)el_test_read_file(p, &n);
-    EL_CHECK(r->logits && n == r->n_prompt * r->vocab * sizeof(float));
+    r->logits = fixture_read_floats(r->path, "logits_f32.bin", r->n_prompt * r->vocab);
     EL_CHECK(r->n_greedy == N_GREEDY && r->n_prompt >= 2);
-    return r->logits && n == r->n_prompt * r->vocab * sizeof(float);
+    return r->logits != NULL;
 }
 
 static bool ref_stories(ref *r) {
@@ -180,8 +162,8 @@ static bool ref_stories(ref *r) {
     snprintf(r->path, sizeof r->path, "%s", STORIES_BIN);
     cJSON *j = fixture_load(STORIES_FIXTURE);
     if (!j) return false;
-    r->n_prompt = get_ids(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
-    r->n_greedy = get_ids(cJSON_GetObjectItem(j, "generated_ids"), r->greedy, 64);
+    r->n_prompt = fixture_ids_to(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_PROMPT);
+    r->n_greedy = fixture_ids_to(cJSON_GetObjectItem(j, "generated_ids"), r->greedy, 64);
     cJSON_Delete(j);
     r->vocab = 512;
     return r->n_prompt > 0 && r->n_greedy == 64;
@@ -207,9 +189,7 @@ static bool run(const ref *r, el_dtype kv, run_out *o) {
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.kv_dtype == kv);
     o->kv_bytes = plan.region_bytes[EL_REGION_KV];
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (!a) goto done;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {2, EL_DEVICE_CPU, 0, false};

@@ -161,10 +161,7 @@ static void test_forward(const tiny *fx, el_dtype dtype, float tol) {
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.ctx == 32);
     EL_CHECK(plan.region_bytes[EL_REGION_KV] == 8192); /* 2 x 2 layers x 32 x 16 x 4 */
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     const size_t V = 67;
     for (unsigned chunk = 0; chunk <= 4; chunk += 4) {
@@ -236,10 +233,7 @@ static void test_plan_ctx(void) {
     /* A session needs the weights loaded first. */
     pp.ctx = 0;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_session *s = NULL;
     EL_CHECK_STATUS(el_session_init(m, a, &plan, NULL, &s), EL_E_USAGE);
     EL_CHECK(s == NULL);

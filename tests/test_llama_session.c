@@ -145,10 +145,7 @@ static void test_small_arena(void) {
     EL_CHECK_OK(el_plan_make(m, &pp, &small));
     pp.ctx = 0;
     EL_CHECK_OK(el_plan_make(m, &pp, &full));
-    el_arena_params ap;
-    el_plan_arena_params(&small, small.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&small, EL_MEMORY_HOST);
     EL_CHECK_OK(el_model_load(m, &small, a, NULL, NULL));
     el_session *s = NULL;
     EL_CHECK_STATUS(el_session_init(m, a, &full, NULL, &s), EL_E_NOFIT);

@@ -61,10 +61,7 @@ static void run(const fixture *fx, el_dtype dtype, unsigned threads) {
     EL_CHECK(plan.params.ctx == 512);
     /* KV: 2 (k, v) x 5 layers x 512 positions x kv_dim 32 x 4 bytes, rounded to pages. */
     EL_CHECK(plan.region_bytes[EL_REGION_KV] == 2u * 5 * 512 * 32 * 4);
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (!a) {
         el_model_close(m);
         return;

@@ -15,7 +15,6 @@
 // ctest-labels: llama;model
 #include "loader/image.h"
 #include "platform/platform.h"
-#include "tests/gpt2_synth.h"
 #include "tests/llama_synth.h"
 #include "tests/cli_rss.h"
 #include "tests/support/el_test.h"
@@ -81,7 +80,7 @@ static void run_with(const char *path, const run_cfg *cfg, size_t np, uint32_t c
         for (size_t k = 0; lg && k <= steps; k++) {
             memcpy(o->logits[k], lg, vocab * sizeof *lg);
             if (k == steps) break;
-            o->ids[k] = argmax(lg, vocab);
+            o->ids[k] = el_test_argmax(lg, vocab);
             EL_CHECK_OK(el_session_forward(s, &o->ids[k], 1, &lg));
             EL_CHECK_OK(el_session_stream_stats(s, &o->per_token[k]));
         }
@@ -190,12 +189,7 @@ static void test_converted(const char *dir) {
 static void test_gpt2(void) {
     static run_out res, str;
     char gdir[600];
-    snprintf(gdir, sizeof gdir, "%s/gpt2", el_test_tmpdir());
-    gpt2_synth g;
-    gpt2_synth_default(&g);
-    g.layers = 4;
-    g.n_pos = CTX;
-    EL_CHECK(gpt2_synth_write(gdir, &g));
+    llama_synth_gpt2_write(gdir, sizeof gdir);
     static const el_dtype dts[] = {EL_DT_NONE, EL_DT_F16};
     for (size_t i = 0; i < 2; i++) {
         const run_cfg r = {dts[i], {EL_STREAM_OFF, 0, 0, false}, 0},

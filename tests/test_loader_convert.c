@@ -20,12 +20,7 @@
 #define N_BUF (1u << 16)
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint32_t next_u32(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
-}
+static uint32_t next_u32(void) { return (uint32_t)(el_test_xorshift64(&rng) >> 16); }
 
 /* Converts src[0..n) in odd-sized pieces at odd offsets, as the loader's pieces come. */
 static void convert_pieces(el_dtype from, const void *src, el_dtype to, void *dst, size_t n) {

@@ -46,9 +46,7 @@ static bool run_family(const char *path, const char *family, el_dtype dtype,
     el_session *s = NULL;
     bool ok = false;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
@@ -411,9 +409,7 @@ static void test_stream(bool direct) {
     el_arena *a = NULL;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.read_bytes == 384256); /* the tensors, not the header */
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     prog pg = {0, 0, 0, true};
     el_load_params lp = {direct, on_progress, &pg};
     el_load_stats st;

@@ -15,9 +15,7 @@ static long load_counting(const char *file, el_dtype dt) {
     el_plan_params pp = {0, 0, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(file, NULL, &m));
     EL_CHECK_OK(el_plan_make(m, &pp, &p));
-    el_arena_params ap;
-    el_plan_arena_params(&p, p.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&p, EL_MEMORY_HOST);
     el_load_stats st;
     el_mem_report mr;
     el_alloc_arm();
@@ -47,11 +45,7 @@ int main(void) {
     /* After that, loading may allocate only what starting its one I/O thread costs in this
      * runtime: nothing with plain glibc (asserted), a few runtime-internal blocks under the
      * sanitizers (AsanThread setup, measured here as a bare thread start + join). */
-    long cost = el_alloc_thread_cost();
-    printf("allocations to start and join a bare thread: %ld\n", cost);
-#ifndef EL_SANITIZED
-    EL_CHECK(cost == 0);
-#endif
+    long cost = el_alloc_checked_thread_cost();
     long n = load_counting(file, EL_DT_NONE);
     printf("allocations during load (as stored): %ld\n", n);
     EL_CHECK(n == cost);
@@ -65,11 +59,6 @@ int main(void) {
         EL_CHECK(n == cost);
         el_fault_clear();
     }
-    /* The counter works: an allocation while armed is seen. */
-    el_alloc_arm();
-    void *volatile p = malloc(16);
-    long seen = el_alloc_disarm();
-    free(p);
-    EL_CHECK(seen >= 1);
+    el_alloc_check_counter();
     return el_test_finish("test_loader_noalloc");
 }

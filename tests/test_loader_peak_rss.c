@@ -40,9 +40,7 @@ int main(void) {
     el_plan plan;
     EL_CHECK_OK(el_model_open(file, NULL, &m));
     EL_CHECK_OK(el_plan_make(m, NULL, &plan));
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_load_stats st;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, &st));
     uint64_t hwm = el_test_vmhwm();

@@ -13,6 +13,7 @@
 #include "platform/crc32c.h"
 #include "platform/gpu.h"
 #include "tests/support/el_test.h"
+#include "tests/support/el_test_cuda.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,24 +51,14 @@ static void check_type(el_dtype dt, bool direct, const char *ref, const char *pa
     } else {
         plan32 = plan;
     }
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, mem);
     el_load_params lp = {direct, NULL, NULL};
     el_status ls = a ? el_model_load(m, &plan, a, &lp, NULL) : EL_E_USAGE;
     EL_CHECK_OK(ls);
     /* GPU device memory: the weights copied back to the host to check them. */
     uint8_t *host = NULL, *base = a ? el_arena_region_base(a, EL_REGION_WEIGHTS) : NULL;
     if (ls == EL_OK && mem == EL_MEMORY_CUDA_DEVICE) {
-        const uint64_t wb = plan.region_bytes[EL_REGION_WEIGHTS];
-        el_gpu_stream *gs = NULL;
-        host = malloc(wb);
-        EL_CHECK_OK(el_gpu_stream_create(&gs));
-        EL_CHECK_OK(el_gpu_copy_async(host, base, wb, gs));
-        EL_CHECK_OK(el_gpu_sync(gs));
-        el_gpu_stream_destroy(gs);
+        host = el_test_gpu_to_host(base, plan.region_bytes[EL_REGION_WEIGHTS]);
     }
     int matched = 0, quantized = 0, bad = 0;
     const char *name = el_dtype_name(dt);

@@ -77,7 +77,6 @@ static void test_stories(mem_storage *ms) {
     el_session *s = NULL;
     el_plan plan;
     el_plan_params pp = {.ctx = 64, .batch = 1, .dtype = EL_DT_NONE};
-    el_arena_params ap;
     int32_t got[25] = {0};
     /* The real path is unknown to the storage: nothing falls back to the file system. */
     EL_CHECK_STATUS(el_model_open(STORIES_BIN, NULL, &m), EL_E_IO);
@@ -85,15 +84,14 @@ static void test_stories(mem_storage *ms) {
     EL_CHECK_OK(el_model_open("flash:/models/stories260K.bin", NULL, &m));
     if (!m) goto out;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     uint64_t before = ms->bytes_read;
     /* Direct I/O needs a descriptor. */
     el_load_params lp = {.direct_io = true};
     EL_CHECK_STATUS(el_model_load(m, &plan, a, &lp, NULL), EL_E_UNSUPPORTED);
     el_arena_deinit(a);
     a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     el_load_stats ls;
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, &ls));
     /* The weights, and the tokenizer file its tables are built from during the load. */
@@ -110,7 +108,7 @@ static void test_stories(mem_storage *ms) {
     m = NULL;
     a = NULL;
     EL_CHECK_OK(el_model_open("flash:/models/stories260K.bin", NULL, &m));
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     ms->fail_reads = true;
     if (m && a)
     EL_CHECK_STATUS(el_model_load(m, &plan, a, NULL, NULL), EL_E_IO);
@@ -141,13 +139,11 @@ static void test_bert(void) {
     el_encoder *e = NULL;
     el_plan plan;
     el_plan_params pp = {.ctx = seq, .batch = (uint32_t)batch, .dtype = EL_DT_NONE};
-    el_arena_params ap;
     EL_CHECK_OK(el_model_open("net:/bert/model.safetensors", NULL, &m));
     if (!m) goto out;
     EL_CHECK(!strcmp(el_model_family(m), "bert"));
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    a = el_test_arena(&plan, EL_MEMORY_HOST);
     EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     EL_CHECK_OK(el_encoder_init(m, a, &plan, NULL, &e));
     if (!e) goto out;

@@ -8,6 +8,7 @@
  * boundaries. */
 // ctest-labels: loader
 #include "tests/support/el_test.h"
+#include "tests/support/el_test_cuda.h"
 
 #include "kernels/fp16.h"
 #include "arena/arena.h"
@@ -103,24 +104,14 @@ static void load_and_check(const char *path, el_dtype target, bool direct, el_me
     el_plan plan;
     EL_CHECK_OK(el_plan_make(m, &pp, &plan));
     EL_CHECK(plan.params.chunk_bytes == 64 * 1024);
-    el_arena_params ap;
-    el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-    ap.memory = mem;
-    el_arena *a = NULL;
-    EL_CHECK_OK(el_arena_init(&a, &ap));
+    el_arena *a = el_test_arena(&plan, mem);
     el_load_params lp = {direct, NULL, NULL};
     el_load_stats st = {0, 0, 0};
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, &lp, &st));
     uint8_t *host = NULL; /* GPU device memory: the weights copied back to check them */
     if (a && m->loaded && mem == EL_MEMORY_CUDA_DEVICE) {
-        uint64_t wb = plan.region_bytes[EL_REGION_WEIGHTS];
         uint8_t *base = el_arena_region_base(a, EL_REGION_WEIGHTS);
-        el_gpu_stream *gs = NULL;
-        host = malloc(wb);
-        EL_CHECK_OK(el_gpu_stream_create(&gs));
-        EL_CHECK_OK(el_gpu_copy_async(host, base, wb, gs));
-        EL_CHECK_OK(el_gpu_sync(gs));
-        el_gpu_stream_destroy(gs);
+        host = el_test_gpu_to_host(base, plan.region_bytes[EL_REGION_WEIGHTS]);
         for (size_t i = 0; i < m->tensors.count; i++)
             m->tensors.items[i].data = host + ((uint8_t *)m->tensors.items[i].data - base);
     }

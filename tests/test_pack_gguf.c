@@ -13,7 +13,9 @@
  * one. */
 // ctest-labels: loader;gguf
 // ctest-timeout: 60
+#include "tests/image_common.h"
 #include "tests/support/el_test.h"
+#include "tests/support/el_test_proc.h"
 
 #include "loader/formats/gguf.h"
 #include "loader/formats/gguf_write.h"
@@ -48,11 +50,7 @@ static float *run(const char *path, el_dtype dtype, size_t *vocab) {
     el_plan_params pp = {0, 1, dtype, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_model_open(path, NULL, &m));
     if (m) EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-    el_arena_params ap;
-    if (m) {
-        el_plan_arena_params(&plan, plan.total_bytes, 0, &ap);
-        EL_CHECK_OK(el_arena_init(&a, &ap));
-    }
+    if (m) a = el_test_arena(&plan, EL_MEMORY_HOST);
     if (a) EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
     el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
     if (a) EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
@@ -501,17 +499,8 @@ static void killed(const char *dir) {
     int olds = 0, news = 0, bad = 0;
     for (int k = 0; k < 12 && neu; k++) {
         EL_CHECK(el_test_write_file(out, old, sizeof old));
-        pid = fork();
-        if (pid == 0) {
-            int devnull = open("/dev/null", O_WRONLY);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-            _exit(127);
-        }
-        usleep((useconds_t)(rand() % (us * 13 / 10 + 1)));
-        kill(pid, SIGKILL);
-        waitpid(pid, &wst, 0);
+        const char *const argv[] = {"/bin/sh", "-c", cmd, NULL};
+        el_test_proc_kill_after(argv, rand() % (us * 13 / 10 + 1));
         size_t n = 0;
         char *got = el_test_read_file(out, &n);
         bool is_old = got && n == sizeof old && !memcmp(got, old, n);
@@ -520,14 +509,7 @@ static void killed(const char *dir) {
         news += is_new;
         bad += !(is_old || is_new);
         free(got);
-        DIR *d = opendir(dir);
-        for (struct dirent *e; d && (e = readdir(d));)
-            if (strstr(e->d_name, ".tmp.")) {
-                char t[1400];
-                snprintf(t, sizeof t, "%s/%s", dir, e->d_name);
-                unlink(t);
-            }
-        if (d) closedir(d);
+        img_remove_temp_files(dir);
     }
     printf("   SIGKILL during pack (a whole pack: %ld ms): 12 runs, %d left the old OUT, %d the "
            "new, %d broken\n", us / 1000, olds, news, bad);

@@ -19,16 +19,6 @@
 
 #define GGUF_DIR EL_SOURCE_DIR "/tests/fixtures/gguf"
 
-static size_t unhex(const char *h, char *out, size_t cap) {
-    size_t n = 0;
-    for (; h[0] && h[1] && n < cap; h += 2) {
-        unsigned v = 0;
-        sscanf(h, "%2x", &v);
-        out[n++] = (char)v;
-    }
-    return n;
-}
-
 /* Every case of cases_json (texts as hex, the ids `tokenizers` gave, its decode) through t:
  * encode (asking for BOS: the files say none), then decode piece by piece. */
 static void check_cases(const el_tokenizer *t, const char *cases_json, const char *what) {
@@ -40,9 +30,9 @@ static void check_cases(const el_tokenizer *t, const char *cases_json, const cha
     const cJSON *cases = ref ? cJSON_GetObjectItem(ref, "cases") : NULL;
     for (const cJSON *c = cases ? cases->child : NULL; c; c = c->next, ncase++) {
         char in[512], want_dec[512], got_dec[1024];
-        size_t len = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, in, sizeof in);
-        size_t dlen = unhex(cJSON_GetObjectItem(c, "decoded_hex")->valuestring, want_dec,
-                            sizeof want_dec);
+        size_t len = el_test_unhex_into(cJSON_GetObjectItem(c, "hex")->valuestring, in, sizeof in);
+        size_t dlen = el_test_unhex_into(cJSON_GetObjectItem(c, "decoded_hex")->valuestring,
+                                         want_dec, sizeof want_dec);
         int32_t ids[600];
         size_t n = 0;
         bool ok = el_tokenizer_encode(t, in, len, true, ids, 600, &n) == EL_OK;
@@ -269,7 +259,7 @@ static void test_real_gpt2(void) {
         const char *h = cJSON_GetObjectItem(c, "hex")->valuestring;
         size_t hl = strlen(h) / 2, n = 0;
         char *text = malloc(hl + 1);
-        unhex(h, text, hl);
+        el_test_unhex_into(h, text, hl);
         const cJSON *want = cJSON_GetObjectItem(c, "ids");
         bool ok = el_tokenizer_encode(t, text, hl, true, ids, 1 << 16, &n) == EL_OK &&
                   n == (size_t)cJSON_GetArraySize(want);

@@ -44,8 +44,8 @@ static void test_gemma3(void) {
     const cJSON *cases = ref ? cJSON_GetObjectItem(ref, "cases") : NULL;
     for (const cJSON *c = cases ? cases->child : NULL; c && t; c = c->next, ncase++) {
         size_t len = 0, n = 0, wl = 0;
-        char *in = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
-        char *want = unhex(cJSON_GetObjectItem(c, "dec_bos")->valuestring, &wl);
+        char *in = el_test_unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
+        char *want = el_test_unhex(cJSON_GetObjectItem(c, "dec_bos")->valuestring, &wl);
         bool ok = el_tokenizer_encode(t, in, len, true, ids, cap, &n) == EL_OK &&
                   same_ids(ids, n, cJSON_GetObjectItem(c, "ids_bos"));
         size_t dl = ok ? decode_all(t, ids, n, dec, sizeof dec) : (size_t)-1;

@@ -21,20 +21,6 @@
 
 static int32_t g_ids[IDS_CAP];
 
-/* hex -> bytes into a malloc'd buffer (NUL-terminated); *n its length. */
-static char *unhex(const char *h, size_t *n) {
-    size_t l = strlen(h) / 2;
-    char *s = malloc(l + 1);
-    for (size_t i = 0; i < l; i++) {
-        unsigned v = 0;
-        sscanf(h + 2 * i, "%2x", &v);
-        s[i] = (char)v;
-    }
-    s[l] = 0;
-    *n = l;
-    return s;
-}
-
 /* Concatenates the decoded pieces of ids into out (cap); returns the length. */
 static size_t decode_all(const el_tokenizer *t, const int32_t *ids, size_t n, char *out,
                          size_t cap) {
@@ -56,7 +42,7 @@ static int check_cases(const el_tokenizer *t, const cJSON *cases, const char *ho
     int bad = 0, count = 0;
     for (const cJSON *c = cases->child; c; c = c->next, count++) {
         size_t len = 0;
-        char *text = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
+        char *text = el_test_unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
         const cJSON *want = cJSON_GetObjectItem(c, "ids");
         size_t n = 0;
         el_status st = el_tokenizer_encode(t, text, len, false, g_ids, IDS_CAP, &n);

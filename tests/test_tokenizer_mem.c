@@ -134,7 +134,7 @@ static bool bert_cases(const el_tokenizer *a, const el_tokenizer *b, const void 
     int n = 0;
     for (const cJSON *c = cJSON_GetObjectItem(fix, "cases")->child; c; c = c->next, n++) {
         size_t len = 0;
-        char *in = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
+        char *in = el_test_unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
         ok = same_both(a, b, in, len, false, NULL) && ok;
         /* the reference is [CLS] text [SEP]: the pair form of the block tokenizer */
         size_t k = 0;
@@ -170,7 +170,7 @@ static bool spm_cases(const el_tokenizer *a, const el_tokenizer *b, const void *
     int n = 0;
     for (const cJSON *c = cJSON_GetObjectItem(ref, "cases")->child; c; c = c->next, n++) {
         size_t len = 0;
-        char *in = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
+        char *in = el_test_unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
         const cJSON *f = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "files"), "tok_spm.gguf");
         ok = same_both(a, b, in, len, false, cJSON_GetObjectItem(f, "ids")) && ok;
         ok = same_both(a, b, in, len, true, cJSON_GetObjectItem(f, "ids_bos")) && ok;

@@ -33,17 +33,6 @@ static bool check_v(bool ok, const char *expr, int line) {
     return ok;
 }
 
-static size_t unhex(const char *h, char *out, size_t cap) {
-    size_t n = strlen(h) / 2;
-    if (n > cap) n = cap;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    return n;
-}
-
 static size_t json_ids(const cJSON *arr, int32_t *out, size_t cap) {
     size_t n = 0;
     for (const cJSON *it = arr ? arr->child : NULL; it && n < cap; it = it->next)
@@ -103,7 +92,8 @@ static cJSON *load(const char *path) {
 static void check_big(const char *fam, const el_tokenizer *t, const cJSON *big) {
     for (const cJSON *b = big ? big->child : NULL; b; b = b->next) {
         char unit[16];
-        size_t ul = unhex(cJSON_GetObjectItem(b, "unit_hex")->valuestring, unit, sizeof unit);
+        size_t ul =
+            el_test_unhex_into(cJSON_GetObjectItem(b, "unit_hex")->valuestring, unit, sizeof unit);
         size_t rep = (size_t)cJSON_GetObjectItem(b, "repeat")->valuedouble;
         size_t want = (size_t)cJSON_GetObjectItem(b, "count")->valuedouble;
         uint32_t hash = (uint32_t)cJSON_GetObjectItem(b, "hash")->valuedouble;
@@ -155,7 +145,8 @@ static void check_family(const char *fam, bool byte_level) {
     if (bos >= 0) EL_CHECK(t->bos_id == bos);
     int before = el_test_failed, count = 0, refused = 0, round = 0, specials = 0;
     for (const cJSON *c = cJSON_GetObjectItem(spec, "cases")->child; c; c = c->next, count++) {
-        size_t len = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, g_text, sizeof g_text);
+        size_t len =
+            el_test_unhex_into(cJSON_GetObjectItem(c, "hex")->valuestring, g_text, sizeof g_text);
         size_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), g_want, IDS_CAP);
         bool nfc = cJSON_IsTrue(cJSON_GetObjectItem(c, "nfc"));
         size_t n = 0;
@@ -180,8 +171,8 @@ static void check_family(const char *fam, bool byte_level) {
          * text itself when it holds no special token. */
         size_t dl = decode_all(t, g_ids, n);
         char want_dec[16384];
-        size_t wl = unhex(cJSON_GetObjectItem(c, "decoded_hex")->valuestring, want_dec,
-                          sizeof want_dec);
+        size_t wl = el_test_unhex_into(cJSON_GetObjectItem(c, "decoded_hex")->valuestring,
+                                       want_dec, sizeof want_dec);
         bool lossy = cJSON_IsTrue(cJSON_GetObjectItem(c, "lossy"));
         /* (lossy: HF renders the stray UTF-8 bytes left as U+FFFD; here they are raw) */
         if (!lossy && !CHECKV(dl == wl && memcmp(g_dec, want_dec, dl) == 0))
@@ -220,7 +211,8 @@ static void check_unk(void) {
         EL_CHECK_OK(el_tokenizer_hf_bpe_from_json(root, "smollm2+unk", 0, &t));
         if (!t) continue;
         for (const cJSON *c = cJSON_GetObjectItem(u, "cases")->child; c; c = c->next) {
-            size_t len = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, g_text, sizeof g_text);
+            size_t len = el_test_unhex_into(cJSON_GetObjectItem(c, "hex")->valuestring, g_text,
+                                            sizeof g_text);
             size_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), g_want, IDS_CAP), n = 0;
             EL_CHECK_OK(el_tokenizer_encode(t, g_text, len, false, g_ids, IDS_CAP, &n));
             EL_CHECK(same("smollm2+unk", "encode", g_text, len, g_ids, n, g_want, nw));
@@ -240,7 +232,8 @@ static void check_nfc_probe(void) {
     const cJSON *probe = spec ? cJSON_GetObjectItem(spec, "nfc_probe") : NULL;
     int total = 0, nfc = 0, wrong = 0, refused = 0;
     for (const cJSON *p = probe ? probe->child : NULL; p && t; p = p->next, total++) {
-        size_t len = unhex(cJSON_GetArrayItem(p, 0)->valuestring, g_text, sizeof g_text), n;
+        size_t n, len = el_test_unhex_into(cJSON_GetArrayItem(p, 0)->valuestring, g_text,
+                                           sizeof g_text);
         bool is_nfc = cJSON_IsTrue(cJSON_GetArrayItem(p, 1));
         el_status st = el_tokenizer_encode(t, g_text, len, false, g_ids, IDS_CAP, &n);
         nfc += is_nfc;

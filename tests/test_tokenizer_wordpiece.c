@@ -19,19 +19,6 @@
 
 static int32_t g_ids[IDS_CAP], g_types[IDS_CAP];
 
-static char *unhex(const char *h, size_t *n) {
-    size_t l = strlen(h) / 2;
-    char *s = malloc(l + 1);
-    for (size_t i = 0; i < l; i++) {
-        unsigned v = 0;
-        sscanf(h + 2 * i, "%2x", &v);
-        s[i] = (char)v;
-    }
-    s[l] = 0;
-    *n = l;
-    return s;
-}
-
 static bool same_ids(const int32_t *got, size_t n, const cJSON *want) {
     if (n != (size_t)cJSON_GetArraySize(want)) return false;
     for (size_t i = 0; i < n; i++)
@@ -49,7 +36,7 @@ static int check_cases(const el_tokenizer *t, const cJSON *fix, const char *how)
     int bad = 0, count = 0, dec_bad = 0;
     for (const cJSON *c = cJSON_GetObjectItem(fix, "cases")->child; c; c = c->next, count++) {
         size_t len = 0;
-        char *text = unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
+        char *text = el_test_unhex(cJSON_GetObjectItem(c, "hex")->valuestring, &len);
         const char *shown = cJSON_GetObjectItem(c, "text")->valuestring;
         const cJSON *want = cJSON_GetObjectItem(c, "ids");
         size_t n = 0;
@@ -108,8 +95,8 @@ static void check_pairs(const el_tokenizer *t, const cJSON *fix) {
     int count = 0;
     for (const cJSON *c = cJSON_GetObjectItem(fix, "pairs")->child; c; c = c->next, count++) {
         size_t al = 0, bl = 0, n = 0;
-        char *a = unhex(cJSON_GetObjectItem(c, "a_hex")->valuestring, &al);
-        char *b = unhex(cJSON_GetObjectItem(c, "b_hex")->valuestring, &bl);
+        char *a = el_test_unhex(cJSON_GetObjectItem(c, "a_hex")->valuestring, &al);
+        char *b = el_test_unhex(cJSON_GetObjectItem(c, "b_hex")->valuestring, &bl);
         bool tr = true;
         EL_CHECK_OK(el_tokenizer_encode_pair(t, a, al, b, bl, 512, g_ids, g_types, IDS_CAP, &n,
                                              &tr));
@@ -126,9 +113,9 @@ static void check_pairs(const el_tokenizer *t, const cJSON *fix) {
     }
     for (const cJSON *c = cJSON_GetObjectItem(fix, "truncation")->child; c; c = c->next, count++) {
         size_t al = 0, bl = 0, n = 0;
-        char *a = unhex(cJSON_GetObjectItem(c, "a_hex")->valuestring, &al);
+        char *a = el_test_unhex(cJSON_GetObjectItem(c, "a_hex")->valuestring, &al);
         const cJSON *bh = cJSON_GetObjectItem(c, "b_hex");
-        char *b = cJSON_IsString(bh) ? unhex(bh->valuestring, &bl) : NULL;
+        char *b = cJSON_IsString(bh) ? el_test_unhex(bh->valuestring, &bl) : NULL;
         size_t max_len = (size_t)cJSON_GetObjectItem(c, "max_len")->valuedouble;
         bool tr = false;
         EL_CHECK_OK(el_tokenizer_encode_pair(t, a, al, b, bl, max_len, g_ids, g_types, IDS_CAP,

@@ -97,6 +97,26 @@ static inline long el_alloc_thread_cost(void) {
     return el_alloc_disarm();
 }
 
+/* el_alloc_thread_cost, printed and, outside the sanitizers, checked to be 0: what a load
+ * (one I/O thread) may allocate. */
+static inline long el_alloc_checked_thread_cost(void) {
+    long cost = el_alloc_thread_cost();
+    printf("allocations to start and join a bare thread: %ld\n", cost);
+#ifndef EL_SANITIZED
+    EL_CHECK(cost == 0);
+#endif
+    return cost;
+}
+
+/* Checks that the counter works: an allocation while armed is seen. */
+static inline void el_alloc_check_counter(void) {
+    el_alloc_arm();
+    void *volatile p = malloc(16);
+    long seen = el_alloc_disarm();
+    free(p);
+    EL_CHECK(seen >= 1);
+}
+
 /* Opens path, plans it with pp, reserves the plan's arena and loads the weights, counting
  * the load's allocations into *load (-1 when no load ran). True with *m and *a held (the
  * caller closes both); false, every failure checked, with nothing held. */

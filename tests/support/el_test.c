@@ -253,6 +253,46 @@ int el_test_run_cli(const char *args, char **out, char **err) {
     return WEXITSTATUS(rc);
 }
 
+size_t el_test_unhex_into(const char *h, char *out, size_t cap) {
+    size_t n = strlen(h) / 2;
+    if (n > cap) n = cap;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        sscanf(h + 2 * i, "%2x", &v);
+        out[i] = (char)v;
+    }
+    return n;
+}
+
+char *el_test_unhex(const char *h, size_t *n) {
+    const size_t len = strlen(h) / 2;
+    char *out = malloc(len + 1);
+    *n = out ? el_test_unhex_into(h, out, len) : 0;
+    if (out) out[len] = 0;
+    return out;
+}
+
+el_arena *el_test_arena(const el_plan *plan, el_memory memory) {
+    el_arena_params ap;
+    el_plan_arena_params(plan, plan->total_bytes, 0, &ap);
+    ap.memory = memory;
+    el_arena *a = NULL;
+    EL_CHECK_OK(el_arena_init(&a, &ap));
+    return a;
+}
+
+uint64_t el_test_xorshift64(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+float el_test_frand(uint64_t *state) {
+    return (float)((double)(el_test_xorshift64(state) >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
 float el_test_max_abs_diff(const float *a, const float *b, size_t n) {
     float m = 0;
     for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));

@@ -44,6 +44,16 @@ int el_test_finish(const char *name);
 /* Prints a reason and exits 77 (ctest reports the test skipped). */
 void el_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* An arena for the plan: its total bytes and regions, in memory (EL_MEMORY_HOST for the CPU).
+ * NULL, with a failed check, when el_arena_init refuses; the caller deinits it. */
+el_arena *el_test_arena(const el_plan *plan, el_memory memory);
+
+/* xorshift64 (shifts 13, 7, 17): advances *state (nonzero) and returns the new state: the
+ * tests' seeded random inputs, each test with its own state. */
+uint64_t el_test_xorshift64(uint64_t *state);
+/* A float in [-1, 1) from the top 24 bits of the next state (exact in f32). */
+float el_test_frand(uint64_t *state);
+
 /* max |a[i] - b[i]| over n floats. */
 float el_test_max_abs_diff(const float *a, const float *b, size_t n);
 /* Index of the largest of n >= 1 floats, the first on a tie (the greedy sampler's pick). */
@@ -60,6 +70,11 @@ const char *el_test_path(const char *name);
 bool el_test_write_file(const char *path, const void *data, size_t n);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. Test code only. */
 char *el_test_read_file(const char *path, size_t *n);
+
+/* The bytes of hex string h (pairs of hex digits): malloc'd and NUL-terminated with *n bytes
+ * (NULL if out of memory), or the first up to cap of them into out, returning how many. */
+char *el_test_unhex(const char *h, size_t *n);
+size_t el_test_unhex_into(const char *h, char *out, size_t cap);
 
 /* A safetensors file from a JSON header string and a data section: writes
  * u64le(len(json)) + json + data. */

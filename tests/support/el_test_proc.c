@@ -129,6 +129,23 @@ int el_test_proc_wait(el_test_proc *p, int timeout_ms) {
     return rc;
 }
 
+int el_test_proc_kill_after(const char *const *argv, long delay_us) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    usleep((useconds_t)delay_us);
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 uint64_t el_test_proc_status_bytes(pid_t pid, const char *key) {
     char path[64], text[8192];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);

@@ -1,6 +1,7 @@
 /* el_test_proc.h - a child process of the CLI with pipes both ways (test code only): start
  * `edgeload ARGS...` with stdin and stdout piped to the test, write request lines, read
- * reply lines with a timeout, signal it, wait for its exit code, read its VmHWM. */
+ * reply lines with a timeout, signal it, wait for its exit code, read its VmHWM; and a
+ * program killed at a chosen moment. */
 #ifndef EL_TEST_PROC_H
 #define EL_TEST_PROC_H
 
@@ -30,6 +31,10 @@ void el_test_proc_close_stdin(el_test_proc *p);
 /* Waits up to timeout_ms for the exit; returns the exit code, 128 + signal if it was
  * killed, or -1 on timeout (then it is killed with SIGKILL). Closes the pipes. */
 int el_test_proc_wait(el_test_proc *p, int timeout_ms);
+/* Runs argv (argv[0] the program's path; its stdout and stderr to /dev/null), sends it
+ * SIGKILL after delay_us microseconds and reaps it: a crash at a random point. Returns its
+ * wait status, or -1 when it could not be started. */
+int el_test_proc_kill_after(const char *const *argv, long delay_us);
 /* VmHWM / VmRSS of a running process in bytes (from /proc/PID/status), 0 if unknown. */
 uint64_t el_test_proc_status_bytes(pid_t pid, const char *key);
 
