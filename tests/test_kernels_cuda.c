@@ -221,18 +221,18 @@ static void test_linear_qkv(bool full) {
     /* Tables of any values in [-1, 1): both sides read the same ones. */
     float *bias = malloc(2 * KVD * 4), *cache0 = malloc(NP * KVD * 4);
     fill(cache0, NP * HD);
-    float *dcos = dev_copy(cache0, NP * HD / 2 * 4);
-    float *dsin = dev_copy(cache0 + NP * HD / 2, NP * HD / 2 * 4);
+    float *dcos = el_test_dev_copy(cache0, NP * HD / 2 * 4);
+    float *dsin = el_test_dev_copy(cache0 + NP * HD / 2, NP * HD / 2 * 4);
     fill(bias, 2 * KVD);
     fill(cache0, NP * KVD);
     void *bk = weights(bias, KVD, EL_DT_F16);
-    void *dbk = dev_copy(bk, KVD * 2), *dbv = dev_copy(bias + KVD, KVD * 4);
+    void *dbk = el_test_dev_copy(bk, KVD * 2), *dbv = el_test_dev_copy(bias + KVD, KVD * 4);
     void *dc[2][2]; /* [fused][k, v] caches */
     for (int f = 0; f < 2; f++)
-        for (int k = 0; k < 2; k++) dc[f][k] = dev_copy(NULL, NP * KVD * 4);
-    float *dk = dev_copy(NULL, 11 * KVD * 4), *dv = dev_copy(NULL, 11 * KVD * 4);
-    float *dq[2] = {dev_copy(NULL, 11 * LDQ * 4), dev_copy(NULL, 11 * LDQ * 4)};
-    int32_t *dword = dev_copy(NULL, 4);
+        for (int k = 0; k < 2; k++) dc[f][k] = el_test_dev_copy(NULL, NP * KVD * 4);
+    float *dk = el_test_dev_copy(NULL, 11 * KVD * 4), *dv = el_test_dev_copy(NULL, 11 * KVD * 4);
+    float *dq[2] = {el_test_dev_copy(NULL, 11 * LDQ * 4), el_test_dev_copy(NULL, 11 * LDQ * 4)};
+    int32_t *dword = el_test_dev_copy(NULL, 4);
     uint8_t *got = malloc(NP * KVD * 4), *want = malloc(NP * KVD * 4);
     for (int f = 0; f < 3; f++) {
         const el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
@@ -243,9 +243,9 @@ static void test_linear_qkv(bool full) {
             float *nsrc = malloc(in * 4);
             fill(x, n * in), fill(src, (QD + 2 * KVD) * in), fill(nsrc, in);
             void *w = weights(src, (QD + 2 * KVD) * in, dt), *nw = weights(nsrc, in, dt);
-            float *dx = dev_copy(x, n * in * 4);
-            char *dw = dev_copy(w, (QD + 2 * KVD) * in * es);
-            void *dnw = dev_copy(nw, in * es);
+            float *dx = el_test_dev_copy(x, n * in * 4);
+            char *dw = el_test_dev_copy(w, (QD + 2 * KVD) * in * es);
+            void *dnw = el_test_dev_copy(nw, in * es);
             /* Every cache and pair layout (mode: rotate-half, interleaved, none) with and
              * without the norm; positions and by value or word rotate across the shapes. */
             for (int c = 0; c < (full ? 12 : 4); c++) {
@@ -287,12 +287,12 @@ static void test_linear_qkv(bool full) {
                 EL_CHECK(el_cuda_linear_qkv_fuses(parts, dt, &r));
                 EL_CHECK_OK(el_cuda_linear_qkv(parts, dx, dt, n, in, norm ? &pn : NULL, &r,
                                                NULL));
-                host_copy(got, dq[1], n * LDQ * 4);
-                host_copy(want, dq[0], n * LDQ * 4);
+                el_test_host_copy(got, dq[1], n * LDQ * 4);
+                el_test_host_copy(want, dq[0], n * LDQ * 4);
                 bool same = !memcmp(got, want, n * LDQ * 4);
                 for (int k = 0; k < 2; k++) {
-                    host_copy(got, dc[1][k], NP * KVD * 4);
-                    host_copy(want, dc[0][k], NP * KVD * 4);
+                    el_test_host_copy(got, dc[1][k], NP * KVD * 4);
+                    el_test_host_copy(want, dc[0][k], NP * KVD * 4);
                     same = same && !memcmp(got, want, NP * KVD * 4);
                 }
                 if (!same)
