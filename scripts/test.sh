@@ -23,7 +23,14 @@ case "$mode" in
   *) echo "test.sh: unknown option '$mode' (usage: scripts/test.sh [--quick | --cudasim | --arm64])" >&2; exit 1 ;;
 esac
 
-step() { printf '\n== %s ==\n' "$*"; }
+# Each step's banner says how long the one before it took (CI time is budgeted per step).
+step_t=$t0 step_name="fetch the real models"
+step() {
+  local now; now=$(date +%s)
+  [[ -z "$step_name" ]] || echo "test.sh: step '$step_name' took $(( now - step_t )) s"
+  step_t=$now step_name=$*
+  printf '\n== %s ==\n' "$*"
+}
 
 # Tests run under qemu-aarch64 (user-mode emulation; the CLI too, through $EL_CLI), chosen
 # to keep the step within about 2 minutes on a 2-core machine, build included. They cover
@@ -203,4 +210,6 @@ if [[ -x scripts/ci_gates.sh ]]; then
   step "quality gates"
   scripts/ci_gates.sh
 fi
-echo "test.sh: all steps passed in $(( $(date +%s) - t0 )) s"
+step_end=$(date +%s)
+echo "test.sh: step '$step_name' took $(( step_end - step_t )) s"
+echo "test.sh: all steps passed in $(( step_end - t0 )) s"
