@@ -288,47 +288,134 @@ el_status el_stream_read_resident(el_stream *S, uint8_t *base, uint64_t *bytes) 
     return read_image_group(S, 0, base, bytes);
 }
 
+/* ---- a layer's pieces: read by the I/O thread and the helpers, each into its buffer ---- */
+
+/* t's bytes go straight from the file into the slot (buffered, as stored). */
+static bool straight(const el_stream *S, const el_tensor *t) {
+    return S->direct_fd[t->file] < 0 && !el_plan_staged(t, S->target);
+}
+
+/* The bytes of a buffer a piece of t may fill: an O_DIRECT window needs a page either side. */
+static uint64_t piece_room(const el_stream *S, const el_tensor *t) {
+    const uint64_t slack = S->direct_fd[t->file] >= 0 ? 2 * EL_DIRECT_ALIGN : EL_DIRECT_ALIGN;
+    return S->buf_bytes > slack ? S->buf_bytes - slack : 0;
+}
+
+/* The job's next piece: tensor *ti, elements [*e, *e + *cnt) (a straight tensor: all of
+ * it); false when none is left (job_t is then the tensor count). Called with job_mu held. */
+static bool next_piece(el_stream *S, size_t *ti, uint64_t *e, uint64_t *cnt) {
+    const el_model *m = S->m;
+    for (; S->job_t < m->tensors.count; S->job_t++, S->job_e = 0) {
+        const el_tensor *t = &m->tensors.items[S->job_t];
+        if (t->stream_layer != S->job_layer || t->nbytes == 0) continue;
+        *ti = S->job_t;
+        if (straight(S, t)) {
+            *e = 0;
+            *cnt = t->nbytes;
+            S->job_t++;
+            return true;
+        }
+        const uint64_t total = t->nbytes / el_dtype_block_bytes(t->dtype);
+        const uint64_t per = el_load_piece_elems(t, piece_room(S, t)); /* > 0: read_layer */
+        if (S->job_e >= total) continue;
+        *e = S->job_e;
+        *cnt = total - *e < per ? total - *e : per;
+        S->job_e += *cnt;
+        return true;
+    }
+    return false;
+}
+
+/* Reads one piece (as next_piece gave it) into buf and places it in the slot dst (as the
+ * resident load does: el_load_place); a straight tensor is read into place. */
+static el_status read_piece(el_stream *S, size_t ti, uint64_t e, uint64_t cnt, uint8_t *buf,
+                            uint8_t *dst) {
+    const el_tensor *t = &S->m->tensors.items[ti];
+    el_file *f = &S->m->files[t->file];
+    if (straight(S, t)) return el_file_read_at(f, dst + t->arena_offset, (size_t)cnt, t->offset);
+    const uint64_t es = el_dtype_block_bytes(t->dtype), off = t->offset + e * es;
+    uint64_t skew = 0;
+    el_status s;
+    if (S->direct_fd[t->file] >= 0) {
+        el_file df = *f;
+        df.fd = S->direct_fd[t->file];
+        df.direct = true;
+        s = el_load_read_direct(&df, f, buf, off, cnt * es, &skew);
+    } else {
+        s = el_file_read_at(f, buf, (size_t)(cnt * es), off);
+    }
+    if (s == EL_OK) el_load_place(t, buf + skew, dst + t->arena_offset, e, cnt);
+    return s;
+}
+
+/* Reads and places the job's pieces through buffer r until none is left or one failed.
+ * Called and returns with job_mu held. */
+static void work(el_stream *S, unsigned r) {
+    uint8_t *buf = S->stage ? S->stage + r * S->buf_bytes : NULL;
+    size_t ti;
+    uint64_t e, cnt;
+    while (S->job_err == EL_OK && next_piece(S, &ti, &e, &cnt)) {
+        uint8_t *dst = S->job_dst;
+        S->job_active++;
+        pthread_mutex_unlock(&S->job_mu);
+        const el_status s = read_piece(S, ti, e, cnt, buf, dst);
+        pthread_mutex_lock(&S->job_mu);
+        S->job_active--;
+        if (s != EL_OK && S->job_err == EL_OK) {
+            S->job_err = s;
+            snprintf(S->job_msg, sizeof S->job_msg, "%s", el_last_error());
+        }
+    }
+    if (S->job_active == 0) pthread_cond_broadcast(&S->job_cv);
+}
+
+static bool job_open(const el_stream *S) {
+    return S->job_err == EL_OK && S->job_t < S->m->tensors.count;
+}
+
+static void *helper_main(void *arg) {
+    struct el_stream_helper *h = arg;
+    el_stream *S = h->S;
+    pthread_mutex_lock(&S->job_mu);
+    for (;;) {
+        while (!S->job_stop && !job_open(S)) pthread_cond_wait(&S->job_cv, &S->job_mu);
+        if (S->job_stop) break;
+        work(S, h->r);
+    }
+    pthread_mutex_unlock(&S->job_mu);
+    return NULL;
+}
+
 /* Reads streamed layer l's tensors into slot buf: as stored straight into place, or
- * through the stage in pieces converted or transposed into place (as the resident load
- * does: el_load_place), every piece of a file opened with O_DIRECT too. *n: bytes read. */
+ * through the stage in pieces copied, converted or transposed into place, every piece of
+ * a file opened with O_DIRECT too; those pieces are shared by the I/O thread and the
+ * helpers. *n: bytes read. */
 static el_status read_layer(el_stream *S, uint32_t l, uint8_t *buf, uint64_t *n) {
     el_model *m = S->m;
     *n = 0;
     if (m->image) return read_image_group(S, l + 1, buf, n);
-    const uint64_t chunk = S->stage_bytes > EL_DIRECT_ALIGN ? S->stage_bytes - EL_DIRECT_ALIGN : 0;
     for (size_t i = 0; i < m->tensors.count; i++) {
-        el_tensor *t = &m->tensors.items[i];
+        const el_tensor *t = &m->tensors.items[i];
         if (t->stream_layer != l + 1) continue;
-        el_file *f = &m->files[t->file], df;
-        const bool direct = S->direct_fd[t->file] >= 0;
-        el_status s = EL_OK;
-        if (!direct && !el_plan_staged(t, S->target)) {
-            s = el_file_read_at(f, buf + t->arena_offset, (size_t)t->nbytes, t->offset);
-            if (s != EL_OK) return s;
-            *n += t->nbytes;
-            continue;
-        }
-        if (direct) {
-            df = *f;
-            df.fd = S->direct_fd[t->file];
-            df.direct = true;
-        }
-        const uint64_t es = el_dtype_block_bytes(t->dtype), total = t->nbytes / es;
-        const uint64_t per = el_load_piece_elems(t, direct ? chunk - EL_DIRECT_ALIGN : chunk);
-        if (per == 0)
-            return el_errorf(EL_E_NOFIT, "%s: tensor '%s': the stream stage (%llu bytes) holds "
-                             "no piece of it", m->path, t->name, (unsigned long long)chunk);
-        for (uint64_t e = 0; e < total; e += per) {
-            const uint64_t cnt = total - e < per ? total - e : per, off = t->offset + e * es;
-            uint64_t skew = 0;
-            s = direct ? el_load_read_direct(&df, f, S->stage, off, cnt * es, &skew)
-                       : el_file_read_at(f, S->stage, (size_t)(cnt * es), off);
-            if (s != EL_OK) return s;
-            el_load_place(t, S->stage + skew, buf + t->arena_offset, e, cnt);
-        }
+        if (t->nbytes && !straight(S, t) && el_load_piece_elems(t, piece_room(S, t)) == 0)
+            return el_errorf(EL_E_NOFIT, "%s: tensor '%s': the stream stage (%llu bytes per "
+                             "reader) holds no piece of it", m->path, t->name,
+                             (unsigned long long)S->buf_bytes);
         *n += t->nbytes;
     }
-    return EL_OK;
+    pthread_mutex_lock(&S->job_mu);
+    S->job_layer = l + 1;
+    S->job_dst = buf;
+    S->job_t = 0;
+    S->job_e = 0;
+    S->job_err = EL_OK;
+    pthread_cond_broadcast(&S->job_cv);
+    work(S, 0);
+    while (S->job_active) pthread_cond_wait(&S->job_cv, &S->job_mu);
+    S->job_t = m->tensors.count; /* closed, also after a failure */
+    const el_status s = S->job_err == EL_OK ? EL_OK : el_error_set(S->job_err, S->job_msg);
+    pthread_mutex_unlock(&S->job_mu);
+    return s;
 }
 
 /* A GPU plan: layer l into the next host slot (once the copy out of it has run), then its
@@ -432,6 +519,45 @@ static void close_direct(el_stream *S) {
     S->direct = false;
 }
 
+/* The stage split among the readers (O_DIRECT files, not an image): as many buffers as
+ * EL_STREAM_DEPTH allows, each at least 64 KiB of piece beside its two pages. */
+static unsigned split_stage(el_stream *S) {
+    unsigned n = S->direct && !S->m->image ? EL_STREAM_DEPTH : 1;
+    while (n > 1 && S->stage_bytes / n < 64u * 1024u + 2 * EL_DIRECT_ALIGN) n--;
+    S->buf_bytes = S->stage_bytes / n & ~(uint64_t)(EL_DIRECT_ALIGN - 1);
+    return n;
+}
+
+/* Stops and joins the helpers (the I/O thread has stopped: no job is open). */
+static void helpers_stop(el_stream *S) {
+    pthread_mutex_lock(&S->job_mu);
+    S->job_stop = true;
+    pthread_cond_broadcast(&S->job_cv);
+    pthread_mutex_unlock(&S->job_mu);
+    for (unsigned r = 1; r < S->n_bufs; r++) el_thread_join(&S->helper[r].thread);
+    pthread_cond_destroy(&S->job_cv);
+    pthread_mutex_destroy(&S->job_mu);
+    S->n_bufs = 0;
+}
+
+/* Starts the helpers for split_stage's buffers; a helper that cannot start leaves its
+ * buffer unused (fewer reads in flight). */
+static void helpers_start(el_stream *S) {
+    pthread_mutex_init(&S->job_mu, NULL);
+    pthread_cond_init(&S->job_cv, NULL);
+    S->job_stop = false;
+    S->job_t = S->m->tensors.count;
+    S->job_active = 0;
+    S->job_err = EL_OK;
+    const unsigned n = split_stage(S);
+    for (S->n_bufs = 1; S->n_bufs < n; S->n_bufs++) {
+        struct el_stream_helper *h = &S->helper[S->n_bufs];
+        h->S = S;
+        h->r = S->n_bufs;
+        if (el_thread_start(&h->thread, helper_main, h) != EL_OK) break;
+    }
+}
+
 /* Destroys a GPU ring's copy stream and events (after the I/O thread has stopped): its
  * copies land first. */
 static void gpu_end(el_stream *S) {
@@ -492,8 +618,10 @@ el_status el_stream_start(el_stream *S, el_gpu_stream *compute) {
     S->bytes_read = S->layers_read = 0;
     S->io_seconds = S->wait_seconds = 0;
     open_direct(S);
+    helpers_start(S);
     s = el_thread_start(&S->io, io_main, S);
     if (s != EL_OK) {
+        helpers_stop(S);
         close_direct(S);
         if (S->gpu) gpu_end(S);
         pthread_cond_destroy(&S->cv);
@@ -511,6 +639,7 @@ void el_stream_stop(el_stream *S) {
     pthread_cond_broadcast(&S->cv);
     pthread_mutex_unlock(&S->mu);
     el_thread_join(&S->io);
+    helpers_stop(S);
     if (S->gpu) gpu_end(S);
     close_direct(S);
     pthread_cond_destroy(&S->cv);

@@ -13,6 +13,13 @@
  * copied to its GPU slot. */
 #define EL_STREAM_HOST_SLOTS 2
 
+/* O_DIRECT layers: the stage is split into up to this many piece buffers, one per reader
+ * (the I/O thread and EL_STREAM_DEPTH - 1 helpers), so that several reads are in flight
+ * (O_DIRECT has no kernel readahead) and a piece is copied while others are read. */
+#ifndef EL_STREAM_DEPTH
+#define EL_STREAM_DEPTH 4
+#endif
+
 /* What el_stream_layout measures. A tensor's group: 0 (resident) when it is outside the
  * layers or in a pinned layer, else its stream_layer. */
 typedef struct el_stream_shape {
@@ -60,6 +67,25 @@ typedef struct el_stream {
     bool direct;                   /* some file is read with O_DIRECT this session */
     int direct_fd[EL_MAX_FILES];   /* O_DIRECT descriptors while running, -1: buffered */
     int64_t staged_chunk;          /* the image chunk decoded in the stage's upper half, -1 */
+    /* A layer's pieces, shared by its readers (guarded by job_mu): reader r reads into
+     * stage + r * buf_bytes and places what it read into the slot. */
+    unsigned n_bufs;               /* readers: 1 (the I/O thread) + helpers started */
+    uint64_t buf_bytes;            /* a reader's part of the stage (EL_DIRECT_ALIGN multiple) */
+    struct el_stream_helper {
+        struct el_stream *S;
+        unsigned r;                /* its buffer */
+        el_thread thread;
+    } helper[EL_STREAM_DEPTH];     /* [1 .. n_bufs) */
+    pthread_mutex_t job_mu;
+    pthread_cond_t job_cv;
+    bool job_stop;
+    uint32_t job_layer;            /* stream_layer of the tensors being read */
+    uint8_t *job_dst;              /* their slot */
+    size_t job_t;                  /* the next piece: tensor index (count: none left) */
+    uint64_t job_e;                /* and its first element */
+    unsigned job_active;           /* pieces being read or placed */
+    el_status job_err;             /* the first failed piece's */
+    char job_msg[512];
     pthread_mutex_t mu;            /* guards everything below */
     pthread_cond_t cv;
     el_thread io;

@@ -202,6 +202,9 @@ static void test_gpt2(void) {
     }
 }
 
+static void test_read_error(const char *path, const char *file, bool direct, size_t np,
+                            const run_out *res);
+
 /* A ring of 3 and 4 slots; the first layers pinned resident (given, and as many as fit the
  * arena); O_DIRECT reads (where the temp folder's file system allows). Two decoded tokens
  * each against the resident run's first two. */
@@ -248,20 +251,23 @@ static void test_ring(const char *dir, const run_out *res) {
            : "buffered (the file system refuses O_DIRECT)", str.plan.stream_stage_bytes / MIB);
     EL_CHECK(str.plan.stream_direct && str.plan.stream_stage_bytes > 0);
     EL_CHECK(same_run(res, &str, 2, VOCAB) && passes_read(&str, 2, layers));
+    test_read_error(dir, "model.safetensors", true, PROMPT, res);
 }
 
 static void cli_same_ids(const char *model, const char *base, const char *streamed,
                          double resident);
 
-/* path opened, planned --stream on in an arena of the plan's total, loaded, a session over
- * it (each NULL where a step failed). */
-static void open_streamed(const char *path, el_model **m, el_arena **a, el_session **s) {
+/* path opened, planned --stream on (O_DIRECT: direct) in an arena of the plan's total,
+ * loaded, a session over it (each NULL where a step failed). */
+static void open_streamed(const char *path, bool direct, el_model **m, el_arena **a,
+                          el_session **s) {
     EL_CHECK_OK(el_model_open(path, NULL, m));
     el_plan_params pp = {CTX, 1, EL_DT_NONE, 0, EL_MEMORY_HOST, EL_DT_NONE};
     el_plan p;
     el_arena_params ap;
     if (*m) EL_CHECK_OK(el_plan_make(*m, &pp, &p));
-    if (*m) EL_CHECK_OK(el_plan_stream(*m, EL_STREAM_ON, 0, &p));
+    const el_stream_params sp_on = {EL_STREAM_ON, 0, 0, direct};
+    if (*m) EL_CHECK_OK(el_plan_stream_ex(*m, &sp_on, 0, &p));
     if (*m) el_plan_arena_params(&p, p.total_bytes, 0, &ap);
     if (*m) EL_CHECK_OK(el_arena_init(a, &ap));
     if (*a) EL_CHECK_OK(el_model_load(*m, &p, *a, NULL, NULL));
@@ -321,7 +327,7 @@ static void test_image(void) {
     el_model *m = NULL;
     el_arena *a = NULL;
     el_session *s = NULL;
-    open_streamed(img, &m, &a, &s); /* the resident chunks are fine */
+    open_streamed(img, false, &m, &a, &s); /* the resident chunks are fine */
     if (s) {
         int32_t prompt[3] = {1, 2, 3};
         const float *lg = NULL;
@@ -418,25 +424,27 @@ static void test_cli(const char *dir) {
     EL_CHECK(el_test_run_cli(args, NULL, NULL) == 3);
 }
 
-/* A layer read that fails ends the forward pass with EL_E_IO and the reader's message; the
- * next pass reads the layer again and gives the resident run's logits. */
-static void test_read_error(const run_out *res) {
-    const char *path = EL_SOURCE_DIR "/tests/fixtures/gguf/llama_gqa_f32.gguf";
+/* A layer read that fails ends the forward pass with EL_E_IO and the reader's message
+ * (naming file); the next pass reads the layer again and gives the resident run's logits
+ * (res: its prompt of np ids). O_DIRECT (direct): the failed read is one of several in
+ * flight (the ring's helpers). */
+static void test_read_error(const char *path, const char *file, bool direct, size_t np,
+                            const run_out *res) {
     el_model *m = NULL;
     el_arena *a = NULL;
     el_session *s = NULL;
-    open_streamed(path, &m, &a, &s);
+    open_streamed(path, direct, &m, &a, &s);
     el_stream_stats st;
     if (s) EL_CHECK_OK(el_session_stream_stats(s, &st)); /* layer 0 is in */
     el_fault_plan fp = {2, 0, 0}; /* the second read from now: inside layer 1 */
     if (s && el_fault_set(&fp)) {
-        int32_t prompt[9];
-        for (size_t i = 0; i < 9; i++) prompt[i] = (int32_t)((i * 37 + 5) % res->vocab);
+        int32_t prompt[PROMPT];
+        for (size_t i = 0; i < np; i++) prompt[i] = (int32_t)((i * 37 + 5) % res->vocab);
         const float *lg = NULL;
-        EL_CHECK_STATUS(el_session_forward(s, prompt, 9, &lg), EL_E_IO);
-        EL_CHECK(strstr(el_last_error(), "llama_gqa_f32.gguf") != NULL);
+        EL_CHECK_STATUS(el_session_forward(s, prompt, np, &lg), EL_E_IO);
+        EL_CHECK(strstr(el_last_error(), file) != NULL);
         el_fault_clear();
-        EL_CHECK_OK(el_session_forward(s, prompt, 9, &lg));
+        EL_CHECK_OK(el_session_forward(s, prompt, np, &lg));
         EL_CHECK(lg && !memcmp(lg, res->logits[0], res->vocab * sizeof *lg));
     } else if (s) {
         printf("read error: skipped (no fault injection in this build)\n");
@@ -457,7 +465,7 @@ static void test_gguf(void) {
     EL_CHECK(str.plan.streamed && str.plan.stream_layers == 2 &&
              str.plan.stream_pass_bytes == bytes_named(path, "model.layers."));
     EL_CHECK(same_run(&res, &str, 4, vocab));
-    test_read_error(&res);
+    test_read_error(path, "llama_gqa_f32.gguf", false, 9, &res);
     /* A llama2.c checkpoint: each weight holds every layer's rows, one tensor per layer. */
     run(EL_SOURCE_DIR "/assets/stories260K/stories260K.bin", EL_STREAM_OFF, 0, 9, 0, 4, 0, &res);
     run(EL_SOURCE_DIR "/assets/stories260K/stories260K.bin", EL_STREAM_ON, 0, 9, 0, 4, 0, &str);
