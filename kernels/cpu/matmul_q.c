@@ -8,7 +8,7 @@
  *         transposed in registers so each 32-bit lane is one row, for decode (n = 1) and
  *         prompt batches alike (a token's result does not depend on n); the row kernels
  *         (maddubs + madd, one weight row by 1 or 4 tokens, four rows for decode) only for
- *         rows too far apart for the GEMM's 32-bit gathers;
+ *         --numerics ggml's row order (rowwise);
  *   NEON: weights unpacked in registers to bytes (all below 64, so signed), vdotq_s32 where
  *         the CPU has the dot product extension, else vmull_s8 + vmlal_s8 + vpadalq_s16, and
  *         vmmlaq_s32 for prompt batches where it has i8mm: chosen at run time
@@ -291,7 +291,6 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
     j.dot1 = pick_dot(p->isa, wt, &j);
-    if (j.wrow > (size_t)INT32_MAX / 7) j.gemm = NULL; /* its gathers take 32-bit offsets */
     if (rowwise) j.gemm = NULL;
     /* ggml's K-type order (matmul_qk_ggml.c): tokens in passes of a multiple of 4, so that
      * qmm_run's groups of four are the batch's first n - n % 4 (ggml's gemm), the rest one

@@ -46,8 +46,7 @@ qdot_fn el_qdot_pick_avx2(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
 qdot_fn el_qdot_pick_vnni(el_dtype wt, qdot_fn *dot4, qdot_r4_fn *r4);
 /* y[t * ldy + r] (= or +=, add) = weight row r (r < rows <= 8, wrow bytes apart, nb blocks)
  * . activation row t (t < nt, arow bytes apart): a register-blocked GEMM (matmul_q_x86.inc)
- * whose result for a token does not depend on nt; rows less than 2^31 / 7 bytes apart (one
- * 32-bit gather). */
+ * whose result for a token does not depend on nt. */
 typedef void (*qgemm_fn)(const uint8_t *w, size_t wrow, size_t rows, const uint8_t *act,
                          size_t arow, size_t nb, size_t nt, float *y, size_t ldy, bool add);
 /* The GEMM of each x86 variant for wt, or NULL where it has none. */
