@@ -3,9 +3,6 @@
  * memory), or why there are none. Exit 0 either way: "no GPU" is an answer, not an error. */
 #include "cli/cli.h"
 #include "platform/gpu.h"
-#ifdef EL_HAVE_CUDA
-#include "kernels/cuda/cuda_ops.h"
-#endif
 
 #include <string.h>
 
@@ -73,9 +70,7 @@ int el_cmd_devices(int argc, char **argv) {
     }
     /* Whether this build's kernels run on GPU 0 (the one sessions use). */
     char kern[512] = "";
-#ifdef EL_HAVE_CUDA
-    if (shown && el_cuda_probe() != EL_OK) snprintf(kern, sizeof kern, "%s", el_last_error());
-#endif
+    if (shown && el_gpu_probe() != EL_OK) snprintf(kern, sizeof kern, "%s", el_last_error());
     if (!json && shown)
         printf("kernels for GPU 0: %s\n", kern[0] ? kern : "present (this build can run on it)");
     if (json) {

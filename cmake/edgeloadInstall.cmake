@@ -2,13 +2,16 @@
 # EL_INSTALL is on):
 #   bin/edgeload                         the CLI (statically linked to the library)
 #   lib/libedgeload.so.0 (+ .so, .a)     the library, shared and static
+#   lib/edgeload/libedgeload_cuda.so     CUDA builds: the CUDA module (platform/gpu_module.h),
+#                                        found from the library and from bin/
 #   include/edgeload.h, edgeload_session.h
 #   lib/cmake/edgeload/                  edgeloadConfig.cmake, version file, targets
 #   lib/pkgconfig/edgeload.pc
 #   share/edgeload/boards/*.json         board profiles (cli/board.c finds them from bin/)
 #   share/edgeload/systemd/edgeload-serve.service   a unit to copy into /etc/systemd/system
 #   share/doc/edgeload/                  README.md and docs/*.md
-# Components: cli (binary, boards, unit, docs), lib (libedgeload.so.0), dev (the rest).
+# Components: cli (binary, boards, unit, docs), lib (libedgeload.so.0, the CUDA module),
+# dev (the rest).
 include(CMakePackageConfigHelpers)
 
 set(el_cmakedir ${CMAKE_INSTALL_LIBDIR}/cmake/edgeload)
@@ -21,6 +24,9 @@ endif()
 install(TARGETS ${el_lib_targets} EXPORT edgeloadTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT lib NAMELINK_COMPONENT dev
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+if(EL_HAVE_CUDA) # not exported: nothing links it, the core opens it
+  install(TARGETS edgeload_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/edgeload COMPONENT lib)
+endif()
 install(FILES ${PROJECT_SOURCE_DIR}/include/edgeload.h ${PROJECT_SOURCE_DIR}/include/edgeload_session.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
 install(EXPORT edgeloadTargets NAMESPACE edgeload:: DESTINATION ${el_cmakedir} COMPONENT dev)
@@ -38,7 +44,7 @@ file(RELATIVE_PATH EL_PC_PREFIX_FROM_PCDIR
      /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 set(EL_PC_LIBS_PRIVATE "")
 if(EL_HAVE_CUDA)
-  set(EL_PC_LIBS_PRIVATE "-lcudart_static -ldl -lrt -lstdc++")
+  set(EL_PC_LIBS_PRIVATE "-ldl") # the CUDA module is opened, not linked
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/edgeload.pc.in ${PROJECT_BINARY_DIR}/edgeload.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/edgeload.pc
@@ -80,11 +86,12 @@ elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
 endif()
 # Written out rather than dpkg-shlibdeps, which cannot read a cross build's binaries.
 set(el_deb_runtime "libc6 (>= 2.34), liblz4-1 (>= 0.0~r130), libcjson1 (>= 1.7.10)")
-if(EL_HAVE_CUDA) # the .cu objects: the C++ runtime (cudart is linked statically)
-  string(APPEND el_deb_runtime ", libstdc++6, libgcc-s1")
-endif()
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME edgeload)
 set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "${el_deb_runtime}")
+if(EL_HAVE_CUDA) # the CLI's CUDA module is in libedgeload0
+  string(APPEND CPACK_DEBIAN_CLI_PACKAGE_DEPENDS
+         ", libedgeload${PROJECT_VERSION_MAJOR} (= ${PROJECT_VERSION})")
+endif()
 set(CPACK_DEBIAN_CLI_DESCRIPTION "edgeload command-line tool, board profiles and service unit
  Loads transformer models into one fixed arena reserved at startup and runs them in
  place: inspect, plan, load, generate, embed, classify, pack, flash, serve.")

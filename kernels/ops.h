@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/rope_freq.h"
+#include "platform/gpu.h"
 
 /* A weight as the kernels take it. */
 typedef struct el_weight {
@@ -192,16 +193,14 @@ typedef struct el_ops {
 
 extern const el_ops el_ops_cpu;  /* kernels/cpu/ops_table.c */
 #ifdef EL_HAVE_CUDA
-extern const el_ops el_ops_cuda; /* kernels/cuda/ops_table.c */
+extern const el_ops el_ops_cuda; /* kernels/cuda/ops_table.c, in the CUDA module */
 #endif
 
-/* The table for a session or encoder: CUDA when on_gpu (CUDA builds), else the CPU. */
+/* The table for a session or encoder: CUDA when on_gpu (the module is loaded by then:
+ * platform/gpu.h), else the CPU. */
 static inline const el_ops *el_ops_for(bool on_gpu) {
-#ifdef EL_HAVE_CUDA
-    if (on_gpu) return &el_ops_cuda;
-#endif
-    (void)on_gpu;
-    return &el_ops_cpu;
+    const el_ops *g = on_gpu ? el_gpu_ops() : NULL;
+    return g ? g : &el_ops_cpu;
 }
 
 /* The parts through x's linear_fused when the table has one, else norm (when not NULL)

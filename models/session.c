@@ -4,9 +4,6 @@
 #include "loader/stream.h"
 #include "models/session_impl.h"
 #include "platform/gpu.h"
-#ifdef EL_HAVE_CUDA
-#include "kernels/cuda/cuda_ops.h"
-#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,12 +92,10 @@ static bool cuda_gpu(el_gpu_info *g, char *why, size_t cap) {
         snprintf(why, cap, "%s", no);
         return false;
     }
-#ifdef EL_HAVE_CUDA
-    if (el_cuda_probe() != EL_OK) {
+    if (el_gpu_probe() != EL_OK) {
         snprintf(why, cap, "GPU 0 (sm_%d%d): %s", g->cc_major, g->cc_minor, el_last_error());
         return false;
     }
-#endif
     return true;
 }
 

@@ -30,10 +30,15 @@ int el_status_exit_code(el_status s) {
 
 const char *el_last_error(void) { return t_last_error; }
 
+el_status el_verrorf(el_status s, const char *fmt, va_list ap) {
+    vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
+    return s;
+}
+
 el_status el_errorf(el_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
+    s = el_verrorf(s, fmt, ap);
     va_end(ap);
     return s;
 }

@@ -1,5 +1,6 @@
-/* gpu.h - what the machine's GPUs are, asked of the CUDA runtime (only in builds with the
- * CUDA backend; elsewhere every call says the build has none). Device kinds are decided
+/* gpu.h - what the machine's GPUs are, asked of the CUDA runtime in the CUDA module
+ * (platform/gpu.c opens it at the first call that asks for a GPU; in builds without the
+ * CUDA backend, or without the module, those calls say why). Device kinds are decided
  * from attributes, never from board names: integrated (Jetson: CPU and GPU share DRAM)
  * or discrete, and whether managed memory may be touched by the CPU while kernels run. */
 #ifndef EL_PLATFORM_GPU_H
@@ -36,6 +37,13 @@ el_status el_gpu_count(int *n);
 el_status el_gpu_info_get(int i, el_gpu_info *out);
 /* The runtime and driver versions as "runtime 13.0, driver 12.8" (or why not) into buf. */
 const char *el_gpu_versions(char *buf, size_t cap);
+/* EL_OK if the build's kernels can run on the current GPU; else EL_E_NODEV naming the
+ * architectures built (el_cuda_probe), or why there is no module. */
+el_status el_gpu_probe(void);
+/* The CUDA op table (kernels/ops.h) once the module is loaded (a GPU was asked for), else
+ * NULL. */
+struct el_ops;
+const struct el_ops *el_gpu_ops(void);
 
 /* ---- memory: the arena's CUDA reservations (made at arena init only) ---------------- */
 

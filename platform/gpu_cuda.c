@@ -1,15 +1,12 @@
-/* gpu_cuda.c - GPU discovery through the CUDA runtime's C API (compiled to "no CUDA
- * backend" answers when EL_HAVE_CUDA is not defined). */
-#include "platform/gpu.h"
-#include "platform/platform.h"
+/* gpu_cuda.c - gpu.h's functions over the CUDA runtime's C API, and the CUDA module's
+ * table (platform/gpu_module.h): compiled only into libedgeload_cuda.so (or, under the
+ * emulator, into the library), never into the core, which reaches them through the table. */
+#include "kernels/cuda/cuda_ops.h"
+#include "platform/gpu_module.h"
 
+#include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <string.h>
-
-#ifdef EL_HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-bool el_gpu_built(void) { return true; }
 
 /* A runtime error as a sentence with a hint, for the cases users meet. */
 static el_status cuda_fail(cudaError_t e, const char *what) {
@@ -28,7 +25,7 @@ static el_status cuda_fail(cudaError_t e, const char *what) {
     return el_errorf(EL_E_NODEV, "%s: %s%s", what, cudaGetErrorString(e), hint);
 }
 
-el_status el_gpu_count(int *n) {
+static el_status cu_count(int *n) {
     *n = 0;
     int c = 0;
     cudaError_t e = cudaGetDeviceCount(&c);
@@ -53,10 +50,10 @@ static int attr(enum cudaDeviceAttr a, int dev) {
     return v;
 }
 
-el_status el_gpu_info_get(int i, el_gpu_info *out) {
+static el_status cu_info_get(int i, el_gpu_info *out) {
     memset(out, 0, sizeof *out);
     int n = 0;
-    el_status s = el_gpu_count(&n);
+    el_status s = cu_count(&n);
     if (s != EL_OK) return s;
     if (i < 0 || i >= n) return el_errorf(EL_E_NODEV, "GPU %d: there are %d", i, n);
     out->index = i;
@@ -85,7 +82,7 @@ el_status el_gpu_info_get(int i, el_gpu_info *out) {
     return EL_OK;
 }
 
-const char *el_gpu_versions(char *buf, size_t cap) {
+const char *cu_versions(char *buf, size_t cap) {
     int rt = 0, drv = 0;
     (void)cudaRuntimeGetVersion(&rt);
     (void)cudaDriverGetVersion(&drv);
@@ -108,7 +105,7 @@ static const char *mem_kind_name(el_gpu_mem k) {
                                      : "pinned host memory (cudaHostAlloc)";
 }
 
-el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
+static el_status cu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
     *out = NULL;
     cudaError_t e = cudaSetDevice(gpu);
     if (e != cudaSuccess) {
@@ -137,18 +134,18 @@ el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
     return EL_OK;
 }
 
-void el_gpu_release(el_gpu_mem k, void *p) {
+static void cu_release(el_gpu_mem k, void *p) {
     if (!p) return;
     if (k == EL_GPU_MEM_PINNED) (void)cudaFreeHost(p);
     else (void)cudaFree(p);
     (void)cudaGetLastError();
 }
 
-uint64_t el_gpu_reserve_count(void) { return g_reserve_count; }
+static uint64_t cu_reserve_count(void) { return g_reserve_count; }
 
 /* ---- streams, copies, events ------------------------------------------------------------ */
 
-el_status el_gpu_stream_create(el_gpu_stream **out) {
+static el_status cu_stream_create(el_gpu_stream **out) {
     cudaStream_t st = NULL;
     cudaError_t e = cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
     if (e != cudaSuccess) return cuda_fail(e, "cudaStreamCreateWithFlags");
@@ -156,11 +153,11 @@ el_status el_gpu_stream_create(el_gpu_stream **out) {
     return EL_OK;
 }
 
-void el_gpu_stream_destroy(el_gpu_stream *st) {
+static void cu_stream_destroy(el_gpu_stream *st) {
     if (st) (void)cudaStreamDestroy((cudaStream_t)st);
 }
 
-el_status el_gpu_sync(el_gpu_stream *st) {
+static el_status cu_sync(el_gpu_stream *st) {
     cudaError_t e = cudaStreamSynchronize((cudaStream_t)st);
     if (e != cudaSuccess)
         return el_errorf(EL_E_NODEV, "the GPU failed while running a kernel "
@@ -169,13 +166,17 @@ el_status el_gpu_sync(el_gpu_stream *st) {
     return EL_OK;
 }
 
-el_status el_gpu_copy_async(void *dst, const void *src, uint64_t bytes, el_gpu_stream *st) {
-    cudaError_t e = cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDefault, (cudaStream_t)st);
+el_status el_cuda_copy(void *dst, const void *src, size_t bytes, el_cuda_stream st) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, (cudaStream_t)st);
     if (e != cudaSuccess) return cuda_fail(e, "cudaMemcpyAsync");
     return EL_OK;
 }
 
-el_status el_gpu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint64_t spitch,
+static el_status cu_copy_async(void *dst, const void *src, uint64_t bytes, el_gpu_stream *st) {
+    return el_cuda_copy(dst, src, (size_t)bytes, (el_cuda_stream)st);
+}
+
+static el_status cu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint64_t spitch,
                               uint64_t width, uint64_t height, el_gpu_stream *st) {
     cudaError_t e = cudaMemcpy2DAsync(dst, (size_t)dpitch, src, (size_t)spitch, (size_t)width,
                                       (size_t)height, cudaMemcpyDefault, (cudaStream_t)st);
@@ -183,7 +184,7 @@ el_status el_gpu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint6
     return EL_OK;
 }
 
-el_status el_gpu_event_create(el_gpu_event **out) {
+static el_status cu_event_create(el_gpu_event **out) {
     cudaEvent_t ev = NULL;
     cudaError_t e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
     if (e != cudaSuccess) return cuda_fail(e, "cudaEventCreateWithFlags");
@@ -191,23 +192,23 @@ el_status el_gpu_event_create(el_gpu_event **out) {
     return EL_OK;
 }
 
-void el_gpu_event_destroy(el_gpu_event *ev) {
+static void cu_event_destroy(el_gpu_event *ev) {
     if (ev) (void)cudaEventDestroy((cudaEvent_t)ev);
 }
 
-el_status el_gpu_event_record(el_gpu_event *ev, el_gpu_stream *st) {
+static el_status cu_event_record(el_gpu_event *ev, el_gpu_stream *st) {
     cudaError_t e = cudaEventRecord((cudaEvent_t)ev, (cudaStream_t)st);
     if (e != cudaSuccess) return cuda_fail(e, "cudaEventRecord");
     return EL_OK;
 }
 
-el_status el_gpu_event_wait(el_gpu_event *ev) {
+static el_status cu_event_wait(el_gpu_event *ev) {
     cudaError_t e = cudaEventSynchronize((cudaEvent_t)ev);
     if (e != cudaSuccess) return cuda_fail(e, "cudaEventSynchronize");
     return EL_OK;
 }
 
-el_status el_gpu_stream_wait(el_gpu_stream *st, el_gpu_event *ev) {
+static el_status cu_stream_wait(el_gpu_stream *st, el_gpu_event *ev) {
     cudaError_t e = cudaStreamWaitEvent((cudaStream_t)st, (cudaEvent_t)ev, 0);
     if (e != cudaSuccess) return cuda_fail(e, "cudaStreamWaitEvent");
     return EL_OK;
@@ -215,7 +216,7 @@ el_status el_gpu_stream_wait(el_gpu_stream *st, el_gpu_event *ev) {
 
 /* ---- managed memory ---------------------------------------------------------------------- */
 
-el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
+static el_status cu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
     unsigned flags = to == EL_GPU_ATTACH_HOST     ? cudaMemAttachHost
                      : to == EL_GPU_ATTACH_STREAM ? cudaMemAttachSingle
                                                   : cudaMemAttachGlobal;
@@ -224,7 +225,7 @@ el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
     return EL_OK;
 }
 
-el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream *st, bool *done) {
+static el_status cu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream *st, bool *done) {
     *done = false;
     if (!attr(cudaDevAttrConcurrentManagedAccess, gpu)) return EL_OK;
 #if CUDART_VERSION >= 13000
@@ -247,7 +248,7 @@ el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream 
 }
 
 /* Whole pages: two registrations never share one. */
-el_status el_gpu_host_register(void *p, uint64_t bytes, void **base) {
+static el_status cu_host_register(void *p, uint64_t bytes, void **base) {
     const uintptr_t pg = (uintptr_t)el_page_size(), a = (uintptr_t)p & ~(pg - 1);
     const uintptr_t end = ((uintptr_t)p + (uintptr_t)bytes + pg - 1) & ~(pg - 1);
     *base = NULL;
@@ -260,17 +261,17 @@ el_status el_gpu_host_register(void *p, uint64_t bytes, void **base) {
     return EL_OK;
 }
 
-void el_gpu_host_unregister(void *base) {
+static void cu_host_unregister(void *base) {
     if (base) (void)cudaHostUnregister(base);
 }
 
-el_status el_gpu_capture_begin(el_gpu_stream *st) {
+static el_status cu_capture_begin(el_gpu_stream *st) {
     cudaError_t e = cudaStreamBeginCapture((cudaStream_t)st, cudaStreamCaptureModeThreadLocal);
     if (e != cudaSuccess) return cuda_fail(e, "cudaStreamBeginCapture");
     return EL_OK;
 }
 
-el_status el_gpu_capture_end(el_gpu_stream *st, el_gpu_graph **out) {
+static el_status cu_capture_end(el_gpu_stream *st, el_gpu_graph **out) {
     cudaGraph_t g = NULL;
     cudaError_t e = cudaStreamEndCapture((cudaStream_t)st, &g);
     (void)cudaGetLastError(); /* a capture refused mid-way leaves its error here */
@@ -287,107 +288,71 @@ el_status el_gpu_capture_end(el_gpu_stream *st, el_gpu_graph **out) {
     return r;
 }
 
-el_status el_gpu_graph_launch(el_gpu_graph *g, el_gpu_stream *st) {
+static el_status cu_graph_launch(el_gpu_graph *g, el_gpu_stream *st) {
     cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)g, (cudaStream_t)st);
     if (e != cudaSuccess) return cuda_fail(e, "cudaGraphLaunch");
     return EL_OK;
 }
 
-void el_gpu_graph_destroy(el_gpu_graph *g) {
+static void cu_graph_destroy(el_gpu_graph *g) {
     if (g) (void)cudaGraphExecDestroy((cudaGraphExec_t)g);
 }
 
-#else /* !EL_HAVE_CUDA */
 
-bool el_gpu_built(void) { return false; }
+/* ---- the table ----------------------------------------------------------------------------- */
 
-el_status el_gpu_count(int *n) {
-    *n = 0;
-    return el_errorf(EL_E_NODEV, "this build has no CUDA backend (configure with -DEL_CUDA=ON "
-                     "on a machine with the CUDA toolkit)");
-}
+#ifdef EL_CUDA_MODULE_SO
+/* The core's services, behind the names kernels/cuda and this file call. */
+static const el_cuda_host *g_host;
 
-el_status el_gpu_info_get(int i, el_gpu_info *out) {
-    memset(out, 0, sizeof *out);
-    (void)i;
-    int n;
-    return el_gpu_count(&n);
-}
+static void cu_init(const el_cuda_host *h) { g_host = h; }
 
-const char *el_gpu_versions(char *buf, size_t cap) {
-    snprintf(buf, cap, "no CUDA backend in this build");
-    return buf;
+el_status el_errorf(el_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    s = g_host->verrorf(s, fmt, ap);
+    va_end(ap);
+    return s;
 }
-
-el_status el_gpu_reserve(int gpu, el_gpu_mem k, uint64_t bytes, void **out) {
-    (void)gpu, (void)k, (void)bytes;
-    *out = NULL;
-    int n;
-    return el_gpu_count(&n);
-}
-void el_gpu_release(el_gpu_mem k, void *p) { (void)k, (void)p; }
-uint64_t el_gpu_reserve_count(void) { return 0; }
-el_status el_gpu_stream_create(el_gpu_stream **out) {
-    *out = NULL;
-    int n;
-    return el_gpu_count(&n);
-}
-void el_gpu_stream_destroy(el_gpu_stream *st) { (void)st; }
-el_status el_gpu_sync(el_gpu_stream *st) { return (void)st, EL_OK; }
-el_status el_gpu_copy_async(void *dst, const void *src, uint64_t bytes, el_gpu_stream *st) {
-    (void)st;
-    memcpy(dst, src, (size_t)bytes);
-    return EL_OK;
-}
-el_status el_gpu_copy2d_async(void *dst, uint64_t dpitch, const void *src, uint64_t spitch,
-                              uint64_t width, uint64_t height, el_gpu_stream *st) {
-    (void)st;
-    for (uint64_t r = 0; r < height; r++)
-        memcpy((char *)dst + r * dpitch, (const char *)src + r * spitch, (size_t)width);
-    return EL_OK;
-}
-el_status el_gpu_event_create(el_gpu_event **out) {
-    *out = NULL;
-    int n;
-    return el_gpu_count(&n);
-}
-void el_gpu_event_destroy(el_gpu_event *e) { (void)e; }
-el_status el_gpu_event_record(el_gpu_event *e, el_gpu_stream *st) { return (void)e, (void)st, EL_OK; }
-el_status el_gpu_event_wait(el_gpu_event *e) { return (void)e, EL_OK; }
-el_status el_gpu_stream_wait(el_gpu_stream *st, el_gpu_event *e) {
-    return (void)st, (void)e, EL_OK;
-}
-el_status el_gpu_capture_begin(el_gpu_stream *st) {
-    (void)st;
-    int n;
-    return el_gpu_count(&n);
-}
-el_status el_gpu_capture_end(el_gpu_stream *st, el_gpu_graph **out) {
-    (void)st;
-    if (out) *out = NULL;
-    int n;
-    return el_gpu_count(&n);
-}
-el_status el_gpu_graph_launch(el_gpu_graph *g, el_gpu_stream *st) {
-    (void)g, (void)st;
-    int n;
-    return el_gpu_count(&n);
-}
-void el_gpu_graph_destroy(el_gpu_graph *g) { (void)g; }
-el_status el_gpu_host_register(void *p, uint64_t bytes, void **base) {
-    (void)p, (void)bytes;
-    *base = NULL;
-    int n;
-    return el_gpu_count(&n);
-}
-void el_gpu_host_unregister(void *base) { (void)base; }
-el_status el_gpu_attach(void *p, el_gpu_attach_to to, el_gpu_stream *st) {
-    return (void)p, (void)to, (void)st, EL_OK;
-}
-el_status el_gpu_prefetch(int gpu, const void *p, uint64_t bytes, el_gpu_stream *st, bool *done) {
-    (void)gpu, (void)p, (void)bytes, (void)st;
-    *done = false;
-    return EL_OK;
-}
-
+uint64_t el_page_size(void) { return g_host->page_size(); }
+el_status el_mem_report_get(el_mem_report *out) { return g_host->mem_report_get(out); }
+const char *el_dtype_name(el_dtype dt) { return g_host->dtype_name(dt); }
+#else
+static void cu_init(const el_cuda_host *h) { (void)h; } /* linked in: the core's own */
 #endif
+
+static const el_cuda_module k_module = {
+    .abi = EL_CUDA_MODULE_ABI,
+    .size = sizeof(el_cuda_module),
+    .ops_size = sizeof(el_ops),
+    .info_size = sizeof(el_gpu_info),
+    .init = cu_init,
+    .ops = &el_ops_cuda,
+    .probe = el_cuda_probe,
+    .count = cu_count,
+    .info_get = cu_info_get,
+    .versions = cu_versions,
+    .reserve = cu_reserve,
+    .release = cu_release,
+    .reserve_count = cu_reserve_count,
+    .stream_create = cu_stream_create,
+    .stream_destroy = cu_stream_destroy,
+    .sync = cu_sync,
+    .copy_async = cu_copy_async,
+    .copy2d_async = cu_copy2d_async,
+    .event_create = cu_event_create,
+    .event_destroy = cu_event_destroy,
+    .event_record = cu_event_record,
+    .event_wait = cu_event_wait,
+    .stream_wait = cu_stream_wait,
+    .host_register = cu_host_register,
+    .host_unregister = cu_host_unregister,
+    .capture_begin = cu_capture_begin,
+    .capture_end = cu_capture_end,
+    .graph_launch = cu_graph_launch,
+    .graph_destroy = cu_graph_destroy,
+    .attach = cu_attach,
+    .prefetch = cu_prefetch,
+};
+
+const el_cuda_module *el_cuda_module_entry(void) { return &k_module; }

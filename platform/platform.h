@@ -21,6 +21,8 @@
 el_status el_errorf(el_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copies a message verbatim (used to carry a worker thread's message to the caller). */
 el_status el_error_set(el_status s, const char *msg);
+/* el_errorf with a va_list (the CUDA module's errors: platform/gpu_module.h). */
+el_status el_verrorf(el_status s, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* ---- overflow-checked size arithmetic (every size from untrusted input goes here) -- */
 

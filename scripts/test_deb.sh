@@ -5,7 +5,8 @@
 #      each with its Depends (liblz4-1, libcjson1; libedgeload0 from -dev);
 #   2. dpkg --root installs all three into a throwaway root (its own dpkg database);
 #   3. the installed /usr/bin/edgeload finds --board jetson-orin-nano-8gb by name from
-#      /usr/share/edgeload/boards and generates from assets/stories260K;
+#      /usr/share/edgeload/boards and generates from assets/stories260K (CUDA builds: and
+#      finds its CUDA module, shipped in libedgeload0);
 #   4. examples/generate.c builds with the installed edgeload.pc and runs.
 # With ARM64_BUILD (a built aarch64 cross build, e.g. build-arm64) the arm64 .debs are made
 # too, unpacked with dpkg -x and their edgeload run under qemu-aarch64.
@@ -38,6 +39,10 @@ make_debs() {
   done
   dpkg-deb -c "$b/deb/libedgeload0_${version}_${arch}.deb" | grep -c 'libedgeload\.so\.0' >/dev/null ||
     fail "libedgeload0 has no libedgeload.so.0"
+  if [[ -f "$b/libedgeload_cuda.so" ]]; then # CUDA builds: the module, in libedgeload0
+    dpkg-deb -c "$b/deb/libedgeload0_${version}_${arch}.deb" | grep -c 'edgeload/libedgeload_cuda\.so' >/dev/null ||
+      fail "libedgeload0 has no edgeload/libedgeload_cuda.so"
+  fi
   echo "test_deb: $arch:" "$b"/deb/*.deb
 }
 
@@ -68,6 +73,10 @@ text=$(cd / && "$bin" generate "$model" --board jetson-orin-nano-8gb -p "Once up
        --temp 0 --device cpu 2>/dev/null) || fail "$bin generate failed"
 [[ "$text" == "Once upon a time"?* ]] || fail "$bin generate printed '$text'"
 
+if [[ -f "$build/libedgeload_cuda.so" ]]; then # the installed CLI finds the CUDA module
+  dev=$(cd / && env -u EL_CUDA_MODULE "$bin" devices 2>&1) || fail "$bin devices failed: $dev"
+  [[ "$dev" != *"was not found"* ]] || fail "the installed CLI does not find its CUDA module: $dev"
+fi
 # 4. An application against the installed -dev package (its .pc is relocatable).
 pc=$(find "$dest/usr/lib" -name edgeload.pc | head -1)
 [[ -n "$pc" ]] || fail "libedgeload-dev has no edgeload.pc"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_install.sh - the installed package, as a consumer sees it (CI: scripts/test.sh,
 # install_step). From an already built BUILD folder (default build):
-#   1. cmake --install into BUILD/stage; the layout is there;
+#   1. cmake --install into BUILD/stage; the layout is there (CUDA builds: the CUDA module,
+#      which the installed CLI finds);
 #   2. libedgeload.so has SONAME libedgeload.so.0 and exports exactly the functions the
 #      public headers declare (preprocessed include/edgeload.h), nothing else;
 #   3. examples/ builds against the staged prefix with find_package (shared and static) and
@@ -29,6 +30,14 @@ for f in bin/edgeload include/edgeload.h include/edgeload_session.h "$libdir/lib
          share/edgeload/systemd/edgeload-serve.service share/doc/edgeload/README.md; do
   [[ -e "$stage/$f" ]] || fail "cmake --install did not install $f"
 done
+# CUDA builds: the CUDA module, which the installed CLI finds from bin/ (no GPU needed: it
+# then says which driver is missing, never that the module is).
+if [[ -f "$build/libedgeload_cuda.so" ]]; then
+  [[ -f "$stage/$libdir/edgeload/libedgeload_cuda.so" ]] || fail "no $libdir/edgeload/libedgeload_cuda.so"
+  dev=$(env -u EL_CUDA_MODULE "$stage/bin/edgeload" devices 2>&1) || fail "edgeload devices failed: $dev"
+  [[ "$dev" != *"was not found"* ]] || fail "the installed CLI does not find its CUDA module: $dev"
+  echo "test_install: the installed CLI finds $libdir/edgeload/libedgeload_cuda.so"
+fi
 grep -q "^ExecStart=$stage/bin/edgeload serve" "$stage/share/edgeload/systemd/edgeload-serve.service" ||
   fail "the installed unit does not start the installed edgeload"
 

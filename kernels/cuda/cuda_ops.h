@@ -26,6 +26,8 @@ typedef struct CUstream_st *el_cuda_stream; /* cudaStream_t; NULL = the legacy s
 /* EL_OK if this build's kernels can run on the current GPU (it holds an image for it);
  * else EL_E_NODEV naming the architectures built. */
 el_status el_cuda_probe(void);
+/* Queues a copy of bytes (any direction) on st (platform/gpu_cuda.c). */
+el_status el_cuda_copy(void *dst, const void *src, size_t bytes, el_cuda_stream st);
 
 /* y[t, :] = W x[t, :] for t < n (ldy = row stride of y in floats). */
 el_status el_cuda_matmul(float *y, size_t ldy, const float *x, const void *w, el_dtype wt,

@@ -4,12 +4,11 @@
 
 #ifdef EL_HAVE_CUDA
 #include "kernels/cuda/cuda_ops.h"
-#include "platform/gpu.h"
 
 #define ST(x) ((el_cuda_stream)(x)->stream)
 
 static el_status cu_memcpy(const el_exec *x, void *dst, const void *src, size_t bytes) {
-    return el_gpu_copy_async(dst, src, bytes, x->stream);
+    return el_cuda_copy(dst, src, bytes, ST(x));
 }
 
 /* The K types' rows are decoded by whole runs of 32 (kernels/cuda/matmul_k.cu). */
