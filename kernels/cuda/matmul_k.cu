@@ -133,7 +133,7 @@ __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in
         for (int t = 0; t < KMAX_N; t++) acc[t] = accu[t] = 0.0f;
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
-        /* With a norm, the up row takes a second sweep (registers: one row's run, norm
+        /* With a norm, the second row takes a second sweep (registers: one row's run, norm
          * factors and sums live at a time). */
 #pragma unroll
         for (int h = 0; h < (TWO && NORM ? 2 : 1); h++)
