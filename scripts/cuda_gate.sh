@@ -12,8 +12,9 @@
 #      Q4_0, Q4_1, Q5_0, Q5_1, blocks not 16-byte aligned) loads its weights by 16-byte
 #      ld.global.nc.v4 (staged in shared memory): at least one each, and (without a norm
 #      prologue, whose f16/bf16 weights come by halfwords) no more 16-bit global loads than
-#      the f32 kernel (matmul_kernel<float, false, MM_ONE>; the gated ones: <.., MM_GLU>,
-#      two biases), whose only ones are the epilogue's f16/bf16 bias;
+#      the f32 kernel of the same epilogue kind (matmul_kernel<float, false, E>: MM_ONE; the
+#      gated and q|k|v ones, MM_GLU and MM_QKV, read two biases), whose only ones are the
+#      epilogue's f16/bf16 bias;
 #   3. no kernel spills registers (ptxas -v: "spill stores"/"spill loads" must be 0);
 #   4. no kernel uses more local memory (stack frame) than its budget: 0 bytes, except the
 #      RoPE table builder (init only), whose sinf/cosf argument reduction takes 32.
@@ -59,19 +60,21 @@ for arch in $archs; do
            /ld\.global(\.nc)?\.v4\./ { nv[fn]++ }
            /ld\.global(\.nc)?\.(u16|s16|b16)[ \t]/ { n16[fn]++ }
            END { for (f in nv) print f, nv[f], n16[f] }' "$work/$name.ptx" >"$work/$name.loads"
-      # the references: <float, no norm, MM_ONE> and, for the gated kernels (two biases),
-      # <float, no norm, MM_GLU>
-      ref1=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0ELi0EE/ { print $3 }' "$work/matmul.loads")
-      refg=$(awk '$1 ~ /^_Z13matmul_kernelIfLb0ELi1EE/ { print $3 }' "$work/matmul.loads")
+      # the references: <float, no norm, E> for E = MM_ONE, MM_GLU, MM_QKV (0, 1, 2)
+      declare -A refs=()
+      for e in 0 1 2; do
+        refs[$e]=$(awk -v e="$e" '$1 ~ ("^_Z13matmul_kernelIfLb0ELi" e "EE") { print $3 }' "$work/matmul.loads")
+      done
       nq=0
       while read -r fn v4 h16; do
         [[ $fn == *matmul_q32_kernel* || $fn == *matmul_q32_dp4a_kernel* ]] || continue
         nq=$((nq + 1))
-        # <T, BB, NORM, GLU>: a norm prologue reads its f16/bf16 weights by halfwords (32
+        # <T, BB, NORM, E>: a norm prologue reads its f16/bf16 weights by halfwords (32
         # columns a block), so those kernels are held to the 16-byte weight loads only.
-        [[ $fn == *ELb1ELb[01]EEv* ]] && h16=0
-        ref=$ref1
-        [[ $fn == *ELb[01]ELb1EEv* ]] && ref=$refg
+        [[ $fn == *ELb1ELi[012]EEv* ]] && h16=0
+        e=${fn##*ELb[01]ELi}
+        e=${e%%EEv*}
+        ref=${refs[$e]:-}
         if [[ -z $ref || $v4 -lt 1 || $h16 -gt $ref ]]; then
           echo "cuda_gate: sm_$arch $src: $fn: $v4 ld.global.nc.v4 and $h16 16-bit global loads (the f32 kernel's epilogue: ${ref:-?}): 32-block weights must come by 16-byte loads" >&2
           fail=1

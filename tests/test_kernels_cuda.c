@@ -14,6 +14,7 @@
 // ctest-timeout: 120
 #include "tests/support/el_test.h"
 #include "tests/support/el_test_cuda.h"
+#include "tests/support/el_test_qkv.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
@@ -206,129 +207,62 @@ static void test_linear_parts(el_pool *p) {
 }
 
 /* The q|k|v launch with RoPE and the cache stores in its epilogue (el_cuda_linear_qkv), bit
- * for bit against what the decoder runs without it: el_cuda_linear_parts (store), then
- * el_cuda_rope_at of q and k, then el_cuda_kv_store_at. f32/f16/bf16 weights; f32 and f16
- * caches; rotate-half pairs, interleaved pairs and no RoPE; GQA (4 query heads, 2 key/value
- * heads of 16); decode (n 1) and prompt batches (n 3, and 11: two passes of input rows);
- * element-wise (in 67) and 16-byte loads (in 64); with and without an RMS prologue;
- * positions 0, 5 and the cache's last rows, by value and from a device word; no bias on q,
- * an f16 one on k, an f32 one on v; q rows padded. The whole caches are compared (no other
- * row is written), and the fused launch gets no k and v outputs (NULL). Not full (the
- * emulator's other thread orders: the epilogue has no block barrier): 4 of the 12 cases. */
+ * for bit against what the decoder runs without it (el_test_qkv_case): f32/f16/bf16 weights;
+ * f32 and f16 caches; rotate-half pairs, interleaved pairs and no RoPE; GQA; decode (n 1)
+ * and prompt batches (n 3, and 11: two passes of input rows); element-wise (in 67) and
+ * 16-byte loads (in 64); with and without an RMS prologue; positions 0, 5 and the cache's
+ * last rows, by value and from a device word. Not full (the emulator's other thread orders:
+ * the epilogue has no block barrier): 4 of the 12 cases. */
 static void test_linear_qkv(bool full) {
-    enum { NH = 4, NKV = 2, HD = 16, QD = NH * HD, KVD = NKV * HD, NP = 1024, LDQ = QD + 3 };
-    const size_t shapes[][2] = {{1, 64}, {11, 67}, {3, 64}}, pos0s[] = {0, 5, NP - 11};
-    /* Tables of any values in [-1, 1): both sides read the same ones. */
-    float *bias = malloc(2 * KVD * 4), *cache0 = malloc(NP * KVD * 4);
-    fill(cache0, NP * HD);
-    float *dcos = el_test_dev_copy(cache0, NP * HD / 2 * 4);
-    float *dsin = el_test_dev_copy(cache0 + NP * HD / 2, NP * HD / 2 * 4);
-    fill(bias, 2 * KVD);
-    fill(cache0, NP * KVD);
-    void *bk = weights(bias, KVD, EL_DT_F16);
-    void *dbk = el_test_dev_copy(bk, KVD * 2), *dbv = el_test_dev_copy(bias + KVD, KVD * 4);
-    void *dc[2][2]; /* [fused][k, v] caches */
-    for (int f = 0; f < 2; f++)
-        for (int k = 0; k < 2; k++) dc[f][k] = el_test_dev_copy(NULL, NP * KVD * 4);
-    float *dk = el_test_dev_copy(NULL, 11 * KVD * 4), *dv = el_test_dev_copy(NULL, 11 * KVD * 4);
-    float *dq[2] = {el_test_dev_copy(NULL, 11 * LDQ * 4), el_test_dev_copy(NULL, 11 * LDQ * 4)};
-    int32_t *dword = el_test_dev_copy(NULL, 4);
-    uint8_t *got = malloc(NP * KVD * 4), *want = malloc(NP * KVD * 4);
+    enum { QD = EL_TEST_QKV_QD, KVD = EL_TEST_QKV_KVD, ROWS = EL_TEST_QKV_ROWS };
+    const size_t shapes[][2] = {{1, 64}, {11, 67}, {3, 64}};
+    const size_t pos0s[] = {0, 5, EL_TEST_QKV_NP - EL_TEST_QKV_NMAX};
+    el_test_qkv t;
+    el_test_qkv_init(&t, &g_rng);
     for (int f = 0; f < 3; f++) {
         const el_dtype dt = f == 0 ? EL_DT_F32 : f == 1 ? EL_DT_F16 : EL_DT_BF16;
         const size_t es = dt == EL_DT_F32 ? 4 : 2;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const size_t n = shapes[s][0], in = shapes[s][1];
-            float *x = malloc(n * in * 4), *src = malloc((QD + 2 * KVD) * in * 4);
-            float *nsrc = malloc(in * 4);
-            fill(x, n * in), fill(src, (QD + 2 * KVD) * in), fill(nsrc, in);
-            void *w = weights(src, (QD + 2 * KVD) * in, dt), *nw = weights(nsrc, in, dt);
+            float *x = malloc(n * in * 4), *src = malloc(ROWS * in * 4), *nsrc = malloc(in * 4);
+            fill(x, n * in), fill(src, ROWS * in), fill(nsrc, in);
+            void *w = weights(src, ROWS * in, dt), *nw = weights(nsrc, in, dt);
             float *dx = el_test_dev_copy(x, n * in * 4);
-            char *dw = el_test_dev_copy(w, (QD + 2 * KVD) * in * es);
-            void *dnw = el_test_dev_copy(nw, in * es);
-            /* Every cache and pair layout (mode: rotate-half, interleaved, none) with and
-             * without the norm; positions and by value or word rotate across the shapes. */
+            void *dw = el_test_dev_copy(w, ROWS * in * es), *dnw = el_test_dev_copy(nw, in * es);
+            const el_cuda_prenorm pn = {EL_CUDA_NORM_RMS, dnw, NULL, dt, 1e-5f, 0.0f};
+            /* Every cache and pair layout with and without the norm; positions and by value
+             * or word rotate across the shapes. */
             for (int c = 0; c < (full ? 12 : 4); c++) {
-                const int kvf16 = c % 2, mode = c % 3, norm = c / 6;
-                const size_t pos0 = pos0s[(c + s + f) % 3], esz = kvf16 ? 2 : 4;
-                const bool byword = (c / 3 + s) % 2 == 1, inter = mode == 1;
-                const el_dtype kvt = kvf16 ? EL_DT_F16 : EL_DT_F32;
-                const int32_t p32 = (int32_t)pos0;
-                cudaMemcpy(dword, &p32, 4, cudaMemcpyHostToDevice);
-                const el_cuda_prenorm pn = {EL_CUDA_NORM_RMS, dnw, NULL, dt, 1e-5f, 0.0f};
-                for (int u = 0; u < 2; u++) {
-                    cudaMemset(dq[u], 0, 11 * LDQ * 4);
-                    for (int k = 0; k < 2; k++)
-                        cudaMemcpy(dc[u][k], cache0, NP * KVD * 4, cudaMemcpyHostToDevice);
-                }
-                el_cuda_part parts[3] = {
-                    {dq[0], LDQ, dw, NULL, EL_DT_F32, QD},
-                    {dk, KVD, dw + QD * in * es, dbk, EL_DT_F16, KVD},
-                    {dv, KVD, dw + (QD + KVD) * in * es, dbv, EL_DT_F32, KVD}};
-                /* Unfused: the decoder's path without linear_qkv. */
-                EL_CHECK_OK(el_cuda_linear_parts(parts, 3, dx, dt, n, in, EL_CUDA_EPI_STORE,
-                                                 norm ? &pn : NULL, NULL));
-                if (mode != 2)
-                    EL_CHECK_OK(el_cuda_rope_at(dq[0], LDQ, NH, dk, KVD, NKV, n, HD, dcos, dsin,
-                                                pos0, byword ? dword : NULL, inter, NULL));
-                if (byword)
-                    EL_CHECK_OK(el_cuda_kv_store_at(dc[0][0], dc[0][1], kvt, dk, dv, n * KVD,
-                                                    dword, KVD, NULL));
-                else
-                    EL_CHECK_OK(el_cuda_kv_store((char *)dc[0][0] + pos0 * KVD * esz,
-                                                 (char *)dc[0][1] + pos0 * KVD * esz, kvt, dk,
-                                                 dv, n * KVD, NULL));
-                /* Fused: one launch, no k and v outputs. */
-                parts[0].y = dq[1];
-                parts[1].y = parts[2].y = NULL;
-                const el_cuda_qkv r = {mode != 2 ? dcos : NULL, mode != 2 ? dsin : NULL, HD,
-                                       byword ? 0 : pos0, byword ? dword : NULL, inter,
-                                       dc[1][0], dc[1][1], kvt};
-                EL_CHECK(el_cuda_linear_qkv_fuses(parts, dt, &r));
-                EL_CHECK_OK(el_cuda_linear_qkv(parts, dx, dt, n, in, norm ? &pn : NULL, &r,
-                                               NULL));
-                el_test_host_copy(got, dq[1], n * LDQ * 4);
-                el_test_host_copy(want, dq[0], n * LDQ * 4);
-                bool same = !memcmp(got, want, n * LDQ * 4);
-                for (int k = 0; k < 2; k++) {
-                    el_test_host_copy(got, dc[1][k], NP * KVD * 4);
-                    el_test_host_copy(want, dc[0][k], NP * KVD * 4);
-                    same = same && !memcmp(got, want, NP * KVD * 4);
-                }
-                if (!same)
-                    fprintf(stderr, "linear_qkv %s n=%zu in=%zu %s cache, %s, norm %d, pos %zu"
-                            "%s: not the separate kernels' bits\n", el_dtype_name(dt), n, in,
-                            el_dtype_name(kvt), mode == 0 ? "rotate-half" : mode == 1
-                            ? "interleaved" : "no RoPE", norm, pos0, byword ? " (word)" : "");
-                EL_CHECK(same);
+                const size_t pos0 = pos0s[(c + s + f) % 3];
+                const bool byword = (c / 3 + s) % 2 == 1;
+                EL_CHECK(el_test_qkv_case(&t, dt, dw, in * es, dx, n, in, c / 6 ? &pn : NULL,
+                                          c, pos0, byword));
             }
             cudaFree(dx), cudaFree(dw), cudaFree(dnw);
             free(x), free(src), free(nsrc), free(w), free(nw);
         }
     }
-    /* Refused: block-type weights (the separate launches run them), shapes the pairs do not
-     * cover, another cache dtype, and the epilogue through el_cuda_linear_parts. */
+    /* Refused: weights no matmul takes, shapes the pairs do not cover, another cache dtype,
+     * and the epilogue through el_cuda_linear_parts. */
     const el_cuda_part sh[3] = {{NULL, QD, NULL, NULL, EL_DT_F32, QD},
                                 {NULL, KVD, NULL, NULL, EL_DT_F32, KVD},
                                 {NULL, KVD, NULL, NULL, EL_DT_F32, KVD}};
-    el_cuda_qkv r = {dcos, dsin, HD, 0, NULL, false, dc[1][0], dc[1][1], EL_DT_F32};
+    el_cuda_qkv r = {t.cos, t.sin, EL_TEST_QKV_HD, 0, NULL, false, t.c[1][0], t.c[1][1],
+                     EL_DT_F32};
     EL_CHECK(el_cuda_linear_qkv_fuses(sh, EL_DT_F32, &r));
-    EL_CHECK(!el_cuda_linear_qkv_fuses(sh, EL_DT_Q8_0, &r));
-    EL_CHECK(el_cuda_linear_qkv(sh, NULL, EL_DT_Q8_0, 1, 64, NULL, &r, NULL) ==
-             EL_E_UNSUPPORTED);
+    EL_CHECK(el_cuda_linear_qkv_fuses(sh, EL_DT_Q8_0, &r));
+    EL_CHECK(el_cuda_linear_qkv_fuses(sh, EL_DT_Q6_K, &r));
+    EL_CHECK(!el_cuda_linear_qkv_fuses(sh, EL_DT_I8, &r));
+    EL_CHECK(el_cuda_linear_qkv(sh, NULL, EL_DT_I8, 1, 64, NULL, &r, NULL) == EL_E_UNSUPPORTED);
     r.head_dim = 24; /* 64 rows of q are not whole heads */
     EL_CHECK(!el_cuda_linear_qkv_fuses(sh, EL_DT_F32, &r));
     EL_CHECK(el_cuda_linear_qkv(sh, NULL, EL_DT_F32, 1, 64, NULL, &r, NULL) == EL_E_USAGE);
-    r.head_dim = HD;
+    r.head_dim = EL_TEST_QKV_HD;
     r.kv_dt = EL_DT_BF16;
     EL_CHECK(!el_cuda_linear_qkv_fuses(sh, EL_DT_F32, &r));
     EL_CHECK(el_cuda_linear_parts(sh, 3, NULL, EL_DT_F32, 1, 64, EL_CUDA_EPI_QKV, NULL, NULL) ==
              EL_E_USAGE);
-    for (int f = 0; f < 2; f++)
-        for (int k = 0; k < 2; k++) cudaFree(dc[f][k]);
-    cudaFree(dcos), cudaFree(dsin), cudaFree(dbk), cudaFree(dbv), cudaFree(dk), cudaFree(dv);
-    cudaFree(dq[0]), cudaFree(dq[1]), cudaFree(dword);
-    free(bias), free(cache0), free(bk), free(got), free(want);
+    el_test_qkv_deinit(&t);
 }
 
 /* The gated epilogues (gate and up in one launch, act(gate) * up stored): against the CPU's

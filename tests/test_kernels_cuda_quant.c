@@ -18,13 +18,16 @@
  *    give bit-identical outputs (test_q32_offsets);
  *  - the gated epilogues (SwiGLU, GeGLU) over every block type, decode and prompt batches:
  *    bit for bit the unfused path's; the norm prologue (RMS, LayerNorm) against the norm
- *    kernel first (test_glu).
+ *    kernel first (test_glu);
+ *  - the q|k|v epilogue (RoPE and the KV cache stores in the launch) over every block type,
+ *    decode and prompt batches: bit for bit the separate launches' (test_qkv).
  * Needs a CUDA build and a GPU, or the cudasim build (-DEL_CUDA_SIM=ON); skips (77) otherwise. */
 // ctest-labels: cuda;kernels
 // ctest-timeout: 120
 #include "tests/quant_fixture.h"
 #include "tests/support/el_test.h"
 #include "tests/support/el_test_cuda.h"
+#include "tests/support/el_test_qkv.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
@@ -137,6 +140,20 @@ static void random_blocks(el_dtype dt, uint8_t *w, size_t bytes) {
         memcpy(blk + (dt == EL_DT_Q6_K ? 208 : 0), &d, 2);
         if (dt != EL_DT_Q6_K) memcpy(blk + 2, &dmin, 2);
     }
+}
+
+/* rows of in values of dt at wq (row bytes rb each): random K blocks, or random values
+ * quantized (the 32-blocks); wd [rows, in] their dequantized values. */
+static void random_rows(el_dtype dt, uint8_t *wq, float *wd, size_t rows, size_t in) {
+    const bool kq = dt == EL_DT_Q4_K || dt == EL_DT_Q5_K || dt == EL_DT_Q6_K;
+    const size_t rb = in / (kq ? 256 : 32) * el_dtype_block_bytes(dt);
+    if (kq) {
+        random_blocks(dt, wq, rows * rb);
+    } else {
+        for (size_t i = 0; i < rows * in; i++) wd[i] = frand();
+        for (size_t r = 0; r < rows; r++) el_quantize_row(dt, wd + r * in, wq + r * rb, in);
+    }
+    for (size_t r = 0; r < rows; r++) el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
 }
 
 static void test_random(el_dtype dt) {
@@ -413,15 +430,7 @@ static void test_glu(el_pool *p) {
                 float *sep = malloc(NN * out * 4), *up = malloc(NN * out * 4);
                 float *fused = malloc(NN * out * 4);
                 uint16_t *bu = malloc(out * 2), *nw = malloc(in * 2), *nb = malloc(in * 2);
-                if (kq) {
-                    random_blocks(dt, wq, 2 * out * rb);
-                } else {
-                    for (size_t i = 0; i < 2 * out * in; i++) wd[i] = frand();
-                    for (size_t r = 0; r < 2 * out; r++)
-                        el_quantize_row(dt, wd + r * in, wq + r * rb, in);
-                }
-                for (size_t r = 0; r < 2 * out; r++)
-                    el_dequantize_row(dt, wq + r * rb, wd + r * in, in);
+                random_rows(dt, wq, wd, 2 * out, in);
                 for (size_t r = 0; r < out; r++) {
                     bg[r] = frand() * 0.5f;
                     bu[r] = el_fp32_to_fp16(frand() * 0.5f);
@@ -533,6 +542,60 @@ static void test_glu(el_pool *p) {
     }
 }
 
+/* The q|k|v epilogue (el_cuda_linear_qkv: RoPE of q and k, k and v into the caches) over
+ * every block type, bit for bit (memcmp) the separate launches' (el_test_qkv_case: the
+ * linear, RoPE, the cache stores): f32 and f16 caches, rotate-half and interleaved pairs and
+ * no RoPE, GQA, with and without an RMS prologue (f16 weights), at decode (n = 1) and in
+ * prompt batches (n = 5, 9: the dp4a kernels, a second pass of 8 rows at 9); positions 0, 5
+ * and the cache's last rows, by value and from the device word. in: 96 (3 blocks: idle
+ * lanes) and 1056 (33 blocks: a second stage) for the 32-blocks, 256 and 512 for the K
+ * types (under the sanitizers: the smaller only). */
+static void test_qkv(void) {
+    static const el_dtype types[] = {EL_DT_Q8_0, EL_DT_Q4_0, EL_DT_Q4_1, EL_DT_Q5_0,
+                                     EL_DT_Q5_1, EL_DT_Q4_K, EL_DT_Q5_K, EL_DT_Q6_K};
+    static const size_t ns[] = {1, 5, 9};
+    const size_t pos0s[] = {0, 5, EL_TEST_QKV_NP - EL_TEST_QKV_NMAX};
+    el_test_qkv t;
+    el_test_qkv_init(&t, &g_rng);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const el_dtype dt = types[ti];
+        const bool kq = dt == EL_DT_Q4_K || dt == EL_DT_Q5_K || dt == EL_DT_Q6_K;
+        size_t same = 0, runs = 0;
+        for (size_t a = 0; a < GLU_INS; a++) {
+            const size_t in = kq ? (a ? 512 : 256) : (a ? 1056 : 96);
+            const size_t rb = in / (kq ? 256 : 32) * el_dtype_block_bytes(dt);
+            uint8_t *wq = malloc(EL_TEST_QKV_ROWS * rb);
+            float *wd = malloc(EL_TEST_QKV_ROWS * in * 4);
+            float *x = malloc(EL_TEST_QKV_NMAX * in * 4);
+            uint16_t *nw = malloc(in * 2);
+            random_rows(dt, wq, wd, EL_TEST_QKV_ROWS, in);
+            for (size_t i = 0; i < EL_TEST_QKV_NMAX * in; i++)
+                x[i] = frand() * (1.0f + (float)(i % 5));
+            for (size_t i = 0; i < in; i++) nw[i] = el_fp32_to_fp16(frand() * 0.5f);
+            void *dw = el_test_dev_copy(wq, EL_TEST_QKV_ROWS * rb);
+            float *dx = el_test_dev_copy(x, EL_TEST_QKV_NMAX * in * 4);
+            void *dnw = el_test_dev_copy(nw, in * 2);
+            const el_cuda_prenorm pn = {EL_CUDA_NORM_RMS, dnw, NULL, EL_DT_F16, 1e-5f, 0.0f};
+            for (size_t kn = 0; kn < sizeof ns / sizeof ns[0]; kn++)
+                for (int c = 0; c < 12; c++) {
+                    const size_t pos0 = pos0s[(c + kn + a) % 3];
+                    const bool byword = (c / 3 + kn) % 2 == 1;
+                    const bool eq = el_test_qkv_case(&t, dt, dw, rb, dx, ns[kn], in,
+                                                     c / 6 ? &pn : NULL, c, pos0, byword);
+                    EL_CHECK(eq);
+                    same += eq;
+                    runs++;
+                }
+            cudaFree(dw), cudaFree(dx), cudaFree(dnw);
+            free(wq), free(wd), free(x), free(nw);
+        }
+        printf("  qkv %s: n = 1, 5, 9, f32/f16 caches, rotate-half/interleaved/none, norm or "
+               "not: %zu of %zu fused launches equal to the separate ones (memcmp)\n",
+               el_dtype_name(dt), same, runs);
+    }
+    el_test_qkv_deinit(&t);
+}
+
 static void test_refusals(void) {
     float *d = el_test_dev_copy(NULL, 4096);
     EL_CHECK_STATUS(el_cuda_matmul(d, 1, d, d, EL_DT_Q4_K, 1, 320, 1, NULL), EL_E_INVALID);
@@ -567,6 +630,7 @@ int main(void) {
     test_q32_offsets(&p);
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) test_dp4a_k(&p, k_types[i]);
     test_glu(&p);
+    test_qkv();
     el_pool_deinit(&p);
     test_refusals();
     EL_CHECK(cudaDeviceSynchronize() == cudaSuccess);

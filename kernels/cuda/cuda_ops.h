@@ -91,10 +91,10 @@ el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_parts, const 
                                el_dtype wt, size_t n, size_t in, el_cuda_epi epi,
                                const el_cuda_prenorm *norm, el_cuda_stream st);
 /* The q|k|v launch of a decoder layer with RoPE and the KV cache in its epilogue: parts q, k,
- * v of el_cuda_linear_parts (f32/f16/bf16 weights, one dtype; q's and k's out multiples of
- * head_dim, v's out equal to k's), input rows t < n at positions pos0 + t (pos0 read from
- * the device word *dpos when dpos is not NULL). q and k are rotated as el_cuda_rope_at does
- * (cos NULL: not rotated, as without RoPE), q stored into part 0's y, k and v into rows
+ * v of el_cuda_linear_parts (weights of one dtype, any that it takes; q's and k's out
+ * multiples of head_dim, v's out equal to k's), input rows t < n at positions pos0 + t
+ * (pos0 read from the device word *dpos when dpos is not NULL). q and k are rotated as
+ * el_cuda_rope_at does (cos NULL: not rotated, as without RoPE), q stored into part 0's y, k and v into rows
  * pos0 + t of kc and vc ([positions, k's out] of kv_dt) as el_cuda_kv_store_at stores them;
  * parts 1 and 2's y are not written. A warp reduces the two rows of a rotation pair (v: two
  * neighbouring rows), each as a row of its own: the same bits as el_cuda_linear_parts, then

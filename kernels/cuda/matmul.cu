@@ -11,8 +11,8 @@
  * and up): their rows are laid end to end and each warp finds its part. Each result goes
  * through the epilogue (bias, then store, residual add or GELU) in the lane that reduced it.
  * Two rows per warp for the gated epilogue (gate and up) and the q|k|v one (a RoPE pair of
- * q or k, two rows of v: rotated and stored into the KV cache, el_cuda_linear_qkv; f32, f16
- * and bf16 weights).
+ * q or k, two rows of v: rotated and stored into the KV cache, el_cuda_linear_qkv), in every
+ * kernel of every weight format (matmul_out.cuh: mm_rows, mm_finish).
  * A norm of the input rows (RMSNorm, LayerNorm; f32, f16 or bf16 norm weights) may run in
  * the prologue of every kernel (matmul_norm.cuh). */
 #include "kernels/cuda/matmul_norm.cuh"
@@ -30,32 +30,6 @@ template <> __device__ __forceinline__ float wload<uint16_t>(const uint16_t *w, 
     return __uint_as_float((uint32_t)w[i] << 16);
 }
 
-/* What a warp reduces: one row; row r of part 0 (gate) and of part 1 (up, o.w[1]) for the
- * gated epilogue; a row pair of one part for EL_CUDA_EPI_QKV. Two rows are each accumulated
- * exactly as a row of its own. */
-enum { MM_ONE, MM_GLU, MM_QKV };
-
-/* The warp's launch row `row` (part p): its weight rows ra (and rb: MM_GLU's up row, MM_QKV's
- * pair) and the part index (MM_QKV). */
-template <int E>
-static __device__ __forceinline__ int mm_rows(const el_mm_out &o, const el_mm_sel &p,
-                                              size_t row, size_t &ra, size_t &rb) {
-    const int part = E == MM_QKV ? mm_qkv_part(o, row) : 0;
-    ra = rb = row - p.first;
-    if (E == MM_QKV) mm_qkv_rows(o, part, row - p.first, ra, rb);
-    return part;
-}
-
-/* Lane 0's epilogue of input row t: s reduced for row ra, su for the second row. */
-template <int E>
-static __device__ __forceinline__ void mm_epi(const el_mm_out &o, const el_mm_sel &p,
-                                                 int part, size_t ra, size_t rb, size_t t,
-                                                 float s, float su) {
-    if (E == MM_GLU) mm_store_glu(o, p, ra, t, s, su);
-    else if (E == MM_QKV) mm_store_qkv(o, p, part, ra, rb, t, s, su);
-    else mm_store(p, o.epi, ra, t, s);
-}
-
 template <typename W, bool NORM, int E>
 __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
@@ -66,7 +40,7 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
     size_t ra, rb;
     const int part = mm_rows<E>(o, p, row, ra, rb);
     const W *wr = (const W *)p.w + ra * in;
-    const W *wu = E == MM_GLU ? (const W *)o.w[1] + ra * in : (const W *)p.w + rb * in;
+    const W *wu = (const W *)mm_w2<E>(o, p, rb, in * sizeof(W));
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N], accu[MAX_N];
@@ -85,12 +59,7 @@ __global__ void matmul_kernel(el_mm_out o, const float *x, size_t n, size_t in) 
                 if (TWO) accu[t] += uv * xn;
             }
         }
-#pragma unroll
-        for (int t = 0; t < MAX_N; t++) { /* nt is the same warp-wide */
-            if ((size_t)t >= nt) break;
-            const float s = el_warp_sum(acc[t]), su = TWO ? el_warp_sum(accu[t]) : 0.0f;
-            if (lane == 0) mm_epi<E>(o, p, part, ra, rb, t0 + t, s, su);
-        }
+        mm_finish<E, MAX_N>(o, p, part, ra, rb, t0, nt, acc, accu, lane);
     }
 }
 
@@ -132,7 +101,7 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
     size_t ra, rb;
     const int part = mm_rows<E>(o, p, row, ra, rb);
     const W *wr = (const W *)p.w + ra * in;
-    const W *wu = E == MM_GLU ? (const W *)o.w[1] + ra * in : (const W *)p.w + rb * in;
+    const W *wu = (const W *)mm_w2<E>(o, p, rb, in * sizeof(W));
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N], accu[MAX_N];
@@ -167,12 +136,7 @@ __global__ void matmul_vec_kernel(el_mm_out o, const float *x, size_t n, size_t 
                 if (TWO) accu[t] += sumu;
             }
         }
-#pragma unroll
-        for (int t = 0; t < MAX_N; t++) {
-            if ((size_t)t >= nt) break;
-            const float s = el_warp_sum(acc[t]), su = TWO ? el_warp_sum(accu[t]) : 0.0f;
-            if (lane == 0) mm_epi<E>(o, p, part, ra, rb, t0 + t, s, su);
-        }
+        mm_finish<E, MAX_N>(o, p, part, ra, rb, t0, nt, acc, accu, lane);
     }
 }
 
@@ -212,20 +176,20 @@ static __device__ __forceinline__ void decode_q32(const uint8_t *blk, float *v) 
 /* GGUF 32-block weights (rows of in / 32 blocks of BB bytes): one warp per output row, lane l
  * takes the row's blocks l, l + 32, ... (the warp's 32 blocks staged in shared memory by
  * 16-byte loads); each block is dequantized once into registers and dotted with every input
- * row's 32 activations in f32. NORM: the norm prologue. GLU: the gated epilogue; the up row
- * (o.w[1]) is staged and summed after the gate's, each accumulated exactly as a row of its
- * own. */
-template <int T, int BB, bool NORM, bool GLU>
+ * row's 32 activations in f32. NORM: the norm prologue. E (mm_rows): a second row (the gated
+ * epilogue's up row, o.w[1], or the q|k|v epilogue's pair) is staged and summed after the
+ * first, each accumulated exactly as a row of its own. */
+template <int T, int BB, bool NORM, int E>
 __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ uint4 stage[ROWS_PER_BLOCK][EL_Q32_STAGE(BB)];
-    size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    const size_t row = (size_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= o.rows) return; /* the whole warp: no block barrier below */
     const el_mm_sel p = mm_part(o, row);
-    row -= p.first;
+    size_t ra, rb;
+    const int part = mm_rows<E>(o, p, row, ra, rb);
     const size_t nb = in / 32;
-    const uint8_t *wr = (const uint8_t *)p.w + row * nb * BB;
-    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * nb * BB : wr;
+    const uint8_t *wr = (const uint8_t *)p.w + ra * nb * BB, *wu = mm_w2<E>(o, p, rb, nb * BB);
     for (size_t t0 = 0; t0 < n; t0 += MAX_N) {
         size_t nt = n - t0 < MAX_N ? n - t0 : MAX_N;
         float acc[MAX_N], accu[MAX_N];
@@ -243,14 +207,14 @@ __global__ void matmul_q32_kernel(el_mm_out o, const float *x, size_t n, size_t 
                 decode_q32<T, BB>(sb + (size_t)lane * BB, v);
                 mm_dot32<false, NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, acc);
             }
-            if (!GLU) continue;
+            if (E == MM_ONE) continue;
             sb = mm_stage16(wu + b0 * BB, cnt * BB, sm, lane); /* all lanes */
             if (b < nb) {
                 decode_q32<T, BB>(sb + (size_t)lane * BB, v);
                 mm_dot32<false, NORM>(o, v, x + t0 * in, b * 32, nt, in, st, na, nbs, accu);
             }
         }
-        mm_finish<GLU, MAX_N>(o, p, row, t0, nt, acc, accu, lane);
+        mm_finish<E, MAX_N>(o, p, part, ra, rb, t0, nt, acc, accu, lane);
     }
 }
 
@@ -273,12 +237,21 @@ static void launch(const el_mm_out &o, const float *x, size_t n, size_t in, cuda
     uintptr_t addr = (uintptr_t)x;
     for (int p = 0; p < o.parts; p++) addr |= (uintptr_t)o.w[p];
     const bool vec = in % v == 0 && in % 4 == 0 && addr % 16 == 0;
-    if (o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU)
-        launch_e<W, MM_GLU>(o, x, n, in, vec, s);
-    else if (o.epi == EL_CUDA_EPI_QKV)
-        launch_e<W, MM_QKV>(o, x, n, in, vec, s);
-    else
-        launch_e<W, MM_ONE>(o, x, n, in, vec, s);
+    mm_by_kind(o.epi, [&](auto e) { launch_e<W, decltype(e)::value>(o, x, n, in, vec, s); });
+}
+
+template <int T, int BB, int E>
+static void launch_q32_e(const el_mm_out &o, const float *x, size_t n, size_t in,
+                         cudaStream_t s) {
+    const dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
+        block(32 * ROWS_PER_BLOCK);
+    if (o.norm) EL_LAUNCH((matmul_q32_kernel<T, BB, true, E>), grid, block, 0, s)(o, x, n, in);
+    else EL_LAUNCH((matmul_q32_kernel<T, BB, false, E>), grid, block, 0, s)(o, x, n, in);
+}
+
+template <int T, int BB>
+static void launch_q32(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+    mm_by_kind(o.epi, [&](auto e) { launch_q32_e<T, BB, decltype(e)::value>(o, x, n, in, s); });
 }
 
 /* One launch for o (parts, rows, prologue and epilogue filled in) with weights of wt. The K
@@ -300,24 +273,13 @@ static el_status mm_run(const el_mm_out &o, const float *x, el_dtype wt, size_t 
             if ((uintptr_t)o.w[p] % 2)
                 return el_errorf(EL_E_INVALID, "cuda matmul: %s weights at %p: need 2-byte "
                                  "alignment", el_dtype_name(wt), o.w[p]);
-        dim3 grid((unsigned)((o.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK)),
-            block(32 * ROWS_PER_BLOCK);
-        const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
-#define EL_Q32K(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
-#define EL_Q32(T, BB)                                                 \
-    if (o.norm && glu) EL_Q32K(matmul_q32_kernel<T, BB, true, true>);  \
-    else if (o.norm) EL_Q32K(matmul_q32_kernel<T, BB, true, false>);   \
-    else if (glu) EL_Q32K(matmul_q32_kernel<T, BB, false, true>);      \
-    else EL_Q32K(matmul_q32_kernel<T, BB, false, false>)
         switch (wt) {
-        case EL_DT_Q8_0: EL_Q32(EL_DT_Q8_0, 34); break;
-        case EL_DT_Q4_0: EL_Q32(EL_DT_Q4_0, 18); break;
-        case EL_DT_Q4_1: EL_Q32(EL_DT_Q4_1, 20); break;
-        case EL_DT_Q5_0: EL_Q32(EL_DT_Q5_0, 22); break;
-        default: EL_Q32(EL_DT_Q5_1, 24); break;
+        case EL_DT_Q8_0: launch_q32<EL_DT_Q8_0, 34>(o, x, n, in, s); break;
+        case EL_DT_Q4_0: launch_q32<EL_DT_Q4_0, 18>(o, x, n, in, s); break;
+        case EL_DT_Q4_1: launch_q32<EL_DT_Q4_1, 20>(o, x, n, in, s); break;
+        case EL_DT_Q5_0: launch_q32<EL_DT_Q5_0, 22>(o, x, n, in, s); break;
+        default: launch_q32<EL_DT_Q5_1, 24>(o, x, n, in, s); break;
         }
-#undef EL_Q32
-#undef EL_Q32K
     } else if (wt == EL_DT_F16)
         launch<__half>(o, x, n, in, s);
     else if (wt == EL_DT_BF16)
@@ -340,12 +302,15 @@ extern "C" el_status el_cuda_linear(float *y, size_t ldy, const float *x, const 
     return mm_run(mm_one(y, ldy, w, b, bt, out), x, wt, n, in, (cudaStream_t)st);
 }
 
+/* The weights every kernel here takes, with every prologue and epilogue. */
+static bool mm_takes(el_dtype wt) {
+    return wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16 || wt == EL_DT_Q8_0 ||
+           wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1 ||
+           wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K;
+}
+
 extern "C" bool el_cuda_linear_norm_fuses(el_dtype wt, el_dtype nt) {
-    const bool f = wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16 ||
-                   wt == EL_DT_Q8_0 || wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 ||
-                   wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1 || wt == EL_DT_Q4_K ||
-                   wt == EL_DT_Q5_K || wt == EL_DT_Q6_K;
-    return f && (nt == EL_DT_F32 || nt == EL_DT_F16 || nt == EL_DT_BF16);
+    return mm_takes(wt) && (nt == EL_DT_F32 || nt == EL_DT_F16 || nt == EL_DT_BF16);
 }
 
 /* o for parts laid end to end, their epilogue and the prologue's norm (NULL: none). */
@@ -394,15 +359,10 @@ extern "C" el_status el_cuda_linear_parts(const el_cuda_part *parts, size_t n_pa
     return mm_run(o, x, wt, n, in, (cudaStream_t)st);
 }
 
-/* The weights the two-row kernels (matmul_kernel, matmul_vec_kernel) take. */
-static bool mm_float(el_dtype wt) {
-    return wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16;
-}
-
 extern "C" bool el_cuda_linear_qkv_fuses(const el_cuda_part parts[3], el_dtype wt,
                                          const el_cuda_qkv *r) {
     const size_t hd = r->head_dim;
-    return mm_float(wt) && (r->kv_dt == EL_DT_F32 || r->kv_dt == EL_DT_F16) &&
+    return mm_takes(wt) && (r->kv_dt == EL_DT_F32 || r->kv_dt == EL_DT_F16) &&
            hd >= 2 && hd % 2 == 0 && parts[0].out % hd == 0 && parts[1].out % hd == 0 &&
            parts[2].out == parts[1].out && (!r->cos) == (!r->sin);
 }
@@ -411,9 +371,9 @@ extern "C" el_status el_cuda_linear_qkv(const el_cuda_part parts[3], const float
                                         el_dtype wt, size_t n, size_t in,
                                         const el_cuda_prenorm *norm, const el_cuda_qkv *r,
                                         el_cuda_stream st) {
-    if (!mm_float(wt))
+    if (!mm_takes(wt))
         return el_errorf(EL_E_UNSUPPORTED, "cuda linear: no q|k|v epilogue for %s weights "
-                         "(f32, f16, bf16)", el_dtype_name(wt));
+                         "(f32, f16, bf16, the 32-blocks, the K types)", el_dtype_name(wt));
     if (!el_cuda_linear_qkv_fuses(parts, wt, r))
         return el_errorf(EL_E_USAGE, "cuda linear: q|k|v epilogue of %zu, %zu, %zu rows, "
                          "head_dim %zu, a %s cache (need an even head_dim dividing q's and "

@@ -113,9 +113,10 @@ static __device__ __forceinline__ void q32_dp4a_row(const uint8_t *wr, size_t c0
 }
 
 /* NORM: the norm prologue (warp t takes the statistics of x row t of the pass, which it
- * quantizes). GLU: the gated epilogue; the up row (o.w[1]) staged and dotted after the
- * gate's with the same quantized x, each accumulated exactly as a row of its own. */
-template <int T, int BB, bool NORM, bool GLU>
+ * quantizes). E (mm_rows): a second row (the gated epilogue's up row, o.w[1], or the q|k|v
+ * epilogue's pair) staged and dotted after the first with the same quantized x, each
+ * accumulated exactly as a row of its own. */
+template <int T, int BB, bool NORM, int E>
 __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ int4 xq[QROWS][QCHUNK * 2]; /* [x row][block * 2 + half]: 32 bytes a block */
     __shared__ float xd[QROWS][QCHUNK], xs[QROWS][QCHUNK];
@@ -124,10 +125,10 @@ __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, si
     const size_t lrow = (size_t)blockIdx.x * QROWS + warp;
     const bool live = lrow < o.rows; /* dead warps still quantize and meet the barriers */
     const el_mm_sel p = mm_part(o, live ? lrow : 0);
-    const size_t row = live ? lrow - p.first : 0;
+    size_t ra, rb;
+    const int part = mm_rows<E>(o, p, live ? lrow : p.first, ra, rb);
     const size_t nb = in / 32;
-    const uint8_t *wr = (const uint8_t *)p.w + row * nb * BB;
-    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * nb * BB : wr;
+    const uint8_t *wr = (const uint8_t *)p.w + ra * nb * BB, *wu = mm_w2<E>(o, p, rb, nb * BB);
     const bool min1 = T == EL_DT_Q4_1 || T == EL_DT_Q5_1;
     for (size_t t0 = 0; t0 < n; t0 += QROWS) {
         const size_t nt = n - t0 < QROWS ? n - t0 : QROWS;
@@ -156,11 +157,25 @@ __global__ void matmul_q32_dp4a_kernel(el_mm_out o, const float *x, size_t n, si
             if (!live) continue; /* warp-uniform */
             const size_t cnt = nb - c0 < QCHUNK ? nb - c0 : QCHUNK;
             q32_dp4a_row<T, BB>(wr, c0, cnt, lane, nt, wst[warp], xq, xd, xs, acc);
-            if (GLU) q32_dp4a_row<T, BB>(wu, c0, cnt, lane, nt, wst[warp], xq, xd, xs, accu);
+            if (E != MM_ONE)
+                q32_dp4a_row<T, BB>(wu, c0, cnt, lane, nt, wst[warp], xq, xd, xs, accu);
         }
         if (!live) continue;
-        mm_finish<GLU, QROWS>(o, p, row, t0, nt, acc, accu, lane);
+        mm_finish<E, QROWS>(o, p, part, ra, rb, t0, nt, acc, accu, lane);
     }
+}
+
+template <int T, int BB, int E>
+static void launch_dp4a_e(const el_mm_out &o, const float *x, size_t n, size_t in,
+                          cudaStream_t s) {
+    const dim3 grid((unsigned)((o.rows + QROWS - 1) / QROWS)), block(32 * QROWS);
+    if (o.norm) EL_LAUNCH((matmul_q32_dp4a_kernel<T, BB, true, E>), grid, block, 0, s)(o, x, n, in);
+    else EL_LAUNCH((matmul_q32_dp4a_kernel<T, BB, false, E>), grid, block, 0, s)(o, x, n, in);
+}
+
+template <int T, int BB>
+static void launch_dp4a(const el_mm_out &o, const float *x, size_t n, size_t in, cudaStream_t s) {
+    mm_by_kind(o.epi, [&](auto e) { launch_dp4a_e<T, BB, decltype(e)::value>(o, x, n, in, s); });
 }
 
 el_status el_mm_run_dp4a(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,
@@ -177,23 +192,13 @@ el_status el_mm_run_dp4a(const el_mm_out &o, const float *x, el_dtype wt, size_t
             return el_errorf(EL_E_INVALID, "cuda dp4a matmul: %s weights at %p: need 2-byte "
                              "alignment", el_dtype_name(wt), o.w[p]);
     if (n == 0 || o.rows == 0) return EL_OK;
-    const dim3 grid((unsigned)((o.rows + QROWS - 1) / QROWS)), block(32 * QROWS);
-    const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
-#define EL_DP4AK(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
-#define EL_DP4A(T, BB)                                                      \
-    if (o.norm && glu) EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, true, true>);  \
-    else if (o.norm) EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, true, false>);   \
-    else if (glu) EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, false, true>);      \
-    else EL_DP4AK(matmul_q32_dp4a_kernel<T, BB, false, false>)
     switch (wt) {
-    case EL_DT_Q8_0: EL_DP4A(EL_DT_Q8_0, 34); break;
-    case EL_DT_Q4_0: EL_DP4A(EL_DT_Q4_0, 18); break;
-    case EL_DT_Q4_1: EL_DP4A(EL_DT_Q4_1, 20); break;
-    case EL_DT_Q5_0: EL_DP4A(EL_DT_Q5_0, 22); break;
-    default: EL_DP4A(EL_DT_Q5_1, 24); break;
+    case EL_DT_Q8_0: launch_dp4a<EL_DT_Q8_0, 34>(o, x, n, in, s); break;
+    case EL_DT_Q4_0: launch_dp4a<EL_DT_Q4_0, 18>(o, x, n, in, s); break;
+    case EL_DT_Q4_1: launch_dp4a<EL_DT_Q4_1, 20>(o, x, n, in, s); break;
+    case EL_DT_Q5_0: launch_dp4a<EL_DT_Q5_0, 22>(o, x, n, in, s); break;
+    default: launch_dp4a<EL_DT_Q5_1, 24>(o, x, n, in, s); break;
     }
-#undef EL_DP4A
-#undef EL_DP4AK
     EL_CUDA_LAUNCHED();
     return EL_OK;
 }

@@ -111,18 +111,21 @@ static __device__ __forceinline__ void decode_k(const uint8_t *blk, int j, float
 /* One warp per output row; lane l takes the row's runs l, l + 32, ... (consecutive lanes:
  * consecutive runs, so a warp reads 4 whole super-blocks per step), decodes each once and
  * dots it with every input row's 32 activations in f32. Sums of the lanes by shuffles.
- * NORM: the norm prologue. GLU: the gated epilogue; each run of the up row (o.w[1]) is
- * decoded and summed after the gate's, each row accumulated exactly as a row of its own. */
-template <int T, int BB, bool X4, bool NORM, bool GLU>
+ * NORM: the norm prologue. E (mm_rows): each run of a second row (the gated epilogue's up
+ * row, o.w[1], or the q|k|v epilogue's pair) is decoded and summed after the first's, each
+ * row accumulated exactly as a row of its own. */
+template <int T, int BB, bool X4, bool NORM, int E>
 __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
-    size_t row = (size_t)blockIdx.x * KROWS + (threadIdx.x >> 5);
+    const size_t row = (size_t)blockIdx.x * KROWS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (row >= o.rows) return;
+    constexpr bool TWO = E != MM_ONE;
     const el_mm_sel p = mm_part(o, row);
-    row -= p.first;
+    size_t ra, rb;
+    const int part = mm_rows<E>(o, p, row, ra, rb);
     const size_t nu = in / 32;
-    const uint8_t *wr = (const uint8_t *)p.w + row * (in / 256) * BB;
-    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * (in / 256) * BB : wr;
+    const uint8_t *wr = (const uint8_t *)p.w + ra * (in / 256) * BB;
+    const uint8_t *wu = mm_w2<E>(o, p, rb, (in / 256) * BB);
     for (size_t t0 = 0; t0 < n; t0 += KMAX_N) {
         const size_t nt = n - t0 < KMAX_N ? n - t0 : KMAX_N;
         float acc[KMAX_N], accu[KMAX_N];
@@ -130,21 +133,21 @@ __global__ void matmul_k_kernel(el_mm_out o, const float *x, size_t n, size_t in
         for (int t = 0; t < KMAX_N; t++) acc[t] = accu[t] = 0.0f;
         el_mm_stats st;
         if (NORM) mm_stats(o, x + t0 * in, nt, in, lane, st);
-        /* With a norm, the up row takes a second sweep (registers: one row's run, norm
+        /* With a norm, the second row takes a second sweep (registers: one row's run, norm
          * factors and sums live at a time). */
 #pragma unroll
-        for (int h = 0; h < (GLU && NORM ? 2 : 1); h++)
+        for (int h = 0; h < (TWO && NORM ? 2 : 1); h++)
             for (size_t u = (size_t)lane; u < nu; u += 32) {
                 float v[32], na[32], nb[32];
                 if (NORM) mm_norm_cols(o, u * 32, na, nb);
                 decode_k<T>((h ? wu : wr) + (u >> 3) * BB, (int)(u & 7), v);
                 mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb,
                                    h ? accu : acc);
-                if (!GLU || NORM) continue;
+                if (!TWO || NORM) continue;
                 decode_k<T>(wu + (u >> 3) * BB, (int)(u & 7), v);
                 mm_dot32<X4, NORM>(o, v, x + t0 * in, u * 32, nt, in, st, na, nb, accu);
             }
-        mm_finish<GLU, KMAX_N>(o, p, row, t0, nt, acc, accu, lane);
+        mm_finish<E, KMAX_N>(o, p, part, ra, rb, t0, nt, acc, accu, lane);
     }
 }
 
@@ -271,9 +274,10 @@ static __device__ __forceinline__ void k_dp4a_row(const uint8_t *wr, size_t u, b
 }
 
 /* NORM: the norm prologue (warp t takes the statistics of x row t of the pass, which it
- * quantizes). GLU: the gated epilogue; the up row (o.w[1]) dotted after the gate's with the
- * same quantized x, each accumulated exactly as a row of its own. */
-template <int T, int BB, bool NORM, bool GLU>
+ * quantizes). E (mm_rows): a second row (the gated epilogue's up row, o.w[1], or the q|k|v
+ * epilogue's pair) dotted after the first with the same quantized x, each accumulated
+ * exactly as a row of its own. */
+template <int T, int BB, bool NORM, int E>
 __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size_t in) {
     __shared__ int4 xq[KROWS][KQ_CHUNK * 2]; /* [x row][run * 2 + half]: 32 bytes a run */
     __shared__ float xd[KROWS][KQ_CHUNK];    /* the run's super-block's d */
@@ -282,10 +286,11 @@ __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size
     const size_t lrow = (size_t)blockIdx.x * KROWS + warp;
     const bool live = lrow < o.rows; /* dead warps still quantize and meet the barriers */
     const el_mm_sel p = mm_part(o, live ? lrow : 0);
-    const size_t row = live ? lrow - p.first : 0;
+    size_t ra, rb;
+    const int part = mm_rows<E>(o, p, live ? lrow : p.first, ra, rb);
     const size_t nu = in / 32; /* runs per row, a multiple of 8 */
-    const uint8_t *wr = (const uint8_t *)p.w + row * (in / 256) * BB;
-    const uint8_t *wu = GLU ? (const uint8_t *)o.w[1] + row * (in / 256) * BB : wr;
+    const uint8_t *wr = (const uint8_t *)p.w + ra * (in / 256) * BB;
+    const uint8_t *wu = mm_w2<E>(o, p, rb, (in / 256) * BB);
     for (size_t t0 = 0; t0 < n; t0 += KROWS) {
         const size_t nt = n - t0 < KROWS ? n - t0 : KROWS;
         float acc[KROWS], accu[KROWS];
@@ -311,10 +316,10 @@ __global__ void matmul_k_dp4a_kernel(el_mm_out o, const float *x, size_t n, size
             __syncthreads();
             if (!live) continue; /* warp-uniform */
             k_dp4a_row<T, BB>(wr, u, valid, lane, nt, xq, xd, xs, acc);
-            if (GLU) k_dp4a_row<T, BB>(wu, u, valid, lane, nt, xq, xd, xs, accu);
+            if (E != MM_ONE) k_dp4a_row<T, BB>(wu, u, valid, lane, nt, xq, xd, xs, accu);
         }
         if (!live) continue;
-        mm_finish<GLU, KROWS>(o, p, row, t0, nt, acc, accu, lane);
+        mm_finish<E, KROWS>(o, p, part, ra, rb, t0, nt, acc, accu, lane);
     }
 }
 
@@ -334,24 +339,24 @@ static el_status k_rows(const char *what, el_dtype wt, const void *w, size_t in)
     return EL_OK;
 }
 
+template <int T, int BB, int E>
+static void launch_k_e(const el_mm_out &o, const float *x, size_t n, size_t in, bool dp4a,
+                       cudaStream_t s) {
+    const dim3 grid((unsigned)((o.rows + KROWS - 1) / KROWS)), block(32 * KROWS);
+    const bool x4 = (uintptr_t)x % 16 == 0;
+#define EL_K(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
+    if (dp4a && o.norm) EL_K(matmul_k_dp4a_kernel<T, BB, true, E>);
+    else if (dp4a) EL_K(matmul_k_dp4a_kernel<T, BB, false, E>);
+    else if (o.norm) EL_K(matmul_k_kernel<T, BB, false, true, E>);
+    else if (x4) EL_K(matmul_k_kernel<T, BB, true, false, E>);
+    else EL_K(matmul_k_kernel<T, BB, false, false, E>);
+#undef EL_K
+}
+
 template <int T, int BB>
 static void launch_k(const el_mm_out &o, const float *x, size_t n, size_t in, bool dp4a,
                      cudaStream_t s) {
-    const dim3 grid((unsigned)((o.rows + KROWS - 1) / KROWS)), block(32 * KROWS);
-    const bool glu = o.epi == EL_CUDA_EPI_SWIGLU || o.epi == EL_CUDA_EPI_GEGLU;
-    const bool x4 = (uintptr_t)x % 16 == 0;
-#define EL_K(...) EL_LAUNCH((__VA_ARGS__), grid, block, 0, s)(o, x, n, in)
-    if (dp4a && o.norm && glu) EL_K(matmul_k_dp4a_kernel<T, BB, true, true>);
-    else if (dp4a && o.norm) EL_K(matmul_k_dp4a_kernel<T, BB, true, false>);
-    else if (dp4a && glu) EL_K(matmul_k_dp4a_kernel<T, BB, false, true>);
-    else if (dp4a) EL_K(matmul_k_dp4a_kernel<T, BB, false, false>);
-    else if (o.norm && glu) EL_K(matmul_k_kernel<T, BB, false, true, true>);
-    else if (o.norm) EL_K(matmul_k_kernel<T, BB, false, true, false>);
-    else if (x4 && glu) EL_K(matmul_k_kernel<T, BB, true, false, true>);
-    else if (x4) EL_K(matmul_k_kernel<T, BB, true, false, false>);
-    else if (glu) EL_K(matmul_k_kernel<T, BB, false, false, true>);
-    else EL_K(matmul_k_kernel<T, BB, false, false, false>);
-#undef EL_K
+    mm_by_kind(o.epi, [&](auto e) { launch_k_e<T, BB, decltype(e)::value>(o, x, n, in, dp4a, s); });
 }
 
 el_status el_mm_run_k(const el_mm_out &o, const float *x, el_dtype wt, size_t n, size_t in,

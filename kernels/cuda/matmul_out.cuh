@@ -1,13 +1,15 @@
 /* matmul_out.cuh - what a matmul launch writes (internal to kernels/cuda/matmul*.cu): up to
  * EL_CUDA_MAX_PARTS outputs of the same input rows and their epilogue. Every weight format's
  * kernel (matmul.cu: f32/f16/bf16 and the 32-blocks at decode; matmul_k.cu: the K types;
- * matmul_dp4a.cu: 32-block prompt batches) ends each output row in mm_store (mm_finish), so
- * fusing a bias, residual add, GELU or gated product into any of them gives the separate
- * kernels' results. */
+ * matmul_dp4a.cu: 32-block prompt batches) ends each output row (or two: mm_rows) in
+ * mm_finish, so fusing a bias, residual add, GELU, gated product or the q|k|v epilogue (RoPE,
+ * the KV cache stores) into any of them gives the separate kernels' results. */
 #ifndef EL_CUDA_MATMUL_OUT_CUH
 #define EL_CUDA_MATMUL_OUT_CUH
 
 #include "kernels/cuda/cuda_common.cuh"
+
+#include <type_traits>
 
 /* A launch's outputs, by value: rows first[p] .. first[p + 1] - 1 of the launch are part p,
  * row r of it is row r of w[p]; its result (+ b[p][r] of bt[p]) goes through epi into
@@ -128,23 +130,65 @@ static __device__ __forceinline__ void mm_store_qkv(const el_mm_out &o, const el
     }
 }
 
-/* The end of a warp's row r for the pass's input rows t0 + t, t < nt (the same warp-wide):
- * acc[t] (and, GLU, the up row's accu[t]: each the lane's share of its own row) reduced
- * across the warp, then stored by lane 0 through the plain or the gated epilogue. All lanes
- * call it (shuffles); unrolled, so acc stays in registers. */
-template <bool GLU, int N>
+/* What a warp reduces: one row; row r of part 0 (gate) and of part 1 (up, o.w[1]) for the
+ * gated epilogue; a row pair of one part for EL_CUDA_EPI_QKV. Two rows are each accumulated
+ * exactly as a row of its own. */
+enum { MM_ONE, MM_GLU, MM_QKV };
+/* f(std::integral_constant<int, E>()) for the kind E of epilogue epi: the launchers pick
+ * the kernel template of it. */
+template <typename F> static inline void mm_by_kind(int epi, F f) {
+    if (epi == EL_CUDA_EPI_SWIGLU || epi == EL_CUDA_EPI_GEGLU)
+        f(std::integral_constant<int, MM_GLU>());
+    else if (epi == EL_CUDA_EPI_QKV)
+        f(std::integral_constant<int, MM_QKV>());
+    else
+        f(std::integral_constant<int, MM_ONE>());
+}
+
+/* The warp's launch row `row` (part p): its weight rows ra (and rb: MM_GLU's up row, MM_QKV's
+ * pair) and the part index (MM_QKV). */
+template <int E>
+static __device__ __forceinline__ int mm_rows(const el_mm_out &o, const el_mm_sel &p,
+                                              size_t row, size_t &ra, size_t &rb) {
+    const int part = E == MM_QKV ? mm_qkv_part(o, row) : 0;
+    ra = rb = row - p.first;
+    if (E == MM_QKV) mm_qkv_rows(o, part, row - p.first, ra, rb);
+    return part;
+}
+
+/* The second row's weights (rb of mm_rows, rows of `bytes`): the up row (o.w[1]) or the
+ * part's own row rb. */
+template <int E>
+static __device__ __forceinline__ const uint8_t *mm_w2(const el_mm_out &o, const el_mm_sel &p,
+                                                      size_t rb, size_t bytes) {
+    return (const uint8_t *)(E == MM_GLU ? o.w[1] : p.w) + rb * bytes;
+}
+
+/* Lane 0's epilogue of input row t: s reduced for row ra, su for the second row. */
+template <int E>
+static __device__ __forceinline__ void mm_epi(const el_mm_out &o, const el_mm_sel &p,
+                                              int part, size_t ra, size_t rb, size_t t,
+                                              float s, float su) {
+    if (E == MM_GLU) mm_store_glu(o, p, ra, t, s, su);
+    else if (E == MM_QKV) mm_store_qkv(o, p, part, ra, rb, t, s, su);
+    else mm_store(p, o.epi, ra, t, s);
+}
+
+/* The end of a warp's rows (mm_rows: part, ra, rb) for the pass's input rows t0 + t, t < nt
+ * (the same warp-wide): acc[t] (and, two rows, accu[t]: each the lane's share of its own
+ * row) reduced across the warp, then stored by lane 0 through mm_epi. All lanes call it
+ * (shuffles); unrolled, so acc stays in registers. */
+template <int E, int N>
 static __device__ __forceinline__ void mm_finish(const el_mm_out &o, const el_mm_sel &p,
-                                                 size_t r, size_t t0, size_t nt,
-                                                 const float *acc, const float *accu,
-                                                 int lane) {
+                                                 int part, size_t ra, size_t rb, size_t t0,
+                                                 size_t nt, const float *acc,
+                                                 const float *accu, int lane) {
 #pragma unroll
     for (int t = 0; t < N; t++) {
         if ((size_t)t >= nt) break;
         const float s = el_warp_sum(acc[t]);
-        const float su = GLU ? el_warp_sum(accu[t]) : 0.0f;
-        if (lane != 0) continue;
-        if (GLU) mm_store_glu(o, p, r, t0 + t, s, su);
-        else mm_store(p, o.epi, r, t0 + t, s);
+        const float su = E != MM_ONE ? el_warp_sum(accu[t]) : 0.0f;
+        if (lane == 0) mm_epi<E>(o, p, part, ra, rb, t0 + t, s, su);
     }
 }
 

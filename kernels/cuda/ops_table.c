@@ -180,7 +180,7 @@ static el_status cu_rope_qk(const el_exec *x, float *q, size_t ldq, size_t heads
 }
 
 /* The q|k|v launch with RoPE and the cache stores in its epilogue (el_cuda_linear_qkv):
- * f32/f16/bf16 weights of one dtype and the shapes it takes, else not fused. */
+ * weights of one dtype and the shapes it takes, else not fused. */
 static el_status cu_linear_qkv(const el_exec *x, const el_linear_part *parts, const float *in,
                                size_t n, size_t in_dim, const el_linear_norm *norm,
                                const el_qkv_tail *t, bool *fused) {
