@@ -6,6 +6,8 @@
  *    dequantized weights, within the bound the 8-bit activations allow (see check_matmul);
  *  - prompt batches (the GEMM), n = 1..67, every x86 variant, 1 and 2 threads, against the
  *    reference and against n decode calls (test_gemm);
+ *  - the decode pass over several matrices (el_cpu_matvec_q) bit for bit against
+ *    el_cpu_matmul_q per matrix and the epilogue's ops (test_matvec);
  *  - the vector path against the portable one, much tighter; embedding rows; the dtype
  *    table's sizes and its error for rows that are not whole blocks. */
 // ctest-labels: kernels
@@ -387,6 +389,73 @@ static void test_dtype_table(void) {
     EL_CHECK(b == 0);
 }
 
+/* ---- decode: several matrices in one pool run ------------------------------------------ */
+
+static void swiglu_act(void *ctx, float *gate, const float *up, size_t n) {
+    el_cpu_swiglu(ctx, gate, up, n);
+}
+
+/* el_cpu_matvec_q (mixed block types, ragged outs, an f32 and an f16 bias, every epilogue)
+ * bit for bit against el_cpu_matmul_q of each part, then the bias, add or SwiGLU. */
+static void test_matvec(el_pool *pools[], size_t npools) {
+    const size_t in = 512, outs[3] = {37, 13, 150}, omax = 150;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const el_dtype dts[3] = {k_types[ti], k_types[(ti + 5) % N_TYPES], k_types[ti]};
+        uint8_t *w[3];
+        float x[512], b32[150], y0[3][150], want[3][150], got[3][150];
+        uint16_t b16[150];
+        size_t rb;
+        for (size_t i = 0; i < 3; i++) w[i] = make_weights(dts[i], omax, in, &rb);
+        for (size_t i = 0; i < in; i++) x[i] = frand() * (i % 3 == 0 ? 2.0f : 1.0f);
+        for (size_t r = 0; r < omax; r++) {
+            b32[r] = frand();
+            b16[r] = el_fp32_to_fp16(frand());
+            for (size_t i = 0; i < 3; i++) y0[i][r] = frand() * 4.0f;
+        }
+        for (size_t pi = 0; pi < npools; pi++)
+            for (int rowwise = 0; rowwise < 2; rowwise++)
+                for (int e = EL_QMV_STORE; e <= EL_QMV_GATED; e++) {
+                    el_pool *p = pools[pi];
+                    const bool gated = e == EL_QMV_GATED;
+                    const size_t np = gated ? 2 : 3;
+                    el_qmv_part parts[3];
+                    for (size_t i = 0; i < np; i++) {
+                        const size_t out = gated ? omax : outs[i];
+                        parts[i] = (el_qmv_part){got[i], w[i], dts[i], out,
+                                                 i == 1 ? (const void *)b32
+                                                 : i == 2 ? (const void *)b16 : NULL,
+                                                 i == 1 ? EL_DT_F32 : EL_DT_F16};
+                        float tmp[150];
+                        el_cpu_matmul_q(p, tmp, out, x, w[i], dts[i], 1, in, out, rowwise);
+                        if (parts[i].b) el_cpu_add_bias(tmp, out, parts[i].b, parts[i].bt, 1, out);
+                        for (size_t r = 0; r < out; r++) {
+                            want[i][r] = e == EL_QMV_ADD ? y0[i][r] + tmp[r] : tmp[r];
+                            got[i][r] = y0[i][r];
+                        }
+                    }
+                    if (gated) el_cpu_swiglu(p, want[0], want[1], omax);
+                    EL_CHECK(el_cpu_matvec_q(p, x, in, parts, np, (el_qmv_epi)e,
+                                             gated ? swiglu_act : NULL, p, rowwise != 0));
+                    size_t bad = 0;
+                    for (size_t i = 0; i < np; i++)
+                        for (size_t r = 0; r < parts[i].out; r++)
+                            bad += !same_float(got[i][r], want[i][r]);
+                    if (bad)
+                        fprintf(stderr, "matvec %s+%s epilogue %d rowwise %d pool %zu: %zu "
+                                "values differ\n", el_dtype_name(dts[0]),
+                                el_dtype_name(dts[1]), e, rowwise, pi, bad);
+                    EL_CHECK(bad == 0);
+                }
+        /* what it does not take: a float weight, gated parts of unequal out */
+        el_qmv_part f = {got[0], w[0], EL_DT_F32, 8, NULL, EL_DT_F32};
+        EL_CHECK(!el_cpu_matvec_q(pools[0], x, in, &f, 1, EL_QMV_STORE, NULL, NULL, false));
+        el_qmv_part g[2] = {{got[0], w[0], dts[0], 16, NULL, EL_DT_F32},
+                            {got[1], w[1], dts[0], 8, NULL, EL_DT_F32}};
+        EL_CHECK(!el_cpu_matvec_q(pools[0], x, in, g, 2, EL_QMV_GATED, NULL, NULL, false));
+        for (size_t i = 0; i < 3; i++) free(w[i]);
+    }
+}
+
 int main(void) {
     test_dtype_table();
     for (size_t i = 0; i < N_TYPES; i++) test_fixture(k_types[i]);
@@ -410,6 +479,7 @@ int main(void) {
     test_matmul(pp, np);
     if (np > 1) test_variants(pp[1]);
     test_gemm(best);
+    test_matvec(pp, np);
     for (size_t ti = 0; ti < N_TYPES; ti++)
         fprintf(stderr, "  %s: worst |error| / bound %.3f, NMSE %.2e\n",
                 el_dtype_name(k_types[ti]), g_worst_ratio[ti],

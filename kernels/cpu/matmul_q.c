@@ -176,17 +176,14 @@ typedef struct qmm_job {
     qdot_r8t4_fn r8t4;  /* aarch64: eight weight rows, four activation rows (may be NULL) */
 } qmm_job;
 
-/* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes them (its
- * tile), else of 4, so rows stay in lines. */
-static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
-    const qmm_job *j = ctx;
-    const size_t unit = j->gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
-    size_t r0 = units * ith / nth * unit, r1 = units * (ith + 1) / nth * unit;
-    if (r1 > j->out) r1 = j->out;
+/* Rows r0 .. r1 of j (r0 a multiple of the kernels' row tile: 8 where j->gemm, else 4) by
+ * every token, into y: row r of token t at y[t * j->ldy + r - r0]. */
+static void qmm_rows(const qmm_job *j, size_t r0, size_t r1, float *y) {
+    const size_t base = r0;
     if (j->gemm) { /* every row by every token, eight rows per pass */
         for (; r0 < r1; r0 += 8)
             j->gemm(j->w + r0 * j->wrow, j->wrow, r1 - r0 < 8 ? r1 - r0 : 8, j->act, j->arow,
-                    j->nb, j->n, j->y + r0, j->ldy, j->add);
+                    j->nb, j->n, y + (r0 - base), j->ldy, j->add);
         return;
     }
     if (j->n > 1 && j->r8t4) /* prompt batches: eight rows by four tokens, the rest by one */
@@ -197,29 +194,29 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
                 j->r8t4(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->arow, j->nb, v);
                 for (size_t k = 0; k < 4; k++)
                     for (size_t i = 0; i < 8; i++) {
-                        float *y = j->y + (t + k) * j->ldy + r0 + i;
-                        *y = j->add ? *y + v[8 * k + i] : v[8 * k + i];
+                        float *o = y + (t + k) * j->ldy + (r0 - base) + i;
+                        *o = j->add ? *o + v[8 * k + i] : v[8 * k + i];
                     }
             }
             for (; t < j->n; t++) {
                 j->r8(j->w + r0 * j->wrow, j->wrow, j->act + t * j->arow, j->nb, v);
                 for (size_t i = 0; i < 8; i++) {
-                    float *y = j->y + t * j->ldy + r0 + i;
-                    *y = j->add ? *y + v[i] : v[i];
+                    float *o = y + t * j->ldy + (r0 - base) + i;
+                    *o = j->add ? *o + v[i] : v[i];
                 }
             }
         }
     if (j->n == 1 && j->r8) /* decode: eight rows per pass, then four, then one by one */
         for (; r0 + 8 <= r1; r0 += 8) {
-            float v[8];
+            float v[8], *o = y + (r0 - base);
             j->r8(j->w + r0 * j->wrow, j->wrow, j->act, j->nb, v);
-            for (size_t i = 0; i < 8; i++) j->y[r0 + i] = j->add ? j->y[r0 + i] + v[i] : v[i];
+            for (size_t i = 0; i < 8; i++) o[i] = j->add ? o[i] + v[i] : v[i];
         }
     if (j->n == 1 && j->r4) {
         for (; r0 + 4 <= r1; r0 += 4) {
-            float v[4];
+            float v[4], *o = y + (r0 - base);
             j->r4(j->w + r0 * j->wrow, j->wrow, j->act, j->nb, v);
-            for (size_t i = 0; i < 4; i++) j->y[r0 + i] = j->add ? j->y[r0 + i] + v[i] : v[i];
+            for (size_t i = 0; i < 4; i++) o[i] = j->add ? o[i] + v[i] : v[i];
         }
     }
     for (size_t r = r0; r < r1; r++) {
@@ -230,11 +227,21 @@ static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
             const size_t k = j->dot4 && j->n - t >= 4 ? 4 : 1;
             (k == 4 ? j->dot4 : j->dot1)(j->wt, wr, j->act + t * j->arow, j->arow, j->nb, v);
             for (size_t i = 0; i < k; i++, t++) {
-                float *y = j->y + t * j->ldy + r;
-                *y = j->add ? *y + v[i] : v[i];
+                float *o = y + t * j->ldy + (r - base);
+                *o = j->add ? *o + v[i] : v[i];
             }
         }
     }
+}
+
+/* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes them (its
+ * tile), else of 4, so rows stay in lines. */
+static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
+    const qmm_job *j = ctx;
+    const size_t unit = j->gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
+    size_t r0 = units * ith / nth * unit, r1 = units * (ith + 1) / nth * unit;
+    if (r1 > j->out) r1 = j->out;
+    if (r0 < r1) qmm_rows(j, r0, r1, j->y + r0);
 }
 
 int el_qdot_no_vnni;
@@ -280,6 +287,23 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qmm_job *j) {
     return dot_portable_x1;
 }
 
+/* The kernels for wt into j (rowwise: --numerics ggml's orders, for a batch of n tokens and
+ * out rows); true where they are ggml's K-type ones. */
+static bool qmm_pick(el_isa isa, el_dtype wt, size_t n, size_t out, bool rowwise, qmm_job *j) {
+    j->dot1 = pick_dot(isa, wt, j);
+    if (rowwise) j->gemm = NULL;
+    /* ggml's K-type order (matmul_qk_ggml.c): tokens in passes of a multiple of 4, so that
+     * qmm_run's groups of four are the batch's first n - n % 4 (ggml's gemm), the rest one
+     * by one (its gemv). */
+    qdot_fn kg = NULL, kg4 = NULL;
+    if (rowwise && el_dtype_block(wt) == 256) kg = el_qdot_pick_ggml_k(isa, wt, n, out, &kg4);
+    if (kg) {
+        j->dot1 = kg, j->dot4 = kg4;
+        j->r4 = NULL, j->r8 = NULL, j->r8t4 = NULL;
+    }
+    return kg != NULL;
+}
+
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                      el_dtype wt, size_t n, size_t in, size_t out, bool rowwise) {
     _Alignas(64) uint8_t scratch[EL_QMM_SCRATCH];
@@ -290,17 +314,7 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    j.dot1 = pick_dot(p->isa, wt, &j);
-    if (rowwise) j.gemm = NULL;
-    /* ggml's K-type order (matmul_qk_ggml.c): tokens in passes of a multiple of 4, so that
-     * qmm_run's groups of four are the batch's first n - n % 4 (ggml's gemm), the rest one
-     * by one (its gemv). */
-    qdot_fn kg = NULL, kg4 = NULL;
-    if (rowwise && k) kg = el_qdot_pick_ggml_k(p->isa, wt, n, out, &kg4);
-    if (kg) {
-        j.dot1 = kg, j.dot4 = kg4;
-        j.r4 = NULL, j.r8 = NULL, j.r8t4 = NULL;
-    }
+    const bool kg = qmm_pick(p->isa, wt, n, out, rowwise, &j);
     const size_t tstep = kg && tn >= 4 ? tn / 4 * 4 : tn;
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
@@ -321,4 +335,107 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     }
     if (total == 0) /* in == 0: y = 0 as for the float weights */
         for (size_t t = 0; t < n; t++) memset(y + t * ldy, 0, out * sizeof *y);
+}
+
+/* ---- decode: one activation row, several matrices, one pool run -------------------------- */
+
+#define QMV_TILE 8u  /* rows: a multiple of every row kernel's tile */
+#define QMV_GATED 64u /* gated rows per tile: also a multiple of the activations' vectors */
+
+typedef struct qmv_job {
+    qmm_job j[EL_QMV_MAX_PARTS];
+    const el_qmv_part *parts;
+    size_t n_parts, tiles;
+    el_qmv_epi e;
+    el_qmv_act_fn act;
+    void *act_ctx;
+} qmv_job;
+
+/* Rows r0 .. r1 of part i through the epilogue (gated parts: stored). */
+static void qmv_part_rows(const qmv_job *q, size_t i, size_t r0, size_t r1) {
+    const qmm_job *j = &q->j[i];
+    const el_qmv_part *pt = &q->parts[i];
+    if (q->e != EL_QMV_ADD && !pt->b) {
+        qmm_rows(j, r0, r1, pt->y + r0);
+        return;
+    }
+    float tmp[QMV_GATED]; /* W x (+ b), then stored or added: linear's, add_bias's and add's
+                             f32 operations in their order */
+    for (size_t r = r0; r < r1; r += QMV_GATED) {
+        const size_t m = r1 - r < QMV_GATED ? r1 - r : QMV_GATED;
+        qmm_rows(j, r, r + m, tmp);
+        if (pt->b)
+            el_cpu_add_bias(tmp, m, (const uint8_t *)pt->b + r * el_dtype_size(pt->bt), pt->bt,
+                            1, m);
+        float *y = pt->y + r;
+        if (q->e == EL_QMV_ADD)
+            for (size_t k = 0; k < m; k++) y[k] += tmp[k];
+        else
+            memcpy(y, tmp, m * sizeof *y);
+    }
+}
+
+/* Thread ith takes a contiguous range of the parts' concatenated tiles (gated: of the gate
+ * rows, with the same up rows and the activation over them). */
+static void qmv_run(void *ctx, unsigned ith, unsigned nth) {
+    const qmv_job *q = ctx;
+    const size_t t0 = q->tiles * ith / nth, t1 = q->tiles * (ith + 1) / nth;
+    if (t0 == t1) return;
+    if (q->e == EL_QMV_GATED) {
+        const size_t out = q->parts[0].out, r0 = t0 * QMV_GATED;
+        const size_t r1 = t1 * QMV_GATED < out ? t1 * QMV_GATED : out;
+        qmv_part_rows(q, 0, r0, r1);
+        qmv_part_rows(q, 1, r0, r1);
+        if (q->act) q->act(q->act_ctx, q->parts[0].y + r0, q->parts[1].y + r0, r1 - r0);
+        return;
+    }
+    size_t c = 0; /* the first tile of part i */
+    for (size_t i = 0; i < q->n_parts; i++) {
+        const size_t out = q->parts[i].out, n = (out + QMV_TILE - 1) / QMV_TILE;
+        const size_t a = t0 > c ? t0 - c : 0, b = t1 - c < n ? t1 - c : n;
+        if (t1 > c && a < b) {
+            const size_t r1 = b * QMV_TILE < out ? b * QMV_TILE : out;
+            qmv_part_rows(q, i, a * QMV_TILE, r1);
+        }
+        c += n;
+    }
+}
+
+bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *parts,
+                     size_t n_parts, el_qmv_epi e, el_qmv_act_fn act, void *act_ctx,
+                     bool rowwise) {
+    if (n_parts == 0 || n_parts > EL_QMV_MAX_PARTS || in == 0) return false;
+    if (e == EL_QMV_GATED && (n_parts != 2 || parts[0].out != parts[1].out)) return false;
+    bool kinds[2] = {false, false}; /* q8a, q8k activations wanted */
+    size_t rows = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_dtype wt = parts[i].wt;
+        if (!el_dtype_is_block(wt) || (parts[i].b && el_dtype_is_block(parts[i].bt)))
+            return false;
+        const size_t blk = el_dtype_block(wt);
+        if (in % blk) return false;
+        kinds[blk == 256] = true;
+        rows += parts[i].out;
+    }
+    _Alignas(64) uint8_t a8[EL_QMM_SCRATCH / 2], a8k[EL_QMM_SCRATCH / 2];
+    if ((kinds[0] && in / 32 * sizeof(q8a) > sizeof a8) ||
+        (kinds[1] && in / 256 * sizeof(q8k) > sizeof a8k))
+        return false;
+    if (kinds[0]) quantize_q8a(x, (q8a *)(void *)a8, in / 32);
+    if (kinds[1]) quantize_q8k(x, (q8k *)(void *)a8k, in / 256);
+    qmv_job q = {.parts = parts, .n_parts = n_parts, .e = e, .act = act, .act_ctx = act_ctx};
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_dtype wt = parts[i].wt;
+        const bool k = el_dtype_block(wt) == 256;
+        const size_t nb = in / (k ? 256 : 32);
+        qmm_job *j = &q.j[i];
+        *j = (qmm_job){.ldy = parts[i].out, .w = parts[i].w, .wrow = nb * el_dtype_block_bytes(wt),
+                       .wt = wt, .act = k ? a8k : a8, .arow = nb * (k ? sizeof(q8k) : sizeof(q8a)),
+                       .n = 1, .nb = nb, .out = parts[i].out};
+        (void)qmm_pick(p->isa, wt, 1, parts[i].out, rowwise, j);
+        if (e != EL_QMV_GATED) q.tiles += (parts[i].out + QMV_TILE - 1) / QMV_TILE;
+    }
+    if (e == EL_QMV_GATED) q.tiles = (parts[0].out + QMV_GATED - 1) / QMV_GATED;
+    el_pool_run_sized(p, (uint64_t)in * rows, qmv_run, &q);
+    return true;
 }

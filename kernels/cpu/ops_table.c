@@ -62,13 +62,16 @@ static el_status cpu_norm(const el_exec *x, el_norm_kind k, float *out, const fl
     return EL_OK;
 }
 
+/* llama.cpp's rounding: the 32-blocks' sums in its vec_dot order, Q4_K / Q5_K / Q6_K in its
+ * x86 kernels' (kernels/cpu/matmul_qk_ggml.c) */
+static bool cpu_rowwise(const el_exec *x, el_dtype wt) {
+    return (x->numerics & EL_EXEC_GGML) && (el_dtype_block(wt) == 32 || wt == EL_DT_Q4_K ||
+                                            wt == EL_DT_Q5_K || wt == EL_DT_Q6_K);
+}
+
 static el_status cpu_linear(const el_exec *x, float *y, size_t ldy, const float *in,
                             el_weight w, el_weight b, size_t n, size_t in_dim, size_t out_dim) {
-    /* llama.cpp's rounding: the 32-blocks' sums in its vec_dot order, Q4_K / Q5_K / Q6_K in
-     * its x86 kernels' (kernels/cpu/matmul_qk_ggml.c) */
-    const bool rowwise = (x->numerics & EL_EXEC_GGML) &&
-                         (el_dtype_block(w.dt) == 32 || w.dt == EL_DT_Q4_K ||
-                          w.dt == EL_DT_Q5_K || w.dt == EL_DT_Q6_K);
+    const bool rowwise = cpu_rowwise(x, w.dt);
     /* ggml's kernel choice depends on the batch (repacked Q4_K's groups of four, the tiled
      * path from 8 tokens): rowwise takes the whole batch in one call */
     const size_t step = rowwise ? n : MM_ROWS;
@@ -195,6 +198,43 @@ static el_status cpu_copy(const el_exec *x, float *y, const float *v, size_t n) 
     return cpu_memcpy(x, y, v, n * sizeof *y);
 }
 
+/* SwiGLU over a thread's rows of the decode pass (element-wise: cpu_act's bits). */
+static void cpu_swiglu_rows(void *ctx, float *gate, const float *up, size_t n) {
+    (void)cpu_act(ctx, EL_ACT_SWIGLU, gate, up, n);
+}
+
+/* One token (decode) through block-type parts in one pool run (el_cpu_matvec_q): the
+ * residual add and SwiGLU in its epilogue, the other activations after it as
+ * el_ops_linear runs them; *done false (nothing done) where it does not take the parts. */
+static el_status cpu_linear_decode(const el_exec *x, const el_linear_part *parts,
+                                   size_t n_parts, const float *in, size_t in_dim,
+                                   el_epilogue e, bool *done) {
+    el_qmv_part q[EL_QMV_MAX_PARTS];
+    *done = false;
+    if (n_parts > EL_QMV_MAX_PARTS) return EL_OK;
+    const bool rowwise = cpu_rowwise(x, parts[0].w.dt);
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_linear_part *p = &parts[i];
+        if (cpu_rowwise(x, p->w.dt) != rowwise) return EL_OK;
+        q[i] = (el_qmv_part){p->y, p->w.p, p->w.dt, p->out, p->b.p, p->b.dt};
+    }
+    const bool gated = e == EL_EPI_SWIGLU || e == EL_EPI_GEGLU;
+    const el_qmv_epi qe = gated                    ? EL_QMV_GATED
+                          : e == EL_EPI_ACCUMULATE ? EL_QMV_ADD
+                                                   : EL_QMV_STORE;
+    /* cpu_act's GELUs run their own pool jobs: after the pass */
+    el_qmv_act_fn act = e == EL_EPI_SWIGLU ? cpu_swiglu_rows : NULL;
+    if (!el_cpu_matvec_q(x->pool, in, in_dim, q, n_parts, qe, act, (void *)x, rowwise))
+        return EL_OK;
+    *done = true;
+    if (e == EL_EPI_GEGLU) return cpu_act(x, EL_ACT_GEGLU, parts[0].y, parts[1].y, parts[0].out);
+    if (e == EL_EPI_GELU_TANH || e == EL_EPI_GELU_ERF)
+        for (size_t i = 0; i < n_parts; i++)
+            EL_TRY(cpu_act(x, e == EL_EPI_GELU_TANH ? EL_ACT_GELU_TANH : EL_ACT_GELU_ERF,
+                           parts[i].y, NULL, parts[i].out));
+    return EL_OK;
+}
+
 const el_ops el_ops_cpu = {
     .name = "cpu",
     .host_visible = true,
@@ -228,6 +268,11 @@ el_status el_ops_linear(const el_ops *o, const el_exec *x, const el_linear_part 
     if (norm) {
         EL_TRY(o->norm(x, norm->kind, norm->out, in, norm->w, norm->b, n, in_dim, norm->eps));
         in = norm->out;
+    }
+    if (o == &el_ops_cpu && n == 1) {
+        bool done = false;
+        EL_TRY(cpu_linear_decode(x, parts, n_parts, in, in_dim, e, &done));
+        if (done) return EL_OK;
     }
     for (size_t i = 0; i < n_parts; i++) {
         const el_linear_part *p = &parts[i];

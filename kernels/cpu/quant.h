@@ -61,4 +61,32 @@ static inline void el_quant_k_scales(const uint8_t *s, uint8_t out[16]) {
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                      el_dtype wt, size_t n, size_t in, size_t out, bool rowwise);
 
+/* Decode (one activation row x) through up to EL_QMV_MAX_PARTS block-type matrices in one
+ * pool run: x quantized once per activation kind, the parts' rows (tiles of 8) split evenly
+ * across the threads, each row with the bits el_cpu_matmul_q gives it (then + bias, then
+ * the epilogue, the f32 operations of el_cpu_add_bias and el_cpu_add). */
+#define EL_QMV_MAX_PARTS 4
+typedef struct el_qmv_part {
+    float *y;        /* [out] */
+    const void *w;   /* [out, in] of wt */
+    el_dtype wt;
+    size_t out;
+    const void *b;   /* [out] bias of bt (not a block type), or NULL */
+    el_dtype bt;
+} el_qmv_part;
+typedef enum {
+    EL_QMV_STORE, /* y = W x + b */
+    EL_QMV_ADD,   /* y += W x + b (the residual add) */
+    EL_QMV_GATED, /* parts gate, up of equal out, stored; then act over each thread's rows */
+} el_qmv_epi;
+/* gate = act(gate, up) over n entries (an element-wise activation: any row range gives the
+ * entries the whole call would, for ranges starting at multiples of 64). */
+typedef void (*el_qmv_act_fn)(void *ctx, float *gate, const float *up, size_t n);
+/* False (nothing done) where it does not take the parts: a float-type weight or a block-type
+ * bias, in not a whole number of blocks or over the stack scratch, more than
+ * EL_QMV_MAX_PARTS parts, gated parts that are not two of equal out. act may be NULL. */
+bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *parts,
+                     size_t n_parts, el_qmv_epi e, el_qmv_act_fn act, void *act_ctx,
+                     bool rowwise);
+
 #endif /* EL_KERNELS_QUANT_H */
