@@ -138,11 +138,13 @@ static void chain_w(const el_mm_out &a, const el_mm_out &b, const float *x, size
                     size_t mid, bool vec, const el_phases &ph, unsigned *ctl, cudaStream_t st) {
     mm_by_kind(a.epi, [&](auto e) {
         constexpr int E = decltype(e)::value;
-        if (E == MM_QKV) return;
-        typedef void (*k_t)(el_mm_out, el_mm_out, const float *, size_t, size_t, size_t,
-                            el_phases, unsigned *);
-        const k_t k = vec ? linear_chain_kernel<W, true, E> : linear_chain_kernel<W, false, E>;
-        PH_LAUNCH(k, ph, 0, st, a, b, x, n, in, mid, ph, ctl);
+        if constexpr (E != MM_QKV) { /* never: el_cuda_linear_chain refuses it */
+            typedef void (*k_t)(el_mm_out, el_mm_out, const float *, size_t, size_t, size_t,
+                                el_phases, unsigned *);
+            const k_t k = vec ? linear_chain_kernel<W, true, E>
+                              : linear_chain_kernel<W, false, E>;
+            PH_LAUNCH(k, ph, 0, st, a, b, x, n, in, mid, ph, ctl);
+        }
     });
 }
 
