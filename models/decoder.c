@@ -14,7 +14,9 @@
  * runs in the next linear's prologue, q|k|v and gate|up are one pass each, and bias,
  * residual add, GELU and the gated product (SwiGLU, GeGLU) are its epilogue; RoPE of q and k
  * and the stores of k and v into the cache (f32 or f16) are the q|k|v pass's epilogue
- * (linear_qkv; else RoPE is one pass, rope_qk) (docs/CUDA.md); elsewhere the separate ops.
+ * (linear_qkv; else RoPE is one pass, rope_qk); the attention and O, and the FFN's two
+ * linears, are one pass each where the table has attention_linear and linear_chain (CUDA's
+ * phased launches) (docs/CUDA.md); elsewhere the separate ops.
  * On the GPU a decode step is one captured CUDA graph (dec_graph_step), its positions read
  * from device memory. */
 #include "kernels/attn_split.h"

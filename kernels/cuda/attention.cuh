@@ -116,13 +116,14 @@ static __device__ __forceinline__ void load_val(const __half *vr, int d, int hd,
     }
 }
 
-/* Grid (rows, n_kv_heads * sub-groups, chunks), 128 or 256 threads, dynamic shared memory
- * gb * (hd + TILE + 3) floats (attn_plan). Row t's keys: BIDIR, rows seq_start[t] ..
- * seq_start[t] + seq_len[t] - 1; else (causal) positions lo .. pos0 + t, lo from the
- * window (0 = all); pos0 read from *dpos when dpos is not NULL, and then only the chunks
- * the live length needs run (live_splits). q, out: row stride ldq = nh * hd; k, v: row stride ldkv. Queries are
- * read before the first barrier and each block writes only its own heads of its own row,
- * so out may be q. part: [rows, nh, chunks] of (hd accumulators, m, l) when gridDim.z > 1. */
+/* Block bi of grid gd = (rows, n_kv_heads * sub-groups, chunks), 128 or 256 threads (the
+ * same bits either way), dynamic shared memory gb * (hd + TILE + 3) floats (attn_plan). Row
+ * t's keys: BIDIR, rows seq_start[t] .. seq_start[t] + seq_len[t] - 1; else (causal)
+ * positions lo .. pos0 + t, lo from the window (0 = all); pos0 read from *dpos when dpos is
+ * not NULL, and then only the chunks the live length needs run (live_splits). q, out: row
+ * stride ldq = nh * hd; k, v: row stride ldkv. Queries are read before the first barrier and
+ * each block writes only its own heads of its own row, so out may be q. part: [rows, nh,
+ * chunks] of (hd accumulators, m, l) when gd.z > 1. */
 template <typename T, bool VEC, bool BIDIR>
 static __device__ __forceinline__ void attn_chunk(uint3 bi, dim3 gd, float *out, const float *q,
                                                   const T *k, const T *v, float *part,
@@ -232,9 +233,10 @@ static __device__ __forceinline__ void attn_chunk(uint3 bi, dim3 gd, float *out,
     if (dout == 0) pr[hd] = mrun[go], pr[hd + 1] = lrun[go];
 }
 
-/* Block bi of grid gd = (rows, nh), the first nt threads (THREADS unless fused): merges the ns chunks' partials of (row, head). With dpos
- * (the rows' first position in device memory), the chunks the live length needs, as the
- * chunk kernel counted them; one: that kernel wrote the rows itself. */
+/* Block bi of grid gd = (rows, nh), on its first nt threads (THREADS; the rest take no
+ * chunk): merges the ns chunks' partials of (row, head). With dpos (the rows' first position
+ * in device memory), the chunks the live length needs, as the chunk kernel counted them;
+ * one: that kernel wrote the rows itself. */
 static __device__ __forceinline__ void attn_combine(uint3 bi, dim3 gd, unsigned nt, float *out,
                                                     const float *part, size_t nh, int hd,
                                                     unsigned ns, const int32_t *dpos,
@@ -244,7 +246,8 @@ static __device__ __forceinline__ void attn_combine(uint3 bi, dim3 gd, unsigned 
     if (ns == 1) return;
     const size_t t = bi.x, h = bi.y, st = (size_t)hd + 2;
     const float *pr = part + (t * nh + h) * ns * st;
-    /* Threads nt.. take no chunk: the sums are those of an nt-thread block. */
+    /* Threads nt.. take no chunk: the sums are an nt-thread block's (el_block_* add their
+     * warps' identities). */
     const unsigned s0 = threadIdx.x < nt ? threadIdx.x : ns;
     float m = -INFINITY;
     for (unsigned s = s0; s < ns; s += nt) m = fmaxf(m, pr[s * st + hd]);
