@@ -54,6 +54,7 @@ static __device__ __forceinline__ void el_phased(unsigned *ctl, const el_phases 
         if (threadIdx.x == 0) {
             const unsigned t = atomicAdd(&ctl[0], 1u);
             if (t == total + gridDim.x - 1) { /* the last block: every other has exited */
+                __threadfence(); /* after every block's last count (each fenced below) */
                 atomicExch(&ctl[0], 0u);
                 atomicExch(&ctl[1], 0u);
             }
@@ -75,6 +76,7 @@ static __device__ __forceinline__ void el_phased(unsigned *ctl, const el_phases 
         if (threadIdx.x == 0) {
             __threadfence();
             atomicAdd(&ctl[1], 1u);
+            __threadfence(); /* the count before this block's next ticket (the reset's order) */
         }
     }
 }
