@@ -69,6 +69,9 @@ static bool ph_takes(el_dtype wt) {
     return wt == EL_DT_F32 || wt == EL_DT_F16 || wt == EL_DT_BF16;
 }
 
+/* Bytes of a weight of wt (ph_takes: f32, or f16 / bf16). */
+static size_t ph_wsize(el_dtype wt) { return wt == EL_DT_F32 ? 4 : 2; }
+
 static unsigned ph_blocks(size_t rows) {
     return (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
 }
@@ -124,7 +127,7 @@ extern "C" el_status el_cuda_attention_linear(const el_cuda_attn *a, const el_cu
     if (all > 0x7fffffffu) return EL_OK; /* the separate launches' grids */
     const el_phases ph = {{(unsigned)chunks, (unsigned)(chunks + comb), (unsigned)all}};
     const bool avec = a->head_dim % 8 == 0 && ((uintptr_t)a->k | (uintptr_t)a->v) % 16 == 0;
-    const bool vec = mm_vec_ok(qd, el_dtype_size(wt), a->out, o);
+    const bool vec = mm_vec_ok(qd, ph_wsize(wt), a->out, o);
     const cudaStream_t s = (cudaStream_t)st;
     if (a->kv_dt == EL_DT_F16) attn_linear_t<__half>(pa, o, wt, avec, vec, ph, g.shm, ctl, s);
     else attn_linear_t<float>(pa, o, wt, avec, vec, ph, g.shm, ctl, s);
@@ -164,8 +167,8 @@ extern "C" el_status el_cuda_linear_chain(const el_cuda_part *a, size_t na, el_c
     if (e != EL_OK) return e;
     if ((e = mm_parts_checked(b, 1, EL_CUDA_EPI_ACCUMULATE, NULL, &ob)) != EL_OK) return e;
     /* Both linears by 16-byte loads or both not: one template flag. */
-    const bool vec = mm_vec_ok(in, el_dtype_size(wt), x, oa);
-    if (vec != mm_vec_ok(mid, el_dtype_size(wt), a[0].y, ob)) return EL_OK;
+    const bool vec = mm_vec_ok(in, ph_wsize(wt), x, oa);
+    if (vec != mm_vec_ok(mid, ph_wsize(wt), a[0].y, ob)) return EL_OK;
     const uint64_t all = (uint64_t)ph_blocks(oa.rows) + ph_blocks(ob.rows);
     if (all > 0x7fffffffu) return EL_OK;
     const el_phases ph = {{ph_blocks(oa.rows), (unsigned)all, (unsigned)all}};
