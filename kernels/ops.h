@@ -38,6 +38,10 @@ typedef struct el_exec {
      * attention's chunks). The CPU ignores both. */
     const int32_t *dpos;
     size_t max_pos;
+    /* CUDA: NULL, or two zeroed words of device memory a phased launch (attention_linear,
+     * linear_chain) counts its tasks in and sets back to zero when it ends; launches on the
+     * stream share them (one runs at a time). */
+    unsigned *phase;
 } el_exec;
 
 enum {
@@ -186,6 +190,22 @@ typedef struct el_ops {
     el_status (*linear_qkv)(const el_exec *x, const el_linear_part *parts, const float *in,
                             size_t n, size_t in_dim, const el_linear_norm *norm,
                             const el_qkv_tail *t, bool *fused);
+    /* Optional (NULL, or *fused false with nothing queued where it does not take the dtypes
+     * or shapes: the caller runs attention, then linear_fused): attention as above into out,
+     * then the linear of part o over its rows (in_dim heads * head_dim) with
+     * EL_EPI_ACCUMULATE and no norm, in one pass, with the bits of the two ops. */
+    el_status (*attention_linear)(const el_exec *x, float *out, const float *q, const void *k,
+                                  const void *v, el_dtype kv_dt, float *att, size_t att_stride,
+                                  size_t n, size_t pos0, size_t heads, size_t kv_heads,
+                                  size_t head_dim, size_t window, float scale,
+                                  const el_linear_part *o, bool *fused);
+    /* Optional (as attention_linear; else linear_fused twice): linear_fused(a, na, in, e,
+     * norm), then linear_fused of the one part b over a[0].y (rows of a[0].out floats) with
+     * EL_EPI_ACCUMULATE and no norm, in one pass, with the bits of the two calls. */
+    el_status (*linear_chain)(const el_exec *x, const el_linear_part *a, size_t na,
+                              const float *in, size_t n, size_t in_dim, el_epilogue e,
+                              const el_linear_norm *norm, const el_linear_part *b,
+                              bool *fused);
     /* Optional (NULL: the caller downloads v and takes el_cpu_argmax): *idx = the index of
      * the largest of v[0..n) (the first on ties; NaN never wins), backend memory. */
     el_status (*argmax)(const el_exec *x, const float *v, size_t n, int32_t *idx);

@@ -340,7 +340,7 @@ static el_status bert_encode(el_encoder *e, const float **hidden) {
     bert_state *S = e->family_state;
     const bert_cfg *c = &S->c;
     const el_ops *o = e->ops;
-    const el_exec ex = {e->pool, e->gpu_stream, 0, NULL, 0}, *x = &ex;
+    const el_exec ex = {e->pool, e->gpu_stream, 0, NULL, 0, NULL}, *x = &ex;
     const size_t dim = c->dim, rows = e->n_rows;
     const el_weight *top = S->top.w;
     const int32_t *di = e->idx; /* the packed rows' indices where the backend reads them */
@@ -397,7 +397,7 @@ static el_status bert_classify(el_encoder *e, float *logits) {
     bert_state *S = e->family_state;
     const bert_cfg *c = &S->c;
     const el_ops *o = e->ops;
-    const el_exec ex = {e->pool, e->gpu_stream, 0, NULL, 0}, *x = &ex;
+    const el_exec ex = {e->pool, e->gpu_stream, 0, NULL, 0, NULL}, *x = &ex;
     const size_t dim = c->dim, n = e->n_seq;
     const el_weight *top = S->top.w;
     for (size_t b = 0; b < n; b++)

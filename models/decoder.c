@@ -14,7 +14,9 @@
  * runs in the next linear's prologue, q|k|v and gate|up are one pass each, and bias,
  * residual add, GELU and the gated product (SwiGLU, GeGLU) are its epilogue; RoPE of q and k
  * and the stores of k and v into the cache (f32 or f16) are the q|k|v pass's epilogue
- * (linear_qkv; else RoPE is one pass, rope_qk) (docs/CUDA.md); elsewhere the separate ops.
+ * (linear_qkv; else RoPE is one pass, rope_qk); the attention and O, and the FFN's two
+ * linears, are one pass each where the table has attention_linear and linear_chain (CUDA's
+ * phased launches) (docs/CUDA.md); elsewhere the separate ops.
  * On the GPU a decode step is one captured CUDA graph (dec_graph_step), its positions read
  * from device memory. */
 #include "kernels/attn_split.h"
@@ -277,6 +279,7 @@ typedef struct dec_state {
                             backend reads them (act): one copy up per pass */
     int32_t *dev_ids;    /* dev_step + 1 */
     int32_t *host_step;  /* [1 + chunk] what that copy sends (scratch) */
+    unsigned *phase;     /* [2] a phased launch's control words (act; el_exec.phase) */
     float *host_logits;  /* [vocab] logits copied back from the backend (scratch) */
     unsigned ggml_flags; /* el_exec.numerics when the session runs EL_NUMERICS_GGML */
     unsigned rope_numerics; /* the numerics the RoPE tables were built with (GGML bit) */
@@ -314,6 +317,7 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     /* The backend's view of the ids and the host's copy of the logits (unused on the CPU,
      * where both are host memory already; the plan is the same on every device). */
     int32_t *ids = el_carve(act, 1 + (uint64_t)chunk, sizeof(int32_t), "position and token ids");
+    unsigned *phase = el_carve(act, 2, sizeof(unsigned), "phased launch counters");
     float *hlogits = el_carve(sc, c->vocab, sizeof(float), "host logits");
     int32_t *hids = el_carve(sc, 1 + (uint64_t)chunk, sizeof(int32_t), "position and ids up");
     /* An f16 cache: f32 keys and values of the batch (norms and RoPE run on them), then
@@ -349,6 +353,7 @@ static dec_state *dec_carve(el_carver *kv, el_carver *act, el_carver *sc, const 
     st->dev_step = ids;
     st->dev_ids = ids ? ids + 1 : NULL;
     st->host_step = hids;
+    st->phase = phase;
     st->host_logits = hlogits;
     return st;
 }
@@ -493,8 +498,13 @@ el_status el_decoder_session_init(el_session *s) {
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
     D->rope_numerics = 0;
     if (D->rope_cos) {
-        const el_exec x = {s->pool, s->gpu_stream, 0, NULL, 0};
+        const el_exec x = {s->pool, s->gpu_stream, 0, NULL, 0, NULL};
         if ((st = dec_rope_tables(s, D, &x)) != EL_OK) return st;
+    }
+    if (!s->ops->host_visible) { /* zero before the first phased launch, which keeps them so */
+        static const unsigned zero[2];
+        const el_exec x = {s->pool, s->gpu_stream, 0, NULL, 0, NULL};
+        if ((st = s->ops->upload(&x, D->phase, zero, sizeof zero)) != EL_OK) return st;
     }
     s->family_state = D;
     s->logits = s->ops->host_visible ? D->logits : D->host_logits;
@@ -613,11 +623,21 @@ static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const i
             }
         }
         if (!fused && staged) EL_TRY(o->kv_store(x, kc, vc, D->kv_dt, kvd, pos, kn, vn, n));
-        EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, D->att_stride, n,
-                            pos, c->n_heads, c->n_kv_heads, hd, sliding ? c->o.window : 0,
-                            c->att_scale));
-        EL_TRY(dec_residual(o, x, D, D->x, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM],
-                            D->att_out, n, qd));
+        /* The attention and x += O att in one pass where the backend takes it. */
+        const size_t win = sliding ? c->o.window : 0;
+        bool att_fused = false;
+        if (o->attention_linear && !w[EL_R_POST_ATTN_NORM].p) {
+            const el_linear_part op = {D->x, dim, w[EL_R_O], w[EL_R_O_B], dim};
+            EL_TRY(o->attention_linear(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att,
+                                       D->att_stride, n, pos, c->n_heads, c->n_kv_heads, hd,
+                                       win, c->att_scale, &op, &att_fused));
+        }
+        if (!att_fused) {
+            EL_TRY(o->attention(x, D->att_out, D->q, kc, vc, D->kv_dt, D->att, D->att_stride,
+                                n, pos, c->n_heads, c->n_kv_heads, hd, win, c->att_scale));
+            EL_TRY(dec_residual(o, x, D, D->x, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM],
+                                D->att_out, n, qd));
+        }
         /* llama.cpp's graphs keep only the output rows after the last layer's attention, so
          * its FFN sees one token (a batch size that picks its K-quant kernels): ggml numerics
          * run that FFN on the last row alone (the others feed nothing) */
@@ -625,23 +645,29 @@ static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const i
                                l + 1 == c->n_layers;
         float *xf = last_only ? D->x + (n - 1) * dim : D->x;
         const size_t nf = last_only ? 1 : n;
-        if (gated) { /* gate and up in one pass, the gated activation its epilogue */
-            const el_linear_part gu[2] = {{D->hb, hid, w[EL_R_GATE], w[EL_R_GATE_B], hid},
-                                          {D->hb2, hid, w[EL_R_UP], w[EL_R_UP_B], hid}};
-            EL_TRY(el_ops_linear(o, x, gu, 2, xf, nf, dim,
-                                 c->o.act == EL_ACT_SWIGLU ? EL_EPI_SWIGLU : EL_EPI_GEGLU, &fn,
-                                 NULL));
-        } else { /* the GELUs in the linear's epilogue */
-            const el_linear_part up = {D->hb, hid, w[EL_R_UP], w[EL_R_UP_B], hid};
-            const el_act_kind ak = c->o.act;
-            const el_epilogue e = ak == EL_ACT_GELU_TANH ? EL_EPI_GELU_TANH
-                                  : ak == EL_ACT_GELU_ERF ? EL_EPI_GELU_ERF
-                                                          : EL_EPI_STORE;
-            EL_TRY(el_ops_linear(o, x, &up, 1, xf, nf, dim, e, &fn, NULL));
-            if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, nf * hid));
+        /* Gate and up in one pass, the gated activation its epilogue; or up with a GELU
+         * there. Then x += down h, in the same pass where the backend takes it. */
+        const el_linear_part ffn[2] = {{D->hb, hid, w[gated ? EL_R_GATE : EL_R_UP],
+                                        w[gated ? EL_R_GATE_B : EL_R_UP_B], hid},
+                                       {D->hb2, hid, w[EL_R_UP], w[EL_R_UP_B], hid}};
+        const el_act_kind ak = c->o.act;
+        const el_epilogue e = ak == EL_ACT_SWIGLU      ? EL_EPI_SWIGLU
+                              : ak == EL_ACT_GEGLU     ? EL_EPI_GEGLU
+                              : ak == EL_ACT_GELU_TANH ? EL_EPI_GELU_TANH
+                              : ak == EL_ACT_GELU_ERF  ? EL_EPI_GELU_ERF
+                                                       : EL_EPI_STORE;
+        const size_t nparts = gated ? 2 : 1;
+        bool ffn_fused = false;
+        if (o->linear_chain && e != EL_EPI_STORE && !w[EL_R_POST_FFN_NORM].p) {
+            const el_linear_part dn = {xf, dim, w[EL_R_DOWN], w[EL_R_DOWN_B], dim};
+            EL_TRY(o->linear_chain(x, ffn, nparts, xf, nf, dim, e, &fn, &dn, &ffn_fused));
         }
-        EL_TRY(dec_residual(o, x, D, xf, w[EL_R_DOWN], w[EL_R_DOWN_B], w[EL_R_POST_FFN_NORM],
-                            D->hb, nf, hid));
+        if (!ffn_fused) {
+            EL_TRY(el_ops_linear(o, x, ffn, nparts, xf, nf, dim, e, &fn, NULL));
+            if (e == EL_EPI_STORE) EL_TRY(o->act(x, ak, D->hb, NULL, nf * hid));
+            EL_TRY(dec_residual(o, x, D, xf, w[EL_R_DOWN], w[EL_R_DOWN_B],
+                                w[EL_R_POST_FFN_NORM], D->hb, nf, hid));
+        }
     }
     if (!want_logits) return EL_OK;
     const el_linear_norm on = {nk, top[EL_R_OUT_NORM], top[EL_R_OUT_NORM_B], eps, D->xb};
@@ -687,7 +713,7 @@ el_status el_decoder_forward(el_session *s, const int32_t *ids, size_t n, bool w
     const dec_cfg *c = &D->c;
     const el_ops *o = s->ops;
     const unsigned num = s->numerics == EL_NUMERICS_GGML ? D->ggml_flags : 0;
-    const el_exec ex = {s->pool, s->gpu_stream, num, NULL, 0}, *x = &ex;
+    const el_exec ex = {s->pool, s->gpu_stream, num, NULL, 0, D->phase}, *x = &ex;
     if (D->rope_cos && (num & EL_EXEC_GGML) != D->rope_numerics)
         EL_TRY(dec_rope_tables(s, D, x));
     s->next_id_ready = false;

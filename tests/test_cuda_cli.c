@@ -117,9 +117,9 @@ int main(void) {
     same_text("--device auto --cuda-memory device", cpu, "cpu (auto: GPU 0: reserving");
     unsetenv("ELSIM_MEM_MB");
     /* A refused launch and a faulted kernel: exit 5 with the runtime's reason, no hang. (The
-     * 20th launch is in the prompt's pass; one refused inside a decode step's CUDA graph
+     * 10th launch is in the prompt's pass; one refused inside a decode step's CUDA graph
      * capture only turns graphs off: test_cuda_launches.) */
-    setenv("ELSIM_FAIL_LAUNCH", "20", 1);
+    setenv("ELSIM_FAIL_LAUNCH", "10", 1);
     EL_CHECK(cli(GEN " --device cuda", &out, &err) == 5);
     EL_CHECK(has(err, "too many resources requested for launch"));
     free(out), free(err);

@@ -39,9 +39,13 @@
 
 #define FIX EL_SOURCE_DIR "/tests/fixtures"
 #define DECODE 4
-#define GPT2_PER_LAYER 5
-#define LLAMA_PER_LAYER 5
-#define LLAMA_Q_PER_LAYER 5 /* block-type weights: RoPE and the stores in q|k|v too */
+/* f32 weights: q|k|v (+ norm, biases, RoPE, the cache stores), attention + O (+ bias,
+ * residual) and the FFN's two linears, each one (phased) launch. */
+#define GPT2_PER_LAYER 3
+#define LLAMA_PER_LAYER 3
+#define LLAMA_Q_PER_LAYER 5 /* block-type weights: RoPE and the stores in q|k|v, no phasing */
+/* Issue 22: GPT-2 124M (12 layers, 3 launches outside them) within 40 without graphs. */
+_Static_assert(3 + 12 * GPT2_PER_LAYER <= 40, "GPT-2 124M: at most 40 launches per token");
 
 typedef struct counts {
     double launches, copies, syncs, graphs; /* per decoded token (graphs: cudaGraphLaunch) */
@@ -191,18 +195,20 @@ done:
 
 /* The decode steps of path (weights of dt, as load_managed) with a kv cache on the CUDA
  * table and on a copy without linear_qkv (RoPE and the cache stores as their own launches,
- * what the decoder ran before): the same ids and logits bit for bit, and `extra` more
- * launches per layer on the copy (without graphs). */
+ * what the decoder ran before) or, phased, without attention_linear and linear_chain (the
+ * attention, O, up and down as launches of their own): the same ids and logits bit for bit,
+ * and `extra` more launches per layer on the copy (without graphs). */
 static void same_as_separate(const char *what, const char *path, el_dtype dt,
                              const int32_t *prompt, size_t n, uint32_t layers, el_dtype kv,
-                             double extra) {
+                             double extra, bool phased) {
     el_model *m = NULL;
     el_plan plan;
     float *lg[2] = {NULL, NULL};
     int32_t ids[2][DECODE + 1];
     counts c[2];
     el_ops sep = el_ops_cuda;
-    sep.linear_qkv = NULL;
+    if (phased) sep.attention_linear = NULL, sep.linear_chain = NULL;
+    else sep.linear_qkv = NULL;
     el_arena *a = load_managed(path, dt, kv, &m, &plan);
     if (!a) goto done;
     for (int k = 0; k < 2; k++) {
@@ -218,9 +224,9 @@ static void same_as_separate(const char *what, const char *path, el_dtype dt,
     EL_CHECK(!memcmp(ids[0], ids[1], sizeof ids[0]));
     EL_CHECK(!memcmp(lg[0], lg[1], m->config.vocab_size * sizeof(float)));
     EL_CHECK(c[1].launches == c[0].launches + extra * layers);
-    fprintf(stderr, "%-15s %s cache: %.1f launches per token, %.1f with RoPE and the stores "
-            "apart; the same ids and logits\n", what, el_dtype_name(kv), c[0].launches,
-            c[1].launches);
+    fprintf(stderr, "%-15s %s cache: %.1f launches per token, %.1f with %s apart; the same "
+            "ids and logits\n", what, el_dtype_name(kv), c[0].launches, c[1].launches,
+            phased ? "attention, O, up and down" : "RoPE and the stores");
 done:
     free(lg[0]);
     free(lg[1]);
@@ -313,7 +319,7 @@ int main(void) {
     /* Launches outside the layers: embedding (+ GPT-2's positions), final norm + head. */
     static const int32_t gpt2s[] = {5, 77, 3, 120, 9};
     measure("hf_gpt2_small", FIX "/hf_gpt2_small", EL_DT_F32, gpt2s,
-            sizeof gpt2s / sizeof *gpt2s, 2, 3, GPT2_PER_LAYER, 60, 0);
+            sizeof gpt2s / sizeof *gpt2s, 2, 3, GPT2_PER_LAYER, 40, 0);
     static const int32_t llama[] = {1, 17, 42, 5, 99, 3};
     measure("hf_llama_gqa", FIX "/hf_llama_gqa", EL_DT_F32, llama, sizeof llama / sizeof *llama,
             2, 2, LLAMA_PER_LAYER, 40, 0);
@@ -330,21 +336,32 @@ int main(void) {
             sizeof llama / sizeof *llama, 2, 2 + 2, LLAMA_Q_PER_LAYER, 40, 0.5);
     static const int32_t stories[] = {1, 403, 407, 261, 378, 261, 365, 281};
     measure("stories260K", STORIES_BIN, EL_DT_F32, stories, sizeof stories / sizeof *stories,
-            5, 2, LLAMA_PER_LAYER, 80, 1);
+            5, 2, LLAMA_PER_LAYER, 80, 0); /* its combine runs in the phased launch */
     /* Without linear_qkv: RoPE one launch more per layer, an f16 cache's store another. */
     for (int k = 0; k < 2; k++) {
         const el_dtype kv = k ? EL_DT_F16 : EL_DT_F32;
         same_as_separate("hf_gpt2_small", FIX "/hf_gpt2_small", EL_DT_F32, gpt2s,
-                         sizeof gpt2s / sizeof *gpt2s, 2, kv, k);
+                         sizeof gpt2s / sizeof *gpt2s, 2, kv, k, false);
         same_as_separate("hf_llama_gqa", FIX "/hf_llama_gqa", EL_DT_F32, llama,
-                         sizeof llama / sizeof *llama, 2, kv, 1 + k);
+                         sizeof llama / sizeof *llama, 2, kv, 1 + k, false);
         same_as_separate("hf_llama_gqa Q8_0", FIX "/hf_llama_gqa", EL_DT_Q8_0, llama,
-                         sizeof llama / sizeof *llama, 2, kv, 1 + k);
+                         sizeof llama / sizeof *llama, 2, kv, 1 + k, false);
         /* Layer 1 (parts of two types) runs its RoPE and stores apart either way. */
         same_as_separate("llama_kq Q4_K_M", FIX "/gguf/llama_kq_q4_k_m.gguf", EL_DT_NONE,
-                         llama, sizeof llama / sizeof *llama, 2, kv, (1 + k) / 2.0);
+                         llama, sizeof llama / sizeof *llama, 2, kv, (1 + k) / 2.0, false);
         same_as_separate("stories260K", STORIES_BIN, EL_DT_F32, stories,
-                         sizeof stories / sizeof *stories, 5, kv, 1 + k);
+                         sizeof stories / sizeof *stories, 5, kv, 1 + k, false);
+        /* The phased launches against their separate ones: 2 launches a layer, plus the
+         * attention's combine where its context is split (never at these positions). */
+        same_as_separate("hf_gpt2_small", FIX "/hf_gpt2_small", EL_DT_F32, gpt2s,
+                         sizeof gpt2s / sizeof *gpt2s, 2, kv, 2, true);
+        same_as_separate("hf_llama_gqa", FIX "/hf_llama_gqa", EL_DT_F32, llama,
+                         sizeof llama / sizeof *llama, 2, kv, 2, true);
+        same_as_separate("stories260K", STORIES_BIN, EL_DT_F32, stories,
+                         sizeof stories / sizeof *stories, 5, kv, 2, true);
+        /* Block types are not phased: the same launches. */
+        same_as_separate("hf_llama_gqa Q8_0", FIX "/hf_llama_gqa", EL_DT_Q8_0, llama,
+                         sizeof llama / sizeof *llama, 2, kv, 0, true);
     }
     env_off();
     capture_fails();

@@ -213,6 +213,35 @@ el_status el_cuda_attention_at(float *out, const float *q, const void *k, const 
                                size_t max_ctx, size_t n_heads, size_t n_kv_heads,
                                size_t head_dim, size_t window, float scale, float *part,
                                size_t part_floats, el_cuda_stream st);
+/* A phased launch (kernels/cuda/phased.cuh) runs a later launch's blocks after an earlier
+ * one's in one kernel; ctl: its two control words, device memory, 0 before the launch and
+ * again after it (the kernel's last block resets them). The calls below queue one launch
+ * and set *fused, or, where they do not take the dtypes or shapes, queue nothing and leave
+ * it false (then run the separate ops). Results: the separate launches' bits. */
+/* The arguments of el_cuda_attention_at. */
+typedef struct el_cuda_attn {
+    float *out;
+    const float *q;
+    const void *k, *v;
+    el_dtype kv_dt;
+    size_t n, pos0;
+    const int32_t *dpos;
+    size_t max_ctx, n_heads, n_kv_heads, head_dim, window;
+    float scale;
+    float *part;
+    size_t part_floats;
+} el_cuda_attn;
+/* el_cuda_attention_at(a), then el_cuda_linear_parts(o, 1 part, x = a->out,
+ * EL_CUDA_EPI_ACCUMULATE, no norm) with weights of wt (f32, f16, bf16). */
+el_status el_cuda_attention_linear(const el_cuda_attn *a, const el_cuda_part *o, el_dtype wt,
+                                   unsigned *ctl, el_cuda_stream st, bool *fused);
+/* el_cuda_linear_parts(a, na, x, wt, n, in, ea, norm), then el_cuda_linear_parts(b, 1 part,
+ * x = a[0].y (rows of a[0].out, ldy equal to it), bwt, EL_CUDA_EPI_ACCUMULATE, no norm):
+ * f32, f16, bf16 weights, both of one dtype; a norm in the prologue; ea not ACCUMULATE. */
+el_status el_cuda_linear_chain(const el_cuda_part *a, size_t na, el_cuda_epi ea,
+                               const el_cuda_prenorm *norm, const float *x, el_dtype wt,
+                               size_t n, size_t in, const el_cuda_part *b, el_dtype bwt,
+                               unsigned *ctl, el_cuda_stream st, bool *fused);
 /* Stores n f32 keys k and values v into cache rows kd, vd of kv_dt: EL_DT_F16 rounds to
  * nearest even (__float2half_rn), EL_DT_F32 copies. One launch for both. */
 el_status el_cuda_kv_store(void *kd, void *vd, el_dtype kv_dt, const float *k, const float *v,

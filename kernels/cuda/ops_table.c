@@ -195,6 +195,42 @@ static el_status cu_linear_qkv(const el_exec *x, const el_linear_part *parts, co
     return el_cuda_linear_qkv(cp, in, wt, n, in_dim, &pn, &r, ST(x));
 }
 
+/* Attention then the output projection in one phased launch where the weights take it. */
+static el_status cu_attention_linear(const el_exec *x, float *out, const float *q,
+                                     const void *k, const void *v, el_dtype kv_dt, float *att,
+                                     size_t att_stride, size_t n, size_t pos0, size_t heads,
+                                     size_t kv_heads, size_t head_dim, size_t window,
+                                     float scale, const el_linear_part *o, bool *fused) {
+    const el_cuda_attn a = {out, q, k, v, kv_dt, n, pos0, x->dpos, x->max_pos, heads,
+                            kv_heads, head_dim, window, scale, att, heads * att_stride};
+    const el_cuda_part cp = cu_part(o);
+    return el_cuda_attention_linear(&a, &cp, o->w.dt, x->phase, ST(x), fused);
+}
+
+/* The FFN's two linears in one phased launch: parts of one dtype, the norm in the first's
+ * prologue (as cu_linear_fused would run them), a gated epilogue of gate and up alike. */
+static el_status cu_linear_chain(const el_exec *x, const el_linear_part *a, size_t na,
+                                 const float *in, size_t n, size_t in_dim, el_epilogue e,
+                                 const el_linear_norm *norm, const el_linear_part *b,
+                                 bool *fused) {
+    *fused = false;
+    const bool glu = e == EL_EPI_SWIGLU || e == EL_EPI_GEGLU;
+    if (na > EL_CUDA_MAX_PARTS || !norm || (norm->b.p && norm->b.dt != norm->w.dt) ||
+        (glu && (na != 2 || a[1].out != a[0].out)))
+        return EL_OK;
+    el_cuda_part cp[EL_CUDA_MAX_PARTS];
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].w.dt != a[0].w.dt || !el_cuda_linear_norm_fuses(a[i].w.dt, norm->w.dt))
+            return EL_OK;
+        cp[i] = cu_part(&a[i]);
+    }
+    el_cuda_prenorm pn;
+    EL_TRY(cu_prenorm(x, a, na, &in, n, in_dim, norm, &pn));
+    const el_cuda_part cb = cu_part(b);
+    return el_cuda_linear_chain(cp, na, (el_cuda_epi)e, &pn, in, a[0].w.dt, n, in_dim, &cb,
+                                b->w.dt, x->phase, ST(x), fused);
+}
+
 static el_status cu_argmax(const el_exec *x, const float *v, size_t n, int32_t *idx) {
     return el_cuda_argmax(v, n, idx, ST(x));
 }
@@ -221,5 +257,7 @@ const el_ops el_ops_cuda = {
     .rope_qk = cu_rope_qk,
     .linear_qkv = cu_linear_qkv,
     .argmax = cu_argmax,
+    .attention_linear = cu_attention_linear,
+    .linear_chain = cu_linear_chain,
 };
 #endif
