@@ -2,7 +2,7 @@
  * CPU runs (portable; AVX2 and AVX-512 on x86-64, picked by CPUID in the library and forced
  * here; NEON on aarch64), on random shapes with ragged edges: n = 1..67 prompt rows (the
  * decode path, the register-tiled GEMM and its token tails), `in` not a multiple of any vector
- * width nor of the GEMM's 256-input panels, `out` not a multiple of the 4-row tiles, pools of 1
+ * width nor of the GEMM's 1024-input chunks, `out` not a multiple of the 4-row tiles, pools of 1
  * and 2 threads. Each result is checked against a double-precision sum written here (the
  * tolerance of test_kernels_cpu) and against the portable path (twice that); the padding
  * between rows of y must stay untouched. */
@@ -120,7 +120,7 @@ int main(void) {
     for (size_t n = 1; n <= 67; n++)
         for (size_t d = 0; d < 3; d++, cases++)
             bad += run_case(pools, dts[d], n, urand(1, 200), urand(1, 23));
-    /* longer rows: several 256-input panels (the later ones added into y), ragged at the end,
+    /* longer rows: several 1024-input chunks (the later ones added into y), ragged at the end,
      * and outputs enough to split across threads */
     static const size_t big[][3] = {
         {1, 1100, 37}, {4, 1100, 37}, {7, 1031, 129}, {33, 513, 66}, {67, 1543, 21},
