@@ -638,11 +638,12 @@ static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const i
             EL_TRY(dec_residual(o, x, D, D->x, w[EL_R_O], w[EL_R_O_B], w[EL_R_POST_ATTN_NORM],
                                 D->att_out, n, qd));
         }
-        /* llama.cpp's graphs keep only the output rows after the last layer's attention, so
-         * its FFN sees one token (a batch size that picks its K-quant kernels): ggml numerics
-         * run that FFN on the last row alone (the others feed nothing) */
-        const bool last_only = (x->numerics & EL_EXEC_GGML) && want_logits && n > 1 &&
-                               l + 1 == c->n_layers;
+        /* The last layer's FFN feeds only the logits: a prompt batch runs it on the last row
+         * alone on the CPU, and so do ggml numerics everywhere (llama.cpp's graphs keep only
+         * the output rows after the last layer's attention, so its FFN sees one token: a
+         * batch size that picks its K-quant kernels). */
+        const bool last_only = ((x->numerics & EL_EXEC_GGML) || o->host_visible) &&
+                               want_logits && n > 1 && l + 1 == c->n_layers;
         float *xf = last_only ? D->x + (n - 1) * dim : D->x;
         const size_t nf = last_only ? 1 : n;
         /* Gate and up in one pass, the gated activation its epilogue; or up with a GELU

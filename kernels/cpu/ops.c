@@ -2,7 +2,7 @@
  * rotate-half), softmax, SwiGLU, residual add, embedding lookup, argmax and causal
  * grouped-query attention over the KV cache. The reductions (sums of squares, dot products)
  * have explicit AVX2 (x86-64) and NEON (aarch64) paths because C compilers may not reorder
- * float sums on their own; so do the exp-based ops (softmax, SwiGLU, GELU) on NEON. */
+ * float sums on their own; so do the exp-based ops (softmax, SwiGLU, tanh-GELU). */
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/fp16.h"
@@ -135,6 +135,23 @@ static EL_AVX2 void swiglu_avx2(float *gate, const float *up, size_t n) {
     for (; i < n; i++) {
         float g = gate[i];
         gate[i] = g * (1.0f / (1.0f + expf(-g))) * up[i];
+    }
+}
+
+/* tanh-GELU as x sigmoid(2u) (gelu_tanh_neon's form): one exp8 per 8 values. */
+static EL_AVX2 void gelu_tanh_avx2(float *x, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), c = _mm256_set1_ps(0.044715f);
+    const __m256 mk2 = _mm256_set1_ps(-2.0f * 0.7978845608028654f); /* -2 sqrt(2 / pi) */
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+        const __m256 e = exp8(_mm256_mul_ps(_mm256_fmadd_ps(v3, c, v), mk2));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++) {
+        const float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     }
 }
 #endif
@@ -841,7 +858,12 @@ void el_cpu_f32_to_f16(const el_pool *p, uint16_t *dst, const float *src, size_t
 /* ---- GELU and bias -------------------------------------------------------------------- */
 
 void el_cpu_gelu_tanh(const el_pool *p, float *x, size_t n) {
-#if defined(__aarch64__)
+#if defined(__x86_64__)
+    if (p->isa == EL_ISA_AVX2) {
+        gelu_tanh_avx2(x, n);
+        return;
+    }
+#elif defined(__aarch64__)
     if (p->isa == EL_ISA_NEON) {
         gelu_tanh_neon(x, n);
         return;
