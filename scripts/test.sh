@@ -49,7 +49,7 @@ step() {
 # architecture-specific path; 8 s), test_bert_minilm (60 s emulated, the same kernels as
 # test_bert_hf), test_kernels_cuda (no CUDA in this build).
 # A test added later runs under qemu only once it is named here.
-arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu
+arm64_tests=(test_arena_basic test_arena_size test_kernels_cpu test_kernels_matvec_f
   test_loader_config test_loader_hostile test_loader_index test_loader_noalloc
   test_loader_plan test_loader_safetensors test_loader_stream
   test_platform_storage test_platform_thread test_tokenizer_hf_bpe test_tokenizer_llama2c

@@ -211,23 +211,119 @@ static void mm_run(void *ctx, unsigned ith, unsigned nth) {
     if (r0 < r1) t->rows(&t->job, r0, r1);
 }
 
+/* The rows kernel for wt on p's instruction set. */
+static el_mm_rows_fn mm_pick(const el_pool *p, el_dtype wt) {
+#if defined(__x86_64__)
+    if (p->isa == EL_ISA_AVX2) {
+        static _Atomic int avx512 = -1;
+        int v = atomic_load_explicit(&avx512, memory_order_relaxed);
+        if (v < 0) atomic_store_explicit(&avx512, v = el_cpu_has_avx512(), memory_order_relaxed);
+        return v && !el_mm_no_avx512 ? el_mm_pick_avx512(wt) : el_mm_pick_avx2(wt);
+    }
+#elif defined(__aarch64__)
+    if (p->isa == EL_ISA_NEON)
+        return wt == EL_DT_F16 ? mm_neon_f16 : wt == EL_DT_BF16 ? mm_neon_bf16 : mm_neon_f32;
+#endif
+    (void)wt;
+    return mm_portable;
+}
+
 void el_cpu_matmul(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                    el_dtype wt, size_t n, size_t in, size_t out) {
     if (el_dtype_is_block(wt)) {
         el_cpu_matmul_q(p, y, ldy, x, w, wt, n, in, out, false);
         return;
     }
-    mm_task t = {{y, ldy, x, w, wt, n, in, out}, mm_portable};
-#if defined(__x86_64__)
-    if (p->isa == EL_ISA_AVX2) {
-        static _Atomic int avx512 = -1;
-        int v = atomic_load_explicit(&avx512, memory_order_relaxed);
-        if (v < 0) atomic_store_explicit(&avx512, v = el_cpu_has_avx512(), memory_order_relaxed);
-        t.rows = v && !el_mm_no_avx512 ? el_mm_pick_avx512(wt) : el_mm_pick_avx2(wt);
-    }
-#elif defined(__aarch64__)
-    if (p->isa == EL_ISA_NEON)
-        t.rows = wt == EL_DT_F16 ? mm_neon_f16 : wt == EL_DT_BF16 ? mm_neon_bf16 : mm_neon_f32;
-#endif
+    mm_task t = {{y, ldy, x, w, wt, n, in, out}, mm_pick(p, wt)};
     el_pool_run_sized(p, (uint64_t)n * in * out, mm_run, &t);
+}
+
+/* ---- decode: one activation row, several matrices, one pool run -------------------------- */
+
+#define FMV_TILE 8u  /* rows: a multiple of MR, so every row takes el_cpu_matmul's path */
+#define FMV_ACT 64u  /* rows per tile with an activation: a multiple of its vectors */
+
+typedef struct fmv_job {
+    el_mm_rows_fn rows[EL_QMV_MAX_PARTS];
+    const float *x;
+    size_t in;
+    const el_qmv_part *parts;
+    size_t n_parts, tiles, tile;
+    el_qmv_epi e;
+    el_qmv_act_fn act;
+    void *act_ctx;
+} fmv_job;
+
+/* Rows r0 .. r1 of part i: W x (+ b), stored or added (linear's, add_bias's and add's f32
+ * operations in their order); then, not gated, act over them. */
+static void fmv_part_rows(const fmv_job *q, size_t i, size_t r0, size_t r1) {
+    const el_qmv_part *pt = &q->parts[i];
+    const size_t esz = pt->wt == EL_DT_F32 ? 4u : 2u;
+    const void *w = (const uint8_t *)pt->w + r0 * q->in * esz;
+    el_mm_job j = {pt->y + r0, r1 - r0, q->x, w, pt->wt, 1, q->in, r1 - r0};
+    if (q->e != EL_QMV_ADD) {
+        q->rows[i](&j, 0, r1 - r0);
+        if (pt->b)
+            el_cpu_add_bias(pt->y + r0, r1 - r0,
+                            (const uint8_t *)pt->b + r0 * el_dtype_size(pt->bt), pt->bt, 1,
+                            r1 - r0);
+        if (q->act && q->e == EL_QMV_STORE) q->act(q->act_ctx, pt->y + r0, NULL, r1 - r0);
+        return;
+    }
+    float tmp[FMV_ACT];
+    for (size_t r = r0; r < r1; r += FMV_ACT) {
+        const size_t m = r1 - r < FMV_ACT ? r1 - r : FMV_ACT;
+        j = (el_mm_job){tmp, m, q->x, (const uint8_t *)pt->w + r * q->in * esz, pt->wt, 1,
+                        q->in, m};
+        q->rows[i](&j, 0, m);
+        if (pt->b)
+            el_cpu_add_bias(tmp, m, (const uint8_t *)pt->b + r * el_dtype_size(pt->bt), pt->bt,
+                            1, m);
+        float *y = pt->y + r;
+        for (size_t k = 0; k < m; k++) y[k] += tmp[k];
+    }
+}
+
+/* Thread ith takes a contiguous range of the parts' concatenated tiles (gated: of the gate
+ * rows, with the same up rows and the activation over them). */
+static void fmv_run(void *ctx, unsigned ith, unsigned nth) {
+    const fmv_job *q = ctx;
+    const size_t t0 = q->tiles * ith / nth, t1 = q->tiles * (ith + 1) / nth, tl = q->tile;
+    if (t0 == t1) return;
+    if (q->e == EL_QMV_GATED) {
+        const size_t out = q->parts[0].out, r0 = t0 * tl;
+        const size_t r1 = t1 * tl < out ? t1 * tl : out;
+        fmv_part_rows(q, 0, r0, r1);
+        fmv_part_rows(q, 1, r0, r1);
+        if (q->act) q->act(q->act_ctx, q->parts[0].y + r0, q->parts[1].y + r0, r1 - r0);
+        return;
+    }
+    size_t c = 0; /* the first tile of part i */
+    for (size_t i = 0; i < q->n_parts; i++) {
+        const size_t out = q->parts[i].out, n = (out + tl - 1) / tl;
+        const size_t a = t0 > c ? t0 - c : 0, b = t1 - c < n ? t1 - c : n;
+        if (t1 > c && a < b) fmv_part_rows(q, i, a * tl, b * tl < out ? b * tl : out);
+        c += n;
+    }
+}
+
+bool el_cpu_matvec_f(el_pool *p, const float *x, size_t in, const el_qmv_part *parts,
+                     size_t n_parts, el_qmv_epi e, el_qmv_act_fn act, void *act_ctx) {
+    if (n_parts == 0 || n_parts > EL_QMV_MAX_PARTS || in == 0) return false;
+    if (e == EL_QMV_GATED && (n_parts != 2 || parts[0].out != parts[1].out)) return false;
+    if (e == EL_QMV_ADD && act) return false;
+    fmv_job q = {.x = x, .in = in, .parts = parts, .n_parts = n_parts, .e = e, .act = act,
+                 .act_ctx = act_ctx, .tile = act ? FMV_ACT : FMV_TILE};
+    size_t rows = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        const el_dtype wt = parts[i].wt;
+        if (el_dtype_is_block(wt) || (parts[i].b && el_dtype_is_block(parts[i].bt)))
+            return false;
+        q.rows[i] = mm_pick(p, wt);
+        rows += parts[i].out;
+        if (e != EL_QMV_GATED) q.tiles += (parts[i].out + q.tile - 1) / q.tile;
+    }
+    if (e == EL_QMV_GATED) q.tiles = (parts[0].out + q.tile - 1) / q.tile;
+    el_pool_run_sized(p, (uint64_t)in * rows, fmv_run, &q);
+    return true;
 }

@@ -5,6 +5,7 @@
 #define EL_MATMUL_F_IMPL_H
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,5 +30,15 @@ el_mm_rows_fn el_mm_pick_avx512(el_dtype wt);
 bool el_cpu_has_avx512(void);
 /* Tests and benchmarks: 0 = let the CPU decide (default), 1 = never use the AVX-512 variant. */
 extern int el_mm_no_avx512;
+
+/* Decode (one activation row x) through up to EL_QMV_MAX_PARTS float-weight matrices (F32,
+ * F16, BF16) in one pool run, as el_cpu_matvec_q for block types: each row with the bits
+ * el_cpu_matmul gives it, then + bias and the epilogue. act (may be NULL): with
+ * EL_QMV_GATED over each thread's gate and up rows, with EL_QMV_STORE over each part's
+ * stored rows (up NULL); ranges start at multiples of 64. False (nothing done) where it
+ * does not take the parts: a block-type weight or bias, more than EL_QMV_MAX_PARTS parts,
+ * gated parts that are not two of equal out, act with EL_QMV_ADD. */
+bool el_cpu_matvec_f(el_pool *p, const float *x, size_t in, const el_qmv_part *parts,
+                     size_t n_parts, el_qmv_epi e, el_qmv_act_fn act, void *act_ctx);
 
 #endif /* EL_MATMUL_F_IMPL_H */

@@ -1,5 +1,6 @@
 /* ops_table.c - the CPU backend's op table (kernels/ops.h) over kernels/cpu. */
 #include "kernels/ops.h"
+#include "kernels/cpu/matmul_f_impl.h"
 #include "kernels/cpu/quant.h"
 
 #include <math.h>
@@ -203,9 +204,36 @@ static void cpu_swiglu_rows(void *ctx, float *gate, const float *up, size_t n) {
     (void)cpu_act(ctx, EL_ACT_SWIGLU, gate, up, n);
 }
 
-/* One token (decode) through block-type parts in one pool run (el_cpu_matvec_q): the
- * residual add and SwiGLU in its epilogue, the other activations after it as
- * el_ops_linear runs them; *done false (nothing done) where it does not take the parts. */
+/* The float-weight decode's activation over a thread's rows: cpu_act's element-wise
+ * kernels, serial (GELU's ranges start at multiples of 16, as el_cpu_gelu_par's do). */
+typedef struct cpu_act_rows_ctx {
+    const el_exec *x;
+    el_epilogue e;
+} cpu_act_rows_ctx;
+
+static void cpu_act_rows(void *ctx, float *v, const float *up, size_t n) {
+    const cpu_act_rows_ctx *a = ctx;
+    const bool ggml = (a->x->numerics & EL_EXEC_GGML) != 0;
+    switch (a->e) {
+    case EL_EPI_SWIGLU: (void)cpu_act(a->x, EL_ACT_SWIGLU, v, up, n); break;
+    case EL_EPI_GEGLU:
+        if (ggml) {
+            el_cpu_geglu_ggml(v, up, n);
+            break;
+        }
+        el_cpu_gelu_tanh(a->x->pool, v, n);
+        for (size_t i = 0; i < n; i++) v[i] *= up[i];
+        break;
+    case EL_EPI_GELU_TANH: el_cpu_gelu_tanh(a->x->pool, v, n); break;
+    case EL_EPI_GELU_ERF: el_cpu_gelu_erf(a->x->pool, v, n); break;
+    default: break;
+    }
+}
+
+/* One token (decode) through the parts in one pool run (el_cpu_matvec_f for float weights,
+ * el_cpu_matvec_q for block types): the residual add and the activation in its epilogue
+ * (block types: only SwiGLU, the others after it as el_ops_linear runs them); *done false
+ * (nothing done) where it does not take the parts. */
 static el_status cpu_linear_decode(const el_exec *x, const el_linear_part *parts,
                                    size_t n_parts, const float *in, size_t in_dim,
                                    el_epilogue e, bool *done) {
@@ -222,6 +250,13 @@ static el_status cpu_linear_decode(const el_exec *x, const el_linear_part *parts
     const el_qmv_epi qe = gated                    ? EL_QMV_GATED
                           : e == EL_EPI_ACCUMULATE ? EL_QMV_ADD
                                                    : EL_QMV_STORE;
+    if (!el_dtype_is_block(parts[0].w.dt)) {
+        cpu_act_rows_ctx a = {x, e};
+        const bool act = gated || e == EL_EPI_GELU_TANH || e == EL_EPI_GELU_ERF;
+        *done = el_cpu_matvec_f(x->pool, in, in_dim, q, n_parts, qe, act ? cpu_act_rows : NULL,
+                                &a);
+        return EL_OK;
+    }
     /* cpu_act's GELUs run their own pool jobs: after the pass */
     el_qmv_act_fn act = e == EL_EPI_SWIGLU ? cpu_swiglu_rows : NULL;
     if (!el_cpu_matvec_q(x->pool, in, in_dim, q, n_parts, qe, act, (void *)x, rowwise))
