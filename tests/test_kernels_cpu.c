@@ -319,6 +319,21 @@ static void test_embed_argmax(void) {
     EL_CHECK(el_cpu_argmax(b, 4) == 3);
     float c[1] = {7};
     EL_CHECK(el_cpu_argmax(c, 1) == 0);
+    /* Past the vector width: ties, NaN and the maximum in the vector part and in the tail. */
+    float d[37];
+    for (size_t i = 0; i < 37; i++) d[i] = -(float)i;
+    d[0] = NAN;
+    d[5] = NAN;
+    EL_CHECK(el_cpu_argmax(d, 37) == 1);
+    d[20] = 3;
+    d[9] = 3;
+    EL_CHECK(el_cpu_argmax(d, 37) == 9);
+    d[35] = 4;
+    EL_CHECK(el_cpu_argmax(d, 37) == 35);
+    for (size_t i = 0; i < 37; i++) d[i] = NAN;
+    EL_CHECK(el_cpu_argmax(d, 37) == 0);
+    d[36] = -INFINITY;
+    EL_CHECK(el_cpu_argmax(d, 37) == 36);
 }
 
 /* Naive causal GQA attention in double. */

@@ -545,7 +545,33 @@ void el_cpu_embed(float *out, const void *table, el_dtype dt, size_t dim, size_t
 #endif
 }
 
+#if defined(__x86_64__)
+/* The largest number of x (NaN never wins: MAXPS returns its second operand when either is
+ * NaN); -inf when there is none. */
+static EL_AVX2 float max_avx2(const float *x, size_t n) {
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+    }
+    float l[8], m = -INFINITY;
+    _mm256_storeu_ps(l, _mm256_max_ps(m0, m1));
+    for (int k = 0; k < 8; k++) m = l[k] > m ? l[k] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+#endif
+
 size_t el_cpu_argmax(const float *x, size_t n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) { /* the first index of the largest number */
+        const float m = max_avx2(x, n);
+        for (size_t i = 0; i < n; i++)
+            if (x[i] == m) return i;
+        return 0; /* all NaN */
+    }
+#endif
     size_t best = 0;
     float bv = x[0];
     for (size_t i = 1; i < n; i++) {
