@@ -846,8 +846,10 @@ void el_cpu_attention_kv(el_pool *p, float *out, const float *q, const void *k, 
                          float scale) {
     att_job j = {out, q, k, v, kv_dt, att, att_stride, n, pos0, n_heads, n_kv_heads, head_dim,
                  p->isa, window, scale};
-    /* Work: score and value multiply-adds over every (head, query, key). */
-    uint64_t work = (uint64_t)n_heads * n * (pos0 + n) * head_dim * 2;
+    /* Work: score and value multiply-adds over every (head, query, key), weighted 4x: each
+     * costs more than a matmul's (the softmax, the cache rows' loads), so two threads win
+     * from a quarter of EL_POOL_MIN_WORK (docs/CPU.md, decode attention). */
+    uint64_t work = (uint64_t)n_heads * n * (pos0 + n) * head_dim * 2 * 4;
     el_pool_run_sized(p, work, att_run, &j);
 }
 
