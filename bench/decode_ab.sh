@@ -2,6 +2,7 @@
 # decode_ab.sh - decode tok/s of two edgeload binaries, run alternately (developer-run, never
 # CI): per round, for each SmolLM2-shaped file of .cache/gguf/derived (bench/vs_llamacpp.py
 # makes them) and 1 and 2 threads, BEFORE then AFTER, `generate -n 128 --temp 0 --ctx 256`.
+# A type with a dot names the file's stem instead (GPT-2-124M.F16: the GPT-2 shape).
 # Prints one line per run (variant type threads tok/s load-average), then the medians.
 #   bench/decode_ab.sh BEFORE_BIN AFTER_BIN [ROUNDS=5] [TYPES="Q8_0 Q4_0 Q4_K"]
 set -euo pipefail
@@ -11,7 +12,8 @@ log=$(mktemp)
 for _ in $(seq "$rounds"); do
   for t in $types; do for th in 1 2; do for v in before after; do
     bin=$before; [[ $v == after ]] && bin=$after
-    tok=$("$bin" generate ".cache/gguf/derived/SmolLM2-135M.$t.gguf" \
+    f=SmolLM2-135M.$t; [[ $t == *.* ]] && f=$t
+    tok=$("$bin" generate ".cache/gguf/derived/$f.gguf" \
             -p "the small model loads like firmware" -n 128 --temp 0 --ctx 256 \
             --threads "$th" --json 2>/dev/null | tail -1 |
           python3 -c "import json,sys; print(json.load(sys.stdin)['stats']['gen_tok_per_s'])")
