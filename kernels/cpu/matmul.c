@@ -284,27 +284,36 @@ static void fmv_part_rows(const fmv_job *q, size_t i, size_t r0, size_t r1) {
     }
 }
 
-/* Thread ith takes a contiguous range of the parts' concatenated tiles (gated: of the gate
- * rows, with the same up rows and the activation over them). */
-static void fmv_run(void *ctx, unsigned ith, unsigned nth) {
-    const fmv_job *q = ctx;
-    const size_t t0 = q->tiles * ith / nth, t1 = q->tiles * (ith + 1) / nth, tl = q->tile;
+void el_qmv_share(const el_qmv_part *parts, size_t n_parts, el_qmv_epi e, size_t tiles,
+                  size_t tile, el_qmv_act_fn act, void *act_ctx, el_qmv_rows_fn rows,
+                  const void *ctx, unsigned ith, unsigned nth) {
+    const size_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth;
     if (t0 == t1) return;
-    if (q->e == EL_QMV_GATED) {
-        const size_t out = q->parts[0].out, r0 = t0 * tl;
-        const size_t r1 = t1 * tl < out ? t1 * tl : out;
-        fmv_part_rows(q, 0, r0, r1);
-        fmv_part_rows(q, 1, r0, r1);
-        if (q->act) q->act(q->act_ctx, q->parts[0].y + r0, q->parts[1].y + r0, r1 - r0);
+    if (e == EL_QMV_GATED) {
+        const size_t out = parts[0].out, r0 = t0 * tile;
+        const size_t r1 = t1 * tile < out ? t1 * tile : out;
+        rows(ctx, 0, r0, r1);
+        rows(ctx, 1, r0, r1);
+        if (act) act(act_ctx, parts[0].y + r0, parts[1].y + r0, r1 - r0);
         return;
     }
     size_t c = 0; /* the first tile of part i */
-    for (size_t i = 0; i < q->n_parts; i++) {
-        const size_t out = q->parts[i].out, n = (out + tl - 1) / tl;
+    for (size_t i = 0; i < n_parts; i++) {
+        const size_t out = parts[i].out, n = (out + tile - 1) / tile;
         const size_t a = t0 > c ? t0 - c : 0, b = t1 - c < n ? t1 - c : n;
-        if (t1 > c && a < b) fmv_part_rows(q, i, a * tl, b * tl < out ? b * tl : out);
+        if (t1 > c && a < b) rows(ctx, i, a * tile, b * tile < out ? b * tile : out);
         c += n;
     }
+}
+
+static void fmv_rows(const void *ctx, size_t i, size_t r0, size_t r1) {
+    fmv_part_rows(ctx, i, r0, r1);
+}
+
+static void fmv_run(void *ctx, unsigned ith, unsigned nth) {
+    const fmv_job *q = ctx;
+    el_qmv_share(q->parts, q->n_parts, q->e, q->tiles, q->tile, q->act, q->act_ctx, fmv_rows, q,
+                 ith, nth);
 }
 
 bool el_cpu_matvec_f(el_pool *p, const float *x, size_t in, const el_qmv_part *parts,

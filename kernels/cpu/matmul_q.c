@@ -375,30 +375,15 @@ static void qmv_part_rows(const qmv_job *q, size_t i, size_t r0, size_t r1) {
     }
 }
 
-/* Thread ith takes a contiguous range of the parts' concatenated tiles (gated: of the gate
- * rows, with the same up rows and the activation over them). */
+static void qmv_rows(const void *ctx, size_t i, size_t r0, size_t r1) {
+    qmv_part_rows(ctx, i, r0, r1);
+}
+
 static void qmv_run(void *ctx, unsigned ith, unsigned nth) {
     const qmv_job *q = ctx;
-    const size_t t0 = q->tiles * ith / nth, t1 = q->tiles * (ith + 1) / nth;
-    if (t0 == t1) return;
-    if (q->e == EL_QMV_GATED) {
-        const size_t out = q->parts[0].out, r0 = t0 * QMV_GATED;
-        const size_t r1 = t1 * QMV_GATED < out ? t1 * QMV_GATED : out;
-        qmv_part_rows(q, 0, r0, r1);
-        qmv_part_rows(q, 1, r0, r1);
-        if (q->act) q->act(q->act_ctx, q->parts[0].y + r0, q->parts[1].y + r0, r1 - r0);
-        return;
-    }
-    size_t c = 0; /* the first tile of part i */
-    for (size_t i = 0; i < q->n_parts; i++) {
-        const size_t out = q->parts[i].out, n = (out + QMV_TILE - 1) / QMV_TILE;
-        const size_t a = t0 > c ? t0 - c : 0, b = t1 - c < n ? t1 - c : n;
-        if (t1 > c && a < b) {
-            const size_t r1 = b * QMV_TILE < out ? b * QMV_TILE : out;
-            qmv_part_rows(q, i, a * QMV_TILE, r1);
-        }
-        c += n;
-    }
+    el_qmv_share(q->parts, q->n_parts, q->e, q->tiles,
+                 q->e == EL_QMV_GATED ? QMV_GATED : QMV_TILE, q->act, q->act_ctx, qmv_rows, q,
+                 ith, nth);
 }
 
 bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *parts,

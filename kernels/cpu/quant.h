@@ -89,4 +89,13 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
                      size_t n_parts, el_qmv_epi e, el_qmv_act_fn act, void *act_ctx,
                      bool rowwise);
 
+/* Thread ith of nth's share of a one-row decode over parts (el_cpu_matvec_q and _f): a
+ * contiguous range of the parts' concatenated tiles of tile rows (tiles in all); gated: of
+ * the gate rows, both parts' rows, then act over them. rows(ctx, i, r0, r1) computes rows
+ * r0 .. r1 of part i. */
+typedef void (*el_qmv_rows_fn)(const void *ctx, size_t part, size_t r0, size_t r1);
+void el_qmv_share(const el_qmv_part *parts, size_t n_parts, el_qmv_epi e, size_t tiles,
+                  size_t tile, el_qmv_act_fn act, void *act_ctx, el_qmv_rows_fn rows,
+                  const void *ctx, unsigned ith, unsigned nth);
+
 #endif /* EL_KERNELS_QUANT_H */
