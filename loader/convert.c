@@ -79,39 +79,48 @@ static EL_F16C void tr8x8(__m256 r[8]) {
 }
 
 /* Shuffles and permutes move bits without looking at them (a NaN's payload survives), so
- * a 4-byte copy transposes any 4-byte type. f16 output: a tile holding a NaN goes scalar. */
-static EL_F16C void transpose32_avx(const uint8_t *src, uint64_t ld, uint8_t *dst, uint64_t ldd,
-                                    bool f16) {
+ * a 4-byte copy transposes any 4-byte type. f16 output: a tile holding a NaN goes scalar.
+ * One 8 x 8 tile: source rows i0.., columns j0... */
+static EL_F16C inline void tile8_avx(const uint8_t *src, uint64_t ld, uint8_t *dst, uint64_t ldd,
+                                     bool f16, int i0, int j0) {
     const __m256 inf = _mm256_castsi256_ps(_mm256_set1_epi32(0x7f800000));
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    for (int i0 = 0; i0 < 32; i0 += 8)
-        for (int j0 = 0; j0 < 32; j0 += 8) {
-            __m256 r[8];
-            __m256 nan = _mm256_setzero_ps();
-            for (int i = 0; i < 8; i++) {
-                r[i] = _mm256_loadu_ps(
-                    (const float *)(const void *)(src + 4 * ((uint64_t)(i0 + i) * ld + j0)));
-                if (f16) nan = _mm256_or_ps(nan, _mm256_cmp_ps(_mm256_and_ps(r[i], absmask),
-                                                               inf, _CMP_UNORD_Q));
-            }
-            if (f16 && _mm256_movemask_ps(nan)) {
-                for (int j = 0; j < 8; j++)
-                    for (int i = 0; i < 8; i++)
-                        F32_TO_F16(src + 4 * ((uint64_t)(i0 + i) * ld + j0 + j),
-                                          dst + 2 * ((uint64_t)(j0 + j) * ldd + i0 + i), 1);
-                continue;
-            }
-            tr8x8(r);
-            for (int j = 0; j < 8; j++) {
-                const uint64_t at = (uint64_t)(j0 + j) * ldd + i0;
-                if (f16)
-                    _mm_storeu_si128((__m128i *)(void *)(dst + 2 * at),
-                                     _mm256_cvtps_ph(r[j], _MM_FROUND_TO_NEAREST_INT |
-                                                               _MM_FROUND_NO_EXC));
-                else
-                    _mm256_storeu_ps((float *)(void *)(dst + 4 * at), r[j]);
-            }
-        }
+    __m256 r[8];
+    __m256 nan = _mm256_setzero_ps();
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm256_loadu_ps(
+            (const float *)(const void *)(src + 4 * ((uint64_t)(i0 + i) * ld + j0)));
+        if (f16) nan = _mm256_or_ps(nan, _mm256_cmp_ps(_mm256_and_ps(r[i], absmask), inf,
+                                                       _CMP_UNORD_Q));
+    }
+    if (f16 && _mm256_movemask_ps(nan)) {
+        for (int j = 0; j < 8; j++)
+            for (int i = 0; i < 8; i++)
+                F32_TO_F16(src + 4 * ((uint64_t)(i0 + i) * ld + j0 + j),
+                           dst + 2 * ((uint64_t)(j0 + j) * ldd + i0 + i), 1);
+        return;
+    }
+    tr8x8(r);
+    for (int j = 0; j < 8; j++) {
+        const uint64_t at = (uint64_t)(j0 + j) * ldd + i0;
+        if (f16)
+            _mm_storeu_si128((__m128i *)(void *)(dst + 2 * at),
+                             _mm256_cvtps_ph(r[j], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        else
+            _mm256_storeu_ps((float *)(void *)(dst + 4 * at), r[j]);
+    }
+}
+
+/* A 32 x 32 block as 8 x 8 tiles. Source rows a 4 KiB multiple apart share an L1 set:
+ * then 8 source rows stay while their 32 columns are placed (source rows outside); else
+ * 8 placed rows get their 32 elements (whole cache lines) before the next 8 (placed rows
+ * outside), which keeps placed rows that alias from evicting each other's half lines. */
+static EL_F16C void transpose32_avx(const uint8_t *src, uint64_t ld, uint8_t *dst, uint64_t ldd,
+                                    bool f16) {
+    const bool rows_out = (ld * 4) % 4096 == 0;
+    for (int a = 0; a < 32; a += 8)
+        for (int b = 0; b < 32; b += 8)
+            tile8_avx(src, ld, dst, ldd, f16, rows_out ? a : b, rows_out ? b : a);
 }
 
 static void bf16_to_f32_sse2(const uint8_t *s, uint8_t *d, uint64_t n) {

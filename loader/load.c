@@ -263,7 +263,12 @@ uint64_t el_load_piece_elems(const el_tensor *t, uint64_t room) {
     uint64_t per = room / el_dtype_block_bytes(t->dtype);
     /* Transposed tensors: whole stored rows per piece when one fits, so the drain
      * transposes full cache blocks. */
-    if (t->transpose2d && t->shape[1] > 0 && per >= t->shape[1]) per -= per % t->shape[1];
+    if (t->transpose2d && t->shape[1] > 0 && per >= t->shape[1]) {
+        /* A multiple of the cache block's rows when one fits: every piece starts on a
+         * block, so the placed rows' writes stay on whole cache lines. */
+        const uint64_t band = EL_TP_BLOCK * t->shape[1];
+        per -= per % (per >= band && band / EL_TP_BLOCK == t->shape[1] ? band : t->shape[1]);
+    }
     /* Quantized on the way: whole blocks per piece (rows are whole blocks). */
     if (el_dtype_is_block(t->loaded_dtype) && t->loaded_dtype != t->dtype)
         per -= per % el_dtype_block(t->loaded_dtype);

@@ -21,7 +21,7 @@
 static const el_test_tensor k_tensors[] = {
     {"a.odd", EL_DT_F32, 2, {37, 53}},       /* odd both ways, smaller than a block */
     {"b.plain", EL_DT_F32, 2, {300, 257}},   /* not transposed: the as-stored path */
-    {"c.big", EL_DT_F32, 2, {300, 257}},     /* 308400 bytes: 5 pieces of whole rows */
+    {"c.big", EL_DT_F32, 2, {300, 257}},     /* 308400 bytes: pieces of 32 whole rows */
     {"d.f16", EL_DT_F16, 2, {129, 7}},
     {"e.bf16", EL_DT_BF16, 2, {5, 1031}},
     {"f.longrow", EL_DT_F32, 2, {3, 40000}}, /* a row of 160000 bytes: pieces split rows */
@@ -177,6 +177,9 @@ int main(void) {
     check_pieces(EL_DT_F16, EL_DT_F32, 129, 7);
     check_pieces(EL_DT_BF16, EL_DT_BF16, 65, 33);
     check_pieces(EL_DT_U8, EL_DT_U8, 1, 77);
+    /* Rows 4 KiB apart: the vector transpose walks its tiles in the other order. */
+    check_pieces(EL_DT_F32, EL_DT_F32, 70, 1024);
+    check_pieces(EL_DT_F32, EL_DT_F16, 40, 2048);
 
     load_and_check(file, EL_DT_NONE, false, EL_MEMORY_HOST);
     load_and_check(file, EL_DT_F16, false, EL_MEMORY_HOST);
