@@ -8,6 +8,8 @@
  *    reference and against n decode calls (test_gemm);
  *  - the decode pass over several matrices (el_cpu_matvec_q) bit for bit against
  *    el_cpu_matmul_q per matrix and the epilogue's ops (test_matvec);
+ *  - the AVX2 activation quantizers (q8a, q8k) byte for byte against the portable ones, on
+ *    random blocks and on ties, zeros, a lone value, +-max both present and an infinity;
  *  - the vector path against the portable one, much tighter; embedding rows; the dtype
  *    table's sizes and its error for rows that are not whole blocks. */
 // ctest-labels: kernels
@@ -456,6 +458,41 @@ static void test_matvec(el_pool *pools[], size_t npools) {
     }
 }
 
+/* el_quantize_act on this build's vector path equals the portable one, byte for byte. */
+static void test_quantize_act(el_isa best) {
+    if (best == EL_ISA_PORTABLE) return;
+    enum { N = 4096 }; /* 128 q8a blocks, 16 q8k blocks */
+    static float x[N];
+    static uint8_t a[N / 32 * sizeof(q8a)], b[N / 32 * sizeof(q8a)];
+    _Static_assert(N / 256 * sizeof(q8k) <= sizeof a, "q8k blocks fit");
+    int bad = 0;
+    for (int c = 0; c < 12; c++) {
+        for (size_t i = 0; i < N; i++) x[i] = frand() * (c < 4 ? 1.0f : 1e-3f * (float)c);
+        if (c == 4) /* ties: x * 127 / 127 lands on k + 0.5 */
+            for (size_t i = 0; i < N; i++) x[i] = (float)((int)(rnd() % 255) - 127) + 0.5f;
+        if (c == 5) memset(x, 0, 256 * sizeof *x);      /* a zero q8k block */
+        if (c == 6) memset(x + 512, 0, 32 * sizeof *x); /* a zero q8a block */
+        if (c == 7) x[300] = -7.0f, x[301] = 7.0f;       /* -max first, then +max */
+        if (c == 8) x[600] = 5.0f, x[777] = -5.0f;       /* +max first */
+        if (c == 9) {                                    /* lone values */
+            memset(x, 0, 512 * sizeof *x);
+            x[3] = -1e-30f, x[300] = 3.0f;
+        }
+        if (c == 10) x[40] = INFINITY, x[1000] = -INFINITY;
+        for (int k = 0; k < 2; k++) {
+            const size_t nb = k ? N / 256 : N / 32, n = nb * (k ? sizeof(q8k) : sizeof(q8a));
+            memset(a, 0x5a, sizeof a), memset(b, 0xa5, sizeof b);
+            el_quantize_act(EL_ISA_PORTABLE, k, x, a, nb);
+            el_quantize_act(best, k, x, b, nb);
+            if (memcmp(a, b, n) && bad++ < 4)
+                fprintf(stderr, "activation quantizer %s, case %d: differs\n", k ? "q8k" : "q8a", c);
+        }
+    }
+    EL_CHECK(bad == 0);
+    if (!bad)
+        fprintf(stderr, "   activation quantizers (%s) equal the portable ones\n", el_isa_name(best));
+}
+
 int main(void) {
     test_dtype_table();
     for (size_t i = 0; i < N_TYPES; i++) test_fixture(k_types[i]);
@@ -479,6 +516,7 @@ int main(void) {
     test_matmul(pp, np);
     if (np > 1) test_variants(pp[1]);
     test_gemm(best);
+    test_quantize_act(best);
     test_matvec(pp, np);
     for (size_t ti = 0; ti < N_TYPES; ti++)
         fprintf(stderr, "  %s: worst |error| / bound %.3f, NMSE %.2e\n",

@@ -110,6 +110,111 @@ static void quantize_q8k(const float *x, q8k *o, size_t nb) {
     }
 }
 
+#if defined(__x86_64__)
+#define QA_AVX2 __attribute__((target("avx2,fma")))
+
+/* The largest |x| of the 8n floats at x, NaNs skipped as q8_scale's compare skips them
+ * (maxps returns its second operand where either is NaN: the running max goes second). */
+static inline QA_AVX2 float amax_avx2(const float *x, size_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i++) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * i)), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* round(x * s) to nearest even for 8 floats: cvtps2dq in the default rounding mode is
+ * nearest_even for these magnitudes; a NaN (0 * inf) gives 0, as nearest_even gives for the
+ * default NaN. */
+static inline QA_AVX2 __m256i round8_avx2(const float *x, __m256 s) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), s);
+    return _mm256_cvtps_epi32(_mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q)));
+}
+
+static inline QA_AVX2 int hsum8_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1)));
+}
+
+/* 32 int32 (four vectors, in order) to 32 int8 at dst; values are within [-127, 127]. */
+static inline QA_AVX2 void pack32_avx2(int8_t *dst, __m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i v = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)dst, v);
+}
+
+/* quantize_q8a, the same bytes: the same scale, product and rounding, eight at a time. */
+static QA_AVX2 void quantize_q8a_avx2(const float *x, q8a *o, size_t nb) {
+    const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+    for (size_t b = 0; b < nb; b++, x += 32) {
+        const float amax = amax_avx2(x, 4);
+        const float id = amax > 0 ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        const __m256 s = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++)
+            q[i] = _mm256_max_epi32(_mm256_min_epi32(round8_avx2(x + 8 * i, s), lim), nlim);
+        pack32_avx2(o[b].qs, q[0], q[1], q[2], q[3]);
+        const int sum = hsum8_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
+                                                     _mm256_add_epi32(q[2], q[3])));
+        o[b].d = f16_round(d);
+        o[b].s = o[b].d * (float)sum;
+        o[b].s16 = f16_round(d * (float)sum);
+        o[b].sum = sum;
+    }
+}
+
+/* quantize_q8k, the same bytes: max is the first x of the largest magnitude. */
+static QA_AVX2 void quantize_q8k_avx2(const float *x, q8k *o, size_t nb) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i lim = _mm256_set1_epi32(127);
+    for (size_t b = 0; b < nb; b++, x += 256) {
+        const float amax = amax_avx2(x, 32);
+        if (!(amax > 0)) {
+            memset(&o[b], 0, sizeof o[b]);
+            continue;
+        }
+        const __m256 am = _mm256_set1_ps(amax);
+        size_t at = 0;
+        for (size_t i = 0; i < 32; i++) {
+            const __m256 a = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * i));
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(a, am, _CMP_EQ_OQ));
+            if (hit) {
+                at = 8 * i + (size_t)__builtin_ctz((unsigned)hit);
+                break;
+            }
+        }
+        const float iscale = -127.0f / x[at];
+        const __m256 s = _mm256_set1_ps(iscale);
+        for (int g = 0; g < 16; g += 2) {
+            const float *xg = x + 16 * g;
+            const __m256i q0 = _mm256_min_epi32(round8_avx2(xg, s), lim);
+            const __m256i q1 = _mm256_min_epi32(round8_avx2(xg + 8, s), lim);
+            const __m256i q2 = _mm256_min_epi32(round8_avx2(xg + 16, s), lim);
+            const __m256i q3 = _mm256_min_epi32(round8_avx2(xg + 24, s), lim);
+            pack32_avx2(o[b].qs + 16 * g, q0, q1, q2, q3);
+            o[b].bsums[g] = (int16_t)hsum8_epi32(_mm256_add_epi32(q0, q1));
+            o[b].bsums[g + 1] = (int16_t)hsum8_epi32(_mm256_add_epi32(q2, q3));
+        }
+        o[b].d = 1.0f / iscale;
+    }
+}
+#endif
+
+void el_quantize_act(el_isa isa, bool k, const float *x, void *o, size_t nb) {
+#if defined(__x86_64__)
+    if (isa == EL_ISA_AVX2) {
+        if (k) quantize_q8k_avx2(x, o, nb);
+        else quantize_q8a_avx2(x, o, nb);
+        return;
+    }
+#endif
+    (void)isa;
+    if (k) quantize_q8k(x, o, nb);
+    else quantize_q8a(x, o, nb);
+}
+
 /* ---- portable: unpacked blocks ---------------------------------------------------------- */
 
 static inline int32_t dot_s8_c(const int8_t *a, const int8_t *b, int n) {
@@ -325,8 +430,7 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
             j.n = n - t0 < tstep ? n - t0 : tstep;
             for (size_t t = 0; t < j.n; t++) {
                 const float *xr = x + (t0 + t) * in + b0 * blk;
-                if (k) quantize_q8k(xr, (q8k *)(void *)(scratch + t * j.arow), j.nb);
-                else quantize_q8a(xr, (q8a *)(void *)(scratch + t * j.arow), j.nb);
+                el_quantize_act(p->isa, k, xr, scratch + t * j.arow, j.nb);
             }
             j.act = scratch;
             j.y = y + t0 * ldy;
@@ -406,8 +510,8 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
     if ((kinds[0] && in / 32 * sizeof(q8a) > sizeof a8) ||
         (kinds[1] && in / 256 * sizeof(q8k) > sizeof a8k))
         return false;
-    if (kinds[0]) quantize_q8a(x, (q8a *)(void *)a8, in / 32);
-    if (kinds[1]) quantize_q8k(x, (q8k *)(void *)a8k, in / 256);
+    if (kinds[0]) el_quantize_act(p->isa, false, x, a8, in / 32);
+    if (kinds[1]) el_quantize_act(p->isa, true, x, a8k, in / 256);
     qmv_job q = {.parts = parts, .n_parts = n_parts, .e = e, .act = act, .act_ctx = act_ctx};
     for (size_t i = 0; i < n_parts; i++) {
         const el_dtype wt = parts[i].wt;

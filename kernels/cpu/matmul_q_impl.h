@@ -61,6 +61,9 @@ qgemm_fn el_qgemm_pick_vnni(el_dtype wt);
 qdot_fn el_qdot_pick_ggml_k(el_isa isa, el_dtype wt, size_t n, size_t rows, qdot_fn *dot4);
 /* CPUID (and the OS's register state): AVX512F, BW, VL and VNNI. */
 bool el_cpu_has_avx512vnni(void);
+/* nb blocks of activations x quantized for isa's kernels into o: q8a blocks of 32, or q8k
+ * blocks of 256 where k. The AVX2 quantizers write the portable ones' bytes (tested). */
+void el_quantize_act(el_isa isa, bool k, const float *x, void *o, size_t nb);
 /* Tests: 0 = let the CPU decide (default), 1 = never use the VNNI variant. */
 extern int el_qdot_no_vnni;
 
