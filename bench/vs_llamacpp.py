@@ -12,15 +12,20 @@
   weights of a re-quantized file are not a better model). gpt2_f32/gpt2_f16: the GPT-2 124M
   shape (bench_gpt2's seeded weights, a synthetic byte-level vocabulary of GPT-2's size)
   written as GGUF by `edgeload pack -o X.gguf`, run by llama.cpp as its gpt2 architecture.
-- Decode: llama-bench tg64 (median of its per-repetition samples) vs `edgeload generate -n 64
-  --temp 0 --ctx 256` gen tok/s (median of runs). Prefill: llama-bench pp128 vs edgeload on a
-  prompt of exactly 128 tokens (prompt tok/s). Peak RSS: edgeload's VmHWM (its --json report)
+- Decode: llama-bench tg64 after 128 cached tokens (`-d 128`: median of its per-repetition
+  samples) vs `edgeload generate -n 64 --temp 0 --ctx 256` gen tok/s after its 128-token prompt
+  (median of runs): the same positions on both sides (tg64 from an empty cache attends to 64
+  fewer keys per token and ran 5-9% faster here). Prefill: llama-bench pp128 from an empty cache
+  vs edgeload on a prompt of exactly 128 tokens (prompt tok/s). Peak RSS: edgeload's VmHWM (its --json report)
   vs /usr/bin/time's max RSS of llama-simple generating 64 tokens after the same prompt. Load:
   edgeload's weight load seconds (warm page cache after the first run) vs llama-simple's
   "load time" (its model load, mmap'ed).
 - The bandwidth bound, measured in the same run: read bandwidth (build/bench_membw, same thread
   count) / weight bytes one decoded token reads (every tensor, except that an untied model
-  reads one row of token_embd). "of bound" = edgeload decode tok/s / that bound.
+  reads one row of token_embd). "of bound" = edgeload decode tok/s / that bound, with the read
+  bandwidth taken right before and right after that row's edgeload runs (their mean; both
+  printed): the probe reads 30-36 or 47-54 GB/s in spells of minutes on the machine this was
+  written on, and one reading per script run put whole tables in one spell or the other.
 - The 1-minute load average is printed before and after: above 0.3 the numbers are noise.
 """
 import argparse
@@ -94,15 +99,20 @@ def edgeload_run(el, model, prompt, threads, runs):
     return statistics.median(pre), statistics.median(gen), max(hwm), statistics.median(load)
 
 
-def llama_run(bindir, model, prompt, threads, runs):
+def llama_run(bindir, model, prompt, depth, threads, runs):
+    """llama-bench pp128 from an empty cache and tg64 after depth cached tokens (-d 0,depth:
+    each test at both depths), so that its decode does the work edgeload's does after its
+    depth-token prompt."""
     rows = json.loads(sh([os.path.join(bindir, "llama-bench"), "-m", model, "-t", str(threads),
-                          "-p", "128", "-n", "64", "-r", str(runs), "-o", "json"]))
+                          "-p", "128", "-n", "64", "-d", f"0,{depth}", "-r", str(runs),
+                          "-o", "json"]))
     pp = tg = None
     for r in rows:
         v = statistics.median(r.get("samples_ts") or [r["avg_ts"]])
-        if r["n_prompt"] and not r["n_gen"]:
+        d = r.get("n_depth", 0)
+        if r["n_prompt"] and not r["n_gen"] and d == 0:
             pp = v
-        if r["n_gen"] and not r["n_prompt"]:
+        if r["n_gen"] and not r["n_prompt"] and d == depth:
             tg = v
     t = subprocess.run(["/usr/bin/time", "-f", "%M", os.path.join(bindir, "llama-simple"),
                         "-m", model, "-n", "64", prompt], capture_output=True, text=True,
@@ -214,10 +224,13 @@ def main():
         bpt = bytes_per_token(el, path)
         prompt, n = prompt_of(el, path, 128)
         for t in threads:
+            b0 = membw(args.build, t)
             epp, etg, ehwm, eload = edgeload_run(el, path, prompt, t, args.runs)
-            lpp, ltg, lrss, lload = llama_run(bindir, path, prompt, t, args.runs)
-            bound = bw[t] / bpt
+            b1 = membw(args.build, t)
+            lpp, ltg, lrss, lload = llama_run(bindir, path, prompt, n, t, args.runs)
+            bound = (b0 + b1) / 2 / bpt
             print(f"| {name} | {t} | {etg:.1f} | {ltg:.1f} | {etg / ltg:.2f} | {etg / bound:.0%} "
+                  f"({b0 / 1e9:.0f}, {b1 / 1e9:.0f} GB/s) "
                   f"| {epp:.1f} | {lpp:.1f} | {epp / lpp:.2f} | {ehwm / 2**20:.0f} MiB "
                   f"| {lrss / 2**20:.0f} MiB | {eload:.3f} | {lload:.3f} |", flush=True)
     print(f"\nload average after: {load():.2f}; prompt {n} tokens; decode 64 tokens; "
