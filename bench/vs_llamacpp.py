@@ -16,16 +16,16 @@
   samples) vs `edgeload generate -n 64 --temp 0 --ctx 256` gen tok/s after its 128-token prompt
   (median of runs): the same positions on both sides (tg64 from an empty cache attends to 64
   fewer keys per token and ran 5-9% faster here). Prefill: llama-bench pp128 from an empty cache
-  vs edgeload on a prompt of exactly 128 tokens (prompt tok/s). Peak RSS: edgeload's VmHWM (its --json report)
-  vs /usr/bin/time's max RSS of llama-simple generating 64 tokens after the same prompt. Load:
+  vs edgeload on a prompt of exactly 128 tokens (prompt tok/s). Peak RSS: edgeload's VmHWM (its
+  --json report) vs /usr/bin/time's max RSS of llama-simple generating 64 tokens after the same prompt. Load:
   edgeload's weight load seconds (warm page cache after the first run) vs llama-simple's
   "load time" (its model load, mmap'ed).
 - The bandwidth bound, measured in the same run: read bandwidth (build/bench_membw, same thread
   count) / weight bytes one decoded token reads (every tensor, except that an untied model
   reads one row of token_embd). "of bound" = edgeload decode tok/s / that bound, with the read
   bandwidth taken right before and right after that row's edgeload runs (their mean; both
-  printed): the probe reads 30-36 or 47-54 GB/s in spells of minutes on the machine this was
-  written on, and one reading per script run put whole tables in one spell or the other.
+  printed): on the machine this was written on the probe reads 30-36 GB/s in some processes
+  and 47-54 in others, seconds apart, and one reading per script run set a whole table's bound.
 - The 1-minute load average is printed before and after: above 0.3 the numbers are noise.
 """
 import argparse
