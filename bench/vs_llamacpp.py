@@ -24,8 +24,9 @@
   count) / weight bytes one decoded token reads (every tensor, except that an untied model
   reads one row of token_embd). "of bound" = edgeload decode tok/s / that bound, with the read
   bandwidth taken right before and right after that row's edgeload runs (their mean; both
-  printed): on the machine this was written on the probe reads 30-36 GB/s in some processes
-  and 47-54 in others, seconds apart, and one reading per script run set a whole table's bound.
+  printed): on the machine this was written on the probe reads 30-36 GB/s at some moments
+  and 47-54 at others, seconds apart, even inside one process (build/bench_bound pairs each
+  decode run with a probe of the very arena it reads; docs/CPU.md).
 - The 1-minute load average is printed before and after: above 0.3 the numbers are noise.
 """
 import argparse
