@@ -466,7 +466,7 @@ static void test_quantize_act(el_isa best) {
     static uint8_t a[N / 32 * sizeof(q8a)], b[N / 32 * sizeof(q8a)];
     _Static_assert(N / 256 * sizeof(q8k) <= sizeof a, "q8k blocks fit");
     int bad = 0;
-    for (int c = 0; c < 12; c++) {
+    for (int c = 0; c < 14; c++) {
         for (size_t i = 0; i < N; i++) x[i] = frand() * (c < 4 ? 1.0f : 1e-3f * (float)c);
         if (c == 4) /* ties: x * 127 / 127 lands on k + 0.5 */
             for (size_t i = 0; i < N; i++) x[i] = (float)((int)(rnd() % 255) - 127) + 0.5f;
@@ -479,6 +479,11 @@ static void test_quantize_act(el_isa best) {
             x[3] = -1e-30f, x[300] = 3.0f;
         }
         if (c == 10) x[40] = INFINITY, x[1000] = -INFINITY;
+        if (c == 11) x[41] = NAN, x[1001] = -NAN, x[2000] = 1e-40f;
+        if (c == 12) /* blocks whose 127 / max overflows (max below 3.7e-37): zeros */
+            for (size_t i = 0; i < 512; i++) x[i] *= 1e-36f;
+        if (c == 13) /* just above that: multipliers near FLT_MAX */
+            for (size_t i = 0; i < 512; i++) x[i] = frand() * 1e-35f;
         for (int k = 0; k < 2; k++) {
             const size_t nb = k ? N / 256 : N / 32, n = nb * (k ? sizeof(q8k) : sizeof(q8a));
             memset(a, 0x5a, sizeof a), memset(b, 0xa5, sizeof b);

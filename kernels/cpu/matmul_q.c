@@ -20,7 +20,9 @@
 #include "kernels/cpu/matmul_q_impl.h"
 #include "kernels/fp16.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -28,6 +30,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #elif defined(__aarch64__)
+#include <arm_neon.h>
 #include "kernels/cpu/matmul_q_neon.h"
 #endif
 
@@ -50,6 +53,21 @@ static inline int8_t q8_round(float v) {
     return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
 }
 
+/* 127 / amax, or 0 where amax is 0 or below 127 / FLT_MAX, where it would overflow: such a
+ * block's f16 scale is 0 anyway, and its values become 0 rather than whatever this ISA's
+ * conversion makes of an infinite product. */
+static inline float q8_mult(float amax) {
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;
+    return id <= FLT_MAX ? id : 0.0f;
+}
+
+/* Q8_K's multiplier -127 / max into *iscale; false (the block is stored as zeros) where max
+ * is 0 or so small that it overflows. */
+static inline bool q8k_mult(float max, float *iscale) {
+    *iscale = -127.0f / max;
+    return fabsf(*iscale) <= FLT_MAX;
+}
+
 /* Scale of n floats for 8 bits: max |x| / 127, and the multiplier 127 / max |x| (0 for an
  * all-zero block). Multiplier and ties to even are ggml's x86 quantize_row_q8_0/q8_1 (its
  * AVX2/AVX-512 code; its scalar reference divides by d and rounds ties away), so llama.cpp's
@@ -60,7 +78,7 @@ static inline float q8_scale(const float *x, int n, float *id) {
         float a = fabsf(x[j]);
         if (a > amax) amax = a;
     }
-    *id = amax > 0 ? 127.0f / amax : 0.0f;
+    *id = q8_mult(amax);
     return amax / 127.0f;
 }
 
@@ -68,16 +86,21 @@ static inline float q8_scale(const float *x, int n, float *id) {
  * block_q8_1), so products match theirs. */
 static inline float f16_round(float f) { return el_fp16_to_fp32(el_fp32_to_fp16(f)); }
 
+/* A q8a block's scale and sums, from its scale d and sum(qs) (every path). */
+static inline void q8a_sums(q8a *o, float d, int sum) {
+    o->d = f16_round(d);
+    o->s = o->d * (float)sum; /* exactly d * sum: the paths that fold offsets into it agree
+                                 with the ones that do not */
+    o->s16 = f16_round(d * (float)sum);
+    o->sum = sum;
+}
+
 static void quantize_q8a(const float *x, q8a *o, size_t nb) {
     for (size_t b = 0; b < nb; b++, x += 32) {
         float id, d = q8_scale(x, 32, &id);
         int sum = 0;
         for (int j = 0; j < 32; j++) sum += o[b].qs[j] = q8_round(x[j] * id);
-        o[b].d = f16_round(d);
-        o[b].s = o[b].d * (float)sum; /* exactly d * sum: the paths that fold offsets into it
-                                         agree with the ones that do not */
-        o[b].s16 = f16_round(d * (float)sum);
-        o[b].sum = sum;
+        q8a_sums(o + b, d, sum);
     }
 }
 
@@ -93,11 +116,11 @@ static void quantize_q8k(const float *x, q8k *o, size_t nb) {
                 amax = fabsf(x[j]);
                 max = x[j];
             }
-        if (amax == 0) {
+        float iscale;
+        if (!q8k_mult(max, &iscale)) {
             memset(&o[b], 0, sizeof o[b]);
             continue;
         }
-        const float iscale = -127.0f / max;
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int j = 0; j < 16; j++) {
@@ -150,7 +173,7 @@ static QA_AVX2 void quantize_q8a_avx2(const float *x, q8a *o, size_t nb) {
     const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
     for (size_t b = 0; b < nb; b++, x += 32) {
         const float amax = amax_avx2(x, 4);
-        const float id = amax > 0 ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        const float id = q8_mult(amax), d = amax / 127.0f;
         const __m256 s = _mm256_set1_ps(id);
         __m256i q[4];
         for (int i = 0; i < 4; i++)
@@ -158,10 +181,7 @@ static QA_AVX2 void quantize_q8a_avx2(const float *x, q8a *o, size_t nb) {
         pack32_avx2(o[b].qs, q[0], q[1], q[2], q[3]);
         const int sum = hsum8_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
                                                      _mm256_add_epi32(q[2], q[3])));
-        o[b].d = f16_round(d);
-        o[b].s = o[b].d * (float)sum;
-        o[b].s16 = f16_round(d * (float)sum);
-        o[b].sum = sum;
+        q8a_sums(o + b, d, sum);
     }
 }
 
@@ -185,7 +205,11 @@ static QA_AVX2 void quantize_q8k_avx2(const float *x, q8k *o, size_t nb) {
                 break;
             }
         }
-        const float iscale = -127.0f / x[at];
+        float iscale;
+        if (!q8k_mult(x[at], &iscale)) {
+            memset(&o[b], 0, sizeof o[b]);
+            continue;
+        }
         const __m256 s = _mm256_set1_ps(iscale);
         for (int g = 0; g < 16; g += 2) {
             const float *xg = x + 16 * g;
@@ -200,6 +224,81 @@ static QA_AVX2 void quantize_q8k_avx2(const float *x, q8k *o, size_t nb) {
         o[b].d = 1.0f / iscale;
     }
 }
+#elif defined(__aarch64__)
+/* The largest |x| of the 4n floats at x; vmaxnm skips a NaN as q8_scale's compare does. */
+static inline float amax_neon(const float *x, size_t n) {
+    float32x4_t m = vdupq_n_f32(0.0f);
+    for (size_t i = 0; i < n; i++) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + 4 * i)));
+    return vmaxnmvq_f32(m);
+}
+
+/* round(x * s) to nearest even for 4 floats (fcvtns: a NaN gives 0, as on the AVX2 path). */
+static inline int32x4_t round4_neon(const float *x, float32x4_t s) {
+    return vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x), s));
+}
+
+/* 16 int32 (four vectors, in order), within [-127, 127], to 16 int8 at dst. */
+static inline void pack16_neon(int8_t *dst, int32x4_t a, int32x4_t b, int32x4_t c,
+                               int32x4_t d) {
+    const int16x8_t lo = vcombine_s16(vqmovn_s32(a), vqmovn_s32(b));
+    const int16x8_t hi = vcombine_s16(vqmovn_s32(c), vqmovn_s32(d));
+    vst1q_s8(dst, vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)));
+}
+
+/* quantize_q8a, the same bytes: the same scale, product and rounding, four at a time. */
+static void quantize_q8a_neon(const float *x, q8a *o, size_t nb) {
+    const int32x4_t lim = vdupq_n_s32(127), nlim = vdupq_n_s32(-127);
+    for (size_t b = 0; b < nb; b++, x += 32) {
+        const float amax = amax_neon(x, 8);
+        const float id = q8_mult(amax), d = amax / 127.0f;
+        const float32x4_t s = vdupq_n_f32(id);
+        int32x4_t q[8], t = vdupq_n_s32(0);
+        for (int i = 0; i < 8; i++) {
+            q[i] = vmaxq_s32(vminq_s32(round4_neon(x + 4 * i, s), lim), nlim);
+            t = vaddq_s32(t, q[i]);
+        }
+        pack16_neon(o[b].qs, q[0], q[1], q[2], q[3]);
+        pack16_neon(o[b].qs + 16, q[4], q[5], q[6], q[7]);
+        const int sum = vaddvq_s32(t);
+        q8a_sums(o + b, d, sum);
+    }
+}
+
+/* quantize_q8k, the same bytes: max is the first x of the largest magnitude. */
+static void quantize_q8k_neon(const float *x, q8k *o, size_t nb) {
+    const int32x4_t lim = vdupq_n_s32(127);
+    for (size_t b = 0; b < nb; b++, x += 256) {
+        const float amax = amax_neon(x, 64);
+        if (!(amax > 0)) {
+            memset(&o[b], 0, sizeof o[b]);
+            continue;
+        }
+        const float32x4_t am = vdupq_n_f32(amax);
+        size_t at = 0;
+        for (size_t i = 0; i < 64; i++)
+            if (vmaxvq_u32(vceqq_f32(vabsq_f32(vld1q_f32(x + 4 * i)), am))) {
+                at = 4 * i;
+                while (fabsf(x[at]) != amax) at++;
+                break;
+            }
+        float iscale;
+        if (!q8k_mult(x[at], &iscale)) {
+            memset(&o[b], 0, sizeof o[b]);
+            continue;
+        }
+        const float32x4_t s = vdupq_n_f32(iscale);
+        for (int g = 0; g < 16; g++) {
+            const float *xg = x + 16 * g;
+            const int32x4_t q0 = vminq_s32(round4_neon(xg, s), lim);
+            const int32x4_t q1 = vminq_s32(round4_neon(xg + 4, s), lim);
+            const int32x4_t q2 = vminq_s32(round4_neon(xg + 8, s), lim);
+            const int32x4_t q3 = vminq_s32(round4_neon(xg + 12, s), lim);
+            pack16_neon(o[b].qs + 16 * g, q0, q1, q2, q3);
+            o[b].bsums[g] = (int16_t)vaddvq_s32(vaddq_s32(vaddq_s32(q0, q1), vaddq_s32(q2, q3)));
+        }
+        o[b].d = 1.0f / iscale;
+    }
+}
 #endif
 
 void el_quantize_act(el_isa isa, bool k, const float *x, void *o, size_t nb) {
@@ -207,6 +306,12 @@ void el_quantize_act(el_isa isa, bool k, const float *x, void *o, size_t nb) {
     if (isa == EL_ISA_AVX2) {
         if (k) quantize_q8k_avx2(x, o, nb);
         else quantize_q8a_avx2(x, o, nb);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (isa == EL_ISA_NEON) {
+        if (k) quantize_q8k_neon(x, o, nb);
+        else quantize_q8a_neon(x, o, nb);
         return;
     }
 #endif
