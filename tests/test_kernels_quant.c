@@ -10,6 +10,7 @@
  *    el_cpu_matmul_q per matrix and the epilogue's ops (test_matvec);
  *  - the AVX2 activation quantizers (q8a, q8k) byte for byte against the portable ones, on
  *    random blocks and on ties, zeros, a lone value, +-max both present and an infinity;
+ *  - decode on weights repacked in 8-row tiles bit for bit against the untiled (test_x8);
  *  - the vector path against the portable one, much tighter; embedding rows; the dtype
  *    table's sizes and its error for rows that are not whole blocks. */
 // ctest-labels: kernels
@@ -498,6 +499,58 @@ static void test_quantize_act(el_isa best) {
         fprintf(stderr, "   activation quantizers (%s) equal the portable ones\n", el_isa_name(best));
 }
 
+/* Decode on 8-row tiles (el_q_x8_repack, el_cpu_matvec_q_x8): bit for bit el_cpu_matmul_q's
+ * one-token result on the untiled rows, each x86 variant, 1 and 3 threads, shapes from one
+ * block to more than the stack scratch (refused); the repack back restores every byte; what
+ * it does not take is refused. */
+static void test_x8(el_pool *pools[], size_t npools) {
+    const size_t ins[] = {32, 96, 576, 1536, 22016}, outs[] = {8, 24, 64};
+    const el_dtype dts[] = {EL_DT_Q4_0, EL_DT_Q8_0};
+    size_t tested = 0;
+    for (size_t di = 0; di < 2; di++)
+        for (size_t ii = 0; ii < sizeof ins / sizeof *ins; ii++)
+            for (size_t oi = 0; oi < sizeof outs / sizeof *outs; oi++) {
+                const el_dtype dt = dts[di];
+                const size_t in = ins[ii], out = outs[oi], nb = in / 32;
+                size_t rb;
+                uint8_t *w = make_weights(dt, out, in, &rb), *t = malloc(out * rb);
+                uint8_t *tmp = malloc(8 * rb);
+                float *x = malloc(in * 4), want[64], got[64];
+                for (size_t i = 0; i < in; i++) x[i] = frand() * (i % 5 == 0 ? 3.0f : 1.0f);
+                memcpy(t, w, out * rb);
+                el_q_x8_repack(dt, t, out, nb, tmp, true);
+                EL_CHECK(out == 8 || memcmp(t, w, out * rb) != 0);
+                for (size_t pi = 0; pi < npools; pi++)
+                    for (int novnni = 0; novnni < 2; novnni++) {
+                        el_pool *p = pools[pi];
+                        if (!el_q_x8_can(p->isa, dt, out)) continue;
+                        el_qdot_no_vnni = novnni;
+                        el_cpu_matmul_q(p, want, out, x, w, dt, 1, in, out, false);
+                        memset(got, 0xff, sizeof got);
+                        const bool fits = in / 32 * sizeof(q8a) <= 32 * 1024;
+                        EL_CHECK(el_cpu_matvec_q_x8(p, got, x, t, dt, in, out) == fits);
+                        size_t bad = 0;
+                        for (size_t r = 0; fits && r < out; r++) bad += !same_float(got[r], want[r]);
+                        if (bad)
+                            fprintf(stderr, "x8 %s in %zu out %zu pool %zu novnni %d: %zu "
+                                    "differ\n", el_dtype_name(dt), in, out, pi, novnni, bad);
+                        EL_CHECK(bad == 0);
+                        tested += fits;
+                        el_qdot_no_vnni = 0;
+                    }
+                el_q_x8_repack(dt, t, out, nb, tmp, false);
+                EL_CHECK(!memcmp(t, w, out * rb));
+                free(w), free(t), free(tmp), free(x);
+            }
+    const el_isa best = npools > 1 ? pools[1]->isa : EL_ISA_PORTABLE;
+    EL_CHECK(!el_q_x8_can(best, EL_DT_Q4_0, 12) && !el_q_x8_can(best, EL_DT_Q4_1, 8) &&
+             !el_q_x8_can(EL_ISA_PORTABLE, EL_DT_Q4_0, 8));
+#if defined(__x86_64__)
+    if (best == EL_ISA_AVX2) EL_CHECK(tested > 0);
+#endif
+    fprintf(stderr, "8-row tiles: %zu cases bit-identical\n", tested);
+}
+
 int main(void) {
     test_dtype_table();
     for (size_t i = 0; i < N_TYPES; i++) test_fixture(k_types[i]);
@@ -523,6 +576,7 @@ int main(void) {
     test_gemm(best);
     test_quantize_act(best);
     test_matvec(pp, np);
+    test_x8(pp, np);
     for (size_t ti = 0; ti < N_TYPES; ti++)
         fprintf(stderr, "  %s: worst |error| / bound %.3f, NMSE %.2e\n",
                 el_dtype_name(k_types[ti]), g_worst_ratio[ti],

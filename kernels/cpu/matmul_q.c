@@ -633,3 +633,78 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
     el_pool_run_sized(p, (uint64_t)in * rows, qmv_run, &q);
     return true;
 }
+
+/* ---- decode on 8-row tiles (matmul_q_x86.inc, "decode on 8-row tiles") ------------------- */
+
+/* The quants of tile row slot k (0..7) are row x8_row(wt, k)'s: Q4_0 pairs rows r, r + 4. */
+static size_t x8_row(el_dtype wt, size_t k) {
+    return wt == EL_DT_Q4_0 ? (k % 2 ? k / 2 + 4 : k / 2) : k;
+}
+
+bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
+#if defined(__x86_64__)
+    return isa == EL_ISA_AVX2 && (wt == EL_DT_Q4_0 || wt == EL_DT_Q8_0) && rows % 8 == 0;
+#else
+    (void)isa, (void)wt, (void)rows;
+    return false;
+#endif
+}
+
+/* One tile of 8 rows (row stride nb * bb) between the layouts: to the tiled one at t from the
+ * rows at r (tiled), or back (!tiled). */
+static void x8_tile(el_dtype wt, uint8_t *t, uint8_t *r, size_t nb, bool tiled) {
+    const size_t bb = el_dtype_block_bytes(wt), qb = bb - 2, wrow = nb * bb;
+    for (size_t b = 0; b < nb; b++) {
+        uint8_t *tb = t + 8 * bb * b;
+        for (size_t k = 0; k < 8; k++) {
+            uint8_t *rd = r + k * wrow + b * bb, *rq = r + x8_row(wt, k) * wrow + b * bb + 2;
+            if (tiled) {
+                memcpy(tb + 2 * k, rd, 2);
+                memcpy(tb + 16 + qb * k, rq, qb);
+            } else {
+                memcpy(rd, tb + 2 * k, 2);
+                memcpy(rq, tb + 16 + qb * k, qb);
+            }
+        }
+    }
+}
+
+void el_q_x8_repack(el_dtype wt, void *w, size_t rows, size_t nb, void *tmp, bool tiled) {
+    const size_t tile = 8 * nb * el_dtype_block_bytes(wt);
+    for (size_t r = 0; r < rows; r += 8) {
+        uint8_t *p = (uint8_t *)w + r / 8 * tile;
+        memcpy(tmp, p, tile);
+        if (tiled) x8_tile(wt, p, tmp, nb, true);
+        else x8_tile(wt, tmp, p, nb, false);
+    }
+}
+
+typedef struct x8_job {
+    qx8_fn f;
+    const uint8_t *w, *act;
+    size_t nb, tiles, tile; /* blocks per row, tiles, bytes per tile */
+    float *y;
+} x8_job;
+
+static void x8_run(void *ctx, unsigned ith, unsigned nth) {
+    const x8_job *j = ctx;
+    for (size_t t = j->tiles * ith / nth; t < j->tiles * (ith + 1) / nth; t++)
+        j->f(j->w + t * j->tile, j->act, j->nb, j->y + 8 * t);
+}
+
+bool el_cpu_matvec_q_x8(el_pool *p, float *y, const float *x, const void *w, el_dtype wt,
+                        size_t in, size_t out) {
+    _Alignas(64) uint8_t a8[EL_QMM_SCRATCH / 2];
+    if (!el_q_x8_can(p->isa, wt, out) || in == 0 || in % 32 || in / 32 * sizeof(q8a) > sizeof a8)
+        return false;
+    x8_job j = {.w = w, .act = a8, .nb = in / 32, .tiles = out / 8, .y = y};
+    j.tile = 8 * j.nb * el_dtype_block_bytes(wt);
+#if defined(__x86_64__)
+    j.f = el_cpu_has_avx512vnni() && !el_qdot_no_vnni ? el_qx8_pick_vnni(wt)
+                                                      : el_qx8_pick_avx2(wt);
+#endif
+    if (!j.f) return false;
+    el_quantize_act(p->isa, false, x, a8, j.nb);
+    el_pool_run_sized(p, (uint64_t)in * out, x8_run, &j);
+    return true;
+}

@@ -6,4 +6,5 @@
 #define QX_GEMM_T 4
 #define QX_PICK el_qdot_pick_avx2
 #define QX_GEMM_PICK el_qgemm_pick_avx2
+#define QX_X8_PICK el_qx8_pick_avx2
 #include "kernels/cpu/matmul_q_x86.inc"

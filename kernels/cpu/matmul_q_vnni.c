@@ -7,6 +7,7 @@
 #define QX_GEMM_T 8
 #define QX_PICK el_qdot_pick_vnni
 #define QX_GEMM_PICK el_qgemm_pick_vnni
+#define QX_X8_PICK el_qx8_pick_vnni
 #include "kernels/cpu/matmul_q_x86.inc"
 
 #if defined(__x86_64__)

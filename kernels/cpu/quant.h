@@ -98,4 +98,18 @@ void el_qmv_share(const el_qmv_part *parts, size_t n_parts, el_qmv_epi e, size_t
                   size_t tile, el_qmv_act_fn act, void *act_ctx, el_qmv_rows_fn rows,
                   const void *ctx, unsigned ith, unsigned nth);
 
+/* Decode on weights repacked in tiles of 8 rows (matmul_q_x86.inc, "decode on 8-row tiles"):
+ * one contiguous stream per tile, scales in one load. Measured, not yet used by the models
+ * (docs/CPU.md, "8-row tiles"). True where isa has the tile kernel for wt (x86 AVX2: Q4_0,
+ * Q8_0) and rows is a multiple of 8. */
+bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows);
+/* rows x nb blocks of wt at w, in place, to the tiled layout (tiled) or back; tmp holds one
+ * tile, 8 * nb * (bytes per block). rows a multiple of 8. The bytes are the same set. */
+void el_q_x8_repack(el_dtype wt, void *w, size_t rows, size_t nb, void *tmp, bool tiled);
+/* y[0 .. out) = W x for W [out, in] tiled by el_q_x8_repack: the bits el_cpu_matmul_q gives
+ * the untiled W for one token. False (nothing done) where !el_q_x8_can or x is over the
+ * stack scratch. */
+bool el_cpu_matvec_q_x8(el_pool *p, float *y, const float *x, const void *w, el_dtype wt,
+                        size_t in, size_t out);
+
 #endif /* EL_KERNELS_QUANT_H */
