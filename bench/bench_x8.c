@@ -1,5 +1,5 @@
 /* bench_x8.c - decode matvecs on weights as stored (GGUF's row-major blocks) against the same
- * weights repacked in 8-row tiles (el_q_x8_repack), on a SmolLM2-135M-shaped set of matrices
+ * weights repacked in 8-row tiles (el_q_x8_repack, as sessions on the CPU run them), on a SmolLM2-135M-shaped set of matrices
  * (30 layers of q, k, v, o, gate, up, down and the 49152-row head: more than the L3), one
  * token at a time through the pool, plus the read bandwidth of that memory in the same run
  * (developer-run, never CI).
@@ -34,8 +34,9 @@ static double token_pass(el_pool *p, const mat *m, const uint8_t *w, el_dtype dt
         for (size_t i = 0; i < N_MATS; i++) {
             if (!tiled)
                 el_cpu_matmul_q(p, y, m[i].out, x, w + m[i].off, dt, 1, m[i].in, m[i].out, false);
-            else if (!el_cpu_matvec_q_x8(p, y, x, w + m[i].off, dt, m[i].in, m[i].out))
-                return -1;
+            else
+                el_cpu_matmul_qx(p, y, m[i].out, x, w + m[i].off, dt, 1, m[i].in, m[i].out,
+                                 false, true);
         }
     return bench_now() - t0;
 }

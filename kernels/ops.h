@@ -17,6 +17,8 @@
 typedef struct el_weight {
     const void *p; /* in the arena (NULL when only checking a plan, or an absent bias) */
     el_dtype dt;   /* as loaded (or as planned) */
+    bool x8;       /* the CPU's 8-row tiles (kernels/cpu/quant.h, el_q_x8_repack): rows
+                      8t..8t+7 of the tensor at p + 8t * row bytes */
 } el_weight;
 
 /* Returns from the enclosing function when call fails. */

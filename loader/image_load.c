@@ -259,8 +259,10 @@ el_status el_image_load(el_model *m, const el_plan *plan, el_arena *a,
         el_tensor *t = &m->tensors.items[i];
         t->loaded_dtype = t->dtype;
         t->data = L.weights + t->arena_offset;
+        t->x8 = false;
     }
     m->loaded = true;
+    m->tiled = false;
     report(&L, params, plan->read_bytes, t0);
     if (stats) {
         stats->bytes_read = atomic_load(&L.bytes_done);

@@ -708,9 +708,11 @@ static el_status model_load(el_model *m, const el_plan *plan, el_arena *a,
         el_tensor *t = &m->tensors.items[i];
         t->data = (ring && t->stream_layer > ring->first ? ring->slot[0] : L.weights) +
                   t->arena_offset;
+        t->x8 = false;
     }
     m->stream = ring;
     m->loaded = true;
+    m->tiled = false;
     report(&L, params, plan->read_bytes, t0);
     if (stats) {
         stats->bytes_read = atomic_load(&L.bytes_done);

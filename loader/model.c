@@ -299,6 +299,7 @@ static void fill_info(const el_tensor *t, el_tensor_info *out) {
     out->file_offset = t->offset;
     out->loaded_dtype = t->loaded_dtype;
     out->data = t->data;
+    out->cpu_tiles = t->x8;
 }
 
 el_status el_model_tensor(const el_model *m, size_t i, el_tensor_info *out) {

@@ -81,6 +81,7 @@ struct el_model {
     uint32_t flags;
     void *family_data;               /* owned by the family (open/close) */
     bool loaded;                     /* el_model_load succeeded */
+    bool tiled;                      /* el_weights_tile_cpu has run since the load */
     struct el_stream *stream;        /* a streamed load's layer ring (in the weights region),
                                         else NULL (loader/stream.h) */
     /* Opened from an .elimg image (loader/image.h): then format is the source's format

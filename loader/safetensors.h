@@ -42,6 +42,9 @@ typedef struct el_tensor {
     el_dtype loaded_dtype;          /* dtype in the arena */
     uint64_t arena_offset;          /* offset in the weights region */
     void *data;                     /* in the arena after load, else NULL */
+    bool x8;                        /* its bytes are in the CPU's 8-row tiles (set by the
+                                       first CPU session, el_weights_tile_cpu; cleared by a
+                                       load) */
 } el_tensor;
 
 /* A growable table (malloc'd at open time, before any arena exists). */

@@ -495,6 +495,12 @@ el_status el_decoder_session_init(el_session *s) {
     /* llama.cpp's Gemma 3 and Phi-3 graphs scale the query, the others the scores. */
     const bool pre = !strcmp(c.a->name, "gemma3") || !strcmp(c.a->name, "phi3");
     D->ggml_flags = EL_EXEC_GGML | (pre ? EL_EXEC_GGML_PRESCALE : 0u);
+    /* The CPU's 8-row tiles (the fused QKV and gate | up views start at multiples of 8), with
+     * the FFN's activations (unused until a pass, [chunk, hidden]) as the repack's buffer. */
+    const bool qkv_ok = !c.a->names[EL_R_QKV] || (c.q_dim % 8 == 0 && c.kv_dim % 8 == 0);
+    const bool gu_ok = !c.a->names[EL_R_GATE_UP] || c.hidden % 8 == 0;
+    if (!s->on_gpu && el_arena_memory(s->arena) == EL_MEMORY_HOST && qkv_ok && gu_ok)
+        el_weights_tile_cpu(s->model, D->hb, (size_t)D->chunk * c.hidden * sizeof *D->hb);
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
     D->rope_numerics = 0;
     if (D->rope_cos) {
@@ -543,8 +549,8 @@ static el_status dec_residual(const el_ops *o, const el_exec *x, const dec_state
         return el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_ACCUMULATE, NULL, D->xb2);
     p.y = D->xb2;
     EL_TRY(el_ops_linear(o, x, &p, 1, in, n, in_dim, EL_EPI_STORE, NULL, NULL));
-    EL_TRY(o->norm(x, c->norm, D->xb2, D->xb2, post_norm, (el_weight){NULL, EL_DT_F32}, n, dim,
-                   c->eps));
+    EL_TRY(o->norm(x, c->norm, D->xb2, D->xb2, post_norm, (el_weight){NULL, EL_DT_F32, false}, n,
+                   dim, c->eps));
     return o->add(x, xr, D->xb2, n * dim);
 }
 
@@ -566,7 +572,7 @@ static el_status dec_pass(el_session *s, dec_state *D, const el_exec *x, const i
     const bool staged = f16 || x->dpos;
     const size_t esz = f16 ? 2 : sizeof(float);
     const bool gated = c->o.act == EL_ACT_SWIGLU || c->o.act == EL_ACT_GEGLU;
-    const el_weight *top = D->top.w, none = {NULL, EL_DT_F32};
+    const el_weight *top = D->top.w, none = {NULL, EL_DT_F32, false};
     if (x->dpos && 2 * kvd * n > (size_t)D->chunk * qd)
         return el_errorf(EL_E_UNSUPPORTED, "decoder: %zu rows of keys and values do not fit "
                          "the attention output's %u rows", n, D->chunk);

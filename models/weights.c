@@ -2,9 +2,12 @@
 #include "models/weights.h"
 #include "models/arch.h"
 #include "loader/load_impl.h"
+#include "kernels/cpu/quant.h"
 #include "platform/platform.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* "[a, b, c]" for t's shape into buf (capacity cap). */
 static void shape_str(const el_tensor *t, char *buf, size_t cap) {
@@ -49,6 +52,7 @@ static el_status bind(const el_model *m, const char *family, const char *prefix,
                          el_dtype_block(dt), (unsigned long long)cols);
     out->p = target == EL_DT_COUNT ? t->data : NULL;
     out->dt = dt;
+    out->x8 = target == EL_DT_COUNT && t->x8;
     if (target == EL_DT_COUNT && !out->p)
         return el_errorf(EL_E_USAGE, "%s: tensor %s is not loaded", m->path, full);
     return EL_OK;
@@ -64,4 +68,22 @@ el_status el_weight_bind_roles(const el_model *m, const char *family, const char
         EL_TRY(bind(m, family, prefix, name, shape[r][0], shape[r][1], target, &w[r]));
     }
     return EL_OK;
+}
+
+void el_weights_tile_cpu(el_model *m, void *tmp, size_t cap) {
+    if (m->tiled || !m->loaded) return;
+    m->tiled = true;
+    const char *env = getenv("EL_CPU_TILES");
+    if (m->stream || (env && !strcmp(env, "0"))) return;
+    const el_isa isa = el_cpu_isa_best();
+    for (size_t i = 0; i < m->tensors.count; i++) {
+        el_tensor *t = &m->tensors.items[i];
+        const el_dtype dt = t->loaded_dtype;
+        if (!t->data || t->ndim != 2 || t->transpose2d || !el_q_x8_can(isa, dt, t->shape[0]) ||
+            t->shape[1] % el_dtype_block(dt) ||
+            8 * (t->shape[1] / el_dtype_block(dt)) * el_dtype_block_bytes(dt) > cap)
+            continue;
+        el_q_x8_repack(dt, t->data, t->shape[0], t->shape[1] / el_dtype_block(dt), tmp, true);
+        t->x8 = true;
+    }
 }

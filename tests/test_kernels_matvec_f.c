@@ -67,7 +67,7 @@ static void check_pool(el_pool *p, const el_dtype dts[3], void *const w[3], cons
             parts[i] = (el_qmv_part){got[i], w[i], dts[i], out,
                                      i == 1 ? (const void *)b32
                                      : i == 2 ? (const void *)b16 : NULL,
-                                     i == 1 ? EL_DT_F32 : EL_DT_F16};
+                                     i == 1 ? EL_DT_F32 : EL_DT_F16, false};
             float *t = want[i];
             el_cpu_matmul(p, t, out, x, w[i], dts[i], 1, IN, out);
             if (parts[i].b) el_cpu_add_bias(t, out, parts[i].b, parts[i].bt, 1, out);
@@ -117,11 +117,11 @@ int main(void) {
     /* what it does not take: a block type, gated parts of unequal out, act with the add */
     float y[16];
     uint8_t blk[34 * 16] = {0};
-    el_qmv_part q = {y, blk, EL_DT_Q8_0, 16, NULL, EL_DT_F32};
+    el_qmv_part q = {y, blk, EL_DT_Q8_0, 16, NULL, EL_DT_F32, false};
     EL_CHECK(!el_cpu_matvec_f(&pools[0], x, 32, &q, 1, EL_QMV_STORE, NULL, NULL));
     const float wf[16 * 32] = {0};
-    el_qmv_part g[2] = {{y, wf, EL_DT_F32, 16, NULL, EL_DT_F32},
-                        {y, wf, EL_DT_F32, 8, NULL, EL_DT_F32}};
+    el_qmv_part g[2] = {{y, wf, EL_DT_F32, 16, NULL, EL_DT_F32, false},
+                        {y, wf, EL_DT_F32, 8, NULL, EL_DT_F32, false}};
     EL_CHECK(!el_cpu_matvec_f(&pools[0], x, 32, g, 2, EL_QMV_GATED, NULL, NULL));
     act_ctx a = {&pools[0], false};
     EL_CHECK(!el_cpu_matvec_f(&pools[0], x, 32, g, 1, EL_QMV_ADD, act_rows, &a));

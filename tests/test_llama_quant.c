@@ -6,9 +6,11 @@
  *    differ, so the bound is tight;
  *  - transformers' f32 logits (logits_f32.bin): the quantization of the weights themselves,
  *    large in a 64-wide random model (the weights-only reference is as far from f32).
+ * Then Q8_0 and Q4_0 with and without the CPU's 8-row tiles: the same bits (test_tiles).
  * Skipped (77) while the forward passes refuse block-type weights. */
 // ctest-labels: llama;model
 // ctest-timeout: 60
+#include "kernels/cpu/cpu.h"
 #include "tests/support/el_test.h"
 
 #include <cjson/cJSON.h>
@@ -55,6 +57,77 @@ static double kl_softmax(const float *p_logits, const float *q_logits, size_t n)
     return kl;
 }
 
+/* DIR quantized on load to dt in a host arena (*a, planned into *plan). */
+static el_model *load_q(el_dtype dt, el_plan *plan, el_arena **a) {
+    el_model *m = NULL;
+    EL_CHECK_OK(el_model_open(DIR, NULL, &m));
+    el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
+    EL_CHECK_OK(el_plan_make(m, &pp, plan));
+    *a = el_test_arena(plan, EL_MEMORY_HOST);
+    EL_CHECK_OK(el_model_load(m, plan, *a, NULL, NULL));
+    return m;
+}
+
+/* The CPU's 8-row tiles (el_tensor_info.cpu_tiles, EL_CPU_TILES): dt loaded with tiles (the
+ * default) and without, the same logits bit for bit at every position (decode), for the whole
+ * prompt in one batch (the tile GEMM) and with --numerics ggml (the one-row kernels on rows
+ * copied back); the model's Q matrices tiled where the CPU has the tile kernels, none with
+ * EL_CPU_TILES=0. */
+static void run_tiles(el_dtype dt, const int32_t *ids, size_t P, size_t V, bool tiles,
+                      float *dec, float *batch, float *ggml, size_t *tiled) {
+    setenv("EL_CPU_TILES", tiles ? "1" : "0", 1);
+    el_plan plan;
+    el_arena *a = NULL;
+    el_model *m = load_q(dt, &plan, &a);
+    el_session_params sp = {2, EL_DEVICE_CPU, 0, false};
+    el_session *s = NULL;
+    EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    *tiled = 0;
+    for (size_t i = 0; i < el_model_tensor_count(m); i++) {
+        el_tensor_info t;
+        EL_CHECK_OK(el_model_tensor(m, i, &t));
+        *tiled += t.cpu_tiles;
+    }
+    const float *lg = NULL;
+    for (size_t i = 0; s && i < P; i++) {
+        EL_CHECK_OK(el_session_forward(s, &ids[i], 1, &lg));
+        if (lg) memcpy(dec + i * V, lg, V * 4);
+    }
+    el_session_reset(s);
+    EL_CHECK_OK(el_session_forward(s, ids, P, &lg));
+    if (lg) memcpy(batch, lg, V * 4);
+    el_session_reset(s);
+    EL_CHECK_OK(el_session_set_numerics(s, EL_NUMERICS_GGML));
+    EL_CHECK_OK(el_session_forward(s, ids, P, &lg));
+    if (lg) memcpy(ggml, lg, V * 4);
+    el_session_deinit(s);
+    el_arena_deinit(a);
+    el_model_close(m);
+    unsetenv("EL_CPU_TILES");
+}
+
+static void test_tiles(const int32_t *ids, size_t P, size_t V) {
+    const el_dtype dts[] = {EL_DT_Q8_0, EL_DT_Q4_0};
+    for (size_t d = 0; d < 2; d++) {
+        float *r[2][3];
+        size_t tiled[2];
+        for (int t = 0; t < 2; t++) {
+            r[t][0] = calloc(P * V, 4), r[t][1] = calloc(V, 4), r[t][2] = calloc(V, 4);
+            run_tiles(dts[d], ids, P, V, t == 1, r[t][0], r[t][1], r[t][2], &tiled[t]);
+        }
+        const bool same = !memcmp(r[0][0], r[1][0], P * V * 4) &&
+                          !memcmp(r[0][1], r[1][1], V * 4) && !memcmp(r[0][2], r[1][2], V * 4);
+        fprintf(stderr, "%s: %zu matrices in 8-row tiles (%zu with EL_CPU_TILES=0), logits %s\n",
+                el_dtype_name(dts[d]), tiled[1], tiled[0], same ? "bit-identical" : "DIFFER");
+        EL_CHECK(same);
+        EL_CHECK(tiled[0] == 0);
+#if defined(__x86_64__)
+        if (el_cpu_isa_best() == EL_ISA_AVX2) EL_CHECK(tiled[1] > 0);
+#endif
+        for (int t = 0; t < 2; t++) free(r[t][0]), free(r[t][1]), free(r[t][2]);
+    }
+}
+
 int main(void) {
     size_t jl = 0, ll = 0;
     char *js = el_test_read_file(DIR "/reference.json", &jl);
@@ -71,13 +144,9 @@ int main(void) {
 
     for (size_t b = 0; b < sizeof k_bounds / sizeof k_bounds[0] && ll == P * V * 4; b++) {
         const bound *bd = &k_bounds[b];
-        el_model *m = NULL;
-        EL_CHECK_OK(el_model_open(DIR, NULL, &m));
-        el_plan_params pp = {0, 1, bd->dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
         el_plan plan;
-        EL_CHECK_OK(el_plan_make(m, &pp, &plan));
-        el_arena *a = el_test_arena(&plan, EL_MEMORY_HOST);
-        EL_CHECK_OK(el_model_load(m, &plan, a, NULL, NULL));
+        el_arena *a = NULL;
+        el_model *m = load_q(bd->dt, &plan, &a);
         el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
         el_session *s = NULL;
         el_status st = el_session_init(m, a, &plan, &sp, &s);
@@ -122,6 +191,7 @@ int main(void) {
         el_arena_deinit(a);
         el_model_close(m);
     }
+    if (P > 0 && ll == P * V * 4) test_tiles(ids, P, V);
     free(js);
     free(want);
     cJSON_Delete(j);

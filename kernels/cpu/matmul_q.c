@@ -384,12 +384,61 @@ typedef struct qmm_job {
     qgemm_fn gemm;      /* up to eight weight rows x every activation row (may be NULL) */
     qdot_r4_fn r8;      /* aarch64: eight weight rows, one activation row (may be NULL) */
     qdot_r8t4_fn r8t4;  /* aarch64: eight weight rows, four activation rows (may be NULL) */
+    bool x8;            /* w in el_q_x8_repack's tiles: w + r * wrow is row r's tile (r % 8
+                           == 0), and a block of it 8 times a row's */
+    qx8_fn x8f;         /* x8: one token by a tile (NULL: rowwise, or no tile kernel) */
 } qmm_job;
 
-/* Rows r0 .. r1 of j (r0 a multiple of the kernels' row tile: 8 where j->gemm, else 4) by
- * every token, into y: row r of token t at y[t * j->ldy + r - r0]. */
+/* Row r (its nb blocks at wr) by every token into y (row r of token t at y[t * j->ldy + r -
+ * base]): the one-row kernels, four tokens at a time where there is a dot4. */
+static void qmm_row(const qmm_job *j, size_t r, const uint8_t *wr, size_t base, float *y) {
+    size_t t = 0;
+    while (t < j->n) {
+        float v[4] = {0, 0, 0, 0};
+        const size_t k = j->dot4 && j->n - t >= 4 ? 4 : 1;
+        (k == 4 ? j->dot4 : j->dot1)(j->wt, wr, j->act + t * j->arow, j->arow, j->nb, v);
+        for (size_t i = 0; i < k; i++, t++) {
+            float *o = y + t * j->ldy + (r - base);
+            *o = j->add ? *o + v[i] : v[i];
+        }
+    }
+}
+
+/* Rows r0 .. r1 (multiples of 8) of tiled weights: the tile kernel for one token, the tile
+ * GEMM for a batch, else (rowwise, no vector kernels) each row copied back to GGUF's layout
+ * for the one-row kernels. Every path gives the untiled bits. */
+static void x8_rows(const qmm_job *j, size_t r0, size_t r1, float *y) {
+    const size_t base = r0;
+    if (j->x8f && j->n == 1) {
+        for (; r0 < r1; r0 += 8) {
+            float v[8], *o = y + (r0 - base);
+            j->x8f(j->w + r0 * j->wrow, j->act, j->nb, v);
+            for (size_t i = 0; i < 8; i++) o[i] = j->add ? o[i] + v[i] : v[i];
+        }
+    } else if (j->gemm) {
+        for (; r0 < r1; r0 += 8)
+            j->gemm(j->w + r0 * j->wrow, j->wrow, 8, j->act, j->arow, j->nb, j->n,
+                    y + (r0 - base), j->ldy, j->add);
+    } else {
+        uint8_t buf[EL_QMM_SCRATCH / sizeof(q8a) * 34]; /* one row of a pass: nb <= that */
+        for (size_t r = r0; r < r1; r++) {
+            /* j->w is this pass's first block of tile 0; el_q_x8_row takes rows nb blocks
+             * wide: the tile's, then the block within it */
+            const uint8_t *tile = j->w + (r - r % 8) * j->wrow;
+            el_q_x8_row(j->wt, tile, j->nb, r % 8, 0, j->nb, buf);
+            qmm_row(j, r, buf, base, y);
+        }
+    }
+}
+
+/* Rows r0 .. r1 of j (r0 a multiple of the kernels' row tile: 8 where j->gemm or j->x8, else
+ * 4) by every token, into y: row r of token t at y[t * j->ldy + r - r0]. */
 static void qmm_rows(const qmm_job *j, size_t r0, size_t r1, float *y) {
     const size_t base = r0;
+    if (j->x8) {
+        x8_rows(j, r0, r1, y);
+        return;
+    }
     if (j->gemm) { /* every row by every token, eight rows per pass */
         for (; r0 < r1; r0 += 8)
             j->gemm(j->w + r0 * j->wrow, j->wrow, r1 - r0 < 8 ? r1 - r0 : 8, j->act, j->arow,
@@ -429,26 +478,14 @@ static void qmm_rows(const qmm_job *j, size_t r0, size_t r1, float *y) {
             for (size_t i = 0; i < 4; i++) o[i] = j->add ? o[i] + v[i] : v[i];
         }
     }
-    for (size_t r = r0; r < r1; r++) {
-        const uint8_t *wr = j->w + r * j->wrow;
-        size_t t = 0;
-        while (t < j->n) {
-            float v[4] = {0, 0, 0, 0};
-            const size_t k = j->dot4 && j->n - t >= 4 ? 4 : 1;
-            (k == 4 ? j->dot4 : j->dot1)(j->wt, wr, j->act + t * j->arow, j->arow, j->nb, v);
-            for (size_t i = 0; i < k; i++, t++) {
-                float *o = y + t * j->ldy + (r - base);
-                *o = j->add ? *o + v[i] : v[i];
-            }
-        }
-    }
+    for (size_t r = r0; r < r1; r++) qmm_row(j, r, j->w + r * j->wrow, base, y);
 }
 
 /* Thread ith takes a contiguous range of rows: multiples of 8 where the GEMM takes them (its
  * tile), else of 4, so rows stay in lines. */
 static void qmm_run(void *ctx, unsigned ith, unsigned nth) {
     const qmm_job *j = ctx;
-    const size_t unit = j->gemm ? 8 : 4, units = (j->out + unit - 1) / unit;
+    const size_t unit = j->gemm || j->x8 ? 8 : 4, units = (j->out + unit - 1) / unit;
     size_t r0 = units * ith / nth * unit, r1 = units * (ith + 1) / nth * unit;
     if (r1 > j->out) r1 = j->out;
     if (r0 < r1) qmm_rows(j, r0, r1, j->y + r0);
@@ -498,10 +535,22 @@ static qdot_fn pick_dot(el_isa isa, el_dtype wt, qmm_job *j) {
 }
 
 /* The kernels for wt into j (rowwise: --numerics ggml's orders, for a batch of n tokens and
- * out rows); true where they are ggml's K-type ones. */
-static bool qmm_pick(el_isa isa, el_dtype wt, size_t n, size_t out, bool rowwise, qmm_job *j) {
+ * out rows; x8: tiled weights); true where they are ggml's K-type ones. */
+static bool qmm_pick(el_isa isa, el_dtype wt, size_t n, size_t out, bool rowwise, bool x8,
+                     qmm_job *j) {
     j->dot1 = pick_dot(isa, wt, j);
-    if (rowwise) j->gemm = NULL;
+    j->x8 = x8;
+    j->x8f = NULL;
+    if (x8) { /* the tile kernels where the CPU has them; r4 (four untiled rows) never */
+        j->r4 = NULL;
+        j->gemm = NULL;
+#if defined(__x86_64__)
+        if (el_q_x8_can(isa, wt, out))
+            j->x8f = el_cpu_has_avx512vnni() && !el_qdot_no_vnni ? el_qx8_pick_vnni(wt, &j->gemm)
+                                                                 : el_qx8_pick_avx2(wt, &j->gemm);
+#endif
+    }
+    if (rowwise) j->gemm = NULL, j->x8f = NULL;
     /* ggml's K-type order (matmul_qk_ggml.c): tokens in passes of a multiple of 4, so that
      * qmm_run's groups of four are the batch's first n - n % 4 (ggml's gemm), the rest one
      * by one (its gemv). */
@@ -516,6 +565,11 @@ static bool qmm_pick(el_isa isa, el_dtype wt, size_t n, size_t out, bool rowwise
 
 void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
                      el_dtype wt, size_t n, size_t in, size_t out, bool rowwise) {
+    el_cpu_matmul_qx(p, y, ldy, x, w, wt, n, in, out, rowwise, false);
+}
+
+void el_cpu_matmul_qx(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
+                      el_dtype wt, size_t n, size_t in, size_t out, bool rowwise, bool x8) {
     _Alignas(64) uint8_t scratch[EL_QMM_SCRATCH];
     const bool k = el_dtype_block(wt) == 256;
     const size_t blk = k ? 256 : 32, ab = k ? sizeof(q8k) : sizeof(q8a);
@@ -524,12 +578,12 @@ void el_cpu_matmul_q(el_pool *p, float *y, size_t ldy, const float *x, const voi
     const size_t tn = kb ? cap / kb : 1;         /* tokens per pass */
     qmm_job j = {.ldy = ldy, .wrow = total * el_dtype_block_bytes(wt), .wt = wt,
                  .out = out};
-    const bool kg = qmm_pick(p->isa, wt, n, out, rowwise, &j);
+    const bool kg = qmm_pick(p->isa, wt, n, out, rowwise, x8, &j);
     const size_t tstep = kg && tn >= 4 ? tn / 4 * 4 : tn;
     for (size_t b0 = 0; b0 < total; b0 += kb) {
         j.nb = total - b0 < kb ? total - b0 : kb;
         j.arow = j.nb * ab;
-        j.w = (const uint8_t *)w + b0 * el_dtype_block_bytes(wt);
+        j.w = (const uint8_t *)w + b0 * el_dtype_block_bytes(wt) * (x8 ? 8 : 1);
         j.add = b0 > 0;
         for (size_t t0 = 0; t0 < n; t0 += tstep) {
             j.n = n - t0 < tstep ? n - t0 : tstep;
@@ -626,7 +680,7 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
         *j = (qmm_job){.ldy = parts[i].out, .w = parts[i].w, .wrow = nb * el_dtype_block_bytes(wt),
                        .wt = wt, .act = k ? a8k : a8, .arow = nb * (k ? sizeof(q8k) : sizeof(q8a)),
                        .n = 1, .nb = nb, .out = parts[i].out};
-        (void)qmm_pick(p->isa, wt, 1, parts[i].out, rowwise, j);
+        (void)qmm_pick(p->isa, wt, 1, parts[i].out, rowwise, parts[i].x8, j);
         if (e != EL_QMV_GATED) q.tiles += (parts[i].out + QMV_TILE - 1) / QMV_TILE;
     }
     if (e == EL_QMV_GATED) q.tiles = (parts[0].out + QMV_GATED - 1) / QMV_GATED;
@@ -636,9 +690,11 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
 
 /* ---- decode on 8-row tiles (matmul_q_x86.inc, "decode on 8-row tiles") ------------------- */
 
-/* The quants of tile row slot k (0..7) are row x8_row(wt, k)'s: Q4_0 pairs rows r, r + 4. */
-static size_t x8_row(el_dtype wt, size_t k) {
-    return wt == EL_DT_Q4_0 ? (k % 2 ? k / 2 + 4 : k / 2) : k;
+/* Where row r % 8 of a tile keeps its quants in each block: slot x8_slot * (bytes per block
+ * - 2) past the 16 bytes of scales. Q4_0 pairs rows r and r + 4 in slots 2r, 2r + 1. */
+static size_t x8_slot(el_dtype wt, size_t r) {
+    const size_t k = r % 8;
+    return wt == EL_DT_Q4_0 ? (k < 4 ? 2 * k : 2 * (k - 4) + 1) : k;
 }
 
 bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
@@ -654,18 +710,23 @@ bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
  * rows at r (tiled), or back (!tiled). */
 static void x8_tile(el_dtype wt, uint8_t *t, uint8_t *r, size_t nb, bool tiled) {
     const size_t bb = el_dtype_block_bytes(wt), qb = bb - 2, wrow = nb * bb;
-    for (size_t b = 0; b < nb; b++) {
-        uint8_t *tb = t + 8 * bb * b;
+    for (size_t b = 0; b < nb; b++)
         for (size_t k = 0; k < 8; k++) {
-            uint8_t *rd = r + k * wrow + b * bb, *rq = r + x8_row(wt, k) * wrow + b * bb + 2;
-            if (tiled) {
-                memcpy(tb + 2 * k, rd, 2);
-                memcpy(tb + 16 + qb * k, rq, qb);
-            } else {
-                memcpy(rd, tb + 2 * k, 2);
-                memcpy(rq, tb + 16 + qb * k, qb);
-            }
+            uint8_t *tb = t + 8 * bb * b, *rb = r + k * wrow + b * bb;
+            uint8_t *td = tb + 2 * k, *tq = tb + 16 + qb * x8_slot(wt, k);
+            memcpy(tiled ? td : rb, tiled ? rb : td, 2);
+            memcpy(tiled ? tq : rb + 2, tiled ? rb + 2 : tq, qb);
         }
+}
+
+void el_q_x8_row(el_dtype wt, const void *w, size_t nb, size_t row, size_t b0, size_t n,
+                 void *out) {
+    const size_t bb = el_dtype_block_bytes(wt), qb = bb - 2, k = row % 8;
+    const uint8_t *tile = (const uint8_t *)w + (row - k) * nb * bb;
+    uint8_t *o = (uint8_t *)out - b0 * bb;
+    for (size_t b = b0; b < b0 + n; b++) {
+        memcpy(o + b * bb, tile + b * 8 * bb + 2 * k, 2);
+        memcpy(o + b * bb + 2, tile + b * 8 * bb + 16 + qb * x8_slot(wt, k), qb);
     }
 }
 
@@ -677,34 +738,4 @@ void el_q_x8_repack(el_dtype wt, void *w, size_t rows, size_t nb, void *tmp, boo
         if (tiled) x8_tile(wt, p, tmp, nb, true);
         else x8_tile(wt, tmp, p, nb, false);
     }
-}
-
-typedef struct x8_job {
-    qx8_fn f;
-    const uint8_t *w, *act;
-    size_t nb, tiles, tile; /* blocks per row, tiles, bytes per tile */
-    float *y;
-} x8_job;
-
-static void x8_run(void *ctx, unsigned ith, unsigned nth) {
-    const x8_job *j = ctx;
-    for (size_t t = j->tiles * ith / nth; t < j->tiles * (ith + 1) / nth; t++)
-        j->f(j->w + t * j->tile, j->act, j->nb, j->y + 8 * t);
-}
-
-bool el_cpu_matvec_q_x8(el_pool *p, float *y, const float *x, const void *w, el_dtype wt,
-                        size_t in, size_t out) {
-    _Alignas(64) uint8_t a8[EL_QMM_SCRATCH / 2];
-    if (!el_q_x8_can(p->isa, wt, out) || in == 0 || in % 32 || in / 32 * sizeof(q8a) > sizeof a8)
-        return false;
-    x8_job j = {.w = w, .act = a8, .nb = in / 32, .tiles = out / 8, .y = y};
-    j.tile = 8 * j.nb * el_dtype_block_bytes(wt);
-#if defined(__x86_64__)
-    j.f = el_cpu_has_avx512vnni() && !el_qdot_no_vnni ? el_qx8_pick_vnni(wt)
-                                                      : el_qx8_pick_avx2(wt);
-#endif
-    if (!j.f) return false;
-    el_quantize_act(p->isa, false, x, a8, j.nb);
-    el_pool_run_sized(p, (uint64_t)in * out, x8_run, &j);
-    return true;
 }

@@ -18,31 +18,43 @@ static el_status cpu_memcpy(const el_exec *x, void *dst, const void *src, size_t
     return EL_OK;
 }
 
+/* y (= or += where add) row r of block-type table t ([rows, dim]), dequantized in pieces of
+ * whole blocks (tiled tables: each piece's blocks copied back to GGUF's layout first). */
+static void block_row(el_weight t, size_t dim, size_t r, float *y, bool add) {
+    float tmp[256];
+    uint8_t blk[8 * 34]; /* tiled: the piece's blocks (the tiled types' blocks are of 32) */
+    const size_t bl = el_dtype_block(t.dt), bb = el_dtype_block_bytes(t.dt);
+    const size_t step = sizeof tmp / sizeof tmp[0] / bl * bl;
+    const uint8_t *row = el_weight_rows(t, r, dim).p;
+    for (size_t c = 0; c < dim; c += step) {
+        const size_t m = dim - c < step ? dim - c : step;
+        const uint8_t *q = row + c / bl * bb;
+        if (t.x8) el_q_x8_row(t.dt, t.p, dim / bl, r, c / bl, m / bl, blk), q = blk;
+        el_dequantize_row(t.dt, q, tmp, m);
+        for (size_t j = 0; j < m; j++) y[c + j] = add ? y[c + j] + tmp[j] : tmp[j];
+    }
+}
+
 static el_status cpu_embed(const el_exec *x, float *out, el_weight t, size_t dim,
                            const int32_t *ids, size_t n) {
     (void)x;
-    for (size_t i = 0; i < n; i++) el_cpu_embed(out + i * dim, t.p, t.dt, dim, (size_t)ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (t.x8) block_row(t, dim, (size_t)ids[i], out + i * dim, false);
+        else el_cpu_embed(out + i * dim, t.p, t.dt, dim, (size_t)ids[i]);
+    }
     return EL_OK;
 }
 
 static el_status cpu_embed_add(const el_exec *x, float *y, el_weight t, size_t dim,
                                const int32_t *idx, size_t row0, size_t n) {
     (void)x;
-    float tmp[256]; /* a block-quantized row is dequantized in pieces of whole blocks */
     for (size_t i = 0; i < n; i++) {
         size_t r = idx ? (size_t)idx[i] : row0 + i;
-        const void *row = el_weight_rows(t, r, dim).p;
-        if (!el_dtype_is_block(t.dt)) {
-            el_cpu_add_bias(y + i * dim, dim, row, t.dt, 1, dim);
+        if (el_dtype_is_block(t.dt)) {
+            block_row(t, dim, r, y + i * dim, true);
             continue;
         }
-        const size_t bl = el_dtype_block(t.dt), step = sizeof tmp / sizeof tmp[0] / bl * bl;
-        for (size_t c = 0; c < dim; c += step) {
-            const size_t m = dim - c < step ? dim - c : step;
-            el_dequantize_row(t.dt, (const uint8_t *)row + c / bl * el_dtype_block_bytes(t.dt),
-                              tmp, m);
-            for (size_t j = 0; j < m; j++) y[i * dim + c + j] += tmp[j];
-        }
+        el_cpu_add_bias(y + i * dim, dim, el_weight_rows(t, r, dim).p, t.dt, 1, dim);
     }
     return EL_OK;
 }
@@ -78,9 +90,9 @@ static el_status cpu_linear(const el_exec *x, float *y, size_t ldy, const float 
     const size_t step = rowwise ? n : MM_ROWS;
     for (size_t r0 = 0; r0 < n; r0 += step) {
         const size_t m = n - r0 < step ? n - r0 : step;
-        if (rowwise)
-            el_cpu_matmul_q(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
-                            out_dim, true);
+        if (rowwise || w.x8)
+            el_cpu_matmul_qx(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
+                             out_dim, rowwise, w.x8);
         else
             el_cpu_matmul(x->pool, y + r0 * ldy, ldy, in + r0 * in_dim, w.p, w.dt, m, in_dim,
                           out_dim);
@@ -244,7 +256,7 @@ static el_status cpu_linear_decode(const el_exec *x, const el_linear_part *parts
     for (size_t i = 0; i < n_parts; i++) {
         const el_linear_part *p = &parts[i];
         if (cpu_rowwise(x, p->w.dt) != rowwise) return EL_OK;
-        q[i] = (el_qmv_part){p->y, p->w.p, p->w.dt, p->out, p->b.p, p->b.dt};
+        q[i] = (el_qmv_part){p->y, p->w.p, p->w.dt, p->out, p->b.p, p->b.dt, p->w.x8};
     }
     const bool gated = e == EL_EPI_SWIGLU || e == EL_EPI_GEGLU;
     const el_qmv_epi qe = gated                    ? EL_QMV_GATED

@@ -73,6 +73,7 @@ typedef struct el_qmv_part {
     size_t out;
     const void *b;   /* [out] bias of bt (not a block type), or NULL */
     el_dtype bt;
+    bool x8;         /* w tiled by el_q_x8_repack (out a multiple of 8) */
 } el_qmv_part;
 typedef enum {
     EL_QMV_STORE, /* y = W x + b */
@@ -98,18 +99,22 @@ void el_qmv_share(const el_qmv_part *parts, size_t n_parts, el_qmv_epi e, size_t
                   size_t tile, el_qmv_act_fn act, void *act_ctx, el_qmv_rows_fn rows,
                   const void *ctx, unsigned ith, unsigned nth);
 
-/* Decode on weights repacked in tiles of 8 rows (matmul_q_x86.inc, "decode on 8-row tiles"):
- * one contiguous stream per tile, scales in one load. Measured, not yet used by the models
- * (docs/CPU.md, "8-row tiles"). True where isa has the tile kernel for wt (x86 AVX2: Q4_0,
- * Q8_0) and rows is a multiple of 8. */
+/* Weights repacked in tiles of 8 rows (matmul_q_x86.inc, "decode on 8-row tiles"): block b
+ * of rows 8t..8t+7 side by side, their scales first, so that decode streams one contiguous
+ * run per tile and loads 8 scales at once. True where isa has the tile kernels for wt (x86
+ * AVX2: Q4_0, Q8_0) and rows is a multiple of 8. */
 bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows);
 /* rows x nb blocks of wt at w, in place, to the tiled layout (tiled) or back; tmp holds one
  * tile, 8 * nb * (bytes per block). rows a multiple of 8. The bytes are the same set. */
 void el_q_x8_repack(el_dtype wt, void *w, size_t rows, size_t nb, void *tmp, bool tiled);
-/* y[0 .. out) = W x for W [out, in] tiled by el_q_x8_repack: the bits el_cpu_matmul_q gives
- * the untiled W for one token. False (nothing done) where !el_q_x8_can or x is over the
- * stack scratch. */
-bool el_cpu_matvec_q_x8(el_pool *p, float *y, const float *x, const void *w, el_dtype wt,
-                        size_t in, size_t out);
+/* Blocks b0 .. b0 + n of row `row` of tiled weights w (rows nb blocks of wt) back in GGUF's
+ * layout into out (n blocks): embedding lookups, and the one-row kernels on tiles. */
+void el_q_x8_row(el_dtype wt, const void *w, size_t nb, size_t row, size_t b0, size_t n,
+                 void *out);
+/* el_cpu_matmul_q on weights tiled by el_q_x8_repack where x8 (out a multiple of 8): the
+ * same bits as on the untiled weights, on every path (the tile kernels where el_q_x8_can, else
+ * each row copied back for the one-row kernels). */
+void el_cpu_matmul_qx(el_pool *p, float *y, size_t ldy, const float *x, const void *w,
+                      el_dtype wt, size_t n, size_t in, size_t out, bool rowwise, bool x8);
 
 #endif /* EL_KERNELS_QUANT_H */
