@@ -1,5 +1,6 @@
 /* bench_x8.c - decode matvecs on weights as stored (GGUF's row-major blocks) against the same
- * weights repacked in 8-row tiles (el_q_x8_repack, as sessions on the CPU run them), on a SmolLM2-135M-shaped set of matrices
+ * weights repacked in 8-row tiles (el_q_x8_repack, as sessions on the CPU run them), on a
+ * SmolLM2-135M-shaped set of matrices
  * (30 layers of q, k, v, o, gate, up, down and the 49152-row head: more than the L3), one
  * token at a time through the pool, plus the read bandwidth of that memory in the same run
  * (developer-run, never CI).
@@ -88,7 +89,8 @@ int main(int argc, char **argv) {
             el_quantize_row(dt, row, w + m[i].off + r * m[i].in / 32 * bb, m[i].in);
         }
     memcpy(wt, w, total);
-    for (size_t i = 0; i < N_MATS; i++) el_q_x8_repack(dt, wt + m[i].off, m[i].out, m[i].in / 32, tmp, true);
+    for (size_t i = 0; i < N_MATS; i++)
+        el_q_x8_repack(dt, wt + m[i].off, m[i].out, m[i].in / 32, tmp, true);
     for (size_t i = 0; i < 1536; i++) x[i] = frand();
     /* the check: the head, then every matrix once each way (also the warm-up) */
     if (token_pass(&pool, m, w, dt, false, x, ya, 1) < 0 ||
@@ -105,7 +107,8 @@ int main(int argc, char **argv) {
     for (int r = 0; r < rounds; r++) {
         a[r] = (double)total * tokens / token_pass(&pool, m, w, dt, false, x, y, tokens) / 1e9;
         b[r] = (double)total * tokens / token_pass(&pool, m, wt, dt, true, x, y, tokens) / 1e9;
-        bw[r] = bench_read_bandwidth((const uint64_t *)(const void *)w, total / 8, threads, 3) / 1e9;
+        bw[r] = bench_read_bandwidth((const uint64_t *)(const void *)w, total / 8, threads, 3) /
+                1e9;
         ratio[r] = b[r] / a[r];
         printf("| %d | %.1f | %.1f | %.2f | %.1f |\n", r + 1, a[r], b[r], ratio[r], bw[r]);
         fflush(stdout);

@@ -505,14 +505,17 @@ static void test_quantize_act(el_isa best) {
  * from one block to past the stack scratch (passes over `in`); rows back from the tiles
  * equal the stored ones; the repack back restores every byte. */
 static void test_x8(el_pool *pools[], size_t npools) {
-    const size_t ins[] = {32, 96, 576, 1536, 70016}, outs[] = {8, 24, 64}, ns[] = {1, 3, 9, 17};
-    const el_dtype dts[] = {EL_DT_Q4_0, EL_DT_Q8_0};
+    const size_t ins[] = {32, 96, 256, 576, 1536, 65536, 70016}, outs[] = {8, 24, 64};
+    const size_t ns[] = {1, 3, 9, 17};
+    const el_dtype dts[] = {EL_DT_Q4_0, EL_DT_Q5_0, EL_DT_Q8_0, EL_DT_Q4_K};
     size_t tested = 0, fast = 0;
-    for (size_t di = 0; di < 2; di++)
+    for (size_t di = 0; di < sizeof dts / sizeof *dts; di++)
         for (size_t ii = 0; ii < sizeof ins / sizeof *ins; ii++)
             for (size_t oi = 0; oi < sizeof outs / sizeof *outs; oi++) {
                 const el_dtype dt = dts[di];
-                const size_t in = ins[ii], out = outs[oi], nb = in / 32, nmax = in > 2000 ? 3 : 17;
+                const size_t blk = el_dtype_block(dt), in = ins[ii], out = outs[oi];
+                if (in % blk) continue;
+                const size_t nb = in / blk, nmax = in > 2000 ? 3 : 17;
                 size_t rb;
                 uint8_t *w = make_weights(dt, out, in, &rb), *t = malloc(out * rb);
                 uint8_t *tmp = malloc(8 * rb), *row = malloc(rb);
@@ -547,7 +550,8 @@ static void test_x8(el_pool *pools[], size_t npools) {
                                 bad = 0;
                                 for (size_t k = 0; k < n * out; k++)
                                     bad += !same_float(got[k], want[k]);
-                                if (n == 1 && in / 32 * sizeof(q8a) <= 32 * 1024) {
+                                const size_t ab = blk == 256 ? sizeof(q8k) : sizeof(q8a);
+                                if (n == 1 && nb * ab <= 32 * 1024) {
                                     el_qmv_part q = {got, t, dt, out, NULL, EL_DT_F32, true};
                                     memset(got, 0xff, out * 4);
                                     EL_CHECK(el_cpu_matvec_q(p, x, in, &q, 1, EL_QMV_STORE, NULL,

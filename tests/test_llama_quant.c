@@ -6,7 +6,8 @@
  *    differ, so the bound is tight;
  *  - transformers' f32 logits (logits_f32.bin): the quantization of the weights themselves,
  *    large in a 64-wide random model (the weights-only reference is as far from f32).
- * Then Q8_0 and Q4_0 with and without the CPU's 8-row tiles: the same bits (test_tiles).
+ * Then Q8_0, Q4_0, Q5_0 and a Q4_K_M GGUF with and without the CPU's 8-row tiles: the same
+ * bits (test_tiles).
  * Skipped (77) while the forward passes refuse block-type weights. */
 // ctest-labels: llama;model
 // ctest-timeout: 60
@@ -57,10 +58,11 @@ static double kl_softmax(const float *p_logits, const float *q_logits, size_t n)
     return kl;
 }
 
-/* DIR quantized on load to dt in a host arena (*a, planned into *plan). */
-static el_model *load_q(el_dtype dt, el_plan *plan, el_arena **a) {
+/* path (DIR: quantized on load to dt; a GGUF file: dt EL_DT_NONE) in a host arena (*a,
+ * planned into *plan). */
+static el_model *load_q(const char *path, el_dtype dt, el_plan *plan, el_arena **a) {
     el_model *m = NULL;
-    EL_CHECK_OK(el_model_open(DIR, NULL, &m));
+    EL_CHECK_OK(el_model_open(path, NULL, &m));
     el_plan_params pp = {0, 1, dt, 64 * 1024, EL_MEMORY_HOST, EL_DT_F32};
     EL_CHECK_OK(el_plan_make(m, &pp, plan));
     *a = el_test_arena(plan, EL_MEMORY_HOST);
@@ -68,20 +70,21 @@ static el_model *load_q(el_dtype dt, el_plan *plan, el_arena **a) {
     return m;
 }
 
-/* The CPU's 8-row tiles (el_tensor_info.cpu_tiles, EL_CPU_TILES): dt loaded with tiles (the
- * default) and without, the same logits bit for bit at every position (decode), for the whole
- * prompt in one batch (the tile GEMM) and with --numerics ggml (the one-row kernels on rows
- * copied back); the model's Q matrices tiled where the CPU has the tile kernels, none with
+/* The CPU's 8-row tiles (el_tensor_info.cpu_tiles, EL_CPU_TILES): a model loaded with tiles
+ * (the default) and without, the same logits bit for bit at every position (decode), for the
+ * whole prompt in one batch (the tile GEMM) and with --numerics ggml (the one-row kernels on
+ * rows copied back); its Q matrices tiled where the CPU has the tile kernels, none with
  * EL_CPU_TILES=0. */
-static void run_tiles(el_dtype dt, const int32_t *ids, size_t P, size_t V, bool tiles,
-                      float *dec, float *batch, float *ggml, size_t *tiled) {
+static void run_tiles(const char *path, el_dtype dt, const int32_t *ids, size_t P, size_t V,
+                      bool tiles, float *dec, float *batch, float *ggml, size_t *tiled) {
     setenv("EL_CPU_TILES", tiles ? "1" : "0", 1);
     el_plan plan;
     el_arena *a = NULL;
-    el_model *m = load_q(dt, &plan, &a);
+    el_model *m = load_q(path, dt, &plan, &a);
     el_session_params sp = {2, EL_DEVICE_CPU, 0, false};
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
+    EL_CHECK(s && el_session_vocab(s) == V);
     *tiled = 0;
     for (size_t i = 0; i < el_model_tensor_count(m); i++) {
         el_tensor_info t;
@@ -106,19 +109,27 @@ static void run_tiles(el_dtype dt, const int32_t *ids, size_t P, size_t V, bool 
     unsetenv("EL_CPU_TILES");
 }
 
-static void test_tiles(const int32_t *ids, size_t P, size_t V) {
-    const el_dtype dts[] = {EL_DT_Q8_0, EL_DT_Q4_0};
-    for (size_t d = 0; d < 2; d++) {
+/* Q8_0, Q4_0 and Q5_0 quantized on load, and the Q4_K_M GGUF fixture (vocab 256: the ids
+ * taken mod 256). */
+static void test_tiles(const int32_t *ids_in, size_t P, size_t V_in) {
+    const struct { const char *path; el_dtype dt; const char *name; } k[] = {
+        {DIR, EL_DT_Q8_0, "Q8_0"}, {DIR, EL_DT_Q4_0, "Q4_0"}, {DIR, EL_DT_Q5_0, "Q5_0"},
+        {EL_SOURCE_DIR "/tests/fixtures/gguf/llama_kq_q4_k_m.gguf", EL_DT_NONE, "Q4_K_M GGUF"}};
+    int32_t ids[64];
+    for (size_t d = 0; d < sizeof k / sizeof *k; d++) {
+        const size_t V = k[d].dt == EL_DT_NONE ? 256 : V_in;
+        for (size_t i = 0; i < P; i++) ids[i] = (int32_t)((size_t)ids_in[i] % V);
         float *r[2][3];
         size_t tiled[2];
         for (int t = 0; t < 2; t++) {
             r[t][0] = calloc(P * V, 4), r[t][1] = calloc(V, 4), r[t][2] = calloc(V, 4);
-            run_tiles(dts[d], ids, P, V, t == 1, r[t][0], r[t][1], r[t][2], &tiled[t]);
+            run_tiles(k[d].path, k[d].dt, ids, P, V, t == 1, r[t][0], r[t][1], r[t][2],
+                      &tiled[t]);
         }
         const bool same = !memcmp(r[0][0], r[1][0], P * V * 4) &&
                           !memcmp(r[0][1], r[1][1], V * 4) && !memcmp(r[0][2], r[1][2], V * 4);
         fprintf(stderr, "%s: %zu matrices in 8-row tiles (%zu with EL_CPU_TILES=0), logits %s\n",
-                el_dtype_name(dts[d]), tiled[1], tiled[0], same ? "bit-identical" : "DIFFER");
+                k[d].name, tiled[1], tiled[0], same ? "bit-identical" : "DIFFER");
         EL_CHECK(same);
         EL_CHECK(tiled[0] == 0);
 #if defined(__x86_64__)
@@ -146,7 +157,7 @@ int main(void) {
         const bound *bd = &k_bounds[b];
         el_plan plan;
         el_arena *a = NULL;
-        el_model *m = load_q(bd->dt, &plan, &a);
+        el_model *m = load_q(DIR, bd->dt, &plan, &a);
         el_session_params sp = {1, EL_DEVICE_CPU, 0, false};
         el_session *s = NULL;
         el_status st = el_session_init(m, a, &plan, &sp, &s);

@@ -420,7 +420,8 @@ static void x8_rows(const qmm_job *j, size_t r0, size_t r1, float *y) {
             j->gemm(j->w + r0 * j->wrow, j->wrow, 8, j->act, j->arow, j->nb, j->n,
                     y + (r0 - base), j->ldy, j->add);
     } else {
-        uint8_t buf[EL_QMM_SCRATCH / sizeof(q8a) * 34]; /* one row of a pass: nb <= that */
+        /* one row of a pass: nb * 34 <= this for the 32-blocks, nb * 144 for Q4_K */
+        uint8_t buf[EL_QMM_SCRATCH / sizeof(q8a) * 34];
         for (size_t r = r0; r < r1; r++) {
             /* j->w is this pass's first block of tile 0; el_q_x8_row takes rows nb blocks
              * wide: the tile's, then the block within it */
@@ -690,16 +691,22 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
 
 /* ---- decode on 8-row tiles (matmul_q_x86.inc, "decode on 8-row tiles") ------------------- */
 
-/* Where row r % 8 of a tile keeps its quants in each block: slot x8_slot * (bytes per block
- * - 2) past the 16 bytes of scales. Q4_0 pairs rows r and r + 4 in slots 2r, 2r + 1. */
+/* A tile's block: the 8 rows' heads (x8_head bytes each: Q4_0 / Q8_0 their f16 d, Q5_0 d and
+ * qh, Q4_K d, dmin and the 12 bytes of scales), then their quants (the rest of each block),
+ * row r % 8 in slot x8_slot. Q4_0 / Q5_0 pair rows r and r + 4 in slots 2r, 2r + 1. */
+static size_t x8_head(el_dtype wt) {
+    return wt == EL_DT_Q4_K ? 16 : wt == EL_DT_Q5_0 ? 6 : 2;
+}
 static size_t x8_slot(el_dtype wt, size_t r) {
     const size_t k = r % 8;
-    return wt == EL_DT_Q4_0 ? (k < 4 ? 2 * k : 2 * (k - 4) + 1) : k;
+    return wt == EL_DT_Q4_0 || wt == EL_DT_Q5_0 ? (k < 4 ? 2 * k : 2 * (k - 4) + 1) : k;
 }
 
 bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
 #if defined(__x86_64__)
-    return isa == EL_ISA_AVX2 && (wt == EL_DT_Q4_0 || wt == EL_DT_Q8_0) && rows % 8 == 0;
+    return isa == EL_ISA_AVX2 &&
+           (wt == EL_DT_Q4_0 || wt == EL_DT_Q5_0 || wt == EL_DT_Q8_0 || wt == EL_DT_Q4_K) &&
+           rows % 8 == 0;
 #else
     (void)isa, (void)wt, (void)rows;
     return false;
@@ -709,24 +716,24 @@ bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
 /* One tile of 8 rows (row stride nb * bb) between the layouts: to the tiled one at t from the
  * rows at r (tiled), or back (!tiled). */
 static void x8_tile(el_dtype wt, uint8_t *t, uint8_t *r, size_t nb, bool tiled) {
-    const size_t bb = el_dtype_block_bytes(wt), qb = bb - 2, wrow = nb * bb;
+    const size_t bb = el_dtype_block_bytes(wt), hb = x8_head(wt), qb = bb - hb, wrow = nb * bb;
     for (size_t b = 0; b < nb; b++)
         for (size_t k = 0; k < 8; k++) {
             uint8_t *tb = t + 8 * bb * b, *rb = r + k * wrow + b * bb;
-            uint8_t *td = tb + 2 * k, *tq = tb + 16 + qb * x8_slot(wt, k);
-            memcpy(tiled ? td : rb, tiled ? rb : td, 2);
-            memcpy(tiled ? tq : rb + 2, tiled ? rb + 2 : tq, qb);
+            uint8_t *td = tb + hb * k, *tq = tb + 8 * hb + qb * x8_slot(wt, k);
+            memcpy(tiled ? td : rb, tiled ? rb : td, hb);
+            memcpy(tiled ? tq : rb + hb, tiled ? rb + hb : tq, qb);
         }
 }
 
 void el_q_x8_row(el_dtype wt, const void *w, size_t nb, size_t row, size_t b0, size_t n,
                  void *out) {
-    const size_t bb = el_dtype_block_bytes(wt), qb = bb - 2, k = row % 8;
+    const size_t bb = el_dtype_block_bytes(wt), hb = x8_head(wt), qb = bb - hb, k = row % 8;
     const uint8_t *tile = (const uint8_t *)w + (row - k) * nb * bb;
     uint8_t *o = (uint8_t *)out - b0 * bb;
     for (size_t b = b0; b < b0 + n; b++) {
-        memcpy(o + b * bb, tile + b * 8 * bb + 2 * k, 2);
-        memcpy(o + b * bb + 2, tile + b * 8 * bb + 16 + qb * x8_slot(wt, k), qb);
+        memcpy(o + b * bb, tile + b * 8 * bb + hb * k, hb);
+        memcpy(o + b * bb + hb, tile + b * 8 * bb + 8 * hb + qb * x8_slot(wt, k), qb);
     }
 }
 

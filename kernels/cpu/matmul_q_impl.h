@@ -55,7 +55,7 @@ qgemm_fn el_qgemm_pick_vnni(el_dtype wt);
 /* out[0 .. 8) = the 8 rows of one tile in el_q_x8_repack's layout (w: the tile's first
  * block) dotted with one activation row of nb blocks: decode on repacked weights. */
 typedef void (*qx8_fn)(const uint8_t *w, const uint8_t *act, size_t nb, float *out);
-/* The tile kernel of each x86 variant for wt (Q4_0, Q8_0), or NULL; *gemm its GEMM on tiles
+/* The tile kernel of each x86 variant for wt (Q4_0, Q8_0, Q4_K), or NULL; *gemm its GEMM on tiles
  * (prompt batches: the bits of the untiled GEMM). */
 qx8_fn el_qx8_pick_avx2(el_dtype wt, qgemm_fn *gemm);
 qx8_fn el_qx8_pick_vnni(el_dtype wt, qgemm_fn *gemm);
