@@ -5,7 +5,7 @@
  * token at a time through the pool, plus the read bandwidth of that memory in the same run
  * (developer-run, never CI).
  *
- * usage: bench_x8 [--type q4_0|q8_0] [--threads N] [--rounds N] [--tokens N]
+ * usage: bench_x8 [--type q4_0|q5_0|q8_0] [--threads N] [--rounds N] [--tokens N]
  * Each round runs --tokens tokens as stored, then tiled, then streams the weights with
  * bench_read_bandwidth; prints the weight GB/s of each and their medians over the rounds
  * (alternating, so a slow spell of the machine hits both). The tiled result is checked bit
@@ -48,8 +48,10 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             i++;
-            dt = !strcmp(argv[i], "q8_0") ? EL_DT_Q8_0 : !strcmp(argv[i], "q4_0") ? EL_DT_Q4_0
-                                                                                  : EL_DT_NONE;
+            dt = !strcmp(argv[i], "q8_0")   ? EL_DT_Q8_0
+                 : !strcmp(argv[i], "q4_0") ? EL_DT_Q4_0
+                 : !strcmp(argv[i], "q5_0") ? EL_DT_Q5_0
+                                            : EL_DT_NONE;
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = atoi(argv[++i]);
@@ -57,8 +59,8 @@ int main(int argc, char **argv) {
     }
     if (dt == EL_DT_NONE || threads < 1 || threads > BENCH_BW_MAX_THREADS || rounds < 1 ||
         rounds > MAX_ROUNDS || tokens < 1) {
-        fprintf(stderr, "usage: bench_x8 [--type q4_0|q8_0] [--threads 1..64] [--rounds 1..21] "
-                "[--tokens N]\n");
+        fprintf(stderr, "usage: bench_x8 [--type q4_0|q5_0|q8_0] [--threads 1..64] "
+                "[--rounds 1..21] [--tokens N]\n");
         return 1;
     }
     el_pool pool;
