@@ -730,10 +730,10 @@ void el_q_x8_row(el_dtype wt, const void *w, size_t nb, size_t row, size_t b0, s
                  void *out) {
     const size_t bb = el_dtype_block_bytes(wt), hb = x8_head(wt), qb = bb - hb, k = row % 8;
     const uint8_t *tile = (const uint8_t *)w + (row - k) * nb * bb;
-    uint8_t *o = (uint8_t *)out - b0 * bb;
-    for (size_t b = b0; b < b0 + n; b++) {
-        memcpy(o + b * bb, tile + b * 8 * bb + hb * k, hb);
-        memcpy(o + b * bb + hb, tile + b * 8 * bb + 8 * hb + qb * x8_slot(wt, k), qb);
+    uint8_t *o = out;
+    for (size_t b = b0; b < b0 + n; b++, o += bb) {
+        memcpy(o, tile + b * 8 * bb + hb * k, hb);
+        memcpy(o + hb, tile + b * 8 * bb + 8 * hb + qb * x8_slot(wt, k), qb);
     }
 }
 
