@@ -499,7 +499,7 @@ el_status el_decoder_session_init(el_session *s) {
      * the FFN's activations (unused until a pass, [chunk, hidden]) as the repack's buffer. */
     const bool qkv_ok = !c.a->names[EL_R_QKV] || (c.q_dim % 8 == 0 && c.kv_dim % 8 == 0);
     const bool gu_ok = !c.a->names[EL_R_GATE_UP] || c.hidden % 8 == 0;
-    if (!s->on_gpu && el_arena_memory(s->arena) == EL_MEMORY_HOST && qkv_ok && gu_ok)
+    if (el_arena_memory(s->arena) == EL_MEMORY_HOST && qkv_ok && gu_ok) /* the CPU's */
         el_weights_tile_cpu(s->model, D->hb, (size_t)D->chunk * c.hidden * sizeof *D->hb);
     if ((st = dec_tensors(m, &c, EL_DT_COUNT, D->layers, &D->top)) != EL_OK) return st;
     D->rope_numerics = 0;

@@ -691,17 +691,6 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
 
 /* ---- decode on 8-row tiles (matmul_q_x86.inc, "decode on 8-row tiles") ------------------- */
 
-/* A tile's block: the 8 rows' heads (x8_head bytes each: Q4_0 / Q8_0 their f16 d, Q5_0 d and
- * qh, Q4_K d, dmin and the 12 bytes of scales), then their quants (the rest of each block),
- * row r % 8 in slot x8_slot. Q4_0 / Q5_0 pair rows r and r + 4 in slots 2r, 2r + 1. */
-static size_t x8_head(el_dtype wt) {
-    return wt == EL_DT_Q4_K ? 16 : wt == EL_DT_Q5_0 ? 6 : 2;
-}
-static size_t x8_slot(el_dtype wt, size_t r) {
-    const size_t k = r % 8;
-    return wt == EL_DT_Q4_0 || wt == EL_DT_Q5_0 ? (k < 4 ? 2 * k : 2 * (k - 4) + 1) : k;
-}
-
 bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
 #if defined(__x86_64__)
     return isa == EL_ISA_AVX2 &&
@@ -716,11 +705,12 @@ bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
 /* One tile of 8 rows (row stride nb * bb) between the layouts: to the tiled one at t from the
  * rows at r (tiled), or back (!tiled). */
 static void x8_tile(el_dtype wt, uint8_t *t, uint8_t *r, size_t nb, bool tiled) {
-    const size_t bb = el_dtype_block_bytes(wt), hb = x8_head(wt), qb = bb - hb, wrow = nb * bb;
+    const size_t bb = el_dtype_block_bytes(wt), hb = el_q_x8_head(wt), qb = bb - hb;
+    const size_t wrow = nb * bb;
     for (size_t b = 0; b < nb; b++)
         for (size_t k = 0; k < 8; k++) {
             uint8_t *tb = t + 8 * bb * b, *rb = r + k * wrow + b * bb;
-            uint8_t *td = tb + hb * k, *tq = tb + 8 * hb + qb * x8_slot(wt, k);
+            uint8_t *td = tb + hb * k, *tq = tb + el_q_x8_quants(wt, k);
             memcpy(tiled ? td : rb, tiled ? rb : td, hb);
             memcpy(tiled ? tq : rb + hb, tiled ? rb + hb : tq, qb);
         }
@@ -728,12 +718,12 @@ static void x8_tile(el_dtype wt, uint8_t *t, uint8_t *r, size_t nb, bool tiled) 
 
 void el_q_x8_row(el_dtype wt, const void *w, size_t nb, size_t row, size_t b0, size_t n,
                  void *out) {
-    const size_t bb = el_dtype_block_bytes(wt), hb = x8_head(wt), qb = bb - hb, k = row % 8;
+    const size_t bb = el_dtype_block_bytes(wt), hb = el_q_x8_head(wt), qb = bb - hb, k = row % 8;
     const uint8_t *tile = (const uint8_t *)w + (row - k) * nb * bb;
     uint8_t *o = out;
     for (size_t b = b0; b < b0 + n; b++, o += bb) {
         memcpy(o, tile + b * 8 * bb + hb * k, hb);
-        memcpy(o + hb, tile + b * 8 * bb + 8 * hb + qb * x8_slot(wt, k), qb);
+        memcpy(o + hb, tile + b * 8 * bb + el_q_x8_quants(wt, k), qb);
     }
 }
 
