@@ -5,7 +5,9 @@
  * width nor of the GEMM's 1024-input chunks, `out` not a multiple of the 4-row tiles, pools of 1
  * and 2 threads. Each result is checked against a double-precision sum written here (the
  * tolerance of test_kernels_cpu) and against the portable path (twice that); the padding
- * between rows of y must stay untouched. */
+ * between rows of y must stay untouched; and a token's result does not depend on n: the
+ * batch token by token (decode) and in chunks of 5 gives the same bits on every variant (a
+ * prompt taken in chunks, and decode, are prefill's numbers). */
 // ctest-labels: kernels
 // ctest-timeout: 60
 #include "kernels/cpu/cpu.h"
@@ -43,9 +45,10 @@ static double wval(const void *w, el_dtype wt, size_t i) {
 static int run_case(el_pool *pools, el_dtype wt, size_t n, size_t in, size_t out) {
     const size_t ldy = out + 5, esz = wt == EL_DT_F32 ? 4 : 2;
     float *x = malloc(n * in * 4 + 4), *y = malloc(n * ldy * 4), *yp = malloc(n * ldy * 4);
+    float *yc = malloc(n * ldy * 4);
     double *want = malloc(n * out * sizeof(double)), *scale = malloc(n * out * sizeof(double));
     void *w = malloc(in * out * esz + 4);
-    EL_CHECK(x && y && yp && want && scale && w);
+    EL_CHECK(x && y && yp && yc && want && scale && w);
     for (size_t i = 0; i < in * out; i++) {
         const float v = frand();
         if (wt == EL_DT_F32) ((float *)w)[i] = v;
@@ -80,6 +83,20 @@ static int run_case(el_pool *pools, el_dtype wt, size_t n, size_t in, size_t out
                 }
                 for (size_t r = out; r < ldy; r++) b += dst[t * ldy + r] != 12345.0f;
             }
+            for (size_t chunk = 1; chunk <= 5; chunk += 4) {
+                for (size_t t0 = 0; t0 < n; t0 += chunk)
+                    el_cpu_matmul(p, yc + t0 * ldy, ldy, x + t0 * in, w, wt,
+                                  n - t0 < chunk ? n - t0 : chunk, in, out);
+                int c = 0;
+                for (size_t t = 0; t < n; t++)
+                    for (size_t r = 0; r < out; r++)
+                        c += memcmp(&yc[t * ldy + r], &dst[t * ldy + r], sizeof *yc) != 0;
+                if (c)
+                    fprintf(stderr, "matmul %s %s threads %u n %zu in %zu out %zu: %d differ "
+                            "in chunks of %zu\n", el_dtype_name(wt), g_var[v].name, th + 1, n,
+                            in, out, c, chunk);
+                b += c;
+            }
             if (b)
                 fprintf(stderr, "matmul %s %s threads %u n %zu in %zu out %zu: %d bad\n",
                         el_dtype_name(wt), g_var[v].name, th + 1, n, in, out, b);
@@ -89,6 +106,7 @@ static int run_case(el_pool *pools, el_dtype wt, size_t n, size_t in, size_t out
     free(x);
     free(y);
     free(yp);
+    free(yc);
     free(want);
     free(scale);
     free(w);
