@@ -252,8 +252,8 @@ typedef struct el_tensor_info {
     const void *data;             /* in the arena after el_model_load, else NULL (a streamed
                                      layer's tensor: its place in the ring's first slot, which
                                      holds whichever layer was read there last) */
-    bool cpu_tiles;               /* true once a CPU session has repacked this Q4_0, Q8_0 or
-                                     Q4_K matrix in place into the CPU's 8-row tiles (docs/CPU.md,
+    bool cpu_tiles;               /* true once a CPU session has repacked this block-type
+                                     matrix in place into the CPU's 8-row tiles (docs/CPU.md,
                                      "8-row tiles"): data then holds the same bytes in another
                                      order; EL_CPU_TILES=0 keeps GGUF's */
 } el_tensor_info;

@@ -86,7 +86,7 @@ typedef struct el_session_params {
  * (family cannot run, weight dtype), EL_E_INVALID (missing tensor, wrong shape), EL_E_NOFIT
  * (the arena's kv/scratch regions are smaller than the plan), EL_E_NODEV (device).
  * params may be NULL. The model and arena must outlive the session. On x86 the first CPU
- * session over a load (host arena) repacks the model's Q4_0, Q8_0 and Q4_K matrices in place
+ * session over a load (host arena) repacks the model's block-type matrices in place
  * into the CPU's 8-row tiles (el_tensor_info.cpu_tiles; EL_CPU_TILES=0 in the environment
  * keeps GGUF's layout): start it before other threads read the weights. */
 el_status el_session_init(el_model *m, el_arena *a, const el_plan *plan,

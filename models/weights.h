@@ -18,13 +18,13 @@ el_status el_weight_bind_roles(const el_model *m, const char *family, const char
                                const char *const *names, const uint64_t (*shape)[2], int from,
                                int to, uint32_t layer, el_dtype target, el_weight *w);
 
-/* Once per load, for sessions on the CPU from a host arena: repacks every Q4_0, Q8_0 and Q4_K
- * matrix whose rows are a multiple of 8 (and whose 8-row tile fits tmp, cap bytes) in place
- * into the CPU's 8-row tiles (kernels/cpu/quant.h, el_q_x8_repack) and marks it (el_tensor.x8;
- * bind copies the mark into el_weight.x8), so that decode streams each tile as one run.
- * Every CPU kernel takes tiled weights with the untiled bits; no GPU may read them (hence host
- * arenas only). Not for streamed loads, nor where EL_CPU_TILES=0. The caller makes sure every row
- * range it slices off a weight starts at a multiple of 8. */
+/* Once per load, for sessions on the CPU from a host arena: repacks every block-type matrix
+ * (Q8_0 ... Q6_K) whose rows are a multiple of 8 (and whose 8-row tile fits tmp, cap bytes)
+ * in place into the CPU's 8-row tiles (kernels/cpu/quant.h, el_q_x8_repack) and marks it
+ * (el_tensor.x8; bind copies the mark into el_weight.x8), so that decode streams each tile as
+ * one run. Every CPU kernel takes tiled weights with the untiled bits; no GPU may read them
+ * (hence host arenas only). Not for streamed loads, nor where EL_CPU_TILES=0. The caller makes
+ * sure every row range it slices off a weight starts at a multiple of 8. */
 void el_weights_tile_cpu(el_model *m, void *tmp, size_t cap);
 
 #endif /* EL_MODELS_WEIGHTS_H */

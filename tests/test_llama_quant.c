@@ -6,8 +6,8 @@
  *    differ, so the bound is tight;
  *  - transformers' f32 logits (logits_f32.bin): the quantization of the weights themselves,
  *    large in a 64-wide random model (the weights-only reference is as far from f32).
- * Then Q8_0, Q4_0, Q5_0 and a Q4_K_M GGUF with and without the CPU's 8-row tiles: the same
- * bits (test_tiles).
+ * Then the five 32-block types and the Q4_K_M and Q5_K_M GGUFs (Q6_K too) with and without the
+ * CPU's 8-row tiles: the same bits (test_tiles).
  * Skipped (77) while the forward passes refuse block-type weights. */
 // ctest-labels: llama;model
 // ctest-timeout: 60
@@ -76,7 +76,8 @@ static el_model *load_q(const char *path, el_dtype dt, el_plan *plan, el_arena *
  * rows copied back); its Q matrices tiled where the CPU has the tile kernels, none with
  * EL_CPU_TILES=0. */
 static void run_tiles(const char *path, el_dtype dt, const int32_t *ids, size_t P, size_t V,
-                      bool tiles, float *dec, float *batch, float *ggml, size_t *tiled) {
+                      bool tiles, float *dec, float *batch, float *ggml, size_t *tiled,
+                      size_t *tileable) {
     setenv("EL_CPU_TILES", tiles ? "1" : "0", 1);
     el_plan plan;
     el_arena *a = NULL;
@@ -85,11 +86,12 @@ static void run_tiles(const char *path, el_dtype dt, const int32_t *ids, size_t 
     el_session *s = NULL;
     EL_CHECK_OK(el_session_init(m, a, &plan, &sp, &s));
     EL_CHECK(s && el_session_vocab(s) == V);
-    *tiled = 0;
+    *tiled = *tileable = 0;
     for (size_t i = 0; i < el_model_tensor_count(m); i++) {
         el_tensor_info t;
         EL_CHECK_OK(el_model_tensor(m, i, &t));
         *tiled += t.cpu_tiles;
+        *tileable += el_dtype_block(t.loaded_dtype) > 1 && t.ndim == 2 && t.shape[0] % 8 == 0;
     }
     const float *lg = NULL;
     for (size_t i = 0; s && i < P; i++) {
@@ -109,22 +111,24 @@ static void run_tiles(const char *path, el_dtype dt, const int32_t *ids, size_t 
     unsetenv("EL_CPU_TILES");
 }
 
-/* Q8_0, Q4_0 and Q5_0 quantized on load, and the Q4_K_M GGUF fixture (vocab 256: the ids
- * taken mod 256). */
+/* The 32-block types quantized on load, and the Q4_K_M and Q5_K_M GGUF fixtures (Q4_K / Q5_K
+ * and Q6_K; vocab 256: the ids taken mod 256). */
 static void test_tiles(const int32_t *ids_in, size_t P, size_t V_in) {
     const struct { const char *path; el_dtype dt; const char *name; } k[] = {
-        {DIR, EL_DT_Q8_0, "Q8_0"}, {DIR, EL_DT_Q4_0, "Q4_0"}, {DIR, EL_DT_Q5_0, "Q5_0"},
-        {EL_SOURCE_DIR "/tests/fixtures/gguf/llama_kq_q4_k_m.gguf", EL_DT_NONE, "Q4_K_M GGUF"}};
+        {DIR, EL_DT_Q8_0, "Q8_0"}, {DIR, EL_DT_Q4_0, "Q4_0"}, {DIR, EL_DT_Q4_1, "Q4_1"},
+        {DIR, EL_DT_Q5_0, "Q5_0"}, {DIR, EL_DT_Q5_1, "Q5_1"},
+        {EL_SOURCE_DIR "/tests/fixtures/gguf/llama_kq_q4_k_m.gguf", EL_DT_NONE, "Q4_K_M GGUF"},
+        {EL_SOURCE_DIR "/tests/fixtures/gguf/llama_kq_q5_k_m.gguf", EL_DT_NONE, "Q5_K_M GGUF"}};
     int32_t ids[64];
     for (size_t d = 0; d < sizeof k / sizeof *k; d++) {
         const size_t V = k[d].dt == EL_DT_NONE ? 256 : V_in;
         for (size_t i = 0; i < P; i++) ids[i] = (int32_t)((size_t)ids_in[i] % V);
         float *r[2][3];
-        size_t tiled[2];
+        size_t tiled[2], tileable = 0;
         for (int t = 0; t < 2; t++) {
             r[t][0] = calloc(P * V, 4), r[t][1] = calloc(V, 4), r[t][2] = calloc(V, 4);
             run_tiles(k[d].path, k[d].dt, ids, P, V, t == 1, r[t][0], r[t][1], r[t][2],
-                      &tiled[t]);
+                      &tiled[t], &tileable);
         }
         const bool same = !memcmp(r[0][0], r[1][0], P * V * 4) &&
                           !memcmp(r[0][1], r[1][1], V * 4) && !memcmp(r[0][2], r[1][2], V * 4);
@@ -133,7 +137,8 @@ static void test_tiles(const int32_t *ids_in, size_t P, size_t V_in) {
         EL_CHECK(same);
         EL_CHECK(tiled[0] == 0);
 #if defined(__x86_64__)
-        if (el_cpu_isa_best() == EL_ISA_AVX2) EL_CHECK(tiled[1] > 0);
+        /* every block-type matrix of whole tiles (each type has its tile kernels) */
+        if (el_cpu_isa_best() == EL_ISA_AVX2) EL_CHECK(tiled[1] > 0 && tiled[1] == tileable);
 #endif
         for (int t = 0; t < 2; t++) free(r[t][0]), free(r[t][1]), free(r[t][2]);
     }

@@ -420,8 +420,9 @@ static void x8_rows(const qmm_job *j, size_t r0, size_t r1, float *y) {
             j->gemm(j->w + r0 * j->wrow, j->wrow, 8, j->act, j->arow, j->nb, j->n,
                     y + (r0 - base), j->ldy, j->add);
     } else {
-        /* one row of a pass: nb * 34 <= this for the 32-blocks, nb * 144 for Q4_K */
-        uint8_t buf[EL_QMM_SCRATCH / sizeof(q8a) * 34];
+        /* one row of a pass: its nb blocks take fewer bytes than their activations (34 < 48
+         * per 32-block, 210 < 292 per 256) */
+        uint8_t buf[EL_QMM_SCRATCH];
         for (size_t r = r0; r < r1; r++) {
             /* j->w is this pass's first block of tile 0; el_q_x8_row takes rows nb blocks
              * wide: the tile's, then the block within it */
@@ -694,7 +695,8 @@ bool el_cpu_matvec_q(el_pool *p, const float *x, size_t in, const el_qmv_part *p
 bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows) {
 #if defined(__x86_64__)
     return isa == EL_ISA_AVX2 &&
-           (wt == EL_DT_Q4_0 || wt == EL_DT_Q5_0 || wt == EL_DT_Q8_0 || wt == EL_DT_Q4_K) &&
+           (wt == EL_DT_Q4_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_0 || wt == EL_DT_Q5_1 ||
+            wt == EL_DT_Q8_0 || wt == EL_DT_Q4_K || wt == EL_DT_Q5_K || wt == EL_DT_Q6_K) &&
            rows % 8 == 0;
 #else
     (void)isa, (void)wt, (void)rows;

@@ -52,27 +52,54 @@ typedef void (*qgemm_fn)(const uint8_t *w, size_t wrow, size_t rows, const uint8
 /* The GEMM of each x86 variant for wt, or NULL where it has none. */
 qgemm_fn el_qgemm_pick_avx2(el_dtype wt);
 qgemm_fn el_qgemm_pick_vnni(el_dtype wt);
+/* Bytes per block of the tiled types (el_dtype_block_bytes, inline: the kernels' offsets fold
+ * to constants). */
+static inline size_t el_q_x8_block(el_dtype wt) {
+    switch (wt) {
+    case EL_DT_Q4_0: return 18;
+    case EL_DT_Q4_1: return 20;
+    case EL_DT_Q5_0: return 22;
+    case EL_DT_Q5_1: return 24;
+    case EL_DT_Q8_0: return 34;
+    case EL_DT_Q4_K: return 144;
+    case EL_DT_Q5_K: return 176;
+    default: return 210; /* Q6_K */
+    }
+}
 /* el_q_x8_repack's layout: a tile's block is the 8 rows' heads (el_q_x8_head bytes each: Q4_0
- * / Q8_0 their f16 d, Q5_0 d and qh, Q4_K d, dmin and the 12 bytes of scales), then their
- * quants (the rest of each block), row r % 8 in slot el_q_x8_slot. Q4_0 / Q5_0 pair rows r and
- * r + 4 in slots 2r, 2r + 1 (one 32-byte load is both). Row r's head is at el_q_x8_head * r,
- * its quants at el_q_x8_quants(wt, r), from the block's start. */
+ * / Q8_0 their f16 d, Q4_1 d and m, Q5_0 d and qh, Q5_1 d, m and qh, Q4_K / Q5_K d, dmin and
+ * the 12 bytes of scales), then their quants (the rest of each block), row r % 8 in slot
+ * el_q_x8_slot. The 4-bit 32-blocks pair rows r and r + 4 in slots 2r, 2r + 1 (one 32-byte
+ * load is both). Q6_K keeps each row's block whole (no head: its scales and d are at its
+ * end), rows 0..7. Row r's head is at el_q_x8_head * r, its quants at el_q_x8_quants(wt, r),
+ * from the block's start. */
 static inline size_t el_q_x8_head(el_dtype wt) {
-    return wt == EL_DT_Q4_K ? 16 : wt == EL_DT_Q5_0 ? 6 : 2;
+    switch (wt) {
+    case EL_DT_Q4_K:
+    case EL_DT_Q5_K: return 16;
+    case EL_DT_Q5_1: return 8;
+    case EL_DT_Q5_0: return 6;
+    case EL_DT_Q4_1: return 4;
+    case EL_DT_Q6_K: return 0;
+    default: return 2;
+    }
+}
+static inline bool el_q_x8_paired(el_dtype wt) {
+    return wt == EL_DT_Q4_0 || wt == EL_DT_Q5_0 || wt == EL_DT_Q4_1 || wt == EL_DT_Q5_1;
 }
 static inline size_t el_q_x8_slot(el_dtype wt, size_t r) {
     const size_t k = r % 8;
-    return wt == EL_DT_Q4_0 || wt == EL_DT_Q5_0 ? (k < 4 ? 2 * k : 2 * (k - 4) + 1) : k;
+    return el_q_x8_paired(wt) ? (k < 4 ? 2 * k : 2 * (k - 4) + 1) : k;
 }
 static inline size_t el_q_x8_quants(el_dtype wt, size_t r) {
-    const size_t q = wt == EL_DT_Q4_K ? 128 : wt == EL_DT_Q8_0 ? 32 : 16; /* bytes per row */
+    const size_t q = el_q_x8_block(wt) - el_q_x8_head(wt); /* bytes per row */
     return 8 * el_q_x8_head(wt) + q * el_q_x8_slot(wt, r);
 }
 
 /* out[0 .. 8) = the 8 rows of one tile in el_q_x8_repack's layout (w: the tile's first
  * block) dotted with one activation row of nb blocks: decode on repacked weights. */
 typedef void (*qx8_fn)(const uint8_t *w, const uint8_t *act, size_t nb, float *out);
-/* The tile kernel of each x86 variant for wt (Q4_0, Q8_0, Q4_K), or NULL; *gemm its GEMM on tiles
+/* The tile kernel of each x86 variant for wt (the types el_q_x8_can names), or NULL; *gemm its GEMM on tiles
  * (prompt batches: the bits of the untiled GEMM). */
 qx8_fn el_qx8_pick_avx2(el_dtype wt, qgemm_fn *gemm);
 qx8_fn el_qx8_pick_vnni(el_dtype wt, qgemm_fn *gemm);

@@ -102,7 +102,7 @@ void el_qmv_share(const el_qmv_part *parts, size_t n_parts, el_qmv_epi e, size_t
 /* Weights repacked in tiles of 8 rows (matmul_q_x86.inc, "decode on 8-row tiles"): block b
  * of rows 8t..8t+7 side by side, their scales first, so that decode streams one contiguous
  * run per tile and loads 8 scales at once. True where isa has the tile kernels for wt (x86
- * AVX2: Q4_0, Q8_0, Q4_K) and rows is a multiple of 8. */
+ * AVX2: every block type) and rows is a multiple of 8. */
 bool el_q_x8_can(el_isa isa, el_dtype wt, size_t rows);
 /* rows x nb blocks of wt at w, in place, to the tiled layout (tiled) or back; tmp holds one
  * tile, 8 * nb * (bytes per block). rows a multiple of 8. The bytes are the same set. */
