@@ -22,7 +22,7 @@ static el_status cpu_memcpy(const el_exec *x, void *dst, const void *src, size_t
  * whole blocks (tiled tables: each piece's blocks copied back to GGUF's layout first). */
 static void block_row(el_weight t, size_t dim, size_t r, float *y, bool add) {
     float tmp[256];
-    uint8_t blk[8 * 34]; /* tiled: the piece's blocks (8 of 32 values, or one Q4_K block) */
+    uint8_t blk[8 * 34]; /* tiled: the piece's blocks (8 of 32 values, or one K block) */
     const size_t bl = el_dtype_block(t.dt), bb = el_dtype_block_bytes(t.dt);
     const size_t step = sizeof tmp / sizeof tmp[0] / bl * bl;
     const uint8_t *row = el_weight_rows(t, r, dim).p;
