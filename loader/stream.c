@@ -452,7 +452,7 @@ static void *io_main(void *arg) {
     el_stream *S = arg;
     pthread_mutex_lock(&S->mu);
     for (;;) {
-        int k;
+        int k = -1; /* set whenever the loop leaves with !S->stop */
         while (!S->stop && (k = pending(S)) < 0) pthread_cond_wait(&S->cv, &S->mu);
         if (S->stop) break;
         const int32_t l = S->want[k];

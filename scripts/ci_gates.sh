@@ -5,8 +5,8 @@
 #   3. every fuzz target for $EL_FUZZ_SECONDS (default 20) seconds with its seed corpus (a
 #      smoke run that keeps the suite under CI's limit on a slow 2-core machine; the long
 #      runs are developer-run: scripts/fuzz.sh NAME SECONDS);
-#   4. scripts/cuda_gate.sh: the CUDA kernels' PTX/SASS (no byte loads, vector weight loads,
-#      no spills, local memory within budget), with nvcc, no GPU.
+#   4. scripts/cuda_gate.sh: the CUDA kernels' PTX/SASS as build/'s objects carry them
+#      (no byte loads, vector weight loads, stack frames within budget: no spills), no GPU.
 # Expects build/ (the Release build made by test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,5 +84,5 @@ for src in fuzz/fuzz_*.c; do
 done
 
 echo "-- CUDA PTX/SASS gate"
-scripts/cuda_gate.sh
+scripts/cuda_gate.sh build
 echo "ci_gates: all gates passed"

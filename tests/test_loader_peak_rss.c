@@ -13,7 +13,7 @@
 
 int main(void) {
     static el_test_tensor t[8];
-    static char names[8][16];
+    static char names[8][24]; /* "layer%d.w" of any int */
     for (int i = 0; i < 8; i++) {
         snprintf(names[i], sizeof names[i], "layer%d.w", i);
         t[i] = (el_test_tensor){names[i], EL_DT_F32, 2, {2048, 4096}}; /* 32 MiB each */
